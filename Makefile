@@ -1,0 +1,45 @@
+# winhatch — `make demo` and `make test` work from a fresh clone on a new Debian machine (run as root).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+APT_PACKAGES := gcc-mingw-w64 g++-mingw-w64 wine64
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-deps venv fixtures fuzz bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(VENV)/bin/winhatch run --trace stages examples/hello/hello-x64.exe
+
+# System packages the tests need: the mingw-w64 toolchain (fixtures) and wine64 (real-world PE corpus, oracle).
+test-deps: venv
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+fixtures: test-deps
+	$(PY) tests/fixturebuild.py
+
+test: test-deps fixtures
+	$(PY) -m pytest -q -n 2 -m "not slow"
+
+# Long sweeps: the big fuzz run and the whole-corpus benches.
+fuzz: test-deps
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -m slow
+
+bench: test-deps
+	$(PY) bench/parse_corpus.py
+
+clean:
+	rm -rf build $(VENV) *.egg-info

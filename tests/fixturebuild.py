@@ -1,0 +1,77 @@
+"""Compile the repo's C/C++ fixture sources with mingw-w64, for x86 and x64, cached by source hash.
+
+Used by tests (the `fixture` pytest fixture in conftest.py) and by `make fixtures`.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+SRC = ROOT / "fixtures" / "src"
+CACHE = Path(os.environ.get("WINHATCH_FIXTURE_CACHE", ROOT.parent / "build" / "fixtures"))
+
+TRIPLES = {"x86": "i686-w64-mingw32", "x64": "x86_64-w64-mingw32"}
+
+
+class ToolchainMissing(RuntimeError):
+    pass
+
+
+def compiler(arch: str, cxx: bool = False) -> str:
+    tool = f"{TRIPLES[arch]}-{'g++' if cxx else 'gcc'}"
+    if shutil.which(tool) is None:
+        raise ToolchainMissing(f"{tool} not found: run `make test` (installs gcc-mingw-w64 / g++-mingw-w64)")
+    return tool
+
+
+def build(sources: str | list[str], arch: str, *, out_name: str | None = None, dll: bool = False,
+          flags: list[str] | None = None, libs: list[str] | None = None, extra_inputs: list[Path] | None = None) -> Path:
+    """Build fixture(s) under tests/fixtures/src into an .exe/.dll; returns its path.
+
+    The output lives in build/fixtures/<arch>/<hash>/<out_name>; the hash covers the sources, flags, arch and
+    any extra inputs (import libraries, .def files), so an edit rebuilds and nothing is rebuilt twice.
+    """
+    if isinstance(sources, str):
+        sources = [sources]
+    paths = [SRC / s for s in sources]
+    flags = list(flags or [])
+    libs = list(libs or [])
+    cxx = any(p.suffix in (".cpp", ".cc", ".cxx") for p in paths)
+    stem = Path(sources[0]).stem
+    out_name = out_name or (stem + (".dll" if dll else ".exe"))
+    h = hashlib.sha256()
+    for p in paths + [Path(x) for x in (extra_inputs or [])]:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    h.update(repr((arch, dll, flags, libs, out_name)).encode())
+    key = h.hexdigest()[:16]
+    outdir = CACHE / arch / key
+    out = outdir / out_name
+    if out.exists():
+        return out
+    outdir.mkdir(parents=True, exist_ok=True)
+    cmd = [compiler(arch, cxx), "-O1", "-o", str(out), *map(str, paths), *flags]
+    if dll:
+        cmd.insert(1, "-shared")
+    cmd += libs
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    cmd[cmd.index("-o") + 1] = str(tmp)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"fixture build failed: {' '.join(cmd)}\n{r.stderr}")
+    tmp.replace(out)
+    return out
+
+
+if __name__ == "__main__":  # `python tests/fixturebuild.py` builds every single-file fixture for both arches
+    n = 0
+    for src in sorted(SRC.glob("*.c*")):
+        for arch in TRIPLES:
+            build(src.name, arch)
+            n += 1
+    print(f"built {n} fixtures into {CACHE}", file=sys.stderr)

@@ -1,0 +1,1080 @@
+"""The virtual file system: Windows paths over a sandbox directory on the host.
+
+Drive C: is `sandbox_root/"C"`; further host directories can be mounted at guest directories
+(`mount("C:\\app", host_dir, readonly=True)`) or as whole drives (`mount("D:\\", host_dir)`).
+
+Security model (this is a malware sandbox): every guest path is parsed into validated name components
+(no '.', '..', '/', NUL, ':' streams, wildcards; UNC and devices never reach the host), looked up one
+component at a time inside the root of the mount it falls in, and every host entry met on the way is
+checked with its *resolved real path*: a host symlink leading outside its mount root is refused with
+STATUS_ACCESS_DENIED, whatever the operation (open, create, stat, list, delete, rename). Final opens add
+O_NOFOLLOW, and only regular files and directories are ever opened (no FIFOs, sockets or host devices).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat as _stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from winhatch.ntstatus import (
+    NtStatusError,
+    STATUS_ACCESS_DENIED,
+    STATUS_BAD_NETWORK_PATH,
+    STATUS_CANNOT_DELETE,
+    STATUS_DELETE_PENDING,
+    STATUS_DIRECTORY_NOT_EMPTY,
+    STATUS_DISK_FULL,
+    STATUS_FILE_IS_A_DIRECTORY,
+    STATUS_INVALID_DEVICE_REQUEST,
+    STATUS_INVALID_HANDLE,
+    STATUS_INVALID_PARAMETER,
+    STATUS_NO_SUCH_FILE,
+    STATUS_NOT_A_DIRECTORY,
+    STATUS_NOT_SAME_DEVICE,
+    STATUS_OBJECT_NAME_COLLISION,
+    STATUS_OBJECT_NAME_INVALID,
+    STATUS_OBJECT_NAME_NOT_FOUND,
+    STATUS_OBJECT_PATH_NOT_FOUND,
+    STATUS_OBJECT_PATH_SYNTAX_BAD,
+    STATUS_SHARING_VIOLATION,
+    STATUS_SUCCESS,
+    STATUS_UNSUCCESSFUL,
+)
+from . import paths as P
+from .paths import fold
+
+# --- NtCreateFile constants ---------------------------------------------------------------------------
+FILE_SUPERSEDE = 0
+FILE_OPEN = 1
+FILE_CREATE = 2
+FILE_OPEN_IF = 3
+FILE_OVERWRITE = 4
+FILE_OVERWRITE_IF = 5
+
+FILE_SUPERSEDED = 0
+FILE_OPENED = 1
+FILE_CREATED = 2
+FILE_OVERWRITTEN = 3
+FILE_EXISTS = 4
+FILE_DOES_NOT_EXIST = 5
+
+FILE_DIRECTORY_FILE = 0x00000001
+FILE_WRITE_THROUGH = 0x00000002
+FILE_SEQUENTIAL_ONLY = 0x00000004
+FILE_SYNCHRONOUS_IO_ALERT = 0x00000010
+FILE_SYNCHRONOUS_IO_NONALERT = 0x00000020
+FILE_NON_DIRECTORY_FILE = 0x00000040
+FILE_DELETE_ON_CLOSE = 0x00001000
+FILE_OPEN_REPARSE_POINT = 0x00200000
+
+FILE_SHARE_READ = 1
+FILE_SHARE_WRITE = 2
+FILE_SHARE_DELETE = 4
+FILE_SHARE_ALL = 7
+
+FILE_READ_DATA = 0x0001
+FILE_LIST_DIRECTORY = 0x0001
+FILE_WRITE_DATA = 0x0002
+FILE_ADD_FILE = 0x0002
+FILE_APPEND_DATA = 0x0004
+FILE_READ_EA = 0x0008
+FILE_WRITE_EA = 0x0010
+FILE_EXECUTE = 0x0020
+FILE_TRAVERSE = 0x0020
+FILE_DELETE_CHILD = 0x0040
+FILE_READ_ATTRIBUTES = 0x0080
+FILE_WRITE_ATTRIBUTES = 0x0100
+DELETE = 0x00010000
+READ_CONTROL = 0x00020000
+WRITE_DAC = 0x00040000
+WRITE_OWNER = 0x00080000
+SYNCHRONIZE = 0x00100000
+MAXIMUM_ALLOWED = 0x02000000
+GENERIC_ALL = 0x10000000
+GENERIC_EXECUTE = 0x20000000
+GENERIC_WRITE = 0x40000000
+GENERIC_READ = 0x80000000
+
+FILE_GENERIC_READ = 0x00120089
+FILE_GENERIC_WRITE = 0x00120116
+FILE_GENERIC_EXECUTE = 0x001200A0
+FILE_ALL_ACCESS = 0x001F01FF
+
+FILE_ATTRIBUTE_READONLY = 0x00000001
+FILE_ATTRIBUTE_HIDDEN = 0x00000002
+FILE_ATTRIBUTE_SYSTEM = 0x00000004
+FILE_ATTRIBUTE_DIRECTORY = 0x00000010
+FILE_ATTRIBUTE_ARCHIVE = 0x00000020
+FILE_ATTRIBUTE_DEVICE = 0x00000040
+FILE_ATTRIBUTE_NORMAL = 0x00000080
+FILE_ATTRIBUTE_TEMPORARY = 0x00000100
+_SETTABLE_ATTRIBUTES = (FILE_ATTRIBUTE_READONLY | FILE_ATTRIBUTE_HIDDEN | FILE_ATTRIBUTE_SYSTEM
+                        | FILE_ATTRIBUTE_ARCHIVE | FILE_ATTRIBUTE_TEMPORARY | 0x2000)  # NOT_CONTENT_INDEXED
+
+_WRITE_ACCESS = (FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_WRITE_EA | FILE_WRITE_ATTRIBUTES | DELETE
+                 | WRITE_DAC | WRITE_OWNER | FILE_DELETE_CHILD)
+_SHARE_READ_ACCESS = FILE_READ_DATA | FILE_EXECUTE
+_SHARE_WRITE_ACCESS = FILE_WRITE_DATA | FILE_APPEND_DATA
+
+EPOCH_AS_FILETIME = 116444736000000000
+
+
+def unix_ns_to_filetime(ns: int) -> int:
+    return ns // 100 + EPOCH_AS_FILETIME
+
+
+def map_generic(access: int, *, readonly: bool = False) -> int:
+    """GENERIC_* → FILE_* specific rights (IoCheckDesiredAccess with the file generic mapping)."""
+    out = access & ~(GENERIC_READ | GENERIC_WRITE | GENERIC_EXECUTE | GENERIC_ALL | MAXIMUM_ALLOWED)
+    if access & GENERIC_READ:
+        out |= FILE_GENERIC_READ
+    if access & GENERIC_WRITE:
+        out |= FILE_GENERIC_WRITE
+    if access & GENERIC_EXECUTE:
+        out |= FILE_GENERIC_EXECUTE
+    if access & GENERIC_ALL:
+        out |= FILE_ALL_ACCESS
+    if access & MAXIMUM_ALLOWED:
+        out |= (FILE_GENERIC_READ | FILE_GENERIC_EXECUTE) if readonly else FILE_ALL_ACCESS
+    return out
+
+
+@dataclass
+class FileInfo:
+    """What NtQueryInformationFile / FindFirstFile report about one entry."""
+    name: str
+    attributes: int
+    size: int
+    creation_time: int
+    last_access_time: int
+    last_write_time: int
+    change_time: int
+    is_dir: bool
+    path: str = ""                 # the guest (Win32) full path
+    allocation_size: int = 0
+
+
+@dataclass
+class _Mount:
+    drive: str                     # "C"
+    prefix: tuple[str, ...]        # guest components, as given (case preserved)
+    host: Path                     # resolved real path
+    readonly: bool
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return tuple(fold(c) for c in self.prefix)
+
+    @property
+    def guest(self) -> str:
+        return f"{self.drive}:\\" + "\\".join(self.prefix)
+
+
+@dataclass
+class _Resolved:
+    """A drive path looked up on the host."""
+    target: P.NtTarget
+    mount: _Mount
+    host: Path                     # host path of the entry (existing part resolved; missing tail as given)
+    exists: bool
+    parent_exists: bool
+    is_dir: bool = False
+    names: list[str] = field(default_factory=list)   # the guest components with on-disk case
+
+    @property
+    def readonly(self) -> bool:
+        return self.mount.readonly
+
+    @property
+    def guest(self) -> str:
+        return f"{self.target.drive}:\\" + "\\".join(self.names)
+
+    @property
+    def is_root(self) -> bool:
+        return not self.target.components
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+# ---------------------------------------------------------------------------------------------------
+class VfsFile:
+    """An open file or directory (the FILE_OBJECT behind a handle)."""
+
+    def __init__(self, vfs: "Vfs", *, fd: int | None, host_path: Path | None, path: str, nt_path: str,
+                 access: int, share: int, options: int, is_dir: bool, readonly: bool, information: int,
+                 device: str | None = None):
+        self.vfs = vfs
+        self._fd = fd
+        self.host_path = host_path
+        self.path = path
+        self.nt_path = nt_path
+        self.access = access
+        self.share = share
+        self.options = options
+        self.is_dir = is_dir
+        self.readonly = readonly
+        self.information = information
+        self.device = device
+        self.position = 0
+        self.closed = False
+        self.delete_on_close = bool(options & FILE_DELETE_ON_CLOSE)
+
+    def __repr__(self) -> str:
+        return f"<VfsFile {self.path!r}{' dir' if self.is_dir else ''}{' closed' if self.closed else ''}>"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _check(self) -> None:
+        if self.closed:
+            raise NtStatusError(STATUS_INVALID_HANDLE, "file is closed")
+
+    # --- data ---------------------------------------------------------------------------------------
+    def read(self, n: int = -1, offset: int | None = None) -> bytes:
+        """NtReadFile: up to n bytes (all remaining if n < 0) at offset or the current position; the
+        position moves past what was read. b'' at end of file."""
+        self._check()
+        if self.is_dir:
+            raise NtStatusError(STATUS_INVALID_DEVICE_REQUEST, "read on a directory")
+        if not self.access & FILE_READ_DATA:
+            raise NtStatusError(STATUS_ACCESS_DENIED, "handle lacks FILE_READ_DATA")
+        if self.device is not None:
+            return self.vfs._device_read(self, n)
+        pos = self.position if offset is None else offset
+        if pos < 0:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "negative offset")
+        if n < 0:
+            n = max(0, os.fstat(self._fd).st_size - pos)
+        data = os.pread(self._fd, n, pos) if n else b""
+        self.position = pos + len(data)
+        return data
+
+    def write(self, data: bytes, offset: int | None = None) -> int:
+        """NtWriteFile at offset or the current position (append-only handles always write at the end)."""
+        self._check()
+        data = bytes(data)
+        if self.is_dir:
+            raise NtStatusError(STATUS_INVALID_DEVICE_REQUEST, "write on a directory")
+        if not self.access & (FILE_WRITE_DATA | FILE_APPEND_DATA):
+            raise NtStatusError(STATUS_ACCESS_DENIED, "handle lacks FILE_WRITE_DATA")
+        if self.device is not None:
+            return self.vfs._device_write(self, data)
+        if not self.access & FILE_WRITE_DATA or offset == -1:
+            pos = os.fstat(self._fd).st_size
+        else:
+            pos = self.position if offset is None else offset
+        if pos < 0:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "negative offset")
+        self.vfs._charge(pos + len(data), len(data))
+        written = os.pwrite(self._fd, data, pos)
+        self.position = pos + written
+        return written
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._check()
+        base = {0: 0, 1: self.position, 2: self.size}[whence]
+        if base + offset < 0:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "negative file position")
+        self.position = base + offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    @property
+    def size(self) -> int:
+        self._check()
+        if self._fd is None:
+            return 0
+        return 0 if self.is_dir else os.fstat(self._fd).st_size
+
+    def set_size(self, n: int) -> None:
+        """FileEndOfFileInformation."""
+        self._check()
+        if self.is_dir or self.device is not None:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "cannot size a directory or device")
+        if not self.access & FILE_WRITE_DATA:
+            raise NtStatusError(STATUS_ACCESS_DENIED, "handle lacks FILE_WRITE_DATA")
+        if n < 0:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "negative size")
+        self.vfs._charge(n, max(0, n - self.size))
+        os.ftruncate(self._fd, n)
+
+    @property
+    def info(self) -> FileInfo:
+        self._check()
+        if self.device is not None:
+            return FileInfo(self.device, FILE_ATTRIBUTE_NORMAL, 0, 0, 0, 0, 0, False, self.path)
+        st = os.fstat(self._fd)
+        return self.vfs._info_from_stat(self.path.rstrip("\\").rsplit("\\", 1)[-1], st, self.readonly,
+                                        self.host_path, self.path)
+
+    def listdir(self, pattern: str = "*") -> list[FileInfo]:
+        """NtQueryDirectoryFile on this directory handle."""
+        self._check()
+        if not self.is_dir:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "not a directory handle")
+        return self.vfs.listdir(self.nt_path, pattern)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.vfs._closed(self)
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+
+
+# ---------------------------------------------------------------------------------------------------
+class Vfs:
+    """The guest's file system. See the module docstring for the security model."""
+
+    DEFAULT_DIRS = (
+        "Windows", "Windows\\System32", "Windows\\System32\\drivers", "Windows\\System32\\drivers\\etc",
+        "Windows\\System32\\config", "Windows\\System32\\spool", "Windows\\System32\\Tasks",
+        "Windows\\SysWOW64", "Windows\\Temp", "Windows\\Fonts", "Windows\\WinSxS",
+        "Program Files", "Program Files\\Common Files", "Program Files (x86)",
+        "Program Files (x86)\\Common Files", "ProgramData", "ProgramData\\Microsoft",
+        "Users", "Users\\Public", "Users\\Public\\Desktop", "Users\\Public\\Documents",
+        "Users\\Default",
+    )
+    USER_DIRS = ("", "Desktop", "Documents", "Downloads", "Music", "Pictures", "Videos", "Favorites",
+                 "AppData", "AppData\\Roaming", "AppData\\Local", "AppData\\Local\\Temp", "AppData\\LocalLow",
+                 "AppData\\Roaming\\Microsoft\\Windows\\Start Menu\\Programs\\Startup")
+    HOSTS = (b"# Copyright (c) 1993-2009 Microsoft Corp.\r\n#\r\n"
+             b"# This is a sample HOSTS file used by Microsoft TCP/IP for Windows.\r\n#\r\n"
+             b"# localhost name resolution is handled within DNS itself.\r\n"
+             b"#\t127.0.0.1       localhost\r\n#\t::1             localhost\r\n")
+    WOW64_EXEMPT = (("catroot",), ("catroot2",), ("driverstore",), ("drivers", "etc"), ("logfiles",),
+                    ("spool",))
+
+    def __init__(self, sandbox_root: Path | str, *, username: str = "user", create_layout: bool = True,
+                 max_file_size: int = 512 << 20, max_total_write: int = 2 << 30, log_limit: int = 100_000):
+        self.sandbox_root = Path(sandbox_root)
+        self.username = username
+        self.windir = "C:\\Windows"
+        self.user_profile = f"C:\\Users\\{username}"
+        self.temp_dir = f"{self.user_profile}\\AppData\\Local\\Temp"   # the user's %TEMP%
+        self.system_temp_dir = "C:\\Windows\\Temp"                     # the system %TEMP%
+        self.volume_devices = {"C": "HarddiskVolume3"}
+        self.max_file_size = max_file_size
+        self.max_total_write = max_total_write
+        self.bytes_written = 0
+        self.log: list[dict] = []
+        self.log_limit = log_limit
+        self.log_dropped = 0
+        self.console = None            # a winhatch.kernel.io.console.Console for CON / CONIN$ / CONOUT$
+        self._mounts: list[_Mount] = []
+        self._opens: dict[str, list[VfsFile]] = {}
+        self._delete_pending: set[str] = set()
+        self._attrs: dict[str, int] = {}   # host path → attributes set by the guest (READONLY, HIDDEN ...)
+        c_root = self.sandbox_root / "C"
+        c_root.mkdir(parents=True, exist_ok=True)
+        self._mounts.append(_Mount("C", (), Path(os.path.realpath(c_root)), False))
+        if create_layout:
+            self._create_layout()
+
+    # --- setup --------------------------------------------------------------------------------------
+    def _create_layout(self) -> None:
+        root = self._mounts[0].host
+        for d in self.DEFAULT_DIRS:
+            (root / d.replace("\\", "/")).mkdir(parents=True, exist_ok=True)
+        for d in self.USER_DIRS:
+            (root / "Users" / self.username / d.replace("\\", "/")).mkdir(parents=True, exist_ok=True)
+        hosts = root / "Windows/System32/drivers/etc/hosts"
+        if not hosts.exists():
+            hosts.write_bytes(self.HOSTS)
+
+    def mount(self, guest_dir: str, host_dir: Path | str, readonly: bool = False) -> None:
+        """Make host_dir appear at guest_dir ("C:\\app", or "D:\\" for a whole drive)."""
+        full = P.full_path(guest_dir, "C:\\")
+        if not (len(full) >= 3 and full[1] == ":" and full[2] == "\\"):
+            raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"mount point must be a drive path: {guest_dir!r}")
+        comps = tuple(c for c in full[3:].split("\\") if c)
+        for c in comps:
+            P.validate_component(c)
+        host = Path(os.path.realpath(host_dir))
+        if not host.is_dir():
+            raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"host directory does not exist: {host_dir}")
+        m = _Mount(full[0].upper(), comps, host, readonly)
+        self._mounts = [x for x in self._mounts if not (x.drive == m.drive and x.key == m.key)]
+        self._mounts.append(m)
+        # a placeholder directory so the mount point shows in its parent's listing
+        if comps:
+            try:
+                parent = self._resolve_target(P.NtTarget("drive", drive=m.drive, components=list(comps[:-1])))
+                if parent.exists and parent.is_dir and not parent.readonly and parent.mount is not m:
+                    ph = parent.host / comps[-1]
+                    if not os.path.lexists(ph) and self._lookup(parent.host, comps[-1]) is None:
+                        os.mkdir(ph)
+            except (NtStatusError, OSError):
+                pass
+
+    def _mount_for(self, drive: str, comps: list[str]) -> tuple[_Mount, int]:
+        key = tuple(fold(c) for c in comps)
+        best, best_len = None, -1
+        for m in self._mounts:
+            n = len(m.prefix)
+            if m.drive == drive and n > best_len and key[:n] == m.key:
+                best, best_len = m, n
+        if best is None:
+            raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"no drive {drive}:")
+        return best, best_len
+
+    # --- logging ------------------------------------------------------------------------------------
+    def _log(self, op: str, path: str, status: int, **extra) -> None:
+        if len(self.log) >= self.log_limit:
+            self.log_dropped += 1
+            return
+        entry = {"op": op, "path": path, "status": status & 0xFFFFFFFF}
+        entry.update(extra)
+        self.log.append(entry)
+
+    def _charge(self, end: int, nbytes: int) -> None:
+        if end > self.max_file_size or self.bytes_written + nbytes > self.max_total_write:
+            raise NtStatusError(STATUS_DISK_FULL, "sandbox write quota exhausted")
+        self.bytes_written += nbytes
+
+    # --- paths --------------------------------------------------------------------------------------
+    def full_path(self, path: str, cwd: str | None = None) -> str:
+        return P.full_path(path, cwd)
+
+    def to_nt_path(self, path: str, cwd: str | None = None) -> str:
+        return P.to_nt_path(path, cwd)
+
+    def _target(self, path: str, cwd: str | None = None, root: VfsFile | None = None) -> P.NtTarget:
+        if not isinstance(path, str):
+            raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "path must be a string")
+        if root is not None:
+            if root.closed or not root.is_dir:
+                raise NtStatusError(STATUS_INVALID_HANDLE, "root directory handle is not an open directory")
+            if path.startswith("\\"):
+                raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, "name relative to a root directory must not start with '\\'")
+            nt = root.nt_path.rstrip("\\") + ("\\" + path if path else "")
+        elif path.startswith(("\\??\\", "\\DosDevices\\", "\\GLOBAL??\\", "\\Device\\", "\\SystemRoot\\")) or \
+                fold(path).startswith(("\\DOSDEVICES\\", "\\GLOBAL??\\", "\\DEVICE\\", "\\SYSTEMROOT\\")):
+            nt = path
+        else:
+            nt = P.to_nt_path(path, cwd)
+        return P.parse_nt(nt, volume_devices=self.volume_devices, system_root=self.windir)
+
+    def _lookup(self, host_dir: Path, name: str) -> str | None:
+        """The existing entry of host_dir whose name matches `name` case-insensitively (exact first)."""
+        try:
+            if os.path.lexists(os.path.join(host_dir, name)):
+                return name
+            want = fold(name)
+            hits = sorted(e for e in os.listdir(host_dir) if fold(e) == want)
+        except (OSError, ValueError):
+            return None
+        return hits[0] if hits else None
+
+    def _resolve_target(self, t: P.NtTarget) -> _Resolved:
+        if t.kind == "unc":
+            raise NtStatusError(STATUS_BAD_NETWORK_PATH, "network paths are not reachable from the sandbox")
+        if t.kind != "drive":
+            raise NtStatusError(STATUS_ACCESS_DENIED, f"device {t.device!r} is not a file system path")
+        mount, n = self._mount_for(t.drive, t.components)
+        root = str(mount.host)
+        names = list(mount.prefix) if n else []
+        host = mount.host
+        rest = t.components[n:]
+        for i, comp in enumerate(rest):
+            P.validate_component(comp)
+            entry = self._lookup(host, comp)
+            last = i == len(rest) - 1
+            if entry is None:
+                names.extend(rest[i:])
+                tail = host.joinpath(*rest[i:])
+                return _Resolved(t, mount, tail, False, last, False, names)
+            cand = os.path.join(host, entry)
+            real = os.path.realpath(cand)
+            if not _inside(real, root):
+                raise NtStatusError(STATUS_ACCESS_DENIED, "path leads outside the sandbox")
+            names.append(entry)
+            host = Path(real)
+            try:
+                st = os.stat(real)
+            except OSError:
+                # a dangling link (inside the root): treat the link target as missing
+                names.extend(rest[i + 1:])
+                return _Resolved(t, mount, host.joinpath(*rest[i + 1:]), False, last, False, names)
+            if not last and not _stat.S_ISDIR(st.st_mode):
+                raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, "a path component is not a directory")
+            if last:
+                if not (_stat.S_ISDIR(st.st_mode) or _stat.S_ISREG(st.st_mode)):
+                    raise NtStatusError(STATUS_ACCESS_DENIED, "not a regular file or directory")
+                return _Resolved(t, mount, host, True, True, _stat.S_ISDIR(st.st_mode), names)
+        # the mount root (or drive root) itself
+        if not os.path.isdir(host):
+            raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, "mount root is missing on the host")
+        return _Resolved(t, mount, host, True, True, True, names)
+
+    def _resolve(self, path: str, cwd: str | None = None, root: VfsFile | None = None) -> _Resolved:
+        return self._resolve_target(self._target(path, cwd, root))
+
+    def resolve(self, path: str, cwd: str | None = None) -> tuple[Path, bool]:
+        """(host path, read-only) for a Win32 or NT path. The entry need not exist, but its parent must."""
+        r = self._resolve(path, cwd)
+        if not r.parent_exists:
+            raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"path not found: {path!r}")
+        return r.host, r.readonly
+
+    def host_dir_of(self, guest_dir: str) -> Path:
+        r = self._resolve(guest_dir)
+        if not r.exists:
+            raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND if r.parent_exists else STATUS_OBJECT_PATH_NOT_FOUND,
+                                f"no such directory {guest_dir!r}")
+        if not r.is_dir:
+            raise NtStatusError(STATUS_NOT_A_DIRECTORY, f"not a directory: {guest_dir!r}")
+        return r.host
+
+    def system32(self, arch: str = "x64") -> Path:
+        """Host directory of System32 (x64) or SysWOW64 (x86), where the subsystem writes its DLLs."""
+        sub = "SysWOW64" if arch.lower() in ("x86", "i386", "i686", "win32") else "System32"
+        return self.host_dir_of(f"{self.windir}\\{sub}")
+
+    def wow64_redirect(self, path: str, arch: str, cwd: str | None = None) -> str:
+        """The file system redirector for 32-bit processes: System32 → SysWOW64 (except the exempt
+        subdirectories), Sysnative → System32. Win32 and \\??\\ / \\\\?\\ paths; other arches unchanged."""
+        if arch.lower() not in ("x86", "i386", "i686", "win32"):
+            return path
+        prefix = ""
+        body = path
+        for pre in ("\\??\\", "\\\\?\\"):
+            if path.startswith(pre):
+                prefix, body = pre, path[len(pre):]
+                break
+        else:
+            try:
+                body = P.full_path(path, cwd)
+            except NtStatusError:
+                return path
+            if body.startswith("\\\\"):
+                return path
+        windir = fold(self.windir) + "\\"
+        if not fold(body).startswith(windir):
+            return path
+        rest = body[len(windir):]
+        comps = rest.split("\\")
+        first = fold(comps[0])
+        if first == "SYSNATIVE":
+            return prefix + body[:len(windir)] + "System32" + rest[len(comps[0]):]
+        if first != "SYSTEM32":
+            return path if not prefix else prefix + body
+        sub = tuple(c.lower() for c in comps[1:] if c)
+        for ex in self.WOW64_EXEMPT:
+            if sub[:len(ex)] == ex:
+                return prefix + body
+        return prefix + body[:len(windir)] + "SysWOW64" + rest[len(comps[0]):]
+
+    # --- information --------------------------------------------------------------------------------
+    def _info_from_stat(self, name: str, st: os.stat_result, readonly: bool, host: Path | None,
+                        path: str = "") -> FileInfo:
+        is_dir = _stat.S_ISDIR(st.st_mode)
+        attrs = FILE_ATTRIBUTE_DIRECTORY if is_dir else FILE_ATTRIBUTE_ARCHIVE
+        if host is not None:
+            attrs = self._attrs.get(str(host), attrs) | (FILE_ATTRIBUTE_DIRECTORY if is_dir else 0)
+        if readonly and not is_dir:
+            attrs |= FILE_ATTRIBUTE_READONLY
+        if not attrs:
+            attrs = FILE_ATTRIBUTE_NORMAL
+        size = 0 if is_dir else st.st_size
+        created = unix_ns_to_filetime(min(st.st_mtime_ns, st.st_ctime_ns))
+        return FileInfo(name=name, attributes=attrs, size=size, creation_time=created,
+                        last_access_time=unix_ns_to_filetime(st.st_atime_ns),
+                        last_write_time=unix_ns_to_filetime(st.st_mtime_ns),
+                        change_time=unix_ns_to_filetime(st.st_ctime_ns), is_dir=is_dir, path=path,
+                        allocation_size=0 if is_dir else (size + 4095) // 4096 * 4096)
+
+    def _not_found(self, r: _Resolved, what: str) -> NtStatusError:
+        if r.parent_exists:
+            return NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, f"{what}: no such file {r.guest!r}")
+        return NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"{what}: path not found {r.guest!r}")
+
+    def stat(self, path: str, cwd: str | None = None) -> FileInfo:
+        """NtQueryAttributesFile / GetFileAttributesEx."""
+        t = self._target(path, cwd)
+        if t.kind == "device":
+            dev = self._device_kind(t)
+            return FileInfo(t.device, FILE_ATTRIBUTE_NORMAL if dev else FILE_ATTRIBUTE_DEVICE, 0, 0, 0, 0, 0,
+                            False, t.win32)
+        r = self._resolve_target(t)
+        if not r.exists:
+            raise self._not_found(r, "stat")
+        if t.trailing and not r.is_dir:
+            raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "trailing separator on a file name")
+        st = os.stat(r.host)
+        name = r.names[-1] if r.names else ""
+        return self._info_from_stat(name, st, r.readonly, r.host, r.guest)
+
+    def exists(self, path: str, cwd: str | None = None) -> bool:
+        try:
+            self.stat(path, cwd)
+            return True
+        except NtStatusError:
+            return False
+
+    def set_attributes(self, path: str, attributes: int, cwd: str | None = None) -> None:
+        """SetFileAttributes (READONLY, HIDDEN, SYSTEM, ARCHIVE, TEMPORARY are kept in memory)."""
+        status = STATUS_SUCCESS
+        shown = path
+        try:
+            r = self._resolve(path, cwd)
+            shown = r.guest
+            if not r.exists:
+                raise self._not_found(r, "set attributes")
+            if r.readonly:
+                raise NtStatusError(STATUS_ACCESS_DENIED, "read-only mount")
+            self._attrs[str(r.host)] = attributes & _SETTABLE_ATTRIBUTES
+        except NtStatusError as e:
+            status = e.status
+            raise
+        finally:
+            self._log("setattr", shown, status, attributes=attributes)
+
+    def listdir(self, path: str, pattern: str = "*", cwd: str | None = None) -> list[FileInfo]:
+        """NtQueryDirectoryFile / FindFirstFile: the matching entries, '.' and '..' first (not in a drive
+        root), the rest in NTFS (upcased) order. Entries that are host symlinks leading outside the
+        sandbox, and host FIFOs/sockets/devices, are not shown."""
+        status = STATUS_SUCCESS
+        guest = path
+        try:
+            if not pattern:
+                pattern = "*"
+            if "\\" in pattern or "/" in pattern or "\x00" in pattern:
+                raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"bad pattern {pattern!r}")
+            r = self._resolve(path, cwd)
+            guest = r.guest
+            if not r.exists:
+                raise self._not_found(r, "list")
+            if not r.is_dir:
+                raise NtStatusError(STATUS_NOT_A_DIRECTORY, f"not a directory: {r.guest!r}")
+            out: list[FileInfo] = []
+            root = str(r.mount.host)
+            if not r.is_root:
+                st = os.stat(r.host)
+                out.append(self._info_from_stat(".", st, r.readonly, None, r.guest))
+                parent = f"{r.target.drive}:\\" + "\\".join(r.names[:-1])
+                try:
+                    pr = self._resolve(parent)
+                    out.append(self._info_from_stat("..", os.stat(pr.host), pr.readonly, None, pr.guest))
+                except (NtStatusError, OSError):
+                    out.append(self._info_from_stat("..", st, r.readonly, None, parent))
+            entries: dict[str, FileInfo] = {}
+            # mount points directly below this directory
+            here = tuple(fold(c) for c in r.target.components)
+            child_mounts = {}
+            for m in self._mounts:
+                if m.drive == r.target.drive and len(m.key) == len(here) + 1 and m.key[:-1] == here:
+                    child_mounts[m.key[-1]] = m
+            with os.scandir(r.host) as it:
+                for e in it:
+                    name = e.name
+                    if fold(name) in child_mounts:
+                        continue
+                    try:
+                        real = os.path.realpath(e.path)
+                        if not _inside(real, root):
+                            continue
+                        st = os.stat(real)
+                    except (OSError, ValueError):
+                        continue
+                    if not (_stat.S_ISDIR(st.st_mode) or _stat.S_ISREG(st.st_mode)):
+                        continue
+                    entries[name] = self._info_from_stat(name, st, r.readonly, Path(real),
+                                                         r.guest.rstrip("\\") + "\\" + name)
+            for m in child_mounts.values():
+                try:
+                    st = os.stat(m.host)
+                except OSError:
+                    continue
+                entries[m.prefix[-1]] = self._info_from_stat(m.prefix[-1], st, m.readonly, m.host, m.guest)
+            for name in sorted(entries, key=lambda s: fold(s).encode("utf-16-be")):
+                out.append(entries[name])
+            return [fi for fi in out if P.find_match(pattern, fi.name)]
+        except NtStatusError as e:
+            status = e.status
+            raise
+        finally:
+            self._log("list", guest, status, pattern=pattern)
+
+    def find(self, spec: str, cwd: str | None = None) -> list[FileInfo]:
+        """FindFirstFile("C:\\dir\\*.txt"): STATUS_NO_SUCH_FILE (ERROR_FILE_NOT_FOUND) when nothing matches."""
+        nt_form = spec.startswith(("\\??\\", "\\\\?\\"))
+        cut = max(spec.rfind("\\"), -1 if nt_form else spec.rfind("/"))
+        if cut < 0 and len(spec) >= 2 and spec[1] == ":":
+            cut = 1
+        d, pattern = (spec[:cut + 1], spec[cut + 1:]) if cut >= 0 else (".", spec)
+        res = self.listdir(d, pattern or "*", cwd)
+        if not res:
+            raise NtStatusError(STATUS_NO_SUCH_FILE, f"no file matches {spec!r}")
+        return res
+
+    # --- devices ------------------------------------------------------------------------------------
+    def _device_kind(self, t: P.NtTarget) -> str | None:
+        """'null', 'console', 'conin', 'conout' for the devices the sandbox has; raise otherwise."""
+        if t.components and any(t.components):
+            raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"no such device path {t.nt_path!r}")
+        name = fold(t.device)
+        if name == "NUL":
+            return "null"
+        if name == "CON":
+            return "console"
+        if name == "CONIN$":
+            return "conin"
+        if name == "CONOUT$":
+            return "conout"
+        if name.startswith(("PHYSICALDRIVE", "HARDDISK", "VOLUME{", "CDROM", "TAPE")) or \
+                (len(name) == 2 and name[1] == ":"):
+            raise NtStatusError(STATUS_ACCESS_DENIED, f"raw device access is denied: {t.device!r}")
+        raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, f"no such device {t.device!r}")
+
+    def _device_read(self, f: VfsFile, n: int) -> bytes:
+        con = self.console
+        if f.device in ("console", "conin") and con is not None:
+            return con.stdin.read(n if n >= 0 else 4096)
+        return b""
+
+    def _device_write(self, f: VfsFile, data: bytes) -> int:
+        con = self.console
+        if f.device in ("console", "conout") and con is not None:
+            return con.stdout.write(data)
+        return len(data)
+
+    # --- open / create ------------------------------------------------------------------------------
+    def open(self, path: str, *, access: int = GENERIC_READ, disposition: int = FILE_OPEN, options: int = 0,
+             share: int = FILE_SHARE_ALL, cwd: str | None = None, attributes: int = 0,
+             root: VfsFile | None = None) -> VfsFile:
+        """NtCreateFile. Raises NtStatusError with the status NtCreateFile would return; on success the
+        VfsFile's `information` is FILE_CREATED / FILE_OPENED / FILE_OVERWRITTEN / FILE_SUPERSEDED."""
+        shown = path
+        try:
+            t = self._target(path, cwd, root)
+            shown = t.win32
+            f = self._open(t, access, disposition, options, share, attributes)
+        except NtStatusError as e:
+            self._log("open", shown, e.status, access=access, disposition=disposition)
+            raise
+        self._log("open", f.path, STATUS_SUCCESS, access=access, disposition=disposition, info=f.information)
+        return f
+
+    def _open(self, t: P.NtTarget, access: int, disposition: int, options: int, share: int,
+              attributes: int) -> VfsFile:
+        if disposition not in range(6):
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"bad create disposition {disposition}")
+        if options & FILE_DIRECTORY_FILE and options & FILE_NON_DIRECTORY_FILE:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "FILE_DIRECTORY_FILE with FILE_NON_DIRECTORY_FILE")
+        if options & FILE_DIRECTORY_FILE and disposition not in (FILE_CREATE, FILE_OPEN, FILE_OPEN_IF):
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "directories can only be created or opened")
+        if t.kind == "device":
+            kind = self._device_kind(t)
+            if options & FILE_DIRECTORY_FILE:
+                raise NtStatusError(STATUS_NOT_A_DIRECTORY, f"device {t.device!r} is not a directory")
+            acc = map_generic(access)
+            return VfsFile(self, fd=None, host_path=None, path=t.win32, nt_path=t.nt_path, access=acc,
+                           share=share, options=options, is_dir=False, readonly=False,
+                           information=FILE_OPENED, device=kind)
+        r = self._resolve_target(t)
+        acc = map_generic(access, readonly=r.readonly)
+        if options & FILE_DELETE_ON_CLOSE and not acc & DELETE:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "FILE_DELETE_ON_CLOSE needs DELETE access")
+        if not r.parent_exists:
+            raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"path not found: {r.guest!r}")
+        wants_write = bool(acc & _WRITE_ACCESS) or bool(options & FILE_DELETE_ON_CLOSE)
+        if r.exists:
+            key = str(r.host)
+            if disposition == FILE_CREATE:
+                raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"already exists: {r.guest!r}")
+            if r.is_dir:
+                if options & FILE_NON_DIRECTORY_FILE:
+                    raise NtStatusError(STATUS_FILE_IS_A_DIRECTORY, f"is a directory: {r.guest!r}")
+                if disposition in (FILE_SUPERSEDE, FILE_OVERWRITE, FILE_OVERWRITE_IF):
+                    raise NtStatusError(STATUS_FILE_IS_A_DIRECTORY, f"cannot overwrite a directory: {r.guest!r}")
+            else:
+                if options & FILE_DIRECTORY_FILE:
+                    raise NtStatusError(STATUS_NOT_A_DIRECTORY, f"not a directory: {r.guest!r}")
+                if t.trailing:
+                    raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "trailing separator on a file name")
+            truncate = disposition in (FILE_SUPERSEDE, FILE_OVERWRITE, FILE_OVERWRITE_IF)
+            if r.readonly and (wants_write or truncate):
+                raise NtStatusError(STATUS_ACCESS_DENIED, f"read-only: {r.guest!r}")
+            if (r.is_root or self._is_mount_root(r)) and (acc & DELETE or options & FILE_DELETE_ON_CLOSE):
+                raise NtStatusError(STATUS_ACCESS_DENIED, "cannot delete a root directory")
+            if not r.is_dir and self._attrs.get(key, 0) & FILE_ATTRIBUTE_READONLY and \
+                    (acc & (FILE_WRITE_DATA | FILE_APPEND_DATA) or truncate or options & FILE_DELETE_ON_CLOSE):
+                raise NtStatusError(STATUS_ACCESS_DENIED, f"file is read-only: {r.guest!r}")
+            if key in self._delete_pending:
+                raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {r.guest!r}")
+            self._check_share(key, acc, share)
+            if r.is_dir:
+                fd = self._os_open(r.host, os.O_RDONLY | os.O_DIRECTORY)
+                info = FILE_OPENED
+            else:
+                rw = acc & (FILE_WRITE_DATA | FILE_APPEND_DATA) or truncate
+                fd = self._os_open(r.host, os.O_RDWR if rw else os.O_RDONLY)
+                info = FILE_OPENED
+                if truncate:
+                    os.ftruncate(fd, 0)
+                    info = FILE_SUPERSEDED if disposition == FILE_SUPERSEDE else FILE_OVERWRITTEN
+                    if disposition != FILE_SUPERSEDE and key in self._attrs:
+                        pass  # attributes survive an overwrite
+        else:
+            if disposition in (FILE_OPEN, FILE_OVERWRITE):
+                raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, f"no such file: {r.guest!r}")
+            if r.readonly:
+                raise NtStatusError(STATUS_ACCESS_DENIED, f"read-only: {r.guest!r}")
+            if t.trailing and not options & FILE_DIRECTORY_FILE:
+                raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "trailing separator on a file name")
+            key = str(r.host)
+            if options & FILE_DIRECTORY_FILE:
+                try:
+                    os.mkdir(r.host)
+                except FileExistsError:
+                    raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"already exists: {r.guest!r}")
+                except OSError as e:
+                    raise self._oserror(e)
+                fd = self._os_open(r.host, os.O_RDONLY | os.O_DIRECTORY)
+                r.is_dir = True
+            else:
+                fd = self._os_open(r.host, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+            if attributes & _SETTABLE_ATTRIBUTES & ~FILE_ATTRIBUTE_ARCHIVE:
+                self._attrs[key] = attributes & _SETTABLE_ATTRIBUTES | (0 if r.is_dir else FILE_ATTRIBUTE_ARCHIVE)
+            info = FILE_CREATED
+        f = VfsFile(self, fd=fd, host_path=r.host, path=r.guest, nt_path=f"\\??\\{r.guest}", access=acc,
+                    share=share, options=options, is_dir=r.is_dir, readonly=r.readonly, information=info)
+        self._opens.setdefault(key, []).append(f)
+        return f
+
+    def _os_open(self, host: Path, flags: int) -> int:
+        try:
+            fd = os.open(host, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0),
+                         0o644)
+        except OSError as e:
+            raise self._oserror(e)
+        st = os.fstat(fd)
+        if not (_stat.S_ISREG(st.st_mode) or _stat.S_ISDIR(st.st_mode)):
+            os.close(fd)
+            raise NtStatusError(STATUS_ACCESS_DENIED, "not a regular file or directory")
+        try:
+            os.set_blocking(fd, True)
+        except OSError:
+            pass
+        return fd
+
+    @staticmethod
+    def _oserror(e: OSError) -> NtStatusError:
+        m = {errno.ENOENT: STATUS_OBJECT_NAME_NOT_FOUND, errno.EEXIST: STATUS_OBJECT_NAME_COLLISION,
+             errno.ENOTDIR: STATUS_OBJECT_PATH_NOT_FOUND, errno.EISDIR: STATUS_FILE_IS_A_DIRECTORY,
+             errno.EACCES: STATUS_ACCESS_DENIED, errno.EPERM: STATUS_ACCESS_DENIED,
+             errno.ELOOP: STATUS_ACCESS_DENIED, errno.EROFS: STATUS_ACCESS_DENIED,
+             errno.ENOTEMPTY: STATUS_DIRECTORY_NOT_EMPTY, errno.ENOSPC: STATUS_DISK_FULL,
+             errno.EXDEV: STATUS_NOT_SAME_DEVICE, errno.ENAMETOOLONG: STATUS_OBJECT_NAME_INVALID,
+             errno.EINVAL: STATUS_OBJECT_NAME_INVALID}
+        return NtStatusError(m.get(e.errno, STATUS_UNSUCCESSFUL), f"host: {e.strerror}")
+
+    def _check_share(self, key: str, acc: int, share: int) -> None:
+        """IoCheckShareAccess."""
+        if not acc & (_SHARE_READ_ACCESS | _SHARE_WRITE_ACCESS | DELETE):
+            return
+        for o in self._opens.get(key, ()):
+            oa = o.access
+            if not oa & (_SHARE_READ_ACCESS | _SHARE_WRITE_ACCESS | DELETE):
+                continue
+            if (acc & _SHARE_READ_ACCESS and not o.share & FILE_SHARE_READ) or \
+               (acc & _SHARE_WRITE_ACCESS and not o.share & FILE_SHARE_WRITE) or \
+               (acc & DELETE and not o.share & FILE_SHARE_DELETE) or \
+               (oa & _SHARE_READ_ACCESS and not share & FILE_SHARE_READ) or \
+               (oa & _SHARE_WRITE_ACCESS and not share & FILE_SHARE_WRITE) or \
+               (oa & DELETE and not share & FILE_SHARE_DELETE):
+                raise NtStatusError(STATUS_SHARING_VIOLATION, f"sharing violation with open {o.path!r}")
+
+    def _closed(self, f: VfsFile) -> None:
+        if f.host_path is None:
+            return
+        key = str(f.host_path)
+        lst = self._opens.get(key, [])
+        if f in lst:
+            lst.remove(f)
+        if f.delete_on_close:
+            self._delete_pending.add(key)
+        if not lst:
+            self._opens.pop(key, None)
+            if key in self._delete_pending:
+                self._delete_pending.discard(key)
+                try:
+                    if os.path.isdir(key) and not os.path.islink(key):
+                        os.rmdir(key)
+                    else:
+                        os.unlink(key)
+                    self._attrs.pop(key, None)
+                    self._log("delete", f.path, STATUS_SUCCESS, on_close=True)
+                except OSError as e:
+                    self._log("delete", f.path, self._oserror(e).status, on_close=True)
+
+    def _is_mount_root(self, r: _Resolved) -> bool:
+        key = tuple(fold(c) for c in r.target.components)
+        return any(m.drive == r.target.drive and m.key == key for m in self._mounts)
+
+    def _contains_mount(self, r: _Resolved) -> bool:
+        key = tuple(fold(c) for c in r.target.components)
+        return any(m.drive == r.target.drive and m.key[:len(key)] == key and len(m.key) > len(key)
+                   for m in self._mounts)
+
+    # --- directory / file operations ------------------------------------------------------------------
+    def mkdir(self, path: str, cwd: str | None = None) -> None:
+        """CreateDirectory (NtCreateFile FILE_CREATE | FILE_DIRECTORY_FILE)."""
+        f = self.open(path, access=FILE_LIST_DIRECTORY | SYNCHRONIZE, disposition=FILE_CREATE,
+                      options=FILE_DIRECTORY_FILE, cwd=cwd)
+        f.close()
+
+    def _remove(self, op: str, path: str, cwd: str | None, want_dir: bool) -> None:
+        shown = path
+        status = STATUS_SUCCESS
+        try:
+            t = self._target(path, cwd)
+            shown = t.win32
+            if t.kind == "device":
+                self._device_kind(t)
+                raise NtStatusError(STATUS_ACCESS_DENIED, "cannot delete a device")
+            r = self._resolve_target(t)
+            shown = r.guest
+            if not r.exists:
+                raise self._not_found(r, op)
+            if want_dir and not r.is_dir:
+                raise NtStatusError(STATUS_NOT_A_DIRECTORY, f"not a directory: {r.guest!r}")
+            if not want_dir and r.is_dir:
+                raise NtStatusError(STATUS_FILE_IS_A_DIRECTORY, f"is a directory: {r.guest!r}")
+            if not want_dir and t.trailing:
+                raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "trailing separator on a file name")
+            if r.readonly or r.is_root or self._is_mount_root(r) or self._contains_mount(r):
+                raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot delete {r.guest!r}")
+            key = str(r.host)
+            if self._attrs.get(key, 0) & FILE_ATTRIBUTE_READONLY:
+                raise NtStatusError(STATUS_CANNOT_DELETE, f"read-only file: {r.guest!r}")
+            if key in self._delete_pending:
+                raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {r.guest!r}")
+            self._check_share(key, DELETE, FILE_SHARE_ALL)
+            try:
+                if want_dir:
+                    os.rmdir(r.host)
+                else:
+                    os.unlink(r.host)   # POSIX delete semantics (Windows 10 DeleteFileW): open handles live on
+            except OSError as e:
+                raise self._oserror(e)
+            self._attrs.pop(key, None)
+        except NtStatusError as e:
+            status = e.status
+            raise
+        finally:
+            self._log(op, shown, status)
+
+    def delete(self, path: str, cwd: str | None = None) -> None:
+        """DeleteFile."""
+        self._remove("delete", path, cwd, want_dir=False)
+
+    def rmdir(self, path: str, cwd: str | None = None) -> None:
+        """RemoveDirectory: STATUS_DIRECTORY_NOT_EMPTY if it has entries."""
+        self._remove("rmdir", path, cwd, want_dir=True)
+
+    def rename(self, src: str, dst: str, replace: bool = False, cwd: str | None = None) -> None:
+        """MoveFileEx / FileRenameInformation within the sandbox."""
+        shown_src, shown_dst = src, dst
+        status = STATUS_SUCCESS
+        try:
+            ts, td = self._target(src, cwd), self._target(dst, cwd)
+            shown_src, shown_dst = ts.win32, td.win32
+            if ts.kind == "device" or td.kind == "device":
+                raise NtStatusError(STATUS_ACCESS_DENIED, "cannot rename a device")
+            rs = self._resolve_target(ts)
+            shown_src = rs.guest
+            if not rs.exists:
+                raise self._not_found(rs, "rename")
+            if rs.is_root or self._is_mount_root(rs) or self._contains_mount(rs) or rs.readonly:
+                raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot rename {rs.guest!r}")
+            rd = self._resolve_target(td)
+            shown_dst = rd.guest
+            if not rd.parent_exists:
+                raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"path not found: {rd.guest!r}")
+            if rd.readonly or rd.is_root or self._is_mount_root(rd):
+                raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot rename onto {rd.guest!r}")
+            if ts.drive != td.drive:
+                raise NtStatusError(STATUS_NOT_SAME_DEVICE, "rename across drives")
+            skey = str(rs.host)
+            if skey in self._delete_pending:
+                raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {rs.guest!r}")
+            self._check_share(skey, DELETE, FILE_SHARE_ALL)
+            if rs.is_dir and _inside(str(rd.host), skey) and str(rd.host) != skey:
+                raise NtStatusError(STATUS_SHARING_VIOLATION, "cannot move a directory into itself")
+            new_leaf = td.components[-1]
+            if rd.exists and str(rd.host) == skey:
+                dest = rs.host.parent / new_leaf          # a change of case only
+            elif rd.exists:
+                if not replace:
+                    raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"already exists: {rd.guest!r}")
+                if rd.is_dir or self._opens.get(str(rd.host)):
+                    raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot replace {rd.guest!r}")
+                dest = rd.host
+            else:
+                dest = rd.host
+            try:
+                os.rename(rs.host, dest)
+            except OSError as e:
+                if e.errno != errno.EXDEV or rs.is_dir:
+                    raise self._oserror(e)
+                self._copy_file(rs.host, dest)
+                os.unlink(rs.host)
+            dkey = str(dest)
+            # keep sharing state and attributes with the moved entry
+            for k in [k for k in self._opens if k == skey or k.startswith(skey + os.sep)]:
+                for f in self._opens[k]:
+                    f.host_path = Path(dkey + k[len(skey):])
+                self._opens[dkey + k[len(skey):]] = self._opens.pop(k)
+            for k in [k for k in self._attrs if k == skey or k.startswith(skey + os.sep)]:
+                self._attrs[dkey + k[len(skey):]] = self._attrs.pop(k)
+        except NtStatusError as e:
+            status = e.status
+            raise
+        finally:
+            self._log("rename", shown_src, status, dst=shown_dst, replace=replace)
+
+    def _copy_file(self, src: Path, dst: Path) -> None:
+        fi = self._os_open(src, os.O_RDONLY)
+        try:
+            fo = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            try:
+                while chunk := os.read(fi, 1 << 20):
+                    os.write(fo, chunk)
+            finally:
+                os.close(fo)
+        finally:
+            os.close(fi)
+
+    # --- conveniences for other layers ----------------------------------------------------------------
+    def read_file(self, path: str, cwd: str | None = None) -> bytes:
+        with self.open(path, access=GENERIC_READ, disposition=FILE_OPEN, options=FILE_NON_DIRECTORY_FILE,
+                       cwd=cwd) as f:
+            return f.read()
+
+    def write_file(self, path: str, data: bytes, cwd: str | None = None) -> None:
+        with self.open(path, access=GENERIC_WRITE, disposition=FILE_OVERWRITE_IF,
+                       options=FILE_NON_DIRECTORY_FILE, cwd=cwd) as f:
+            f.write(data)
+
+    def open_handles(self) -> list[VfsFile]:
+        return [f for lst in self._opens.values() for f in lst]
+
+    def now_filetime(self) -> int:
+        return unix_ns_to_filetime(time.time_ns())

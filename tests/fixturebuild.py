@@ -59,7 +59,7 @@ def build(sources: str | list[str], arch: str, *, out_name: str | None = None, d
     if dll:
         cmd.insert(1, "-shared")
     cmd += libs
-    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     cmd[cmd.index("-o") + 1] = str(tmp)
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:

@@ -1,0 +1,247 @@
+"""The emulated machine: one instance of each executive component, booted together.
+
+This is the composition root, not a god object: state lives in the components (the CID table, the registry,
+the file system, the event log, the notify routines, the trap table, the dispatcher) and in the process and
+thread objects. The machine boots the system's own processes (System, and explorer.exe as the shell that
+starts programs launched from the command line) and offers the few services that cross components.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from winhatch.kernel import events as ev
+from winhatch.kernel.events import EventLog
+from winhatch.kernel.ke.dispatcher import Dispatcher
+from winhatch.kernel.ke.traps import TrapTable
+from winhatch.kernel.notify import ImageInfo, NotifyRoutines
+from winhatch.kernel.ob import CidTable
+from winhatch.kernel.ps import exit as psexit
+from winhatch.kernel.ps import mapping, peb
+from winhatch.kernel.ps.objects import Process
+
+FILETIME_UNIX_EPOCH = 116444736000000000
+BOOT_UNIX_TIME = 1767225600  # 2026-01-01 00:00:00 UTC: emulated time is deterministic
+KUSER_SHARED_DATA = 0x7FFE0000
+
+
+class EmulatedClock:
+    """Emulated time in 100 ns units since boot; advances with executed instructions and Sleep."""
+
+    NS_PER_INSTRUCTION = 1  # a 1 GHz, one-instruction-per-cycle machine
+
+    def __init__(self, boot_filetime: int = FILETIME_UNIX_EPOCH + BOOT_UNIX_TIME * 10_000_000):
+        self.boot_filetime = boot_filetime
+        self.ticks = 0  # 100 ns units since boot
+        self._ns = 0
+
+    def now(self) -> int:
+        return self.ticks
+
+    def system_time(self) -> int:
+        return self.boot_filetime + self.ticks
+
+    def advance(self, units_100ns: int) -> None:
+        self.ticks += max(0, int(units_100ns))
+
+    def advance_instructions(self, n: int) -> None:
+        self._ns += n * self.NS_PER_INSTRUCTION
+        if self._ns >= 100:
+            self.ticks += self._ns // 100
+            self._ns %= 100
+
+
+class Machine:
+    def __init__(self, sandbox: str | Path | None = None, *, console=None, registry=None,
+                 limits: dict | None = None, username: str = "user"):
+        from winhatch.kernel.cm import Registry
+        from winhatch.kernel.io import Vfs
+        self.clock = EmulatedClock()
+        self.events = EventLog(clock=self.clock.now)
+        self.notify = NotifyRoutines()
+        self.cid = CidTable()
+        self.traps = TrapTable()
+        self.dispatcher = Dispatcher(self)
+        self.limits = dict(limits or {})
+        self._tmp = None
+        if sandbox is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="winhatch-")
+            sandbox = self._tmp.name
+        self.sandbox = Path(sandbox)
+        self.vfs = Vfs(self.sandbox)
+        self.registry = registry if registry is not None else Registry.default()
+        if console is None:
+            from winhatch.kernel.io.console import Console
+            import sys
+            console = Console(sys.stdout.buffer, sys.stderr.buffer, sys.stdin.buffer if sys.stdin else None)
+        self.console = console
+        self.system_root = "C:\\Windows"
+        self.username = username
+        self.default_cwd = "C:\\"
+        self.images = mapping.ImageSectionCache(self.vfs)
+        self.processes: list[Process] = []  # PsActiveProcessHead
+        self._kuser = None
+        self.system_cookie = 0
+        self.subsystem: dict = {}  # machine-wide state of the layers above (owned by them)
+        self._boot()
+
+    # -- boot ---------------------------------------------------------------------------------------------
+    def _boot(self) -> None:
+        system = Process(image_name="System", parent=None, arch=None)
+        system.pid = self.cid.allocate(system)  # first id: System is pid 4 on Windows
+        self.system_process = system
+        shell = Process(image_name="explorer.exe", parent=system, arch=None)
+        shell.image_path = self.system_root + "\\explorer.exe"
+        shell.pid = self.cid.allocate(shell)
+        shell.subsystem["cwd"] = self.default_cwd
+        shell.console = self.console
+        self.shell_process = shell
+        self.processes += [system, shell]
+        self.events.emit(ev.PROCESS, "boot", 0, 0, system_pid=system.pid, shell_pid=shell.pid)
+
+    def default_environment(self) -> dict[str, str]:
+        u = self.username
+        return {
+            "ALLUSERSPROFILE": "C:\\ProgramData", "APPDATA": f"C:\\Users\\{u}\\AppData\\Roaming",
+            "COMPUTERNAME": "WINHATCH", "ComSpec": "C:\\Windows\\system32\\cmd.exe",
+            "HOMEDRIVE": "C:", "HOMEPATH": f"\\Users\\{u}", "LOCALAPPDATA": f"C:\\Users\\{u}\\AppData\\Local",
+            "NUMBER_OF_PROCESSORS": "2", "OS": "Windows_NT",
+            "Path": "C:\\Windows\\system32;C:\\Windows;C:\\Windows\\System32\\Wbem",
+            "PATHEXT": ".COM;.EXE;.BAT;.CMD;.VBS;.VBE;.JS;.JSE;.WSF;.WSH;.MSC",
+            "PROCESSOR_ARCHITECTURE": "AMD64", "ProgramData": "C:\\ProgramData",
+            "ProgramFiles": "C:\\Program Files", "PUBLIC": "C:\\Users\\Public", "SystemDrive": "C:",
+            "SystemRoot": "C:\\Windows", "TEMP": f"C:\\Users\\{u}\\AppData\\Local\\Temp",
+            "TMP": f"C:\\Users\\{u}\\AppData\\Local\\Temp", "USERNAME": u, "USERPROFILE": f"C:\\Users\\{u}",
+            "windir": "C:\\Windows",
+        }
+
+    # -- layout facts ------------------------------------------------------------------------------------------
+    def system_dir(self, arch: str) -> str:
+        return self.system_root + ("\\System32" if arch == "x64" else "\\SysWOW64")
+
+    @staticmethod
+    def user_limit(arch: str) -> int:
+        return 0x7FFFFFFEFFFF if arch == "x64" else 0xFFFEFFFF
+
+    # -- services that cross components -----------------------------------------------------------------------
+    def mm_create_image_section(self, pe, path: str):
+        return mapping.create_image_section(pe, path)
+
+    def mm_map_image(self, proc, section, path: str, base: int | None = None) -> int:
+        return mapping.map_image(proc, section, path, base=base)
+
+    def open_system_image(self, path: str):
+        return self.images.open(path)
+
+    def discard_process(self, proc) -> None:
+        if proc in self.processes:
+            self.processes.remove(proc)
+
+    def map_kuser_shared_data(self, proc) -> None:
+        """KUSER_SHARED_DATA: one machine-wide page, read-only to every process at 0x7FFE0000."""
+        from winhatch.kernel.mm import PAGE_READONLY, Section
+        from winhatch.kernel.structs.kuser import build_kuser_shared_data
+        if self._kuser is None:
+            self._kuser = Section.create_data(0x1000, name="KUSER_SHARED_DATA")
+            data = build_kuser_shared_data(
+                system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.now(),
+                tick_count_ms=self.clock.now() // 10_000, cookie=self.system_cookie,
+                number_of_physical_pages=(8 << 30) >> 12, active_processor_count=peb.NUMBER_OF_PROCESSORS)
+            self._kuser_data = bytearray(data)
+        proc.aspace.map_view(self._kuser, base=KUSER_SHARED_DATA, protect=PAGE_READONLY, tag=("kuser_shared_data",))
+        proc.aspace.write(KUSER_SHARED_DATA, bytes(self._kuser_data))
+
+    def ensure_system_cookie(self) -> int:
+        """PspUserThreadStartup: the system-wide cookie in SharedUserData, generated once."""
+        if not self.system_cookie:
+            import hashlib
+            h = hashlib.sha256(f"{self.clock.system_time()}:{len(self.processes)}".encode()).digest()
+            self.system_cookie = int.from_bytes(h[:4], "little") or 1
+            for p in self.processes:
+                if p.aspace is not None and not p.exited:
+                    p.aspace.write(KUSER_SHARED_DATA + 0x330, self.system_cookie.to_bytes(4, "little"))
+                    break  # the page is one shared section: one write reaches every process
+        return self.system_cookie
+
+    def write_peb(self, proc, pe, req) -> dict:
+        from winhatch.kernel.mm import MEM_COMMIT, MEM_RESERVE, PAGE_READONLY
+        api = self.api_set_blob()
+        aspace = proc.aspace
+        abase, _ = aspace.allocate(None, len(api), MEM_RESERVE | MEM_COMMIT, PAGE_READONLY, tag=("apiset",))
+        aspace.write(abase, api)
+        info = peb.write_peb(proc, pe, req, api_set_map=abase,
+                             being_debugged=bool(req.creation_flags & 0x3))
+        proc.subsystem["environment"] = dict(req.environment)
+        proc.subsystem["cwd"] = req.current_directory
+        proc.subsystem["desktop"] = req.desktop
+        info.update(api_set_map=abase, os_version=f"{peb.OS_MAJOR}.{peb.OS_MINOR}.{peb.OS_BUILD}",
+                    processors=peb.NUMBER_OF_PROCESSORS)
+        return info
+
+    def api_set_blob(self) -> bytes:
+        blob = self.subsystem.get("apiset_blob")
+        if blob is None:
+            from winhatch.kernel.apiset.schema import encode_v6, load_mapping
+            blob = self.subsystem["apiset_blob"] = encode_v6(load_mapping())
+        return blob
+
+    def create_user_stack(self, thread, reserve: int, commit: int):
+        return peb.create_user_stack(thread, reserve, commit)
+
+    def create_teb(self, thread) -> int:
+        return peb.create_teb(thread)
+
+    def write_teb_stack_limit(self, thread, limit: int) -> None:
+        peb.write_teb_stack_limit(thread, limit)
+
+    def ntdll_export(self, proc, name: str) -> int:
+        img = mapping.images_of(proc).by_name("ntdll.dll")
+        for rva, n in (img.traps or {}).items():
+            if n == name:
+                return img.base + rva
+        raise KeyError(f"ntdll.dll!{name}")
+
+    def init_thread_context(self, thread) -> None:
+        thread.user_context = peb.initial_user_context(thread, self.ntdll_export(thread.process,
+                                                                                   "RtlUserThreadStart"))
+        thread.context = thread.user_context
+
+    def enter_ldr_initialize_thunk(self, thread) -> None:
+        """Stage 7's last kernel step: the thread enters user mode at ntdll!LdrInitializeThunk."""
+        cpu = thread.process.cpu
+        cpu.restore_context(thread.user_context)
+        cpu.set_teb(thread.teb)
+        ldr = self.ntdll_export(thread.process, "LdrInitializeThunk")
+        if cpu.is64:
+            sp = cpu.sp - 0x100 & ~0xF
+            cpu.sp = sp - 8
+            cpu.set_reg("rdx", thread.process.ntdll_base)
+        else:
+            sp = cpu.sp - 0x100 & ~0xF
+            cpu.sp = sp - 4
+            cpu.write_u32(sp, 0)
+            cpu.write_u32(sp + 4, thread.process.ntdll_base)
+        cpu.pc = ldr
+
+    def thread_startup(self, thread) -> None:
+        from winhatch.kernel.ps.create import PspUserThreadStartup
+        PspUserThreadStartup(self, thread)
+
+    def notify_image_load(self, proc, path: str, base: int) -> None:
+        img = mapping.images_of(proc).find(base)
+        size = img.size if img else 0
+        name = path.rsplit("\\", 1)[-1]
+        self.notify.image_load(path, proc.pid, ImageInfo(base, size, name, proc.arch))
+        self.events.emit(ev.IMAGE, "image_load", proc.pid, 0, name=name, path=path, base=base, size=size)
+
+    def terminate_process(self, proc, status: int) -> None:
+        psexit.PspExitProcess(self, proc, status)
+
+    def terminate_thread(self, thread, status: int) -> None:
+        psexit.PspExitThread(self, thread, status)
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None

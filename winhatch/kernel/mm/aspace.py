@@ -1,0 +1,729 @@
+"""The user address space of one process: VADs (allocations), per-page state as runs, and the
+CPU backend kept in sync with them.
+
+Page values inside an allocation are ``(state, protect, copy)``:
+
+* ``state``   MEM_COMMIT or MEM_RESERVE (``protect`` is 0 for reserved pages)
+* ``protect`` the PAGE_* value as stored (views: writable image pages are stored in WRITECOPY form)
+* ``copy``    views only: 0 = the page is the section's shared host memory, 1 = this view's private
+  copy, 2 = private copy that has been written (a WRITECOPY page then shows as READWRITE)
+
+In the backend: committed pages are mapped with the permissions of their protection (guard and
+NOACCESS pages mapped with no access, so the CPU reports a protection fault), reserved pages are
+not mapped.  Shared section pages are mapped from the section's host buffer.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...ntstatus import (
+    STATUS_ACCESS_VIOLATION,
+    STATUS_ALREADY_COMMITTED,
+    STATUS_CONFLICTING_ADDRESSES,
+    STATUS_FREE_VM_NOT_AT_BASE,
+    STATUS_GUARD_PAGE_VIOLATION,
+    STATUS_INVALID_PAGE_PROTECTION,
+    STATUS_INVALID_PARAMETER,
+    STATUS_INVALID_VIEW_SIZE,
+    STATUS_MEMORY_NOT_ALLOCATED,
+    STATUS_NO_MEMORY,
+    STATUS_NOT_MAPPED_VIEW,
+    STATUS_SUCCESS,
+    STATUS_UNABLE_TO_FREE_VM,
+    NtStatusError,
+)
+from .constants import (
+    ALLOCATION_GRANULARITY,
+    LOWEST_USER_ADDRESS,
+    MEM_COMMIT,
+    MEM_DECOMMIT,
+    MEM_FREE,
+    MEM_IMAGE,
+    MEM_LARGE_PAGES,
+    MEM_MAPPED,
+    MEM_PRIVATE,
+    MEM_RELEASE,
+    MEM_RESERVE,
+    MEM_RESET,
+    MEM_TOP_DOWN,
+    MEM_WRITE_WATCH,
+    PAGE_EXECUTE,
+    PAGE_EXECUTE_READ,
+    PAGE_EXECUTE_READWRITE,
+    PAGE_EXECUTE_WRITECOPY,
+    PAGE_GUARD,
+    PAGE_NOACCESS,
+    PAGE_READONLY,
+    PAGE_READWRITE,
+    PAGE_SIZE,
+    PAGE_WRITECOPY,
+    STATUS_IMAGE_NOT_AT_BASE,
+    STATUS_MAPPED_ALIGNMENT,
+    STATUS_NOT_COMMITTED,
+    STATUS_SECTION_PROTECTION,
+    STATUS_UNABLE_TO_DELETE_SECTION,
+    USER_END_X64,
+    USER_END_X86,
+    USER_END_X86_LAA,
+)
+from .protect import WRITABLE, WRITECOPY, to_perms, validate_protect, writecopy_form, written_form
+from .runs import RunMap
+from .section import Section
+from .ucmap import UcShadow, write_nonzero
+
+P = PAGE_SIZE
+G = ALLOCATION_GRANULARITY
+
+
+def _down(x: int, a: int) -> int:
+    return x & ~(a - 1)
+
+
+def _up(x: int, a: int) -> int:
+    return (x + a - 1) & ~(a - 1)
+
+
+# rights a view protection grants / a requested protection needs (MiIsProtectionCompatible)
+_R, _W, _C, _X = 1, 2, 4, 8
+_GRANTS = {PAGE_NOACCESS: 0, PAGE_READONLY: _R, PAGE_READWRITE: _R | _W | _C, PAGE_WRITECOPY: _R | _C,
+           PAGE_EXECUTE: _R | _X, PAGE_EXECUTE_READ: _R | _X, PAGE_EXECUTE_READWRITE: _R | _W | _C | _X,
+           PAGE_EXECUTE_WRITECOPY: _R | _C | _X}
+_NEEDS = {PAGE_NOACCESS: 0, PAGE_READONLY: _R, PAGE_READWRITE: _R | _W, PAGE_WRITECOPY: _R | _C,
+          PAGE_EXECUTE: _X, PAGE_EXECUTE_READ: _R | _X, PAGE_EXECUTE_READWRITE: _R | _W | _X,
+          PAGE_EXECUTE_WRITECOPY: _R | _C | _X}
+
+
+def _compatible(view_protect: int, new_protect: int) -> bool:
+    need = _NEEDS[new_protect & 0xFF]
+    return need & ~_GRANTS[view_protect & 0xFF] == 0
+
+
+@dataclass
+class MemoryBasicInformation:
+    """MEMORY_BASIC_INFORMATION, plus ``tag`` (the allocation's tag; None for free regions)."""
+
+    BaseAddress: int
+    AllocationBase: int
+    AllocationProtect: int
+    RegionSize: int
+    State: int
+    Protect: int
+    Type: int
+    tag: Any = None
+
+    def as_tuple(self) -> tuple[int, int, int, int, int, int, int]:
+        return (self.BaseAddress, self.AllocationBase, self.AllocationProtect, self.RegionSize,
+                self.State, self.Protect, self.Type)
+
+
+@dataclass
+class Allocation:
+    """One VAD: a reservation (MEM_PRIVATE) or a view (MEM_MAPPED / MEM_IMAGE)."""
+
+    base: int
+    size: int
+    type: int
+    protect: int                    # AllocationProtect
+    tag: Any = None
+    section: Section | None = None
+    offset: int = 0                 # view: offset in the section
+    relocated: bool = False         # image view not at the image base
+    pages: RunMap = field(default=None, repr=False)  # type: ignore[assignment]
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+    def committed_pages(self) -> int:
+        return sum(e - s for s, e, v in self.pages.iter() if v[0] == MEM_COMMIT)
+
+    def copied_pages(self) -> int:
+        return sum(e - s for s, e, v in self.pages.iter() if v[2])
+
+
+class ViewResult(tuple):
+    """``(base, view_size)`` from :meth:`AddressSpace.map_view`, with ``.status``: STATUS_SUCCESS, or
+    STATUS_IMAGE_NOT_AT_BASE (an informational status, as NtMapViewOfSection returns) when an image
+    view could not be placed at its preferred image base and the caller must relocate it."""
+
+    status: int
+
+    def __new__(cls, base: int, size: int, status: int = STATUS_SUCCESS):
+        t = super().__new__(cls, (base, size))
+        t.status = status
+        return t
+
+    @property
+    def base(self) -> int:
+        return self[0]
+
+    @property
+    def size(self) -> int:
+        return self[1]
+
+
+class AddressSpace:
+    """A process's user address space driven through a :class:`MemoryBackend`.
+
+    ``arch`` "x64": 0x10000 … 0x7FFF_FFFE_FFFF; "x86" (a WoW64 process): up to 0x7FFE_FFFF, or
+    0xFFFE_FFFF when ``large_address_aware``.  ``commit_limit`` (bytes) caps the commit charge:
+    private committed pages plus private (copy-on-write) copies of view pages.
+    """
+
+    def __init__(self, backend, arch: str = "x64", commit_limit: int | None = None, large_address_aware: bool = True):
+        if arch not in ("x64", "x86"):
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"unknown arch {arch!r}")
+        self.backend = backend
+        self.arch = arch
+        self.lowest = LOWEST_USER_ADDRESS
+        if arch == "x64":
+            self.end = USER_END_X64
+        else:
+            self.end = USER_END_X86_LAA if large_address_aware else USER_END_X86
+        self.highest_user_address = self.end - 1
+        self.commit_limit = commit_limit
+        self._bases: list[int] = []
+        self._allocs: dict[int, Allocation] = {}
+        self.uc = UcShadow(backend)
+        self._private_pages = 0     # committed MEM_PRIVATE pages
+        self._copy_pages = 0        # private copies of view pages
+        self._image_bytes = 0
+        self._mapped_bytes = 0
+        self._peak_commit = 0
+
+    # =========================================================================================
+    # lookup helpers
+    # =========================================================================================
+    def _find(self, addr: int) -> Allocation | None:
+        k = bisect_right(self._bases, addr) - 1
+        if k < 0:
+            return None
+        a = self._allocs[self._bases[k]]
+        return a if addr < a.end else None
+
+    def allocation_at(self, addr: int) -> Allocation | None:
+        """The allocation (VAD) containing ``addr``: base, size, type, protect, tag, section…"""
+        return self._find(addr)
+
+    def allocations(self) -> list[Allocation]:
+        return [self._allocs[b] for b in self._bases]
+
+    def _is_free(self, a: int, b: int) -> bool:
+        k = bisect_left(self._bases, b) - 1
+        return k < 0 or self._allocs[self._bases[k]].end <= a
+
+    def _next_base(self, addr: int) -> int:
+        k = bisect_right(self._bases, addr)
+        return self._bases[k] if k < len(self._bases) else self.end
+
+    def _find_free(self, size: int, top_down: bool) -> int:
+        gaps = []
+        prev = self.lowest
+        for b in self._bases:
+            a = self._allocs[b]
+            if a.base > prev:
+                gaps.append((prev, a.base))
+            prev = max(prev, a.end)
+        if self.end > prev:
+            gaps.append((prev, self.end))
+        if top_down:
+            for lo, hi in reversed(gaps):
+                if hi - size < 0:
+                    continue
+                cand = _down(hi - size, G)
+                if cand >= lo and cand >= self.lowest:
+                    return cand
+        else:
+            for lo, hi in gaps:
+                cand = _up(lo, G)
+                if cand + size <= hi:
+                    return cand
+        raise NtStatusError(STATUS_NO_MEMORY, f"no free 0x{size:X}-byte range in the address space")
+
+    def _insert(self, a: Allocation) -> None:
+        self._bases.insert(bisect_left(self._bases, a.base), a.base)
+        self._allocs[a.base] = a
+
+    def _remove(self, a: Allocation) -> None:
+        del self._bases[bisect_left(self._bases, a.base)]
+        del self._allocs[a.base]
+
+    def _check_range(self, a: int, b: int) -> None:
+        if a < self.lowest or b > self.end or b <= a:
+            raise NtStatusError(STATUS_INVALID_PARAMETER,
+                                f"range 0x{a:X}-0x{b:X} is outside the user address space")
+
+    # =========================================================================================
+    # commit accounting
+    # =========================================================================================
+    @property
+    def commit_charge(self) -> int:
+        return (self._private_pages + self._copy_pages) * P
+
+    def _charge(self, pages: int) -> None:
+        if pages <= 0:
+            return
+        new = self.commit_charge + pages * P
+        if self.commit_limit is not None and new > self.commit_limit:
+            raise NtStatusError(STATUS_NO_MEMORY,
+                                f"commit limit 0x{self.commit_limit:X} would be exceeded (0x{new:X})")
+
+    def _note_peak(self) -> None:
+        self._peak_commit = max(self._peak_commit, self.commit_charge)
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return {
+            "private_bytes": self._private_pages * P,
+            "image_bytes": self._image_bytes,
+            "mapped_bytes": self._mapped_bytes,
+            "commit_charge": self.commit_charge,
+            "peak_commit": self._peak_commit,
+            "backend_regions": len(self.uc),
+        }
+
+    # =========================================================================================
+    # NtAllocateVirtualMemory
+    # =========================================================================================
+    def allocate(self, base: int | None, size: int, alloc_type: int, protect: int, *,
+                 top_down: bool = False, tag: Any = None) -> tuple[int, int]:
+        """NtAllocateVirtualMemory: returns the rounded ``(base, size)``.
+
+        MEM_RESERVE (with or without MEM_COMMIT): a new private allocation; an explicit ``base`` is
+        rounded down to 64 KiB, the end up to a page.  MEM_COMMIT alone with a base commits pages
+        (rounded to pages) inside an existing reservation; already committed pages take the new
+        protection.  MEM_COMMIT without a base reserves and commits.  MEM_RESET accepts committed
+        private memory and changes nothing.
+        """
+        if alloc_type & MEM_TOP_DOWN:
+            top_down = True
+        t = alloc_type & ~MEM_TOP_DOWN
+        if t & ~(MEM_COMMIT | MEM_RESERVE | MEM_RESET | MEM_WRITE_WATCH | MEM_LARGE_PAGES):
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"invalid allocation type 0x{alloc_type:X}")
+        if t & MEM_RESET:
+            if t & (MEM_COMMIT | MEM_RESERVE):
+                raise NtStatusError(STATUS_INVALID_PARAMETER, "MEM_RESET must be used alone")
+            return self._reset(base, size)
+        if not t & (MEM_COMMIT | MEM_RESERVE):
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "MEM_COMMIT or MEM_RESERVE required")
+        if size <= 0:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "size must be > 0")
+        validate_protect(protect)
+        if not base:
+            base = None
+        if base is not None and base < 0:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "negative base")
+        commit = bool(t & MEM_COMMIT)
+
+        if base is not None and not t & MEM_RESERVE:
+            return self._commit(base, size, protect)
+
+        if (protect & 0xFF) in WRITECOPY:
+            raise NtStatusError(STATUS_INVALID_PAGE_PROTECTION, "WRITECOPY is not valid for private memory")
+        if base is None:
+            rsize = _up(size, P)
+            if rsize > self.end - self.lowest:
+                raise NtStatusError(STATUS_NO_MEMORY, "allocation larger than the address space")
+            if commit:
+                self._charge(rsize // P)
+            start = self._find_free(rsize, top_down)
+            end = start + rsize
+        else:
+            start = _down(base, G)
+            end = _up(base + size, P)
+            self._check_range(start, end)
+            if not self._is_free(start, end):
+                raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, f"0x{start:X}-0x{end:X} is not free")
+            if commit:
+                self._charge((end - start) // P)
+        npages = (end - start) // P
+        val = (MEM_COMMIT, protect, 0) if commit else (MEM_RESERVE, 0, 0)
+        a = Allocation(start, end - start, MEM_PRIVATE, protect, tag, pages=RunMap(npages, val))
+        self._insert(a)
+        if commit:
+            self.uc.map(start, end, to_perms(protect))
+            self._private_pages += npages
+            self._note_peak()
+        return start, end - start
+
+    def _commit(self, base: int, size: int, protect: int) -> tuple[int, int]:
+        start = _down(base, P)
+        end = _up(base + size, P)
+        a = self._find(start)
+        if a is None or end > a.end:
+            raise NtStatusError(STATUS_CONFLICTING_ADDRESSES,
+                                f"0x{start:X}-0x{end:X} is not inside one reserved allocation")
+        if a.type != MEM_PRIVATE:
+            raise NtStatusError(STATUS_ALREADY_COMMITTED, "view pages are committed by their section")
+        if (protect & 0xFF) in WRITECOPY:
+            raise NtStatusError(STATUS_INVALID_PAGE_PROTECTION, "WRITECOPY is not valid for private memory")
+        pa, pb = (start - a.base) // P, (end - a.base) // P
+        runs = list(a.pages.iter(pa, pb))
+        new_pages = sum(e - s for s, e, v in runs if v[0] != MEM_COMMIT)
+        self._charge(new_pages)
+        perms = to_perms(protect)
+        for s, e, v in runs:
+            lo, hi = a.base + s * P, a.base + e * P
+            if v[0] == MEM_COMMIT:
+                self.uc.protect(lo, hi, perms)
+            else:
+                self.uc.map(lo, hi, perms)
+        a.pages.set(pa, pb, (MEM_COMMIT, protect, 0))
+        self._private_pages += new_pages
+        self._note_peak()
+        self.uc.coalesce(start, end, a.base, a.end)
+        return start, end - start
+
+    def _reset(self, base: int | None, size: int) -> tuple[int, int]:
+        if not base or size <= 0:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "MEM_RESET needs a base and a size")
+        start, end = _down(base, P), _up(base + size, P)
+        a = self._find(start)
+        if a is None or end > a.end:
+            raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "MEM_RESET outside one allocation")
+        if any(v[0] != MEM_COMMIT for _, _, v in a.pages.iter((start - a.base) // P, (end - a.base) // P)):
+            raise NtStatusError(STATUS_NOT_COMMITTED, "MEM_RESET on uncommitted pages")
+        return start, end - start
+
+    # =========================================================================================
+    # NtFreeVirtualMemory
+    # =========================================================================================
+    def free(self, base: int, size: int, free_type: int) -> tuple[int, int]:
+        """NtFreeVirtualMemory: returns the ``(base, size)`` freed.
+
+        MEM_RELEASE with size 0 needs the allocation base (STATUS_FREE_VM_NOT_AT_BASE) and releases
+        the whole allocation; with a size it releases that page range (splitting the allocation).
+        MEM_DECOMMIT with size 0 decommits from ``base`` to the end of the allocation.  A range
+        running past its allocation gives STATUS_UNABLE_TO_FREE_VM; views cannot be freed
+        (STATUS_UNABLE_TO_DELETE_SECTION: use unmap_view).
+        """
+        if free_type not in (MEM_DECOMMIT, MEM_RELEASE):
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"invalid free type 0x{free_type:X}")
+        if size < 0 or base is None:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "bad base/size")
+        a = self._find(base)
+        if a is None:
+            raise NtStatusError(STATUS_MEMORY_NOT_ALLOCATED, f"0x{base:X} is not allocated")
+        if a.type != MEM_PRIVATE:
+            raise NtStatusError(STATUS_UNABLE_TO_DELETE_SECTION, "cannot free a section view")
+        start = _down(base, P)
+        if size == 0:
+            if free_type == MEM_RELEASE and start != a.base:
+                raise NtStatusError(STATUS_FREE_VM_NOT_AT_BASE, f"0x{base:X} is not the allocation base 0x{a.base:X}")
+            end = a.end
+        else:
+            end = _up(base + size, P)
+            if end > a.end:
+                raise NtStatusError(STATUS_UNABLE_TO_FREE_VM, "range runs past the end of its allocation")
+        pa, pb = (start - a.base) // P, (end - a.base) // P
+        committed = sum(e - s for s, e, v in a.pages.iter(pa, pb) if v[0] == MEM_COMMIT)
+        self.uc.unmap(start, end)
+        self._private_pages -= committed
+        if free_type == MEM_DECOMMIT:
+            a.pages.set(pa, pb, (MEM_RESERVE, 0, 0))
+            return start, end - start
+        # release
+        self._remove(a)
+        for lo, hi in ((a.base, start), (end, a.end)):
+            if hi > lo:
+                piece = Allocation(lo, hi - lo, a.type, a.protect, a.tag,
+                                   pages=a.pages.slice((lo - a.base) // P, (hi - a.base) // P))
+                self._insert(piece)
+        return start, end - start
+
+    # =========================================================================================
+    # NtProtectVirtualMemory
+    # =========================================================================================
+    def protect(self, base: int, size: int, new_protect: int) -> int:
+        """NtProtectVirtualMemory: returns the old protection of the first page.
+
+        The range must lie in one allocation (STATUS_CONFLICTING_ADDRESSES) and be committed
+        (STATUS_NOT_COMMITTED).  In image views writable protections become copy-on-write (shown as
+        WRITECOPY) and the pages get a private copy; in data views the protection must be allowed by
+        the view's (STATUS_SECTION_PROTECTION).
+        """
+        validate_protect(new_protect)
+        if size <= 0:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "size must be > 0")
+        start, end = _down(base, P), _up(base + size, P)
+        a = self._find(start)
+        if a is None:
+            raise NtStatusError(STATUS_MEMORY_NOT_ALLOCATED, f"0x{base:X} is not allocated")
+        if end > a.end:
+            raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "range spans more than one allocation")
+        pa, pb = (start - a.base) // P, (end - a.base) // P
+        runs = list(a.pages.iter(pa, pb))
+        if any(v[0] != MEM_COMMIT for _, _, v in runs):
+            raise NtStatusError(STATUS_NOT_COMMITTED, "range contains uncommitted pages")
+        b = new_protect & 0xFF
+        if a.type == MEM_PRIVATE:
+            if b in WRITECOPY:
+                raise NtStatusError(STATUS_INVALID_PAGE_PROTECTION, "WRITECOPY is not valid for private memory")
+        elif a.type == MEM_IMAGE:
+            new_protect = writecopy_form(new_protect)
+        else:
+            if not _compatible(a.protect, new_protect):
+                raise NtStatusError(STATUS_SECTION_PROTECTION,
+                                    f"0x{new_protect:X} not allowed in a view mapped 0x{a.protect:X}")
+        old = self._shown(runs[0][2])
+        if a.type != MEM_PRIVATE:
+            needs_copy = (new_protect & 0xFF) in (WRITABLE if a.type == MEM_IMAGE else WRITECOPY)
+            if needs_copy:
+                self._make_private(a, pa, pb)
+        a.pages.update(pa, pb, lambda v: (v[0], new_protect, v[2]))
+        self._sync_perms(a, pa, pb)
+        return old
+
+    # =========================================================================================
+    # NtQueryVirtualMemory (MemoryBasicInformation)
+    # =========================================================================================
+    @staticmethod
+    def _shown(v: tuple) -> int:
+        state, prot, copy = v
+        if state != MEM_COMMIT:
+            return 0
+        return written_form(prot) if copy == 2 else prot
+
+    def query(self, addr: int) -> MemoryBasicInformation:
+        """MEMORY_BASIC_INFORMATION for ``addr`` as Windows fills it (STATUS_INVALID_PARAMETER above
+        the highest user address)."""
+        if addr < 0 or addr >= self.end:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"0x{addr:X} is beyond the user address space")
+        start = _down(addr, P)
+        a = self._find(addr)
+        if a is None:
+            return MemoryBasicInformation(start, 0, 0, self._next_base(addr) - start, MEM_FREE, PAGE_NOACCESS, 0)
+        pa = (start - a.base) // P
+        first = None
+        end = a.size // P
+        for s, e, v in a.pages.iter(pa):
+            key = (v[0], self._shown(v))
+            if first is None:
+                first = key
+            elif key != first:
+                end = s
+                break
+        return MemoryBasicInformation(start, a.base, a.protect, a.base + end * P - start, first[0], first[1],
+                                      a.type, a.tag)
+
+    def regions(self) -> list[MemoryBasicInformation]:
+        """Every region of the user address space from 0 to the highest user address, free ones
+        included (a VirtualQuery walk), each with its allocation's tag."""
+        out = []
+        addr = 0
+        while addr < self.end:
+            mbi = self.query(addr)
+            out.append(mbi)
+            addr = mbi.BaseAddress + mbi.RegionSize
+        return out
+
+    # =========================================================================================
+    # sections
+    # =========================================================================================
+    def map_view(self, section: Section, base: int | None = None, *, offset: int = 0, size: int = 0,
+                 protect: int | None = None, tag: Any = None, top_down: bool = False) -> ViewResult:
+        """NtMapViewOfSection: returns ``ViewResult(base, view_size)`` (a 2-tuple with ``.status``).
+
+        Data sections: ``offset`` and ``base`` must be 64 KiB aligned (STATUS_MAPPED_ALIGNMENT);
+        ``size`` 0 maps to the end of the section; ``protect`` (default: the section's) must be
+        allowed by the section (STATUS_SECTION_PROTECTION); a WRITECOPY view gets private copies.
+        Image sections: the whole image; without ``base`` it goes to the image base, or — if that is
+        taken or outside the address space — to the lowest free range, with ``.status`` ==
+        STATUS_IMAGE_NOT_AT_BASE (the loader must then apply relocations).
+        """
+        if not isinstance(section, Section):
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "not a section")
+        if base is not None and base and base % G:
+            raise NtStatusError(STATUS_MAPPED_ALIGNMENT, f"view base 0x{base:X} is not 64 KiB aligned")
+        status = STATUS_SUCCESS
+        if section.is_image:
+            vsize = section.size
+            if base:
+                self._check_range(base, base + vsize)
+                if not self._is_free(base, base + vsize):
+                    raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, f"0x{base:X} is not free")
+                start = base
+            else:
+                ib = section.image_base
+                if ib and ib % G == 0 and ib >= self.lowest and ib + vsize <= self.end and self._is_free(ib, ib + vsize):
+                    start = ib
+                else:
+                    start = self._find_free(vsize, top_down)
+                    status = STATUS_IMAGE_NOT_AT_BASE
+            pages = RunMap(vsize // P, None)
+            pages.starts, pages.vals = [], []
+            for s, e, prot in section.page_protect.iter():
+                pages.starts.append(s)
+                pages.vals.append((MEM_COMMIT, prot, 1 if (prot & 0xFF) in WRITABLE else 0))
+            a = Allocation(start, vsize, MEM_IMAGE, PAGE_EXECUTE_WRITECOPY, tag, section, 0,
+                           status == STATUS_IMAGE_NOT_AT_BASE, pages)
+        else:
+            if protect is None:
+                protect = section.protect
+            validate_protect(protect)
+            if not section.max_view_protect_ok(protect):
+                raise NtStatusError(STATUS_SECTION_PROTECTION, f"0x{protect:X} exceeds the section's protection")
+            if offset < 0 or offset % G:
+                raise NtStatusError(STATUS_MAPPED_ALIGNMENT, f"section offset 0x{offset:X} is not 64 KiB aligned")
+            if offset >= section.size:
+                raise NtStatusError(STATUS_INVALID_VIEW_SIZE, "offset beyond the end of the section")
+            if size == 0:
+                size = section.size - offset
+            if size < 0 or offset + size > section.size:
+                raise NtStatusError(STATUS_INVALID_VIEW_SIZE, "view runs past the end of the section")
+            vsize = _up(size, P)
+            if base:
+                self._check_range(base, base + vsize)
+                if not self._is_free(base, base + vsize):
+                    raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, f"0x{base:X} is not free")
+                start = base
+            else:
+                start = self._find_free(vsize, top_down)
+            copy = 1 if (protect & 0xFF) in WRITECOPY else 0
+            a = Allocation(start, vsize, MEM_MAPPED, protect, tag, section, offset,
+                           pages=RunMap(vsize // P, (MEM_COMMIT, protect, copy)))
+        copies = a.copied_pages()
+        self._charge(copies)
+        self._insert(a)
+        for s, e, v in a.pages.iter():
+            lo, hi = a.base + s * P, a.base + e * P
+            perms = to_perms(v[1])
+            if v[2]:
+                self.uc.map(lo, hi, perms)
+                write_nonzero(self.backend, lo, section.read(a.offset + s * P, (e - s) * P))
+            else:
+                self.uc.map(lo, hi, perms, section, a.offset + s * P)
+        self.uc.coalesce(a.base, a.end, a.base, a.end)
+        self._copy_pages += copies
+        if a.type == MEM_IMAGE:
+            self._image_bytes += vsize
+        else:
+            self._mapped_bytes += vsize
+        section.views += 1
+        self._note_peak()
+        return ViewResult(start, vsize, status)
+
+    def unmap_view(self, base: int) -> None:
+        """NtUnmapViewOfSection: ``base`` may be any address inside the view."""
+        a = self._find(base)
+        if a is None or a.type == MEM_PRIVATE:
+            raise NtStatusError(STATUS_NOT_MAPPED_VIEW, f"0x{base:X} is not in a mapped view")
+        self.uc.unmap(a.base, a.end)
+        self._remove(a)
+        self._copy_pages -= a.copied_pages()
+        if a.type == MEM_IMAGE:
+            self._image_bytes -= a.size
+        else:
+            self._mapped_bytes -= a.size
+        a.section.views -= 1
+
+    def _make_private(self, a: Allocation, pa: int, pb: int) -> None:
+        """Give view pages ``[pa, pb)`` this process's own copy (copy-on-write)."""
+        runs = [(s, e, v) for s, e, v in a.pages.iter(pa, pb) if v[2] == 0 and v[0] == MEM_COMMIT]
+        n = sum(e - s for s, e, _ in runs)
+        if not n:
+            return
+        self._charge(n)
+        for s, e, v in runs:
+            lo, hi = a.base + s * P, a.base + e * P
+            data = a.section.read(a.offset + s * P, (e - s) * P)
+            self.uc.unmap(lo, hi)
+            self.uc.map(lo, hi, to_perms(v[1]))
+            write_nonzero(self.backend, lo, data)
+        a.pages.update(pa, pb, lambda v: (v[0], v[1], v[2] or 1))
+        self._copy_pages += n
+        self._note_peak()
+        self.uc.coalesce(a.base + pa * P, a.base + pb * P, a.base, a.end)
+
+    def _sync_perms(self, a: Allocation, pa: int, pb: int) -> None:
+        for s, e, v in a.pages.iter(pa, pb):
+            if v[0] == MEM_COMMIT:
+                self.uc.protect(a.base + s * P, a.base + e * P, to_perms(v[1]))
+        self.uc.coalesce(a.base + pa * P, a.base + pb * P, a.base, a.end)
+
+    # =========================================================================================
+    # faults and kernel-mode access
+    # =========================================================================================
+    def handle_fault(self, addr: int, access: int = 0) -> int:
+        """The CPU reported a protection fault at ``addr`` (``access``: 0 read, 1 write, 8 execute).
+
+        A guard page loses PAGE_GUARD (one-shot) and STATUS_GUARD_PAGE_VIOLATION is returned — the
+        access can then be retried; anything else is STATUS_ACCESS_VIOLATION.
+        """
+        a = self._find(addr)
+        if a is None:
+            return STATUS_ACCESS_VIOLATION
+        i = (addr - a.base) // P
+        v = a.pages.get(i)
+        if v[0] != MEM_COMMIT or not v[1] & PAGE_GUARD:
+            return STATUS_ACCESS_VIOLATION
+        a.pages.set(i, i + 1, (v[0], v[1] & ~PAGE_GUARD, v[2]))
+        self._sync_perms(a, i, i + 1)
+        return STATUS_GUARD_PAGE_VIOLATION
+
+    def _spans(self, addr: int, size: int):
+        """Yield ``(alloc, pa, pb)`` covering ``[addr, addr+size)``; AV if any page is not committed."""
+        if addr < 0 or addr + size > self.end:
+            raise NtStatusError(STATUS_ACCESS_VIOLATION, f"0x{addr:X} is outside the user address space")
+        cur, end = addr, addr + size
+        out = []
+        while cur < end:
+            a = self._find(cur)
+            if a is None:
+                raise NtStatusError(STATUS_ACCESS_VIOLATION, f"0x{cur:X} is not allocated")
+            pa = (cur - a.base) // P
+            pb = (_up(min(end, a.end), P) - a.base) // P
+            for s, e, v in a.pages.iter(pa, pb):
+                if v[0] != MEM_COMMIT:
+                    raise NtStatusError(STATUS_ACCESS_VIOLATION, f"0x{a.base + s * P:X} is not committed")
+            out.append((a, pa, pb))
+            cur = a.end
+        return out
+
+    def read(self, addr: int, size: int) -> bytes:
+        """Kernel-mode read: ignores page protection, needs committed memory (else an
+        NtStatusError STATUS_ACCESS_VIOLATION)."""
+        if size <= 0:
+            return b""
+        self._spans(addr, size)
+        return self.backend.mem_read(addr, size)
+
+    def write(self, addr: int, data: bytes) -> None:
+        """Kernel-mode write: ignores page protection, needs committed memory.  Shared image pages
+        get a private copy first; WRITECOPY pages become (and show as) READWRITE."""
+        if not data:
+            return
+        for a, pa, pb in self._spans(addr, len(data)):
+            if a.type == MEM_PRIVATE:
+                continue
+            if a.type == MEM_IMAGE:
+                self._make_private(a, pa, pb)
+            elif any((v[1] & 0xFF) in WRITECOPY for _, _, v in a.pages.iter(pa, pb)):
+                self._make_private(a, pa, pb)  # no-op: WRITECOPY view pages are copies already
+            a.pages.update(pa, pb, lambda v: (v[0], v[1], 2 if v[2] else 0))
+        self.backend.mem_write(addr, bytes(data))
+
+    def read_str(self, addr: int, max_len: int = 0x10000, wide: bool = False) -> str:
+        """A NUL-terminated ANSI/UTF-16 string (kernel-mode read)."""
+        unit = 2 if wide else 1
+        out = bytearray()
+        while len(out) < max_len * unit:
+            ch = self.read(addr + len(out), unit)
+            if ch == b"\0" * unit:
+                break
+            out += ch
+        return out.decode("utf-16-le" if wide else "latin-1", errors="replace")
+
+    # =========================================================================================
+    def destroy(self) -> None:
+        """Process teardown: unmap every view and release every allocation."""
+        for a in list(self.allocations()):
+            if a.type == MEM_PRIVATE:
+                self.free(a.base, 0, MEM_RELEASE)
+            else:
+                self.unmap_view(a.base)
+
+    def __repr__(self) -> str:
+        return f"<AddressSpace {self.arch} allocations={len(self._bases)} commit=0x{self.commit_charge:X}>"

@@ -1,0 +1,127 @@
+"""Section objects: pagefile-backed data sections and SEC_IMAGE sections.
+
+A section owns one host buffer (an anonymous ``mmap``: untouched pages cost no RSS).  Views map its
+pages into address spaces through ``MemoryBackend.mem_map(host=...)``, so every view of a data
+section, and the read-only/executable pages of every view of an image section, are the same host
+memory.
+"""
+from __future__ import annotations
+
+import ctypes
+import mmap
+
+from ...ntstatus import STATUS_INVALID_PAGE_PROTECTION, STATUS_INVALID_PARAMETER, NtStatusError
+from ..ob.object import KObject
+from .constants import (
+    PAGE_EXECUTE,
+    PAGE_EXECUTE_READ,
+    PAGE_EXECUTE_READWRITE,
+    PAGE_EXECUTE_WRITECOPY,
+    PAGE_NOACCESS,
+    PAGE_READONLY,
+    PAGE_READWRITE,
+    PAGE_SIZE,
+    PAGE_WRITECOPY,
+    SEC_COMMIT,
+    SEC_IMAGE,
+)
+from .protect import validate_protect
+from .runs import RunMap
+
+#: SEC_IMAGE pages: writable section protections are shown (and behave) as copy-on-write
+_IMAGE_COW = {PAGE_READWRITE: PAGE_WRITECOPY, PAGE_EXECUTE_READWRITE: PAGE_EXECUTE_WRITECOPY}
+
+
+def _page_up(n: int) -> int:
+    return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+class Section(KObject):
+    """A section object (``type_name == "Section"``); create with :meth:`create_data` or
+    :meth:`create_image`."""
+
+    type_name = "Section"
+
+    def __init__(self, size: int, protect: int, attributes: int, name: str | None = None):
+        super().__init__(name)
+        self.size = size                 # bytes (page multiple)
+        self.protect = protect           # section protection (maximum for views)
+        self.attributes = attributes     # SEC_COMMIT / SEC_IMAGE
+        self._mm = mmap.mmap(-1, max(size, PAGE_SIZE))
+        self.host_bytes = len(self._mm)  # host memory reserved for the section (one copy)
+        self.image_base = 0
+        self.page_protect: RunMap | None = None  # SEC_IMAGE: per-page protection
+        self.views = 0
+
+    @property
+    def is_image(self) -> bool:
+        return bool(self.attributes & SEC_IMAGE)
+
+    # --- constructors --------------------------------------------------------------------------
+    @classmethod
+    def create_data(cls, size: int, protect: int = PAGE_READWRITE, name: str | None = None) -> "Section":
+        """NtCreateSection(SEC_COMMIT, no file): a zero-filled, shareable pagefile-backed section."""
+        if size <= 0:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "section size must be > 0")
+        validate_protect(protect)
+        if protect & ~0xFF or protect in (PAGE_NOACCESS,):
+            raise NtStatusError(STATUS_INVALID_PAGE_PROTECTION, "invalid section protection")
+        return cls(_page_up(size), protect, SEC_COMMIT, name)
+
+    @classmethod
+    def create_image(cls, image: bytes | bytearray | memoryview, protections: list[tuple[int, int, int]],
+                     name: str, image_base: int) -> "Section":
+        """NtCreateSection(SEC_IMAGE): ``image`` is laid out as in memory (SizeOfImage bytes);
+        ``protections`` gives ``(rva, size, PAGE_*)`` per PE section; pages not covered (the headers)
+        are PAGE_READONLY.  Writable protections become their WRITECOPY forms."""
+        size = _page_up(len(image))
+        if size == 0:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "empty image")
+        sec = cls(size, PAGE_EXECUTE_WRITECOPY, SEC_IMAGE, name)
+        sec._mm[: len(image)] = bytes(image)
+        sec.image_base = image_base
+        pages = RunMap(size // PAGE_SIZE, PAGE_READONLY)
+        for rva, length, prot in protections:
+            validate_protect(prot)
+            prot = _IMAGE_COW.get(prot & 0xFF, prot & 0xFF)
+            a = rva // PAGE_SIZE
+            b = min(_page_up(rva + max(length, 1)) // PAGE_SIZE, size // PAGE_SIZE)
+            pages.set(a, b, prot)
+        sec.page_protect = pages
+        return sec
+
+    # --- host memory -----------------------------------------------------------------------------
+    def host_view(self, offset: int, size: int):
+        """A ctypes object over ``size`` bytes of the section at ``offset`` (for mem_map(host=))."""
+        return (ctypes.c_char * size).from_buffer(self._mm, offset)
+
+    def read(self, offset: int, size: int) -> bytes:
+        return bytes(self._mm[offset: offset + size])
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Write section contents directly (kernel/file-system use; every view sees it)."""
+        self._mm[offset: offset + len(data)] = data
+
+    def max_view_protect_ok(self, protect: int) -> bool:
+        """May a view of this data section be mapped/protected with ``protect``?"""
+        base = protect & 0xFF
+        sec = self.protect & 0xFF
+        writable = sec in (PAGE_READWRITE, PAGE_EXECUTE_READWRITE)
+        executable = sec in (PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY)
+        if base == PAGE_NOACCESS:
+            return True
+        if base in (PAGE_READONLY,):
+            return True
+        if base == PAGE_WRITECOPY:
+            return True
+        if base == PAGE_READWRITE:
+            return writable
+        if base in (PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_WRITECOPY):
+            return executable
+        if base == PAGE_EXECUTE_READWRITE:
+            return writable and executable
+        return False
+
+    def __repr__(self) -> str:
+        kind = "image" if self.is_image else "data"
+        return f"<Section {kind} {self.name or ''} size=0x{self.size:X}>"

@@ -1,0 +1,167 @@
+"""The object-manager namespace: directories, symbolic links and named objects (case-insensitive)."""
+from __future__ import annotations
+
+from ...ntstatus import (
+    STATUS_OBJECT_NAME_COLLISION,
+    STATUS_OBJECT_NAME_INVALID,
+    STATUS_OBJECT_NAME_NOT_FOUND,
+    STATUS_OBJECT_PATH_NOT_FOUND,
+    STATUS_OBJECT_PATH_SYNTAX_BAD,
+    STATUS_OBJECT_TYPE_MISMATCH,
+    NtStatusError,
+)
+from .object import KObject
+
+MAX_REPARSE = 32
+
+
+class Directory(KObject):
+    type_name = "Directory"
+
+    def __init__(self, name: str | None = None):
+        super().__init__(name)
+        self.children: dict[str, KObject] = {}  # lower-case component -> object
+
+
+class SymbolicLink(KObject):
+    type_name = "SymbolicLink"
+
+    def __init__(self, target: str, name: str | None = None):
+        super().__init__(name)
+        self.target = target
+
+
+def split_path(path: str) -> list[str]:
+    if not isinstance(path, str) or not path.startswith("\\"):
+        raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, f"object path must be absolute: {path!r}")
+    if path == "\\":
+        return []
+    parts = path[1:].split("\\")
+    if any(p == "" for p in parts):
+        raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"empty component in {path!r}")
+    return parts
+
+
+class ObNamespace:
+    """The object directory tree rooted at ``\\``.
+
+    Created with the directories a user session sees: ``\\BaseNamedObjects``,
+    ``\\Sessions\\<n>\\BaseNamedObjects`` (with its ``Global``/``Local``/``Session`` links),
+    ``\\KnownDlls``, ``\\KnownDlls32``, ``\\Device``, ``\\GLOBAL??``, ``\\RPC Control``,
+    ``\\Windows``, ``\\ObjectTypes``.
+
+    Named objects are not referenced by their directory entry: the entry goes when the object's
+    last handle is closed (unless it is permanent), or when it dies.
+    """
+
+    def __init__(self, session_id: int = 1):
+        self.root = Directory("\\")
+        self.session_id = session_id
+        for d in ("\\BaseNamedObjects", "\\KnownDlls", "\\KnownDlls32", "\\Device", "\\GLOBAL??",
+                  "\\RPC Control", "\\Windows", "\\ObjectTypes", "\\Sessions", "\\Sessions\\BNOLINKS",
+                  "\\Sessions\\0", "\\Sessions\\0\\BaseNamedObjects",
+                  f"\\Sessions\\{session_id}", f"\\Sessions\\{session_id}\\BaseNamedObjects",
+                  f"\\Sessions\\{session_id}\\Windows", f"\\Sessions\\{session_id}\\DosDevices"):
+            self.create_directory(d, exist_ok=True)
+        for sid in {0, session_id}:
+            bno = f"\\Sessions\\{sid}\\BaseNamedObjects" if sid else "\\BaseNamedObjects"
+            self.create_link(f"{bno}\\Global", "\\BaseNamedObjects", exist_ok=True)
+            self.create_link(f"{bno}\\Local", bno, exist_ok=True)
+            self.create_link(f"{bno}\\Session", "\\Sessions\\BNOLINKS", exist_ok=True)
+        self.create_link("\\DosDevices", "\\GLOBAL??", exist_ok=True)
+
+    def session_bno(self, session_id: int | None = None) -> str:
+        """The BaseNamedObjects directory a process of that session uses for "Local\\" names."""
+        sid = self.session_id if session_id is None else session_id
+        return "\\BaseNamedObjects" if sid == 0 else f"\\Sessions\\{sid}\\BaseNamedObjects"
+
+    # --- walking -----------------------------------------------------------------------------------
+    def _walk(self, parts: list[str], *, open_link: bool, depth: int = 0) -> tuple[Directory, str | None, KObject | None]:
+        """Resolve all but the last component (following links); return (dir, last, obj-or-None)."""
+        if depth > MAX_REPARSE:
+            raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, "too many symbolic-link reparses")
+        cur: KObject = self.root
+        for i, comp in enumerate(parts):
+            if isinstance(cur, SymbolicLink):
+                return self._walk(split_path(cur.target) + parts[i:], open_link=open_link, depth=depth + 1)
+            if not isinstance(cur, Directory):
+                raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"{comp!r}: parent is not a directory")
+            last = i == len(parts) - 1
+            nxt = cur.children.get(comp.lower())
+            if last:
+                if isinstance(nxt, SymbolicLink) and not open_link:
+                    return self._walk(split_path(nxt.target), open_link=open_link, depth=depth + 1)
+                return cur, comp, nxt
+            if nxt is None:
+                raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"no directory {comp!r}")
+            cur = nxt
+        # empty path: the root itself
+        return self.root, None, self.root
+
+    # --- public API --------------------------------------------------------------------------------
+    def insert(self, path: str, obj: KObject, *, exist_ok: bool = False) -> KObject:
+        """Give ``obj`` the name ``path``.  If the name exists: STATUS_OBJECT_NAME_COLLISION, or the
+        existing object when ``exist_ok`` (the OBJ_OPENIF case; it must be of the same type)."""
+        parts = split_path(path)
+        if not parts:
+            raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, "the root exists")
+        parent, last, existing = self._walk(parts, open_link=True)
+        if existing is not None:
+            if exist_ok:
+                if existing.type_name != obj.type_name:
+                    raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{path} is a {existing.type_name}")
+                return existing
+            raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"{path} exists")
+        if obj._namespace is not None:
+            raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"object already named {obj.name}")
+        parent.children[last.lower()] = obj
+        full = (parent.name.rstrip("\\") if parent.name else "") + "\\" + last
+        obj.name = full
+        obj._namespace = self
+        obj._ns_parent = parent
+        obj._ns_key = last.lower()
+        return obj
+
+    def lookup(self, path: str, type_name: str | None = None, *, open_link: bool = False) -> KObject:
+        """The object named ``path`` (case-insensitive, links followed unless ``open_link``)."""
+        parts = split_path(path)
+        _, _, obj = self._walk(parts, open_link=open_link)
+        if obj is None:
+            raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, f"{path} not found")
+        if type_name is not None and obj.type_name != type_name:
+            raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{path} is a {obj.type_name}, not a {type_name}")
+        return obj
+
+    def find(self, path: str) -> KObject | None:
+        try:
+            return self.lookup(path)
+        except NtStatusError as e:
+            if e.status in (STATUS_OBJECT_NAME_NOT_FOUND, STATUS_OBJECT_PATH_NOT_FOUND):
+                return None
+            raise
+
+    def remove(self, obj: KObject) -> None:
+        """Take ``obj``'s name out of its directory (no-op if it has none)."""
+        if obj._namespace is not self:
+            return
+        parent = obj._ns_parent
+        if parent.children.get(obj._ns_key) is obj:
+            del parent.children[obj._ns_key]
+        obj._namespace = None
+
+    def create_directory(self, path: str, *, exist_ok: bool = False) -> Directory:
+        d = Directory()
+        got = self.insert(path, d, exist_ok=exist_ok)
+        got.permanent = True
+        return got  # type: ignore[return-value]
+
+    def create_link(self, path: str, target: str, *, exist_ok: bool = False) -> SymbolicLink:
+        link = SymbolicLink(target)
+        got = self.insert(path, link, exist_ok=exist_ok)
+        got.permanent = True
+        return got  # type: ignore[return-value]
+
+    def list_directory(self, path: str) -> list[tuple[str, str]]:
+        """NtQueryDirectoryObject: ``(name, type_name)`` of each entry."""
+        d = self.lookup(path, "Directory")
+        return sorted(((o.name or k).rsplit("\\", 1)[-1], o.type_name) for k, o in d.children.items())

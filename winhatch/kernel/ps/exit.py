@@ -1,0 +1,48 @@
+"""Thread and process exit: PspExitThread / PspExitProcess.
+
+Exit paths (ExitProcess, return from the entry point, an unhandled exception, TerminateProcess) end here:
+the exit status is set, thread and process notify routines run, the handle table is closed and the
+process object is signalled. The address space is kept until the process object goes away, so reports can
+show the memory map at exit. DLL detach notifications run before this, in user mode (LdrShutdownProcess).
+"""
+from __future__ import annotations
+
+from winhatch.kernel import events as ev
+
+
+def PspExitThread(machine, thread, status: int) -> None:
+    if thread.terminated:
+        return
+    proc = thread.process
+    thread.terminated = True
+    thread.exit_status = status & 0xFFFFFFFF
+    machine.notify.thread_event(proc.pid, thread.tid, False)
+    machine.events.emit(ev.THREAD, "thread_exit", proc.pid, thread.tid, exit_status=thread.exit_status)
+    if proc.subsystem.get("running_thread") is thread:
+        proc.subsystem["running_thread"] = None
+    if all(t.terminated for t in proc.threads) and not proc.exited:
+        # the last thread's exit status becomes the process's
+        PspExitProcess(machine, proc, thread.exit_status)
+
+
+def PspExitProcess(machine, proc, status: int) -> None:
+    if proc.exited:
+        return
+    proc.exit_status = status & 0xFFFFFFFF
+    proc.exited = True
+    for t in proc.threads:
+        if not t.terminated:
+            t.terminated = True
+            t.exit_status = proc.exit_status
+            machine.notify.thread_event(proc.pid, t.tid, False)
+    proc.exit_time = machine.clock.system_time()
+    machine.notify.process_exit(proc)
+    closed = 0
+    for h, _entry in list(proc.handles.entries()):
+        try:
+            proc.handles.close(h)
+            closed += 1
+        except Exception:  # a protected handle: closed anyway at rundown
+            pass
+    machine.events.emit(ev.PROCESS, "process_exit", proc.pid, 0, exit_status=proc.exit_status,
+                        handles_closed=closed)

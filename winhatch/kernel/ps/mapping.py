@@ -1,0 +1,92 @@
+"""Image sections and their views: NtCreateSection(SEC_IMAGE) and MmMapViewOfSection for images.
+
+Sections of system DLLs are created once per machine and shared by every process that maps them (their
+read-only pages are one host buffer). A view not at its preferred base is relocated by the memory manager
+at map time, as Windows does since Vista. Each view is recorded in the process's ImageMap (with the trap
+table of synthetic system DLLs) for address → module look-ups.
+"""
+from __future__ import annotations
+
+from winhatch.kernel.ke.traps import TRAP_SECTION, ImageMap, MappedImage, decode_trap_table
+from winhatch.kernel.mm import Section
+from winhatch.ntstatus import STATUS_INVALID_IMAGE_FORMAT, NtStatusError
+
+
+def create_image_section(pe, path: str) -> Section:
+    name = path.rsplit("\\", 1)[-1]
+    sec = Section.create_image(pe.map_image(), pe.section_protections(), name, pe.image_base)
+    sec.pe = pe
+    sec.path = path
+    sec.traps = _trap_table(pe)
+    return sec
+
+
+def _trap_table(pe) -> dict[int, str] | None:
+    for s in pe.sections:
+        if s.name == TRAP_SECTION:
+            return decode_trap_table(pe.read_rva(s.virtual_address, s.virtual_size or s.raw_size))
+    return None
+
+
+class ImageSectionCache:
+    """Machine-wide cache of image sections by host file identity, so a DLL file is one shared section."""
+
+    def __init__(self, vfs):
+        self.vfs = vfs
+        self._cache: dict[tuple, tuple] = {}
+
+    def open(self, path: str, cwd: str | None = None):
+        from winhatch.pe import PEFile, PEFormatError
+        host, _ro = self.vfs.resolve(path, cwd)
+        st = host.stat()
+        key = (str(host), st.st_mtime_ns, st.st_size)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        try:
+            pe = PEFile(host.read_bytes(), name=path)
+            pe.sections
+        except PEFormatError as e:
+            raise NtStatusError(e.status, f"{path}: {e.reason}")
+        if pe.arch not in ("x86", "x64"):
+            raise NtStatusError(STATUS_INVALID_IMAGE_FORMAT, f"{path}: unsupported machine 0x{pe.machine:04x}")
+        full = self.vfs.full_path(path, cwd) if cwd else path
+        sec = create_image_section(pe, full)
+        self._cache[key] = (pe, sec)
+        return pe, sec
+
+
+def images_of(proc) -> ImageMap:
+    m = proc.subsystem.get("images")
+    if m is None:
+        m = proc.subsystem["images"] = ImageMap()
+    return m
+
+
+def map_image(proc, section, path: str, *, base: int | None = None) -> int:
+    """Map an image view; relocate it when it cannot sit at its preferred base. Returns the base."""
+    pe = section.pe
+    name = path.rsplit("\\", 1)[-1]
+    vbase, size = proc.aspace.map_view(section, base=base, tag=("image", name))  # elsewhere if the base is taken
+    if vbase != pe.image_base:
+        relocate_view(proc, pe, vbase)
+    images_of(proc).add(MappedImage(vbase, pe.size_of_image, name, path, section.traps))
+    return vbase
+
+
+def relocate_view(proc, pe, new_base: int) -> int:
+    """Apply the base relocations to a mapped view (its touched pages become private copies)."""
+    if not pe.relocations:
+        return 0
+    image = bytearray(proc.aspace.read(new_base, pe.size_of_image))
+    before = bytes(image)
+    count = pe.apply_relocations(image, new_base)
+    for off in range(0, len(image), 0x1000):
+        if image[off:off + 0x1000] != before[off:off + 0x1000]:
+            proc.aspace.write(new_base + off, bytes(image[off:off + 0x1000]))
+    return count
+
+
+def unmap_image(proc, base: int) -> None:
+    images_of(proc).remove(base)
+    proc.aspace.unmap_view(base)

@@ -1,0 +1,159 @@
+"""The guest-visible halves of a process and its threads: PEB, process parameters, environment, TEB,
+user stack and initial context — written into guest memory in the real layouts (winhatch.kernel.structs).
+
+For an x86 program these are what a 32-bit program sees on 64-bit Windows 10 (the WoW64 32-bit PEB/TEB).
+"""
+from __future__ import annotations
+
+import struct
+
+from winhatch.kernel.mm import MEM_COMMIT, MEM_RESERVE, PAGE_GUARD, PAGE_READWRITE
+from winhatch.kernel.ps.objects import Process, Thread, ThreadStack
+from winhatch.kernel.structs import PEB, RTL_USER_PROCESS_PARAMETERS, TEB
+
+OS_MAJOR, OS_MINOR, OS_BUILD = 10, 0, 19045
+NUMBER_OF_PROCESSORS = 2
+RTL_USER_PROC_PARAMS_NORMALIZED = 0x01
+
+
+def _align(n: int, a: int) -> int:
+    return (n + a - 1) & ~(a - 1)
+
+
+def environment_block(env: dict[str, str]) -> bytes:
+    """A Unicode environment block: NAME=VALUE\\0 … \\0, in the order given."""
+    s = "".join(f"{k}={v}\0" for k, v in env.items()) + "\0"
+    return s.encode("utf-16-le")
+
+
+def write_process_parameters(proc: Process, req) -> tuple[int, int]:
+    """RtlCreateProcessParametersEx + normalisation: one allocation holding the structure and its strings.
+    Returns (address of RTL_USER_PROCESS_PARAMETERS, address of the environment block)."""
+    arch = proc.arch
+    aspace = proc.aspace
+    env = environment_block(req.environment)
+    ebase, _ = aspace.allocate(None, len(env), MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, tag=("environment",))
+    aspace.write(ebase, env)
+    dll_path = req.dll_path or ""
+    cur_dir = req.current_directory if req.current_directory.endswith("\\") else req.current_directory + "\\"
+    strings = {
+        "CurrentDirectory.DosPath": (cur_dir, 260 * 2),
+        "DllPath": (dll_path, None),
+        "ImagePathName": (req.image_path, None),
+        "CommandLine": (req.command_line, None),
+        "WindowTitle": (req.window_title, None),
+        "DesktopInfo": (req.desktop, None),
+        "ShellInfo": ("", None),
+        "RuntimeData": ("", None),
+    }
+    ssize = RTL_USER_PROCESS_PARAMETERS.size(arch)
+    total = ssize
+    for text, maxlen in strings.values():
+        total += _align(max(maxlen or 0, len(text) * 2 + 2), 8)
+    base, _ = aspace.allocate(None, total, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, tag=("process_parameters",))
+    cursor = base + ssize
+    values: dict = {}
+    for path, (text, maxlen) in strings.items():
+        data = text.encode("utf-16-le")
+        cap = max(maxlen or 0, len(data) + 2)
+        aspace.write(cursor, data + b"\0\0")
+        values[path] = {"Length": len(data), "MaximumLength": cap, "Buffer": cursor if (text or maxlen) else 0}
+        cursor += _align(cap, 8)
+    st = req.startup
+    RTL_USER_PROCESS_PARAMETERS.write(
+        aspace, base, arch, MaximumLength=total, Length=total, Flags=RTL_USER_PROC_PARAMS_NORMALIZED,
+        Environment=ebase, EnvironmentSize=len(env), WindowFlags=st.flags, ShowWindowFlags=st.show_window,
+        StandardInput=st.std_input, StandardOutput=st.std_output, StandardError=st.std_error,
+        ProcessGroupId=0)
+    for path, v in values.items():
+        RTL_USER_PROCESS_PARAMETERS.write(aspace, base, arch, **{path: v})
+    return base, ebase
+
+
+def write_std_handles(proc: Process, params: int, stdin: int, stdout: int, stderr: int) -> None:
+    RTL_USER_PROCESS_PARAMETERS.write(proc.aspace, params, proc.arch, StandardInput=stdin, StandardOutput=stdout,
+                                      StandardError=stderr)
+
+
+def write_peb(proc: Process, pe, req, *, api_set_map: int, being_debugged: bool) -> dict:
+    arch = proc.arch
+    aspace = proc.aspace
+    params, env = write_process_parameters(proc, req)
+    peb_size = PEB.size(arch)
+    peb, _ = aspace.allocate(None, _align(peb_size, 0x1000), MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE,
+                             top_down=True, tag=("peb",))
+    proc.peb = peb
+    # the TLS bitmaps live inside the PEB (TlsBitmapBits, TlsExpansionBitmapBits), the RTL_BITMAP headers after it
+    PEB.write(aspace, peb, arch,
+              InheritedAddressSpace=0, ReadImageFileExecOptions=0, BeingDebugged=1 if being_debugged else 0,
+              ImageBaseAddress=proc.image_base, ProcessParameters=params, ApiSetMap=api_set_map,
+              NumberOfProcessors=NUMBER_OF_PROCESSORS, NtGlobalFlag=0x70 if being_debugged else 0,
+              CriticalSectionTimeout=(-2592000000000) & 0xFFFFFFFFFFFFFFFF,
+              HeapSegmentReserve=0x100000, HeapSegmentCommit=0x2000, HeapDeCommitTotalFreeThreshold=0x10000,
+              HeapDeCommitFreeBlockThreshold=0x1000, MaximumNumberOfHeaps=16,
+              OSMajorVersion=OS_MAJOR, OSMinorVersion=OS_MINOR, OSBuildNumber=OS_BUILD, OSPlatformId=2,
+              ImageSubsystem=pe.subsystem, ImageSubsystemMajorVersion=pe.optional_header.MajorSubsystemVersion,
+              ImageSubsystemMinorVersion=pe.optional_header.MinorSubsystemVersion,
+              ActiveProcessAffinityMask=proc.affinity, SessionId=proc.session_id)
+    proc.parameters = {"address": params, "environment": env}
+    return {"peb": peb, "parameters": params, "environment": env}
+
+
+def create_user_stack(thread: Thread, reserve: int, commit: int) -> ThreadStack:
+    """RtlCreateUserStack: reserve, commit the top, a guard page below it (and the last page stays reserved)."""
+    aspace = thread.process.aspace
+    reserve = _align(reserve, 0x10000)
+    commit = min(_align(commit, 0x1000), reserve - 0x2000)
+    base, size = aspace.allocate(None, reserve, MEM_RESERVE, PAGE_READWRITE, tag=("stack", thread.tid))
+    top = base + size
+    aspace.allocate(top - commit, commit, MEM_COMMIT, PAGE_READWRITE)
+    aspace.allocate(top - commit - 0x1000, 0x1000, MEM_COMMIT, PAGE_READWRITE | PAGE_GUARD)
+    return ThreadStack(base=top, limit=top - commit, reserve_base=base, reserve=size, commit=commit)
+
+
+def create_teb(thread: Thread) -> int:
+    proc = thread.process
+    arch = proc.arch
+    aspace = proc.aspace
+    size = _align(TEB.size(arch), 0x1000)
+    teb, _ = aspace.allocate(None, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, top_down=True,
+                             tag=("teb", thread.tid))
+    st = thread.stack
+    TEB.write(aspace, teb, arch,
+              NtTib={"ExceptionList": 0xFFFFFFFF if arch == "x86" else 0, "StackBase": st.base,
+                     "StackLimit": st.limit, "Self": teb},
+              ClientId={"UniqueProcess": proc.pid, "UniqueThread": thread.tid},
+              ProcessEnvironmentBlock=proc.peb, DeallocationStack=st.reserve_base,
+              CurrentLocale=0x409)
+    return teb
+
+
+def write_teb_stack_limit(thread: Thread, limit: int) -> None:
+    TEB.write(thread.process.aspace, thread.teb, thread.process.arch, NtTib={"StackLimit": limit})
+
+
+def initial_user_context(thread: Thread, rtl_user_thread_start: int):
+    """The context NtContinue resumes after LdrInitializeThunk: RtlUserThreadStart(StartAddress, Parameter)."""
+    cpu = thread.process.cpu
+    ctx = cpu.save_context()
+    top = thread.stack.base
+    if cpu.is64:
+        ctx.set("rsp", top - 0x28 - 8)  # as if called: rsp % 16 == 8 at entry
+        ctx.set("rip", rtl_user_thread_start)
+        ctx.set("rcx", thread.start_address)
+        ctx.set("rdx", thread.start_parameter)
+        for r in ("rax", "rbx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"):
+            ctx.set(r, 0)
+    else:
+        ctx.set("esp", top - 0x10 - 4)
+        ctx.set("eip", rtl_user_thread_start)
+        ctx.set("eax", thread.start_address)
+        ctx.set("ebx", thread.start_parameter)
+        for r in ("ecx", "edx", "esi", "edi", "ebp"):
+            ctx.set(r, 0)
+    ctx.set("eflags", 0x202)
+    return ctx
+
+
+def pack_u(arch: str, v: int) -> bytes:
+    return struct.pack("<Q" if arch == "x64" else "<I", v)

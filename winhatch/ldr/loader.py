@@ -1,0 +1,719 @@
+"""ntdll's loader: LdrInitializeThunk → LdrpInitializeProcess → the entry point, and LoadLibrary at run time.
+
+The loader runs in the new process's first thread (the trap at ntdll!LdrInitializeThunk brings it here) and
+writes the real loader structures into guest memory: PEB_LDR_DATA with its three lists of
+LDR_DATA_TABLE_ENTRY records (exe first, ntdll second in load order), the hash links, the process heap,
+the TLS index and per-thread TLS copies. The Python objects below mirror those records for speed; the
+guest's copies are what the program sees and walks.
+
+Steps, as the seeds describe them: read the import directory, find each DLL (API sets through the PEB's
+ApiSetMap, KnownDLLs, the application directory, System32, …), map it, recurse, then snap each module's
+imports (hint first, then binary search of the export name table; ordinals; forwarders through other
+modules), write the IAT and restore its protection; then TLS callbacks and DllMain(DLL_PROCESS_ATTACH) in
+dependency order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from winhatch.kernel import events as ev
+from winhatch.kernel.ke.dispatcher import ProcessExit
+from winhatch.kernel.ps import mapping
+from winhatch.kernel.structs import LDR_DATA_TABLE_ENTRY, PEB, PEB_LDR_DATA, TEB
+from winhatch.ldr.heap import HEAP_ZERO_MEMORY, HeapManager
+from winhatch.ntstatus import (STATUS_DLL_INIT_FAILED, STATUS_DLL_NOT_FOUND, STATUS_ENTRYPOINT_NOT_FOUND,
+                               STATUS_INVALID_IMAGE_FORMAT, STATUS_ORDINAL_NOT_FOUND, NtStatusError, status_name)
+
+DLL_PROCESS_DETACH, DLL_PROCESS_ATTACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH = 0, 1, 2, 3
+MAX_FORWARDER_DEPTH = 32
+MAX_MODULES = 4096
+
+# LDR_DATA_TABLE_ENTRY.Flags
+LDRP_IMAGE_DLL = 0x00000004
+LDRP_ENTRY_PROCESSED = 0x00004000
+LDRP_PROCESS_ATTACH_CALLED = 0x00080000
+LDRP_DONT_CALL_FOR_THREADS = 0x00040000
+
+
+class LoaderError(Exception):
+    def __init__(self, status: int, message: str, dll: str | None = None, symbol: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.dll, self.symbol = status, message, dll, symbol
+
+
+@dataclass
+class Module:
+    name: str  # base name as loaded (BaseDllName)
+    path: str  # FullDllName
+    base: int
+    size: int
+    pe: object
+    entry: int  # LDR_DATA_TABLE_ENTRY address in guest memory
+    entry_point: int
+    is_exe: bool = False
+    load_count: int = 1
+    deps: list["Module"] = field(default_factory=list)
+    snapped: bool = False
+    initialized: bool = False
+    tls_index: int = -1
+    static: bool = True
+    hint_hits: int = 0
+    hint_misses: int = 0
+    datafile: bool = False
+
+
+class LoaderState:
+    """One process's loader: its modules, its heap manager, its TLS bookkeeping."""
+
+    def __init__(self, machine, proc):
+        self.machine = machine
+        self.proc = proc
+        self.arch = proc.arch
+        self.ptr = 8 if proc.arch == "x64" else 4
+        self.modules: list[Module] = []  # load order
+        self.by_name: dict[str, Module] = {}
+        self.init_order: list[Module] = []
+        self.heaps = HeapManager(proc.aspace, proc.arch)
+        self.ldr_data = 0
+        self.hash_table = 0
+        self.tls_modules: list[Module] = []
+        self.apiset = None
+        self.dll_directories: list[str] = []
+
+    # ---- guest memory helpers -------------------------------------------------------------------------------
+    def alloc(self, size: int) -> int:
+        return self.heaps.process_heap.alloc(size, HEAP_ZERO_MEMORY)
+
+    def read_ptr(self, addr: int) -> int:
+        return int.from_bytes(self.proc.aspace.read(addr, self.ptr), "little")
+
+    def write_ptr(self, addr: int, value: int) -> None:
+        self.proc.aspace.write(addr, value.to_bytes(self.ptr, "little"))
+
+    def unicode_string(self, text: str) -> dict:
+        data = text.encode("utf-16-le")
+        buf = self.alloc(len(data) + 2)
+        self.proc.aspace.write(buf, data + b"\0\0")
+        return {"Length": len(data), "MaximumLength": len(data) + 2, "Buffer": buf}
+
+    def _list_insert_tail(self, head: int, entry: int) -> None:
+        """InsertTailList on guest LIST_ENTRYs."""
+        blink = self.read_ptr(head + self.ptr)
+        self.write_ptr(entry, head)
+        self.write_ptr(entry + self.ptr, blink)
+        self.write_ptr(blink, entry)
+        self.write_ptr(head + self.ptr, entry)
+
+    def _list_remove(self, entry: int) -> None:
+        flink = self.read_ptr(entry)
+        blink = self.read_ptr(entry + self.ptr)
+        self.write_ptr(blink, flink)
+        self.write_ptr(flink + self.ptr, blink)
+
+    def emit(self, name: str, **data) -> None:
+        t = self.machine.dispatcher.current
+        self.machine.events.emit(ev.LOADER, name, self.proc.pid, t.tid if t else 0, **data)
+
+
+def hash_unicode_string(name: str) -> int:
+    """RtlHashUnicodeString(HASH_STRING_ALGORITHM_X65599, case-insensitive) — the BaseNameHashValue."""
+    h = 0
+    for ch in name.upper():
+        h = (h * 65599 + ord(ch)) & 0xFFFFFFFF
+    return h
+
+
+def state_of(proc) -> LoaderState:
+    return proc.subsystem["ldr"]
+
+
+# ============================================================================ LdrInitializeThunk
+def LdrInitializeThunk(machine, thread) -> None:
+    proc = thread.process
+    machine.events.emit(ev.STAGE, "LdrInitializeThunk", proc.pid, thread.tid, ntdll=f"0x{proc.ntdll_base:x}",
+                        first_thread=thread.initial)
+    with machine.events.nested():
+        if "ldr" not in proc.subsystem:
+            try:
+                LdrpInitializeProcess(machine, thread)
+            except LoaderError as e:
+                _startup_failure(machine, thread, e)
+        else:
+            LdrpInitializeThread(machine, thread)
+    # NtContinue: resume the context the kernel prepared (RtlUserThreadStart(StartAddress, Parameter))
+    proc.cpu.restore_context(thread.user_context)
+
+
+def _startup_failure(machine, thread, e: LoaderError) -> None:
+    proc = thread.process
+    proc.startup_error = {"status": e.status, "status_name": status_name(e.status), "message": e.message,
+                          "dll": e.dll, "symbol": e.symbol}
+    machine.events.emit(ev.STAGE, "LdrpInitializationFailure", proc.pid, thread.tid, status=f"0x{e.status:08X}",
+                        status_name=status_name(e.status), message=e.message)
+    raise ProcessExit(e.status)
+
+
+def LdrpInitializeProcess(machine, thread) -> None:
+    proc = thread.process
+    st = LoaderState(machine, proc)
+    proc.subsystem["ldr"] = st
+    arch = proc.arch
+    aspace = proc.aspace
+    # the process heap (RtlCreateHeap) and the PEB fields that describe it
+    heap = st.heaps.create(flags=0x2)  # HEAP_GROWABLE
+    st.heaps.process_heap = heap
+    heaps_array = heap.alloc(16 * st.ptr, HEAP_ZERO_MEMORY)
+    st.write_ptr(heaps_array, heap.handle)
+    PEB.write(aspace, proc.peb, arch, ProcessHeap=heap.handle, ProcessHeaps=heaps_array, NumberOfHeaps=1)
+    st.emit("RtlCreateHeap", heap=f"0x{heap.handle:x}", process_heap=True)
+    # the loader lock (an RTL_CRITICAL_SECTION) and PEB_LDR_DATA with three empty lists
+    lock = st.alloc(0x28 if arch == "x64" else 0x18)
+    aspace.write(lock + st.ptr, (0xFFFFFFFF).to_bytes(4, "little"))  # LockCount = -1: free
+    ldr = st.alloc(PEB_LDR_DATA.size(arch))
+    st.ldr_data = ldr
+    heads = {}
+    for lst in ("InLoadOrderModuleList", "InMemoryOrderModuleList", "InInitializationOrderModuleList"):
+        head = ldr + PEB_LDR_DATA.offset(arch, lst)
+        heads[lst] = {"Flink": head, "Blink": head}
+    PEB_LDR_DATA.write(aspace, ldr, arch, Length=PEB_LDR_DATA.size(arch), Initialized=1, **heads)
+    st.hash_table = st.alloc(32 * 2 * st.ptr)
+    for i in range(32):
+        b = st.hash_table + i * 2 * st.ptr
+        st.write_ptr(b, b)
+        st.write_ptr(b + st.ptr, b)
+    PEB.write(aspace, proc.peb, arch, Ldr=ldr, LoaderLock=lock)
+    st.emit("LdrpInitializeProcess", peb_ldr_data=f"0x{ldr:x}", loader_lock=f"0x{lock:x}")
+    # API set schema from the PEB (what MmCreatePeb mapped)
+    from winhatch.kernel.apiset.schema import ApiSetSchema
+    api_map = PEB.read(aspace, proc.peb, arch, "ApiSetMap")["ApiSetMap"]
+    size = int.from_bytes(aspace.read(api_map + 4, 4), "little")
+    st.apiset = ApiSetSchema(aspace.read(api_map, size))
+    # the exe and ntdll: already mapped by the kernel; exe first, ntdll second in load order
+    exe_pe = proc.image_section.pe
+    exe = _insert_module(st, proc.image_path.rsplit("\\", 1)[-1], proc.image_path, proc.image_base, exe_pe,
+                         is_exe=True)
+    nt_path = machine.system_dir(arch) + "\\ntdll.dll"
+    nt_pe, _sec = machine.open_system_image(nt_path)
+    ntdll = _insert_module(st, "ntdll.dll", nt_path, proc.ntdll_base, nt_pe)
+    ntdll.initialized = True  # ntdll has no initialiser to call
+    # load the import graph, then snap every module, then initialise
+    _load_imports(st, exe, thread)
+    for m in list(st.modules):
+        LdrpSnapModule(st, m)
+    LdrpInitializeTls(st, thread)
+    st.emit("LdrpInitializeProcessDone", modules=len(st.modules))
+    _run_initializers(st, thread, exe)
+
+
+def LdrpInitializeThread(machine, thread) -> None:
+    st = state_of(thread.process)
+    LdrpAllocateTls(st, thread)
+    for m in list(st.init_order):
+        if m.is_exe or not m.initialized:
+            continue
+        _call_tls_callbacks(st, thread, m, DLL_THREAD_ATTACH)
+        if m.entry_point:
+            machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_THREAD_ATTACH, 0])
+    exe = st.modules[0]
+    _call_tls_callbacks(st, thread, exe, DLL_THREAD_ATTACH)
+
+
+# ============================================================================ module records
+def _insert_module(st: LoaderState, name: str, path: str, base: int, pe, *, is_exe=False) -> Module:
+    if len(st.modules) >= MAX_MODULES:
+        raise LoaderError(STATUS_DLL_NOT_FOUND, "too many modules")
+    arch = st.arch
+    aspace = st.proc.aspace
+    entry = st.alloc(LDR_DATA_TABLE_ENTRY.size(arch))
+    ep = base + pe.entry_point_rva if pe.entry_point_rva else 0
+    flags = 0 if is_exe else LDRP_IMAGE_DLL
+    h = hash_unicode_string(name)
+    LDR_DATA_TABLE_ENTRY.write(aspace, entry, arch, DllBase=base, EntryPoint=ep, SizeOfImage=pe.size_of_image,
+                               FullDllName=st.unicode_string(path), BaseDllName=st.unicode_string(name),
+                               Flags=flags, ObsoleteLoadCount=0xFFFF if not is_exe else 0xFFFF,
+                               TimeDateStamp=pe.timestamp, OriginalBase=pe.image_base, BaseNameHashValue=h,
+                               TlsIndex=0)
+    ldr = st.ldr_data
+    st._list_insert_tail(ldr + PEB_LDR_DATA.offset(arch, "InLoadOrderModuleList"),
+                         entry + LDR_DATA_TABLE_ENTRY.offset(arch, "InLoadOrderLinks"))
+    st._list_insert_tail(ldr + PEB_LDR_DATA.offset(arch, "InMemoryOrderModuleList"),
+                         entry + LDR_DATA_TABLE_ENTRY.offset(arch, "InMemoryOrderLinks"))
+    st._list_insert_tail(st.hash_table + (h & 31) * 2 * st.ptr,
+                         entry + LDR_DATA_TABLE_ENTRY.offset(arch, "HashLinks"))
+    m = Module(name, path, base, pe.size_of_image, pe, entry, ep, is_exe=is_exe)
+    st.modules.append(m)
+    st.by_name[name.lower()] = m
+    st.emit("LdrpInsertDataTableEntry", module=name, base=f"0x{base:x}", size=f"0x{pe.size_of_image:x}",
+            entry=f"0x{entry:x}")
+    return m
+
+
+# ============================================================================ finding and mapping DLLs
+def _search_dirs(st: LoaderState, importer: Module | None) -> list[str]:
+    m = st.machine
+    proc = st.proc
+    app_dir = proc.image_path.rsplit("\\", 1)[0]
+    sysdir = m.system_dir(st.arch)
+    cwd = proc.subsystem.get("cwd", m.default_cwd)
+    path = ""
+    for k, v in proc.subsystem.get("environment", {}).items():
+        if k.upper() == "PATH":
+            path = v
+    dirs = [app_dir, *st.dll_directories, sysdir, m.system_root + "\\System", m.system_root, cwd]
+    dirs += [d for d in path.split(";") if d]
+    return dirs
+
+
+def _known_dlls(st: LoaderState) -> set[str]:
+    cache = st.machine.subsystem.get("known_dlls")
+    if cache is None:
+        cache = set()
+        try:
+            from winhatch.kernel.cm import decode
+            key = st.machine.registry.open_key(r"HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\KnownDLLs")
+            for n in key.value_names():
+                t, d = key.query_value(n)
+                v = decode(t, d)
+                if isinstance(v, str) and v.lower().endswith(".dll"):
+                    cache.add(v.lower())
+        except NtStatusError:
+            pass
+        st.machine.subsystem["known_dlls"] = cache
+    return cache
+
+
+def resolve_dll_name(st: LoaderState, name: str, importer: Module | None) -> str:
+    """API set names → their host DLL (through the PEB's schema); others unchanged (with .dll appended)."""
+    n = name
+    if "." not in n.rsplit("\\", 1)[-1]:
+        n += ".dll"
+    low = n.lower()
+    if low.startswith(("api-", "ext-")) and st.apiset is not None:
+        host = st.apiset.resolve(low, importer.name.lower() if importer else None)
+        if host:
+            st.emit("ApiSetResolve", name=n, host=host)
+            return host
+        if low.startswith("ext-"):
+            raise LoaderError(STATUS_DLL_NOT_FOUND, f"{n}: the extension API set has no host", dll=n)
+    return n
+
+
+def find_dll(st: LoaderState, name: str, importer: Module | None, search_dirs: list[str] | None = None) -> str | None:
+    """LdrpSearchPath: the Win32 path of the DLL file, or None."""
+    vfs = st.machine.vfs
+    if "\\" in name or "/" in name:
+        try:
+            if not vfs.stat(name, st.proc.subsystem.get("cwd")).is_dir:
+                return vfs.full_path(name, st.proc.subsystem.get("cwd", "C:\\"))
+        except NtStatusError:
+            return None
+        return None
+    if name.lower() in _known_dlls(st):
+        p = st.machine.system_dir(st.arch) + "\\" + name
+        try:
+            vfs.stat(p)
+            return p
+        except NtStatusError:
+            pass
+    for d in (search_dirs if search_dirs is not None else _search_dirs(st, importer)):
+        p = d.rstrip("\\") + "\\" + name
+        try:
+            if not vfs.stat(p).is_dir:
+                return p
+        except NtStatusError:
+            continue
+    return None
+
+
+def LdrpLoadDll(st: LoaderState, name: str, importer: Module | None, *, static: bool,
+                search_dirs: list[str] | None = None) -> tuple[Module, bool]:
+    """Find or map one DLL; returns (module, newly_loaded)."""
+    host = resolve_dll_name(st, name, importer)
+    base_name = host.replace("/", "\\").rsplit("\\", 1)[-1]
+    existing = st.by_name.get(base_name.lower())
+    if existing is not None:
+        return existing, False
+    path = find_dll(st, host, importer, search_dirs)
+    if path is None:
+        raise LoaderError(STATUS_DLL_NOT_FOUND, f"the code execution cannot proceed because {base_name} was not "
+                          f"found" + (f" (imported by {importer.name})" if importer else ""), dll=base_name)
+    try:
+        pe, section = st.machine.open_system_image(path)
+    except NtStatusError as e:
+        raise LoaderError(e.status if e.status else STATUS_INVALID_IMAGE_FORMAT,
+                          f"{base_name} is not a valid image: {e.message}", dll=base_name)
+    if pe.arch != st.arch or not pe.is_dll:
+        raise LoaderError(STATUS_INVALID_IMAGE_FORMAT, f"{base_name} is not a valid {st.arch} DLL", dll=base_name)
+    base = mapping.map_image(st.proc, section, path)
+    st.emit("LdrpMapDll", module=base_name, path=path, base=f"0x{base:x}", preferred=f"0x{pe.image_base:x}",
+            relocated=base != pe.image_base, importer=importer.name if importer else None)
+    m = _insert_module(st, base_name, path, base, pe)
+    m.static = static
+    st.machine.notify_image_load(st.proc, path, base)
+    return m, True
+
+
+def _load_imports(st: LoaderState, root: Module, thread) -> list[Module]:
+    """Map the import graph of `root` breadth-first (iteratively: bounded, cycle-safe)."""
+    new: list[Module] = []
+    queue = [root]
+    seen = {id(root)}
+    while queue:
+        m = queue.pop(0)
+        for desc in m.pe.imports:
+            dep, fresh = LdrpLoadDll(st, desc.dll, m, static=m.static)
+            if dep not in m.deps:
+                m.deps.append(dep)
+            if fresh:
+                new.append(dep)
+            if id(dep) not in seen:
+                seen.add(id(dep))
+                queue.append(dep)
+    return new
+
+
+# ============================================================================ snapping
+def _export_address(st: LoaderState, mod: Module, *, name: str | None = None, ordinal: int | None = None,
+                    hint: int | None = None, importer: Module | None = None, depth: int = 0) -> int:
+    exports = mod.pe.exports
+    what = name if name is not None else f"#{ordinal}"
+    if exports is None:
+        raise LoaderError(STATUS_ENTRYPOINT_NOT_FOUND if name else STATUS_ORDINAL_NOT_FOUND,
+                          f"{mod.name} exports nothing; {what} not found", dll=mod.name, symbol=what)
+    if name is not None:
+        r = exports.lookup(name, hint)
+        if r.hint_hit:
+            mod.hint_hits += 1
+        else:
+            mod.hint_misses += 1
+        entry = r.entry
+        if st.machine.events.wants(ev.LOADER):
+            st.emit("LdrpSnapThunk", module=mod.name, symbol=name, hint=hint, hint_hit=r.hint_hit,
+                    steps=len(r.steps), importer=importer.name if importer else None)
+    else:
+        entry = exports.by_ordinal(ordinal)
+    if entry is None or (entry.rva is None and entry.forwarder is None):
+        status = STATUS_ENTRYPOINT_NOT_FOUND if name is not None else STATUS_ORDINAL_NOT_FOUND
+        raise LoaderError(status, f"the procedure entry point {what} could not be located in {mod.name}"
+                          + (f" (imported by {importer.name})" if importer else ""), dll=mod.name, symbol=what)
+    if entry.forwarder:
+        if depth >= MAX_FORWARDER_DEPTH:
+            raise LoaderError(STATUS_ENTRYPOINT_NOT_FOUND, f"forwarder chain too long at {mod.name}!{what}",
+                              dll=mod.name, symbol=what)
+        target_dll, _, target = entry.forwarder.rpartition(".")
+        fwd_mod, fresh = LdrpLoadDll(st, target_dll, mod, static=mod.static)
+        if fresh:
+            _load_imports(st, fwd_mod, None)
+            for m in list(st.modules):
+                if not m.snapped:
+                    LdrpSnapModule(st, m)
+        if fwd_mod not in mod.deps:
+            mod.deps.append(fwd_mod)
+        st.emit("LdrpForwarder", frm=f"{mod.name}!{what}", to=entry.forwarder)
+        if target.startswith("#"):
+            return _export_address(st, fwd_mod, ordinal=int(target[1:]), importer=mod, depth=depth + 1)
+        return _export_address(st, fwd_mod, name=target, importer=mod, depth=depth + 1)
+    return mod.base + entry.rva
+
+
+def LdrpSnapModule(st: LoaderState, m: Module) -> None:
+    """Write the IAT of module m (all its import descriptors), then restore the IAT pages' protection."""
+    if m.snapped:
+        return
+    m.snapped = True
+    if m.datafile:
+        return
+    aspace = st.proc.aspace
+    size = st.ptr
+    writes: list[tuple[int, int]] = []
+    for desc in m.pe.imports:
+        dep = st.by_name.get(resolve_dll_name(st, desc.dll, m).replace("/", "\\").rsplit("\\", 1)[-1].lower())
+        if dep is None:
+            dep, _ = LdrpLoadDll(st, desc.dll, m, static=m.static)
+        for fn in desc.functions:
+            addr = _export_address(st, dep, name=fn.name, ordinal=fn.ordinal if fn.name is None else None,
+                                   hint=fn.hint, importer=m)
+            writes.append((m.base + fn.iat_rva, addr))
+        st.emit("LdrpSnapModule", module=m.name, dll=dep.name, imports=len(desc.functions))
+    if not writes:
+        return
+    lo = min(a for a, _ in writes) & ~0xFFF
+    hi = (max(a for a, _ in writes) + size + 0xFFF) & ~0xFFF
+    from winhatch.kernel.mm import PAGE_READWRITE
+    try:
+        old = aspace.protect(lo, hi - lo, PAGE_READWRITE)
+    except NtStatusError:
+        old = None
+    buf = bytearray(aspace.read(lo, hi - lo))
+    for a, v in writes:
+        buf[a - lo:a - lo + size] = v.to_bytes(size, "little")
+    aspace.write(lo, bytes(buf))
+    if old is not None:
+        aspace.protect(lo, hi - lo, old)
+    st.emit("LdrpProtectIat", module=m.name, range=f"0x{lo:x}-0x{hi:x}",
+            protect=f"0x{old:x}" if old is not None else None)
+
+
+# ============================================================================ TLS
+def _tls_directory(st: LoaderState, m: Module) -> dict | None:
+    tls = m.pe.tls
+    if tls is None:
+        return None
+    delta = m.base - m.pe.image_base
+    return {"start": tls.start_address_of_raw_data + delta if tls.start_address_of_raw_data else 0,
+            "end": tls.end_address_of_raw_data + delta if tls.end_address_of_raw_data else 0,
+            "index": tls.address_of_index + delta if tls.address_of_index else 0,
+            "callbacks": tls.address_of_callbacks + delta if tls.address_of_callbacks else 0,
+            "zero_fill": tls.size_of_zero_fill}
+
+
+def LdrpInitializeTls(st: LoaderState, thread) -> None:
+    for m in st.modules:
+        d = _tls_directory(st, m)
+        if d is None or m.tls_index >= 0:
+            continue
+        m.tls_index = len(st.tls_modules)
+        st.tls_modules.append(m)
+        if d["index"]:
+            st.proc.aspace.write(d["index"], m.tls_index.to_bytes(4, "little"))
+        LDR_DATA_TABLE_ENTRY.write(st.proc.aspace, m.entry, st.arch, TlsIndex=0xFFFF)
+        st.emit("LdrpInitializeTls", module=m.name, tls_index=m.tls_index,
+                template=d["end"] - d["start"], zero_fill=d["zero_fill"])
+    LdrpAllocateTls(st, thread)
+
+
+def LdrpAllocateTls(st: LoaderState, thread) -> None:
+    """Per-thread copies of every module's TLS template; TEB.ThreadLocalStoragePointer points at the array."""
+    if not st.tls_modules:
+        return
+    aspace = st.proc.aspace
+    array = st.alloc(len(st.tls_modules) * st.ptr)
+    for m in st.tls_modules:
+        d = _tls_directory(st, m)
+        tsize = max(0, d["end"] - d["start"])
+        block = st.alloc(tsize + d["zero_fill"] + 1)
+        if tsize:
+            aspace.write(block, aspace.read(d["start"], tsize))
+        st.write_ptr(array + m.tls_index * st.ptr, block)
+    TEB.write(aspace, thread.teb, st.arch, ThreadLocalStoragePointer=array)
+
+
+def _tls_callbacks(st: LoaderState, m: Module) -> list[int]:
+    d = _tls_directory(st, m)
+    if d is None or not d["callbacks"]:
+        return []
+    out = []
+    addr = d["callbacks"]
+    for _ in range(256):  # bounded: a callback array is NULL-terminated
+        cb = st.read_ptr(addr)
+        if not cb:
+            break
+        out.append(cb)
+        addr += st.ptr
+    return out
+
+
+def _call_tls_callbacks(st: LoaderState, thread, m: Module, reason: int) -> None:
+    for cb in _tls_callbacks(st, m):
+        st.emit("LdrpCallTlsInitializers", module=m.name, callback=f"0x{cb:x}", reason=reason)
+        st.machine.dispatcher.call_guest(thread, cb, [m.base, reason, 0])
+
+
+# ============================================================================ initialisation
+def _dependency_order(root: Module) -> list[Module]:
+    """Post-order over the import graph: a DLL after the DLLs it imports (iterative, cycle-safe)."""
+    order: list[Module] = []
+    done: set[int] = set()
+    stack: list[tuple[Module, int]] = [(root, 0)]
+    onstack = {id(root)}
+    while stack:
+        m, i = stack.pop()
+        if i < len(m.deps):
+            stack.append((m, i + 1))
+            d = m.deps[i]
+            if id(d) not in done and id(d) not in onstack:
+                onstack.add(id(d))
+                stack.append((d, 0))
+        else:
+            onstack.discard(id(m))
+            if id(m) not in done:
+                done.add(id(m))
+                order.append(m)
+    return order
+
+
+def _run_initializers(st: LoaderState, thread, root: Module, *, reserved: int = 1) -> None:
+    aspace = st.proc.aspace
+    for m in _dependency_order(root):
+        if m.initialized or m.datafile:
+            continue
+        m.initialized = True
+        st.init_order.append(m)
+        st._list_insert_tail(st.ldr_data + PEB_LDR_DATA.offset(st.arch, "InInitializationOrderModuleList"),
+                             m.entry + LDR_DATA_TABLE_ENTRY.offset(st.arch, "InInitializationOrderLinks"))
+        if m.is_exe:
+            _call_tls_callbacks(st, thread, m, DLL_PROCESS_ATTACH)
+            continue
+        _call_tls_callbacks(st, thread, m, DLL_PROCESS_ATTACH)
+        if m.entry_point:
+            st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{m.entry_point:x}", reason="DLL_PROCESS_ATTACH")
+            ok = st.machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_ATTACH, reserved])
+            if not ok & 0xFFFFFFFF:  # BOOL
+                raise LoaderError(STATUS_DLL_INIT_FAILED, f"initialization of {m.name} failed (DllMain returned "
+                                  f"FALSE)", dll=m.name)
+        flags = LDR_DATA_TABLE_ENTRY.read(aspace, m.entry, st.arch, "Flags")["Flags"]
+        LDR_DATA_TABLE_ENTRY.write(aspace, m.entry, st.arch,
+                                   Flags=flags | LDRP_ENTRY_PROCESSED | LDRP_PROCESS_ATTACH_CALLED)
+
+
+def LdrShutdownProcess(machine, thread) -> None:
+    """DLL_PROCESS_DETACH in reverse initialisation order (TLS callbacks too); lpReserved non-NULL."""
+    proc = thread.process
+    st = proc.subsystem.get("ldr")
+    if st is None or proc.subsystem.get("shutdown"):
+        return
+    proc.subsystem["shutdown"] = True
+    for m in reversed(st.init_order):
+        if m.is_exe:
+            _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
+            continue
+        _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
+        if m.entry_point:
+            st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{m.entry_point:x}", reason="DLL_PROCESS_DETACH")
+            machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 1])
+
+
+def LdrShutdownThread(machine, thread) -> None:
+    st = thread.process.subsystem.get("ldr")
+    if st is None:
+        return
+    for m in reversed(st.init_order):
+        _call_tls_callbacks(st, thread, m, DLL_THREAD_DETACH)
+        if not m.is_exe and m.entry_point:
+            machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_THREAD_DETACH, 0])
+
+
+# ============================================================================ run time
+LOAD_LIBRARY_AS_DATAFILE = 0x2
+DONT_RESOLVE_DLL_REFERENCES = 0x1
+LOAD_LIBRARY_AS_IMAGE_RESOURCE = 0x20
+LOAD_LIBRARY_AS_DATAFILE_EXCLUSIVE = 0x40
+LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR = 0x100
+LOAD_LIBRARY_SEARCH_APPLICATION_DIR = 0x200
+LOAD_LIBRARY_SEARCH_USER_DIRS = 0x400
+LOAD_LIBRARY_SEARCH_SYSTEM32 = 0x800
+LOAD_LIBRARY_SEARCH_DEFAULT_DIRS = 0x1000
+
+
+def LdrLoadDll(machine, thread, name: str, flags: int = 0) -> int:
+    """LoadLibraryEx's core: returns the module base; raises LoaderError (STATUS_DLL_NOT_FOUND, …)."""
+    st = state_of(thread.process)
+    search = None
+    if flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_APPLICATION_DIR | LOAD_LIBRARY_SEARCH_USER_DIRS
+                | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS | LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR):
+        search = []
+        if flags & (LOAD_LIBRARY_SEARCH_APPLICATION_DIR | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
+            search.append(thread.process.image_path.rsplit("\\", 1)[0])
+        if flags & (LOAD_LIBRARY_SEARCH_USER_DIRS | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
+            search += st.dll_directories
+        if flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
+            search.append(machine.system_dir(st.arch))
+        if flags & LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR and ("\\" in name):
+            search.append(name.rsplit("\\", 1)[0])
+    m, fresh = LdrpLoadDll(st, name, None, static=False, search_dirs=search)
+    if not fresh:
+        m.load_count += 1
+        _write_load_count(st, m)
+        st.emit("LdrLoadDll", module=m.name, load_count=m.load_count, already_loaded=True)
+        return m.base
+    st.emit("LdrLoadDll", module=m.name, load_count=1, already_loaded=False, flags=f"0x{flags:x}")
+    if flags & (LOAD_LIBRARY_AS_DATAFILE | LOAD_LIBRARY_AS_DATAFILE_EXCLUSIVE | LOAD_LIBRARY_AS_IMAGE_RESOURCE):
+        m.datafile = True
+        m.initialized = True
+        return m.base
+    if flags & DONT_RESOLVE_DLL_REFERENCES:
+        m.snapped = True
+        m.initialized = True
+        return m.base
+    try:
+        _load_imports(st, m, thread)
+        for mod in list(st.modules):
+            LdrpSnapModule(st, mod)
+        LdrpInitializeTls(st, thread)
+        _run_initializers(st, thread, m, reserved=0)
+    except LoaderError:
+        _unload_new(st, m)
+        raise
+    return m.base
+
+
+def _unload_new(st: LoaderState, m: Module) -> None:
+    for mod in list(st.modules):
+        if not mod.initialized and mod is not st.modules[0]:
+            _remove_module(st, mod)
+
+
+def _write_load_count(st: LoaderState, m: Module) -> None:
+    LDR_DATA_TABLE_ENTRY.write(st.proc.aspace, m.entry, st.arch, ObsoleteLoadCount=min(m.load_count, 0xFFFF))
+
+
+def _remove_module(st: LoaderState, m: Module) -> None:
+    for links in ("InLoadOrderLinks", "InMemoryOrderLinks", "HashLinks"):
+        st._list_remove(m.entry + LDR_DATA_TABLE_ENTRY.offset(st.arch, links))
+    if m in st.init_order:
+        st._list_remove(m.entry + LDR_DATA_TABLE_ENTRY.offset(st.arch, "InInitializationOrderLinks"))
+        st.init_order.remove(m)
+    st.modules.remove(m)
+    st.by_name.pop(m.name.lower(), None)
+    mapping.unmap_image(st.proc, m.base)
+    st.machine.events.emit(ev.IMAGE, "image_unload", st.proc.pid, 0, name=m.name, base=m.base)
+
+
+def LdrUnloadDll(machine, thread, base: int) -> bool:
+    st = state_of(thread.process)
+    m = next((x for x in st.modules if x.base == base), None)
+    if m is None:
+        return False
+    if m.is_exe or m.static:
+        return True  # statically loaded modules stay: their count is pinned
+    m.load_count -= 1
+    _write_load_count(st, m)
+    st.emit("LdrUnloadDll", module=m.name, load_count=m.load_count)
+    if m.load_count > 0:
+        return True
+    if m.initialized and not m.datafile and m.entry_point and m in st.init_order:
+        _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
+        machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 0])
+    _remove_module(st, m)
+    return True
+
+
+def LdrGetDllHandle(machine, proc, name: str | None) -> int:
+    st = state_of(proc)
+    if name is None:
+        return st.modules[0].base
+    try:
+        host = resolve_dll_name(st, name, None)
+    except LoaderError:
+        return 0
+    m = st.by_name.get(host.replace("/", "\\").rsplit("\\", 1)[-1].lower())
+    return m.base if m else 0
+
+
+def LdrGetProcedureAddress(machine, proc, base: int, name: str | None, ordinal: int | None) -> int:
+    """Returns the address; raises LoaderError(STATUS_ENTRYPOINT_NOT_FOUND / STATUS_ORDINAL_NOT_FOUND)."""
+    st = state_of(proc)
+    m = next((x for x in st.modules if x.base == base), None)
+    if m is None:
+        raise LoaderError(STATUS_DLL_NOT_FOUND, f"no module at 0x{base:x}")
+    return _export_address(st, m, name=name, ordinal=ordinal if name is None else None)
+
+
+def module_at(proc, address: int) -> Module | None:
+    st = proc.subsystem.get("ldr")
+    if st is None:
+        return None
+    for m in st.modules:
+        if m.base <= address < m.base + m.size:
+            return m
+    return None

@@ -1,0 +1,350 @@
+"""Declared API handlers: one Python function per API, its C prototype driving everything else.
+
+    @api("kernel32.dll", "DWORD WINAPI GetModuleFileName%(HMODULE hModule, LPTSTR lpFilename, DWORD nSize)")
+    def GetModuleFileName(c, hModule, lpFilename, nSize): ...
+
+- The prototype gives the calling convention (WINAPI/__stdcall, __cdecl, varargs `...`), the argument slots
+  (64-bit values take two slots on x86), and how arguments are shown in the API trace.
+- `%` in the name declares an ANSI/wide pair: one implementation registered as ...A and ...W; the handler
+  reads `c.wide` and uses `c.tstr(ptr)` / `c.write_tstr(...)`.
+- String parameters (LPCSTR, LPCWSTR, LPCTSTR, const char *, const wchar_t *) arrive decoded as Python str
+  (None for NULL); everything else arrives as an int.
+- The return value is written to eax/rax (edx:eax for 64-bit values on x86); the stack is cleaned up for
+  stdcall, left for cdecl; x64 has one convention.
+- A handler may also be declared for several DLLs (kernel32 and kernelbase export the same functions).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from winhatch.kernel import events as ev
+from winhatch.kernel.structs import TEB
+
+STRING_TYPES_A = {"LPCSTR", "LPSTR_IN", "PCSTR", "const char *", "const char*", "char const *"}
+STRING_TYPES_W = {"LPCWSTR", "PCWSTR", "const wchar_t *", "const wchar_t*", "const WCHAR *", "LPCOLESTR"}
+STRING_TYPES_T = {"LPCTSTR", "PCTSTR"}
+WIDE64 = {"ULONGLONG", "LONGLONG", "LARGE_INTEGER", "ULARGE_INTEGER", "DWORD64", "UINT64", "INT64",
+          "__int64", "unsigned __int64", "long long", "unsigned long long", "uint64_t", "int64_t", "double",
+          "FILETIME"}
+FLOAT_TYPES = {"double", "float"}
+
+_REGISTRY: list["ApiSpec"] = []
+_DATA: list[tuple[str, str, int, Callable | None]] = []
+_INIT: dict[str, Callable] = {}
+
+
+@dataclass
+class Param:
+    type: str
+    name: str
+
+    @property
+    def kind(self) -> str:
+        t = self.type
+        if t in STRING_TYPES_A:
+            return "str_a"
+        if t in STRING_TYPES_W:
+            return "str_w"
+        if t in STRING_TYPES_T:
+            return "str_t"
+        if t in FLOAT_TYPES:
+            return "float"
+        if t in WIDE64:
+            return "wide64"
+        return "int"
+
+
+@dataclass
+class ApiSpec:
+    dlls: tuple[str, ...]
+    name: str
+    ret: str
+    params: list[Param]
+    cdecl: bool
+    varargs: bool
+    fn: Callable
+    tchar: bool
+    calls_guest: bool
+
+
+_PROTO = re.compile(r"^\s*(?P<ret>.+?)\s+(?P<cc>WINAPI\s+|__stdcall\s+|__cdecl\s+|CDECL\s+|NTAPI\s+|APIENTRY\s+)?"
+                    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*%?)\s*\((?P<args>.*)\)\s*;?\s*$")
+
+
+def parse_prototype(proto: str) -> tuple[str, str, str, list[Param], bool]:
+    m = _PROTO.match(proto)
+    if not m:
+        raise ValueError(f"bad prototype: {proto}")
+    ret = m["ret"].strip()
+    cc = (m["cc"] or "").strip()
+    args = m["args"].strip()
+    params: list[Param] = []
+    varargs = False
+    if args and args != "void":
+        for a in args.split(","):
+            a = a.strip()
+            if a == "...":
+                varargs = True
+                continue
+            mm = re.match(r"^(.*?)([A-Za-z_][A-Za-z0-9_]*)$", a)
+            if not mm or not mm.group(1).strip():
+                params.append(Param(a, f"arg{len(params)}"))
+            else:
+                params.append(Param(" ".join(mm.group(1).replace("*", " * ").split()).replace(" *", " *"),
+                                    mm.group(2)))
+    for p in params:
+        p.type = p.type.replace("* ", "*").replace(" *", " *").strip()
+        if p.type.endswith("*") and not p.type.endswith(" *"):
+            p.type = p.type[:-1].strip() + " *"
+    return ret, cc, m["name"], params, varargs
+
+
+def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False):
+    """Declare a handler. `dlls` is one DLL name or a tuple of them."""
+    if isinstance(dlls, str):
+        dlls = (dlls,)
+
+    def deco(fn):
+        ret, cc, name, params, varargs = parse_prototype(proto)
+        cdecl = cc in ("__cdecl", "CDECL") or varargs
+        tchar = name.endswith("%")
+        _REGISTRY.append(ApiSpec(tuple(d.lower() for d in dlls), name.rstrip("%"), ret, params, cdecl, varargs,
+                                 fn, tchar, calls_guest))
+        return fn
+
+    return deco
+
+
+def data_export(dll: str, name: str, size: int, init: Callable | None = None) -> None:
+    """Declare the size of a data export (e.g. msvcrt!_iob) and an optional initialiser fn(c, address)."""
+    _DATA.append((dll.lower(), name, size, init))
+
+
+def dll_init(dll: str):
+    """Declare the Python initialiser run as the synthetic DLL's entry point (DllMain)."""
+    def deco(fn):
+        _INIT[dll.lower()] = fn
+        return fn
+    return deco
+
+
+def specs() -> list[ApiSpec]:
+    return list(_REGISTRY)
+
+
+def data_exports() -> list[tuple[str, str, int, Callable | None]]:
+    return list(_DATA)
+
+
+def dll_initializers() -> dict[str, Callable]:
+    return dict(_INIT)
+
+
+# ================================================================================ calls
+class Call:
+    """What a handler sees: the thread, the machine, guest memory helpers and the ANSI/wide flag."""
+
+    __slots__ = ("machine", "thread", "proc", "cpu", "arch", "wide", "spec", "name", "_sp", "_args_base",
+                 "_slot", "ptr_size")
+
+    def __init__(self, machine, thread, spec: ApiSpec, name: str, wide: bool):
+        self.machine = machine
+        self.thread = thread
+        self.proc = thread.process
+        self.cpu = self.proc.cpu
+        self.arch = self.proc.arch
+        self.wide = wide
+        self.spec = spec
+        self.name = name
+        self.ptr_size = self.cpu.ptr_size
+        self._sp = self.cpu.sp
+
+    # memory
+    def read(self, addr: int, size: int) -> bytes:
+        return self.cpu.mem_read(addr, size)
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.cpu.mem_write(addr, bytes(data))
+
+    def u32(self, addr: int) -> int:
+        return self.cpu.read_u32(addr)
+
+    def ptr(self, addr: int) -> int:
+        return self.cpu.read_ptr(addr)
+
+    def write_u32(self, addr: int, v: int) -> None:
+        self.cpu.write_u32(addr, v & 0xFFFFFFFF)
+
+    def write_u64(self, addr: int, v: int) -> None:
+        self.cpu.write_u64(addr, v & 0xFFFFFFFFFFFFFFFF)
+
+    def write_ptr(self, addr: int, v: int) -> None:
+        self.cpu.write_ptr(addr, v)
+
+    def cstr(self, addr: int, limit: int = 1 << 16) -> bytes | None:
+        return None if not addr else self.cpu.read_cstr(addr, limit)
+
+    def astr(self, addr: int) -> str | None:
+        b = self.cstr(addr)
+        return None if b is None else b.decode("cp1252", "replace")
+
+    def wstr(self, addr: int, limit: int = 1 << 16) -> str | None:
+        return None if not addr else self.cpu.read_wstr(addr, limit)
+
+    def tstr(self, addr: int) -> str | None:
+        return self.wstr(addr) if self.wide else self.astr(addr)
+
+    def encode_t(self, s: str) -> bytes:
+        return s.encode("utf-16-le") if self.wide else s.encode("cp1252", "replace")
+
+    def tchar_size(self) -> int:
+        return 2 if self.wide else 1
+
+    # errors
+    def set_last_error(self, code: int) -> None:
+        self.cpu.write_u32(self.thread.teb + TEB.offset(self.arch, "LastErrorValue"), code & 0xFFFFFFFF)
+
+    def last_error(self) -> int:
+        return self.cpu.read_u32(self.thread.teb + TEB.offset(self.arch, "LastErrorValue"))
+
+    # varargs: the slot after the declared parameters
+    def vararg_slot_address(self, index: int) -> int:
+        """Address of the guest stack slot holding argument number `index` (0-based, counting slots)."""
+        if self.cpu.is64:
+            return self._sp + 8 + index * 8
+        return self._sp + 4 + index * 4
+
+
+def _fetch_args(cpu, spec: ApiSpec) -> tuple[list, int]:
+    """Read the declared arguments; returns (values, number of stack slots they used)."""
+    vals = []
+    if cpu.is64:
+        sp = cpu.sp
+        regs = ("rcx", "rdx", "r8", "r9")
+        fregs = ("xmm0", "xmm1", "xmm2", "xmm3")
+        for i, p in enumerate(spec.params):
+            if i < 4:
+                if p.kind == "float":
+                    import struct
+                    v = struct.unpack("<d", (cpu.reg(fregs[i]) & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))[0]
+                else:
+                    v = cpu.reg(regs[i])
+            else:
+                v = cpu.read_u64(sp + 8 + i * 8)
+                if p.kind == "float":
+                    import struct
+                    v = struct.unpack("<d", v.to_bytes(8, "little"))[0]
+            vals.append(v)
+        return vals, len(spec.params)
+    sp = cpu.sp + 4
+    slot = 0
+    raw = cpu.mem_read(sp, 4 * (2 * len(spec.params) + 1)) if spec.params else b""
+    import struct
+    for p in spec.params:
+        if p.kind in ("wide64", "float"):
+            lo, hi = struct.unpack_from("<II", raw, slot * 4)
+            if p.kind == "float":
+                v = struct.unpack("<d", struct.pack("<II", lo, hi))[0]
+            else:
+                v = lo | (hi << 32)
+            slot += 2
+        else:
+            (v,) = struct.unpack_from("<I", raw, slot * 4)
+            slot += 1
+        vals.append(v)
+    return vals, slot
+
+
+def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: bool):
+    """The function the dispatcher calls when the guest calls dll!export_name."""
+    events = machine.events
+    disp = machine.dispatcher
+    kinds = [p.kind for p in spec.params]
+    ret_wide = spec.ret in WIDE64 and spec.ret not in FLOAT_TYPES
+    ret_void = spec.ret == "void" or spec.ret.startswith("DECLSPEC_NORETURN")
+
+    def handler(thread, va):
+        cpu = thread.process.cpu
+        args, slots = _fetch_args(cpu, spec)
+        for i, k in enumerate(kinds):
+            if k == "str_a":
+                args[i] = None if not args[i] else cpu.read_cstr(args[i], 1 << 16).decode("cp1252", "replace")
+            elif k == "str_w":
+                args[i] = None if not args[i] else cpu.read_wstr(args[i], 1 << 16)
+            elif k == "str_t":
+                if not args[i]:
+                    args[i] = None
+                elif wide:
+                    args[i] = cpu.read_wstr(args[i], 1 << 16)
+                else:
+                    args[i] = cpu.read_cstr(args[i], 1 << 16).decode("cp1252", "replace")
+        c = Call(machine, thread, spec, export_name, wide)
+        ret_addr = cpu.read_ptr(cpu.sp)
+        if events.wants(ev.API):
+            events.emit(ev.API, "call", thread.process.pid, thread.tid, api=f"{dll}!{export_name}",
+                        args={p.name: a for p, a in zip(spec.params, args)},
+                        caller=thread.process.subsystem["images"].describe(ret_addr))
+        result = spec.fn(c, *args)
+        # return to the caller (the handler may have redirected execution: then it set pc itself)
+        if cpu.pc != va and cpu.pc != va + len_stub(cpu):
+            return
+        if result is not None and not ret_void:
+            if spec.ret in FLOAT_TYPES:
+                set_float_return(cpu, float(result))
+            elif ret_wide and not cpu.is64:
+                cpu.set_reg("eax", result & 0xFFFFFFFF)
+                cpu.set_reg("edx", (result >> 32) & 0xFFFFFFFF)
+            else:
+                cpu.retval = result & (0xFFFFFFFFFFFFFFFF if cpu.is64 else 0xFFFFFFFF)
+        sp = cpu.sp
+        if cpu.is64:
+            cpu.sp = sp + 8
+        else:
+            cpu.sp = sp + 4 + (0 if spec.cdecl else 4 * slots)
+        cpu.pc = ret_addr
+
+    return handler
+
+
+_STUB_LEN = None
+
+
+def len_stub(cpu) -> int:
+    global _STUB_LEN
+    if _STUB_LEN is None:
+        from winhatch.cpu import TRAP_STUB
+        _STUB_LEN = len(TRAP_STUB)
+    return _STUB_LEN
+
+
+def set_float_return(cpu, value: float) -> None:
+    import struct
+    if cpu.is64:
+        cpu.set_reg("xmm0", struct.unpack("<Q", struct.pack("<d", value))[0])
+    else:
+        cpu.set_fp_return(value)
+
+
+def redirect(c: Call, target: int, args: list[int], *, return_to_caller: bool = True) -> None:
+    """Make the guest continue at `target(args…)` and return straight to the API's caller (a tail call).
+
+    Used by APIs whose work is guest code (e.g. calling a callback): the handler's own frame is replaced.
+    Only for cdecl-compatible cases on x86 (the callee must not pop more than it was given).
+    """
+    cpu = c.cpu
+    ret_addr = cpu.read_ptr(cpu.sp)
+    if cpu.is64:
+        for reg, a in zip(("rcx", "rdx", "r8", "r9"), args):
+            cpu.set_reg(reg, a)
+        cpu.pc = target
+    else:
+        sp = cpu.sp + 4 + 4 * len(c.spec.params)
+        for a in reversed(args):
+            sp -= 4
+            cpu.write_u32(sp, a)
+        sp -= 4
+        cpu.write_u32(sp, ret_addr)
+        cpu.sp = sp
+        cpu.pc = target

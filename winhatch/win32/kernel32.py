@@ -1,0 +1,441 @@
+"""kernel32 / kernelbase: the Win32 APIs that console programs and the C runtimes call at start-up.
+
+Each handler reaches the kernel through its components (the memory manager, the handle table, the loader)
+as ntdll's Nt* functions would.
+"""
+from __future__ import annotations
+
+import struct
+
+from winhatch.kernel import events as ev
+from winhatch.kernel.ke.dispatcher import ProcessExit
+from winhatch.kernel.mm import MEM_COMMIT, MEM_RELEASE, MEM_RESERVE
+from winhatch.kernel.structs import PEB, RTL_USER_PROCESS_PARAMETERS, TEB
+from winhatch.ldr import loader, ntdll
+from winhatch.ntstatus import (ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, ERROR_MOD_NOT_FOUND,
+                               ERROR_PROC_NOT_FOUND, NtStatusError, nt_to_win32)
+from winhatch.win32.api import api
+
+K32 = ("kernel32.dll", "kernelbase.dll")
+STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE = -10 & 0xFFFFFFFF, -11 & 0xFFFFFFFF, -12 & 0xFFFFFFFF
+
+
+# ------------------------------------------------------------------------------------------ errors
+@api(K32, "DWORD WINAPI GetLastError(void)")
+def GetLastError(c):
+    return c.last_error()
+
+
+@api(K32, "void WINAPI SetLastError(DWORD dwErrCode)")
+def SetLastError(c, code):
+    c.set_last_error(code)
+
+
+# ------------------------------------------------------------------------------------------ process
+@api(K32, "void WINAPI ExitProcess(UINT uExitCode)", calls_guest=True)
+def ExitProcess(c, code):
+    ntdll.RtlExitUserProcess(c.machine, c.thread, code)
+
+
+@api(K32, "BOOL WINAPI TerminateProcess(HANDLE hProcess, UINT uExitCode)")
+def TerminateProcess(c, h, code):
+    proc = _process_from_handle(c, h)
+    if proc is None:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    if proc is c.proc:
+        raise ProcessExit(code)
+    c.machine.terminate_process(proc, code)
+    return 1
+
+
+def _process_from_handle(c, h):
+    if h in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
+        return c.proc
+    try:
+        return c.proc.handles.lookup(h, "Process")
+    except NtStatusError:
+        return None
+
+
+@api(K32, "HANDLE WINAPI GetCurrentProcess(void)")
+def GetCurrentProcess(c):
+    return (1 << (8 * c.ptr_size)) - 1
+
+
+@api(K32, "HANDLE WINAPI GetCurrentThread(void)")
+def GetCurrentThread(c):
+    return (1 << (8 * c.ptr_size)) - 2
+
+
+@api(K32, "DWORD WINAPI GetCurrentProcessId(void)")
+def GetCurrentProcessId(c):
+    return c.proc.pid
+
+
+@api(K32, "DWORD WINAPI GetCurrentThreadId(void)")
+def GetCurrentThreadId(c):
+    return c.thread.tid
+
+
+def _params(c) -> int:
+    return PEB.read(c.proc.aspace, c.proc.peb, c.arch, "ProcessParameters")["ProcessParameters"]
+
+
+@api(K32, "LPWSTR WINAPI GetCommandLineW(void)")
+def GetCommandLineW(c):
+    p = _params(c)
+    return RTL_USER_PROCESS_PARAMETERS.read(c.proc.aspace, p, c.arch, "CommandLine.Buffer")["CommandLine.Buffer"]
+
+
+@api(K32, "LPSTR WINAPI GetCommandLineA(void)")
+def GetCommandLineA(c):
+    st = c.proc.subsystem.setdefault("kernel32", {})
+    if "cmdline_a" not in st:
+        data = c.proc.command_line.encode("cp1252", "replace") + b"\0"
+        addr = _heap_alloc(c, len(data))
+        c.write(addr, data)
+        st["cmdline_a"] = addr
+    return st["cmdline_a"]
+
+
+@api(K32, "void WINAPI GetStartupInfo%(LPSTARTUPINFO lpStartupInfo)")
+def GetStartupInfo(c, si):
+    ps = c.ptr_size
+    size = 104 if ps == 8 else 68
+    c.write(si, bytes(size))
+    c.write_u32(si, size)
+
+
+@api(K32, "HANDLE WINAPI GetStdHandle(DWORD nStdHandle)")
+def GetStdHandle(c, which):
+    field = {STD_INPUT_HANDLE: "StandardInput", STD_OUTPUT_HANDLE: "StandardOutput",
+             STD_ERROR_HANDLE: "StandardError"}.get(which)
+    if field is None:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return (1 << (8 * c.ptr_size)) - 1
+    return RTL_USER_PROCESS_PARAMETERS.read(c.proc.aspace, _params(c), c.arch, field)[field]
+
+
+@api(K32, "BOOL WINAPI WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite, "
+          "LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped)")
+def WriteFile(c, h, buf, n, written, ov):
+    from winhatch.win32 import files
+    try:
+        obj = c.proc.handles.lookup(h)
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+    data = c.read(buf, n) if n else b""
+    count = files.write(c, obj, data)
+    if written:
+        c.write_u32(written, count)
+    return 1
+
+
+# ------------------------------------------------------------------------------------------ memory
+@api(K32, "LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType, DWORD flProtect)")
+def VirtualAlloc(c, addr, size, atype, prot):
+    try:
+        base, _ = c.proc.aspace.allocate(addr or None, size, atype, prot)
+        return base
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+
+
+@api(K32, "BOOL WINAPI VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)")
+def VirtualFree(c, addr, size, ftype):
+    try:
+        c.proc.aspace.free(addr, size, ftype)
+        return 1
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+
+
+@api(K32, "BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect, PDWORD lpflOldProtect)")
+def VirtualProtect(c, addr, size, prot, oldp):
+    try:
+        old = c.proc.aspace.protect(addr, size, prot)
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+    if oldp:
+        c.write_u32(oldp, old)
+    return 1
+
+
+@api(K32, "SIZE_T WINAPI VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer, SIZE_T dwLength)")
+def VirtualQuery(c, addr, buf, length):
+    from winhatch.kernel.structs import MEMORY_BASIC_INFORMATION
+    size = MEMORY_BASIC_INFORMATION.size(c.arch)
+    if length < size:
+        c.set_last_error(24)  # ERROR_BAD_LENGTH
+        return 0
+    try:
+        mbi = c.proc.aspace.query(addr)
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+    c.write(buf, MEMORY_BASIC_INFORMATION.pack(
+        c.arch, BaseAddress=mbi.BaseAddress, AllocationBase=mbi.AllocationBase,
+        AllocationProtect=mbi.AllocationProtect, RegionSize=mbi.RegionSize, State=mbi.State,
+        Protect=mbi.Protect, Type=mbi.Type))
+    return size
+
+
+# ------------------------------------------------------------------------------------------ heaps
+def _heap_alloc(c, size: int, flags: int = 0) -> int:
+    st = loader.state_of(c.proc)
+    return st.heaps.process_heap.alloc(size, flags)
+
+
+@api(K32, "HANDLE WINAPI GetProcessHeap(void)")
+def GetProcessHeap(c):
+    return loader.state_of(c.proc).heaps.process_heap.handle
+
+
+@api("ntdll.dll", "PVOID NTAPI RtlAllocateHeap(PVOID HeapHandle, ULONG Flags, SIZE_T Size)")
+def RtlAllocateHeap(c, h, flags, size):
+    heap = loader.state_of(c.proc).heaps.get(h)
+    return heap.alloc(size, flags) if heap else 0
+
+
+@api("ntdll.dll", "BOOLEAN NTAPI RtlFreeHeap(PVOID HeapHandle, ULONG Flags, PVOID BaseAddress)")
+def RtlFreeHeap(c, h, flags, addr):
+    heap = loader.state_of(c.proc).heaps.get(h)
+    if heap is None:
+        return 0
+    return 1 if (not addr or heap.free_block(addr)) else 0
+
+
+@api("ntdll.dll", "PVOID NTAPI RtlReAllocateHeap(PVOID HeapHandle, ULONG Flags, PVOID BaseAddress, SIZE_T Size)")
+def RtlReAllocateHeap(c, h, flags, addr, size):
+    heap = loader.state_of(c.proc).heaps.get(h)
+    return heap.realloc(addr, size, flags) if heap else 0
+
+
+@api("ntdll.dll", "SIZE_T NTAPI RtlSizeHeap(PVOID HeapHandle, ULONG Flags, PVOID BaseAddress)")
+def RtlSizeHeap(c, h, flags, addr):
+    heap = loader.state_of(c.proc).heaps.get(h)
+    s = heap.size_of(addr) if heap else None
+    return (1 << (8 * c.ptr_size)) - 1 if s is None else s
+
+
+@api(K32, "BOOL WINAPI HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)")
+def HeapFree(c, h, flags, addr):
+    return RtlFreeHeap(c, h, flags, addr)
+
+
+# ------------------------------------------------------------------------------------------ sync (single thread)
+@api(K32, "void WINAPI InitializeCriticalSection(LPCRITICAL_SECTION cs)")
+def InitializeCriticalSection(c, cs):
+    size = 40 if c.ptr_size == 8 else 24
+    c.write(cs, bytes(size))
+    c.write_u32(cs + c.ptr_size, 0xFFFFFFFF)  # LockCount = -1
+
+
+@api(K32, "BOOL WINAPI InitializeCriticalSectionAndSpinCount(LPCRITICAL_SECTION cs, DWORD spin)")
+def InitializeCriticalSectionAndSpinCount(c, cs, spin):
+    InitializeCriticalSection(c, cs)
+    return 1
+
+
+@api(K32, "BOOL WINAPI InitializeCriticalSectionEx(LPCRITICAL_SECTION cs, DWORD spin, DWORD flags)")
+def InitializeCriticalSectionEx(c, cs, spin, flags):
+    InitializeCriticalSection(c, cs)
+    return 1
+
+
+def _cs_fields(c, cs):
+    ps = c.ptr_size
+    return cs + ps, cs + ps + 4, cs + ps + 8  # LockCount, RecursionCount, OwningThread
+
+
+@api(("kernel32.dll", "kernelbase.dll", "ntdll.dll"), "void WINAPI EnterCriticalSection(LPCRITICAL_SECTION cs)")
+def EnterCriticalSection(c, cs):
+    lc, rc, owner = _cs_fields(c, cs)
+    c.write_u32(rc, c.u32(rc) + 1)
+    c.write_u32(lc, (c.u32(lc) + 1) & 0xFFFFFFFF)
+    c.write_ptr(owner, c.thread.tid)
+
+
+@api(("kernel32.dll", "kernelbase.dll", "ntdll.dll"), "void WINAPI LeaveCriticalSection(LPCRITICAL_SECTION cs)")
+def LeaveCriticalSection(c, cs):
+    lc, rc, owner = _cs_fields(c, cs)
+    n = max(0, c.u32(rc) - 1)
+    c.write_u32(rc, n)
+    c.write_u32(lc, (c.u32(lc) - 1) & 0xFFFFFFFF)
+    if n == 0:
+        c.write_ptr(owner, 0)
+
+
+@api(K32, "void WINAPI DeleteCriticalSection(LPCRITICAL_SECTION cs)")
+def DeleteCriticalSection(c, cs):
+    pass  # nothing is allocated behind a critical section here
+
+
+# ------------------------------------------------------------------------------------------ TLS slots
+TLS_MINIMUM_AVAILABLE = 64
+
+
+@api(K32, "DWORD WINAPI TlsAlloc(void)")
+def TlsAlloc(c):
+    used = c.proc.subsystem.setdefault("tls_slots", set())
+    for i in range(TLS_MINIMUM_AVAILABLE):
+        if i not in used:
+            used.add(i)
+            for t in c.proc.threads:
+                c.write_ptr(t.teb + TEB.offset(c.arch, "TlsSlots") + i * c.ptr_size, 0)
+            return i
+    c.set_last_error(259)
+    return 0xFFFFFFFF
+
+
+@api(K32, "LPVOID WINAPI TlsGetValue(DWORD dwTlsIndex)")
+def TlsGetValue(c, i):
+    if i >= TLS_MINIMUM_AVAILABLE:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.set_last_error(0)
+    return c.ptr(c.thread.teb + TEB.offset(c.arch, "TlsSlots") + i * c.ptr_size)
+
+
+@api(K32, "BOOL WINAPI TlsSetValue(DWORD dwTlsIndex, LPVOID lpTlsValue)")
+def TlsSetValue(c, i, v):
+    if i >= TLS_MINIMUM_AVAILABLE:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.write_ptr(c.thread.teb + TEB.offset(c.arch, "TlsSlots") + i * c.ptr_size, v)
+    return 1
+
+
+@api(K32, "BOOL WINAPI TlsFree(DWORD dwTlsIndex)")
+def TlsFree(c, i):
+    used = c.proc.subsystem.setdefault("tls_slots", set())
+    if i not in used:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    used.discard(i)
+    return 1
+
+
+# ------------------------------------------------------------------------------------------ misc
+@api(K32, "void WINAPI Sleep(DWORD dwMilliseconds)")
+def Sleep(c, ms):
+    c.machine.clock.advance(ms * 10_000)
+
+
+@api(K32, "LPTOP_LEVEL_EXCEPTION_FILTER WINAPI SetUnhandledExceptionFilter(LPTOP_LEVEL_EXCEPTION_FILTER f)")
+def SetUnhandledExceptionFilter(c, f):
+    old = c.proc.subsystem.get("unhandled_filter", 0)
+    c.proc.subsystem["unhandled_filter"] = f
+    return old
+
+
+@api(K32, "BOOL WINAPI IsDBCSLeadByteEx(UINT CodePage, BYTE TestChar)")
+def IsDBCSLeadByteEx(c, cp, ch):
+    return 0  # code pages 1252 / 437 / UTF-8 have no DBCS lead bytes
+
+
+@api(K32, "int WINAPI MultiByteToWideChar(UINT CodePage, DWORD dwFlags, LPCCH lpMultiByteStr, int cbMultiByte, "
+          "LPWSTR lpWideCharStr, int cchWideChar)")
+def MultiByteToWideChar(c, cp, flags, src, n, dst, cch):
+    from winhatch.win32 import codepages
+    data = c.cstr(src) + b"\0" if n == 0xFFFFFFFF else c.read(src, n)
+    text = codepages.decode(data, cp)
+    out = text.encode("utf-16-le")
+    if cch == 0:
+        return len(out) // 2
+    if len(out) // 2 > cch:
+        c.set_last_error(122)
+        return 0
+    c.write(dst, out)
+    return len(out) // 2
+
+
+@api(K32, "int WINAPI WideCharToMultiByte(UINT CodePage, DWORD dwFlags, LPCWCH lpWideCharStr, int cchWideChar, "
+          "LPSTR lpMultiByteStr, int cbMultiByte, LPCCH lpDefaultChar, LPBOOL lpUsedDefaultChar)")
+def WideCharToMultiByte(c, cp, flags, src, n, dst, cb, defchar, used):
+    from winhatch.win32 import codepages
+    text = c.wstr(src) + "\0" if n == 0xFFFFFFFF else c.read(src, n * 2).decode("utf-16-le", "replace")
+    out, used_default = codepages.encode(text, cp)
+    if used:
+        c.write_u32(used, 1 if used_default else 0)
+    if cb == 0:
+        return len(out)
+    if len(out) > cb:
+        c.set_last_error(122)
+        return 0
+    c.write(dst, out)
+    return len(out)
+
+
+# ------------------------------------------------------------------------------------------ modules
+@api(K32, "HMODULE WINAPI GetModuleHandle%(LPCTSTR lpModuleName)")
+def GetModuleHandle(c, name):
+    base = loader.LdrGetDllHandle(c.machine, c.proc, name)
+    if not base:
+        c.set_last_error(ERROR_MOD_NOT_FOUND)
+    return base
+
+
+@api(K32, "HMODULE WINAPI LoadLibrary%(LPCTSTR lpLibFileName)", calls_guest=True)
+def LoadLibrary(c, name):
+    return LoadLibraryEx(c, name, 0, 0)
+
+
+@api(K32, "HMODULE WINAPI LoadLibraryEx%(LPCTSTR lpLibFileName, HANDLE hFile, DWORD dwFlags)", calls_guest=True)
+def LoadLibraryEx(c, name, hfile, flags):
+    if not name:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    try:
+        return loader.LdrLoadDll(c.machine, c.thread, name, flags)
+    except loader.LoaderError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+
+
+@api(K32, "BOOL WINAPI FreeLibrary(HMODULE hLibModule)", calls_guest=True)
+def FreeLibrary(c, base):
+    if not loader.LdrUnloadDll(c.machine, c.thread, base):
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    return 1
+
+
+@api(K32, "FARPROC WINAPI GetProcAddress(HMODULE hModule, LPCSTR_OR_ORDINAL lpProcName)", calls_guest=True)
+def GetProcAddress(c, base, name_ptr):
+    if name_ptr < 0x10000:
+        name, ordinal = None, name_ptr
+    else:
+        name, ordinal = c.astr(name_ptr), None
+    try:
+        return loader.LdrGetProcedureAddress(c.machine, c.proc, base, name, ordinal)
+    except loader.LoaderError as e:
+        c.set_last_error(ERROR_PROC_NOT_FOUND if e.status != 0xC0000135 else ERROR_MOD_NOT_FOUND)
+        return 0
+
+
+@api(K32, "DWORD WINAPI GetModuleFileName%(HMODULE hModule, LPTSTR lpFilename, DWORD nSize)")
+def GetModuleFileName(c, base, buf, size):
+    st = loader.state_of(c.proc)
+    m = st.modules[0] if not base else next((x for x in st.modules if x.base == base), None)
+    if m is None:
+        c.set_last_error(ERROR_MOD_NOT_FOUND)
+        return 0
+    data = c.encode_t(m.path)
+    n = len(data) // c.tchar_size()
+    if size == 0:
+        c.set_last_error(122)
+        return 0
+    if n >= size:  # truncated: nSize characters including the terminator, ERROR_INSUFFICIENT_BUFFER
+        cut = (size - 1) * c.tchar_size()
+        c.write(buf, data[:cut] + bytes(c.tchar_size()))
+        c.set_last_error(122)
+        return size
+    c.write(buf, data + bytes(c.tchar_size()))
+    c.set_last_error(0)
+    return n

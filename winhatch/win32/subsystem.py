@@ -1,0 +1,82 @@
+"""Wiring the Windows subsystem into a machine: system DLLs, API handlers, ntdll's entry points."""
+from __future__ import annotations
+
+from winhatch.kernel import events as ev
+from winhatch.kernel.ke.dispatcher import ProcessExit
+from winhatch.kernel.ke.traps import TrapHandler
+from winhatch.ntstatus import STATUS_NOT_IMPLEMENTED
+from winhatch.win32 import api
+
+_LOADED = False
+
+
+def load_handler_modules() -> None:
+    global _LOADED
+    if not _LOADED:
+        from winhatch.win32 import kernel32, msvcrt  # noqa: F401  (their @api declarations register)
+        _LOADED = True
+
+
+def setup(machine, arches=("x64", "x86"), progress=None) -> None:
+    """Install the synthetic system DLLs and register every handler with the machine's trap table."""
+    from winhatch.ldr import ntdll
+    from winhatch.win32 import sysdlls
+    load_handler_modules()
+    ntdll.register(machine)
+    for spec in api.specs():
+        for dll in spec.dlls:
+            names = [(spec.name + "A", False), (spec.name + "W", True)] if spec.tchar else [(spec.name, False)]
+            for name, wide in names:
+                # a declared export that is a forwarder on Windows (kernel32!HeapAlloc → NTDLL.RtlAllocateHeap)
+                # is implemented where its code really lives, unless that function has its own handler
+                for tdll, tname in _code_locations(arches, dll, name):
+                    if machine.traps.get(tdll, tname) is None or (tdll, tname) == (dll, name):
+                        machine.traps.register(tdll, tname, api.make_trap_handler(machine, spec, tdll, tname, wide),
+                                               calls_guest=spec.calls_guest)
+    for dll, fn in api.dll_initializers().items():
+        spec = api.ApiSpec((dll,), sysdlls.ENTRY_NAME, "BOOL", [api.Param("HINSTANCE", "h"), api.Param("DWORD", "r"),
+                                                               api.Param("LPVOID", "p")],
+                           False, False, fn, False, True)
+        machine.traps.register(dll, sysdlls.ENTRY_NAME, api.make_trap_handler(machine, spec, dll, sysdlls.ENTRY_NAME,
+                                                                             False), calls_guest=True)
+    machine.traps.unimplemented_factory = lambda dll, name: TrapHandler(dll, name, _unimplemented(machine, dll, name),
+                                                                        False, False)
+    sysdlls.install(machine, arches, progress)
+
+
+def _code_locations(arches, dll: str, name: str) -> set[tuple[str, str]]:
+    """Where dll!name's code is for each architecture, following forwarders (bounded)."""
+    from winhatch.win32.data import load_exports
+    out = set()
+    for arch in arches:
+        data = load_exports(arch)
+        d, n = dll, name
+        for _ in range(8):
+            info = data.get(d)
+            fwd = None
+            if info is not None:
+                for _o, en, f, _is_data in info["exports"]:
+                    if en == n:
+                        fwd = f
+                        break
+            if not fwd:
+                break
+            tdll, _, tname = fwd.rpartition(".")
+            d, n = tdll.lower() + ("" if tdll.lower().endswith(".dll") else ".dll"), tname
+        out.add((d, n))
+    out.add((dll, name))
+    return out
+
+
+def _unimplemented(machine, dll: str, name: str):
+    def fn(thread, va):
+        proc = thread.process
+        cpu = proc.cpu
+        ret = cpu.read_ptr(cpu.sp)
+        where = proc.subsystem["images"].describe(ret)
+        msg = f"unimplemented API {dll}!{name} called from {where}"
+        proc.subsystem.setdefault("unimplemented", []).append({"api": f"{dll}!{name}", "caller": where})
+        proc.stop_message = msg
+        machine.events.emit(ev.API, "unimplemented", proc.pid, thread.tid, api=f"{dll}!{name}", caller=where)
+        raise ProcessExit(STATUS_NOT_IMPLEMENTED)
+    return fn

@@ -1,0 +1,153 @@
+"""Synthetic system DLL images: the real export surface, a trap stub behind every code export.
+
+Each DLL of the export data (generated from Wine's PE DLLs by tools/gen_exports.py) becomes a real PE
+image built with winhatch.pe.builder: the same names, ordinals and forwarders; at each code export a trap
+stub; data exports as zero-filled data of their declared size; a `.whtrap` section naming every stub (and
+ntdll's internal entry points) so the kernel can dispatch a trap to its Python handler. The images are
+written once into a cache directory keyed by everything that shapes them, and that directory is mounted
+read-only as the sandbox's C:\\Windows\\System32 (x64) and C:\\Windows\\SysWOW64 (x86). The loader finds
+and maps them like any other DLL: there is no special path.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from pathlib import Path
+
+from winhatch.kernel.ke.traps import TRAP_SECTION, encode_trap_table
+from winhatch.pe.builder import SCN_CODE, SCN_DATA, SCN_RDATA, ImageBuilder
+from winhatch.win32 import api
+from winhatch.win32.data import load_exports
+
+FORMAT_VERSION = 3
+STUB_STRIDE = 8
+INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn"]}
+ENTRY_NAME = "DllEntryPoint"
+DEFAULT_DATA_SIZE = 64
+
+
+def cache_root() -> Path:
+    base = os.environ.get("WINHATCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "winhatch")
+    return Path(base) / "sysdlls"
+
+
+def _bases(arch: str, dlls: dict) -> dict[str, int]:
+    """Deterministic, non-overlapping preferred bases in the system DLL range of each architecture."""
+    out = {}
+    if arch == "x64":
+        addr = 0x7FF800000000
+        for name in sorted(dlls):
+            out[name] = addr
+            addr += 0x200000
+    else:
+        addr = 0x70000000
+        for name in sorted(dlls):
+            out[name] = addr
+            n = len(dlls[name]["exports"])
+            addr += (0x4000 + n * STUB_STRIDE + n * 16 + 0x10000 + 0xFFFF) & ~0xFFFF
+    return out
+
+
+def _data_sizes() -> dict[tuple[str, str], int]:
+    return {(d, n): s for d, n, s, _ in api.data_exports()}
+
+
+def _entry_dlls() -> set[str]:
+    s = set(api.dll_initializers())
+    s.update(d for d, _, _, init in api.data_exports() if init is not None)
+    return s
+
+
+def cache_key(arch: str) -> str:
+    from winhatch.cpu import TRAP_STUB
+    from winhatch.win32 import data as data_pkg
+    h = hashlib.sha256()
+    h.update(f"{FORMAT_VERSION}:{arch}:{TRAP_STUB.hex()}".encode())
+    h.update((Path(data_pkg.__file__).parent / f"exports-{arch}.json.gz").read_bytes())
+    h.update(repr(sorted(_data_sizes().items())).encode())
+    h.update(repr(sorted(_entry_dlls())).encode())
+    h.update(repr(sorted(INTERNAL.items())).encode())
+    return h.hexdigest()[:16]
+
+
+def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
+    from winhatch.cpu import TRAP_STUB
+    sizes = _data_sizes()
+    entry_dlls = _entry_dlls()
+    exports = info["exports"]
+    code_names: list[tuple[int, str | None, str]] = []  # (ordinal, export name or None, trap name)
+    data_items: list[tuple[int, str | None, int]] = []
+    forwarders: list[tuple[int, str | None, str]] = []
+    for ordinal, ename, fwd, is_data in exports:
+        if fwd:
+            forwarders.append((ordinal, ename, fwd))
+        elif is_data:
+            data_items.append((ordinal, ename, sizes.get((name, ename), DEFAULT_DATA_SIZE)))
+        else:
+            code_names.append((ordinal, ename, ename or f"#{ordinal}"))
+    internal = list(INTERNAL.get(name, []))
+    if name in entry_dlls:
+        internal.append(ENTRY_NAME)
+    nstubs = len(code_names) + len(internal)
+    stub = TRAP_STUB.ljust(STUB_STRIDE, b"\xcc")
+    b = ImageBuilder(arch=arch, dll=True, image_base=base, name=name, timestamp=0)
+    text = b.add_section(".text", stub * max(nstubs, 1), SCN_CODE)
+    traps: list[tuple[int, str]] = []
+    for i, (ordinal, ename, tname) in enumerate(code_names):
+        rva = text.rva + i * STUB_STRIDE
+        b.add_export(ename, rva, ordinal=ordinal)
+        traps.append((rva, tname))
+    entry_rva = 0
+    for j, iname in enumerate(internal):
+        rva = text.rva + (len(code_names) + j) * STUB_STRIDE
+        traps.append((rva, iname))
+        if iname == ENTRY_NAME:
+            entry_rva = rva
+    if data_items:
+        layout = []
+        off = 0
+        for ordinal, ename, size in data_items:
+            off = (off + 15) & ~15
+            layout.append((ordinal, ename, off))
+            off += size
+        data = b.add_section(".data", bytes(max(off, 16)), SCN_DATA)
+        for ordinal, ename, o in layout:
+            b.add_export(ename, data.rva + o, ordinal=ordinal)
+    for ordinal, ename, fwd in forwarders:
+        b.add_export(ename, ordinal=ordinal, forwarder=fwd)
+    b.add_section(TRAP_SECTION, encode_trap_table(traps), SCN_RDATA)
+    b.entry_point_rva = entry_rva
+    return b.build()
+
+
+def ensure_installed(arch: str, progress=None) -> Path:
+    """Build (once) every synthetic DLL of `arch` into the cache; returns the directory."""
+    key = cache_key(arch)
+    d = cache_root() / f"{arch}-{key}"
+    done = d / ".complete"
+    if done.exists():
+        return d
+    d.mkdir(parents=True, exist_ok=True)
+    dlls = load_exports(arch)
+    bases = _bases(arch, dlls)
+    items = sorted(dlls.items())
+    for i, (name, info) in enumerate(items):
+        out = d / name
+        if out.exists():
+            continue
+        img = build_dll(arch, name, info, bases[name])
+        tmp = d / f".{name}.{os.getpid()}.tmp"
+        tmp.write_bytes(img)
+        os.replace(tmp, out)
+        if progress:
+            progress(i + 1, len(items), name)
+    done.write_text(key)
+    return d
+
+
+def install(machine, arches=("x64", "x86"), progress=None) -> None:
+    """Mount the synthetic DLL directories as the sandbox's System32 and SysWOW64."""
+    for arch in arches:
+        d = ensure_installed(arch, progress)
+        machine.vfs.mount(machine.system_dir(arch), d, readonly=True)

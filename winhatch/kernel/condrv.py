@@ -7,6 +7,11 @@ from winhatch.kernel.ob import KObject
 class ConsoleFile(KObject):
     type_name = "File"
 
+    @property
+    def file_type(self) -> int:
+        """GetFileType: FILE_TYPE_CHAR for a real console, PIPE/DISK when the host stream is redirected."""
+        return getattr(self.console, self.stream).file_type
+
     def __init__(self, console, stream: str):
         super().__init__(name=f"\\Device\\ConDrv\\{stream}")
         self.console = console

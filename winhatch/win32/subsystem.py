@@ -11,9 +11,14 @@ _LOADED = False
 
 
 def load_handler_modules() -> None:
+    """Import every module of winhatch.win32.dlls: their @api declarations register the handlers."""
     global _LOADED
     if not _LOADED:
-        from winhatch.win32 import kernel32, msvcrt  # noqa: F401  (their @api declarations register)
+        import importlib
+        import pkgutil
+        from winhatch.win32 import dlls
+        for mod in sorted(m.name for m in pkgutil.iter_modules(dlls.__path__)):
+            importlib.import_module(f"winhatch.win32.dlls.{mod}")
         _LOADED = True
 
 
@@ -44,21 +49,26 @@ def setup(machine, arches=("x64", "x86"), progress=None) -> None:
     sysdlls.install(machine, arches, progress)
 
 
+_FORWARDERS: dict[str, dict[tuple[str, str], str]] = {}
+
+
+def _forwarders(arch: str) -> dict[tuple[str, str], str]:
+    idx = _FORWARDERS.get(arch)
+    if idx is None:
+        from winhatch.win32.data import load_exports
+        idx = _FORWARDERS[arch] = {(d, en): f for d, info in load_exports(arch).items()
+                                   for _o, en, f, _is_data in info["exports"] if f and en}
+    return idx
+
+
 def _code_locations(arches, dll: str, name: str) -> set[tuple[str, str]]:
     """Where dll!name's code is for each architecture, following forwarders (bounded)."""
-    from winhatch.win32.data import load_exports
     out = set()
     for arch in arches:
-        data = load_exports(arch)
+        fwds = _forwarders(arch)
         d, n = dll, name
         for _ in range(8):
-            info = data.get(d)
-            fwd = None
-            if info is not None:
-                for _o, en, f, _is_data in info["exports"]:
-                    if en == n:
-                        fwd = f
-                        break
+            fwd = fwds.get((d, n))
             if not fwd:
                 break
             tdll, _, tname = fwd.rpartition(".")

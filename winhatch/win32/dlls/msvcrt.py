@@ -85,7 +85,7 @@ def _msvcrt_init(c, base, reason, reserved):
             flush_all(c)
         return 1
     s = crt(c)
-    from winhatch.win32.kernel32 import GetStdHandle
+    from winhatch.win32.dlls.kernel32 import GetStdHandle
     for fd, which in ((0, 0xFFFFFFF6), (1, 0xFFFFFFF5), (2, 0xFFFFFFF4)):
         s.fds[fd] = GetStdHandle(c, which)
         f = s.iob + fd * s.fsize

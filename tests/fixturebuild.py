@@ -59,12 +59,17 @@ def build(sources: str | list[str], arch: str, *, out_name: str | None = None, d
     if dll:
         cmd.insert(1, "-shared")
     cmd += libs
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    # build under the final file name (a DLL records its own name in its export directory), in a
+    # per-process scratch directory, then move into place: concurrent test workers never collide
+    scratch = outdir / f".build-{os.getpid()}"
+    scratch.mkdir(exist_ok=True)
+    tmp = scratch / out_name
     cmd[cmd.index("-o") + 1] = str(tmp)
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"fixture build failed: {' '.join(cmd)}\n{r.stderr}")
     tmp.replace(out)
+    shutil.rmtree(scratch, ignore_errors=True)
     return out
 
 

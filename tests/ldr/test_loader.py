@@ -1,0 +1,156 @@
+"""The image loader: from LdrInitializeThunk to the entry point, and LoadLibrary at run time (issue 5)."""
+from winhatch import runner
+from winhatch.kernel.structs import LDR_DATA_TABLE_ENTRY, PEB, PEB_LDR_DATA
+from winhatch.ntstatus import (STATUS_DLL_INIT_FAILED, STATUS_DLL_NOT_FOUND, STATUS_ENTRYPOINT_NOT_FOUND,
+                               STATUS_INVALID_IMAGE_FORMAT)
+
+
+def run_in(app_dir, exe, *dlls, args=()):
+    for d in dlls:
+        app_dir(d)
+    return runner.run(app_dir(exe), list(args))
+
+
+def loader_events(res, name):
+    return [e for e in res.events if e.category == "loader" and e.name == name]
+
+
+def test_relocated_dll_and_dependency_order(ldr_bins, app_dir, arch):
+    b = ldr_bins[arch]
+    res = run_in(app_dir, b["main"], b["a"], b["b"], b["c"])
+    assert res.exit_status == 0, (res.error, res.stdout, res.startup_error)
+    out = res.stdout.decode().splitlines()
+    # DllMains run in dependency order (A before B, which imports A), then main; detach in reverse order.
+    assert out[:2] == ["A: attach static=1", "B: attach"]
+    assert out[2] == "main: a=1001 name=alpha b=1002"
+    assert out[3:6] == ["main: secret=4242", "main: fwd_pid_ok=1", "main: distinct_bases=1"]
+    assert out[6:] == ["B: detach", "A: detach"]
+    maps = {e.data["module"]: e.data for e in loader_events(res, "LdrpMapDll")}
+    relocated = [m for m in ("ldr_dlla.dll", "ldr_dllb.dll") if maps[m]["relocated"]]
+    assert len(relocated) == 1  # same preferred base: exactly one of the two moved, and both work
+
+
+def test_forwarder_and_ordinal_import_are_followed(ldr_bins, app_dir, arch):
+    b = ldr_bins[arch]
+    res = run_in(app_dir, b["main"], b["a"], b["b"], b["c"])
+    fwd = [e.data for e in loader_events(res, "LdrpForwarder")]
+    assert any(f["frm"] == "ldr_dllc.dll!fwd_pid" and f["to"].upper() == "KERNEL32.GETCURRENTPROCESSID" for f in fwd)
+
+
+def test_hint_hits_and_misses_are_counted(ldr_bins, app_dir, arch):
+    b = ldr_bins[arch]
+    res = run_in(app_dir, b["main"], b["a"], b["b"], b["c"])
+    snaps = [e.data for e in loader_events(res, "LdrpSnapThunk")]
+    assert snaps and all("hint_hit" in s and "steps" in s for s in snaps)
+    mods = {m["name"]: m for m in res.modules}
+    total = sum(m["hint_hits"] + m["hint_misses"] for m in mods.values())
+    assert total == len(snaps)
+    # imports of our own DLLs carry the linker's hint, which is exact: all hits
+    a = mods["ldr_dlla.dll"]
+    assert a["hint_hits"] >= 2 and a["hint_misses"] == 0
+
+
+def test_load_order_lists_in_guest_memory(ldr_bins, app_dir, arch):
+    b = ldr_bins[arch]
+    res = run_in(app_dir, b["main"], b["a"], b["b"], b["c"])
+    p = res.process
+    ldr = PEB.read(p.aspace, p.peb, arch, "Ldr")["Ldr"]
+    ps = 8 if arch == "x64" else 4
+
+    def walk(list_name, link_name):
+        head = ldr + PEB_LDR_DATA.offset(arch, list_name)
+        off = LDR_DATA_TABLE_ENTRY.offset(arch, link_name)
+        names, e = [], int.from_bytes(p.aspace.read(head, ps), "little")
+        while e != head and len(names) < 100:
+            entry = e - off
+            us = LDR_DATA_TABLE_ENTRY.read(p.aspace, entry, arch, "BaseDllName")["BaseDllName"]
+            names.append(p.aspace.read(us["Buffer"], us["Length"]).decode("utf-16-le").lower())
+            e = int.from_bytes(p.aspace.read(e, ps), "little")
+        return names
+
+    load = walk("InLoadOrderModuleList", "InLoadOrderLinks")
+    assert load[0] == "ldr_main.exe" and load[1] == "ntdll.dll"  # the exe first, ntdll second, as on Windows
+    assert {"ldr_dlla.dll", "ldr_dllb.dll", "ldr_dllc.dll", "kernel32.dll", "msvcrt.dll"} <= set(load)
+    assert sorted(walk("InMemoryOrderModuleList", "InMemoryOrderLinks")) == sorted(load)
+    init = walk("InInitializationOrderModuleList", "InInitializationOrderLinks")
+    assert init.index("ldr_dlla.dll") < init.index("ldr_dllb.dll")  # a DLL after the DLLs it imports
+
+
+def test_program_walks_peb_ldr_itself(ldr_bins, app_dir, arch):
+    res = run_in(app_dir, ldr_bins[arch]["pebwalk"])
+    lines = res.stdout.decode().splitlines()
+    assert lines[0] == "0 ldr_pebwalk.exe base_ok=1"
+    assert lines[1] == "1 ntdll.dll base_ok=1"
+    assert "exe_base_matches=1" in lines
+    assert res.exit_status == len(lines) - 1
+
+
+def test_tls_callbacks_and_thread_variables(ldr_bins, app_dir, arch):
+    res = run_in(app_dir, ldr_bins[arch]["tls"])
+    # the per-thread copy changes, the template in the image does not
+    assert res.stdout.decode().splitlines() == ["tls callback: attach (counter=40)",
+                                                "main: counter=42 template=40 callbacks=1"]
+    assert res.exit_status == 42
+    assert loader_events(res, "LdrpInitializeTls")
+
+
+def test_loadlibrary_refcounts_and_errors(ldr_bins, app_dir, arch):
+    b = ldr_bins[arch]
+    res = run_in(app_dir, b["loadlib"], b["a"], b["c"])
+    assert res.stdout.decode().splitlines() == [
+        "A: attach static=0",
+        "load: same=1",
+        "proc: a_value=1001",
+        "proc: missing=1 error=127",  # ERROR_PROC_NOT_FOUND
+        "proc: ordinal6=7 ordinal5=4242 ordinal99_null=1 error=127",
+        "free1=1 still_loaded=1",
+        "A: detach",
+        "free2=1 still_loaded=0",
+        "missing: null=1 error=126",  # ERROR_MOD_NOT_FOUND
+    ]
+    loads = [e.data for e in res.events if e.category == "image"]
+    assert [e["name"] for e in loads if e.get("name") == "ldr_dlla.dll"] == ["ldr_dlla.dll", "ldr_dlla.dll"]
+
+
+def test_missing_dll_fails_startup(ldr_bins, app_dir, arch):
+    res = run_in(app_dir, ldr_bins[arch]["missing"])  # ldr_dlla.dll is not next to it
+    assert res.exit_status == STATUS_DLL_NOT_FOUND == 0xC0000135
+    assert res.startup_error["dll"] == "ldr_dlla.dll"
+    assert res.stdout == b""  # no initialiser and no entry point ran
+
+
+def test_missing_export_fails_startup_as_windows_does(ldr_bins, app_dir, arch, build_fixture):
+    """Windows fails start-up with STATUS_ENTRYPOINT_NOT_FOUND; Wine is lenient here (it binds a stub)."""
+    b = ldr_bins[arch]
+    stripped = build_fixture("ldr_initfail.c", arch, dll=True)  # a DLL without a_value / a_name
+    app_dir(b["missing"])
+    app_dir(stripped, "ldr_dlla.dll")
+    res = runner.run(app_dir.dir / b["missing"].name)
+    assert res.exit_status == STATUS_ENTRYPOINT_NOT_FOUND == 0xC0000139
+    assert res.startup_error["symbol"] in ("a_value", "a_name") and res.startup_error["dll"] == "ldr_dlla.dll"
+    assert res.stdout == b""
+
+
+def test_dllmain_false_fails_with_dll_init_failed(ldr_bins, app_dir, arch):
+    b = ldr_bins[arch]
+    res = run_in(app_dir, b["useinit"], b["fail"])
+    assert res.exit_status == STATUS_DLL_INIT_FAILED == 0xC0000142
+    assert res.stdout == b""
+
+
+def test_bad_image_dll_fails_with_invalid_image_format(ldr_bins, app_dir, arch):
+    b = ldr_bins[arch]
+    app_dir(b["missing"])
+    (app_dir.dir / "ldr_dlla.dll").write_bytes(b"MZ" + b"\0" * 58 + b"\x40\0\0\0" + b"garbage" * 20)
+    res = runner.run(app_dir.dir / b["missing"].name)
+    assert res.exit_status in (STATUS_INVALID_IMAGE_FORMAT, 0xC0000130)  # not a PE: bad image
+    assert res.startup_error["dll"] == "ldr_dlla.dll"
+
+
+def test_wrong_architecture_dll_is_refused(ldr_bins, app_dir, arch):
+    other = "x64" if arch == "x86" else "x86"
+    b = ldr_bins[arch]
+    app_dir(b["missing"])
+    app_dir(ldr_bins[other]["a"])
+    res = runner.run(app_dir.dir / b["missing"].name)
+    assert res.exit_status == STATUS_INVALID_IMAGE_FORMAT

@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-APT_PACKAGES := gcc-mingw-w64 g++-mingw-w64 wine64
+APT_PACKAGES := gcc-mingw-w64 g++-mingw-w64 wine64 chromium
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-deps venv fixtures fuzz bench clean
+.PHONY: demo test test-deps venv fixtures fuzz bench clean examples
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,13 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: venv
-	$(VENV)/bin/winhatch run --trace stages examples/hello/hello-x64.exe
+	$(VENV)/bin/winhatch run --trace stages examples/hello/hello-x64.exe "from the demo"; \
+	  echo "(exit status $$? — the program returns 42)"
+
+# The bundled examples are built from their sources in the repo (needs the mingw toolchain).
+examples: test-deps
+	x86_64-w64-mingw32-gcc -O1 -s -o examples/hello/hello-x64.exe examples/hello/hello.c
+	i686-w64-mingw32-gcc -O1 -s -o examples/hello/hello-x86.exe examples/hello/hello.c
 
 # System packages the tests need: the mingw-w64 toolchain (fixtures) and wine64 (real-world PE corpus, oracle).
 test-deps: venv

@@ -22,12 +22,14 @@ def load_handler_modules() -> None:
         _LOADED = True
 
 
-def setup(machine, arches=("x64", "x86"), progress=None) -> None:
+def setup(machine, arches=("x64",), progress=None) -> None:
     """Install the synthetic system DLLs and register every handler with the machine's trap table."""
-    from winhatch.ldr import ntdll
+    from winhatch.ldr import exceptions, ntdll
     from winhatch.win32 import sysdlls
     load_handler_modules()
+    sysdlls.install(machine, arches, progress)  # first: registration below reads its forwarder index
     ntdll.register(machine)
+    exceptions.install(machine)  # KiUserExceptionDispatcher and its internal stubs (winhatch/ldr/exceptions.py)
     for spec in api.specs():
         for dll in spec.dlls:
             names = [(spec.name + "A", False), (spec.name + "W", True)] if spec.tchar else [(spec.name, False)]
@@ -46,7 +48,6 @@ def setup(machine, arches=("x64", "x86"), progress=None) -> None:
                                                                              False), calls_guest=True)
     machine.traps.unimplemented_factory = lambda dll, name: TrapHandler(dll, name, _unimplemented(machine, dll, name),
                                                                         False, False)
-    sysdlls.install(machine, arches, progress)
 
 
 _FORWARDERS: dict[str, dict[tuple[str, str], str]] = {}
@@ -55,9 +56,8 @@ _FORWARDERS: dict[str, dict[tuple[str, str], str]] = {}
 def _forwarders(arch: str) -> dict[tuple[str, str], str]:
     idx = _FORWARDERS.get(arch)
     if idx is None:
-        from winhatch.win32.data import load_exports
-        idx = _FORWARDERS[arch] = {(d, en): f for d, info in load_exports(arch).items()
-                                   for _o, en, f, _is_data in info["exports"] if f and en}
+        from winhatch.win32.sysdlls import forwarders
+        idx = _FORWARDERS[arch] = forwarders(arch)
     return idx
 
 

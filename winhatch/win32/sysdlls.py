@@ -20,9 +20,9 @@ from winhatch.pe.builder import SCN_CODE, SCN_DATA, SCN_RDATA, ImageBuilder
 from winhatch.win32 import api
 from winhatch.win32.data import load_exports
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 STUB_STRIDE = 8
-INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn"]}
+INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn", "WhExcReturn", "WhExcNested"]}
 ENTRY_NAME = "DllEntryPoint"
 DEFAULT_DATA_SIZE = 64
 
@@ -121,6 +121,22 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     return b.build()
 
 
+def forwarders(arch: str) -> dict[tuple[str, str], str]:
+    """{(dll, export name): forwarder string} for `arch`, from the index written next to the built DLLs."""
+    import pickle
+    path = ensure_installed(arch) / "forwarders.pickle"
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def _write_forwarders(d: Path, dlls: dict) -> None:
+    import pickle
+    idx = {(name, en): f for name, info in dlls.items() for _o, en, f, _is_data in info["exports"] if f and en}
+    tmp = d / f".forwarders.{os.getpid()}.tmp"
+    tmp.write_bytes(pickle.dumps(idx, protocol=pickle.HIGHEST_PROTOCOL))
+    os.replace(tmp, d / "forwarders.pickle")
+
+
 def ensure_installed(arch: str, progress=None) -> Path:
     """Build (once) every synthetic DLL of `arch` into the cache; returns the directory."""
     key = cache_key(arch)
@@ -142,6 +158,7 @@ def ensure_installed(arch: str, progress=None) -> Path:
         os.replace(tmp, out)
         if progress:
             progress(i + 1, len(items), name)
+    _write_forwarders(d, dlls)
     done.write_text(key)
     return d
 

@@ -1,17 +1,72 @@
-"""ntdll's entry points that the kernel and the loader reach through traps.
+"""ntdll's entry points that the kernel and the loader reach through traps, and thread start and exit.
 
-- LdrInitializeThunk: the first user-mode code of every thread (Stage 7) — runs the loader, then NtContinue.
+- LdrInitializeThunk: the first user-mode code of every thread (Stage 7) — runs the loader (process
+  initialisation for the first thread, DLL_THREAD_ATTACH for the others) under the loader lock, then NtContinue.
 - RtlUserThreadStart: calls the thread's start address; when it returns the thread exits with its value.
 - WhThreadReturn (internal, not exported): where a start routine returns to → RtlExitUserThread.
 - WhCallReturn (internal): where a guest function called from Python returns to.
+
+Thread exit (RtlExitUserThread → LdrShutdownThread): the thread's fiber-local storage callbacks run first, then
+DLL_THREAD_DETACH in reverse initialisation order, the program's own TLS callbacks last (Windows and Wine keep
+the program out of the initialisation-order list and call its TLS callbacks after the DLLs). A process exit
+(RtlExitUserProcess) first ends every other thread (NtTerminateProcess(NULL): no detach for them), then runs
+DLL_PROCESS_DETACH in the exiting thread.
 """
 from __future__ import annotations
 
 from winhatch.kernel import events as ev
 from winhatch.kernel.ke.dispatcher import ProcessExit, ThreadExit
+from winhatch.kernel.ke.sync import KeyedLock
+from winhatch.kernel.ke.wait import WaitBlock, WouldBlock
 from winhatch.ldr import loader
 
 
+# ------------------------------------------------------------------------------------------ the loader lock
+class LoaderLock:
+    """PEB.LoaderLock as the scheduler sees it: held by one thread (recursively) during loader work."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.owner = None
+        self.count = 0
+        self.waitable = KeyedLock(self._what, lambda t: self.owner is None or self.owner is t)
+
+    def _what(self) -> str:
+        who = f"held by thread {self.owner.tid}" if self.owner is not None else "free"
+        return f"the loader lock of {self.proc.image_name} ({who})"
+
+    def enter(self, thread, reason: str) -> None:
+        if self.owner is not None and self.owner is not thread and not self.owner.terminated:
+            raise WouldBlock(WaitBlock([self.waitable], reason=reason))
+        if self.owner is not thread:
+            self.owner, self.count = thread, 0
+        self.count += 1
+
+    def leave(self, machine, thread) -> None:
+        if self.owner is thread:
+            self.count -= 1
+            if self.count <= 0:
+                self.owner, self.count = None, 0
+                machine.dispatcher.signal_waiters()
+
+
+def loader_lock(proc) -> LoaderLock:
+    lk = proc.subsystem.get("loader_lock_py")
+    if lk is None:
+        lk = proc.subsystem["loader_lock_py"] = LoaderLock(proc)
+    return lk
+
+
+def LdrInitializeThunk(machine, thread) -> None:
+    lock = loader_lock(thread.process)
+    lock.enter(thread, "LdrInitializeThunk (loader lock)")
+    try:
+        loader.LdrInitializeThunk(machine, thread)
+    finally:
+        lock.leave(machine, thread)
+
+
+# ------------------------------------------------------------------------------------------ start
 def RtlUserThreadStart(machine, thread) -> None:
     proc = thread.process
     cpu = proc.cpu
@@ -38,17 +93,60 @@ def RtlUserThreadStart(machine, thread) -> None:
     cpu.pc = start
 
 
+# ------------------------------------------------------------------------------------------ exit
+def run_fls_callbacks(machine, thread) -> None:
+    """RtlProcessFlsData: each allocated FLS slot with a callback and a non-NULL value in this thread."""
+    fls = thread.process.subsystem.get("fls")
+    if not fls:
+        return
+    values = fls["values"].pop(thread.tid, {})
+    for idx in sorted(values):
+        cb = fls["slots"].get(idx)
+        v = values[idx]
+        if cb and v:
+            machine.dispatcher.call_guest(thread, cb, [v])
+
+
+def LdrShutdownThread(machine, thread) -> None:
+    st = thread.process.subsystem.get("ldr")
+    run_fls_callbacks(machine, thread)
+    if st is None:
+        return
+    lock = loader_lock(thread.process)
+    lock.enter(thread, "LdrShutdownThread (loader lock)")
+    try:
+        exe = None
+        for m in reversed(st.init_order):
+            if m.is_exe:
+                exe = m
+                continue
+            loader._call_tls_callbacks(st, thread, m, loader.DLL_THREAD_DETACH)
+            if m.entry_point:
+                machine.dispatcher.call_guest(thread, m.entry_point, [m.base, loader.DLL_THREAD_DETACH, 0])
+        if exe is not None:
+            loader._call_tls_callbacks(st, thread, exe, loader.DLL_THREAD_DETACH)
+    finally:
+        lock.leave(machine, thread)
+
+
 def RtlExitUserThread(machine, thread, status: int) -> None:
     """The thread ends; if it is the process's last thread, the process exits (RtlExitUserProcess)."""
     proc = thread.process
     others = [t for t in proc.threads if t is not thread and not t.terminated]
     if not others:
         RtlExitUserProcess(machine, thread, status)
-    loader.LdrShutdownThread(machine, thread)
+    LdrShutdownThread(machine, thread)
     raise ThreadExit(status)
 
 
 def RtlExitUserProcess(machine, thread, status: int) -> None:
+    """ExitProcess: NtTerminateProcess(NULL) ends the other threads, DLL_PROCESS_DETACH runs here, then the
+    process ends."""
+    proc = thread.process
+    for t in list(proc.threads):
+        if t is not thread and not t.terminated:
+            machine.terminate_thread(t, status)
+    run_fls_callbacks(machine, thread)
     loader.LdrShutdownProcess(machine, thread)
     raise ProcessExit(status)
 
@@ -56,12 +154,13 @@ def RtlExitUserProcess(machine, thread, status: int) -> None:
 def register(machine) -> None:
     """Register ntdll's loader entry points with the machine's trap table."""
     t = machine.traps
-    t.register("ntdll.dll", "LdrInitializeThunk", lambda th, va: loader.LdrInitializeThunk(machine, th),
-               calls_guest=True)
+    t.register("ntdll.dll", "LdrInitializeThunk", lambda th, va: LdrInitializeThunk(machine, th), calls_guest=True)
     t.register("ntdll.dll", "RtlUserThreadStart", lambda th, va: RtlUserThreadStart(machine, th), calls_guest=True)
 
     def thread_return(th, va):
-        RtlExitUserThread(machine, th, th.process.cpu.retval & 0xFFFFFFFF)
+        # a C runtime _beginthread routine returns void: its thread ends with _endthread's code 0
+        code = 0 if getattr(th, "crt_endthread", False) else th.process.cpu.retval & 0xFFFFFFFF
+        RtlExitUserThread(machine, th, code)
 
     t.register("ntdll.dll", "WhThreadReturn", thread_return, calls_guest=True)
     t.register("ntdll.dll", "WhCallReturn", lambda th, va: None, calls_guest=True)

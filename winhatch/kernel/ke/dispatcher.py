@@ -1,27 +1,59 @@
-"""The dispatcher: runs guest threads on their process's CPU, dispatches traps, faults and exits.
+"""The dispatcher: the scheduler of every guest thread of every process, traps, faults and exits.
 
-- Threads of all processes are run round-robin in slices (counted in instructions when more than one thread
-  can run; a single runnable thread runs unsliced, as fast as Unicorn goes).
-- A trap (a guest call into a synthetic system DLL) is handled inside the CPU hook when its handler is
-  plain Python; a handler that must run guest code (the loader calling DllMain, RtlUserThreadStart, …) is
-  deferred: the CPU stops, the handler runs here and may call `call_guest`, which runs the guest until the
-  callee returns to ntdll's internal return stub.
-- A fault becomes a guest exception: guard pages and stack growth are settled with the memory manager;
-  everything else goes to the user-mode exception dispatcher that ntdll's layer installs
-  (KiUserExceptionDispatcher), and when nothing handles it the process ends with the exception code.
+Scheduling (measured and chosen; see bench/sched_bench.py)
+- Every thread of every emulated process is scheduled here; each process has its own CPU and address space,
+  each thread its saved context, TEB and stack. Threads of one process share their process's CPU: a switch
+  saves and restores the register context.
+- Threads run round-robin in *slices*. A slice is counted in **API calls (traps)**, not instructions:
+  `cpu.run(max_instructions=N)` makes Unicorn call a counting helper after every instruction (15-25x slower)
+  and switching between counted and uncounted runs flushes its translation cache, while a trap costs nothing
+  extra to count. The quantum is `slice_traps` calls at priority 8, scaled by the thread's priority (its
+  process's priority class plus SetThreadPriority), so higher priorities run longer and first in each round;
+  nobody starves. Slicing is on only while more than one thread can run (or a timed wait/timer is pending);
+  a lone runnable thread runs unsliced, as fast as before.
+- A thread that computes without any API call while others want to run is preempted by a wall-clock backstop
+  (`slice_wall_s`, 50 ms): that point is not deterministic, but it only matters for programs that spin without
+  calling the system. `mode="instructions"` uses counted instruction budgets instead (fully deterministic,
+  slower). Everything else is deterministic: the same program gives the same interleaving every run.
+  `seed` (an int) varies interleavings reproducibly: each round's order and each quantum are drawn from a PRNG.
+- Time: emulated time advances with executed instructions when they are counted, by `API_CALL_TICKS` per API
+  call, and jumps forward when every thread waits with a time-out (the machine is idle until the next
+  deadline or timer). Sleep, time-outs and waitable timers all use it, so they cost no host time.
+- Blocking (`winhatch.kernel.ke.wait`): a handler raises WouldBlock; the thread stops with its pc on the trap
+  stub; when the wait is satisfied it re-executes the trap and the handler finds its result. A thread
+  blocking inside a nested guest call (`call_guest`: DllMain, a callback) cannot unwind its Python frames, so
+  other threads run from inside its nested loop until it can continue (`_nested_wait`); such "pinned"
+  threads are only resumed by their own frame.
+- When no thread can run and none waits with a time-out, the machine reports the deadlock (a `deadlock`
+  event naming each thread and what it waits on) and stops with STATUS_POSSIBLE_DEADLOCK.
+
+Traps: a trap (a guest call into a synthetic system DLL) is handled inside the CPU hook when its handler is
+plain Python; a handler that must run guest code (the loader calling DllMain, RtlUserThreadStart, …) is
+deferred: the CPU stops, the handler runs here and may call `call_guest`, which runs the guest until the callee
+returns to ntdll's internal return stub.
+
+Faults become guest exceptions: guard pages and stack growth are settled with the memory manager; everything
+else goes to the user-mode exception dispatcher that ntdll's layer installs (KiUserExceptionDispatcher), and
+when nothing handles it the process ends with the exception code.
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLATION, STATUS_ILLEGAL_INSTRUCTION,
                                STATUS_INSTRUCTION_BUDGET_EXHAUSTED, STATUS_NOT_IMPLEMENTED, STATUS_STACK_OVERFLOW,
-                               STATUS_IO_TIMEOUT, status_name)
+                               STATUS_IO_TIMEOUT, STATUS_POSSIBLE_DEADLOCK, status_name)
 from winhatch.kernel import events as ev
+from winhatch.kernel.ke import wait as kwait
+from winhatch.kernel.ke.wait import WouldBlock
 
 if TYPE_CHECKING:
     from winhatch.kernel.ps.objects import Process, Thread
+
+INF = 1 << 62
+API_CALL_TICKS = 10  # emulated time per API call: 1 µs
 
 
 class GuestTermination(Exception):
@@ -58,6 +90,9 @@ class ExceptionInfo:
     description: str = ""
     parameters: tuple = ()
     first_chance: bool = True
+    flags: int = 0                  # EXCEPTION_RECORD.ExceptionFlags (EXCEPTION_NONCONTINUABLE, …)
+    record_chain: int = 0           # EXCEPTION_RECORD.ExceptionRecord (a nested exception's cause)
+    context: object = None          # a winhatch.cpu.Context to dispatch with instead of the CPU's registers
 
 
 class Dispatcher:
@@ -66,15 +101,27 @@ class Dispatcher:
         self.current: "Thread | None" = None
         self._pending = None  # deferred trap (thread, handler, va)
         self._pending_exc: BaseException | None = None
-        self.slice_instructions = 200_000
+        self.slice_instructions = 200_000  # mode "instructions": the quantum in instructions
+        self.slice_traps = 64  # the quantum in API calls at priority 8
+        self.slice_wall_s = 0.05  # mode "traps": wall-clock backstop for threads that never call an API
+        self.mode = "traps"  # "traps" | "instructions"
+        self.seed: int | None = None  # vary interleavings reproducibly
+        self._rng: random.Random | None = None
         self.max_instructions = 0  # machine-wide budget; 0 = none
         self.timeout_s = 0.0
         self.instructions = 0
         self.api_calls = 0
+        self.switches = 0
         self._deadline = None
+        self._slice_end = INF  # api_calls value at which the running slice ends
+        self._wait_seq = 0
+        self.waiting: list["Thread"] = []  # threads with a wait block, in the order their waits began
+        self.timers: set = set()  # armed dispatcher timers (winhatch.kernel.ke.sync.Timer)
+        self._pinned: list["Thread"] = []  # threads waiting inside a nested loop (innermost last)
+        self._nest = 0  # depth of call_guest
+        self.deadlock: dict | None = None
         # installed by ntdll's layer: fn(thread, ExceptionInfo) -> bool (handled; context may have changed)
         self.user_exception_dispatcher: Callable | None = None
-        # installed by ntdll's layer: fn(thread) run when a thread first starts (Stage 7) before user code
         self.return_stub_name = "WhCallReturn"
 
     # -- wiring -------------------------------------------------------------------------------------------------
@@ -82,7 +129,6 @@ class Dispatcher:
         """Connect a new process's CPU to the trap dispatch."""
         cache: dict[int, object] = {}
         process.subsystem["trap_cache"] = cache
-        machine = self.machine
         DEFER = type(process.cpu).DEFER
 
         def on_trap(cpu, va):
@@ -97,8 +143,16 @@ class Dispatcher:
             self.api_calls += 1
             try:
                 h.fn(thread, va)
+            except WouldBlock as wb:  # the thread waits: back to the stub, re-executed when it resumes
+                self._block(thread, wb.block)
+                cpu.pc = va
+                cpu.stop()
+                return None
             except BaseException as e:  # a termination, or a bug in a handler: unwind outside the hook
                 self._pending_exc = e
+                cpu.stop()
+                return None
+            if self.api_calls >= self._slice_end:
                 cpu.stop()
             return None
 
@@ -114,7 +168,7 @@ class Dispatcher:
             return _BadTrap(va)
         return self.machine.traps.handler_for(img.name, name)
 
-    # -- running -----------------------------------------------------------------------------------------------
+    # -- threads and waits ---------------------------------------------------------------------------------------
     def runnable_threads(self) -> list["Thread"]:
         out = []
         for p in self.machine.processes:
@@ -123,23 +177,129 @@ class Dispatcher:
             out.extend(t for t in p.threads if t.runnable)
         return out
 
+    def alive_threads(self) -> list["Thread"]:
+        return [t for p in self.machine.processes if not p.exited and p.cpu is not None
+                for t in p.threads if not t.terminated]
+
+    def _block(self, thread: "Thread", block: kwait.WaitBlock) -> None:
+        block.seq = self._wait_seq
+        self._wait_seq += 1
+        block.since = self.machine.clock.now()
+        thread.wait = block
+        self.waiting.append(thread)
+
+    def wake(self, thread: "Thread", status: int) -> None:
+        """End `thread`'s wait with `status` (its side effects are the caller's business)."""
+        block = thread.wait
+        if block is None:
+            return
+        thread.wait = None
+        block.status = status
+        thread.wait_done = block
+        if thread in self.waiting:
+            self.waiting.remove(thread)
+        self.thread_ready(thread)
+
+    def thread_ready(self, thread: "Thread") -> None:
+        """A thread became runnable (woken, resumed, created): start slicing the running thread if needed."""
+        if self._slice_end == INF and self._nest == 0 and self.current is not None and self.current is not thread:
+            self._slice_end = self.api_calls + self._quantum(self.current)
+
+    def end_slice(self) -> None:
+        """The running thread yields (Sleep(0), SwitchToThread, it suspended itself) after the current call."""
+        if self._nest == 0:
+            self._slice_end = 0
+
+    def signal_waiters(self) -> None:
+        """Satisfy every wait that can be satisfied now, in the order the waits began (KiWaitTest)."""
+        if not self.waiting:
+            return
+        for t in list(self.waiting):
+            b = t.wait
+            if b is None or t.terminated:
+                continue
+            st = kwait.try_satisfy(t, b.objects, b.wait_all)
+            if st is not None:
+                self.wake(t, st)
+
+    def thread_gone(self, thread: "Thread") -> None:
+        """A thread ends: forget its wait, abandon the mutexes it owns."""
+        if thread.wait is not None:
+            thread.wait = None
+        if thread in self.waiting:
+            self.waiting.remove(thread)
+        for m in list(getattr(thread, "owned_mutants", None) or []):
+            m.abandon()
+
+    def _tick(self) -> None:
+        """Fire due timers, then satisfy waits, then expire time-outs."""
+        now = self.machine.clock.now()
+        if self.timers:
+            for tm in sorted(self.timers, key=lambda t: (t.due or 0, id(t))):
+                if tm.due is not None and tm.due <= now:
+                    tm.fire(now)
+        self.signal_waiters()
+        for t in list(self.waiting):
+            b = t.wait
+            if b is not None and b.deadline is not None and b.deadline <= now:
+                self.wake(t, kwait.WAIT_TIMEOUT)
+
+    def _next_deadline(self) -> int | None:
+        ds = [t.wait.deadline for t in self.waiting if t.wait is not None and t.wait.deadline is not None]
+        ds += [tm.due for tm in self.timers if tm.due is not None]
+        return min(ds) if ds else None
+
+    def _timed(self) -> bool:
+        return bool(self.timers) or any(t.wait is not None and t.wait.deadline is not None for t in self.waiting)
+
+    # -- running -----------------------------------------------------------------------------------------------
+    def _priority(self, t: "Thread") -> int:
+        return max(1, min(31, t.process.base_priority + getattr(t, "priority_delta", 0)))
+
+    def _quantum(self, t: "Thread") -> int:
+        q = max(1, self.slice_traps * self._priority(t) // 8)
+        if self._rng is not None:
+            q = self._rng.randint(1, 2 * q)
+        return q
+
+    def _order(self) -> list["Thread"]:
+        pinned = self._pinned
+        threads = [t for t in self.runnable_threads() if t not in pinned]
+        if self.seed is not None:
+            if self._rng is None:
+                self._rng = random.Random(self.seed)
+            self._rng.shuffle(threads)
+        threads.sort(key=lambda t: -self._priority(t))  # stable: round-robin among equal priorities
+        return threads
+
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
-        """Run every runnable thread round-robin until `until()` is true or nothing can run."""
+        """Run threads round-robin until `until()` is true or no thread is left; a deadlock stops the machine."""
         import time
         if self.timeout_s and self._deadline is None:
             self._deadline = time.monotonic() + self.timeout_s
         while True:
             if until is not None and until():
                 return
-            threads = self.runnable_threads()
+            self._tick()
+            threads = self._order()
             if not threads:
-                return
-            sliced = len(threads) > 1
-            for t in threads:
-                if t.runnable and not t.process.exited:
-                    self._run_slice(t, sliced)
                 if until is not None and until():
                     return
+                nxt = self._next_deadline()
+                if nxt is not None:  # idle until the next time-out or timer
+                    now = self.machine.clock.now()
+                    if nxt > now:
+                        self.machine.clock.advance(nxt - now)
+                    continue
+                if not self.waiting:
+                    return  # nothing waits: every live thread is suspended (the host may resume them)
+                self._report_deadlock()
+            sliced = len(threads) > 1 or self._timed()
+            for t in threads:
+                if until is not None and until():
+                    return
+                if t.runnable and not t.process.exited and t not in self._pinned:
+                    self._run_slice(t, sliced)
 
     def _switch_to(self, thread: "Thread") -> None:
         proc = thread.process
@@ -154,24 +314,25 @@ class Dispatcher:
         cpu.set_teb(thread.teb)
         proc.subsystem["running_thread"] = thread
         self.current = thread
+        self.switches += 1
 
     def _run_slice(self, thread: "Thread", sliced: bool) -> None:
         self._switch_to(thread)
-        if not thread.started:
-            thread.started = True
-            starter = self.machine.thread_startup  # PspUserThreadStartup (kernel, ps/create.py)
-            try:
-                starter(thread)
-            except GuestTermination as e:
-                self._terminated(thread, e)
-                return
+        self._slice_end = self.api_calls + self._quantum(thread) if sliced else INF
+        calls = self.api_calls
         try:
+            if not thread.started:
+                thread.started = True
+                self.machine.thread_startup(thread)  # PspUserThreadStartup (kernel, ps/create.py)
             self._run_until(thread, None, sliced)
         except GuestTermination as e:
             self._terminated(thread, e)
+        finally:
+            self.machine.clock.advance((self.api_calls - calls) * API_CALL_TICKS)
+            self._slice_end = INF
 
     def _budget(self, sliced: bool) -> int:
-        n = self.slice_instructions if sliced else 0
+        n = self.slice_instructions if sliced and self.mode == "instructions" else 0
         if self.max_instructions:
             left = self.max_instructions - self.instructions
             if left <= 0:
@@ -184,12 +345,17 @@ class Dispatcher:
         import time
         cpu = thread.process.cpu
         while True:
-            budget = self._budget(sliced and return_marker is None)
+            top = return_marker is None
+            budget = self._budget(sliced and top)
             timeout = 0.0
+            machine_deadline = False
             if self._deadline is not None:
                 timeout = self._deadline - time.monotonic()
                 if timeout <= 0:
                     raise MachineStop("time limit reached", STATUS_IO_TIMEOUT)
+                machine_deadline = True
+            if sliced and top and self.mode == "traps" and self.slice_wall_s:
+                timeout = min(timeout, self.slice_wall_s) if timeout else self.slice_wall_s
             r = cpu.run(cpu.pc, max_instructions=budget, timeout_s=timeout)
             executed = getattr(r, "instructions", 0) or (budget if r.kind == "budget" else 0)
             self.instructions += executed
@@ -204,31 +370,90 @@ class Dispatcher:
                 if h.name == self.return_stub_name and return_marker is not None:
                     return cpu.retval
                 self.api_calls += 1
-                h.fn(t, va)
+                try:
+                    h.fn(t, va)
+                except WouldBlock as wb:  # pc is still on the stub
+                    self._block(thread, wb.block)
+                if not thread.runnable:
+                    if top:
+                        return None
+                    self._nested_wait(thread)
+                elif top and self.api_calls >= self._slice_end:
+                    return None
                 continue
             if kind == "fault":
                 self._fault(thread, r.fault)
                 continue
             if kind == "budget":
-                if return_marker is not None:
+                if not top:
                     continue
                 return None
             if kind == "timeout":
-                if self._deadline is not None and time.monotonic() >= self._deadline:
+                if machine_deadline and time.monotonic() >= self._deadline:
                     raise MachineStop("time limit reached", STATUS_IO_TIMEOUT)
-                continue
+                if not top:
+                    continue
+                return None
             if kind in ("stopped", "until"):
-                if return_marker is not None:
+                if not thread.runnable:
+                    if top:
+                        return None
+                    self._nested_wait(thread)
+                    continue
+                if not top:
                     continue
                 return None
             # the CPU returned normally with nothing pending: treat like a slice end
             return None
 
+    def _nested_wait(self, thread: "Thread") -> None:
+        """`thread` blocked inside a nested guest call: run the others until it can continue, then resume it."""
+        self._pinned.append(thread)
+        nest, self._nest = self._nest, 0
+        try:
+            self.run(until=lambda: thread.terminated or thread.process.exited or thread.runnable)
+        finally:
+            self._pinned.pop()
+            self._nest = nest
+        proc = thread.process
+        if proc.exited:
+            raise ProcessExit(proc.exit_status)
+        if thread.terminated:
+            raise ThreadExit(thread.exit_status)
+        self._switch_to(thread)
+        self._slice_end = INF
+
+    def _report_deadlock(self) -> None:
+        """No thread can run and none will wake by itself: report who waits for what, stop the machine."""
+        threads = []
+        parts = []
+        for t in self.alive_threads():
+            w = t.wait
+            if w is not None:
+                what = ", ".join(kwait.describe(o) for o in w.objects) or "nothing (forever)"
+                mode = " (all)" if w.wait_all and len(w.objects) > 1 else ""
+                how = f"in {w.reason}{mode} waits for {what}"
+            elif t.suspend_count:
+                how = f"is suspended (count {t.suspend_count})"
+            elif t in self._pinned:
+                how = "is ready but its nested call cannot resume before an inner one ends"
+            else:
+                how = "cannot run"
+            threads.append({"pid": t.process.pid, "tid": t.tid, "process": t.process.image_name, "state": how})
+            parts.append(f"{t.process.image_name} thread {t.tid} {how}")
+        message = "deadlock: no thread can run — " + "; ".join(parts)
+        self.deadlock = {"message": message, "threads": threads}
+        cur = self.current
+        self.machine.events.emit(ev.THREAD, "deadlock", cur.process.pid if cur else 0, cur.tid if cur else 0,
+                                 message=message, threads=threads)
+        raise MachineStop(message, STATUS_POSSIBLE_DEADLOCK)
+
     def call_guest(self, thread: "Thread", fn: int, args: list[int] | tuple = (), *, stdcall: bool = True) -> int:
         """Call guest function `fn(args…)` on `thread` and return its return value (eax/rax).
 
         Only from a deferred handler (calls_guest=True). The thread's registers are restored afterwards,
-        except that the callee's effects on memory remain.
+        except that the callee's effects on memory remain. The callee runs unsliced (like a thread holding the
+        loader lock); if it blocks, other threads run until it can continue.
         """
         proc = thread.process
         cpu = proc.cpu
@@ -236,7 +461,6 @@ class Dispatcher:
         ret_stub = proc.subsystem.get("call_return_stub")
         if ret_stub is None:
             ret_stub = proc.subsystem["call_return_stub"] = self.machine.ntdll_export(proc, self.return_stub_name)
-        ps = cpu.ptr_size
         sp = (cpu.sp - 0x40) & ~0xF
         if cpu.is64:
             nstack = max(4, len(args))
@@ -260,9 +484,14 @@ class Dispatcher:
             cpu.write_u32(sp, ret_stub)
         cpu.sp = sp
         cpu.pc = fn
+        slice_end, self._slice_end = self._slice_end, INF
+        self._nest += 1
+        retval = 0
         try:
             ret = self._run_until(thread, object(), False)
         finally:
+            self._nest -= 1
+            self._slice_end = slice_end
             if not (thread.terminated or proc.exited):
                 retval = cpu.retval
                 cpu.restore_context(saved)
@@ -307,11 +536,25 @@ class Dispatcher:
                                  access=info.access, fault_address=info.fault_address)
         if self.user_exception_dispatcher is not None and self.user_exception_dispatcher(thread, info):
             return
-        # unhandled: the process dies with the exception code (as after the unhandled-exception filter)
+        self.unhandled_exception(thread, info)
+
+    def unhandled_exception(self, thread: "Thread", info: ExceptionInfo, *, record: dict | None = None,
+                            stack: list | None = None, context: dict | None = None) -> None:
+        """Nothing handled the exception: the process dies with the code (as after the unhandled-exception
+        filter); `proc.crash` keeps the exception record, the registers and a stack walk."""
+        proc = thread.process
+        images = proc.subsystem["images"]
         proc.crash = {"code": info.code, "code_name": status_name(info.code), "address": info.address,
-                      "where": proc.subsystem["images"].describe(info.address), "access": info.access,
+                      "where": images.describe(info.address), "access": info.access,
                       "fault_address": info.fault_address, "description": info.description,
-                      "instruction": _disasm(proc.cpu, info.address)}
+                      "instruction": _disasm(proc.cpu, info.address),
+                      "record": record or {"code": info.code, "flags": info.flags, "address": info.address,
+                                           "parameters": list(info.parameters)},
+                      "stack": stack if stack is not None else [{"pc": info.address,
+                                                                  "where": images.describe(info.address)}],
+                      "context": context}
+        self.machine.events.emit(ev.EXCEPTION, "unhandled", proc.pid, thread.tid, code=info.code,
+                                 code_name=status_name(info.code), where=proc.crash["where"])
         raise ProcessExit(info.code)
 
     def _terminated(self, thread: "Thread", e: GuestTermination) -> None:

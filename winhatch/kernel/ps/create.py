@@ -420,6 +420,8 @@ def PspCreateThread(machine, proc: Process, *, start: int, parameter: int, initi
                stack_base=f"0x{thread.stack.base:x}", stack_limit=f"0x{thread.stack.limit:x}",
                stack_reserve=f"0x{thread.stack.reserve:x}", stack_commit=f"0x{thread.stack.commit:x}")
         machine.init_thread_context(thread)
+        # the context was taken from the CPU as the creator left it: FS (x86) / GS (x64) must be this TEB
+        thread.user_context.set("gs_base" if proc.arch == "x64" else "fs_base", thread.teb)
         _stage(machine, "KeInitThread", proc.pid, thread.tid, start="RtlUserThreadStart",
                entry=f"0x{start:x}", suspended=thread.suspend_count > 0)
         # PspInsertThread

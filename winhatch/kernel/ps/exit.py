@@ -1,9 +1,11 @@
 """Thread and process exit: PspExitThread / PspExitProcess.
 
-Exit paths (ExitProcess, return from the entry point, an unhandled exception, TerminateProcess) end here:
-the exit status is set, thread and process notify routines run, the handle table is closed and the
-process object is signalled. The address space is kept until the process object goes away, so reports can
-show the memory map at exit. DLL detach notifications run before this, in user mode (LdrShutdownProcess).
+Exit paths (ExitThread, ExitProcess, return from the entry point, an unhandled exception, TerminateThread,
+TerminateProcess) end here: the exit status is set, the thread's wait is cancelled and the mutexes it owns are
+abandoned, thread and process notify routines run, the handle table is closed, and the thread or process
+object is signalled (its waiters are released). The address space is kept until the process object goes
+away, so reports can show the memory map at exit. DLL detach notifications run before this, in user mode
+(LdrShutdownThread / LdrShutdownProcess).
 """
 from __future__ import annotations
 
@@ -14,15 +16,23 @@ def PspExitThread(machine, thread, status: int) -> None:
     if thread.terminated:
         return
     proc = thread.process
-    thread.terminated = True
-    thread.exit_status = status & 0xFFFFFFFF
-    machine.notify.thread_event(proc.pid, thread.tid, False)
+    _end_thread(machine, thread, status)
     machine.events.emit(ev.THREAD, "thread_exit", proc.pid, thread.tid, exit_status=thread.exit_status)
-    if proc.subsystem.get("running_thread") is thread:
-        proc.subsystem["running_thread"] = None
     if all(t.terminated for t in proc.threads) and not proc.exited:
         # the last thread's exit status becomes the process's
         PspExitProcess(machine, proc, thread.exit_status)
+    machine.dispatcher.signal_waiters()
+
+
+def _end_thread(machine, thread, status: int) -> None:
+    proc = thread.process
+    thread.terminated = True
+    thread.exit_status = status & 0xFFFFFFFF
+    thread.exit_time = machine.clock.system_time()
+    machine.dispatcher.thread_gone(thread)
+    machine.notify.thread_event(proc.pid, thread.tid, False)
+    if proc.subsystem.get("running_thread") is thread:
+        proc.subsystem["running_thread"] = None
 
 
 def PspExitProcess(machine, proc, status: int) -> None:
@@ -32,9 +42,9 @@ def PspExitProcess(machine, proc, status: int) -> None:
     proc.exited = True
     for t in proc.threads:
         if not t.terminated:
-            t.terminated = True
-            t.exit_status = proc.exit_status
-            machine.notify.thread_event(proc.pid, t.tid, False)
+            _end_thread(machine, t, proc.exit_status)
+            machine.events.emit(ev.THREAD, "thread_exit", proc.pid, t.tid, exit_status=t.exit_status,
+                                terminated_by="process exit")
     proc.exit_time = machine.clock.system_time()
     machine.notify.process_exit(proc)
     closed = 0
@@ -45,4 +55,5 @@ def PspExitProcess(machine, proc, status: int) -> None:
         except Exception:  # a protected handle: closed anyway at rundown
             pass
     machine.events.emit(ev.PROCESS, "process_exit", proc.pid, 0, exit_status=proc.exit_status,
-                        handles_closed=closed)
+                        handles_closed=closed, parent_pid=proc.inherited_from_pid)
+    machine.dispatcher.signal_waiters()

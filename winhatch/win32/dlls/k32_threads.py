@@ -1,0 +1,430 @@
+"""kernel32 / kernelbase: threads — creation (local and remote, suspended), exit and termination, suspend and
+resume counts, priorities, Sleep and yielding, APCs, TLS slots and fiber-local storage.
+
+A new thread is created by the kernel's PspCreateThread (stack, TEB, context) and starts, like the first one,
+at ntdll!LdrInitializeThunk (DLL_THREAD_ATTACH and TLS callbacks under the loader lock), then
+RtlUserThreadStart calls its start routine; returning from it is ExitThread. The scheduler is
+`winhatch.kernel.ke.dispatcher`.
+"""
+from __future__ import annotations
+
+from winhatch.kernel.ke import wait as kwait
+from winhatch.kernel.ke.dispatcher import ThreadExit
+from winhatch.kernel.ob.access import THREAD_ALL_ACCESS
+from winhatch.kernel.ps.create import PspCreateThread
+from winhatch.kernel.structs import TEB
+from winhatch.ldr import ntdll
+from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
+                               ERROR_NOT_ENOUGH_MEMORY, NtStatusError, nt_to_win32)
+from winhatch.win32.api import api
+
+K32 = ("kernel32.dll", "kernelbase.dll")
+CREATE_SUSPENDED = 0x4
+STACK_SIZE_PARAM_IS_A_RESERVATION = 0x10000
+STILL_ACTIVE = 259
+MAXIMUM_SUSPEND_COUNT = 127
+THREAD_TERMINATE, THREAD_SUSPEND_RESUME, THREAD_QUERY_INFORMATION = 0x1, 0x2, 0x40
+THREAD_SET_INFORMATION, THREAD_QUERY_LIMITED_INFORMATION = 0x20, 0x800
+PROCESS_CREATE_THREAD = 0x2
+THREAD_PRIORITY_IDLE, THREAD_PRIORITY_TIME_CRITICAL = -15, 15
+THREAD_PRIORITY_ERROR_RETURN = 0x7FFFFFFF
+ERROR_NO_MORE_ITEMS = 259
+DEFAULT_MAX_THREADS = 512
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def sa_inherit(c, sa: int) -> bool:
+    """SECURITY_ATTRIBUTES.bInheritHandle."""
+    return bool(sa and c.u32(sa + (16 if c.ptr_size == 8 else 8)))
+
+
+def lookup(c, h: int, type_name: str, access: int = 0):
+    """The object behind a handle (pseudo-handles included), or None with the last error set."""
+    try:
+        return c.proc.handles.lookup(h, type_name, access, current_process=c.proc, current_thread=c.thread)
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return None
+
+
+def live_threads(machine) -> int:
+    return sum(1 for p in machine.processes if not p.exited for t in p.threads if not t.terminated)
+
+
+def create_thread(c, proc, sa, stack, start, param, flags, ptid, *, api_name: str) -> int:
+    """CreateThread / CreateRemoteThread: PspCreateThread in `proc`, a handle in the caller's table."""
+    machine = c.machine
+    limit = machine.limits.get("max_threads", DEFAULT_MAX_THREADS)
+    if proc.exited:
+        c.set_last_error(ERROR_ACCESS_DENIED)
+        return 0
+    if live_threads(machine) >= limit:
+        machine.events.emit("thread", "limit_reached", c.proc.pid, c.thread.tid, api=api_name, limit=limit,
+                            what="threads")
+        machine.subsystem.setdefault("limits_hit", []).append({"what": "threads", "limit": limit,
+                                                               "pid": c.proc.pid, "api": api_name})
+        c.set_last_error(ERROR_NOT_ENOUGH_MEMORY)
+        return 0
+    reserve = commit = 0
+    if flags & STACK_SIZE_PARAM_IS_A_RESERVATION:
+        reserve = stack
+    else:
+        commit = stack
+    pe = getattr(proc.image_section, "pe", None)
+    if pe is not None:
+        reserve = reserve or pe.size_of_stack_reserve
+        commit = commit or pe.size_of_stack_commit
+    if commit and reserve and commit > reserve:
+        reserve = (commit + 0xFFFFF) & ~0xFFFFF  # the reservation grows to hold the commit (1 MB steps)
+    try:
+        thread = PspCreateThread(machine, proc, start=start, parameter=param, stack_reserve=reserve,
+                                 stack_commit=commit, suspended=bool(flags & CREATE_SUSPENDED))
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+    if proc.csr is not None:
+        from winhatch.kernel.ps.objects import CsrThread
+        thread.csr = CsrThread(thread.tid, proc.pid)
+        proc.csr.threads.append(thread.csr)
+    h = c.proc.handles.insert(thread, THREAD_ALL_ACCESS, inherit=sa_inherit(c, sa))
+    if ptid:
+        c.write_u32(ptid, thread.tid)
+    if thread.runnable:
+        machine.dispatcher.thread_ready(thread)
+    return h
+
+
+# ------------------------------------------------------------------------------------------ creation and exit
+@api(K32, "HANDLE WINAPI CreateThread(LPSECURITY_ATTRIBUTES lpThreadAttributes, SIZE_T dwStackSize, "
+          "LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter, DWORD dwCreationFlags, LPDWORD lpThreadId)")
+def CreateThread(c, sa, stack, start, param, flags, ptid):
+    return create_thread(c, c.proc, sa, stack, start, param, flags, ptid, api_name="CreateThread")
+
+
+@api(K32, "HANDLE WINAPI CreateRemoteThread(HANDLE hProcess, LPSECURITY_ATTRIBUTES lpThreadAttributes, "
+          "SIZE_T dwStackSize, LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter, DWORD dwCreationFlags, "
+          "LPDWORD lpThreadId)")
+def CreateRemoteThread(c, hp, sa, stack, start, param, flags, ptid):
+    proc = lookup(c, hp, "Process", PROCESS_CREATE_THREAD)
+    if proc is None:
+        return 0
+    if proc.cpu is None:
+        c.set_last_error(ERROR_ACCESS_DENIED)  # the system's pseudo-processes run no user threads
+        return 0
+    return create_thread(c, proc, sa, stack, start, param, flags, ptid, api_name="CreateRemoteThread")
+
+
+@api(K32, "HANDLE WINAPI CreateRemoteThreadEx(HANDLE hProcess, LPSECURITY_ATTRIBUTES lpThreadAttributes, "
+          "SIZE_T dwStackSize, LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter, DWORD dwCreationFlags, "
+          "LPVOID lpAttributeList, LPDWORD lpThreadId)")
+def CreateRemoteThreadEx(c, hp, sa, stack, start, param, flags, attrs, ptid):
+    return CreateRemoteThread(c, hp, sa, stack, start, param, flags, ptid)
+
+
+@api(K32, "void WINAPI ExitThread(DWORD dwExitCode)", calls_guest=True)
+def ExitThread(c, code):
+    ntdll.RtlExitUserThread(c.machine, c.thread, code)
+
+
+@api("ntdll.dll", "void NTAPI RtlExitUserThread(DWORD Status)", calls_guest=True)
+def RtlExitUserThread(c, code):
+    ntdll.RtlExitUserThread(c.machine, c.thread, code)
+
+
+@api(K32, "BOOL WINAPI TerminateThread(HANDLE hThread, DWORD dwExitCode)")
+def TerminateThread(c, h, code):
+    t = lookup(c, h, "Thread", THREAD_TERMINATE)
+    if t is None:
+        return 0
+    if t is c.thread:
+        raise ThreadExit(code)  # no DLL detach: the thread just ends
+    if not t.terminated:
+        c.machine.terminate_thread(t, code)
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode)")
+def GetExitCodeThread(c, h, p):
+    t = lookup(c, h, "Thread", THREAD_QUERY_LIMITED_INFORMATION)
+    if t is None:
+        return 0
+    if not p:
+        c.set_last_error(998)  # ERROR_NOACCESS
+        return 0
+    c.write_u32(p, t.exit_status if t.terminated else STILL_ACTIVE)
+    return 1
+
+
+@api(K32, "HANDLE WINAPI OpenThread(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwThreadId)")
+def OpenThread(c, access, inherit, tid):
+    t = c.machine.cid.lookup(tid)
+    if t is None or getattr(t, "type_name", "") != "Thread" or t.process.exited:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    return c.proc.handles.insert(t, access, inherit=bool(inherit))
+
+
+# ------------------------------------------------------------------------------------------ suspend / resume
+def _suspend(c, h) -> int:
+    t = lookup(c, h, "Thread", THREAD_SUSPEND_RESUME)
+    if t is None:
+        return 0xFFFFFFFF
+    if t.terminated:
+        c.set_last_error(ERROR_ACCESS_DENIED)
+        return 0xFFFFFFFF
+    prev = t.suspend_count
+    if prev >= MAXIMUM_SUSPEND_COUNT:
+        c.set_last_error(156)  # ERROR_SIGNAL_REFUSED
+        return 0xFFFFFFFF
+    t.suspend_count += 1
+    if t is c.thread:
+        c.machine.dispatcher.end_slice()  # suspended itself: it stops after this call
+    return prev
+
+
+@api(K32, "DWORD WINAPI SuspendThread(HANDLE hThread)")
+def SuspendThread(c, h):
+    return _suspend(c, h)
+
+
+@api(K32, "DWORD WINAPI Wow64SuspendThread(HANDLE hThread)")
+def Wow64SuspendThread(c, h):
+    return _suspend(c, h)
+
+
+@api(K32, "DWORD WINAPI ResumeThread(HANDLE hThread)")
+def ResumeThread(c, h):
+    t = lookup(c, h, "Thread", THREAD_SUSPEND_RESUME)
+    if t is None:
+        return 0xFFFFFFFF
+    prev = t.suspend_count
+    if prev > 0:
+        t.suspend_count -= 1
+        if t.runnable:
+            c.machine.dispatcher.thread_ready(t)
+    return prev
+
+
+# ------------------------------------------------------------------------------------------ ids and priorities
+@api(K32, "DWORD WINAPI GetThreadId(HANDLE Thread)")
+def GetThreadId(c, h):
+    t = lookup(c, h, "Thread", THREAD_QUERY_LIMITED_INFORMATION)
+    return 0 if t is None else t.tid
+
+
+@api(K32, "DWORD WINAPI GetProcessIdOfThread(HANDLE Thread)")
+def GetProcessIdOfThread(c, h):
+    t = lookup(c, h, "Thread", THREAD_QUERY_LIMITED_INFORMATION)
+    return 0 if t is None else t.process.pid
+
+
+def _effective_delta(t, rel: int) -> int:
+    base = t.process.base_priority
+    if rel == THREAD_PRIORITY_IDLE:
+        return (16 if base >= 16 else 1) - base
+    if rel == THREAD_PRIORITY_TIME_CRITICAL:
+        return (31 if base >= 16 else 15) - base
+    return rel
+
+
+@api(K32, "BOOL WINAPI SetThreadPriority(HANDLE hThread, int nPriority)")
+def SetThreadPriority(c, h, prio):
+    t = lookup(c, h, "Thread", THREAD_SET_INFORMATION)
+    if t is None:
+        return 0
+    rel = prio - (1 << 32) if prio & 0x80000000 else prio
+    if rel not in (-2, -1, 0, 1, 2, THREAD_PRIORITY_IDLE, THREAD_PRIORITY_TIME_CRITICAL):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    t.priority_rel = rel
+    t.priority_delta = _effective_delta(t, rel)
+    t.priority = t.process.base_priority + t.priority_delta
+    return 1
+
+
+@api(K32, "int WINAPI GetThreadPriority(HANDLE hThread)")
+def GetThreadPriority(c, h):
+    t = lookup(c, h, "Thread", THREAD_QUERY_LIMITED_INFORMATION)
+    if t is None:
+        return THREAD_PRIORITY_ERROR_RETURN
+    return getattr(t, "priority_rel", 0) & 0xFFFFFFFF
+
+
+@api(K32, "BOOL WINAPI SetThreadPriorityBoost(HANDLE hThread, BOOL bDisablePriorityBoost)")
+def SetThreadPriorityBoost(c, h, disable):
+    t = lookup(c, h, "Thread", THREAD_SET_INFORMATION)
+    if t is None:
+        return 0
+    t.boost_disabled = bool(disable)
+    return 1
+
+
+# ------------------------------------------------------------------------------------------ sleeping, yielding, APCs
+def run_apcs(c) -> int:
+    """Deliver the thread's queued user APCs (an alertable wait ended with WAIT_IO_COMPLETION)."""
+    apcs = kwait.pending_apcs(c.thread)
+    n = 0
+    while apcs:
+        fn, args = apcs.pop(0)
+        c.machine.dispatcher.call_guest(c.thread, fn, args)
+        n += 1
+    return n
+
+
+def alertable_wait(c, objects, wait_all, ms, alertable, reason) -> int:
+    st = kwait.wait_for(c, objects, wait_all, ms, reason=reason, alertable=alertable)
+    if st == kwait.WAIT_IO_COMPLETION:
+        run_apcs(c)
+    return st
+
+
+@api(K32, "DWORD WINAPI SleepEx(DWORD dwMilliseconds, BOOL bAlertable)", calls_guest=True)
+def SleepEx(c, ms, alertable):
+    if ms == 0 and not (alertable and kwait.pending_apcs(c.thread)):
+        c.machine.dispatcher.end_slice()
+        return 0
+    st = alertable_wait(c, [], False, ms, bool(alertable), "SleepEx")
+    return kwait.WAIT_IO_COMPLETION if st == kwait.WAIT_IO_COMPLETION else 0
+
+
+@api(K32, "void WINAPI Sleep(DWORD dwMilliseconds)")
+def Sleep(c, ms):
+    if ms == 0:
+        c.machine.dispatcher.end_slice()
+        return
+    kwait.wait_for(c, [], False, ms, reason="Sleep")
+
+
+@api(K32, "BOOL WINAPI SwitchToThread(void)")
+def SwitchToThread(c):
+    others = [t for t in c.machine.dispatcher.runnable_threads() if t is not c.thread]
+    c.machine.dispatcher.end_slice()
+    return 1 if others else 0
+
+
+@api(K32, "DWORD WINAPI QueueUserAPC(PAPCFUNC pfnAPC, HANDLE hThread, ULONG_PTR dwData)")
+def QueueUserAPC(c, fn, h, data):
+    t = lookup(c, h, "Thread", 0x10)  # THREAD_SET_CONTEXT
+    if t is None:
+        return 0
+    if t.terminated or t.process is not c.proc and t.process.exited:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    kwait.queue_apc(c.machine, t, fn, [data])
+    return 1
+
+
+# ------------------------------------------------------------------------------------------ TLS slots
+TLS_MINIMUM_AVAILABLE = 64
+TLS_OUT_OF_INDEXES = 0xFFFFFFFF
+
+
+def _tls_slot(c, teb: int, i: int) -> int:
+    return teb + TEB.offset(c.arch, "TlsSlots") + i * c.ptr_size
+
+
+@api(K32, "DWORD WINAPI TlsAlloc(void)")
+def TlsAlloc(c):
+    used = c.proc.subsystem.setdefault("tls_slots", set())
+    for i in range(TLS_MINIMUM_AVAILABLE):
+        if i not in used:
+            used.add(i)
+            for t in c.proc.threads:  # the new slot reads NULL in every thread
+                if not t.terminated:
+                    c.write_ptr(_tls_slot(c, t.teb, i), 0)
+            return i
+    c.set_last_error(ERROR_NO_MORE_ITEMS)
+    return TLS_OUT_OF_INDEXES
+
+
+@api(K32, "LPVOID WINAPI TlsGetValue(DWORD dwTlsIndex)")
+def TlsGetValue(c, i):
+    if i >= TLS_MINIMUM_AVAILABLE:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.set_last_error(0)
+    return c.ptr(_tls_slot(c, c.thread.teb, i))
+
+
+@api(K32, "BOOL WINAPI TlsSetValue(DWORD dwTlsIndex, LPVOID lpTlsValue)")
+def TlsSetValue(c, i, v):
+    if i >= TLS_MINIMUM_AVAILABLE:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.write_ptr(_tls_slot(c, c.thread.teb, i), v)
+    return 1
+
+
+@api(K32, "BOOL WINAPI TlsFree(DWORD dwTlsIndex)")
+def TlsFree(c, i):
+    used = c.proc.subsystem.setdefault("tls_slots", set())
+    if i not in used:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    used.discard(i)
+    for t in c.proc.threads:  # ThreadZeroTlsCell
+        if not t.terminated:
+            c.write_ptr(_tls_slot(c, t.teb, i), 0)
+    return 1
+
+
+# ------------------------------------------------------------------------------------------ fiber-local storage
+FLS_MAXIMUM_AVAILABLE = 4080
+FLS_OUT_OF_INDEXES = 0xFFFFFFFF
+
+
+def _fls(c) -> dict:
+    return c.proc.subsystem.setdefault("fls", {"slots": {}, "values": {}})
+
+
+@api(K32, "DWORD WINAPI FlsAlloc(PFLS_CALLBACK_FUNCTION lpCallback)")
+def FlsAlloc(c, cb):
+    fls = _fls(c)
+    for i in range(1, FLS_MAXIMUM_AVAILABLE):
+        if i not in fls["slots"]:
+            fls["slots"][i] = cb
+            for vals in fls["values"].values():
+                vals.pop(i, None)
+            return i
+    c.set_last_error(ERROR_NO_MORE_ITEMS)
+    return FLS_OUT_OF_INDEXES
+
+
+@api(K32, "PVOID WINAPI FlsGetValue(DWORD dwFlsIndex)")
+def FlsGetValue(c, i):
+    fls = _fls(c)
+    if i not in fls["slots"]:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.set_last_error(0)
+    return fls["values"].get(c.thread.tid, {}).get(i, 0)
+
+
+@api(K32, "BOOL WINAPI FlsSetValue(DWORD dwFlsIndex, PVOID lpFlsData)")
+def FlsSetValue(c, i, v):
+    fls = _fls(c)
+    if i not in fls["slots"]:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    fls["values"].setdefault(c.thread.tid, {})[i] = v
+    return 1
+
+
+@api(K32, "BOOL WINAPI FlsFree(DWORD dwFlsIndex)", calls_guest=True)
+def FlsFree(c, i):
+    fls = _fls(c)
+    if i not in fls["slots"]:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    cb = fls["slots"].pop(i)
+    for tid in sorted(fls["values"]):
+        v = fls["values"][tid].pop(i, 0)
+        if cb and v:
+            c.machine.dispatcher.call_guest(c.thread, cb, [v])
+    return 1
+
+
+@api(K32, "BOOL WINAPI IsThreadAFiber(void)")
+def IsThreadAFiber(c):
+    return 0
+

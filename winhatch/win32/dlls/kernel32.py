@@ -99,14 +99,6 @@ def GetCommandLineA(c):
     return st["cmdline_a"]
 
 
-@api(K32, "void WINAPI GetStartupInfo%(LPSTARTUPINFO lpStartupInfo)")
-def GetStartupInfo(c, si):
-    ps = c.ptr_size
-    size = 104 if ps == 8 else 68
-    c.write(si, bytes(size))
-    c.write_u32(si, size)
-
-
 @api(K32, "HANDLE WINAPI GetStdHandle(DWORD nStdHandle)")
 def GetStdHandle(c, which):
     field = {STD_INPUT_HANDLE: "StandardInput", STD_OUTPUT_HANDLE: "StandardOutput",
@@ -117,20 +109,7 @@ def GetStdHandle(c, which):
     return RTL_USER_PROCESS_PARAMETERS.read(c.proc.aspace, _params(c), c.arch, field)[field]
 
 
-@api(K32, "BOOL WINAPI WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite, "
-          "LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped)")
-def WriteFile(c, h, buf, n, written, ov):
-    from winhatch.win32 import files
-    try:
-        obj = c.proc.handles.lookup(h)
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
-    data = c.read(buf, n) if n else b""
-    count = files.write(c, obj, data)
-    if written:
-        c.write_u32(written, count)
-    return 1
+# WriteFile / ReadFile and the other handle I/O: k32_files.py
 
 
 # ------------------------------------------------------------------------------------------ memory
@@ -140,18 +119,28 @@ def VirtualAlloc(c, addr, size, atype, prot):
         base, _ = c.proc.aspace.allocate(addr or None, size, atype, prot)
         return base
     except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
+        c.set_last_error(_vm_error(e.status))
         return 0
 
 
 @api(K32, "BOOL WINAPI VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)")
 def VirtualFree(c, addr, size, ftype):
+    if ftype & MEM_RELEASE and size:
+        c.set_last_error(ERROR_INVALID_PARAMETER)  # MEM_RELEASE frees the whole allocation: dwSize must be 0
+        return 0
     try:
         c.proc.aspace.free(addr, size, ftype)
         return 1
     except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
+        c.set_last_error(_vm_error(e.status))
         return 0
+
+
+def _vm_error(status: int) -> int:
+    """RtlNtStatusToDosError, with the memory manager's statuses ntstatus.nt_to_win32 does not map."""
+    if status & 0xFFFFFFFF == 0xC000002D:  # STATUS_NOT_COMMITTED
+        return 487  # ERROR_INVALID_ADDRESS
+    return nt_to_win32(status)
 
 
 @api(K32, "BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect, PDWORD lpflOldProtect)")
@@ -159,7 +148,7 @@ def VirtualProtect(c, addr, size, prot, oldp):
     try:
         old = c.proc.aspace.protect(addr, size, prot)
     except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
+        c.set_last_error(_vm_error(e.status))
         return 0
     if oldp:
         c.write_u32(oldp, old)
@@ -191,147 +180,15 @@ def _heap_alloc(c, size: int, flags: int = 0) -> int:
     return st.heaps.process_heap.alloc(size, flags)
 
 
-@api(K32, "HANDLE WINAPI GetProcessHeap(void)")
-def GetProcessHeap(c):
-    return loader.state_of(c.proc).heaps.process_heap.handle
+# the heap APIs (Rtl*Heap, Heap*, Local*, Global*): k32_heap.py
 
 
-@api("ntdll.dll", "PVOID NTAPI RtlAllocateHeap(PVOID HeapHandle, ULONG Flags, SIZE_T Size)")
-def RtlAllocateHeap(c, h, flags, size):
-    heap = loader.state_of(c.proc).heaps.get(h)
-    return heap.alloc(size, flags) if heap else 0
-
-
-@api("ntdll.dll", "BOOLEAN NTAPI RtlFreeHeap(PVOID HeapHandle, ULONG Flags, PVOID BaseAddress)")
-def RtlFreeHeap(c, h, flags, addr):
-    heap = loader.state_of(c.proc).heaps.get(h)
-    if heap is None:
-        return 0
-    return 1 if (not addr or heap.free_block(addr)) else 0
-
-
-@api("ntdll.dll", "PVOID NTAPI RtlReAllocateHeap(PVOID HeapHandle, ULONG Flags, PVOID BaseAddress, SIZE_T Size)")
-def RtlReAllocateHeap(c, h, flags, addr, size):
-    heap = loader.state_of(c.proc).heaps.get(h)
-    return heap.realloc(addr, size, flags) if heap else 0
-
-
-@api("ntdll.dll", "SIZE_T NTAPI RtlSizeHeap(PVOID HeapHandle, ULONG Flags, PVOID BaseAddress)")
-def RtlSizeHeap(c, h, flags, addr):
-    heap = loader.state_of(c.proc).heaps.get(h)
-    s = heap.size_of(addr) if heap else None
-    return (1 << (8 * c.ptr_size)) - 1 if s is None else s
-
-
-@api(K32, "BOOL WINAPI HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)")
-def HeapFree(c, h, flags, addr):
-    return RtlFreeHeap(c, h, flags, addr)
-
-
-# ------------------------------------------------------------------------------------------ sync (single thread)
-@api(K32, "void WINAPI InitializeCriticalSection(LPCRITICAL_SECTION cs)")
-def InitializeCriticalSection(c, cs):
-    size = 40 if c.ptr_size == 8 else 24
-    c.write(cs, bytes(size))
-    c.write_u32(cs + c.ptr_size, 0xFFFFFFFF)  # LockCount = -1
-
-
-@api(K32, "BOOL WINAPI InitializeCriticalSectionAndSpinCount(LPCRITICAL_SECTION cs, DWORD spin)")
-def InitializeCriticalSectionAndSpinCount(c, cs, spin):
-    InitializeCriticalSection(c, cs)
-    return 1
-
-
-@api(K32, "BOOL WINAPI InitializeCriticalSectionEx(LPCRITICAL_SECTION cs, DWORD spin, DWORD flags)")
-def InitializeCriticalSectionEx(c, cs, spin, flags):
-    InitializeCriticalSection(c, cs)
-    return 1
-
-
-def _cs_fields(c, cs):
-    ps = c.ptr_size
-    return cs + ps, cs + ps + 4, cs + ps + 8  # LockCount, RecursionCount, OwningThread
-
-
-@api(("kernel32.dll", "kernelbase.dll", "ntdll.dll"), "void WINAPI EnterCriticalSection(LPCRITICAL_SECTION cs)")
-def EnterCriticalSection(c, cs):
-    lc, rc, owner = _cs_fields(c, cs)
-    c.write_u32(rc, c.u32(rc) + 1)
-    c.write_u32(lc, (c.u32(lc) + 1) & 0xFFFFFFFF)
-    c.write_ptr(owner, c.thread.tid)
-
-
-@api(("kernel32.dll", "kernelbase.dll", "ntdll.dll"), "void WINAPI LeaveCriticalSection(LPCRITICAL_SECTION cs)")
-def LeaveCriticalSection(c, cs):
-    lc, rc, owner = _cs_fields(c, cs)
-    n = max(0, c.u32(rc) - 1)
-    c.write_u32(rc, n)
-    c.write_u32(lc, (c.u32(lc) - 1) & 0xFFFFFFFF)
-    if n == 0:
-        c.write_ptr(owner, 0)
-
-
-@api(K32, "void WINAPI DeleteCriticalSection(LPCRITICAL_SECTION cs)")
-def DeleteCriticalSection(c, cs):
-    pass  # nothing is allocated behind a critical section here
-
-
-# ------------------------------------------------------------------------------------------ TLS slots
-TLS_MINIMUM_AVAILABLE = 64
-
-
-@api(K32, "DWORD WINAPI TlsAlloc(void)")
-def TlsAlloc(c):
-    used = c.proc.subsystem.setdefault("tls_slots", set())
-    for i in range(TLS_MINIMUM_AVAILABLE):
-        if i not in used:
-            used.add(i)
-            for t in c.proc.threads:
-                c.write_ptr(t.teb + TEB.offset(c.arch, "TlsSlots") + i * c.ptr_size, 0)
-            return i
-    c.set_last_error(259)
-    return 0xFFFFFFFF
-
-
-@api(K32, "LPVOID WINAPI TlsGetValue(DWORD dwTlsIndex)")
-def TlsGetValue(c, i):
-    if i >= TLS_MINIMUM_AVAILABLE:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    c.set_last_error(0)
-    return c.ptr(c.thread.teb + TEB.offset(c.arch, "TlsSlots") + i * c.ptr_size)
-
-
-@api(K32, "BOOL WINAPI TlsSetValue(DWORD dwTlsIndex, LPVOID lpTlsValue)")
-def TlsSetValue(c, i, v):
-    if i >= TLS_MINIMUM_AVAILABLE:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    c.write_ptr(c.thread.teb + TEB.offset(c.arch, "TlsSlots") + i * c.ptr_size, v)
-    return 1
-
-
-@api(K32, "BOOL WINAPI TlsFree(DWORD dwTlsIndex)")
-def TlsFree(c, i):
-    used = c.proc.subsystem.setdefault("tls_slots", set())
-    if i not in used:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    used.discard(i)
-    return 1
+# critical sections, SRW locks, condition variables, waits, events …: k32_sync.py
+# threads, TLS and FLS slots, Sleep: k32_threads.py; guest-created processes, pipes: k32_process.py
 
 
 # ------------------------------------------------------------------------------------------ misc
-@api(K32, "void WINAPI Sleep(DWORD dwMilliseconds)")
-def Sleep(c, ms):
-    c.machine.clock.advance(ms * 10_000)
-
-
-@api(K32, "LPTOP_LEVEL_EXCEPTION_FILTER WINAPI SetUnhandledExceptionFilter(LPTOP_LEVEL_EXCEPTION_FILTER f)")
-def SetUnhandledExceptionFilter(c, f):
-    old = c.proc.subsystem.get("unhandled_filter", 0)
-    c.proc.subsystem["unhandled_filter"] = f
-    return old
+# SetUnhandledExceptionFilter: winhatch/win32/dlls/exc_seh.py
 
 
 @api(K32, "BOOL WINAPI IsDBCSLeadByteEx(UINT CodePage, BYTE TestChar)")
@@ -339,37 +196,7 @@ def IsDBCSLeadByteEx(c, cp, ch):
     return 0  # code pages 1252 / 437 / UTF-8 have no DBCS lead bytes
 
 
-@api(K32, "int WINAPI MultiByteToWideChar(UINT CodePage, DWORD dwFlags, LPCCH lpMultiByteStr, int cbMultiByte, "
-          "LPWSTR lpWideCharStr, int cchWideChar)")
-def MultiByteToWideChar(c, cp, flags, src, n, dst, cch):
-    from winhatch.win32 import codepages
-    data = c.cstr(src) + b"\0" if n == 0xFFFFFFFF else c.read(src, n)
-    text = codepages.decode(data, cp)
-    out = text.encode("utf-16-le")
-    if cch == 0:
-        return len(out) // 2
-    if len(out) // 2 > cch:
-        c.set_last_error(122)
-        return 0
-    c.write(dst, out)
-    return len(out) // 2
-
-
-@api(K32, "int WINAPI WideCharToMultiByte(UINT CodePage, DWORD dwFlags, LPCWCH lpWideCharStr, int cchWideChar, "
-          "LPSTR lpMultiByteStr, int cbMultiByte, LPCCH lpDefaultChar, LPBOOL lpUsedDefaultChar)")
-def WideCharToMultiByte(c, cp, flags, src, n, dst, cb, defchar, used):
-    from winhatch.win32 import codepages
-    text = c.wstr(src) + "\0" if n == 0xFFFFFFFF else c.read(src, n * 2).decode("utf-16-le", "replace")
-    out, used_default = codepages.encode(text, cp)
-    if used:
-        c.write_u32(used, 1 if used_default else 0)
-    if cb == 0:
-        return len(out)
-    if len(out) > cb:
-        c.set_last_error(122)
-        return 0
-    c.write(dst, out)
-    return len(out)
+# MultiByteToWideChar / WideCharToMultiByte and the other code page APIs: k32_codepages.py
 
 
 # ------------------------------------------------------------------------------------------ modules

@@ -1,0 +1,823 @@
+"""kernel32 / kernelbase: files, directories, consoles through handles.
+
+CreateFile maps onto the VFS's NtCreateFile (`vfs.open`), its FILE_OBJECT (`FileObject`) goes into the
+process's handle table; ReadFile / WriteFile work on files and on the console's handles. Errors are set as
+kernelbase sets them (BaseSetLastNTError over the NTSTATUS, plus the few Win32-only cases: CREATE_NEW on
+an existing file is ERROR_FILE_EXISTS, OPEN_ALWAYS / CREATE_ALWAYS over an existing file succeed with
+ERROR_ALREADY_EXISTS).
+"""
+from __future__ import annotations
+
+import struct
+
+from winhatch.kernel.condrv import ConsoleFile
+from winhatch.kernel.fileobj import FILE_TYPE_CHAR, FILE_TYPE_UNKNOWN, FileObject
+from winhatch.kernel.io import vfs as V
+from winhatch.kernel.ob import KObject
+from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_BROKEN_PIPE, ERROR_DIRECTORY,
+                               ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND, ERROR_INVALID_HANDLE,
+                               ERROR_INVALID_NAME, ERROR_INVALID_PARAMETER, ERROR_NO_MORE_FILES,
+                               ERROR_PATH_NOT_FOUND, STATUS_OBJECT_NAME_COLLISION, NtStatusError, nt_to_win32)
+from winhatch.win32.api import api
+
+from .k32_common import (K32, cwd, guest_path, invalid_handle, nt_error, put_string_fits,
+                         set_current_directory, signed32, write_filetime)
+
+CREATE_NEW, CREATE_ALWAYS, OPEN_EXISTING, OPEN_ALWAYS, TRUNCATE_EXISTING = 1, 2, 3, 4, 5
+_DISPOSITIONS = {CREATE_NEW: V.FILE_CREATE, CREATE_ALWAYS: V.FILE_OVERWRITE_IF, OPEN_EXISTING: V.FILE_OPEN,
+                 OPEN_ALWAYS: V.FILE_OPEN_IF, TRUNCATE_EXISTING: V.FILE_OVERWRITE}
+FILE_FLAG_WRITE_THROUGH = 0x80000000
+FILE_FLAG_OVERLAPPED = 0x40000000
+FILE_FLAG_NO_BUFFERING = 0x20000000
+FILE_FLAG_SEQUENTIAL_SCAN = 0x08000000
+FILE_FLAG_DELETE_ON_CLOSE = 0x04000000
+FILE_FLAG_BACKUP_SEMANTICS = 0x02000000
+FILE_FLAG_OPEN_REPARSE_POINT = 0x00200000
+INVALID_FILE_ATTRIBUTES = 0xFFFFFFFF
+INVALID_SET_FILE_POINTER = 0xFFFFFFFF
+ERROR_NEGATIVE_SEEK = 131
+ERROR_FILENAME_EXCED_RANGE = 206
+MAX_PATH = 260
+MOVEFILE_REPLACE_EXISTING = 0x1
+MOVEFILE_COPY_ALLOWED = 0x2
+
+
+def _lookup(c, h, *, quiet=False):
+    try:
+        return c.proc.handles.lookup(h)
+    except NtStatusError as e:
+        if not quiet:
+            nt_error(c, e)
+        return None
+
+
+def _vfs(c):
+    return c.machine.vfs
+
+
+# ============================================================================================ CreateFile
+@api(K32, "HANDLE WINAPI CreateFile%(LPCTSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode, "
+          "LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwCreationDisposition, DWORD dwFlagsAndAttributes, "
+          "HANDLE hTemplateFile)")
+def CreateFile(c, name, access, share, sa, disposition, flags, template):
+    bad = invalid_handle(c)
+    if name is None:
+        c.set_last_error(ERROR_PATH_NOT_FOUND)
+        return bad
+    if not name:
+        c.set_last_error(ERROR_PATH_NOT_FOUND)
+        return bad
+    if disposition not in _DISPOSITIONS:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return bad
+    if disposition == TRUNCATE_EXISTING and not access & (V.GENERIC_WRITE | V.FILE_WRITE_DATA | V.GENERIC_ALL):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return bad
+    options = 0
+    if not flags & FILE_FLAG_OVERLAPPED:
+        options |= V.FILE_SYNCHRONOUS_IO_NONALERT
+    if flags & FILE_FLAG_WRITE_THROUGH:
+        options |= V.FILE_WRITE_THROUGH
+    if flags & FILE_FLAG_SEQUENTIAL_SCAN:
+        options |= V.FILE_SEQUENTIAL_ONLY
+    if flags & FILE_FLAG_DELETE_ON_CLOSE:
+        options |= V.FILE_DELETE_ON_CLOSE
+        access |= V.DELETE
+    if not flags & FILE_FLAG_BACKUP_SEMANTICS:
+        options |= V.FILE_NON_DIRECTORY_FILE
+    nt_access = access | V.SYNCHRONIZE | V.FILE_READ_ATTRIBUTES
+    inherit = bool(sa and c.u32(sa + (16 if c.ptr_size == 8 else 8)))  # SECURITY_ATTRIBUTES.bInheritHandle
+    path = guest_path(c, name)
+    try:
+        f = _vfs(c).open(path, access=nt_access, disposition=_DISPOSITIONS[disposition], options=options,
+                         share=share & V.FILE_SHARE_ALL, cwd=cwd(c), attributes=flags & 0xFFFF)
+    except NtStatusError as e:
+        if e.status == STATUS_OBJECT_NAME_COLLISION and disposition == CREATE_NEW:
+            c.set_last_error(ERROR_FILE_EXISTS)
+        elif e.status == 0xC00000BA and not flags & FILE_FLAG_BACKUP_SEMANTICS:  # a directory
+            c.set_last_error(ERROR_ACCESS_DENIED)
+        else:
+            nt_error(c, e)
+        return bad
+    obj = FileObject(f, f.path)
+    if f.device is not None:
+        obj.file_type = FILE_TYPE_CHAR
+    h = c.proc.handles.insert(obj, f.access, inherit=inherit)
+    if disposition in (CREATE_ALWAYS, OPEN_ALWAYS) and f.information in (V.FILE_OPENED, V.FILE_OVERWRITTEN,
+                                                                          V.FILE_SUPERSEDED):
+        c.set_last_error(ERROR_ALREADY_EXISTS)
+    else:
+        c.set_last_error(0)
+    return h
+
+
+@api(K32, "BOOL WINAPI CloseHandle(HANDLE hObject)")
+def CloseHandle(c, h):
+    try:
+        c.proc.handles.close(h)
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    return 1
+
+
+# ============================================================================================ read / write
+@api(K32, "BOOL WINAPI ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead, "
+          "LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped)")
+def ReadFile(c, h, buf, n, nread, ov):
+    if nread:
+        c.write_u32(nread, 0)
+    obj = _lookup(c, h)
+    if obj is None:
+        return 0
+    if not hasattr(obj, "read"):
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    try:
+        if ov and isinstance(obj, FileObject):
+            off = c.u32(ov + 2 * c.ptr_size) | (c.u32(ov + 2 * c.ptr_size + 4) << 32)
+            obj.seek(off)
+        data = obj.read(n) if n else b""
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    if data:
+        c.write(buf, data)
+    if nread:
+        c.write_u32(nread, len(data))
+    if not data and n and isinstance(obj, ConsoleFile) and obj.file_type == 3:
+        c.set_last_error(ERROR_BROKEN_PIPE)  # the write end of the pipe is closed
+        return 0
+    if ov:
+        c.write_ptr(ov, 0)
+        c.write_ptr(ov + c.ptr_size, len(data))
+    return 1
+
+
+@api(K32, "BOOL WINAPI WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite, "
+          "LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped)")
+def WriteFile(c, h, buf, n, written, ov):
+    if written:
+        c.write_u32(written, 0)
+    obj = _lookup(c, h)
+    if obj is None:
+        return 0
+    if not hasattr(obj, "write"):
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    data = c.read(buf, n) if n else b""
+    try:
+        if ov and isinstance(obj, FileObject):
+            off = c.u32(ov + 2 * c.ptr_size) | (c.u32(ov + 2 * c.ptr_size + 4) << 32)
+            obj.seek(off)
+        count = obj.write(data) if data else 0
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    count = len(data) if count is None else count
+    if written:
+        c.write_u32(written, count)
+    if ov:
+        c.write_ptr(ov, 0)
+        c.write_ptr(ov + c.ptr_size, count)
+    return 1
+
+
+def _file(c, h) -> FileObject | None:
+    obj = _lookup(c, h)
+    if obj is None:
+        return None
+    if not isinstance(obj, FileObject):
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return None
+    return obj
+
+
+@api(K32, "DWORD WINAPI SetFilePointer(HANDLE hFile, LONG lDistanceToMove, PLONG lpDistanceToMoveHigh, "
+          "DWORD dwMoveMethod)")
+def SetFilePointer(c, h, dist, phigh, method):
+    if phigh:
+        dist = (dist & 0xFFFFFFFF) | (c.u32(phigh) << 32)
+        if dist & (1 << 63):
+            dist -= 1 << 64
+    else:
+        dist = signed32(dist)
+    pos = _seek(c, h, dist, method)
+    if pos is None:
+        return INVALID_SET_FILE_POINTER
+    if phigh:
+        c.write_u32(phigh, pos >> 32)
+    elif pos >> 32:
+        c.set_last_error(ERROR_INVALID_PARAMETER)  # the position does not fit the return value alone
+        return INVALID_SET_FILE_POINTER
+    if pos & 0xFFFFFFFF == INVALID_SET_FILE_POINTER:
+        c.set_last_error(0)
+    return pos & 0xFFFFFFFF
+
+
+def _seek(c, h, dist: int, method: int) -> int | None:
+    f = _file(c, h)
+    if f is None:
+        return None
+    if method not in (0, 1, 2):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return None
+    base = (0, f.tell(), f.size)[method]
+    if base + dist < 0:
+        c.set_last_error(ERROR_NEGATIVE_SEEK)
+        return None
+    return f.seek(base + dist)
+
+
+@api(K32, "BOOL WINAPI SetFilePointerEx(HANDLE hFile, LARGE_INTEGER liDistanceToMove, "
+          "PLARGE_INTEGER lpNewFilePointer, DWORD dwMoveMethod)")
+def SetFilePointerEx(c, h, dist, pnew, method):
+    if dist & (1 << 63):
+        dist -= 1 << 64
+    pos = _seek(c, h, dist, method)
+    if pos is None:
+        return 0
+    if pnew:
+        c.write_u64(pnew, pos)
+    return 1
+
+
+@api(K32, "DWORD WINAPI GetFileSize(HANDLE hFile, LPDWORD lpFileSizeHigh)")
+def GetFileSize(c, h, phigh):
+    f = _file(c, h)
+    if f is None:
+        return 0xFFFFFFFF
+    size = f.size
+    if phigh:
+        c.write_u32(phigh, size >> 32)
+    if size & 0xFFFFFFFF == 0xFFFFFFFF:
+        c.set_last_error(0)
+    return size & 0xFFFFFFFF
+
+
+@api(K32, "BOOL WINAPI GetFileSizeEx(HANDLE hFile, PLARGE_INTEGER lpFileSize)")
+def GetFileSizeEx(c, h, psize):
+    f = _file(c, h)
+    if f is None:
+        return 0
+    c.write_u64(psize, f.size)
+    return 1
+
+
+@api(K32, "BOOL WINAPI FlushFileBuffers(HANDLE hFile)")
+def FlushFileBuffers(c, h):
+    obj = _lookup(c, h)
+    if obj is None:
+        return 0
+    if isinstance(obj, FileObject) and not obj.file.access & (V.FILE_WRITE_DATA | V.FILE_APPEND_DATA):
+        c.set_last_error(ERROR_ACCESS_DENIED)
+        return 0
+    return 1
+
+
+@api(K32, "BOOL WINAPI SetEndOfFile(HANDLE hFile)")
+def SetEndOfFile(c, h):
+    f = _file(c, h)
+    if f is None:
+        return 0
+    try:
+        f.file.set_size(f.tell())
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    return 1
+
+
+@api(K32, "DWORD WINAPI GetFileType(HANDLE hFile)")
+def GetFileType(c, h):
+    obj = _lookup(c, h)
+    if obj is None:
+        return FILE_TYPE_UNKNOWN
+    t = getattr(obj, "file_type", None)
+    if t is None:
+        c.set_last_error(0)
+        return FILE_TYPE_UNKNOWN
+    c.set_last_error(0)
+    return t
+
+
+def _info_to_attr_data(fi) -> bytes:
+    """WIN32_FILE_ATTRIBUTE_DATA / the first 36 bytes of WIN32_FIND_DATA and BY_HANDLE_FILE_INFORMATION."""
+    return struct.pack("<IQQQII", fi.attributes, fi.creation_time, fi.last_access_time, fi.last_write_time,
+                       fi.size >> 32, fi.size & 0xFFFFFFFF)
+
+
+@api(K32, "BOOL WINAPI GetFileTime(HANDLE hFile, LPFILETIME lpCreationTime, LPFILETIME lpLastAccessTime, "
+          "LPFILETIME lpLastWriteTime)")
+def GetFileTime(c, h, pc, pa, pw):
+    f = _file(c, h)
+    if f is None:
+        return 0
+    fi = f.file.info
+    write_filetime(c, pc, fi.creation_time)
+    write_filetime(c, pa, fi.last_access_time)
+    write_filetime(c, pw, fi.last_write_time)
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetFileInformationByHandle(HANDLE hFile, LPBY_HANDLE_FILE_INFORMATION info)")
+def GetFileInformationByHandle(c, h, info):
+    f = _file(c, h)
+    if f is None:
+        return 0
+    fi = f.file.info
+    index = abs(hash(str(f.file.host_path))) & 0xFFFFFFFFFFFF
+    c.write(info, struct.pack("<IQQQIIIIII", fi.attributes, fi.creation_time, fi.last_access_time,
+                              fi.last_write_time, 0x4D2A1B3C, fi.size >> 32, fi.size & 0xFFFFFFFF, 1,
+                              index >> 32, index & 0xFFFFFFFF))
+    return 1
+
+
+# ============================================================================================ consoles
+def _console_std(c, h):
+    """The console stream object of a console handle, or None (last error ERROR_INVALID_HANDLE)."""
+    obj = _lookup(c, h, quiet=True)
+    if isinstance(obj, ConsoleFile):
+        return getattr(obj.console, obj.stream)
+    if isinstance(obj, FileObject) and obj.file.device in ("console", "conin", "conout") and c.proc.console:
+        con = c.proc.console
+        return con.stdin if obj.file.device == "conin" else con.stdout
+    c.set_last_error(ERROR_INVALID_HANDLE)
+    return None
+
+
+@api(K32, "BOOL WINAPI GetConsoleMode(HANDLE hConsoleHandle, LPDWORD lpMode)")
+def GetConsoleMode(c, h, pmode):
+    std = _console_std(c, h)
+    if std is None:
+        return 0
+    try:
+        mode = std.mode
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    c.write_u32(pmode, mode)
+    return 1
+
+
+@api(K32, "BOOL WINAPI SetConsoleMode(HANDLE hConsoleHandle, DWORD dwMode)")
+def SetConsoleMode(c, h, mode):
+    std = _console_std(c, h)
+    if std is None:
+        return 0
+    try:
+        std.mode = mode
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    return 1
+
+
+@api(K32, "BOOL WINAPI WriteConsole%(HANDLE hConsoleOutput, const VOID *lpBuffer, DWORD nNumberOfCharsToWrite, "
+          "LPDWORD lpNumberOfCharsWritten, LPVOID lpReserved)")
+def WriteConsole(c, h, buf, n, written, reserved):
+    std = _console_std(c, h)
+    if std is None or not hasattr(std, "write_console_w") or not std.is_console:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    try:
+        if c.wide:
+            count = std.write_console_w(c.read(buf, 2 * n).decode("utf-16-le", "surrogatepass"))
+        else:
+            count = std.write(c.read(buf, n))
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    if written:
+        c.write_u32(written, count)
+    return 1
+
+
+@api(K32, "UINT WINAPI GetConsoleCP(void)")
+def GetConsoleCP(c):
+    con = c.proc.console
+    return con.input_cp if con is not None else 0
+
+
+@api(K32, "UINT WINAPI GetConsoleOutputCP(void)")
+def GetConsoleOutputCP(c):
+    con = c.proc.console
+    return con.output_cp if con is not None else 0
+
+
+def _set_cp(c, attr, cp):
+    con = c.proc.console
+    if con is None:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    try:
+        setattr(con, attr, cp)
+    except NtStatusError:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    return 1
+
+
+@api(K32, "BOOL WINAPI SetConsoleCP(UINT wCodePageID)")
+def SetConsoleCP(c, cp):
+    return _set_cp(c, "input_cp", cp)
+
+
+@api(K32, "BOOL WINAPI SetConsoleOutputCP(UINT wCodePageID)")
+def SetConsoleOutputCP(c, cp):
+    return _set_cp(c, "output_cp", cp)
+
+
+@api(K32, "BOOL WINAPI SetConsoleCtrlHandler(PHANDLER_ROUTINE HandlerRoutine, BOOL Add)")
+def SetConsoleCtrlHandler(c, routine, add):
+    st = c.proc.subsystem.setdefault("console_ctrl", {"handlers": [], "ignore_ctrl_c": False})
+    if not routine:
+        st["ignore_ctrl_c"] = bool(add)
+        return 1
+    if add:
+        st["handlers"].append(routine)
+        return 1
+    if routine in st["handlers"]:
+        # the most recently added registration goes first
+        idx = len(st["handlers"]) - 1 - st["handlers"][::-1].index(routine)
+        del st["handlers"][idx]
+        return 1
+    c.set_last_error(ERROR_INVALID_PARAMETER)
+    return 0
+
+
+# ============================================================================================ find
+class FindHandle(KObject):
+    """The state behind a FindFirstFile handle (kernelbase keeps it in user memory; a kernel object here)."""
+    type_name = "FindFile"
+
+    def __init__(self, entries):
+        super().__init__()
+        self.entries = list(entries)
+        self.index = 0
+
+
+def _write_find_data(c, buf, fi) -> None:
+    name = fi.name
+    if c.wide:
+        raw = name.encode("utf-16-le")[:2 * (MAX_PATH - 1)]
+        body = _info_to_attr_data(fi) + bytes(8) + raw.ljust(2 * MAX_PATH, b"\0") + bytes(28)
+    else:
+        raw = name.encode("cp1252", "replace")[:MAX_PATH - 1]
+        body = _info_to_attr_data(fi) + bytes(8) + raw.ljust(MAX_PATH, b"\0") + bytes(14)
+    c.write(buf, body)
+
+
+@api(K32, "HANDLE WINAPI FindFirstFile%(LPCTSTR lpFileName, LPWIN32_FIND_DATA lpFindFileData)")
+def FindFirstFile(c, spec, buf):
+    return _find_first(c, spec, buf)
+
+
+@api(K32, "HANDLE WINAPI FindFirstFileEx%(LPCTSTR lpFileName, DWORD fInfoLevelId, LPVOID lpFindFileData, "
+          "DWORD fSearchOp, LPVOID lpSearchFilter, DWORD dwAdditionalFlags)")
+def FindFirstFileEx(c, spec, level, buf, op, filt, flags):
+    if level not in (0, 1) or op not in (0, 1):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return invalid_handle(c)
+    h = _find_first(c, spec, buf, dirs_only=(op == 1))
+    return h
+
+
+def _find_first(c, spec, buf, dirs_only=False):
+    bad = invalid_handle(c)
+    if not spec:
+        c.set_last_error(ERROR_PATH_NOT_FOUND if spec is not None else ERROR_INVALID_PARAMETER)
+        return bad
+    if spec.endswith(("\\", "/")):
+        c.set_last_error(ERROR_FILE_NOT_FOUND)
+        return bad
+    try:
+        entries = _vfs(c).find(guest_path(c, spec), cwd(c))
+    except NtStatusError as e:
+        if e.status in (0xC0000103, 0xC0000034):  # the directory part is missing or is a file
+            c.set_last_error(ERROR_PATH_NOT_FOUND)
+        else:
+            nt_error(c, e)
+        return bad
+    fh = FindHandle(entries)
+    _write_find_data(c, buf, fh.entries[0])
+    fh.index = 1
+    c.set_last_error(0)
+    return c.proc.handles.insert(fh, 0x1F01FF)
+
+
+@api(K32, "BOOL WINAPI FindNextFile%(HANDLE hFindFile, LPWIN32_FIND_DATA lpFindFileData)")
+def FindNextFile(c, h, buf):
+    try:
+        fh = c.proc.handles.lookup(h, "FindFile")
+    except NtStatusError:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    if fh.index >= len(fh.entries):
+        c.set_last_error(ERROR_NO_MORE_FILES)
+        return 0
+    _write_find_data(c, buf, fh.entries[fh.index])
+    fh.index += 1
+    return 1
+
+
+@api(K32, "BOOL WINAPI FindClose(HANDLE hFindFile)")
+def FindClose(c, h):
+    try:
+        c.proc.handles.lookup(h, "FindFile")
+        c.proc.handles.close(h)
+    except NtStatusError:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    return 1
+
+
+# ============================================================================================ names
+def _simple(c, fn, *paths, on_error=None) -> int:
+    try:
+        fn(*[guest_path(c, p) for p in paths])
+    except NtStatusError as e:
+        code = on_error(e) if on_error else None
+        c.set_last_error(code if code is not None else nt_to_win32(e.status))
+        return 0
+    return 1
+
+
+def _need(c, *names) -> bool:
+    for n in names:
+        if n is None:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return False
+        if n == "":
+            c.set_last_error(ERROR_PATH_NOT_FOUND)
+            return False
+    return True
+
+
+@api(K32, "BOOL WINAPI DeleteFile%(LPCTSTR lpFileName)")
+def DeleteFile(c, name):
+    if not _need(c, name):
+        return 0
+    return _simple(c, lambda p: _vfs(c).delete(p, cwd(c)), name)
+
+
+@api(K32, "BOOL WINAPI CreateDirectory%(LPCTSTR lpPathName, LPSECURITY_ATTRIBUTES lpSecurityAttributes)")
+def CreateDirectory(c, name, sa):
+    if not _need(c, name):
+        return 0
+    return _simple(c, lambda p: _vfs(c).mkdir(p, cwd(c)), name)
+
+
+@api(K32, "BOOL WINAPI RemoveDirectory%(LPCTSTR lpPathName)")
+def RemoveDirectory(c, name):
+    if not _need(c, name):
+        return 0
+    return _simple(c, lambda p: _vfs(c).rmdir(p, cwd(c)), name)
+
+
+@api(K32, "BOOL WINAPI MoveFile%(LPCTSTR lpExistingFileName, LPCTSTR lpNewFileName)")
+def MoveFile(c, src, dst):
+    return MoveFileEx(c, src, dst, MOVEFILE_COPY_ALLOWED)
+
+
+@api(K32, "BOOL WINAPI MoveFileEx%(LPCTSTR lpExistingFileName, LPCTSTR lpNewFileName, DWORD dwFlags)")
+def MoveFileEx(c, src, dst, flags):
+    if not _need(c, src):
+        return 0
+    if dst is None:
+        # MOVEFILE_DELAY_UNTIL_REBOOT deletions are not supported by the sandbox
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    return _simple(c, lambda s, d: _vfs(c).rename(s, d, replace=bool(flags & MOVEFILE_REPLACE_EXISTING),
+                                                   cwd=cwd(c)), src, dst)
+
+
+@api(K32, "BOOL WINAPI CopyFile%(LPCTSTR lpExistingFileName, LPCTSTR lpNewFileName, BOOL bFailIfExists)")
+def CopyFile(c, src, dst, fail_if_exists):
+    if not _need(c, src, dst):
+        return 0
+    vfs = _vfs(c)
+    s, d = guest_path(c, src), guest_path(c, dst)
+    try:
+        fin = vfs.open(s, access=V.GENERIC_READ | V.SYNCHRONIZE, disposition=V.FILE_OPEN,
+                       options=V.FILE_NON_DIRECTORY_FILE, share=V.FILE_SHARE_READ | V.FILE_SHARE_DELETE, cwd=cwd(c))
+    except NtStatusError as e:
+        if e.status == 0xC00000BA:
+            c.set_last_error(ERROR_ACCESS_DENIED)
+        else:
+            nt_error(c, e)
+        return 0
+    try:
+        attrs = fin.info.attributes & ~V.FILE_ATTRIBUTE_DIRECTORY
+        try:
+            fout = vfs.open(d, access=V.GENERIC_WRITE | V.SYNCHRONIZE,
+                            disposition=V.FILE_CREATE if fail_if_exists else V.FILE_OVERWRITE_IF,
+                            options=V.FILE_NON_DIRECTORY_FILE, share=0, cwd=cwd(c))
+        except NtStatusError as e:
+            if e.status == STATUS_OBJECT_NAME_COLLISION:
+                c.set_last_error(ERROR_FILE_EXISTS)
+            elif e.status == 0xC00000BA:
+                c.set_last_error(ERROR_ACCESS_DENIED)
+            else:
+                nt_error(c, e)
+            return 0
+        try:
+            while chunk := fin.read(1 << 20):
+                fout.write(chunk)
+        except NtStatusError as e:
+            nt_error(c, e)
+            return 0
+        finally:
+            fout.close()
+        if attrs not in (V.FILE_ATTRIBUTE_ARCHIVE, V.FILE_ATTRIBUTE_NORMAL):
+            try:
+                vfs.set_attributes(d, attrs, cwd(c))
+            except NtStatusError:
+                pass
+    finally:
+        fin.close()
+    c.set_last_error(0)
+    return 1
+
+
+@api(K32, "DWORD WINAPI GetFileAttributes%(LPCTSTR lpFileName)")
+def GetFileAttributes(c, name):
+    if not _need(c, name):
+        return INVALID_FILE_ATTRIBUTES
+    try:
+        return _vfs(c).stat(guest_path(c, name), cwd(c)).attributes
+    except NtStatusError as e:
+        nt_error(c, e)
+        return INVALID_FILE_ATTRIBUTES
+
+
+@api(K32, "BOOL WINAPI GetFileAttributesEx%(LPCTSTR lpFileName, DWORD fInfoLevelId, LPVOID lpFileInformation)")
+def GetFileAttributesEx(c, name, level, buf):
+    if level != 0:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if not _need(c, name):
+        return 0
+    try:
+        fi = _vfs(c).stat(guest_path(c, name), cwd(c))
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    c.write(buf, _info_to_attr_data(fi))
+    return 1
+
+
+@api(K32, "BOOL WINAPI SetFileAttributes%(LPCTSTR lpFileName, DWORD dwFileAttributes)")
+def SetFileAttributes(c, name, attrs):
+    if not _need(c, name):
+        return 0
+    return _simple(c, lambda p: _vfs(c).set_attributes(p, attrs, cwd(c)), name)
+
+
+# ============================================================================================ paths
+@api(K32, "DWORD WINAPI GetFullPathName%(LPCTSTR lpFileName, DWORD nBufferLength, LPTSTR lpBuffer, "
+          "LPTSTR *lpFilePart)")
+def GetFullPathName(c, name, size, buf, pfile):
+    if name is None or name == "":
+        c.set_last_error(ERROR_INVALID_PARAMETER if name is None else ERROR_INVALID_NAME)
+        return 0
+    try:
+        full = _vfs(c).full_path(name, cwd(c))
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    n = put_string_fits(c, buf, size, full)
+    if pfile and n <= len(full) and buf:
+        if full.endswith("\\"):
+            c.write_ptr(pfile, 0)
+        else:
+            cut = full.rfind("\\") + 1
+            c.write_ptr(pfile, buf + len(c.encode_t(full[:cut])))
+    return n
+
+
+@api(K32, "DWORD WINAPI GetCurrentDirectory%(DWORD nBufferLength, LPTSTR lpBuffer)")
+def GetCurrentDirectory(c, size, buf):
+    return put_string_fits(c, buf, size, cwd(c))
+
+
+@api(K32, "BOOL WINAPI SetCurrentDirectory%(LPCTSTR lpPathName)")
+def SetCurrentDirectory(c, name):
+    if not _need(c, name):
+        return 0
+    vfs = _vfs(c)
+    try:
+        full = vfs.full_path(name, cwd(c))
+        fi = vfs.stat(guest_path(c, full), cwd(c))
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    if not fi.is_dir:
+        c.set_last_error(ERROR_DIRECTORY)
+        return 0
+    # keep the case the file system has for the existing path
+    if fi.path and fi.path.upper() == full.rstrip("\\").upper():
+        full = fi.path
+    try:
+        set_current_directory(c, full)
+    except NtStatusError:
+        c.set_last_error(ERROR_FILENAME_EXCED_RANGE)
+        return 0
+    return 1
+
+
+def _env(c, name: str) -> str | None:
+    env = c.proc.subsystem.get("environment", {})
+    for k, v in env.items():
+        if k.upper() == name.upper():
+            return v
+    return None
+
+
+@api(K32, "DWORD WINAPI GetTempPath%(DWORD nBufferLength, LPTSTR lpBuffer)")
+def GetTempPath(c, size, buf):
+    path = None
+    for var in ("TMP", "TEMP", "USERPROFILE"):
+        v = _env(c, var)
+        if v:
+            path = v
+            break
+    if path is None:
+        path = c.machine.system_root
+    try:
+        path = _vfs(c).full_path(path, cwd(c))
+    except NtStatusError:
+        pass
+    if not path.endswith("\\"):
+        path += "\\"
+    return put_string_fits(c, buf, size, path)
+
+
+@api(K32, "UINT WINAPI GetTempFileName%(LPCTSTR lpPathName, LPCTSTR lpPrefixString, UINT uUnique, "
+          "LPTSTR lpTempFileName)")
+def GetTempFileName(c, path, prefix, unique, buf):
+    if path is None or not buf:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    vfs = _vfs(c)
+    base = path if path.endswith("\\") or not path else path + "\\"
+    pre = (prefix or "")[:3]
+
+    def name_for(n: int) -> str:
+        return f"{base}{pre}{n & 0xFFFF:X}.TMP"
+
+    if len(name_for(0xFFFF)) >= MAX_PATH:
+        c.set_last_error(ERROR_FILENAME_EXCED_RANGE)
+        return 0
+    if unique:
+        out = name_for(unique)
+        c.write(buf, c.encode_t(out) + bytes(c.tchar_size()))
+        return unique & 0xFFFF
+    try:
+        st = vfs.stat(guest_path(c, path or "."), cwd(c))
+        if not st.is_dir:
+            raise NtStatusError(0xC0000103)
+    except NtStatusError:
+        c.set_last_error(ERROR_DIRECTORY)
+        return 0
+    start = (c.machine.clock.now() // 10_000) & 0xFFFF or 1
+    n = start
+    while True:
+        out = name_for(n)
+        try:
+            f = vfs.open(guest_path(c, out), access=V.GENERIC_WRITE | V.SYNCHRONIZE, disposition=V.FILE_CREATE,
+                         options=V.FILE_NON_DIRECTORY_FILE, cwd=cwd(c))
+            f.close()
+            break
+        except NtStatusError as e:
+            if e.status != STATUS_OBJECT_NAME_COLLISION:
+                nt_error(c, e)
+                return 0
+        n = (n % 0xFFFF) + 1
+        if n == start:
+            c.set_last_error(ERROR_FILE_EXISTS)
+            return 0
+    c.write(buf, c.encode_t(out) + bytes(c.tchar_size()))
+    c.set_last_error(0)
+    return n
+
+
+@api(K32, "UINT WINAPI GetWindowsDirectory%(LPTSTR lpBuffer, UINT uSize)")
+def GetWindowsDirectory(c, buf, size):
+    return put_string_fits(c, buf, size, c.machine.system_root)
+
+
+@api(K32, "UINT WINAPI GetSystemWindowsDirectory%(LPTSTR lpBuffer, UINT uSize)")
+def GetSystemWindowsDirectory(c, buf, size):
+    return put_string_fits(c, buf, size, c.machine.system_root)
+
+
+@api(K32, "UINT WINAPI GetSystemDirectory%(LPTSTR lpBuffer, UINT uSize)")
+def GetSystemDirectory(c, buf, size):
+    # System32 even for a WoW64 process: the file-system redirector maps it to SysWOW64 on access
+    return put_string_fits(c, buf, size, c.machine.system_root + "\\system32")
+
+
+@api(K32, "UINT WINAPI GetSystemWow64Directory%(LPTSTR lpBuffer, UINT uSize)")
+def GetSystemWow64Directory(c, buf, size):
+    return put_string_fits(c, buf, size, c.machine.system_root + "\\SysWOW64")

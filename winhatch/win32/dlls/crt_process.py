@@ -1,0 +1,395 @@
+"""C runtime process functions shared by msvcrt.dll and ucrtbase.dll: initialisers, exit, abort, errno,
+signal, floating-point control, locale basics."""
+from __future__ import annotations
+
+from winhatch.win32.crt.runtime import crt_api as api
+from winhatch.win32.crt import runtime as R
+from winhatch.win32.crt import stdio as S
+
+BOTH = R.BOTH
+
+
+@api(BOTH, "void __cdecl _initterm(void *begin, void *end)", calls_guest=True)
+def _initterm(c, begin, end):
+    ps = c.ptr_size
+    for a in range(begin, end, ps):
+        fn = c.ptr(a)
+        if fn:
+            c.machine.dispatcher.call_guest(c.thread, fn, [], stdcall=False)
+
+
+@api(BOTH, "int __cdecl _initterm_e(void *begin, void *end)", calls_guest=True)
+def _initterm_e(c, begin, end):
+    ps = c.ptr_size
+    for a in range(begin, end, ps):
+        fn = c.ptr(a)
+        if fn:
+            r = c.machine.dispatcher.call_guest(c.thread, fn, [], stdcall=False) & 0xFFFFFFFF
+            if r:
+                return r
+    return 0
+
+
+@api(BOTH, "void __cdecl exit(int status)", calls_guest=True)
+def exit(c, status):
+    R.crt_exit(c, status)
+
+
+@api(BOTH, "void __cdecl _exit(int status)", calls_guest=True)
+def _exit(c, status):
+    # no atexit handlers, no flushing of stream buffers (the documented difference from exit)
+    from winhatch.ldr import ntdll
+    ntdll.RtlExitUserProcess(c.machine, c.thread, status & 0xFFFFFFFF)
+
+
+api(BOTH, "void __cdecl _Exit(int status)", calls_guest=True)(_exit)
+
+
+@api(BOTH, "void __cdecl _cexit(void)", calls_guest=True)
+def _cexit(c):
+    s = R.state(c)
+    if not s.exiting:
+        s.exiting = True
+        R.run_onexit(c, s)
+    R.flush_all(c, s)
+
+
+@api(BOTH, "void __cdecl _c_exit(void)")
+def _c_exit(c):
+    pass   # terminates the runtime without running atexit handlers or flushing
+
+
+ABORT_MESSAGE = (b"\nThis application has requested the Runtime to terminate it in an unusual way.\n"
+                 b"Please contact the application's support team for more information.\n")
+
+
+@api(BOTH, "void __cdecl abort(void)", calls_guest=True)
+def abort(c):
+    s = R.state(c)
+    handler = c.proc.subsystem.setdefault("crt_signals", {}).get(22, 0)   # SIGABRT
+    if handler not in (0, 1):
+        c.machine.dispatcher.call_guest(c.thread, handler, [22], stdcall=False)
+    if s.flavor == R.MSVCRT:
+        S.os_write(c, s, 2, ABORT_MESSAGE)
+    from winhatch.ldr import ntdll
+    ntdll.RtlExitUserProcess(c.machine, c.thread, 3)
+
+
+@api(BOTH, "void * __cdecl signal(int sig, void *handler)")
+def signal(c, sig, handler):
+    s = R.state(c)
+    if sig not in (2, 4, 8, 11, 15, 21, 22, 6):
+        R.invalid_parameter(c, R.EINVAL, s)
+        return (1 << (8 * c.ptr_size)) - 1    # SIG_ERR
+    tab = c.proc.subsystem.setdefault("crt_signals", {})
+    old = tab.get(sig, 0)
+    tab[sig] = handler
+    return old
+
+
+@api(BOTH, "int __cdecl raise(int sig)", calls_guest=True)
+def raise_(c, sig):
+    tab = c.proc.subsystem.setdefault("crt_signals", {})
+    h = tab.get(sig, 0)
+    if h == 1:        # SIG_IGN
+        return 0
+    if h:
+        tab[sig] = 0
+        c.machine.dispatcher.call_guest(c.thread, h, [sig], stdcall=False)
+        return 0
+    if sig in (2, 21, 22):    # SIGINT, SIGBREAK, SIGABRT default: _exit(3)
+        R.flush_all(c)
+        from winhatch.ldr import ntdll
+        ntdll.RtlExitUserProcess(c.machine, c.thread, 3)
+    R.not_implemented(c, f"raise({sig}) with the default action")
+
+
+@api(BOTH, "int * __cdecl _errno(void)")
+def _errno(c):
+    return R.errno_address(c)
+
+
+@api(BOTH, "unsigned long * __cdecl __doserrno(void)")
+def __doserrno(c):
+    return R.errno_address(c) + 4
+
+
+@api(BOTH, "int __cdecl _get_errno(int *p)")
+def _get_errno(c, p):
+    if not p:
+        return R.EINVAL
+    c.write_u32(p, R.get_errno(c))
+    return 0
+
+
+@api(BOTH, "int __cdecl _set_errno(int v)")
+def _set_errno(c, v):
+    R.set_errno(c, v)
+    return 0
+
+
+@api(BOTH, "void __cdecl __setusermatherr(void *fn)")
+def __setusermatherr(c, fn):
+    R.state(c).user_matherr = fn
+
+
+@api(BOTH, "unsigned int __cdecl _controlfp(unsigned int new, unsigned int mask)")
+def _controlfp(c, new, mask):
+    s = R.state(c)
+    mask &= ~0x00080000   # _EM_DENORMAL is not changeable through _controlfp
+    s.fpcw = (s.fpcw & ~mask) | (new & mask)
+    return s.fpcw
+
+
+@api(BOTH, "unsigned int __cdecl _control87(unsigned int new, unsigned int mask)")
+def _control87(c, new, mask):
+    s = R.state(c)
+    s.fpcw = (s.fpcw & ~mask) | (new & mask)
+    return s.fpcw
+
+
+@api(BOTH, "int __cdecl _controlfp_s(unsigned int *cur, unsigned int new, unsigned int mask)")
+def _controlfp_s(c, cur, new, mask):
+    s = R.state(c)
+    if mask & ~0x8B371F:      # bits outside _MCW_EM|_MCW_RC|_MCW_PC|_MCW_DN|_MCW_IC
+        R.invalid_parameter(c, R.EINVAL, s)
+        if cur:
+            c.write_u32(cur, s.fpcw)
+        return R.EINVAL
+    v = _controlfp(c, new, mask)
+    if cur:
+        c.write_u32(cur, v)
+    return 0
+
+
+@api(BOTH, "unsigned int __cdecl _clearfp(void)")
+def _clearfp(c):
+    return 0
+
+
+@api(BOTH, "unsigned int __cdecl _statusfp(void)")
+def _statusfp(c):
+    return 0
+
+
+@api(BOTH, "void __cdecl _fpreset(void)")
+def _fpreset(c):
+    R.state(c).fpcw = 0x9001F
+
+
+@api(BOTH, "int * __cdecl __fpecode(void)")
+def __fpecode(c):
+    s = R.state(c)
+    return R.static_buffer(c, s, "fpecode", 4)
+
+
+@api(BOTH, "void __cdecl _lock(int locknum)")
+def _lock(c, n):
+    pass    # one emulated thread runs at a time; the CRT locks cannot be contended
+
+
+@api(BOTH, "void __cdecl _unlock(int locknum)")
+def _unlock(c, n):
+    pass
+
+
+@api(BOTH, "void __cdecl _lock_file(FILE *f)")
+def _lock_file(c, f):
+    pass
+
+
+@api(BOTH, "void __cdecl _unlock_file(FILE *f)")
+def _unlock_file(c, f):
+    pass
+
+
+@api(BOTH, "int __cdecl ___lc_codepage_func(void)")
+def ___lc_codepage_func(c):
+    return 0    # the "C" locale
+
+
+@api(BOTH, "int __cdecl ___mb_cur_max_func(void)")
+def ___mb_cur_max_func(c):
+    return 1
+
+
+@api(BOTH, "unsigned short * __cdecl __pctype_func(void)")
+def __pctype_func(c):
+    s = R.state(c)
+    if s.flavor == R.MSVCRT:
+        from winhatch.win32.dlls.msvcrt import data_addr
+        return data_addr(c, "_ctype") + 2
+    from winhatch.win32.crt.startup import ctype_table_bytes
+    a = s.statics.get("ctype")
+    if a is None:
+        a = s.statics["ctype"] = R.alloc(c, 514)
+        c.write(a, ctype_table_bytes())
+    return a + 2
+
+
+@api(BOTH, "unsigned short * __cdecl __pwctype_func(void)")
+def __pwctype_func(c):
+    s = R.state(c)
+    if s.flavor == R.MSVCRT:
+        from winhatch.win32.dlls.msvcrt import data_addr
+        return data_addr(c, "_wctype") + 2
+    from winhatch.win32.crt.startup import wctype_table_bytes
+    a = s.statics.get("wctype")
+    if a is None:
+        a = s.statics["wctype"] = R.alloc(c, 514)
+        c.write(a, wctype_table_bytes())
+    return a + 2
+
+
+@api(BOTH, "char * __cdecl setlocale(int category, const char *locale)")
+def setlocale(c, cat, loc):
+    s = R.state(c)
+    if cat > 5:
+        R.invalid_parameter(c, R.EINVAL, s)
+        return 0
+    name = R.static_buffer(c, s, "locale_c", 4)
+    c.write(name, b"C\0")
+    if loc is None or loc == "C":
+        return name
+    if loc == "":
+        # the user-default locale: winhatch's machine is en-US, but only the "C" tables are emulated
+        R.not_implemented(c, 'setlocale(..., "") (a locale other than "C")')
+    return 0   # an unknown locale name: NULL, locale unchanged
+
+
+@api(BOTH, "wchar_t * __cdecl _wsetlocale(int category, const wchar_t *locale)")
+def _wsetlocale(c, cat, loc):
+    s = R.state(c)
+    name = R.static_buffer(c, s, "wlocale_c", 8)
+    c.write(name, "C\0".encode("utf-16-le"))
+    if loc is None or loc == "C":
+        return name
+    if loc == "":
+        R.not_implemented(c, '_wsetlocale(..., L"") (a locale other than "C")')
+    return 0
+
+
+@api(BOTH, "void * __cdecl localeconv(void)")
+def localeconv(c):
+    s = R.state(c)
+    a = s.statics.get("lconv")
+    if a is None:
+        ps = c.ptr_size
+        strings = R.alloc(c, 8)
+        c.write(strings, b".\0\0\0")
+        # struct lconv: 10 char* then 8 chars, then (ucrt) 10 wchar_t* — keep the tail NULL-free
+        a = s.statics["lconv"] = R.alloc(c, 10 * ps + 8 + 10 * ps)
+        c.write_ptr(a, strings)
+        for i in range(1, 10):
+            c.write_ptr(a + i * ps, strings + 2)
+        c.write(a + 10 * ps, bytes([127] * 8))
+        wstrings = R.alloc(c, 8)
+        c.write(wstrings, ".\0\0".encode("utf-16-le"))
+        base = a + 10 * ps + 8
+        base = (base + ps - 1) & ~(ps - 1)
+        for i in range(8):
+            c.write_ptr(base + i * ps, wstrings if i == 0 else wstrings + 4)
+    return a
+
+
+@api(BOTH, "int __cdecl _configthreadlocale(int type)")
+def _configthreadlocale(c, t):
+    s = R.state(c)
+    old = getattr(s, "thread_locale", 2)
+    if t not in (0, 1, 2, 0xFFFFFFFF):
+        R.invalid_parameter(c, R.EINVAL, s)
+        return 0xFFFFFFFF
+    if t in (1, 2):
+        s.thread_locale = t
+    return old
+
+
+@api(BOTH, "int __cdecl _set_new_mode(int mode)")
+def _set_new_mode(c, mode):
+    s = R.state(c)
+    if mode not in (0, 1):
+        R.invalid_parameter(c, R.EINVAL, s)
+        return 0xFFFFFFFF
+    old = s.new_mode
+    s.new_mode = mode
+    return old
+
+
+@api(BOTH, "int __cdecl _query_new_mode(void)")
+def _query_new_mode(c):
+    return R.state(c).new_mode
+
+
+@api(BOTH, "void * __cdecl _set_invalid_parameter_handler(void *handler)")
+def _set_invalid_parameter_handler(c, handler):
+    s = R.state(c)
+    old = s.invalid_parameter_handler
+    s.invalid_parameter_handler = handler
+    return old
+
+
+@api(BOTH, "void * __cdecl _get_invalid_parameter_handler(void)")
+def _get_invalid_parameter_handler(c):
+    return R.state(c).invalid_parameter_handler
+
+
+@api(BOTH, "void __cdecl _invalid_parameter_noinfo(void)", calls_guest=True)
+def _invalid_parameter_noinfo(c):
+    R.invalid_parameter(c, R.EINVAL)
+
+
+@api(BOTH, "void __cdecl _invalid_parameter_noinfo_noreturn(void)", calls_guest=True)
+def _invalid_parameter_noinfo_noreturn(c):
+    s = R.state(c)
+    if s.invalid_parameter_handler:
+        c.machine.dispatcher.call_guest(c.thread, s.invalid_parameter_handler, [0, 0, 0, 0, 0])
+    R.flush_all(c, s)
+    from winhatch.kernel.ke.dispatcher import ProcessExit
+    from winhatch.ntstatus import STATUS_STACK_BUFFER_OVERRUN
+    c.proc.stop_message = "invalid parameter passed to a C runtime function (_invalid_parameter_noinfo_noreturn)"
+    raise ProcessExit(STATUS_STACK_BUFFER_OVERRUN)
+
+
+@api(BOTH, "void __cdecl _invalid_parameter(const wchar_t *expr, const wchar_t *func, const wchar_t *file, "
+           "unsigned int line, uintptr_t reserved)", calls_guest=True)
+def _invalid_parameter(c, expr, func, file, line, reserved):
+    R.invalid_parameter(c, R.EINVAL)
+
+
+@api(BOTH, "int __cdecl _set_fmode(int mode)")
+def _set_fmode(c, mode):
+    s = R.state(c)
+    if mode not in (S.O_TEXT, S.O_BINARY, S.O_WTEXT):
+        R.invalid_parameter(c, R.EINVAL, s)
+        return R.EINVAL
+    s.fmode = mode
+    if s.flavor == R.MSVCRT:
+        from winhatch.win32.dlls.msvcrt import data_addr
+        c.write_u32(data_addr(c, "_fmode"), mode)
+    elif "fmode" in s.statics:
+        c.write_u32(s.statics["fmode"], mode)
+    return 0
+
+
+@api(BOTH, "int __cdecl _get_fmode(int *p)")
+def _get_fmode(c, p):
+    if not p:
+        return R.EINVAL
+    c.write_u32(p, _fmode_value(c))
+    return 0
+
+
+def _fmode_value(c) -> int:
+    return R.current_fmode(c, R.state(c))
+
+
+@api(BOTH, "int __cdecl _setmaxstdio(int n)")
+def _setmaxstdio(c, n):
+    if not 20 <= n <= 8192:
+        return 0xFFFFFFFF
+    return n
+
+
+@api(BOTH, "int __cdecl _getmaxstdio(void)")
+def _getmaxstdio(c):
+    return 512

@@ -1,3 +1,33 @@
-"""winhatch — an emulator of how Windows gives birth to a process."""
+"""winhatch — an emulator of how Windows gives birth to a process.
+
+    import winhatch
+    r = winhatch.run("hello.exe", ["a", "b"], trace="stages")
+    r.exit_status, r.stdout, r.events, r.modules, r.memory_map, r.report()
+
+`winhatch.run` is `winhatch.runner.run` (see its docstring for every option: cwd, env, timeout,
+max_instructions, stdout/stderr/stdin streams, trace, subscribers, notify callbacks); `winhatch.deps` walks a
+PE file's dependency tree without running it.
+"""
 
 __version__ = "0.1.0"
+
+__all__ = ["run", "deps", "RunResult", "__version__"]
+
+
+def run(path, args=(), **kw):
+    """Create a process from a PE file and run it; returns a `RunResult` (see `winhatch.runner.run`)."""
+    from winhatch import runner
+    return runner.run(path, args, **kw)
+
+
+def deps(path, **kw) -> dict:
+    """The dependency tree of a PE file, found as the loader would (see `winhatch.report.deps`)."""
+    from winhatch.report.deps import dependency_tree
+    return dependency_tree(path, **kw)
+
+
+def __getattr__(name):
+    if name == "RunResult":
+        from winhatch.runner import RunResult
+        return RunResult
+    raise AttributeError(f"module 'winhatch' has no attribute {name!r}")

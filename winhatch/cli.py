@@ -30,86 +30,20 @@ def inspect(file: str, as_json: bool) -> None:
     sys.exit(run_inspect(file, as_json))
 
 
-TRACE_CATEGORIES = {
-    "stages": {"stage", "process", "thread"},
-    "loader": {"stage", "loader", "image"},
-    "api": {"api"},
-    "all": None,
-}
+from winhatch.report.trace import TRACE_CATEGORIES  # noqa: E402  (re-exported: --trace choices)
 
 
-def _trace_printer(stream, categories):
-    from rich.console import Console as RichConsole
-
-    con = RichConsole(file=stream, highlight=False, soft_wrap=True)
-    colours = {"stage": "bold cyan", "loader": "green", "image": "magenta", "api": "yellow", "process": "bold",
-               "thread": "bold", "exception": "bold red"}
-
-    def show(ev):
-        if categories is not None and ev.category not in categories:
-            return
-        vals = " ".join(f"{k}={_fmt(v)}" for k, v in ev.data.items() if v is not None and v != "")
-        ind = "  " * ev.depth
-        con.print(f"[dim]{ev.time / 10_000:10.3f}ms pid={ev.pid:<5}[/dim] {ind}"
-                  f"[{colours.get(ev.category, 'white')}]{ev.name}[/] {vals}", markup=True, highlight=False)
-
-    return show
-
-
-def _fmt(v):
-    if isinstance(v, int) and not isinstance(v, bool) and v > 0xFFFF:
-        return f"0x{v:x}"
-    if isinstance(v, (list, tuple)):
-        return "[" + ",".join(_fmt(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ",".join(f"{k}:{_fmt(x)}" for k, x in v.items()) + "}"
-    return str(v).replace("[", "\\[")
-
-
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--trace", type=click.Choice(sorted(TRACE_CATEGORIES)), multiple=True,
-              help="Print a timeline on stderr: the creation stages, the loader, API calls, or all events.")
-@click.option("--cwd", help="The guest's initial current directory (default: the program's directory, C:\\app).")
-@click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="Set a guest environment variable.")
-@click.option("--timeout", type=float, help="Stop after this many host seconds.")
-@click.option("--max-instructions", type=int, help="Stop after this many guest instructions (all threads).")
-@click.option("--events", "events_file", type=click.Path(dir_okay=False), help="Write every event to a JSONL file.")
-@click.argument("program", type=click.Path(dir_okay=False))
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(trace, cwd, env, timeout, max_instructions, events_file, program, args):
-    """Create a process from PROGRAM the way Windows does and run it.
-
-    The program's stdout and stderr reach the host's byte for byte; the exit status is the guest's exit
-    code & 0xFF, as with Wine. The program's directory is mounted as C:\\app (its application
-    directory and current directory). An unhandled exception, a start-up failure (missing DLL or export)
-    or an API that winhatch does not implement ends the guest with a one-line message on stderr.
-    """
-    from winhatch import runner
-    from winhatch.kernel.events import JsonlWriter
-
+def _parse_env(env) -> dict:
     envd = {}
     for e in env:
         if "=" not in e:
             raise click.BadParameter(f"{e!r} is not NAME=VALUE", param_hint="--env")
         k, v = e.split("=", 1)
         envd[k] = v
-    subs = []
-    cats = set()
-    for t in trace:
-        c = TRACE_CATEGORIES[t]
-        cats = None if c is None or cats is None else cats | c
-    if trace:
-        subs.append(_trace_printer(sys.stderr, cats))
-    writer = JsonlWriter(events_file) if events_file else None
-    if writer:
-        subs.append(writer)
-    sys.stdout.flush()
-    res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
-                     stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer, subscribers=subs)
-    if writer:
-        writer.close()
-    sys.stdout.flush()
-    from winhatch.ntstatus import status_name
+    return envd
+
+
+def _exit_message(res) -> None:
     if res.crash:
         cr = res.crash
         click.echo(f"winhatch: unhandled exception {cr['code_name']} (0x{cr['code']:08X}) at {cr['where']}: "
@@ -121,9 +55,184 @@ def run(trace, cwd, env, timeout, max_instructions, events_file, program, args):
                    err=True)
     elif res.error:
         click.echo(f"winhatch: {res.error}", err=True)
+
+
+def _writable(path: str, what: str) -> None:
+    """Refuse an output path we cannot write before running anything (one clear line, no traceback)."""
+    import os
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        raise click.BadParameter(f"directory {d} does not exist", param_hint=what)
+    if os.path.isdir(path):
+        raise click.BadParameter(f"{path} is a directory", param_hint=what)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--trace", type=click.Choice(sorted(TRACE_CATEGORIES)), multiple=True,
+              help="Print a timeline on stderr: the creation stages, the loader (every import resolved, "
+                   "forwarders, relocations, TLS and DllMain calls), API calls, or all events.")
+@click.option("--cwd", help="The guest's initial current directory (default: the program's directory, C:\\app).")
+@click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="Set a guest environment variable.")
+@click.option("--timeout", type=float, help="Stop after this many host seconds.")
+@click.option("--max-instructions", type=int, help="Stop after this many guest instructions (all threads).")
+@click.option("--events", "events_file", type=click.Path(dir_okay=False), help="Write every event to a JSONL file.")
+@click.option("--vmmap", is_flag=True, help="At exit, print the address space (like Sysinternals VMMap) on stderr.")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False),
+              help="Write the JSON report of the run (docs/report-schema.json) to this file.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False),
+              help="Write the report as a self-contained HTML page to this file.")
+@click.argument("program", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run(trace, cwd, env, timeout, max_instructions, events_file, vmmap, report_file, html_file, program, args):
+    """Create a process from PROGRAM the way Windows does and run it.
+
+    The program's stdout and stderr reach the host's byte for byte; the exit status is the guest's exit
+    code & 0xFF, as with Wine. The program's directory is mounted as C:\\app (its application
+    directory and current directory). An unhandled exception, a start-up failure (missing DLL or export)
+    or an API that winhatch does not implement ends the guest with a one-line message on stderr.
+    """
+    from winhatch import runner
+    from winhatch.kernel.events import JsonlWriter
+    from winhatch.report.trace import TracePrinter, categories_for
+
+    envd = _parse_env(env)
+    for path, opt in ((events_file, "--events"), (report_file, "--report"), (html_file, "--html")):
+        if path:
+            _writable(path, opt)
+    subs = []
+    printer = TracePrinter(sys.stderr, categories_for(trace)) if trace else None
+    if printer:
+        subs.append(printer)
+    writer = JsonlWriter(events_file) if events_file else None
+    if writer:
+        subs.append(writer)
+    sys.stdout.flush()
+    try:
+        res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
+                         stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer,
+                         subscribers=subs, record=("api",) if report_file or html_file else ())
+    finally:
+        if printer:
+            printer.flush()
+        if writer:
+            writer.close()
+    sys.stdout.flush()
+    _exit_message(res)
+    if vmmap and res.process is not None and res.process.aspace is not None:
+        from rich.console import Console
+        from winhatch.report import memmap
+        memmap.render(memmap.memory_map(res.process.aspace), Console(file=sys.stderr, highlight=False),
+                      title=f"{res.process.image_name} (pid {res.process.pid})")
+    if report_file or html_file:
+        from winhatch.report import jsonreport
+        doc = res.report()
+        if report_file:
+            jsonreport.write(doc, report_file)
+        if html_file:
+            from winhatch.report.html import write_html
+            write_html(doc, html_file)
     if res.exit_status is None:
         sys.exit(1 if res.error else 0)
     sys.exit(res.exit_status & 0xFF)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (regions and totals) instead of tables.")
+@click.option("--no-free", is_flag=True, help="Leave free and unusable regions out of the details table.")
+@click.option("--cwd", help="The guest's initial current directory.")
+@click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="Set a guest environment variable.")
+@click.option("--timeout", type=float, help="Stop after this many host seconds.")
+@click.option("--max-instructions", type=int, help="Stop after this many guest instructions (all threads).")
+@click.argument("program", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def vmmap(as_json, no_free, cwd, env, timeout, max_instructions, program, args):
+    """Run PROGRAM and show its address space at exit, like Sysinternals VMMap.
+
+    Every region, free ones included, classified as Image (with its module), Mapped File, Shareable
+    (KUSER_SHARED_DATA), Heap, Stack (with its thread), TEB, PEB, Private Data, Unusable or Free, with its
+    state, protection ("Execute/Read") and committed size, and the totals per type. The program's own
+    output goes to stderr so that --json output stays clean.
+    """
+    import json
+
+    from rich.console import Console
+
+    from winhatch import runner
+    from winhatch.report import memmap
+
+    envd = _parse_env(env)
+    res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
+                     stdout=sys.stderr.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer)
+    _exit_message(res)
+    if res.process is None or res.process.aspace is None:
+        sys.exit(1)
+    regions = memmap.memory_map(res.process.aspace)
+    if as_json:
+        doc = {"pid": res.process.pid, "image": res.process.image_path, "arch": res.process.arch,
+               "exit_status": res.exit_status, **memmap.to_json(regions)}
+        click.echo(json.dumps(doc, indent=1))
+    else:
+        memmap.render(regions, Console(highlight=False), title=f"{res.process.image_name} (pid {res.process.pid})",
+                      show_free=not no_free)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the tree and the problems found).")
+@click.option("--imports", "show_imports", is_flag=True, help="List every imported symbol under its DLL.")
+@click.option("--max-depth", type=click.IntRange(1, 64), default=24, show_default=True,
+              help="How deep to follow dependencies.")
+def deps(file, as_json, show_imports, max_depth):
+    """Show FILE's dependency tree without running it, like Dependencies / Dependency Walker.
+
+    Each DLL is found as the loader would: API sets resolved through the schema to their host DLL, then the
+    program's directory, then the synthetic System32 (x64) or SysWOW64 (x86). Forwarders are followed;
+    missing DLLs and missing exports are flagged, and the exit status is 1 when a (non-delay-load) DLL
+    or export is missing.
+    """
+    import json
+    import os
+
+    from rich.console import Console
+
+    from winhatch.ntstatus import NtStatusError
+    from winhatch.report.deps import dependency_tree, render
+
+    if not os.path.isfile(file):
+        click.echo(f"winhatch: {file}: no such file", err=True)
+        sys.exit(1)
+    try:
+        info = dependency_tree(file, max_depth=max_depth)
+    except NtStatusError as e:
+        click.echo(f"winhatch: {file}: {e}", err=True)
+        sys.exit(1)
+    except OSError as e:
+        click.echo(f"winhatch: {file}: {e.strerror or e}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(info, indent=1))
+    else:
+        render(info, Console(highlight=False), show_imports=show_imports)
+    sys.exit(0 if info["ok"] else 1)
+
+
+@main.command()
+@click.argument("report_file", type=click.Path(dir_okay=False))
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), required=True,
+              help="Write a self-contained HTML page (SVG memory map, stage timeline, process tree, modules, APIs).")
+def report(report_file, html_file):
+    """Turn a JSON report written by `winhatch run --report` into one self-contained HTML page."""
+    from winhatch.report import jsonreport
+    from winhatch.report.html import write_html
+
+    try:
+        doc = jsonreport.load(report_file)
+    except ValueError as e:
+        click.echo(f"winhatch: {e}", err=True)
+        sys.exit(1)
+    _writable(html_file, "--html")
+    write_html(doc, html_file)
+    click.echo(f"wrote {html_file}", err=True)
 
 
 if __name__ == "__main__":

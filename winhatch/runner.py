@@ -28,6 +28,8 @@ class RunResult:
     crash: dict | None = None
     startup_error: dict | None = None
     unimplemented: list = field(default_factory=list)
+    program: str | None = None  # the host path that was run
+    args: list = field(default_factory=list)
 
     @property
     def modules(self) -> list[dict]:
@@ -39,14 +41,45 @@ class RunResult:
 
     @property
     def memory_map(self) -> list[dict]:
+        """The address space at exit, region by region (free ones included), as VMMap shows it: the
+        MEMORY_BASIC_INFORMATION fields (BaseAddress … Type), the allocation's ``tag``, and the VMMap view
+        (``base``, ``size``, ``type`` "Image"/"Heap"/"Stack"/…, ``state``, ``protect``, ``protection``
+        "Execute/Read"…, ``module``, ``thread``, ``details``)."""
         if self.process is None or self.process.aspace is None:
             return []
+        from winhatch.report import memmap
         out = []
-        for r in self.process.aspace.regions():
-            out.append({k: getattr(r, k) for k in ("BaseAddress", "AllocationBase", "AllocationProtect",
-                                                     "RegionSize", "State", "Protect", "Type")
-                        if hasattr(r, k)})
+        for r in memmap.memory_map(self.process.aspace):
+            d = r.to_dict()
+            d.update({"BaseAddress": r.base, "AllocationBase": r.allocation_base,
+                      "AllocationProtect": r.allocation_protect, "RegionSize": r.size, "State": r.state,
+                      "Protect": r.protect, "Type": r.mem_type})
+            out.append(d)
         return out
+
+    @property
+    def regions(self) -> list:
+        """The classified regions as `winhatch.report.memmap.Region` objects."""
+        if self.process is None or self.process.aspace is None:
+            return []
+        from winhatch.report import memmap
+        return memmap.memory_map(self.process.aspace)
+
+    @property
+    def threads(self) -> list[dict]:
+        if self.process is None:
+            return []
+        from winhatch.report.jsonreport import _threads
+        return _threads(self.process)
+
+    def filter_events(self, category=None, name=None, pid=None, **kw) -> list:
+        """The run's events matching the criteria (see `winhatch.kernel.events.Event.matches`)."""
+        return [e for e in self.events if e.matches(category=category, name=name, pid=pid, **kw)]
+
+    def report(self) -> dict:
+        """The versioned JSON report of this run (docs/report-schema.json)."""
+        from winhatch.report.jsonreport import build_report
+        return build_report(self, program=self.program, args=self.args)
 
 
 def quote_arg(a: str) -> str:
@@ -74,9 +107,45 @@ def build_command_line(program_guest_path: str, args: list[str]) -> str:
 
 def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = None, env: dict[str, str] | None = None,
         timeout: float | None = None, max_instructions: int | None = None, stdout=None, stderr=None, stdin=None,
-        trace=None, subscribers=(), notify=None, readonly_app_dir: bool = False, setup_machine=None) -> RunResult:
+        trace=None, subscribers=(), notify=None, readonly_app_dir: bool = False, setup_machine=None,
+        trace_stream=None, record=()) -> RunResult:
     """Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
-    in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks."""
+    in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks.
+    `trace`: "stages", "loader", "api", "all" (or several of them, or True for all): print the timeline to
+    `trace_stream` (default: the host's stderr) as `winhatch run --trace` does. `subscribers`: callables
+    receiving every event as it is emitted. `record`: event categories the log keeps beyond its default
+    (API calls are not kept unless asked for: `record=("api",)`, or "all") — e.g. for `result.report()`'s
+    api_calls."""
+    subscribers = list(subscribers)
+    if record:
+        cats = tuple(record) if not isinstance(record, str) else (() if record == "all" else (record,))
+        prev = setup_machine
+
+        def setup_machine(machine, _prev=prev, _cats=cats):
+            machine.events.record(*_cats)
+            if _prev:
+                _prev(machine)
+    printer = None
+    if trace:
+        import sys
+        from winhatch.report.trace import TracePrinter, categories_for
+        choices = ["all"] if trace is True else [trace] if isinstance(trace, str) else list(trace)
+        printer = TracePrinter(trace_stream if trace_stream is not None else sys.stderr, categories_for(choices))
+        subscribers.append(printer)
+    try:
+        res = _run(path, args, cwd=cwd, env=env, timeout=timeout, max_instructions=max_instructions, stdout=stdout,
+                   stderr=stderr, stdin=stdin, subscribers=subscribers, notify=notify,
+                   readonly_app_dir=readonly_app_dir, setup_machine=setup_machine)
+    finally:
+        if printer is not None:
+            printer.flush()
+    res.program = str(path)
+    res.args = [str(a) for a in args]
+    return res
+
+
+def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, stdin, subscribers, notify,
+         readonly_app_dir, setup_machine) -> RunResult:
     from winhatch.kernel.io.console import Console
     from winhatch.kernel.machine import Machine
     from winhatch.kernel.ps.create import CreateProcessInternalW

@@ -40,9 +40,34 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
     depth: int = 0  # nesting of sub-steps (a stage's sub-step has depth 1)
 
+    HEADER = ("seq", "category", "name", "pid", "tid", "time", "host_time", "depth")
+
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "category": self.category, "name": self.name, "pid": self.pid, "tid": self.tid,
-                "time": self.time, "host_time": round(self.host_time, 6), "depth": self.depth, **self.data}
+        """The header fields, then the data; a data key that would shadow a header field (an image event's
+        ``name``) is written as ``data_<key>`` so neither is lost."""
+        d = {"seq": self.seq, "category": self.category, "name": self.name, "pid": self.pid, "tid": self.tid,
+             "time": self.time, "host_time": round(self.host_time, 6), "depth": self.depth}
+        for k, v in self.data.items():
+            d[f"data_{k}" if k in d else k] = v
+        return d
+
+    def matches(self, *, category=None, name=None, pid=None, tid=None, since=None, until=None,
+                where: Callable[["Event"], bool] | None = None) -> bool:
+        """True when the event passes every given criterion. ``category``/``name``: a string or a collection
+        of strings; ``since``/``until``: emulated-time bounds (100 ns units, inclusive)."""
+        if category is not None and not _one_of(self.category, category):
+            return False
+        if name is not None and not _one_of(self.name, name):
+            return False
+        if pid is not None and self.pid != pid:
+            return False
+        if tid is not None and self.tid != tid:
+            return False
+        if since is not None and self.time < since:
+            return False
+        if until is not None and self.time > until:
+            return False
+        return where is None or bool(where(self))
 
 
 class EventLog:
@@ -57,8 +82,16 @@ class EventLog:
         self.dropped = 0
         self._seq = 0
         self._depth = 0
-        # categories nobody listens to and the log does not keep are skipped cheaply (API calls in a hot loop)
-        self.keep_categories: frozenset[str] | None = None
+        # categories nobody listens to and the log does not keep are skipped cheaply: API calls (a hot loop
+        # makes millions) are kept only when asked for (`record(API)`: a trace, a report, an events file)
+        self.skip: set[str] = {API}
+
+    def record(self, *categories: str) -> None:
+        """Keep these categories in the log too (all of them: `record()` with no argument)."""
+        if not categories:
+            self.skip.clear()
+        else:
+            self.skip.difference_update(categories)
 
     def set_clock(self, clock: Callable[[], int]) -> None:
         self._clock = clock
@@ -68,7 +101,7 @@ class EventLog:
 
     def wants(self, category: str) -> bool:
         """True when someone would see an event of this category (lets hot paths skip building one)."""
-        if self.keep_categories is None or category in self.keep_categories:
+        if category not in self.skip:
             return True
         return any(cats is None or category in cats for _, cats in self._subscribers)
 
@@ -76,7 +109,7 @@ class EventLog:
         self._seq += 1
         ev = Event(self._seq, category, name, pid, tid, self._clock(), time.perf_counter() - self._t0, data,
                    self._depth)
-        if self.keep_categories is None or category in self.keep_categories:
+        if category not in self.skip:
             if len(self.events) < self.keep:
                 self.events.append(ev)
             else:
@@ -100,15 +133,29 @@ class EventLog:
         """`with log.nested(): ...` — events emitted inside are sub-steps of the last one."""
         return EventLog._Nest(self)
 
-    def filter(self, category: str | None = None, name: str | None = None, pid: int | None = None) -> list[Event]:
+    def filter(self, category: str | Iterable[str] | None = None, name: str | Iterable[str] | None = None,
+               pid: int | None = None, *, tid: int | None = None, since: int | None = None,
+               until: int | None = None, where: Callable[[Event], bool] | None = None) -> list[Event]:
+        """The kept events matching every given criterion (see `Event.matches`)."""
         return [e for e in self.events
-                if (category is None or e.category == category) and (name is None or e.name == name)
-                and (pid is None or e.pid == pid)]
+                if e.matches(category=category, name=name, pid=pid, tid=tid, since=since, until=until, where=where)]
+
+    def counts(self, by: str = "category") -> dict[str, int]:
+        """How many kept events per ``category``, ``name`` or ``pid``."""
+        out: dict = {}
+        for e in self.events:
+            k = getattr(e, by)
+            out[k] = out.get(k, 0) + 1
+        return out
 
     def write_jsonl(self, path) -> None:
         with open(path, "w", encoding="utf-8") as f:
             for e in self.events:
                 f.write(json.dumps(e.to_dict(), default=_json_default) + "\n")
+
+
+def _one_of(value: str, wanted) -> bool:
+    return value == wanted if isinstance(wanted, str) else value in wanted
 
 
 def _json_default(o: Any):

@@ -110,7 +110,7 @@ class LoaderState:
         self.write_ptr(blink, flink)
         self.write_ptr(flink + self.ptr, blink)
 
-    def emit(self, name: str, **data) -> None:
+    def emit(self, name: str, /, **data) -> None:
         t = self.machine.dispatcher.current
         self.machine.events.emit(ev.LOADER, name, self.proc.pid, t.tid if t else 0, **data)
 

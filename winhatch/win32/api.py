@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass
 from typing import Callable
 
@@ -29,8 +30,12 @@ WIDE64 = {"ULONGLONG", "LONGLONG", "LARGE_INTEGER", "ULARGE_INTEGER", "DWORD64",
           "__int64", "unsigned __int64", "long long", "unsigned long long", "uint64_t", "int64_t", "double",
           "FILETIME"}
 FLOAT_TYPES = {"double", "float"}
+INT32_TYPES = {"DWORD", "BOOL", "UINT", "ULONG", "LONG", "INT", "int", "unsigned", "unsigned int", "long",
+               "unsigned long", "WORD", "USHORT", "SHORT", "BYTE", "UCHAR", "CHAR", "BOOLEAN", "LCID", "LANGID",
+               "DWORD32", "UINT32", "INT32", "NTSTATUS", "ACCESS_MASK", "WCHAR", "char", "short"}
 
 _REGISTRY: list["ApiSpec"] = []
+_LAST_ERROR = {a: TEB.offset(a, "LastErrorValue") for a in ("x86", "x64")}
 _DATA: list[tuple[str, str, int, Callable | None]] = []
 _INIT: dict[str, Callable] = {}
 
@@ -149,7 +154,7 @@ class Call:
     __slots__ = ("machine", "thread", "proc", "cpu", "arch", "wide", "spec", "name", "_sp", "_args_base",
                  "_slot", "ptr_size")
 
-    def __init__(self, machine, thread, spec: ApiSpec, name: str, wide: bool):
+    def __init__(self, machine, thread, spec: ApiSpec, name: str, wide: bool, sp: int | None = None):
         self.machine = machine
         self.thread = thread
         self.proc = thread.process
@@ -159,7 +164,7 @@ class Call:
         self.spec = spec
         self.name = name
         self.ptr_size = self.cpu.ptr_size
-        self._sp = self.cpu.sp
+        self._sp = self.cpu.sp if sp is None else sp
 
     # memory
     def read(self, addr: int, size: int) -> bytes:
@@ -204,10 +209,10 @@ class Call:
 
     # errors
     def set_last_error(self, code: int) -> None:
-        self.cpu.write_u32(self.thread.teb + TEB.offset(self.arch, "LastErrorValue"), code & 0xFFFFFFFF)
+        self.cpu.write_u32(self.thread.teb + _LAST_ERROR[self.arch], code & 0xFFFFFFFF)
 
     def last_error(self) -> int:
-        return self.cpu.read_u32(self.thread.teb + TEB.offset(self.arch, "LastErrorValue"))
+        return self.cpu.read_u32(self.thread.teb + _LAST_ERROR[self.arch])
 
     # varargs: the slot after the declared parameters
     def vararg_slot_address(self, index: int) -> int:
@@ -217,39 +222,58 @@ class Call:
         return self._sp + 4 + index * 4
 
 
-def _fetch_args(cpu, spec: ApiSpec) -> tuple[list, int]:
-    """Read the declared arguments; returns (values, number of stack slots they used)."""
+def _plan(spec: ApiSpec) -> tuple:
+    """Per-parameter decoding plan, computed once per declaration: (kind, 32-bit mask?)."""
+    plan = getattr(spec, "_plan", None)
+    if plan is None:
+        plan = tuple((p.kind if p.type != "float" else "float32", p.type in INT32_TYPES) for p in spec.params)
+        spec._plan = plan
+    return plan
+
+
+_X64_REGS = ("rcx", "rdx", "r8", "r9")
+_X64_FREGS = ("xmm0", "xmm1", "xmm2", "xmm3")
+
+
+def _fetch_args(cpu, spec: ApiSpec, sp: int) -> tuple[list, int]:
+    """Read the declared arguments (sp = the stack pointer at the trap: the return address is at [sp]);
+    returns (values, number of x86 stack slots they used)."""
+    plan = _plan(spec)
     vals = []
     if cpu.is64:
-        sp = cpu.sp
-        regs = ("rcx", "rdx", "r8", "r9")
-        fregs = ("xmm0", "xmm1", "xmm2", "xmm3")
-        for i, p in enumerate(spec.params):
+        for i, (kind, int32) in enumerate(plan):
             if i < 4:
-                if p.kind == "float":
-                    import struct
-                    v = struct.unpack("<d", (cpu.reg(fregs[i]) & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))[0]
+                if kind in ("float", "float32"):
+                    bits = cpu.reg(_X64_FREGS[i])
+                    v = (struct.unpack("<f", (bits & 0xFFFFFFFF).to_bytes(4, "little"))[0] if kind == "float32"
+                         else struct.unpack("<d", (bits & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))[0])
                 else:
-                    v = cpu.reg(regs[i])
+                    v = cpu.reg(_X64_REGS[i])
             else:
                 v = cpu.read_u64(sp + 8 + i * 8)
-                if p.kind == "float":
-                    import struct
+                if kind == "float":
                     v = struct.unpack("<d", v.to_bytes(8, "little"))[0]
+                elif kind == "float32":
+                    v = struct.unpack("<f", (v & 0xFFFFFFFF).to_bytes(4, "little"))[0]
+            if int32:  # the callee sees only the low 32 bits of a 32-bit argument's register
+                v &= 0xFFFFFFFF
             vals.append(v)
-        return vals, len(spec.params)
-    sp = cpu.sp + 4
+        return vals, len(plan)
+    if not plan:
+        return vals, 0
+    raw = cpu.mem_read(sp + 4, 4 * (2 * len(plan)))
     slot = 0
-    raw = cpu.mem_read(sp, 4 * (2 * len(spec.params) + 1)) if spec.params else b""
-    import struct
-    for p in spec.params:
-        if p.kind in ("wide64", "float"):
-            lo, hi = struct.unpack_from("<II", raw, slot * 4)
-            if p.kind == "float":
-                v = struct.unpack("<d", struct.pack("<II", lo, hi))[0]
+    for kind, _ in plan:
+        if kind in ("wide64", "float"):
+            if kind == "float":
+                (v,) = struct.unpack_from("<d", raw, slot * 4)
             else:
+                lo, hi = struct.unpack_from("<II", raw, slot * 4)
                 v = lo | (hi << 32)
             slot += 2
+        elif kind == "float32":
+            (v,) = struct.unpack_from("<f", raw, slot * 4)
+            slot += 1
         else:
             (v,) = struct.unpack_from("<I", raw, slot * 4)
             slot += 1
@@ -264,42 +288,54 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
     kinds = [p.kind for p in spec.params]
     ret_wide = spec.ret in WIDE64 and spec.ret not in FLOAT_TYPES
     ret_void = spec.ret == "void" or spec.ret.startswith("DECLSPEC_NORETURN")
+    ret_float = spec.ret in FLOAT_TYPES
+
+    api_name = f"{dll}!{export_name}"
+    mask = None
+    stub_len = None
+    has_strings = any(k in ("str_a", "str_w", "str_t") for k in kinds)
 
     def handler(thread, va):
+        nonlocal mask, stub_len
         cpu = thread.process.cpu
-        args, slots = _fetch_args(cpu, spec)
-        for i, k in enumerate(kinds):
-            if k == "str_a":
-                args[i] = None if not args[i] else cpu.read_cstr(args[i], 1 << 16).decode("cp1252", "replace")
-            elif k == "str_w":
-                args[i] = None if not args[i] else cpu.read_wstr(args[i], 1 << 16)
-            elif k == "str_t":
-                if not args[i]:
-                    args[i] = None
-                elif wide:
-                    args[i] = cpu.read_wstr(args[i], 1 << 16)
-                else:
-                    args[i] = cpu.read_cstr(args[i], 1 << 16).decode("cp1252", "replace")
-        c = Call(machine, thread, spec, export_name, wide)
-        ret_addr = cpu.read_ptr(cpu.sp)
+        if mask is None:
+            mask = 0xFFFFFFFFFFFFFFFF if cpu.is64 else 0xFFFFFFFF
+            stub_len = len_stub(cpu)
+        sp = cpu.sp
+        args, slots = _fetch_args(cpu, spec, sp)
+        if has_strings:
+            for i, k in enumerate(kinds):
+                if k == "str_a":
+                    args[i] = None if not args[i] else cpu.read_cstr(args[i], 1 << 16).decode("cp1252", "replace")
+                elif k == "str_w":
+                    args[i] = None if not args[i] else cpu.read_wstr(args[i], 1 << 16)
+                elif k == "str_t":
+                    if not args[i]:
+                        args[i] = None
+                    elif wide:
+                        args[i] = cpu.read_wstr(args[i], 1 << 16)
+                    else:
+                        args[i] = cpu.read_cstr(args[i], 1 << 16).decode("cp1252", "replace")
+        c = Call(machine, thread, spec, export_name, wide, sp)
+        ret_addr = cpu.read_ptr(sp)
         if events.wants(ev.API):
-            events.emit(ev.API, "call", thread.process.pid, thread.tid, api=f"{dll}!{export_name}",
+            events.emit(ev.API, "call", thread.process.pid, thread.tid, api=api_name,
                         args={p.name: a for p, a in zip(spec.params, args)},
                         caller=thread.process.subsystem["images"].describe(ret_addr))
         result = spec.fn(c, *args)
         # return to the caller (the handler may have redirected execution: then it set pc itself)
-        if cpu.pc != va and cpu.pc != va + len_stub(cpu):
+        pc = cpu.pc
+        if pc != va and pc != va + stub_len:
             return
         if result is not None and not ret_void:
-            if spec.ret in FLOAT_TYPES:
+            if ret_float:
                 set_float_return(cpu, float(result))
-            elif ret_wide and not cpu.is64:
+            elif ret_wide and mask == 0xFFFFFFFF:
                 cpu.set_reg("eax", result & 0xFFFFFFFF)
                 cpu.set_reg("edx", (result >> 32) & 0xFFFFFFFF)
             else:
-                cpu.retval = result & (0xFFFFFFFFFFFFFFFF if cpu.is64 else 0xFFFFFFFF)
-        sp = cpu.sp
-        if cpu.is64:
+                cpu.retval = result & mask
+        if mask != 0xFFFFFFFF:
             cpu.sp = sp + 8
         else:
             cpu.sp = sp + 4 + (0 if spec.cdecl else 4 * slots)
@@ -323,8 +359,11 @@ def set_float_return(cpu, value: float) -> None:
     import struct
     if cpu.is64:
         cpu.set_reg("xmm0", struct.unpack("<Q", struct.pack("<d", value))[0])
-    else:
+    elif hasattr(cpu, "set_fp_return"):
         cpu.set_fp_return(value)
+    else:   # x86: st(0) — push the value on the x87 register stack
+        from winhatch.win32.crt.runtime import push_x87
+        push_x87(cpu, value)
 
 
 def redirect(c: Call, target: int, args: list[int], *, return_to_caller: bool = True) -> None:

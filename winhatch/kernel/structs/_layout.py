@@ -258,6 +258,13 @@ class Struct(CType):
         return self._layout(arch).align
 
     def _resolve(self, arch: str, path: str) -> tuple[int, CType | _Bit]:
+        cache = self.__dict__.setdefault("_resolved", {})
+        hit = cache.get((arch, path))
+        if hit is None:
+            hit = cache[(arch, path)] = self._resolve_uncached(arch, path)
+        return hit
+
+    def _resolve_uncached(self, arch: str, path: str) -> tuple[int, CType | _Bit]:
         off = 0
         t: CType | _Bit = self
         for part in path.split("."):

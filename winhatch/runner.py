@@ -193,14 +193,27 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
                                    f"{status_name(res.status)})")
         proc = res.process
         error = None
+
+        def guests():
+            return [p for p in machine.processes if p.cpu is not None]
+
         try:
+            # the program, then whatever it started: children outlive their parent, as on Windows
             machine.dispatcher.run(until=lambda: proc.exited)
+            if proc.exited and any(not p.exited for p in guests()):
+                machine.dispatcher.run(until=lambda: all(p.exited for p in guests()))
         except MachineStop as e:
             error = e.reason
-            machine.terminate_process(proc, e.status)
+            for p in guests():
+                if not p.exited:
+                    machine.terminate_process(p, e.status)
         if not proc.exited:
             error = error or "no thread can run (all threads are waiting)"
             machine.terminate_process(proc, 0xC0000194)
+        for p in guests():  # still waiting forever after the program ended: end them, say so
+            if not p.exited:
+                error = error or f"{p.image_name} (pid {p.pid}) was still waiting when the run ended"
+                machine.terminate_process(p, 0xC0000194)
         if getattr(proc, "stop_message", None):
             error = proc.stop_message
         return RunResult(proc.exit_status, console.captured_stdout, console.captured_stderr, proc, machine,

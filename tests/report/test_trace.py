@@ -73,7 +73,8 @@ def test_trace_api_shows_calls_with_callers(build_fixture, arch):
     assert r.returncode == 42
     calls = [line for line in _lines(r) if "!" in line]
     assert len(calls) > 10
-    assert any(re.search(r"msvcrt\.dll!__getmainargs\(.*\)\s+from hello\.exe\+0x[0-9a-f]+", c) for c in calls)
+    # arguments, the return value (0: success) and the caller as module+offset
+    assert any(re.search(r"msvcrt\.dll!__getmainargs\(.*\) → 0\s+from hello\.exe\+0x[0-9a-f]+", c) for c in calls)
     assert not any("LdrpSnapThunk" in c or "CreateProcessInternalW" in c for c in calls)
 
 

@@ -7,7 +7,6 @@ starts programs launched from the command line) and offers the few services that
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from winhatch.kernel.events import EventLog
 from winhatch.kernel.ke.dispatcher import Dispatcher
 from winhatch.kernel.ke.traps import TrapTable
 from winhatch.kernel.notify import ImageInfo, NotifyRoutines
-from winhatch.kernel.ob import CidTable
+from winhatch.kernel.ob import CidTable, ObNamespace
 from winhatch.kernel.ps import exit as psexit
 from winhatch.kernel.ps import mapping, peb
 from winhatch.kernel.ps.objects import Process
@@ -61,6 +60,7 @@ class Machine:
         self.events = EventLog(clock=self.clock.now)
         self.notify = NotifyRoutines()
         self.cid = CidTable()
+        self.namespace = ObNamespace()  # \\BaseNamedObjects and friends: named objects of all processes
         self.traps = TrapTable()
         self.dispatcher = Dispatcher(self)
         self.limits = dict(limits or {})

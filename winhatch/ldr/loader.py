@@ -389,7 +389,7 @@ def _export_address(st: LoaderState, mod: Module, *, name: str | None = None, or
         entry = r.entry
         if st.machine.events.wants(ev.LOADER):
             st.emit("LdrpSnapThunk", module=mod.name, symbol=name, hint=hint, hint_hit=r.hint_hit,
-                    steps=len(r.steps), importer=importer.name if importer else None)
+                    steps=len(r.steps), step_list=list(r.steps), importer=importer.name if importer else None)
     else:
         entry = exports.by_ordinal(ordinal)
     if entry is None or (entry.rva is None and entry.forwarder is None):
@@ -583,14 +583,22 @@ def LdrShutdownProcess(machine, thread) -> None:
             machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 1])
 
 
-def LdrShutdownThread(machine, thread) -> None:
+def LdrpCallThreadDetachRoutines(machine, thread) -> None:
+    """DLL_THREAD_DETACH (for ntdll's LdrShutdownThread): the DLLs in reverse initialisation order (TLS callbacks, then DllMain), then the
+    program's own TLS callbacks, as Windows orders them. The caller holds the loader lock."""
     st = thread.process.subsystem.get("ldr")
     if st is None:
         return
+    exe = None
     for m in reversed(st.init_order):
+        if m.is_exe:
+            exe = m
+            continue
         _call_tls_callbacks(st, thread, m, DLL_THREAD_DETACH)
-        if not m.is_exe and m.entry_point:
+        if m.entry_point:
             machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_THREAD_DETACH, 0])
+    if exe is not None:
+        _call_tls_callbacks(st, thread, exe, DLL_THREAD_DETACH)
 
 
 # ============================================================================ run time

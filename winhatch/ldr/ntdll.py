@@ -115,16 +115,7 @@ def LdrShutdownThread(machine, thread) -> None:
     lock = loader_lock(thread.process)
     lock.enter(thread, "LdrShutdownThread (loader lock)")
     try:
-        exe = None
-        for m in reversed(st.init_order):
-            if m.is_exe:
-                exe = m
-                continue
-            loader._call_tls_callbacks(st, thread, m, loader.DLL_THREAD_DETACH)
-            if m.entry_point:
-                machine.dispatcher.call_guest(thread, m.entry_point, [m.base, loader.DLL_THREAD_DETACH, 0])
-        if exe is not None:
-            loader._call_tls_callbacks(st, thread, exe, loader.DLL_THREAD_DETACH)
+        loader.LdrpCallThreadDetachRoutines(machine, thread)
     finally:
         lock.leave(machine, thread)
 

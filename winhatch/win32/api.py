@@ -284,7 +284,6 @@ def _fetch_args(cpu, spec: ApiSpec, sp: int) -> tuple[list, int]:
 def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: bool):
     """The function the dispatcher calls when the guest calls dll!export_name."""
     events = machine.events
-    disp = machine.dispatcher
     kinds = [p.kind for p in spec.params]
     ret_wide = spec.ret in WIDE64 and spec.ret not in FLOAT_TYPES
     ret_void = spec.ret == "void" or spec.ret.startswith("DECLSPEC_NORETURN")
@@ -318,11 +317,14 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
                         args[i] = cpu.read_cstr(args[i], 1 << 16).decode("cp1252", "replace")
         c = Call(machine, thread, spec, export_name, wide, sp)
         ret_addr = cpu.read_ptr(sp)
+        event = None
         if events.wants(ev.API):
-            events.emit(ev.API, "call", thread.process.pid, thread.tid, api=api_name,
-                        args={p.name: a for p, a in zip(spec.params, args)},
-                        caller=thread.process.subsystem["images"].describe(ret_addr))
+            event = events.emit(ev.API, "call", thread.process.pid, thread.tid, api=api_name,
+                                args={p.name: a for p, a in zip(spec.params, args)},
+                                caller=thread.process.subsystem["images"].describe(ret_addr))
         result = spec.fn(c, *args)
+        if event is not None:
+            event.data["ret"] = None if ret_void else result
         # return to the caller (the handler may have redirected execution: then it set pc itself)
         pc = cpu.pc
         if pc != va and pc != va + stub_len:

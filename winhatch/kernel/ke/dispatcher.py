@@ -101,6 +101,7 @@ class Dispatcher:
         self.current: "Thread | None" = None
         self._pending = None  # deferred trap (thread, handler, va)
         self._pending_exc: BaseException | None = None
+        self._in_hook = None  # the handler running inside the CPU hook, if any
         self.slice_instructions = 200_000  # mode "instructions": the quantum in instructions
         self.slice_traps = 64  # the quantum in API calls at priority 8
         self.slice_wall_s = 0.05  # mode "traps": wall-clock backstop for threads that never call an API
@@ -141,6 +142,7 @@ class Dispatcher:
                 self._pending = (thread, h, va)
                 return DEFER
             self.api_calls += 1
+            self._in_hook = h
             try:
                 h.fn(thread, va)
             except WouldBlock as wb:  # the thread waits: back to the stub, re-executed when it resumes
@@ -152,6 +154,8 @@ class Dispatcher:
                 self._pending_exc = e
                 cpu.stop()
                 return None
+            finally:
+                self._in_hook = None
             if self.api_calls >= self._slice_end:
                 cpu.stop()
             return None
@@ -455,6 +459,9 @@ class Dispatcher:
         except that the callee's effects on memory remain. The callee runs unsliced (like a thread holding the
         loader lock); if it blocks, other threads run until it can continue.
         """
+        if self._in_hook is not None:  # Unicorn cannot run guest code from inside its own hook
+            h = self._in_hook
+            raise RuntimeError(f"{h.dll}!{h.name} runs guest code but is not declared calls_guest=True")
         proc = thread.process
         cpu = proc.cpu
         saved = cpu.save_context()
@@ -581,7 +588,6 @@ class _BadTrap:
         self.va = va
 
     def fn(self, thread, va):
-        d = thread.process.subsystem.get("dispatcher") or thread.process.subsystem
         raise_illegal(thread, va)
 
 

@@ -53,11 +53,9 @@ PROT_WRITE = 2
 PROT_EXEC = 4
 
 # --- NTSTATUS values not (yet) in winhatch.ntstatus -------------------------------------------------
-STATUS_UNABLE_TO_DELETE_SECTION = 0xC000001B
-STATUS_NOT_COMMITTED = 0xC000002D
-STATUS_SECTION_PROTECTION = 0xC000004E
-STATUS_MAPPED_ALIGNMENT = 0xC0000220
-STATUS_IMAGE_NOT_AT_BASE = 0x40000003
+from winhatch.ntstatus import (STATUS_IMAGE_NOT_AT_BASE, STATUS_MAPPED_ALIGNMENT,  # noqa: F401,E402
+                               STATUS_NOT_COMMITTED, STATUS_SECTION_PROTECTION,
+                               STATUS_UNABLE_TO_DELETE_SECTION)
 
 # --- user address-space layout ----------------------------------------------------------------------
 LOWEST_USER_ADDRESS = 0x10000

@@ -16,7 +16,7 @@ from ...ntstatus import (
 from .access import object_type
 from .object import KObject
 
-STATUS_HANDLE_NOT_CLOSABLE = 0xC0000235
+from winhatch.ntstatus import STATUS_HANDLE_NOT_CLOSABLE  # noqa: E402
 
 #: NtCurrentProcess() / NtCurrentThread() (also accepted as 32- and 64-bit unsigned values)
 CURRENT_PROCESS = -1

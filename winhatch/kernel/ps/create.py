@@ -333,7 +333,7 @@ def MmCreateProcessAddressSpace(machine, proc: Process) -> None:
     from winhatch.cpu import PROT_READ, PROT_WRITE
     proc.cpu.mem_map(GDT_VA[proc.arch], 0x1000, PROT_READ | PROT_WRITE)
     machine.dispatcher.attach(proc)
-    _stage(machine, "MmCreateProcessAddressSpace", 0, arch=proc.arch,
+    _stage(machine, "MmCreateProcessAddressSpace", proc.inherited_from_pid, arch=proc.arch,
            user_limit=f"0x{machine.user_limit(proc.arch):x}")
 
 
@@ -341,26 +341,26 @@ def KeInitializeProcess(machine, proc: Process, priority_class: str) -> None:
     proc.priority_class = priority_class
     proc.base_priority = PRIORITY_BASE[priority_class]
     proc.quantum = 6
-    _stage(machine, "KeInitializeProcess", 0, base_priority=proc.base_priority, priority_class=priority_class,
+    _stage(machine, "KeInitializeProcess", proc.inherited_from_pid, base_priority=proc.base_priority, priority_class=priority_class,
            quantum=proc.quantum, affinity=f"0x{proc.affinity:x}")
 
 
 def MmInitializeProcessAddressSpace(machine, proc: Process, pe) -> None:
     base = machine.mm_map_image(proc, proc.image_section, proc.image_path)
     proc.image_base = base
-    _stage(machine, "MmMapViewOfSection", 0, image=proc.image_name, base=f"0x{base:x}",
+    _stage(machine, "MmMapViewOfSection", proc.inherited_from_pid, image=proc.image_name, base=f"0x{base:x}",
            size=f"0x{pe.size_of_image:x}", relocated=base != pe.image_base)
     ntdll_path = machine.system_dir(proc.arch) + "\\ntdll.dll"
     ntdll_pe, ntdll_section = machine.open_system_image(ntdll_path)
     proc.ntdll_base = machine.mm_map_image(proc, ntdll_section, ntdll_path)
-    _stage(machine, "PspMapSystemDll", 0, image="ntdll.dll", base=f"0x{proc.ntdll_base:x}", path=ntdll_path)
+    _stage(machine, "PspMapSystemDll", proc.inherited_from_pid, image="ntdll.dll", base=f"0x{proc.ntdll_base:x}", path=ntdll_path)
     machine.map_kuser_shared_data(proc)
-    _stage(machine, "MmMapKUserSharedData", 0, address="0x7ffe0000", protect="PAGE_READONLY")
+    _stage(machine, "MmMapKUserSharedData", proc.inherited_from_pid, address="0x7ffe0000", protect="PAGE_READONLY")
 
 
 def MmCreatePeb(machine, proc: Process, pe, req: CreateRequest) -> None:
     info = machine.write_peb(proc, pe, req)
-    _stage(machine, "MmCreatePeb", 0, peb=f"0x{proc.peb:x}", image_base=f"0x{proc.image_base:x}",
+    _stage(machine, "MmCreatePeb", proc.inherited_from_pid, peb=f"0x{proc.peb:x}", image_base=f"0x{proc.image_base:x}",
            process_parameters=f"0x{info['parameters']:x}", api_set_map=f"0x{info['api_set_map']:x}",
            os_version=info["os_version"], number_of_processors=info["processors"])
 

@@ -35,12 +35,7 @@ ERROR_BAD_PATHNAME = 161
 
 # ================================================================================ named objects
 def namespace(machine) -> ObNamespace:
-    ns = getattr(machine, "namespace", None)
-    if ns is None:
-        ns = machine.subsystem.get("ob_namespace")
-        if ns is None:
-            ns = machine.subsystem["ob_namespace"] = ObNamespace()
-    return ns
+    return machine.namespace
 
 
 def object_path(c, name: str) -> str:

@@ -5,12 +5,9 @@ as ntdll's Nt* functions would.
 """
 from __future__ import annotations
 
-import struct
-
-from winhatch.kernel import events as ev
 from winhatch.kernel.ke.dispatcher import ProcessExit
-from winhatch.kernel.mm import MEM_COMMIT, MEM_RELEASE, MEM_RESERVE
-from winhatch.kernel.structs import PEB, RTL_USER_PROCESS_PARAMETERS, TEB
+from winhatch.kernel.mm import MEM_RELEASE
+from winhatch.kernel.structs import PEB, RTL_USER_PROCESS_PARAMETERS
 from winhatch.ldr import loader, ntdll
 from winhatch.ntstatus import (ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, ERROR_MOD_NOT_FOUND,
                                ERROR_PROC_NOT_FOUND, NtStatusError, nt_to_win32)
@@ -119,7 +116,7 @@ def VirtualAlloc(c, addr, size, atype, prot):
         base, _ = c.proc.aspace.allocate(addr or None, size, atype, prot)
         return base
     except NtStatusError as e:
-        c.set_last_error(_vm_error(e.status))
+        c.set_last_error(nt_to_win32(e.status))
         return 0
 
 
@@ -132,15 +129,8 @@ def VirtualFree(c, addr, size, ftype):
         c.proc.aspace.free(addr, size, ftype)
         return 1
     except NtStatusError as e:
-        c.set_last_error(_vm_error(e.status))
+        c.set_last_error(nt_to_win32(e.status))
         return 0
-
-
-def _vm_error(status: int) -> int:
-    """RtlNtStatusToDosError, with the memory manager's statuses ntstatus.nt_to_win32 does not map."""
-    if status & 0xFFFFFFFF == 0xC000002D:  # STATUS_NOT_COMMITTED
-        return 487  # ERROR_INVALID_ADDRESS
-    return nt_to_win32(status)
 
 
 @api(K32, "BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect, PDWORD lpflOldProtect)")
@@ -148,7 +138,7 @@ def VirtualProtect(c, addr, size, prot, oldp):
     try:
         old = c.proc.aspace.protect(addr, size, prot)
     except NtStatusError as e:
-        c.set_last_error(_vm_error(e.status))
+        c.set_last_error(nt_to_win32(e.status))
         return 0
     if oldp:
         c.write_u32(oldp, old)

@@ -1,12 +1,32 @@
 """The `winhatch` command."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
+EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE: a winhatch bug, never the guest's exit status
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Group(click.Group):
+    """Turns an unexpected Python exception (a winhatch bug) into one line instead of a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit,
+                KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 — the one place that catches everything
+            if os.environ.get("WINHATCH_DEBUG"):
+                raise
+            click.echo(f"winhatch: internal error: {type(e).__name__}: {e} "
+                       f"(set WINHATCH_DEBUG=1 to see the traceback)", err=True)
+            sys.exit(EXIT_INTERNAL_ERROR)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="winhatch")
 def main() -> None:
     """winhatch — watch Windows give birth to a process.

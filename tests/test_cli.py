@@ -1,0 +1,29 @@
+"""The command line's own contract: help, exit statuses, one-line errors."""
+from click.testing import CliRunner
+
+from winhatch import cli, runner
+
+
+def test_help_explains_every_command():
+    r = CliRunner().invoke(cli.main, ["--help"])
+    assert r.exit_code == 0
+    for cmd in ("run", "inspect", "vmmap", "deps", "report"):
+        assert cmd in r.output
+
+
+def test_exit_status_is_guest_exit_code_and_0xff(build_fixture):
+    r = CliRunner().invoke(cli.main, ["run", str(build_fixture("hello.c", "x64"))])
+    assert r.exit_code == 42
+
+
+def test_internal_error_is_one_line_not_a_traceback(monkeypatch):
+    def broken(*a, **k):
+        raise KeyError("something winhatch did not expect")
+
+    monkeypatch.setattr(runner, "run", broken)
+    monkeypatch.delenv("WINHATCH_DEBUG", raising=False)
+    r = CliRunner().invoke(cli.main, ["run", "whatever.exe"])
+    assert r.exit_code == cli.EXIT_INTERNAL_ERROR
+    assert "Traceback" not in r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("winhatch: internal error: KeyError")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import launcher_exes, wine_corpus
+from pefixtures import launcher_exes, wine_corpus
 from oracle import differences
 
 CHUNKS = 24

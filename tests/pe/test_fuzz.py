@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fixturebuild
-from conftest import WINE_DIR, build_pe_fixtures, launcher_exes
+from pefixtures import WINE_DIR, build_pe_fixtures, launcher_exes
 from winhatch.pe import PEFile, PEFormatError
 
 TIME_LIMIT = 10.0   # seconds for one example (parse + every property)

@@ -52,7 +52,7 @@ def test_json_matches_pefile(pe_fixtures, which):
 
 
 def test_json_for_an_msvc_launcher_has_pdb():
-    from conftest import launcher_exes
+    from pefixtures import launcher_exes
     path = next(p for p in launcher_exes() if p.name in ("cli-64.exe", "t64.exe", "w64.exe"))
     got = json.loads(_run("--json", path).stdout)
     assert got["pdb"] is None or (got["pdb"]["path"] and isinstance(got["pdb"]["age"], int))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pefile
 import pytest
 
-from conftest import WINE_DIR, launcher_exes
+from pefixtures import WINE_DIR, launcher_exes
 from winhatch.pe import PEFile
 
 LAUNCHERS = [p for p in launcher_exes() if "arm" not in p.name]

@@ -34,6 +34,8 @@ class EmulatedClock:
         self.boot_filetime = boot_filetime
         self.ticks = 0  # 100 ns units since boot
         self._ns = 0
+        self._last_ms = 0
+        self.on_millisecond: list = []  # callbacks run when the emulated clock passes a millisecond
 
     def now(self) -> int:
         return self.ticks
@@ -43,12 +45,21 @@ class EmulatedClock:
 
     def advance(self, units_100ns: int) -> None:
         self.ticks += max(0, int(units_100ns))
+        self._tick()
+
+    def _tick(self) -> None:
+        ms = self.ticks // 10_000
+        if ms != self._last_ms:
+            self._last_ms = ms
+            for fn in self.on_millisecond:
+                fn()
 
     def advance_instructions(self, n: int) -> None:
         self._ns += n * self.NS_PER_INSTRUCTION
         if self._ns >= 100:
             self.ticks += self._ns // 100
             self._ns %= 100
+            self._tick()
 
 
 class Machine:
@@ -148,9 +159,17 @@ class Machine:
                 system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.now(),
                 tick_count_ms=self.clock.now() // 10_000, cookie=self.system_cookie,
                 number_of_physical_pages=(8 << 30) >> 12, active_processor_count=peb.NUMBER_OF_PROCESSORS)
-            self._kuser_data = bytearray(data)
+            self._kuser.write(0, data)  # one page for every process: the section's shared memory
+            self.clock.on_millisecond.append(self._update_kuser_times)
         proc.aspace.map_view(self._kuser, base=KUSER_SHARED_DATA, protect=PAGE_READONLY, tag=("kuser_shared_data",))
-        proc.aspace.write(KUSER_SHARED_DATA, bytes(self._kuser_data))
+
+    def _update_kuser_times(self) -> None:
+        """The time fields of KUSER_SHARED_DATA follow emulated time (what GetTickCount and friends read)."""
+        from winhatch.kernel.structs.kuser import update_kuser_times
+        page = bytearray(self._kuser.read(0, 0x1000))
+        update_kuser_times(page, system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.now(),
+                           tick_count_ms=self.clock.now() // 10_000)
+        self._kuser.write(0, bytes(page))
 
     def ensure_system_cookie(self) -> int:
         """PspUserThreadStartup: the system-wide cookie in SharedUserData, generated once."""
@@ -158,10 +177,9 @@ class Machine:
             import hashlib
             h = hashlib.sha256(f"{self.clock.system_time()}:{len(self.processes)}".encode()).digest()
             self.system_cookie = int.from_bytes(h[:4], "little") or 1
-            for p in self.processes:
-                if p.aspace is not None and not p.exited:
-                    p.aspace.write(KUSER_SHARED_DATA + 0x330, self.system_cookie.to_bytes(4, "little"))
-                    break  # the page is one shared section: one write reaches every process
+            if self._kuser is not None:  # the page is one shared section: one write reaches every process
+                from winhatch.kernel.structs import KUSER_SHARED_DATA as KUSD
+                self._kuser.write(KUSD.offset("x64", "Cookie"), self.system_cookie.to_bytes(4, "little"))
         return self.system_cookie
 
     def write_peb(self, proc, pe, req) -> dict:

@@ -1,4 +1,5 @@
 """Loader fixtures: programs and DLLs built together (DLLs first, programs linked against them)."""
+import os
 import shutil
 
 import pytest
@@ -9,17 +10,19 @@ import fixturebuild
 SHARED_BASE = {"x86": "0x10000000", "x64": "0x3f000000"}
 
 
-def implib(def_name, arch):
-    """An import library made from a .def file with dlltool (needed to import NONAME exports by ordinal)."""
+def implib(def_name, arch, delay=False):
+    """An import library made from a .def file with dlltool (needed to import NONAME exports by ordinal);
+    delay=True makes a delay-load import library (dlltool -y)."""
     import hashlib
     import subprocess
     src = fixturebuild.SRC / def_name
-    key = hashlib.sha256(src.read_bytes() + arch.encode()).hexdigest()[:16]
-    out = fixturebuild.CACHE / arch / key / ("lib" + src.stem + ".a")
+    key = hashlib.sha256(src.read_bytes() + arch.encode() + bytes([delay])).hexdigest()[:16]
+    out = fixturebuild.CACHE / arch / key / ("lib" + src.stem + ("_delay" if delay else "") + ".a")
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        subprocess.run([f"{fixturebuild.TRIPLES[arch]}-dlltool", "-d", str(src), "-l", str(tmp)], check=True)
+        tmp = out.with_name(f".{os.getpid()}.{out.name}")  # concurrent workers never share a temp file
+        subprocess.run([f"{fixturebuild.TRIPLES[arch]}-dlltool", "-d", str(src), "-y" if delay else "-l", str(tmp)],
+                       check=True)
         tmp.replace(out)
     return out
 
@@ -45,7 +48,9 @@ def ldr_bins():
         loadlib = fixturebuild.build("ldr_loadlib.c", arch)
         useinit = fixturebuild.build("ldr_useinitfail.c", arch, libs=[str(fail)], extra_inputs=[fail])
         missing = fixturebuild.build("ldr_missing.c", arch, libs=[str(a)], extra_inputs=[a])
-        out[arch] = {"a": a, "b": b, "c": c, "fail": fail, "main": main, "loadlib": loadlib, "useinit": useinit,
+        delay = fixturebuild.build("ldr_delay.c", arch, libs=[str(implib("ldr_dlla.def", arch, delay=True))],
+                                   extra_inputs=[implib("ldr_dlla.def", arch, delay=True)])
+        out[arch] = {"a": a, "delay": delay, "b": b, "c": c, "fail": fail, "main": main, "loadlib": loadlib, "useinit": useinit,
                      "missing": missing, "tls": fixturebuild.build("ldr_tls.c", arch),
                      "pebwalk": fixturebuild.build("ldr_pebwalk.c", arch)}
     return out

@@ -154,3 +154,31 @@ def test_wrong_architecture_dll_is_refused(ldr_bins, app_dir, arch):
     app_dir(ldr_bins[other]["a"])
     res = runner.run(app_dir.dir / b["missing"].name)
     assert res.exit_status == STATUS_INVALID_IMAGE_FORMAT
+
+
+def _iat_slot_in_file(exe, arch, symbol):
+    import subprocess
+
+    import pefile
+    import fixturebuild
+    nm = subprocess.run([f"{fixturebuild.TRIPLES[arch]}-nm", str(exe)], capture_output=True, text=True).stdout
+    addr = next(int(ln.split()[0], 16) for ln in nm.splitlines() if ln.split()[-1] == symbol)
+    pe = pefile.PE(str(exe), fast_load=True)
+    size = 8 if arch == "x64" else 4
+    return int.from_bytes(pe.get_data(addr - pe.OPTIONAL_HEADER.ImageBase, size), "little")
+
+
+def test_delay_load_resolves_on_first_call(ldr_bins, app_dir, arch):
+    """The delay helper (linked into the program) calls LoadLibrary/GetProcAddress on the first call."""
+    import pytest
+    b = ldr_bins[arch]
+    symbol = "__imp__a_value" if arch == "x86" else "__imp_a_value"
+    if _iat_slot_in_file(b["delay"], arch, symbol) == 0:
+        pytest.skip("this binutils' i386 `dlltool -y` leaves the delay-load IAT slot 0 in the file: the program "
+                    "would jump to 0 on Windows too")
+    res = run_in(app_dir, b["delay"], b["a"])
+    assert res.stdout.decode().splitlines() == [
+        "main: before, loaded=0", "A: attach static=0", "main: a_value=1001 loaded=1", "main: again=1001",
+        "A: detach"]
+    loads = [e.data for e in loader_events(res, "LdrLoadDll")]
+    assert [d["module"] for d in loads] == ["ldr_dlla.dll"]  # loaded once, at run time

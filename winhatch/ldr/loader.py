@@ -416,6 +416,16 @@ def _export_address(st: LoaderState, mod: Module, *, name: str | None = None, or
     return mod.base + entry.rva
 
 
+def _binding_valid(m: Module, desc, dep: Module, bound: dict[str, int]) -> bool:
+    """A bound import descriptor (TimeDateStamp != 0) is used as is when the bound import directory names the
+    DLL with the timestamp the loaded DLL really has and the DLL sits at its preferred base, so the addresses
+    the binder wrote are still right; otherwise the descriptor is re-snapped."""
+    if not desc.timestamp or not bound:
+        return False
+    ts = bound.get(dep.name.lower(), bound.get(desc.dll.lower()))
+    return ts is not None and ts == dep.pe.timestamp and dep.base == dep.pe.image_base
+
+
 def LdrpSnapModule(st: LoaderState, m: Module) -> None:
     """Write the IAT of module m (all its import descriptors), then restore the IAT pages' protection."""
     if m.snapped:
@@ -426,10 +436,16 @@ def LdrpSnapModule(st: LoaderState, m: Module) -> None:
     aspace = st.proc.aspace
     size = st.ptr
     writes: list[tuple[int, int]] = []
+    bound = {b.name.lower(): b.timestamp for b in m.pe.bound_imports}
     for desc in m.pe.imports:
         dep = st.by_name.get(resolve_dll_name(st, desc.dll, m).replace("/", "\\").rsplit("\\", 1)[-1].lower())
         if dep is None:
             dep, _ = LdrpLoadDll(st, desc.dll, m, static=m.static)
+        if _binding_valid(m, desc, dep, bound):
+            # bound at link/bind time against this very DLL at its preferred base: the IAT in the image
+            # already holds the addresses, as Windows trusts them
+            st.emit("LdrpSnapModule", module=m.name, dll=dep.name, imports=len(desc.functions), bound=True)
+            continue
         for fn in desc.functions:
             addr = _export_address(st, dep, name=fn.name, ordinal=fn.ordinal if fn.name is None else None,
                                    hint=fn.hint, importer=m)

@@ -182,3 +182,8 @@ def test_delay_load_resolves_on_first_call(ldr_bins, app_dir, arch):
         "A: detach"]
     loads = [e.data for e in loader_events(res, "LdrLoadDll")]
     assert [d["module"] for d in loads] == ["ldr_dlla.dll"]  # loaded once, at run time
+
+
+def test_thread_variables_are_per_thread(app_dir, arch, build_fixture):
+    res = run_in(app_dir, build_fixture("ldr_threadvar.c", arch))
+    assert res.stdout.decode().splitlines() == ["main copy=101 worker copy=150"], res.error

@@ -102,3 +102,17 @@ def write_filetime(c, addr: int, ft: int) -> None:
 
 def read_u64(c, addr: int) -> int:
     return c.u32(addr) | (c.u32(addr + 4) << 32)
+
+
+def sa_inherit(c, sa: int) -> bool:
+    """SECURITY_ATTRIBUTES.bInheritHandle."""
+    return bool(sa and c.u32(sa + (16 if c.ptr_size == 8 else 8)))
+
+
+def lookup(c, h: int, type_name: str, access: int = 0):
+    """The object behind a handle (pseudo-handles included), or None with the last error set."""
+    try:
+        return c.proc.handles.lookup(h, type_name, access, current_process=c.proc, current_thread=c.thread)
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return None

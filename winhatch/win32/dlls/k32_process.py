@@ -9,6 +9,7 @@ everyone else's. Limits (`machine.limits["max_processes"]`, default 64) end a fo
 from __future__ import annotations
 
 from winhatch.kernel.io.pipe import PipeEnd, create_pipe
+from winhatch.kernel.ke.dispatcher import ProcessExit
 from winhatch.kernel.ps import flags as F
 from winhatch.kernel.ps.create import CreateProcessInternalW, StartupInfo
 from winhatch.kernel.ps.objects import PRIORITY_BASE
@@ -16,7 +17,7 @@ from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_
                                ERROR_NOT_ENOUGH_MEMORY, NtStatusError, nt_to_win32)
 from winhatch.win32.api import api
 
-from .k32_threads import lookup, sa_inherit
+from .k32_common import lookup, sa_inherit
 
 K32 = ("kernel32.dll", "kernelbase.dll")
 STILL_ACTIVE = 259
@@ -126,6 +127,17 @@ def CreateProcess(c, app, cmd, psa, tsa, inherit, flags, envp, cwd, si, pi):
 # ================================================================================ process queries and control
 def _process(c, h, access):
     return lookup(c, h, "Process", access)
+
+
+@api(K32, "BOOL WINAPI TerminateProcess(HANDLE hProcess, UINT uExitCode)")
+def TerminateProcess(c, h, code):
+    proc = _process(c, h, PROCESS_TERMINATE)
+    if proc is None:
+        return 0
+    if proc is c.proc:
+        raise ProcessExit(code)
+    c.machine.terminate_process(proc, code)
+    return 1
 
 
 @api(K32, "BOOL WINAPI GetExitCodeProcess(HANDLE hProcess, LPDWORD lpExitCode)")

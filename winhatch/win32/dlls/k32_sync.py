@@ -20,7 +20,8 @@ from winhatch.ntstatus import (ERROR_ALREADY_EXISTS, ERROR_INVALID_HANDLE, ERROR
                                ERROR_TIMEOUT, NtStatusError, nt_to_win32)
 from winhatch.win32.api import api
 
-from .k32_threads import alertable_wait, lookup, sa_inherit
+from .k32_common import lookup, sa_inherit
+from .k32_threads import alertable_wait
 
 K32 = ("kernel32.dll", "kernelbase.dll")
 EVENT_MODIFY_STATE = 0x2

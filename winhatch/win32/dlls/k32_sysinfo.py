@@ -12,11 +12,13 @@ import struct
 from winhatch.kernel.machine import KUSER_SHARED_DATA
 from winhatch.kernel.ps import peb as pspeb
 from winhatch.kernel.structs import RTL_USER_PROCESS_PARAMETERS
-from winhatch.ntstatus import (ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
+from winhatch.ntstatus import (ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_PARAMETER,
                                NtStatusError)
 from winhatch.win32.api import api
 
-from .k32_common import K32, heap_alloc, params_address
+from .k32_common import K32, heap_alloc, lookup, params_address
+
+PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 
 PROCESSOR_ARCHITECTURE_INTEL, PROCESSOR_ARCHITECTURE_AMD64 = 0, 9
 PROCESSOR_INTEL_PENTIUM, PROCESSOR_AMD_X8664 = 586, 8664
@@ -180,19 +182,13 @@ def GetNativeSystemInfo(c, p):
 
 
 def _process(c, h):
-    if h in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
-        return c.proc
-    try:
-        return c.proc.handles.lookup(h, "Process")
-    except NtStatusError:
-        return None
+    return lookup(c, h, "Process", PROCESS_QUERY_LIMITED_INFORMATION)
 
 
 @api(K32, "BOOL WINAPI IsWow64Process(HANDLE hProcess, PBOOL Wow64Process)")
 def IsWow64Process(c, h, p):
     proc = _process(c, h)
     if proc is None:
-        c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
     c.write_u32(p, 1 if proc.arch == "x86" else 0)
     return 1
@@ -202,7 +198,6 @@ def IsWow64Process(c, h, p):
 def IsWow64Process2(c, h, pproc, pnative):
     proc = _process(c, h)
     if proc is None:
-        c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
     c.write(pproc, struct.pack("<H", IMAGE_FILE_MACHINE_I386 if proc.arch == "x86" else IMAGE_FILE_MACHINE_UNKNOWN))
     if pnative:

@@ -18,6 +18,8 @@ from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_
                                ERROR_NOT_ENOUGH_MEMORY, NtStatusError, nt_to_win32)
 from winhatch.win32.api import api
 
+from .k32_common import lookup, sa_inherit
+
 K32 = ("kernel32.dll", "kernelbase.dll")
 CREATE_SUSPENDED = 0x4
 STACK_SIZE_PARAM_IS_A_RESERVATION = 0x10000
@@ -33,20 +35,6 @@ DEFAULT_MAX_THREADS = 512
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def sa_inherit(c, sa: int) -> bool:
-    """SECURITY_ATTRIBUTES.bInheritHandle."""
-    return bool(sa and c.u32(sa + (16 if c.ptr_size == 8 else 8)))
-
-
-def lookup(c, h: int, type_name: str, access: int = 0):
-    """The object behind a handle (pseudo-handles included), or None with the last error set."""
-    try:
-        return c.proc.handles.lookup(h, type_name, access, current_process=c.proc, current_thread=c.thread)
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return None
-
-
 def live_threads(machine) -> int:
     return sum(1 for p in machine.processes if not p.exited for t in p.threads if not t.terminated)
 

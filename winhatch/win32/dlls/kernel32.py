@@ -5,7 +5,6 @@ as ntdll's Nt* functions would.
 """
 from __future__ import annotations
 
-from winhatch.kernel.ke.dispatcher import ProcessExit
 from winhatch.kernel.mm import MEM_RELEASE
 from winhatch.kernel.structs import PEB, RTL_USER_PROCESS_PARAMETERS
 from winhatch.ldr import loader, ntdll
@@ -32,27 +31,6 @@ def SetLastError(c, code):
 @api(K32, "void WINAPI ExitProcess(UINT uExitCode)", calls_guest=True)
 def ExitProcess(c, code):
     ntdll.RtlExitUserProcess(c.machine, c.thread, code)
-
-
-@api(K32, "BOOL WINAPI TerminateProcess(HANDLE hProcess, UINT uExitCode)")
-def TerminateProcess(c, h, code):
-    proc = _process_from_handle(c, h)
-    if proc is None:
-        c.set_last_error(ERROR_INVALID_HANDLE)
-        return 0
-    if proc is c.proc:
-        raise ProcessExit(code)
-    c.machine.terminate_process(proc, code)
-    return 1
-
-
-def _process_from_handle(c, h):
-    if h in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
-        return c.proc
-    try:
-        return c.proc.handles.lookup(h, "Process")
-    except NtStatusError:
-        return None
 
 
 @api(K32, "HANDLE WINAPI GetCurrentProcess(void)")

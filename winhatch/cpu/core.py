@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-import capstone
 import unicorn
 import unicorn.x86_const as X
 
@@ -109,6 +108,11 @@ class _Watchdog:
             entry = self._live.pop(tok, None)
             return bool(entry and entry[1])
 
+    def fired(self, tok: int) -> bool:
+        with self._cv:
+            entry = self._live.get(tok)
+            return bool(entry and entry[1])
+
     def _loop(self) -> None:
         with self._cv:
             while True:
@@ -124,9 +128,12 @@ class _Watchdog:
                     continue
                 heapq.heappop(self._heap)
                 entry = self._live.get(tok)
-                if entry is not None and not entry[1]:
+                if entry is not None:
+                    # Repeat the stop until the run is disarmed: a stop that lands between two
+                    # uc_emu_start calls of one run (Cpu.run restarts after traps) is a no-op.
                     entry[1] = True
                     N.lib.uc_emu_stop(entry[0])
+                    heapq.heappush(self._heap, (now + 0.01, tok))
 
 
 _watchdog = _Watchdog()
@@ -138,6 +145,7 @@ _REG_IDS: dict[str, int] = {k[len("UC_X86_REG_"):].lower(): v for k, v in vars(X
 _WIDE = {n for n in _REG_IDS if n.startswith(("xmm", "ymm", "zmm", "fp", "st")) and n[2:].isdigit() or
          n.startswith(("xmm", "ymm", "zmm")) or n in ("gdtr", "idtr", "ldtr", "tr", "msr")}
 _FPREG = {f"fp{i}" for i in range(8)}
+_PC_IDS = frozenset((X.UC_X86_REG_RIP, X.UC_X86_REG_EIP, X.UC_X86_REG_IP))
 
 _old_exception_offset: dict[int, Optional[int]] = {}
 
@@ -178,6 +186,104 @@ def _calibrate_old_exception(mode: int) -> Optional[int]:
     return off
 
 
+_PC_SYNC_PROBE = b"\xcd\x2e\x48\xff\xc1\x48\xff\xc3\x41\xc6\x03\x00\x48\xff\xc3\x90"
+# int 0x2e ; inc rcx (skipped by the hook's pc write) ; inc rbx ; mov byte [r11], 0 (faults) ; inc rbx ; nop
+_PC_SYNC_FAULT_AT = 8
+_pc_sync_fix: Optional[tuple[str, Optional[int]]] = None
+
+
+def _read_self(addr: int, size: int) -> bytes:
+    """Bytes of this process's memory, page by page, up to the first unreadable page (/proc/self/mem
+    reports EIO there instead of faulting)."""
+    out = bytearray()
+    with open("/proc/self/mem", "rb", buffering=0) as f:
+        while len(out) < size:
+            n = min(size - len(out), PAGE - (addr + len(out)) % PAGE)
+            try:
+                f.seek(addr + len(out))
+                chunk = f.read(n)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return bytes(out)
+
+
+def _pc_sync_probe(clear_off: Optional[int], snaps: Optional[list] = None) -> tuple[int, int, int]:
+    """Run _PC_SYNC_PROBE on a scratch engine whose INTR hook moves the pc (as a trap handler returning
+    to its caller does), optionally clearing the byte at `clear_off` of the engine's uc_struct right
+    after; returns (pc reported for the write fault, rbx, rcx)."""
+    uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_64)
+    uc.mem_map(0x10000, PAGE, PROT_ALL)
+    uc.mem_map(0x20000, PAGE, PROT_NONE)
+    uc.mem_write(0x10000, _PC_SYNC_PROBE)
+    uc.reg_write(X.UC_X86_REG_R11, 0x20000)
+    base = ctypes.cast(uc._uch, ctypes.c_void_p).value
+
+    def on_intr(u, intno, _ud):
+        if snaps is not None:
+            snaps.append(_read_self(base, 0x10000))
+        u.reg_write(X.UC_X86_REG_RIP, u.reg_read(X.UC_X86_REG_RIP) + 3)
+        if snaps is not None:
+            snaps.append(_read_self(base, 0x10000))
+        if clear_off is not None:
+            ctypes.c_uint8.from_address(base + clear_off).value = 0
+
+    uc.hook_add(unicorn.UC_HOOK_MEM_INVALID, lambda *a: False)
+    uc.hook_add(unicorn.UC_HOOK_INTR, on_intr)
+    try:
+        uc.emu_start(0x10000, 0x10000 + len(_PC_SYNC_PROBE))
+    except unicorn.UcError:
+        pass
+    return (uc.reg_read(X.UC_X86_REG_RIP) - 0x10000, uc.reg_read(X.UC_X86_REG_RBX),
+            uc.reg_read(X.UC_X86_REG_RCX))
+
+
+def _calibrate_pc_sync() -> tuple[str, Optional[int]]:
+    """How to keep memory faults precise after a trap handler wrote the pc from inside a hook.
+
+    Unicorn 2.1's uc_reg_write of the pc during emulation sets ``uc->skip_sync_pc_on_exit`` (so the
+    exit it requests keeps the new pc) and nothing clears it until the next exit or uc_emu_start.
+    While it is set, a memory fault leaves the CPU loop without restoring the guest state from the
+    faulting host pc: the pc reads as the start of the translated block (or its last sync) while the
+    registers already hold the updates of the block's earlier instructions, so resuming there
+    re-executes them (measured: a guard-page fault inside cli-64.exe's __chkstk loop moved r11 down a
+    second page per probe; `inc rbx ; call f` faulting on the push ran the inc twice).  Unicorn
+    upstream fixed the reset later (PR #2181).
+
+    Returns ("precise", None) when this Unicorn keeps such faults precise by itself; ("clear", off)
+    when clearing the byte at `off` of the uc_struct right after the pc write makes them precise (found
+    by diffing the struct around a pc write in a hook and checked by running the probe: the pc write
+    still takes effect and the fault reports the store); ("restart", None) otherwise: Cpu.run then
+    ends the emulation after each such pc write and starts a fresh uc_emu_start (which clears the
+    flag) at the new pc — correct, but it costs a uc_emu_start per API call.
+    """
+    global _pc_sync_fix
+    if _pc_sync_fix is not None:
+        return _pc_sync_fix
+    good = (_PC_SYNC_FAULT_AT, 1, 0)
+    fix: tuple[str, Optional[int]] = ("restart", None)
+    try:
+        if _pc_sync_probe(None) == good:
+            fix = ("precise", None)
+        else:
+            snaps: list = []
+            _pc_sync_probe(None, snaps)
+            before, after = snaps
+            n = min(len(before), len(after))
+            cands = [o for o in range(n) if before[o] == 0 and after[o] == 1]
+            if len(cands) <= 8:
+                for off in cands:
+                    if _pc_sync_probe(off) == good:
+                        fix = ("clear", off)
+                        break
+    except Exception:  # pragma: no cover - no /proc/self/mem, an unexpected engine: use the safe way
+        fix = ("restart", None)
+    _pc_sync_fix = fix
+    return fix
+
+
 class Cpu:
     """One emulated x86/x64 CPU (one per process; threads are switched with save/restore_context)."""
 
@@ -207,12 +313,21 @@ class Cpu:
         self._stop_requested = False
         self._hook_exc: Optional[BaseException] = None
         self._in_run = False
+        # A trap handler wrote the pc (returning to its caller, dispatching an exception ...): see
+        # _calibrate_pc_sync for why that matters for later faults of the same run.
+        self._pc_written = False
+        self._restart = False
+        self._can_restart = False
         self._last_until: Optional[int] = None
         self.gdt_va: Optional[int] = None
         self.teb_va: Optional[int] = None
         self.user_mode = False
-        self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if self.is64 else capstone.CS_MODE_32)
+        self._cs_engine = None  # capstone, created on first use (importing it costs ~0.1 s at start-up)
         self.stats = {"runs": 0, "traps": 0, "faults": 0}
+        how, off = _calibrate_pc_sync()
+        self._pc_sync_flag = (ctypes.c_uint8.from_address(ctypes.cast(self._h, ctypes.c_void_p).value + off)
+                              if how == "clear" else None)
+        self._restart_on_pc_write = how == "restart"
         self._install_hooks()
 
     # ---------------------------------------------------------------------------------------- hooks
@@ -255,6 +370,7 @@ class Cpu:
                 trap_va = (pc - len(TRAP_STUB)) & self._mask
                 self.stats["traps"] += 1
                 handler = self._trap_handler
+                self._pc_written = False
                 res = Cpu.DEFER if handler is None else handler(self, trap_va)
                 if res is Cpu.DEFER:
                     self.pc = trap_va
@@ -263,6 +379,14 @@ class Cpu:
                 elif self._stop_requested:
                     self._reason = StopReason("stopped", self.pc)
                     N.lib.uc_emu_stop(self._h)
+                elif self._pc_written:
+                    # The handler moved the pc (it returned to the caller): keep later memory faults
+                    # of this run precise (see _calibrate_pc_sync).
+                    if self._pc_sync_flag is not None:
+                        self._pc_sync_flag.value = 0
+                    elif self._restart_on_pc_write and self._can_restart:
+                        self._restart = True
+                        N.lib.uc_emu_stop(self._h)
                 return
             fault = self._fault_from_vector(intno)
             self.pc = fault.pc
@@ -339,11 +463,29 @@ class Cpu:
             # `until` would run through it.  Drop blocks covering it (cheap).
             self.uc.ctl_remove_cache(until, until + 1)
         tok = _watchdog.arm(self._h, time.monotonic() + timeout_s) if timeout_s > 0 else 0
+        # Precise faults after a trap handler moved the pc: when the flag cannot be cleared directly
+        # (_calibrate_pc_sync gave "restart"), _on_intr ends the emulation after such a pc write and
+        # this loop starts a fresh uc_emu_start at the new pc.  With an instruction budget Unicorn's
+        # counting hook syncs the pc on every instruction, so faults are precise anyway and the run
+        # is not split (a restart would also reset the budget).
+        self._can_restart = not max_instructions
+        self._restart = False
         self._in_run = True
         try:
-            err = N.lib.uc_emu_start(self._h, begin, end, 0, max_instructions)
+            while True:
+                err = N.lib.uc_emu_start(self._h, begin, end, 0, max_instructions)
+                if not self._restart:
+                    break
+                self._restart = False
+                if (err != N.UC_ERR_OK or self._reason is not None or self._hook_exc is not None
+                        or self._stop_requested or (tok and _watchdog.fired(tok))):
+                    break
+                begin = self.pc
+                if until and begin == until:
+                    break
         finally:
             self._in_run = False
+            self._restart = False
             timed_out = _watchdog.disarm(tok) if tok else False
         if self._hook_exc is not None:
             exc, self._hook_exc = self._hook_exc, None
@@ -573,6 +715,8 @@ class Cpu:
         err = N.reg_write(self._h, rid, self._bref)
         if err:
             raise CpuError(nt.STATUS_INVALID_PARAMETER, f"writing {name}={value:#x}: {unicorn.UcError(err)}")
+        if rid in _PC_IDS:
+            self._pc_written = True
 
     def _reg_read_wide(self, rid: int, name: str) -> int:
         buf = self._wbuf
@@ -605,6 +749,7 @@ class Cpu:
     def pc(self, v: int) -> None:
         self._buf.value = v & self._mask
         N.reg_write(self._h, self._pc_id, self._bref)
+        self._pc_written = True
 
     @property
     def sp(self) -> int:
@@ -757,9 +902,16 @@ class Cpu:
         code = self._peek(addr, 16)
         if not code:
             return None
-        for insn in self._cs.disasm(code, addr, 1):
+        for insn in self._cs().disasm(code, addr, 1):
             return insn
         return None
+
+    def _cs(self):
+        if self._cs_engine is None:
+            import capstone
+            self._cs_engine = capstone.Cs(capstone.CS_ARCH_X86,
+                                          capstone.CS_MODE_64 if self.is64 else capstone.CS_MODE_32)
+        return self._cs_engine
 
     def disassemble(self, addr: int, count: int = 1) -> list[str]:
         out: list[str] = []
@@ -772,7 +924,7 @@ class Cpu:
                 out.append(f"{addr:#x}: <unmapped>")
                 break
             n0 = len(out)
-            for insn in self._cs.disasm(code, addr, count - len(out)):
+            for insn in self._cs().disasm(code, addr, count - len(out)):
                 out.append(f"{insn.address:#x}: {insn.mnemonic} {insn.op_str}".rstrip())
                 addr = insn.address + insn.size
             if len(out) == n0:

@@ -95,6 +95,8 @@ class GuestCall:
     args: tuple
     # x86: the coroutine asks for a nested-handler registration on FS:[0] during the call
     x86_nested: bool = True
+    # registers set for the call besides the arguments (x86 thiscall's ecx, a funclet's ebp)
+    regs: dict | None = None
 
 
 @dataclass
@@ -727,6 +729,8 @@ def _make_call(thread, co: Coroutine, req: GuestCall) -> None:
             mem.w32(sp + 4 * i, a)
         sp -= 4
         mem.w32(sp, stub)
+    for reg, v in (req.regs or {}).items():
+        cpu.set_reg(reg, v & (M64 if cpu.is64 else M32))
     pend.slot = sp
     lst = _pending_list(thread)
     lst[:] = [p for p in lst if p.slot > sp]  # frames at or below this one are dead

@@ -89,10 +89,10 @@ def test_distlib_w64_without_archive(tmp_path):
     """w64 (the GUI launcher) takes the same path as t64, then reports "Unable to find an appended archive."
     with user32!MessageBoxTimeoutA (as under Wine, whose message box has no display) and exits 1."""
     res = _run_alone(tmp_path, _launcher("pip._vendor.distlib", "w64.exe"))
-    if [u["api"] for u in res.unimplemented] == ["user32.dll!MessageBoxTimeoutA"]:
-        pytest.xfail("winhatch has no user32: MessageBoxTimeoutA stops the guest with STATUS_NOT_IMPLEMENTED "
-                     f"(called from {res.unimplemented[0]['caller']}, where Wine shows the message box)")
     _assert_as_wine(res, "w64.exe")
+    boxes = [e.data for e in res.events if e.name == "message_box"]  # no desktop: recorded, answered with OK
+    assert [(b["caption"], b["text"], b["answer"]) for b in boxes] == [
+        ("Fatal Error in Launcher", "Unable to find an appended archive.", 1)]
 
 
 def _record() -> None:  # pragma: no cover - run by hand, needs wine64

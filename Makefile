@@ -45,8 +45,13 @@ test: test-deps fixtures
 fuzz: test-deps
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -m slow
 
+# Speed against the anchors (pefile, LIEF, Speakeasy in its own venv, Wine), each printing its ratios.
 bench: test-deps
 	$(PY) bench/parse_corpus.py
+	$(PY) bench/run_bench.py
+	$(PY) bench/cpu_bench.py
+	$(PY) bench/mm_bench.py
+	$(PY) bench/sched_bench.py
 
 clean:
 	rm -rf build $(VENV) *.egg-info

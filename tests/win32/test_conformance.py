@@ -1,6 +1,7 @@
 """The conformance suite: every tests/fixtures/src/conf_*.c, built for x86 and x64, runs under winhatch and
-must print exactly what Windows prints (recorded from Wine by tools/record_expected.py, corrected where Wine
-differs from Windows by the fixture's own `winhatch-windows` rules) and exit with the same code.
+must print exactly what Windows prints (recorded from Wine by tools/record_expected.py — wine64 for x64,
+32-bit Wine under WoW64 for x86 — corrected where Wine differs from Windows by the fixture's own
+`winhatch-windows` rules) and exit with the same code.
 
 Adding a case: write tests/fixtures/src/conf_<name>.c, run `.venv/bin/python tools/record_expected.py <name>`,
 commit both files. Directives (flags, args, rules) are documented in tools/record_expected.py.
@@ -60,14 +61,12 @@ def test_directives_parse(tmp_path):
     src.write_text('// winhatch-fixture: flags=-DX=1 -O0\n'
                    '// winhatch-fixture: args=a "b c" \'d\\e\'\n'
                    '// winhatch-windows: "wine \\"q\\"" -> "windows"  because\n'
-                   '// winhatch-x86: "=8" -> "=4"\n'
                    'int main(void) { return 0; }\n')
     fx = record_expected.parse_fixture(src)
     assert fx.name == "demo"
     assert fx.flags == ["-DX=1", "-O0"]
     assert fx.args == ["a", "b c", "d\\e"]
     assert [(r.old, r.new, r.reason) for r in fx.windows_rules] == [('wine "q"', "windows", "because")]
-    assert [(r.old, r.new) for r in fx.x86_rules] == [("=8", "=4")]
 
 
 def test_directive_errors(tmp_path):
@@ -77,6 +76,13 @@ def test_directive_errors(tmp_path):
         record_expected.parse_fixture(src)
     src.write_text("// winhatch-fixture: color=blue\n")
     with pytest.raises(record_expected.FixtureError, match="flags="):
+        record_expected.parse_fixture(src)
+    # x86 is recorded from 32-bit Wine, not derived from x64 by substitutions
+    src.write_text('// winhatch-x86: "=8" -> "=4"  pointer size\n')
+    with pytest.raises(record_expected.FixtureError, match="32-bit Wine"):
+        record_expected.parse_fixture(src)
+    src.write_text('// winhatch-windos: "a" -> "b"  typo\n')
+    with pytest.raises(record_expected.FixtureError, match="unknown directive"):
         record_expected.parse_fixture(src)
 
 
@@ -91,3 +97,25 @@ def test_expected_format():
     assert record_expected.expected_bytes(b"a\n", 3) == b"a\nexit=3\n"
     assert record_expected.expected_bytes(b"a", 0x1FF) == b"a\nexit=255\n"
     assert record_expected.expected_bytes(b"", 0) == b"exit=0\n"
+
+
+def test_every_program_has_expectations():
+    """The hand-written tests' programs (thr_*, proc_*, exc_*, crt_*) are recorded for both architectures."""
+    missing = [str(p.expected_path(a).name) for p in record_expected.PROGRAMS for a in ("x64", "x86")
+               if not p.expected_path(a).exists()]
+    assert not missing, f"record them with tools/record_expected.py: {missing}"
+
+
+def test_select_by_name():
+    sel = record_expected.select(["conf_argv.c", "exc_filter", "thr_basic", "exc_filter.search"])
+    assert [getattr(i, "name", None) or i.out for i in sel] == [
+        "argv", "exc_filter.execute", "exc_filter.continue", "exc_filter.search", "exc_filter.divide", "thr_basic"]
+    everything = record_expected.select([])
+    assert len(everything) == len(FIXTURES) + len(record_expected.PROGRAMS)
+    with pytest.raises(record_expected.FixtureError, match="no conformance fixture or program"):
+        record_expected.select(["nonesuch"])
+
+
+def test_x86_needs_32bit_wine(tmp_path):
+    with pytest.raises(record_expected.FixtureError, match="apt-get install wine32"):
+        record_expected.wines(["x86"], str(tmp_path / "no-such-wine"))

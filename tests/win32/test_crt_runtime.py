@@ -1,8 +1,7 @@
 """The C runtimes (msvcrt.dll, ucrtbase.dll) running real programs: every tests/fixtures/src/conf_crt_*.c is
 built with mingw-w64 for x86 and x64, run under winhatch, and its stdout + exit code compared with the
-recording from Wine (tests/fixtures/expected/conf_crt_<name>.<arch>.txt, written by tools/record_expected.py —
-the x86 expectation is derived from the x64 recording, there is no 32-bit Wine here; the fixtures print only
-pointer-size-independent values). Plus the C++ iostream hello (g++, static libstdc++), and unit tests of
+recording from Wine (tests/fixtures/expected/conf_crt_<name>.<arch>.txt, written by tools/record_expected.py
+from wine64 and, for x86, 32-bit Wine under WoW64). Plus the C++ iostream hello (g++, static libstdc++), and unit tests of
 the pure parts (number parsing, fopen modes, the x87 return path)."""
 from __future__ import annotations
 
@@ -49,7 +48,7 @@ def test_iostream_hello(arch, build_fixture):
     exe = build_fixture("crt_iostream.cpp", arch, flags=["-static"])
     res = runner.run(exe, ["arg"], timeout=120)
     assert res.error is None, res.error
-    expected = (EXPECTED / "crt_iostream.x64.txt").read_bytes()
+    expected = (EXPECTED / f"crt_iostream.{arch}.txt").read_bytes()
     assert rec.expected_bytes(res.stdout, res.exit_status) == expected
 
 

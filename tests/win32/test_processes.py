@@ -19,11 +19,11 @@ def pipe_exe(build_fixture, tmp_path, arch):
     return dst
 
 
-def test_child_through_pipe_matches_wine(pipe_exe):
+def test_child_through_pipe_matches_wine(pipe_exe, arch):
     res = runner.run(pipe_exe)
     assert res.error is None, res.error
     got = res.stdout + f"exit={res.exit_status}\n".encode()
-    assert got == (EXPECTED / "proc_pipe.x64.txt").read_bytes()  # byte for byte, text-mode CRLFs included
+    assert got == (EXPECTED / f"proc_pipe.{arch}.txt").read_bytes()  # byte for byte, text-mode CRLFs included
 
 
 def test_process_tree_and_events(pipe_exe):

@@ -1,5 +1,6 @@
 """Threads, scheduling and waitable objects (issue 8): fixture programs on x86 and x64, compared with what
-Wine (x64) prints; a deadlock, which Wine cannot show (it hangs), is checked against winhatch's report."""
+Wine prints for the same build (tools/record_expected.py: wine64, and 32-bit Wine under WoW64 for x86); a
+deadlock, which Wine cannot show (it hangs), is checked against winhatch's report."""
 import shutil
 from pathlib import Path
 
@@ -11,9 +12,10 @@ from winhatch.ntstatus import STATUS_POSSIBLE_DEADLOCK
 EXPECTED = Path(__file__).resolve().parents[1] / "fixtures" / "expected"
 
 
-def expected(name):
-    """What Wine x64 printed, byte for byte (text-mode CRLFs included), and its exit code."""
-    return (EXPECTED / f"{name}.x64.txt").read_bytes()
+def expected(name, arch):
+    """What Wine printed for this architecture's build, byte for byte (text-mode CRLFs included), and its
+    exit code."""
+    return (EXPECTED / f"{name}.{arch}.txt").read_bytes()
 
 
 def transcript(res):
@@ -39,12 +41,12 @@ def run_fixture(build_fixture, tmp_path):
 @pytest.mark.parametrize("name", ["thr_basic", "thr_sum", "thr_objects"])
 def test_fixture_matches_wine(run_fixture, arch, name):
     res = run_fixture(f"{name}.c", arch)
-    assert transcript(res) == expected(name)
+    assert transcript(res) == expected(name, arch)
 
 
 def test_dll_thread_attach_detach_order(run_fixture, arch):
     res = run_fixture("thr_attach.c", arch, dlls=["thr_dll.c"])
-    assert transcript(res) == expected("thr_attach")
+    assert transcript(res) == expected("thr_attach", arch)
 
 
 def test_suspended_thread_does_not_run_and_exit_code_is_still_active(run_fixture, arch):
@@ -131,6 +133,6 @@ def test_thread_blocked_inside_dllmain_lets_others_run(build_fixture, tmp_path, 
     for f in (dll, exe):
         shutil.copy(f, tmp_path / f.name)
     res = runner.run(tmp_path / exe.name)
-    assert transcript(res) == expected("thr_nested")
+    assert transcript(res) == expected("thr_nested", arch)
     waits = [e for e in res.events if e.name == "deadlock"]
     assert not waits

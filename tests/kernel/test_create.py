@@ -236,3 +236,14 @@ def test_peb_parameters_in_guest_memory(build_fixture, tmp_path, arch):
     cl = params["CommandLine"]
     text = p.aspace.read(cl["Buffer"], cl["Length"]).decode("utf-16-le")
     assert text == "C:\\app\\hello.exe x y" and params["Flags"] & 1  # normalised
+
+
+def test_creator_receives_process_and_thread_handles(build_fixture, tmp_path):
+    m = make_machine(tmp_path, "x64", build_fixture("hello.c", "x64"))
+    r = create(m, "C:\\app\\hello.exe")
+    shell = m.shell_process
+    assert r.process_handle % 4 == 0 and r.thread_handle % 4 == 0 and r.process_handle != r.thread_handle
+    assert shell.handles.lookup(r.process_handle, "Process") is r.process
+    assert shell.handles.lookup(r.thread_handle, "Thread") is r.thread
+    info = [e for e in m.events.events if e.name == "ProcessInformation"][-1].data
+    assert (info["hProcess"], info["hThread"], info["dwProcessId"]) == (r.process_handle, r.thread_handle, r.pid)

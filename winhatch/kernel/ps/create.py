@@ -262,8 +262,9 @@ def NtCreateUserProcess(machine, parent: Process, creator: Thread | None, req: C
             raise
         thread = PspCreateThread(machine, proc, start=pe.image_base and proc.image_base + pe.entry_point_rva,
                                  parameter=proc.peb, initial=True, pe=pe)
-    ph = parent.handles.insert(proc, PROCESS_ALL_ACCESS) if parent.cpu is not None or creator else 0
-    th = parent.handles.insert(thread, THREAD_ALL_ACCESS) if parent.cpu is not None or creator else 0
+    # PspInsertProcess / PspInsertThread: the creator receives both handles (explorer.exe too)
+    ph = parent.handles.insert(proc, PROCESS_ALL_ACCESS)
+    th = parent.handles.insert(thread, THREAD_ALL_ACCESS)
     CsrCreateProcess(machine, proc, thread, req)
     # Stage 6
     if not req.creation_flags & F.CREATE_SUSPENDED:

@@ -155,3 +155,4 @@ def register(machine) -> None:
 
     t.register("ntdll.dll", "WhThreadReturn", thread_return, calls_guest=True)
     t.register("ntdll.dll", "WhCallReturn", lambda th, va: None, calls_guest=True)
+

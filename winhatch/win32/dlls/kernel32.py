@@ -234,3 +234,84 @@ def GetModuleFileName(c, base, buf, size):
     c.write(buf, data + bytes(c.tchar_size()))
     c.set_last_error(0)
     return n
+
+
+# ------------------------------------------------------------------------------------------ pointer probes
+def _range_ok(c, addr: int, size: int, write: bool) -> bool:
+    """Every page of [addr, addr+size) committed, not guard/no-access, and writable when asked."""
+    from winhatch.kernel.mm import MEM_COMMIT, PAGE_GUARD, PAGE_NOACCESS
+    writable = {0x04, 0x08, 0x40, 0x80}  # READWRITE, WRITECOPY, EXECUTE_READWRITE, EXECUTE_WRITECOPY
+    end = addr + size
+    page = addr & ~0xFFF
+    for _ in range(1 << 16):  # bounded walk over regions
+        if page >= end:
+            return True
+        try:
+            mbi = c.proc.aspace.query(page)
+        except NtStatusError:
+            return False
+        prot = mbi.Protect
+        if mbi.State != MEM_COMMIT or prot & PAGE_GUARD or prot & 0xFF == PAGE_NOACCESS:
+            return False
+        if write and prot & 0xFF not in writable:
+            return False
+        page = mbi.BaseAddress + mbi.RegionSize
+    return False
+
+
+@api(K32, "BOOL WINAPI IsBadReadPtr(LPCVOID lp, UINT_PTR ucb)")
+def IsBadReadPtr(c, p, n):
+    return 0 if n == 0 or (p and _range_ok(c, p, n, False)) else 1
+
+
+@api(K32, "BOOL WINAPI IsBadWritePtr(LPVOID lp, UINT_PTR ucb)")
+def IsBadWritePtr(c, p, n):
+    return 0 if n == 0 or (p and _range_ok(c, p, n, True)) else 1
+
+
+@api(K32, "BOOL WINAPI IsBadCodePtr(FARPROC lpfn)")
+def IsBadCodePtr(c, p):
+    return 0 if p and _range_ok(c, p, 1, False) else 1
+
+
+@api(K32, "BOOL WINAPI IsBadStringPtr%(LPCTSTR_RAW lpsz, UINT_PTR ucchMax)")
+def IsBadStringPtr(c, p, n):
+    """Reads up to ucchMax characters or the terminator; TRUE if any of it is not readable."""
+    if n == 0:
+        return 0
+    if not p:
+        return 1
+    size = c.tchar_size()
+    addr = p
+    for _ in range(min(n, 1 << 20)):
+        if not _range_ok(c, addr, size, False):
+            return 1
+        if int.from_bytes(c.read(addr, size), "little") == 0:
+            return 0
+        addr += size
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ console title
+@api(K32, "BOOL WINAPI SetConsoleTitle%(LPCTSTR lpConsoleTitle)")
+def SetConsoleTitle(c, title):
+    console = c.proc.console
+    if console is None:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    console.title = title or ""
+    return 1
+
+
+@api(K32, "DWORD WINAPI GetConsoleTitle%(LPTSTR_RAW lpConsoleTitle, DWORD nSize)")
+def GetConsoleTitle(c, buf, size):
+    console = c.proc.console
+    if console is None:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    data = c.encode_t(console.title)
+    n = len(data) // c.tchar_size()
+    if size:
+        keep = min(n, size - 1)
+        c.write(buf, data[:keep * c.tchar_size()] + bytes(c.tchar_size()))
+    return n

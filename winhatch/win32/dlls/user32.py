@@ -37,3 +37,158 @@ def MessageBoxEx(c, hwnd, text, caption, style, lang):
           "WORD wLanguageId, DWORD dwMilliseconds)")
 def MessageBoxTimeout(c, hwnd, text, caption, style, lang, ms):
     return _message_box(c, text, caption, style, c.name)
+
+
+# ------------------------------------------------------------------------------------------ string tables
+RT_STRING = 6
+ERROR_RESOURCE_DATA_NOT_FOUND = 1812
+ERROR_RESOURCE_TYPE_NOT_FOUND = 1813
+ERROR_RESOURCE_NAME_NOT_FOUND = 1814
+
+
+def _string_resource(c, hinst: int, uid: int) -> tuple[int, int] | None:
+    """(guest address, length in WCHARs) of string `uid` in the module's RT_STRING table, or None.
+
+    Strings live in blocks of 16: block id = uid / 16 + 1, each string a WORD length then UTF-16 text."""
+    from winhatch.ldr import loader
+    st = loader.state_of(c.proc)
+    m = st.modules[0] if not hinst else next((x for x in st.modules if x.base == hinst), None)
+    if m is None or m.pe.resources is None:
+        c.set_last_error(ERROR_RESOURCE_TYPE_NOT_FOUND if m is not None else 6)
+        return None
+    entry = m.pe.resources.find(RT_STRING, (uid >> 4) + 1)
+    if entry is None or entry.directory is None or not entry.directory.entries:
+        c.set_last_error(ERROR_RESOURCE_NAME_NOT_FOUND)
+        return None
+    langs = {e.key: e for e in entry.directory.entries}
+    leaf = (langs.get(0x409) or langs.get(0) or entry.directory.entries[0]).data  # English (US), else neutral
+    if leaf is None:
+        c.set_last_error(ERROR_RESOURCE_DATA_NOT_FOUND)
+        return None
+    addr, end = m.base + leaf.rva, m.base + leaf.rva + leaf.size
+    for _ in range(uid & 15):  # skip the strings before ours (bounded by the block's size)
+        if addr + 2 > end:
+            c.set_last_error(ERROR_RESOURCE_NAME_NOT_FOUND)
+            return None
+        addr += 2 + 2 * int.from_bytes(c.read(addr, 2), "little")
+    if addr + 2 > end:
+        c.set_last_error(ERROR_RESOURCE_NAME_NOT_FOUND)
+        return None
+    n = int.from_bytes(c.read(addr, 2), "little")
+    if n == 0 or addr + 2 + 2 * n > end:
+        c.set_last_error(ERROR_RESOURCE_NAME_NOT_FOUND)
+        return None
+    return addr + 2, n
+
+
+@api(U32, "int WINAPI LoadString%(HINSTANCE hInstance, UINT uID, LPTSTR lpBuffer, int cchBufferMax)")
+def LoadString(c, hinst, uid, buf, cch):
+    """The string copied (truncated to cchBufferMax - 1 characters) and its length; LoadStringW with
+    cchBufferMax 0 stores a read-only pointer to the resource text instead, as Windows documents."""
+    found = _string_resource(c, hinst, uid & 0xFFFF)
+    if found is None:
+        if buf and cch:
+            c.write(buf, bytes(c.tchar_size()))
+        return 0
+    addr, n = found
+    if c.wide and cch == 0:
+        c.write_ptr(buf, addr)
+        return n
+    if not buf or cch <= 0:
+        return 0
+    text = c.read(addr, 2 * n).decode("utf-16-le", "replace")
+    data = c.encode_t(text)
+    size = c.tchar_size()
+    keep = min(len(data) // size, cch - 1)
+    c.write(buf, data[:keep * size] + bytes(size))
+    return keep
+
+
+# ------------------------------------------------------------------------------------------ characters
+def _char(c, ch: int) -> str:
+    if c.wide:
+        return chr(ch & 0xFFFF)
+    return bytes([ch & 0xFF]).decode("cp1252", "replace")
+
+
+@api(U32, "BOOL WINAPI IsCharAlpha%(TCHAR ch)")
+def IsCharAlpha(c, ch):
+    return 1 if _char(c, ch).isalpha() else 0
+
+
+@api(U32, "BOOL WINAPI IsCharAlphaNumeric%(TCHAR ch)")
+def IsCharAlphaNumeric(c, ch):
+    return 1 if _char(c, ch).isalnum() else 0
+
+
+@api(U32, "BOOL WINAPI IsCharUpper%(TCHAR ch)")
+def IsCharUpper(c, ch):
+    return 1 if _char(c, ch).isupper() else 0
+
+
+@api(U32, "BOOL WINAPI IsCharLower%(TCHAR ch)")
+def IsCharLower(c, ch):
+    return 1 if _char(c, ch).islower() else 0
+
+
+def _case_map(c, arg: int, upper: bool) -> int:
+    """CharUpper/CharLower: a string converted in place, or (HIWORD 0) a single character converted."""
+    def conv(s: str) -> str:
+        out = s.upper() if upper else s.lower()
+        return out if len(out) == len(s) else s  # ß and friends keep their length, as Windows does
+    if arg >> 16 == 0:
+        ch = conv(_char(c, arg))
+        return ord(ch) if c.wide else ch.encode("cp1252", "replace")[0]
+    text = c.tstr(arg) or ""
+    c.write(arg, c.encode_t(conv(text)))
+    return arg
+
+
+@api(U32, "LPTSTR WINAPI CharUpper%(LPTSTR_OR_CHAR lpsz)")
+def CharUpper(c, arg):
+    return _case_map(c, arg, True)
+
+
+@api(U32, "LPTSTR WINAPI CharLower%(LPTSTR_OR_CHAR lpsz)")
+def CharLower(c, arg):
+    return _case_map(c, arg, False)
+
+
+@api(U32, "LPTSTR WINAPI CharNext%(LPCTSTR_RAW lpsz)")
+def CharNext(c, p):
+    size = c.tchar_size()
+    return p if int.from_bytes(c.read(p, size), "little") == 0 else p + size
+
+
+@api(U32, "LPTSTR WINAPI CharPrev%(LPCTSTR_RAW lpszStart, LPCTSTR_RAW lpszCurrent)")
+def CharPrev(c, start, cur):
+    return cur - c.tchar_size() if cur > start else start
+
+
+# ------------------------------------------------------------------------------------------ wsprintf
+WSPRINTF_MAX = 1024  # documented: the output buffer is at most 1,024 characters
+
+
+def _wsprintf(c, buf: int, fmt_ptr: int, va) -> int:
+    """wsprintf's subset of printf (no floating point): the CRT's engine with msvcrt semantics, where %s is
+    the function's own character width and %S the other, as wsprintf defines them."""
+    from winhatch.win32.crt.format import Flavor, format_printf
+    fmt = c.wstr(fmt_ptr) if c.wide else c.cstr(fmt_ptr)
+    out = format_printf(fmt, va, wide=c.wide, flavor=Flavor.MSVCRT, ptr_size=c.ptr_size, codepage="cp1252")
+    data = c.encode_t(out) if isinstance(out, str) else out
+    size = c.tchar_size()
+    keep = min(len(data) // size, WSPRINTF_MAX - 1)
+    c.write(buf, data[:keep * size] + bytes(size))
+    return keep
+
+
+@api(U32, "int __cdecl wsprintf%(LPTSTR_RAW buf, LPCTSTR_RAW fmt, ...)")
+def wsprintf(c, buf, fmt):
+    from winhatch.win32.va import VaArgs
+    return _wsprintf(c, buf, fmt, VaArgs.after_params(c))
+
+
+@api(U32, "int WINAPI wvsprintf%(LPTSTR_RAW buf, LPCTSTR_RAW fmt, va_list args)")
+def wvsprintf(c, buf, fmt, args):
+    from winhatch.win32.va import VaArgs
+    return _wsprintf(c, buf, fmt, VaArgs(c, args))

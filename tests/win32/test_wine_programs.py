@@ -46,3 +46,15 @@ def test_delay_loaded_user32_is_resolved_through_ldr_resolve_delay_loaded_api(tm
     resolved = [e.data for e in res.events if e.name == "LdrResolveDelayLoadedAPI"]
     assert {"module": "user32.dll", "symbol": "LoadStringW"}.items() <= resolved[0].items()
     assert "user32.dll" in [m["name"] for m in res.modules]
+
+
+def test_whoami_prints_the_sandbox_account(tmp_path):
+    """whoami formats through ntdll's own C runtime (_vsnprintf) and asks secur32 for DOMAIN\\user: the
+    sandbox's computer and user (Wine prints the host's, so only the shape is compared with Wine)."""
+    import re
+    exe = tmp_path / "whoami.exe"
+    shutil.copy(WINE_DIR / "whoami.exe", exe)
+    res = runner.run(exe)
+    assert res.stdout == b"WINHATCH\\user\r\n" and res.exit_status == 0, res.error
+    wine_out, wine_code = under_wine(exe, [])
+    assert re.fullmatch(rb"[^\\\r\n]+\\[^\\\r\n]+\r\n", wine_out) and wine_code == 0

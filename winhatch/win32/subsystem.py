@@ -38,8 +38,9 @@ def setup(machine, arches=("x64",), progress=None) -> None:
                 # is implemented where its code really lives, unless that function has its own handler
                 for tdll, tname in _code_locations(arches, dll, name):
                     if machine.traps.get(tdll, tname) is None or (tdll, tname) == (dll, name):
-                        machine.traps.register(tdll, tname, api.make_trap_handler(machine, spec, tdll, tname, wide),
-                                               calls_guest=spec.calls_guest)
+                        h = machine.traps.register(tdll, tname, None, calls_guest=spec.calls_guest)
+                        h.fn = _LazyHandler(h, machine, spec, tdll, tname, wide)
+    _serve_ntdll_crt(machine, arches)
     for dll, fn in api.dll_initializers().items():
         spec = api.ApiSpec((dll,), sysdlls.ENTRY_NAME, "BOOL", [api.Param("HINSTANCE", "h"), api.Param("DWORD", "r"),
                                                                api.Param("LPVOID", "p")],
@@ -48,6 +49,46 @@ def setup(machine, arches=("x64",), progress=None) -> None:
                                                                              False), calls_guest=True)
     machine.traps.unimplemented_factory = lambda dll, name: TrapHandler(dll, name, _unimplemented(machine, dll, name),
                                                                         False, False)
+
+
+class _LazyHandler:
+    """A registered API's trap function, built on its first call (a run calls a few dozen of the ~1,700
+    declared APIs; building every closure up front was a measurable part of the start-up)."""
+
+    __slots__ = ("h", "args")
+
+    def __init__(self, h, *args):
+        self.h = h
+        self.args = args
+
+    def build(self):
+        fn = api.make_trap_handler(*self.args)
+        if self.h.fn is self:
+            self.h.fn = fn
+        return fn
+
+    def __call__(self, thread, va):
+        return self.build()(thread, va)
+
+
+def _serve_ntdll_crt(machine, arches) -> None:
+    """ntdll exports a C runtime subset (sprintf, _vsnprintf, str*/wcs*, qsort, ...): the msvcrt
+    implementations serve those names too (with their own state: winhatch.win32.crt.runtime.state)."""
+    from winhatch.pe import PEFile
+    from winhatch.win32 import sysdlls
+    msvcrt = {}
+    for spec in api.specs():
+        if "msvcrt.dll" in spec.dlls and not spec.tchar:
+            msvcrt[spec.name] = spec
+    names: set[str] = set()
+    for arch in arches:
+        exports = PEFile.open(str(sysdlls.ensure_installed(arch) / "ntdll.dll")).exports
+        names.update(e.name for e in exports.functions if e.name and e.forwarder is None)
+    for name in sorted(names & msvcrt.keys()):
+        if machine.traps.get("ntdll.dll", name) is None:
+            spec = msvcrt[name]
+            machine.traps.register("ntdll.dll", name, api.make_trap_handler(machine, spec, "ntdll.dll", name, False),
+                                   calls_guest=spec.calls_guest)
 
 
 _FORWARDERS: dict[str, dict[tuple[str, str], str]] = {}
@@ -63,9 +104,11 @@ def _forwarders(arch: str) -> dict[tuple[str, str], str]:
 
 def _code_locations(arches, dll: str, name: str) -> set[tuple[str, str]]:
     """Where dll!name's code is for each architecture, following forwarders (bounded)."""
-    out = set()
+    out = {(dll, name)}
     for arch in arches:
         fwds = _forwarders(arch)
+        if (dll, name) not in fwds:
+            continue
         d, n = dll, name
         for _ in range(8):
             fwd = fwds.get((d, n))
@@ -74,7 +117,6 @@ def _code_locations(arches, dll: str, name: str) -> set[tuple[str, str]]:
             tdll, _, tname = fwd.rpartition(".")
             d, n = tdll.lower() + ("" if tdll.lower().endswith(".dll") else ".dll"), tname
         out.add((d, n))
-    out.add((dll, name))
     return out
 
 

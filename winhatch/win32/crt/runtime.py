@@ -110,20 +110,29 @@ class CrtState:
         return d
 
 
-def flavor_of(c) -> str:
-    """Which CRT the guest called: the module holding the executing trap stub."""
+NTDLL_DLL = "ntdll.dll"
+
+
+def _caller_dll(c) -> str:
     img = c.proc.subsystem["images"].find(c.cpu.pc)
-    if img is not None and img.name.lower() == MSVCRT_DLL:
-        return MSVCRT
-    return UCRT
+    return img.name.lower() if img is not None else ""
+
+
+def flavor_of(c) -> str:
+    """Which CRT the guest called: the module holding the executing trap stub (ntdll's C runtime subset
+    behaves as msvcrt's)."""
+    return MSVCRT if _caller_dll(c) in (MSVCRT_DLL, NTDLL_DLL) else UCRT
 
 
 def state(c, flavor: str | None = None) -> CrtState:
+    dll = _caller_dll(c) if flavor is None else ""
     flavor = flavor or flavor_of(c)
-    key = "crt:" + flavor
+    key = "crt:" + ("ntdll" if dll == NTDLL_DLL else flavor)  # ntdll's subset keeps its own state
     s = c.proc.subsystem.get(key)
     if s is None:
         s = c.proc.subsystem[key] = CrtState(c, flavor)
+        if dll == NTDLL_DLL:
+            s.dll = NTDLL_DLL  # no exported _iob: its FILE structures (never used by ntdll) are private
         from winhatch.win32.crt import stdio
         stdio.init_std_streams(c, s)
     return s

@@ -101,7 +101,7 @@ def init_std_streams(c, s: R.CrtState) -> None:
     """The CRT's start-up I/O initialisation: fds 0-2 from the process's standard handles, and the three
     FILE structures (msvcrt: the first entries of the exported _iob array)."""
     from winhatch.kernel.structs import PEB, RTL_USER_PROCESS_PARAMETERS
-    if s.flavor == R.MSVCRT:
+    if s.flavor == R.MSVCRT and s.dll == R.MSVCRT_DLL:
         st = c.proc.subsystem.get("ldr")
         from winhatch.ldr import loader
         m = loader.state_of(c.proc).by_name.get(R.MSVCRT_DLL)

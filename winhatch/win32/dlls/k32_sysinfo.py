@@ -241,6 +241,37 @@ def GetUserName(c, buf, psize):
     return 1
 
 
+NAME_SAM_COMPATIBLE, NAME_DISPLAY = 2, 3
+ERROR_NONE_MAPPED = 1332
+
+
+@api("secur32.dll", "BOOLEAN WINAPI GetUserNameEx%(EXTENDED_NAME_FORMAT NameFormat, LPTSTR lpNameBuffer, "
+                    "PULONG nSize)")
+def GetUserNameEx(c, fmt, buf, psize):
+    """NameSamCompatible is DOMAIN\\user (the computer name for a local account); NameDisplay the account
+    name; the other formats need a domain: ERROR_NONE_MAPPED, as on a workgroup machine."""
+    if not psize:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    user = c.machine.username
+    if fmt == NAME_SAM_COMPATIBLE:
+        name = c.machine.subsystem.get("computer_name", COMPUTER_NAME) + "\\" + user
+    elif fmt == NAME_DISPLAY:
+        name = user
+    else:
+        c.set_last_error(ERROR_NONE_MAPPED)
+        return 0
+    data = c.encode_t(name)
+    n = len(data) // c.tchar_size()
+    if c.u32(psize) <= n or not buf:
+        c.write_u32(psize, n + 1)
+        c.set_last_error(234)  # ERROR_MORE_DATA
+        return 0
+    c.write(buf, data + bytes(c.tchar_size()))
+    c.write_u32(psize, n)
+    return 1
+
+
 # ============================================================================================ randomness
 def _prng_bytes(c, n: int) -> bytes:
     """A deterministic stream per process (SHA-256 in counter mode over a fixed seed and the pid)."""

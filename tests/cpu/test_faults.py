@@ -59,6 +59,28 @@ def test_protected_data_access(cpu, perms, access, code):
                  kind="protected")
 
 
+@pytest.mark.parametrize("perms,access,code", [
+    (PROT_NONE, "read", mov_eax_from(DATA + 0x2008)),
+    (PROT_NONE, "write", mov_to_abs(DATA + 0x2008)),
+    (PROT_READ, "write", mov_to_abs(DATA + 0x2008)),
+])
+def test_repeated_protected_access_faults_every_time(cpu, perms, access, code):
+    """Unicorn fills its TLB before checking a mapping's permissions; a second identical access (an
+    exception handler resuming at the same instruction) must fault again, not slip through the TLB."""
+    cpu.mem_protect(DATA + 0x2000, 0x1000, perms)
+    for _ in range(3):
+        expect_fault(run_code(cpu, code), nt.STATUS_ACCESS_VIOLATION, access=access, address=DATA + 0x2008,
+                     kind="protected")
+
+
+def test_fault_address_is_reported_without_a_memory_hook(cpu):
+    """The fault address comes from the engine (no UC_HOOK_MEM_INVALID when calibrated): it must be
+    the address of *this* fault, not a stale one."""
+    for addr in (UNMAPPED + 0x10, UNMAPPED + 0x2344, UNMAPPED + 0xFF8):
+        expect_fault(run_code(cpu, mov_eax_from(addr)), nt.STATUS_ACCESS_VIOLATION, access="read",
+                     address=addr, kind="unmapped")
+
+
 def test_guard_page_is_reported_as_protected(cpu):
     """PROT_NONE is how the memory manager represents PAGE_GUARD; kind=='protected' lets it
     convert the fault to STATUS_GUARD_PAGE_VIOLATION."""

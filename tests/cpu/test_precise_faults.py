@@ -41,10 +41,10 @@ def program(cpu, kind):
     return at, end
 
 
-@pytest.fixture(params=["clear", "restart"])
+@pytest.fixture(params=["calibrated", "clear", "restart"])
 def pc_sync(request):
-    """Both ways the CPU keeps faults precise: clearing Unicorn's flag (when calibrated) and restarting the
-    emulation after a pc write (the fallback)."""
+    """The configuration the CPU calibrated for itself, and both ways the CPU keeps faults precise: clearing
+    Unicorn's flag (when calibrated) and restarting the emulation after a pc write (the fallback)."""
     if request.param == "clear" and core._calibrate_pc_sync()[0] != "clear":
         pytest.skip(f"this Unicorn needs no flag clearing: {core._calibrate_pc_sync()}")
     return request.param

@@ -52,6 +52,14 @@ reg_read.restype = c_int
 reg_write = _lib_fast.uc_reg_write
 reg_write.argtypes = None
 reg_write.restype = c_int
+# uc_reg_read_batch(uc, int *ids, void **vals, int count) / uc_reg_write_batch: one call for the registers
+# an API trap needs (the stack pointer and the argument registers in, the return registers out).
+reg_read_batch = _lib_fast.uc_reg_read_batch
+reg_read_batch.argtypes = None
+reg_read_batch.restype = c_int
+reg_write_batch = _lib_fast.uc_reg_write_batch
+reg_write_batch.argtypes = None
+reg_write_batch.restype = c_int
 _pylib = ctypes.PyDLL(_binding_lib._name)
 mem_read = _pylib.uc_mem_read
 mem_read.argtypes = (c_void_p, c_u64, c_void_p, c_size)
@@ -59,6 +67,10 @@ mem_read.restype = c_int
 mem_write = _pylib.uc_mem_write
 mem_write.argtypes = (c_void_p, c_u64, ctypes.c_char_p, c_size)
 mem_write.restype = c_int
+# the same, from a ctypes object (byref of the CPU's scratch integer: no bytes object per small write)
+mem_write_p = _pylib["uc_mem_write"]   # a separate function object (attribute access is cached)
+mem_write_p.argtypes = (c_void_p, c_u64, c_void_p, c_size)
+mem_write_p.restype = c_int
 
 # callback types
 HOOK_INTR = ctypes.CFUNCTYPE(None, c_void_p, ctypes.c_uint32, c_void_p)

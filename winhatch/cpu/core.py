@@ -150,6 +150,22 @@ _PC_IDS = frozenset((X.UC_X86_REG_RIP, X.UC_X86_REG_EIP, X.UC_X86_REG_IP))
 _old_exception_offset: dict[int, Optional[int]] = {}
 
 
+def _new_engine(mode: int) -> "unicorn.Uc":
+    """A Unicorn x86 engine in the TLB mode every engine of ours uses (calibration probes included).
+
+    UC_TLB_VIRTUAL: the guest runs without paging (CR0.PG = 0), so both of Unicorn's TLB modes map linear
+    addresses 1:1; what differs is the cost.  In the default UC_TLB_CPU mode every guest *store* takes
+    the softmmu slow path (measured with bench/cpu_bench.py: a byte-store loop inside one page runs at
+    ~80M insn/s, ~650M in virtual mode; loads are fast in both), which made store-heavy code (the
+    sieve bench) 3x slower.  Mapping permissions (mem_protect) and unmapped accesses are checked by
+    Unicorn's load/store helpers in both modes and fault the same way (tests/cpu).  A TLB refill costs
+    a little more in virtual mode (~1.3x on a loop that misses the TLB on every access).
+    """
+    uc = unicorn.Uc(unicorn.UC_ARCH_X86, mode)
+    uc.ctl_set_tlb_mode(unicorn.UC_TLB_VIRTUAL)
+    return uc
+
+
 def _calibrate_old_exception(mode: int) -> Optional[int]:
     """Find where CPUX86State.old_exception lives inside a uc_context blob.
 
@@ -163,7 +179,7 @@ def _calibrate_old_exception(mode: int) -> Optional[int]:
         return _old_exception_offset[mode]
     off = None
     try:
-        uc = unicorn.Uc(unicorn.UC_ARCH_X86, mode)
+        uc = _new_engine(mode)
         uc.mem_map(0x10000, PAGE)
         uc.mem_write(0x10000, b"\x31\xc9\xf7\xf1\xf4")   # xor ecx,ecx ; div ecx
         uc.hook_add(unicorn.UC_HOOK_INTR, lambda u, i, d: u.emu_stop())
@@ -214,7 +230,7 @@ def _pc_sync_probe(clear_off: Optional[int], snaps: Optional[list] = None) -> tu
     """Run _PC_SYNC_PROBE on a scratch engine whose INTR hook moves the pc (as a trap handler returning
     to its caller does), optionally clearing the byte at `clear_off` of the engine's uc_struct right
     after; returns (pc reported for the write fault, rbx, rcx)."""
-    uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_64)
+    uc = _new_engine(unicorn.UC_MODE_64)
     uc.mem_map(0x10000, PAGE, PROT_ALL)
     uc.mem_map(0x20000, PAGE, PROT_NONE)
     uc.mem_write(0x10000, _PC_SYNC_PROBE)
@@ -284,6 +300,61 @@ def _calibrate_pc_sync() -> tuple[str, Optional[int]]:
     return fix
 
 
+_INVALID_PROBES = ((0x5A5A5123, b"\x8a\x03"),          # mov al,[rbx]      read of a no-access page
+                   (0x5A5A5ABC, b"\xc6\x03\x01"),      # mov byte [rbx],1  write to a no-access page
+                   (0x6B6B6B10, b"\xc6\x03\x01"),      # write to a read-only page
+                   (0x6B6B6FFC, b"\x48\x89\x03"),      # qword write straddling read-only → unmapped
+                   (0x6B6B7FFC, b"\x48\x8b\x03"),      # read of unmapped memory
+                   (0x7C7C7000, b"\xff\xe3"),           # jmp rbx: fetch from unmapped memory
+                   (0x6B6B6000, b"\xff\xe3"))           # fetch from a non-executable page
+_invalid_addr_offset: list = []
+
+
+def _calibrate_invalid_addr() -> Optional[int]:
+    """Where the engine keeps the address of the last invalid memory access (uc_struct.invalid_addr).
+
+    A UC_HOOK_MEM_INVALID hook is the official way to learn a fault's address, but its mere presence
+    sends every guest store through the softmmu slow path (measured: a byte-store loop drops from
+    ~650M to ~75M insn/s, the sieve bench runs 2.5x slower).  Instead we read the field the hook's
+    argument comes from: found once by faulting a scratch engine (with the hook) at a set of distinct
+    addresses and access kinds and keeping the offset of the uc_struct that held the hook's address
+    every time.  None (no /proc/self/mem, no unique offset): Cpu installs the hook as before.
+    """
+    if _invalid_addr_offset:
+        return _invalid_addr_offset[0]
+    off = None
+    try:
+        uc = _new_engine(unicorn.UC_MODE_64)
+        uc.mem_map(0x10000, PAGE, PROT_ALL)
+        uc.mem_map(0x5A5A5000, PAGE, PROT_NONE)
+        uc.mem_map(0x6B6B6000, PAGE, PROT_READ)
+        seen: list = []
+        uc.hook_add(unicorn.UC_HOOK_MEM_INVALID, lambda u, acc, addr, size, val, ud: seen.append(addr) or False)
+        base = ctypes.cast(uc._uch, ctypes.c_void_p).value
+        cands: Optional[set] = None
+        for addr, code in _INVALID_PROBES:
+            seen.clear()
+            uc.mem_write(0x10000, code + b"\x90" * 4)
+            uc.reg_write(X.UC_X86_REG_RBX, addr)
+            try:
+                uc.emu_start(0x10000, 0x10000 + len(code))
+            except unicorn.UcError:
+                pass
+            if not seen:
+                cands = set()
+                break
+            blob = _read_self(base, 0x4000)
+            want = struct.pack("<Q", seen[-1])
+            found = {o for o in range(0, len(blob) - 7, 8) if blob[o:o + 8] == want}
+            cands = found if cands is None else cands & found
+        if cands is not None and len(cands) == 1:
+            off = cands.pop()
+    except Exception:  # pragma: no cover - fall back to the hook
+        off = None
+    _invalid_addr_offset.append(off)
+    return off
+
+
 class Cpu:
     """One emulated x86/x64 CPU (one per process; threads are switched with save/restore_context)."""
 
@@ -296,7 +367,7 @@ class Cpu:
         self.is64 = arch == "x64"
         self.ptr_size = 8 if self.is64 else 4
         self._mode = unicorn.UC_MODE_64 if self.is64 else unicorn.UC_MODE_32
-        self.uc = unicorn.Uc(unicorn.UC_ARCH_X86, self._mode)
+        self.uc = _new_engine(self._mode)
         self._h = self.uc._uch
         self._buf = ctypes.c_uint64()
         self._bref = ctypes.byref(self._buf)
@@ -307,6 +378,20 @@ class Cpu:
         self._mask = (1 << (8 * self.ptr_size)) - 1
         self._pfmt = "<Q" if self.is64 else "<I"
         self._host: dict[int, Any] = {}          # keep host buffers referenced per mapped base
+        # API trap fast path (trap_entry / trap_return): one uc_reg_read_batch for the stack pointer and the
+        # argument registers, one uc_reg_write_batch for the return value, stack pointer and pc.
+        in_ids = ((X.UC_X86_REG_RSP, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX, X.UC_X86_REG_R8, X.UC_X86_REG_R9)
+                  if self.is64 else (X.UC_X86_REG_ESP,))
+        self._in_n = len(in_ids)
+        self._in_ids = (ctypes.c_int * self._in_n)(*in_ids)
+        self._in_vals = (ctypes.c_uint64 * self._in_n)()
+        self._in_ptrs = (ctypes.c_void_p * self._in_n)(
+            *(ctypes.addressof(self._in_vals) + 8 * i for i in range(self._in_n)))
+        self._out_ids = (ctypes.c_int * 3)(self._ax_id, self._sp_id, self._pc_id)
+        self._out_vals = (ctypes.c_uint64 * 3)()
+        self._out_ptrs = (ctypes.c_void_p * 3)(*(ctypes.addressof(self._out_vals) + 8 * i for i in range(3)))
+        self._out_ptrs_nr = (ctypes.c_void_p * 2)(self._out_ptrs[1], self._out_ptrs[2])
+        self._out_ids_nr = (ctypes.c_int * 2)(self._sp_id, self._pc_id)
         self._trap_handler: Optional[Callable] = None
         self._reason: Optional[StopReason] = None
         self._mem_fault: Optional[tuple[int, int]] = None
@@ -328,6 +413,9 @@ class Cpu:
         self._pc_sync_flag = (ctypes.c_uint8.from_address(ctypes.cast(self._h, ctypes.c_void_p).value + off)
                               if how == "clear" else None)
         self._restart_on_pc_write = how == "restart"
+        inv = _calibrate_invalid_addr()
+        self._invalid_addr = (ctypes.c_uint64.from_address(ctypes.cast(self._h, ctypes.c_void_p).value + inv)
+                              if inv is not None else None)
         self._install_hooks()
 
     # ---------------------------------------------------------------------------------------- hooks
@@ -335,7 +423,10 @@ class Cpu:
         hh = ctypes.c_size_t()
         self._cb_intr = N.HOOK_INTR(self._on_intr)
         self._cb_mem = N.HOOK_MEM_INVALID(self._on_mem_invalid)
-        for htype, cb in ((unicorn.UC_HOOK_INTR, self._cb_intr), (unicorn.UC_HOOK_MEM_INVALID, self._cb_mem)):
+        hooks = [(unicorn.UC_HOOK_INTR, self._cb_intr)]
+        if self._invalid_addr is None:   # see _calibrate_invalid_addr: the hook slows every store down
+            hooks.append((unicorn.UC_HOOK_MEM_INVALID, self._cb_mem))
+        for htype, cb in hooks:
             err = N.lib.uc_hook_add(self._h, ctypes.byref(hh), htype, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0)
             if err:
                 raise unicorn.UcError(err)
@@ -501,6 +592,11 @@ class Cpu:
                 # invalidated by a later host write of new code there; drop it now.
                 page = reason.fault.pc & ~(PAGE - 1)
                 self.uc.ctl_remove_cache(page, page + PAGE)
+                if reason.fault.kind in ("unmapped", "protected"):
+                    # Unicorn fills the TLB entry before it checks the mapping's permissions and
+                    # leaves it there when the check fails: without a flush, repeating a faulting
+                    # read of a no-access page succeeds (measured with both TLB modes).
+                    self.uc.ctl(unicorn.UC_CTL_TLB_FLUSH, unicorn.UC_CTL_IO_WRITE)
                 if reason.fault.vector in (0, 8, 10, 11, 12, 13):
                     self._reset_old_exception()
             return reason
@@ -530,7 +626,12 @@ class Cpu:
                       U.UC_ERR_WRITE_UNMAPPED: "write", U.UC_ERR_WRITE_PROT: "write",
                       U.UC_ERR_FETCH_UNMAPPED: "execute", U.UC_ERR_FETCH_PROT: "execute"}[err]
             kind = "unmapped" if err in (U.UC_ERR_READ_UNMAPPED, U.UC_ERR_WRITE_UNMAPPED, U.UC_ERR_FETCH_UNMAPPED) else "protected"
-            address = mf[1] & self._mask if mf else None
+            if mf:
+                address = mf[1] & self._mask
+            elif self._invalid_addr is not None:
+                address = self._invalid_addr.value & self._mask
+            else:
+                address = None
             if access == "execute":
                 # the faulting "instruction" is the target itself
                 if address is None:
@@ -606,6 +707,30 @@ class Cpu:
         if data and N.mem_write(self._h, addr, data, len(data)):
             raise CpuError(nt.STATUS_ACCESS_VIOLATION, f"write of {len(data):#x} bytes at {addr:#x}", addr)
 
+    def trap_entry(self, fmt: str, size: int) -> tuple[list, tuple]:
+        """For an API trap: ([sp, rcx, rdx, r8, r9] on x64 / [esp] on x86, the `struct` format `fmt`
+        (`size` bytes) unpacked from the stack at sp — the return address first).  Two engine calls."""
+        n = self._in_n
+        N.reg_read_batch(self._h, self._in_ids, self._in_ptrs, n)
+        regs = self._in_vals[:n]
+        buf = self._wbuf if size <= 64 else ctypes.create_string_buffer(size)
+        if N.mem_read(self._h, regs[0], buf, size):
+            raise CpuError(nt.STATUS_ACCESS_VIOLATION, f"read of {size:#x} bytes at {regs[0]:#x}", regs[0])
+        return regs, struct.unpack_from(fmt, buf)
+
+    def trap_return(self, retval: Optional[int], sp: int, pc: int) -> None:
+        """Return from an API trap: eax/rax = retval (unless None), sp, pc — one engine call."""
+        v = self._out_vals
+        m = self._mask
+        v[1] = sp & m
+        v[2] = pc & m
+        if retval is None:
+            N.reg_write_batch(self._h, self._out_ids_nr, self._out_ptrs_nr, 2)
+        else:
+            v[0] = retval & m
+            N.reg_write_batch(self._h, self._out_ids, self._out_ptrs, 3)
+        self._pc_written = True
+
     def _peek(self, addr: int, size: int) -> bytes:
         try:
             return self.mem_read(addr & self._mask, size)
@@ -634,20 +759,25 @@ class Cpu:
     def read_ptr(self, addr: int) -> int:
         return self._read_int(addr, self.ptr_size)
 
+    def _write_int(self, addr: int, v: int, size: int) -> None:
+        self._buf.value = v     # little-endian host: the low `size` bytes are written
+        if N.mem_write_p(self._h, addr, self._bref, size):
+            raise CpuError(nt.STATUS_ACCESS_VIOLATION, f"write of {size:#x} bytes at {addr:#x}", addr)
+
     def write_u8(self, addr: int, v: int) -> None:
-        self.mem_write(addr, struct.pack("<B", v & 0xFF))
+        self._write_int(addr, v & 0xFF, 1)
 
     def write_u16(self, addr: int, v: int) -> None:
-        self.mem_write(addr, struct.pack("<H", v & 0xFFFF))
+        self._write_int(addr, v & 0xFFFF, 2)
 
     def write_u32(self, addr: int, v: int) -> None:
-        self.mem_write(addr, struct.pack("<I", v & 0xFFFFFFFF))
+        self._write_int(addr, v & 0xFFFFFFFF, 4)
 
     def write_u64(self, addr: int, v: int) -> None:
-        self.mem_write(addr, struct.pack("<Q", v & 0xFFFFFFFFFFFFFFFF))
+        self._write_int(addr, v & 0xFFFFFFFFFFFFFFFF, 8)
 
     def write_ptr(self, addr: int, v: int) -> None:
-        self.mem_write(addr, struct.pack(self._pfmt, v & self._mask))
+        self._write_int(addr, v & self._mask, self.ptr_size)
 
     def read_cstr(self, addr: int, limit: int = 4096) -> bytes:
         """Bytes up to (not including) the NUL, at most `limit`; reads page by page so a string that

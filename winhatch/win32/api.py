@@ -281,66 +281,115 @@ def _fetch_args(cpu, spec: ApiSpec, sp: int) -> tuple[list, int]:
     return vals, slot
 
 
+_X86_SLOT_FMT = {"wide64": "Q", "float": "d", "float32": "f"}
+
+
+def _fast_layout(spec: ApiSpec, is64: bool) -> tuple[str, int] | None:
+    """The `struct` format and size of the stack bytes a trap needs (the return address, then the x86
+    argument slots / the x64 stack arguments), or None when the generic path must decode (x64 floats
+    arrive in xmm registers)."""
+    plan = _plan(spec)
+    if is64:
+        if any(k in ("float", "float32") for k, _ in plan):
+            return None
+        n = len(plan)
+        return (f"<{n + 1}Q", 8 * (n + 1)) if n > 4 else ("<Q", 8)
+    fmt = "<I" + "".join(_X86_SLOT_FMT.get(k, "I") for k, _ in plan)
+    return fmt, struct.calcsize(fmt)
+
+
 def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: bool):
-    """The function the dispatcher calls when the guest calls dll!export_name."""
+    """The function the dispatcher calls when the guest calls dll!export_name.
+
+    Per call, on the fast path (a `winhatch.cpu.Cpu`): one register batch read (stack pointer and argument
+    registers) and one stack read (return address and stack arguments) in, the handler, one register batch
+    write (return value, stack pointer, pc) out; nothing else touches the engine unless the handler does.
+    """
     events = machine.events
+    API = ev.API
     kinds = [p.kind for p in spec.params]
     ret_wide = spec.ret in WIDE64 and spec.ret not in FLOAT_TYPES
     ret_void = spec.ret == "void" or spec.ret.startswith("DECLSPEC_NORETURN")
     ret_float = spec.ret in FLOAT_TYPES
+    plan = _plan(spec)
+    nparams = len(plan)
+    int32 = tuple(i for i, (_, is32) in enumerate(plan) if is32)
+    fn = spec.fn
+    cdecl = spec.cdecl
 
     api_name = f"{dll}!{export_name}"
     mask = None
     stub_len = None
-    has_strings = any(k in ("str_a", "str_w", "str_t") for k in kinds)
+    layout = None      # (struct format, size) of the fast path, False: the generic path
+    str_args = tuple((i, k) for i, k in enumerate(kinds) if k in ("str_a", "str_w", "str_t"))
+
+    def decode_strings(cpu, args):
+        for i, k in str_args:
+            a = args[i]
+            if not a:
+                args[i] = None
+            elif k == "str_w" or (k == "str_t" and wide):
+                args[i] = cpu.read_wstr(a, 1 << 16)
+            else:
+                args[i] = cpu.read_cstr(a, 1 << 16).decode("cp1252", "replace")
 
     def handler(thread, va):
-        nonlocal mask, stub_len
-        cpu = thread.process.cpu
-        if mask is None:
+        nonlocal mask, stub_len, layout
+        proc = thread.process
+        cpu = proc.cpu
+        if layout is None:
             mask = 0xFFFFFFFFFFFFFFFF if cpu.is64 else 0xFFFFFFFF
             stub_len = len_stub(cpu)
-        sp = cpu.sp
-        args, slots = _fetch_args(cpu, spec, sp)
-        if has_strings:
-            for i, k in enumerate(kinds):
-                if k == "str_a":
-                    args[i] = None if not args[i] else cpu.read_cstr(args[i], 1 << 16).decode("cp1252", "replace")
-                elif k == "str_w":
-                    args[i] = None if not args[i] else cpu.read_wstr(args[i], 1 << 16)
-                elif k == "str_t":
-                    if not args[i]:
-                        args[i] = None
-                    elif wide:
-                        args[i] = cpu.read_wstr(args[i], 1 << 16)
-                    else:
-                        args[i] = cpu.read_cstr(args[i], 1 << 16).decode("cp1252", "replace")
+            layout = (_fast_layout(spec, cpu.is64) or False) if hasattr(cpu, "trap_entry") else False
+        if layout:
+            regs, stack = cpu.trap_entry(*layout)
+            sp = regs[0]
+            ret_addr = stack[0]
+            if mask == 0xFFFFFFFF:
+                args = list(stack[1:])
+                slots = (layout[1] >> 2) - 1
+            else:
+                args = regs[1:1 + nparams] if nparams <= 4 else regs[1:5] + list(stack[5:])
+                for i in int32:  # the callee sees only the low 32 bits of a 32-bit argument's register
+                    args[i] &= 0xFFFFFFFF
+                slots = nparams
+            cpu._pc_written = False
+        else:
+            sp = cpu.sp
+            args, slots = _fetch_args(cpu, spec, sp)
+            ret_addr = cpu.read_ptr(sp)
+        if str_args:
+            decode_strings(cpu, args)
         c = Call(machine, thread, spec, export_name, wide, sp)
-        ret_addr = cpu.read_ptr(sp)
         event = None
-        if events.wants(ev.API):
-            event = events.emit(ev.API, "call", thread.process.pid, thread.tid, api=api_name,
+        if (API not in events.skip or events._subscribers) and events.wants(API):   # cheap when nobody listens
+            event = events.emit(ev.API, "call", proc.pid, thread.tid, api=api_name,
                                 args={p.name: a for p, a in zip(spec.params, args)},
-                                caller=thread.process.subsystem["images"].describe(ret_addr))
-        result = spec.fn(c, *args)
+                                caller=proc.subsystem["images"].describe(ret_addr))
+        result = fn(c, *args)
         if event is not None:
             event.data["ret"] = None if ret_void else result
         # return to the caller (the handler may have redirected execution: then it set pc itself)
-        pc = cpu.pc
-        if pc != va and pc != va + stub_len:
-            return
+        if not layout or cpu._pc_written:
+            pc = cpu.pc
+            if pc != va and pc != va + stub_len:
+                return
+        new_sp = sp + 8 if mask != 0xFFFFFFFF else sp + 4 + (0 if cdecl else 4 * slots)
         if result is not None and not ret_void:
             if ret_float:
                 set_float_return(cpu, float(result))
+                result = None
             elif ret_wide and mask == 0xFFFFFFFF:
-                cpu.set_reg("eax", result & 0xFFFFFFFF)
                 cpu.set_reg("edx", (result >> 32) & 0xFFFFFFFF)
-            else:
-                cpu.retval = result & mask
-        if mask != 0xFFFFFFFF:
-            cpu.sp = sp + 8
+                result &= 0xFFFFFFFF
         else:
-            cpu.sp = sp + 4 + (0 if spec.cdecl else 4 * slots)
+            result = None
+        if layout:
+            cpu.trap_return(result, new_sp, ret_addr)
+            return
+        if result is not None:
+            cpu.retval = result & mask
+        cpu.sp = new_sp
         cpu.pc = ret_addr
 
     return handler

@@ -393,6 +393,29 @@ def WriteConsole(c, h, buf, n, written, reserved):
     return 1
 
 
+@api(K32, "BOOL WINAPI ReadConsole%(HANDLE hConsoleInput, LPVOID lpBuffer, DWORD nNumberOfCharsToRead, "
+          "LPDWORD lpNumberOfCharsRead, LPVOID pInputControl)")
+def ReadConsole(c, h, buf, n, nread, control):
+    """A line from the console input; on a handle that is not a console (a redirected stdin) it fails with
+    ERROR_INVALID_HANDLE, as Windows does, and programs such as cmd.exe fall back to ReadFile."""
+    std = _console_std(c, h)
+    if std is None or not hasattr(std, "read_console_w") or not std.is_console:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    try:
+        if c.wide:
+            data = std.read_console_w(n).encode("utf-16-le", "surrogatepass")
+        else:
+            data = std.read(n)
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    c.write(buf, data)
+    if nread:
+        c.write_u32(nread, len(data) // c.tchar_size())
+    return 1
+
+
 @api(K32, "UINT WINAPI GetConsoleCP(void)")
 def GetConsoleCP(c):
     con = c.proc.console

@@ -83,11 +83,15 @@ if __name__ == "__main__":  # `python tests/fixturebuild.py` builds every single
     n = 0
     deferred = []
     for src in sorted(SRC.glob("*.c*")):
+        if src.name.startswith("msvc_"):  # MSVC-ABI programs: clang and lld build them (tests/msvcbuild.py)
+            deferred.append(src.name)
+            continue
         if "__declspec(dllimport)" in src.read_text(errors="replace") or src.with_suffix(".def").exists():
             deferred.append(src.name)
             continue
         for arch in TRIPLES:
             build(src.name, arch, dll=is_dll_source(src))
             n += 1
-    print(f"built {n} fixtures into {CACHE}; {len(deferred)} with companion DLLs are built by their tests",
+    print(f"built {n} fixtures into {CACHE}; {len(deferred)} (with companion DLLs, or MSVC-ABI) are built by "
+          f"their tests",
           file=sys.stderr)

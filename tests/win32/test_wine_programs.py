@@ -1,6 +1,5 @@
 """Real programs no one here wrote: Wine's own PE command-line tools (from Debian's wine64), run under
 winhatch and under Wine, compared byte for byte (stdout and exit status)."""
-import os
 import re
 import shutil
 import subprocess
@@ -49,9 +48,23 @@ def masked(out: bytes) -> bytes:
     return b"\n".join(lines)
 
 
+def _wine():
+    """wine64 with the recorder's Windows 10 prefix (a default prefix says Windows 7 in cmd's banner),
+    created once even when test workers race for it."""
+    import fcntl
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+    from record_expected import Wine
+    wine = Wine("x64", str(WINE), PREFIX)
+    PREFIX.parent.mkdir(parents=True, exist_ok=True)
+    with open(PREFIX.parent / ".wineprefix.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        wine.ensure_prefix()
+    return wine
+
+
 def under_wine(exe: Path, args) -> tuple[bytes, int]:
-    env = dict(os.environ, WINEDEBUG="-all", WINEPREFIX=str(PREFIX))
-    r = subprocess.run([str(WINE), str(exe), *args], capture_output=True, env=env, timeout=120,
+    r = subprocess.run([str(WINE), str(exe), *args], capture_output=True, env=_wine().env(), timeout=120,
                        stdin=subprocess.DEVNULL)
     return r.stdout, r.returncode
 

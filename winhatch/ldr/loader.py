@@ -453,21 +453,31 @@ def LdrpSnapModule(st: LoaderState, m: Module) -> None:
         st.emit("LdrpSnapModule", module=m.name, dll=dep.name, imports=len(desc.functions))
     if not writes:
         return
-    lo = min(a for a, _ in writes) & ~0xFFF
-    hi = (max(a for a, _ in writes) + size + 0xFFF) & ~0xFFF
+    # the IAT's pages only (an image may have more than one IAT): each run of contiguous pages with one
+    # protection is made writable for the writes and then given back that protection, as LdrpSnapModule
+    # does through NtProtectVirtualMemory
     from winhatch.kernel.mm import PAGE_READWRITE
-    try:
-        old = aspace.protect(lo, hi - lo, PAGE_READWRITE)
-    except NtStatusError:
-        old = None
-    buf = bytearray(aspace.read(lo, hi - lo))
+    pages = sorted({p for a, _ in writes for p in (a & ~0xFFF, (a + size - 1) & ~0xFFF)})
+    runs: list[list[int]] = []  # [start, end, protection]
+    for page in pages:
+        prot = aspace.query(page).Protect
+        if runs and runs[-1][1] == page and runs[-1][2] == prot:
+            runs[-1][1] = page + 0x1000
+        else:
+            runs.append([page, page + 0x1000, prot])
+    for run in runs:
+        if run[2] != PAGE_READWRITE:
+            try:
+                aspace.protect(run[0], run[1] - run[0], PAGE_READWRITE)
+            except NtStatusError:  # e.g. an IAT outside the image's committed pages: written all the same
+                run[2] = PAGE_READWRITE
     for a, v in writes:
-        buf[a - lo:a - lo + size] = v.to_bytes(size, "little")
-    aspace.write(lo, bytes(buf))
-    if old is not None:
-        aspace.protect(lo, hi - lo, old)
-    st.emit("LdrpProtectIat", module=m.name, range=f"0x{lo:x}-0x{hi:x}",
-            protect=f"0x{old:x}" if old is not None else None)
+        aspace.write(a, v.to_bytes(size, "little"))
+    for start, end, prot in runs:
+        if prot != PAGE_READWRITE:
+            aspace.protect(start, end - start, prot)
+    st.emit("LdrpProtectIat", module=m.name, pages=[f"0x{a:x}-0x{b:x}" for a, b, _ in runs],
+            protect=[f"0x{p:x}" for _, _, p in runs])
 
 
 # ============================================================================ TLS

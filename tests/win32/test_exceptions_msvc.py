@@ -1,9 +1,10 @@
-"""MSVC C++ exceptions (_CxxThrowException, __CxxFrameHandler3) and MSVC's x86 SEH frame handler
-(_except_handler3), on programs clang builds for the MSVC ABI (tests/msvcbuild.py).
+"""MSVC C++ exceptions (_CxxThrowException, __CxxFrameHandler3, x64 __CxxFrameHandler4) and MSVC's x86 SEH
+frame handlers (_except_handler3, _except_handler4), on programs clang builds for the MSVC ABI
+(tests/msvcbuild.py).
 
-Expected outputs were recorded under Wine (x64) in tests/fixtures/expected/msvc_*.x64.txt. There is no 32-bit
-Wine here: the x86 builds of the same sources must print exactly the x64 recording (the fixtures print no
-pointers or sizes, so nothing differs between the two).
+Expected outputs were recorded under Wine (x64) in tests/fixtures/expected/msvc_*.x64.txt; the x86 builds of
+the same sources must print exactly the x64 recording (the fixtures print no pointers or sizes, so nothing
+differs between the two). The x86-only EH4 fixture's expected text is below, compared with 32-bit Wine.
 """
 from pathlib import Path
 
@@ -71,3 +72,107 @@ def test_x86_seh_frames_are_except_handler3():
     apis = {e.data["api"] for e in res.events if e.category == "api" and "api" in e.data}
     assert any(a.endswith("!__CxxFrameHandler3") for a in apis)
     assert any(a.endswith("!_CxxThrowException") for a in apis)
+
+
+def run_apis(res) -> set:
+    return {e.data["api"] for e in res.events if e.category == "api" and "api" in e.data}
+
+
+def test_cxx_frame_handler4_x64(tmp_path):
+    """FH4 (vcruntime140_1!__CxxFrameHandler4): the x64 msvc_cxx build with every FuncInfo rewritten into
+    the compressed FH4 encoding (catch funclets with FuncInfo4s of their own: isCatch + the parent frame's
+    offset; unwind entries chained by backward offsets; per-function IP maps) prints exactly what the FH3
+    build prints under Wine, and only __CxxFrameHandler4 handles its frames."""
+    exe = build("msvc_cxx.cpp", "x64")
+    fh4 = tmp_path / "msvc_cxx.fh4.exe"
+    info = msvcbuild.to_fh4(exe, fh4)
+    assert info["catch_funclets"] > 0 and info["functions"] > info["catch_funclets"]
+    res = runner.run(fh4, [], record=("api",))
+    assert res.exit_status == 0, (res.crash, getattr(res.process, "stop_message", None))
+    assert out(res) == expected("msvc_cxx.x64.txt")
+    apis = run_apis(res)
+    assert "vcruntime140_1.dll!__CxxFrameHandler4" in apis
+    assert not any(a.endswith("!__CxxFrameHandler3") for a in apis)
+
+
+class _Bytes:
+    def __init__(self, data: bytes):
+        self.data = data + bytes(8)
+
+    def read(self, a, n):
+        return self.data[a:a + n]
+
+    def u8(self, a):
+        return self.data[a]
+
+    def u32(self, a):
+        return int.from_bytes(self.data[a:a + 4], "little")
+
+
+@pytest.mark.parametrize("raw,value,length", [
+    (b"\x00", 0, 1), (b"\xfe", 127, 1),                       # xxxxxxx0: 7 bits
+    (b"\x01\x02", 128, 2), (b"\xfd\xff", 0x3FFF, 2),            # ...01: 14 bits
+    (b"\x03\x00\x02", 0x4000, 3),                              # ..011: 21 bits
+    (b"\x07\x00\x00\x08", 0x800000, 4),                         # .0111: 28 bits
+    (b"\x0f\x78\x56\x34\x12", 0x12345678, 5),                    # 1111 + the 32-bit value
+])
+def test_fh4_compressed_unsigned(raw, value, length):
+    from winhatch.win32.dlls.exc_msvc import Reader4
+    r = Reader4(_Bytes(raw + b"\xaa"), 0)
+    assert r.unsigned() == value
+    assert r.a == length
+    assert msvcbuild.enc_u(value) == raw
+
+
+# The documented behaviour of MSVC's _except_handler4 (chandler4.c): the frame's cookies are checked
+# (GS if GSCookieOffset != -2, then EH; cookie = *(fp + offset) ^ (fp + XOR offset), fp = node + 0x10)
+# on every call; search phase: the scopes from TryLevel outwards, __finally scopes skipped, filters run with
+# ebp = fp; EXECUTE_HANDLER: global unwind (the frames above run their __finally blocks), local unwind of
+# this frame's inner scopes, TryLevel = the scope's EnclosingLevel, the __except block runs with ebp = fp.
+# 32-bit Wine prints the same for modes 0-2; its _except_handler4_common never checks cookies, so it
+# prints "cookies checked 0" and survives mode 3.
+EH4_EXPECTED = """\
+-- mode 0
+B body
+finally B
+finally A
+A: no exception
+eh4_a returned 0
+-- mode 1
+B body
+raising e0000042
+B filter sees e0000042 -> CONTINUE_SEARCH
+A inner filter sees e0000042 -> CONTINUE_SEARCH
+A outer filter sees e0000042 -> EXECUTE_HANDLER
+finally B
+finally A
+A __except e0000042, trylevel -2, FS:[0] is A's node 1
+eh4_a returned 1
+-- mode 2
+B body
+writing through NULL
+B filter sees c0000005 -> CONTINUE_SEARCH
+A inner filter sees c0000005 -> CONTINUE_SEARCH
+A outer filter sees c0000005 -> EXECUTE_HANDLER
+finally B
+finally A
+A __except c0000005, trylevel -2, FS:[0] is A's node 1
+eh4_a returned 1
+cookies checked 1
+-- mode 3
+B body
+raising e0000042
+B filter sees e0000042 -> CONTINUE_SEARCH
+security cookie mismatch
+"""
+
+
+def test_except_handler4_frames():
+    """Hand-made EH4 frames (tests/fixtures/src/msvc_eh4.c) as cl.exe lays them out: encoded scope tables,
+    a GS and an EH cookie, filters declining and accepting, __finally blocks during the global and the local
+    unwind, TryLevel and FS:[0] at the __except block; a damaged GS cookie stops the process in
+    __security_check_cookie before any of that frame's filters runs."""
+    res = runner.run(build("msvc_eh4.c", "x86"), [], record=("api",))
+    assert out(res) == EH4_EXPECTED
+    assert res.exit_status == 99, (res.crash, getattr(res.process, "stop_message", None))
+    assert any(a.endswith("!_except_handler4_common") for a in run_apis(res))

@@ -1,5 +1,5 @@
-"""MSVC C++ exceptions (_CxxThrowException, __CxxFrameHandler3) and the x86 SEH frame handlers of MSVC's CRT
-(_except_handler3, _except_handler4_common, _local_unwind2/4, _global_unwind2).
+"""MSVC C++ exceptions (_CxxThrowException, __CxxFrameHandler3, x64 __CxxFrameHandler4) and the x86 SEH frame
+handlers of MSVC's CRT (_except_handler3, _except_handler4_common, _local_unwind2/4, _global_unwind2).
 
 C++ exceptions. `throw x` builds x in the thrower's frame and calls _CxxThrowException(&x, &ThrowInfo), which
 raises 0xE06D7363 (noncontinuable) with the parameters magic 0x19930520, the object, the ThrowInfo and on x64
@@ -27,6 +27,15 @@ x64 catch funclets are frames of their own: a walk from inside one reaches, thro
 the catching frame at its throw site (as through RtlRestoreContext's consolidation frame on Windows). The
 funclet frame's state (from the IP map) already covers the enclosing try blocks of the same function, so the
 catching frame itself is passed over while one of its catches runs.
+
+FH4 (x64 __CxxFrameHandler4, vcruntime140_1.dll): the same tables in a compressed encoding, one FuncInfo4
+per function or funclet (HandlerData: its RVA): a header byte (isCatch, isSeparated, BBT, unwind map, try
+map, EHs, noexcept), then the unwind map, try map and IP-to-state map RVAs and for a catch funclet the
+offset of its parent's frame pointer. Unwind entries chain to the next state by a backward byte offset and
+are funclets or destructors of a frame object (or of the object a frame slot points to); IP maps are
+deltas from the function's start (isSeparated: per code segment); handlers may list continuation
+addresses (a catch funclet then returns an index). Tables4 decodes it into the FH3 shapes, so search,
+catch objects, unwinding and catching are the FH3 code.
 
 x86 SEH frames (cl.exe's __try): the registration is {Next, Handler, ScopeTable, TryLevel} with the saved
 esp and the EXCEPTION_POINTERS slot below it; filters, __except blocks and __finally blocks run with
@@ -94,9 +103,11 @@ class Tables:
             d["eh_flags"] = m.u32(fi + (36 if self.is64 else 32))
         return d
 
-    def unwind_entry(self, fi: dict, state: int) -> tuple[int, int]:
+    def unwind_entry(self, fi: dict, state: int) -> tuple[int, int, int, int]:
+        """(the state before it, kind, action, object offset); FH3 actions are funclets."""
         a = fi["unwind_map"] + 8 * state
-        return _s32(self.mem.u32(a)), self.p(a + 4)
+        action = self.p(a + 4)
+        return _s32(self.mem.u32(a)), (UW_FUNCLET if action else UW_NONE), action, 0
 
     def try_blocks(self, fi: dict) -> list[dict]:
         out = []
@@ -127,6 +138,160 @@ class Tables:
     def type_name(self, td: int) -> bytes:
         ps = 8 if self.is64 else 4
         return _cstr(self.mem, td + 2 * ps)
+
+
+# FH4 (x64 __CxxFrameHandler4, vcruntime140_1.dll): the same tables, compressed. Integers are either RVAs
+# (4 bytes) or compressed unsigned values whose first byte's low bits give the length: ...0 one byte (7
+# bits), ..01 two (14), .011 three (21), 0111 four (28), 1111 five (the 32-bit value follows).
+FI4_IS_CATCH, FI4_IS_SEPARATED, FI4_BBT, FI4_UNWIND_MAP, FI4_TRY_MAP, FI4_EHS, FI4_NOEXCEPT = \
+    0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40
+HT4_ADJECTIVES, HT4_DISP_TYPE, HT4_DISP_CATCH_OBJ, HT4_CONT_IS_RVA = 0x01, 0x02, 0x04, 0x08
+UW_NONE, UW_DTOR_OBJ, UW_DTOR_PTR_OBJ, UW_FUNCLET = 0, 1, 2, 3     # UnwindMapEntry4 types (low 2 bits)
+
+
+class Reader4:
+    """A cursor over FH4 data in guest memory."""
+
+    def __init__(self, mem: Mem, a: int):
+        self.mem, self.a = mem, a
+
+    def unsigned(self) -> int:
+        b = self.mem.read(self.a, 5)
+        first = b[0]
+        if not first & 1:
+            n, v = 1, first >> 1
+        elif first & 3 == 1:
+            n, v = 2, int.from_bytes(b[:2], "little") >> 2
+        elif first & 7 == 3:
+            n, v = 3, int.from_bytes(b[:3], "little") >> 3
+        elif first & 15 == 7:
+            n, v = 4, int.from_bytes(b[:4], "little") >> 4
+        else:
+            n, v = 5, int.from_bytes(b[1:5], "little")
+        self.a += n
+        return v
+
+    def int32(self) -> int:
+        v = _s32(self.mem.u32(self.a))
+        self.a += 4
+        return v
+
+    def byte(self) -> int:
+        v = self.mem.u8(self.a)
+        self.a += 1
+        return v
+
+
+class Tables4(Tables):
+    """FH4 FuncInfo4 of one function (or funclet) of an x64 image: decoded into the FH3 shapes, so the frame
+    handler's search, catch and unwind code is the same."""
+
+    def __init__(self, mem: Mem, base: int, func_begin_rva: int):
+        super().__init__(mem, True, base)
+        self.func_begin = func_begin_rva
+
+    def rva(self, v: int) -> int:
+        return self.base + (v & M32) if v else 0
+
+    def func_info(self, fi: int) -> dict:
+        r = Reader4(self.mem, fi)
+        header = r.byte()
+        d = {"magic": THROW_MAGIC, "header": header, "eh_flags": 0, "unwind": [], "tries": [], "ips": [],
+             "disp_frame": None}
+        if header & FI4_BBT:
+            r.unsigned()
+        if header & FI4_UNWIND_MAP:
+            d["unwind"] = self._unwind_map(self.rva(r.int32()))
+        if header & FI4_TRY_MAP:
+            d["tries"] = self._try_map(self.rva(r.int32()))
+        d["ips"] = self._ip_map(self.rva(r.int32()), header & FI4_IS_SEPARATED)
+        if header & FI4_IS_CATCH:
+            d["disp_frame"] = r.unsigned()
+        d["max_state"] = len(d["unwind"])
+        d["n_try"] = len(d["tries"])
+        return d
+
+    def _unwind_map(self, a: int) -> list[tuple[int, int, int, int]]:
+        if not a:
+            return []
+        r = Reader4(self.mem, a)
+        n = r.unsigned()
+        raw, starts = [], {}
+        for i in range(min(n, 0x10000)):
+            start = r.a
+            starts[start] = i
+            v = r.unsigned()
+            kind, back = v & 3, v >> 2
+            action = obj = 0
+            if kind in (UW_DTOR_OBJ, UW_DTOR_PTR_OBJ):
+                action = self.rva(r.int32())
+                obj = r.unsigned()
+            elif kind == UW_FUNCLET:
+                action = self.rva(r.int32())
+            raw.append((start, back, kind, action, obj))
+        # the next state's entry is `back` bytes before this entry's start; none there: the empty state
+        return [((starts.get(start - back, EH_EMPTY_STATE) if back else EH_EMPTY_STATE), kind, action, obj)
+                for start, back, kind, action, obj in raw]
+
+    def _try_map(self, a: int) -> list[dict]:
+        if not a:
+            return []
+        r = Reader4(self.mem, a)
+        out = []
+        for i in range(min(r.unsigned(), 0x10000)):
+            low, high, chigh = r.unsigned(), r.unsigned(), r.unsigned()
+            harr = self.rva(r.int32())
+            handlers = []
+            if harr:
+                h = Reader4(self.mem, harr)
+                for _ in range(min(h.unsigned(), 0x1000)):
+                    hdr = h.byte()
+                    ht = {"adj": h.unsigned() if hdr & HT4_ADJECTIVES else 0,
+                          "type": self.rva(h.int32()) if hdr & HT4_DISP_TYPE else 0,
+                          "disp_obj": h.unsigned() if hdr & HT4_DISP_CATCH_OBJ else 0,
+                          "handler": self.rva(h.int32()), "disp_frame": 0, "conts": []}
+                    for _ in range((hdr >> 4) & 3):
+                        ht["conts"].append(self.rva(h.int32()) if hdr & HT4_CONT_IS_RVA
+                                           else self.base + self.func_begin + h.unsigned())
+                    handlers.append(ht)
+            out.append({"index": i, "low": low, "high": high, "catch_high": chigh, "handlers": handlers})
+        return out
+
+    def _ip_map(self, a: int, separated: bool) -> list[tuple[int, int]]:
+        """[(rva, state)] of this function: offsets are deltas from the function start (a separated map
+        first lists {segment start RVA, its map} pairs: the segment that starts this function)."""
+        if not a:
+            return []
+        if separated:
+            r = Reader4(self.mem, a)
+            for _ in range(min(r.unsigned(), 0x10000)):
+                seg, m = r.int32(), r.int32()
+                if seg == self.func_begin:
+                    a = self.rva(m)
+                    break
+            else:
+                return []
+        r = Reader4(self.mem, a)
+        out, ip = [], self.func_begin
+        for _ in range(min(r.unsigned(), 0x100000)):
+            ip += r.unsigned()
+            out.append((ip, r.unsigned() - 1))
+        return out
+
+    def unwind_entry(self, fi: dict, state: int) -> tuple[int, int, int, int]:
+        return fi["unwind"][state]
+
+    def try_blocks(self, fi: dict) -> list[dict]:
+        return fi["tries"]
+
+    def ip_state(self, fi: dict, pc: int) -> int:
+        state = EH_EMPTY_STATE
+        rva = pc - self.base
+        for ip, st in fi["ips"]:
+            if ip > rva:
+                break
+            state = st
+        return state
 
 
 def _cstr(mem: Mem, a: int, limit: int = 4096) -> bytes:
@@ -268,7 +433,7 @@ def _dc(mem: Mem, dc_addr: int) -> dict:
 class Frame:
     """One frame __CxxFrameHandler3 was called for."""
 
-    def __init__(self, c, rec_addr: int, frame: int, dc_addr: int, fi_addr: int | None):
+    def __init__(self, c, rec_addr: int, frame: int, dc_addr: int, fi_addr: int | None, fh4: bool = False):
         self.c = c
         self.thread = c.thread
         self.is64 = c.cpu.is64
@@ -278,7 +443,8 @@ class Frame:
         self.rec = X.read_record(mem, rec_addr, c.arch)
         if self.is64:
             dc = self.dc = _dc(mem, dc_addr)
-            self.tables = Tables(mem, True, dc["ImageBase"])
+            begin_rva = mem.u32(dc["FunctionEntry"]) if dc["FunctionEntry"] else 0
+            self.tables = Tables4(mem, dc["ImageBase"], begin_rva) if fh4 else Tables(mem, True, dc["ImageBase"])
             self.fi_addr = dc["ImageBase"] + mem.u32(dc["HandlerData"])
         else:
             self.dc = None
@@ -288,7 +454,11 @@ class Frame:
         self.tries = self.tables.try_blocks(self.fi)
         self.parent = frame          # the establisher frame of the function (catch funclets: their parent's)
         self.funclet = None          # x64: the HandlerType whose funclet this frame is
-        if self.is64:
+        if fh4:
+            if self.fi["disp_frame"] is not None:      # a catch funclet: its parent's frame is kept here
+                self.funclet = True
+                self.parent = mem.u64(frame + self.fi["disp_frame"])
+        elif self.is64:
             begin = dc["ImageBase"] + mem.u32(dc["FunctionEntry"]) if dc["FunctionEntry"] else 0
             for t in self.tries:
                 for ht in t["handlers"]:
@@ -308,21 +478,25 @@ class Frame:
         for _ in range(n + 1):
             if cur <= target or cur < 0 or cur >= n:
                 break
-            to, action = self.tables.unwind_entry(self.fi, cur)
+            to, kind, action, obj = self.tables.unwind_entry(self.fi, cur)
             if not self.is64:
                 self.mem.w32(self.frame + 8, to)
-            if action:
+            if action and kind == UW_FUNCLET:
                 if self.is64:
                     yield GuestCall(action, (action, self.parent))
                 else:
                     yield GuestCall(action, (), regs={"ebp": self.frame + 0xC})
+            elif action and kind == UW_DTOR_OBJ:                 # FH4: the destructor of a frame object
+                yield _thiscall(True, action, (self.parent + obj) & M64)
+            elif action and kind == UW_DTOR_PTR_OBJ:             # FH4: ... of the object a frame slot points to
+                yield _thiscall(True, action, self.mem.u64(self.parent + obj))
             cur = to
         if not self.is64:
             self.mem.w32(self.frame + 8, cur)
 
 
-def cxx_frame_handler_gen(c, co, rec_addr, frame, ctx_addr, dc_addr, fi_addr):
-    f = Frame(c, rec_addr, frame, dc_addr, fi_addr)
+def cxx_frame_handler_gen(c, co, rec_addr, frame, ctx_addr, dc_addr, fi_addr, fh4=False):
+    f = Frame(c, rec_addr, frame, dc_addr, fi_addr, fh4)
     if f.fi["magic"] not in CXX_MAGICS:
         return X.ExceptionContinueSearch
     flags = f.rec["ExceptionFlags"]
@@ -403,6 +577,9 @@ def _catch_it(c, co, f: Frame, t: dict, ht: dict, ct, thr: Throw, ctx_addr: int)
         co.resume_ctx = frame_ctx.copy()     # a walk from the funclet continues in this frame
         k = yield GuestCall(ht["handler"], (ht["handler"], f.parent))
         k &= M64
+        conts = ht.get("conts")
+        if conts and k < len(conts):        # FH4: a catch funclet may return the index of a continuation
+            k = conts[k]
         final = _continuation_frame(thread, k, frame_ctx, live, record)
         final.regs["rip"] = k
     else:
@@ -443,6 +620,13 @@ def _continuation_frame(thread, k: int, frame_ctx, live: list[dict], record: dic
 def __CxxFrameHandler3(c, rec, frame, ctx, dc):
     fi = None if c.cpu.is64 else c.cpu.reg("eax")
     run_api_coroutine(c, lambda co, entry: cxx_frame_handler_gen(c, co, rec, frame, ctx, dc, fi))
+
+
+@api("vcruntime140_1.dll", "EXCEPTION_DISPOSITION __cdecl __CxxFrameHandler4(PEXCEPTION_RECORD rec, void *frame, "
+                           "PCONTEXT ctx, void *dc)", calls_guest=True)
+def __CxxFrameHandler4(c, rec, frame, ctx, dc):
+    """x64 only: HandlerData is the RVA of the function's (or funclet's) FuncInfo4."""
+    run_api_coroutine(c, lambda co, entry: cxx_frame_handler_gen(c, co, rec, frame, ctx, dc, None, True))
 
 
 api(VC, "EXCEPTION_DISPOSITION __cdecl __CxxFrameHandler(PEXCEPTION_RECORD rec, void *frame, PCONTEXT ctx, "

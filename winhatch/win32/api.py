@@ -72,6 +72,15 @@ class ApiSpec:
     fn: Callable
     tchar: bool
     calls_guest: bool
+    wide_name: str | None = None  # the wide twin served by the same implementation (fprintf / fwprintf)
+
+    def names(self) -> list[tuple[str, bool]]:
+        """(export name, wide) for every export this declaration serves."""
+        if self.tchar:
+            return [(self.name + "A", False), (self.name + "W", True)]
+        if self.wide_name:
+            return [(self.name, False), (self.wide_name, True)]
+        return [(self.name, False)]
 
 
 _PROTO = re.compile(r"^\s*(?P<ret>.+?)\s+(?P<cc>WINAPI\s+|__stdcall\s+|__cdecl\s+|CDECL\s+|NTAPI\s+|APIENTRY\s+)?"
@@ -106,8 +115,10 @@ def parse_prototype(proto: str) -> tuple[str, str, str, list[Param], bool]:
     return ret, cc, m["name"], params, varargs
 
 
-def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False):
-    """Declare a handler. `dlls` is one DLL name or a tuple of them."""
+def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False, wide: str | None = None):
+    """Declare a handler. `dlls` is one DLL name or a tuple of them. `wide` names the wide-character twin
+    that the same implementation serves with `c.wide` set, for pairs not named ...A/...W (the C runtime's
+    printf / wprintf)."""
     if isinstance(dlls, str):
         dlls = (dlls,)
 
@@ -116,7 +127,7 @@ def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False):
         cdecl = cc in ("__cdecl", "CDECL") or varargs
         tchar = name.endswith("%")
         _REGISTRY.append(ApiSpec(tuple(d.lower() for d in dlls), name.rstrip("%"), ret, params, cdecl, varargs,
-                                 fn, tchar, calls_guest))
+                                 fn, tchar, calls_guest, wide))
         return fn
 
     return deco

@@ -32,8 +32,7 @@ def setup(machine, arches=("x64",), progress=None) -> None:
     exceptions.install(machine)  # KiUserExceptionDispatcher and its internal stubs (winhatch/ldr/exceptions.py)
     for spec in api.specs():
         for dll in spec.dlls:
-            names = [(spec.name + "A", False), (spec.name + "W", True)] if spec.tchar else [(spec.name, False)]
-            for name, wide in names:
+            for name, wide in spec.names():
                 # a declared export that is a forwarder on Windows (kernel32!HeapAlloc → NTDLL.RtlAllocateHeap)
                 # is implemented where its code really lives, unless that function has its own handler
                 for tdll, tname in _code_locations(arches, dll, name):

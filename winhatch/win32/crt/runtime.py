@@ -298,8 +298,8 @@ def push_x87(cpu, value: float) -> None:
     cpu.set_reg("fptag", cpu.reg("fptag") & ~(3 << (2 * top)))
 
 
-def crt_api(dlls, proto: str, *, calls_guest: bool = True):
+def crt_api(dlls, proto: str, *, calls_guest: bool = True, wide: str | None = None):
     """@api for C runtime handlers: deferred (calls_guest) by default, because almost every CRT function can
     reach the invalid-parameter handler (guest code) or terminate the process (fail fast, exit)."""
     from winhatch.win32.api import api
-    return api(dlls, proto, calls_guest=calls_guest)
+    return api(dlls, proto, calls_guest=calls_guest, wide=wide)

@@ -134,48 +134,27 @@ def _truncate_value(c) -> int:
 
 
 # ============================================================================================ printf family
-@api(BOTH, "int __cdecl printf(const void *fmt, ...)")
+@api(BOTH, "int __cdecl printf(const void *fmt, ...)", wide="wprintf")
 def printf(c, fmt):
     s = R.state(c)
-    return _i32(print_to(c, s, stdout_stream(c, s), fmt_text(c, s, fmt, VaArgs.after_params(c), wide=False), False))
+    text = fmt_text(c, s, fmt, VaArgs.after_params(c), wide=c.wide)
+    return _i32(print_to(c, s, stdout_stream(c, s), text, c.wide))
 
 
-@api(BOTH, "int __cdecl wprintf(const void *fmt, ...)")
-def wprintf(c, fmt):
-    s = R.state(c)
-    return _i32(print_to(c, s, stdout_stream(c, s), fmt_text(c, s, fmt, VaArgs.after_params(c), wide=True), True))
-
-
-@api(BOTH, "int __cdecl vprintf(const void *fmt, va_list args)")
+@api(BOTH, "int __cdecl vprintf(const void *fmt, va_list args)", wide="vwprintf")
 def vprintf(c, fmt, args):
     s = R.state(c)
-    return _i32(print_to(c, s, stdout_stream(c, s), fmt_text(c, s, fmt, VaArgs(c, args), wide=False), False))
+    return _i32(print_to(c, s, stdout_stream(c, s), fmt_text(c, s, fmt, VaArgs(c, args), wide=c.wide), c.wide))
 
 
-@api(BOTH, "int __cdecl vwprintf(const void *fmt, va_list args)")
-def vwprintf(c, fmt, args):
-    s = R.state(c)
-    return _i32(print_to(c, s, stdout_stream(c, s), fmt_text(c, s, fmt, VaArgs(c, args), wide=True), True))
-
-
-@api(BOTH, "int __cdecl fprintf(FILE *f, const void *fmt, ...)")
+@api(BOTH, "int __cdecl fprintf(FILE *f, const void *fmt, ...)", wide="fwprintf")
 def fprintf(c, f, fmt):
-    return _i32(vprint(c, f, fmt, VaArgs.after_params(c), False))
+    return _i32(vprint(c, f, fmt, VaArgs.after_params(c), c.wide))
 
 
-@api(BOTH, "int __cdecl fwprintf(FILE *f, const void *fmt, ...)")
-def fwprintf(c, f, fmt):
-    return _i32(vprint(c, f, fmt, VaArgs.after_params(c), True))
-
-
-@api(BOTH, "int __cdecl vfprintf(FILE *f, const void *fmt, va_list args)")
+@api(BOTH, "int __cdecl vfprintf(FILE *f, const void *fmt, va_list args)", wide="vfwprintf")
 def vfprintf(c, f, fmt, args):
-    return _i32(vprint(c, f, fmt, VaArgs(c, args), False))
-
-
-@api(BOTH, "int __cdecl vfwprintf(FILE *f, const void *fmt, va_list args)")
-def vfwprintf(c, f, fmt, args):
-    return _i32(vprint(c, f, fmt, VaArgs(c, args), True))
+    return _i32(vprint(c, f, fmt, VaArgs(c, args), c.wide))
 
 
 @api(BOTH, "int __cdecl sprintf(char *buf, const void *fmt, ...)")
@@ -542,26 +521,15 @@ def swscanf(c, data, fmt):
     return _i32(_scan_string(c, _arg0(c), fmt, VaArgs.after_params(c), True))
 
 
-@api(BOTH, "int __cdecl scanf(const void *fmt, ...)")
+@api(BOTH, "int __cdecl scanf(const void *fmt, ...)", wide="wscanf")
 def scanf(c, fmt):
     s = R.state(c)
-    return _i32(scan_stream(c, stdin_stream(c, s).addr, fmt, VaArgs.after_params(c), False))
+    return _i32(scan_stream(c, stdin_stream(c, s).addr, fmt, VaArgs.after_params(c), c.wide))
 
 
-@api(BOTH, "int __cdecl wscanf(const void *fmt, ...)")
-def wscanf(c, fmt):
-    s = R.state(c)
-    return _i32(scan_stream(c, stdin_stream(c, s).addr, fmt, VaArgs.after_params(c), True))
-
-
-@api(BOTH, "int __cdecl fscanf(FILE *f, const void *fmt, ...)")
+@api(BOTH, "int __cdecl fscanf(FILE *f, const void *fmt, ...)", wide="fwscanf")
 def fscanf(c, f, fmt):
-    return _i32(scan_stream(c, f, fmt, VaArgs.after_params(c), False))
-
-
-@api(BOTH, "int __cdecl fwscanf(FILE *f, const void *fmt, ...)")
-def fwscanf(c, f, fmt):
-    return _i32(scan_stream(c, f, fmt, VaArgs.after_params(c), True))
+    return _i32(scan_stream(c, f, fmt, VaArgs.after_params(c), c.wide))
 
 
 @api(M, "int __cdecl vsscanf(const void *s, const void *fmt, va_list args)")

@@ -110,3 +110,13 @@ def test_unhandled_crash_record_x86_ebp_chain(build_fixture):
     st = res.crash["stack"]
     assert st[0]["where"] == res.crash["where"]
     assert res.crash["record"]["parameters"] == [1, 0]  # write to address 0
+
+
+def test_guard_page_and_breakpoint_reach_the_program_handler(build_fixture, arch):
+    """STATUS_GUARD_PAGE_VIOLATION is raised once (the guard is cleared) and a breakpoint is continuable;
+    the output is what wine64 and 32-bit Wine print for the same program."""
+    from winhatch import runner
+    res = runner.run(build_fixture("exc_guard.c", arch))
+    assert res.stdout.decode().splitlines() == [
+        "before: guard=1", "after: guard=0 value=7 exceptions=1", "second touch: exceptions=1", "breakpoints=1"]
+    assert res.exit_status == 0

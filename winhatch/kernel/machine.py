@@ -200,8 +200,8 @@ class Machine:
     def api_set_blob(self) -> bytes:
         blob = self.subsystem.get("apiset_blob")
         if blob is None:
-            from winhatch.kernel.apiset.schema import encode_v6, load_mapping
-            blob = self.subsystem["apiset_blob"] = encode_v6(load_mapping())
+            from winhatch.kernel.apiset.schema import default_blob
+            blob = self.subsystem["apiset_blob"] = default_blob()
         return blob
 
     def create_user_stack(self, thread, reserve: int, commit: int):

@@ -17,14 +17,16 @@ Value 0 is the default host; values 1.. are exceptions keyed by the importing mo
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import struct
 from functools import lru_cache
 from pathlib import Path
 
 __all__ = [
     "API_SET_SCHEMA_VERSION", "HASH_FACTOR", "ApiSetSchema", "api_set_hash", "encode_v6",
-    "load_mapping", "default_schema", "resolve",
+    "load_mapping", "default_blob", "default_schema", "resolve",
 ]
 
 API_SET_SCHEMA_VERSION = 6
@@ -250,10 +252,53 @@ class ApiSetSchema:
         return host or None
 
 
+def _blob_cache_key() -> str:
+    """Covers every input of encode_v6(load_mapping()): the shipped mapping and the encoder (this file)."""
+    h = hashlib.sha256()
+    h.update(f"apiset:{API_SET_SCHEMA_VERSION}:{HASH_FACTOR}:".encode())
+    h.update(_load_mapping_cached().encode())
+    h.update(b"\0")
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _valid_blob(blob: bytes) -> bool:
+    if len(blob) < _NS.size:
+        return False
+    version, size, _flags, _count, _eo, _ho, factor = _NS.unpack_from(blob, 0)
+    return version == API_SET_SCHEMA_VERSION and size == len(blob) and factor == HASH_FACTOR
+
+
+@lru_cache(maxsize=1)
+def default_blob() -> bytes:
+    """encode_v6(load_mapping()), kept in the cache directory (keyed by the mapping and the encoder) so that
+    a process start reads it instead of encoding it again."""
+    from winhatch.win32.sysdlls import cache_root
+    path = cache_root() / f"apiset-v6-{_blob_cache_key()}.bin"
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        blob = b""
+    if _valid_blob(blob):
+        return blob
+    blob = encode_v6(load_mapping())
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:  # atomic: a concurrent reader sees the whole file or none
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(blob)
+        os.replace(tmp, path)
+    except OSError:  # an unwritable cache only costs the encoding next time
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+    return blob
+
+
 @lru_cache(maxsize=1)
 def default_schema() -> ApiSetSchema:
     """The schema built from the shipped mapping (what a new process gets)."""
-    return ApiSetSchema(encode_v6(load_mapping()))
+    return ApiSetSchema(default_blob())
 
 
 def resolve(name: str, parent: str | None = None) -> str | None:

@@ -36,6 +36,8 @@ DOS_DOT = '"'
 
 def fold(name: str) -> str:
     """Upcase as the NTFS upcase table does: per character, never changing the length (so 'ß' stays)."""
+    if name.isascii():  # every ASCII character upcases to exactly one character
+        return name.upper()
     out = []
     for c in name:
         u = c.upper()

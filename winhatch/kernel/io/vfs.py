@@ -46,6 +46,17 @@ from winhatch.ntstatus import (
 from . import paths as P
 from .paths import fold
 
+def _mkdirs(path: str) -> None:
+    """Path(path).mkdir(parents=True, exist_ok=True), one system call when the parent exists."""
+    try:
+        os.mkdir(path)
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        if not os.path.isdir(path):
+            raise
+
+
 # --- NtCreateFile constants ---------------------------------------------------------------------------
 FILE_SUPERSEDE = 0
 FILE_OPEN = 1
@@ -390,9 +401,9 @@ class Vfs:
     def _create_layout(self) -> None:
         root = self._mounts[0].host
         for d in self.DEFAULT_DIRS:
-            (root / d.replace("\\", "/")).mkdir(parents=True, exist_ok=True)
+            _mkdirs(os.path.join(root, d.replace("\\", "/")))
         for d in self.USER_DIRS:
-            (root / "Users" / self.username / d.replace("\\", "/")).mkdir(parents=True, exist_ok=True)
+            _mkdirs(os.path.join(root, "Users", self.username, d.replace("\\", "/")))
         hosts = root / "Windows/System32/drivers/etc/hosts"
         if not hosts.exists():
             hosts.write_bytes(self.HOSTS)

@@ -37,8 +37,7 @@ def setup(machine, arches=("x64",), progress=None) -> None:
                 # is implemented where its code really lives, unless that function has its own handler
                 for tdll, tname in _code_locations(arches, dll, name):
                     if machine.traps.get(tdll, tname) is None or (tdll, tname) == (dll, name):
-                        h = machine.traps.register(tdll, tname, None, calls_guest=spec.calls_guest)
-                        h.fn = _LazyHandler(h, machine, spec, tdll, tname, wide)
+                        _register(machine, spec, tdll, tname, wide)
     _serve_ntdll_crt(machine, arches)
     for dll, fn in api.dll_initializers().items():
         spec = api.ApiSpec((dll,), sysdlls.ENTRY_NAME, "BOOL", [api.Param("HINSTANCE", "h"), api.Param("DWORD", "r"),
@@ -48,6 +47,11 @@ def setup(machine, arches=("x64",), progress=None) -> None:
                                                                              False), calls_guest=True)
     machine.traps.unimplemented_factory = lambda dll, name: TrapHandler(dll, name, _unimplemented(machine, dll, name),
                                                                         False, False)
+
+
+def _register(machine, spec, dll: str, name: str, wide: bool) -> None:
+    h = machine.traps.register(dll, name, None, calls_guest=spec.calls_guest)
+    h.fn = _LazyHandler(h, machine, spec, dll, name, wide)
 
 
 class _LazyHandler:
@@ -75,19 +79,19 @@ def _serve_ntdll_crt(machine, arches) -> None:
     implementations serve those names too (with their own state: winhatch.win32.crt.runtime.state)."""
     from winhatch.pe import PEFile
     from winhatch.win32 import sysdlls
-    msvcrt = {}
+    msvcrt = {}  # export name -> (spec, wide)
     for spec in api.specs():
         if "msvcrt.dll" in spec.dlls and not spec.tchar:
-            msvcrt[spec.name] = spec
+            for name, wide in spec.names():
+                msvcrt[name] = (spec, wide)
     names: set[str] = set()
     for arch in arches:
         exports = PEFile.open(str(sysdlls.ensure_installed(arch) / "ntdll.dll")).exports
         names.update(e.name for e in exports.functions if e.name and e.forwarder is None)
     for name in sorted(names & msvcrt.keys()):
         if machine.traps.get("ntdll.dll", name) is None:
-            spec = msvcrt[name]
-            machine.traps.register("ntdll.dll", name, api.make_trap_handler(machine, spec, "ntdll.dll", name, False),
-                                   calls_guest=spec.calls_guest)
+            spec, wide = msvcrt[name]
+            _register(machine, spec, "ntdll.dll", name, wide)
 
 
 _FORWARDERS: dict[str, dict[tuple[str, str], str]] = {}

@@ -179,33 +179,20 @@ def vsprintf(c, buf, fmt, args):
     return len(text)
 
 
-@api(BOTH, "int __cdecl _snprintf(char *buf, size_t count, const void *fmt, ...)")
+@api(BOTH, "int __cdecl _snprintf(void *buf, size_t count, const void *fmt, ...)", wide="_snwprintf")
 def _snprintf(c, buf, count, fmt):
     s = R.state(c)
-    return _i32(legacy_snprintf(c, s, buf, _size(c, count), fmt_text(c, s, fmt, VaArgs.after_params(c), wide=False),
-                                False))
+    text = fmt_text(c, s, fmt, VaArgs.after_params(c), wide=c.wide)
+    return _i32(legacy_snprintf(c, s, buf, _size(c, count), text, c.wide))
 
 
-@api(BOTH, "int __cdecl _vsnprintf(char *buf, size_t count, const void *fmt, va_list args)")
+@api(BOTH, "int __cdecl _vsnprintf(void *buf, size_t count, const void *fmt, va_list args)", wide="_vsnwprintf")
 def _vsnprintf(c, buf, count, fmt, args):
     s = R.state(c)
-    return _i32(legacy_snprintf(c, s, buf, _size(c, count), fmt_text(c, s, fmt, VaArgs(c, args), wide=False), False))
+    return _i32(legacy_snprintf(c, s, buf, _size(c, count), fmt_text(c, s, fmt, VaArgs(c, args), wide=c.wide), c.wide))
 
 
 api(M, "int __cdecl vsnprintf(char *buf, size_t count, const void *fmt, va_list args)")(_vsnprintf)
-
-
-@api(BOTH, "int __cdecl _snwprintf(wchar_t *buf, size_t count, const void *fmt, ...)")
-def _snwprintf(c, buf, count, fmt):
-    s = R.state(c)
-    return _i32(legacy_snprintf(c, s, buf, _size(c, count), fmt_text(c, s, fmt, VaArgs.after_params(c), wide=True),
-                                True))
-
-
-@api(BOTH, "int __cdecl _vsnwprintf(wchar_t *buf, size_t count, const void *fmt, va_list args)")
-def _vsnwprintf(c, buf, count, fmt, args):
-    s = R.state(c)
-    return _i32(legacy_snprintf(c, s, buf, _size(c, count), fmt_text(c, s, fmt, VaArgs(c, args), wide=True), True))
 
 
 @api(M, "int __cdecl swprintf(wchar_t *buf, const void *fmt, ...)")

@@ -20,6 +20,7 @@ import struct
 from dataclasses import dataclass
 from typing import Callable
 
+from winhatch.cpu import TRAP_STUB
 from winhatch.kernel import events as ev
 from winhatch.kernel.structs import TEB
 
@@ -225,12 +226,6 @@ class Call:
     def last_error(self) -> int:
         return self.cpu.read_u32(self.thread.teb + _LAST_ERROR[self.arch])
 
-    # varargs: the slot after the declared parameters
-    def vararg_slot_address(self, index: int) -> int:
-        """Address of the guest stack slot holding argument number `index` (0-based, counting slots)."""
-        if self.cpu.is64:
-            return self._sp + 8 + index * 8
-        return self._sp + 4 + index * 4
 
 
 def _plan(spec: ApiSpec) -> tuple:
@@ -350,7 +345,7 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
         cpu = proc.cpu
         if layout is None:
             mask = 0xFFFFFFFFFFFFFFFF if cpu.is64 else 0xFFFFFFFF
-            stub_len = len_stub(cpu)
+            stub_len = len(TRAP_STUB)
             layout = (_fast_layout(spec, cpu.is64) or False) if hasattr(cpu, "trap_entry") else False
         if layout:
             regs, stack = cpu.trap_entry(*layout)
@@ -406,17 +401,6 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
     return handler
 
 
-_STUB_LEN = None
-
-
-def len_stub(cpu) -> int:
-    global _STUB_LEN
-    if _STUB_LEN is None:
-        from winhatch.cpu import TRAP_STUB
-        _STUB_LEN = len(TRAP_STUB)
-    return _STUB_LEN
-
-
 def set_float_return(cpu, value: float) -> None:
     import struct
     if cpu.is64:
@@ -426,26 +410,3 @@ def set_float_return(cpu, value: float) -> None:
     else:   # x86: st(0) — push the value on the x87 register stack
         from winhatch.win32.crt.runtime import push_x87
         push_x87(cpu, value)
-
-
-def redirect(c: Call, target: int, args: list[int], *, return_to_caller: bool = True) -> None:
-    """Make the guest continue at `target(args…)` and return straight to the API's caller (a tail call).
-
-    Used by APIs whose work is guest code (e.g. calling a callback): the handler's own frame is replaced.
-    Only for cdecl-compatible cases on x86 (the callee must not pop more than it was given).
-    """
-    cpu = c.cpu
-    ret_addr = cpu.read_ptr(cpu.sp)
-    if cpu.is64:
-        for reg, a in zip(("rcx", "rdx", "r8", "r9"), args):
-            cpu.set_reg(reg, a)
-        cpu.pc = target
-    else:
-        sp = cpu.sp + 4 + 4 * len(c.spec.params)
-        for a in reversed(args):
-            sp -= 4
-            cpu.write_u32(sp, a)
-        sp -= 4
-        cpu.write_u32(sp, ret_addr)
-        cpu.sp = sp
-        cpu.pc = target

@@ -169,7 +169,7 @@ class Dispatcher:
         if img is not None and img.traps is not None:
             name = img.traps.get(va - img.base)
         if name is None:
-            return _BadTrap(va)
+            return _BadTrap(self, va)
         return self.machine.traps.handler_for(img.name, name)
 
     # -- threads and waits ---------------------------------------------------------------------------------------
@@ -584,14 +584,10 @@ class _BadTrap:
     calls_guest = False
     name = "<no trap>"
 
-    def __init__(self, va: int):
+    def __init__(self, dispatcher: "Dispatcher", va: int):
+        self.dispatcher = dispatcher
         self.va = va
 
     def fn(self, thread, va):
-        raise_illegal(thread, va)
-
-
-def raise_illegal(thread, va):
-    disp = thread.process.subsystem["machine"].dispatcher
-    disp.raise_exception(thread, ExceptionInfo(STATUS_ILLEGAL_INSTRUCTION, va, None, None,
-                                               "trap instruction outside a system DLL"))
+        self.dispatcher.raise_exception(thread, ExceptionInfo(STATUS_ILLEGAL_INSTRUCTION, va, None, None,
+                                                              "trap instruction outside a system DLL"))

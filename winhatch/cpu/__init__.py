@@ -60,8 +60,8 @@ Unicorn quirks handled here:
     ``timeout_s`` for time slicing.
 """
 from winhatch.cpu.context import Context
-from winhatch.cpu.core import (PROT_ALL, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE, TRAP_STUB, TRAP_VECTOR,
-                               Cpu, CpuError, GuestFault, StopReason)
+from winhatch.cpu.core import (FRAME_RESULT, PROT_ALL, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE, TRAP_FRAME,
+                               TRAP_STUB, TRAP_VECTOR, Cpu, CpuError, GuestFault, StopReason, api_stub)
 
 __all__ = ["Cpu", "Context", "StopReason", "GuestFault", "CpuError", "PROT_READ", "PROT_WRITE", "PROT_EXEC",
-           "PROT_NONE", "PROT_ALL", "TRAP_STUB", "TRAP_VECTOR"]
+           "PROT_NONE", "PROT_ALL", "TRAP_STUB", "TRAP_VECTOR", "TRAP_FRAME", "FRAME_RESULT", "api_stub"]

@@ -23,9 +23,57 @@ PROT_WRITE = unicorn.UC_PROT_WRITE
 PROT_EXEC = unicorn.UC_PROT_EXEC
 PROT_ALL = unicorn.UC_PROT_ALL
 
-#: Written by the subsystem at each export of its synthetic DLLs: ``int 0x2e``.
+#: The trap instruction: ``int 0x2e``.  A bare TRAP_STUB is a trap without a frame (the handler learns
+#: its address from the pc and works on the registers); API exports use :func:`api_stub`.
 TRAP_STUB = b"\xcd\x2e"
 TRAP_VECTOR = 0x2E
+
+#: The API trap frame lives in the running thread's TEB, in SystemReserved1 (x64 TEB+0x110, 30 pointers;
+#: x86 TEB+0xCC, 26 pointers: "reserved for the system", and this is the system's use of it).  The
+#: export stub stores into it through GS/FS, so a trap costs the handler no register reads:
+#:   x64  +0 stub VA, +8 rsp, +0x10 rcx, +0x18 rdx, +0x20 r8, +0x28 r9 (written by the stub),
+#:        +0x30 rax on return (written by the handler, loaded by the stub)
+#:   x86  +0 stub VA, +4 esp (written by the stub), +8 eax, +0xC edx, +0x10 bytes to pop including the
+#:        return address (written by the handler: 4 for cdecl, 4 + argument bytes for stdcall)
+TRAP_FRAME = {"x64": 0x110, "x86": 0xCC}
+FRAME_RESULT = {"x64": 0x30, "x86": 0x8}
+
+
+def api_stub(arch: str) -> tuple[bytes, int | None, int]:
+    """The code at an API export of a synthetic DLL: ``(code, offset of the absolute stub VA to relocate
+    (x86) or None, offset of the int 0x2e)``.  The stub VA is 0 in the returned x86 code: the image
+    builder writes it and a base relocation.
+
+    x64:  lea rax,[rip-7] ; mov gs:[F],rax ; mov gs:[F+8],rsp ; mov gs:[F+0x10..0x28],rcx/rdx/r8/r9 ;
+          int 0x2e ; mov rax,gs:[F+0x30] ; ret
+    x86:  mov dword fs:[F],<stub VA> ; mov fs:[F+4],esp ; int 0x2e ; mov eax,fs:[F+8] ;
+          mov edx,fs:[F+0xC] ; mov ecx,[esp] ; add esp,fs:[F+0x10] ; jmp ecx
+    rax (x64) and ecx (x86) are volatile in every calling convention the stubs serve; no API handler
+    takes an argument in them (a frameless TRAP_STUB serves those that do: the loader's entry points).
+    """
+    f = TRAP_FRAME[arch]
+    d = lambda o: struct.pack("<I", f + o)   # noqa: E731
+    if arch == "x64":
+        code = (b"\x48\x8d\x05\xf9\xff\xff\xff"               # lea rax, [rip-7]: this stub
+                + b"\x65\x48\x89\x04\x25" + d(0x00)            # mov gs:[F], rax
+                + b"\x65\x48\x89\x24\x25" + d(0x08)            # mov gs:[F+8], rsp
+                + b"\x65\x48\x89\x0c\x25" + d(0x10)            # mov gs:[F+0x10], rcx
+                + b"\x65\x48\x89\x14\x25" + d(0x18)            # mov gs:[F+0x18], rdx
+                + b"\x65\x4c\x89\x04\x25" + d(0x20)            # mov gs:[F+0x20], r8
+                + b"\x65\x4c\x89\x0c\x25" + d(0x28))           # mov gs:[F+0x28], r9
+        at = len(code)
+        code += TRAP_STUB + b"\x65\x48\x8b\x04\x25" + d(0x30) + b"\xc3"   # int 0x2e ; mov rax, gs:[F+0x30] ; ret
+        return code, None, at
+    code = (b"\x64\xc7\x05" + d(0x00) + b"\0\0\0\0"          # mov dword fs:[F], <stub VA>
+            + b"\x64\x89\x25" + d(0x04))                       # mov fs:[F+4], esp
+    at = len(code)
+    code += (TRAP_STUB
+             + b"\x64\xa1" + d(0x08)                            # mov eax, fs:[F+8]
+             + b"\x64\x8b\x15" + d(0x0C)                        # mov edx, fs:[F+0xC]
+             + b"\x8b\x0c\x24"                                  # mov ecx, [esp]: the return address
+             + b"\x64\x03\x25" + d(0x10)                        # add esp, fs:[F+0x10]
+             + b"\xff\xe1")                                      # jmp ecx
+    return code, 7, at
 
 PAGE = 0x1000
 # An address the guest can never reach: used as Unicorn's `until` when the caller passes none, so a jump
@@ -393,6 +441,15 @@ class Cpu:
         self._out_ptrs_nr = (ctypes.c_void_p * 2)(self._out_ptrs[1], self._out_ptrs[2])
         self._out_ids_nr = (ctypes.c_int * 2)(self._sp_id, self._pc_id)
         self._trap_handler: Optional[Callable] = None
+        # The running thread's API trap frame as host memory (buffer, offset) — see TRAP_FRAME; set by
+        # set_teb.  trap_frame is that pair during a trap that came through a frame, else None.
+        self._frame: Optional[tuple[Any, int]] = None
+        self.trap_frame: Optional[tuple[Any, int]] = None
+        self.teb_host: Optional[tuple[Any, int]] = None     # (buffer, offset) of the TEB's host memory
+        #: traps served inside the hook through the frame: stub VA -> fn(buffer, frame offset).  The kernel
+        #: fills it; any other trap goes to the trap handler (set_trap_handler).
+        self.fast_traps: dict[int, Callable] = {}
+        self._pfmt_s = struct.Struct("<Q" if self.is64 else "<I")
         self._reason: Optional[StopReason] = None
         self._mem_fault: Optional[tuple[int, int]] = None
         self._stop_requested = False
@@ -457,27 +514,37 @@ class Cpu:
     def _on_intr(self, _uc, intno, _ud) -> None:
         try:
             if intno == TRAP_VECTOR:
-                pc = self.pc
-                trap_va = (pc - len(TRAP_STUB)) & self._mask
+                fr = self._frame
+                trap_va = 0
+                if fr is not None:   # an API stub stored its address in the frame: no register read
+                    buf, off = fr
+                    trap_va = self._pfmt_s.unpack_from(buf, off)[0]
+                    if trap_va:
+                        self._pfmt_s.pack_into(buf, off, 0)
+                        fast = self.fast_traps.get(trap_va)
+                        if fast is not None:
+                            self._pc_written = False
+                            fast(buf, off)
+                            if self._pc_written or self._stop_requested:
+                                self._after_trap()
+                            return
+                        self.trap_frame = fr
+                if not trap_va:
+                    self.trap_frame = None
+                    trap_va = (self.pc - len(TRAP_STUB)) & self._mask
                 self.stats["traps"] += 1
                 handler = self._trap_handler
                 self._pc_written = False
                 res = Cpu.DEFER if handler is None else handler(self, trap_va)
                 if res is Cpu.DEFER:
+                    # the handler runs after this run ends, on the registers (the stub is restarted
+                    # from trap_va when it returns without moving the pc)
+                    self.trap_frame = None
                     self.pc = trap_va
                     self._reason = StopReason("trap", trap_va, trap_va=trap_va)
                     N.lib.uc_emu_stop(self._h)
-                elif self._stop_requested:
-                    self._reason = StopReason("stopped", self.pc)
-                    N.lib.uc_emu_stop(self._h)
-                elif self._pc_written:
-                    # The handler moved the pc (it returned to the caller): keep later memory faults
-                    # of this run precise (see _calibrate_pc_sync).
-                    if self._pc_sync_flag is not None:
-                        self._pc_sync_flag.value = 0
-                    elif self._restart_on_pc_write and self._can_restart:
-                        self._restart = True
-                        N.lib.uc_emu_stop(self._h)
+                else:
+                    self._after_trap()
                 return
             fault = self._fault_from_vector(intno)
             self.pc = fault.pc
@@ -487,6 +554,19 @@ class Cpu:
             if self._hook_exc is None:
                 self._hook_exc = e
             N.lib.uc_emu_stop(self._h)
+
+    def _after_trap(self) -> None:
+        if self._stop_requested:
+            self._reason = StopReason("stopped", self.pc)
+            N.lib.uc_emu_stop(self._h)
+        elif self._pc_written:
+            # The handler moved the pc (it returned to the caller): keep later memory faults
+            # of this run precise (see _calibrate_pc_sync).
+            if self._pc_sync_flag is not None:
+                self._pc_sync_flag.value = 0
+            elif self._restart_on_pc_write and self._can_restart:
+                self._restart = True
+                N.lib.uc_emu_stop(self._h)
 
     def _fault_from_vector(self, v: int) -> GuestFault:
         pc = self.pc
@@ -982,8 +1062,12 @@ class Cpu:
             self.set_reg(n, v)
         self.set_teb(teb_va)
 
-    def set_teb(self, teb_va: int) -> None:
+    def set_teb(self, teb_va: int, host: Optional[tuple[Any, int]] = None) -> None:
+        """Point FS (x86) / GS (x64) at the running thread's TEB.  ``host``: (buffer, offset of the TEB)
+        when the TEB's memory is reachable from Python; API traps then use its frame (TRAP_FRAME)."""
         self.teb_va = teb_va
+        self.teb_host = host
+        self._frame = None if host is None else (host[0], host[1] + TRAP_FRAME[self.arch])
         if self.is64:
             self.uc.reg_write(X.UC_X86_REG_GS_BASE, teb_va)
             return
@@ -1015,7 +1099,8 @@ class Cpu:
         else:
             if self.gdt_va is not None and r["fs"] == X86_R3_TEB:
                 if r["fs_base"] != self.reg("fs_base") or self.reg("fs") != X86_R3_TEB:
-                    self.set_teb(r["fs_base"])
+                    host = self.teb_host if r["fs_base"] == self.teb_va else None
+                    self.set_teb(r["fs_base"], host)
             elif r["fs"] != self.reg("fs"):
                 self.set_reg("fs", r["fs"])
         for name in ("fpcw", "fpsw", "fptag", "mxcsr"):

@@ -85,6 +85,8 @@ class EventLog:
         # categories nobody listens to and the log does not keep are skipped cheaply: API calls (a hot loop
         # makes millions) are kept only when asked for (`record(API)`: a trace, a report, an events file)
         self.skip: set[str] = {API}
+        #: wants(API), kept up to date by record() and subscribe(): the API trap path reads only this
+        self.api_wanted = False
 
     def record(self, *categories: str) -> None:
         """Keep these categories in the log too (all of them: `record()` with no argument)."""
@@ -92,12 +94,14 @@ class EventLog:
             self.skip.clear()
         else:
             self.skip.difference_update(categories)
+        self.api_wanted = self.wants(API)
 
     def set_clock(self, clock: Callable[[], int]) -> None:
         self._clock = clock
 
     def subscribe(self, fn: Callable[[Event], None], categories: Iterable[str] | None = None) -> None:
         self._subscribers.append((fn, frozenset(categories) if categories is not None else None))
+        self.api_wanted = self.wants(API)
 
     def wants(self, category: str) -> bool:
         """True when someone would see an event of this category (lets hot paths skip building one)."""

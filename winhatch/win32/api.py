@@ -161,22 +161,30 @@ def dll_initializers() -> dict[str, Callable]:
 
 # ================================================================================ calls
 class Call:
-    """What a handler sees: the thread, the machine, guest memory helpers and the ANSI/wide flag."""
+    """What a handler sees: the thread, the machine, guest memory helpers and the ANSI/wide flag.
 
-    __slots__ = ("machine", "thread", "proc", "cpu", "arch", "wide", "spec", "name", "_sp", "_args_base",
-                 "_slot", "ptr_size")
+    ``machine``, ``spec``, ``name`` and ``wide`` are class attributes of a subclass made once per declared
+    export (:func:`call_class`), so a call only stores what changes: the thread and the stack pointer."""
 
-    def __init__(self, machine, thread, spec: ApiSpec, name: str, wide: bool, sp: int | None = None):
-        self.machine = machine
+    __slots__ = ("thread", "proc", "cpu", "_sp")
+    machine = None
+    spec: "ApiSpec | None" = None
+    name = ""
+    wide = False
+
+    def __init__(self, thread, sp: int | None = None):
         self.thread = thread
-        self.proc = thread.process
-        self.cpu = self.proc.cpu
-        self.arch = self.proc.arch
-        self.wide = wide
-        self.spec = spec
-        self.name = name
-        self.ptr_size = self.cpu.ptr_size
-        self._sp = self.cpu.sp if sp is None else sp
+        self.proc = proc = thread.process
+        self.cpu = cpu = proc.cpu
+        self._sp = cpu.sp if sp is None else sp
+
+    @property
+    def arch(self) -> str:
+        return self.proc.arch
+
+    @property
+    def ptr_size(self) -> int:
+        return self.cpu.ptr_size
 
     # memory
     def read(self, addr: int, size: int) -> bytes:
@@ -219,13 +227,30 @@ class Call:
     def tchar_size(self) -> int:
         return 2 if self.wide else 1
 
-    # errors
+    # errors: TEB.LastErrorValue, in the TEB's host memory when the thread is the one on the CPU
     def set_last_error(self, code: int) -> None:
-        self.cpu.write_u32(self.thread.teb + _LAST_ERROR[self.arch], code & 0xFFFFFFFF)
+        cpu = self.cpu
+        host = cpu.teb_host
+        if host is not None and cpu.teb_va == self.thread.teb:
+            _U32.pack_into(host[0], host[1] + _LAST_ERROR[cpu.arch], code & 0xFFFFFFFF)
+        else:
+            cpu.write_u32(self.thread.teb + _LAST_ERROR[cpu.arch], code & 0xFFFFFFFF)
 
     def last_error(self) -> int:
-        return self.cpu.read_u32(self.thread.teb + _LAST_ERROR[self.arch])
+        cpu = self.cpu
+        host = cpu.teb_host
+        if host is not None and cpu.teb_va == self.thread.teb:
+            return _U32.unpack_from(host[0], host[1] + _LAST_ERROR[cpu.arch])[0]
+        return cpu.read_u32(self.thread.teb + _LAST_ERROR[cpu.arch])
 
+
+_U32 = struct.Struct("<I")
+
+
+def call_class(machine, spec: ApiSpec, name: str, wide: bool) -> type:
+    """The Call subclass of one export: its machine, declaration, name and ANSI/wide flag."""
+    return type(f"Call_{name}", (Call,), {"__slots__": (), "machine": machine, "spec": spec, "name": name,
+                                          "wide": wide})
 
 
 def _plan(spec: ApiSpec) -> tuple:
@@ -305,11 +330,16 @@ def _fast_layout(spec: ApiSpec, is64: bool) -> tuple[str, int] | None:
 
 
 def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: bool):
-    """The function the dispatcher calls when the guest calls dll!export_name.
+    """The function the dispatcher calls when the guest calls dll!export_name: ``handler(thread, va)``,
+    with ``handler.frames[is64](cpu, va, buf, off)`` for calls that arrive through an API stub's frame (the
+    dispatcher's protocol: winhatch.kernel.ke.dispatcher, trap_exception).
 
-    Per call, on the fast path (a `winhatch.cpu.Cpu`): one register batch read (stack pointer and argument
-    registers) and one stack read (return address and stack arguments) in, the handler, one register batch
-    write (return value, stack pointer, pc) out; nothing else touches the engine unless the handler does.
+    Through the frame (winhatch.cpu.api_stub: the stub stored the stack pointer and the x64 argument
+    registers in the TEB, whose memory the kernel holds) a call costs no register access: x64 arguments
+    are unpacked from the frame, x86 ones come with one stack read; the return value (and on x86 the
+    bytes `ret` pops) go back into the frame, and the stub loads them and returns.  Without a frame (a
+    bare trap, a deferred handler) the registers are read and the return (value, stack pointer, pc) is
+    written explicitly.  A handler that moved the pc itself (longjmp, exception dispatch) returns nowhere.
     """
     events = machine.events
     API = ev.API
@@ -322,12 +352,23 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
     int32 = tuple(i for i, (_, is32) in enumerate(plan) if is32)
     fn = spec.fn
     cdecl = spec.cdecl
+    CallT = call_class(machine, spec, export_name, wide)
 
     api_name = f"{dll}!{export_name}"
-    mask = None
-    stub_len = None
-    layout = None      # (struct format, size) of the fast path, False: the generic path
     str_args = tuple((i, k) for i, k in enumerate(kinds) if k in ("str_a", "str_w", "str_t"))
+    x64_floats = any(k in ("float", "float32") for k, _ in plan)
+    # x64 frame: sp at +8, then the register arguments (the first nparams of them); stack arguments
+    # (the fifth on) at sp + 0x28
+    x64_regs = struct.Struct(f"<Q{min(nparams, 4)}Q")
+    x64_stack = struct.Struct(f"<{max(nparams - 4, 0)}Q")
+    x64_ret = struct.Struct("<Q")
+    x86_args = struct.Struct("<" + "".join(_X86_SLOT_FMT.get(k, "I") for k, _ in plan))
+    x86_size = x86_args.size
+    x86_sp = struct.Struct("<I")
+    x86_ret = struct.Struct("<III")
+    x86_pop = 4 if cdecl else 4 + x86_size
+    M64, M32 = 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFF
+    layouts: dict[bool, tuple | bool] = {}   # register-path layout per arch
 
     def decode_strings(cpu, args):
         for i, k in str_args:
@@ -339,25 +380,106 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
             else:
                 args[i] = cpu.read_cstr(a, 1 << 16).decode("cp1252", "replace")
 
-    def handler(thread, va):
-        nonlocal mask, stub_len, layout
+    def traced(thread, cpu, args, sp, ret_addr):
+        """The call with its API event (someone listens)."""
+        if ret_addr is None:
+            ret_addr = cpu.read_ptr(sp)
         proc = thread.process
-        cpu = proc.cpu
+        event = events.emit(API, "call", proc.pid, thread.tid, api=api_name,
+                            args={p.name: a for p, a in zip(spec.params, args)},
+                            caller=proc.subsystem["images"].describe(ret_addr))
+        result = fn(CallT(thread, sp), *args)
+        event.data["ret"] = None if ret_void else result
+        return result
+
+    # the return: 0 plain value, 1 void, 2 float
+    ret_kind = 1 if ret_void else 2 if ret_float else 0
+
+    def finish(cpu, result):
+        """The value for the frame's return slot, for the rarer returns."""
+        if ret_kind == 1:
+            return 0
+        if result is None:       # the handler set the return registers itself
+            return cpu.retval if cpu.is64 else cpu.retval | cpu.reg("edx") << 32
+        set_float_return(cpu, float(result))
+        return 0
+
+    disp = machine.dispatcher
+
+    def frame64(cpu, va, buf, off):
+        disp.api_calls += 1
+        thread = disp.current
+        try:
+            regs = x64_regs.unpack_from(buf, off + 8)
+            sp = regs[0]
+            if x64_floats:
+                args, _ = _fetch_args(cpu, spec, sp)
+            else:
+                args = list(regs[1:])
+                if nparams > 4:
+                    args += x64_stack.unpack_from(cpu.mem_read(sp + 0x28, x64_stack.size))
+                for i in int32:   # the callee sees only the low 32 bits of a 32-bit argument's register
+                    args[i] &= M32
+            if str_args:
+                decode_strings(cpu, args)
+            if events.api_wanted:
+                result = traced(thread, cpu, args, sp, None)
+            else:
+                result = fn(CallT(thread, sp), *args)
+            if cpu._pc_written:      # the handler sent the thread elsewhere
+                return
+            if ret_kind or result is None:
+                result = finish(cpu, result)
+            x64_ret.pack_into(buf, off + 0x30, result & M64)
+        except BaseException as e:
+            disp.trap_exception(thread, cpu, va, e)
+            return
+        if disp.api_calls >= disp.slice_end:
+            cpu.stop()
+
+    def frame32(cpu, va, buf, off):
+        disp.api_calls += 1
+        thread = disp.current
+        try:
+            sp = x86_sp.unpack_from(buf, off + 4)[0]
+            args = list(x86_args.unpack_from(cpu.mem_read(sp + 4, x86_size))) if x86_size else []
+            if str_args:
+                decode_strings(cpu, args)
+            if events.api_wanted:
+                result = traced(thread, cpu, args, sp, None)
+            else:
+                result = fn(CallT(thread, sp), *args)
+            if cpu._pc_written:
+                return
+            if ret_kind or result is None:
+                result = finish(cpu, result)
+            x86_ret.pack_into(buf, off + 8, result & M32, (result >> 32) & M32, x86_pop)
+        except BaseException as e:
+            disp.trap_exception(thread, cpu, va, e)
+            return
+        if disp.api_calls >= disp.slice_end:
+            cpu.stop()
+
+    def handler(thread, va):
+        cpu = thread.process.cpu
+        if cpu.trap_frame is not None:
+            raise RuntimeError(f"{api_name}: a trap through the frame reached the register path")
+        # -- without a frame: registers in, registers out
+        layout = layouts.get(cpu.is64)
         if layout is None:
-            mask = 0xFFFFFFFFFFFFFFFF if cpu.is64 else 0xFFFFFFFF
-            stub_len = len(TRAP_STUB)
-            layout = (_fast_layout(spec, cpu.is64) or False) if hasattr(cpu, "trap_entry") else False
+            layout = layouts[cpu.is64] = (_fast_layout(spec, cpu.is64) or False) if hasattr(cpu, "trap_entry") \
+                else False
         if layout:
             regs, stack = cpu.trap_entry(*layout)
             sp = regs[0]
             ret_addr = stack[0]
-            if mask == 0xFFFFFFFF:
+            if not cpu.is64:
                 args = list(stack[1:])
                 slots = (layout[1] >> 2) - 1
             else:
                 args = regs[1:1 + nparams] if nparams <= 4 else regs[1:5] + list(stack[5:])
-                for i in int32:  # the callee sees only the low 32 bits of a 32-bit argument's register
-                    args[i] &= 0xFFFFFFFF
+                for i in int32:
+                    args[i] &= M32
                 slots = nparams
             cpu._pc_written = False
         else:
@@ -366,38 +488,34 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
             ret_addr = cpu.read_ptr(sp)
         if str_args:
             decode_strings(cpu, args)
-        c = Call(machine, thread, spec, export_name, wide, sp)
-        event = None
-        if (API not in events.skip or events._subscribers) and events.wants(API):   # cheap when nobody listens
-            event = events.emit(ev.API, "call", proc.pid, thread.tid, api=api_name,
-                                args={p.name: a for p, a in zip(spec.params, args)},
-                                caller=proc.subsystem["images"].describe(ret_addr))
-        result = fn(c, *args)
-        if event is not None:
-            event.data["ret"] = None if ret_void else result
+        if events.api_wanted:
+            result = traced(thread, cpu, args, sp, ret_addr)
+        else:
+            result = fn(CallT(thread, sp), *args)
         # return to the caller (the handler may have redirected execution: then it set pc itself)
         if not layout or cpu._pc_written:
             pc = cpu.pc
-            if pc != va and pc != va + stub_len:
+            if pc != va and pc != va + len(TRAP_STUB):
                 return
-        new_sp = sp + 8 if mask != 0xFFFFFFFF else sp + 4 + (0 if cdecl else 4 * slots)
+        new_sp = sp + 8 if cpu.is64 else sp + 4 + (0 if cdecl else 4 * slots)
         if result is not None and not ret_void:
             if ret_float:
                 set_float_return(cpu, float(result))
                 result = None
-            elif ret_wide and mask == 0xFFFFFFFF:
-                cpu.set_reg("edx", (result >> 32) & 0xFFFFFFFF)
-                result &= 0xFFFFFFFF
+            elif ret_wide and not cpu.is64:
+                cpu.set_reg("edx", (result >> 32) & M32)
+                result &= M32
         else:
             result = None
         if layout:
             cpu.trap_return(result, new_sp, ret_addr)
             return
         if result is not None:
-            cpu.retval = result & mask
+            cpu.retval = result & (M64 if cpu.is64 else M32)
         cpu.sp = new_sp
         cpu.pc = ret_addr
 
+    handler.frames = (frame32, frame64)
     return handler
 
 

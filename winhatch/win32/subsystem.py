@@ -73,6 +73,10 @@ class _LazyHandler:
     def __call__(self, thread, va):
         return self.build()(thread, va)
 
+    @property
+    def frames(self):
+        return self.build().frames
+
 
 def _serve_ntdll_crt(machine, arches) -> None:
     """ntdll exports a C runtime subset (sprintf, _vsnprintf, str*/wcs*, qsort, ...): the msvcrt

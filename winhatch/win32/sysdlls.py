@@ -20,8 +20,9 @@ from winhatch.pe.builder import SCN_CODE, SCN_DATA, SCN_RDATA, ImageBuilder
 from winhatch.win32 import api
 from winhatch.win32.data import load_exports
 
-FORMAT_VERSION = 4
-STUB_STRIDE = 8
+FORMAT_VERSION = 5
+#: bytes per stub: winhatch.cpu.api_stub (73 bytes x64, 45 x86) rounded up
+STUB_STRIDE = {"x64": 80, "x86": 48}
 INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn", "WhExcReturn", "WhExcNested"]}
 ENTRY_NAME = "DllEntryPoint"
 DEFAULT_DATA_SIZE = 64
@@ -45,7 +46,7 @@ def _bases(arch: str, dlls: dict) -> dict[str, int]:
         for name in sorted(dlls):
             out[name] = addr
             n = len(dlls[name]["exports"])
-            addr += (0x4000 + n * STUB_STRIDE + n * 16 + 0x10000 + 0xFFFF) & ~0xFFFF
+            addr += (0x4000 + n * STUB_STRIDE[arch] + n * 16 + 0x10000 + 0xFFFF) & ~0xFFFF
     return out
 
 
@@ -60,10 +61,10 @@ def _entry_dlls() -> set[str]:
 
 
 def cache_key(arch: str) -> str:
-    from winhatch.cpu import TRAP_STUB
+    from winhatch.cpu import TRAP_STUB, api_stub
     from winhatch.win32 import data as data_pkg
     h = hashlib.sha256()
-    h.update(f"{FORMAT_VERSION}:{arch}:{TRAP_STUB.hex()}".encode())
+    h.update(f"{FORMAT_VERSION}:{arch}:{TRAP_STUB.hex()}:{api_stub(arch)[0].hex()}".encode())
     h.update((Path(data_pkg.__file__).parent / f"exports-{arch}.json.gz").read_bytes())
     h.update(repr(sorted(_data_sizes().items())).encode())
     h.update(repr(sorted(_entry_dlls())).encode())
@@ -72,7 +73,9 @@ def cache_key(arch: str) -> str:
 
 
 def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
-    from winhatch.cpu import TRAP_STUB
+    """Code exports get the framed API stub (winhatch.cpu.api_stub); ntdll's internal entry points and the
+    DLL entry point get a bare trap (they are reached by returns and by the loader, with live registers)."""
+    from winhatch.cpu import TRAP_STUB, api_stub
     sizes = _data_sizes()
     entry_dlls = _entry_dlls()
     exports = info["exports"]
@@ -89,18 +92,22 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     internal = list(INTERNAL.get(name, []))
     if name in entry_dlls:
         internal.append(ENTRY_NAME)
-    nstubs = len(code_names) + len(internal)
-    stub = TRAP_STUB.ljust(STUB_STRIDE, b"\xcc")
+    stride = STUB_STRIDE[arch]
+    code, va_at, _ = api_stub(arch)
+    framed = code.ljust(stride, b"\xcc")
+    bare = TRAP_STUB.ljust(stride, b"\xcc")
     b = ImageBuilder(arch=arch, dll=True, image_base=base, name=name, timestamp=0)
-    text = b.add_section(".text", stub * max(nstubs, 1), SCN_CODE)
+    text = b.add_section(".text", framed * len(code_names) + bare * max(len(internal), 1), SCN_CODE)
     traps: list[tuple[int, str]] = []
     for i, (ordinal, ename, tname) in enumerate(code_names):
-        rva = text.rva + i * STUB_STRIDE
+        rva = text.rva + i * stride
         b.add_export(ename, rva, ordinal=ordinal)
         traps.append((rva, tname))
+        if va_at is not None:
+            b.add_pointer(rva + va_at, rva)   # the stub's own VA, relocated with the image
     entry_rva = 0
     for j, iname in enumerate(internal):
-        rva = text.rva + (len(code_names) + j) * STUB_STRIDE
+        rva = text.rva + (len(code_names) + j) * stride
         traps.append((rva, iname))
         if iname == ENTRY_NAME:
             entry_rva = rva

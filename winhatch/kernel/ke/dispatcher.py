@@ -39,6 +39,7 @@ when nothing handles it the process ends with the exception code.
 from __future__ import annotations
 
 import random
+from functools import partial
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -95,6 +96,11 @@ class ExceptionInfo:
     context: object = None          # a winhatch.cpu.Context to dispatch with instead of the CPU's registers
 
 
+def _stub_int_offset(arch: str) -> int:
+    from winhatch.cpu import api_stub
+    return api_stub(arch)[2]
+
+
 class Dispatcher:
     def __init__(self, machine):
         self.machine = machine
@@ -114,7 +120,7 @@ class Dispatcher:
         self.api_calls = 0
         self.switches = 0
         self._deadline = None
-        self._slice_end = INF  # api_calls value at which the running slice ends
+        self.slice_end = INF  # api_calls value at which the running slice ends
         self._wait_seq = 0
         self.waiting: list["Thread"] = []  # threads with a wait block, in the order their waits began
         self.timers: set = set()  # armed dispatcher timers (winhatch.kernel.ke.sync.Timer)
@@ -131,12 +137,19 @@ class Dispatcher:
         cache: dict[int, object] = {}
         process.subsystem["trap_cache"] = cache
         DEFER = type(process.cpu).DEFER
+        fast = process.cpu.fast_traps
 
         def on_trap(cpu, va):
             h = cache.get(va)
             if h is None:
                 h = self._resolve_trap(process, va)
                 cache[va] = h
+            if cpu.trap_frame is not None and not h.calls_guest:
+                frames = getattr(h.fn, "frames", None)
+                if frames is not None:   # from now on served inside the CPU hook (Cpu.fast_traps)
+                    entry = fast[va] = partial(frames[cpu.is64], cpu, va)
+                    entry(*cpu.trap_frame)
+                    return None
             thread = self.current
             if h.calls_guest:
                 self._pending = (thread, h, va)
@@ -156,11 +169,22 @@ class Dispatcher:
                 return None
             finally:
                 self._in_hook = None
-            if self.api_calls >= self._slice_end:
+            if self.api_calls >= self.slice_end:
                 cpu.stop()
             return None
 
         process.cpu.set_trap_handler(on_trap)
+
+    # -- the protocol of API traps served inside the CPU hook (winhatch.win32.api: frames) --------------------------
+    # A frame function fn(cpu, va, buffer, offset) does `api_calls += 1`, runs its handler for `current`, calls
+    # trap_exception() when the handler raised and stops the CPU when `api_calls >= slice_end`.
+    def trap_exception(self, thread: "Thread", cpu, va: int, e: BaseException) -> None:
+        if isinstance(e, WouldBlock):   # the thread waits: it re-runs the stub when it resumes
+            self._block(thread, e.block)
+            cpu.pc = va
+        else:                           # a termination, or a bug in a handler: unwind outside the hook
+            self._pending_exc = e
+        cpu.stop()
 
     def _resolve_trap(self, process: "Process", va: int):
         images = process.subsystem["images"]
@@ -168,6 +192,9 @@ class Dispatcher:
         name = None
         if img is not None and img.traps is not None:
             name = img.traps.get(va - img.base)
+            if name is None and not process.cpu.trap_frame:
+                # the int 0x2e inside an API stub reached without its frame (FS/GS not on the TEB)
+                name = img.traps.get(va - img.base - _stub_int_offset(process.arch))
         if name is None:
             return _BadTrap(self, va)
         return self.machine.traps.handler_for(img.name, name)
@@ -206,13 +233,13 @@ class Dispatcher:
 
     def thread_ready(self, thread: "Thread") -> None:
         """A thread became runnable (woken, resumed, created): start slicing the running thread if needed."""
-        if self._slice_end == INF and self._nest == 0 and self.current is not None and self.current is not thread:
-            self._slice_end = self.api_calls + self._quantum(self.current)
+        if self.slice_end == INF and self._nest == 0 and self.current is not None and self.current is not thread:
+            self.slice_end = self.api_calls + self._quantum(self.current)
 
     def end_slice(self) -> None:
         """The running thread yields (Sleep(0), SwitchToThread, it suspended itself) after the current call."""
         if self._nest == 0:
-            self._slice_end = 0
+            self.slice_end = 0
 
     def signal_waiters(self) -> None:
         """Satisfy every wait that can be satisfied now, in the order the waits began (KiWaitTest)."""
@@ -315,14 +342,14 @@ class Dispatcher:
         if cur is not None and not cur.terminated:
             cur.context = cpu.save_context()
         cpu.restore_context(thread.context)
-        cpu.set_teb(thread.teb)
+        cpu.set_teb(thread.teb, proc.aspace.host_memory(thread.teb))
         proc.subsystem["running_thread"] = thread
         self.current = thread
         self.switches += 1
 
     def _run_slice(self, thread: "Thread", sliced: bool) -> None:
         self._switch_to(thread)
-        self._slice_end = self.api_calls + self._quantum(thread) if sliced else INF
+        self.slice_end = self.api_calls + self._quantum(thread) if sliced else INF
         calls = self.api_calls
         try:
             if not thread.started:
@@ -333,7 +360,7 @@ class Dispatcher:
             self._terminated(thread, e)
         finally:
             self.machine.clock.advance((self.api_calls - calls) * API_CALL_TICKS)
-            self._slice_end = INF
+            self.slice_end = INF
 
     def _budget(self, sliced: bool) -> int:
         n = self.slice_instructions if sliced and self.mode == "instructions" else 0
@@ -382,7 +409,7 @@ class Dispatcher:
                     if top:
                         return None
                     self._nested_wait(thread)
-                elif top and self.api_calls >= self._slice_end:
+                elif top and self.api_calls >= self.slice_end:
                     return None
                 continue
             if kind == "fault":
@@ -425,7 +452,7 @@ class Dispatcher:
         if thread.terminated:
             raise ThreadExit(thread.exit_status)
         self._switch_to(thread)
-        self._slice_end = INF
+        self.slice_end = INF
 
     def _report_deadlock(self) -> None:
         """No thread can run and none will wake by itself: report who waits for what, stop the machine."""
@@ -459,9 +486,10 @@ class Dispatcher:
         except that the callee's effects on memory remain. The callee runs unsliced (like a thread holding the
         loader lock); if it blocks, other threads run until it can continue.
         """
-        if self._in_hook is not None:  # Unicorn cannot run guest code from inside its own hook
+        if self._in_hook is not None or thread.process.cpu._in_run:  # Unicorn cannot run guest code from its hook
             h = self._in_hook
-            raise RuntimeError(f"{h.dll}!{h.name} runs guest code but is not declared calls_guest=True")
+            what = f"{h.dll}!{h.name}" if h is not None else "an API handler"
+            raise RuntimeError(f"{what} runs guest code but is not declared calls_guest=True")
         proc = thread.process
         cpu = proc.cpu
         saved = cpu.save_context()
@@ -491,14 +519,14 @@ class Dispatcher:
             cpu.write_u32(sp, ret_stub)
         cpu.sp = sp
         cpu.pc = fn
-        slice_end, self._slice_end = self._slice_end, INF
+        slice_end, self.slice_end = self.slice_end, INF
         self._nest += 1
         retval = 0
         try:
             ret = self._run_until(thread, object(), False)
         finally:
             self._nest -= 1
-            self._slice_end = slice_end
+            self.slice_end = slice_end
             if not (thread.terminated or proc.exited):
                 retval = cpu.retval
                 cpu.restore_context(saved)

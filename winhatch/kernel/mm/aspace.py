@@ -70,7 +70,7 @@ from .constants import (
 )
 from .protect import WRITABLE, WRITECOPY, to_perms, validate_protect, writecopy_form, written_form
 from .runs import RunMap
-from .section import Section
+from .section import HostMemory, Section
 from .ucmap import UcShadow, write_nonzero
 
 P = PAGE_SIZE
@@ -131,6 +131,8 @@ class Allocation:
     offset: int = 0                 # view: offset in the section
     relocated: bool = False         # image view not at the image base
     pages: RunMap = field(default=None, repr=False)  # type: ignore[assignment]
+    host: HostMemory | None = field(default=None, repr=False)  # private memory the kernel reaches directly
+    host_off: int = 0               # offset of ``base`` in ``host``
 
     @property
     def end(self) -> int:
@@ -288,14 +290,15 @@ class AddressSpace:
     # NtAllocateVirtualMemory
     # =========================================================================================
     def allocate(self, base: int | None, size: int, alloc_type: int, protect: int, *,
-                 top_down: bool = False, tag: Any = None) -> tuple[int, int]:
+                 top_down: bool = False, tag: Any = None, host: bool = False) -> tuple[int, int]:
         """NtAllocateVirtualMemory: returns the rounded ``(base, size)``.
 
         MEM_RESERVE (with or without MEM_COMMIT): a new private allocation; an explicit ``base`` is
         rounded down to 64 KiB, the end up to a page.  MEM_COMMIT alone with a base commits pages
         (rounded to pages) inside an existing reservation; already committed pages take the new
         protection.  MEM_COMMIT without a base reserves and commits.  MEM_RESET accepts committed
-        private memory and changes nothing.
+        private memory and changes nothing.  ``host`` (a new reservation only): the pages live in a
+        :class:`HostMemory` the kernel can read and write directly (:meth:`host_memory`).
         """
         if alloc_type & MEM_TOP_DOWN:
             top_down = True
@@ -340,10 +343,11 @@ class AddressSpace:
                 self._charge((end - start) // P)
         npages = (end - start) // P
         val = (MEM_COMMIT, protect, 0) if commit else (MEM_RESERVE, 0, 0)
-        a = Allocation(start, end - start, MEM_PRIVATE, protect, tag, pages=RunMap(npages, val))
+        a = Allocation(start, end - start, MEM_PRIVATE, protect, tag, pages=RunMap(npages, val),
+                       host=HostMemory(end - start) if host else None)
         self._insert(a)
         if commit:
-            self.uc.map(start, end, to_perms(protect))
+            self.uc.map(start, end, to_perms(protect), a.host, a.host_off)
             self._private_pages += npages
             self._note_peak()
         return start, end - start
@@ -369,7 +373,7 @@ class AddressSpace:
             if v[0] == MEM_COMMIT:
                 self.uc.protect(lo, hi, perms)
             else:
-                self.uc.map(lo, hi, perms)
+                self.uc.map(lo, hi, perms, a.host, a.host_off + (lo - a.base))
         a.pages.set(pa, pb, (MEM_COMMIT, protect, 0))
         self._private_pages += new_pages
         self._note_peak()
@@ -421,6 +425,8 @@ class AddressSpace:
         committed = sum(e - s for s, e, v in a.pages.iter(pa, pb) if v[0] == MEM_COMMIT)
         self.uc.unmap(start, end)
         self._private_pages -= committed
+        if a.host is not None:   # decommitted pages come back zero, as backend-owned ones do
+            a.host.zero(a.host_off + (start - a.base), end - start)
         if free_type == MEM_DECOMMIT:
             a.pages.set(pa, pb, (MEM_RESERVE, 0, 0))
             return start, end - start
@@ -429,7 +435,8 @@ class AddressSpace:
         for lo, hi in ((a.base, start), (end, a.end)):
             if hi > lo:
                 piece = Allocation(lo, hi - lo, a.type, a.protect, a.tag,
-                                   pages=a.pages.slice((lo - a.base) // P, (hi - a.base) // P))
+                                   pages=a.pages.slice((lo - a.base) // P, (hi - a.base) // P),
+                                   host=a.host, host_off=a.host_off + (lo - a.base))
                 self._insert(piece)
         return start, end - start
 
@@ -662,6 +669,13 @@ class AddressSpace:
         a.pages.set(i, i + 1, (v[0], v[1] & ~PAGE_GUARD, v[2]))
         self._sync_perms(a, i, i + 1)
         return STATUS_GUARD_PAGE_VIOLATION
+
+    def host_memory(self, addr: int) -> tuple[Any, int] | None:
+        """``(buffer, offset)`` of ``addr`` when it lies in a host-backed private allocation."""
+        a = self._find(addr)
+        if a is None or a.host is None:
+            return None
+        return a.host.buf, a.host_off + (addr - a.base)
 
     def _spans(self, addr: int, size: int):
         """Yield ``(alloc, pa, pb)`` covering ``[addr, addr+size)``; AV if any page is not committed."""

@@ -36,6 +36,24 @@ def _page_up(n: int) -> int:
     return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
+class HostMemory:
+    """Host memory behind a private allocation the kernel wants to reach without going through the CPU
+    (a TEB: the API trap frame lives there, see winhatch.cpu.core).  Guest-visible behaviour is that of
+    ordinary private memory; only the backing differs.  ``buf`` is the anonymous ``mmap``."""
+
+    __slots__ = ("buf",)
+
+    def __init__(self, size: int):
+        self.buf = mmap.mmap(-1, max(_page_up(size), PAGE_SIZE))
+
+    def host_view(self, offset: int, size: int):
+        """A ctypes object over ``size`` bytes at ``offset`` (for mem_map(host=))."""
+        return (ctypes.c_char * size).from_buffer(self.buf, offset)
+
+    def zero(self, offset: int, size: int) -> None:
+        self.buf[offset: offset + size] = bytes(size)
+
+
 class Section(KObject):
     """A section object (``type_name == "Section"``); create with :meth:`create_data` or
     :meth:`create_image`."""

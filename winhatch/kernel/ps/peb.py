@@ -116,8 +116,10 @@ def create_teb(thread: Thread) -> int:
     arch = proc.arch
     aspace = proc.aspace
     size = _align(TEB.size(arch), 0x1000)
+    # host-backed: the API trap frame (winhatch.cpu.core.TRAP_FRAME) and LastErrorValue are read and
+    # written by the kernel on every API call
     teb, _ = aspace.allocate(None, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, top_down=True,
-                             tag=("teb", thread.tid))
+                             tag=("teb", thread.tid), host=True)
     st = thread.stack
     TEB.write(aspace, teb, arch,
               NtTib={"ExceptionList": 0xFFFFFFFF if arch == "x86" else 0, "StackBase": st.base,

@@ -39,10 +39,11 @@ TRAP_FRAME = {"x64": 0x110, "x86": 0xCC}
 FRAME_RESULT = {"x64": 0x30, "x86": 0x8}
 
 
-def api_stub(arch: str) -> tuple[bytes, int | None, int]:
+def api_stub(arch: str, entry_back: int = 0) -> tuple[bytes, int | None, int]:
     """The code at an API export of a synthetic DLL: ``(code, offset of the absolute stub VA to relocate
     (x86) or None, offset of the int 0x2e)``.  The stub VA is 0 in the returned x86 code: the image
-    builder writes it and a base relocation.
+    builder writes it and a base relocation.  ``entry_back``: the stub starts that many bytes after the
+    export's entry (the frame then names the export, x64's lea reaches back to it).
 
     x64:  lea rax,[rip-7] ; mov gs:[F],rax ; mov gs:[F+8],rsp ; mov gs:[F+0x10..0x28],rcx/rdx/r8/r9 ;
           int 0x2e ; mov rax,gs:[F+0x30] ; ret
@@ -54,7 +55,7 @@ def api_stub(arch: str) -> tuple[bytes, int | None, int]:
     f = TRAP_FRAME[arch]
     d = lambda o: struct.pack("<I", f + o)   # noqa: E731
     if arch == "x64":
-        code = (b"\x48\x8d\x05\xf9\xff\xff\xff"               # lea rax, [rip-7]: this stub
+        code = (b"\x48\x8d\x05" + struct.pack("<i", -7 - entry_back)   # lea rax, [rip-7-back]: the export
                 + b"\x65\x48\x89\x04\x25" + d(0x00)            # mov gs:[F], rax
                 + b"\x65\x48\x89\x24\x25" + d(0x08)            # mov gs:[F+8], rsp
                 + b"\x65\x48\x89\x0c\x25" + d(0x10)            # mov gs:[F+0x10], rcx

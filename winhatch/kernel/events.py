@@ -85,8 +85,10 @@ class EventLog:
         # categories nobody listens to and the log does not keep are skipped cheaply: API calls (a hot loop
         # makes millions) are kept only when asked for (`record(API)`: a trace, a report, an events file)
         self.skip: set[str] = {API}
-        #: wants(API), kept up to date by record() and subscribe(): the API trap path reads only this
+        #: wants(API), kept up to date by record() and subscribe(): the API trap path reads only this;
+        #: on_api_wanted: callables told the new value when it changes
         self.api_wanted = False
+        self.on_api_wanted: list[Callable[[bool], None]] = []
 
     def record(self, *categories: str) -> None:
         """Keep these categories in the log too (all of them: `record()` with no argument)."""
@@ -94,14 +96,21 @@ class EventLog:
             self.skip.clear()
         else:
             self.skip.difference_update(categories)
-        self.api_wanted = self.wants(API)
+        self._api_wanted_changed()
 
     def set_clock(self, clock: Callable[[], int]) -> None:
         self._clock = clock
 
     def subscribe(self, fn: Callable[[Event], None], categories: Iterable[str] | None = None) -> None:
         self._subscribers.append((fn, frozenset(categories) if categories is not None else None))
-        self.api_wanted = self.wants(API)
+        self._api_wanted_changed()
+
+    def _api_wanted_changed(self) -> None:
+        wanted = self.wants(API)
+        if wanted != self.api_wanted:
+            self.api_wanted = wanted
+            for fn in list(self.on_api_wanted):
+                fn(wanted)
 
     def wants(self, category: str) -> bool:
         """True when someone would see an event of this category (lets hot paths skip building one)."""

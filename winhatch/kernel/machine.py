@@ -161,7 +161,14 @@ class Machine:
                 number_of_physical_pages=(8 << 30) >> 12, active_processor_count=peb.NUMBER_OF_PROCESSORS)
             self._kuser.write(0, data)  # one page for every process: the section's shared memory
             self.clock.on_millisecond.append(self._update_kuser_times)
+            self._sync_api_trace_flag(self.events.api_wanted)
+            self.events.on_api_wanted.append(self._sync_api_trace_flag)
         proc.aspace.map_view(self._kuser, base=KUSER_SHARED_DATA, protect=PAGE_READONLY, tag=("kuser_shared_data",))
+
+    def _sync_api_trace_flag(self, wanted: bool) -> None:
+        """While API calls are traced, the user-mode exports of the system DLLs trap (winhatch.win32.native)."""
+        from winhatch.kernel.structs.kuser import KUSER_API_TRACE
+        self._kuser.write(KUSER_API_TRACE, b"\x01" if wanted else b"\x00")
 
     def _update_kuser_times(self) -> None:
         """The time fields of KUSER_SHARED_DATA follow emulated time (what GetTickCount and friends read)."""

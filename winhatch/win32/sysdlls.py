@@ -63,8 +63,9 @@ def _entry_dlls() -> set[str]:
 def cache_key(arch: str) -> str:
     from winhatch.cpu import TRAP_STUB, api_stub
     from winhatch.win32 import data as data_pkg
+    from winhatch.win32 import native
     h = hashlib.sha256()
-    h.update(f"{FORMAT_VERSION}:{arch}:{TRAP_STUB.hex()}:{api_stub(arch)[0].hex()}".encode())
+    h.update(f"{FORMAT_VERSION}:{arch}:{TRAP_STUB.hex()}:{api_stub(arch)[0].hex()}:{native.signature()}".encode())
     h.update((Path(data_pkg.__file__).parent / f"exports-{arch}.json.gz").read_bytes())
     h.update(repr(sorted(_data_sizes().items())).encode())
     h.update(repr(sorted(_entry_dlls())).encode())
@@ -74,8 +75,11 @@ def cache_key(arch: str) -> str:
 
 def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     """Code exports get the framed API stub (winhatch.cpu.api_stub); ntdll's internal entry points and the
-    DLL entry point get a bare trap (they are reached by returns and by the loader, with live registers)."""
+    DLL entry point get a bare trap (they are reached by returns and by the loader, with live registers).
+    The exports Windows runs in user mode get their machine code in front of a framed stub
+    (winhatch.win32.native)."""
     from winhatch.cpu import TRAP_STUB, api_stub
+    from winhatch.win32.native import gate, native_code
     sizes = _data_sizes()
     entry_dlls = _entry_dlls()
     exports = info["exports"]
@@ -96,18 +100,33 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     code, va_at, _ = api_stub(arch)
     framed = code.ljust(stride, b"\xcc")
     bare = TRAP_STUB.ljust(stride, b"\xcc")
+    body = bytearray()
+    placed: list[tuple[int, int | None]] = []   # per code export: (offset in .text, offset of its x86 VA)
+    for _ordinal, ename, _tname in code_names:
+        native = native_code(arch, name, ename)
+        if native is None:
+            placed.append((len(body), va_at))
+            body += framed
+            continue
+        g = gate(arch, len(native))   # traced calls jump past the native body to a framed stub
+        back = len(g) + len(native)
+        stub, stub_va_at, _ = api_stub(arch, back)
+        placed.append((len(body), None if stub_va_at is None else back + stub_va_at))
+        body += (g + native + stub).ljust(-(-(back + len(stub)) // 16) * 16, b"\xcc")
+    first_internal = len(body)
+    body += bare * max(len(internal), 1)
     b = ImageBuilder(arch=arch, dll=True, image_base=base, name=name, timestamp=0)
-    text = b.add_section(".text", framed * len(code_names) + bare * max(len(internal), 1), SCN_CODE)
+    text = b.add_section(".text", bytes(body), SCN_CODE)
     traps: list[tuple[int, str]] = []
-    for i, (ordinal, ename, tname) in enumerate(code_names):
-        rva = text.rva + i * stride
+    for (ordinal, ename, tname), (off, va_off) in zip(code_names, placed):
+        rva = text.rva + off
         b.add_export(ename, rva, ordinal=ordinal)
         traps.append((rva, tname))
-        if va_at is not None:
-            b.add_pointer(rva + va_at, rva)   # the stub's own VA, relocated with the image
+        if va_off is not None:
+            b.add_pointer(rva + va_off, rva)   # the export's VA in its stub, relocated with the image
     entry_rva = 0
     for j, iname in enumerate(internal):
-        rva = text.rva + (len(code_names) + j) * stride
+        rva = text.rva + first_internal + j * stride
         traps.append((rva, iname))
         if iname == ENTRY_NAME:
             entry_rva = rva

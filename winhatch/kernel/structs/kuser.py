@@ -13,6 +13,9 @@ from .basic import KSYSTEM_TIME, LARGE_INTEGER
 
 KUSER_SHARED_DATA_ADDRESS = 0x7FFE0000
 KUSER_SHARED_DATA_PAGE = 0x1000
+#: winhatch's own byte in the unused tail of the page (past every member Windows has defined): 1 while API
+#: calls are traced, so the user-mode exports of the synthetic DLLs trap instead (winhatch.win32.native)
+KUSER_API_TRACE = 0xFF8
 
 XSTATE_FEATURE = Struct("XSTATE_FEATURE", [F("Offset", ULONG), F("Size", ULONG)])
 

@@ -27,6 +27,17 @@ def SetLastError(c, code):
     c.set_last_error(code)
 
 
+# These run as machine code (winhatch.win32.native) unless API calls are traced; the handlers are the reference.
+@api("ntdll.dll", "ULONG NTAPI RtlGetLastWin32Error(void)")
+def RtlGetLastWin32Error(c):
+    return c.last_error()
+
+
+@api("ntdll.dll", "void NTAPI RtlRestoreLastWin32Error(ULONG Win32Error)")
+def RtlRestoreLastWin32Error(c, code):
+    c.set_last_error(code)
+
+
 # ------------------------------------------------------------------------------------------ process
 @api(K32, "void WINAPI ExitProcess(UINT uExitCode)", calls_guest=True)
 def ExitProcess(c, code):

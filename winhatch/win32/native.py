@@ -1,0 +1,86 @@
+"""User-mode code of the synthetic system DLLs: the exports Windows implements without entering the kernel.
+
+On Windows, GetLastError is `mov eax, gs:[68h]` (x64) — it reads TEB.LastErrorValue and returns; SetLastError
+writes it; GetCurrentProcessId / GetCurrentThreadId read TEB.ClientId; GetCurrentProcess / GetCurrentThread
+return the pseudo-handles -1 / -2.  None of them is a system call.  winhatch's synthetic DLLs carry the same
+code at these exports, so the guest finds machine code there (not a trap) and runs them at CPU speed — a
+program that calls SetLastError in a loop no longer pays a trip to Python per call.
+
+While API calls are traced (a `--trace api`, a report, an events file: EventLog.api_wanted), every API must
+reach Python to be seen: each native export starts with a test of a flag the kernel keeps in the unused tail
+of KUSER_SHARED_DATA (winhatch.kernel.structs.kuser.KUSER_API_TRACE) and, when it is set, jumps to an ordinary
+framed API stub (winhatch.cpu.api_stub), whose Python handler does the same thing and emits the event.
+
+    entry:  test byte [KUSER_API_TRACE], 1 ; jnz trap ; <native code> ; trap: <framed API stub>
+
+The Python handlers of these functions stay the reference (and serve the traced path); tests run programs
+both ways and compare.
+"""
+from __future__ import annotations
+
+import struct
+
+from winhatch.kernel.structs import TEB
+from winhatch.kernel.structs.kuser import KUSER_API_TRACE, KUSER_SHARED_DATA_ADDRESS
+
+
+def _seg_load(arch: str, field: str) -> bytes:
+    """mov eax, fs:/gs:[TEB field] (the 32-bit value)."""
+    off = TEB.offset(arch, field)
+    if arch == "x64":
+        return b"\x65\x8b\x04\x25" + struct.pack("<I", off)      # mov eax, gs:[off]
+    return b"\x64\xa1" + struct.pack("<I", off)                    # mov eax, fs:[off]
+
+
+def _code(arch: str) -> dict[str, bytes]:
+    le = TEB.offset(arch, "LastErrorValue")
+    if arch == "x64":
+        get_le = _seg_load(arch, "LastErrorValue") + b"\xc3"
+        set_le = b"\x65\x89\x0c\x25" + struct.pack("<I", le) + b"\xc3"           # mov gs:[LastErrorValue], ecx ; ret
+        cur_process = b"\x48\xc7\xc0\xff\xff\xff\xff\xc3"                        # mov rax, -1 ; ret
+        cur_thread = b"\x48\xc7\xc0\xfe\xff\xff\xff\xc3"                         # mov rax, -2 ; ret
+    else:
+        get_le = _seg_load(arch, "LastErrorValue") + b"\xc3"
+        set_le = (b"\x8b\x44\x24\x04"                                            # mov eax, [esp+4]
+                  + b"\x64\xa3" + struct.pack("<I", le)                          # mov fs:[LastErrorValue], eax
+                  + b"\xc2\x04\x00")                                             # ret 4
+        cur_process = b"\x83\xc8\xff\xc3"                                        # or eax, -1 ; ret
+        cur_thread = b"\xb8\xfe\xff\xff\xff\xc3"                                 # mov eax, -2 ; ret
+    pid = _seg_load(arch, "ClientId.UniqueProcess") + b"\xc3"
+    tid = _seg_load(arch, "ClientId.UniqueThread") + b"\xc3"
+    return {
+        "GetLastError": get_le, "RtlGetLastWin32Error": get_le,
+        "SetLastError": set_le, "RtlSetLastWin32Error": set_le, "RtlRestoreLastWin32Error": set_le,
+        "GetCurrentProcess": cur_process, "GetCurrentThread": cur_thread,
+        "GetCurrentProcessId": pid, "GetCurrentThreadId": tid,
+    }
+
+
+#: the DLLs whose code exports of those names get the native code (a forwarder stays a forwarder)
+NATIVE_DLLS = frozenset({"kernel32.dll", "kernelbase.dll", "ntdll.dll"})
+
+_CACHE: dict[str, dict[str, bytes]] = {}
+
+
+def native_code(arch: str, dll: str, name: str | None) -> bytes | None:
+    """The user-mode body of dll!name, or None when the export traps to Python."""
+    if dll not in NATIVE_DLLS or not name:
+        return None
+    table = _CACHE.get(arch)
+    if table is None:
+        table = _CACHE[arch] = _code(arch)
+    return table.get(name)
+
+
+def gate(arch: str, body_len: int) -> bytes:
+    """test byte [KUSER_API_TRACE], 1 ; jnz <past the body>: traced calls take the framed stub."""
+    flag = struct.pack("<I", KUSER_SHARED_DATA_ADDRESS + KUSER_API_TRACE)
+    test = (b"\xf6\x04\x25" if arch == "x64" else b"\xf6\x05") + flag + b"\x01"
+    if body_len > 127:
+        raise ValueError("native body too long for a short jump")
+    return test + b"\x75" + bytes([body_len])
+
+
+def signature() -> str:
+    """What shapes the native exports (part of the system DLL cache key)."""
+    return repr(sorted((a, n, c.hex()) for a in ("x86", "x64") for n, c in _code(a).items()))

@@ -7,6 +7,7 @@ starts programs launched from the command line) and offers the few services that
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -166,8 +167,10 @@ class Machine:
         proc.aspace.map_view(self._kuser, base=KUSER_SHARED_DATA, protect=PAGE_READONLY, tag=("kuser_shared_data",))
 
     def _sync_api_trace_flag(self, wanted: bool) -> None:
-        """While API calls are traced, the user-mode exports of the system DLLs trap (winhatch.win32.native)."""
+        """While API calls are traced, the user-mode exports of the system DLLs trap (winhatch.win32.native).
+        WINHATCH_TRAP_ALL_APIS=1 makes them trap always (measuring the Python path: bench/run_bench.py)."""
         from winhatch.kernel.structs.kuser import KUSER_API_TRACE
+        wanted = wanted or os.environ.get("WINHATCH_TRAP_ALL_APIS", "") not in ("", "0")
         self._kuser.write(KUSER_API_TRACE, b"\x01" if wanted else b"\x00")
 
     def _update_kuser_times(self) -> None:

@@ -2,9 +2,14 @@
 
 Design notes (numbers measured on the dev box with unicorn 2.1.4; see bench/cpu_bench.py)
 -----------------------------------------------------------------------------------------
-Traps.  API exports of the synthetic DLLs contain ``TRAP_STUB = int 0x2e`` (CD 2E).  The CPU owns one
-UC_HOOK_INTR hook; vector 0x2e calls the trap handler with ``trap_va = pc - 2``.  Measured with
-bench/cpu_bench.py (best of 3, shared 2-core box, so noisy):
+Traps.  API exports of the synthetic DLLs contain ``api_stub``: it stores the export's address, the stack
+pointer and the x64 argument registers in a frame in the TEB (TRAP_FRAME: TEB.SystemReserved1), executes
+``TRAP_STUB = int 0x2e`` (CD 2E), then loads the return value from the frame and returns.  When the kernel
+gave the TEB's host memory to set_teb, the hook reads the frame directly: a trap whose address is in
+``fast_traps`` is served there with no register access at all (~1.7 µs of hook overhead per call on the
+2-core box, of which ~1.1 µs is Unicorn's exit and the ctypes callback); other traps go to the trap
+handler with that address.  A bare ``int 0x2e`` (no frame) gives ``trap_va = pc - 2``.  The older
+measurements below (bench/cpu_bench.py, best of 3, shared 2-core box, so noisy) are of bare traps:
 
     raw mechanism, empty Python handler (traps/s)   x86      x64
     int 0x2e + UC_HOOK_INTR                         ~960k    ~490k

@@ -239,7 +239,7 @@ class Machine:
         """Stage 7's last kernel step: the thread enters user mode at ntdll!LdrInitializeThunk."""
         cpu = thread.process.cpu
         cpu.restore_context(thread.user_context)
-        cpu.set_teb(thread.teb, thread.process.aspace.host_memory(thread.teb))
+        cpu.set_teb(thread.teb, thread.teb_host)
         ldr = self.ntdll_export(thread.process, "LdrInitializeThunk")
         if cpu.is64:
             sp = cpu.sp - 0x100 & ~0xF

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass
 from typing import Callable
 
+from winhatch._record import Record
 from winhatch.cpu import TRAP_STUB
 from winhatch.kernel import events as ev
 from winhatch.kernel.structs import TEB
@@ -41,10 +41,12 @@ _DATA: list[tuple[str, str, int, Callable | None]] = []
 _INIT: dict[str, Callable] = {}
 
 
-@dataclass
-class Param:
-    type: str
-    name: str
+class Param(Record):
+    _fields = ("type", "name")
+
+    def __init__(self, type: str, name: str) -> None:  # noqa: A002 (the field name)
+        self.type = type
+        self.name = name
 
     @property
     def kind(self) -> str:
@@ -62,18 +64,54 @@ class Param:
         return "int"
 
 
-@dataclass
-class ApiSpec:
-    dlls: tuple[str, ...]
-    name: str
-    ret: str
-    params: list[Param]
-    cdecl: bool
-    varargs: bool
-    fn: Callable
-    tchar: bool
-    calls_guest: bool
-    wide_name: str | None = None  # the wide twin served by the same implementation (fprintf / fwprintf)
+class ApiSpec(Record):
+    """A declared API: its DLLs, export name, prototype (return type, parameters, convention) and handler.
+
+    An @api declaration's spec parses its prototype on first use (`declared`): registration needs only the
+    export name, taken from the prototype with one cheap search; the return type and parameters are
+    needed when the API is first called or inspected, and most of the ~900 declarations never are in a
+    run (parsing them all was ~20 ms of every start-up).  Reading `ret`, `params`, `cdecl` or `varargs`
+    parses the prototype once and stores the four fields as ordinary attributes."""
+
+    _fields = ("dlls", "name", "ret", "params", "cdecl", "varargs", "fn", "tchar", "calls_guest", "wide_name")
+    _LAZY = frozenset(("ret", "params", "cdecl", "varargs"))
+
+    def __init__(self, dlls: tuple[str, ...], name: str, ret: str, params: list[Param], cdecl: bool, varargs: bool,
+                 fn: Callable, tchar: bool, calls_guest: bool, wide_name: str | None = None) -> None:
+        self.dlls = dlls
+        self.name = name
+        self.ret = ret
+        self.params = params
+        self.cdecl = cdecl
+        self.varargs = varargs
+        self.fn = fn
+        self.tchar = tchar
+        self.calls_guest = calls_guest
+        self.wide_name = wide_name  # the wide twin served by the same implementation (fprintf / fwprintf)
+
+    @classmethod
+    def declared(cls, dlls: tuple[str, ...], name: str, proto: str, fn: Callable, tchar: bool, calls_guest: bool,
+                 wide_name: str | None = None) -> "ApiSpec":
+        """The spec of a declaration whose prototype `proto` is parsed when a field needing it is read."""
+        spec = cls.__new__(cls)
+        spec.dlls = dlls
+        spec.name = name
+        spec.fn = fn
+        spec.tchar = tchar
+        spec.calls_guest = calls_guest
+        spec.wide_name = wide_name
+        spec._proto = proto
+        return spec
+
+    def __getattr__(self, attr):  # only reached for an attribute not set yet: a field of a declared spec
+        if attr not in ApiSpec._LAZY or "_proto" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
+        ret, cc, _name, params, varargs = parse_prototype(self._proto)
+        self.ret = ret
+        self.params = params
+        self.varargs = varargs
+        self.cdecl = cc in ("__cdecl", "CDECL") or varargs
+        return self.__dict__[attr]
 
     def names(self) -> list[tuple[str, bool]]:
         """(export name, wide) for every export this declaration serves."""
@@ -83,6 +121,9 @@ class ApiSpec:
             return [(self.name, False), (self.wide_name, True)]
         return [(self.name, False)]
 
+
+# the declared name in a prototype: the first identifier followed by "(" (what _PROTO's `name` matches)
+_DECLARED_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*%?)\s*\(")
 
 _PROTO = re.compile(r"^\s*(?P<ret>.+?)\s+(?P<cc>WINAPI\s+|__stdcall\s+|__cdecl\s+|CDECL\s+|NTAPI\s+|APIENTRY\s+)?"
                     r"(?P<name>[A-Za-z_][A-Za-z0-9_]*%?)\s*\((?P<args>.*)\)\s*;?\s*$")
@@ -124,11 +165,12 @@ def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False, w
         dlls = (dlls,)
 
     def deco(fn):
-        ret, cc, name, params, varargs = parse_prototype(proto)
-        cdecl = cc in ("__cdecl", "CDECL") or varargs
-        tchar = name.endswith("%")
-        _REGISTRY.append(ApiSpec(tuple(d.lower() for d in dlls), name.rstrip("%"), ret, params, cdecl, varargs,
-                                 fn, tchar, calls_guest, wide))
+        m = _DECLARED_NAME.search(proto)
+        if m is None:
+            raise ValueError(f"bad prototype: {proto}")
+        name = m[1]
+        _REGISTRY.append(ApiSpec.declared(tuple(d.lower() for d in dlls), name.rstrip("%"), proto, fn,
+                                          name.endswith("%"), calls_guest, wide))
         return fn
 
     return deco
@@ -164,7 +206,8 @@ class Call:
     """What a handler sees: the thread, the machine, guest memory helpers and the ANSI/wide flag.
 
     ``machine``, ``spec``, ``name`` and ``wide`` are class attributes of a subclass made once per declared
-    export (:func:`call_class`), so a call only stores what changes: the thread and the stack pointer."""
+    export (:func:`call_class`); the trap path keeps one instance per thread and export (Thread.api_calls) and
+    only updates its stack pointer, so a handler must not rely on a Call object outliving its call."""
 
     __slots__ = ("thread", "proc", "cpu", "_sp")
     machine = None
@@ -227,21 +270,19 @@ class Call:
     def tchar_size(self) -> int:
         return 2 if self.wide else 1
 
-    # errors: TEB.LastErrorValue, in the TEB's host memory when the thread is the one on the CPU
+    # errors: TEB.LastErrorValue, through the TEB's host memory (Thread.teb_host)
     def set_last_error(self, code: int) -> None:
-        cpu = self.cpu
-        host = cpu.teb_host
-        if host is not None and cpu.teb_va == self.thread.teb:
-            _U32.pack_into(host[0], host[1] + _LAST_ERROR[cpu.arch], code & 0xFFFFFFFF)
+        host = self.thread.teb_host
+        if host is not None:
+            _U32.pack_into(host[0], host[1] + _LAST_ERROR[self.proc.arch], code & 0xFFFFFFFF)
         else:
-            cpu.write_u32(self.thread.teb + _LAST_ERROR[cpu.arch], code & 0xFFFFFFFF)
+            self.cpu.write_u32(self.thread.teb + _LAST_ERROR[self.proc.arch], code & 0xFFFFFFFF)
 
     def last_error(self) -> int:
-        cpu = self.cpu
-        host = cpu.teb_host
-        if host is not None and cpu.teb_va == self.thread.teb:
-            return _U32.unpack_from(host[0], host[1] + _LAST_ERROR[cpu.arch])[0]
-        return cpu.read_u32(self.thread.teb + _LAST_ERROR[cpu.arch])
+        host = self.thread.teb_host
+        if host is not None:
+            return _U32.unpack_from(host[0], host[1] + _LAST_ERROR[self.proc.arch])[0]
+        return self.cpu.read_u32(self.thread.teb + _LAST_ERROR[self.proc.arch])
 
 
 _U32 = struct.Struct("<I")
@@ -406,12 +447,34 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
 
     disp = machine.dispatcher
 
+    def call_object(thread, sp):
+        """The thread's Call object of this API (everything in it but the stack pointer is the thread's)."""
+        c = thread.api_calls.get(CallT)
+        if c is None:
+            c = thread.api_calls[CallT] = CallT(thread, sp)
+        else:
+            c._sp = sp
+        return c
+
+    # x64 arguments that need no decoding: passed straight from the frame
+    plain64 = not (x64_floats or str_args or int32) and nparams <= 4
+
     def frame64(cpu, va, buf, off):
         disp.api_calls += 1
         thread = disp.current
         try:
             regs = x64_regs.unpack_from(buf, off + 8)
             sp = regs[0]
+            if plain64 and not events.api_wanted:
+                result = fn(call_object(thread, sp), *regs[1:])
+                if cpu._pc_written:
+                    return
+                if ret_kind or result is None:
+                    result = finish(cpu, result)
+                x64_ret.pack_into(buf, off + 0x30, result & M64)
+                if disp.api_calls >= disp.slice_end:
+                    cpu.stop()
+                return
             if x64_floats:
                 args, _ = _fetch_args(cpu, spec, sp)
             else:
@@ -425,7 +488,7 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
             if events.api_wanted:
                 result = traced(thread, cpu, args, sp, None)
             else:
-                result = fn(CallT(thread, sp), *args)
+                result = fn(call_object(thread, sp), *args)
             if cpu._pc_written:      # the handler sent the thread elsewhere
                 return
             if ret_kind or result is None:
@@ -448,7 +511,7 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
             if events.api_wanted:
                 result = traced(thread, cpu, args, sp, None)
             else:
-                result = fn(CallT(thread, sp), *args)
+                result = fn(call_object(thread, sp), *args)
             if cpu._pc_written:
                 return
             if ret_kind or result is None:

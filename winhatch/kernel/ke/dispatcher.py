@@ -342,7 +342,7 @@ class Dispatcher:
         if cur is not None and not cur.terminated:
             cur.context = cpu.save_context()
         cpu.restore_context(thread.context)
-        cpu.set_teb(thread.teb, proc.aspace.host_memory(thread.teb))
+        cpu.set_teb(thread.teb, thread.teb_host)
         proc.subsystem["running_thread"] = thread
         self.current = thread
         self.switches += 1

@@ -18,8 +18,7 @@ from the command line (its creator is the explorer.exe pseudo-process) and one s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from winhatch._record import NEW, Record
 from winhatch.kernel import events as ev
 from winhatch.kernel.ps import appname
 from winhatch.kernel.ps import flags as F
@@ -37,49 +36,67 @@ SE_INC_BASE_PRIORITY = "SeIncreaseBasePriorityPrivilege"
 GDT_VA = {"x86": 0xFFFF0000, "x64": 0x7FFFFFFF0000}
 
 
-@dataclass
-class StartupInfo:
+class StartupInfo(Record):
     """The parts of STARTUPINFO CreateProcess uses."""
-    flags: int = 0
-    desktop: str | None = None
-    title: str | None = None
-    std_input: int = 0
-    std_output: int = 0
-    std_error: int = 0
-    show_window: int = 1
+
+    _fields = ("flags", "desktop", "title", "std_input", "std_output", "std_error", "show_window")
+
+    def __init__(self, flags: int = 0, desktop: str | None = None, title: str | None = None, std_input: int = 0,
+                 std_output: int = 0, std_error: int = 0, show_window: int = 1) -> None:
+        self.flags = flags
+        self.desktop = desktop
+        self.title = title
+        self.std_input = std_input
+        self.std_output = std_output
+        self.std_error = std_error
+        self.show_window = show_window
 
 
-@dataclass
-class CreateResult:
+class CreateResult(Record):
     """CreateProcess's outcome: PROCESS_INFORMATION on success, else the Win32 error and the NTSTATUS."""
-    ok: bool
-    error: int = 0  # GetLastError value
-    status: int = 0
-    process: Process | None = None
-    thread: Thread | None = None
-    process_handle: int = 0
-    thread_handle: int = 0
-    pid: int = 0
-    tid: int = 0
-    message: str = ""
+
+    _fields = ("ok", "error", "status", "process", "thread", "process_handle", "thread_handle", "pid", "tid",
+               "message")
+
+    def __init__(self, ok: bool, error: int = 0, status: int = 0, process: Process | None = None,
+                 thread: Thread | None = None, process_handle: int = 0, thread_handle: int = 0, pid: int = 0,
+                 tid: int = 0, message: str = "") -> None:
+        self.ok = ok
+        self.error = error  # GetLastError value
+        self.status = status
+        self.process = process
+        self.thread = thread
+        self.process_handle = process_handle
+        self.thread_handle = thread_handle
+        self.pid = pid
+        self.tid = tid
+        self.message = message
 
 
-@dataclass
-class CreateRequest:
+class CreateRequest(Record):
     """What Stage 1 hands to NtCreateUserProcess (an RTL_USER_PROCESS_PARAMETERS and its companions)."""
-    image_path: str
-    command_line: str
-    current_directory: str
-    environment: dict[str, str]
-    desktop: str
-    window_title: str
-    priority_class: str
-    creation_flags: int
-    inherit_handles: bool
-    startup: StartupInfo
-    dll_path: str = ""
-    skip_ifeo_debugger: bool = False
-    trace: list = field(default_factory=list)
+
+    _fields = ("image_path", "command_line", "current_directory", "environment", "desktop", "window_title",
+               "priority_class", "creation_flags", "inherit_handles", "startup", "dll_path", "skip_ifeo_debugger",
+               "trace")
+
+    def __init__(self, image_path: str, command_line: str, current_directory: str, environment: dict[str, str],
+                 desktop: str, window_title: str, priority_class: str, creation_flags: int, inherit_handles: bool,
+                 startup: StartupInfo, dll_path: str = "", skip_ifeo_debugger: bool = False,
+                 trace: list = NEW) -> None:
+        self.image_path = image_path
+        self.command_line = command_line
+        self.current_directory = current_directory
+        self.environment = environment
+        self.desktop = desktop
+        self.window_title = window_title
+        self.priority_class = priority_class
+        self.creation_flags = creation_flags
+        self.inherit_handles = inherit_handles
+        self.startup = startup
+        self.dll_path = dll_path
+        self.skip_ifeo_debugger = skip_ifeo_debugger
+        self.trace = [] if trace is NEW else trace
 
 
 def _stage(machine, name: str, pid: int = 0, tid: int = 0, /, **data):
@@ -414,6 +431,7 @@ def PspCreateThread(machine, proc: Process, *, start: int, parameter: int, initi
         thread.tid = machine.cid.allocate(thread)
         thread.stack = machine.create_user_stack(thread, stack_reserve, stack_commit)
         thread.teb = machine.create_teb(thread)
+        thread.teb_host = proc.aspace.host_memory(thread.teb)
         if not proc.subsystem.get("segments"):
             proc.cpu.setup_segments(thread.teb, GDT_VA[proc.arch])  # FS (x86) / GS (x64) → this TEB
             proc.subsystem["segments"] = True

@@ -5,9 +5,9 @@ hold their addresses.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from winhatch._record import NEW, Record
 from winhatch.kernel.ob import HandleTable, KObject
 from winhatch.ntstatus import STATUS_PENDING
 
@@ -70,13 +70,15 @@ class Process(KObject):
         return f"<Process {self.image_name} pid={self.pid}>"
 
 
-@dataclass
-class ThreadStack:
-    base: int  # StackBase (highest address)
-    limit: int  # StackLimit (lowest committed)
-    reserve_base: int  # DeallocationStack (allocation base)
-    reserve: int
-    commit: int
+class ThreadStack(Record):
+    _fields = ("base", "limit", "reserve_base", "reserve", "commit")
+
+    def __init__(self, base: int, limit: int, reserve_base: int, reserve: int, commit: int) -> None:
+        self.base = base  # StackBase (highest address)
+        self.limit = limit  # StackLimit (lowest committed)
+        self.reserve_base = reserve_base  # DeallocationStack (allocation base)
+        self.reserve = reserve
+        self.commit = commit
 
 
 class Thread(KObject):
@@ -87,6 +89,8 @@ class Thread(KObject):
         self.process = process
         self.tid = 0
         self.teb = 0
+        self.teb_host = None  # (buffer, offset): the TEB's host memory (winhatch.kernel.mm HostMemory)
+        self.api_calls: dict = {}  # per declared API: its Call object on this thread (winhatch.win32.api)
         self.stack: ThreadStack | None = None
         self.context = None  # saved winhatch.cpu.Context while not running
         self.start_address = 0  # the Win32 start address (image entry point for the initial thread)
@@ -111,18 +115,24 @@ class Thread(KObject):
         return f"<Thread tid={self.tid} of pid={self.process.pid}>"
 
 
-@dataclass
-class CsrProcess:
+class CsrProcess(Record):
     """CSR_PROCESS: the Windows subsystem's record of a process (stage 5)."""
-    pid: int
-    shutdown_level: int = 0x280
-    shutdown_flags: int = 0
-    process_group_id: int = 0
-    threads: list = field(default_factory=list)
-    console: Any = None
+
+    _fields = ("pid", "shutdown_level", "shutdown_flags", "process_group_id", "threads", "console")
+
+    def __init__(self, pid: int, shutdown_level: int = 0x280, shutdown_flags: int = 0, process_group_id: int = 0,
+                 threads: list = NEW, console: Any = None) -> None:
+        self.pid = pid
+        self.shutdown_level = shutdown_level
+        self.shutdown_flags = shutdown_flags
+        self.process_group_id = process_group_id
+        self.threads = [] if threads is NEW else threads
+        self.console = console
 
 
-@dataclass
-class CsrThread:
-    tid: int
-    pid: int
+class CsrThread(Record):
+    _fields = ("tid", "pid")
+
+    def __init__(self, tid: int, pid: int) -> None:
+        self.tid = tid
+        self.pid = pid

@@ -7,29 +7,47 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from winhatch._record import NEW, Record
 from winhatch.kernel.ke.dispatcher import MachineStop
 from winhatch.ntstatus import NtStatusError, status_name
 
 APP_DIR = "C:\\app"
 
 
-@dataclass
-class RunResult:
+class RunResult(Record):
+    _fields = ("exit_status", "stdout", "stderr", "process", "machine", "events", "error", "crash",
+               "startup_error", "unimplemented", "program", "args")
     exit_status: int | None
     stdout: bytes
     stderr: bytes
-    process: object = None
-    machine: object = None
-    events: list = field(default_factory=list)
-    error: str | None = None  # why the process could not start or was stopped (one line)
-    crash: dict | None = None
-    startup_error: dict | None = None
-    unimplemented: list = field(default_factory=list)
-    program: str | None = None  # the host path that was run
-    args: list = field(default_factory=list)
+    process: object
+    machine: object
+    events: list
+    error: str | None  # why the process could not start or was stopped (one line)
+    crash: dict | None
+    startup_error: dict | None
+    unimplemented: list
+    program: str | None  # the host path that was run
+    args: list
+
+    def __init__(self, exit_status: int | None, stdout: bytes, stderr: bytes, process: object = None,
+                 machine: object = None, events: list = NEW, error: str | None = None, crash: dict | None = None,
+                 startup_error: dict | None = None, unimplemented: list = NEW, program: str | None = None,
+                 args: list = NEW) -> None:
+        self.exit_status = exit_status
+        self.stdout = stdout
+        self.stderr = stderr
+        self.process = process
+        self.machine = machine
+        self.events = [] if events is NEW else events
+        self.error = error
+        self.crash = crash
+        self.startup_error = startup_error
+        self.unimplemented = [] if unimplemented is NEW else unimplemented
+        self.program = program
+        self.args = [] if args is NEW else args
 
     @property
     def modules(self) -> list[dict]:

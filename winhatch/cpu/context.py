@@ -1,7 +1,7 @@
 """Saved CPU state of one thread (what the scheduler swaps and exception dispatch builds CONTEXT from)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from winhatch._record import NEW, Record
 
 GPR32 = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp")
 GPR64 = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
@@ -20,13 +20,15 @@ def context_fields(is64: bool) -> tuple[str, ...]:
     return GPR32 + ("eip", "eflags") + SEGS + ("fs_base",) + FPU_CTRL + FPREGS + ("mxcsr",) + XMM32
 
 
-@dataclass
-class Context:
+class Context(Record):
     """Register snapshot.  Names are lower-case Unicorn register names (``eax``, ``rip``, ``xmm3``,
     ``fp0``..``fp7``, ``fpcw``/``fpsw``/``fptag``, ``mxcsr``, ``fs_base``/``gs_base``, segment selectors)."""
 
-    arch: str
-    regs: dict[str, int] = field(default_factory=dict)
+    _fields = ("arch", "regs")
+
+    def __init__(self, arch: str, regs: dict[str, int] = NEW) -> None:
+        self.arch = arch
+        self.regs = {} if regs is NEW else regs
 
     @property
     def is64(self) -> bool:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
+
+from winhatch._record import NEW, Record
 
 # Event categories, used for filtering (`--trace stages|loader|api|all`).
 STAGE = "stage"
@@ -28,8 +29,10 @@ EXCEPTION = "exception"
 CONSOLE = "console"
 
 
-@dataclass(slots=True)
-class Event:
+class Event(Record):
+    """One event of the log."""
+
+    __slots__ = _fields = ("seq", "category", "name", "pid", "tid", "time", "host_time", "data", "depth")
     seq: int
     category: str
     name: str
@@ -37,8 +40,20 @@ class Event:
     tid: int
     time: int  # emulated, 100 ns since boot
     host_time: float  # seconds since the log started
-    data: dict[str, Any] = field(default_factory=dict)
-    depth: int = 0  # nesting of sub-steps (a stage's sub-step has depth 1)
+    data: dict[str, Any]
+    depth: int  # nesting of sub-steps (a stage's sub-step has depth 1)
+
+    def __init__(self, seq: int, category: str, name: str, pid: int, tid: int, time: int, host_time: float,
+                 data: dict[str, Any] = NEW, depth: int = 0) -> None:
+        self.seq = seq
+        self.category = category
+        self.name = name
+        self.pid = pid
+        self.tid = tid
+        self.time = time
+        self.host_time = host_time
+        self.data = {} if data is NEW else data
+        self.depth = depth
 
     HEADER = ("seq", "category", "name", "pid", "tid", "time", "host_time", "depth")
 

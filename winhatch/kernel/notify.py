@@ -10,28 +10,37 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
 
-
-@dataclass
-class PsCreateNotifyInfo:
-    parent_process_id: int
-    creating_process_id: int
-    creating_thread_id: int
-    image_file_name: str
-    command_line: str
-    file_open_name_available: bool = True
-    creation_status: int = 0  # STATUS_SUCCESS; a callback sets a failure status to veto
+from winhatch._record import Record
 
 
-@dataclass
-class ImageInfo:
-    image_base: int
-    image_size: int
-    image_name: str
-    arch: str
-    system_mode_image: bool = False
+class PsCreateNotifyInfo(Record):
+    _fields = ("parent_process_id", "creating_process_id", "creating_thread_id", "image_file_name",
+               "command_line", "file_open_name_available", "creation_status")
+
+    def __init__(self, parent_process_id: int, creating_process_id: int, creating_thread_id: int,
+                 image_file_name: str, command_line: str, file_open_name_available: bool = True,
+                 creation_status: int = 0) -> None:
+        self.parent_process_id = parent_process_id
+        self.creating_process_id = creating_process_id
+        self.creating_thread_id = creating_thread_id
+        self.image_file_name = image_file_name
+        self.command_line = command_line
+        self.file_open_name_available = file_open_name_available
+        self.creation_status = creation_status  # STATUS_SUCCESS; a callback sets a failure status to veto
+
+
+class ImageInfo(Record):
+    _fields = ("image_base", "image_size", "image_name", "arch", "system_mode_image")
+
+    def __init__(self, image_base: int, image_size: int, image_name: str, arch: str,
+                 system_mode_image: bool = False) -> None:
+        self.image_base = image_base
+        self.image_size = image_size
+        self.image_name = image_name
+        self.arch = arch
+        self.system_mode_image = system_mode_image
 
 
 class NotifyRoutines:

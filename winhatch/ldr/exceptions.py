@@ -23,9 +23,9 @@ exception code, with a crash record holding the exception record and a stack wal
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from typing import Any, Generator
 
+from winhatch._record import NEW, Record
 from winhatch.cpu.context import Context
 from winhatch.kernel import events as ev
 from winhatch.kernel.structs import CONTEXT_AMD64, CONTEXT_X86, EXCEPTION_RECORD, TEB
@@ -89,33 +89,41 @@ class ExceptionError(Exception):
         self.status = status
 
 
-@dataclass
-class GuestCall:
-    fn: int
-    args: tuple
-    # x86: the coroutine asks for a nested-handler registration on FS:[0] during the call
-    x86_nested: bool = True
-    # registers set for the call besides the arguments (x86 thiscall's ecx, a funclet's ebp)
-    regs: dict | None = None
+class GuestCall(Record):
+    _fields = ("fn", "args", "x86_nested", "regs")
+
+    def __init__(self, fn: int, args: tuple, x86_nested: bool = True, regs: dict | None = None) -> None:
+        self.fn = fn
+        self.args = args
+        # x86: the coroutine asks for a nested-handler registration on FS:[0] during the call
+        self.x86_nested = x86_nested
+        # registers set for the call besides the arguments (x86 thiscall's ecx, a funclet's ebp)
+        self.regs = regs
 
 
-@dataclass
-class Coroutine:
-    thread: Any
-    gen: Generator
-    kind: str                       # "dispatch" | "unwind" | "api"
-    sp: int                         # lowest guest stack address this coroutine uses
-    resume_ctx: Context | None = None      # x64 unwinding through its stub frame continues here
-    # the frame whose handler is being called (for nested / collided handling)
-    current: dict = field(default_factory=dict)
+class Coroutine(Record):
+    _fields = ("thread", "gen", "kind", "sp", "resume_ctx", "current")
+
+    def __init__(self, thread: Any, gen: Generator, kind: str, sp: int, resume_ctx: Context | None = None,
+                 current: dict = NEW) -> None:
+        self.thread = thread
+        self.gen = gen
+        self.kind = kind                # "dispatch" | "unwind" | "api"
+        self.sp = sp                    # lowest guest stack address this coroutine uses
+        self.resume_ctx = resume_ctx    # x64 unwinding through its stub frame continues here
+        # the frame whose handler is being called (for nested / collided handling)
+        self.current = {} if current is NEW else current
 
 
-@dataclass
-class _PendingCall:
-    slot: int                       # address of the return-address slot
-    co: Coroutine
-    registration: int | None = None  # x86: the nested registration pushed for the call
-    saved_list: int | None = None
+class _PendingCall(Record):
+    _fields = ("slot", "co", "registration", "saved_list")
+
+    def __init__(self, slot: int, co: Coroutine, registration: int | None = None,
+                 saved_list: int | None = None) -> None:
+        self.slot = slot                  # address of the return-address slot
+        self.co = co
+        self.registration = registration  # x86: the nested registration pushed for the call
+        self.saved_list = saved_list
 
 
 # ================================================================================================ state
@@ -408,12 +416,15 @@ def lookup_function_entry_gen(thread, pc: int):
 
 
 # ================================================================================================ x64 unwinder
-@dataclass
-class UnwindResult:
-    handler: int = 0
-    handler_data: int = 0
-    establisher: int = 0
-    machine_frame: bool = False
+class UnwindResult(Record):
+    _fields = ("handler", "handler_data", "establisher", "machine_frame")
+
+    def __init__(self, handler: int = 0, handler_data: int = 0, establisher: int = 0,
+                 machine_frame: bool = False) -> None:
+        self.handler = handler
+        self.handler_data = handler_data
+        self.establisher = establisher
+        self.machine_frame = machine_frame
 
 
 def _epilog_unwind(mem: Mem, ctx: Context, pc: int, begin: int, end: int, frame_reg: int, ptrs) -> bool:

@@ -14,8 +14,7 @@ dependency order.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from winhatch._record import NEW, Record
 from winhatch.kernel import events as ev
 from winhatch.kernel.ke.dispatcher import ProcessExit
 from winhatch.kernel.ps import mapping
@@ -41,25 +40,31 @@ class LoaderError(Exception):
         self.status, self.message, self.dll, self.symbol = status, message, dll, symbol
 
 
-@dataclass
-class Module:
-    name: str  # base name as loaded (BaseDllName)
-    path: str  # FullDllName
-    base: int
-    size: int
-    pe: object
-    entry: int  # LDR_DATA_TABLE_ENTRY address in guest memory
-    entry_point: int
-    is_exe: bool = False
-    load_count: int = 1
-    deps: list["Module"] = field(default_factory=list)
-    snapped: bool = False
-    initialized: bool = False
-    tls_index: int = -1
-    static: bool = True
-    hint_hits: int = 0
-    hint_misses: int = 0
-    datafile: bool = False
+class Module(Record):
+    _fields = ("name", "path", "base", "size", "pe", "entry", "entry_point", "is_exe", "load_count", "deps",
+               "snapped", "initialized", "tls_index", "static", "hint_hits", "hint_misses", "datafile")
+
+    def __init__(self, name: str, path: str, base: int, size: int, pe: object, entry: int, entry_point: int,
+                 is_exe: bool = False, load_count: int = 1, deps: list[Module] = NEW, snapped: bool = False,
+                 initialized: bool = False, tls_index: int = -1, static: bool = True, hint_hits: int = 0,
+                 hint_misses: int = 0, datafile: bool = False) -> None:
+        self.name = name  # base name as loaded (BaseDllName)
+        self.path = path  # FullDllName
+        self.base = base
+        self.size = size
+        self.pe = pe
+        self.entry = entry  # LDR_DATA_TABLE_ENTRY address in guest memory
+        self.entry_point = entry_point
+        self.is_exe = is_exe
+        self.load_count = load_count
+        self.deps: list[Module] = [] if deps is NEW else deps
+        self.snapped = snapped
+        self.initialized = initialized
+        self.tls_index = tls_index
+        self.static = static
+        self.hint_hits = hint_hits
+        self.hint_misses = hint_misses
+        self.datafile = datafile
 
 
 class LoaderState:

@@ -26,9 +26,9 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from winhatch._record import FrozenRecord, ReprRecord
 from winhatch.pe.constants import (  # noqa: F401  (re-exported: the builder's public constants)
     IMAGE_FILE_MACHINE_I386,
     IMAGE_FILE_MACHINE_AMD64,
@@ -137,18 +137,22 @@ def pe_checksum(image: bytes | bytearray | memoryview, checksum_offset: int | No
 
 
 # --- description objects -------------------------------------------------------------------------
-@dataclass(eq=False)
-class Section:
+class Section(ReprRecord):
     """One section.  ``rva`` is fixed when the section is added.  ``data`` may be changed in place
     until ``build()``; it may grow only as far as the next section's RVA (or freely when it is the
     last section)."""
-    name: str
-    rva: int
-    data: bytearray
-    characteristics: int
-    size: int                  # reserved virtual size at add time (>= len(data) then)
-    virtual_only: bool = False
-    kind: str = "user"         # "user", "iat", "tls"
+
+    _fields = ("name", "rva", "data", "characteristics", "size", "virtual_only", "kind")
+
+    def __init__(self, name: str, rva: int, data: bytearray, characteristics: int, size: int,
+                 virtual_only: bool = False, kind: str = "user") -> None:
+        self.name = name
+        self.rva = rva
+        self.data = data
+        self.characteristics = characteristics
+        self.size = size                # reserved virtual size at add time (>= len(data) then)
+        self.virtual_only = virtual_only
+        self.kind = kind                # "user", "iat", "tls"
 
     @property
     def virtual_size(self) -> int:
@@ -171,43 +175,58 @@ class Section:
         self.data[offset:end] = payload
 
 
-@dataclass(eq=False)
-class Export:
-    name: str | None
-    rva: int | None
-    ordinal: int | None          # the explicit ordinal, or (after build()) the assigned one
-    forwarder: str | None = None
-    explicit_ordinal: bool = False
+class Export(ReprRecord):
+    _fields = ("name", "rva", "ordinal", "forwarder", "explicit_ordinal")
+
+    def __init__(self, name: str | None, rva: int | None, ordinal: int | None, forwarder: str | None = None,
+                 explicit_ordinal: bool = False) -> None:
+        self.name = name
+        self.rva = rva
+        self.ordinal = ordinal          # the explicit ordinal, or (after build()) the assigned one
+        self.forwarder = forwarder
+        self.explicit_ordinal = explicit_ordinal
 
 
-@dataclass(frozen=True)
-class TlsInfo:
-    section_rva: int
-    template_rva: int
-    template_size: int
-    zero_fill: int
-    directory_rva: int
-    directory_size: int
-    callbacks_rva: int           # RVA of the NULL-terminated VA array
-    index_rva: int               # where the loader stores the TLS index
+class TlsInfo(FrozenRecord):
+    _fields = ("section_rva", "template_rva", "template_size", "zero_fill", "directory_rva", "directory_size",
+               "callbacks_rva", "index_rva")
+
+    def __init__(self, section_rva: int, template_rva: int, template_size: int, zero_fill: int, directory_rva: int,
+                 directory_size: int, callbacks_rva: int, index_rva: int) -> None:
+        init = object.__setattr__
+        init(self, "section_rva", section_rva)
+        init(self, "template_rva", template_rva)
+        init(self, "template_size", template_size)
+        init(self, "zero_fill", zero_fill)
+        init(self, "directory_rva", directory_rva)
+        init(self, "directory_size", directory_size)
+        init(self, "callbacks_rva", callbacks_rva)      # RVA of the NULL-terminated VA array
+        init(self, "index_rva", index_rva)              # where the loader stores the TLS index
 
 
-@dataclass(eq=False)
-class _ImportGroup:
-    dll: str
-    entries: list                # list of (name: str|None, ordinal: int|None, hint: int)
-    iat_rva: int
+class _ImportGroup(ReprRecord):
+    _fields = ("dll", "entries", "iat_rva")
+
+    def __init__(self, dll: str, entries: list, iat_rva: int) -> None:
+        self.dll = dll
+        self.entries = entries          # list of (name: str|None, ordinal: int|None, hint: int)
+        self.iat_rva = iat_rva
 
 
-@dataclass(frozen=True)
-class BuildLayout:
+class BuildLayout(FrozenRecord):
     """Facts about the last built image (``ImageBuilder.layout``)."""
-    sections: tuple             # tuple of (name, rva, virtual_size, raw_pointer, raw_size, characteristics)
-    directories: tuple          # 16 (rva, size) pairs
-    size_of_image: int
-    size_of_headers: int
-    checksum: int
-    export_ordinal_base: int
+
+    _fields = ("sections", "directories", "size_of_image", "size_of_headers", "checksum", "export_ordinal_base")
+
+    def __init__(self, sections: tuple, directories: tuple, size_of_image: int, size_of_headers: int, checksum: int,
+                 export_ordinal_base: int) -> None:
+        init = object.__setattr__
+        init(self, "sections", sections)        # tuple of (name, rva, virtual_size, raw_pointer, raw_size, flags)
+        init(self, "directories", directories)  # 16 (rva, size) pairs
+        init(self, "size_of_image", size_of_image)
+        init(self, "size_of_headers", size_of_headers)
+        init(self, "checksum", checksum)
+        init(self, "export_ordinal_base", export_ordinal_base)
 
 
 # --- the builder ----------------------------------------------------------------------------------

@@ -25,18 +25,22 @@ def load_handler_modules() -> None:
 def setup(machine, arches=("x64",), progress=None) -> None:
     """Install the synthetic system DLLs and register every handler with the machine's trap table."""
     from winhatch.ldr import exceptions, ntdll
-    from winhatch.win32 import sysdlls
+    from winhatch.win32 import startup_cache, sysdlls
     load_handler_modules()
+    startup_cache.prime_cpu_calibrations()   # before a process's CPU exists (a cached result spares its probes)
     sysdlls.install(machine, arches, progress)  # first: registration below reads its forwarder index
+    machine.images.known_image = _SystemImages({str(_system_dir(machine, arch)) for arch in arches})
     ntdll.register(machine)
     exceptions.install(machine)  # KiUserExceptionDispatcher and its internal stubs (winhatch/ldr/exceptions.py)
-    for spec in api.specs():
+    specs = api.specs()
+    moved = _code_location_table(machine, arches, specs)
+    for spec in specs:
         for dll in spec.dlls:
             for name, wide in spec.names():
                 # a declared export that is a forwarder on Windows (kernel32!HeapAlloc → NTDLL.RtlAllocateHeap)
                 # is implemented where its code really lives, unless that function has its own handler
-                for tdll, tname in _code_locations(arches, dll, name):
-                    if machine.traps.get(tdll, tname) is None or (tdll, tname) == (dll, name):
+                for tdll, tname in moved.get((dll, name)) or ((dll, name),):
+                    if (tdll, tname) == (dll, name) or machine.traps.get(tdll, tname) is None:
                         _register(machine, spec, tdll, tname, wide)
     _serve_ntdll_crt(machine, arches)
     for dll, fn in api.dll_initializers().items():
@@ -82,7 +86,8 @@ def _serve_ntdll_crt(machine, arches) -> None:
     """ntdll exports a C runtime subset (sprintf, _vsnprintf, str*/wcs*, qsort, ...): the msvcrt
     implementations serve those names too (with their own state: winhatch.win32.crt.runtime.state)."""
     from winhatch.pe import PEFile
-    from winhatch.win32 import sysdlls
+    from winhatch.pe import directories as pe_dirs
+    from winhatch.win32 import startup_cache
     msvcrt = {}  # export name -> (spec, wide)
     for spec in api.specs():
         if "msvcrt.dll" in spec.dlls and not spec.tchar:
@@ -90,8 +95,14 @@ def _serve_ntdll_crt(machine, arches) -> None:
                 msvcrt[name] = (spec, wide)
     names: set[str] = set()
     for arch in arches:
-        exports = PEFile.open(str(sysdlls.ensure_installed(arch) / "ntdll.dll")).exports
-        names.update(e.name for e in exports.functions if e.name and e.forwarder is None)
+        path = _system_dir(machine, arch) / "ntdll.dll"
+
+        def compute(path=path):
+            exports = PEFile.open(str(path)).exports
+            return sorted(e.name for e in exports.functions if e.name and e.forwarder is None)
+        # the directory name holds the DLLs' cache key: the same directory, the same ntdll
+        names.update(startup_cache.cached("ntdll-code-names", f"{path}\n{startup_cache.code_identity(pe_dirs)}",
+                                          compute))
     for name in sorted(names & msvcrt.keys()):
         if machine.traps.get("ntdll.dll", name) is None:
             spec, wide = msvcrt[name]
@@ -125,6 +136,65 @@ def _code_locations(arches, dll: str, name: str) -> set[tuple[str, str]]:
             d, n = tdll.lower() + ("" if tdll.lower().endswith(".dll") else ".dll"), tname
         out.add((d, n))
     return out
+
+
+def _system_dir(machine, arch: str):
+    """The host directory of the synthetic DLLs of `arch` (mounted by sysdlls.install; its name holds their
+    cache key), found through the mount rather than by computing the key again."""
+    return machine.vfs.host_dir_of(machine.system_dir(arch))
+
+
+class _SystemImages:
+    """machine.images.known_image (winhatch.kernel.ps.mapping.ImageSectionCache): the export directory and
+    the trap table of the synthetic DLLs, parsed once and kept in the cache directory (~3 ms a DLL parsed,
+    ~0.5 ms read back).  A file of their directories never changes (its name holds their cache key)."""
+
+    def __init__(self, dirs: set[str]):
+        self.dirs = dirs
+
+    def __call__(self, host, pe) -> dict[int, str] | None:
+        if str(host.parent) not in self.dirs:
+            return None
+        from winhatch.kernel.ke import traps as ke_traps
+        from winhatch.kernel.ps.mapping import _trap_table
+        from winhatch.pe import directories as pe_dirs
+        from winhatch.win32 import startup_cache
+
+        def compute():
+            exp = pe.exports
+            return (None if exp is None else
+                    (exp.dll_name, exp.ordinal_base, exp.timestamp, exp.characteristics, exp.major_version,
+                     exp.minor_version, [tuple(e) for e in exp.functions], exp.names, exp.number_of_functions,
+                     exp.rva, exp.size, tuple(exp._name_indexes)),
+                    _trap_table(pe))
+        # keyed by the file and by the code that parses it (a change to the parser parses again)
+        inputs = f"{startup_cache.file_identity(str(host))}\n{startup_cache.code_identity(pe_dirs, ke_traps)}"
+        exports, traps = startup_cache.cached("image-facts", inputs, compute)
+        if "exports" not in pe.__dict__:   # PEFile.exports is a cached_property: give it its value
+            pe.__dict__["exports"] = None if exports is None else pe_dirs.ExportDirectory(
+                *exports[:6], [tuple.__new__(pe_dirs.ExportEntry, e) for e in exports[6]], *exports[7:])
+        return traps
+
+
+def _code_location_table(machine, arches, specs) -> dict[tuple[str, str], tuple[tuple[str, str], ...]]:
+    """_code_locations of every declared export whose code is (also) elsewhere, {(dll, name): locations};
+    an export missing from it is only at its own place.  Kept in the cache directory, keyed by the DLL
+    directories (their names hold the cache key of the export data, hence of the forwarders) and the
+    declared names: a start-up then reads a few hundred entries instead of the ~15,000 of the forwarder
+    index."""
+    from winhatch.win32 import startup_cache
+    declared = [f"{dll}!{name}" for spec in specs for dll in spec.dlls for name, _wide in spec.names()]
+
+    def compute():
+        out = {}
+        for dll, name in sorted({tuple(d.split("!", 1)) for d in declared}):
+            locs = _code_locations(arches, dll, name)
+            if len(locs) > 1:
+                out[(dll, name)] = tuple(sorted(locs))
+        return out
+    dirs = [str(_system_dir(machine, arch)) for arch in arches]
+    inputs = "\n".join([repr(tuple(arches)), startup_cache.file_identity(__file__)] + dirs + declared)
+    return startup_cache.cached("code-locations", inputs, compute)
 
 
 def _unimplemented(machine, dll: str, name: str):

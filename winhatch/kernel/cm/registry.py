@@ -106,6 +106,8 @@ WOW64_NODE = "WOW6432Node"
 
 
 def _fold(s: str) -> str:
+    if s.isascii():  # every ASCII character upcases to exactly one character: one call instead of a loop
+        return s.upper()
     return "".join(c.upper() if len(c.upper()) == 1 else c for c in s)
 
 

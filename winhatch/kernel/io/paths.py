@@ -6,9 +6,9 @@ Everything here is pure string work: no host file system access. The VFS (vfs.py
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 
+from winhatch._record import NEW, Record
 from winhatch.ntstatus import (
     NtStatusError,
     STATUS_NAME_TOO_LONG,
@@ -194,15 +194,19 @@ def to_nt_path(path: str, cwd: str | None = None) -> str:
 # ---------------------------------------------------------------------------------------------------
 # NT path parsing
 # ---------------------------------------------------------------------------------------------------
-@dataclass
-class NtTarget:
+class NtTarget(Record):
     """What an NT path names: a path on a drive, a device, or a UNC share."""
-    kind: str                      # "drive" | "device" | "unc"
-    drive: str = ""                # "C" for kind == "drive"
-    components: list[str] = field(default_factory=list)
-    trailing: bool = False         # the path ended with a separator
-    device: str = ""               # for kind == "device": "NUL", "CON", "PhysicalDrive0", "C:" ...
-    nt_path: str = ""
+
+    _fields = ("kind", "drive", "components", "trailing", "device", "nt_path")
+
+    def __init__(self, kind: str, drive: str = "", components: list[str] = NEW, trailing: bool = False,
+                 device: str = "", nt_path: str = "") -> None:
+        self.kind = kind                # "drive" | "device" | "unc"
+        self.drive = drive              # "C" for kind == "drive"
+        self.components = [] if components is NEW else components
+        self.trailing = trailing        # the path ended with a separator
+        self.device = device            # for kind == "device": "NUL", "CON", "PhysicalDrive0", "C:" ...
+        self.nt_path = nt_path
 
     @property
     def win32(self) -> str:

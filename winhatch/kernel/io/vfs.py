@@ -16,9 +16,9 @@ import errno
 import os
 import stat as _stat
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from winhatch._record import NEW, Record
 from winhatch.ntstatus import (
     NtStatusError,
     STATUS_ACCESS_DENIED,
@@ -153,27 +153,35 @@ def map_generic(access: int, *, readonly: bool = False) -> int:
     return out
 
 
-@dataclass
-class FileInfo:
+class FileInfo(Record):
     """What NtQueryInformationFile / FindFirstFile report about one entry."""
-    name: str
-    attributes: int
-    size: int
-    creation_time: int
-    last_access_time: int
-    last_write_time: int
-    change_time: int
-    is_dir: bool
-    path: str = ""                 # the guest (Win32) full path
-    allocation_size: int = 0
+
+    _fields = ("name", "attributes", "size", "creation_time", "last_access_time", "last_write_time", "change_time",
+               "is_dir", "path", "allocation_size")
+
+    def __init__(self, name: str, attributes: int, size: int, creation_time: int, last_access_time: int,
+                 last_write_time: int, change_time: int, is_dir: bool, path: str = "",
+                 allocation_size: int = 0) -> None:
+        self.name = name
+        self.attributes = attributes
+        self.size = size
+        self.creation_time = creation_time
+        self.last_access_time = last_access_time
+        self.last_write_time = last_write_time
+        self.change_time = change_time
+        self.is_dir = is_dir
+        self.path = path                # the guest (Win32) full path
+        self.allocation_size = allocation_size
 
 
-@dataclass
-class _Mount:
-    drive: str                     # "C"
-    prefix: tuple[str, ...]        # guest components, as given (case preserved)
-    host: Path                     # resolved real path
-    readonly: bool
+class _Mount(Record):
+    _fields = ("drive", "prefix", "host", "readonly")
+
+    def __init__(self, drive: str, prefix: tuple[str, ...], host: Path, readonly: bool) -> None:
+        self.drive = drive              # "C"
+        self.prefix = prefix            # guest components, as given (case preserved)
+        self.host = host                # resolved real path
+        self.readonly = readonly
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -184,16 +192,20 @@ class _Mount:
         return f"{self.drive}:\\" + "\\".join(self.prefix)
 
 
-@dataclass
-class _Resolved:
+class _Resolved(Record):
     """A drive path looked up on the host."""
-    target: P.NtTarget
-    mount: _Mount
-    host: Path                     # host path of the entry (existing part resolved; missing tail as given)
-    exists: bool
-    parent_exists: bool
-    is_dir: bool = False
-    names: list[str] = field(default_factory=list)   # the guest components with on-disk case
+
+    _fields = ("target", "mount", "host", "exists", "parent_exists", "is_dir", "names")
+
+    def __init__(self, target: P.NtTarget, mount: _Mount, host: Path, exists: bool, parent_exists: bool,
+                 is_dir: bool = False, names: list[str] = NEW) -> None:
+        self.target = target
+        self.mount = mount
+        self.host = host                # host path of the entry (existing part resolved; missing tail as given)
+        self.exists = exists
+        self.parent_exists = parent_exists
+        self.is_dir = is_dir
+        self.names = [] if names is NEW else names  # the guest components with on-disk case
 
     @property
     def readonly(self) -> bool:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import bisect
 import struct
-from dataclasses import dataclass
 from typing import Callable
+
+from winhatch._record import Record
 
 TRAP_SECTION = ".whtrap"
 
@@ -42,23 +43,37 @@ def decode_trap_table(data: bytes) -> dict[int, str]:
     return table
 
 
-@dataclass(slots=True)
-class TrapHandler:
+class TrapHandler(Record):
+    __slots__ = _fields = ("dll", "name", "fn", "calls_guest", "implemented")
     dll: str  # lower-case file name, e.g. "kernel32.dll"
     name: str
     fn: Callable  # fn(thread, trap) -> None; see Dispatcher
-    calls_guest: bool = False  # needs to run guest code (DllMain, callbacks): dispatched outside the CPU hook
-    implemented: bool = True
+    calls_guest: bool  # needs to run guest code (DllMain, callbacks): dispatched outside the CPU hook
+    implemented: bool
+
+    def __init__(self, dll: str, name: str, fn: Callable, calls_guest: bool = False, implemented: bool = True):
+        self.dll = dll
+        self.name = name
+        self.fn = fn
+        self.calls_guest = calls_guest
+        self.implemented = implemented
 
 
-@dataclass(slots=True)
-class MappedImage:
+class MappedImage(Record):
     """An image view in a process: what MmMapViewOfSection records for a SEC_IMAGE mapping."""
+    __slots__ = _fields = ("base", "size", "name", "path", "traps")
     base: int
     size: int
     name: str  # base name, e.g. kernel32.dll
     path: str  # Win32 full path
     traps: dict[int, str] | None  # rva -> name for synthetic system DLLs, None for ordinary images
+
+    def __init__(self, base: int, size: int, name: str, path: str, traps: dict[int, str] | None):
+        self.base = base
+        self.size = size
+        self.name = name
+        self.path = path
+        self.traps = traps
 
 
 class TrapTable:

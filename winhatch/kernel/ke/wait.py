@@ -18,7 +18,7 @@ or a plain `signaled()` (processes and threads, which have no acquisition side e
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from winhatch._record import NEW, ReprRecord
 
 WAIT_OBJECT_0 = 0x0
 WAIT_ABANDONED_0 = 0x80
@@ -30,19 +30,24 @@ TICKS_PER_MS = 10_000  # emulated time is in 100 ns units
 MAXIMUM_WAIT_OBJECTS = 64
 
 
-@dataclass(eq=False)
-class WaitBlock:
+class WaitBlock(ReprRecord):
     """What a blocked thread waits for (KWAIT_BLOCKs and the wait's parameters)."""
-    objects: list
-    wait_all: bool = False
-    deadline: int | None = None  # emulated time (100 ns since boot); None: no time-out
-    reason: str = "wait"  # the API that waits (for reports)
-    key: tuple | None = None  # identifies the blocked call, so its re-run finds the result
-    alertable: bool = False
-    seq: int = 0  # order in which waits began (FIFO among waiters)
-    since: int = 0
-    status: int | None = None  # the wait's result once satisfied
-    extra: dict = field(default_factory=dict)
+
+    _fields = ("objects", "wait_all", "deadline", "reason", "key", "alertable", "seq", "since", "status", "extra")
+
+    def __init__(self, objects: list, wait_all: bool = False, deadline: int | None = None, reason: str = "wait",
+                 key: tuple | None = None, alertable: bool = False, seq: int = 0, since: int = 0,
+                 status: int | None = None, extra: dict = NEW) -> None:
+        self.objects = objects
+        self.wait_all = wait_all
+        self.deadline = deadline  # emulated time (100 ns since boot); None: no time-out
+        self.reason = reason  # the API that waits (for reports)
+        self.key = key  # identifies the blocked call, so its re-run finds the result
+        self.alertable = alertable
+        self.seq = seq  # order in which waits began (FIFO among waiters)
+        self.since = since
+        self.status = status  # the wait's result once satisfied
+        self.extra = {} if extra is NEW else extra
 
 
 class WouldBlock(BaseException):

@@ -15,8 +15,9 @@ not mapped.  Shared section pages are mapped from the section's host buffer.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
 from typing import Any
+
+from winhatch._record import Record
 
 from ...ntstatus import (
     STATUS_ACCESS_VIOLATION,
@@ -100,39 +101,49 @@ def _compatible(view_protect: int, new_protect: int) -> bool:
     return need & ~_GRANTS[view_protect & 0xFF] == 0
 
 
-@dataclass
-class MemoryBasicInformation:
+class MemoryBasicInformation(Record):
     """MEMORY_BASIC_INFORMATION, plus ``tag`` (the allocation's tag; None for free regions)."""
 
-    BaseAddress: int
-    AllocationBase: int
-    AllocationProtect: int
-    RegionSize: int
-    State: int
-    Protect: int
-    Type: int
-    tag: Any = None
+    _fields = ("BaseAddress", "AllocationBase", "AllocationProtect", "RegionSize", "State", "Protect", "Type",
+               "tag")
+
+    def __init__(self, BaseAddress: int, AllocationBase: int, AllocationProtect: int, RegionSize: int,  # noqa: N803
+                 State: int, Protect: int, Type: int, tag: Any = None) -> None:  # noqa: N803
+        self.BaseAddress = BaseAddress
+        self.AllocationBase = AllocationBase
+        self.AllocationProtect = AllocationProtect
+        self.RegionSize = RegionSize
+        self.State = State
+        self.Protect = Protect
+        self.Type = Type
+        self.tag = tag
 
     def as_tuple(self) -> tuple[int, int, int, int, int, int, int]:
         return (self.BaseAddress, self.AllocationBase, self.AllocationProtect, self.RegionSize,
                 self.State, self.Protect, self.Type)
 
 
-@dataclass
-class Allocation:
+class Allocation(Record):
     """One VAD: a reservation (MEM_PRIVATE) or a view (MEM_MAPPED / MEM_IMAGE)."""
 
-    base: int
-    size: int
-    type: int
-    protect: int                    # AllocationProtect
-    tag: Any = None
-    section: Section | None = None
-    offset: int = 0                 # view: offset in the section
-    relocated: bool = False         # image view not at the image base
-    pages: RunMap = field(default=None, repr=False)  # type: ignore[assignment]
-    host: HostMemory | None = field(default=None, repr=False)  # private memory the kernel reaches directly
-    host_off: int = 0               # offset of ``base`` in ``host``
+    _fields = ("base", "size", "type", "protect", "tag", "section", "offset", "relocated", "pages", "host",
+               "host_off")
+    _repr_fields = ("base", "size", "type", "protect", "tag", "section", "offset", "relocated", "host_off")
+
+    def __init__(self, base: int, size: int, type: int, protect: int, tag: Any = None,  # noqa: A002
+                 section: Section | None = None, offset: int = 0, relocated: bool = False,
+                 pages: RunMap = None, host: HostMemory | None = None, host_off: int = 0) -> None:
+        self.base = base
+        self.size = size
+        self.type = type
+        self.protect = protect          # AllocationProtect
+        self.tag = tag
+        self.section = section
+        self.offset = offset            # view: offset in the section
+        self.relocated = relocated      # image view not at the image base
+        self.pages = pages
+        self.host = host                # private memory the kernel reaches directly
+        self.host_off = host_off        # offset of ``base`` in ``host``
 
     @property
     def end(self) -> int:

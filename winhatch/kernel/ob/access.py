@@ -2,7 +2,7 @@
 types of Windows 10 report them)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from winhatch._record import FrozenRecord
 
 DELETE = 0x00010000
 READ_CONTROL = 0x00020000
@@ -109,20 +109,30 @@ DESKTOP_ALL_ACCESS = 0x000F01FF
 WINSTA_ALL_ACCESS = 0x000F037F
 
 
-@dataclass(frozen=True)
-class GenericMapping:
+class GenericMapping(FrozenRecord):
+    _fields = ("read", "write", "execute", "all")
     read: int
     write: int
     execute: int
     all: int
 
+    def __init__(self, read: int, write: int, execute: int, all: int) -> None:  # noqa: A002 (the field name)
+        object.__setattr__(self, "read", read)
+        object.__setattr__(self, "write", write)
+        object.__setattr__(self, "execute", execute)
+        object.__setattr__(self, "all", all)
 
-@dataclass(frozen=True)
-class ObjectType:
+
+class ObjectType(FrozenRecord):
     """An object type: its name, generic mapping and the access bits that are valid for it."""
 
+    _fields = ("name", "mapping")
     name: str
     mapping: GenericMapping
+
+    def __init__(self, name: str, mapping: GenericMapping) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "mapping", mapping)
 
     @property
     def valid_access(self) -> int:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from dataclasses import dataclass
 from typing import Iterator
+
+from winhatch._record import Record
 
 from ...ntstatus import (
     STATUS_ACCESS_DENIED,
@@ -46,12 +47,14 @@ def is_pseudo_handle(h: int) -> bool:
     return normalize_handle(h) in (CURRENT_PROCESS, CURRENT_THREAD)
 
 
-@dataclass
-class HandleEntry:
-    obj: KObject
-    access: int
-    inherit: bool = False
-    protect_from_close: bool = False
+class HandleEntry(Record):
+    _fields = ("obj", "access", "inherit", "protect_from_close")
+
+    def __init__(self, obj: KObject, access: int, inherit: bool = False, protect_from_close: bool = False) -> None:
+        self.obj = obj
+        self.access = access
+        self.inherit = inherit
+        self.protect_from_close = protect_from_close
 
 
 class HandleTable:

@@ -12,12 +12,14 @@ from winhatch.kernel.mm import Section
 from winhatch.ntstatus import STATUS_INVALID_IMAGE_FORMAT, NtStatusError
 
 
-def create_image_section(pe, path: str) -> Section:
+def create_image_section(pe, path: str, traps: dict[int, str] | None = None) -> Section:
+    """The image section of a parsed PE file; `traps`: its trap table when already known (else read from
+    its `.whtrap` section, if any)."""
     name = path.rsplit("\\", 1)[-1]
     sec = Section.create_image(pe.map_image(), pe.section_protections(), name, pe.image_base)
     sec.pe = pe
     sec.path = path
-    sec.traps = _trap_table(pe)
+    sec.traps = traps if traps is not None else _trap_table(pe)
     return sec
 
 
@@ -34,6 +36,10 @@ class ImageSectionCache:
     def __init__(self, vfs):
         self.vfs = vfs
         self._cache: dict[tuple, tuple] = {}
+        #: optional fn(host path, pe) -> trap table or None, called once per image file parsed here: the
+        #: layer that built a file may know its facts without parsing them (the subsystem serves the export
+        #: directory and the trap table of its synthetic DLLs from its cache: winhatch.win32.subsystem)
+        self.known_image = None
 
     def open(self, path: str, cwd: str | None = None):
         from winhatch.pe import PEFile, PEFormatError
@@ -51,7 +57,8 @@ class ImageSectionCache:
         if pe.arch not in ("x86", "x64"):
             raise NtStatusError(STATUS_INVALID_IMAGE_FORMAT, f"{path}: unsupported machine 0x{pe.machine:04x}")
         full = self.vfs.full_path(path, cwd) if cwd else path
-        sec = create_image_section(pe, full)
+        traps = self.known_image(host, pe) if self.known_image is not None else None
+        sec = create_image_section(pe, full, traps)
         self._cache[key] = (pe, sec)
         return pe, sec
 

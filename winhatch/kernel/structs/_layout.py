@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import re
 import struct as _struct
-from dataclasses import dataclass
 from typing import Any, Iterable
+
+from winhatch._record import FrozenRecord, Record
 
 ARCHES = ("x86", "x64")
 PTR_SIZE = {"x86": 4, "x64": 8}
@@ -153,12 +154,19 @@ class Array(CType):
         return [self.elem.unpack_from(buf, off + i * es, arch) for i in range(n)]
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(FrozenRecord):
+    _fields = ("name", "type", "arch", "bits")
     name: str | None          # None: anonymous union/struct (members promoted)
     type: CType
-    arch: str | None = None   # present only on this arch
-    bits: tuple[tuple[str, int], ...] = ()  # (name, width) from bit 0 upwards; names promoted
+    arch: str | None          # present only on this arch
+    bits: tuple[tuple[str, int], ...]  # (name, width) from bit 0 upwards; names promoted
+
+    def __init__(self, name: str | None, type: CType, arch: str | None = None,  # noqa: A002 (the field name)
+                 bits: tuple[tuple[str, int], ...] = ()) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "arch", arch)
+        object.__setattr__(self, "bits", bits)
 
     @property
     def anonymous(self) -> bool:
@@ -173,19 +181,24 @@ def F(name: str | None, type_: CType, count: int | dict[str, int] | None = None,
     return Field(name, type_, arch, tuple(bits))
 
 
-@dataclass(frozen=True)
-class _Bit:
-    container: CType
-    shift: int
-    width: int
+class _Bit(FrozenRecord):
+    _fields = ("container", "shift", "width")
+
+    def __init__(self, container: CType, shift: int, width: int) -> None:
+        object.__setattr__(self, "container", container)
+        object.__setattr__(self, "shift", shift)
+        object.__setattr__(self, "width", width)
 
 
-@dataclass
-class _Layout:
-    size: int
-    align: int
-    members: list[tuple[Field, int]]                  # declared members present on this arch, with offsets
-    names: dict[str, tuple[int, CType | _Bit]]         # every reachable name (promoted), with offset
+class _Layout(Record):
+    _fields = ("size", "align", "members", "names")
+
+    def __init__(self, size: int, align: int, members: list[tuple[Field, int]],
+                 names: dict[str, tuple[int, CType | _Bit]]) -> None:
+        self.size = size
+        self.align = align
+        self.members = members  # declared members present on this arch, with offsets
+        self.names = names      # every reachable name (promoted), with offset
 
 
 _PATH_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)$")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import enum
 import math
 import struct
-from decimal import Decimal
 from typing import Protocol
 
 __all__ = [
@@ -145,6 +144,7 @@ def _classify(x: float) -> tuple[bool, str]:
 
 def _exact_digits(x: float) -> tuple[str, int]:
     """|x| (finite, nonzero) as significant digits d1d2... and decpt: value = 0.d1d2... * 10**decpt."""
+    from decimal import Decimal   # here: importing it costs every start-up ~2 ms, most programs print no float
     sign, digits, exp = Decimal(abs(x)).as_tuple()
     s = "".join(map(str, digits)).rstrip("0")
     decpt = len(digits) + exp

@@ -16,6 +16,7 @@ import struct
 from winhatch.kernel.ke.dispatcher import ProcessExit
 from winhatch.ldr import loader, ntdll
 from winhatch.ntstatus import STATUS_NOT_IMPLEMENTED, STATUS_STACK_BUFFER_OVERRUN
+from winhatch.win32 import api as _api
 
 MSVCRT, UCRT = "msvcrt", "ucrt"
 MSVCRT_DLL, UCRT_DLL = "msvcrt.dll", "ucrtbase.dll"
@@ -301,5 +302,4 @@ def push_x87(cpu, value: float) -> None:
 def crt_api(dlls, proto: str, *, calls_guest: bool = True, wide: str | None = None):
     """@api for C runtime handlers: deferred (calls_guest) by default, because almost every CRT function can
     reach the invalid-parameter handler (guest code) or terminate the process (fail fast, exit)."""
-    from winhatch.win32.api import api
-    return api(dlls, proto, calls_guest=calls_guest, wide=wide)
+    return _api.api(dlls, proto, calls_guest=calls_guest, wide=wide)

@@ -11,8 +11,6 @@ The returned dicts are shared and cached: treat them as read-only.
 """
 from __future__ import annotations
 
-import gzip
-import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +34,8 @@ def load_exports(arch: str) -> dict:
     a = _arch(arch)
     if a != arch:
         return load_exports(a)
+    import gzip   # here, as json: only a (re)build of the DLLs reads the data; every start-up imports this package
+    import json
     with gzip.open(_DIR / f"exports-{a}.json.gz", "rt", encoding="utf-8") as f:
         return json.load(f)
 

@@ -2,7 +2,6 @@
 clock (deterministic); the sandbox's time zone is UTC with no daylight saving, so localtime == gmtime."""
 from __future__ import annotations
 
-import calendar
 import struct
 import time as _t
 
@@ -149,6 +148,7 @@ def _mktime(c, tm: int, bits: int) -> int:
     sec, mn, hour, mday, mon, year = struct.unpack("<6i", c.read(tm, 24))
     y = year + 1900 + mon // 12
     mon %= 12
+    import calendar   # here: importing it costs every start-up ~1 ms, few programs call mktime
     days = calendar.timegm((y, mon + 1, 1, 0, 0, 0)) // 86400 + mday - 1
     t = days * 86400 + hour * 3600 + mn * 60 + sec
     limit = MAX_TIME64 if bits == 64 else MAX_TIME32

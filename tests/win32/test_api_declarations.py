@@ -1,0 +1,27 @@
+"""Every @api declaration's prototype parses.
+
+A declaration parses its prototype on first use (winhatch.win32.api.ApiSpec.declared), not when its module
+is imported: this reads the parsed fields of all of them, so a malformed prototype still fails a test
+instead of the first program that calls the API."""
+from winhatch.win32 import api, subsystem
+
+
+def test_every_declared_prototype_parses():
+    subsystem.load_handler_modules()
+    specs = api.specs()
+    assert len(specs) > 500
+    for spec in specs:
+        ret, _cc, name, params, varargs = api.parse_prototype(spec._proto)
+        assert (spec.ret, spec.params, spec.varargs) == (ret, params, varargs), spec.name
+        assert isinstance(spec.cdecl, bool)
+        # the export name registration used comes from the same prototype
+        assert name.rstrip("%") == spec.name or spec.name.startswith("??"), (name, spec.name)  # C++ mangled
+
+
+def test_declared_spec_reads_like_a_plain_one():
+    spec = api.ApiSpec.declared(("kernel32.dll",), "Sleep", "VOID WINAPI Sleep(DWORD dwMilliseconds)", print,
+                                False, False)
+    plain = api.ApiSpec(("kernel32.dll",), "Sleep", "VOID", [api.Param("DWORD", "dwMilliseconds")], False, False,
+                        print, False, False)
+    assert spec == plain and repr(spec) == repr(plain)
+    assert spec.names() == [("Sleep", False)]

@@ -404,6 +404,26 @@ def _calibrate_invalid_addr() -> Optional[int]:
     return off
 
 
+def calibrations() -> tuple[tuple[str, Optional[int]], Optional[int]]:
+    """The results of the two engine calibrations (_calibrate_pc_sync, _calibrate_invalid_addr), computed
+    once per process.  They are facts about the Unicorn library binary and these probes, so a caller may
+    keep them across processes (winhatch.win32.startup_cache) and hand them back with seed_calibrations."""
+    return _calibrate_pc_sync(), _calibrate_invalid_addr()
+
+
+def calibrated() -> bool:
+    return _pc_sync_fix is not None and bool(_invalid_addr_offset)
+
+
+def seed_calibrations(pc_sync: tuple[str, Optional[int]], invalid_addr: Optional[int]) -> None:
+    """Use results kept from an earlier process instead of probing (only where not calibrated yet)."""
+    global _pc_sync_fix
+    if _pc_sync_fix is None:
+        _pc_sync_fix = (pc_sync[0], pc_sync[1])
+    if not _invalid_addr_offset:
+        _invalid_addr_offset.append(invalid_addr)
+
+
 class Cpu:
     """One emulated x86/x64 CPU (one per process; threads are switched with save/restore_context)."""
 

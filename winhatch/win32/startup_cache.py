@@ -80,20 +80,12 @@ def prime_cpu_calibrations() -> None:
     Each calibration probes scratch Unicorn engines (~6 ms of every process start).  Their results are
     facts about the Unicorn library binary (an offset inside its uc_struct, whether it keeps memory faults
     precise after a pc write) and about the probes in core.py, so the key is the library file's identity
-    and core.py's: another build of either calibrates again.  core memoises each result in a module
-    global; a global that is already set (or missing: core changed its bookkeeping) is left alone."""
+    and core.py's: another build of either calibrates again."""
     from winhatch.cpu import _native, core
-    if getattr(core, "_pc_sync_fix", None) is not None and getattr(core, "_invalid_addr_offset", None):
+    if core.calibrated():
         return   # calibrated in this process already
-    if not isinstance(getattr(core, "_invalid_addr_offset", None), list) or not hasattr(core, "_pc_sync_fix"):
-        return
-
     inputs = f"{file_identity(_native.lib._name)}\n{code_identity(core)}"
     # a fallback result (no /proc/self/mem, an unexpected engine) is not kept: the next start tries again
-    pc_sync, invalid_addr = cached("cpu-calibration", inputs,
-                                   lambda: (tuple(core._calibrate_pc_sync()), core._calibrate_invalid_addr()),
+    pc_sync, invalid_addr = cached("cpu-calibration", inputs, lambda: core.calibrations(),
                                    keep=lambda v: v[0][0] in ("precise", "clear") and v[1] is not None)
-    if core._pc_sync_fix is None:
-        core._pc_sync_fix = tuple(pc_sync)
-    if not core._invalid_addr_offset:
-        core._invalid_addr_offset.append(invalid_addr)
+    core.seed_calibrations(tuple(pc_sync), invalid_addr)

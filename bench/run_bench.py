@@ -3,7 +3,8 @@
     python bench/run_bench.py [--no-speakeasy] [--no-wine]
 
 Runs three fixture programs (x64), built from tests/fixtures/src with mingw-w64:
-- bench_sieve: compute-bound (a sieve, no API calls)   -> guest instructions per second
+- bench_sieve: compute-bound (a sieve, no API calls)   -> guest instructions per second (the count comes from
+               one extra run with an instruction budget, which counts exactly: StopReason.instructions)
 - bench_api:   400,000 API calls (SetLastError/GetLastError) -> API calls per second
 - hello:       start-to-exit of a console hello world, including the interpreter's start
 Anchors: Speakeasy (speakeasy-emulator, installed into its own venv under build/bench-speakeasy by this
@@ -123,7 +124,14 @@ def main() -> None:
     rate_native = float(rates.get("native", "nan"))
     rate_py = float(rates.get("python", "nan"))
     net = t_api - t_hello
-    print(f"winhatch sieve: {t_sieve:.2f} s")
+    # the sieve's instructions, counted exactly by a run with an instruction budget (slower: not timed)
+    counted = subprocess.run([PY, "-c", "import sys, winhatch; r = winhatch.run(sys.argv[1], max_instructions=10**13); "
+                              "print(r.exit_status, r.machine.dispatcher.instructions)", str(sieve)],
+                             capture_output=True, text=True)
+    status, insns = (int(x) for x in counted.stdout.split())
+    assert status == 197, counted.stderr[-500:]
+    print(f"winhatch sieve: {t_sieve:.2f} s end to end, {insns:,} guest instructions -> "
+          f"{insns / max(t_sieve - t_hello, 1e-6) / 1e6:,.0f} M instructions/s after start-up")
     print(f"winhatch api loop: {t_api:.3f} s end to end, hello {t_hello:.3f} s -> "
           f"{api_calls / net:,.0f} API calls/s" if net > 0.005 else
           f"winhatch api loop: {t_api:.3f} s end to end, hello {t_hello:.3f} s (the loop is within the noise)")
@@ -154,6 +162,7 @@ def main() -> None:
             t, _ = timed([str(wine), str(exe)], env=env)
             print(f"wine {name}: {t:.3f} s")
     print(f"ratio_sieve_vs_speakeasy={ratio:.1f}" if ratio else "ratio_sieve_vs_speakeasy=n/a")
+    print(f"sieve_instructions_per_s={insns / max(t_sieve - t_hello, 1e-6):.0f}")
     print(f"api_calls_per_s={rate_native:.0f}")
     print(f"api_calls_per_s_python={rate_py:.0f}")
     print(f"hello_seconds={t_hello:.3f}")

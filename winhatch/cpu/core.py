@@ -122,6 +122,7 @@ class StopReason:
     pc: int
     trap_va: Optional[int] = None
     fault: Optional[GuestFault] = None
+    instructions: int = 0             # executed by this run, when it had an instruction budget (else 0)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -404,24 +405,63 @@ def _calibrate_invalid_addr() -> Optional[int]:
     return off
 
 
-def calibrations() -> tuple[tuple[str, Optional[int]], Optional[int]]:
-    """The results of the two engine calibrations (_calibrate_pc_sync, _calibrate_invalid_addr), computed
-    once per process.  They are facts about the Unicorn library binary and these probes, so a caller may
-    keep them across processes (winhatch.win32.startup_cache) and hand them back with seed_calibrations."""
-    return _calibrate_pc_sync(), _calibrate_invalid_addr()
+_emu_counter_offset: list = []
+
+
+def _calibrate_emu_counter() -> Optional[int]:
+    """Where the engine counts the instructions of a run that has a budget (uc_struct.emu_counter).
+
+    uc_emu_start(count=N) stops after N instructions, but a run that ends earlier (a trap that defers, a
+    fault, an emu_stop) does not say how many it executed.  The counter it keeps is found once by running
+    a scratch engine for 5 and 9 instructions (stopped at `until`) and for 7 and an `int` (8, stopped from
+    the interrupt hook) and keeping the one offset of the uc_struct that held those numbers.  None: runs report no
+    count (the dispatcher then counts only budgets used up, as before)."""
+    if _emu_counter_offset:
+        return _emu_counter_offset[0]
+    off = None
+    try:
+        blobs = []
+        for n, intr in ((5, False), (9, False), (7, True)):
+            uc = _new_engine(unicorn.UC_MODE_64)
+            uc.mem_map(0x10000, PAGE, PROT_ALL)
+            uc.mem_write(0x10000, b"\x90" * n + (TRAP_STUB if intr else b"") + b"\x90" * 8)
+            if intr:
+                uc.hook_add(unicorn.UC_HOOK_INTR, lambda u, i, d: u.emu_stop())
+            uc.emu_start(0x10000, 0x10000 + n + (8 if intr else 0), 0, 1000)
+            blobs.append(_read_self(ctypes.cast(uc._uch, ctypes.c_void_p).value, 0x4000))
+        n = min(len(b) for b in blobs)
+        cands = [o for o in range(0, n - 7, 8)
+                 if tuple(struct.unpack_from("<Q", b, o)[0] for b in blobs) == (5, 9, 8)]
+        if len(cands) == 1:
+            off = cands[0]
+    except Exception:  # pragma: no cover - no count then
+        off = None
+    _emu_counter_offset.append(off)
+    return off
+
+
+def calibrations() -> tuple[tuple[str, Optional[int]], Optional[int], Optional[int]]:
+    """The results of the engine calibrations (_calibrate_pc_sync, _calibrate_invalid_addr,
+    _calibrate_emu_counter), computed once per process.  They are facts about the Unicorn library binary
+    and these probes, so a caller may keep them across processes (winhatch.win32.startup_cache) and hand
+    them back with seed_calibrations."""
+    return _calibrate_pc_sync(), _calibrate_invalid_addr(), _calibrate_emu_counter()
 
 
 def calibrated() -> bool:
-    return _pc_sync_fix is not None and bool(_invalid_addr_offset)
+    return _pc_sync_fix is not None and bool(_invalid_addr_offset) and bool(_emu_counter_offset)
 
 
-def seed_calibrations(pc_sync: tuple[str, Optional[int]], invalid_addr: Optional[int]) -> None:
+def seed_calibrations(pc_sync: tuple[str, Optional[int]], invalid_addr: Optional[int],
+                      emu_counter: Optional[int]) -> None:
     """Use results kept from an earlier process instead of probing (only where not calibrated yet)."""
     global _pc_sync_fix
     if _pc_sync_fix is None:
         _pc_sync_fix = (pc_sync[0], pc_sync[1])
     if not _invalid_addr_offset:
         _invalid_addr_offset.append(invalid_addr)
+    if not _emu_counter_offset:
+        _emu_counter_offset.append(emu_counter)
 
 
 class Cpu:
@@ -491,6 +531,9 @@ class Cpu:
         self._pc_sync_flag = (ctypes.c_uint8.from_address(ctypes.cast(self._h, ctypes.c_void_p).value + off)
                               if how == "clear" else None)
         self._restart_on_pc_write = how == "restart"
+        cnt = _calibrate_emu_counter()
+        self._emu_counter = (ctypes.c_uint64.from_address(ctypes.cast(self._h, ctypes.c_void_p).value + cnt)
+                             if cnt is not None else None)
         inv = _calibrate_invalid_addr()
         self._invalid_addr = (ctypes.c_uint64.from_address(ctypes.cast(self._h, ctypes.c_void_p).value + inv)
                               if inv is not None else None)
@@ -644,6 +687,17 @@ class Cpu:
             N.lib.uc_emu_stop(self._h)
 
     def run(self, begin: int, until: int = 0, max_instructions: int = 0, timeout_s: float = 0.0) -> StopReason:
+        """Run from `begin` until `until`, a trap that defers, a fault, `max_instructions` (then the reason
+        says how many were executed, when the engine's counter was found) or `timeout_s`."""
+        reason = self._run(begin, until, max_instructions, timeout_s)
+        if max_instructions:
+            n = max_instructions if reason.kind == "budget" else (
+                self._emu_counter.value if self._emu_counter is not None else 0)
+            if n:
+                reason = StopReason(reason.kind, reason.pc, reason.trap_va, reason.fault, min(n, max_instructions))
+        return reason
+
+    def _run(self, begin: int, until: int, max_instructions: int, timeout_s: float) -> StopReason:
         self._reason = None
         self._mem_fault = None
         self._hook_exc = None

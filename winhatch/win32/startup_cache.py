@@ -74,7 +74,7 @@ def code_identity(*modules) -> str:
 
 
 def prime_cpu_calibrations() -> None:
-    """Seed the CPU backend's calibrations (winhatch.cpu.core: _calibrate_pc_sync, _calibrate_invalid_addr)
+    """Seed the CPU backend's calibrations (winhatch.cpu.core.calibrations)
     from the cache, or run them once and store their results.
 
     Each calibration probes scratch Unicorn engines (~6 ms of every process start).  Their results are
@@ -86,6 +86,7 @@ def prime_cpu_calibrations() -> None:
         return   # calibrated in this process already
     inputs = f"{file_identity(_native.lib._name)}\n{code_identity(core)}"
     # a fallback result (no /proc/self/mem, an unexpected engine) is not kept: the next start tries again
-    pc_sync, invalid_addr = cached("cpu-calibration", inputs, lambda: core.calibrations(),
-                                   keep=lambda v: v[0][0] in ("precise", "clear") and v[1] is not None)
-    core.seed_calibrations(tuple(pc_sync), invalid_addr)
+    pc_sync, invalid_addr, emu_counter = cached(
+        "cpu-calibration", inputs, lambda: core.calibrations(),
+        keep=lambda v: v[0][0] in ("precise", "clear") and v[1] is not None and v[2] is not None)
+    core.seed_calibrations(tuple(pc_sync), invalid_addr, emu_counter)

@@ -487,6 +487,7 @@ class Cpu:
         self._mask = (1 << (8 * self.ptr_size)) - 1
         self._pfmt = "<Q" if self.is64 else "<I"
         self._host: dict[int, Any] = {}          # keep host buffers referenced per mapped base
+        self._exec_pages: set[int] = set()         # page numbers mapped executable (mem_write drops their code)
         # API trap fast path (trap_entry / trap_return): one uc_reg_read_batch for the stack pointer and the
         # argument registers, one uc_reg_write_batch for the return value, stack pointer and pc.
         in_ids = ((X.UC_X86_REG_RSP, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX, X.UC_X86_REG_R8, X.UC_X86_REG_R9)
@@ -824,6 +825,15 @@ class Cpu:
                 self._host[addr] = ref
         except unicorn.UcError as e:
             raise CpuError(nt.STATUS_CONFLICTING_ADDRESSES, f"mem_map({addr:#x}, {size:#x}): {e}", addr) from None
+        self._note_exec(addr, size, perms)
+
+    def _note_exec(self, addr: int, size: int, perms: int) -> None:
+        """Keep the set of executable pages (see mem_write)."""
+        pages = range(addr >> 12, (addr + size) >> 12)
+        if perms & PROT_EXEC:
+            self._exec_pages.update(pages)
+        elif self._exec_pages:
+            self._exec_pages.difference_update(pages)
 
     def mem_unmap(self, addr: int, size: int) -> None:
         _check_aligned(addr, size)
@@ -831,6 +841,7 @@ class Cpu:
             self.uc.mem_unmap(addr, size)
         except unicorn.UcError as e:
             raise CpuError(nt.STATUS_NOT_MAPPED_VIEW, f"mem_unmap({addr:#x}, {size:#x}): {e}", addr) from None
+        self._note_exec(addr, size, 0)
         for base in [b for b in self._host if addr <= b < addr + size]:
             if not self._mapped(base):
                 del self._host[base]
@@ -841,6 +852,16 @@ class Cpu:
             self.uc.mem_protect(addr, size, perms)
         except unicorn.UcError as e:
             raise CpuError(nt.STATUS_NOT_MAPPED_VIEW, f"mem_protect({addr:#x}, {size:#x}): {e}", addr) from None
+        self._note_exec(addr, size, perms)
+
+    def flush_code(self, addr: int = 0, size: int = 0) -> None:
+        """FlushInstructionCache: drop the translated code of [addr, addr+size) (everything when size is 0),
+        so code the kernel wrote there (WriteProcessMemory, ReadFile into a buffer that already ran) runs as
+        written.  Guest stores are noticed by the engine itself."""
+        if size <= 0:
+            self.uc.ctl_flush_tb()
+        else:
+            self.uc.ctl_remove_cache(addr & ~(PAGE - 1), (addr + size + PAGE - 1) & ~(PAGE - 1))
 
     def mem_regions(self) -> list[tuple[int, int, int]]:
         """[(begin, end_inclusive, perms)] as Unicorn sees them."""
@@ -858,9 +879,17 @@ class Cpu:
         return buf.raw[:size]
 
     def mem_write(self, addr: int, data: bytes) -> None:
+        """A host write (the kernel, a handler).  Unicorn notices the guest's own stores to code it has
+        translated, not these (measured: ReadFile of new code into a buffer that already ran executed the old
+        code), so a write that touches an executable page drops the translations of the pages written."""
         data = bytes(data)
-        if data and N.mem_write(self._h, addr, data, len(data)):
-            raise CpuError(nt.STATUS_ACCESS_VIOLATION, f"write of {len(data):#x} bytes at {addr:#x}", addr)
+        n = len(data)
+        if n and N.mem_write(self._h, addr, data, n):
+            raise CpuError(nt.STATUS_ACCESS_VIOLATION, f"write of {n:#x} bytes at {addr:#x}", addr)
+        ex = self._exec_pages
+        if n and ex and ((addr >> 12) in ex or ((addr + n - 1) >> 12) in ex or
+                         (n > PAGE and not ex.isdisjoint(range(addr >> 12, (addr + n) >> 12)))):
+            self.uc.ctl_remove_cache(addr & ~(PAGE - 1), (addr + n + PAGE - 1) & ~(PAGE - 1))
 
     def trap_entry(self, fmt: str, size: int) -> tuple[list, tuple]:
         """For an API trap: ([sp, rcx, rdx, r8, r9] on x64 / [esp] on x86, the `struct` format `fmt`

@@ -206,7 +206,7 @@ class Call:
     """What a handler sees: the thread, the machine, guest memory helpers and the ANSI/wide flag.
 
     ``machine``, ``spec``, ``name`` and ``wide`` are class attributes of a subclass made once per declared
-    export (:func:`call_class`); the trap path keeps one instance per thread and export (Thread.api_calls) and
+    export (:func:`call_class`); the trap path keeps one instance per thread and export (Thread.call_objects) and
     only updates its stack pointer, so a handler must not rely on a Call object outliving its call."""
 
     __slots__ = ("thread", "proc", "cpu", "_sp")
@@ -449,9 +449,9 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
 
     def call_object(thread, sp):
         """The thread's Call object of this API (everything in it but the stack pointer is the thread's)."""
-        c = thread.api_calls.get(CallT)
+        c = thread.call_objects.get(CallT)
         if c is None:
-            c = thread.api_calls[CallT] = CallT(thread, sp)
+            c = thread.call_objects[CallT] = CallT(thread, sp)
         else:
             c._sp = sp
         return c

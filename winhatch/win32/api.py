@@ -480,7 +480,11 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
             else:
                 args = list(regs[1:])
                 if nparams > 4:
-                    args += x64_stack.unpack_from(cpu.mem_read(sp + 0x28, x64_stack.size))
+                    sh = thread.stack_host
+                    if sh is not None and sh[2] <= sp and sp + 0x28 + x64_stack.size <= sh[3]:
+                        args += x64_stack.unpack_from(sh[0], sp + 0x28 + sh[1])
+                    else:
+                        args += x64_stack.unpack_from(cpu.mem_read(sp + 0x28, x64_stack.size))
                 for i in int32:   # the callee sees only the low 32 bits of a 32-bit argument's register
                     args[i] &= M32
             if str_args:
@@ -505,7 +509,14 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
         thread = disp.current
         try:
             sp = x86_sp.unpack_from(buf, off + 4)[0]
-            args = list(x86_args.unpack_from(cpu.mem_read(sp + 4, x86_size))) if x86_size else []
+            if not x86_size:
+                args = []
+            else:
+                sh = thread.stack_host   # the arguments from the stack's host memory when sp is in the stack
+                if sh is not None and sh[2] <= sp and sp + 4 + x86_size <= sh[3]:
+                    args = list(x86_args.unpack_from(sh[0], sp + 4 + sh[1]))
+                else:
+                    args = list(x86_args.unpack_from(cpu.mem_read(sp + 4, x86_size)))
             if str_args:
                 decode_strings(cpu, args)
             if events.api_wanted:

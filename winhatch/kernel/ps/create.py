@@ -430,6 +430,9 @@ def PspCreateThread(machine, proc: Process, *, start: int, parameter: int, initi
         # PspAllocateThread: the stack and the TEB
         thread.tid = machine.cid.allocate(thread)
         thread.stack = machine.create_user_stack(thread, stack_reserve, stack_commit)
+        sh = proc.aspace.host_memory(thread.stack.reserve_base)
+        if sh is not None:   # (buffer, host offset - address, lowest address, StackBase)
+            thread.stack_host = (sh[0], sh[1] - thread.stack.reserve_base, thread.stack.reserve_base, thread.stack.base)
         thread.teb = machine.create_teb(thread)
         thread.teb_host = proc.aspace.host_memory(thread.teb)
         if not proc.subsystem.get("segments"):

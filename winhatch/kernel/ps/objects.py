@@ -90,6 +90,7 @@ class Thread(KObject):
         self.tid = 0
         self.teb = 0
         self.teb_host = None  # (buffer, offset): the TEB's host memory (winhatch.kernel.mm HostMemory)
+        self.stack_host = None  # (buffer, offset - address, low, high): the stack's host memory
         self.call_objects: dict = {}  # per declared API: its Call object on this thread (winhatch.win32.api)
         self.stack: ThreadStack | None = None
         self.context = None  # saved winhatch.cpu.Context while not running

@@ -104,7 +104,8 @@ def create_user_stack(thread: Thread, reserve: int, commit: int) -> ThreadStack:
     aspace = thread.process.aspace
     reserve = _align(reserve, 0x10000)
     commit = min(_align(commit, 0x1000), reserve - 0x2000)
-    base, size = aspace.allocate(None, reserve, MEM_RESERVE, PAGE_READWRITE, tag=("stack", thread.tid))
+    # host-backed: the API trap path reads stack arguments straight from it (Thread.stack_host)
+    base, size = aspace.allocate(None, reserve, MEM_RESERVE, PAGE_READWRITE, tag=("stack", thread.tid), host=True)
     top = base + size
     aspace.allocate(top - commit, commit, MEM_COMMIT, PAGE_READWRITE)
     aspace.allocate(top - commit - 0x1000, 0x1000, MEM_COMMIT, PAGE_READWRITE | PAGE_GUARD)

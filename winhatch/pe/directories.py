@@ -1,5 +1,5 @@
 """Data-directory parsers: imports, delay imports, bound imports, exports, base relocations, TLS, debug/PDB,
-load config, exception table, Rich header and the image checksum.
+load config, exception table, the CLR (.NET) header, Rich header and the image checksum.
 
 Every loop driven by file data is bounded by the directory size, the image extent or an explicit cap, and every
 malformation raises PEFormatError.
@@ -742,3 +742,76 @@ def compute_checksum(pe: "PEFile") -> int:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return (total + n) & 0xFFFFFFFF
+
+
+# --- CLR (.NET) ------------------------------------------------------------------------------------
+COMIMAGE_FLAGS = {0x1: "ILONLY", 0x2: "32BITREQUIRED", 0x4: "IL_LIBRARY", 0x8: "STRONGNAMESIGNED",
+                  0x10: "NATIVE_ENTRYPOINT", 0x10000: "TRACKDEBUGDATA", 0x20000: "32BITPREFERRED"}
+_COR20 = struct.Struct("<IHHIIIIIIIIIIIIIIII")   # IMAGE_COR20_HEADER, 72 bytes
+_METADATA_SIGNATURE = 0x424A5342                # "BSJB"
+MAX_METADATA_STREAMS = 64
+MAX_METADATA_VERSION = 255                      # ECMA-335 II.24.2.1: Length is at most 255 (rounded to 4)
+
+
+class MetadataStream(NamedTuple):
+    name: str
+    offset: int    # from the metadata root
+    size: int
+
+
+class ClrHeader(NamedTuple):
+    """IMAGE_COR20_HEADER and the metadata root it points to (ECMA-335 II.25.3.3 and II.24.2.1)."""
+    cb: int
+    runtime_version: tuple[int, int]
+    metadata_rva: int
+    metadata_size: int
+    flags: int
+    entry_point: int             # a metadata token (or a native RVA with NATIVE_ENTRYPOINT)
+    resources: tuple[int, int]
+    strong_name_signature: tuple[int, int]
+    vtable_fixups: tuple[int, int]
+    metadata_version: str | None  # the root's version string ("v4.0.30319"), None without a valid root
+    streams: list[MetadataStream]
+    rva: int
+
+    @property
+    def flag_names(self) -> list[str]:
+        return [n for bit, n in COMIMAGE_FLAGS.items() if self.flags & bit]
+
+
+def parse_clr(pe: "PEFile", directory) -> ClrHeader | None:
+    """The .NET header (data directory 14).  A header that does not fit is a PEFormatError; a metadata root
+    with a wrong signature or out of the image leaves metadata_version None and no streams (the loader
+    does not read metadata: the runtime does)."""
+    rva, size = directory
+    if rva == 0:
+        return None
+    if rva + _COR20.size > pe.extent:
+        raise PEFormatError(f"CLR header at RVA 0x{rva:x} outside the image")
+    f = _COR20.unpack(pe.read_rva(rva, _COR20.size))
+    cb, major, minor, md_rva, md_size, flags, entry = f[:7]
+    if cb < _COR20.size:
+        raise PEFormatError(f"CLR header size {cb} is smaller than IMAGE_COR20_HEADER ({_COR20.size})",
+                            pe.rva_to_offset(rva))
+    version = None
+    streams: list[MetadataStream] = []
+    if md_rva and md_size >= 16 and md_rva + 16 <= pe.extent:
+        sig, _maj, _min, _res, length = struct.unpack("<IHHII", pe.read_rva(md_rva, 16))
+        if sig == _METADATA_SIGNATURE and length <= MAX_METADATA_VERSION + 1 and md_rva + 16 + length + 4 <= pe.extent:
+            raw = pe.read_rva(md_rva + 16, length)
+            version = raw.split(b"\0", 1)[0].decode("ascii", "replace")
+            pos = md_rva + 16 + ((length + 3) & ~3)
+            _flags, count = struct.unpack("<HH", pe.read_rva(pos, 4))
+            pos += 4
+            for _ in range(min(count, MAX_METADATA_STREAMS)):
+                if pos + 8 > pe.extent:
+                    break
+                off, ssize = struct.unpack("<II", pe.read_rva(pos, 8))
+                name_raw = pe.read_rva(pos + 8, min(32, pe.extent - pos - 8))
+                name = name_raw.split(b"\0", 1)[0]
+                if len(name) == len(name_raw):   # no terminator within 32 bytes: not a stream header
+                    break
+                streams.append(MetadataStream(name.decode("ascii", "replace"), off, ssize))
+                pos += 8 + ((len(name) + 1 + 3) & ~3)
+    return ClrHeader(cb, (major, minor), md_rva, md_size, flags, entry, (f[7], f[8]), (f[9], f[10]),
+                     (f[13], f[14]), version, streams, rva)

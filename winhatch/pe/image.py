@@ -20,7 +20,7 @@ from winhatch.ntstatus import (STATUS_INVALID_IMAGE_FORMAT, STATUS_INVALID_IMAGE
 from . import directories as _dirs
 from . import resources as _res
 from .constants import (DIR_BASERELOC, DIR_BOUND_IMPORT, DIR_DEBUG, DIR_DELAY_IMPORT, DIR_EXCEPTION,
-                        DIR_EXPORT, DIR_IMPORT, DIR_LOAD_CONFIG, DIR_RESOURCE, DIR_SECURITY, DIR_TLS,
+                        DIR_CLR, DIR_EXPORT, DIR_IMPORT, DIR_LOAD_CONFIG, DIR_RESOURCE, DIR_SECURITY, DIR_TLS,
                         IMAGE_FILE_DLL, IMAGE_NT_OPTIONAL_HDR32_MAGIC, IMAGE_NT_OPTIONAL_HDR64_MAGIC,
                         MACHINE_ARCH, MAX_IMAGE_SIZE, MAX_SECTIONS, PAGE_EXECUTE_WRITECOPY, PAGE_READONLY,
                         PAGE_SIZE)
@@ -425,6 +425,11 @@ class PEFile:
     @cached_property
     def load_config(self) -> _dirs.LoadConfig | None:
         return _dirs.parse_load_config(self, self.data_directories[DIR_LOAD_CONFIG])
+
+    @cached_property
+    def clr(self) -> _dirs.ClrHeader | None:
+        """The .NET header (IMAGE_COR20_HEADER) and its metadata root, or None for native code."""
+        return _dirs.parse_clr(self, self.data_directories[DIR_CLR])
 
     @cached_property
     def exception_entries(self) -> list[tuple[int, int, int]]:

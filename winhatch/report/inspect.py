@@ -55,7 +55,17 @@ def collect(pe: PEFile) -> dict:
             "end_address_of_raw_data": tls.end_address_of_raw_data, "address_of_index": tls.address_of_index,
             "size_of_zero_fill": tls.size_of_zero_fill},
         "pdb": pe.pdb,
+        "clr": _clr(pe.clr),
     }
+
+
+def _clr(h) -> dict | None:
+    if h is None:
+        return None
+    return {"runtime_version": list(h.runtime_version), "flags": h.flags, "flag_names": h.flag_names,
+            "entry_point": h.entry_point, "metadata_rva": h.metadata_rva, "metadata_size": h.metadata_size,
+            "metadata_version": h.metadata_version,
+            "streams": [{"name": s.name, "offset": s.offset, "size": s.size} for s in h.streams]}
 
 
 def _flags(value: int, names: dict) -> str:
@@ -143,6 +153,13 @@ def _render(pe: PEFile, info: dict) -> None:
     extra.add_row("Base relocations", f"{r['entries']} entries in {r['blocks']} blocks")
     if info["tls"] is not None:
         extra.add_row("TLS callbacks", ", ".join(f"0x{v:X}" for v in info["tls"]["callbacks"]) or "none")
+    if info["clr"] is not None:
+        c = info["clr"]
+        kind = "token" if c["entry_point"] >> 24 else "none" if not c["entry_point"] else "RVA"
+        extra.add_row(".NET (CLR header)", f"runtime {c['runtime_version'][0]}.{c['runtime_version'][1]}, metadata "
+                      f"{c['metadata_version'] or '(no valid root)'}, flags {' '.join(c['flag_names']) or '0'}, "
+                      f"entry point {kind} 0x{c['entry_point']:08X}, streams "
+                      f"{' '.join(s['name'] for s in c['streams']) or 'none'}")
     if info["pdb"]:
         p = info["pdb"]
         extra.add_row("PDB", f"{p['path']} ({p['signature']} {p['guid'] or ''} age {p['age']})")

@@ -621,6 +621,7 @@ class AddressSpace:
             self._mapped_bytes += vsize
         section.views += 1
         self._note_peak()
+        section.on_view_mapped(a)
         return ViewResult(start, vsize, status)
 
     def unmap_view(self, base: int) -> None:
@@ -636,6 +637,7 @@ class AddressSpace:
         else:
             self._mapped_bytes -= a.size
         a.section.views -= 1
+        a.section.on_view_unmapped(a)
 
     def _make_private(self, a: Allocation, pa: int, pb: int) -> None:
         """Give view pages ``[pa, pb)`` this process's own copy (copy-on-write)."""

@@ -120,6 +120,17 @@ class Section(KObject):
         """Write section contents directly (kernel/file-system use; every view sees it)."""
         self._mm[offset: offset + len(data)] = data
 
+    # --- hooks for the owners of special sections (file-backed mappings: winhatch.win32.dlls.k32_mapping) ------
+    def on_view_mapped(self, view) -> None:
+        """A view of this section was mapped (``view``: its Allocation).  Default: nothing."""
+
+    def on_view_unmapped(self, view) -> None:
+        """A view of this section was unmapped (``view``: its Allocation).  Default: nothing."""
+
+    def flush(self, offset: int = 0, size: int | None = None) -> None:
+        """Write modified pages of ``[offset, offset+size)`` to the backing file.  Default (pagefile-backed
+        and image sections): nothing to write."""
+
     def max_view_protect_ok(self, protect: int) -> bool:
         """May a view of this data section be mapped/protected with ``protect``?"""
         base = protect & 0xFF

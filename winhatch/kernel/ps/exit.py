@@ -47,6 +47,7 @@ def PspExitProcess(machine, proc, status: int) -> None:
                                 terminated_by="process exit")
     proc.exit_time = machine.clock.system_time()
     machine.notify.process_exit(proc)
+    _write_mapped_files(proc)
     closed = 0
     for h, _entry in list(proc.handles.entries()):
         try:
@@ -57,3 +58,14 @@ def PspExitProcess(machine, proc, status: int) -> None:
     machine.events.emit(ev.PROCESS, "process_exit", proc.pid, 0, exit_status=proc.exit_status,
                         handles_closed=closed, parent_pid=proc.inherited_from_pid)
     machine.dispatcher.signal_waiters()
+
+
+def _write_mapped_files(proc) -> None:
+    """The modified pages of the file-backed views the process still has reach their files (the views stay, like
+    the rest of the address space, for the reports)."""
+    aspace = getattr(proc, "aspace", None)
+    if aspace is None:
+        return
+    for a in aspace.allocations():
+        if a.section is not None and not a.section.is_image:
+            a.section.flush()

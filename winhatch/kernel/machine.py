@@ -74,6 +74,9 @@ class Machine:
         self.cid = CidTable()
         self.namespace = ObNamespace()  # \\BaseNamedObjects and friends: named objects of all processes
         self.traps = TrapTable()
+        #: fn(arch) installed by the subsystem (winhatch.win32.subsystem): make its system DLLs and handlers
+        #: ready for a process of that architecture (an x64 program starting an x86 one)
+        self.add_architecture = None
         self.dispatcher = Dispatcher(self)
         self.limits = dict(limits or {})
         self._tmp = None

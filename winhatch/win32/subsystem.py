@@ -23,7 +23,16 @@ def load_handler_modules() -> None:
 
 
 def setup(machine, arches=("x64",), progress=None) -> None:
-    """Install the synthetic system DLLs and register every handler with the machine's trap table."""
+    """Install the synthetic system DLLs and register every handler with the machine's trap table.  A process
+    of another architecture created later adds that architecture (machine.add_architecture): setup runs
+    again for every architecture, replacing the registrations with equivalent ones."""
+    arches = tuple(sorted(set(arches) | set(getattr(machine, "subsystem_arches", ()))))
+    machine.subsystem_arches = arches
+
+    def add_architecture(arch: str) -> None:
+        if arch not in machine.subsystem_arches:
+            setup(machine, (*machine.subsystem_arches, arch), progress)
+    machine.add_architecture = add_architecture
     from winhatch.ldr import exceptions, ntdll
     from winhatch.win32 import startup_cache, sysdlls
     load_handler_modules()

@@ -247,6 +247,8 @@ def NtCreateUserProcess(machine, parent: Process, creator: Thread | None, req: C
                                      f"({'a DLL' if pe.is_dll else f'machine 0x{pe.machine:04x}'})")
         _stage(machine, "DecisionMatrix", parent.pid, kind="windows-exe", image_machine=pe.arch,
                subsystem=pe.subsystem)
+        if machine.add_architecture is not None:   # System32 / SysWOW64 for an image of the other architecture
+            machine.add_architecture(pe.arch)
         # Image File Execution Options
         base_name = req.image_path.rsplit("\\", 1)[-1]
         ifeo = _read_ifeo(machine, base_name)

@@ -15,7 +15,7 @@ Windows semantics kept here (documented, and checked against Wine by conf_procme
 """
 from __future__ import annotations
 
-from winhatch.kernel.mm import MEM_COMMIT
+from winhatch.kernel.mm import MEM_COMMIT, MEM_RELEASE
 from winhatch.kernel.ob.access import PROCESS_QUERY_INFORMATION, PROCESS_VM_OPERATION, PROCESS_VM_READ, PROCESS_VM_WRITE
 from winhatch.ntstatus import NtStatusError, nt_to_win32
 from winhatch.win32.api import api
@@ -66,8 +66,11 @@ def _put_count(c, p, n: int) -> None:
           "DWORD flProtect)")
 def VirtualAllocEx(c, h, addr, size, atype, prot):
     proc = _target(c, h, PROCESS_VM_OPERATION)
-    if proc is None:
-        return 0
+    return 0 if proc is None else virtual_alloc(c, proc, addr, size, atype, prot)
+
+
+def virtual_alloc(c, proc, addr, size, atype, prot) -> int:
+    """VirtualAlloc(Ex) in `proc` (kernel32's VirtualAlloc is this for the caller's process)."""
     try:
         base, _ = proc.aspace.allocate(addr or None, size, atype, prot)
         return base
@@ -79,9 +82,11 @@ def VirtualAllocEx(c, h, addr, size, atype, prot):
 @api(K32, "BOOL WINAPI VirtualFreeEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)")
 def VirtualFreeEx(c, h, addr, size, ftype):
     proc = _target(c, h, PROCESS_VM_OPERATION)
-    if proc is None:
-        return 0
-    if ftype & 0x8000 and size:   # MEM_RELEASE frees the whole allocation: dwSize must be 0
+    return 0 if proc is None else virtual_free(c, proc, addr, size, ftype)
+
+
+def virtual_free(c, proc, addr, size, ftype) -> int:
+    if ftype & MEM_RELEASE and size:   # MEM_RELEASE frees the whole allocation: dwSize must be 0
         c.set_last_error(87)
         return 0
     try:
@@ -96,8 +101,10 @@ def VirtualFreeEx(c, h, addr, size, ftype):
           "PDWORD lpflOldProtect)")
 def VirtualProtectEx(c, h, addr, size, prot, oldp):
     proc = _target(c, h, PROCESS_VM_OPERATION)
-    if proc is None:
-        return 0
+    return 0 if proc is None else virtual_protect(c, proc, addr, size, prot, oldp)
+
+
+def virtual_protect(c, proc, addr, size, prot, oldp) -> int:
     try:
         old = proc.aspace.protect(addr, size, prot)
     except NtStatusError as e:
@@ -111,10 +118,12 @@ def VirtualProtectEx(c, h, addr, size, prot, oldp):
 @api(K32, "SIZE_T WINAPI VirtualQueryEx(HANDLE hProcess, LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer, "
           "SIZE_T dwLength)")
 def VirtualQueryEx(c, h, addr, buf, length):
-    from winhatch.kernel.structs import MEMORY_BASIC_INFORMATION
     proc = _target(c, h, PROCESS_QUERY_INFORMATION)
-    if proc is None:
-        return 0
+    return 0 if proc is None else virtual_query(c, proc, addr, buf, length)
+
+
+def virtual_query(c, proc, addr, buf, length) -> int:
+    from winhatch.kernel.structs import MEMORY_BASIC_INFORMATION
     size = MEMORY_BASIC_INFORMATION.size(c.arch)
     if length < size:
         c.set_last_error(24)  # ERROR_BAD_LENGTH

@@ -5,12 +5,12 @@ as ntdll's Nt* functions would.
 """
 from __future__ import annotations
 
-from winhatch.kernel.mm import MEM_RELEASE
 from winhatch.kernel.structs import PEB, RTL_USER_PROCESS_PARAMETERS
 from winhatch.ldr import loader, ntdll
 from winhatch.ntstatus import (ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, ERROR_MOD_NOT_FOUND,
                                ERROR_PROC_NOT_FOUND, NtStatusError, nt_to_win32)
 from winhatch.win32.api import api
+from winhatch.win32.dlls.k32_procmem import virtual_alloc, virtual_free, virtual_protect, virtual_query
 
 K32 = ("kernel32.dll", "kernelbase.dll")
 STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE = -10 & 0xFFFFFFFF, -11 & 0xFFFFFFFF, -12 & 0xFFFFFFFF
@@ -101,56 +101,22 @@ def GetStdHandle(c, which):
 # ------------------------------------------------------------------------------------------ memory
 @api(K32, "LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType, DWORD flProtect)")
 def VirtualAlloc(c, addr, size, atype, prot):
-    try:
-        base, _ = c.proc.aspace.allocate(addr or None, size, atype, prot)
-        return base
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
+    return virtual_alloc(c, c.proc, addr, size, atype, prot)
 
 
 @api(K32, "BOOL WINAPI VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)")
 def VirtualFree(c, addr, size, ftype):
-    if ftype & MEM_RELEASE and size:
-        c.set_last_error(ERROR_INVALID_PARAMETER)  # MEM_RELEASE frees the whole allocation: dwSize must be 0
-        return 0
-    try:
-        c.proc.aspace.free(addr, size, ftype)
-        return 1
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
+    return virtual_free(c, c.proc, addr, size, ftype)
 
 
 @api(K32, "BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect, PDWORD lpflOldProtect)")
 def VirtualProtect(c, addr, size, prot, oldp):
-    try:
-        old = c.proc.aspace.protect(addr, size, prot)
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
-    if oldp:
-        c.write_u32(oldp, old)
-    return 1
+    return virtual_protect(c, c.proc, addr, size, prot, oldp)
 
 
 @api(K32, "SIZE_T WINAPI VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer, SIZE_T dwLength)")
 def VirtualQuery(c, addr, buf, length):
-    from winhatch.kernel.structs import MEMORY_BASIC_INFORMATION
-    size = MEMORY_BASIC_INFORMATION.size(c.arch)
-    if length < size:
-        c.set_last_error(24)  # ERROR_BAD_LENGTH
-        return 0
-    try:
-        mbi = c.proc.aspace.query(addr)
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
-    c.write(buf, MEMORY_BASIC_INFORMATION.pack(
-        c.arch, BaseAddress=mbi.BaseAddress, AllocationBase=mbi.AllocationBase,
-        AllocationProtect=mbi.AllocationProtect, RegionSize=mbi.RegionSize, State=mbi.State,
-        Protect=mbi.Protect, Type=mbi.Type))
-    return size
+    return virtual_query(c, c.proc, addr, buf, length)
 
 
 # ------------------------------------------------------------------------------------------ heaps

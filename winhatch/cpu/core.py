@@ -485,7 +485,6 @@ class Cpu:
         self._sp_id = X.UC_X86_REG_RSP if self.is64 else X.UC_X86_REG_ESP
         self._ax_id = X.UC_X86_REG_RAX if self.is64 else X.UC_X86_REG_EAX
         self._mask = (1 << (8 * self.ptr_size)) - 1
-        self._pfmt = "<Q" if self.is64 else "<I"
         self._host: dict[int, Any] = {}          # keep host buffers referenced per mapped base
         self._exec_pages: set[int] = set()         # page numbers mapped executable (mem_write drops their code)
         # API trap fast path (trap_entry / trap_return): one uc_reg_read_batch for the stack pointer and the
@@ -527,6 +526,8 @@ class Cpu:
         self.teb_va: Optional[int] = None
         self.user_mode = False
         self._cs_engine = None  # capstone, created on first use (importing it costs ~0.1 s at start-up)
+        # traps: those that reached the trap handler (the fast_traps served in the hook are the dispatcher's
+        # api_calls)
         self.stats = {"runs": 0, "traps": 0, "faults": 0}
         how, off = _calibrate_pc_sync()
         self._pc_sync_flag = (ctypes.c_uint8.from_address(ctypes.cast(self._h, ctypes.c_void_p).value + off)

@@ -84,6 +84,11 @@ class LoaderState:
         self.tls_modules: list[Module] = []
         self.apiset = None
         self.dll_directories: list[str] = []
+        # AddDllDirectory's user directories (cookie -> path, in the order added) and the process's default
+        # LOAD_LIBRARY_SEARCH_* flags (SetDefaultDllDirectories; 0: the standard search order)
+        self.user_dll_dirs: dict[int, str] = {}
+        self.default_search_flags = 0
+        self.pinned: set[int] = set()    # bases of modules pinned by LdrAddRefDll(LDR_ADDREF_DLL_PIN)
 
     # ---- guest memory helpers -------------------------------------------------------------------------------
     def alloc(self, size: int) -> int:
@@ -642,19 +647,22 @@ LOAD_LIBRARY_SEARCH_APPLICATION_DIR = 0x200
 LOAD_LIBRARY_SEARCH_USER_DIRS = 0x400
 LOAD_LIBRARY_SEARCH_SYSTEM32 = 0x800
 LOAD_LIBRARY_SEARCH_DEFAULT_DIRS = 0x1000
+LOAD_LIBRARY_SEARCH_MASK = 0x1F00
 
 
 def LdrLoadDll(machine, thread, name: str, flags: int = 0) -> int:
     """LoadLibraryEx's core: returns the module base; raises LoaderError (STATUS_DLL_NOT_FOUND, …)."""
     st = state_of(thread.process)
     search = None
+    if not flags & LOAD_LIBRARY_SEARCH_MASK and "\\" not in name and "/" not in name:
+        flags |= st.default_search_flags       # SetDefaultDllDirectories: for calls without search flags
     if flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_APPLICATION_DIR | LOAD_LIBRARY_SEARCH_USER_DIRS
                 | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS | LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR):
         search = []
         if flags & (LOAD_LIBRARY_SEARCH_APPLICATION_DIR | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
             search.append(thread.process.image_path.rsplit("\\", 1)[0])
         if flags & (LOAD_LIBRARY_SEARCH_USER_DIRS | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
-            search += st.dll_directories
+            search += st.dll_directories + list(st.user_dll_dirs.values())
         if flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
             search.append(machine.system_dir(st.arch))
         if flags & LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR and ("\\" in name):
@@ -713,8 +721,8 @@ def LdrUnloadDll(machine, thread, base: int) -> bool:
     m = next((x for x in st.modules if x.base == base), None)
     if m is None:
         return False
-    if m.is_exe or m.static:
-        return True  # statically loaded modules stay: their count is pinned
+    if m.is_exe or m.static or m.base in st.pinned:
+        return True  # statically loaded and pinned modules stay: their count is pinned
     m.load_count -= 1
     _write_load_count(st, m)
     st.emit("LdrUnloadDll", module=m.name, load_count=m.load_count)
@@ -724,6 +732,23 @@ def LdrUnloadDll(machine, thread, base: int) -> bool:
         _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
         machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 0])
     _remove_module(st, m)
+    return True
+
+
+def LdrAddRefDll(proc, base: int, pin: bool) -> bool:
+    """LdrAddRefDll: one more reference to a loaded module (GetModuleHandleEx without
+    UNCHANGED_REFCOUNT), or with LDR_ADDREF_DLL_PIN, the module stays until the process ends (its load
+    count reads 0xFFFF, as Windows shows a pinned module). False when no module is at `base`."""
+    st = state_of(proc)
+    m = next((x for x in st.modules if x.base == base), None)
+    if m is None:
+        return False
+    if pin:
+        st.pinned.add(m.base)
+        LDR_DATA_TABLE_ENTRY.write(st.proc.aspace, m.entry, st.arch, ObsoleteLoadCount=0xFFFF)
+    elif not (m.is_exe or m.static or m.base in st.pinned):
+        m.load_count += 1
+        _write_load_count(st, m)
     return True
 
 

@@ -27,13 +27,19 @@ from winhatch.kernel.structs import TEB
 STRING_TYPES_A = {"LPCSTR", "LPSTR_IN", "PCSTR", "const char *", "const char*", "char const *"}
 STRING_TYPES_W = {"LPCWSTR", "PCWSTR", "const wchar_t *", "const wchar_t*", "const WCHAR *", "LPCOLESTR"}
 STRING_TYPES_T = {"LPCTSTR", "PCTSTR"}
-WIDE64 = {"ULONGLONG", "LONGLONG", "LARGE_INTEGER", "ULARGE_INTEGER", "DWORD64", "UINT64", "INT64",
+WIDE64 = {"ULONGLONG", "LONGLONG", "DWORDLONG", "LARGE_INTEGER", "ULARGE_INTEGER", "DWORD64", "UINT64", "INT64",
           "__int64", "unsigned __int64", "long long", "unsigned long long", "uint64_t", "int64_t", "double",
           "FILETIME"}
 FLOAT_TYPES = {"double", "float"}
 INT32_TYPES = {"DWORD", "BOOL", "UINT", "ULONG", "LONG", "INT", "int", "unsigned", "unsigned int", "long",
                "unsigned long", "WORD", "USHORT", "SHORT", "BYTE", "UCHAR", "CHAR", "BOOLEAN", "LCID", "LANGID",
                "DWORD32", "UINT32", "INT32", "NTSTATUS", "ACCESS_MASK", "WCHAR", "char", "short"}
+
+# the parameters of kernel32's file functions that carry a file or directory name (SetFileApisToOEM)
+FILE_NAME_PARAMS = frozenset(("lpFileName", "lpExistingFileName", "lpNewFileName", "lpPathName", "lpPrefixString",
+                              "lpReplacedFileName", "lpReplacementFileName", "lpBackupFileName",
+                              "lpDirectoryName", "lpRootPathName", "lpszLongPath", "lpszShortPath",
+                              "lpNewDirectory", "lpTemplateDirectory", "lpSymlinkFileName", "lpTargetFileName"))
 
 _REGISTRY: list["ApiSpec"] = []
 _LAST_ERROR = {a: TEB.offset(a, "LastErrorValue") for a in ("x86", "x64")}
@@ -397,6 +403,9 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
 
     api_name = f"{dll}!{export_name}"
     str_args = tuple((i, k) for i, k in enumerate(kinds) if k in ("str_a", "str_w", "str_t"))
+    # kernel32's ANSI functions decode file names with the OEM code page after SetFileApisToOEM
+    file_names = frozenset(i for i, p in enumerate(spec.params) if p.name in FILE_NAME_PARAMS) \
+        if dll in ("kernel32.dll", "kernelbase.dll") and not wide else frozenset()
     x64_floats = any(k in ("float", "float32") for k, _ in plan)
     # x64 frame: sp at +8, then the register arguments (the first nparams of them); stack arguments
     # (the fifth on) at sp + 0x28
@@ -412,6 +421,7 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
     layouts: dict[bool, tuple | bool] = {}   # register-path layout per arch
 
     def decode_strings(cpu, args):
+        oem = file_names and disp.current is not None and disp.current.process.subsystem.get("file_apis_oem")
         for i, k in str_args:
             a = args[i]
             if not a:
@@ -419,7 +429,8 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
             elif k == "str_w" or (k == "str_t" and wide):
                 args[i] = cpu.read_wstr(a, 1 << 16)
             else:
-                args[i] = cpu.read_cstr(a, 1 << 16).decode("cp1252", "replace")
+                cp = "cp437" if oem and i in file_names else "cp1252"
+                args[i] = cpu.read_cstr(a, 1 << 16).decode(cp, "replace")
 
     def traced(thread, cpu, args, sp, ret_addr):
         """The call with its API event (someone listens)."""

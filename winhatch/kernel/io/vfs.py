@@ -137,6 +137,10 @@ def unix_ns_to_filetime(ns: int) -> int:
     return ns // 100 + EPOCH_AS_FILETIME
 
 
+def filetime_to_unix_ns(ft: int) -> int:
+    return (ft - EPOCH_AS_FILETIME) * 100
+
+
 def map_generic(access: int, *, readonly: bool = False) -> int:
     """GENERIC_* → FILE_* specific rights (IoCheckDesiredAccess with the file generic mapping)."""
     out = access & ~(GENERIC_READ | GENERIC_WRITE | GENERIC_EXECUTE | GENERIC_ALL | MAXIMUM_ALLOWED)
@@ -331,6 +335,23 @@ class VfsFile:
         self.vfs._charge(n, max(0, n - self.size))
         os.ftruncate(self._fd, n)
 
+    def set_times(self, creation: int | None, access: int | None, write: int | None) -> None:
+        """FileBasicInformation's times (SetFileTime): FILETIMEs, None to leave one unchanged. The host file
+        gets the access and write times; the creation time, which a Linux file system cannot set, is kept by
+        the VFS for the host file and reported from then on."""
+        self._check()
+        if not self.access & FILE_WRITE_ATTRIBUTES:
+            raise NtStatusError(STATUS_ACCESS_DENIED, "handle lacks FILE_WRITE_ATTRIBUTES")
+        if self.device is not None or self.host_path is None:
+            return
+        if access is not None or write is not None:
+            st = os.stat(self.host_path)
+            a = filetime_to_unix_ns(access) if access is not None else st.st_atime_ns
+            w = filetime_to_unix_ns(write) if write is not None else st.st_mtime_ns
+            os.utime(self.host_path, ns=(a, w))
+        if creation is not None:
+            self.vfs._created[str(self.host_path)] = creation
+
     @property
     def info(self) -> FileInfo:
         self._check()
@@ -403,6 +424,7 @@ class Vfs:
         self._opens: dict[str, list[VfsFile]] = {}
         self._delete_pending: set[str] = set()
         self._attrs: dict[str, int] = {}   # host path → attributes set by the guest (READONLY, HIDDEN ...)
+        self._created: dict[str, int] = {}  # host path → creation time (FILETIME) set by the guest
         c_root = self.sandbox_root / "C"
         c_root.mkdir(parents=True, exist_ok=True)
         self._mounts.append(_Mount("C", (), Path(os.path.realpath(c_root)), False))
@@ -616,6 +638,8 @@ class Vfs:
             attrs = FILE_ATTRIBUTE_NORMAL
         size = 0 if is_dir else st.st_size
         created = unix_ns_to_filetime(min(st.st_mtime_ns, st.st_ctime_ns))
+        if host is not None and self._created:
+            created = self._created.get(str(host), created)
         return FileInfo(name=name, attributes=attrs, size=size, creation_time=created,
                         last_access_time=unix_ns_to_filetime(st.st_atime_ns),
                         last_write_time=unix_ns_to_filetime(st.st_mtime_ns),

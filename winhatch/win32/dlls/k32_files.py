@@ -844,3 +844,32 @@ def GetSystemDirectory(c, buf, size):
 @api(K32, "UINT WINAPI GetSystemWow64Directory%(LPTSTR lpBuffer, UINT uSize)")
 def GetSystemWow64Directory(c, buf, size):
     return put_string_fits(c, buf, size, c.machine.system_root + "\\SysWOW64")
+
+
+def _filetime_arg(c, p: int) -> int | None:
+    """A SetFileTime argument: NULL, or a FILETIME of 0, leaves the time unchanged; 0xFFFFFFFF'FFFFFFFF (stop
+    updating it for this handle's later operations) also leaves it as it is now."""
+    if not p:
+        return None
+    ft = c.u32(p) | (c.u32(p + 4) << 32)
+    return None if ft in (0, 0xFFFFFFFFFFFFFFFF) else ft
+
+
+@api(K32, "BOOL WINAPI SetFileTime(HANDLE hFile, const FILETIME *lpCreationTime, const FILETIME *lpLastAccessTime, "
+          "const FILETIME *lpLastWriteTime)")
+def SetFileTime(c, h, pc, pa, pw):
+    """The handle needs FILE_WRITE_ATTRIBUTES (ERROR_ACCESS_DENIED). A time whose high bit is set (beyond
+    what a FILETIME may hold) is ERROR_INVALID_PARAMETER."""
+    f = _file(c, h)
+    if f is None:
+        return 0
+    times = [_filetime_arg(c, p) for p in (pc, pa, pw)]
+    if any(t is not None and t >> 63 for t in times):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    try:
+        f.file.set_times(*times)
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    return 1

@@ -193,3 +193,106 @@ def VerifyVersionInfo(c, info, types, mask):
         return 1
     c.set_last_error(ERROR_OLD_WIN_VERSION if status == STATUS_REVISION_MISMATCH else ERROR_BAD_ARGUMENTS)
     return 0
+
+
+# ------------------------------------------------------------------------------------------ affinity
+def _system_mask() -> int:
+    return (1 << _nproc()) - 1
+
+
+def _process_mask(proc) -> int:
+    return proc.subsystem.get("affinity", _system_mask())
+
+
+@api(K32, "BOOL WINAPI GetProcessAffinityMask(HANDLE hProcess, PDWORD_PTR lpProcessAffinityMask, "
+     "PDWORD_PTR lpSystemAffinityMask)")
+def GetProcessAffinityMask(c, hproc, pmask, psys):
+    from .k32_common import lookup
+    proc = lookup(c, hproc, "Process", 0x1000)        # PROCESS_QUERY_LIMITED_INFORMATION
+    if proc is None:
+        return 0
+    c.write_ptr(pmask, _process_mask(proc))
+    c.write_ptr(psys, _system_mask())
+    return 1
+
+
+@api(K32, "BOOL WINAPI SetProcessAffinityMask(HANDLE hProcess, DWORD_PTR dwProcessAffinityMask)")
+def SetProcessAffinityMask(c, hproc, mask):
+    """The mask must be non-zero and name only processors of the system (ERROR_INVALID_PARAMETER)."""
+    from .k32_common import lookup
+    proc = lookup(c, hproc, "Process", 0x0200)        # PROCESS_SET_INFORMATION
+    if proc is None:
+        return 0
+    if not mask or mask & ~_system_mask():
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    proc.subsystem["affinity"] = mask
+    return 1
+
+
+@api(K32, "DWORD_PTR WINAPI SetThreadAffinityMask(HANDLE hThread, DWORD_PTR dwThreadAffinityMask)")
+def SetThreadAffinityMask(c, hthread, mask):
+    """Returns the thread's previous mask; the new one must be non-zero and within the process's mask
+    (0, ERROR_INVALID_PARAMETER)."""
+    from .k32_common import lookup
+    th = lookup(c, hthread, "Thread", 0x0060)         # THREAD_SET_INFORMATION | THREAD_QUERY_INFORMATION
+    if th is None:
+        return 0
+    pmask = _process_mask(th.process)
+    if not mask or mask & ~pmask:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    old = th.process.subsystem.setdefault("thread_affinity", {}).get(th.tid, pmask)
+    th.process.subsystem["thread_affinity"][th.tid] = mask
+    return old
+
+
+# ------------------------------------------------------------------------------------------ memory status
+PHYSICAL_BYTES = 8 << 30          # the machine's RAM (KUSER_SHARED_DATA.NumberOfPhysicalPages)
+COMMIT_LIMIT = 2 * PHYSICAL_BYTES  # RAM plus a page file of the same size
+MEM_FREE = 0x10000
+
+
+def _memory_figures(c) -> dict:
+    """The machine's memory: the physical memory used is the commit charge of every process; the user
+    address space is this process's (its size, and what no allocation reserves)."""
+    committed = sum(p.aspace.commit_charge for p in c.machine.processes if not p.exited and p.aspace is not None)
+    committed = min(committed, PHYSICAL_BYTES)
+    if c.arch == "x64":
+        lo, hi = 0x10000, 0x7FFFFFFEFFFF
+    else:
+        from .k32_sysinfo import _large_address_aware
+        lo, hi = 0x10000, 0xFFFEFFFF if _large_address_aware(c) else 0x7FFEFFFF
+    total_virtual = hi + 1 - lo
+    used = sum(min(r.BaseAddress + r.RegionSize, hi + 1) - max(r.BaseAddress, lo)
+               for r in c.proc.aspace.regions()
+               if r.State != MEM_FREE and r.BaseAddress + r.RegionSize > lo and r.BaseAddress <= hi)
+    return {"load": committed * 100 // PHYSICAL_BYTES, "total_phys": PHYSICAL_BYTES,
+            "avail_phys": PHYSICAL_BYTES - committed, "total_pf": COMMIT_LIMIT, "avail_pf": COMMIT_LIMIT - committed,
+            "total_virtual": total_virtual, "avail_virtual": total_virtual - used}
+
+
+@api(K32, "BOOL WINAPI GlobalMemoryStatusEx(LPMEMORYSTATUSEX lpBuffer)")
+def GlobalMemoryStatusEx(c, buf):
+    """dwLength must be sizeof(MEMORYSTATUSEX) (64): ERROR_INVALID_PARAMETER otherwise."""
+    if c.u32(buf) != 64:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    f = _memory_figures(c)
+    c.write(buf + 4, struct.pack("<I7Q", f["load"], f["total_phys"], f["avail_phys"], f["total_pf"], f["avail_pf"],
+                                 f["total_virtual"], f["avail_virtual"], 0))
+    return 1
+
+
+@api(K32, "void WINAPI GlobalMemoryStatus(LPMEMORYSTATUS lpBuffer)")
+def GlobalMemoryStatus(c, buf):
+    """MEMORYSTATUS (SIZE_T fields): dwLength is set to the structure's size; an x86 program sees the figures
+    capped at 2 GiB - 1, or 4 GiB - 1 when it is large-address aware (as the documentation describes)."""
+    f = _memory_figures(c)
+    vals = [f["total_phys"], f["avail_phys"], f["total_pf"], f["avail_pf"], f["total_virtual"], f["avail_virtual"]]
+    if c.ptr_size == 8:
+        c.write(buf, struct.pack("<II6Q", 56, f["load"], *vals))
+        return
+    from .k32_sysinfo import _large_address_aware
+    cap = 0xFFFFFFFF if _large_address_aware(c) else 0x7FFFFFFF
+    c.write(buf, struct.pack("<II6I", 32, f["load"], *(min(v, cap) for v in vals)))

@@ -8,8 +8,8 @@ header), on x86 4 bytes before, as Windows lays them out. SysStringLen/SysString
 guest memory, so a program that builds or inspects one inline agrees with them.
 
 VARIANT: vt (WORD) at 0, the value at 8 (16 bytes on x86, 24 on x64). VariantClear/VariantCopy handle the
-types that own nothing or a BSTR; VT_UNKNOWN, VT_DISPATCH, VT_RECORD, arrays and by-reference values
-(COM reference counting, SAFEARRAYs) stop loudly.
+types that own nothing, a BSTR, and references (VT_BYREF owns nothing); a non-NULL VT_UNKNOWN or
+VT_DISPATCH (COM reference counting), VT_RECORD and arrays (SAFEARRAYs) stop loudly.
 """
 from __future__ import annotations
 
@@ -128,14 +128,22 @@ def _variant_size(c) -> int:
     return 24 if c.ptr_size == 8 else 16
 
 
-def _check(c, vt: int, what: str) -> int | None:
-    """None when the type is one this implementation handles, else the HRESULT (or a loud stop)."""
-    if vt & VT_BYREF or vt & VT_ARRAY or vt in (VT_DISPATCH, VT_UNKNOWN, VT_RECORD):
+VT_TYPEMASK = 0xFFF
+
+
+def _check(c, v: int, vt: int, what: str) -> int | None:
+    """None when the VARIANT at `v` is one this implementation handles, DISP_E_BADVARTYPE for a type that
+    does not exist; arrays and COM objects (a SAFEARRAY to destroy, an interface to Release) stop loudly."""
+    base = vt & VT_TYPEMASK
+    if vt & ~(VT_TYPEMASK | VT_ARRAY | VT_BYREF) or not (base in (VT_EMPTY, VT_NULL, VT_BSTR, VT_DISPATCH,
+                                                               VT_UNKNOWN, VT_RECORD) or base in _SIMPLE):
+        return DISP_E_BADVARTYPE
+    if vt & VT_BYREF:
+        return None          # a reference owns nothing: clearing it frees nothing
+    if vt & VT_ARRAY or base == VT_RECORD or (base in (VT_DISPATCH, VT_UNKNOWN) and c.ptr(v + 8)):
         from winhatch.win32.crt.runtime import not_implemented
-        not_implemented(c, f"{what} of a VARIANT of type 0x{vt:x} (COM objects, arrays, references)")
-    if vt in (VT_EMPTY, VT_NULL, VT_BSTR) or vt in _SIMPLE:
-        return None
-    return DISP_E_BADVARTYPE
+        not_implemented(c, f"{what} of a VARIANT of type 0x{vt:x} (SAFEARRAYs, records, COM interfaces)")
+    return None
 
 
 @api(OLE, "void WINAPI VariantInit(VARIANTARG *pvarg)")
@@ -151,10 +159,10 @@ def VariantClear(c, v):
     if not v:
         return E_INVALIDARG
     vt = _vt(c, v)
-    bad = _check(c, vt, "VariantClear")
+    bad = _check(c, v, vt, "VariantClear")
     if bad is not None:
         return bad
-    if vt == VT_BSTR:
+    if vt == VT_BSTR:          # (not VT_BSTR | VT_BYREF: a reference does not own the string)
         free_bstr(c, c.ptr(v + 8))
     c.write(v, b"\0\0")
     return 0
@@ -167,7 +175,7 @@ def VariantCopy(c, dst, src):
     if not dst or not src:
         return E_INVALIDARG
     vt = _vt(c, src)
-    bad = _check(c, vt, "VariantCopy")
+    bad = _check(c, src, vt, "VariantCopy")
     if bad is not None:
         return bad
     if dst == src:

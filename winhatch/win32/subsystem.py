@@ -6,6 +6,7 @@ from winhatch.kernel.ke.dispatcher import ProcessExit
 from winhatch.kernel.ke.traps import TrapHandler
 from winhatch.ntstatus import STATUS_NOT_IMPLEMENTED
 from winhatch.win32 import api
+from winhatch.win32.crt.runtime import OLD_CRTS
 
 _LOADED = False
 
@@ -58,8 +59,36 @@ def setup(machine, arches=("x64",), progress=None) -> None:
                            False, False, fn, False, True)
         machine.traps.register(dll, sysdlls.ENTRY_NAME, api.make_trap_handler(machine, spec, dll, sysdlls.ENTRY_NAME,
                                                                              False), calls_guest=True)
-    machine.traps.unimplemented_factory = lambda dll, name: TrapHandler(dll, name, _unimplemented(machine, dll, name),
-                                                                        False, False)
+    crt_specs = _CrtSpecs()
+
+    def unimplemented_factory(dll, name):
+        # an older CRT's export (msvcr70 ... msvcr120) is served by msvcrt's handler of that name, or
+        # ucrtbase's where msvcrt has none, registered on its first call (no start-up cost)
+        if dll in OLD_CRTS:
+            hit = crt_specs.find(name)
+            if hit is not None:
+                _register(machine, hit[0], dll, name, hit[1])
+                return machine.traps.get(dll, name)
+        return TrapHandler(dll, name, _unimplemented(machine, dll, name), False, False)
+    machine.traps.unimplemented_factory = unimplemented_factory
+
+
+class _CrtSpecs:
+    """msvcrt's declarations by export name, then ucrtbase's for the names msvcrt lacks (built on first use)."""
+
+    def __init__(self):
+        self.by_name: dict[str, tuple] | None = None
+
+    def find(self, name: str):
+        if self.by_name is None:
+            msvcrt, ucrt = {}, {}
+            for spec in api.specs():
+                for target, dll in ((msvcrt, "msvcrt.dll"), (ucrt, "ucrtbase.dll")):
+                    if dll in spec.dlls:
+                        for n, wide in spec.names():
+                            target.setdefault(n, (spec, wide))
+            self.by_name = {**ucrt, **msvcrt}
+        return self.by_name.get(name)
 
 
 def _register(machine, spec, dll: str, name: str, wide: bool) -> None:

@@ -192,3 +192,32 @@ def wsprintf(c, buf, fmt):
 def wvsprintf(c, buf, fmt, args):
     from winhatch.win32.va import VaArgs
     return _wsprintf(c, buf, fmt, VaArgs(c, args))
+
+
+# ------------------------------------------------------------------------------------------ system metrics
+# The metrics a console program asks about its session (winuser.h SM_*): a local, normally booted Windows 10
+# desktop session, not shutting down, not remote-controlled, not a server/tablet/media-center edition. The
+# display, window and mouse metrics are not modelled (there is no desktop): asking for one stops loudly.
+SYSTEM_METRICS = {
+    22: 0,        # SM_DEBUG: not a checked build
+    42: 0,        # SM_DBCSENABLED: no double-byte character set
+    67: 0,        # SM_CLEANBOOT: a normal boot
+    73: 0,        # SM_SLOWMACHINE
+    74: 0,        # SM_MIDEASTENABLED
+    86: 0,        # SM_TABLETPC
+    87: 0,        # SM_MEDIACENTER
+    88: 0,        # SM_STARTER
+    89: 0,        # SM_SERVERR2
+    0x1000: 0,    # SM_REMOTESESSION: the console session
+    0x2000: 0,    # SM_SHUTTINGDOWN
+    0x2001: 0,    # SM_REMOTECONTROL
+}
+
+
+@api("user32.dll", "int WINAPI GetSystemMetrics(int nIndex)")
+def GetSystemMetrics(c, index):
+    index &= 0xFFFFFFFF
+    if index in SYSTEM_METRICS:
+        return SYSTEM_METRICS[index]
+    from winhatch.win32.crt.runtime import not_implemented
+    not_implemented(c, f"GetSystemMetrics({index}): display and input metrics (no desktop is modelled)")

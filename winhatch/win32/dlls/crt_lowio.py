@@ -1,4 +1,5 @@
-"""The C runtimes' _pipe (an anonymous pipe as two file descriptors, read end first) and _getdrive."""
+"""The C runtimes' _pipe (an anonymous pipe as two file descriptors, read end first), _getdrive and
+_set_error_mode."""
 from __future__ import annotations
 
 from winhatch.kernel.io import vfs as V
@@ -48,3 +49,21 @@ def _getdrive(c):
     from .k32_common import cwd
     cur = cwd(c)
     return ord(cur[0].upper()) - ord("A") + 1 if cur[1:2] == ":" and cur[0].isalpha() else 0
+
+
+@api(R.BOTH, "int __cdecl _set_error_mode(int mode)")
+def _set_error_mode(c, mode):
+    """Where the runtime reports a fatal error (assert, abort, runtime errors): _OUT_TO_DEFAULT (0),
+    _OUT_TO_STDERR (1), _OUT_TO_MSGBOX (2); returns the previous mode. _REPORT_ERRMODE (3) only returns
+    the current one; another value: the invalid-parameter path (EINVAL), -1. (winhatch writes such
+    reports to stderr: a console program's default.)"""
+    s = R.state(c)
+    mode = mode - (1 << 32) if mode & 0x80000000 else mode
+    old = getattr(s, "error_mode", 0)
+    if mode == 3:
+        return old
+    if mode not in (0, 1, 2):
+        R.invalid_parameter(c, R.EINVAL, s)
+        return -1
+    s.error_mode = mode
+    return old

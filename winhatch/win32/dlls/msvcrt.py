@@ -184,19 +184,6 @@ def _amsg_exit(c, n):
     R.crt_exit(c, 255, run_handlers=False)
 
 
-@api(CRT, "int __cdecl _set_error_mode(int mode)")
-def _set_error_mode(c, mode):
-    s = R.state(c)
-    old = getattr(s, "error_mode", 0)
-    if mode == 3:     # _REPORT_ERRMODE: query
-        return old
-    if mode not in (0, 1, 2):
-        R.set_errno(c, R.EINVAL, s)
-        return 0xFFFFFFFF
-    s.error_mode = mode
-    return old
-
-
 @api(CRT, "int __cdecl _get_osplatform(unsigned int *p)")
 def _get_osplatform(c, p):
     if not p:

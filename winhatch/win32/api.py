@@ -41,6 +41,13 @@ FILE_NAME_PARAMS = frozenset(("lpFileName", "lpExistingFileName", "lpNewFileName
                               "lpDirectoryName", "lpRootPathName", "lpszLongPath", "lpszShortPath",
                               "lpNewDirectory", "lpTemplateDirectory", "lpSymlinkFileName", "lpTargetFileName"))
 
+# kernel32's ANSI functions that return file names (...A without the A): OEM text after SetFileApisToOEM
+FILE_NAME_RESULTS = frozenset(("GetModuleFileName", "GetCurrentDirectory", "GetTempPath", "GetTempFileName",
+                               "GetFullPathName", "GetLongPathName", "GetShortPathName", "FindFirstFile",
+                               "FindFirstFileEx", "FindNextFile", "GetSystemDirectory", "GetWindowsDirectory",
+                               "GetSystemWindowsDirectory", "GetSystemWow64Directory", "SearchPath",
+                               "GetDllDirectory", "GetFinalPathNameByHandle"))
+
 _REGISTRY: list["ApiSpec"] = []
 _LAST_ERROR = {a: TEB.offset(a, "LastErrorValue") for a in ("x86", "x64")}
 _DATA: list[tuple[str, str, int, Callable | None]] = []
@@ -271,7 +278,14 @@ class Call:
         return self.wstr(addr) if self.wide else self.astr(addr)
 
     def encode_t(self, s: str) -> bytes:
-        return s.encode("utf-16-le") if self.wide else s.encode("cp1252", "replace")
+        """Text for the caller's ...A/...W form: UTF-16, or the ANSI code page — the OEM one (437) for the
+        file names kernel32's ANSI file functions return after SetFileApisToOEM."""
+        if self.wide:
+            return s.encode("utf-16-le")
+        if (self.name[:-1] in FILE_NAME_RESULTS and self.proc.subsystem.get("file_apis_oem")
+                and self.spec is not None and ("kernel32.dll" in self.spec.dlls or "kernelbase.dll" in self.spec.dlls)):
+            return s.encode("cp437", "replace")
+        return s.encode("cp1252", "replace")
 
     def tchar_size(self) -> int:
         return 2 if self.wide else 1

@@ -486,7 +486,7 @@ def _write_find_data(c, buf, fi) -> None:
         raw = name.encode("utf-16-le")[:2 * (MAX_PATH - 1)]
         body = _info_to_attr_data(fi) + bytes(8) + raw.ljust(2 * MAX_PATH, b"\0") + bytes(28)
     else:
-        raw = name.encode("cp1252", "replace")[:MAX_PATH - 1]
+        raw = c.encode_t(name)[:MAX_PATH - 1]
         body = _info_to_attr_data(fi) + bytes(8) + raw.ljust(MAX_PATH, b"\0") + bytes(14)
     c.write(buf, body)
 

@@ -22,7 +22,6 @@ from .k32_common import K32
 
 ERROR_SUCCESS = 0
 ERROR_MOD_NOT_FOUND = 126
-ERROR_INVALID_FLAGS = 1004
 ERROR_INVALID_HANDLE = 6
 
 # ------------------------------------------------------------------------------------------ file APIs' code page
@@ -44,9 +43,8 @@ def SetFileApisToOEM(c):
 
 
 # ------------------------------------------------------------------------------------------ AppPolicy
-# The token is a process token: GetCurrentProcessToken() (-4) or a token handle. A desktop (unpackaged)
-# process gets the desktop value of each policy (appmodel.h).
-_PSEUDO_TOKENS = {(1 << 64) - 4, (1 << 64) - 5, (1 << 64) - 6, 0xFFFFFFFC, 0xFFFFFFFB, 0xFFFFFFFA}
+# The token is the process's (the C runtime passes GetCurrentProcessToken(), the pseudo-handle -4). A desktop
+# (unpackaged) process gets the desktop value of each policy (appmodel.h), whatever token it names.
 
 
 def _policy(c, token, out, value):

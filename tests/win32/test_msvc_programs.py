@@ -6,8 +6,9 @@ same package version on the same input:
   dynamically resolved CRT start-up (AreFileApisANSI, SList, GetModuleHandleEx ...), the console probe
   on a pipe, processor topology, VerifyVersionInfo — `-t targets`, `-t targets all`, `-t commands`, `-n`.
 - 7-Zip's 7za from npm 7zip-bin 5.2.0 (win/ia32, win/x64; linux/x64 as the reference): tokens and
-  privileges, affinity, memory status, BSTRs, SetFileTime — `a` (archive), `t` (test), `x` (extract); the
-  Windows-made archive is also listed and tested by the Linux 7za, and extracted files keep their times.
+  privileges, affinity, memory status, BSTRs, SetFileTime, CharPrevExA — `a` (7z and zip), `t` (test),
+  `x` (extract, -y over existing files); the Windows-made archives are also listed and tested by the Linux
+  7za, and extracted files keep their times.
 
 A registry that cannot be reached skips the test (the programs are not in the repository).
 """
@@ -188,6 +189,15 @@ def test_7za_add_test_extract(tmp_path, arch):
         assert got.read_bytes() == (src / name).read_bytes()
     # SetFileTime gave the extracted file its archived modification time
     assert (work / "out" / "data" / "a.txt").stat().st_mtime_ns == 1_000_000_000 * 10**9
+
+    # a zip archive, extracted over existing files (-y)
+    res = runner.run(exe, ["a", "-tzip", "out.zip", "data"], timeout=300)
+    assert res.error is None and res.exit_status == 0, (res.error, res.stdout)
+    res = runner.run(exe, ["x", "-y", "-oout", "out.zip"], timeout=300)
+    assert res.error is None and res.exit_status == 0, (res.error, res.stdout)
+    assert (work / "out" / "data" / "b.txt").read_bytes() == (src / "b.txt").read_bytes()
+    r = subprocess.run([str(linux), "t", "out.zip"], cwd=work, capture_output=True, timeout=60)
+    assert r.returncode == 0 and b"Everything is Ok" in r.stdout, r.stdout
 
     # the same archive made by the Linux 7za extracts to the same bytes under winhatch
     r = subprocess.run([str(linux), "a", "lin.7z", "data"], cwd=work, capture_output=True, timeout=60)

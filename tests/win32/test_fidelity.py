@@ -1,0 +1,37 @@
+"""Fidelity details that programs (anti-debug checks, installers, CRT start-up) rely on: the trap flag in
+exception dispatch, the functions Windows guards against bad pointers, abort(), ERROR_PATH_NOT_FOUND, TLS
+slots, the machine's uptime. Each expectation comes from Windows' documentation and, for x64, was checked
+against Wine (wine64) with the same build; where Wine differs the test says so and follows Windows."""
+from __future__ import annotations
+
+import pytest
+
+from winhatch import runner
+
+
+def run(path, args=(), **kw):
+    res = runner.run(path, list(args), max_instructions=50_000_000, **kw)
+    assert res.error is None, res.error
+    return res
+
+
+def out(res) -> str:
+    return res.stdout.decode("latin-1").replace("\r\n", "\n")
+
+
+# ---------------------------------------------------------------------------------------------- trap flag
+@pytest.mark.parametrize("mode", ["veh", "filter", "seh"])
+def test_single_step_traps_once(build_fixture, arch, mode):
+    """`pushf; or [sp],0x100; popf` raises STATUS_SINGLE_STEP once: the handler runs with TF clear and the
+    CONTEXT it continues with has TF clear (Windows' debug-trap handler clears it; wine64 prints the same)."""
+    if mode == "seh" and arch == "x64":
+        pytest.skip("an FS:[0] frame exists on x86 only (x64's frame path is covered by 'filter')")
+    res = run(build_fixture("fid_trapflag.c", arch), [mode])
+    assert out(res) == f"{mode}: single steps 1, handler TF 0, context TF 0\nflags TF after 0\n"
+    assert res.exit_status == 0
+
+
+def test_fault_with_trap_flag_keeps_it_in_context(build_fixture, arch):
+    """An access violation while TF is set: the handler runs with TF clear, the CONTEXT keeps TF (wine64 too)."""
+    res = run(build_fixture("fid_trapflag.c", arch), ["av"])
+    assert out(res) == "av: context TF 1, handler TF 0\nflags TF after 0\n"

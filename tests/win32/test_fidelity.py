@@ -4,9 +4,13 @@ slots, the machine's uptime. Each expectation comes from Windows' documentation 
 against Wine (wine64) with the same build; where Wine differs the test says so and follows Windows."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from winhatch import runner
+
+EXPECTED = Path(__file__).resolve().parents[1] / "fixtures" / "expected"
 
 
 def run(path, args=(), **kw):
@@ -35,3 +39,17 @@ def test_fault_with_trap_flag_keeps_it_in_context(build_fixture, arch):
     """An access violation while TF is set: the handler runs with TF clear, the CONTEXT keeps TF (wine64 too)."""
     res = run(build_fixture("fid_trapflag.c", arch), ["av"])
     assert out(res) == "av: context TF 1, handler TF 0\nflags TF after 0\n"
+
+
+# ---------------------------------------------------------------------------------------------- path not found
+def test_path_not_found(build_fixture, arch, tmp_path):
+    """Every path API: a missing directory on the way is ERROR_PATH_NOT_FOUND (3), a missing last component
+    ERROR_FILE_NOT_FOUND (2); CreateProcess with lpApplicationName opens that file (3), with only a command
+    line it searches (2). Recorded from wine64 (tests/fixtures/expected/fid_paths.x64.txt); the program prints
+    nothing that depends on the architecture, so x86 must print the same."""
+    import shutil
+    exe = tmp_path / "fid_paths.exe"
+    shutil.copy(build_fixture("fid_paths.c", arch), exe)
+    res = run(exe)
+    expected = (EXPECTED / "fid_paths.x64.txt").read_text()
+    assert out(res) + f"exit={res.exit_status}\n" == expected

@@ -53,3 +53,13 @@ def test_path_not_found(build_fixture, arch, tmp_path):
     res = run(exe)
     expected = (EXPECTED / "fid_paths.x64.txt").read_text()
     assert out(res) + f"exit={res.exit_status}\n" == expected
+
+
+# ---------------------------------------------------------------------------------------------- TLS
+def test_tls_slots(build_fixture, arch):
+    """TlsAlloc/Get/Set/Free over the PEB's bitmaps and the TEB's slots (1088 indexes: 64 in the TEB, 1024
+    expansion slots in an array made on first use), TlsGetValue of a never-allocated index (its cell, last
+    error 0), index 1088 (ERROR_INVALID_PARAMETER), exhaustion (ERROR_NO_MORE_ITEMS). Recorded from wine64;
+    the output does not depend on the architecture."""
+    res = run(build_fixture("fid_tls.c", arch))
+    assert out(res) + f"exit={res.exit_status}\n" == (EXPECTED / "fid_tls.x64.txt").read_text()

@@ -63,3 +63,22 @@ def test_tls_slots(build_fixture, arch):
     the output does not depend on the architecture."""
     res = run(build_fixture("fid_tls.c", arch))
     assert out(res) + f"exit={res.exit_status}\n" == (EXPECTED / "fid_tls.x64.txt").read_text()
+
+
+# ---------------------------------------------------------------------------------------------- uptime
+def test_uptime_and_clocks_agree(build_fixture, arch):
+    """A machine has been up for a while: the tick count, QPC, the interrupt time (QueryUnbiasedInterruptTime,
+    KUSER_SHARED_DATA) do not start at 0 and agree with each other, and so do the system time sources.
+    The facts printed hold on any machine (recorded from wine64)."""
+    exe = build_fixture("fid_uptime.c", arch)
+    res = run(exe)
+    assert out(res) + f"exit={res.exit_status}\n" == (EXPECTED / "fid_uptime.x64.txt").read_text()
+    # winhatch's documented default: 3 h 25 min 17.3125 s of uptime when the machine is created, at the
+    # system time 2026-01-01 00:00:00 UTC; the boot time (system time - interrupt time) is fixed
+    from winhatch.kernel.machine import BOOT_UNIX_TIME, DEFAULT_UPTIME, FILETIME_UNIX_EPOCH
+    raw = out(run(exe, ["raw"])).splitlines()[-1].split()
+    tick, qpc, interrupt, boot = map(int, raw[1:])
+    assert DEFAULT_UPTIME // 10_000 <= tick < DEFAULT_UPTIME // 10_000 + 1000
+    assert DEFAULT_UPTIME <= interrupt <= qpc < DEFAULT_UPTIME + 10_000_000
+    # (KUSER_SHARED_DATA's fields move each emulated millisecond: the two reads are up to 1 ms apart)
+    assert 0 <= boot - (FILETIME_UNIX_EPOCH + BOOT_UNIX_TIME * 10_000_000 - DEFAULT_UPTIME) < 10_000

@@ -82,3 +82,48 @@ def test_uptime_and_clocks_agree(build_fixture, arch):
     assert DEFAULT_UPTIME <= interrupt <= qpc < DEFAULT_UPTIME + 10_000_000
     # (KUSER_SHARED_DATA's fields move each emulated millisecond: the two reads are up to 1 ms apart)
     assert 0 <= boot - (FILETIME_UNIX_EPOCH + BOOT_UNIX_TIME * 10_000_000 - DEFAULT_UPTIME) < 10_000
+
+
+# ---------------------------------------------------------------------------------------------- abort()
+UCRT = dict(flags=["-D__USE_MINGW_ANSI_STDIO=0", "-D__MSVCRT_VERSION__=0xE00", "-DUSE_UCRT"],
+            libs=["-nodefaultlibs", "-lmingw32", "-lgcc", "-lmingwex", "-lucrt", "-lkernel32"])
+ABORT_MESSAGE = ("\nThis application has requested the Runtime to terminate it in an unusual way.\n"
+                 "Please contact the application's support team for more information.\n")
+
+
+@pytest.mark.parametrize("mode", ["plain", "handler"])
+def test_ucrt_abort_fails_fast(build_fixture, arch, mode):
+    """ucrtbase's abort() (release build, default _CALL_REPORTFAULT): SIGABRT's handler if any, then
+    __fastfail(FAST_FAIL_FATAL_APP_EXIT): the process ends with 0xC0000409, no message, no handler.
+    Wine 8 exits with 3 here instead; Windows' ucrt fails fast (documented: _set_abort_behavior, abort)."""
+    res = runner.run(build_fixture("fid_abort.c", arch, out_name="fid_abort_ucrt.exe", **UCRT), [mode])
+    assert out(res) == "aborting\n" + ("SIGABRT handler: 22\n" if mode == "handler" else "")
+    assert res.exit_status == 0xC0000409
+    assert res.stderr == b""
+    assert "FAST_FAIL_FATAL_APP_EXIT" in res.error   # winhatch's one-line reason
+
+
+def test_ucrt_abort_without_reportfault_exits_3(build_fixture, arch):
+    """_set_abort_behavior(0, _CALL_REPORTFAULT): abort() is _exit(3); the old flags were both set
+    (_WRITE_ABORT_MSG | _CALL_REPORTFAULT = 3, as wine64 prints)."""
+    res = run(build_fixture("fid_abort.c", arch, out_name="fid_abort_ucrt.exe", **UCRT), ["behavior"])
+    assert out(res) == "old behavior 3\naborting\n"
+    assert res.exit_status == 3
+
+
+@pytest.mark.parametrize("mode", ["plain", "handler"])
+def test_msvcrt_abort_message_and_exit_3(build_fixture, arch, mode):
+    """msvcrt's abort(): SIGABRT's handler, the message on stderr, exit code 3 (wine64: exit 3)."""
+    res = run(build_fixture("fid_abort.c", arch), [mode])
+    assert out(res) == "aborting\n" + ("SIGABRT handler: 22\n" if mode == "handler" else "")
+    assert res.stderr.decode().replace("\r\n", "\n") == ABORT_MESSAGE
+    assert res.exit_status == 3
+
+
+def test_fastfail_reaches_no_handler(build_fixture, arch):
+    """__fastfail (int 0x29): the process ends with STATUS_STACK_BUFFER_OVERRUN; neither a vectored handler
+    nor the unhandled-exception filter runs (wine64 prints the same)."""
+    res = runner.run(build_fixture("fid_abort.c", arch), ["fastfail"])
+    assert out(res) == "failing fast\n"
+    assert res.exit_status == 0xC0000409
+    assert res.crash["code"] == 0xC0000409 and res.crash["record"]["parameters"] == [7]

@@ -127,3 +127,21 @@ def test_fastfail_reaches_no_handler(build_fixture, arch):
     assert out(res) == "failing fast\n"
     assert res.exit_status == 0xC0000409
     assert res.crash["code"] == 0xC0000409 and res.crash["record"]["parameters"] == [7]
+
+
+# ---------------------------------------------------------------------------------------------- bad pointers
+def test_guarded_apis_survive_bad_pointers(build_fixture, arch):
+    """lstrlen returns 0 and lstrcpy/lstrcpyn/lstrcat return NULL for an unmapped, no-access or read-only
+    pointer instead of killing the program (the functions run inside an exception handler on Windows);
+    IsBad*Ptr report such pointers. Recorded from wine64, which also sets ERROR_INVALID_PARAMETER in these
+    functions' handler; Microsoft documents lstrcpy's as returning "without notifying the caller of the
+    error" (and lstrlen(NULL) as simply returning 0), so winhatch leaves the last error alone: 57005 is the
+    0xdead the program set before each call."""
+    res = runner.run(build_fixture("fid_badptr.c", arch), [], record=("api",))
+    assert res.error is None, res.error
+    wine = (EXPECTED / "fid_badptr.x64.txt").read_text()
+    lines = [ln.replace("error 87", "error 57005") if ln.startswith("lstr") else ln for ln in wine.splitlines()]
+    assert wine.count("error 87") == 14
+    assert out(res) + f"exit={res.exit_status}\n" == "\n".join(lines) + "\n"
+    faults = [e for e in res.events if e.category == "api" and e.name == "guarded_fault"]
+    assert {e.data["api"] for e in faults} >= {"lstrlenA", "lstrlenW", "lstrcpyA", "lstrcatW", "lstrcpynW"}

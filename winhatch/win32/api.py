@@ -12,6 +12,9 @@
 - The return value is written to eax/rax (edx:eax for 64-bit values on x86); the stack is cleaned up for
   stdcall, left for cdecl; x64 has one convention.
 - A handler may also be declared for several DLLs (kernel32 and kernelbase export the same functions).
+- `guarded=VALUE` declares an API that Windows runs inside __try/__except (lstrlen, lstrcpy, …): a guest
+  access violation while the handler reads or writes the caller's memory makes the call return VALUE
+  (see `guarded`).
 """
 from __future__ import annotations
 
@@ -157,10 +160,12 @@ def parse_prototype(proto: str) -> tuple[str, str, str, list[Param], bool]:
     return ret, cc, m["name"], params, varargs
 
 
-def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False, wide: str | None = None):
+def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False, wide: str | None = None,
+        guarded: int | None = None):
     """Declare a handler. `dlls` is one DLL name or a tuple of them. `wide` names the wide-character twin
     that the same implementation serves with `c.wide` set, for pairs not named ...A/...W (the C runtime's
-    printf / wprintf)."""
+    printf / wprintf). `guarded`: the API's documented result when its own exception handler catches an
+    access violation (see `guarded`)."""
     if isinstance(dlls, str):
         dlls = (dlls,)
 
@@ -169,11 +174,41 @@ def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False, w
         if m is None:
             raise ValueError(f"bad prototype: {proto}")
         name = m[1]
-        _REGISTRY.append(ApiSpec.declared(tuple(d.lower() for d in dlls), name.rstrip("%"), proto, fn,
+        served = fn if guarded is None else _guarded(fn, name.rstrip("%"), proto, guarded)
+        _REGISTRY.append(ApiSpec.declared(tuple(d.lower() for d in dlls), name.rstrip("%"), proto, served,
                                           name.endswith("%"), calls_guest, wide))
         return fn
 
     return deco
+
+
+def _guarded(fn: Callable, name: str, proto: str, value: int) -> Callable:
+    """The handler of an API that Windows wraps in __try/__except (documented for lstrcpy: "uses SEH to catch
+    access violations and other errors. When this function catches SEH errors, it returns NULL ... without
+    notifying the caller of the error"): an access violation on the guest memory the handler touches ends
+    the call with `value`, the last error untouched, and an API event `guarded_fault` naming the address.
+    (On Windows a vectored handler would see the first-chance fault before the API's own handler; here it
+    does not.) Its string parameters must be raw pointers (…_RAW types): a decoded string would be read
+    before the guard."""
+    if any(t in proto for t in ("LPCSTR ", "LPCWSTR ", "LPCTSTR ", "const char *", "const wchar_t *")):
+        raise ValueError(f"{name}: a guarded API reads its strings itself (use the _RAW pointer types)")
+    from winhatch.ntstatus import STATUS_ACCESS_VIOLATION, NtStatusError
+
+    def served(c, *args):
+        try:
+            return fn(c, *args)
+        except NtStatusError as e:
+            if e.status != STATUS_ACCESS_VIOLATION:
+                raise
+            proc = c.proc
+            c.machine.events.emit(ev.API, "guarded_fault", proc.pid, c.thread.tid, api=c.name,
+                                  address=getattr(e, "address", None), message=str(e))
+            return value
+    served.__name__ = fn.__name__
+    served.__doc__ = fn.__doc__
+    served.__wrapped__ = fn
+    served.guarded_result = value
+    return served
 
 
 def data_export(dll: str, name: str, size: int, init: Callable | None = None) -> None:
@@ -214,6 +249,10 @@ class Call:
     spec: "ApiSpec | None" = None
     name = ""
     wide = False
+    #: a guarded API (api(..., guarded=…)) reads and writes only where user-mode code could: an absent,
+    #: no-access, guard or (for a write) read-only page is the access violation its exception handler
+    #: catches (other handlers access memory as the kernel does)
+    checked_access = False
 
     def __init__(self, thread, sp: int | None = None):
         self.thread = thread
@@ -231,9 +270,19 @@ class Call:
 
     # memory
     def read(self, addr: int, size: int) -> bytes:
+        if self.checked_access:
+            self._check(addr, size, False)
         return self.cpu.mem_read(addr, size)
 
+    def _check(self, addr: int, size: int, write: bool) -> None:
+        if not self.proc.aspace.accessible(addr, size, write):
+            from winhatch.ntstatus import STATUS_ACCESS_VIOLATION, NtStatusError
+            raise NtStatusError(STATUS_ACCESS_VIOLATION, f"{'write' if write else 'read'} of {size:#x} bytes "
+                                                         f"at {addr:#x}")
+
     def write(self, addr: int, data: bytes) -> None:
+        if self.checked_access:
+            self._check(addr, len(data), True)
         self.cpu.mem_write(addr, bytes(data))
 
     def u32(self, addr: int) -> int:
@@ -252,14 +301,24 @@ class Call:
         self.cpu.write_ptr(addr, v)
 
     def cstr(self, addr: int, limit: int = 1 << 16) -> bytes | None:
-        return None if not addr else self.cpu.read_cstr(addr, limit)
+        if not addr:
+            return None
+        b = self.cpu.read_cstr(addr, limit)
+        if self.checked_access:
+            self._check(addr, len(b) + 1, False)
+        return b
 
     def astr(self, addr: int) -> str | None:
         b = self.cstr(addr)
         return None if b is None else b.decode("cp1252", "replace")
 
     def wstr(self, addr: int, limit: int = 1 << 16) -> str | None:
-        return None if not addr else self.cpu.read_wstr(addr, limit)
+        if not addr:
+            return None
+        s = self.cpu.read_wstr(addr, limit)
+        if self.checked_access:
+            self._check(addr, 2 * len(s.encode("utf-16-le", "surrogatepass")) // 2 + 2, False)
+        return s
 
     def tstr(self, addr: int) -> str | None:
         return self.wstr(addr) if self.wide else self.astr(addr)
@@ -291,7 +350,8 @@ _U32 = struct.Struct("<I")
 def call_class(machine, spec: ApiSpec, name: str, wide: bool) -> type:
     """The Call subclass of one export: its machine, declaration, name and ANSI/wide flag."""
     return type(f"Call_{name}", (Call,), {"__slots__": (), "machine": machine, "spec": spec, "name": name,
-                                          "wide": wide})
+                                          "wide": wide,
+                                          "checked_access": hasattr(spec.fn, "guarded_result")})
 
 
 def _plan(spec: ApiSpec) -> tuple:

@@ -541,6 +541,15 @@ class Dispatcher:
             status = proc.aspace.handle_fault(fault.address, fault.access)
             if status == STATUS_GUARD_PAGE_VIOLATION and self._grow_stack(thread, fault.address):
                 return  # the access is retried at the same pc
+        if fault.kind == "fastfail":
+            # __fastfail (int 0x29): the kernel ends the process at once; no vectored or frame handler and no
+            # unhandled-exception filter sees it (the record: STATUS_STACK_BUFFER_OVERRUN, the code, noncontinuable)
+            code = proc.cpu.reg("rcx" if proc.cpu.is64 else "ecx") & 0xFFFFFFFF
+            info = ExceptionInfo(status, fault.pc, None, None, fault.description, parameters=(code,), flags=0x1)
+            self.machine.events.emit(ev.EXCEPTION, "exception", proc.pid, thread.tid, code=info.code,
+                                     code_name=status_name(info.code), address=info.address,
+                                     where=proc.subsystem["images"].describe(info.address), fastfail=code)
+            self.unhandled_exception(thread, info)
         info = ExceptionInfo(status, fault.pc, fault.access, fault.address, fault.description)
         self.raise_exception(thread, info)
 

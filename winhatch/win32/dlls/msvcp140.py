@@ -180,6 +180,20 @@ for _ch, _w in CHARS:
 internal_function(DLL, "locale::_Locimp::`scalar deleting destructor'")
 
 
+def stop(c, why: str) -> None:
+    """Fail loudly, as an unimplemented API does: the process stops with STATUS_NOT_IMPLEMENTED."""
+    from winhatch.kernel import events as ev
+    from winhatch.kernel.ke.dispatcher import ProcessExit
+    from winhatch.ntstatus import STATUS_NOT_IMPLEMENTED
+    proc = c.proc
+    where = proc.subsystem["images"].describe(c.ptr(c._sp))
+    what = f"{DLL}!{c.name}"
+    proc.subsystem.setdefault("unimplemented", []).append({"api": what, "caller": where})
+    proc.stop_message = f"unimplemented: {what}: {why} (called from {where})"
+    c.machine.events.emit(ev.API, "unimplemented", proc.pid, c.thread.tid, api=what, caller=where, reason=why)
+    raise ProcessExit(STATUS_NOT_IMPLEMENTED)
+
+
 # ------------------------------------------------------------------------------------- the DLL's state
 class State:
     def __init__(self):
@@ -355,7 +369,7 @@ def clear_state(c, ios: int, state: int, reraise: bool = False) -> None:
         state |= BADBIT
     _set(c, ios, "state", state)
     if state & _get(c, ios, "except_"):
-        R.not_implemented(c, "std::ios_base::failure (a stream state selected by exceptions())")
+        stop(c, "std::ios_base::failure (a stream state selected by exceptions())")
 
 
 def setstate(c, ios: int, bits: int) -> None:
@@ -507,7 +521,7 @@ def sb_virtual(c, sb: int, slot: str, *args):
     target = c.ptr(c.ptr(sb) + FILEBUF_SLOTS.index(slot) * c.ptr_size)
     name = s.internal.get(target)
     if sb not in s.filebufs or name is None or name.rpartition("::")[2] not in _PY_SLOTS:
-        R.not_implemented(c, f"std::basic_streambuf::{slot} of a stream buffer msvcp140 did not create")
+        stop(c, f"std::basic_streambuf::{slot} of a stream buffer msvcp140 did not create")
     return _PY_SLOTS[slot](c, sb, *args)
 
 
@@ -1064,7 +1078,7 @@ def _lockit(c, this, kind):
     locks = c.proc.subsystem.setdefault("msvcp140_lockit", {})
     owner, count = locks.get(kind, (None, 0))
     if count and owner != c.thread.tid:
-        R.not_implemented(c, "std::_Lockit held by another thread (waiting for it)")
+        stop(c, "std::_Lockit held by another thread (waiting for it)")
     locks[kind] = (c.thread.tid, count + 1)
     return this
 
@@ -1081,3 +1095,106 @@ def _unlockit(c, this):
 _declare("??0_Lockit@std@@QEAA@H@Z", "void * __thiscall _Lockit(void *this_, int kind)", _lockit)
 _declare("??0_Lockit@std@@QEAA@XZ", "void * __thiscall _Lockit(void *this_)", lambda c, t: _lockit(c, t, 0))
 _declare("??1_Lockit@std@@QEAA@XZ", "void __thiscall _Lockit_dtor(void *this_)", _unlockit)
+
+
+# ------------------------------------------------------------------------------------- _Mtx_* (std::mutex)
+# struct _Mtx_internal_imp_t { int _Type; union { _Stl_critical_section; storage[64 (x86: 36)] };
+#                              long _Thread_id; int _Count; }  (80 / 48 bytes; _Thread_id -1: not owned)
+# _Type: _Mtx_plain 1, _Mtx_try 2, _Mtx_timed 4, _Mtx_recursive 0x100. _Thrd_result: _Success 0, _Busy 3.
+MTX_RECURSIVE = 0x100
+THRD_SUCCESS, THRD_BUSY = 0, 3
+
+
+def _mtx_at(c, m: int) -> tuple[int, int]:
+    tid_at = m + (72 if c.ptr_size == 8 else 40)
+    return tid_at, tid_at + 4
+
+
+def _mtx_lock_object(c, m: int):
+    from winhatch.kernel.ke.sync import KeyedLock
+    locks = c.proc.subsystem.setdefault("msvcp140_mtx", {})
+    lk = locks.get(m)
+    if lk is None:
+        aspace = c.proc.aspace
+        tid_at, count_at = _mtx_at(c, m)
+
+        def owner() -> int:
+            return int.from_bytes(aspace.read(tid_at, 4), "little", signed=True)
+
+        def take(thread):
+            aspace.write(tid_at, thread.tid.to_bytes(4, "little"))
+            aspace.write(count_at, (1).to_bytes(4, "little"))
+        lk = locks[m] = KeyedLock(lambda: f"std::mutex at 0x{m:x} (owned by thread {owner()})",
+                                  lambda t: owner() == -1, take)
+    return lk
+
+
+def _mtx_init_in_situ(c, m, flags):
+    c.write(m, bytes(80 if c.ptr_size == 8 else 48))
+    c.write_u32(m, flags)
+    c.write_u32(_mtx_at(c, m)[0], 0xFFFFFFFF)
+    c.proc.subsystem.setdefault("msvcp140_mtx", {}).pop(m, None)
+    return 0
+
+
+def _mtx_destroy_in_situ(c, m):
+    c.proc.subsystem.setdefault("msvcp140_mtx", {}).pop(m, None)
+    return 0
+
+
+def _mtx_try(c, m) -> int | None:
+    """Take the mutex without waiting: _Success, _Busy (owned by the caller, not recursive), or None (another
+    thread owns it)."""
+    tid_at, count_at = _mtx_at(c, m)
+    owner = struct.unpack("<i", c.read(tid_at, 4))[0]
+    if owner == -1:
+        c.write_u32(tid_at, c.thread.tid)
+        c.write_u32(count_at, 1)
+        return THRD_SUCCESS
+    if owner == c.thread.tid:
+        if c.u32(m) & MTX_RECURSIVE:
+            c.write_u32(count_at, c.u32(count_at) + 1)
+            return THRD_SUCCESS
+        return THRD_BUSY
+    return None
+
+
+def _mtx_lock(c, m):
+    from winhatch.kernel.ke import wait as kwait
+    from winhatch.kernel.ke.wait import WaitBlock, WouldBlock
+    key = kwait.call_key(c, "_Mtx_lock")
+    if kwait.take_done(c.thread, key) is not None:
+        return THRD_SUCCESS      # handed over by the owner's unlock (owner and count set then)
+    r = _mtx_try(c, m)
+    if r is not None:
+        return r
+    raise WouldBlock(WaitBlock([_mtx_lock_object(c, m)], reason="_Mtx_lock", key=key))
+
+
+def _mtx_trylock(c, m):
+    r = _mtx_try(c, m)
+    return THRD_BUSY if r is None else r
+
+
+def _mtx_unlock(c, m):
+    tid_at, count_at = _mtx_at(c, m)
+    n = c.u32(count_at)
+    if n and struct.unpack("<i", c.read(tid_at, 4))[0] == c.thread.tid:
+        c.write_u32(count_at, n - 1)
+        if n == 1:
+            c.write_u32(tid_at, 0xFFFFFFFF)
+            c.machine.dispatcher.signal_waiters()
+    return THRD_SUCCESS
+
+
+def _mtx_current_owns(c, m):
+    tid_at, count_at = _mtx_at(c, m)
+    return int(c.u32(count_at) != 0 and struct.unpack("<i", c.read(tid_at, 4))[0] == c.thread.tid)
+
+
+api(DLL, "void __cdecl _Mtx_init_in_situ(void *m, int flags)")(_mtx_init_in_situ)
+api(DLL, "void __cdecl _Mtx_destroy_in_situ(void *m)")(_mtx_destroy_in_situ)
+api(DLL, "int __cdecl _Mtx_lock(void *m)")(_mtx_lock)
+api(DLL, "int __cdecl _Mtx_trylock(void *m)")(_mtx_trylock)
+api(DLL, "int __cdecl _Mtx_unlock(void *m)")(_mtx_unlock)
+api(DLL, "int __cdecl _Mtx_current_owns(void *m)")(_mtx_current_owns)

@@ -122,10 +122,11 @@ def _x86_import_libs(objs: list[Path], scratch: Path) -> list[Path]:
     return libs
 
 
-def build(source: str, arch: str = "x64") -> Path:
+def build(source: str, arch: str = "x64", *, opt: str = "-O1") -> Path:
     src = SRC / source
     h = hashlib.sha256(src.read_bytes())
     h.update(Path(__file__).read_bytes())
+    h.update(opt.encode())
     start = SRC / "msvcstl_x86_start.cpp"
     if arch == "x86":
         h.update(start.read_bytes())
@@ -149,7 +150,7 @@ def build(source: str, arch: str = "x64") -> Path:
         for s in [src] + ([start] if arch == "x86" else []):
             obj = scratch / (s.stem + ".obj")
             cmd = [str(tc / "ziglang" / "zig"), "clang", f"--target={triple}", "-fms-compatibility",
-                   "-fms-extensions", "-fexceptions", "-fcxx-exceptions", "-std=c++17", "-O1", "-D_MT", "-D_DLL",
+                   "-fms-extensions", "-fexceptions", "-fcxx-exceptions", "-std=c++17", opt, "-D_MT", "-D_DLL",
                    "-fno-threadsafe-statics", "-nostdinc", *[f"-isystem{p}" for p in inc], "-c", "-o", str(obj),
                    str(s)]
             r = subprocess.run(cmd, capture_output=True, text=True)

@@ -115,3 +115,22 @@ def test_mutex(arch):
     assert res.error is None, res.error
     assert res.stdout == (b"try plain while owned: 0\r\ntry plain when free: 1\r\ntry recursive while owned: 1\r\n"
                           b"lock_guard\r\nfree again: 1\r\n")
+
+
+def test_extraction_and_manipulator_pointers(arch):
+    """operator>> with num_get's rules, istream::get, and (built -O0) the manipulator-pointer members.
+    Recorded from Wine (x64) except `bad 0`: since C++11 ([facet.num.get.virtuals]/3, and MSVC's STL stores
+    0 when the field does not convert, <xlocnum>) a failed extraction stores 0; Wine keeps the old value (5)."""
+    try:
+        exe = msvcstl.build("msvcp_extract.cpp", arch, opt="-O0")
+    except msvcstl.Unavailable as e:
+        pytest.skip(str(e))
+    from winhatch.pe import PEFile
+    names = {f.name for d in PEFile.open(str(exe)).imports if d.dll.lower() == "msvcp140.dll" for f in d.functions}
+    assert any(n.startswith("??6") and "P6A" in n for n in names)     # << std::endl through msvcp140
+    assert any(n.startswith("??5") and "P6AAEAVios_base" in n or "P6AAAVios_base" in n for n in names)  # >> std::hex
+    res = runner.run(exe, [], stdin=io.BytesIO(b"42 -3.5e2 7 ff 077 x 99999999999 1\n"), stdout=io.BytesIO(),
+                     stderr=io.BytesIO(), max_instructions=50_000_000)
+    assert res.error is None, res.error
+    assert res.stdout == (b"a 42 d -350 u 7 h 255 o 63\r\nbad 0 fail 1\r\nskipped 'x'\r\n"
+                          b"big 99999999999 bool 1 good 1\r\neof 1 fail 1\r\n")

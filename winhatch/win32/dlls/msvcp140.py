@@ -90,7 +90,7 @@ def x86_name(name: str) -> str:
                  ("PEAD", "PAD"), ("PEBD", "PBD"), ("PEA_W", "PA_W"), ("PEB_W", "PB_W"), ("PEBX", "PBX"),
                  ("3PEAV", "3PAV"), ("PEAX", "PAX")):
         name = name.replace(a, b)
-    return name
+    return name.replace("@AEA", "@AA")   # a reference parameter (int &: AEAH on x64, AAH on x86)
 
 
 def _declare(x64_name: str, proto: str, fn, *, calls_guest: bool = False) -> None:
@@ -1198,3 +1198,147 @@ api(DLL, "int __cdecl _Mtx_lock(void *m)")(_mtx_lock)
 api(DLL, "int __cdecl _Mtx_trylock(void *m)")(_mtx_trylock)
 api(DLL, "int __cdecl _Mtx_unlock(void *m)")(_mtx_unlock)
 api(DLL, "int __cdecl _Mtx_current_owns(void *m)")(_mtx_current_owns)
+
+
+# ------------------------------------------------------------------------------------- manipulators by pointer
+# operator<<(ostream& (*)(ostream&)), (basic_ios& (*)(basic_ios&)), (ios_base& (*)(ios_base&)) and the istream
+# twins: cl.exe compiles `cout << std::endl` / `cin >> std::ws` / `<< std::hex` to these; the function is the
+# program's (a template instantiated in it) and runs as guest code with the stream (or its basic_ios base).
+def _manip_call(base: bool):
+    def fn(c, this, pfun):
+        arg = ios_of(c, this) if base else this
+        c.machine.dispatcher.call_guest(c.thread, pfun, [arg], stdcall=False)
+        return this
+    return fn
+
+
+for _ch, _w in CHARS:
+    for _op, _cls in (("??6", "ostream"), ("??5", "istream")):
+        T = tmpl(_cls, _ch)
+        BIOS = f"?$basic_ios@{_ch}U?$char_traits@{_ch}@std@@@1@"
+        for _sig, _base in ((f"P6AAEAV01@AEAV01@@Z", False), (f"P6AAEAV{BIOS}AEAV21@@Z", True),
+                            ("P6AAEAVios_base@1@AEAV21@@Z", True)):
+            _declare(f"{_op}{T}QEAAAEAV01@{_sig}@Z", "void * __thiscall operator_manip(void *this_, void *pfun)",
+                     _manip_call(_base), calls_guest=True)
+
+
+# ------------------------------------------------------------------------------------- extractors (num_get)
+_WS = (0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D)
+
+
+def _scan_field(c, sb: int, wide: bool, flags: int, floating: bool) -> tuple[str, bool]:
+    """num_get's stage 2: the characters of a number, consumed from the stream buffer; (text, hit eof)."""
+    eof = eof_of(wide)
+    base = flags & BASEFIELD
+    out = []
+    for _ in range(1 << 16):
+        ch = sgetc(c, sb, wide, False)
+        if ch == eof:
+            return "".join(out), True
+        x = chr(ch) if ch < 0x80 else "\0"
+        t = "".join(out)
+        ok = False
+        if x in "+-" and (not out or (floating and t[-1:] in ("e", "E"))):
+            ok = True
+        elif floating:
+            ok = x.isdigit() or (x == "." and "." not in t and "e" not in t.lower()) or \
+                (x in "eE" and "e" not in t.lower() and any(d.isdigit() for d in t))
+        else:
+            digits = t.lstrip("+-")
+            if base == HEX or (not base and digits[:2].lower() == "0x") or (not base and digits == "0" and x in "xX"):
+                ok = x in "0123456789abcdefABCDEF" or (x in "xX" and digits == "0")
+            elif base == OCT or (not base and digits.startswith("0")):
+                ok = x in "01234567"
+            else:
+                ok = x.isdigit()
+        if not ok:
+            return t, False
+        out.append(x)
+        sgetc(c, sb, wide, True)
+    return "".join(out), False
+
+
+def _extract(kind: str, size: int, signed: bool):
+    lo, hi = (-(1 << (size * 8 - 1)), (1 << (size * 8 - 1)) - 1) if signed else (0, (1 << (size * 8)) - 1)
+
+    def fn(c, this, dest):
+        wide = _wide_of(c)
+        ios = ios_of(c, this)
+        state = 0
+        if ipfx(c, this, False, wide):
+            sb = _get(c, ios, "strbuf")
+            flags = _get(c, ios, "fmtfl")
+            text, at_eof = _scan_field(c, sb, wide, flags, kind == "float")
+            if at_eof:
+                state |= EOFBIT
+            if kind == "float":
+                try:
+                    v = float(text)
+                except ValueError:
+                    v, state = 0.0, state | FAILBIT
+                c.write(dest, struct.pack("<f" if size == 4 else "<d", v))
+            else:
+                base = {HEX: 16, OCT: 8, DEC: 10}.get(flags & BASEFIELD, 0)
+                try:
+                    v = int(text, base) if base else int(text, 0) if not text.lstrip("+-").startswith("0") or \
+                        text.lstrip("+-")[:2].lower() == "0x" else int(text, 8)
+                except ValueError:
+                    v, state = 0, state | FAILBIT
+                if not signed and v < 0 and -v <= hi:       # strtoul's negation of an unsigned value
+                    v = (hi + 1 + v) & hi
+                if v > hi:
+                    v, state = hi, state | FAILBIT
+                elif v < lo:
+                    v, state = lo, state | FAILBIT
+                if kind == "bool":
+                    if v not in (0, 1):
+                        v, state = 1, state | FAILBIT
+                c.write(dest, (v & ((1 << (size * 8)) - 1)).to_bytes(size, "little"))
+        setstate(c, ios, state)
+        return this
+    return fn
+
+
+for _ch, _w in CHARS:
+    IS = tmpl("istream", _ch)
+    for _code, _kind, _size, _signed_ in (("F", "int", 2, True), ("G", "int", 2, False), ("H", "int", 4, True),
+                                          ("I", "int", 4, False), ("J", "int", 4, True), ("K", "int", 4, False),
+                                          ("_J", "int", 8, True), ("_K", "int", 8, False), ("M", "float", 4, True),
+                                          ("N", "float", 8, True), ("O", "float", 8, True), ("_N", "bool", 1, False)):
+        _declare(f"??5{IS}QEAAAEAV01@AEA{_code}@Z", "void * __thiscall operator_shr(void *this_, void *dest)",
+                 _extract(_kind, _size, _signed_))
+
+
+# ------------------------------------------------------------------------------------- unformatted input
+def _set_gcount(c, this, n: int) -> None:
+    c.write_u64(this + 8, n)          # basic_istream::_Chcount (x64 and x86: offset 8)
+
+
+def _get_one(c, this, wide: bool) -> int:
+    """istream::get(): one character through a noskip sentry; eof (eofbit|failbit) when there is none."""
+    ios = ios_of(c, this)
+    _set_gcount(c, this, 0)
+    if not ipfx(c, this, True, wide):
+        return eof_of(wide)
+    ch = sgetc(c, _get(c, ios, "strbuf"), wide, True)
+    if ch == eof_of(wide):
+        setstate(c, ios, EOFBIT | FAILBIT)
+    else:
+        _set_gcount(c, this, 1)
+    return ch
+
+
+for _ch, _w in CHARS:
+    IS = tmpl("istream", _ch)
+    E = "_W" if _w else "D"
+
+    def _get_ref(c, this, dest, w=_w):
+        ch = _get_one(c, this, w)
+        if ch != eof_of(w):
+            c.write(dest, struct.pack("<H", ch) if w else bytes([ch]))
+        return this
+
+    _declare(f"?get@{IS}QEAAAEAV12@AEA{E}@Z", "void * __thiscall get(void *this_, void *dest)", _get_ref)
+    _declare(f"?get@{IS}QEAA{'G' if _w else 'H'}XZ", "int __thiscall get(void *this_)",
+             (lambda w: lambda c, t: _get_one(c, t, w) & 0xFFFFFFFF)(_w))
+    _declare(f"?gcount@{IS}QEBA_JXZ", "__int64 __thiscall gcount(void *this_)", lambda c, t: _i64(c, t + 8))

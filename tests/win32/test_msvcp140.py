@@ -128,9 +128,23 @@ def test_extraction_and_manipulator_pointers(arch):
     from winhatch.pe import PEFile
     names = {f.name for d in PEFile.open(str(exe)).imports if d.dll.lower() == "msvcp140.dll" for f in d.functions}
     assert any(n.startswith("??6") and "P6A" in n for n in names)     # << std::endl through msvcp140
-    assert any(n.startswith("??5") and "P6AAEAVios_base" in n or "P6AAAVios_base" in n for n in names)  # >> std::hex
+    assert any(n.startswith("??5") and ("P6AAEAVios_base" in n or "P6AAAVios_base" in n) for n in names)  # >> hex
     res = runner.run(exe, [], stdin=io.BytesIO(b"42 -3.5e2 7 ff 077 x 99999999999 1\n"), stdout=io.BytesIO(),
                      stderr=io.BytesIO(), max_instructions=50_000_000)
     assert res.error is None, res.error
     assert res.stdout == (b"a 42 d -350 u 7 h 255 o 63\r\nbad 0 fail 1\r\nskipped 'x'\r\n"
                           b"big 99999999999 bool 1 good 1\r\neof 1 fail 1\r\n")
+
+
+def test_ctype_facet(arch):
+    """`cin >> std::string` and use_facet<ctype<char>>: locale::id, the locale's facet table, _Getcat's new
+    ctype<char> with the "C" classification table, its virtual functions (recorded from Wine, x64)."""
+    try:
+        exe = msvcstl.build("msvcp_facet.cpp", arch)
+    except msvcstl.Unavailable as e:
+        pytest.skip(str(e))
+    res = runner.run(exe, [], stdin=io.BytesIO(b"  hello World\tfoo\n"), stdout=io.BytesIO(), stderr=io.BytesIO(),
+                     max_instructions=50_000_000)
+    assert res.error is None, res.error
+    assert res.exit_status == 0
+    assert res.stdout == b"[hello][World][foo]\r\n1101 Qqwn\r\nMIXED 1\r\neof 1 fail 1 d []\r\n"

@@ -85,12 +85,16 @@ LAYOUT = {True: Layout(True), False: Layout(False)}
 # ------------------------------------------------------------------------------------- mangled names
 def x86_name(name: str) -> str:
     """The x86 decoration of an x64 MSVC name: no __ptr64 (E) qualifiers, __thiscall members."""
-    for a, b in (("QEAA", "QAE"), ("QEBA", "QBE"), ("UEAA", "UAE"), ("MEAA", "MAE"), ("IEAA", "IAE"),
+    for a, b in (("SA_KPEAPEBV", "SAIPAPBV"), ("QEAA", "QAE"), ("MEBA", "MBE"), ("QEBA", "QBE"), ("UEAA", "UAE"), ("MEAA", "MAE"), ("IEAA", "IAE"),
                  ("IEBA", "IBE"), ("PEAV", "PAV"), ("PEBV", "PBV"), ("AEAV", "AAV"), ("AEBV", "ABV"),
                  ("PEAD", "PAD"), ("PEBD", "PBD"), ("PEA_W", "PA_W"), ("PEB_W", "PB_W"), ("PEBX", "PBX"),
                  ("3PEAV", "3PAV"), ("PEAX", "PAX")):
         name = name.replace(a, b)
     return name.replace("@AEA", "@AA")   # a reference parameter (int &: AEAH on x64, AAH on x86)
+
+
+def _arch_name(x64_name: str, is64: bool) -> str:
+    return x64_name if is64 else x86_name(x64_name)
 
 
 def _declare(x64_name: str, proto: str, fn, *, calls_guest: bool = False) -> None:
@@ -178,6 +182,24 @@ for _ch, _w in CHARS:
     for _cls in ("ostream", "istream"):
         internal_function(DLL, stream_dtor(_cls, _ch))
 internal_function(DLL, "locale::_Locimp::`scalar deleting destructor'")
+internal_function(DLL, "ctype<char>::`scalar deleting destructor'")
+
+# facets: locale::facet's vftable is [deleting destructor, _Incref, _Decref]; ctype<char> adds do_tolower,
+# do_toupper, do_widen, do_narrow, each pair of overloads in reverse declaration order, as MSVC lays out
+# overloaded virtual functions (checked against the slots the STL's inline code calls)
+INCREF = "?_Incref@facet@locale@std@@UEAAXXZ"
+DECREF = "?_Decref@facet@locale@std@@UEAAPEAV_Facet_base@3@XZ"
+CT = "?$ctype@D@std@@"
+CTYPE_SLOTS = (f"?do_tolower@{CT}MEBAPEBDPEADPEBD@Z", f"?do_tolower@{CT}MEBADD@Z",
+               f"?do_toupper@{CT}MEBAPEBDPEADPEBD@Z", f"?do_toupper@{CT}MEBADD@Z",
+               f"?do_widen@{CT}MEBAPEBDPEBD0PEAD@Z", f"?do_widen@{CT}MEBADD@Z",
+               f"?do_narrow@{CT}MEBAPEBDPEBD0DPEAD@Z", f"?do_narrow@{CT}MEBADDD@Z")
+CTYPE_ID = f"?id@{CT}2V0locale@2@A"
+ID_CNT = "?_Id_cnt@id@locale@std@@0HA"
+CTYPE_VFTABLE = f"??_7{CT}6B@"
+data_export(DLL, CTYPE_ID, 8)
+data_export(DLL, ID_CNT, 4)
+data_export(DLL, CTYPE_VFTABLE, 11 * 8)
 
 
 def stop(c, why: str) -> None:
@@ -201,6 +223,9 @@ class State:
         self.fb_vftable: dict[bool, int] = {}             # wide -> vftable address
         self.internal: dict[int, str] = {}                # internal function VA -> name
         self.exports: dict[str, int] = {}
+        self.locimp = 0
+        self.ctype_table = 0
+        self.classic = 0
 
 
 def _state(c) -> State:
@@ -254,8 +279,21 @@ def construct_streams(c) -> None:
     locimp = R.alloc(c, L.locimp_size + 2)
     name = locimp + L.locimp_size
     c.write(name, b"C\0")
-    put_ptr(locimp, R.alloc(c, P))   # its vftable: one slot, the scalar deleting destructor
-    put_ptr(c.ptr(locimp), internal["locale::_Locimp::`scalar deleting destructor'"])
+    lvt = R.alloc(c, 3 * P)          # its vftable: the scalar deleting destructor, facet's _Incref and _Decref
+    put_ptr(locimp, lvt)
+    put_ptr(lvt, internal["locale::_Locimp::`scalar deleting destructor'"])
+    put_ptr(lvt + P, export_addr(c, _arch_name(INCREF, is64)))
+    put_ptr(lvt + 2 * P, export_addr(c, _arch_name(DECREF, is64)))
+    cvt = export_addr(c, CTYPE_VFTABLE)
+    put_ptr(cvt, internal["ctype<char>::`scalar deleting destructor'"])
+    for i, n in enumerate((INCREF, DECREF) + CTYPE_SLOTS, start=1):
+        put_ptr(cvt + i * P, export_addr(c, _arch_name(n, is64)))
+    s.locimp = locimp
+    table = R.alloc(c, 257 * 2)                    # the "C" locale's classification (the CRT's _ctype table)
+    from winhatch.win32.crt.startup import ctype_table_bytes
+    c.write(table, ctype_table_bytes())
+    s.ctype_table = table + 2
+    s.classic = R.alloc(c, 2 * P)
     c.write_u32(locimp + P, 1)                      # _Myrefs: the global locale's reference
     put_ptr(locimp + 2 * P, 0)                      # _Facetvec: no facets
     put_ptr(locimp + 3 * P, 0)                      # _Facetcount
@@ -267,6 +305,8 @@ def construct_streams(c) -> None:
     c.write_u32(export_addr(c, INDEX), 0)
     c.write_u64(export_addr(c, BADOFF), -1)
     (c.write_u64 if is64 else c.write_u32)(export_addr(c, TABLE_SIZE[is64]), 256)
+
+    put_ptr(s.classic + P, locimp)
 
     def new_locale() -> int:
         loc = R.alloc(c, L.locale_size)
@@ -1342,3 +1382,129 @@ for _ch, _w in CHARS:
     _declare(f"?get@{IS}QEAA{'G' if _w else 'H'}XZ", "int __thiscall get(void *this_)",
              (lambda w: lambda c, t: _get_one(c, t, w) & 0xFFFFFFFF)(_w))
     _declare(f"?gcount@{IS}QEBA_JXZ", "__int64 __thiscall gcount(void *this_)", lambda c, t: _i64(c, t + 8))
+
+
+# ------------------------------------------------------------------------------------- locale and ctype<char>
+def _incref(c, this):
+    a = this + c.ptr_size
+    c.write_u32(a, (c.u32(a) + 1) & 0xFFFFFFFF)
+    return 0
+
+
+def _decref(c, this):
+    a = this + c.ptr_size
+    n = (c.u32(a) - 1) & 0xFFFFFFFF
+    c.write_u32(a, n)
+    return this if n == 0 else 0
+
+
+def _getgloballocale(c):
+    return _state(c).locimp
+
+
+def _classic(c):
+    return _state(c).classic
+
+
+def _ios_getloc(c, this, ret):
+    """ios_base::getloc(): a copy of the stream's locale (returned through the hidden pointer), its _Locimp's
+    reference count incremented as locale's copy constructor does."""
+    P = c.ptr_size
+    loc = _get(c, this, "ploc")
+    imp = c.ptr(loc + P)
+    c.write(ret, bytes(2 * P))
+    c.write_ptr(ret + P, imp)
+    _incref(c, imp)
+    return ret
+
+
+def _ctype_getcat(c, ppf, ploc):
+    """ctype<char>::_Getcat: a new ctype<char> facet of the "C" locale for use_facet (its table is the C
+    runtime's classification); the category is LC_CTYPE (2)."""
+    if ppf and not c.ptr(ppf):
+        P = c.ptr_size
+        s = _state(c)
+        f = R.alloc(c, 48 if P == 8 else 24)
+        c.write_ptr(f, export_addr(c, CTYPE_VFTABLE))
+        c.write_u32(f + P, 0)                    # _Myrefs
+        c.write_u32(f + 2 * P, 0)                # _Ctype._Page: the "C" locale
+        c.write_ptr(f + 3 * P, s.ctype_table)   # _Ctype._Table
+        c.write_u32(f + 4 * P, 0)                # _Delfl: the table is not the facet's
+        c.write_ptr(f + 5 * P, 0)                # _LocaleName
+        c.write_ptr(ppf, f)
+    return 2
+
+
+def _c_lower(ch: int) -> int:
+    return ch + 32 if 0x41 <= ch <= 0x5A else ch
+
+
+def _c_upper(ch: int) -> int:
+    return ch - 32 if 0x61 <= ch <= 0x7A else ch
+
+
+def _do_case(conv):
+    def one(c, this, ch):
+        return conv(ch & 0xFF)
+
+    def rng(c, this, first, last):
+        n = last - first
+        if n > 0:
+            c.write(first, bytes(conv(b) for b in c.read(first, n)))
+        return last
+    return one, rng
+
+
+def _do_widen(c, this, ch):
+    return ch & 0xFF
+
+
+def _do_widen_rng(c, this, first, last, dest):
+    n = last - first
+    if n > 0:
+        c.write(dest, c.read(first, n))
+    return last
+
+
+def _do_narrow(c, this, ch, dflt):
+    return ch & 0xFF
+
+
+def _do_narrow_rng(c, this, first, last, dflt, dest):
+    return _do_widen_rng(c, this, first, last, dest)
+
+
+_declare(INCREF, "void __thiscall _Incref(void *this_)", _incref)
+_declare(DECREF, "void * __thiscall _Decref(void *this_)", _decref)
+_declare("?_Getgloballocale@locale@std@@CAPEAV_Locimp@12@XZ", "void * __cdecl _Getgloballocale(void)",
+         _getgloballocale)
+_declare("?classic@locale@std@@SAAEBV12@XZ", "void * __cdecl classic(void)", _classic)
+_declare("?getloc@ios_base@std@@QEBA?AVlocale@2@XZ", "void * __thiscall getloc(void *this_, void *ret)",
+         _ios_getloc)
+_declare(f"?_Getcat@{CT}SA_KPEAPEBVfacet@locale@2@PEBV42@@Z", "size_t __cdecl _Getcat(void *ppf, void *ploc)",
+         _ctype_getcat)
+_lo1, _lo2 = _do_case(_c_lower)
+_up1, _up2 = _do_case(_c_upper)
+_declare(CTYPE_SLOTS[1], "int __thiscall do_tolower(void *this_, int ch)", _lo1)
+_declare(CTYPE_SLOTS[0], "void * __thiscall do_tolower(void *this_, void *first, void *last)", _lo2)
+_declare(CTYPE_SLOTS[3], "int __thiscall do_toupper(void *this_, int ch)", _up1)
+_declare(CTYPE_SLOTS[2], "void * __thiscall do_toupper(void *this_, void *first, void *last)", _up2)
+_declare(CTYPE_SLOTS[5], "int __thiscall do_widen(void *this_, int ch)", _do_widen)
+_declare(CTYPE_SLOTS[4], "void * __thiscall do_widen(void *this_, void *first, void *last, void *dest)",
+         _do_widen_rng)
+_declare(CTYPE_SLOTS[7], "int __thiscall do_narrow(void *this_, int ch, int dflt)", _do_narrow)
+_declare(CTYPE_SLOTS[6],
+         "void * __thiscall do_narrow(void *this_, void *first, void *last, int dflt, void *dest)", _do_narrow_rng)
+
+
+def _ctype_deleting_dtor(c, this, flags):
+    """ctype<char>'s scalar deleting destructor (what `delete facet->_Decref()` calls when the C++ runtime
+    tidies the registered facets at exit): its table is not its own (_Delfl 0); flags & 1 frees the object,
+    which _Getcat allocated from the process heap as msvcp140's operator new does (through the C runtime)."""
+    if flags & 1:
+        R.heap(c).free_block(this)
+    return this
+
+
+_internal("ctype<char>::`scalar deleting destructor'", "void * __thiscall dtor(void *this_, int flags)",
+          _ctype_deleting_dtor)

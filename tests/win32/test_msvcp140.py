@@ -148,3 +148,17 @@ def test_ctype_facet(arch):
     assert res.error is None, res.error
     assert res.exit_status == 0
     assert res.stdout == b"[hello][World][foo]\r\n1101 Qqwn\r\nMIXED 1\r\neof 1 fail 1 d []\r\n"
+
+
+def test_stringstreams(arch):
+    """ostringstream / istringstream / stringstream: the program's basic_stringbuf on msvcp140's
+    basic_streambuf, ios_base and basic_ios; its virtual functions run as guest code from msvcp140's members
+    (recorded from Wine, x64)."""
+    try:
+        exe = msvcstl.build("msvcp_sstream.cpp", arch)
+    except msvcstl.Unavailable as e:
+        pytest.skip(str(e))
+    res = runner.run(exe, [], stdout=io.BytesIO(), stderr=io.BytesIO(), max_instructions=100_000_000)
+    assert res.error is None, res.error
+    assert res.exit_status == 0
+    assert res.stdout == b"[x=42   1.5 ff] 13\r\n15 fail 1 c 0\r\n290 0,1,2,3,4,\r\n<alpha><beta>\r\n"

@@ -482,8 +482,12 @@ class Dispatcher:
                                  message=message, threads=threads)
         raise MachineStop(message, STATUS_POSSIBLE_DEADLOCK)
 
-    def call_guest(self, thread: "Thread", fn: int, args: list[int] | tuple = (), *, stdcall: bool = True) -> int:
+    def call_guest(self, thread: "Thread", fn: int, args: list[int] | tuple = (), *, stdcall: bool = True,
+                   thiscall: bool = False, ret64: bool = False) -> int:
         """Call guest function `fn(args…)` on `thread` and return its return value (eax/rax).
+
+        thiscall: a C++ member function; on x86 the first argument (`this`) goes in ecx, the rest on the stack.
+        ret64: the function returns a 64-bit value (x86: edx:eax).
 
         Only from a deferred handler (calls_guest=True). The thread's registers are restored afterwards,
         except that the callee's effects on memory remain. The callee runs unsliced (like a thread holding the
@@ -513,6 +517,9 @@ class Dispatcher:
             sp -= 8
             cpu.write_u64(sp, ret_stub)
         else:
+            if thiscall and args:
+                cpu.set_reg("ecx", args[0] & 0xFFFFFFFF)
+                args = args[1:]
             sp -= len(args) * 4
             if (sp - 4) % 16 != 12:
                 sp -= (sp - 4 - 12) % 16
@@ -532,6 +539,8 @@ class Dispatcher:
             self.slice_end = slice_end
             if not (thread.terminated or proc.exited):
                 retval = cpu.retval
+                if ret64 and not cpu.is64:
+                    retval |= (cpu.reg("edx") & 0xFFFFFFFF) << 32
                 cpu.restore_context(saved)
                 cpu.retval = saved.get("rax" if cpu.is64 else "eax")
         return retval if ret is None else ret

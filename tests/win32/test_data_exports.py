@@ -20,7 +20,8 @@ def test_unimplemented_data_export_stops(build_fixture, arch, args):
         assert b"found 1\r\n" in res.stdout
     assert b"value" not in res.stdout and b"not reached" not in res.stdout
     assert res.error is not None and "\n" not in res.error
-    assert res.error.startswith("unimplemented data export ntdll.dll!NlsMbCodePageTag accessed from data_unimpl.exe+0x"), \
+    assert res.error.startswith(
+        "unimplemented data export ntdll.dll!NlsMbCodePageTag accessed from data_unimpl.exe+0x"), \
         res.error
     assert [u["api"] for u in res.unimplemented] == ["ntdll.dll!NlsMbCodePageTag"]
 

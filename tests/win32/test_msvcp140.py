@@ -93,7 +93,7 @@ def test_stream_objects_in_guest_memory(program, arch):
     u32 = lambda addr: struct.unpack("<I", a.read(addr, 4))[0]   # noqa: E731
     i64 = lambda addr: struct.unpack("<q", a.read(addr, 8))[0]   # noqa: E731
     assert (u32(ios + o["state"]), u32(ios + o["except_"]), i64(ios + o["prec"]), i64(ios + o["wide"])) == (0, 0, 6, 0)
-    assert u32(ios + o["fmtfl"]) == P.SKIPWS | P.DEC | P.RIGHT      # skipws|dec at start; the program left std::right set
+    assert u32(ios + o["fmtfl"]) == P.SKIPWS | P.DEC | P.RIGHT      # skipws|dec; the program left `right` set
     assert rd(ios + o["tie"]) == 0 and a.read(ios + o["fill"], 1) == b" "
     sb = rd(ios + o["strbuf"])
     crt = proc.subsystem["crt:ucrt"]

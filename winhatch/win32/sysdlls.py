@@ -2,10 +2,12 @@
 
 Each DLL of the export data (generated from Wine's PE DLLs by tools/gen_exports.py) becomes a real PE
 image built with winhatch.pe.builder: the same names, ordinals and forwarders; at each code export a trap
-stub; data exports winhatch implements (declared with winhatch.win32.api.data_export) as data of their declared
-size, filled by the DLL's initialiser; every other data export in a no-access section (`.whnone`), where a
-read or write by the guest stops it as an unimplemented API does (subsystem._data_export_fault); a `.whtrap` section naming every stub (and
-ntdll's internal entry points) so the kernel can dispatch a trap to its Python handler. The images are
+stub; data exports winhatch implements (declared with winhatch.win32.api.data_export) as data of their
+declared size, filled by the DLL's initialiser; every other data export in a no-access section (`.whnone`),
+where a read or write by the guest stops it as an unimplemented API does (subsystem._data_export_fault);
+functions a DLL has without exporting them (api.internal_function: msvcp140's filebuf virtual functions) as
+framed stubs; a `.whtrap` section naming every stub (and ntdll's internal entry points) so the kernel can
+dispatch a trap to its Python handler. The images are
 written once into a cache directory keyed by everything that shapes them, and that directory is mounted
 read-only as the sandbox's C:\\Windows\\System32 (x64) and C:\\Windows\\SysWOW64 (x86). The loader finds
 and maps them like any other DLL: there is no special path.

@@ -25,9 +25,15 @@ interleaves with printf exactly. Virtual slots of basic_streambuf, in declaratio
 destructor, 1 _Lock, 2 _Unlock, 3 overflow, 4 pbackfail, 5 showmanyc, 6 underflow, 7 uflow, 8 xsgetn,
 9 xsputn, 10 seekoff, 11 seekpos, 12 setbuf, 13 sync, 14 imbue.
 
-What is not here stops loudly: facets and use_facet (the locale has no facets: locale::id and the facet
-vftables are unimplemented data exports), seeking, exceptions() masks that would throw, a stream whose buffer
-is not one of these filebufs (a user's streambuf: its virtual functions would have to be called as guest code).
+A stream buffer the program defines (basic_stringbuf of <sstream>, a user's streambuf) derives from this DLL's
+basic_streambuf: the virtual functions it overrides run as guest code (thiscall) from the members here, the
+others are basic_streambuf's own exports, served here. use_facet<ctype<char>> works: the global locale has no
+facet table, so the STL's inline code asks ctype<char>::_Getcat for a new facet of the "C" locale.
+
+What is not here stops loudly: other facets (num_put/num_get objects, numpunct, codecvt: their locale::id and
+vftables are unimplemented data exports; the inserters and extractors here apply the "C" locale's rules
+themselves), seeking (seekpos), exceptions() masks that would throw, ios_base callbacks, the /Zc:wchar_t-
+(unsigned short) instantiations.
 """
 from __future__ import annotations
 
@@ -85,7 +91,8 @@ LAYOUT = {True: Layout(True), False: Layout(False)}
 # ------------------------------------------------------------------------------------- mangled names
 def x86_name(name: str) -> str:
     """The x86 decoration of an x64 MSVC name: no __ptr64 (E) qualifiers, __thiscall members."""
-    for a, b in (("SA_KPEAPEBV", "SAIPAPBV"), ("QEAA", "QAE"), ("MEBA", "MBE"), ("QEBA", "QBE"), ("UEAA", "UAE"), ("MEAA", "MAE"), ("IEAA", "IAE"),
+    for a, b in (("SA_KPEAPEBV", "SAIPAPBV"), ("QEAA", "QAE"), ("MEBA", "MBE"), ("QEBA", "QBE"), ("UEAA", "UAE"),
+                 ("MEAA", "MAE"), ("IEAA", "IAE"),
                  ("IEBA", "IBE"), ("PEAV", "PAV"), ("PEBV", "PBV"), ("AEAV", "AAV"), ("AEBV", "ABV"),
                  ("PEAD", "PAD"), ("PEBD", "PBD"), ("PEA_W", "PA_W"), ("PEB_W", "PB_W"), ("PEBX", "PBX"),
                  ("3PEAV", "3PAV"), ("PEAX", "PAX")):
@@ -133,7 +140,8 @@ def obj_name(name: str, cls: str, ch: str) -> str:
 
 
 def ptr_name(name: str, cls: str, ch: str, is64: bool) -> str:
-    return f"?_Ptr_{name}@std@@3{'PEAV' if is64 else 'PAV'}?$basic_{cls}@{ch}U?$char_traits@{ch}@std@@@1@{'EA' if is64 else 'A'}"
+    return (f"?_Ptr_{name}@std@@3{'PEAV' if is64 else 'PAV'}?$basic_{cls}@{ch}U?$char_traits@{ch}@std@@@1@"
+            f"{'EA' if is64 else 'A'}")
 
 
 def vbtable_name(cls: str, ch: str) -> str:
@@ -158,6 +166,10 @@ for _ch, _w in CHARS:
     for _cls in ("ostream", "istream"):
         data_export(DLL, vbtable_name(_cls, _ch), 8)
         data_export(DLL, vftable_name(_cls, _ch), 8)
+# std::_Raise_handler (the handler stdext::exception::_Raise calls without C++ exceptions): a null function
+# pointer, its initial value in msvcp140 (the zero-filled data is its value)
+data_export(DLL, "?_Raise_handler@std@@3P6AXAEBVexception@stdext@@@ZEA", 8)
+data_export(DLL, "?_Raise_handler@std@@3P6AXABVexception@stdext@@@ZA", 4)
 data_export(DLL, SYNC, 1)
 data_export(DLL, INDEX, 4)
 data_export(DLL, BADOFF, 8)
@@ -1644,8 +1656,10 @@ def _BASE_VIRTUALS(ch):
             (f"?seekoff@{SB}MEAA?AV?$fpos@U_Mbstatet@@@2@_JHH@Z", _base_seekoff))
 
 
-_PROTOS = {"overflow": "int __thiscall overflow(void *this_, int ch)", "pbackfail": "int __thiscall pbackfail(void *this_, int ch)",
-           "showmanyc": "__int64 __thiscall showmanyc(void *this_)", "underflow": "int __thiscall underflow(void *this_)",
+_PROTOS = {"overflow": "int __thiscall overflow(void *this_, int ch)",
+           "pbackfail": "int __thiscall pbackfail(void *this_, int ch)",
+           "showmanyc": "__int64 __thiscall showmanyc(void *this_)",
+           "underflow": "int __thiscall underflow(void *this_)",
            "uflow": "int __thiscall uflow(void *this_)",
            "xsgetn": "__int64 __thiscall xsgetn(void *this_, void *p, __int64 n)",
            "xsputn": "__int64 __thiscall xsputn(void *this_, const void *p, __int64 n)",

@@ -112,6 +112,12 @@ def _declare(x64_name: str, proto: str, fn, *, calls_guest: bool = True) -> None
         api_mod._REGISTRY[-1].name = n
 
 
+def _declare_plain(x64_name: str, proto: str, fn) -> None:
+    """An export that never runs guest code (state accessors, locale bookkeeping): served inside the trap,
+    without the deferral a guest call needs."""
+    _declare(x64_name, proto, fn, calls_guest=False)
+
+
 def _internal(name: str, proto: str, fn) -> None:
     """Serve an internal (not exported) function declared with internal_function."""
     api(DLL, proto)(fn)
@@ -969,50 +975,50 @@ def _sync_with_stdio(c, sync):
 
 
 IOS = "ios_base@std@@"
-_declare(f"?good@{IOS}QEBA_NXZ", "int __thiscall good(void *this_)", _good)
-_declare(f"?fail@{IOS}QEBA_NXZ", "int __thiscall fail(void *this_)", _fail)
-_declare(f"??7{IOS}QEBA_NXZ", "int __thiscall operator_not(void *this_)", _fail)
-_declare(f"??B{IOS}QEBA_NXZ", "int __thiscall operator_bool(void *this_)", lambda c, t: 1 - _fail(c, t))
-_declare(f"?bad@{IOS}QEBA_NXZ", "int __thiscall bad(void *this_)", _bad)
-_declare(f"?eof@{IOS}QEBA_NXZ", "int __thiscall eof(void *this_)", _eof)
-_declare(f"?rdstate@{IOS}QEBAHXZ", "int __thiscall rdstate(void *this_)", _rdstate)
-_declare(f"?clear@{IOS}QEAAXH_N@Z", "void __thiscall clear(void *this_, int state, int reraise)", _clear2)
-_declare(f"?clear@{IOS}QEAAXH@Z", "void __thiscall clear(void *this_, int state)", _clear1)
-_declare(f"?clear@{IOS}QEAAXI@Z", "void __thiscall clear(void *this_, int state)", _clear1)
-_declare(f"?setstate@{IOS}QEAAXH_N@Z", "void __thiscall setstate(void *this_, int state, int reraise)", _setstate2)
-_declare(f"?setstate@{IOS}QEAAXH@Z", "void __thiscall setstate(void *this_, int state)",
+_declare_plain(f"?good@{IOS}QEBA_NXZ", "int __thiscall good(void *this_)", _good)
+_declare_plain(f"?fail@{IOS}QEBA_NXZ", "int __thiscall fail(void *this_)", _fail)
+_declare_plain(f"??7{IOS}QEBA_NXZ", "int __thiscall operator_not(void *this_)", _fail)
+_declare_plain(f"??B{IOS}QEBA_NXZ", "int __thiscall operator_bool(void *this_)", lambda c, t: 1 - _fail(c, t))
+_declare_plain(f"?bad@{IOS}QEBA_NXZ", "int __thiscall bad(void *this_)", _bad)
+_declare_plain(f"?eof@{IOS}QEBA_NXZ", "int __thiscall eof(void *this_)", _eof)
+_declare_plain(f"?rdstate@{IOS}QEBAHXZ", "int __thiscall rdstate(void *this_)", _rdstate)
+_declare_plain(f"?clear@{IOS}QEAAXH_N@Z", "void __thiscall clear(void *this_, int state, int reraise)", _clear2)
+_declare_plain(f"?clear@{IOS}QEAAXH@Z", "void __thiscall clear(void *this_, int state)", _clear1)
+_declare_plain(f"?clear@{IOS}QEAAXI@Z", "void __thiscall clear(void *this_, int state)", _clear1)
+_declare_plain(f"?setstate@{IOS}QEAAXH_N@Z", "void __thiscall setstate(void *this_, int state, int reraise)", _setstate2)
+_declare_plain(f"?setstate@{IOS}QEAAXH@Z", "void __thiscall setstate(void *this_, int state)",
          lambda c, t, b: _setstate2(c, t, b, 0))
-_declare(f"?flags@{IOS}QEBAHXZ", "int __thiscall flags(void *this_)", _flags0)
-_declare(f"?flags@{IOS}QEAAHH@Z", "int __thiscall flags(void *this_, int v)", _flags1)
-_declare(f"?setf@{IOS}QEAAHH@Z", "int __thiscall setf(void *this_, int v)", _setf1)
-_declare(f"?setf@{IOS}QEAAHHH@Z", "int __thiscall setf(void *this_, int v, int mask)", _setf2)
-_declare(f"?unsetf@{IOS}QEAAXH@Z", "void __thiscall unsetf(void *this_, int mask)", _unsetf)
-_declare(f"?precision@{IOS}QEBA_JXZ", "__int64 __thiscall precision(void *this_)", _prec0)
-_declare(f"?precision@{IOS}QEAA_J_J@Z", "__int64 __thiscall precision(void *this_, __int64 v)", _prec1)
-_declare(f"?width@{IOS}QEBA_JXZ", "__int64 __thiscall width(void *this_)", _width0)
-_declare(f"?width@{IOS}QEAA_J_J@Z", "__int64 __thiscall width(void *this_, __int64 v)", _width1)
-_declare(f"?sync_with_stdio@{IOS}SA_N_N@Z", "int __cdecl sync_with_stdio(int sync)", _sync_with_stdio)
+_declare_plain(f"?flags@{IOS}QEBAHXZ", "int __thiscall flags(void *this_)", _flags0)
+_declare_plain(f"?flags@{IOS}QEAAHH@Z", "int __thiscall flags(void *this_, int v)", _flags1)
+_declare_plain(f"?setf@{IOS}QEAAHH@Z", "int __thiscall setf(void *this_, int v)", _setf1)
+_declare_plain(f"?setf@{IOS}QEAAHHH@Z", "int __thiscall setf(void *this_, int v, int mask)", _setf2)
+_declare_plain(f"?unsetf@{IOS}QEAAXH@Z", "void __thiscall unsetf(void *this_, int mask)", _unsetf)
+_declare_plain(f"?precision@{IOS}QEBA_JXZ", "__int64 __thiscall precision(void *this_)", _prec0)
+_declare_plain(f"?precision@{IOS}QEAA_J_J@Z", "__int64 __thiscall precision(void *this_, __int64 v)", _prec1)
+_declare_plain(f"?width@{IOS}QEBA_JXZ", "__int64 __thiscall width(void *this_)", _width0)
+_declare_plain(f"?width@{IOS}QEAA_J_J@Z", "__int64 __thiscall width(void *this_, __int64 v)", _width1)
+_declare_plain(f"?sync_with_stdio@{IOS}SA_N_N@Z", "int __cdecl sync_with_stdio(int sync)", _sync_with_stdio)
 
 for _ch, _w in CHARS:
     BI = tmpl("ios", _ch)
     SB = tmpl("streambuf", _ch)
     OS = tmpl("ostream", _ch)
     E = "_W" if _w else "D"
-    _declare(f"?clear@{BI}QEAAXH_N@Z", "void __thiscall clear(void *this_, int state, int reraise)", _clear2)
-    _declare(f"?clear@{BI}QEAAXI@Z", "void __thiscall clear(void *this_, int state)", _clear1)
-    _declare(f"?setstate@{BI}QEAAXH_N@Z", "void __thiscall setstate(void *this_, int state, int reraise)",
+    _declare_plain(f"?clear@{BI}QEAAXH_N@Z", "void __thiscall clear(void *this_, int state, int reraise)", _clear2)
+    _declare_plain(f"?clear@{BI}QEAAXI@Z", "void __thiscall clear(void *this_, int state)", _clear1)
+    _declare_plain(f"?setstate@{BI}QEAAXH_N@Z", "void __thiscall setstate(void *this_, int state, int reraise)",
              _setstate2)
-    _declare(f"?setstate@{BI}QEAAXI@Z", "void __thiscall setstate(void *this_, int state)",
+    _declare_plain(f"?setstate@{BI}QEAAXI@Z", "void __thiscall setstate(void *this_, int state)",
              lambda c, t, b: _setstate2(c, t, b, 0))
-    _declare(f"?widen@{BI}QEBA{E}D@Z", "int __thiscall widen(void *this_, int ch)", _widen)
-    _declare(f"?narrow@{BI}QEBAD{E}D@Z", "int __thiscall narrow(void *this_, int ch, int dflt)", _narrow)
-    _declare(f"?fill@{BI}QEBA{E}XZ", "int __thiscall fill(void *this_)", _fill0)
-    _declare(f"?fill@{BI}QEAA{E}{E}@Z", "int __thiscall fill(void *this_, int ch)", _fill1)
-    _declare(f"?rdbuf@{BI}QEBAPEAV?$basic_streambuf@{E}U?$char_traits@{E}@std@@@2@XZ",
+    _declare_plain(f"?widen@{BI}QEBA{E}D@Z", "int __thiscall widen(void *this_, int ch)", _widen)
+    _declare_plain(f"?narrow@{BI}QEBAD{E}D@Z", "int __thiscall narrow(void *this_, int ch, int dflt)", _narrow)
+    _declare_plain(f"?fill@{BI}QEBA{E}XZ", "int __thiscall fill(void *this_)", _fill0)
+    _declare_plain(f"?fill@{BI}QEAA{E}{E}@Z", "int __thiscall fill(void *this_, int ch)", _fill1)
+    _declare_plain(f"?rdbuf@{BI}QEBAPEAV?$basic_streambuf@{E}U?$char_traits@{E}@std@@@2@XZ",
              "void * __thiscall rdbuf(void *this_)", _rdbuf0)
-    _declare(f"?tie@{BI}QEBAPEAV?$basic_ostream@{E}U?$char_traits@{E}@std@@@2@XZ",
+    _declare_plain(f"?tie@{BI}QEBAPEAV?$basic_ostream@{E}U?$char_traits@{E}@std@@@2@XZ",
              "void * __thiscall tie(void *this_)", _tie0)
-    _declare(f"?tie@{BI}QEAAPEAV?$basic_ostream@{E}U?$char_traits@{E}@std@@@2@PEAV32@@Z",
+    _declare_plain(f"?tie@{BI}QEAAPEAV?$basic_ostream@{E}U?$char_traits@{E}@std@@@2@PEAV32@@Z",
              "void * __thiscall tie(void *this_, void *os)", _tie1)
     # basic_streambuf's public members
     _declare(f"?sputc@{SB}QEAAH{E}@Z" if not _w else f"?sputc@{SB}QEAAG_W@Z",
@@ -1069,7 +1075,7 @@ def _uncaught_exception(c):
     return int(__uncaught_exceptions(c) > 0)
 
 
-_declare("?uncaught_exception@std@@YA_NXZ", "int __cdecl uncaught_exception(void)", _uncaught_exception)
+_declare_plain("?uncaught_exception@std@@YA_NXZ", "int __cdecl uncaught_exception(void)", _uncaught_exception)
 
 
 # ------------------------------------------------------------------------------------- <iomanip> manipulators
@@ -1127,7 +1133,7 @@ for _exp, _fname, _wide_arg, _impl in MANIPS:
     internal_function(DLL, _fname)
     _t = "__int64" if _wide_arg else "int"
     _internal(_fname, f"void __cdecl manip(void *ios, {_t} arg)", _impl)
-    _declare(_exp, f"void * __cdecl manip(void *ret, {_t} arg)", _manip_maker(_fname, _wide_arg))
+    _declare_plain(_exp, f"void * __cdecl manip(void *ret, {_t} arg)", _manip_maker(_fname, _wide_arg))
 
 
 # ------------------------------------------------------------------------------------- std::_Lockit
@@ -1155,9 +1161,9 @@ def _unlockit(c, this):
     return 0
 
 
-_declare("??0_Lockit@std@@QEAA@H@Z", "void * __thiscall _Lockit(void *this_, int kind)", _lockit)
-_declare("??0_Lockit@std@@QEAA@XZ", "void * __thiscall _Lockit(void *this_)", lambda c, t: _lockit(c, t, 0))
-_declare("??1_Lockit@std@@QEAA@XZ", "void __thiscall _Lockit_dtor(void *this_)", _unlockit)
+_declare_plain("??0_Lockit@std@@QEAA@H@Z", "void * __thiscall _Lockit(void *this_, int kind)", _lockit)
+_declare_plain("??0_Lockit@std@@QEAA@XZ", "void * __thiscall _Lockit(void *this_)", lambda c, t: _lockit(c, t, 0))
+_declare_plain("??1_Lockit@std@@QEAA@XZ", "void __thiscall _Lockit_dtor(void *this_)", _unlockit)
 
 
 # ------------------------------------------------------------------------------------- _Mtx_* (std::mutex)
@@ -1404,7 +1410,7 @@ for _ch, _w in CHARS:
     _declare(f"?get@{IS}QEAAAEAV12@AEA{E}@Z", "void * __thiscall get(void *this_, void *dest)", _get_ref)
     _declare(f"?get@{IS}QEAA{'G' if _w else 'H'}XZ", "int __thiscall get(void *this_)",
              (lambda w: lambda c, t: _get_one(c, t, w) & 0xFFFFFFFF)(_w))
-    _declare(f"?gcount@{IS}QEBA_JXZ", "__int64 __thiscall gcount(void *this_)", lambda c, t: _i64(c, t + 8))
+    _declare_plain(f"?gcount@{IS}QEBA_JXZ", "__int64 __thiscall gcount(void *this_)", lambda c, t: _i64(c, t + 8))
 
 
 # ------------------------------------------------------------------------------------- locale and ctype<char>
@@ -1497,26 +1503,26 @@ def _do_narrow_rng(c, this, first, last, dflt, dest):
     return _do_widen_rng(c, this, first, last, dest)
 
 
-_declare(INCREF, "void __thiscall _Incref(void *this_)", _incref)
-_declare(DECREF, "void * __thiscall _Decref(void *this_)", _decref)
-_declare("?_Getgloballocale@locale@std@@CAPEAV_Locimp@12@XZ", "void * __cdecl _Getgloballocale(void)",
+_declare_plain(INCREF, "void __thiscall _Incref(void *this_)", _incref)
+_declare_plain(DECREF, "void * __thiscall _Decref(void *this_)", _decref)
+_declare_plain("?_Getgloballocale@locale@std@@CAPEAV_Locimp@12@XZ", "void * __cdecl _Getgloballocale(void)",
          _getgloballocale)
-_declare("?classic@locale@std@@SAAEBV12@XZ", "void * __cdecl classic(void)", _classic)
-_declare("?getloc@ios_base@std@@QEBA?AVlocale@2@XZ", "void * __thiscall getloc(void *this_, void *ret)",
+_declare_plain("?classic@locale@std@@SAAEBV12@XZ", "void * __cdecl classic(void)", _classic)
+_declare_plain("?getloc@ios_base@std@@QEBA?AVlocale@2@XZ", "void * __thiscall getloc(void *this_, void *ret)",
          _ios_getloc)
-_declare(f"?_Getcat@{CT}SA_KPEAPEBVfacet@locale@2@PEBV42@@Z", "size_t __cdecl _Getcat(void *ppf, void *ploc)",
+_declare_plain(f"?_Getcat@{CT}SA_KPEAPEBVfacet@locale@2@PEBV42@@Z", "size_t __cdecl _Getcat(void *ppf, void *ploc)",
          _ctype_getcat)
 _lo1, _lo2 = _do_case(_c_lower)
 _up1, _up2 = _do_case(_c_upper)
-_declare(CTYPE_SLOTS[1], "int __thiscall do_tolower(void *this_, int ch)", _lo1)
-_declare(CTYPE_SLOTS[0], "void * __thiscall do_tolower(void *this_, void *first, void *last)", _lo2)
-_declare(CTYPE_SLOTS[3], "int __thiscall do_toupper(void *this_, int ch)", _up1)
-_declare(CTYPE_SLOTS[2], "void * __thiscall do_toupper(void *this_, void *first, void *last)", _up2)
-_declare(CTYPE_SLOTS[5], "int __thiscall do_widen(void *this_, int ch)", _do_widen)
-_declare(CTYPE_SLOTS[4], "void * __thiscall do_widen(void *this_, void *first, void *last, void *dest)",
+_declare_plain(CTYPE_SLOTS[1], "int __thiscall do_tolower(void *this_, int ch)", _lo1)
+_declare_plain(CTYPE_SLOTS[0], "void * __thiscall do_tolower(void *this_, void *first, void *last)", _lo2)
+_declare_plain(CTYPE_SLOTS[3], "int __thiscall do_toupper(void *this_, int ch)", _up1)
+_declare_plain(CTYPE_SLOTS[2], "void * __thiscall do_toupper(void *this_, void *first, void *last)", _up2)
+_declare_plain(CTYPE_SLOTS[5], "int __thiscall do_widen(void *this_, int ch)", _do_widen)
+_declare_plain(CTYPE_SLOTS[4], "void * __thiscall do_widen(void *this_, void *first, void *last, void *dest)",
          _do_widen_rng)
-_declare(CTYPE_SLOTS[7], "int __thiscall do_narrow(void *this_, int ch, int dflt)", _do_narrow)
-_declare(CTYPE_SLOTS[6],
+_declare_plain(CTYPE_SLOTS[7], "int __thiscall do_narrow(void *this_, int ch, int dflt)", _do_narrow)
+_declare_plain(CTYPE_SLOTS[6],
          "void * __thiscall do_narrow(void *this_, void *first, void *last, int dflt, void *dest)", _do_narrow_rng)
 
 
@@ -1799,14 +1805,14 @@ def _basic_ios_dtor(c, this):
     return _ios_dtor(c, this)
 
 
-_declare("??0ios_base@std@@IEAA@XZ", "void * __thiscall ios_base(void *this_)", _ios_ctor)
-_declare("??1ios_base@std@@UEAA@XZ", "void __thiscall ios_base_dtor(void *this_)", _ios_dtor)
+_declare_plain("??0ios_base@std@@IEAA@XZ", "void * __thiscall ios_base(void *this_)", _ios_ctor)
+_declare_plain("??1ios_base@std@@UEAA@XZ", "void __thiscall ios_base_dtor(void *this_)", _ios_dtor)
 for _ch, _w in CHARS:
     SB = tmpl("streambuf", _ch)
     BI = tmpl("ios", _ch)
     E = "_W" if _w else "D"
-    _declare(f"??0{SB}IEAA@XZ", "void * __thiscall basic_streambuf(void *this_)", _sb_ctor)
-    _declare(f"??1{SB}UEAA@XZ", "void __thiscall basic_streambuf_dtor(void *this_)", _sb_dtor)
-    _declare(f"??1{BI}UEAA@XZ", "void __thiscall basic_ios_dtor(void *this_)", _basic_ios_dtor)
-    _declare(f"?init@{BI}IEAAXPEAV?$basic_streambuf@{E}U?$char_traits@{E}@std@@@2@_N@Z",
+    _declare_plain(f"??0{SB}IEAA@XZ", "void * __thiscall basic_streambuf(void *this_)", _sb_ctor)
+    _declare_plain(f"??1{SB}UEAA@XZ", "void __thiscall basic_streambuf_dtor(void *this_)", _sb_dtor)
+    _declare_plain(f"??1{BI}UEAA@XZ", "void __thiscall basic_ios_dtor(void *this_)", _basic_ios_dtor)
+    _declare_plain(f"?init@{BI}IEAAXPEAV?$basic_streambuf@{E}U?$char_traits@{E}@std@@@2@_N@Z",
              "void __thiscall init(void *this_, void *sb, int isstd)", _ios_init)

@@ -42,6 +42,7 @@ _REGISTRY: list["ApiSpec"] = []
 _LAST_ERROR = {a: TEB.offset(a, "LastErrorValue") for a in ("x86", "x64")}
 _DATA: list[tuple[str, str, int, Callable | None]] = []
 _INIT: dict[str, Callable] = {}
+_INTERNAL_FN: list[tuple[str, str]] = []
 
 
 class Param(Record):
@@ -77,7 +78,8 @@ class ApiSpec(Record):
     parses the prototype once and stores the four fields as ordinary attributes."""
 
     _fields = ("dlls", "name", "ret", "params", "cdecl", "varargs", "fn", "tchar", "calls_guest", "wide_name")
-    _LAZY = frozenset(("ret", "params", "cdecl", "varargs"))
+    # thiscall (a C++ member function): x86 passes `this` (the first parameter) in ecx, the callee pops the rest
+    _LAZY = frozenset(("ret", "params", "cdecl", "varargs", "thiscall"))
 
     def __init__(self, dlls: tuple[str, ...], name: str, ret: str, params: list[Param], cdecl: bool, varargs: bool,
                  fn: Callable, tchar: bool, calls_guest: bool, wide_name: str | None = None) -> None:
@@ -114,6 +116,7 @@ class ApiSpec(Record):
         self.params = params
         self.varargs = varargs
         self.cdecl = cc in ("__cdecl", "CDECL") or varargs
+        self.thiscall = cc == "__thiscall"
         return self.__dict__[attr]
 
     def names(self) -> list[tuple[str, bool]]:
@@ -128,7 +131,7 @@ class ApiSpec(Record):
 # the declared name in a prototype: the first identifier followed by "(" (what _PROTO's `name` matches)
 _DECLARED_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*%?)\s*\(")
 
-_PROTO = re.compile(r"^\s*(?P<ret>.+?)\s+(?P<cc>WINAPI\s+|__stdcall\s+|__cdecl\s+|CDECL\s+|NTAPI\s+|APIENTRY\s+)?"
+_PROTO = re.compile(r"^\s*(?P<ret>.+?)\s+(?P<cc>WINAPI\s+|__stdcall\s+|__cdecl\s+|__thiscall\s+|CDECL\s+|NTAPI\s+|APIENTRY\s+)?"
                     r"(?P<name>[A-Za-z_][A-Za-z0-9_]*%?)\s*\((?P<args>.*)\)\s*;?\s*$")
 
 
@@ -214,6 +217,17 @@ def _guarded(fn: Callable, name: str, proto: str, value: int) -> Callable:
 def data_export(dll: str, name: str, size: int, init: Callable | None = None) -> None:
     """Declare the size of a data export (e.g. msvcrt!_iob) and an optional initialiser fn(c, address)."""
     _DATA.append((dll.lower(), name, size, init))
+
+
+def internal_function(dll: str, name: str) -> None:
+    """Declare a function of a synthetic DLL that is not exported (msvcp140's basic_filebuf members, reached
+    through a vftable): the DLL gets a framed stub named `name` in its trap table, and an @api declaration
+    whose registered name is `name` serves it."""
+    _INTERNAL_FN.append((dll.lower(), name))
+
+
+def internal_functions() -> list[tuple[str, str]]:
+    return list(_INTERNAL_FN)
 
 
 def dll_init(dll: str):
@@ -391,6 +405,9 @@ def _fetch_args(cpu, spec: ApiSpec, sp: int) -> tuple[list, int]:
                 v &= 0xFFFFFFFF
             vals.append(v)
         return vals, len(plan)
+    if getattr(spec, "thiscall", False):
+        vals.append(cpu.reg("ecx"))
+        plan = plan[1:]
     if not plan:
         return vals, 0
     raw = cpu.mem_read(sp + 4, 4 * (2 * len(plan)))
@@ -426,6 +443,8 @@ def _fast_layout(spec: ApiSpec, is64: bool) -> tuple[str, int] | None:
             return None
         n = len(plan)
         return (f"<{n + 1}Q", 8 * (n + 1)) if n > 4 else ("<Q", 8)
+    if getattr(spec, "thiscall", False):
+        return None   # `this` is in ecx: the generic path reads it
     fmt = "<I" + "".join(_X86_SLOT_FMT.get(k, "I") for k, _ in plan)
     return fmt, struct.calcsize(fmt)
 
@@ -463,7 +482,8 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
     x64_regs = struct.Struct(f"<Q{min(nparams, 4)}Q")
     x64_stack = struct.Struct(f"<{max(nparams - 4, 0)}Q")
     x64_ret = struct.Struct("<Q")
-    x86_args = struct.Struct("<" + "".join(_X86_SLOT_FMT.get(k, "I") for k, _ in plan))
+    thiscall = bool(getattr(spec, "thiscall", False)) and nparams > 0
+    x86_args = struct.Struct("<" + "".join(_X86_SLOT_FMT.get(k, "I") for k, _ in plan[1 if thiscall else 0:]))
     x86_size = x86_args.size
     x86_sp = struct.Struct("<I")
     x86_ret = struct.Struct("<III")
@@ -577,6 +597,8 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
                     args = list(x86_args.unpack_from(sh[0], sp + 4 + sh[1]))
                 else:
                     args = list(x86_args.unpack_from(cpu.mem_read(sp + 4, x86_size)))
+            if thiscall:   # ecx is untouched by the x86 stub until after the trap
+                args.insert(0, cpu.reg("ecx"))
             if str_args:
                 decode_strings(cpu, args)
             if events.api_wanted:

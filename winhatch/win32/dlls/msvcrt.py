@@ -31,6 +31,9 @@ for _dll in (CRT, *R.OLD_CRTS):
     data_export(_dll, "_tzname", 16)
     data_export(_dll, "_sys_errlist", 8 * 44)
     data_export(_dll, "__lc_handle", 4 * 6)
+    # x86 only: the flag the start-up code of Visual C++ 6-era programs reads to decide on the Pentium FDIV
+    # workaround; 0 (not needed) on every processor since, and its zero-filled data is that value
+    data_export(_dll, "_adjust_fdiv", 4)
 
 
 _SIZES = {n: size for d, n, size, _ in data_exports() if d == CRT}

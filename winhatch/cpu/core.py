@@ -825,7 +825,9 @@ class Cpu:
                 self.uc.mem_map_ptr(addr, size, perms, ptr)
                 self._host[addr] = ref
         except unicorn.UcError as e:
-            raise CpuError(nt.STATUS_CONFLICTING_ADDRESSES, f"mem_map({addr:#x}, {size:#x}): {e}", addr) from None
+            # the host could not back the pages: for the guest that is the system's commit limit
+            status = nt.STATUS_COMMITMENT_LIMIT if e.errno == unicorn.UC_ERR_NOMEM else nt.STATUS_CONFLICTING_ADDRESSES
+            raise CpuError(status, f"mem_map({addr:#x}, {size:#x}): {e}", addr) from None
         self._note_exec(addr, size, perms)
 
     def _note_exec(self, addr: int, size: int, perms: int) -> None:

@@ -138,6 +138,7 @@ class ExceptionState:
         self.pending: dict[int, list[_PendingCall]] = {}  # tid -> pending guest calls, by slot
         self.images: dict[int, dict] = {}              # image base -> header facts (exception dir, load config)
         self.stack_guarantee: dict[int, int] = {}
+        self.in_top_filter: set[int] = set()           # tids running the application's top-level filter
 
 
 def state_of(proc) -> ExceptionState:
@@ -1201,8 +1202,15 @@ def unhandled_exception_filter_gen(thread, ep_addr: int):
     proc = thread.process
     st = state_of(proc)
     fn = st.unhandled_filter
-    if fn:
-        r = _signed32((yield GuestCall(fn, (ep_addr,), x86_nested=True)))
+    if fn and thread.tid not in st.in_top_filter:
+        # an exception that reaches the top while the filter itself runs (a filter at a bad address faults
+        # at once) gets the default action — the process ends with that exception's code — instead of the
+        # filter again: no endless re-entry, as on Windows, where such a process dies of 0xC0000005
+        st.in_top_filter.add(thread.tid)
+        try:
+            r = _signed32((yield GuestCall(fn, (ep_addr,), x86_nested=True)))
+        finally:
+            st.in_top_filter.discard(thread.tid)
         if r in (EXCEPTION_EXECUTE_HANDLER, EXCEPTION_CONTINUE_EXECUTION):
             return r
     return EXCEPTION_CONTINUE_SEARCH

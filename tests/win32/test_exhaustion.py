@@ -63,3 +63,37 @@ def test_commit_beyond_the_host_is_the_commitment_limit(build_fixture, arch):
     res = runner.run(build_fixture("rob_memory.c", arch), ["commit", str(mib)], timeout=60)
     want = ERROR_COMMITMENT_LIMIT if arch == "x64" else ERROR_NOT_ENOUGH_MEMORY
     assert res.stdout.decode().splitlines() == [f"commit failed {want}"]
+
+
+def _run_with_fd_limit(exe, args, tmp_path, limit=256):
+    """`winhatch run` in a process allowed `limit` host descriptors, its sandbox in tmp_path/tmp."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+
+    def lower():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    p = subprocess.run([sys.executable, "-m", "winhatch.cli", "run", str(exe), *args], capture_output=True,
+                       timeout=600, preexec_fn=lower, env={**os.environ, "TMPDIR": str(tmp)}, cwd=tmp_path)
+    return p, tmp
+
+
+@pytest.mark.parametrize("mode, n", [("same", 3000), ("distinct", 1000)])
+def test_more_guest_file_handles_than_host_descriptors(build_fixture, tmp_path, arch, mode, n):
+    """A guest holding thousands of file handles in a winhatch allowed 256 host descriptors: every open
+    succeeds (Windows gives a process millions of handles), the handles work, a DLL still loads, and the
+    sandbox is cleaned up without a traceback (it failed with EMFILE: exit 70, the temporary folder left)."""
+    import shutil
+    exe = tmp_path / "handles.exe"
+    shutil.copy(build_fixture("rob_handles.c", arch), exe)
+    p, tmp = _run_with_fd_limit(exe, [mode, str(n)], tmp_path)
+    out = p.stdout.decode().splitlines()
+    assert p.returncode == 0, p.stderr.decode()[-2000:]
+    assert out[0] == f"opened {n} error 0"
+    assert out[-2:] == ["LoadLibrary ok 0", "closed"]
+    if mode == "same":
+        assert out[1] == "last read 4 data"
+    assert b"Traceback" not in p.stderr and list(tmp.iterdir()) == []

@@ -81,7 +81,7 @@ class Machine:
         self.limits = dict(limits or {})
         self._tmp = None
         if sandbox is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="winhatch-")
+            self._tmp = tempfile.TemporaryDirectory(prefix="winhatch-", ignore_cleanup_errors=True)
             sandbox = self._tmp.name
         self.sandbox = Path(sandbox)
         self.vfs = Vfs(self.sandbox)

@@ -247,11 +247,49 @@ def _insert_module(st: LoaderState, name: str, path: str, base: int, pe, *, is_e
     st._list_insert_tail(st.hash_table + (h & 31) * 2 * st.ptr,
                          entry + LDR_DATA_TABLE_ENTRY.offset(arch, "HashLinks"))
     m = Module(name, path, base, pe.size_of_image, pe, entry, ep, is_exe=is_exe)
+    _init_security_cookie(st, m)
     st.modules.append(m)
     st.by_name[name.lower()] = m
     st.emit("LdrpInsertDataTableEntry", module=name, base=f"0x{base:x}", size=f"0x{pe.size_of_image:x}",
             entry=f"0x{entry:x}")
     return m
+
+
+# the /GS cookie's value as the linker leaves it (the CRT's DEFAULT_SECURITY_COOKIE)
+DEFAULT_SECURITY_COOKIE = {"x86": 0xBB40E64E, "x64": 0x00002B992DDFA232}
+
+
+def _init_security_cookie(st: LoaderState, m: Module) -> None:
+    """LdrpInitSecurityCookie: an image whose load configuration names a /GS cookie that still holds the
+    default value gets a per-process one, as Windows does at map time — on x64 with the high 16 bits zero
+    (and never the default itself). A cookie that is not the default is left alone (the image set it); a
+    load configuration too short to hold the field, or a cookie address outside the image, is ignored."""
+    try:
+        lc = m.pe.load_config
+    except Exception:  # a malformed load configuration: the parser's error is not the loader's business
+        return
+    field_end = 0x60 if st.arch == "x64" else 0x40   # SecurityCookie's offset + its size
+    if lc is None or lc.size < field_end or not lc.security_cookie:
+        return
+    va = (lc.security_cookie + m.base - m.pe.image_base) & st.ptr_mask
+    if not (m.base <= va and va + st.ptr <= m.base + m.size):
+        return
+    aspace = st.proc.aspace
+    try:
+        current = int.from_bytes(aspace.read(va, st.ptr), "little")
+    except NtStatusError:
+        return
+    default = DEFAULT_SECURITY_COOKIE[st.arch]
+    if current != default:
+        return
+    import hashlib
+    seed = f"{st.proc.pid}:{m.base:x}:{st.machine.clock.now()}:{m.name}".encode()
+    cookie = int.from_bytes(hashlib.blake2b(seed, digest_size=8).digest(), "little")
+    cookie &= 0x0000FFFFFFFFFFFF if st.arch == "x64" else 0xFFFFFFFF
+    if cookie in (default, 0):
+        cookie = default + 1
+    aspace.write(va, cookie.to_bytes(st.ptr, "little"))
+    st.emit("LdrpInitSecurityCookie", module=m.name, cookie_address=f"0x{va:x}")
 
 
 # ============================================================================ finding and mapping DLLs

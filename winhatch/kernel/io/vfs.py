@@ -527,6 +527,10 @@ class Vfs:
         self._delete_pending: set[str] = set()
         self._attrs: dict[str, int] = {}   # host path → attributes set by the guest (READONLY, HIDDEN ...)
         self._dir_cache: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}   # see _folded_names
+        self._image_sections: dict[tuple[int, int], list] = {}   # (st_dev, st_ino) -> SEC_IMAGE sections
+        #: fn(section) -> bool: is a view of it mapped in a process that still runs? (set by the machine: the
+        #: address space of an exited process stays readable for reports, its views count no more)
+        self.section_in_use = None
         c_root = self.sandbox_root / "C"
         c_root.mkdir(parents=True, exist_ok=True)
         self._mounts.append(_Mount("C", (), Path(os.path.realpath(c_root)), False))
@@ -1000,6 +1004,11 @@ class Vfs:
                 raise NtStatusError(STATUS_ACCESS_DENIED, f"file is read-only: {r.guest!r}")
             if key in self._delete_pending:
                 raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {r.guest!r}")
+            if not r.is_dir and self._image_in_use(r.host):
+                if options & FILE_DELETE_ON_CLOSE:
+                    raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {r.guest!r}")
+                if acc & (FILE_WRITE_DATA | FILE_APPEND_DATA) or truncate:
+                    raise NtStatusError(STATUS_SHARING_VIOLATION, f"image file in use: {r.guest!r}")
             self._check_share(key, acc, share)
             if r.is_dir:
                 fd = self._os_open(r.host, os.O_RDONLY | os.O_DIRECTORY)
@@ -1154,6 +1163,30 @@ class Vfs:
                 except OSError as e:
                     self._log("delete", f.path, self._oserror(e).status, on_close=True)
 
+    # --- image files ------------------------------------------------------------------------------------
+    def register_image_section(self, host: Path | str, section) -> None:
+        """An image section was made from this host file (NtCreateSection(SEC_IMAGE)): while a view of it is
+        mapped (``section.views``), the file cannot be deleted (STATUS_CANNOT_DELETE) nor opened for writing
+        (STATUS_SHARING_VIOLATION), as MmFlushImageSection refuses on Windows; it can be renamed."""
+        try:
+            st = os.stat(host)
+        except OSError:
+            return
+        lst = self._image_sections.setdefault((st.st_dev, st.st_ino), [])
+        if not any(x is section for x in lst):
+            lst.append(section)
+
+    def _image_in_use(self, host: Path) -> bool:
+        if not self._image_sections:
+            return False
+        try:
+            st = os.lstat(host)
+        except OSError:
+            return False
+        live = self.section_in_use
+        return any(sec.views > 0 and (live is None or live(sec))
+                   for sec in self._image_sections.get((st.st_dev, st.st_ino), ()))
+
     def _pin_open(self, key: str) -> None:
         """The path ``key`` is about to be unlinked while handles have it open (POSIX delete: they live
         on): their host files keep their descriptors, since the path will no longer lead there."""
@@ -1204,6 +1237,8 @@ class Vfs:
             key = str(r.host)
             if self._attrs.get(key, 0) & FILE_ATTRIBUTE_READONLY:
                 raise NtStatusError(STATUS_CANNOT_DELETE, f"read-only file: {r.guest!r}")
+            if not want_dir and self._image_in_use(r.host):
+                raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {r.guest!r}")
             if key in self._delete_pending:
                 raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {r.guest!r}")
             self._check_share(key, DELETE, FILE_SHARE_ALL)

@@ -59,6 +59,7 @@ class ImageSectionCache:
         full = self.vfs.full_path(path, cwd) if cwd else path
         traps = self.known_image(host, pe) if self.known_image is not None else None
         sec = create_image_section(pe, full, traps)
+        self.vfs.register_image_section(host, sec)
         self._cache[key] = (pe, sec)
         return pe, sec
 

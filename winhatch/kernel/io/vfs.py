@@ -227,6 +227,26 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+#: A host file with more than one hard link is never opened: the path checks see where a path leads, not
+#: which other names the inode has, so a hard link placed in a mounted folder could lead to a file outside
+#: the sandbox (the guest itself cannot make hard links: every such link was made on the host).
+HARD_LINK_REFUSED = "the host file has other hard links (it may be a file outside the sandbox)"
+
+
+def check_host_file(host: Path | str) -> os.stat_result:
+    """For readers of host files that do not go through Vfs.open (the image section cache): a regular file
+    with one link, or NtStatusError(STATUS_ACCESS_DENIED)."""
+    try:
+        st = os.stat(host)
+    except OSError as e:
+        raise Vfs._oserror(e)
+    if not _stat.S_ISREG(st.st_mode):
+        raise NtStatusError(STATUS_ACCESS_DENIED, "not a regular file")
+    if st.st_nlink > 1:
+        raise NtStatusError(STATUS_ACCESS_DENIED, HARD_LINK_REFUSED)
+    return st
+
+
 # ---------------------------------------------------------------------------------------------------
 #: host descriptors kept open at once for guest file handles (least recently used ones are closed and
 #: opened again by path when needed): a guest may hold millions of handles, the host process a few thousand
@@ -1104,6 +1124,9 @@ class Vfs:
         if not (_stat.S_ISREG(st.st_mode) or _stat.S_ISDIR(st.st_mode)):
             os.close(fd)
             raise NtStatusError(STATUS_ACCESS_DENIED, "not a regular file or directory")
+        if _stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            os.close(fd)
+            raise NtStatusError(STATUS_ACCESS_DENIED, HARD_LINK_REFUSED)
         try:
             os.set_blocking(fd, True)
         except OSError:

@@ -745,7 +745,10 @@ def _make_call(thread, co: Coroutine, req: GuestCall) -> None:
         cpu.set_reg(reg, v & (M64 if cpu.is64 else M32))
     pend.slot = sp
     lst = _pending_list(thread)
-    lst[:] = [p for p in lst if p.slot > sp]  # frames at or below this one are dead
+    # frames at or below this one are dead; the list is ordered by slot, highest first (every call is pushed
+    # below the live ones), so they are at its end: popping keeps deep nesting linear
+    while lst and lst[-1].slot <= sp:
+        lst.pop()
     lst.append(pend)
     cpu.set_reg("rflags" if cpu.is64 else "eflags", cpu.reg("rflags" if cpu.is64 else "eflags") & ~0x400)  # CLD
     ensure_stack(thread, sp - HANDLER_STACK_MARGIN)
@@ -758,13 +761,17 @@ def on_return_stub(thread, va) -> None:
     cpu = thread.process.cpu
     sp = cpu.sp
     lst = _pending_list(thread)
-    cands = [p for p in lst if p.slot < sp]
-    if not cands:
+    # the pending call with the highest slot below sp: the list is ordered by slot, highest first, so the
+    # calls below sp are its tail and the first of them is the one
+    k = len(lst)
+    while k and lst[k - 1].slot < sp:
+        k -= 1
+    if k == len(lst):
         raise_status(thread, STATUS_BAD_STACK, cpu.save_context(), description="return to the exception "
                      "dispatcher without a pending handler call")
         return
-    pend = max(cands, key=lambda p: p.slot)
-    lst[:] = [p for p in lst if p.slot > pend.slot]
+    pend = lst[k]
+    del lst[k:]
     if pend.registration is not None:
         Mem(thread.process).w32(thread.teb + TEB.offset("x86", "NtTib.ExceptionList"), pend.saved_list)
     value = cpu.retval

@@ -29,6 +29,14 @@ def test_thread_with_64gib_stack_reservation(build_fixture):
     assert res.stdout.decode().splitlines() == ["thread stack 65536 MiB", "thread exit 8"]
 
 
+def test_thread_stack_commit_beyond_the_host(build_fixture):
+    """CreateThread(dwStackSize = 1 TiB) without the flag asks for a 1 TiB *commit*: it fails with
+    ERROR_COMMITMENT_LIMIT, as on Windows (the reservation alone would be fine)."""
+    res = runner.run(build_fixture("rob_memory.c", "x64"), ["commitstack", str(1 << 20)], timeout=60)
+    assert res.exit_status == 0, res.error
+    assert res.stdout.decode().splitlines() == [f"CreateThread failed {ERROR_COMMITMENT_LIMIT}"]
+
+
 def test_x86_thread_reservation_past_the_address_space(build_fixture):
     """3 GiB does not fit a 32-bit address space: CreateThread fails with ERROR_NOT_ENOUGH_MEMORY."""
     res = runner.run(build_fixture("rob_memory.c", "x86"), ["thread", str(3 << 10)], timeout=60)

@@ -72,7 +72,7 @@ from .constants import (
 )
 from .protect import WRITABLE, WRITECOPY, to_perms, validate_protect, writecopy_form, written_form
 from .runs import RunMap
-from .section import HostMemory, Section
+from .section import HostMemory, Section, host_commit_limit
 from .ucmap import UcShadow, write_nonzero
 
 P = PAGE_SIZE
@@ -361,6 +361,8 @@ class AddressSpace:
                 hmem = HostMemory(end - start)
             except OSError:   # the host cannot reserve that much: backend-owned pages behave the same
                 hmem = None
+        if hmem is not None and commit and end - start > host_commit_limit():
+            raise NtStatusError(STATUS_COMMITMENT_LIMIT, f"a 0x{end - start:X}-byte commit exceeds the host's memory")
         a = Allocation(start, end - start, MEM_PRIVATE, protect, tag, pages=RunMap(npages, val), host=hmem)
         self._insert(a)
         if commit:
@@ -388,6 +390,8 @@ class AddressSpace:
         runs = list(a.pages.iter(pa, pb))
         new_pages = sum(e - s for s, e, v in runs if v[0] != MEM_COMMIT)
         self._charge(new_pages)
+        if a.host is not None and new_pages * P > host_commit_limit():
+            raise NtStatusError(STATUS_COMMITMENT_LIMIT, f"a 0x{new_pages * P:X}-byte commit exceeds the host's memory")
         perms = to_perms(protect)
         # the backend may refuse new pages (the host is out of memory: STATUS_COMMITMENT_LIMIT): new pages
         # are mapped first and undone on failure, so nothing is half-done

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import os
 import sys
 
 from ...ntstatus import STATUS_INVALID_PAGE_PROTECTION, STATUS_INVALID_PARAMETER, NtStatusError
@@ -39,6 +40,29 @@ def _page_up(n: int) -> int:
 
 #: <sys/mman.h> on Linux (the mmap module names it from Python 3.12 on)
 _LINUX_MAP_NORESERVE = 0x4000 if sys.platform.startswith("linux") else 0
+
+
+_HOST_COMMIT_LIMIT: list[int] = []
+
+
+def host_commit_limit() -> int:
+    """What one commit may take on this host: its memory plus swap.  Backend-owned pages are refused beyond it
+    by the host itself (Unicorn's mapping fails: STATUS_COMMITMENT_LIMIT); host-backed ones, reserved with
+    MAP_NORESERVE, are checked against it so a 64 GiB stack commit fails the same way."""
+    if not _HOST_COMMIT_LIMIT:
+        try:
+            total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            total = 1 << 40
+        try:
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith("SwapTotal:"):
+                        total += int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        _HOST_COMMIT_LIMIT.append(total)
+    return _HOST_COMMIT_LIMIT[0]
 
 
 class HostMemory:

@@ -96,3 +96,41 @@ def test_opening_one_file_many_times_is_linear(vfs):
     small = min(_open_same(vfs, 2000) for _ in range(2))
     large = _open_same(vfs, 20000)
     assert large < 30 * small, (small, large)   # quadratic would be ~100×
+
+
+def test_file_of_a_mapped_image(vfs, tmp_path):
+    """While an image section made from a file has a view, the file cannot be deleted in any way
+    (STATUS_CANNOT_DELETE) nor opened for writing (STATUS_SHARING_VIOLATION); renaming it is allowed."""
+    from winhatch.kernel.io.vfs import FILE_DELETE_ON_CLOSE, FILE_OVERWRITE_IF
+    from winhatch.ntstatus import STATUS_CANNOT_DELETE
+
+    class FakeSection:
+        views = 1
+
+    vfs.open("C:\\prog.exe", access=RW, disposition=FILE_CREATE).close()
+    host, _ = vfs.resolve("C:\\prog.exe")
+    sec = FakeSection()
+    vfs.register_image_section(host, sec)
+
+    def status(fn, *a, **kw):
+        try:
+            fn(*a, **kw).close() if fn is vfs.open else fn(*a, **kw)
+        except NtStatusError as e:
+            return e.status
+        return 0
+
+    assert status(vfs.delete, "C:\\prog.exe") == STATUS_CANNOT_DELETE
+    assert status(vfs.open, "C:\\prog.exe", access=DELETE, options=FILE_DELETE_ON_CLOSE) == STATUS_CANNOT_DELETE
+    assert status(vfs.open, "C:\\prog.exe", access=GENERIC_WRITE) == STATUS_SHARING_VIOLATION
+    assert status(vfs.open, "C:\\prog.exe", access=GENERIC_READ, disposition=FILE_OVERWRITE_IF) == \
+        STATUS_SHARING_VIOLATION
+    h = vfs.open("C:\\prog.exe", access=GENERIC_READ | DELETE)
+    assert status(h.set_delete_disposition, True) == STATUS_CANNOT_DELETE
+    h.close()
+    vfs.rename("C:\\prog.exe", "C:\\prog.old")
+    assert status(vfs.delete, "C:\\prog.old") == STATUS_CANNOT_DELETE
+    sec.views = 0                                     # unmapped: an ordinary file again
+    h = vfs.open("C:\\prog.old", access=GENERIC_READ | DELETE)
+    h.set_delete_disposition(True)
+    h.close()
+    assert not vfs.exists("C:\\prog.old")

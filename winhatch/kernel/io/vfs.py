@@ -483,6 +483,22 @@ class VfsFile:
         return self.vfs._info_from_stat(self.path.rstrip("\\").rsplit("\\", 1)[-1], st, self.readonly,
                                         self.host_path, self.path)
 
+    def set_delete_disposition(self, delete: bool) -> None:
+        """NtSetInformationFile(FileDispositionInformation) — SetFileInformationByHandle(FileDispositionInfo):
+        mark the file to be deleted when its last handle closes, or clear the mark. Needs DELETE access; a
+        read-only file or a running image cannot be marked (STATUS_CANNOT_DELETE), as on Windows."""
+        self._check()
+        if self.device is not None or self.host_path is None:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "not a file")
+        if not self.access & DELETE:
+            raise NtStatusError(STATUS_ACCESS_DENIED, "handle lacks DELETE")
+        if delete:
+            if self.readonly or self.vfs._attrs.get(str(self.host_path), 0) & FILE_ATTRIBUTE_READONLY:
+                raise NtStatusError(STATUS_CANNOT_DELETE, f"read-only: {self.path!r}")
+            if not self.is_dir and self.vfs._image_in_use(self.host_path):
+                raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {self.path!r}")
+        self.delete_on_close = bool(delete)
+
     def listdir(self, pattern: str = "*") -> list[FileInfo]:
         """NtQueryDirectoryFile on this directory handle."""
         self._check()

@@ -264,9 +264,10 @@ def _init_security_cookie(st: LoaderState, m: Module) -> None:
     default value gets a per-process one, as Windows does at map time — on x64 with the high 16 bits zero
     (and never the default itself). A cookie that is not the default is left alone (the image set it); a
     load configuration too short to hold the field, or a cookie address outside the image, is ignored."""
+    from winhatch.pe import PEFormatError
     try:
         lc = m.pe.load_config
-    except Exception:  # a malformed load configuration: the parser's error is not the loader's business
+    except PEFormatError:  # a malformed load configuration: no cookie to initialise
         return
     field_end = 0x60 if st.arch == "x64" else 0x40   # SecurityCookie's offset + its size
     if lc is None or lc.size < field_end or not lc.security_cookie:

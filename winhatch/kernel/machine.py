@@ -25,22 +25,38 @@ from winhatch.ntstatus import NtStatusError
 FILETIME_UNIX_EPOCH = 116444736000000000
 BOOT_UNIX_TIME = 1767225600  # 2026-01-01 00:00:00 UTC: emulated time is deterministic
 KUSER_SHARED_DATA = 0x7FFE0000
+#: how long the emulated machine has been up when it is created (100 ns units): 3 h 25 min 17.3125 s, an
+#: uptime with nothing round about it (a tick count that is not a multiple of anything), the same every run
+DEFAULT_UPTIME = (3 * 3600 + 25 * 60 + 17) * 10_000_000 + 3_125_000
 
 
 class EmulatedClock:
-    """Emulated time in 100 ns units since boot; advances with executed instructions and Sleep."""
+    """Emulated time in 100 ns units since boot; advances with executed instructions and Sleep.
+
+    A machine has been up for a while before a program starts: the clock starts at DEFAULT_UPTIME since boot
+    (GetTickCount, GetTickCount64, QueryPerformanceCounter, the interrupt time and tick count of
+    KUSER_SHARED_DATA all read it), while the system time at that moment is `start_filetime`; every time
+    source is derived from the one counter, so they agree with each other."""
 
     NS_PER_INSTRUCTION = 1  # a 1 GHz, one-instruction-per-cycle machine
 
-    def __init__(self, boot_filetime: int = FILETIME_UNIX_EPOCH + BOOT_UNIX_TIME * 10_000_000):
-        self.boot_filetime = boot_filetime
-        self.ticks = 0  # 100 ns units since boot
+    def __init__(self, start_filetime: int = FILETIME_UNIX_EPOCH + BOOT_UNIX_TIME * 10_000_000,
+                 uptime: int = None):
+        uptime = DEFAULT_UPTIME if uptime is None else max(0, int(uptime))
+        self.start_filetime = start_filetime     # the system time when the machine is created
+        self.boot_filetime = start_filetime - uptime
+        self.uptime = uptime
+        self.ticks = uptime  # 100 ns units since boot
         self._ns = 0
-        self._last_ms = 0
+        self._last_ms = uptime // 10_000
         self.on_millisecond: list = []  # callbacks run when the emulated clock passes a millisecond
 
     def now(self) -> int:
         return self.ticks
+
+    def elapsed(self) -> int:
+        """100 ns units since the machine was created (the event log's emulated time)."""
+        return self.ticks - self.uptime
 
     def system_time(self) -> int:
         return self.boot_filetime + self.ticks
@@ -70,7 +86,7 @@ class Machine:
         from winhatch.kernel.cm import Registry
         from winhatch.kernel.io import Vfs
         self.clock = EmulatedClock()
-        self.events = EventLog(clock=self.clock.now)
+        self.events = EventLog(clock=self.clock.elapsed)
         self.notify = NotifyRoutines()
         self.cid = CidTable()
         self.namespace = ObNamespace()  # \\BaseNamedObjects and friends: named objects of all processes

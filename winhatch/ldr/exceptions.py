@@ -30,7 +30,11 @@ from winhatch.cpu.context import Context
 from winhatch.kernel import events as ev
 from winhatch.kernel.structs import CONTEXT_AMD64, CONTEXT_X86, EXCEPTION_RECORD, TEB
 from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_BREAKPOINT, STATUS_GUARD_PAGE_VIOLATION,
-                               STATUS_IN_PAGE_ERROR, status_name)
+                               STATUS_IN_PAGE_ERROR, STATUS_SINGLE_STEP, status_name)
+
+# EFLAGS bits
+EFLAGS_TF = 0x100
+EFLAGS_DF = 0x400
 
 # ExceptionFlags
 EXCEPTION_NONCONTINUABLE = 0x01
@@ -750,7 +754,10 @@ def _make_call(thread, co: Coroutine, req: GuestCall) -> None:
     while lst and lst[-1].slot <= sp:
         lst.pop()
     lst.append(pend)
-    cpu.set_reg("rflags" if cpu.is64 else "eflags", cpu.reg("rflags" if cpu.is64 else "eflags") & ~0x400)  # CLD
+    # the handler runs as KiUserExceptionDispatcher's callee does: DF clear (CLD) and TF clear (the CPU clears
+    # TF when it enters the kernel; the saved CONTEXT keeps the program's flags)
+    flags_reg = "rflags" if cpu.is64 else "eflags"
+    cpu.set_reg(flags_reg, cpu.reg(flags_reg) & ~(EFLAGS_DF | EFLAGS_TF))
     ensure_stack(thread, sp - HANDLER_STACK_MARGIN)
     cpu.sp = sp
     cpu.pc = req.fn & (M64 if cpu.is64 else M32)
@@ -809,6 +816,12 @@ def user_exception_dispatcher(thread, info) -> bool:
     params = tuple(info.parameters) if getattr(info, "context", None) is not None else fault_parameters(info)
     rec = build_record(info.code, getattr(info, "flags", 0), info.address, params,
                        getattr(info, "record_chain", 0))
+    if info.code == STATUS_SINGLE_STEP and getattr(info, "context", None) is None:
+        # the debug trap: the kernel clears TF in the trap frame before dispatching STATUS_SINGLE_STEP, so the
+        # CONTEXT the handlers see (and continue with) has it clear and the step traps once
+        ctx = ctx.copy()
+        flags_reg = "rflags" if ctx.is64 else "eflags"
+        ctx.regs[flags_reg] = ctx.regs[flags_reg] & ~EFLAGS_TF
     return dispatch(thread, rec, ctx, description=info.description, info=info)
 
 

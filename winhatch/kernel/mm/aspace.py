@@ -528,6 +528,26 @@ class AddressSpace:
             return 0
         return written_form(prot) if copy == 2 else prot
 
+    def accessible(self, addr: int, size: int, write: bool = False) -> bool:
+        """Whether user-mode code could read (or write) every byte of [addr, addr+size): each page committed,
+        not PAGE_GUARD or PAGE_NOACCESS, and writable when asked (what IsBadReadPtr/IsBadWritePtr probe)."""
+        end = addr + max(size, 1)
+        page = addr & ~(PAGE_SIZE - 1)
+        for _ in range(1 << 16):  # bounded walk over regions
+            if page >= end:
+                return True
+            try:
+                mbi = self.query(page)
+            except NtStatusError:
+                return False
+            prot = mbi.Protect
+            if mbi.State != MEM_COMMIT or prot & PAGE_GUARD or prot & 0xFF == PAGE_NOACCESS:
+                return False
+            if write and prot & 0xFF not in WRITABLE:
+                return False
+            page = mbi.BaseAddress + mbi.RegionSize
+        return False
+
     def query(self, addr: int) -> MemoryBasicInformation:
         """MEMORY_BASIC_INFORMATION for ``addr`` as Windows fills it (STATUS_INVALID_PARAMETER above
         the highest user address)."""

@@ -216,24 +216,7 @@ def GetModuleFileName(c, base, buf, size):
 # ------------------------------------------------------------------------------------------ pointer probes
 def _range_ok(c, addr: int, size: int, write: bool) -> bool:
     """Every page of [addr, addr+size) committed, not guard/no-access, and writable when asked."""
-    from winhatch.kernel.mm import MEM_COMMIT, PAGE_GUARD, PAGE_NOACCESS
-    writable = {0x04, 0x08, 0x40, 0x80}  # READWRITE, WRITECOPY, EXECUTE_READWRITE, EXECUTE_WRITECOPY
-    end = addr + size
-    page = addr & ~0xFFF
-    for _ in range(1 << 16):  # bounded walk over regions
-        if page >= end:
-            return True
-        try:
-            mbi = c.proc.aspace.query(page)
-        except NtStatusError:
-            return False
-        prot = mbi.Protect
-        if mbi.State != MEM_COMMIT or prot & PAGE_GUARD or prot & 0xFF == PAGE_NOACCESS:
-            return False
-        if write and prot & 0xFF not in writable:
-            return False
-        page = mbi.BaseAddress + mbi.RegionSize
-    return False
+    return c.proc.aspace.accessible(addr, size, write)
 
 
 @api(K32, "BOOL WINAPI IsBadReadPtr(LPCVOID lp, UINT_PTR ucb)")

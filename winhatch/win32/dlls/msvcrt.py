@@ -29,6 +29,9 @@ data_export(CRT, "_HUGE", 8)
 data_export(CRT, "_tzname", 16)
 data_export(CRT, "_sys_errlist", 8 * 44)
 data_export(CRT, "__lc_handle", 4 * 6)
+# x86 only: the flag the start-up code of Visual C++ 6-era programs reads to decide on the Pentium FDIV
+# workaround; 0 (not needed) on every processor since, and its zero-filled data is that value
+data_export(CRT, "_adjust_fdiv", 4)
 
 
 def data_addr(c, name: str) -> int:

@@ -20,6 +20,7 @@ from winhatch.kernel.ob import CidTable, ObNamespace
 from winhatch.kernel.ps import exit as psexit
 from winhatch.kernel.ps import mapping, peb
 from winhatch.kernel.ps.objects import Process
+from winhatch.ntstatus import NtStatusError
 
 FILETIME_UNIX_EPOCH = 116444736000000000
 BOOT_UNIX_TIME = 1767225600  # 2026-01-01 00:00:00 UTC: emulated time is deterministic
@@ -97,10 +98,11 @@ class Machine:
         self.limits = dict(limits or {})
         self._tmp = None
         if sandbox is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="winhatch-")
+            self._tmp = tempfile.TemporaryDirectory(prefix="winhatch-", ignore_cleanup_errors=True)
             sandbox = self._tmp.name
         self.sandbox = Path(sandbox)
         self.vfs = Vfs(self.sandbox)
+        self.vfs.section_in_use = self._section_in_use
         self.registry = registry if registry is not None else Registry.default()
         if console is None:
             from winhatch.kernel.io.console import Console
@@ -157,10 +159,25 @@ class Machine:
 
     # -- services that cross components -----------------------------------------------------------------------
     def mm_create_image_section(self, pe, path: str):
-        return mapping.create_image_section(pe, path)
+        sec = mapping.create_image_section(pe, path)
+        try:
+            host, _ro = self.vfs.resolve(path)
+        except NtStatusError:   # a path the file system cannot name: nothing to protect
+            return sec
+        self.vfs.register_image_section(host, sec)
+        return sec
 
     def mm_map_image(self, proc, section, path: str, base: int | None = None) -> int:
         return mapping.map_image(proc, section, path, base=base)
+
+    def _section_in_use(self, section) -> bool:
+        """A view of `section` is mapped in a process that has not exited."""
+        for p in self.processes:
+            if p.exited or getattr(p, "aspace", None) is None:
+                continue
+            if any(a.section is section for a in p.aspace.allocations()):
+                return True
+        return False
 
     def open_system_image(self, path: str):
         return self.images.open(path)

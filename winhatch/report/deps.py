@@ -20,7 +20,9 @@ from winhatch.ntstatus import NtStatusError
 from winhatch.pe import PEFile, PEFormatError
 
 MAX_DEPTH = 24
-MAX_FORWARD_HOPS = 8
+#: forwarder chains are followed as the loader follows them (to any length, a cycle refused); this only bounds
+#: the walk itself
+MAX_FORWARD_HOPS = 1 << 16
 
 
 @dataclass
@@ -291,7 +293,12 @@ class DependencyWalker:
         module = child.file_name
         sym = imp.name if imp.name is not None else imp.ordinal
         hint = imp.hint
+        seen: set[tuple[str, str | int]] = set()
         for hop in range(MAX_FORWARD_HOPS + 1):
+            if (module.lower(), sym) in seen:
+                imp.error = f"forwarder cycle at {module}!{sym if isinstance(sym, str) else '#%d' % sym}"
+                break
+            seen.add((module.lower(), sym))
             if exports is None:
                 imp.error = f"{module} has no export table"
                 break

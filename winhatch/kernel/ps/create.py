@@ -288,7 +288,10 @@ def NtCreateUserProcess(machine, parent: Process, creator: Thread | None, req: C
         except CreateProcessError:
             machine.discard_process(proc)
             raise
-        thread = PspCreateThread(machine, proc, start=pe.image_base and proc.image_base + pe.entry_point_rva,
+        # the start address in the image's pointer width: an x86 entry RVA past 4 GiB wraps, as 32-bit
+        # address arithmetic does
+        start = (proc.image_base + pe.entry_point_rva) & (0xFFFFFFFF if proc.arch == "x86" else (1 << 64) - 1)
+        thread = PspCreateThread(machine, proc, start=pe.image_base and start,
                                  parameter=proc.peb, initial=True, pe=pe)
     # PspInsertProcess / PspInsertThread: the creator receives both handles (explorer.exe too)
     ph = parent.handles.insert(proc, PROCESS_ALL_ACCESS)

@@ -15,7 +15,7 @@ Wine's makedep builds its test modules (tools/makedep.c):
 * kernel32's resources as Wine links them into kernel32_test.exe: resource.rc (compiled with windres)
   and the helper DLL built from dummy.c/dummy.spec, embedded as resource `dummy.dll` of type TESTDLL.
 
-Each program is run under winhatch (`winhatch run PROG`, a single test runs without an argument) with a
+Each program is run under winhatch as Wine's runtest runs it (`winhatch run PROG TESTNAME`) with a
 time limit. A run completes when test.h prints its summary line
 "PID:name: N tests executed (T marked as todo, F as flaky, E failures), S skipped."; otherwise the first
 reason it stopped is recorded (an unimplemented API, an unhandled exception, a timeout...).
@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -94,8 +96,28 @@ def _have_debsrc() -> bool:
     return False
 
 
+@contextlib.contextmanager
+def _locked():
+    """One fetcher at a time (parallel test workers share the cache)."""
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with open(cache_dir() / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def fetch(verbose: bool = True) -> Path:
     """Download Debian's source package of Wine (pinned) and extract the test and header subtrees."""
+    root = src_root()
+    if (root / ".extracted").exists():
+        return root
+    with _locked():
+        return _fetch(verbose)
+
+
+def _fetch(verbose: bool) -> Path:
     root = src_root()
     stamp = root / ".extracted"
     if stamp.exists():
@@ -133,8 +155,15 @@ def generated_headers() -> Path:
     has only the .idl), generated with mingw-w64's widl (the Debian package mingw-w64-tools) as Wine's
     build does with its own. A .idl that widl cannot compile alone (an import-only fragment, WinRT) is
     left out: no kernel32/ntdll test includes one."""
-    inc = src_root() / "include"
     gen = cache_dir() / "src" / f"{WINE_TREE}-generated-include"
+    if (gen / ".generated").exists():
+        return gen
+    with _locked():
+        return _generate_headers(gen)
+
+
+def _generate_headers(gen: Path) -> Path:
+    inc = src_root() / "include"
     stamp = gen / ".generated"
     if stamp.exists():
         return gen
@@ -367,7 +396,7 @@ def _symbols(exe: Path, arch: str) -> tuple[int, list[tuple[int, str]]]:
         addr, kind, name = int(parts[0], 16), parts[1], parts[2]
         if arch == "x86" and name.startswith("_"):
             name = name[1:]
-        name = name.split("@")[0]
+        name = name.split("@")[0].split(".")[0]   # gcc clones: test_x.constprop.0, .isra.0, .part.0, .cold
         if name in ("__ImageBase", "_ImageBase"):
             base = addr
         elif kind in "Tt":
@@ -415,6 +444,8 @@ def winhatch_cmd() -> list[str]:
 def run_one(dll: str, name: str, arch: str, timeout: float = 120.0) -> Result:
     exe = build(dll, name, arch)
     fid = f"{dll}/{name}"
+    # as Wine's runtest does: `prog.exe testname` (tests that start themselves again count on argc == 2)
+    tests = _start_tests(src_root() / "dlls" / dll / "tests" / f"{name}.c")[:1]
     with tempfile.TemporaryDirectory(prefix=f"winetest-{dll}-{name}-{arch}-") as tmp:
         run_exe = Path(tmp) / exe.name
         shutil.copy(exe, run_exe)
@@ -424,21 +455,25 @@ def run_one(dll: str, name: str, arch: str, timeout: float = 120.0) -> Result:
             # winhatch's own --timeout stops the machine; the host timeout is the backstop
             # WINETEST_REPORT_SUCCESS=1: test.h prints every check, so a run that stops midway still says
             # how many checks it executed and how many failed
-            p = subprocess.run([*winhatch_cmd(), "run", "--timeout", str(timeout),
-                                "--env", "WINETEST_REPORT_SUCCESS=1", str(run_exe)],
+            # the report names the program's own process: a child's summary line is not the program's
+            p = subprocess.run([*winhatch_cmd(), "run", "--timeout", str(timeout), "--report", "report.json",
+                                "--env", "WINETEST_REPORT_SUCCESS=1", str(run_exe), *tests],
                                capture_output=True, timeout=timeout + 30, cwd=tmp)
             out, err, status = p.stdout, p.stderr, p.returncode
         except subprocess.TimeoutExpired as e:
             out, err, status, timed_out = e.stdout or b"", e.stderr or b"", None, True
         secs = time.monotonic() - t0
+        root_pid, root_status = _root_process(Path(tmp) / "report.json")
     out = out.decode("utf-8", "replace")
     err = err.decode("utf-8", "replace")
     if not timed_out and re.search(r"time ?out|timed out|--timeout", err, re.I) and not SUMMARY.search(out):
         timed_out = True
-    summaries = [m for m in SUMMARY.finditer(out) if m.group(2) in _start_tests(
-        src_root() / "dlls" / dll / "tests" / f"{name}.c")]
+    # the program's own summary (its children, started with more arguments, print theirs too)
+    summaries = [m for m in SUMMARY.finditer(out)
+                 if m.group(2) in tests and root_pid is not None and int(m.group(1), 16) == root_pid]
+    if root_status is not None and root_status > 0xFF:
+        status = root_status       # the full NTSTATUS of an abnormal end (the host status keeps 8 bits)
     if summaries:
-        # children print their own summaries first; the parent's is the last one
         m = summaries[-1]
         return Result(fid, arch, True, executed=int(m.group(3)), todo=int(m.group(4)),
                       failures=int(m.group(6)), skipped=int(m.group(7)), exit_status=status,
@@ -455,6 +490,19 @@ def run_one(dll: str, name: str, arch: str, timeout: float = 120.0) -> Result:
         past = True if out.strip() else (None if timed_out else False)
     return Result(fid, arch, False, executed=executed, failures=failures, exit_status=status,
                   seconds=round(secs, 1), stop=stop, stop_in=where, past_harness=past)
+
+
+def _root_process(report: Path) -> tuple[int | None, int | None]:
+    """The pid and exit status of the process winhatch started (the first guest process of the report's
+    process tree), or (None, None) when no report was written."""
+    try:
+        tree = json.loads(report.read_text())["process_tree"]
+    except (OSError, ValueError, KeyError):
+        return None, None
+    for p in tree:
+        if p.get("guest"):
+            return p["pid"], p.get("exit_status")
+    return None, None
 
 
 def all_files() -> list[tuple[str, str]]:
@@ -517,11 +565,17 @@ def load_baseline(arch: str) -> dict:
 
 
 def regressions(results: list[Result]) -> list[str]:
-    """A file that completed in the baseline and no longer does, or whose failures increased."""
+    """A file that completed in the baseline and no longer does, or whose failures increased; a file whose
+    test function ran in the baseline and no longer does (it stops in the harness)."""
     bad = []
     for r in results:
         b = load_baseline(r.arch).get(r.file)
-        if not b or not b["completed"]:
+        if not b:
+            continue
+        if b.get("past_harness") is True and r.past_harness is False:
+            bad.append(f"{r.file} ({r.arch}) no longer gets past the harness: {r.stop}")
+            continue
+        if not b["completed"]:
             continue
         if not r.completed:
             bad.append(f"{r.file} ({r.arch}) completed in the baseline, now stops: {r.stop}")

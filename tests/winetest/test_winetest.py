@@ -21,8 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 import winetest  # noqa: E402
 
-# files that complete on both architectures (their summary line is printed): the quick check in `make test`
-QUICK = [("ntdll", "port"), ("kernel32", "toolhelp")]
+# the quick check in `make test`: a file that completes on both architectures (its summary line is printed)
+# and one that runs a thousand checks before it stops (its checks are counted from test.h's lines)
+QUICK_COMPLETE = [("ntdll", "port")]
+QUICK_PARTIAL = [("ntdll", "string")]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def test_summary_line_format():
     out = ("0030:port: 2 tests executed (0 marked as todo, 0 as flaky, 1 failure), 0 skipped.\n")
     m = winetest.SUMMARY.search(out)
     assert m and m.group(2) == "port" and m.group(3) == "2" and m.group(6) == "1"
-    with_time = "0030:port: 1.250 17 tests executed (3 marked as todo, 0 as flaky, 4 failures), 5 skipped.\n"
+    with_time = "0030:port:1.250 17 tests executed (3 marked as todo, 0 as flaky, 4 failures), 5 skipped.\n"
     m = winetest.SUMMARY.search(with_time)
     assert (m.group(3), m.group(4), m.group(6), m.group(7)) == ("17", "3", "4", "5")
 
@@ -60,17 +62,22 @@ def test_check_lines_are_counted():
 
 def test_regressions_are_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(winetest, "BASELINE_DIR", tmp_path)
-    base = [winetest.Result("kernel32/a", "x64", True, executed=10, failures=1),
-            winetest.Result("kernel32/b", "x64", True, executed=10, failures=0),
-            winetest.Result("kernel32/c", "x64", False, stop="unimplemented API x")]
+    base = [winetest.Result("kernel32/a", "x64", True, executed=10, failures=1, past_harness=True),
+            winetest.Result("kernel32/b", "x64", True, executed=10, failures=0, past_harness=True),
+            winetest.Result("kernel32/c", "x64", False, stop="unimplemented API x", past_harness=True),
+            winetest.Result("kernel32/d", "x64", False, stop="unimplemented API x", past_harness=True)]
     winetest.write_baseline(base)
     doc = json.loads((tmp_path / "baseline-x64.json").read_text())
     assert doc["files"]["kernel32/a"]["completed"] is True
     now = [winetest.Result("kernel32/a", "x64", True, executed=10, failures=2),     # more failures
            winetest.Result("kernel32/b", "x64", False, stop="timeout"),              # stops completing
-           winetest.Result("kernel32/c", "x64", False, stop="unimplemented API y")]  # never completed
+           winetest.Result("kernel32/c", "x64", False, stop="unimplemented API y",  # never completed
+                           past_harness=True),
+           winetest.Result("kernel32/d", "x64", False, stop="unimplemented API z",  # stops in test.h
+                           past_harness=False)]
     bad = winetest.regressions(now)
-    assert len(bad) == 2 and "failures 1 -> 2" in bad[0] and "now stops: timeout" in bad[1]
+    assert len(bad) == 3, bad
+    assert "failures 1 -> 2" in bad[0] and "now stops: timeout" in bad[1] and "past the harness" in bad[2]
     assert winetest.regressions(base) == []
 
 
@@ -86,13 +93,25 @@ def test_no_wine_exports_in_the_system_dlls():
 # ---------------------------------------------------------------------------------------------- runs
 
 @pytest.mark.parametrize("arch", winetest.ARCHES)
-@pytest.mark.parametrize("dll,name", QUICK)
+@pytest.mark.parametrize("dll,name", QUICK_COMPLETE)
 def test_quick_files_complete_as_in_the_baseline(wine_source, dll, name, arch):
     base = winetest.load_baseline(arch).get(f"{dll}/{name}")
     assert base and base["completed"], "the quick files must be recorded as completing in the baseline"
     r = winetest.run_one(dll, name, arch, timeout=90)
     assert r.completed, f"{dll}/{name} ({arch}) stopped: {r.stop}"
-    assert r.executed == base["executed"], (r.executed, base)
+    assert (r.executed, r.skipped) == (base["executed"], base["skipped"]), (r, base)
+    assert winetest.regressions([r]) == []
+
+
+@pytest.mark.parametrize("arch", winetest.ARCHES)
+@pytest.mark.parametrize("dll,name", QUICK_PARTIAL)
+def test_quick_partial_run_is_counted(wine_source, dll, name, arch):
+    """A file that stops midway: the stop is named and located in the test's own code (past test.h's
+    harness), and the checks it ran before are counted."""
+    r = winetest.run_one(dll, name, arch, timeout=90)
+    assert r.past_harness is True, r
+    if not r.completed:
+        assert r.stop and r.executed > 100, r
     assert winetest.regressions([r]) == []
 
 

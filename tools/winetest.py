@@ -24,6 +24,7 @@ reason it stopped is recorded (an unimplemented API, an unhandled exception, a t
     python tools/winetest.py run [--arch x64] [--jobs 2] [FILE...]     # prints the table
     python tools/winetest.py run --write-baseline                         # tests/winetest/baseline-ARCH.json
     python tools/winetest.py run --check                                  # compare with the baseline
+    python tools/winetest.py run --wine                                   # the same programs under wine64
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ ARCHES = ("x64", "x86")
 SUBTREES = ("include", "dlls/kernel32/tests", "dlls/ntdll/tests")
 CFLAGS = ["-O2", "-w", "-fno-strict-aliasing", "-D__WINESRC__", "-D__WINE_PE_BUILD", "-D_MSVCR_VER=0",
           "-DWINE_NO_DEBUG_MSGS", "-DWINE_NO_TRACE_MSGS"]
-BUILD_VERSION = "1"                    # bump when the build recipe changes (part of every cache key)
+BUILD_VERSION = "2"                    # bump when the build recipe changes (part of every cache key)
 
 DEBSRC_FILE = Path("/etc/apt/sources.list.d/winhatch-debsrc.sources")
 DEBSRC = """Types: deb-src
@@ -274,17 +275,24 @@ def build_resources(arch: str) -> Path:
         rc = (t / "resource.rc").read_text() + '\ndummy.dll TESTDLL "dummy.dll"\n'
         (d / "all.rc").write_text(rc)
         target = "pe-i386" if arch == "x86" else "pe-x86-64"
-        # mingw-w64's headers: windres parses only what RC_INVOKED leaves of them
-        _run([f"{TRIPLES[arch]}-windres", "-F", target, "-I", str(t), "-i", "all.rc", "-O", "coff",
-              "-o", "res.o"], cwd=d)
+        # mingw-w64's headers: windres parses only what RC_INVOKED leaves of them. Resources without a
+        # LANGUAGE statement are language-neutral, as Wine's wrc makes them (windres would say en-US)
+        _run([f"{TRIPLES[arch]}-windres", "-F", target, "-l", "0", "-I", str(t), "-i", "all.rc",
+              "-O", "coff", "-o", "res.o"], cwd=d)
     return _atomic_dir(final, make) / "res.o"
 
 
-def build(dll: str, name: str, arch: str) -> Path:
-    """One test file as a standalone program <dll>_test.exe (the name Wine gives its test module)."""
+def _source(dll: str, name: str, source: Path | None = None) -> Path:
+    return source if source is not None else src_root() / "dlls" / dll / "tests" / f"{name}.c"
+
+
+def build(dll: str, name: str, arch: str, source: Path | None = None) -> Path:
+    """One test file as a standalone program <dll>_test.exe (the name Wine gives its test module).
+    `source`: another file written against wine/test.h, built as one of `dll`'s tests (winhatch's own tests
+    of the harness use it)."""
     w = src_root()
     tdir = w / "dlls" / dll / "tests"
-    src = tdir / f"{name}.c"
+    src = _source(dll, name, source)
     tests = _start_tests(src)
     if not tests:
         raise WinetestError(f"{src} has no START_TEST")
@@ -302,7 +310,7 @@ def build(dll: str, name: str, arch: str) -> Path:
         testlist += ["    { 0, 0 }", "};", ""]
         (d / "testlist.c").write_text("\n".join(testlist))
         cc = f"{TRIPLES[arch]}-gcc"
-        inc = ["-I", str(tdir), "-I", str(w / "include/msvcrt"), "-I", str(w / "include"),
+        inc = ["-I", str(src.parent), "-I", str(tdir), "-I", str(w / "include/msvcrt"), "-I", str(w / "include"),
                "-I", str(generated_headers())]
         objs = []
         for i, c in enumerate((src, d / "testlist.c")):
@@ -415,11 +423,20 @@ def _symbols(exe: Path, arch: str) -> tuple[int, list[tuple[int, str]]]:
 def locate(exe: Path, arch: str, stop: str) -> str:
     """The function of the test program where a stop happened ("called from X.exe+0x1f5e", "at X.exe+0x..."),
     or "" when the stop names no place in the program itself."""
+    base, syms = None, None
     m = re.search(re.escape(exe.name) + r"\+0x([0-9a-fA-F]+)", stop, re.I)
-    if not m:
-        return ""
-    base, syms = _symbols(exe, arch)
-    va = base + int(m.group(1), 16)
+    if m:
+        base, syms = _symbols(exe, arch)
+        va = base + int(m.group(1), 16)
+    else:
+        # test.h's exception filter: "PID:test: unhandled exception C0000005 at 0000000140001562"
+        m = re.search(r"unhandled exception [0-9a-fA-F]+ at ([0-9a-fA-F]{8,16})\b", stop)
+        if not m:
+            return ""
+        base, syms = _symbols(exe, arch)
+        va = int(m.group(1), 16)
+        if not syms or va < base or va >= syms[-1][0] + 0x100000:
+            return ""
     best = ""
     for addr, name in syms:
         if addr > va:
@@ -441,11 +458,12 @@ def winhatch_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "winhatch.cli"]
 
 
-def run_one(dll: str, name: str, arch: str, timeout: float = 120.0) -> Result:
-    exe = build(dll, name, arch)
+def run_one(dll: str, name: str, arch: str, timeout: float = 120.0, source: Path | None = None) -> Result:
+    exe = build(dll, name, arch, source)
     fid = f"{dll}/{name}"
     # as Wine's runtest does: `prog.exe testname` (tests that start themselves again count on argc == 2)
-    tests = _start_tests(src_root() / "dlls" / dll / "tests" / f"{name}.c")[:1]
+    src = _source(dll, name, source)
+    tests = _start_tests(src)[:1]
     with tempfile.TemporaryDirectory(prefix=f"winetest-{dll}-{name}-{arch}-") as tmp:
         run_exe = Path(tmp) / exe.name
         shutil.copy(exe, run_exe)
@@ -483,7 +501,7 @@ def run_one(dll: str, name: str, arch: str, timeout: float = 120.0) -> Result:
     where = locate(exe, arch, stop)
     tdir = src_root() / "dlls" / dll / "tests"
     if where:
-        past = _defined_in(where, [tdir / f"{name}.c", *tdir.glob("*.h")])
+        past = _defined_in(where, [src, *tdir.glob("*.h")])
     else:
         # no place in the program: a timeout, a deadlock, a stop inside a system DLL. The test function has
         # run if the program printed anything of its own before its summary (test.h prints nothing earlier)
@@ -505,18 +523,55 @@ def _root_process(report: Path) -> tuple[int | None, int | None]:
     return None, None
 
 
+WINE64 = "/usr/lib/wine/wine64"
+
+
+def run_one_wine(dll: str, name: str, arch: str, timeout: float = 120.0) -> Result:
+    """The same program under Wine (Debian's wine64, x64 only here), as a reference for the build recipe and
+    for what a file does when its APIs exist. Under Wine, test.h sees ntdll!wine_server_call and applies
+    its todo_wine rules. Only the summary line is read (no per-check lines: millions on some files)."""
+    if arch != "x64" or not os.path.exists(WINE64):
+        raise WinetestError(f"no Wine for {arch} here ({WINE64})")
+    exe = build(dll, name, arch)
+    tests = _start_tests(src_root() / "dlls" / dll / "tests" / f"{name}.c")[:1]
+    prefix = cache_dir() / "wineprefix"
+    prefix.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, WINEPREFIX=str(prefix), WINEDEBUG="-all")
+    with tempfile.TemporaryDirectory(prefix=f"winetest-wine-{dll}-{name}-") as tmp:
+        shutil.copy(exe, Path(tmp) / exe.name)
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run([WINE64, exe.name, *tests], cwd=tmp, env=env, capture_output=True,
+                               timeout=timeout)
+            out, status, timed_out = p.stdout.decode("utf-8", "replace"), p.returncode, False
+        except subprocess.TimeoutExpired as e:
+            out, status, timed_out = (e.stdout or b"").decode("utf-8", "replace"), None, True
+        secs = time.monotonic() - t0
+    summaries = [m for m in SUMMARY.finditer(out) if m.group(2) in tests]
+    fid = f"{dll}/{name}"
+    if summaries and not timed_out:
+        m = summaries[-1]      # the parent waits for its children: its line is the last one
+        return Result(fid, arch, True, executed=int(m.group(3)), todo=int(m.group(4)),
+                      failures=int(m.group(6)), skipped=int(m.group(7)), exit_status=status,
+                      seconds=round(secs, 1), past_harness=True)
+    return Result(fid, arch, False, exit_status=status, seconds=round(secs, 1),
+                  stop="timeout" if timed_out else f"exited with status {status} before its summary line")
+
+
 def all_files() -> list[tuple[str, str]]:
     return [(dll, name) for dll in DLLS for name in test_files(dll)]
 
 
-def run_many(files: list[tuple[str, str]], arches, jobs: int, timeout: float, progress=True) -> list[Result]:
+def run_many(files: list[tuple[str, str]], arches, jobs: int, timeout: float, progress=True,
+             runner=None) -> list[Result]:
+    runner = runner or run_one
     # build first (the compiler runs in parallel with itself, not with guests)
     todo = [(d, n, a) for a in arches for d, n in files]
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
         list(ex.map(lambda t: build(*t), todo))
     results = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
-        futs = {ex.submit(run_one, d, n, a, timeout): (d, n, a) for d, n, a in todo}
+        futs = {ex.submit(runner, d, n, a, timeout): (d, n, a) for d, n, a in todo}
         for f in concurrent.futures.as_completed(futs):
             r = f.result()
             results.append(r)
@@ -598,6 +653,8 @@ def main(argv=None) -> int:
             p.add_argument("--json", type=Path, help="write the results as JSON")
             p.add_argument("--write-baseline", action="store_true")
             p.add_argument("--check", action="store_true", help="exit 1 on a regression against the baseline")
+            p.add_argument("--wine", action="store_true",
+                           help="run under Wine instead (x64), the reference for the build; no baseline")
     a = ap.parse_args(argv)
     try:
         fetch()
@@ -612,7 +669,11 @@ def main(argv=None) -> int:
                 for arch in arches:
                     print(build(d, n, arch))
             return 0
-        results = run_many(files, arches, a.jobs, a.timeout)
+        if a.wine:
+            if a.write_baseline or a.check:
+                raise WinetestError("--wine runs are a reference: no baseline")
+            arches = a.arch or ["x64"]
+        results = run_many(files, arches, a.jobs, a.timeout, runner=run_one_wine if a.wine else run_one)
     except WinetestError as e:
         print(f"winetest: {e}", file=sys.stderr)
         return 2

@@ -119,3 +119,32 @@ def test_quick_partial_run_is_counted(wine_source, dll, name, arch):
 def test_full_sweep_against_the_baseline(wine_source):
     results = winetest.run_many(winetest.all_files(), winetest.ARCHES, jobs=2, timeout=120, progress=False)
     assert winetest.regressions(results) == []
+
+
+# ---------------------------------------------------------------------------------------------- the harness
+
+HARNESS_SRC = Path(__file__).resolve().parent / "src"
+
+
+@pytest.mark.parametrize("arch", winetest.ARCHES)
+def test_harness_believes_it_runs_on_windows(wine_source, arch):
+    """tests/winetest/src/harness.c, built with the recipe: argc == 2 as runtest passes it, platform
+    "windows" (no ntdll!wine_server_call), the error mode test.h sets, a skip, a deliberate failure,
+    todo_wine as a plain check, and a child process (the program itself) whose one failure becomes the
+    parent's: 9 checks executed, 2 failures, 1 skip."""
+    r = winetest.run_one("ntdll", "harness", arch, timeout=90, source=HARNESS_SRC / "harness.c")
+    assert r.completed, r
+    assert (r.executed, r.failures, r.todo, r.skipped) == (9, 2, 0, 1), r
+    assert r.exit_status == 2      # test.h: the exit code is the number of failures
+
+
+@pytest.mark.parametrize("arch", winetest.ARCHES)
+def test_harness_exception_filter_names_the_crash(wine_source, arch):
+    """An access violation in a test reaches test.h's unhandled-exception filter, which prints it; the
+    runner records it as the stop, in the test's own function, with the one check that ran before."""
+    r = winetest.run_one("ntdll", "harness_crash", arch, timeout=90,
+                         source=HARNESS_SRC / "harness_crash.c")
+    assert not r.completed
+    assert re.search(r"unhandled exception c0000005 at", r.stop), r
+    assert r.stop_in == "func_harness_crash" and r.past_harness is True, r
+    assert (r.executed, r.failures) == (1, 0) and r.exit_status == 0xC0000005, r

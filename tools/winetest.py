@@ -353,12 +353,12 @@ class Result:
     stop_in: str = ""    # the program's function where it stopped (test.h's main/run_test: the harness)
     past_harness: bool | None = None   # did the test function itself run? (None: unknown, a timeout)
 
-    def row(self) -> str:
+    def row(self, wine: str | None = None) -> str:
         state = "yes" if self.completed else "no"
         past = {True: "yes", False: "NO", None: "?"}[self.past_harness]
         where = f" [in {self.stop_in}]" if self.stop_in else ""
         return (f"{self.file:24} {self.arch:4} {state:4} {past:4} {self.executed:7} {self.failures:6} "
-                f"{self.seconds:6.1f}s  {self.stop}{where}")
+                f"{self.seconds:6.1f}s " + ("" if wine is None else f"{wine:>8} ") + f" {self.stop}{where}")
 
 
 def _stop_reason(stdout: str, stderr: str, status: int | None, timed_out: bool) -> str:
@@ -582,8 +582,14 @@ def run_many(files: list[tuple[str, str]], arches, jobs: int, timeout: float, pr
 
 
 def table(results: list[Result]) -> str:
-    lines = [f"{'file':24} {'arch':4} {'done':4} {'body':4} {'checks':>7} {'fails':>6} {'time':>7}  first stop"]
-    lines += [r.row() for r in results]
+    """The results; `wine` is what the same program does under wine64 (tests/winetest/wine-reference-*.json):
+    its checks executed, or `-` where it does not complete there either."""
+    lines = [f"{'file':24} {'arch':4} {'done':4} {'body':4} {'checks':>7} {'fails':>6} {'time':>7} "
+             f"{'wine':>8}  first stop"]
+    for r in results:
+        ref = load_baseline(r.arch, wine=True).get(r.file)
+        wine = "" if ref is None else (str(ref["executed"]) if ref["completed"] else "-")
+        lines.append(r.row(wine))
     for arch in sorted({r.arch for r in results}):
         rs = [r for r in results if r.arch == arch]
         lines.append(f"{arch}: {sum(r.completed for r in rs)}/{len(rs)} files completed, "
@@ -594,13 +600,13 @@ def table(results: list[Result]) -> str:
 
 # ---------------------------------------------------------------------------------------------- baseline
 
-def baseline_path(arch: str) -> Path:
-    return BASELINE_DIR / f"baseline-{arch}.json"
+def baseline_path(arch: str, wine: bool = False) -> Path:
+    return BASELINE_DIR / (f"wine-reference-{arch}.json" if wine else f"baseline-{arch}.json")
 
 
-def write_baseline(results: list[Result]) -> None:
+def write_baseline(results: list[Result], wine: bool = False) -> None:
     for arch in sorted({r.arch for r in results}):
-        path = baseline_path(arch)
+        path = baseline_path(arch, wine)
         old = json.loads(path.read_text())["files"] if path.exists() else {}
         for r in results:
             if r.arch == arch:
@@ -609,13 +615,14 @@ def write_baseline(results: list[Result]) -> None:
                     d.pop(k)
                 old[r.file] = d
         doc = {"wine": f"{WINE_PACKAGE} {WINE_VERSION}", "arch": arch,
+               "runner": "wine64 (Debian), reference only" if wine else "winhatch",
                "files": dict(sorted(old.items()))}
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
-def load_baseline(arch: str) -> dict:
-    path = baseline_path(arch)
+def load_baseline(arch: str, wine: bool = False) -> dict:
+    path = baseline_path(arch, wine)
     return json.loads(path.read_text())["files"] if path.exists() else {}
 
 
@@ -651,7 +658,8 @@ def main(argv=None) -> int:
         if name == "run":
             p.add_argument("--timeout", type=float, default=120.0)
             p.add_argument("--json", type=Path, help="write the results as JSON")
-            p.add_argument("--write-baseline", action="store_true")
+            p.add_argument("--write-baseline", action="store_true",
+                           help="record the results (with --wine: tests/winetest/wine-reference-ARCH.json)")
             p.add_argument("--check", action="store_true", help="exit 1 on a regression against the baseline")
             p.add_argument("--wine", action="store_true",
                            help="run under Wine instead (x64), the reference for the build; no baseline")
@@ -670,8 +678,8 @@ def main(argv=None) -> int:
                     print(build(d, n, arch))
             return 0
         if a.wine:
-            if a.write_baseline or a.check:
-                raise WinetestError("--wine runs are a reference: no baseline")
+            if a.check:
+                raise WinetestError("--wine runs are a reference: nothing to check")
             arches = a.arch or ["x64"]
         results = run_many(files, arches, a.jobs, a.timeout, runner=run_one_wine if a.wine else run_one)
     except WinetestError as e:
@@ -681,7 +689,7 @@ def main(argv=None) -> int:
     if a.json:
         a.json.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
     if a.write_baseline:
-        write_baseline(results)
+        write_baseline(results, wine=a.wine)
     if a.check:
         bad = regressions(results)
         for b in bad:

@@ -8,17 +8,23 @@ Wine's makedep builds its test modules (tools/makedep.c):
 
 * a generated testlist.c with one `{ "name", func_name }` row per START_TEST of that file, compiled with
   STANDALONE defined so that include/wine/test.h supplies main();
-* Wine's own headers (include/msvcrt, include) with __WINESRC__, as makedep compiles PE modules;
+* Wine's own headers (include/msvcrt, include) with __WINESRC__ and __WINE_PE_BUILD, as makedep compiles
+  PE modules, plus the headers Wine's build generates from include/*.idl (made here with mingw-w64's widl);
 * linked against mingw-w64's import libraries with the IMPORTS of the directory's Makefile.in
-  (user32 advapi32), and tools/winetest_support.c for the functions of Wine's start-up library that
-  wine/debug.h expects;
+  (user32 advapi32) and ntdll (a default import of Wine's test modules), and tools/winetest_support.c
+  for the functions of Wine's start-up library that wine/debug.h expects;
 * kernel32's resources as Wine links them into kernel32_test.exe: resource.rc (compiled with windres)
   and the helper DLL built from dummy.c/dummy.spec, embedded as resource `dummy.dll` of type TESTDLL.
 
 Each program is run under winhatch as Wine's runtest runs it (`winhatch run PROG TESTNAME`) with a
 time limit. A run completes when test.h prints its summary line
 "PID:name: N tests executed (T marked as todo, F as flaky, E failures), S skipped."; otherwise the first
-reason it stopped is recorded (an unimplemented API, an unhandled exception, a timeout...).
+reason it stopped is recorded (an unimplemented API, an unhandled exception, a timeout...), with the
+program's function where it happened: in the test's own code ("past the harness") or in test.h's.
+WINETEST_REPORT_SUCCESS=1 makes test.h print every check, so a stopped run still counts its checks and
+failures (its child processes' lines included). The program's own summary is told from its children's by
+the pid winhatch's run report gives it. The baseline check (`--check`, `make winetest`): a file that
+completed stops completing, its failures increase, or a file stops getting past the harness.
 
     python tools/winetest.py fetch
     python tools/winetest.py run [--arch x64] [--jobs 2] [FILE...]     # prints the table

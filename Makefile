@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-APT_PACKAGES := gcc-mingw-w64 g++-mingw-w64 wine64 chromium clang lld llvm
+APT_PACKAGES := gcc-mingw-w64 g++-mingw-w64 mingw-w64-tools wine64 chromium clang lld llvm
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-deps venv fixtures fuzz bench clean examples
+.PHONY: demo test test-deps venv fixtures fuzz bench clean examples winetest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ fixtures: test-deps
 
 test: test-deps fixtures
 	$(PY) -m pytest -q -n 2 -m "not slow"
+
+# Wine's kernel32/ntdll conformance tests (Debian's source package, fetched into ~/.cache/winhatch/winetest),
+# every file for x86 and x64 under winhatch: prints the table and fails on a regression against
+# tests/winetest/baseline-*.json (`$(PY) tools/winetest.py run --write-baseline` records a new one).
+winetest: test-deps
+	$(PY) tools/winetest.py run --check
 
 # Long sweeps: the big fuzz run and the whole-corpus benches.
 fuzz: test-deps

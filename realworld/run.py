@@ -63,7 +63,23 @@ def child(spec: dict) -> dict:
 
 
 # --- the parent ------------------------------------------------------------------------------------
-def run_one(e: Entry, run: Run, exe: Path, linux_exe: Path | None, timeout: float) -> dict:
+def wine_child(spec: dict) -> dict:
+    """The same invocation under wine64 (x64 only here): `--wine` checks that an expectation is reachable by a
+    Windows build at all (e.g. that the Linux build's output is also the Windows build's)."""
+    import os
+    env = {**os.environ, "WINEDEBUG": "-all", **spec["env"]}
+    exe = Path(spec["exe"])
+    inp = Path(spec["stdin"]).read_bytes() if spec.get("stdin") else b""
+    try:
+        p = subprocess.run([shutil.which("wine64") or "wine", exe.name, *spec["args"]], cwd=exe.parent, input=inp,
+                           capture_output=True, timeout=spec["timeout"], env=env)
+    except subprocess.TimeoutExpired:
+        return {"exit": None, "stdout": "", "stderr": "", "stop": f"wine: no answer within {spec['timeout']:.0f} s"}
+    return {"exit": p.returncode, "stdout": base64.b64encode(p.stdout).decode(),
+            "stderr": base64.b64encode(p.stderr).decode(), "stop": None}
+
+
+def run_one(e: Entry, run: Run, exe: Path, linux_exe: Path | None, timeout: float, wine: bool = False) -> dict:
     want = harness.load_expected(e, run)
     if want is None:
         return {"ok": False, "stop": f"no expectation recorded (python realworld/record.py --only {e.program})"}
@@ -73,8 +89,11 @@ def run_one(e: Entry, run: Run, exe: Path, linux_exe: Path | None, timeout: floa
         spec = {"exe": str(d / exe.name), "args": run.args, "timeout": timeout, "env": dict(harness.COMMON_ENV),
                 "stdin": str(d / run.stdin) if run.stdin else None}
         try:
-            p = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True,
-                               timeout=timeout + 60, cwd=ROOT)
+            if wine:
+                p = subprocess.CompletedProcess([], 0, (json.dumps(wine_child(spec)) + "\n").encode(), b"")
+            else:
+                p = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True,
+                                   timeout=timeout + 60, cwd=ROOT)
             try:
                 got = json.loads(p.stdout.decode().strip().splitlines()[-1])
             except (ValueError, IndexError):
@@ -97,9 +116,10 @@ def run_one(e: Entry, run: Run, exe: Path, linux_exe: Path | None, timeout: floa
 
 def markdown(results: list[dict]) -> str:
     rows = ["| id | toolchain | arch | ci | status | first stop |", "|---|---|---|---|---|---|"]
+    # ci: "yes" runs in `make test`, "cand." is meant to once it passes
     for r in results:
         stop = (r.get("stop") or "").replace("|", "\\|")
-        rows.append(f"| {r['id']} | {r['toolchain']} | {r['arch']} | {'yes' if r['ci'] else ''} | "
+        rows.append(f"| {r['id']} | {r['toolchain']} | {r['arch']} | {'yes' if r['ci'] else 'cand.' if r.get('ci_candidate') else ''} | "
                     f"{'pass' if r['ok'] else 'FAIL'} | {stop} |")
     passed = sum(r["ok"] for r in results)
     return "\n".join(rows) + f"\n\n{passed} passed, {len(results) - passed} failed\n"
@@ -109,19 +129,26 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", action="append", help="entry id (ruff.x64) or program id (ruff); repeatable")
     ap.add_argument("--ci", action="store_true", help="only the CI subset (ci = true)")
+    ap.add_argument("--ci-candidates", action="store_true",
+                    help="only the entries meant for the CI subset (ci or ci_candidate = true)")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
     ap.add_argument("--markdown", metavar="FILE", help="write the results as a Markdown table")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per invocation (default: the corpus's, 180)")
+    ap.add_argument("--wine", action="store_true",
+                    help="run the x64 entries under wine64 instead of winhatch (checks the expectations themselves)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
         print(json.dumps(child(json.loads(a.child))))
         return 0
-    entries = select(load(), a.only, a.ci)
+    entries = select(load(), a.only, a.ci, a.ci_candidates)
+    if a.wine:
+        entries = [e for e in entries if e.arch == "x64"]
     lock = read_lock()
     results = []
     for e in entries:
-        r = {"id": e.id, "program": e.program, "arch": e.arch, "toolchain": e.toolchain, "ci": e.ci, "runs": []}
+        r = {"id": e.id, "program": e.program, "arch": e.arch, "toolchain": e.toolchain, "ci": e.ci,
+             "ci_candidate": e.ci_candidate, "runs": []}
         try:
             exe, _ = fetch_entry(e, lock, linux=False, log=lambda m: print(m, flush=True))
             need_linux = any(run.check and "{linux}" in " ".join(run.check) for run in e.runs)
@@ -132,7 +159,7 @@ def main(argv=None) -> int:
             results.append(r)
             continue
         for run in e.runs:
-            rr = run_one(e, run, exe, linux_exe, a.timeout or run.timeout)
+            rr = run_one(e, run, exe, linux_exe, a.timeout or run.timeout, wine=a.wine)
             r["runs"].append({"run": run.index, **rr})
             print(f"{'ok  ' if rr['ok'] else 'FAIL'} {e.id:22} #{run.index} {e.toolchain:18} "
                   f"{rr.get('secs', 0):6.1f}s {'' if rr['ok'] else rr['stop']}", flush=True)

@@ -67,6 +67,8 @@ class Entry:
     runs: list[Run]
     extra: list[str]   # other files of the package the program needs next to it (DLLs), relative to the exe's dir
     note: str = ""
+    env: dict = field(default_factory=dict)          # environment variables for both builds
+    linux_extra: list[str] = field(default_factory=list)  # the same for the Linux build
 
 
 class CorpusError(Exception):
@@ -123,7 +125,8 @@ def load(path: Path = CORPUS) -> list[Entry]:
                                                       ("source", "package", "version", "platform", "exe")}},
                                           f"{pid}.{arch}"),
                                  linux=linux, runs=runs, extra=list(a.get("extra", prog.get("extra", []))),
-                                 note=a.get("note", prog.get("note", ""))))
+                                 note=a.get("note", prog.get("note", "")), env=dict(prog.get("env", {})),
+                                 linux_extra=list(prog.get("linux", {}).get("extra", []))))
     return entries
 
 

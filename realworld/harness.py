@@ -20,7 +20,7 @@ COMMON_ENV = {"NO_COLOR": "1", "TERM": "dumb", "TZ": "UTC", "LANG": "C.UTF-8", "
               "SENTRY_DISABLE_UPDATE_CHECK": "true", "CLICOLOR": "0"}
 
 
-def prepare(run: Run, exe: Path | None = None, extra: list[str] = ()) -> Path:
+def prepare(run: Run, exe: Path | None = None, extra: list[str] = (), extra_base: Path | None = None) -> Path:
     """A fresh temporary folder holding the run's inputs (at their relative paths) and, when given, the program
     and the files it needs next to it. The caller removes it."""
     d = Path(tempfile.mkdtemp(prefix="winhatch-rw-"))
@@ -32,9 +32,22 @@ def prepare(run: Run, exe: Path | None = None, extra: list[str] = ()) -> Path:
         shutil.copyfile(src, d / rel)
     if exe is not None:
         shutil.copyfile(exe, d / exe.name)
-        for rel in extra:
-            shutil.copyfile(exe.parent / rel, d / Path(rel).name)
+    if extra:
+        copy_extra(extra_base or exe.parent, extra, d)
     return d
+
+
+def copy_extra(base: Path, extra: list[str], d: Path) -> None:
+    """Files or folders of the package the program needs in its folder: "PATH" (relative to the program's own
+    folder, copied under its base name) or "PATH:NAME"."""
+    for item in extra:
+        src, _, name = item.partition(":")
+        s = (base / src).resolve()
+        dst = d / (name or Path(src).name)
+        if s.is_dir():
+            shutil.copytree(s, dst)
+        else:
+            shutil.copyfile(s, dst)
 
 
 def is_text(b: bytes) -> bool:
@@ -72,14 +85,16 @@ def file_digest(p: Path) -> str | None:
     return hashlib.sha256(b).hexdigest()
 
 
-def linux_env(d: Path) -> dict:
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(d), **COMMON_ENV}
+def linux_env(d: Path, extra_env: dict | None = None) -> dict:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(d), **COMMON_ENV, **(extra_env or {})}
 
 
-def run_linux(argv: list[str], d: Path, stdin: str | None, timeout: float) -> tuple[int, bytes, bytes]:
+def run_linux(argv: list[str], d: Path, stdin: str | None, timeout: float,
+              extra_env: dict | None = None) -> tuple[int, bytes, bytes]:
     inp = (d / stdin).read_bytes() if stdin else b""
     try:
-        p = subprocess.run(argv, cwd=d, input=inp, capture_output=True, timeout=timeout, env=linux_env(d))
+        p = subprocess.run(argv, cwd=d, input=inp, capture_output=True, timeout=timeout,
+                           env=linux_env(d, extra_env))
     except subprocess.TimeoutExpired:
         return -1, b"", b"timed out"
     return p.returncode, p.stdout, p.stderr

@@ -29,7 +29,7 @@ def record_run(e: Entry, run, linux_exe: Path | None, win_exe: Path | None) -> d
     if run.oracle == "wine":
         d = harness.prepare(run, win_exe, e.extra)
         try:
-            env = {**os.environ, "WINEDEBUG": "-all", **harness.COMMON_ENV}
+            env = {**os.environ, "WINEDEBUG": "-all", **harness.COMMON_ENV, **e.env}
             inp = (d / run.stdin).read_bytes() if run.stdin else b""
             p = subprocess.run(["wine64" if shutil.which("wine64") else "wine", win_exe.name, *run.args], cwd=d,
                                input=inp, capture_output=True, timeout=run.timeout, env=env)
@@ -38,9 +38,9 @@ def record_run(e: Entry, run, linux_exe: Path | None, win_exe: Path | None) -> d
             shutil.rmtree(d, ignore_errors=True)
         source = "wine64"
     elif linux_exe is not None:
-        d = harness.prepare(run)
+        d = harness.prepare(run, extra=e.linux_extra, extra_base=linux_exe.parent)
         try:
-            rc, out, err = harness.run_linux([str(linux_exe), *run.args], d, run.stdin, run.timeout)
+            rc, out, err = harness.run_linux([str(linux_exe), *run.args], d, run.stdin, run.timeout, e.env)
             obs = harness.observe(run, d, rc, out, err, linux_exe)
         finally:
             shutil.rmtree(d, ignore_errors=True)

@@ -86,7 +86,7 @@ def run_one(e: Entry, run: Run, exe: Path, linux_exe: Path | None, timeout: floa
     d = harness.prepare(run, exe, e.extra)
     t0 = time.monotonic()
     try:
-        spec = {"exe": str(d / exe.name), "args": run.args, "timeout": timeout, "env": dict(harness.COMMON_ENV),
+        spec = {"exe": str(d / exe.name), "args": run.args, "timeout": timeout, "env": {**harness.COMMON_ENV, **e.env},
                 "stdin": str(d / run.stdin) if run.stdin else None}
         try:
             if wine:

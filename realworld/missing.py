@@ -28,6 +28,18 @@ def _machine(arch: str):
     return m
 
 
+def _data_exports() -> set[tuple[str, str]]:
+    """Exports winhatch serves as data (msvcrt!__initenv, ...): an import of one is no call."""
+    global _DATA
+    if _DATA is None:
+        from winhatch.win32 import api
+        _DATA = {(dll.lower(), name) for dll, name, _size, _init in api.data_exports()}
+    return _DATA
+
+
+_DATA: set[tuple[str, str]] | None = None
+
+
 def unhandled_imports(exe: Path, machine) -> tuple[list[str], list[str]]:
     """(missing DLLs or exports, imported system functions without a handler), each as 'dll!name'."""
     import winhatch
@@ -50,7 +62,7 @@ def unhandled_imports(exe: Path, machine) -> tuple[list[str], list[str]]:
                 if not res or "!" not in res:
                     continue
                 dll, name = res.split("!", 1)
-                if machine.traps.get(dll, name) is None:
+                if machine.traps.get(dll, name) is None and (dll.lower(), name) not in _data_exports():
                     out.add(f"{dll.lower()}!{name}")
     return missing, sorted(out)
 

@@ -34,6 +34,9 @@ LINUX_TAGS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x
               "manylinux2010_x86_64", "manylinux_2_5_x86_64", "manylinux1_x86_64", "linux_x86_64"]
 
 
+_APT_UPDATED = False
+
+
 class FetchError(Exception):
     pass
 
@@ -77,7 +80,16 @@ def _download(pkg: Package, dl: Path) -> Path:
     else:
         spec = f"{pkg.package}:{pkg.platform}={pkg.version}" if pkg.platform and pkg.platform != "all" else \
             f"{pkg.package}={pkg.version}"
-        _client(["apt-get", "download", spec], dl, what)
+        try:
+            _client(["apt-get", "download", spec], dl, what)
+        except FetchError:
+            # a fresh machine may have no package lists yet: read them once, then ask again
+            global _APT_UPDATED
+            if _APT_UPDATED:
+                raise
+            _APT_UPDATED = True
+            _client(["apt-get", "update", "-qq"], dl, "apt-get update")
+            _client(["apt-get", "download", spec], dl, what)
         files = sorted(dl.glob("*.deb"))
     if len(files) != 1:
         raise FetchError(f"{what}: expected one archive from the client, found {[f.name for f in files]}")

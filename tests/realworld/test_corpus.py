@@ -3,8 +3,8 @@ package name and pinned version (realworld/fetch.py, cached in ~/.cache/winhatch
 under winhatch and compared with its committed expectation (realworld/expected/, recorded from the same
 version's Linux build, a Linux-side round trip or Wine). `make realworld` runs the whole corpus.
 
-The corpus's own consistency (every entry's toolchain is what its binary says, every invocation has an
-expectation, the subset covers every toolchain family the corpus has) is checked here too."""
+Each entry's toolchain is checked against what its binary says (realworld/identify.py). The corpus's own
+consistency is checked without any download in test_harness.py."""
 from __future__ import annotations
 
 import sys
@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the realworld/ package at the repo's root
 
-from realworld import corpus, harness
+from realworld import corpus
 from realworld.fetch import FetchError, fetch_entry, read_lock
 from realworld.identify import identify
 from realworld.run import run_one
@@ -32,21 +32,6 @@ def _fetch(e):
                            log=lambda m: None)
     except FetchError as err:
         pytest.fail(f"cannot fetch {e.id}: {err}")
-
-
-def test_corpus_size_and_coverage():
-    assert len(ENTRIES) >= 40
-    assert len(CI) >= 1
-    for e in ENTRIES:
-        for run in e.runs:
-            assert harness.expected_path(e, run).is_file(), f"{e.program}.{run.index}: no recorded expectation"
-            assert run.inputs or run.args, e.id
-
-
-def test_every_run_does_real_work():
-    for e in ENTRIES:
-        for run in e.runs:
-            assert not {"--version", "-V", "--help", "-h"} & set(run.args), f"{e.id} #{run.index}: {run.args}"
 
 
 @pytest.mark.parametrize("entry", CI, ids=[e.id for e in CI])

@@ -4,7 +4,8 @@
 - Rust: the standard library's panic machinery strings (``rust_panic``, ``/rustc/<hash>/``), then the
   target's ABI from the imports (MSVC: vcruntime/ucrt or a Rich header; GNU: libgcc/msvcrt);
 - MSYS2 / Cygwin: the POSIX layer DLL it imports (``msys-2.0.dll`` / ``cygwin1.dll``);
-- GHC: its runtime's strings;
+- GHC: its runtime's strings (it links with mingw-w64's gcc and ld, but the code is GHC's);
+- Zig: its panic strings with a non-GNU linker version (Zig links with its own lld, a mingw-w64 CRT);
 - MSVC: a Rich header (only Microsoft's linker writes one), then the C runtime from the imports:
   ``vcruntime140``/``msvcp140``/``ucrtbase`` (dynamic), ``msvcr90``/``msvcr100``/… (older), none (static);
 - clang-cl + lld: no Rich header, linker version 14.0 (lld-link's), MSVC ABI imports or none;
@@ -73,7 +74,7 @@ def identify(path: str | Path) -> dict:
     elif "cygwin1.dll" in dlls:
         ev.insert(0, "imports cygwin1.dll")
         tc = "cygwin"
-    elif b"GHC RTS" in data or b"ghc_rts" in data.lower()[:0] or b"Glasgow Haskell" in data:
+    elif b"GHC RTS" in data or b"Glasgow Haskell" in data:
         ev.insert(0, "GHC runtime strings")
         tc = "ghc"
     elif rich:

@@ -50,15 +50,16 @@ def record_run(e: Entry, run, linux_exe: Path | None, win_exe: Path | None) -> d
         # succeed silently (as rcedit does)
         empty = {"text": ""}
         return {"program": e.program, "run": run.index, "oracle": run.oracle, "recorded_with": "the check itself",
-                "args": run.args, "exit": 0, "stdout": empty, "stderr": empty, "files": {},
-                "check": {"exit": 0, "stdout": {"text": "ok\n"}}}
+                "args": run.args, **harness.recorded_form(run, {"exit": 0, "stdout": empty, "stderr": empty,
+                                                                 "files": {}, "check": {"exit": 0,
+                                                                                        "stdout": {"text": "ok\n"}}})}
     else:
         raise SystemExit(f"{e.program} run {run.index}: no Linux build to record a {run.oracle} expectation from")
     if run.oracle == "roundtrip" and obs.get("check", {}).get("exit") != 0:
         raise SystemExit(f"{e.program} run {run.index}: the Linux-side check fails on the Linux build's own output: "
                          f"{obs.get('check')}")
     return {"program": e.program, "run": run.index, "oracle": run.oracle, "recorded_with": source,
-            "args": run.args, **obs}
+            "args": run.args, **harness.recorded_form(run, obs)}
 
 
 def main(argv=None) -> int:
@@ -83,7 +84,8 @@ def main(argv=None) -> int:
             rec = record_run(e, run, linux_exe, win_exe)
             harness.expected_path(e, run).write_text(json.dumps(rec, indent=1, ensure_ascii=False) + "\n")
             n += 1
-            out = rec["stdout"].get("text", f"<{rec['stdout'].get('size')} bytes>")
+            so = rec.get("stdout") or rec.get("check", {}).get("stdout") or {}
+            out = so.get("text", f"<{so.get('size')} bytes>")
             print(f"{pid}.{run.index} [{run.oracle}]: exit {rec['exit']}, stdout {out[:70]!r}")
     print(f"{n} expectations recorded")
     return 0

@@ -13,6 +13,7 @@ download and its extracted tree (x/). Each archive's SHA-256 is checked against 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -118,13 +119,17 @@ def fetch(pkg: Package, lock: dict | None = None, log=print) -> Path:
     root = cache_dir() / pkg.key
     stamp = root / ".ok"
     if not stamp.is_file():
-        log(f"  fetching {pkg.key} ...")
-        dl = root / "dl"
-        if dl.exists():
-            shutil.rmtree(dl)
-        archive = _download(pkg, dl)
-        _extract(archive, root / "x")
-        stamp.write_text(json.dumps({"archive": archive.name, "sha256": _sha256(archive)}))
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / ".lock", "w") as lockf:  # parallel test workers may want the same package
+            fcntl.flock(lockf, fcntl.LOCK_EX)
+            if not stamp.is_file():
+                log(f"  fetching {pkg.key} ...")
+                dl = root / "dl"
+                if dl.exists():
+                    shutil.rmtree(dl)
+                archive = _download(pkg, dl)
+                _extract(archive, root / "x")
+                stamp.write_text(json.dumps({"archive": archive.name, "sha256": _sha256(archive)}))
     info = json.loads(stamp.read_text())
     if lock is not None:
         want = lock.get(pkg.key)

@@ -7,6 +7,7 @@ import sys
 import click
 
 EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE: a winhatch bug, never the guest's exit status
+EXIT_INTERRUPTED = 130    # 128 + SIGINT: what shells expect from a command stopped by Ctrl-C
 
 
 class _Group(click.Group):
@@ -159,6 +160,11 @@ def run(trace, cwd, env, timeout, max_instructions, events_file, vmmap, report_f
     code & 0xFF, as with Wine. The program's directory is mounted as C:\\app (its application
     directory and current directory). An unhandled exception, a start-up failure (missing DLL or export)
     or an API that winhatch does not implement ends the guest with a one-line message on stderr.
+
+    Ctrl-C (SIGINT) stops the run at once, even while the guest computes: the guest ends as a console
+    process does on Windows, with STATUS_CONTROL_C_EXIT (0xC000013A, in the report), the --report,
+    --html and --events files are still written, the sandbox's temporary folder is removed, and the
+    exit status is 130 (128 + SIGINT).
     """
     gc_resume = _pause_gc_for_startup()
     from winhatch import runner
@@ -177,11 +183,14 @@ def run(trace, cwd, env, timeout, max_instructions, events_file, vmmap, report_f
     if writer:
         subs.append(writer)
     sys.stdout.flush()
+    interrupted = False
     try:
         res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
                          stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer,
                          subscribers=subs, record=("api",) if report_file or html_file else (),
                          setup_machine=gc_resume.setup_machine)
+    except runner.Interrupted as e:   # Ctrl-C: the guests ended with STATUS_CONTROL_C_EXIT, report anyway
+        res, interrupted = e.result, True
     finally:
         gc_resume()
         if printer:
@@ -203,6 +212,8 @@ def run(trace, cwd, env, timeout, max_instructions, events_file, vmmap, report_f
         if html_file:
             from winhatch.report.html import write_html
             write_html(doc, html_file)
+    if interrupted:
+        sys.exit(EXIT_INTERRUPTED)
     if res.exit_status is None:
         sys.exit(1 if res.error else 0)
     sys.exit(res.exit_status & 0xFF)

@@ -688,6 +688,12 @@ class Cpu:
         if self._in_run:
             N.lib.uc_emu_stop(self._h)
 
+    def stop_async(self) -> None:
+        """From another host thread (a Ctrl-C watcher): end the emulation running now, if any (uc_emu_stop
+        is thread-safe; a stop that lands between two runs is a no-op, so the caller repeats it until the
+        kernel has seen its own flag)."""
+        N.lib.uc_emu_stop(self._h)
+
     def run(self, begin: int, until: int = 0, max_instructions: int = 0, timeout_s: float = 0.0) -> StopReason:
         """Run from `begin` until `until`, a trap that defers, a fault, `max_instructions` (then the reason
         says how many were executed, when the engine's counter was found) or `timeout_s`."""

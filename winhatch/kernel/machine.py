@@ -101,6 +101,12 @@ class Machine:
         self.subsystem: dict = {}  # machine-wide state of the layers above (owned by them)
         self._boot()
 
+    def remove_sandbox(self) -> None:
+        """Delete the sandbox's temporary folder now (when the machine made one), instead of when the machine
+        is garbage-collected or the host exits.  The machine must not run guests afterwards."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
     # -- boot ---------------------------------------------------------------------------------------------
     def _boot(self) -> None:
         system = Process(image_name="System", parent=None, arch=None)

@@ -610,7 +610,7 @@ class AddressSpace:
             perms = to_perms(v[1])
             if v[2]:
                 self.uc.map(lo, hi, perms)
-                write_nonzero(self.backend, lo, section.read(a.offset + s * P, (e - s) * P))
+                self._copy_section(section, a.offset + s * P, lo, (e - s) * P)
             else:
                 self.uc.map(lo, hi, perms, section, a.offset + s * P)
         self.uc.coalesce(a.base, a.end, a.base, a.end)
@@ -648,14 +648,24 @@ class AddressSpace:
         self._charge(n)
         for s, e, v in runs:
             lo, hi = a.base + s * P, a.base + e * P
-            data = a.section.read(a.offset + s * P, (e - s) * P)
             self.uc.unmap(lo, hi)
             self.uc.map(lo, hi, to_perms(v[1]))
-            write_nonzero(self.backend, lo, data)
+            self._copy_section(a.section, a.offset + s * P, lo, (e - s) * P)
         a.pages.update(pa, pb, lambda v: (v[0], v[1], v[2] or 1))
         self._copy_pages += n
         self._note_peak()
         self.uc.coalesce(a.base + pa * P, a.base + pb * P, a.base, a.end)
+
+    _COPY_CHUNK = 16 << 20
+
+    def _copy_section(self, section: Section, offset: int, addr: int, size: int) -> None:
+        """Fill freshly mapped (zero) pages at ``addr`` with the section's bytes ``[offset, offset+size)``:
+        only the parts that may be non-zero, a bounded chunk at a time (host memory stays bounded
+        whatever the view's size)."""
+        for off, n in section.content_ranges(offset, size):
+            for c in range(0, n, self._COPY_CHUNK):
+                k = min(self._COPY_CHUNK, n - c)
+                write_nonzero(self.backend, addr + (off - offset) + c, section.read(off + c, k))
 
     def _sync_perms(self, a: Allocation, pa: int, pb: int) -> None:
         for s, e, v in a.pages.iter(pa, pb):

@@ -218,7 +218,7 @@ def build_command_line(program_guest_path: str, args: list[str]) -> str:
 def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = None, env: dict[str, str] | None = None,
         timeout: float | None = None, max_instructions: int | None = None, stdout=None, stderr=None, stdin=None,
         trace=None, subscribers=(), notify=None, readonly_app_dir: bool = False, setup_machine=None,
-        trace_stream=None, record=()) -> RunResult:
+        trace_stream=None, record=(), max_memory: int | None = None, max_handles: int | None = None) -> RunResult:
     """Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
     in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks.
     `trace`: "stages", "loader", "api", "all" (or several of them, or True for all): print the timeline to
@@ -226,6 +226,12 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     receiving every event as it is emitted. `record`: event categories the log keeps beyond its default
     (API calls are not kept unless asked for: `record=("api",)`, or "all") — e.g. for `result.report()`'s
     api_calls.
+
+    `max_memory`: the machine's commit limit in bytes (every process's committed memory together; an
+    allocation past it fails with ERROR_COMMITMENT_LIMIT); `max_handles`: open handles per process (a call
+    that would pass it fails with ERROR_NO_SYSTEM_RESOURCES).  None: the defaults
+    (winhatch.kernel.machine.DEFAULT_MAX_MEMORY, 2 GiB; winhatch.kernel.ob.handles.DEFAULT_MAX_HANDLES,
+    262,144); 0: no cap (Windows' own 2^24 handles still applies).
 
     Ctrl-C (SIGINT, when this runs in the main thread and SIGINT has Python's default handler) stops the
     run within milliseconds, even while the guest computes: every guest process ends with
@@ -250,7 +256,9 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     try:
         res = _run(path, args, cwd=cwd, env=env, timeout=timeout, max_instructions=max_instructions, stdout=stdout,
                    stderr=stderr, stdin=stdin, subscribers=subscribers, notify=notify,
-                   readonly_app_dir=readonly_app_dir, setup_machine=setup_machine)
+                   readonly_app_dir=readonly_app_dir, setup_machine=setup_machine,
+                   limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
+                           if v is not None})
     finally:
         if printer is not None:
             printer.flush()
@@ -262,7 +270,7 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
 
 
 def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, stdin, subscribers, notify,
-         readonly_app_dir, setup_machine) -> RunResult:
+         readonly_app_dir, setup_machine, limits=None) -> RunResult:
     from winhatch.kernel.io.console import Console
     from winhatch.kernel.machine import Machine
     from winhatch.kernel.ps.create import CreateProcessInternalW
@@ -279,7 +287,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
     out = stdout if stdout is not None else io.BytesIO()
     err = stderr if stderr is not None else io.BytesIO()
     console = Console(out, err, stdin)
-    machine = Machine(console=console)
+    machine = Machine(console=console, limits=limits)
     if setup_machine:
         setup_machine(machine)
     for fn in subscribers:

@@ -24,6 +24,12 @@ from winhatch.kernel.ps.objects import Process
 FILETIME_UNIX_EPOCH = 116444736000000000
 BOOT_UNIX_TIME = 1767225600  # 2026-01-01 00:00:00 UTC: emulated time is deterministic
 KUSER_SHARED_DATA = 0x7FFE0000
+#: the default commit limit of the whole machine (`winhatch run --max-memory`, machine.limits["max_memory"]):
+#: committed guest memory is host memory once the guest touches it, so without a cap a guest can take the
+#: host's memory; 2 GiB is what a 32-bit process can address at all and more than command-line programs
+#: commit, and keeps a runaway guest well inside an ordinary host.  Reaching it fails the allocation with
+#: STATUS_COMMITMENT_LIMIT (ERROR_COMMITMENT_LIMIT, 1455), what Windows returns at its commit limit.
+DEFAULT_MAX_MEMORY = 2 << 30
 
 
 class EmulatedClock:
@@ -79,6 +85,13 @@ class Machine:
         self.add_architecture = None
         self.dispatcher = Dispatcher(self)
         self.limits = dict(limits or {})
+        # host-safety caps (winhatch run --max-memory / --max-handles; 0 = no cap beyond Windows' own)
+        from winhatch.kernel.mm import CommitPool
+        from winhatch.kernel.ob.handles import DEFAULT_MAX_HANDLES, MAX_HANDLES
+        mem = self.limits.get("max_memory", DEFAULT_MAX_MEMORY)
+        self.commit_pool = CommitPool(mem or None)
+        nh = self.limits.get("max_handles", DEFAULT_MAX_HANDLES)
+        self.max_handles = min(nh, MAX_HANDLES) if nh else MAX_HANDLES
         self._tmp = None
         if sandbox is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="winhatch-")

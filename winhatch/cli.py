@@ -275,8 +275,13 @@ def vmmap(as_json, no_free, cwd, env, timeout, max_instructions, program, args):
     from winhatch.report import memmap
 
     envd = _parse_env(env)
-    res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
-                     stdout=sys.stderr.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer)
+    interrupted = False
+    try:
+        res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout,
+                         max_instructions=max_instructions, stdout=sys.stderr.buffer, stderr=sys.stderr.buffer,
+                         stdin=sys.stdin.buffer)
+    except runner.Interrupted as e:   # Ctrl-C: the map at that moment
+        res, interrupted = e.result, True
     _exit_message(res)
     if res.process is None or res.process.aspace is None:
         sys.exit(1)
@@ -288,6 +293,8 @@ def vmmap(as_json, no_free, cwd, env, timeout, max_instructions, program, args):
     else:
         memmap.render(regions, Console(highlight=False), title=f"{res.process.image_name} (pid {res.process.pid})",
                       show_free=not no_free)
+    if interrupted:
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @main.command()

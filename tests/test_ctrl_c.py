@@ -58,11 +58,17 @@ def test_ctrl_c_stops_the_guest_and_reports(tmp_path, build_fixture, arch, mode)
 def test_python_api_raises_keyboard_interrupt_after_clean_up(build_fixture, tmp_path, monkeypatch):
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     exe = build_fixture("busyloop.c", "x64")
-    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+
+    armed = []
+
+    def on_event(e):   # the guest's thread exists: Ctrl-C a little later, while it computes
+        if e.name == "thread_create" and not armed:
+            armed.append(timer)
+            timer.start()
     try:
         with pytest.raises(KeyboardInterrupt) as ei:
-            runner.run(exe, ["cpu"])
+            runner.run(exe, ["cpu"], subscribers=[on_event])
     finally:
         timer.cancel()
     assert isinstance(ei.value, runner.Interrupted)

@@ -10,6 +10,7 @@ import fuzzrun
 #: each must now end in an outcome that is not a failure
 REGRESSIONS: list[tuple[str, int]] = [
     ("x64/ldr_loadlib", 11000094),   # unreadable unwind data: the exception machinery raised forever (RecursionError)
+    ("x64/ldr_loadlib", 11000526),   # a jump to 0xFFFFFFFFFFFFFFFF: dropping its code page wrapped past 2^64 (UcError)
 ]
 
 

@@ -299,6 +299,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
             machine.notify.PsSetCreateThreadNotifyRoutine(notify["thread"])
         if notify.get("image"):
             machine.notify.PsSetLoadImageNotifyRoutine(notify["image"])
+    ctrl_c = _CtrlC(machine).__enter__()   # from here a Ctrl-C stops the machine (at its first run if earlier)
     try:
         subsystem.setup(machine, arches=(arch,) if arch in ("x86", "x64") else ("x64",))
         machine.vfs.mount(APP_DIR, host.parent, readonly=readonly_app_dir)
@@ -322,14 +323,12 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
         def guests():
             return [p for p in machine.processes if p.cpu is not None]
 
-        ctrl_c = _CtrlC(machine)
         interrupted = False
         try:
-            with ctrl_c:
-                # the program, then whatever it started: children outlive their parent, as on Windows
-                machine.dispatcher.run(until=lambda: proc.exited)
-                if proc.exited and any(not p.exited for p in guests()):
-                    machine.dispatcher.run(until=lambda: all(p.exited for p in guests()))
+            # the program, then whatever it started: children outlive their parent, as on Windows
+            machine.dispatcher.run(until=lambda: proc.exited)
+            if proc.exited and any(not p.exited for p in guests()):
+                machine.dispatcher.run(until=lambda: all(p.exited for p in guests()))
         except MachineStop as e:
             error = e.reason
             interrupted = machine.dispatcher.interrupted
@@ -355,4 +354,6 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
     except NtStatusError as e:
         return RunResult(None, console.captured_stdout, console.captured_stderr, machine=machine,
                          events=machine.events.events, error=str(e))
+    finally:
+        ctrl_c.__exit__(None, None, None)
 

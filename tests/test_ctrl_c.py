@@ -1,5 +1,6 @@
 """Ctrl-C (SIGINT) during a run: the engine stops at once (even in a CPU-bound guest), the guest ends with
 STATUS_CONTROL_C_EXIT as a console process does on Windows, the report is written, the sandbox is removed."""
+import io
 import json
 import os
 import signal
@@ -60,15 +61,14 @@ def test_python_api_raises_keyboard_interrupt_after_clean_up(build_fixture, tmp_
     exe = build_fixture("busyloop.c", "x64")
     timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
 
-    armed = []
-
-    def on_event(e):   # the guest's thread exists: Ctrl-C a little later, while it computes
-        if e.name == "thread_create" and not armed:
-            armed.append(timer)
-            timer.start()
+    class Out(io.BytesIO):   # the guest printed "started": Ctrl-C a little later, while it computes
+        def write(self, data):
+            if not timer.is_alive() and not self.getvalue():
+                timer.start()
+            return super().write(data)
     try:
         with pytest.raises(KeyboardInterrupt) as ei:
-            runner.run(exe, ["cpu"], subscribers=[on_event])
+            runner.run(exe, ["cpu"], stdout=Out())
     finally:
         timer.cancel()
     assert isinstance(ei.value, runner.Interrupted)

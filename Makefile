@@ -62,6 +62,7 @@ realworld-record: test-deps
 # Long sweeps: the big fuzz run and the whole-corpus benches.
 fuzz: test-deps
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -m slow
+	$(PY) tests/fuzzrun.py --runs 1000 --jobs 2   # full runs of mutated fixtures; failures in build/fuzz-failures
 
 # Speed against the anchors (pefile, LIEF, Speakeasy in its own venv, Wine), each printing its ratios.
 bench: test-deps

@@ -380,10 +380,10 @@ class AddressSpace:
             rsize = _up(size, P)
             if rsize > self.end - self.lowest:
                 raise NtStatusError(STATUS_NO_MEMORY, "allocation larger than the address space")
+            start = self._find_free(rsize, top_down)   # the address space first, then the commit charge:
+            end = start + rsize                          # a range that cannot fit is STATUS_NO_MEMORY
             if commit:
                 self._charge(rsize // P)
-            start = self._find_free(rsize, top_down)
-            end = start + rsize
         else:
             start = _down(base, G)
             end = _up(base + size, P)

@@ -326,10 +326,95 @@ def GetFileInformationByHandle(c, h, info):
     if f is None:
         return 0
     fi = f.file.info
-    index = abs(hash(str(f.file.host_path))) & 0xFFFFFFFFFFFF
+    index = _file_index(f)
     c.write(info, struct.pack("<IQQQIIIIII", fi.attributes, fi.creation_time, fi.last_access_time,
-                              fi.last_write_time, 0x4D2A1B3C, fi.size >> 32, fi.size & 0xFFFFFFFF, 1,
+                              fi.last_write_time, VOLUME_SERIAL, fi.size >> 32, fi.size & 0xFFFFFFFF, 1,
                               index >> 32, index & 0xFFFFFFFF))
+    return 1
+
+
+VOLUME_SERIAL = 0x4D2A1B3C
+
+
+def _file_index(f) -> int:
+    """A stable 48-bit file index per host file (the same in every run, as an NTFS file reference is)."""
+    import hashlib
+    digest = hashlib.sha256(str(f.file.host_path).encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:6], "little")
+
+
+# FILE_INFO_BY_HANDLE_CLASS
+FileBasicInfo, FileStandardInfo, FileNameInfo, FileAttributeTagInfo, FileIdInfo = 0, 1, 2, 9, 18
+MaximumFileInfoByHandleClass = 25
+ERROR_BAD_LENGTH = 24
+ERROR_MORE_DATA = 234
+_MIN_SIZE = {FileBasicInfo: 40, FileStandardInfo: 24, FileNameInfo: 8, FileAttributeTagInfo: 8, FileIdInfo: 24}
+
+
+def _handle_file_name(c, obj) -> str | None:
+    """The name NtQueryInformationFile(FileNameInformation) gives: the path on its volume or device (no drive
+    letter: \\app\\x.txt; a pipe's name under \\Device\\NamedPipe). None: not supported for this handle."""
+    from winhatch.kernel.io.pipe import PipeEnd
+    if isinstance(obj, FileObject):
+        path = obj.file.path
+        return path[2:] if len(path) >= 2 and path[1] == ":" else None
+    if isinstance(obj, PipeEnd):
+        return obj.path[len("\\Device\\NamedPipe"):]
+    if isinstance(obj, ConsoleFile) and obj.file_type == 3:
+        # a std handle the host redirected to a pipe: an anonymous pipe the creator made
+        return "\\Win32Pipes.00000000.%08x" % ("stdin", "stdout", "stderr").index(obj.stream)
+    return None
+
+
+@api(K32, "BOOL WINAPI GetFileInformationByHandleEx(HANDLE hFile, FILE_INFO_BY_HANDLE_CLASS FileInformationClass, "
+          "LPVOID lpFileInformation, DWORD dwBufferSize)")
+def GetFileInformationByHandleEx(c, h, cls, buf, size):
+    """FileBasicInfo, FileStandardInfo, FileNameInfo, FileAttributeTagInfo and FileIdInfo; another valid
+    class stops the guest as unimplemented, an invalid one is ERROR_INVALID_PARAMETER."""
+    cls &= 0xFFFFFFFF
+    if cls >= MaximumFileInfoByHandleClass:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if cls not in _MIN_SIZE:
+        from .exc_seh import raise_unsupported
+        raise_unsupported(c, f"GetFileInformationByHandleEx information class {cls}")
+    obj = _lookup(c, h)
+    if obj is None:
+        return 0
+    if size < _MIN_SIZE[cls]:
+        c.set_last_error(ERROR_BAD_LENGTH)
+        return 0
+    if cls == FileNameInfo:
+        name = _handle_file_name(c, obj)
+        if name is None:
+            from .exc_seh import raise_unsupported
+            raise_unsupported(c, f"GetFileInformationByHandleEx(FileNameInfo) on {type(obj).__name__}")
+        data = name.encode("utf-16-le")
+        room = (size - 4) & ~1
+        c.write(buf, struct.pack("<I", len(data)) + data[:room])
+        if room < len(data):
+            c.set_last_error(ERROR_MORE_DATA)
+            return 0
+        return 1
+    if not isinstance(obj, FileObject):
+        if cls in (FileBasicInfo, FileAttributeTagInfo, FileIdInfo):   # pipes and consoles have no such data
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        # FileStandardInfo of a pipe or console: no size, one link, not a directory
+        c.write(buf, struct.pack("<QQIBBxx", 0, 0, 1, 0, 0))
+        return 1
+    fi = obj.file.info
+    if cls == FileBasicInfo:
+        c.write(buf, struct.pack("<qqqqI4x", fi.creation_time, fi.last_access_time, fi.last_write_time,
+                                 fi.change_time, fi.attributes))
+    elif cls == FileStandardInfo:
+        alloc = fi.allocation_size or (fi.size + 4095) & ~4095
+        c.write(buf, struct.pack("<qqIBBxx", 0 if fi.is_dir else alloc, 0 if fi.is_dir else fi.size, 1,
+                                 int(obj.file.delete_on_close), int(fi.is_dir)))
+    elif cls == FileAttributeTagInfo:
+        c.write(buf, struct.pack("<II", fi.attributes, 0))
+    else:   # FileIdInfo: the volume serial (64-bit) and a 128-bit file id
+        c.write(buf, struct.pack("<Q", VOLUME_SERIAL) + _file_index(obj).to_bytes(16, "little"))
     return 1
 
 
@@ -844,3 +929,11 @@ def GetSystemDirectory(c, buf, size):
 @api(K32, "UINT WINAPI GetSystemWow64Directory%(LPTSTR lpBuffer, UINT uSize)")
 def GetSystemWow64Directory(c, buf, size):
     return put_string_fits(c, buf, size, c.machine.system_root + "\\SysWOW64")
+
+
+# ============================================================================================ file API code page
+@api(K32, "BOOL WINAPI AreFileApisANSI(void)")
+def AreFileApisANSI(c):
+    """TRUE: the ...A file functions take ANSI (code page 1252) names. winhatch has no SetFileApisToOEM, so a
+    process cannot switch them to the OEM code page: the answer is always the default."""
+    return 1

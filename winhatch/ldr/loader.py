@@ -42,12 +42,12 @@ class LoaderError(Exception):
 
 class Module(Record):
     _fields = ("name", "path", "base", "size", "pe", "entry", "entry_point", "is_exe", "load_count", "deps",
-               "snapped", "initialized", "tls_index", "static", "hint_hits", "hint_misses", "datafile")
+               "snapped", "initialized", "tls_index", "static", "hint_hits", "hint_misses", "datafile", "pinned")
 
     def __init__(self, name: str, path: str, base: int, size: int, pe: object, entry: int, entry_point: int,
                  is_exe: bool = False, load_count: int = 1, deps: list[Module] = NEW, snapped: bool = False,
                  initialized: bool = False, tls_index: int = -1, static: bool = True, hint_hits: int = 0,
-                 hint_misses: int = 0, datafile: bool = False) -> None:
+                 hint_misses: int = 0, datafile: bool = False, pinned: bool = False) -> None:
         self.name = name  # base name as loaded (BaseDllName)
         self.path = path  # FullDllName
         self.base = base
@@ -65,6 +65,7 @@ class Module(Record):
         self.hint_hits = hint_hits
         self.hint_misses = hint_misses
         self.datafile = datafile
+        self.pinned = pinned    # LdrAddRefDll(LDR_ADDREF_DLL_PIN): never unloaded, its count shows -1
 
 
 class LoaderState:
@@ -713,8 +714,8 @@ def LdrUnloadDll(machine, thread, base: int) -> bool:
     m = next((x for x in st.modules if x.base == base), None)
     if m is None:
         return False
-    if m.is_exe or m.static:
-        return True  # statically loaded modules stay: their count is pinned
+    if m.is_exe or m.static or m.pinned:
+        return True  # statically loaded and pinned modules stay: their count is pinned
     m.load_count -= 1
     _write_load_count(st, m)
     st.emit("LdrUnloadDll", module=m.name, load_count=m.load_count)
@@ -724,6 +725,24 @@ def LdrUnloadDll(machine, thread, base: int) -> bool:
         _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
         machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 0])
     _remove_module(st, m)
+    return True
+
+
+def LdrAddRefDll(machine, proc, base: int, pin: bool) -> bool:
+    """One more reference to the module at `base` (GetModuleHandleEx); `pin` keeps it loaded for good."""
+    st = state_of(proc)
+    m = next((x for x in st.modules if x.base == base), None)
+    if m is None:
+        return False
+    if m.is_exe or m.static or m.pinned:
+        return True
+    if pin:
+        m.pinned = True
+        LDR_DATA_TABLE_ENTRY.write(st.proc.aspace, m.entry, st.arch, ObsoleteLoadCount=0xFFFF)
+    else:
+        m.load_count += 1
+        _write_load_count(st, m)
+    st.emit("LdrAddRefDll", module=m.name, load_count=m.load_count, pinned=m.pinned)
     return True
 
 

@@ -301,3 +301,40 @@ def DuplicateHandle(c, hsp, hs, htp, pout, access, inherit, options):
         c.write_ptr(pout, new)
     return 1
 
+
+
+# ------------------------------------------------------------------------------------------ app model policies
+# A desktop (not packaged, not UWP) process: what every program winhatch runs is. The token argument is
+# the caller's (GetCurrentThreadEffectiveToken()); the policy does not depend on it for a desktop process.
+AppPolicyProcessTerminationMethod_ExitProcess = 0
+AppPolicyThreadInitializationType_None = 0
+AppPolicyShowDeveloperDiagnostic_ShowUI = 1
+AppPolicyWindowingModel_ClassicDesktop = 2
+
+
+def _policy(c, out, value):
+    c.write_u32(out, value)
+    return 0   # ERROR_SUCCESS
+
+
+@api("kernelbase.dll", "LONG WINAPI AppPolicyGetProcessTerminationMethod(HANDLE processToken, "
+                       "AppPolicyProcessTerminationMethod *policy)")
+def AppPolicyGetProcessTerminationMethod(c, token, out):
+    return _policy(c, out, AppPolicyProcessTerminationMethod_ExitProcess)
+
+
+@api("kernelbase.dll", "LONG WINAPI AppPolicyGetThreadInitializationType(HANDLE processToken, "
+                       "AppPolicyThreadInitializationType *policy)")
+def AppPolicyGetThreadInitializationType(c, token, out):
+    return _policy(c, out, AppPolicyThreadInitializationType_None)
+
+
+@api("kernelbase.dll", "LONG WINAPI AppPolicyGetShowDeveloperDiagnostic(HANDLE processToken, "
+                       "AppPolicyShowDeveloperDiagnostic *policy)")
+def AppPolicyGetShowDeveloperDiagnostic(c, token, out):
+    return _policy(c, out, AppPolicyShowDeveloperDiagnostic_ShowUI)
+
+
+@api("kernelbase.dll", "LONG WINAPI AppPolicyGetWindowingModel(HANDLE processToken, AppPolicyWindowingModel *policy)")
+def AppPolicyGetWindowingModel(c, token, out):
+    return _policy(c, out, AppPolicyWindowingModel_ClassicDesktop)

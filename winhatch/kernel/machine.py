@@ -23,6 +23,7 @@ from winhatch.kernel.ps.objects import Process
 
 FILETIME_UNIX_EPOCH = 116444736000000000
 BOOT_UNIX_TIME = 1767225600  # 2026-01-01 00:00:00 UTC: emulated time is deterministic
+BOOT_UPTIME = 5 * 60 * 10_000_000   # the machine booted 5 minutes before winhatch starts its clock
 KUSER_SHARED_DATA = 0x7FFE0000
 
 
@@ -40,6 +41,12 @@ class EmulatedClock:
 
     def now(self) -> int:
         return self.ticks
+
+    def uptime(self) -> int:
+        """Time since the emulated machine booted (100 ns): what the interrupt time, the tick count and the
+        performance counter count. The machine was started BOOT_UPTIME before its first process (on
+        Windows these are never 0 in a running program: Go's runtime refuses a zero interrupt time)."""
+        return self.ticks + BOOT_UPTIME
 
     def system_time(self) -> int:
         return self.boot_filetime + self.ticks
@@ -160,8 +167,8 @@ class Machine:
         if self._kuser is None:
             self._kuser = Section.create_data(0x1000, name="KUSER_SHARED_DATA")
             data = build_kuser_shared_data(
-                system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.now(),
-                tick_count_ms=self.clock.now() // 10_000, cookie=self.system_cookie,
+                system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.uptime(),
+                tick_count_ms=self.clock.uptime() // 10_000, cookie=self.system_cookie,
                 number_of_physical_pages=(8 << 30) >> 12, active_processor_count=peb.NUMBER_OF_PROCESSORS)
             self._kuser.write(0, data)  # one page for every process: the section's shared memory
             self.clock.on_millisecond.append(self._update_kuser_times)
@@ -180,8 +187,8 @@ class Machine:
         """The time fields of KUSER_SHARED_DATA follow emulated time (what GetTickCount and friends read)."""
         from winhatch.kernel.structs.kuser import update_kuser_times
         page = bytearray(self._kuser.read(0, 0x1000))
-        update_kuser_times(page, system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.now(),
-                           tick_count_ms=self.clock.now() // 10_000)
+        update_kuser_times(page, system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.uptime(),
+                           tick_count_ms=self.clock.uptime() // 10_000)
         self._kuser.write(0, bytes(page))
 
     def ensure_system_cookie(self) -> int:

@@ -345,10 +345,17 @@ def _file_index(f) -> int:
 
 # FILE_INFO_BY_HANDLE_CLASS
 FileBasicInfo, FileStandardInfo, FileNameInfo, FileAttributeTagInfo, FileIdInfo = 0, 1, 2, 9, 18
+FileRemoteProtocolInfo = 13
+FileIdBothDirectoryInfo, FileIdBothDirectoryRestartInfo = 10, 11
+FileFullDirectoryInfo, FileFullDirectoryRestartInfo = 14, 15
+_DIR_CLASSES = {FileIdBothDirectoryInfo: (False, 104), FileIdBothDirectoryRestartInfo: (True, 104),
+                FileFullDirectoryInfo: (False, 68), FileFullDirectoryRestartInfo: (True, 68)}
 MaximumFileInfoByHandleClass = 25
 ERROR_BAD_LENGTH = 24
 ERROR_MORE_DATA = 234
-_MIN_SIZE = {FileBasicInfo: 40, FileStandardInfo: 24, FileNameInfo: 8, FileAttributeTagInfo: 8, FileIdInfo: 24}
+_MIN_SIZE = {FileBasicInfo: 40, FileStandardInfo: 24, FileNameInfo: 8, FileAttributeTagInfo: 8, FileIdInfo: 24,
+             FileRemoteProtocolInfo: 116, FileIdBothDirectoryInfo: 112, FileIdBothDirectoryRestartInfo: 112,
+             FileFullDirectoryInfo: 72, FileFullDirectoryRestartInfo: 72}
 
 
 def _handle_file_name(c, obj) -> str | None:
@@ -364,6 +371,58 @@ def _handle_file_name(c, obj) -> str | None:
         # a std handle the host redirected to a pipe: an anonymous pipe the creator made
         return "\\Win32Pipes.00000000.%08x" % ("stdin", "stdout", "stderr").index(obj.stream)
     return None
+
+
+def _dir_entry(fi, cls: int, name: bytes, index: int) -> bytes:
+    """FILE_FULL_DIR_INFO (name at 68) or FILE_ID_BOTH_DIR_INFO (short name at 70, file id at 96, name at
+    104), without NextEntryOffset's final value."""
+    alloc = 0 if fi.is_dir else (fi.allocation_size or (fi.size + 4095) & ~4095)
+    head = struct.pack("<IIqqqqqqIII", 0, 0, fi.creation_time, fi.last_access_time, fi.last_write_time,
+                       fi.change_time, 0 if fi.is_dir else fi.size, alloc, fi.attributes, len(name), 0)
+    if _DIR_CLASSES[cls][1] == 68:
+        return head + name
+    # no 8.3 names in winhatch: ShortNameLength 0; the file id is the entry's position (no host inode)
+    return head + bytes(1 + 1 + 24) + struct.pack("<q", index) + name
+
+
+def _directory_info(c, obj, cls: int, buf: int, size: int) -> int:
+    """NtQueryDirectoryFile through GetFileInformationByHandleEx: as many entries as fit, 8-byte aligned and
+    chained by NextEntryOffset; the ...RestartInfo classes start again from the first entry, the others go on
+    where the last call stopped; ERROR_NO_MORE_FILES at the end."""
+    if not isinstance(obj, FileObject) or not obj.file.is_dir:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    restart, _ = _DIR_CLASSES[cls]
+    state = getattr(obj, "dir_query", None)
+    if restart or state is None:
+        try:
+            state = obj.dir_query = [obj.file.listdir("*"), 0]
+        except NtStatusError as e:
+            nt_error(c, e)
+            return 0
+    entries, pos = state
+    if pos >= len(entries):
+        c.set_last_error(ERROR_NO_MORE_FILES)
+        return 0
+    out = bytearray()
+    last = None
+    while pos < len(entries):
+        rec = _dir_entry(entries[pos], cls, entries[pos].name.encode("utf-16-le"), pos + 1)
+        start = (len(out) + 7) & ~7
+        if start + len(rec) > size:
+            break
+        out += bytes(start - len(out))
+        if last is not None:
+            struct.pack_into("<I", out, last, start - last)
+        last = start
+        out += rec
+        pos += 1
+    if last is None:   # not even one entry fits
+        c.set_last_error(ERROR_MORE_DATA)
+        return 0
+    state[1] = pos
+    c.write(buf, bytes(out))
+    return 1
 
 
 @api(K32, "BOOL WINAPI GetFileInformationByHandleEx(HANDLE hFile, FILE_INFO_BY_HANDLE_CLASS FileInformationClass, "
@@ -383,6 +442,12 @@ def GetFileInformationByHandleEx(c, h, cls, buf, size):
         return 0
     if size < _MIN_SIZE[cls]:
         c.set_last_error(ERROR_BAD_LENGTH)
+        return 0
+    if cls in _DIR_CLASSES:
+        return _directory_info(c, obj, cls, buf, size)
+    if cls == FileRemoteProtocolInfo:
+        # every file winhatch opens is on a local volume: NTFS refuses the query (STATUS_INVALID_PARAMETER)
+        c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     if cls == FileNameInfo:
         name = _handle_file_name(c, obj)
@@ -937,3 +1002,74 @@ def AreFileApisANSI(c):
     """TRUE: the ...A file functions take ANSI (code page 1252) names. winhatch has no SetFileApisToOEM, so a
     process cannot switch them to the OEM code page: the answer is always the default."""
     return 1
+
+
+# ============================================================================================ console screen buffer
+SCREEN_BUFFER_ROWS = 9001     # a Windows 10 console's default screen buffer height
+DEFAULT_ATTRIBUTES = 0x07     # light grey on black
+
+
+@api(K32, "BOOL WINAPI GetConsoleScreenBufferInfo(HANDLE hConsoleOutput, "
+          "PCONSOLE_SCREEN_BUFFER_INFO lpConsoleScreenBufferInfo)")
+def GetConsoleScreenBufferInfo(c, h, out):
+    """A redirected handle (a pipe or a file) is not a console: ERROR_INVALID_HANDLE. A real console is the
+    host terminal: its window has the terminal's size over a 9001-line buffer; winhatch does not track the
+    cursor, so it is reported at the window's top left."""
+    import os
+    std = _console_std(c, h)
+    if std is None:
+        return 0
+    if not std.is_console or std is c.proc.console.stdin:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    try:
+        cols, rows = os.get_terminal_size(std.stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        cols, rows = 120, 30   # a console window's default size
+    c.write(out, struct.pack("<hhhhHhhhhhh", cols, SCREEN_BUFFER_ROWS, 0, 0, DEFAULT_ATTRIBUTES,
+                             0, 0, cols - 1, rows - 1, cols, rows))
+    return 1
+
+
+# ============================================================================================ volumes
+# Every drive of the sandbox is one NTFS volume: no label, serial VOLUME_SERIAL, 255-character names. The
+# flags are the NTFS capabilities winhatch's file system keeps: case-preserved Unicode names, ACLs, sparse
+# files and reparse points are not claimed (winhatch has none of them).
+FILE_CASE_SENSITIVE_SEARCH, FILE_CASE_PRESERVED_NAMES, FILE_UNICODE_ON_DISK = 0x1, 0x2, 0x4
+VOLUME_FLAGS = FILE_CASE_SENSITIVE_SEARCH | FILE_CASE_PRESERVED_NAMES | FILE_UNICODE_ON_DISK
+ERROR_BAD_LENGTH_VOL = 24
+
+
+def _volume_info(c, name_buf, name_size, serial_p, maxcomp_p, flags_p, fs_buf, fs_size, wide: bool) -> int:
+    unit = 2 if wide else 1
+    enc = (lambda s: s.encode("utf-16-le")) if wide else (lambda s: s.encode("ascii"))
+    label, fs = enc(""), enc("NTFS")
+    if (name_buf and name_size < len(label) // unit + 1) or (fs_buf and fs_size < len(fs) // unit + 1):
+        c.set_last_error(ERROR_BAD_LENGTH_VOL)
+        return 0
+    if name_buf:
+        c.write(name_buf, label + bytes(unit))
+    if fs_buf:
+        c.write(fs_buf, fs + bytes(unit))
+    if serial_p:
+        c.write_u32(serial_p, VOLUME_SERIAL)
+    if maxcomp_p:
+        c.write_u32(maxcomp_p, 255)
+    if flags_p:
+        c.write_u32(flags_p, VOLUME_FLAGS)
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetVolumeInformationByHandleW(HANDLE hFile, LPWSTR lpVolumeNameBuffer, DWORD nVolumeNameSize, "
+          "LPDWORD lpVolumeSerialNumber, LPDWORD lpMaximumComponentLength, LPDWORD lpFileSystemFlags, "
+          "LPWSTR lpFileSystemNameBuffer, DWORD nFileSystemNameSize)")
+def GetVolumeInformationByHandleW(c, h, name_buf, name_size, serial_p, maxcomp_p, flags_p, fs_buf, fs_size):
+    """The volume of a file on a drive; a pipe or a console is on no volume (ERROR_INVALID_FUNCTION as
+    NtQueryVolumeInformationFile's STATUS_INVALID_DEVICE_REQUEST gives)."""
+    obj = _lookup(c, h)
+    if obj is None:
+        return 0
+    if not isinstance(obj, FileObject):
+        c.set_last_error(1)   # ERROR_INVALID_FUNCTION
+        return 0
+    return _volume_info(c, name_buf, name_size, serial_p, maxcomp_p, flags_p, fs_buf, fs_size, True)

@@ -72,17 +72,17 @@ def GetLocalTime(c, p):
 
 @api(K32, "DWORD WINAPI GetTickCount(void)")
 def GetTickCount(c):
-    return (c.machine.clock.now() // 10_000) & 0xFFFFFFFF
+    return (c.machine.clock.uptime() // 10_000) & 0xFFFFFFFF
 
 
 @api(K32, "ULONGLONG WINAPI GetTickCount64(void)")
 def GetTickCount64(c):
-    return c.machine.clock.now() // 10_000
+    return c.machine.clock.uptime() // 10_000
 
 
 @api(K32, "BOOL WINAPI QueryPerformanceCounter(LARGE_INTEGER *lpPerformanceCount)")
 def QueryPerformanceCounter(c, p):
-    c.write_u64(p, c.machine.clock.now())
+    c.write_u64(p, c.machine.clock.uptime())
     return 1
 
 
@@ -94,7 +94,7 @@ def QueryPerformanceFrequency(c, p):
 
 @api("ntdll.dll", "NTSTATUS NTAPI RtlQueryPerformanceCounter(LARGE_INTEGER *Counter)")
 def RtlQueryPerformanceCounter(c, p):
-    c.write_u64(p, c.machine.clock.now())
+    c.write_u64(p, c.machine.clock.uptime())
     return 1
 
 

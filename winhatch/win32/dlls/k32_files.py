@@ -345,7 +345,6 @@ def _file_index(f) -> int:
 
 # FILE_INFO_BY_HANDLE_CLASS
 FileBasicInfo, FileStandardInfo, FileNameInfo, FileAttributeTagInfo, FileIdInfo = 0, 1, 2, 9, 18
-FileRemoteProtocolInfo = 13
 FileIdBothDirectoryInfo, FileIdBothDirectoryRestartInfo = 10, 11
 FileFullDirectoryInfo, FileFullDirectoryRestartInfo = 14, 15
 _DIR_CLASSES = {FileIdBothDirectoryInfo: (False, 104), FileIdBothDirectoryRestartInfo: (True, 104),
@@ -354,7 +353,7 @@ MaximumFileInfoByHandleClass = 25
 ERROR_BAD_LENGTH = 24
 ERROR_MORE_DATA = 234
 _MIN_SIZE = {FileBasicInfo: 40, FileStandardInfo: 24, FileNameInfo: 8, FileAttributeTagInfo: 8, FileIdInfo: 24,
-             FileRemoteProtocolInfo: 116, FileIdBothDirectoryInfo: 112, FileIdBothDirectoryRestartInfo: 112,
+             FileIdBothDirectoryInfo: 112, FileIdBothDirectoryRestartInfo: 112,
              FileFullDirectoryInfo: 72, FileFullDirectoryRestartInfo: 72}
 
 
@@ -445,10 +444,6 @@ def GetFileInformationByHandleEx(c, h, cls, buf, size):
         return 0
     if cls in _DIR_CLASSES:
         return _directory_info(c, obj, cls, buf, size)
-    if cls == FileRemoteProtocolInfo:
-        # every file winhatch opens is on a local volume: NTFS refuses the query (STATUS_INVALID_PARAMETER)
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
     if cls == FileNameInfo:
         name = _handle_file_name(c, obj)
         if name is None:

@@ -440,7 +440,7 @@ def SetThreadDescription(c, h, text):
     if len(text) * 2 > MAX_DESCRIPTION_BYTES:
         return _hresult_from_nt(0xC000000D)   # STATUS_INVALID_PARAMETER
     t.description = text
-    return 0
+    return _hresult_from_nt(0)   # HRESULT_FROM_NT(STATUS_SUCCESS): 0x10000000, a success code
 
 
 @api(K32, "HRESULT WINAPI GetThreadDescription(HANDLE hThread, PWSTR *ppszThreadDescription)")
@@ -460,4 +460,4 @@ def GetThreadDescription(c, h, out):
         return 0x8007000E   # E_OUTOFMEMORY
     c.write(p, data)
     c.write_ptr(out, p)
-    return 0
+    return _hresult_from_nt(0)

@@ -62,3 +62,14 @@ def WSAEnumProtocols(c, protocols, buf, plen):
         c.set_last_error(WSAEFAULT)
         return 0xFFFFFFFF
     return 0
+
+
+@api(WS2, "int WINAPI WSAGetLastError(void)")
+def WSAGetLastError(c):
+    """The thread's last error (Winsock keeps its errors there: WSAGetLastError is GetLastError)."""
+    return c.last_error()
+
+
+@api(WS2, "void WINAPI WSASetLastError(int iError)")
+def WSASetLastError(c, err):
+    c.set_last_error(err & 0xFFFFFFFF)

@@ -23,7 +23,7 @@ def _wsadata(c, version: int) -> bytes:
     status = SYSTEM_STATUS.ljust(129, b"\0")
     if c.ptr_size == 8:
         return struct.pack("<HHHHQ", version, HIGH_VERSION, 0, 0, 0) + desc + status + bytes(6)
-    return struct.pack("<HH", version, HIGH_VERSION) + desc + status + struct.pack("<HHI", 0, 0, 0)
+    return struct.pack("<HH", version, HIGH_VERSION) + desc + status + struct.pack("<HHxxI", 0, 0, 0)   # 400
 
 
 @api(WS2, "int WINAPI WSAStartup(WORD wVersionRequested, LPWSADATA lpWSAData)")

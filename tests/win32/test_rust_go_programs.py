@@ -31,7 +31,11 @@ from winhatch import runner
 
 RUFF = "0.8.4"
 ESBUILD = "0.24.2"
+TYPOS = "1.28.4"
+SHFMT = "4.2.0"     # shfmt-py: shfmt 3.14.1 (Go); its wheels are win_amd64 and Linux only
 SOURCE = b'import os\nx = {  "a":1,"b":[1,2,3]}\ndef f( a ):\n  return a+1\n'
+TYPO_TEXT = b"teh quick brown fox\nrecieve\n"
+SHELL = b'if [ "$a" ];then\necho   hi\nfi\n'
 JS = b'const greeting = (name) => {\n  return "hello, " + name;\n};\nconsole.log(greeting("world"));\nexport default greeting;\n'
 
 
@@ -78,15 +82,18 @@ def _untar_packs(d: Path) -> None:
             t.extractall(d, filter="data")
 
 
-def ruff(platform: str) -> Path:
+def _wheel_script(dist: str, version: str, platform: str, data_dir: str, name: str) -> Path:
     import sys
-    d = _fetch(f"ruff-{RUFF}-{platform}",
+    d = _fetch(f"{dist}-{version}-{platform}",
                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                "--platform", platform, f"ruff=={RUFF}", "-d", "."], _unzip_wheels)
-    scripts = d / f"ruff-{RUFF}.data" / "scripts"
-    exe = scripts / ("ruff" if platform.startswith("many") else "ruff.exe")
+                "--platform", platform, f"{dist}=={version}", "-d", "."], _unzip_wheels)
+    exe = d / data_dir / "scripts" / (name if platform.startswith("many") else f"{name}.exe")
     exe.chmod(0o755)
     return exe
+
+
+def ruff(platform: str) -> Path:
+    return _wheel_script("ruff", RUFF, platform, f"ruff-{RUFF}.data", "ruff")
 
 
 def esbuild(package: str) -> Path:
@@ -162,3 +169,23 @@ def test_esbuild(arch, tmp_path, flag):
     ref = _linux(esbuild("linux-x64"), ["in.js", flag], tmp_path)
     assert ref.returncode == 0 and b"hello, " in ref.stdout
     _same(_windows(esbuild(ESBUILD_PACKAGE[arch]), ["in.js", flag], tmp_path, setup=_counted_slices), ref)
+
+
+def test_typos(arch, tmp_path):
+    """typos (Rust): canonicalizes its paths (GetFinalPathNameByHandleW) and reports two misspellings."""
+    (tmp_path / "sp.txt").write_bytes(TYPO_TEXT)
+    ref = _linux(_wheel_script("typos", TYPOS, "manylinux2014_x86_64", f"typos-{TYPOS}.data", "typos"),
+                 ["sp.txt"], tmp_path)
+    assert ref.returncode == 2 and b"`teh` should be `the`" in ref.stdout
+    exe = _wheel_script("typos", TYPOS, RUFF_PLATFORM[arch], f"typos-{TYPOS}.data", "typos")
+    _same(_windows(exe, ["sp.txt"], tmp_path), ref)
+
+
+def test_shfmt_x64(tmp_path):
+    """shfmt (Go 1.2x): formats a script from stdin; its runtime asks NtQueryInformationFile for the std
+    handles' mode (FileModeInformation) and waits with NtWaitForSingleObject."""
+    linux = _wheel_script("shfmt-py", SHFMT, "manylinux2014_x86_64", f"shfmt_py-{SHFMT}.data", "shfmt")
+    ref = _linux(linux, [], tmp_path, SHELL)
+    assert ref.returncode == 0 and ref.stdout == b'if [ "$a" ]; then\n\techo hi\nfi\n'
+    exe = _wheel_script("shfmt-py", SHFMT, "win_amd64", f"shfmt_py-{SHFMT}.data", "shfmt")
+    _same(_windows(exe, [], tmp_path, SHELL, setup=_counted_slices), ref)

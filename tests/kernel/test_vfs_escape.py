@@ -235,3 +235,28 @@ def test_fuzzed_paths_never_escape(world, segs):
     path = "".join(segs)
     _no_leak(world, _ops(world.vfs, path))
     world.check()
+
+
+def test_hard_link_in_a_mount_is_not_opened(world):
+    """A hard link placed (on the host) in a mounted folder names a file outside the sandbox; the path checks
+    cannot see that, so a regular file with more than one link is never opened (issue 14): not for reading,
+    writing, overwriting, nor as an image."""
+    w = world
+    os.link(w.outside / "canary.txt", w.work / "hard.txt")
+    os.link(w.outside / "sub" / "deep.txt", w.app / "hard.dll")
+    w.before = w.snap()
+    for path in ("C:\\work\\hard.txt", "C:\\app\\hard.dll"):
+        for access, disposition in ((GENERIC_READ, FILE_OPEN), (GENERIC_WRITE, FILE_OPEN),
+                                    (GENERIC_READ | GENERIC_WRITE, FILE_OVERWRITE_IF),
+                                    (GENERIC_WRITE, FILE_SUPERSEDE)):
+            r = attempt(w.vfs.open, path, access=access, disposition=disposition)
+            assert isinstance(r, NtStatusError) and r.status == STATUS_ACCESS_DENIED, (path, access, r)
+        assert isinstance(attempt(w.vfs.read_file, path), NtStatusError)
+    from winhatch.kernel.ps.mapping import ImageSectionCache
+    r = attempt(ImageSectionCache(w.vfs).open, "C:\\app\\hard.dll")
+    assert isinstance(r, NtStatusError) and r.status == STATUS_ACCESS_DENIED
+    w.check()
+    # a file with one link is opened as before
+    with w.vfs.open("C:\\work\\plain.txt", access=GENERIC_WRITE, disposition=FILE_CREATE) as f:
+        f.write(b"ok")
+    assert w.vfs.read_file("C:\\work\\plain.txt") == b"ok"

@@ -126,3 +126,15 @@ def test_deps_bad_input_is_one_line(tmp_path, content):
     assert "Traceback" not in err and err.count("\n") == 1 and "bad.exe" in err
     r = cli("deps", tmp_path / "missing.exe")
     assert r.returncode == 1 and b"no such file" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_long_forwarder_chain_and_cycle(tmp_path, arch):
+    """As the loader does (issue 14): a 40-hop forwarder chain is followed; only a cycle is reported."""
+    chain = [(f"f{i}", f"t.f{i + 1}") for i in range(40)] + [("f40", "t.real")]
+    chain += [("c0", "t.c1"), ("c1", "t.c0")]
+    _image(tmp_path / "t.dll", arch, dll=True, exports=["real"], forwarders=chain)
+    exe = _image(tmp_path / "app.exe", arch, imports=[("t.dll", ["f0", "c0"])])
+    info = dependency_tree(exe)
+    imps = {i["name"]: i for i in {c["name"]: c for c in info["tree"]["children"]}["t.dll"]["imports"]}
+    assert imps["f0"]["found"] and imps["f0"]["resolved"] == "t.dll!real"
+    assert not imps["c0"]["found"] and "cycle" in imps["c0"]["error"]

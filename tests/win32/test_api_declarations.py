@@ -15,7 +15,7 @@ def test_every_declared_prototype_parses():
         assert (spec.ret, spec.params, spec.varargs) == (ret, params, varargs), spec.name
         assert isinstance(spec.cdecl, bool)
         # the export name registration used comes from the same prototype
-        assert name.rstrip("%") == spec.name or spec.name.startswith("??"), (name, spec.name)  # C++ mangled
+        assert name.rstrip("%") == spec.name or spec.name.startswith("?") or "::" in spec.name, (name, spec.name)  # C++ mangled, internal
 
 
 def test_declared_spec_reads_like_a_plain_one():
@@ -25,3 +25,19 @@ def test_declared_spec_reads_like_a_plain_one():
                         print, False, False)
     assert spec == plain and repr(spec) == repr(plain)
     assert spec.names() == [("Sleep", False)]
+
+
+def test_no_export_is_declared_twice():
+    """One handler per export: a second declaration of the same dll!name would silently replace the first
+    (the registration keeps the last), so two implementations of one API could drift apart unnoticed."""
+    subsystem.load_handler_modules()
+    where: dict[tuple[str, str], str] = {}
+    twice = []
+    for spec in api.specs():
+        for dll in spec.dlls:
+            for name, _wide in spec.names():
+                here = f"{spec.fn.__module__}.{spec.fn.__qualname__}"
+                first = where.setdefault((dll, name), here)
+                if first != here:
+                    twice.append(f"{dll}!{name}: {first} and {here}")
+    assert not twice, "\n".join(twice)

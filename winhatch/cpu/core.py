@@ -709,7 +709,7 @@ class Cpu:
         if until:
             # Unicorn decides "stop at until" when it translates a block; a cached block that spans
             # `until` would run through it.  Drop blocks covering it (cheap).
-            self.uc.ctl_remove_cache(until, until + 1)
+            self._drop_tbs(until, until + 1)
         tok = _watchdog.arm(self._h, time.monotonic() + timeout_s) if timeout_s > 0 else 0
         # Precise faults after a trap handler moved the pc: when the flag cannot be cleared directly
         # (_calibrate_pc_sync gave "restart"), _on_intr ends the emulation after such a pc write and
@@ -748,7 +748,7 @@ class Cpu:
                 # A block that faulted at translation time (e.g. mov crN at CPL 3) is not always
                 # invalidated by a later host write of new code there; drop it now.
                 page = reason.fault.pc & ~(PAGE - 1)
-                self.uc.ctl_remove_cache(page, page + PAGE)
+                self._drop_tbs(page, page + PAGE)
                 if reason.fault.kind in ("unmapped", "protected"):
                     # Unicorn fills the TLB entry before it checks the mapping's permissions and
                     # leaves it there when the check fails: without a flush, repeating a faulting
@@ -767,7 +767,7 @@ class Cpu:
             # invalidated by later host writes of new code at its address (measured: the old loop
             # keeps running).  Drop the blocks on the page we stopped in.
             page = pc & ~(PAGE - 1)
-            self.uc.ctl_remove_cache(page, page + PAGE)
+            self._drop_tbs(page, page + PAGE)
             return StopReason("timeout", pc)
         if max_instructions:
             return StopReason("budget", pc)
@@ -825,7 +825,9 @@ class Cpu:
                 self.uc.mem_map_ptr(addr, size, perms, ptr)
                 self._host[addr] = ref
         except unicorn.UcError as e:
-            raise CpuError(nt.STATUS_CONFLICTING_ADDRESSES, f"mem_map({addr:#x}, {size:#x}): {e}", addr) from None
+            # the host could not back the pages: for the guest that is the system's commit limit
+            status = nt.STATUS_COMMITMENT_LIMIT if e.errno == unicorn.UC_ERR_NOMEM else nt.STATUS_CONFLICTING_ADDRESSES
+            raise CpuError(status, f"mem_map({addr:#x}, {size:#x}): {e}", addr) from None
         self._note_exec(addr, size, perms)
 
     def _note_exec(self, addr: int, size: int, perms: int) -> None:
@@ -855,6 +857,14 @@ class Cpu:
             raise CpuError(nt.STATUS_NOT_MAPPED_VIEW, f"mem_protect({addr:#x}, {size:#x}): {e}", addr) from None
         self._note_exec(addr, size, perms)
 
+    def _drop_tbs(self, begin: int, end: int) -> None:
+        """Drop the translated blocks of [begin, end).  The range is clipped to the 64-bit space: a
+        fault at the top page (a guest jump to 0xFFFFFFFFFFFFFFF0) must not make Unicorn reject the call
+        (its end would wrap to 0: UC_ERR_ARG)."""
+        end = min(end, (1 << 64) - 1)
+        if begin < end:
+            self.uc.ctl_remove_cache(begin, end)
+
     def flush_code(self, addr: int = 0, size: int = 0) -> None:
         """FlushInstructionCache: drop the translated code of [addr, addr+size) (everything when size is 0),
         so code the kernel wrote there (WriteProcessMemory, ReadFile into a buffer that already ran) runs as
@@ -862,7 +872,7 @@ class Cpu:
         if size <= 0:
             self.uc.ctl_flush_tb()
         else:
-            self.uc.ctl_remove_cache(addr & ~(PAGE - 1), (addr + size + PAGE - 1) & ~(PAGE - 1))
+            self._drop_tbs(addr & ~(PAGE - 1), (addr + size + PAGE - 1) & ~(PAGE - 1))
 
     def mem_regions(self) -> list[tuple[int, int, int]]:
         """[(begin, end_inclusive, perms)] as Unicorn sees them."""
@@ -890,7 +900,7 @@ class Cpu:
         ex = self._exec_pages
         if n and ex and ((addr >> 12) in ex or ((addr + n - 1) >> 12) in ex or
                          (n > PAGE and not ex.isdisjoint(range(addr >> 12, (addr + n) >> 12)))):
-            self.uc.ctl_remove_cache(addr & ~(PAGE - 1), (addr + n + PAGE - 1) & ~(PAGE - 1))
+            self._drop_tbs(addr & ~(PAGE - 1), (addr + n + PAGE - 1) & ~(PAGE - 1))
 
     def trap_entry(self, fmt: str, size: int) -> tuple[list, tuple]:
         """For an API trap: ([sp, rcx, rdx, r8, r9] on x64 / [esp] on x86, the `struct` format `fmt`

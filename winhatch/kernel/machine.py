@@ -20,34 +20,44 @@ from winhatch.kernel.ob import CidTable, ObNamespace
 from winhatch.kernel.ps import exit as psexit
 from winhatch.kernel.ps import mapping, peb
 from winhatch.kernel.ps.objects import Process
+from winhatch.ntstatus import NtStatusError
 
 FILETIME_UNIX_EPOCH = 116444736000000000
 BOOT_UNIX_TIME = 1767225600  # 2026-01-01 00:00:00 UTC: emulated time is deterministic
 PHYSICAL_MEMORY = 8 << 30            # the RAM the emulated machine has (KUSER NumberOfPhysicalPages)
-BOOT_UPTIME = 5 * 60 * 10_000_000   # the machine booted 5 minutes before winhatch starts its clock
 KUSER_SHARED_DATA = 0x7FFE0000
+#: how long the emulated machine has been up when it is created (100 ns units): 3 h 25 min 17.3125 s, an
+#: uptime with nothing round about it (a tick count that is not a multiple of anything), the same every run
+DEFAULT_UPTIME = (3 * 3600 + 25 * 60 + 17) * 10_000_000 + 3_125_000
 
 
 class EmulatedClock:
-    """Emulated time in 100 ns units since boot; advances with executed instructions and Sleep."""
+    """Emulated time in 100 ns units since boot; advances with executed instructions and Sleep.
+
+    A machine has been up for a while before a program starts: the clock starts at DEFAULT_UPTIME since boot
+    (GetTickCount, GetTickCount64, QueryPerformanceCounter, the interrupt time and tick count of
+    KUSER_SHARED_DATA all read it), while the system time at that moment is `start_filetime`; every time
+    source is derived from the one counter, so they agree with each other."""
 
     NS_PER_INSTRUCTION = 1  # a 1 GHz, one-instruction-per-cycle machine
 
-    def __init__(self, boot_filetime: int = FILETIME_UNIX_EPOCH + BOOT_UNIX_TIME * 10_000_000):
-        self.boot_filetime = boot_filetime
-        self.ticks = 0  # 100 ns units since boot
+    def __init__(self, start_filetime: int = FILETIME_UNIX_EPOCH + BOOT_UNIX_TIME * 10_000_000,
+                 uptime: int = None):
+        uptime = DEFAULT_UPTIME if uptime is None else max(0, int(uptime))
+        self.start_filetime = start_filetime     # the system time when the machine is created
+        self.boot_filetime = start_filetime - uptime
+        self.uptime = uptime
+        self.ticks = uptime  # 100 ns units since boot
         self._ns = 0
-        self._last_ms = 0
+        self._last_ms = uptime // 10_000
         self.on_millisecond: list = []  # callbacks run when the emulated clock passes a millisecond
 
     def now(self) -> int:
         return self.ticks
 
-    def uptime(self) -> int:
-        """Time since the emulated machine booted (100 ns): what the interrupt time, the tick count and the
-        performance counter count. The machine was started BOOT_UPTIME before its first process (on
-        Windows these are never 0 in a running program: Go's runtime refuses a zero interrupt time)."""
-        return self.ticks + BOOT_UPTIME
+    def elapsed(self) -> int:
+        """100 ns units since the machine was created (the event log's emulated time)."""
+        return self.ticks - self.uptime
 
     def system_time(self) -> int:
         return self.boot_filetime + self.ticks
@@ -77,7 +87,7 @@ class Machine:
         from winhatch.kernel.cm import Registry
         from winhatch.kernel.io import Vfs
         self.clock = EmulatedClock()
-        self.events = EventLog(clock=self.clock.now)
+        self.events = EventLog(clock=self.clock.elapsed)
         self.notify = NotifyRoutines()
         self.cid = CidTable()
         self.namespace = ObNamespace()  # \\BaseNamedObjects and friends: named objects of all processes
@@ -89,10 +99,11 @@ class Machine:
         self.limits = dict(limits or {})
         self._tmp = None
         if sandbox is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="winhatch-")
+            self._tmp = tempfile.TemporaryDirectory(prefix="winhatch-", ignore_cleanup_errors=True)
             sandbox = self._tmp.name
         self.sandbox = Path(sandbox)
         self.vfs = Vfs(self.sandbox)
+        self.vfs.section_in_use = self._section_in_use
         self.registry = registry if registry is not None else Registry.default()
         if console is None:
             from winhatch.kernel.io.console import Console
@@ -149,10 +160,25 @@ class Machine:
 
     # -- services that cross components -----------------------------------------------------------------------
     def mm_create_image_section(self, pe, path: str):
-        return mapping.create_image_section(pe, path)
+        sec = mapping.create_image_section(pe, path)
+        try:
+            host, _ro = self.vfs.resolve(path)
+        except NtStatusError:   # a path the file system cannot name: nothing to protect
+            return sec
+        self.vfs.register_image_section(host, sec)
+        return sec
 
     def mm_map_image(self, proc, section, path: str, base: int | None = None) -> int:
         return mapping.map_image(proc, section, path, base=base)
+
+    def _section_in_use(self, section) -> bool:
+        """A view of `section` is mapped in a process that has not exited."""
+        for p in self.processes:
+            if p.exited or getattr(p, "aspace", None) is None:
+                continue
+            if any(a.section is section for a in p.aspace.allocations()):
+                return True
+        return False
 
     def open_system_image(self, path: str):
         return self.images.open(path)
@@ -168,8 +194,8 @@ class Machine:
         if self._kuser is None:
             self._kuser = Section.create_data(0x1000, name="KUSER_SHARED_DATA")
             data = build_kuser_shared_data(
-                system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.uptime(),
-                tick_count_ms=self.clock.uptime() // 10_000, cookie=self.system_cookie,
+                system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.now(),
+                tick_count_ms=self.clock.now() // 10_000, cookie=self.system_cookie,
                 number_of_physical_pages=PHYSICAL_MEMORY >> 12, active_processor_count=peb.NUMBER_OF_PROCESSORS)
             self._kuser.write(0, data)  # one page for every process: the section's shared memory
             self.clock.on_millisecond.append(self._update_kuser_times)
@@ -188,8 +214,8 @@ class Machine:
         """The time fields of KUSER_SHARED_DATA follow emulated time (what GetTickCount and friends read)."""
         from winhatch.kernel.structs.kuser import update_kuser_times
         page = bytearray(self._kuser.read(0, 0x1000))
-        update_kuser_times(page, system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.uptime(),
-                           tick_count_ms=self.clock.uptime() // 10_000)
+        update_kuser_times(page, system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.now(),
+                           tick_count_ms=self.clock.now() // 10_000)
         self._kuser.write(0, bytes(page))
 
     def ensure_system_cookie(self) -> int:

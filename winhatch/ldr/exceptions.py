@@ -30,7 +30,11 @@ from winhatch.cpu.context import Context
 from winhatch.kernel import events as ev
 from winhatch.kernel.structs import CONTEXT_AMD64, CONTEXT_X86, EXCEPTION_RECORD, TEB
 from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_BREAKPOINT, STATUS_GUARD_PAGE_VIOLATION,
-                               STATUS_IN_PAGE_ERROR, status_name)
+                               STATUS_IN_PAGE_ERROR, STATUS_SINGLE_STEP, status_name)
+
+# EFLAGS bits
+EFLAGS_TF = 0x100
+EFLAGS_DF = 0x400
 
 # ExceptionFlags
 EXCEPTION_NONCONTINUABLE = 0x01
@@ -138,6 +142,7 @@ class ExceptionState:
         self.pending: dict[int, list[_PendingCall]] = {}  # tid -> pending guest calls, by slot
         self.images: dict[int, dict] = {}              # image base -> header facts (exception dir, load config)
         self.stack_guarantee: dict[int, int] = {}
+        self.in_top_filter: set[int] = set()           # tids running the application's top-level filter
 
 
 def state_of(proc) -> ExceptionState:
@@ -744,9 +749,15 @@ def _make_call(thread, co: Coroutine, req: GuestCall) -> None:
         cpu.set_reg(reg, v & (M64 if cpu.is64 else M32))
     pend.slot = sp
     lst = _pending_list(thread)
-    lst[:] = [p for p in lst if p.slot > sp]  # frames at or below this one are dead
+    # frames at or below this one are dead; the list is ordered by slot, highest first (every call is pushed
+    # below the live ones), so they are at its end: popping keeps deep nesting linear
+    while lst and lst[-1].slot <= sp:
+        lst.pop()
     lst.append(pend)
-    cpu.set_reg("rflags" if cpu.is64 else "eflags", cpu.reg("rflags" if cpu.is64 else "eflags") & ~0x400)  # CLD
+    # the handler runs as KiUserExceptionDispatcher's callee does: DF clear (CLD) and TF clear (the CPU clears
+    # TF when it enters the kernel; the saved CONTEXT keeps the program's flags)
+    flags_reg = "rflags" if cpu.is64 else "eflags"
+    cpu.set_reg(flags_reg, cpu.reg(flags_reg) & ~(EFLAGS_DF | EFLAGS_TF))
     ensure_stack(thread, sp - HANDLER_STACK_MARGIN)
     cpu.sp = sp
     cpu.pc = req.fn & (M64 if cpu.is64 else M32)
@@ -757,13 +768,17 @@ def on_return_stub(thread, va) -> None:
     cpu = thread.process.cpu
     sp = cpu.sp
     lst = _pending_list(thread)
-    cands = [p for p in lst if p.slot < sp]
-    if not cands:
+    # the pending call with the highest slot below sp: the list is ordered by slot, highest first, so the
+    # calls below sp are its tail and the first of them is the one
+    k = len(lst)
+    while k and lst[k - 1].slot < sp:
+        k -= 1
+    if k == len(lst):
         raise_status(thread, STATUS_BAD_STACK, cpu.save_context(), description="return to the exception "
                      "dispatcher without a pending handler call")
         return
-    pend = max(cands, key=lambda p: p.slot)
-    lst[:] = [p for p in lst if p.slot > pend.slot]
+    pend = lst[k]
+    del lst[k:]
     if pend.registration is not None:
         Mem(thread.process).w32(thread.teb + TEB.offset("x86", "NtTib.ExceptionList"), pend.saved_list)
     value = cpu.retval
@@ -801,6 +816,12 @@ def user_exception_dispatcher(thread, info) -> bool:
     params = tuple(info.parameters) if getattr(info, "context", None) is not None else fault_parameters(info)
     rec = build_record(info.code, getattr(info, "flags", 0), info.address, params,
                        getattr(info, "record_chain", 0))
+    if info.code == STATUS_SINGLE_STEP and getattr(info, "context", None) is None:
+        # the debug trap: the kernel clears TF in the trap frame before dispatching STATUS_SINGLE_STEP, so the
+        # CONTEXT the handlers see (and continue with) has it clear and the step traps once
+        ctx = ctx.copy()
+        flags_reg = "rflags" if ctx.is64 else "eflags"
+        ctx.regs[flags_reg] = ctx.regs[flags_reg] & ~EFLAGS_TF
     return dispatch(thread, rec, ctx, description=info.description, info=info)
 
 
@@ -1201,8 +1222,15 @@ def unhandled_exception_filter_gen(thread, ep_addr: int):
     proc = thread.process
     st = state_of(proc)
     fn = st.unhandled_filter
-    if fn:
-        r = _signed32((yield GuestCall(fn, (ep_addr,), x86_nested=True)))
+    if fn and thread.tid not in st.in_top_filter:
+        # an exception that reaches the top while the filter itself runs (a filter at a bad address faults
+        # at once) gets the default action — the process ends with that exception's code — instead of the
+        # filter again: no endless re-entry, as on Windows, where such a process dies of 0xC0000005
+        st.in_top_filter.add(thread.tid)
+        try:
+            r = _signed32((yield GuestCall(fn, (ep_addr,), x86_nested=True)))
+        finally:
+            st.in_top_filter.discard(thread.tid)
         if r in (EXCEPTION_EXECUTE_HANDLER, EXCEPTION_CONTINUE_EXECUTION):
             return r
     return EXCEPTION_CONTINUE_SEARCH

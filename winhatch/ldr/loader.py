@@ -24,7 +24,6 @@ from winhatch.ntstatus import (STATUS_DLL_INIT_FAILED, STATUS_DLL_NOT_FOUND, STA
                                STATUS_INVALID_IMAGE_FORMAT, STATUS_ORDINAL_NOT_FOUND, NtStatusError, status_name)
 
 DLL_PROCESS_DETACH, DLL_PROCESS_ATTACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH = 0, 1, 2, 3
-MAX_FORWARDER_DEPTH = 32
 MAX_MODULES = 4096
 
 # LDR_DATA_TABLE_ENTRY.Flags
@@ -42,12 +41,12 @@ class LoaderError(Exception):
 
 class Module(Record):
     _fields = ("name", "path", "base", "size", "pe", "entry", "entry_point", "is_exe", "load_count", "deps",
-               "snapped", "initialized", "tls_index", "static", "hint_hits", "hint_misses", "datafile", "pinned")
+               "snapped", "initialized", "tls_index", "static", "hint_hits", "hint_misses", "datafile")
 
     def __init__(self, name: str, path: str, base: int, size: int, pe: object, entry: int, entry_point: int,
                  is_exe: bool = False, load_count: int = 1, deps: list[Module] = NEW, snapped: bool = False,
                  initialized: bool = False, tls_index: int = -1, static: bool = True, hint_hits: int = 0,
-                 hint_misses: int = 0, datafile: bool = False, pinned: bool = False) -> None:
+                 hint_misses: int = 0, datafile: bool = False) -> None:
         self.name = name  # base name as loaded (BaseDllName)
         self.path = path  # FullDllName
         self.base = base
@@ -65,7 +64,6 @@ class Module(Record):
         self.hint_hits = hint_hits
         self.hint_misses = hint_misses
         self.datafile = datafile
-        self.pinned = pinned    # LdrAddRefDll(LDR_ADDREF_DLL_PIN): never unloaded, its count shows -1
 
 
 class LoaderState:
@@ -76,6 +74,7 @@ class LoaderState:
         self.proc = proc
         self.arch = proc.arch
         self.ptr = 8 if proc.arch == "x64" else 4
+        self.ptr_mask = (1 << (8 * self.ptr)) - 1
         self.modules: list[Module] = []  # load order
         self.by_name: dict[str, Module] = {}
         self.init_order: list[Module] = []
@@ -85,6 +84,11 @@ class LoaderState:
         self.tls_modules: list[Module] = []
         self.apiset = None
         self.dll_directories: list[str] = []
+        # AddDllDirectory's user directories (cookie -> path, in the order added) and the process's default
+        # LOAD_LIBRARY_SEARCH_* flags (SetDefaultDllDirectories; 0: the standard search order)
+        self.user_dll_dirs: dict[int, str] = {}
+        self.default_search_flags = 0
+        self.pinned: set[int] = set()    # bases of modules pinned by LdrAddRefDll(LDR_ADDREF_DLL_PIN)
 
     # ---- guest memory helpers -------------------------------------------------------------------------------
     def alloc(self, size: int) -> int:
@@ -231,7 +235,8 @@ def _insert_module(st: LoaderState, name: str, path: str, base: int, pe, *, is_e
     arch = st.arch
     aspace = st.proc.aspace
     entry = st.alloc(LDR_DATA_TABLE_ENTRY.size(arch))
-    ep = base + pe.entry_point_rva if pe.entry_point_rva else 0
+    # base + RVA in the image's pointer width: an x86 RVA past 4 GiB wraps as ntdll's 32-bit arithmetic does
+    ep = (base + pe.entry_point_rva) & st.ptr_mask if pe.entry_point_rva else 0
     flags = 0 if is_exe else LDRP_IMAGE_DLL
     h = hash_unicode_string(name)
     LDR_DATA_TABLE_ENTRY.write(aspace, entry, arch, DllBase=base, EntryPoint=ep, SizeOfImage=pe.size_of_image,
@@ -247,11 +252,50 @@ def _insert_module(st: LoaderState, name: str, path: str, base: int, pe, *, is_e
     st._list_insert_tail(st.hash_table + (h & 31) * 2 * st.ptr,
                          entry + LDR_DATA_TABLE_ENTRY.offset(arch, "HashLinks"))
     m = Module(name, path, base, pe.size_of_image, pe, entry, ep, is_exe=is_exe)
+    _init_security_cookie(st, m)
     st.modules.append(m)
     st.by_name[name.lower()] = m
     st.emit("LdrpInsertDataTableEntry", module=name, base=f"0x{base:x}", size=f"0x{pe.size_of_image:x}",
             entry=f"0x{entry:x}")
     return m
+
+
+# the /GS cookie's value as the linker leaves it (the CRT's DEFAULT_SECURITY_COOKIE)
+DEFAULT_SECURITY_COOKIE = {"x86": 0xBB40E64E, "x64": 0x00002B992DDFA232}
+
+
+def _init_security_cookie(st: LoaderState, m: Module) -> None:
+    """LdrpInitSecurityCookie: an image whose load configuration names a /GS cookie that still holds the
+    default value gets a per-process one, as Windows does at map time — on x64 with the high 16 bits zero
+    (and never the default itself). A cookie that is not the default is left alone (the image set it); a
+    load configuration too short to hold the field, or a cookie address outside the image, is ignored."""
+    from winhatch.pe import PEFormatError
+    try:
+        lc = m.pe.load_config
+    except PEFormatError:  # a malformed load configuration: no cookie to initialise
+        return
+    field_end = 0x60 if st.arch == "x64" else 0x40   # SecurityCookie's offset + its size
+    if lc is None or lc.size < field_end or not lc.security_cookie:
+        return
+    va = (lc.security_cookie + m.base - m.pe.image_base) & st.ptr_mask
+    if not (m.base <= va and va + st.ptr <= m.base + m.size):
+        return
+    aspace = st.proc.aspace
+    try:
+        current = int.from_bytes(aspace.read(va, st.ptr), "little")
+    except NtStatusError:
+        return
+    default = DEFAULT_SECURITY_COOKIE[st.arch]
+    if current != default:
+        return
+    import hashlib
+    seed = f"{st.proc.pid}:{m.base:x}:{st.machine.clock.now()}:{m.name}".encode()
+    cookie = int.from_bytes(hashlib.blake2b(seed, digest_size=8).digest(), "little")
+    cookie &= 0x0000FFFFFFFFFFFF if st.arch == "x64" else 0xFFFFFFFF
+    if cookie in (default, 0):
+        cookie = default + 1
+    aspace.write(va, cookie.to_bytes(st.ptr, "little"))
+    st.emit("LdrpInitSecurityCookie", module=m.name, cookie_address=f"0x{va:x}")
 
 
 # ============================================================================ finding and mapping DLLs
@@ -379,34 +423,61 @@ def _load_imports(st: LoaderState, root: Module, thread) -> list[Module]:
 
 
 # ============================================================================ snapping
+def _parse_forwarder(forwarder: str) -> tuple[str, str | None, int | None] | None:
+    """``"DLL.Name"`` → (dll, name, None); ``"DLL.#123"`` → (dll, None, 123); None when malformed (no dot,
+    an empty DLL or symbol, ``#`` without a decimal ordinal in 1..65535)."""
+    dll, dot, target = forwarder.rpartition(".")
+    if not dot or not dll or not target:
+        return None
+    if target.startswith("#"):
+        digits = target[1:]
+        if not digits.isdigit() or not digits.isascii() or not 0 < int(digits) <= 0xFFFF:
+            return None
+        return dll, None, int(digits)
+    return dll, target, None
+
+
 def _export_address(st: LoaderState, mod: Module, *, name: str | None = None, ordinal: int | None = None,
-                    hint: int | None = None, importer: Module | None = None, depth: int = 0) -> int:
-    exports = mod.pe.exports
-    what = name if name is not None else f"#{ordinal}"
-    if exports is None:
-        raise LoaderError(STATUS_ENTRYPOINT_NOT_FOUND if name else STATUS_ORDINAL_NOT_FOUND,
-                          f"{mod.name} exports nothing; {what} not found", dll=mod.name, symbol=what)
-    if name is not None:
-        r = exports.lookup(name, hint)
-        if r.hint_hit:
-            mod.hint_hits += 1
+                    hint: int | None = None, importer: Module | None = None) -> int:
+    """The address of an export, following forwarders through other modules (loading them).  Windows
+    follows a forwarder chain of any length; the only bound here is against cycles (a symbol seen twice),
+    which fail as a missing entry point, as does a malformed forwarder string."""
+    seen: set[tuple[int, str | None, int | None]] = set()
+    while True:
+        exports = mod.pe.exports
+        what = name if name is not None else f"#{ordinal}"
+        if exports is None:
+            raise LoaderError(STATUS_ENTRYPOINT_NOT_FOUND if name else STATUS_ORDINAL_NOT_FOUND,
+                              f"{mod.name} exports nothing; {what} not found", dll=mod.name, symbol=what)
+        if name is not None:
+            r = exports.lookup(name, hint)
+            if r.hint_hit:
+                mod.hint_hits += 1
+            else:
+                mod.hint_misses += 1
+            entry = r.entry
+            if st.machine.events.wants(ev.LOADER):
+                st.emit("LdrpSnapThunk", module=mod.name, symbol=name, hint=hint, hint_hit=r.hint_hit,
+                        steps=len(r.steps), step_list=list(r.steps), importer=importer.name if importer else None)
         else:
-            mod.hint_misses += 1
-        entry = r.entry
-        if st.machine.events.wants(ev.LOADER):
-            st.emit("LdrpSnapThunk", module=mod.name, symbol=name, hint=hint, hint_hit=r.hint_hit,
-                    steps=len(r.steps), step_list=list(r.steps), importer=importer.name if importer else None)
-    else:
-        entry = exports.by_ordinal(ordinal)
-    if entry is None or (entry.rva is None and entry.forwarder is None):
-        status = STATUS_ENTRYPOINT_NOT_FOUND if name is not None else STATUS_ORDINAL_NOT_FOUND
-        raise LoaderError(status, f"the procedure entry point {what} could not be located in {mod.name}"
-                          + (f" (imported by {importer.name})" if importer else ""), dll=mod.name, symbol=what)
-    if entry.forwarder:
-        if depth >= MAX_FORWARDER_DEPTH:
-            raise LoaderError(STATUS_ENTRYPOINT_NOT_FOUND, f"forwarder chain too long at {mod.name}!{what}",
+            entry = exports.by_ordinal(ordinal)
+        if entry is None or (entry.rva is None and entry.forwarder is None):
+            status = STATUS_ENTRYPOINT_NOT_FOUND if name is not None else STATUS_ORDINAL_NOT_FOUND
+            raise LoaderError(status, f"the procedure entry point {what} could not be located in {mod.name}"
+                              + (f" (imported by {importer.name})" if importer else ""), dll=mod.name, symbol=what)
+        if entry.forwarder is None:
+            return (mod.base + entry.rva) & st.ptr_mask
+        key = (mod.base, name, ordinal)
+        if key in seen:
+            raise LoaderError(STATUS_ENTRYPOINT_NOT_FOUND, f"forwarder cycle at {mod.name}!{what}",
                               dll=mod.name, symbol=what)
-        target_dll, _, target = entry.forwarder.rpartition(".")
+        seen.add(key)
+        parsed = _parse_forwarder(entry.forwarder)
+        if parsed is None:
+            raise LoaderError(STATUS_ENTRYPOINT_NOT_FOUND,
+                              f"the procedure entry point {what} in {mod.name} is a malformed forwarder "
+                              f"{entry.forwarder!r}", dll=mod.name, symbol=what)
+        target_dll, target_name, target_ordinal = parsed
         fwd_mod, fresh = LdrpLoadDll(st, target_dll, mod, static=mod.static)
         if fresh:
             _load_imports(st, fwd_mod, None)
@@ -416,10 +487,7 @@ def _export_address(st: LoaderState, mod: Module, *, name: str | None = None, or
         if fwd_mod not in mod.deps:
             mod.deps.append(fwd_mod)
         st.emit("LdrpForwarder", frm=f"{mod.name}!{what}", to=entry.forwarder)
-        if target.startswith("#"):
-            return _export_address(st, fwd_mod, ordinal=int(target[1:]), importer=mod, depth=depth + 1)
-        return _export_address(st, fwd_mod, name=target, importer=mod, depth=depth + 1)
-    return mod.base + entry.rva
+        importer, mod, name, ordinal, hint = mod, fwd_mod, target_name, target_ordinal, None
 
 
 def _binding_valid(m: Module, desc, dep: Module, bound: dict[str, int]) -> bool:
@@ -492,10 +560,11 @@ def _tls_directory(st: LoaderState, m: Module) -> dict | None:
     if tls is None:
         return None
     delta = m.base - m.pe.image_base
-    return {"start": tls.start_address_of_raw_data + delta if tls.start_address_of_raw_data else 0,
-            "end": tls.end_address_of_raw_data + delta if tls.end_address_of_raw_data else 0,
-            "index": tls.address_of_index + delta if tls.address_of_index else 0,
-            "callbacks": tls.address_of_callbacks + delta if tls.address_of_callbacks else 0,
+    mask = st.ptr_mask
+    return {"start": (tls.start_address_of_raw_data + delta) & mask if tls.start_address_of_raw_data else 0,
+            "end": (tls.end_address_of_raw_data + delta) & mask if tls.end_address_of_raw_data else 0,
+            "index": (tls.address_of_index + delta) & mask if tls.address_of_index else 0,
+            "callbacks": (tls.address_of_callbacks + delta) & mask if tls.address_of_callbacks else 0,
             "zero_fill": tls.size_of_zero_fill}
 
 
@@ -677,19 +746,22 @@ LOAD_LIBRARY_SEARCH_APPLICATION_DIR = 0x200
 LOAD_LIBRARY_SEARCH_USER_DIRS = 0x400
 LOAD_LIBRARY_SEARCH_SYSTEM32 = 0x800
 LOAD_LIBRARY_SEARCH_DEFAULT_DIRS = 0x1000
+LOAD_LIBRARY_SEARCH_MASK = 0x1F00
 
 
 def LdrLoadDll(machine, thread, name: str, flags: int = 0) -> int:
     """LoadLibraryEx's core: returns the module base; raises LoaderError (STATUS_DLL_NOT_FOUND, …)."""
     st = state_of(thread.process)
     search = None
+    if not flags & LOAD_LIBRARY_SEARCH_MASK and "\\" not in name and "/" not in name:
+        flags |= st.default_search_flags       # SetDefaultDllDirectories: for calls without search flags
     if flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_APPLICATION_DIR | LOAD_LIBRARY_SEARCH_USER_DIRS
                 | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS | LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR):
         search = []
         if flags & (LOAD_LIBRARY_SEARCH_APPLICATION_DIR | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
             search.append(thread.process.image_path.rsplit("\\", 1)[0])
         if flags & (LOAD_LIBRARY_SEARCH_USER_DIRS | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
-            search += st.dll_directories
+            search += st.dll_directories + list(st.user_dll_dirs.values())
         if flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
             search.append(machine.system_dir(st.arch))
         if flags & LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR and ("\\" in name):
@@ -748,7 +820,7 @@ def LdrUnloadDll(machine, thread, base: int) -> bool:
     m = next((x for x in st.modules if x.base == base), None)
     if m is None:
         return False
-    if m.is_exe or m.static or m.pinned:
+    if m.is_exe or m.static or m.base in st.pinned:
         return True  # statically loaded and pinned modules stay: their count is pinned
     m.load_count -= 1
     _write_load_count(st, m)
@@ -762,21 +834,20 @@ def LdrUnloadDll(machine, thread, base: int) -> bool:
     return True
 
 
-def LdrAddRefDll(machine, proc, base: int, pin: bool) -> bool:
-    """One more reference to the module at `base` (GetModuleHandleEx); `pin` keeps it loaded for good."""
+def LdrAddRefDll(proc, base: int, pin: bool) -> bool:
+    """LdrAddRefDll: one more reference to a loaded module (GetModuleHandleEx without
+    UNCHANGED_REFCOUNT), or with LDR_ADDREF_DLL_PIN, the module stays until the process ends (its load
+    count reads 0xFFFF, as Windows shows a pinned module). False when no module is at `base`."""
     st = state_of(proc)
     m = next((x for x in st.modules if x.base == base), None)
     if m is None:
         return False
-    if m.is_exe or m.static or m.pinned:
-        return True
     if pin:
-        m.pinned = True
+        st.pinned.add(m.base)
         LDR_DATA_TABLE_ENTRY.write(st.proc.aspace, m.entry, st.arch, ObsoleteLoadCount=0xFFFF)
-    else:
+    elif not (m.is_exe or m.static or m.base in st.pinned):
         m.load_count += 1
         _write_load_count(st, m)
-    st.emit("LdrAddRefDll", module=m.name, load_count=m.load_count, pinned=m.pinned)
     return True
 
 

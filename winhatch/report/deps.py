@@ -20,7 +20,9 @@ from winhatch.ntstatus import NtStatusError
 from winhatch.pe import PEFile, PEFormatError
 
 MAX_DEPTH = 24
-MAX_FORWARD_HOPS = 8
+#: forwarder chains are followed as the loader follows them (to any length, a cycle refused); this only bounds
+#: the walk itself
+MAX_FORWARD_HOPS = 1 << 16
 
 
 @dataclass
@@ -83,6 +85,12 @@ class _Dir:
         except OSError:
             self.names = {}
 
+    @classmethod
+    def empty(cls) -> "_Dir":
+        d = cls.__new__(cls)
+        d.path, d.names = None, {}
+        return d
+
     def find(self, name: str) -> Path | None:
         n = self.names.get(name.lower())
         if n is None:
@@ -122,6 +130,19 @@ class DependencyWalker:
         self.missing_dlls: list[dict] = []
         self.missing_exports: list[dict] = []
         self.arch: str | None = None
+
+    @classmethod
+    def system_only(cls, arch: str, *, system_dir: str | os.PathLike | None = None, schema=None) -> "DependencyWalker":
+        """A walker without a program: every DLL is looked for in the system directory alone (winhatch's
+        synthetic System32/SysWOW64 unless `system_dir` names another), for resolve_descriptor()."""
+        w = cls(os.devnull, system_dir=system_dir, schema=schema)
+        w.arch = arch
+        if w._system_dir is None:
+            from winhatch.win32 import sysdlls
+            w._system_dir = sysdlls.ensure_installed(arch)
+        w.app_dir = _Dir.empty()
+        w.sys_dir = _Dir(w._system_dir)
+        return w
 
     # -- finding files -------------------------------------------------------------------------------------
     def _pe(self, path: Path) -> PEFile:
@@ -181,25 +202,37 @@ class DependencyWalker:
         importer = node.file_name
         groups = [(d, False) for d in pe.imports] + [(d, True) for d in pe.delay_imports]
         for desc, delay in groups:
-            child = self._node_for(desc.dll, importer, delay)
-            child.imports = [ImportCheck(f.name, f.ordinal, f.hint) for f in desc.functions]
-            node.children.append(child)
-            if child.path is None:
-                continue
-            try:
-                cpe = self._pe(Path(child.path))
-            except (PEFormatError, OSError) as e:
-                child.status, child.error = "invalid", str(e)
-                continue
-            if cpe.arch != self.arch:
-                child.status = "arch_mismatch"
-                child.error = f"{child.file_name} is {cpe.arch}, {node.name} is {self.arch}"
-                continue
             forwarded_to: dict[str, None] = {}
-            for imp in child.imports:
-                self._check_import(imp, child, cpe, importer, delay, forwarded_to)
+            child, cpe = self.resolve_descriptor(desc, importer, delay, forwarded_to, importer_label=node.name)
+            node.children.append(child)
+            if cpe is None:
+                continue
             self._recurse(child, cpe, chain, depth)
             self._add_forwarded(child, forwarded_to, chain, depth + 1)
+
+    def resolve_descriptor(self, desc, importer: str, delay: bool, forwarded_to: dict | None = None, *,
+                           importer_label: str | None = None) -> tuple[DepNode, PEFile | None]:
+        """One import descriptor (regular or delay-load) of `importer`: the node of the DLL it names (API set
+        resolved, file located) with every imported function looked up as the loader does (ordinals named by
+        the export table, forwarders followed: ImportCheck.resolved is the final "dll!symbol"), and the DLL's
+        parsed file, or None when the DLL is missing, invalid or of the other architecture."""
+        child = self._node_for(desc.dll, importer, delay)
+        child.imports = [ImportCheck(f.name, f.ordinal, f.hint) for f in desc.functions]
+        if child.path is None:
+            return child, None
+        try:
+            cpe = self._pe(Path(child.path))
+        except (PEFormatError, OSError) as e:
+            child.status, child.error = "invalid", str(e)
+            return child, None
+        if cpe.arch != self.arch:
+            child.status = "arch_mismatch"
+            child.error = f"{child.file_name} is {cpe.arch}, {importer_label or importer} is {self.arch}"
+            return child, None
+        forwarded_to = {} if forwarded_to is None else forwarded_to
+        for imp in child.imports:
+            self._check_import(imp, child, cpe, importer, delay, forwarded_to)
+        return child, cpe
 
     def _add_forwarded(self, node: DepNode, targets: dict, chain: list[str], depth: int) -> None:
         """Modules that the node's forwarders lead to join the tree under it: the loader loads them while
@@ -260,7 +293,12 @@ class DependencyWalker:
         module = child.file_name
         sym = imp.name if imp.name is not None else imp.ordinal
         hint = imp.hint
+        seen: set[tuple[str, str | int]] = set()
         for hop in range(MAX_FORWARD_HOPS + 1):
+            if (module.lower(), sym) in seen:
+                imp.error = f"forwarder cycle at {module}!{sym if isinstance(sym, str) else '#%d' % sym}"
+                break
+            seen.add((module.lower(), sym))
             if exports is None:
                 imp.error = f"{module} has no export table"
                 break

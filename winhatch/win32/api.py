@@ -12,6 +12,9 @@
 - The return value is written to eax/rax (edx:eax for 64-bit values on x86); the stack is cleaned up for
   stdcall, left for cdecl; x64 has one convention.
 - A handler may also be declared for several DLLs (kernel32 and kernelbase export the same functions).
+- `guarded=VALUE` declares an API that Windows runs inside __try/__except (lstrlen, lstrcpy, …): a guest
+  access violation while the handler reads or writes the caller's memory makes the call return VALUE
+  (see `guarded`).
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from winhatch.kernel.structs import TEB
 STRING_TYPES_A = {"LPCSTR", "LPSTR_IN", "PCSTR", "const char *", "const char*", "char const *"}
 STRING_TYPES_W = {"LPCWSTR", "PCWSTR", "const wchar_t *", "const wchar_t*", "const WCHAR *", "LPCOLESTR"}
 STRING_TYPES_T = {"LPCTSTR", "PCTSTR"}
-WIDE64 = {"ULONGLONG", "LONGLONG", "LARGE_INTEGER", "ULARGE_INTEGER", "DWORD64", "UINT64", "INT64",
+WIDE64 = {"ULONGLONG", "LONGLONG", "DWORDLONG", "LARGE_INTEGER", "ULARGE_INTEGER", "DWORD64", "UINT64", "INT64",
           "__int64", "unsigned __int64", "long long", "unsigned long long", "uint64_t", "int64_t", "double",
           "FILETIME"}
 FLOAT_TYPES = {"double", "float"}
@@ -35,10 +38,24 @@ INT32_TYPES = {"DWORD", "BOOL", "UINT", "ULONG", "LONG", "INT", "int", "unsigned
                "unsigned long", "WORD", "USHORT", "SHORT", "BYTE", "UCHAR", "CHAR", "BOOLEAN", "LCID", "LANGID",
                "DWORD32", "UINT32", "INT32", "NTSTATUS", "ACCESS_MASK", "WCHAR", "char", "short"}
 
+# the parameters of kernel32's file functions that carry a file or directory name (SetFileApisToOEM)
+FILE_NAME_PARAMS = frozenset(("lpFileName", "lpExistingFileName", "lpNewFileName", "lpPathName", "lpPrefixString",
+                              "lpReplacedFileName", "lpReplacementFileName", "lpBackupFileName",
+                              "lpDirectoryName", "lpRootPathName", "lpszLongPath", "lpszShortPath",
+                              "lpNewDirectory", "lpTemplateDirectory", "lpSymlinkFileName", "lpTargetFileName"))
+
+# kernel32's ANSI functions that return file names (...A without the A): OEM text after SetFileApisToOEM
+FILE_NAME_RESULTS = frozenset(("GetModuleFileName", "GetCurrentDirectory", "GetTempPath", "GetTempFileName",
+                               "GetFullPathName", "GetLongPathName", "GetShortPathName", "FindFirstFile",
+                               "FindFirstFileEx", "FindNextFile", "GetSystemDirectory", "GetWindowsDirectory",
+                               "GetSystemWindowsDirectory", "GetSystemWow64Directory", "SearchPath",
+                               "GetDllDirectory", "GetFinalPathNameByHandle"))
+
 _REGISTRY: list["ApiSpec"] = []
 _LAST_ERROR = {a: TEB.offset(a, "LastErrorValue") for a in ("x86", "x64")}
 _DATA: list[tuple[str, str, int, Callable | None]] = []
 _INIT: dict[str, Callable] = {}
+_INTERNAL_FN: list[tuple[str, str]] = []
 
 
 class Param(Record):
@@ -74,7 +91,8 @@ class ApiSpec(Record):
     parses the prototype once and stores the four fields as ordinary attributes."""
 
     _fields = ("dlls", "name", "ret", "params", "cdecl", "varargs", "fn", "tchar", "calls_guest", "wide_name")
-    _LAZY = frozenset(("ret", "params", "cdecl", "varargs"))
+    # thiscall (a C++ member function): x86 passes `this` (the first parameter) in ecx, the callee pops the rest
+    _LAZY = frozenset(("ret", "params", "cdecl", "varargs", "thiscall"))
 
     def __init__(self, dlls: tuple[str, ...], name: str, ret: str, params: list[Param], cdecl: bool, varargs: bool,
                  fn: Callable, tchar: bool, calls_guest: bool, wide_name: str | None = None) -> None:
@@ -111,6 +129,7 @@ class ApiSpec(Record):
         self.params = params
         self.varargs = varargs
         self.cdecl = cc in ("__cdecl", "CDECL") or varargs
+        self.thiscall = cc == "__thiscall"
         return self.__dict__[attr]
 
     def names(self) -> list[tuple[str, bool]]:
@@ -125,7 +144,7 @@ class ApiSpec(Record):
 # the declared name in a prototype: the first identifier followed by "(" (what _PROTO's `name` matches)
 _DECLARED_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*%?)\s*\(")
 
-_PROTO = re.compile(r"^\s*(?P<ret>.+?)\s+(?P<cc>WINAPI\s+|__stdcall\s+|__cdecl\s+|CDECL\s+|NTAPI\s+|APIENTRY\s+)?"
+_PROTO = re.compile(r"^\s*(?P<ret>.+?)\s+(?P<cc>WINAPI\s+|__stdcall\s+|__cdecl\s+|__thiscall\s+|CDECL\s+|NTAPI\s+|APIENTRY\s+)?"
                     r"(?P<name>[A-Za-z_][A-Za-z0-9_]*%?)\s*\((?P<args>.*)\)\s*;?\s*$")
 
 
@@ -157,10 +176,12 @@ def parse_prototype(proto: str) -> tuple[str, str, str, list[Param], bool]:
     return ret, cc, m["name"], params, varargs
 
 
-def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False, wide: str | None = None):
+def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False, wide: str | None = None,
+        guarded: int | None = None):
     """Declare a handler. `dlls` is one DLL name or a tuple of them. `wide` names the wide-character twin
     that the same implementation serves with `c.wide` set, for pairs not named ...A/...W (the C runtime's
-    printf / wprintf)."""
+    printf / wprintf). `guarded`: the API's documented result when its own exception handler catches an
+    access violation (see `guarded`)."""
     if isinstance(dlls, str):
         dlls = (dlls,)
 
@@ -169,16 +190,57 @@ def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False, w
         if m is None:
             raise ValueError(f"bad prototype: {proto}")
         name = m[1]
-        _REGISTRY.append(ApiSpec.declared(tuple(d.lower() for d in dlls), name.rstrip("%"), proto, fn,
+        served = fn if guarded is None else _guarded(fn, name.rstrip("%"), proto, guarded)
+        _REGISTRY.append(ApiSpec.declared(tuple(d.lower() for d in dlls), name.rstrip("%"), proto, served,
                                           name.endswith("%"), calls_guest, wide))
         return fn
 
     return deco
 
 
+def _guarded(fn: Callable, name: str, proto: str, value: int) -> Callable:
+    """The handler of an API that Windows wraps in __try/__except (documented for lstrcpy: "uses SEH to catch
+    access violations and other errors. When this function catches SEH errors, it returns NULL ... without
+    notifying the caller of the error"): an access violation on the guest memory the handler touches ends
+    the call with `value`, the last error untouched, and an API event `guarded_fault` naming the address.
+    (On Windows a vectored handler would see the first-chance fault before the API's own handler; here it
+    does not.) Its string parameters must be raw pointers (…_RAW types): a decoded string would be read
+    before the guard."""
+    if any(t in proto for t in ("LPCSTR ", "LPCWSTR ", "LPCTSTR ", "const char *", "const wchar_t *")):
+        raise ValueError(f"{name}: a guarded API reads its strings itself (use the _RAW pointer types)")
+    from winhatch.ntstatus import STATUS_ACCESS_VIOLATION, NtStatusError
+
+    def served(c, *args):
+        try:
+            return fn(c, *args)
+        except NtStatusError as e:
+            if e.status != STATUS_ACCESS_VIOLATION:
+                raise
+            proc = c.proc
+            c.machine.events.emit(ev.API, "guarded_fault", proc.pid, c.thread.tid, api=c.name,
+                                  address=getattr(e, "address", None), message=str(e))
+            return value
+    served.__name__ = fn.__name__
+    served.__doc__ = fn.__doc__
+    served.__wrapped__ = fn
+    served.guarded_result = value
+    return served
+
+
 def data_export(dll: str, name: str, size: int, init: Callable | None = None) -> None:
     """Declare the size of a data export (e.g. msvcrt!_iob) and an optional initialiser fn(c, address)."""
     _DATA.append((dll.lower(), name, size, init))
+
+
+def internal_function(dll: str, name: str) -> None:
+    """Declare a function of a synthetic DLL that is not exported (msvcp140's basic_filebuf members, reached
+    through a vftable): the DLL gets a framed stub named `name` in its trap table, and an @api declaration
+    whose registered name is `name` serves it."""
+    _INTERNAL_FN.append((dll.lower(), name))
+
+
+def internal_functions() -> list[tuple[str, str]]:
+    return list(_INTERNAL_FN)
 
 
 def dll_init(dll: str):
@@ -214,6 +276,10 @@ class Call:
     spec: "ApiSpec | None" = None
     name = ""
     wide = False
+    #: a guarded API (api(..., guarded=…)) reads and writes only where user-mode code could: an absent,
+    #: no-access, guard or (for a write) read-only page is the access violation its exception handler
+    #: catches (other handlers access memory as the kernel does)
+    checked_access = False
 
     def __init__(self, thread, sp: int | None = None):
         self.thread = thread
@@ -231,9 +297,19 @@ class Call:
 
     # memory
     def read(self, addr: int, size: int) -> bytes:
+        if self.checked_access:
+            self._check(addr, size, False)
         return self.cpu.mem_read(addr, size)
 
+    def _check(self, addr: int, size: int, write: bool) -> None:
+        if not self.proc.aspace.accessible(addr, size, write):
+            from winhatch.ntstatus import STATUS_ACCESS_VIOLATION, NtStatusError
+            raise NtStatusError(STATUS_ACCESS_VIOLATION, f"{'write' if write else 'read'} of {size:#x} bytes "
+                                                         f"at {addr:#x}")
+
     def write(self, addr: int, data: bytes) -> None:
+        if self.checked_access:
+            self._check(addr, len(data), True)
         self.cpu.mem_write(addr, bytes(data))
 
     def u32(self, addr: int) -> int:
@@ -252,20 +328,37 @@ class Call:
         self.cpu.write_ptr(addr, v)
 
     def cstr(self, addr: int, limit: int = 1 << 16) -> bytes | None:
-        return None if not addr else self.cpu.read_cstr(addr, limit)
+        if not addr:
+            return None
+        b = self.cpu.read_cstr(addr, limit)
+        if self.checked_access:
+            self._check(addr, len(b) + 1, False)
+        return b
 
     def astr(self, addr: int) -> str | None:
         b = self.cstr(addr)
         return None if b is None else b.decode("cp1252", "replace")
 
     def wstr(self, addr: int, limit: int = 1 << 16) -> str | None:
-        return None if not addr else self.cpu.read_wstr(addr, limit)
+        if not addr:
+            return None
+        s = self.cpu.read_wstr(addr, limit)
+        if self.checked_access:
+            self._check(addr, 2 * len(s.encode("utf-16-le", "surrogatepass")) // 2 + 2, False)
+        return s
 
     def tstr(self, addr: int) -> str | None:
         return self.wstr(addr) if self.wide else self.astr(addr)
 
     def encode_t(self, s: str) -> bytes:
-        return s.encode("utf-16-le") if self.wide else s.encode("cp1252", "replace")
+        """Text for the caller's ...A/...W form: UTF-16, or the ANSI code page — the OEM one (437) for the
+        file names kernel32's ANSI file functions return after SetFileApisToOEM."""
+        if self.wide:
+            return s.encode("utf-16-le")
+        if (self.name[:-1] in FILE_NAME_RESULTS and self.proc.subsystem.get("file_apis_oem")
+                and self.spec is not None and ("kernel32.dll" in self.spec.dlls or "kernelbase.dll" in self.spec.dlls)):
+            return s.encode("cp437", "replace")
+        return s.encode("cp1252", "replace")
 
     def tchar_size(self) -> int:
         return 2 if self.wide else 1
@@ -291,7 +384,8 @@ _U32 = struct.Struct("<I")
 def call_class(machine, spec: ApiSpec, name: str, wide: bool) -> type:
     """The Call subclass of one export: its machine, declaration, name and ANSI/wide flag."""
     return type(f"Call_{name}", (Call,), {"__slots__": (), "machine": machine, "spec": spec, "name": name,
-                                          "wide": wide})
+                                          "wide": wide,
+                                          "checked_access": hasattr(spec.fn, "guarded_result")})
 
 
 def _plan(spec: ApiSpec) -> tuple:
@@ -331,6 +425,9 @@ def _fetch_args(cpu, spec: ApiSpec, sp: int) -> tuple[list, int]:
                 v &= 0xFFFFFFFF
             vals.append(v)
         return vals, len(plan)
+    if getattr(spec, "thiscall", False):
+        vals.append(cpu.reg("ecx"))
+        plan = plan[1:]
     if not plan:
         return vals, 0
     raw = cpu.mem_read(sp + 4, 4 * (2 * len(plan)))
@@ -366,6 +463,8 @@ def _fast_layout(spec: ApiSpec, is64: bool) -> tuple[str, int] | None:
             return None
         n = len(plan)
         return (f"<{n + 1}Q", 8 * (n + 1)) if n > 4 else ("<Q", 8)
+    if getattr(spec, "thiscall", False):
+        return None   # `this` is in ecx: the generic path reads it
     fmt = "<I" + "".join(_X86_SLOT_FMT.get(k, "I") for k, _ in plan)
     return fmt, struct.calcsize(fmt)
 
@@ -397,13 +496,17 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
 
     api_name = f"{dll}!{export_name}"
     str_args = tuple((i, k) for i, k in enumerate(kinds) if k in ("str_a", "str_w", "str_t"))
+    # kernel32's ANSI functions decode file names with the OEM code page after SetFileApisToOEM
+    file_names = frozenset(i for i, p in enumerate(spec.params) if p.name in FILE_NAME_PARAMS) \
+        if dll in ("kernel32.dll", "kernelbase.dll") and not wide else frozenset()
     x64_floats = any(k in ("float", "float32") for k, _ in plan)
     # x64 frame: sp at +8, then the register arguments (the first nparams of them); stack arguments
     # (the fifth on) at sp + 0x28
     x64_regs = struct.Struct(f"<Q{min(nparams, 4)}Q")
     x64_stack = struct.Struct(f"<{max(nparams - 4, 0)}Q")
     x64_ret = struct.Struct("<Q")
-    x86_args = struct.Struct("<" + "".join(_X86_SLOT_FMT.get(k, "I") for k, _ in plan))
+    thiscall = bool(getattr(spec, "thiscall", False)) and nparams > 0
+    x86_args = struct.Struct("<" + "".join(_X86_SLOT_FMT.get(k, "I") for k, _ in plan[1 if thiscall else 0:]))
     x86_size = x86_args.size
     x86_sp = struct.Struct("<I")
     x86_ret = struct.Struct("<III")
@@ -412,6 +515,7 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
     layouts: dict[bool, tuple | bool] = {}   # register-path layout per arch
 
     def decode_strings(cpu, args):
+        oem = file_names and disp.current is not None and disp.current.process.subsystem.get("file_apis_oem")
         for i, k in str_args:
             a = args[i]
             if not a:
@@ -419,7 +523,8 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
             elif k == "str_w" or (k == "str_t" and wide):
                 args[i] = cpu.read_wstr(a, 1 << 16)
             else:
-                args[i] = cpu.read_cstr(a, 1 << 16).decode("cp1252", "replace")
+                cp = "cp437" if oem and i in file_names else "cp1252"
+                args[i] = cpu.read_cstr(a, 1 << 16).decode(cp, "replace")
 
     def traced(thread, cpu, args, sp, ret_addr):
         """The call with its API event (someone listens)."""
@@ -517,6 +622,8 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
                     args = list(x86_args.unpack_from(sh[0], sp + 4 + sh[1]))
                 else:
                     args = list(x86_args.unpack_from(cpu.mem_read(sp + 4, x86_size)))
+            if thiscall:   # ecx is untouched by the x86 stub until after the trap
+                args.insert(0, cpu.reg("ecx"))
             if str_args:
                 decode_strings(cpu, args)
             if events.api_wanted:

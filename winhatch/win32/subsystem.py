@@ -6,6 +6,7 @@ from winhatch.kernel.ke.dispatcher import ProcessExit
 from winhatch.kernel.ke.traps import TrapHandler
 from winhatch.ntstatus import STATUS_NOT_IMPLEMENTED
 from winhatch.win32 import api
+from winhatch.win32.crt.runtime import OLD_CRTS
 
 _LOADED = False
 
@@ -58,8 +59,37 @@ def setup(machine, arches=("x64",), progress=None) -> None:
                            False, False, fn, False, True)
         machine.traps.register(dll, sysdlls.ENTRY_NAME, api.make_trap_handler(machine, spec, dll, sysdlls.ENTRY_NAME,
                                                                              False), calls_guest=True)
-    machine.traps.unimplemented_factory = lambda dll, name: TrapHandler(dll, name, _unimplemented(machine, dll, name),
-                                                                        False, False)
+    crt_specs = _CrtSpecs()
+
+    def unimplemented_factory(dll, name):
+        # an older CRT's export (msvcr70 ... msvcr120) is served by msvcrt's handler of that name, or
+        # ucrtbase's where msvcrt has none, registered on its first call (no start-up cost)
+        if dll in OLD_CRTS:
+            hit = crt_specs.find(name)
+            if hit is not None:
+                _register(machine, hit[0], dll, name, hit[1])
+                return machine.traps.get(dll, name)
+        return TrapHandler(dll, name, _unimplemented(machine, dll, name), False, False)
+    machine.traps.unimplemented_factory = unimplemented_factory
+    machine.dispatcher.access_violation_filter = lambda thread, info: _data_export_fault(machine, thread, info)
+
+
+class _CrtSpecs:
+    """msvcrt's declarations by export name, then ucrtbase's for the names msvcrt lacks (built on first use)."""
+
+    def __init__(self):
+        self.by_name: dict[str, tuple] | None = None
+
+    def find(self, name: str):
+        if self.by_name is None:
+            msvcrt, ucrt = {}, {}
+            for spec in api.specs():
+                for target, dll in ((msvcrt, "msvcrt.dll"), (ucrt, "ucrtbase.dll")):
+                    if dll in spec.dlls:
+                        for n, wide in spec.names():
+                            target.setdefault(n, (spec, wide))
+            self.by_name = {**ucrt, **msvcrt}
+        return self.by_name.get(name)
 
 
 def _register(machine, spec, dll: str, name: str, wide: bool) -> None:
@@ -218,3 +248,59 @@ def _unimplemented(machine, dll: str, name: str):
         machine.events.emit(ev.API, "unimplemented", proc.pid, thread.tid, api=f"{dll}!{name}", caller=where)
         raise ProcessExit(STATUS_NOT_IMPLEMENTED)
     return fn
+
+
+def _unimplemented_exports(proc, img) -> list[tuple[int, str]] | None:
+    """(rva, name) of the data exports in the no-access section of a synthetic system DLL (sorted), or None
+    when `img` is not one; kept per image file in the machine's section cache entry (the PE object)."""
+    if img.traps is None:
+        return None
+    from winhatch.ldr import loader
+    from winhatch.win32.sysdlls import NONE_SECTION
+    m = loader.state_of(proc).by_name.get(img.name.lower())
+    if m is None or m.base != img.base:
+        return None
+    pe = m.pe
+    cached = pe.__dict__.get("_wh_none_exports")
+    if cached is None:
+        cached = []
+        sec = next((x for x in pe.sections if x.name == NONE_SECTION), None)
+        if sec is not None and pe.exports is not None:
+            lo, hi = sec.virtual_address, sec.virtual_address + sec.virtual_size
+            for e in pe.exports.functions:
+                if e.forwarder is None and e.rva is not None and lo <= e.rva < hi:
+                    cached.append((e.rva, e.name or f"#{e.ordinal}"))
+            cached.sort()
+        pe.__dict__["_wh_none_exports"] = cached
+    return cached
+
+
+def _data_export_fault(machine, thread, info) -> None:
+    """An access violation on a data export winhatch does not implement (its slot in a synthetic DLL's no-access
+    section): stop the guest as an unimplemented API does, naming the export and the accessing instruction."""
+    import bisect
+    proc = thread.process
+    images = proc.subsystem["images"]
+    addr = info.fault_address
+    img = images.find(addr)
+    if img is None:
+        return
+    table = _unimplemented_exports(proc, img)
+    if not table:
+        return
+    from winhatch.win32.sysdlls import NONE_SLOT
+    rva = addr - img.base
+    i = bisect.bisect_right(table, (rva, "\uffff")) - 1
+    if i < 0 or rva - table[i][0] >= NONE_SLOT:
+        return
+    name = table[i][1]
+    where = images.describe(info.address)
+    off = rva - table[i][0]
+    what = f"{img.name.lower()}!{name}"
+    msg = f"unimplemented data export {what} accessed from {where}"
+    if off:
+        msg += f" ({info.access or 'access'} at offset 0x{off:x})"
+    proc.subsystem.setdefault("unimplemented", []).append({"api": what, "caller": where})
+    proc.stop_message = msg
+    machine.events.emit(ev.API, "unimplemented", proc.pid, thread.tid, api=what, caller=where, data=True)
+    raise ProcessExit(STATUS_NOT_IMPLEMENTED)

@@ -3,8 +3,12 @@
 Each DLL of the export data (generated from Wine's PE DLLs by tools/gen_exports.py, plus the Windows DLLs
 Wine lacks from winhatch/win32/data/supplement.json) becomes a real PE
 image built with winhatch.pe.builder: the same names, ordinals and forwarders; at each code export a trap
-stub; data exports as zero-filled data of their declared size; a `.whtrap` section naming every stub (and
-ntdll's internal entry points) so the kernel can dispatch a trap to its Python handler. The images are
+stub; data exports winhatch implements (declared with winhatch.win32.api.data_export) as data of their
+declared size, filled by the DLL's initialiser; every other data export in a no-access section (`.whnone`),
+where a read or write by the guest stops it as an unimplemented API does (subsystem._data_export_fault);
+functions a DLL has without exporting them (api.internal_function: msvcp140's filebuf virtual functions) as
+framed stubs; a `.whtrap` section naming every stub (and ntdll's internal entry points) so the kernel can
+dispatch a trap to its Python handler. The images are
 written once into a cache directory keyed by everything that shapes them, and that directory is mounted
 read-only as the sandbox's C:\\Windows\\System32 (x64) and C:\\Windows\\SysWOW64 (x86). The loader finds
 and maps them like any other DLL: there is no special path.
@@ -17,16 +21,19 @@ import struct
 from pathlib import Path
 
 from winhatch.kernel.ke.traps import TRAP_SECTION, encode_trap_table
-from winhatch.pe.builder import SCN_CODE, SCN_DATA, SCN_RDATA, ImageBuilder
+from winhatch.pe.builder import IMAGE_SCN_CNT_UNINITIALIZED_DATA, SCN_CODE, SCN_DATA, SCN_RDATA, ImageBuilder
 from winhatch.win32 import api
 from winhatch.win32.data import load_exports
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 #: bytes per stub: winhatch.cpu.api_stub (73 bytes x64, 45 x86) rounded up
 STUB_STRIDE = {"x64": 80, "x86": 48}
 INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn", "WhExcReturn", "WhExcNested"]}
 ENTRY_NAME = "DllEntryPoint"
-DEFAULT_DATA_SIZE = 64
+#: the no-access section holding the data exports winhatch does not implement, and each one's slot in it:
+#: an access up to this far past the export is attributed to it
+NONE_SECTION = ".whnone"
+NONE_SLOT = 0x100
 
 
 def cache_root() -> Path:
@@ -72,6 +79,7 @@ def cache_key(arch: str) -> str:
     h.update(repr(sorted(_data_sizes().items())).encode())
     h.update(repr(sorted(_entry_dlls())).encode())
     h.update(repr(sorted(INTERNAL.items())).encode())
+    h.update(repr(sorted(api.internal_functions())).encode())
     return h.hexdigest()[:16]
 
 
@@ -85,16 +93,22 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     sizes = _data_sizes()
     entry_dlls = _entry_dlls()
     exports = info["exports"]
-    code_names: list[tuple[int, str | None, str]] = []  # (ordinal, export name or None, trap name)
+    code_names: list[tuple[int | None, str | None, str]] = []  # (ordinal or None: internal, export name, trap name)
     data_items: list[tuple[int, str | None, int]] = []
+    none_items: list[tuple[int, str | None]] = []   # data exports without an implementation
     forwarders: list[tuple[int, str | None, str]] = []
     for ordinal, ename, fwd, is_data in exports:
         if fwd:
             forwarders.append((ordinal, ename, fwd))
         elif is_data:
-            data_items.append((ordinal, ename, sizes.get((name, ename), DEFAULT_DATA_SIZE)))
+            if (name, ename) in sizes:
+                data_items.append((ordinal, ename, sizes[(name, ename)]))
+            else:
+                none_items.append((ordinal, ename))
         else:
             code_names.append((ordinal, ename, ename or f"#{ordinal}"))
+    # functions the DLL has but does not export (reached through its data: vftables): framed stubs, no export
+    code_names += [(None, None, iname) for d, iname in api.internal_functions() if d == name]
     internal = list(INTERNAL.get(name, []))
     if name in entry_dlls:
         internal.append(ENTRY_NAME)
@@ -122,7 +136,8 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     traps: list[tuple[int, str]] = []
     for (ordinal, ename, tname), (off, va_off) in zip(code_names, placed):
         rva = text.rva + off
-        b.add_export(ename, rva, ordinal=ordinal)
+        if ordinal is not None:
+            b.add_export(ename, rva, ordinal=ordinal)
         traps.append((rva, tname))
         if va_off is not None:
             b.add_pointer(rva + va_off, rva)   # the export's VA in its stub, relocated with the image
@@ -142,6 +157,11 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
         data = b.add_section(".data", bytes(max(off, 16)), SCN_DATA)
         for ordinal, ename, o in layout:
             b.add_export(ename, data.rva + o, ordinal=ordinal)
+    if none_items:
+        # no IMAGE_SCN_MEM_READ/WRITE: mapped PAGE_NOACCESS; the loader still binds imports to these addresses
+        none = b.reserve_section(NONE_SECTION, len(none_items) * NONE_SLOT, IMAGE_SCN_CNT_UNINITIALIZED_DATA)
+        for j, (ordinal, ename) in enumerate(none_items):
+            b.add_export(ename, none.rva + j * NONE_SLOT, ordinal=ordinal)
     for ordinal, ename, fwd in forwarders:
         b.add_export(ename, ordinal=ordinal, forwarder=fwd)
     b.add_section(TRAP_SECTION, encode_trap_table(traps), SCN_RDATA)

@@ -118,6 +118,69 @@ class _Std:
         self._mode = value
 
 
+class ScreenBuffer:
+    """The console's active screen buffer, shared by every output handle of the console (stdout and stderr
+    write to the same buffer, as on Windows): its size, cursor, window and the text attribute of new text.
+    The size and window are those of a new Windows 10 console window (120 columns, 9001 lines of buffer,
+    a 120x30 window); the cursor follows what is written (processed output: CR, LF, BS, TAB, BEL, wrap
+    at the end of a line), the window follows the cursor, and the buffer scrolls at its last line.
+    The characters themselves are not kept (ReadConsoleOutput is not implemented)."""
+
+    def __init__(self, width: int = 120, height: int = 9001, window_lines: int = 30):
+        self.width, self.height = width, height
+        self.window_lines = window_lines
+        self.x = self.y = 0
+        self.top = 0                  # the window's first line
+        self.attributes = 0x07        # FOREGROUND_RED | FOREGROUND_GREEN | FOREGROUND_BLUE
+        self.popup_attributes = 0xF5
+
+    @property
+    def window(self) -> tuple[int, int, int, int]:
+        """srWindow: left, top, right, bottom (inclusive)."""
+        return 0, self.top, self.width - 1, self.top + self.window_lines - 1
+
+    @property
+    def max_window(self) -> tuple[int, int]:
+        return self.width, self.window_lines
+
+    def _newline(self) -> None:
+        self.x = 0
+        if self.y < self.height - 1:
+            self.y += 1
+        if self.y > self.top + self.window_lines - 1:
+            self.top = self.y - self.window_lines + 1
+
+    def advance(self, data: bytes, processed: bool = True, wrap: bool = True) -> None:
+        """Move the cursor over `data` (one character per byte: the single-byte output code pages)."""
+        for b in data:
+            if processed and b == 0x0D:
+                self.x = 0
+            elif processed and b == 0x0A:
+                self._newline()
+            elif processed and b == 0x08:
+                self.x = max(0, self.x - 1)
+            elif processed and b == 0x09:
+                self.x = min(self.width - 1, (self.x // 8 + 1) * 8)
+            elif processed and b == 0x07:
+                continue
+            else:
+                self.x += 1
+                if self.x >= self.width:
+                    if wrap:
+                        self._newline()
+                    else:
+                        self.x = self.width - 1
+
+    def set_cursor(self, x: int, y: int) -> None:
+        if not (0 <= x < self.width and 0 <= y < self.height):
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"cursor position ({x},{y}) outside the buffer")
+        self.x, self.y = x, y
+        if y < self.top:
+            self.top = y
+        elif y > self.top + self.window_lines - 1:
+            self.top = y - self.window_lines + 1
+
+
 class ConsoleOutput(_Std):
     def __init__(self, console, name, stream, force, capture_limit):
         super().__init__(console, name, stream, DEFAULT_OUTPUT_MODE, OUTPUT_MODE_MASK, force)
@@ -136,6 +199,9 @@ class ConsoleOutput(_Std):
             except (AttributeError, OSError, ValueError):
                 pass
         self.bytes_written += len(data)
+        if self.is_console:
+            self.console.screen.advance(data, bool(self._mode & ENABLE_PROCESSED_OUTPUT),
+                                        bool(self._mode & ENABLE_WRAP_AT_EOL_OUTPUT))
         room = self.capture_limit - len(self._captured)
         if len(data) > room:
             self.truncated = True
@@ -169,6 +235,18 @@ class ConsoleInput(_Std):
         self.consumed += data
         return data
 
+    def pending_bytes(self) -> int:
+        """Bytes typed on the host terminal and not read yet (FIONREAD on its descriptor)."""
+        if self.stream is None:
+            return 0
+        try:
+            import fcntl
+            import termios
+            raw = fcntl.ioctl(self.stream.fileno(), termios.FIONREAD, b"\0\0\0\0")
+            return int.from_bytes(raw, "little")
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation, ImportError):
+            return 0
+
     def read(self, n: int = 4096) -> bytes:
         """ReadFile on the std input: raw bytes (b'' at end of input). On a console in line-input mode,
         ReadFile returns at most one line, its newline as '\\r\\n' (what conhost delivers)."""
@@ -201,6 +279,7 @@ class Console:
                  input_cp: int = 437, output_cp: int | None = None, force_console: bool = False,
                  capture_limit: int = 64 << 20):
         self.transcript: list[tuple[str, bytes]] = []
+        self.screen = ScreenBuffer()
         self.stdout = ConsoleOutput(self, "stdout", stdout, force_console, capture_limit)
         self.stderr = ConsoleOutput(self, "stderr", stderr, force_console, capture_limit)
         self.stdin = ConsoleInput(self, stdin, force_console)

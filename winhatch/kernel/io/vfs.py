@@ -16,6 +16,7 @@ import errno
 import os
 import stat as _stat
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 from winhatch._record import NEW, Record
@@ -40,7 +41,9 @@ from winhatch.ntstatus import (
     STATUS_OBJECT_PATH_NOT_FOUND,
     STATUS_OBJECT_PATH_SYNTAX_BAD,
     STATUS_SHARING_VIOLATION,
+    STATUS_FILE_DELETED,
     STATUS_SUCCESS,
+    STATUS_TOO_MANY_OPENED_FILES,
     STATUS_UNSUCCESSFUL,
 )
 from . import paths as P
@@ -137,6 +140,10 @@ def unix_ns_to_filetime(ns: int) -> int:
     return ns // 100 + EPOCH_AS_FILETIME
 
 
+def filetime_to_unix_ns(ft: int) -> int:
+    return (ft - EPOCH_AS_FILETIME) * 100
+
+
 def map_generic(access: int, *, readonly: bool = False) -> int:
     """GENERIC_* → FILE_* specific rights (IoCheckDesiredAccess with the file generic mapping)."""
     out = access & ~(GENERIC_READ | GENERIC_WRITE | GENERIC_EXECUTE | GENERIC_ALL | MAXIMUM_ALLOWED)
@@ -224,15 +231,148 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+#: A host file with more than one hard link is never opened: the path checks see where a path leads, not
+#: which other names the inode has, so a hard link placed in a mounted folder could lead to a file outside
+#: the sandbox (the guest itself cannot make hard links: every such link was made on the host).
+HARD_LINK_REFUSED = "the host file has other hard links (it may be a file outside the sandbox)"
+
+
+def check_host_file(host: Path | str) -> os.stat_result:
+    """For readers of host files that do not go through Vfs.open (the image section cache): a regular file
+    with one link, or NtStatusError(STATUS_ACCESS_DENIED)."""
+    try:
+        st = os.stat(host)
+    except OSError as e:
+        raise Vfs._oserror(e)
+    if not _stat.S_ISREG(st.st_mode):
+        raise NtStatusError(STATUS_ACCESS_DENIED, "not a regular file")
+    if st.st_nlink > 1:
+        raise NtStatusError(STATUS_ACCESS_DENIED, HARD_LINK_REFUSED)
+    return st
+
+
 # ---------------------------------------------------------------------------------------------------
+#: host descriptors kept open at once for guest file handles (least recently used ones are closed and
+#: opened again by path when needed): a guest may hold millions of handles, the host process a few thousand
+MAX_HOST_FDS = 256
+
+
+class _HostFile:
+    """One host file or directory (an inode) behind every guest handle that has it open.  Its host
+    descriptors (one read-only, one read-write) are opened on demand: the Vfs keeps at most MAX_HOST_FDS of
+    them, closing the least recently used, and a closed one is opened again by its host path, checked to
+    be the same inode.  A file unlinked while handles are open (POSIX delete) is *pinned*: its descriptors
+    stay open, since the path no longer leads to it."""
+
+    __slots__ = ("vfs", "ident", "path", "is_dir", "fds", "users", "pinned")
+
+    def __init__(self, vfs: "Vfs", ident: tuple[int, int], path: Path, is_dir: bool):
+        self.vfs = vfs
+        self.ident = ident
+        self.path = path
+        self.is_dir = is_dir
+        self.fds: dict[bool, int] = {}   # writable? -> fd
+        self.users = 0
+        self.pinned = False
+
+    def fd(self, write: bool) -> int:
+        pool = self.vfs._fd_lru
+        for mode in ((True,) if write else (False, True)):
+            fd = self.fds.get(mode)
+            if fd is not None:
+                if not self.pinned:
+                    pool.move_to_end((self, mode))
+                return fd
+        if self.pinned:
+            raise NtStatusError(STATUS_FILE_DELETED, "the file was deleted")
+        flags = os.O_RDONLY | os.O_DIRECTORY if self.is_dir else (os.O_RDWR if write else os.O_RDONLY)
+        fd = self.vfs._os_open(self.path, flags)
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != self.ident:
+            os.close(fd)
+            raise NtStatusError(STATUS_FILE_DELETED, "the file was replaced on the host")
+        self.adopt(fd, write)
+        return fd
+
+    def adopt(self, fd: int, write: bool) -> None:
+        self.fds[write] = fd
+        if not self.pinned:
+            self.vfs._fd_lru[(self, write)] = None
+            self.vfs._trim_fds()
+
+    def close_fd(self, write: bool) -> None:
+        fd = self.fds.pop(write, None)
+        self.vfs._fd_lru.pop((self, write), None)
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def pin(self, write: bool) -> None:
+        """Keep a descriptor open for good (the path is about to stop leading here)."""
+        self.fd(write)
+        self.pinned = True
+        for mode in list(self.fds):
+            self.vfs._fd_lru.pop((self, mode), None)
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users <= 0:
+            for mode in list(self.fds):
+                self.close_fd(mode)
+            if self.vfs._host_files.get(self.ident) is self:
+                del self.vfs._host_files[self.ident]
+
+
+class _ShareState:
+    """The open handles of one host path and their SHARE_ACCESS counts (IoCheckShareAccess works on
+    counts, so opening the same file again costs the same however many handles are open)."""
+
+    __slots__ = ("files", "open_count", "readers", "writers", "deleters", "shared_read", "shared_write",
+                 "shared_delete")
+
+    def __init__(self) -> None:
+        self.files: dict["VfsFile", None] = {}
+        self.open_count = self.readers = self.writers = self.deleters = 0
+        self.shared_read = self.shared_write = self.shared_delete = 0
+
+    def update(self, f: "VfsFile", sign: int) -> None:
+        acc = f.access
+        if not acc & (_SHARE_READ_ACCESS | _SHARE_WRITE_ACCESS | DELETE):
+            return
+        self.open_count += sign
+        self.readers += sign * bool(acc & _SHARE_READ_ACCESS)
+        self.writers += sign * bool(acc & _SHARE_WRITE_ACCESS)
+        self.deleters += sign * bool(acc & DELETE)
+        self.shared_read += sign * bool(f.share & FILE_SHARE_READ)
+        self.shared_write += sign * bool(f.share & FILE_SHARE_WRITE)
+        self.shared_delete += sign * bool(f.share & FILE_SHARE_DELETE)
+
+    def add(self, f: "VfsFile") -> None:
+        self.files[f] = None
+        self.update(f, 1)
+
+    def remove(self, f: "VfsFile") -> None:
+        if self.files.pop(f, 0) is None:
+            self.update(f, -1)
+
+    def __iter__(self):
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
 class VfsFile:
     """An open file or directory (the FILE_OBJECT behind a handle)."""
 
-    def __init__(self, vfs: "Vfs", *, fd: int | None, host_path: Path | None, path: str, nt_path: str,
+    def __init__(self, vfs: "Vfs", *, fd: "_HostFile | None", host_path: Path | None, path: str, nt_path: str,
                  access: int, share: int, options: int, is_dir: bool, readonly: bool, information: int,
                  device: str | None = None):
         self.vfs = vfs
-        self._fd = fd
+        self._hf = fd                  # the host file (shared by every handle to the same inode)
+        self._writes = bool(access & (FILE_WRITE_DATA | FILE_APPEND_DATA))
         self.host_path = host_path
         self.path = path
         self.nt_path = nt_path
@@ -274,9 +414,10 @@ class VfsFile:
         pos = self.position if offset is None else offset
         if pos < 0:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "negative offset")
+        fd = self._fd
         if n < 0:
-            n = max(0, os.fstat(self._fd).st_size - pos)
-        data = os.pread(self._fd, n, pos) if n else b""
+            n = max(0, os.fstat(fd).st_size - pos)
+        data = os.pread(fd, n, pos) if n else b""
         self.position = pos + len(data)
         return data
 
@@ -290,14 +431,15 @@ class VfsFile:
             raise NtStatusError(STATUS_ACCESS_DENIED, "handle lacks FILE_WRITE_DATA")
         if self.device is not None:
             return self.vfs._device_write(self, data)
+        fd = self._fd
         if not self.access & FILE_WRITE_DATA or offset == -1:
-            pos = os.fstat(self._fd).st_size
+            pos = os.fstat(fd).st_size
         else:
             pos = self.position if offset is None else offset
         if pos < 0:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "negative offset")
         self.vfs._charge(pos + len(data), len(data))
-        written = os.pwrite(self._fd, data, pos)
+        written = os.pwrite(fd, data, pos)
         self.position = pos + written
         return written
 
@@ -313,9 +455,14 @@ class VfsFile:
         return self.position
 
     @property
+    def _fd(self) -> int:
+        """A host descriptor for this file, opened again on demand (see _HostFile)."""
+        return self._hf.fd(self._writes)
+
+    @property
     def size(self) -> int:
         self._check()
-        if self._fd is None:
+        if self._hf is None:
             return 0
         return 0 if self.is_dir else os.fstat(self._fd).st_size
 
@@ -331,6 +478,23 @@ class VfsFile:
         self.vfs._charge(n, max(0, n - self.size))
         os.ftruncate(self._fd, n)
 
+    def set_times(self, creation: int | None, access: int | None, write: int | None) -> None:
+        """FileBasicInformation's times (SetFileTime): FILETIMEs, None to leave one unchanged. The host file
+        gets the access and write times; the creation time, which a Linux file system cannot set, is kept by
+        the VFS for the host file and reported from then on."""
+        self._check()
+        if not self.access & FILE_WRITE_ATTRIBUTES:
+            raise NtStatusError(STATUS_ACCESS_DENIED, "handle lacks FILE_WRITE_ATTRIBUTES")
+        if self.device is not None or self.host_path is None:
+            return
+        if access is not None or write is not None:
+            st = os.stat(self.host_path)
+            a = filetime_to_unix_ns(access) if access is not None else st.st_atime_ns
+            w = filetime_to_unix_ns(write) if write is not None else st.st_mtime_ns
+            os.utime(self.host_path, ns=(a, w))
+        if creation is not None:
+            self.vfs._created[str(self.host_path)] = creation
+
     @property
     def info(self) -> FileInfo:
         self._check()
@@ -339,6 +503,22 @@ class VfsFile:
         st = os.fstat(self._fd)
         return self.vfs._info_from_stat(self.path.rstrip("\\").rsplit("\\", 1)[-1], st, self.readonly,
                                         self.host_path, self.path)
+
+    def set_delete_disposition(self, delete: bool) -> None:
+        """NtSetInformationFile(FileDispositionInformation) — SetFileInformationByHandle(FileDispositionInfo):
+        mark the file to be deleted when its last handle closes, or clear the mark. Needs DELETE access; a
+        read-only file or a running image cannot be marked (STATUS_CANNOT_DELETE), as on Windows."""
+        self._check()
+        if self.device is not None or self.host_path is None:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "not a file")
+        if not self.access & DELETE:
+            raise NtStatusError(STATUS_ACCESS_DENIED, "handle lacks DELETE")
+        if delete:
+            if self.readonly or self.vfs._attrs.get(str(self.host_path), 0) & FILE_ATTRIBUTE_READONLY:
+                raise NtStatusError(STATUS_CANNOT_DELETE, f"read-only: {self.path!r}")
+            if not self.is_dir and self.vfs._image_in_use(self.host_path):
+                raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {self.path!r}")
+        self.delete_on_close = bool(delete)
 
     def listdir(self, pattern: str = "*") -> list[FileInfo]:
         """NtQueryDirectoryFile on this directory handle."""
@@ -351,13 +531,10 @@ class VfsFile:
         if self.closed:
             return
         self.closed = True
+        hf, self._hf = self._hf, None
+        if hf is not None:
+            hf.release()
         self.vfs._closed(self)
-        if self._fd is not None:
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
-            self._fd = None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -400,9 +577,18 @@ class Vfs:
         self.log_dropped = 0
         self.console = None            # a winhatch.kernel.io.console.Console for CON / CONIN$ / CONOUT$
         self._mounts: list[_Mount] = []
-        self._opens: dict[str, list[VfsFile]] = {}
+        self._opens: dict[str, _ShareState] = {}
+        self._host_files: dict[tuple[int, int], _HostFile] = {}   # (st_dev, st_ino) -> open host file
+        self._fd_lru: OrderedDict[tuple[_HostFile, bool], None] = OrderedDict()
+        self.max_host_fds = MAX_HOST_FDS
         self._delete_pending: set[str] = set()
         self._attrs: dict[str, int] = {}   # host path → attributes set by the guest (READONLY, HIDDEN ...)
+        self._created: dict[str, int] = {}  # host path → creation time (FILETIME) set by the guest
+        self._dir_cache: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}   # see _folded_names
+        self._image_sections: dict[tuple[int, int], list] = {}   # (st_dev, st_ino) -> SEC_IMAGE sections
+        #: fn(section) -> bool: is a view of it mapped in a process that still runs? (set by the machine: the
+        #: address space of an exited process stays readable for reports, its views count no more)
+        self.section_in_use = None
         c_root = self.sandbox_root / "C"
         c_root.mkdir(parents=True, exist_ok=True)
         self._mounts.append(_Mount("C", (), Path(os.path.realpath(c_root)), False))
@@ -494,15 +680,50 @@ class Vfs:
         return P.parse_nt(nt, volume_devices=self.volume_devices, system_root=self.windir)
 
     def _lookup(self, host_dir: Path, name: str) -> str | None:
-        """The existing entry of host_dir whose name matches `name` case-insensitively (exact first)."""
+        """The existing entry of host_dir whose name matches `name` case-insensitively (exact first).
+        The folded names of a directory are cached (checked against its mtime and kept up to date by this
+        file system's own creations), so creating n files in one directory costs O(n), not O(n²)."""
         try:
             if os.path.lexists(os.path.join(host_dir, name)):
                 return name
-            want = fold(name)
-            hits = sorted(e for e in os.listdir(host_dir) if fold(e) == want)
+            return self._folded_names(str(host_dir)).get(fold(name))
         except (OSError, ValueError):
             return None
-        return hits[0] if hits else None
+
+    _DIR_CACHE_MAX = 64
+
+    def _folded_names(self, d: str) -> dict[str, str]:
+        st = os.stat(d)
+        stamp = (st.st_ino, st.st_mtime_ns)
+        hit = self._dir_cache.get(d)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        names: dict[str, str] = {}
+        for e in os.listdir(d):
+            k = fold(e)
+            if k not in names or e < names[k]:
+                names[k] = e
+        if len(self._dir_cache) >= self._DIR_CACHE_MAX:
+            self._dir_cache.clear()
+        self._dir_cache[d] = (stamp, names)
+        return names
+
+    def _note_created(self, host: Path) -> None:
+        """An entry was created by this file system: keep its directory's cached names current."""
+        d = os.path.dirname(str(host))
+        hit = self._dir_cache.get(d)
+        if hit is None:
+            return
+        try:
+            st = os.stat(d)
+        except OSError:
+            self._dir_cache.pop(d, None)
+            return
+        names = hit[1]
+        k, e = fold(os.path.basename(str(host))), os.path.basename(str(host))
+        if k not in names or e < names[k]:
+            names[k] = e
+        self._dir_cache[d] = ((st.st_ino, st.st_mtime_ns), names)
 
     def _resolve_target(self, t: P.NtTarget) -> _Resolved:
         if t.kind == "unc":
@@ -616,6 +837,8 @@ class Vfs:
             attrs = FILE_ATTRIBUTE_NORMAL
         size = 0 if is_dir else st.st_size
         created = unix_ns_to_filetime(min(st.st_mtime_ns, st.st_ctime_ns))
+        if host is not None and self._created:
+            created = self._created.get(str(host), created)
         return FileInfo(name=name, attributes=attrs, size=size, creation_time=created,
                         last_access_time=unix_ns_to_filetime(st.st_atime_ns),
                         last_write_time=unix_ns_to_filetime(st.st_mtime_ns),
@@ -841,6 +1064,11 @@ class Vfs:
                 raise NtStatusError(STATUS_ACCESS_DENIED, f"file is read-only: {r.guest!r}")
             if key in self._delete_pending:
                 raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {r.guest!r}")
+            if not r.is_dir and self._image_in_use(r.host):
+                if options & FILE_DELETE_ON_CLOSE:
+                    raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {r.guest!r}")
+                if acc & (FILE_WRITE_DATA | FILE_APPEND_DATA) or truncate:
+                    raise NtStatusError(STATUS_SHARING_VIOLATION, f"image file in use: {r.guest!r}")
             self._check_share(key, acc, share)
             if r.is_dir:
                 fd = self._os_open(r.host, os.O_RDONLY | os.O_DIRECTORY)
@@ -873,24 +1101,72 @@ class Vfs:
                 r.is_dir = True
             else:
                 fd = self._os_open(r.host, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+            self._note_created(r.host)
             if attributes & _SETTABLE_ATTRIBUTES & ~FILE_ATTRIBUTE_ARCHIVE:
                 self._attrs[key] = attributes & _SETTABLE_ATTRIBUTES | (0 if r.is_dir else FILE_ATTRIBUTE_ARCHIVE)
             info = FILE_CREATED
-        f = VfsFile(self, fd=fd, host_path=r.host, path=r.guest, nt_path=f"\\??\\{r.guest}", access=acc,
+        hf = self._host_file(fd, r.host, r.is_dir, writable=not r.is_dir and bool(
+            acc & (FILE_WRITE_DATA | FILE_APPEND_DATA) or info in (FILE_OVERWRITTEN, FILE_SUPERSEDED, FILE_CREATED)))
+        f = VfsFile(self, fd=hf, host_path=r.host, path=r.guest, nt_path=f"\\??\\{r.guest}", access=acc,
                     share=share, options=options, is_dir=r.is_dir, readonly=r.readonly, information=info)
-        self._opens.setdefault(key, []).append(f)
+        opens = self._opens.get(key)
+        if opens is None:
+            opens = self._opens[key] = _ShareState()
+        opens.add(f)
         return f
 
+    def _host_file(self, fd: int, host: Path, is_dir: bool, writable: bool) -> _HostFile:
+        """The shared host file of a descriptor just opened: a second handle to an inode that already has
+        one reuses it (and its descriptors), so handles to one file cost one host descriptor."""
+        st = os.fstat(fd)
+        ident = (st.st_dev, st.st_ino)
+        hf = self._host_files.get(ident)
+        if hf is None:
+            hf = self._host_files[ident] = _HostFile(self, ident, host, is_dir)
+        elif not hf.pinned:
+            hf.path = host
+        hf.users += 1
+        if writable in hf.fds:
+            os.close(fd)
+            if not hf.pinned:
+                self._fd_lru.move_to_end((hf, writable))
+        else:
+            hf.adopt(fd, writable)
+        return hf
+
+    def _trim_fds(self) -> None:
+        """Close the least recently used host descriptors beyond max_host_fds (opened again on demand)."""
+        while len(self._fd_lru) > self.max_host_fds:
+            (hf, mode), _ = self._fd_lru.popitem(last=False)
+            fd = hf.fds.pop(mode, None)
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
     def _os_open(self, host: Path, flags: int) -> int:
+        flags |= os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
         try:
-            fd = os.open(host, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0),
-                         0o644)
+            try:
+                fd = os.open(host, flags, 0o644)
+            except OSError as e:
+                if e.errno not in (errno.EMFILE, errno.ENFILE) or not self._fd_lru:
+                    raise
+                # the host process is out of descriptors: give back the pooled ones and try once more
+                keep, self.max_host_fds = self.max_host_fds, 0
+                self._trim_fds()
+                self.max_host_fds = keep
+                fd = os.open(host, flags, 0o644)
         except OSError as e:
             raise self._oserror(e)
         st = os.fstat(fd)
         if not (_stat.S_ISREG(st.st_mode) or _stat.S_ISDIR(st.st_mode)):
             os.close(fd)
             raise NtStatusError(STATUS_ACCESS_DENIED, "not a regular file or directory")
+        if _stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            os.close(fd)
+            raise NtStatusError(STATUS_ACCESS_DENIED, HARD_LINK_REFUSED)
         try:
             os.set_blocking(fd, True)
         except OSError:
@@ -905,32 +1181,35 @@ class Vfs:
              errno.ELOOP: STATUS_ACCESS_DENIED, errno.EROFS: STATUS_ACCESS_DENIED,
              errno.ENOTEMPTY: STATUS_DIRECTORY_NOT_EMPTY, errno.ENOSPC: STATUS_DISK_FULL,
              errno.EXDEV: STATUS_NOT_SAME_DEVICE, errno.ENAMETOOLONG: STATUS_OBJECT_NAME_INVALID,
-             errno.EINVAL: STATUS_OBJECT_NAME_INVALID}
+             errno.EINVAL: STATUS_OBJECT_NAME_INVALID,
+             errno.EMFILE: STATUS_TOO_MANY_OPENED_FILES, errno.ENFILE: STATUS_TOO_MANY_OPENED_FILES}
         return NtStatusError(m.get(e.errno, STATUS_UNSUCCESSFUL), f"host: {e.strerror}")
 
     def _check_share(self, key: str, acc: int, share: int) -> None:
         """IoCheckShareAccess."""
         if not acc & (_SHARE_READ_ACCESS | _SHARE_WRITE_ACCESS | DELETE):
             return
-        for o in self._opens.get(key, ()):
-            oa = o.access
-            if not oa & (_SHARE_READ_ACCESS | _SHARE_WRITE_ACCESS | DELETE):
-                continue
-            if (acc & _SHARE_READ_ACCESS and not o.share & FILE_SHARE_READ) or \
-               (acc & _SHARE_WRITE_ACCESS and not o.share & FILE_SHARE_WRITE) or \
-               (acc & DELETE and not o.share & FILE_SHARE_DELETE) or \
-               (oa & _SHARE_READ_ACCESS and not share & FILE_SHARE_READ) or \
-               (oa & _SHARE_WRITE_ACCESS and not share & FILE_SHARE_WRITE) or \
-               (oa & DELETE and not share & FILE_SHARE_DELETE):
-                raise NtStatusError(STATUS_SHARING_VIOLATION, f"sharing violation with open {o.path!r}")
+        o = self._opens.get(key)
+        if o is None or not o.open_count:
+            return
+        if (acc & _SHARE_READ_ACCESS and o.shared_read < o.open_count) or \
+           (acc & _SHARE_WRITE_ACCESS and o.shared_write < o.open_count) or \
+           (acc & DELETE and o.shared_delete < o.open_count) or \
+           (o.readers and not share & FILE_SHARE_READ) or \
+           (o.writers and not share & FILE_SHARE_WRITE) or \
+           (o.deleters and not share & FILE_SHARE_DELETE):
+            raise NtStatusError(STATUS_SHARING_VIOLATION,
+                                f"sharing violation with open {next(iter(o.files)).path!r}")
 
     def _closed(self, f: VfsFile) -> None:
         if f.host_path is None:
             return
         key = str(f.host_path)
-        lst = self._opens.get(key, [])
-        if f in lst:
+        lst = self._opens.get(key)
+        if lst is not None:
             lst.remove(f)
+        else:
+            lst = ()
         if f.delete_on_close:
             self._delete_pending.add(key)
         if not lst:
@@ -946,6 +1225,40 @@ class Vfs:
                     self._log("delete", f.path, STATUS_SUCCESS, on_close=True)
                 except OSError as e:
                     self._log("delete", f.path, self._oserror(e).status, on_close=True)
+
+    # --- image files ------------------------------------------------------------------------------------
+    def register_image_section(self, host: Path | str, section) -> None:
+        """An image section was made from this host file (NtCreateSection(SEC_IMAGE)): while a view of it is
+        mapped (``section.views``), the file cannot be deleted (STATUS_CANNOT_DELETE) nor opened for writing
+        (STATUS_SHARING_VIOLATION), as MmFlushImageSection refuses on Windows; it can be renamed."""
+        try:
+            st = os.stat(host)
+        except OSError:
+            return
+        lst = self._image_sections.setdefault((st.st_dev, st.st_ino), [])
+        if not any(x is section for x in lst):
+            lst.append(section)
+
+    def _image_in_use(self, host: Path) -> bool:
+        if not self._image_sections:
+            return False
+        try:
+            st = os.lstat(host)
+        except OSError:
+            return False
+        live = self.section_in_use
+        return any(sec.views > 0 and (live is None or live(sec))
+                   for sec in self._image_sections.get((st.st_dev, st.st_ino), ()))
+
+    def _pin_open(self, key: str) -> None:
+        """The path ``key`` is about to be unlinked while handles have it open (POSIX delete: they live
+        on): their host files keep their descriptors, since the path will no longer lead there."""
+        modes: dict[_HostFile, bool] = {}
+        for f in self._opens.get(key, ()):
+            if f._hf is not None and not f._hf.pinned:
+                modes[f._hf] = modes.get(f._hf, False) or f._writes
+        for hf, write in modes.items():
+            hf.pin(write)
 
     def _is_mount_root(self, r: _Resolved) -> bool:
         key = tuple(fold(c) for c in r.target.components)
@@ -987,9 +1300,12 @@ class Vfs:
             key = str(r.host)
             if self._attrs.get(key, 0) & FILE_ATTRIBUTE_READONLY:
                 raise NtStatusError(STATUS_CANNOT_DELETE, f"read-only file: {r.guest!r}")
+            if not want_dir and self._image_in_use(r.host):
+                raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {r.guest!r}")
             if key in self._delete_pending:
                 raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {r.guest!r}")
             self._check_share(key, DELETE, FILE_SHARE_ALL)
+            self._pin_open(key)
             try:
                 if want_dir:
                     os.rmdir(r.host)
@@ -1064,6 +1380,8 @@ class Vfs:
             for k in [k for k in self._opens if k == skey or k.startswith(skey + os.sep)]:
                 for f in self._opens[k]:
                     f.host_path = Path(dkey + k[len(skey):])
+                    if f._hf is not None and not f._hf.pinned:
+                        f._hf.path = f.host_path
                 self._opens[dkey + k[len(skey):]] = self._opens.pop(k)
             for k in [k for k in self._attrs if k == skey or k.startswith(skey + os.sep)]:
                 self._attrs[dkey + k[len(skey):]] = self._attrs.pop(k)

@@ -129,6 +129,9 @@ class Dispatcher:
         self.deadlock: dict | None = None
         # installed by ntdll's layer: fn(thread, ExceptionInfo) -> bool (handled; context may have changed)
         self.user_exception_dispatcher: Callable | None = None
+        # installed by the subsystem: fn(thread, ExceptionInfo) called for an access violation raised by the
+        # CPU before the guest sees it; it may end the process (an unimplemented data export was touched)
+        self.access_violation_filter: Callable | None = None
         self.return_stub_name = "WhCallReturn"
 
     # -- wiring -------------------------------------------------------------------------------------------------
@@ -479,8 +482,12 @@ class Dispatcher:
                                  message=message, threads=threads)
         raise MachineStop(message, STATUS_POSSIBLE_DEADLOCK)
 
-    def call_guest(self, thread: "Thread", fn: int, args: list[int] | tuple = (), *, stdcall: bool = True) -> int:
+    def call_guest(self, thread: "Thread", fn: int, args: list[int] | tuple = (), *, stdcall: bool = True,
+                   thiscall: bool = False, ret64: bool = False) -> int:
         """Call guest function `fn(args…)` on `thread` and return its return value (eax/rax).
+
+        thiscall: a C++ member function; on x86 the first argument (`this`) goes in ecx, the rest on the stack.
+        ret64: the function returns a 64-bit value (x86: edx:eax).
 
         Only from a deferred handler (calls_guest=True). The thread's registers are restored afterwards,
         except that the callee's effects on memory remain. The callee runs unsliced (like a thread holding the
@@ -510,6 +517,9 @@ class Dispatcher:
             sp -= 8
             cpu.write_u64(sp, ret_stub)
         else:
+            if thiscall and args:
+                cpu.set_reg("ecx", args[0] & 0xFFFFFFFF)
+                args = args[1:]
             sp -= len(args) * 4
             if (sp - 4) % 16 != 12:
                 sp -= (sp - 4 - 12) % 16
@@ -529,6 +539,8 @@ class Dispatcher:
             self.slice_end = slice_end
             if not (thread.terminated or proc.exited):
                 retval = cpu.retval
+                if ret64 and not cpu.is64:
+                    retval |= (cpu.reg("edx") & 0xFFFFFFFF) << 32
                 cpu.restore_context(saved)
                 cpu.retval = saved.get("rax" if cpu.is64 else "eax")
         return retval if ret is None else ret
@@ -541,7 +553,18 @@ class Dispatcher:
             status = proc.aspace.handle_fault(fault.address, fault.access)
             if status == STATUS_GUARD_PAGE_VIOLATION and self._grow_stack(thread, fault.address):
                 return  # the access is retried at the same pc
+        if fault.kind == "fastfail":
+            # __fastfail (int 0x29): the kernel ends the process at once; no vectored or frame handler and no
+            # unhandled-exception filter sees it (the record: STATUS_STACK_BUFFER_OVERRUN, the code, noncontinuable)
+            code = proc.cpu.reg("rcx" if proc.cpu.is64 else "ecx") & 0xFFFFFFFF
+            info = ExceptionInfo(status, fault.pc, None, None, fault.description, parameters=(code,), flags=0x1)
+            self.machine.events.emit(ev.EXCEPTION, "exception", proc.pid, thread.tid, code=info.code,
+                                     code_name=status_name(info.code), address=info.address,
+                                     where=proc.subsystem["images"].describe(info.address), fastfail=code)
+            self.unhandled_exception(thread, info)
         info = ExceptionInfo(status, fault.pc, fault.access, fault.address, fault.description)
+        if status == STATUS_ACCESS_VIOLATION and fault.address is not None and self.access_violation_filter:
+            self.access_violation_filter(thread, info)
         self.raise_exception(thread, info)
 
     def _grow_stack(self, thread: "Thread", address: int) -> bool:

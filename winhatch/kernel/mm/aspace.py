@@ -22,6 +22,7 @@ from winhatch._record import Record
 from ...ntstatus import (
     STATUS_ACCESS_VIOLATION,
     STATUS_ALREADY_COMMITTED,
+    STATUS_COMMITMENT_LIMIT,
     STATUS_CONFLICTING_ADDRESSES,
     STATUS_FREE_VM_NOT_AT_BASE,
     STATUS_GUARD_PAGE_VIOLATION,
@@ -71,7 +72,7 @@ from .constants import (
 )
 from .protect import WRITABLE, WRITECOPY, to_perms, validate_protect, writecopy_form, written_form
 from .runs import RunMap
-from .section import HostMemory, Section
+from .section import HostMemory, Section, host_commit_limit
 from .ucmap import UcShadow, write_nonzero
 
 P = PAGE_SIZE
@@ -287,7 +288,7 @@ class AddressSpace:
             return
         new = self.commit_charge + pages * P
         if self.commit_limit is not None and new > self.commit_limit:
-            raise NtStatusError(STATUS_NO_MEMORY,
+            raise NtStatusError(STATUS_COMMITMENT_LIMIT,
                                 f"commit limit 0x{self.commit_limit:X} would be exceeded (0x{new:X})")
 
     def _note_peak(self) -> None:
@@ -364,11 +365,22 @@ class AddressSpace:
                 self._charge((end - start) // P)
         npages = (end - start) // P
         val = (MEM_COMMIT, protect, 0) if commit else (MEM_RESERVE, 0, 0)
-        a = Allocation(start, end - start, MEM_PRIVATE, protect, tag, pages=RunMap(npages, val),
-                       host=HostMemory(end - start) if host else None)
+        hmem = None
+        if host:
+            try:
+                hmem = HostMemory(end - start)
+            except OSError:   # the host cannot reserve that much: backend-owned pages behave the same
+                hmem = None
+        if hmem is not None and commit and end - start > host_commit_limit():
+            raise NtStatusError(STATUS_COMMITMENT_LIMIT, f"a 0x{end - start:X}-byte commit exceeds the host's memory")
+        a = Allocation(start, end - start, MEM_PRIVATE, protect, tag, pages=RunMap(npages, val), host=hmem)
         self._insert(a)
         if commit:
-            self.uc.map(start, end, to_perms(protect), a.host, a.host_off)
+            try:
+                self.uc.map(start, end, to_perms(protect), a.host, a.host_off)
+            except NtStatusError:
+                self._remove(a)   # nothing half-done
+                raise
             self._private_pages += npages
             self._note_peak()
         return start, end - start
@@ -388,13 +400,25 @@ class AddressSpace:
         runs = list(a.pages.iter(pa, pb))
         new_pages = sum(e - s for s, e, v in runs if v[0] != MEM_COMMIT)
         self._charge(new_pages)
+        if a.host is not None and new_pages * P > host_commit_limit():
+            raise NtStatusError(STATUS_COMMITMENT_LIMIT, f"a 0x{new_pages * P:X}-byte commit exceeds the host's memory")
         perms = to_perms(protect)
+        # the backend may refuse new pages (the host is out of memory: STATUS_COMMITMENT_LIMIT): new pages
+        # are mapped first and undone on failure, so nothing is half-done
+        mapped: list[tuple[int, int]] = []
+        try:
+            for s, e, v in runs:
+                if v[0] != MEM_COMMIT:
+                    lo, hi = a.base + s * P, a.base + e * P
+                    self.uc.map(lo, hi, perms, a.host, a.host_off + (lo - a.base))
+                    mapped.append((lo, hi))
+        except NtStatusError:
+            for lo, hi in mapped:
+                self.uc.unmap(lo, hi)
+            raise
         for s, e, v in runs:
-            lo, hi = a.base + s * P, a.base + e * P
             if v[0] == MEM_COMMIT:
-                self.uc.protect(lo, hi, perms)
-            else:
-                self.uc.map(lo, hi, perms, a.host, a.host_off + (lo - a.base))
+                self.uc.protect(a.base + s * P, a.base + e * P, perms)
         a.pages.set(pa, pb, (MEM_COMMIT, protect, 0))
         self._private_pages += new_pages
         self._note_peak()
@@ -513,6 +537,26 @@ class AddressSpace:
         if state != MEM_COMMIT:
             return 0
         return written_form(prot) if copy == 2 else prot
+
+    def accessible(self, addr: int, size: int, write: bool = False) -> bool:
+        """Whether user-mode code could read (or write) every byte of [addr, addr+size): each page committed,
+        not PAGE_GUARD or PAGE_NOACCESS, and writable when asked (what IsBadReadPtr/IsBadWritePtr probe)."""
+        end = addr + max(size, 1)
+        page = addr & ~(PAGE_SIZE - 1)
+        for _ in range(1 << 16):  # bounded walk over regions
+            if page >= end:
+                return True
+            try:
+                mbi = self.query(page)
+            except NtStatusError:
+                return False
+            prot = mbi.Protect
+            if mbi.State != MEM_COMMIT or prot & PAGE_GUARD or prot & 0xFF == PAGE_NOACCESS:
+                return False
+            if write and prot & 0xFF not in WRITABLE:
+                return False
+            page = mbi.BaseAddress + mbi.RegionSize
+        return False
 
     def query(self, addr: int) -> MemoryBasicInformation:
         """MEMORY_BASIC_INFORMATION for ``addr`` as Windows fills it (STATUS_INVALID_PARAMETER above

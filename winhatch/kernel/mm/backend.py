@@ -17,6 +17,7 @@ class MemoryBackend(Protocol):
     memory must be used directly — that is how section pages are shared between address spaces.
     The caller keeps ``host`` alive as long as the range stays mapped.
     Ranges are page aligned; unmap/protect may cover part of, or several, earlier mappings.
+    ``mem_map`` raises NtStatusError(STATUS_COMMITMENT_LIMIT) when the host cannot give the memory.
     """
 
     def mem_map(self, addr: int, size: int, perms: int, host: Any = None) -> None: ...
@@ -38,11 +39,19 @@ class UnicornBackend:
         self.calls = {"map": 0, "unmap": 0, "protect": 0}
 
     def mem_map(self, addr: int, size: int, perms: int, host: Any = None) -> None:
+        from unicorn import UC_ERR_NOMEM, UcError
+
+        from ...ntstatus import STATUS_COMMITMENT_LIMIT, NtStatusError
         self.calls["map"] += 1
-        if host is None:
-            self.uc.mem_map(addr, size, perms)
-        else:
-            self.uc.mem_map_ptr(addr, size, perms, ctypes.addressof(host))
+        try:
+            if host is None:
+                self.uc.mem_map(addr, size, perms)
+            else:
+                self.uc.mem_map_ptr(addr, size, perms, ctypes.addressof(host))
+        except UcError as e:
+            if e.errno == UC_ERR_NOMEM:
+                raise NtStatusError(STATUS_COMMITMENT_LIMIT, f"mem_map({addr:#x}, {size:#x}): {e}") from None
+            raise
 
     def mem_unmap(self, addr: int, size: int) -> None:
         self.calls["unmap"] += 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import os
+import sys
 
 from ...ntstatus import STATUS_INVALID_PAGE_PROTECTION, STATUS_INVALID_PARAMETER, NtStatusError
 from ..ob.object import KObject
@@ -36,22 +38,63 @@ def _page_up(n: int) -> int:
     return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
+#: <sys/mman.h> on Linux (the mmap module names it from Python 3.12 on)
+_LINUX_MAP_NORESERVE = 0x4000 if sys.platform.startswith("linux") else 0
+
+
+_HOST_COMMIT_LIMIT: list[int] = []
+
+
+def host_commit_limit() -> int:
+    """What one commit may take on this host: its memory plus swap.  Backend-owned pages are refused beyond it
+    by the host itself (Unicorn's mapping fails: STATUS_COMMITMENT_LIMIT); host-backed ones, reserved with
+    MAP_NORESERVE, are checked against it so a 64 GiB stack commit fails the same way."""
+    if not _HOST_COMMIT_LIMIT:
+        try:
+            total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            total = 1 << 40
+        try:
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith("SwapTotal:"):
+                        total += int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        _HOST_COMMIT_LIMIT.append(total)
+    return _HOST_COMMIT_LIMIT[0]
+
+
 class HostMemory:
     """Host memory behind a private allocation the kernel wants to reach without going through the CPU
-    (a TEB: the API trap frame lives there, see winhatch.cpu.core).  Guest-visible behaviour is that of
-    ordinary private memory; only the backing differs.  ``buf`` is the anonymous ``mmap``."""
+    (a TEB: the API trap frame lives there, see winhatch.cpu.core; a thread's stack).  Guest-visible
+    behaviour is that of ordinary private memory; only the backing differs.  ``buf`` is a private
+    anonymous ``mmap`` made with MAP_NORESERVE: like a Windows reservation it takes address space
+    only, so a 64 GiB stack reservation costs nothing until its pages are touched (a shared or
+    accounted mapping of that size fails with ENOMEM under the host's overcommit heuristic).  Raises
+    OSError when the host cannot even reserve the range."""
 
     __slots__ = ("buf",)
 
+    _FLAGS = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", _LINUX_MAP_NORESERVE)
+
     def __init__(self, size: int):
-        self.buf = mmap.mmap(-1, max(_page_up(size), PAGE_SIZE))
+        self.buf = mmap.mmap(-1, max(_page_up(size), PAGE_SIZE), flags=self._FLAGS)
 
     def host_view(self, offset: int, size: int):
         """A ctypes object over ``size`` bytes at ``offset`` (for mem_map(host=))."""
         return (ctypes.c_char * size).from_buffer(self.buf, offset)
 
     def zero(self, offset: int, size: int) -> None:
-        self.buf[offset: offset + size] = bytes(size)
+        """Zero ``[offset, offset+size)``; whole pages are given back to the host (they read as zero
+        again), so decommitting a huge range neither writes nor allocates it."""
+        lo, hi = _page_up(offset), (offset + size) & ~(PAGE_SIZE - 1)
+        if hi > lo and hasattr(self.buf, "madvise"):
+            self.buf[offset: lo] = bytes(lo - offset)
+            self.buf.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+            self.buf[hi: offset + size] = bytes(offset + size - hi)
+        else:
+            self.buf[offset: offset + size] = bytes(size)
 
 
 class Section(KObject):

@@ -177,6 +177,15 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
     image, tried = appname.resolve(application_name, command_line, exists=exists,
                                    full_path=lambda p: machine.vfs.full_path(p, cwd), dirs=dirs)
     _stage(machine, "BasepResolveApplicationName", parent.pid, image=image, tried=tried[:12])
+    if image is None and application_name:
+        # lpApplicationName is opened as it is (no search): a missing directory on the way is
+        # STATUS_OBJECT_PATH_NOT_FOUND → ERROR_PATH_NOT_FOUND, as the file system reports it
+        try:
+            machine.vfs.stat(application_name, cwd)
+        except NtStatusError as e:
+            if e.status == STATUS_OBJECT_PATH_NOT_FOUND:
+                raise CreateProcessError(ERROR_PATH_NOT_FOUND, e.status,
+                                         f"the system cannot find the path specified: {application_name}")
     if image is None:
         raise CreateProcessError(ERROR_FILE_NOT_FOUND, STATUS_OBJECT_NAME_NOT_FOUND,
                                  f"the system cannot find the file specified: {application_name or command_line}")
@@ -279,7 +288,10 @@ def NtCreateUserProcess(machine, parent: Process, creator: Thread | None, req: C
         except CreateProcessError:
             machine.discard_process(proc)
             raise
-        thread = PspCreateThread(machine, proc, start=pe.image_base and proc.image_base + pe.entry_point_rva,
+        # the start address in the image's pointer width: an x86 entry RVA past 4 GiB wraps, as 32-bit
+        # address arithmetic does
+        start = (proc.image_base + pe.entry_point_rva) & (0xFFFFFFFF if proc.arch == "x86" else (1 << 64) - 1)
+        thread = PspCreateThread(machine, proc, start=pe.image_base and start,
                                  parameter=proc.peb, initial=True, pe=pe)
     # PspInsertProcess / PspInsertThread: the creator receives both handles (explorer.exe too)
     ph = parent.handles.insert(proc, PROCESS_ALL_ACCESS)

@@ -43,8 +43,9 @@ class ImageSectionCache:
 
     def open(self, path: str, cwd: str | None = None):
         from winhatch.pe import PEFile, PEFormatError
+        from winhatch.kernel.io.vfs import check_host_file
         host, _ro = self.vfs.resolve(path, cwd)
-        st = host.stat()
+        st = check_host_file(host)
         key = (str(host), st.st_mtime_ns, st.st_size)
         hit = self._cache.get(key)
         if hit is not None:
@@ -59,6 +60,7 @@ class ImageSectionCache:
         full = self.vfs.full_path(path, cwd) if cwd else path
         traps = self.known_image(host, pe) if self.known_image is not None else None
         sec = create_image_section(pe, full, traps)
+        self.vfs.register_image_section(host, sec)
         self._cache[key] = (pe, sec)
         return pe, sec
 

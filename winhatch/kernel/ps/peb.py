@@ -95,6 +95,14 @@ def write_peb(proc: Process, pe, req, *, api_set_map: int, being_debugged: bool)
               ImageSubsystem=pe.subsystem, ImageSubsystemMajorVersion=pe.optional_header.MajorSubsystemVersion,
               ImageSubsystemMinorVersion=pe.optional_header.MinorSubsystemVersion,
               ActiveProcessAffinityMask=proc.affinity, SessionId=proc.session_id)
+    # RTL_BITMAP {ULONG SizeOfBitMap; PULONG Buffer;} for the 64 TLS slots and the 1024 expansion slots
+    hdr = _align(peb + peb_size, 16)
+    ptr = "<I" if arch == "x86" else "<Q"
+    step = 8 if arch == "x86" else 16
+    for i, (bits, field) in enumerate(((64, "TlsBitmapBits"), (1024, "TlsExpansionBitmapBits"))):
+        aspace.write(hdr + i * step, struct.pack("<I", bits) + b"\0" * (step // 2 - 4)
+                     + struct.pack(ptr, peb + PEB.offset(arch, field)))
+    PEB.write(aspace, peb, arch, TlsBitmap=hdr, TlsExpansionBitmap=hdr + step)
     proc.parameters = {"address": params, "environment": env}
     return {"peb": peb, "parameters": params, "environment": env}
 

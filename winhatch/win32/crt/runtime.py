@@ -21,6 +21,16 @@ from winhatch.win32 import api as _api
 MSVCRT, UCRT = "msvcrt", "ucrt"
 MSVCRT_DLL, UCRT_DLL = "msvcrt.dll", "ucrtbase.dll"
 BOTH = (MSVCRT_DLL, UCRT_DLL)
+# The C runtimes of Visual C++ .NET 2002 to 2013. On Windows they are built from the same sources as
+# msvcrt.dll; here msvcrt's handlers serve their exports too (winhatch.win32.subsystem._serve_crt_subset),
+# each DLL with its own runtime state (its own streams, descriptors, errno, atexit list), as two DLLs are
+# two runtimes. What differs from msvcrt.dll and matters to a program: from msvcr80 on, an invalid
+# parameter without a handler ends the process (_invoke_watson), as in ucrt; msvcrt.dll and msvcr70/71
+# set errno and return. printf keeps msvcrt's forms (three-digit exponents, 1.#INF) up to msvcr120.
+OLD_CRTS = ("msvcr70.dll", "msvcr71.dll", "msvcr80.dll", "msvcr90.dll", "msvcr100.dll", "msvcr110.dll",
+            "msvcr120.dll")
+WATSON_CRTS = frozenset(("msvcr80.dll", "msvcr90.dll", "msvcr100.dll", "msvcr110.dll", "msvcr120.dll"))
+MSVCRT_LIKE = frozenset((MSVCRT_DLL, *OLD_CRTS))
 
 # errno values (errno.h)
 EPERM, ENOENT, ESRCH, EINTR, EIO, ENXIO, E2BIG, ENOEXEC, EBADF, ECHILD, EAGAIN, ENOMEM, EACCES, EFAULT = range(1, 15)
@@ -122,18 +132,25 @@ def _caller_dll(c) -> str:
 def flavor_of(c) -> str:
     """Which CRT the guest called: the module holding the executing trap stub (ntdll's C runtime subset
     behaves as msvcrt's)."""
-    return MSVCRT if _caller_dll(c) in (MSVCRT_DLL, NTDLL_DLL) else UCRT
+    dll = _caller_dll(c)
+    return MSVCRT if dll in MSVCRT_LIKE or dll == NTDLL_DLL else UCRT
 
 
 def state(c, flavor: str | None = None) -> CrtState:
-    dll = _caller_dll(c) if flavor is None else ""
-    flavor = flavor or flavor_of(c)
-    key = "crt:" + ("ntdll" if dll == NTDLL_DLL else flavor)  # ntdll's subset keeps its own state
+    dll = _caller_dll(c)
+    if flavor is None:
+        flavor = MSVCRT if dll in MSVCRT_LIKE or dll == NTDLL_DLL else UCRT
+    elif dll not in OLD_CRTS:
+        dll = ""
+    # ntdll's subset and each older CRT keep their own state
+    key = "crt:" + ("ntdll" if dll == NTDLL_DLL else dll if dll in OLD_CRTS else flavor)
     s = c.proc.subsystem.get(key)
     if s is None:
         s = c.proc.subsystem[key] = CrtState(c, flavor)
         if dll == NTDLL_DLL:
             s.dll = NTDLL_DLL  # no exported _iob: its FILE structures (never used by ntdll) are private
+        elif dll in OLD_CRTS:
+            s.dll = dll
         from winhatch.win32.crt import stdio
         stdio.init_std_streams(c, s)
     return s
@@ -230,12 +247,12 @@ def not_implemented(c, what: str):
 def invalid_parameter(c, err: int = EINVAL, s: CrtState | None = None) -> None:
     """The CRT's invalid-parameter path. ucrt: call the handler set with _set_invalid_parameter_handler, or
     without one, _invoke_watson (fail fast: STATUS_STACK_BUFFER_OVERRUN). msvcrt: errno only (its default
-    handler returns). The caller then returns its error value."""
+    handler returns; msvcr80 to msvcr120 are as ucrt). The caller then returns its error value."""
     s = s or state(c)
     handler = s.invalid_parameter_handler
     if handler:
         c.machine.dispatcher.call_guest(c.thread, handler, [0, 0, 0, 0, 0])
-    elif s.flavor == UCRT:
+    elif s.flavor == UCRT or s.dll in WATSON_CRTS:
         flush_all(c, s)
         c.proc.stop_message = f"invalid parameter passed to a C runtime function ({c.name})"
         raise ProcessExit(STATUS_STACK_BUFFER_OVERRUN)

@@ -101,12 +101,11 @@ def init_std_streams(c, s: R.CrtState) -> None:
     """The CRT's start-up I/O initialisation: fds 0-2 from the process's standard handles, and the three
     FILE structures (msvcrt: the first entries of the exported _iob array)."""
     from winhatch.kernel.structs import PEB, RTL_USER_PROCESS_PARAMETERS
-    if s.flavor == R.MSVCRT and s.dll == R.MSVCRT_DLL:
-        st = c.proc.subsystem.get("ldr")
+    if s.flavor == R.MSVCRT and s.dll in R.MSVCRT_LIKE:     # msvcrt.dll and the older CRTs export _iob
         from winhatch.ldr import loader
-        m = loader.state_of(c.proc).by_name.get(R.MSVCRT_DLL)
-        s.iob = m.base + m.pe.exports.lookup("_iob").entry.rva if m is not None else 0
-        del st
+        m = loader.state_of(c.proc).by_name.get(s.dll)
+        e = m.pe.exports.lookup("_iob").entry if m is not None else None
+        s.iob = m.base + e.rva if e is not None else 0
     if not s.iob:
         s.iob = R.alloc(c, 3 * s.fsize)
     params = PEB.read(c.proc.aspace, c.proc.peb, c.arch, "ProcessParameters")["ProcessParameters"]

@@ -63,15 +63,36 @@ ABORT_MESSAGE = (b"\nThis application has requested the Runtime to terminate it 
                  b"Please contact the application's support team for more information.\n")
 
 
+#: _set_abort_behavior's flags; both are set by default (the message, and in release builds the fault report)
+WRITE_ABORT_MSG = 0x1
+CALL_REPORTFAULT = 0x2
+DEFAULT_ABORT_BEHAVIOR = WRITE_ABORT_MSG | CALL_REPORTFAULT
+FAST_FAIL_FATAL_APP_EXIT = 7
+
+
 @api(BOTH, "void __cdecl abort(void)", calls_guest=True)
 def abort(c):
+    """msvcrt (Windows' own): SIGABRT's handler, the message on stderr, exit code 3.
+    ucrtbase (a release build): SIGABRT's handler if one is set (raise(SIGABRT)); then, with _CALL_REPORTFAULT
+    (the default), __fastfail(FAST_FAIL_FATAL_APP_EXIT): the process ends at once with
+    STATUS_STACK_BUFFER_OVERRUN (0xC0000409), no exception handler, no message (it is written only by debug
+    builds), no stream flushed; without it, _exit(3)."""
     s = R.state(c)
-    handler = c.proc.subsystem.setdefault("crt_signals", {}).get(22, 0)   # SIGABRT
+    tab = c.proc.subsystem.setdefault("crt_signals", {})
+    handler = tab.get(22, 0)   # SIGABRT
     if handler not in (0, 1):
+        tab[22] = 0            # as raise() does: the handler is reset to SIG_DFL before it runs
         c.machine.dispatcher.call_guest(c.thread, handler, [22], stdcall=False)
+    from winhatch.ldr import ntdll
     if s.flavor == R.MSVCRT:
         S.os_write(c, s, 2, ABORT_MESSAGE)
-    from winhatch.ldr import ntdll
+        ntdll.RtlExitUserProcess(c.machine, c.thread, 3)
+        return
+    if getattr(s, "abort_behavior", DEFAULT_ABORT_BEHAVIOR) & CALL_REPORTFAULT:
+        from winhatch.kernel.ke.dispatcher import ProcessExit
+        from winhatch.ntstatus import STATUS_STACK_BUFFER_OVERRUN
+        c.proc.stop_message = f"abort(): __fastfail({FAST_FAIL_FATAL_APP_EXIT}) (FAST_FAIL_FATAL_APP_EXIT)"
+        raise ProcessExit(STATUS_STACK_BUFFER_OVERRUN)
     ntdll.RtlExitUserProcess(c.machine, c.thread, 3)
 
 

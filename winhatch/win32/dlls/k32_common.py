@@ -48,7 +48,7 @@ def put_string_fits(c, buf: int, size: int, text: str, *, wide: bool | None = No
     hold the text and its NUL, copy and return the length without the NUL; otherwise return the size
     needed including the NUL (nothing is copied)."""
     wide = c.wide if wide is None else wide
-    data = text.encode("utf-16-le") if wide else text.encode("cp1252", "replace")
+    data = text.encode("utf-16-le") if wide else c.encode_t(text) if not c.wide else text.encode("cp1252", "replace")
     unit = 2 if wide else 1
     n = len(data) // unit
     if buf and size > n:

@@ -631,7 +631,7 @@ def _write_find_data(c, buf, fi) -> None:
         raw = name.encode("utf-16-le")[:2 * (MAX_PATH - 1)]
         body = _info_to_attr_data(fi) + bytes(8) + raw.ljust(2 * MAX_PATH, b"\0") + bytes(28)
     else:
-        raw = name.encode("cp1252", "replace")[:MAX_PATH - 1]
+        raw = c.encode_t(name)[:MAX_PATH - 1]
         body = _info_to_attr_data(fi) + bytes(8) + raw.ljust(MAX_PATH, b"\0") + bytes(14)
     c.write(buf, body)
 
@@ -991,41 +991,6 @@ def GetSystemWow64Directory(c, buf, size):
     return put_string_fits(c, buf, size, c.machine.system_root + "\\SysWOW64")
 
 
-# ============================================================================================ file API code page
-@api(K32, "BOOL WINAPI AreFileApisANSI(void)")
-def AreFileApisANSI(c):
-    """TRUE: the ...A file functions take ANSI (code page 1252) names. winhatch has no SetFileApisToOEM, so a
-    process cannot switch them to the OEM code page: the answer is always the default."""
-    return 1
-
-
-# ============================================================================================ console screen buffer
-SCREEN_BUFFER_ROWS = 9001     # a Windows 10 console's default screen buffer height
-DEFAULT_ATTRIBUTES = 0x07     # light grey on black
-
-
-@api(K32, "BOOL WINAPI GetConsoleScreenBufferInfo(HANDLE hConsoleOutput, "
-          "PCONSOLE_SCREEN_BUFFER_INFO lpConsoleScreenBufferInfo)")
-def GetConsoleScreenBufferInfo(c, h, out):
-    """A redirected handle (a pipe or a file) is not a console: ERROR_INVALID_HANDLE. A real console is the
-    host terminal: its window has the terminal's size over a 9001-line buffer; winhatch does not track the
-    cursor, so it is reported at the window's top left."""
-    import os
-    std = _console_std(c, h)
-    if std is None:
-        return 0
-    if not std.is_console or std is c.proc.console.stdin:
-        c.set_last_error(ERROR_INVALID_HANDLE)
-        return 0
-    try:
-        cols, rows = os.get_terminal_size(std.stream.fileno())
-    except (AttributeError, OSError, ValueError):
-        cols, rows = 120, 30   # a console window's default size
-    c.write(out, struct.pack("<hhhhHhhhhhh", cols, SCREEN_BUFFER_ROWS, 0, 0, DEFAULT_ATTRIBUTES,
-                             0, 0, cols - 1, rows - 1, cols, rows))
-    return 1
-
-
 # ============================================================================================ volumes
 # Every drive of the sandbox is one NTFS volume: no label, serial VOLUME_SERIAL, 255-character names. The
 # flags are the NTFS capabilities winhatch's file system keeps: case-preserved Unicode names, ACLs, sparse
@@ -1114,3 +1079,32 @@ def GetFinalPathNameByHandle(c, h, buf, cch, flags):
         return n + 1
     c.write(buf, data + bytes(c.tchar_size()))
     return n
+
+
+def _filetime_arg(c, p: int) -> int | None:
+    """A SetFileTime argument: NULL, or a FILETIME of 0, leaves the time unchanged; 0xFFFFFFFF'FFFFFFFF (stop
+    updating it for this handle's later operations) also leaves it as it is now."""
+    if not p:
+        return None
+    ft = c.u32(p) | (c.u32(p + 4) << 32)
+    return None if ft in (0, 0xFFFFFFFFFFFFFFFF) else ft
+
+
+@api(K32, "BOOL WINAPI SetFileTime(HANDLE hFile, const FILETIME *lpCreationTime, const FILETIME *lpLastAccessTime, "
+          "const FILETIME *lpLastWriteTime)")
+def SetFileTime(c, h, pc, pa, pw):
+    """The handle needs FILE_WRITE_ATTRIBUTES (ERROR_ACCESS_DENIED). A time whose high bit is set (beyond
+    what a FILETIME may hold) is ERROR_INVALID_PARAMETER."""
+    f = _file(c, h)
+    if f is None:
+        return 0
+    times = [_filetime_arg(c, p) for p in (pc, pa, pw)]
+    if any(t is not None and t >> 63 for t in times):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    try:
+        f.file.set_times(*times)
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    return 1

@@ -276,6 +276,8 @@ def FormatMessage(c, flags, source, msgid, lang, buf, size, args):
 
 
 # ============================================================================================ lstr*
+# lstrlen, lstrcpy, lstrcpyn and lstrcat run inside an exception handler on Windows: a bad pointer makes
+# them return 0 / NULL, the last error untouched (api(..., guarded=0)). lstrcmp and lstrcmpi do not.
 def _t_read(c, p):
     return c.wstr(p) if c.wide else c.astr(p)
 
@@ -287,7 +289,7 @@ def _t_raw(c, p) -> bytes:
     return c.cstr(p)
 
 
-@api(K32, "int WINAPI lstrlen%(LPCTSTR_RAW lpString)")
+@api(K32, "int WINAPI lstrlen%(LPCTSTR_RAW lpString)", guarded=0)
 def lstrlen(c, p):
     return len(_t_raw(c, p)) // c.tchar_size() if p else 0
 
@@ -304,13 +306,13 @@ def lstrcmpi(c, a, b):
     return (_compare(_t_read(c, a) or "", _t_read(c, b) or "", 1) - 2) & 0xFFFFFFFF
 
 
-@api(K32, "LPTSTR WINAPI lstrcpy%(LPTSTR lpString1, LPCTSTR_RAW lpString2)")
+@api(K32, "LPTSTR WINAPI lstrcpy%(LPTSTR lpString1, LPCTSTR_RAW lpString2)", guarded=0)
 def lstrcpy(c, dst, src):
     c.write(dst, _t_raw(c, src) + bytes(c.tchar_size()))
     return dst
 
 
-@api(K32, "LPTSTR WINAPI lstrcpyn%(LPTSTR lpString1, LPCTSTR_RAW lpString2, int iMaxLength)")
+@api(K32, "LPTSTR WINAPI lstrcpyn%(LPTSTR lpString1, LPCTSTR_RAW lpString2, int iMaxLength)", guarded=0)
 def lstrcpyn(c, dst, src, n):
     if n <= 0 or n & 0x80000000:
         return dst
@@ -320,7 +322,7 @@ def lstrcpyn(c, dst, src, n):
     return dst
 
 
-@api(K32, "LPTSTR WINAPI lstrcat%(LPTSTR lpString1, LPCTSTR_RAW lpString2)")
+@api(K32, "LPTSTR WINAPI lstrcat%(LPTSTR lpString1, LPCTSTR_RAW lpString2)", guarded=0)
 def lstrcat(c, dst, src):
     c.write(dst + len(_t_raw(c, dst)), _t_raw(c, src) + bytes(c.tchar_size()))
     return dst

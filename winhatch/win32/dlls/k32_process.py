@@ -303,64 +303,6 @@ def DuplicateHandle(c, hsp, hs, htp, pout, access, inherit, options):
 
 
 
-# ------------------------------------------------------------------------------------------ app model policies
-# A desktop (not packaged, not UWP) process: what every program winhatch runs is. The token argument is
-# the caller's (GetCurrentThreadEffectiveToken()); the policy does not depend on it for a desktop process.
-AppPolicyProcessTerminationMethod_ExitProcess = 0
-AppPolicyThreadInitializationType_None = 0
-AppPolicyShowDeveloperDiagnostic_ShowUI = 1
-AppPolicyWindowingModel_ClassicDesktop = 2
-
-
-def _policy(c, out, value):
-    c.write_u32(out, value)
-    return 0   # ERROR_SUCCESS
-
-
-@api("kernelbase.dll", "LONG WINAPI AppPolicyGetProcessTerminationMethod(HANDLE processToken, "
-                       "AppPolicyProcessTerminationMethod *policy)")
-def AppPolicyGetProcessTerminationMethod(c, token, out):
-    return _policy(c, out, AppPolicyProcessTerminationMethod_ExitProcess)
-
-
-@api("kernelbase.dll", "LONG WINAPI AppPolicyGetThreadInitializationType(HANDLE processToken, "
-                       "AppPolicyThreadInitializationType *policy)")
-def AppPolicyGetThreadInitializationType(c, token, out):
-    return _policy(c, out, AppPolicyThreadInitializationType_None)
-
-
-@api("kernelbase.dll", "LONG WINAPI AppPolicyGetShowDeveloperDiagnostic(HANDLE processToken, "
-                       "AppPolicyShowDeveloperDiagnostic *policy)")
-def AppPolicyGetShowDeveloperDiagnostic(c, token, out):
-    return _policy(c, out, AppPolicyShowDeveloperDiagnostic_ShowUI)
-
-
-@api("kernelbase.dll", "LONG WINAPI AppPolicyGetWindowingModel(HANDLE processToken, AppPolicyWindowingModel *policy)")
-def AppPolicyGetWindowingModel(c, token, out):
-    return _policy(c, out, AppPolicyWindowingModel_ClassicDesktop)
-
-
-# ------------------------------------------------------------------------------------------ error mode
-SEM_FAILCRITICALERRORS, SEM_NOGPFAULTERRORBOX, SEM_NOALIGNMENTFAULTEXCEPT = 0x1, 0x2, 0x4
-SEM_NOOPENFILEERRORBOX = 0x8000
-_SEM_ALL = SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX | SEM_NOALIGNMENTFAULTEXCEPT | SEM_NOOPENFILEERRORBOX
-
-
-@api(K32, "UINT WINAPI GetErrorMode(void)")
-def GetErrorMode(c):
-    """The process's error mode (0 at creation: winhatch's creator sets none for its child)."""
-    return c.proc.subsystem.get("error_mode", 0)
-
-
-@api(K32, "UINT WINAPI SetErrorMode(UINT uMode)")
-def SetErrorMode(c, mode):
-    """Sets the process's error mode and returns the previous one. Only the four SEM_* bits are kept; as
-    on Windows, SEM_NOALIGNMENTFAULTEXCEPT once set stays set."""
-    old = c.proc.subsystem.get("error_mode", 0)
-    c.proc.subsystem["error_mode"] = (mode & _SEM_ALL) | (old & SEM_NOALIGNMENTFAULTEXCEPT)
-    return old
-
-
 # ------------------------------------------------------------------------------------------ error reporting flags
 WER_FAULT_REPORTING_FLAGS = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20   # NOHEAP QUEUE DISABLE_THREAD_SUSPENSION
 #                                                                 # QUEUE_UPLOAD ALWAYS_SHOW_UI NO_UI
@@ -398,20 +340,7 @@ def RtlGetCurrentPeb(c):
     return c.proc.peb
 
 
-# ------------------------------------------------------------------------------------------ affinity
-@api(K32, "BOOL WINAPI GetProcessAffinityMask(HANDLE hProcess, PDWORD_PTR lpProcessAffinityMask, "
-          "PDWORD_PTR lpSystemAffinityMask)")
-def GetProcessAffinityMask(c, h, pmask, smask):
-    """The process's affinity (inherited from its creator) and the system's: every processor."""
-    from winhatch.kernel.ps import peb as pspeb
-    proc = lookup(c, h, "Process", 0x1000)   # PROCESS_QUERY_LIMITED_INFORMATION
-    if proc is None:
-        return 0
-    c.write_ptr(pmask, proc.affinity)
-    c.write_ptr(smask, (1 << pspeb.NUMBER_OF_PROCESSORS) - 1)
-    return 1
-
-
+# ------------------------------------------------------------------------------------------ priority boost
 @api(K32, "BOOL WINAPI SetProcessPriorityBoost(HANDLE hProcess, BOOL bDisablePriorityBoost)")
 def SetProcessPriorityBoost(c, h, disable):
     proc = lookup(c, h, "Process", PROCESS_SET_INFORMATION)

@@ -10,8 +10,6 @@ waited longest.
 """
 from __future__ import annotations
 
-import struct
-
 from winhatch.kernel.ke import wait as kwait
 from winhatch.kernel.ke.sync import Event, KeyedLock, Mutant, Semaphore, Timer
 from winhatch.kernel.ke.wait import WaitBlock, WouldBlock
@@ -814,82 +812,6 @@ def InterlockedCompareExchange64(c, p, xchg, cmp):
     if old == cmp & 0xFFFFFFFFFFFFFFFF:
         c.write_u64(p, xchg)
     return old
-
-
-# ================================================================================ interlocked singly linked lists
-# SLIST_HEADER as the guest sees it. x86 (8 bytes): Next (the first entry), Depth (WORD), Sequence (WORD).
-# x64 (16 bytes, 16-aligned, Windows 8+ layout): Depth:16 | Sequence:48 in the first quadword,
-# Reserved:4 | NextEntry:60 (the first entry's address >> 4) in the second. Entries start with their Next
-# pointer. kernel32's InitializeSListHead, InterlockedPush/Pop/FlushSList, QueryDepthSList and
-# InterlockedPushListSListEx forward to these ntdll functions. A handler runs without the guest running,
-# so each operation is atomic as the cmpxchg loop of the real one.
-NTDLL = "ntdll.dll"
-
-
-def _slist_get(c, h) -> tuple[int, int, int]:
-    """(first entry, depth, sequence)."""
-    if c.ptr_size == 8:
-        q0, q1 = struct.unpack("<QQ", c.read(h, 16))
-        return (q1 >> 4) << 4, q0 & 0xFFFF, q0 >> 16
-    nxt, depth, seq = struct.unpack("<IHH", c.read(h, 8))
-    return nxt, depth, seq
-
-
-def _slist_set(c, h, first: int, depth: int, seq: int) -> None:
-    depth &= 0xFFFF
-    if c.ptr_size == 8:
-        q1 = (c.u32(h + 8) & 0xF) | (first >> 4) << 4   # the 4 reserved bits stay as they are
-        c.write(h, struct.pack("<QQ", depth | (seq & 0xFFFFFFFFFFFF) << 16, q1 & 0xFFFFFFFFFFFFFFFF))
-    else:
-        c.write(h, struct.pack("<IHH", first, depth, seq & 0xFFFF))
-
-
-@api(NTDLL, "void WINAPI RtlInitializeSListHead(PSLIST_HEADER ListHead)")
-def RtlInitializeSListHead(c, h):
-    c.write(h, bytes(16 if c.ptr_size == 8 else 8))
-
-
-@api(NTDLL, "PSLIST_ENTRY WINAPI RtlFirstEntrySList(const SLIST_HEADER *ListHead)")
-def RtlFirstEntrySList(c, h):
-    return _slist_get(c, h)[0]
-
-
-@api(NTDLL, "USHORT WINAPI RtlQueryDepthSList(PSLIST_HEADER ListHead)")
-def RtlQueryDepthSList(c, h):
-    return _slist_get(c, h)[1]
-
-
-@api(NTDLL, "PSLIST_ENTRY WINAPI RtlInterlockedPushEntrySList(PSLIST_HEADER ListHead, PSLIST_ENTRY ListEntry)")
-def RtlInterlockedPushEntrySList(c, h, entry):
-    first, depth, seq = _slist_get(c, h)
-    c.write_ptr(entry, first)
-    _slist_set(c, h, entry, depth + 1, seq + 1)
-    return first
-
-
-@api(NTDLL, "PSLIST_ENTRY WINAPI RtlInterlockedPushListSListEx(PSLIST_HEADER ListHead, PSLIST_ENTRY List, "
-     "PSLIST_ENTRY ListEnd, ULONG Count)")
-def RtlInterlockedPushListSListEx(c, h, lst, end, count):
-    first, depth, seq = _slist_get(c, h)
-    c.write_ptr(end, first)
-    _slist_set(c, h, lst, depth + count, seq + 1)
-    return first
-
-
-@api(NTDLL, "PSLIST_ENTRY WINAPI RtlInterlockedPopEntrySList(PSLIST_HEADER ListHead)")
-def RtlInterlockedPopEntrySList(c, h):
-    first, depth, seq = _slist_get(c, h)
-    if first:
-        _slist_set(c, h, c.ptr(first), depth - 1, seq + 1)   # reading a freed entry faults, as on Windows
-    return first
-
-
-@api(NTDLL, "PSLIST_ENTRY WINAPI RtlInterlockedFlushSList(PSLIST_HEADER ListHead)")
-def RtlInterlockedFlushSList(c, h):
-    first, _depth, seq = _slist_get(c, h)
-    if first:
-        _slist_set(c, h, 0, 0, seq)
-    return first
 
 
 # ================================================================================ waits on an address

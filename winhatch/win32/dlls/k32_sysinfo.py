@@ -276,7 +276,7 @@ def GetUserNameEx(c, fmt, buf, psize):
 def _prng_bytes(c, n: int) -> bytes:
     """A deterministic stream per process (SHA-256 in counter mode over a fixed seed and the pid)."""
     st = c.proc.subsystem.setdefault("prng", {"counter": 0, "pool": b""})
-    seed = f"winhatch-prng:{c.machine.clock.boot_filetime}".encode()
+    seed = f"winhatch-prng:{c.machine.clock.start_filetime}".encode()
     while len(st["pool"]) < n:
         st["pool"] += hashlib.sha256(seed + st["counter"].to_bytes(8, "little")).digest()
         st["counter"] += 1

@@ -12,13 +12,14 @@ from winhatch.kernel.ke import wait as kwait
 from winhatch.kernel.ke.dispatcher import ThreadExit
 from winhatch.kernel.ob.access import THREAD_ALL_ACCESS
 from winhatch.kernel.ps.create import PspCreateThread
-from winhatch.kernel.structs import TEB
+from winhatch.kernel.structs import PEB, TEB
 from winhatch.ldr import ntdll
+from winhatch.ldr.heap import HEAP_ZERO_MEMORY
 from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
                                ERROR_NOT_ENOUGH_MEMORY, NtStatusError, nt_to_win32)
 from winhatch.win32.api import api
 
-from .k32_common import lookup, sa_inherit
+from .k32_common import heap_alloc, lookup, sa_inherit
 
 K32 = ("kernel32.dll", "kernelbase.dll")
 CREATE_SUSPENDED = 0x4
@@ -303,7 +304,11 @@ def QueueUserAPC(c, fn, h, data):
 
 
 # ------------------------------------------------------------------------------------------ TLS slots
+# As on Windows: 64 slots in the TEB (TlsSlots) and 1024 expansion slots in a per-thread array allocated on
+# first use (TEB.TlsExpansionSlots, from the process heap); which indexes are allocated is the PEB's bitmaps
+# (PEB.TlsBitmap over TlsBitmapBits, PEB.TlsExpansionBitmap over TlsExpansionBitmapBits), in guest memory.
 TLS_MINIMUM_AVAILABLE = 64
+TLS_EXPANSION_SLOTS = 1024
 TLS_OUT_OF_INDEXES = 0xFFFFFFFF
 
 
@@ -311,15 +316,38 @@ def _tls_slot(c, teb: int, i: int) -> int:
     return teb + TEB.offset(c.arch, "TlsSlots") + i * c.ptr_size
 
 
+def _expansion(c, teb: int) -> int:
+    return c.ptr(teb + TEB.offset(c.arch, "TlsExpansionSlots"))
+
+
+def _tls_bitmap(c, i: int) -> tuple[int, int]:
+    """(address of the ULONG holding index i's bit, the bit) in the PEB's bitmaps."""
+    field, j = ("TlsBitmapBits", i) if i < TLS_MINIMUM_AVAILABLE else ("TlsExpansionBitmapBits",
+                                                                      i - TLS_MINIMUM_AVAILABLE)
+    return c.proc.peb + PEB.offset(c.arch, field) + 4 * (j // 32), 1 << (j % 32)
+
+
+def _tls_zero_cell(c, i: int) -> None:
+    """NtSetInformationThread(ThreadZeroTlsCell) for every thread of the process."""
+    for t in c.proc.threads:
+        if t.terminated:
+            continue
+        if i < TLS_MINIMUM_AVAILABLE:
+            c.write_ptr(_tls_slot(c, t.teb, i), 0)
+        else:
+            exp = _expansion(c, t.teb)
+            if exp:
+                c.write_ptr(exp + (i - TLS_MINIMUM_AVAILABLE) * c.ptr_size, 0)
+
+
 @api(K32, "DWORD WINAPI TlsAlloc(void)")
 def TlsAlloc(c):
-    used = c.proc.subsystem.setdefault("tls_slots", set())
-    for i in range(TLS_MINIMUM_AVAILABLE):
-        if i not in used:
-            used.add(i)
-            for t in c.proc.threads:  # the new slot reads NULL in every thread
-                if not t.terminated:
-                    c.write_ptr(_tls_slot(c, t.teb, i), 0)
+    for i in range(TLS_MINIMUM_AVAILABLE + TLS_EXPANSION_SLOTS):
+        addr, bit = _tls_bitmap(c, i)
+        word = c.u32(addr)
+        if not word & bit:
+            c.write_u32(addr, word | bit)
+            _tls_zero_cell(c, i)
             return i
     c.set_last_error(ERROR_NO_MORE_ITEMS)
     return TLS_OUT_OF_INDEXES
@@ -327,32 +355,51 @@ def TlsAlloc(c):
 
 @api(K32, "LPVOID WINAPI TlsGetValue(DWORD dwTlsIndex)")
 def TlsGetValue(c, i):
-    if i >= TLS_MINIMUM_AVAILABLE:
+    """No check that the index is allocated (documented): a valid index reads its cell and clears the last
+    error; an expansion index of a thread without expansion slots reads NULL."""
+    if i < TLS_MINIMUM_AVAILABLE:
+        c.set_last_error(0)
+        return c.ptr(_tls_slot(c, c.thread.teb, i))
+    if i >= TLS_MINIMUM_AVAILABLE + TLS_EXPANSION_SLOTS:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     c.set_last_error(0)
-    return c.ptr(_tls_slot(c, c.thread.teb, i))
+    exp = _expansion(c, c.thread.teb)
+    return c.ptr(exp + (i - TLS_MINIMUM_AVAILABLE) * c.ptr_size) if exp else 0
 
 
 @api(K32, "BOOL WINAPI TlsSetValue(DWORD dwTlsIndex, LPVOID lpTlsValue)")
 def TlsSetValue(c, i, v):
-    if i >= TLS_MINIMUM_AVAILABLE:
+    if i < TLS_MINIMUM_AVAILABLE:
+        c.write_ptr(_tls_slot(c, c.thread.teb, i), v)
+        return 1
+    if i >= TLS_MINIMUM_AVAILABLE + TLS_EXPANSION_SLOTS:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    c.write_ptr(_tls_slot(c, c.thread.teb, i), v)
+    teb = c.thread.teb
+    exp = _expansion(c, teb)
+    if not exp:
+        exp = heap_alloc(c, TLS_EXPANSION_SLOTS * c.ptr_size, HEAP_ZERO_MEMORY)
+        if not exp:
+            c.set_last_error(ERROR_NOT_ENOUGH_MEMORY)
+            return 0
+        c.write_ptr(teb + TEB.offset(c.arch, "TlsExpansionSlots"), exp)
+    c.write_ptr(exp + (i - TLS_MINIMUM_AVAILABLE) * c.ptr_size, v)
     return 1
 
 
 @api(K32, "BOOL WINAPI TlsFree(DWORD dwTlsIndex)")
 def TlsFree(c, i):
-    used = c.proc.subsystem.setdefault("tls_slots", set())
-    if i not in used:
+    if i >= TLS_MINIMUM_AVAILABLE + TLS_EXPANSION_SLOTS:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    used.discard(i)
-    for t in c.proc.threads:  # ThreadZeroTlsCell
-        if not t.terminated:
-            c.write_ptr(_tls_slot(c, t.teb, i), 0)
+    addr, bit = _tls_bitmap(c, i)
+    word = c.u32(addr)
+    if not word & bit:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    _tls_zero_cell(c, i)
+    c.write_u32(addr, word & ~bit)
     return 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from datetime import datetime, timedelta, timezone
 
-from winhatch.ntstatus import ERROR_INVALID_PARAMETER
+from winhatch.ntstatus import ERROR_INVALID_PARAMETER, STATUS_ACCESS_VIOLATION
 from winhatch.win32.api import api
 
 from .k32_common import K32, read_u64, write_filetime
@@ -72,17 +72,17 @@ def GetLocalTime(c, p):
 
 @api(K32, "DWORD WINAPI GetTickCount(void)")
 def GetTickCount(c):
-    return (c.machine.clock.uptime() // 10_000) & 0xFFFFFFFF
+    return (c.machine.clock.now() // 10_000) & 0xFFFFFFFF
 
 
 @api(K32, "ULONGLONG WINAPI GetTickCount64(void)")
 def GetTickCount64(c):
-    return c.machine.clock.uptime() // 10_000
+    return c.machine.clock.now() // 10_000
 
 
 @api(K32, "BOOL WINAPI QueryPerformanceCounter(LARGE_INTEGER *lpPerformanceCount)")
 def QueryPerformanceCounter(c, p):
-    c.write_u64(p, c.machine.clock.uptime())
+    c.write_u64(p, c.machine.clock.now())
     return 1
 
 
@@ -94,7 +94,7 @@ def QueryPerformanceFrequency(c, p):
 
 @api("ntdll.dll", "NTSTATUS NTAPI RtlQueryPerformanceCounter(LARGE_INTEGER *Counter)")
 def RtlQueryPerformanceCounter(c, p):
-    c.write_u64(p, c.machine.clock.uptime())
+    c.write_u64(p, c.machine.clock.now())
     return 1
 
 
@@ -102,6 +102,56 @@ def RtlQueryPerformanceCounter(c, p):
 def RtlQueryPerformanceFrequency(c, p):
     c.write_u64(p, QPC_FREQUENCY)
     return 1
+
+
+# ntdll's clock queries: the same emulated clock as the kernel32 functions above and KUSER_SHARED_DATA
+# (interrupt time = QueryPerformanceCounter at 10 MHz = 100 ns units since boot; tick count = that in ms).
+def _query_system_time(c, p):
+    if not p:
+        return STATUS_ACCESS_VIOLATION
+    c.write_u64(p, system_filetime(c))
+    return 0
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI NtQuerySystemTime(LARGE_INTEGER *SystemTime)")
+def NtQuerySystemTime(c, p):
+    return _query_system_time(c, p)
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI ZwQuerySystemTime(LARGE_INTEGER *SystemTime)")
+def ZwQuerySystemTime(c, p):
+    return _query_system_time(c, p)
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI NtQueryPerformanceCounter(LARGE_INTEGER *PerformanceCounter, "
+                  "LARGE_INTEGER *PerformanceFrequency)")
+def NtQueryPerformanceCounter(c, p, pf):
+    if not p:
+        return STATUS_ACCESS_VIOLATION
+    c.write_u64(p, c.machine.clock.now())
+    if pf:
+        c.write_u64(pf, QPC_FREQUENCY)
+    return 0
+
+
+@api("ntdll.dll", "ULONG NTAPI NtGetTickCount(void)")
+def NtGetTickCount(c):
+    return (c.machine.clock.now() // 10_000) & 0xFFFFFFFF
+
+
+@api("ntdll.dll", "BOOL NTAPI RtlQueryUnbiasedInterruptTime(ULONGLONG *UnbiasedTime)")
+def RtlQueryUnbiasedInterruptTime(c, p):
+    """The interrupt time without the time spent asleep: the emulated machine never sleeps."""
+    if not p:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.write_u64(p, c.machine.clock.now())
+    return 1
+
+
+@api(K32, "BOOL WINAPI QueryUnbiasedInterruptTime(ULONGLONG *UnbiasedTime)")
+def QueryUnbiasedInterruptTime(c, p):
+    return RtlQueryUnbiasedInterruptTime(c, p)
 
 
 @api(K32, "BOOL WINAPI FileTimeToSystemTime(const FILETIME *lpFileTime, LPSYSTEMTIME lpSystemTime)")

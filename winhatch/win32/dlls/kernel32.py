@@ -153,35 +153,6 @@ def GetModuleHandle(c, name):
     return base
 
 
-GET_MODULE_HANDLE_EX_FLAG_PIN = 0x1
-GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT = 0x2
-GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS = 0x4
-
-
-@api(K32, "BOOL WINAPI GetModuleHandleEx%(DWORD dwFlags, LPCTSTR_RAW lpModuleName, HMODULE *phModule)")
-def GetModuleHandleEx(c, flags, name_ptr, out):
-    """By name (NULL: the program) or, with FROM_ADDRESS, the module containing an address; adds a
-    reference unless UNCHANGED_REFCOUNT, pins the module with PIN (the two exclude each other)."""
-    if out:
-        c.write_ptr(out, 0)
-    if (not out or flags & ~0x7 or (flags & GET_MODULE_HANDLE_EX_FLAG_PIN
-                                    and flags & GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT)):
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    if flags & GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS:
-        m = loader.module_at(c.proc, name_ptr)
-        base = m.base if m else 0
-    else:
-        base = loader.LdrGetDllHandle(c.machine, c.proc, c.tstr(name_ptr) if name_ptr else None)
-    if not base:
-        c.set_last_error(ERROR_MOD_NOT_FOUND)
-        return 0
-    if not flags & GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT:
-        loader.LdrAddRefDll(c.machine, c.proc, base, bool(flags & GET_MODULE_HANDLE_EX_FLAG_PIN))
-    c.write_ptr(out, base)
-    return 1
-
-
 @api(K32, "HMODULE WINAPI LoadLibrary%(LPCTSTR lpLibFileName)", calls_guest=True)
 def LoadLibrary(c, name):
     return LoadLibraryEx(c, name, 0, 0)
@@ -245,24 +216,7 @@ def GetModuleFileName(c, base, buf, size):
 # ------------------------------------------------------------------------------------------ pointer probes
 def _range_ok(c, addr: int, size: int, write: bool) -> bool:
     """Every page of [addr, addr+size) committed, not guard/no-access, and writable when asked."""
-    from winhatch.kernel.mm import MEM_COMMIT, PAGE_GUARD, PAGE_NOACCESS
-    writable = {0x04, 0x08, 0x40, 0x80}  # READWRITE, WRITECOPY, EXECUTE_READWRITE, EXECUTE_WRITECOPY
-    end = addr + size
-    page = addr & ~0xFFF
-    for _ in range(1 << 16):  # bounded walk over regions
-        if page >= end:
-            return True
-        try:
-            mbi = c.proc.aspace.query(page)
-        except NtStatusError:
-            return False
-        prot = mbi.Protect
-        if mbi.State != MEM_COMMIT or prot & PAGE_GUARD or prot & 0xFF == PAGE_NOACCESS:
-            return False
-        if write and prot & 0xFF not in writable:
-            return False
-        page = mbi.BaseAddress + mbi.RegionSize
-    return False
+    return c.proc.aspace.accessible(addr, size, write)
 
 
 @api(K32, "BOOL WINAPI IsBadReadPtr(LPCVOID lp, UINT_PTR ucb)")

@@ -6,7 +6,7 @@ entries of the DLL's `_iob` data export, with `_file` and `_flag` filled as msvc
 """
 from __future__ import annotations
 
-from winhatch.win32.api import data_export, dll_init
+from winhatch.win32.api import data_export, data_exports, dll_init
 from winhatch.win32.crt.runtime import crt_api as api
 from winhatch.win32.crt import runtime as R
 from winhatch.win32.crt.cmdline import parse_command_line  # noqa: F401  (re-exported: the CRT's argv rules)
@@ -14,33 +14,50 @@ from winhatch.win32.crt.cmdline import parse_command_line  # noqa: F401  (re-exp
 CRT = R.MSVCRT_DLL
 IOB_ENTRIES = 20
 
-data_export(CRT, "_iob", IOB_ENTRIES * 48)
-for _n in ("_acmdln", "_wcmdln", "__initenv", "__winitenv", "_environ", "_wenviron", "__argv", "__wargv",
-           "_pgmptr", "_wpgmptr", "_pctype", "_pwctype", "_aexit_rtn", "__pioinfo"):
-    data_export(CRT, _n, 8)
-for _n in ("_commode", "_fmode", "__mb_cur_max", "__argc", "_osver", "_winver", "_winmajor", "_winminor",
-           "_osplatform", "__lc_codepage", "__lc_collate_cp", "_daylight", "_dstbias", "_timezone", "_sys_nerr",
-           "__setlc_active", "__unguarded_readlc_active", "__badioinfo"):
-    data_export(CRT, _n, 8)
-data_export(CRT, "_ctype", 257 * 2)
-data_export(CRT, "_wctype", 257 * 2)
-data_export(CRT, "_mbctype", 257)
-data_export(CRT, "_HUGE", 8)
-data_export(CRT, "_tzname", 16)
-data_export(CRT, "_sys_errlist", 8 * 44)
-data_export(CRT, "__lc_handle", 4 * 6)
+# msvcrt.dll's exported data, and the same data of the older CRTs msvcrt's handlers serve (runtime.OLD_CRTS)
+for _dll in (CRT, *R.OLD_CRTS):
+    data_export(_dll, "_iob", IOB_ENTRIES * 48)
+    for _n in ("_acmdln", "_wcmdln", "__initenv", "__winitenv", "_environ", "_wenviron", "__argv", "__wargv",
+               "_pgmptr", "_wpgmptr", "_pctype", "_pwctype", "_aexit_rtn", "__pioinfo"):
+        data_export(_dll, _n, 8)
+    for _n in ("_commode", "_fmode", "__mb_cur_max", "__argc", "_osver", "_winver", "_winmajor", "_winminor",
+               "_osplatform", "__lc_codepage", "__lc_collate_cp", "_daylight", "_dstbias", "_timezone", "_sys_nerr",
+               "__setlc_active", "__unguarded_readlc_active", "__badioinfo"):
+        data_export(_dll, _n, 8)
+    data_export(_dll, "_ctype", 257 * 2)
+    data_export(_dll, "_wctype", 257 * 2)
+    data_export(_dll, "_mbctype", 257)
+    data_export(_dll, "_HUGE", 8)
+    data_export(_dll, "_tzname", 16)
+    data_export(_dll, "_sys_errlist", 8 * 44)
+    data_export(_dll, "__lc_handle", 4 * 6)
+    # x86 only: the flag the start-up code of Visual C++ 6-era programs reads to decide on the Pentium FDIV
+    # workaround; 0 (not needed) on every processor since, and its zero-filled data is that value
+    data_export(_dll, "_adjust_fdiv", 4)
+
+
+_SIZES = {n: size for d, n, size, _ in data_exports() if d == CRT}
 
 
 def data_addr(c, name: str) -> int:
+    """The address of a runtime variable msvcrt.dll exports, in the calling runtime: msvcrt.dll's export, an
+    older CRT's own export, or, where that CRT does not export the variable, its private copy."""
     from winhatch.ldr import loader
-    m = loader.state_of(c.proc).by_name.get(CRT)
-    return m.base + m.pe.exports.lookup(name).entry.rva
+    s = R.state(c)
+    dll = s.dll if s.dll in R.OLD_CRTS else CRT
+    m = loader.state_of(c.proc).by_name.get(dll)
+    e = m.pe.exports.lookup(name).entry if m is not None else None
+    if e is not None:
+        return m.base + e.rva
+    return R.static_buffer(c, s, "data:" + name, _SIZES[name])
 
 
-@dll_init(CRT)
-def _msvcrt_init(c, base, reason, reserved):
+def _crt_init(c, base, reason, reserved):
+    """The DLL entry point of msvcrt.dll and of each older CRT: fill the runtime's exported data at
+    process attach, flush its streams at detach."""
+    dll = R._caller_dll(c)
     if reason == 0:      # DLL_PROCESS_DETACH: the runtime flushes its streams
-        s = c.proc.subsystem.get("crt:" + R.MSVCRT)
+        s = c.proc.subsystem.get("crt:" + (dll if dll in R.OLD_CRTS else R.MSVCRT))
         if s is not None:
             R.flush_all(c, s)
         return 1
@@ -50,6 +67,10 @@ def _msvcrt_init(c, base, reason, reserved):
     from winhatch.win32.crt import startup
     startup.init_runtime_data(c, s, data_addr)
     return 1
+
+
+for _dll in (CRT, *R.OLD_CRTS):
+    dll_init(_dll)(_crt_init)
 
 
 # ------------------------------------------------------------------------------------------ start-up
@@ -164,19 +185,6 @@ def _amsg_exit(c, n):
     R.flush_all(c, s)
     S.os_write(c, s, 2, f"\nruntime error R60{n:02d}\n".encode())
     R.crt_exit(c, 255, run_handlers=False)
-
-
-@api(CRT, "int __cdecl _set_error_mode(int mode)")
-def _set_error_mode(c, mode):
-    s = R.state(c)
-    old = getattr(s, "error_mode", 0)
-    if mode == 3:     # _REPORT_ERRMODE: query
-        return old
-    if mode not in (0, 1, 2):
-        R.set_errno(c, R.EINVAL, s)
-        return 0xFFFFFFFF
-    s.error_mode = mode
-    return old
 
 
 @api(CRT, "int __cdecl _get_osplatform(unsigned int *p)")

@@ -336,8 +336,9 @@ def _get_terminate(c):
 
 @api(U, "int __cdecl _set_abort_behavior(unsigned int flags, unsigned int mask)")
 def _set_abort_behavior(c, flags, mask):
+    from winhatch.win32.dlls.crt_process import DEFAULT_ABORT_BEHAVIOR
     s = R.state(c)
-    old = getattr(s, "abort_behavior", 1)
+    old = getattr(s, "abort_behavior", DEFAULT_ABORT_BEHAVIOR)
     s.abort_behavior = (old & ~mask) | (flags & mask)
     return old
 

@@ -165,6 +165,52 @@ def CharPrev(c, start, cur):
     return cur - c.tchar_size() if cur > start else start
 
 
+def _lead_ranges(cp: int) -> list[tuple[int, int]]:
+    """The lead-byte ranges of a code page (empty for single-byte and unknown code pages: a byte that
+    IsDBCSLeadByteEx would not call a lead byte)."""
+    from .k32_codepages import VALID_CODE_PAGES, _cpinfo, resolve_cp
+    rcp = resolve_cp(cp & 0xFFFF)
+    if rcp not in VALID_CODE_PAGES:
+        return []
+    lead = _cpinfo(rcp)[2]
+    return [(lead[i], lead[i + 1]) for i in range(0, 12, 2) if lead[i]]
+
+
+def _is_lead(ranges, b: int) -> bool:
+    return any(lo <= b <= hi for lo, hi in ranges)
+
+
+@api(U32, "LPSTR WINAPI CharNextExA(WORD CodePage, LPCSTR_RAW lpCurrentChar, DWORD dwFlags)")
+def CharNextExA(c, cp, p, flags):
+    """The next character of a string in the code page: past a lead byte and its trail byte (unless the
+    trail is the terminating NUL); the terminating NUL itself does not move."""
+    b = c.read(p, 2)
+    if b[0] == 0:
+        return p
+    return p + 2 if _is_lead(_lead_ranges(cp), b[0]) and b[1] != 0 else p + 1
+
+
+CHARPREV_WALK_MAX = 1 << 20
+
+
+@api(U32, "LPSTR WINAPI CharPrevExA(WORD CodePage, LPCSTR_RAW lpStart, LPCSTR_RAW lpCurrentChar, DWORD dwFlags)")
+def CharPrevExA(c, cp, start, cur, flags):
+    """The character before lpCurrentChar, found by walking from lpStart in a double-byte code page (one
+    byte back in a single-byte one); lpStart when lpCurrentChar is not after it. (A walk longer than 1 MiB
+    steps back one byte, as if single-byte.)"""
+    if cur <= start:
+        return start
+    ranges = _lead_ranges(cp)
+    if not ranges or cur - start > CHARPREV_WALK_MAX:
+        return cur - 1
+    data = c.read(start, cur - start + 1)
+    i = prev = 0
+    while i < cur - start:
+        prev = i
+        i += 2 if _is_lead(ranges, data[i]) and data[i + 1] != 0 else 1
+    return start + prev
+
+
 # ------------------------------------------------------------------------------------------ wsprintf
 WSPRINTF_MAX = 1024  # documented: the output buffer is at most 1,024 characters
 
@@ -192,3 +238,32 @@ def wsprintf(c, buf, fmt):
 def wvsprintf(c, buf, fmt, args):
     from winhatch.win32.va import VaArgs
     return _wsprintf(c, buf, fmt, VaArgs(c, args))
+
+
+# ------------------------------------------------------------------------------------------ system metrics
+# The metrics a console program asks about its session (winuser.h SM_*): a local, normally booted Windows 10
+# desktop session, not shutting down, not remote-controlled, not a server/tablet/media-center edition. The
+# display, window and mouse metrics are not modelled (there is no desktop): asking for one stops loudly.
+SYSTEM_METRICS = {
+    22: 0,        # SM_DEBUG: not a checked build
+    42: 0,        # SM_DBCSENABLED: no double-byte character set
+    67: 0,        # SM_CLEANBOOT: a normal boot
+    73: 0,        # SM_SLOWMACHINE
+    74: 0,        # SM_MIDEASTENABLED
+    86: 0,        # SM_TABLETPC
+    87: 0,        # SM_MEDIACENTER
+    88: 0,        # SM_STARTER
+    89: 0,        # SM_SERVERR2
+    0x1000: 0,    # SM_REMOTESESSION: the console session
+    0x2000: 0,    # SM_SHUTTINGDOWN
+    0x2001: 0,    # SM_REMOTECONTROL
+}
+
+
+@api("user32.dll", "int WINAPI GetSystemMetrics(int nIndex)")
+def GetSystemMetrics(c, index):
+    index &= 0xFFFFFFFF
+    if index in SYSTEM_METRICS:
+        return SYSTEM_METRICS[index]
+    from winhatch.win32.crt.runtime import not_implemented
+    not_implemented(c, f"GetSystemMetrics({index}): display and input metrics (no desktop is modelled)")

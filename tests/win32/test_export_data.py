@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from winhatch.win32.data import dll_names, find_export, load_exports, module_exports
+from winhatch.win32.data import (dll_names, find_export, generated_exports, load_exports, module_exports,
+                                 supplement)
 
 ROOT = Path(__file__).resolve().parents[2]
 WINE_X64 = Path("/usr/lib/x86_64-linux-gnu/wine/x86_64-windows")
@@ -162,9 +163,39 @@ def test_regeneration_matches(tmp_path):
         args.append("--no-apiset-dlls")
     assert gen_exports.main(args) == 0
     fresh = json.loads(gzip.decompress((tmp_path / "exports-x64.json.gz").read_bytes()))
-    committed = load_exports("x64")
+    committed = generated_exports("x64")
     if "--no-apiset-dlls" in args:
         committed = {k: v for k, v in committed.items() if not v.get("synthetic")}
     assert sorted(fresh) == sorted(committed)
     for dll in committed:
         assert fresh[dll] == committed[dll], dll
+
+
+# ------------------------------------------------------------------------------------------ supplement.json
+@pytest.mark.parametrize("arch", ARCHES)
+def test_supplement_merged(arch):
+    """Windows DLLs Wine lacks come from supplement.json, each with its sources, never shadowing Wine's data."""
+    sup = supplement(arch)
+    gen = generated_exports(arch)
+    assert "bcryptprimitives.dll" in sup and "bcryptprimitives.dll" not in gen
+    for dll, m in sup.items():
+        assert dll not in gen, dll
+        assert m["sources"] and all(isinstance(s, str) and s for s in m["sources"])
+        assert load_exports(arch)[dll] is m
+        names_ = [e[1] for e in m["exports"]]
+        assert len(set(names_)) == len(names_)
+        assert [e[0] for e in m["exports"]] == list(range(1, len(names_) + 1))
+    bp = names(arch, "bcryptprimitives.dll")
+    assert bp["ProcessPrng"][2] is None and bp["ProcessPrng"][3] == 0   # code, not forwarded
+    assert {"GetCipherInterface", "GetHashInterface", "GetRngInterface"} <= set(bp)
+    assert find_export(arch, "BCRYPTPRIMITIVES", "ProcessPrng") == tuple(bp["ProcessPrng"])
+    assert set(dll_names(arch)) == set(gen) | set(sup)
+
+
+def test_supplement_every_export_has_provenance():
+    doc = json.loads((ROOT / "winhatch" / "win32" / "data" / "supplement.json").read_text())
+    for dll, d in doc["dlls"].items():
+        assert dll == dll.lower() and dll.endswith(".dll")
+        assert set(d["arches"]) <= {"x64", "x86"} and set(d["image_base"]) >= set(d["arches"])
+        for e in d["exports"]:
+            assert len(e) == 2 and e[0] and e[1], (dll, e)

@@ -24,6 +24,7 @@ from winhatch.ntstatus import NtStatusError
 
 FILETIME_UNIX_EPOCH = 116444736000000000
 BOOT_UNIX_TIME = 1767225600  # 2026-01-01 00:00:00 UTC: emulated time is deterministic
+PHYSICAL_MEMORY = 8 << 30            # the RAM the emulated machine has (KUSER NumberOfPhysicalPages)
 KUSER_SHARED_DATA = 0x7FFE0000
 #: how long the emulated machine has been up when it is created (100 ns units): 3 h 25 min 17.3125 s, an
 #: uptime with nothing round about it (a tick count that is not a multiple of anything), the same every run
@@ -214,7 +215,7 @@ class Machine:
             data = build_kuser_shared_data(
                 system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.now(),
                 tick_count_ms=self.clock.now() // 10_000, cookie=self.system_cookie,
-                number_of_physical_pages=(8 << 30) >> 12, active_processor_count=peb.NUMBER_OF_PROCESSORS)
+                number_of_physical_pages=PHYSICAL_MEMORY >> 12, active_processor_count=peb.NUMBER_OF_PROCESSORS)
             self._kuser.write(0, data)  # one page for every process: the section's shared memory
             self.clock.on_millisecond.append(self._update_kuser_times)
             self._sync_api_trace_flag(self.events.api_wanted)

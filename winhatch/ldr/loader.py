@@ -628,6 +628,11 @@ def _tls_template_parts(st: LoaderState, m: Module, start: int, size: int) -> li
 
 
 def LdrpInitializeTls(st: LoaderState, thread) -> None:
+    """Give each newly mapped module with a TLS directory its index. The first time (process start-up) the
+    thread gets its TLS array and blocks; later (a DLL with TLS loaded by LoadLibrary) every thread's array
+    grows by the new modules' blocks, keeping the blocks it has: the values the threads stored stay where
+    the code put them (a TLS block is never replaced while its thread lives)."""
+    new = []
     for m in st.modules:
         d = _tls_directory(st, m)
         if d is None or m.tls_index >= 0:
@@ -635,34 +640,64 @@ def LdrpInitializeTls(st: LoaderState, thread) -> None:
         _check_tls_template(m, d)
         m.tls_index = len(st.tls_modules)
         st.tls_modules.append(m)
+        new.append(m)
         if d["index"]:
             st.proc.aspace.write(d["index"], m.tls_index.to_bytes(4, "little"))
         LDR_DATA_TABLE_ENTRY.write(st.proc.aspace, m.entry, st.arch, TlsIndex=0xFFFF)
         st.emit("LdrpInitializeTls", module=m.name, tls_index=m.tls_index,
                 template=d["end"] - d["start"], zero_fill=d["zero_fill"])
-    LdrpAllocateTls(st, thread)
+    if not _tls_array(st, thread):
+        LdrpAllocateTls(st, thread)
+        return
+    if new:
+        for t in st.proc.threads:
+            if not t.terminated and t.teb and _tls_array(st, t):
+                _grow_tls(st, t, new)
+
+
+def _tls_array(st: LoaderState, thread) -> int:
+    return TEB.read(st.proc.aspace, thread.teb, st.arch, "ThreadLocalStoragePointer")["ThreadLocalStoragePointer"]
+
+
+def _tls_block(st: LoaderState, m: Module) -> int:
+    """A fresh copy of `m`'s TLS template followed by its zero fill (copied in bounded chunks, all-zero parts
+    skipped: the block is fresh zero memory)."""
+    aspace = st.proc.aspace
+    d = _tls_directory(st, m)
+    tsize = max(0, d["end"] - d["start"])
+    block = st.alloc(tsize + d["zero_fill"] + 1)
+    if not block:
+        raise NtStatusError(STATUS_NO_MEMORY, f"no memory for {m.name}'s TLS block "
+                                              f"(0x{tsize + d['zero_fill']:x} bytes)")
+    for poff, plen in (_tls_template_parts(st, m, d["start"], tsize) if tsize else ()):
+        for off in range(poff, poff + plen, TLS_COPY_CHUNK):
+            chunk = aspace.read(d["start"] + off, min(TLS_COPY_CHUNK, poff + plen - off))
+            if chunk.count(0) != len(chunk):
+                aspace.write(block + off, chunk)
+    return block
+
+
+def _grow_tls(st: LoaderState, thread, new: list[Module]) -> None:
+    """A larger TLS array for `thread`: its existing block pointers, then blocks for the `new` modules."""
+    old = _tls_array(st, thread)
+    count = len(st.tls_modules)
+    array = st.alloc(count * st.ptr)
+    for i in range(count - len(new)):
+        st.write_ptr(array + i * st.ptr, st.read_ptr(old + i * st.ptr))
+    for m in new:
+        st.write_ptr(array + m.tls_index * st.ptr, _tls_block(st, m))
+    TEB.write(st.proc.aspace, thread.teb, st.arch, ThreadLocalStoragePointer=array)
+    st.heaps.process_heap.free_block(old)
 
 
 def LdrpAllocateTls(st: LoaderState, thread) -> None:
     """Per-thread copies of every module's TLS template; TEB.ThreadLocalStoragePointer points at the array."""
     if not st.tls_modules:
         return
-    aspace = st.proc.aspace
     array = st.alloc(len(st.tls_modules) * st.ptr)
     for m in st.tls_modules:
-        d = _tls_directory(st, m)
-        tsize = max(0, d["end"] - d["start"])
-        block = st.alloc(tsize + d["zero_fill"] + 1)
-        if not block:
-            raise NtStatusError(STATUS_NO_MEMORY, f"no memory for {m.name}'s TLS block "
-                                                  f"(0x{tsize + d['zero_fill']:x} bytes)")
-        for poff, plen in (_tls_template_parts(st, m, d["start"], tsize) if tsize else ()):
-            for off in range(poff, poff + plen, TLS_COPY_CHUNK):
-                chunk = aspace.read(d["start"] + off, min(TLS_COPY_CHUNK, poff + plen - off))
-                if chunk.count(0) != len(chunk):
-                    aspace.write(block + off, chunk)
-        st.write_ptr(array + m.tls_index * st.ptr, block)
-    TEB.write(aspace, thread.teb, st.arch, ThreadLocalStoragePointer=array)
+        st.write_ptr(array + m.tls_index * st.ptr, _tls_block(st, m))
+    TEB.write(st.proc.aspace, thread.teb, st.arch, ThreadLocalStoragePointer=array)
 
 
 def _tls_callbacks(st: LoaderState, m: Module) -> list[int]:

@@ -1,6 +1,7 @@
 """Synthetic system DLL images: the real export surface, a trap stub behind every code export.
 
-Each DLL of the export data (generated from Wine's PE DLLs by tools/gen_exports.py) becomes a real PE
+Each DLL of the export data (generated from Wine's PE DLLs by tools/gen_exports.py, plus the Windows DLLs
+Wine lacks from winhatch/win32/data/supplement.json) becomes a real PE
 image built with winhatch.pe.builder: the same names, ordinals and forwarders; at each code export a trap
 stub; data exports winhatch implements (declared with winhatch.win32.api.data_export) as data of their
 declared size, filled by the DLL's initialiser; every other data export in a no-access section (`.whnone`),
@@ -74,6 +75,7 @@ def cache_key(arch: str) -> str:
     h = hashlib.sha256()
     h.update(f"{FORMAT_VERSION}:{arch}:{TRAP_STUB.hex()}:{api_stub(arch)[0].hex()}:{native.signature()}".encode())
     h.update((Path(data_pkg.__file__).parent / f"exports-{arch}.json.gz").read_bytes())
+    h.update(data_pkg.SUPPLEMENT.read_bytes())
     h.update(repr(sorted(_data_sizes().items())).encode())
     h.update(repr(sorted(_entry_dlls())).encode())
     h.update(repr(sorted(INTERNAL.items())).encode())

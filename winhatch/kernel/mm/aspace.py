@@ -269,7 +269,12 @@ class AddressSpace:
         k = bisect_right(self._bases, addr)
         return self._bases[k] if k < len(self._bases) else self.end
 
-    def _find_free(self, size: int, top_down: bool) -> int:
+    def _find_free(self, size: int, top_down: bool, align: int = G, lowest: int | None = None,
+                   highest: int | None = None) -> int:
+        """A free range of `size` bytes starting at a multiple of `align`, inside [lowest, highest] (the
+        user address space by default)."""
+        floor = max(self.lowest, lowest or 0)
+        ceil = self.end if highest is None else min(self.end, highest + 1)
         gaps = []
         prev = self.lowest
         for b in self._bases:
@@ -281,14 +286,16 @@ class AddressSpace:
             gaps.append((prev, self.end))
         if top_down:
             for lo, hi in reversed(gaps):
+                lo, hi = max(lo, floor), min(hi, ceil)
                 if hi - size < 0:
                     continue
-                cand = _down(hi - size, G)
+                cand = _down(hi - size, align)
                 if cand >= lo and cand >= self.lowest:
                     return cand
         else:
             for lo, hi in gaps:
-                cand = _up(lo, G)
+                lo, hi = max(lo, floor), min(hi, ceil)
+                cand = _up(lo, align)
                 if cand + size <= hi:
                     return cand
         raise NtStatusError(STATUS_NO_MEMORY, f"no free 0x{size:X}-byte range in the address space")
@@ -341,7 +348,8 @@ class AddressSpace:
     # NtAllocateVirtualMemory
     # =========================================================================================
     def allocate(self, base: int | None, size: int, alloc_type: int, protect: int, *,
-                 top_down: bool = False, tag: Any = None, host: bool = False) -> tuple[int, int]:
+                 top_down: bool = False, tag: Any = None, host: bool = False, align: int = G,
+                 lowest: int | None = None, highest: int | None = None) -> tuple[int, int]:
         """NtAllocateVirtualMemory: returns the rounded ``(base, size)``.
 
         MEM_RESERVE (with or without MEM_COMMIT): a new private allocation; an explicit ``base`` is
@@ -350,6 +358,8 @@ class AddressSpace:
         protection.  MEM_COMMIT without a base reserves and commits.  MEM_RESET accepts committed
         private memory and changes nothing.  ``host`` (a new reservation only): the pages live in a
         :class:`HostMemory` the kernel can read and write directly (:meth:`host_memory`).
+        ``align``, ``lowest``, ``highest`` (MEM_ADDRESS_REQUIREMENTS of NtAllocateVirtualMemoryEx): where a
+        new reservation without a ``base`` may be placed.
         """
         if alloc_type & MEM_TOP_DOWN:
             top_down = True
@@ -380,8 +390,9 @@ class AddressSpace:
             rsize = _up(size, P)
             if rsize > self.end - self.lowest:
                 raise NtStatusError(STATUS_NO_MEMORY, "allocation larger than the address space")
-            start = self._find_free(rsize, top_down)   # the address space first, then the commit charge:
-            end = start + rsize                          # a range that cannot fit is STATUS_NO_MEMORY
+            # the address space first, then the commit charge: a range that cannot fit is STATUS_NO_MEMORY
+            start = self._find_free(rsize, top_down, align, lowest, highest)
+            end = start + rsize
             if commit:
                 self._charge(rsize // P)
         else:

@@ -444,6 +444,7 @@ def PspCreateThread(machine, proc: Process, *, start: int, parameter: int, initi
     with machine.events.nested():
         # PspAllocateThread: the stack and the TEB
         thread.tid = machine.cid.allocate(thread)
+        thread.reference()   # a running thread keeps its object alive: closing every handle does not end it
         thread.stack = machine.create_user_stack(thread, stack_reserve, stack_commit)
         sh = proc.aspace.host_memory(thread.stack.reserve_base)
         if sh is not None:   # (buffer, host offset - address, lowest address, StackBase)

@@ -33,6 +33,8 @@ def _end_thread(machine, thread, status: int) -> None:
     machine.notify.thread_event(proc.pid, thread.tid, False)
     if proc.subsystem.get("running_thread") is thread:
         proc.subsystem["running_thread"] = None
+    if thread.refcount > 0:
+        thread.dereference()   # the reference PspCreateThread took for the running thread
 
 
 def PspExitProcess(machine, proc, status: int) -> None:

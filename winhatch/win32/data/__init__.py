@@ -7,6 +7,9 @@
      "synthetic": 1}   # only on api-ms-win-*/ext-ms-win-* forwarder DLLs (see the tool)
 
 Facts come from Wine's PE DLLs (Wine-internal ``__wine_*`` / ``wine_*`` exports dropped).
+Windows DLLs that Wine lacks come from ``supplement.json`` (committed by hand, with the provenance of
+each DLL and export: Microsoft's documentation, lists generated from the real DLL, the import tables of
+real programs); ``load_exports`` merges it in, ``generated_exports`` is the tool's output alone.
 The returned dicts are shared and cached: treat them as read-only.
 """
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["ARCHES", "load_exports", "dll_names", "module_exports", "find_export"]
+__all__ = ["ARCHES", "load_exports", "generated_exports", "supplement", "dll_names", "module_exports", "find_export"]
 
 ARCHES = ("x64", "x86")
 _DIR = Path(__file__).resolve().parent
@@ -28,16 +31,57 @@ def _arch(arch: str) -> str:
     return a
 
 
+SUPPLEMENT = _DIR / "supplement.json"
+
+
 @lru_cache(maxsize=None)
-def load_exports(arch: str) -> dict:
-    """{dll name: {"ordinal_base", "image_base", "size_of_image", "machine", "exports"}} for ``arch``."""
+def generated_exports(arch: str) -> dict:
+    """The export data tools/gen_exports.py generated for ``arch`` (without the supplement)."""
     a = _arch(arch)
     if a != arch:
-        return load_exports(a)
+        return generated_exports(a)
     import gzip   # here, as json: only a (re)build of the DLLs reads the data; every start-up imports this package
     import json
     with gzip.open(_DIR / f"exports-{a}.json.gz", "rt", encoding="utf-8") as f:
         return json.load(f)
+
+
+@lru_cache(maxsize=None)
+def supplement(arch: str) -> dict:
+    """The DLLs of supplement.json for ``arch``, in the generated data's form (plus their "sources")."""
+    import json
+    a = _arch(arch)
+    doc = json.loads(SUPPLEMENT.read_text(encoding="utf-8"))
+    out = {}
+    for name, d in doc["dlls"].items():
+        if a not in d["arches"]:
+            continue
+        exports = [[i + 1, e[0], None, 0] for i, e in enumerate(d["exports"])]
+        out[name.lower()] = {
+            "machine": a,
+            "ordinal_base": 1,
+            "image_base": d["image_base"][a],
+            # headers page, then the export directory: 40 bytes + 10 per export + the names
+            "size_of_image": 0x1000 + ((40 + len(name) + 1 + sum(11 + len(e[0]) for e in d["exports"]) + 0xFFF) & ~0xFFF),
+            "exports": exports,
+            "sources": list(d["sources"]),
+        }
+    return out
+
+
+@lru_cache(maxsize=None)
+def load_exports(arch: str) -> dict:
+    """{dll name: {"ordinal_base", "image_base", "size_of_image", "machine", "exports"}} for ``arch``:
+    the generated data and the supplement (a supplement DLL never replaces a generated one)."""
+    a = _arch(arch)
+    if a != arch:
+        return load_exports(a)
+    table = dict(generated_exports(a))
+    for name, info in supplement(a).items():
+        if name in table:
+            raise ValueError(f"supplement.json: {name} is already in exports-{a}.json.gz")
+        table[name] = info
+    return table
 
 
 def dll_names(arch: str) -> list[str]:

@@ -327,10 +327,155 @@ def GetFileInformationByHandle(c, h, info):
     if f is None:
         return 0
     fi = f.file.info
-    index = abs(hash(str(f.file.host_path))) & 0xFFFFFFFFFFFF
+    index = _file_index(f)
     c.write(info, struct.pack("<IQQQIIIIII", fi.attributes, fi.creation_time, fi.last_access_time,
-                              fi.last_write_time, 0x4D2A1B3C, fi.size >> 32, fi.size & 0xFFFFFFFF, 1,
+                              fi.last_write_time, VOLUME_SERIAL, fi.size >> 32, fi.size & 0xFFFFFFFF, 1,
                               index >> 32, index & 0xFFFFFFFF))
+    return 1
+
+
+VOLUME_SERIAL = 0x4D2A1B3C
+
+
+def _file_index(f) -> int:
+    """A stable 48-bit file index per host file (the same in every run, as an NTFS file reference is)."""
+    import hashlib
+    digest = hashlib.sha256(str(f.file.host_path).encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:6], "little")
+
+
+# FILE_INFO_BY_HANDLE_CLASS
+FileBasicInfo, FileStandardInfo, FileNameInfo, FileAttributeTagInfo, FileIdInfo = 0, 1, 2, 9, 18
+FileIdBothDirectoryInfo, FileIdBothDirectoryRestartInfo = 10, 11
+FileFullDirectoryInfo, FileFullDirectoryRestartInfo = 14, 15
+_DIR_CLASSES = {FileIdBothDirectoryInfo: (False, 104), FileIdBothDirectoryRestartInfo: (True, 104),
+                FileFullDirectoryInfo: (False, 68), FileFullDirectoryRestartInfo: (True, 68)}
+MaximumFileInfoByHandleClass = 25
+ERROR_BAD_LENGTH = 24
+ERROR_MORE_DATA = 234
+_MIN_SIZE = {FileBasicInfo: 40, FileStandardInfo: 24, FileNameInfo: 8, FileAttributeTagInfo: 8, FileIdInfo: 24,
+             FileIdBothDirectoryInfo: 112, FileIdBothDirectoryRestartInfo: 112,
+             FileFullDirectoryInfo: 72, FileFullDirectoryRestartInfo: 72}
+
+
+def _handle_file_name(c, obj) -> str | None:
+    """The name NtQueryInformationFile(FileNameInformation) gives: the path on its volume or device (no drive
+    letter: \\app\\x.txt; a pipe's name under \\Device\\NamedPipe). None: not supported for this handle."""
+    from winhatch.kernel.io.pipe import PipeEnd
+    if isinstance(obj, FileObject):
+        path = obj.file.path
+        return path[2:] if len(path) >= 2 and path[1] == ":" else None
+    if isinstance(obj, PipeEnd):
+        return obj.path[len("\\Device\\NamedPipe"):]
+    if isinstance(obj, ConsoleFile) and obj.file_type == 3:
+        # a std handle the host redirected to a pipe: an anonymous pipe the creator made
+        return "\\Win32Pipes.00000000.%08x" % ("stdin", "stdout", "stderr").index(obj.stream)
+    return None
+
+
+def _dir_entry(fi, cls: int, name: bytes, index: int) -> bytes:
+    """FILE_FULL_DIR_INFO (name at 68) or FILE_ID_BOTH_DIR_INFO (short name at 70, file id at 96, name at
+    104), without NextEntryOffset's final value."""
+    alloc = 0 if fi.is_dir else (fi.allocation_size or (fi.size + 4095) & ~4095)
+    head = struct.pack("<IIqqqqqqIII", 0, 0, fi.creation_time, fi.last_access_time, fi.last_write_time,
+                       fi.change_time, 0 if fi.is_dir else fi.size, alloc, fi.attributes, len(name), 0)
+    if _DIR_CLASSES[cls][1] == 68:
+        return head + name
+    # no 8.3 names in winhatch: ShortNameLength 0; the file id is the entry's position (no host inode)
+    return head + bytes(1 + 1 + 24) + struct.pack("<q", index) + name
+
+
+def _directory_info(c, obj, cls: int, buf: int, size: int) -> int:
+    """NtQueryDirectoryFile through GetFileInformationByHandleEx: as many entries as fit, 8-byte aligned and
+    chained by NextEntryOffset; the ...RestartInfo classes start again from the first entry, the others go on
+    where the last call stopped; ERROR_NO_MORE_FILES at the end."""
+    if not isinstance(obj, FileObject) or not obj.file.is_dir:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    restart, _ = _DIR_CLASSES[cls]
+    state = getattr(obj, "dir_query", None)
+    if restart or state is None:
+        try:
+            state = obj.dir_query = [obj.file.listdir("*"), 0]
+        except NtStatusError as e:
+            nt_error(c, e)
+            return 0
+    entries, pos = state
+    if pos >= len(entries):
+        c.set_last_error(ERROR_NO_MORE_FILES)
+        return 0
+    out = bytearray()
+    last = None
+    while pos < len(entries):
+        rec = _dir_entry(entries[pos], cls, entries[pos].name.encode("utf-16-le"), pos + 1)
+        start = (len(out) + 7) & ~7
+        if start + len(rec) > size:
+            break
+        out += bytes(start - len(out))
+        if last is not None:
+            struct.pack_into("<I", out, last, start - last)
+        last = start
+        out += rec
+        pos += 1
+    if last is None:   # not even one entry fits
+        c.set_last_error(ERROR_MORE_DATA)
+        return 0
+    state[1] = pos
+    c.write(buf, bytes(out))
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetFileInformationByHandleEx(HANDLE hFile, FILE_INFO_BY_HANDLE_CLASS FileInformationClass, "
+          "LPVOID lpFileInformation, DWORD dwBufferSize)")
+def GetFileInformationByHandleEx(c, h, cls, buf, size):
+    """FileBasicInfo, FileStandardInfo, FileNameInfo, FileAttributeTagInfo and FileIdInfo; another valid
+    class stops the guest as unimplemented, an invalid one is ERROR_INVALID_PARAMETER."""
+    cls &= 0xFFFFFFFF
+    if cls >= MaximumFileInfoByHandleClass:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if cls not in _MIN_SIZE:
+        from .exc_seh import raise_unsupported
+        raise_unsupported(c, f"GetFileInformationByHandleEx information class {cls}")
+    obj = _lookup(c, h)
+    if obj is None:
+        return 0
+    if size < _MIN_SIZE[cls]:
+        c.set_last_error(ERROR_BAD_LENGTH)
+        return 0
+    if cls in _DIR_CLASSES:
+        return _directory_info(c, obj, cls, buf, size)
+    if cls == FileNameInfo:
+        name = _handle_file_name(c, obj)
+        if name is None:
+            from .exc_seh import raise_unsupported
+            raise_unsupported(c, f"GetFileInformationByHandleEx(FileNameInfo) on {type(obj).__name__}")
+        data = name.encode("utf-16-le")
+        room = (size - 4) & ~1
+        c.write(buf, struct.pack("<I", len(data)) + data[:room])
+        if room < len(data):
+            c.set_last_error(ERROR_MORE_DATA)
+            return 0
+        return 1
+    if not isinstance(obj, FileObject):
+        if cls in (FileBasicInfo, FileAttributeTagInfo, FileIdInfo):   # pipes and consoles have no such data
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        # FileStandardInfo of a pipe or console: no size, one link, not a directory
+        c.write(buf, struct.pack("<QQIBBxx", 0, 0, 1, 0, 0))
+        return 1
+    fi = obj.file.info
+    if cls == FileBasicInfo:
+        c.write(buf, struct.pack("<qqqqI4x", fi.creation_time, fi.last_access_time, fi.last_write_time,
+                                 fi.change_time, fi.attributes))
+    elif cls == FileStandardInfo:
+        alloc = fi.allocation_size or (fi.size + 4095) & ~4095
+        c.write(buf, struct.pack("<qqIBBxx", 0 if fi.is_dir else alloc, 0 if fi.is_dir else fi.size, 1,
+                                 int(obj.file.delete_on_close), int(fi.is_dir)))
+    elif cls == FileAttributeTagInfo:
+        c.write(buf, struct.pack("<II", fi.attributes, 0))
+    else:   # FileIdInfo: the volume serial (64-bit) and a 128-bit file id
+        c.write(buf, struct.pack("<Q", VOLUME_SERIAL) + _file_index(obj).to_bytes(16, "little"))
     return 1
 
 
@@ -873,6 +1018,96 @@ def GetSystemDirectory(c, buf, size):
 @api(K32, "UINT WINAPI GetSystemWow64Directory%(LPTSTR lpBuffer, UINT uSize)")
 def GetSystemWow64Directory(c, buf, size):
     return put_string_fits(c, buf, size, c.machine.system_root + "\\SysWOW64")
+
+
+# ============================================================================================ volumes
+# Every drive of the sandbox is one NTFS volume: no label, serial VOLUME_SERIAL, 255-character names. The
+# flags are the NTFS capabilities winhatch's file system keeps: case-preserved Unicode names, ACLs, sparse
+# files and reparse points are not claimed (winhatch has none of them).
+FILE_CASE_SENSITIVE_SEARCH, FILE_CASE_PRESERVED_NAMES, FILE_UNICODE_ON_DISK = 0x1, 0x2, 0x4
+VOLUME_FLAGS = FILE_CASE_SENSITIVE_SEARCH | FILE_CASE_PRESERVED_NAMES | FILE_UNICODE_ON_DISK
+ERROR_BAD_LENGTH_VOL = 24
+
+
+def _volume_info(c, name_buf, name_size, serial_p, maxcomp_p, flags_p, fs_buf, fs_size, wide: bool) -> int:
+    unit = 2 if wide else 1
+    enc = (lambda s: s.encode("utf-16-le")) if wide else (lambda s: s.encode("ascii"))
+    label, fs = enc(""), enc("NTFS")
+    if (name_buf and name_size < len(label) // unit + 1) or (fs_buf and fs_size < len(fs) // unit + 1):
+        c.set_last_error(ERROR_BAD_LENGTH_VOL)
+        return 0
+    if name_buf:
+        c.write(name_buf, label + bytes(unit))
+    if fs_buf:
+        c.write(fs_buf, fs + bytes(unit))
+    if serial_p:
+        c.write_u32(serial_p, VOLUME_SERIAL)
+    if maxcomp_p:
+        c.write_u32(maxcomp_p, 255)
+    if flags_p:
+        c.write_u32(flags_p, VOLUME_FLAGS)
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetVolumeInformationByHandleW(HANDLE hFile, LPWSTR lpVolumeNameBuffer, DWORD nVolumeNameSize, "
+          "LPDWORD lpVolumeSerialNumber, LPDWORD lpMaximumComponentLength, LPDWORD lpFileSystemFlags, "
+          "LPWSTR lpFileSystemNameBuffer, DWORD nFileSystemNameSize)")
+def GetVolumeInformationByHandleW(c, h, name_buf, name_size, serial_p, maxcomp_p, flags_p, fs_buf, fs_size):
+    """The volume of a file on a drive; a pipe or a console is on no volume (ERROR_INVALID_FUNCTION as
+    NtQueryVolumeInformationFile's STATUS_INVALID_DEVICE_REQUEST gives)."""
+    obj = _lookup(c, h)
+    if obj is None:
+        return 0
+    if not isinstance(obj, FileObject):
+        c.set_last_error(1)   # ERROR_INVALID_FUNCTION
+        return 0
+    return _volume_info(c, name_buf, name_size, serial_p, maxcomp_p, flags_p, fs_buf, fs_size, True)
+
+
+# ============================================================================================ final path names
+FILE_NAME_OPENED = 0x8
+VOLUME_NAME_DOS, VOLUME_NAME_GUID, VOLUME_NAME_NT, VOLUME_NAME_NONE = 0x0, 0x1, 0x2, 0x4
+
+
+@api(K32, "DWORD WINAPI GetFinalPathNameByHandle%(HANDLE hFile, LPTSTR lpszFilePath, DWORD cchFilePath, "
+          "DWORD dwFlags)")
+def GetFinalPathNameByHandle(c, h, buf, cch, flags):
+    """The path of an open file or directory: \\\\?\\C:\\dir\\name (VOLUME_NAME_DOS),
+    \\Device\\HarddiskVolumeN\\dir\\name (VOLUME_NAME_NT) or \\dir\\name (VOLUME_NAME_NONE). The name is the one
+    the file was opened by (winhatch has no links to resolve; names keep the case they were opened with).
+    VOLUME_NAME_GUID needs volume GUIDs winhatch does not have: it stops the guest. Returns the length without the NUL, or the size
+    needed with it when the buffer is too small."""
+    obj = _lookup(c, h)
+    if obj is None:
+        return 0
+    if flags & ~(FILE_NAME_OPENED | VOLUME_NAME_GUID | VOLUME_NAME_NT | VOLUME_NAME_NONE) or \
+            bin(flags & 0x7).count("1") > 1:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if not isinstance(obj, FileObject) or len(obj.file.path) < 3 or obj.file.path[1] != ":":
+        c.set_last_error(ERROR_INVALID_HANDLE if not isinstance(obj, FileObject) else ERROR_PATH_NOT_FOUND)
+        return 0
+    path = obj.file.path.rstrip("\\") if len(obj.file.path) > 3 else obj.file.path
+    drive, rest = path[0].upper(), path[2:]
+    if flags & VOLUME_NAME_GUID:
+        from .exc_seh import raise_unsupported
+        raise_unsupported(c, "GetFinalPathNameByHandle with VOLUME_NAME_GUID")
+    if flags & VOLUME_NAME_NT:
+        device = _vfs(c).volume_devices.get(drive)
+        if device is None:
+            c.set_last_error(ERROR_PATH_NOT_FOUND)
+            return 0
+        text = f"\\Device\\{device}{rest}"
+    elif flags & VOLUME_NAME_NONE:
+        text = rest
+    else:
+        text = f"\\\\?\\{drive}:{rest}"
+    data = c.encode_t(text)
+    n = len(data) // c.tchar_size()
+    if cch <= n or not buf:
+        return n + 1
+    c.write(buf, data + bytes(c.tchar_size()))
+    return n
 
 
 def _filetime_arg(c, p: int) -> int | None:

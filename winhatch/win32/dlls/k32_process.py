@@ -301,3 +301,59 @@ def DuplicateHandle(c, hsp, hs, htp, pout, access, inherit, options):
         c.write_ptr(pout, new)
     return 1
 
+
+
+# ------------------------------------------------------------------------------------------ error reporting flags
+WER_FAULT_REPORTING_FLAGS = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20   # NOHEAP QUEUE DISABLE_THREAD_SUSPENSION
+#                                                                 # QUEUE_UPLOAD ALWAYS_SHOW_UI NO_UI
+PROCESS_VM_READ = 0x10
+
+
+def _hresult_from_win32(err: int) -> int:
+    return 0x80070000 | (err & 0xFFFF) if err else 0
+
+
+@api(K32, "HRESULT WINAPI WerSetFlags(DWORD dwFlags)")
+def WerSetFlags(c, flags):
+    """The calling process's Windows Error Reporting flags (nothing reports a fault in winhatch: the
+    flags are kept for WerGetFlags)."""
+    if flags & ~WER_FAULT_REPORTING_FLAGS:
+        return 0x80070057   # E_INVALIDARG
+    c.proc.subsystem["wer_flags"] = flags
+    return 0
+
+
+@api(K32, "HRESULT WINAPI WerGetFlags(HANDLE hProcess, PDWORD pdwFlags)")
+def WerGetFlags(c, h, out):
+    proc = lookup(c, h, "Process", PROCESS_VM_READ | PROCESS_QUERY_INFORMATION)
+    if proc is None:
+        return _hresult_from_win32(c.last_error())
+    if not out:
+        return 0x80070057
+    c.write_u32(out, proc.subsystem.get("wer_flags", 0))
+    return 0
+
+
+@api("ntdll.dll", "PPEB NTAPI RtlGetCurrentPeb(void)")
+def RtlGetCurrentPeb(c):
+    """NtCurrentTeb()->ProcessEnvironmentBlock: the caller's PEB (the 32-bit one for an x86 process)."""
+    return c.proc.peb
+
+
+# ------------------------------------------------------------------------------------------ priority boost
+@api(K32, "BOOL WINAPI SetProcessPriorityBoost(HANDLE hProcess, BOOL bDisablePriorityBoost)")
+def SetProcessPriorityBoost(c, h, disable):
+    proc = lookup(c, h, "Process", PROCESS_SET_INFORMATION)
+    if proc is None:
+        return 0
+    proc.boost_disabled = bool(disable)
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetProcessPriorityBoost(HANDLE hProcess, PBOOL pDisablePriorityBoost)")
+def GetProcessPriorityBoost(c, h, out):
+    proc = lookup(c, h, "Process", 0x1000)   # PROCESS_QUERY_LIMITED_INFORMATION
+    if proc is None:
+        return 0
+    c.write_u32(out, int(getattr(proc, "boost_disabled", False)))
+    return 1

@@ -228,3 +228,76 @@ def NtFlushInstructionCache(c, h, base, size):
         return 0xC0000008   # STATUS_INVALID_HANDLE
     proc.cpu.flush_code(base, size if base else 0)
     return 0
+
+
+# ------------------------------------------------------------------------------------------ VirtualAlloc2
+# MEM_EXTENDED_PARAMETER (16 bytes on both architectures): Type:8 | Reserved:56, then a 64-bit union
+# (a pointer, a size, a handle or a ULONG). MEM_ADDRESS_REQUIREMENTS: LowestStartingAddress,
+# HighestEndingAddress, Alignment (pointer-sized each).
+MemExtendedParameterAddressRequirements = 1
+MemExtendedParameterNumaNode = 2
+MemExtendedParameterMax = 7
+NUMA_NO_PREFERRED_NODE = 0xFFFFFFFF
+ALLOCATION_GRANULARITY = 0x10000
+
+
+def _virtual_alloc2(c, h, addr, size, atype, prot, params, count, *, from_app: bool) -> int:
+    from winhatch.kernel.ob.access import PROCESS_VM_OPERATION as VMOP
+    proc = c.proc if not h else _target(c, h, VMOP)
+    if proc is None:
+        return 0
+    if from_app and (prot & 0xFF) in (PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE,
+                                      PAGE_EXECUTE_WRITECOPY):
+        c.set_last_error(87)   # ...FromApp: executable memory needs the codeGeneration capability
+        return 0
+    align = lowest = highest = None
+    for i in range(min(count, 64)):   # a caller passes a handful; more is not a valid request
+        raw = c.read(params + 16 * i, 16)
+        ptype = raw[0]
+        value = int.from_bytes(raw[8:16], "little")
+        if ptype == MemExtendedParameterAddressRequirements:
+            ps = c.ptr_size
+            req = c.read(value, 3 * ps)
+            lowest, highest, align = (int.from_bytes(req[k * ps:(k + 1) * ps], "little") for k in range(3))
+            bad_align = align and (align & (align - 1) or align < ALLOCATION_GRANULARITY)
+            bad_high = highest and (highest + 1) % ALLOCATION_GRANULARITY
+            if bad_align or bad_high or lowest % ALLOCATION_GRANULARITY or addr:
+                c.set_last_error(87)
+                return 0
+        elif ptype == MemExtendedParameterNumaNode:
+            if value & 0xFFFFFFFF not in (0, NUMA_NO_PREFERRED_NODE):   # one node: 0
+                c.set_last_error(87)
+                return 0
+        elif ptype == 0 or ptype >= MemExtendedParameterMax:
+            c.set_last_error(87)
+            return 0
+        else:
+            from .exc_seh import raise_unsupported
+            raise_unsupported(c, f"VirtualAlloc2 extended parameter type {ptype}")
+    if count > 64:
+        c.set_last_error(87)
+        return 0
+    try:
+        base, _ = proc.aspace.allocate(addr or None, size, atype, prot, align=align or ALLOCATION_GRANULARITY,
+                                       lowest=lowest or None, highest=highest or None)
+        return base
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+
+
+@api("kernelbase.dll", "PVOID WINAPI VirtualAlloc2(HANDLE Process, PVOID BaseAddress, SIZE_T Size, "
+                       "ULONG AllocationType, ULONG PageProtection, MEM_EXTENDED_PARAMETER *ExtendedParameters, "
+                       "ULONG ParameterCount)")
+def VirtualAlloc2(c, h, addr, size, atype, prot, params, count):
+    """VirtualAllocEx with extended parameters: address requirements (alignment, lowest and highest
+    address) and the NUMA node (winhatch has one, node 0); NULL Process is the caller's."""
+    return _virtual_alloc2(c, h, addr, size, atype, prot, params, count, from_app=False)
+
+
+@api("kernelbase.dll", "PVOID WINAPI VirtualAlloc2FromApp(HANDLE Process, PVOID BaseAddress, SIZE_T Size, "
+                       "ULONG AllocationType, ULONG PageProtection, MEM_EXTENDED_PARAMETER *ExtendedParameters, "
+                       "ULONG ParameterCount)")
+def VirtualAlloc2FromApp(c, h, addr, size, atype, prot, params, count):
+    """VirtualAlloc2 for an app: executable protections are refused (ERROR_INVALID_PARAMETER)."""
+    return _virtual_alloc2(c, h, addr, size, atype, prot, params, count, from_app=True)

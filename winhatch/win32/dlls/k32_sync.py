@@ -824,3 +824,122 @@ def InterlockedCompareExchange64(c, p, xchg, cmp):
     if old == cmp & 0xFFFFFFFFFFFFFFFF:
         c.write_u64(p, xchg)
     return old
+
+
+# ================================================================================ waits on an address
+# WaitOnAddress / WakeByAddressSingle / WakeByAddressAll (kernelbase; the wakes forward to ntdll's
+# RtlWakeAddress*). A waiter sleeps only while the value at Address equals the one at CompareAddress
+# (compared when the call is made, as the real one does under its lock); a wake releases waiters in the
+# order they went to sleep. A woken waiter returns TRUE without looking at the value again (callers loop).
+STATUS_TIMEOUT = 0x102
+
+
+class _AddressToken(_CvToken):
+    def describe(self) -> str:
+        return f"WaitOnAddress 0x{self.cv:x}"
+
+
+def _addr_waiters(c, addr) -> list:
+    return _locks(c).setdefault(("addr", addr), [])
+
+
+def _wait_on_address(c, addr, cmp_addr, size, deadline_ticks, reason) -> int:
+    """STATUS_SUCCESS, STATUS_TIMEOUT or STATUS_INVALID_PARAMETER; raises WouldBlock to sleep."""
+    key = kwait.call_key(c, reason)
+    states = c.thread.__dict__.setdefault("callstate", {})
+    st = states.get(key)
+    done = kwait.take_done(c.thread, key)
+    if st is not None:
+        if done is None:
+            raise WouldBlock(st["block"])
+        del states[key]
+        if done.status == kwait.WAIT_TIMEOUT:
+            ws = _addr_waiters(c, addr)
+            if st["token"] in ws:
+                ws.remove(st["token"])
+            return STATUS_TIMEOUT
+        return 0
+    if size not in (1, 2, 4, 8):
+        return 0xC000000D
+    if c.read(addr, size) != c.read(cmp_addr, size):
+        return 0
+    if deadline_ticks is not None and deadline_ticks <= c.machine.clock.now():
+        return STATUS_TIMEOUT
+    tok = _AddressToken(addr)
+    _addr_waiters(c, addr).append(tok)
+    block = WaitBlock([tok], deadline=deadline_ticks, reason=reason, key=key)
+    states[key] = {"token": tok, "block": block}
+    raise WouldBlock(block)
+
+
+@api("kernelbase.dll", "BOOL WINAPI WaitOnAddress(volatile VOID *Address, PVOID CompareAddress, SIZE_T AddressSize, "
+                       "DWORD dwMilliseconds)")
+def WaitOnAddress(c, addr, cmp_addr, size, ms):
+    status = _wait_on_address(c, addr, cmp_addr, size, kwait.deadline_after(c.machine, ms), "WaitOnAddress")
+    if status == STATUS_TIMEOUT:
+        c.set_last_error(ERROR_TIMEOUT)
+        return 0
+    if status:
+        c.set_last_error(nt_to_win32(status))
+        return 0
+    return 1
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI RtlWaitOnAddress(const void *Address, const void *CompareAddress, "
+                  "SIZE_T AddressSize, const LARGE_INTEGER *Timeout)")
+def RtlWaitOnAddress(c, addr, cmp_addr, size, timeout_ptr):
+    """Timeout: NULL waits for ever; negative is relative, positive an absolute system time (100 ns)."""
+    deadline = None
+    if timeout_ptr:
+        t = int.from_bytes(c.read(timeout_ptr, 8), "little", signed=True)
+        now = c.machine.clock.now()
+        deadline = now - t if t <= 0 else now + max(0, t - c.machine.clock.system_time())
+    return _wait_on_address(c, addr, cmp_addr, size, deadline, "RtlWaitOnAddress")
+
+
+@api("ntdll.dll", "void NTAPI RtlWakeAddressSingle(const void *Address)")
+def RtlWakeAddressSingle(c, addr):
+    ws = _addr_waiters(c, addr)
+    if ws:
+        ws.pop(0).woken = True
+        c.machine.dispatcher.signal_waiters()
+
+
+@api("ntdll.dll", "void NTAPI RtlWakeAddressAll(const void *Address)")
+def RtlWakeAddressAll(c, addr):
+    ws = _addr_waiters(c, addr)
+    for tok in ws:
+        tok.woken = True
+    ws.clear()
+    c.machine.dispatcher.signal_waiters()
+
+
+# ================================================================================ native waits
+STATUS_OBJECT_TYPE_MISMATCH = 0xC0000024
+
+
+def _nt_timeout_ms(c, timeout_ptr) -> int:
+    """An NT timeout (NULL: for ever; negative: relative, positive: absolute system time, in 100 ns) as the
+    milliseconds the wait layer counts, rounded up so a wait never ends early."""
+    if not timeout_ptr:
+        return kwait.INFINITE
+    t = int.from_bytes(c.read(timeout_ptr, 8), "little", signed=True)
+    rel = -t if t <= 0 else max(0, t - c.machine.clock.system_time())
+    return min(-(-rel // 10_000), kwait.INFINITE - 1)
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI NtWaitForSingleObject(HANDLE Handle, BOOLEAN Alertable, PLARGE_INTEGER Timeout)",
+     calls_guest=True)
+def NtWaitForSingleObject(c, h, alertable, timeout_ptr):
+    """STATUS_WAIT_0 / STATUS_ABANDONED_WAIT_0 / STATUS_USER_APC / STATUS_TIMEOUT (the same numbers as
+    WaitForSingleObjectEx's results); a bad handle is its NTSTATUS, and the last error is left alone."""
+    try:
+        o = c.proc.handles.lookup(h, None, SYNCHRONIZE, current_process=c.proc, current_thread=c.thread)
+    except NtStatusError as e:
+        return e.status
+    if not kwait.is_waitable(o):
+        if getattr(o, "type_name", "") != "File":
+            return STATUS_OBJECT_TYPE_MISMATCH
+        o = _ALWAYS_SIGNALED
+    return alertable_wait(c, [o], False, _nt_timeout_ms(c, timeout_ptr), bool(alertable & 0xFF),
+                          "NtWaitForSingleObject")

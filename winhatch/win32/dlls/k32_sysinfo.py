@@ -291,9 +291,104 @@ def ProcessPrng(c, buf, n):
     return 1
 
 
+BCRYPT_RNG_USE_ENTROPY_IN_BUFFER, BCRYPT_USE_SYSTEM_PREFERRED_RNG = 0x1, 0x2
+
+
+@api("bcrypt.dll", "NTSTATUS WINAPI BCryptGenRandom(BCRYPT_ALG_HANDLE hAlgorithm, PUCHAR pbBuffer, ULONG cbBuffer, "
+                   "ULONG dwFlags)")
+def BCryptGenRandom(c, alg, buf, n, flags):
+    """The system-preferred generator (hAlgorithm NULL with BCRYPT_USE_SYSTEM_PREFERRED_RNG): the same stream
+    as ProcessPrng. An algorithm handle can only come from BCryptOpenAlgorithmProvider, which winhatch does
+    not implement, so a non-NULL one is STATUS_INVALID_HANDLE; BCRYPT_RNG_USE_ENTROPY_IN_BUFFER is ignored,
+    as on Windows 8 and later."""
+    if flags & ~(BCRYPT_RNG_USE_ENTROPY_IN_BUFFER | BCRYPT_USE_SYSTEM_PREFERRED_RNG):
+        return 0xC000000D   # STATUS_INVALID_PARAMETER
+    if alg or not flags & BCRYPT_USE_SYSTEM_PREFERRED_RNG:
+        return 0xC0000008 if not (alg and flags & BCRYPT_USE_SYSTEM_PREFERRED_RNG) else 0xC000000D
+    if n and not buf:
+        return 0xC000000D
+    if n:
+        c.write(buf, _prng_bytes(c, n))
+    return 0
+
+
 @api("advapi32.dll", "BOOLEAN WINAPI SystemFunction036(PVOID RandomBuffer, ULONG RandomBufferLength)")
 def SystemFunction036(c, buf, n):
     """RtlGenRandom."""
     if n:
         c.write(buf, _prng_bytes(c, n))
+    return 1
+
+
+# ============================================================================================ NUMA and processors
+# The machine has one NUMA node (0) holding its NUMBER_OF_PROCESSORS processors, all in processor group 0.
+# winhatch runs one guest thread at a time, on processor 0: that is the processor a thread finds itself on.
+def _nprocs() -> int:
+    return pspeb.NUMBER_OF_PROCESSORS
+
+
+@api(K32, "BOOL WINAPI GetNumaHighestNodeNumber(PULONG HighestNodeNumber)")
+def GetNumaHighestNodeNumber(c, p):
+    c.write_u32(p, 0)
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetNumaProcessorNode(UCHAR Processor, PUCHAR NodeNumber)")
+def GetNumaProcessorNode(c, proc, p):
+    ok = (proc & 0xFF) < _nprocs()
+    c.write(p, bytes([0 if ok else 0xFF]))
+    if not ok:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+    return int(ok)
+
+
+@api(K32, "BOOL WINAPI GetNumaProcessorNodeEx(PPROCESSOR_NUMBER Processor, PUSHORT NodeNumber)")
+def GetNumaProcessorNodeEx(c, pn, p):
+    group, number = struct.unpack("<HB", c.read(pn, 3))
+    ok = group == 0 and number < _nprocs()
+    c.write(p, struct.pack("<H", 0 if ok else 0xFFFF))
+    if not ok:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+    return int(ok)
+
+
+@api(K32, "BOOL WINAPI GetNumaNodeProcessorMask(UCHAR Node, PULONGLONG ProcessorMask)")
+def GetNumaNodeProcessorMask(c, node, p):
+    if node & 0xFF:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.write_u64(p, (1 << _nprocs()) - 1)
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetNumaNodeProcessorMaskEx(USHORT Node, PGROUP_AFFINITY ProcessorMask)")
+def GetNumaNodeProcessorMaskEx(c, node, p):
+    if node & 0xFFFF:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    mask = (1 << _nprocs()) - 1
+    # GROUP_AFFINITY: KAFFINITY Mask (pointer-sized), WORD Group, WORD Reserved[3]
+    c.write(p, (mask.to_bytes(c.ptr_size, "little")) + bytes(8))
+    return 1
+
+
+@api(K32, "DWORD WINAPI GetCurrentProcessorNumber(void)")
+def GetCurrentProcessorNumber(c):
+    return 0
+
+
+@api(K32, "void WINAPI GetCurrentProcessorNumberEx(PPROCESSOR_NUMBER ProcNumber)")
+def GetCurrentProcessorNumberEx(c, p):
+    c.write(p, struct.pack("<HBB", 0, 0, 0))
+
+
+# ============================================================================================ memory size
+@api(K32, "BOOL WINAPI GetPhysicallyInstalledSystemMemory(PULONGLONG TotalMemoryInKilobytes)")
+def GetPhysicallyInstalledSystemMemory(c, out):
+    """The machine's RAM in KiB (what its firmware tables report; KUSER_SHARED_DATA says the same in pages)."""
+    from winhatch.kernel.machine import PHYSICAL_MEMORY
+    if not out:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.write_u64(out, PHYSICAL_MEMORY // 1024)
     return 1

@@ -463,3 +463,48 @@ def FlsFree(c, i):
 def IsThreadAFiber(c):
     return 0
 
+
+
+# ------------------------------------------------------------------------------------------ thread descriptions
+THREAD_SET_LIMITED_INFORMATION = 0x400
+MAX_DESCRIPTION_BYTES = 0xFFFF   # the name is a UNICODE_STRING: at most 65535 bytes
+
+
+def _hresult_from_nt(status: int) -> int:
+    return (status | 0x10000000) & 0xFFFFFFFF
+
+
+@api(K32, "HRESULT WINAPI SetThreadDescription(HANDLE hThread, PCWSTR lpThreadDescription)")
+def SetThreadDescription(c, h, text):
+    """NtSetInformationThread(ThreadNameInformation): the result is HRESULT_FROM_NT of its status."""
+    from winhatch.ntstatus import NtStatusError
+    try:
+        t = c.proc.handles.lookup(h, "Thread", THREAD_SET_LIMITED_INFORMATION, current_process=c.proc,
+                                  current_thread=c.thread)
+    except NtStatusError as e:
+        return _hresult_from_nt(e.status)
+    text = text or ""
+    if len(text) * 2 > MAX_DESCRIPTION_BYTES:
+        return _hresult_from_nt(0xC000000D)   # STATUS_INVALID_PARAMETER
+    t.description = text
+    return _hresult_from_nt(0)   # HRESULT_FROM_NT(STATUS_SUCCESS): 0x10000000, a success code
+
+
+@api(K32, "HRESULT WINAPI GetThreadDescription(HANDLE hThread, PWSTR *ppszThreadDescription)")
+def GetThreadDescription(c, h, out):
+    """The description in a LocalAlloc'ed string the caller frees with LocalFree ("" when none was set)."""
+    from winhatch.ntstatus import NtStatusError
+    from .k32_common import heap_alloc
+    c.write_ptr(out, 0)
+    try:
+        t = c.proc.handles.lookup(h, "Thread", THREAD_QUERY_LIMITED_INFORMATION, current_process=c.proc,
+                                  current_thread=c.thread)
+    except NtStatusError as e:
+        return _hresult_from_nt(e.status)
+    data = getattr(t, "description", "").encode("utf-16-le") + b"\0\0"
+    p = heap_alloc(c, len(data))
+    if not p:
+        return 0x8007000E   # E_OUTOFMEMORY
+    c.write(p, data)
+    c.write_ptr(out, p)
+    return _hresult_from_nt(0)

@@ -94,6 +94,8 @@ class Machine:
         #: ready for a process of that architecture (an x64 program starting an x86 one)
         self.add_architecture = None
         self.dispatcher = Dispatcher(self)
+        from winhatch.kernel.ke.services import ServiceTable
+        self.services = ServiceTable(self)
         self.limits = dict(limits or {})
         self._tmp = None
         if sandbox is None:

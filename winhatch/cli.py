@@ -180,7 +180,7 @@ def run(trace, cwd, env, timeout, max_instructions, events_file, vmmap, report_f
     try:
         res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
                          stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer,
-                         subscribers=subs, record=("api",) if report_file or html_file else (),
+                         subscribers=subs, record=("api", "syscall") if report_file or html_file else (),
                          setup_machine=gc_resume.setup_machine)
     finally:
         gc_resume()

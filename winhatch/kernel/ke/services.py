@@ -115,6 +115,8 @@ class ServiceTable:
         self.machine = machine
         self.impls: dict[int, ServiceFn] = {}
         self.calls = 0
+        for name, fn in kernel_services().items():
+            self.register(name, fn)
 
     def register(self, name: str, fn: ServiceFn) -> None:
         svc = BY_NAME[name]
@@ -198,3 +200,69 @@ class ServiceTable:
         if img is not None and img.traps is not None:
             return images.describe(ret_addr)
         return images.describe(site)
+
+
+# -- helpers for service implementations ---------------------------------------------------------------------------
+def user_read(proc, addr: int, size: int) -> bytes:
+    """Read caller memory as a system service does (ProbeForRead inside __try): an address user mode may not
+    read is STATUS_ACCESS_VIOLATION, returned as the service's status."""
+    from winhatch.ntstatus import STATUS_ACCESS_VIOLATION, NtStatusError
+    if not addr or not proc.aspace.accessible(addr, size, False):
+        raise NtStatusError(STATUS_ACCESS_VIOLATION, f"read of {size:#x} bytes at {addr:#x}")
+    return proc.cpu.mem_read(addr, size)
+
+
+def user_write(proc, addr: int, data: bytes) -> None:
+    """Write caller memory as a system service does (ProbeForWrite inside __try)."""
+    from winhatch.ntstatus import STATUS_ACCESS_VIOLATION, NtStatusError
+    if not addr or not proc.aspace.accessible(addr, len(data), True):
+        raise NtStatusError(STATUS_ACCESS_VIOLATION, f"write of {len(data):#x} bytes at {addr:#x}")
+    proc.cpu.mem_write(addr, bytes(data))
+
+
+def process_from_handle(thread, handle: int, access: int):
+    """The process a service's ProcessHandle names (NtCurrentProcess() included)."""
+    return thread.process.handles.lookup(handle, "Process", access, current_process=thread.process,
+                                         current_thread=thread)
+
+
+def kernel_service(name: str):
+    """Declare a component's implementation of system service `name`: fn(thread, args, caller_sp) -> NTSTATUS.
+    NtStatusError raised by the implementation becomes its status."""
+    from winhatch.ntstatus import NtStatusError
+    svc = BY_NAME[name]
+
+    def deco(fn):
+        def served(thread, args, sp):
+            try:
+                return fn(thread, *args[:svc.argc])
+            except NtStatusError as e:
+                return e.status
+        served.param_names = list(fn.__code__.co_varnames[1:1 + svc.argc])
+        served.__name__ = name
+        _KERNEL_SERVICES[name] = served
+        return fn
+    return deco
+
+
+_KERNEL_SERVICES: dict[str, ServiceFn] = {}
+
+
+def kernel_services() -> dict[str, ServiceFn]:
+    """The services the kernel's components implement (importing them registers their declarations)."""
+    from winhatch.kernel.ex import services as _ex  # noqa: F401
+    from winhatch.kernel.mm import services as _mm  # noqa: F401
+    from winhatch.kernel.ob import services as _ob  # noqa: F401
+    return dict(_KERNEL_SERVICES)
+
+
+def unsupported(thread, service: str, what: str) -> None:
+    """A service asked for something winhatch does not implement (an information class, a flag): stop the
+    process loudly, as an unimplemented API does."""
+    from winhatch.kernel.ke.dispatcher import ProcessExit
+    from winhatch.ntstatus import STATUS_NOT_IMPLEMENTED
+    proc = thread.process
+    msg = f"unimplemented system service {service}: {what}"
+    proc.subsystem.setdefault("unimplemented", []).append({"api": f"syscall!{service}", "caller": what})
+    proc.stop_message = msg
+    raise ProcessExit(STATUS_NOT_IMPLEMENTED)

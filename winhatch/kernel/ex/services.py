@@ -46,7 +46,7 @@ def basic_information(proc) -> bytes:
 
 
 @kernel_service("NtQuerySystemInformation")
-def NtQuerySystemInformation(thread, SystemInformationClass, SystemInformation, SystemInformationLength,
+def NtQuerySystemInformation(machine, thread, SystemInformationClass, SystemInformation, SystemInformationLength,
                              ReturnLength):
     cls = SystemInformationClass & 0xFFFFFFFF
     length = SystemInformationLength & 0xFFFFFFFF

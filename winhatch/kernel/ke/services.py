@@ -116,7 +116,7 @@ class ServiceTable:
         self.impls: dict[int, ServiceFn] = {}
         self.calls = 0
         for name, fn in kernel_services().items():
-            self.register(name, fn)
+            self.register(name, _bind(machine, fn, BY_NAME[name].argc))
 
     def register(self, name: str, fn: ServiceFn) -> None:
         svc = BY_NAME[name]
@@ -227,22 +227,30 @@ def process_from_handle(thread, handle: int, access: int):
 
 
 def kernel_service(name: str):
-    """Declare a component's implementation of system service `name`: fn(thread, args, caller_sp) -> NTSTATUS.
-    NtStatusError raised by the implementation becomes its status."""
-    from winhatch.ntstatus import NtStatusError
+    """Declare a component's implementation of system service `name`: fn(machine, thread, *arguments) ->
+    NTSTATUS, its parameters named as in the service's prototype (the trace shows them). An NtStatusError it
+    raises becomes its status."""
     svc = BY_NAME[name]
 
     def deco(fn):
-        def served(thread, args, sp):
-            try:
-                return fn(thread, *args[:svc.argc])
-            except NtStatusError as e:
-                return e.status
-        served.param_names = list(fn.__code__.co_varnames[1:1 + svc.argc])
-        served.__name__ = name
-        _KERNEL_SERVICES[name] = served
+        names = list(fn.__code__.co_varnames[2:2 + svc.argc])
+        assert len(names) == svc.argc, f"{name}: {len(names)} parameters, the service has {svc.argc}"
+        _KERNEL_SERVICES[name] = fn
         return fn
     return deco
+
+
+def _bind(machine, fn, argc: int) -> ServiceFn:
+    from winhatch.ntstatus import NtStatusError
+
+    def served(thread, args, sp):
+        try:
+            return fn(machine, thread, *args[:argc])
+        except NtStatusError as e:
+            return e.status
+    served.param_names = list(fn.__code__.co_varnames[2:2 + argc])
+    served.__name__ = fn.__name__
+    return served
 
 
 _KERNEL_SERVICES: dict[str, ServiceFn] = {}
@@ -251,6 +259,7 @@ _KERNEL_SERVICES: dict[str, ServiceFn] = {}
 def kernel_services() -> dict[str, ServiceFn]:
     """The services the kernel's components implement (importing them registers their declarations)."""
     from winhatch.kernel.ex import services as _ex  # noqa: F401
+    from winhatch.kernel.ke import clock_services as _ke  # noqa: F401
     from winhatch.kernel.mm import services as _mm  # noqa: F401
     from winhatch.kernel.ob import services as _ob  # noqa: F401
     return dict(_KERNEL_SERVICES)

@@ -30,7 +30,8 @@ def _put(thread, addr: int, v: int) -> None:
 
 
 @kernel_service("NtAllocateVirtualMemory")
-def NtAllocateVirtualMemory(thread, ProcessHandle, BaseAddress, ZeroBits, RegionSize, AllocationType, Protect):
+def NtAllocateVirtualMemory(machine, thread, ProcessHandle, BaseAddress, ZeroBits, RegionSize, AllocationType,
+                            Protect):
     proc = process_from_handle(thread, ProcessHandle, PROCESS_VM_OPERATION)
     base = _get(thread, BaseAddress)
     size = _get(thread, RegionSize)
@@ -45,7 +46,7 @@ def NtAllocateVirtualMemory(thread, ProcessHandle, BaseAddress, ZeroBits, Region
 
 
 @kernel_service("NtFreeVirtualMemory")
-def NtFreeVirtualMemory(thread, ProcessHandle, BaseAddress, RegionSize, FreeType):
+def NtFreeVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSize, FreeType):
     proc = process_from_handle(thread, ProcessHandle, PROCESS_VM_OPERATION)
     base = _get(thread, BaseAddress)
     size = _get(thread, RegionSize)
@@ -56,7 +57,7 @@ def NtFreeVirtualMemory(thread, ProcessHandle, BaseAddress, RegionSize, FreeType
 
 
 @kernel_service("NtProtectVirtualMemory")
-def NtProtectVirtualMemory(thread, ProcessHandle, BaseAddress, RegionSize, NewProtect, OldProtect):
+def NtProtectVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSize, NewProtect, OldProtect):
     proc = process_from_handle(thread, ProcessHandle, PROCESS_VM_OPERATION)
     base = _get(thread, BaseAddress)
     size = _get(thread, RegionSize)
@@ -68,4 +69,11 @@ def NtProtectVirtualMemory(thread, ProcessHandle, BaseAddress, RegionSize, NewPr
     user_write(thread.process, OldProtect, struct.pack("<I", old & 0xFFFFFFFF))
     _put(thread, BaseAddress, start)
     _put(thread, RegionSize, end - start)
+    return 0
+
+
+@kernel_service("NtFlushInstructionCache")
+def NtFlushInstructionCache(machine, thread, ProcessHandle, BaseAddress, Length):
+    proc = process_from_handle(thread, ProcessHandle, 0)
+    proc.cpu.flush_code(BaseAddress, Length if BaseAddress else 0)
     return 0

@@ -219,12 +219,3 @@ def FlushInstructionCache(c, h, base, size):
         return 0
     proc.cpu.flush_code(base, size if base else 0)
     return 1
-
-
-@api("ntdll.dll", "NTSTATUS NTAPI NtFlushInstructionCache(HANDLE ProcessHandle, PVOID BaseAddress, SIZE_T Length)")
-def NtFlushInstructionCache(c, h, base, size):
-    proc = _target(c, h, 0)
-    if proc is None:
-        return 0xC0000008   # STATUS_INVALID_HANDLE
-    proc.cpu.flush_code(base, size if base else 0)
-    return 0

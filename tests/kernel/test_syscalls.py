@@ -88,6 +88,13 @@ def test_system_services(build_fixture, arch):
         assert "syscall " + basic in lines
         assert "syscall NtClose(bad handle): c0000008" in lines
         assert "syscall 0xfff: c000001c" in lines
+        assert "int2e NtClose(bad handle): c0000008" in lines          # the stub's int 2Eh path
+        assert "int2e NtQuerySystemInformation: 00000000 len=64" in lines
+    else:   # the classic 32-bit entries: int 2Eh (edx = arguments) and sysenter (KiFastSystemCall's edx)
+        for how in ("int2e", "sysenter"):
+            assert f"{how} NtClose(bad handle): c0000008" in lines
+            assert f"{how} NtQuerySystemInformation: 00000000 len=44" in lines
+        assert "int2e 0xfff: c000001c" in lines
     assert res.exit_status == 0
 
 
@@ -109,13 +116,13 @@ def test_trace_and_report_count_services(build_fixture, arch):
     by = {}
     for e in calls:
         by[e.data["service"]] = by.get(e.data["service"], 0) + 1
-    assert by["NtQuerySystemInformation"] == (3 if arch == "x64" else 2)
-    assert by["NtClose"] >= (2 if arch == "x64" else 1)
+    assert by["NtQuerySystemInformation"] == 4
+    assert by["NtClose"] >= 3
     close = next(e for e in calls if e.data["service"] == "NtClose" and e.data["args"] == {"Handle": 0x12344})
     assert close.data["status"] == 0xC0000008 and close.data["number"] == 0x0F
     assert close.data["caller"].startswith("sys_services.exe+")
-    if arch == "x64":
-        assert any(e.data["service"] is None and e.data["status"] == 0xC000001C for e in calls)
+    assert any(e.data["service"] is None and e.data["status"] == 0xC000001C for e in calls)
+    assert {e.data["kind"] for e in calls} == ({"syscall", "int2e"} if arch == "x64" else {"int2e", "sysenter"})
 
 
 def test_report_counts_services_per_name(build_fixture, arch):
@@ -128,7 +135,6 @@ def test_report_counts_services_per_name(build_fixture, arch):
     schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "report-schema.json").read_text())
     jsonschema.validate(doc, schema)
     summary = doc["processes"][0]["syscall_summary"]
-    assert summary["NtQuerySystemInformation"] == (3 if arch == "x64" else 2)
+    assert summary["NtQuerySystemInformation"] == 4
     assert summary["NtAllocateVirtualMemory"] == (2 if arch == "x64" else 1)
-    if arch == "x64":
-        assert summary["<invalid service 0xfff>"] == 1
+    assert summary["<invalid service 0xfff>"] == 1

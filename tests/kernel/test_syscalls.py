@@ -83,11 +83,13 @@ def test_system_services(build_fixture, arch):
     assert "export " + basic in lines
     assert f"export short buffer: c0000004 len={info_len}" in lines
     assert "export NtClose(bad handle): c0000008" in lines
+    assert "export NtDelayExecution(50 ms): 00000000 slept=1" in lines   # blocks in the system call
     if arch == "x64":   # direct syscall with the numbers read from the stubs
         assert "syscall NtAllocateVirtualMemory: 00000000 aligned=1 size=2000" in lines
         assert "syscall " + basic in lines
         assert "syscall NtClose(bad handle): c0000008" in lines
         assert "syscall 0xfff: c000001c" in lines
+        assert "syscall NtDelayExecution(50 ms): 00000000 slept=1" in lines
         assert "int2e NtClose(bad handle): c0000008" in lines          # the stub's int 2Eh path
         assert "int2e NtQuerySystemInformation: 00000000 len=64" in lines
     else:   # the classic 32-bit entries: int 2Eh (edx = arguments) and sysenter (KiFastSystemCall's edx)
@@ -118,6 +120,9 @@ def test_trace_and_report_count_services(build_fixture, arch):
         by[e.data["service"]] = by.get(e.data["service"], 0) + 1
     assert by["NtQuerySystemInformation"] == 4
     assert by["NtClose"] >= 3
+    # a call that blocked and was re-run after its wait is one call, with its final status
+    delays = [e for e in calls if e.data["service"] == "NtDelayExecution"]
+    assert len(delays) == (2 if arch == "x64" else 1) and all(e.data["status"] == 0 for e in delays)
     close = next(e for e in calls if e.data["service"] == "NtClose" and e.data["args"] == {"Handle": 0x12344})
     assert close.data["status"] == 0xC0000008 and close.data["number"] == 0x0F
     assert close.data["caller"].startswith("sys_services.exe+")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 
-from winhatch.kernel.ke.services import kernel_service, user_write
+from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
 
 QPC_FREQUENCY = 10_000_000
 
@@ -23,3 +23,23 @@ def NtQueryPerformanceCounter(machine, thread, PerformanceCounter, PerformanceFr
     if PerformanceFrequency:
         user_write(proc, PerformanceFrequency, struct.pack("<Q", QPC_FREQUENCY))
     return 0
+
+
+@kernel_service("NtDelayExecution")
+def NtDelayExecution(machine, thread, Alertable, DelayInterval, *, caller_sp=0):
+    """KeDelayExecutionThread: a negative interval is relative (100 ns units), a positive one an absolute
+    system time. The thread blocks (the system call is re-run when the time is up and finds its result)."""
+    from winhatch.kernel.ke import wait as kwait
+    key = ("NtDelayExecution", caller_sp)
+    done = kwait.take_done(thread, key)
+    if done is not None:
+        return 0 if done.status == kwait.WAIT_TIMEOUT else done.status
+    if Alertable & 0xFF and kwait.pending_apcs(thread):
+        unsupported(thread, "NtDelayExecution", "an alertable delay with user APCs queued (APC delivery)")
+    (interval,) = struct.unpack("<q", user_read(thread.process, DelayInterval, 8))
+    now = machine.clock.now()
+    ticks = -interval if interval <= 0 else max(0, interval - machine.clock.system_time())
+    if ticks == 0:
+        machine.dispatcher.end_slice()   # a zero delay yields the rest of the quantum
+        return 0
+    raise kwait.WouldBlock(kwait.WaitBlock([], False, now + ticks, "NtDelayExecution", key, bool(Alertable & 0xFF)))

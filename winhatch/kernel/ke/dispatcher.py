@@ -43,7 +43,7 @@ from functools import partial
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLATION, STATUS_ILLEGAL_INSTRUCTION,
+from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLATION,
                                STATUS_INSTRUCTION_BUDGET_EXHAUSTED, STATUS_NOT_IMPLEMENTED, STATUS_STACK_OVERFLOW,
                                STATUS_IO_TIMEOUT, STATUS_POSSIBLE_DEADLOCK, status_name)
 from winhatch.kernel import events as ev
@@ -651,20 +651,6 @@ def _disasm(cpu, address: int) -> str:
         return lines[0] if lines else "??"
     except Exception:  # unreadable memory at the faulting pc
         return "??"
-
-
-class _BadTrap:
-    """A trap instruction executed where no system DLL put one (e.g. `int 0x2e` in the program itself)."""
-    calls_guest = False
-    name = "<no trap>"
-
-    def __init__(self, dispatcher: "Dispatcher", va: int):
-        self.dispatcher = dispatcher
-        self.va = va
-
-    def fn(self, thread, va):
-        self.dispatcher.raise_exception(thread, ExceptionInfo(STATUS_ILLEGAL_INSTRUCTION, va, None, None,
-                                                              "trap instruction outside a system DLL"))
 
 
 class _SystemServiceTrap:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from winhatch.kernel import events as ev
+from winhatch.kernel.ke.wait import WouldBlock
 
 STATUS_INVALID_SYSTEM_SERVICE = 0xC000001C
 
@@ -149,11 +150,19 @@ class ServiceTable:
             self._unimplemented(thread, svc, self._caller(thread, site, ret_addr))
         if events.wants(ev.SYSCALL):
             proc = thread.process
-            names = getattr(fn, "param_names", None)
-            shown = dict(zip(names, args)) if names else list(args)
-            event = events.emit(ev.SYSCALL, "call", proc.pid, thread.tid, number=number, service=svc.name,
-                                args=shown, kind=kind, caller=self._caller(thread, site, ret_addr))
-            status = fn(thread, args, caller_sp)
+            event = getattr(thread, "syscall_event", None)   # the call re-run after its wait: one event
+            if event is not None and event.data.get("number") == number:
+                thread.syscall_event = None
+            else:
+                names = getattr(fn, "param_names", None)
+                shown = dict(zip(names, args)) if names else list(args)
+                event = events.emit(ev.SYSCALL, "call", proc.pid, thread.tid, number=number, service=svc.name,
+                                    args=shown, kind=kind, caller=self._caller(thread, site, ret_addr))
+            try:
+                status = fn(thread, args, caller_sp)
+            except WouldBlock:
+                thread.syscall_event = event
+                raise
             event.data["status"] = None if status is None else status & 0xFFFFFFFF
         else:
             status = fn(thread, args, caller_sp)
@@ -243,11 +252,20 @@ def kernel_service(name: str):
 def _bind(machine, fn, argc: int) -> ServiceFn:
     from winhatch.ntstatus import NtStatusError
 
-    def served(thread, args, sp):
-        try:
-            return fn(machine, thread, *args[:argc])
-        except NtStatusError as e:
-            return e.status
+    co = fn.__code__
+    if "caller_sp" in co.co_varnames[co.co_argcount:co.co_argcount + co.co_kwonlyargcount]:
+        # a blocking service keys its wait by the caller's stack pointer (stable when the call is re-run)
+        def served(thread, args, sp):
+            try:
+                return fn(machine, thread, *args[:argc], caller_sp=sp)
+            except NtStatusError as e:
+                return e.status
+    else:
+        def served(thread, args, sp):
+            try:
+                return fn(machine, thread, *args[:argc])
+            except NtStatusError as e:
+                return e.status
     served.param_names = list(fn.__code__.co_varnames[2:2 + argc])
     served.__name__ = fn.__name__
     return served

@@ -84,6 +84,14 @@ def test_system_services(build_fixture, arch):
     assert f"export short buffer: c0000004 len={info_len}" in lines
     assert "export NtClose(bad handle): c0000008" in lines
     assert "export NtDelayExecution(50 ms): 00000000 slept=1" in lines   # blocks in the system call
+    # waits and events: STATUS_TIMEOUT (a poll, and a 10 ms wait that blocks and times out), PreviousState
+    for line in ("NtWaitForSingleObject(unsignalled, 0): 00000102",
+                 "NtWaitForSingleObject(unsignalled, 10 ms): 00000102", "NtSetEvent: 00000000 previous=0",
+                 "NtWaitForSingleObject(signalled, NULL): 00000000", "NtResetEvent: 00000000 previous=1",
+                 "NtSetEvent(bad handle): c0000008",
+                 f"NtQueryVirtualMemory: 00000000 ret={48 if arch == 'x64' else 28} same=1",
+                 "NtQueryVirtualMemory short: c0000004"):
+        assert line in lines, line
     if arch == "x64":   # direct syscall with the numbers read from the stubs
         assert "syscall NtAllocateVirtualMemory: 00000000 aligned=1 size=2000" in lines
         assert "syscall " + basic in lines

@@ -77,3 +77,30 @@ def NtFlushInstructionCache(machine, thread, ProcessHandle, BaseAddress, Length)
     proc = process_from_handle(thread, ProcessHandle, 0)
     proc.cpu.flush_code(BaseAddress, Length if BaseAddress else 0)
     return 0
+
+
+MemoryBasicInformation = 0
+STATUS_INFO_LENGTH_MISMATCH = 0xC0000004
+PROCESS_QUERY_INFORMATION = 0x0400
+
+
+@kernel_service("NtQueryVirtualMemory")
+def NtQueryVirtualMemory(machine, thread, ProcessHandle, BaseAddress, MemoryInformationClass, MemoryInformation,
+                         MemoryInformationLength, ReturnLength):
+    from winhatch.kernel.structs import MEMORY_BASIC_INFORMATION
+    proc = process_from_handle(thread, ProcessHandle, PROCESS_QUERY_INFORMATION)
+    cls = MemoryInformationClass & 0xFFFFFFFF
+    if cls != MemoryBasicInformation:
+        unsupported(thread, "NtQueryVirtualMemory", f"information class {cls:#x}")
+    arch = thread.process.arch
+    size = MEMORY_BASIC_INFORMATION.size(arch)
+    if (MemoryInformationLength & 0xFFFFFFFFFFFFFFFF) < size:
+        return STATUS_INFO_LENGTH_MISMATCH
+    mbi = proc.aspace.query(BaseAddress)
+    user_write(thread.process, MemoryInformation, MEMORY_BASIC_INFORMATION.pack(
+        arch, BaseAddress=mbi.BaseAddress, AllocationBase=mbi.AllocationBase,
+        AllocationProtect=mbi.AllocationProtect, RegionSize=mbi.RegionSize, State=mbi.State,
+        Protect=mbi.Protect, Type=mbi.Type))
+    if ReturnLength:
+        _put(thread, ReturnLength, size)
+    return 0

@@ -218,7 +218,7 @@ def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, eve
     try:
         res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
                          stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer,
-                         subscribers=subs, record=("api",) if report_file or html_file else (),
+                         subscribers=subs, record=("api", "syscall") if report_file or html_file else (),
                          setup_machine=gc_resume.setup_machine, max_memory=max_memory, max_handles=max_handles)
     except runner.Interrupted as e:   # Ctrl-C: the guests ended with STATUS_CONTROL_C_EXIT, report anyway
         res, interrupted = e.result, True

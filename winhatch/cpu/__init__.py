@@ -34,8 +34,11 @@ the binding's reg_read costs ~5 µs, ours ~0.6 µs; with the binding the round t
   * the same hook receives every CPU exception (#DE, #BP, #GP, ...), so faults cost nothing extra.
 A DEFERred trap leaves pc at the stub (trap_va): resuming without changing pc re-executes the trap,
 which gives restart semantics for blocking calls; the caller normally emulates the ``ret``.
-There is no per-instruction hook anywhere; the only hooks are INTR, MEM_INVALID and IN/OUT
-instruction hooks, which fire on events only.
+There is no per-instruction hook anywhere; the only hooks are INTR, MEM_INVALID and IN/OUT/SYSCALL/SYSENTER
+instruction hooks, which fire on events only.  System calls (winhatch.kernel.ke.services): `syscall` (x64)
+and `sysenter` go to ``set_syscall_handler``'s function from their instruction hooks, which run before
+Unicorn moves the pc past the instruction (a pc the handler writes is compensated); an ``int 0x2e`` whose
+frame names no API stub reaches the trap handler, which sends it to the same dispatcher.
 
 Ring 3.  ``setup_segments`` writes a Windows-shaped GDT (x86: 0x1B/0x23/0x3B; x64: 0x33/0x2B/0x53) and
 runs a 7-instruction bootstrap that ``iret``s from ring 0 to ring 3 (Unicorn refuses to load a DPL-3

@@ -502,6 +502,7 @@ class Cpu:
         self._out_ptrs_nr = (ctypes.c_void_p * 2)(self._out_ptrs[1], self._out_ptrs[2])
         self._out_ids_nr = (ctypes.c_int * 2)(self._sp_id, self._pc_id)
         self._trap_handler: Optional[Callable] = None
+        self._syscall_handler: Optional[Callable] = None
         # The running thread's API trap frame as host memory (buffer, offset) — see TRAP_FRAME; set by
         # set_teb.  trap_frame is that pair during a trap that came through a frame, else None.
         self._frame: Optional[tuple[Any, int]] = None
@@ -557,6 +558,47 @@ class Cpu:
         # These hooks fire only when an in/out executes (no cost otherwise).
         self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
         self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
+        # system calls (winhatch.kernel.ke.services): these fire only when such an instruction runs.  syscall
+        # exists in 64-bit mode only (#UD in a 32-bit process on Intel); sysenter in both.
+        if self.is64:
+            self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_sysenter, None, 1, 0, X.UC_X86_INS_SYSENTER)
+
+    def set_syscall_handler(self, fn: Optional[Callable]) -> None:
+        """fn(cpu, site, kind) serves a `syscall`/`sysenter` at `site` (kind "syscall" | "sysenter") on the
+        live registers; execution continues after the instruction unless fn moves the pc."""
+        self._syscall_handler = fn
+
+    def _on_syscall(self, _uc, _ud) -> None:
+        self._system_call("syscall")
+
+    def _on_sysenter(self, _uc, _ud) -> None:
+        self._system_call("sysenter")
+
+    def _system_call(self, kind: str) -> None:
+        # Unicorn runs these hooks before it adds the instruction's length to the pc: the pc reads as the
+        # instruction, and a pc the handler writes is moved 2 bytes on (compensated below).
+        try:
+            site = self.pc
+            fn = self._syscall_handler
+            if fn is None:
+                fault = GuestFault(nt.STATUS_ILLEGAL_INSTRUCTION, site, kind="invalid-opcode",
+                                   description=f"{kind} with no system-service dispatcher", vector=6)
+                self._reason = StopReason("fault", site, fault=fault)
+                self.pc = site - 2
+                N.lib.uc_emu_stop(self._h)
+                return
+            self.stats["traps"] += 1
+            self._pc_written = False
+            fn(self, site, kind)
+            if self._pc_written:
+                self.pc = (self.pc - 2) & self._mask
+            if self._pc_written or self._stop_requested:
+                self._after_trap()
+        except BaseException as e:  # a bug in a handler: surface it from run()
+            if self._hook_exc is None:
+                self._hook_exc = e
+            N.lib.uc_emu_stop(self._h)
 
     def _io_fault(self, what: str) -> None:
         if self.user_mode and self._reason is None:

@@ -27,6 +27,7 @@ FILE = "file"
 REGISTRY = "registry"
 EXCEPTION = "exception"
 CONSOLE = "console"
+SYSCALL = "syscall"   # system services (winhatch.kernel.ke.services): number, name, arguments, NTSTATUS
 
 
 class Event(Record):
@@ -99,7 +100,7 @@ class EventLog:
         self._depth = 0
         # categories nobody listens to and the log does not keep are skipped cheaply: API calls (a hot loop
         # makes millions) are kept only when asked for (`record(API)`: a trace, a report, an events file)
-        self.skip: set[str] = {API}
+        self.skip: set[str] = {API, SYSCALL}
         #: wants(API), kept up to date by record() and subscribe(): the API trap path reads only this;
         #: on_api_wanted: callables told the new value when it changes
         self.api_wanted = False

@@ -102,6 +102,8 @@ class Machine:
         #: ready for a process of that architecture (an x64 program starting an x86 one)
         self.add_architecture = None
         self.dispatcher = Dispatcher(self)
+        from winhatch.kernel.ke.services import ServiceTable
+        self.services = ServiceTable(self)
         self.limits = dict(limits or {})
         # host-safety caps (winhatch run --max-memory / --max-handles; 0 = no cap beyond Windows' own)
         from winhatch.kernel.mm import CommitPool

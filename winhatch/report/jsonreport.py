@@ -108,6 +108,12 @@ def process_report(proc, events, machine, stage_events: list) -> dict:
         if "ret" in e.data:
             call["ret"] = jsonable(e.data["ret"])
         api_calls.append(call)
+    # system services per service, as ETW's syscall provider counts them (an unknown number by its number)
+    per_service: dict[str, int] = {}
+    for e in events:
+        if e.category == "syscall" and e.pid == proc.pid and e.name == "call":
+            svc = e.data.get("service") or f"<invalid service {e.data.get('number', 0):#x}>"
+            per_service[svc] = per_service.get(svc, 0) + 1
     regions = memmap.memory_map(proc.aspace) if proc.aspace is not None else []
     exit_status = proc.exit_status if proc.exited else None
     return {
@@ -127,6 +133,7 @@ def process_report(proc, events, machine, stage_events: list) -> dict:
         "api_calls": api_calls,
         "api_calls_dropped": dropped,
         "api_summary": dict(sorted(per_api.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "syscall_summary": dict(sorted(per_service.items(), key=lambda kv: (-kv[1], kv[0]))),
         "loader": [_event(e) for e in events if e.category == "loader" and e.pid == proc.pid],
         "exceptions": [_event(e) for e in events if e.category == "exception" and e.pid == proc.pid],
         "files": jsonable(list(getattr(machine.vfs, "log", []))),

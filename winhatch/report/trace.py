@@ -15,12 +15,14 @@ TRACE_CATEGORIES: dict[str, set[str] | None] = {
     "stages": {"stage", "process", "thread"},
     "loader": {"stage", "loader", "image"},
     "api": {"api"},
+    "syscalls": {"syscall"},
     "all": None,
 }
 
 COLOURS = {"stage": "bold cyan", "loader": "green", "image": "magenta", "api": "yellow", "process": "bold",
            "thread": "bold", "exception": "bold red", "file": "blue", "registry": "blue", "memory": "dim",
-           "handle": "dim", "console": "dim"}
+           "handle": "dim", "console": "dim",
+           "syscall": "bold yellow"}
 
 
 def categories_for(choices: Iterable[str]) -> set[str] | None:
@@ -101,6 +103,23 @@ def describe(ev) -> str:
         ret = f" → [bold]{_esc(fmt_value(d['ret']))}[/]" if "ret" in d else ""
         caller = f"  [dim]from {_esc(str(d.get('caller')))}[/]" if d.get("caller") else ""
         return f"[{colour}]{_esc(str(d['api']))}[/]({args}){ret}{caller}"
+    if ev.category == "syscall" and "number" in d:
+        num = d.get("number")
+        svc = d.get("service") or "<invalid service>"
+        a = d.get("args") or []
+        args = (", ".join(f"{k}={_esc(fmt_value(v))}" for k, v in a.items()) if isinstance(a, dict)
+                else ", ".join(_esc(fmt_value(v)) for v in a))
+        st = d.get("status")
+        if ev.name == "unimplemented":
+            ret = " → [bold red]unimplemented[/]"
+        elif st is None:
+            ret = ""
+        else:
+            from winhatch.ntstatus import status_name
+            ret = f" → [bold]{st:#010x}[/] {_esc(status_name(st))}"
+        caller = f"  [dim]from {_esc(str(d.get('caller')))}[/]" if d.get("caller") else ""
+        kind = f" [dim]{d.get('kind')}[/]" if d.get("kind") else ""
+        return f"[{colour}]{_esc(svc)}[/] [dim]({num:#x})[/]{kind}({args}){ret}{caller}"
     if ev.category == "exception":
         colour = COLOURS["exception"]
     vals = " ".join(f"{k}={_esc(fmt_value(v))}" for k, v in d.items() if v is not None and v != "")
@@ -129,7 +148,7 @@ class TracePrinter:
             self._held = None
         if not self.wants(ev):
             return
-        if ev.category == "api":
+        if ev.category in ("api", "syscall"):
             self._held = ev
             return
         self._print(ev)

@@ -53,6 +53,7 @@ def setup(machine, arches=("x64",), progress=None) -> None:
                     if (tdll, tname) == (dll, name) or machine.traps.get(tdll, tname) is None:
                         _register(machine, spec, tdll, tname, wide)
     _serve_ntdll_crt(machine, arches)
+    _register_services(machine, specs)
     for dll, fn in api.dll_initializers().items():
         spec = api.ApiSpec((dll,), sysdlls.ENTRY_NAME, "BOOL", [api.Param("HINSTANCE", "h"), api.Param("DWORD", "r"),
                                                                api.Param("LPVOID", "p")],
@@ -90,6 +91,37 @@ class _CrtSpecs:
                             target.setdefault(n, (spec, wide))
             self.by_name = {**ucrt, **msvcrt}
         return self.by_name.get(name)
+
+
+def _register_services(machine, specs) -> None:
+    """The system services whose implementation is still an ntdll handler of this layer (declared with its
+    prototype): the dispatcher's table calls it with the arguments the guest passed to the system call.
+    Services a kernel component registered itself keep theirs."""
+    from winhatch.kernel.ke.services import BY_NAME
+    for spec in specs:
+        if "ntdll.dll" not in spec.dlls:
+            continue
+        for name, wide in spec.names():
+            svc = BY_NAME.get(name)
+            if svc is None or machine.services.implemented(name):
+                continue
+            machine.services.register(name, _service_adapter(machine, spec, name))
+
+
+def _service_adapter(machine, spec, name: str):
+    CallT = api.call_class(machine, spec, name, False)
+    plan = api._plan(spec)
+    n = len(plan)
+    int32 = tuple(i for i, (_, is32) in enumerate(plan) if is32)
+    fn = spec.fn
+
+    def serve(thread, args, sp):
+        a = list(args[:n]) + [0] * (n - len(args))
+        for i in int32:
+            a[i] &= 0xFFFFFFFF
+        return fn(CallT(thread, sp), *a)
+    serve.param_names = [p.name for p in spec.params]
+    return serve
 
 
 def _register(machine, spec, dll: str, name: str, wide: bool) -> None:

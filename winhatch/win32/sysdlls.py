@@ -25,7 +25,7 @@ from winhatch.pe.builder import IMAGE_SCN_CNT_UNINITIALIZED_DATA, SCN_CODE, SCN_
 from winhatch.win32 import api
 from winhatch.win32.data import load_exports
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 #: bytes per stub: winhatch.cpu.api_stub (73 bytes x64, 45 x86) rounded up
 STUB_STRIDE = {"x64": 80, "x86": 48}
 INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn", "WhExcReturn", "WhExcNested"]}
@@ -80,6 +80,9 @@ def cache_key(arch: str) -> str:
     h.update(repr(sorted(_entry_dlls())).encode())
     h.update(repr(sorted(INTERNAL.items())).encode())
     h.update(repr(sorted(api.internal_functions())).encode())
+    from winhatch.kernel.ke import services
+    h.update(Path(services.__file__).with_name("services.tsv").read_bytes())
+    h.update(services.WOW64_TRANSITION_X86)
     return h.hexdigest()[:16]
 
 
@@ -118,7 +121,24 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     bare = TRAP_STUB.ljust(stride, b"\xcc")
     body = bytearray()
     placed: list[tuple[int, int | None]] = []   # per code export: (offset in .text, offset of its x86 VA)
+    # ntdll's system-service stubs (winhatch.kernel.ke.services): Windows 10's code, no trap; x86 stubs call
+    # Wow64SystemServiceCall, placed first
+    from winhatch.kernel.ke import services
+    is_ntdll = name == "ntdll.dll"
+    syscall_stubs: dict[int, int] = {}   # offset in .text of an x86 stub's Wow64SystemServiceCall VA
+    wow64_off = None
+    if is_ntdll and arch == "x86":
+        wow64_off = 0
+        body += services.WOW64_TRANSITION_X86.ljust(16, b"\xcc")
     for _ordinal, ename, _tname in code_names:
+        svc = services.service_for_export(ename) if is_ntdll else None
+        if svc is not None:
+            stub, at = services.ntdll_stub(arch, svc)
+            if at is not None:
+                syscall_stubs[len(body) + at] = wow64_off
+            placed.append((len(body), None))
+            body += stub.ljust(32, b"\xcc")
+            continue
         native = native_code(arch, name, ename)
         if native is None:
             placed.append((len(body), va_at))
@@ -134,10 +154,14 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     b = ImageBuilder(arch=arch, dll=True, image_base=base, name=name, timestamp=0)
     text = b.add_section(".text", bytes(body), SCN_CODE)
     traps: list[tuple[int, str]] = []
+    for at, target in syscall_stubs.items():
+        b.add_pointer(text.rva + at, text.rva + target)   # mov edx, Wow64SystemServiceCall (relocated)
     for (ordinal, ename, tname), (off, va_off) in zip(code_names, placed):
         rva = text.rva + off
         if ordinal is not None:
             b.add_export(ename, rva, ordinal=ordinal)
+        if is_ntdll and services.service_for_export(ename) is not None:
+            continue   # a system-service stub: machine code, not a trap
         traps.append((rva, tname))
         if va_off is not None:
             b.add_pointer(rva + va_off, rva)   # the export's VA in its stub, relocated with the image

@@ -43,7 +43,7 @@ from functools import partial
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLATION, STATUS_ILLEGAL_INSTRUCTION,
+from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLATION,
                                STATUS_INSTRUCTION_BUDGET_EXHAUSTED, STATUS_NOT_IMPLEMENTED, STATUS_STACK_OVERFLOW,
                                STATUS_CONTROL_C_EXIT, STATUS_IO_TIMEOUT, STATUS_POSSIBLE_DEADLOCK, status_name)
 from winhatch.kernel import events as ev
@@ -186,6 +186,27 @@ class Dispatcher:
             return None
 
         process.cpu.set_trap_handler(on_trap)
+        services = self.machine.services
+
+        def on_syscall(cpu, site, kind):
+            # syscall / sysenter (winhatch.kernel.ke.services): served in the instruction hook
+            thread = self.current
+            self.api_calls += 1
+            try:
+                services.dispatch(thread, cpu, kind, site)
+            except WouldBlock as wb:  # the thread waits: it re-executes the system call when it resumes
+                self._block(thread, wb.block)
+                cpu.pc = site
+                cpu.stop()
+                return
+            except BaseException as e:  # a termination, or a bug in a service: unwind outside the hook
+                self._pending_exc = e
+                cpu.stop()
+                return
+            if self.api_calls >= self.slice_end:
+                cpu.stop()
+
+        process.cpu.set_syscall_handler(on_syscall)
 
     # -- the protocol of API traps served inside the CPU hook (winhatch.win32.api: frames) --------------------------
     # A frame function fn(cpu, va, buffer, offset) does `api_calls += 1`, runs its handler for `current`, calls
@@ -208,7 +229,9 @@ class Dispatcher:
                 # the int 0x2e inside an API stub reached without its frame (FS/GS not on the TEB)
                 name = img.traps.get(va - img.base - _stub_int_offset(process.arch))
         if name is None:
-            return _BadTrap(self, va)
+            # an int 0x2e that is no API stub's and no loader entry point: a system-service call (an ntdll
+            # stub's int 2Eh path, x86 Wow64SystemServiceCall, or the program's own)
+            return _SystemServiceTrap(self.machine.services)
         return self.machine.traps.handler_for(img.name, name)
 
     # -- threads and waits ---------------------------------------------------------------------------------------
@@ -657,15 +680,13 @@ def _disasm(cpu, address: int) -> str:
         return "??"
 
 
-class _BadTrap:
-    """A trap instruction executed where no system DLL put one (e.g. `int 0x2e` in the program itself)."""
+class _SystemServiceTrap:
+    """An `int 0x2e` that enters the system-service dispatcher (winhatch.kernel.ke.services)."""
     calls_guest = False
-    name = "<no trap>"
+    name = "<system service>"
 
-    def __init__(self, dispatcher: "Dispatcher", va: int):
-        self.dispatcher = dispatcher
-        self.va = va
+    def __init__(self, services):
+        self.services = services
 
     def fn(self, thread, va):
-        self.dispatcher.raise_exception(thread, ExceptionInfo(STATUS_ILLEGAL_INSTRUCTION, va, None, None,
-                                                              "trap instruction outside a system DLL"))
+        self.services.dispatch(thread, thread.process.cpu, "int2e", va)

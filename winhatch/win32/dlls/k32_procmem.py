@@ -221,15 +221,6 @@ def FlushInstructionCache(c, h, base, size):
     return 1
 
 
-@api("ntdll.dll", "NTSTATUS NTAPI NtFlushInstructionCache(HANDLE ProcessHandle, PVOID BaseAddress, SIZE_T Length)")
-def NtFlushInstructionCache(c, h, base, size):
-    proc = _target(c, h, 0)
-    if proc is None:
-        return 0xC0000008   # STATUS_INVALID_HANDLE
-    proc.cpu.flush_code(base, size if base else 0)
-    return 0
-
-
 # ------------------------------------------------------------------------------------------ VirtualAlloc2
 # MEM_EXTENDED_PARAMETER (16 bytes on both architectures): Type:8 | Reserved:56, then a 64-bit union
 # (a pointer, a size, a handle or a ULONG). MEM_ADDRESS_REQUIREMENTS: LowestStartingAddress,

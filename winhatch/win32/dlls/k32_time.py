@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from datetime import datetime, timedelta, timezone
 
-from winhatch.ntstatus import ERROR_INVALID_PARAMETER, STATUS_ACCESS_VIOLATION
+from winhatch.ntstatus import ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
 
 from .k32_common import K32, read_u64, write_filetime
@@ -104,36 +104,8 @@ def RtlQueryPerformanceFrequency(c, p):
     return 1
 
 
-# ntdll's clock queries: the same emulated clock as the kernel32 functions above and KUSER_SHARED_DATA
-# (interrupt time = QueryPerformanceCounter at 10 MHz = 100 ns units since boot; tick count = that in ms).
-def _query_system_time(c, p):
-    if not p:
-        return STATUS_ACCESS_VIOLATION
-    c.write_u64(p, system_filetime(c))
-    return 0
-
-
-@api("ntdll.dll", "NTSTATUS NTAPI NtQuerySystemTime(LARGE_INTEGER *SystemTime)")
-def NtQuerySystemTime(c, p):
-    return _query_system_time(c, p)
-
-
-@api("ntdll.dll", "NTSTATUS NTAPI ZwQuerySystemTime(LARGE_INTEGER *SystemTime)")
-def ZwQuerySystemTime(c, p):
-    return _query_system_time(c, p)
-
-
-@api("ntdll.dll", "NTSTATUS NTAPI NtQueryPerformanceCounter(LARGE_INTEGER *PerformanceCounter, "
-                  "LARGE_INTEGER *PerformanceFrequency)")
-def NtQueryPerformanceCounter(c, p, pf):
-    if not p:
-        return STATUS_ACCESS_VIOLATION
-    c.write_u64(p, c.machine.clock.now())
-    if pf:
-        c.write_u64(pf, QPC_FREQUENCY)
-    return 0
-
-
+# ntdll's clock queries NtQuerySystemTime / NtQueryPerformanceCounter are system services
+# (winhatch.kernel.ke.clock_services): the same emulated clock as the kernel32 functions above and KUSER_SHARED_DATA.
 @api("ntdll.dll", "ULONG NTAPI NtGetTickCount(void)")
 def NtGetTickCount(c):
     return (c.machine.clock.now() // 10_000) & 0xFFFFFFFF

@@ -1,0 +1,1 @@
+"""The executive support services (system information, atoms, locales …) of the kernel."""

@@ -1,0 +1,45 @@
+"""The kernel's time services (NtQuerySystemTime, NtQueryPerformanceCounter), called by the system-service
+dispatcher (winhatch.kernel.ke.services). One emulated clock serves them, kernel32's time functions and
+KUSER_SHARED_DATA: the performance counter runs at 10 MHz (100 ns units of interrupt time since boot)."""
+from __future__ import annotations
+
+import struct
+
+from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
+
+QPC_FREQUENCY = 10_000_000
+
+
+@kernel_service("NtQuerySystemTime")
+def NtQuerySystemTime(machine, thread, SystemTime):
+    user_write(thread.process, SystemTime, struct.pack("<Q", machine.clock.system_time()))
+    return 0
+
+
+@kernel_service("NtQueryPerformanceCounter")
+def NtQueryPerformanceCounter(machine, thread, PerformanceCounter, PerformanceFrequency):
+    proc = thread.process
+    user_write(proc, PerformanceCounter, struct.pack("<Q", machine.clock.now()))
+    if PerformanceFrequency:
+        user_write(proc, PerformanceFrequency, struct.pack("<Q", QPC_FREQUENCY))
+    return 0
+
+
+@kernel_service("NtDelayExecution")
+def NtDelayExecution(machine, thread, Alertable, DelayInterval, *, caller_sp=0):
+    """KeDelayExecutionThread: a negative interval is relative (100 ns units), a positive one an absolute
+    system time. The thread blocks (the system call is re-run when the time is up and finds its result)."""
+    from winhatch.kernel.ke import wait as kwait
+    key = ("NtDelayExecution", caller_sp)
+    done = kwait.take_done(thread, key)
+    if done is not None:
+        return 0 if done.status == kwait.WAIT_TIMEOUT else done.status
+    if Alertable & 0xFF and kwait.pending_apcs(thread):
+        unsupported(thread, "NtDelayExecution", "an alertable delay with user APCs queued (APC delivery)")
+    (interval,) = struct.unpack("<q", user_read(thread.process, DelayInterval, 8))
+    now = machine.clock.now()
+    ticks = -interval if interval <= 0 else max(0, interval - machine.clock.system_time())
+    if ticks == 0:
+        machine.dispatcher.end_slice()   # a zero delay yields the rest of the quantum
+        return 0
+    raise kwait.WouldBlock(kwait.WaitBlock([], False, now + ticks, "NtDelayExecution", key, bool(Alertable & 0xFF)))

@@ -912,34 +912,3 @@ def RtlWakeAddressAll(c, addr):
         tok.woken = True
     ws.clear()
     c.machine.dispatcher.signal_waiters()
-
-
-# ================================================================================ native waits
-STATUS_OBJECT_TYPE_MISMATCH = 0xC0000024
-
-
-def _nt_timeout_ms(c, timeout_ptr) -> int:
-    """An NT timeout (NULL: for ever; negative: relative, positive: absolute system time, in 100 ns) as the
-    milliseconds the wait layer counts, rounded up so a wait never ends early."""
-    if not timeout_ptr:
-        return kwait.INFINITE
-    t = int.from_bytes(c.read(timeout_ptr, 8), "little", signed=True)
-    rel = -t if t <= 0 else max(0, t - c.machine.clock.system_time())
-    return min(-(-rel // 10_000), kwait.INFINITE - 1)
-
-
-@api("ntdll.dll", "NTSTATUS NTAPI NtWaitForSingleObject(HANDLE Handle, BOOLEAN Alertable, PLARGE_INTEGER Timeout)",
-     calls_guest=True)
-def NtWaitForSingleObject(c, h, alertable, timeout_ptr):
-    """STATUS_WAIT_0 / STATUS_ABANDONED_WAIT_0 / STATUS_USER_APC / STATUS_TIMEOUT (the same numbers as
-    WaitForSingleObjectEx's results); a bad handle is its NTSTATUS, and the last error is left alone."""
-    try:
-        o = c.proc.handles.lookup(h, None, SYNCHRONIZE, current_process=c.proc, current_thread=c.thread)
-    except NtStatusError as e:
-        return e.status
-    if not kwait.is_waitable(o):
-        if getattr(o, "type_name", "") != "File":
-            return STATUS_OBJECT_TYPE_MISMATCH
-        o = _ALWAYS_SIGNALED
-    return alertable_wait(c, [o], False, _nt_timeout_ms(c, timeout_ptr), bool(alertable & 0xFF),
-                          "NtWaitForSingleObject")

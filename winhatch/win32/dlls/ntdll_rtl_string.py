@@ -854,3 +854,58 @@ def RtlIntegerToUnicodeString(c, value, base, dst):
 @api(NT, "NTSTATUS NTAPI RtlInt64ToUnicodeString(ULONGLONG Value, ULONG Base, PUNICODE_STRING String)")
 def RtlInt64ToUnicodeString(c, value, base, dst):
     return _int_to_ustring(c, int_to_text(value, base), dst)
+
+
+# ----------------------------------------------------------------------------------------- search
+RTL_FIND_CHAR_IN_UNICODE_STRING_START_AT_END = 1
+RTL_FIND_CHAR_IN_UNICODE_STRING_COMPLEMENT_CHAR_SET = 2
+
+
+@api(NT, "NTSTATUS NTAPI RtlFindCharInUnicodeString(ULONG Flags, PCUNICODE_STRING StringToSearch, "
+         "PCUNICODE_STRING CharSet, USHORT *NonInclusivePrefixLength)")
+def RtlFindCharInUnicodeString(c, flags, s, charset, ppos):
+    """Forward: *pos = bytes up to and including the first unit in (or, COMPLEMENT, not in) CharSet;
+    START_AT_END: bytes before the last such unit. STATUS_NOT_FOUND (and 0) when there is none."""
+    if flags & ~3:
+        return STATUS_INVALID_PARAMETER
+    units = read_units(c, s)
+    chars = set(read_units(c, charset))
+    comp = bool(flags & RTL_FIND_CHAR_IN_UNICODE_STRING_COMPLEMENT_CHAR_SET)
+    order = range(len(units) - 1, -1, -1) if flags & RTL_FIND_CHAR_IN_UNICODE_STRING_START_AT_END \
+        else range(len(units))
+    for i in order:
+        if (units[i] in chars) != comp:
+            pos = 2 * i if flags & RTL_FIND_CHAR_IN_UNICODE_STRING_START_AT_END else 2 * (i + 1)
+            c.write(ppos, struct.pack("<H", pos))
+            return STATUS_SUCCESS
+    c.write(ppos, b"\0\0")
+    return STATUS_NOT_FOUND
+
+
+# ----------------------------------------------------------------------------------------- GUIDs
+def _guid_text(raw: bytes) -> str:
+    d1, d2, d3 = struct.unpack("<IHH", raw[:8])
+    d4 = raw[8:]
+    return "{%08X-%04X-%04X-%02X%02X-%s}" % (d1, d2, d3, d4[0], d4[1], "".join("%02X" % b for b in d4[2:]))
+
+
+@api(NT, "NTSTATUS NTAPI RtlStringFromGUID(const GUID *Guid, PUNICODE_STRING GuidString)")
+def RtlStringFromGUID(c, pguid, dst):
+    """"{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}" in a process-heap buffer (Length 76, MaximumLength 78)."""
+    return STATUS_SUCCESS if _create(c, dst, _guid_text(c.read(pguid, 16)).encode("utf-16-le")) else STATUS_NO_MEMORY
+
+
+@api(NT, "NTSTATUS NTAPI RtlGUIDFromString(PCUNICODE_STRING GuidString, GUID *Guid)")
+def RtlGUIDFromString(c, s, pguid):
+    """The registry form "{8-4-4-4-12}" in hex digits of either case; anything else is
+    STATUS_INVALID_PARAMETER and leaves *Guid alone."""
+    text = "".join(chr(u) for u in read_units(c, s))
+    hexd = set("0123456789abcdefABCDEF")
+    shape = "{" + "h" * 8 + "-" + "h" * 4 + "-" + "h" * 4 + "-" + "h" * 4 + "-" + "h" * 12 + "}"
+    if len(text) != len(shape) or not all((ch in hexd) if sh == "h" else ch == sh
+                                          for ch, sh in zip(text, shape)):
+        return STATUS_INVALID_PARAMETER
+    h = text[1:-1].replace("-", "")
+    raw = struct.pack("<IHH", int(h[0:8], 16), int(h[8:12], 16), int(h[12:16], 16)) + bytes.fromhex(h[16:])
+    c.write(pguid, raw)
+    return STATUS_SUCCESS

@@ -23,6 +23,20 @@ RtlPathTypeUnknown, RtlPathTypeUncAbsolute, RtlPathTypeDriveAbsolute, RtlPathTyp
 RtlPathTypeRooted, RtlPathTypeRelative, RtlPathTypeLocalDevice, RtlPathTypeRootLocalDevice = 4, 5, 6, 7
 
 
+def _no_file_part(name: str, full: str) -> bool:
+    """Windows gives no file part for a DOS device name ("nul", "C:\\dir\\COM1"), for a UNC server name alone
+    ("\\\\server") and for a name ending in a separator."""
+    if full.endswith("\\") or dos_device(name) is not None:
+        return True
+    if path_type(name) == RtlPathTypeUncAbsolute:
+        return len([x for x in _components(name[2:]) if x]) < 2
+    return False
+
+
+def _components(s: str) -> list[str]:
+    return s.replace("/", "\\").split("\\")
+
+
 def _read(c, p: int) -> str:
     return c.read(p, 2 * wcslen(c, p)).decode("utf-16-le", "surrogatepass")
 
@@ -95,7 +109,7 @@ def RtlGetFullPathName_U(c, p, size, buf, pfile):
     if len(data) + 2 > size:
         return len(data) + 2
     c.write(buf, data + b"\0\0")
-    if pfile and not full.endswith("\\"):
+    if pfile and not _no_file_part(name, full):
         c.write_ptr(pfile, buf + 2 * (full.rfind("\\") + 1))
     return len(data)
 
@@ -106,7 +120,7 @@ def _to_nt(c, p, nt, pfile, prel) -> int:
     if not p:
         return STATUS_OBJECT_NAME_INVALID
     name = _read(c, p)
-    if not name:
+    if not name.strip(" "):
         return STATUS_OBJECT_NAME_INVALID
     try:
         ntname = paths.to_nt_path(name, cwd(c))
@@ -120,7 +134,7 @@ def _to_nt(c, p, nt, pfile, prel) -> int:
         return STATUS_NO_MEMORY
     c.write(buf, data + b"\0\0")
     set_str(c, nt, len(data), len(data) + 2, buf)
-    if pfile and not ntname.endswith("\\"):
+    if pfile and not _no_file_part(name, ntname):
         c.write_ptr(pfile, buf + 2 * (ntname.rfind("\\") + 1))
     if prel:
         c.write(prel, bytes(32 if c.ptr_size == 8 else 16))
@@ -137,3 +151,40 @@ def RtlDosPathNameToNtPathName_U(c, p, nt, pfile, prel):
          "PUNICODE_STRING NtFileName, PWSTR *FilePart, PVOID RelativeName)")
 def RtlDosPathNameToNtPathName_U_WithStatus(c, p, nt, pfile, prel):
     return _to_nt(c, p, nt, pfile, prel)
+
+
+_ILLEGAL_83 = set('"*+,/:;<=>?[\\]|') | {chr(i) for i in range(0x20)}
+
+
+def legal_8dot3(name: str) -> tuple[bool, bool]:
+    """(legal, contains spaces) of an upper-case OEM name as an 8.3 name: "." and "..", or a base of 1-8
+    characters and an optional extension of 1-3 after a single dot, neither ending in a space, no FAT-illegal
+    character."""
+    if name in (".", ".."):
+        return True, False
+    base, dot, ext = name.partition(".")
+    if not base or len(base) > 8 or "." in ext or (dot and not ext) or len(ext) > 3:
+        return False, False
+    if base.endswith(" ") or ext.endswith(" ") or any(ch in _ILLEGAL_83 for ch in name):
+        return False, False
+    return True, " " in name
+
+
+@api(NT, "BOOLEAN NTAPI RtlIsNameLegalDOS8Dot3(PCUNICODE_STRING Name, POEM_STRING OemName, "
+         "PBOOLEAN NameContainsSpaces)")
+def RtlIsNameLegalDOS8Dot3(c, pname, poem, pspaces):
+    from .ntdll_rtl_string import get_str, read_units, units_to_mb, upcase_unit
+    from . import k32_codepages as cps
+    data = units_to_mb([upcase_unit(u) for u in read_units(c, pname)], cps.OEMCP)
+    if poem:
+        _, mx, buf = get_str(c, poem)
+        if len(data) > mx:
+            return 0
+        c.write(buf, data)
+        set_str(c, poem, len(data))
+    elif len(data) > 12:
+        return 0
+    legal, spaces = legal_8dot3(data.decode("latin-1"))
+    if legal and pspaces:
+        c.write(pspaces, bytes([spaces]))
+    return int(legal)

@@ -41,6 +41,15 @@ def _entries(c, env: int) -> list[list[int]]:
     return out
 
 
+def _units(s: str) -> list[int]:
+    raw = s.encode("utf-16-le", "surrogatepass")
+    return list(struct.unpack(f"<{len(raw) // 2}H", raw))
+
+
+def _text(units: list[int]) -> str:
+    return struct.pack(f"<{len(units)}H", *units).decode("utf-16-le", "surrogatepass")
+
+
 def find(c, env: int, name: list[int]) -> list[int] | None:
     """The value units of variable `name` in the block at env (0: the process's), or None."""
     if not name:
@@ -86,4 +95,28 @@ def RtlQueryEnvironmentVariable(c, env, pname, name_len, pval, val_len, pret):
     c.write(pval, struct.pack(f"<{len(val)}H", *val) + b"\0\0")
     if pret:
         c.write_ptr(pret, len(val))
+    return STATUS_SUCCESS
+
+
+@api(NT, "NTSTATUS NTAPI RtlExpandEnvironmentStrings_U(PWSTR Environment, PCUNICODE_STRING Source, "
+         "PUNICODE_STRING Destination, PULONG ReturnedLength)")
+def RtlExpandEnvironmentStrings_U(c, env, psrc, pdst, pret):
+    """%NAME% references expanded from the block (k32_env.expand, the rule ExpandEnvironmentStrings uses);
+    *ReturnedLength = bytes with the NUL. STATUS_BUFFER_TOO_SMALL, the destination untouched, when the result
+    and its NUL do not fit MaximumLength."""
+    from .k32_env import expand
+
+    def lookup(name: str) -> str | None:
+        units = find(c, env, _units(name))
+        return None if units is None else _text(units)
+
+    src = _text(read_units(c, psrc))
+    data = expand(c, src, lookup).encode("utf-16-le", "surrogatepass")
+    if pret:
+        c.write_u32(pret, len(data) + 2)
+    _, mx, buf = get_str(c, pdst)
+    if len(data) + 2 > mx:
+        return STATUS_BUFFER_TOO_SMALL
+    c.write(buf, data + b"\0\0")
+    set_str(c, pdst, len(data))
     return STATUS_SUCCESS

@@ -2,8 +2,8 @@
 RtlEnlargedIntegerMultiply, RtlEnlargedUnsignedMultiply, RtlEnlargedUnsignedDivide.
 
 LARGE_INTEGER / ULARGE_INTEGER arguments arrive by value (two stack slots on x86) and results return in
-edx:eax / rax. 32-bit Windows exports these; x64 Windows keeps only some of them (winhatch declares them
-for both, so an x64 program that finds one with GetProcAddress gets the same arithmetic).
+edx:eax / rax. Only 32-bit ntdll exports these (x64 ntdll's export table, like Windows', has none of them:
+GetProcAddress finds nothing there, tests/fixtures/src/conf_rtl_basics.c).
 """
 from __future__ import annotations
 

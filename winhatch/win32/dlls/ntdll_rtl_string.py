@@ -909,3 +909,61 @@ def RtlGUIDFromString(c, s, pguid):
     raw = struct.pack("<IHH", int(h[0:8], 16), int(h[8:12], 16), int(h[12:16], 16)) + bytes.fromhex(h[16:])
     c.write(pguid, raw)
     return STATUS_SUCCESS
+
+
+# ----------------------------------------------------------------------------------------- IsTextUnicode
+IS_TEXT_UNICODE_ASCII16, IS_TEXT_UNICODE_REVERSE_ASCII16 = 0x1, 0x10
+IS_TEXT_UNICODE_STATISTICS, IS_TEXT_UNICODE_REVERSE_STATISTICS = 0x2, 0x20
+IS_TEXT_UNICODE_CONTROLS, IS_TEXT_UNICODE_REVERSE_CONTROLS = 0x4, 0x40
+IS_TEXT_UNICODE_SIGNATURE, IS_TEXT_UNICODE_REVERSE_SIGNATURE = 0x8, 0x80
+IS_TEXT_UNICODE_ILLEGAL_CHARS, IS_TEXT_UNICODE_ODD_LENGTH = 0x100, 0x200
+IS_TEXT_UNICODE_NULL_BYTES, IS_TEXT_UNICODE_BUFFER_TOO_SMALL = 0x1000, 0x2000
+_UNICODE_MASK, _REVERSE_MASK, _NOT_UNICODE_MASK, _NOT_ASCII_MASK = 0xF, 0xF0, 0xF00, 0xF000
+_CONTROLS = {0x000D, 0x000A, 0x0009, 0x0020, 0x3000}       # CR, LF, TAB, SPACE, CJK space
+_REVERSE_CONTROLS = {((u & 0xFF) << 8) | (u >> 8) for u in _CONTROLS}
+
+
+def text_unicode_flags(data: bytes) -> int:
+    """The IS_TEXT_UNICODE_* results of IsTextUnicode's tests over `data` (Microsoft's documentation of
+    IsTextUnicode: signatures, the control characters, the illegal units 0xFFFE / 0xFFFF / 0x0A0D, odd
+    length, NUL bytes; the statistical test, skipped when a signature settles the question, counts the units
+    whose high byte alone is zero against those whose low byte alone is, and wants a majority)."""
+    if len(data) < 2:
+        return IS_TEXT_UNICODE_BUFFER_TOO_SMALL
+    out = IS_TEXT_UNICODE_ODD_LENGTH if len(data) & 1 else 0
+    units = struct.unpack(f"<{len(data) // 2}H", data[:len(data) & ~1])
+    if 0 in data:
+        out |= IS_TEXT_UNICODE_NULL_BYTES
+    if units[0] == 0xFEFF:
+        out |= IS_TEXT_UNICODE_SIGNATURE
+    elif units[0] == 0xFFFE:
+        out |= IS_TEXT_UNICODE_REVERSE_SIGNATURE
+    if any(u in _CONTROLS for u in units):
+        out |= IS_TEXT_UNICODE_CONTROLS
+    if any(u in _REVERSE_CONTROLS for u in units):
+        out |= IS_TEXT_UNICODE_REVERSE_CONTROLS
+    if any(u in (0xFFFF, 0x0A0D) for u in units) or 0xFFFE in units[1:]:
+        out |= IS_TEXT_UNICODE_ILLEGAL_CHARS
+    if not out & (IS_TEXT_UNICODE_SIGNATURE | IS_TEXT_UNICODE_REVERSE_SIGNATURE):
+        hi0 = sum(1 for u in units if u and not u >> 8)
+        lo0 = sum(1 for u in units if u and not u & 0xFF)
+        if 2 * hi0 > len(units) and hi0 > lo0:
+            out |= IS_TEXT_UNICODE_STATISTICS
+        elif 2 * lo0 > len(units) and lo0 > hi0:
+            out |= IS_TEXT_UNICODE_REVERSE_STATISTICS
+    return out
+
+
+@api(NT, "BOOLEAN NTAPI RtlIsTextUnicode(PVOID buf, INT len, INT *pf)")
+def RtlIsTextUnicode(c, buf, length, pf):
+    """TRUE when a requested Unicode test holds and no requested reverse or not-Unicode test does; *pf (all
+    tests when NULL) receives the requested results."""
+    length &= 0xFFFFFFFF
+    length = length - (1 << 32) if length >> 31 else length
+    want = c.u32(pf) if pf else 0xFFFFFFFF
+    found = text_unicode_flags(c.read(buf, length) if length > 0 else b"") & want
+    if pf:
+        c.write_u32(pf, found)
+    if found & (_REVERSE_MASK | _NOT_UNICODE_MASK | IS_TEXT_UNICODE_BUFFER_TOO_SMALL):
+        return 0
+    return int(bool(found & _UNICODE_MASK))

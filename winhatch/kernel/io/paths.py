@@ -92,6 +92,9 @@ def _device_name(segment: str) -> str | None:
     return None
 
 
+device_name = _device_name     # RtlIsDosDeviceName_U (ntdll_rtl_path) shares the rule
+
+
 def _split(rest: str) -> tuple[list[str], bool]:
     trailing = rest.endswith("\\") or rest.endswith("/")
     parts = re.split(r"[\\/]", rest)

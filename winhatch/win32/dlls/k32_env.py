@@ -101,7 +101,9 @@ def SetEnvironmentVariable(c, name, value):
     return 1
 
 
-def expand(c, src: str) -> str:
+def expand(c, src: str, lookup=None) -> str:
+    """%NAME% references replaced by their values (`lookup(name)`, default the process environment)."""
+    lookup = lookup or (lambda name: get_var(c, name))
     out = []
     i = 0
     while i < len(src):
@@ -115,7 +117,7 @@ def expand(c, src: str) -> str:
             out.append(src[i:])
             break
         name = src[i + 1:j]
-        value = get_var(c, name) if name else None
+        value = lookup(name) if name else None
         if value is None:
             out.append(src[i:j + 1])  # an undefined reference stays as written, "%name%"
             i = j + 1

@@ -95,32 +95,6 @@ def NtReadFile(c, h, event, apc, apc_ctx, iosb, buf, length, offset_ptr, key):
     return 0
 
 
-# ------------------------------------------------------------------------------------------ status conversion
-def _to_dos(c, status: int) -> int:
-    from winhatch.ntstatus import _NT_TO_DOS, nt_to_win32
-    status &= 0xFFFFFFFF
-    if status == 0 or status in _NT_TO_DOS or (status & 0xBFFF0000) == 0x80070000:
-        return 0 if status == 0 else nt_to_win32(status)
-    from .exc_seh import raise_unsupported
-    raise_unsupported(c, f"RtlNtStatusToDosError of 0x{status:08X} (not in winhatch's conversion table)")
-    return 0
-
-
-@api(NTDLL, "ULONG NTAPI RtlNtStatusToDosErrorNoTeb(NTSTATUS StatusCode)")
-def RtlNtStatusToDosErrorNoTeb(c, status):
-    """The Win32 error of an NTSTATUS (winhatch.ntstatus's table: every status winhatch itself produces; a
-    status outside it stops the guest rather than guessing)."""
-    return _to_dos(c, status)
-
-
-@api(NTDLL, "ULONG NTAPI RtlNtStatusToDosError(NTSTATUS Status)")
-def RtlNtStatusToDosError(c, status):
-    """RtlNtStatusToDosErrorNoTeb, and the status is kept in the TEB's LastStatusValue."""
-    from winhatch.kernel.structs import TEB
-    c.write_u32(c.thread.teb + TEB.offset(c.arch, "LastStatusValue"), status & 0xFFFFFFFF)
-    return _to_dos(c, status)
-
-
 # ------------------------------------------------------------------------------------------ NtQueryInformationFile
 # FILE_INFORMATION_CLASS → the FILE_INFO_BY_HANDLE_CLASS whose structure is the same (kernelbase's
 # GetFileInformationByHandleEx is this call with a renumbered class).

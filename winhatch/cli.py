@@ -7,6 +7,7 @@ import sys
 import click
 
 EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE: a winhatch bug, never the guest's exit status
+EXIT_INTERRUPTED = 130    # 128 + SIGINT: what shells expect from a command stopped by Ctrl-C
 
 
 class _Group(click.Group):
@@ -136,6 +137,27 @@ def _pause_gc_for_startup() -> _ResumeGc:
     return _ResumeGc(was_enabled)
 
 
+class _Size(click.ParamType):
+    """A byte count: 123, 512K, 256M, 2G (powers of 1024)."""
+
+    name = "SIZE"
+    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+        unit = text[-1:] if text[-1:] in self._UNITS else ""
+        number = text[:-1] if unit else text
+        try:
+            n = int(number)
+        except ValueError:
+            self.fail(f"{value!r} is not a size (e.g. 512M, 2G, 0 for no cap)", param, ctx)
+        if n < 0:
+            self.fail(f"{value!r} is negative", param, ctx)
+        return n * self._UNITS[unit]
+
+
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--trace", type=click.Choice(sorted(TRACE_CATEGORIES)), multiple=True,
               help="Print a timeline on stderr: the creation stages, the loader (every import resolved, "
@@ -144,6 +166,15 @@ def _pause_gc_for_startup() -> _ResumeGc:
 @click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="Set a guest environment variable.")
 @click.option("--timeout", type=float, help="Stop after this many host seconds.")
 @click.option("--max-instructions", type=int, help="Stop after this many guest instructions (all threads).")
+@click.option("--max-memory", type=_Size(), default=None, metavar="SIZE",
+              help="Commit limit of the whole machine (all guest processes), e.g. 512M or 4G; an allocation "
+                   "past it fails with ERROR_COMMITMENT_LIMIT (1455), as at Windows' commit limit. "
+                   "Default 2G (what a 32-bit process can address; committed memory becomes host memory "
+                   "once touched). 0: no cap.")
+@click.option("--max-handles", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Open handles per process; a call past it fails with ERROR_NO_SYSTEM_RESOURCES (1450), "
+                   "as at Windows' own limit of 2^24. Default 262144 (each handle costs the host about 0.5 KB). "
+                   "0: only Windows' limit.")
 @click.option("--events", "events_file", type=click.Path(dir_okay=False), help="Write every event to a JSONL file.")
 @click.option("--vmmap", is_flag=True, help="At exit, print the address space (like Sysinternals VMMap) on stderr.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
@@ -152,13 +183,19 @@ def _pause_gc_for_startup() -> _ResumeGc:
               help="Write the report as a self-contained HTML page to this file.")
 @click.argument("program", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(trace, cwd, env, timeout, max_instructions, events_file, vmmap, report_file, html_file, program, args):
+def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, events_file, vmmap, report_file,
+        html_file, program, args):
     """Create a process from PROGRAM the way Windows does and run it.
 
     The program's stdout and stderr reach the host's byte for byte; the exit status is the guest's exit
     code & 0xFF, as with Wine. The program's directory is mounted as C:\\app (its application
     directory and current directory). An unhandled exception, a start-up failure (missing DLL or export)
     or an API that winhatch does not implement ends the guest with a one-line message on stderr.
+
+    Ctrl-C (SIGINT) stops the run at once, even while the guest computes: the guest ends as a console
+    process does on Windows, with STATUS_CONTROL_C_EXIT (0xC000013A, in the report), the --report,
+    --html and --events files are still written, the sandbox's temporary folder is removed, and the
+    exit status is 130 (128 + SIGINT).
     """
     gc_resume = _pause_gc_for_startup()
     from winhatch import runner
@@ -177,11 +214,14 @@ def run(trace, cwd, env, timeout, max_instructions, events_file, vmmap, report_f
     if writer:
         subs.append(writer)
     sys.stdout.flush()
+    interrupted = False
     try:
         res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
                          stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer,
                          subscribers=subs, record=("api",) if report_file or html_file else (),
-                         setup_machine=gc_resume.setup_machine)
+                         setup_machine=gc_resume.setup_machine, max_memory=max_memory, max_handles=max_handles)
+    except runner.Interrupted as e:   # Ctrl-C: the guests ended with STATUS_CONTROL_C_EXIT, report anyway
+        res, interrupted = e.result, True
     finally:
         gc_resume()
         if printer:
@@ -203,6 +243,8 @@ def run(trace, cwd, env, timeout, max_instructions, events_file, vmmap, report_f
         if html_file:
             from winhatch.report.html import write_html
             write_html(doc, html_file)
+    if interrupted:
+        sys.exit(EXIT_INTERRUPTED)
     if res.exit_status is None:
         sys.exit(1 if res.error else 0)
     sys.exit(res.exit_status & 0xFF)
@@ -233,8 +275,13 @@ def vmmap(as_json, no_free, cwd, env, timeout, max_instructions, program, args):
     from winhatch.report import memmap
 
     envd = _parse_env(env)
-    res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
-                     stdout=sys.stderr.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer)
+    interrupted = False
+    try:
+        res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout,
+                         max_instructions=max_instructions, stdout=sys.stderr.buffer, stderr=sys.stderr.buffer,
+                         stdin=sys.stdin.buffer)
+    except runner.Interrupted as e:   # Ctrl-C: the map at that moment
+        res, interrupted = e.result, True
     _exit_message(res)
     if res.process is None or res.process.aspace is None:
         sys.exit(1)
@@ -246,6 +293,8 @@ def vmmap(as_json, no_free, cwd, env, timeout, max_instructions, program, args):
     else:
         memmap.render(regions, Console(highlight=False), title=f"{res.process.image_name} (pid {res.process.pid})",
                       show_free=not no_free)
+    if interrupted:
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @main.command()

@@ -18,7 +18,7 @@ APP_DIR = "C:\\app"
 
 class RunResult(Record):
     _fields = ("exit_status", "stdout", "stderr", "process", "machine", "events", "error", "crash",
-               "startup_error", "unimplemented", "program", "args")
+               "startup_error", "unimplemented", "program", "args", "interrupted")
     exit_status: int | None
     stdout: bytes
     stderr: bytes
@@ -31,11 +31,12 @@ class RunResult(Record):
     unimplemented: list
     program: str | None  # the host path that was run
     args: list
+    interrupted: bool  # a Ctrl-C stopped the run (the guests ended with STATUS_CONTROL_C_EXIT)
 
     def __init__(self, exit_status: int | None, stdout: bytes, stderr: bytes, process: object = None,
                  machine: object = None, events: list = NEW, error: str | None = None, crash: dict | None = None,
                  startup_error: dict | None = None, unimplemented: list = NEW, program: str | None = None,
-                 args: list = NEW) -> None:
+                 args: list = NEW, interrupted: bool = False) -> None:
         self.exit_status = exit_status
         self.stdout = stdout
         self.stderr = stderr
@@ -48,6 +49,7 @@ class RunResult(Record):
         self.unimplemented = [] if unimplemented is NEW else unimplemented
         self.program = program
         self.args = [] if args is NEW else args
+        self.interrupted = interrupted
 
     @property
     def modules(self) -> list[dict]:
@@ -100,6 +102,96 @@ class RunResult(Record):
         return build_report(self, program=self.program, args=self.args)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Raised by `run` when a Ctrl-C (SIGINT) stopped the run, after the clean-up: every guest process was
+    ended with STATUS_CONTROL_C_EXIT (0xC000013A) and the sandbox's temporary folder removed.  ``result`` is
+    the run's `RunResult` (exit_status 0xC000013A, its report can still be built).  It is a
+    KeyboardInterrupt, so a host that does not catch it stops as it would on any Ctrl-C."""
+
+    def __init__(self, result: "RunResult"):
+        super().__init__("interrupted (Ctrl-C)")
+        self.result = result
+
+
+class _CtrlC:
+    """SIGINT during a run: stop the machine (Unicorn's uc_emu_stop), do not raise in the middle of it.
+
+    Python runs a signal handler only when the main thread executes bytecode, which it does not while the
+    guest computes inside uc_emu_start; so the handler is backed by the wakeup fd (signal.set_wakeup_fd):
+    a watcher thread reads it and calls the dispatcher's interrupt(), which stops the CPU runs in
+    progress, and repeats that every 10 ms until the run has ended (a stop landing between two runs is
+    lost).  The Python-level handler sets the same flag and raises only inside a blocking host read
+    (winhatch.kernel.hostwait), where nothing else would wake the machine.  Installed only in the main
+    thread and only when SIGINT has Python's default handler (a host with its own keeps it)."""
+
+    def __init__(self, machine):
+        self.machine = machine
+        self.fired = False
+        self._done = False
+        self._installed = False
+
+    def __enter__(self):
+        import os
+        import signal
+        import threading
+        if (threading.current_thread() is not threading.main_thread()
+                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+            return self
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._w, False)
+        try:
+            self._old_fd = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+        except ValueError:
+            os.close(self._r)
+            os.close(self._w)
+            return self
+        self._old_handler = signal.signal(signal.SIGINT, self._on_signal)
+        self._installed = True
+        self._thread = threading.Thread(target=self._watch, name="winhatch-ctrl-c", daemon=True)
+        self._thread.start()
+        return self
+
+    def _fire(self) -> None:
+        self.fired = True
+        self.machine.dispatcher.interrupt()
+
+    def _on_signal(self, signum, frame) -> None:
+        from winhatch.kernel import hostwait
+        from winhatch.kernel.ke.dispatcher import interrupted_stop
+        self._fire()
+        if hostwait.in_blocking_call():
+            raise interrupted_stop()
+
+    def _watch(self) -> None:
+        import os
+        import signal
+        import time
+        while True:
+            try:
+                data = os.read(self._r, 64)
+            except OSError:
+                return
+            if not data or self._done:
+                return
+            if signal.SIGINT in data:
+                break
+        while not self._done:  # repeat until the machine has seen the flag and stopped
+            self._fire()
+            time.sleep(0.01)
+
+    def __exit__(self, *exc) -> None:
+        self._done = True
+        if not self._installed:
+            return
+        import os
+        import signal
+        signal.signal(signal.SIGINT, self._old_handler)
+        signal.set_wakeup_fd(self._old_fd)
+        os.close(self._w)   # the watcher's read returns b"" and it ends
+        self._thread.join(1.0)
+        os.close(self._r)
+
+
 def quote_arg(a: str) -> str:
     """Quote one argument so the C runtime's parser gives it back unchanged."""
     if a and not any(ch in a for ch in ' \t\n\v"'):
@@ -126,14 +218,25 @@ def build_command_line(program_guest_path: str, args: list[str]) -> str:
 def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = None, env: dict[str, str] | None = None,
         timeout: float | None = None, max_instructions: int | None = None, stdout=None, stderr=None, stdin=None,
         trace=None, subscribers=(), notify=None, readonly_app_dir: bool = False, setup_machine=None,
-        trace_stream=None, record=()) -> RunResult:
+        trace_stream=None, record=(), max_memory: int | None = None, max_handles: int | None = None) -> RunResult:
     """Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
     in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks.
     `trace`: "stages", "loader", "api", "all" (or several of them, or True for all): print the timeline to
     `trace_stream` (default: the host's stderr) as `winhatch run --trace` does. `subscribers`: callables
     receiving every event as it is emitted. `record`: event categories the log keeps beyond its default
     (API calls are not kept unless asked for: `record=("api",)`, or "all") — e.g. for `result.report()`'s
-    api_calls."""
+    api_calls.
+
+    `max_memory`: the machine's commit limit in bytes (every process's committed memory together; an
+    allocation past it fails with ERROR_COMMITMENT_LIMIT); `max_handles`: open handles per process (a call
+    that would pass it fails with ERROR_NO_SYSTEM_RESOURCES).  None: the defaults
+    (winhatch.kernel.machine.DEFAULT_MAX_MEMORY, 2 GiB; winhatch.kernel.ob.handles.DEFAULT_MAX_HANDLES,
+    262,144); 0: no cap (Windows' own 2^24 handles still applies).
+
+    Ctrl-C (SIGINT, when this runs in the main thread and SIGINT has Python's default handler) stops the
+    run within milliseconds, even while the guest computes: every guest process ends with
+    STATUS_CONTROL_C_EXIT (0xC000013A) as a console process does on Windows, the sandbox's temporary folder
+    is removed, and `Interrupted` (a KeyboardInterrupt) is raised with the result in its ``result``."""
     subscribers = list(subscribers)
     if record:
         cats = tuple(record) if not isinstance(record, str) else (() if record == "all" else (record,))
@@ -153,17 +256,21 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     try:
         res = _run(path, args, cwd=cwd, env=env, timeout=timeout, max_instructions=max_instructions, stdout=stdout,
                    stderr=stderr, stdin=stdin, subscribers=subscribers, notify=notify,
-                   readonly_app_dir=readonly_app_dir, setup_machine=setup_machine)
+                   readonly_app_dir=readonly_app_dir, setup_machine=setup_machine,
+                   limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
+                           if v is not None})
     finally:
         if printer is not None:
             printer.flush()
     res.program = str(path)
     res.args = [str(a) for a in args]
+    if res.interrupted:
+        raise Interrupted(res)
     return res
 
 
 def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, stdin, subscribers, notify,
-         readonly_app_dir, setup_machine) -> RunResult:
+         readonly_app_dir, setup_machine, limits=None) -> RunResult:
     from winhatch.kernel.io.console import Console
     from winhatch.kernel.machine import Machine
     from winhatch.kernel.ps.create import CreateProcessInternalW
@@ -180,7 +287,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
     out = stdout if stdout is not None else io.BytesIO()
     err = stderr if stderr is not None else io.BytesIO()
     console = Console(out, err, stdin)
-    machine = Machine(console=console)
+    machine = Machine(console=console, limits=limits)
     if setup_machine:
         setup_machine(machine)
     for fn in subscribers:
@@ -192,6 +299,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
             machine.notify.PsSetCreateThreadNotifyRoutine(notify["thread"])
         if notify.get("image"):
             machine.notify.PsSetLoadImageNotifyRoutine(notify["image"])
+    ctrl_c = _CtrlC(machine).__enter__()   # from here a Ctrl-C stops the machine (at its first run if earlier)
     try:
         subsystem.setup(machine, arches=(arch,) if arch in ("x86", "x64") else ("x64",))
         machine.vfs.mount(APP_DIR, host.parent, readonly=readonly_app_dir)
@@ -215,6 +323,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
         def guests():
             return [p for p in machine.processes if p.cpu is not None]
 
+        interrupted = False
         try:
             # the program, then whatever it started: children outlive their parent, as on Windows
             machine.dispatcher.run(until=lambda: proc.exited)
@@ -222,6 +331,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
                 machine.dispatcher.run(until=lambda: all(p.exited for p in guests()))
         except MachineStop as e:
             error = e.reason
+            interrupted = machine.dispatcher.interrupted
             for p in guests():
                 if not p.exited:
                     machine.terminate_process(p, e.status)
@@ -232,12 +342,18 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
             if not p.exited:
                 error = error or f"{p.image_name} (pid {p.pid}) was still waiting when the run ended"
                 machine.terminate_process(p, 0xC0000194)
-        if getattr(proc, "stop_message", None):
+        if getattr(proc, "stop_message", None) and not interrupted:
             error = proc.stop_message
-        return RunResult(proc.exit_status, console.captured_stdout, console.captured_stderr, proc, machine,
-                         machine.events.events, error, getattr(proc, "crash", None),
-                         getattr(proc, "startup_error", None), proc.subsystem.get("unimplemented", []))
+        res = RunResult(proc.exit_status, console.captured_stdout, console.captured_stderr, proc, machine,
+                        machine.events.events, error, getattr(proc, "crash", None),
+                        getattr(proc, "startup_error", None), proc.subsystem.get("unimplemented", []),
+                        interrupted=interrupted)
+        if res.interrupted:
+            machine.remove_sandbox()
+        return res
     except NtStatusError as e:
         return RunResult(None, console.captured_stdout, console.captured_stderr, machine=machine,
                          events=machine.events.events, error=str(e))
+    finally:
+        ctrl_c.__exit__(None, None, None)
 

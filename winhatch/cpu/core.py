@@ -688,6 +688,12 @@ class Cpu:
         if self._in_run:
             N.lib.uc_emu_stop(self._h)
 
+    def stop_async(self) -> None:
+        """From another host thread (a Ctrl-C watcher): end the emulation running now, if any (uc_emu_stop
+        is thread-safe; a stop that lands between two runs is a no-op, so the caller repeats it until the
+        kernel has seen its own flag)."""
+        N.lib.uc_emu_stop(self._h)
+
     def run(self, begin: int, until: int = 0, max_instructions: int = 0, timeout_s: float = 0.0) -> StopReason:
         """Run from `begin` until `until`, a trap that defers, a fault, `max_instructions` (then the reason
         says how many were executed, when the engine's counter was found) or `timeout_s`."""
@@ -747,8 +753,7 @@ class Cpu:
                 self.pc = reason.fault.pc
                 # A block that faulted at translation time (e.g. mov crN at CPL 3) is not always
                 # invalidated by a later host write of new code there; drop it now.
-                page = reason.fault.pc & ~(PAGE - 1)
-                self._drop_tbs(page, page + PAGE)
+                self._drop_code_page(reason.fault.pc)
                 if reason.fault.kind in ("unmapped", "protected"):
                     # Unicorn fills the TLB entry before it checks the mapping's permissions and
                     # leaves it there when the check fails: without a flush, repeating a faulting
@@ -766,12 +771,17 @@ class Cpu:
             # Unicorn quirk: a self-looping block interrupted by an asynchronous uc_emu_stop is not
             # invalidated by later host writes of new code at its address (measured: the old loop
             # keeps running).  Drop the blocks on the page we stopped in.
-            page = pc & ~(PAGE - 1)
-            self._drop_tbs(page, page + PAGE)
+            self._drop_code_page(pc)
             return StopReason("timeout", pc)
         if max_instructions:
             return StopReason("budget", pc)
         return StopReason("stopped", pc)   # e.g. hlt executed at CPL 0 (no setup_segments)
+
+    def _drop_code_page(self, pc: int) -> None:
+        """Drop the translated blocks of the page holding ``pc`` (the last page of the address space too: the
+        range's end must not wrap past 2^64, or Unicorn refuses it)."""
+        page = pc & ~(PAGE - 1) & 0xFFFFFFFFFFFFFFFF
+        self.uc.ctl_remove_cache(page, min(page + PAGE, 0xFFFFFFFFFFFFFFFF))
 
     def _fault_from_error(self, err: int) -> GuestFault:
         pc = self.pc

@@ -28,6 +28,12 @@ KUSER_SHARED_DATA = 0x7FFE0000
 #: how long the emulated machine has been up when it is created (100 ns units): 3 h 25 min 17.3125 s, an
 #: uptime with nothing round about it (a tick count that is not a multiple of anything), the same every run
 DEFAULT_UPTIME = (3 * 3600 + 25 * 60 + 17) * 10_000_000 + 3_125_000
+#: the default commit limit of the whole machine (`winhatch run --max-memory`, machine.limits["max_memory"]):
+#: committed guest memory is host memory once the guest touches it, so without a cap a guest can take the
+#: host's memory; 2 GiB is what a 32-bit process can address at all and more than command-line programs
+#: commit, and keeps a runaway guest well inside an ordinary host.  Reaching it fails the allocation with
+#: STATUS_COMMITMENT_LIMIT (ERROR_COMMITMENT_LIMIT, 1455), what Windows returns at its commit limit.
+DEFAULT_MAX_MEMORY = 2 << 30
 
 
 class EmulatedClock:
@@ -96,6 +102,13 @@ class Machine:
         self.add_architecture = None
         self.dispatcher = Dispatcher(self)
         self.limits = dict(limits or {})
+        # host-safety caps (winhatch run --max-memory / --max-handles; 0 = no cap beyond Windows' own)
+        from winhatch.kernel.mm import CommitPool
+        from winhatch.kernel.ob.handles import DEFAULT_MAX_HANDLES, MAX_HANDLES
+        mem = self.limits.get("max_memory", DEFAULT_MAX_MEMORY)
+        self.commit_pool = CommitPool(mem or None)
+        nh = self.limits.get("max_handles", DEFAULT_MAX_HANDLES)
+        self.max_handles = min(nh, MAX_HANDLES) if nh else MAX_HANDLES
         self._tmp = None
         if sandbox is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="winhatch-", ignore_cleanup_errors=True)
@@ -118,6 +131,12 @@ class Machine:
         self.system_cookie = 0
         self.subsystem: dict = {}  # machine-wide state of the layers above (owned by them)
         self._boot()
+
+    def remove_sandbox(self) -> None:
+        """Delete the sandbox's temporary folder now (when the machine made one), instead of when the machine
+        is garbage-collected or the host exits.  The machine must not run guests afterwards."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     # -- boot ---------------------------------------------------------------------------------------------
     def _boot(self) -> None:

@@ -687,6 +687,11 @@ def _pending_list(thread) -> list[_PendingCall]:
     return state_of(thread.process).pending.setdefault(thread.tid, [])
 
 
+#: exceptions raised by the dispatch machinery while it dispatches one it raised itself, before the exception
+#: is taken as one that cannot be dispatched (unhandled)
+MAX_NESTED_MACHINERY_FAULTS = 8
+
+
 def start(thread, co: Coroutine) -> None:
     """Run a coroutine until its first guest call (or to its end)."""
     _drive(thread, co, None)
@@ -704,8 +709,19 @@ def _drive(thread, co: Coroutine, value) -> None:
             return
         except ExceptionError as e:
             # the machinery itself raises (STATUS_INVALID_DISPOSITION, STATUS_BAD_STACK, …): a new exception
-            # from where the guest is now, chained to nothing.
-            raise_status(thread, e.status, cpu.save_context(), description=str(e))
+            # from where the guest is now, chained to nothing.  When dispatching that one fails the same way
+            # (unreadable unwind data, a broken stack), the exception cannot be dispatched at all: it is
+            # unhandled and the process ends with it, instead of raising forever.
+            depth = getattr(thread, "machinery_faults", 0)
+            if depth >= MAX_NESTED_MACHINERY_FAULTS:
+                from winhatch.kernel.ke.dispatcher import ExceptionInfo
+                _machine(thread).dispatcher.unhandled_exception(
+                    thread, ExceptionInfo(e.status, cpu.pc, description=f"{e} (while dispatching an exception)"))
+            thread.machinery_faults = depth + 1
+            try:
+                raise_status(thread, e.status, cpu.save_context(), description=str(e))
+            finally:
+                thread.machinery_faults = depth
             return
         if isinstance(req, GuestCall):
             _make_call(thread, co, req)

@@ -21,7 +21,8 @@ from winhatch.kernel.ps import mapping
 from winhatch.kernel.structs import LDR_DATA_TABLE_ENTRY, PEB, PEB_LDR_DATA, TEB
 from winhatch.ldr.heap import HEAP_ZERO_MEMORY, HeapManager
 from winhatch.ntstatus import (STATUS_DLL_INIT_FAILED, STATUS_DLL_NOT_FOUND, STATUS_ENTRYPOINT_NOT_FOUND,
-                               STATUS_INVALID_IMAGE_FORMAT, STATUS_ORDINAL_NOT_FOUND, NtStatusError, status_name)
+                               STATUS_INVALID_IMAGE_FORMAT, STATUS_NO_MEMORY, STATUS_ORDINAL_NOT_FOUND, NtStatusError,
+                               status_name)
 
 DLL_PROCESS_DETACH, DLL_PROCESS_ATTACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH = 0, 1, 2, 3
 MAX_MODULES = 4096
@@ -568,11 +569,50 @@ def _tls_directory(st: LoaderState, m: Module) -> dict | None:
             "zero_fill": tls.size_of_zero_fill}
 
 
+def _check_tls_template(m: Module, d: dict) -> None:
+    """The template range StartAddressOfRawData..EndAddressOfRawData must lie inside the module's image
+    (what the loader copies for every thread is the image's own bytes); otherwise the image does not
+    load.  That also bounds the per-thread copy by the image, never by a pointer the file makes up."""
+    start, end = d["start"], d["end"]
+    if not start and not end:
+        return
+    lo, hi = m.base, m.base + m.pe.size_of_image
+    if not (lo <= start <= end <= hi):
+        raise LoaderError(STATUS_INVALID_IMAGE_FORMAT,
+                          f"{m.name}: TLS template 0x{start:x}-0x{end:x} is not inside the image "
+                          f"(0x{lo:x}-0x{hi:x})", dll=m.name)
+
+
+#: the TLS template is copied to a new thread's block this many bytes at a time (all-zero parts skipped:
+#: the block is fresh zero memory), so host memory stays bounded whatever the template's size
+TLS_COPY_CHUNK = 1 << 20
+#: template bytes beyond what the image file backs are read only up to this much: past it they are taken as
+#: the zeros they were mapped as (reading demand-zero pages would make the host back every one of them)
+TLS_UNBACKED_READ_LIMIT = 1 << 20
+
+
+def _tls_template_parts(st: LoaderState, m: Module, start: int, size: int) -> list[tuple[int, int]]:
+    """The ``(offset, length)`` parts of the template to copy: all of it when its pages that the file does
+    not back total at most TLS_UNBACKED_READ_LIMIT, else only the parts the image file backs (plus what
+    the kernel wrote there).  The limit is a host-memory bound: a guest that wrote into a huge
+    uninitialised template range before starting a thread would see zeros there in the new thread."""
+    a = st.proc.aspace.allocation_at(start)
+    sec = getattr(a, "section", None)
+    if sec is None or sec.content is None:
+        return [(0, size)]
+    off0 = a.offset + (start - a.base)
+    parts = [(o - off0, n) for o, n in sec.content_ranges(off0, size)]
+    if size - sum(n for _, n in parts) <= TLS_UNBACKED_READ_LIMIT:
+        return [(0, size)]
+    return parts
+
+
 def LdrpInitializeTls(st: LoaderState, thread) -> None:
     for m in st.modules:
         d = _tls_directory(st, m)
         if d is None or m.tls_index >= 0:
             continue
+        _check_tls_template(m, d)
         m.tls_index = len(st.tls_modules)
         st.tls_modules.append(m)
         if d["index"]:
@@ -593,8 +633,14 @@ def LdrpAllocateTls(st: LoaderState, thread) -> None:
         d = _tls_directory(st, m)
         tsize = max(0, d["end"] - d["start"])
         block = st.alloc(tsize + d["zero_fill"] + 1)
-        if tsize:
-            aspace.write(block, aspace.read(d["start"], tsize))
+        if not block:
+            raise NtStatusError(STATUS_NO_MEMORY, f"no memory for {m.name}'s TLS block "
+                                                  f"(0x{tsize + d['zero_fill']:x} bytes)")
+        for poff, plen in (_tls_template_parts(st, m, d["start"], tsize) if tsize else ()):
+            for off in range(poff, poff + plen, TLS_COPY_CHUNK):
+                chunk = aspace.read(d["start"] + off, min(TLS_COPY_CHUNK, poff + plen - off))
+                if chunk.count(0) != len(chunk):
+                    aspace.write(block + off, chunk)
         st.write_ptr(array + m.tls_index * st.ptr, block)
     TEB.write(aspace, thread.teb, st.arch, ThreadLocalStoragePointer=array)
 

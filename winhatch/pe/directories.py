@@ -478,15 +478,17 @@ def parse_relocations(pe: "PEFile", directory) -> list[RelocBlock]:
     return blocks
 
 
-def apply_relocations(pe: "PEFile", image: bytearray, new_base: int) -> int:
-    """Rebase a mapped image (as LdrRelocateImage does). Returns the number of fixups applied."""
+def apply_relocations(pe: "PEFile", image: bytearray, new_base: int, *, blocks=None, rva: int = 0) -> int:
+    """Rebase a mapped image (as LdrRelocateImage does). Returns the number of fixups applied.  ``image``
+    may be a window of the image starting at RVA ``rva`` (it must hold every target of ``blocks``)."""
     ptr_mask = (1 << 64) - 1 if pe.is_pe32_plus else 0xFFFFFFFF
     delta = (new_base - pe.image_base) & ptr_mask
     d32 = delta & 0xFFFFFFFF
     count = 0
-    limit = len(image)
+    # a window (``blocks`` given) holds every target inside the image by construction
+    limit = len(image) if blocks is None else pe.size_of_image
     u16, u32, u64 = _U16, _U32, _U64
-    for block in pe.relocations:
+    for block in (pe.relocations if blocks is None else blocks):
         entries = block.entries
         i, n = 0, len(entries)
         while i < n:
@@ -498,6 +500,7 @@ def apply_relocations(pe: "PEFile", image: bytearray, new_base: int) -> int:
             width = 8 if typ == IMAGE_REL_BASED_DIR64 else 4 if typ == IMAGE_REL_BASED_HIGHLOW else 2
             if addr + width > limit:
                 raise PEFormatError(f"relocation target RVA 0x{addr:x} outside the image")
+            addr -= rva
             if typ == IMAGE_REL_BASED_HIGHLOW:
                 u32.pack_into(image, addr, (u32.unpack_from(image, addr)[0] + d32) & 0xFFFFFFFF)
             elif typ == IMAGE_REL_BASED_DIR64:
@@ -509,7 +512,7 @@ def apply_relocations(pe: "PEFile", image: bytearray, new_base: int) -> int:
                 u16.pack_into(image, addr, (u16.unpack_from(image, addr)[0] + d32) & 0xFFFF)
             elif typ == IMAGE_REL_BASED_HIGHADJ:
                 if i >= n:
-                    raise PEFormatError(f"HIGHADJ relocation at RVA 0x{addr:x} lacks its low half")
+                    raise PEFormatError(f"HIGHADJ relocation at RVA 0x{addr + rva:x} lacks its low half")
                 t2, o2 = entries[i]
                 i += 1
                 low = (t2 << 12) | o2
@@ -519,7 +522,7 @@ def apply_relocations(pe: "PEFile", image: bytearray, new_base: int) -> int:
                 u16.pack_into(image, addr, temp >> 16)
             else:
                 raise PEFormatError(f"unsupported relocation type {typ} "
-                                    f"({RELOC_TYPE_NAMES.get(typ, 'unknown')}) at RVA 0x{addr:x}",
+                                    f"({RELOC_TYPE_NAMES.get(typ, 'unknown')}) at RVA 0x{addr + rva:x}",
                                     pe.rva_to_offset(block.rva))
             count += 1
     return count

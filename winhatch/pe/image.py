@@ -407,8 +407,10 @@ class PEFile:
     def relocations(self) -> list[_dirs.RelocBlock]:
         return _dirs.parse_relocations(self, self.data_directories[DIR_BASERELOC])
 
-    def apply_relocations(self, image: bytearray, new_base: int) -> int:
-        return _dirs.apply_relocations(self, image, new_base)
+    def apply_relocations(self, image: bytearray, new_base: int, *, blocks=None, rva: int = 0) -> int:
+        """Rebase ``image`` (the mapped image, or the part of it from ``rva`` on) for ``new_base``, applying
+        ``blocks`` (default: every relocation block)."""
+        return _dirs.apply_relocations(self, image, new_base, blocks=blocks, rva=rva)
 
     @cached_property
     def tls(self) -> _dirs.TlsDirectory | None:
@@ -472,6 +474,19 @@ class PEFile:
             if n > 0:
                 image[va:va + n] = buf[roff:roff + n]
         return image
+
+    def image_parts(self) -> list[tuple[int, memoryview]]:
+        """What the file backs of the SEC_IMAGE layout: ``(rva, bytes)`` for the headers and each section's
+        file-backed bytes (clipped to SizeOfImage); the rest of the image is zero (`map_image` without
+        materialising the zeros)."""
+        soi = self.size_of_image
+        buf = memoryview(self._buf)
+        out = []
+        for va, _vend, roff, rlen in self._regions:
+            n = min(rlen, soi - va)
+            if n > 0:
+                out.append((va, buf[roff:roff + n]))
+        return out
 
     def section_protections(self) -> list[tuple[int, int, int]]:
         """(rva, size, PAGE_*) for the header page(s) and each section of a SEC_IMAGE view. Images whose

@@ -185,8 +185,29 @@ def validate(doc: dict) -> None:
     jsonschema.validate(doc, load_schema())
 
 
+#: a list longer than this is written one compact item per line (the events, the API calls): json's indented
+#: output is its pure-Python encoder, ~5x slower than the compact C one, and a report is written on the way
+#: out of a run (a Ctrl-C must not wait seconds for it)
+_LONG_LIST = 32
+
+
+def _dumps(v, depth: int = 0) -> str:
+    pad, inner = " " * depth, " " * (depth + 1)
+    if isinstance(v, dict) and v:
+        items = [f"{inner}{json.dumps(str(k))}: {_dumps(x, depth + 1)}" for k, x in v.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(v, (list, tuple)) and v:
+        if len(v) > _LONG_LIST:
+            items = [inner + json.dumps(x, separators=(", ", ": ")) for x in v]
+        else:
+            items = [inner + _dumps(x, depth + 1) for x in v]
+        return "[\n" + ",\n".join(items) + "\n" + pad + "]"
+    return json.dumps(v)
+
+
 def write(doc: dict, path) -> None:
-    Path(path).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    """The report as indented JSON; long lists (events, API calls) one item per line."""
+    Path(path).write_text(_dumps(doc) + "\n", encoding="utf-8")
 
 
 def load(path) -> dict:

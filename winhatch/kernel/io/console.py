@@ -17,6 +17,7 @@ import stat as _stat
 from typing import BinaryIO
 
 from winhatch.ntstatus import NtStatusError, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER
+from winhatch.kernel import hostwait
 
 FILE_TYPE_UNKNOWN = 0
 FILE_TYPE_DISK = 1
@@ -231,7 +232,8 @@ class ConsoleInput(_Std):
         if self.stream is None or n == 0:
             return b""
         reader = getattr(self.stream, "read1", None) or self.stream.read
-        data = reader(n) or b""
+        with hostwait.blocking():
+            data = reader(n) or b""
         self.consumed += data
         return data
 
@@ -259,7 +261,8 @@ class ConsoleInput(_Std):
         """One line including its terminator ('\\r\\n' on a console, as typed otherwise), b'' at end."""
         if self.stream is None:
             return b""
-        line = self.stream.readline()
+        with hostwait.blocking():
+            line = self.stream.readline()
         self.consumed += line
         if self.is_console and line.endswith(b"\n") and not line.endswith(b"\r\n"):
             line = line[:-1] + b"\r\n"

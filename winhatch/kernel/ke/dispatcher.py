@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Callable
 
 from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLATION, STATUS_ILLEGAL_INSTRUCTION,
                                STATUS_INSTRUCTION_BUDGET_EXHAUSTED, STATUS_NOT_IMPLEMENTED, STATUS_STACK_OVERFLOW,
-                               STATUS_IO_TIMEOUT, STATUS_POSSIBLE_DEADLOCK, status_name)
+                               STATUS_CONTROL_C_EXIT, STATUS_IO_TIMEOUT, STATUS_POSSIBLE_DEADLOCK, status_name)
 from winhatch.kernel import events as ev
 from winhatch.kernel.ke import wait as kwait
 from winhatch.kernel.ke.wait import WouldBlock
@@ -80,6 +80,12 @@ class MachineStop(Exception):
         super().__init__(reason)
         self.reason = reason
         self.status = status
+
+
+def interrupted_stop() -> MachineStop:
+    """What a Ctrl-C ends the machine with: the guests end with STATUS_CONTROL_C_EXIT, the status a console
+    process ends with on Windows when it does not handle CTRL_C_EVENT."""
+    return MachineStop("interrupted (Ctrl-C)", STATUS_CONTROL_C_EXIT)
 
 
 @dataclass
@@ -120,6 +126,9 @@ class Dispatcher:
         self.api_calls = 0
         self.switches = 0
         self._deadline = None
+        #: set by interrupt() (a Ctrl-C, from a signal handler or another host thread): the machine stops
+        #: with STATUS_CONTROL_C_EXIT at the next check, before or after a CPU run
+        self.interrupted = False
         self.slice_end = INF  # api_calls value at which the running slice ends
         self._wait_seq = 0
         self.waiting: list["Thread"] = []  # threads with a wait block, in the order their waits began
@@ -286,6 +295,17 @@ class Dispatcher:
     def _timed(self) -> bool:
         return bool(self.timers) or any(t.wait is not None and t.wait.deadline is not None for t in self.waiting)
 
+    # -- Ctrl-C ------------------------------------------------------------------------------------------------
+    def interrupt(self) -> None:
+        """Stop the machine from outside (thread-safe): set the flag, end the CPU runs in progress.  A stop
+        that lands between two runs is lost, so a caller on another thread repeats this until the machine
+        has stopped; the flag is checked before and after every run."""
+        self.interrupted = True
+        for p in list(self.machine.processes):
+            cpu = p.cpu
+            if cpu is not None:
+                cpu.stop_async()
+
     # -- running -----------------------------------------------------------------------------------------------
     def _priority(self, t: "Thread") -> int:
         return max(1, min(31, t.process.base_priority + getattr(t, "priority_delta", 0)))
@@ -314,6 +334,8 @@ class Dispatcher:
         while True:
             if until is not None and until():
                 return
+            if self.interrupted:
+                raise interrupted_stop()
             self._tick()
             threads = self._order()
             if not threads:
@@ -379,6 +401,8 @@ class Dispatcher:
         import time
         cpu = thread.process.cpu
         while True:
+            if self.interrupted:
+                raise interrupted_stop()
             top = return_marker is None
             budget = self._budget(sliced and top)
             timeout = 0.0
@@ -394,6 +418,9 @@ class Dispatcher:
             executed = getattr(r, "instructions", 0) or (budget if r.kind == "budget" else 0)
             self.instructions += executed
             self.machine.clock.advance_instructions(executed)
+            if self.interrupted:
+                self._pending_exc = None
+                raise interrupted_stop()
             if self._pending_exc is not None:
                 e, self._pending_exc = self._pending_exc, None
                 raise e

@@ -1,6 +1,6 @@
 """Memory manager: a process's user address space (VADs, commit/protect/query, sections and views)
 kept in sync with the CPU backend's mappings."""
-from .aspace import AddressSpace, Allocation, MemoryBasicInformation, ViewResult
+from .aspace import AddressSpace, Allocation, CommitPool, MemoryBasicInformation, ViewResult
 from .backend import MemoryBackend, UnicornBackend
 from .constants import *  # noqa: F401,F403
 from .protect import to_perms, validate_protect
@@ -8,7 +8,7 @@ from .runs import RunMap
 from .section import Section
 
 __all__ = [
-    "AddressSpace", "Allocation", "MemoryBasicInformation", "ViewResult", "MemoryBackend",
+    "AddressSpace", "Allocation", "CommitPool", "MemoryBasicInformation", "ViewResult", "MemoryBackend",
     "UnicornBackend", "Section", "RunMap", "to_perms", "validate_protect",
     "MEM_COMMIT", "MEM_RESERVE", "MEM_DECOMMIT", "MEM_RELEASE", "MEM_FREE", "MEM_PRIVATE", "MEM_MAPPED",
     "MEM_IMAGE", "MEM_TOP_DOWN", "MEM_RESET", "PAGE_NOACCESS", "PAGE_READONLY", "PAGE_READWRITE",

@@ -178,6 +178,39 @@ class ViewResult(tuple):
         return self[1]
 
 
+class CommitPool:
+    """The machine's commit limit, shared by the address spaces of every process (the system commit limit:
+    RAM plus page files on Windows).  A charge that would pass ``limit`` bytes fails with
+    STATUS_COMMITMENT_LIMIT, what Windows returns when the system's commit limit is reached
+    (ERROR_COMMITMENT_LIMIT, 1455, to Win32 callers).  ``limit`` 0 or None: no cap.  An exited process's
+    address space stays for reports but no longer counts (``release``)."""
+
+    def __init__(self, limit: int | None):
+        self.limit = limit or None
+        self.spaces: list["AddressSpace"] = []
+        self.peak = 0
+
+    def used(self) -> int:
+        return sum(a.commit_charge for a in self.spaces)
+
+    def add(self, space: "AddressSpace") -> None:
+        self.spaces.append(space)
+
+    def release(self, space: "AddressSpace") -> None:
+        if space in self.spaces:
+            self.spaces.remove(space)
+
+    def check(self, nbytes: int) -> None:
+        if self.limit is None:
+            return
+        new = self.used() + nbytes
+        if new > self.limit:
+            from ...ntstatus import STATUS_COMMITMENT_LIMIT
+            raise NtStatusError(STATUS_COMMITMENT_LIMIT,
+                                f"the machine's commit limit 0x{self.limit:X} would be exceeded (0x{new:X}; "
+                                f"winhatch run --max-memory)")
+
+
 class AddressSpace:
     """A process's user address space driven through a :class:`MemoryBackend`.
 
@@ -186,7 +219,8 @@ class AddressSpace:
     private committed pages plus private (copy-on-write) copies of view pages.
     """
 
-    def __init__(self, backend, arch: str = "x64", commit_limit: int | None = None, large_address_aware: bool = True):
+    def __init__(self, backend, arch: str = "x64", commit_limit: int | None = None, large_address_aware: bool = True,
+                 commit_pool: CommitPool | None = None):
         if arch not in ("x64", "x86"):
             raise NtStatusError(STATUS_INVALID_PARAMETER, f"unknown arch {arch!r}")
         self.backend = backend
@@ -198,6 +232,9 @@ class AddressSpace:
             self.end = USER_END_X86_LAA if large_address_aware else USER_END_X86
         self.highest_user_address = self.end - 1
         self.commit_limit = commit_limit
+        self.commit_pool = commit_pool    # the machine-wide limit (CommitPool), if any
+        if commit_pool is not None:
+            commit_pool.add(self)
         self._bases: list[int] = []
         self._allocs: dict[int, Allocation] = {}
         self.uc = UcShadow(backend)
@@ -283,6 +320,8 @@ class AddressSpace:
         if self.commit_limit is not None and new > self.commit_limit:
             raise NtStatusError(STATUS_COMMITMENT_LIMIT,
                                 f"commit limit 0x{self.commit_limit:X} would be exceeded (0x{new:X})")
+        if self.commit_pool is not None:
+            self.commit_pool.check(pages * P)
 
     def _note_peak(self) -> None:
         self._peak_commit = max(self._peak_commit, self.commit_charge)
@@ -654,7 +693,7 @@ class AddressSpace:
             perms = to_perms(v[1])
             if v[2]:
                 self.uc.map(lo, hi, perms)
-                write_nonzero(self.backend, lo, section.read(a.offset + s * P, (e - s) * P))
+                self._copy_section(section, a.offset + s * P, lo, (e - s) * P)
             else:
                 self.uc.map(lo, hi, perms, section, a.offset + s * P)
         self.uc.coalesce(a.base, a.end, a.base, a.end)
@@ -692,14 +731,24 @@ class AddressSpace:
         self._charge(n)
         for s, e, v in runs:
             lo, hi = a.base + s * P, a.base + e * P
-            data = a.section.read(a.offset + s * P, (e - s) * P)
             self.uc.unmap(lo, hi)
             self.uc.map(lo, hi, to_perms(v[1]))
-            write_nonzero(self.backend, lo, data)
+            self._copy_section(a.section, a.offset + s * P, lo, (e - s) * P)
         a.pages.update(pa, pb, lambda v: (v[0], v[1], v[2] or 1))
         self._copy_pages += n
         self._note_peak()
         self.uc.coalesce(a.base + pa * P, a.base + pb * P, a.base, a.end)
+
+    _COPY_CHUNK = 16 << 20
+
+    def _copy_section(self, section: Section, offset: int, addr: int, size: int) -> None:
+        """Fill freshly mapped (zero) pages at ``addr`` with the section's bytes ``[offset, offset+size)``:
+        only the parts that may be non-zero, a bounded chunk at a time (host memory stays bounded
+        whatever the view's size)."""
+        for off, n in section.content_ranges(offset, size):
+            for c in range(0, n, self._COPY_CHUNK):
+                k = min(self._COPY_CHUNK, n - c)
+                write_nonzero(self.backend, addr + (off - offset) + c, section.read(off + c, k))
 
     def _sync_perms(self, a: Allocation, pa: int, pb: int) -> None:
         for s, e, v in a.pages.iter(pa, pb):

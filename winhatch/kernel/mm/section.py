@@ -113,6 +113,10 @@ class Section(KObject):
         self.image_base = 0
         self.page_protect: RunMap | None = None  # SEC_IMAGE: per-page protection
         self.views = 0
+        #: SEC_IMAGE: the byte ranges ``[start, end)`` that may hold non-zero data (what the file backs, and
+        #: what the kernel wrote since); every other page is demand-zero and never touched on the host.
+        #: None: unknown (data sections: their views write the host memory directly)
+        self.content: list[tuple[int, int]] | None = None
 
     @property
     def is_image(self) -> bool:
@@ -135,11 +139,23 @@ class Section(KObject):
         """NtCreateSection(SEC_IMAGE): ``image`` is laid out as in memory (SizeOfImage bytes);
         ``protections`` gives ``(rva, size, PAGE_*)`` per PE section; pages not covered (the headers)
         are PAGE_READONLY.  Writable protections become their WRITECOPY forms."""
-        size = _page_up(len(image))
+        return cls.create_image_sparse(len(image), [(0, image)], protections, name, image_base)
+
+    @classmethod
+    def create_image_sparse(cls, image_size: int, parts, protections: list[tuple[int, int, int]], name: str,
+                            image_base: int) -> "Section":
+        """NtCreateSection(SEC_IMAGE) from what the file backs: ``parts`` are ``(rva, bytes)`` (the headers,
+        each section's raw data), the rest of the ``image_size`` bytes is demand-zero — as on Windows, a
+        large SizeOfImage or a huge uninitialised section costs nothing until its pages are written."""
+        size = _page_up(image_size)
         if size == 0:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "empty image")
         sec = cls(size, PAGE_EXECUTE_WRITECOPY, SEC_IMAGE, name)
-        sec._mm[: len(image)] = bytes(image)
+        sec.content = []
+        for rva, data in parts:
+            n = min(len(data), size - rva)
+            if n > 0:
+                sec.write(rva, bytes(memoryview(data)[:n]))
         sec.image_base = image_base
         pages = RunMap(size // PAGE_SIZE, PAGE_READONLY)
         for rva, length, prot in protections:
@@ -162,6 +178,33 @@ class Section(KObject):
     def write(self, offset: int, data: bytes) -> None:
         """Write section contents directly (kernel/file-system use; every view sees it)."""
         self._mm[offset: offset + len(data)] = data
+        if self.content is not None and data:
+            self._add_content(offset, offset + len(data))
+
+    def _add_content(self, a: int, b: int) -> None:
+        a, b = a & ~(PAGE_SIZE - 1), _page_up(b)
+        out = []
+        for s, e in self.content:
+            if e < a or s > b:
+                out.append((s, e))
+            else:
+                a, b = min(a, s), max(b, e)
+        out.append((a, b))
+        out.sort()
+        self.content = out
+
+    def content_ranges(self, offset: int, size: int) -> list[tuple[int, int]]:
+        """The parts ``(offset, length)`` of ``[offset, offset+size)`` that may hold non-zero bytes (pages
+        outside them are zero): what a private copy of those pages needs to copy."""
+        end = offset + size
+        if self.content is None:
+            return [(offset, size)]
+        out = []
+        for s, e in self.content:
+            lo, hi = max(s, offset), min(e, end)
+            if lo < hi:
+                out.append((lo, hi - lo))
+        return out
 
     # --- hooks for the owners of special sections (file-backed mappings: winhatch.win32.dlls.k32_mapping) ------
     def on_view_mapped(self, view) -> None:

@@ -32,6 +32,13 @@ OBJ_PROTECT_CLOSE = 0x1
 
 #: handle tables grow to at most this many entries (Windows' per-process limit is 2^24)
 MAX_HANDLES = 1 << 24
+#: the default cap on open handles per process (`winhatch run --max-handles`, machine.limits["max_handles"]).
+#: Each handle to a new object costs the host about 0.5 KB of Python objects, so Windows' own 2^24 would let a
+#: CreateEvent loop take ~8 GB of host memory; 2^18 (262,144) keeps that near 130 MB (measured: a CreateEvent
+#: loop to the cap peaks at 171 MB, 44 MB of it the start-up) and is far above what
+#: programs hold (thousands; more is a leak).  Reaching it fails the call with STATUS_INSUFFICIENT_RESOURCES
+#: (ERROR_NO_SYSTEM_RESOURCES, 1450), what Windows returns at its own limit.
+DEFAULT_MAX_HANDLES = 1 << 18
 
 
 def normalize_handle(h: int) -> int:
@@ -69,9 +76,13 @@ class HandleTable:
         self._entries: dict[int, HandleEntry] = {}
         self._free: list[int] = []  # heap of freed values below _next
         self._next = 4
+        self.limit = MAX_HANDLES      # open handles at most (the machine's cap: DEFAULT_MAX_HANDLES)
 
     # --- allocation --------------------------------------------------------------------------------
     def _alloc_value(self) -> int:
+        if len(self._entries) >= self.limit:
+            raise NtStatusError(0xC000009A, f"the process has {len(self._entries)} open handles, its limit "
+                                            f"(winhatch run --max-handles)")  # STATUS_INSUFFICIENT_RESOURCES
         while self._free:
             h = heapq.heappop(self._free)
             if h not in self._entries:

@@ -360,7 +360,8 @@ def MmCreateProcessAddressSpace(machine, proc: Process) -> None:
     from winhatch.kernel.mm import AddressSpace
     proc.cpu = Cpu(proc.arch)
     proc.aspace = AddressSpace(proc.cpu, arch=proc.arch, commit_limit=machine.limits.get("commit_limit"),
-                               large_address_aware=True)
+                               large_address_aware=True, commit_pool=machine.commit_pool)
+    proc.handles.limit = machine.max_handles
     # the GDT lives in kernel space, above the user address space (no VAD describes it)
     from winhatch.cpu import PROT_READ, PROT_WRITE
     proc.cpu.mem_map(GDT_VA[proc.arch], 0x1000, PROT_READ | PROT_WRITE)

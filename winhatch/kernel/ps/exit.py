@@ -48,6 +48,9 @@ def PspExitProcess(machine, proc, status: int) -> None:
     proc.exit_time = machine.clock.system_time()
     machine.notify.process_exit(proc)
     _write_mapped_files(proc)
+    aspace = getattr(proc, "aspace", None)
+    if aspace is not None and aspace.commit_pool is not None:
+        aspace.commit_pool.release(aspace)   # its memory no longer counts against the machine's limit
     closed = 0
     for h, _entry in list(proc.handles.entries()):
         try:

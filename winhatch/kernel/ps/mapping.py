@@ -16,7 +16,8 @@ def create_image_section(pe, path: str, traps: dict[int, str] | None = None) -> 
     """The image section of a parsed PE file; `traps`: its trap table when already known (else read from
     its `.whtrap` section, if any)."""
     name = path.rsplit("\\", 1)[-1]
-    sec = Section.create_image(pe.map_image(), pe.section_protections(), name, pe.image_base)
+    sec = Section.create_image_sparse(pe.size_of_image, pe.image_parts(), pe.section_protections(), name,
+                                      pe.image_base)
     sec.pe = pe
     sec.path = path
     sec.traps = traps if traps is not None else _trap_table(pe)
@@ -83,16 +84,37 @@ def map_image(proc, section, path: str, *, base: int | None = None) -> int:
     return vbase
 
 
+#: relocation blocks are applied through a window of the view at most this large (host memory stays
+#: bounded by it, not by SizeOfImage)
+RELOC_WINDOW = 1 << 20
+
+
 def relocate_view(proc, pe, new_base: int) -> int:
-    """Apply the base relocations to a mapped view (its touched pages become private copies)."""
-    if not pe.relocations:
+    """Apply the base relocations to a mapped view (its touched pages become private copies).  Consecutive
+    blocks are applied together through a window of the pages they touch (a block's fixups lie within
+    its page and the 7 bytes after it)."""
+    blocks = pe.relocations
+    if not blocks:
         return 0
-    image = bytearray(proc.aspace.read(new_base, pe.size_of_image))
-    before = bytes(image)
-    count = pe.apply_relocations(image, new_base)
-    for off in range(0, len(image), 0x1000):
-        if image[off:off + 0x1000] != before[off:off + 0x1000]:
-            proc.aspace.write(new_base + off, bytes(image[off:off + 0x1000]))
+    soi = pe.size_of_image
+    count = 0
+    i = 0
+    while i < len(blocks):
+        lo = min(blocks[i].page_rva, soi) & ~0xFFF
+        j = i + 1
+        while j < len(blocks) and lo <= blocks[j].page_rva < lo + RELOC_WINDOW - 0x2000:
+            j += 1
+        hi = min(soi, max(b.page_rva for b in blocks[i:j]) + 0x2000)
+        if hi > lo:
+            image = bytearray(proc.aspace.read(new_base + lo, hi - lo))
+            before = bytes(image)
+        else:
+            image, before = bytearray(), b""
+        count += pe.apply_relocations(image, new_base, blocks=blocks[i:j], rva=lo)
+        for off in range(0, len(image), 0x1000):
+            if image[off:off + 0x1000] != before[off:off + 0x1000]:
+                proc.aspace.write(new_base + lo + off, bytes(image[off:off + 0x1000]))
+        i = j
     return count
 
 

@@ -45,6 +45,16 @@ def object_path(c, name: str) -> str:
     return ns.session_bno(c.proc.session_id) + "\\" + name
 
 
+def _insert_handle(c, obj, access: int, inherit: bool) -> int:
+    """A new handle, or 0 with the last error when the handle table is at its limit
+    (STATUS_INSUFFICIENT_RESOURCES → ERROR_NO_SYSTEM_RESOURCES)."""
+    try:
+        return c.proc.handles.insert(obj, access, inherit=inherit)
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+
+
 def create_named(c, obj, name: str | None, access: int, sa: int) -> int:
     """Insert a new object (named: or open the existing one, ERROR_ALREADY_EXISTS) and return a handle."""
     if name:
@@ -53,11 +63,13 @@ def create_named(c, obj, name: str | None, access: int, sa: int) -> int:
         except NtStatusError as e:
             c.set_last_error(nt_to_win32(e.status))
             return 0
-        h = c.proc.handles.insert(got, access, inherit=sa_inherit(c, sa))
-        c.set_last_error(ERROR_ALREADY_EXISTS if got is not obj else 0)
+        h = _insert_handle(c, got, access, sa_inherit(c, sa))
+        if h:
+            c.set_last_error(ERROR_ALREADY_EXISTS if got is not obj else 0)
         return h
-    h = c.proc.handles.insert(obj, access, inherit=sa_inherit(c, sa))
-    c.set_last_error(0)
+    h = _insert_handle(c, obj, access, sa_inherit(c, sa))
+    if h:
+        c.set_last_error(0)
     return h
 
 
@@ -70,7 +82,7 @@ def open_named(c, type_name: str, access: int, inherit: int, name: str | None) -
     except NtStatusError as e:
         c.set_last_error(nt_to_win32(e.status))
         return 0
-    return c.proc.handles.insert(obj, access, inherit=bool(inherit))
+    return _insert_handle(c, obj, access, bool(inherit))
 
 
 # ================================================================================ events

@@ -1,0 +1,2 @@
+#include "common.h"
+int b(void) { return COMMON; }

@@ -1,0 +1,3 @@
+export type Shape = { kind: "circle"; r: number } | { kind: "square"; side: number };
+export const greet = (name: string): string => `hello, ${name}!`;
+export const unused = 42;

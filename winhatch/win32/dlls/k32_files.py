@@ -719,6 +719,24 @@ def GetFullPathName(c, name, size, buf, pfile):
     return n
 
 
+@api(K32, "DWORD WINAPI GetLongPathName%(LPCTSTR lpszShortPath, LPTSTR lpszLongPath, DWORD cchBuffer)")
+def GetLongPathName(c, name, buf, size):
+    """The path with its 8.3 short components expanded; the machine's volumes have no short names, so an
+    existing path comes back as given (relative stays relative). A missing file or directory:
+    ERROR_FILE_NOT_FOUND; NULL or "": ERROR_PATH_NOT_FOUND. The length without the NUL, or the size needed with it when the buffer is short."""
+    if not name:
+        c.set_last_error(ERROR_PATH_NOT_FOUND)      # NULL or "" (as Wine)
+        return 0
+    try:
+        _vfs(c).stat(name, cwd(c))
+    except NtStatusError as e:
+        nt_error(c, e)
+        if c.last_error() == ERROR_PATH_NOT_FOUND:
+            c.set_last_error(ERROR_FILE_NOT_FOUND)  # the component-by-component walk misses a file
+        return 0
+    return put_string_fits(c, buf, size, name)
+
+
 @api(K32, "DWORD WINAPI GetCurrentDirectory%(DWORD nBufferLength, LPTSTR lpBuffer)")
 def GetCurrentDirectory(c, size, buf):
     return put_string_fits(c, buf, size, cwd(c))

@@ -103,6 +103,7 @@ PROGRAMS = [
     Program("thr_sum", "thr_sum.c"),
     Program("thr_objects", "thr_objects.c"),
     Program("thr_attach", "thr_attach.c", dlls=["thr_dll.c"]),
+    Program("thr_nocallout", "thr_nocallout.c", dlls=["thr_dll.c"]),
     Program("thr_nested", "thr_nested.c", dlls=["thr_ndll.c"]),
     Program("proc_pipe", "proc_pipe.c"),
     Program("exc_seh", "exc_seh.c", exit_line=False),

@@ -136,3 +136,12 @@ def test_thread_blocked_inside_dllmain_lets_others_run(build_fixture, tmp_path, 
     assert transcript(res) == expected("thr_nested", arch)
     waits = [e for e in res.events if e.name == "deadlock"]
     assert not waits
+
+
+def test_disable_thread_library_calls(run_fixture, arch):
+    """thr_nocallout.c, recorded from wine64 (the x86 file is the same: the program prints nothing
+    architecture-dependent). A DLL built by mingw has static TLS (its CRT's TLS directory), so
+    DisableThreadLibraryCalls fails for it (ERROR_MOD_NOT_FOUND) and it keeps its thread notifications; kernel32
+    has none and succeeds. A desktop process has no app package (APPMODEL_ERROR_NO_PACKAGE)."""
+    res = run_fixture("thr_nocallout.c", arch, dlls=["thr_dll.c"])
+    assert transcript(res) == expected("thr_nocallout", arch)

@@ -219,11 +219,31 @@ def LdrpInitializeProcess(machine, thread) -> None:
     _run_initializers(st, thread, exe)
 
 
+def LdrDisableThreadCalloutsForDll(proc, base: int) -> int:
+    """DisableThreadLibraryCalls: the module at `base` gets no DLL_THREAD_ATTACH/DETACH calls from now on
+    (LDRP_DONT_CALL_FOR_THREADS in its LDR_DATA_TABLE_ENTRY.Flags, which is where the loader reads it, so a guest
+    that sets the flag itself gets the same). A module with static TLS needs its thread calls for its TLS
+    callbacks, and no module is at `base`: STATUS_DLL_NOT_FOUND (the documented failure)."""
+    st = state_of(proc)
+    m = next((x for x in st.modules if x.base == base), None)
+    if m is None or m.tls_index >= 0:
+        return STATUS_DLL_NOT_FOUND
+    flags = LDR_DATA_TABLE_ENTRY.read(st.proc.aspace, m.entry, st.arch, "Flags")["Flags"]
+    LDR_DATA_TABLE_ENTRY.write(st.proc.aspace, m.entry, st.arch, Flags=flags | LDRP_DONT_CALL_FOR_THREADS)
+    st.emit("LdrDisableThreadCalloutsForDll", module=m.name)
+    return 0
+
+
+def _calls_for_threads(st, m) -> bool:
+    flags = LDR_DATA_TABLE_ENTRY.read(st.proc.aspace, m.entry, st.arch, "Flags")["Flags"]
+    return not flags & LDRP_DONT_CALL_FOR_THREADS
+
+
 def LdrpInitializeThread(machine, thread) -> None:
     st = state_of(thread.process)
     LdrpAllocateTls(st, thread)
     for m in list(st.init_order):
-        if m.is_exe or not m.initialized:
+        if m.is_exe or not m.initialized or not _calls_for_threads(st, m):
             continue
         _call_tls_callbacks(st, thread, m, DLL_THREAD_ATTACH)
         if m.entry_point:
@@ -745,6 +765,8 @@ def LdrpCallThreadDetachRoutines(machine, thread) -> None:
     for m in reversed(st.init_order):
         if m.is_exe:
             exe = m
+            continue
+        if not _calls_for_threads(st, m):
             continue
         _call_tls_callbacks(st, thread, m, DLL_THREAD_DETACH)
         if m.entry_point:

@@ -174,9 +174,39 @@ def _aligned_realloc(c, p, size, alignment):
     return q
 
 
-@api(BOTH, "int __cdecl _callnewh(size_t size)")
+def new_handlers(c) -> dict:
+    """The process's new handlers: "crt", the C runtime's _PNH (int (*)(size_t), _set_new_handler), and "std", the
+    C++ library's std::new_handler (void (*)(), msvcp140's std::set_new_handler). On Windows the C++ library
+    installs an adapter as the C runtime's handler that calls its own; _callnewh calls either the same way."""
+    return c.proc.subsystem.setdefault("new_handlers", {"crt": 0, "std": 0})
+
+
+@api(U, "void * __cdecl _set_new_handler(void *pnh)")
+def _set_new_handler(c, pnh):
+    """Returns the previous C runtime new handler."""
+    h = new_handlers(c)
+    old, h["crt"] = h["crt"], pnh
+    return old
+
+
+@api(U, "void * __cdecl _query_new_handler(void)")
+def _query_new_handler(c):
+    return new_handlers(c)["crt"]
+
+
+@api(BOTH, "int __cdecl _callnewh(size_t size)", calls_guest=True)
 def _callnewh(c, size):
-    return 0     # no new handler installed
+    """operator new calls this when an allocation fails: 0 when no handler is installed (operator new then
+    throws std::bad_alloc), else the handler runs and the allocation is retried (1) — for the C runtime's
+    handler only when it returns nonzero."""
+    h = new_handlers(c)
+    if h["crt"]:
+        ret = c.machine.dispatcher.call_guest(c.thread, h["crt"], [size], stdcall=False)
+        return 1 if ret & 0xFFFFFFFF else 0
+    if h["std"]:
+        c.machine.dispatcher.call_guest(c.thread, h["std"], [], stdcall=False)
+        return 1
+    return 0
 
 
 @api(BOTH, "int __cdecl _heapchk(void)")
@@ -494,6 +524,7 @@ def _abs64(c, v):
 
 
 api(U, "long long __cdecl llabs(long long v)")(_abs64)
+api(U, "long long __cdecl imaxabs(long long v)")(_abs64)   # intmax_t is 64 bits on both architectures
 
 
 @api(BOTH, "__int64 __cdecl div(int a, int b)")

@@ -17,7 +17,8 @@ from winhatch.kernel.ob import KObject
 from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_BROKEN_PIPE, ERROR_DIRECTORY,
                                ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND, ERROR_INVALID_HANDLE,
                                ERROR_INVALID_NAME, ERROR_INVALID_PARAMETER, ERROR_NO_MORE_FILES,
-                               ERROR_PATH_NOT_FOUND, STATUS_OBJECT_NAME_COLLISION, NtStatusError, nt_to_win32)
+                               ERROR_PATH_NOT_FOUND, STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_PATH_NOT_FOUND,
+                               NtStatusError, nt_to_win32)
 from winhatch.win32.api import api
 
 from .k32_common import (K32, cwd, guest_path, invalid_handle, nt_error, put_string_fits,
@@ -698,6 +699,34 @@ def SetFileAttributes(c, name, attrs):
 
 
 # ============================================================================================ paths
+@api(K32, "DWORD WINAPI GetLongPathName%(LPCTSTR lpszShortPath, LPTSTR lpszLongPath, DWORD cchBuffer)")
+def GetLongPathName(c, name, buf, size):
+    """The path with each 8.3 component replaced by its long name. winhatch's volumes keep no 8.3 names (as a
+    Windows volume with 8dot3 name creation disabled), so every component of an existing path is already its
+    long name: the path comes back as given, or the size needed with its NUL. The path is looked up one
+    component at a time, so a missing directory is ERROR_FILE_NOT_FOUND like a missing file; NULL and "" are
+    ERROR_PATH_NOT_FOUND (as recorded from Wine, conf_longpath)."""
+    if not name:
+        c.set_last_error(ERROR_PATH_NOT_FOUND)
+        return 0
+    try:
+        _vfs(c).stat(guest_path(c, name), cwd(c))
+    except NtStatusError as e:
+        if e.status == STATUS_OBJECT_PATH_NOT_FOUND:
+            c.set_last_error(ERROR_FILE_NOT_FOUND)
+        else:
+            nt_error(c, e)
+        return 0
+    return put_string_fits(c, buf, size, name)
+
+
+@api(K32, "DWORD WINAPI GetShortPathName%(LPCTSTR lpszLongPath, LPTSTR lpszShortPath, DWORD cchBuffer)")
+def GetShortPathName(c, name, buf, size):
+    """The 8.3 form of a path. Where a component has no 8.3 name (winhatch's volumes keep none, as a volume with
+    8dot3 name creation disabled), Windows keeps its long name: the path comes back as given."""
+    return GetLongPathName(c, name, buf, size)
+
+
 @api(K32, "DWORD WINAPI GetFullPathName%(LPCTSTR lpFileName, DWORD nBufferLength, LPTSTR lpBuffer, "
           "LPTSTR *lpFilePart)")
 def GetFullPathName(c, name, size, buf, pfile):
@@ -717,24 +746,6 @@ def GetFullPathName(c, name, size, buf, pfile):
             cut = full.rfind("\\") + 1
             c.write_ptr(pfile, buf + len(c.encode_t(full[:cut])))
     return n
-
-
-@api(K32, "DWORD WINAPI GetLongPathName%(LPCTSTR lpszShortPath, LPTSTR lpszLongPath, DWORD cchBuffer)")
-def GetLongPathName(c, name, buf, size):
-    """The path with its 8.3 short components expanded; the machine's volumes have no short names, so an
-    existing path comes back as given (relative stays relative). A missing file or directory:
-    ERROR_FILE_NOT_FOUND; NULL or "": ERROR_PATH_NOT_FOUND. The length without the NUL, or the size needed with it when the buffer is short."""
-    if not name:
-        c.set_last_error(ERROR_PATH_NOT_FOUND)      # NULL or "" (as Wine)
-        return 0
-    try:
-        _vfs(c).stat(name, cwd(c))
-    except NtStatusError as e:
-        nt_error(c, e)
-        if c.last_error() == ERROR_PATH_NOT_FOUND:
-            c.set_last_error(ERROR_FILE_NOT_FOUND)  # the component-by-component walk misses a file
-        return 0
-    return put_string_fits(c, buf, size, name)
 
 
 @api(K32, "DWORD WINAPI GetCurrentDirectory%(DWORD nBufferLength, LPTSTR lpBuffer)")

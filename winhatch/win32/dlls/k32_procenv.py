@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from winhatch.kernel.structs import TEB
 from winhatch.ldr import loader
-from winhatch.ntstatus import ERROR_INVALID_PARAMETER
+from winhatch.ntstatus import ERROR_INVALID_PARAMETER, NtStatusError
 from winhatch.win32.api import api
 
-from .k32_common import K32
+from .k32_common import K32, nt_error
 
 ERROR_SUCCESS = 0
 ERROR_MOD_NOT_FOUND = 126
@@ -81,6 +81,38 @@ def AppPolicyGetShowDeveloperDiagnostic(c, token, out):
      "AppPolicyMediaFoundationCodecLoading *policy)")
 def AppPolicyGetMediaFoundationCodecLoading(c, token, out):
     return _policy(c, token, out, 0)       # AppPolicyMediaFoundationCodecLoading_All
+
+
+# ------------------------------------------------------------------------------------------ app packages
+APPMODEL_ERROR_NO_PACKAGE = 15700
+
+
+@api(K32, "LONG WINAPI GetCurrentPackageId(UINT32 *bufferLength, BYTE *buffer)")
+def GetCurrentPackageId(c, length, buf):
+    """A desktop process (what winhatch runs: see AppPolicy above) has no package identity: every
+    GetCurrentPackage* query returns APPMODEL_ERROR_NO_PACKAGE and leaves the buffer and its length alone."""
+    return APPMODEL_ERROR_NO_PACKAGE
+
+
+for _name in ("GetCurrentPackageFullName", "GetCurrentPackageFamilyName", "GetCurrentPackagePath"):
+    api(K32, f"LONG WINAPI {_name}(UINT32 *bufferLength, PWSTR buffer)")(GetCurrentPackageId)
+
+
+# ------------------------------------------------------------------------------------------ DisableThreadLibraryCalls
+@api(K32, "BOOL WINAPI DisableThreadLibraryCalls(HMODULE hLibModule)")
+def DisableThreadLibraryCalls(c, module):
+    """ntdll's LdrDisableThreadCalloutsForDll: the DLL gets no more DLL_THREAD_ATTACH/DETACH calls. It fails
+    (ERROR_MOD_NOT_FOUND) for a handle that is not a loaded module and for a DLL with static TLS."""
+    status = loader.LdrDisableThreadCalloutsForDll(c.proc, module)
+    if status:
+        nt_error(c, NtStatusError(status))
+        return 0
+    return 1
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI LdrDisableThreadCalloutsForDll(PVOID DllHandle)")
+def LdrDisableThreadCalloutsForDll(c, module):
+    return loader.LdrDisableThreadCalloutsForDll(c.proc, module)
 
 
 # ------------------------------------------------------------------------------------------ GetModuleHandleEx

@@ -1816,3 +1816,18 @@ for _ch, _w in CHARS:
     _declare_plain(f"??1{BI}UEAA@XZ", "void __thiscall basic_ios_dtor(void *this_)", _basic_ios_dtor)
     _declare_plain(f"?init@{BI}IEAAXPEAV?$basic_streambuf@{E}U?$char_traits@{E}@std@@@2@_N@Z",
              "void __thiscall init(void *this_, void *sb, int isstd)", _ios_init)
+
+
+# ============================================================================================ std::set_new_handler
+def _set_new_handler(c, handler):
+    """std::set_new_handler: the previous std::new_handler. operator new's retry loop reaches it through the C
+    runtime's _callnewh (winhatch.win32.dlls.crt_stdlib.new_handlers)."""
+    from winhatch.win32.dlls.crt_stdlib import new_handlers
+    h = new_handlers(c)
+    old, h["std"] = h["std"], handler
+    return old
+
+
+_declare_plain("?set_new_handler@std@@YAP6AXXZP6AXXZ@Z", "void * __cdecl set_new_handler(void *handler)",
+               _set_new_handler)
+

@@ -443,3 +443,36 @@ def _setmaxstdio(c, n):
 @api(BOTH, "int __cdecl _getmaxstdio(void)")
 def _getmaxstdio(c):
     return 512
+
+
+@api(BOTH, "void __cdecl _lock_locales(void)")
+def _lock_locales(c):
+    pass    # one emulated thread runs at a time: the locale lock cannot be contended
+
+
+@api(BOTH, "void __cdecl _unlock_locales(void)")
+def _unlock_locales(c):
+    pass
+
+
+@api(BOTH, "unsigned int __cdecl ___lc_collate_cp_func(void)")
+def ___lc_collate_cp_func(c):
+    """The LC_COLLATE locale's code page: 0 in "C"."""
+    s = R.state(c)
+    cp = L._CODEPAGE[L.state_of(s)[L.LC_COLLATE]]
+    return 0 if cp is None else int(cp[2:])
+
+
+@api(BOTH, "wchar_t ** __cdecl ___lc_locale_name_func(void)")
+def ___lc_locale_name_func(c):
+    """The locale names (LCID-style names, "en-US") of LC_ALL..LC_TIME: NULL for a category in "C"."""
+    s = R.state(c)
+    ps = c.ptr_size
+    a = s.statics.get("lc_locale_names")
+    if a is None:
+        a = s.statics["lc_locale_names"] = R.alloc(c, 6 * ps)
+        s.statics["lc_locale_name_enus"] = R.new_wstr(c, "en-US")
+    names = L.state_of(s)
+    for i in range(6):
+        c.write_ptr(a + i * ps, 0 if i == 0 or names[i] == L.C else s.statics["lc_locale_name_enus"])
+    return a

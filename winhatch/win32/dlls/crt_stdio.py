@@ -46,12 +46,23 @@ def fmt_text(c, s: R.CrtState, fmt_ptr: int, va, *, wide: bool, options: int | N
         return None
 
 
-def wide_to_stream_bytes(text: str) -> bytes | None:
-    """wprintf to a narrow stream in the "C" locale: wctomb per character (U+0000..U+00FF), else EILSEQ."""
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return None
+def wide_to_stream_bytes(c, text: str) -> bytes | None:
+    """wprintf to a narrow stream: wctomb per character in the LC_CTYPE locale ("C": U+0000..U+00FF), None
+    (EILSEQ) for a character the locale's code page lacks."""
+    from winhatch.win32.crt.format import _wide_to_narrow_char
+    cp = L.codepage(R.state(c))
+    if cp is None:
+        try:
+            return text.encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+    out = []
+    for ch in text:
+        b = _wide_to_narrow_char(ch, cp)
+        if b is None:
+            return None
+        out.append(b)
+    return "".join(out).encode("latin-1")
 
 
 def stream_or_fail(c, s: R.CrtState, fp: int) -> S.Stream | None:
@@ -77,8 +88,20 @@ def print_to(c, s: R.CrtState, st: S.Stream | None, text, wide: bool) -> int:
     if st is None or text is None:
         return -1
     if wide:
-        data = wide_to_stream_bytes(text)
+        data = wide_to_stream_bytes(c, text)
         if data is None:
+            # the characters are converted and written one at a time: those before the first one the
+            # locale's code page lacks reach the stream
+            lo, hi = 0, len(text)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if wide_to_stream_bytes(c, text[:mid]) is None:
+                    hi = mid - 1
+                else:
+                    lo = mid
+            if lo:
+                S.write(c, s, st, wide_to_stream_bytes(c, text[:lo]))
+                S.end_of_call(c, s, st)
             R.set_errno(c, R.EILSEQ, s)
             return -1
     else:
@@ -733,7 +756,7 @@ def fputwc(c, ch, f):
     st = stream_or_fail(c, s, f)
     if st is None:
         return 0xFFFF
-    data = wide_to_stream_bytes(chr(ch & 0xFFFF))
+    data = wide_to_stream_bytes(c, chr(ch & 0xFFFF))
     if data is None:
         R.set_errno(c, R.EILSEQ, s)
         return 0xFFFF
@@ -770,7 +793,7 @@ def fputws(c, text, f):
     st = stream_or_fail(c, s, f)
     if st is None or text is None:
         return EOF32
-    data = wide_to_stream_bytes(text)
+    data = wide_to_stream_bytes(c, text)
     if data is None:
         R.set_errno(c, R.EILSEQ, s)
         return EOF32
@@ -795,7 +818,7 @@ def puts(c, text):
 def _putws(c, text):
     s = R.state(c)
     st = stdout_stream(c, s)
-    data = wide_to_stream_bytes((text or "") + "\n")
+    data = wide_to_stream_bytes(c, (text or "") + "\n")
     if data is None:
         return 0xFFFF
     r = S.write(c, s, st, data)

@@ -85,6 +85,9 @@ class LoaderState:
         self.tls_modules: list[Module] = []
         self.apiset = None
         self.dll_directories: list[str] = []
+        # SetDllDirectory: None = the standard search order; else the directory ("" = none) that replaces the
+        # current directory in the search order (it is kept in dll_directories when not empty)
+        self.dll_directory: str | None = None
         # AddDllDirectory's user directories (cookie -> path, in the order added) and the process's default
         # LOAD_LIBRARY_SEARCH_* flags (SetDefaultDllDirectories; 0: the standard search order)
         self.user_dll_dirs: dict[int, str] = {}
@@ -330,7 +333,9 @@ def _search_dirs(st: LoaderState, importer: Module | None) -> list[str]:
     for k, v in proc.subsystem.get("environment", {}).items():
         if k.upper() == "PATH":
             path = v
-    dirs = [app_dir, *st.dll_directories, sysdir, m.system_root + "\\System", m.system_root, cwd]
+    dirs = [app_dir, *st.dll_directories, sysdir, m.system_root + "\\System", m.system_root]
+    if st.dll_directory is None:      # SetDllDirectory removes the current directory from the order
+        dirs.append(cwd)
     dirs += [d for d in path.split(";") if d]
     return dirs
 

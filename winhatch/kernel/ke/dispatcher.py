@@ -407,7 +407,10 @@ class Dispatcher:
         except GuestTermination as e:
             self._terminated(thread, e)
         finally:
-            self.machine.clock.advance((self.api_calls - calls) * API_CALL_TICKS)
+            k = (self.api_calls - calls) * API_CALL_TICKS
+            thread.kernel_time += k
+            thread.process.kernel_time += k
+            self.machine.clock.advance(k)
             self.slice_end = INF
 
     def _budget(self, sliced: bool) -> int:
@@ -441,6 +444,9 @@ class Dispatcher:
             executed = getattr(r, "instructions", 0) or (budget if r.kind == "budget" else 0)
             self.instructions += executed
             self.machine.clock.advance_instructions(executed)
+            ns = executed * self.machine.clock.NS_PER_INSTRUCTION
+            thread.user_ns += ns
+            thread.process.user_ns += ns
             if self.interrupted:
                 self._pending_exc = None
                 raise interrupted_stop()

@@ -431,6 +431,7 @@ def PspInsertProcess(machine, proc: Process, parent: Process, creator, req: Crea
 def PspCreateThread(machine, proc: Process, *, start: int, parameter: int, initial: bool = False, pe=None,
                     stack_reserve: int = 0, stack_commit: int = 0, suspended: bool = True) -> Thread:
     thread = Thread(proc)
+    thread.creation_time = machine.clock.system_time()
     thread.initial = initial
     thread.start_address = start
     thread.start_parameter = parameter

@@ -57,6 +57,10 @@ class Process(KObject):
         self.subsystem: dict[str, Any] = {}  # per-process state of the layers above (loader, win32): owned by them
         self.creation_time = 0
         self.exit_time = 0
+        # CPU time of all its threads, exited ones included (GetProcessTimes): instructions run in user mode
+        # (in ns of the emulated clock) and the time charged for system calls (100 ns units)
+        self.user_ns = 0
+        self.kernel_time = 0
         self.console = None
 
     @property
@@ -100,6 +104,9 @@ class Thread(KObject):
         self.exit_status = STATUS_PENDING
         self.terminated = False
         self.started = False  # KiStartUserThread ran
+        self.creation_time = 0     # system time (FILETIME units) of PspCreateThread
+        self.user_ns = 0           # GetThreadTimes: its instructions, in ns of the emulated clock
+        self.kernel_time = 0       # and the time charged for its system calls (100 ns units)
         self.priority = process.base_priority
         self.initial = False
         self.csr = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from winhatch.win32.crt.runtime import crt_api as api
 from winhatch.win32.crt import runtime as R
 from winhatch.win32.crt import stdio as S
+from winhatch.win32.crt import locale as L
 
 BOTH = R.BOTH
 
@@ -226,7 +227,7 @@ def _unlock_file(c, f):
 
 @api(BOTH, "int __cdecl ___lc_codepage_func(void)")
 def ___lc_codepage_func(c):
-    return 0    # the "C" locale
+    return L.codepage_number(R.state(c))
 
 
 @api(BOTH, "int __cdecl ___mb_cur_max_func(void)")
@@ -240,11 +241,10 @@ def __pctype_func(c):
     if s.flavor == R.MSVCRT:
         from winhatch.win32.dlls.msvcrt import data_addr
         return data_addr(c, "_ctype") + 2
-    from winhatch.win32.crt.startup import ctype_table_bytes
     a = s.statics.get("ctype")
     if a is None:
         a = s.statics["ctype"] = R.alloc(c, 514)
-        c.write(a, ctype_table_bytes())
+        c.write(a, L.ctype_table_bytes(s))
     return a + 2
 
 
@@ -262,54 +262,83 @@ def __pwctype_func(c):
     return a + 2
 
 
+def _apply_ctype(c, s) -> None:
+    """LC_CTYPE changed: rewrite the runtime's ctype table and code page where the program can read them."""
+    table = L.ctype_table_bytes(s)
+    if s.flavor == R.MSVCRT:
+        from winhatch.win32.dlls.msvcrt import data_addr
+        c.write(data_addr(c, "_ctype"), table)
+        c.write_u32(data_addr(c, "__lc_codepage"), L.codepage_number(s))
+    elif "ctype" in s.statics:
+        c.write(s.statics["ctype"], table)
+
+
+def _setlocale(c, cat: int, loc: str | None) -> str | None:
+    """setlocale's work for both character widths: the locale's name now in effect, None on failure."""
+    s = R.state(c)
+    if not 0 <= cat <= 5:
+        R.invalid_parameter(c, R.EINVAL, s)
+        return None
+    if loc is not None:
+        name = L.resolve(loc)
+        if name is None:
+            return None        # a locale this machine does not have: NULL, the locale unchanged
+        before = L.codepage(s)
+        L.set_category(s, cat, name)
+        if L.codepage(s) != before:
+            _apply_ctype(c, s)
+    return L.query(s, cat)
+
+
 @api(BOTH, "char * __cdecl setlocale(int category, const char *locale)")
 def setlocale(c, cat, loc):
-    s = R.state(c)
-    if cat > 5:
-        R.invalid_parameter(c, R.EINVAL, s)
+    cat = cat - (1 << 32) if cat & 0x80000000 else cat
+    name = _setlocale(c, cat, loc)
+    if name is None:
         return 0
-    name = R.static_buffer(c, s, "locale_c", 4)
-    c.write(name, b"C\0")
-    if loc is None or loc == "C":
-        return name
-    if loc == "":
-        # the user-default locale: winhatch's machine is en-US, but only the "C" tables are emulated
-        R.not_implemented(c, 'setlocale(..., "") (a locale other than "C")')
-    return 0   # an unknown locale name: NULL, locale unchanged
+    s = R.state(c)
+    buf = R.static_buffer(c, s, "setlocale", 256)
+    c.write(buf, name.encode("ascii") + b"\0")
+    return buf
 
 
 @api(BOTH, "wchar_t * __cdecl _wsetlocale(int category, const wchar_t *locale)")
 def _wsetlocale(c, cat, loc):
+    cat = cat - (1 << 32) if cat & 0x80000000 else cat
+    name = _setlocale(c, cat, loc)
+    if name is None:
+        return 0
     s = R.state(c)
-    name = R.static_buffer(c, s, "wlocale_c", 8)
-    c.write(name, "C\0".encode("utf-16-le"))
-    if loc is None or loc == "C":
-        return name
-    if loc == "":
-        R.not_implemented(c, '_wsetlocale(..., L"") (a locale other than "C")')
-    return 0
+    buf = R.static_buffer(c, s, "wsetlocale", 512)
+    c.write(buf, (name + "\0").encode("utf-16-le"))
+    return buf
 
 
 @api(BOTH, "void * __cdecl localeconv(void)")
 def localeconv(c):
+    """struct lconv of the LC_NUMERIC and LC_MONETARY locales: 10 char* and 8 chars, then (ucrt) 8 wchar_t*
+    (decimal_point, thousands_sep, int_curr_symbol, currency_symbol, mon_decimal_point, mon_thousands_sep,
+    positive_sign, negative_sign). Rewritten in place on each call, as the CRT's own static one is."""
     s = R.state(c)
+    lc = L.state_of(s)
+    dec, thou, grp = L.NUMERIC[lc[L.LC_NUMERIC]]
+    intl, cur, mdec, mthou, mgrp, pos, neg, chars = L.MONETARY[lc[L.LC_MONETARY]]
+    strs = [dec, thou, grp, intl, cur, mdec, mthou, mgrp, pos, neg]
+    ps = c.ptr_size
     a = s.statics.get("lconv")
     if a is None:
-        ps = c.ptr_size
-        strings = R.alloc(c, 8)
-        c.write(strings, b".\0\0\0")
-        # struct lconv: 10 char* then 8 chars, then (ucrt) 10 wchar_t* — keep the tail NULL-free
-        a = s.statics["lconv"] = R.alloc(c, 10 * ps + 8 + 10 * ps)
-        c.write_ptr(a, strings)
-        for i in range(1, 10):
-            c.write_ptr(a + i * ps, strings + 2)
-        c.write(a + 10 * ps, bytes([127] * 8))
-        wstrings = R.alloc(c, 8)
-        c.write(wstrings, ".\0\0".encode("utf-16-le"))
-        base = a + 10 * ps + 8
-        base = (base + ps - 1) & ~(ps - 1)
-        for i in range(8):
-            c.write_ptr(base + i * ps, wstrings if i == 0 else wstrings + 4)
+        a = s.statics["lconv"] = R.alloc(c, 18 * ps + 8)
+        s.statics["lconv_str"] = R.alloc(c, 10 * 8)
+        s.statics["lconv_wstr"] = R.alloc(c, 8 * 16)
+    sa, wa = s.statics["lconv_str"], s.statics["lconv_wstr"]
+    for i, text in enumerate(strs):
+        c.write(sa + i * 8, text.encode("ascii").ljust(8, b"\0"))
+        c.write_ptr(a + i * ps, sa + i * 8)
+    c.write(a + 10 * ps, bytes(chars))
+    base = a + 10 * ps + 8
+    for i, text in enumerate((dec, thou, intl, cur, mdec, mthou, pos, neg)):
+        c.write(wa + i * 16, text.encode("utf-16-le").ljust(16, b"\0"))
+        c.write_ptr(base + i * ps, wa + i * 16)
     return a
 
 
@@ -414,3 +443,36 @@ def _setmaxstdio(c, n):
 @api(BOTH, "int __cdecl _getmaxstdio(void)")
 def _getmaxstdio(c):
     return 512
+
+
+@api(BOTH, "void __cdecl _lock_locales(void)")
+def _lock_locales(c):
+    pass    # one emulated thread runs at a time: the locale lock cannot be contended
+
+
+@api(BOTH, "void __cdecl _unlock_locales(void)")
+def _unlock_locales(c):
+    pass
+
+
+@api(BOTH, "unsigned int __cdecl ___lc_collate_cp_func(void)")
+def ___lc_collate_cp_func(c):
+    """The LC_COLLATE locale's code page: 0 in "C"."""
+    s = R.state(c)
+    cp = L._CODEPAGE[L.state_of(s)[L.LC_COLLATE]]
+    return 0 if cp is None else int(cp[2:])
+
+
+@api(BOTH, "wchar_t ** __cdecl ___lc_locale_name_func(void)")
+def ___lc_locale_name_func(c):
+    """The locale names (LCID-style names, "en-US") of LC_ALL..LC_TIME: NULL for a category in "C"."""
+    s = R.state(c)
+    ps = c.ptr_size
+    a = s.statics.get("lc_locale_names")
+    if a is None:
+        a = s.statics["lc_locale_names"] = R.alloc(c, 6 * ps)
+        s.statics["lc_locale_name_enus"] = R.new_wstr(c, "en-US")
+    names = L.state_of(s)
+    for i in range(6):
+        c.write_ptr(a + i * ps, 0 if i == 0 or names[i] == L.C else s.statics["lc_locale_name_enus"])
+    return a

@@ -196,3 +196,24 @@ for _n in ("_stat32", "_stat32i64", "_stat64i32"):
 api(R.BOTH, "int __cdecl _stat64(const char *path, void *buffer)")(_stat_impl)
 api(R.BOTH, "int __cdecl _wstat64(const wchar_t *path, void *buffer)")(_stat_impl)
 api(R.BOTH, "int __cdecl _fstat64(int fd, void *buffer)")(_fstat_impl)
+
+
+@api(R.BOTH, "int __cdecl _chmod(const char *path, int pmode)")
+def _chmod(c, path, pmode):
+    """The file's read-only attribute from pmode: _S_IWRITE (0x80) clears it, its absence sets it (the only
+    permission Windows files have); the other attributes are kept. 0, or -1 with errno (ENOENT)."""
+    s = R.state(c)
+    if path is None:
+        R.invalid_parameter(c, R.EINVAL, s)
+        return -1
+    vfs, cwd = c.machine.vfs, c.proc.subsystem.get("cwd")
+    try:
+        attrs = vfs.stat(path, cwd).attributes
+        attrs = attrs & ~V.FILE_ATTRIBUTE_READONLY if pmode & _S_IWRITE else attrs | V.FILE_ATTRIBUTE_READONLY
+        vfs.set_attributes(path, attrs, cwd)
+    except NtStatusError as e:
+        return _fail(c, s, e)
+    return 0
+
+
+api(R.BOTH, "int __cdecl _wchmod(const wchar_t *path, int pmode)")(_chmod)

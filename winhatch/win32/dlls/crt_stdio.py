@@ -13,6 +13,7 @@ from winhatch.ntstatus import NtStatusError, nt_to_win32
 from winhatch.win32.crt.runtime import crt_api as api
 from winhatch.win32.crt import runtime as R
 from winhatch.win32.crt import stdio as S
+from winhatch.win32.crt import locale as L
 from winhatch.win32.crt.format import (PRINTF_LEGACY_VSPRINTF_NULL_TERMINATION, PRINTF_STANDARD_SNPRINTF_BEHAVIOR,
                                        Flavor, PrintfInvalidParameter, format_printf)
 from winhatch.win32.crt.scan import format_scanf
@@ -37,6 +38,7 @@ def fmt_text(c, s: R.CrtState, fmt_ptr: int, va, *, wide: bool, options: int | N
     fmt = R.read_wstr_raw(c, fmt_ptr) if wide else c.cstr(fmt_ptr, 1 << 20)
     try:
         return format_printf(fmt, va, wide=wide, flavor=_flavor(s), ptr_size=c.ptr_size, options=options,
+                             codepage=L.codepage(s),
                              count_output=bool(s.printf_count_output),
                              two_digit_exponent=bool(s.output_format & 1))
     except PrintfInvalidParameter:
@@ -44,12 +46,23 @@ def fmt_text(c, s: R.CrtState, fmt_ptr: int, va, *, wide: bool, options: int | N
         return None
 
 
-def wide_to_stream_bytes(text: str) -> bytes | None:
-    """wprintf to a narrow stream in the "C" locale: wctomb per character (U+0000..U+00FF), else EILSEQ."""
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return None
+def wide_to_stream_bytes(c, text: str) -> bytes | None:
+    """wprintf to a narrow stream: wctomb per character in the LC_CTYPE locale ("C": U+0000..U+00FF), None
+    (EILSEQ) for a character the locale's code page lacks."""
+    from winhatch.win32.crt.format import _wide_to_narrow_char
+    cp = L.codepage(R.state(c))
+    if cp is None:
+        try:
+            return text.encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+    out = []
+    for ch in text:
+        b = _wide_to_narrow_char(ch, cp)
+        if b is None:
+            return None
+        out.append(b)
+    return "".join(out).encode("latin-1")
 
 
 def stream_or_fail(c, s: R.CrtState, fp: int) -> S.Stream | None:
@@ -75,8 +88,20 @@ def print_to(c, s: R.CrtState, st: S.Stream | None, text, wide: bool) -> int:
     if st is None or text is None:
         return -1
     if wide:
-        data = wide_to_stream_bytes(text)
+        data = wide_to_stream_bytes(c, text)
         if data is None:
+            # the characters are converted and written one at a time: those before the first one the
+            # locale's code page lacks reach the stream
+            lo, hi = 0, len(text)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if wide_to_stream_bytes(c, text[:mid]) is None:
+                    hi = mid - 1
+                else:
+                    lo = mid
+            if lo:
+                S.write(c, s, st, wide_to_stream_bytes(c, text[:lo]))
+                S.end_of_call(c, s, st)
             R.set_errno(c, R.EILSEQ, s)
             return -1
     else:
@@ -462,7 +487,8 @@ def _scan_string(c, data_ptr: int, fmt_ptr: int, va: VaArgs, wide: bool, count: 
         fmt = c.cstr(fmt_ptr, 1 << 20)
     if count is not None:
         data = data[:count]
-    return format_scanf(fmt, data, GuestSink(c, va), wide=wide, flavor=_flavor(s), ptr_size=c.ptr_size)
+    return format_scanf(fmt, data, GuestSink(c, va), wide=wide, flavor=_flavor(s), ptr_size=c.ptr_size,
+                        codepage=L.codepage(s))
 
 
 def scan_stream(c, fp: int, fmt_ptr: int, va: VaArgs, wide: bool) -> int:
@@ -479,6 +505,7 @@ def scan_stream(c, fp: int, fmt_ptr: int, va: VaArgs, wide: bool) -> int:
         start = VaArgs(c, va.addr)
         text = data.decode("latin-1")
         r, used = format_scanf(fmt, text, GuestSink(c, start), wide=wide, flavor=_flavor(s), ptr_size=c.ptr_size,
+                               codepage=L.codepage(s),
                                return_consumed=True)
         if used < len(text) or st.flags & S._IOEOF:
             break
@@ -729,7 +756,7 @@ def fputwc(c, ch, f):
     st = stream_or_fail(c, s, f)
     if st is None:
         return 0xFFFF
-    data = wide_to_stream_bytes(chr(ch & 0xFFFF))
+    data = wide_to_stream_bytes(c, chr(ch & 0xFFFF))
     if data is None:
         R.set_errno(c, R.EILSEQ, s)
         return 0xFFFF
@@ -766,7 +793,7 @@ def fputws(c, text, f):
     st = stream_or_fail(c, s, f)
     if st is None or text is None:
         return EOF32
-    data = wide_to_stream_bytes(text)
+    data = wide_to_stream_bytes(c, text)
     if data is None:
         R.set_errno(c, R.EILSEQ, s)
         return EOF32
@@ -791,7 +818,7 @@ def puts(c, text):
 def _putws(c, text):
     s = R.state(c)
     st = stdout_stream(c, s)
-    data = wide_to_stream_bytes((text or "") + "\n")
+    data = wide_to_stream_bytes(c, (text or "") + "\n")
     if data is None:
         return 0xFFFF
     r = S.write(c, s, st, data)
@@ -1353,3 +1380,18 @@ def _dup2(c, fd, fd2):
     h = c.proc.handles.duplicate(f.handle, c.proc.handles)
     S.fd_for_handle(s, h, f.obj, f.flags & ~S.FNOINHERIT, fd2)
     return 0
+
+
+@api(BOTH, "int __cdecl _umask(int mode)")
+def _umask(c, mode):
+    """The file-permission mask _open/_creat apply to a new file's pmode: only _S_IWRITE (0x80) has an effect
+    on Windows (a new file without it is read-only), _S_IREAD (0x100) is kept, other bits are ignored.
+    Returns the previous mask."""
+    s = R.state(c)
+    mode &= 0x180
+    if mode & 0x80:
+        # files created read-only are not emulated: _open ignores pmode
+        R.not_implemented(c, "_umask(_S_IWRITE) (new files created read-only)")
+    old = getattr(s, "umask", 0)
+    s.umask = mode
+    return old

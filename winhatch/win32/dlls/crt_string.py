@@ -3,8 +3,11 @@ forward to ucrtbase). Narrow and wide versions share one implementation over a "
 char strings, 16-bit code units for wchar_t strings. The "C" locale: case mapping is ASCII only."""
 from __future__ import annotations
 
+import struct
+
 from winhatch.win32.crt.runtime import crt_api as api
 from winhatch.win32.crt import runtime as R
+from winhatch.win32.crt import locale as L
 from winhatch.win32.crt.startup import c_locale_ctype, wide_ctype
 
 BOTH = R.BOTH
@@ -666,7 +669,7 @@ def _isfn(bits: int, wide: bool, name: str):
             if not -1 <= ch <= 255:
                 R.not_implemented(c, f"{name}({ch}) outside the EOF..255 domain (a debug assertion)")
             ch &= 0xFF
-            v = c_locale_ctype(ch)
+            v = L.byte_ctype(R.state(c), ch)
             if name == "isblank" and ch == 0x09:
                 v |= 0x40
         return v & bits
@@ -683,7 +686,7 @@ def _isctype(c, ch, mask):
     ch = ch - (1 << 32) if ch & 0x80000000 else ch
     if ch == -1:
         return 0
-    return c_locale_ctype(ch & 0xFF) & mask
+    return L.byte_ctype(R.state(c), ch & 0xFF) & mask
 
 
 @api(BOTH, "int __cdecl iswctype(wint_t ch, unsigned short mask)")
@@ -705,13 +708,13 @@ api(BOTH, "int __cdecl __isascii(int ch)")(isascii)
 @api(BOTH, "int __cdecl toupper(int ch)")
 def toupper(c, ch):
     v = ch - (1 << 32) if ch & 0x80000000 else ch
-    return _r(_upper(v)) if 0 <= v <= 255 else ch
+    return _r(L.toupper(R.state(c), v)) if 0 <= v <= 255 else ch
 
 
 @api(BOTH, "int __cdecl tolower(int ch)")
 def tolower(c, ch):
     v = ch - (1 << 32) if ch & 0x80000000 else ch
-    return _r(_lower(v)) if 0 <= v <= 255 else ch
+    return _r(L.tolower(R.state(c), v)) if 0 <= v <= 255 else ch
 
 
 @api(BOTH, "int __cdecl _toupper(int ch)")
@@ -737,19 +740,34 @@ def towlower(c, ch):
 @api(BOTH, "int __cdecl __iscsym(int ch)")
 def __iscsym(c, ch):
     ch &= 0xFF
-    return 1 if (c_locale_ctype(ch) & 0x107) or ch == 0x5F else 0
+    return 1 if (L.byte_ctype(R.state(c), ch) & 0x107) or ch == 0x5F else 0
 
 
 @api(BOTH, "int __cdecl __iscsymf(int ch)")
 def __iscsymf(c, ch):
     ch &= 0xFF
-    return 1 if (c_locale_ctype(ch) & 0x103) or ch == 0x5F else 0
+    return 1 if (L.byte_ctype(R.state(c), ch) & 0x103) or ch == 0x5F else 0
 
 
-# ------------------------------------------------------------------------------------------ multibyte ("C" locale)
+# ------------------------------------------------------------------------------------------ multibyte
+# The LC_CTYPE locale's code page: in "C" a byte is the code point U+0000..U+00FF, in the user locale (1252, a
+# single-byte code page) a byte is its 1252 character; a character with no byte fails with EILSEQ.
+def _mb_decode(c, data: bytes) -> list[int]:
+    from winhatch.win32.crt.format import _narrow_to_wide
+    return [ord(ch) for ch in _narrow_to_wide(data.decode("latin-1"), L.codepage(R.state(c)))]
+
+
+def _mb_encode_unit(c, u: int) -> int | None:
+    from winhatch.win32.crt.format import _wide_to_narrow_char
+    if 0xD800 <= u <= 0xDFFF:
+        return None
+    b = _wide_to_narrow_char(chr(u), L.codepage(R.state(c)))
+    return None if b is None or len(b) != 1 else ord(b)
+
+
 @api(BOTH, "size_t __cdecl mbstowcs(wchar_t *dst, const void *src, size_t n)")
 def mbstowcs(c, d, s, n):
-    data = list(c.cstr(s, LIMIT) or b"")
+    data = _mb_decode(c, c.cstr(s, LIMIT) or b"")
     n = _sz(c, n)
     if not d:
         return len(data)
@@ -760,8 +778,8 @@ def mbstowcs(c, d, s, n):
 
 @api(BOTH, "size_t __cdecl wcstombs(char *dst, const void *src, size_t n)")
 def wcstombs(c, d, s, n):
-    units = W.read(c, s)
-    if any(u > 0xFF for u in units):
+    units = [_mb_encode_unit(c, u) for u in W.read(c, s)]
+    if any(u is None for u in units):
         R.set_errno(c, R.EILSEQ)
         return _sz(c, -1)
     n = _sz(c, n)
@@ -780,7 +798,7 @@ def mbtowc(c, d, s, n):
         return _r(-1)
     b = c.read(s, 1)[0]
     if d:
-        c.write(d, bytes([b, 0]))
+        c.write(d, struct.pack("<H", _mb_decode(c, bytes([b]))[0]))
     return 0 if b == 0 else 1
 
 
@@ -788,11 +806,11 @@ def mbtowc(c, d, s, n):
 def wctomb(c, d, ch):
     if not d:
         return 0
-    ch &= 0xFFFF
-    if ch > 0xFF:
+    b = _mb_encode_unit(c, ch & 0xFFFF)
+    if b is None:
         R.set_errno(c, R.EILSEQ)
         return _r(-1)
-    c.write(d, bytes([ch]))
+    c.write(d, bytes([b]))
     return 1
 
 
@@ -807,4 +825,4 @@ def mblen(c, s, n):
 
 @api(BOTH, "wint_t __cdecl btowc(int ch)")
 def btowc(c, ch):
-    return 0xFFFF if ch & 0x80000000 else ch & 0xFF
+    return 0xFFFF if ch & 0x80000000 else _mb_decode(c, bytes([ch & 0xFF]))[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 
 from winhatch.kernel.condrv import ConsoleFile
-from winhatch.kernel.fileobj import FILE_TYPE_CHAR, FILE_TYPE_UNKNOWN, FileObject
+from winhatch.kernel.fileobj import FILE_TYPE_CHAR, FILE_TYPE_DISK, FILE_TYPE_UNKNOWN, FileObject
 from winhatch.kernel.io import vfs as V
 from winhatch.kernel.ob import KObject
 from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_BROKEN_PIPE, ERROR_DIRECTORY,
@@ -1137,3 +1137,60 @@ def SetFileTime(c, h, pc, pa, pw):
         nt_error(c, e)
         return 0
     return 1
+
+
+# ============================================================================================ final path names
+FILE_NAME_OPENED = 0x8
+VOLUME_NAME_DOS, VOLUME_NAME_GUID, VOLUME_NAME_NT, VOLUME_NAME_NONE = 0x0, 0x1, 0x2, 0x4
+
+
+def _on_disk_case(path: str, host_path) -> str:
+    """The trailing components of a Win32 path spelled as the directory entries they resolved to (a
+    normalized name has the file system's case)."""
+    if host_path is None:
+        return path
+    parts = path.split("\\")
+    host = list(host_path.parts)
+    k = 1
+    while k < len(parts) and k <= len(host) and parts[-k].casefold() == host[-k].casefold():
+        parts[-k] = host[-k]
+        k += 1
+    return "\\".join(parts)
+
+
+@api(K32, "DWORD WINAPI GetFinalPathNameByHandle%(HANDLE hFile, LPTSTR lpszFilePath, DWORD cchFilePath, "
+          "DWORD dwFlags)")
+def GetFinalPathNameByHandle(c, h, buf, size, flags):
+    """The path of an open file: \\\\?\\C:\\dir\\name (VOLUME_NAME_DOS), \\Device\\HarddiskVolumeN\\dir\\name
+    (VOLUME_NAME_NT) or \\dir\\name (VOLUME_NAME_NONE); FILE_NAME_NORMALIZED spells the names as the file
+    system does. Returns the length without the NUL, or the size needed with it when the buffer is short."""
+    if flags & ~(FILE_NAME_OPENED | 0x7) or (flags & 0x7) not in (VOLUME_NAME_DOS, VOLUME_NAME_GUID,
+                                                                  VOLUME_NAME_NT, VOLUME_NAME_NONE):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    f = _file(c, h)
+    if f is None:
+        return 0
+    vf = f.file
+    path = getattr(vf, "path", None) or ""
+    if f.file_type != FILE_TYPE_DISK or len(path) < 3 or path[1:3] != ":\\":
+        from winhatch.win32.crt.runtime import not_implemented
+        not_implemented(c, f"GetFinalPathNameByHandle of a handle that is not a disk file ({path!r})")
+    if not flags & FILE_NAME_OPENED:
+        path = _on_disk_case(path, getattr(vf, "host_path", None))
+    drive, rest = path[0].upper(), path[2:]
+    kind = flags & 0x7
+    if kind == VOLUME_NAME_DOS:
+        text = "\\\\?\\" + drive + ":" + rest
+    elif kind == VOLUME_NAME_NONE:
+        text = rest
+    elif kind == VOLUME_NAME_NT:
+        dev = (getattr(c.machine.vfs, "volume_devices", {}) or {}).get(drive)
+        if dev is None:
+            from winhatch.win32.crt.runtime import not_implemented
+            not_implemented(c, f"GetFinalPathNameByHandle(VOLUME_NAME_NT) on drive {drive}: (no NT device)")
+        text = f"\\Device\\{dev}{rest}"
+    else:
+        from winhatch.win32.crt.runtime import not_implemented
+        not_implemented(c, "GetFinalPathNameByHandle(VOLUME_NAME_GUID) (volume GUID names)")
+    return put_string_fits(c, buf, size, text)

@@ -208,6 +208,39 @@ def RemoveDllDirectory(c, cookie):
     return 1
 
 
+@api(K32, "BOOL WINAPI SetDllDirectory%(LPCTSTR lpPathName)")
+def SetDllDirectory(c, path):
+    """The one directory searched after the application's directory, replacing the current directory in the
+    standard search order; "" only removes the current directory, NULL restores the standard order. Each
+    call replaces the previous directory. The path is kept as given (a relative one is searched relative to
+    the current directory of the moment, as Wine keeps it)."""
+    st = loader.state_of(c.proc)
+    if path is None:
+        st.dll_directory = None
+        st.dll_directories = []
+        return 1
+    if path == "":
+        st.dll_directory = ""
+        st.dll_directories = []
+        return 1
+    st.dll_directory = path
+    st.dll_directories = [path.rstrip("\\/") if len(path) > 3 else path]
+    return 1
+
+
+@api(K32, "DWORD WINAPI GetDllDirectory%(DWORD nBufferLength, LPTSTR lpBuffer)")
+def GetDllDirectory(c, size, buf):
+    """SetDllDirectory's directory as it was given; the length without the NUL, or the size
+    needed with it when the buffer is short. No directory set (or ""): "" and 0."""
+    from .k32_common import put_string_fits
+    text = loader.state_of(c.proc).dll_directory or ""
+    if not text:
+        if buf and size:
+            c.write(buf, b"\0\0" if c.wide else b"\0")
+        return 0
+    return put_string_fits(c, buf, size, text)
+
+
 # ------------------------------------------------------------------------------------------ error modes
 SEM_FAILCRITICALERRORS = 0x1
 SEM_NOGPFAULTERRORBOX = 0x2

@@ -357,3 +357,26 @@ def GetProcessPriorityBoost(c, h, out):
         return 0
     c.write_u32(out, int(getattr(proc, "boost_disabled", False)))
     return 1
+
+
+def write_times(c, pc: int, pe: int, pk: int, pu: int, creation: int, exit_: int, kernel: int, user: int) -> int:
+    """The four FILETIMEs of GetProcessTimes / GetThreadTimes: creation and exit as system times (exit 0 while
+    running), kernel and user time as durations in 100 ns units."""
+    if not (pc and pe and pk and pu):
+        c.set_last_error(998)  # ERROR_NOACCESS
+        return 0
+    for p, v in ((pc, creation), (pe, exit_), (pk, kernel), (pu, user)):
+        c.write(p, (v & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetProcessTimes(HANDLE hProcess, LPFILETIME lpCreationTime, LPFILETIME lpExitTime, "
+          "LPFILETIME lpKernelTime, LPFILETIME lpUserTime)")
+def GetProcessTimes(c, h, pc, pe, pk, pu):
+    """User time: the instructions all its threads ran on the emulated clock; kernel time: the time charged
+    for their system calls."""
+    proc = _process(c, h, PROCESS_QUERY_LIMITED_INFORMATION)
+    if proc is None:
+        return 0
+    return write_times(c, pc, pe, pk, pu, proc.creation_time, proc.exit_time if proc.exited else 0,
+                       proc.kernel_time, proc.user_ns // 100)

@@ -321,25 +321,11 @@ def SystemFunction036(c, buf, n):
 
 
 # ============================================================================================ NUMA and processors
-# The machine has one NUMA node (0) holding its NUMBER_OF_PROCESSORS processors, all in processor group 0.
+# The machine has one NUMA node (0) holding its NUMBER_OF_PROCESSORS processors, all in processor group 0 (the
+# node queries are in k32_topology).
 # winhatch runs one guest thread at a time, on processor 0: that is the processor a thread finds itself on.
 def _nprocs() -> int:
     return pspeb.NUMBER_OF_PROCESSORS
-
-
-@api(K32, "BOOL WINAPI GetNumaHighestNodeNumber(PULONG HighestNodeNumber)")
-def GetNumaHighestNodeNumber(c, p):
-    c.write_u32(p, 0)
-    return 1
-
-
-@api(K32, "BOOL WINAPI GetNumaProcessorNode(UCHAR Processor, PUCHAR NodeNumber)")
-def GetNumaProcessorNode(c, proc, p):
-    ok = (proc & 0xFF) < _nprocs()
-    c.write(p, bytes([0 if ok else 0xFF]))
-    if not ok:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-    return int(ok)
 
 
 @api(K32, "BOOL WINAPI GetNumaProcessorNodeEx(PPROCESSOR_NUMBER Processor, PUSHORT NodeNumber)")
@@ -350,26 +336,6 @@ def GetNumaProcessorNodeEx(c, pn, p):
     if not ok:
         c.set_last_error(ERROR_INVALID_PARAMETER)
     return int(ok)
-
-
-@api(K32, "BOOL WINAPI GetNumaNodeProcessorMask(UCHAR Node, PULONGLONG ProcessorMask)")
-def GetNumaNodeProcessorMask(c, node, p):
-    if node & 0xFF:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    c.write_u64(p, (1 << _nprocs()) - 1)
-    return 1
-
-
-@api(K32, "BOOL WINAPI GetNumaNodeProcessorMaskEx(USHORT Node, PGROUP_AFFINITY ProcessorMask)")
-def GetNumaNodeProcessorMaskEx(c, node, p):
-    if node & 0xFFFF:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    mask = (1 << _nprocs()) - 1
-    # GROUP_AFFINITY: KAFFINITY Mask (pointer-sized), WORD Group, WORD Reserved[3]
-    c.write(p, (mask.to_bytes(c.ptr_size, "little")) + bytes(8))
-    return 1
 
 
 @api(K32, "DWORD WINAPI GetCurrentProcessorNumber(void)")

@@ -508,3 +508,14 @@ def GetThreadDescription(c, h, out):
     c.write(p, data)
     c.write_ptr(out, p)
     return _hresult_from_nt(0)
+
+
+@api(K32, "BOOL WINAPI GetThreadTimes(HANDLE hThread, LPFILETIME lpCreationTime, LPFILETIME lpExitTime, "
+          "LPFILETIME lpKernelTime, LPFILETIME lpUserTime)")
+def GetThreadTimes(c, h, pc, pe, pk, pu):
+    from .k32_process import write_times
+    t = lookup(c, h, "Thread", THREAD_QUERY_LIMITED_INFORMATION)
+    if t is None:
+        return 0
+    return write_times(c, pc, pe, pk, pu, t.creation_time, getattr(t, "exit_time", 0) if t.terminated else 0,
+                       t.kernel_time, t.user_ns // 100)

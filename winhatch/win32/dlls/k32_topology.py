@@ -296,3 +296,46 @@ def GlobalMemoryStatus(c, buf):
     from .k32_sysinfo import _large_address_aware
     cap = 0xFFFFFFFF if _large_address_aware(c) else 0x7FFFFFFF
     c.write(buf, struct.pack("<II6I", 32, f["load"], *(min(v, cap) for v in vals)))
+
+
+# ============================================================================================ NUMA
+# One NUMA node (0) holding every processor, as on a non-NUMA machine.
+def _all_mask() -> int:
+    return (1 << _nproc()) - 1
+
+
+@api(K32, "BOOL WINAPI GetNumaHighestNodeNumber(PULONG HighestNodeNumber)")
+def GetNumaHighestNodeNumber(c, p):
+    if not p:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.write_u32(p, 0)
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetNumaNodeProcessorMask(UCHAR Node, PULONGLONG ProcessorMask)")
+def GetNumaNodeProcessorMask(c, node, p):
+    if node != 0 or not p:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.write(p, struct.pack("<Q", _all_mask()))
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetNumaNodeProcessorMaskEx(USHORT Node, PGROUP_AFFINITY ProcessorMask)")
+def GetNumaNodeProcessorMaskEx(c, node, p):
+    if node != 0 or not p:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.write(p, struct.pack("<QH6x", _all_mask(), 0) if c.ptr_size == 8 else struct.pack("<IH6x", _all_mask(), 0))
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetNumaProcessorNode(UCHAR Processor, PUCHAR NodeNumber)")
+def GetNumaProcessorNode(c, cpu, p):
+    if cpu < _nproc():
+        c.write(p, b"\0")
+        return 1
+    c.write(p, b"\xff")
+    c.set_last_error(ERROR_INVALID_PARAMETER)
+    return 0

@@ -31,13 +31,14 @@ def test_no_export_is_declared_twice():
     """One handler per export: a second declaration of the same dll!name would silently replace the first
     (the registration keeps the last), so two implementations of one API could drift apart unnoticed."""
     subsystem.load_handler_modules()
-    where: dict[tuple[str, str], str] = {}
+    where: dict[tuple[str, str], object] = {}
     twice = []
     for spec in api.specs():
         for dll in spec.dlls:
             for name, _wide in spec.names():
-                here = f"{spec.fn.__module__}.{spec.fn.__qualname__}"
-                first = where.setdefault((dll, name), here)
-                if first != here:
-                    twice.append(f"{dll}!{name}: {first} and {here}")
+                first = where.setdefault((dll, name), spec.fn)
+                if first is not spec.fn:   # two functions (even of one name in one module) for one export
+                    twice.append(f"{dll}!{name}: {first.__module__}.{first.__qualname__} (line "
+                                 f"{first.__code__.co_firstlineno}) and {spec.fn.__module__}."
+                                 f"{spec.fn.__qualname__} (line {spec.fn.__code__.co_firstlineno})")
     assert not twice, "\n".join(twice)

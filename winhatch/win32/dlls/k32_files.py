@@ -1064,52 +1064,6 @@ def GetVolumeInformationByHandleW(c, h, name_buf, name_size, serial_p, maxcomp_p
     return _volume_info(c, name_buf, name_size, serial_p, maxcomp_p, flags_p, fs_buf, fs_size, True)
 
 
-# ============================================================================================ final path names
-FILE_NAME_OPENED = 0x8
-VOLUME_NAME_DOS, VOLUME_NAME_GUID, VOLUME_NAME_NT, VOLUME_NAME_NONE = 0x0, 0x1, 0x2, 0x4
-
-
-@api(K32, "DWORD WINAPI GetFinalPathNameByHandle%(HANDLE hFile, LPTSTR lpszFilePath, DWORD cchFilePath, "
-          "DWORD dwFlags)")
-def GetFinalPathNameByHandle(c, h, buf, cch, flags):
-    """The path of an open file or directory: \\\\?\\C:\\dir\\name (VOLUME_NAME_DOS),
-    \\Device\\HarddiskVolumeN\\dir\\name (VOLUME_NAME_NT) or \\dir\\name (VOLUME_NAME_NONE). The name is the one
-    the file was opened by (winhatch has no links to resolve; names keep the case they were opened with).
-    VOLUME_NAME_GUID needs volume GUIDs winhatch does not have: it stops the guest. Returns the length without the NUL, or the size
-    needed with it when the buffer is too small."""
-    obj = _lookup(c, h)
-    if obj is None:
-        return 0
-    if flags & ~(FILE_NAME_OPENED | VOLUME_NAME_GUID | VOLUME_NAME_NT | VOLUME_NAME_NONE) or \
-            bin(flags & 0x7).count("1") > 1:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    if not isinstance(obj, FileObject) or len(obj.file.path) < 3 or obj.file.path[1] != ":":
-        c.set_last_error(ERROR_INVALID_HANDLE if not isinstance(obj, FileObject) else ERROR_PATH_NOT_FOUND)
-        return 0
-    path = obj.file.path.rstrip("\\") if len(obj.file.path) > 3 else obj.file.path
-    drive, rest = path[0].upper(), path[2:]
-    if flags & VOLUME_NAME_GUID:
-        from .exc_seh import raise_unsupported
-        raise_unsupported(c, "GetFinalPathNameByHandle with VOLUME_NAME_GUID")
-    if flags & VOLUME_NAME_NT:
-        device = _vfs(c).volume_devices.get(drive)
-        if device is None:
-            c.set_last_error(ERROR_PATH_NOT_FOUND)
-            return 0
-        text = f"\\Device\\{device}{rest}"
-    elif flags & VOLUME_NAME_NONE:
-        text = rest
-    else:
-        text = f"\\\\?\\{drive}:{rest}"
-    data = c.encode_t(text)
-    n = len(data) // c.tchar_size()
-    if cch <= n or not buf:
-        return n + 1
-    c.write(buf, data + bytes(c.tchar_size()))
-    return n
-
-
 def _filetime_arg(c, p: int) -> int | None:
     """A SetFileTime argument: NULL, or a FILETIME of 0, leaves the time unchanged; 0xFFFFFFFF'FFFFFFFF (stop
     updating it for this handle's later operations) also leaves it as it is now."""

@@ -43,3 +43,10 @@ def NtDelayExecution(machine, thread, Alertable, DelayInterval, *, caller_sp=0):
         machine.dispatcher.end_slice()   # a zero delay yields the rest of the quantum
         return 0
     raise kwait.WouldBlock(kwait.WaitBlock([], False, now + ticks, "NtDelayExecution", key, bool(Alertable & 0xFF)))
+
+
+@kernel_service("NtGetCurrentProcessorNumber")
+def NtGetCurrentProcessorNumber(machine, thread):
+    """The processor the thread runs on (kernel32!GetCurrentProcessorNumber forwards here). winhatch runs one
+    guest thread at a time, on processor 0."""
+    return 0

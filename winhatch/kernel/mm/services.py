@@ -104,3 +104,11 @@ def NtQueryVirtualMemory(machine, thread, ProcessHandle, BaseAddress, MemoryInfo
     if ReturnLength:
         _put(thread, ReturnLength, size)
     return 0
+
+
+@kernel_service("NtFlushProcessWriteBuffers")
+def NtFlushProcessWriteBuffers(machine, thread):
+    """FlushProcessWriteBuffers: every processor running the process's threads drains its write buffers. The
+    emulated processors run one thread at a time and write guest memory directly, so every write is already
+    visible to the other threads when this returns: nothing is left to drain."""
+    return 0

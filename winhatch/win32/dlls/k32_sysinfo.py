@@ -338,11 +338,6 @@ def GetNumaProcessorNodeEx(c, pn, p):
     return int(ok)
 
 
-@api(K32, "DWORD WINAPI GetCurrentProcessorNumber(void)")
-def GetCurrentProcessorNumber(c):
-    return 0
-
-
 @api(K32, "void WINAPI GetCurrentProcessorNumberEx(PPROCESSOR_NUMBER ProcNumber)")
 def GetCurrentProcessorNumberEx(c, p):
     c.write(p, struct.pack("<HBB", 0, 0, 0))

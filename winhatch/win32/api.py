@@ -18,6 +18,8 @@
 """
 from __future__ import annotations
 
+import math
+
 import re
 import struct
 from typing import Callable
@@ -487,6 +489,7 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
     ret_wide = spec.ret in WIDE64 and spec.ret not in FLOAT_TYPES
     ret_void = spec.ret == "void" or spec.ret.startswith("DECLSPEC_NORETURN")
     ret_float = spec.ret in FLOAT_TYPES
+    ret_single = spec.ret == "float"
     plan = _plan(spec)
     nparams = len(plan)
     int32 = tuple(i for i, (_, is32) in enumerate(plan) if is32)
@@ -547,7 +550,7 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
             return 0
         if result is None:       # the handler set the return registers itself
             return cpu.retval if cpu.is64 else cpu.retval | cpu.reg("edx") << 32
-        set_float_return(cpu, float(result))
+        set_float_return(cpu, float(result), ret_single)
         return 0
 
     disp = machine.dispatcher
@@ -681,7 +684,7 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
         new_sp = sp + 8 if cpu.is64 else sp + 4 + (0 if cdecl else 4 * slots)
         if result is not None and not ret_void:
             if ret_float:
-                set_float_return(cpu, float(result))
+                set_float_return(cpu, float(result), ret_single)
                 result = None
             elif ret_wide and not cpu.is64:
                 cpu.set_reg("edx", (result >> 32) & M32)
@@ -700,10 +703,17 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
     return handler
 
 
-def set_float_return(cpu, value: float) -> None:
+def set_float_return(cpu, value: float, single: bool = False) -> None:
+    """A floating-point return: x64 in xmm0 (a float in its low 32 bits, a double in its low 64), x86 in st(0)
+    (which holds either exactly)."""
     import struct
     if cpu.is64:
-        cpu.set_reg("xmm0", struct.unpack("<Q", struct.pack("<d", value))[0])
+        if single:
+            bits = struct.unpack("<I", struct.pack("<f", value if abs(value) <= 3.4028234663852886e38
+                                                   or not math.isfinite(value) else math.copysign(math.inf, value)))[0]
+        else:
+            bits = struct.unpack("<Q", struct.pack("<d", value))[0]
+        cpu.set_reg("xmm0", bits)
     elif hasattr(cpu, "set_fp_return"):
         cpu.set_fp_return(value)
     else:   # x86: st(0) — push the value on the x87 register stack

@@ -33,12 +33,32 @@ def _call(c, f, *args):
     return r
 
 
+FLT_MAX = 3.4028234663852886e38
+#: the float forms ucrtbase exports for both architectures (x86's ucrtbase has only these: its other float
+#: functions are inline in the headers and call the double ones)
+_FLOAT_BOTH = {"truncf", "roundf", "log2f", "exp2f", "cbrtf"}
+
+
+def _float_form(name: str, fn) -> None:
+    """ucrtbase's float twin of a double function: computed in double, rounded to float; a result beyond the
+    float range is ±HUGE_VALF with errno ERANGE, as C99's float functions report an overflow."""
+    def ffn(c, x):
+        r = fn(c, x)
+        if math.isfinite(r) and abs(r) > FLT_MAX:
+            R.set_errno(c, R.ERANGE)
+            return math.copysign(INF, r)
+        return r
+    api(R.UCRT_DLL, f"float __cdecl {name}f(float x)")(ffn)
+
+
 def _unary(name: str, f):
     def fn(c, x):
         if math.isnan(x):
             return x
         return _call(c, f, x)
     api(BOTH, f"double __cdecl {name}(double x)")(fn)
+    if name != "fabs":   # ucrtbase has no fabsf export (the compilers inline it)
+        _float_form(name, fn)
 
 
 def _log(x):
@@ -92,6 +112,8 @@ for _n, _f in (("log2", _log2), ("exp2", lambda x: 2.0 ** x), ("cbrt", lambda x:
                 return x
             return _call(c, f, x)
         api(R.UCRT_DLL, f"double __cdecl {name}(double x)")(fn)
+        if f"{name}f" in _FLOAT_BOTH:
+            _float_form(name, fn)
     _mk(_f, _n)
 
 

@@ -775,6 +775,65 @@ def InitOnceExecuteOnce(c, once, fn, param, ctxp):
     return 1 if ok else 0
 
 
+INIT_ONCE_CHECK_ONLY, INIT_ONCE_ASYNC, INIT_ONCE_INIT_FAILED = 0x1, 0x2, 0x4
+ERROR_GEN_FAILURE = 31
+
+
+@api(K32, "BOOL WINAPI InitOnceBeginInitialize(LPINIT_ONCE lpInitOnce, DWORD dwFlags, PBOOL fPending, "
+          "LPVOID *lpContext)")
+def InitOnceBeginInitialize(c, once, flags, pending, ctxp):
+    """The two-call form of InitOnceExecuteOnce (synchronous mode): done — *fPending FALSE and the context;
+    not started — the caller owns the initialisation (*fPending TRUE, the INIT_ONCE reads in progress);
+    in progress on another thread — wait for its InitOnceComplete. INIT_ONCE_CHECK_ONLY never starts it:
+    ERROR_GEN_FAILURE when not done. Asynchronous initialisation stops the guest (not implemented)."""
+    if flags & ~(INIT_ONCE_CHECK_ONLY | INIT_ONCE_ASYNC) or not pending:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if flags & INIT_ONCE_ASYNC:
+        from .exc_seh import raise_unsupported
+        raise_unsupported(c, "InitOnceBeginInitialize with INIT_ONCE_ASYNC")
+    key = kwait.call_key(c, "InitOnceBeginInitialize")
+    kwait.take_done(c.thread, key)
+    val = c.ptr(once)
+    if val & 3 == RTL_RUN_ONCE_DONE:
+        c.write_u32(pending, 0)
+        if ctxp:
+            c.write_ptr(ctxp, val & ~3)
+        return 1
+    if flags & INIT_ONCE_CHECK_ONLY:
+        c.set_last_error(ERROR_GEN_FAILURE)
+        return 0
+    if val & 3 == RTL_RUN_ONCE_IN_PROGRESS:
+        proc = c.proc
+        ps = c.ptr_size
+        lk = KeyedLock(f"one-time initialisation at 0x{once:x} (in progress)",
+                       lambda t: int.from_bytes(proc.aspace.read(once, ps), "little") & 3 != RTL_RUN_ONCE_IN_PROGRESS)
+        raise WouldBlock(WaitBlock([lk], reason="InitOnceBeginInitialize", key=key))
+    c.write_ptr(once, RTL_RUN_ONCE_IN_PROGRESS)
+    c.write_u32(pending, 1)
+    return 1
+
+
+@api(K32, "BOOL WINAPI InitOnceComplete(LPINIT_ONCE lpInitOnce, DWORD dwFlags, LPVOID lpContext)")
+def InitOnceComplete(c, once, flags, ctx):
+    """Ends the initialisation InitOnceBeginInitialize started: done with lpContext (its low two bits must
+    be clear: ERROR_INVALID_PARAMETER), or with INIT_ONCE_INIT_FAILED back to not started. An INIT_ONCE that is
+    not in progress: ERROR_GEN_FAILURE."""
+    if flags & ~(INIT_ONCE_ASYNC | INIT_ONCE_INIT_FAILED) or (flags & INIT_ONCE_INIT_FAILED and ctx) \
+            or ctx & 3:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if flags & INIT_ONCE_ASYNC:
+        from .exc_seh import raise_unsupported
+        raise_unsupported(c, "InitOnceComplete with INIT_ONCE_ASYNC")
+    if c.ptr(once) & 3 != RTL_RUN_ONCE_IN_PROGRESS:
+        c.set_last_error(ERROR_GEN_FAILURE)
+        return 0
+    c.write_ptr(once, 0 if flags & INIT_ONCE_INIT_FAILED else (ctx | RTL_RUN_ONCE_DONE))
+    c.machine.dispatcher.signal_waiters()
+    return 1
+
+
 # ================================================================================ Interlocked (x86 kernel32 exports)
 def _s32(v: int) -> int:
     return v & 0xFFFFFFFF

@@ -843,6 +843,23 @@ def SetFileAttributes(c, name, attrs):
     return _simple(c, lambda p: _vfs(c).set_attributes(p, attrs, cwd(c)), name)
 
 
+# ============================================================================================ drives
+DRIVE_NO_ROOT_DIR, DRIVE_FIXED = 1, 3
+
+
+@api(K32, "UINT WINAPI GetDriveType%(LPCTSTR lpRootPathName)")
+def GetDriveType(c, root):
+    """DRIVE_FIXED for a drive the machine has (its volumes are fixed disks), DRIVE_NO_ROOT_DIR for a path that
+    is not the root of one ("X:\\" or "X:"; NULL and "\\" are the current directory's drive)."""
+    r = (root or "").replace("/", "\\")
+    if root is None or r == "\\":
+        r = cwd(c)[:3]
+    if len(r) in (2, 3) and r[1] == ":" and r[0].isalpha() and (len(r) == 2 or r[2] == "\\"):
+        if r[0].upper() in _vfs(c).volume_devices:
+            return DRIVE_FIXED
+    return DRIVE_NO_ROOT_DIR
+
+
 # ============================================================================================ paths
 @api(K32, "DWORD WINAPI GetLongPathName%(LPCTSTR lpszShortPath, LPTSTR lpszLongPath, DWORD cchBuffer)")
 def GetLongPathName(c, name, buf, size):

@@ -860,6 +860,29 @@ def GetDriveType(c, root):
     return DRIVE_NO_ROOT_DIR
 
 
+@api(K32, "BOOL WINAPI GetVolumePathName%(LPCTSTR lpszFileName, LPTSTR lpszVolumePathName, DWORD cchBufferLength)")
+def GetVolumePathName(c, name, buf, size):
+    """The mount point of the volume holding a path: the machine's volumes are mounted at their drive roots
+    (no folder mount points), so it is the root of the path's drive ("C:\\"), whether or not the rest of the
+    path exists. A buffer too small for it: ERROR_FILENAME_EXCED_RANGE."""
+    if not name:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    p = name.replace("/", "\\")
+    if p.startswith("\\\\?\\") and len(p) > 5 and p[5] == ":":
+        p = p[4:]
+    if p.startswith("\\\\"):
+        from .exc_seh import raise_unsupported
+        raise_unsupported(c, f"GetVolumePathName of a UNC or device path ({name!r})")
+    drive = p[0].upper() if len(p) >= 2 and p[1] == ":" and p[0].isalpha() else cwd(c)[0].upper()
+    root = f"{drive}:\\"
+    if size <= len(root):
+        c.set_last_error(206)   # ERROR_FILENAME_EXCED_RANGE
+        return 0
+    c.write(buf, c.encode_t(root) + bytes(c.tchar_size()))
+    return 1
+
+
 # ============================================================================================ paths
 @api(K32, "DWORD WINAPI GetLongPathName%(LPCTSTR lpszShortPath, LPTSTR lpszLongPath, DWORD cchBuffer)")
 def GetLongPathName(c, name, buf, size):

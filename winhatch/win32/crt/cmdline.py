@@ -20,6 +20,15 @@ def parse_command_line(cmd: str) -> list[str]:
             cur.append(ch)
         i += 1
     args.append("".join(cur))
+    return split_arguments(cmd, i, args, pair_ends_quote=False)
+
+
+def split_arguments(cmd: str, i: int, args: list[str], *, pair_ends_quote: bool) -> list[str]:
+    """The arguments after argv[0] (which the CRT and shell32 read differently), appended to `args`: split on
+    blanks outside quotes; 2n backslashes + quote -> n backslashes and a quote toggle, 2n+1 backslashes + quote
+    -> n backslashes and a literal quote; "" inside quotes -> a literal quote, after which the CRT stays inside
+    the quotes and CommandLineToArgvW (`pair_ends_quote`) does not."""
+    n = len(cmd)
     while True:
         while i < n and cmd[i] in " \t":
             i += 1
@@ -49,6 +58,8 @@ def parse_command_line(cmd: str) -> list[str]:
                 if inq and i + 1 < n and cmd[i + 1] == '"':
                     cur.append('"')
                     i += 2
+                    if pair_ends_quote:
+                        inq = False
                     continue
                 inq = not inq
                 i += 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from winhatch.ntstatus import ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
+from winhatch.win32.crt.cmdline import split_arguments
 
 from .k32_heap import _local_alloc
 
@@ -39,45 +40,7 @@ def command_line_to_argv(cmd: str) -> list[str]:
             j += 1
         args.append(cmd[i:j])
         i = j
-    while True:
-        while i < n and cmd[i] in BLANKS:
-            i += 1
-        if i >= n:
-            return args
-        cur: list[str] = []
-        quoted = False
-        while i < n:
-            ch = cmd[i]
-            if ch == "\\":
-                j = i
-                while j < n and cmd[j] == "\\":
-                    j += 1
-                nb = j - i
-                if j < n and cmd[j] == '"':
-                    cur.append("\\" * (nb // 2))
-                    if nb % 2:
-                        cur.append('"')
-                        i = j + 1
-                    else:
-                        i = j
-                else:
-                    cur.append("\\" * nb)
-                    i = j
-                continue
-            if ch == '"':
-                if quoted and i + 1 < n and cmd[i + 1] == '"':
-                    cur.append('"')
-                    quoted = False
-                    i += 2
-                else:
-                    quoted = not quoted
-                    i += 1
-                continue
-            if ch in BLANKS and not quoted:
-                break
-            cur.append(ch)
-            i += 1
-        args.append("".join(cur))
+    return split_arguments(cmd, i, args, pair_ends_quote=True)
 
 
 @api("shcore.dll", "LPWSTR * WINAPI CommandLineToArgvW(LPCWSTR lpCmdLine, int *pNumArgs)")

@@ -91,19 +91,37 @@ def is_dll_source(src: Path) -> bool:
     return "main(" not in src.read_text(errors="replace")
 
 
+def _directives(src: Path) -> tuple[list[str], list[str]]:
+    """A conf_*.c fixture's own flags= and libs= (its `// winhatch-fixture:` lines, read by the conformance
+    recorder's parser), so the build here is the one its test makes (the same cache key) and links."""
+    if not src.name.startswith("conf_"):
+        return [], []
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("record_expected", ROOT.parent / "tools" / "record_expected.py")
+    mod = sys.modules.get("record_expected")
+    if mod is None:
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["record_expected"] = mod
+        spec.loader.exec_module(mod)
+    fx = mod.parse_fixture(src)
+    return list(fx.flags), list(fx.libs)
+
+
 if __name__ == "__main__":  # `python tests/fixturebuild.py` builds every single-file fixture for both arches
     # Sources that import from other fixture DLLs are built by their tests, which know the companions.
     n = 0
     deferred = []
     for src in sorted(SRC.glob("*.c*")):
-        if src.name.startswith("msvc_"):  # MSVC-ABI programs: clang and lld build them (tests/msvcbuild.py)
+        if src.name.startswith(("msvc_", "msvcp_")):  # MSVC-ABI programs: clang and lld build them
+            # (tests/msvcbuild.py; the msvcp_ ones against Microsoft's STL, tests/msvcstl.py)
             deferred.append(src.name)
             continue
         if "__declspec(dllimport)" in src.read_text(errors="replace") or src.with_suffix(".def").exists():
             deferred.append(src.name)
             continue
+        flags, libs = _directives(src)
         for arch in TRIPLES:
-            build(src.name, arch, dll=is_dll_source(src))
+            build(src.name, arch, dll=is_dll_source(src), flags=flags, libs=libs)
             n += 1
     print(f"built {n} fixtures into {CACHE}; {len(deferred)} (with companion DLLs, or MSVC-ABI) are built by "
           f"their tests",

@@ -581,6 +581,18 @@ def rand(c):
     return (t["seed"] >> 16) & 0x7FFF
 
 
+@api(BOTH, "int __cdecl rand_s(unsigned int *randomValue)")
+def rand_s(c, out):
+    """A value from the system's random number generator (RtlGenRandom, the same stream as ProcessPrng and
+    CryptGenRandom), not from rand's seed. NULL: the invalid-parameter path, EINVAL."""
+    if not out:
+        R.invalid_parameter(c, R.EINVAL)
+        return R.EINVAL
+    from .k32_sysinfo import _prng_bytes
+    c.write(out, _prng_bytes(c, 4))
+    return 0
+
+
 # ============================================================================================ qsort / bsearch
 @api(BOTH, "void __cdecl qsort(void *base, size_t num, size_t width, void *compare)", calls_guest=True)
 def qsort(c, base, num, width, compare):

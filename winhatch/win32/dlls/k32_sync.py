@@ -743,6 +743,15 @@ def SleepConditionVariableSRW(c, cv, addr, ms, flags):
 RTL_RUN_ONCE_IN_PROGRESS, RTL_RUN_ONCE_DONE = 1, 2
 
 
+def _wait_in_progress(c, once: int, reason: str, key) -> None:
+    """Block the caller until the INIT_ONCE at `once` is no longer in progress (its owner completed or failed)."""
+    proc = c.proc
+    ps = c.ptr_size
+    lk = KeyedLock(f"one-time initialisation at 0x{once:x} (in progress)",
+                   lambda t: int.from_bytes(proc.aspace.read(once, ps), "little") & 3 != RTL_RUN_ONCE_IN_PROGRESS)
+    raise WouldBlock(WaitBlock([lk], reason=reason, key=key))
+
+
 @api(K32, "void WINAPI InitOnceInitialize(PINIT_ONCE InitOnce)")
 def InitOnceInitialize(c, once):
     c.write_ptr(once, 0)
@@ -759,11 +768,7 @@ def InitOnceExecuteOnce(c, once, fn, param, ctxp):
             c.write_ptr(ctxp, val & ~3)
         return 1
     if val & 3 == RTL_RUN_ONCE_IN_PROGRESS:  # another thread runs the initialiser: wait for its outcome
-        proc = c.proc
-        ps = c.ptr_size
-        lk = KeyedLock(f"one-time initialisation at 0x{once:x} (in progress)",
-                       lambda t: int.from_bytes(proc.aspace.read(once, ps), "little") & 3 != RTL_RUN_ONCE_IN_PROGRESS)
-        raise WouldBlock(WaitBlock([lk], reason="InitOnceExecuteOnce", key=key))
+        _wait_in_progress(c, once, "InitOnceExecuteOnce", key)
     c.write_ptr(once, RTL_RUN_ONCE_IN_PROGRESS)
     ok = c.machine.dispatcher.call_guest(c.thread, fn, [once, param, ctxp]) & 0xFFFFFFFF
     if ok:
@@ -804,11 +809,7 @@ def InitOnceBeginInitialize(c, once, flags, pending, ctxp):
         c.set_last_error(ERROR_GEN_FAILURE)
         return 0
     if val & 3 == RTL_RUN_ONCE_IN_PROGRESS:
-        proc = c.proc
-        ps = c.ptr_size
-        lk = KeyedLock(f"one-time initialisation at 0x{once:x} (in progress)",
-                       lambda t: int.from_bytes(proc.aspace.read(once, ps), "little") & 3 != RTL_RUN_ONCE_IN_PROGRESS)
-        raise WouldBlock(WaitBlock([lk], reason="InitOnceBeginInitialize", key=key))
+        _wait_in_progress(c, once, "InitOnceBeginInitialize", key)
     c.write_ptr(once, RTL_RUN_ONCE_IN_PROGRESS)
     c.write_u32(pending, 1)
     return 1

@@ -614,11 +614,8 @@ def RtlMultiByteToUnicodeSize(c, res, src, slen):
     return STATUS_SUCCESS
 
 
-@api(NT, "NTSTATUS NTAPI RtlOemToUnicodeSize(PULONG BytesInUnicodeString, PVOID OemString, "
-         "ULONG BytesInOemString)")
-def RtlOemToUnicodeSize(c, res, src, slen):
-    c.write_u32(res, 2 * slen)
-    return STATUS_SUCCESS
+api(NT, "NTSTATUS NTAPI RtlOemToUnicodeSize(PULONG BytesInUnicodeString, PVOID OemString, "
+        "ULONG BytesInOemString)")(RtlMultiByteToUnicodeSize)   # one byte, one character in both code pages
 
 
 def _unicode_to_mb_n(c, dst, dmax, res, src, slen, cp, fn=None) -> int:

@@ -34,28 +34,6 @@ _EXEC_ONLY = {PAGE_EXECUTE, PAGE_EXECUTE_READ}
 MAX_COPY = 1 << 28   # one call copies at most 256 MiB (a guest asking for more gets ERROR_PARTIAL_COPY)
 
 
-def _target(c, h, access):
-    proc = lookup(c, h, "Process", access)
-    if proc is not None and (proc.cpu is None or proc.exited):
-        c.set_last_error(5)  # ERROR_ACCESS_DENIED: the system's pseudo-processes have no user address space
-        return None
-    return proc
-
-
-def _regions(aspace, addr: int, size: int):
-    """(start, end, protect, state) of each region covering [addr, addr+size), bounded by the range."""
-    out = []
-    cur, end = addr, addr + size
-    for _ in range(1 << 16):
-        if cur >= end:
-            break
-        mbi = aspace.query(cur)
-        stop = min(end, mbi.BaseAddress + mbi.RegionSize)
-        out.append((cur, stop, mbi.Protect, mbi.State))
-        cur = stop
-    return out
-
-
 def _put_count(c, p, n: int) -> None:
     if p:
         c.write(p, n.to_bytes(c.ptr_size, "little"))
@@ -65,7 +43,7 @@ def _put_count(c, p, n: int) -> None:
 @api(K32, "LPVOID WINAPI VirtualAllocEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType, "
           "DWORD flProtect)")
 def VirtualAllocEx(c, h, addr, size, atype, prot):
-    return 0 if _target(c, h, PROCESS_VM_OPERATION) is None else virtual_alloc(c, h, addr, size, atype, prot)
+    return virtual_alloc(c, h, addr, size, atype, prot)
 
 
 def virtual_alloc(c, h, addr, size, atype, prot) -> int:
@@ -84,8 +62,7 @@ def virtual_alloc(c, h, addr, size, atype, prot) -> int:
 
 @api(K32, "BOOL WINAPI VirtualFreeEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)")
 def VirtualFreeEx(c, h, addr, size, ftype):
-    proc = _target(c, h, PROCESS_VM_OPERATION)
-    return 0 if proc is None else virtual_free(c, h, addr, size, ftype)
+    return virtual_free(c, h, addr, size, ftype)
 
 
 def virtual_free(c, h, addr, size, ftype) -> int:
@@ -107,8 +84,7 @@ def virtual_free(c, h, addr, size, ftype) -> int:
 @api(K32, "BOOL WINAPI VirtualProtectEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect, "
           "PDWORD lpflOldProtect)")
 def VirtualProtectEx(c, h, addr, size, prot, oldp):
-    proc = _target(c, h, PROCESS_VM_OPERATION)
-    return 0 if proc is None else virtual_protect(c, h, addr, size, prot, oldp)
+    return virtual_protect(c, h, addr, size, prot, oldp)
 
 
 def virtual_protect(c, h, addr, size, prot, oldp) -> int:
@@ -128,8 +104,7 @@ def virtual_protect(c, h, addr, size, prot, oldp) -> int:
 @api(K32, "SIZE_T WINAPI VirtualQueryEx(HANDLE hProcess, LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer, "
           "SIZE_T dwLength)")
 def VirtualQueryEx(c, h, addr, buf, length):
-    proc = _target(c, h, PROCESS_QUERY_INFORMATION)
-    return 0 if proc is None else virtual_query(c, h, addr, buf, length)
+    return virtual_query(c, h, addr, buf, length)
 
 
 def virtual_query(c, h, addr, buf, length) -> int:
@@ -146,137 +121,139 @@ def virtual_query(c, h, addr, buf, length) -> int:
 @api(K32, "BOOL WINAPI ReadProcessMemory(HANDLE hProcess, LPCVOID lpBaseAddress, LPVOID lpBuffer, SIZE_T nSize, "
           "SIZE_T *lpNumberOfBytesRead)")
 def ReadProcessMemory(c, h, base, buf, size, pread):
-    proc = _target(c, h, PROCESS_VM_READ)
-    if proc is None:
+    """NtReadVirtualMemory; the count is stored even when the copy was partial."""
+    n = c.stack_alloc(c.ptr_size)
+    st = c.nt("NtReadVirtualMemory", h, base, buf, size, n)
+    if pread:
+        c.write_ptr(pread, c.ptr(n))
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
         return 0
-    if size == 0:
-        _put_count(c, pread, 0)
-        return 1
-    readable = 0   # the readable prefix of the range
-    try:
-        for s, e, prot, state in _regions(proc.aspace, base, min(size, MAX_COPY)):
-            if state != MEM_COMMIT or (prot & 0xFF) not in _READABLE or prot & PAGE_GUARD:
-                break
-            readable = e - base
-    except NtStatusError:
-        pass
-    if readable < size:
-        # nothing readable: the copy faults at once (ERROR_NOACCESS); part of it: ERROR_PARTIAL_COPY, with
-        # what could be read copied
-        if readable:
-            c.write(buf, proc.aspace.read(base, readable))
-        _put_count(c, pread, readable)
-        c.set_last_error(ERROR_PARTIAL_COPY if readable else ERROR_NOACCESS)
-        return 0
-    c.write(buf, proc.aspace.read(base, size))
-    _put_count(c, pread, size)
     return 1
+
+
+def _query(c, h, addr: int, mbi: int):
+    """NtQueryVirtualMemory(MemoryBasicInformation) → (BaseAddress, RegionSize, State, Protect) or None."""
+    from winhatch.kernel.structs import MEMORY_BASIC_INFORMATION as M
+    size = M.size(c.arch)
+    if c.nt("NtQueryVirtualMemory", h, addr, 0, mbi, size, 0) & 0x80000000:
+        return None
+    v = M.read(c.proc.aspace, mbi, c.arch)
+    return v["BaseAddress"], v["RegionSize"], v["State"], v["Protect"]
 
 
 @api(K32, "BOOL WINAPI WriteProcessMemory(HANDLE hProcess, LPVOID lpBaseAddress, LPCVOID lpBuffer, SIZE_T nSize, "
           "SIZE_T *lpNumberOfBytesWritten)")
 def WriteProcessMemory(c, h, base, buf, size, pwritten):
-    proc = _target(c, h, PROCESS_VM_WRITE | PROCESS_VM_OPERATION)
-    if proc is None:
-        return 0
+    """As kernelbase does it: the target's regions are queried; a range with a page that is not committed, a
+    guard page, or a protection neither writable nor executable-only fails with ERROR_NOACCESS before any
+    byte is written; executable-only pages are made writable for the copy (NtProtectVirtualMemory) and
+    restored; the instruction cache is flushed."""
+    from winhatch.kernel.structs import MEMORY_BASIC_INFORMATION as M
+    ps = c.ptr_size
     if size == 0:
         _put_count(c, pwritten, 0)
         return 1
     if size > MAX_COPY:
         c.set_last_error(ERROR_PARTIAL_COPY)
         return 0
-    try:
-        regions = _regions(proc.aspace, base, size)
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
-    for _s, _e, prot, state in regions:
+    mbi = c.stack_alloc(M.size(c.arch))
+    io = c.stack_alloc(3 * ps)
+    regions, cur, end = [], base, base + size
+    for _ in range(1 << 12):
+        if cur >= end:
+            break
+        q = _query(c, h, cur, mbi)
+        if q is None:
+            c.set_last_error(ERROR_NOACCESS)
+            return 0
+        rbase, rsize, state, prot = q
         p = prot & 0xFF
         if state != MEM_COMMIT or prot & PAGE_GUARD or not (p in _WRITABLE or p in _EXEC_ONLY):
             c.set_last_error(ERROR_NOACCESS)
             return 0
-    data = c.read(buf, size)
+        stop = min(end, rbase + rsize)
+        regions.append((cur, stop, prot))
+        cur = stop
     restore = []
+
+    def protect(start, length, prot) -> int:
+        c.write_ptr(io, start)
+        c.write_ptr(io + ps, length)
+        return c.nt("NtProtectVirtualMemory", h, io, io + ps, prot, io + 2 * ps)
+
     try:
-        for s, e, prot, _state in regions:   # executable, not writable: writable for the copy
+        for s, e, prot in regions:   # executable, not writable: writable for the copy
             if prot & 0xFF in _EXEC_ONLY:
-                proc.aspace.protect(s, e - s, PAGE_EXECUTE_READWRITE)
+                st = protect(s, e - s, PAGE_EXECUTE_READWRITE)
+                if st & 0x80000000:
+                    c.set_last_nt_error(st)
+                    return 0
                 restore.append((s, e, prot))
-        proc.aspace.write(base, data)
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
+        st = c.nt("NtWriteVirtualMemory", h, base, buf, size, io)
+        written = c.ptr(io)
     finally:
         for s, e, prot in restore:
-            proc.aspace.protect(s, e - s, prot)
-    proc.cpu.flush_code(base, size)
-    _put_count(c, pwritten, size)
+            protect(s, e - s, prot)
+    c.nt("NtFlushInstructionCache", h, base, size)
+    _put_count(c, pwritten, written)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    return 1
+
+
+@api(K32, "BOOL WINAPI VirtualLock(LPVOID lpAddress, SIZE_T dwSize)")
+def VirtualLock(c, addr, size):
+    """NtLockVirtualMemory(current process, MAP_PROCESS): committed, accessible pages within the working-set
+    quota (ERROR_WORKING_SET_QUOTA past it)."""
+    return _lock(c, "NtLockVirtualMemory", addr, size)
+
+
+@api(K32, "BOOL WINAPI VirtualUnlock(LPVOID lpAddress, SIZE_T dwSize)")
+def VirtualUnlock(c, addr, size):
+    """NtUnlockVirtualMemory: ERROR_NOT_LOCKED (158) when a page of the range is not locked."""
+    return _lock(c, "NtUnlockVirtualMemory", addr, size)
+
+
+def _lock(c, service: str, addr: int, size: int) -> int:
+    ps = c.ptr_size
+    io = c.stack_alloc(2 * ps)
+    c.write_ptr(io, addr)
+    c.write_ptr(io + ps, size)
+    st = c.nt(service, -1, io, io + ps, 1)   # MAP_PROCESS
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
     return 1
 
 
 @api(K32, "BOOL WINAPI FlushInstructionCache(HANDLE hProcess, LPCVOID lpBaseAddress, SIZE_T dwSize)")
 def FlushInstructionCache(c, h, base, size):
-    proc = _target(c, h, 0)
-    if proc is None:
+    st = c.nt("NtFlushInstructionCache", h, base, size)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
         return 0
-    proc.cpu.flush_code(base, size if base else 0)
     return 1
 
 
 # ------------------------------------------------------------------------------------------ VirtualAlloc2
-# MEM_EXTENDED_PARAMETER (16 bytes on both architectures): Type:8 | Reserved:56, then a 64-bit union
-# (a pointer, a size, a handle or a ULONG). MEM_ADDRESS_REQUIREMENTS: LowestStartingAddress,
-# HighestEndingAddress, Alignment (pointer-sized each).
-MemExtendedParameterAddressRequirements = 1
-MemExtendedParameterNumaNode = 2
-MemExtendedParameterMax = 7
-NUMA_NO_PREFERRED_NODE = 0xFFFFFFFF
-ALLOCATION_GRANULARITY = 0x10000
-
-
 def _virtual_alloc2(c, h, addr, size, atype, prot, params, count, *, from_app: bool) -> int:
-    from winhatch.kernel.ob.access import PROCESS_VM_OPERATION as VMOP
-    proc = c.proc if not h else _target(c, h, VMOP)
-    if proc is None:
-        return 0
+    """NtAllocateVirtualMemoryEx (a NULL Process is the caller's); ...FromApp refuses executable protections
+    (ERROR_INVALID_PARAMETER: executable memory needs the codeGeneration capability)."""
     if from_app and (prot & 0xFF) in (PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE,
                                       PAGE_EXECUTE_WRITECOPY):
-        c.set_last_error(87)   # ...FromApp: executable memory needs the codeGeneration capability
-        return 0
-    align = lowest = highest = None
-    for i in range(min(count, 64)):   # a caller passes a handful; more is not a valid request
-        raw = c.read(params + 16 * i, 16)
-        ptype = raw[0]
-        value = int.from_bytes(raw[8:16], "little")
-        if ptype == MemExtendedParameterAddressRequirements:
-            ps = c.ptr_size
-            req = c.read(value, 3 * ps)
-            lowest, highest, align = (int.from_bytes(req[k * ps:(k + 1) * ps], "little") for k in range(3))
-            bad_align = align and (align & (align - 1) or align < ALLOCATION_GRANULARITY)
-            bad_high = highest and (highest + 1) % ALLOCATION_GRANULARITY
-            if bad_align or bad_high or lowest % ALLOCATION_GRANULARITY or addr:
-                c.set_last_error(87)
-                return 0
-        elif ptype == MemExtendedParameterNumaNode:
-            if value & 0xFFFFFFFF not in (0, NUMA_NO_PREFERRED_NODE):   # one node: 0
-                c.set_last_error(87)
-                return 0
-        elif ptype == 0 or ptype >= MemExtendedParameterMax:
-            c.set_last_error(87)
-            return 0
-        else:
-            from winhatch.win32.ntdll.seh import raise_unsupported
-            raise_unsupported(c, f"VirtualAlloc2 extended parameter type {ptype}")
-    if count > 64:
         c.set_last_error(87)
         return 0
-    try:
-        base, _ = proc.aspace.allocate(addr or None, size, atype, prot, align=align or ALLOCATION_GRANULARITY,
-                                       lowest=lowest or None, highest=highest or None)
-        return base
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
+    ps = c.ptr_size
+    io = c.stack_alloc(2 * ps)
+    c.write_ptr(io, addr)
+    c.write_ptr(io + ps, size)
+    st = c.nt("NtAllocateVirtualMemoryEx", h or -1, io, io + ps, atype, prot, params, count)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
         return 0
+    return c.ptr(io)
 
 
 @api("kernelbase.dll", "PVOID WINAPI VirtualAlloc2(HANDLE Process, PVOID BaseAddress, SIZE_T Size, "

@@ -80,30 +80,118 @@ def NtFlushInstructionCache(machine, thread, ProcessHandle, BaseAddress, Length)
 
 
 MemoryBasicInformation = 0
+MemoryMappedFilenameInformation = 2
+MemoryWorkingSetExInformation = 4
+MemoryImageInformation = 6
 STATUS_INFO_LENGTH_MISMATCH = 0xC0000004
+STATUS_BUFFER_OVERFLOW = 0x80000005
+STATUS_INVALID_ADDRESS = 0xC0000141
+STATUS_INVALID_INFO_CLASS = 0xC0000003
 PROCESS_QUERY_INFORMATION = 0x0400
+MEM_COMMIT_STATE, MEM_IMAGE_TYPE, MEM_MAPPED_TYPE = 0x1000, 0x1000000, 0x40000
+
+
+def nt_device_path(machine, path: str) -> str:
+    """A DOS path as the object manager names the file: C:\\x → \\Device\\HarddiskVolumeN\\x (the volume
+    devices of the file system), anything else under \\??\\."""
+    vols = getattr(machine.vfs, "volume_devices", {}) or {}
+    if len(path) >= 2 and path[1] == ":" and path[0].upper() in vols:
+        return f"\\Device\\{vols[path[0].upper()]}{path[2:]}"
+    return "\\??\\" + path
+
+
+def _mapped_file(proc, addr: int) -> str | None:
+    """The file an image or mapped view at `addr` comes from (its DOS path), None for other memory."""
+    a = proc.aspace.allocation_at(addr)
+    if a is None or a.type not in (MEM_IMAGE_TYPE, MEM_MAPPED_TYPE) or a.section is None:
+        return None
+    sec = a.section
+    if a.type == MEM_IMAGE_TYPE:
+        return getattr(sec, "path", None)
+    f = getattr(sec, "file", None)
+    return getattr(f, "path", None) if f is not None else None
 
 
 @kernel_service("NtQueryVirtualMemory")
 def NtQueryVirtualMemory(machine, thread, ProcessHandle, BaseAddress, MemoryInformationClass, MemoryInformation,
                          MemoryInformationLength, ReturnLength):
+    """MemoryBasicInformation; MemoryMappedFilenameInformation (the NT path of the image or mapped file, as
+    GetMappedFileName reports it; STATUS_INVALID_ADDRESS for other memory); MemoryWorkingSetExInformation (the
+    caller's array of addresses, each given its attributes: every committed page is resident); and
+    MemoryImageInformation (base, size and flags of the image). Another class stops loudly."""
     from winhatch.kernel.structs import MEMORY_BASIC_INFORMATION
     proc = _vm_process(thread, ProcessHandle, PROCESS_QUERY_INFORMATION)
     cls = MemoryInformationClass & 0xFFFFFFFF
-    if cls != MemoryBasicInformation:
-        unsupported(thread, "NtQueryVirtualMemory", f"information class {cls:#x}")
     arch = thread.process.arch
-    size = MEMORY_BASIC_INFORMATION.size(arch)
-    if (MemoryInformationLength & 0xFFFFFFFFFFFFFFFF) < size:
-        return STATUS_INFO_LENGTH_MISMATCH
-    mbi = proc.aspace.query(BaseAddress)
-    user_write(thread.process, MemoryInformation, MEMORY_BASIC_INFORMATION.pack(
-        arch, BaseAddress=mbi.BaseAddress, AllocationBase=mbi.AllocationBase,
-        AllocationProtect=mbi.AllocationProtect, RegionSize=mbi.RegionSize, State=mbi.State,
-        Protect=mbi.Protect, Type=mbi.Type))
-    if ReturnLength:
-        _put(thread, ReturnLength, size)
-    return 0
+    ps = 8 if arch == "x64" else 4
+    length = MemoryInformationLength & ((1 << (8 * ps)) - 1)
+    if cls == MemoryBasicInformation:
+        size = MEMORY_BASIC_INFORMATION.size(arch)
+        if length < size:
+            return STATUS_INFO_LENGTH_MISMATCH
+        mbi = proc.aspace.query(BaseAddress)
+        user_write(thread.process, MemoryInformation, MEMORY_BASIC_INFORMATION.pack(
+            arch, BaseAddress=mbi.BaseAddress, AllocationBase=mbi.AllocationBase,
+            AllocationProtect=mbi.AllocationProtect, RegionSize=mbi.RegionSize, State=mbi.State,
+            Protect=mbi.Protect, Type=mbi.Type))
+        if ReturnLength:
+            _put(thread, ReturnLength, size)
+        return 0
+    if cls == MemoryMappedFilenameInformation:
+        path = _mapped_file(proc, BaseAddress)
+        if path is None:
+            return STATUS_INVALID_ADDRESS
+        name = nt_device_path(machine, path).encode("utf-16-le")
+        us = 2 * ps
+        need = us + len(name) + 2
+        if ReturnLength:
+            _put(thread, ReturnLength, need)
+        if length < need:
+            return STATUS_BUFFER_OVERFLOW
+        buf = MemoryInformation + us
+        head = struct.pack("<HH", len(name), len(name) + 2) + bytes(ps - 4) + buf.to_bytes(ps, "little")
+        user_write(thread.process, MemoryInformation, head + name + b"\0\0")
+        return 0
+    if cls == MemoryWorkingSetExInformation:
+        entry = 2 * ps
+        if length < entry:
+            return STATUS_INFO_LENGTH_MISMATCH
+        n = min(length // entry, 1 << 16)
+        raw = bytearray(user_read(thread.process, MemoryInformation, n * entry))
+        locked = getattr(proc, "locked_pages", set())
+        for i in range(n):
+            va = int.from_bytes(raw[i * entry:i * entry + ps], "little")
+            attrs = 0
+            try:
+                mbi = proc.aspace.query(va)
+            except NtStatusError:
+                mbi = None
+            if mbi is not None and mbi.State == MEM_COMMIT_STATE:
+                shared = mbi.Type in (MEM_IMAGE_TYPE, MEM_MAPPED_TYPE)
+                attrs = (1                                        # Valid: resident
+                         | ((1 if shared else 0) << 1)            # ShareCount
+                         | ((mbi.Protect & 0x7FF) << 4)           # Win32Protection
+                         | ((1 if shared else 0) << 15)           # Shared
+                         | ((1 if (va & ~(PAGE - 1)) in locked else 0) << 22))   # Locked
+            raw[i * entry + ps:(i + 1) * entry] = attrs.to_bytes(ps, "little")
+        user_write(thread.process, MemoryInformation, bytes(raw))
+        if ReturnLength:
+            _put(thread, ReturnLength, n * entry)
+        return 0
+    if cls == MemoryImageInformation:
+        size = 2 * ps + 8 if ps == 8 else 2 * ps + 4
+        if length < size:
+            return STATUS_INFO_LENGTH_MISMATCH
+        a = proc.aspace.allocation_at(BaseAddress)
+        if a is None or a.type != MEM_IMAGE_TYPE:
+            return STATUS_INVALID_ADDRESS
+        data = a.base.to_bytes(ps, "little") + a.size.to_bytes(ps, "little") + bytes(size - 2 * ps)
+        user_write(thread.process, MemoryInformation, data)
+        if ReturnLength:
+            _put(thread, ReturnLength, size)
+        return 0
+    unsupported(thread, "NtQueryVirtualMemory", f"information class {cls:#x}")
+    return STATUS_INVALID_INFO_CLASS
 
 
 @kernel_service("NtFlushProcessWriteBuffers")

@@ -271,3 +271,41 @@ def VirtualAlloc2(c, h, addr, size, atype, prot, params, count):
 def VirtualAlloc2FromApp(c, h, addr, size, atype, prot, params, count):
     """VirtualAlloc2 for an app: executable protections are refused (ERROR_INVALID_PARAMETER)."""
     return _virtual_alloc2(c, h, addr, size, atype, prot, params, count, from_app=True)
+
+
+# ------------------------------------------------------------------------------------------ psapi (K32*)
+@api(("kernel32.dll", "kernelbase.dll"), "DWORD WINAPI K32GetMappedFileName%(HANDLE hProcess, LPVOID lpv, "
+                                         "LPTSTR lpFilename, DWORD nSize)")
+@api(("kernelbase.dll", "psapi.dll"), "DWORD WINAPI GetMappedFileName%(HANDLE hProcess, LPVOID lpv, LPTSTR lpFilename, "
+                                      "DWORD nSize)")
+def K32GetMappedFileName(c, h, addr, buf, size):
+    """NtQueryVirtualMemory(MemoryMappedFilenameInformation): the NT path of the file mapped at the address
+    (\\Device\\HarddiskVolumeN\\...), truncated to nSize characters with its NUL (the count returned is then
+    nSize); other memory: ERROR_UNEXP_NET_ERR (from STATUS_INVALID_ADDRESS), as Windows gives it."""
+    cap = 0x1000
+    info = c.stack_alloc(cap)
+    st = c.nt("NtQueryVirtualMemory", h, addr, 2, info, cap, 0)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    n = int.from_bytes(c.read(info, 2), "little")
+    name = c.read(c.ptr(info + c.ptr_size), n).decode("utf-16-le", "replace")
+    if not size:
+        c.set_last_error(122)   # ERROR_INSUFFICIENT_BUFFER
+        return 0
+    data = c.encode_t(name)
+    unit = c.tchar_size()
+    chars = min(len(data) // unit, size - 1)
+    c.write(buf, data[:chars * unit] + b"\0" * unit)
+    return size if len(data) // unit > chars else chars
+
+
+@api(("kernel32.dll", "kernelbase.dll"), "BOOL WINAPI K32QueryWorkingSetEx(HANDLE hProcess, PVOID pv, DWORD cb)")
+@api(("kernelbase.dll", "psapi.dll"), "BOOL WINAPI QueryWorkingSetEx(HANDLE hProcess, PVOID pv, DWORD cb)")
+def K32QueryWorkingSetEx(c, h, pv, cb):
+    """NtQueryVirtualMemory(MemoryWorkingSetExInformation) over the caller's array."""
+    st = c.nt("NtQueryVirtualMemory", h, 0, 4, pv, cb, 0)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    return 1

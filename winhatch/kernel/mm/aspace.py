@@ -484,7 +484,7 @@ class AddressSpace:
 
         MEM_RELEASE with size 0 needs the allocation base (STATUS_FREE_VM_NOT_AT_BASE) and releases
         the whole allocation; with a size it releases that page range (splitting the allocation).
-        MEM_DECOMMIT with size 0 decommits from ``base`` to the end of the allocation.  A range
+        MEM_DECOMMIT with size 0 likewise needs the base and decommits the whole allocation.  A range
         running past its allocation gives STATUS_UNABLE_TO_FREE_VM; views cannot be freed
         (STATUS_UNABLE_TO_DELETE_SECTION: use unmap_view).
         """
@@ -499,7 +499,7 @@ class AddressSpace:
             raise NtStatusError(STATUS_UNABLE_TO_DELETE_SECTION, "cannot free a section view")
         start = _down(base, P)
         if size == 0:
-            if free_type == MEM_RELEASE and start != a.base:
+            if start != a.base:   # size 0 means "the whole allocation": the base is required
                 raise NtStatusError(STATUS_FREE_VM_NOT_AT_BASE, f"0x{base:X} is not the allocation base 0x{a.base:X}")
             end = a.end
         else:

@@ -29,17 +29,35 @@ def _put(thread, addr: int, v: int) -> None:
     user_write(thread.process, addr, struct.pack(fmt, v & ((1 << (8 * struct.calcsize(fmt))) - 1)))
 
 
+STATUS_INVALID_PARAMETER_3 = 0xC00000F1
+
+
+def zero_bits_limit(thread, zero_bits: int) -> int | None:
+    """The highest address a ZeroBits argument allows (None: no limit). A count below 32 is the number of
+    high-order bits of a 32-bit address that must be zero (on x64 too: 1..21, the documented range, below 4 GiB);
+    on x64 a value of 32 or more is a mask the address must fit. Another count is STATUS_INVALID_PARAMETER_3."""
+    if not zero_bits:
+        return None
+    if zero_bits < 32:
+        if zero_bits > 21:
+            raise NtStatusError(STATUS_INVALID_PARAMETER_3, f"ZeroBits {zero_bits}")
+        return (1 << (32 - zero_bits)) - 1
+    if thread.process.arch != "x64":
+        raise NtStatusError(STATUS_INVALID_PARAMETER_3, f"ZeroBits {zero_bits:#x}")
+    return (1 << zero_bits.bit_length()) - 1
+
+
 @kernel_service("NtAllocateVirtualMemory")
 def NtAllocateVirtualMemory(machine, thread, ProcessHandle, BaseAddress, ZeroBits, RegionSize, AllocationType,
                             Protect):
     proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
     base = _get(thread, BaseAddress)
     size = _get(thread, RegionSize)
-    if ZeroBits:
-        unsupported(thread, "NtAllocateVirtualMemory", f"ZeroBits {ZeroBits:#x}")
+    highest = zero_bits_limit(thread, ZeroBits)
     if not size:
         return STATUS_INVALID_PARAMETER_4
-    got_base, got_size = proc.aspace.allocate(base or None, size, AllocationType & 0xFFFFFFFF, Protect & 0xFFFFFFFF)
+    got_base, got_size = proc.aspace.allocate(base or None, size, AllocationType & 0xFFFFFFFF, Protect & 0xFFFFFFFF,
+                                              highest=highest if not base else None)
     _put(thread, BaseAddress, got_base)
     _put(thread, RegionSize, got_size)
     return 0
@@ -52,7 +70,8 @@ def NtFreeVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSize,
     size = _get(thread, RegionSize)
     got_base, got_size = proc.aspace.free(base, size, FreeType & 0xFFFFFFFF)
     _put(thread, BaseAddress, got_base)
-    _put(thread, RegionSize, got_size)
+    # a decommit of the whole allocation (size 0) reports size 0 since Windows 10 1803 (ntdll/virtual.c)
+    _put(thread, RegionSize, 0 if not size and FreeType & 0xFFFFFFFF == 0x4000 else got_size)
     return 0
 
 
@@ -350,7 +369,7 @@ def NtUnlockVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSiz
 # (pointer-sized each).
 MemExtendedParameterAddressRequirements = 1
 MemExtendedParameterNumaNode = 2
-MemExtendedParameterMax = 7
+MemExtendedParameterMax = 6   # Windows 10 22H2: ImageMachine (6) came with Windows 11
 NUMA_NO_PREFERRED_NODE = 0xFFFFFFFF
 ALLOCATION_GRANULARITY = 0x10000
 STATUS_INVALID_PARAMETER = 0xC000000D
@@ -363,7 +382,7 @@ def NtAllocateVirtualMemoryEx(machine, thread, ProcessHandle, BaseAddress, Regio
     base = _get(thread, BaseAddress)
     size = _get(thread, RegionSize)
     count = ExtendedParameterCount & 0xFFFFFFFF
-    if count > 64:   # a caller passes a handful; more is not a valid request
+    if count > 64 or (count and not ExtendedParameters):   # a caller passes a handful, in an array
         return STATUS_INVALID_PARAMETER
     ps = 8 if thread.process.arch == "x64" else 4
     align = lowest = highest = None

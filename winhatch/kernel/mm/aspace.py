@@ -20,6 +20,7 @@ from typing import Any
 from winhatch._record import Record
 
 from ...ntstatus import (
+    STATUS_ACCESS_DENIED,
     STATUS_ACCESS_VIOLATION,
     STATUS_ALREADY_COMMITTED,
     STATUS_COMMITMENT_LIMIT,
@@ -432,6 +433,13 @@ class AddressSpace:
         if a is None or end > a.end:
             raise NtStatusError(STATUS_CONFLICTING_ADDRESSES,
                                 f"0x{start:X}-0x{end:X} is not inside one reserved allocation")
+        if a.type == MEM_MAPPED:
+            # a view's pages are committed by its section: MEM_COMMIT only sets a protection the view allows
+            # (a pagefile-backed section); a file-backed view refuses it (kernel32/virtual.c, written on Windows)
+            if getattr(a.section, "file", None) is not None:
+                raise NtStatusError(STATUS_ACCESS_DENIED, "MEM_COMMIT in a view of a file")
+            self.protect(start, end - start, protect)
+            return start, end - start
         if a.type != MEM_PRIVATE:
             raise NtStatusError(STATUS_ALREADY_COMMITTED, "view pages are committed by their section")
         if (protect & 0xFF) in WRITECOPY:

@@ -122,9 +122,11 @@ def OpenFileMappingFromApp(c, access, inherit, name):
 
 
 def view_protection(access: int) -> int | None:
-    """MapViewOfFile's dwDesiredAccess as a page protection (kernelbase's translation); None if invalid."""
+    """MapViewOfFile's dwDesiredAccess as a page protection (kernelbase's translation); None if invalid.
+    FILE_MAP_COPY gives a copy-on-write view only alone (with FILE_MAP_EXECUTE at most): combined with
+    FILE_MAP_READ or FILE_MAP_WRITE it is ignored (kernel32/virtual.c's table, written on Windows)."""
     execute = bool(access & FILE_MAP_EXECUTE)
-    if access & FILE_MAP_COPY and not access & FILE_MAP_WRITE:
+    if access & ~FILE_MAP_EXECUTE == FILE_MAP_COPY:
         return PAGE_EXECUTE_WRITECOPY if execute else PAGE_WRITECOPY
     if access & FILE_MAP_WRITE:
         return PAGE_EXECUTE_READWRITE if execute else PAGE_READWRITE

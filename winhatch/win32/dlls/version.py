@@ -7,14 +7,16 @@ return. The synthetic system DLLs carry a Windows 10 22H2 version resource (winh
 
 Sizes and buffer layout, as Windows (Microsoft documents that the size is "the number of bytes" to pass to
 GetFileVersionInfo, and that the buffer is only to be read through VerQueryValue): the size is
-(resource length - sizeof(VS_FIXEDFILEINFO)) * 4, room that VerQueryValueA uses for the ANSI copies of the
+twice the resource's size plus 4, room that VerQueryValueA uses for the ANSI copies of the
 strings; GetFileVersionInfo copies the resource and writes the "FE2X" signature after it when there is room.
 VerQueryValueA of a string converts it (CP_ACP) into the buffer at the same offset past that signature, so the
 pointer stays valid as long as the caller's buffer. Paths: "\\" is the VS_FIXEDFILEINFO, other paths name
 child blocks by key (case-insensitive), e.g. "\\VarFileInfo\\Translation" and
 "\\StringFileInfo\\040904b0\\ProductVersion"; the length is in characters for text values, bytes otherwise.
-A file without a version resource: ERROR_RESOURCE_TYPE_NOT_FOUND (1813); a missing key in VerQueryValue:
-ERROR_RESOURCE_TYPE_NOT_FOUND too. Only 32-bit (UTF-16) version resources are read: a 16-bit (NE-style, ANSI)
+A file with resources but no version resource: ERROR_RESOURCE_TYPE_NOT_FOUND (1813); one without a resource
+directory: ERROR_RESOURCE_DATA_NOT_FOUND (1812), FindResource's errors, as Windows reports them ("the specified
+image file did not contain a resource section"); a missing key in VerQueryValue: ERROR_RESOURCE_TYPE_NOT_FOUND
+with *puLen set to 0. Only 32-bit (UTF-16) version resources are read: a 16-bit (NE-style, ANSI)
 one in a PE file stops the guest loudly.
 """
 from __future__ import annotations
@@ -57,8 +59,7 @@ def _version_resource(c, name: str | None) -> bytes | None:
         c.set_last_error(ERROR_BAD_EXE_FORMAT)
         return None
     e = find_resource(c, ResourceView(pe, 0, True), RT_VERSION, VS_VERSION_INFO, None)
-    if e is None:
-        c.set_last_error(ERROR_RESOURCE_TYPE_NOT_FOUND)   # whatever is missing: type, name or the whole tree
+    if e is None:      # FindResource's error: 1812 without resources, 1813 without RT_VERSION, 1814, 1815
         return None
     d = e.data
     try:
@@ -96,7 +97,7 @@ def _size(c, name, phandle):
     if raw is None:
         return 0
     c.set_last_error(0)
-    return max((len(raw) - FIXED_SIZE) * 4, 2 * len(raw) + 4)
+    return 2 * len(raw) + 4
 
 
 @api(VER, "BOOL WINAPI GetFileVersionInfo%(LPCTSTR lptstrFilename, DWORD dwHandle, DWORD dwLen, LPVOID lpData)")
@@ -186,6 +187,8 @@ def VerQueryValue(c, block, sub, out, plen):
     if sub.strip("\\/") == "":
         top = _block(data, 0, len(data))
         if top is None or top[1] < FIXED_SIZE:
+            if plen:
+                c.write_u32(plen, 0)
             c.set_last_error(ERROR_RESOURCE_TYPE_NOT_FOUND)
             return 0
         if out:
@@ -195,6 +198,8 @@ def VerQueryValue(c, block, sub, out, plen):
         return 1
     q = _query(data, sub)
     if q is None:
+        if plen:
+            c.write_u32(plen, 0)
         c.set_last_error(ERROR_RESOURCE_TYPE_NOT_FOUND)
         return 0
     vpos, vlen, vtype = q

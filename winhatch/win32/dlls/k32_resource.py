@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from winhatch.kernel.mm import MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READONLY, PAGE_READWRITE
 from winhatch.ldr import loader
-from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_BAD_EXE_FORMAT, ERROR_INVALID_HANDLE,
-                               ERROR_INVALID_PARAMETER, ERROR_MOD_NOT_FOUND, NtStatusError,
+from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_BAD_EXE_FORMAT, ERROR_FILE_NOT_FOUND,
+                               ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, ERROR_MOD_NOT_FOUND, NtStatusError,
                                nt_to_win32)
 from winhatch.win32.api import api
 
@@ -87,7 +87,7 @@ def load_datafile(c, name: str, flags: int) -> int:
     st = loader.state_of(c.proc)
     path = find_module_file(c, name)
     if path is None:
-        c.set_last_error(ERROR_MOD_NOT_FOUND)
+        c.set_last_error(ERROR_FILE_NOT_FOUND)    # a file search, not a module load (checked against Wine)
         return 0
     for m in st.modules:
         if m.path.lower() == path.lower():

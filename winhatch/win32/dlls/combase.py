@@ -2,7 +2,7 @@
 
 CoInitializeEx enters the multithreaded or a single-threaded apartment and counts the calls; CoUninitialize
 leaves after as many calls as entered it. CoCreateInstance(Ex) and CoGetClassObject look the class up in the
-emulated registry (HKEY_CLASSES_ROOT\CLSID, the WOW6432Node view for x86): a class that is not registered gives
+emulated registry (HKEY_CLASSES_ROOT\\CLSID, the WOW6432Node view for x86): a class that is not registered gives
 REGDB_E_CLASSNOTREG (0x80040154), as on a Windows machine without the product that registers it (the Visual
 Studio setup configuration clang's tools ask for, for instance); a thread outside COM gets CO_E_NOTINITIALIZED.
 winhatch implements no COM server, so creating a class the registry does have stops the guest loudly."""

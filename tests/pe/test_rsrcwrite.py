@@ -59,6 +59,12 @@ def test_replace_resources_oracles(arch, build_fixture, source, tmp_path):
         v = v[0]
     fixed = v.file_info if hasattr(v, "file_info") else v.fixed_file_info
     assert (fixed.file_version_ms, fixed.product_version_ls) == (0x00010002, 0x00070008)
+    # the COFF symbol table and its string table (long section names) moved with the overlay
+    sym, nsym = pe.file_header.PointerToSymbolTable, pe.file_header.NumberOfSymbols
+    if sym:
+        sym2 = p2.file_header.PointerToSymbolTable
+        n = 18 * nsym + int.from_bytes(data[sym + 18 * nsym:sym + 18 * nsym + 4], "little")
+        assert new[sym2:sym2 + n] == data[sym:sym + n]
     # the program still runs
     out = tmp_path / exe.name
     out.write_bytes(new)

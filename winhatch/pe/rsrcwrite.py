@@ -12,7 +12,7 @@ the last one (or is followed only by .reloc, which is moved after it: its conten
 dependent); otherwise it is appended as a new .rsrc section. SizeOfImage, SizeOfInitializedData, the resource
 directory and (when the file had one) the checksum are updated; a certificate table is dropped, as the
 signature no longer matches. Data past the last section that is not the certificate table is kept after the
-new last section.
+new last section (the COFF symbol table pointer follows it).
 """
 from __future__ import annotations
 
@@ -216,7 +216,13 @@ def replace_resources(data: bytes, leaves: dict[tuple, tuple[bytes, int]]) -> by
         if len(out) < ptr:
             out += bytes(ptr - len(out))
         out[ptr:ptr + len(blob)] = blob
+    overlay_at = len(out)
     out += overlay
+    # the COFF symbol table (and the long section names in its string table) lives in the overlay: follow it
+    sym = pe.file_header.PointerToSymbolTable
+    if sym >= raw_end and not (cert is not None and cert[0] <= sym < cert[0] + cert[1]):
+        moved = sym - raw_end - (cert[1] if cert is not None and cert[0] >= raw_end and cert[0] < sym else 0)
+        struct.pack_into("<I", out, pe.file_header.offset + 8, overlay_at + moved)
     # optional header fields
     oo = opt.offset
     size_of_image = next_rva

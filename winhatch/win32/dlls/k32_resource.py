@@ -122,6 +122,9 @@ def free_datafile(c, h: int) -> bool | None:
     if ent is None:
         return False
     c.proc.aspace.free(h & ~3, 0, MEM_RELEASE)
+    handles = _resource_handles(c)
+    for hres in [k for k, v in handles.items() if v[0].base == h & ~3]:
+        del handles[hres]          # its HRSRCs die with the view
     return True
 
 

@@ -164,7 +164,10 @@ def LoadLibraryEx(c, name, hfile, flags):
     if not name:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
+    from winhatch.win32.kernel32 import resource as k32_resource
     try:
+        if flags & k32_resource.DATAFILE_FLAGS:
+            return k32_resource.load_datafile(c, name, flags)
         return loader.LdrLoadDll(c.machine, c.thread, name, flags)
     except loader.LoaderError as e:
         c.set_last_error(nt_to_win32(e.status))
@@ -173,6 +176,12 @@ def LoadLibraryEx(c, name, hfile, flags):
 
 @api(K32, "BOOL WINAPI FreeLibrary(HMODULE hLibModule)", calls_guest=True)
 def FreeLibrary(c, base):
+    from winhatch.win32.kernel32 import resource as k32_resource
+    freed = k32_resource.free_datafile(c, base)
+    if freed is not None:
+        if not freed:
+            c.set_last_error(ERROR_INVALID_HANDLE)
+        return int(freed)
     if not loader.LdrUnloadDll(c.machine, c.thread, base):
         c.set_last_error(ERROR_INVALID_HANDLE)
         return 0

@@ -291,25 +291,7 @@ def ProcessPrng(c, buf, n):
     return 1
 
 
-BCRYPT_RNG_USE_ENTROPY_IN_BUFFER, BCRYPT_USE_SYSTEM_PREFERRED_RNG = 0x1, 0x2
-
-
-@api("bcrypt.dll", "NTSTATUS WINAPI BCryptGenRandom(BCRYPT_ALG_HANDLE hAlgorithm, PUCHAR pbBuffer, ULONG cbBuffer, "
-                   "ULONG dwFlags)")
-def BCryptGenRandom(c, alg, buf, n, flags):
-    """The system-preferred generator (hAlgorithm NULL with BCRYPT_USE_SYSTEM_PREFERRED_RNG): the same stream
-    as ProcessPrng. An algorithm handle can only come from BCryptOpenAlgorithmProvider, which winhatch does
-    not implement, so a non-NULL one is STATUS_INVALID_HANDLE; BCRYPT_RNG_USE_ENTROPY_IN_BUFFER is ignored,
-    as on Windows 8 and later."""
-    if flags & ~(BCRYPT_RNG_USE_ENTROPY_IN_BUFFER | BCRYPT_USE_SYSTEM_PREFERRED_RNG):
-        return 0xC000000D   # STATUS_INVALID_PARAMETER
-    if alg or not flags & BCRYPT_USE_SYSTEM_PREFERRED_RNG:
-        return 0xC0000008 if not (alg and flags & BCRYPT_USE_SYSTEM_PREFERRED_RNG) else 0xC000000D
-    if n and not buf:
-        return 0xC000000D
-    if n:
-        c.write(buf, _prng_bytes(c, n))
-    return 0
+# BCryptGenRandom is in bcrypt.py, with the rest of bcrypt's CNG functions.
 
 
 @api("advapi32.dll", "BOOLEAN WINAPI SystemFunction036(PVOID RandomBuffer, ULONG RandomBufferLength)")

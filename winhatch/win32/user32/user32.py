@@ -50,13 +50,12 @@ def _string_resource(c, hinst: int, uid: int) -> tuple[int, int] | None:
     """(guest address, length in WCHARs) of string `uid` in the module's RT_STRING table, or None.
 
     Strings live in blocks of 16: block id = uid / 16 + 1, each string a WORD length then UTF-16 text."""
-    from winhatch.ldr import loader
-    st = loader.state_of(c.proc)
-    m = st.modules[0] if not hinst else next((x for x in st.modules if x.base == hinst), None)
-    if m is None or m.pe.resources is None:
-        c.set_last_error(ERROR_RESOURCE_TYPE_NOT_FOUND if m is not None else 6)
+    from winhatch.win32.kernel32.resource import resource_view
+    view = resource_view(c, hinst)        # an image module, or a data-file module (LoadLibraryEx AS_DATAFILE)
+    if view is None or view.pe.resources is None:
+        c.set_last_error(ERROR_RESOURCE_TYPE_NOT_FOUND if view is not None else 6)
         return None
-    entry = m.pe.resources.find(RT_STRING, (uid >> 4) + 1)
+    entry = view.pe.resources.find(RT_STRING, (uid >> 4) + 1)
     if entry is None or entry.directory is None or not entry.directory.entries:
         c.set_last_error(ERROR_RESOURCE_NAME_NOT_FOUND)
         return None
@@ -65,7 +64,11 @@ def _string_resource(c, hinst: int, uid: int) -> tuple[int, int] | None:
     if leaf is None:
         c.set_last_error(ERROR_RESOURCE_DATA_NOT_FOUND)
         return None
-    addr, end = m.base + leaf.rva, m.base + leaf.rva + leaf.size
+    addr = view.address(leaf.rva)
+    if addr is None:
+        c.set_last_error(ERROR_RESOURCE_DATA_NOT_FOUND)
+        return None
+    end = addr + leaf.size
     for _ in range(uid & 15):  # skip the strings before ours (bounded by the block's size)
         if addr + 2 > end:
             c.set_last_error(ERROR_RESOURCE_NAME_NOT_FOUND)

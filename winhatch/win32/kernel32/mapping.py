@@ -15,7 +15,7 @@ Access, as Windows (documented for CreateFileMapping / MapViewOfFile, checked ag
 from __future__ import annotations
 
 from winhatch.kernel.mm import (PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY,
-                                PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOPY)
+                                PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOPY)
 from winhatch.kernel.ob.access import (SECTION_MAP_EXECUTE, SECTION_MAP_READ, SECTION_MAP_WRITE, SECTION_QUERY,
                                        STANDARD_RIGHTS_REQUIRED)
 from winhatch.win32.api import api
@@ -121,10 +121,11 @@ def OpenFileMappingFromApp(c, access, inherit, name):
     return _open_mapping(c, access, inherit, c.wstr(name) if name else None)
 
 
-def view_protection(access: int) -> int | None:
-    """MapViewOfFile's dwDesiredAccess as a page protection (kernelbase's translation); None if invalid.
-    FILE_MAP_COPY gives a copy-on-write view only alone (with FILE_MAP_EXECUTE at most): combined with
-    FILE_MAP_READ or FILE_MAP_WRITE it is ignored (kernel32/virtual.c's table, written on Windows)."""
+def view_protection(access: int) -> int:
+    """MapViewOfFile's dwDesiredAccess as a page protection (kernelbase's translation). FILE_MAP_COPY gives a
+    copy-on-write view only alone (with FILE_MAP_EXECUTE at most): combined with FILE_MAP_READ or
+    FILE_MAP_WRITE it is ignored; an access with neither read nor write (0, SECTION_MAP_EXECUTE) maps a
+    PAGE_NOACCESS view (kernel32/virtual.c's table, written on Windows)."""
     execute = bool(access & FILE_MAP_EXECUTE)
     if access & ~FILE_MAP_EXECUTE == FILE_MAP_COPY:
         return PAGE_EXECUTE_WRITECOPY if execute else PAGE_WRITECOPY
@@ -132,14 +133,11 @@ def view_protection(access: int) -> int | None:
         return PAGE_EXECUTE_READWRITE if execute else PAGE_READWRITE
     if access & FILE_MAP_READ:
         return PAGE_EXECUTE_READ if execute else PAGE_READONLY
-    return None
+    return PAGE_NOACCESS
 
 
 def _map(c, h, access, off_high, off_low, size, base):
     prot = view_protection(access & ~(FILE_MAP_RESERVE | FILE_MAP_TARGETS_INVALID | FILE_MAP_LARGE_PAGES))
-    if prot is None:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
     ps = c.ptr_size
     io = c.stack_alloc(2 * ps + 8)
     c.write_ptr(io, base)

@@ -10,6 +10,7 @@ away, so reports can show the memory map at exit. DLL detach notifications run b
 from __future__ import annotations
 
 from winhatch.kernel import events as ev
+from winhatch.kernel.io.completion import cancel_thread_requests
 
 
 def PspExitThread(machine, thread, status: int) -> None:
@@ -29,6 +30,7 @@ def _end_thread(machine, thread, status: int) -> None:
     thread.terminated = True
     thread.exit_status = status & 0xFFFFFFFF
     thread.exit_time = machine.clock.system_time()
+    cancel_thread_requests(thread)
     machine.dispatcher.thread_gone(thread)
     machine.notify.thread_event(proc.pid, thread.tid, False)
     if proc.subsystem.get("running_thread") is thread:

@@ -21,6 +21,7 @@ from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_
                                NtStatusError, nt_to_win32)
 from winhatch.win32.api import api
 
+from .k32_iocp import open_pipe_client, overlapped_read, overlapped_write, wants_request_path
 from .k32_common import (K32, cwd, guest_path, invalid_handle, nt_error, put_string_fits,
                          set_current_directory, signed32, write_filetime)
 
@@ -88,6 +89,9 @@ def CreateFile(c, name, access, share, sa, disposition, flags, template):
         options |= V.FILE_NON_DIRECTORY_FILE
     nt_access = access | V.SYNCHRONIZE | V.FILE_READ_ATTRIBUTES
     inherit = bool(sa and c.u32(sa + (16 if c.ptr_size == 8 else 8)))  # SECURITY_ATTRIBUTES.bInheritHandle
+    pipe = open_pipe_client(c, name, access, flags, inherit)   # \\.\pipe\x: the named-pipe file system
+    if pipe != -1:
+        return bad if pipe is None else pipe
     path = guest_path(c, name)
     try:
         f = _vfs(c).open(path, access=nt_access, disposition=_DISPOSITIONS[disposition], options=options,
@@ -134,6 +138,8 @@ def ReadFile(c, h, buf, n, nread, ov):
     if not hasattr(obj, "read"):
         c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
+    if wants_request_path(obj, ov):
+        return overlapped_read(c, obj, buf, n, nread, ov)
     try:
         if ov and isinstance(obj, FileObject):
             off = c.u32(ov + 2 * c.ptr_size) | (c.u32(ov + 2 * c.ptr_size + 4) << 32)
@@ -166,6 +172,8 @@ def WriteFile(c, h, buf, n, written, ov):
     if not hasattr(obj, "write"):
         c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
+    if wants_request_path(obj, ov):
+        return overlapped_write(c, obj, buf, n, written, ov)
     data = c.read(buf, n) if n else b""
     try:
         if ov and isinstance(obj, FileObject):

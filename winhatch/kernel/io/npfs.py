@@ -286,6 +286,8 @@ class NamedPipeEnd(KObject):
     # -- reads ------------------------------------------------------------------------------------------------
     def try_read(self, n: int) -> tuple[int, bytes] | None:
         """(status, data) of a read of up to `n` bytes now, or None when it has to wait for data."""
+        if not self.access & FILE_READ_DATA:
+            return STATUS_ACCESS_DENIED, b""
         err = self._state_error(True)
         if err is not None:
             return err, b""
@@ -313,6 +315,8 @@ class NamedPipeEnd(KObject):
 
     # -- writes -----------------------------------------------------------------------------------------------
     def write(self, data: bytes) -> int:
+        if not self.access & FILE_WRITE_DATA:
+            raise NtStatusError(STATUS_ACCESS_DENIED, "the handle has no write access")
         err = self._state_error(False)
         if err is not None:
             raise NtStatusError(err, "named pipe write")
@@ -406,8 +410,8 @@ def create_instance(machine, name: str, *, access: int, disposition_create: bool
                     completion_mode: int, max_instances: int, in_quota: int, out_quota: int, timeout_ticks: int,
                     direction: int, synchronous: bool) -> NamedPipeEnd:
     """NtCreateNamedPipeFile: a new instance of `name` (the pipe is created with its first instance)."""
-    if not name or "\\" in name:
-        raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"bad pipe name {name!r}")
+    if not name:
+        raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "an empty pipe name")
     if pipe_type == FILE_PIPE_BYTE_STREAM_TYPE and read_mode == FILE_PIPE_MESSAGE_MODE:
         raise NtStatusError(STATUS_INVALID_PARAMETER, "message read mode on a byte-stream pipe")
     if max_instances == 0:
@@ -418,13 +422,13 @@ def create_instance(machine, name: str, *, access: int, disposition_create: bool
         pipe = NamedPipe(fs, name, pipe_type, max_instances, in_quota, out_quota, timeout_ticks, direction)
         fs.pipes[fold(name)] = pipe
     else:
-        if disposition_create:
-            raise NtStatusError(STATUS_ACCESS_DENIED, f"pipe {name!r} exists (FILE_FLAG_FIRST_PIPE_INSTANCE)")
-        if max_instances != UNLIMITED_INSTANCES and pipe.max_instances != UNLIMITED_INSTANCES and \
-                len(pipe.instances) >= pipe.max_instances:
-            raise NtStatusError(STATUS_INSTANCE_NOT_AVAILABLE, f"pipe {name!r}: all instances in use")
+        # a later instance takes the pipe's configuration (type, quotas, limit) from the first
         if pipe.max_instances != UNLIMITED_INSTANCES and len(pipe.instances) >= pipe.max_instances:
             raise NtStatusError(STATUS_INSTANCE_NOT_AVAILABLE, f"pipe {name!r}: all instances in use")
+        if disposition_create:
+            raise NtStatusError(STATUS_ACCESS_DENIED, f"pipe {name!r} exists (FILE_FLAG_FIRST_PIPE_INSTANCE)")
+        if direction != pipe.direction:
+            raise NtStatusError(STATUS_ACCESS_DENIED, f"pipe {name!r} exists with another direction")
     inst = PipeInstance(pipe)
     end = NamedPipeEnd(inst, FILE_PIPE_SERVER_END, access, synchronous)
     end.read_mode = read_mode

@@ -331,10 +331,13 @@ def CreateNamedPipe(c, name, open_mode, pipe_mode, max_inst, out_size, in_size, 
     bad = invalid_handle(c)
     nt_name = _pipe_nt_name(name)
     if nt_name is None:
-        if name and name[:2] in ("\\\\", "//"):
+        if name and name[:4].replace("/", "\\") in ("\\\\.\\", "\\\\?\\"):
+            c.set_last_error(3)     # \\.\other\x: \??\other does not exist (ERROR_PATH_NOT_FOUND)
+        elif name and name[:2] in ("\\\\", "//"):
             from .exc_seh import raise_unsupported
             raise_unsupported(c, f"CreateNamedPipe of a pipe on another machine ({name!r})")
-        c.set_last_error(ERROR_INVALID_NAME)
+        else:
+            c.set_last_error(ERROR_INVALID_NAME)
         return bad
     if not 0 < max_inst <= PIPE_UNLIMITED_INSTANCES or \
             pipe_mode & ~(PIPE_NOWAIT | PIPE_READMODE_MESSAGE | PIPE_TYPE_MESSAGE | PIPE_REJECT_REMOTE_CLIENTS) or \
@@ -514,7 +517,7 @@ def GetNamedPipeInfo(c, h, pflags, pout, pin, pmax):
     if pin:
         c.write_u32(pin, inq)
     if pmax:
-        c.write_u32(pmax, PIPE_UNLIMITED_INSTANCES if maxi == 0xFFFFFFFF else maxi)
+        c.write_u32(pmax, maxi)     # unlimited is 0xFFFFFFFF here, as wine64 reports it
     return 1
 
 

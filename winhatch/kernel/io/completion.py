@@ -6,8 +6,9 @@ IO_STATUS_BLOCK, signals the caller's event (or the file object), queues a compl
 port, and queues the caller's APC routine to the thread that issued the request — in the order and with the
 exceptions Windows documents:
 
-- a request that fails at once (an error status, not pending) on an asynchronous file object writes nothing
-  and queues nothing: the status is the service's return value only;
+- a request that fails at once (an error status, not pending) writes nothing and queues nothing: the status
+  is the service's return value only (Wine's pipe tests: OVERLAPPED.Internal stays STATUS_PENDING and
+  InternalHigh untouched after a ReadFile on a disconnected pipe);
 - FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (SetFileCompletionNotificationModes) keeps a request that succeeded
   at once out of the port; FILE_SKIP_SET_EVENT_ON_HANDLE keeps the file object unsignalled;
 - a packet is queued only when the request carried an ApcContext (kernelbase passes NULL when the low bit of
@@ -164,16 +165,18 @@ def is_synchronous(file_object) -> bool:
 
 
 def complete_request(machine, thread, file_object, iosb: int, event, apc_routine: int, apc_context: int,
-                     status: int, information: int, *, pending: bool = False) -> int:
+                     status: int, information: int, *, pending: bool = False, win32_routine: int = 0) -> int:
     """Complete an I/O request as the I/O manager does (see the module's docstring) and return its status.
 
     thread: the thread that issued the request (its process's memory gets the IO_STATUS_BLOCK; the APC goes
     to it); event: the Event object named by the request, or None; pending: the request had returned
-    STATUS_PENDING (it completes later, e.g. from another thread's write)."""
+    STATUS_PENDING (it completes later, e.g. from another thread's write); win32_routine: a ReadFileEx /
+    WriteFileEx completion routine, queued as the APC kernelbase's own IO_APC_ROUTINE would run it with
+    (dwErrorCode, dwNumberOfBytesTransfered, lpOverlapped)."""
     status &= 0xFFFFFFFF
     process = thread.process
-    if not pending and nt_error(status) and not is_synchronous(file_object):
-        return status
+    if not pending and nt_error(status):
+        return status    # failed at once: the status is the service's return value only
     write_iosb(process, iosb, status, information)
     modes = getattr(file_object, "completion_modes", 0)
     if event is not None:
@@ -188,6 +191,10 @@ def complete_request(machine, thread, file_object, iosb: int, event, apc_routine
         from winhatch.kernel.ke.wait import queue_apc
         # PIO_APC_ROUTINE(ApcContext, IoStatusBlock, Reserved)
         queue_apc(machine, thread, apc_routine, [apc_context, iosb, 0])
+    if win32_routine and not thread.terminated:
+        from winhatch.kernel.ke.wait import queue_apc
+        from winhatch.ntstatus import nt_to_win32
+        queue_apc(machine, thread, win32_routine, [nt_to_win32(status), information & 0xFFFFFFFF, iosb])
     return status
 
 
@@ -213,11 +220,12 @@ def associate(file_object, port: IoCompletion | None, key: int) -> None:
 class Irp(ReprRecord):
     """A request pending on a device (an IRP the driver queued): enough to complete or cancel it later."""
     _fields = ("machine", "thread", "file_object", "kind", "buffer", "length", "iosb", "event", "apc_routine",
-               "apc_context", "done")
+               "apc_context", "done", "win32_routine")
 
     def __init__(self, machine, thread, file_object, kind: str, buffer: int, length: int, iosb: int, event,
-                 apc_routine: int, apc_context: int) -> None:
+                 apc_routine: int, apc_context: int, win32_routine: int = 0) -> None:
         self.machine = machine
+        self.win32_routine = win32_routine
         self.thread = thread
         self.file_object = file_object
         self.kind = kind                # "read" | "listen" | …
@@ -235,7 +243,7 @@ class Irp(ReprRecord):
         self.done = True
         pending_list(self.thread).discard_irp(self)
         complete_request(self.machine, self.thread, self.file_object, self.iosb, self.event, self.apc_routine, self.apc_context,
-                         status, information, pending=True)
+                         status, information, pending=True, win32_routine=self.win32_routine)
         if self.event is not None:
             self.event.dereference()
             self.event = None
@@ -263,15 +271,14 @@ def pending_list(thread) -> _PendingList:
 
 
 def start_pending(machine, thread, file_object, kind: str, buffer: int, length: int, iosb: int, event, apc_routine: int,
-                  apc_context: int) -> Irp:
-    """A request the device cannot complete now: it becomes pending (the service returns STATUS_PENDING and
-    IO_STATUS_BLOCK.Status says so until it completes)."""
+                  apc_context: int, win32_routine: int = 0) -> Irp:
+    """A request the device cannot complete now: it becomes pending (the service returns STATUS_PENDING)."""
     if event is not None:
         event.reference()
-    irp = Irp(machine, thread, file_object, kind, buffer, length, iosb, event, apc_routine, apc_context)
+    irp = Irp(machine, thread, file_object, kind, buffer, length, iosb, event, apc_routine, apc_context,
+              win32_routine)
     pending_list(thread).append(irp)
-    write_iosb(thread.process, iosb, STATUS_PENDING, 0)
-    return irp
+    return irp   # the IO_STATUS_BLOCK is not written until the request completes
 
 
 def cancel_requests(file_object, *, thread=None, process=None, iosb: int | None = None) -> int:

@@ -227,7 +227,7 @@ def NtQueryIoCompletion(machine, thread, IoCompletionHandle, IoCompletionInforma
 
 # -- the request paths of ReadFile / WriteFile ---------------------------------------------------------------------
 def read_request(machine, thread, file_object, buffer: int, length: int, offset: int | None, iosb: int, event,
-                 apc_routine: int, apc_context: int) -> int:
+                 apc_routine: int, apc_context: int, win32_routine: int = 0) -> int:
     """NtReadFile's path for one file object: completes now (complete_request), pends (STATUS_PENDING, an
     Irp the device completes later) or, on a synchronous handle that must wait, blocks (restart protocol)."""
     if event is not None:
@@ -239,7 +239,7 @@ def read_request(machine, thread, file_object, buffer: int, length: int, offset:
             if io.is_synchronous(file_object):
                 kwait.block_on(file_object._rx(), "NtReadFile (named pipe)")
             irp = io.start_pending(machine, thread, file_object, "read", buffer, length, iosb, event, apc_routine,
-                                   apc_context)
+                                   apc_context, win32_routine)
             file_object.start_read(irp)
             return STATUS_PENDING
         st, data = r
@@ -253,11 +253,12 @@ def read_request(machine, thread, file_object, buffer: int, length: int, offset:
             st, data = e.status, b""
     if data:
         user_write(thread.process, buffer, data)
-    return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context, st, len(data))
+    return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context, st, len(data),
+                               win32_routine=win32_routine)
 
 
 def write_request(machine, thread, file_object, data: bytes, offset: int | None, iosb: int, event,
-                  apc_routine: int, apc_context: int) -> int:
+                  apc_routine: int, apc_context: int, win32_routine: int = 0) -> int:
     """NtWriteFile's path: writes never pend in winhatch (pipe buffers are unbounded)."""
     if event is not None:
         event.reset()
@@ -270,7 +271,8 @@ def write_request(machine, thread, file_object, data: bytes, offset: int | None,
         count = len(data) if count is None else count
     except NtStatusError as e:
         st, count = e.status, 0
-    return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context, st, count)
+    return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context, st, count,
+                               win32_routine=win32_routine)
 
 
 # -- named pipes ----------------------------------------------------------------------------------------------------

@@ -175,6 +175,19 @@ class Channel:
         return f"named pipe \\\\.\\pipe\\{self.instance.pipe.name} (data to read)"
 
 
+class _Drained:
+    """Waitable: a channel's data has all been read (or the connection ended)."""
+
+    def __init__(self, channel: Channel):
+        self.channel = channel
+
+    def is_signaled_for(self, thread) -> bool:
+        return not self.channel.messages or self.channel.instance.state != FILE_PIPE_CONNECTED_STATE
+
+    def describe(self) -> str:
+        return f"named pipe \\\\.\\pipe\\{self.channel.instance.pipe.name} (the other end to read)"
+
+
 class PipeInstance:
     """The CCB: one server instance and its connection."""
 
@@ -249,7 +262,7 @@ class NamedPipeEnd(KObject):
         self.synchronous = synchronous
         self.read_mode = FILE_PIPE_BYTE_STREAM_MODE
         self.completion_mode = FILE_PIPE_QUEUE_OPERATION
-        self.io_signalled = False
+        self.io_signalled = True       # a new pipe handle is signalled (Wine's pipe tests, test_signaled)
         self.detached = False          # a client end after the server disconnected it
         self.instance_state = None
         self.path = f"\\Device\\NamedPipe\\{instance.pipe.name}"
@@ -343,14 +356,21 @@ class NamedPipeEnd(KObject):
                     proc.cpu.mem_write(irp.buffer, data)
             irp.complete(st, len(data))
 
+    def flush(self) -> None:
+        """FlushFileBuffers: wait until the other end has read everything this end wrote (restart protocol)."""
+        from winhatch.kernel.ke.wait import block_on
+        tx = self._tx()
+        if tx.messages and self.instance.state == FILE_PIPE_CONNECTED_STATE and not self.detached:
+            block_on(_Drained(tx), "FlushFileBuffers (named pipe)")
+
     # -- peek (FSCTL_PIPE_PEEK) ---------------------------------------------------------------------------------
     def peek_info(self, n: int) -> tuple[int, int, int, int, int, bytes]:
         """(status, state, bytes available, messages, first message length, data up to n)."""
         inst = self.instance
-        if self.detached or inst.state == FILE_PIPE_DISCONNECTED_STATE:
+        if self.detached:
             raise NtStatusError(STATUS_PIPE_DISCONNECTED, "peek on a disconnected pipe")
-        if inst.state == FILE_PIPE_LISTENING_STATE:
-            raise NtStatusError(STATUS_INVALID_PIPE_STATE, "peek on a listening pipe")
+        if inst.state in (FILE_PIPE_LISTENING_STATE, FILE_PIPE_DISCONNECTED_STATE):
+            raise NtStatusError(STATUS_INVALID_PIPE_STATE, "peek on a pipe with no client")
         rx = self._rx()
         if inst.state == FILE_PIPE_CLOSING_STATE and not rx.has_data():
             raise NtStatusError(STATUS_PIPE_BROKEN, "the other end of the pipe is closed")

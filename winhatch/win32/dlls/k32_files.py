@@ -139,7 +139,7 @@ def ReadFile(c, h, buf, n, nread, ov):
         c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
     if wants_request_path(obj, ov):
-        return overlapped_read(c, obj, buf, n, nread, ov)
+        return overlapped_read(c, h, obj, buf, n, nread, ov)
     try:
         if ov and isinstance(obj, FileObject):
             off = c.u32(ov + 2 * c.ptr_size) | (c.u32(ov + 2 * c.ptr_size + 4) << 32)
@@ -173,7 +173,7 @@ def WriteFile(c, h, buf, n, written, ov):
         c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
     if wants_request_path(obj, ov):
-        return overlapped_write(c, obj, buf, n, written, ov)
+        return overlapped_write(c, h, obj, buf, n, written, ov)
     data = c.read(buf, n) if n else b""
     try:
         if ov and isinstance(obj, FileObject):
@@ -281,6 +281,8 @@ def FlushFileBuffers(c, h):
     if isinstance(obj, FileObject) and not obj.file.access & (V.FILE_WRITE_DATA | V.FILE_APPEND_DATA):
         c.set_last_error(ERROR_ACCESS_DENIED)
         return 0
+    if hasattr(obj, "flush"):
+        obj.flush()     # a named pipe: waits until the other end has read what this end wrote
     return 1
 
 

@@ -258,8 +258,37 @@ def read_request(machine, thread, file_object, buffer: int, length: int, offset:
 
 
 def write_request(machine, thread, file_object, data: bytes, offset: int | None, iosb: int, event,
-                  apc_routine: int, apc_context: int, win32_routine: int = 0) -> int:
-    """NtWriteFile's path: writes never pend in winhatch (pipe buffers are unbounded)."""
+                  apc_routine: int, apc_context: int, win32_routine: int = 0, key: tuple | None = None) -> int:
+    """NtWriteFile's path. A named pipe write beyond the reader's quota pends (asynchronous handle) or blocks
+    (synchronous handle: `key`, the calling API and its stack pointer, marks the thread so that the call run
+    again after the wait finds its queued write instead of writing again); files and other objects complete
+    at once."""
+    if hasattr(file_object, "submit_write"):
+        mark = getattr(thread, "npfs_write", None)
+        if key is not None and mark is not None and mark[0] == key:
+            w = mark[1]
+            if not w.done:
+                raise kwait.WouldBlock(kwait.WaitBlock([w], False, None, "NtWriteFile (named pipe)", None))
+            thread.npfs_write = None
+            return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context,
+                                       w.status, w.count if w.status == STATUS_SUCCESS else 0,
+                                       win32_routine=win32_routine)
+        if event is not None:
+            event.reset()
+        io.reset_file(file_object)
+        st, count, w = file_object.submit_write(data)
+        if w is None:
+            return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context, st,
+                                       count, win32_routine=win32_routine)
+        if io.is_synchronous(file_object) and key is not None:
+            thread.npfs_write = (key, w)
+            raise kwait.WouldBlock(kwait.WaitBlock([w], False, None, "NtWriteFile (named pipe)", None))
+        if io.is_synchronous(file_object):       # a caller that cannot wait: the data stays queued
+            return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context,
+                                       STATUS_SUCCESS, len(data), win32_routine=win32_routine)
+        w.irp = io.start_pending(machine, thread, file_object, "write", 0, len(data), iosb, event, apc_routine,
+                                 apc_context, win32_routine)
+        return STATUS_PENDING
     if event is not None:
         event.reset()
     io.reset_file(file_object)

@@ -129,10 +129,32 @@ class NamedPipe:
 class Channel:
     """One direction's buffer: a queue of messages (byte pipes too, their writes merged by byte reads)."""
 
-    def __init__(self, instance: "PipeInstance"):
+    def __init__(self, instance: "PipeInstance", quota: int):
         self.instance = instance
+        self.quota = quota                    # the reading end's buffer size (CreateNamedPipe's nIn/OutBufferSize)
         self.messages: deque[bytearray] = deque()
         self.reads: deque[io.Irp] = deque()   # pending reads (asynchronous handles)
+        self.writes: deque[PendingWrite] = deque()   # writes whose data is queued but not within the quota
+
+    def release_writes(self) -> None:
+        """Complete the writes whose data, with everything queued before it, now fits the quota."""
+        if not self.writes:
+            return
+        ends = {}
+        acc = 0
+        for m in self.messages:
+            acc += len(m)
+            ends[id(m)] = acc
+        while self.writes:
+            w = self.writes[0]
+            if ends.get(id(w.message), 0) > self.quota:
+                break
+            self.writes.popleft()
+            w.finish(STATUS_SUCCESS)
+
+    def fail_writes(self, status: int) -> None:
+        while self.writes:
+            self.writes.popleft().finish(status)
 
     def available(self) -> int:
         return sum(len(m) for m in self.messages)
@@ -147,8 +169,10 @@ class Channel:
             if len(m) > n:
                 data = bytes(m[:n])
                 del m[:n]
+                self.release_writes()
                 return STATUS_BUFFER_OVERFLOW, data
             self.messages.popleft()
+            self.release_writes()
             return STATUS_SUCCESS, bytes(m)
         out = bytearray()
         while self.messages and len(out) < n:
@@ -161,6 +185,7 @@ class Channel:
         # an empty message at the head (a zero-length write on a message pipe) is consumed by one read
         if not out and self.messages and not self.messages[0]:
             self.messages.popleft()
+        self.release_writes()
         return STATUS_SUCCESS, bytes(out)
 
     def clear(self) -> None:
@@ -173,6 +198,36 @@ class Channel:
 
     def describe(self) -> str:
         return f"named pipe \\\\.\\pipe\\{self.instance.pipe.name} (data to read)"
+
+
+class PendingWrite:
+    """A write whose data is queued beyond the reader's quota: it completes when what is queued up to and
+    including its data fits the quota (NPFS's write quota), fails when the connection ends, or is cancelled
+    (its unread data leaves the pipe)."""
+    type_name = "PipeWrite"
+
+    def __init__(self, channel: "Channel", message: bytearray, count: int):
+        self.channel = channel
+        self.message = message
+        self.count = count
+        self.irp: io.Irp | None = None       # an asynchronous write's request; None: a blocked synchronous writer
+        self.done = False
+        self.status = STATUS_SUCCESS
+
+    def finish(self, status: int) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.status = status
+        if self.irp is not None:
+            self.irp.complete(status, self.count if status == STATUS_SUCCESS else 0)
+        self.channel.instance.changed()
+
+    def is_signaled_for(self, thread) -> bool:
+        return self.done
+
+    def describe(self) -> str:
+        return f"named pipe \\\\.\\pipe\\{self.channel.instance.pipe.name} (the reader to make room)"
 
 
 class _Drained:
@@ -198,8 +253,8 @@ class PipeInstance:
         self.state = FILE_PIPE_LISTENING_STATE
         self.server: NamedPipeEnd | None = None
         self.client: NamedPipeEnd | None = None
-        self.inbound = Channel(self)     # client → server
-        self.outbound = Channel(self)    # server → client
+        self.inbound = Channel(self, pipe.in_quota)     # client → server
+        self.outbound = Channel(self, pipe.out_quota)   # server → client
         self.listens: list[io.Irp] = []
         self.closed_by: str | None = None    # the end whose handles are all closed (closing state)
 
@@ -229,6 +284,7 @@ class PipeInstance:
     def fail_reads(self, channel: Channel, status: int) -> None:
         while channel.reads:
             channel.reads.popleft().complete(status, 0)
+        channel.fail_writes(status)
 
     def disconnect(self) -> int:
         if self.state == FILE_PIPE_DISCONNECTED_STATE:
@@ -328,21 +384,35 @@ class NamedPipeEnd(KObject):
 
     # -- writes -----------------------------------------------------------------------------------------------
     def write(self, data: bytes) -> int:
+        """winhatch's file-object protocol (a caller that cannot wait): the data is queued whatever the quota."""
+        st, count, _ = self.submit_write(data)
+        if io.nt_error(st):
+            raise NtStatusError(st, "named pipe write")
+        return len(data)
+
+    def submit_write(self, data: bytes) -> tuple[int, int, "PendingWrite | None"]:
+        """Queue a write: (status, count, None) when it completes now, (STATUS_PENDING, 0, the PendingWrite)
+        when its data is beyond the reader's quota (the caller waits for it or makes it an Irp)."""
         if not self.access & FILE_WRITE_DATA:
-            raise NtStatusError(STATUS_ACCESS_DENIED, "the handle has no write access")
+            return STATUS_ACCESS_DENIED, 0, None
         err = self._state_error(False)
         if err is not None:
-            raise NtStatusError(err, "named pipe write")
+            return err, 0, None
         tx = self._tx()
-        if self.instance.message_type:
-            tx.messages.append(bytearray(data))
-        elif data:
-            tx.messages.append(bytearray(data))
-        else:
-            return 0
+        if not data and not self.instance.message_type:
+            return STATUS_SUCCESS, 0, None
+        msg = bytearray(data)
+        tx.messages.append(msg)
         self._pump(tx)
         self.instance.changed()
-        return len(data)
+        if not data:
+            return STATUS_SUCCESS, 0, None      # an empty write never waits
+        w = PendingWrite(tx, msg, len(data))
+        tx.writes.append(w)
+        tx.release_writes()
+        if w.done:
+            return STATUS_SUCCESS, len(data), None
+        return 0x103, 0, w
 
     def _pump(self, ch: Channel) -> None:
         """Complete pending reads from what the channel holds."""
@@ -356,12 +426,20 @@ class NamedPipeEnd(KObject):
                     proc.cpu.mem_write(irp.buffer, data)
             irp.complete(st, len(data))
 
-    def flush(self) -> None:
-        """FlushFileBuffers: wait until the other end has read everything this end wrote (restart protocol)."""
+    def flush(self) -> int:
+        """FlushFileBuffers: wait until the other end has read everything this end wrote (restart protocol);
+        the status: STATUS_PIPE_BROKEN once the other end is closed, STATUS_PIPE_DISCONNECTED after a
+        disconnect."""
         from winhatch.kernel.ke.wait import block_on
+        inst = self.instance
+        if self.detached or inst.state == FILE_PIPE_DISCONNECTED_STATE:
+            return STATUS_PIPE_DISCONNECTED
+        if inst.state == FILE_PIPE_CLOSING_STATE:
+            return STATUS_PIPE_BROKEN
         tx = self._tx()
-        if tx.messages and self.instance.state == FILE_PIPE_CONNECTED_STATE and not self.detached:
+        if tx.messages and inst.state == FILE_PIPE_CONNECTED_STATE:
             block_on(_Drained(tx), "FlushFileBuffers (named pipe)")
+        return STATUS_SUCCESS
 
     # -- peek (FSCTL_PIPE_PEEK) ---------------------------------------------------------------------------------
     def peek_info(self, n: int) -> tuple[int, int, int, int, int, bytes]:
@@ -392,6 +470,16 @@ class NamedPipeEnd(KObject):
         for ch in (inst.inbound, inst.outbound):
             if irp in ch.reads:
                 ch.reads.remove(irp)
+            for w in list(ch.writes):
+                if w.irp is irp:          # a cancelled write takes its unread data out of the pipe
+                    ch.writes.remove(w)
+                    w.irp = None
+                    w.done = True
+                    for i, m in enumerate(ch.messages):
+                        if m is w.message:
+                            del ch.messages[i]
+                            break
+                    ch.release_writes()
         if irp in inst.listens:
             inst.listens.remove(irp)
 
@@ -413,6 +501,7 @@ class NamedPipeEnd(KObject):
                 inst.state = FILE_PIPE_CLOSING_STATE
                 inst.closed_by = "server"
                 inst.inbound.clear()
+                inst.inbound.fail_writes(STATUS_PIPE_BROKEN)
                 inst.fail_reads(inst.outbound, STATUS_PIPE_BROKEN)
             elif inst.state != FILE_PIPE_CLOSING_STATE:
                 inst.state = FILE_PIPE_DISCONNECTED_STATE
@@ -422,6 +511,7 @@ class NamedPipeEnd(KObject):
                 inst.state = FILE_PIPE_CLOSING_STATE
                 inst.closed_by = "client"
                 inst.outbound.clear()
+                inst.outbound.fail_writes(STATUS_PIPE_BROKEN)
                 inst.fail_reads(inst.inbound, STATUS_PIPE_BROKEN)
         inst.changed()
 

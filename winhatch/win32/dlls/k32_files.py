@@ -281,8 +281,11 @@ def FlushFileBuffers(c, h):
     if isinstance(obj, FileObject) and not obj.file.access & (V.FILE_WRITE_DATA | V.FILE_APPEND_DATA):
         c.set_last_error(ERROR_ACCESS_DENIED)
         return 0
-    if hasattr(obj, "flush"):
-        obj.flush()     # a named pipe: waits until the other end has read what this end wrote
+    if hasattr(obj, "flush"):    # a named pipe: waits until the other end has read what this end wrote
+        st = obj.flush()
+        if st:
+            c.set_last_nt_error(st)
+            return 0
     return 1
 
 

@@ -315,7 +315,8 @@ def overlapped_write(c, h: int, obj, buf: int, n: int, pwritten: int, ov: int) -
     def issue():
         data = c.read(buf, n) if n else b""
         iosb, event, ctx, offset = _request_args(c, obj, ov)
-        return svc.write_request(c.machine, c.thread, obj, data, offset, iosb, event, 0, ctx), iosb
+        return svc.write_request(c.machine, c.thread, obj, data, offset, iosb, event, 0, ctx,
+                                 key=(c.name, c._sp)), iosb
     try:
         st, iosb = issue() if ov or kio.is_synchronous(obj) else _sync_wait(c, h, issue)
     except NtStatusError as e:

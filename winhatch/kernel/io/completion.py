@@ -295,9 +295,33 @@ def cancel_requests(file_object, *, thread=None, process=None, iosb: int | None 
     return len(victims)
 
 
-def cancel_thread_requests(thread) -> None:
+def cancel_thread_requests(thread, process_exit: bool = False) -> None:
     """A thread ends: its pending requests are cancelled (IoCancelThreadIo), except those on files associated
-    with a completion port, which since Windows Vista outlive their thread."""
+    with a completion port, which since Windows Vista outlive their thread — until the process ends."""
     for irp in list(getattr(thread, "irp_list", None) or []):
-        if getattr(irp.file_object, "completion_port", None) is None:
+        if process_exit or getattr(irp.file_object, "completion_port", None) is None:
             irp.cancel()
+
+
+#: the waits of a thread blocked in synchronous I/O (NtCancelSynchronousIoFile can end them)
+SYNCHRONOUS_IO_WAITS = ("NtReadFile (named pipe)", "NtWriteFile (named pipe)", "NtFsControlFile (FSCTL_PIPE_LISTEN)",
+                        "NtFsControlFile (FSCTL_PIPE_WAIT)")
+
+
+def cancel_synchronous_io(machine, thread) -> bool:
+    """NtCancelSynchronousIoFile: end `thread`'s blocked synchronous request; the request, run again when the
+    thread wakes, finds the mark (`take_sync_cancel`) and returns STATUS_CANCELLED. False: nothing to cancel."""
+    w = thread.wait
+    if w is None or w.reason not in SYNCHRONOUS_IO_WAITS:
+        return False
+    thread.sync_io_cancelled = True
+    machine.dispatcher.wake(thread, 0)
+    return True
+
+
+def take_sync_cancel(thread) -> bool:
+    """Whether this thread's synchronous request was cancelled while it waited (consumed once)."""
+    if getattr(thread, "sync_io_cancelled", False):
+        thread.sync_io_cancelled = False
+        return True
+    return False

@@ -34,6 +34,7 @@ STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
 STATUS_INFO_LENGTH_MISMATCH = 0xC0000004
 STATUS_IO_TIMEOUT = 0xC00000B5
 STATUS_NOT_FOUND = 0xC0000225
+STATUS_CANCELLED = 0xC0000120
 STATUS_INVALID_INFO_CLASS = 0xC0000003
 
 IO_COMPLETION_QUERY_STATE = 0x1
@@ -47,6 +48,9 @@ FSCTL_PIPE_DISCONNECT = 0x110004
 FSCTL_PIPE_LISTEN = 0x110008
 FSCTL_PIPE_PEEK = 0x11400C
 FSCTL_PIPE_WAIT = 0x110018
+FSCTL_PIPE_TRANSCEIVE = 0x11C017
+FSCTL_PIPE_GET_PIPE_ATTRIBUTE = 0x110028
+FSCTL_PIPE_GET_CONNECTION_ATTRIBUTE = 0x110030
 
 FilePipeInformation = 23
 FilePipeLocalInformation = 24
@@ -234,6 +238,8 @@ def read_request(machine, thread, file_object, buffer: int, length: int, offset:
         event.reset()
     io.reset_file(file_object)
     if hasattr(file_object, "try_read"):      # a named pipe end
+        if io.take_sync_cancel(thread):
+            return STATUS_CANCELLED
         r = file_object.try_read(length)
         if r is None:
             if io.is_synchronous(file_object):
@@ -267,6 +273,15 @@ def write_request(machine, thread, file_object, data: bytes, offset: int | None,
         mark = getattr(thread, "npfs_write", None)
         if key is not None and mark is not None and mark[0] == key:
             w = mark[1]
+            if io.take_sync_cancel(thread) and not w.done:   # cancelled: its unread data leaves the pipe
+                thread.npfs_write = None
+                w.channel.writes.remove(w)
+                w.done = True
+                for i, m in enumerate(w.channel.messages):
+                    if m is w.message:
+                        del w.channel.messages[i]
+                        break
+                return STATUS_CANCELLED
             if not w.done:
                 raise kwait.WouldBlock(kwait.WaitBlock([w], False, None, "NtWriteFile (named pipe)", None))
             thread.npfs_write = None
@@ -334,16 +349,16 @@ def NtCreateNamedPipeFile(machine, thread, FileHandle, DesiredAccess, ObjectAttr
         pipe_type=NamedPipeType & 1, read_mode=ReadMode & 1, completion_mode=CompletionMode & 1,
         max_instances=MaximumInstances & 0xFFFFFFFF, in_quota=InboundQuota & 0xFFFFFFFF,
         out_quota=OutboundQuota & 0xFFFFFFFF, timeout_ticks=timeout, direction=direction,
-        synchronous=bool(CreateOptions & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT)))
+        synchronous=bool(CreateOptions & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT)), thread=thread)
     h = thread.process.handles.insert(end, access | SYNCHRONIZE, inherit=bool(attrs & 0x2))
     _put_ptr(thread, FileHandle, h)
     io.write_iosb(thread.process, IoStatusBlock, 0, 2)    # FILE_CREATED
     return 0
 
 
-def open_pipe_client(machine, name: str, access: int, synchronous: bool):
+def open_pipe_client(machine, name: str, access: int, synchronous: bool, thread=None):
     """What NtCreateFile does for \\Device\\NamedPipe\\name: the client end (a FILE_OBJECT)."""
-    return npfs.open_client(machine, name, access, synchronous)
+    return npfs.open_client(machine, name, access, synchronous, thread)
 
 
 def _pipe_end(thread, handle: int):
@@ -364,6 +379,20 @@ def NtFsControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, 
     if code == FSCTL_PIPE_PEEK:
         return _pipe_peek(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, OutputBuffer,
                           OutputBufferLength & 0xFFFFFFFF)
+    if code == FSCTL_PIPE_TRANSCEIVE:
+        return _pipe_transceive(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, InputBuffer,
+                                InputBufferLength & 0xFFFFFFFF, OutputBuffer, OutputBufferLength & 0xFFFFFFFF,
+                                caller_sp)
+    if code in (FSCTL_PIPE_GET_PIPE_ATTRIBUTE, FSCTL_PIPE_GET_CONNECTION_ATTRIBUTE):
+        if not isinstance(obj, npfs.NamedPipeEnd):
+            return STATUS_INVALID_PARAMETER
+        name = user_read(thread.process, InputBuffer, InputBufferLength & 0xFFFFFFFF).split(b"\0")[0]
+        value = obj.attribute(name.decode("ascii", "replace"))
+        if (OutputBufferLength & 0xFFFFFFFF) < 4 or not OutputBuffer:
+            return STATUS_BUFFER_TOO_SMALL
+        _put_u32(thread, OutputBuffer, value)
+        return io.complete_request(machine, thread, obj, IoStatusBlock, _event(thread, Event), ApcRoutine,
+                                   ApcContext, STATUS_SUCCESS, 4)
     if code in (FSCTL_PIPE_LISTEN, FSCTL_PIPE_DISCONNECT):
         if not isinstance(obj, npfs.NamedPipeEnd):
             return STATUS_INVALID_PARAMETER if getattr(obj, "type_name", "") == "File" else STATUS_INVALID_HANDLE
@@ -377,6 +406,40 @@ def NtFsControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, 
     unsupported(thread, "NtFsControlFile", f"control code {code:#x}")
 
 
+def _pipe_transceive(machine, thread, end, Event, apc, ctx, iosb, inp: int, inlen: int, out: int, outlen: int,
+                     caller_sp: int) -> int:
+    """FSCTL_PIPE_TRANSCEIVE (TransactNamedPipe): write one message (it never waits for the reader's quota),
+    then read one message as ReadFile does. A message-mode handle only (STATUS_INVALID_PIPE_STATE), and
+    nothing may be waiting to be read (STATUS_PIPE_BUSY). A synchronous caller that blocks on the read runs the
+    service again after the wait: a mark on the thread says the message is already written."""
+    if not isinstance(end, npfs.NamedPipeEnd):
+        return STATUS_INVALID_PARAMETER if getattr(end, "type_name", "") == "File" else STATUS_INVALID_HANDLE
+    key = ("NtFsControlFile", caller_sp)
+    ev = _event(thread, Event)
+    if getattr(thread, "npfs_transact", None) != key:
+        if end.read_mode != npfs.FILE_PIPE_MESSAGE_MODE or not end.instance.message_type:
+            return npfs.STATUS_INVALID_PIPE_STATE
+        err = end._state_error(True)
+        if err is not None:
+            return err
+        if end._rx().has_data():
+            return 0xC00000AE   # STATUS_PIPE_BUSY
+        data = user_read(thread.process, inp, inlen) if inlen else b""
+        st, _count, w = end.submit_write(data)
+        if io.nt_error(st):
+            return st
+        if w is not None:           # queued beyond the quota: the transaction does not wait for it
+            w.channel.writes.remove(w)
+            w.done = True
+        thread.npfs_transact = key
+    try:
+        st = read_request(machine, thread, end, out, outlen, None, iosb, ev, apc, ctx)
+    except kwait.WouldBlock:
+        raise                       # the mark stays: the re-run only reads
+    thread.npfs_transact = None
+    return st
+
+
 def _pipe_listen(machine, thread, end, ev, apc, ctx, iosb, caller_sp) -> int:
     inst = end.instance
     if ev is not None:
@@ -384,13 +447,17 @@ def _pipe_listen(machine, thread, end, ev, apc, ctx, iosb, caller_sp) -> int:
     io.reset_file(end)
     key = ("NtFsControlFile", caller_sp)
     done = kwait.take_done(thread, key)
+    if done is not None and io.take_sync_cancel(thread):
+        return STATUS_CANCELLED
     if done is not None and inst.state in (npfs.FILE_PIPE_CONNECTED_STATE, npfs.FILE_PIPE_CLOSING_STATE):
         return io.complete_request(machine, thread, end, iosb, ev, apc, ctx, STATUS_SUCCESS, 0)
     if inst.state == npfs.FILE_PIPE_CONNECTED_STATE:
         return io.complete_request(machine, thread, end, iosb, ev, apc, ctx, npfs.STATUS_PIPE_CONNECTED, 0)
     if inst.state == npfs.FILE_PIPE_CLOSING_STATE:
         return io.complete_request(machine, thread, end, iosb, ev, apc, ctx, 0xC00000B1, 0)   # STATUS_PIPE_CLOSING
-    inst.state = npfs.FILE_PIPE_LISTENING_STATE
+    if inst.state != npfs.FILE_PIPE_LISTENING_STATE:
+        inst.state = npfs.FILE_PIPE_LISTENING_STATE
+        inst.listen_seq = next(npfs._serial)
     machine.dispatcher.signal_waiters()   # FSCTL_PIPE_WAIT waiters
     if end.completion_mode == npfs.FILE_PIPE_COMPLETE_OPERATION:
         return io.complete_request(machine, thread, end, iosb, ev, apc, ctx, npfs.STATUS_PIPE_LISTENING, 0)
@@ -424,6 +491,8 @@ def _pipe_wait(machine, thread, inp: int, inp_len: int, caller_sp: int) -> int:
     key = ("NtFsControlFile", caller_sp)
     done = kwait.take_done(thread, key)
     if done is not None:
+        if io.take_sync_cancel(thread):
+            return STATUS_CANCELLED
         return STATUS_IO_TIMEOUT if done.status == kwait.WAIT_TIMEOUT else STATUS_SUCCESS
     if inp_len < 14:
         return STATUS_INVALID_PARAMETER
@@ -479,10 +548,12 @@ def NtCancelIoFileEx(machine, thread, FileHandle, IoRequestToCancel, IoStatusBlo
 @kernel_service("NtCancelSynchronousIoFile")
 def NtCancelSynchronousIoFile(machine, thread, ThreadHandle, IoRequestToCancel, IoStatusBlock):
     target = _lookup(thread, ThreadHandle, "Thread", 0x1)   # THREAD_TERMINATE
-    w = target.wait
-    if w is None or not str(w.reason).startswith(("ReadFile", "NtReadFile", "NtFsControlFile", "WriteFile")):
+    if IoRequestToCancel:
+        unsupported(thread, "NtCancelSynchronousIoFile", "cancelling one request (IoRequestToCancel)")
+    if not io.cancel_synchronous_io(machine, target):
         return STATUS_NOT_FOUND
-    unsupported(thread, "NtCancelSynchronousIoFile", "cancelling a thread's blocked synchronous I/O")
+    io.write_iosb(thread.process, IoStatusBlock, 0, 0)
+    return 0
 
 
 # -- information classes ----------------------------------------------------------------------------------------------

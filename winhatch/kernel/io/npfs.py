@@ -114,10 +114,10 @@ class NamedPipe:
         self.instances: list[PipeInstance] = []
 
     def listening(self) -> "PipeInstance | None":
-        for inst in self.instances:
-            if inst.state == FILE_PIPE_LISTENING_STATE:
-                return inst
-        return None
+        """The instance a client's open connects: the one that began listening first (Wine's pipe tests,
+        test_multiple_instances)."""
+        ready = [inst for inst in self.instances if inst.state == FILE_PIPE_LISTENING_STATE]
+        return min(ready, key=lambda inst: inst.listen_seq) if ready else None
 
     def is_signaled_for(self, thread) -> bool:
         return self.listening() is not None or not self.instances
@@ -251,12 +251,15 @@ class PipeInstance:
         self.machine = pipe.fs.machine
         self.number = next(_serial)
         self.state = FILE_PIPE_LISTENING_STATE
+        self.listen_seq = next(_serial)      # when it began listening (clients connect in this order)
         self.server: NamedPipeEnd | None = None
         self.client: NamedPipeEnd | None = None
         self.inbound = Channel(self, pipe.in_quota)     # client → server
         self.outbound = Channel(self, pipe.out_quota)   # server → client
         self.listens: list[io.Irp] = []
         self.closed_by: str | None = None    # the end whose handles are all closed (closing state)
+        self.server_process = None           # (pid, session) of the process that created the instance
+        self.client_process = None           # (pid, session) of the connected client's process
 
     @property
     def message_type(self) -> bool:
@@ -300,6 +303,7 @@ class PipeInstance:
             self.client.instance_state = FILE_PIPE_DISCONNECTED_STATE
             self.client.detached = True
             self.client = None
+        self.client_process = None
         self.state = FILE_PIPE_DISCONNECTED_STATE
         self.changed()
         return STATUS_SUCCESS
@@ -401,6 +405,10 @@ class NamedPipeEnd(KObject):
         tx = self._tx()
         if not data and not self.instance.message_type:
             return STATUS_SUCCESS, 0, None
+        if data and self.completion_mode == FILE_PIPE_COMPLETE_OPERATION:
+            data = self._nowait_part(tx, data)
+            if not data:
+                return STATUS_SUCCESS, 0, None
         msg = bytearray(data)
         tx.messages.append(msg)
         self._pump(tx)
@@ -413,6 +421,16 @@ class NamedPipeEnd(KObject):
         if w.done:
             return STATUS_SUCCESS, len(data), None
         return 0x103, 0, w
+
+    def _nowait_part(self, tx: Channel, data: bytes) -> bytes:
+        """PIPE_NOWAIT: what of a write goes in without waiting — all of it when it fits the reader's pending
+        reads and free quota; otherwise, on a byte pipe, what the pending reads take, on a message pipe
+        nothing (Wine's pipe tests, test_nowait)."""
+        free = max(0, tx.quota - tx.available())
+        reads = sum(irp.length for irp in tx.reads)
+        if len(data) <= free + reads:
+            return data
+        return b"" if self.instance.message_type else data[:reads]
 
     def _pump(self, ch: Channel) -> None:
         """Complete pending reads from what the channel holds."""
@@ -465,6 +483,21 @@ class NamedPipeEnd(KObject):
     def is_signaled_for(self, thread) -> bool:
         return self.io_signalled
 
+    def attribute(self, name: str) -> int:
+        """FSCTL_PIPE_GET_PIPE_ATTRIBUTE / GET_CONNECTION_ATTRIBUTE: ClientProcessId, ServerProcessId,
+        ClientSessionId, ServerSessionId (kept after the other end's handle is closed)."""
+        inst = self.instance
+        if self.detached:
+            raise NtStatusError(STATUS_PIPE_DISCONNECTED, "the pipe was disconnected")
+        which = {"clientprocessid": ("client", 0), "clientsessionid": ("client", 1),
+                 "serverprocessid": ("server", 0), "serversessionid": ("server", 1)}.get(name.lower())
+        if which is None:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"pipe attribute {name!r}")
+        rec = inst.client_process if which[0] == "client" else inst.server_process
+        if rec is None:
+            raise NtStatusError(0xC0000225, f"no {which[0]} process")   # STATUS_NOT_FOUND
+        return rec[which[1]]
+
     def cancel_irp(self, irp: io.Irp) -> None:
         inst = self.instance
         for ch in (inst.inbound, inst.outbound):
@@ -516,9 +549,14 @@ class NamedPipeEnd(KObject):
         inst.changed()
 
 
+def _process_record(thread) -> tuple[int, int]:
+    proc = thread.process
+    return proc.pid, getattr(proc, "session_id", 1)
+
+
 def create_instance(machine, name: str, *, access: int, disposition_create: bool, pipe_type: int, read_mode: int,
                     completion_mode: int, max_instances: int, in_quota: int, out_quota: int, timeout_ticks: int,
-                    direction: int, synchronous: bool) -> NamedPipeEnd:
+                    direction: int, synchronous: bool, thread=None) -> NamedPipeEnd:
     """NtCreateNamedPipeFile: a new instance of `name` (the pipe is created with its first instance)."""
     if not name:
         raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "an empty pipe name")
@@ -540,6 +578,8 @@ def create_instance(machine, name: str, *, access: int, disposition_create: bool
         if direction != pipe.direction:
             raise NtStatusError(STATUS_ACCESS_DENIED, f"pipe {name!r} exists with another direction")
     inst = PipeInstance(pipe)
+    if thread is not None:
+        inst.server_process = _process_record(thread)
     end = NamedPipeEnd(inst, FILE_PIPE_SERVER_END, access, synchronous)
     end.read_mode = read_mode
     end.completion_mode = completion_mode
@@ -549,7 +589,7 @@ def create_instance(machine, name: str, *, access: int, disposition_create: bool
     return end
 
 
-def open_client(machine, name: str, access: int, synchronous: bool) -> NamedPipeEnd:
+def open_client(machine, name: str, access: int, synchronous: bool, thread=None) -> NamedPipeEnd:
     """A client's open of \\\\.\\pipe\\name: connects a listening instance."""
     pipe = npfs_of(machine).lookup(name)
     if pipe is None:
@@ -561,6 +601,8 @@ def open_client(machine, name: str, access: int, synchronous: bool) -> NamedPipe
             pipe.direction == FILE_PIPE_OUTBOUND and access & FILE_WRITE_DATA:
         raise NtStatusError(STATUS_ACCESS_DENIED, f"pipe {name!r}: direction does not allow this access")
     end = NamedPipeEnd(inst, FILE_PIPE_CLIENT_END, access, synchronous)
+    if thread is not None:
+        inst.client_process = _process_record(thread)
     inst.connect(end)
     return end
 

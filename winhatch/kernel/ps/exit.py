@@ -49,6 +49,8 @@ def PspExitProcess(machine, proc, status: int) -> None:
             _end_thread(machine, t, proc.exit_status)
             machine.events.emit(ev.THREAD, "thread_exit", proc.pid, t.tid, exit_status=t.exit_status,
                                 terminated_by="process exit")
+    for t in proc.threads:
+        cancel_thread_requests(t, process_exit=True)   # thread-agnostic I/O ends with its process
     proc.exit_time = machine.clock.system_time()
     machine.notify.process_exit(proc)
     _write_mapped_files(proc)

@@ -14,6 +14,7 @@ import struct
 from winhatch.kernel.io import completion as kio
 from winhatch.kernel.io import iocp_services as svc
 from winhatch.kernel.io import npfs
+from winhatch.kernel.ke import wait as kwait
 from winhatch.ntstatus import NtStatusError
 from winhatch.win32.api import api
 
@@ -237,7 +238,10 @@ def _overlapped_result(c, h, ov, pn, ms, alertable) -> int:
             c.set_last_error(ERROR_IO_INCOMPLETE)
             return 0
         ev = _ov_event(c, ov) & ~1
-        st = c.nt("NtWaitForSingleObject", ev or h, 1 if alertable else 0, _timeout(c, ms))
+        if alertable and kwait.pending_apcs(c.thread):
+            st = STATUS_USER_APC         # the APCs already queued run before any wait
+        else:
+            st = c.nt("NtWaitForSingleObject", ev or h, 1 if alertable else 0, _timeout(c, ms))
         if st == STATUS_TIMEOUT:
             c.set_last_error(WAIT_TIMEOUT)
             return 0
@@ -460,7 +464,8 @@ def open_pipe_client(c, name: str, access: int, flags: int, inherit: bool) -> in
     from winhatch.kernel.ob.access import object_type
     want = object_type("File").map_access(access)
     try:
-        end = svc.open_pipe_client(c.machine, npfs.pipe_name(nt_name), want, not flags & FILE_FLAG_OVERLAPPED)
+        end = svc.open_pipe_client(c.machine, npfs.pipe_name(nt_name), want, not flags & FILE_FLAG_OVERLAPPED,
+                                   c.thread)
     except NtStatusError as e:
         nt_error(c, e)
         return None
@@ -490,6 +495,47 @@ def ConnectNamedPipe(c, h, ov):
     else:
         st, _ = _sync_wait(c, h, lambda: _fsctl(c, h, 0, svc.FSCTL_PIPE_LISTEN))
     return 1 if _nt_success(st) else _fail(c, st)
+
+
+@api(K32, "BOOL WINAPI TransactNamedPipe(HANDLE hNamedPipe, LPVOID lpInBuffer, DWORD nInBufferSize, "
+          "LPVOID lpOutBuffer, DWORD nOutBufferSize, LPDWORD lpBytesRead, LPOVERLAPPED lpOverlapped)")
+def TransactNamedPipe(c, h, inp, inlen, out, outlen, pread, ov):
+    code = svc.FSCTL_PIPE_TRANSCEIVE
+    if ov:
+        st, iosb = _fsctl(c, h, ov, code, inp, inlen, out, outlen)
+        if st == STATUS_PENDING:
+            c.set_last_error(ERROR_IO_PENDING)
+            return 0
+    else:
+        st, iosb = _sync_wait(c, h, lambda: _fsctl(c, h, 0, code, inp, inlen, out, outlen))
+    return _request_result(c, st, iosb, pread, ov)
+
+
+def _pipe_attribute(c, h, name: bytes, out: int) -> int:
+    inp = c.stack_alloc(len(name) + 1, 8)
+    c.write(inp, name + b"\0")
+    st, _ = _fsctl(c, h, 0, svc.FSCTL_PIPE_GET_PIPE_ATTRIBUTE, inp, len(name) + 1, out, 4 if out else 0)
+    return 1 if _nt_success(st) else _fail(c, st)
+
+
+@api(K32, "BOOL WINAPI GetNamedPipeClientProcessId(HANDLE Pipe, PULONG ClientProcessId)")
+def GetNamedPipeClientProcessId(c, h, out):
+    return _pipe_attribute(c, h, b"ClientProcessId", out)
+
+
+@api(K32, "BOOL WINAPI GetNamedPipeServerProcessId(HANDLE Pipe, PULONG ServerProcessId)")
+def GetNamedPipeServerProcessId(c, h, out):
+    return _pipe_attribute(c, h, b"ServerProcessId", out)
+
+
+@api(K32, "BOOL WINAPI GetNamedPipeClientSessionId(HANDLE Pipe, PULONG ClientSessionId)")
+def GetNamedPipeClientSessionId(c, h, out):
+    return _pipe_attribute(c, h, b"ClientSessionId", out)
+
+
+@api(K32, "BOOL WINAPI GetNamedPipeServerSessionId(HANDLE Pipe, PULONG ServerSessionId)")
+def GetNamedPipeServerSessionId(c, h, out):
+    return _pipe_attribute(c, h, b"ServerSessionId", out)
 
 
 @api(K32, "BOOL WINAPI DisconnectNamedPipe(HANDLE hNamedPipe)")
@@ -653,3 +699,19 @@ def DeviceIoControl(c, h, code, inp, inlen, out, outlen, pret, ov):
     return 1 if _nt_success(st) else _fail(c, st)
 
 
+
+
+# ================================================================================ sessions (the pipe tests' neighbour)
+@api(K32, "BOOL WINAPI ProcessIdToSessionId(DWORD dwProcessId, DWORD *pSessionId)")
+def ProcessIdToSessionId(c, pid, psession):
+    """The session of a process by id (NtQueryInformationProcess(ProcessSessionInformation) on a handle
+    opened with PROCESS_QUERY_LIMITED_INFORMATION): ERROR_INVALID_PARAMETER for an unknown id."""
+    proc = c.machine.cid.lookup(pid) if pid else None
+    if proc is None or getattr(proc, "type_name", "") != "Process" or proc.exited:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if not psession:
+        c.set_last_error(998)   # ERROR_NOACCESS
+        return 0
+    c.write_u32(psession, getattr(proc, "session_id", 1))
+    return 1

@@ -135,6 +135,7 @@ class Channel:
         self.messages: deque[bytearray] = deque()
         self.reads: deque[io.Irp] = deque()   # pending reads (asynchronous handles)
         self.writes: deque[PendingWrite] = deque()   # writes whose data is queued but not within the quota
+        self.discards = 0
 
     def release_writes(self) -> None:
         """Complete the writes whose data, with everything queued before it, now fits the quota."""
@@ -189,6 +190,8 @@ class Channel:
         return STATUS_SUCCESS, bytes(out)
 
     def clear(self) -> None:
+        if self.messages:
+            self.discards += 1      # data dropped unread (a close or disconnect): a waiting flush fails
         self.messages.clear()
 
     # a sync reader blocks on the channel: it is signalled when a read would not block
@@ -444,18 +447,26 @@ class NamedPipeEnd(KObject):
                     proc.cpu.mem_write(irp.buffer, data)
             irp.complete(st, len(data))
 
-    def flush(self) -> int:
-        """FlushFileBuffers: wait until the other end has read everything this end wrote (restart protocol);
-        the status: STATUS_PIPE_BROKEN once the other end is closed, STATUS_PIPE_DISCONNECTED after a
-        disconnect."""
+    def flush(self, thread=None, key: tuple | None = None) -> int:
+        """FlushFileBuffers: wait until the other end has read everything this end wrote (restart protocol:
+        `key`, the caller's API and stack pointer, marks the thread so that the call run again after the
+        wait knows it waited); the status: success when the data was read, STATUS_PIPE_BROKEN once the
+        other end is closed, STATUS_PIPE_DISCONNECTED after a disconnect."""
         from winhatch.kernel.ke.wait import block_on
         inst = self.instance
+        tx = self._tx()
+        mark = getattr(thread, "npfs_flush", None) if thread is not None else None
+        if mark is not None and mark[0] == key:
+            thread.npfs_flush = None
+            if tx.discards == mark[1] and not tx.messages:
+                return STATUS_SUCCESS      # everything written was read
+            if inst.state == FILE_PIPE_CLOSING_STATE:
+                return STATUS_PIPE_BROKEN  # the other end closed with data unread
         if self.detached or inst.state == FILE_PIPE_DISCONNECTED_STATE:
             return STATUS_PIPE_DISCONNECTED
-        if inst.state == FILE_PIPE_CLOSING_STATE:
-            return STATUS_PIPE_BROKEN
-        tx = self._tx()
         if tx.messages and inst.state == FILE_PIPE_CONNECTED_STATE:
+            if thread is not None:
+                thread.npfs_flush = (key, tx.discards)
             block_on(_Drained(tx), "FlushFileBuffers (named pipe)")
         return STATUS_SUCCESS
 

@@ -282,7 +282,7 @@ def FlushFileBuffers(c, h):
         c.set_last_error(ERROR_ACCESS_DENIED)
         return 0
     if hasattr(obj, "flush"):    # a named pipe: waits until the other end has read what this end wrote
-        st = obj.flush()
+        st = obj.flush(c.thread, ("FlushFileBuffers", c._sp))
         if st:
             c.set_last_nt_error(st)
             return 0

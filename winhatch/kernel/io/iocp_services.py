@@ -328,6 +328,11 @@ def NtCreateNamedPipeFile(machine, thread, FileHandle, DesiredAccess, ObjectAttr
     pname = npfs.pipe_name(name or "")
     if not pname:
         return 0xC0000033 if name else STATUS_INVALID_PARAMETER   # STATUS_OBJECT_NAME_INVALID
+    disposition = CreateDisposition & 0xFFFFFFFF
+    if disposition not in (1, 2, 3):          # FILE_OPEN, FILE_CREATE, FILE_OPEN_IF
+        return STATUS_INVALID_PARAMETER       # (overwrite / supersede: Wine's ntdll pipe tests, as on Windows)
+    if disposition == 1 and npfs.npfs_of(machine).lookup(pname) is None:
+        return STATUS_OBJECT_NAME_NOT_FOUND
     share = ShareAccess & 0xFFFFFFFF
     if share & 3 == 3:
         direction = npfs.FILE_PIPE_FULL_DUPLEX
@@ -345,7 +350,7 @@ def NtCreateNamedPipeFile(machine, thread, FileHandle, DesiredAccess, ObjectAttr
     from winhatch.kernel.ob.access import object_type
     access = object_type("File").map_access(access)
     end = npfs.create_instance(
-        machine, pname, access=access, disposition_create=(CreateDisposition & 0xFFFFFFFF) == FILE_CREATE,
+        machine, pname, access=access, disposition_create=disposition == FILE_CREATE,
         pipe_type=NamedPipeType & 1, read_mode=ReadMode & 1, completion_mode=CompletionMode & 1,
         max_instances=MaximumInstances & 0xFFFFFFFF, in_quota=InboundQuota & 0xFFFFFFFF,
         out_quota=OutboundQuota & 0xFFFFFFFF, timeout_ticks=timeout, direction=direction,
@@ -635,10 +640,18 @@ def _query_pipe(machine, thread, obj) -> bytes:
     return struct.pack("<II", obj.read_mode, obj.completion_mode)
 
 
+def _query_notification(machine, thread, obj) -> bytes:
+    return struct.pack("<I", getattr(obj, "completion_modes", 0))
+
+
 QUERY_INFORMATION = {
     FilePipeLocalInformation: _query_pipe_local,
     FilePipeInformation: _query_pipe,
+    FileIoCompletionNotificationInformation: _query_notification,
 }
+#: the handle access a query of these classes needs (FILE_READ_ATTRIBUTES)
+QUERY_ACCESS = {FilePipeLocalInformation: 0x80, FilePipeInformation: 0x80}
+SET_ACCESS = {FilePipeInformation: FILE_WRITE_ATTRIBUTES}
 
 
 def set_information(machine, thread, FileHandle, IoStatusBlock, FileInformation, Length, cls) -> int | None:
@@ -646,7 +659,7 @@ def set_information(machine, thread, FileHandle, IoStatusBlock, FileInformation,
     fn = SET_INFORMATION.get(cls)
     if fn is None:
         return None
-    obj = _lookup(thread, FileHandle)
+    obj = _lookup(thread, FileHandle, None, SET_ACCESS.get(cls, 0))
     if getattr(obj, "type_name", "") != "File":
         return 0xC0000024   # STATUS_OBJECT_TYPE_MISMATCH
     data = user_read(thread.process, FileInformation, Length & 0xFFFFFFFF) if Length else b""
@@ -664,7 +677,7 @@ def query_information(machine, thread, FileHandle, IoStatusBlock, FileInformatio
     if fn is None:
         return None
     try:
-        obj = _lookup(thread, FileHandle)
+        obj = _lookup(thread, FileHandle, None, QUERY_ACCESS.get(cls, 0))
         data = fn(machine, thread, obj)
     except NtStatusError as e:
         return e.status

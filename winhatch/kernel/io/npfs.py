@@ -490,6 +490,12 @@ class NamedPipeEnd(KObject):
         data = b"".join(bytes(m) for m in rx.messages)[:n]
         return STATUS_SUCCESS, inst.state, avail, 0, 0, data
 
+    def peek(self, n: int) -> tuple[bytes, int]:
+        """(up to n bytes without consuming them, bytes available): the anonymous pipe's interface (the C
+        runtime's _fstat reports a pipe's st_size with it)."""
+        _st, _state, avail, _msgs, _first, data = self.peek_info(n)
+        return data, avail
+
     # -- waits on the handle (the file object's event) ---------------------------------------------------------
     def is_signaled_for(self, thread) -> bool:
         return self.io_signalled

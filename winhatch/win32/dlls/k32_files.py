@@ -374,11 +374,12 @@ _MIN_SIZE = {FileBasicInfo: 40, FileStandardInfo: 24, FileNameInfo: 8, FileAttri
 def _handle_file_name(c, obj) -> str | None:
     """The name NtQueryInformationFile(FileNameInformation) gives: the path on its volume or device (no drive
     letter: \\app\\x.txt; a pipe's name under \\Device\\NamedPipe). None: not supported for this handle."""
+    from winhatch.kernel.io.npfs import NamedPipeEnd
     from winhatch.kernel.io.pipe import PipeEnd
     if isinstance(obj, FileObject):
         path = obj.file.path
         return path[2:] if len(path) >= 2 and path[1] == ":" else None
-    if isinstance(obj, PipeEnd):
+    if isinstance(obj, (PipeEnd, NamedPipeEnd)):
         return obj.path[len("\\Device\\NamedPipe"):]
     if isinstance(obj, ConsoleFile) and obj.file_type == 3:
         # a std handle the host redirected to a pipe: an anonymous pipe the creator made

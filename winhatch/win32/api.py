@@ -803,5 +803,5 @@ def set_float_return(cpu, value: float, single: bool = False) -> None:
     elif hasattr(cpu, "set_fp_return"):
         cpu.set_fp_return(value)
     else:   # x86: st(0) — push the value on the x87 register stack
-        from winhatch.win32.crt.runtime import push_x87
+        from winhatch.win32.msvcrt.runtime import push_x87
         push_x87(cpu, value)

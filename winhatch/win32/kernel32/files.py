@@ -20,6 +20,7 @@ from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_
                                ERROR_PATH_NOT_FOUND, STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_PATH_NOT_FOUND,
                                NtStatusError, nt_to_win32)
 from winhatch.win32.api import api
+from winhatch.kernel.io.npfs import NamedPipeEnd
 from winhatch.win32.kernel32.iocp import open_pipe_client, overlapped_read, overlapped_write, wants_request_path
 
 from winhatch.win32.kernel32.common import (K32, cwd, guest_path, invalid_handle, nt_error, put_string_fits,
@@ -281,7 +282,7 @@ def FlushFileBuffers(c, h):
     if isinstance(obj, FileObject) and not obj.file.access & (V.FILE_WRITE_DATA | V.FILE_APPEND_DATA):
         c.set_last_error(ERROR_ACCESS_DENIED)
         return 0
-    if hasattr(obj, "flush"):    # a named pipe: waits until the other end has read what this end wrote
+    if isinstance(obj, NamedPipeEnd):   # waits until the other end has read what this end wrote
         st = obj.flush(c.thread, ("FlushFileBuffers", c._sp))
         if st:
             c.set_last_nt_error(st)
@@ -374,7 +375,6 @@ _MIN_SIZE = {FileBasicInfo: 40, FileStandardInfo: 24, FileNameInfo: 8, FileAttri
 def _handle_file_name(c, obj) -> str | None:
     """The name NtQueryInformationFile(FileNameInformation) gives: the path on its volume or device (no drive
     letter: \\app\\x.txt; a pipe's name under \\Device\\NamedPipe). None: not supported for this handle."""
-    from winhatch.kernel.io.npfs import NamedPipeEnd
     from winhatch.kernel.io.pipe import PipeEnd
     if isinstance(obj, FileObject):
         path = obj.file.path

@@ -20,6 +20,8 @@ from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_
                                ERROR_PATH_NOT_FOUND, STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_PATH_NOT_FOUND,
                                NtStatusError, nt_to_win32)
 from winhatch.win32.api import api
+from winhatch.kernel.io.npfs import NamedPipeEnd
+from winhatch.win32.kernel32.iocp import open_pipe_client, overlapped_read, overlapped_write, wants_request_path
 
 from winhatch.win32.kernel32.common import (K32, cwd, guest_path, invalid_handle, nt_error, put_string_fits,
                          set_current_directory, signed32, write_filetime)
@@ -88,6 +90,9 @@ def CreateFile(c, name, access, share, sa, disposition, flags, template):
         options |= V.FILE_NON_DIRECTORY_FILE
     nt_access = access | V.SYNCHRONIZE | V.FILE_READ_ATTRIBUTES
     inherit = bool(sa and c.u32(sa + (16 if c.ptr_size == 8 else 8)))  # SECURITY_ATTRIBUTES.bInheritHandle
+    pipe = open_pipe_client(c, name, access, flags, inherit)   # \\.\pipe\x: the named-pipe file system
+    if pipe != -1:
+        return bad if pipe is None else pipe
     path = guest_path(c, name)
     try:
         f = _vfs(c).open(path, access=nt_access, disposition=_DISPOSITIONS[disposition], options=options,
@@ -134,6 +139,8 @@ def ReadFile(c, h, buf, n, nread, ov):
     if not hasattr(obj, "read"):
         c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
+    if wants_request_path(obj, ov):
+        return overlapped_read(c, h, obj, buf, n, nread, ov)
     try:
         if ov and isinstance(obj, FileObject):
             off = c.u32(ov + 2 * c.ptr_size) | (c.u32(ov + 2 * c.ptr_size + 4) << 32)
@@ -166,6 +173,8 @@ def WriteFile(c, h, buf, n, written, ov):
     if not hasattr(obj, "write"):
         c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
+    if wants_request_path(obj, ov):
+        return overlapped_write(c, h, obj, buf, n, written, ov)
     data = c.read(buf, n) if n else b""
     try:
         if ov and isinstance(obj, FileObject):
@@ -273,6 +282,11 @@ def FlushFileBuffers(c, h):
     if isinstance(obj, FileObject) and not obj.file.access & (V.FILE_WRITE_DATA | V.FILE_APPEND_DATA):
         c.set_last_error(ERROR_ACCESS_DENIED)
         return 0
+    if isinstance(obj, NamedPipeEnd):   # waits until the other end has read what this end wrote
+        st = obj.flush(c.thread, ("FlushFileBuffers", c._sp))
+        if st:
+            c.set_last_nt_error(st)
+            return 0
     return 1
 
 
@@ -365,7 +379,7 @@ def _handle_file_name(c, obj) -> str | None:
     if isinstance(obj, FileObject):
         path = obj.file.path
         return path[2:] if len(path) >= 2 and path[1] == ":" else None
-    if isinstance(obj, PipeEnd):
+    if isinstance(obj, (PipeEnd, NamedPipeEnd)):
         return obj.path[len("\\Device\\NamedPipe"):]
     if isinstance(obj, ConsoleFile) and obj.file_type == 3:
         # a std handle the host redirected to a pipe: an anonymous pipe the creator made

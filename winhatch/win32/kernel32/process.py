@@ -8,7 +8,7 @@ everyone else's. Limits (`machine.limits["max_processes"]`, default 64) end a fo
 """
 from __future__ import annotations
 
-from winhatch.kernel.io.pipe import PipeEnd, create_pipe
+from winhatch.kernel.io.pipe import create_pipe
 from winhatch.kernel.ke.dispatcher import ProcessExit
 from winhatch.kernel.ps import flags as F
 from winhatch.kernel.ps.create import CreateProcessInternalW, StartupInfo
@@ -224,31 +224,6 @@ def CreatePipe(c, prd, pwr, sa, size):
     hw = c.proc.handles.insert(pipe.write_end, FILE_GENERIC_WRITE | FILE_READ_ATTRIBUTES, inherit=inherit)
     c.write_ptr(prd, hr)
     c.write_ptr(pwr, hw)
-    return 1
-
-
-@api(K32, "BOOL WINAPI PeekNamedPipe(HANDLE hNamedPipe, LPVOID lpBuffer, DWORD nBufferSize, LPDWORD lpBytesRead, "
-          "LPDWORD lpTotalBytesAvail, LPDWORD lpBytesLeftThisMessage)")
-def PeekNamedPipe(c, h, buf, size, pread, pavail, pleft):
-    obj = lookup(c, h, None)
-    if obj is None:
-        return 0
-    if not isinstance(obj, PipeEnd):
-        c.set_last_error(ERROR_INVALID_HANDLE if getattr(obj, "type_name", "") != "File" else 1)  # INVALID_FUNCTION
-        return 0
-    try:
-        data, avail = obj.peek(size if buf else 0)
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
-    if buf and data:
-        c.write(buf, data)
-    if pread:
-        c.write_u32(pread, len(data))
-    if pavail:
-        c.write_u32(pavail, avail)
-    if pleft:
-        c.write_u32(pleft, 0)
     return 1
 
 

@@ -53,6 +53,9 @@ def PspExitProcess(machine, proc, status: int) -> None:
         cancel_thread_requests(t, process_exit=True)   # thread-agnostic I/O ends with its process
     proc.exit_time = machine.clock.system_time()
     machine.notify.process_exit(proc)
+    job = getattr(proc, "job", None)
+    if job is not None:
+        job.process_exited(proc)
     _write_mapped_files(proc)
     aspace = getattr(proc, "aspace", None)
     if aspace is not None and aspace.commit_pool is not None:

@@ -1,6 +1,6 @@
 """kernel32 / kernelbase: the processor topology programs size their thread pools from — the active
-processor counts and GetLogicalProcessorInformationEx — and QueryInformationJobObject for a process that
-is in no job (winhatch has no job objects).
+processor counts and GetLogicalProcessorInformationEx (QueryInformationJobObject lives with the job objects,
+kernel32/job.py).
 
 The machine has NUMBER_OF_PROCESSORS (2) processors in one group: one package of two cores, one logical
 processor each (what Wine reports on a two-core machine). Records are laid out as winnt.h lays out
@@ -87,16 +87,6 @@ def GetLogicalProcessorInformationEx(c, rel, buf, plen):
         return 0
     c.write(buf, data)
     return 1
-
-
-@api(K32, "BOOL WINAPI QueryInformationJobObject(HANDLE hJob, JOBOBJECTINFOCLASS JobObjectInformationClass, "
-     "LPVOID lpJobObjectInformation, DWORD cbJobObjectInformationLength, LPDWORD lpReturnLength)")
-def QueryInformationJobObject(c, job, cls, info, size, pret):
-    """winhatch has no job objects: a process is never in a job. hJob NULL (the caller's job) fails with
-    ERROR_INVALID_PARAMETER (as Wine answers for a process outside any job); any other handle is not a job
-    handle (ERROR_INVALID_HANDLE)."""
-    c.set_last_error(ERROR_INVALID_PARAMETER if not job else ERROR_INVALID_HANDLE)
-    return 0
 
 
 # ------------------------------------------------------------------------------------------ version checks

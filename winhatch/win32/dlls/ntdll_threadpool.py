@@ -77,8 +77,10 @@ class TpObject:
         self.finalization = env["finalization"]
         self.long_function = env["long"]
         self.queue: deque = deque()           # the extra arguments of each queued callback
-        self.running = 0
+        self.running = 0              # callbacks running, less the disassociated ones (TpWaitFor* waits on these)
+        self.executing = 0            # callbacks running (a cleanup group's release waits on these)
         self.idle = Event(machine, manual_reset=True, initial=True)
+        self.group_idle = Event(machine, manual_reset=True, initial=True)
         self.released = False
         # timers
         self.due = None
@@ -98,17 +100,18 @@ class TpObject:
         return len(self.queue)
 
     def update_idle(self) -> None:
-        if self.pending + self.running == 0:
-            self.idle.set()
-        else:
-            self.idle.reset()
+        for ev, busy in ((self.idle, self.pending + self.running), (self.group_idle, self.pending + self.executing)):
+            if busy:
+                ev.reset()
+            else:
+                ev.set()
 
 
 class Group:
     def __init__(self, handle: int):
         self.handle = handle
         self.members: list[TpObject] = []
-        self.cancel_done = False
+        self.releasing = None         # (members, cancel callbacks to call) while a release waits
 
 
 class Instance:
@@ -255,7 +258,7 @@ def _maybe_spawn(c, pool: Pool, force: bool = False) -> bool:
 
 def _release(c, obj: TpObject) -> None:
     """Free the object once released and no callback is queued or running."""
-    if obj.released and obj.pending == 0 and obj.running == 0:
+    if obj.released and obj.pending == 0 and obj.executing == 0:
         st = _state(c)
         if st.objects.pop(obj.handle, None) is not None:
             if obj.group is not None and obj in obj.group.members:
@@ -272,10 +275,13 @@ def _cancel_pending(obj: TpObject) -> int:
     return n
 
 
-def _wait_idle(c, objs: list[TpObject], reason: str) -> None:
-    busy = [o.idle for o in objs if o.pending + o.running]
+def _wait_idle(c, objs: list[TpObject], reason: str, group: bool = False) -> None:
+    busy = ([o.group_idle for o in objs if o.pending + o.executing] if group else
+            [o.idle for o in objs if o.pending + o.running])
     if busy:
         kwait.wait_for(c, busy, True, kwait.INFINITE, reason=reason)
+    else:
+        kwait.take_done(c.thread, kwait.call_key(c, reason))    # a re-run after the wait: consume its record
 
 
 # ------------------------------------------------------------------------------------------ worker thread
@@ -302,6 +308,7 @@ def _worker(c, key):
             pool.available.set()
             _maybe_spawn(c, pool)
         obj.running += 1
+        obj.executing += 1
         _run(c, obj, extra)
     pool.workers.discard(c.thread.tid)
     pool.idle.discard(c.thread.tid)
@@ -333,9 +340,10 @@ def _run(c, obj: TpObject, extra: tuple) -> None:
     finally:
         del st.instances[inst_ptr]
         _free(c, inst_ptr)
+        obj.executing -= 1
         if not inst.disassociated:
             obj.running -= 1
-            obj.update_idle()
+        obj.update_idle()
         if obj.completion_event and obj.running == 0:
             from .k32_sync import SetEvent
             ev, obj.completion_event = obj.completion_event, 0
@@ -470,6 +478,7 @@ def _wait_thread(c, index):
                 _disarm(o)
             if o.kind == "rtl_wait" and o.flags & WT_EXECUTEINWAITTHREAD:
                 o.running += 1
+                o.executing += 1
                 o.update_idle()
                 _run(c, o, (result,))
             else:
@@ -547,29 +556,38 @@ def TpAllocCleanupGroup(c, pgroup):
 @api(NT, "void WINAPI TpReleaseCleanupGroupMembers(TP_CLEANUP_GROUP *Group, BOOL CancelPending, PVOID Userdata)",
      calls_guest=True)
 def TpReleaseCleanupGroupMembers(c, h, cancel, userdata):
-    """Cancel (optionally) what the members have queued, calling the group's cancel callback for each
-    member with a cancelled callback; wait for their running callbacks; release every member."""
+    """Cancel (optionally) what the members have queued, wait for their running callbacks, then call the
+    group's cancel callback once for each cancelled member that its owner had not released (a simple callback
+    only when it had not run), on the calling thread; release every member."""
     g = _state(c).groups.get(h)
     if g is None:
         raise NtStatusError(0xC0000005, f"not a cleanup group: {h:#x}")
-    members = list(g.members)
-    if cancel and not g.cancel_done:
-        g.cancel_done = True          # this call re-runs after its wait: cancel once
+    if g.releasing is None:                 # this call re-runs after its wait: the first pass decides
+        members = list(g.members)
+        to_call = []
         for o in members:
+            if not cancel:
+                continue
             if o.kind == "timer":
                 o.due = None
+                o.timer_set = False
             if o.kind == "wait":
                 _disarm(o)
             n = _cancel_pending(o)
-            if o.cancel_cb and (n or o.kind != "simple"):
-                c.machine.dispatcher.call_guest(c.thread, o.cancel_cb, [o.context, userdata])
-    _wait_idle(c, members, "TpReleaseCleanupGroupMembers")
-    g.cancel_done = False
+            if o.cancel_cb and not o.released and (o.kind != "simple" or n):
+                to_call.append(o)
+        g.releasing = (members, to_call)
+    members, to_call = g.releasing
+    _wait_idle(c, members, "TpReleaseCleanupGroupMembers", group=True)
+    g.releasing = None
+    for o in [o for o in to_call if not o.released]:     # released by its own callback meanwhile: not called
+        c.machine.dispatcher.call_guest(c.thread, o.cancel_cb, [o.context, userdata])
     for o in members:
         o.released = True
-        o.group = None
         _release(c, o)
-    g.members.clear()
+        o.group = None
+        if o in g.members:
+            g.members.remove(o)
 
 
 @api(NT, "void WINAPI TpReleaseCleanupGroup(TP_CLEANUP_GROUP *Group)")

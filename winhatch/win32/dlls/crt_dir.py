@@ -285,3 +285,112 @@ def _mbschr(c, p, ch):
         return 0
     i = data.find(bytes([ch]))
     return 0 if i < 0 else p + i
+
+
+# ------------------------------------------------------------------------------------------ _findfirst / _findnext
+# struct _finddata*_t (offsetof checked with mingw-w64, identical on x86 and x64):
+#   variant   time    size   attrib time_create time_access time_write size  name  sizeof (wide)
+#   32        32-bit  32-bit 0      4           8           12         16    20    280 (540)
+#   32i64     32-bit  64-bit 0      4           8           12         16    24    288 (544)
+#   64i32     64-bit  32-bit 0      8           16          24         32    36    296 (560)
+#   64        64-bit  64-bit 0      8           16          24         32    40    304 (560)
+# msvcrt's own names pick by architecture: _findfirst is 32 on x86 and 64i32 on x64, _findfirsti64 is 32i64 on
+# x86 and 64 on x64. attrib is the file's attributes, 0 (_A_NORMAL) for FILE_ATTRIBUTE_NORMAL; a time the file
+# system does not keep is -1. The search handle is the FindFirstFile handle.
+FIND_VARIANTS = {"32": (False, False), "32i64": (False, True), "64i32": (True, False), "64": (True, True)}
+FILE_ATTRIBUTE_NORMAL = 0x80
+MAX_PATH = 260
+
+
+def _find_variant(c) -> str:
+    name = c.name
+    tail = name[name.index("find") + 4:].removeprefix("first").removeprefix("next")
+    if tail in FIND_VARIANTS:
+        return tail
+    if tail == "i64":
+        return "64" if c.ptr_size == 8 else "32i64"
+    return "64i32" if c.ptr_size == 8 else "32"
+
+
+def _write_finddata(c, buf: int, fi, variant: str) -> None:
+    from .crt_stat import _time_t
+    t64, s64 = FIND_VARIANTS[variant]
+
+    def t(ft: int) -> int:
+        v = _time_t(ft) if ft else -1
+        return v if t64 else (v if -0x80000000 <= v <= 0x7FFFFFFF else -1)
+    attrib = 0 if fi.attributes == FILE_ATTRIBUTE_NORMAL else fi.attributes
+    times = (t(fi.creation_time), t(fi.last_access_time), t(fi.last_write_time))
+    if t64:
+        head = struct.pack("<I4xqqq", attrib, *times)
+    else:
+        head = struct.pack("<Iiii", attrib, *times)
+    head += struct.pack("<Q", fi.size) if s64 else struct.pack("<I", fi.size & 0xFFFFFFFF)
+    if c.wide:
+        name = fi.name.encode("utf-16-le")[:2 * (MAX_PATH - 1)].ljust(2 * MAX_PATH, b"\0")
+    else:
+        name = fi.name.encode("cp1252", "replace")[:MAX_PATH - 1].ljust(MAX_PATH, b"\0")
+    c.write(buf, head + name)
+
+
+@api(BOTH, "intptr_t __cdecl _findfirst(const void *spec, void *data)", wide="_wfindfirst")
+def _findfirst(c, spec, data):
+    from .k32_common import cwd, guest_path
+    from .k32_files import FindHandle
+    from winhatch.ntstatus import NtStatusError
+    s = R.state(c)
+    mask = (1 << (8 * c.ptr_size)) - 1
+    if not spec or not data:
+        R.invalid_parameter(c, R.EINVAL, s)
+        return mask
+    text = c.tstr(spec) or ""
+    try:
+        entries = c.machine.vfs.find(guest_path(c, text), cwd(c)) if text and not text.endswith(("\\", "/")) \
+            else []
+    except NtStatusError:
+        entries = []
+    if not entries:
+        R.set_errno(c, R.ENOENT, s)
+        return mask
+    fh = FindHandle(entries)
+    _write_finddata(c, data, fh.entries[0], _find_variant(c))
+    fh.index = 1
+    return c.proc.handles.insert(fh, 0x1F01FF)
+
+
+@api(BOTH, "int __cdecl _findnext(intptr_t handle, void *data)", wide="_wfindnext")
+def _findnext(c, h, data):
+    from winhatch.ntstatus import NtStatusError
+    s = R.state(c)
+    if not data:
+        R.invalid_parameter(c, R.EINVAL, s)
+        return EOF32
+    try:
+        fh = c.proc.handles.lookup(h, "FindFile")
+    except NtStatusError:
+        R.invalid_parameter(c, R.EINVAL, s)
+        return EOF32
+    if fh.index >= len(fh.entries):
+        R.set_errno(c, R.ENOENT, s)
+        return EOF32
+    _write_finddata(c, data, fh.entries[fh.index], _find_variant(c))
+    fh.index += 1
+    return 0
+
+
+@api(BOTH, "int __cdecl _findclose(intptr_t handle)")
+def _findclose(c, h):
+    from winhatch.ntstatus import NtStatusError
+    s = R.state(c)
+    try:
+        c.proc.handles.lookup(h, "FindFile")
+        c.proc.handles.close(h)
+    except NtStatusError:
+        R.set_errno(c, R.ENOENT, s)
+        return EOF32
+    return 0
+
+
+for _v in ("i64", "32", "32i64", "64", "64i32"):
+    api(BOTH, f"intptr_t __cdecl _findfirst{_v}(const void *spec, void *data)", wide=f"_wfindfirst{_v}")(_findfirst)
+    api(BOTH, f"int __cdecl _findnext{_v}(intptr_t handle, void *data)", wide=f"_wfindnext{_v}")(_findnext)

@@ -77,7 +77,7 @@ def toolchain() -> Path:
     return d
 
 
-IMPORT_DLLS = ("vcruntime140.dll", "msvcp140.dll", "ucrtbase.dll", "kernel32.dll")
+IMPORT_DLLS = ("vcruntime140.dll", "msvcp140.dll", "msvcp140_1.dll", "ucrtbase.dll", "kernel32.dll")
 
 
 def _x86_import_libs(objs: list[Path], scratch: Path) -> list[Path]:

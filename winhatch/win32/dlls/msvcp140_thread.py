@@ -146,3 +146,4 @@ def _Cnd_timedwait(c, cnd, mtx, target):
     left = (sec * 10_000_000 + nsec // 100) - now_100ns
     ms = max(0, min(-(-left // 10_000), INFINITE - 1))
     return _wait(c, cnd, mtx, ms, "_Cnd_timedwait")
+

@@ -49,10 +49,15 @@ CLASSES = {
     "bad_cast": (("exception",), "bad cast"),
     "bad_typeid": (("exception",), "bad typeid"),
     "__non_rtti_object": (("bad_typeid", "exception"), None),
+    "_System_error": (("runtime_error", "exception"), None),
+    "system_error": (("_System_error", "runtime_error", "exception"), None),
 }
+# members after std::exception's, in pointers: _System_error's error_code { int _Myval; const error_category
+# *_Mycat; } (x64 16 bytes, x86 8)
+EXTRA = {"_System_error": 2, "system_error": 2}
 DLL_CLASSES = {
     MSVCP: ("exception", "logic_error", "length_error", "out_of_range", "invalid_argument", "runtime_error",
-            "overflow_error", "bad_alloc", "bad_function_call"),
+            "overflow_error", "bad_alloc", "bad_function_call", "_System_error", "system_error"),
     UCRT: ("exception", "bad_cast", "bad_typeid", "__non_rtti_object"),
     MSVCRT: ("exception", "bad_cast", "bad_typeid", "__non_rtti_object"),
 }
@@ -106,6 +111,10 @@ class DllClasses:
         self.P = P = c.ptr_size
         self.base = loader.state_of(c.proc).by_name[dll].base
         self.obj_size = 3 * P
+
+        def size_of(cls: str) -> int:
+            return (3 + EXTRA.get(cls, 0)) * P
+        self.size_of = size_of
         self.vftable: dict[str, int] = {}
         self.td: dict[str, int] = {}
         self.ti: dict[str, int] = {}
@@ -168,7 +177,7 @@ class DllClasses:
         ct: dict[str, int] = {}
         for cls in classes:
             ct[cls] = a = take(28, 4)
-            c.write(a, struct.pack("<I", 0) + ref(self.td[cls]) + struct.pack("<iiiI", 0, -1, 0, self.obj_size)
+            c.write(a, struct.pack("<I", 0) + ref(self.td[cls]) + struct.pack("<iiiI", 0, -1, 0, size_of(cls))
                     + ref(_internal_fn(c, dll, copy_ctor_name(cls))))
         for cls in classes:
             chain = (cls,) + CLASSES[cls][0]
@@ -199,7 +208,7 @@ def _dll_of(c) -> str:
 
 
 def throw(c, cls: str, message: bytes | None = None, dll: str | None = None, null: bool = False,
-          literal: str | None = None) -> None:
+          literal: str | None = None, extra: bytes = b"") -> None:
     """Throw a std::`cls` from the calling API, as `throw std::cls(message)` in that DLL would: the object is
     constructed (the message copied to the heap, _DoFree set, as exception(const char *) does; a class's
     default message is its static string) and _CxxThrowException's exception is raised from the caller."""
@@ -209,9 +218,11 @@ def throw(c, cls: str, message: bytes | None = None, dll: str | None = None, nul
     dll = dll or _dll_of(c)
     k = classes(c, dll)
     P = k.P
-    obj = R.alloc(c, k.obj_size)
+    obj = R.alloc(c, k.size_of(cls))
     k.heap_objects.add(obj)
     c.write_ptr(obj, k.vftable[cls])
+    if extra:
+        c.write(obj + 3 * P, extra)
     if literal is not None:
         c.write_ptr(obj + P, k.messages[literal])
         c.write(obj + 2 * P, b"\x00")
@@ -281,6 +292,8 @@ def _copy_ctor(c, this, src):
     else:
         c.write_ptr(this + P, what)
         c.write(this + 2 * P, b"\x00")
+    if EXTRA.get(cls):
+        c.write(this + 3 * P, c.read(src + 3 * P, EXTRA[cls] * P))
     return this
 
 

@@ -2,7 +2,9 @@
 built against Microsoft's STL: tests/msvcstl.py), x86 and x64: std::condition_variable over std::mutex between
 two threads (msvcp140's _Cnd_wait/_Cnd_signal/_Cnd_broadcast over _Mtx_*: real guest waits), _Cnd_timedwait
 timing out with the mutex owned again, std::chrono's steady_clock (_Query_perf_counter/_Query_perf_frequency)
-and system_clock (_Xtime_get_ticks), std::random_device (_Random_device), std::this_thread::yield.
+and system_clock (_Xtime_get_ticks), std::random_device (_Random_device), std::this_thread::yield, std::thread
+(started by _beginthreadex, _Thrd_join, _Thrd_detach, _Thrd_id, _Thrd_hardware_concurrency and the thread's
+_Cnd_do_broadcast_at_thread_exit).
 
 EXPECTED is wine64's output of the same x64 program (its own msvcp140)."""
 from __future__ import annotations
@@ -23,6 +25,9 @@ EXPECTED = (
     "system after 2020: 1\r\n"
     "random_device: 1\r\n"
     "yielded\r\n"
+    "thread: ran=1 stage=100 joinable=0 other id=1\r\n"
+    "detached: joinable=0\r\n"
+    "hardware_concurrency>0: 1\r\n"
 ).encode()
 
 

@@ -147,3 +147,86 @@ def _Cnd_timedwait(c, cnd, mtx, target):
     ms = max(0, min(-(-left // 10_000), INFINITE - 1))
     return _wait(c, cnd, mtx, ms, "_Cnd_timedwait")
 
+
+
+# ------------------------------------------------------------------------------------------ std::thread's runtime part
+# struct _Thrd_t { void *_Hnd; _Thrd_id_t _Id; } is passed by value: on x64 (16 bytes) as a pointer to a copy,
+# on x86 as its two 32-bit fields on the stack. std::thread's constructor starts the thread with _beginthreadex
+# (header code); join and detach come here. _Thrd_result: _Success 0, _Error 4.
+THRD_ERROR = 4
+
+
+def _thrd_handle(c, a, b) -> int:
+    return c.ptr(a) if c.ptr_size == 8 else a
+
+
+@api(DLL, "int __cdecl _Thrd_join(void *thr_or_hnd, void *res_or_id, void *res_x86)", calls_guest=True)
+def _Thrd_join(c, a, b, x86_res):
+    """Wait for the thread (WaitForSingleObject), store its exit code in *res, close its handle."""
+    from .k32_files import CloseHandle
+    from .k32_sync import WaitForSingleObject
+    from .k32_threads import GetExitCodeThread
+    h = _thrd_handle(c, a, b)
+    res = b if c.ptr_size == 8 else x86_res
+    if WaitForSingleObject(c, h, INFINITE) != 0:
+        return THRD_ERROR
+    if res:
+        tmp = c.proc.subsystem.setdefault("msvcp140_thrd_tmp", {})
+        buf = tmp.get(c.thread.tid)
+        if buf is None:
+            from winhatch.win32.crt import runtime as R
+            buf = tmp[c.thread.tid] = R.alloc(c, 4)
+        if not GetExitCodeThread(c, h, buf):
+            return THRD_ERROR
+        c.write_u32(res, c.u32(buf))
+    return THRD_SUCCESS if CloseHandle(c, h) else THRD_ERROR
+
+
+@api(DLL, "int __cdecl _Thrd_detach(void *thr_or_hnd, void *id_x86)")
+def _Thrd_detach(c, a, b):
+    """Let the thread run on its own: close its handle."""
+    from .k32_files import CloseHandle
+    return THRD_SUCCESS if CloseHandle(c, _thrd_handle(c, a, b)) else THRD_ERROR
+
+
+@api(DLL, "unsigned int __cdecl _Thrd_id(void)")
+def _Thrd_id(c):
+    return c.thread.tid
+
+
+@api(DLL, "unsigned int __cdecl _Thrd_hardware_concurrency(void)")
+def _Thrd_hardware_concurrency(c):
+    """The number of logical processors (GetSystemInfo's dwNumberOfProcessors)."""
+    from winhatch.kernel.ps.peb import NUMBER_OF_PROCESSORS
+    return NUMBER_OF_PROCESSORS
+
+
+# ------------------------------------------------------------------------------------------ notify_all_at_thread_exit
+# std::notify_all_at_thread_exit(cv, lock) registers (cv, its mutex, which stays locked, a result flag) for the
+# calling thread; std::thread's start routine calls _Cnd_do_broadcast_at_thread_exit when the thread's function
+# returns: for each registration of this thread the flag is set, the mutex unlocked and the cv broadcast.
+def _at_exit(c) -> list:
+    return c.proc.subsystem.setdefault("msvcp140_cnd_at_exit", [])
+
+
+@api(DLL, "void __cdecl _Cnd_register_at_thread_exit(void *cnd, void *mtx, int *res)")
+def _Cnd_register_at_thread_exit(c, cnd, mtx, res):
+    _at_exit(c).append((c.thread.tid, cnd, mtx, res))
+
+
+@api(DLL, "void __cdecl _Cnd_unregister_at_thread_exit(void *mtx)")
+def _Cnd_unregister_at_thread_exit(c, mtx):
+    lst = _at_exit(c)
+    lst[:] = [e for e in lst if e[2] != mtx]
+
+
+@api(DLL, "void __cdecl _Cnd_do_broadcast_at_thread_exit(void)")
+def _Cnd_do_broadcast_at_thread_exit(c):
+    lst = _at_exit(c)
+    mine = [e for e in lst if e[0] == c.thread.tid]
+    lst[:] = [e for e in lst if e[0] != c.thread.tid]
+    for _tid, cnd, mtx, res in mine:
+        if res:
+            c.write_u32(res, 1)
+        P._mtx_unlock(c, mtx)
+        _Cnd_broadcast(c, cnd)

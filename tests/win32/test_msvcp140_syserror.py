@@ -53,7 +53,7 @@ def test_system_error(program):
 
 
 def test_tables():
-    from winhatch.win32.dlls import msvcp140_syserror as S
+    from winhatch.win32.msvcp140 import syserror as S
     assert S.message(36) == "resource deadlock would occur"
     assert S.message(-1) == "unknown error"
     assert all(name in S._BY_NAME for name in S.WINERR.values())

@@ -68,7 +68,7 @@ def test_exception_classes_in_msvcp140_image(program, arch):
     CatchableTypeArray (length_error, logic_error, exception), the vftable's Complete Object Locator (x64:
     signature 1 and its own RVA) and the TypeDescriptor's name, all inside msvcp140's image."""
     from winhatch.ldr import loader
-    from winhatch.win32.dlls import cxx_classes as X
+    from winhatch.win32.vcruntime import cxx_classes as X
     res = _run(program)
     proc = res.process
     m = loader.state_of(proc).by_name["msvcp140.dll"]

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from winhatch.kernel import events as ev
+from winhatch.kernel.ke import apc
 from winhatch.kernel.ke.wait import WouldBlock
 
 STATUS_INVALID_SYSTEM_SERVICE = 0xC000001C
@@ -167,7 +168,11 @@ class ServiceTable:
         else:
             status = fn(thread, args, caller_sp)
         if status is not None and not cpu._pc_written:
-            cpu.retval = status & 0xFFFFFFFF
+            if getattr(thread, "apcs", None) and apc.wants_delivery(thread, status & 0xFFFFFFFF):
+                # the return to user mode runs the queued user APCs first (KiUserApcDispatcher)
+                apc.deliver_user_apcs(self.machine, thread, cpu, kind, site, status)
+            else:
+                cpu.retval = status & 0xFFFFFFFF
 
     def _args(self, cpu, kind: str, argc: int) -> tuple[list[int], int, int]:
         """(arguments, the caller's stack pointer as at its call of the stub (x64: rsp; x86: the slot of the
@@ -281,6 +286,8 @@ def kernel_services() -> dict[str, ServiceFn]:
     from winhatch.kernel.ke import sync_services as _ke_sync  # noqa: F401
     from winhatch.kernel.mm import services as _mm  # noqa: F401
     from winhatch.kernel.ob import services as _ob  # noqa: F401
+    from winhatch.kernel.ps import info_services as _ps_info  # noqa: F401
+    from winhatch.kernel.ps import services as _ps  # noqa: F401
     return dict(_KERNEL_SERVICES)
 
 

@@ -295,14 +295,6 @@ def Wow64SetThreadContext(c, h, ctx):
     return _win32(c, _set(c, h, ctx, "x86", 1))
 
 
-def _nt_get(c, h, ctx):
-    return _get(c, h, ctx, _native(c))
-
-
-def _nt_set(c, h, ctx):
-    return _set(c, h, ctx, _native(c), STATUS_SUCCESS)
-
-
 def _rtl_wow64_get(c, h, ctx):
     return _get(c, h, ctx, "x86")
 
@@ -311,9 +303,6 @@ def _rtl_wow64_set(c, h, ctx):
     return _set(c, h, ctx, "x86", STATUS_SUCCESS)
 
 
-for _p in ("Nt", "Zw"):
-    api("ntdll.dll", f"NTSTATUS NTAPI {_p}GetContextThread(HANDLE ThreadHandle, PCONTEXT ThreadContext)")(_nt_get)
-    api("ntdll.dll", f"NTSTATUS NTAPI {_p}SetContextThread(HANDLE ThreadHandle, PCONTEXT ThreadContext)")(_nt_set)
 api("ntdll.dll", "NTSTATUS NTAPI RtlWow64GetThreadContext(HANDLE Thread, PWOW64_CONTEXT Context)")(_rtl_wow64_get)
 api("ntdll.dll", "NTSTATUS NTAPI RtlWow64SetThreadContext(HANDLE Thread, const WOW64_CONTEXT *Context)")(
     _rtl_wow64_set)
@@ -363,71 +352,6 @@ def _put(c, buf: int, size: int, data: bytes, ret_len: int, *, exact: bool = Tru
     return STATUS_SUCCESS
 
 
-@api("ntdll.dll", "NTSTATUS NTAPI NtQueryInformationProcess(HANDLE ProcessHandle, ULONG ProcessInformationClass, "
-                  "PVOID ProcessInformation, ULONG ProcessInformationLength, PULONG ReturnLength)")
-def NtQueryInformationProcess(c, h, cls, buf, size, ret_len):
-    ps = c.ptr_size
-    pfmt = "<Q" if ps == 8 else "<I"
-    handlers = {ProcessBasicInformation, ProcessDebugPort, ProcessWow64Information, ProcessImageFileName,
-                ProcessBreakOnTermination, ProcessDebugObjectHandle, ProcessDebugFlags, ProcessCookie,
-                ProcessImageFileNameWin32}
-    if cls not in handlers:
-        return STATUS_INVALID_INFO_CLASS
-    limited = cls in (ProcessBasicInformation, ProcessWow64Information, ProcessImageFileName,
-                      ProcessImageFileNameWin32)
-    proc, st = _target_process(c, h, PROCESS_QUERY_LIMITED_INFORMATION if limited else PROCESS_QUERY_INFORMATION)
-    if proc is None:
-        return st
-    debugged = proc.debug_port is not None
-    if cls == ProcessBasicInformation:
-        # ExitStatus, PebBaseAddress, AffinityMask, BasePriority, UniqueProcessId, InheritedFromUniqueProcessId
-        # (a WoW64 caller is not shown a 64-bit process's PEB)
-        peb = proc.peb if ps == 8 or proc.arch == "x86" else 0
-        m = (1 << 8 * ps) - 1
-        vals = (proc.exit_status & 0xFFFFFFFF, peb & m, proc.affinity & m, proc.base_priority & 0xFFFFFFFF,
-                proc.pid & m, proc.inherited_from_pid & m)
-        return _put(c, buf, size, struct.pack("<IxxxxQQIxxxxQQ" if ps == 8 else "<IIIIII", *vals), ret_len)
-    if cls == ProcessDebugPort:
-        return _put(c, buf, size, struct.pack(pfmt, (1 << 8 * ps) - 1 if debugged else 0), ret_len)
-    if cls == ProcessWow64Information:
-        return _put(c, buf, size, struct.pack(pfmt, proc.peb if proc.arch == "x86" else 0), ret_len)
-    if cls == ProcessDebugObjectHandle:
-        if size != ps:
-            return STATUS_INFO_LENGTH_MISMATCH
-        st = _put(c, buf, size, bytes(ps), ret_len)
-        return st or (STATUS_PORT_NOT_SET if not debugged else STATUS_SUCCESS)
-    if cls == ProcessDebugFlags:       # PROCESS_DEBUG_INHERIT: 1 while no debugger is attached
-        return _put(c, buf, size, struct.pack("<I", 0 if debugged else 1), ret_len)
-    if cls == ProcessBreakOnTermination:
-        return _put(c, buf, size, struct.pack("<I", 0), ret_len)
-    if cls == ProcessCookie:
-        if proc is not c.proc:
-            return STATUS_INVALID_PARAMETER
-        from .k32_crtsupport import _cookie
-        return _put(c, buf, size, struct.pack("<I", _cookie(c)), ret_len)
-    # ProcessImageFileName / ProcessImageFileNameWin32: a UNICODE_STRING and its text right after it
-    name = _nt_image_path(c, proc) if cls == ProcessImageFileName else (proc.image_path or proc.image_name)
-    text = name.encode("utf-16-le")
-    head = 16 if ps == 8 else 8
-    need = head + len(text) + 2
-    if size < need:
-        if ret_len:
-            try:
-                c.write_u32(ret_len, need)
-            except NtStatusError:
-                return STATUS_ACCESS_VIOLATION
-        return STATUS_INFO_LENGTH_MISMATCH
-    us = struct.pack("<HHIQ" if ps == 8 else "<HHI", len(text), len(text) + 2, *((0, buf + head) if ps == 8
-                                                                                 else (buf + head,)))
-    return _put(c, buf, need, us + text + b"\0\0", ret_len)
-
-
-@api("ntdll.dll", "NTSTATUS NTAPI ZwQueryInformationProcess(HANDLE ProcessHandle, ULONG ProcessInformationClass, "
-                  "PVOID ProcessInformation, ULONG ProcessInformationLength, PULONG ReturnLength)")
-def ZwQueryInformationProcess(c, h, cls, buf, size, ret_len):
-    return NtQueryInformationProcess(c, h, cls, buf, size, ret_len)
-
-
 @api(K32, "BOOL WINAPI CheckRemoteDebuggerPresent(HANDLE hProcess, PBOOL pbDebuggerPresent)")
 def CheckRemoteDebuggerPresent(c, h, out):
     if not h or not out:
@@ -443,41 +367,3 @@ def CheckRemoteDebuggerPresent(c, h, out):
         c.set_last_error(nt_to_win32(STATUS_ACCESS_VIOLATION))
         return 0
     return 1
-
-
-# ------------------------------------------------------------------------------------------ thread queries
-ThreadBasicInformation = 0
-ThreadQuerySetWin32StartAddress = 9
-
-
-@api("ntdll.dll", "NTSTATUS NTAPI NtQueryInformationThread(HANDLE ThreadHandle, ULONG ThreadInformationClass, "
-                  "PVOID ThreadInformation, ULONG ThreadInformationLength, PULONG ReturnLength)")
-def NtQueryInformationThread(c, h, cls, buf, size, ret_len):
-    if cls not in (ThreadBasicInformation, ThreadQuerySetWin32StartAddress):
-        return STATUS_INVALID_INFO_CLASS
-    access = THREAD_QUERY_LIMITED_INFORMATION if cls == ThreadBasicInformation else THREAD_QUERY_INFORMATION
-    try:
-        t = c.proc.handles.lookup(h, "Thread", access, current_process=c.proc, current_thread=c.thread)
-    except NtStatusError as e:
-        if e.status != STATUS_ACCESS_DENIED or access == THREAD_QUERY_INFORMATION:
-            return e.status
-        try:
-            t = c.proc.handles.lookup(h, "Thread", THREAD_QUERY_INFORMATION, current_process=c.proc,
-                                      current_thread=c.thread)
-        except NtStatusError as e2:
-            return e2.status
-    ps = c.ptr_size
-    if cls == ThreadQuerySetWin32StartAddress:
-        return _put(c, buf, size, struct.pack("<Q" if ps == 8 else "<I", t.start_address), ret_len)
-    # THREAD_BASIC_INFORMATION: ExitStatus, TebBaseAddress, ClientId, AffinityMask, Priority, BasePriority
-    delta = t.priority - t.process.base_priority
-    vals = (t.exit_status & 0xFFFFFFFF, t.teb, t.process.pid, t.tid, t.process.affinity, t.priority,
-            delta & 0xFFFFFFFF)
-    data = struct.pack("<IxxxxQQQQII", *vals) if ps == 8 else struct.pack("<IIIIIII", *vals)
-    return _put(c, buf, size, data, ret_len)
-
-
-@api("ntdll.dll", "NTSTATUS NTAPI ZwQueryInformationThread(HANDLE ThreadHandle, ULONG ThreadInformationClass, "
-                  "PVOID ThreadInformation, ULONG ThreadInformationLength, PULONG ReturnLength)")
-def ZwQueryInformationThread(c, h, cls, buf, size, ret_len):
-    return NtQueryInformationThread(c, h, cls, buf, size, ret_len)

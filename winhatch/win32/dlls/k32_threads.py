@@ -260,6 +260,16 @@ def run_apcs(c) -> int:
     return n
 
 
+@api("ntdll.dll", "void NTAPI KiUserApcDispatcher(PCONTEXT Context)", calls_guest=True)
+def KiUserApcDispatcher(c, ctx_addr):
+    """Where the kernel continues a thread that returns from a system service with user APCs to deliver
+    (winhatch.kernel.ke.apc): run them, then resume the CONTEXT the kernel laid on the stack (NtContinue)."""
+    from winhatch.kernel.ke.context import X64_CONTEXT_SIZE, X86_CONTEXT_SIZE, context_from_guest
+    run_apcs(c)
+    data = c.read(ctx_addr, X64_CONTEXT_SIZE if c.cpu.is64 else X86_CONTEXT_SIZE)
+    c.cpu.restore_context(context_from_guest(data, c.cpu.save_context()))
+
+
 def alertable_wait(c, objects, wait_all, ms, alertable, reason) -> int:
     st = kwait.wait_for(c, objects, wait_all, ms, reason=reason, alertable=alertable)
     if st == kwait.WAIT_IO_COMPLETION:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 
-from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
+from winhatch.kernel.ke.services import kernel_service, user_read, user_write
 
 QPC_FREQUENCY = 10_000_000
 

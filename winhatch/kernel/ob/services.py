@@ -14,9 +14,9 @@ from winhatch.kernel.ke.services import kernel_service, process_from_handle, uns
 from winhatch.kernel.ob.access import PROCESS_DUP_HANDLE, object_type
 from winhatch.kernel.ob.handles import (CURRENT_PROCESS, CURRENT_THREAD, DUPLICATE_CLOSE_SOURCE,
                                         DUPLICATE_SAME_ACCESS, normalize_handle)
-from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_HANDLE,
+from winhatch.ntstatus import (STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_HANDLE,
                                STATUS_INVALID_INFO_CLASS, STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_COLLISION,
-                               STATUS_OBJECT_NAME_INVALID, STATUS_OBJECT_NAME_NOT_FOUND,
+                               STATUS_OBJECT_NAME_INVALID,
                                STATUS_OBJECT_PATH_SYNTAX_BAD, STATUS_OBJECT_TYPE_MISMATCH, STATUS_PRIVILEGE_NOT_HELD,
                                NtStatusError)
 

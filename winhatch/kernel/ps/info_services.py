@@ -96,19 +96,24 @@ def _answer(thread, buf: int, size: int, data: bytes, ret_len: int, *, sizes: tu
 
 
 def _string_answer(thread, buf: int, size: int, text: str, ret_len: int, *,
-                   short_status: int = STATUS_INFO_LENGTH_MISMATCH) -> int:
-    """A UNICODE_STRING whose text (terminated) follows it in the caller's buffer."""
+                   short_status: int = STATUS_INFO_LENGTH_MISMATCH, terminated: bool = True) -> int:
+    """A UNICODE_STRING whose text follows it in the caller's buffer (NUL-terminated unless `terminated` is
+    False: THREAD_NAME_INFORMATION's text is not, and an empty one has a NULL Buffer)."""
     ps = _ps(thread)
     head = 2 * ps
     data = text.encode("utf-16-le")
-    need = head + len(data) + 2
+    tail = b"\0\0" if terminated else b""
+    need = head + len(data) + len(tail)
     size &= 0xFFFFFFFF
     if size < need:
         if ret_len:
             user_write(thread.process, ret_len, struct.pack("<I", need))
         return short_status
-    us = struct.pack("<HH", len(data), len(data) + 2) + bytes(ps - 4) + (buf + head).to_bytes(ps, "little")
-    user_write(thread.process, buf, us + data + b"\0\0")
+    if data or terminated:
+        us = struct.pack("<HH", len(data), len(data) + len(tail)) + bytes(ps - 4) + (buf + head).to_bytes(ps, "little")
+    else:
+        us = bytes(head)
+    user_write(thread.process, buf, us + data + tail)
     if ret_len:
         user_write(thread.process, ret_len, struct.pack("<I", need))
     return 0
@@ -132,9 +137,8 @@ def process_cookie(proc) -> int:
 
 
 def hard_error_mode(proc) -> int:
-    """EPROCESS.DefaultHardErrorProcessing: SetErrorMode's mode with SEM_FAILCRITICALERRORS inverted (a new
-    process has 1: error mode 0)."""
-    return getattr(proc, "hard_error_mode", SEM_FAILCRITICALERRORS)
+    """The process's default hard-error mode: SetErrorMode's mode (0 for a new process)."""
+    return getattr(proc, "hard_error_mode", 0)
 
 
 def nt_image_path(machine, proc) -> str:
@@ -381,7 +385,8 @@ def NtQueryInformationThread(machine, thread, ThreadHandle, ThreadInformationCla
         # GROUP_AFFINITY: KAFFINITY Mask; USHORT Group; USHORT Reserved[3]
         return _answer(thread, buf, size, struct.pack(f"<{f}H6x", getattr(t, "affinity", t.process.affinity), 0), rl)
     # ThreadNameInformation: THREAD_NAME_INFORMATION { UNICODE_STRING ThreadName } then the text
-    return _string_answer(thread, buf, size, getattr(t, "description", ""), rl, short_status=STATUS_BUFFER_TOO_SMALL)
+    return _string_answer(thread, buf, size, getattr(t, "description", ""), rl, short_status=STATUS_BUFFER_TOO_SMALL,
+                          terminated=False)
 
 
 def _s32(v: int) -> int:
@@ -460,8 +465,7 @@ def NtSetInformationThread(machine, thread, ThreadHandle, ThreadInformationClass
             return STATUS_INFO_LENGTH_MISMATCH
         value = read_ptr(thread, buf)
         if cls == ThreadQuerySetWin32StartAddress:
-            t.start_address = value
-            return 0
+            return STATUS_INVALID_PARAMETER      # read-only since Vista (ntdll/tests/info.c)
         if not value or value & ~t.process.affinity:
             return STATUS_INVALID_PARAMETER
         t.affinity = value

@@ -249,11 +249,10 @@ _SEM_ALL = SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX | SEM_NOALIGNMENTFAULT
 
 
 def _hard_error_mode(c) -> int:
-    """NtQueryInformationProcess(ProcessDefaultHardErrorMode); the kernel keeps SEM_FAILCRITICALERRORS
-    inverted (DefaultHardErrorProcessing), GetErrorMode flips it back."""
+    """NtQueryInformationProcess(ProcessDefaultHardErrorMode)."""
     buf = c.stack_alloc(4)
     c.nt("NtQueryInformationProcess", (1 << 8 * c.ptr_size) - 1, 12, buf, 4, 0)
-    return c.u32(buf) ^ SEM_FAILCRITICALERRORS
+    return c.u32(buf)
 
 
 @api(K32, "UINT WINAPI GetErrorMode(void)")
@@ -267,7 +266,7 @@ def SetErrorMode(c, mode):
     once set, stays (the kernel keeps it)."""
     old = _hard_error_mode(c)
     buf = c.stack_alloc(4)
-    c.write_u32(buf, (mode & _SEM_ALL) ^ SEM_FAILCRITICALERRORS)
+    c.write_u32(buf, mode & _SEM_ALL)
     c.nt("NtSetInformationProcess", (1 << 8 * c.ptr_size) - 1, 12, buf, 4)
     return old
 

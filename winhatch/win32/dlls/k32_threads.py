@@ -481,7 +481,7 @@ def GetThreadDescription(c, h, out):
     if st != 0xC0000023:       # STATUS_BUFFER_TOO_SMALL with the size needed
         return _hresult_from_nt(st)
     need = c.u32(rl)
-    buf = heap_alloc(c, need)
+    buf = heap_alloc(c, need + 2)
     if not buf:
         return 0x8007000E   # E_OUTOFMEMORY
     st = c.nt("NtQueryInformationThread", h, 38, buf, need, 0)

@@ -14,7 +14,7 @@ from winhatch.kernel.ke.services import kernel_service, process_from_handle, uns
 from winhatch.kernel.ob.access import PROCESS_DUP_HANDLE, object_type
 from winhatch.kernel.ob.handles import (CURRENT_PROCESS, CURRENT_THREAD, DUPLICATE_CLOSE_SOURCE,
                                         DUPLICATE_SAME_ACCESS, normalize_handle)
-from winhatch.ntstatus import (STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_HANDLE,
+from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_HANDLE,
                                STATUS_INVALID_INFO_CLASS, STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_COLLISION,
                                STATUS_OBJECT_NAME_INVALID,
                                STATUS_OBJECT_PATH_SYNTAX_BAD, STATUS_OBJECT_TYPE_MISMATCH, STATUS_PRIVILEGE_NOT_HELD,
@@ -23,6 +23,7 @@ from winhatch.ntstatus import (STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_HANDL
 STATUS_OBJECT_NAME_EXISTS = 0x40000000
 OBJ_INHERIT = 0x2
 OBJ_PERMANENT = 0x10
+OBJ_CASE_INSENSITIVE = 0x40
 OBJ_OPENIF = 0x80
 OBJ_OPENLINK = 0x100
 DUPLICATE_SAME_ATTRIBUTES = 0x4
@@ -95,8 +96,9 @@ def insert_object(machine, thread, obj, oa: int, access: int, out_handle: int) -
     name, attrs = read_object_attributes(machine, thread, oa)
     status = 0
     target = obj
+    ci = bool(attrs & OBJ_CASE_INSENSITIVE)
     if name is not None:
-        existing = machine.namespace.find(name)
+        existing = machine.namespace.find(name, case_insensitive=ci)
         if existing is not None:
             if not attrs & OBJ_OPENIF:
                 return STATUS_OBJECT_NAME_COLLISION
@@ -107,7 +109,7 @@ def insert_object(machine, thread, obj, oa: int, access: int, out_handle: int) -
         else:
             if attrs & OBJ_PERMANENT and "SeCreatePermanentPrivilege" not in proc.token.get("privileges", set()):
                 return STATUS_PRIVILEGE_NOT_HELD
-            machine.namespace.insert(name, obj)
+            machine.namespace.insert(name, obj, case_insensitive=ci)
     h = proc.handles.insert(target, access, inherit=bool(attrs & OBJ_INHERIT))
     try:
         write_handle(thread, out_handle, h)
@@ -120,14 +122,30 @@ def insert_object(machine, thread, obj, oa: int, access: int, out_handle: int) -
     return status
 
 
+def check_open_access(thread, type_name: str, access: int) -> None:
+    """SeAccessCheck of an open by name against the default security of a named object, which grants its type's
+    rights to the creator's session: nothing asked for, or a bit that is no right of the type, is
+    STATUS_ACCESS_DENIED; ACCESS_SYSTEM_SECURITY needs SeSecurityPrivilege (MAXIMUM_ALLOWED and the generic
+    rights are mapped first)."""
+    t = object_type(type_name)
+    if access & 0x01000000 and "SeSecurityPrivilege" not in thread.process.token.get("privileges", set()):
+        raise NtStatusError(STATUS_PRIVILEGE_NOT_HELD, "ACCESS_SYSTEM_SECURITY without SeSecurityPrivilege")
+    wanted = access & ~(0x02000000 | 0xF0000000 | 0x01000000)
+    mapped = t.map_access(access)
+    if not mapped or wanted & ~t.valid_access:
+        raise NtStatusError(STATUS_ACCESS_DENIED, f"access {access:#x} to a {type_name}")
+
+
 def open_object(machine, thread, oa: int, type_name: str, access: int, out_handle: int) -> int:
     """ObOpenObjectByName for an Open service."""
     name, attrs = read_object_attributes(machine, thread, oa)
     if name is None:
         return STATUS_OBJECT_PATH_SYNTAX_BAD if oa else STATUS_INVALID_PARAMETER
-    obj = machine.namespace.lookup(name, open_link=bool(attrs & OBJ_OPENLINK))
+    obj = machine.namespace.lookup(name, open_link=bool(attrs & OBJ_OPENLINK),
+                                   case_insensitive=bool(attrs & OBJ_CASE_INSENSITIVE))
     if obj.type_name != type_name:
         return STATUS_OBJECT_TYPE_MISMATCH
+    check_open_access(thread, type_name, access)
     h = thread.process.handles.insert(obj, access, inherit=bool(attrs & OBJ_INHERIT))
     try:
         write_handle(thread, out_handle, h)

@@ -61,6 +61,15 @@ ThreadWow64Context = 29
 ThreadGroupInformation = 30
 ThreadSuspendCount = 35
 ThreadNameInformation = 38
+ThreadEnableAlignmentFaultFixup = 7
+ThreadPriorityBoost = 14
+# classes NtQueryInformationThread refuses (STATUS_INVALID_INFO_CLASS): they can only be set
+THREAD_SET_ONLY = {ThreadPriority, ThreadBasePriority, ThreadAffinityMask, 5, ThreadEnableAlignmentFaultFixup, 8, 10,
+                   15}
+# classes a THREAD_QUERY_LIMITED_INFORMATION handle may query
+THREAD_QUERY_LIMITED_CLASSES = {ThreadBasicInformation, ThreadTimes, ThreadAmILastThread, ThreadPriorityBoost,
+                                ThreadIsTerminated, ThreadNameInformation, ThreadGroupInformation, ThreadSuspendCount,
+                                ThreadBreakOnTermination}
 
 # ProcessExecuteFlags (MEM_EXECUTE_OPTION_*)
 MEM_EXECUTE_OPTION_DISABLE = 0x1
@@ -334,20 +343,24 @@ def NtQueryInformationThread(machine, thread, ThreadHandle, ThreadInformationCla
     cls = ThreadInformationClass & 0xFFFFFFFF
     size = ThreadInformationLength & 0xFFFFFFFF
     buf, rl = ThreadInformation, ReturnLength
-    known = {ThreadBasicInformation, ThreadTimes, ThreadAffinityMask, ThreadQuerySetWin32StartAddress,
+    known = {ThreadBasicInformation, ThreadTimes, ThreadQuerySetWin32StartAddress,
              ThreadAmILastThread, ThreadHideFromDebugger, ThreadBreakOnTermination, ThreadIsTerminated,
-             ThreadWow64Context, ThreadGroupInformation, ThreadSuspendCount, ThreadNameInformation}
-    if cls not in known:
-        if cls >= MAX_THREAD_INFO_CLASS:
-            return STATUS_INVALID_INFO_CLASS
-        unsupported(thread, "NtQueryInformationThread", f"information class {cls}")
+             ThreadWow64Context, ThreadGroupInformation, ThreadSuspendCount, ThreadNameInformation,
+             ThreadPriorityBoost}
+    if cls >= MAX_THREAD_INFO_CLASS or cls in THREAD_SET_ONLY:
+        return STATUS_INVALID_INFO_CLASS
     ps = _ps(thread)
     f = _pfmt(thread)
     if cls == ThreadAmILastThread:
         last = all(t is thread or t.terminated for t in thread.process.threads)
         return _answer(thread, buf, size, struct.pack("<I", int(last)), rl)
-    limited = cls in (ThreadBasicInformation, ThreadTimes, ThreadIsTerminated, ThreadNameInformation,
-                      ThreadGroupInformation, ThreadSuspendCount, ThreadHideFromDebugger, ThreadBreakOnTermination)
+    if cls == ThreadHideFromDebugger and size != 1:     # the length is checked before the handle
+        return STATUS_INFO_LENGTH_MISMATCH
+    limited = cls in THREAD_QUERY_LIMITED_CLASSES
+    if cls not in known:
+        # the handle's access is checked first (a limited handle is STATUS_ACCESS_DENIED for these classes)
+        _query_thread(thread, ThreadHandle, False)
+        unsupported(thread, "NtQueryInformationThread", f"information class {cls}")
     if cls == ThreadWow64Context:
         from winhatch.kernel.ob.access import THREAD_GET_CONTEXT
         from winhatch.kernel.ps.context import get_context
@@ -369,14 +382,14 @@ def NtQueryInformationThread(machine, thread, ThreadHandle, ThreadInformationCla
     if cls == ThreadTimes:
         return _answer(thread, buf, size, _times(t.creation_time, getattr(t, "exit_time", 0) if t.terminated else 0,
                                                  t.kernel_time, t.user_ns // 100), rl)
-    if cls == ThreadAffinityMask:
-        return _answer(thread, buf, size, struct.pack(f"<{f}", getattr(t, "affinity", t.process.affinity)), rl)
     if cls == ThreadQuerySetWin32StartAddress:
         return _answer(thread, buf, size, struct.pack(f"<{f}", t.start_address), rl)
     if cls == ThreadHideFromDebugger:
         return _answer(thread, buf, size, struct.pack("<B", int(getattr(t, "hide_from_debugger", False))), rl)
     if cls == ThreadBreakOnTermination:
         return _answer(thread, buf, size, struct.pack("<I", int(getattr(t, "break_on_termination", False))), rl)
+    if cls == ThreadPriorityBoost:      # a ULONG: nonzero when dynamic boosts are disabled
+        return _answer(thread, buf, size, struct.pack("<I", int(getattr(t, "boost_disabled", False))), rl)
     if cls == ThreadIsTerminated:
         return _answer(thread, buf, size, struct.pack("<I", int(t.terminated)), rl)
     if cls == ThreadSuspendCount:
@@ -418,7 +431,7 @@ def NtSetInformationThread(machine, thread, ThreadHandle, ThreadInformationClass
     size = ThreadInformationLength & 0xFFFFFFFF
     buf = ThreadInformation
     known = {ThreadPriority, ThreadBasePriority, ThreadAffinityMask, ThreadQuerySetWin32StartAddress,
-             ThreadHideFromDebugger, ThreadBreakOnTermination, ThreadGroupInformation, ThreadNameInformation,
+             ThreadEnableAlignmentFaultFixup, ThreadHideFromDebugger, ThreadPriorityBoost, ThreadBreakOnTermination, ThreadGroupInformation, ThreadNameInformation,
              ThreadWow64Context}
     if cls not in known:
         if cls >= MAX_THREAD_INFO_CLASS:
@@ -430,6 +443,14 @@ def NtSetInformationThread(machine, thread, ThreadHandle, ThreadInformationClass
             return STATUS_INFO_LENGTH_MISMATCH
         t = reference(thread, ThreadHandle, "Thread", THREAD_SET_INFORMATION)
         t.hide_from_debugger = True
+        return 0
+    if cls == ThreadEnableAlignmentFaultFixup:
+        # a BOOLEAN, its length checked before the handle; x86 raises no alignment faults while EFLAGS.AC is
+        # clear, so the flag is kept and has nothing else to change
+        if size != 1:
+            return STATUS_INFO_LENGTH_MISMATCH
+        t = reference(thread, ThreadHandle, "Thread", THREAD_SET_INFORMATION)
+        t.alignment_fault_fixup = bool(user_read(thread.process, buf, 1)[0])
         return 0
     if cls == ThreadWow64Context:
         from winhatch.kernel.ob.access import THREAD_SET_CONTEXT
@@ -452,7 +473,8 @@ def NtSetInformationThread(machine, thread, ThreadHandle, ThreadInformationClass
         t.description = user_read(thread.process, text_ptr, length).decode("utf-16-le", "surrogatepass") \
             if length else ""
         return 0
-    access = THREAD_SET_LIMITED_INFORMATION if cls in (ThreadAffinityMask, ThreadGroupInformation) else \
+    access = THREAD_SET_LIMITED_INFORMATION if cls in (ThreadAffinityMask, ThreadGroupInformation,
+                                                        ThreadPriorityBoost) else \
         THREAD_SET_INFORMATION
     try:
         t = reference(thread, ThreadHandle, "Thread", access)
@@ -466,7 +488,8 @@ def NtSetInformationThread(machine, thread, ThreadHandle, ThreadInformationClass
         value = read_ptr(thread, buf)
         if cls == ThreadQuerySetWin32StartAddress:
             return STATUS_INVALID_PARAMETER      # read-only since Vista (ntdll/tests/info.c)
-        if not value or value & ~t.process.affinity:
+        value &= t.process.affinity        # processors outside the process's affinity are dropped
+        if not value:
             return STATUS_INVALID_PARAMETER
         t.affinity = value
         return 0
@@ -480,6 +503,9 @@ def NtSetInformationThread(machine, thread, ThreadHandle, ThreadInformationClass
         t.affinity = mask
         return 0
     value = _s32(_u32(thread, buf, size))
+    if cls == ThreadPriorityBoost:
+        t.boost_disabled = bool(value)
+        return 0
     if cls == ThreadBreakOnTermination:
         if "SeDebugPrivilege" not in thread.process.token.get("privileges", set()):
             return STATUS_PRIVILEGE_NOT_HELD

@@ -16,10 +16,10 @@ from winhatch.kernel.ob.access import (PROCESS_CREATE_THREAD, PROCESS_QUERY_INFO
                                        THREAD_TERMINATE)
 from winhatch.kernel.ob.services import read_object_attributes, read_ptr, reference, write_handle, write_ptr
 from winhatch.kernel.ps import context as pscontext
-from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_ACCESS_VIOLATION, STATUS_INVALID_CID, STATUS_INVALID_HANDLE,
+from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_ACCESS_VIOLATION, STATUS_INVALID_CID,
                                STATUS_INVALID_PARAMETER, STATUS_INVALID_PARAMETER_MIX, STATUS_NO_MEMORY,
                                STATUS_PROCESS_IS_TERMINATING, STATUS_SUSPEND_COUNT_EXCEEDED,
-                               STATUS_THREAD_IS_TERMINATING, NtStatusError)
+                               STATUS_THREAD_IS_TERMINATING, STATUS_UNSUCCESSFUL, NtStatusError)
 
 MAXIMUM_SUSPEND_COUNT = 127
 DEFAULT_MAX_THREADS = 512
@@ -326,9 +326,9 @@ def NtQueueApcThread(machine, thread, ThreadHandle, ApcRoutine, ApcArgument1, Ap
     waits alertably (or calls NtTestAlert)."""
     t = _thread(thread, ThreadHandle, THREAD_SET_CONTEXT)
     if t.terminated or t.process.exited:
-        return STATUS_INVALID_HANDLE
+        return STATUS_UNSUCCESSFUL          # the thread no longer takes APCs (QueueUserAPC: ERROR_GEN_FAILURE)
     if not ApcRoutine:
-        return STATUS_INVALID_PARAMETER
+        return 0                            # nothing to run in user mode: accepted, and no alertable wait ends
     kwait.queue_apc(machine, t, ApcRoutine, [ApcArgument1, ApcArgument2, ApcArgument3])
     return 0
 

@@ -33,7 +33,7 @@ CREATE_MUTEX_INITIAL_OWNER = 0x1
 CREATE_WAITABLE_TIMER_MANUAL_RESET = 0x1
 ERROR_BAD_PATHNAME = 161
 ERROR_NOT_SUPPORTED = 50
-OBJ_INHERIT, OBJ_CASE_INSENSITIVE, OBJ_OPENIF = 0x2, 0x40, 0x80
+OBJ_INHERIT, OBJ_OPENIF = 0x2, 0x80
 STATUS_OBJECT_NAME_EXISTS = 0x40000000
 STATUS_USER_APC = 0xC0
 STATUS_ALERTED = 0x101
@@ -58,8 +58,10 @@ def object_path(c, name: str) -> str:
 
 
 def object_attributes(c, name: str | None, inherit: bool, openif: bool) -> int:
-    """BaseFormatObjectAttributes: the OBJECT_ATTRIBUTES of a Win32 object name (its BaseNamedObjects path)."""
-    attrs = OBJ_CASE_INSENSITIVE | (OBJ_INHERIT if inherit else 0) | (OBJ_OPENIF if openif and name else 0)
+    """BaseFormatObjectAttributes: the OBJECT_ATTRIBUTES of a Win32 object name (its BaseNamedObjects path),
+    without OBJ_CASE_INSENSITIVE: Win32 object names are case-sensitive (Wine's kernel32/tests/sync.c
+    test_mutex opens "WINETESTMUTEX" and finds nothing)."""
+    attrs = (OBJ_INHERIT if inherit else 0) | (OBJ_OPENIF if openif and name else 0)   # names are case-sensitive
     return c.object_attributes(c.unicode_string(object_path(c, name)) if name else 0, attrs)
 
 

@@ -222,10 +222,22 @@ def GetThreadPriority(c, h):
 
 @api(K32, "BOOL WINAPI SetThreadPriorityBoost(HANDLE hThread, BOOL bDisablePriorityBoost)")
 def SetThreadPriorityBoost(c, h, disable):
-    t = lookup(c, h, "Thread", THREAD_SET_INFORMATION)
-    if t is None:
+    """NtSetInformationThread(ThreadPriorityBoost)."""
+    buf = c.stack_alloc(4)
+    c.write_u32(buf, 1 if disable else 0)
+    return 0 if nt_failed(c, c.nt("NtSetInformationThread", h, 14, buf, 4)) else 1
+
+
+@api(K32, "BOOL WINAPI GetThreadPriorityBoost(HANDLE hThread, PBOOL pDisablePriorityBoost)")
+def GetThreadPriorityBoost(c, h, out):
+    """NtQueryInformationThread(ThreadPriorityBoost)."""
+    buf = c.stack_alloc(4)
+    if nt_failed(c, c.nt("NtQueryInformationThread", h, 14, buf, 4, 0)):
         return 0
-    t.boost_disabled = bool(disable)
+    if not out:
+        c.set_last_error(998)   # ERROR_NOACCESS
+        return 0
+    c.write_u32(out, 1 if c.u32(buf) else 0)
     return 1
 
 
@@ -511,3 +523,12 @@ def times(c, service: str, cls: int, h, pc, pe, pk, pu) -> int:
           "LPFILETIME lpKernelTime, LPFILETIME lpUserTime)")
 def GetThreadTimes(c, h, pc, pe, pk, pu):
     return times(c, "NtQueryInformationThread", 1, h, pc, pe, pk, pu)
+
+
+@api(K32, "void WINAPI GetCurrentThreadStackLimits(PULONG_PTR LowLimit, PULONG_PTR HighLimit)")
+def GetCurrentThreadStackLimits(c, low, high):
+    """The calling thread's stack reservation: TEB.DeallocationStack (its lowest address) and
+    TEB.NtTib.StackBase (one past its highest), read from the TEB in guest memory."""
+    teb = c.thread.teb
+    c.write_ptr(low, c.ptr(teb + TEB.offset(c.arch, "DeallocationStack")))
+    c.write_ptr(high, c.ptr(teb + TEB.offset(c.arch, "NtTib.StackBase")))

@@ -340,3 +340,28 @@ def GetProcessTimes(c, h, pc, pe, pk, pu):
     """NtQueryInformationProcess(ProcessTimes). User time: the instructions all its threads ran on the emulated
     clock; kernel time: the time charged for their system calls."""
     return times(c, "NtQueryInformationProcess", 4, h, pc, pe, pk, pu)
+
+
+# ------------------------------------------------------------------------------------------ memory counters
+@api(("kernel32.dll", "kernelbase.dll"), "BOOL WINAPI K32GetProcessMemoryInfo(HANDLE Process, "
+     "PPROCESS_MEMORY_COUNTERS ppsmemCounters, DWORD cb)")
+@api(("kernelbase.dll", "psapi.dll"), "BOOL WINAPI GetProcessMemoryInfo(HANDLE Process, "
+     "PPROCESS_MEMORY_COUNTERS ppsmemCounters, DWORD cb)")
+def K32GetProcessMemoryInfo(c, h, out, cb):
+    """NtQueryInformationProcess(ProcessVmCounters) as VM_COUNTERS_EX, copied into PROCESS_MEMORY_COUNTERS(_EX):
+    cb, PageFaultCount, then the SIZE_T counters from PeakWorkingSetSize on (PrivateUsage when cb holds it); a
+    cb smaller than PROCESS_MEMORY_COUNTERS is ERROR_INSUFFICIENT_BUFFER."""
+    ps = c.ptr_size
+    pmc = 8 + 8 * ps if ps == 8 else 40          # sizeof(PROCESS_MEMORY_COUNTERS): 72 / 40
+    if cb < pmc:
+        c.set_last_error(122)    # ERROR_INSUFFICIENT_BUFFER
+        return 0
+    size = 96 if ps == 8 else 48                 # VM_COUNTERS_EX
+    vm = c.stack_alloc(size)
+    if nt_failed(c, c.nt("NtQueryInformationProcess", h, 3, vm, size, 0)):
+        return 0
+    n = min(cb, pmc + ps)
+    fault = c.u32(vm + 2 * ps)
+    counters = c.read(vm + (24 if ps == 8 else 12), n - 8)    # PeakWorkingSetSize ... PeakPagefileUsage[, PrivateUsage]
+    c.write(out, n.to_bytes(4, "little") + fault.to_bytes(4, "little") + counters)
+    return 1

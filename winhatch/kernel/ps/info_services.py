@@ -63,6 +63,7 @@ ThreadSuspendCount = 35
 ThreadNameInformation = 38
 ThreadEnableAlignmentFaultFixup = 7
 ThreadPriorityBoost = 14
+ThreadIdealProcessor = 13
 # classes NtQueryInformationThread refuses (STATUS_INVALID_INFO_CLASS): they can only be set
 THREAD_SET_ONLY = {ThreadPriority, ThreadBasePriority, ThreadAffinityMask, 5, ThreadEnableAlignmentFaultFixup, 8, 10,
                    15}
@@ -431,7 +432,7 @@ def NtSetInformationThread(machine, thread, ThreadHandle, ThreadInformationClass
     size = ThreadInformationLength & 0xFFFFFFFF
     buf = ThreadInformation
     known = {ThreadPriority, ThreadBasePriority, ThreadAffinityMask, ThreadQuerySetWin32StartAddress,
-             ThreadEnableAlignmentFaultFixup, ThreadHideFromDebugger, ThreadPriorityBoost, ThreadBreakOnTermination, ThreadGroupInformation, ThreadNameInformation,
+             ThreadEnableAlignmentFaultFixup, ThreadHideFromDebugger, ThreadPriorityBoost, ThreadIdealProcessor, ThreadBreakOnTermination, ThreadGroupInformation, ThreadNameInformation,
              ThreadWow64Context}
     if cls not in known:
         if cls >= MAX_THREAD_INFO_CLASS:
@@ -503,6 +504,17 @@ def NtSetInformationThread(machine, thread, ThreadHandle, ThreadInformationClass
         t.affinity = mask
         return 0
     value = _s32(_u32(thread, buf, size))
+    if cls == ThreadIdealProcessor:
+        # the previous ideal processor is the service's (success) status; MAXIMUM_PROCESSORS only asks for it
+        from winhatch.kernel.ps.peb import NUMBER_OF_PROCESSORS
+        maximum = 64 if thread.process.arch == "x64" else 32
+        prev = getattr(t, "ideal_processor", 0)
+        if value == maximum:
+            return prev
+        if not 0 <= value < NUMBER_OF_PROCESSORS:
+            return STATUS_INVALID_PARAMETER
+        t.ideal_processor = value
+        return prev
     if cls == ThreadPriorityBoost:
         t.boost_disabled = bool(value)
         return 0

@@ -532,3 +532,40 @@ def GetCurrentThreadStackLimits(c, low, high):
     teb = c.thread.teb
     c.write_ptr(low, c.ptr(teb + TEB.offset(c.arch, "DeallocationStack")))
     c.write_ptr(high, c.ptr(teb + TEB.offset(c.arch, "NtTib.StackBase")))
+
+
+@api(K32, "DWORD WINAPI SetThreadIdealProcessor(HANDLE hThread, DWORD dwIdealProcessor)")
+def SetThreadIdealProcessor(c, h, number):
+    """NtSetInformationThread(ThreadIdealProcessor): the previous ideal processor (the service's success status),
+    or (DWORD)-1 with the error."""
+    buf = c.stack_alloc(4)
+    c.write_u32(buf, number)
+    st = c.nt("NtSetInformationThread", h, 13, buf, 4)
+    if nt_failed(c, st):
+        return 0xFFFFFFFF
+    return st
+
+
+@api(K32, "BOOL WINAPI GetThreadGroupAffinity(HANDLE hThread, PGROUP_AFFINITY GroupAffinity)")
+def GetThreadGroupAffinity(c, h, out):
+    """NtQueryInformationThread(ThreadGroupInformation) into the caller's GROUP_AFFINITY."""
+    if not out:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    size = 16 if c.ptr_size == 8 else 12
+    return 0 if nt_failed(c, c.nt("NtQueryInformationThread", h, 30, out, size, 0)) else 1
+
+
+@api(K32, "BOOL WINAPI SetThreadGroupAffinity(HANDLE hThread, const GROUP_AFFINITY *GroupAffinity, "
+          "PGROUP_AFFINITY PreviousGroupAffinity)")
+def SetThreadGroupAffinity(c, h, new, prev):
+    """NtSetInformationThread(ThreadGroupInformation); the previous affinity first, when asked for."""
+    size = 16 if c.ptr_size == 8 else 12
+    old = c.stack_alloc(size)
+    if nt_failed(c, c.nt("NtQueryInformationThread", h, 30, old, size, 0)):
+        return 0
+    if nt_failed(c, c.nt("NtSetInformationThread", h, 30, new, size)):
+        return 0
+    if prev:
+        c.write(prev, c.read(old, size))
+    return 1

@@ -376,6 +376,11 @@ class KeyedEvent(KObject):
         super().__init__(name)
         self.pending: list[_KeyedToken] = []   # threads blocked in Wait or Release, in arrival order
 
+    def signaled(self) -> bool:
+        """A keyed event waited on as an object is always signalled (Wine's ntdll/tests/sync.c
+        test_keyed_events: WaitForSingleObject on one returns WAIT_OBJECT_0 at once)."""
+        return True
+
     def describe(self) -> str:
         return f"keyed event{' ' + self.name if self.name else ''}"
 

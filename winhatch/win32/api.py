@@ -315,6 +315,7 @@ class Call:
         self.proc = proc = thread.process
         self.cpu = cpu = proc.cpu
         self._sp = cpu.sp if sp is None else sp
+        thread.api_scratch = None       # a new call (or the re-run of a blocked one): stack_alloc starts afresh
 
     @property
     def arch(self) -> str:
@@ -674,6 +675,7 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
             c = thread.call_objects[CallT] = CallT(thread, sp)
         else:
             c._sp = sp
+            thread.api_scratch = None   # stack_alloc's scratch starts afresh for each call
         return c
 
     # x64 arguments that need no decoding: passed straight from the frame

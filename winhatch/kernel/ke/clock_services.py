@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 
-from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
+from winhatch.kernel.ke.services import kernel_service, user_read, user_write
 
 QPC_FREQUENCY = 10_000_000
 
@@ -35,7 +35,7 @@ def NtDelayExecution(machine, thread, Alertable, DelayInterval, *, caller_sp=0):
     if done is not None:
         return 0 if done.status == kwait.WAIT_TIMEOUT else done.status
     if Alertable & 0xFF and kwait.pending_apcs(thread):
-        unsupported(thread, "NtDelayExecution", "an alertable delay with user APCs queued (APC delivery)")
+        return 0xC0   # STATUS_USER_APC: the APCs run on the return to user mode
     (interval,) = struct.unpack("<q", user_read(thread.process, DelayInterval, 8))
     now = machine.clock.now()
     ticks = -interval if interval <= 0 else max(0, interval - machine.clock.system_time())

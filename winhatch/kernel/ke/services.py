@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from winhatch.kernel import events as ev
+from winhatch.kernel.ke import apc
 from winhatch.kernel.ke.wait import WouldBlock
 
 STATUS_INVALID_SYSTEM_SERVICE = 0xC000001C
@@ -147,7 +148,11 @@ class ServiceTable:
         args, caller_sp, ret_addr = self._args(cpu, kind, svc.argc)
         status = self.invoke(thread, svc, args, caller_sp, kind, lambda: self._caller(thread, site, ret_addr))
         if status is not None and not cpu._pc_written:
-            cpu.retval = status & 0xFFFFFFFF
+            if getattr(thread, "apcs", None) and apc.wants_delivery(thread, status & 0xFFFFFFFF):
+                # the return to user mode runs the queued user APCs first (KiUserApcDispatcher)
+                apc.deliver_user_apcs(self.machine, thread, cpu, kind, site, status)
+            else:
+                cpu.retval = status & 0xFFFFFFFF
 
     def call(self, thread, name: str, args, caller_sp: int, caller: str | None) -> int | None:
         """A service called by a Win32 handler, as kernelbase calls ntdll's stub: the same implementation a
@@ -299,6 +304,8 @@ def kernel_services() -> dict[str, ServiceFn]:
     from winhatch.kernel.mm import services as _mm  # noqa: F401
     from winhatch.kernel.ob import services as _ob  # noqa: F401
     from winhatch.kernel.ps import job as _ps_job  # noqa: F401
+    from winhatch.kernel.ps import info_services as _ps_info  # noqa: F401
+    from winhatch.kernel.ps import services as _ps  # noqa: F401
     return dict(_KERNEL_SERVICES)
 
 

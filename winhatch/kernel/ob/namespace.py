@@ -20,7 +20,18 @@ class Directory(KObject):
 
     def __init__(self, name: str | None = None):
         super().__init__(name)
-        self.children: dict[str, KObject] = {}  # lower-case component -> object
+        self.children: dict[str, KObject] = {}  # component, as created -> object
+
+    def child(self, comp: str, case_insensitive: bool) -> KObject | None:
+        """The entry named `comp`: exactly, or (OBJ_CASE_INSENSITIVE) in any case."""
+        got = self.children.get(comp)
+        if got is not None or not case_insensitive:
+            return got
+        low = comp.lower()
+        for k, o in self.children.items():
+            if k.lower() == low:
+                return o
+        return None
 
 
 class SymbolicLink(KObject):
@@ -76,21 +87,27 @@ class ObNamespace:
         return "\\BaseNamedObjects" if sid == 0 else f"\\Sessions\\{sid}\\BaseNamedObjects"
 
     # --- walking -----------------------------------------------------------------------------------
-    def _walk(self, parts: list[str], *, open_link: bool, depth: int = 0) -> tuple[Directory, str | None, KObject | None]:
-        """Resolve all but the last component (following links); return (dir, last, obj-or-None)."""
+    def _walk(self, parts: list[str], *, open_link: bool, depth: int = 0,
+              case_insensitive: bool = True) -> tuple[Directory, str | None, KObject | None]:
+        """Resolve all but the last component (following links); return (dir, last, obj-or-None). Names compare
+        case-insensitively unless `case_insensitive` is False (an open without OBJ_CASE_INSENSITIVE, as
+        kernelbase opens named objects)."""
+        ci = case_insensitive
         if depth > MAX_REPARSE:
             raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, "too many symbolic-link reparses")
         cur: KObject = self.root
         for i, comp in enumerate(parts):
             if isinstance(cur, SymbolicLink):
-                return self._walk(split_path(cur.target) + parts[i:], open_link=open_link, depth=depth + 1)
+                return self._walk(split_path(cur.target) + parts[i:], open_link=open_link, depth=depth + 1,
+                                  case_insensitive=ci)
             if not isinstance(cur, Directory):
                 raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"{comp!r}: parent is not a directory")
             last = i == len(parts) - 1
-            nxt = cur.children.get(comp.lower())
+            nxt = cur.child(comp, ci)
             if last:
                 if isinstance(nxt, SymbolicLink) and not open_link:
-                    return self._walk(split_path(nxt.target), open_link=open_link, depth=depth + 1)
+                    return self._walk(split_path(nxt.target), open_link=open_link, depth=depth + 1,
+                                      case_insensitive=ci)
                 return cur, comp, nxt
             if nxt is None:
                 raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"no directory {comp!r}")
@@ -99,13 +116,13 @@ class ObNamespace:
         return self.root, None, self.root
 
     # --- public API --------------------------------------------------------------------------------
-    def insert(self, path: str, obj: KObject, *, exist_ok: bool = False) -> KObject:
+    def insert(self, path: str, obj: KObject, *, exist_ok: bool = False, case_insensitive: bool = True) -> KObject:
         """Give ``obj`` the name ``path``.  If the name exists: STATUS_OBJECT_NAME_COLLISION, or the
         existing object when ``exist_ok`` (the OBJ_OPENIF case; it must be of the same type)."""
         parts = split_path(path)
         if not parts:
             raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, "the root exists")
-        parent, last, existing = self._walk(parts, open_link=True)
+        parent, last, existing = self._walk(parts, open_link=True, case_insensitive=case_insensitive)
         if existing is not None:
             if exist_ok:
                 if existing.type_name != obj.type_name:
@@ -114,27 +131,29 @@ class ObNamespace:
             raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"{path} exists")
         if obj._namespace is not None:
             raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"object already named {obj.name}")
-        parent.children[last.lower()] = obj
+        parent.children[last] = obj
         full = (parent.name.rstrip("\\") if parent.name else "") + "\\" + last
         obj.name = full
         obj._namespace = self
         obj._ns_parent = parent
-        obj._ns_key = last.lower()
+        obj._ns_key = last
         return obj
 
-    def lookup(self, path: str, type_name: str | None = None, *, open_link: bool = False) -> KObject:
-        """The object named ``path`` (case-insensitive, links followed unless ``open_link``)."""
+    def lookup(self, path: str, type_name: str | None = None, *, open_link: bool = False,
+               case_insensitive: bool = True) -> KObject:
+        """The object named ``path`` (case-insensitive unless asked otherwise, links followed unless
+        ``open_link``)."""
         parts = split_path(path)
-        _, _, obj = self._walk(parts, open_link=open_link)
+        _, _, obj = self._walk(parts, open_link=open_link, case_insensitive=case_insensitive)
         if obj is None:
             raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, f"{path} not found")
         if type_name is not None and obj.type_name != type_name:
             raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{path} is a {obj.type_name}, not a {type_name}")
         return obj
 
-    def find(self, path: str) -> KObject | None:
+    def find(self, path: str, *, case_insensitive: bool = True) -> KObject | None:
         try:
-            return self.lookup(path)
+            return self.lookup(path, case_insensitive=case_insensitive)
         except NtStatusError as e:
             if e.status in (STATUS_OBJECT_NAME_NOT_FOUND, STATUS_OBJECT_PATH_NOT_FOUND):
                 return None

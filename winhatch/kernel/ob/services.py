@@ -1,13 +1,304 @@
 """The object manager's system services, called by the system-service dispatcher
-(winhatch.kernel.ke.services)."""
+(winhatch.kernel.ke.services): NtClose, NtDuplicateObject, NtQueryObject, NtMakeTemporaryObject, and the
+helpers other components' Create/Open services use to decode OBJECT_ATTRIBUTES and insert named objects
+(ObInsertObject / ObOpenObjectByName).
+
+Guest structures read and written here are the caller's pointer size: OBJECT_ATTRIBUTES {ULONG Length; HANDLE
+RootDirectory; PUNICODE_STRING ObjectName; ULONG Attributes; PVOID SecurityDescriptor, SecurityQualityOfService}
+(x64 48 bytes, x86 24), UNICODE_STRING {USHORT Length, MaximumLength; PWSTR Buffer} (16 / 8)."""
 from __future__ import annotations
 
-from winhatch.kernel.ke.services import kernel_service
+import struct
+
+from winhatch.kernel.ke.services import kernel_service, process_from_handle, unsupported, user_read, user_write
+from winhatch.kernel.ob.access import PROCESS_DUP_HANDLE, object_type
+from winhatch.kernel.ob.handles import (CURRENT_PROCESS, CURRENT_THREAD, DUPLICATE_CLOSE_SOURCE,
+                                        DUPLICATE_SAME_ACCESS, normalize_handle)
+from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_HANDLE,
+                               STATUS_INVALID_INFO_CLASS, STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_COLLISION,
+                               STATUS_OBJECT_NAME_INVALID,
+                               STATUS_OBJECT_PATH_SYNTAX_BAD, STATUS_OBJECT_TYPE_MISMATCH, STATUS_PRIVILEGE_NOT_HELD,
+                               NtStatusError)
+
+STATUS_OBJECT_NAME_EXISTS = 0x40000000
+OBJ_INHERIT = 0x2
+OBJ_PERMANENT = 0x10
+OBJ_CASE_INSENSITIVE = 0x40
+OBJ_OPENIF = 0x80
+OBJ_OPENLINK = 0x100
+DUPLICATE_SAME_ATTRIBUTES = 0x4
+ObjectBasicInformation, ObjectNameInformation, ObjectTypeInformation = 0, 1, 2
 
 
+# ------------------------------------------------------------------------------------------ guest structures
+def ptr_size(thread) -> int:
+    return 8 if thread.process.arch == "x64" else 4
+
+
+def read_ptr(thread, addr: int) -> int:
+    ps = ptr_size(thread)
+    return int.from_bytes(user_read(thread.process, addr, ps), "little")
+
+
+def write_ptr(thread, addr: int, value: int) -> None:
+    ps = ptr_size(thread)
+    user_write(thread.process, addr, (value & ((1 << 8 * ps) - 1)).to_bytes(ps, "little"))
+
+
+def write_handle(thread, addr: int, h: int) -> None:
+    write_ptr(thread, addr, h)
+
+
+def read_unicode_string(thread, us: int) -> str:
+    """A UNICODE_STRING's text (Length bytes; an odd Length is STATUS_OBJECT_NAME_INVALID as ObpCaptureObjectName
+    reports it)."""
+    ps = ptr_size(thread)
+    length, _maximum = struct.unpack("<HH", user_read(thread.process, us, 4))
+    buf = read_ptr(thread, us + ps)
+    if length & 1:
+        raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "odd UNICODE_STRING length")
+    if not length:
+        return ""
+    return user_read(thread.process, buf, length).decode("utf-16-le", "surrogatepass")
+
+
+def read_object_attributes(machine, thread, oa: int) -> tuple[str | None, int]:
+    """(the full object path or None for an unnamed object, Attributes) of an OBJECT_ATTRIBUTES. A relative name
+    is resolved against RootDirectory (a directory handle)."""
+    if not oa:
+        return None, 0
+    ps = ptr_size(thread)
+    root = read_ptr(thread, oa + ps)
+    pname = read_ptr(thread, oa + 2 * ps)
+    (attrs,) = struct.unpack("<I", user_read(thread.process, oa + 3 * ps, 4))
+    name = read_unicode_string(thread, pname) if pname else None
+    if root:
+        d = thread.process.handles.lookup(root, None, 0, current_process=thread.process, current_thread=thread)
+        if d.type_name != "Directory":
+            raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, "RootDirectory is not a directory")
+        if name and name.startswith("\\"):
+            raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, "a relative name starts with a backslash")
+        base = (d.name or "").rstrip("\\")
+        return (base + "\\" + name if name else (d.name or "\\")), attrs
+    if not name:
+        return None, attrs
+    if not name.startswith("\\"):
+        raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, f"object name {name!r} is not absolute")
+    return name, attrs
+
+
+# ------------------------------------------------------------------------------------------ ObInsertObject / ObOpenObjectByName
+def insert_object(machine, thread, obj, oa: int, access: int, out_handle: int) -> int:
+    """ObInsertObject for a Create service: name `obj` from its OBJECT_ATTRIBUTES (OBJ_OPENIF opens an existing
+    object of the same type: STATUS_OBJECT_NAME_EXISTS), put a handle into *out_handle. Returns the status;
+    `insert_object.last` is the object the handle refers to (the new or the existing one)."""
+    proc = thread.process
+    name, attrs = read_object_attributes(machine, thread, oa)
+    status = 0
+    target = obj
+    ci = bool(attrs & OBJ_CASE_INSENSITIVE)
+    if name is not None:
+        existing = machine.namespace.find(name, case_insensitive=ci)
+        if existing is not None:
+            if not attrs & OBJ_OPENIF:
+                return STATUS_OBJECT_NAME_COLLISION
+            if existing.type_name != obj.type_name:
+                return STATUS_OBJECT_TYPE_MISMATCH
+            target = existing
+            status = STATUS_OBJECT_NAME_EXISTS
+        else:
+            if attrs & OBJ_PERMANENT and "SeCreatePermanentPrivilege" not in proc.token.get("privileges", set()):
+                return STATUS_PRIVILEGE_NOT_HELD
+            machine.namespace.insert(name, obj, case_insensitive=ci)
+    h = proc.handles.insert(target, access, inherit=bool(attrs & OBJ_INHERIT))
+    try:
+        write_handle(thread, out_handle, h)
+    except NtStatusError:
+        proc.handles.close(h)
+        raise
+    if target is obj and name is not None and attrs & OBJ_PERMANENT:
+        obj.make_permanent()
+    thread.__dict__["last_inserted"] = target
+    return status
+
+
+def check_open_access(thread, type_name: str, access: int) -> None:
+    """SeAccessCheck of an open by name against the default security of a named object, which grants its type's
+    rights to the creator's session: nothing asked for, or a bit that is no right of the type, is
+    STATUS_ACCESS_DENIED; ACCESS_SYSTEM_SECURITY needs SeSecurityPrivilege (MAXIMUM_ALLOWED and the generic
+    rights are mapped first)."""
+    t = object_type(type_name)
+    if access & 0x01000000 and "SeSecurityPrivilege" not in thread.process.token.get("privileges", set()):
+        raise NtStatusError(STATUS_PRIVILEGE_NOT_HELD, "ACCESS_SYSTEM_SECURITY without SeSecurityPrivilege")
+    wanted = access & ~(0x02000000 | 0xF0000000 | 0x01000000)
+    mapped = t.map_access(access)
+    if not mapped or wanted & ~t.valid_access:
+        raise NtStatusError(STATUS_ACCESS_DENIED, f"access {access:#x} to a {type_name}")
+
+
+def open_object(machine, thread, oa: int, type_name: str, access: int, out_handle: int) -> int:
+    """ObOpenObjectByName for an Open service."""
+    name, attrs = read_object_attributes(machine, thread, oa)
+    if name is None:
+        return STATUS_OBJECT_PATH_SYNTAX_BAD if oa else STATUS_INVALID_PARAMETER
+    obj = machine.namespace.lookup(name, open_link=bool(attrs & OBJ_OPENLINK),
+                                   case_insensitive=bool(attrs & OBJ_CASE_INSENSITIVE))
+    if obj.type_name != type_name:
+        return STATUS_OBJECT_TYPE_MISMATCH
+    check_open_access(thread, type_name, access)
+    h = thread.process.handles.insert(obj, access, inherit=bool(attrs & OBJ_INHERIT))
+    try:
+        write_handle(thread, out_handle, h)
+    except NtStatusError:
+        thread.process.handles.close(h)
+        raise
+    return 0
+
+
+def reference(thread, handle: int, type_name: str | None, access: int):
+    """ObReferenceObjectByHandle in the calling process (pseudo-handles included)."""
+    proc = thread.process
+    return proc.handles.lookup(handle, type_name, access, current_process=proc, current_thread=thread)
+
+
+# ------------------------------------------------------------------------------------------ services
 @kernel_service("NtClose")
 def NtClose(machine, thread, Handle):
     # an invalid handle is STATUS_INVALID_HANDLE (no exception is raised unless a debugger is attached or the
     # process enabled strict handle checks, neither of which winhatch models)
     thread.process.handles.close(Handle)
     return 0
+
+
+@kernel_service("NtDuplicateObject")
+def NtDuplicateObject(machine, thread, SourceProcessHandle, SourceHandle, TargetProcessHandle, TargetHandle,
+                      DesiredAccess, HandleAttributes, Options):
+    src = process_from_handle(thread, SourceProcessHandle, PROCESS_DUP_HANDLE)
+    options = Options & 0xFFFFFFFF
+    if not TargetProcessHandle:
+        # only closing the source is allowed without a target (DuplicateHandle(..., DUPLICATE_CLOSE_SOURCE))
+        if options & DUPLICATE_CLOSE_SOURCE:
+            if normalize_handle(SourceHandle) in (CURRENT_PROCESS, CURRENT_THREAD):
+                return 0
+            src.handles.close(SourceHandle)
+            if TargetHandle:
+                write_handle(thread, TargetHandle, 0)
+            return 0
+        return STATUS_INVALID_HANDLE
+    try:
+        dst = process_from_handle(thread, TargetProcessHandle, PROCESS_DUP_HANDLE)
+    except NtStatusError:
+        if options & DUPLICATE_CLOSE_SOURCE and normalize_handle(SourceHandle) > 0 and SourceHandle in src.handles:
+            src.handles.close(SourceHandle)
+        raise
+    inherit = bool(HandleAttributes & OBJ_INHERIT)
+    if options & DUPLICATE_SAME_ATTRIBUTES and normalize_handle(SourceHandle) > 0 and SourceHandle in src.handles:
+        inherit = src.handles.entry(SourceHandle).inherit
+    cur_thread = thread if src is thread.process else None
+    if cur_thread is None and normalize_handle(SourceHandle) == CURRENT_THREAD:
+        # another process's NtCurrentThread() has no meaning here
+        return STATUS_INVALID_HANDLE
+    new = src.handles.duplicate(SourceHandle, dst.handles, DesiredAccess & 0xFFFFFFFF, inherit=inherit,
+                                same_access=bool(options & DUPLICATE_SAME_ACCESS),
+                                close_source=bool(options & DUPLICATE_CLOSE_SOURCE),
+                                current_process=src, current_thread=cur_thread)
+    if TargetHandle:
+        write_handle(thread, TargetHandle, new)
+    return 0
+
+
+@kernel_service("NtMakeTemporaryObject")
+def NtMakeTemporaryObject(machine, thread, Handle):
+    obj = reference(thread, Handle, None, 0x00010000)   # DELETE
+    obj.make_temporary()
+    return 0
+
+
+def _type_counts(machine, type_name: str) -> tuple[int, int]:
+    """(objects, handles) of a type over every process's handle table (the objects that have a handle)."""
+    objs, handles = set(), 0
+    for p in machine.processes:
+        for _h, e in p.handles.entries():
+            if e.obj.type_name == type_name:
+                objs.add(id(e.obj))
+                handles += 1
+    return len(objs), handles
+
+
+def _write_result(thread, buf: int, size: int, data: bytes, ret_len: int, *, exact: bool) -> int:
+    if (size != len(data)) if exact else (size < len(data)):
+        if ret_len:
+            user_write(thread.process, ret_len, struct.pack("<I", len(data)))
+        return STATUS_INFO_LENGTH_MISMATCH
+    user_write(thread.process, buf, data)
+    if ret_len:
+        user_write(thread.process, ret_len, struct.pack("<I", len(data)))
+    return 0
+
+
+def _unicode_string(thread, buf: int, text: str) -> bytes:
+    """A UNICODE_STRING at `buf` whose text follows it (terminated), as the name queries return it."""
+    ps = ptr_size(thread)
+    head = 2 * ps
+    data = text.encode("utf-16-le")
+    if not text:
+        return struct.pack("<HH", 0, 0) + bytes(head - 4)
+    us = struct.pack("<HH", len(data), len(data) + 2) + bytes(ps - 4) + \
+        (buf + head).to_bytes(ps, "little")
+    return us + data + b"\0\0"
+
+
+@kernel_service("NtQueryObject")
+def NtQueryObject(machine, thread, Handle, ObjectInformationClass, ObjectInformation, ObjectInformationLength,
+                  ReturnLength):
+    cls = ObjectInformationClass & 0xFFFFFFFF
+    size = ObjectInformationLength & 0xFFFFFFFF
+    proc = thread.process
+    if cls not in (ObjectBasicInformation, ObjectNameInformation, ObjectTypeInformation):
+        if cls == 3:   # ObjectTypesInformation (the type list) is not modelled
+            unsupported(thread, "NtQueryObject", "ObjectTypesInformation")
+        return STATUS_INVALID_INFO_CLASS
+    h = normalize_handle(Handle)
+    if h in (CURRENT_PROCESS, CURRENT_THREAD):
+        obj = reference(thread, Handle, None, 0)
+        granted = object_type(obj.type_name).mapping.all | 0x001F0000
+        attributes = 0
+    else:
+        e = proc.handles.entry(Handle)
+        obj, granted = e.obj, e.access
+        attributes = (OBJ_INHERIT if e.inherit else 0) | (1 if e.protect_from_close else 0) | \
+            (OBJ_PERMANENT if obj.permanent else 0)
+    if cls == ObjectBasicInformation:
+        # OBJECT_BASIC_INFORMATION (56 bytes on both architectures): Attributes, GrantedAccess, HandleCount,
+        # PointerCount, PagedPoolCharge, NonPagedPoolCharge, Reserved[3], NameInfoSize, TypeInfoSize,
+        # SecurityDescriptorSize, CreationTime (only symbolic links have one)
+        data = struct.pack("<IIIIII12xIIIq", attributes, granted, obj.handle_count, max(obj.refcount, 1), 0, 0,
+                           0, 0, 0, 0)
+        return _write_result(thread, ObjectInformation, size, data, ReturnLength, exact=False)
+    if cls == ObjectNameInformation:
+        if obj.type_name in ("File", "Key", "Device"):
+            unsupported(thread, "NtQueryObject", f"ObjectNameInformation of a {obj.type_name} object")
+        name = obj.name if getattr(obj, "_namespace", None) is not None else ""
+        data = _unicode_string(thread, ObjectInformation, name or "")
+        return _write_result(thread, ObjectInformation, size, data, ReturnLength, exact=False)
+    # ObjectTypeInformation: OBJECT_TYPE_INFORMATION (x64 0x68, x86 0x60 bytes) then the type name
+    t = object_type(obj.type_name)
+    ps = ptr_size(thread)
+    head = 16 if ps == 8 else 8
+    fixed = 0x68 if ps == 8 else 0x60
+    nobj, nhandles = _type_counts(machine, obj.type_name)
+    name = t.name.encode("utf-16-le")
+    us = struct.pack("<HH", len(name), len(name) + 2) + bytes(ps - 4) + \
+        (ObjectInformation + fixed).to_bytes(ps, "little")
+    body = struct.pack("<IIIIIIIIIIII", nobj, nhandles, 0, 0, 0, 0, nobj, nhandles, 0, 0, 0, 0)
+    body += struct.pack("<I", 0x100 if obj.type_name in ("Process", "Thread") else 0)   # InvalidAttributes
+    m = t.mapping
+    body += struct.pack("<IIII", m.read, m.write, m.execute, m.all)
+    body += struct.pack("<I", t.valid_access & ~0x01000000)
+    body += struct.pack("<BBBB", 1, 0, 0, 0)
+    body += struct.pack("<III", 0, 0, 0)
+    data = us + body
+    assert len(data) <= fixed, len(data)
+    data = data + bytes(fixed - len(data)) + name + b"\0\0"
+    assert head
+    return _write_result(thread, ObjectInformation, size, data, ReturnLength, exact=False)

@@ -3,8 +3,6 @@ call at start-up and that no other kernel32 module provides: pointer encoding, t
 obsolete SetHandleCount, SetStdHandle."""
 from __future__ import annotations
 
-import hashlib
-
 from winhatch.kernel.structs import PEB, RTL_USER_PROCESS_PARAMETERS
 from winhatch.win32.api import api
 
@@ -12,13 +10,9 @@ K32 = ("kernel32.dll", "kernelbase.dll")
 
 
 def _cookie(c) -> int:
-    """The process's pointer-encoding cookie (NtQueryInformationProcess(ProcessCookie)): random per process
-    on Windows, derived from the process here so runs are reproducible."""
-    v = c.proc.subsystem.get("pointer_cookie")
-    if v is None:
-        h = hashlib.sha256(f"cookie:{c.proc.pid}:{c.proc.command_line}".encode()).digest()
-        v = c.proc.subsystem["pointer_cookie"] = int.from_bytes(h[:4], "little") | 1
-    return v
+    """The process's pointer-encoding cookie (NtQueryInformationProcess(ProcessCookie), the kernel's value)."""
+    from winhatch.kernel.ps.info_services import process_cookie
+    return process_cookie(c.proc)
 
 
 def _rotr(v: int, n: int, bits: int) -> int:

@@ -6,9 +6,8 @@ RemoveDllDirectory), the error modes (process and thread) and the thread locale.
 Where Windows keeps the state:
 - the file APIs' code page is a kernelbase global (per process): `proc.subsystem["file_apis_oem"]`; the
   ANSI file functions decode their file name arguments with it (winhatch.win32.api.decode_strings);
-- the process error mode is the kernel's (NtSetInformationProcess ProcessDefaultHardErrorMode):
-  `proc.subsystem["error_mode"]`; the thread error mode is TEB.HardErrorMode; the thread locale is
-  TEB.CurrentLocale (both in guest memory);
+- the process error mode is the kernel's (NtSetInformationProcess ProcessDefaultHardErrorMode); the thread error
+  mode is TEB.HardErrorMode; the thread locale is TEB.CurrentLocale (both in guest memory);
 - the DLL directories are ntdll's loader state (winhatch.ldr.loader.LoaderState).
 """
 from __future__ import annotations
@@ -249,16 +248,26 @@ SEM_NOOPENFILEERRORBOX = 0x8000
 _SEM_ALL = SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX | SEM_NOALIGNMENTFAULTEXCEPT | SEM_NOOPENFILEERRORBOX
 
 
+def _hard_error_mode(c) -> int:
+    """NtQueryInformationProcess(ProcessDefaultHardErrorMode)."""
+    buf = c.stack_alloc(4)
+    c.nt("NtQueryInformationProcess", (1 << 8 * c.ptr_size) - 1, 12, buf, 4, 0)
+    return c.u32(buf)
+
+
 @api(K32, "UINT WINAPI GetErrorMode(void)")
 def GetErrorMode(c):
-    return c.proc.subsystem.get("error_mode", 0)
+    return _hard_error_mode(c)
 
 
 @api(K32, "UINT WINAPI SetErrorMode(UINT uMode)")
 def SetErrorMode(c, mode):
-    """Returns the previous mode. SEM_NOALIGNMENTFAULTEXCEPT, once set, stays (the kernel keeps it)."""
-    old = c.proc.subsystem.get("error_mode", 0)
-    c.proc.subsystem["error_mode"] = (mode & _SEM_ALL) | (old & SEM_NOALIGNMENTFAULTEXCEPT)
+    """NtSetInformationProcess(ProcessDefaultHardErrorMode); returns the previous mode. SEM_NOALIGNMENTFAULTEXCEPT,
+    once set, stays (the kernel keeps it)."""
+    old = _hard_error_mode(c)
+    buf = c.stack_alloc(4)
+    c.write_u32(buf, mode & _SEM_ALL)
+    c.nt("NtSetInformationProcess", (1 << 8 * c.ptr_size) - 1, 12, buf, 4)
     return old
 
 

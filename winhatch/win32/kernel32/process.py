@@ -8,16 +8,16 @@ everyone else's. Limits (`machine.limits["max_processes"]`, default 64) end a fo
 """
 from __future__ import annotations
 
-from winhatch.kernel.io.pipe import create_pipe
-from winhatch.kernel.ke.dispatcher import ProcessExit
+from winhatch.kernel.io.pipe import PipeEnd, create_pipe
 from winhatch.kernel.ps import flags as F
 from winhatch.kernel.ps.create import CreateProcessInternalW, StartupInfo
 from winhatch.kernel.ps.objects import PRIORITY_BASE
-from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
+from winhatch.ntstatus import (ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
                                ERROR_NOT_ENOUGH_MEMORY, NtStatusError, nt_to_win32)
 from winhatch.win32.api import api
 
 from winhatch.win32.kernel32.common import lookup, sa_inherit
+from winhatch.win32.kernel32.threads import nt_failed, times
 
 K32 = ("kernel32.dll", "kernelbase.dll")
 STILL_ACTIVE = 259
@@ -131,61 +131,51 @@ def _process(c, h, access):
 
 @api(K32, "BOOL WINAPI TerminateProcess(HANDLE hProcess, UINT uExitCode)")
 def TerminateProcess(c, h, code):
-    proc = _process(c, h, PROCESS_TERMINATE)
-    if proc is None:
+    """NtTerminateProcess (a NULL handle would end the caller's other threads: ERROR_INVALID_HANDLE, as
+    kernelbase refuses it)."""
+    if not h:
+        c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
-    if proc is c.proc:
-        raise ProcessExit(code)
-    c.machine.terminate_process(proc, code)
-    return 1
+    return 0 if nt_failed(c, c.nt("NtTerminateProcess", h, code)) else 1
+
+
+def process_basic(c, h) -> int | None:
+    """NtQueryInformationProcess(ProcessBasicInformation) into scratch: its address, or None (error set)."""
+    size = 48 if c.ptr_size == 8 else 24
+    buf = c.stack_alloc(size)
+    if nt_failed(c, c.nt("NtQueryInformationProcess", h, 0, buf, size, 0)):
+        return None
+    return buf
 
 
 @api(K32, "BOOL WINAPI GetExitCodeProcess(HANDLE hProcess, LPDWORD lpExitCode)")
 def GetExitCodeProcess(c, h, p):
-    proc = _process(c, h, PROCESS_QUERY_LIMITED_INFORMATION)
-    if proc is None:
+    buf = process_basic(c, h)
+    if buf is None:
         return 0
     if not p:
         c.set_last_error(998)  # ERROR_NOACCESS
         return 0
-    c.write_u32(p, proc.exit_status if proc.exited else STILL_ACTIVE)
+    c.write_u32(p, c.u32(buf))     # ExitStatus: STATUS_PENDING (STILL_ACTIVE) while it runs
     return 1
 
 
 @api(K32, "DWORD WINAPI GetProcessId(HANDLE Process)")
 def GetProcessId(c, h):
-    proc = _process(c, h, PROCESS_QUERY_LIMITED_INFORMATION)
-    return 0 if proc is None else proc.pid
-
-
-def _implied(access: int) -> int:
-    """QUERY_INFORMATION implies QUERY_LIMITED_INFORMATION, SET_INFORMATION SET_LIMITED_INFORMATION."""
-    if access & PROCESS_QUERY_INFORMATION:
-        access |= PROCESS_QUERY_LIMITED_INFORMATION
-    if access & PROCESS_SET_INFORMATION:
-        access |= 0x2000
-    return access
+    buf = process_basic(c, h)
+    return 0 if buf is None else c.ptr(buf + 4 * c.ptr_size)    # UniqueProcessId
 
 
 @api(K32, "HANDLE WINAPI OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId)")
 def OpenProcess(c, access, inherit, pid):
-    machine = c.machine
-    obj = machine.cid.lookup(pid) if pid else None
-    if obj is None or getattr(obj, "type_name", "") != "Process":
-        c.set_last_error(ERROR_INVALID_PARAMETER)
+    ps = c.ptr_size
+    out = c.stack_alloc(ps)
+    cid = c.stack_alloc(2 * ps)
+    c.write_ptr(cid, pid)
+    oa = c.object_attributes(0, 0x2 if inherit else 0)
+    if nt_failed(c, c.nt("NtOpenProcess", out, access, oa, cid)):
         return 0
-    access = _implied(access)
-    if obj is machine.system_process or obj.token.get("integrity") == "system":
-        # protected from a medium-integrity caller: only limited query and synchronize
-        if access & ~(PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE) and \
-                c.proc.token.get("integrity") != "system":
-            c.set_last_error(ERROR_ACCESS_DENIED)
-            return 0
-    try:
-        return c.proc.handles.insert(obj, access, inherit=bool(inherit))
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
+    return c.ptr(out)
 
 
 @api(K32, "DWORD WINAPI GetPriorityClass(HANDLE hProcess)")
@@ -257,25 +247,10 @@ def GetHandleInformation(c, h, p):
           "HANDLE hTargetProcessHandle, LPHANDLE lpTargetHandle, DWORD dwDesiredAccess, BOOL bInheritHandle, "
           "DWORD dwOptions)")
 def DuplicateHandle(c, hsp, hs, htp, pout, access, inherit, options):
-    src = _process(c, hsp, PROCESS_DUP_HANDLE)
-    if src is None:
-        return 0
-    dst = _process(c, htp, PROCESS_DUP_HANDLE)
-    if dst is None:
-        return 0
-    try:
-        new = src.handles.duplicate(hs, dst.handles, access, inherit=bool(inherit),
-                                    same_access=bool(options & DUPLICATE_SAME_ACCESS),
-                                    close_source=bool(options & DUPLICATE_CLOSE_SOURCE),
-                                    current_process=src,
-                                    current_thread=c.thread if src is c.proc else None)
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
-    if pout:
-        c.write_ptr(pout, new)
-    return 1
-
+    """NtDuplicateObject (OBJ_INHERIT for bInheritHandle; DUPLICATE_CLOSE_SOURCE / DUPLICATE_SAME_ACCESS as
+    given)."""
+    st = c.nt("NtDuplicateObject", hsp, hs, htp, pout, access, 0x2 if inherit else 0, options)
+    return 0 if nt_failed(c, st) else 1
 
 
 # ------------------------------------------------------------------------------------------ error reporting flags
@@ -334,24 +309,34 @@ def GetProcessPriorityBoost(c, h, out):
     return 1
 
 
-def write_times(c, pc: int, pe: int, pk: int, pu: int, creation: int, exit_: int, kernel: int, user: int) -> int:
-    """The four FILETIMEs of GetProcessTimes / GetThreadTimes: creation and exit as system times (exit 0 while
-    running), kernel and user time as durations in 100 ns units."""
-    if not (pc and pe and pk and pu):
-        c.set_last_error(998)  # ERROR_NOACCESS
-        return 0
-    for p, v in ((pc, creation), (pe, exit_), (pk, kernel), (pu, user)):
-        c.write(p, (v & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
-    return 1
-
-
 @api(K32, "BOOL WINAPI GetProcessTimes(HANDLE hProcess, LPFILETIME lpCreationTime, LPFILETIME lpExitTime, "
           "LPFILETIME lpKernelTime, LPFILETIME lpUserTime)")
 def GetProcessTimes(c, h, pc, pe, pk, pu):
-    """User time: the instructions all its threads ran on the emulated clock; kernel time: the time charged
-    for their system calls."""
-    proc = _process(c, h, PROCESS_QUERY_LIMITED_INFORMATION)
-    if proc is None:
+    """NtQueryInformationProcess(ProcessTimes). User time: the instructions all its threads ran on the emulated
+    clock; kernel time: the time charged for their system calls."""
+    return times(c, "NtQueryInformationProcess", 4, h, pc, pe, pk, pu)
+
+
+# ------------------------------------------------------------------------------------------ memory counters
+@api(("kernel32.dll", "kernelbase.dll"), "BOOL WINAPI K32GetProcessMemoryInfo(HANDLE Process, "
+     "PPROCESS_MEMORY_COUNTERS ppsmemCounters, DWORD cb)")
+@api(("kernelbase.dll", "psapi.dll"), "BOOL WINAPI GetProcessMemoryInfo(HANDLE Process, "
+     "PPROCESS_MEMORY_COUNTERS ppsmemCounters, DWORD cb)")
+def K32GetProcessMemoryInfo(c, h, out, cb):
+    """NtQueryInformationProcess(ProcessVmCounters) as VM_COUNTERS_EX, copied into PROCESS_MEMORY_COUNTERS(_EX):
+    cb, PageFaultCount, then the SIZE_T counters from PeakWorkingSetSize on (PrivateUsage when cb holds it); a
+    cb smaller than PROCESS_MEMORY_COUNTERS is ERROR_INSUFFICIENT_BUFFER."""
+    ps = c.ptr_size
+    pmc = 8 + 8 * ps if ps == 8 else 40          # sizeof(PROCESS_MEMORY_COUNTERS): 72 / 40
+    if cb < pmc:
+        c.set_last_error(122)    # ERROR_INSUFFICIENT_BUFFER
         return 0
-    return write_times(c, pc, pe, pk, pu, proc.creation_time, proc.exit_time if proc.exited else 0,
-                       proc.kernel_time, proc.user_ns // 100)
+    size = 96 if ps == 8 else 48                 # VM_COUNTERS_EX
+    vm = c.stack_alloc(size)
+    if nt_failed(c, c.nt("NtQueryInformationProcess", h, 3, vm, size, 0)):
+        return 0
+    n = min(cb, pmc + ps)
+    fault = c.u32(vm + 2 * ps)
+    counters = c.read(vm + (24 if ps == 8 else 12), n - 8)    # PeakWorkingSetSize ... PeakPagefileUsage[, PrivateUsage]
+    c.write(out, n.to_bytes(4, "little") + fault.to_bytes(4, "little") + counters)
+    return 1

@@ -2,6 +2,12 @@
 through the object namespace), critical sections, SRW locks, condition variables, one-time initialisation and
 the Interlocked functions x86 kernel32 exports.
 
+Waits and the dispatcher objects go through their system services as kernelbase calls them (`c.nt`:
+NtWaitForSingleObject, NtWaitForMultipleObjects, NtSignalAndWaitForSingleObject, NtCreate/Open/Set…Event,
+…Mutant, …Semaphore, …Timer — winhatch.kernel.ke.sync_services); a name is the object's path under the session's
+BaseNamedObjects, created with OBJ_OPENIF (an existing object of the same name: ERROR_ALREADY_EXISTS) and errors
+are mapped from the NTSTATUS (BaseSetLastNTError).
+
 Every blocking call blocks for real (the scheduler runs the other threads; see winhatch.kernel.ke.wait for the
 restart protocol). Critical sections and SRW locks keep their documented state in guest memory
 (RTL_CRITICAL_SECTION's LockCount/RecursionCount/OwningThread; an SRWLOCK is 0 when free) and a Python-side
@@ -11,27 +17,33 @@ waited longest.
 from __future__ import annotations
 
 from winhatch.kernel.ke import wait as kwait
-from winhatch.kernel.ke.sync import Event, KeyedLock, Mutant, Semaphore, Timer
+from winhatch.kernel.ke.sync import KeyedLock
 from winhatch.kernel.ke.wait import WaitBlock, WouldBlock
 from winhatch.kernel.ob import ObNamespace
-from winhatch.kernel.ob.access import (EVENT_ALL_ACCESS, MUTANT_ALL_ACCESS, SEMAPHORE_ALL_ACCESS, SYNCHRONIZE,
-                                       TIMER_ALL_ACCESS)
-from winhatch.ntstatus import (ERROR_ALREADY_EXISTS, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
-                               ERROR_TIMEOUT, NtStatusError, nt_to_win32)
+from winhatch.kernel.ob.access import EVENT_ALL_ACCESS, MUTANT_ALL_ACCESS, SEMAPHORE_ALL_ACCESS, TIMER_ALL_ACCESS
+from winhatch.ntstatus import ERROR_ALREADY_EXISTS, ERROR_INVALID_PARAMETER, ERROR_TIMEOUT, nt_to_win32
 from winhatch.win32.api import api
 
-from winhatch.win32.kernel32.common import lookup, sa_inherit
-from winhatch.win32.kernel32.threads import alertable_wait
+from winhatch.win32.kernel32.common import sa_inherit
+from winhatch.win32.kernel32.threads import run_apcs
 
 K32 = ("kernel32.dll", "kernelbase.dll")
-EVENT_MODIFY_STATE = 0x2
-MUTANT_QUERY_STATE = 0x1
-SEMAPHORE_MODIFY_STATE = 0x2
-TIMER_MODIFY_STATE = 0x2
 CREATE_EVENT_MANUAL_RESET, CREATE_EVENT_INITIAL_SET = 0x1, 0x2
 CREATE_MUTEX_INITIAL_OWNER = 0x1
 CREATE_WAITABLE_TIMER_MANUAL_RESET = 0x1
 ERROR_BAD_PATHNAME = 161
+ERROR_NOT_SUPPORTED = 50
+OBJ_INHERIT, OBJ_OPENIF = 0x2, 0x80
+STATUS_OBJECT_NAME_EXISTS = 0x40000000
+STATUS_USER_APC = 0xC0
+STATUS_ALERTED = 0x101
+STATUS_TIMER_RESUME_IGNORED = 0x40000025
+NotificationEvent, SynchronizationEvent = 0, 1
+NotificationTimer, SynchronizationTimer = 0, 1
+
+
+def _failed(st: int) -> bool:
+    return bool(st & 0x80000000) and st >> 30 == 3     # NT_ERROR
 
 
 # ================================================================================ named objects
@@ -45,219 +57,174 @@ def object_path(c, name: str) -> str:
     return ns.session_bno(c.proc.session_id) + "\\" + name
 
 
-def _insert_handle(c, obj, access: int, inherit: bool) -> int:
-    """A new handle, or 0 with the last error when the handle table is at its limit
-    (STATUS_INSUFFICIENT_RESOURCES → ERROR_NO_SYSTEM_RESOURCES)."""
-    try:
-        return c.proc.handles.insert(obj, access, inherit=inherit)
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
+def object_attributes(c, name: str | None, inherit: bool, openif: bool) -> int:
+    """BaseFormatObjectAttributes: the OBJECT_ATTRIBUTES of a Win32 object name (its BaseNamedObjects path),
+    without OBJ_CASE_INSENSITIVE: Win32 object names are case-sensitive (Wine's kernel32/tests/sync.c
+    test_mutex opens "WINETESTMUTEX" and finds nothing)."""
+    attrs = (OBJ_INHERIT if inherit else 0) | (OBJ_OPENIF if openif and name else 0)   # names are case-sensitive
+    return c.object_attributes(c.unicode_string(object_path(c, name)) if name else 0, attrs)
+
+
+def nt_create(c, service: str, name: str | None, sa: int, access: int, *args: int) -> int:
+    """A Create… function: the service with (&handle, access, attributes, *args); ERROR_ALREADY_EXISTS when a
+    named object existed (it is opened), 0 as the last error otherwise; NULL with the mapped error on failure."""
+    out = c.stack_alloc(c.ptr_size)
+    oa = object_attributes(c, name or None, sa_inherit(c, sa), True)
+    st = c.nt(service, out, access, oa, *args)
+    if _failed(st):
+        c.set_last_nt_error(st)
         return 0
+    c.set_last_error(ERROR_ALREADY_EXISTS if st == STATUS_OBJECT_NAME_EXISTS else 0)
+    return c.ptr(out)
 
 
-def create_named(c, obj, name: str | None, access: int, sa: int) -> int:
-    """Insert a new object (named: or open the existing one, ERROR_ALREADY_EXISTS) and return a handle."""
-    if name:
-        try:
-            got = namespace(c.machine).insert(object_path(c, name), obj, exist_ok=True)
-        except NtStatusError as e:
-            c.set_last_error(nt_to_win32(e.status))
-            return 0
-        h = _insert_handle(c, got, access, sa_inherit(c, sa))
-        if h:
-            c.set_last_error(ERROR_ALREADY_EXISTS if got is not obj else 0)
-        return h
-    h = _insert_handle(c, obj, access, sa_inherit(c, sa))
-    if h:
-        c.set_last_error(0)
-    return h
-
-
-def open_named(c, type_name: str, access: int, inherit: int, name: str | None) -> int:
+def nt_open(c, service: str, access: int, inherit: int, name: str | None) -> int:
     if not name:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    try:
-        obj = namespace(c.machine).lookup(object_path(c, name), type_name)
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
+    out = c.stack_alloc(c.ptr_size)
+    st = c.nt(service, out, access, object_attributes(c, name, bool(inherit), False))
+    if _failed(st):
+        c.set_last_nt_error(st)
         return 0
-    return _insert_handle(c, obj, access, bool(inherit))
+    return c.ptr(out)
+
+
+def _bool_call(c, service: str, *args: int) -> int:
+    st = c.nt(service, *args)
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return 0
+    return 1
 
 
 # ================================================================================ events
 @api(K32, "HANDLE WINAPI CreateEvent%(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, "
           "BOOL bInitialState, LPCTSTR lpName)")
 def CreateEvent(c, sa, manual, initial, name):
-    return create_named(c, Event(c.machine, bool(manual), bool(initial)), name, EVENT_ALL_ACCESS, sa)
+    return nt_create(c, "NtCreateEvent", name, sa, EVENT_ALL_ACCESS,
+                     NotificationEvent if manual else SynchronizationEvent, 1 if initial else 0)
 
 
 @api(K32, "HANDLE WINAPI CreateEventEx%(LPSECURITY_ATTRIBUTES lpEventAttributes, LPCTSTR lpName, DWORD dwFlags, "
           "DWORD dwDesiredAccess)")
 def CreateEventEx(c, sa, name, flags, access):
-    ev = Event(c.machine, bool(flags & CREATE_EVENT_MANUAL_RESET), bool(flags & CREATE_EVENT_INITIAL_SET))
-    return create_named(c, ev, name, access or EVENT_ALL_ACCESS, sa)
+    if flags & ~(CREATE_EVENT_MANUAL_RESET | CREATE_EVENT_INITIAL_SET):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    return nt_create(c, "NtCreateEvent", name, sa, access,
+                     NotificationEvent if flags & CREATE_EVENT_MANUAL_RESET else SynchronizationEvent,
+                     1 if flags & CREATE_EVENT_INITIAL_SET else 0)
 
 
 @api(K32, "HANDLE WINAPI OpenEvent%(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCTSTR lpName)")
 def OpenEvent(c, access, inherit, name):
-    return open_named(c, "Event", access, inherit, name)
-
-
-def _event(c, h, access=EVENT_MODIFY_STATE):
-    return lookup(c, h, "Event", access)
+    return nt_open(c, "NtOpenEvent", access, inherit, name)
 
 
 @api(K32, "BOOL WINAPI SetEvent(HANDLE hEvent)")
 def SetEvent(c, h):
-    e = _event(c, h)
-    if e is None:
-        return 0
-    e.set()
-    return 1
+    return _bool_call(c, "NtSetEvent", h, 0)
 
 
 @api(K32, "BOOL WINAPI ResetEvent(HANDLE hEvent)")
 def ResetEvent(c, h):
-    e = _event(c, h)
-    if e is None:
-        return 0
-    e.reset()
-    return 1
+    return _bool_call(c, "NtClearEvent", h)
 
 
 @api(K32, "BOOL WINAPI PulseEvent(HANDLE hEvent)")
 def PulseEvent(c, h):
-    e = _event(c, h)
-    if e is None:
-        return 0
-    e.pulse()
-    return 1
+    return _bool_call(c, "NtPulseEvent", h, 0)
 
 
 # ================================================================================ mutexes
 @api(K32, "HANDLE WINAPI CreateMutex%(LPSECURITY_ATTRIBUTES lpMutexAttributes, BOOL bInitialOwner, LPCTSTR lpName)")
 def CreateMutex(c, sa, owner, name):
-    return _create_mutex(c, sa, bool(owner), name, MUTANT_ALL_ACCESS)
+    return nt_create(c, "NtCreateMutant", name, sa, MUTANT_ALL_ACCESS, 1 if owner else 0)
 
 
 @api(K32, "HANDLE WINAPI CreateMutexEx%(LPSECURITY_ATTRIBUTES lpMutexAttributes, LPCTSTR lpName, DWORD dwFlags, "
           "DWORD dwDesiredAccess)")
 def CreateMutexEx(c, sa, name, flags, access):
-    return _create_mutex(c, sa, bool(flags & CREATE_MUTEX_INITIAL_OWNER), name, access or MUTANT_ALL_ACCESS)
-
-
-def _create_mutex(c, sa, owner: bool, name, access) -> int:
-    m = Mutant(c.machine)
-    h = create_named(c, m, name, access, sa)
-    if h and owner:
-        err = c.last_error()
-        obj = c.proc.handles.lookup(h)
-        if obj is m:  # an existing named mutex is not taken over (bInitialOwner applies to a new one)
-            m.acquire(c.thread)
-        c.set_last_error(err)
-    return h
+    if flags & ~CREATE_MUTEX_INITIAL_OWNER:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    return nt_create(c, "NtCreateMutant", name, sa, access, 1 if flags & CREATE_MUTEX_INITIAL_OWNER else 0)
 
 
 @api(K32, "HANDLE WINAPI OpenMutex%(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCTSTR lpName)")
 def OpenMutex(c, access, inherit, name):
-    return open_named(c, "Mutant", access, inherit, name)
+    return nt_open(c, "NtOpenMutant", access, inherit, name)
 
 
 @api(K32, "BOOL WINAPI ReleaseMutex(HANDLE hMutex)")
 def ReleaseMutex(c, h):
-    m = lookup(c, h, "Mutant", 0)
-    if m is None:
-        return 0
-    try:
-        m.release(c.thread)
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
-    return 1
+    return _bool_call(c, "NtReleaseMutant", h, 0)
 
 
 # ================================================================================ semaphores
 @api(K32, "HANDLE WINAPI CreateSemaphore%(LPSECURITY_ATTRIBUTES lpSemaphoreAttributes, LONG lInitialCount, "
           "LONG lMaximumCount, LPCTSTR lpName)")
 def CreateSemaphore(c, sa, initial, maximum, name):
-    return _create_semaphore(c, sa, initial, maximum, name, SEMAPHORE_ALL_ACCESS)
+    return nt_create(c, "NtCreateSemaphore", name, sa, SEMAPHORE_ALL_ACCESS, initial, maximum)
 
 
 @api(K32, "HANDLE WINAPI CreateSemaphoreEx%(LPSECURITY_ATTRIBUTES lpSemaphoreAttributes, LONG lInitialCount, "
           "LONG lMaximumCount, LPCTSTR lpName, DWORD dwFlags, DWORD dwDesiredAccess)")
 def CreateSemaphoreEx(c, sa, initial, maximum, name, flags, access):
-    return _create_semaphore(c, sa, initial, maximum, name, access or SEMAPHORE_ALL_ACCESS)
-
-
-def _signed(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
-
-
-def _create_semaphore(c, sa, initial, maximum, name, access) -> int:
-    try:
-        s = Semaphore(c.machine, _signed(initial), _signed(maximum))
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
+    if flags:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    return create_named(c, s, name, access, sa)
+    return nt_create(c, "NtCreateSemaphore", name, sa, access, initial, maximum)
 
 
 @api(K32, "HANDLE WINAPI OpenSemaphore%(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCTSTR lpName)")
 def OpenSemaphore(c, access, inherit, name):
-    return open_named(c, "Semaphore", access, inherit, name)
+    return nt_open(c, "NtOpenSemaphore", access, inherit, name)
 
 
 @api(K32, "BOOL WINAPI ReleaseSemaphore(HANDLE hSemaphore, LONG lReleaseCount, LPLONG lpPreviousCount)")
 def ReleaseSemaphore(c, h, n, prevp):
-    s = lookup(c, h, "Semaphore", SEMAPHORE_MODIFY_STATE)
-    if s is None:
-        return 0
-    try:
-        prev = s.release(_signed(n))
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
-    if prevp:
-        c.write_u32(prevp, prev)
-    return 1
+    return _bool_call(c, "NtReleaseSemaphore", h, n, prevp)
 
 
 # ================================================================================ waitable timers
 @api(K32, "HANDLE WINAPI CreateWaitableTimer%(LPSECURITY_ATTRIBUTES lpTimerAttributes, BOOL bManualReset, "
           "LPCTSTR lpTimerName)")
 def CreateWaitableTimer(c, sa, manual, name):
-    return create_named(c, Timer(c.machine, bool(manual)), name, TIMER_ALL_ACCESS, sa)
+    return nt_create(c, "NtCreateTimer", name, sa, TIMER_ALL_ACCESS,
+                     NotificationTimer if manual else SynchronizationTimer)
 
 
 @api(K32, "HANDLE WINAPI CreateWaitableTimerEx%(LPSECURITY_ATTRIBUTES lpTimerAttributes, LPCTSTR lpTimerName, "
           "DWORD dwFlags, DWORD dwDesiredAccess)")
 def CreateWaitableTimerEx(c, sa, name, flags, access):
-    tm = Timer(c.machine, bool(flags & CREATE_WAITABLE_TIMER_MANUAL_RESET))
-    return create_named(c, tm, name, access or TIMER_ALL_ACCESS, sa)
+    if flags & ~(CREATE_WAITABLE_TIMER_MANUAL_RESET | 0x2):   # 0x2: CREATE_WAITABLE_TIMER_HIGH_RESOLUTION
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    return nt_create(c, "NtCreateTimer", name, sa, access,
+                     NotificationTimer if flags & CREATE_WAITABLE_TIMER_MANUAL_RESET else SynchronizationTimer)
 
 
 @api(K32, "HANDLE WINAPI OpenWaitableTimer%(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCTSTR lpTimerName)")
 def OpenWaitableTimer(c, access, inherit, name):
-    return open_named(c, "Timer", access, inherit, name)
+    return nt_open(c, "NtOpenTimer", access, inherit, name)
 
 
 @api(K32, "BOOL WINAPI SetWaitableTimer(HANDLE hTimer, const LARGE_INTEGER *lpDueTime, LONG lPeriod, "
           "PTIMERAPCROUTINE pfnCompletionRoutine, LPVOID lpArgToCompletionRoutine, BOOL fResume)")
 def SetWaitableTimer(c, h, pdue, period, routine, arg, resume):
-    tm = lookup(c, h, "Timer", TIMER_MODIFY_STATE)
-    if tm is None:
-        return 0
-    if not pdue or _signed(period) < 0:
+    """NtSetTimer: the completion routine is the timer's APC (called with the argument and the due time as a
+    FILETIME's two halves, what PTIMERAPCROUTINE receives). A resume request is ignored: TRUE with
+    ERROR_NOT_SUPPORTED, as documented."""
+    if not pdue:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    raw = int.from_bytes(c.read(pdue, 8), "little", signed=True)
-    clock = c.machine.clock
-    due = clock.now() - raw if raw < 0 else raw - clock.boot_filetime  # relative, or an absolute FILETIME
-    apc = (c.thread, routine, arg) if routine else None
-    tm.set(due, period, apc)
-    c.set_last_error(0)
+    st = c.nt("NtSetTimer", h, pdue, routine, arg, 1 if resume else 0, period, 0)
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return 0
+    c.set_last_error(ERROR_NOT_SUPPORTED if st == STATUS_TIMER_RESUME_IGNORED else 0)
     return 1
 
 
@@ -270,119 +237,68 @@ def SetWaitableTimerEx(c, h, pdue, period, routine, arg, wake, delay):
 
 @api(K32, "BOOL WINAPI CancelWaitableTimer(HANDLE hTimer)")
 def CancelWaitableTimer(c, h):
-    tm = lookup(c, h, "Timer", TIMER_MODIFY_STATE)
-    if tm is None:
-        return 0
-    tm.cancel()
-    return 1
+    return _bool_call(c, "NtCancelTimer", h, 0)
 
 
 # ================================================================================ waits
-def _wait_objects(c, handles: list[int]):
-    objs = []
-    for h in handles:
-        try:
-            o = c.proc.handles.lookup(h, None, SYNCHRONIZE, current_process=c.proc, current_thread=c.thread)
-        except NtStatusError as e:
-            c.set_last_error(nt_to_win32(e.status))
-            return None
-        if not kwait.is_waitable(o):
-            if getattr(o, "type_name", "") == "File":
-                o = _ALWAYS_SIGNALED  # a synchronous file object is signalled while no I/O is pending
-            else:
-                c.set_last_error(ERROR_INVALID_HANDLE)
-                return None
-        objs.append(o)
-    return objs
+def timeout_arg(c, ms: int) -> int:
+    """BaseFormatTimeOut: NULL for INFINITE, else a relative LARGE_INTEGER (-ms × 10,000)."""
+    if ms == kwait.INFINITE:
+        return 0
+    p = c.stack_alloc(8, 8)
+    c.write(p, (-ms * kwait.TICKS_PER_MS).to_bytes(8, "little", signed=True))
+    return p
 
 
-class _Signaled:
-    type_name = "File"
-
-    def signaled(self) -> bool:
-        return True
-
-
-_ALWAYS_SIGNALED = _Signaled()
-
-
-def _wait(c, handles, wait_all, ms, alertable, reason) -> int:
-    objs = _wait_objects(c, handles)
-    if objs is None:
+def wait_result(c, st: int, alertable: bool) -> int:
+    """A wait service's status as the Win32 wait functions return it: STATUS_USER_APC (the queued APCs run now)
+    is WAIT_IO_COMPLETION, a failure WAIT_FAILED with the mapped error."""
+    if _failed(st):
+        c.set_last_nt_error(st)
         return kwait.WAIT_FAILED
-    if wait_all and len({id(o) for o in objs}) != len(objs):
-        c.set_last_error(ERROR_INVALID_PARAMETER)  # STATUS_INVALID_PARAMETER_MIX: the same object twice
-        return kwait.WAIT_FAILED
-    return alertable_wait(c, objs, bool(wait_all), ms, bool(alertable), reason)
+    if st == STATUS_USER_APC:
+        run_apcs(c)
+        return kwait.WAIT_IO_COMPLETION
+    return st
 
 
 @api(K32, "DWORD WINAPI WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds)")
 def WaitForSingleObject(c, h, ms):
-    return _wait(c, [h], False, ms, False, "WaitForSingleObject")
+    return wait_result(c, c.nt("NtWaitForSingleObject", h, 0, timeout_arg(c, ms)), False)
 
 
 @api(K32, "DWORD WINAPI WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds, BOOL bAlertable)",
      calls_guest=True)
 def WaitForSingleObjectEx(c, h, ms, alertable):
-    return _wait(c, [h], False, ms, alertable, "WaitForSingleObjectEx")
+    return wait_result(c, c.nt("NtWaitForSingleObject", h, 1 if alertable else 0, timeout_arg(c, ms)),
+                       bool(alertable))
 
 
-def _handles(c, n, p) -> list[int] | None:
+def _wait_multiple(c, n, p, wait_all, ms, alertable) -> int:
     if n == 0 or n > kwait.MAXIMUM_WAIT_OBJECTS or not p:
         c.set_last_error(ERROR_INVALID_PARAMETER)
-        return None
-    return [c.ptr(p + i * c.ptr_size) for i in range(n)]
+        return kwait.WAIT_FAILED
+    st = c.nt("NtWaitForMultipleObjects", n, p, 0 if wait_all else 1, 1 if alertable else 0, timeout_arg(c, ms))
+    return wait_result(c, st, bool(alertable))
 
 
 @api(K32, "DWORD WINAPI WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll, "
           "DWORD dwMilliseconds)")
 def WaitForMultipleObjects(c, n, p, wait_all, ms):
-    hs = _handles(c, n, p)
-    if hs is None:
-        return kwait.WAIT_FAILED
-    return _wait(c, hs, wait_all, ms, False, "WaitForMultipleObjects")
+    return _wait_multiple(c, n, p, wait_all, ms, False)
 
 
 @api(K32, "DWORD WINAPI WaitForMultipleObjectsEx(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll, "
           "DWORD dwMilliseconds, BOOL bAlertable)", calls_guest=True)
 def WaitForMultipleObjectsEx(c, n, p, wait_all, ms, alertable):
-    hs = _handles(c, n, p)
-    if hs is None:
-        return kwait.WAIT_FAILED
-    return _wait(c, hs, wait_all, ms, alertable, "WaitForMultipleObjectsEx")
+    return _wait_multiple(c, n, p, wait_all, ms, alertable)
 
 
 @api(K32, "DWORD WINAPI SignalObjectAndWait(HANDLE hObjectToSignal, HANDLE hObjectToWaitOn, DWORD dwMilliseconds, "
           "BOOL bAlertable)", calls_guest=True)
 def SignalObjectAndWait(c, hs, hw, ms, alertable):
-    key = kwait.call_key(c, "SignalObjectAndWait")
-    state = c.thread.__dict__.setdefault("callstate", {})
-    if key not in state:  # signal once, even though the wait may re-run the call
-        try:
-            obj = c.proc.handles.lookup(hs, None, 0, current_process=c.proc, current_thread=c.thread)
-        except NtStatusError as e:
-            c.set_last_error(nt_to_win32(e.status))
-            return kwait.WAIT_FAILED
-        try:
-            if isinstance(obj, Event):
-                obj.set()
-            elif isinstance(obj, Mutant):
-                obj.release(c.thread)
-            elif isinstance(obj, Semaphore):
-                obj.release(1)
-            else:
-                c.set_last_error(ERROR_INVALID_HANDLE)
-                return kwait.WAIT_FAILED
-        except NtStatusError as e:
-            c.set_last_error(nt_to_win32(e.status))
-            return kwait.WAIT_FAILED
-        state[key] = True
-    try:
-        st = _wait(c, [hw], False, ms, alertable, "SignalObjectAndWait")
-    except WouldBlock:
-        raise
-    state.pop(key, None)
-    return st
+    st = c.nt("NtSignalAndWaitForSingleObject", hs, hw, 1 if alertable else 0, timeout_arg(c, ms))
+    return wait_result(c, st, bool(alertable))
 
 
 # ================================================================================ critical sections

@@ -187,10 +187,13 @@ def _process(c, h):
 
 @api(K32, "BOOL WINAPI IsWow64Process(HANDLE hProcess, PBOOL Wow64Process)")
 def IsWow64Process(c, h, p):
-    proc = _process(c, h)
-    if proc is None:
+    """NtQueryInformationProcess(ProcessWow64Information): a WoW64 process has its 32-bit PEB's address there."""
+    from winhatch.win32.kernel32.threads import nt_failed
+    ps = c.ptr_size
+    buf = c.stack_alloc(ps)
+    if nt_failed(c, c.nt("NtQueryInformationProcess", h, 26, buf, ps, 0)):
         return 0
-    c.write_u32(p, 1 if proc.arch == "x86" else 0)
+    c.write_u32(p, 1 if c.ptr(buf) else 0)
     return 1
 
 

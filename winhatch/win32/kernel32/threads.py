@@ -9,20 +9,19 @@ RtlUserThreadStart calls its start routine; returning from it is ExitThread. The
 from __future__ import annotations
 
 from winhatch.kernel.ke import wait as kwait
-from winhatch.kernel.ke.dispatcher import ThreadExit
 from winhatch.kernel.ob.access import THREAD_ALL_ACCESS
-from winhatch.kernel.ps.create import PspCreateThread
 from winhatch.kernel.structs import PEB, TEB
 from winhatch.ldr import ntdll
 from winhatch.ldr.heap import HEAP_ZERO_MEMORY
-from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
-                               ERROR_NOT_ENOUGH_MEMORY, NtStatusError, nt_to_win32)
+from winhatch.ntstatus import ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, ERROR_NOT_ENOUGH_MEMORY
 from winhatch.win32.api import api
 
 from winhatch.win32.kernel32.common import heap_alloc, lookup, sa_inherit
 
 K32 = ("kernel32.dll", "kernelbase.dll")
 CREATE_SUSPENDED = 0x4
+THREAD_CREATE_FLAGS_CREATE_SUSPENDED = 0x1
+PS_ATTRIBUTE_CLIENT_ID = 0x10003
 STACK_SIZE_PARAM_IS_A_RESERVATION = 0x10000
 STILL_ACTIVE = 259
 MAXIMUM_SUSPEND_COUNT = 127
@@ -40,74 +39,66 @@ def live_threads(machine) -> int:
     return sum(1 for p in machine.processes if not p.exited for t in p.threads if not t.terminated)
 
 
-def create_thread(c, proc, sa, stack, start, param, flags, ptid, *, api_name: str) -> int:
-    """CreateThread / CreateRemoteThread: PspCreateThread in `proc`, a handle in the caller's table."""
-    machine = c.machine
-    limit = machine.limits.get("max_threads", DEFAULT_MAX_THREADS)
-    if proc.exited:
-        c.set_last_error(ERROR_ACCESS_DENIED)
+def current_process_handle(c) -> int:
+    """NtCurrentProcess(): -1 as a pointer-sized handle."""
+    return (1 << (8 * c.ptr_size)) - 1
+
+
+def nt_failed(c, st: int) -> bool:
+    """NT_ERROR(st): the last error is set (BaseSetLastNTError) and True returned."""
+    if st & 0x80000000 and st >> 30 == 3:
+        c.set_last_nt_error(st)
+        return True
+    return False
+
+
+def create_thread(c, hprocess, sa, stack, start, param, flags, ptid, *, api_name: str) -> int:
+    """CreateRemoteThreadEx as kernelbase does it: NtCreateThreadEx in the process behind `hprocess` with a
+    PS_ATTRIBUTE_LIST asking for the new thread's CLIENT_ID (its id goes to *lpThreadId). The stack size is the
+    commit, or with STACK_SIZE_PARAM_IS_A_RESERVATION the reservation."""
+    ps = c.ptr_size
+    out = c.stack_alloc(ps)
+    cid = c.stack_alloc(2 * ps)
+    alist = c.stack_alloc(5 * ps)     # PS_ATTRIBUTE_LIST with one PS_ATTRIBUTE
+    c.write_ptr(alist, 5 * ps)
+    c.write_ptr(alist + ps, PS_ATTRIBUTE_CLIENT_ID)
+    c.write_ptr(alist + 2 * ps, 2 * ps)
+    c.write_ptr(alist + 3 * ps, cid)
+    c.write_ptr(alist + 4 * ps, 0)
+    oa = c.object_attributes(0, 0x2 if sa_inherit(c, sa) else 0)
+    reserve, commit = (stack, 0) if flags & STACK_SIZE_PARAM_IS_A_RESERVATION else (0, stack)
+    st = c.nt("NtCreateThreadEx", out, THREAD_ALL_ACCESS, oa, hprocess, start, param,
+              THREAD_CREATE_FLAGS_CREATE_SUSPENDED if flags & CREATE_SUSPENDED else 0, 0, commit, reserve, alist)
+    if nt_failed(c, st):
         return 0
-    if live_threads(machine) >= limit:
-        machine.events.emit("thread", "limit_reached", c.proc.pid, c.thread.tid, api=api_name, limit=limit,
-                            what="threads")
-        machine.subsystem.setdefault("limits_hit", []).append({"what": "threads", "limit": limit,
-                                                               "pid": c.proc.pid, "api": api_name})
-        c.set_last_error(ERROR_NOT_ENOUGH_MEMORY)
-        return 0
-    reserve = commit = 0
-    if flags & STACK_SIZE_PARAM_IS_A_RESERVATION:
-        reserve = stack
-    else:
-        commit = stack
-    pe = getattr(proc.image_section, "pe", None)
-    if pe is not None:
-        reserve = reserve or pe.size_of_stack_reserve
-        commit = commit or pe.size_of_stack_commit
-    if commit and reserve and commit > reserve:
-        reserve = (commit + 0xFFFFF) & ~0xFFFFF  # the reservation grows to hold the commit (1 MB steps)
-    try:
-        thread = PspCreateThread(machine, proc, start=start, parameter=param, stack_reserve=reserve,
-                                 stack_commit=commit, suspended=bool(flags & CREATE_SUSPENDED))
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
-    if proc.csr is not None:
-        from winhatch.kernel.ps.objects import CsrThread
-        thread.csr = CsrThread(thread.tid, proc.pid)
-        proc.csr.threads.append(thread.csr)
-    h = c.proc.handles.insert(thread, THREAD_ALL_ACCESS, inherit=sa_inherit(c, sa))
     if ptid:
-        c.write_u32(ptid, thread.tid)
-    if thread.runnable:
-        machine.dispatcher.thread_ready(thread)
-    return h
+        c.write_u32(ptid, c.ptr(cid + ps))
+    return c.ptr(out)
 
 
 # ------------------------------------------------------------------------------------------ creation and exit
 @api(K32, "HANDLE WINAPI CreateThread(LPSECURITY_ATTRIBUTES lpThreadAttributes, SIZE_T dwStackSize, "
           "LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter, DWORD dwCreationFlags, LPDWORD lpThreadId)")
 def CreateThread(c, sa, stack, start, param, flags, ptid):
-    return create_thread(c, c.proc, sa, stack, start, param, flags, ptid, api_name="CreateThread")
+    return create_thread(c, current_process_handle(c), sa, stack, start, param, flags, ptid,
+                         api_name="CreateThread")
 
 
 @api(K32, "HANDLE WINAPI CreateRemoteThread(HANDLE hProcess, LPSECURITY_ATTRIBUTES lpThreadAttributes, "
           "SIZE_T dwStackSize, LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter, DWORD dwCreationFlags, "
           "LPDWORD lpThreadId)")
 def CreateRemoteThread(c, hp, sa, stack, start, param, flags, ptid):
-    proc = lookup(c, hp, "Process", PROCESS_CREATE_THREAD)
-    if proc is None:
-        return 0
-    if proc.cpu is None:
-        c.set_last_error(ERROR_ACCESS_DENIED)  # the system's pseudo-processes run no user threads
-        return 0
-    return create_thread(c, proc, sa, stack, start, param, flags, ptid, api_name="CreateRemoteThread")
+    return create_thread(c, hp, sa, stack, start, param, flags, ptid, api_name="CreateRemoteThread")
 
 
 @api(K32, "HANDLE WINAPI CreateRemoteThreadEx(HANDLE hProcess, LPSECURITY_ATTRIBUTES lpThreadAttributes, "
           "SIZE_T dwStackSize, LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter, DWORD dwCreationFlags, "
           "LPVOID lpAttributeList, LPDWORD lpThreadId)")
 def CreateRemoteThreadEx(c, hp, sa, stack, start, param, flags, attrs, ptid):
-    return CreateRemoteThread(c, hp, sa, stack, start, param, flags, ptid)
+    if attrs:
+        from winhatch.win32.msvcrt.runtime import not_implemented
+        not_implemented(c, "CreateRemoteThreadEx with a PROC_THREAD_ATTRIBUTE_LIST")
+    return create_thread(c, hp, sa, stack, start, param, flags, ptid, api_name="CreateRemoteThreadEx")
 
 
 @api(K32, "void WINAPI ExitThread(DWORD dwExitCode)", calls_guest=True)
@@ -122,76 +113,66 @@ def RtlExitUserThread(c, code):
 
 @api(K32, "BOOL WINAPI TerminateThread(HANDLE hThread, DWORD dwExitCode)")
 def TerminateThread(c, h, code):
-    t = lookup(c, h, "Thread", THREAD_TERMINATE)
-    if t is None:
+    if not h:      # NtTerminateThread(NULL) would end the caller
+        c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
-    if t is c.thread:
-        raise ThreadExit(code)  # no DLL detach: the thread just ends
-    if not t.terminated:
-        c.machine.terminate_thread(t, code)
-    return 1
+    return 0 if nt_failed(c, c.nt("NtTerminateThread", h, code)) else 1
+
+
+def thread_basic(c, h) -> int | None:
+    """NtQueryInformationThread(ThreadBasicInformation) into scratch: its address, or None (error set)."""
+    size = 48 if c.ptr_size == 8 else 28
+    buf = c.stack_alloc(size)
+    if nt_failed(c, c.nt("NtQueryInformationThread", h, 0, buf, size, 0)):
+        return None
+    return buf
 
 
 @api(K32, "BOOL WINAPI GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode)")
 def GetExitCodeThread(c, h, p):
-    t = lookup(c, h, "Thread", THREAD_QUERY_LIMITED_INFORMATION)
-    if t is None:
+    buf = thread_basic(c, h)
+    if buf is None:
         return 0
     if not p:
         c.set_last_error(998)  # ERROR_NOACCESS
         return 0
-    c.write_u32(p, t.exit_status if t.terminated else STILL_ACTIVE)
+    c.write_u32(p, c.u32(buf))     # ExitStatus: STATUS_PENDING (STILL_ACTIVE) while it runs
     return 1
 
 
 @api(K32, "HANDLE WINAPI OpenThread(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwThreadId)")
 def OpenThread(c, access, inherit, tid):
-    t = c.machine.cid.lookup(tid)
-    if t is None or getattr(t, "type_name", "") != "Thread" or t.process.exited:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
+    ps = c.ptr_size
+    out = c.stack_alloc(ps)
+    cid = c.stack_alloc(2 * ps)
+    c.write_ptr(cid + ps, tid)
+    oa = c.object_attributes(0, 0x2 if inherit else 0)
+    if nt_failed(c, c.nt("NtOpenThread", out, access, oa, cid)):
         return 0
-    return c.proc.handles.insert(t, access, inherit=bool(inherit))
+    return c.ptr(out)
 
 
 # ------------------------------------------------------------------------------------------ suspend / resume
-def _suspend(c, h) -> int:
-    t = lookup(c, h, "Thread", THREAD_SUSPEND_RESUME)
-    if t is None:
+def _suspend_resume(c, service: str, h) -> int:
+    out = c.stack_alloc(4)
+    if nt_failed(c, c.nt(service, h, out)):
         return 0xFFFFFFFF
-    if t.terminated:
-        c.set_last_error(ERROR_ACCESS_DENIED)
-        return 0xFFFFFFFF
-    prev = t.suspend_count
-    if prev >= MAXIMUM_SUSPEND_COUNT:
-        c.set_last_error(156)  # ERROR_SIGNAL_REFUSED
-        return 0xFFFFFFFF
-    t.suspend_count += 1
-    if t is c.thread:
-        c.machine.dispatcher.end_slice()  # suspended itself: it stops after this call
-    return prev
+    return c.u32(out)
 
 
 @api(K32, "DWORD WINAPI SuspendThread(HANDLE hThread)")
 def SuspendThread(c, h):
-    return _suspend(c, h)
+    return _suspend_resume(c, "NtSuspendThread", h)
 
 
 @api(K32, "DWORD WINAPI Wow64SuspendThread(HANDLE hThread)")
 def Wow64SuspendThread(c, h):
-    return _suspend(c, h)
+    return _suspend_resume(c, "NtSuspendThread", h)
 
 
 @api(K32, "DWORD WINAPI ResumeThread(HANDLE hThread)")
 def ResumeThread(c, h):
-    t = lookup(c, h, "Thread", THREAD_SUSPEND_RESUME)
-    if t is None:
-        return 0xFFFFFFFF
-    prev = t.suspend_count
-    if prev > 0:
-        t.suspend_count -= 1
-        if t.runnable:
-            c.machine.dispatcher.thread_ready(t)
-    return prev
+    return _suspend_resume(c, "NtResumeThread", h)
 
 
 # ------------------------------------------------------------------------------------------ ids and priorities
@@ -241,10 +222,22 @@ def GetThreadPriority(c, h):
 
 @api(K32, "BOOL WINAPI SetThreadPriorityBoost(HANDLE hThread, BOOL bDisablePriorityBoost)")
 def SetThreadPriorityBoost(c, h, disable):
-    t = lookup(c, h, "Thread", THREAD_SET_INFORMATION)
-    if t is None:
+    """NtSetInformationThread(ThreadPriorityBoost)."""
+    buf = c.stack_alloc(4)
+    c.write_u32(buf, 1 if disable else 0)
+    return 0 if nt_failed(c, c.nt("NtSetInformationThread", h, 14, buf, 4)) else 1
+
+
+@api(K32, "BOOL WINAPI GetThreadPriorityBoost(HANDLE hThread, PBOOL pDisablePriorityBoost)")
+def GetThreadPriorityBoost(c, h, out):
+    """NtQueryInformationThread(ThreadPriorityBoost)."""
+    buf = c.stack_alloc(4)
+    if nt_failed(c, c.nt("NtQueryInformationThread", h, 14, buf, 4, 0)):
         return 0
-    t.boost_disabled = bool(disable)
+    if not out:
+        c.set_last_error(998)   # ERROR_NOACCESS
+        return 0
+    c.write_u32(out, 1 if c.u32(buf) else 0)
     return 1
 
 
@@ -258,6 +251,16 @@ def run_apcs(c) -> int:
         c.machine.dispatcher.call_guest(c.thread, fn, args)
         n += 1
     return n
+
+
+@api("ntdll.dll", "void NTAPI KiUserApcDispatcher(PCONTEXT Context)", calls_guest=True)
+def KiUserApcDispatcher(c, ctx_addr):
+    """Where the kernel continues a thread that returns from a system service with user APCs to deliver
+    (winhatch.kernel.ke.apc): run them, then resume the CONTEXT the kernel laid on the stack (NtContinue)."""
+    from winhatch.kernel.ke.context import X64_CONTEXT_SIZE, X86_CONTEXT_SIZE, context_from_guest
+    run_apcs(c)
+    data = c.read(ctx_addr, X64_CONTEXT_SIZE if c.cpu.is64 else X86_CONTEXT_SIZE)
+    c.cpu.restore_context(context_from_guest(data, c.cpu.save_context()))
 
 
 def alertable_wait(c, objects, wait_all, ms, alertable, reason) -> int:
@@ -293,14 +296,9 @@ def SwitchToThread(c):
 
 @api(K32, "DWORD WINAPI QueueUserAPC(PAPCFUNC pfnAPC, HANDLE hThread, ULONG_PTR dwData)")
 def QueueUserAPC(c, fn, h, data):
-    t = lookup(c, h, "Thread", 0x10)  # THREAD_SET_CONTEXT
-    if t is None:
-        return 0
-    if t.terminated or t.process is not c.proc and t.process.exited:
-        c.set_last_error(ERROR_INVALID_HANDLE)
-        return 0
-    kwait.queue_apc(c.machine, t, fn, [data])
-    return 1
+    """NtQueueApcThread(hThread, pfnAPC, dwData, 0, 0): the routine runs with dwData when the thread waits
+    alertably."""
+    return 0 if nt_failed(c, c.nt("NtQueueApcThread", h, fn, data, 0, 0)) else 1
 
 
 # ------------------------------------------------------------------------------------------ TLS slots
@@ -477,45 +475,97 @@ def _hresult_from_nt(status: int) -> int:
 @api(K32, "HRESULT WINAPI SetThreadDescription(HANDLE hThread, PCWSTR lpThreadDescription)")
 def SetThreadDescription(c, h, text):
     """NtSetInformationThread(ThreadNameInformation): the result is HRESULT_FROM_NT of its status."""
-    from winhatch.ntstatus import NtStatusError
-    try:
-        t = c.proc.handles.lookup(h, "Thread", THREAD_SET_LIMITED_INFORMATION, current_process=c.proc,
-                                  current_thread=c.thread)
-    except NtStatusError as e:
-        return _hresult_from_nt(e.status)
     text = text or ""
     if len(text) * 2 > MAX_DESCRIPTION_BYTES:
         return _hresult_from_nt(0xC000000D)   # STATUS_INVALID_PARAMETER
-    t.description = text
-    return _hresult_from_nt(0)   # HRESULT_FROM_NT(STATUS_SUCCESS): 0x10000000, a success code
+    us = c.unicode_string(text)
+    return _hresult_from_nt(c.nt("NtSetInformationThread", h, 38, us, 2 * c.ptr_size))
 
 
 @api(K32, "HRESULT WINAPI GetThreadDescription(HANDLE hThread, PWSTR *ppszThreadDescription)")
 def GetThreadDescription(c, h, out):
-    """The description in a LocalAlloc'ed string the caller frees with LocalFree ("" when none was set)."""
-    from winhatch.ntstatus import NtStatusError
-    from winhatch.win32.kernel32.common import heap_alloc
+    """NtQueryInformationThread(ThreadNameInformation); the description in a LocalAlloc'ed string the caller
+    frees with LocalFree ("" when none was set)."""
     c.write_ptr(out, 0)
-    try:
-        t = c.proc.handles.lookup(h, "Thread", THREAD_QUERY_LIMITED_INFORMATION, current_process=c.proc,
-                                  current_thread=c.thread)
-    except NtStatusError as e:
-        return _hresult_from_nt(e.status)
-    data = getattr(t, "description", "").encode("utf-16-le") + b"\0\0"
-    p = heap_alloc(c, len(data))
-    if not p:
+    ps = c.ptr_size
+    rl = c.stack_alloc(4)
+    st = c.nt("NtQueryInformationThread", h, 38, 0, 0, rl)
+    if st != 0xC0000023:       # STATUS_BUFFER_TOO_SMALL with the size needed
+        return _hresult_from_nt(st)
+    need = c.u32(rl)
+    buf = heap_alloc(c, need + 2)
+    if not buf:
         return 0x8007000E   # E_OUTOFMEMORY
-    c.write(p, data)
-    c.write_ptr(out, p)
+    st = c.nt("NtQueryInformationThread", h, 38, buf, need, 0)
+    if st:
+        return _hresult_from_nt(st)
+    length = c.u32(buf) & 0xFFFF
+    text = c.read(c.ptr(buf + ps), length)
+    c.write(buf, text + b"\0\0")     # the string itself, moved to the start of the block
+    c.write_ptr(out, buf)
     return _hresult_from_nt(0)
+
+
+def times(c, service: str, cls: int, h, pc, pe, pk, pu) -> int:
+    """GetProcessTimes / GetThreadTimes: KERNEL_USER_TIMES (creation, exit, kernel, user) from the service."""
+    buf = c.stack_alloc(32)
+    if nt_failed(c, c.nt(service, h, cls, buf, 32, 0)):
+        return 0
+    if not (pc and pe and pk and pu):
+        c.set_last_error(998)  # ERROR_NOACCESS
+        return 0
+    for i, p in enumerate((pc, pe, pk, pu)):
+        c.write(p, c.read(buf + 8 * i, 8))
+    return 1
 
 
 @api(K32, "BOOL WINAPI GetThreadTimes(HANDLE hThread, LPFILETIME lpCreationTime, LPFILETIME lpExitTime, "
           "LPFILETIME lpKernelTime, LPFILETIME lpUserTime)")
 def GetThreadTimes(c, h, pc, pe, pk, pu):
-    from winhatch.win32.kernel32.process import write_times
-    t = lookup(c, h, "Thread", THREAD_QUERY_LIMITED_INFORMATION)
-    if t is None:
+    return times(c, "NtQueryInformationThread", 1, h, pc, pe, pk, pu)
+
+
+@api(K32, "void WINAPI GetCurrentThreadStackLimits(PULONG_PTR LowLimit, PULONG_PTR HighLimit)")
+def GetCurrentThreadStackLimits(c, low, high):
+    """The calling thread's stack reservation: TEB.DeallocationStack (its lowest address) and
+    TEB.NtTib.StackBase (one past its highest), read from the TEB in guest memory."""
+    teb = c.thread.teb
+    c.write_ptr(low, c.ptr(teb + TEB.offset(c.arch, "DeallocationStack")))
+    c.write_ptr(high, c.ptr(teb + TEB.offset(c.arch, "NtTib.StackBase")))
+
+
+@api(K32, "DWORD WINAPI SetThreadIdealProcessor(HANDLE hThread, DWORD dwIdealProcessor)")
+def SetThreadIdealProcessor(c, h, number):
+    """NtSetInformationThread(ThreadIdealProcessor): the previous ideal processor (the service's success status),
+    or (DWORD)-1 with the error."""
+    buf = c.stack_alloc(4)
+    c.write_u32(buf, number)
+    st = c.nt("NtSetInformationThread", h, 13, buf, 4)
+    if nt_failed(c, st):
+        return 0xFFFFFFFF
+    return st
+
+
+@api(K32, "BOOL WINAPI GetThreadGroupAffinity(HANDLE hThread, PGROUP_AFFINITY GroupAffinity)")
+def GetThreadGroupAffinity(c, h, out):
+    """NtQueryInformationThread(ThreadGroupInformation) into the caller's GROUP_AFFINITY."""
+    if not out:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    return write_times(c, pc, pe, pk, pu, t.creation_time, getattr(t, "exit_time", 0) if t.terminated else 0,
-                       t.kernel_time, t.user_ns // 100)
+    size = 16 if c.ptr_size == 8 else 12
+    return 0 if nt_failed(c, c.nt("NtQueryInformationThread", h, 30, out, size, 0)) else 1
+
+
+@api(K32, "BOOL WINAPI SetThreadGroupAffinity(HANDLE hThread, const GROUP_AFFINITY *GroupAffinity, "
+          "PGROUP_AFFINITY PreviousGroupAffinity)")
+def SetThreadGroupAffinity(c, h, new, prev):
+    """NtSetInformationThread(ThreadGroupInformation); the previous affinity first, when asked for."""
+    size = 16 if c.ptr_size == 8 else 12
+    old = c.stack_alloc(size)
+    if nt_failed(c, c.nt("NtQueryInformationThread", h, 30, old, size, 0)):
+        return 0
+    if nt_failed(c, c.nt("NtSetInformationThread", h, 30, new, size)):
+        return 0
+    if prev:
+        c.write(prev, c.read(old, size))
+    return 1

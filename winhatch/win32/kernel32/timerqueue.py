@@ -73,14 +73,14 @@ def _start_thread(c, key: int, q: _Queue) -> bool:
     if q.thread_started:
         return True
     from winhatch.ldr import loader
-    from winhatch.win32.kernel32.threads import create_thread
+    from winhatch.win32.kernel32.threads import create_thread, current_process_handle
     m = loader.state_of(c.proc).by_name.get(DLL)
     img = c.proc.subsystem["images"].find(m.base) if m is not None else None
     start = next((m.base + rva for rva, n in ((img.traps or {}).items() if img else ()) if n == THREAD_FN), None)
     if start is None:
         from winhatch.win32.msvcrt.runtime import not_implemented
         not_implemented(c, "timer queue thread: kernel32's TimerQueueThread stub is missing")
-    h = create_thread(c, c.proc, 0, 0, start, key, 0, 0, api_name="CreateTimerQueueTimer")
+    h = create_thread(c, current_process_handle(c), 0, 0, start, key, 0, 0, api_name="CreateTimerQueueTimer")
     if not h:
         return False
     c.proc.handles.close(h)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from winhatch.ldr import ntdll
 from winhatch.win32.api import api
 
-from winhatch.win32.kernel32.threads import create_thread
+from winhatch.win32.kernel32.threads import create_thread, current_process_handle
 
 CRTS = ("msvcrt.dll", "ucrtbase.dll")
 EAGAIN, EINVAL = 11, 22
@@ -26,7 +26,7 @@ def _beginthreadex(c, sa, stack, start, arg, flags, ptid):
     if not start:
         _set_errno(c, EINVAL)
         return 0
-    h = create_thread(c, c.proc, sa, stack, start, arg, flags, ptid, api_name="_beginthreadex")
+    h = create_thread(c, current_process_handle(c), sa, stack, start, arg, flags, ptid, api_name="_beginthreadex")
     if not h:
         _set_errno(c, EAGAIN)
     return h
@@ -37,7 +37,7 @@ def _beginthread(c, start, stack, arg):
     if not start:
         _set_errno(c, EINVAL)
         return (1 << (8 * c.ptr_size)) - 1
-    h = create_thread(c, c.proc, 0, stack, start, arg, 0, 0, api_name="_beginthread")
+    h = create_thread(c, current_process_handle(c), 0, stack, start, arg, 0, 0, api_name="_beginthread")
     if not h:
         _set_errno(c, EAGAIN)
         return (1 << (8 * c.ptr_size)) - 1

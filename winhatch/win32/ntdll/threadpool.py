@@ -167,7 +167,7 @@ def _start(c, fn: str, param: int):
     if start is None:
         from winhatch.win32.msvcrt.runtime import not_implemented
         not_implemented(c, f"thread pool: ntdll's {fn} stub is missing")
-    h = create_thread(c, c.proc, 0, 0, start, param, 0, 0, api_name="thread pool")
+    h = create_thread(c, -1, 0, 0, start, param, 0, 0, api_name="thread pool")   # NtCurrentProcess()
     if not h:
         return None
     t = c.proc.handles.lookup(h, None, 0, current_process=c.proc, current_thread=c.thread)
@@ -491,11 +491,13 @@ api_mod._REGISTRY[-1].name = WAIT_FN
 
 
 def _wait_object(c, h: int):
-    from winhatch.win32.kernel32.sync import _wait_objects
-    objs = _wait_objects(c, [h])
-    if objs is None:
-        raise NtStatusError(STATUS_INVALID_HANDLE, f"not a waitable handle: {h:#x}")
-    return objs[0]
+    """The dispatcher object behind a registered wait's handle (the wait services' own look-up: SYNCHRONIZE
+    access, a synchronous file counts as signalled); another handle is STATUS_INVALID_HANDLE."""
+    from winhatch.kernel.ke.sync_services import _waitable
+    try:
+        return _waitable(c.thread, h)
+    except NtStatusError:
+        raise NtStatusError(STATUS_INVALID_HANDLE, f"not a waitable handle: {h:#x}") from None
 
 
 # ------------------------------------------------------------------------------------------ pools and groups

@@ -1,0 +1,350 @@
+"""The process manager's system services for processes and threads, called by the system-service dispatcher
+(winhatch.kernel.ke.services): open, create (NtCreateThreadEx), terminate, suspend/resume, alerts and user
+APCs, contexts (winhatch.kernel.ps.context). The information classes are in winhatch.kernel.ps.info_services.
+
+Handles and CLIENT_IDs written back are the caller's pointer size (x64 8 bytes, WoW64 4)."""
+from __future__ import annotations
+
+import struct
+
+from winhatch.kernel.ke import wait as kwait
+from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
+from winhatch.kernel.ob.access import (PROCESS_CREATE_THREAD, PROCESS_QUERY_INFORMATION,
+                                       PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SET_INFORMATION,
+                                       PROCESS_SUSPEND_RESUME, PROCESS_TERMINATE, SYNCHRONIZE, THREAD_ALERT,
+                                       THREAD_GET_CONTEXT, THREAD_SET_CONTEXT, THREAD_SUSPEND_RESUME,
+                                       THREAD_TERMINATE)
+from winhatch.kernel.ob.services import read_object_attributes, read_ptr, reference, write_handle, write_ptr
+from winhatch.kernel.ps import context as pscontext
+from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_ACCESS_VIOLATION, STATUS_INVALID_CID,
+                               STATUS_INVALID_PARAMETER, STATUS_INVALID_PARAMETER_MIX, STATUS_NO_MEMORY,
+                               STATUS_PROCESS_IS_TERMINATING, STATUS_SUSPEND_COUNT_EXCEEDED,
+                               STATUS_THREAD_IS_TERMINATING, STATUS_UNSUCCESSFUL, NtStatusError)
+
+MAXIMUM_SUSPEND_COUNT = 127
+DEFAULT_MAX_THREADS = 512
+STATUS_ALERTED = 0x101
+# NtCreateThreadEx CreateFlags
+THREAD_CREATE_FLAGS_CREATE_SUSPENDED = 0x1
+THREAD_CREATE_FLAGS_SKIP_THREAD_ATTACH = 0x2
+THREAD_CREATE_FLAGS_HIDE_FROM_DEBUGGER = 0x4
+THREAD_CREATE_FLAGS_LOADER_WORKER = 0x10
+THREAD_CREATE_FLAGS_SKIP_LOADER_INIT = 0x20
+THREAD_CREATE_FLAGS_BYPASS_PROCESS_FREEZE = 0x40
+_KNOWN_CREATE_FLAGS = (THREAD_CREATE_FLAGS_CREATE_SUSPENDED | THREAD_CREATE_FLAGS_HIDE_FROM_DEBUGGER
+                       | THREAD_CREATE_FLAGS_BYPASS_PROCESS_FREEZE)
+# PS_ATTRIBUTE numbers (PsAttributeValue(n, thread, input, additive))
+PS_ATTRIBUTE_CLIENT_ID = 0x10003
+PS_ATTRIBUTE_TEB_ADDRESS = 0x10004
+
+
+def ptr_size(thread) -> int:
+    return 8 if thread.process.arch == "x64" else 4
+
+
+def _thread(thread, handle, access):
+    return reference(thread, handle, "Thread", access)
+
+
+def _process(thread, handle, access):
+    return reference(thread, handle, "Process", access)
+
+
+def implied_process_access(access: int) -> int:
+    """QUERY_INFORMATION implies QUERY_LIMITED_INFORMATION, SET_INFORMATION SET_LIMITED_INFORMATION."""
+    if access & PROCESS_QUERY_INFORMATION:
+        access |= PROCESS_QUERY_LIMITED_INFORMATION
+    if access & PROCESS_SET_INFORMATION:
+        access |= 0x2000
+    return access
+
+
+def _client_id(thread, cid_ptr: int) -> tuple[int, int]:
+    ps = ptr_size(thread)
+    return read_ptr(thread, cid_ptr), read_ptr(thread, cid_ptr + ps)
+
+
+def _open_by_cid(machine, thread, out, access, oa, cid_ptr, type_name):
+    """PsOpenProcess / PsOpenThread: by CLIENT_ID (opening by name is not modelled). Windows probes the
+    OBJECT_ATTRIBUTES (NULL: STATUS_ACCESS_VIOLATION); a name with a client id, or neither, is
+    STATUS_INVALID_PARAMETER_MIX; the handle is zeroed on failure."""
+    if not oa:
+        return STATUS_ACCESS_VIOLATION
+    name, attrs = read_object_attributes(machine, thread, oa)
+    if (name is not None) == bool(cid_ptr):
+        return STATUS_INVALID_PARAMETER_MIX
+    if name is not None:
+        unsupported(thread, f"Nt{'Open' + type_name}", "opening by name")
+    pid, tid = _client_id(thread, cid_ptr)
+    write_handle(thread, out, 0)
+    if type_name == "Thread":
+        obj = machine.cid.lookup(tid)
+        if obj is None or obj.type_name != "Thread" or (pid and obj.process.pid != pid) or obj.process.exited:
+            return STATUS_INVALID_CID
+    else:
+        obj = machine.cid.lookup(pid) if pid else None
+        if obj is None or obj.type_name != "Process":
+            return STATUS_INVALID_CID
+        access = implied_process_access(access)
+        if obj is machine.system_process or obj.token.get("integrity") == "system":
+            # protected from a medium-integrity caller: only limited query and synchronize
+            if access & ~(PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE) and \
+                    thread.process.token.get("integrity") != "system":
+                return STATUS_ACCESS_DENIED
+    h = thread.process.handles.insert(obj, access, inherit=bool(attrs & 0x2))
+    try:
+        write_handle(thread, out, h)
+    except NtStatusError:
+        thread.process.handles.close(h)
+        raise
+    return 0
+
+
+@kernel_service("NtOpenProcess")
+def NtOpenProcess(machine, thread, ProcessHandle, DesiredAccess, ObjectAttributes, ClientId):
+    return _open_by_cid(machine, thread, ProcessHandle, DesiredAccess & 0xFFFFFFFF, ObjectAttributes, ClientId,
+                        "Process")
+
+
+@kernel_service("NtOpenThread")
+def NtOpenThread(machine, thread, ThreadHandle, DesiredAccess, ObjectAttributes, ClientId):
+    return _open_by_cid(machine, thread, ThreadHandle, DesiredAccess & 0xFFFFFFFF, ObjectAttributes, ClientId,
+                        "Thread")
+
+
+# ------------------------------------------------------------------------------------------ thread creation
+def live_threads(machine) -> int:
+    return sum(1 for p in machine.processes if not p.exited for t in p.threads if not t.terminated)
+
+
+def _attributes(thread, addr: int) -> list[tuple[int, int, int, int, int]]:
+    """PS_ATTRIBUTE_LIST {SIZE_T TotalLength; PS_ATTRIBUTE Attributes[]}, each PS_ATTRIBUTE {ULONG_PTR
+    Attribute; SIZE_T Size; ULONG_PTR Value / PVOID ValuePtr; PSIZE_T ReturnLength}: (address of the entry,
+    attribute, size, value, return-length pointer) of each."""
+    ps = ptr_size(thread)
+    total = read_ptr(thread, addr)
+    n = (total - ps) // (4 * ps)
+    if total < ps or n > 64:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "bad PS_ATTRIBUTE_LIST length")
+    raw = user_read(thread.process, addr + ps, 4 * ps * n)
+    vals = struct.unpack(f"<{4 * n}{'Q' if ps == 8 else 'I'}", raw)
+    return [(addr + ps + 4 * ps * i, *vals[4 * i:4 * i + 4]) for i in range(n)]
+
+
+@kernel_service("NtCreateThreadEx")
+def NtCreateThreadEx(machine, thread, ThreadHandle, DesiredAccess, ObjectAttributes, ProcessHandle, StartRoutine,
+                     Argument, CreateFlags, ZeroBits, StackSize, MaximumStackSize, AttributeList):
+    """PspCreateThread in the process behind ProcessHandle; the attribute list may ask for the new thread's
+    CLIENT_ID and TEB address. StackSize is the commit, MaximumStackSize the reservation (the image's
+    values where 0)."""
+    from winhatch.kernel.ps.create import PspCreateThread
+    from winhatch.kernel.ps.objects import CsrThread
+    flags = CreateFlags & 0xFFFFFFFF
+    if flags & ~_KNOWN_CREATE_FLAGS:
+        unsupported(thread, "NtCreateThreadEx", f"CreateFlags {flags:#x}")
+    if ZeroBits:
+        unsupported(thread, "NtCreateThreadEx", f"ZeroBits {ZeroBits:#x}")
+    attrs = _attributes(thread, AttributeList) if AttributeList else []
+    for _entry, attr, _size, _value, _ret in attrs:
+        if attr not in (PS_ATTRIBUTE_CLIENT_ID, PS_ATTRIBUTE_TEB_ADDRESS):
+            unsupported(thread, "NtCreateThreadEx", f"PS_ATTRIBUTE {attr:#x}")
+    proc = _process(thread, ProcessHandle, PROCESS_CREATE_THREAD)
+    if proc.cpu is None:
+        return STATUS_ACCESS_DENIED      # the system's pseudo-processes run no user threads
+    if proc.exited:
+        return STATUS_PROCESS_IS_TERMINATING
+    limit = machine.limits.get("max_threads", DEFAULT_MAX_THREADS)
+    if live_threads(machine) >= limit:
+        machine.events.emit("thread", "limit_reached", thread.process.pid, thread.tid, api="NtCreateThreadEx",
+                            limit=limit, what="threads")
+        machine.subsystem.setdefault("limits_hit", []).append({"what": "threads", "limit": limit,
+                                                               "pid": thread.process.pid,
+                                                               "api": "NtCreateThreadEx"})
+        return STATUS_NO_MEMORY
+    reserve, commit = MaximumStackSize, StackSize
+    pe = getattr(proc.image_section, "pe", None)
+    if pe is not None:
+        reserve = reserve or pe.size_of_stack_reserve
+        commit = commit or pe.size_of_stack_commit
+    if commit and reserve and commit > reserve:
+        reserve = (commit + 0xFFFFF) & ~0xFFFFF  # the reservation grows to hold the commit (1 MB steps)
+    new = PspCreateThread(machine, proc, start=StartRoutine, parameter=Argument, stack_reserve=reserve,
+                          stack_commit=commit, suspended=bool(flags & THREAD_CREATE_FLAGS_CREATE_SUSPENDED))
+    if flags & THREAD_CREATE_FLAGS_HIDE_FROM_DEBUGGER:
+        new.hide_from_debugger = True
+    if proc.csr is not None:
+        new.csr = CsrThread(new.tid, proc.pid)
+        proc.csr.threads.append(new.csr)
+    name, oa_attrs = read_object_attributes(machine, thread, ObjectAttributes) if ObjectAttributes else (None, 0)
+    h = thread.process.handles.insert(new, DesiredAccess & 0xFFFFFFFF, inherit=bool(oa_attrs & 0x2))
+    write_handle(thread, ThreadHandle, h)
+    ps = ptr_size(thread)
+    for entry, attr, size, value, ret in attrs:
+        if attr == PS_ATTRIBUTE_CLIENT_ID:
+            if size >= 2 * ps:
+                write_ptr(thread, value, proc.pid)
+                write_ptr(thread, value + ps, new.tid)
+                if ret:
+                    write_ptr(thread, ret, 2 * ps)
+        elif attr == PS_ATTRIBUTE_TEB_ADDRESS:
+            if size >= ps:
+                write_ptr(thread, value, new.teb)
+                if ret:
+                    write_ptr(thread, ret, ps)
+    if new.runnable:
+        machine.dispatcher.thread_ready(new)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ termination
+@kernel_service("NtTerminateProcess")
+def NtTerminateProcess(machine, thread, ProcessHandle, ExitStatus):
+    """A NULL handle ends every other thread of the calling process (ExitProcess's first step); the calling
+    process itself ends on the return (ProcessExit)."""
+    from winhatch.kernel.ke.dispatcher import ProcessExit
+    code = ExitStatus & 0xFFFFFFFF
+    if not ProcessHandle:
+        for t in list(thread.process.threads):
+            if t is not thread and not t.terminated:
+                machine.terminate_thread(t, code)
+        return 0
+    proc = _process(thread, ProcessHandle, PROCESS_TERMINATE)
+    if proc is thread.process:
+        raise ProcessExit(code)
+    if proc.exited:
+        return STATUS_PROCESS_IS_TERMINATING
+    machine.terminate_process(proc, code)
+    return 0
+
+
+@kernel_service("NtTerminateThread")
+def NtTerminateThread(machine, thread, ThreadHandle, ExitStatus):
+    from winhatch.kernel.ke.dispatcher import ThreadExit
+    code = ExitStatus & 0xFFFFFFFF
+    t = thread if not ThreadHandle else _thread(thread, ThreadHandle, THREAD_TERMINATE)
+    if t is thread:
+        raise ThreadExit(code)   # no DLL detach: the thread just ends
+    if not t.terminated:
+        machine.terminate_thread(t, code)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ suspend / resume
+def suspend(machine, thread, t) -> int:
+    if t.terminated:
+        raise NtStatusError(STATUS_THREAD_IS_TERMINATING, "the thread has ended")
+    prev = t.suspend_count
+    if prev >= MAXIMUM_SUSPEND_COUNT:
+        raise NtStatusError(STATUS_SUSPEND_COUNT_EXCEEDED, "suspend count at its maximum")
+    t.suspend_count += 1
+    if t is thread:
+        machine.dispatcher.end_slice()  # suspended itself: it stops after this call
+    return prev
+
+
+def resume(machine, t) -> int:
+    prev = t.suspend_count
+    if prev > 0:
+        t.suspend_count -= 1
+        if t.runnable:
+            machine.dispatcher.thread_ready(t)
+    return prev
+
+
+def _put_count(thread, ptr: int, n: int) -> None:
+    if ptr:
+        user_write(thread.process, ptr, struct.pack("<I", n))
+
+
+@kernel_service("NtSuspendThread")
+def NtSuspendThread(machine, thread, ThreadHandle, PreviousSuspendCount):
+    t = _thread(thread, ThreadHandle, THREAD_SUSPEND_RESUME)
+    _put_count(thread, PreviousSuspendCount, suspend(machine, thread, t))
+    return 0
+
+
+@kernel_service("NtResumeThread")
+def NtResumeThread(machine, thread, ThreadHandle, PreviousSuspendCount):
+    t = _thread(thread, ThreadHandle, THREAD_SUSPEND_RESUME)
+    _put_count(thread, PreviousSuspendCount, resume(machine, t))
+    return 0
+
+
+@kernel_service("NtSuspendProcess")
+def NtSuspendProcess(machine, thread, ProcessHandle):
+    proc = _process(thread, ProcessHandle, PROCESS_SUSPEND_RESUME)
+    if proc.exited:
+        return STATUS_PROCESS_IS_TERMINATING
+    for t in proc.threads:
+        if not t.terminated and t.suspend_count < MAXIMUM_SUSPEND_COUNT:
+            t.suspend_count += 1
+            if t is thread:
+                machine.dispatcher.end_slice()
+    return 0
+
+
+@kernel_service("NtResumeProcess")
+def NtResumeProcess(machine, thread, ProcessHandle):
+    proc = _process(thread, ProcessHandle, PROCESS_SUSPEND_RESUME)
+    for t in proc.threads:
+        if not t.terminated:
+            resume(machine, t)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ alerts and APCs
+def alert(machine, t) -> None:
+    """KeAlertThread (user mode): an alertable wait ends with STATUS_ALERTED, else the next one does."""
+    w = t.wait
+    if w is not None and w.alertable:
+        machine.dispatcher.wake(t, STATUS_ALERTED)
+    else:
+        t.alerted = True
+
+
+@kernel_service("NtAlertThread")
+def NtAlertThread(machine, thread, ThreadHandle):
+    t = _thread(thread, ThreadHandle, THREAD_ALERT)
+    if not t.terminated:
+        alert(machine, t)
+    return 0
+
+
+@kernel_service("NtAlertResumeThread")
+def NtAlertResumeThread(machine, thread, ThreadHandle, PreviousSuspendCount):
+    t = _thread(thread, ThreadHandle, THREAD_SUSPEND_RESUME)
+    if t.terminated:
+        return STATUS_THREAD_IS_TERMINATING
+    alert(machine, t)
+    _put_count(thread, PreviousSuspendCount, resume(machine, t))
+    return 0
+
+
+@kernel_service("NtQueueApcThread")
+def NtQueueApcThread(machine, thread, ThreadHandle, ApcRoutine, ApcArgument1, ApcArgument2, ApcArgument3):
+    """KeInsertQueueApc (user mode): ApcRoutine(Argument1, Argument2, Argument3) runs when the thread next
+    waits alertably (or calls NtTestAlert)."""
+    t = _thread(thread, ThreadHandle, THREAD_SET_CONTEXT)
+    if t.terminated or t.process.exited:
+        return STATUS_UNSUCCESSFUL          # the thread no longer takes APCs (QueueUserAPC: ERROR_GEN_FAILURE)
+    if not ApcRoutine:
+        return 0                            # nothing to run in user mode: accepted, and no alertable wait ends
+    kwait.queue_apc(machine, t, ApcRoutine, [ApcArgument1, ApcArgument2, ApcArgument3])
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ contexts
+def _native(thread) -> str:
+    return "x64" if thread.process.arch == "x64" else "x86"
+
+
+@kernel_service("NtGetContextThread")
+def NtGetContextThread(machine, thread, ThreadHandle, ThreadContext, *, caller_sp=0):
+    t = _thread(thread, ThreadHandle, THREAD_GET_CONTEXT)
+    return pscontext.get_context(thread, t, ThreadContext, _native(thread), caller_sp)
+
+
+@kernel_service("NtSetContextThread")
+def NtSetContextThread(machine, thread, ThreadHandle, ThreadContext, *, caller_sp=0):
+    t = _thread(thread, ThreadHandle, THREAD_SET_CONTEXT)
+    return pscontext.set_context(thread, t, ThreadContext, _native(thread), caller_sp)

@@ -291,11 +291,13 @@ _KERNEL_SERVICES: dict[str, ServiceFn] = {}
 
 def kernel_services() -> dict[str, ServiceFn]:
     """The services the kernel's components implement (importing them registers their declarations)."""
+    from winhatch.kernel.cm import services as _cm  # noqa: F401
     from winhatch.kernel.ex import services as _ex  # noqa: F401
     from winhatch.kernel.ke import clock_services as _ke  # noqa: F401
     from winhatch.kernel.ke import sync_services as _ke_sync  # noqa: F401
     from winhatch.kernel.mm import services as _mm  # noqa: F401
     from winhatch.kernel.ob import services as _ob  # noqa: F401
+    from winhatch.kernel.se import services as _se  # noqa: F401
     return dict(_KERNEL_SERVICES)
 
 

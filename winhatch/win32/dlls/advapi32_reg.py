@@ -30,7 +30,7 @@ from winhatch.kernel import events as ev
 from winhatch.kernel.cm.registry import (REG_EXPAND_SZ, REG_MULTI_SZ, REG_SZ, RegKey, REG_BINARY, REG_DWORD,
                                          REG_NONE, REG_QWORD)
 from winhatch.kernel.ke.dispatcher import ProcessExit
-from winhatch.kernel.ob import KObject
+from winhatch.kernel.cm.services import KeyObject, notify_change
 from winhatch.ntstatus import STATUS_NOT_IMPLEMENTED, NtStatusError, nt_to_win32
 from winhatch.win32.api import api
 
@@ -101,23 +101,6 @@ REG_NOTIFY_CHANGE_LAST_SET = 0x4
 
 ANSI = "cp1252"   # the ANSI code page of the emulated system (as Call.encode_t)
 _STRING_TYPES = (REG_SZ, REG_EXPAND_SZ, REG_MULTI_SZ)
-
-
-class KeyObject(KObject):
-    """A registry key as the object manager sees it: what a key handle refers to."""
-    type_name = "Key"
-
-    def __init__(self, key: RegKey):
-        super().__init__(None)
-        self.key = key
-        self.watchers: list[tuple[RegKey, bool, int, KObject]] = []
-
-    def on_last_handle_close(self) -> None:
-        # "If the key is closed, the event is signaled" (RegNotifyChangeKeyValue)
-        for _, _, _, event in self.watchers:
-            event.set()
-            event.dereference()
-        self.watchers.clear()
 
 
 class _Fail(Exception):
@@ -243,30 +226,7 @@ def _from_ansi_data(data: bytes) -> bytes:
 
 
 def _notify(c, key: RegKey, kind: int) -> None:
-    """Signal the RegNotifyChangeKeyValue registrations that watch `key` for `kind` of change (each fires
-    once, as on Windows: a program registers again after each notification)."""
-    for entry in c.proc.handles.entries():
-        obj = entry[1].obj
-        if not isinstance(obj, KeyObject) or not obj.watchers:
-            continue
-        keep = []
-        for w in obj.watchers:
-            watched, subtree, flt, event = w
-            k = key
-            hit = False
-            while k is not None:
-                if k is watched:
-                    hit = True
-                    break
-                if not subtree:
-                    break
-                k = k.parent
-            if hit and flt & kind:
-                event.set()
-                event.dereference()
-            else:
-                keep.append(w)
-        obj.watchers[:] = keep
+    notify_change(c.proc, key, kind)
 
 
 # =========================================================================================== open / create

@@ -1,6 +1,6 @@
 """advapi32: a process's access token and its privileges — OpenProcessToken, OpenThreadToken,
 LookupPrivilegeValue/LookupPrivilegeName, AdjustTokenPrivileges — over the token object of
-winhatch.kernel.ps.token (a standard user's token: SeChangeNotifyPrivilege enabled, four more held).
+winhatch.kernel.se.token (a standard user's token: SeChangeNotifyPrivilege enabled, four more held).
 
 Programs enable a privilege at start (7-Zip: SeCreateSymbolicLinkPrivilege, SeSecurityPrivilege) and go on
 when it is not held: AdjustTokenPrivileges then succeeds with ERROR_NOT_ALL_ASSIGNED, as on Windows.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from winhatch.kernel.ps.token import NAMES, PRIVILEGES, primary_token
+from winhatch.kernel.se.token import NAMES, PRIVILEGES, primary_token
 from winhatch.ntstatus import ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
 

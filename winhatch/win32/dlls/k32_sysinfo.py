@@ -185,6 +185,44 @@ def _process(c, h):
     return lookup(c, h, "Process", PROCESS_QUERY_LIMITED_INFORMATION)
 
 
+# ============================================================================================ firmware tables
+def _firmware(c, provider: int, action: int, table_id: int, buf: int, size: int) -> int:
+    """NtQuerySystemInformation(SystemFirmwareTableInformation) with a SYSTEM_FIRMWARE_TABLE_INFORMATION in
+    scratch, as kernelbase does: the table's size (the bytes copied, or the size needed when `size` is too
+    small); 0 and the last error on failure."""
+    head = 16
+    ret = c.stack_alloc(4)
+    info = c.stack_alloc(head, 8)
+    c.write(info, struct.pack("<IIII", provider, action, table_id, 0))
+    st = c.nt("NtQuerySystemInformation", 0x4C, info, head, ret)
+    needed = c.u32(info + 12)
+    if st not in (0, 0xC0000023):          # STATUS_BUFFER_TOO_SMALL: the size is in TableBufferLength
+        c.set_last_nt_error(st)
+        return 0
+    if not buf or size < needed:
+        return needed
+    info = c.stack_alloc(head + needed, 8)
+    c.write(info, struct.pack("<IIII", provider, action, table_id, needed))
+    st = c.nt("NtQuerySystemInformation", 0x4C, info, head + needed, ret)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    c.write(buf, c.read(info + head, needed))
+    return needed
+
+
+@api(K32, "UINT WINAPI GetSystemFirmwareTable(DWORD FirmwareTableProviderSignature, DWORD FirmwareTableID, "
+          "PVOID pFirmwareTableBuffer, DWORD BufferSize)")
+def GetSystemFirmwareTable(c, provider, table_id, buf, size):
+    return _firmware(c, provider, 1, table_id, buf, size)
+
+
+@api(K32, "UINT WINAPI EnumSystemFirmwareTables(DWORD FirmwareTableProviderSignature, "
+          "PVOID pFirmwareTableEnumBuffer, DWORD BufferSize)")
+def EnumSystemFirmwareTables(c, provider, buf, size):
+    return _firmware(c, provider, 0, 0, buf, size)
+
+
 @api(K32, "BOOL WINAPI IsWow64Process(HANDLE hProcess, PBOOL Wow64Process)")
 def IsWow64Process(c, h, p):
     proc = _process(c, h)

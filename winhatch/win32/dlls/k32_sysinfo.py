@@ -158,17 +158,44 @@ def _large_address_aware(c) -> bool:
     return bool(chars & 0x20)
 
 
+def query_system(c, cls: int, size: int) -> bytes:
+    """NtQuerySystemInformation(cls) into scratch of `size` bytes: the record (a failure is raised as its
+    NTSTATUS: these classes cannot fail for a correct size)."""
+    buf = c.stack_alloc(size, 8)
+    st = c.nt("NtQuerySystemInformation", cls, buf, size, 0)
+    if st & 0x80000000:
+        raise NtStatusError(st, f"NtQuerySystemInformation({cls:#x})")
+    return c.read(buf, size)
+
+
 def _system_info(c, native: bool) -> bytes:
-    x64_view = c.arch == "x64" or native
-    arch = PROCESSOR_ARCHITECTURE_AMD64 if x64_view else PROCESSOR_ARCHITECTURE_INTEL
-    ptype = PROCESSOR_AMD_X8664 if x64_view else PROCESSOR_INTEL_PENTIUM
-    nproc = pspeb.NUMBER_OF_PROCESSORS
-    mask = (1 << nproc) - 1
-    if c.arch == "x64":
-        top = 0x7FFFFFFEFFFF
-        return struct.pack("<HHIQQQIIIHH", arch, 0, 0x1000, 0x10000, top, mask, nproc, ptype, 0x10000, 6, 0x9E0A)
-    top = 0xFFFEFFFF if _large_address_aware(c) else 0x7FFEFFFF
-    return struct.pack("<HHIIIIIIIHH", arch, 0, 0x1000, 0x10000, top, mask, nproc, ptype, 0x10000, 6, 0x9E0A)
+    """SYSTEM_INFO from SystemBasicInformation and SystemProcessorInformation (as kernelbase builds it);
+    GetNativeSystemInfo in a WoW64 process reports the AMD64 processor."""
+    from winhatch.kernel.structs import SYSTEM_BASIC_INFORMATION
+    sbi = SYSTEM_BASIC_INFORMATION.unpack(c.arch, query_system(c, 0, SYSTEM_BASIC_INFORMATION.size(c.arch)))
+    arch, level, revision, _, _ = struct.unpack("<HHHHI", query_system(c, 1, 12))
+    if native:
+        arch = PROCESSOR_ARCHITECTURE_AMD64
+    ptype = PROCESSOR_AMD_X8664 if arch == PROCESSOR_ARCHITECTURE_AMD64 else PROCESSOR_INTEL_PENTIUM
+    fmt = "<HHIQQQIIIHH" if c.arch == "x64" else "<HHIIIIIIIHH"
+    return struct.pack(fmt, arch, 0, sbi["PageSize"], sbi["MinimumUserModeAddress"],
+                       sbi["MaximumUserModeAddress"], sbi["ActiveProcessorsAffinityMask"], sbi["NumberOfProcessors"],
+                       ptype, sbi["AllocationGranularity"], level, revision)
+
+
+@api(K32, "BOOL WINAPI GetSystemTimes(PFILETIME lpIdleTime, PFILETIME lpKernelTime, PFILETIME lpUserTime)")
+def GetSystemTimes(c, pidle, pkernel, puser):
+    """The sums over the processors of SystemProcessorPerformanceInformation (kernel time includes idle)."""
+    from winhatch.kernel.structs import SYSTEM_BASIC_INFORMATION
+    n = SYSTEM_BASIC_INFORMATION.unpack(c.arch, query_system(c, 0, SYSTEM_BASIC_INFORMATION.size(c.arch)))[
+        "NumberOfProcessors"]
+    raw = query_system(c, 8, 0x30 * n)
+    recs = [struct.unpack_from("<qqq", raw, 0x30 * i) for i in range(n)]
+    for ptr, v in ((pidle, sum(r[0] for r in recs)), (pkernel, sum(r[1] for r in recs)),
+                   (puser, sum(r[2] for r in recs))):
+        if ptr:
+            c.write(ptr, struct.pack("<Q", v))
+    return 1
 
 
 @api(K32, "void WINAPI GetSystemInfo(LPSYSTEM_INFO lpSystemInfo)")

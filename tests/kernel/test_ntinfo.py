@@ -78,6 +78,14 @@ COMMON = [
     "deleted value: c0000034",
     "delete: 00000000",
     "deleted key: c000017c",
+    # Tool Help over the process list (a section the process maps while reading it)
+    "snapshot: 1",
+    "processes: more than 2=1 self=1 idle=1 end=18",
+    "ansi: 1",
+    "threads: mine=1",
+    "modules: 0 err=18",
+    "small dwSize: 0 err=122",
+    "EnumProcesses: self=1",
 ]
 
 

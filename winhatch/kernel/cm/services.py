@@ -133,11 +133,27 @@ def _put_handle(proc, addr: int, h: int) -> None:
     user_write(proc, addr, struct.pack("<Q" if proc.arch == "x64" else "<I", h))
 
 
-def _event(machine, thread, op: str, path: str, status: int, value: str | None = None) -> None:
-    data = {"op": op, "path": path, "status": status & 0xFFFFFFFF}
+def _event(machine, thread, op: str, path: str, status: int, value: str | None = None, *, log: bool = False) -> None:
+    """The registry event (category "registry": op, path, value, status and error, the Win32 code
+    RtlNtStatusToDosError gives the status) and, for what the registry does not log itself (value operations,
+    enumeration, queries), its access-log entry, which the JSON report lists."""
+    from winhatch.ntstatus import nt_to_win32
+    data = {"op": op, "path": path, "status": status & 0xFFFFFFFF, "error": nt_to_win32(status)}
     if value is not None:
         data["value"] = value
     machine.events.emit(ev.REGISTRY, op, thread.process.pid, thread.tid, **data)
+    reg = machine.registry
+    if log and len(reg.log) < reg.log_limit:
+        reg.log.append(dict(data))
+
+
+def _logged_key(machine, thread, handle: int, access: int, op: str, value: str | None = None) -> KeyObject:
+    """key_object for a value or enumeration operation; a bad handle is logged with the operation."""
+    try:
+        return key_object(thread, handle, access)
+    except NtStatusError as e:
+        _event(machine, thread, op, f"<handle {handle:#x}>", e.status, value, log=True)
+        raise
 
 
 def _insert(thread, key: RegKey, access: int, attributes: int) -> int:
@@ -287,19 +303,26 @@ def _return(proc, buf: int, length: int, ResultLength: int, record: bytes, heade
 def NtQueryKey(machine, thread, KeyHandle, KeyInformationClass, KeyInformation, Length, ResultLength):
     cls = KeyInformationClass & 0xFFFFFFFF
     # KeyNameInformation and KeyCachedInformation need no access right; the others KEY_QUERY_VALUE
-    obj = key_object(thread, KeyHandle, 0 if cls in (KeyNameInformation, KeyCachedInformation) else KEY_QUERY_VALUE)
+    obj = _logged_key(machine, thread, KeyHandle,
+                      0 if cls in (KeyNameInformation, KeyCachedInformation) else KEY_QUERY_VALUE, "query_info")
     record, header = key_record(obj.key, cls, thread)
+    _event(machine, thread, "query_info", obj.key.path, 0, log=True)
     return _return(thread.process, KeyInformation, Length & 0xFFFFFFFF, ResultLength, record, header)
 
 
 @kernel_service("NtEnumerateKey")
 def NtEnumerateKey(machine, thread, KeyHandle, Index, KeyInformationClass, KeyInformation, Length, ResultLength):
     """The Index-th subkey (case-insensitive sorted order); STATUS_NO_MORE_ENTRIES past the end."""
-    obj = key_object(thread, KeyHandle, KEY_ENUMERATE_SUB_KEYS)
+    obj = _logged_key(machine, thread, KeyHandle, KEY_ENUMERATE_SUB_KEYS, "enum_key")
     cls = KeyInformationClass & 0xFFFFFFFF
     if cls in (KeyNameInformation, KeyCachedInformation):
         return STATUS_INVALID_PARAMETER
-    name = obj.key.enumerate_key(Index & 0xFFFFFFFF)
+    try:
+        name = obj.key.enumerate_key(Index & 0xFFFFFFFF)
+    except NtStatusError as e:
+        _event(machine, thread, "enum_key", obj.key.path, e.status, log=True)
+        raise
+    _event(machine, thread, "enum_key", obj.key.path, 0, name, log=True)
     record, header = key_record(obj.key.subkey(name), cls, thread)
     return _return(thread.process, KeyInformation, Length & 0xFFFFFFFF, ResultLength, record, header)
 
@@ -308,14 +331,14 @@ def NtEnumerateKey(machine, thread, KeyHandle, Index, KeyInformationClass, KeyIn
 def NtQueryValueKey(machine, thread, KeyHandle, ValueName, KeyValueInformationClass, KeyValueInformation, Length,
                     ResultLength):
     proc = thread.process
-    obj = key_object(thread, KeyHandle, KEY_QUERY_VALUE)
     name = read_unicode_string(proc, ValueName)
+    obj = _logged_key(machine, thread, KeyHandle, KEY_QUERY_VALUE, "query_value", name)
     try:
         type_, data = obj.key.query_value(name)
     except NtStatusError as e:
-        _event(machine, thread, "query_value", obj.key.path, e.status, name)
+        _event(machine, thread, "query_value", obj.key.path, e.status, name, log=True)
         raise
-    _event(machine, thread, "query_value", obj.key.path, 0, name)
+    _event(machine, thread, "query_value", obj.key.path, 0, name, log=True)
     stored = next((n for n in obj.key.value_names() if n.upper() == name.upper()), name)
     record, header = value_record(stored, type_, data, KeyValueInformationClass & 0xFFFFFFFF, thread)
     return _return(proc, KeyValueInformation, Length & 0xFFFFFFFF, ResultLength, record, header)
@@ -324,8 +347,13 @@ def NtQueryValueKey(machine, thread, KeyHandle, ValueName, KeyValueInformationCl
 @kernel_service("NtEnumerateValueKey")
 def NtEnumerateValueKey(machine, thread, KeyHandle, Index, KeyValueInformationClass, KeyValueInformation, Length,
                         ResultLength):
-    obj = key_object(thread, KeyHandle, KEY_QUERY_VALUE)
-    name, type_, data = obj.key.enumerate_value(Index & 0xFFFFFFFF)
+    obj = _logged_key(machine, thread, KeyHandle, KEY_QUERY_VALUE, "enum_value")
+    try:
+        name, type_, data = obj.key.enumerate_value(Index & 0xFFFFFFFF)
+    except NtStatusError as e:
+        _event(machine, thread, "enum_value", obj.key.path, e.status, log=True)
+        raise
+    _event(machine, thread, "enum_value", obj.key.path, 0, name, log=True)
     record, header = value_record(name, type_, data, KeyValueInformationClass & 0xFFFFFFFF, thread)
     return _return(thread.process, KeyValueInformation, Length & 0xFFFFFFFF, ResultLength, record, header)
 
@@ -334,16 +362,16 @@ def NtEnumerateValueKey(machine, thread, KeyHandle, Index, KeyValueInformationCl
 def NtSetValueKey(machine, thread, KeyHandle, ValueName, TitleIndex, Type, Data, DataSize):
     """Stores the data as given (no terminating NUL is added here: that is RegSetValueEx's business)."""
     proc = thread.process
-    obj = key_object(thread, KeyHandle, KEY_SET_VALUE)
     name = read_unicode_string(proc, ValueName)
+    obj = _logged_key(machine, thread, KeyHandle, KEY_SET_VALUE, "set_value", name)
     size = DataSize & 0xFFFFFFFF
     data = user_read(proc, Data, size) if size else b""
     try:
         obj.key.set_value(name, Type & 0xFFFFFFFF, data)
     except NtStatusError as e:
-        _event(machine, thread, "set_value", obj.key.path, e.status, name)
+        _event(machine, thread, "set_value", obj.key.path, e.status, name, log=True)
         raise
-    _event(machine, thread, "set_value", obj.key.path, 0, name)
+    _event(machine, thread, "set_value", obj.key.path, 0, name, log=True)
     notify_change(proc, obj.key, REG_NOTIFY_CHANGE_LAST_SET)
     return 0
 
@@ -351,14 +379,14 @@ def NtSetValueKey(machine, thread, KeyHandle, ValueName, TitleIndex, Type, Data,
 @kernel_service("NtDeleteValueKey")
 def NtDeleteValueKey(machine, thread, KeyHandle, ValueName):
     proc = thread.process
-    obj = key_object(thread, KeyHandle, KEY_SET_VALUE)
     name = read_unicode_string(proc, ValueName)
+    obj = _logged_key(machine, thread, KeyHandle, KEY_SET_VALUE, "delete_value", name)
     try:
         obj.key.delete_value(name)
     except NtStatusError as e:
-        _event(machine, thread, "delete_value", obj.key.path, e.status, name)
+        _event(machine, thread, "delete_value", obj.key.path, e.status, name, log=True)
         raise
-    _event(machine, thread, "delete_value", obj.key.path, 0, name)
+    _event(machine, thread, "delete_value", obj.key.path, 0, name, log=True)
     notify_change(proc, obj.key, REG_NOTIFY_CHANGE_LAST_SET)
     return 0
 

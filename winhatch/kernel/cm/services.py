@@ -103,11 +103,14 @@ def read_unicode_string(proc, addr: int) -> str:
 
 
 def read_object_attributes(proc, addr: int) -> tuple[int, str, int]:
-    """(RootDirectory, ObjectName, Attributes) of an OBJECT_ATTRIBUTES."""
+    """(RootDirectory, ObjectName, Attributes) of an OBJECT_ATTRIBUTES (its Length must be the structure's
+    size: STATUS_INVALID_PARAMETER otherwise)."""
     if not addr:
         raise NtStatusError(0xC0000005, "NULL OBJECT_ATTRIBUTES")
     p = _ptr_size(proc)
     raw = user_read(proc, addr, 4 * p)
+    if struct.unpack_from("<I", raw)[0] != 6 * p:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "OBJECT_ATTRIBUTES.Length")
     fmt = "<Q" if p == 8 else "<I"
     root = struct.unpack_from(fmt, raw, p)[0]
     name = struct.unpack_from(fmt, raw, 2 * p)[0]
@@ -162,8 +165,23 @@ def _insert(thread, key: RegKey, access: int, attributes: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- open / create
+def _outside_registry(machine, name: str) -> None:
+    """An absolute name that is not below \\Registry is parsed by the object manager: a missing object is
+    STATUS_OBJECT_NAME_NOT_FOUND / _PATH_NOT_FOUND (an empty component _NAME_INVALID), an object that exists
+    (the root directory, \\Device, ...) is no key: STATUS_OBJECT_TYPE_MISMATCH."""
+    if not name.startswith("\\"):
+        return
+    first = name[1:].split("\\", 1)[0]
+    if first.upper() == "REGISTRY":
+        return
+    machine.namespace.lookup(name)
+    raise NtStatusError(0xC0000024, f"{name} is not a registry key")
+
+
 def open_key(machine, thread, root: int, name: str, access: int, attributes: int) -> RegKey:
     proc = thread.process
+    if not root:
+        _outside_registry(machine, name)
     parent = key_object(thread, root).key if root else None
     return machine.registry.open_key(name, parent, wow64=_wow64(proc, access),
                                      open_link=bool(attributes & OBJ_OPENLINK))
@@ -177,6 +195,8 @@ def NtOpenKeyEx(machine, thread, KeyHandle, DesiredAccess, ObjectAttributes, Ope
     if OpenOptions & REG_OPTION_OPEN_LINK:
         attributes |= OBJ_OPENLINK
     access = DesiredAccess & 0xFFFFFFFF
+    if not access:                       # a key cannot be opened for no access at all
+        return 0xC0000022
     try:
         key = open_key(machine, thread, root, name, access, attributes)
     except NtStatusError as e:
@@ -204,6 +224,8 @@ def NtCreateKey(machine, thread, KeyHandle, DesiredAccess, ObjectAttributes, Tit
     if opts & REG_OPTION_CREATE_LINK:
         unsupported(thread, "NtCreateKey", "REG_OPTION_CREATE_LINK (creating symbolic-link keys)")
     access = DesiredAccess & 0xFFFFFFFF
+    if not root:
+        _outside_registry(machine, name)
     parent = key_object(thread, root).key if root else None
     try:
         key, created = machine.registry.create_key(name, parent, wow64=_wow64(proc, access),

@@ -800,3 +800,36 @@ def RtlOpenCurrentUser(c, access, out):
         return 0xC0000022
     oa = c.object_attributes(c.unicode_string(path), OBJ_CASE_INSENSITIVE)
     return c.nt("NtOpenKey", out, access, oa)
+
+
+RTL_REGISTRY_ABSOLUTE, RTL_REGISTRY_SERVICES, RTL_REGISTRY_CONTROL, RTL_REGISTRY_WINDOWS_NT = 0, 1, 2, 3
+RTL_REGISTRY_DEVICEMAP, RTL_REGISTRY_USER = 4, 5
+RTL_REGISTRY_HANDLE, RTL_REGISTRY_OPTIONAL = 0x40000000, 0x80000000
+_RTL_ROOTS = {RTL_REGISTRY_SERVICES: "\\Registry\\Machine\\System\\CurrentControlSet\\Services",
+              RTL_REGISTRY_CONTROL: "\\Registry\\Machine\\System\\CurrentControlSet\\Control",
+              RTL_REGISTRY_WINDOWS_NT: "\\Registry\\Machine\\Software\\Microsoft\\Windows NT\\CurrentVersion",
+              RTL_REGISTRY_DEVICEMAP: "\\Registry\\Machine\\Hardware\\DeviceMap"}
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI RtlCheckRegistryKey(ULONG RelativeTo, PWSTR Path)")
+def RtlCheckRegistryKey(c, relative, path):
+    """Whether the key exists: NtOpenKey of Path below the RTL_REGISTRY_* root (RTL_REGISTRY_ABSOLUTE: Path is
+    a full name; RTL_REGISTRY_USER: below the current user's key), closed again."""
+    rel = relative & ~RTL_REGISTRY_OPTIONAL
+    text = c.wstr(path) if path else ""
+    if rel == RTL_REGISTRY_HANDLE:
+        _stop(c, "with RTL_REGISTRY_HANDLE")
+    if rel == RTL_REGISTRY_ABSOLUTE:
+        name = text
+    elif rel == RTL_REGISTRY_USER:
+        try:
+            name = current_user_key_path(c) + ("\\" + text if text else "")
+        except _Fail:
+            return 0xC0000022
+    elif rel in _RTL_ROOTS:
+        name = _RTL_ROOTS[rel] + ("\\" + text if text else "")
+    else:
+        return 0xC000000D              # STATUS_INVALID_PARAMETER
+    st, h = _nt_open(c, 0, name, KEY_QUERY_VALUE, 0)
+    _close(c, h)
+    return st

@@ -63,6 +63,19 @@ def process_records(c) -> list[tuple[dict, list[dict], str]]:
     return out
 
 
+def _stop(c, why: str) -> None:
+    """A part of the API winhatch does not implement: stop the process loudly (STATUS_NOT_IMPLEMENTED)."""
+    from winhatch.kernel import events as ev
+    from winhatch.kernel.ke.dispatcher import ProcessExit
+    proc = c.proc
+    where = proc.subsystem["images"].describe(c.ptr(c._sp)) if "images" in proc.subsystem else None
+    proc.subsystem.setdefault("unimplemented", []).append({"api": f"kernel32.dll!{c.name}", "caller": where})
+    proc.stop_message = f"unimplemented: kernel32!{c.name} {why}" + (f" (called from {where})" if where else "")
+    c.machine.events.emit(ev.API, "unimplemented", proc.pid, c.thread.tid, api=f"kernel32.dll!{c.name}",
+                          caller=where, reason=why)
+    raise ProcessExit(0xC0000002)
+
+
 def _snapshot_bytes(c, flags: int) -> bytes:
     recs = process_records(c)
     procs = b""
@@ -85,8 +98,7 @@ def _snapshot_bytes(c, flags: int) -> bytes:
 @api(K32, "HANDLE WINAPI CreateToolhelp32Snapshot(DWORD dwFlags, DWORD th32ProcessID)")
 def CreateToolhelp32Snapshot(c, flags, pid):
     if flags & (TH32CS_SNAPMODULE | TH32CS_SNAPMODULE32 | TH32CS_SNAPHEAPLIST):
-        from winhatch.win32.crt.runtime import not_implemented
-        return not_implemented(c, "CreateToolhelp32Snapshot of modules or heaps (TH32CS_SNAPMODULE/HEAPLIST)")
+        _stop(c, "of modules or heaps (TH32CS_SNAPMODULE/MODULE32/HEAPLIST)")
     data = _snapshot_bytes(c, flags)
     hsec = c.stack_alloc(c.ptr_size)
     size = c.stack_alloc(8)

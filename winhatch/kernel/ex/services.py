@@ -49,6 +49,7 @@ SystemLogicalProcessorInformation = 0x49
 SystemFirmwareTableInformation = 0x4C
 SystemCodeIntegrityInformation = 0x67
 SystemLogicalProcessorInformationEx = 0x6B
+SystemNativeBasicInformation = 0x72
 
 CODEINTEGRITY_OPTION_ENABLED = 0x01
 
@@ -80,6 +81,10 @@ def query_system_information(machine, thread, cls: int, buf: int, length: int, R
     proc = thread.process
     arch = proc.arch
     if cls in (SystemBasicInformation, SystemEmulationBasicInformation):
+        return _fixed(proc, buf, length, ReturnLength, si.basic_information(proc), exact=True)
+    if cls == SystemNativeBasicInformation:
+        if arch == "x86":       # only the native (64-bit) caller: WoW64 refuses the class
+            return STATUS_INVALID_INFO_CLASS
         return _fixed(proc, buf, length, ReturnLength, si.basic_information(proc), exact=True)
     if cls in (SystemProcessorInformation, SystemEmulationProcessorInformation):
         return _fixed(proc, buf, length, ReturnLength,

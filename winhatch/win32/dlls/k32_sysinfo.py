@@ -418,3 +418,15 @@ def GetPhysicallyInstalledSystemMemory(c, out):
         return 0
     c.write_u64(out, PHYSICAL_MEMORY // 1024)
     return 1
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI RtlGetNativeSystemInformation(ULONG SystemInformationClass, "
+                  "PVOID SystemInformation, ULONG SystemInformationLength, PULONG ReturnLength)")
+def RtlGetNativeSystemInformation(c, cls, buf, length, pret):
+    """The system information of the native (64-bit) system: in an x64 process NtQuerySystemInformation
+    itself. A WoW64 process would get the 64-bit view through WoW64's own service (not modelled): it stops
+    loudly."""
+    if c.arch != "x64":
+        from .k32_toolhelp import _stop
+        _stop(c, "in a WoW64 process (the native 64-bit view is not modelled)")
+    return c.nt("NtQuerySystemInformation", cls, buf, length, pret)

@@ -69,9 +69,10 @@ def _stop(c, why: str) -> None:
     from winhatch.kernel.ke.dispatcher import ProcessExit
     proc = c.proc
     where = proc.subsystem["images"].describe(c.ptr(c._sp)) if "images" in proc.subsystem else None
-    proc.subsystem.setdefault("unimplemented", []).append({"api": f"kernel32.dll!{c.name}", "caller": where})
-    proc.stop_message = f"unimplemented: kernel32!{c.name} {why}" + (f" (called from {where})" if where else "")
-    c.machine.events.emit(ev.API, "unimplemented", proc.pid, c.thread.tid, api=f"kernel32.dll!{c.name}",
+    dll = c.spec.dlls[0] if c.spec is not None else "kernel32.dll"
+    proc.subsystem.setdefault("unimplemented", []).append({"api": f"{dll}!{c.name}", "caller": where})
+    proc.stop_message = f"unimplemented: {dll}!{c.name} {why}" + (f" (called from {where})" if where else "")
+    c.machine.events.emit(ev.API, "unimplemented", proc.pid, c.thread.tid, api=f"{dll}!{c.name}",
                           caller=where, reason=why)
     raise ProcessExit(0xC0000002)
 

@@ -108,3 +108,17 @@ def test_structures_windows_sizes():
     assert (S.SYSTEM_HANDLE_TABLE_ENTRY_INFO_EX.size("x64"), S.SYSTEM_HANDLE_TABLE_ENTRY_INFO_EX.size("x86")) == (40, 28)
     assert (S.SYSTEM_PROCESS_INFORMATION.size("x64"), S.SYSTEM_PROCESS_INFORMATION.size("x86")) == (0x100, 0xB8)
     assert (S.SYSTEM_THREAD_INFORMATION.size("x64"), S.SYSTEM_THREAD_INFORMATION.size("x86")) == (0x50, 0x40)
+
+
+def test_exception_services(build_fixture, arch):
+    """NtRaiseException (first chance: the vectored handler sees the record and continues the context) and
+    NtContinue as kernel services; NtSetDebugFilterState needs SeDebugPrivilege (a standard user: denied)."""
+    exe = build_fixture("sys_except.c", arch)
+    res = runner.run(exe, [], max_instructions=50_000_000)
+    assert res.error is None, res.error
+    assert res.stdout.decode().replace("\r\n", "\n") == (
+        "NtRaiseException: handler saw e0001234 params=1\nNtContinue: resumed=1\nNtSetDebugFilterState: c0000022\n")
+    res = runner.run(exe, ["second"], max_instructions=50_000_000)
+    assert res.stdout.decode().replace("\r\n", "\n") == "raising second chance\n"     # never "not reached"
+    assert res.exit_status == 0xE0001234
+    assert res.process.crash["code"] == 0xE0001234     # an unhandled exception, not an exit

@@ -294,6 +294,7 @@ def kernel_services() -> dict[str, ServiceFn]:
     from winhatch.kernel.cm import services as _cm  # noqa: F401
     from winhatch.kernel.ex import services as _ex  # noqa: F401
     from winhatch.kernel.ke import clock_services as _ke  # noqa: F401
+    from winhatch.kernel.ke import exception_services as _ke_exc  # noqa: F401
     from winhatch.kernel.ke import sync_services as _ke_sync  # noqa: F401
     from winhatch.kernel.mm import services as _mm  # noqa: F401
     from winhatch.kernel.ob import services as _ob  # noqa: F401

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import struct
 
-from winhatch.kernel.ps.peb import NUMBER_OF_PROCESSORS, OS_BUILD
+from winhatch.kernel.machine import PHYSICAL_MEMORY   # the machine's RAM, as KUSER_SHARED_DATA has it
+from winhatch.kernel.ps.peb import NUMBER_OF_PROCESSORS
 from winhatch.kernel.structs import (RTL_PROCESS_MODULE_INFORMATION, SYSTEM_HANDLE_TABLE_ENTRY_INFO,
                                      SYSTEM_HANDLE_TABLE_ENTRY_INFO_EX, SYSTEM_PROCESS_INFORMATION,
                                      SYSTEM_PROCESSOR_PERFORMANCE_INFORMATION, SYSTEM_THREAD_INFORMATION)
 
-#: the emulated machine's physical memory (a machine fact like its processor count)
-PHYSICAL_MEMORY = 8 << 30
 COMMIT_LIMIT = 2 * PHYSICAL_MEMORY      # RAM plus a page file of the same size
 PAGE = 0x1000
 #: the clock interrupt period in 100 ns units (Windows' default 15.625 ms)
@@ -354,7 +353,7 @@ def _smbios_struct(stype: int, handle: int, formatted: bytes, strings: list[str]
 def smbios_tables(machine) -> bytes:
     """The SMBIOS 3.1 structure table of the machine the registry describes (HKLM\\HARDWARE\\DESCRIPTION\\
     System\\BIOS, ...\\CentralProcessor\\0): BIOS (type 0), system (1), baseboard (2), chassis (3), processor
-    (4), one 8 GiB DDR4 module (17), end (127)."""
+    (4), one DDR4 module holding the machine's memory (17), end (127)."""
     bios = "HKLM\\HARDWARE\\DESCRIPTION\\System\\BIOS"
     cpu = "HKLM\\HARDWARE\\DESCRIPTION\\System\\CentralProcessor\\0"
     vendor = _reg(machine, bios, "BIOSVendor", "Dell Inc.")
@@ -381,7 +380,8 @@ def smbios_tables(machine) -> bytes:
                                               0x00FC, 0xC6, NUMBER_OF_PROCESSORS, NUMBER_OF_PROCESSORS,
                                               NUMBER_OF_PROCESSORS),
                        ["U3E1", "Intel(R) Corporation", cpu_name]),
-        _smbios_struct(17, 0x1100, struct.pack("<HHHHHBBBBBHH", 0x1000, 0xFFFE, 64, 64, 8192, 0x09, 0, 1, 2, 0x1A,
+        _smbios_struct(17, 0x1100, struct.pack("<HHHHHBBBBBHH", 0x1000, 0xFFFE, 64, 64, PHYSICAL_MEMORY >> 20,
+                                               0x09, 0, 1, 2, 0x1A,
                                                0x0080, 2666) + struct.pack("<BBBB", 3, 4, 5, 6),
                        ["DIMM1", "Not Specified", "SK Hynix", "62E1A3F2", "01234567", "HMA81GU6CJR8N-VK"]),
         _smbios_struct(127, 0x7F00, b"", []),
@@ -466,5 +466,3 @@ def time_zone_information() -> bytes:
     name = "Coordinated Universal Time".encode("utf-16-le").ljust(64, b"\0")
     return struct.pack("<i", 0) + name + bytes(16) + struct.pack("<i", 0) + name + bytes(16) + struct.pack("<i", 0)
 
-
-OS_BUILD_NUMBER = OS_BUILD

@@ -58,6 +58,11 @@ COMMON = [
     "NtDuplicateToken: 00000000",
     "duplicate level: 00000000 level=2",
     "advapi32 token user: 1",
+    # a DACL denying Everyone 4 then allowing it 5: read (1) granted, 4 denied, MAXIMUM_ALLOWED gives 1
+    "NtAccessCheck read: 00000000 granted=1 access=00000000",
+    "NtAccessCheck denied: 00000000 granted=0 access=c0000022",
+    "NtAccessCheck maximum: 00000000 granted=1 access=00000000",
+    "NtAccessCheck primary token: c000005c",
     "NtOpenKey CurrentVersion: 00000000",
     "build partial header only: 80000005 len=24",
     "build: 00000000 type=1 19045",

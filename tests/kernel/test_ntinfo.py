@@ -21,6 +21,7 @@ COMMON = [
     "modules size: c0000004 nonzero=1",
     "modules: 00000000 len=1 count>10=1 first=\\SystemRoot\\system32\\ntoskrnl.exe name=ntoskrnl.exe "
     "base kernel=1 size=1",
+    "extended process list: 00000000 self thread=1",   # stack, Win32 start address, TEB of this thread
     "handles short: c0000004",
     "handles: 00000000 event found=1",              # type Event (16), OBJ_INHERIT|OBJ_PROTECT_CLOSE, access
     "extended handles: 00000000 len=1 event found=1",

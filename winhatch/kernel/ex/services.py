@@ -36,6 +36,7 @@ SystemPerformanceInformation = 0x02
 SystemTimeOfDayInformation = 0x03
 SystemProcessInformation = 0x05
 SystemProcessorPerformanceInformation = 0x08
+SystemExtendedProcessInformation = 0x39
 SystemModuleInformation = 0x0B
 SystemHandleInformation = 0x10
 SystemKernelDebuggerInformation = 0x23
@@ -101,10 +102,11 @@ def query_system_information(machine, thread, cls: int, buf: int, length: int, R
             user_write(proc, buf, data[:length])
         _ret(proc, ReturnLength, length)
         return 0
-    if cls == SystemProcessInformation:
+    if cls in (SystemProcessInformation, SystemExtendedProcessInformation):
         if length and not buf:
             return STATUS_ACCESS_VIOLATION
-        return _variable(proc, buf, length, ReturnLength, si.process_information(machine, thread, buf))
+        return _variable(proc, buf, length, ReturnLength, si.process_information(
+            machine, thread, buf, extended=cls == SystemExtendedProcessInformation))
     if cls == SystemProcessorPerformanceInformation:
         recs = si.processor_performance(machine)
         n = min(len(recs), length // len(recs[0]))

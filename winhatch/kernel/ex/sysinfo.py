@@ -170,7 +170,8 @@ def process_list(machine, caller_thread) -> list[tuple[dict, list[dict], str]]:
     """(process fields, thread field dicts, image name) for the Idle process and every live process."""
     since = _since_boot(machine)
     out = []
-    idle_threads = [dict(KernelTime=since, CreateTime=0, ClientId={"UniqueProcess": 0, "UniqueThread": i},
+    # the idle threads (one per processor) have client id (0, 0)
+    idle_threads = [dict(KernelTime=since, CreateTime=0, ClientId={"UniqueProcess": 0, "UniqueThread": 0},
                          ThreadState=THREAD_RUNNING if i else THREAD_READY, WaitReason=WAIT_EXECUTIVE)
                     for i in range(NUMBER_OF_PROCESSORS)]
     out.append((dict(KernelTime=since * NUMBER_OF_PROCESSORS), idle_threads, ""))
@@ -185,7 +186,9 @@ def process_list(machine, caller_thread) -> list[tuple[dict, list[dict], str]]:
             threads.append(dict(
                 KernelTime=t.kernel_time, UserTime=t.user_ns // 100, CreateTime=t.creation_time,
                 StartAddress=t.start_address, ClientId={"UniqueProcess": p.pid, "UniqueThread": t.tid},
-                Priority=t.priority, BasePriority=p.base_priority, ThreadState=state, WaitReason=reason))
+                Priority=t.priority, BasePriority=p.base_priority, ThreadState=state, WaitReason=reason,
+                _extended=dict(StackBase=t.stack.base if t.stack else 0, StackLimit=t.stack.limit if t.stack else 0,
+                               Win32StartAddress=t.start_address, TebBase=t.teb)))
         a = p.aspace
         if a is not None:
             virtual = sum(r.RegionSize for r in a.regions() if r.State != 0x10000)
@@ -209,13 +212,16 @@ def _busy_of(p) -> tuple[int, int]:
     return p.user_ns // 100, p.kernel_time
 
 
-def process_information(machine, thread, base: int) -> bytes:
+def process_information(machine, thread, base: int, *, extended: bool = False) -> bytes:
     """SYSTEM_PROCESS_INFORMATION records laid out for a buffer at guest address `base`: each record, its
-    SYSTEM_THREAD_INFORMATION array, then its image name (UTF-16, NUL-terminated); records 8-aligned,
+    SYSTEM_THREAD_INFORMATION array (SYSTEM_EXTENDED_THREAD_INFORMATION for SystemExtendedProcessInformation:
+    stack, Win32 start address, TEB), then its image name (UTF-16, NUL-terminated); records 8-aligned,
     NextEntryOffset 0 in the last."""
+    from winhatch.kernel.structs import SYSTEM_EXTENDED_THREAD_INFORMATION
     arch = thread.process.arch
     psize = SYSTEM_PROCESS_INFORMATION.size(arch)
-    tsize = SYSTEM_THREAD_INFORMATION.size(arch)
+    tstruct = SYSTEM_EXTENDED_THREAD_INFORMATION if extended else SYSTEM_THREAD_INFORMATION
+    tsize = tstruct.size(arch)
     recs = process_list(machine, thread)
     out = bytearray()
     for i, (fields, threads, name) in enumerate(recs):
@@ -230,7 +236,10 @@ def process_information(machine, thread, base: int) -> bytes:
         rec = bytearray(size)
         rec[:psize] = SYSTEM_PROCESS_INFORMATION.pack(arch, **fields)
         for j, t in enumerate(threads):
-            rec[psize + j * tsize: psize + (j + 1) * tsize] = SYSTEM_THREAD_INFORMATION.pack(arch, **t)
+            t = dict(t)
+            ext = t.pop("_extended", {})
+            packed = tstruct.pack(arch, ThreadInfo=t, **ext) if extended else tstruct.pack(arch, **t)
+            rec[psize + j * tsize: psize + (j + 1) * tsize] = packed
         if name:
             rec[name_off:name_off + len(raw_name)] = raw_name
         out += rec

@@ -253,7 +253,7 @@ def NtRaiseHardError(machine, thread, ErrorStatus, NumberOfParameters, UnicodeSt
         return 0xC00000F0                            # STATUS_INVALID_PARAMETER_2
     if opt == OptionShutdownSystem:
         from winhatch.kernel.se.token import PRIVILEGES, primary_token
-        if PRIVILEGES["SeShutdownPrivilege"] not in primary_token(proc).enabled:
+        if PRIVILEGES["SeShutdownPrivilege"] not in primary_token(proc, machine.registry.user_sid).enabled:
             return STATUS_PRIVILEGE_NOT_HELD
         unsupported(thread, "NtRaiseHardError", "OptionShutdownSystem (a guest shutting the machine down)")
     machine.events.emit("ui", "hard_error", proc.pid, thread.tid, status=ErrorStatus & 0xFFFFFFFF, option=opt)
@@ -268,7 +268,7 @@ def NtSetDebugFilterState(machine, thread, ComponentId, Level, State):
     """The kernel debug-print filter (Kd_<component>_Mask): setting it needs SeDebugPrivilege, which a
     standard user's token does not hold enabled (STATUS_ACCESS_DENIED); with it the mask is kept per machine."""
     from winhatch.kernel.se.token import PRIVILEGES, primary_token
-    if PRIVILEGES["SeDebugPrivilege"] not in primary_token(thread.process).enabled:
+    if PRIVILEGES["SeDebugPrivilege"] not in primary_token(thread.process, machine.registry.user_sid).enabled:
         return 0xC0000022
     level = Level & 0xFFFFFFFF
     mask = (1 << level) if level < 32 else level

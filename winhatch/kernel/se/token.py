@@ -124,7 +124,7 @@ class Token(KObject):
         new = Token.__new__(Token)
         KObject.__init__(new)
         for k, v in self.__dict__.items():
-            if k in ("name", "refcount", "handle_count", "deleted", "permanent", "_namespace"):
+            if k in ("name", "refcount", "handle_count", "deleted", "permanent") or k.startswith("_"):
                 continue
             new.__dict__[k] = list(v) if isinstance(v, list) else set(v) if isinstance(v, set) else v
         new.token_type = token_type

@@ -83,6 +83,13 @@ def test_system_services(build_fixture, arch):
     assert "export " + basic in lines
     assert f"export short buffer: c0000004 len={info_len}" in lines
     assert "export NtClose(bad handle): c0000008" in lines
+    # the process list: the Idle process first, this process with its image name (the buffer inside the
+    # caller's buffer) and its one thread's client id; a 16-byte buffer gets the size needed
+    hows = ("export", "syscall") if arch == "x64" else ("export",)
+    for how in hows:
+        assert f"{how} SystemProcessInformation(16 bytes): c0000004 needed>16=1" in lines
+        assert (f"{how} SystemProcessInformation: 00000000 len=1 idle first=1 self=1 thread=1 processes>=3=1"
+                in lines)
     assert "export NtDelayExecution(50 ms): 00000000 slept=1" in lines   # blocks in the system call
     # waits and events: STATUS_TIMEOUT (a poll, and a 10 ms wait that blocks and times out), PreviousState
     for line in ("NtWaitForSingleObject(unsignalled, 0): 00000102",
@@ -132,7 +139,7 @@ def test_trace_and_report_count_services(build_fixture, arch):
     by = {}
     for e in calls:
         by[e.data["service"]] = by.get(e.data["service"], 0) + 1
-    assert by["NtQuerySystemInformation"] == 4
+    assert by["NtQuerySystemInformation"] == (8 if arch == "x64" else 6)
     assert by["NtClose"] >= 3
     # a call that blocked and was re-run after its wait is one call, with its final status
     delays = [e for e in calls if e.data["service"] == "NtDelayExecution"]
@@ -157,7 +164,8 @@ def test_report_counts_services_per_name(build_fixture, arch):
     schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "report-schema.json").read_text())
     jsonschema.validate(doc, schema)
     summary = doc["processes"][0]["syscall_summary"]
-    assert summary["NtQuerySystemInformation"] == 4
+    # the guest's own calls (x64: 8, x86: 6) and GetSystemInfo's two (basic, processor) per basic_info check
+    assert summary["NtQuerySystemInformation"] == (12 if arch == "x64" else 8)
     direct = sum(1 for e in seen if e.data["service"] == "NtAllocateVirtualMemory" and e.data["kind"] != "api")
     assert direct == (2 if arch == "x64" else 1)
     # every system service is counted, the program's own and those kernel32's functions made for it

@@ -108,7 +108,8 @@ WOW64_NODE = "WOW6432Node"
 def _fold(s: str) -> str:
     if s.isascii():  # every ASCII character upcases to exactly one character: one call instead of a loop
         return s.upper()
-    return "".join(c.upper() if len(c.upper()) == 1 else c for c in s)
+    # the registry upcases UTF-16 code units: characters beyond the BMP (surrogate pairs) keep their case
+    return "".join(c.upper() if len(c.upper()) == 1 and ord(c) < 0x10000 else c for c in s)
 
 
 def filetime_now() -> int:

@@ -1,66 +1,278 @@
-"""Executive system services: NtQuerySystemInformation, called by the system-service dispatcher
-(winhatch.kernel.ke.services).
+"""Executive system services: NtQuerySystemInformation(Ex), NtRaiseHardError, NtSetDebugFilterState —
+called by the system-service dispatcher (winhatch.kernel.ke.services).
 
-Only the information classes written here are served; any other class stops the guest loudly (never a
-silent success), a class number beyond the last one Windows 10 22H2 defines returns STATUS_INVALID_INFO_CLASS.
+The information classes served are those of the CLASSES table (their records are built by
+winhatch.kernel.ex.sysinfo); any other class of Windows 10 22H2 stops the guest loudly (never a silent
+success), a class number beyond the last one returns STATUS_INVALID_INFO_CLASS. Lengths follow Windows:
+
+- fixed-size classes want at least their size (Basic, Processor and the WoW64 emulation classes exactly
+  it); too little is STATUS_INFO_LENGTH_MISMATCH with the size in *ReturnLength;
+- SystemTimeOfDayInformation copies up to its 0x30 bytes (ReturnLength the length asked), more is a
+  mismatch with ReturnLength 0;
+- variable-length classes (processes, modules, handles, logical processors) fail with
+  STATUS_INFO_LENGTH_MISMATCH and the full size in *ReturnLength when the buffer is too small;
+- SystemProcessorPerformanceInformation returns as many whole per-processor records as fit.
 """
 from __future__ import annotations
 
 import struct
 
-from winhatch.kernel.ke.services import unsupported, kernel_service, user_write
-from winhatch.kernel.ps.peb import NUMBER_OF_PROCESSORS
-from winhatch.ntstatus import STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_INFO_CLASS
+from winhatch.kernel.ex import sysinfo as si
+from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
+from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_INFO_CLASS,
+                               STATUS_INVALID_PARAMETER)
 
-#: the emulated machine's physical memory (a machine fact like its processor count)
-PHYSICAL_MEMORY = 8 << 30
-PAGE = 0x1000
-#: the clock interrupt period in 100 ns units (Windows' default 15.625 ms)
-TIMER_RESOLUTION = 156250
+STATUS_BUFFER_TOO_SMALL = 0xC0000023
+STATUS_NOT_IMPLEMENTED = 0xC0000002
+STATUS_NOT_FOUND = 0xC0000225
+
 #: one past the last SYSTEM_INFORMATION_CLASS of Windows 10 22H2 (SystemPoolLimitInformation = 0xD4 …);
 #: classes at or above it are STATUS_INVALID_INFO_CLASS
 MAX_SYSTEM_INFO_CLASS = 0xD5
-SystemBasicInformation = 0
+
+SystemBasicInformation = 0x00
+SystemProcessorInformation = 0x01
+SystemPerformanceInformation = 0x02
+SystemTimeOfDayInformation = 0x03
+SystemProcessInformation = 0x05
+SystemProcessorPerformanceInformation = 0x08
+SystemExtendedProcessInformation = 0x39
+SystemModuleInformation = 0x0B
+SystemHandleInformation = 0x10
+SystemKernelDebuggerInformation = 0x23
+SystemTimeZoneInformation = 0x2C
+SystemRangeStartInformation = 0x32
+SystemNumaHighestNodeInformation = 0x33
+SystemEmulationBasicInformation = 0x3E
+SystemEmulationProcessorInformation = 0x3F
+SystemExtendedHandleInformation = 0x40
+SystemLogicalProcessorInformation = 0x49
+SystemFirmwareTableInformation = 0x4C
+SystemCodeIntegrityInformation = 0x67
+SystemLogicalProcessorInformationEx = 0x6B
+SystemNativeBasicInformation = 0x72
+
+CODEINTEGRITY_OPTION_ENABLED = 0x01
 
 
-def _max_user_address(proc) -> int:
-    if proc.arch == "x64":
-        return 0x7FFFFFFEFFFF
-    try:   # a WoW64 process sees 2 GiB, or 4 GiB when its image is large-address aware
-        base = proc.image_base
-        lfanew = struct.unpack("<I", proc.aspace.read(base + 0x3C, 4))[0]
-        chars = struct.unpack("<H", proc.aspace.read(base + lfanew + 0x16, 2))[0]
-    except Exception:
-        return 0x7FFEFFFF
-    return 0xFFFEFFFF if chars & 0x20 else 0x7FFEFFFF
+def _ret(proc, ReturnLength: int, n: int) -> None:
+    if ReturnLength:
+        user_write(proc, ReturnLength, struct.pack("<I", n & 0xFFFFFFFF))
 
 
-def basic_information(proc) -> bytes:
-    """SYSTEM_BASIC_INFORMATION as the caller's architecture lays it out (x64: 0x40 bytes, WoW64: 0x2C)."""
-    pages = PHYSICAL_MEMORY // PAGE
-    head = struct.pack("<7I", 0, TIMER_RESOLUTION, PAGE, pages, 1, pages, 0x10000)
-    mask = (1 << NUMBER_OF_PROCESSORS) - 1
-    if proc.arch == "x64":
-        return head + struct.pack("<4xQQQB7x", 0x10000, _max_user_address(proc), mask, NUMBER_OF_PROCESSORS)
-    return head + struct.pack("<IIIB3x", 0x10000, _max_user_address(proc), mask, NUMBER_OF_PROCESSORS)
+def _fixed(proc, buf: int, length: int, ReturnLength: int, data: bytes, *, exact: bool = False) -> int:
+    if length < len(data) or (exact and length != len(data)):
+        _ret(proc, ReturnLength, len(data))
+        return STATUS_INFO_LENGTH_MISMATCH
+    user_write(proc, buf, data)
+    _ret(proc, ReturnLength, len(data))
+    return 0
+
+
+def _variable(proc, buf: int, length: int, ReturnLength: int, data: bytes) -> int:
+    if length < len(data):
+        _ret(proc, ReturnLength, len(data))
+        return STATUS_INFO_LENGTH_MISMATCH
+    user_write(proc, buf, data)
+    _ret(proc, ReturnLength, len(data))
+    return 0
+
+
+def query_system_information(machine, thread, cls: int, buf: int, length: int, ReturnLength: int) -> int:
+    proc = thread.process
+    arch = proc.arch
+    if cls in (SystemBasicInformation, SystemEmulationBasicInformation):
+        return _fixed(proc, buf, length, ReturnLength, si.basic_information(proc), exact=True)
+    if cls == SystemNativeBasicInformation:
+        if arch == "x86":       # only the native (64-bit) caller: WoW64 refuses the class
+            return STATUS_INVALID_INFO_CLASS
+        return _fixed(proc, buf, length, ReturnLength, si.basic_information(proc), exact=True)
+    if cls in (SystemProcessorInformation, SystemEmulationProcessorInformation):
+        return _fixed(proc, buf, length, ReturnLength,
+                      si.processor_information(proc, emulation=cls == SystemEmulationProcessorInformation),
+                      exact=True)
+    if cls == SystemPerformanceInformation:
+        return _fixed(proc, buf, length, ReturnLength, si.performance_information(machine))
+    if cls == SystemTimeOfDayInformation:
+        data = si.timeofday_information(machine)
+        if length > len(data):
+            _ret(proc, ReturnLength, 0)
+            return STATUS_INFO_LENGTH_MISMATCH
+        if length:
+            user_write(proc, buf, data[:length])
+        _ret(proc, ReturnLength, length)
+        return 0
+    if cls in (SystemProcessInformation, SystemExtendedProcessInformation):
+        if length and not buf:
+            return STATUS_ACCESS_VIOLATION
+        return _variable(proc, buf, length, ReturnLength, si.process_information(
+            machine, thread, buf, extended=cls == SystemExtendedProcessInformation))
+    if cls == SystemProcessorPerformanceInformation:
+        recs = si.processor_performance(machine)
+        n = min(len(recs), length // len(recs[0]))
+        if n == 0:
+            _ret(proc, ReturnLength, 0)
+            return STATUS_INFO_LENGTH_MISMATCH
+        data = b"".join(recs[:n])
+        user_write(proc, buf, data)
+        _ret(proc, ReturnLength, len(data))
+        return 0
+    if cls == SystemModuleInformation:
+        return _variable(proc, buf, length, ReturnLength, si.module_information(arch))
+    if cls == SystemHandleInformation:
+        return _variable(proc, buf, length, ReturnLength, si.handle_information(machine, arch))
+    if cls == SystemExtendedHandleInformation:
+        return _variable(proc, buf, length, ReturnLength, si.extended_handle_information(machine, arch))
+    if cls == SystemKernelDebuggerInformation:
+        # no kernel debugger: KdDebuggerEnabled FALSE, KdDebuggerNotPresent TRUE
+        return _fixed(proc, buf, length, ReturnLength, bytes([0, 1]))
+    if cls == SystemTimeZoneInformation:
+        return _fixed(proc, buf, length, ReturnLength, si.time_zone_information())
+    if cls == SystemRangeStartInformation:
+        # MmSystemRangeStart: the start of kernel space (a WoW64 caller gets its 32-bit view's limit)
+        data = struct.pack("<Q", 0xFFFF800000000000) if arch == "x64" else struct.pack("<I", 0x80000000)
+        return _fixed(proc, buf, length, ReturnLength, data, exact=True)
+    if cls == SystemNumaHighestNodeInformation:
+        return _fixed(proc, buf, length, ReturnLength, struct.pack("<I", 0))   # one node, 0
+    if cls == SystemLogicalProcessorInformation:
+        if arch == "x86":   # Windows 8 and later do not serve this class to a WoW64 process
+            return STATUS_INVALID_INFO_CLASS
+        return _variable(proc, buf, length, ReturnLength, si.logical_processor(arch))
+    if cls == SystemFirmwareTableInformation:
+        return _firmware_table(machine, thread, buf, length, ReturnLength)
+    if cls == SystemCodeIntegrityInformation:
+        # SYSTEM_CODEINTEGRITY_INFORMATION { ULONG Length (in), ULONG CodeIntegrityOptions }: code integrity
+        # on, no test signing, no debug mode
+        if length < 8:
+            _ret(proc, ReturnLength, 8)
+            return STATUS_INFO_LENGTH_MISMATCH
+        if struct.unpack("<I", user_read(proc, buf, 4))[0] != 8:
+            return STATUS_INVALID_PARAMETER
+        user_write(proc, buf + 4, struct.pack("<I", CODEINTEGRITY_OPTION_ENABLED))
+        _ret(proc, ReturnLength, 8)
+        return 0
+    if cls == SystemLogicalProcessorInformationEx:
+        return STATUS_INVALID_PARAMETER    # it takes a relationship: NtQuerySystemInformationEx only
+    unsupported(thread, "NtQuerySystemInformation", f"information class {cls:#x}")
+
+
+FIRMWARE_HEADER = 16          # SYSTEM_FIRMWARE_TABLE_INFORMATION up to TableBuffer
+RSMB, ACPI, FIRM = 0x52534D42, 0x41435049, 0x4649524D
+SystemFirmwareTable_Enumerate, SystemFirmwareTable_Get = 0, 1
+
+
+def _firmware_table(machine, thread, buf: int, length: int, ReturnLength: int) -> int:
+    """SYSTEM_FIRMWARE_TABLE_INFORMATION { ProviderSignature, Action, TableID, TableBufferLength, TableBuffer[] }
+    (what GetSystemFirmwareTable / EnumSystemFirmwareTables call): the raw SMBIOS ('RSMB') and the ACPI
+    tables ('ACPI'); another provider is STATUS_NOT_IMPLEMENTED with ReturnLength 0, as on Windows. A table
+    larger than the buffer: STATUS_BUFFER_TOO_SMALL with its size in TableBufferLength and the full length in
+    *ReturnLength."""
+    proc = thread.process
+    if length < FIRMWARE_HEADER:
+        _ret(proc, ReturnLength, FIRMWARE_HEADER)
+        return STATUS_INFO_LENGTH_MISMATCH
+    provider, action, table_id = struct.unpack("<III", user_read(proc, buf, 12))
+    if provider == FIRM:
+        unsupported(thread, "NtQuerySystemInformation", "SystemFirmwareTableInformation provider 'FIRM'")
+    if provider not in (RSMB, ACPI) or action not in (SystemFirmwareTable_Enumerate, SystemFirmwareTable_Get):
+        _ret(proc, ReturnLength, 0)
+        return STATUS_NOT_IMPLEMENTED if provider not in (RSMB, ACPI) else STATUS_INVALID_PARAMETER
+    if provider == RSMB:
+        data = struct.pack("<I", 0) if action == SystemFirmwareTable_Enumerate else si.raw_smbios(machine)
+    else:
+        tables = si.acpi_tables(machine)
+        if action == SystemFirmwareTable_Enumerate:
+            data = b"".join(tables)
+        else:
+            data = tables.get(struct.pack("<I", table_id))
+            if data is None:
+                _ret(proc, ReturnLength, 0)
+                return STATUS_NOT_FOUND
+    user_write(proc, buf + 12, struct.pack("<I", len(data)))
+    _ret(proc, ReturnLength, FIRMWARE_HEADER + len(data))
+    if length < FIRMWARE_HEADER + len(data):
+        return STATUS_BUFFER_TOO_SMALL
+    user_write(proc, buf + FIRMWARE_HEADER, data)
+    return 0
 
 
 @kernel_service("NtQuerySystemInformation")
 def NtQuerySystemInformation(machine, thread, SystemInformationClass, SystemInformation, SystemInformationLength,
                              ReturnLength):
     cls = SystemInformationClass & 0xFFFFFFFF
-    length = SystemInformationLength & 0xFFFFFFFF
+    if cls >= MAX_SYSTEM_INFO_CLASS:
+        return STATUS_INVALID_INFO_CLASS
+    return query_system_information(machine, thread, cls, SystemInformation, SystemInformationLength & 0xFFFFFFFF,
+                                    ReturnLength)
+
+
+@kernel_service("NtQuerySystemInformationEx")
+def NtQuerySystemInformationEx(machine, thread, SystemInformationClass, InputBuffer, InputBufferLength,
+                               SystemInformation, SystemInformationLength, ReturnLength):
+    """The classes that take an input: SystemLogicalProcessorInformationEx (input: the
+    LOGICAL_PROCESSOR_RELATIONSHIP) — the core and package records; the cache, NUMA and group relations are
+    not modelled and stop loudly."""
+    cls = SystemInformationClass & 0xFFFFFFFF
     proc = thread.process
     if cls >= MAX_SYSTEM_INFO_CLASS:
         return STATUS_INVALID_INFO_CLASS
-    if cls != SystemBasicInformation:
-        unsupported(thread, "NtQuerySystemInformation", f"information class {cls:#x}")
-    data = basic_information(proc)
-    if length != len(data):   # this class wants exactly its size
-        if ReturnLength:
-            user_write(proc, ReturnLength, struct.pack("<I", len(data)))
-        return STATUS_INFO_LENGTH_MISMATCH
-    user_write(proc, SystemInformation, data)
-    if ReturnLength:
-        user_write(proc, ReturnLength, struct.pack("<I", len(data)))
+    if cls != SystemLogicalProcessorInformationEx:
+        unsupported(thread, "NtQuerySystemInformationEx", f"information class {cls:#x}")
+    if (InputBufferLength & 0xFFFFFFFF) < 4:
+        return STATUS_INVALID_PARAMETER
+    rel = struct.unpack("<I", user_read(proc, InputBuffer, 4))[0]
+    data = si.logical_processor_ex(proc.arch, rel)
+    if data is None:
+        if rel in (si.RelationNumaNode, si.RelationCache, si.RelationGroup, si.RelationAll, 5, 6, 7):
+            unsupported(thread, "NtQuerySystemInformationEx",
+                        f"SystemLogicalProcessorInformationEx relationship {rel} (no cache/NUMA/group model)")
+        return STATUS_INVALID_PARAMETER
+    return _variable(proc, SystemInformation, SystemInformationLength & 0xFFFFFFFF, ReturnLength, data)
+
+
+# ------------------------------------------------------------------------------------------- hard errors
+OptionAbortRetryIgnore, OptionOk, OptionOkCancel, OptionRetryCancel, OptionYesNo, OptionYesNoCancel, \
+    OptionShutdownSystem, OptionOkNoWait, OptionCancelTryContinue = range(9)
+ResponseReturnToCaller, ResponseNotHandled = 0, 1
+STATUS_PRIVILEGE_NOT_HELD = 0xC0000061
+
+
+@kernel_service("NtRaiseHardError")
+def NtRaiseHardError(machine, thread, ErrorStatus, NumberOfParameters, UnicodeStringParameterMask, Parameters,
+                     ValidResponseOptions, Response):
+    """A hard error of a process that has no desktop to show it on: winhatch's processes run in a session
+    with no interactive window station, so CSRSS shows nothing and the answer is ResponseNotHandled with
+    STATUS_SUCCESS — except OptionShutdownSystem, which needs SeShutdownPrivilege enabled (the malware
+    "BSOD" trick): STATUS_PRIVILEGE_NOT_HELD without it; with it the shutdown is refused loudly (winhatch does
+    not stop the machine for a guest)."""
+    proc = thread.process
+    opt = ValidResponseOptions & 0xFFFFFFFF
+    if opt > OptionCancelTryContinue:
+        return STATUS_INVALID_PARAMETER
+    if (NumberOfParameters & 0xFFFFFFFF) > 5:         # MAXIMUM_HARDERROR_PARAMETERS
+        return 0xC00000F0                            # STATUS_INVALID_PARAMETER_2
+    if opt == OptionShutdownSystem:
+        from winhatch.kernel.se.token import PRIVILEGES, primary_token
+        if PRIVILEGES["SeShutdownPrivilege"] not in primary_token(proc, machine.registry.user_sid).enabled:
+            return STATUS_PRIVILEGE_NOT_HELD
+        unsupported(thread, "NtRaiseHardError", "OptionShutdownSystem (a guest shutting the machine down)")
+    machine.events.emit("ui", "hard_error", proc.pid, thread.tid, status=ErrorStatus & 0xFFFFFFFF, option=opt)
+    if Response:
+        user_write(proc, Response, struct.pack("<I", ResponseNotHandled))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- debug filter
+@kernel_service("NtSetDebugFilterState")
+def NtSetDebugFilterState(machine, thread, ComponentId, Level, State):
+    """The kernel debug-print filter (Kd_<component>_Mask): setting it needs SeDebugPrivilege, which a
+    standard user's token does not hold enabled (STATUS_ACCESS_DENIED); with it the mask is kept per machine."""
+    from winhatch.kernel.se.token import PRIVILEGES, primary_token
+    if PRIVILEGES["SeDebugPrivilege"] not in primary_token(thread.process, machine.registry.user_sid).enabled:
+        return 0xC0000022
+    level = Level & 0xFFFFFFFF
+    mask = (1 << level) if level < 32 else level
+    filters = machine.__dict__.setdefault("debug_filters", {})
+    cur = filters.get(ComponentId & 0xFFFFFFFF, 0)
+    filters[ComponentId & 0xFFFFFFFF] = (cur | mask) if State & 0xFF else (cur & ~mask)
     return 0

@@ -1,7 +1,7 @@
 """CONTEXT records in guest memory: a register snapshot (winhatch.cpu.context.Context) as the CONTEXT structure
 of its architecture (x64 CONTEXT_AMD64, x86 CONTEXT) and back. Used wherever the kernel hands a context to
 user mode or takes one from it: NtGetContextThread / NtSetContextThread, the user-APC frame
-(KiUserApcDispatcher), exception dispatch (winhatch.ldr.exceptions), NtContinue."""
+(KiUserApcDispatcher), exception dispatch (winhatch.win32.ntdll.exceptions), NtContinue and NtRaiseException."""
 from __future__ import annotations
 
 import struct

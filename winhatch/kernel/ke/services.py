@@ -264,6 +264,9 @@ def kernel_service(name: str):
     def deco(fn):
         names = list(fn.__code__.co_varnames[2:2 + svc.argc])
         assert len(names) == svc.argc, f"{name}: {len(names)} parameters, the service has {svc.argc}"
+        prev = _KERNEL_SERVICES.get(name)
+        assert prev is None or prev.__qualname__ == fn.__qualname__ and prev.__module__ == fn.__module__, \
+            f"{name} is implemented twice: {prev.__module__} and {fn.__module__}"   # one implementation each
         _KERNEL_SERVICES[name] = fn
         return fn
     return deco
@@ -296,9 +299,11 @@ _KERNEL_SERVICES: dict[str, ServiceFn] = {}
 
 def kernel_services() -> dict[str, ServiceFn]:
     """The services the kernel's components implement (importing them registers their declarations)."""
+    from winhatch.kernel.cm import services as _cm  # noqa: F401
     from winhatch.kernel.ex import services as _ex  # noqa: F401
     from winhatch.kernel.io import iocp_services as _io_iocp  # noqa: F401
     from winhatch.kernel.ke import clock_services as _ke  # noqa: F401
+    from winhatch.kernel.ke import exception_services as _ke_exc  # noqa: F401
     from winhatch.kernel.ke import sync_services as _ke_sync  # noqa: F401
     from winhatch.kernel.mm import section_services as _mm_sections  # noqa: F401
     from winhatch.kernel.mm import services as _mm  # noqa: F401
@@ -306,6 +311,7 @@ def kernel_services() -> dict[str, ServiceFn]:
     from winhatch.kernel.ps import job as _ps_job  # noqa: F401
     from winhatch.kernel.ps import info_services as _ps_info  # noqa: F401
     from winhatch.kernel.ps import services as _ps  # noqa: F401
+    from winhatch.kernel.se import services as _se  # noqa: F401
     return dict(_KERNEL_SERVICES)
 
 

@@ -22,10 +22,12 @@ from .kuser import *  # noqa: F401,F403
 from .kuser import __all__ as _kuser_all
 from .nt import *  # noqa: F401,F403
 from .nt import __all__ as _nt_all
+from .sysinfo import *  # noqa: F401,F403
+from .sysinfo import __all__ as _sysinfo_all
 from .winapi import *  # noqa: F401,F403
 from .winapi import __all__ as _winapi_all
 
 __all__ = ["ARCHES", "PTR_SIZE", "Array", "CType", "F", "Field", "PerArch", "Prim", "Struct", "StructView", "Union",
            "UCHAR", "CHAR", "BOOLEAN", "USHORT", "SHORT", "WCHAR", "ULONG", "LONG", "ULONGLONG", "LONGLONG", "PVOID",
            "HANDLE", "SIZE_T", "ULONG_PTR", "LONG_PTR", "BYTE", "WORD", "DWORD", "DWORD64", "BOOL",
-           *_basic_all, *_nt_all, *_winapi_all, *_kuser_all]
+           *_basic_all, *_nt_all, *_winapi_all, *_kuser_all, *_sysinfo_all]

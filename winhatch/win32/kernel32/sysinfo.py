@@ -158,17 +158,44 @@ def _large_address_aware(c) -> bool:
     return bool(chars & 0x20)
 
 
+def query_system(c, cls: int, size: int) -> bytes:
+    """NtQuerySystemInformation(cls) into scratch of `size` bytes: the record (a failure is raised as its
+    NTSTATUS: these classes cannot fail for a correct size)."""
+    buf = c.stack_alloc(size, 8)
+    st = c.nt("NtQuerySystemInformation", cls, buf, size, 0)
+    if st & 0x80000000:
+        raise NtStatusError(st, f"NtQuerySystemInformation({cls:#x})")
+    return c.read(buf, size)
+
+
 def _system_info(c, native: bool) -> bytes:
-    x64_view = c.arch == "x64" or native
-    arch = PROCESSOR_ARCHITECTURE_AMD64 if x64_view else PROCESSOR_ARCHITECTURE_INTEL
-    ptype = PROCESSOR_AMD_X8664 if x64_view else PROCESSOR_INTEL_PENTIUM
-    nproc = pspeb.NUMBER_OF_PROCESSORS
-    mask = (1 << nproc) - 1
-    if c.arch == "x64":
-        top = 0x7FFFFFFEFFFF
-        return struct.pack("<HHIQQQIIIHH", arch, 0, 0x1000, 0x10000, top, mask, nproc, ptype, 0x10000, 6, 0x9E0A)
-    top = 0xFFFEFFFF if _large_address_aware(c) else 0x7FFEFFFF
-    return struct.pack("<HHIIIIIIIHH", arch, 0, 0x1000, 0x10000, top, mask, nproc, ptype, 0x10000, 6, 0x9E0A)
+    """SYSTEM_INFO from SystemBasicInformation and SystemProcessorInformation (as kernelbase builds it);
+    GetNativeSystemInfo in a WoW64 process reports the AMD64 processor."""
+    from winhatch.kernel.structs import SYSTEM_BASIC_INFORMATION
+    sbi = SYSTEM_BASIC_INFORMATION.unpack(c.arch, query_system(c, 0, SYSTEM_BASIC_INFORMATION.size(c.arch)))
+    arch, level, revision, _, _ = struct.unpack("<HHHHI", query_system(c, 1, 12))
+    if native:
+        arch = PROCESSOR_ARCHITECTURE_AMD64
+    ptype = PROCESSOR_AMD_X8664 if arch == PROCESSOR_ARCHITECTURE_AMD64 else PROCESSOR_INTEL_PENTIUM
+    fmt = "<HHIQQQIIIHH" if c.arch == "x64" else "<HHIIIIIIIHH"
+    return struct.pack(fmt, arch, 0, sbi["PageSize"], sbi["MinimumUserModeAddress"],
+                       sbi["MaximumUserModeAddress"], sbi["ActiveProcessorsAffinityMask"], sbi["NumberOfProcessors"],
+                       ptype, sbi["AllocationGranularity"], level, revision)
+
+
+@api(K32, "BOOL WINAPI GetSystemTimes(PFILETIME lpIdleTime, PFILETIME lpKernelTime, PFILETIME lpUserTime)")
+def GetSystemTimes(c, pidle, pkernel, puser):
+    """The sums over the processors of SystemProcessorPerformanceInformation (kernel time includes idle)."""
+    from winhatch.kernel.structs import SYSTEM_BASIC_INFORMATION
+    n = SYSTEM_BASIC_INFORMATION.unpack(c.arch, query_system(c, 0, SYSTEM_BASIC_INFORMATION.size(c.arch)))[
+        "NumberOfProcessors"]
+    raw = query_system(c, 8, 0x30 * n)
+    recs = [struct.unpack_from("<qqq", raw, 0x30 * i) for i in range(n)]
+    for ptr, v in ((pidle, sum(r[0] for r in recs)), (pkernel, sum(r[1] for r in recs)),
+                   (puser, sum(r[2] for r in recs))):
+        if ptr:
+            c.write(ptr, struct.pack("<Q", v))
+    return 1
 
 
 @api(K32, "void WINAPI GetSystemInfo(LPSYSTEM_INFO lpSystemInfo)")
@@ -183,6 +210,44 @@ def GetNativeSystemInfo(c, p):
 
 def _process(c, h):
     return lookup(c, h, "Process", PROCESS_QUERY_LIMITED_INFORMATION)
+
+
+# ============================================================================================ firmware tables
+def _firmware(c, provider: int, action: int, table_id: int, buf: int, size: int) -> int:
+    """NtQuerySystemInformation(SystemFirmwareTableInformation) with a SYSTEM_FIRMWARE_TABLE_INFORMATION in
+    scratch, as kernelbase does: the table's size (the bytes copied, or the size needed when `size` is too
+    small); 0 and the last error on failure."""
+    head = 16
+    ret = c.stack_alloc(4)
+    info = c.stack_alloc(head, 8)
+    c.write(info, struct.pack("<IIII", provider, action, table_id, 0))
+    st = c.nt("NtQuerySystemInformation", 0x4C, info, head, ret)
+    needed = c.u32(info + 12)
+    if st not in (0, 0xC0000023):          # STATUS_BUFFER_TOO_SMALL: the size is in TableBufferLength
+        c.set_last_nt_error(st)
+        return 0
+    if not buf or size < needed:
+        return needed
+    info = c.stack_alloc(head + needed, 8)
+    c.write(info, struct.pack("<IIII", provider, action, table_id, needed))
+    st = c.nt("NtQuerySystemInformation", 0x4C, info, head + needed, ret)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    c.write(buf, c.read(info + head, needed))
+    return needed
+
+
+@api(K32, "UINT WINAPI GetSystemFirmwareTable(DWORD FirmwareTableProviderSignature, DWORD FirmwareTableID, "
+          "PVOID pFirmwareTableBuffer, DWORD BufferSize)")
+def GetSystemFirmwareTable(c, provider, table_id, buf, size):
+    return _firmware(c, provider, 1, table_id, buf, size)
+
+
+@api(K32, "UINT WINAPI EnumSystemFirmwareTables(DWORD FirmwareTableProviderSignature, "
+          "PVOID pFirmwareTableEnumBuffer, DWORD BufferSize)")
+def EnumSystemFirmwareTables(c, provider, buf, size):
+    return _firmware(c, provider, 0, 0, buf, size)
 
 
 @api(K32, "BOOL WINAPI IsWow64Process(HANDLE hProcess, PBOOL Wow64Process)")
@@ -338,3 +403,15 @@ def GetPhysicallyInstalledSystemMemory(c, out):
         return 0
     c.write_u64(out, PHYSICAL_MEMORY // 1024)
     return 1
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI RtlGetNativeSystemInformation(ULONG SystemInformationClass, "
+                  "PVOID SystemInformation, ULONG SystemInformationLength, PULONG ReturnLength)")
+def RtlGetNativeSystemInformation(c, cls, buf, length, pret):
+    """The system information of the native (64-bit) system: in an x64 process NtQuerySystemInformation
+    itself. A WoW64 process would get the 64-bit view through WoW64's own service (not modelled): it stops
+    loudly."""
+    if c.arch != "x64":
+        from winhatch.win32.kernel32.toolhelp import _stop
+        _stop(c, "in a WoW64 process (the native 64-bit view is not modelled)")
+    return c.nt("NtQuerySystemInformation", cls, buf, length, pret)

@@ -8,14 +8,15 @@ SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX (offsets checked with mingw for x86 and 
 then PROCESSOR_RELATIONSHIP { Flags, EfficiencyClass, Reserved[20], GroupCount @22, GroupMask[] @24 } with
 GROUP_AFFINITY { KAFFINITY Mask, WORD Group, WORD Reserved[3] } (16 bytes on x64, 12 on x86); a record's
 Size is its header plus the processor relationship with its one GROUP_AFFINITY (48 on x64, as Windows and
-Wine report). The cache, NUMA and group relations are not modelled: asking for them stops loudly.
+Wine report). The records come from NtQuerySystemInformationEx (winhatch.kernel.ex.sysinfo); the cache, NUMA
+and group relations are not modelled: asking for them stops loudly.
 """
 from __future__ import annotations
 
 import struct
 
 from winhatch.kernel.ps import peb as pspeb
-from winhatch.ntstatus import ERROR_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED
+from winhatch.ntstatus import ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
 
 from winhatch.win32.kernel32.common import K32, ERROR_INSUFFICIENT_BUFFER
@@ -54,38 +55,27 @@ def GetMaximumProcessorGroupCount(c):
     return 1
 
 
-def _processor_record(c, relationship: int, mask: int) -> bytes:
-    ga = struct.pack("<QH6x", mask, 0) if c.ptr_size == 8 else struct.pack("<IH6x", mask, 0)
-    body = struct.pack("<BB20xH", 0, 0, 1) + ga
-    return struct.pack("<II", relationship, 8 + len(body)) + body
-
-
 @api(K32, "BOOL WINAPI GetLogicalProcessorInformationEx(LOGICAL_PROCESSOR_RELATIONSHIP RelationshipType, "
      "PSYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX Buffer, PDWORD ReturnedLength)")
 def GetLogicalProcessorInformationEx(c, rel, buf, plen):
-    """The core and package records. A buffer smaller than the records: ERROR_INSUFFICIENT_BUFFER with the
-    size needed in *ReturnedLength; an unknown relationship: ERROR_INVALID_PARAMETER."""
+    """NtQuerySystemInformationEx(SystemLogicalProcessorInformationEx, &RelationshipType): the core and
+    package records. A buffer smaller than the records: ERROR_INSUFFICIENT_BUFFER with the size needed in
+    *ReturnedLength; an unknown relationship: ERROR_INVALID_PARAMETER."""
     if not plen:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    n = _nproc()
-    if rel == RelationProcessorCore:
-        data = b"".join(_processor_record(c, rel, 1 << i) for i in range(n))
-    elif rel == RelationProcessorPackage:
-        data = _processor_record(c, rel, (1 << n) - 1)
-    elif rel in (RelationNumaNode, RelationCache, RelationGroup, RelationAll, 5, 6, 7):
-        from winhatch.win32.msvcrt.runtime import not_implemented
-        not_implemented(c, f"GetLogicalProcessorInformationEx relationship {rel} (no cache/NUMA/group model)")
-        return STATUS_NOT_IMPLEMENTED
-    else:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    size = c.u32(plen)
-    c.write_u32(plen, len(data))
-    if not buf or size < len(data):
+    inp = c.stack_alloc(4)
+    c.write_u32(inp, rel)
+    ret = c.stack_alloc(4)
+    st = c.nt("NtQuerySystemInformationEx", 0x6B, inp, 4, buf, c.u32(plen) if buf else 0, ret)
+    if st == 0xC0000004:                # STATUS_INFO_LENGTH_MISMATCH
+        c.write_u32(plen, c.u32(ret))
         c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
         return 0
-    c.write(buf, data)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    c.write_u32(plen, c.u32(ret))
     return 1
 
 
@@ -238,27 +228,26 @@ def SetThreadAffinityMask(c, hthread, mask):
 
 
 # ------------------------------------------------------------------------------------------ memory status
-PHYSICAL_BYTES = 8 << 30          # the machine's RAM (KUSER_SHARED_DATA.NumberOfPhysicalPages)
-COMMIT_LIMIT = 2 * PHYSICAL_BYTES  # RAM plus a page file of the same size
 MEM_FREE = 0x10000
 
 
 def _memory_figures(c) -> dict:
-    """The machine's memory: the physical memory used is the commit charge of every process; the user
-    address space is this process's (its size, and what no allocation reserves)."""
-    committed = sum(p.aspace.commit_charge for p in c.machine.processes if not p.exited and p.aspace is not None)
-    committed = min(committed, PHYSICAL_BYTES)
-    if c.arch == "x64":
-        lo, hi = 0x10000, 0x7FFFFFFEFFFF
-    else:
-        from winhatch.win32.kernel32.sysinfo import _large_address_aware
-        lo, hi = 0x10000, 0xFFFEFFFF if _large_address_aware(c) else 0x7FFEFFFF
+    """The machine's memory as kernelbase computes it: the physical pages (SystemBasicInformation), the
+    available and committed pages and the commit limit (SystemPerformanceInformation); the user address
+    space is this process's (its size, and what no allocation reserves)."""
+    from winhatch.kernel.structs import SYSTEM_BASIC_INFORMATION
+    from winhatch.win32.kernel32.sysinfo import query_system
+    sbi = SYSTEM_BASIC_INFORMATION.unpack(c.arch, query_system(c, 0, SYSTEM_BASIC_INFORMATION.size(c.arch)))
+    page = sbi["PageSize"]
+    avail_pages, committed, limit = struct.unpack_from("<IIII", query_system(c, 2, 0x158), 0x2C)[:3]
+    total_phys = sbi["NumberOfPhysicalPages"] * page
+    lo, hi = sbi["MinimumUserModeAddress"], sbi["MaximumUserModeAddress"]
     total_virtual = hi + 1 - lo
     used = sum(min(r.BaseAddress + r.RegionSize, hi + 1) - max(r.BaseAddress, lo)
                for r in c.proc.aspace.regions()
                if r.State != MEM_FREE and r.BaseAddress + r.RegionSize > lo and r.BaseAddress <= hi)
-    return {"load": committed * 100 // PHYSICAL_BYTES, "total_phys": PHYSICAL_BYTES,
-            "avail_phys": PHYSICAL_BYTES - committed, "total_pf": COMMIT_LIMIT, "avail_pf": COMMIT_LIMIT - committed,
+    return {"load": (total_phys - avail_pages * page) * 100 // total_phys, "total_phys": total_phys,
+            "avail_phys": avail_pages * page, "total_pf": limit * page, "avail_pf": (limit - committed) * page,
             "total_virtual": total_virtual, "avail_virtual": total_virtual - used}
 
 

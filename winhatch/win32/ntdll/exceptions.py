@@ -77,13 +77,8 @@ NESTED_STUB = "WhExcNested"
 INTERNAL_STUBS = (RETURN_STUB, NESTED_STUB)
 
 DISPATCHER_CONTEXT_SIZE = 0x50
-X64_CONTEXT_SIZE = CONTEXT_AMD64.size("x64")
-X86_CONTEXT_SIZE = CONTEXT_X86.size("x86")
-
-X64_GPRS = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
-            "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")  # unwind-code register numbers
-M64 = 0xFFFFFFFFFFFFFFFF
-M32 = 0xFFFFFFFF
+# CONTEXT sizes, the x64 registers in unwind-code order, masks (shared with the kernel's NtContinue)
+from winhatch.kernel.ke.context import M32, M64, X64_CONTEXT_SIZE, X64_GPRS, X86_CONTEXT_SIZE  # noqa: E402
 
 
 class ExceptionError(Exception):

@@ -178,14 +178,7 @@ def _restore(c, ctx_addr, base=None):
     return X.context_from_guest(mem.read(ctx_addr, size), base)
 
 
-@api("ntdll.dll", "NTSTATUS NTAPI NtContinue(PCONTEXT ContextRecord, BOOLEAN TestAlert)")
-def NtContinue(c, ctx_addr, alert):
-    c.cpu.restore_context(_restore(c, ctx_addr))
-
-
-@api("ntdll.dll", "NTSTATUS NTAPI ZwContinue(PCONTEXT ContextRecord, BOOLEAN TestAlert)")
-def ZwContinue(c, ctx_addr, alert):
-    c.cpu.restore_context(_restore(c, ctx_addr))
+# NtContinue is the kernel's service (winhatch.kernel.ke.exception_services)
 
 
 @api(("kernel32.dll", "ntdll.dll"), "void NTAPI RtlRestoreContext(PCONTEXT ContextRecord, "

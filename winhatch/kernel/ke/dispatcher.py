@@ -438,9 +438,12 @@ class Dispatcher:
                 if timeout <= 0:
                     raise MachineStop("time limit reached", STATUS_IO_TIMEOUT)
                 machine_deadline = True
-            if sliced and top and self.mode == "traps" and self.slice_wall_s:
+            # a run ended by the wall-clock slice is resumed later: it must stop between two instructions
+            # (Cpu.run's preemption hook); one ended by the machine's time limit is not
+            slice_timeout = sliced and top and self.mode == "traps" and self.slice_wall_s
+            if slice_timeout:
                 timeout = min(timeout, self.slice_wall_s) if timeout else self.slice_wall_s
-            r = cpu.run(cpu.pc, max_instructions=budget, timeout_s=timeout)
+            r = cpu.run(cpu.pc, max_instructions=budget, timeout_s=timeout, resumable=bool(slice_timeout))
             executed = getattr(r, "instructions", 0) or (budget if r.kind == "budget" else 0)
             self.instructions += executed
             self.machine.clock.advance_instructions(executed)

@@ -13,7 +13,10 @@ Scheduling (measured and chosen; see bench/sched_bench.py)
   a lone runnable thread runs unsliced, as fast as before.
 - A thread that computes without any API call while others want to run is preempted by a wall-clock backstop
   (`slice_wall_s`, 50 ms): that point is not deterministic, but it only matters for programs that spin without
-  calling the system. `mode="instructions"` uses counted instruction budgets instead (fully deterministic,
+  calling the system. The stop lands between two instructions (a block hook of the engine's own thread, armed
+  by the CPU's watchdog: winhatch.cpu.core._Watchdog), so the thread resumes exactly; an asynchronous
+  uc_emu_stop could end a run between the store and the rest of a read-modify-write instruction, which then
+  ran twice (Go's "schedule: holding locks", 7za's bad archives). `mode="instructions"` uses counted instruction budgets instead (fully deterministic,
   slower). Everything else is deterministic: the same program gives the same interleaving every run.
   `seed` (an int) varies interleavings reproducibly: each round's order and each quantum are drawn from a PRNG.
 - Time: emulated time advances with executed instructions when they are counted, by `API_CALL_TICKS` per API

@@ -112,15 +112,6 @@ def _linux(exe: Path, args: list[str], cwd: Path, stdin: bytes = b"") -> subproc
     return subprocess.run([str(exe), *args], cwd=cwd, input=stdin, capture_output=True, timeout=120)
 
 
-def _counted_slices(machine) -> None:
-    """Threads sliced by instruction counts (deterministic) instead of the 50 ms wall-clock backstop: a Go
-    program's threads compute without system calls, and a slice ended asynchronously (the watchdog's
-    uc_emu_stop) leaves a state the Go runtime later finds corrupt in about one run in three ("schedule:
-    holding locks", "bad pointer in frame"); with counted slices every run passes. See the report of this
-    change: the asynchronous stop is a known open problem of the CPU layer."""
-    machine.dispatcher.mode = "instructions"
-
-
 def _windows(exe: Path, args: list[str], work: Path, stdin: bytes = b"", setup=None) -> runner.RunResult:
     """Run a copy of `exe` in `work` (mounted as C:\\app, its current directory)."""
     local = work / exe.name
@@ -163,7 +154,7 @@ def test_esbuild(arch, tmp_path, flag):
     (tmp_path / "in.js").write_bytes(JS)
     ref = _linux(esbuild("linux-x64"), ["in.js", flag], tmp_path)
     assert ref.returncode == 0 and b"hello, " in ref.stdout
-    _same(_windows(esbuild(ESBUILD_PACKAGE[arch]), ["in.js", flag], tmp_path, setup=_counted_slices), ref)
+    _same(_windows(esbuild(ESBUILD_PACKAGE[arch]), ["in.js", flag], tmp_path), ref)
 
 
 def test_typos(arch, tmp_path):
@@ -183,7 +174,7 @@ def test_shfmt_x64(tmp_path):
     ref = _linux(linux, [], tmp_path, SHELL)
     assert ref.returncode == 0 and ref.stdout == b'if [ "$a" ]; then\n\techo hi\nfi\n'
     exe = _wheel_script("shfmt-py", SHFMT, "win_amd64", f"shfmt_py-{SHFMT}.data", "shfmt")
-    _same(_windows(exe, [], tmp_path, SHELL, setup=_counted_slices), ref)
+    _same(_windows(exe, [], tmp_path, SHELL), ref)
 
 
 def _npm_exe(package: str, version: str, relpath: str) -> Path:

@@ -145,3 +145,27 @@ def test_disable_thread_library_calls(run_fixture, arch):
     has none and succeeds. A desktop process has no app package (APPMODEL_ERROR_NO_PACKAGE)."""
     res = run_fixture("thr_nocallout.c", arch, dlls=["thr_dll.c"])
     assert transcript(res) == expected("thr_nocallout", arch)
+
+
+def test_threads_preempted_by_the_wall_clock_resume_exactly(run_fixture, arch):
+    """Four workers compute without API calls (only the wall-clock slice of the default "traps" mode switches
+    them, made 2 ms here so a run has hundreds of preemptions) and check lock-prefixed counters, two spin
+    locks, plain read-modify-writes, rep movsb copies, XMM and x87 state. Before the preemption hook
+    (winhatch.cpu.core._Watchdog) every run ended with a spin lock held by nobody: a `lock cmpxchg`/`xchg`
+    stopped after its store ran again on resumption. wine64 prints the same lines for the x64 build."""
+    def setup(m):
+        assert m.dispatcher.mode == "traps"
+        m.dispatcher.slice_wall_s = 0.002
+    res = run_fixture("thr_preempt.c", arch, args=["5000"], setup_machine=setup, timeout=120)
+    n = 4 * 5000
+    assert res.error is None, res.error
+    assert res.stdout.decode().replace("\r\n", "\n") == (
+        f"lock xadd total={3 * n} expected={3 * n}\n"
+        f"lock inc total={n} expected={n}\n"
+        f"lock cmpxchg total={2 * n} expected={2 * n}\n"
+        f"lock bts/btr total={n} expected={n}\n"
+        f"cmpxchg-locked total={n} expected={n}\n"
+        f"xchg-locked total={2 * n} expected={2 * n}\n"
+        "violations=0\n")
+    assert res.exit_status == 0
+    assert res.machine.dispatcher.switches > 50   # the workers really were preempted

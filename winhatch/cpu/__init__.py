@@ -63,6 +63,12 @@ Unicorn quirks handled here:
     that raised #GP at translation time (mov crN at CPL 3); after any fault the fault page's blocks
     are dropped.
   * Unicorn's ``timeout`` spawns a thread per emu_start (~1 ms); a single watchdog thread is used.
+  * ``uc_emu_stop`` from another host thread can end a run in the middle of an instruction: the exit
+    request is also tested after each memory access inside a block, and that exit rolls the pc back to
+    the instruction whose store already happened (a ``lock xadd`` resumed runs twice).  A run ended by
+    ``timeout_s`` is therefore stopped by a block hook of the engine's own thread, at a block start
+    (see ``_Watchdog``); the asynchronous stop is left to runs nobody resumes (Ctrl-C, the machine's time
+    limit).
   * ``max_instructions`` uses Unicorn's count hook: a C helper per instruction (~25x slower than a
     free run) and switching between counted and uncounted runs flushes the translation cache.  Prefer
     ``timeout_s`` for time slicing.

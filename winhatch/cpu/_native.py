@@ -37,6 +37,8 @@ lib.uc_emu_stop.restype = c_int
 # uc_hook_add is variadic; the hooks we add need no variadic arguments.
 lib.uc_hook_add.argtypes = (c_void_p, ctypes.POINTER(c_size), c_int, c_void_p, c_void_p, c_u64, c_u64)
 lib.uc_hook_add.restype = c_int
+lib.uc_hook_del.argtypes = (c_void_p, c_size)
+lib.uc_hook_del.restype = c_int
 lib.uc_context_size.argtypes = (c_void_p,)
 lib.uc_context_size.restype = c_size
 

@@ -13,7 +13,10 @@ Scheduling (measured and chosen; see bench/sched_bench.py)
   a lone runnable thread runs unsliced, as fast as before.
 - A thread that computes without any API call while others want to run is preempted by a wall-clock backstop
   (`slice_wall_s`, 50 ms): that point is not deterministic, but it only matters for programs that spin without
-  calling the system. `mode="instructions"` uses counted instruction budgets instead (fully deterministic,
+  calling the system. The stop lands between two instructions (a block hook of the engine's own thread, armed
+  by the CPU's watchdog: winhatch.cpu.core._Watchdog), so the thread resumes exactly; an asynchronous
+  uc_emu_stop could end a run between the store and the rest of a read-modify-write instruction, which then
+  ran twice (Go's "schedule: holding locks", 7za's bad archives). `mode="instructions"` uses counted instruction budgets instead (fully deterministic,
   slower). Everything else is deterministic: the same program gives the same interleaving every run.
   `seed` (an int) varies interleavings reproducibly: each round's order and each quantum are drawn from a PRNG.
 - Time: emulated time advances with executed instructions when they are counted, by `API_CALL_TICKS` per API
@@ -438,9 +441,12 @@ class Dispatcher:
                 if timeout <= 0:
                     raise MachineStop("time limit reached", STATUS_IO_TIMEOUT)
                 machine_deadline = True
-            if sliced and top and self.mode == "traps" and self.slice_wall_s:
+            # a run ended by the wall-clock slice is resumed later: it must stop between two instructions
+            # (Cpu.run's preemption hook); one ended by the machine's time limit is not
+            slice_timeout = sliced and top and self.mode == "traps" and self.slice_wall_s
+            if slice_timeout:
                 timeout = min(timeout, self.slice_wall_s) if timeout else self.slice_wall_s
-            r = cpu.run(cpu.pc, max_instructions=budget, timeout_s=timeout)
+            r = cpu.run(cpu.pc, max_instructions=budget, timeout_s=timeout, resumable=bool(slice_timeout))
             executed = getattr(r, "instructions", 0) or (budget if r.kind == "budget" else 0)
             self.instructions += executed
             self.machine.clock.advance_instructions(executed)

@@ -118,3 +118,16 @@ def test_double_to_x87(value):
         back = sign * math.ldexp(mant, exp - 16383 - 63)
     assert back == value
     assert struct.pack("<d", back) == struct.pack("<d", value)
+
+
+def test_mktime_days_for_any_year():
+    """mktime normalises any struct tm: years far outside datetime's range give an out-of-range time (-1),
+    never an internal error (qmlformat asks for year 292278993)."""
+    import calendar
+
+    from winhatch.win32.msvcrt.time import _days_from_civil
+    for y in (1601, 1899, 1969, 1970, 2000, 2038, 2100, 3000, 9999):
+        for m in (1, 2, 3, 12):
+            assert _days_from_civil(y, m, 1) * 86400 == calendar.timegm((y, m, 1, 0, 0, 0))
+    assert _days_from_civil(292278993, 1, 1) * 86400 > 32535215999
+    assert _days_from_civil(-292275055, 1, 1) < 0

@@ -140,6 +140,17 @@ for _name, _bits, _limit in (("_gmtime64_s", 64, MAX_TIME64), ("_localtime64_s",
     api(BOTH, f"int __cdecl {_name}(void *tm, const void *t)")(_mks(_bits, _limit))
 
 
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date, for any year (a struct tm's tm_year is any int: the
+    result is then out of mktime's range, never an error)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
 def _mktime(c, tm: int, bits: int) -> int:
     """mktime (UTC zone): normalise the struct tm in place, return the time (or -1)."""
     if not tm:
@@ -148,8 +159,7 @@ def _mktime(c, tm: int, bits: int) -> int:
     sec, mn, hour, mday, mon, year = struct.unpack("<6i", c.read(tm, 24))
     y = year + 1900 + mon // 12
     mon %= 12
-    import calendar   # here: importing it costs every start-up ~1 ms, few programs call mktime
-    days = calendar.timegm((y, mon + 1, 1, 0, 0, 0)) // 86400 + mday - 1
+    days = _days_from_civil(y, mon + 1, 1) + mday - 1
     t = days * 86400 + hour * 3600 + mn * 60 + sec
     limit = MAX_TIME64 if bits == 64 else MAX_TIME32
     if t < 0 or t > limit:

@@ -277,6 +277,7 @@ _KERNEL_SERVICES: dict[str, ServiceFn] = {}
 def kernel_services() -> dict[str, ServiceFn]:
     """The services the kernel's components implement (importing them registers their declarations)."""
     from winhatch.kernel.ex import services as _ex  # noqa: F401
+    from winhatch.kernel.io import file_services as _io  # noqa: F401
     from winhatch.kernel.ke import clock_services as _ke  # noqa: F401
     from winhatch.kernel.ke import sync_services as _ke_sync  # noqa: F401
     from winhatch.kernel.mm import services as _mm  # noqa: F401

@@ -1166,7 +1166,7 @@ def SetFileInformationByHandle(c, h, cls, info, size):
             if attrs:
                 _vfs(c).set_attributes(vf.path, attrs, cwd(c))
         elif cls == FileDispositionInfo:
-            vf.set_delete_disposition(bool(raw[0]))
+            _vfs(c).set_disposition(vf, bool(raw[0]))
         elif cls == FileAllocationInfo:
             (alloc,) = struct.unpack("<q", raw)
             if alloc < 0:

@@ -19,7 +19,7 @@ EXPECTED = HERE / "expected"
 ORACLES = ("linux", "roundtrip", "wine")
 SOURCES = ("pypi", "npm", "deb")
 TOOLCHAINS = ("msvc-static", "msvc-dynamic", "msvc-old", "msvc-msvcrt", "clang-lld-static", "clang-lld-dynamic",
-              "rust-msvc", "rust-gnu", "go", "mingw-gcc", "msys2", "cygwin", "ghc", "zig-lld")
+              "rust-msvc", "rust-gnu", "go", "mingw-gcc", "msys2-mingw", "msys2", "cygwin", "ghc", "zig-lld")
 
 
 def cache_dir() -> Path:

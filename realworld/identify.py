@@ -3,7 +3,8 @@
 - Go: the build-info magic (``\\xff Go buildinf:``) or a ``Go build ID:`` note;
 - Rust: the standard library's panic machinery strings (``rust_panic``, ``/rustc/<hash>/``), then the
   target's ABI from the imports (MSVC: vcruntime/ucrt or a Rich header; GNU: libgcc/msvcrt);
-- MSYS2 / Cygwin: the POSIX layer DLL it imports (``msys-2.0.dll`` / ``cygwin1.dll``);
+- MSYS2 / Cygwin: the POSIX layer DLL it imports (``msys-2.0.dll`` / ``cygwin1.dll``); a program of MSYS2's
+  native environments (MINGW64, UCRT64) by its gcc's ident string ``Built by MSYS2 project``;
 - GHC: its runtime's strings (it links with mingw-w64's gcc and ld, but the code is GHC's);
 - Zig: its panic strings with a non-GNU linker version (Zig links with its own lld, a mingw-w64 CRT);
 - MSVC: a Rich header (only Microsoft's linker writes one), then the C runtime from the imports:
@@ -89,6 +90,10 @@ def identify(path: str | Path) -> dict:
     elif linker.startswith("2.") or "msvcrt.dll" in dlls or any(d.startswith(("libgcc", "libwinpthread", "libstdc++")) for d in dlls):
         ev.insert(0, "GNU ld linker version" if linker.startswith("2.") else "mingw runtime imports")
         tc = "mingw-gcc"
+        if b"Built by MSYS2 project" in data:
+            # gcc of one of MSYS2's native environments (MINGW64 / UCRT64 / CLANG64): its ident string
+            ev.insert(0, "GCC ident 'Built by MSYS2 project'")
+            tc = "msys2-mingw"
         if crt_dyn:
             ev.append("UCRT")
         elif "msvcrt.dll" in dlls:

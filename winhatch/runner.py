@@ -10,10 +10,9 @@ import io
 from pathlib import Path
 
 from winhatch._record import NEW, Record
+from winhatch.kernel.io.vfs import APP_DIR  # noqa: F401 (re-exported)
 from winhatch.kernel.ke.dispatcher import MachineStop
 from winhatch.ntstatus import NtStatusError, status_name
-
-APP_DIR = "C:\\app"
 
 
 class RunResult(Record):

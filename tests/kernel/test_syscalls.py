@@ -122,7 +122,13 @@ def test_trace_and_report_count_services(build_fixture, arch):
     res = runner.run(build_fixture("sys_services.c", arch), [], max_instructions=50_000_000,
                      subscribers=[lambda e: e.category == ev.SYSCALL and seen.append(e)], record=("syscall",))
     assert res.error is None, res.error
-    calls = [e for e in seen if e.name == "call"]
+    every = [e for e in seen if e.name == "call"]
+    calls = [e for e in every if e.data["kind"] != "api"]     # the program's own system calls
+    # the services kernel32's handlers called (as kernelbase calls ntdll's stubs) are counted too, their
+    # caller the API (mingw's start-up code calls VirtualQuery / VirtualProtect)
+    through_api = [e for e in every if e.data["kind"] == "api"]
+    assert through_api and all(e.data["caller"].startswith(("kernel32.dll!", "kernelbase.dll!"))
+                               for e in through_api)
     by = {}
     for e in calls:
         by[e.data["service"]] = by.get(e.data["service"], 0) + 1
@@ -143,11 +149,25 @@ def test_report_counts_services_per_name(build_fixture, arch):
     from pathlib import Path
 
     import jsonschema
-    res = runner.run(build_fixture("sys_services.c", arch), [], max_instructions=50_000_000, record=("syscall",))
+    from winhatch.kernel import events as ev
+    seen = []
+    res = runner.run(build_fixture("sys_services.c", arch), [], max_instructions=50_000_000, record=("syscall",),
+                     subscribers=[lambda e: e.category == ev.SYSCALL and e.name == "call" and seen.append(e)])
     doc = res.report()
     schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "report-schema.json").read_text())
     jsonschema.validate(doc, schema)
     summary = doc["processes"][0]["syscall_summary"]
     assert summary["NtQuerySystemInformation"] == 4
-    assert summary["NtAllocateVirtualMemory"] == (2 if arch == "x64" else 1)
+    direct = sum(1 for e in seen if e.data["service"] == "NtAllocateVirtualMemory" and e.data["kind"] != "api")
+    assert direct == (2 if arch == "x64" else 1)
+    # every system service is counted, the program's own and those kernel32's functions made for it
+    assert summary["NtAllocateVirtualMemory"] == sum(1 for e in seen if e.data["service"] == "NtAllocateVirtualMemory")
     assert summary["<invalid service 0xfff>"] == 1
+
+
+def test_api_locals_grow_the_stack(build_fixture, arch):
+    """A kernel32 function called with the stack pointer just above StackLimit: the locals it passes to its
+    system service (below the stack pointer) lie in the guard page, so the stack grows as on Windows."""
+    res = runner.run(build_fixture("sys_api_scratch.c", arch), [], max_instructions=50_000_000)
+    assert res.error is None, res.error
+    assert _out(res) == "VirtualAlloc: ok\nStackLimit moved down: 1\nVirtualFree: 1\n"

@@ -166,7 +166,7 @@ class DependencyWalker:
         return n, None
 
     def guest_path(self, path: Path, location: str | None) -> str:
-        from winhatch.runner import APP_DIR
+        from winhatch.kernel.io.vfs import APP_DIR
         return (APP_DIR if location in ("app", "root") else self.sys_label) + "\\" + path.name
 
     def locate(self, file_name: str) -> tuple[Path | None, str | None]:

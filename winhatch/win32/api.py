@@ -55,6 +55,7 @@ FILE_NAME_RESULTS = frozenset(("GetModuleFileName", "GetCurrentDirectory", "GetT
 
 _REGISTRY: list["ApiSpec"] = []
 _LAST_ERROR = {a: TEB.offset(a, "LastErrorValue") for a in ("x86", "x64")}
+_LAST_STATUS = {a: TEB.offset(a, "LastStatusValue") for a in ("x86", "x64")}
 _DATA: list[tuple[str, str, int, Callable | None]] = []
 _INIT: dict[str, Callable] = {}
 _INTERNAL_FN: list[tuple[str, str]] = []
@@ -378,6 +379,91 @@ class Call:
         if host is not None:
             return _U32.unpack_from(host[0], host[1] + _LAST_ERROR[self.proc.arch])[0]
         return self.cpu.read_u32(self.thread.teb + _LAST_ERROR[self.proc.arch])
+
+
+    # system services, as kernelbase reaches them through ntdll's stubs (see NtCall in the README)
+    def nt(self, name: str, *args: int) -> int:
+        """Call system service `name` (an Nt* name of services.tsv) with guest-visible arguments (handles,
+        guest addresses — build structures with stack_alloc): the dispatcher's implementation, traced as a
+        system service called by this API. Returns the NTSTATUS (unsigned 32-bit). A blocking service raises
+        WouldBlock: the whole handler runs again when the thread wakes."""
+        spec = self.spec
+        dll = spec.dlls[0] if spec is not None else "?"
+        status = self.machine.services.call(self.thread, name, args, self._sp, f"{dll}!{self.name}")
+        return 0 if status is None else status & 0xFFFFFFFF
+
+    def set_last_nt_error(self, status: int) -> int:
+        """BaseSetLastNTError: the last error is RtlNtStatusToDosError(status) (which also records the status in
+        TEB.LastStatusValue); returns the Win32 error."""
+        from winhatch.ntstatus import nt_to_win32
+        code = nt_to_win32(status & 0xFFFFFFFF)
+        self.cpu.write_u32(self.thread.teb + _LAST_STATUS[self.proc.arch], status & 0xFFFFFFFF)
+        self.set_last_error(code)
+        return code
+
+    def stack_alloc(self, size: int, align: int = 16) -> int:
+        """Scratch in the calling thread's stack below the API's stack pointer — where kernelbase keeps the
+        locals it passes to ntdll (OBJECT_ATTRIBUTES, UNICODE_STRING, IO_STATUS_BLOCK, OUT values). The pages
+        are committed as a __chkstk probe would (the guard page moves down); the scratch is zeroed and lives
+        until the API returns (an allocation of a handler run again after a wait gets the same address)."""
+        thread = self.thread
+        mark = getattr(thread, "api_scratch", None)
+        top = self._sp - 0x20            # leave the return address and a little room alone
+        low = mark[1] if mark is not None and mark[0] == self._sp else top
+        addr = (low - max(size, 1)) & ~(align - 1)
+        if top - addr > 0x40000:
+            from winhatch.ntstatus import STATUS_STACK_OVERFLOW, NtStatusError
+            raise NtStatusError(STATUS_STACK_OVERFLOW, f"{top - addr:#x} bytes of API scratch")
+        _probe_stack(self.machine, thread, addr)
+        thread.api_scratch = (self._sp, addr)
+        self.cpu.mem_write(addr, bytes(size))
+        return addr
+
+    def unicode_string(self, text: str | None) -> int:
+        """A UNICODE_STRING (and its NUL-terminated buffer) in stack_alloc scratch; 0 for None."""
+        if text is None:
+            return 0
+        from winhatch.kernel.structs import UNICODE_STRING
+        data = text.encode("utf-16-le", "surrogatepass")
+        if len(data) > 0xFFFC:
+            from winhatch.ntstatus import STATUS_NAME_TOO_LONG, NtStatusError
+            raise NtStatusError(STATUS_NAME_TOO_LONG, f"a name of {len(data) // 2} characters")
+        buf = self.stack_alloc(len(data) + 2, 8)
+        self.cpu.mem_write(buf, data + b"\0\0")
+        us = self.stack_alloc(UNICODE_STRING.size(self.arch), 8)
+        self.cpu.mem_write(us, UNICODE_STRING.pack(self.arch, Length=len(data), MaximumLength=len(data) + 2,
+                                                   Buffer=buf))
+        return us
+
+    def object_attributes(self, name: int, attributes: int = 0x40, root: int = 0, sd: int = 0) -> int:
+        """An OBJECT_ATTRIBUTES in stack_alloc scratch (InitializeObjectAttributes; 0x40 = OBJ_CASE_INSENSITIVE)."""
+        from winhatch.kernel.structs import OBJECT_ATTRIBUTES
+        size = OBJECT_ATTRIBUTES.size(self.arch)
+        oa = self.stack_alloc(size, 8)
+        self.cpu.mem_write(oa, OBJECT_ATTRIBUTES.pack(self.arch, Length=size, RootDirectory=root, ObjectName=name,
+                                                      Attributes=attributes, SecurityDescriptor=sd,
+                                                      SecurityQualityOfService=0))
+        return oa
+
+
+def _probe_stack(machine, thread, addr: int) -> None:
+    """Commit the thread's stack down to `addr` as touching each page would (__chkstk): the guard page becomes
+    ordinary, a new one is set below, StackLimit follows; past the reservation is a stack overflow."""
+    st = thread.stack
+    if st is None or not (st.reserve_base <= addr < st.base):
+        return
+    page = addr & ~0xFFF
+    if page >= st.limit:
+        return
+    from winhatch.kernel.mm import MEM_COMMIT, PAGE_GUARD, PAGE_READWRITE
+    from winhatch.ntstatus import STATUS_STACK_OVERFLOW, NtStatusError
+    if page - 0x1000 < st.reserve_base + 0x1000:
+        raise NtStatusError(STATUS_STACK_OVERFLOW, f"API scratch at {addr:#x} past the stack's reservation")
+    aspace = thread.process.aspace
+    aspace.allocate(page, st.limit - page, MEM_COMMIT, PAGE_READWRITE)
+    aspace.allocate(page - 0x1000, 0x1000, MEM_COMMIT, PAGE_READWRITE | PAGE_GUARD)
+    st.limit = page
+    machine.write_teb_stack_limit(thread, page)
 
 
 _U32 = struct.Struct("<I")

@@ -20,6 +20,8 @@ import os
 import struct
 from pathlib import Path
 
+from winhatch.cache import cache_root  # noqa: F401 (the cache directory; re-exported)
+
 from winhatch.kernel.ke.traps import TRAP_SECTION, encode_trap_table
 from winhatch.pe.builder import IMAGE_SCN_CNT_UNINITIALIZED_DATA, SCN_CODE, SCN_DATA, SCN_RDATA, ImageBuilder
 from winhatch.win32 import api
@@ -34,11 +36,6 @@ ENTRY_NAME = "DllEntryPoint"
 #: an access up to this far past the export is attributed to it
 NONE_SECTION = ".whnone"
 NONE_SLOT = 0x100
-
-
-def cache_root() -> Path:
-    base = os.environ.get("WINHATCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "winhatch")
-    return Path(base) / "sysdlls"
 
 
 def _bases(arch: str, dlls: dict) -> dict[str, int]:

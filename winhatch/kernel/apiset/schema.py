@@ -273,7 +273,7 @@ def _valid_blob(blob: bytes) -> bool:
 def default_blob() -> bytes:
     """encode_v6(load_mapping()), kept in the cache directory (keyed by the mapping and the encoder) so that
     a process start reads it instead of encoding it again."""
-    from winhatch.win32.sysdlls import cache_root
+    from winhatch.cache import cache_root
     path = cache_root() / f"apiset-v6-{_blob_cache_key()}.bin"
     try:
         blob = path.read_bytes()

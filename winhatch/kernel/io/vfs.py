@@ -61,6 +61,9 @@ def _mkdirs(path: str) -> None:
 
 
 # --- NtCreateFile constants ---------------------------------------------------------------------------
+#: the guest folder a run mounts the program's own folder at (its current directory by default)
+APP_DIR = "C:\\app"
+
 FILE_SUPERSEDE = 0
 FILE_OPEN = 1
 FILE_CREATE = 2

@@ -145,29 +145,44 @@ class ServiceTable:
             cpu.retval = STATUS_INVALID_SYSTEM_SERVICE
             return
         args, caller_sp, ret_addr = self._args(cpu, kind, svc.argc)
-        fn = self.impls.get(number)
-        if fn is None:
-            self._unimplemented(thread, svc, self._caller(thread, site, ret_addr))
-        if events.wants(ev.SYSCALL):
-            proc = thread.process
-            event = getattr(thread, "syscall_event", None)   # the call re-run after its wait: one event
-            if event is not None and event.data.get("number") == number:
-                thread.syscall_event = None
-            else:
-                names = getattr(fn, "param_names", None)
-                shown = dict(zip(names, args)) if names else list(args)
-                event = events.emit(ev.SYSCALL, "call", proc.pid, thread.tid, number=number, service=svc.name,
-                                    args=shown, kind=kind, caller=self._caller(thread, site, ret_addr))
-            try:
-                status = fn(thread, args, caller_sp)
-            except WouldBlock:
-                thread.syscall_event = event
-                raise
-            event.data["status"] = None if status is None else status & 0xFFFFFFFF
-        else:
-            status = fn(thread, args, caller_sp)
+        status = self.invoke(thread, svc, args, caller_sp, kind, lambda: self._caller(thread, site, ret_addr))
         if status is not None and not cpu._pc_written:
             cpu.retval = status & 0xFFFFFFFF
+
+    def call(self, thread, name: str, args, caller_sp: int, caller: str | None) -> int | None:
+        """A service called by a Win32 handler, as kernelbase calls ntdll's stub: the same implementation a
+        guest `syscall` reaches, traced as a system service (kind "api", its caller the API)."""
+        svc = BY_NAME[name]
+        self.calls += 1
+        mask = (1 << (8 * thread.process.cpu.ptr_size)) - 1
+        return self.invoke(thread, svc, [a & mask for a in args], caller_sp, "api", lambda: caller)
+
+    def invoke(self, thread, svc: Service, args: list[int], caller_sp: int, kind: str, caller) -> int | None:
+        """Run service `svc` for `thread` with its arguments; `caller()` describes the call site (computed only
+        when it is shown). Returns the NTSTATUS (None when the service set the thread's context itself)."""
+        number = svc.number
+        fn = self.impls.get(number)
+        if fn is None:
+            self._unimplemented(thread, svc, caller())
+        events = self.machine.events
+        if not events.wants(ev.SYSCALL):
+            return fn(thread, args, caller_sp)
+        proc = thread.process
+        event = getattr(thread, "syscall_event", None)   # the call re-run after its wait: one event
+        if event is not None and event.data.get("number") == number:
+            thread.syscall_event = None
+        else:
+            names = getattr(fn, "param_names", None)
+            shown = dict(zip(names, args)) if names else list(args)
+            event = events.emit(ev.SYSCALL, "call", proc.pid, thread.tid, number=number, service=svc.name,
+                                args=shown, kind=kind, caller=caller())
+        try:
+            status = fn(thread, args, caller_sp)
+        except WouldBlock:
+            thread.syscall_event = event
+            raise
+        event.data["status"] = None if status is None else status & 0xFFFFFFFF
+        return status
 
     def _args(self, cpu, kind: str, argc: int) -> tuple[list[int], int, int]:
         """(arguments, the caller's stack pointer as at its call of the stub (x64: rsp; x86: the slot of the

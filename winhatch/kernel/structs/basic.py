@@ -53,6 +53,17 @@ KSYSTEM_TIME = Struct("KSYSTEM_TIME", [F("LowPart", ULONG), F("High1Time", LONG)
 
 PROCESSOR_NUMBER = Struct("PROCESSOR_NUMBER", [F("Group", USHORT), F("Number", UCHAR), F("Reserved", UCHAR)])
 
+# The name and attributes a system service opens or creates an object by (ntdef.h)
+OBJECT_ATTRIBUTES = Struct("OBJECT_ATTRIBUTES", [
+    F("Length", ULONG), F("RootDirectory", HANDLE), F("ObjectName", PVOID), F("Attributes", ULONG),
+    F("SecurityDescriptor", PVOID), F("SecurityQualityOfService", PVOID),
+])
+# The status and information of a completed I/O request (Status overlays Pointer)
+IO_STATUS_BLOCK = Struct("IO_STATUS_BLOCK", [
+    F(None, Union("", [F("Status", LONG), F("Pointer", PVOID)])),
+    F("Information", ULONG_PTR),
+])
+
 RTL_BITMAP = Struct("RTL_BITMAP", [F("SizeOfBitMap", ULONG), F("Buffer", PVOID)])
 
 RTL_BALANCED_NODE = Struct("RTL_BALANCED_NODE", [
@@ -69,4 +80,5 @@ RTL_RB_TREE = Struct("RTL_RB_TREE", [F("Root", PVOID), F("Min", PVOID)])
 
 __all__ = ["LIST_ENTRY", "SINGLE_LIST_ENTRY", "UNICODE_STRING", "STRING", "ANSI_STRING", "LARGE_INTEGER",
            "ULARGE_INTEGER", "GUID", "CLIENT_ID", "NT_TIB", "EXCEPTION_REGISTRATION_RECORD", "FILETIME",
-           "SYSTEMTIME", "KSYSTEM_TIME", "PROCESSOR_NUMBER", "RTL_BITMAP", "RTL_BALANCED_NODE", "RTL_RB_TREE"]
+           "SYSTEMTIME", "KSYSTEM_TIME", "PROCESSOR_NUMBER", "RTL_BITMAP", "RTL_BALANCED_NODE",
+           "OBJECT_ATTRIBUTES", "IO_STATUS_BLOCK", "RTL_RB_TREE"]

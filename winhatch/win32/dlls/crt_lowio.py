@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from winhatch.kernel.io import vfs as V
 from winhatch.kernel.io.pipe import create_pipe
+from winhatch.ntstatus import NtStatusError, nt_to_win32
 from winhatch.win32.crt import runtime as R
 from winhatch.win32.crt import stdio as S
 from winhatch.win32.crt.runtime import crt_api as api
@@ -67,3 +68,104 @@ def _set_error_mode(c, mode):
         return -1
     s.error_mode = mode
     return old
+
+
+# ------------------------------------------------------------------------------------------ current directory
+def _put_dir(c, s, text: str, buf: int, maxlen: int) -> int:
+    """_getcwd's result convention: into buf (maxlen characters with the NUL) or, for a NULL buf, a malloc'd
+    buffer of max(length + 1, maxlen) characters; too small: ERANGE and NULL."""
+    wide = c.name.startswith("_w")     # _wgetcwd, _wgetdcwd, _wfullpath share their narrow twin's handler
+    data = text.encode("utf-16-le", "surrogatepass") if wide else text.encode("cp1252", "replace")
+    unit = 2 if wide else 1
+    n = len(data) // unit + 1
+    maxlen = maxlen - (1 << 32) if maxlen & 0x80000000 else maxlen
+    if not buf:
+        buf = R.alloc(c, max(n, maxlen) * unit)
+        if not buf:
+            R.set_errno(c, R.ENOMEM, s)
+            return 0
+    elif maxlen <= 0:
+        R.invalid_parameter(c, R.EINVAL, s)
+        return 0
+    elif n > maxlen:
+        R.set_errno(c, R.ERANGE, s)
+        return 0
+    c.write(buf, data + b"\0" * unit)
+    return buf
+
+
+@api(R.BOTH, "char * __cdecl _getcwd(char *buffer, int maxlen)")
+def _getcwd(c, buf, maxlen):
+    """The current directory (no trailing backslash but for a root), in the ANSI code page (_wgetcwd: UTF-16)."""
+    from .k32_common import cwd
+    return _put_dir(c, R.state(c), cwd(c), buf, maxlen)
+
+
+api(R.BOTH, "wchar_t * __cdecl _wgetcwd(wchar_t *buffer, int maxlen)")(_getcwd)
+
+
+@api(R.BOTH, "char * __cdecl _getdcwd(int drive, char *buffer, int maxlen)")
+def _getdcwd(c, drive, buf, maxlen):
+    """The current directory of drive `drive` (1 = A:, 0 = the current drive): the process's own for its
+    drive, the drive's root for another one that exists (winhatch keeps no per-drive directories: the
+    "=X:" environment variables cmd.exe sets are not modelled); a drive that does not exist: EACCES with
+    _doserrno ERROR_INVALID_DRIVE (15)."""
+    from .k32_common import cwd
+    s = R.state(c)
+    drive = drive - (1 << 32) if drive & 0x80000000 else drive
+    cur = cwd(c)
+    if drive == 0 or (cur[1:2] == ":" and ord(cur[0].upper()) - ord("A") + 1 == drive):
+        return _put_dir(c, s, cur, buf, maxlen)
+    if not 1 <= drive <= 26:
+        R.set_doserrno(c, 15, s)
+        R.set_errno(c, R.EACCES, s)
+        return 0
+    root = chr(ord("A") + drive - 1) + ":\\"
+    try:
+        if not c.machine.vfs.stat(root, cur).is_dir:
+            raise LookupError
+    except (LookupError, NtStatusError):
+        R.set_doserrno(c, 15, s)
+        R.set_errno(c, R.EACCES, s)
+        return 0
+    return _put_dir(c, s, root, buf, maxlen)
+
+
+api(R.BOTH, "wchar_t * __cdecl _wgetdcwd(int drive, wchar_t *buffer, int maxlen)")(_getdcwd)
+
+
+@api(R.BOTH, "int __cdecl _chdir(const char *dirname)")
+def _chdir(c, path):
+    """SetCurrentDirectory; 0, or -1 with errno from the Win32 error (ENOENT for a missing directory)."""
+    from .k32_files import SetCurrentDirectory
+    s = R.state(c)
+    if path is None:
+        R.invalid_parameter(c, R.EINVAL, s)
+        return -1
+    if SetCurrentDirectory(c, path):
+        return 0
+    R.set_doserrno(c, c.last_error(), s)
+    return -1
+
+
+api(R.BOTH, "int __cdecl _wchdir(const wchar_t *dirname)")(_chdir)
+
+
+@api(R.BOTH, "char * __cdecl _fullpath(char *absPath, const char *relPath, size_t maxLength)")
+def _fullpath(c, buf, rel, maxlen):
+    """GetFullPathName of relPath (the current directory for NULL or ""), with _getcwd's buffer rules
+    (NULL absPath: a malloc'd buffer of _MAX_PATH (260) characters or more; too small: ERANGE)."""
+    from .k32_common import cwd
+    s = R.state(c)
+    cur = cwd(c)
+    try:
+        full = c.machine.vfs.full_path(rel, cur) if rel else cur
+    except NtStatusError as e:
+        R.set_doserrno(c, nt_to_win32(e.status), s)
+        return 0
+    if not buf:
+        maxlen = max(maxlen, 260)
+    return _put_dir(c, s, full, buf, min(maxlen, 0x7FFFFFFF))
+
+
+api(R.BOTH, "wchar_t * __cdecl _wfullpath(wchar_t *absPath, const wchar_t *relPath, size_t maxLength)")(_fullpath)

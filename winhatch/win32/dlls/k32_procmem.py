@@ -65,53 +65,63 @@ def _put_count(c, p, n: int) -> None:
 @api(K32, "LPVOID WINAPI VirtualAllocEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType, "
           "DWORD flProtect)")
 def VirtualAllocEx(c, h, addr, size, atype, prot):
-    proc = _target(c, h, PROCESS_VM_OPERATION)
-    return 0 if proc is None else virtual_alloc(c, proc, addr, size, atype, prot)
+    return 0 if _target(c, h, PROCESS_VM_OPERATION) is None else virtual_alloc(c, h, addr, size, atype, prot)
 
 
-def virtual_alloc(c, proc, addr, size, atype, prot) -> int:
-    """VirtualAlloc(Ex) in `proc` (kernel32's VirtualAlloc is this for the caller's process)."""
-    try:
-        base, _ = proc.aspace.allocate(addr or None, size, atype, prot)
-        return base
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
+def virtual_alloc(c, h, addr, size, atype, prot) -> int:
+    """VirtualAlloc(Ex): NtAllocateVirtualMemory(h, &base, 0, &size, type, protect) — kernel32's VirtualAlloc
+    is this with the current-process handle."""
+    ps = c.ptr_size
+    io = c.stack_alloc(2 * ps)
+    c.write_ptr(io, addr)
+    c.write_ptr(io + ps, size)
+    st = c.nt("NtAllocateVirtualMemory", h, io, 0, io + ps, atype, prot)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
         return 0
+    return c.ptr(io)
 
 
 @api(K32, "BOOL WINAPI VirtualFreeEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)")
 def VirtualFreeEx(c, h, addr, size, ftype):
     proc = _target(c, h, PROCESS_VM_OPERATION)
-    return 0 if proc is None else virtual_free(c, proc, addr, size, ftype)
+    return 0 if proc is None else virtual_free(c, h, addr, size, ftype)
 
 
-def virtual_free(c, proc, addr, size, ftype) -> int:
+def virtual_free(c, h, addr, size, ftype) -> int:
+    """VirtualFree(Ex): NtFreeVirtualMemory(h, &base, &size, type)."""
     if ftype & MEM_RELEASE and size:   # MEM_RELEASE frees the whole allocation: dwSize must be 0
         c.set_last_error(87)
         return 0
-    try:
-        proc.aspace.free(addr, size, ftype)
-        return 1
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
+    ps = c.ptr_size
+    io = c.stack_alloc(2 * ps)
+    c.write_ptr(io, addr)
+    c.write_ptr(io + ps, size)
+    st = c.nt("NtFreeVirtualMemory", h, io, io + ps, ftype)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
         return 0
+    return 1
 
 
 @api(K32, "BOOL WINAPI VirtualProtectEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect, "
           "PDWORD lpflOldProtect)")
 def VirtualProtectEx(c, h, addr, size, prot, oldp):
     proc = _target(c, h, PROCESS_VM_OPERATION)
-    return 0 if proc is None else virtual_protect(c, proc, addr, size, prot, oldp)
+    return 0 if proc is None else virtual_protect(c, h, addr, size, prot, oldp)
 
 
-def virtual_protect(c, proc, addr, size, prot, oldp) -> int:
-    try:
-        old = proc.aspace.protect(addr, size, prot)
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
+def virtual_protect(c, h, addr, size, prot, oldp) -> int:
+    """VirtualProtect(Ex): NtProtectVirtualMemory(h, &base, &size, protect, lpflOldProtect) — a NULL
+    lpflOldProtect fails with ERROR_NOACCESS as on Windows."""
+    ps = c.ptr_size
+    io = c.stack_alloc(2 * ps)
+    c.write_ptr(io, addr)
+    c.write_ptr(io + ps, size)
+    st = c.nt("NtProtectVirtualMemory", h, io, io + ps, prot, oldp)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
         return 0
-    if oldp:
-        c.write_u32(oldp, old)
     return 1
 
 
@@ -119,25 +129,17 @@ def virtual_protect(c, proc, addr, size, prot, oldp) -> int:
           "SIZE_T dwLength)")
 def VirtualQueryEx(c, h, addr, buf, length):
     proc = _target(c, h, PROCESS_QUERY_INFORMATION)
-    return 0 if proc is None else virtual_query(c, proc, addr, buf, length)
+    return 0 if proc is None else virtual_query(c, h, addr, buf, length)
 
 
-def virtual_query(c, proc, addr, buf, length) -> int:
-    from winhatch.kernel.structs import MEMORY_BASIC_INFORMATION
-    size = MEMORY_BASIC_INFORMATION.size(c.arch)
-    if length < size:
-        c.set_last_error(24)  # ERROR_BAD_LENGTH
+def virtual_query(c, h, addr, buf, length) -> int:
+    """VirtualQuery(Ex): NtQueryVirtualMemory(h, addr, MemoryBasicInformation, buf, length, &returned)."""
+    io = c.stack_alloc(c.ptr_size)
+    st = c.nt("NtQueryVirtualMemory", h, addr, 0, buf, length, io)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
         return 0
-    try:
-        mbi = proc.aspace.query(addr)
-    except NtStatusError as e:
-        c.set_last_error(nt_to_win32(e.status))
-        return 0
-    c.write(buf, MEMORY_BASIC_INFORMATION.pack(
-        c.arch, BaseAddress=mbi.BaseAddress, AllocationBase=mbi.AllocationBase,
-        AllocationProtect=mbi.AllocationProtect, RegionSize=mbi.RegionSize, State=mbi.State,
-        Protect=mbi.Protect, Type=mbi.Type))
-    return size
+    return c.ptr(io)
 
 
 # ------------------------------------------------------------------------------------------ copies

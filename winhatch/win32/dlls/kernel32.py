@@ -13,6 +13,7 @@ from winhatch.win32.api import api
 from winhatch.win32.dlls.k32_procmem import virtual_alloc, virtual_free, virtual_protect, virtual_query
 
 K32 = ("kernel32.dll", "kernelbase.dll")
+CURRENT_PROCESS = -1   # NtCurrentProcess()
 STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE = -10 & 0xFFFFFFFF, -11 & 0xFFFFFFFF, -12 & 0xFFFFFFFF
 
 
@@ -101,22 +102,22 @@ def GetStdHandle(c, which):
 # ------------------------------------------------------------------------------------------ memory
 @api(K32, "LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType, DWORD flProtect)")
 def VirtualAlloc(c, addr, size, atype, prot):
-    return virtual_alloc(c, c.proc, addr, size, atype, prot)
+    return virtual_alloc(c, CURRENT_PROCESS, addr, size, atype, prot)
 
 
 @api(K32, "BOOL WINAPI VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)")
 def VirtualFree(c, addr, size, ftype):
-    return virtual_free(c, c.proc, addr, size, ftype)
+    return virtual_free(c, CURRENT_PROCESS, addr, size, ftype)
 
 
 @api(K32, "BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect, PDWORD lpflOldProtect)")
 def VirtualProtect(c, addr, size, prot, oldp):
-    return virtual_protect(c, c.proc, addr, size, prot, oldp)
+    return virtual_protect(c, CURRENT_PROCESS, addr, size, prot, oldp)
 
 
 @api(K32, "SIZE_T WINAPI VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer, SIZE_T dwLength)")
 def VirtualQuery(c, addr, buf, length):
-    return virtual_query(c, c.proc, addr, buf, length)
+    return virtual_query(c, CURRENT_PROCESS, addr, buf, length)
 
 
 # ------------------------------------------------------------------------------------------ heaps

@@ -327,6 +327,8 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
         off = _offset(thread, obj, ByteOffset, write=False)
         if length and not thread.process.aspace.accessible(Buffer, length, True):
             return 0xC0000005
+        if vf.vfs._byte_locks and _lock_conflict(vf, vf.tell() if off is None else off, length, write=False):
+            return complete(machine, thread, IoStatusBlock, STATUS_FILE_LOCK_CONFLICT, 0, ev)
         try:
             data = vf.read(length, off) if length else b""
         except NtStatusError as e:
@@ -362,6 +364,10 @@ def NtWriteFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSt
     try:
         if vf is not None:
             off = _offset(thread, obj, ByteOffset, write=True)
+            if vf.vfs._byte_locks and data:
+                at = vf.size if off == -1 or not vf.access & V.FILE_WRITE_DATA else vf.tell() if off is None else off
+                if _lock_conflict(vf, at, len(data), write=True):
+                    return complete(machine, thread, IoStatusBlock, STATUS_FILE_LOCK_CONFLICT, 0, ev)
             count = vf.write(data, off) if data else 0
         else:
             count = obj.write(data) if data else 0
@@ -388,6 +394,18 @@ def _locks(vf) -> list:
     """The byte-range locks of a file (shared by every handle to it): [(owner VfsFile, start, length,
     exclusive, key)]."""
     return vf.vfs._byte_locks.setdefault(str(vf.host_path), [])
+
+
+def _lock_conflict(vf, start: int, length: int, *, write: bool) -> bool:
+    """Does a read or write of this range meet a byte-range lock? Another handle's exclusive lock stops both;
+    a shared lock stops every write, the owner's too."""
+    if vf.host_path is None or not length:
+        return False
+    for owner, s, n, ex, _k in vf.vfs._byte_locks.get(str(vf.host_path), ()):
+        if n and s < start + length and start < s + n:
+            if (ex and owner is not vf) or (write and not ex):
+                return True
+    return False
 
 
 @kernel_service("NtLockFile")

@@ -49,6 +49,7 @@ STATUS_FILE_LOCK_CONFLICT = 0xC0000054
 STATUS_LOCK_NOT_GRANTED = 0xC0000055
 STATUS_RANGE_NOT_LOCKED = 0xC000007E
 STATUS_OBJECT_NAME_EXISTS = 0x40000000
+STATUS_INVALID_USER_BUFFER = 0xC00000E8
 
 OBJ_INHERIT = 0x2
 FILE_WRITE_TO_END_OF_FILE = 0xFFFFFFFF_FFFFFFFF
@@ -137,6 +138,7 @@ def _event(thread, handle: int):
     from winhatch.kernel.ob.access import EVENT_MODIFY_STATE
     ev = thread.process.handles.lookup(handle, "Event", EVENT_MODIFY_STATE, current_process=thread.process,
                                        current_thread=thread)
+    ev.reset()
     return ev
 
 
@@ -296,13 +298,26 @@ def NtOpenFile(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoS
 
 
 # ============================================================================================ read / write
+def _synchronous(vf) -> bool:
+    """A file object opened for synchronous I/O (FILE_SYNCHRONOUS_IO_ALERT / NONALERT) keeps a file pointer;
+    an asynchronous one has none: every request names its offset."""
+    return bool(vf.options & (V.FILE_SYNCHRONOUS_IO_ALERT | V.FILE_SYNCHRONOUS_IO_NONALERT))
+
+
 def _offset(thread, obj, ptr: int, *, write: bool) -> int | None:
     """The byte offset of a read or write: None for the file pointer (no ByteOffset, or
-    FILE_USE_FILE_POINTER_POSITION); -1 for the end of file (FILE_WRITE_TO_END_OF_FILE on a write)."""
+    FILE_USE_FILE_POINTER_POSITION, on a synchronous file); -1 for the end of file (FILE_WRITE_TO_END_OF_FILE
+    on a write). Raised before the request starts (the IO_STATUS_BLOCK is not written): a negative offset, or
+    no offset on an asynchronous file, STATUS_INVALID_PARAMETER."""
+    sync = _synchronous(obj)
     if not ptr:
+        if not sync:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "no ByteOffset on an asynchronous file")
         return None
     off = int.from_bytes(_rd(thread, ptr, 8), "little")
     if off == FILE_USE_FILE_POINTER_POSITION:
+        if not sync:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "FILE_USE_FILE_POINTER_POSITION on an asynchronous file")
         return None
     if off == FILE_WRITE_TO_END_OF_FILE and write:
         return -1
@@ -320,24 +335,28 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
     from winhatch.kernel.fileobj import FILE_TYPE_PIPE
     _no_apc(thread, "NtReadFile", ApcRoutine)
     obj = _file_obj(thread, FileHandle)
-    ev = _event(thread, Event)
     length = Length & 0xFFFFFFFF
+    if length and (not Buffer or not thread.process.aspace.accessible(Buffer, length, True)):
+        return 0xC0000005          # the buffer is probed before the event is touched
+    ev = _event(thread, Event)
     vf = _vfile(obj)
     if vf is not None:
-        off = _offset(thread, obj, ByteOffset, write=False)
-        if length and not thread.process.aspace.accessible(Buffer, length, True):
-            return 0xC0000005
+        off = _offset(thread, vf, ByteOffset, write=False)
         if vf.vfs._byte_locks and _lock_conflict(vf, vf.tell() if off is None else off, length, write=False):
             return complete(machine, thread, IoStatusBlock, STATUS_FILE_LOCK_CONFLICT, 0, ev)
+        pos = vf.tell()
         try:
             data = vf.read(length, off) if length else b""
         except NtStatusError as e:
             return complete(machine, thread, IoStatusBlock, e.status, 0, ev)
+        finally:
+            if not _synchronous(vf):
+                vf.position = pos          # an asynchronous file has no file pointer to move
+        if not data and length and not _synchronous(vf):
+            return STATUS_END_OF_FILE      # found before the request went pending: no IO_STATUS_BLOCK
     else:
         if not hasattr(obj, "read"):
             return STATUS_INVALID_HANDLE
-        if ev is not None:
-            ev.reset()
         try:
             data = obj.read(length) if length else b""
         except NtStatusError as e:
@@ -359,11 +378,14 @@ def NtWriteFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSt
         return STATUS_INVALID_HANDLE
     ev = _event(thread, Event)
     length = Length & 0xFFFFFFFF
+    if length and not Buffer:
+        return STATUS_INVALID_USER_BUFFER
     data = _rd(thread, Buffer, length) if length else b""
     vf = _vfile(obj)
+    off = _offset(thread, vf, ByteOffset, write=True) if vf is not None else None
+    pos = vf.tell() if vf is not None else 0
     try:
         if vf is not None:
-            off = _offset(thread, obj, ByteOffset, write=True)
             if vf.vfs._byte_locks and data:
                 at = vf.size if off == -1 or not vf.access & V.FILE_WRITE_DATA else vf.tell() if off is None else off
                 if _lock_conflict(vf, at, len(data), write=True):
@@ -373,6 +395,9 @@ def NtWriteFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSt
             count = obj.write(data) if data else 0
     except NtStatusError as e:
         return complete(machine, thread, IoStatusBlock, e.status, 0, ev)
+    finally:
+        if vf is not None and not _synchronous(vf):
+            vf.position = pos
     count = len(data) if count is None else count
     return complete(machine, thread, IoStatusBlock, 0, count, ev)
 
@@ -812,6 +837,9 @@ _DIR_LAYOUT = {
     FileNamesInformation: 12,
     FileIdBothDirectoryInformation: 104,
     FileIdFullDirectoryInformation: 80,
+    50: 92,     # FileIdGlobalTxDirectoryInformation
+    60: 88,     # FileIdExtdDirectoryInformation
+    63: 114,    # FileIdExtdBothDirectoryInformation
 }
 
 
@@ -830,6 +858,11 @@ def _dir_entry(cls: int, fi) -> bytes:
         return head + struct.pack("<I", 0) + name
     if cls == FileIdFullDirectoryInformation:
         return head + struct.pack("<I4xq", 0, idx) + name
+    if cls == 50:      # FileId, LockingTransactionId (none), TxInfoFlags (not in a transaction)
+        return head + struct.pack("<q", idx) + bytes(16) + struct.pack("<I", 0) + name
+    if cls in (60, 63):   # EaSize, ReparsePointTag, a 128-bit FileId
+        extd = head + struct.pack("<II", 0, 0) + idx.to_bytes(16, "little")
+        return extd + name if cls == 60 else extd + bytes(2) + bytes(24) + name
     # EaSize, ShortNameLength 0 (no 8.3 names), a pad byte, ShortName[12]
     both = head + struct.pack("<I", 0) + bytes(2) + bytes(24)
     if cls == FileBothDirectoryInformation:
@@ -855,8 +888,12 @@ def _query_directory(machine, thread, FileHandle, Event, ApcRoutine, IoStatusBlo
     _no_apc(thread, service, ApcRoutine)
     length = Length & 0xFFFFFFFF
     if cls not in _DIR_LAYOUT:
-        if cls in (50, 60, 63, 78, 79, 80, 81):    # the Id(Global Tx, Extd, 64 Extd, All Extd) classes
+        if cls in (78, 79, 80, 81):    # the Id64Extd and IdAllExtd classes (Windows 11)
             unsupported(thread, service, f"directory information class {cls}")
+        # FileObjectIdInformation, FileQuotaInformation, FileReparsePointInformation: classes of NTFS's $Extend
+        # directories, checked for their structure's size first
+        if cls in (29, 32, 33) and length < {29: 72, 32: 56, 33: 16}[cls]:
+            return STATUS_INFO_LENGTH_MISMATCH
         return STATUS_INVALID_INFO_CLASS
     if length < (_DIR_LAYOUT[cls] + 2 + 7) & ~7:     # the fixed part and one character, 8-aligned
         return STATUS_INFO_LENGTH_MISMATCH
@@ -868,7 +905,8 @@ def _query_directory(machine, thread, FileHandle, Event, ApcRoutine, IoStatusBlo
     mask = read_unicode_string(thread, mask_p) if mask_p else None
     state: _DirQuery | None = getattr(obj, "dir_query", None)
     first = state is None
-    if first or (restart and mask):
+    if first:
+        # the mask of the handle's first query stays for good (a new one on a restart is ignored, as NTFS does)
         state = obj.dir_query = _DirQuery(mask or "*", [])
         restart = True
     if restart:
@@ -877,7 +915,6 @@ def _query_directory(machine, thread, FileHandle, Event, ApcRoutine, IoStatusBlo
     pat = state.mask
     buf = bytearray()
     last = None
-    status = 0
     while state.pos < len(state.entries):
         fi = state.entries[state.pos]
         if pat not in ("*",) and not P.name_in_expression(pat, fi.name):
@@ -900,8 +937,9 @@ def _query_directory(machine, thread, FileHandle, Event, ApcRoutine, IoStatusBlo
         if single:
             break
     if last is None:
-        status = STATUS_NO_SUCH_FILE if first or restart else STATUS_NO_MORE_FILES
-        return complete(machine, thread, IoStatusBlock, status, 0, ev)
+        if first:
+            return STATUS_NO_SUCH_FILE      # nothing matches the mask at all: the IO_STATUS_BLOCK is not written
+        return complete(machine, thread, IoStatusBlock, STATUS_NO_MORE_FILES, 0, ev)
     _wr(thread, FileInformation, bytes(buf))
     return complete(machine, thread, IoStatusBlock, 0, len(buf), ev)
 

@@ -408,7 +408,15 @@ def GetTempPath(c, size, buf):
         pass
     if not path.endswith("\\"):
         path += "\\"
-    return put_string_fits(c, buf, size, path)
+    n = put_string_fits(c, buf, size, path)
+    if c.wide and buf and n >= size and size:
+        c.write(buf, bytes(2 * min(size, 32767)))   # too small: GetTempPathW clears the buffer it was given
+    elif c.wide and buf and n < size:
+        # GetTempPathW clears the rest of the caller's buffer, up to 32767 characters (Wine's kernel32/path test)
+        end = min(size, 32767)
+        if end > n + 1:
+            c.write(buf + 2 * (n + 1), bytes(2 * (end - n - 1)))
+    return n
 
 
 @api(K32, "UINT WINAPI GetTempFileName%(LPCTSTR lpPathName, LPCTSTR lpPrefixString, UINT uUnique, "
@@ -427,17 +435,17 @@ def GetTempFileName(c, path, prefix, unique, buf):
     if len(name_for(0xFFFF)) >= MAX_PATH:
         c.set_last_error(ERROR_FILENAME_EXCED_RANGE)
         return 0
-    if unique:
-        out = name_for(unique)
-        c.write(buf, c.encode_t(out) + bytes(c.tchar_size()))
-        return unique & 0xFFFF
-    try:
+    try:    # the directory must exist, a unique number given or not (Wine's kernel32/path test)
         st = vfs.stat(guest_path(c, path or "."), cwd(c))
         if not st.is_dir:
             raise NtStatusError(0xC0000103)
     except NtStatusError:
         c.set_last_error(ERROR_DIRECTORY)
         return 0
+    if unique:
+        out = name_for(unique)
+        c.write(buf, c.encode_t(out) + bytes(c.tchar_size()))
+        return unique & 0xFFFF
     start = (c.machine.clock.now() // 10_000) & 0xFFFF or 1
     n = start
     while True:

@@ -1039,3 +1039,102 @@ def GetDiskFreeSpaceEx(c, path, avail_p, total_p, free_p):
         if p:
             c.write_u64(p, v)
     return 1
+
+
+@api(K32, "DWORD WINAPI GetLogicalDrives(void)")
+def GetLogicalDrives(c):
+    """The drive letters with a DOS device link (\\??\\X:), one bit each (NtOpenSymbolicLinkObject per
+    letter; kernelbase reads the same from the process's device map)."""
+    mask = 0
+    hp = c.stack_alloc(c.ptr_size, 8)
+    for i in range(26):
+        oa = c.object_attributes(c.unicode_string(f"\\??\\{chr(65 + i)}:"))
+        if c.nt("NtOpenSymbolicLinkObject", hp, 1, oa) == 0:
+            mask |= 1 << i
+            nt_close(c, c.ptr(hp))
+    c.set_last_error(0)
+    return mask
+
+
+# ============================================================================================ the 16-bit era file functions
+HFILE_ERROR = 0xFFFFFFFF
+OF_READ, OF_WRITE, OF_READWRITE = 0, 1, 2
+_OF_SHARE = {0x00: V.FILE_SHARE_READ | V.FILE_SHARE_WRITE,     # OF_SHARE_COMPAT
+             0x10: 0,                                          # OF_SHARE_EXCLUSIVE
+             0x20: V.FILE_SHARE_READ,                          # OF_SHARE_DENY_WRITE
+             0x30: V.FILE_SHARE_WRITE,                         # OF_SHARE_DENY_READ
+             0x40: V.FILE_SHARE_READ | V.FILE_SHARE_WRITE}     # OF_SHARE_DENY_NONE
+
+
+def _hfile(c, h: int) -> int:
+    """An HFILE (a 32-bit int) as the handle it is (sign-extended, as kernel32 does)."""
+    h &= 0xFFFFFFFF
+    return h - (1 << 32) & ((1 << (8 * c.ptr_size)) - 1) if h & 0x80000000 else h
+
+
+@api(K32, "INT WINAPI _lcreat(LPCSTR lpPathName, INT iAttribute)")
+def _lcreat(c, name, attr):
+    """CreateFile(CREATE_ALWAYS) for reading and writing, sharing both, with the attributes' low bits."""
+    h = create_file(c, name, V.GENERIC_READ | V.GENERIC_WRITE, V.FILE_SHARE_READ | V.FILE_SHARE_WRITE, 0,
+                    CREATE_ALWAYS, attr & 7)
+    return HFILE_ERROR if h == invalid_handle(c) else h & 0xFFFFFFFF
+
+
+@api(K32, "INT WINAPI _lopen(LPCSTR lpPathName, INT iReadWrite)")
+def _lopen(c, name, mode):
+    access = {OF_READ: V.GENERIC_READ, OF_WRITE: V.GENERIC_WRITE,
+              OF_READWRITE: V.GENERIC_READ | V.GENERIC_WRITE}.get(mode & 3, V.GENERIC_READ)
+    share = _OF_SHARE.get(mode & 0x70, V.FILE_SHARE_READ | V.FILE_SHARE_WRITE)
+    h = create_file(c, name, access, share, 0, OPEN_EXISTING, 0)
+    return HFILE_ERROR if h == invalid_handle(c) else h & 0xFFFFFFFF
+
+
+def _lread_impl(c, h, buf, count) -> int:
+    n = c.stack_alloc(4, 4)
+    if not ReadFile(c, _hfile(c, h), buf, count, n, 0):
+        return HFILE_ERROR
+    return c.u32(n)
+
+
+def _lwrite_impl(c, h, buf, count) -> int:
+    h = _hfile(c, h)
+    if not count:               # a zero count cuts the file at the pointer
+        return 0 if SetEndOfFile(c, h) else HFILE_ERROR
+    n = c.stack_alloc(4, 4)
+    if not WriteFile(c, h, buf, count, n, 0):
+        return HFILE_ERROR
+    return c.u32(n)
+
+
+@api(K32, "UINT WINAPI _lread(INT hFile, LPVOID buffer, UINT count)")
+def _lread(c, h, buf, count):
+    return _lread_impl(c, h, buf, count)
+
+
+@api(K32, "LONG WINAPI _hread(INT hFile, LPVOID buffer, LONG count)")
+def _hread(c, h, buf, count):
+    return _lread_impl(c, h, buf, count)
+
+
+@api(K32, "UINT WINAPI _lwrite(INT hFile, LPCVOID buffer, UINT count)")
+def _lwrite(c, h, buf, count):
+    return _lwrite_impl(c, h, buf, count)
+
+
+@api(K32, "LONG WINAPI _hwrite(INT hFile, LPCVOID buffer, LONG count)")
+def _hwrite(c, h, buf, count):
+    return _lwrite_impl(c, h, buf, count)
+
+
+@api(K32, "LONG WINAPI _llseek(INT hFile, LONG lOffset, INT iOrigin)")
+def _llseek(c, h, offset, origin):
+    return SetFilePointer(c, _hfile(c, h), offset, 0, origin)
+
+
+@api(K32, "INT WINAPI _lclose(INT hFile)")
+def _lclose(c, h):
+    st = c.nt("NtClose", _hfile(c, h))
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return HFILE_ERROR
+    return 0

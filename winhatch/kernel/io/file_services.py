@@ -297,6 +297,38 @@ def NtOpenFile(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoS
                    V.FILE_OPEN, OpenOptions, "NtOpenFile")
 
 
+def set_current_directory_handle(machine, proc, dos_path: str) -> None:
+    """RtlSetCurrentDirectory_U's handle: open the directory (FILE_TRAVERSE | SYNCHRONIZE, shared for reading
+    and writing, inheritable), store the handle in RTL_USER_PROCESS_PARAMETERS.CurrentDirectory.Handle and
+    close the previous one. Programs open files relative to it (Zig's std.fs.cwd()). A directory that cannot
+    be opened leaves the handle NULL."""
+    from winhatch.kernel.fileobj import FileObject
+    from winhatch.kernel.structs import PEB, RTL_USER_PROCESS_PARAMETERS
+    params = PEB.read(proc.aspace, proc.peb, proc.arch, "ProcessParameters")["ProcessParameters"]
+    if not params:
+        return
+    field = "CurrentDirectory.Handle"
+    old = RTL_USER_PROCESS_PARAMETERS.read(proc.aspace, params, proc.arch, field)[field]
+    h = 0
+    try:
+        from . import paths as P
+        name = P.to_nt_path(dos_path)
+        if proc.arch == "x86":
+            name = machine.vfs.wow64_redirect(name, "x86")
+        vf = machine.vfs.open(name, access=V.FILE_TRAVERSE | V.SYNCHRONIZE, disposition=V.FILE_OPEN,
+                              options=V.FILE_DIRECTORY_FILE | V.FILE_SYNCHRONOUS_IO_NONALERT | 0x4000,
+                              share=V.FILE_SHARE_READ | V.FILE_SHARE_WRITE)
+        h = proc.handles.insert(FileObject(vf, vf.path), vf.access, inherit=True)
+    except NtStatusError:
+        h = 0
+    RTL_USER_PROCESS_PARAMETERS.write(proc.aspace, params, proc.arch, **{field: h})
+    if old:
+        try:
+            proc.handles.close(old)
+        except NtStatusError:
+            pass
+
+
 # ============================================================================================ read / write
 def _synchronous(vf) -> bool:
     """A file object opened for synchronous I/O (FILE_SYNCHRONOUS_IO_ALERT / NONALERT) keeps a file pointer;
@@ -352,8 +384,6 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
         finally:
             if not _synchronous(vf):
                 vf.position = pos          # an asynchronous file has no file pointer to move
-        if not data and length and not _synchronous(vf):
-            return STATUS_END_OF_FILE      # found before the request went pending: no IO_STATUS_BLOCK
     else:
         if not hasattr(obj, "read"):
             return STATUS_INVALID_HANDLE

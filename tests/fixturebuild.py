@@ -57,8 +57,10 @@ def build(sources: str | list[str], arch: str, *, out_name: str | None = None, d
     cxx = any(p.suffix in (".cpp", ".cc", ".cxx") for p in paths)
     stem = Path(sources[0]).stem
     out_name = out_name or (stem + (".dll" if dll else ".exe"))
+    # a source's resource script (name.rc next to name.c) is compiled with windres and linked in
+    rcs = [p.with_suffix(".rc") for p in paths if p.with_suffix(".rc").is_file()]
     h = hashlib.sha256()
-    for p in paths + _local_includes(paths) + [Path(x) for x in (extra_inputs or [])]:
+    for p in paths + rcs + _local_includes(paths) + [Path(x) for x in (extra_inputs or [])]:
         h.update(p.name.encode())
         h.update(p.read_bytes())
     h.update(repr((arch, dll, flags, libs, out_name)).encode())
@@ -78,6 +80,13 @@ def build(sources: str | list[str], arch: str, *, out_name: str | None = None, d
     scratch.mkdir(exist_ok=True)
     tmp = scratch / out_name
     cmd[cmd.index("-o") + 1] = str(tmp)
+    for rc in rcs:
+        obj = scratch / (rc.stem + ".res.o")
+        rcmd = [f"{TRIPLES[arch]}-windres", str(rc), "-O", "coff", "-o", str(obj)]
+        r = subprocess.run(rcmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"fixture resource build failed: {' '.join(rcmd)}\n{r.stderr}")
+        cmd.insert(cmd.index("-o") + 2, str(obj))
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"fixture build failed: {' '.join(cmd)}\n{r.stderr}")

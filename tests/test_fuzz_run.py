@@ -11,6 +11,8 @@ import fuzzrun
 REGRESSIONS: list[tuple[str, int]] = [
     ("x64/ldr_loadlib", 11000094),   # unreadable unwind data: the exception machinery raised forever (RecursionError)
     ("x64/ldr_loadlib", 11000526),   # a jump to 0xFFFFFFFFFFFFFFFF: dropping its code page wrapped past 2^64 (UcError)
+    ("x86/conf_heap", 1000557),      # export directory RVA and e_lfanew-relative header bytes mutated (internal error)
+    ("x86/ldr_tls", 1000591),        # a header byte and the relocations mutated (internal error)
 ]
 
 

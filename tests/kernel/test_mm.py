@@ -17,7 +17,7 @@ from winhatch.kernel.mm import (
     Section, UnicornBackend, to_perms,
 )
 from winhatch.ntstatus import (
-    STATUS_ACCESS_VIOLATION, STATUS_ALREADY_COMMITTED, STATUS_CONFLICTING_ADDRESSES,
+    STATUS_ACCESS_VIOLATION, STATUS_CONFLICTING_ADDRESSES,
     STATUS_FREE_VM_NOT_AT_BASE, STATUS_GUARD_PAGE_VIOLATION, STATUS_INVALID_PAGE_PROTECTION,
     STATUS_INVALID_PARAMETER, STATUS_INVALID_VIEW_SIZE, STATUS_MEMORY_NOT_ALLOCATED, STATUS_NO_MEMORY, STATUS_COMMITMENT_LIMIT,
     STATUS_NOT_MAPPED_VIEW, STATUS_SUCCESS, STATUS_UNABLE_TO_FREE_VM, NtStatusError,
@@ -158,8 +158,9 @@ def test_free_rules():
     assert status_of(asp.read, base + 0x2000, 1) == STATUS_ACCESS_VIOLATION
     asp.allocate(base + 0x2000, 0x1000, MEM_COMMIT, PAGE_READWRITE)
     assert asp.read(base + 0x2000, 5) == b"\0" * 5
-    # decommit with size 0: from base to the end of the allocation
-    assert asp.free(base + 0x30000, 0, MEM_DECOMMIT) == (base + 0x30000, 0x10000)
+    # decommit with size 0 means the whole allocation: only at its base (ntdll/virtual.c, written on Windows)
+    assert status_of(asp.free, base + 0x30000, 0, MEM_DECOMMIT) == STATUS_FREE_VM_NOT_AT_BASE
+    assert asp.free(base + 0xffe, 0, MEM_DECOMMIT) == (base, size)
     # release with size 0 at the base releases all (sizes reported)
     assert asp.free(base, 0, MEM_RELEASE) == (base, size)
     assert asp.query(base).State == MEM_FREE
@@ -365,7 +366,10 @@ def test_data_section_shared_between_two_address_spaces():
     assert status_of(a1.map_view, Section.create_data(0x1000, PAGE_READONLY), protect=PAGE_READWRITE) == STATUS_SECTION_PROTECTION
     # views are not VirtualFree'able, unmapping takes any address inside
     assert status_of(a1.free, v1.base, 0, MEM_RELEASE) == STATUS_UNABLE_TO_DELETE_SECTION
-    assert status_of(a1.allocate, v1.base, 0x1000, MEM_COMMIT, PAGE_READWRITE) == STATUS_ALREADY_COMMITTED
+    # MEM_COMMIT in a view of a pagefile section sets a protection the view allows (kernel32/virtual.c)
+    assert a1.allocate(v1.base, 0x1000, MEM_COMMIT, PAGE_READONLY) == (v1.base, 0x1000)
+    assert a1.query(v1.base).Protect == PAGE_READONLY
+    assert status_of(a1.allocate, ro.base, 0x1000, MEM_COMMIT, PAGE_READWRITE) == STATUS_SECTION_PROTECTION
     a1.unmap_view(v1.base + 0x2000)
     assert a1.query(v1.base).State == MEM_FREE and a1.counters["mapped_bytes"] == 0x3000
     assert status_of(a1.unmap_view, v1.base) == STATUS_NOT_MAPPED_VIEW

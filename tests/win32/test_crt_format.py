@@ -1,4 +1,4 @@
-"""printf/scanf engine (winhatch.win32.crt.format / .scan) against Windows CRT output.
+"""printf/scanf engine (winhatch.win32.msvcrt.format / .scan) against Windows CRT output.
 
 One case table (PRINTF_CASES / SCANF_CASES below) generates both the C fixture
 tests/fixtures/src/crt_format.c and the Python-side expectations, so they can't drift.
@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from winhatch.win32.crt.format import Flavor, PrintfInvalidParameter, format_printf  # noqa: E402
-from winhatch.win32.crt.scan import format_scanf  # noqa: E402
+from winhatch.win32.msvcrt.format import Flavor, PrintfInvalidParameter, format_printf  # noqa: E402
+from winhatch.win32.msvcrt.scan import format_scanf  # noqa: E402
 
 SRC = ROOT / "tests" / "fixtures" / "src" / "crt_format.c"
 EXPECTED = ROOT / "tests" / "fixtures" / "expected"

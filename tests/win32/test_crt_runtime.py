@@ -19,9 +19,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 import record_expected as rec  # noqa: E402
 
 from winhatch import runner  # noqa: E402
-from winhatch.win32.crt import numparse as NP  # noqa: E402
-from winhatch.win32.crt import stdio as S  # noqa: E402
-from winhatch.win32.crt.runtime import double_to_ext80  # noqa: E402
+from winhatch.win32.msvcrt import numparse as NP  # noqa: E402
+from winhatch.win32.msvcrt import streams as S  # noqa: E402
+from winhatch.win32.msvcrt.runtime import double_to_ext80  # noqa: E402
 
 EXPECTED = ROOT / "tests" / "fixtures" / "expected"
 CRT_FIXTURES = sorted(p.stem[len("conf_"):] for p in (ROOT / "tests" / "fixtures" / "src").glob("conf_crt_*.c"))

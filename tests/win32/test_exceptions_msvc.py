@@ -117,7 +117,7 @@ class _Bytes:
     (b"\x0f\x78\x56\x34\x12", 0x12345678, 5),                    # 1111 + the 32-bit value
 ])
 def test_fh4_compressed_unsigned(raw, value, length):
-    from winhatch.win32.dlls.exc_msvc import Reader4
+    from winhatch.win32.vcruntime.cxx_eh import Reader4
     r = Reader4(_Bytes(raw + b"\xaa"), 0)
     assert r.unsigned() == value
     assert r.a == length

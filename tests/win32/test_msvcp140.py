@@ -66,7 +66,7 @@ def test_stream_objects_in_guest_memory(program, arch):
     FILE; cin's basic_ios at +24 tied to cout; _Ptr_cout."""
     import struct
     from winhatch.ldr import loader
-    from winhatch.win32.dlls import msvcp140 as P
+    from winhatch.win32.msvcp140 import msvcp140 as P
     res = runner.run(program, [], stdin=io.BytesIO(b""), stdout=io.BytesIO(), stderr=io.BytesIO(),
                      max_instructions=100_000_000)
     proc = res.process

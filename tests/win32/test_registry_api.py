@@ -11,7 +11,7 @@ import pytest
 
 from winhatch import runner
 from winhatch.kernel.cm import REG_DWORD, Registry
-from winhatch.win32.dlls.advapi32_reg import KeyObject
+from winhatch.win32.advapi32.reg import KeyObject
 
 import fixturebuild
 

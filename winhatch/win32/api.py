@@ -34,7 +34,7 @@ STRING_TYPES_W = {"LPCWSTR", "PCWSTR", "const wchar_t *", "const wchar_t*", "con
 STRING_TYPES_T = {"LPCTSTR", "PCTSTR"}
 WIDE64 = {"ULONGLONG", "LONGLONG", "DWORDLONG", "LARGE_INTEGER", "ULARGE_INTEGER", "DWORD64", "UINT64", "INT64",
           "__int64", "unsigned __int64", "long long", "unsigned long long", "uint64_t", "int64_t", "double",
-          "FILETIME"}
+          "FILETIME", "ULONG64", "LONG64"}
 FLOAT_TYPES = {"double", "float"}
 INT32_TYPES = {"DWORD", "BOOL", "UINT", "ULONG", "LONG", "INT", "int", "unsigned", "unsigned int", "long",
                "unsigned long", "WORD", "USHORT", "SHORT", "BYTE", "UCHAR", "CHAR", "BOOLEAN", "LCID", "LANGID",
@@ -806,5 +806,5 @@ def set_float_return(cpu, value: float, single: bool = False) -> None:
     elif hasattr(cpu, "set_fp_return"):
         cpu.set_fp_return(value)
     else:   # x86: st(0) — push the value on the x87 register stack
-        from winhatch.win32.crt.runtime import push_x87
+        from winhatch.win32.msvcrt.runtime import push_x87
         push_x87(cpu, value)

@@ -6,20 +6,24 @@ from winhatch.kernel.ke.dispatcher import ProcessExit
 from winhatch.kernel.ke.traps import TrapHandler
 from winhatch.ntstatus import STATUS_NOT_IMPLEMENTED
 from winhatch.win32 import api
-from winhatch.win32.crt.runtime import OLD_CRTS
+from winhatch.win32.msvcrt.runtime import OLD_CRTS
 
 _LOADED = False
 
 
 def load_handler_modules() -> None:
-    """Import every module of winhatch.win32.dlls: their @api declarations register the handlers."""
+    """Import every module of every DLL package under winhatch.win32 (kernel32/, ntdll/, msvcrt/, …): their @api
+    declarations register the handlers."""
     global _LOADED
     if not _LOADED:
         import importlib
         import pkgutil
-        from winhatch.win32 import dlls
-        for mod in sorted(m.name for m in pkgutil.iter_modules(dlls.__path__)):
-            importlib.import_module(f"winhatch.win32.dlls.{mod}")
+
+        import winhatch.win32 as w32
+        for pkg in sorted(m.name for m in pkgutil.iter_modules(w32.__path__) if m.ispkg and m.name != "data"):
+            package = importlib.import_module(f"winhatch.win32.{pkg}")
+            for mod in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
+                importlib.import_module(f"winhatch.win32.{pkg}.{mod}")
         _LOADED = True
 
 
@@ -34,14 +38,15 @@ def setup(machine, arches=("x64",), progress=None) -> None:
         if arch not in machine.subsystem_arches:
             setup(machine, (*machine.subsystem_arches, arch), progress)
     machine.add_architecture = add_architecture
-    from winhatch.ldr import exceptions, ntdll
+    from winhatch.ldr import ntdll
+    from winhatch.win32.ntdll import exceptions
     from winhatch.win32 import startup_cache, sysdlls
     load_handler_modules()
     startup_cache.prime_cpu_calibrations()   # before a process's CPU exists (a cached result spares its probes)
     sysdlls.install(machine, arches, progress)  # first: registration below reads its forwarder index
     machine.images.known_image = _SystemImages({str(_system_dir(machine, arch)) for arch in arches})
     ntdll.register(machine)
-    exceptions.install(machine)  # KiUserExceptionDispatcher and its internal stubs (winhatch/ldr/exceptions.py)
+    exceptions.install(machine)  # KiUserExceptionDispatcher and its internal stubs (winhatch/win32/ntdll/exceptions.py)
     specs = api.specs()
     moved = _code_location_table(machine, arches, specs)
     for spec in specs:
@@ -155,7 +160,7 @@ class _LazyHandler:
 
 def _serve_ntdll_crt(machine, arches) -> None:
     """ntdll exports a C runtime subset (sprintf, _vsnprintf, str*/wcs*, qsort, ...): the msvcrt
-    implementations serve those names too (with their own state: winhatch.win32.crt.runtime.state)."""
+    implementations serve those names too (with their own state: winhatch.win32.msvcrt.runtime.state)."""
     from winhatch.pe import PEFile
     from winhatch.pe import directories as pe_dirs
     from winhatch.win32 import startup_cache

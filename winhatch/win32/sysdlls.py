@@ -12,6 +12,12 @@ dispatch a trap to its Python handler. The images are
 written once into a cache directory keyed by everything that shapes them, and that directory is mounted
 read-only as the sandbox's C:\\Windows\\System32 (x64) and C:\\Windows\\SysWOW64 (x86). The loader finds
 and maps them like any other DLL: there is no special path.
+
+Each image also carries a version resource (`.rsrc`, VS_VERSIONINFO in U.S. English / Unicode) as Windows 10
+22H2's system files do: file and product version 10.0.19041.3636 (22H2 keeps the 19041 file versions of its
+20H1 base; 3636 is the November 2023 cumulative update), Microsoft's company, copyright and product strings,
+the file's name as InternalName (without extension) and OriginalFilename, VFT_DLL, VOS_NT_WINDOWS32 —
+what GetFileVersionInfo of kernel32.dll gives a program that checks the Windows version that way.
 """
 from __future__ import annotations
 
@@ -27,7 +33,9 @@ from winhatch.pe.builder import IMAGE_SCN_CNT_UNINITIALIZED_DATA, SCN_CODE, SCN_
 from winhatch.win32 import api
 from winhatch.win32.data import load_exports
 
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
+#: the file version of the synthetic system DLLs (Windows 10 22H2 files, November 2023 update level)
+SYSTEM_FILE_VERSION = (10, 0, 19041, 3636)
 #: bytes per stub: winhatch.cpu.api_stub (73 bytes x64, 45 x86) rounded up
 STUB_STRIDE = {"x64": 80, "x86": 48}
 INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn", "WhExcReturn", "WhExcNested"]}
@@ -186,8 +194,26 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     for ordinal, ename, fwd in forwarders:
         b.add_export(ename, ordinal=ordinal, forwarder=fwd)
     b.add_section(TRAP_SECTION, encode_trap_table(traps), SCN_RDATA)
+    rsrc = version_resource(name, b.next_rva)
+    sec = b.add_section(".rsrc", rsrc, SCN_RDATA)
+    b.set_directory(2, sec.rva, len(rsrc))
     b.entry_point_rva = entry_rva
     return b.build()
+
+
+def version_resource(name: str, rva: int) -> bytes:
+    """The .rsrc bytes (placed at `rva`) holding a system DLL's VS_VERSIONINFO."""
+    from winhatch.pe.rsrcwrite import build_resource_tree, build_version_info
+    v = ".".join(map(str, SYSTEM_FILE_VERSION))
+    vi = build_version_info(file_version=SYSTEM_FILE_VERSION, product_version=SYSTEM_FILE_VERSION, strings={
+        "CompanyName": "Microsoft Corporation",
+        "FileVersion": f"{v} (WinBuild.160101.0800)",
+        "InternalName": name.rsplit(".", 1)[0],
+        "LegalCopyright": "\u00a9 Microsoft Corporation. All rights reserved.",
+        "OriginalFilename": name,
+        "ProductName": "Microsoft\u00ae Windows\u00ae Operating System",
+        "ProductVersion": v})
+    return build_resource_tree({(16, 1, 0x409): (vi, 0)}, rva)
 
 
 def forwarders(arch: str) -> dict[tuple[str, str], str]:

@@ -571,7 +571,8 @@ def handle_file_name(obj) -> str | None:
     if vf is not None:
         path = vf.path
         return path[2:] if len(path) >= 2 and path[1] == ":" else None
-    if isinstance(obj, PipeEnd):
+    from winhatch.kernel.io.npfs import NamedPipeEnd
+    if isinstance(obj, (PipeEnd, NamedPipeEnd)):
         return obj.path[len("\\Device\\NamedPipe"):]
     if isinstance(obj, ConsoleFile) and obj.file_type == 3:
         # a std handle the host redirected to a pipe: an anonymous pipe the creator made
@@ -600,6 +601,10 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
     length = Length & 0xFFFFFFFF
     if not cls or cls >= FileMaximumInformation:
         return STATUS_INVALID_INFO_CLASS
+    from winhatch.kernel.io import iocp_services     # the named-pipe and completion classes first
+    st = iocp_services.query_information(machine, thread, FileHandle, IoStatusBlock, FileInformation, Length, cls)
+    if st is not None:
+        return st
     if cls not in _QUERY:
         if cls in (FileDirectoryInformation, FileFullDirectoryInformation, FileBothDirectoryInformation,
                    FileNamesInformation, FileIdBothDirectoryInformation, FileIdFullDirectoryInformation,
@@ -717,6 +722,10 @@ def NtSetInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInforma
     length = Length & 0xFFFFFFFF
     if not cls or cls >= FileMaximumInformation:
         return STATUS_INVALID_INFO_CLASS
+    from winhatch.kernel.io import iocp_services     # the named-pipe and completion classes first
+    st = iocp_services.set_information(machine, thread, FileHandle, IoStatusBlock, FileInformation, Length, cls)
+    if st is not None:
+        return st
     if cls not in _SET:
         if cls in _QUERY or cls in (FileDirectoryInformation, FileFullDirectoryInformation,
                                     FileBothDirectoryInformation, FileNamesInformation,

@@ -293,10 +293,13 @@ def kernel_services() -> dict[str, ServiceFn]:
     """The services the kernel's components implement (importing them registers their declarations)."""
     from winhatch.kernel.ex import services as _ex  # noqa: F401
     from winhatch.kernel.io import file_services as _io  # noqa: F401
+    from winhatch.kernel.io import iocp_services as _io_iocp  # noqa: F401
     from winhatch.kernel.ke import clock_services as _ke  # noqa: F401
     from winhatch.kernel.ke import sync_services as _ke_sync  # noqa: F401
+    from winhatch.kernel.mm import section_services as _mm_sections  # noqa: F401
     from winhatch.kernel.mm import services as _mm  # noqa: F401
     from winhatch.kernel.ob import services as _ob  # noqa: F401
+    from winhatch.kernel.ps import job as _ps_job  # noqa: F401
     return dict(_KERNEL_SERVICES)
 
 

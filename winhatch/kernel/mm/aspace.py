@@ -20,6 +20,7 @@ from typing import Any
 from winhatch._record import Record
 
 from ...ntstatus import (
+    STATUS_ACCESS_DENIED,
     STATUS_ACCESS_VIOLATION,
     STATUS_ALREADY_COMMITTED,
     STATUS_COMMITMENT_LIMIT,
@@ -432,6 +433,13 @@ class AddressSpace:
         if a is None or end > a.end:
             raise NtStatusError(STATUS_CONFLICTING_ADDRESSES,
                                 f"0x{start:X}-0x{end:X} is not inside one reserved allocation")
+        if a.type == MEM_MAPPED:
+            # a view's pages are committed by its section: MEM_COMMIT only sets a protection the view allows
+            # (a pagefile-backed section); a file-backed view refuses it (kernel32/virtual.c, written on Windows)
+            if getattr(a.section, "file", None) is not None:
+                raise NtStatusError(STATUS_ACCESS_DENIED, "MEM_COMMIT in a view of a file")
+            self.protect(start, end - start, protect)
+            return start, end - start
         if a.type != MEM_PRIVATE:
             raise NtStatusError(STATUS_ALREADY_COMMITTED, "view pages are committed by their section")
         if (protect & 0xFF) in WRITECOPY:
@@ -484,7 +492,7 @@ class AddressSpace:
 
         MEM_RELEASE with size 0 needs the allocation base (STATUS_FREE_VM_NOT_AT_BASE) and releases
         the whole allocation; with a size it releases that page range (splitting the allocation).
-        MEM_DECOMMIT with size 0 decommits from ``base`` to the end of the allocation.  A range
+        MEM_DECOMMIT with size 0 likewise needs the base and decommits the whole allocation.  A range
         running past its allocation gives STATUS_UNABLE_TO_FREE_VM; views cannot be freed
         (STATUS_UNABLE_TO_DELETE_SECTION: use unmap_view).
         """
@@ -499,7 +507,7 @@ class AddressSpace:
             raise NtStatusError(STATUS_UNABLE_TO_DELETE_SECTION, "cannot free a section view")
         start = _down(base, P)
         if size == 0:
-            if free_type == MEM_RELEASE and start != a.base:
+            if start != a.base:   # size 0 means "the whole allocation": the base is required
                 raise NtStatusError(STATUS_FREE_VM_NOT_AT_BASE, f"0x{base:X} is not the allocation base 0x{a.base:X}")
             end = a.end
         else:

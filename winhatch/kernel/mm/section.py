@@ -206,7 +206,7 @@ class Section(KObject):
                 out.append((lo, hi - lo))
         return out
 
-    # --- hooks for the owners of special sections (file-backed mappings: winhatch.win32.dlls.k32_mapping) ------
+    # --- hooks for the owners of special sections (file-backed mappings: winhatch.win32.kernel32.mapping) ------
     def on_view_mapped(self, view) -> None:
         """A view of this section was mapped (``view``: its Allocation).  Default: nothing."""
 

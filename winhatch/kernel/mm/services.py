@@ -29,17 +29,35 @@ def _put(thread, addr: int, v: int) -> None:
     user_write(thread.process, addr, struct.pack(fmt, v & ((1 << (8 * struct.calcsize(fmt))) - 1)))
 
 
+STATUS_INVALID_PARAMETER_3 = 0xC00000F1
+
+
+def zero_bits_limit(thread, zero_bits: int) -> int | None:
+    """The highest address a ZeroBits argument allows (None: no limit). A count below 32 is the number of
+    high-order bits of a 32-bit address that must be zero (on x64 too: 1..21, the documented range, below 4 GiB);
+    on x64 a value of 32 or more is a mask the address must fit. Another count is STATUS_INVALID_PARAMETER_3."""
+    if not zero_bits:
+        return None
+    if zero_bits < 32:
+        if zero_bits > 21:
+            raise NtStatusError(STATUS_INVALID_PARAMETER_3, f"ZeroBits {zero_bits}")
+        return (1 << (32 - zero_bits)) - 1
+    if thread.process.arch != "x64":
+        raise NtStatusError(STATUS_INVALID_PARAMETER_3, f"ZeroBits {zero_bits:#x}")
+    return (1 << zero_bits.bit_length()) - 1
+
+
 @kernel_service("NtAllocateVirtualMemory")
 def NtAllocateVirtualMemory(machine, thread, ProcessHandle, BaseAddress, ZeroBits, RegionSize, AllocationType,
                             Protect):
-    proc = process_from_handle(thread, ProcessHandle, PROCESS_VM_OPERATION)
+    proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
     base = _get(thread, BaseAddress)
     size = _get(thread, RegionSize)
-    if ZeroBits:
-        unsupported(thread, "NtAllocateVirtualMemory", f"ZeroBits {ZeroBits:#x}")
+    highest = zero_bits_limit(thread, ZeroBits)
     if not size:
         return STATUS_INVALID_PARAMETER_4
-    got_base, got_size = proc.aspace.allocate(base or None, size, AllocationType & 0xFFFFFFFF, Protect & 0xFFFFFFFF)
+    got_base, got_size = proc.aspace.allocate(base or None, size, AllocationType & 0xFFFFFFFF, Protect & 0xFFFFFFFF,
+                                              highest=highest if not base else None)
     _put(thread, BaseAddress, got_base)
     _put(thread, RegionSize, got_size)
     return 0
@@ -47,18 +65,19 @@ def NtAllocateVirtualMemory(machine, thread, ProcessHandle, BaseAddress, ZeroBit
 
 @kernel_service("NtFreeVirtualMemory")
 def NtFreeVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSize, FreeType):
-    proc = process_from_handle(thread, ProcessHandle, PROCESS_VM_OPERATION)
+    proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
     base = _get(thread, BaseAddress)
     size = _get(thread, RegionSize)
     got_base, got_size = proc.aspace.free(base, size, FreeType & 0xFFFFFFFF)
     _put(thread, BaseAddress, got_base)
-    _put(thread, RegionSize, got_size)
+    # a decommit of the whole allocation (size 0) reports size 0 since Windows 10 1803 (ntdll/virtual.c)
+    _put(thread, RegionSize, 0 if not size and FreeType & 0xFFFFFFFF == 0x4000 else got_size)
     return 0
 
 
 @kernel_service("NtProtectVirtualMemory")
 def NtProtectVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSize, NewProtect, OldProtect):
-    proc = process_from_handle(thread, ProcessHandle, PROCESS_VM_OPERATION)
+    proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
     base = _get(thread, BaseAddress)
     size = _get(thread, RegionSize)
     if not OldProtect:
@@ -74,36 +93,124 @@ def NtProtectVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSi
 
 @kernel_service("NtFlushInstructionCache")
 def NtFlushInstructionCache(machine, thread, ProcessHandle, BaseAddress, Length):
-    proc = process_from_handle(thread, ProcessHandle, 0)
+    proc = _vm_process(thread, ProcessHandle, 0)
     proc.cpu.flush_code(BaseAddress, Length if BaseAddress else 0)
     return 0
 
 
 MemoryBasicInformation = 0
+MemoryMappedFilenameInformation = 2
+MemoryWorkingSetExInformation = 4
+MemoryImageInformation = 6
 STATUS_INFO_LENGTH_MISMATCH = 0xC0000004
+STATUS_BUFFER_OVERFLOW = 0x80000005
+STATUS_INVALID_ADDRESS = 0xC0000141
+STATUS_INVALID_INFO_CLASS = 0xC0000003
 PROCESS_QUERY_INFORMATION = 0x0400
+MEM_COMMIT_STATE, MEM_IMAGE_TYPE, MEM_MAPPED_TYPE = 0x1000, 0x1000000, 0x40000
+
+
+def nt_device_path(machine, path: str) -> str:
+    """A DOS path as the object manager names the file: C:\\x → \\Device\\HarddiskVolumeN\\x (the volume
+    devices of the file system), anything else under \\??\\."""
+    vols = getattr(machine.vfs, "volume_devices", {}) or {}
+    if len(path) >= 2 and path[1] == ":" and path[0].upper() in vols:
+        return f"\\Device\\{vols[path[0].upper()]}{path[2:]}"
+    return "\\??\\" + path
+
+
+def _mapped_file(proc, addr: int) -> str | None:
+    """The file an image or mapped view at `addr` comes from (its DOS path), None for other memory."""
+    a = proc.aspace.allocation_at(addr)
+    if a is None or a.type not in (MEM_IMAGE_TYPE, MEM_MAPPED_TYPE) or a.section is None:
+        return None
+    sec = a.section
+    if a.type == MEM_IMAGE_TYPE:
+        return getattr(sec, "path", None)
+    f = getattr(sec, "file", None)
+    return getattr(f, "path", None) if f is not None else None
 
 
 @kernel_service("NtQueryVirtualMemory")
 def NtQueryVirtualMemory(machine, thread, ProcessHandle, BaseAddress, MemoryInformationClass, MemoryInformation,
                          MemoryInformationLength, ReturnLength):
+    """MemoryBasicInformation; MemoryMappedFilenameInformation (the NT path of the image or mapped file, as
+    GetMappedFileName reports it; STATUS_INVALID_ADDRESS for other memory); MemoryWorkingSetExInformation (the
+    caller's array of addresses, each given its attributes: every committed page is resident); and
+    MemoryImageInformation (base, size and flags of the image). Another class stops loudly."""
     from winhatch.kernel.structs import MEMORY_BASIC_INFORMATION
-    proc = process_from_handle(thread, ProcessHandle, PROCESS_QUERY_INFORMATION)
+    proc = _vm_process(thread, ProcessHandle, PROCESS_QUERY_INFORMATION)
     cls = MemoryInformationClass & 0xFFFFFFFF
-    if cls != MemoryBasicInformation:
-        unsupported(thread, "NtQueryVirtualMemory", f"information class {cls:#x}")
     arch = thread.process.arch
-    size = MEMORY_BASIC_INFORMATION.size(arch)
-    if (MemoryInformationLength & 0xFFFFFFFFFFFFFFFF) < size:
-        return STATUS_INFO_LENGTH_MISMATCH
-    mbi = proc.aspace.query(BaseAddress)
-    user_write(thread.process, MemoryInformation, MEMORY_BASIC_INFORMATION.pack(
-        arch, BaseAddress=mbi.BaseAddress, AllocationBase=mbi.AllocationBase,
-        AllocationProtect=mbi.AllocationProtect, RegionSize=mbi.RegionSize, State=mbi.State,
-        Protect=mbi.Protect, Type=mbi.Type))
-    if ReturnLength:
-        _put(thread, ReturnLength, size)
-    return 0
+    ps = 8 if arch == "x64" else 4
+    length = MemoryInformationLength & ((1 << (8 * ps)) - 1)
+    if cls == MemoryBasicInformation:
+        size = MEMORY_BASIC_INFORMATION.size(arch)
+        if length < size:
+            return STATUS_INFO_LENGTH_MISMATCH
+        mbi = proc.aspace.query(BaseAddress)
+        user_write(thread.process, MemoryInformation, MEMORY_BASIC_INFORMATION.pack(
+            arch, BaseAddress=mbi.BaseAddress, AllocationBase=mbi.AllocationBase,
+            AllocationProtect=mbi.AllocationProtect, RegionSize=mbi.RegionSize, State=mbi.State,
+            Protect=mbi.Protect, Type=mbi.Type))
+        if ReturnLength:
+            _put(thread, ReturnLength, size)
+        return 0
+    if cls == MemoryMappedFilenameInformation:
+        path = _mapped_file(proc, BaseAddress)
+        if path is None:
+            return STATUS_INVALID_ADDRESS
+        name = nt_device_path(machine, path).encode("utf-16-le")
+        us = 2 * ps
+        need = us + len(name) + 2
+        if ReturnLength:
+            _put(thread, ReturnLength, need)
+        if length < need:
+            return STATUS_BUFFER_OVERFLOW
+        buf = MemoryInformation + us
+        head = struct.pack("<HH", len(name), len(name) + 2) + bytes(ps - 4) + buf.to_bytes(ps, "little")
+        user_write(thread.process, MemoryInformation, head + name + b"\0\0")
+        return 0
+    if cls == MemoryWorkingSetExInformation:
+        entry = 2 * ps
+        if length < entry:
+            return STATUS_INFO_LENGTH_MISMATCH
+        n = min(length // entry, 1 << 16)
+        raw = bytearray(user_read(thread.process, MemoryInformation, n * entry))
+        locked = getattr(proc, "locked_pages", set())
+        for i in range(n):
+            va = int.from_bytes(raw[i * entry:i * entry + ps], "little")
+            attrs = 0
+            try:
+                mbi = proc.aspace.query(va)
+            except NtStatusError:
+                mbi = None
+            if mbi is not None and mbi.State == MEM_COMMIT_STATE:
+                shared = mbi.Type in (MEM_IMAGE_TYPE, MEM_MAPPED_TYPE)
+                attrs = (1                                        # Valid: resident
+                         | ((1 if shared else 0) << 1)            # ShareCount
+                         | ((mbi.Protect & 0x7FF) << 4)           # Win32Protection
+                         | ((1 if shared else 0) << 15)           # Shared
+                         | ((1 if (va & ~(PAGE - 1)) in locked else 0) << 22))   # Locked
+            raw[i * entry + ps:(i + 1) * entry] = attrs.to_bytes(ps, "little")
+        user_write(thread.process, MemoryInformation, bytes(raw))
+        if ReturnLength:
+            _put(thread, ReturnLength, n * entry)
+        return 0
+    if cls == MemoryImageInformation:
+        size = 2 * ps + 8 if ps == 8 else 2 * ps + 4
+        if length < size:
+            return STATUS_INFO_LENGTH_MISMATCH
+        a = proc.aspace.allocation_at(BaseAddress)
+        if a is None or a.type != MEM_IMAGE_TYPE:
+            return STATUS_INVALID_ADDRESS
+        data = a.base.to_bytes(ps, "little") + a.size.to_bytes(ps, "little") + bytes(size - 2 * ps)
+        user_write(thread.process, MemoryInformation, data)
+        if ReturnLength:
+            _put(thread, ReturnLength, size)
+        return 0
+    unsupported(thread, "NtQueryVirtualMemory", f"information class {cls:#x}")
+    return STATUS_INVALID_INFO_CLASS
 
 
 @kernel_service("NtFlushProcessWriteBuffers")
@@ -111,4 +218,197 @@ def NtFlushProcessWriteBuffers(machine, thread):
     """FlushProcessWriteBuffers: every processor running the process's threads drains its write buffers. The
     emulated processors run one thread at a time and write guest memory directly, so every write is already
     visible to the other threads when this returns: nothing is left to drain."""
+    return 0
+
+
+# -- copies between address spaces (MmCopyVirtualMemory) -----------------------------------------------------------
+STATUS_PARTIAL_COPY = 0x8000000D
+STATUS_ACCESS_VIOLATION = 0xC0000005
+MAX_COPY = 1 << 28   # one call copies at most 256 MiB; a larger request copies that much and is a partial copy
+_READ_OK = {0x02, 0x04, 0x08, 0x20, 0x40, 0x80}        # the page protections user mode may read
+_WRITE_OK = {0x04, 0x08, 0x40, 0x80}                    # ... and write (copy-on-write included)
+
+
+def _copyable(proc, base: int, size: int, write: bool) -> int:
+    """How many bytes from `base` user mode could read (or write) without a fault: committed, not guard, not
+    no-access (and writable for a write); a walk over the regions of the range, bounded by it."""
+    ok_set = _WRITE_OK if write else _READ_OK
+    done, cur, end = 0, base, base + size
+    for _ in range(1 << 16):
+        if cur >= end:
+            break
+        try:
+            mbi = proc.aspace.query(cur)
+        except NtStatusError:
+            break
+        if mbi.State != 0x1000 or mbi.Protect & 0x100 or mbi.Protect & 0xFF not in ok_set:
+            break
+        stop = min(end, mbi.BaseAddress + mbi.RegionSize)
+        done += stop - cur
+        cur = stop
+    return done
+
+
+def _copy(machine, thread, src_proc, src, dst_proc, dst, size, count_addr) -> int:
+    """Copy `size` bytes from src_proc:src to dst_proc:dst as MmCopyVirtualMemory does: the bytes both sides
+    allow are copied and counted; nothing copied is STATUS_ACCESS_VIOLATION (the first byte faults), a part
+    STATUS_PARTIAL_COPY."""
+    size &= 0xFFFFFFFFFFFFFFFF
+    want = min(size, MAX_COPY)
+    n = min(_copyable(src_proc, src, want, False), _copyable(dst_proc, dst, want, True)) if want else 0
+    if n:
+        dst_proc.aspace.write(dst, src_proc.aspace.read(src, n))
+        dst_proc.cpu.flush_code(dst, n)
+    if count_addr:
+        _put(thread, count_addr, n)
+    if n == size:
+        return 0
+    return STATUS_PARTIAL_COPY if n else STATUS_ACCESS_VIOLATION
+
+
+def _vm_process(thread, handle: int, access: int):
+    """The process of a memory service's handle: one with a user address space (the system's pseudo-processes
+    have none: STATUS_ACCESS_DENIED), still running (STATUS_PROCESS_IS_TERMINATING)."""
+    proc = process_from_handle(thread, handle, access)
+    if getattr(proc, "cpu", None) is None:
+        raise NtStatusError(0xC0000022, "the process has no user address space")
+    if getattr(proc, "exited", False):
+        raise NtStatusError(0xC000010A, "the process is terminating")
+    return proc
+
+
+@kernel_service("NtReadVirtualMemory")
+def NtReadVirtualMemory(machine, thread, ProcessHandle, BaseAddress, Buffer, BufferSize, NumberOfBytesRead):
+    from winhatch.kernel.ob.access import PROCESS_VM_READ
+    proc = _vm_process(thread, ProcessHandle, PROCESS_VM_READ)
+    return _copy(machine, thread, proc, BaseAddress, thread.process, Buffer, BufferSize, NumberOfBytesRead)
+
+
+@kernel_service("NtWriteVirtualMemory")
+def NtWriteVirtualMemory(machine, thread, ProcessHandle, BaseAddress, Buffer, BufferSize, NumberOfBytesWritten):
+    from winhatch.kernel.ob.access import PROCESS_VM_WRITE
+    proc = _vm_process(thread, ProcessHandle, PROCESS_VM_WRITE)
+    return _copy(machine, thread, thread.process, Buffer, proc, BaseAddress, BufferSize, NumberOfBytesWritten)
+
+
+# -- locking pages in the working set ----------------------------------------------------------------------------
+MAP_PROCESS, MAP_SYSTEM = 1, 2
+STATUS_WAS_LOCKED = 0x40000019
+STATUS_NOT_LOCKED = 0xC000002A
+STATUS_PRIVILEGE_NOT_HELD = 0xC0000061
+STATUS_WORKING_SET_QUOTA = 0xC00000A1
+#: a process may lock as many pages as its minimum working set holds, less eight of overhead (Microsoft's
+#: VirtualLock documentation); the default minimum working set is 200 KiB (50 pages)
+LOCKABLE_PAGES = 204800 // PAGE - 8
+
+
+def _locked(proc) -> set:
+    s = getattr(proc, "locked_pages", None)
+    if s is None:
+        s = proc.locked_pages = set()
+    return s
+
+
+def _lock_range(thread, BaseAddress, RegionSize):
+    base = _get(thread, BaseAddress)
+    size = _get(thread, RegionSize)
+    start = base & ~(PAGE - 1)
+    end = (base + max(size, 1) + PAGE - 1) & ~(PAGE - 1)
+    return start, end
+
+
+@kernel_service("NtLockVirtualMemory")
+def NtLockVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSize, MapType):
+    """VirtualLock: the pages must be committed and accessible; emulated memory is never paged out, so the
+    lock is the bookkeeping Windows keeps (STATUS_WAS_LOCKED when every page was locked already), bounded by
+    the working-set quota (STATUS_WORKING_SET_QUOTA). MAP_SYSTEM needs SeLockMemoryPrivilege, which a
+    standard user's token lacks."""
+    proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
+    if MapType & ~(MAP_PROCESS | MAP_SYSTEM) or not MapType & (MAP_PROCESS | MAP_SYSTEM):
+        return 0xC00000F3   # STATUS_INVALID_PARAMETER_4
+    if MapType & MAP_SYSTEM:
+        return STATUS_PRIVILEGE_NOT_HELD
+    start, end = _lock_range(thread, BaseAddress, RegionSize)
+    if _copyable(proc, start, end - start, False) < end - start:
+        return STATUS_ACCESS_VIOLATION
+    held = _locked(proc)
+    if (end - start) // PAGE > LOCKABLE_PAGES or len(held.union(range(start, end, PAGE))) > LOCKABLE_PAGES:
+        return STATUS_WORKING_SET_QUOTA
+    pages = range(start, end, PAGE)
+    was = all(p in held for p in pages)
+    held.update(pages)
+    _put(thread, BaseAddress, start)
+    _put(thread, RegionSize, end - start)
+    return STATUS_WAS_LOCKED if was else 0
+
+
+@kernel_service("NtUnlockVirtualMemory")
+def NtUnlockVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSize, MapType):
+    """VirtualUnlock: STATUS_NOT_LOCKED when a page of the range is not locked (nothing is unlocked then)."""
+    proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
+    if MapType & ~(MAP_PROCESS | MAP_SYSTEM) or not MapType & (MAP_PROCESS | MAP_SYSTEM):
+        return 0xC00000F3
+    if MapType & MAP_SYSTEM:
+        return STATUS_PRIVILEGE_NOT_HELD
+    start, end = _lock_range(thread, BaseAddress, RegionSize)
+    if (end - start) // PAGE > LOCKABLE_PAGES:
+        return STATUS_NOT_LOCKED
+    pages = range(start, end, PAGE)
+    held = _locked(proc)
+    if not all(p in held for p in pages):
+        return STATUS_NOT_LOCKED
+    held.difference_update(pages)
+    _put(thread, BaseAddress, start)
+    _put(thread, RegionSize, end - start)
+    return 0
+
+
+# -- NtAllocateVirtualMemoryEx: address requirements and the NUMA node ------------------------------------------
+# MEM_EXTENDED_PARAMETER (16 bytes on both architectures): Type:8 | Reserved:56, then a 64-bit union (a pointer, a
+# size, a handle or a ULONG). MEM_ADDRESS_REQUIREMENTS: LowestStartingAddress, HighestEndingAddress, Alignment
+# (pointer-sized each).
+MemExtendedParameterAddressRequirements = 1
+MemExtendedParameterNumaNode = 2
+MemExtendedParameterMax = 6   # Windows 10 22H2: ImageMachine (6) came with Windows 11
+NUMA_NO_PREFERRED_NODE = 0xFFFFFFFF
+ALLOCATION_GRANULARITY = 0x10000
+STATUS_INVALID_PARAMETER = 0xC000000D
+
+
+@kernel_service("NtAllocateVirtualMemoryEx")
+def NtAllocateVirtualMemoryEx(machine, thread, ProcessHandle, BaseAddress, RegionSize, AllocationType,
+                              PageProtection, ExtendedParameters, ExtendedParameterCount):
+    proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
+    base = _get(thread, BaseAddress)
+    size = _get(thread, RegionSize)
+    count = ExtendedParameterCount & 0xFFFFFFFF
+    if count > 64 or (count and not ExtendedParameters):   # a caller passes a handful, in an array
+        return STATUS_INVALID_PARAMETER
+    ps = 8 if thread.process.arch == "x64" else 4
+    align = lowest = highest = None
+    for i in range(count):
+        raw = user_read(thread.process, ExtendedParameters + 16 * i, 16)
+        ptype = raw[0]
+        value = int.from_bytes(raw[8:16], "little")
+        if ptype == MemExtendedParameterAddressRequirements:
+            req = user_read(thread.process, value & ((1 << (8 * ps)) - 1), 3 * ps)
+            lowest, highest, align = (int.from_bytes(req[k * ps:(k + 1) * ps], "little") for k in range(3))
+            bad_align = align and (align & (align - 1) or align < ALLOCATION_GRANULARITY)
+            bad_high = highest and (highest + 1) % ALLOCATION_GRANULARITY
+            if bad_align or bad_high or lowest % ALLOCATION_GRANULARITY or base:
+                return STATUS_INVALID_PARAMETER
+        elif ptype == MemExtendedParameterNumaNode:
+            if value & 0xFFFFFFFF not in (0, NUMA_NO_PREFERRED_NODE):   # one node: 0
+                return STATUS_INVALID_PARAMETER
+        elif ptype == 0 or ptype >= MemExtendedParameterMax:
+            return STATUS_INVALID_PARAMETER
+        else:
+            unsupported(thread, "NtAllocateVirtualMemoryEx", f"extended parameter type {ptype}")
+    if not size:
+        return 0xC00000F0   # STATUS_INVALID_PARAMETER_3 (RegionSize)
+    got_base, got_size = proc.aspace.allocate(base or None, size, AllocationType & 0xFFFFFFFF,
+                                              PageProtection & 0xFFFFFFFF, align=align or ALLOCATION_GRANULARITY,
+                                              lowest=lowest or None, highest=highest or None)
+    _put(thread, BaseAddress, got_base)
+    _put(thread, RegionSize, got_size)
     return 0

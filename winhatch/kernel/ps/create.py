@@ -399,6 +399,12 @@ def MmCreatePeb(machine, proc: Process, pe, req: CreateRequest) -> None:
 
 
 def PspInsertProcess(machine, proc: Process, parent: Process, creator, req: CreateRequest) -> int:
+    from winhatch.kernel.ps.job import job_allows_child
+    try:
+        job = job_allows_child(parent, req.creation_flags)   # the parent's job, unless the child breaks away
+    except NtStatusError as e:
+        raise CreateProcessError(nt_to_win32(e.status), e.status, e.message) from None
+    proc.job = None
     proc.pid = machine.cid.allocate(proc)
     if req.inherit_handles:
         from winhatch.kernel.ob import HandleTable
@@ -406,7 +412,7 @@ def PspInsertProcess(machine, proc: Process, parent: Process, creator, req: Crea
     proc.creation_time = machine.clock.system_time()
     _stage(machine, "PspInsertProcess", parent.pid, pid=proc.pid, parent_pid=parent.pid,
            inherited_handles=len(proc.handles) if req.inherit_handles else 0,
-           job=proc.job is not None, debug_port=bool(req.creation_flags & (F.DEBUG_PROCESS | F.DEBUG_ONLY_THIS_PROCESS)))
+           job=job is not None, debug_port=bool(req.creation_flags & (F.DEBUG_PROCESS | F.DEBUG_ONLY_THIS_PROCESS)))
     from winhatch.kernel.notify import PsCreateNotifyInfo
     info = PsCreateNotifyInfo(parent.pid, parent.pid, creator.tid if creator else 0, proc.image_path,
                               proc.command_line)
@@ -422,6 +428,8 @@ def PspInsertProcess(machine, proc: Process, parent: Process, creator, req: Crea
     elif parent.debug_port is not None:
         proc.debug_port = parent.debug_port  # inherited unless NoDebugInherit
     machine.processes.append(proc)  # PsActiveProcessHead
+    if job is not None:
+        job.add(proc)
     machine.events.emit(ev.PROCESS, "process_create", proc.pid, 0, parent_pid=parent.pid, image=proc.image_path,
                         command_line=proc.command_line, arch=proc.arch)
     return STATUS_SUCCESS

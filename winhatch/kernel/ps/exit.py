@@ -10,6 +10,7 @@ away, so reports can show the memory map at exit. DLL detach notifications run b
 from __future__ import annotations
 
 from winhatch.kernel import events as ev
+from winhatch.kernel.io.completion import cancel_thread_requests
 
 
 def PspExitThread(machine, thread, status: int) -> None:
@@ -29,6 +30,7 @@ def _end_thread(machine, thread, status: int) -> None:
     thread.terminated = True
     thread.exit_status = status & 0xFFFFFFFF
     thread.exit_time = machine.clock.system_time()
+    cancel_thread_requests(thread)
     machine.dispatcher.thread_gone(thread)
     machine.notify.thread_event(proc.pid, thread.tid, False)
     if proc.subsystem.get("running_thread") is thread:
@@ -47,8 +49,13 @@ def PspExitProcess(machine, proc, status: int) -> None:
             _end_thread(machine, t, proc.exit_status)
             machine.events.emit(ev.THREAD, "thread_exit", proc.pid, t.tid, exit_status=t.exit_status,
                                 terminated_by="process exit")
+    for t in proc.threads:
+        cancel_thread_requests(t, process_exit=True)   # thread-agnostic I/O ends with its process
     proc.exit_time = machine.clock.system_time()
     machine.notify.process_exit(proc)
+    job = getattr(proc, "job", None)
+    if job is not None:
+        job.process_exited(proc)
     _write_mapped_files(proc)
     aspace = getattr(proc, "aspace", None)
     if aspace is not None and aspace.commit_pool is not None:

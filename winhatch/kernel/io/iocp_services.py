@@ -1,0 +1,691 @@
+"""The I/O manager's system services for completion ports, named pipes and cancellation, and the request
+paths (`read_request`, `write_request`) an asynchronous ReadFile/WriteFile takes.
+
+Pointer-sized fields (IO_STATUS_BLOCK, FILE_IO_COMPLETION_INFORMATION, FILE_COMPLETION_INFORMATION) are the
+caller's pointer size: 8 bytes in an x64 process, 4 in a WoW64 one.
+
+The information classes this component owns (`SET_INFORMATION`, `QUERY_INFORMATION`: completion ports,
+notification modes, pipe information) are served by `set_information` / `query_information`, which the general
+NtSetInformationFile / NtQueryInformationFile are to call first. NtSetInformationFile is registered here for
+these classes only (every other class stops loudly) until the general one exists.
+"""
+from __future__ import annotations
+
+import struct
+
+from winhatch.kernel.io import completion as io
+from winhatch.kernel.io import npfs
+from winhatch.kernel.ke import wait as kwait
+from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
+from winhatch.kernel.ob.access import EVENT_MODIFY_STATE, SYNCHRONIZE
+from winhatch.ntstatus import NtStatusError
+
+STATUS_SUCCESS = 0
+STATUS_TIMEOUT = 0x102
+STATUS_PENDING = 0x103
+STATUS_USER_APC = 0xC0
+STATUS_ABANDONED_WAIT_0 = 0x80
+STATUS_INVALID_HANDLE = 0xC0000008
+STATUS_INVALID_PARAMETER = 0xC000000D
+STATUS_INVALID_DEVICE_REQUEST = 0xC0000010
+STATUS_END_OF_FILE = 0xC0000011
+STATUS_BUFFER_TOO_SMALL = 0xC0000023
+STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
+STATUS_INFO_LENGTH_MISMATCH = 0xC0000004
+STATUS_IO_TIMEOUT = 0xC00000B5
+STATUS_NOT_FOUND = 0xC0000225
+STATUS_CANCELLED = 0xC0000120
+STATUS_INVALID_INFO_CLASS = 0xC0000003
+
+IO_COMPLETION_QUERY_STATE = 0x1
+IO_COMPLETION_MODIFY_STATE = 0x2
+FILE_READ_DATA, FILE_WRITE_DATA = 0x1, 0x2
+FILE_WRITE_ATTRIBUTES = 0x100
+FILE_CREATE = 2
+FILE_SYNCHRONOUS_IO_ALERT, FILE_SYNCHRONOUS_IO_NONALERT = 0x10, 0x20
+
+FSCTL_PIPE_DISCONNECT = 0x110004
+FSCTL_PIPE_LISTEN = 0x110008
+FSCTL_PIPE_PEEK = 0x11400C
+FSCTL_PIPE_WAIT = 0x110018
+FSCTL_PIPE_TRANSCEIVE = 0x11C017
+FSCTL_PIPE_GET_PIPE_ATTRIBUTE = 0x110028
+FSCTL_PIPE_GET_CONNECTION_ATTRIBUTE = 0x110030
+
+FilePipeInformation = 23
+FilePipeLocalInformation = 24
+FileCompletionInformation = 30
+FileIoCompletionNotificationInformation = 41
+FileReplaceCompletionInformation = 61
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------
+def _psize(thread) -> int:
+    return 8 if thread.process.arch == "x64" else 4
+
+
+def _get_ptr(thread, addr: int) -> int:
+    n = _psize(thread)
+    return int.from_bytes(user_read(thread.process, addr, n), "little")
+
+
+def _put_ptr(thread, addr: int, v: int) -> None:
+    n = _psize(thread)
+    user_write(thread.process, addr, (v & ((1 << (8 * n)) - 1)).to_bytes(n, "little"))
+
+
+def _put_u32(thread, addr: int, v: int) -> None:
+    user_write(thread.process, addr, struct.pack("<I", v & 0xFFFFFFFF))
+
+
+def _lookup(thread, handle: int, type_name: str | None = None, access: int = 0):
+    proc = thread.process
+    return proc.handles.lookup(handle, type_name, access, current_process=proc, current_thread=thread)
+
+
+def _read_unicode_string(thread, us: int) -> str:
+    n = _psize(thread)
+    raw = user_read(thread.process, us, 2 * n)
+    length = struct.unpack_from("<H", raw)[0]
+    buf = int.from_bytes(raw[n:2 * n], "little")
+    if length & 1:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "odd UNICODE_STRING length")
+    return user_read(thread.process, buf, length).decode("utf-16-le", "surrogatepass") if length else ""
+
+
+def object_name(thread, oa: int, service: str) -> tuple[str | None, int]:
+    """(ObjectName or None, Attributes) of an OBJECT_ATTRIBUTES; a RootDirectory stops loudly."""
+    if not oa:
+        return None, 0
+    n = _psize(thread)
+    raw = user_read(thread.process, oa, 4 * n)
+    root = int.from_bytes(raw[n:2 * n], "little")
+    name_ptr = int.from_bytes(raw[2 * n:3 * n], "little")
+    attrs = struct.unpack_from("<I", raw, 3 * n)[0]
+    if root:
+        unsupported(thread, service, "an OBJECT_ATTRIBUTES with a RootDirectory")
+    return (_read_unicode_string(thread, name_ptr) if name_ptr else None), attrs
+
+
+def _event(thread, handle: int):
+    return _lookup(thread, handle, "Event", EVENT_MODIFY_STATE) if handle else None
+
+
+def _timeout_deadline(machine, thread, timeout_ptr: int) -> int | None:
+    """None: no time-out (NULL); else the emulated time the wait ends (negative: relative 100 ns)."""
+    if not timeout_ptr:
+        return None
+    (t,) = struct.unpack("<q", user_read(thread.process, timeout_ptr, 8))
+    now = machine.clock.now()
+    return now + (-t if t <= 0 else max(0, t - machine.clock.system_time()))
+
+
+# -- completion ports -------------------------------------------------------------------------------------------
+@kernel_service("NtCreateIoCompletion")
+def NtCreateIoCompletion(machine, thread, IoCompletionHandle, DesiredAccess, ObjectAttributes, Count):
+    name, attrs = object_name(thread, ObjectAttributes, "NtCreateIoCompletion")
+    port = io.IoCompletion(machine, Count & 0xFFFFFFFF)
+    if name is not None:
+        got = machine.namespace.insert(name, port, exist_ok=bool(attrs & 0x80))   # OBJ_OPENIF
+        port = got
+    h = thread.process.handles.insert(port, DesiredAccess & 0xFFFFFFFF, inherit=bool(attrs & 0x2))
+    try:
+        _put_ptr(thread, IoCompletionHandle, h)
+    except NtStatusError:
+        thread.process.handles.close(h)
+        raise
+    return 0
+
+
+@kernel_service("NtOpenIoCompletion")
+def NtOpenIoCompletion(machine, thread, IoCompletionHandle, DesiredAccess, ObjectAttributes):
+    name, attrs = object_name(thread, ObjectAttributes, "NtOpenIoCompletion")
+    if not name:
+        return STATUS_INVALID_PARAMETER
+    port = machine.namespace.lookup(name, "IoCompletion")
+    h = thread.process.handles.insert(port, DesiredAccess & 0xFFFFFFFF, inherit=bool(attrs & 0x2))
+    _put_ptr(thread, IoCompletionHandle, h)
+    return 0
+
+
+@kernel_service("NtSetIoCompletion")
+def NtSetIoCompletion(machine, thread, IoCompletionHandle, KeyContext, ApcContext, IoStatus, IoStatusInformation):
+    port = _lookup(thread, IoCompletionHandle, "IoCompletion", IO_COMPLETION_MODIFY_STATE)
+    port.insert(io.Packet(KeyContext, ApcContext, IoStatus, IoStatusInformation))
+    return 0
+
+
+def _remove(machine, thread, handle: int, count: int, timeout_ptr: int, alertable: bool, caller_sp: int,
+            service: str) -> tuple[int, list]:
+    """KeRemoveQueueEx on the port: (status, packets). Blocks (the restart protocol) when nothing can be
+    taken now and the time-out allows."""
+    key = (service, caller_sp)
+    done = kwait.take_done(thread, key)
+    if done is not None:
+        if done.extra.get("abandoned"):
+            return STATUS_ABANDONED_WAIT_0, []
+        if done.status == kwait.WAIT_TIMEOUT:
+            return STATUS_TIMEOUT, []
+        if done.status == kwait.WAIT_IO_COMPLETION:
+            return STATUS_USER_APC, []
+        return STATUS_SUCCESS, done.extra.get("packets") or []
+    port = _lookup(thread, handle, "IoCompletion", IO_COMPLETION_MODIFY_STATE)
+    got = port.remove_now(thread, count)
+    if got:
+        return STATUS_SUCCESS, got
+    if alertable and kwait.pending_apcs(thread):
+        return STATUS_USER_APC, []
+    deadline = _timeout_deadline(machine, thread, timeout_ptr)
+    if deadline is not None and deadline <= machine.clock.now():
+        return STATUS_TIMEOUT, []
+    raise kwait.WouldBlock(kwait.WaitBlock([port], False, deadline, service, key, alertable,
+                                           extra={"port": port, "count": count}))
+
+
+@kernel_service("NtRemoveIoCompletion")
+def NtRemoveIoCompletion(machine, thread, IoCompletionHandle, KeyContext, ApcContext, IoStatusBlock, Timeout, *,
+                         caller_sp=0):
+    st, packets = _remove(machine, thread, IoCompletionHandle, 1, Timeout, False, caller_sp, "NtRemoveIoCompletion")
+    if packets:
+        p = packets[0]
+        _put_ptr(thread, KeyContext, p.key)
+        _put_ptr(thread, ApcContext, p.apc_context)
+        io.write_iosb(thread.process, IoStatusBlock, p.status, p.information)
+    return st
+
+
+@kernel_service("NtRemoveIoCompletionEx")
+def NtRemoveIoCompletionEx(machine, thread, IoCompletionHandle, IoCompletionInformation, Count, NumEntriesRemoved,
+                           Timeout, Alertable, *, caller_sp=0):
+    """FILE_IO_COMPLETION_INFORMATION[Count] {KeyContext, ApcContext, IO_STATUS_BLOCK} (the layout of
+    OVERLAPPED_ENTRY, which GetQueuedCompletionStatusEx passes straight through)."""
+    count = Count & 0xFFFFFFFF
+    if not count:
+        return STATUS_INVALID_PARAMETER
+    st, packets = _remove(machine, thread, IoCompletionHandle, count, Timeout, bool(Alertable & 0xFF), caller_sp,
+                          "NtRemoveIoCompletionEx")
+    n = _psize(thread)
+    fmt = "<QQQQ" if n == 8 else "<IIII"
+    mask = (1 << (8 * n)) - 1
+    for i, p in enumerate(packets):
+        user_write(thread.process, IoCompletionInformation + i * 4 * n,
+                   struct.pack(fmt, p.key & mask, p.apc_context & mask, p.status, p.information & mask))
+    if NumEntriesRemoved:
+        _put_u32(thread, NumEntriesRemoved, len(packets))
+    return st
+
+
+@kernel_service("NtQueryIoCompletion")
+def NtQueryIoCompletion(machine, thread, IoCompletionHandle, IoCompletionInformationClass, IoCompletionInformation,
+                        IoCompletionInformationLength, ResultLength):
+    port = _lookup(thread, IoCompletionHandle, "IoCompletion", IO_COMPLETION_QUERY_STATE)
+    if IoCompletionInformationClass & 0xFFFFFFFF != 0:   # IoCompletionBasicInformation {LONG Depth}
+        return STATUS_INVALID_INFO_CLASS
+    if IoCompletionInformationLength & 0xFFFFFFFF < 4:
+        return STATUS_INFO_LENGTH_MISMATCH
+    _put_u32(thread, IoCompletionInformation, len(port.queue))
+    if ResultLength:
+        _put_u32(thread, ResultLength, 4)
+    return 0
+
+
+# -- the request paths of ReadFile / WriteFile ---------------------------------------------------------------------
+def read_request(machine, thread, file_object, buffer: int, length: int, offset: int | None, iosb: int, event,
+                 apc_routine: int, apc_context: int, win32_routine: int = 0) -> int:
+    """NtReadFile's path for one file object: completes now (complete_request), pends (STATUS_PENDING, an
+    Irp the device completes later) or, on a synchronous handle that must wait, blocks (restart protocol)."""
+    if event is not None:
+        event.reset()
+    io.reset_file(file_object)
+    if hasattr(file_object, "try_read"):      # a named pipe end
+        if io.take_sync_cancel(thread):
+            return STATUS_CANCELLED
+        r = file_object.try_read(length)
+        if r is None:
+            if io.is_synchronous(file_object):
+                kwait.block_on(file_object._rx(), "NtReadFile (named pipe)")
+            irp = io.start_pending(machine, thread, file_object, "read", buffer, length, iosb, event, apc_routine,
+                                   apc_context, win32_routine)
+            file_object.start_read(irp)
+            return STATUS_PENDING
+        st, data = r
+    else:
+        try:
+            if offset is not None and hasattr(file_object, "seek"):
+                file_object.seek(offset)
+            data = file_object.read(length) if length else b""
+            st = STATUS_END_OF_FILE if length and not data and hasattr(file_object, "seek") else STATUS_SUCCESS
+        except NtStatusError as e:
+            st, data = e.status, b""
+    if data:
+        user_write(thread.process, buffer, data)
+    return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context, st, len(data),
+                               win32_routine=win32_routine)
+
+
+def write_request(machine, thread, file_object, data: bytes, offset: int | None, iosb: int, event,
+                  apc_routine: int, apc_context: int, win32_routine: int = 0, key: tuple | None = None) -> int:
+    """NtWriteFile's path. A named pipe write beyond the reader's quota pends (asynchronous handle) or blocks
+    (synchronous handle: `key`, the calling API and its stack pointer, marks the thread so that the call run
+    again after the wait finds its queued write instead of writing again); files and other objects complete
+    at once."""
+    if hasattr(file_object, "submit_write"):
+        mark = getattr(thread, "npfs_write", None)
+        if key is not None and mark is not None and mark[0] == key:
+            w = mark[1]
+            if io.take_sync_cancel(thread) and not w.done:   # cancelled: its unread data leaves the pipe
+                thread.npfs_write = None
+                w.channel.writes.remove(w)
+                w.done = True
+                for i, m in enumerate(w.channel.messages):
+                    if m is w.message:
+                        del w.channel.messages[i]
+                        break
+                return STATUS_CANCELLED
+            if not w.done:
+                raise kwait.WouldBlock(kwait.WaitBlock([w], False, None, "NtWriteFile (named pipe)", None))
+            thread.npfs_write = None
+            return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context,
+                                       w.status, w.count if w.status == STATUS_SUCCESS else 0,
+                                       win32_routine=win32_routine)
+        if event is not None:
+            event.reset()
+        io.reset_file(file_object)
+        st, count, w = file_object.submit_write(data)
+        if w is None:
+            return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context, st,
+                                       count, win32_routine=win32_routine)
+        if io.is_synchronous(file_object) and key is not None:
+            thread.npfs_write = (key, w)
+            raise kwait.WouldBlock(kwait.WaitBlock([w], False, None, "NtWriteFile (named pipe)", None))
+        if io.is_synchronous(file_object):       # a caller that cannot wait: the data stays queued
+            return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context,
+                                       STATUS_SUCCESS, len(data), win32_routine=win32_routine)
+        w.irp = io.start_pending(machine, thread, file_object, "write", 0, len(data), iosb, event, apc_routine,
+                                 apc_context, win32_routine)
+        return STATUS_PENDING
+    if event is not None:
+        event.reset()
+    io.reset_file(file_object)
+    try:
+        if offset is not None and hasattr(file_object, "seek"):
+            file_object.seek(offset)
+        count = file_object.write(data) if data or hasattr(file_object, "try_read") else 0
+        st = STATUS_SUCCESS
+        count = len(data) if count is None else count
+    except NtStatusError as e:
+        st, count = e.status, 0
+    return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context, st, count,
+                               win32_routine=win32_routine)
+
+
+# -- named pipes ----------------------------------------------------------------------------------------------------
+@kernel_service("NtCreateNamedPipeFile")
+def NtCreateNamedPipeFile(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStatusBlock, ShareAccess,
+                          CreateDisposition, CreateOptions, NamedPipeType, ReadMode, CompletionMode,
+                          MaximumInstances, InboundQuota, OutboundQuota, DefaultTimeout):
+    name, attrs = object_name(thread, ObjectAttributes, "NtCreateNamedPipeFile")
+    pname = npfs.pipe_name(name or "")
+    if not pname:
+        return 0xC0000033 if name else STATUS_INVALID_PARAMETER   # STATUS_OBJECT_NAME_INVALID
+    disposition = CreateDisposition & 0xFFFFFFFF
+    if disposition not in (1, 2, 3):          # FILE_OPEN, FILE_CREATE, FILE_OPEN_IF
+        return STATUS_INVALID_PARAMETER       # (overwrite / supersede: Wine's ntdll pipe tests, as on Windows)
+    if disposition == 1 and npfs.npfs_of(machine).lookup(pname) is None:
+        return STATUS_OBJECT_NAME_NOT_FOUND
+    share = ShareAccess & 0xFFFFFFFF
+    if share & 3 == 3:
+        direction = npfs.FILE_PIPE_FULL_DUPLEX
+    elif share & 2:      # the client may write: the server reads
+        direction = npfs.FILE_PIPE_INBOUND
+    elif share & 1:
+        direction = npfs.FILE_PIPE_OUTBOUND
+    else:
+        return STATUS_INVALID_PARAMETER
+    timeout = 0
+    if DefaultTimeout:
+        (t,) = struct.unpack("<q", user_read(thread.process, DefaultTimeout, 8))
+        timeout = -t if t < 0 else 0
+    access = DesiredAccess & 0xFFFFFFFF
+    from winhatch.kernel.ob.access import object_type
+    access = object_type("File").map_access(access)
+    end = npfs.create_instance(
+        machine, pname, access=access, disposition_create=disposition == FILE_CREATE,
+        pipe_type=NamedPipeType & 1, read_mode=ReadMode & 1, completion_mode=CompletionMode & 1,
+        max_instances=MaximumInstances & 0xFFFFFFFF, in_quota=InboundQuota & 0xFFFFFFFF,
+        out_quota=OutboundQuota & 0xFFFFFFFF, timeout_ticks=timeout, direction=direction,
+        synchronous=bool(CreateOptions & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT)), thread=thread)
+    h = thread.process.handles.insert(end, access | SYNCHRONIZE, inherit=bool(attrs & 0x2))
+    _put_ptr(thread, FileHandle, h)
+    io.write_iosb(thread.process, IoStatusBlock, 0, 2)    # FILE_CREATED
+    return 0
+
+
+def open_pipe_client(machine, name: str, access: int, synchronous: bool, thread=None):
+    """What NtCreateFile does for \\Device\\NamedPipe\\name: the client end (a FILE_OBJECT)."""
+    return npfs.open_client(machine, name, access, synchronous, thread)
+
+
+def _pipe_end(thread, handle: int):
+    obj = _lookup(thread, handle)
+    from winhatch.kernel.io.pipe import PipeEnd
+    if isinstance(obj, (npfs.NamedPipeEnd, PipeEnd)):
+        return obj
+    return None
+
+
+@kernel_service("NtFsControlFile")
+def NtFsControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, FsControlCode,
+                    InputBuffer, InputBufferLength, OutputBuffer, OutputBufferLength, *, caller_sp=0):
+    code = FsControlCode & 0xFFFFFFFF
+    obj = _lookup(thread, FileHandle)
+    if code == FSCTL_PIPE_WAIT and getattr(obj, "npfs_root", False):
+        return _pipe_wait(machine, thread, InputBuffer, InputBufferLength & 0xFFFFFFFF, caller_sp)
+    if code == FSCTL_PIPE_PEEK:
+        return _pipe_peek(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, OutputBuffer,
+                          OutputBufferLength & 0xFFFFFFFF)
+    if code == FSCTL_PIPE_TRANSCEIVE:
+        return _pipe_transceive(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, InputBuffer,
+                                InputBufferLength & 0xFFFFFFFF, OutputBuffer, OutputBufferLength & 0xFFFFFFFF,
+                                caller_sp)
+    if code in (FSCTL_PIPE_GET_PIPE_ATTRIBUTE, FSCTL_PIPE_GET_CONNECTION_ATTRIBUTE):
+        if not isinstance(obj, npfs.NamedPipeEnd):
+            return STATUS_INVALID_PARAMETER
+        name = user_read(thread.process, InputBuffer, InputBufferLength & 0xFFFFFFFF).split(b"\0")[0]
+        value = obj.attribute(name.decode("ascii", "replace"))
+        if (OutputBufferLength & 0xFFFFFFFF) < 4 or not OutputBuffer:
+            return STATUS_BUFFER_TOO_SMALL
+        _put_u32(thread, OutputBuffer, value)
+        return io.complete_request(machine, thread, obj, IoStatusBlock, _event(thread, Event), ApcRoutine,
+                                   ApcContext, STATUS_SUCCESS, 4)
+    if code in (FSCTL_PIPE_LISTEN, FSCTL_PIPE_DISCONNECT):
+        if not isinstance(obj, npfs.NamedPipeEnd):
+            return STATUS_INVALID_PARAMETER if getattr(obj, "type_name", "") == "File" else STATUS_INVALID_HANDLE
+        if not obj.is_server:
+            return 0xC00000AF   # STATUS_ILLEGAL_FUNCTION: a client end cannot listen or disconnect
+        ev = _event(thread, Event)
+        if code == FSCTL_PIPE_DISCONNECT:
+            st = obj.instance.disconnect()
+            return io.complete_request(machine, thread, obj, IoStatusBlock, ev, ApcRoutine, ApcContext, st, 0)
+        return _pipe_listen(machine, thread, obj, ev, ApcRoutine, ApcContext, IoStatusBlock, caller_sp)
+    unsupported(thread, "NtFsControlFile", f"control code {code:#x}")
+
+
+def _pipe_transceive(machine, thread, end, Event, apc, ctx, iosb, inp: int, inlen: int, out: int, outlen: int,
+                     caller_sp: int) -> int:
+    """FSCTL_PIPE_TRANSCEIVE (TransactNamedPipe): write one message (it never waits for the reader's quota),
+    then read one message as ReadFile does. A message-mode handle only (STATUS_INVALID_PIPE_STATE), and
+    nothing may be waiting to be read (STATUS_PIPE_BUSY). A synchronous caller that blocks on the read runs the
+    service again after the wait: a mark on the thread says the message is already written."""
+    if not isinstance(end, npfs.NamedPipeEnd):
+        return STATUS_INVALID_PARAMETER if getattr(end, "type_name", "") == "File" else STATUS_INVALID_HANDLE
+    key = ("NtFsControlFile", caller_sp)
+    ev = _event(thread, Event)
+    if getattr(thread, "npfs_transact", None) != key:
+        if end.read_mode != npfs.FILE_PIPE_MESSAGE_MODE or not end.instance.message_type:
+            return npfs.STATUS_INVALID_PIPE_STATE
+        err = end._state_error(True)
+        if err is not None:
+            return err
+        if end._rx().has_data():
+            return 0xC00000AE   # STATUS_PIPE_BUSY
+        data = user_read(thread.process, inp, inlen) if inlen else b""
+        st, _count, w = end.submit_write(data)
+        if io.nt_error(st):
+            return st
+        if w is not None:           # queued beyond the quota: the transaction does not wait for it
+            w.channel.writes.remove(w)
+            w.done = True
+        thread.npfs_transact = key
+    try:
+        st = read_request(machine, thread, end, out, outlen, None, iosb, ev, apc, ctx)
+    except kwait.WouldBlock:
+        raise                       # the mark stays: the re-run only reads
+    thread.npfs_transact = None
+    return st
+
+
+def _pipe_listen(machine, thread, end, ev, apc, ctx, iosb, caller_sp) -> int:
+    inst = end.instance
+    if ev is not None:
+        ev.reset()
+    io.reset_file(end)
+    key = ("NtFsControlFile", caller_sp)
+    done = kwait.take_done(thread, key)
+    if done is not None and io.take_sync_cancel(thread):
+        return STATUS_CANCELLED
+    if done is not None and inst.state in (npfs.FILE_PIPE_CONNECTED_STATE, npfs.FILE_PIPE_CLOSING_STATE):
+        return io.complete_request(machine, thread, end, iosb, ev, apc, ctx, STATUS_SUCCESS, 0)
+    if inst.state == npfs.FILE_PIPE_CONNECTED_STATE:
+        return io.complete_request(machine, thread, end, iosb, ev, apc, ctx, npfs.STATUS_PIPE_CONNECTED, 0)
+    if inst.state == npfs.FILE_PIPE_CLOSING_STATE:
+        return io.complete_request(machine, thread, end, iosb, ev, apc, ctx, 0xC00000B1, 0)   # STATUS_PIPE_CLOSING
+    if inst.state != npfs.FILE_PIPE_LISTENING_STATE:
+        inst.state = npfs.FILE_PIPE_LISTENING_STATE
+        inst.listen_seq = next(npfs._serial)
+    machine.dispatcher.signal_waiters()   # FSCTL_PIPE_WAIT waiters
+    if end.completion_mode == npfs.FILE_PIPE_COMPLETE_OPERATION:
+        return io.complete_request(machine, thread, end, iosb, ev, apc, ctx, npfs.STATUS_PIPE_LISTENING, 0)
+    if io.is_synchronous(end):
+        raise kwait.WouldBlock(kwait.WaitBlock([inst], False, None, "NtFsControlFile (FSCTL_PIPE_LISTEN)", key))
+    irp = io.start_pending(machine, thread, end, "listen", 0, 0, iosb, ev, apc, ctx)
+    inst.listens.append(irp)
+    return STATUS_PENDING
+
+
+def _pipe_peek(machine, thread, obj, Event, apc, ctx, iosb, out: int, out_len: int) -> int:
+    from winhatch.kernel.io.pipe import PipeEnd
+    if out_len < 16:
+        return STATUS_BUFFER_TOO_SMALL
+    n = out_len - 16
+    if isinstance(obj, npfs.NamedPipeEnd):
+        st, state, avail, msgs, first, data = obj.peek_info(n)
+    elif isinstance(obj, PipeEnd):
+        data, avail = obj.peek(n)
+        st, state, msgs, first = STATUS_SUCCESS, npfs.FILE_PIPE_CONNECTED_STATE, 0, 0
+    else:
+        return STATUS_INVALID_PARAMETER if getattr(obj, "type_name", "") == "File" else STATUS_INVALID_HANDLE
+    user_write(thread.process, out, npfs.pack_peek(None, state, avail, msgs, first, data))
+    ev = _event(thread, Event)
+    return io.complete_request(machine, thread, obj, iosb, ev, apc, ctx, st, 16 + len(data))
+
+
+def _pipe_wait(machine, thread, inp: int, inp_len: int, caller_sp: int) -> int:
+    """FSCTL_PIPE_WAIT: FILE_PIPE_WAIT_FOR_BUFFER {LARGE_INTEGER Timeout; ULONG NameLength; BOOLEAN
+    TimeoutSpecified; WCHAR Name[]}."""
+    key = ("NtFsControlFile", caller_sp)
+    done = kwait.take_done(thread, key)
+    if done is not None:
+        if io.take_sync_cancel(thread):
+            return STATUS_CANCELLED
+        return STATUS_IO_TIMEOUT if done.status == kwait.WAIT_TIMEOUT else STATUS_SUCCESS
+    if inp_len < 14:
+        return STATUS_INVALID_PARAMETER
+    raw = user_read(thread.process, inp, 14)
+    timeout, name_len, specified = struct.unpack_from("<qIB", raw)
+    if 14 + name_len > inp_len + 2 or name_len & 1:
+        return STATUS_INVALID_PARAMETER
+    name = user_read(thread.process, inp + 14, name_len).decode("utf-16-le", "surrogatepass") if name_len else ""
+    pipe = npfs.npfs_of(machine).lookup(name)
+    if pipe is None:
+        return STATUS_OBJECT_NAME_NOT_FOUND
+    if pipe.listening() is not None:
+        return STATUS_SUCCESS
+    now = machine.clock.now()
+    if specified:
+        if timeout == -(1 << 63):      # NMPWAIT_WAIT_FOREVER
+            deadline = None
+        else:
+            deadline = now + (-timeout if timeout < 0 else max(0, timeout - machine.clock.system_time()))
+    else:
+        deadline = now + pipe.timeout_ticks
+    if deadline is not None and deadline <= now:
+        return STATUS_IO_TIMEOUT
+    raise kwait.WouldBlock(kwait.WaitBlock([pipe], False, deadline, "NtFsControlFile (FSCTL_PIPE_WAIT)", key))
+
+
+@kernel_service("NtDeviceIoControlFile")
+def NtDeviceIoControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, IoControlCode,
+                          InputBuffer, InputBufferLength, OutputBuffer, OutputBufferLength):
+    _lookup(thread, FileHandle)
+    unsupported(thread, "NtDeviceIoControlFile", f"control code {IoControlCode & 0xFFFFFFFF:#x}")
+
+
+# -- cancellation -----------------------------------------------------------------------------------------------------
+@kernel_service("NtCancelIoFile")
+def NtCancelIoFile(machine, thread, FileHandle, IoStatusBlock):
+    obj = _lookup(thread, FileHandle)
+    io.cancel_requests(obj, thread=thread)
+    io.write_iosb(thread.process, IoStatusBlock, 0, 0)
+    return 0
+
+
+@kernel_service("NtCancelIoFileEx")
+def NtCancelIoFileEx(machine, thread, FileHandle, IoRequestToCancel, IoStatusBlock):
+    obj = _lookup(thread, FileHandle)
+    n = io.cancel_requests(obj, process=thread.process, iosb=IoRequestToCancel or None)
+    if not n:
+        return STATUS_NOT_FOUND
+    io.write_iosb(thread.process, IoStatusBlock, 0, 0)
+    return 0
+
+
+@kernel_service("NtCancelSynchronousIoFile")
+def NtCancelSynchronousIoFile(machine, thread, ThreadHandle, IoRequestToCancel, IoStatusBlock):
+    target = _lookup(thread, ThreadHandle, "Thread", 0x1)   # THREAD_TERMINATE
+    if IoRequestToCancel:
+        unsupported(thread, "NtCancelSynchronousIoFile", "cancelling one request (IoRequestToCancel)")
+    if not io.cancel_synchronous_io(machine, target):
+        return STATUS_NOT_FOUND
+    io.write_iosb(thread.process, IoStatusBlock, 0, 0)
+    return 0
+
+
+# -- information classes ----------------------------------------------------------------------------------------------
+def _set_completion(machine, thread, obj, data: bytes, replace: bool) -> int:
+    n = _psize(thread)
+    if len(data) < 2 * n:
+        return STATUS_INFO_LENGTH_MISMATCH
+    port_h = int.from_bytes(data[:n], "little")
+    key = int.from_bytes(data[n:2 * n], "little")
+    if replace:
+        if port_h:
+            return STATUS_INVALID_PARAMETER      # only removing the association is documented
+        io.associate(obj, None, 0)
+        return 0
+    if getattr(obj, "completion_port", None) is not None or io.is_synchronous(obj):
+        return STATUS_INVALID_PARAMETER
+    port = _lookup(thread, port_h, "IoCompletion", IO_COMPLETION_MODIFY_STATE)
+    io.associate(obj, port, key)
+    return 0
+
+
+def _set_notification(machine, thread, obj, data: bytes) -> int:
+    if len(data) < 4:
+        return STATUS_INFO_LENGTH_MISMATCH
+    (flags,) = struct.unpack_from("<I", data)
+    if flags & ~(io.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | io.FILE_SKIP_SET_EVENT_ON_HANDLE |
+                 io.FILE_SKIP_SET_USER_EVENT_ON_FAST_IO):
+        return STATUS_INVALID_PARAMETER
+    obj.completion_modes = getattr(obj, "completion_modes", 0) | flags   # the modes cannot be turned off
+    return 0
+
+
+def _set_pipe(machine, thread, obj, data: bytes) -> int:
+    if not isinstance(obj, npfs.NamedPipeEnd):
+        return STATUS_INVALID_PARAMETER
+    if len(data) < 8:
+        return STATUS_INFO_LENGTH_MISMATCH
+    read_mode, completion_mode = struct.unpack_from("<II", data)
+    if read_mode > 1 or completion_mode > 1:
+        return STATUS_INVALID_PARAMETER
+    if read_mode == npfs.FILE_PIPE_MESSAGE_MODE and not obj.instance.message_type:
+        return npfs.STATUS_INVALID_PARAMETER
+    obj.read_mode = read_mode
+    obj.completion_mode = completion_mode
+    return 0
+
+
+SET_INFORMATION = {
+    FileCompletionInformation: lambda m, t, o, d: _set_completion(m, t, o, d, False),
+    FileReplaceCompletionInformation: lambda m, t, o, d: _set_completion(m, t, o, d, True),
+    FileIoCompletionNotificationInformation: _set_notification,
+    FilePipeInformation: _set_pipe,
+}
+
+
+def _query_pipe_local(machine, thread, obj) -> bytes:
+    from winhatch.kernel.io.pipe import PipeEnd
+    if isinstance(obj, PipeEnd):
+        p = obj.pipe
+        avail = len(p.buffer) if obj.role == "read" else 0
+        return struct.pack("<10I", 0, npfs.FILE_PIPE_INBOUND, 1, 1, p.size, avail, p.size, p.size,
+                           npfs.FILE_PIPE_CONNECTED_STATE if p.readers_open and p.writers_open
+                           else npfs.FILE_PIPE_CLOSING_STATE,
+                           npfs.FILE_PIPE_SERVER_END if obj.role == "read" else npfs.FILE_PIPE_CLIENT_END)
+    if not isinstance(obj, npfs.NamedPipeEnd):
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "not a pipe")
+    inst = obj.instance
+    pipe = inst.pipe
+    rx = inst.inbound if obj.is_server else inst.outbound
+    state = npfs.FILE_PIPE_DISCONNECTED_STATE if obj.detached else inst.state
+    return struct.pack("<10I", pipe.pipe_type, pipe.direction, pipe.max_instances, len(pipe.instances),
+                       pipe.in_quota, rx.available(), pipe.out_quota,
+                       pipe.out_quota if obj.is_server else pipe.in_quota, state, obj.end)
+
+
+def _query_pipe(machine, thread, obj) -> bytes:
+    if not isinstance(obj, npfs.NamedPipeEnd):
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "not a named pipe")
+    return struct.pack("<II", obj.read_mode, obj.completion_mode)
+
+
+def _query_notification(machine, thread, obj) -> bytes:
+    return struct.pack("<I", getattr(obj, "completion_modes", 0))
+
+
+QUERY_INFORMATION = {
+    FilePipeLocalInformation: _query_pipe_local,
+    FilePipeInformation: _query_pipe,
+    FileIoCompletionNotificationInformation: _query_notification,
+}
+#: the handle access a query of these classes needs (FILE_READ_ATTRIBUTES)
+QUERY_ACCESS = {FilePipeLocalInformation: 0x80, FilePipeInformation: 0x80}
+SET_ACCESS = {FilePipeInformation: FILE_WRITE_ATTRIBUTES}
+
+
+def set_information(machine, thread, FileHandle, IoStatusBlock, FileInformation, Length, cls) -> int | None:
+    """NtSetInformationFile for the classes of SET_INFORMATION (None: another class, not this component's)."""
+    fn = SET_INFORMATION.get(cls)
+    if fn is None:
+        return None
+    obj = _lookup(thread, FileHandle, None, SET_ACCESS.get(cls, 0))
+    if getattr(obj, "type_name", "") != "File":
+        return 0xC0000024   # STATUS_OBJECT_TYPE_MISMATCH
+    data = user_read(thread.process, FileInformation, Length & 0xFFFFFFFF) if Length else b""
+    st = fn(machine, thread, obj, data)
+    if st == 0:
+        io.write_iosb(thread.process, IoStatusBlock, 0, 0)
+    return st
+
+
+def query_information(machine, thread, FileHandle, IoStatusBlock, FileInformation, Length, cls) -> int | None:
+    """NtQueryInformationFile for the classes of QUERY_INFORMATION (None: another class). The general file
+    service (NtQueryInformationFile) serves the others and is to consult this first; until it does, kernel32's
+    GetNamedPipeInfo calls this directly."""
+    fn = QUERY_INFORMATION.get(cls)
+    if fn is None:
+        return None
+    try:
+        obj = _lookup(thread, FileHandle, None, QUERY_ACCESS.get(cls, 0))
+        data = fn(machine, thread, obj)
+    except NtStatusError as e:
+        return e.status
+    if Length & 0xFFFFFFFF < len(data):
+        return STATUS_INFO_LENGTH_MISMATCH
+    try:
+        user_write(thread.process, FileInformation, data)
+    except NtStatusError as e:
+        return e.status
+    io.write_iosb(thread.process, IoStatusBlock, 0, len(data))
+    return 0

@@ -1,0 +1,427 @@
+"""The memory manager's section services: NtCreateSection, NtOpenSection, NtMapViewOfSection,
+NtUnmapViewOfSection(Ex), NtFlushVirtualMemory, NtQuerySection — data sections, optionally backed by a file
+(image sections are made by the loader).
+
+Sections are winhatch.kernel.mm sections (one shared host buffer; every view of it, in any process, is that
+memory), named in the object namespace. A view references its section (as a VAD does its control area), so the
+data, and the file of a file-backed section, live as long as a view or a handle does; the name goes with the
+last handle.
+
+Access (documented for CreateFileMapping / MapViewOfFile, checked against Wine by conf_mapping): a view needing
+a right the section handle lacks fails with STATUS_ACCESS_DENIED, and so does one reaching past the end of the
+section; a file-backed section needs the file handle's rights for its protection (read; write for the
+*READWRITE ones; FILE_EXECUTE for the PAGE_EXECUTE_* ones).
+
+File-backed sections: the section's contents are read from the file when it is created (size 0 = the file's
+size; STATUS_MAPPED_FILE_SIZE_ZERO for an empty file; a larger size extends the file when the section is
+writable, STATUS_SECTION_TOO_BIG when it is not). The views share the section's memory, so what one view writes
+every other view sees at once. Modified pages reach the file (only the part within the file's size; only the
+pages that differ from what the file last gave or got, so a WriteFile to other parts of the file is not undone)
+at NtFlushVirtualMemory, when the last view of the section is unmapped, when the section object dies, and at
+process exit for the views the exiting process still has (the modified-page writer's work). Between those
+points ReadFile does not see view writes (on Windows the cache manager makes them coherent at once), and a
+WriteFile does not reach existing views. Copy-on-write views are private copies: nothing of them reaches the
+section or the file.
+Not done: SEC_IMAGE through these services (the loader makes image sections), SEC_RESERVE (treated as
+SEC_COMMIT), large pages, NtExtendSection.
+"""
+from __future__ import annotations
+
+import struct
+
+from winhatch.kernel.fileobj import FileObject
+from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
+from winhatch.kernel.mm import (MEM_MAPPED, MEM_TOP_DOWN, PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE,
+                                PAGE_EXECUTE_WRITECOPY, PAGE_READONLY, PAGE_READWRITE, PAGE_SIZE, PAGE_WRITECOPY,
+                                SEC_IMAGE, Section)
+from winhatch.kernel.ob import KObject
+from winhatch.kernel.ob.access import (FILE_EXECUTE, FILE_READ_DATA, FILE_WRITE_DATA, PROCESS_VM_OPERATION,
+                                       SECTION_MAP_EXECUTE, SECTION_MAP_READ, SECTION_MAP_WRITE,
+                                       SECTION_QUERY, STANDARD_RIGHTS_REQUIRED)
+from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_INVALID_PAGE_PROTECTION,
+                               STATUS_INVALID_PARAMETER, STATUS_NOT_MAPPED_VIEW, STATUS_NOT_SUPPORTED,
+                               STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_NOT_FOUND,
+                               STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, NtStatusError)
+
+STATUS_OBJECT_NAME_EXISTS = 0x40000035
+STATUS_SECTION_TOO_BIG = 0xC0000040
+STATUS_MAPPED_FILE_SIZE_ZERO = 0xC000011E
+STATUS_INVALID_FILE_FOR_SECTION = 0xC0000020
+ERROR_ALREADY_EXISTS = 183
+ERROR_INVALID_PARAMETER = 87
+OBJ_INHERIT, OBJ_OPENIF = 0x2, 0x80
+FILE_MAP_COPY, FILE_MAP_WRITE, FILE_MAP_READ = 0x1, 0x2, 0x4
+FILE_MAP_EXECUTE = 0x20
+FILE_MAP_RESERVE, FILE_MAP_TARGETS_INVALID, FILE_MAP_LARGE_PAGES = 0x80000000, 0x40000000, 0x20000000
+SEC_RESERVE, SEC_COMMIT = 0x04000000, 0x08000000
+SEC_FLAGS = 0xFFFFFF00  # SEC_* bits of CreateFileMapping's flProtect
+_SECTION_PROTECTIONS = {PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOPY, PAGE_EXECUTE, PAGE_EXECUTE_READ,
+                        PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY}
+_WRITABLE = {PAGE_READWRITE, PAGE_EXECUTE_READWRITE}
+_EXECUTABLE = {PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY}
+#: the section rights a view with this protection needs (MiMapViewOfSection's check of the handle)
+_VIEW_ACCESS = {0x01: SECTION_MAP_READ, PAGE_READONLY: SECTION_MAP_READ, PAGE_READWRITE: SECTION_MAP_WRITE,
+                PAGE_WRITECOPY: SECTION_MAP_READ, PAGE_EXECUTE: SECTION_MAP_EXECUTE,
+                PAGE_EXECUTE_READ: SECTION_MAP_EXECUTE | SECTION_MAP_READ,
+                PAGE_EXECUTE_READWRITE: SECTION_MAP_EXECUTE | SECTION_MAP_WRITE,
+                PAGE_EXECUTE_WRITECOPY: SECTION_MAP_EXECUTE | SECTION_MAP_READ}
+MAX_FLUSH_PAGES = 1 << 20  # one flush compares at most 4 GiB of pages (bounds the loop)
+
+
+def _page_up(n: int) -> int:
+    return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+
+# ================================================================================ the section object
+class FileSection(Section):
+    """A data section, optionally backed by a file (``file``: the FileObject, referenced while the section
+    lives).  Its views reference it; :meth:`flush` writes the modified pages to the file."""
+
+    def __init__(self, size: int, protect: int, attributes: int, name: str | None = None):
+        super().__init__(size, protect, attributes, name)
+        self.file: FileObject | None = None
+        self.file_bytes = 0          # bytes of the section the file holds (the file's size at creation)
+        self._clean = b""            # what the file holds there, as last read or written
+        self._view_refs = 0
+
+    @classmethod
+    def create(cls, size: int, protect: int, file: FileObject | None) -> "FileSection":
+        sec = cls.create_data(size, protect)
+        if file is not None:
+            vf = file.file
+            n = min(size, vf.size)
+            pos = vf.position
+            try:
+                data = vf.read(n, 0) if n else b""
+            finally:
+                vf.position = pos
+            sec.write(0, data)
+            sec._clean = bytes(data)
+            sec.file_bytes = len(data)
+            sec.file = file
+            file.reference()
+        return sec
+
+    @property
+    def writable(self) -> bool:
+        return (self.protect & 0xFF) in _WRITABLE
+
+    def flush(self, offset: int = 0, size: int | None = None) -> None:
+        """Write the pages of ``[offset, offset+size)`` that differ from the file's last known contents."""
+        f = self.file
+        if f is None or not self.writable or f.file.closed:
+            return
+        end = self.file_bytes if size is None else min(self.file_bytes, offset + size)
+        start = max(0, offset) & ~(PAGE_SIZE - 1)
+        if start >= end:
+            return
+        vf = f.file
+        pos = vf.position
+        clean = bytearray(self._clean)
+        try:
+            page = start
+            for _ in range(MAX_FLUSH_PAGES):
+                if page >= end:
+                    break
+                stop = min(page + PAGE_SIZE, end)
+                data = self.read(page, stop - page)
+                if data != clean[page:stop]:
+                    vf.write(data, page)
+                    clean[page:stop] = data
+                page = stop
+        finally:
+            vf.position = pos
+            self._clean = bytes(clean)
+
+    def on_view_mapped(self, view) -> None:
+        self.reference()
+        self._view_refs += 1
+
+    def on_view_unmapped(self, view) -> None:
+        if self._view_refs <= 0:
+            return
+        self._view_refs -= 1
+        if self.views == 0:
+            self.flush()
+        self.dereference()
+
+    def on_delete(self) -> None:
+        self.flush()
+        f, self.file = self.file, None
+        if f is not None:
+            f.dereference()
+
+
+def _handle_access(protect: int) -> int:
+    """The rights CreateFileMapping asks for its handle."""
+    base = protect & 0xFF
+    access = STANDARD_RIGHTS_REQUIRED | SECTION_QUERY | SECTION_MAP_READ
+    if base in _WRITABLE:
+        access |= SECTION_MAP_WRITE
+    if base in _EXECUTABLE:
+        access |= SECTION_MAP_EXECUTE
+    return access
+
+
+def _file_access(protect: int) -> int:
+    base = protect & 0xFF
+    access = FILE_READ_DATA
+    if base in _WRITABLE:
+        access |= FILE_WRITE_DATA
+    if base in _EXECUTABLE:
+        access |= FILE_EXECUTE
+    return access
+
+
+def _lookup(thread, h: int, type_name: str, access: int = 0) -> KObject:
+    return thread.process.handles.lookup(h, type_name, access, current_process=thread.process, current_thread=thread)
+
+
+def _target_process(thread, h: int):
+    proc = _lookup(thread, h, "Process", PROCESS_VM_OPERATION)
+    if proc.cpu is None or proc.exited:
+        raise NtStatusError(STATUS_ACCESS_DENIED, "the process has no user address space")
+    return proc
+
+
+def create_section(machine, thread, access: int, path: str | None, max_size: int, protect: int, attributes: int,
+                      file_handle: int, *, inherit: bool = False, openif: bool = False) -> tuple[int, int]:
+    """NtCreateSection: ``(handle, status)`` — STATUS_OBJECT_NAME_EXISTS when OBJ_OPENIF opened an existing
+    section of that name.  ``path`` is the full object name (None: unnamed), ``max_size`` 0 = the file's size,
+    ``file_handle`` 0 = pagefile-backed.  Raises NtStatusError."""
+    base = protect & 0xFF
+    if protect & ~0xFF or base not in _SECTION_PROTECTIONS:
+        raise NtStatusError(STATUS_INVALID_PAGE_PROTECTION, f"section protection 0x{protect:X}")
+    if attributes & SEC_IMAGE:
+        raise NtStatusError(STATUS_NOT_SUPPORTED, "SEC_IMAGE sections are made by the loader only")
+    ns = machine.namespace
+    if path:
+        existing = ns.find(path)
+        if existing is not None:
+            if not openif:
+                raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"{path} exists")
+            if existing.type_name != "Section":
+                raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{path} is a {existing.type_name}")
+            return thread.process.handles.insert(existing, access, inherit=inherit), STATUS_OBJECT_NAME_EXISTS
+    fobj = None
+    if file_handle:
+        fobj = _lookup(thread, file_handle, "File", _file_access(protect))
+        if not isinstance(fobj, FileObject) or fobj.file.is_dir or fobj.file.device is not None:
+            raise NtStatusError(STATUS_INVALID_FILE_FOR_SECTION, "not a disk file")
+        fsize = fobj.size
+        size = max_size or fsize
+        if size == 0:
+            raise NtStatusError(STATUS_MAPPED_FILE_SIZE_ZERO, "empty file, size 0")
+        if size > fsize:
+            if base not in _WRITABLE:
+                raise NtStatusError(STATUS_SECTION_TOO_BIG, "a read-only section larger than its file")
+            fobj.file.set_size(size)  # as Windows: a writable mapping extends the file
+    else:
+        size = max_size
+        if size == 0:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "a pagefile-backed section needs a size")
+    if size >> 44:
+        raise NtStatusError(STATUS_SECTION_TOO_BIG, "section too large")
+    sec = FileSection.create(size, base, fobj)
+    try:
+        if path:
+            ns.insert(path, sec)
+        h = thread.process.handles.insert(sec, access, inherit=inherit)
+    except NtStatusError:
+        sec.reference()
+        sec.dereference()  # nobody holds it: release the file
+        raise
+    return h, STATUS_SUCCESS
+
+
+def open_section(machine, thread, access: int, path: str, *, inherit: bool = False) -> int:
+    """NtOpenSection: a handle to the section named ``path``.  Raises NtStatusError."""
+    obj = machine.namespace.lookup(path, "Section")
+    return thread.process.handles.insert(obj, access, inherit=inherit)
+
+
+def map_view(machine, thread, section_handle: int, process_handle: int, base: int, offset: int, size: int,
+                alloc_type: int, protect: int) -> tuple[int, int, int]:
+    """NtMapViewOfSection: ``(base, view size, status)`` (STATUS_IMAGE_NOT_AT_BASE for a relocated image).
+    The section handle needs the rights the protection implies; the process handle PROCESS_VM_OPERATION."""
+    pbase = protect & 0xFF
+    if protect & ~0xFF & ~0x700 or pbase not in _VIEW_ACCESS:
+        raise NtStatusError(STATUS_INVALID_PAGE_PROTECTION, f"view protection 0x{protect:X}")
+    sec = _lookup(thread, section_handle, "Section", _VIEW_ACCESS[pbase])
+    proc = _target_process(thread, process_handle)
+    tag = None
+    if getattr(sec, "file", None) is not None:
+        tag = ("mapped_file", sec.file.path)
+    elif sec.name:
+        tag = ("section", sec.name)
+    r = proc.aspace.map_view(sec, base or None, offset=offset, size=size,
+                             protect=None if sec.is_image else protect, tag=tag,
+                             top_down=bool(alloc_type & MEM_TOP_DOWN))
+    return r.base, r.size, r.status
+
+
+def unmap_view(machine, thread, process_handle: int, base: int) -> None:
+    """NtUnmapViewOfSection (any address inside the view)."""
+    proc = _target_process(thread, process_handle)
+    proc.aspace.unmap_view(base)
+
+
+def flush_view(machine, thread, process_handle: int, base: int, size: int) -> tuple[int, int]:
+    """NtFlushVirtualMemory: write the view's modified pages in ``[base, base+size)`` (size 0: to the end of
+    the view) to the file; returns the flushed ``(base, size)``."""
+    proc = _target_process(thread, process_handle)
+    a = proc.aspace.allocation_at(base)
+    if a is None or a.type != MEM_MAPPED:
+        raise NtStatusError(STATUS_NOT_MAPPED_VIEW, f"0x{base:X} is not in a mapped view")
+    start = base & ~(PAGE_SIZE - 1)
+    end = a.end if size == 0 else min(a.end, _page_up(base + size))
+    a.section.flush(a.offset + (start - a.base), end - start)
+    return start, end - start
+
+
+
+
+# ================================================================================ the system services
+def _ptr_size(thread) -> int:
+    return 8 if thread.process.arch == "x64" else 4
+
+
+def _get_ptr(thread, addr: int) -> int:
+    n = _ptr_size(thread)
+    return int.from_bytes(user_read(thread.process, addr, n), "little")
+
+
+def _put_ptr(thread, addr: int, v: int) -> None:
+    n = _ptr_size(thread)
+    user_write(thread.process, addr, (v & ((1 << (8 * n)) - 1)).to_bytes(n, "little"))
+
+
+def _get_u64(thread, addr: int) -> int:
+    return struct.unpack("<Q", user_read(thread.process, addr, 8))[0]
+
+
+def object_attributes(thread, oa: int) -> tuple[str | None, int]:
+    """(full object name or None, Attributes) of the caller's OBJECT_ATTRIBUTES (ObjectName relative to
+    RootDirectory when one is given: an object directory)."""
+    if not oa:
+        return None, 0
+    ps = _ptr_size(thread)
+    raw = user_read(thread.process, oa, 6 * ps)
+    root = int.from_bytes(raw[ps:2 * ps], "little")
+    pname = int.from_bytes(raw[2 * ps:3 * ps], "little")
+    attrs = int.from_bytes(raw[3 * ps:3 * ps + 4], "little")
+    if not pname:
+        return None, attrs
+    us = user_read(thread.process, pname, 2 * ps)
+    n = int.from_bytes(us[:2], "little") & ~1
+    buf = int.from_bytes(us[ps:2 * ps], "little")
+    name = user_read(thread.process, buf, n).decode("utf-16-le", "replace") if n and buf else ""
+    if not name:
+        return None, attrs
+    if root:
+        d = _lookup(thread, root, "Directory")
+        name = (d.name.rstrip("\\") if d.name else "") + "\\" + name
+    return name, attrs
+
+
+@kernel_service("NtCreateSection")
+def NtCreateSection(machine, thread, SectionHandle, DesiredAccess, ObjectAttributes, MaximumSize,
+                    SectionPageProtection, AllocationAttributes, FileHandle):
+    path, attrs = object_attributes(thread, ObjectAttributes)
+    size = _get_u64(thread, MaximumSize) if MaximumSize else 0
+    h, status = create_section(machine, thread, DesiredAccess & 0xFFFFFFFF, path, size,
+                               SectionPageProtection & 0xFFFFFFFF, AllocationAttributes & 0xFFFFFFFF, FileHandle,
+                               inherit=bool(attrs & OBJ_INHERIT), openif=bool(attrs & OBJ_OPENIF))
+    try:
+        _put_ptr(thread, SectionHandle, h)
+    except NtStatusError:
+        thread.process.handles.close(h)
+        raise
+    return status
+
+
+@kernel_service("NtOpenSection")
+def NtOpenSection(machine, thread, SectionHandle, DesiredAccess, ObjectAttributes):
+    path, attrs = object_attributes(thread, ObjectAttributes)
+    if path is None:
+        raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, "no name")
+    h = open_section(machine, thread, DesiredAccess & 0xFFFFFFFF, path, inherit=bool(attrs & OBJ_INHERIT))
+    _put_ptr(thread, SectionHandle, h)
+    return STATUS_SUCCESS
+
+
+@kernel_service("NtMapViewOfSection")
+def NtMapViewOfSection(machine, thread, SectionHandle, ProcessHandle, BaseAddress, ZeroBits, CommitSize,
+                       SectionOffset, ViewSize, InheritDisposition, AllocationType, Win32Protect):
+    if not BaseAddress or not ViewSize:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "BaseAddress and ViewSize are required")
+    if ZeroBits:
+        unsupported(thread, "NtMapViewOfSection", f"ZeroBits {ZeroBits:#x}")
+    base = _get_ptr(thread, BaseAddress)
+    offset = _get_u64(thread, SectionOffset) if SectionOffset else 0
+    size = _get_ptr(thread, ViewSize)
+    vbase, vsize, status = map_view(machine, thread, SectionHandle, ProcessHandle, base, offset, size,
+                                    AllocationType & 0xFFFFFFFF, Win32Protect & 0xFFFFFFFF)
+    _put_ptr(thread, BaseAddress, vbase)
+    _put_ptr(thread, ViewSize, vsize)
+    return status
+
+
+@kernel_service("NtUnmapViewOfSection")
+def NtUnmapViewOfSection(machine, thread, ProcessHandle, BaseAddress):
+    unmap_view(machine, thread, ProcessHandle, BaseAddress)
+    return STATUS_SUCCESS
+
+
+@kernel_service("NtUnmapViewOfSectionEx")
+def NtUnmapViewOfSectionEx(machine, thread, ProcessHandle, BaseAddress, Flags):
+    if Flags & ~0x3:   # MEM_UNMAP_WITH_TRANSIENT_BOOST | MEM_PRESERVE_PLACEHOLDER
+        return STATUS_INVALID_PARAMETER
+    if Flags & 0x2:
+        unsupported(thread, "NtUnmapViewOfSectionEx", "MEM_PRESERVE_PLACEHOLDER")
+    unmap_view(machine, thread, ProcessHandle, BaseAddress)
+    return STATUS_SUCCESS
+
+
+@kernel_service("NtFlushVirtualMemory")
+def NtFlushVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSize, IoStatus):
+    base, size = flush_view(machine, thread, ProcessHandle, _get_ptr(thread, BaseAddress),
+                            _get_ptr(thread, RegionSize))
+    _put_ptr(thread, BaseAddress, base)
+    _put_ptr(thread, RegionSize, size)
+    if IoStatus:
+        _put_ptr(thread, IoStatus, 0)
+        _put_ptr(thread, IoStatus + _ptr_size(thread), 0)
+    return STATUS_SUCCESS
+
+
+SectionBasicInformation = 0
+STATUS_INFO_LENGTH_MISMATCH = 0xC0000004
+STATUS_INVALID_INFO_CLASS = 0xC0000003
+
+
+@kernel_service("NtQuerySection")
+def NtQuerySection(machine, thread, SectionHandle, SectionInformationClass, SectionInformation,
+                   SectionInformationLength, ResultLength):
+    """SectionBasicInformation (SECTION_BASIC_INFORMATION: BaseAddress, AllocationAttributes, MaximumSize);
+    the image class stops loudly (image sections are the loader's)."""
+    cls = SectionInformationClass & 0xFFFFFFFF
+    sec = _lookup(thread, SectionHandle, "Section", SECTION_QUERY)
+    if cls != SectionBasicInformation:
+        if cls == 1:
+            unsupported(thread, "NtQuerySection", "SectionImageInformation")
+        return STATUS_INVALID_INFO_CLASS
+    ps = _ptr_size(thread)
+    size = ps + 4 + (4 if ps == 8 else 0) + 8
+    if (SectionInformationLength & 0xFFFFFFFF) < size:
+        return STATUS_INFO_LENGTH_MISMATCH
+    attrs = getattr(sec, "attributes", 0) or 0x08000000   # SEC_COMMIT
+    if getattr(sec, "file", None) is not None:
+        attrs |= 0x00800000   # SEC_FILE
+    data = (0).to_bytes(ps, "little") + struct.pack("<I", attrs & 0xFFFFFFFF) + (b"\0" * 4 if ps == 8 else b"")
+    data += struct.pack("<Q", sec.size)
+    user_write(thread.process, SectionInformation, data)
+    if ResultLength:
+        user_write(thread.process, ResultLength, struct.pack("<I", size))
+    return STATUS_SUCCESS

@@ -1,0 +1,1 @@
+"""bcrypt.dll: the CNG primitives programs use (random numbers, hashes, HMAC)."""

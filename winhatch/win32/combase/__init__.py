@@ -1,0 +1,1 @@
+"""combase.dll's exports winhatch implements."""

@@ -1,0 +1,509 @@
+"""kernel32 / kernelbase: code pages (ANSI 1252, OEM 437, UTF-8 and what Python can decode), the string
+conversions between them and UTF-16, character classification and the basic locale string functions.
+
+Windows 1252 maps its five undefined bytes (0x81 0x8D 0x8F 0x90 0x9D) to the C1 controls of the same
+value; UTF-8 decoding replaces each invalid sequence with U+FFFD unless MB_ERR_INVALID_CHARS asks for
+ERROR_NO_UNICODE_TRANSLATION; WideCharToMultiByte to a single-byte code page uses a best fit (the base
+letter of an accented character) before the default character, as Windows does without
+WC_NO_BEST_FIT_CHARS.
+"""
+from __future__ import annotations
+
+import struct
+import unicodedata
+
+from winhatch.ntstatus import ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_FLAGS, ERROR_INVALID_PARAMETER
+from winhatch.win32.api import api
+
+from winhatch.win32.kernel32.common import K32, signed32
+
+ACP, OEMCP = 1252, 437
+CP_ACP, CP_OEMCP, CP_MACCP, CP_THREAD_ACP, CP_UTF7, CP_UTF8 = 0, 1, 2, 3, 65000, 65001
+MB_PRECOMPOSED, MB_COMPOSITE, MB_USEGLYPHCHARS, MB_ERR_INVALID_CHARS = 1, 2, 4, 8
+WC_COMPOSITECHECK, WC_DISCARDNS, WC_SEPCHARS, WC_DEFAULTCHAR = 0x200, 0x10, 0x20, 0x40
+WC_ERR_INVALID_CHARS, WC_NO_BEST_FIT_CHARS = 0x80, 0x400
+ERROR_NO_UNICODE_TRANSLATION = 1113
+VALID_CODE_PAGES = {37, 437, 500, 708, 720, 737, 775, 850, 852, 855, 857, 858, 860, 861, 862, 863, 864, 865, 866,
+                    869, 874, 875, 932, 936, 949, 950, 1026, 1140, 1250, 1251, 1252, 1253, 1254, 1255, 1256,
+                    1257, 1258, 10000, 20127, 28591, 28592, 28593, 28594, 28595, 28596, 28597, 28598, 28599,
+                    28603, 28605, 65000, 65001}
+CP_NAMES = {1252: "1252  (ANSI - Latin I)", 437: "437   (OEM - United States)", 65001: "65001 (UTF-8)",
+            65000: "65000 (UTF-7)", 850: "850   (OEM - Multilingual Latin I)", 1250: "1250  (ANSI - Central Europe)",
+            1251: "1251  (ANSI - Cyrillic)", 20127: "20127 (US-ASCII)", 28591: "28591 (ISO 8859-1 Latin I)"}
+_DBCS = {932, 936, 949, 950}
+
+
+def resolve_cp(cp: int) -> int:
+    if cp in (CP_ACP, CP_THREAD_ACP):
+        return ACP
+    if cp == CP_OEMCP:
+        return OEMCP
+    if cp == CP_MACCP:
+        return 10000
+    return cp
+
+
+def _codec(cp: int) -> str:
+    return {65001: "utf-8", 65000: "utf-7", 20127: "ascii", 28591: "latin-1", 10000: "mac_roman"}.get(
+        cp, f"iso8859-{cp - 28590}" if 28591 < cp < 28606 else f"cp{cp}")
+
+
+_SBCS_TABLES: dict[int, str] = {}
+
+
+def _sbcs_table(cp: int) -> str | None:
+    t = _SBCS_TABLES.get(cp)
+    if t is None and cp not in _DBCS and cp not in (65000, 65001):
+        chars = []
+        try:
+            for b in range(256):
+                try:
+                    chars.append(bytes([b]).decode(_codec(cp)))
+                except UnicodeDecodeError:
+                    chars.append(chr(b))  # an undefined byte maps to the code point of the same value
+        except LookupError:
+            return None
+        t = _SBCS_TABLES[cp] = "".join(chars)
+    return t
+
+
+def decode(data: bytes, cp: int, *, strict: bool = False) -> str | None:
+    """Bytes → text; None when `strict` and the bytes are invalid in the code page."""
+    cp = resolve_cp(cp)
+    table = _sbcs_table(cp)
+    if table is not None:
+        return "".join(table[b] for b in data)
+    try:
+        return data.decode(_codec(cp), "strict" if strict else "replace")
+    except UnicodeDecodeError:
+        return None
+
+
+def _best_fit(ch: str, table_rev: dict[str, int]) -> int | None:
+    base = unicodedata.normalize("NFKD", ch)
+    base = "".join(x for x in base if not unicodedata.combining(x))
+    if len(base) == 1 and base in table_rev:
+        return table_rev[base]
+    return None
+
+
+_REV: dict[int, dict[str, int]] = {}
+
+
+def encode(text: str, cp: int, *, default: bytes | None = None, best_fit: bool = True,
+           strict: bool = False) -> tuple[bytes | None, bool]:
+    """Text → bytes: (bytes, used the default character). bytes is None when `strict` and a character
+    (a lone surrogate in UTF-8) cannot be converted."""
+    cp = resolve_cp(cp)
+    table = _sbcs_table(cp)
+    if table is not None:
+        rev = _REV.get(cp)
+        if rev is None:
+            rev = _REV[cp] = {}
+            for i, ch in enumerate(table):
+                rev.setdefault(ch, i)
+        out = bytearray()
+        used = False
+        dflt = default if default else b"?"
+        for ch in text:
+            b = rev.get(ch)
+            if b is None and best_fit:
+                b = _best_fit(ch, rev)
+            if b is None:
+                out += dflt[:1]
+                used = True
+            else:
+                out.append(b)
+        return bytes(out), used
+    if cp == CP_UTF8:
+        try:
+            return text.encode("utf-8", "strict" if strict else "surrogatepass"), False
+        except UnicodeEncodeError:
+            if strict:
+                return None, False
+            raise
+    try:
+        return text.encode(_codec(cp)), False
+    except UnicodeEncodeError:
+        return text.encode(_codec(cp), "replace"), True
+
+
+def _utf16_units(c, addr: int, n: int) -> str:
+    return c.read(addr, 2 * n).decode("utf-16-le", "surrogatepass")
+
+
+def _utf8_encode_lenient(text: str) -> bytes:
+    """UTF-16 → UTF-8 with lone surrogates as U+FFFD (what Windows writes)."""
+    out = []
+    for ch in text:
+        o = ord(ch)
+        out.append("\ufffd" if 0xD800 <= o <= 0xDFFF else ch)
+    return "".join(out).encode("utf-8")
+
+
+def _read_utf16(c, src: int, n: int) -> str:
+    """n UTF-16 units, surrogate pairs combined, lone surrogates kept as such."""
+    raw = c.read(src, 2 * n)
+    units = struct.unpack(f"<{n}H", raw)
+    out = []
+    i = 0
+    while i < n:
+        u = units[i]
+        if 0xD800 <= u <= 0xDBFF and i + 1 < n and 0xDC00 <= units[i + 1] <= 0xDFFF:
+            out.append(chr(0x10000 + ((u - 0xD800) << 10) + (units[i + 1] - 0xDC00)))
+            i += 2
+            continue
+        out.append(chr(u))
+        i += 1
+    return "".join(out)
+
+
+def _wcslen(c, addr: int) -> int:
+    n = 0
+    while True:
+        chunk = c.read(addr + 2 * n, 256)
+        for i in range(0, 256, 2):
+            if chunk[i] == 0 and chunk[i + 1] == 0:
+                return n + i // 2
+        n += 128
+
+
+@api(K32, "int WINAPI MultiByteToWideChar(UINT CodePage, DWORD dwFlags, LPCCH lpMultiByteStr, int cbMultiByte, "
+          "LPWSTR lpWideCharStr, int cchWideChar)")
+def MultiByteToWideChar(c, cp, flags, src, n, dst, cch):
+    n, cch = signed32(n), signed32(cch)
+    if not src or n == 0 or n < -1 or cch < 0 or (cch and not dst):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    rcp = resolve_cp(cp)
+    if rcp in (CP_UTF8, CP_UTF7):
+        if flags & ~MB_ERR_INVALID_CHARS or (rcp == CP_UTF7 and flags):
+            c.set_last_error(ERROR_INVALID_FLAGS)
+            return 0
+    elif flags & ~(MB_PRECOMPOSED | MB_COMPOSITE | MB_USEGLYPHCHARS | MB_ERR_INVALID_CHARS) or \
+            (flags & MB_PRECOMPOSED and flags & MB_COMPOSITE):
+        c.set_last_error(ERROR_INVALID_FLAGS)
+        return 0
+    if rcp not in VALID_CODE_PAGES:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    data = c.cstr(src) + b"\0" if n == -1 else c.read(src, n)
+    text = decode(data, rcp, strict=bool(flags & MB_ERR_INVALID_CHARS))
+    if text is None:
+        c.set_last_error(ERROR_NO_UNICODE_TRANSLATION)
+        return 0
+    out = text.encode("utf-16-le", "surrogatepass")
+    units = len(out) // 2
+    if cch == 0:
+        return units
+    if units > cch:
+        c.write(dst, out[:2 * cch])
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(dst, out)
+    return units
+
+
+@api(K32, "int WINAPI WideCharToMultiByte(UINT CodePage, DWORD dwFlags, LPCWCH lpWideCharStr, int cchWideChar, "
+          "LPSTR lpMultiByteStr, int cbMultiByte, LPCCH lpDefaultChar, LPBOOL lpUsedDefaultChar)")
+def WideCharToMultiByte(c, cp, flags, src, n, dst, cb, defchar, used):
+    n, cb = signed32(n), signed32(cb)
+    if not src or n == 0 or n < -1 or cb < 0 or (cb and not dst):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    rcp = resolve_cp(cp)
+    if rcp in (CP_UTF8, CP_UTF7):
+        if defchar or used:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        if flags & ~WC_ERR_INVALID_CHARS or (rcp == CP_UTF7 and flags):
+            c.set_last_error(ERROR_INVALID_FLAGS)
+            return 0
+    elif flags & ~(WC_COMPOSITECHECK | WC_DISCARDNS | WC_SEPCHARS | WC_DEFAULTCHAR | WC_NO_BEST_FIT_CHARS):
+        c.set_last_error(ERROR_INVALID_FLAGS)
+        return 0
+    if rcp not in VALID_CODE_PAGES:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    count = _wcslen(c, src) + 1 if n == -1 else n
+    text = _read_utf16(c, src, count)
+    used_default = False
+    if rcp == CP_UTF8:
+        if flags & WC_ERR_INVALID_CHARS and any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+            c.set_last_error(ERROR_NO_UNICODE_TRANSLATION)
+            return 0
+        out = _utf8_encode_lenient(text)
+    else:
+        dflt = c.cstr(defchar) if defchar else None
+        out, used_default = encode(text, rcp, default=dflt, best_fit=not flags & WC_NO_BEST_FIT_CHARS)
+    if used:
+        c.write_u32(used, 1 if used_default else 0)
+    if cb == 0:
+        return len(out)
+    if len(out) > cb:
+        c.write(dst, out[:cb])
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(dst, out)
+    return len(out)
+
+
+@api(K32, "UINT WINAPI GetACP(void)")
+def GetACP(c):
+    return ACP
+
+
+@api(K32, "UINT WINAPI GetOEMCP(void)")
+def GetOEMCP(c):
+    return OEMCP
+
+
+@api(K32, "BOOL WINAPI IsValidCodePage(UINT CodePage)")
+def IsValidCodePage(c, cp):
+    return 1 if cp in VALID_CODE_PAGES else 0
+
+
+def _cpinfo(cp: int) -> tuple[int, bytes, bytes, int]:
+    """(MaxCharSize, DefaultChar[2], LeadByte[12], UnicodeDefaultChar)."""
+    if cp in (CP_UTF8, CP_UTF7):
+        return (4 if cp == CP_UTF8 else 5), b"?\0", bytes(12), 0xFFFD
+    if cp in _DBCS:
+        lead = {932: b"\x81\x9f\xe0\xfc", 936: b"\x81\xfe", 949: b"\x81\xfe", 950: b"\x81\xfe"}[cp]
+        return 2, b"?\0", lead.ljust(12, b"\0"), 0x30FB if cp == 932 else 0x3F
+    return 1, b"?\0", bytes(12), 0x3F
+
+
+@api(K32, "BOOL WINAPI GetCPInfo(UINT CodePage, LPCPINFO lpCPInfo)")
+def GetCPInfo(c, cp, p):
+    rcp = resolve_cp(cp)
+    if rcp not in VALID_CODE_PAGES or not p:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    mx, d, lead, _u = _cpinfo(rcp)
+    c.write(p, struct.pack("<I", mx) + d + lead + b"\0\0")
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetCPInfoEx%(UINT CodePage, DWORD dwFlags, LPCPINFOEX lpCPInfoEx)")
+def GetCPInfoEx(c, cp, flags, p):
+    rcp = resolve_cp(cp)
+    if rcp not in VALID_CODE_PAGES or not p or flags:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    mx, d, lead, u = _cpinfo(rcp)
+    name = CP_NAMES.get(rcp, str(rcp))
+    head = struct.pack("<I", mx) + d + lead + struct.pack("<HI", u, rcp)
+    tail = (name.encode("utf-16-le").ljust(520, b"\0")[:518] + b"\0\0") if c.wide else \
+        (name.encode("cp1252").ljust(260, b"\0")[:259] + b"\0")
+    c.write(p, head + tail)
+    return 1
+
+
+@api(K32, "BOOL WINAPI IsDBCSLeadByte(BYTE TestChar)")
+def IsDBCSLeadByte(c, ch):
+    return 0  # code page 1252 has no lead bytes
+
+
+# ============================================================================================ classification
+C1_UPPER, C1_LOWER, C1_DIGIT, C1_SPACE, C1_PUNCT, C1_CNTRL, C1_BLANK, C1_XDIGIT, C1_ALPHA, C1_DEFINED = (
+    0x1, 0x2, 0x4, 0x8, 0x10, 0x20, 0x40, 0x80, 0x100, 0x200)
+
+
+def ctype1(ch: str) -> int:
+    o = ord(ch)
+    cat = unicodedata.category(ch)
+    f = 0
+    if cat == "Cn" and not 0xD800 <= o <= 0xDFFF:
+        return 0
+    f |= C1_DEFINED
+    if ch.isupper() or cat == "Lu":
+        f |= C1_UPPER
+    if ch.islower() or cat == "Ll":
+        f |= C1_LOWER
+    if cat == "Nd" or ch in "0123456789":
+        f |= C1_DIGIT
+    if ch in " \t\n\v\f\r\x85\xa0" or cat in ("Zs", "Zl", "Zp"):
+        f |= C1_SPACE
+    if cat.startswith("P") or cat.startswith("S"):
+        f |= C1_PUNCT
+    if cat == "Cc":
+        f |= C1_CNTRL
+    if ch in " \t\xa0" or cat == "Zs":
+        f |= C1_BLANK
+    if ch in "0123456789abcdefABCDEF":
+        f |= C1_XDIGIT
+    if cat.startswith("L") or cat in ("Mn", "Mc"):
+        f |= C1_ALPHA
+    return f
+
+
+def ctype2(ch: str) -> int:
+    bidi = unicodedata.bidirectional(ch)
+    return {"L": 1, "R": 2, "AL": 2, "EN": 3, "ES": 4, "ET": 5, "AN": 6, "CS": 7, "B": 8, "S": 9, "WS": 10,
+            "ON": 11}.get(bidi, 0)
+
+
+def ctype3(ch: str) -> int:
+    cat = unicodedata.category(ch)
+    f = 0
+    if cat == "Mn":
+        f |= 0x1  # C3_NONSPACING
+    if cat.startswith("S"):
+        f |= 0x8  # C3_SYMBOL
+    if cat.startswith("L") or cat in ("Mn", "Mc"):
+        f |= 0x8000  # C3_ALPHA
+    return f
+
+
+def _string_type(c, info, text: str, out: int) -> int:
+    fn = {1: ctype1, 2: ctype2, 4: ctype3}.get(info)
+    if fn is None or not out:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.write(out, b"".join(struct.pack("<H", fn(ch) & 0xFFFF) for ch in text))
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetStringTypeW(DWORD dwInfoType, LPCWCH lpSrcStr, int cchSrc, LPWORD lpCharType)")
+def GetStringTypeW(c, info, src, n, out):
+    n = signed32(n)
+    if not src or n == 0 or n < -1:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    count = _wcslen(c, src) + 1 if n == -1 else n
+    return _string_type(c, info, _utf16_units(c, src, count), out)
+
+
+@api(K32, "BOOL WINAPI GetStringTypeExW(LCID Locale, DWORD dwInfoType, LPCWCH lpSrcStr, int cchSrc, "
+          "LPWORD lpCharType)")
+def GetStringTypeExW(c, lcid, info, src, n, out):
+    return GetStringTypeW(c, info, src, n, out)
+
+
+@api(K32, "BOOL WINAPI GetStringTypeA(LCID Locale, DWORD dwInfoType, LPCSTR_RAW lpSrcStr, int cchSrc, "
+          "LPWORD lpCharType)")
+def GetStringTypeA(c, lcid, info, src, n, out):
+    n = signed32(n)
+    if not src or n == 0 or n < -1:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    data = c.cstr(src) + b"\0" if n == -1 else c.read(src, n)
+    return _string_type(c, info, decode(data, ACP), out)
+
+
+@api(K32, "BOOL WINAPI GetStringTypeExA(LCID Locale, DWORD dwInfoType, LPCSTR_RAW lpSrcStr, int cchSrc, "
+          "LPWORD lpCharType)")
+def GetStringTypeExA(c, lcid, info, src, n, out):
+    return GetStringTypeA(c, lcid, info, src, n, out)
+
+
+# ============================================================================================ locale strings
+LCMAP_LOWERCASE, LCMAP_UPPERCASE = 0x100, 0x200
+NORM_IGNORECASE, LINGUISTIC_IGNORECASE = 0x1, 0x10
+CSTR_LESS_THAN, CSTR_EQUAL, CSTR_GREATER_THAN = 1, 2, 3
+
+
+def _read_t(c, src: int, n: int, wide: bool) -> str:
+    n = signed32(n)
+    if wide:
+        count = _wcslen(c, src) if n < 0 else n
+        return _utf16_units(c, src, count)
+    data = c.cstr(src) if n < 0 else c.read(src, n)
+    return decode(data, ACP)
+
+
+def _compare(a: str, b: str, flags: int) -> int:
+    def key(s):
+        return [(ch.casefold(), 0 if (flags & (NORM_IGNORECASE | LINGUISTIC_IGNORECASE)) else
+                 (1 if ch.isupper() else 0)) for ch in s]
+    ka, kb = key(a), key(b)
+    prim_a, prim_b = [k[0] for k in ka], [k[0] for k in kb]
+    if prim_a != prim_b:
+        return CSTR_LESS_THAN if prim_a < prim_b else CSTR_GREATER_THAN
+    if ka == kb:
+        return CSTR_EQUAL
+    return CSTR_LESS_THAN if ka < kb else CSTR_GREATER_THAN
+
+
+def _compare_api(c, flags, s1, n1, s2, n2, wide):
+    if not s1 or not s2:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    return _compare(_read_t(c, s1, n1, wide), _read_t(c, s2, n2, wide), flags)
+
+
+@api(K32, "int WINAPI CompareStringA(LCID Locale, DWORD dwCmpFlags, PCNZCH lpString1, int cchCount1, "
+          "PCNZCH lpString2, int cchCount2)")
+def CompareStringA(c, lcid, flags, s1, n1, s2, n2):
+    return _compare_api(c, flags, s1, n1, s2, n2, False)
+
+
+@api(K32, "int WINAPI CompareStringW(LCID Locale, DWORD dwCmpFlags, PCNZWCH lpString1, int cchCount1, "
+          "PCNZWCH lpString2, int cchCount2)")
+def CompareStringW(c, lcid, flags, s1, n1, s2, n2):
+    return _compare_api(c, flags, s1, n1, s2, n2, True)
+
+
+@api(K32, "int WINAPI CompareStringEx(LPCWSTR_RAW lpLocaleName, DWORD dwCmpFlags, PCNZWCH lpString1, int cchCount1, "
+          "PCNZWCH lpString2, int cchCount2, LPVOID lpVersionInformation, LPVOID lpReserved, LPARAM lParam)")
+def CompareStringEx(c, loc, flags, s1, n1, s2, n2, ver, res, lp):
+    return _compare_api(c, flags, s1, n1, s2, n2, True)
+
+
+@api(K32, "int WINAPI CompareStringOrdinal(LPCWCH lpString1, int cchCount1, LPCWCH lpString2, int cchCount2, "
+          "BOOL bIgnoreCase)")
+def CompareStringOrdinal(c, s1, n1, s2, n2, ignore):
+    if not s1 or not s2:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    a, b = _read_t(c, s1, n1, True), _read_t(c, s2, n2, True)
+    if ignore:
+        a, b = a.upper(), b.upper()
+    ua, ub = a.encode("utf-16-be", "surrogatepass"), b.encode("utf-16-be", "surrogatepass")
+    return CSTR_LESS_THAN if ua < ub else (CSTR_GREATER_THAN if ua > ub else CSTR_EQUAL)
+
+
+def _lcmap(c, flags, src, n, dst, m, wide):
+    if not src or signed32(n) == 0 or signed32(m) < 0:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if flags & ~(LCMAP_LOWERCASE | LCMAP_UPPERCASE | 0x7) or \
+            (flags & LCMAP_LOWERCASE and flags & LCMAP_UPPERCASE):
+        c.set_last_error(ERROR_INVALID_FLAGS)
+        return 0
+    with_nul = signed32(n) == -1
+    text = _read_t(c, src, n, wide)
+    if flags & LCMAP_LOWERCASE:
+        text = "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
+    elif flags & LCMAP_UPPERCASE:
+        text = "".join(ch.upper() if len(ch.upper()) == 1 else ch for ch in text)
+    if with_nul:
+        text += "\0"
+    out = text.encode("utf-16-le", "surrogatepass") if wide else encode(text, ACP)[0]
+    unit = 2 if wide else 1
+    count = len(out) // unit
+    if m == 0:
+        return count
+    if count > m:
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(dst, out)
+    return count
+
+
+@api(K32, "int WINAPI LCMapStringW(LCID Locale, DWORD dwMapFlags, LPCWSTR_RAW lpSrcStr, int cchSrc, "
+          "LPWSTR lpDestStr, int cchDest)")
+def LCMapStringW(c, lcid, flags, src, n, dst, m):
+    return _lcmap(c, flags, src, n, dst, m, True)
+
+
+@api(K32, "int WINAPI LCMapStringA(LCID Locale, DWORD dwMapFlags, LPCSTR_RAW lpSrcStr, int cchSrc, "
+          "LPSTR lpDestStr, int cchDest)")
+def LCMapStringA(c, lcid, flags, src, n, dst, m):
+    return _lcmap(c, flags, src, n, dst, m, False)
+
+
+@api(K32, "int WINAPI LCMapStringEx(LPCWSTR_RAW lpLocaleName, DWORD dwMapFlags, LPCWSTR_RAW lpSrcStr, int cchSrc, "
+          "LPWSTR lpDestStr, int cchDest, LPVOID lpVersionInformation, LPVOID lpReserved, LPARAM sortHandle)")
+def LCMapStringEx(c, loc, flags, src, n, dst, m, ver, res, h):
+    return _lcmap(c, flags, src, n, dst, m, True)

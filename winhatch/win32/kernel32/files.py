@@ -1,0 +1,545 @@
+"""kernel32 / kernelbase: what is left of the file functions that work on the file system's objects directly
+(CloseHandle, GetFileType, the console functions, CopyFile, drive types, path names, temporary files, final path
+names). The functions kernelbase writes over ntdll's file services (CreateFile, ReadFile, WriteFile, the
+information and directory functions, DeleteFile, MoveFileEx, volumes) are in kernel32/ntfile.py.
+"""
+from __future__ import annotations
+
+from winhatch.kernel.condrv import ConsoleFile
+from winhatch.kernel.fileobj import FILE_TYPE_DISK, FILE_TYPE_UNKNOWN, FileObject
+from winhatch.kernel.io import vfs as V
+from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_DIRECTORY, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND,
+                               ERROR_INVALID_HANDLE, ERROR_INVALID_NAME, ERROR_INVALID_PARAMETER,
+                               ERROR_PATH_NOT_FOUND, STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_PATH_NOT_FOUND,
+                               NtStatusError)
+from winhatch.win32.api import api
+from winhatch.win32.kernel32.common import K32, cwd, guest_path, nt_error, put_string_fits, set_current_directory
+
+ERROR_FILENAME_EXCED_RANGE = 206
+MAX_PATH = 260
+
+
+def _lookup(c, h, *, quiet=False):
+    try:
+        return c.proc.handles.lookup(h)
+    except NtStatusError as e:
+        if not quiet:
+            nt_error(c, e)
+        return None
+
+
+def _vfs(c):
+    return c.machine.vfs
+
+
+# ============================================================================================ CreateFile
+@api(K32, "BOOL WINAPI CloseHandle(HANDLE hObject)")
+def CloseHandle(c, h):
+    try:
+        c.proc.handles.close(h)
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    return 1
+
+
+# ============================================================================================ read / write
+def _file(c, h) -> FileObject | None:
+    obj = _lookup(c, h)
+    if obj is None:
+        return None
+    if not isinstance(obj, FileObject):
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return None
+    return obj
+
+
+@api(K32, "DWORD WINAPI GetFileType(HANDLE hFile)")
+def GetFileType(c, h):
+    obj = _lookup(c, h)
+    if obj is None:
+        return FILE_TYPE_UNKNOWN
+    t = getattr(obj, "file_type", None)
+    if t is None:
+        c.set_last_error(0)
+        return FILE_TYPE_UNKNOWN
+    c.set_last_error(0)
+    return t
+
+
+# ============================================================================================ consoles
+def _console_std(c, h):
+    """The console stream object of a console handle, or None (last error ERROR_INVALID_HANDLE)."""
+    obj = _lookup(c, h, quiet=True)
+    if isinstance(obj, ConsoleFile):
+        return getattr(obj.console, obj.stream)
+    if isinstance(obj, FileObject) and obj.file.device in ("console", "conin", "conout") and c.proc.console:
+        con = c.proc.console
+        return con.stdin if obj.file.device == "conin" else con.stdout
+    c.set_last_error(ERROR_INVALID_HANDLE)
+    return None
+
+
+@api(K32, "BOOL WINAPI GetConsoleMode(HANDLE hConsoleHandle, LPDWORD lpMode)")
+def GetConsoleMode(c, h, pmode):
+    std = _console_std(c, h)
+    if std is None:
+        return 0
+    try:
+        mode = std.mode
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    c.write_u32(pmode, mode)
+    return 1
+
+
+@api(K32, "BOOL WINAPI SetConsoleMode(HANDLE hConsoleHandle, DWORD dwMode)")
+def SetConsoleMode(c, h, mode):
+    std = _console_std(c, h)
+    if std is None:
+        return 0
+    try:
+        std.mode = mode
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    return 1
+
+
+@api(K32, "BOOL WINAPI WriteConsole%(HANDLE hConsoleOutput, const VOID *lpBuffer, DWORD nNumberOfCharsToWrite, "
+          "LPDWORD lpNumberOfCharsWritten, LPVOID lpReserved)")
+def WriteConsole(c, h, buf, n, written, reserved):
+    std = _console_std(c, h)
+    if std is None or not hasattr(std, "write_console_w") or not std.is_console:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    try:
+        if c.wide:
+            count = std.write_console_w(c.read(buf, 2 * n).decode("utf-16-le", "surrogatepass"))
+        else:
+            count = std.write(c.read(buf, n))
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    if written:
+        c.write_u32(written, count)
+    return 1
+
+
+@api(K32, "BOOL WINAPI ReadConsole%(HANDLE hConsoleInput, LPVOID lpBuffer, DWORD nNumberOfCharsToRead, "
+          "LPDWORD lpNumberOfCharsRead, LPVOID pInputControl)")
+def ReadConsole(c, h, buf, n, nread, control):
+    """A line from the console input; on a handle that is not a console (a redirected stdin) it fails with
+    ERROR_INVALID_HANDLE, as Windows does, and programs such as cmd.exe fall back to ReadFile."""
+    std = _console_std(c, h)
+    if std is None or not hasattr(std, "read_console_w") or not std.is_console:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    try:
+        if c.wide:
+            data = std.read_console_w(n).encode("utf-16-le", "surrogatepass")
+        else:
+            data = std.read(n)
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    c.write(buf, data)
+    if nread:
+        c.write_u32(nread, len(data) // c.tchar_size())
+    return 1
+
+
+@api(K32, "UINT WINAPI GetConsoleCP(void)")
+def GetConsoleCP(c):
+    con = c.proc.console
+    return con.input_cp if con is not None else 0
+
+
+@api(K32, "UINT WINAPI GetConsoleOutputCP(void)")
+def GetConsoleOutputCP(c):
+    con = c.proc.console
+    return con.output_cp if con is not None else 0
+
+
+def _set_cp(c, attr, cp):
+    con = c.proc.console
+    if con is None:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    try:
+        setattr(con, attr, cp)
+    except NtStatusError:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    return 1
+
+
+@api(K32, "BOOL WINAPI SetConsoleCP(UINT wCodePageID)")
+def SetConsoleCP(c, cp):
+    return _set_cp(c, "input_cp", cp)
+
+
+@api(K32, "BOOL WINAPI SetConsoleOutputCP(UINT wCodePageID)")
+def SetConsoleOutputCP(c, cp):
+    return _set_cp(c, "output_cp", cp)
+
+
+@api(K32, "BOOL WINAPI SetConsoleCtrlHandler(PHANDLER_ROUTINE HandlerRoutine, BOOL Add)")
+def SetConsoleCtrlHandler(c, routine, add):
+    st = c.proc.subsystem.setdefault("console_ctrl", {"handlers": [], "ignore_ctrl_c": False})
+    if not routine:
+        st["ignore_ctrl_c"] = bool(add)
+        return 1
+    if add:
+        st["handlers"].append(routine)
+        return 1
+    if routine in st["handlers"]:
+        # the most recently added registration goes first
+        idx = len(st["handlers"]) - 1 - st["handlers"][::-1].index(routine)
+        del st["handlers"][idx]
+        return 1
+    c.set_last_error(ERROR_INVALID_PARAMETER)
+    return 0
+
+
+# ============================================================================================ names
+def _need(c, *names) -> bool:
+    for n in names:
+        if n is None:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return False
+        if n == "":
+            c.set_last_error(ERROR_PATH_NOT_FOUND)
+            return False
+    return True
+
+
+@api(K32, "BOOL WINAPI CopyFile%(LPCTSTR lpExistingFileName, LPCTSTR lpNewFileName, BOOL bFailIfExists)")
+def CopyFile(c, src, dst, fail_if_exists):
+    if not _need(c, src, dst):
+        return 0
+    vfs = _vfs(c)
+    s, d = guest_path(c, src), guest_path(c, dst)
+    try:
+        fin = vfs.open(s, access=V.GENERIC_READ | V.SYNCHRONIZE, disposition=V.FILE_OPEN,
+                       options=V.FILE_NON_DIRECTORY_FILE, share=V.FILE_SHARE_READ | V.FILE_SHARE_DELETE, cwd=cwd(c))
+    except NtStatusError as e:
+        if e.status == 0xC00000BA:
+            c.set_last_error(ERROR_ACCESS_DENIED)
+        else:
+            nt_error(c, e)
+        return 0
+    try:
+        attrs = fin.info.attributes & ~V.FILE_ATTRIBUTE_DIRECTORY
+        try:
+            fout = vfs.open(d, access=V.GENERIC_WRITE | V.SYNCHRONIZE,
+                            disposition=V.FILE_CREATE if fail_if_exists else V.FILE_OVERWRITE_IF,
+                            options=V.FILE_NON_DIRECTORY_FILE, share=0, cwd=cwd(c))
+        except NtStatusError as e:
+            if e.status == STATUS_OBJECT_NAME_COLLISION:
+                c.set_last_error(ERROR_FILE_EXISTS)
+            elif e.status == 0xC00000BA:
+                c.set_last_error(ERROR_ACCESS_DENIED)
+            else:
+                nt_error(c, e)
+            return 0
+        try:
+            while chunk := fin.read(1 << 20):
+                fout.write(chunk)
+        except NtStatusError as e:
+            nt_error(c, e)
+            return 0
+        finally:
+            fout.close()
+        if attrs not in (V.FILE_ATTRIBUTE_ARCHIVE, V.FILE_ATTRIBUTE_NORMAL):
+            try:
+                vfs.set_attributes(d, attrs, cwd(c))
+            except NtStatusError:
+                pass
+    finally:
+        fin.close()
+    c.set_last_error(0)
+    return 1
+
+
+# ============================================================================================ drives
+DRIVE_NO_ROOT_DIR, DRIVE_FIXED = 1, 3
+
+
+@api(K32, "UINT WINAPI GetDriveType%(LPCTSTR lpRootPathName)")
+def GetDriveType(c, root):
+    """DRIVE_FIXED for a drive the machine has (its volumes are fixed disks), DRIVE_NO_ROOT_DIR for a path that
+    is not the root of one ("X:\\" or "X:"; NULL and "\\" are the current directory's drive)."""
+    r = (root or "").replace("/", "\\")
+    if root is None or r == "\\":
+        r = cwd(c)[:3]
+    if len(r) in (2, 3) and r[1] == ":" and r[0].isalpha() and (len(r) == 2 or r[2] == "\\"):
+        if r[0].upper() in _vfs(c).volume_devices:
+            return DRIVE_FIXED
+    return DRIVE_NO_ROOT_DIR
+
+
+@api(K32, "BOOL WINAPI GetVolumePathName%(LPCTSTR lpszFileName, LPTSTR lpszVolumePathName, DWORD cchBufferLength)")
+def GetVolumePathName(c, name, buf, size):
+    """The mount point of the volume holding a path: the machine's volumes are mounted at their drive roots
+    (no folder mount points), so it is the root of the path's drive ("C:\\"), whether or not the rest of the
+    path exists. A buffer too small for it: ERROR_FILENAME_EXCED_RANGE."""
+    if not name:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    p = name.replace("/", "\\")
+    if p.startswith("\\\\?\\") and len(p) > 5 and p[5] == ":":
+        p = p[4:]
+    if p.startswith("\\\\"):
+        from winhatch.win32.ntdll.seh import raise_unsupported
+        raise_unsupported(c, f"GetVolumePathName of a UNC or device path ({name!r})")
+    drive = p[0].upper() if len(p) >= 2 and p[1] == ":" and p[0].isalpha() else cwd(c)[0].upper()
+    root = f"{drive}:\\"
+    if size <= len(root):
+        c.set_last_error(206)   # ERROR_FILENAME_EXCED_RANGE
+        return 0
+    c.write(buf, c.encode_t(root) + bytes(c.tchar_size()))
+    return 1
+
+
+# ============================================================================================ paths
+@api(K32, "DWORD WINAPI GetLongPathName%(LPCTSTR lpszShortPath, LPTSTR lpszLongPath, DWORD cchBuffer)")
+def GetLongPathName(c, name, buf, size):
+    """The path with each 8.3 component replaced by its long name. winhatch's volumes keep no 8.3 names (as a
+    Windows volume with 8dot3 name creation disabled), so every component of an existing path is already its
+    long name: the path comes back as given, or the size needed with its NUL. The path is looked up one
+    component at a time, so a missing directory is ERROR_FILE_NOT_FOUND like a missing file; NULL and "" are
+    ERROR_PATH_NOT_FOUND (as recorded from Wine, conf_longpath)."""
+    if not name:
+        c.set_last_error(ERROR_PATH_NOT_FOUND)
+        return 0
+    try:
+        _vfs(c).stat(guest_path(c, name), cwd(c))
+    except NtStatusError as e:
+        if e.status == STATUS_OBJECT_PATH_NOT_FOUND:
+            c.set_last_error(ERROR_FILE_NOT_FOUND)
+        else:
+            nt_error(c, e)
+        return 0
+    return put_string_fits(c, buf, size, name)
+
+
+@api(K32, "DWORD WINAPI GetShortPathName%(LPCTSTR lpszLongPath, LPTSTR lpszShortPath, DWORD cchBuffer)")
+def GetShortPathName(c, name, buf, size):
+    """The 8.3 form of a path. Where a component has no 8.3 name (winhatch's volumes keep none, as a volume with
+    8dot3 name creation disabled), Windows keeps its long name: the path comes back as given."""
+    return GetLongPathName(c, name, buf, size)
+
+
+@api(K32, "DWORD WINAPI GetFullPathName%(LPCTSTR lpFileName, DWORD nBufferLength, LPTSTR lpBuffer, "
+          "LPTSTR *lpFilePart)")
+def GetFullPathName(c, name, size, buf, pfile):
+    if name is None or name == "":
+        c.set_last_error(ERROR_INVALID_PARAMETER if name is None else ERROR_INVALID_NAME)
+        return 0
+    try:
+        full = _vfs(c).full_path(name, cwd(c))
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    n = put_string_fits(c, buf, size, full)
+    if pfile and n <= len(full) and buf:
+        if full.endswith("\\"):
+            c.write_ptr(pfile, 0)
+        else:
+            cut = full.rfind("\\") + 1
+            c.write_ptr(pfile, buf + len(c.encode_t(full[:cut])))
+    return n
+
+
+@api(K32, "DWORD WINAPI GetCurrentDirectory%(DWORD nBufferLength, LPTSTR lpBuffer)")
+def GetCurrentDirectory(c, size, buf):
+    return put_string_fits(c, buf, size, cwd(c))
+
+
+@api(K32, "BOOL WINAPI SetCurrentDirectory%(LPCTSTR lpPathName)")
+def SetCurrentDirectory(c, name):
+    if not _need(c, name):
+        return 0
+    vfs = _vfs(c)
+    try:
+        full = vfs.full_path(name, cwd(c))
+        fi = vfs.stat(guest_path(c, full), cwd(c))
+    except NtStatusError as e:
+        nt_error(c, e)
+        return 0
+    if not fi.is_dir:
+        c.set_last_error(ERROR_DIRECTORY)
+        return 0
+    # keep the case the file system has for the existing path
+    if fi.path and fi.path.upper() == full.rstrip("\\").upper():
+        full = fi.path
+    try:
+        set_current_directory(c, full)
+    except NtStatusError:
+        c.set_last_error(ERROR_FILENAME_EXCED_RANGE)
+        return 0
+    return 1
+
+
+def _env(c, name: str) -> str | None:
+    env = c.proc.subsystem.get("environment", {})
+    for k, v in env.items():
+        if k.upper() == name.upper():
+            return v
+    return None
+
+
+@api(K32, "DWORD WINAPI GetTempPath%(DWORD nBufferLength, LPTSTR lpBuffer)")
+def GetTempPath(c, size, buf):
+    path = None
+    for var in ("TMP", "TEMP", "USERPROFILE"):
+        v = _env(c, var)
+        if v:
+            path = v
+            break
+    if path is None:
+        path = c.machine.system_root
+    try:
+        path = _vfs(c).full_path(path, cwd(c))
+    except NtStatusError:
+        pass
+    if not path.endswith("\\"):
+        path += "\\"
+    n = put_string_fits(c, buf, size, path)
+    if c.wide and buf and n >= size and size:
+        c.write(buf, bytes(2 * min(size, 32767)))   # too small: GetTempPathW clears the buffer it was given
+    elif c.wide and buf and n < size:
+        # GetTempPathW clears the rest of the caller's buffer, up to 32767 characters (Wine's kernel32/path test)
+        end = min(size, 32767)
+        if end > n + 1:
+            c.write(buf + 2 * (n + 1), bytes(2 * (end - n - 1)))
+    return n
+
+
+@api(K32, "UINT WINAPI GetTempFileName%(LPCTSTR lpPathName, LPCTSTR lpPrefixString, UINT uUnique, "
+          "LPTSTR lpTempFileName)")
+def GetTempFileName(c, path, prefix, unique, buf):
+    if path is None or not buf:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    vfs = _vfs(c)
+    base = path if path.endswith("\\") or not path else path + "\\"
+    pre = (prefix or "")[:3]
+
+    def name_for(n: int) -> str:
+        return f"{base}{pre}{n & 0xFFFF:X}.TMP"
+
+    if len(name_for(0xFFFF)) >= MAX_PATH:
+        c.set_last_error(ERROR_FILENAME_EXCED_RANGE)
+        return 0
+    try:    # the directory must exist, a unique number given or not (Wine's kernel32/path test)
+        st = vfs.stat(guest_path(c, path or "."), cwd(c))
+        if not st.is_dir:
+            raise NtStatusError(0xC0000103)
+    except NtStatusError:
+        c.set_last_error(ERROR_DIRECTORY)
+        return 0
+    if unique:
+        out = name_for(unique)
+        c.write(buf, c.encode_t(out) + bytes(c.tchar_size()))
+        return unique & 0xFFFF
+    start = (c.machine.clock.now() // 10_000) & 0xFFFF or 1
+    n = start
+    while True:
+        out = name_for(n)
+        try:
+            f = vfs.open(guest_path(c, out), access=V.GENERIC_WRITE | V.SYNCHRONIZE, disposition=V.FILE_CREATE,
+                         options=V.FILE_NON_DIRECTORY_FILE, cwd=cwd(c))
+            f.close()
+            break
+        except NtStatusError as e:
+            if e.status != STATUS_OBJECT_NAME_COLLISION:
+                nt_error(c, e)
+                return 0
+        n = (n % 0xFFFF) + 1
+        if n == start:
+            c.set_last_error(ERROR_FILE_EXISTS)
+            return 0
+    c.write(buf, c.encode_t(out) + bytes(c.tchar_size()))
+    c.set_last_error(0)
+    return n
+
+
+@api(K32, "UINT WINAPI GetWindowsDirectory%(LPTSTR lpBuffer, UINT uSize)")
+def GetWindowsDirectory(c, buf, size):
+    return put_string_fits(c, buf, size, c.machine.system_root)
+
+
+@api(K32, "UINT WINAPI GetSystemWindowsDirectory%(LPTSTR lpBuffer, UINT uSize)")
+def GetSystemWindowsDirectory(c, buf, size):
+    return put_string_fits(c, buf, size, c.machine.system_root)
+
+
+@api(K32, "UINT WINAPI GetSystemDirectory%(LPTSTR lpBuffer, UINT uSize)")
+def GetSystemDirectory(c, buf, size):
+    # System32 even for a WoW64 process: the file-system redirector maps it to SysWOW64 on access
+    return put_string_fits(c, buf, size, c.machine.system_root + "\\system32")
+
+
+@api(K32, "UINT WINAPI GetSystemWow64Directory%(LPTSTR lpBuffer, UINT uSize)")
+def GetSystemWow64Directory(c, buf, size):
+    return put_string_fits(c, buf, size, c.machine.system_root + "\\SysWOW64")
+
+
+# ============================================================================================ final path names
+FILE_NAME_OPENED = 0x8
+VOLUME_NAME_DOS, VOLUME_NAME_GUID, VOLUME_NAME_NT, VOLUME_NAME_NONE = 0x0, 0x1, 0x2, 0x4
+
+
+def _on_disk_case(path: str, host_path) -> str:
+    """The trailing components of a Win32 path spelled as the directory entries they resolved to (a
+    normalized name has the file system's case)."""
+    if host_path is None:
+        return path
+    parts = path.split("\\")
+    host = list(host_path.parts)
+    k = 1
+    while k < len(parts) and k <= len(host) and parts[-k].casefold() == host[-k].casefold():
+        parts[-k] = host[-k]
+        k += 1
+    return "\\".join(parts)
+
+
+@api(K32, "DWORD WINAPI GetFinalPathNameByHandle%(HANDLE hFile, LPTSTR lpszFilePath, DWORD cchFilePath, "
+          "DWORD dwFlags)")
+def GetFinalPathNameByHandle(c, h, buf, size, flags):
+    """The path of an open file: \\\\?\\C:\\dir\\name (VOLUME_NAME_DOS), \\Device\\HarddiskVolumeN\\dir\\name
+    (VOLUME_NAME_NT) or \\dir\\name (VOLUME_NAME_NONE); FILE_NAME_NORMALIZED spells the names as the file
+    system does. Returns the length without the NUL, or the size needed with it when the buffer is short."""
+    if flags & ~(FILE_NAME_OPENED | 0x7) or (flags & 0x7) not in (VOLUME_NAME_DOS, VOLUME_NAME_GUID,
+                                                                  VOLUME_NAME_NT, VOLUME_NAME_NONE):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    f = _file(c, h)
+    if f is None:
+        return 0
+    vf = f.file
+    path = getattr(vf, "path", None) or ""
+    if f.file_type != FILE_TYPE_DISK or len(path) < 3 or path[1:3] != ":\\":
+        from winhatch.win32.msvcrt.runtime import not_implemented
+        not_implemented(c, f"GetFinalPathNameByHandle of a handle that is not a disk file ({path!r})")
+    if not flags & FILE_NAME_OPENED:
+        path = _on_disk_case(path, getattr(vf, "host_path", None))
+    drive, rest = path[0].upper(), path[2:]
+    kind = flags & 0x7
+    if kind == VOLUME_NAME_DOS:
+        text = "\\\\?\\" + drive + ":" + rest
+    elif kind == VOLUME_NAME_NONE:
+        text = rest
+    elif kind == VOLUME_NAME_NT:
+        dev = (getattr(c.machine.vfs, "volume_devices", {}) or {}).get(drive)
+        if dev is None:
+            from winhatch.win32.msvcrt.runtime import not_implemented
+            not_implemented(c, f"GetFinalPathNameByHandle(VOLUME_NAME_NT) on drive {drive}: (no NT device)")
+        text = f"\\Device\\{dev}{rest}"
+    else:
+        from winhatch.win32.msvcrt.runtime import not_implemented
+        not_implemented(c, "GetFinalPathNameByHandle(VOLUME_NAME_GUID) (volume GUID names)")
+    return put_string_fits(c, buf, size, text)

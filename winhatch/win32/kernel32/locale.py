@@ -1,0 +1,250 @@
+"""kernel32 / kernelbase: locales — the user and system default locale (en-US, LCID 0x409, as a default
+Windows 10 installation in the United States), LCID <-> name conversions, IsValidLocale(Name) and
+GetLocaleInfo(A/W/Ex) with the values Windows 10 gives for en-US and for the invariant locale.
+
+The machine knows two locales: en-US and the invariant locale (LCID 0x7F, name ""). Windows has hundreds
+more; asking for another one — or for a locale datum not in the tables below — stops the program loudly
+(an unimplemented locale), never a made-up answer. Enumerating the system's locales likewise.
+
+GetLocaleInfo conventions: the count of characters written including the NUL; a buffer of 0 characters
+asks for that count; a buffer too small: ERROR_INSUFFICIENT_BUFFER; LOCALE_RETURN_NUMBER returns a
+numeric datum as a DWORD (its size in TCHARs: 2 for W, 4 for A); LOCALE_NOUSEROVERRIDE and
+LOCALE_USE_CP_ACP change nothing here (no user overrides; the ANSI code page is 1252).
+"""
+from __future__ import annotations
+
+from winhatch.ntstatus import ERROR_INVALID_PARAMETER
+from winhatch.win32.api import api
+
+from winhatch.win32.kernel32.common import K32, ERROR_INSUFFICIENT_BUFFER
+
+ERROR_INVALID_FLAGS = 1004
+LOCALE_NEUTRAL, LOCALE_INVARIANT, LOCALE_USER_DEFAULT, LOCALE_SYSTEM_DEFAULT = 0x0, 0x7F, 0x400, 0x800
+LOCALE_CUSTOM_DEFAULT, LOCALE_CUSTOM_UNSPECIFIED, LOCALE_CUSTOM_UI_DEFAULT = 0xC00, 0x1000, 0x1400
+EN_US = 0x409
+LOCALE_NOUSEROVERRIDE, LOCALE_USE_CP_ACP, LOCALE_RETURN_NUMBER = 0x80000000, 0x40000000, 0x20000000
+LOCALE_RETURN_GENITIVE_NAMES, LOCALE_ALLOW_NEUTRAL_NAMES = 0x10000000, 0x08000000
+LOCALE_NAME_SYSTEM_DEFAULT = "!x-sys-default-locale"
+LCID_INSTALLED, LCID_SUPPORTED = 1, 2
+
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+EN_US_INFO: dict[int, str] = {
+    0x01: "0409", 0x02: "English (United States)", 0x03: "ENU", 0x04: "English", 0x05: "1",
+    0x06: "United States", 0x07: "USA", 0x08: "United States", 0x09: "0409", 0x0A: "1", 0x0B: "437",
+    0x0C: ",", 0x0D: "1", 0x0E: ".", 0x0F: ",", 0x10: "3;0", 0x11: "2", 0x12: "1", 0x13: "0123456789",
+    0x14: "$", 0x15: "USD", 0x16: ".", 0x17: ",", 0x18: "3;0", 0x19: "2", 0x1A: "2", 0x1B: "0", 0x1C: "0",
+    0x1D: "/", 0x1E: ":", 0x1F: "M/d/yyyy", 0x20: "dddd, MMMM d, yyyy", 0x21: "0", 0x22: "0", 0x23: "0",
+    0x24: "1", 0x25: "0", 0x26: "0", 0x27: "0", 0x28: "AM", 0x29: "PM",
+    0x50: "", 0x51: "-", 0x52: "3", 0x53: "0", 0x54: "0", 0x55: "1", 0x56: "0", 0x57: "1",
+    0x59: "en", 0x5A: "US", 0x5C: "en-US", 0x67: "eng", 0x68: "USA", 0x69: "NaN", 0x6A: "\u221e",
+    0x6B: "-\u221e", 0x6C: "Latn;", 0x6D: "en", 0x6E: "English (United States)", 0x6F: "English (United States)",
+    0x70: "0", 0x71: "0", 0x72: "English (United States)", 0x73: "English (United States)", 0x74: "1",
+    0x75: "1", 0x76: "%", 0x77: "\u2030", 0x78: "MMMM d", 0x79: "h:mm tt", 0x7A: "dflt", 0x7B: "en-US",
+    0x1001: "English", 0x1002: "United States", 0x1003: "h:mm:ss tt", 0x1004: "1252", 0x1005: "0",
+    0x1006: "MMMM yyyy", 0x1007: "US Dollar", 0x1008: "US Dollar", 0x1009: "1", 0x100A: "1", 0x100B: "0",
+    0x100C: "6", 0x100D: "0", 0x100E: "", 0x100F: "", 0x1010: "1", 0x1011: "10000", 0x1012: "037",
+    0x1014: "0", 0x1015: "0", 0x1016: "1", 0x1017: "0", 0x1018: "1",
+}
+EN_US_INFO.update({0x2A + i: d for i, d in enumerate(_DAYS)})
+EN_US_INFO.update({0x31 + i: d[:3] for i, d in enumerate(_DAYS)})
+EN_US_INFO.update({0x38 + i: m for i, m in enumerate(_MONTHS)})
+EN_US_INFO.update({0x44 + i: m[:3] for i, m in enumerate(_MONTHS)})
+EN_US_INFO.update({0x60 + i: d[:2] for i, d in enumerate(_DAYS)})
+
+# the invariant locale: what differs from en-US, and the data en-US has that it does not replace
+INVARIANT_INFO = dict(EN_US_INFO)
+INVARIANT_INFO.update({
+    0x01: "007f", 0x02: "Invariant Language (Invariant Country)", 0x03: "IVL", 0x04: "Invariant Language",
+    0x06: "Invariant Country", 0x07: "IVC", 0x08: "Invariant Country", 0x09: "007f", 0x14: "\u00a4",
+    0x15: "XDR", 0x1B: "0", 0x1C: "0", 0x1F: "MM/dd/yyyy", 0x20: "dddd, dd MMMM yyyy", 0x23: "1", 0x25: "1",
+    0x26: "1", 0x27: "1", 0x59: "iv", 0x5A: "IV", 0x5C: "", 0x67: "ivl", 0x68: "ivc", 0x6D: "",
+    0x6E: "Invariant Language (Invariant Country)", 0x6F: "Invariant Language (Invariant Country)",
+    0x72: "Invariant Language (Invariant Country)", 0x73: "Invariant Language (Invariant Country)",
+    0x74: "0", 0x75: "0", 0x78: "MMMM dd", 0x79: "HH:mm", 0x7B: "",
+    0x1001: "Invariant Language", 0x1002: "Invariant Country", 0x1003: "HH:mm:ss", 0x1006: "yyyy MMMM",
+    0x1007: "International Monetary Fund", 0x1008: "International Monetary Fund", 0x100C: "0", 0x1010: "1",
+})
+_NUMERIC = {0x01, 0x05, 0x09, 0x0A, 0x0B, 0x0D, 0x11, 0x12, 0x19, 0x1A, 0x1B, 0x1C, 0x21, 0x22, 0x23, 0x24,
+            0x25, 0x26, 0x27, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57, 0x70, 0x71, 0x74, 0x75, 0x1004, 0x1005, 0x1009,
+            0x100A, 0x100B, 0x100C, 0x100D, 0x1010, 0x1011, 0x1012, 0x1014, 0x1015, 0x1016, 0x1017, 0x1018}
+
+
+def _stop(c, what: str):
+    from winhatch.win32.msvcrt.runtime import not_implemented
+    not_implemented(c, what)
+
+
+def resolve_lcid(c, lcid: int) -> int | None:
+    """The locale an LCID names (EN_US or LOCALE_INVARIANT); None for an LCID that is not a locale; a real
+    locale this machine does not model stops loudly."""
+    lcid &= 0xFFFFFFFF
+    if lcid in (LOCALE_USER_DEFAULT, LOCALE_SYSTEM_DEFAULT, LOCALE_NEUTRAL, LOCALE_CUSTOM_DEFAULT,
+                LOCALE_CUSTOM_UI_DEFAULT, EN_US, 0x9):
+        return EN_US
+    if lcid == LOCALE_INVARIANT:
+        return LOCALE_INVARIANT
+    lang = lcid & 0x3FF
+    if lcid > 0xFFFFF or lang == 0 or lcid == LOCALE_CUSTOM_UNSPECIFIED:
+        return None
+    _stop(c, f"the locale 0x{lcid:x} (only en-US and the invariant locale are modelled)")
+    return None
+
+
+def resolve_name(c, name: str | None) -> int | None:
+    if name is None or name == LOCALE_NAME_SYSTEM_DEFAULT or name.lower() in ("en-us", "en"):
+        return EN_US
+    if name == "":
+        return LOCALE_INVARIANT
+    if len(name) > 84 or not all(ch.isalnum() or ch in "-_" for ch in name):
+        return None
+    _stop(c, f"the locale {name!r} (only en-US and the invariant locale are modelled)")
+    return None
+
+
+def _put(c, buf: int, cch: int, text: str, wide: bool | None = None) -> int:
+    """Copy `text` and its NUL (wide: UTF-16, the W and Ex functions; else the caller's ...A/...W form)."""
+    unit = 2 if (c.wide if wide is None else wide) else 1
+    data = text.encode("utf-16-le") + b"\0\0" if unit == 2 else text.encode("cp1252", "replace") + b"\0"
+    n = len(data) // unit
+    if cch == 0:
+        return n
+    if not buf or cch < n:
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(buf, data)
+    return n
+
+
+def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None = None) -> int:
+    if loc is None:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if (cch & 0x80000000) or (cch and not buf):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    kind = lctype & ~(LOCALE_NOUSEROVERRIDE | LOCALE_USE_CP_ACP | LOCALE_RETURN_NUMBER | LOCALE_RETURN_GENITIVE_NAMES
+                      | LOCALE_ALLOW_NEUTRAL_NAMES)
+    table = EN_US_INFO if loc == EN_US else INVARIANT_INFO
+    value = table.get(kind)
+    if value is None:
+        _stop(c, f"GetLocaleInfo LCTYPE 0x{kind:x}")
+    if lctype & LOCALE_RETURN_NUMBER:
+        if kind not in _NUMERIC:
+            c.set_last_error(ERROR_INVALID_FLAGS)
+            return 0
+        size = 2 if (c.wide if wide is None else wide) else 4
+        if cch == 0:
+            return size
+        if cch < size:
+            c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+            return 0
+        c.write_u32(buf, int(value, 16) if kind in (0x01, 0x09) else int(value))
+        return size
+    return _put(c, buf, cch, value, wide)
+
+
+@api(K32, "int WINAPI GetLocaleInfo%(LCID Locale, LCTYPE LCType, LPTSTR lpLCData, int cchData)")
+def GetLocaleInfo(c, lcid, lctype, buf, cch):
+    return _info(c, resolve_lcid(c, lcid), lctype, buf, cch)
+
+
+@api(K32, "int WINAPI GetLocaleInfoEx(LPCWSTR lpLocaleName, LCTYPE LCType, LPWSTR lpLCData, int cchData)")
+def GetLocaleInfoEx(c, name, lctype, buf, cch):
+    return _info(c, resolve_name(c, name), lctype, buf, cch, True)
+
+
+@api(K32, "LCID WINAPI GetUserDefaultLCID(void)")
+def GetUserDefaultLCID(c):
+    return EN_US
+
+
+@api(K32, "LCID WINAPI GetSystemDefaultLCID(void)")
+def GetSystemDefaultLCID(c):
+    return EN_US
+
+
+@api(K32, "LANGID WINAPI GetUserDefaultLangID(void)")
+def GetUserDefaultLangID(c):
+    return EN_US
+
+
+@api(K32, "LANGID WINAPI GetSystemDefaultLangID(void)")
+def GetSystemDefaultLangID(c):
+    return EN_US
+
+
+@api(K32, "LANGID WINAPI GetUserDefaultUILanguage(void)")
+def GetUserDefaultUILanguage(c):
+    return EN_US
+
+
+@api(K32, "LANGID WINAPI GetSystemDefaultUILanguage(void)")
+def GetSystemDefaultUILanguage(c):
+    return EN_US
+
+
+@api(K32, "LANGID WINAPI GetThreadUILanguage(void)")
+def GetThreadUILanguage(c):
+    return EN_US
+
+
+@api(K32, "int WINAPI GetUserDefaultLocaleName(LPWSTR lpLocaleName, int cchLocaleName)")
+def GetUserDefaultLocaleName(c, buf, cch):
+    """The name and its NUL (6 characters); a buffer too small: 0, ERROR_INSUFFICIENT_BUFFER."""
+    if cch <= 0 or not buf:
+        c.set_last_error(ERROR_INVALID_PARAMETER if cch < 0 or not buf else ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    return _put(c, buf, cch, "en-US", True)
+
+
+@api(K32, "int WINAPI GetSystemDefaultLocaleName(LPWSTR lpLocaleName, int cchLocaleName)")
+def GetSystemDefaultLocaleName(c, buf, cch):
+    return GetUserDefaultLocaleName(c, buf, cch)
+
+
+@api(K32, "int WINAPI LCIDToLocaleName(LCID Locale, LPWSTR lpName, int cchName, DWORD dwFlags)")
+def LCIDToLocaleName(c, lcid, buf, cch, flags):
+    loc = resolve_lcid(c, lcid)
+    if loc is None or flags & ~LOCALE_ALLOW_NEUTRAL_NAMES or cch < 0:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    name = "en-US" if loc == EN_US else ""
+    if lcid == 0x9 and flags & LOCALE_ALLOW_NEUTRAL_NAMES:
+        name = "en"
+    return _put(c, buf, cch, name, True)
+
+
+@api(K32, "LCID WINAPI LocaleNameToLCID(LPCWSTR lpName, DWORD dwFlags)")
+def LocaleNameToLCID(c, name, flags):
+    if flags & ~LOCALE_ALLOW_NEUTRAL_NAMES:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if name is not None and name.lower() == "en":
+        return 0x9 if flags & LOCALE_ALLOW_NEUTRAL_NAMES else EN_US
+    loc = resolve_name(c, name)
+    if loc is None:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    return loc
+
+
+@api(K32, "BOOL WINAPI IsValidLocale(LCID Locale, DWORD dwFlags)")
+def IsValidLocale(c, lcid, flags):
+    """LCID_INSTALLED or LCID_SUPPORTED; the default pseudo-LCIDs (LOCALE_USER_DEFAULT ...) are not
+    locales themselves (FALSE), nor is LOCALE_NEUTRAL."""
+    if flags not in (LCID_INSTALLED, LCID_SUPPORTED):
+        return 0
+    if lcid in (LOCALE_USER_DEFAULT, LOCALE_SYSTEM_DEFAULT, LOCALE_NEUTRAL, LOCALE_CUSTOM_DEFAULT,
+                LOCALE_CUSTOM_UI_DEFAULT, LOCALE_CUSTOM_UNSPECIFIED):
+        return 0
+    return 1 if resolve_lcid(c, lcid) is not None else 0
+
+
+@api(K32, "BOOL WINAPI IsValidLocaleName(LPCWSTR lpLocaleName)")
+def IsValidLocaleName(c, name):
+    if name == LOCALE_NAME_SYSTEM_DEFAULT or name is None:
+        return 0
+    return 1 if resolve_name(c, name) is not None else 0

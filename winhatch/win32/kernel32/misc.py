@@ -1,0 +1,328 @@
+"""kernel32 / kernelbase: FormatMessage (the system message table's English texts, FROM_STRING with
+inserts, ALLOCATE_BUFFER) and small APIs that belong nowhere else."""
+from __future__ import annotations
+
+import struct
+
+from winhatch.kernel.ke.dispatcher import ProcessExit
+from winhatch.ntstatus import ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_PARAMETER, STATUS_NOT_IMPLEMENTED
+from winhatch.win32.api import api
+from winhatch.win32.msvcrt.format import Flavor, PrintfInvalidParameter, format_printf
+
+from winhatch.win32.kernel32.common import K32
+from winhatch.win32.kernel32.heap import _local_alloc
+
+FORMAT_MESSAGE_ALLOCATE_BUFFER = 0x100
+FORMAT_MESSAGE_IGNORE_INSERTS = 0x200
+FORMAT_MESSAGE_FROM_STRING = 0x400
+FORMAT_MESSAGE_FROM_HMODULE = 0x800
+FORMAT_MESSAGE_FROM_SYSTEM = 0x1000
+FORMAT_MESSAGE_ARGUMENT_ARRAY = 0x2000
+FORMAT_MESSAGE_MAX_WIDTH_MASK = 0xFF
+ERROR_MR_MID_NOT_FOUND = 317
+ERROR_RESOURCE_LANG_NOT_FOUND = 1815
+ERROR_INVALID_FLAGS = 1004
+
+# The system message table (winerror.h texts, English, as Windows 10 formats them).
+SYSTEM_MESSAGES = {
+    0: "The operation completed successfully.",
+    1: "Incorrect function.",
+    2: "The system cannot find the file specified.",
+    3: "The system cannot find the path specified.",
+    4: "The system cannot open the file.",
+    5: "Access is denied.",
+    6: "The handle is invalid.",
+    7: "The storage control blocks were destroyed.",
+    8: "Not enough memory resources are available to process this command.",
+    9: "The storage control block address is invalid.",
+    10: "The environment is incorrect.",
+    11: "An attempt was made to load a program with an incorrect format.",
+    12: "The access code is invalid.",
+    13: "The data is invalid.",
+    14: "Not enough memory resources are available to complete this operation.",
+    15: "The system cannot find the drive specified.",
+    16: "The directory cannot be removed.",
+    17: "The system cannot move the file to a different disk drive.",
+    18: "There are no more files.",
+    19: "The media is write protected.",
+    21: "The device is not ready.",
+    31: "A device attached to the system is not functioning.",
+    32: "The process cannot access the file because it is being used by another process.",
+    33: "The process cannot access the file because another process has locked a portion of the file.",
+    38: "Reached the end of the file.",
+    39: "The disk is full.",
+    50: "The request is not supported.",
+    53: "The network path was not found.",
+    80: "The file exists.",
+    82: "The directory or file cannot be created.",
+    87: "The parameter is incorrect.",
+    109: "The pipe has been ended.",
+    111: "The file name is too long.",
+    112: "There is not enough space on the disk.",
+    120: "This function is not supported on this system.",
+    122: "The data area passed to a system call is too small.",
+    123: "The filename, directory name, or volume label syntax is incorrect.",
+    126: "The specified module could not be found.",
+    127: "The specified procedure could not be found.",
+    131: "An attempt was made to move the file pointer before the beginning of the file.",
+    145: "The directory is not empty.",
+    158: "The segment is already unlocked.",
+    161: "The specified path is invalid.",
+    183: "Cannot create a file when that file already exists.",
+    193: "%1 is not a valid Win32 application.",
+    203: "The system could not find the environment option that was entered.",
+    206: "The filename or extension is too long.",
+    234: "More data is available.",
+    259: "No more data is available.",
+    267: "The directory name is invalid.",
+    288: "Attempt to release mutex not owned by caller.",
+    317: "The system cannot find message text for message number 0x%1 in the message file for %2.",
+    487: "Attempt to access invalid address.",
+    997: "Overlapped I/O operation is in progress.",
+    998: "Invalid access to memory location.",
+    1004: "Invalid flags.",
+    1114: "A dynamic link library (DLL) initialization routine failed.",
+    1168: "Element not found.",
+    1113: "No mapping for the Unicode character exists in the target multi-byte code page.",
+    1314: "A required privilege is not held by the client.",
+    1460: "This operation returned because the timeout period expired.",
+}
+
+
+class _Slots:
+    """printf ArgSource over FormatMessage's argument slots (pointer-sized each), starting at one insert."""
+
+    def __init__(self, c, base: int, index: int):
+        self.c = c
+        self.base = base
+        self.i = index
+
+    def _next(self) -> int:
+        v = self.c.ptr(self.base + self.i * self.c.ptr_size)
+        self.i += 1
+        return v
+
+    def int32(self):
+        return self._next() & 0xFFFFFFFF
+
+    def int64(self):
+        if self.c.ptr_size == 8:
+            return self._next()
+        lo = self._next()
+        return lo | (self._next() << 32)
+
+    def ptr(self):
+        return self._next()
+
+    def double(self):
+        return struct.unpack("<d", struct.pack("<Q", self.int64()))[0]
+
+    def cstr(self, p):
+        return self.c.cstr(p)
+
+    def wstr(self, p):
+        return self.c.wstr(p)
+
+    def read(self, p, n):
+        return self.c.read(p, n)
+
+    def write_int(self, p, v, size):
+        raise PrintfInvalidParameter("%n in a FormatMessage insert")
+
+
+def format_message(c, fmt: str, flags: int, args_base: int, wide: bool) -> str | None:
+    """Expand a message: inserts %1..%99 (with !printf-spec!), %0, %n, %%, %r, %t, %space, %., %!,
+    and the MAX_WIDTH_MASK line handling. None (last error set) on a bad insert."""
+    width = flags & FORMAT_MESSAGE_MAX_WIDTH_MASK
+    ignore = flags & FORMAT_MESSAGE_IGNORE_INSERTS
+    out: list[str] = []
+    i = 0
+    n = len(fmt)
+    while i < n:
+        ch = fmt[i]
+        if ch == "%" and i + 1 < n:
+            nx = fmt[i + 1]
+            if nx.isdigit() and nx != "0":
+                j = i + 2
+                if j < n and fmt[j].isdigit():
+                    j += 1
+                num = int(fmt[i + 1:j])
+                spec = "s"
+                if j < n and fmt[j] == "!":
+                    k = fmt.find("!", j + 1)
+                    if k < 0:
+                        c.set_last_error(ERROR_INVALID_PARAMETER)
+                        return None
+                    spec = fmt[j + 1:k]
+                    j = k + 1
+                if ignore:
+                    out.append(fmt[i:j])
+                else:
+                    if not args_base:
+                        c.set_last_error(ERROR_INVALID_PARAMETER)
+                        return None
+                    try:
+                        text = format_printf("%" + spec if wide else ("%" + spec).encode("latin-1"),
+                                             _Slots(c, args_base, num - 1), wide=wide, flavor=Flavor.MSVCRT,
+                                             ptr_size=c.ptr_size, codepage="cp1252")
+                    except PrintfInvalidParameter:
+                        c.set_last_error(ERROR_INVALID_PARAMETER)
+                        return None
+                    out.append(text if wide else text.decode("cp1252", "replace"))
+                i = j
+                continue
+            if ignore and nx not in "0n":
+                out.append(fmt[i:i + 2])
+                i += 2
+                continue
+            if nx == "0":
+                return "".join(out)
+            if nx == "n":
+                out.append("\r\n")
+            elif nx == "r":
+                out.append("\r")
+            elif nx == "t":
+                out.append("\t")
+            elif nx == "b":
+                out.append(" ")
+            else:
+                out.append(nx)  # %% %. %! and %<space>: the character itself
+            i += 2
+            continue
+        if ch in "\r\n":
+            # a line break in the message text: kept (width 0), a space (MAX_WIDTH_MASK), or \r\n
+            if ch == "\r" and i + 1 < n and fmt[i + 1] == "\n":
+                i += 1
+            out.append(" " if width == FORMAT_MESSAGE_MAX_WIDTH_MASK else "\r\n")
+            i += 1
+            continue
+        out.append(ch)
+        i += 1
+    text = "".join(out)
+    if width and width != FORMAT_MESSAGE_MAX_WIDTH_MASK:
+        text = _wrap(text, width)
+    return text
+
+
+def _wrap(text: str, width: int) -> str:
+    lines = []
+    for para in text.split("\r\n"):
+        line = ""
+        for word in para.split(" "):
+            cand = word if not line else line + " " + word
+            if len(cand) > width and line:
+                lines.append(line)
+                line = word
+            else:
+                line = cand
+        lines.append(line)
+    return "\r\n".join(lines)
+
+
+@api(K32, "DWORD WINAPI FormatMessage%(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId, DWORD dwLanguageId, "
+          "LPTSTR lpBuffer, DWORD nSize, va_list *Arguments)")
+def FormatMessage(c, flags, source, msgid, lang, buf, size, args):
+    wide = c.wide
+    if flags & FORMAT_MESSAGE_FROM_STRING:
+        if flags & (FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_FROM_HMODULE) or not source:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        fmt = c.wstr(source) if wide else c.astr(source)
+    elif flags & (FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_FROM_HMODULE):
+        if lang not in (0, 0x400, 0x409, 0x800, 0x9):
+            c.set_last_error(ERROR_RESOURCE_LANG_NOT_FOUND)
+            return 0
+        text = SYSTEM_MESSAGES.get(msgid) if flags & FORMAT_MESSAGE_FROM_SYSTEM else None
+        if text is None and flags & FORMAT_MESSAGE_FROM_HMODULE:
+            proc = c.proc
+            msg = (f"unimplemented: FormatMessage{'W' if wide else 'A'} FROM_HMODULE (message tables of "
+                   f"module 0x{source:x}, message 0x{msgid:x})")
+            proc.subsystem.setdefault("unimplemented", []).append({"api": "FormatMessage FROM_HMODULE",
+                                                                   "caller": ""})
+            proc.stop_message = msg
+            raise ProcessExit(STATUS_NOT_IMPLEMENTED)
+        if text is None:
+            c.set_last_error(ERROR_MR_MID_NOT_FOUND)
+            return 0
+        fmt = text + "\r\n"
+    else:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if args and not flags & FORMAT_MESSAGE_ARGUMENT_ARRAY:
+        args_base = c.ptr(args)  # a va_list: the address of the first vararg slot
+    else:
+        args_base = args
+    text = format_message(c, fmt, flags, args_base, wide)
+    if text is None:
+        return 0
+    data = (text.encode("utf-16-le", "surrogatepass") if wide else text.encode("cp1252", "replace"))
+    unit = 2 if wide else 1
+    count = len(data) // unit
+    if flags & FORMAT_MESSAGE_ALLOCATE_BUFFER:
+        if not buf:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        p = _local_alloc(c, 0, max(size * unit, len(data) + unit))
+        if not p:
+            return 0
+        c.write(p, data + bytes(unit))
+        c.write_ptr(buf, p)
+        return count
+    if count + 1 > size:
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(buf, data + bytes(unit))
+    return count
+
+
+# ============================================================================================ lstr*
+# lstrlen, lstrcpy, lstrcpyn and lstrcat run inside an exception handler on Windows: a bad pointer makes
+# them return 0 / NULL, the last error untouched (api(..., guarded=0)). lstrcmp and lstrcmpi do not.
+def _t_read(c, p):
+    return c.wstr(p) if c.wide else c.astr(p)
+
+
+def _t_raw(c, p) -> bytes:
+    """The string's bytes without its terminator."""
+    if c.wide:
+        return c.wstr(p).encode("utf-16-le", "surrogatepass")
+    return c.cstr(p)
+
+
+@api(K32, "int WINAPI lstrlen%(LPCTSTR_RAW lpString)", guarded=0)
+def lstrlen(c, p):
+    return len(_t_raw(c, p)) // c.tchar_size() if p else 0
+
+
+@api(K32, "int WINAPI lstrcmp%(LPCTSTR_RAW lpString1, LPCTSTR_RAW lpString2)")
+def lstrcmp(c, a, b):
+    from winhatch.win32.kernel32.codepages import _compare
+    return (_compare(_t_read(c, a) or "", _t_read(c, b) or "", 0) - 2) & 0xFFFFFFFF
+
+
+@api(K32, "int WINAPI lstrcmpi%(LPCTSTR_RAW lpString1, LPCTSTR_RAW lpString2)")
+def lstrcmpi(c, a, b):
+    from winhatch.win32.kernel32.codepages import _compare
+    return (_compare(_t_read(c, a) or "", _t_read(c, b) or "", 1) - 2) & 0xFFFFFFFF
+
+
+@api(K32, "LPTSTR WINAPI lstrcpy%(LPTSTR lpString1, LPCTSTR_RAW lpString2)", guarded=0)
+def lstrcpy(c, dst, src):
+    c.write(dst, _t_raw(c, src) + bytes(c.tchar_size()))
+    return dst
+
+
+@api(K32, "LPTSTR WINAPI lstrcpyn%(LPTSTR lpString1, LPCTSTR_RAW lpString2, int iMaxLength)", guarded=0)
+def lstrcpyn(c, dst, src, n):
+    if n <= 0 or n & 0x80000000:
+        return dst
+    unit = c.tchar_size()
+    data = _t_raw(c, src)[:(n - 1) * unit]
+    c.write(dst, data + bytes(unit))
+    return dst
+
+
+@api(K32, "LPTSTR WINAPI lstrcat%(LPTSTR lpString1, LPCTSTR_RAW lpString2)", guarded=0)
+def lstrcat(c, dst, src):
+    c.write(dst + len(_t_raw(c, dst)), _t_raw(c, src) + bytes(c.tchar_size()))
+    return dst

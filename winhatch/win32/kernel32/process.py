@@ -1,0 +1,357 @@
+"""kernel32 / kernelbase: processes created by the guest, anonymous pipes and handle operations.
+
+CreateProcessA/W run the kernel's real creation stages (`winhatch.kernel.ps.create.CreateProcessInternalW`): the
+child is a new process of the same machine (its own CPU and address space), with inherited handles and
+environment, STARTUPINFO's std handles (STARTF_USESTDHANDLES), CREATE_SUSPENDED, PROCESS_INFORMATION written
+back; the process notify routines may veto it (the creator gets the error). The scheduler runs its threads with
+everyone else's. Limits (`machine.limits["max_processes"]`, default 64) end a fork bomb in a clean error.
+"""
+from __future__ import annotations
+
+from winhatch.kernel.io.pipe import create_pipe
+from winhatch.kernel.ke.dispatcher import ProcessExit
+from winhatch.kernel.ps import flags as F
+from winhatch.kernel.ps.create import CreateProcessInternalW, StartupInfo
+from winhatch.kernel.ps.objects import PRIORITY_BASE
+from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
+                               ERROR_NOT_ENOUGH_MEMORY, NtStatusError, nt_to_win32)
+from winhatch.win32.api import api
+
+from winhatch.win32.kernel32.common import lookup, sa_inherit
+
+K32 = ("kernel32.dll", "kernelbase.dll")
+STILL_ACTIVE = 259
+DEFAULT_MAX_PROCESSES = 64
+PROCESS_TERMINATE, PROCESS_QUERY_INFORMATION, PROCESS_SET_INFORMATION = 0x1, 0x400, 0x200
+PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_DUP_HANDLE = 0x1000, 0x40
+SYNCHRONIZE = 0x100000
+HANDLE_FLAG_INHERIT, HANDLE_FLAG_PROTECT_FROM_CLOSE = 0x1, 0x2
+DUPLICATE_CLOSE_SOURCE, DUPLICATE_SAME_ACCESS = 0x1, 0x2
+FILE_GENERIC_READ, FILE_GENERIC_WRITE = 0x120089, 0x120116
+FILE_READ_ATTRIBUTES, FILE_WRITE_ATTRIBUTES = 0x80, 0x100
+PRIORITY_CLASS_VALUES = {"idle": 0x40, "below_normal": 0x4000, "normal": 0x20, "above_normal": 0x8000,
+                         "high": 0x80, "realtime": 0x100}
+
+
+# ================================================================================ CreateProcess
+def _read_environment(c, block: int, unicode: bool) -> dict[str, str]:
+    env: dict[str, str] = {}
+    addr = block
+    for _ in range(1 << 15):
+        if unicode:
+            s = c.wstr(addr)
+            step = (len(s.encode("utf-16-le")) + 2)
+        else:
+            raw = c.cstr(addr)
+            s = raw.decode("cp1252", "replace")
+            step = len(raw) + 1
+        if not s:
+            break
+        k, sep, v = s.partition("=")
+        if s.startswith("="):  # per-drive current directories ("=C:=C:\\dir")
+            k2, sep2, v2 = s[1:].partition("=")
+            k, v = "=" + k2, v2
+        if sep or s.startswith("="):
+            env[k] = v
+        addr += step
+    return env
+
+
+def _startup(c, si: int, wide: bool) -> StartupInfo:
+    if not si:
+        return StartupInfo()
+    from winhatch.kernel.structs import STARTUPINFOA
+    f = STARTUPINFOA.read(c.proc.aspace, si, c.arch, "lpDesktop", "lpTitle", "dwFlags", "wShowWindow", "hStdInput",
+                          "hStdOutput", "hStdError")
+    desk_p, title_p, flags, show = f["lpDesktop"], f["lpTitle"], f["dwFlags"], f["wShowWindow"]
+    h_in, h_out, h_err = f["hStdInput"], f["hStdOutput"], f["hStdError"]
+
+    def s(p):
+        if not p:
+            return None
+        return c.wstr(p) if wide else c.astr(p)
+    return StartupInfo(flags=flags, desktop=s(desk_p), title=s(title_p), std_input=h_in, std_output=h_out,
+                       std_error=h_err, show_window=show)
+
+
+def live_processes(machine) -> int:
+    return sum(1 for p in machine.processes if p.cpu is not None and not p.exited)
+
+
+@api(K32, "BOOL WINAPI CreateProcess%(LPCTSTR lpApplicationName, LPCTSTR lpCommandLine, "
+          "LPSECURITY_ATTRIBUTES lpProcessAttributes, LPSECURITY_ATTRIBUTES lpThreadAttributes, BOOL bInheritHandles, "
+          "DWORD dwCreationFlags, LPVOID lpEnvironment, LPCTSTR lpCurrentDirectory, LPSTARTUPINFO lpStartupInfo, "
+          "LPPROCESS_INFORMATION lpProcessInformation)")
+def CreateProcess(c, app, cmd, psa, tsa, inherit, flags, envp, cwd, si, pi):
+    machine = c.machine
+    limit = machine.limits.get("max_processes", DEFAULT_MAX_PROCESSES)
+    if live_processes(machine) >= limit:
+        machine.events.emit("process", "limit_reached", c.proc.pid, c.thread.tid, api=c.name, limit=limit,
+                            what="processes", command_line=cmd)
+        machine.subsystem.setdefault("limits_hit", []).append({"what": "processes", "limit": limit,
+                                                               "pid": c.proc.pid, "api": c.name})
+        c.set_last_error(ERROR_NOT_ENOUGH_MEMORY)
+        return 0
+    if not si:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    env = _read_environment(c, envp, bool(flags & F.CREATE_UNICODE_ENVIRONMENT)) if envp else None
+    startup = _startup(c, si, c.wide)
+    try:
+        res = CreateProcessInternalW(machine, c.thread, app, cmd, inherit_handles=bool(inherit),
+                                     creation_flags=flags, environment=env, current_directory=cwd,
+                                     startup=startup)
+    except NtStatusError as e:  # e.g. no system DLLs for the child's architecture
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+    if not res.ok:
+        c.set_last_error(res.error)
+        return 0
+    # the handles CreateProcessInternalW put in the creator's table: inheritable if the attributes say so
+    if sa_inherit(c, psa):
+        c.proc.handles.set_information(res.process_handle, inherit=True)
+    if sa_inherit(c, tsa):
+        c.proc.handles.set_information(res.thread_handle, inherit=True)
+    if pi:
+        ps = c.ptr_size
+        c.write_ptr(pi, res.process_handle)
+        c.write_ptr(pi + ps, res.thread_handle)
+        c.write_u32(pi + 2 * ps, res.pid)
+        c.write_u32(pi + 2 * ps + 4, res.tid)
+    if res.thread is not None and res.thread.runnable:
+        machine.dispatcher.thread_ready(res.thread)
+    c.set_last_error(0)
+    return 1
+
+
+# ================================================================================ process queries and control
+def _process(c, h, access):
+    return lookup(c, h, "Process", access)
+
+
+@api(K32, "BOOL WINAPI TerminateProcess(HANDLE hProcess, UINT uExitCode)")
+def TerminateProcess(c, h, code):
+    proc = _process(c, h, PROCESS_TERMINATE)
+    if proc is None:
+        return 0
+    if proc is c.proc:
+        raise ProcessExit(code)
+    c.machine.terminate_process(proc, code)
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetExitCodeProcess(HANDLE hProcess, LPDWORD lpExitCode)")
+def GetExitCodeProcess(c, h, p):
+    proc = _process(c, h, PROCESS_QUERY_LIMITED_INFORMATION)
+    if proc is None:
+        return 0
+    if not p:
+        c.set_last_error(998)  # ERROR_NOACCESS
+        return 0
+    c.write_u32(p, proc.exit_status if proc.exited else STILL_ACTIVE)
+    return 1
+
+
+@api(K32, "DWORD WINAPI GetProcessId(HANDLE Process)")
+def GetProcessId(c, h):
+    proc = _process(c, h, PROCESS_QUERY_LIMITED_INFORMATION)
+    return 0 if proc is None else proc.pid
+
+
+def _implied(access: int) -> int:
+    """QUERY_INFORMATION implies QUERY_LIMITED_INFORMATION, SET_INFORMATION SET_LIMITED_INFORMATION."""
+    if access & PROCESS_QUERY_INFORMATION:
+        access |= PROCESS_QUERY_LIMITED_INFORMATION
+    if access & PROCESS_SET_INFORMATION:
+        access |= 0x2000
+    return access
+
+
+@api(K32, "HANDLE WINAPI OpenProcess(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwProcessId)")
+def OpenProcess(c, access, inherit, pid):
+    machine = c.machine
+    obj = machine.cid.lookup(pid) if pid else None
+    if obj is None or getattr(obj, "type_name", "") != "Process":
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    access = _implied(access)
+    if obj is machine.system_process or obj.token.get("integrity") == "system":
+        # protected from a medium-integrity caller: only limited query and synchronize
+        if access & ~(PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE) and \
+                c.proc.token.get("integrity") != "system":
+            c.set_last_error(ERROR_ACCESS_DENIED)
+            return 0
+    try:
+        return c.proc.handles.insert(obj, access, inherit=bool(inherit))
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+
+
+@api(K32, "DWORD WINAPI GetPriorityClass(HANDLE hProcess)")
+def GetPriorityClass(c, h):
+    proc = _process(c, h, PROCESS_QUERY_LIMITED_INFORMATION)
+    return 0 if proc is None else PRIORITY_CLASS_VALUES.get(proc.priority_class, 0x20)
+
+
+@api(K32, "BOOL WINAPI SetPriorityClass(HANDLE hProcess, DWORD dwPriorityClass)")
+def SetPriorityClass(c, h, value):
+    proc = _process(c, h, PROCESS_SET_INFORMATION)
+    if proc is None:
+        return 0
+    names = {v: k for k, v in PRIORITY_CLASS_VALUES.items()}
+    name = names.get(value)
+    if name is None:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if name == "realtime" and "SeIncreaseBasePriorityPrivilege" not in proc.token.get("privileges", set()):
+        name = "high"  # as CreateProcess: realtime needs the privilege
+    proc.priority_class = name
+    proc.base_priority = PRIORITY_BASE[name]
+    return 1
+
+
+# ================================================================================ pipes
+@api(K32, "BOOL WINAPI CreatePipe(PHANDLE hReadPipe, PHANDLE hWritePipe, LPSECURITY_ATTRIBUTES lpPipeAttributes, "
+          "DWORD nSize)")
+def CreatePipe(c, prd, pwr, sa, size):
+    if not prd or not pwr:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    pipe = create_pipe(c.machine, size)
+    inherit = sa_inherit(c, sa)
+    hr = c.proc.handles.insert(pipe.read_end, FILE_GENERIC_READ | FILE_WRITE_ATTRIBUTES, inherit=inherit)
+    hw = c.proc.handles.insert(pipe.write_end, FILE_GENERIC_WRITE | FILE_READ_ATTRIBUTES, inherit=inherit)
+    c.write_ptr(prd, hr)
+    c.write_ptr(pwr, hw)
+    return 1
+
+
+# ================================================================================ handles
+@api(K32, "BOOL WINAPI SetHandleInformation(HANDLE hObject, DWORD dwMask, DWORD dwFlags)")
+def SetHandleInformation(c, h, mask, flags):
+    try:
+        c.proc.handles.set_information(
+            h, inherit=bool(flags & HANDLE_FLAG_INHERIT) if mask & HANDLE_FLAG_INHERIT else None,
+            protect=bool(flags & HANDLE_FLAG_PROTECT_FROM_CLOSE) if mask & HANDLE_FLAG_PROTECT_FROM_CLOSE else None)
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetHandleInformation(HANDLE hObject, LPDWORD lpdwFlags)")
+def GetHandleInformation(c, h, p):
+    try:
+        e = c.proc.handles.entry(h)
+    except NtStatusError as err:
+        c.set_last_error(nt_to_win32(err.status))
+        return 0
+    if p:
+        c.write_u32(p, (HANDLE_FLAG_INHERIT if e.inherit else 0) |
+                    (HANDLE_FLAG_PROTECT_FROM_CLOSE if e.protect_from_close else 0))
+    return 1
+
+
+@api(K32, "BOOL WINAPI DuplicateHandle(HANDLE hSourceProcessHandle, HANDLE hSourceHandle, "
+          "HANDLE hTargetProcessHandle, LPHANDLE lpTargetHandle, DWORD dwDesiredAccess, BOOL bInheritHandle, "
+          "DWORD dwOptions)")
+def DuplicateHandle(c, hsp, hs, htp, pout, access, inherit, options):
+    src = _process(c, hsp, PROCESS_DUP_HANDLE)
+    if src is None:
+        return 0
+    dst = _process(c, htp, PROCESS_DUP_HANDLE)
+    if dst is None:
+        return 0
+    try:
+        new = src.handles.duplicate(hs, dst.handles, access, inherit=bool(inherit),
+                                    same_access=bool(options & DUPLICATE_SAME_ACCESS),
+                                    close_source=bool(options & DUPLICATE_CLOSE_SOURCE),
+                                    current_process=src,
+                                    current_thread=c.thread if src is c.proc else None)
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+    if pout:
+        c.write_ptr(pout, new)
+    return 1
+
+
+
+# ------------------------------------------------------------------------------------------ error reporting flags
+WER_FAULT_REPORTING_FLAGS = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20   # NOHEAP QUEUE DISABLE_THREAD_SUSPENSION
+#                                                                 # QUEUE_UPLOAD ALWAYS_SHOW_UI NO_UI
+PROCESS_VM_READ = 0x10
+
+
+def _hresult_from_win32(err: int) -> int:
+    return 0x80070000 | (err & 0xFFFF) if err else 0
+
+
+@api(K32, "HRESULT WINAPI WerSetFlags(DWORD dwFlags)")
+def WerSetFlags(c, flags):
+    """The calling process's Windows Error Reporting flags (nothing reports a fault in winhatch: the
+    flags are kept for WerGetFlags)."""
+    if flags & ~WER_FAULT_REPORTING_FLAGS:
+        return 0x80070057   # E_INVALIDARG
+    c.proc.subsystem["wer_flags"] = flags
+    return 0
+
+
+@api(K32, "HRESULT WINAPI WerGetFlags(HANDLE hProcess, PDWORD pdwFlags)")
+def WerGetFlags(c, h, out):
+    proc = lookup(c, h, "Process", PROCESS_VM_READ | PROCESS_QUERY_INFORMATION)
+    if proc is None:
+        return _hresult_from_win32(c.last_error())
+    if not out:
+        return 0x80070057
+    c.write_u32(out, proc.subsystem.get("wer_flags", 0))
+    return 0
+
+
+@api("ntdll.dll", "PPEB NTAPI RtlGetCurrentPeb(void)")
+def RtlGetCurrentPeb(c):
+    """NtCurrentTeb()->ProcessEnvironmentBlock: the caller's PEB (the 32-bit one for an x86 process)."""
+    return c.proc.peb
+
+
+# ------------------------------------------------------------------------------------------ priority boost
+@api(K32, "BOOL WINAPI SetProcessPriorityBoost(HANDLE hProcess, BOOL bDisablePriorityBoost)")
+def SetProcessPriorityBoost(c, h, disable):
+    proc = lookup(c, h, "Process", PROCESS_SET_INFORMATION)
+    if proc is None:
+        return 0
+    proc.boost_disabled = bool(disable)
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetProcessPriorityBoost(HANDLE hProcess, PBOOL pDisablePriorityBoost)")
+def GetProcessPriorityBoost(c, h, out):
+    proc = lookup(c, h, "Process", 0x1000)   # PROCESS_QUERY_LIMITED_INFORMATION
+    if proc is None:
+        return 0
+    c.write_u32(out, int(getattr(proc, "boost_disabled", False)))
+    return 1
+
+
+def write_times(c, pc: int, pe: int, pk: int, pu: int, creation: int, exit_: int, kernel: int, user: int) -> int:
+    """The four FILETIMEs of GetProcessTimes / GetThreadTimes: creation and exit as system times (exit 0 while
+    running), kernel and user time as durations in 100 ns units."""
+    if not (pc and pe and pk and pu):
+        c.set_last_error(998)  # ERROR_NOACCESS
+        return 0
+    for p, v in ((pc, creation), (pe, exit_), (pk, kernel), (pu, user)):
+        c.write(p, (v & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetProcessTimes(HANDLE hProcess, LPFILETIME lpCreationTime, LPFILETIME lpExitTime, "
+          "LPFILETIME lpKernelTime, LPFILETIME lpUserTime)")
+def GetProcessTimes(c, h, pc, pe, pk, pu):
+    """User time: the instructions all its threads ran on the emulated clock; kernel time: the time charged
+    for their system calls."""
+    proc = _process(c, h, PROCESS_QUERY_LIMITED_INFORMATION)
+    if proc is None:
+        return 0
+    return write_times(c, pc, pe, pk, pu, proc.creation_time, proc.exit_time if proc.exited else 0,
+                       proc.kernel_time, proc.user_ns // 100)

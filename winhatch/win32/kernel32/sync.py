@@ -1,0 +1,974 @@
+"""kernel32 / kernelbase / ntdll: synchronisation — waits, events, mutexes, semaphores, waitable timers (named
+through the object namespace), critical sections, SRW locks, condition variables, one-time initialisation and
+the Interlocked functions x86 kernel32 exports.
+
+Every blocking call blocks for real (the scheduler runs the other threads; see winhatch.kernel.ke.wait for the
+restart protocol). Critical sections and SRW locks keep their documented state in guest memory
+(RTL_CRITICAL_SECTION's LockCount/RecursionCount/OwningThread; an SRWLOCK is 0 when free) and a Python-side
+waitable per address for the threads blocked on them; a lock handed over on release goes to the thread that
+waited longest.
+"""
+from __future__ import annotations
+
+from winhatch.kernel.ke import wait as kwait
+from winhatch.kernel.ke.sync import Event, KeyedLock, Mutant, Semaphore, Timer
+from winhatch.kernel.ke.wait import WaitBlock, WouldBlock
+from winhatch.kernel.ob import ObNamespace
+from winhatch.kernel.ob.access import (EVENT_ALL_ACCESS, MUTANT_ALL_ACCESS, SEMAPHORE_ALL_ACCESS, SYNCHRONIZE,
+                                       TIMER_ALL_ACCESS)
+from winhatch.ntstatus import (ERROR_ALREADY_EXISTS, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
+                               ERROR_TIMEOUT, NtStatusError, nt_to_win32)
+from winhatch.win32.api import api
+
+from winhatch.win32.kernel32.common import lookup, sa_inherit
+from winhatch.win32.kernel32.threads import alertable_wait
+
+K32 = ("kernel32.dll", "kernelbase.dll")
+EVENT_MODIFY_STATE = 0x2
+MUTANT_QUERY_STATE = 0x1
+SEMAPHORE_MODIFY_STATE = 0x2
+TIMER_MODIFY_STATE = 0x2
+CREATE_EVENT_MANUAL_RESET, CREATE_EVENT_INITIAL_SET = 0x1, 0x2
+CREATE_MUTEX_INITIAL_OWNER = 0x1
+CREATE_WAITABLE_TIMER_MANUAL_RESET = 0x1
+ERROR_BAD_PATHNAME = 161
+
+
+# ================================================================================ named objects
+def namespace(machine) -> ObNamespace:
+    return machine.namespace
+
+
+def object_path(c, name: str) -> str:
+    """A Win32 object name → its path: "Global\\x", "Local\\x" or "x" under the session's BaseNamedObjects."""
+    ns = namespace(c.machine)
+    return ns.session_bno(c.proc.session_id) + "\\" + name
+
+
+def _insert_handle(c, obj, access: int, inherit: bool) -> int:
+    """A new handle, or 0 with the last error when the handle table is at its limit
+    (STATUS_INSUFFICIENT_RESOURCES → ERROR_NO_SYSTEM_RESOURCES)."""
+    try:
+        return c.proc.handles.insert(obj, access, inherit=inherit)
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+
+
+def create_named(c, obj, name: str | None, access: int, sa: int) -> int:
+    """Insert a new object (named: or open the existing one, ERROR_ALREADY_EXISTS) and return a handle."""
+    if name:
+        try:
+            got = namespace(c.machine).insert(object_path(c, name), obj, exist_ok=True)
+        except NtStatusError as e:
+            c.set_last_error(nt_to_win32(e.status))
+            return 0
+        h = _insert_handle(c, got, access, sa_inherit(c, sa))
+        if h:
+            c.set_last_error(ERROR_ALREADY_EXISTS if got is not obj else 0)
+        return h
+    h = _insert_handle(c, obj, access, sa_inherit(c, sa))
+    if h:
+        c.set_last_error(0)
+    return h
+
+
+def open_named(c, type_name: str, access: int, inherit: int, name: str | None) -> int:
+    if not name:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    try:
+        obj = namespace(c.machine).lookup(object_path(c, name), type_name)
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+    return _insert_handle(c, obj, access, bool(inherit))
+
+
+# ================================================================================ events
+@api(K32, "HANDLE WINAPI CreateEvent%(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, "
+          "BOOL bInitialState, LPCTSTR lpName)")
+def CreateEvent(c, sa, manual, initial, name):
+    return create_named(c, Event(c.machine, bool(manual), bool(initial)), name, EVENT_ALL_ACCESS, sa)
+
+
+@api(K32, "HANDLE WINAPI CreateEventEx%(LPSECURITY_ATTRIBUTES lpEventAttributes, LPCTSTR lpName, DWORD dwFlags, "
+          "DWORD dwDesiredAccess)")
+def CreateEventEx(c, sa, name, flags, access):
+    ev = Event(c.machine, bool(flags & CREATE_EVENT_MANUAL_RESET), bool(flags & CREATE_EVENT_INITIAL_SET))
+    return create_named(c, ev, name, access or EVENT_ALL_ACCESS, sa)
+
+
+@api(K32, "HANDLE WINAPI OpenEvent%(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCTSTR lpName)")
+def OpenEvent(c, access, inherit, name):
+    return open_named(c, "Event", access, inherit, name)
+
+
+def _event(c, h, access=EVENT_MODIFY_STATE):
+    return lookup(c, h, "Event", access)
+
+
+@api(K32, "BOOL WINAPI SetEvent(HANDLE hEvent)")
+def SetEvent(c, h):
+    e = _event(c, h)
+    if e is None:
+        return 0
+    e.set()
+    return 1
+
+
+@api(K32, "BOOL WINAPI ResetEvent(HANDLE hEvent)")
+def ResetEvent(c, h):
+    e = _event(c, h)
+    if e is None:
+        return 0
+    e.reset()
+    return 1
+
+
+@api(K32, "BOOL WINAPI PulseEvent(HANDLE hEvent)")
+def PulseEvent(c, h):
+    e = _event(c, h)
+    if e is None:
+        return 0
+    e.pulse()
+    return 1
+
+
+# ================================================================================ mutexes
+@api(K32, "HANDLE WINAPI CreateMutex%(LPSECURITY_ATTRIBUTES lpMutexAttributes, BOOL bInitialOwner, LPCTSTR lpName)")
+def CreateMutex(c, sa, owner, name):
+    return _create_mutex(c, sa, bool(owner), name, MUTANT_ALL_ACCESS)
+
+
+@api(K32, "HANDLE WINAPI CreateMutexEx%(LPSECURITY_ATTRIBUTES lpMutexAttributes, LPCTSTR lpName, DWORD dwFlags, "
+          "DWORD dwDesiredAccess)")
+def CreateMutexEx(c, sa, name, flags, access):
+    return _create_mutex(c, sa, bool(flags & CREATE_MUTEX_INITIAL_OWNER), name, access or MUTANT_ALL_ACCESS)
+
+
+def _create_mutex(c, sa, owner: bool, name, access) -> int:
+    m = Mutant(c.machine)
+    h = create_named(c, m, name, access, sa)
+    if h and owner:
+        err = c.last_error()
+        obj = c.proc.handles.lookup(h)
+        if obj is m:  # an existing named mutex is not taken over (bInitialOwner applies to a new one)
+            m.acquire(c.thread)
+        c.set_last_error(err)
+    return h
+
+
+@api(K32, "HANDLE WINAPI OpenMutex%(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCTSTR lpName)")
+def OpenMutex(c, access, inherit, name):
+    return open_named(c, "Mutant", access, inherit, name)
+
+
+@api(K32, "BOOL WINAPI ReleaseMutex(HANDLE hMutex)")
+def ReleaseMutex(c, h):
+    m = lookup(c, h, "Mutant", 0)
+    if m is None:
+        return 0
+    try:
+        m.release(c.thread)
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+    return 1
+
+
+# ================================================================================ semaphores
+@api(K32, "HANDLE WINAPI CreateSemaphore%(LPSECURITY_ATTRIBUTES lpSemaphoreAttributes, LONG lInitialCount, "
+          "LONG lMaximumCount, LPCTSTR lpName)")
+def CreateSemaphore(c, sa, initial, maximum, name):
+    return _create_semaphore(c, sa, initial, maximum, name, SEMAPHORE_ALL_ACCESS)
+
+
+@api(K32, "HANDLE WINAPI CreateSemaphoreEx%(LPSECURITY_ATTRIBUTES lpSemaphoreAttributes, LONG lInitialCount, "
+          "LONG lMaximumCount, LPCTSTR lpName, DWORD dwFlags, DWORD dwDesiredAccess)")
+def CreateSemaphoreEx(c, sa, initial, maximum, name, flags, access):
+    return _create_semaphore(c, sa, initial, maximum, name, access or SEMAPHORE_ALL_ACCESS)
+
+
+def _signed(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _create_semaphore(c, sa, initial, maximum, name, access) -> int:
+    try:
+        s = Semaphore(c.machine, _signed(initial), _signed(maximum))
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+    return create_named(c, s, name, access, sa)
+
+
+@api(K32, "HANDLE WINAPI OpenSemaphore%(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCTSTR lpName)")
+def OpenSemaphore(c, access, inherit, name):
+    return open_named(c, "Semaphore", access, inherit, name)
+
+
+@api(K32, "BOOL WINAPI ReleaseSemaphore(HANDLE hSemaphore, LONG lReleaseCount, LPLONG lpPreviousCount)")
+def ReleaseSemaphore(c, h, n, prevp):
+    s = lookup(c, h, "Semaphore", SEMAPHORE_MODIFY_STATE)
+    if s is None:
+        return 0
+    try:
+        prev = s.release(_signed(n))
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return 0
+    if prevp:
+        c.write_u32(prevp, prev)
+    return 1
+
+
+# ================================================================================ waitable timers
+@api(K32, "HANDLE WINAPI CreateWaitableTimer%(LPSECURITY_ATTRIBUTES lpTimerAttributes, BOOL bManualReset, "
+          "LPCTSTR lpTimerName)")
+def CreateWaitableTimer(c, sa, manual, name):
+    return create_named(c, Timer(c.machine, bool(manual)), name, TIMER_ALL_ACCESS, sa)
+
+
+@api(K32, "HANDLE WINAPI CreateWaitableTimerEx%(LPSECURITY_ATTRIBUTES lpTimerAttributes, LPCTSTR lpTimerName, "
+          "DWORD dwFlags, DWORD dwDesiredAccess)")
+def CreateWaitableTimerEx(c, sa, name, flags, access):
+    tm = Timer(c.machine, bool(flags & CREATE_WAITABLE_TIMER_MANUAL_RESET))
+    return create_named(c, tm, name, access or TIMER_ALL_ACCESS, sa)
+
+
+@api(K32, "HANDLE WINAPI OpenWaitableTimer%(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCTSTR lpTimerName)")
+def OpenWaitableTimer(c, access, inherit, name):
+    return open_named(c, "Timer", access, inherit, name)
+
+
+@api(K32, "BOOL WINAPI SetWaitableTimer(HANDLE hTimer, const LARGE_INTEGER *lpDueTime, LONG lPeriod, "
+          "PTIMERAPCROUTINE pfnCompletionRoutine, LPVOID lpArgToCompletionRoutine, BOOL fResume)")
+def SetWaitableTimer(c, h, pdue, period, routine, arg, resume):
+    tm = lookup(c, h, "Timer", TIMER_MODIFY_STATE)
+    if tm is None:
+        return 0
+    if not pdue or _signed(period) < 0:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    raw = int.from_bytes(c.read(pdue, 8), "little", signed=True)
+    clock = c.machine.clock
+    due = clock.now() - raw if raw < 0 else raw - clock.boot_filetime  # relative, or an absolute FILETIME
+    apc = (c.thread, routine, arg) if routine else None
+    tm.set(due, period, apc)
+    c.set_last_error(0)
+    return 1
+
+
+@api(K32, "BOOL WINAPI SetWaitableTimerEx(HANDLE hTimer, const LARGE_INTEGER *lpDueTime, LONG lPeriod, "
+          "PTIMERAPCROUTINE pfnCompletionRoutine, LPVOID lpArgToCompletionRoutine, PVOID WakeContext, "
+          "ULONG TolerableDelay)")
+def SetWaitableTimerEx(c, h, pdue, period, routine, arg, wake, delay):
+    return SetWaitableTimer(c, h, pdue, period, routine, arg, 0)
+
+
+@api(K32, "BOOL WINAPI CancelWaitableTimer(HANDLE hTimer)")
+def CancelWaitableTimer(c, h):
+    tm = lookup(c, h, "Timer", TIMER_MODIFY_STATE)
+    if tm is None:
+        return 0
+    tm.cancel()
+    return 1
+
+
+# ================================================================================ waits
+def _wait_objects(c, handles: list[int]):
+    objs = []
+    for h in handles:
+        try:
+            o = c.proc.handles.lookup(h, None, SYNCHRONIZE, current_process=c.proc, current_thread=c.thread)
+        except NtStatusError as e:
+            c.set_last_error(nt_to_win32(e.status))
+            return None
+        if not kwait.is_waitable(o):
+            if getattr(o, "type_name", "") == "File":
+                o = _ALWAYS_SIGNALED  # a synchronous file object is signalled while no I/O is pending
+            else:
+                c.set_last_error(ERROR_INVALID_HANDLE)
+                return None
+        objs.append(o)
+    return objs
+
+
+class _Signaled:
+    type_name = "File"
+
+    def signaled(self) -> bool:
+        return True
+
+
+_ALWAYS_SIGNALED = _Signaled()
+
+
+def _wait(c, handles, wait_all, ms, alertable, reason) -> int:
+    objs = _wait_objects(c, handles)
+    if objs is None:
+        return kwait.WAIT_FAILED
+    if wait_all and len({id(o) for o in objs}) != len(objs):
+        c.set_last_error(ERROR_INVALID_PARAMETER)  # STATUS_INVALID_PARAMETER_MIX: the same object twice
+        return kwait.WAIT_FAILED
+    return alertable_wait(c, objs, bool(wait_all), ms, bool(alertable), reason)
+
+
+@api(K32, "DWORD WINAPI WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds)")
+def WaitForSingleObject(c, h, ms):
+    return _wait(c, [h], False, ms, False, "WaitForSingleObject")
+
+
+@api(K32, "DWORD WINAPI WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds, BOOL bAlertable)",
+     calls_guest=True)
+def WaitForSingleObjectEx(c, h, ms, alertable):
+    return _wait(c, [h], False, ms, alertable, "WaitForSingleObjectEx")
+
+
+def _handles(c, n, p) -> list[int] | None:
+    if n == 0 or n > kwait.MAXIMUM_WAIT_OBJECTS or not p:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return None
+    return [c.ptr(p + i * c.ptr_size) for i in range(n)]
+
+
+@api(K32, "DWORD WINAPI WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll, "
+          "DWORD dwMilliseconds)")
+def WaitForMultipleObjects(c, n, p, wait_all, ms):
+    hs = _handles(c, n, p)
+    if hs is None:
+        return kwait.WAIT_FAILED
+    return _wait(c, hs, wait_all, ms, False, "WaitForMultipleObjects")
+
+
+@api(K32, "DWORD WINAPI WaitForMultipleObjectsEx(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll, "
+          "DWORD dwMilliseconds, BOOL bAlertable)", calls_guest=True)
+def WaitForMultipleObjectsEx(c, n, p, wait_all, ms, alertable):
+    hs = _handles(c, n, p)
+    if hs is None:
+        return kwait.WAIT_FAILED
+    return _wait(c, hs, wait_all, ms, alertable, "WaitForMultipleObjectsEx")
+
+
+@api(K32, "DWORD WINAPI SignalObjectAndWait(HANDLE hObjectToSignal, HANDLE hObjectToWaitOn, DWORD dwMilliseconds, "
+          "BOOL bAlertable)", calls_guest=True)
+def SignalObjectAndWait(c, hs, hw, ms, alertable):
+    key = kwait.call_key(c, "SignalObjectAndWait")
+    state = c.thread.__dict__.setdefault("callstate", {})
+    if key not in state:  # signal once, even though the wait may re-run the call
+        try:
+            obj = c.proc.handles.lookup(hs, None, 0, current_process=c.proc, current_thread=c.thread)
+        except NtStatusError as e:
+            c.set_last_error(nt_to_win32(e.status))
+            return kwait.WAIT_FAILED
+        try:
+            if isinstance(obj, Event):
+                obj.set()
+            elif isinstance(obj, Mutant):
+                obj.release(c.thread)
+            elif isinstance(obj, Semaphore):
+                obj.release(1)
+            else:
+                c.set_last_error(ERROR_INVALID_HANDLE)
+                return kwait.WAIT_FAILED
+        except NtStatusError as e:
+            c.set_last_error(nt_to_win32(e.status))
+            return kwait.WAIT_FAILED
+        state[key] = True
+    try:
+        st = _wait(c, [hw], False, ms, alertable, "SignalObjectAndWait")
+    except WouldBlock:
+        raise
+    state.pop(key, None)
+    return st
+
+
+# ================================================================================ critical sections
+def _cs_fields(c, cs):
+    ps = c.ptr_size
+    return cs + ps, cs + ps + 4, cs + ps + 8  # LockCount, RecursionCount, OwningThread
+
+
+def _locks(c) -> dict:
+    return c.proc.subsystem.setdefault("k32_locks", {})
+
+
+def _cs_lock(c, cs) -> KeyedLock:
+    locks = _locks(c)
+    lk = locks.get(("cs", cs))
+    if lk is None:
+        proc = c.proc
+        ps = c.ptr_size
+        owner_at = cs + ps + 8
+
+        def owner() -> int:
+            return int.from_bytes(proc.aspace.read(owner_at, ps), "little")
+
+        def take(thread):
+            proc.aspace.write(owner_at, thread.tid.to_bytes(ps, "little"))
+            proc.aspace.write(cs + ps + 4, (1).to_bytes(4, "little"))
+
+        lk = KeyedLock(lambda: f"critical section at 0x{cs:x} (owned by thread {owner()})",
+                       lambda t: owner() == 0, take)
+        locks[("cs", cs)] = lk
+    return lk
+
+
+@api(K32, "void WINAPI InitializeCriticalSection(LPCRITICAL_SECTION cs)")
+def InitializeCriticalSection(c, cs):
+    c.write(cs, bytes(40 if c.ptr_size == 8 else 24))
+    c.write_u32(cs + c.ptr_size, 0xFFFFFFFF)  # LockCount = -1: free
+    _locks(c).pop(("cs", cs), None)
+
+
+@api(K32, "BOOL WINAPI InitializeCriticalSectionAndSpinCount(LPCRITICAL_SECTION cs, DWORD spin)")
+def InitializeCriticalSectionAndSpinCount(c, cs, spin):
+    InitializeCriticalSection(c, cs)
+    c.write_ptr(cs + 3 * c.ptr_size + 8, spin & 0xFFFFFF)  # SpinCount
+    return 1
+
+
+@api(K32, "BOOL WINAPI InitializeCriticalSectionEx(LPCRITICAL_SECTION cs, DWORD spin, DWORD flags)")
+def InitializeCriticalSectionEx(c, cs, spin, flags):
+    return InitializeCriticalSectionAndSpinCount(c, cs, spin)
+
+
+@api(K32, "DWORD WINAPI SetCriticalSectionSpinCount(LPCRITICAL_SECTION cs, DWORD spin)")
+def SetCriticalSectionSpinCount(c, cs, spin):
+    at = cs + 3 * c.ptr_size + 8  # SpinCount
+    old = c.ptr(at)
+    c.write_ptr(at, spin)
+    return old & 0xFFFFFFFF
+
+
+def _cs_try(c, cs) -> bool:
+    lc, rc, ow = _cs_fields(c, cs)
+    owner = c.ptr(ow)
+    if owner == 0:
+        c.write_ptr(ow, c.thread.tid)
+        c.write_u32(rc, 1)
+        c.write_u32(lc, (c.u32(lc) + 1) & 0xFFFFFFFF)
+        return True
+    if owner == c.thread.tid:
+        c.write_u32(rc, c.u32(rc) + 1)
+        c.write_u32(lc, (c.u32(lc) + 1) & 0xFFFFFFFF)
+        return True
+    return False
+
+
+@api(K32, "void WINAPI EnterCriticalSection(LPCRITICAL_SECTION cs)")
+def EnterCriticalSection(c, cs):
+    key = kwait.call_key(c, "EnterCriticalSection")
+    if kwait.take_done(c.thread, key) is not None:
+        return  # handed over when the owner left (OwningThread/RecursionCount set then)
+    if _cs_try(c, cs):
+        return
+    lc = cs + c.ptr_size
+    c.write_u32(lc, (c.u32(lc) + 1) & 0xFFFFFFFF)  # one more waiter
+    raise WouldBlock(WaitBlock([_cs_lock(c, cs)], reason="EnterCriticalSection", key=key))
+
+
+@api(K32, "BOOL WINAPI TryEnterCriticalSection(LPCRITICAL_SECTION cs)")
+def TryEnterCriticalSection(c, cs):
+    return 1 if _cs_try(c, cs) else 0
+
+
+def _cs_release(c, cs, times: int = 1) -> int:
+    """Leave `times` levels (all with times=-1); returns how many were left."""
+    lc, rc, ow = _cs_fields(c, cs)
+    n = c.u32(rc)
+    if n == 0 or c.ptr(ow) != c.thread.tid:
+        return 0  # not owned by the caller: undefined on Windows; left alone here
+    k = n if times < 0 else min(times, n)
+    c.write_u32(rc, n - k)
+    c.write_u32(lc, (c.u32(lc) - k) & 0xFFFFFFFF)
+    if n - k == 0:
+        c.write_ptr(ow, 0)
+        c.machine.dispatcher.signal_waiters()
+    return k
+
+
+@api(K32, "void WINAPI LeaveCriticalSection(LPCRITICAL_SECTION cs)")
+def LeaveCriticalSection(c, cs):
+    _cs_release(c, cs)
+
+
+@api(K32, "void WINAPI DeleteCriticalSection(LPCRITICAL_SECTION cs)")
+def DeleteCriticalSection(c, cs):
+    _locks(c).pop(("cs", cs), None)
+
+
+# ================================================================================ SRW locks
+class _Srw:
+    def __init__(self, c, addr):
+        self.proc = c.proc
+        self.addr = addr
+        self.ps = c.ptr_size
+        self.exclusive = None  # owning thread
+        self.shared: dict = {}  # thread -> count
+        self.xlock = KeyedLock(self._what, lambda t: self.free(), self._take_x)
+        self.slock = KeyedLock(self._what, lambda t: self.exclusive is None, self._take_s)
+
+    def _what(self) -> str:
+        if self.exclusive is not None:
+            return f"SRW lock at 0x{self.addr:x} (held exclusively by thread {self.exclusive.tid})"
+        return f"SRW lock at 0x{self.addr:x} (held shared by {sum(self.shared.values())})"
+
+    def free(self) -> bool:
+        return self.exclusive is None and not self.shared
+
+    def _store(self) -> None:
+        if self.exclusive is not None:
+            v = 1
+        elif self.shared:
+            v = (sum(self.shared.values()) << 4) | 1
+        else:
+            v = 0
+        self.proc.aspace.write(self.addr, v.to_bytes(self.ps, "little"))
+
+    def _take_x(self, t) -> None:
+        self.exclusive = t
+        self._store()
+
+    def _take_s(self, t) -> None:
+        self.shared[t] = self.shared.get(t, 0) + 1
+        self._store()
+
+
+def _srw(c, addr) -> _Srw:
+    locks = _locks(c)
+    s = locks.get(("srw", addr))
+    if s is None or c.ptr(addr) == 0 and not s.free():
+        s = locks[("srw", addr)] = _Srw(c, addr)
+    return s
+
+
+@api(K32, "void WINAPI InitializeSRWLock(PSRWLOCK SRWLock)")
+def InitializeSRWLock(c, addr):
+    c.write_ptr(addr, 0)
+    _locks(c).pop(("srw", addr), None)
+
+
+def _acquire_srw(c, addr, exclusive: bool) -> None:
+    reason = "AcquireSRWLockExclusive" if exclusive else "AcquireSRWLockShared"
+    key = kwait.call_key(c, reason)
+    if kwait.take_done(c.thread, key) is not None:
+        return
+    s = _srw(c, addr)
+    lk = s.xlock if exclusive else s.slock
+    if lk.is_signaled_for(c.thread):
+        lk.acquire(c.thread)
+        return
+    raise WouldBlock(WaitBlock([lk], reason=reason, key=key))
+
+
+@api(K32, "void WINAPI AcquireSRWLockExclusive(PSRWLOCK SRWLock)")
+def AcquireSRWLockExclusive(c, addr):
+    _acquire_srw(c, addr, True)
+
+
+@api(K32, "void WINAPI AcquireSRWLockShared(PSRWLOCK SRWLock)")
+def AcquireSRWLockShared(c, addr):
+    _acquire_srw(c, addr, False)
+
+
+@api(K32, "BOOLEAN WINAPI TryAcquireSRWLockExclusive(PSRWLOCK SRWLock)")
+def TryAcquireSRWLockExclusive(c, addr):
+    s = _srw(c, addr)
+    if s.free():
+        s._take_x(c.thread)
+        return 1
+    return 0
+
+
+@api(K32, "BOOLEAN WINAPI TryAcquireSRWLockShared(PSRWLOCK SRWLock)")
+def TryAcquireSRWLockShared(c, addr):
+    s = _srw(c, addr)
+    if s.exclusive is None:
+        s._take_s(c.thread)
+        return 1
+    return 0
+
+
+@api(K32, "void WINAPI ReleaseSRWLockExclusive(PSRWLOCK SRWLock)")
+def ReleaseSRWLockExclusive(c, addr):
+    s = _srw(c, addr)
+    if s.exclusive is not None:
+        s.exclusive = None
+        s._store()
+        c.machine.dispatcher.signal_waiters()
+
+
+@api(K32, "void WINAPI ReleaseSRWLockShared(PSRWLOCK SRWLock)")
+def ReleaseSRWLockShared(c, addr):
+    s = _srw(c, addr)
+    t = c.thread if c.thread in s.shared else next(iter(s.shared), None)
+    if t is None:
+        return
+    s.shared[t] -= 1
+    if not s.shared[t]:
+        del s.shared[t]
+    s._store()
+    c.machine.dispatcher.signal_waiters()
+
+
+# ================================================================================ condition variables
+class _CvToken:
+    """One sleeper on a condition variable: signalled by Wake(All)ConditionVariable."""
+
+    def __init__(self, cv: int):
+        self.cv = cv
+        self.woken = False
+
+    def is_signaled_for(self, thread) -> bool:
+        return self.woken
+
+    def describe(self) -> str:
+        return f"condition variable at 0x{self.cv:x}"
+
+
+def _cv_waiters(c, cv) -> list:
+    return _locks(c).setdefault(("cv", cv), [])
+
+
+@api(K32, "void WINAPI InitializeConditionVariable(PCONDITION_VARIABLE ConditionVariable)")
+def InitializeConditionVariable(c, cv):
+    c.write_ptr(cv, 0)
+    _locks(c).pop(("cv", cv), None)
+
+
+@api(K32, "void WINAPI WakeConditionVariable(PCONDITION_VARIABLE ConditionVariable)")
+def WakeConditionVariable(c, cv):
+    ws = _cv_waiters(c, cv)
+    if ws:
+        ws.pop(0).woken = True
+        c.machine.dispatcher.signal_waiters()
+
+
+@api(K32, "void WINAPI WakeAllConditionVariable(PCONDITION_VARIABLE ConditionVariable)")
+def WakeAllConditionVariable(c, cv):
+    ws = _cv_waiters(c, cv)
+    for tok in ws:
+        tok.woken = True
+    ws.clear()
+    c.machine.dispatcher.signal_waiters()
+
+
+def _sleep_cv(c, cv, ms, reason, release, reacquire_lock, restore) -> int:
+    """Release the lock, sleep on the condition variable (time-out `ms`), take the lock back."""
+    key = kwait.call_key(c, reason)
+    states = c.thread.__dict__.setdefault("callstate", {})
+    st = states.get(key)
+    done = kwait.take_done(c.thread, key)
+    if st is None:
+        saved = release()
+        tok = _CvToken(cv)
+        _cv_waiters(c, cv).append(tok)
+        block = WaitBlock([tok], deadline=kwait.deadline_after(c.machine, ms), reason=reason, key=key)
+        states[key] = {"phase": "cv", "saved": saved, "token": tok, "block": block}
+        raise WouldBlock(block)
+    if done is None:  # re-run without a completed wait: keep waiting where we were
+        raise WouldBlock(st["block"])
+    if st["phase"] == "cv":
+        timed_out = done.status == kwait.WAIT_TIMEOUT
+        if timed_out:
+            ws = _cv_waiters(c, cv)
+            if st["token"] in ws:
+                ws.remove(st["token"])
+        st["timed_out"] = timed_out
+        lk = reacquire_lock(st["saved"])
+        if lk is not None:  # the lock is busy: wait for it (handed over on release)
+            st["phase"] = "lock"
+            st["block"] = WaitBlock([lk], reason=reason, key=key)
+            raise WouldBlock(st["block"])
+    restore(st["saved"])
+    del states[key]
+    if st["timed_out"]:
+        c.set_last_error(ERROR_TIMEOUT)
+        return 0
+    return 1
+
+
+@api(K32, "BOOL WINAPI SleepConditionVariableCS(PCONDITION_VARIABLE ConditionVariable, PCRITICAL_SECTION "
+          "CriticalSection, DWORD dwMilliseconds)")
+def SleepConditionVariableCS(c, cv, cs, ms):
+    def release():
+        return _cs_release(c, cs, -1)
+
+    def reacquire(saved):
+        if _cs_try(c, cs):
+            return None
+        lc = cs + c.ptr_size
+        c.write_u32(lc, (c.u32(lc) + 1) & 0xFFFFFFFF)
+        return _cs_lock(c, cs)
+
+    def restore(saved):
+        lc, rc, _ow = _cs_fields(c, cs)
+        extra = max(0, saved - 1)  # recursion levels beyond the one the take gave us
+        c.write_u32(rc, c.u32(rc) + extra)
+        c.write_u32(lc, (c.u32(lc) + extra) & 0xFFFFFFFF)
+
+    return _sleep_cv(c, cv, ms, "SleepConditionVariableCS", release, reacquire, restore)
+
+
+CONDITION_VARIABLE_LOCKMODE_SHARED = 0x1
+
+
+@api(K32, "BOOL WINAPI SleepConditionVariableSRW(PCONDITION_VARIABLE ConditionVariable, PSRWLOCK SRWLock, "
+          "DWORD dwMilliseconds, ULONG Flags)")
+def SleepConditionVariableSRW(c, cv, addr, ms, flags):
+    shared = bool(flags & CONDITION_VARIABLE_LOCKMODE_SHARED)
+
+    def release():
+        if shared:
+            ReleaseSRWLockShared(c, addr)
+        else:
+            ReleaseSRWLockExclusive(c, addr)
+        return shared
+
+    def reacquire(saved):
+        s = _srw(c, addr)
+        lk = s.slock if shared else s.xlock
+        if lk.is_signaled_for(c.thread):
+            lk.acquire(c.thread)
+            return None
+        return lk
+
+    return _sleep_cv(c, cv, ms, "SleepConditionVariableSRW", release, reacquire, lambda saved: None)
+
+
+# ================================================================================ one-time initialisation
+RTL_RUN_ONCE_IN_PROGRESS, RTL_RUN_ONCE_DONE = 1, 2
+
+
+def _wait_in_progress(c, once: int, reason: str, key) -> None:
+    """Block the caller until the INIT_ONCE at `once` is no longer in progress (its owner completed or failed)."""
+    proc = c.proc
+    ps = c.ptr_size
+    lk = KeyedLock(f"one-time initialisation at 0x{once:x} (in progress)",
+                   lambda t: int.from_bytes(proc.aspace.read(once, ps), "little") & 3 != RTL_RUN_ONCE_IN_PROGRESS)
+    raise WouldBlock(WaitBlock([lk], reason=reason, key=key))
+
+
+@api(K32, "void WINAPI InitOnceInitialize(PINIT_ONCE InitOnce)")
+def InitOnceInitialize(c, once):
+    c.write_ptr(once, 0)
+
+
+@api(K32, "BOOL WINAPI InitOnceExecuteOnce(PINIT_ONCE InitOnce, PINIT_ONCE_FN InitFn, PVOID Parameter, "
+          "LPVOID *Context)", calls_guest=True)
+def InitOnceExecuteOnce(c, once, fn, param, ctxp):
+    key = kwait.call_key(c, "InitOnceExecuteOnce")
+    kwait.take_done(c.thread, key)
+    val = c.ptr(once)
+    if val & 3 == RTL_RUN_ONCE_DONE:
+        if ctxp:
+            c.write_ptr(ctxp, val & ~3)
+        return 1
+    if val & 3 == RTL_RUN_ONCE_IN_PROGRESS:  # another thread runs the initialiser: wait for its outcome
+        _wait_in_progress(c, once, "InitOnceExecuteOnce", key)
+    c.write_ptr(once, RTL_RUN_ONCE_IN_PROGRESS)
+    ok = c.machine.dispatcher.call_guest(c.thread, fn, [once, param, ctxp]) & 0xFFFFFFFF
+    if ok:
+        ctx = c.ptr(ctxp) if ctxp else 0
+        c.write_ptr(once, (ctx & ~3) | RTL_RUN_ONCE_DONE)
+    else:
+        c.write_ptr(once, 0)
+    c.machine.dispatcher.signal_waiters()
+    return 1 if ok else 0
+
+
+INIT_ONCE_CHECK_ONLY, INIT_ONCE_ASYNC, INIT_ONCE_INIT_FAILED = 0x1, 0x2, 0x4
+ERROR_GEN_FAILURE = 31
+
+
+@api(K32, "BOOL WINAPI InitOnceBeginInitialize(LPINIT_ONCE lpInitOnce, DWORD dwFlags, PBOOL fPending, "
+          "LPVOID *lpContext)")
+def InitOnceBeginInitialize(c, once, flags, pending, ctxp):
+    """The two-call form of InitOnceExecuteOnce (synchronous mode): done — *fPending FALSE and the context;
+    not started — the caller owns the initialisation (*fPending TRUE, the INIT_ONCE reads in progress);
+    in progress on another thread — wait for its InitOnceComplete. INIT_ONCE_CHECK_ONLY never starts it:
+    ERROR_GEN_FAILURE when not done. Asynchronous initialisation stops the guest (not implemented)."""
+    if flags & ~(INIT_ONCE_CHECK_ONLY | INIT_ONCE_ASYNC) or not pending:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if flags & INIT_ONCE_ASYNC:
+        from winhatch.win32.ntdll.seh import raise_unsupported
+        raise_unsupported(c, "InitOnceBeginInitialize with INIT_ONCE_ASYNC")
+    key = kwait.call_key(c, "InitOnceBeginInitialize")
+    kwait.take_done(c.thread, key)
+    val = c.ptr(once)
+    if val & 3 == RTL_RUN_ONCE_DONE:
+        c.write_u32(pending, 0)
+        if ctxp:
+            c.write_ptr(ctxp, val & ~3)
+        return 1
+    if flags & INIT_ONCE_CHECK_ONLY:
+        c.set_last_error(ERROR_GEN_FAILURE)
+        return 0
+    if val & 3 == RTL_RUN_ONCE_IN_PROGRESS:
+        _wait_in_progress(c, once, "InitOnceBeginInitialize", key)
+    c.write_ptr(once, RTL_RUN_ONCE_IN_PROGRESS)
+    c.write_u32(pending, 1)
+    return 1
+
+
+@api(K32, "BOOL WINAPI InitOnceComplete(LPINIT_ONCE lpInitOnce, DWORD dwFlags, LPVOID lpContext)")
+def InitOnceComplete(c, once, flags, ctx):
+    """Ends the initialisation InitOnceBeginInitialize started: done with lpContext (its low two bits must
+    be clear: ERROR_INVALID_PARAMETER), or with INIT_ONCE_INIT_FAILED back to not started. An INIT_ONCE that is
+    not in progress: ERROR_GEN_FAILURE."""
+    if flags & ~(INIT_ONCE_ASYNC | INIT_ONCE_INIT_FAILED) or (flags & INIT_ONCE_INIT_FAILED and ctx) \
+            or ctx & 3:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if flags & INIT_ONCE_ASYNC:
+        from winhatch.win32.ntdll.seh import raise_unsupported
+        raise_unsupported(c, "InitOnceComplete with INIT_ONCE_ASYNC")
+    if c.ptr(once) & 3 != RTL_RUN_ONCE_IN_PROGRESS:
+        c.set_last_error(ERROR_GEN_FAILURE)
+        return 0
+    c.write_ptr(once, 0 if flags & INIT_ONCE_INIT_FAILED else (ctx | RTL_RUN_ONCE_DONE))
+    c.machine.dispatcher.signal_waiters()
+    return 1
+
+
+# ================================================================================ Interlocked (x86 kernel32 exports)
+def _s32(v: int) -> int:
+    return v & 0xFFFFFFFF
+
+
+@api("kernel32.dll", "LONG WINAPI InterlockedIncrement(LONG volatile *Addend)")
+def InterlockedIncrement(c, p):
+    v = _s32(c.u32(p) + 1)
+    c.write_u32(p, v)
+    return v
+
+
+@api("kernel32.dll", "LONG WINAPI InterlockedDecrement(LONG volatile *Addend)")
+def InterlockedDecrement(c, p):
+    v = _s32(c.u32(p) - 1)
+    c.write_u32(p, v)
+    return v
+
+
+@api("kernel32.dll", "LONG WINAPI InterlockedExchange(LONG volatile *Target, LONG Value)")
+def InterlockedExchange(c, p, v):
+    old = c.u32(p)
+    c.write_u32(p, v)
+    return old
+
+
+@api("kernel32.dll", "LONG WINAPI InterlockedExchangeAdd(LONG volatile *Addend, LONG Value)")
+def InterlockedExchangeAdd(c, p, v):
+    old = c.u32(p)
+    c.write_u32(p, old + v)
+    return old
+
+
+@api("kernel32.dll", "LONG WINAPI InterlockedCompareExchange(LONG volatile *Destination, LONG Exchange, "
+     "LONG Comperand)")
+def InterlockedCompareExchange(c, p, xchg, cmp):
+    old = c.u32(p)
+    if old == _s32(cmp):
+        c.write_u32(p, xchg)
+    return old
+
+
+@api("kernel32.dll", "LONGLONG WINAPI InterlockedCompareExchange64(LONGLONG volatile *Destination, "
+     "LONGLONG Exchange, LONGLONG Comperand)")
+def InterlockedCompareExchange64(c, p, xchg, cmp):
+    old = int.from_bytes(c.read(p, 8), "little")
+    if old == cmp & 0xFFFFFFFFFFFFFFFF:
+        c.write_u64(p, xchg)
+    return old
+
+
+# ================================================================================ waits on an address
+# WaitOnAddress / WakeByAddressSingle / WakeByAddressAll (kernelbase; the wakes forward to ntdll's
+# RtlWakeAddress*). A waiter sleeps only while the value at Address equals the one at CompareAddress
+# (compared when the call is made, as the real one does under its lock); a wake releases waiters in the
+# order they went to sleep. A woken waiter returns TRUE without looking at the value again (callers loop).
+STATUS_TIMEOUT = 0x102
+
+
+class _AddressToken(_CvToken):
+    def describe(self) -> str:
+        return f"WaitOnAddress 0x{self.cv:x}"
+
+
+def _addr_waiters(c, addr) -> list:
+    return _locks(c).setdefault(("addr", addr), [])
+
+
+def _wait_on_address(c, addr, cmp_addr, size, deadline_ticks, reason) -> int:
+    """STATUS_SUCCESS, STATUS_TIMEOUT or STATUS_INVALID_PARAMETER; raises WouldBlock to sleep."""
+    key = kwait.call_key(c, reason)
+    states = c.thread.__dict__.setdefault("callstate", {})
+    st = states.get(key)
+    done = kwait.take_done(c.thread, key)
+    if st is not None:
+        if done is None:
+            raise WouldBlock(st["block"])
+        del states[key]
+        if done.status == kwait.WAIT_TIMEOUT:
+            ws = _addr_waiters(c, addr)
+            if st["token"] in ws:
+                ws.remove(st["token"])
+            return STATUS_TIMEOUT
+        return 0
+    if size not in (1, 2, 4, 8):
+        return 0xC000000D
+    if c.read(addr, size) != c.read(cmp_addr, size):
+        return 0
+    if deadline_ticks is not None and deadline_ticks <= c.machine.clock.now():
+        return STATUS_TIMEOUT
+    tok = _AddressToken(addr)
+    _addr_waiters(c, addr).append(tok)
+    block = WaitBlock([tok], deadline=deadline_ticks, reason=reason, key=key)
+    states[key] = {"token": tok, "block": block}
+    raise WouldBlock(block)
+
+
+@api("kernelbase.dll", "BOOL WINAPI WaitOnAddress(volatile VOID *Address, PVOID CompareAddress, SIZE_T AddressSize, "
+                       "DWORD dwMilliseconds)")
+def WaitOnAddress(c, addr, cmp_addr, size, ms):
+    status = _wait_on_address(c, addr, cmp_addr, size, kwait.deadline_after(c.machine, ms), "WaitOnAddress")
+    if status == STATUS_TIMEOUT:
+        c.set_last_error(ERROR_TIMEOUT)
+        return 0
+    if status:
+        c.set_last_error(nt_to_win32(status))
+        return 0
+    return 1
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI RtlWaitOnAddress(const void *Address, const void *CompareAddress, "
+                  "SIZE_T AddressSize, const LARGE_INTEGER *Timeout)")
+def RtlWaitOnAddress(c, addr, cmp_addr, size, timeout_ptr):
+    """Timeout: NULL waits for ever; negative is relative, positive an absolute system time (100 ns)."""
+    deadline = None
+    if timeout_ptr:
+        t = int.from_bytes(c.read(timeout_ptr, 8), "little", signed=True)
+        now = c.machine.clock.now()
+        deadline = now - t if t <= 0 else now + max(0, t - c.machine.clock.system_time())
+    return _wait_on_address(c, addr, cmp_addr, size, deadline, "RtlWaitOnAddress")
+
+
+@api("ntdll.dll", "void NTAPI RtlWakeAddressSingle(const void *Address)")
+def RtlWakeAddressSingle(c, addr):
+    ws = _addr_waiters(c, addr)
+    if ws:
+        ws.pop(0).woken = True
+        c.machine.dispatcher.signal_waiters()
+
+
+@api("ntdll.dll", "void NTAPI RtlWakeAddressAll(const void *Address)")
+def RtlWakeAddressAll(c, addr):
+    ws = _addr_waiters(c, addr)
+    for tok in ws:
+        tok.woken = True
+    ws.clear()
+    c.machine.dispatcher.signal_waiters()

@@ -1,0 +1,337 @@
+"""kernel32 / kernelbase / ntdll / advapi32: what a program learns about its process and the system.
+
+Windows 10 22H2 (10.0.19045), two processors, 4 KiB pages. GetVersion / GetVersionEx apply Windows's
+compatibility rule: a program whose manifest does not declare Windows 10 support is told 6.2.9200
+(Windows 8); RtlGetVersion always tells the truth. An x86 program runs under WoW64 on an AMD64 machine.
+"""
+from __future__ import annotations
+
+import hashlib
+import struct
+
+from winhatch.kernel.machine import KUSER_SHARED_DATA
+from winhatch.kernel.ps import peb as pspeb
+from winhatch.kernel.structs import RTL_USER_PROCESS_PARAMETERS
+from winhatch.ntstatus import (ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_PARAMETER,
+                               NtStatusError)
+from winhatch.win32.api import api
+
+from winhatch.win32.kernel32.common import K32, heap_alloc, lookup, params_address
+
+PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
+
+PROCESSOR_ARCHITECTURE_INTEL, PROCESSOR_ARCHITECTURE_AMD64 = 0, 9
+PROCESSOR_INTEL_PENTIUM, PROCESSOR_AMD_X8664 = 586, 8664
+IMAGE_FILE_MACHINE_UNKNOWN, IMAGE_FILE_MACHINE_I386, IMAGE_FILE_MACHINE_AMD64 = 0, 0x14C, 0x8664
+WIN10_GUID = b"8e0f7a12-bfb3-4fe8-b9a5-48fd50a15a9a"
+COMPUTER_NAME = "WINHATCH"
+STARTF_USESTDHANDLES = 0x100
+KUSER_PROCESSOR_FEATURES = 0x274
+
+
+# ============================================================================================ startup info
+@api(K32, "void WINAPI GetStartupInfo%(LPSTARTUPINFO lpStartupInfo)")
+def GetStartupInfo(c, si):
+    """STARTUPINFO from the process parameters (what the creator passed to CreateProcess)."""
+    aspace = c.proc.aspace
+    p = params_address(c)
+    names = ("WindowFlags", "ShowWindowFlags", "StartingX", "StartingY", "CountX", "CountY", "CountCharsX",
+             "CountCharsY", "FillAttribute", "StandardInput", "StandardOutput", "StandardError",
+             "DesktopInfo", "WindowTitle", "ShellInfo", "RuntimeData")
+    v = RTL_USER_PROCESS_PARAMETERS.read(aspace, p, c.arch, *names)
+    ps = c.ptr_size
+    st = c.proc.subsystem.setdefault("kernel32_startup", {})
+
+    def text(field) -> int:
+        us = v[field]
+        if not us["Buffer"]:
+            return 0
+        if c.wide:
+            return us["Buffer"]
+        key = ("a", field)
+        if key not in st:
+            s = aspace.read(us["Buffer"], us["Length"]).decode("utf-16-le", "replace")
+            data = s.encode("cp1252", "replace") + b"\0"
+            st[key] = heap_alloc(c, len(data))
+            c.write(st[key], data)
+        return st[key]
+
+    flags = v["WindowFlags"]
+    runtime = v["RuntimeData"]
+    std = (v["StandardInput"], v["StandardOutput"], v["StandardError"]) if flags & STARTF_USESTDHANDLES \
+        else (0, 0, 0)
+    if ps == 8:
+        c.write(si, struct.pack("<I4xQQQ8IHH4xQQQQ", 104, 0, text("DesktopInfo"), text("WindowTitle"),
+                                v["StartingX"], v["StartingY"], v["CountX"], v["CountY"], v["CountCharsX"],
+                                v["CountCharsY"], v["FillAttribute"], flags, v["ShowWindowFlags"],
+                                runtime["Length"], runtime["Buffer"] if runtime["Length"] else 0, *std))
+    else:
+        c.write(si, struct.pack("<IIIIIIIIIIIIHHIIII", 68, 0, text("DesktopInfo"), text("WindowTitle"),
+                                v["StartingX"], v["StartingY"], v["CountX"], v["CountY"], v["CountCharsX"],
+                                v["CountCharsY"], v["FillAttribute"], flags, v["ShowWindowFlags"],
+                                runtime["Length"], runtime["Buffer"] if runtime["Length"] else 0, *std))
+
+
+# ============================================================================================ versions
+def _manifest_says_win10(c) -> bool:
+    st = c.proc.subsystem.setdefault("kernel32_version", {})
+    if "win10" not in st:
+        found = False
+        try:
+            from winhatch.kernel.ps import mapping
+            img = mapping.images_of(c.proc).find(c.proc.image_base)
+            size = img.size if img else 0
+            data = c.proc.aspace.read(c.proc.image_base, size) if size else b""
+            found = WIN10_GUID in data.lower()
+        except (NtStatusError, AttributeError, KeyError):
+            found = False
+        st["win10"] = found
+    return st["win10"]
+
+
+def os_version(c, *, truthful: bool) -> tuple[int, int, int]:
+    if truthful or _manifest_says_win10(c):
+        return pspeb.OS_MAJOR, pspeb.OS_MINOR, pspeb.OS_BUILD
+    return 6, 2, 9200
+
+
+@api(K32, "DWORD WINAPI GetVersion(void)")
+def GetVersion(c):
+    major, minor, build = os_version(c, truthful=False)
+    return (build << 16) | (minor << 8) | major
+
+
+def _fill_version(c, p, major, minor, build, *, wide: bool) -> bool:
+    size = c.u32(p)
+    base = 276 if wide else 148
+    if size not in (base, base + 8):
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return False
+    c.write(p + 4, struct.pack("<IIII", major, minor, build, 2))
+    c.write(p + 20, bytes(256 if wide else 128))
+    if size == base + 8:
+        # service pack 0.0, VER_SUITE_SINGLEUSERTS, VER_NT_WORKSTATION
+        c.write(p + base, struct.pack("<HHHBB", 0, 0, 0x100, 1, 0))
+    return True
+
+
+@api(K32, "BOOL WINAPI GetVersionEx%(LPOSVERSIONINFO lpVersionInformation)")
+def GetVersionEx(c, p):
+    major, minor, build = os_version(c, truthful=False)
+    return 1 if _fill_version(c, p, major, minor, build, wide=c.wide) else 0
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI RtlGetVersion(PRTL_OSVERSIONINFOW lpVersionInformation)")
+def RtlGetVersion(c, p):
+    size = c.u32(p)
+    if size not in (276, 284):
+        return 0xC000000D  # STATUS_INVALID_PARAMETER
+    _fill_version(c, p, pspeb.OS_MAJOR, pspeb.OS_MINOR, pspeb.OS_BUILD, wide=True)
+    return 0
+
+
+@api("ntdll.dll", "void NTAPI RtlGetNtVersionNumbers(LPDWORD major, LPDWORD minor, LPDWORD build)")
+def RtlGetNtVersionNumbers(c, pmaj, pmin, pbuild):
+    if pmaj:
+        c.write_u32(pmaj, pspeb.OS_MAJOR)
+    if pmin:
+        c.write_u32(pmin, pspeb.OS_MINOR)
+    if pbuild:
+        c.write_u32(pbuild, pspeb.OS_BUILD | 0xF0000000)  # free build flag in the top nibble
+
+
+# ============================================================================================ system
+@api(K32, "BOOL WINAPI IsProcessorFeaturePresent(DWORD ProcessorFeature)")
+def IsProcessorFeaturePresent(c, feature):
+    if feature >= 64:
+        return 0
+    return c.proc.aspace.read(KUSER_SHARED_DATA + KUSER_PROCESSOR_FEATURES + feature, 1)[0]
+
+
+def _large_address_aware(c) -> bool:
+    base = c.proc.image_base
+    try:
+        lfanew = struct.unpack("<I", c.proc.aspace.read(base + 0x3C, 4))[0]
+        chars = struct.unpack("<H", c.proc.aspace.read(base + lfanew + 0x16, 2))[0]
+    except NtStatusError:
+        return False
+    return bool(chars & 0x20)
+
+
+def _system_info(c, native: bool) -> bytes:
+    x64_view = c.arch == "x64" or native
+    arch = PROCESSOR_ARCHITECTURE_AMD64 if x64_view else PROCESSOR_ARCHITECTURE_INTEL
+    ptype = PROCESSOR_AMD_X8664 if x64_view else PROCESSOR_INTEL_PENTIUM
+    nproc = pspeb.NUMBER_OF_PROCESSORS
+    mask = (1 << nproc) - 1
+    if c.arch == "x64":
+        top = 0x7FFFFFFEFFFF
+        return struct.pack("<HHIQQQIIIHH", arch, 0, 0x1000, 0x10000, top, mask, nproc, ptype, 0x10000, 6, 0x9E0A)
+    top = 0xFFFEFFFF if _large_address_aware(c) else 0x7FFEFFFF
+    return struct.pack("<HHIIIIIIIHH", arch, 0, 0x1000, 0x10000, top, mask, nproc, ptype, 0x10000, 6, 0x9E0A)
+
+
+@api(K32, "void WINAPI GetSystemInfo(LPSYSTEM_INFO lpSystemInfo)")
+def GetSystemInfo(c, p):
+    c.write(p, _system_info(c, native=False))
+
+
+@api(K32, "void WINAPI GetNativeSystemInfo(LPSYSTEM_INFO lpSystemInfo)")
+def GetNativeSystemInfo(c, p):
+    c.write(p, _system_info(c, native=True))
+
+
+def _process(c, h):
+    return lookup(c, h, "Process", PROCESS_QUERY_LIMITED_INFORMATION)
+
+
+@api(K32, "BOOL WINAPI IsWow64Process(HANDLE hProcess, PBOOL Wow64Process)")
+def IsWow64Process(c, h, p):
+    proc = _process(c, h)
+    if proc is None:
+        return 0
+    c.write_u32(p, 1 if proc.arch == "x86" else 0)
+    return 1
+
+
+@api(K32, "BOOL WINAPI IsWow64Process2(HANDLE hProcess, USHORT *pProcessMachine, USHORT *pNativeMachine)")
+def IsWow64Process2(c, h, pproc, pnative):
+    proc = _process(c, h)
+    if proc is None:
+        return 0
+    c.write(pproc, struct.pack("<H", IMAGE_FILE_MACHINE_I386 if proc.arch == "x86" else IMAGE_FILE_MACHINE_UNKNOWN))
+    if pnative:
+        c.write(pnative, struct.pack("<H", IMAGE_FILE_MACHINE_AMD64))
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetComputerName%(LPTSTR lpBuffer, LPDWORD nSize)")
+def GetComputerName(c, buf, psize):
+    if not psize:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    name = c.machine.subsystem.get("computer_name", COMPUTER_NAME)
+    size = c.u32(psize)
+    data = c.encode_t(name)
+    n = len(data) // c.tchar_size()
+    if size <= n or not buf:
+        c.write_u32(psize, n + 1)
+        c.set_last_error(111)  # ERROR_BUFFER_OVERFLOW
+        return 0
+    c.write(buf, data + bytes(c.tchar_size()))
+    c.write_u32(psize, n)
+    return 1
+
+
+@api("advapi32.dll", "BOOL WINAPI GetUserName%(LPTSTR lpBuffer, LPDWORD pcbBuffer)")
+def GetUserName(c, buf, psize):
+    if not psize:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    name = c.machine.username
+    size = c.u32(psize)
+    data = c.encode_t(name)
+    n = len(data) // c.tchar_size() + 1  # GetUserName counts the NUL
+    if size < n or not buf:
+        c.write_u32(psize, n)
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(buf, data + bytes(c.tchar_size()))
+    c.write_u32(psize, n)
+    return 1
+
+
+NAME_SAM_COMPATIBLE, NAME_DISPLAY = 2, 3
+ERROR_NONE_MAPPED = 1332
+
+
+@api("secur32.dll", "BOOLEAN WINAPI GetUserNameEx%(EXTENDED_NAME_FORMAT NameFormat, LPTSTR lpNameBuffer, "
+                    "PULONG nSize)")
+def GetUserNameEx(c, fmt, buf, psize):
+    """NameSamCompatible is DOMAIN\\user (the computer name for a local account); NameDisplay the account
+    name; the other formats need a domain: ERROR_NONE_MAPPED, as on a workgroup machine."""
+    if not psize:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    user = c.machine.username
+    if fmt == NAME_SAM_COMPATIBLE:
+        name = c.machine.subsystem.get("computer_name", COMPUTER_NAME) + "\\" + user
+    elif fmt == NAME_DISPLAY:
+        name = user
+    else:
+        c.set_last_error(ERROR_NONE_MAPPED)
+        return 0
+    data = c.encode_t(name)
+    n = len(data) // c.tchar_size()
+    if c.u32(psize) <= n or not buf:
+        c.write_u32(psize, n + 1)
+        c.set_last_error(234)  # ERROR_MORE_DATA
+        return 0
+    c.write(buf, data + bytes(c.tchar_size()))
+    c.write_u32(psize, n)
+    return 1
+
+
+# ============================================================================================ randomness
+def _prng_bytes(c, n: int) -> bytes:
+    """A deterministic stream per process (SHA-256 in counter mode over a fixed seed and the pid)."""
+    st = c.proc.subsystem.setdefault("prng", {"counter": 0, "pool": b""})
+    seed = f"winhatch-prng:{c.machine.clock.start_filetime}".encode()
+    while len(st["pool"]) < n:
+        st["pool"] += hashlib.sha256(seed + st["counter"].to_bytes(8, "little")).digest()
+        st["counter"] += 1
+    out, st["pool"] = st["pool"][:n], st["pool"][n:]
+    return out
+
+
+@api("bcryptprimitives.dll", "BOOL WINAPI ProcessPrng(PBYTE pbData, SIZE_T cbData)")
+def ProcessPrng(c, buf, n):
+    if n:
+        c.write(buf, _prng_bytes(c, n))
+    return 1
+
+
+# BCryptGenRandom is in bcrypt.py, with the rest of bcrypt's CNG functions.
+
+
+@api("advapi32.dll", "BOOLEAN WINAPI SystemFunction036(PVOID RandomBuffer, ULONG RandomBufferLength)")
+def SystemFunction036(c, buf, n):
+    """RtlGenRandom."""
+    if n:
+        c.write(buf, _prng_bytes(c, n))
+    return 1
+
+
+# ============================================================================================ NUMA and processors
+# The machine has one NUMA node (0) holding its NUMBER_OF_PROCESSORS processors, all in processor group 0 (the
+# node queries are in k32_topology).
+# winhatch runs one guest thread at a time, on processor 0: that is the processor a thread finds itself on.
+def _nprocs() -> int:
+    return pspeb.NUMBER_OF_PROCESSORS
+
+
+@api(K32, "BOOL WINAPI GetNumaProcessorNodeEx(PPROCESSOR_NUMBER Processor, PUSHORT NodeNumber)")
+def GetNumaProcessorNodeEx(c, pn, p):
+    group, number = struct.unpack("<HB", c.read(pn, 3))
+    ok = group == 0 and number < _nprocs()
+    c.write(p, struct.pack("<H", 0 if ok else 0xFFFF))
+    if not ok:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+    return int(ok)
+
+
+@api(K32, "void WINAPI GetCurrentProcessorNumberEx(PPROCESSOR_NUMBER ProcNumber)")
+def GetCurrentProcessorNumberEx(c, p):
+    c.write(p, struct.pack("<HBB", 0, 0, 0))
+
+
+# ============================================================================================ memory size
+@api(K32, "BOOL WINAPI GetPhysicallyInstalledSystemMemory(PULONGLONG TotalMemoryInKilobytes)")
+def GetPhysicallyInstalledSystemMemory(c, out):
+    """The machine's RAM in KiB (what its firmware tables report; KUSER_SHARED_DATA says the same in pages)."""
+    from winhatch.kernel.machine import PHYSICAL_MEMORY
+    if not out:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.write_u64(out, PHYSICAL_MEMORY // 1024)
+    return 1

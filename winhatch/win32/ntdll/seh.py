@@ -1,0 +1,422 @@
+"""Structured exception handling APIs: raising, vectored handlers, the unhandled-exception filter, contexts,
+unwinding and the x64 function tables. The machinery is winhatch/win32/ntdll/exceptions.py; APIs that call guest
+code (RtlUnwind(Ex), UnhandledExceptionFilter, RtlRestoreContext with a consolidation callback, …) run as
+its coroutines and return to their caller when done.
+"""
+from __future__ import annotations
+
+import struct
+
+from winhatch.kernel.ke.dispatcher import ExceptionInfo
+from winhatch.kernel.structs import EXCEPTION_RECORD
+from winhatch.win32.ntdll import exceptions as X
+from winhatch.win32.ntdll.exceptions import Coroutine, GuestCall, Mem
+from winhatch.win32.api import api
+
+K32 = ("kernel32.dll", "kernelbase.dll")
+M64 = 0xFFFFFFFFFFFFFFFF
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def caller_context(c):
+    """The caller's registers as they will be after this API returns (pc = return address, stack popped)."""
+    cpu = c.cpu
+    ctx = cpu.save_context()
+    sp = cpu.sp
+    ret = cpu.read_ptr(sp)
+    if cpu.is64:
+        ctx.regs["rip"], ctx.regs["rsp"] = ret, sp + 8
+    else:
+        slots = 0 if c.spec.cdecl else len(c.spec.params)
+        ctx.regs["eip"], ctx.regs["esp"] = ret, sp + 4 + 4 * slots
+    return ctx
+
+
+def run_api_coroutine(c, gen_fn, kind: str = "api"):
+    """Run gen_fn(co, entry_ctx) as a coroutine; its return value (int or Context) ends the API."""
+    entry = caller_context(c)
+    co = Coroutine(c.thread, None, kind, (c.cpu.sp - 0x100) & ~0xF, resume_ctx=entry.copy())
+
+    def wrapper():
+        result = yield from gen_fn(co, entry)
+        if isinstance(result, X.Context):
+            return result
+        ctx = entry.copy()
+        if result is not None:
+            ctx.regs["rax" if c.cpu.is64 else "eax"] = result & (M64 if c.cpu.is64 else 0xFFFFFFFF)
+        return ctx
+
+    co.gen = wrapper()
+    X.start(c.thread, co)
+
+
+def _raise(c, rec: dict, ctx, description: str = ""):
+    info = ExceptionInfo(rec["ExceptionCode"], rec["ExceptionAddress"], None, None, description,
+                         tuple(rec["ExceptionInformation"]))
+    info.flags = rec["ExceptionFlags"]
+    info.record_chain = rec.get("ExceptionRecord", 0)
+    info.context = ctx
+    c.machine.dispatcher.raise_exception(c.thread, info)
+
+
+# ------------------------------------------------------------------------------------------ raising
+@api(K32, "void WINAPI RaiseException(DWORD dwExceptionCode, DWORD dwExceptionFlags, DWORD nNumberOfArguments, "
+          "const ULONG_PTR *lpArguments)")
+def RaiseException(c, code, flags, nargs, args):
+    params = []
+    if nargs and args:
+        n = min(nargs, 15)  # EXCEPTION_MAXIMUM_PARAMETERS
+        params = [c.ptr(args + i * c.ptr_size) for i in range(n)]
+    va = c.cpu.pc
+    rec = X.build_record(code, flags & X.EXCEPTION_NONCONTINUABLE, va, params)
+    _raise(c, rec, caller_context(c), "RaiseException")
+
+
+@api("ntdll.dll", "void NTAPI RtlRaiseException(PEXCEPTION_RECORD ExceptionRecord)")
+def RtlRaiseException(c, rec_addr):
+    mem = Mem(c.proc)
+    try:
+        rec = X.read_record(mem, rec_addr, c.arch)
+    except X.ExceptionError:
+        rec = X.build_record(0xC0000005, X.EXCEPTION_NONCONTINUABLE, c.cpu.pc, (0, rec_addr))
+    ctx = caller_context(c)
+    rec["ExceptionAddress"] = ctx.pc
+    _raise(c, rec, ctx, "RtlRaiseException")
+
+
+# ------------------------------------------------------------------------------------------ vectored handlers
+def _add_vectored(c, first, handler, lst):
+    from winhatch.ldr import loader
+    h = loader.state_of(c.proc).heaps.process_heap.alloc(16)
+    entry = (h, handler)
+    if first:
+        lst.insert(0, entry)
+    else:
+        lst.append(entry)
+    return h
+
+
+def _remove_vectored(lst, h):
+    for i, (eh, _fn) in enumerate(lst):
+        if eh == h:
+            del lst[i]
+            return 1
+    return 0
+
+
+@api(("ntdll.dll",), "PVOID NTAPI RtlAddVectoredExceptionHandler(ULONG First, PVECTORED_EXCEPTION_HANDLER Handler)")
+def RtlAddVectoredExceptionHandler(c, first, handler):
+    return _add_vectored(c, first, handler, X.state_of(c.proc).vectored)
+
+
+@api(K32, "PVOID WINAPI AddVectoredExceptionHandler(ULONG First, PVECTORED_EXCEPTION_HANDLER Handler)")
+def AddVectoredExceptionHandler(c, first, handler):
+    return _add_vectored(c, first, handler, X.state_of(c.proc).vectored)
+
+
+@api(("ntdll.dll",), "ULONG NTAPI RtlRemoveVectoredExceptionHandler(PVOID Handle)")
+def RtlRemoveVectoredExceptionHandler(c, h):
+    return _remove_vectored(X.state_of(c.proc).vectored, h)
+
+
+@api(K32, "ULONG WINAPI RemoveVectoredExceptionHandler(PVOID Handle)")
+def RemoveVectoredExceptionHandler(c, h):
+    return _remove_vectored(X.state_of(c.proc).vectored, h)
+
+
+@api(("ntdll.dll",), "PVOID NTAPI RtlAddVectoredContinueHandler(ULONG First, PVECTORED_EXCEPTION_HANDLER Handler)")
+def RtlAddVectoredContinueHandler(c, first, handler):
+    return _add_vectored(c, first, handler, X.state_of(c.proc).continue_handlers)
+
+
+@api(K32, "PVOID WINAPI AddVectoredContinueHandler(ULONG First, PVECTORED_EXCEPTION_HANDLER Handler)")
+def AddVectoredContinueHandler(c, first, handler):
+    return _add_vectored(c, first, handler, X.state_of(c.proc).continue_handlers)
+
+
+@api(("ntdll.dll",), "ULONG NTAPI RtlRemoveVectoredContinueHandler(PVOID Handle)")
+def RtlRemoveVectoredContinueHandler(c, h):
+    return _remove_vectored(X.state_of(c.proc).continue_handlers, h)
+
+
+@api(K32, "ULONG WINAPI RemoveVectoredContinueHandler(PVOID Handle)")
+def RemoveVectoredContinueHandler(c, h):
+    return _remove_vectored(X.state_of(c.proc).continue_handlers, h)
+
+
+# ------------------------------------------------------------------------------------------ unhandled filter
+@api(K32, "LPTOP_LEVEL_EXCEPTION_FILTER WINAPI SetUnhandledExceptionFilter(LPTOP_LEVEL_EXCEPTION_FILTER f)")
+def SetUnhandledExceptionFilter(c, f):
+    st = X.state_of(c.proc)
+    old = st.unhandled_filter
+    st.unhandled_filter = f
+    return old
+
+
+@api(K32, "LONG WINAPI UnhandledExceptionFilter(struct _EXCEPTION_POINTERS *ExceptionInfo)")
+def UnhandledExceptionFilter(c, ep):
+    def gen(co, entry):
+        r = yield from X.unhandled_exception_filter_gen(c.thread, ep)
+        if r == X.EXCEPTION_CONTINUE_SEARCH and not X.state_of(c.proc).unhandled_filter:
+            # no debugger, no application filter: Windows reports the fault and the handler runs
+            r = X.EXCEPTION_EXECUTE_HANDLER
+        return r
+    run_api_coroutine(c, gen)
+
+
+# ------------------------------------------------------------------------------------------ contexts
+@api(("kernel32.dll", "ntdll.dll"), "void NTAPI RtlCaptureContext(PCONTEXT ContextRecord)")
+def RtlCaptureContext(c, ctx_addr):
+    ctx = caller_context(c)
+    c.write(ctx_addr, X.context_to_guest(ctx))
+
+
+def _restore(c, ctx_addr, base=None):
+    mem = Mem(c.proc)
+    size = X.X64_CONTEXT_SIZE if c.cpu.is64 else X.X86_CONTEXT_SIZE
+    base = base or c.cpu.save_context()
+    return X.context_from_guest(mem.read(ctx_addr, size), base)
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI NtContinue(PCONTEXT ContextRecord, BOOLEAN TestAlert)")
+def NtContinue(c, ctx_addr, alert):
+    c.cpu.restore_context(_restore(c, ctx_addr))
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI ZwContinue(PCONTEXT ContextRecord, BOOLEAN TestAlert)")
+def ZwContinue(c, ctx_addr, alert):
+    c.cpu.restore_context(_restore(c, ctx_addr))
+
+
+@api(("kernel32.dll", "ntdll.dll"), "void NTAPI RtlRestoreContext(PCONTEXT ContextRecord, "
+                                   "PEXCEPTION_RECORD ExceptionRecord)")
+def RtlRestoreContext(c, ctx_addr, rec_addr):
+    mem = Mem(c.proc)
+    ctx = _restore(c, ctx_addr)
+    rec = X.read_record(mem, rec_addr, c.arch) if rec_addr else None
+    if rec and c.cpu.is64 and rec["ExceptionCode"] == X.STATUS_LONGJUMP and rec["NumberParameters"] >= 1:
+        _apply_jump_buffer(mem, ctx, rec["ExceptionInformation"][0])
+    elif rec and c.cpu.is64 and rec["ExceptionCode"] == X.STATUS_UNWIND_CONSOLIDATE and rec["NumberParameters"] >= 1:
+        callback = rec["ExceptionInformation"][0]
+
+        def gen(co, entry):
+            # the consolidation callback (e.g. a C++ catch block) runs on the target frame's stack
+            co.sp = min(co.sp, ctx.regs["rsp"])
+            rip = yield GuestCall(callback, (rec_addr,))
+            final = ctx.copy()
+            final.regs["rip"] = rip & M64
+            return final
+        run_api_coroutine(c, gen)
+        return
+    c.cpu.restore_context(ctx)
+
+
+def _apply_jump_buffer(mem, ctx, jb):
+    """_JUMP_BUFFER (x64): Frame, Rbx, Rsp, Rbp, Rsi, Rdi, R12-R15, Rip, MxCsr, FpCsr, Spare, Xmm6-15."""
+    vals = struct.unpack("<11Q", mem.read(jb, 88))
+    r = ctx.regs
+    for name, v in zip(("rbx", "rsp", "rbp", "rsi", "rdi", "r12", "r13", "r14", "r15", "rip"), vals[1:]):
+        r[name] = v
+    r["mxcsr"] = mem.u32(jb + 88)
+    for i in range(10):
+        r[f"xmm{6 + i}"] = int.from_bytes(mem.read(jb + 96 + 16 * i, 16), "little")
+
+
+# ------------------------------------------------------------------------------------------ unwinding
+@api("ntdll.dll", "void NTAPI RtlUnwindEx(PVOID TargetFrame, PVOID TargetIp, PEXCEPTION_RECORD ExceptionRecord, "
+                  "PVOID ReturnValue, PCONTEXT ContextRecord, PUNWIND_HISTORY_TABLE HistoryTable)")
+def RtlUnwindEx(c, target_frame, target_ip, rec_addr, retval, ctx_addr, history):
+    if not c.cpu.is64:
+        raise_unsupported(c, "RtlUnwindEx is x64-only")
+        return
+    _unwind_x64(c, target_frame, target_ip, rec_addr, retval, ctx_addr)
+
+
+def raise_unsupported(c, what):
+    from winhatch.kernel.ke.dispatcher import ProcessExit
+    from winhatch.ntstatus import STATUS_NOT_IMPLEMENTED
+    c.proc.stop_message = f"unimplemented: {what}"
+    raise ProcessExit(STATUS_NOT_IMPLEMENTED)
+
+
+def _local_record(c, mem, sp, code, address):
+    size = EXCEPTION_RECORD.size(c.arch)
+    addr = (sp - size) & ~0xF
+    mem.write(addr, EXCEPTION_RECORD.pack(c.arch, **X.build_record(code, 0, address)))
+    return addr
+
+
+def _unwind_x64(c, target_frame, target_ip, rec_addr, retval, ctx_addr):
+    thread = c.thread
+    mem = Mem(c.proc)
+
+    def gen(co, entry):
+        sp = co.sp
+        nonlocal rec_addr, ctx_addr
+        if not rec_addr:
+            rec_addr = _local_record(c, mem, sp, X.STATUS_UNWIND, entry.pc)
+            sp = rec_addr - 0x10
+        if not ctx_addr:
+            ctx_addr = (sp - X.X64_CONTEXT_SIZE) & ~0xF
+            sp = ctx_addr - 0x10
+        co.sp = sp
+        result = yield from X.rtl_unwind_x64_gen(thread, co, target_frame, target_ip, rec_addr, retval, ctx_addr,
+                                                 entry)
+        if result is None:
+            # an exit unwind reached the end of the stack: the record is raised (second chance)
+            rec = X.read_record(mem, rec_addr, "x64")
+            X.dispatch(thread, rec, entry, description="exit unwind")
+            return None
+        return result
+
+    _run_unwind(c, gen)
+
+
+def _run_unwind(c, gen_fn):
+    entry = caller_context(c)
+    co = Coroutine(c.thread, None, "unwind", (c.cpu.sp - 0x100) & ~0xF, resume_ctx=entry.copy())
+
+    def wrapper():
+        result = yield from gen_fn(co, entry)
+        return result
+    co.gen = wrapper()
+    X.start(c.thread, co)
+
+
+@api("ntdll.dll", "void NTAPI RtlUnwind(PVOID TargetFrame, PVOID TargetIp, PEXCEPTION_RECORD ExceptionRecord, "
+                  "PVOID ReturnValue)")
+def RtlUnwind(c, target_frame, target_ip, rec_addr, retval):
+    if c.cpu.is64:
+        _unwind_x64(c, target_frame, target_ip, rec_addr, retval, 0)
+        return
+    thread = c.thread
+    mem = Mem(c.proc)
+
+    def gen(co, entry):
+        nonlocal rec_addr
+        sp = co.sp
+        if not rec_addr:
+            rec_addr = _local_record(c, mem, sp, X.STATUS_UNWIND, entry.pc)
+            sp = rec_addr - 0x10
+        ctx_addr = (sp - X.X86_CONTEXT_SIZE) & ~0xF
+        dc_addr = ctx_addr - 0x10
+        co.sp = dc_addr - 0x10
+        ctx = entry.copy()
+        ctx.regs["eax"] = retval & 0xFFFFFFFF
+        mem.write(ctx_addr, X.context_to_guest(ctx))
+        yield from X.rtl_unwind_x86_gen(thread, co, target_frame, rec_addr, ctx_addr, dc_addr)
+        if not target_frame:
+            rec = X.read_record(mem, rec_addr, "x86")
+            X.dispatch(thread, rec, ctx, description="exit unwind")
+            return None
+        return ctx
+
+    _run_unwind(c, gen)
+
+
+# ------------------------------------------------------------------------------------------ x64 function tables
+@api("ntdll.dll", "PRUNTIME_FUNCTION NTAPI RtlLookupFunctionEntry(DWORD64 ControlPc, PDWORD64 ImageBase, "
+                  "PUNWIND_HISTORY_TABLE HistoryTable)")
+def RtlLookupFunctionEntry(c, pc, base_out, history):
+    def gen(co, entry):
+        r = yield from X.lookup_function_entry_gen(c.thread, pc)
+        if r is None:
+            if base_out:
+                c.write_u64(base_out, 0)
+            return 0
+        if base_out:
+            c.write_u64(base_out, r[1])
+        return r[0]
+    run_api_coroutine(c, gen)
+
+
+@api("ntdll.dll", "PEXCEPTION_ROUTINE NTAPI RtlVirtualUnwind(ULONG HandlerType, DWORD64 ImageBase, DWORD64 ControlPc, "
+                  "PRUNTIME_FUNCTION FunctionEntry, PCONTEXT ContextRecord, PVOID *HandlerData, "
+                  "PDWORD64 EstablisherFrame, PKNONVOLATILE_CONTEXT_POINTERS ContextPointers)")
+def RtlVirtualUnwind(c, htype, base, pc, entry, ctx_addr, data_out, frame_out, ptrs_addr):
+    ctx = _restore(c, ctx_addr, c.cpu.save_context())
+    ptrs, xptrs = {}, {}
+    try:
+        res = X.virtual_unwind(c.thread, htype, base, pc, entry, ctx, ptrs, xptrs)
+    except X.ExceptionError as e:
+        _raise(c, X.build_record(e.status, X.EXCEPTION_NONCONTINUABLE, c.cpu.pc), caller_context(c), str(e))
+        return None
+    c.write(ctx_addr, X.context_to_guest(ctx))
+    if data_out:
+        c.write_u64(data_out, res.handler_data if res.handler else 0)
+    if frame_out:
+        c.write_u64(frame_out, res.establisher)
+    if ptrs_addr:
+        for i, a in xptrs.items():
+            c.write_u64(ptrs_addr + 8 * i, a)
+        for i, a in ptrs.items():
+            c.write_u64(ptrs_addr + 0x80 + 8 * i, a)
+    return res.handler
+
+
+@api("ntdll.dll", "BOOLEAN NTAPI RtlAddFunctionTable(PRUNTIME_FUNCTION FunctionTable, DWORD EntryCount, "
+                  "DWORD64 BaseAddress)")
+def RtlAddFunctionTable(c, table, count, base):
+    if not table or not count:
+        return 0
+    mem = Mem(c.proc)
+    try:
+        raw = mem.read(table, 12 * count)
+    except X.ExceptionError:
+        return 0
+    begins = [struct.unpack_from("<II", raw, 12 * i) for i in range(count)]
+    low = base + min(b for b, _ in begins)
+    high = base + max(e for _, e in begins)
+    X.state_of(c.proc).function_tables.append({"table": table, "count": count, "base": base, "low": low,
+                                               "high": high, "callback": False})
+    return 1
+
+
+@api("ntdll.dll", "BOOLEAN NTAPI RtlInstallFunctionTableCallback(DWORD64 TableIdentifier, DWORD64 BaseAddress, "
+                  "DWORD Length, PGET_RUNTIME_FUNCTION_CALLBACK Callback, PVOID Context, "
+                  "PCWSTR OutOfProcessCallbackDll)")
+def RtlInstallFunctionTableCallback(c, ident, base, length, callback, context, dll):
+    if ident & 3 != 3 or not callback:
+        return 0
+    X.state_of(c.proc).function_tables.append({"table": ident, "count": 0, "base": base, "low": base,
+                                               "high": base + length, "callback": True, "callback_fn": callback,
+                                               "context": context})
+    return 1
+
+
+@api("ntdll.dll", "BOOLEAN NTAPI RtlDeleteFunctionTable(PRUNTIME_FUNCTION FunctionTable)")
+def RtlDeleteFunctionTable(c, table):
+    tabs = X.state_of(c.proc).function_tables
+    for i, t in enumerate(tabs):
+        if t["table"] == table:
+            del tabs[i]
+            return 1
+    return 0
+
+
+@api("ntdll.dll", "PVOID NTAPI RtlPcToFileHeader(PVOID PcValue, PVOID *BaseOfImage)")
+def RtlPcToFileHeader(c, pc, base_out):
+    img = c.proc.subsystem["images"].find(pc)
+    base = img.base if img is not None else 0
+    if base_out:
+        c.write_ptr(base_out, base)
+    return base
+
+
+@api(K32, "BOOL WINAPI SetThreadStackGuarantee(PULONG StackSizeInBytes)")
+def SetThreadStackGuarantee(c, size_ptr):
+    if not size_ptr:
+        c.set_last_error(87)
+        return 0
+    st = X.state_of(c.proc)
+    old = st.stack_guarantee.get(c.thread.tid, 0)
+    new = c.u32(size_ptr)
+    stack = c.thread.stack
+    if stack is not None and new > (stack.base - stack.reserve_base) // 2:
+        c.set_last_error(87)  # ERROR_INVALID_PARAMETER: more than the stack can give
+        return 0
+    if new > old:
+        st.stack_guarantee[c.thread.tid] = (new + 0xFFF) & ~0xFFF
+    c.write_u32(size_ptr, old)
+    return 1
+

@@ -1,0 +1,1 @@
+"""oleaut32.dll's exports winhatch implements."""

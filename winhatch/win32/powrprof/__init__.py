@@ -1,0 +1,1 @@
+"""powrprof.dll's exports winhatch implements."""

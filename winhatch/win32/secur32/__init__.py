@@ -1,0 +1,1 @@
+"""secur32.dll / sspicli.dll: the SSPI function table (InitSecurityInterface)."""

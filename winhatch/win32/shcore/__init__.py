@@ -1,0 +1,1 @@
+"""shcore.dll's exports winhatch implements."""

@@ -1,0 +1,1 @@
+"""shell32.dll's exports winhatch implements."""

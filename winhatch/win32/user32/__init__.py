@@ -1,0 +1,1 @@
+"""user32.dll's exports winhatch implements."""

@@ -1,0 +1,1 @@
+"""version.dll: file version information (GetFileVersionInfo, VerQueryValue)."""

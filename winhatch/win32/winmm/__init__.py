@@ -1,0 +1,1 @@
+"""winmm.dll's exports winhatch implements."""

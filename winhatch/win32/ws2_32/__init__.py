@@ -1,0 +1,1 @@
+"""ws2_32.dll: Windows Sockets (sockets) and the byte-order helpers (byteorder)."""

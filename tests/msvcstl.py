@@ -77,7 +77,7 @@ def toolchain() -> Path:
     return d
 
 
-IMPORT_DLLS = ("vcruntime140.dll", "msvcp140.dll", "ucrtbase.dll", "kernel32.dll")
+IMPORT_DLLS = ("vcruntime140.dll", "msvcp140.dll", "msvcp140_1.dll", "ucrtbase.dll", "kernel32.dll")
 
 
 def _x86_import_libs(objs: list[Path], scratch: Path) -> list[Path]:
@@ -98,8 +98,8 @@ def _x86_import_libs(objs: list[Path], scratch: Path) -> list[Path]:
     tables = load_exports("x86")
     exports = {dll: {e[1]: e[3] for e in tables[dll]["exports"] if e[1]} for dll in IMPORT_DLLS}
     defs: dict[str, set[str]] = {dll: set() for dll in IMPORT_DLLS}
-    # msvcstl_x86_start.cpp's /alternatename stand-in
-    for sym in sorted(undefined - defined - {"??_7type_info@@6B@"}):
+    # msvcstl_x86_start.cpp's /alternatename stand-ins
+    for sym in sorted(undefined - defined - {"??_7type_info@@6B@", "__alldiv", "__allrem", "__aulldiv", "__aullrem"}):
         name = sym[len("__imp_"):] if sym.startswith("__imp_") else sym
         if not name.startswith("?"):
             name = name[1:]                       # the C decoration's underscore

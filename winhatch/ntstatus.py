@@ -182,8 +182,13 @@ ERROR_POSSIBLE_DEADLOCK = 1131
 ERROR_CONTROL_C_EXIT = 572
 ERROR_BAD_PATHNAME = 161
 
-# RtlNtStatusToDosError for the statuses this project produces (documented mapping).
-_NT_TO_DOS = {
+# RtlNtStatusToDosError: the whole table (winhatch/ntstatus_map.py, measured by tools/gen_ntstatus_map.py);
+# the entries below are the ones this project's code relies on, named, and must agree with it
+# (tests/test_ntstatus_map.py checks every entry, including ones added later).
+from winhatch.ntstatus_map import NT_TO_DOS as _TABLE  # noqa: E402
+
+_NT_TO_DOS = dict(_TABLE)
+_NT_TO_DOS.update({
     STATUS_SUCCESS: ERROR_SUCCESS,
     STATUS_TIMEOUT: ERROR_TIMEOUT,
     STATUS_PENDING: 997,  # ERROR_IO_PENDING
@@ -201,7 +206,7 @@ _NT_TO_DOS = {
     STATUS_END_OF_FILE: ERROR_HANDLE_EOF,
     STATUS_NO_MEMORY: ERROR_NOT_ENOUGH_MEMORY,
     STATUS_CONFLICTING_ADDRESSES: ERROR_INVALID_ADDRESS,
-    STATUS_ALREADY_COMMITTED: ERROR_INVALID_ADDRESS,
+    STATUS_ALREADY_COMMITTED: ERROR_ACCESS_DENIED,
     STATUS_ACCESS_DENIED: ERROR_ACCESS_DENIED,
     STATUS_BUFFER_TOO_SMALL: ERROR_INSUFFICIENT_BUFFER,
     STATUS_OBJECT_TYPE_MISMATCH: ERROR_INVALID_HANDLE,
@@ -252,21 +257,19 @@ _NT_TO_DOS = {
     0xC0000040: ERROR_NOT_ENOUGH_MEMORY,  # STATUS_SECTION_TOO_BIG
     0xC000011E: 1006,  # STATUS_MAPPED_FILE_SIZE_ZERO: ERROR_FILE_INVALID
     0xC0000020: ERROR_BAD_EXE_FORMAT,  # STATUS_INVALID_FILE_FOR_SECTION
-    0xC0000054: 33,   # STATUS_FILE_LOCK_CONFLICT: ERROR_LOCK_VIOLATION
-    0xC0000055: 33,   # STATUS_LOCK_NOT_GRANTED: ERROR_LOCK_VIOLATION
-    0xC000007E: 158,  # STATUS_RANGE_NOT_LOCKED: ERROR_NOT_LOCKED
-    0xC00000E8: 1784,  # STATUS_INVALID_USER_BUFFER: ERROR_INVALID_USER_BUFFER
-}
+})
 
 
 def nt_to_win32(status: int) -> int:
-    """RtlNtStatusToDosError for the statuses this project produces; ERROR_MR_MID_NOT_FOUND (317) otherwise."""
+    """RtlNtStatusToDosError: the Win32 error of an NTSTATUS, ERROR_MR_MID_NOT_FOUND (317) when it has none."""
     status &= 0xFFFFFFFF
-    if status in _NT_TO_DOS:
-        return _NT_TO_DOS[status]
-    if (status & 0xFFFF0000) == 0x80070000 or (status & 0xFFFF0000) == 0xC0070000:
-        return status & 0xFFFF  # FACILITY_WIN32 wrapped errors
-    return 317
+    if status & 0x20000000:
+        return status                     # a customer status is its own error
+    if status >> 28 == 0xD:
+        status &= ~0x10000000             # 0xDxxxxxxx is read as 0xCxxxxxxx
+    if status >> 16 in (0x8007, 0xC007, 0xC001):
+        return status & 0xFFFF            # FACILITY_WIN32 / NTWIN32 / DEBUGGER wrap a Win32 error
+    return _NT_TO_DOS.get(status, 317)
 
 
 class NtStatusError(Exception):
@@ -294,7 +297,7 @@ _NT_TO_DOS.update({
     STATUS_NOT_SAME_DEVICE: 17,  # ERROR_NOT_SAME_DEVICE
     STATUS_CANNOT_DELETE: ERROR_ACCESS_DENIED,
     STATUS_KEY_DELETED: 1018,  # ERROR_KEY_DELETED
-    STATUS_INVALID_DEVICE_STATE: 31,  # ERROR_GEN_FAILURE
+    STATUS_INVALID_DEVICE_STATE: 22,  # ERROR_BAD_COMMAND
 })
 STATUS_DISK_FULL = 0xC000007F
 _NT_TO_DOS[STATUS_DISK_FULL] = 112  # ERROR_DISK_FULL
@@ -312,7 +315,7 @@ _NT_TO_DOS.update({
     STATUS_PIPE_CLOSING: 232,  # ERROR_NO_DATA
     STATUS_PIPE_EMPTY: 232,
     STATUS_INVALID_CID: ERROR_INVALID_PARAMETER,
-    STATUS_TOO_MANY_THREADS: ERROR_NOT_ENOUGH_MEMORY,
+    STATUS_TOO_MANY_THREADS: 565,  # ERROR_TOO_MANY_THREADS
     STATUS_QUOTA_EXCEEDED: 1816,  # ERROR_NOT_ENOUGH_QUOTA
     STATUS_SUSPEND_COUNT_EXCEEDED: 156,  # ERROR_SIGNAL_REFUSED
     STATUS_THREAD_IS_TERMINATING: ERROR_ACCESS_DENIED,

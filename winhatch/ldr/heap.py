@@ -42,6 +42,7 @@ class Heap:
         self.requested: dict[int, int] = {}  # user address -> size asked for (RtlSizeHeap)
         self.free: dict[int, list[int]] = {}  # rounded size -> user addresses
         self.large: dict[int, int] = {}
+        self.seg_committed: dict[int, int] = {}   # segment base -> committed end, for segments left behind
         self.handle = self.base
 
     def _commit(self, end: int) -> None:
@@ -52,6 +53,7 @@ class Heap:
             self._committed_end = end
 
     def _new_segment(self, need: int) -> None:
+        self.seg_committed[self.segments[-1][0]] = self._committed_end     # the segment being left
         size = max(SEGMENT_RESERVE, (need + 0x2000 + 0xFFFF) & ~0xFFFF)
         base, size = self.aspace.allocate(None, size, MEM_RESERVE, PAGE_READWRITE, tag=("heap",))
         self.segments.append((base, size))
@@ -99,6 +101,41 @@ class Heap:
         self.aspace.write(addr - self.header + 4, b"\0\0\0\0")
         self.free.setdefault(size, []).append(addr)
         return True
+
+    def walk(self, ptr_size: int) -> list[dict]:
+        """HeapWalk's view: per segment a region entry, its blocks in address order (busy, free), the free
+        space left in its committed part as one free block, then its uncommitted range (less the last page).
+        Large blocks (their own virtual allocations) are not listed."""
+        out = []
+        free_addrs = {a for lst in self.free.values() for a in lst}
+        small = sorted(a for a in self.blocks if a not in self.large)
+        current = self.segments[-1][0]
+        for idx, (base, size) in enumerate(self.segments):
+            end = base + size
+            committed_end = self._committed_end if base == current else self.seg_committed.get(base, end)
+            first = base + (0x1000 if idx == 0 else 0)
+            last = end - 0x1000
+            out.append(dict(kind="region", data=base, size=first - base, overhead=0, index=idx,
+                            committed=committed_end - base, uncommitted=end - committed_end,
+                            first=first, last=last))
+            top = first
+            for a in small:
+                if base <= a < end:
+                    busy = a not in free_addrs
+                    out.append(dict(kind="busy" if busy else "free", data=a,
+                                    size=self.requested.get(a, self.blocks[a]) if busy else self.blocks[a],
+                                    overhead=self.header, index=idx))
+                    top = max(top, a + self.blocks[a])
+            if base == current:
+                top = max(top, self._top)
+            ov = 4 * ptr_size
+            if committed_end - top > 2 * ov:
+                out.append(dict(kind="free", data=top + ov, size=committed_end - top - 2 * ov, overhead=ov,
+                                index=idx))
+            if last > committed_end:
+                out.append(dict(kind="uncommitted", data=committed_end, size=last - committed_end, overhead=0,
+                                index=idx))
+        return out
 
     def size_of(self, addr: int) -> int | None:
         return self.requested.get(addr)

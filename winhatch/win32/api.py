@@ -235,6 +235,10 @@ def data_export(dll: str, name: str, size: int, init: Callable | None = None) ->
     _DATA.append((dll.lower(), name, size, init))
 
 
+INTERNAL_DATA = ".whdata"
+_INTERNAL_DATA: list = []
+
+
 def internal_function(dll: str, name: str) -> None:
     """Declare a function of a synthetic DLL that is not exported (msvcp140's basic_filebuf members, reached
     through a vftable): the DLL gets a framed stub named `name` in its trap table, and an @api declaration
@@ -244,6 +248,28 @@ def internal_function(dll: str, name: str) -> None:
 
 def internal_functions() -> list[tuple[str, str]]:
     return list(_INTERNAL_FN)
+
+
+def internal_data(dll: str, name: str, size: int) -> None:
+    """Declare data of a synthetic DLL that is not exported (the RTTI, vftables and ThrowInfos of the
+    exception classes the C++ runtime throws): it lives in the DLL's own image, in the section INTERNAL_DATA,
+    laid out in declaration order (internal_data_offset), so image-relative references to it work."""
+    _INTERNAL_DATA.append((dll.lower(), name, size))
+
+
+def internal_data_items() -> list[tuple[str, str, int]]:
+    return list(_INTERNAL_DATA)
+
+
+def internal_data_layout(dll: str) -> tuple[dict[str, int], int]:
+    """{name: offset in the INTERNAL_DATA section} of a DLL's internal data, and the section's size."""
+    out, off = {}, 0
+    for d, name, size in _INTERNAL_DATA:
+        if d == dll.lower():
+            off = (off + 15) & ~15
+            out[name] = off
+            off += size
+    return out, off
 
 
 def dll_init(dll: str):

@@ -85,6 +85,7 @@ def cache_key(arch: str) -> str:
     h.update(repr(sorted(_entry_dlls())).encode())
     h.update(repr(sorted(INTERNAL.items())).encode())
     h.update(repr(sorted(api.internal_functions())).encode())
+    h.update(repr(api.internal_data_items()).encode())
     from winhatch.kernel.ke import services
     h.update(Path(services.__file__).with_name("services.tsv").read_bytes())
     h.update(services.WOW64_TRANSITION_X86)
@@ -186,6 +187,9 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
         data = b.add_section(".data", bytes(max(off, 16)), SCN_DATA)
         for ordinal, ename, o in layout:
             b.add_export(ename, data.rva + o, ordinal=ordinal)
+    _layout, internal_size = api.internal_data_layout(name)
+    if internal_size:
+        b.add_section(api.INTERNAL_DATA, bytes(internal_size), SCN_DATA)
     if none_items:
         # no IMAGE_SCN_MEM_READ/WRITE: mapped PAGE_NOACCESS; the loader still binds imports to these addresses
         none = b.reserve_section(NONE_SECTION, len(none_items) * NONE_SLOT, IMAGE_SCN_CNT_UNINITIALIZED_DATA)

@@ -230,7 +230,7 @@ def NtQueryInformationJobObject(machine, thread, JobHandle, JobObjectInformation
     else:
         job = getattr(thread.process, "job", None)
         if job is None:
-            return 0xC0000022 if cls else STATUS_INVALID_INFO_CLASS   # no job of its own: access denied
+            return 0xC000000D   # no job of its own: STATUS_INVALID_PARAMETER (ERROR_INVALID_PARAMETER, as Wine answers)
     length = JobObjectInformationLength & 0xFFFFFFFF
     if cls == JobObjectBasicAccountingInformation:
         user = sum(getattr(p, "user_time", 0) or 0 for p in job.processes)

@@ -8,7 +8,7 @@ as RtlSetEnvironmentVariable does when a block has to grow. New variables are in
 """
 from __future__ import annotations
 
-from winhatch.kernel.mm import MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE
+from winhatch.kernel.mm import MEM_RELEASE
 from winhatch.kernel.structs import RTL_USER_PROCESS_PARAMETERS
 from winhatch.ntstatus import ERROR_ENVVAR_NOT_FOUND, ERROR_INVALID_PARAMETER, NtStatusError
 from winhatch.win32.api import api
@@ -35,21 +35,59 @@ def block_bytes(env: dict[str, str]) -> bytes:
 
 
 def _sync_block(c) -> None:
-    """Rebuild the guest's environment block from the dict."""
+    """Rewrite the guest's environment block from the dict, as RtlSetEnvironmentVariable edits the block: in
+    place when the new contents fit the block's process-heap allocation (which keeps its size:
+    EnvironmentSize is the allocation's), else in a new allocation of exactly the size needed, the old one
+    released."""
     proc = c.proc
     data = block_bytes(environment(c))
     p = params_address(c)
     old = RTL_USER_PROCESS_PARAMETERS.read(proc.aspace, p, c.arch, "Environment")["Environment"]
-    base, _ = proc.aspace.allocate(None, len(data), MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, tag=("environment",))
-    proc.aspace.write(base, data)
-    RTL_USER_PROCESS_PARAMETERS.write(proc.aspace, p, c.arch, Environment=base, EnvironmentSize=len(data))
+    new, size = write_block(c, old, data)
+    RTL_USER_PROCESS_PARAMETERS.write(proc.aspace, p, c.arch, Environment=new, EnvironmentSize=size)
     if proc.parameters is not None:
-        proc.parameters["environment"] = base
+        proc.parameters["environment"] = new
+
+
+def heap_block_size(c, addr: int) -> int | None:
+    from winhatch.ldr import loader
+    return loader.state_of(c.proc).heaps.process_heap.size_of(addr) if addr else None
+
+
+def write_block(c, old: int, data: bytes) -> tuple[int, int]:
+    """Store an environment block's bytes over the heap block `old` when they fit, else in a new heap block
+    (the old one freed; a block that is not a heap block is a virtual allocation, released). Returns the
+    block's address and its allocation size."""
+    proc = c.proc
+    cap = heap_block_size(c, old)
+    if cap is not None and len(data) <= cap:
+        proc.aspace.write(old, data)
+        return old, cap
+    new = heap_alloc(c, len(data))
+    if not new:
+        raise NtStatusError(0xC0000017, "no memory for the environment block")
+    proc.aspace.write(new, data)
     if old:
-        try:
-            proc.aspace.free(old, 0, MEM_RELEASE)
-        except NtStatusError:
-            pass
+        if cap is not None:
+            heap_free(c, old)
+        else:
+            try:
+                proc.aspace.free(old, 0, MEM_RELEASE)
+            except NtStatusError:
+                pass
+    return new, len(data)
+
+
+def load_block(c, env: int) -> None:
+    """Make the dict the contents of the block at env (RtlSetCurrentEnvironment)."""
+    from winhatch.win32.ntdll.rtl_env import _entries, _text
+    d = environment(c)
+    d.clear()
+    for e in _entries(c, env):
+        s = _text(e)
+        k, sep, v = s[1:].partition("=")
+        if sep:
+            d[s[0] + k] = v
 
 
 def set_var(c, name: str, value: str | None) -> None:

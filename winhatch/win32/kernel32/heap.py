@@ -431,3 +431,97 @@ for _pre, _T in (("Local", "HLOCAL"), ("Global", "HGLOBAL")):
             return _handle_of(c, p)
 
     _decl()
+
+
+# ------------------------------------------------------------------------------------------ heap walks
+STATUS_NO_MORE_ENTRIES = 0x8000001A
+STATUS_INVALID_PARAMETER = 0xC000000D
+ERROR_NO_MORE_ITEMS = 259
+
+
+def _walk_next(c, heap, data: int, flags: int, rtl: bool):
+    """The entry after the one whose lpData/wFlags the caller passes back (lpData NULL: the first)."""
+    entries = heap.walk(c.ptr_size)
+    if not data:
+        return entries[0] if entries else None
+    kinds = _kind_of_flags(flags, rtl)
+    for i, e in enumerate(entries):
+        if e["data"] == data and (kinds is None or e["kind"] in kinds):
+            return entries[i + 1] if i + 1 < len(entries) else None
+    return None
+
+
+def _kind_of_flags(flags: int, rtl: bool):
+    if rtl:
+        if flags & 0x2:
+            return ("region",)
+        if flags & 0x1000:
+            return ("uncommitted",)
+        if flags & 0x1:
+            return ("busy",)
+        return ("free",)
+    if flags & 0x1:
+        return ("region",)
+    if flags & 0x2:
+        return ("uncommitted",)
+    if flags & 0x4:
+        return ("busy",)
+    return ("free",)
+
+
+def _write_entry(c, at: int, e: dict, rtl: bool) -> None:
+    p = c.ptr_size
+    c.write_ptr(at, e["data"])
+    if rtl:
+        c.write_ptr(at + p, e["size"])
+        off = 2 * p
+        flags = {"region": 0x2, "busy": 0x4011, "free": 0, "uncommitted": 0x1000}[e["kind"]]
+    else:
+        c.write_u32(at + p, e["size"])
+        off = p + 4
+        flags = {"region": 0x1, "busy": 0x4, "free": 0, "uncommitted": 0x2}[e["kind"]]
+    c.write(at + off, bytes([e["overhead"] & 0xFF, e["index"] & 0xFF]) + flags.to_bytes(2, "little"))
+    u = off + 4
+    if e["kind"] == "region":
+        c.write_u32(at + u, e["committed"])
+        c.write_u32(at + u + 4, e["uncommitted"])
+        c.write_ptr(at + u + 8, e["first"])
+        c.write_ptr(at + u + 8 + p, e["last"])
+    else:
+        c.write(at + u, bytes(p + 12))
+
+
+@api(NT, "NTSTATUS NTAPI RtlWalkHeap(HANDLE HeapHandle, PVOID Entry)")
+def RtlWalkHeap(c, h, pentry):
+    """RTL_HEAP_WALK_ENTRY (lpData, SIZE_T cbData, cbOverhead, iRegionIndex, wFlags with RTL_HEAP_ENTRY_*
+    bits, the Block/Region union); STATUS_NO_MORE_ENTRIES after the last entry."""
+    heap = _heap(c, h)
+    if heap is None or not pentry:
+        return STATUS_INVALID_PARAMETER
+    p = c.ptr_size
+    data = c.ptr(pentry)
+    flags = int.from_bytes(c.read(pentry + 2 * p + 2, 2), "little")
+    e = _walk_next(c, heap, data, flags, True)
+    if e is None:
+        return STATUS_NO_MORE_ENTRIES
+    _write_entry(c, pentry, e, True)
+    return 0
+
+
+@api(K32, "BOOL WINAPI HeapWalk(HANDLE hHeap, LPPROCESS_HEAP_ENTRY lpEntry)")
+def HeapWalk(c, h, pentry):
+    """PROCESS_HEAP_ENTRY over the heap's regions, blocks and uncommitted ranges (ldr.heap.Heap.walk);
+    FALSE with ERROR_NO_MORE_ITEMS after the last."""
+    heap = _heap(c, h)
+    if heap is None or not pentry:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    p = c.ptr_size
+    data = c.ptr(pentry)
+    flags = int.from_bytes(c.read(pentry + p + 6, 2), "little")
+    e = _walk_next(c, heap, data, flags, False)
+    if e is None:
+        c.set_last_error(ERROR_NO_MORE_ITEMS)
+        return 0
+    _write_entry(c, pentry, e, False)
+    return 1

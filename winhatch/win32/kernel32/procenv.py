@@ -266,9 +266,21 @@ def _teb_u32(c, field: str) -> int:
     return TEB.read(c.proc.aspace, c.thread.teb, c.arch, field)[field]
 
 
+# TEB.HardErrorMode holds ntdll's RTL_ERRORMODE_* bits (RtlGet/SetThreadErrorMode); kernel32 translates
+_SEM_TO_RTL = ((SEM_FAILCRITICALERRORS, 0x10), (SEM_NOGPFAULTERRORBOX, 0x20), (SEM_NOOPENFILEERRORBOX, 0x40))
+
+
+def _sem_to_rtl(mode: int) -> int:
+    return sum(r for s, r in _SEM_TO_RTL if mode & s)
+
+
+def _rtl_to_sem(mode: int) -> int:
+    return sum(s for s, r in _SEM_TO_RTL if mode & r)
+
+
 @api(K32, "DWORD WINAPI GetThreadErrorMode(void)")
 def GetThreadErrorMode(c):
-    return _teb_u32(c, "HardErrorMode")
+    return _rtl_to_sem(_teb_u32(c, "HardErrorMode"))
 
 
 @api(K32, "BOOL WINAPI SetThreadErrorMode(DWORD dwNewMode, LPDWORD lpOldMode)")
@@ -279,8 +291,8 @@ def SetThreadErrorMode(c, mode, old):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     if old:
-        c.write_u32(old, _teb_u32(c, "HardErrorMode"))
-    TEB.write(c.proc.aspace, c.thread.teb, c.arch, HardErrorMode=mode)
+        c.write_u32(old, _rtl_to_sem(_teb_u32(c, "HardErrorMode")))
+    TEB.write(c.proc.aspace, c.thread.teb, c.arch, HardErrorMode=_sem_to_rtl(mode))
     return 1
 
 

@@ -82,7 +82,7 @@ def _pack(c, s, variant: str, dev: int, mode: int, nlink: int, size: int, atime:
     if variant == "32i64":
         return head + struct.pack("<4xqiii4x", size, *(_s32(t) for t in (atime, mtime, ctime)))
     if variant == "64i32":
-        return head + struct.pack("<I4xqqq", size & 0xFFFFFFFF, atime, mtime, ctime)
+        return head + struct.pack("<Iqqq", size & 0xFFFFFFFF, atime, mtime, ctime)
     return head + struct.pack("<4xqqqq", size, atime, mtime, ctime)
 
 

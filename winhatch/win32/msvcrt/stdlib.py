@@ -469,6 +469,11 @@ def _i64tow(c, v, buf, radix):
     return _itoa_common(c, v, buf, radix, 64, True, True)
 
 
+@api(BOTH, "wchar_t * __cdecl _ui64tow(unsigned __int64 value, wchar_t *buf, int radix)")
+def _ui64tow(c, v, buf, radix):
+    return _itoa_common(c, v, buf, radix, 64, False, True)
+
+
 def _itoa_s_common(c, value, buf, size, radix, bits, signed, wide) -> int:
     s = R.state(c)
     size = _sz(c, size)

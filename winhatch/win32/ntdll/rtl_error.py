@@ -1,6 +1,8 @@
-"""ntdll's status conversions: RtlNtStatusToDosError(NoTeb), RtlGetLastNtStatus.
+"""ntdll's status conversions: RtlNtStatusToDosError(NoTeb), RtlGetLastNtStatus,
+RtlSetLastWin32ErrorAndNtStatusFromNtStatus.
 
-One mapping serves the whole project: winhatch.ntstatus.nt_to_win32, the table kernel32's functions already
+One mapping serves the whole project: winhatch.ntstatus.nt_to_win32 over the complete table in
+winhatch/ntstatus_map.py (a leaf module, so the kernel can use it too), the mapping kernel32's functions
 use to turn an NTSTATUS into their last error, so RtlNtStatusToDosError and kernel32 always agree.
 RtlNtStatusToDosError also records the status in TEB.LastStatusValue (RtlGetLastNtStatus reads it back);
 RtlNtStatusToDosErrorNoTeb leaves the TEB alone.
@@ -29,3 +31,9 @@ def RtlNtStatusToDosErrorNoTeb(c, status):
 @api(NT, "NTSTATUS NTAPI RtlGetLastNtStatus(void)")
 def RtlGetLastNtStatus(c):
     return c.u32(c.thread.teb + _LAST_STATUS[c.arch])
+
+
+@api(NT, "void NTAPI RtlSetLastWin32ErrorAndNtStatusFromNtStatus(NTSTATUS Status)")
+def RtlSetLastWin32ErrorAndNtStatusFromNtStatus(c, status):
+    c.write_u32(c.thread.teb + _LAST_STATUS[c.arch], status)
+    c.set_last_error(nt_to_win32(status))

@@ -964,3 +964,12 @@ def RtlIsTextUnicode(c, buf, length, pf):
     if found & (_REVERSE_MASK | _NOT_UNICODE_MASK | IS_TEXT_UNICODE_BUFFER_TOO_SMALL):
         return 0
     return int(bool(found & _UNICODE_MASK))
+
+
+@api(NT, "WCHAR NTAPI RtlAnsiCharToUnicodeChar(PUCHAR *SourceCharacter)")
+def RtlAnsiCharToUnicodeChar(c, psrc):
+    """One character of the ANSI code page (single-byte here) at *SourceCharacter, which moves past it."""
+    src = c.ptr(psrc)
+    unit = struct.unpack("<H", mb_to_units(c.read(src, 1), cps.ACP)[:2])[0]
+    c.write_ptr(psrc, src + 1)
+    return unit

@@ -13,11 +13,12 @@ V = "vcruntime140.dll"
 
 @api(U, "void __cdecl __std_type_info_destroy_list(void *head)")
 def __std_type_info_destroy_list(c, head):
-    """Free the demangled names cached by type_info::name (a singly linked list of heap blocks)."""
+    """Free the undecorated names cached by type_info::name (__std_type_info_name): heap blocks on the
+    SLIST_HEADER at head, flushed at once."""
+    from winhatch.win32.ntdll.slist import RtlInterlockedFlushSList
     if not head:
         return
-    node = c.ptr(head)
-    c.write_ptr(head, 0)
+    node = RtlInterlockedFlushSList(c, head)
     seen = 0
     while node and seen < 1 << 16:
         nxt = c.ptr(node)

@@ -749,6 +749,8 @@ def FindNextFile(c, h, buf):
     try:
         fh = c.proc.handles.lookup(h, "FindFile")
     except NtStatusError:
+        fh = None
+    if not isinstance(fh, FindHandle):      # (a C runtime _findfirst handle is not kernel32's)
         c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
     st, raw = _find_next_entry(c, fh, None, False)
@@ -764,6 +766,8 @@ def FindClose(c, h):
     try:
         fh = c.proc.handles.lookup(h, "FindFile")
     except NtStatusError:
+        fh = None
+    if not isinstance(fh, FindHandle):      # (a C runtime _findfirst handle is not kernel32's)
         c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
     nt_close(c, fh.dir_handle)

@@ -125,12 +125,12 @@ def test_file_of_a_mapped_image(vfs, tmp_path):
     assert status(vfs.open, "C:\\prog.exe", access=GENERIC_READ, disposition=FILE_OVERWRITE_IF) == \
         STATUS_SHARING_VIOLATION
     h = vfs.open("C:\\prog.exe", access=GENERIC_READ | DELETE)
-    assert status(h.set_delete_disposition, True) == STATUS_CANNOT_DELETE
+    assert status(vfs.set_disposition, h, True) == STATUS_CANNOT_DELETE
     h.close()
     vfs.rename("C:\\prog.exe", "C:\\prog.old")
     assert status(vfs.delete, "C:\\prog.old") == STATUS_CANNOT_DELETE
     sec.views = 0                                     # unmapped: an ordinary file again
     h = vfs.open("C:\\prog.old", access=GENERIC_READ | DELETE)
-    h.set_delete_disposition(True)
+    vfs.set_disposition(h, True)
     h.close()
     assert not vfs.exists("C:\\prog.old")

@@ -196,6 +196,9 @@ def LdrpInitializeProcess(machine, thread) -> None:
         st.write_ptr(b, b)
         st.write_ptr(b + st.ptr, b)
     PEB.write(aspace, proc.peb, arch, Ldr=ldr, LoaderLock=lock)
+    # RtlSetCurrentDirectory_U: the current directory's handle in the process parameters
+    from winhatch.kernel.io.file_services import set_current_directory_handle
+    set_current_directory_handle(machine, proc, proc.subsystem.get("cwd") or machine.default_cwd)
     st.emit("LdrpInitializeProcess", peb_ldr_data=f"0x{ldr:x}", loader_lock=f"0x{lock:x}")
     # API set schema from the PEB (what MmCreatePeb mapped)
     from winhatch.kernel.apiset.schema import ApiSetSchema

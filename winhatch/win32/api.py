@@ -300,7 +300,7 @@ class Call:
     export (:func:`call_class`); the trap path keeps one instance per thread and export (Thread.call_objects) and
     only updates its stack pointer, so a handler must not rely on a Call object outliving its call."""
 
-    __slots__ = ("thread", "proc", "cpu", "_sp")
+    __slots__ = ("thread", "proc", "cpu", "_sp", "_scratch")
     machine = None
     spec: "ApiSpec | None" = None
     name = ""
@@ -315,7 +315,7 @@ class Call:
         self.proc = proc = thread.process
         self.cpu = cpu = proc.cpu
         self._sp = cpu.sp if sp is None else sp
-        thread.api_scratch = None       # a new call (or the re-run of a blocked one): stack_alloc starts afresh
+        self._scratch = None
 
     @property
     def arch(self) -> str:
@@ -434,15 +434,16 @@ class Call:
         are committed as a __chkstk probe would (the guard page moves down); the scratch is zeroed and lives
         until the API returns (an allocation of a handler run again after a wait gets the same address)."""
         thread = self.thread
-        mark = getattr(thread, "api_scratch", None)
         top = self._sp - 0x20            # leave the return address and a little room alone
-        low = mark[1] if mark is not None and mark[0] == self._sp else top
+        # each call starts again from the top (a call run again after a wait makes the same allocations in
+        # the same order, so it gets the same addresses); within a call the scratch grows down
+        low = self._scratch if self._scratch is not None else top
         addr = (low - max(size, 1)) & ~(align - 1)
         if top - addr > 0x40000:
             from winhatch.ntstatus import STATUS_STACK_OVERFLOW, NtStatusError
             raise NtStatusError(STATUS_STACK_OVERFLOW, f"{top - addr:#x} bytes of API scratch")
         _probe_stack(self.machine, thread, addr)
-        thread.api_scratch = (self._sp, addr)
+        self._scratch = addr
         self.cpu.mem_write(addr, bytes(size))
         return addr
 
@@ -675,7 +676,7 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
             c = thread.call_objects[CallT] = CallT(thread, sp)
         else:
             c._sp = sp
-            thread.api_scratch = None   # stack_alloc's scratch starts afresh for each call
+            c._scratch = None
         return c
 
     # x64 arguments that need no decoding: passed straight from the frame

@@ -689,14 +689,3 @@ def query_information(machine, thread, FileHandle, IoStatusBlock, FileInformatio
         return e.status
     io.write_iosb(thread.process, IoStatusBlock, 0, len(data))
     return 0
-
-
-@kernel_service("NtSetInformationFile")
-def NtSetInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInformation, Length, FileInformationClass):
-    """The classes this component owns; the general file service takes this over and calls set_information
-    first."""
-    cls = FileInformationClass & 0xFFFFFFFF
-    st = set_information(machine, thread, FileHandle, IoStatusBlock, FileInformation, Length, cls)
-    if st is None:
-        unsupported(thread, "NtSetInformationFile", f"information class {cls}")
-    return st

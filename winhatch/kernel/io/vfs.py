@@ -167,11 +167,11 @@ class FileInfo(Record):
     """What NtQueryInformationFile / FindFirstFile report about one entry."""
 
     _fields = ("name", "attributes", "size", "creation_time", "last_access_time", "last_write_time", "change_time",
-               "is_dir", "path", "allocation_size")
+               "is_dir", "path", "allocation_size", "file_index")
 
     def __init__(self, name: str, attributes: int, size: int, creation_time: int, last_access_time: int,
                  last_write_time: int, change_time: int, is_dir: bool, path: str = "",
-                 allocation_size: int = 0) -> None:
+                 allocation_size: int = 0, file_index: int = 0) -> None:
         self.name = name
         self.attributes = attributes
         self.size = size
@@ -182,6 +182,7 @@ class FileInfo(Record):
         self.is_dir = is_dir
         self.path = path                # the guest (Win32) full path
         self.allocation_size = allocation_size
+        self.file_index = file_index    # FileInternalInformation's index (see file_index_of)
 
 
 class _Mount(Record):
@@ -228,6 +229,16 @@ class _Resolved(Record):
     @property
     def is_root(self) -> bool:
         return not self.target.components
+
+
+def file_index_of(host) -> int:
+    """A stable 48-bit file index per host file (the same in every run, as an NTFS file reference is): the
+    file's FileInternalInformation and the FileId of its directory entries."""
+    if host is None:
+        return 0
+    import hashlib
+    digest = hashlib.sha256(str(host).encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:6], "little")
 
 
 def _inside(path: str, root: str) -> bool:
@@ -333,9 +344,10 @@ class _ShareState:
     counts, so opening the same file again costs the same however many handles are open)."""
 
     __slots__ = ("files", "open_count", "readers", "writers", "deleters", "shared_read", "shared_write",
-                 "shared_delete")
+                 "shared_delete", "dispositions")
 
     def __init__(self) -> None:
+        self.dispositions = 0          # handles through which a delete disposition is set
         self.files: dict["VfsFile", None] = {}
         self.open_count = self.readers = self.writers = self.deleters = 0
         self.shared_read = self.shared_write = self.shared_delete = 0
@@ -359,6 +371,8 @@ class _ShareState:
     def remove(self, f: "VfsFile") -> None:
         if self.files.pop(f, 0) is None:
             self.update(f, -1)
+            if f.disposition:
+                self.dispositions -= 1
 
     def __iter__(self):
         return iter(self.files)
@@ -389,6 +403,7 @@ class VfsFile:
         self.position = 0
         self.closed = False
         self.delete_on_close = bool(options & FILE_DELETE_ON_CLOSE)
+        self.disposition = False        # delete pending set through this handle (FileDispositionInformation)
 
     def __repr__(self) -> str:
         return f"<VfsFile {self.path!r}{' dir' if self.is_dir else ''}{' closed' if self.closed else ''}>"
@@ -507,22 +522,6 @@ class VfsFile:
         return self.vfs._info_from_stat(self.path.rstrip("\\").rsplit("\\", 1)[-1], st, self.readonly,
                                         self.host_path, self.path)
 
-    def set_delete_disposition(self, delete: bool) -> None:
-        """NtSetInformationFile(FileDispositionInformation) — SetFileInformationByHandle(FileDispositionInfo):
-        mark the file to be deleted when its last handle closes, or clear the mark. Needs DELETE access; a
-        read-only file or a running image cannot be marked (STATUS_CANNOT_DELETE), as on Windows."""
-        self._check()
-        if self.device is not None or self.host_path is None:
-            raise NtStatusError(STATUS_INVALID_PARAMETER, "not a file")
-        if not self.access & DELETE:
-            raise NtStatusError(STATUS_ACCESS_DENIED, "handle lacks DELETE")
-        if delete:
-            if self.readonly or self.vfs._attrs.get(str(self.host_path), 0) & FILE_ATTRIBUTE_READONLY:
-                raise NtStatusError(STATUS_CANNOT_DELETE, f"read-only: {self.path!r}")
-            if not self.is_dir and self.vfs._image_in_use(self.host_path):
-                raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {self.path!r}")
-        self.delete_on_close = bool(delete)
-
     def listdir(self, pattern: str = "*") -> list[FileInfo]:
         """NtQueryDirectoryFile on this directory handle."""
         self._check()
@@ -534,6 +533,8 @@ class VfsFile:
         if self.closed:
             return
         self.closed = True
+        if self.vfs._byte_locks:
+            self.vfs._release_locks(self)
         hf, self._hf = self._hf, None
         if hf is not None:
             hf.release()
@@ -585,6 +586,7 @@ class Vfs:
         self._fd_lru: OrderedDict[tuple[_HostFile, bool], None] = OrderedDict()
         self.max_host_fds = MAX_HOST_FDS
         self._delete_pending: set[str] = set()
+        self._byte_locks: dict[str, list] = {}   # host path -> [(VfsFile, start, length, exclusive)]
         self._attrs: dict[str, int] = {}   # host path → attributes set by the guest (READONLY, HIDDEN ...)
         self._created: dict[str, int] = {}  # host path → creation time (FILETIME) set by the guest
         self._dir_cache: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}   # see _folded_names
@@ -846,7 +848,8 @@ class Vfs:
                         last_access_time=unix_ns_to_filetime(st.st_atime_ns),
                         last_write_time=unix_ns_to_filetime(st.st_mtime_ns),
                         change_time=unix_ns_to_filetime(st.st_ctime_ns), is_dir=is_dir, path=path,
-                        allocation_size=0 if is_dir else (size + 4095) // 4096 * 4096)
+                        allocation_size=0 if is_dir else (size + 4095) // 4096 * 4096,
+                        file_index=file_index_of(host))
 
     def _not_found(self, r: _Resolved, what: str) -> NtStatusError:
         if r.parent_exists:
@@ -1065,7 +1068,7 @@ class Vfs:
             if not r.is_dir and self._attrs.get(key, 0) & FILE_ATTRIBUTE_READONLY and \
                     (acc & (FILE_WRITE_DATA | FILE_APPEND_DATA) or truncate or options & FILE_DELETE_ON_CLOSE):
                 raise NtStatusError(STATUS_ACCESS_DENIED, f"file is read-only: {r.guest!r}")
-            if key in self._delete_pending:
+            if self._pending(key):
                 raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {r.guest!r}")
             if not r.is_dir and self._image_in_use(r.host):
                 if options & FILE_DELETE_ON_CLOSE:
@@ -1188,11 +1191,18 @@ class Vfs:
              errno.EMFILE: STATUS_TOO_MANY_OPENED_FILES, errno.ENFILE: STATUS_TOO_MANY_OPENED_FILES}
         return NtStatusError(m.get(e.errno, STATUS_UNSUCCESSFUL), f"host: {e.strerror}")
 
-    def _check_share(self, key: str, acc: int, share: int) -> None:
-        """IoCheckShareAccess."""
+    def _check_share(self, key: str, acc: int, share: int, exclude: "VfsFile | None" = None) -> None:
+        """IoCheckShareAccess (`exclude`: a handle whose own access does not count, as when a handle renames
+        or deletes its own file)."""
         if not acc & (_SHARE_READ_ACCESS | _SHARE_WRITE_ACCESS | DELETE):
             return
         o = self._opens.get(key)
+        if o is not None and exclude is not None and exclude in o.files:
+            rest = _ShareState()
+            for f in o.files:
+                if f is not exclude:
+                    rest.add(f)
+            o = rest
         if o is None or not o.open_count:
             return
         if (acc & _SHARE_READ_ACCESS and o.shared_read < o.open_count) or \
@@ -1305,7 +1315,7 @@ class Vfs:
                 raise NtStatusError(STATUS_CANNOT_DELETE, f"read-only file: {r.guest!r}")
             if not want_dir and self._image_in_use(r.host):
                 raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {r.guest!r}")
-            if key in self._delete_pending:
+            if self._pending(key):
                 raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {r.guest!r}")
             self._check_share(key, DELETE, FILE_SHARE_ALL)
             self._pin_open(key)
@@ -1331,7 +1341,8 @@ class Vfs:
         """RemoveDirectory: STATUS_DIRECTORY_NOT_EMPTY if it has entries."""
         self._remove("rmdir", path, cwd, want_dir=True)
 
-    def rename(self, src: str, dst: str, replace: bool = False, cwd: str | None = None) -> None:
+    def rename(self, src: str, dst: str, replace: bool = False, cwd: str | None = None,
+               exclude: VfsFile | None = None) -> None:
         """MoveFileEx / FileRenameInformation within the sandbox."""
         shown_src, shown_dst = src, dst
         status = STATUS_SUCCESS
@@ -1355,9 +1366,9 @@ class Vfs:
             if ts.drive != td.drive:
                 raise NtStatusError(STATUS_NOT_SAME_DEVICE, "rename across drives")
             skey = str(rs.host)
-            if skey in self._delete_pending:
+            if self._pending(skey):
                 raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {rs.guest!r}")
-            self._check_share(skey, DELETE, FILE_SHARE_ALL)
+            self._check_share(skey, DELETE, FILE_SHARE_ALL, exclude)
             if rs.is_dir and _inside(str(rd.host), skey) and str(rd.host) != skey:
                 raise NtStatusError(STATUS_SHARING_VIOLATION, "cannot move a directory into itself")
             new_leaf = td.components[-1]
@@ -1383,6 +1394,9 @@ class Vfs:
             for k in [k for k in self._opens if k == skey or k.startswith(skey + os.sep)]:
                 for f in self._opens[k]:
                     f.host_path = Path(dkey + k[len(skey):])
+                    tail = f.path[len(rs.guest):] if fold(f.path).startswith(fold(rs.guest)) else ""
+                    f.path = rd.guest[:len(rd.guest) - len(rd.names[-1])] + new_leaf + tail
+                    f.nt_path = "\\??\\" + f.path
                     if f._hf is not None and not f._hf.pinned:
                         f._hf.path = f.host_path
                 self._opens[dkey + k[len(skey):]] = self._opens.pop(k)
@@ -1422,3 +1436,99 @@ class Vfs:
 
     def now_filetime(self) -> int:
         return unix_ns_to_filetime(time.time_ns())
+
+    # --- handle-based operations (NtSetInformationFile) -----------------------------------------------
+    def rename_open(self, f: VfsFile, dst: str, replace: bool = False) -> None:
+        """FileRenameInformation on an open handle: the handle's own DELETE access does not count against
+        the share check; the handle follows the file to its new name."""
+        f._check()
+        if f.device is not None or f.host_path is None:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "not a file")
+        self.rename(f.nt_path, dst, replace=replace, exclude=f)
+
+    def set_disposition(self, f: VfsFile, delete: bool, *, posix: bool = False,
+                        ignore_readonly: bool = False) -> None:
+        """FileDispositionInformation(Ex): mark the file for deletion when its last handle closes (or clear
+        the mark); with POSIX semantics the name goes at once and open handles live on. A read-only file
+        (unless ignore_readonly) or a running image is STATUS_CANNOT_DELETE, a directory with entries
+        STATUS_DIRECTORY_NOT_EMPTY, a root or mount point STATUS_ACCESS_DENIED."""
+        f._check()
+        if f.device is not None or f.host_path is None:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "not a file")
+        if not f.access & DELETE:
+            raise NtStatusError(STATUS_ACCESS_DENIED, "handle lacks DELETE")
+        if not delete:
+            self._set_disposition_flag(f, False)
+            f.delete_on_close = False
+            return
+        key = str(f.host_path)
+        if not ignore_readonly and (f.readonly or self._attrs.get(key, 0) & FILE_ATTRIBUTE_READONLY):
+            raise NtStatusError(STATUS_CANNOT_DELETE, f"read-only: {f.path!r}")
+        if f.readonly:
+            raise NtStatusError(STATUS_ACCESS_DENIED, f"read-only mount: {f.path!r}")
+        if not f.is_dir and self._image_in_use(f.host_path):
+            raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {f.path!r}")
+        try:
+            r = self._resolve(f.nt_path)
+        except NtStatusError:
+            r = None
+        if r is not None and r.exists and (r.is_root or self._is_mount_root(r) or self._contains_mount(r)):
+            raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot delete {f.path!r}")
+        if f.is_dir:
+            try:
+                if any(True for _ in os.scandir(f.host_path)):
+                    raise NtStatusError(STATUS_DIRECTORY_NOT_EMPTY, f"directory not empty: {f.path!r}")
+            except OSError as e:
+                raise self._oserror(e)
+        if not posix:
+            self._set_disposition_flag(f, True)
+            f.delete_on_close = True
+            return
+        status = STATUS_SUCCESS
+        try:
+            self._pin_open(key)
+            try:
+                if f.is_dir:
+                    os.rmdir(f.host_path)
+                else:
+                    os.unlink(f.host_path)
+            except OSError as e:
+                raise self._oserror(e)
+            self._attrs.pop(key, None)
+            f.delete_on_close = False
+        except NtStatusError as e:
+            status = e.status
+            raise
+        finally:
+            self._log("rmdir" if f.is_dir else "delete", f.path, status)
+
+    def stat_relative(self, root: VfsFile, name: str) -> FileInfo:
+        """NtQueryAttributesFile with a RootDirectory."""
+        if root.closed or not root.is_dir:
+            raise NtStatusError(STATUS_INVALID_HANDLE, "root directory handle is not an open directory")
+        if name.startswith("\\"):
+            raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, "a relative name must not start with '\\'")
+        return self.stat(root.nt_path.rstrip("\\") + ("\\" + name if name else ""))
+
+    def _pending(self, key: str) -> bool:
+        """Is the file at this host path delete-pending (a disposition set through one of its handles, or
+        its last delete-on-close handle closing)?"""
+        if key in self._delete_pending:
+            return True
+        o = self._opens.get(key)
+        return o is not None and o.dispositions > 0
+
+    def _set_disposition_flag(self, f: VfsFile, on: bool) -> None:
+        o = self._opens.get(str(f.host_path))
+        if o is not None and f in o.files and f.disposition != on:
+            o.dispositions += 1 if on else -1
+        f.disposition = on
+
+    def delete_pending(self, f: VfsFile) -> bool:
+        """FILE_STANDARD_INFORMATION.DeletePending of an open file."""
+        return f.host_path is not None and self._pending(str(f.host_path))
+
+    def _release_locks(self, f: VfsFile) -> None:
+        lst = self._byte_locks.get(str(f.host_path))
+        if lst:
+            lst[:] = [x for x in lst if x[0] is not f]

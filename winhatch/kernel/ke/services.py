@@ -301,6 +301,7 @@ def kernel_services() -> dict[str, ServiceFn]:
     """The services the kernel's components implement (importing them registers their declarations)."""
     from winhatch.kernel.cm import services as _cm  # noqa: F401
     from winhatch.kernel.ex import services as _ex  # noqa: F401
+    from winhatch.kernel.io import file_services as _io  # noqa: F401
     from winhatch.kernel.io import iocp_services as _io_iocp  # noqa: F401
     from winhatch.kernel.ke import clock_services as _ke  # noqa: F401
     from winhatch.kernel.ke import exception_services as _ke_exc  # noqa: F401

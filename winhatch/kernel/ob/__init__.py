@@ -13,12 +13,12 @@ from .handles import (
     is_pseudo_handle,
     normalize_handle,
 )
-from .namespace import Directory, ObNamespace, SymbolicLink
+from .namespace import Device, Directory, ObNamespace, SymbolicLink
 from .object import KObject
 
 __all__ = [
     "KObject", "ObjectType", "GenericMapping", "OBJECT_TYPES", "object_type",
     "HandleTable", "HandleEntry", "CidTable", "CURRENT_PROCESS", "CURRENT_THREAD",
     "DUPLICATE_CLOSE_SOURCE", "DUPLICATE_SAME_ACCESS", "STATUS_HANDLE_NOT_CLOSABLE",
-    "is_pseudo_handle", "normalize_handle", "ObNamespace", "Directory", "SymbolicLink",
+    "is_pseudo_handle", "normalize_handle", "ObNamespace", "Directory", "SymbolicLink", "Device",
 ]

@@ -42,6 +42,18 @@ class SymbolicLink(KObject):
         self.target = target
 
 
+class Device(KObject):
+    """A device object (\\Device\\HarddiskVolume3, \\Device\\Null, \\Device\\ConDrv): where the object manager's
+    parse of a name ends and the device's own parse of the rest begins (IopParseDevice hands the remaining
+    name to the file system). ``fs_name(rest)`` gives the name the device's driver resolves: for a volume,
+    the path on it."""
+    type_name = "Device"
+
+    def __init__(self, fs_name, name: str | None = None):
+        super().__init__(name)
+        self.fs_name = fs_name
+
+
 def split_path(path: str) -> list[str]:
     if not isinstance(path, str) or not path.startswith("\\"):
         raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, f"object path must be absolute: {path!r}")
@@ -139,6 +151,41 @@ class ObNamespace:
         obj._ns_key = last
         return obj
 
+    def parse(self, path: str) -> tuple[KObject, str]:
+        """ObpLookupObjectName as far as the object manager goes: follow directories and symbolic links
+        (relative to nothing: an absolute name) until the name is used up or an object that parses the
+        rest itself (a device) is met. Returns (object, the rest of the name with its leading backslash,
+        "" when nothing is left). A missing name: STATUS_OBJECT_NAME_NOT_FOUND for the last component,
+        STATUS_OBJECT_PATH_NOT_FOUND for an intermediate one."""
+        if not isinstance(path, str) or not path.startswith("\\"):
+            raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, f"object path must be absolute: {path!r}")
+        cur: KObject = self.root
+        comps = path[1:].split("\\") if path != "\\" else []
+        reparses = 0
+        while True:
+            if isinstance(cur, SymbolicLink):
+                reparses += 1
+                if reparses > MAX_REPARSE:
+                    raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, "too many symbolic-link reparses")
+                comps = split_path(cur.target) + comps
+                cur = self.root
+                continue
+            if not isinstance(cur, Directory):
+                return cur, "".join("\\" + c for c in comps)
+            if not comps:
+                return cur, ""
+            comp = comps.pop(0)
+            if comp == "":
+                if not comps:
+                    return cur, ""      # a trailing separator after a directory
+                raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"empty component in {path!r}")
+            nxt = cur.child(comp, True)   # NT paths of files and devices compare case-insensitively
+            if nxt is None:
+                if comps:
+                    raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"{path}: no {comp!r}")
+                raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, f"{path}: no {comp!r}")
+            cur = nxt
+
     def lookup(self, path: str, type_name: str | None = None, *, open_link: bool = False,
                case_insensitive: bool = True) -> KObject:
         """The object named ``path`` (case-insensitive unless asked otherwise, links followed unless
@@ -171,13 +218,13 @@ class ObNamespace:
     def create_directory(self, path: str, *, exist_ok: bool = False) -> Directory:
         d = Directory()
         got = self.insert(path, d, exist_ok=exist_ok)
-        got.permanent = True
+        got.make_permanent()
         return got  # type: ignore[return-value]
 
     def create_link(self, path: str, target: str, *, exist_ok: bool = False) -> SymbolicLink:
         link = SymbolicLink(target)
         got = self.insert(path, link, exist_ok=exist_ok)
-        got.permanent = True
+        got.make_permanent()
         return got  # type: ignore[return-value]
 
     def list_directory(self, path: str) -> list[tuple[str, str]]:

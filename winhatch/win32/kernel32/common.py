@@ -92,6 +92,8 @@ def set_current_directory(c, full: str) -> None:
                                                                         "MaximumLength": cap,
                                                                         "Buffer": us["Buffer"]}})
     proc.subsystem["cwd"] = full if len(full) <= 3 else full.rstrip("\\")
+    from winhatch.kernel.io.file_services import set_current_directory_handle
+    set_current_directory_handle(c.machine, proc, dos)
 
 
 def write_filetime(c, addr: int, ft: int) -> None:

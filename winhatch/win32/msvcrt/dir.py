@@ -16,6 +16,8 @@ character is one byte and these functions are their str* counterparts.
 """
 from __future__ import annotations
 
+from winhatch.kernel.ob import KObject
+
 import struct
 
 from winhatch.win32.msvcrt import runtime as R
@@ -39,7 +41,7 @@ def _fail_last_error(c, s) -> int:
 # ------------------------------------------------------------------------------------------ directories
 @api(BOTH, "int __cdecl _mkdir(const char *path)")
 def _mkdir(c, path):
-    from winhatch.win32.kernel32.files import CreateDirectory
+    from winhatch.win32.kernel32.ntfile import CreateDirectory
     s = R.state(c)
     if path is None:
         R.invalid_parameter(c, R.EINVAL, s)
@@ -52,7 +54,7 @@ api(BOTH, "int __cdecl _wmkdir(const wchar_t *path)")(_mkdir)
 
 @api(BOTH, "int __cdecl _rmdir(const char *path)")
 def _rmdir(c, path):
-    from winhatch.win32.kernel32.files import RemoveDirectory
+    from winhatch.win32.kernel32.ntfile import RemoveDirectory
     s = R.state(c)
     if path is None:
         R.invalid_parameter(c, R.EINVAL, s)
@@ -275,10 +277,20 @@ def _write_finddata(c, buf: int, fi, variant: str) -> None:
     c.write(buf, head + name)
 
 
+class _CrtFind(KObject):
+    """The entries behind a _findfirst handle (the C runtime's own search; kernel32's FindFirstFile keeps a
+    directory handle instead)."""
+    type_name = "FindFile"
+
+    def __init__(self, entries):
+        super().__init__()
+        self.entries = list(entries)
+        self.index = 0
+
+
 @api(BOTH, "intptr_t __cdecl _findfirst(const void *spec, void *data)", wide="_wfindfirst")
 def _findfirst(c, spec, data):
     from winhatch.win32.kernel32.common import cwd, guest_path
-    from winhatch.win32.kernel32.files import FindHandle
     from winhatch.ntstatus import NtStatusError
     s = R.state(c)
     mask = (1 << (8 * c.ptr_size)) - 1
@@ -294,7 +306,7 @@ def _findfirst(c, spec, data):
     if not entries:
         R.set_errno(c, R.ENOENT, s)
         return mask
-    fh = FindHandle(entries)
+    fh = _CrtFind(entries)
     _write_finddata(c, data, fh.entries[0], _find_variant(c))
     fh.index = 1
     return c.proc.handles.insert(fh, 0x1F01FF)

@@ -1,5 +1,5 @@
 """advapi32's CryptoAPI entry points that C runtimes and libraries use for random numbers: CryptAcquireContext,
-CryptGenRandom, CryptReleaseContext (RtlGenRandom, SystemFunction036, is in k32_sysinfo).
+CryptGenRandom, CryptReleaseContext (RtlGenRandom, SystemFunction036, is in kernel32/sysinfo.py).
 
 The providers are the ones Windows installs (base/enhanced/strong RSA, RSA+AES, DSS, DH/Schannel), by type
 and by name. winhatch keeps no key containers: CRYPT_VERIFYCONTEXT (no persisted keys, what a program that

@@ -96,7 +96,7 @@ def GetStdHandle(c, which):
     return RTL_USER_PROCESS_PARAMETERS.read(c.proc.aspace, _params(c), c.arch, field)[field]
 
 
-# WriteFile / ReadFile and the other handle I/O: k32_files.py
+# WriteFile / ReadFile and the other handle I/O: kernel32/files.py and kernel32/ntfile.py
 
 
 # ------------------------------------------------------------------------------------------ memory
@@ -126,11 +126,11 @@ def _heap_alloc(c, size: int, flags: int = 0) -> int:
     return st.heaps.process_heap.alloc(size, flags)
 
 
-# the heap APIs (Rtl*Heap, Heap*, Local*, Global*): k32_heap.py
+# the heap APIs (Rtl*Heap, Heap*, Local*, Global*): kernel32/heap.py
 
 
-# critical sections, SRW locks, condition variables, waits, events …: k32_sync.py
-# threads, TLS and FLS slots, Sleep: k32_threads.py; guest-created processes, pipes: k32_process.py
+# critical sections, SRW locks, condition variables, waits, events …: kernel32/sync.py
+# threads, TLS and FLS slots, Sleep: kernel32/threads.py; guest-created processes, pipes: kernel32/process.py
 
 
 # ------------------------------------------------------------------------------------------ misc
@@ -142,7 +142,7 @@ def IsDBCSLeadByteEx(c, cp, ch):
     return 0  # code pages 1252 / 437 / UTF-8 have no DBCS lead bytes
 
 
-# MultiByteToWideChar / WideCharToMultiByte and the other code page APIs: k32_codepages.py
+# MultiByteToWideChar / WideCharToMultiByte and the other code page APIs: kernel32/codepages.py
 
 
 # ------------------------------------------------------------------------------------------ modules

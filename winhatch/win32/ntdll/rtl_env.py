@@ -4,7 +4,7 @@ RtlCreateProcessParameters(Ex) / RtlDestroyProcessParameters.
 
 An environment is a block of NUL-terminated "name=value" UTF-16 strings ended by an empty string, read from
 guest memory: the caller's block, or (Environment == NULL) the process's, the block
-RTL_USER_PROCESS_PARAMETERS.Environment points to (k32_env keeps it current). A variable matches when its
+RTL_USER_PROCESS_PARAMETERS.Environment points to (kernel32/env.py keeps it current). A variable matches when its
 entry begins, case-insensitively, with the name followed by '=' (so a name may itself contain '=': "sr=an"
 finds "sr=an=ouo", and "=C:" finds the per-drive directory entries).
 """
@@ -103,7 +103,7 @@ def RtlQueryEnvironmentVariable(c, env, pname, name_len, pval, val_len, pret):
 @api(NT, "NTSTATUS NTAPI RtlExpandEnvironmentStrings_U(PWSTR Environment, PCUNICODE_STRING Source, "
          "PUNICODE_STRING Destination, PULONG ReturnedLength)")
 def RtlExpandEnvironmentStrings_U(c, env, psrc, pdst, pret):
-    """%NAME% references expanded from the block (k32_env.expand, the rule ExpandEnvironmentStrings uses);
+    """%NAME% references expanded from the block (kernel32.env.expand, the rule ExpandEnvironmentStrings uses);
     *ReturnedLength = bytes with the NUL. STATUS_BUFFER_TOO_SMALL, the destination untouched, when the result
     and its NUL do not fit MaximumLength."""
     from winhatch.win32.kernel32.env import expand

@@ -3,7 +3,7 @@ RtlDosPathNameToNtPathName_U(_WithStatus).
 
 The path syntax is winhatch.kernel.io.paths (full_path, to_nt_path, the DOS device names): the same code
 GetFullPathNameW and CreateFileW use, so ntdll and kernel32 always agree. The current directory is the
-process's (k32_common.cwd). The NT name is a UNICODE_STRING whose buffer comes from the process heap
+process's (kernel32.common.cwd). The NT name is a UNICODE_STRING whose buffer comes from the process heap
 (RtlFreeUnicodeString releases it). RTL_RELATIVE_NAME_U, when asked for, is returned empty (no containing
 directory handle: the NT name is always absolute):
     x86 (16 bytes)  +0 RelativeName (UNICODE_STRING)  +8 ContainingDirectory  +12 CurDirRef

@@ -11,7 +11,7 @@ program, tests/fixtures/src/conf_rtl_string.c):
 Buffers allocated here (the AllocateDestinationString forms, RtlCreateUnicodeString, RtlDuplicateUnicodeString)
 come from the process heap, as on Windows, so RtlFreeHeap(GetProcessHeap(), 0, s.Buffer) and the
 RtlFree*String functions both release them. The ANSI code page is 1252 and the OEM code page 437
-(k32_codepages), both single-byte: one byte per character and back.
+(kernel32/codepages.py), both single-byte: one byte per character and back.
 """
 from __future__ import annotations
 

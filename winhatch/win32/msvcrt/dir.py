@@ -304,7 +304,8 @@ def _findfirst(c, spec, data):
     except NtStatusError:
         entries = []
     if not entries:
-        R.set_errno(c, R.ENOENT, s)
+        c.set_last_error(2)   # FindFirstFile: ERROR_FILE_NOT_FOUND
+        R.set_doserrno(c, 2, s)
         return mask
     fh = _CrtFind(entries)
     _write_finddata(c, data, fh.entries[0], _find_variant(c))
@@ -325,7 +326,10 @@ def _findnext(c, h, data):
         R.invalid_parameter(c, R.EINVAL, s)
         return EOF32
     if fh.index >= len(fh.entries):
-        R.set_errno(c, R.ENOENT, s)
+        # FindNextFile's end: the last error is ERROR_NO_MORE_FILES (mingw-w64's readdir tests it to tell the
+        # end of a directory from an error), _doserrno likewise, errno ENOENT (_dosmaperr)
+        c.set_last_error(18)
+        R.set_doserrno(c, 18, s)
         return EOF32
     _write_finddata(c, data, fh.entries[fh.index], _find_variant(c))
     fh.index += 1

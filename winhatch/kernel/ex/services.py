@@ -216,6 +216,9 @@ def NtQuerySystemInformationEx(machine, thread, SystemInformationClass, InputBuf
     proc = thread.process
     if cls >= MAX_SYSTEM_INFO_CLASS:
         return STATUS_INVALID_INFO_CLASS
+    if cls == SystemSupportedProcessorArchitectures:
+        return _supported_architectures(thread, InputBuffer, InputBufferLength & 0xFFFFFFFF, SystemInformation,
+                                        SystemInformationLength & 0xFFFFFFFF, ReturnLength)
     if cls != SystemLogicalProcessorInformationEx:
         unsupported(thread, "NtQuerySystemInformationEx", f"information class {cls:#x}")
     if (InputBufferLength & 0xFFFFFFFF) < 4:
@@ -228,6 +231,31 @@ def NtQuerySystemInformationEx(machine, thread, SystemInformationClass, InputBuf
                         f"SystemLogicalProcessorInformationEx relationship {rel} (no cache/NUMA/group model)")
         return STATUS_INVALID_PARAMETER
     return _variable(proc, SystemInformation, SystemInformationLength & 0xFFFFFFFF, ReturnLength, data)
+
+
+SystemSupportedProcessorArchitectures = 0xB5
+
+
+def _supported_architectures(thread, inp: int, inp_len: int, buf: int, length: int, ReturnLength: int) -> int:
+    """SYSTEM_SUPPORTED_PROCESSOR_ARCHITECTURES_INFORMATION records of an x64 machine for the process whose handle
+    is the input — Machine:16, KernelMode, UserMode, Native, Process, WoW64Container — then a zero record: AMD64
+    runs kernel and user mode natively, I386 user mode in the WoW64 container; Process marks the one the
+    process runs as."""
+    from winhatch.kernel.ke.services import process_from_handle
+    proc = thread.process
+    ps = 8 if proc.arch == "x64" else 4
+    if inp_len < ps:
+        return STATUS_INVALID_PARAMETER
+    handle = int.from_bytes(user_read(proc, inp, ps), "little")
+    target = process_from_handle(thread, handle, 0x1000)   # PROCESS_QUERY_LIMITED_INFORMATION
+    x64 = getattr(target, "arch", "x64") == "x64"
+    amd64 = 0x8664 | 1 << 16 | 1 << 17 | 1 << 18 | (1 << 19 if x64 else 0)
+    i386 = 0x014C | 1 << 17 | (0 if x64 else 1 << 19) | 1 << 20
+    data = struct.pack("<III", amd64, i386, 0)
+    if length < len(data):   # this class answers a short buffer with STATUS_BUFFER_TOO_SMALL (ntdll/wow64.c)
+        _ret(proc, ReturnLength, len(data))
+        return 0xC0000023
+    return _variable(proc, buf, length, ReturnLength, data)
 
 
 # ------------------------------------------------------------------------------------------- hard errors

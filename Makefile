@@ -71,6 +71,7 @@ bench: test-deps
 	$(PY) bench/cpu_bench.py
 	$(PY) bench/mm_bench.py
 	$(PY) bench/sched_bench.py
+	$(PY) bench/batch_bench.py
 
 clean:
 	rm -rf build $(VENV) *.egg-info

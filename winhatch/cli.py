@@ -350,6 +350,94 @@ def coverage(paths, as_json, missing, limit, no_progress):
 
 
 @main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="The output folder: one sub-folder per sample (report.json, stdout.txt, stderr.txt, "
+                   "result.json, report.html with --html) and summary.jsonl.")
+@click.option("--list", "list_file", type=click.Path(dir_okay=False, exists=True),
+              help="A file naming one sample path per line (# starts a comment), in addition to PATHS.")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=None,
+              help="Worker processes on this machine (default: one per core).")
+@click.option("--ray", "ray_address", metavar="ADDRESS",
+              help="Run the workers as Ray tasks: 'auto' (the cluster RAY_ADDRESS or a local `ray start` names), "
+                   "HOST:PORT of a head node, or 'local' (a one-machine cluster started for this batch). Needs "
+                   "`pip install ray` and winhatch on every node; the driver sends the samples and writes the "
+                   "results, so no shared folder is needed.")
+@click.option("--timeout", type=float, default=60.0, show_default=True,
+              help="Guest time budget per sample, in host seconds (winhatch run --timeout).")
+@click.option("--max-instructions", type=int, help="Guest instruction budget per sample.")
+@click.option("--max-memory", metavar="SIZE", help="The guest machine's commit limit per sample (winhatch run "
+                                                     "--max-memory; default 2G).")
+@click.option("--worker-memory", type=_Size(), default="2G", show_default=True, metavar="SIZE",
+              help="Host memory (resident) per worker; a worker past it is killed and the sample recorded as "
+                   "'memory'.")
+@click.option("--html", is_flag=True, help="Also write each sample's report as an HTML page.")
+@click.option("--rerun", is_flag=True, help="Run every sample again, even those with a result in --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON lines instead of a table.")
+@click.option("--no-progress", is_flag=True, help="No progress display on stderr.")
+def batch(paths, out_dir, list_file, jobs, ray_address, timeout, max_instructions, max_memory, worker_memory, html,
+          rerun, as_json, no_progress):
+    """Run many samples, each in its own worker process, and summarise them.
+
+    PATHS are files (always taken) and directories (every file under them that starts with 'MZ'). Each sample
+    runs as `winhatch run` would run it, in a fresh process and temporary folder, with the guest budgets
+    (--timeout, --max-instructions, --max-memory) and a host bound on the worker: its memory
+    (--worker-memory) and a hard wall-clock limit of the timeout plus 30 s. A sample that crashes, hangs,
+    exhausts memory, calls an unimplemented API or is not a loadable image is recorded as such; it never
+    stops the batch. A second batch into the same --out skips samples whose result is already there
+    (--rerun runs them again).
+
+    \b
+    The summary (printed table, and OUT/summary.jsonl: one JSON object per sample, in input order) gives
+    each sample's status, exit code, first unimplemented API or error, architecture, counts of what it did
+    (processes started, files written or deleted, registry keys written, connections) and time. Statuses:
+      exited          the guest ran to its exit (exit is its status)
+      crashed         an unhandled exception ended the guest
+      unimplemented   the guest called an API winhatch does not implement
+      startup-failed  a missing DLL or export, or a failing DllMain
+      refused         not a loadable image (the reason and NTSTATUS Windows would give)
+      limit           a guest budget ran out
+      hung            killed after the hard wall-clock limit
+      memory          killed at --worker-memory
+      internal-error  winhatch failed on this sample (a bug: please report it)
+
+    \b
+    Exit status: 0 when every sample has a result (whatever the samples did), 1 on bad arguments or when no
+    sample was found, 130 when interrupted (the results so far are kept and summary.jsonl is written).
+    """
+    import json
+
+    from winhatch import batch as B
+
+    if not paths and not list_file:
+        raise click.UsageError("give sample PATHS or --list FILE")
+    opts = B.Options(timeout=timeout, max_instructions=max_instructions, max_memory=max_memory,
+                     worker_memory=worker_memory or (1 << 62), html=html)
+    try:
+        samples = B.collect(list(paths), list_file)
+    except (OSError, ValueError) as e:
+        click.echo(f"winhatch: {e}", err=True)
+        sys.exit(1)
+    if not samples:
+        click.echo("winhatch: no samples found (directories are searched for files starting with 'MZ')", err=True)
+        sys.exit(1)
+    try:
+        lines = B.run_batch(list(paths), out_dir, list_file=list_file, jobs=jobs, ray_address=ray_address,
+                            opts=opts, progress=not no_progress, rerun=rerun)
+    except KeyboardInterrupt:
+        click.echo(f"winhatch: interrupted; the results so far are in {out_dir}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except RuntimeError as e:
+        click.echo(f"winhatch: {e}", err=True)
+        sys.exit(1)
+    if as_json:
+        for ln in lines:
+            click.echo(json.dumps(ln))
+    else:
+        B.render_table(lines)
+
+
+@main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the tree and the problems found).")
 @click.option("--imports", "show_imports", is_flag=True, help="List every imported symbol under its DLL.")

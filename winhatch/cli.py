@@ -181,10 +181,15 @@ class _Size(click.ParamType):
               help="Write the JSON report of the run (docs/report-schema.json) to this file.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False),
               help="Write the report as a self-contained HTML page to this file.")
+@click.option("--dump", "dump_dir", type=click.Path(file_okay=False),
+              help="At exit, write into this folder: a Windows minidump of the process (full memory; WinDbg and "
+                   "the `minidump` package read it), each loaded module's image from memory, a PE file rebuilt "
+                   "from memory (imports from the IAT) for the program and every image whose code changed, the "
+                   "private executable regions, and manifest.json with their sizes and sha256.")
 @click.argument("program", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, events_file, vmmap, report_file,
-        html_file, program, args):
+        html_file, dump_dir, program, args):
     """Create a process from PROGRAM the way Windows does and run it.
 
     The program's stdout and stderr reach the host's byte for byte; the exit status is the guest's exit
@@ -235,6 +240,14 @@ def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, eve
         from winhatch.report import memmap
         memmap.render(memmap.memory_map(res.process.aspace), Console(file=sys.stderr, highlight=False),
                       title=f"{res.process.image_name} (pid {res.process.pid})")
+    if dump_dir and res.process is not None:
+        from winhatch.report.dump import write_dumps
+        try:
+            man = write_dumps(res, dump_dir)
+            click.echo(f"winhatch: dumps in {dump_dir} (minidump, {len(man['modules'])} modules, "
+                       f"{len(man['unpacked'])} rebuilt images, {len(man['regions'])} regions)", err=True)
+        except OSError as e:
+            click.echo(f"winhatch: --dump {dump_dir}: {e.strerror or e}", err=True)
     if report_file or html_file:
         from winhatch.report import jsonreport
         doc = res.report()

@@ -161,6 +161,7 @@ def build_report(result, *, program: str | None = None, args=()) -> dict:
         "schema_version": SCHEMA_VERSION,
         "generator": {"name": "winhatch", "version": _version()},
         "program": {"path": str(program) if program is not None else None, "args": [str(a) for a in args]},
+        "sample": _sample(program),
         "result": {"exit_status": result.exit_status, "error": result.error, "stdout_bytes": len(result.stdout),
                    "stderr_bytes": len(result.stderr)},
         "event_counts": {},
@@ -179,6 +180,16 @@ def build_report(result, *, program: str | None = None, args=()) -> dict:
     stages = _split_stage_events(events, {p.pid for p in guests})
     doc["processes"] = [process_report(p, events, machine, stages.get(p.pid, [])) for p in guests]
     return doc
+
+
+def _sample(program) -> dict | None:
+    if program is None:
+        return None
+    from winhatch.report.sample import sample_facts
+    try:
+        return sample_facts(program)
+    except OSError:
+        return None
 
 
 def load_schema() -> dict:

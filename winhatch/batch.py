@@ -41,6 +41,7 @@ STATUSES = {
     "startup-failed": "the process did not start (a missing DLL or export, a failing DllMain…)",
     "refused": "not a loadable image: the reason Windows would give, with its NTSTATUS",
     "limit": "a guest budget ran out (--timeout, --max-instructions)",
+    "deadlock": "no guest thread could run again",
     "hung": "the worker did not finish within the hard wall-clock limit and was killed",
     "memory": "the worker's host memory passed --worker-memory and it was killed",
     "internal-error": "winhatch itself failed on this sample (a bug to report)",
@@ -196,7 +197,12 @@ def classify(report: dict | None, rc: int | None, stderr: str, killed: str | Non
     out["exit_code"] = res.get("exit_status")
     if out["status"] is None:
         err = res.get("error")
-        if main is None:
+        outcome = res.get("outcome")
+        if outcome in STATUSES:                 # the run's own verdict (RunResult.outcome)
+            out["status"] = outcome
+        elif outcome == "interrupted":
+            out["status"] = "hung"
+        elif main is None:
             out["status"] = "refused"
         elif main.get("startup_error"):
             out["status"] = "startup-failed"

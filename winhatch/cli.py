@@ -8,6 +8,10 @@ import click
 
 EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE: a winhatch bug, never the guest's exit status
 EXIT_INTERRUPTED = 130    # 128 + SIGINT: what shells expect from a command stopped by Ctrl-C
+EXIT_REFUSED = 1          # no process: the file is missing or not a loadable image
+EXIT_LIMIT = 124          # a budget ended the guest (as timeout(1) exits)
+EXIT_UNIMPLEMENTED = 125  # the guest called an API winhatch does not implement
+EXIT_DEADLOCK = 126       # no guest thread could run again
 
 
 class _Group(click.Group):
@@ -164,8 +168,9 @@ class _Size(click.ParamType):
                    "forwarders, relocations, TLS and DllMain calls), API calls, or all events.")
 @click.option("--cwd", help="The guest's initial current directory (default: the program's directory, C:\\app).")
 @click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="Set a guest environment variable.")
-@click.option("--timeout", type=float, help="Stop after this many host seconds.")
-@click.option("--max-instructions", type=int, help="Stop after this many guest instructions (all threads).")
+@click.option("--timeout", type=click.FloatRange(min=0), help="Stop after this many host seconds (0: no limit).")
+@click.option("--max-instructions", type=click.IntRange(min=0),
+              help="Stop after this many guest instructions (all threads; 0: no limit).")
 @click.option("--max-memory", type=_Size(), default=None, metavar="SIZE",
               help="Commit limit of the whole machine (all guest processes), e.g. 512M or 4G; an allocation "
                    "past it fails with ERROR_COMMITMENT_LIMIT (1455), as at Windows' commit limit. "
@@ -201,6 +206,20 @@ def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, eve
     process does on Windows, with STATUS_CONTROL_C_EXIT (0xC000013A, in the report), the --report,
     --html and --events files are still written, the sandbox's temporary folder is removed, and the
     exit status is 130 (128 + SIGINT).
+
+    \b
+    Exit status (the report's result.outcome names the case):
+      0-255  the guest ended by itself: its exit code & 0xFF, as under Wine (outcome "exited"; "crashed"
+             after an unhandled exception or a fail-fast, whose NTSTATUS is the exit code, e.g. 5 for
+             0xC0000005; "startup-failed" when a DLL or export is missing, e.g. 0x35 for 0xC0000135)
+      1      no process: the file is missing or not a loadable image ("refused")
+      2      bad command line
+      70     winhatch itself failed (a bug: please report it)
+      124    winhatch ended the guest at --timeout or --max-instructions ("limit")
+      125    the guest called an API winhatch does not implement ("unimplemented")
+      126    no guest thread could ever run again ("deadlock")
+      130    interrupted by Ctrl-C ("interrupted")
+    A guest may itself exit with 1, 124, 125 or 126: the report tells them apart.
     """
     gc_resume = _pause_gc_for_startup()
     from winhatch import runner
@@ -258,9 +277,23 @@ def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, eve
             write_html(doc, html_file)
     if interrupted:
         sys.exit(EXIT_INTERRUPTED)
-    if res.exit_status is None:
-        sys.exit(1 if res.error else 0)
-    sys.exit(res.exit_status & 0xFF)
+    sys.exit(_exit_status(res))
+
+
+def _exit_status(res) -> int:
+    """`winhatch run`'s exit status: the guest's own when it ended by itself, winhatch's when winhatch ended it."""
+    outcome = res.outcome
+    if outcome == "refused":
+        return EXIT_REFUSED
+    if outcome == "unimplemented":
+        return EXIT_UNIMPLEMENTED
+    if outcome == "limit":
+        return EXIT_LIMIT
+    if outcome == "deadlock":
+        return EXIT_DEADLOCK
+    if outcome == "interrupted":
+        return EXIT_INTERRUPTED
+    return res.exit_status & 0xFF
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -268,8 +301,9 @@ def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, eve
 @click.option("--no-free", is_flag=True, help="Leave free and unusable regions out of the details table.")
 @click.option("--cwd", help="The guest's initial current directory.")
 @click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="Set a guest environment variable.")
-@click.option("--timeout", type=float, help="Stop after this many host seconds.")
-@click.option("--max-instructions", type=int, help="Stop after this many guest instructions (all threads).")
+@click.option("--timeout", type=click.FloatRange(min=0), help="Stop after this many host seconds (0: no limit).")
+@click.option("--max-instructions", type=click.IntRange(min=0),
+              help="Stop after this many guest instructions (all threads; 0: no limit).")
 @click.argument("program", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def vmmap(as_json, no_free, cwd, env, timeout, max_instructions, program, args):
@@ -376,9 +410,9 @@ def coverage(paths, as_json, missing, limit, no_progress):
                    "HOST:PORT of a head node, or 'local' (a one-machine cluster started for this batch). Needs "
                    "`pip install ray` and winhatch on every node; the driver sends the samples and writes the "
                    "results, so no shared folder is needed.")
-@click.option("--timeout", type=float, default=60.0, show_default=True,
+@click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Guest time budget per sample, in host seconds (winhatch run --timeout).")
-@click.option("--max-instructions", type=int, help="Guest instruction budget per sample.")
+@click.option("--max-instructions", type=click.IntRange(min=0), help="Guest instruction budget per sample.")
 @click.option("--max-memory", metavar="SIZE", help="The guest machine's commit limit per sample (winhatch run "
                                                      "--max-memory; default 2G).")
 @click.option("--worker-memory", type=_Size(), default="2G", show_default=True, metavar="SIZE",
@@ -410,6 +444,7 @@ def batch(paths, out_dir, list_file, jobs, ray_address, timeout, max_instruction
       startup-failed  a missing DLL or export, or a failing DllMain
       refused         not a loadable image (the reason and NTSTATUS Windows would give)
       limit           a guest budget ran out
+      deadlock        no guest thread could run again
       hung            killed after the hard wall-clock limit
       memory          killed at --worker-memory
       internal-error  winhatch failed on this sample (a bug: please report it)

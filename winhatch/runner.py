@@ -17,7 +17,7 @@ from winhatch.ntstatus import NtStatusError, status_name
 
 class RunResult(Record):
     _fields = ("exit_status", "stdout", "stderr", "process", "machine", "events", "error", "crash",
-               "startup_error", "unimplemented", "program", "args", "interrupted")
+               "startup_error", "unimplemented", "program", "args", "interrupted", "stopped_by")
     exit_status: int | None
     stdout: bytes
     stderr: bytes
@@ -31,11 +31,12 @@ class RunResult(Record):
     program: str | None  # the host path that was run
     args: list
     interrupted: bool  # a Ctrl-C stopped the run (the guests ended with STATUS_CONTROL_C_EXIT)
+    stopped_by: str | None  # winhatch ended the guest: "limit" (time/instruction budget) or "deadlock"
 
     def __init__(self, exit_status: int | None, stdout: bytes, stderr: bytes, process: object = None,
                  machine: object = None, events: list = NEW, error: str | None = None, crash: dict | None = None,
                  startup_error: dict | None = None, unimplemented: list = NEW, program: str | None = None,
-                 args: list = NEW, interrupted: bool = False) -> None:
+                 args: list = NEW, interrupted: bool = False, stopped_by: str | None = None) -> None:
         self.exit_status = exit_status
         self.stdout = stdout
         self.stderr = stderr
@@ -49,6 +50,35 @@ class RunResult(Record):
         self.program = program
         self.args = [] if args is NEW else args
         self.interrupted = interrupted
+        self.stopped_by = stopped_by
+
+    #: how a run ended, in the report's result.outcome and `winhatch run`'s exit status (OUTCOME_EXIT)
+    OUTCOMES = {
+        "exited": "the guest ran to its exit (exit_status is its own)",
+        "crashed": "an unhandled exception or a fail-fast ended the guest (exit_status is the NTSTATUS)",
+        "startup-failed": "the process was created but did not start: a missing DLL or export, a failing DllMain",
+        "refused": "no process: the file is missing or not a loadable image (the reason and NTSTATUS)",
+        "unimplemented": "winhatch stopped the guest at an API it does not implement",
+        "limit": "winhatch stopped the guest at a budget (--timeout, --max-instructions)",
+        "deadlock": "winhatch stopped the guest: no thread could run again",
+        "interrupted": "Ctrl-C or SIGTERM stopped the run",
+    }
+
+    @property
+    def outcome(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        if self.process is None or self.exit_status is None:
+            return "refused"
+        if self.startup_error:
+            return "startup-failed"
+        if self.unimplemented:
+            return "unimplemented"
+        if self.stopped_by:
+            return self.stopped_by
+        if self.crash or (self.exit_status & 0xFFFFFFFF) == 0xC0000409:
+            return "crashed"
+        return "exited"
 
     @property
     def modules(self) -> list[dict]:
@@ -309,7 +339,10 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
         machine.dispatcher.timeout_s = timeout or 0.0
         machine.dispatcher.max_instructions = max_instructions or 0
         cmd = build_command_line(guest, list(args))
-        res = CreateProcessInternalW(machine, None, None, cmd, environment=environment,
+        # a file named without an extension (samples are often named by their hash) is given as
+        # lpApplicationName: only a name looked up from the command line gets ".exe" appended
+        app = guest if "." not in host.name else None
+        res = CreateProcessInternalW(machine, None, app, cmd, environment=environment,
                                      current_directory=cwd or APP_DIR)
         if not res.ok:
             return RunResult(None, console.captured_stdout, console.captured_stderr, machine=machine,
@@ -323,6 +356,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
             return [p for p in machine.processes if p.cpu is not None]
 
         interrupted = False
+        stopped_by = None
         try:
             # the program, then whatever it started: children outlive their parent, as on Windows
             machine.dispatcher.run(until=lambda: proc.exited)
@@ -331,10 +365,12 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
         except MachineStop as e:
             error = e.reason
             interrupted = machine.dispatcher.interrupted
+            stopped_by = "deadlock" if e.status == 0xC0000194 else "limit"
             for p in guests():
                 if not p.exited:
                     machine.terminate_process(p, e.status)
         if not proc.exited:
+            stopped_by = stopped_by or "deadlock"
             error = error or "no thread can run (all threads are waiting)"
             machine.terminate_process(proc, 0xC0000194)
         for p in guests():  # still waiting forever after the program ended: end them, say so
@@ -346,7 +382,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
         res = RunResult(proc.exit_status, console.captured_stdout, console.captured_stderr, proc, machine,
                         machine.events.events, error, getattr(proc, "crash", None),
                         getattr(proc, "startup_error", None), proc.subsystem.get("unimplemented", []),
-                        interrupted=interrupted)
+                        interrupted=interrupted, stopped_by=None if interrupted else stopped_by)
         if res.interrupted:
             machine.remove_sandbox()
         return res

@@ -162,7 +162,8 @@ def build_report(result, *, program: str | None = None, args=()) -> dict:
         "generator": {"name": "winhatch", "version": _version()},
         "program": {"path": str(program) if program is not None else None, "args": [str(a) for a in args]},
         "sample": _sample(program),
-        "result": {"exit_status": result.exit_status, "error": result.error, "stdout_bytes": len(result.stdout),
+        "result": {"exit_status": result.exit_status, "outcome": _outcome(result), "error": result.error,
+                   "stdout_bytes": len(result.stdout),
                    "stderr_bytes": len(result.stderr)},
         "event_counts": {},
         "events_dropped": getattr(getattr(machine, "events", None), "dropped", 0),
@@ -180,6 +181,13 @@ def build_report(result, *, program: str | None = None, args=()) -> dict:
     stages = _split_stage_events(events, {p.pid for p in guests})
     doc["processes"] = [process_report(p, events, machine, stages.get(p.pid, [])) for p in guests]
     return doc
+
+
+def _outcome(result) -> str | None:
+    try:
+        return result.outcome
+    except AttributeError:      # a result object without it (an old pickled run)
+        return None
 
 
 def _sample(program) -> dict | None:

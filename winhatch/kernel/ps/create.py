@@ -23,8 +23,8 @@ from winhatch.kernel import events as ev
 from winhatch.kernel.ps import appname
 from winhatch.kernel.ps import flags as F
 from winhatch.kernel.ps.objects import PRIORITY_BASE, CsrProcess, CsrThread, Process, Thread, ThreadStack
-from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_BAD_EXE_FORMAT, ERROR_FILE_NOT_FOUND,
-                               ERROR_INVALID_PARAMETER, ERROR_PATH_NOT_FOUND, STATUS_ACCESS_DENIED,
+from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_BAD_EXE_FORMAT, ERROR_DIRECTORY, ERROR_FILE_NOT_FOUND,
+                               ERROR_INVALID_PARAMETER, ERROR_PATH_NOT_FOUND, STATUS_ACCESS_DENIED, STATUS_NOT_A_DIRECTORY,
                                STATUS_INVALID_IMAGE_FORMAT, STATUS_INVALID_IMAGE_NOT_MZ, STATUS_INVALID_IMAGE_WIN_16,
                                STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_OBJECT_PATH_NOT_FOUND,
                                STATUS_SUCCESS, NtStatusError, nt_to_win32)
@@ -161,6 +161,15 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
     desktop = startup.desktop or parent.subsystem.get("desktop", r"WinSta0\Default")
     cwd = current_directory or parent.subsystem.get("cwd") or machine.default_cwd
     cwd = machine.vfs.full_path(cwd, machine.default_cwd)
+    if current_directory:
+        # lpCurrentDirectory must name an existing directory: CreateProcess fails with ERROR_DIRECTORY
+        try:
+            is_dir = machine.vfs.stat(cwd, machine.default_cwd).is_dir
+        except NtStatusError:
+            is_dir = False
+        if not is_dir:
+            raise CreateProcessError(ERROR_DIRECTORY, STATUS_NOT_A_DIRECTORY,
+                                     f"the directory name is invalid: {current_directory}")
     env = dict(environment) if environment is not None else dict(parent.subsystem.get("environment")
                                                                   or machine.default_environment())
     creator_dir = parent.image_path.rsplit("\\", 1)[0] if parent.image_path else None

@@ -5,6 +5,7 @@ negative budgets are refused."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -87,3 +88,58 @@ def test_help_documents_the_exit_statuses(help_of):
             assert code in text
     else:
         assert "Exit status" in text and "internal-error" in text
+
+
+def test_drivers_and_dotnet_assemblies_are_refused_with_those_words(build_fixture, tmp_path):
+    import struct
+    data = bytearray(build_fixture("hello.c", "x64").read_bytes())
+    oh = struct.unpack_from("<I", data, 0x3C)[0] + 24
+    drv = bytearray(data)
+    struct.pack_into("<H", drv, oh + 68, 1)                          # Subsystem = IMAGE_SUBSYSTEM_NATIVE
+    (tmp_path / "drv.sys").write_bytes(drv)
+    p, doc = _run(tmp_path, tmp_path / "drv.sys")
+    assert p.returncode == 1 and b"kernel driver" in p.stderr and _outcome(doc) == "refused"
+    net = bytearray(data)
+    struct.pack_into("<II", net, oh + 112 + 8 * 14, 0x1000, 0x48)    # a CLR (COM descriptor) directory
+    (tmp_path / "net.exe").write_bytes(net)
+    p, doc = _run(tmp_path, tmp_path / "net.exe")
+    assert p.returncode == 1 and b".NET assembly" in p.stderr
+
+
+def test_a_child_stopped_at_an_unimplemented_api_is_said(build_fixture, tmp_path):
+    d = tmp_path / "app"
+    d.mkdir()
+    shutil.copy(build_fixture("proc_otherarch.c", "x64"), d / "parent.exe")
+    shutil.copy(build_fixture("data_unimpl.c", "x86", libs=["-lntdll"]), d / "child.exe")
+    p, doc = _run(tmp_path, d / "parent.exe", "child.exe")
+    assert b"in child child.exe" in p.stderr and b"NlsMbCodePageTag" in p.stderr, p.stderr
+
+
+def test_piped_tables_are_not_cut_to_80_columns(build_fixture, tmp_path):
+    long = tmp_path / ("a-rather-long-folder-name-for-a-sample-" * 3)
+    long.mkdir()
+    exe = long / "hello.exe"
+    shutil.copy(build_fixture("hello.c", "x64"), exe)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "COLUMNS"}
+    p = subprocess.run([sys.executable, "-m", "winhatch.cli", "inspect", str(exe)], capture_output=True, env=env,
+                       timeout=60)
+    assert p.returncode == 0
+    assert str(exe) in p.stdout.decode()                  # the title in one piece
+    assert max(len(ln) for ln in p.stdout.decode().splitlines()) > 80
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_trace_colours_follow_no_color_and_name_the_columns(build_fixture, no_color):
+    import os
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["FORCE_COLOR"] = "1"
+    if no_color:
+        env["NO_COLOR"] = "1"
+    p = subprocess.run([sys.executable, "-m", "winhatch.cli", "run", "--trace", "stages",
+                        str(build_fixture("hello.c", "x64"))], capture_output=True, env=env, timeout=120)
+    assert p.returncode == 42
+    colours = re.findall(rb"\x1b\[[0-9;]*m", p.stderr)
+    coloured = any(re.search(rb"(^|;)(3[0-7]|9[0-7]|38)(;|m)", c[2:]) for c in colours)
+    assert coloured is (not no_color)          # NO_COLOR: no colours (bold and dim may stay, as the convention says)
+    first = p.stderr.decode().splitlines()[0]
+    assert "host ms" in first and "emulated" in first and "pid/tid" in first

@@ -463,10 +463,10 @@ def _run_ray(samples, todo, opts, address):
 
 # ------------------------------------------------------------------------------------------- the table
 def render_table(lines: list[dict], stream=None) -> None:
-    from rich.console import Console
     from rich.table import Table
-    con = Console(file=stream or sys.stdout, highlight=False, width=max(100, min(200, os.get_terminal_size().columns
-                                                                               if sys.stdout.isatty() else 160)))
+
+    from winhatch.report.console import output_console
+    con = output_console(file=stream) if stream is not None else output_console()
     t = Table(show_lines=False)
     for col in ("sample", "arch", "status", "exit", "first unimplemented / error", "procs", "files", "reg", "net",
                 "time"):

@@ -89,6 +89,16 @@ def _exit_message(res) -> None:
                    err=True)
     elif res.error:
         click.echo(f"winhatch: {res.error}", err=True)
+    # what stopped a child process is said too (the run's own message is about the program)
+    machine = getattr(res, "machine", None)
+    for p in getattr(machine, "processes", []) or []:
+        if p is res.process or getattr(p, "arch", None) is None:
+            continue
+        un = p.subsystem.get("unimplemented") or []
+        msg = getattr(p, "stop_message", None)
+        if un or msg:
+            click.echo(f"winhatch: in child {p.image_name} (pid {p.pid}): "
+                       f"{msg or 'unimplemented API ' + un[0]['api']}", err=True)
 
 
 def _writable(path: str, what: str) -> None:
@@ -257,7 +267,8 @@ def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, eve
     if vmmap and res.process is not None and res.process.aspace is not None:
         from rich.console import Console
         from winhatch.report import memmap
-        memmap.render(memmap.memory_map(res.process.aspace), Console(file=sys.stderr, highlight=False),
+        from winhatch.report.console import output_console
+        memmap.render(memmap.memory_map(res.process.aspace), output_console(stderr=True),
                       title=f"{res.process.image_name} (pid {res.process.pid})")
     if dump_dir and res.process is not None:
         from winhatch.report.dump import write_dumps
@@ -338,7 +349,8 @@ def vmmap(as_json, no_free, cwd, env, timeout, max_instructions, program, args):
                "exit_status": res.exit_status, **memmap.to_json(regions)}
         click.echo(json.dumps(doc, indent=1))
     else:
-        memmap.render(regions, Console(highlight=False), title=f"{res.process.image_name} (pid {res.process.pid})",
+        from winhatch.report.console import output_console
+        memmap.render(regions, output_console(), title=f"{res.process.image_name} (pid {res.process.pid})",
                       show_free=not no_free)
     if interrupted:
         sys.exit(EXIT_INTERRUPTED)
@@ -393,7 +405,8 @@ def coverage(paths, as_json, missing, limit, no_progress):
     if as_json:
         click.echo(json.dumps(info, indent=1))
     else:
-        render(info, Console(highlight=False), missing_only=missing, limit=limit)
+        from winhatch.report.console import output_console
+        render(info, output_console(), missing_only=missing, limit=limit)
 
 
 @main.command()
@@ -521,7 +534,8 @@ def deps(file, as_json, show_imports, max_depth):
     if as_json:
         click.echo(json.dumps(info, indent=1))
     else:
-        render(info, Console(highlight=False), show_imports=show_imports)
+        from winhatch.report.console import output_console
+        render(info, output_console(), show_imports=show_imports)
     sys.exit(0 if info["ok"] else 1)
 
 

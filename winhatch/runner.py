@@ -298,6 +298,21 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     return res
 
 
+def _refusal(pe) -> str | None:
+    """Why winhatch does not run this image, for the kinds a user may hand it by mistake."""
+    if pe.subsystem == 1:           # IMAGE_SUBSYSTEM_NATIVE
+        return ("a kernel driver or native application (subsystem NATIVE): winhatch runs Windows-subsystem "
+                "(console and GUI) programs, not drivers")
+    try:
+        clr = pe.clr
+    except Exception:  # noqa: BLE001 — a damaged CLR header is still a .NET image to refuse
+        clr = True
+    if clr:
+        return ("a .NET assembly (it has a CLR header): winhatch runs native code and does not host the CLR "
+                "(mscoree)")
+    return None
+
+
 def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, stdin, subscribers, notify,
          readonly_app_dir, setup_machine, limits=None) -> RunResult:
     from winhatch.kernel.io.console import Console
@@ -310,9 +325,13 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
     if not host.is_file():
         return RunResult(None, b"", b"", error=f"{path}: no such file")
     try:
-        arch = PEFile.open(str(host)).arch
+        pe = PEFile.open(str(host))
+        arch = pe.arch
+        refusal = _refusal(pe)
     except PEFormatError as e:
         return RunResult(None, b"", b"", error=f"{path}: {e}")
+    if refusal:
+        return RunResult(None, b"", b"", error=f"{path}: {refusal}")
     out = stdout if stdout is not None else io.BytesIO()
     err = stderr if stderr is not None else io.BytesIO()
     console = Console(out, err, stdin)

@@ -39,8 +39,10 @@ def test_trace_stages_in_order(build_fixture, arch):
     assert all(p >= 0 for p in pos), dict(zip(order, pos))
     assert pos == sorted(pos)
     assert "LdrpSnapThunk" not in text and "import " not in text  # loader detail is not part of "stages"
-    # each line: host ms, emulated µs, pid
-    assert all(re.match(r"\s*\d+\.\d{3}ms\s+\d+\.\dµs \d+", line) for line in _lines(r) if line.strip())
+    # a header names the columns; then each line: host ms, emulated µs, pid
+    lines = [ln for ln in _lines(r) if ln.strip()]
+    assert lines[0].split() == ["host", "ms", "emulated", "pid/tid", "event"]
+    assert all(re.match(r"\s*\d+\.\d{3}ms\s+\d+\.\dµs \d+", line) for line in lines[1:])
 
 
 def test_trace_loader_explains_every_import(build_fixture, arch):

@@ -76,10 +76,14 @@ def _render(pe: PEFile, info: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    from winhatch.report.console import output_console
+    con = output_console()
     ts = datetime.fromtimestamp(info["timestamp"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    h = Table(title=f"{pe.name}: {'DLL' if info['is_dll'] else 'EXE'} {info['arch']} "
-                    f"({'PE32+' if info['is_pe32_plus'] else 'PE32'})", show_header=False, title_justify="left")
+    # the heading on a line of its own: a table's title wraps at the table's width, and a path is longer
+    from rich.markup import escape
+    con.print(f"[bold]{escape(pe.name)}: {'DLL' if info['is_dll'] else 'EXE'} {info['arch']} "
+              f"({'PE32+' if info['is_pe32_plus'] else 'PE32'})[/]", soft_wrap=True, markup=True)
+    h = Table(show_header=False)
     h.add_column(style="bold")
     h.add_column()
     rows = [

@@ -133,8 +133,10 @@ class TracePrinter:
     def __init__(self, stream, categories: set[str] | None = None, *, colour: bool | None = None):
         from rich.console import Console
 
+        # colour=None: colours on a terminal unless NO_COLOR is set (rich reads it)
         self.console = Console(file=stream, highlight=False, soft_wrap=True, force_terminal=colour,
-                               no_color=colour is False)
+                               no_color=True if colour is False else None)
+        self._header = False
         self.categories = categories
         self._held = None
         self.lines = 0
@@ -160,7 +162,12 @@ class TracePrinter:
 
     close = flush
 
+    HEADER = f"{'host ms':>11} {'emulated':>13} {'pid/tid':<10} event"
+
     def _print(self, ev) -> None:
+        if not self._header:           # the columns, named once
+            self._header = True
+            self.console.print(f"[bold]{self.HEADER}[/]", markup=True, highlight=False)
         ind = "  " * ev.depth
         tid = f"/{ev.tid}" if ev.tid else ""
         self.console.print(f"[dim]{ev.host_time * 1000:9.3f}ms {ev.time / 10:11.1f}µs {ev.pid}{tid:<6}[/] "

@@ -22,7 +22,7 @@ EXPECT = {
     "crash-x64.exe": ("crashed", 0xC0000005), "crash-x86.exe": ("crashed", 0xC0000005),
     "spin-x64.exe": ("limit", None),
     "data_unimpl-x86.exe": ("unimplemented", None),
-    "ldr_dlla-x64.dll": ("refused", None),
+    "ldr_dlla-x64.dll": ("exited", 0),          # rundll32: DllMain attach and detach
     "truncated.exe": ("refused", None),
     "notes.txt": ("refused", None),
 }

@@ -201,10 +201,20 @@ class _Size(click.ParamType):
                    "the `minidump` package read it), each loaded module's image from memory, a PE file rebuilt "
                    "from memory (imports from the IAT) for the program and every image whose code changed, the "
                    "private executable regions, and manifest.json with their sizes and sha256.")
-@click.argument("program", type=click.Path(dir_okay=False))
+@click.option("--shellcode", "shellcode_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Run FILE as raw position-independent code (with --arch) in a host process: a loader that "
+                   "reads it into a PAGE_EXECUTE_READWRITE allocation and calls it on the main thread; what "
+                   "it returns is the exit code. The remaining arguments go to the loader's command line.")
+@click.option("--arch", type=click.Choice(["x86", "x64"]), help="The architecture of --shellcode code.")
+@click.option("--export", metavar="NAME",
+              help="For a DLL: call this export (a name, or #ordinal) as rundll32 does — "
+                   "f(hwnd, hinst, cmdline, nCmdShow), NAMEW with a wide command line when the DLL has it — "
+                   "with the remaining arguments as its command line. A DLL given without --export is loaded "
+                   "and freed (its DllMain attach and detach run).")
+@click.argument("program", type=click.Path(dir_okay=False), required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, events_file, vmmap, report_file,
-        html_file, dump_dir, program, args):
+        html_file, dump_dir, shellcode_file, arch, export, program, args):
     """Create a process from PROGRAM the way Windows does and run it.
 
     The program's stdout and stderr reach the host's byte for byte; the exit status is the guest's exit
@@ -231,6 +241,16 @@ def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, eve
       130    interrupted by Ctrl-C ("interrupted")
     A guest may itself exit with 1, 124, 125 or 126: the report tells them apart.
     """
+    if shellcode_file:
+        if not arch:
+            raise click.UsageError("--shellcode needs --arch x86 or --arch x64")
+        if program is not None:
+            args = (program,) + tuple(args)
+        program = shellcode_file
+    elif program is None:
+        raise click.UsageError("Missing argument 'PROGRAM' (or --shellcode FILE --arch ARCH).")
+    elif arch:
+        raise click.UsageError("--arch is for --shellcode (a PE file names its own architecture)")
     gc_resume = _pause_gc_for_startup()
     from winhatch import runner
     from winhatch.kernel.events import JsonlWriter
@@ -253,7 +273,8 @@ def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, eve
         res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
                          stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer,
                          subscribers=subs, record=("api", "syscall") if report_file or html_file else (),
-                         setup_machine=gc_resume.setup_machine, max_memory=max_memory, max_handles=max_handles)
+                         setup_machine=gc_resume.setup_machine, max_memory=max_memory, max_handles=max_handles,
+                         shellcode=arch if shellcode_file else None, export=export)
     except runner.Interrupted as e:   # Ctrl-C: the guests ended with STATUS_CONTROL_C_EXIT, report anyway
         res, interrupted = e.result, True
     finally:

@@ -247,7 +247,8 @@ def build_command_line(program_guest_path: str, args: list[str]) -> str:
 def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = None, env: dict[str, str] | None = None,
         timeout: float | None = None, max_instructions: int | None = None, stdout=None, stderr=None, stdin=None,
         trace=None, subscribers=(), notify=None, readonly_app_dir: bool = False, setup_machine=None,
-        trace_stream=None, record=(), max_memory: int | None = None, max_handles: int | None = None) -> RunResult:
+        trace_stream=None, record=(), max_memory: int | None = None, max_handles: int | None = None,
+        shellcode: str | None = None, export: str | None = None) -> RunResult:
     """Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
     in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks.
     `trace`: "stages", "loader", "api", "all" (or several of them, or True for all): print the timeline to
@@ -261,6 +262,13 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     that would pass it fails with ERROR_NO_SYSTEM_RESOURCES).  None: the defaults
     (winhatch.kernel.machine.DEFAULT_MAX_MEMORY, 2 GiB; winhatch.kernel.ob.handles.DEFAULT_MAX_HANDLES,
     262,144); 0: no cap (Windows' own 2^24 handles still applies).
+
+    Entry points other than an EXE: `shellcode="x86"|"x64"` runs `path` as raw position-independent code in a
+    host process of that architecture (winhatch/hosts: it reads the file into a PAGE_EXECUTE_READWRITE
+    allocation and calls it; its return value is the exit code). A DLL runs under rundll32's semantics
+    (C:\Windows\System32\rundll32.exe, SysWOW64 for x86): loaded (DllMain attach), `export` called as
+    rundll32 calls it with the remaining `args` as its command line, then freed (DllMain detach); without
+    `export` only the attach and detach run.
 
     Ctrl-C (SIGINT, when this runs in the main thread and SIGINT has Python's default handler) stops the
     run within milliseconds, even while the guest computes: every guest process ends with
@@ -285,8 +293,8 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     try:
         res = _run(path, args, cwd=cwd, env=env, timeout=timeout, max_instructions=max_instructions, stdout=stdout,
                    stderr=stderr, stdin=stdin, subscribers=subscribers, notify=notify,
-                   readonly_app_dir=readonly_app_dir, setup_machine=setup_machine,
-                   limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
+                   readonly_app_dir=readonly_app_dir, setup_machine=setup_machine, shellcode=shellcode,
+                   export=export, limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
                            if v is not None})
     finally:
         if printer is not None:
@@ -313,8 +321,14 @@ def _refusal(pe) -> str | None:
     return None
 
 
+def _host_program(name: str, arch: str) -> bytes:
+    """A host program of winhatch/hosts (built from its sources there by tools/build_hosts.py)."""
+    from importlib import resources
+    return resources.files("winhatch.hosts").joinpath(f"{name}-{arch}.exe").read_bytes()
+
+
 def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, stdin, subscribers, notify,
-         readonly_app_dir, setup_machine, limits=None) -> RunResult:
+         readonly_app_dir, setup_machine, limits=None, shellcode=None, export=None) -> RunResult:
     from winhatch.kernel.io.console import Console
     from winhatch.kernel.machine import Machine
     from winhatch.kernel.ps.create import CreateProcessInternalW
@@ -324,14 +338,23 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
     host = Path(path).resolve()
     if not host.is_file():
         return RunResult(None, b"", b"", error=f"{path}: no such file")
-    try:
-        pe = PEFile.open(str(host))
-        arch = pe.arch
-        refusal = _refusal(pe)
-    except PEFormatError as e:
-        return RunResult(None, b"", b"", error=f"{path}: {e}")
-    if refusal:
-        return RunResult(None, b"", b"", error=f"{path}: {refusal}")
+    is_dll = False
+    if shellcode:
+        if shellcode not in ("x86", "x64"):
+            return RunResult(None, b"", b"", error=f"--shellcode needs --arch x86 or x64, not {shellcode!r}")
+        arch = shellcode
+    else:
+        try:
+            pe = PEFile.open(str(host))
+            arch = pe.arch
+            is_dll = pe.is_dll
+            refusal = _refusal(pe)
+        except PEFormatError as e:
+            return RunResult(None, b"", b"", error=f"{path}: {e}")
+        if refusal:
+            return RunResult(None, b"", b"", error=f"{path}: {refusal}")
+        if export and not is_dll:
+            return RunResult(None, b"", b"", error=f"{path}: --export needs a DLL, and this is a program")
     out = stdout if stdout is not None else io.BytesIO()
     err = stderr if stderr is not None else io.BytesIO()
     console = Console(out, err, stdin)
@@ -357,7 +380,21 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
             environment.update(env)
         machine.dispatcher.timeout_s = timeout or 0.0
         machine.dispatcher.max_instructions = max_instructions or 0
-        cmd = build_command_line(guest, list(args))
+        args = list(args)
+        if shellcode or is_dll:
+            # the host program goes where Windows keeps rundll32 (an analyst's loader: the user's temp folder)
+            if is_dll:     # System32 is read-only to guests: written on the host side, as the subsystem's DLLs
+                sysdir = machine.system_root + ("\\SysWOW64" if arch == "x86" else "\\System32")
+                program = sysdir + "\\rundll32.exe"
+                args = [guest, export or "-"] + args
+                (machine.vfs.system32(arch) / "rundll32.exe").write_bytes(_host_program("rundll32_host", arch))
+            else:
+                program = environment.get("TEMP", machine.system_root + "\\Temp") + "\\" + \
+                    (host.stem or "shellcode") + "_loader.exe"
+                args = [guest] + args
+                machine.vfs.write_file(program, _host_program("shellcode_host", arch))
+            guest = program
+        cmd = build_command_line(guest, args)
         # a file named without an extension (samples are often named by their hash) is given as
         # lpApplicationName: only a name looked up from the command line gets ".exe" appended
         app = guest if "." not in host.name else None

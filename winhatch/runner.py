@@ -249,7 +249,7 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
         trace=None, subscribers=(), notify=None, readonly_app_dir: bool = False, setup_machine=None,
         trace_stream=None, record=(), max_memory: int | None = None, max_handles: int | None = None,
         shellcode: str | None = None, export: str | None = None) -> RunResult:
-    """Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
+    r"""Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
     in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks.
     `trace`: "stages", "loader", "api", "all" (or several of them, or True for all): print the timeline to
     `trace_stream` (default: the host's stderr) as `winhatch run --trace` does. `subscribers`: callables
@@ -395,6 +395,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
                 machine.vfs.write_file(program, _host_program("shellcode_host", arch))
             guest = program
         cmd = build_command_line(guest, args)
+        machine.behaviour_log_mark = len(getattr(machine.vfs, "log", []))   # the sample's file accesses start here
         # a file named without an extension (samples are often named by their hash) is given as
         # lpApplicationName: only a name looked up from the command line gets ".exe" appended
         app = guest if "." not in host.name else None

@@ -101,17 +101,18 @@ def test_rendered_dom_has_no_script_errors(report_pages, tmp_path, arch):
 def test_screenshot_is_not_blank(report_pages, tmp_path, arch):
     _, page = report_pages[arch]
     png = tmp_path / "shot.png"
-    r = chromium(tmp_path, f"--screenshot={png}", "--window-size=1400,1000", page.as_uri())
+    # the summary (facts, behaviour) comes first, the memory map below it: a tall first screen holds both
+    r = chromium(tmp_path, f"--screenshot={png}", "--window-size=1400,2000", page.as_uri())
     assert r.returncode == 0 and png.exists(), r.stderr[-2000:]
     data = png.read_bytes()
     assert len(data) > 20_000
     w, h, bpp, rows = decode_png(data)
-    assert (w, h) == (1400, 1000)
+    assert (w, h) == (1400, 2000)
     colours = set()
     for y in range(0, h, 7):
         row = rows[y]
         for x in range(0, w, 7):
             colours.add(row[x * bpp:x * bpp + 3])
     assert len(colours) > 30  # text, the header, the coloured memory bar: not a blank page
-    # the VMMap colour of Image regions appears (the memory map is on the first screen)
+    # the VMMap colour of Image regions appears (the memory map is on the first screen, below the summary)
     assert any(abs(c[0] - 0x9B) < 12 and abs(c[1] - 0x59) < 12 and abs(c[2] - 0xD0) < 12 for c in colours)

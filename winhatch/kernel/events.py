@@ -27,6 +27,7 @@ FILE = "file"
 REGISTRY = "registry"
 EXCEPTION = "exception"
 CONSOLE = "console"
+BEHAVIOUR = "behaviour"  # what an analyst wants summarised (winhatch.kernel.behaviour): cross-process acts, code
 SYSCALL = "syscall"   # system services (winhatch.kernel.ke.services): number, name, arguments, NTSTATUS
 
 

@@ -347,6 +347,77 @@ def _short(v, limit: int = 80) -> str:
     return s if len(s) <= limit else s[:limit - 1] + "…"
 
 
+def summary_html(doc: dict) -> str:
+    """The top of the page: the sample's facts, the outcome, the behaviour summary, and a crash's registers,
+    stack walk and exception record."""
+    out = ['<section id="summary"><h2>Summary</h2>']
+    s = doc.get("sample") or {}
+    res = doc.get("result") or {}
+    facts = [("Outcome", res.get("outcome")), ("Exit status", _hex(res["exit_status"])
+                                              if res.get("exit_status") is not None else None),
+             ("Size", s.get("size")), ("SHA-256", s.get("sha256")), ("SHA-1", s.get("sha1")), ("MD5", s.get("md5")),
+             ("Imphash", s.get("imphash")), ("Compiled", s.get("compile_time")), ("Architecture", s.get("arch"))]
+    out.append(_table("facts", [("Fact", False), ("Value", False)],
+                      [[k, v] for k, v in facts if v is not None], scroll=False))
+    b = doc.get("behaviour") or {}
+    rows = []
+    for p in (b.get("processes") or {}).get("started", []):
+        rows.append(["process started", p.get("command_line") or p.get("image"), f"pid {p.get('pid')}"])
+    for p in (b.get("processes") or {}).get("failed", []):
+        rows.append(["process failed", p.get("command_line"), p.get("api")])
+    for f in (b.get("files") or {}).get("written", []):
+        rows.append([f"file {f.get('how')}", f.get("path"),
+                     f"{f.get('size')} bytes, sha256 {f.get('sha256')}" if f.get("sha256") else ""])
+    for f in (b.get("files") or {}).get("deleted", []):
+        rows.append(["file deleted", f.get("path"), ""])
+    for f in (b.get("files") or {}).get("renamed", []):
+        rows.append(["file renamed", f.get("from"), f"→ {f.get('to')}"])
+    for r in (b.get("registry") or {}).get("set", []):
+        rows.append(["registry value set", f"{r.get('key')}\\{r.get('value') or '(default)'}", _short(r.get("data"), 120)])
+    for r in (b.get("registry") or {}).get("deleted", []):
+        rows.append(["registry deleted", r.get("key"), r.get("value") or ""])
+    for o in b.get("named_objects") or []:
+        rows.append([f"{o.get('type')} {'created' if o.get('created') else 'opened'}", o.get("name"), o.get("api")])
+    for p in b.get("persistence") or []:
+        rows.append([f"persistence: {p.get('kind')}", p.get("where"), _short(p.get("data"), 120)])
+    for i in b.get("injection") or []:
+        rows.append(["injection", f"{i.get('service')} into pid {i.get('target_pid')} ({i.get('target_image')})",
+                     ", ".join(f"{k}={_short(v)}" for k, v in i.items()
+                               if k not in ("service", "source_pid", "target_pid", "target_image"))])
+    for g in b.get("generated_code") or []:
+        rows.append(["executable memory", f"{_hex(g.get('base'))} +{_hex(g.get('size'))}",
+                     f"{g.get('service')} protect {_hex(g.get('protect'))}"])
+    for a in b.get("anti_analysis") or []:
+        rows.append([f"anti-analysis: {a.get('check')}", a.get("api") or "", a.get("detail") or ""])
+    out.append("<h3>Behaviour</h3>")
+    out.append(_table("behaviour", [("What", False), ("Where", False), ("Details", False)], rows, filter_box=True)
+               if rows else "<p>Nothing of note: no process, file, registry, injection or anti-analysis activity.</p>")
+    for p in doc.get("processes") or []:
+        cr = p.get("crash")
+        if not cr:
+            continue
+        out.append(f"<h3>Crash in {escape(str(p.get('image_name')))} (pid {p.get('pid')})</h3>")
+        out.append(f'<p class="bad">{escape(str(cr.get("code_name")))} ({_hex(cr.get("code"))}) at '
+                   f'{escape(str(cr.get("where")))}: {escape(str(cr.get("instruction")))}'
+                   f'{" — " + escape(str(cr.get("description"))) if cr.get("description") else ""}</p>')
+        regs = cr.get("context") or {}
+        out.append(_table(f"crash-regs-{p.get('pid')}", [("Register", False), ("Value", False)],
+                          [[k, _hex(v)] for k, v in regs.items()], scroll=False))
+        out.append(_table(f"crash-stack-{p.get('pid')}", [("Frame", True), ("PC", False), ("Where", False),
+                                                          ("SP", False)],
+                          [[i, _hex(f.get("pc")), f.get("where"), _hex(f.get("sp"))]
+                           for i, f in enumerate(cr.get("stack") or [])], scroll=False))
+        rec = cr.get("record") or {}
+        if rec:
+            out.append(_table(f"crash-record-{p.get('pid')}", [("EXCEPTION_RECORD", False), ("Value", False)],
+                              [["ExceptionCode", _hex(rec.get("code"))], ["ExceptionFlags", _hex(rec.get("flags"))],
+                               ["ExceptionAddress", _hex(rec.get("address"))],
+                               ["ExceptionInformation", ", ".join(_hex(x) for x in rec.get("parameters") or [])]],
+                              scroll=False))
+    out.append("</section>")
+    return "".join(out)
+
+
 def render_html(doc: dict) -> str:
     prog = doc.get("program") or {}
     res = doc.get("result") or {}
@@ -363,6 +434,7 @@ def render_html(doc: dict) -> str:
         f"{escape(summary)} · schema {escape(str(doc.get('schema_version')))} · "
         f"{escape(str((doc.get('generator') or {}).get('name')))} "
         f"{escape(str((doc.get('generator') or {}).get('version')))}</p></header><main>",
+        summary_html(doc),
         "<section><h2>Process tree</h2>", process_tree_html(doc.get("process_tree") or []),
         "<h3>Events</h3>",
         _table("event-counts", [("Category", False), ("Events", True)],

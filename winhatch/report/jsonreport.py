@@ -162,6 +162,7 @@ def build_report(result, *, program: str | None = None, args=()) -> dict:
         "generator": {"name": "winhatch", "version": _version()},
         "program": {"path": str(program) if program is not None else None, "args": [str(a) for a in args]},
         "sample": _sample(program),
+        "behaviour": _behaviour(result),
         "result": {"exit_status": result.exit_status, "outcome": _outcome(result), "error": result.error,
                    "stdout_bytes": len(result.stdout),
                    "stderr_bytes": len(result.stderr)},
@@ -181,6 +182,13 @@ def build_report(result, *, program: str | None = None, args=()) -> dict:
     stages = _split_stage_events(events, {p.pid for p in guests})
     doc["processes"] = [process_report(p, events, machine, stages.get(p.pid, [])) for p in guests]
     return doc
+
+
+def _behaviour(result) -> dict | None:
+    if getattr(result, "machine", None) is None:
+        return None
+    from winhatch.report.behaviour import behaviour_summary
+    return behaviour_summary(result)
 
 
 def _outcome(result) -> str | None:

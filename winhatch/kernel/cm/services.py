@@ -136,7 +136,24 @@ def _put_handle(proc, addr: int, h: int) -> None:
     user_write(proc, addr, struct.pack("<Q" if proc.arch == "x64" else "<I", h))
 
 
-def _event(machine, thread, op: str, path: str, status: int, value: str | None = None, *, log: bool = False) -> None:
+def _value_preview(type_: int, data: bytes):
+    """A set value's data as the report shows it: strings decoded, numbers as numbers, else hex (first 256 bytes)."""
+    try:
+        if type_ in (1, 2):                           # REG_SZ, REG_EXPAND_SZ
+            return data.decode("utf-16-le", "replace").split("\0", 1)[0][:1024]
+        if type_ == 7:                                # REG_MULTI_SZ
+            return [x for x in data.decode("utf-16-le", "replace").split("\0") if x][:32]
+        if type_ == 4 and len(data) >= 4:             # REG_DWORD
+            return int.from_bytes(data[:4], "little")
+        if type_ == 11 and len(data) >= 8:            # REG_QWORD
+            return int.from_bytes(data[:8], "little")
+    except (UnicodeDecodeError, ValueError):
+        pass
+    return data[:256].hex()
+
+
+def _event(machine, thread, op: str, path: str, status: int, value: str | None = None, *, log: bool = False,
+           **extra) -> None:
     """The registry event (category "registry": op, path, value, status and error, the Win32 code
     RtlNtStatusToDosError gives the status) and, for what the registry does not log itself (value operations,
     enumeration, queries), its access-log entry, which the JSON report lists."""
@@ -144,6 +161,7 @@ def _event(machine, thread, op: str, path: str, status: int, value: str | None =
     data = {"op": op, "path": path, "status": status & 0xFFFFFFFF, "error": nt_to_win32(status)}
     if value is not None:
         data["value"] = value
+    data.update(extra)
     machine.events.emit(ev.REGISTRY, op, thread.process.pid, thread.tid, **data)
     reg = machine.registry
     if log and len(reg.log) < reg.log_limit:
@@ -393,7 +411,8 @@ def NtSetValueKey(machine, thread, KeyHandle, ValueName, TitleIndex, Type, Data,
     except NtStatusError as e:
         _event(machine, thread, "set_value", obj.key.path, e.status, name, log=True)
         raise
-    _event(machine, thread, "set_value", obj.key.path, 0, name, log=True)
+    _event(machine, thread, "set_value", obj.key.path, 0, name, log=True, type=Type & 0xFFFFFFFF,
+           size=size, data=_value_preview(Type & 0xFFFFFFFF, data))
     notify_change(proc, obj.key, REG_NOTIFY_CHANGE_LAST_SET)
     return 0
 

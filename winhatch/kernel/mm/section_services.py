@@ -365,6 +365,10 @@ def NtMapViewOfSection(machine, thread, SectionHandle, ProcessHandle, BaseAddres
                                     AllocationType & 0xFFFFFFFF, Win32Protect & 0xFFFFFFFF)
     _put_ptr(thread, BaseAddress, vbase)
     _put_ptr(thread, ViewSize, vsize)
+    if ProcessHandle not in (0xFFFFFFFFFFFFFFFF, 0xFFFFFFFF, -1):
+        from winhatch.kernel import behaviour
+        behaviour.cross_process(machine, thread, _target_process(thread, ProcessHandle), "NtMapViewOfSection",
+                                base=vbase, size=vsize, protect=Win32Protect & 0xFFFFFFFF)
     return status
 
 

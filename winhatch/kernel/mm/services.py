@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import struct
 
+from winhatch.kernel import behaviour
 from winhatch.kernel.ke.services import kernel_service, process_from_handle, unsupported, user_read, user_write
 from winhatch.kernel.ob.access import PROCESS_VM_OPERATION
 from winhatch.ntstatus import NtStatusError
@@ -60,6 +61,10 @@ def NtAllocateVirtualMemory(machine, thread, ProcessHandle, BaseAddress, ZeroBit
                                               highest=highest if not base else None)
     _put(thread, BaseAddress, got_base)
     _put(thread, RegionSize, got_size)
+    behaviour.cross_process(machine, thread, proc, "NtAllocateVirtualMemory", base=got_base, size=got_size,
+                            protect=Protect & 0xFFFFFFFF)
+    behaviour.executable_memory(machine, thread, proc, "NtAllocateVirtualMemory", got_base, got_size,
+                                Protect & 0xFFFFFFFF)
     return 0
 
 
@@ -88,6 +93,10 @@ def NtProtectVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSi
     user_write(thread.process, OldProtect, struct.pack("<I", old & 0xFFFFFFFF))
     _put(thread, BaseAddress, start)
     _put(thread, RegionSize, end - start)
+    behaviour.cross_process(machine, thread, proc, "NtProtectVirtualMemory", base=start, size=end - start,
+                            protect=NewProtect & 0xFFFFFFFF)
+    behaviour.executable_memory(machine, thread, proc, "NtProtectVirtualMemory", start, end - start,
+                                NewProtect & 0xFFFFFFFF)
     return 0
 
 
@@ -288,7 +297,10 @@ def NtReadVirtualMemory(machine, thread, ProcessHandle, BaseAddress, Buffer, Buf
 def NtWriteVirtualMemory(machine, thread, ProcessHandle, BaseAddress, Buffer, BufferSize, NumberOfBytesWritten):
     from winhatch.kernel.ob.access import PROCESS_VM_WRITE
     proc = _vm_process(thread, ProcessHandle, PROCESS_VM_WRITE)
-    return _copy(machine, thread, thread.process, Buffer, proc, BaseAddress, BufferSize, NumberOfBytesWritten)
+    st = _copy(machine, thread, thread.process, Buffer, proc, BaseAddress, BufferSize, NumberOfBytesWritten)
+    behaviour.cross_process(machine, thread, proc, "NtWriteVirtualMemory", base=BaseAddress,
+                            size=BufferSize & 0xFFFFFFFFFFFFFFFF, status=st & 0xFFFFFFFF if st else 0)
+    return st
 
 
 # -- locking pages in the working set ----------------------------------------------------------------------------

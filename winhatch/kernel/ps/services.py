@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import struct
 
+from winhatch.kernel import behaviour
 from winhatch.kernel.ke import wait as kwait
 from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
 from winhatch.kernel.ob.access import (PROCESS_CREATE_THREAD, PROCESS_QUERY_INFORMATION,
@@ -170,6 +171,8 @@ def NtCreateThreadEx(machine, thread, ThreadHandle, DesiredAccess, ObjectAttribu
         reserve = (commit + 0xFFFFF) & ~0xFFFFF  # the reservation grows to hold the commit (1 MB steps)
     new = PspCreateThread(machine, proc, start=StartRoutine, parameter=Argument, stack_reserve=reserve,
                           stack_commit=commit, suspended=bool(flags & THREAD_CREATE_FLAGS_CREATE_SUSPENDED))
+    behaviour.cross_process(machine, thread, proc, "NtCreateThreadEx", start=StartRoutine, parameter=Argument,
+                            tid=new.tid)
     if flags & THREAD_CREATE_FLAGS_HIDE_FROM_DEBUGGER:
         new.hide_from_debugger = True
     if proc.csr is not None:
@@ -330,6 +333,7 @@ def NtQueueApcThread(machine, thread, ThreadHandle, ApcRoutine, ApcArgument1, Ap
     if not ApcRoutine:
         return 0                            # nothing to run in user mode: accepted, and no alertable wait ends
     kwait.queue_apc(machine, t, ApcRoutine, [ApcArgument1, ApcArgument2, ApcArgument3])
+    behaviour.cross_process(machine, thread, t.process, "NtQueueApcThread", routine=ApcRoutine, tid=t.tid)
     return 0
 
 
@@ -347,4 +351,6 @@ def NtGetContextThread(machine, thread, ThreadHandle, ThreadContext, *, caller_s
 @kernel_service("NtSetContextThread")
 def NtSetContextThread(machine, thread, ThreadHandle, ThreadContext, *, caller_sp=0):
     t = _thread(thread, ThreadHandle, THREAD_SET_CONTEXT)
-    return pscontext.set_context(thread, t, ThreadContext, _native(thread), caller_sp)
+    st = pscontext.set_context(thread, t, ThreadContext, _native(thread), caller_sp)
+    behaviour.cross_process(machine, thread, t.process, "NtSetContextThread", tid=t.tid)
+    return st

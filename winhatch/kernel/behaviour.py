@@ -1,0 +1,40 @@
+"""Behaviour notes: events the kernel emits where an act an analyst looks for happens, so the report's behaviour
+summary (winhatch.report.behaviour) does not have to guess from handles after the fact.
+
+- ``cross_process``: a thread acts on another process's memory or threads — NtWriteVirtualMemory,
+  NtAllocateVirtualMemory, NtProtectVirtualMemory, NtMapViewOfSection into it; NtCreateThreadEx in it;
+  NtQueueApcThread and NtSetContextThread on one of its threads (the injection primitives). The source and
+  target pids, the service, the address and size.
+- ``executable_memory``: memory that is not an image becomes executable — allocated or re-protected with a
+  PAGE_EXECUTE* protection (where unpackers and shellcode put generated code).
+
+Both are category ``behaviour`` events (kept in the log by default: they are rare).
+"""
+from __future__ import annotations
+
+from winhatch.kernel import events as ev
+
+EXECUTABLE = 0x10 | 0x20 | 0x40 | 0x80
+
+
+def cross_process(machine, thread, target, service: str, **data) -> None:
+    """Note `service` acting on process `target` when it is not the caller's own process."""
+    if target is None or target is thread.process:
+        return
+    machine.events.emit(ev.BEHAVIOUR, "cross_process", thread.process.pid, thread.tid, service=service,
+                        source_pid=thread.process.pid, target_pid=getattr(target, "pid", None),
+                        target_image=getattr(target, "image_name", None), **data)
+
+
+def executable_memory(machine, thread, target, service: str, base: int, size: int, protect: int) -> None:
+    """Note non-image memory made executable (allocated or protected with PAGE_EXECUTE*)."""
+    if not protect & EXECUTABLE or target is None:
+        return
+    try:
+        mbi = target.aspace.query(base)
+    except Exception:  # noqa: BLE001 — the note is best effort; the service has already succeeded
+        return
+    if mbi.Type == 0x1000000:          # MEM_IMAGE: the loader's and the program's own sections
+        return
+    machine.events.emit(ev.BEHAVIOUR, "executable_memory", thread.process.pid, thread.tid, service=service,
+                        target_pid=target.pid, base=base, size=size, protect=protect)

@@ -143,3 +143,14 @@ def test_trace_colours_follow_no_color_and_name_the_columns(build_fixture, no_co
     assert coloured is (not no_color)          # NO_COLOR: no colours (bold and dim may stay, as the convention says)
     first = p.stderr.decode().splitlines()[0]
     assert "host ms" in first and "emulated" in first and "pid/tid" in first
+
+
+def test_api_call_and_emulated_time_budgets(build_fixture, tmp_path):
+    p, doc = _run(tmp_path, "--max-api-calls", "3000", build_fixture("busyloop.c", "x64"), "api")
+    assert (p.returncode, _outcome(doc)) == (124, "limit") and "API call budget" in doc["result"]["error"]
+    p, doc = _run(tmp_path, "--max-emulated-time", "600", build_fixture("sleeploop.c", "x86"))
+    assert (p.returncode, _outcome(doc)) == (124, "limit") and "emulated time" in doc["result"]["error"]
+    wakes = p.stdout.decode().split()
+    assert wakes.count("awake") in (10, 11)            # 600 emulated seconds of one-minute sleeps
+    p, doc = _run(tmp_path, "--max-emulated-time", "0", "--timeout", "3", build_fixture("sleeploop.c", "x86"))
+    assert _outcome(doc) == "limit" and "time limit reached" in doc["result"]["error"]   # 0: no emulated budget

@@ -79,3 +79,26 @@ def test_python_api_raises_keyboard_interrupt_after_clean_up(build_fixture, tmp_
     assert list(Path(tmp_path).iterdir()) == []
     # the host's own SIGINT handling is back
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("mode", ["cpu", "wait"])
+def test_sigterm_ends_the_run_as_ctrl_c_does(tmp_path, build_fixture, mode):
+    exe = build_fixture("busyloop.c", "x64")
+    p, report, tmpdir = _start(tmp_path, exe, mode)
+    try:
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.stdin.close()
+    err = p.stderr.read().decode()
+    assert rc == 128 + signal.SIGTERM, err
+    assert took < 1.0 and "Traceback" not in err
+    doc = json.loads(report.read_text())
+    assert doc["result"]["outcome"] == "interrupted"
+    assert doc["result"]["exit_status"] == STATUS_CONTROL_C_EXIT
+    assert list(tmpdir.iterdir()) == []

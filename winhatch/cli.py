@@ -13,6 +13,11 @@ EXIT_LIMIT = 124          # a budget ended the guest (as timeout(1) exits)
 EXIT_UNIMPLEMENTED = 125  # the guest called an API winhatch does not implement
 EXIT_DEADLOCK = 126       # no guest thread could run again
 
+#: `winhatch run`'s default budgets (each option's 0 means none): generous for programs, finite for samples
+DEFAULT_TIMEOUT = 600.0           # host seconds
+DEFAULT_MAX_API_CALLS = 100_000_000
+DEFAULT_MAX_EMULATED = 3600.0     # emulated seconds (an hour of the guest's clock)
+
 
 class _Group(click.Group):
     """Turns an unexpected Python exception (a winhatch bug) into one line instead of a traceback."""
@@ -178,9 +183,17 @@ class _Size(click.ParamType):
                    "forwarders, relocations, TLS and DllMain calls), API calls, or all events.")
 @click.option("--cwd", help="The guest's initial current directory (default: the program's directory, C:\\app).")
 @click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="Set a guest environment variable.")
-@click.option("--timeout", type=click.FloatRange(min=0), help="Stop after this many host seconds (0: no limit).")
+@click.option("--timeout", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Stop after this many host seconds (0: no limit).")
 @click.option("--max-instructions", type=click.IntRange(min=0),
-              help="Stop after this many guest instructions (all threads; 0: no limit).")
+              help="Stop after this many guest instructions (all threads; 0 or unset: no limit; counting them "
+                   "slows the CPU 15-25x).")
+@click.option("--max-api-calls", type=click.IntRange(min=0), default=DEFAULT_MAX_API_CALLS, show_default=True,
+              help="Stop after this many API calls that reach winhatch's kernel or handlers (0: no limit).")
+@click.option("--max-emulated-time", "max_emulated", type=click.FloatRange(min=0), default=DEFAULT_MAX_EMULATED,
+              show_default=True, help="Stop when the guest's clock has advanced this many seconds (0: no limit). "
+                                      "Sleeping costs no host time, so a sample that sleeps in a loop meets this "
+                                      "budget, not --timeout.")
 @click.option("--max-memory", type=_Size(), default=None, metavar="SIZE",
               help="Commit limit of the whole machine (all guest processes), e.g. 512M or 4G; an allocation "
                    "past it fails with ERROR_COMMITMENT_LIMIT (1455), as at Windows' commit limit. "
@@ -213,8 +226,8 @@ class _Size(click.ParamType):
                    "and freed (its DllMain attach and detach run).")
 @click.argument("program", type=click.Path(dir_okay=False), required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, events_file, vmmap, report_file,
-        html_file, dump_dir, shellcode_file, arch, export, program, args):
+def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated, max_memory, max_handles,
+        events_file, vmmap, report_file, html_file, dump_dir, shellcode_file, arch, export, program, args):
     """Create a process from PROGRAM the way Windows does and run it.
 
     The program's stdout and stderr reach the host's byte for byte; the exit status is the guest's exit
@@ -235,10 +248,11 @@ def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, eve
       1      no process: the file is missing or not a loadable image ("refused")
       2      bad command line
       70     winhatch itself failed (a bug: please report it)
-      124    winhatch ended the guest at --timeout or --max-instructions ("limit")
+      124    winhatch ended the guest at a budget: --timeout, --max-instructions, --max-api-calls,
+             --max-emulated-time ("limit")
       125    the guest called an API winhatch does not implement ("unimplemented")
       126    no guest thread could ever run again ("deadlock")
-      130    interrupted by Ctrl-C ("interrupted")
+      130    interrupted by Ctrl-C, 143 by SIGTERM ("interrupted"; the report is still written)
     A guest may itself exit with 1, 124, 125 or 126: the report tells them apart.
     """
     if shellcode_file:
@@ -274,7 +288,8 @@ def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, eve
                          stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer,
                          subscribers=subs, record=("api", "syscall") if report_file or html_file else (),
                          setup_machine=gc_resume.setup_machine, max_memory=max_memory, max_handles=max_handles,
-                         shellcode=arch if shellcode_file else None, export=export)
+                         shellcode=arch if shellcode_file else None, export=export,
+                         max_api_calls=max_api_calls, max_emulated_s=max_emulated)
     except runner.Interrupted as e:   # Ctrl-C: the guests ended with STATUS_CONTROL_C_EXIT, report anyway
         res, interrupted = e.result, True
     finally:
@@ -308,7 +323,7 @@ def run(trace, cwd, env, timeout, max_instructions, max_memory, max_handles, eve
             from winhatch.report.html import write_html
             write_html(doc, html_file)
     if interrupted:
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(128 + getattr(res, "interrupt_signal", 2))     # 130 for Ctrl-C, 143 for SIGTERM
     sys.exit(_exit_status(res))
 
 

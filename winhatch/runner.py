@@ -158,6 +158,7 @@ class _CtrlC:
         self.fired = False
         self._done = False
         self._installed = False
+        self.signum = 2          # SIGINT unless a SIGTERM arrives
 
     def __enter__(self):
         import os
@@ -175,6 +176,10 @@ class _CtrlC:
             os.close(self._w)
             return self
         self._old_handler = signal.signal(signal.SIGINT, self._on_signal)
+        # SIGTERM (a batch's or a service manager's stop) ends the run the same way, when nobody handles it
+        self._old_term = None
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            self._old_term = signal.signal(signal.SIGTERM, self._on_signal)
         self._installed = True
         self._thread = threading.Thread(target=self._watch, name="winhatch-ctrl-c", daemon=True)
         self._thread.start()
@@ -187,6 +192,7 @@ class _CtrlC:
     def _on_signal(self, signum, frame) -> None:
         from winhatch.kernel import hostwait
         from winhatch.kernel.ke.dispatcher import interrupted_stop
+        self.signum = signum
         self._fire()
         if hostwait.in_blocking_call():
             raise interrupted_stop()
@@ -202,7 +208,8 @@ class _CtrlC:
                 return
             if not data or self._done:
                 return
-            if signal.SIGINT in data:
+            if signal.SIGINT in data or signal.SIGTERM in data:
+                self.signum = signal.SIGTERM if signal.SIGTERM in data else signal.SIGINT
                 break
         while not self._done:  # repeat until the machine has seen the flag and stopped
             self._fire()
@@ -215,6 +222,8 @@ class _CtrlC:
         import os
         import signal
         signal.signal(signal.SIGINT, self._old_handler)
+        if self._old_term is not None:
+            signal.signal(signal.SIGTERM, self._old_term)
         signal.set_wakeup_fd(self._old_fd)
         os.close(self._w)   # the watcher's read returns b"" and it ends
         self._thread.join(1.0)
@@ -248,7 +257,8 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
         timeout: float | None = None, max_instructions: int | None = None, stdout=None, stderr=None, stdin=None,
         trace=None, subscribers=(), notify=None, readonly_app_dir: bool = False, setup_machine=None,
         trace_stream=None, record=(), max_memory: int | None = None, max_handles: int | None = None,
-        shellcode: str | None = None, export: str | None = None) -> RunResult:
+        shellcode: str | None = None, export: str | None = None, max_api_calls: int | None = None,
+        max_emulated_s: float | None = None) -> RunResult:
     r"""Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
     in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks.
     `trace`: "stages", "loader", "api", "all" (or several of them, or True for all): print the timeline to
@@ -261,7 +271,10 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     allocation past it fails with ERROR_COMMITMENT_LIMIT); `max_handles`: open handles per process (a call
     that would pass it fails with ERROR_NO_SYSTEM_RESOURCES).  None: the defaults
     (winhatch.kernel.machine.DEFAULT_MAX_MEMORY, 2 GiB; winhatch.kernel.ob.handles.DEFAULT_MAX_HANDLES,
-    262,144); 0: no cap (Windows' own 2^24 handles still applies).
+    262,144); 0: no cap (Windows' own 2^24 handles still applies). `max_api_calls` (calls that reach the kernel
+    or a Python handler) and `max_emulated_s` (emulated seconds since the machine started: a guest sleeping in a
+    loop advances it without host time passing) end the run as `timeout` does (outcome "limit"); None or 0:
+    no budget.
 
     Entry points other than an EXE: `shellcode="x86"|"x64"` runs `path` as raw position-independent code in a
     host process of that architecture (winhatch/hosts: it reads the file into a PAGE_EXECUTE_READWRITE
@@ -294,7 +307,7 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
         res = _run(path, args, cwd=cwd, env=env, timeout=timeout, max_instructions=max_instructions, stdout=stdout,
                    stderr=stderr, stdin=stdin, subscribers=subscribers, notify=notify,
                    readonly_app_dir=readonly_app_dir, setup_machine=setup_machine, shellcode=shellcode,
-                   export=export, limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
+                   export=export, max_api_calls=max_api_calls, max_emulated_s=max_emulated_s, limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
                            if v is not None})
     finally:
         if printer is not None:
@@ -328,7 +341,8 @@ def _host_program(name: str, arch: str) -> bytes:
 
 
 def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, stdin, subscribers, notify,
-         readonly_app_dir, setup_machine, limits=None, shellcode=None, export=None) -> RunResult:
+         readonly_app_dir, setup_machine, limits=None, shellcode=None, export=None, max_api_calls=None,
+         max_emulated_s=None) -> RunResult:
     from winhatch.kernel.io.console import Console
     from winhatch.kernel.machine import Machine
     from winhatch.kernel.ps.create import CreateProcessInternalW
@@ -380,6 +394,8 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
             environment.update(env)
         machine.dispatcher.timeout_s = timeout or 0.0
         machine.dispatcher.max_instructions = max_instructions or 0
+        machine.dispatcher.max_api_calls = max_api_calls or 0
+        machine.dispatcher.max_emulated = int((max_emulated_s or 0) * 10_000_000)
         args = list(args)
         if shellcode or is_dll:
             # the host program goes where Windows keeps rundll32 (an analyst's loader: the user's temp folder)
@@ -441,6 +457,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
                         getattr(proc, "startup_error", None), proc.subsystem.get("unimplemented", []),
                         interrupted=interrupted, stopped_by=None if interrupted else stopped_by)
         if res.interrupted:
+            res.interrupt_signal = ctrl_c.signum
             machine.remove_sandbox()
         return res
     except NtStatusError as e:

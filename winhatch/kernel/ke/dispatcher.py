@@ -124,6 +124,8 @@ class Dispatcher:
         self.seed: int | None = None  # vary interleavings reproducibly
         self._rng: random.Random | None = None
         self.max_instructions = 0  # machine-wide budget; 0 = none
+        self.max_api_calls = 0     # calls that reach the kernel or a Python handler; 0 = none
+        self.max_emulated = 0      # emulated time since the machine started, 100 ns units; 0 = none
         self.timeout_s = 0.0
         self.instructions = 0
         self.api_calls = 0
@@ -398,9 +400,20 @@ class Dispatcher:
         self.current = thread
         self.switches += 1
 
+    def _check_budgets(self) -> None:
+        """The API-call and emulated-time budgets, checked at every slice (the API-call budget also ends the
+        slice it runs out in: slice_end, which the trap path compares anyway)."""
+        if self.max_api_calls and self.api_calls >= self.max_api_calls:
+            raise MachineStop("API call budget exhausted", STATUS_INSTRUCTION_BUDGET_EXHAUSTED)
+        if self.max_emulated and self.machine.clock.elapsed() >= self.max_emulated:
+            raise MachineStop("emulated time limit reached", STATUS_IO_TIMEOUT)
+
     def _run_slice(self, thread: "Thread", sliced: bool) -> None:
+        self._check_budgets()
         self._switch_to(thread)
         self.slice_end = self.api_calls + self._quantum(thread) if sliced else INF
+        if self.max_api_calls:
+            self.slice_end = min(self.slice_end, self.max_api_calls)
         calls = self.api_calls
         try:
             if not thread.started:

@@ -214,6 +214,9 @@ class _Size(click.ParamType):
                    "the `minidump` package read it), each loaded module's image from memory, a PE file rebuilt "
                    "from memory (imports from the IAT) for the program and every image whose code changed, the "
                    "private executable regions, and manifest.json with their sizes and sha256.")
+@click.option("--coverage", "coverage_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the basic blocks the guest executed, per module, as a drcov file (Lighthouse, bncov). "
+                   "Optional: a Python call per executed block makes CPU-bound code several times slower.")
 @click.option("--shellcode", "shellcode_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Run FILE as raw position-independent code (with --arch) in a host process: a loader that "
                    "reads it into a PAGE_EXECUTE_READWRITE allocation and calls it on the main thread; what "
@@ -227,7 +230,8 @@ class _Size(click.ParamType):
 @click.argument("program", type=click.Path(dir_okay=False), required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated, max_memory, max_handles,
-        events_file, vmmap, report_file, html_file, dump_dir, shellcode_file, arch, export, program, args):
+        events_file, vmmap, report_file, html_file, dump_dir, coverage_file, shellcode_file, arch, export, program,
+        args):
     """Create a process from PROGRAM the way Windows does and run it.
 
     The program's stdout and stderr reach the host's byte for byte; the exit status is the guest's exit
@@ -283,11 +287,21 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
         subs.append(writer)
     sys.stdout.flush()
     interrupted = False
+    setup = gc_resume.setup_machine
+    recorder = None
+    if coverage_file:
+        _writable(coverage_file, "--coverage")
+        from winhatch.report.drcov import CoverageRecorder
+        recorder = CoverageRecorder()
+
+        def setup(machine, _first=gc_resume.setup_machine):
+            recorder.setup(machine)
+            _first(machine)
     try:
         res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
                          stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer,
                          subscribers=subs, record=("api", "syscall") if report_file or html_file else (),
-                         setup_machine=gc_resume.setup_machine, max_memory=max_memory, max_handles=max_handles,
+                         setup_machine=setup, max_memory=max_memory, max_handles=max_handles,
                          shellcode=arch if shellcode_file else None, export=export,
                          max_api_calls=max_api_calls, max_emulated_s=max_emulated)
     except runner.Interrupted as e:   # Ctrl-C: the guests ended with STATUS_CONTROL_C_EXIT, report anyway
@@ -306,6 +320,11 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
         from winhatch.report.console import output_console
         memmap.render(memmap.memory_map(res.process.aspace), output_console(stderr=True),
                       title=f"{res.process.image_name} (pid {res.process.pid})")
+    if recorder is not None:
+        info = recorder.write(coverage_file)
+        click.echo(f"winhatch: coverage in {coverage_file}: {info['blocks']} blocks in {info['modules']} modules"
+                   + (f" ({info['outside']} outside every module, not written)" if info["outside"] else ""),
+                   err=True)
     if dump_dir and res.process is not None:
         from winhatch.report.dump import write_dumps
         try:

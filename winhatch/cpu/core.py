@@ -159,11 +159,17 @@ class _Watchdog:
         with self._cv:
             tok = next(self._ids)
             self._live[tok] = [handle, False, slot]
+            # Wake the watchdog only when this deadline comes before the one it sleeps towards: a run
+            # arms and disarms once per API call, and waking the thread each time (a GIL hand-over)
+            # cost more than the call itself.  A disarmed entry left at the head only makes it wake,
+            # drop it and sleep again.
+            wake = not self._heap or deadline < self._heap[0][0]
             heapq.heappush(self._heap, (deadline, tok))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="winhatch-cpu-watchdog", daemon=True)
                 self._thread.start()
-            self._cv.notify()
+            if wake:
+                self._cv.notify()
             return tok
 
     def disarm(self, tok: int) -> bool:

@@ -300,6 +300,7 @@ _KERNEL_SERVICES: dict[str, ServiceFn] = {}
 def kernel_services() -> dict[str, ServiceFn]:
     """The services the kernel's components implement (importing them registers their declarations)."""
     from winhatch.kernel.cm import services as _cm  # noqa: F401
+    from winhatch.kernel.ex import atom_services as _ex_atom  # noqa: F401
     from winhatch.kernel.ex import services as _ex  # noqa: F401
     from winhatch.kernel.io import file_services as _io  # noqa: F401
     from winhatch.kernel.io import iocp_services as _io_iocp  # noqa: F401

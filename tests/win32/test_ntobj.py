@@ -1,0 +1,62 @@
+"""Objects, atoms, synchronisation, threads and fibers of the ntobj work (issues 15/16): fixture programs
+whose output is compared with what Wine 8.0 prints (wine64, x64 — the same text is expected of the x86 build,
+nothing in it depends on the pointer size)."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from winhatch import runner
+
+ATOMS = (
+    'global add: 1 same=1 err=0xdead\n'
+    'global find: 1 0 err=2\n'
+    'int atoms: 5 0 77 err=0xdead\n'
+    'int atom 0xC000: 0 err=87\n'
+    'GlobalGetAtomNameA(6)=0 err=234 [Winha]\n'
+    'GlobalGetAtomNameW(6)=6 [Winhat]\n'
+    'int name=5 [#1234]\n'
+    'NtQueryInformationAtom basic 0 usage=2 flags=0 len=24 name=WinhatchAtom retlen=32\n'
+    'NtQueryInformationAtom 8 bytes 0xc0000023 len=24\n'
+    'delete: 0 0\n'
+    'still there after one delete: 0\n'
+    'delete again: 1, gone: 0\n'
+    'GetAtomNameA(6)=5 [Local]\n'
+    'GetAtomNameW(6)=5 [Local]\n'
+    'GetAtomNameA(0 atom)=0 err=87\n'
+    'FindAtomW=1 DeleteAtom=0 FindAtomA after=0\n'
+    'create 0 sig=0x6d6f7441\n'
+    'add 0 0\n'
+    'same atom 1, empty name 0xc0000033\n'
+    'add 2 0 pin 0\n'
+    'query 0 refs=2 pins=0 len=10 [First]\n'
+    'query len 0 0xc0000023 len=10\n'
+    'query len 8 0 len=6 [Sec]\n'
+    'delete pinned 0x40000019\n'
+    'lookup int 0 atom=123\n'
+    'add 0 0xc000000d add 0xC000 0xc000000d\n'
+    'query int 0 refs=1 pins=1 [#123]\n'
+    'empty 0 first 0xc0000034 second 0\n'
+    'delete unknown 0xc0000008\n'
+    'destroy 0\n'
+    'desktop 1 IsWindow=1\n'
+)
+
+
+@pytest.fixture
+def run_fixture(build_fixture, tmp_path):
+    def run(source, arch, libs=(), args=()):
+        built = build_fixture(source, arch, libs=list(libs))
+        exe = tmp_path / built.name
+        shutil.copy2(built, exe)
+        return runner.run(exe, list(args), max_instructions=200_000_000)
+    return run
+
+
+def test_atoms(run_fixture, arch):
+    """Global atoms through NtAddAtom/NtFindAtom/NtDeleteAtom/NtQueryInformationAtom, local atoms, ntdll's atom
+    tables (reference counts, pins, truncation of names, integer atoms) and GetDesktopWindow."""
+    res = run_fixture("ntobj_atoms.c", arch, libs=["-luser32"])
+    assert res.error is None, res.error
+    assert res.stdout.decode().replace("\r\n", "\n") == ATOMS

@@ -3,6 +3,7 @@ whose output is compared with what Wine 8.0 prints (wine64, x64 — the same tex
 nothing in it depends on the pointer size)."""
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -43,6 +44,31 @@ ATOMS = (
     'desktop 1 IsWindow=1\n'
 )
 
+FIBERS = (
+    'fiber before convert 0\n'
+    'converted 1 data=0000000000001234 current=1\n'
+    'again 0000000000000000 err=1280\n'
+    'worker data=0000000000000055 current=1 fls before=0000000000000000 err=87\n'
+    'worker step 0 local=42 fls=0000000000000111\n'
+    'main after switch 0 fls=0000000000000100\n'
+    'worker step 1 local=43 fls=0000000000000111\n'
+    'main after switch 1 fls=0000000000000100\n'
+    'worker step 2 local=44 fls=0000000000000111\n'
+    'main after switch 2 fls=0000000000000100\n'
+    'worker done\n'
+    'main after switch 3 fls=0000000000000100\n'
+    'main fls=0000000000000100 callbacks=0\n'
+    '  callback 0000000000000111\n'
+    'after DeleteFiber(f1) callbacks=1\n'
+    '  callback 0000000000000100\n'
+    '  callback 0000000000000222\n'
+    'after FlsFree callbacks=3\n'
+    'after DeleteFiber(f2) callbacks=3\n'
+    'to thread 1 fiber 0\n'
+    'ending fiber runs\n'
+    'thread exit code 1\n'
+)
+
 
 @pytest.fixture
 def run_fixture(build_fixture, tmp_path):
@@ -60,3 +86,12 @@ def test_atoms(run_fixture, arch):
     res = run_fixture("ntobj_atoms.c", arch, libs=["-luser32"])
     assert res.error is None, res.error
     assert res.stdout.decode().replace("\r\n", "\n") == ATOMS
+
+
+def test_fibers(run_fixture, arch):
+    """Fibers switch stacks and registers, carry their own FLS values (callbacks at DeleteFiber and FlsFree), and
+    a returning fiber routine ends its thread with code 1."""
+    res = run_fixture("ntobj_fibers.c", arch)
+    assert res.error is None, res.error
+    expected = FIBERS if arch == "x64" else re.sub(r"\b0{8}([0-9A-F]{8})\b", r"\1", FIBERS)
+    assert res.stdout.decode().replace("\r\n", "\n") == expected

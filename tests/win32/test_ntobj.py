@@ -69,6 +69,24 @@ FIBERS = (
     'thread exit code 1\n'
 )
 
+SYNC = (
+    'semaphores 1 1 active=0\n'
+    'shared 1 active=1\n'
+    'shared again 1 active=2\n'
+    'exclusive while shared 0\n'
+    'exclusive 1 active=-1 owner=1\n'
+    'shared by the owner 1 active=-2\n'
+    'waiters=1\n'
+    'thread got it exclusively: 1 active=-1 order=2\n'
+    'after: active=0 owner=0000000000000000 waiters=0\n'
+    'wait, no alert: 0x102\n'
+    'alert self: 0 twice: 0\n'
+    'wait: 0x101 again: 0x102\n'
+    'alert no thread: 0xc000000b\n'
+    'woken: 0x101 order=1\n'
+    'alerter status 0\n'
+)
+
 
 @pytest.fixture
 def run_fixture(build_fixture, tmp_path):
@@ -94,4 +112,13 @@ def test_fibers(run_fixture, arch):
     res = run_fixture("ntobj_fibers.c", arch)
     assert res.error is None, res.error
     expected = FIBERS if arch == "x64" else re.sub(r"\b0{8}([0-9A-F]{8})\b", r"\1", FIBERS)
+    assert res.stdout.decode().replace("\r\n", "\n") == expected
+
+
+def test_resource_and_thread_alerts(run_fixture, arch):
+    """RTL_RESOURCE in guest memory (counts, owner, recursion, a blocked exclusive waiter) and
+    NtAlertThreadByThreadId / NtWaitForAlertByThreadId (one uncounted alert, STATUS_ALERTED, time-outs)."""
+    res = run_fixture("ntobj_sync.c", arch)
+    assert res.error is None, res.error
+    expected = SYNC if arch == "x64" else re.sub(r"\b0{8}([0-9A-F]{8})\b", r"\1", SYNC)
     assert res.stdout.decode().replace("\r\n", "\n") == expected

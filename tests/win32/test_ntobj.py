@@ -87,6 +87,24 @@ SYNC = (
     'alerter status 0\n'
 )
 
+# Wine's output, except the key's name: Windows gives each key's stored name (MACHINE and SOFTWARE are upper
+# case in the hive), Wine the case the program opened it with
+OBJECTS = (
+    'debug object 0 wait=0x102\n'
+    'type 0 [DebugObject]\n'
+    'bad flags 0xc000000d handle=0000000000000000\n'
+    'kill on close 0\n'
+    'directory 0 again 0xc0000035\n'
+    'event in it 0 opened by full name 0\n'
+    'name 0 [\\BaseNamedObjects\\winhatch-dir\\inner]\n'
+    'link 0 target 0 [\\BaseNamedObjects\\winhatch-dir]\n'
+    'through the link 0\n'
+    'session directory 0 holds the local event 0\n'
+    'empty name, bogus root 0\n'
+    'open empty name below a directory 0xc0000024\n'
+    'key name 0 [\\REGISTRY\\MACHINE\\SOFTWARE\\Microsoft]\n'
+)
+
 
 @pytest.fixture
 def run_fixture(build_fixture, tmp_path):
@@ -121,4 +139,16 @@ def test_resource_and_thread_alerts(run_fixture, arch):
     res = run_fixture("ntobj_sync.c", arch)
     assert res.error is None, res.error
     expected = SYNC if arch == "x64" else re.sub(r"\b0{8}([0-9A-F]{8})\b", r"\1", SYNC)
+    assert res.stdout.decode().replace("\r\n", "\n") == expected
+
+
+def test_object_services(run_fixture, arch):
+    """NtCreateDebugObject, NtCreateDirectoryObject / NtCreateSymbolicLinkObject with names resolved through
+    them, \\BaseNamedObjects\\Session\\<n>, an empty name with a bogus RootDirectory, a key's object name."""
+    res = run_fixture("ntobj_objects.c", arch, libs=["-lntdll"])
+    assert res.error is None, res.error
+    expected = OBJECTS
+    if arch == "x86":   # 32-bit pointers; a WoW64 process's HKLM\Software is the WOW6432Node view
+        expected = re.sub(r"\b0{8}([0-9A-F]{8})\b", r"\1", OBJECTS).replace("SOFTWARE\\Microsoft",
+                                                                           "SOFTWARE\\WOW6432Node\\Microsoft")
     assert res.stdout.decode().replace("\r\n", "\n") == expected

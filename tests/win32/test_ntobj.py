@@ -105,6 +105,13 @@ OBJECTS = (
     'key name 0 [\\REGISTRY\\MACHINE\\SOFTWARE\\Microsoft]\n'
 )
 
+MODULES = (
+    'listed: exe first 1, kernel32 1, ntdll 1, bases and sizes right 1, end error 18\n'
+    'ANSI first: 1 [ntobj_modules.exe] path ends with it 1\n'
+    'small dwSize: 0 err=122\n'
+    'no process in it: 0 err=18\n'
+)
+
 
 @pytest.fixture
 def run_fixture(build_fixture, tmp_path):
@@ -152,3 +159,11 @@ def test_object_services(run_fixture, arch):
         expected = re.sub(r"\b0{8}([0-9A-F]{8})\b", r"\1", OBJECTS).replace("SOFTWARE\\Microsoft",
                                                                            "SOFTWARE\\WOW6432Node\\Microsoft")
     assert res.stdout.decode().replace("\r\n", "\n") == expected
+
+
+def test_module_snapshot(run_fixture, arch):
+    """TH32CS_SNAPMODULE reads the caller's loader list: the program first, ntdll and kernel32 once each, base ==
+    HMODULE, the A and W entries, the dwSize check, no process in a module snapshot."""
+    res = run_fixture("ntobj_modules.c", arch)
+    assert res.error is None, res.error
+    assert res.stdout.decode().replace("\r\n", "\n") == MODULES

@@ -7,7 +7,7 @@ RtlFlsGetValue, RtlProcessFlsData), in guest memory — the layout Wine's confor
   { PVOID Unknown; PFLS_CALLBACK_FUNCTION Callback } — an allocated index has a non-NULL Callback (~0 when
   FlsAlloc got none; index 0 is reserved that way), a free one NULL;
 - per thread, or per fiber, TEB.FlsData points at { LIST_ENTRY Entry; PVOID *DataChunks[8] } (allocated by the
-  first RtlFlsSetValue); data chunk i holds 1 + (0x10 << i) pointers, the value of the index's slot j at [j + 1].
+  first RtlFlsSetValue, or when a thread starts in a process that uses FLS); data chunk i holds 1 + (0x10 << i) pointers, the value of the index's slot j at [j + 1].
 
 Indices run from 1 to 0xFEF (4079). Set/Get take any index in range (allocated or not, as on Windows); Get
 without an FLS data block is STATUS_INVALID_PARAMETER. RtlFlsFree clears the index in every data block on the
@@ -216,6 +216,20 @@ class Fls:
 
 def state(proc) -> Fls:
     return Fls(proc)
+
+
+def thread_start(thread) -> None:
+    """A new thread of a process that uses FLS starts with an empty FLS data block (FlsGetValue in it answers
+    NULL with ERROR_SUCCESS, Wine's kernel32/tests/thread.c on Windows); a new fiber starts without one."""
+    proc = thread.process
+    if "fls_global" not in proc.subsystem or "ldr" not in proc.subsystem or not thread.teb:
+        return
+    fls = Fls(proc)
+    at = fls.teb_data_at(thread)
+    if not fls.rptr(at):
+        data = fls.new_block()
+        if data:
+            fls.wptr(at, data)
 
 
 def thread_exit(machine, thread) -> None:

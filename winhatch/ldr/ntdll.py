@@ -62,6 +62,8 @@ def LdrInitializeThunk(machine, thread) -> None:
     lock = loader_lock(thread.process)
     lock.enter(thread, "LdrInitializeThunk (loader lock)")
     try:
+        from winhatch.ldr import fls
+        fls.thread_start(thread)      # a new thread of a process using FLS gets its (empty) FLS data block
         loader.LdrInitializeThunk(machine, thread)
     finally:
         lock.leave(machine, thread)

@@ -507,3 +507,20 @@ def SetThreadGroupAffinity(c, h, new, prev):
     if prev:
         c.write(prev, c.read(old, size))
     return 1
+
+
+# ------------------------------------------------------------------------------------------ selectors
+@api(K32, "BOOL WINAPI GetThreadSelectorEntry(HANDLE hThread, DWORD dwSelector, LPVOID lpSelectorEntry)")
+def GetThreadSelectorEntry(c, h, sel, out):
+    """The LDT_ENTRY of a selector, through NtQueryInformationThread(ThreadDescriptorTableEntry); a 64-bit
+    process has no use for it (ERROR_NOT_SUPPORTED, as on x64 Windows)."""
+    if c.ptr_size == 8:
+        c.set_last_error(50)        # ERROR_NOT_SUPPORTED
+        return 0
+    buf = c.stack_alloc(12)
+    c.write_u32(buf, sel)
+    st = c.nt("NtQueryInformationThread", h, 6, buf, 12, 0)
+    if nt_failed(c, st):
+        return 0
+    c.write(out, c.read(buf + 4, 8))
+    return 1

@@ -163,6 +163,12 @@ def initial_user_context(thread: Thread, rtl_user_thread_start: int):
         for r in ("ecx", "edx", "esi", "edi", "ebp"):
             ctx.set(r, 0)
     ctx.set("eflags", 0x202)
+    # the floating-point state a new thread starts with on Windows (KiInitializeContextThread): x87 control
+    # word 0x27F (all exceptions masked, 53-bit precision, round to nearest), empty x87 stack, MXCSR 0x1F80
+    ctx.set("fpcw", 0x27F)
+    ctx.set("fpsw", 0)
+    ctx.set("fptag", 0xFFFF)
+    ctx.set("mxcsr", 0x1F80)
     return ctx
 
 

@@ -177,6 +177,11 @@ class _Watchdog:
         the engine runs again."""
         with self._cv:
             entry = self._live.pop(tok, None)
+            # drop disarmed entries from the head (runs disarm in arming order, so this keeps the heap at the
+            # few live runs: arm no longer wakes the thread that would otherwise prune them)
+            heap = self._heap
+            while heap and heap[0][1] not in self._live:
+                heapq.heappop(heap)
             if entry is None:
                 return False
             if entry[2] is not None and entry[1]:

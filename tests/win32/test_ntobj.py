@@ -112,6 +112,39 @@ MODULES = (
     'no process in it: 0 err=18\n'
 )
 
+# RtlQueryRegistryValues as MSDN documents it (Wine 8's differs, its own gaps: it passes a REG_MULTI_SZ as four
+# empty REG_MULTI_SZ calls instead of one REG_SZ call per string, does not expand REG_EXPAND_SZ, passes a string
+# default's length as 0 instead of computing it, calls the routine for a missing value without a default, and
+# rejects a SUBKEY entry without a routine); everything else in this output is Wine's too
+REGQUERY = (
+    'novalue, multi, exp:\n'
+    '  [(null)] type=0 len=0 ctx=1 ectx=1\n'
+    '  [multi] type=1 len=4 "a" ctx=1 ectx=2\n'
+    '  [multi] type=1 len=6 "bc" ctx=1 ectx=2\n'
+    '  [exp] type=1 len=6 "Ex" ctx=1 ectx=3\n'
+    '  -> 0\n'
+    'noexpand, default, missing without default:\n'
+    '  [multi] type=7 len=12 ctx=1 ectx=4\n'
+    '  [missing] type=1 len=18 "fallback" ctx=1 ectx=5\n'
+    '  -> 0\n'
+    'direct:\n'
+    '  -> 0\n'
+    '  got=42 str=[hello] len=10\n'
+    'required:\n'
+    '  -> 0xc0000034\n'
+    'subkey:\n'
+    '  [inner] type=4 len=4 42 ctx=1 ectx=8\n'
+    '  -> 0\n'
+    'routine fails:\n'
+    '  [num] type=4 len=4 42 ctx=1 ectx=9\n'
+    '  -> 0xc000000d\n'
+    'delete:\n'
+    '  [num] type=4 len=4 42 ctx=1 ectx=11\n'
+    '  -> 0\n'
+    '  num still there: 2\n'
+    'RtlpNtQueryValueKey 0 type=1 len=18 [default!]\n'
+)
+
 
 @pytest.fixture
 def run_fixture(build_fixture, tmp_path):
@@ -167,3 +200,11 @@ def test_module_snapshot(run_fixture, arch):
     res = run_fixture("ntobj_modules.c", arch)
     assert res.error is None, res.error
     assert res.stdout.decode().replace("\r\n", "\n") == MODULES
+
+
+def test_rtl_query_registry_values(run_fixture, arch):
+    """RtlQueryRegistryValues' flags (NOVALUE, NOEXPAND, DIRECT, REQUIRED, SUBKEY, DELETE), defaults, a failing
+    routine, and RtlpNtQueryValueKey."""
+    res = run_fixture("ntobj_regquery.c", arch, libs=["-ladvapi32"])
+    assert res.error is None, res.error
+    assert res.stdout.decode().replace("\r\n", "\n") == REGQUERY

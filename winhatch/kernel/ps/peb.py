@@ -103,6 +103,9 @@ def write_peb(proc: Process, pe, req, *, api_set_map: int, being_debugged: bool)
         aspace.write(hdr + i * step, struct.pack("<I", bits) + b"\0" * (step // 2 - 4)
                      + struct.pack(ptr, peb + PEB.offset(arch, field)))
     PEB.write(aspace, peb, arch, TlsBitmap=hdr, TlsExpansionBitmap=hdr + step)
+    # TLS slot 0 is reserved at process start (since Windows XP SP2): TlsAlloc never returns 0 and the slot
+    # stays NULL (Wine's kernel32/tests/thread.c test_reserved_tls)
+    aspace.write(peb + PEB.offset(arch, "TlsBitmapBits"), struct.pack("<I", 1))
     proc.parameters = {"address": params, "environment": env}
     return {"peb": peb, "parameters": params, "environment": env}
 

@@ -145,6 +145,26 @@ REGQUERY = (
     'RtlpNtQueryValueKey 0 type=1 len=18 [default!]\n'
 )
 
+# Windows's answers where Wine 8 differs: UnregisterWait from inside the wait's own callback succeeds (Wine's
+# kernel32/tests/thread.c marks its ERROR_IO_PENDING todo_wine); GetThreadSelectorEntry is x86-only, x64 Windows
+# answers ERROR_NOT_SUPPORTED (Wine: ERROR_INVALID_FUNCTION). The x86 selector facts are those Wine's
+# test_GetThreadSelectorEntry checks on 64-bit Windows (FS based at the TEB, limit 0xFFF, byte-granular; CS
+# flat; a selector past the GDT ERROR_NOACCESS).
+THREADS = {"x64": (
+    'TlsGetValue(0)=0000000000000000 TlsAlloc!=0: 1\n'
+    'new thread: mxcsr<<16|fpcw = 0x1f80027f\n'
+    'UnregisterWait inside the callback: 1 err=0\n'
+    'GetThreadSelectorEntry: 0 err=50\n'
+    'past the GDT: 0 err=50\n'
+), "x86": (
+    'TlsGetValue(0)=00000000 TlsAlloc!=0: 1\n'
+    'new thread: mxcsr<<16|fpcw = 0x1f80027f\n'
+    'UnregisterWait inside the callback: 1 err=0\n'
+    'FS: base is the TEB 1 limit=0xfff type=0x12 dpl=3 big=1 gran=0\n'
+    'CS: limit=0xfffff type=0x1a gran=1\n'
+    'past the GDT: 0 err=998\n'
+)}
+
 
 @pytest.fixture
 def run_fixture(build_fixture, tmp_path):
@@ -208,3 +228,10 @@ def test_rtl_query_registry_values(run_fixture, arch):
     res = run_fixture("ntobj_regquery.c", arch, libs=["-ladvapi32"])
     assert res.error is None, res.error
     assert res.stdout.decode().replace("\r\n", "\n") == REGQUERY
+
+
+def test_thread_details(run_fixture, arch):
+    """TLS slot 0 reserved, a new thread's FPU state, UnregisterWait inside its callback, GetThreadSelectorEntry."""
+    res = run_fixture("ntobj_threads.c", arch)
+    assert res.error is None, res.error
+    assert res.stdout.decode().replace("\r\n", "\n") == THREADS[arch]

@@ -117,8 +117,8 @@ def test_system_services(build_fixture, arch):
 
 def test_unimplemented_service_stops_loudly(build_fixture, arch):
     res = runner.run(build_fixture("sys_services.c", arch), ["unimplemented"], max_instructions=50_000_000)
-    assert _out(res) == "calling NtCreateDebugObject\n"   # never "returned …"
-    assert res.error.startswith("unimplemented system service NtCreateDebugObject (0xa6) called from "
+    assert _out(res) == "calling NtSystemDebugControl\n"   # never "returned …"
+    assert res.error.startswith("unimplemented system service NtSystemDebugControl (0x1bf) called from "
                                 "sys_services.exe+"), res.error
     assert res.exit_status == 0xC0000002
 

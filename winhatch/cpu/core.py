@@ -159,11 +159,17 @@ class _Watchdog:
         with self._cv:
             tok = next(self._ids)
             self._live[tok] = [handle, False, slot]
+            # Wake the watchdog only when this deadline comes before the one it sleeps towards: a run
+            # arms and disarms once per API call, and waking the thread each time (a GIL hand-over)
+            # cost more than the call itself.  A disarmed entry left at the head only makes it wake,
+            # drop it and sleep again.
+            wake = not self._heap or deadline < self._heap[0][0]
             heapq.heappush(self._heap, (deadline, tok))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="winhatch-cpu-watchdog", daemon=True)
                 self._thread.start()
-            self._cv.notify()
+            if wake:
+                self._cv.notify()
             return tok
 
     def disarm(self, tok: int) -> bool:
@@ -171,6 +177,11 @@ class _Watchdog:
         the engine runs again."""
         with self._cv:
             entry = self._live.pop(tok, None)
+            # drop disarmed entries from the head (runs disarm in arming order, so this keeps the heap at the
+            # few live runs: arm no longer wakes the thread that would otherwise prune them)
+            heap = self._heap
+            while heap and heap[0][1] not in self._live:
+                heapq.heappop(heap)
             if entry is None:
                 return False
             if entry[2] is not None and entry[1]:

@@ -4,6 +4,7 @@
   initialisation for the first thread, DLL_THREAD_ATTACH for the others) under the loader lock, then NtContinue.
 - RtlUserThreadStart: calls the thread's start address; when it returns the thread exits with its value.
 - WhThreadReturn (internal, not exported): where a start routine returns to → RtlExitUserThread.
+- WhFiberReturn (internal): where a fiber routine returns to → RtlExitUserThread(1).
 - WhCallReturn (internal): where a guest function called from Python returns to.
 
 Thread exit (RtlExitUserThread → LdrShutdownThread): the thread's fiber-local storage callbacks run first, then
@@ -61,6 +62,8 @@ def LdrInitializeThunk(machine, thread) -> None:
     lock = loader_lock(thread.process)
     lock.enter(thread, "LdrInitializeThunk (loader lock)")
     try:
+        from winhatch.ldr import fls
+        fls.thread_start(thread)      # a new thread of a process using FLS gets its (empty) FLS data block
         loader.LdrInitializeThunk(machine, thread)
     finally:
         lock.leave(machine, thread)
@@ -95,16 +98,10 @@ def RtlUserThreadStart(machine, thread) -> None:
 
 # ------------------------------------------------------------------------------------------ exit
 def run_fls_callbacks(machine, thread) -> None:
-    """RtlProcessFlsData: each allocated FLS slot with a callback and a non-NULL value in this thread."""
-    fls = thread.process.subsystem.get("fls")
-    if not fls:
-        return
-    values = fls["values"].pop(thread.tid, {})
-    for idx in sorted(values):
-        cb = fls["slots"].get(idx)
-        v = values[idx]
-        if cb and v:
-            machine.dispatcher.call_guest(thread, cb, [v])
+    """RtlProcessFlsData(TEB.FlsData, 3): the callbacks of this thread's (or its current fiber's) non-NULL
+    fiber-local values, then the block is freed (winhatch.ldr.fls)."""
+    from winhatch.ldr import fls
+    fls.thread_exit(machine, thread)
 
 
 def LdrShutdownThread(machine, thread) -> None:
@@ -154,5 +151,7 @@ def register(machine) -> None:
         RtlExitUserThread(machine, th, code)
 
     t.register("ntdll.dll", "WhThreadReturn", thread_return, calls_guest=True)
+    # a fiber routine (void) returned: its thread ends with code 1 (kernel32's fiber start does that)
+    t.register("ntdll.dll", "WhFiberReturn", lambda th, va: RtlExitUserThread(machine, th, 1), calls_guest=True)
     t.register("ntdll.dll", "WhCallReturn", lambda th, va: None, calls_guest=True)
 

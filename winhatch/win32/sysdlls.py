@@ -38,7 +38,7 @@ FORMAT_VERSION = 8
 SYSTEM_FILE_VERSION = (10, 0, 19041, 3636)
 #: bytes per stub: winhatch.cpu.api_stub (73 bytes x64, 45 x86) rounded up
 STUB_STRIDE = {"x64": 80, "x86": 48}
-INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn", "WhExcReturn", "WhExcNested"]}
+INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn", "WhExcReturn", "WhExcNested", "WhFiberReturn"]}
 ENTRY_NAME = "DllEntryPoint"
 #: the no-access section holding the data exports winhatch does not implement, and each one's slot in it:
 #: an access up to this far past the export is attributed to it

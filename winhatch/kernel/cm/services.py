@@ -309,7 +309,9 @@ def key_record(key: RegKey, cls: int, thread) -> tuple[bytes, int]:
         full = _utf16(key.path)
         return struct.pack("<I", len(full)) + full, 4
     if cls == KeyCachedInformation:
-        return struct.pack("<qIIIIIII", lwt, 0, info["subkeys"], info["max_name_len"], info["values"],
+        # KEY_CACHED_INFORMATION is 40 bytes with its tail padding (LastWriteTime aligns it to 8): the length
+        # Windows returns
+        return struct.pack("<qIIIIIII4x", lwt, 0, info["subkeys"], info["max_name_len"], info["values"],
                            info["max_value_name_len"], info["max_value_data_len"], len(name)), 40
     unsupported(thread, "NtQueryKey", f"information class {cls}")
 

@@ -300,6 +300,7 @@ _KERNEL_SERVICES: dict[str, ServiceFn] = {}
 def kernel_services() -> dict[str, ServiceFn]:
     """The services the kernel's components implement (importing them registers their declarations)."""
     from winhatch.kernel.cm import services as _cm  # noqa: F401
+    from winhatch.kernel.ex import atom_services as _ex_atom  # noqa: F401
     from winhatch.kernel.ex import services as _ex  # noqa: F401
     from winhatch.kernel.io import file_services as _io  # noqa: F401
     from winhatch.kernel.io import iocp_services as _io_iocp  # noqa: F401
@@ -309,6 +310,7 @@ def kernel_services() -> dict[str, ServiceFn]:
     from winhatch.kernel.mm import section_services as _mm_sections  # noqa: F401
     from winhatch.kernel.mm import services as _mm  # noqa: F401
     from winhatch.kernel.ob import services as _ob  # noqa: F401
+    from winhatch.kernel.ps import dbgk as _ps_dbgk  # noqa: F401
     from winhatch.kernel.ps import job as _ps_job  # noqa: F401
     from winhatch.kernel.ps import info_services as _ps_info  # noqa: F401
     from winhatch.kernel.ps import services as _ps  # noqa: F401

@@ -28,6 +28,8 @@ from winhatch.ntstatus import (STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_INFO_
                                STATUS_INVALID_PARAMETER_MIX, NtStatusError)
 
 STATUS_OBJECT_TYPE_MISMATCH = 0xC0000024
+STATUS_INVALID_CID = 0xC000000B
+STATUS_ACCESS_DENIED = 0xC0000022
 STATUS_TIMEOUT = 0x102
 STATUS_USER_APC = 0xC0
 STATUS_ALERTED = 0x101
@@ -469,3 +471,58 @@ def NtWaitForKeyedEvent(machine, thread, KeyedEventHandle, Key, Alertable, Timeo
 @kernel_service("NtReleaseKeyedEvent")
 def NtReleaseKeyedEvent(machine, thread, KeyedEventHandle, Key, Alertable, Timeout, *, caller_sp=0):
     return _keyed_op(machine, thread, KeyedEventHandle, Key, Alertable, Timeout, True, caller_sp)
+
+
+# -------------------------------------------------------------------------------- thread alerts by thread id
+class _AlertToken:
+    """What NtWaitForAlertByThreadId waits for: NtAlertThreadByThreadId naming its thread."""
+    type_name = "Alert"
+
+    def __init__(self, thread):
+        self.thread = thread
+
+    def is_signaled_for(self, thread) -> bool:
+        return getattr(self.thread, "alerted_by_id", False)
+
+    def acquire(self, thread) -> bool:
+        thread.alerted_by_id = False
+        return False
+
+    def describe(self) -> str:
+        return f"an alert of thread {self.thread.tid} (NtAlertThreadByThreadId)"
+
+
+@kernel_service("NtAlertThreadByThreadId")
+def NtAlertThreadByThreadId(machine, thread, ThreadId):
+    """Set the thread's alert (not counted: two alerts before a wait end one wait); a thread waiting in
+    NtWaitForAlertByThreadId wakes with STATUS_ALERTED. An id that names no thread is STATUS_INVALID_CID, a
+    thread of another process STATUS_ACCESS_DENIED."""
+    from winhatch.kernel.ps.objects import Thread
+    target = machine.cid.lookup(ThreadId & 0xFFFFFFFF) if ThreadId else None
+    if not isinstance(target, Thread):
+        return STATUS_INVALID_CID
+    if target.process is not thread.process:
+        return STATUS_ACCESS_DENIED
+    if target.terminated:
+        return STATUS_INVALID_CID
+    target.alerted_by_id = True
+    machine.dispatcher.signal_waiters()
+    return 0
+
+
+@kernel_service("NtWaitForAlertByThreadId")
+def NtWaitForAlertByThreadId(machine, thread, Address, Timeout, *, caller_sp=0):
+    """Wait until the thread is alerted (STATUS_ALERTED, the alert consumed) or the time-out passes
+    (STATUS_TIMEOUT). The address is only a hint on Windows too."""
+    wkey = ("NtWaitForAlertByThreadId", caller_sp)
+    done = kwait.take_done(thread, wkey)
+    if done is not None:
+        return STATUS_ALERTED if done.status == 0 else done.status
+    if getattr(thread, "alerted_by_id", False):
+        thread.alerted_by_id = False
+        return STATUS_ALERTED
+    deadline = _deadline(machine, thread, Timeout)
+    if deadline is not None and deadline <= machine.clock.now():
+        return STATUS_TIMEOUT
+    raise kwait.WouldBlock(kwait.WaitBlock([_AlertToken(thread)], False, deadline, "NtWaitForAlertByThreadId",
+                                           wkey, False))

@@ -91,6 +91,8 @@ class ObNamespace:
             self.create_link(f"{bno}\\Global", "\\BaseNamedObjects", exist_ok=True)
             self.create_link(f"{bno}\\Local", bno, exist_ok=True)
             self.create_link(f"{bno}\\Session", "\\Sessions\\BNOLINKS", exist_ok=True)
+            # \Sessions\BNOLINKS\<n>: each session's BaseNamedObjects (what "...\Session\<n>" reaches)
+            self.create_link(f"\\Sessions\\BNOLINKS\\{sid}", bno, exist_ok=True)
         self.create_link("\\DosDevices", "\\GLOBAL??", exist_ok=True)
 
     def session_bno(self, session_id: int | None = None) -> str:

@@ -62,9 +62,10 @@ def read_unicode_string(thread, us: int) -> str:
     return user_read(thread.process, buf, length).decode("utf-16-le", "surrogatepass")
 
 
-def read_object_attributes(machine, thread, oa: int) -> tuple[str | None, int]:
+def read_object_attributes(machine, thread, oa: int, *, create: bool = False) -> tuple[str | None, int]:
     """(the full object path or None for an unnamed object, Attributes) of an OBJECT_ATTRIBUTES. A relative name
-    is resolved against RootDirectory (a directory handle)."""
+    is resolved against RootDirectory (a directory handle). For a create (`create`), an empty name makes an
+    unnamed object whatever RootDirectory holds (Wine's ntdll/tests/om.c test_name_limits, as on Windows)."""
     if not oa:
         return None, 0
     ps = ptr_size(thread)
@@ -72,6 +73,8 @@ def read_object_attributes(machine, thread, oa: int) -> tuple[str | None, int]:
     pname = read_ptr(thread, oa + 2 * ps)
     (attrs,) = struct.unpack("<I", user_read(thread.process, oa + 3 * ps, 4))
     name = read_unicode_string(thread, pname) if pname else None
+    if create and not name:
+        return None, attrs
     if root:
         d = thread.process.handles.lookup(root, None, 0, current_process=thread.process, current_thread=thread)
         if d.type_name != "Directory":
@@ -93,7 +96,7 @@ def insert_object(machine, thread, obj, oa: int, access: int, out_handle: int) -
     object of the same type: STATUS_OBJECT_NAME_EXISTS), put a handle into *out_handle. Returns the status;
     `insert_object.last` is the object the handle refers to (the new or the existing one)."""
     proc = thread.process
-    name, attrs = read_object_attributes(machine, thread, oa)
+    name, attrs = read_object_attributes(machine, thread, oa, create=True)
     status = 0
     target = obj
     ci = bool(attrs & OBJ_CASE_INSENSITIVE)
@@ -276,9 +279,12 @@ def NtQueryObject(machine, thread, Handle, ObjectInformationClass, ObjectInforma
                            0, 0, 0, 0)
         return _write_result(thread, ObjectInformation, size, data, ReturnLength, exact=False)
     if cls == ObjectNameInformation:
-        if obj.type_name in ("File", "Key", "Device"):
+        if obj.type_name in ("File", "Device"):
             unsupported(thread, "NtQueryObject", f"ObjectNameInformation of a {obj.type_name} object")
-        name = obj.name if getattr(obj, "_namespace", None) is not None else ""
+        if obj.type_name == "Key":      # the key's full NT name, as NtQueryKey(KeyNameInformation) gives it
+            name = obj.key.path if not obj.key.deleted else ""
+        else:
+            name = obj.name if getattr(obj, "_namespace", None) is not None else ""
         data = _unicode_string(thread, ObjectInformation, name or "")
         return _write_result(thread, ObjectInformation, size, data, ReturnLength, exact=False)
     # ObjectTypeInformation: OBJECT_TYPE_INFORMATION (x64 0x68, x86 0x60 bytes) then the type name
@@ -302,3 +308,24 @@ def NtQueryObject(machine, thread, Handle, ObjectInformationClass, ObjectInforma
     data = data + bytes(fixed - len(data)) + name + b"\0\0"
     assert head
     return _write_result(thread, ObjectInformation, size, data, ReturnLength, exact=False)
+
+
+# ------------------------------------------------------------------------------------------ directories and links
+@kernel_service("NtCreateDirectoryObject")
+def NtCreateDirectoryObject(machine, thread, DirectoryHandle, DesiredAccess, ObjectAttributes):
+    """An object directory, named (in the namespace, below RootDirectory if given) or not."""
+    from winhatch.kernel.ob.namespace import Directory
+    return insert_object(machine, thread, Directory(), ObjectAttributes, DesiredAccess & 0xFFFFFFFF,
+                         DirectoryHandle)
+
+
+@kernel_service("NtCreateSymbolicLinkObject")
+def NtCreateSymbolicLinkObject(machine, thread, LinkHandle, DesiredAccess, ObjectAttributes, LinkTarget):
+    """A symbolic link to the LinkTarget name (a NULL target is STATUS_INVALID_PARAMETER; the target need not
+    exist until the link is followed)."""
+    from winhatch.kernel.ob.namespace import SymbolicLink
+    if not LinkTarget:
+        return STATUS_INVALID_PARAMETER
+    target = read_unicode_string(thread, LinkTarget)
+    return insert_object(machine, thread, SymbolicLink(target), ObjectAttributes, DesiredAccess & 0xFFFFFFFF,
+                         LinkHandle)

@@ -22,9 +22,9 @@ from winhatch.kernel.ob.access import (PROCESS_QUERY_INFORMATION, PROCESS_QUERY_
                                        THREAD_SET_LIMITED_INFORMATION)
 from winhatch.kernel.ob.handles import CURRENT_PROCESS, normalize_handle
 from winhatch.kernel.ob.services import read_ptr, reference
-from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_BUFFER_TOO_SMALL, STATUS_INFO_LENGTH_MISMATCH,
-                               STATUS_INVALID_INFO_CLASS, STATUS_INVALID_PARAMETER, STATUS_PRIVILEGE_NOT_HELD,
-                               NtStatusError)
+from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_ACCESS_VIOLATION, STATUS_BUFFER_TOO_SMALL,
+                               STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_INFO_CLASS, STATUS_INVALID_PARAMETER,
+                               STATUS_NOT_SUPPORTED, STATUS_PRIVILEGE_NOT_HELD, NtStatusError)
 
 STATUS_PORT_NOT_SET = 0xC0000353
 PAGE = 0x1000
@@ -52,6 +52,7 @@ ThreadTimes = 1
 ThreadPriority = 2
 ThreadBasePriority = 3
 ThreadAffinityMask = 4
+ThreadDescriptorTableEntry = 6
 ThreadQuerySetWin32StartAddress = 9
 ThreadAmILastThread = 12
 ThreadHideFromDebugger = 17
@@ -338,6 +339,42 @@ def _query_thread(thread, handle: int, limited: bool):
         raise
 
 
+#: the GDT a WoW64 thread sees (x64 Windows's): selector index -> (base, limit, access byte, flags nibble); the
+#: 32-bit TEB's entry (0x50, FS 0x53) takes the thread's TEB as its base
+WOW64_GDT = {0x10: (0, 0, 0x9B, 0x2), 0x18: (0, 0xFFFFF, 0x93, 0xC), 0x20: (0, 0xFFFFF, 0xFB, 0xC),
+             0x28: (0, 0xFFFFF, 0xF3, 0xC), 0x30: (0, 0, 0xFB, 0x2), 0x50: (None, 0xFFF, 0xF3, 0x4)}
+GDT_LIMIT = 0x7F
+
+
+def _descriptor_entry(thread, handle: int, buf: int, size: int) -> int:
+    """ThreadDescriptorTableEntry (DESCRIPTOR_TABLE_ENTRY { ULONG Selector; LDT_ENTRY Descriptor }): the GDT
+    descriptor of a selector as the thread sees it: a 32-bit process runs under WoW64, so the selectors its
+    contexts show (CS 0x23, DS/ES/SS/GS 0x2B, FS 0x53) are those of x64 Windows's GDT, FS's base the thread's
+    TEB. Only a 32-bit process gets an answer; a selector past the GDT (or in an LDT: there is none) is
+    STATUS_ACCESS_VIOLATION, a selector of an unused entry (the null ones among them) an all-zero descriptor."""
+    t = reference(thread, handle, "Thread", THREAD_QUERY_INFORMATION)
+    if t.process.arch != "x86":
+        return STATUS_NOT_SUPPORTED
+    if size != 12:
+        return STATUS_INFO_LENGTH_MISMATCH
+    (sel,) = struct.unpack("<I", user_read(thread.process, buf, 4))
+    if sel > 0xFFFF:
+        return STATUS_INVALID_PARAMETER
+    index = sel & ~7
+    if sel & 4 or index + 7 > GDT_LIMIT:
+        return STATUS_ACCESS_VIOLATION
+    entry = WOW64_GDT.get(index)
+    if entry is None:
+        desc = bytes(8)
+    else:
+        base, limit, access, flags = entry
+        base = t.teb if base is None else base
+        desc = struct.pack("<HHBBBB", limit & 0xFFFF, base & 0xFFFF, (base >> 16) & 0xFF, access,
+                           (flags << 4) | (limit >> 16) & 0xF, base >> 24 & 0xFF)
+    user_write(thread.process, buf + 4, desc)
+    return 0
+
+
 @kernel_service("NtQueryInformationThread")
 def NtQueryInformationThread(machine, thread, ThreadHandle, ThreadInformationClass, ThreadInformation,
                              ThreadInformationLength, ReturnLength, *, caller_sp=0):
@@ -358,6 +395,8 @@ def NtQueryInformationThread(machine, thread, ThreadHandle, ThreadInformationCla
     if cls == ThreadHideFromDebugger and size != 1:     # the length is checked before the handle
         return STATUS_INFO_LENGTH_MISMATCH
     limited = cls in THREAD_QUERY_LIMITED_CLASSES
+    if cls == ThreadDescriptorTableEntry:
+        return _descriptor_entry(thread, ThreadHandle, buf, size)
     if cls not in known:
         # the handle's access is checked first (a limited handle is STATUS_ACCESS_DENIED for these classes)
         _query_thread(thread, ThreadHandle, False)

@@ -103,6 +103,9 @@ def write_peb(proc: Process, pe, req, *, api_set_map: int, being_debugged: bool)
         aspace.write(hdr + i * step, struct.pack("<I", bits) + b"\0" * (step // 2 - 4)
                      + struct.pack(ptr, peb + PEB.offset(arch, field)))
     PEB.write(aspace, peb, arch, TlsBitmap=hdr, TlsExpansionBitmap=hdr + step)
+    # TLS slot 0 is reserved at process start (since Windows XP SP2): TlsAlloc never returns 0 and the slot
+    # stays NULL (Wine's kernel32/tests/thread.c test_reserved_tls)
+    aspace.write(peb + PEB.offset(arch, "TlsBitmapBits"), struct.pack("<I", 1))
     proc.parameters = {"address": params, "environment": env}
     return {"peb": peb, "parameters": params, "environment": env}
 
@@ -163,6 +166,12 @@ def initial_user_context(thread: Thread, rtl_user_thread_start: int):
         for r in ("ecx", "edx", "esi", "edi", "ebp"):
             ctx.set(r, 0)
     ctx.set("eflags", 0x202)
+    # the floating-point state a new thread starts with on Windows (KiInitializeContextThread): x87 control
+    # word 0x27F (all exceptions masked, 53-bit precision, round to nearest), empty x87 stack, MXCSR 0x1F80
+    ctx.set("fpcw", 0x27F)
+    ctx.set("fpsw", 0)
+    ctx.set("fptag", 0xFFFF)
+    ctx.set("mxcsr", 0x1F80)
     return ctx
 
 

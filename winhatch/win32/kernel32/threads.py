@@ -401,68 +401,6 @@ def TlsFree(c, i):
     return 1
 
 
-# ------------------------------------------------------------------------------------------ fiber-local storage
-FLS_MAXIMUM_AVAILABLE = 4080
-FLS_OUT_OF_INDEXES = 0xFFFFFFFF
-
-
-def _fls(c) -> dict:
-    return c.proc.subsystem.setdefault("fls", {"slots": {}, "values": {}})
-
-
-@api(K32, "DWORD WINAPI FlsAlloc(PFLS_CALLBACK_FUNCTION lpCallback)")
-def FlsAlloc(c, cb):
-    fls = _fls(c)
-    for i in range(1, FLS_MAXIMUM_AVAILABLE):
-        if i not in fls["slots"]:
-            fls["slots"][i] = cb
-            for vals in fls["values"].values():
-                vals.pop(i, None)
-            return i
-    c.set_last_error(ERROR_NO_MORE_ITEMS)
-    return FLS_OUT_OF_INDEXES
-
-
-@api(K32, "PVOID WINAPI FlsGetValue(DWORD dwFlsIndex)")
-def FlsGetValue(c, i):
-    fls = _fls(c)
-    if i not in fls["slots"]:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    c.set_last_error(0)
-    return fls["values"].get(c.thread.tid, {}).get(i, 0)
-
-
-@api(K32, "BOOL WINAPI FlsSetValue(DWORD dwFlsIndex, PVOID lpFlsData)")
-def FlsSetValue(c, i, v):
-    fls = _fls(c)
-    if i not in fls["slots"]:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    fls["values"].setdefault(c.thread.tid, {})[i] = v
-    return 1
-
-
-@api(K32, "BOOL WINAPI FlsFree(DWORD dwFlsIndex)", calls_guest=True)
-def FlsFree(c, i):
-    fls = _fls(c)
-    if i not in fls["slots"]:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    cb = fls["slots"].pop(i)
-    for tid in sorted(fls["values"]):
-        v = fls["values"][tid].pop(i, 0)
-        if cb and v:
-            c.machine.dispatcher.call_guest(c.thread, cb, [v])
-    return 1
-
-
-@api(K32, "BOOL WINAPI IsThreadAFiber(void)")
-def IsThreadAFiber(c):
-    return 0
-
-
-
 # ------------------------------------------------------------------------------------------ thread descriptions
 THREAD_SET_LIMITED_INFORMATION = 0x400
 MAX_DESCRIPTION_BYTES = 0xFFFF   # the name is a UNICODE_STRING: at most 65535 bytes
@@ -568,4 +506,21 @@ def SetThreadGroupAffinity(c, h, new, prev):
         return 0
     if prev:
         c.write(prev, c.read(old, size))
+    return 1
+
+
+# ------------------------------------------------------------------------------------------ selectors
+@api(K32, "BOOL WINAPI GetThreadSelectorEntry(HANDLE hThread, DWORD dwSelector, LPVOID lpSelectorEntry)")
+def GetThreadSelectorEntry(c, h, sel, out):
+    """The LDT_ENTRY of a selector, through NtQueryInformationThread(ThreadDescriptorTableEntry); a 64-bit
+    process has no use for it (ERROR_NOT_SUPPORTED, as on x64 Windows)."""
+    if c.ptr_size == 8:
+        c.set_last_error(50)        # ERROR_NOT_SUPPORTED
+        return 0
+    buf = c.stack_alloc(12)
+    c.write_u32(buf, sel)
+    st = c.nt("NtQueryInformationThread", h, 6, buf, 12, 0)
+    if nt_failed(c, st):
+        return 0
+    c.write(out, c.read(buf + 4, 8))
     return 1

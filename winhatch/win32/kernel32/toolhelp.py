@@ -5,14 +5,21 @@ As on Windows the snapshot is a pagefile-backed section the process maps while i
 records and its two cursors live in the section (guest memory), written once at creation. winhatch's layout
 of that private section: a header { ULONG ProcessCount, ProcessIndex, ThreadCount, ThreadIndex }, then one
 record per process { ULONG Pid, Threads, ParentPid, BasePriority; WCHAR ExeFile[260] }, then one per thread
-{ ULONG Tid, OwnerPid, BasePriority }. Module snapshots (TH32CS_SNAPMODULE/32) are not modelled: asking for
-one stops loudly; Module32First/Next on a snapshot without modules answer ERROR_NO_MORE_FILES as Windows does.
+{ ULONG Tid, OwnerPid, BasePriority }, then one per module { ULONG64 Base; ULONG Size, Pid; WCHAR Module[256];
+WCHAR ExePath[260] } (the header has a count and a cursor for the modules too).
+
+A module snapshot (TH32CS_SNAPMODULE, th32ProcessID 0 for the caller) reads the target process's loader list
+as Windows's toolhelp does: ProcessBasicInformation's PEB, PEB.Ldr, InLoadOrderModuleList, each
+LDR_DATA_TABLE_ENTRY's DllBase, SizeOfImage, BaseDllName and FullDllName, through NtReadVirtualMemory. The
+module list of a process of the other architecture (TH32CS_SNAPMODULE32, an x86 process seen from x64) and heap
+lists (TH32CS_SNAPHEAPLIST) are not modelled: asking for one stops loudly.
 """
 from __future__ import annotations
 
 import struct
 
-from winhatch.kernel.structs import SYSTEM_PROCESS_INFORMATION, SYSTEM_THREAD_INFORMATION
+from winhatch.kernel.structs import (LDR_DATA_TABLE_ENTRY, PEB, PEB_LDR_DATA, SYSTEM_PROCESS_INFORMATION,
+                                     SYSTEM_THREAD_INFORMATION)
 from winhatch.win32.api import api
 
 from winhatch.win32.kernel32.common import K32
@@ -25,9 +32,12 @@ ERROR_INVALID_PARAMETER = 87
 INVALID_HANDLE_VALUE = -1
 SECTION_ALL_ACCESS = 0xF001F
 PAGE_READWRITE, SEC_COMMIT = 0x04, 0x08000000
-HEADER = 16
+HEADER = 24
 PROC_REC = 16 + 520
 THREAD_REC = 12
+MOD_REC = 16 + 512 + 520
+PROCESS_QUERY_INFORMATION, PROCESS_VM_READ = 0x400, 0x10
+MAX_MODULES = 4096
 SystemProcessInformation = 5
 
 
@@ -77,7 +87,91 @@ def _stop(c, why: str) -> None:
     raise ProcessExit(0xC0000002)
 
 
-def _snapshot_bytes(c, flags: int) -> bytes:
+def _read_remote(c, h: int, addr: int, size: int) -> bytes | None:
+    buf = c.stack_alloc(size, 8)
+    st = c.nt("NtReadVirtualMemory", h, addr, buf, size, 0)
+    return None if st & 0x80000000 else c.read(buf, size)
+
+
+def module_records(c, pid: int) -> list[tuple[int, int, str, str]] | None:
+    """(base, size, base name, full path) of each module in the load-order list of process `pid` (0: the
+    caller), or None with the last error set."""
+    ps = c.ptr_size
+    arch = c.arch
+    cur = (1 << (8 * ps)) - 1
+    h, opened = cur, False
+    if pid and pid != c.proc.pid:
+        hout = c.stack_alloc(ps)
+        cid = c.stack_alloc(2 * ps)
+        c.write_ptr(cid, pid)
+        c.write_ptr(cid + ps, 0)
+        oa = c.object_attributes(0, 0)
+        st = c.nt("NtOpenProcess", hout, PROCESS_QUERY_INFORMATION | PROCESS_VM_READ, oa, cid)
+        if st & 0x80000000:
+            c.set_last_nt_error(st)
+            return None
+        h, opened = c.ptr(hout), True
+    try:
+        target = c.proc if not opened else c.proc.handles.lookup(h, "Process", 0)
+        if target.arch != arch:
+            _stop(c, f"of the modules of a process of the other architecture ({target.arch})")
+        pbi = c.stack_alloc(6 * ps)
+        st = c.nt("NtQueryInformationProcess", h, 0, pbi, 6 * ps, 0)
+        if st & 0x80000000:
+            c.set_last_nt_error(st)
+            return None
+        peb = c.ptr(pbi + ps)
+        fmt = "<Q" if ps == 8 else "<I"
+
+        def rptr(addr):
+            data = _read_remote(c, h, addr, ps)
+            return None if data is None else struct.unpack(fmt, data)[0]
+
+        def rstr(us_addr):
+            data = _read_remote(c, h, us_addr, 2 * ps)
+            if data is None:
+                return ""
+            length = struct.unpack_from("<H", data)[0]
+            buf = struct.unpack_from(fmt, data, ps)[0]
+            raw = _read_remote(c, h, buf, length) if length and buf else b""
+            return (raw or b"").decode("utf-16-le", "replace")
+
+        ldr = rptr(peb + PEB.offset(arch, "Ldr"))
+        if not ldr:
+            return []
+        head = ldr + PEB_LDR_DATA.offset(arch, "InLoadOrderModuleList")
+        out = []
+        e = rptr(head)
+        for _ in range(MAX_MODULES):
+            if not e or e == head:
+                break
+            base = rptr(e + LDR_DATA_TABLE_ENTRY.offset(arch, "DllBase")) or 0
+            size_at = e + LDR_DATA_TABLE_ENTRY.offset(arch, "SizeOfImage")
+            size = struct.unpack("<I", _read_remote(c, h, size_at, 4) or b"\0\0\0\0")[0]
+            name = rstr(e + LDR_DATA_TABLE_ENTRY.offset(arch, "BaseDllName"))
+            path = rstr(e + LDR_DATA_TABLE_ENTRY.offset(arch, "FullDllName"))
+            out.append((base, size, name, path))
+            e = rptr(e)
+        return out
+    finally:
+        if opened:
+            c.nt("NtClose", h)
+
+
+def _snapshot_bytes(c, flags: int, pid: int) -> bytes | None:
+    mods = b""
+    nmod = 0
+    if flags & TH32CS_SNAPMODULE:
+        recs_m = module_records(c, pid)
+        if recs_m is None:
+            return None
+        owner = pid or c.proc.pid
+        for base, size, name, path in recs_m:
+            mods += struct.pack("<QII", base, size, owner) + name.encode("utf-16-le")[:510].ljust(512, b"\0") + \
+                path.encode("utf-16-le")[:518].ljust(520, b"\0")
+            nmod += 1
+    if not flags & (TH32CS_SNAPPROCESS | TH32CS_SNAPTHREAD):
+        return struct.pack("<IIIIII", 0, 0, 0, 0, nmod, 0) + mods
     recs = process_records(c)
     procs = b""
     threads = b""
@@ -93,14 +187,20 @@ def _snapshot_bytes(c, flags: int) -> bytes:
             for t in ts:
                 threads += struct.pack("<IIi", t["ClientId"]["UniqueThread"], pid, t["BasePriority"])
                 nthread += 1
-    return struct.pack("<IIII", nproc, 0, nthread, 0) + procs + threads
+    return struct.pack("<IIIIII", nproc, 0, nthread, 0, nmod, 0) + procs + threads + mods
 
 
 @api(K32, "HANDLE WINAPI CreateToolhelp32Snapshot(DWORD dwFlags, DWORD th32ProcessID)")
 def CreateToolhelp32Snapshot(c, flags, pid):
-    if flags & (TH32CS_SNAPMODULE | TH32CS_SNAPMODULE32 | TH32CS_SNAPHEAPLIST):
-        _stop(c, "of modules or heaps (TH32CS_SNAPMODULE/MODULE32/HEAPLIST)")
-    data = _snapshot_bytes(c, flags)
+    if flags & TH32CS_SNAPHEAPLIST:
+        _stop(c, "of heaps (TH32CS_SNAPHEAPLIST)")
+    if flags & TH32CS_SNAPMODULE32 and c.ptr_size == 8:
+        _stop(c, "of 32-bit modules (TH32CS_SNAPMODULE32)")
+    if flags & TH32CS_SNAPMODULE32:     # an x86 caller: its modules are the 32-bit ones
+        flags |= TH32CS_SNAPMODULE
+    data = _snapshot_bytes(c, flags, pid)
+    if data is None:
+        return INVALID_HANDLE_VALUE
     hsec = c.stack_alloc(c.ptr_size)
     size = c.stack_alloc(8)
     c.write(size, struct.pack("<Q", len(data)))
@@ -135,6 +235,10 @@ def _unmap(c, base: int) -> None:
 
 
 def _entry_size(c, kind: str, wide: bool) -> int:
+    if kind == "module":      # MODULEENTRY32(W)
+        names = 2 * (256 + 260) if wide else 256 + 260
+        head = 48 if c.ptr_size == 8 else 32
+        return (head + names + c.ptr_size - 1) & ~(c.ptr_size - 1)
     if kind == "process":
         name = 520 if wide else 260
         return (44 + name + 7) & ~7 if c.ptr_size == 8 else 36 + name
@@ -151,14 +255,30 @@ def _next(c, h: int, out: int, kind: str, first: bool, wide: bool) -> int:
     if view is None:
         return 0
     try:
-        nproc, ppos, nthread, tpos = struct.unpack("<IIII", c.read(view, HEADER))
-        count, pos = (nproc, ppos) if kind == "process" else (nthread, tpos)
+        nproc, ppos, nthread, tpos, nmod, mpos = struct.unpack("<IIIIII", c.read(view, HEADER))
+        count, pos = {"process": (nproc, ppos), "thread": (nthread, tpos), "module": (nmod, mpos)}[kind]
         if first:
             pos = 0
         if pos >= count:
             c.set_last_error(ERROR_NO_MORE_FILES)
             return 0
-        if kind == "process":
+        if kind == "module":
+            rec = c.read(view + HEADER + nproc * PROC_REC + nthread * THREAD_REC + pos * MOD_REC, MOD_REC)
+            base, size, owner = struct.unpack_from("<QII", rec)
+            name = rec[16:528].decode("utf-16-le").split("\0", 1)[0]
+            path = rec[528:].decode("utf-16-le").split("\0", 1)[0]
+            if wide:
+                texts = name.encode("utf-16-le").ljust(512, b"\0")[:512] + path.encode("utf-16-le").ljust(520, b"\0")[:520]
+            else:
+                texts = name.encode("cp1252", "replace").ljust(256, b"\0")[:256] + \
+                    path.encode("cp1252", "replace").ljust(260, b"\0")[:260]
+            if c.ptr_size == 8:
+                head = struct.pack("<IIIIIIQIIQ", c.u32(out), 1, owner, 0xFFFF, 0xFFFF, 0, base, size, 0, base)
+            else:
+                head = struct.pack("<IIIIIIII", c.u32(out), 1, owner, 0xFFFF, 0xFFFF, base, size, base)
+            c.write(out, head + texts)
+            c.write(view + 20, struct.pack("<I", pos + 1))
+        elif kind == "process":
             rec = c.read(view + HEADER + pos * PROC_REC, PROC_REC)
             pid, threads, parent, prio = struct.unpack_from("<IIIi", rec)
             name = rec[16:].decode("utf-16-le").split("\0", 1)[0]
@@ -209,18 +329,24 @@ def Thread32Next(c, h, out):
     return _next(c, h, out, "thread", False, False)
 
 
-def _no_modules(c, h, out):
-    """A snapshot made without TH32CS_SNAPMODULE holds no module: ERROR_NO_MORE_FILES."""
-    view = _map(c, h)
-    if view is None:
-        return 0
-    _unmap(c, view)
-    c.set_last_error(ERROR_NO_MORE_FILES)
-    return 0
+@api(K32, "BOOL WINAPI Module32FirstW(HANDLE hSnapshot, LPMODULEENTRY32W lpme)")
+def Module32FirstW(c, h, out):
+    return _next(c, h, out, "module", True, True)
 
 
-for _name in ("Module32First", "Module32Next", "Module32FirstW", "Module32NextW"):
-    api(K32, f"BOOL WINAPI {_name}(HANDLE hSnapshot, LPMODULEENTRY32 lpme)")(_no_modules)
+@api(K32, "BOOL WINAPI Module32NextW(HANDLE hSnapshot, LPMODULEENTRY32W lpme)")
+def Module32NextW(c, h, out):
+    return _next(c, h, out, "module", False, True)
+
+
+@api(K32, "BOOL WINAPI Module32First(HANDLE hSnapshot, LPMODULEENTRY32 lpme)")
+def Module32First(c, h, out):
+    return _next(c, h, out, "module", True, False)
+
+
+@api(K32, "BOOL WINAPI Module32Next(HANDLE hSnapshot, LPMODULEENTRY32 lpme)")
+def Module32Next(c, h, out):
+    return _next(c, h, out, "module", False, False)
 
 
 @api(K32, "BOOL WINAPI K32EnumProcesses(DWORD *lpidProcess, DWORD cb, LPDWORD lpcbNeeded)")

@@ -568,6 +568,12 @@ def stack_limits(thread) -> tuple[int, int]:
     return limit, base
 
 
+
+def _stack_top(thread, pc: int) -> bool:
+    """pc is where a thread's or a fiber's start routine returns to: the end of the stack walk."""
+    return pc == stub_address(thread, "WhThreadReturn") or pc == stub_address(thread, "WhFiberReturn")
+
+
 # ================================================================================================ coroutine engine
 HANDLER_STACK_MARGIN = 0x10000
 
@@ -952,7 +958,7 @@ def _dispatch_x64(thread, co, rec_addr, ctx_addr, dc_addr, ctx):
             continue
         if pc == 0 or not (low <= cur.regs["rsp"] < high):
             return "top"
-        if pc == stub_address(thread, "WhThreadReturn"):
+        if _stack_top(thread, pc):
             return "top"
         fe = yield from lookup_function_entry_gen(thread, pc)
         frame_ctx = cur.copy()
@@ -1029,7 +1035,7 @@ def rtl_unwind_x64_gen(thread, co: Coroutine, target_frame: int, target_ip: int,
                     continue
                 cur = pend.co.resume_ctx.copy()
                 continue
-            if pc == 0 or not (low <= cur.regs["rsp"] <= high) or pc == stub_address(thread, "WhThreadReturn"):
+            if pc == 0 or not (low <= cur.regs["rsp"] <= high) or _stack_top(thread, pc):
                 break
             fe = yield from lookup_function_entry_gen(thread, pc)
             new = cur.copy()
@@ -1205,7 +1211,7 @@ def stack_walk(thread, ctx: Context, limit: int = 64) -> list[dict]:
                         break
                     c = pend.co.resume_ctx.copy()
                     continue
-                if pc == stub_address(thread, "WhThreadReturn"):
+                if _stack_top(thread, pc):
                     break
                 _x64_step(thread, c)
             except ExceptionError:

@@ -2,7 +2,8 @@
 libraries use to get a window for messages without showing anything (Qt's event dispatcher creates one, for
 instance).
 
-There is no desktop: CreateWindowEx makes only message-only windows (hWndParent HWND_MESSAGE); a window on
+There is a desktop window (GetDesktopWindow: 0x10010, class #32769, owned by no guest process) but nothing
+is drawn on it: CreateWindowEx makes only message-only windows (hWndParent HWND_MESSAGE); a window on
 the desktop stops the guest loudly. A window belongs to the thread that creates it; its window procedure is
 guest code, called on that thread with WM_NCCREATE, WM_NCCALCSIZE and WM_CREATE during creation (a FALSE from
 WM_NCCREATE fails the creation; -1 from WM_CREATE too, after WM_NCDESTROY) and with WM_DESTROY and
@@ -41,6 +42,7 @@ GWLP_WNDPROC, GWLP_HINSTANCE, GWLP_HWNDPARENT, GWLP_ID, GWL_STYLE, GWL_EXSTYLE, 
     -4, -6, -8, -12, -16, -20, -21
 PM_REMOVE = 0x1
 QS_POSTMESSAGE, QS_TIMER, QS_ALLPOSTMESSAGE = 0x8, 0x10, 0x100
+DESKTOP_HWND = 0x10010
 MAX_QUEUE = 10000      # Windows's default per-thread limit of posted messages (USERPostMessageLimit)
 
 
@@ -71,8 +73,12 @@ def _state(c) -> dict:
     if st is None:
         # the message-only windows' parent (what GetAncestor(GA_PARENT) gives for them on Windows): a handle of
         # its own, not a window of any process
-        st = c.machine.subsystem["user32_windows"] = {"windows": {}, "next": 0x10012, "queues": {},
-                                                      "message_root": 0x10010}
+        st = c.machine.subsystem["user32_windows"] = {"windows": {}, "next": 0x10014, "queues": {},
+                                                      "message_root": 0x10012}
+        # the desktop window (GetDesktopWindow): class #32769, 0x10010 as on Windows; it belongs to no
+        # process of the guest's (csrss's on Windows), so no guest thread may destroy or change it
+        desktop = WndClass(0x8001, "#32769", 0, 0, 0, 0, 0)
+        st["windows"][DESKTOP_HWND] = Window(DESKTOP_HWND, desktop, 0, 0, 0x96000000, 0, 0, 0, 0)
     return st
 
 
@@ -325,6 +331,12 @@ def GetWindowThreadProcessId(c, hwnd, ppid):
 @api(U32, "BOOL WINAPI IsWindow(HWND hWnd)")
 def IsWindow(c, hwnd):
     return int((hwnd & 0xFFFFFFFF) in _state(c)["windows"])
+
+
+@api(U32, "HWND WINAPI GetDesktopWindow(void)")
+def GetDesktopWindow(c):
+    _state(c)
+    return DESKTOP_HWND
 
 
 # ------------------------------------------------------------------------------------------ messages

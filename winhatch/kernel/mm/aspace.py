@@ -46,9 +46,13 @@ from .constants import (
     MEM_IMAGE,
     MEM_LARGE_PAGES,
     MEM_MAPPED,
+    MEM_COALESCE_PLACEHOLDERS,
+    MEM_PRESERVE_PLACEHOLDER,
     MEM_PRIVATE,
     MEM_RELEASE,
+    MEM_REPLACE_PLACEHOLDER,
     MEM_RESERVE,
+    MEM_RESERVE_PLACEHOLDER,
     MEM_RESET,
     MEM_TOP_DOWN,
     MEM_WRITE_WATCH,
@@ -129,12 +133,13 @@ class Allocation(Record):
     """One VAD: a reservation (MEM_PRIVATE) or a view (MEM_MAPPED / MEM_IMAGE)."""
 
     _fields = ("base", "size", "type", "protect", "tag", "section", "offset", "relocated", "pages", "host",
-               "host_off")
+               "host_off", "placeholder", "replaced")
     _repr_fields = ("base", "size", "type", "protect", "tag", "section", "offset", "relocated", "host_off")
 
     def __init__(self, base: int, size: int, type: int, protect: int, tag: Any = None,  # noqa: A002
                  section: Section | None = None, offset: int = 0, relocated: bool = False,
-                 pages: RunMap = None, host: HostMemory | None = None, host_off: int = 0) -> None:
+                 pages: RunMap = None, host: HostMemory | None = None, host_off: int = 0,
+                 placeholder: bool = False, replaced: bool = False) -> None:
         self.base = base
         self.size = size
         self.type = type
@@ -146,6 +151,8 @@ class Allocation(Record):
         self.pages = pages
         self.host = host                # private memory the kernel reaches directly
         self.host_off = host_off        # offset of ``base`` in ``host``
+        self.placeholder = placeholder  # a placeholder reservation (MEM_RESERVE_PLACEHOLDER): only replaced or split
+        self.replaced = replaced        # made by MEM_REPLACE_PLACEHOLDER: MEM_PRESERVE_PLACEHOLDER turns it back
 
     @property
     def end(self) -> int:
@@ -365,8 +372,23 @@ class AddressSpace:
         if alloc_type & MEM_TOP_DOWN:
             top_down = True
         t = alloc_type & ~MEM_TOP_DOWN
-        if t & ~(MEM_COMMIT | MEM_RESERVE | MEM_RESET | MEM_WRITE_WATCH | MEM_LARGE_PAGES):
+        if t & ~(MEM_COMMIT | MEM_RESERVE | MEM_RESET | MEM_WRITE_WATCH | MEM_LARGE_PAGES | MEM_RESERVE_PLACEHOLDER
+                 | MEM_REPLACE_PLACEHOLDER):
             raise NtStatusError(STATUS_INVALID_PARAMETER, f"invalid allocation type 0x{alloc_type:X}")
+        placeholder = replaced = False
+        if t & MEM_RESERVE_PLACEHOLDER:
+            # a placeholder is a bare reservation with no access: it is only ever replaced, split or released
+            if t != MEM_RESERVE | MEM_RESERVE_PLACEHOLDER or protect != PAGE_NOACCESS:
+                raise NtStatusError(STATUS_INVALID_PARAMETER, "MEM_RESERVE_PLACEHOLDER needs MEM_RESERVE alone and "
+                                                              "PAGE_NOACCESS")
+            placeholder = True
+            t = MEM_RESERVE
+        elif t & MEM_REPLACE_PLACEHOLDER:
+            # the range must be exactly one placeholder, which becomes an ordinary allocation
+            t &= ~MEM_REPLACE_PLACEHOLDER
+            if not base or not t & MEM_RESERVE or t & (MEM_RESET | MEM_LARGE_PAGES):
+                raise NtStatusError(STATUS_INVALID_PARAMETER, "MEM_REPLACE_PLACEHOLDER needs MEM_RESERVE and a base")
+            replaced = True
         if t & MEM_RESET:
             if t & (MEM_COMMIT | MEM_RESERVE):
                 raise NtStatusError(STATUS_INVALID_PARAMETER, "MEM_RESET must be used alone")
@@ -375,7 +397,8 @@ class AddressSpace:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "MEM_COMMIT or MEM_RESERVE required")
         if size <= 0:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "size must be > 0")
-        validate_protect(protect)
+        if not placeholder:
+            validate_protect(protect)
         if not base:
             base = None
         if base is not None and base < 0:
@@ -384,7 +407,36 @@ class AddressSpace:
 
         if base is not None and not t & MEM_RESERVE:
             return self._commit(base, size, protect)
+        if replaced:
+            self._take_placeholder(base, size)
+            try:
+                return self._reserve(base, size, commit, protect, top_down, tag, host, align, lowest, highest,
+                                     replaced=True)
+            except NtStatusError:
+                self._restore_placeholder(base, size)
+                raise
+        return self._reserve(base, size, commit, protect, top_down, tag, host, align, lowest, highest,
+                             placeholder=placeholder)
 
+    def _take_placeholder(self, base: int, size: int) -> None:
+        """MEM_REPLACE_PLACEHOLDER: remove the placeholder that is exactly ``[base, base+size)``."""
+        a = self._find(base)
+        if a is None or not a.placeholder or a.base != base or a.size != _up(size, P):
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"0x{base:X}+0x{size:X} is not exactly one placeholder")
+        self._remove(a)
+
+    def _placeholder_gap(self, base: int) -> bool:
+        """Whether ``base`` starts a placeholder (split placeholders start at any page)."""
+        a = self._find(base)
+        return a is not None and a.placeholder and a.base == base
+
+    def _restore_placeholder(self, base: int, size: int) -> None:
+        self._insert(Allocation(base, _up(size, P), MEM_PRIVATE, PAGE_NOACCESS,
+                                pages=RunMap(_up(size, P) // P, (MEM_RESERVE, 0, 0)), placeholder=True))
+
+    def _reserve(self, base, size, commit, protect, top_down, tag, host, align, lowest, highest, *,
+                 placeholder: bool = False, replaced: bool = False) -> tuple[int, int]:
+        """A new private reservation (committed when ``commit``)."""
         if (protect & 0xFF) in WRITECOPY:
             raise NtStatusError(STATUS_INVALID_PAGE_PROTECTION, "WRITECOPY is not valid for private memory")
         if base is None:
@@ -397,7 +449,7 @@ class AddressSpace:
             if commit:
                 self._charge(rsize // P)
         else:
-            start = _down(base, G)
+            start = _down(base, P if replaced else G)   # a split placeholder may start at any page
             end = _up(base + size, P)
             self._check_range(start, end)
             if not self._is_free(start, end):
@@ -414,7 +466,8 @@ class AddressSpace:
                 hmem = None
         if hmem is not None and commit and end - start > host_commit_limit():
             raise NtStatusError(STATUS_COMMITMENT_LIMIT, f"a 0x{end - start:X}-byte commit exceeds the host's memory")
-        a = Allocation(start, end - start, MEM_PRIVATE, protect, tag, pages=RunMap(npages, val), host=hmem)
+        a = Allocation(start, end - start, MEM_PRIVATE, protect, tag, pages=RunMap(npages, val), host=hmem,
+                       placeholder=placeholder, replaced=replaced)
         self._insert(a)
         if commit:
             try:
@@ -442,6 +495,8 @@ class AddressSpace:
             return start, end - start
         if a.type != MEM_PRIVATE:
             raise NtStatusError(STATUS_ALREADY_COMMITTED, "view pages are committed by their section")
+        if a.placeholder:
+            raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "a placeholder must be replaced before it is committed")
         if (protect & 0xFF) in WRITECOPY:
             raise NtStatusError(STATUS_INVALID_PAGE_PROTECTION, "WRITECOPY is not valid for private memory")
         pa, pb = (start - a.base) // P, (end - a.base) // P
@@ -496,6 +551,8 @@ class AddressSpace:
         running past its allocation gives STATUS_UNABLE_TO_FREE_VM; views cannot be freed
         (STATUS_UNABLE_TO_DELETE_SECTION: use unmap_view).
         """
+        if free_type in (MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS):
+            return self._free_placeholder(base, size, free_type)
         if free_type not in (MEM_DECOMMIT, MEM_RELEASE):
             raise NtStatusError(STATUS_INVALID_PARAMETER, f"invalid free type 0x{free_type:X}")
         if size < 0 or base is None:
@@ -505,6 +562,8 @@ class AddressSpace:
             raise NtStatusError(STATUS_MEMORY_NOT_ALLOCATED, f"0x{base:X} is not allocated")
         if a.type != MEM_PRIVATE:
             raise NtStatusError(STATUS_UNABLE_TO_DELETE_SECTION, "cannot free a section view")
+        if a.placeholder and free_type == MEM_DECOMMIT:
+            raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "a placeholder has nothing committed to decommit")
         start = _down(base, P)
         if size == 0:
             if start != a.base:   # size 0 means "the whole allocation": the base is required
@@ -529,9 +588,53 @@ class AddressSpace:
             if hi > lo:
                 piece = Allocation(lo, hi - lo, a.type, a.protect, a.tag,
                                    pages=a.pages.slice((lo - a.base) // P, (hi - a.base) // P),
-                                   host=a.host, host_off=a.host_off + (lo - a.base))
+                                   host=a.host, host_off=a.host_off + (lo - a.base), placeholder=a.placeholder)
                 self._insert(piece)
         return start, end - start
+
+    def _free_placeholder(self, base: int, size: int, free_type: int) -> tuple[int, int]:
+        """MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER: split ``[base, base+size)`` out of a placeholder as a placeholder
+        of its own, or turn an allocation that replaced a placeholder (all of it) back into one.
+        MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS: ``[base, base+size)`` must be exactly a run of adjacent
+        placeholders, which become one."""
+        if not size or size < 0:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "placeholder operations need a size")
+        start, end = _down(base, P), _up(base + size, P)
+        a = self._find(start)
+        if a is None:
+            raise NtStatusError(STATUS_MEMORY_NOT_ALLOCATED, f"0x{base:X} is not allocated")
+        if free_type & MEM_COALESCE_PLACEHOLDERS:
+            run, at = [], start
+            for _ in range(1 << 20):   # bounded walk over adjacent allocations
+                p = self._allocs.get(at)
+                if p is None or not p.placeholder or p.end > end:
+                    break
+                run.append(p)
+                at = p.end
+                if at == end:
+                    break
+            if at != end or not run:
+                raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "the range is not exactly adjacent placeholders")
+            for p in run:
+                self._remove(p)
+            self._restore_placeholder(start, end - start)
+            return start, end - start
+        if a.type != MEM_PRIVATE or end > a.end:
+            raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "the range is not inside one placeholder")
+        if a.placeholder:
+            if start == a.base and end == a.end:
+                raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "the range is the whole placeholder: nothing to split")
+            self._remove(a)
+            for lo, hi in ((a.base, start), (start, end), (end, a.end)):
+                if hi > lo:
+                    self._restore_placeholder(lo, hi - lo)
+            return start, end - start
+        if not a.replaced or start != a.base or end != a.end:
+            raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "MEM_PRESERVE_PLACEHOLDER needs a whole allocation "
+                                                              "that replaced a placeholder")
+        self.free(a.base, 0, MEM_RELEASE)
+        self._restore_placeholder(a.base, a.size)
+        return a.base, a.size
 
     # =========================================================================================
     # NtProtectVirtualMemory
@@ -643,7 +746,9 @@ class AddressSpace:
     # sections
     # =========================================================================================
     def map_view(self, section: Section, base: int | None = None, *, offset: int = 0, size: int = 0,
-                 protect: int | None = None, tag: Any = None, top_down: bool = False) -> ViewResult:
+                 protect: int | None = None, tag: Any = None, top_down: bool = False,
+                 highest: int | None = None, lowest: int | None = None, align: int = G,
+                 replace_placeholder: bool = False, _any_page: bool = False) -> ViewResult:
         """NtMapViewOfSection: returns ``ViewResult(base, view_size)`` (a 2-tuple with ``.status``).
 
         Data sections: ``offset`` and ``base`` must be 64 KiB aligned (STATUS_MAPPED_ALIGNMENT);
@@ -651,11 +756,26 @@ class AddressSpace:
         allowed by the section (STATUS_SECTION_PROTECTION); a WRITECOPY view gets private copies.
         Image sections: the whole image; without ``base`` it goes to the image base, or — if that is
         taken or outside the address space — to the lowest free range, with ``.status`` ==
-        STATUS_IMAGE_NOT_AT_BASE (the loader must then apply relocations).
+        STATUS_IMAGE_NOT_AT_BASE (the loader must then apply relocations).  ``highest`` (a ZeroBits limit): the
+        last address a view placed without ``base`` may use (``lowest``, ``align``: MEM_ADDRESS_REQUIREMENTS).
+        ``replace_placeholder`` (MEM_REPLACE_PLACEHOLDER): the view takes the place of the placeholder that is
+        exactly its range.
         """
         if not isinstance(section, Section):
             raise NtStatusError(STATUS_INVALID_PARAMETER, "not a section")
-        if base is not None and base and base % G:
+        if replace_placeholder:
+            if not base or section.is_image:
+                raise NtStatusError(STATUS_INVALID_PARAMETER, "MEM_REPLACE_PLACEHOLDER needs a base and a data view")
+            vsize = _up(size or section.size - offset, P)
+            self._take_placeholder(base, vsize)
+            try:
+                r = self.map_view(section, base, offset=offset, size=size, protect=protect, tag=tag, _any_page=True)
+            except NtStatusError:
+                self._restore_placeholder(base, vsize)
+                raise
+            self._find(base).replaced = True
+            return r
+        if base is not None and base and base % (P if _any_page or self._placeholder_gap(base) else G):
             raise NtStatusError(STATUS_MAPPED_ALIGNMENT, f"view base 0x{base:X} is not 64 KiB aligned")
         status = STATUS_SUCCESS
         if section.is_image:
@@ -667,10 +787,11 @@ class AddressSpace:
                 start = base
             else:
                 ib = section.image_base
-                if ib and ib % G == 0 and ib >= self.lowest and ib + vsize <= self.end and self._is_free(ib, ib + vsize):
+                if (ib and ib % G == 0 and ib >= self.lowest and ib + vsize <= self.end and self._is_free(ib, ib + vsize)
+                        and (highest is None or ib + vsize - 1 <= highest)):
                     start = ib
                 else:
-                    start = self._find_free(vsize, top_down)
+                    start = self._find_free(vsize, top_down, align, lowest, highest)
                     status = STATUS_IMAGE_NOT_AT_BASE
             pages = RunMap(vsize // P, None)
             pages.starts, pages.vals = [], []
@@ -700,7 +821,7 @@ class AddressSpace:
                     raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, f"0x{base:X} is not free")
                 start = base
             else:
-                start = self._find_free(vsize, top_down)
+                start = self._find_free(vsize, top_down, align, lowest, highest)
             copy = 1 if (protect & 0xFF) in WRITECOPY else 0
             a = Allocation(start, vsize, MEM_MAPPED, protect, tag, section, offset,
                            pages=RunMap(vsize // P, (MEM_COMMIT, protect, copy)))
@@ -726,11 +847,14 @@ class AddressSpace:
         section.on_view_mapped(a)
         return ViewResult(start, vsize, status)
 
-    def unmap_view(self, base: int) -> None:
-        """NtUnmapViewOfSection: ``base`` may be any address inside the view."""
+    def unmap_view(self, base: int, preserve_placeholder: bool = False) -> None:
+        """NtUnmapViewOfSection: ``base`` may be any address inside the view.  ``preserve_placeholder``
+        (MEM_PRESERVE_PLACEHOLDER): a view that replaced a placeholder becomes that placeholder again."""
         a = self._find(base)
         if a is None or a.type == MEM_PRIVATE:
             raise NtStatusError(STATUS_NOT_MAPPED_VIEW, f"0x{base:X} is not in a mapped view")
+        if preserve_placeholder and not a.replaced:
+            raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "the view did not replace a placeholder")
         self.uc.unmap(a.base, a.end)
         self._remove(a)
         self._copy_pages -= a.copied_pages()
@@ -740,6 +864,8 @@ class AddressSpace:
             self._mapped_bytes -= a.size
         a.section.views -= 1
         a.section.on_view_unmapped(a)
+        if preserve_placeholder:
+            self._restore_placeholder(a.base, a.size)
 
     def _make_private(self, a: Allocation, pa: int, pb: int) -> None:
         """Give view pages ``[pa, pb)`` this process's own copy (copy-on-write)."""

@@ -31,6 +31,8 @@ import struct
 
 from winhatch.kernel.fileobj import FileObject
 from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
+from winhatch.kernel.mm.constants import MEM_REPLACE_PLACEHOLDER
+from winhatch.kernel.mm.services import extended_parameters, zero_bits_limit
 from winhatch.kernel.mm import (MEM_MAPPED, MEM_TOP_DOWN, PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE,
                                 PAGE_EXECUTE_WRITECOPY, PAGE_READONLY, PAGE_READWRITE, PAGE_SIZE, PAGE_WRITECOPY,
                                 SEC_IMAGE, Section)
@@ -242,7 +244,8 @@ def open_section(machine, thread, access: int, path: str, *, inherit: bool = Fal
 
 
 def map_view(machine, thread, section_handle: int, process_handle: int, base: int, offset: int, size: int,
-                alloc_type: int, protect: int) -> tuple[int, int, int]:
+                alloc_type: int, protect: int, highest: int | None = None, lowest: int | None = None,
+                align: int | None = None) -> tuple[int, int, int]:
     """NtMapViewOfSection: ``(base, view size, status)`` (STATUS_IMAGE_NOT_AT_BASE for a relocated image).
     The section handle needs the rights the protection implies; the process handle PROCESS_VM_OPERATION."""
     pbase = protect & 0xFF
@@ -257,14 +260,16 @@ def map_view(machine, thread, section_handle: int, process_handle: int, base: in
         tag = ("section", sec.name)
     r = proc.aspace.map_view(sec, base or None, offset=offset, size=size,
                              protect=None if sec.is_image else protect, tag=tag,
-                             top_down=bool(alloc_type & MEM_TOP_DOWN))
+                             top_down=bool(alloc_type & MEM_TOP_DOWN), highest=None if base else highest,
+                             lowest=lowest, align=align or 0x10000,
+                             replace_placeholder=bool(alloc_type & MEM_REPLACE_PLACEHOLDER))
     return r.base, r.size, r.status
 
 
-def unmap_view(machine, thread, process_handle: int, base: int) -> None:
+def unmap_view(machine, thread, process_handle: int, base: int, preserve_placeholder: bool = False) -> None:
     """NtUnmapViewOfSection (any address inside the view)."""
     proc = _target_process(thread, process_handle)
-    proc.aspace.unmap_view(base)
+    proc.aspace.unmap_view(base, preserve_placeholder)
 
 
 def flush_view(machine, thread, process_handle: int, base: int, size: int) -> tuple[int, int]:
@@ -356,13 +361,47 @@ def NtMapViewOfSection(machine, thread, SectionHandle, ProcessHandle, BaseAddres
                        SectionOffset, ViewSize, InheritDisposition, AllocationType, Win32Protect):
     if not BaseAddress or not ViewSize:
         raise NtStatusError(STATUS_INVALID_PARAMETER, "BaseAddress and ViewSize are required")
-    if ZeroBits:
-        unsupported(thread, "NtMapViewOfSection", f"ZeroBits {ZeroBits:#x}")
+    alloc_type = AllocationType & 0xFFFFFFFF
+    if alloc_type & AT_ROUND_TO_PAGE:   # 32-bit Windows only: in a 64-bit (or WoW64) process it is refused
+        return STATUS_INVALID_PARAMETER_9
+    if alloc_type & ~(MEM_TOP_DOWN | MEM_LARGE_PAGES | MEM_COMMIT_VIEW):
+        unsupported(thread, "NtMapViewOfSection", f"AllocationType {alloc_type:#x}")
     base = _get_ptr(thread, BaseAddress)
+    try:
+        highest = zero_bits_limit(thread, ZeroBits)
+    except NtStatusError:
+        return STATUS_INVALID_PARAMETER_4
+    if base and highest is not None and base > highest:   # a given address must satisfy the ZeroBits
+        return STATUS_INVALID_PARAMETER_4
     offset = _get_u64(thread, SectionOffset) if SectionOffset else 0
     size = _get_ptr(thread, ViewSize)
     vbase, vsize, status = map_view(machine, thread, SectionHandle, ProcessHandle, base, offset, size,
-                                    AllocationType & 0xFFFFFFFF, Win32Protect & 0xFFFFFFFF)
+                                    alloc_type, Win32Protect & 0xFFFFFFFF, highest)
+    _put_ptr(thread, BaseAddress, vbase)
+    _put_ptr(thread, ViewSize, vsize)
+    return status
+
+
+@kernel_service("NtMapViewOfSectionEx")
+def NtMapViewOfSectionEx(machine, thread, SectionHandle, ProcessHandle, BaseAddress, SectionOffset, ViewSize,
+                         AllocationType, Win32Protect, ExtendedParameters, ExtendedParameterCount):
+    """NtMapViewOfSection with MEM_EXTENDED_PARAMETERs (MEM_ADDRESS_REQUIREMENTS) in place of ZeroBits, and
+    MEM_REPLACE_PLACEHOLDER (MapViewOfFile3)."""
+    if not BaseAddress or not ViewSize:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "BaseAddress and ViewSize are required")
+    alloc_type = AllocationType & 0xFFFFFFFF
+    if alloc_type & AT_ROUND_TO_PAGE:   # 32-bit Windows only: in a 64-bit (or WoW64) process it is refused
+        return STATUS_INVALID_PARAMETER_9
+    if alloc_type & ~(MEM_TOP_DOWN | MEM_LARGE_PAGES | MEM_COMMIT_VIEW | MEM_REPLACE_PLACEHOLDER):
+        unsupported(thread, "NtMapViewOfSectionEx", f"AllocationType {alloc_type:#x}")
+    base = _get_ptr(thread, BaseAddress)
+    proc = _target_process(thread, ProcessHandle)
+    lowest, highest, align = extended_parameters(thread, proc, "NtMapViewOfSectionEx", ExtendedParameters,
+                                                 ExtendedParameterCount, placing=not base)
+    offset = _get_u64(thread, SectionOffset) if SectionOffset else 0
+    size = _get_ptr(thread, ViewSize)
+    vbase, vsize, status = map_view(machine, thread, SectionHandle, ProcessHandle, base, offset, size,
+                                    alloc_type, Win32Protect & 0xFFFFFFFF, highest, lowest, align)
     _put_ptr(thread, BaseAddress, vbase)
     _put_ptr(thread, ViewSize, vsize)
     return status
@@ -378,9 +417,7 @@ def NtUnmapViewOfSection(machine, thread, ProcessHandle, BaseAddress):
 def NtUnmapViewOfSectionEx(machine, thread, ProcessHandle, BaseAddress, Flags):
     if Flags & ~0x3:   # MEM_UNMAP_WITH_TRANSIENT_BOOST | MEM_PRESERVE_PLACEHOLDER
         return STATUS_INVALID_PARAMETER
-    if Flags & 0x2:
-        unsupported(thread, "NtUnmapViewOfSectionEx", "MEM_PRESERVE_PLACEHOLDER")
-    unmap_view(machine, thread, ProcessHandle, BaseAddress)
+    unmap_view(machine, thread, ProcessHandle, BaseAddress, preserve_placeholder=bool(Flags & 0x2))
     return STATUS_SUCCESS
 
 
@@ -396,6 +433,11 @@ def NtFlushVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSize
     return STATUS_SUCCESS
 
 
+AT_ROUND_TO_PAGE = 0x40000000
+MEM_COMMIT_VIEW = 0x1000      # MEM_COMMIT: accepted, a view's pages are committed by its section anyway
+MEM_LARGE_PAGES = 0x20000000
+STATUS_INVALID_PARAMETER_4 = 0xC00000F2
+STATUS_INVALID_PARAMETER_9 = 0xC00000F7
 SectionBasicInformation = 0
 STATUS_INFO_LENGTH_MISMATCH = 0xC0000004
 STATUS_INVALID_INFO_CLASS = 0xC0000003

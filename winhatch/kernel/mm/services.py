@@ -8,7 +8,9 @@ from __future__ import annotations
 import struct
 
 from winhatch.kernel.ke.services import kernel_service, process_from_handle, unsupported, user_read, user_write
+from winhatch.kernel.mm.constants import MEM_REPLACE_PLACEHOLDER, MEM_RESERVE, MEM_RESERVE_PLACEHOLDER
 from winhatch.kernel.ob.access import PROCESS_VM_OPERATION
+from winhatch.ntstatus import STATUS_INVALID_PARAMETER
 from winhatch.ntstatus import NtStatusError
 
 STATUS_INVALID_PARAMETER_4 = 0xC00000F2
@@ -35,15 +37,14 @@ STATUS_INVALID_PARAMETER_3 = 0xC00000F1
 def zero_bits_limit(thread, zero_bits: int) -> int | None:
     """The highest address a ZeroBits argument allows (None: no limit). A count below 32 is the number of
     high-order bits of a 32-bit address that must be zero (on x64 too: 1..21, the documented range, below 4 GiB);
-    on x64 a value of 32 or more is a mask the address must fit. Another count is STATUS_INVALID_PARAMETER_3."""
+    on x64 — and in a WoW64 process, whose services are the 64-bit ones — a value of 32 or more is a mask the
+    address must fit. Another count is STATUS_INVALID_PARAMETER_3."""
     if not zero_bits:
         return None
     if zero_bits < 32:
         if zero_bits > 21:
             raise NtStatusError(STATUS_INVALID_PARAMETER_3, f"ZeroBits {zero_bits}")
         return (1 << (32 - zero_bits)) - 1
-    if thread.process.arch != "x64":
-        raise NtStatusError(STATUS_INVALID_PARAMETER_3, f"ZeroBits {zero_bits:#x}")
     return (1 << zero_bits.bit_length()) - 1
 
 
@@ -56,6 +57,8 @@ def NtAllocateVirtualMemory(machine, thread, ProcessHandle, BaseAddress, ZeroBit
     highest = zero_bits_limit(thread, ZeroBits)
     if not size:
         return STATUS_INVALID_PARAMETER_4
+    if AllocationType & (MEM_RESERVE_PLACEHOLDER | MEM_REPLACE_PLACEHOLDER):   # NtAllocateVirtualMemoryEx's
+        return STATUS_INVALID_PARAMETER
     got_base, got_size = proc.aspace.allocate(base or None, size, AllocationType & 0xFFFFFFFF, Protect & 0xFFFFFFFF,
                                               highest=highest if not base else None)
     _put(thread, BaseAddress, got_base)
@@ -372,7 +375,45 @@ MemExtendedParameterNumaNode = 2
 MemExtendedParameterMax = 6   # Windows 10 22H2: ImageMachine (6) came with Windows 11
 NUMA_NO_PREFERRED_NODE = 0xFFFFFFFF
 ALLOCATION_GRANULARITY = 0x10000
-STATUS_INVALID_PARAMETER = 0xC000000D
+
+
+def extended_parameters(thread, proc, service: str, params: int, count: int, placing: bool):
+    """The MEM_EXTENDED_PARAMETER array of NtAllocateVirtualMemoryEx / NtMapViewOfSectionEx: ``(lowest, highest,
+    alignment)`` of a MEM_ADDRESS_REQUIREMENTS (None where absent).  Each type at most once; the requirements
+    only where a new range is being placed (``placing``: no base given).  A bad array is
+    STATUS_INVALID_PARAMETER (raised); a type winhatch does not model stops loudly."""
+    count &= 0xFFFFFFFF
+    if count > 64 or (count and not params):   # a caller passes a handful, in an array
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "bad extended parameter array")
+    ps = 8 if thread.process.arch == "x64" else 4
+    align = lowest = highest = None
+    seen = set()
+    for i in range(count):
+        raw = user_read(thread.process, params + 16 * i, 16)
+        ptype = raw[0]
+        value = int.from_bytes(raw[8:16], "little")
+        if ptype in seen:   # each type at most once
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"extended parameter type {ptype} twice")
+        seen.add(ptype)
+        if ptype == MemExtendedParameterAddressRequirements:
+            req = user_read(thread.process, value & ((1 << (8 * ps)) - 1), 3 * ps)
+            lowest, highest, align = (int.from_bytes(req[k * ps:(k + 1) * ps], "little") for k in range(3))
+            bad_align = align and (align & (align - 1) or align < ALLOCATION_GRANULARITY)
+            # the highest ending address is the last byte of a page, at most the highest user address
+            from winhatch.kernel.ex.sysinfo import max_user_address   # the image's (large address aware or not)
+            bad_high = highest and ((highest + 1) % PAGE or highest > max_user_address(proc))
+            if bad_align or bad_high or lowest % ALLOCATION_GRANULARITY:
+                raise NtStatusError(STATUS_INVALID_PARAMETER, "bad MEM_ADDRESS_REQUIREMENTS")
+            if not placing and (lowest or highest or align):
+                raise NtStatusError(STATUS_INVALID_PARAMETER, "address requirements with a base")
+        elif ptype == MemExtendedParameterNumaNode:
+            if value & 0xFFFFFFFF not in (0, NUMA_NO_PREFERRED_NODE):   # one node: 0
+                raise NtStatusError(STATUS_INVALID_PARAMETER, "no such NUMA node")
+        elif ptype == 0 or ptype >= MemExtendedParameterMax:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"extended parameter type {ptype}")
+        else:
+            unsupported(thread, service, f"extended parameter type {ptype}")
+    return lowest or None, highest or None, align or None
 
 
 @kernel_service("NtAllocateVirtualMemoryEx")
@@ -381,29 +422,9 @@ def NtAllocateVirtualMemoryEx(machine, thread, ProcessHandle, BaseAddress, Regio
     proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
     base = _get(thread, BaseAddress)
     size = _get(thread, RegionSize)
-    count = ExtendedParameterCount & 0xFFFFFFFF
-    if count > 64 or (count and not ExtendedParameters):   # a caller passes a handful, in an array
-        return STATUS_INVALID_PARAMETER
-    ps = 8 if thread.process.arch == "x64" else 4
-    align = lowest = highest = None
-    for i in range(count):
-        raw = user_read(thread.process, ExtendedParameters + 16 * i, 16)
-        ptype = raw[0]
-        value = int.from_bytes(raw[8:16], "little")
-        if ptype == MemExtendedParameterAddressRequirements:
-            req = user_read(thread.process, value & ((1 << (8 * ps)) - 1), 3 * ps)
-            lowest, highest, align = (int.from_bytes(req[k * ps:(k + 1) * ps], "little") for k in range(3))
-            bad_align = align and (align & (align - 1) or align < ALLOCATION_GRANULARITY)
-            bad_high = highest and (highest + 1) % ALLOCATION_GRANULARITY
-            if bad_align or bad_high or lowest % ALLOCATION_GRANULARITY or base:
-                return STATUS_INVALID_PARAMETER
-        elif ptype == MemExtendedParameterNumaNode:
-            if value & 0xFFFFFFFF not in (0, NUMA_NO_PREFERRED_NODE):   # one node: 0
-                return STATUS_INVALID_PARAMETER
-        elif ptype == 0 or ptype >= MemExtendedParameterMax:
-            return STATUS_INVALID_PARAMETER
-        else:
-            unsupported(thread, "NtAllocateVirtualMemoryEx", f"extended parameter type {ptype}")
+    lowest, highest, align = extended_parameters(thread, proc, "NtAllocateVirtualMemoryEx", ExtendedParameters,
+                                                 ExtendedParameterCount, placing=not base and
+                                                 bool(AllocationType & MEM_RESERVE))
     if not size:
         return 0xC00000F0   # STATUS_INVALID_PARAMETER_3 (RegionSize)
     got_base, got_size = proc.aspace.allocate(base or None, size, AllocationType & 0xFFFFFFFF,
@@ -411,4 +432,41 @@ def NtAllocateVirtualMemoryEx(machine, thread, ProcessHandle, BaseAddress, Regio
                                               lowest=lowest or None, highest=highest or None)
     _put(thread, BaseAddress, got_base)
     _put(thread, RegionSize, got_size)
+    return 0
+
+
+VmPrefetchInformation = 0
+VM_INFORMATION_CLASSES = 8   # VmPrefetchInformation .. VmRemoveFromWorkingSetInformation
+STATUS_INVALID_PARAMETER_2 = 0xC00000F0
+STATUS_INVALID_PARAMETER_5 = 0xC00000F3
+STATUS_INVALID_PARAMETER_6 = 0xC00000F4
+
+
+@kernel_service("NtSetInformationVirtualMemory")
+def NtSetInformationVirtualMemory(machine, thread, ProcessHandle, VmInformationClass, NumberOfEntries,
+                                  VirtualAddresses, VmInformation, VmInformationLength):
+    """VmPrefetchInformation (PrefetchVirtualMemory): the MEMORY_RANGE_ENTRY array is checked as Windows checks it
+    (the ULONG of flags, a count, each range non-empty) and the prefetch itself is a paging hint with nothing to do
+    in a memory that is never paged out.  The other classes stop loudly."""
+    cls = VmInformationClass & 0xFFFFFFFF
+    if cls >= VM_INFORMATION_CLASSES:
+        return STATUS_INVALID_PARAMETER_2
+    if cls != VmPrefetchInformation:
+        unsupported(thread, "NtSetInformationVirtualMemory", f"information class {cls}")
+    _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
+    if not VmInformation:
+        return STATUS_INVALID_PARAMETER_5
+    if VmInformationLength & 0xFFFFFFFF != 4:
+        return STATUS_INVALID_PARAMETER_6
+    count = NumberOfEntries & ((1 << 8 * (8 if thread.process.arch == "x64" else 4)) - 1)
+    if not count:
+        return STATUS_INVALID_PARAMETER_3
+    if count > 0x10000:
+        return STATUS_INVALID_PARAMETER_3
+    ps = 8 if thread.process.arch == "x64" else 4
+    raw = user_read(thread.process, VirtualAddresses, 2 * ps * count)   # NULL: STATUS_ACCESS_VIOLATION
+    for i in range(count):
+        if not int.from_bytes(raw[(2 * i + 1) * ps:(2 * i + 2) * ps], "little"):
+            return STATUS_INVALID_PARAMETER_4
+    user_read(thread.process, VmInformation, 4)
     return 0

@@ -61,9 +61,32 @@ def NtAllocateVirtualMemory(machine, thread, ProcessHandle, BaseAddress, ZeroBit
         return STATUS_INVALID_PARAMETER
     got_base, got_size = proc.aspace.allocate(base or None, size, AllocationType & 0xFFFFFFFF, Protect & 0xFFFFFFFF,
                                               highest=highest if not base else None)
+    if AllocationType & 0x1000 and Protect & PAGE_GUARD:
+        _guard_in_stack(machine, thread, proc, got_base, got_base + got_size)
     _put(thread, BaseAddress, got_base)
     _put(thread, RegionSize, got_size)
     return 0
+
+
+PAGE_GUARD = 0x100
+
+
+def _guard_in_stack(machine, thread, proc, start: int, end: int) -> None:
+    """Guard pages set inside the committed part of the calling thread's own stack move its TEB StackLimit up to
+    their end: the stack above them is what remains committed (Wine's ntdll/virtual.c test_stack_growth_thread,
+    on Windows: "setting a guard page shrinks stack automatically", by NtAllocateVirtualMemory or
+    NtProtectVirtualMemory alike).  The next guard-page fault grows it again."""
+    st = thread.stack
+    if proc is not thread.process or st is None or not (st.reserve_base <= start < st.base):
+        return
+    from winhatch.kernel.structs import TEB
+    arch = proc.arch
+    off = TEB.offset(arch, "NtTib") + (0x10 if arch == "x64" else 0x8)    # NT_TIB.StackLimit
+    limit = _get(thread, thread.teb + off)
+    if start >= limit and end > limit:
+        new = min(end, st.base)
+        st.limit = new
+        machine.write_teb_stack_limit(thread, new)
 
 
 @kernel_service("NtFreeVirtualMemory")
@@ -88,6 +111,8 @@ def NtProtectVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSi
     old = proc.aspace.protect(base, size, NewProtect & 0xFFFFFFFF)
     start = base & ~(PAGE - 1)
     end = (base + max(size, 1) + PAGE - 1) & ~(PAGE - 1)
+    if NewProtect & PAGE_GUARD:
+        _guard_in_stack(machine, thread, proc, start, end)
     user_write(thread.process, OldProtect, struct.pack("<I", old & 0xFFFFFFFF))
     _put(thread, BaseAddress, start)
     _put(thread, RegionSize, end - start)
@@ -110,6 +135,7 @@ STATUS_BUFFER_OVERFLOW = 0x80000005
 STATUS_INVALID_ADDRESS = 0xC0000141
 STATUS_INVALID_INFO_CLASS = 0xC0000003
 PROCESS_QUERY_INFORMATION = 0x0400
+MemoryRegionInformation = 3
 MEM_COMMIT_STATE, MEM_IMAGE_TYPE, MEM_MAPPED_TYPE = 0x1000, 0x1000000, 0x40000
 
 
@@ -211,6 +237,29 @@ def NtQueryVirtualMemory(machine, thread, ProcessHandle, BaseAddress, MemoryInfo
         user_write(thread.process, MemoryInformation, data)
         if ReturnLength:
             _put(thread, ReturnLength, size)
+        return 0
+    if cls == MemoryRegionInformation:
+        # MEMORY_REGION_INFORMATION {AllocationBase; AllocationProtect; RegionType; RegionSize; CommitSize;
+        # PartitionId; NodePreference}: a caller's buffer may stop after RegionSize or CommitSize (older
+        # layouts); RegionSize and CommitSize are the whole allocation's
+        full = 6 * ps if ps == 8 else 7 * ps
+        minimum = 2 * ps + 8
+        if length < minimum:
+            return STATUS_INFO_LENGTH_MISMATCH
+        a = proc.aspace.allocation_at(BaseAddress)
+        if a is None:
+            return STATUS_INVALID_ADDRESS
+        # RegionType: only the image and data-file bits (Windows leaves Private and MappedPageFile clear for
+        # private memory and pagefile-backed views: Wine's ntdll/virtual.c test_query_region_information)
+        rtype = (4 if a.type == MEM_IMAGE_TYPE else 0) | \
+            (2 if a.type == MEM_MAPPED_TYPE and getattr(a.section, "file", None) is not None else 0)
+        commit = (a.committed_pages() if a.type == 0x20000 else a.size // PAGE) * PAGE
+        data = (a.base.to_bytes(ps, "little") + struct.pack("<II", a.protect, rtype) + a.size.to_bytes(ps, "little")
+                + commit.to_bytes(ps, "little") + bytes(2 * ps))
+        n = min(length, full)
+        user_write(thread.process, MemoryInformation, data[:n])
+        if ReturnLength:
+            _put(thread, ReturnLength, n)
         return 0
     unsupported(thread, "NtQueryVirtualMemory", f"information class {cls:#x}")
     return STATUS_INVALID_INFO_CLASS

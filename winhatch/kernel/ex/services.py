@@ -247,10 +247,11 @@ def _supported_architectures(thread, inp: int, inp_len: int, buf: int, length: i
     if inp_len < ps:
         return STATUS_INVALID_PARAMETER
     handle = int.from_bytes(user_read(proc, inp, ps), "little")
-    target = process_from_handle(thread, handle, 0x1000)   # PROCESS_QUERY_LIMITED_INFORMATION
-    x64 = getattr(target, "arch", "x64") == "x64"
-    amd64 = 0x8664 | 1 << 16 | 1 << 17 | 1 << 18 | (1 << 19 if x64 else 0)
-    i386 = 0x014C | 1 << 17 | (0 if x64 else 1 << 19) | 1 << 20
+    # a NULL handle asks about the machine alone: no record is marked as the process's (ntdll/wow64.c, Windows)
+    target = process_from_handle(thread, handle, 0x1000) if handle else None   # PROCESS_QUERY_LIMITED_INFORMATION
+    arch = getattr(target, "arch", None)
+    amd64 = 0x8664 | 1 << 16 | 1 << 17 | 1 << 18 | (1 << 19 if arch == "x64" else 0)
+    i386 = 0x014C | 1 << 17 | (1 << 19 if arch == "x86" else 0) | 1 << 20
     data = struct.pack("<III", amd64, i386, 0)
     if length < len(data):   # this class answers a short buffer with STATUS_BUFFER_TOO_SMALL (ntdll/wow64.c)
         _ret(proc, ReturnLength, len(data))

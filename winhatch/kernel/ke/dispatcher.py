@@ -624,7 +624,18 @@ class Dispatcher:
                                      code_name=status_name(info.code), address=info.address,
                                      where=proc.subsystem["images"].describe(info.address), fastfail=code)
             self.unhandled_exception(thread, info)
-        info = ExceptionInfo(status, fault.pc, fault.access, fault.address, fault.description)
+        params = ()
+        if fault.kind == "debug_service":   # KiDebugServiceTrap: one parameter, the service code in eax / rax
+            code = proc.cpu.reg("rax" if proc.cpu.is64 else "eax") & (0xFFFFFFFFFFFFFFFF if proc.cpu.is64
+                                                                       else 0xFFFFFFFF)
+            if proc.cpu.is64 and code in (1, 3, 4):
+                # BREAKPOINT_PRINT / LOAD_SYMBOLS / UNLOAD_SYMBOLS with no kernel debugger: nothing to do, and the
+                # thread resumes one byte further on, as after any debug service (ntdll/exception.c, Windows x64;
+                # a WoW64 process gets the exception for every code)
+                proc.cpu.pc = fault.pc + 1
+                return
+            params = (code,)
+        info = ExceptionInfo(status, fault.pc, fault.access, fault.address, fault.description, parameters=params)
         if status == STATUS_ACCESS_VIOLATION and fault.address is not None and self.access_violation_filter:
             self.access_violation_filter(thread, info)
         self.raise_exception(thread, info)

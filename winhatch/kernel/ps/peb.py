@@ -165,6 +165,10 @@ def initial_user_context(thread: Thread, rtl_user_thread_start: int):
         for r in ("ecx", "edx", "esi", "edi", "ebp"):
             ctx.set(r, 0)
     ctx.set("eflags", 0x202)
+    # KiInitializeContextThread: INITIAL_MXCSR (all SSE exceptions masked, round to nearest) and INITIAL_FPCSR
+    # (x87 exceptions masked, 53-bit precision) — what a new thread's code and _setjmp's buffer see
+    ctx.set("mxcsr", 0x1F80)
+    ctx.set("fpcw", 0x27F)
     return ctx
 
 

@@ -442,9 +442,15 @@ def test_image_section_views():
     assert a2.query(v2.base + 0x1000).Protect == PAGE_EXECUTE_READWRITE
     assert a2.query(v2.base + 0x1000).RegionSize == 0x1000
     assert a2.protect(v2.base + 0x1000, 0x1000, PAGE_EXECUTE_READ) == PAGE_EXECUTE_READWRITE
-    # CPU permissions follow the page protections; shared pages are never writable in the CPU
+    # CPU permissions follow the page protections; shared pages are never writable in the CPU, nor is a
+    # copy-on-write page before its first write (which faults, makes it written and shows it READWRITE)
     perms = uc_pages(be1, v1.base, v1.base + 0x5000)
-    assert [perms[v1.base + i * P] for i in range(5)] == [1, 5, 5, 1, 3]
+    assert [perms[v1.base + i * P] for i in range(5)] == [1, 5, 5, 1, 1]
+    assert a1.query(v1.base + 0x4000).Protect == PAGE_WRITECOPY
+    assert a1.handle_fault(v1.base + 0x4008, 1) == STATUS_SUCCESS
+    assert a1.query(v1.base + 0x4000).Protect == PAGE_READWRITE
+    assert uc_pages(be1, v1.base, v1.base + 0x5000)[v1.base + 0x4000] == 3
+    assert a1.handle_fault(v1.base + 0x3000, 1) == STATUS_ACCESS_VIOLATION   # a read-only page stays so
     a1.unmap_view(v1.base)
     assert a1.counters["commit_charge"] == 0 and a1.counters["image_bytes"] == 0
     assert uc_pages(be1, v1.base, v1.base + 0x5000) == {}

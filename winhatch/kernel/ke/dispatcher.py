@@ -613,6 +613,8 @@ class Dispatcher:
         status = fault.status
         if fault.kind == "protected" and fault.address is not None:
             status = proc.aspace.handle_fault(fault.address, fault.access)
+            if status == 0:
+                return  # a copy-on-write page got its written copy: the access is retried at the same pc
             if status == STATUS_GUARD_PAGE_VIOLATION and self._grow_stack(thread, fault.address):
                 return  # the access is retried at the same pc
         if fault.kind == "fastfail":

@@ -75,6 +75,7 @@ from .constants import (
     USER_END_X86,
     USER_END_X86_LAA,
 )
+from .constants import PROT_WRITE
 from .protect import WRITABLE, WRITECOPY, to_perms, validate_protect, writecopy_form, written_form
 from .runs import RunMap
 from .section import HostMemory, Section, host_commit_limit
@@ -830,7 +831,7 @@ class AddressSpace:
         self._insert(a)
         for s, e, v in a.pages.iter():
             lo, hi = a.base + s * P, a.base + e * P
-            perms = to_perms(v[1])
+            perms = self._page_perms(v)
             if v[2]:
                 self.uc.map(lo, hi, perms)
                 self._copy_section(section, a.offset + s * P, lo, (e - s) * P)
@@ -877,7 +878,7 @@ class AddressSpace:
         for s, e, v in runs:
             lo, hi = a.base + s * P, a.base + e * P
             self.uc.unmap(lo, hi)
-            self.uc.map(lo, hi, to_perms(v[1]))
+            self.uc.map(lo, hi, self._page_perms((v[0], v[1], v[2] or 1)))
             self._copy_section(a.section, a.offset + s * P, lo, (e - s) * P)
         a.pages.update(pa, pb, lambda v: (v[0], v[1], v[2] or 1))
         self._copy_pages += n
@@ -895,10 +896,20 @@ class AddressSpace:
                 k = min(self._COPY_CHUNK, n - c)
                 write_nonzero(self.backend, addr + (off - offset) + c, section.read(off + c, k))
 
+    @staticmethod
+    def _page_perms(v: tuple) -> int:
+        """The CPU permissions of a committed page: a copy-on-write page not yet written is mapped without write
+        access, so its first write faults (handle_fault) and the page then shows its written form (WRITECOPY →
+        READWRITE), as VirtualQuery reports on Windows once a page has been copied."""
+        perms = to_perms(v[1])
+        if (v[1] & 0xFF) in WRITECOPY and v[2] != 2:
+            perms &= ~PROT_WRITE
+        return perms
+
     def _sync_perms(self, a: Allocation, pa: int, pb: int) -> None:
         for s, e, v in a.pages.iter(pa, pb):
             if v[0] == MEM_COMMIT:
-                self.uc.protect(a.base + s * P, a.base + e * P, to_perms(v[1]))
+                self.uc.protect(a.base + s * P, a.base + e * P, self._page_perms(v))
         self.uc.coalesce(a.base + pa * P, a.base + pb * P, a.base, a.end)
 
     # =========================================================================================
@@ -908,13 +919,23 @@ class AddressSpace:
         """The CPU reported a protection fault at ``addr`` (``access``: 0 read, 1 write, 8 execute).
 
         A guard page loses PAGE_GUARD (one-shot) and STATUS_GUARD_PAGE_VIOLATION is returned — the
-        access can then be retried; anything else is STATUS_ACCESS_VIOLATION.
+        access can then be retried; the first write to a copy-on-write page makes it written (STATUS_SUCCESS:
+        retry); anything else is STATUS_ACCESS_VIOLATION.
         """
         a = self._find(addr)
         if a is None:
             return STATUS_ACCESS_VIOLATION
         i = (addr - a.base) // P
         v = a.pages.get(i)
+        if (v[0] == MEM_COMMIT and access in (1, "write") and not v[1] & PAGE_GUARD and (v[1] & 0xFF) in WRITECOPY
+                and v[2] != 2):
+            # the first write to a copy-on-write page: it becomes this process's written copy; the access is
+            # retried (STATUS_SUCCESS)
+            if v[2] == 0:
+                self._make_private(a, i, i + 1)
+            a.pages.update(i, i + 1, lambda w: (w[0], w[1], 2))
+            self._sync_perms(a, i, i + 1)
+            return STATUS_SUCCESS
         if v[0] != MEM_COMMIT or not v[1] & PAGE_GUARD:
             return STATUS_ACCESS_VIOLATION
         a.pages.set(i, i + 1, (v[0], v[1] & ~PAGE_GUARD, v[2]))
@@ -967,7 +988,10 @@ class AddressSpace:
                 self._make_private(a, pa, pb)
             elif any((v[1] & 0xFF) in WRITECOPY for _, _, v in a.pages.iter(pa, pb)):
                 self._make_private(a, pa, pb)  # no-op: WRITECOPY view pages are copies already
+            unwritten = any(v[2] == 1 for _, _, v in a.pages.iter(pa, pb))
             a.pages.update(pa, pb, lambda v: (v[0], v[1], 2 if v[2] else 0))
+            if unwritten:   # now written copies: a copy-on-write page gets its write access
+                self._sync_perms(a, pa, pb)
         self.backend.mem_write(addr, bytes(data))
 
     def read_str(self, addr: int, max_len: int = 0x10000, wide: bool = False) -> str:

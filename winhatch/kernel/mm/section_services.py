@@ -196,6 +196,11 @@ def create_section(machine, thread, access: int, path: str | None, max_size: int
     base = protect & 0xFF
     if protect & ~0xFF or base not in _SECTION_PROTECTIONS:
         raise NtStatusError(STATUS_INVALID_PAGE_PROTECTION, f"section protection 0x{protect:X}")
+    if attributes & SEC_IMAGE:
+        if attributes & _NOT_WITH_IMAGE:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"SEC_IMAGE with 0x{attributes & _NOT_WITH_IMAGE:X}")
+    else:
+        _check_data_attributes(attributes)
     ns = machine.namespace
     if path:
         existing = ns.find(path)
@@ -230,6 +235,10 @@ def create_section(machine, thread, access: int, path: str | None, max_size: int
         raise NtStatusError(STATUS_SECTION_TOO_BIG, "section too large")
     if not attributes & SEC_IMAGE:
         sec = FileSection.create(size, base, fobj)
+        # what NtQuerySection reports: a file's section is SEC_FILE, a pagefile one keeps SEC_RESERVE/SEC_COMMIT;
+        # both keep the caching attribute
+        sec.attributes = (SEC_FILE if fobj is not None else attributes & (SEC_RESERVE | SEC_COMMIT)) \
+            | (attributes & (SEC_NOCACHE | SEC_WRITECOMBINE))
     try:
         if path:
             ns.insert(path, sec)
@@ -253,6 +262,16 @@ class ImageFileSection(Section):
         f, self.image_file = self.image_file, None
         if f is not None:
             f.dereference()
+
+
+def _check_data_attributes(attributes: int) -> None:
+    """A data section needs exactly one of SEC_RESERVE / SEC_COMMIT, optionally SEC_NOCACHE or SEC_WRITECOMBINE;
+    SEC_FILE and SEC_LARGE_PAGES (without the privilege) are refused (kernel32/virtual.c test_CreateFileMapping,
+    written on Windows)."""
+    kind = attributes & (SEC_RESERVE | SEC_COMMIT)
+    if kind not in (SEC_RESERVE, SEC_COMMIT) or attributes & (SEC_FILE | SEC_LARGE_PAGES) \
+            or attributes & ~(SEC_RESERVE | SEC_COMMIT | SEC_NOCACHE | SEC_WRITECOMBINE) & 0xFFFFFF00:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, f"section attributes 0x{attributes:X}")
 
 
 #: SEC_* attributes SEC_IMAGE cannot be combined with (kernel32/virtual.c test_CreateFileMapping, on Windows)
@@ -530,7 +549,7 @@ def NtQuerySection(machine, thread, SectionHandle, SectionInformationClass, Sect
         return STATUS_INFO_LENGTH_MISMATCH
     attrs = getattr(sec, "attributes", 0) or 0x08000000   # SEC_COMMIT
     if getattr(sec, "file", None) is not None or getattr(sec, "image_file", None) is not None:
-        attrs |= 0x00800000   # SEC_FILE
+        attrs = attrs & ~(SEC_RESERVE | SEC_COMMIT) | SEC_FILE
     if sec.is_image:
         attrs &= ~SEC_NOCACHE   # SEC_IMAGE_NO_EXECUTE is not reported (kernel32/virtual.c, on Windows)
     data = (0).to_bytes(ps, "little") + struct.pack("<I", attrs & 0xFFFFFFFF) + (b"\0" * 4 if ps == 8 else b"")
@@ -568,3 +587,53 @@ def _query_image_information(thread, sec, buf: int, length: int, ret_len: int) -
     if ret_len:
         user_write(thread.process, ret_len, struct.pack("<I", size))
     return STATUS_SUCCESS
+
+
+STATUS_NOT_SAME_DEVICE = 0xC00000D4
+STATUS_INVALID_ADDRESS = 0xC0000141
+STATUS_CONFLICTING_ADDRESSES = 0xC0000018
+
+
+def _view_file_identity(machine, a):
+    """The file a view's section comes from, as a host identity (device, inode), None for a pagefile section."""
+    import os
+    sec = a.section
+    f = getattr(sec, "image_file", None) or getattr(sec, "file", None)
+    host = getattr(getattr(f, "file", None), "host_path", None) if f is not None else None
+    if host is None and getattr(sec, "path", None):
+        try:
+            host, _ro = machine.vfs.resolve(sec.path)
+        except (NtStatusError, OSError, ValueError):
+            return ("path", sec.path.lower())
+    if host is None:
+        return None
+    try:
+        st = os.stat(host)
+    except OSError:
+        return ("host", str(host))
+    return (st.st_dev, st.st_ino)
+
+
+@kernel_service("NtAreMappedFilesTheSame")
+def NtAreMappedFilesTheSame(machine, thread, File1MappedAsAnImage, File2MappedAsFile):
+    """Whether two addresses lie in views of the same file: the same view, or — the first being an image view —
+    any view of the same file (Wine's kernel32/virtual.c records this on Windows: two data views of one file,
+    even of one section, are "not the same device").  An address in no allocation is STATUS_INVALID_ADDRESS,
+    one in private memory STATUS_CONFLICTING_ADDRESSES."""
+    aspace = thread.process.aspace
+    views = []
+    for addr in (File1MappedAsAnImage, File2MappedAsFile):
+        a = aspace.allocation_at(addr) if addr else None
+        if a is None:
+            return STATUS_INVALID_ADDRESS
+        if a.section is None:
+            return STATUS_CONFLICTING_ADDRESSES
+        views.append(a)
+    first, second = views
+    if first is second:
+        return STATUS_SUCCESS
+    if first.section.is_image:
+        ident = _view_file_identity(machine, first)
+        if ident is not None and ident == _view_file_identity(machine, second):
+            return STATUS_SUCCESS
+    return STATUS_NOT_SAME_DEVICE

@@ -756,3 +756,25 @@ def test_allocation_highest_and_view_highest():
     v = sp.map_view(sec, top_down=True, highest=0xFFFFFFF)
     assert v.base + v.size - 1 <= 0xFFFFFFF
     assert status_of(sp.map_view, sec, highest=0xFFFF) == STATUS_NO_MEMORY
+
+
+def test_write_watch_records_first_writes_and_resets():
+    """MEM_WRITE_WATCH (GetWriteWatch): a page's first write since the last reset faults once and is recorded,
+    kernel writes count, a reset (all, or only the pages reported) makes pages clean and write-protected again."""
+    from winhatch.kernel.mm.constants import MEM_WRITE_WATCH
+    sp, be = new_space()
+    base, _ = sp.allocate(None, 0x10000, MEM_RESERVE | MEM_COMMIT | MEM_WRITE_WATCH, PAGE_READWRITE)
+    assert sp.write_watch(base, 0x10000) == []
+    assert uc_pages(be, base, base + 0x10000)[base + P] == 1          # clean: no write access in the CPU
+    assert sp.query(base).Protect == PAGE_READWRITE                    # ... but the protection is unchanged
+    assert sp.handle_fault(base + P + 1, 1) == STATUS_SUCCESS          # the guest's first write
+    assert uc_pages(be, base, base + 0x10000)[base + P] == 3
+    sp.write(base + 4 * P + 8, b"k")                                   # a kernel write
+    assert sp.write_watch(base, 0x10000) == [base + P, base + 4 * P]
+    assert sp.write_watch(base + 3 * P, 2 * P) == [base + 4 * P]
+    assert sp.write_watch(base, 0x10000, reset=True, limit=1) == [base + P]
+    assert sp.write_watch(base, 0x10000) == [base + 4 * P]
+    assert uc_pages(be, base, base + 0x10000)[base + P] == 1
+    plain, _ = sp.allocate(None, 0x10000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE)
+    assert status_of(sp.write_watch, plain, 0x1000) == STATUS_INVALID_PARAMETER
+    assert sp.handle_fault(plain, 1) == STATUS_ACCESS_VIOLATION

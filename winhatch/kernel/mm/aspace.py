@@ -134,13 +134,13 @@ class Allocation(Record):
     """One VAD: a reservation (MEM_PRIVATE) or a view (MEM_MAPPED / MEM_IMAGE)."""
 
     _fields = ("base", "size", "type", "protect", "tag", "section", "offset", "relocated", "pages", "host",
-               "host_off", "placeholder", "replaced")
+               "host_off", "placeholder", "replaced", "watch")
     _repr_fields = ("base", "size", "type", "protect", "tag", "section", "offset", "relocated", "host_off")
 
     def __init__(self, base: int, size: int, type: int, protect: int, tag: Any = None,  # noqa: A002
                  section: Section | None = None, offset: int = 0, relocated: bool = False,
                  pages: RunMap = None, host: HostMemory | None = None, host_off: int = 0,
-                 placeholder: bool = False, replaced: bool = False) -> None:
+                 placeholder: bool = False, replaced: bool = False, watch: set | None = None) -> None:
         self.base = base
         self.size = size
         self.type = type
@@ -154,6 +154,7 @@ class Allocation(Record):
         self.host_off = host_off        # offset of ``base`` in ``host``
         self.placeholder = placeholder  # a placeholder reservation (MEM_RESERVE_PLACEHOLDER): only replaced or split
         self.replaced = replaced        # made by MEM_REPLACE_PLACEHOLDER: MEM_PRESERVE_PLACEHOLDER turns it back
+        self.watch = watch              # MEM_WRITE_WATCH: the addresses of the pages written since the last reset
 
     @property
     def end(self) -> int:
@@ -252,6 +253,7 @@ class AddressSpace:
         self._image_bytes = 0
         self._mapped_bytes = 0
         self._peak_commit = 0
+        self.watched = 0            # MEM_WRITE_WATCH allocations alive (writes by the kernel are recorded in them)
 
     # =========================================================================================
     # lookup helpers
@@ -412,12 +414,12 @@ class AddressSpace:
             self._take_placeholder(base, size)
             try:
                 return self._reserve(base, size, commit, protect, top_down, tag, host, align, lowest, highest,
-                                     replaced=True)
+                                     replaced=True, watch=bool(t & MEM_WRITE_WATCH))
             except NtStatusError:
                 self._restore_placeholder(base, size)
                 raise
         return self._reserve(base, size, commit, protect, top_down, tag, host, align, lowest, highest,
-                             placeholder=placeholder)
+                             placeholder=placeholder, watch=bool(t & MEM_WRITE_WATCH))
 
     def _take_placeholder(self, base: int, size: int) -> None:
         """MEM_REPLACE_PLACEHOLDER: remove the placeholder that is exactly ``[base, base+size)``."""
@@ -436,8 +438,8 @@ class AddressSpace:
                                 pages=RunMap(_up(size, P) // P, (MEM_RESERVE, 0, 0)), placeholder=True))
 
     def _reserve(self, base, size, commit, protect, top_down, tag, host, align, lowest, highest, *,
-                 placeholder: bool = False, replaced: bool = False) -> tuple[int, int]:
-        """A new private reservation (committed when ``commit``)."""
+                 placeholder: bool = False, replaced: bool = False, watch: bool = False) -> tuple[int, int]:
+        """A new private reservation (committed when ``commit``); ``watch``: MEM_WRITE_WATCH."""
         if (protect & 0xFF) in WRITECOPY:
             raise NtStatusError(STATUS_INVALID_PAGE_PROTECTION, "WRITECOPY is not valid for private memory")
         if base is None:
@@ -468,7 +470,8 @@ class AddressSpace:
         if hmem is not None and commit and end - start > host_commit_limit():
             raise NtStatusError(STATUS_COMMITMENT_LIMIT, f"a 0x{end - start:X}-byte commit exceeds the host's memory")
         a = Allocation(start, end - start, MEM_PRIVATE, protect, tag, pages=RunMap(npages, val), host=hmem,
-                       placeholder=placeholder, replaced=replaced)
+                       placeholder=placeholder, replaced=replaced, watch=set() if watch else None)
+        self.watched += 1 if watch else 0
         self._insert(a)
         if commit:
             try:
@@ -478,6 +481,7 @@ class AddressSpace:
                 raise
             self._private_pages += npages
             self._note_peak()
+            self._watch_protect(a, start, end)
         return start, end - start
 
     def _commit(self, base: int, size: int, protect: int) -> tuple[int, int]:
@@ -527,6 +531,7 @@ class AddressSpace:
         self._private_pages += new_pages
         self._note_peak()
         self.uc.coalesce(start, end, a.base, a.end)
+        self._watch_protect(a, start, end)
         return start, end - start
 
     def _reset(self, base: int | None, size: int) -> tuple[int, int]:
@@ -585,12 +590,16 @@ class AddressSpace:
             return start, end - start
         # release
         self._remove(a)
+        if a.watch is not None:
+            self.watched -= 1
         for lo, hi in ((a.base, start), (end, a.end)):
             if hi > lo:
                 piece = Allocation(lo, hi - lo, a.type, a.protect, a.tag,
                                    pages=a.pages.slice((lo - a.base) // P, (hi - a.base) // P),
-                                   host=a.host, host_off=a.host_off + (lo - a.base), placeholder=a.placeholder)
+                                   host=a.host, host_off=a.host_off + (lo - a.base), placeholder=a.placeholder,
+                                   watch=None if a.watch is None else {p for p in a.watch if lo <= p < hi})
                 self._insert(piece)
+                self.watched += 1 if piece.watch is not None else 0
         return start, end - start
 
     def _free_placeholder(self, base: int, size: int, free_type: int) -> tuple[int, int]:
@@ -911,6 +920,56 @@ class AddressSpace:
             if v[0] == MEM_COMMIT:
                 self.uc.protect(a.base + s * P, a.base + e * P, self._page_perms(v))
         self.uc.coalesce(a.base + pa * P, a.base + pb * P, a.base, a.end)
+        self._watch_protect(a, a.base + pa * P, a.base + pb * P)
+
+    def _watch_protect(self, a: Allocation, lo: int, hi: int) -> None:
+        """MEM_WRITE_WATCH: committed pages of [lo, hi) not written since the last reset are mapped without write
+        access, so the first write faults and is recorded (handle_fault)."""
+        if a.watch is None:
+            return
+        for s, e, v in a.pages.iter((lo - a.base) // P, (hi - a.base) // P):
+            perms = to_perms(v[1])
+            if v[0] != MEM_COMMIT or not perms & PROT_WRITE:
+                continue
+            for page in range(a.base + s * P, a.base + e * P, P):
+                if page not in a.watch:
+                    self.uc.protect(page, page + P, perms & ~PROT_WRITE)
+
+    def write_watch(self, base: int, size: int, reset: bool = False, limit: int | None = None) -> list[int]:
+        """NtGetWriteWatch: the pages of [base, base+size) written since the last reset, in address order (at most
+        ``limit``); ``reset``: those reported become clean again.  The range must lie in one MEM_WRITE_WATCH
+        allocation (STATUS_INVALID_PARAMETER)."""
+        a = self._find(base)
+        if a is None or a.watch is None or size <= 0 or base + size > a.end:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "not in a MEM_WRITE_WATCH allocation")
+        lo, hi = _down(base, P), base + size
+        pages = sorted(p for p in a.watch if lo <= p < hi)
+        if limit is not None:
+            pages = pages[:limit]
+        if reset and pages:
+            a.watch.difference_update(pages)
+            self._watch_protect(a, pages[0], pages[-1] + P)
+        return pages
+
+    def note_write(self, addr: int, size: int) -> None:
+        """A write made for the guest outside the CPU (an API's result): recorded in MEM_WRITE_WATCH allocations."""
+        try:
+            spans = self._spans(addr, size)
+        except NtStatusError:   # memory outside the user allocations (the shared page, ...): nothing watched
+            return
+        for a, pa, pb in spans:
+            if a.watch is not None:
+                self._watch_mark(a, max(addr, a.base + pa * P), min(addr + size, a.base + pb * P))
+
+    def _watch_mark(self, a: Allocation, lo: int, hi: int) -> None:
+        new = [p for p in range(_down(lo, P), hi, P) if p not in a.watch]
+        if new:
+            a.watch.update(new)
+            pa, pb = (new[0] - a.base) // P, (new[-1] + P - a.base) // P
+            for s, e, v in a.pages.iter(pa, pb):
+                if v[0] == MEM_COMMIT:
+                    self.uc.protect(a.base + s * P, a.base + e * P, self._page_perms(v))
+            self._watch_protect(a, new[0], new[-1] + P)
 
     # =========================================================================================
     # faults and kernel-mode access
@@ -927,6 +986,10 @@ class AddressSpace:
             return STATUS_ACCESS_VIOLATION
         i = (addr - a.base) // P
         v = a.pages.get(i)
+        if (a.watch is not None and v[0] == MEM_COMMIT and access in (1, "write") and not v[1] & PAGE_GUARD
+                and to_perms(v[1]) & PROT_WRITE and _down(addr, P) not in a.watch):
+            self._watch_mark(a, addr, addr + 1)   # a watched page's first write since the last reset
+            return STATUS_SUCCESS
         if (v[0] == MEM_COMMIT and access in (1, "write") and not v[1] & PAGE_GUARD and (v[1] & 0xFF) in WRITECOPY
                 and v[2] != 2):
             # the first write to a copy-on-write page: it becomes this process's written copy; the access is
@@ -983,6 +1046,8 @@ class AddressSpace:
             return
         for a, pa, pb in self._spans(addr, len(data)):
             if a.type == MEM_PRIVATE:
+                if a.watch is not None:   # a kernel write is a write too (ReadFile into a watched buffer)
+                    self._watch_mark(a, max(addr, a.base + pa * P), min(addr + len(data), a.base + pb * P))
                 continue
             if a.type == MEM_IMAGE:
                 self._make_private(a, pa, pb)

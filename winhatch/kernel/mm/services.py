@@ -519,3 +519,34 @@ def NtSetInformationVirtualMemory(machine, thread, ProcessHandle, VmInformationC
             return STATUS_INVALID_PARAMETER_4
     user_read(thread.process, VmInformation, 4)
     return 0
+
+
+WRITE_WATCH_FLAG_RESET = 1
+
+
+@kernel_service("NtGetWriteWatch")
+def NtGetWriteWatch(machine, thread, ProcessHandle, Flags, BaseAddress, RegionSize, UserAddressArray,
+                    EntriesInUserAddressArray, Granularity):
+    """The pages of a MEM_WRITE_WATCH allocation written since the last reset (at most *Entries of them, in
+    address order; WRITE_WATCH_FLAG_RESET clears the ones reported); *Granularity is the page size."""
+    proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
+    flags = Flags & 0xFFFFFFFF
+    if flags & ~WRITE_WATCH_FLAG_RESET or not EntriesInUserAddressArray:
+        return STATUS_INVALID_PARAMETER
+    limit = _get(thread, EntriesInUserAddressArray)
+    pages = proc.aspace.write_watch(BaseAddress, RegionSize, reset=bool(flags & WRITE_WATCH_FLAG_RESET),
+                                    limit=min(limit, 1 << 20))
+    ps = 8 if thread.process.arch == "x64" else 4
+    if pages:
+        user_write(thread.process, UserAddressArray, b"".join(p.to_bytes(ps, "little") for p in pages))
+    _put(thread, EntriesInUserAddressArray, len(pages))
+    if Granularity:
+        user_write(thread.process, Granularity, struct.pack("<I", PAGE))
+    return 0
+
+
+@kernel_service("NtResetWriteWatch")
+def NtResetWriteWatch(machine, thread, ProcessHandle, BaseAddress, RegionSize):
+    proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
+    proc.aspace.write_watch(BaseAddress, RegionSize, reset=True)
+    return 0

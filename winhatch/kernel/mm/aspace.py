@@ -93,10 +93,12 @@ def _up(x: int, a: int) -> int:
     return (x + a - 1) & ~(a - 1)
 
 
-# rights a view protection grants / a requested protection needs (MiIsProtectionCompatible)
+# rights a view protection grants / a requested protection needs (MiIsProtectionCompatible): copy-on-write needs
+# only read access — a read-only view may be made PAGE_WRITECOPY, an execute one PAGE_EXECUTE_WRITECOPY
+# (kernel32/virtual.c test_mapping, written on Windows)
 _R, _W, _C, _X = 1, 2, 4, 8
-_GRANTS = {PAGE_NOACCESS: 0, PAGE_READONLY: _R, PAGE_READWRITE: _R | _W | _C, PAGE_WRITECOPY: _R | _C,
-           PAGE_EXECUTE: _R | _X, PAGE_EXECUTE_READ: _R | _X, PAGE_EXECUTE_READWRITE: _R | _W | _C | _X,
+_GRANTS = {PAGE_NOACCESS: 0, PAGE_READONLY: _R | _C, PAGE_READWRITE: _R | _W | _C, PAGE_WRITECOPY: _R | _C,
+           PAGE_EXECUTE: _R | _X | _C, PAGE_EXECUTE_READ: _R | _X | _C, PAGE_EXECUTE_READWRITE: _R | _W | _C | _X,
            PAGE_EXECUTE_WRITECOPY: _R | _C | _X}
 _NEEDS = {PAGE_NOACCESS: 0, PAGE_READONLY: _R, PAGE_READWRITE: _R | _W, PAGE_WRITECOPY: _R | _C,
           PAGE_EXECUTE: _X, PAGE_EXECUTE_READ: _R | _X, PAGE_EXECUTE_READWRITE: _R | _W | _X,

@@ -842,7 +842,7 @@ class AddressSpace:
         self._insert(a)
         for s, e, v in a.pages.iter():
             lo, hi = a.base + s * P, a.base + e * P
-            perms = self._page_perms(v)
+            perms = self._page_perms(v, a)
             if v[2]:
                 self.uc.map(lo, hi, perms)
                 self._copy_section(section, a.offset + s * P, lo, (e - s) * P)
@@ -889,7 +889,7 @@ class AddressSpace:
         for s, e, v in runs:
             lo, hi = a.base + s * P, a.base + e * P
             self.uc.unmap(lo, hi)
-            self.uc.map(lo, hi, self._page_perms((v[0], v[1], v[2] or 1)))
+            self.uc.map(lo, hi, self._page_perms((v[0], v[1], v[2] or 1), a))
             self._copy_section(a.section, a.offset + s * P, lo, (e - s) * P)
         a.pages.update(pa, pb, lambda v: (v[0], v[1], v[2] or 1))
         self._copy_pages += n
@@ -908,19 +908,22 @@ class AddressSpace:
                 write_nonzero(self.backend, addr + (off - offset) + c, section.read(off + c, k))
 
     @staticmethod
-    def _page_perms(v: tuple) -> int:
-        """The CPU permissions of a committed page: a copy-on-write page not yet written is mapped without write
-        access, so its first write faults (handle_fault) and the page then shows its written form (WRITECOPY →
-        READWRITE), as VirtualQuery reports on Windows once a page has been copied."""
+    def _page_perms(v: tuple, a: Allocation | None = None) -> int:
+        """The CPU permissions of a committed page: a copy-on-write page of a data view (``a`` MEM_MAPPED) not yet
+        written is mapped without write access, so its first write faults (handle_fault) and the page then shows
+        its written form (WRITECOPY → READWRITE), as VirtualQuery reports on Windows once a page has been copied.
+        Image pages are not tracked (their first writes would fault in every program, and a retried write fault
+        is not exact for every instruction: a Go x86 runtime counted one twice); they show as written once the
+        kernel writes them."""
         perms = to_perms(v[1])
-        if (v[1] & 0xFF) in WRITECOPY and v[2] != 2:
+        if a is not None and a.type == MEM_MAPPED and (v[1] & 0xFF) in WRITECOPY and v[2] != 2:
             perms &= ~PROT_WRITE
         return perms
 
     def _sync_perms(self, a: Allocation, pa: int, pb: int) -> None:
         for s, e, v in a.pages.iter(pa, pb):
             if v[0] == MEM_COMMIT:
-                self.uc.protect(a.base + s * P, a.base + e * P, self._page_perms(v))
+                self.uc.protect(a.base + s * P, a.base + e * P, self._page_perms(v, a))
         self.uc.coalesce(a.base + pa * P, a.base + pb * P, a.base, a.end)
         self._watch_protect(a, a.base + pa * P, a.base + pb * P)
 
@@ -970,7 +973,7 @@ class AddressSpace:
             pa, pb = (new[0] - a.base) // P, (new[-1] + P - a.base) // P
             for s, e, v in a.pages.iter(pa, pb):
                 if v[0] == MEM_COMMIT:
-                    self.uc.protect(a.base + s * P, a.base + e * P, self._page_perms(v))
+                    self.uc.protect(a.base + s * P, a.base + e * P, self._page_perms(v, a))
             self._watch_protect(a, new[0], new[-1] + P)
 
     # =========================================================================================

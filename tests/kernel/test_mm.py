@@ -790,3 +790,16 @@ def test_copy_on_write_data_view_page_is_written_on_first_write():
     sp.write(v.base + P, b"k")                                    # a kernel write makes it written too
     assert sp.query(v.base + P).Protect == PAGE_READWRITE
     assert sp.handle_fault(v.base + 8, 0) == STATUS_ACCESS_VIOLATION   # only writes
+
+
+def test_image_page_made_copy_on_write_is_tracked_but_mapped_data_is_not():
+    """An image's writable pages keep write access as mapped (no fault per page in every program); a page the
+    program makes copy-on-write with VirtualProtect is tracked: its first write makes it READWRITE."""
+    sp, be = new_space()
+    v = sp.map_view(make_image())
+    assert uc_pages(be, v.base, v.base + 0x5000)[v.base + 0x4000] == 3      # .data as mapped: writable
+    assert sp.protect(v.base + 0x3000, 0x1000, PAGE_WRITECOPY) == PAGE_READONLY
+    assert uc_pages(be, v.base, v.base + 0x5000)[v.base + 0x3000] == 1
+    assert sp.handle_fault(v.base + 0x3004, 1) == STATUS_SUCCESS
+    assert sp.query(v.base + 0x3000).Protect == PAGE_READWRITE
+    assert uc_pages(be, v.base, v.base + 0x5000)[v.base + 0x3000] == 3

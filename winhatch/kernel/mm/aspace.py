@@ -6,7 +6,9 @@ Page values inside an allocation are ``(state, protect, copy)``:
 * ``state``   MEM_COMMIT or MEM_RESERVE (``protect`` is 0 for reserved pages)
 * ``protect`` the PAGE_* value as stored (views: writable image pages are stored in WRITECOPY form)
 * ``copy``    views only: 0 = the page is the section's shared host memory, 1 = this view's private
-  copy, 2 = private copy that has been written (a WRITECOPY page then shows as READWRITE)
+  copy, 2 = private copy that has been written (a WRITECOPY page then shows as READWRITE), 3 = an image
+  page's private copy the program made copy-on-write (VirtualProtect): mapped without write access until its
+  first write, like the WRITECOPY pages of data views (see _page_perms)
 
 In the backend: committed pages are mapped with the permissions of their protection (guard and
 NOACCESS pages mapped with no access, so the CPU reports a protection fault), reserved pages are
@@ -687,7 +689,11 @@ class AddressSpace:
             needs_copy = (new_protect & 0xFF) in (WRITABLE if a.type == MEM_IMAGE else WRITECOPY)
             if needs_copy:
                 self._make_private(a, pa, pb)
-        a.pages.update(pa, pb, lambda v: (v[0], new_protect, v[2]))
+        if a.type == MEM_IMAGE and (new_protect & 0xFF) in WRITECOPY:
+            # made copy-on-write by the program: its first write is tracked (copy state 3, see _page_perms)
+            a.pages.update(pa, pb, lambda v: (v[0], new_protect, 3 if v[2] == 1 else v[2]))
+        else:
+            a.pages.update(pa, pb, lambda v: (v[0], new_protect, v[2]))
         self._sync_perms(a, pa, pb)
         return old
 
@@ -912,11 +918,12 @@ class AddressSpace:
         """The CPU permissions of a committed page: a copy-on-write page of a data view (``a`` MEM_MAPPED) not yet
         written is mapped without write access, so its first write faults (handle_fault) and the page then shows
         its written form (WRITECOPY → READWRITE), as VirtualQuery reports on Windows once a page has been copied.
-        Image pages are not tracked (their first writes would fault in every program, and a retried write fault
-        is not exact for every instruction: a Go x86 runtime counted one twice); they show as written once the
-        kernel writes them."""
+        Image pages are tracked only once the program made them copy-on-write itself (VirtualProtect: copy state 3)
+        — not as mapped (their first writes would fault in every program, and a retried write fault is not exact
+        for every instruction: a Go x86 runtime counted one twice); they show as written once the kernel writes
+        them."""
         perms = to_perms(v[1])
-        if a is not None and a.type == MEM_MAPPED and (v[1] & 0xFF) in WRITECOPY and v[2] != 2:
+        if (v[1] & 0xFF) in WRITECOPY and (v[2] == 3 or (a is not None and a.type == MEM_MAPPED and v[2] != 2)):
             perms &= ~PROT_WRITE
         return perms
 
@@ -1058,7 +1065,7 @@ class AddressSpace:
                 self._make_private(a, pa, pb)
             elif any((v[1] & 0xFF) in WRITECOPY for _, _, v in a.pages.iter(pa, pb)):
                 self._make_private(a, pa, pb)  # no-op: WRITECOPY view pages are copies already
-            unwritten = any(v[2] == 1 for _, _, v in a.pages.iter(pa, pb))
+            unwritten = any(v[2] in (1, 3) for _, _, v in a.pages.iter(pa, pb))
             a.pages.update(pa, pb, lambda v: (v[0], v[1], 2 if v[2] else 0))
             if unwritten:   # now written copies: a copy-on-write page gets its write access
                 self._sync_perms(a, pa, pb)

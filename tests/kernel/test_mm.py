@@ -673,3 +673,133 @@ def test_commit_the_host_cannot_back_is_the_commitment_limit():
     base, _ = asp.allocate(None, size, MEM_RESERVE, PAGE_READWRITE)
     assert status_of(asp.allocate, base, size, MEM_COMMIT, PAGE_READWRITE) == STATUS_COMMITMENT_LIMIT
     assert asp.query(base).State == MEM_RESERVE and asp.counters["commit_charge"] == 0
+
+
+# ------------------------------------------------------------------------------- placeholders (VirtualAlloc2)
+MEM_RESERVE_PLACEHOLDER, MEM_REPLACE_PLACEHOLDER = 0x40000, 0x4000
+MEM_PRESERVE_PLACEHOLDER, MEM_COALESCE_PLACEHOLDERS = 0x2, 0x1
+
+
+def test_placeholder_split_replace_coalesce():
+    """Placeholders as Windows documents them (VirtualAlloc2/VirtualFreeEx; Wine's ntdll/virtual.c checks the
+    split on Windows): a reserved no-access range that can be split, replaced by an allocation or a view of
+    exactly its size, turned back, and coalesced."""
+    sp, _ = new_space()
+    base, size = sp.allocate(None, 0x10000, MEM_RESERVE | MEM_RESERVE_PLACEHOLDER, PAGE_NOACCESS)
+    mbi = sp.query(base)
+    assert (mbi.State, mbi.Type, mbi.AllocationProtect, mbi.RegionSize) == (MEM_RESERVE, MEM_PRIVATE,
+                                                                            PAGE_NOACCESS, 0x10000)
+    # a placeholder needs PAGE_NOACCESS and MEM_RESERVE alone, and cannot be committed
+    assert status_of(sp.allocate, None, G, MEM_RESERVE | MEM_RESERVE_PLACEHOLDER, PAGE_READWRITE) \
+        == STATUS_INVALID_PARAMETER
+    assert status_of(sp.allocate, base, P, MEM_COMMIT, PAGE_READWRITE) == STATUS_CONFLICTING_ADDRESSES
+    # split in three: [0, 0x8000) [0x8000, 0xC000) [0xC000, 0x10000)
+    assert sp.free(base + 0x8000, 0x4000, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER) == (base + 0x8000, 0x4000)
+    assert [sp.query(base + o).RegionSize for o in (0, 0x8000, 0xC000)] == [0x8000, 0x4000, 0x4000]
+    assert sp.query(base + 0x8000).AllocationBase == base + 0x8000
+    # the whole placeholder is not a split
+    assert status_of(sp.free, base + 0x8000, 0x4000, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER) \
+        == STATUS_CONFLICTING_ADDRESSES
+    # replace the middle one: its size exactly, at any page
+    assert status_of(sp.allocate, base + 0x8000, 0x2000, MEM_RESERVE | MEM_COMMIT | MEM_REPLACE_PLACEHOLDER,
+                     PAGE_READWRITE) == STATUS_INVALID_PARAMETER
+    got = sp.allocate(base + 0x8000, 0x4000, MEM_RESERVE | MEM_COMMIT | MEM_REPLACE_PLACEHOLDER, PAGE_READWRITE)
+    assert got == (base + 0x8000, 0x4000)
+    sp.write(base + 0x8000, b"abc")
+    assert sp.query(base + 0x8000).State == MEM_COMMIT
+    # back to a placeholder (an ordinary allocation cannot)
+    other, _ = sp.allocate(None, G, MEM_RESERVE, PAGE_READWRITE)
+    assert status_of(sp.free, other, G, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER) == STATUS_CONFLICTING_ADDRESSES
+    sp.free(base + 0x8000, 0x4000, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER)
+    assert sp.query(base + 0x8000).State == MEM_RESERVE
+    # coalesce the three again, then release
+    assert sp.free(base, 0x10000, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS) == (base, 0x10000)
+    assert sp.query(base).RegionSize == 0x10000
+    sp.free(base, 0, MEM_RELEASE)
+    assert sp.query(base).State == MEM_FREE
+
+
+def test_view_replaces_placeholder_and_unmap_preserves_it():
+    sp, _ = new_space()
+    sec = Section.create_data(0x4000, PAGE_READWRITE)
+    sec.write(0, b"section")
+    base, _ = sp.allocate(None, 0x20000, MEM_RESERVE | MEM_RESERVE_PLACEHOLDER, PAGE_NOACCESS)
+    sp.free(base, 0x4000, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER)
+    # a view of another size does not fit the placeholder
+    assert status_of(sp.map_view, sec, base, size=0x2000, replace_placeholder=True) == STATUS_INVALID_PARAMETER
+    v = sp.map_view(sec, base, replace_placeholder=True)
+    assert (v.base, v.size) == (base, 0x4000) and sp.read(base, 7) == b"section"
+    assert sp.query(base).Type == MEM_MAPPED
+    sp.unmap_view(base, preserve_placeholder=True)
+    mbi = sp.query(base)
+    assert (mbi.State, mbi.Type, mbi.RegionSize) == (MEM_RESERVE, MEM_PRIVATE, 0x4000)
+    # a view at a page (not 64 KiB) boundary: the split placeholder after the first one
+    assert sp.free(base + 0x4000, 0x4000, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER) == (base + 0x4000, 0x4000)
+    v = sp.map_view(sec, base + 0x4000, replace_placeholder=True)
+    assert v.base == base + 0x4000
+    # an ordinary view cannot become a placeholder
+    plain = sp.map_view(sec)
+    assert status_of(sp.unmap_view, plain.base, preserve_placeholder=True) == STATUS_CONFLICTING_ADDRESSES
+
+
+def test_allocation_highest_and_view_highest():
+    sp, _ = new_space()
+    base, _ = sp.allocate(None, G, MEM_RESERVE, PAGE_READWRITE, top_down=True, highest=0x7FFFFFFF)
+    assert base + G - 1 <= 0x7FFFFFFF
+    sec = Section.create_data(G, PAGE_READWRITE)
+    v = sp.map_view(sec, top_down=True, highest=0xFFFFFFF)
+    assert v.base + v.size - 1 <= 0xFFFFFFF
+    assert status_of(sp.map_view, sec, highest=0xFFFF) == STATUS_NO_MEMORY
+
+
+def test_write_watch_records_first_writes_and_resets():
+    """MEM_WRITE_WATCH (GetWriteWatch): a page's first write since the last reset faults once and is recorded,
+    kernel writes count, a reset (all, or only the pages reported) makes pages clean and write-protected again."""
+    from winhatch.kernel.mm.constants import MEM_WRITE_WATCH
+    sp, be = new_space()
+    base, _ = sp.allocate(None, 0x10000, MEM_RESERVE | MEM_COMMIT | MEM_WRITE_WATCH, PAGE_READWRITE)
+    assert sp.write_watch(base, 0x10000) == []
+    assert uc_pages(be, base, base + 0x10000)[base + P] == 1          # clean: no write access in the CPU
+    assert sp.query(base).Protect == PAGE_READWRITE                    # ... but the protection is unchanged
+    assert sp.handle_fault(base + P + 1, 1) == STATUS_SUCCESS          # the guest's first write
+    assert uc_pages(be, base, base + 0x10000)[base + P] == 3
+    sp.write(base + 4 * P + 8, b"k")                                   # a kernel write
+    assert sp.write_watch(base, 0x10000) == [base + P, base + 4 * P]
+    assert sp.write_watch(base + 3 * P, 2 * P) == [base + 4 * P]
+    assert sp.write_watch(base, 0x10000, reset=True, limit=1) == [base + P]
+    assert sp.write_watch(base, 0x10000) == [base + 4 * P]
+    assert uc_pages(be, base, base + 0x10000)[base + P] == 1
+    plain, _ = sp.allocate(None, 0x10000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE)
+    assert status_of(sp.write_watch, plain, 0x1000) == STATUS_INVALID_PARAMETER
+    assert sp.handle_fault(plain, 1) == STATUS_ACCESS_VIOLATION
+
+
+def test_copy_on_write_data_view_page_is_written_on_first_write():
+    """A PAGE_WRITECOPY page of a data view is mapped without write access until its first write, which faults
+    once, makes it this process's written copy and shows it READWRITE (kernel32/virtual.c, on Windows)."""
+    sp, be = new_space()
+    sec = Section.create_data(0x2000, PAGE_READWRITE)
+    v = sp.map_view(sec, protect=PAGE_WRITECOPY)
+    assert sp.query(v.base).Protect == PAGE_WRITECOPY
+    assert uc_pages(be, v.base, v.base + 0x2000)[v.base] == 1
+    assert sp.handle_fault(v.base + 8, 1) == STATUS_SUCCESS
+    mbi = sp.query(v.base)
+    assert (mbi.Protect, mbi.RegionSize) == (PAGE_READWRITE, P)
+    assert uc_pages(be, v.base, v.base + 0x2000)[v.base] == 3
+    assert sp.query(v.base + P).Protect == PAGE_WRITECOPY
+    sp.write(v.base + P, b"k")                                    # a kernel write makes it written too
+    assert sp.query(v.base + P).Protect == PAGE_READWRITE
+    assert sp.handle_fault(v.base + 8, 0) == STATUS_ACCESS_VIOLATION   # only writes
+
+
+def test_image_page_made_copy_on_write_is_tracked_but_mapped_data_is_not():
+    """An image's writable pages keep write access as mapped (no fault per page in every program); a page the
+    program makes copy-on-write with VirtualProtect is tracked: its first write makes it READWRITE."""
+    sp, be = new_space()
+    v = sp.map_view(make_image())
+    assert uc_pages(be, v.base, v.base + 0x5000)[v.base + 0x4000] == 3      # .data as mapped: writable
+    assert sp.protect(v.base + 0x3000, 0x1000, PAGE_WRITECOPY) == PAGE_READONLY
+    assert uc_pages(be, v.base, v.base + 0x5000)[v.base + 0x3000] == 1
+    assert sp.handle_fault(v.base + 0x3004, 1) == STATUS_SUCCESS
+    assert sp.query(v.base + 0x3000).Protect == PAGE_READWRITE
+    assert uc_pages(be, v.base, v.base + 0x5000)[v.base + 0x3000] == 3

@@ -272,8 +272,8 @@ class Machine:
             blob = self.subsystem["apiset_blob"] = default_blob()
         return blob
 
-    def create_user_stack(self, thread, reserve: int, commit: int):
-        return peb.create_user_stack(thread, reserve, commit)
+    def create_user_stack(self, thread, reserve: int, commit: int, highest: int | None = None):
+        return peb.create_user_stack(thread, reserve, commit, highest)
 
     def create_teb(self, thread) -> int:
         return peb.create_teb(thread)

@@ -44,6 +44,8 @@ class Heap:
         self.large: dict[int, int] = {}
         self.seg_committed: dict[int, int] = {}   # segment base -> committed end, for segments left behind
         self.handle = self.base
+        self.version = 0          # bumped by every change of the block layout: the walk below is cached on it
+        self._walk: tuple | None = None
 
     def _commit(self, end: int) -> None:
         end = (end + 0xFFFF) & ~0xFFFF if end - self._committed_end > 0x10000 else (end + 0xFFF) & ~0xFFF
@@ -62,6 +64,7 @@ class Heap:
         self._top = base
 
     def alloc(self, size: int, flags: int = 0) -> int:
+        self.version += 1
         g = self.gran
         rounded = max(g, (size + g - 1) & ~(g - 1))
         if rounded >= LARGE_BLOCK:
@@ -94,6 +97,7 @@ class Heap:
         size = self.blocks.pop(addr, None)
         if size is None:
             return False
+        self.version += 1
         self.requested.pop(addr, None)
         if addr in self.large:
             self.aspace.free(self.large.pop(addr), 0, MEM_RELEASE)
@@ -105,7 +109,23 @@ class Heap:
     def walk(self, ptr_size: int) -> list[dict]:
         """HeapWalk's view: per segment a region entry, its blocks in address order (busy, free), the free
         space left in its committed part as one free block, then its uncommitted range (less the last page).
-        Large blocks (their own virtual allocations) are not listed."""
+        Large blocks (their own virtual allocations) are not listed.  Built once per layout (``version``): a
+        walk of n entries is n HeapWalk calls, each of which looks its entry up here."""
+        return self.walk_indexed(ptr_size)[0]
+
+    def walk_indexed(self, ptr_size: int) -> tuple[list[dict], dict[int, list[int]]]:
+        """(the walk, lpData -> the indices of the entries with it)."""
+        cached = self._walk
+        if cached is not None and cached[0] == (self.version, ptr_size):
+            return cached[1], cached[2]
+        out = self._build_walk(ptr_size)
+        index: dict[int, list[int]] = {}
+        for i, e in enumerate(out):
+            index.setdefault(e["data"], []).append(i)
+        self._walk = ((self.version, ptr_size), out, index)
+        return out, index
+
+    def _build_walk(self, ptr_size: int) -> list[dict]:
         out = []
         free_addrs = {a for lst in self.free.values() for a in lst}
         small = sorted(a for a in self.blocks if a not in self.large)
@@ -146,6 +166,7 @@ class Heap:
             return 0
         if size <= old:
             self.requested[addr] = size
+            self.version += 1
             return addr
         if flags & HEAP_REALLOC_IN_PLACE_ONLY:
             return 0

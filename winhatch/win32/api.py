@@ -341,6 +341,8 @@ class Call:
         if self.checked_access:
             self._check(addr, len(data), True)
         self.cpu.mem_write(addr, bytes(data))
+        if self.proc.aspace.watched:   # MEM_WRITE_WATCH allocations exist: a write by an API is a write too
+            self.proc.aspace.note_write(addr, len(data))
 
     def u32(self, addr: int) -> int:
         return self.cpu.read_u32(addr)

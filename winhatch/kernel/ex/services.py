@@ -41,6 +41,7 @@ SystemModuleInformation = 0x0B
 SystemHandleInformation = 0x10
 SystemKernelDebuggerInformation = 0x23
 SystemTimeZoneInformation = 0x2C
+SystemDynamicTimeZoneInformation = 0x66
 SystemRangeStartInformation = 0x32
 SystemNumaHighestNodeInformation = 0x33
 SystemEmulationBasicInformation = 0x3E
@@ -128,6 +129,8 @@ def query_system_information(machine, thread, cls: int, buf: int, length: int, R
         return _fixed(proc, buf, length, ReturnLength, bytes([0, 1]))
     if cls == SystemTimeZoneInformation:
         return _fixed(proc, buf, length, ReturnLength, si.time_zone_information())
+    if cls == SystemDynamicTimeZoneInformation:
+        return _fixed(proc, buf, length, ReturnLength, si.dynamic_time_zone_information())
     if cls == SystemRangeStartInformation:
         # MmSystemRangeStart: the start of kernel space (a WoW64 caller gets its 32-bit view's limit)
         data = struct.pack("<Q", 0xFFFF800000000000) if arch == "x64" else struct.pack("<I", 0x80000000)
@@ -247,10 +250,11 @@ def _supported_architectures(thread, inp: int, inp_len: int, buf: int, length: i
     if inp_len < ps:
         return STATUS_INVALID_PARAMETER
     handle = int.from_bytes(user_read(proc, inp, ps), "little")
-    target = process_from_handle(thread, handle, 0x1000)   # PROCESS_QUERY_LIMITED_INFORMATION
-    x64 = getattr(target, "arch", "x64") == "x64"
-    amd64 = 0x8664 | 1 << 16 | 1 << 17 | 1 << 18 | (1 << 19 if x64 else 0)
-    i386 = 0x014C | 1 << 17 | (0 if x64 else 1 << 19) | 1 << 20
+    # a NULL handle asks about the machine alone: no record is marked as the process's (ntdll/wow64.c, Windows)
+    target = process_from_handle(thread, handle, 0x1000) if handle else None   # PROCESS_QUERY_LIMITED_INFORMATION
+    arch = getattr(target, "arch", None)
+    amd64 = 0x8664 | 1 << 16 | 1 << 17 | 1 << 18 | (1 << 19 if arch == "x64" else 0)
+    i386 = 0x014C | 1 << 17 | (1 << 19 if arch == "x86" else 0) | 1 << 20
     data = struct.pack("<III", amd64, i386, 0)
     if length < len(data):   # this class answers a short buffer with STATUS_BUFFER_TOO_SMALL (ntdll/wow64.c)
         _ret(proc, ReturnLength, len(data))
@@ -304,3 +308,44 @@ def NtSetDebugFilterState(machine, thread, ComponentId, Level, State):
     cur = filters.get(ComponentId & 0xFFFFFFFF, 0)
     filters[ComponentId & 0xFFFFFFFF] = (cur | mask) if State & 0xFF else (cur & ~mask)
     return 0
+
+
+# ---------------------------------------------------------------------------------------------- timer resolution
+#: the clock interrupt's range in 100 ns units, as Windows 10 reports it: 15.625 ms at the coarsest (the default),
+#: 0.5 ms at the finest
+TIMER_RESOLUTION_MIN, TIMER_RESOLUTION_MAX = si.TIMER_RESOLUTION, 5000
+STATUS_TIMER_RESOLUTION_NOT_SET = 0xC0000245
+
+
+def current_timer_resolution(machine) -> int:
+    """The finest resolution any live process asked for (NtSetTimerResolution), else the default."""
+    reqs = [r for p, r in machine.subsystem.get("timer_resolution", {}).items() if not p.exited]
+    return min(reqs + [TIMER_RESOLUTION_MIN])
+
+
+@kernel_service("NtQueryTimerResolution")
+def NtQueryTimerResolution(machine, thread, MinimumResolution, MaximumResolution, CurrentResolution):
+    proc = thread.process
+    for ptr, v in ((MinimumResolution, TIMER_RESOLUTION_MIN), (MaximumResolution, TIMER_RESOLUTION_MAX),
+                   (CurrentResolution, current_timer_resolution(machine))):
+        user_write(proc, ptr, struct.pack("<I", v))   # a NULL pointer: STATUS_ACCESS_VIOLATION
+    return 0
+
+
+@kernel_service("NtSetTimerResolution")
+def NtSetTimerResolution(machine, thread, DesiredResolution, SetResolution, CurrentResolution):
+    """A process's request for a finer clock (one per process, replaced by the next, rescinded with SetResolution
+    FALSE: STATUS_TIMER_RESOLUTION_NOT_SET when there is none); the machine runs at the finest request, clamped to
+    the range above.  The emulated clock keeps its own pace: the resolution is bookkeeping a program can query."""
+    proc = thread.process
+    user_read(proc, CurrentResolution, 4)   # probed first: NULL is STATUS_ACCESS_VIOLATION and nothing changes
+    reqs = machine.subsystem.setdefault("timer_resolution", {})
+    status = 0
+    if SetResolution & 0xFF:
+        reqs[proc] = min(max(DesiredResolution & 0xFFFFFFFF, TIMER_RESOLUTION_MAX), TIMER_RESOLUTION_MIN)
+    elif proc in reqs:
+        del reqs[proc]
+    else:
+        status = STATUS_TIMER_RESOLUTION_NOT_SET
+    user_write(proc, CurrentResolution, struct.pack("<I", current_timer_resolution(machine)))
+    return status

@@ -469,9 +469,24 @@ def logical_processor(arch: str) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------- time zone
+#: the zone's names as the kernel keeps them since Vista: indirect strings into tzres.dll (the zone's MUI_Std and
+#: MUI_Dlt registry values; Windows 10's UTC zone: -932 standard, -931 daylight), which RtlQueryTimeZoneInformation
+#: and NtQuerySystemInformation return as they are (ntdll/time.c, on Windows: "isn't an indirect string")
+TZ_STANDARD_NAME = "@tzres.dll,-932"
+TZ_DAYLIGHT_NAME = "@tzres.dll,-931"
+TZ_KEY_NAME = "UTC"
+
+
 def time_zone_information() -> bytes:
-    """RTL_TIME_ZONE_INFORMATION (172 bytes) of the machine's zone, UTC: bias 0, both names
-    "Coordinated Universal Time", no transition dates."""
-    name = "Coordinated Universal Time".encode("utf-16-le").ljust(64, b"\0")
-    return struct.pack("<i", 0) + name + bytes(16) + struct.pack("<i", 0) + name + bytes(16) + struct.pack("<i", 0)
+    """RTL_TIME_ZONE_INFORMATION (172 bytes) of the machine's zone, UTC: bias 0, the names as indirect strings,
+    no transition dates."""
+    std = TZ_STANDARD_NAME.encode("utf-16-le").ljust(64, b"\0")
+    dlt = TZ_DAYLIGHT_NAME.encode("utf-16-le").ljust(64, b"\0")
+    return struct.pack("<i", 0) + std + bytes(16) + struct.pack("<i", 0) + dlt + bytes(16) + struct.pack("<i", 0)
+
+
+def dynamic_time_zone_information() -> bytes:
+    """RTL_DYNAMIC_TIME_ZONE_INFORMATION (432 bytes): the above, TimeZoneKeyName[128], DynamicDaylightTimeDisabled
+    (FALSE) and its padding."""
+    return time_zone_information() + TZ_KEY_NAME.encode("utf-16-le").ljust(256, b"\0") + bytes(4)
 

@@ -626,6 +626,8 @@ class Dispatcher:
         status = fault.status
         if fault.kind == "protected" and fault.address is not None:
             status = proc.aspace.handle_fault(fault.address, fault.access)
+            if status == 0:
+                return  # a copy-on-write page got its written copy: the access is retried at the same pc
             if status == STATUS_GUARD_PAGE_VIOLATION and self._grow_stack(thread, fault.address):
                 return  # the access is retried at the same pc
         if fault.kind == "fastfail":
@@ -637,28 +639,60 @@ class Dispatcher:
                                      code_name=status_name(info.code), address=info.address,
                                      where=proc.subsystem["images"].describe(info.address), fastfail=code)
             self.unhandled_exception(thread, info)
-        info = ExceptionInfo(status, fault.pc, fault.access, fault.address, fault.description)
+        params = ()
+        if fault.kind == "debug_service":   # KiDebugServiceTrap: one parameter, the service code in eax / rax
+            code = proc.cpu.reg("rax" if proc.cpu.is64 else "eax") & (0xFFFFFFFFFFFFFFFF if proc.cpu.is64
+                                                                       else 0xFFFFFFFF)
+            if proc.cpu.is64 and code in (1, 3, 4):
+                # BREAKPOINT_PRINT / LOAD_SYMBOLS / UNLOAD_SYMBOLS with no kernel debugger: nothing to do, and the
+                # thread resumes one byte further on, as after any debug service (ntdll/exception.c, Windows x64;
+                # a WoW64 process gets the exception for every code)
+                proc.cpu.pc = fault.pc + 1
+                return
+            params = (code,)
+        info = ExceptionInfo(status, fault.pc, fault.access, fault.address, fault.description, parameters=params)
         if status == STATUS_ACCESS_VIOLATION and fault.address is not None and self.access_violation_filter:
             self.access_violation_filter(thread, info)
         self.raise_exception(thread, info)
 
     def _grow_stack(self, thread: "Thread", address: int) -> bool:
-        """MiCheckForUserStackOverflow: a guard page hit inside the thread's stack moves the guard down."""
+        """MiCheckForUserStackOverflow: a guard page hit inside the thread's stack moves the guard down.  The
+        stack is the one the TEB describes (DeallocationStack .. NtTib.StackBase): a program that switches to a
+        stack of its own by setting them gets the same growth (kernel32/virtual.c test_stack_commit, Windows)."""
         st = thread.stack
-        if st is None or not (st.reserve_base <= address < st.base):
+        low, high = self._teb_stack(thread)
+        if low is None or not (low <= address < high):
             return False
         page = address & ~0xFFF
         from winhatch.kernel.mm import MEM_COMMIT, PAGE_GUARD, PAGE_READWRITE
         new_guard = page - 0x1000
-        if new_guard < st.reserve_base + 0x1000:  # the last page stays reserved: overflow
+        if new_guard < low + 0x1000:  # the last page stays reserved: overflow
             self.raise_exception(thread, ExceptionInfo(STATUS_STACK_OVERFLOW, thread.process.cpu.pc,
                                                        "write", address, "stack overflow"))
             return True
         proc = thread.process
         proc.aspace.allocate(new_guard, 0x1000, MEM_COMMIT, PAGE_READWRITE | PAGE_GUARD)
-        st.limit = page
+        if st is not None and st.reserve_base <= address < st.base:
+            st.limit = page
         self.machine.write_teb_stack_limit(thread, page)
         return True
+
+    @staticmethod
+    def _teb_stack(thread: "Thread") -> tuple[int | None, int | None]:
+        """(DeallocationStack, StackBase) as the thread's TEB holds them (the kernel's record without a TEB)."""
+        st = thread.stack
+        if not thread.teb:
+            return (st.reserve_base, st.base) if st is not None else (None, None)
+        from winhatch.kernel.structs import TEB
+        from winhatch.ntstatus import NtStatusError
+        arch = thread.process.arch
+        ps = 8 if arch == "x64" else 4
+        try:
+            raw_base = thread.process.aspace.read(thread.teb + TEB.offset(arch, "NtTib") + ps, ps)
+            raw_low = thread.process.aspace.read(thread.teb + TEB.offset(arch, "DeallocationStack"), ps)
+        except NtStatusError:   # an unreadable TEB: the kernel's record
+            return (st.reserve_base, st.base) if st is not None else (None, None)
+        return int.from_bytes(raw_low, "little"), int.from_bytes(raw_base, "little")
 
     def raise_exception(self, thread: "Thread", info: ExceptionInfo) -> None:
         """Dispatch a guest exception: user-mode dispatcher first, then the process ends with the code."""

@@ -6,7 +6,9 @@ Page values inside an allocation are ``(state, protect, copy)``:
 * ``state``   MEM_COMMIT or MEM_RESERVE (``protect`` is 0 for reserved pages)
 * ``protect`` the PAGE_* value as stored (views: writable image pages are stored in WRITECOPY form)
 * ``copy``    views only: 0 = the page is the section's shared host memory, 1 = this view's private
-  copy, 2 = private copy that has been written (a WRITECOPY page then shows as READWRITE)
+  copy, 2 = private copy that has been written (a WRITECOPY page then shows as READWRITE), 3 = an image
+  page's private copy the program made copy-on-write (VirtualProtect): mapped without write access until its
+  first write, like the WRITECOPY pages of data views (see _page_perms)
 
 In the backend: committed pages are mapped with the permissions of their protection (guard and
 NOACCESS pages mapped with no access, so the CPU reports a protection fault), reserved pages are
@@ -46,9 +48,13 @@ from .constants import (
     MEM_IMAGE,
     MEM_LARGE_PAGES,
     MEM_MAPPED,
+    MEM_COALESCE_PLACEHOLDERS,
+    MEM_PRESERVE_PLACEHOLDER,
     MEM_PRIVATE,
     MEM_RELEASE,
+    MEM_REPLACE_PLACEHOLDER,
     MEM_RESERVE,
+    MEM_RESERVE_PLACEHOLDER,
     MEM_RESET,
     MEM_TOP_DOWN,
     MEM_WRITE_WATCH,
@@ -71,6 +77,7 @@ from .constants import (
     USER_END_X86,
     USER_END_X86_LAA,
 )
+from .constants import PROT_WRITE
 from .protect import WRITABLE, WRITECOPY, to_perms, validate_protect, writecopy_form, written_form
 from .runs import RunMap
 from .section import HostMemory, Section, host_commit_limit
@@ -88,10 +95,12 @@ def _up(x: int, a: int) -> int:
     return (x + a - 1) & ~(a - 1)
 
 
-# rights a view protection grants / a requested protection needs (MiIsProtectionCompatible)
+# rights a view protection grants / a requested protection needs (MiIsProtectionCompatible): copy-on-write needs
+# only read access — a read-only view may be made PAGE_WRITECOPY, an execute one PAGE_EXECUTE_WRITECOPY
+# (kernel32/virtual.c test_mapping, written on Windows)
 _R, _W, _C, _X = 1, 2, 4, 8
-_GRANTS = {PAGE_NOACCESS: 0, PAGE_READONLY: _R, PAGE_READWRITE: _R | _W | _C, PAGE_WRITECOPY: _R | _C,
-           PAGE_EXECUTE: _R | _X, PAGE_EXECUTE_READ: _R | _X, PAGE_EXECUTE_READWRITE: _R | _W | _C | _X,
+_GRANTS = {PAGE_NOACCESS: 0, PAGE_READONLY: _R | _C, PAGE_READWRITE: _R | _W | _C, PAGE_WRITECOPY: _R | _C,
+           PAGE_EXECUTE: _R | _X | _C, PAGE_EXECUTE_READ: _R | _X | _C, PAGE_EXECUTE_READWRITE: _R | _W | _C | _X,
            PAGE_EXECUTE_WRITECOPY: _R | _C | _X}
 _NEEDS = {PAGE_NOACCESS: 0, PAGE_READONLY: _R, PAGE_READWRITE: _R | _W, PAGE_WRITECOPY: _R | _C,
           PAGE_EXECUTE: _X, PAGE_EXECUTE_READ: _R | _X, PAGE_EXECUTE_READWRITE: _R | _W | _X,
@@ -129,12 +138,13 @@ class Allocation(Record):
     """One VAD: a reservation (MEM_PRIVATE) or a view (MEM_MAPPED / MEM_IMAGE)."""
 
     _fields = ("base", "size", "type", "protect", "tag", "section", "offset", "relocated", "pages", "host",
-               "host_off")
+               "host_off", "placeholder", "replaced", "watch")
     _repr_fields = ("base", "size", "type", "protect", "tag", "section", "offset", "relocated", "host_off")
 
     def __init__(self, base: int, size: int, type: int, protect: int, tag: Any = None,  # noqa: A002
                  section: Section | None = None, offset: int = 0, relocated: bool = False,
-                 pages: RunMap = None, host: HostMemory | None = None, host_off: int = 0) -> None:
+                 pages: RunMap = None, host: HostMemory | None = None, host_off: int = 0,
+                 placeholder: bool = False, replaced: bool = False, watch: set | None = None) -> None:
         self.base = base
         self.size = size
         self.type = type
@@ -146,6 +156,9 @@ class Allocation(Record):
         self.pages = pages
         self.host = host                # private memory the kernel reaches directly
         self.host_off = host_off        # offset of ``base`` in ``host``
+        self.placeholder = placeholder  # a placeholder reservation (MEM_RESERVE_PLACEHOLDER): only replaced or split
+        self.replaced = replaced        # made by MEM_REPLACE_PLACEHOLDER: MEM_PRESERVE_PLACEHOLDER turns it back
+        self.watch = watch              # MEM_WRITE_WATCH: the addresses of the pages written since the last reset
 
     @property
     def end(self) -> int:
@@ -244,6 +257,7 @@ class AddressSpace:
         self._image_bytes = 0
         self._mapped_bytes = 0
         self._peak_commit = 0
+        self.watched = 0            # MEM_WRITE_WATCH allocations alive (writes by the kernel are recorded in them)
 
     # =========================================================================================
     # lookup helpers
@@ -365,8 +379,23 @@ class AddressSpace:
         if alloc_type & MEM_TOP_DOWN:
             top_down = True
         t = alloc_type & ~MEM_TOP_DOWN
-        if t & ~(MEM_COMMIT | MEM_RESERVE | MEM_RESET | MEM_WRITE_WATCH | MEM_LARGE_PAGES):
+        if t & ~(MEM_COMMIT | MEM_RESERVE | MEM_RESET | MEM_WRITE_WATCH | MEM_LARGE_PAGES | MEM_RESERVE_PLACEHOLDER
+                 | MEM_REPLACE_PLACEHOLDER):
             raise NtStatusError(STATUS_INVALID_PARAMETER, f"invalid allocation type 0x{alloc_type:X}")
+        placeholder = replaced = False
+        if t & MEM_RESERVE_PLACEHOLDER:
+            # a placeholder is a bare reservation with no access: it is only ever replaced, split or released
+            if t != MEM_RESERVE | MEM_RESERVE_PLACEHOLDER or protect != PAGE_NOACCESS:
+                raise NtStatusError(STATUS_INVALID_PARAMETER, "MEM_RESERVE_PLACEHOLDER needs MEM_RESERVE alone and "
+                                                              "PAGE_NOACCESS")
+            placeholder = True
+            t = MEM_RESERVE
+        elif t & MEM_REPLACE_PLACEHOLDER:
+            # the range must be exactly one placeholder, which becomes an ordinary allocation
+            t &= ~MEM_REPLACE_PLACEHOLDER
+            if not base or not t & MEM_RESERVE or t & (MEM_RESET | MEM_LARGE_PAGES):
+                raise NtStatusError(STATUS_INVALID_PARAMETER, "MEM_REPLACE_PLACEHOLDER needs MEM_RESERVE and a base")
+            replaced = True
         if t & MEM_RESET:
             if t & (MEM_COMMIT | MEM_RESERVE):
                 raise NtStatusError(STATUS_INVALID_PARAMETER, "MEM_RESET must be used alone")
@@ -375,7 +404,8 @@ class AddressSpace:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "MEM_COMMIT or MEM_RESERVE required")
         if size <= 0:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "size must be > 0")
-        validate_protect(protect)
+        if not placeholder:
+            validate_protect(protect)
         if not base:
             base = None
         if base is not None and base < 0:
@@ -384,7 +414,36 @@ class AddressSpace:
 
         if base is not None and not t & MEM_RESERVE:
             return self._commit(base, size, protect)
+        if replaced:
+            self._take_placeholder(base, size)
+            try:
+                return self._reserve(base, size, commit, protect, top_down, tag, host, align, lowest, highest,
+                                     replaced=True, watch=bool(t & MEM_WRITE_WATCH))
+            except NtStatusError:
+                self._restore_placeholder(base, size)
+                raise
+        return self._reserve(base, size, commit, protect, top_down, tag, host, align, lowest, highest,
+                             placeholder=placeholder, watch=bool(t & MEM_WRITE_WATCH))
 
+    def _take_placeholder(self, base: int, size: int) -> None:
+        """MEM_REPLACE_PLACEHOLDER: remove the placeholder that is exactly ``[base, base+size)``."""
+        a = self._find(base)
+        if a is None or not a.placeholder or a.base != base or a.size != _up(size, P):
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"0x{base:X}+0x{size:X} is not exactly one placeholder")
+        self._remove(a)
+
+    def _placeholder_gap(self, base: int) -> bool:
+        """Whether ``base`` starts a placeholder (split placeholders start at any page)."""
+        a = self._find(base)
+        return a is not None and a.placeholder and a.base == base
+
+    def _restore_placeholder(self, base: int, size: int) -> None:
+        self._insert(Allocation(base, _up(size, P), MEM_PRIVATE, PAGE_NOACCESS,
+                                pages=RunMap(_up(size, P) // P, (MEM_RESERVE, 0, 0)), placeholder=True))
+
+    def _reserve(self, base, size, commit, protect, top_down, tag, host, align, lowest, highest, *,
+                 placeholder: bool = False, replaced: bool = False, watch: bool = False) -> tuple[int, int]:
+        """A new private reservation (committed when ``commit``); ``watch``: MEM_WRITE_WATCH."""
         if (protect & 0xFF) in WRITECOPY:
             raise NtStatusError(STATUS_INVALID_PAGE_PROTECTION, "WRITECOPY is not valid for private memory")
         if base is None:
@@ -397,7 +456,7 @@ class AddressSpace:
             if commit:
                 self._charge(rsize // P)
         else:
-            start = _down(base, G)
+            start = _down(base, P if replaced else G)   # a split placeholder may start at any page
             end = _up(base + size, P)
             self._check_range(start, end)
             if not self._is_free(start, end):
@@ -414,7 +473,9 @@ class AddressSpace:
                 hmem = None
         if hmem is not None and commit and end - start > host_commit_limit():
             raise NtStatusError(STATUS_COMMITMENT_LIMIT, f"a 0x{end - start:X}-byte commit exceeds the host's memory")
-        a = Allocation(start, end - start, MEM_PRIVATE, protect, tag, pages=RunMap(npages, val), host=hmem)
+        a = Allocation(start, end - start, MEM_PRIVATE, protect, tag, pages=RunMap(npages, val), host=hmem,
+                       placeholder=placeholder, replaced=replaced, watch=set() if watch else None)
+        self.watched += 1 if watch else 0
         self._insert(a)
         if commit:
             try:
@@ -424,6 +485,7 @@ class AddressSpace:
                 raise
             self._private_pages += npages
             self._note_peak()
+            self._watch_protect(a, start, end)
         return start, end - start
 
     def _commit(self, base: int, size: int, protect: int) -> tuple[int, int]:
@@ -442,6 +504,8 @@ class AddressSpace:
             return start, end - start
         if a.type != MEM_PRIVATE:
             raise NtStatusError(STATUS_ALREADY_COMMITTED, "view pages are committed by their section")
+        if a.placeholder:
+            raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "a placeholder must be replaced before it is committed")
         if (protect & 0xFF) in WRITECOPY:
             raise NtStatusError(STATUS_INVALID_PAGE_PROTECTION, "WRITECOPY is not valid for private memory")
         pa, pb = (start - a.base) // P, (end - a.base) // P
@@ -471,6 +535,7 @@ class AddressSpace:
         self._private_pages += new_pages
         self._note_peak()
         self.uc.coalesce(start, end, a.base, a.end)
+        self._watch_protect(a, start, end)
         return start, end - start
 
     def _reset(self, base: int | None, size: int) -> tuple[int, int]:
@@ -496,6 +561,8 @@ class AddressSpace:
         running past its allocation gives STATUS_UNABLE_TO_FREE_VM; views cannot be freed
         (STATUS_UNABLE_TO_DELETE_SECTION: use unmap_view).
         """
+        if free_type in (MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS):
+            return self._free_placeholder(base, size, free_type)
         if free_type not in (MEM_DECOMMIT, MEM_RELEASE):
             raise NtStatusError(STATUS_INVALID_PARAMETER, f"invalid free type 0x{free_type:X}")
         if size < 0 or base is None:
@@ -505,6 +572,8 @@ class AddressSpace:
             raise NtStatusError(STATUS_MEMORY_NOT_ALLOCATED, f"0x{base:X} is not allocated")
         if a.type != MEM_PRIVATE:
             raise NtStatusError(STATUS_UNABLE_TO_DELETE_SECTION, "cannot free a section view")
+        if a.placeholder and free_type == MEM_DECOMMIT:
+            raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "a placeholder has nothing committed to decommit")
         start = _down(base, P)
         if size == 0:
             if start != a.base:   # size 0 means "the whole allocation": the base is required
@@ -525,13 +594,61 @@ class AddressSpace:
             return start, end - start
         # release
         self._remove(a)
+        if a.watch is not None:
+            self.watched -= 1
         for lo, hi in ((a.base, start), (end, a.end)):
             if hi > lo:
                 piece = Allocation(lo, hi - lo, a.type, a.protect, a.tag,
                                    pages=a.pages.slice((lo - a.base) // P, (hi - a.base) // P),
-                                   host=a.host, host_off=a.host_off + (lo - a.base))
+                                   host=a.host, host_off=a.host_off + (lo - a.base), placeholder=a.placeholder,
+                                   watch=None if a.watch is None else {p for p in a.watch if lo <= p < hi})
                 self._insert(piece)
+                self.watched += 1 if piece.watch is not None else 0
         return start, end - start
+
+    def _free_placeholder(self, base: int, size: int, free_type: int) -> tuple[int, int]:
+        """MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER: split ``[base, base+size)`` out of a placeholder as a placeholder
+        of its own, or turn an allocation that replaced a placeholder (all of it) back into one.
+        MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS: ``[base, base+size)`` must be exactly a run of adjacent
+        placeholders, which become one."""
+        if not size or size < 0:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "placeholder operations need a size")
+        start, end = _down(base, P), _up(base + size, P)
+        a = self._find(start)
+        if a is None:
+            raise NtStatusError(STATUS_MEMORY_NOT_ALLOCATED, f"0x{base:X} is not allocated")
+        if free_type & MEM_COALESCE_PLACEHOLDERS:
+            run, at = [], start
+            for _ in range(1 << 20):   # bounded walk over adjacent allocations
+                p = self._allocs.get(at)
+                if p is None or not p.placeholder or p.end > end:
+                    break
+                run.append(p)
+                at = p.end
+                if at == end:
+                    break
+            if at != end or not run:
+                raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "the range is not exactly adjacent placeholders")
+            for p in run:
+                self._remove(p)
+            self._restore_placeholder(start, end - start)
+            return start, end - start
+        if a.type != MEM_PRIVATE or end > a.end:
+            raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "the range is not inside one placeholder")
+        if a.placeholder:
+            if start == a.base and end == a.end:
+                raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "the range is the whole placeholder: nothing to split")
+            self._remove(a)
+            for lo, hi in ((a.base, start), (start, end), (end, a.end)):
+                if hi > lo:
+                    self._restore_placeholder(lo, hi - lo)
+            return start, end - start
+        if not a.replaced or start != a.base or end != a.end:
+            raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "MEM_PRESERVE_PLACEHOLDER needs a whole allocation "
+                                                              "that replaced a placeholder")
+        self.free(a.base, 0, MEM_RELEASE)
+        self._restore_placeholder(a.base, a.size)
+        return a.base, a.size
 
     # =========================================================================================
     # NtProtectVirtualMemory
@@ -572,7 +689,11 @@ class AddressSpace:
             needs_copy = (new_protect & 0xFF) in (WRITABLE if a.type == MEM_IMAGE else WRITECOPY)
             if needs_copy:
                 self._make_private(a, pa, pb)
-        a.pages.update(pa, pb, lambda v: (v[0], new_protect, v[2]))
+        if a.type == MEM_IMAGE and (new_protect & 0xFF) in WRITECOPY:
+            # made copy-on-write by the program: its first write is tracked (copy state 3, see _page_perms)
+            a.pages.update(pa, pb, lambda v: (v[0], new_protect, 3 if v[2] == 1 else v[2]))
+        else:
+            a.pages.update(pa, pb, lambda v: (v[0], new_protect, v[2]))
         self._sync_perms(a, pa, pb)
         return old
 
@@ -643,7 +764,9 @@ class AddressSpace:
     # sections
     # =========================================================================================
     def map_view(self, section: Section, base: int | None = None, *, offset: int = 0, size: int = 0,
-                 protect: int | None = None, tag: Any = None, top_down: bool = False) -> ViewResult:
+                 protect: int | None = None, tag: Any = None, top_down: bool = False,
+                 highest: int | None = None, lowest: int | None = None, align: int = G,
+                 replace_placeholder: bool = False, _any_page: bool = False) -> ViewResult:
         """NtMapViewOfSection: returns ``ViewResult(base, view_size)`` (a 2-tuple with ``.status``).
 
         Data sections: ``offset`` and ``base`` must be 64 KiB aligned (STATUS_MAPPED_ALIGNMENT);
@@ -651,11 +774,26 @@ class AddressSpace:
         allowed by the section (STATUS_SECTION_PROTECTION); a WRITECOPY view gets private copies.
         Image sections: the whole image; without ``base`` it goes to the image base, or — if that is
         taken or outside the address space — to the lowest free range, with ``.status`` ==
-        STATUS_IMAGE_NOT_AT_BASE (the loader must then apply relocations).
+        STATUS_IMAGE_NOT_AT_BASE (the loader must then apply relocations).  ``highest`` (a ZeroBits limit): the
+        last address a view placed without ``base`` may use (``lowest``, ``align``: MEM_ADDRESS_REQUIREMENTS).
+        ``replace_placeholder`` (MEM_REPLACE_PLACEHOLDER): the view takes the place of the placeholder that is
+        exactly its range.
         """
         if not isinstance(section, Section):
             raise NtStatusError(STATUS_INVALID_PARAMETER, "not a section")
-        if base is not None and base and base % G:
+        if replace_placeholder:
+            if not base or section.is_image:
+                raise NtStatusError(STATUS_INVALID_PARAMETER, "MEM_REPLACE_PLACEHOLDER needs a base and a data view")
+            vsize = _up(size or section.size - offset, P)
+            self._take_placeholder(base, vsize)
+            try:
+                r = self.map_view(section, base, offset=offset, size=size, protect=protect, tag=tag, _any_page=True)
+            except NtStatusError:
+                self._restore_placeholder(base, vsize)
+                raise
+            self._find(base).replaced = True
+            return r
+        if base is not None and base and base % (P if _any_page or self._placeholder_gap(base) else G):
             raise NtStatusError(STATUS_MAPPED_ALIGNMENT, f"view base 0x{base:X} is not 64 KiB aligned")
         status = STATUS_SUCCESS
         if section.is_image:
@@ -667,10 +805,11 @@ class AddressSpace:
                 start = base
             else:
                 ib = section.image_base
-                if ib and ib % G == 0 and ib >= self.lowest and ib + vsize <= self.end and self._is_free(ib, ib + vsize):
+                if (ib and ib % G == 0 and ib >= self.lowest and ib + vsize <= self.end and self._is_free(ib, ib + vsize)
+                        and (highest is None or ib + vsize - 1 <= highest)):
                     start = ib
                 else:
-                    start = self._find_free(vsize, top_down)
+                    start = self._find_free(vsize, top_down, align, lowest, highest)
                     status = STATUS_IMAGE_NOT_AT_BASE
             pages = RunMap(vsize // P, None)
             pages.starts, pages.vals = [], []
@@ -700,7 +839,7 @@ class AddressSpace:
                     raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, f"0x{base:X} is not free")
                 start = base
             else:
-                start = self._find_free(vsize, top_down)
+                start = self._find_free(vsize, top_down, align, lowest, highest)
             copy = 1 if (protect & 0xFF) in WRITECOPY else 0
             a = Allocation(start, vsize, MEM_MAPPED, protect, tag, section, offset,
                            pages=RunMap(vsize // P, (MEM_COMMIT, protect, copy)))
@@ -709,7 +848,7 @@ class AddressSpace:
         self._insert(a)
         for s, e, v in a.pages.iter():
             lo, hi = a.base + s * P, a.base + e * P
-            perms = to_perms(v[1])
+            perms = self._page_perms(v, a)
             if v[2]:
                 self.uc.map(lo, hi, perms)
                 self._copy_section(section, a.offset + s * P, lo, (e - s) * P)
@@ -726,11 +865,14 @@ class AddressSpace:
         section.on_view_mapped(a)
         return ViewResult(start, vsize, status)
 
-    def unmap_view(self, base: int) -> None:
-        """NtUnmapViewOfSection: ``base`` may be any address inside the view."""
+    def unmap_view(self, base: int, preserve_placeholder: bool = False) -> None:
+        """NtUnmapViewOfSection: ``base`` may be any address inside the view.  ``preserve_placeholder``
+        (MEM_PRESERVE_PLACEHOLDER): a view that replaced a placeholder becomes that placeholder again."""
         a = self._find(base)
         if a is None or a.type == MEM_PRIVATE:
             raise NtStatusError(STATUS_NOT_MAPPED_VIEW, f"0x{base:X} is not in a mapped view")
+        if preserve_placeholder and not a.replaced:
+            raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "the view did not replace a placeholder")
         self.uc.unmap(a.base, a.end)
         self._remove(a)
         self._copy_pages -= a.copied_pages()
@@ -740,6 +882,8 @@ class AddressSpace:
             self._mapped_bytes -= a.size
         a.section.views -= 1
         a.section.on_view_unmapped(a)
+        if preserve_placeholder:
+            self._restore_placeholder(a.base, a.size)
 
     def _make_private(self, a: Allocation, pa: int, pb: int) -> None:
         """Give view pages ``[pa, pb)`` this process's own copy (copy-on-write)."""
@@ -751,7 +895,7 @@ class AddressSpace:
         for s, e, v in runs:
             lo, hi = a.base + s * P, a.base + e * P
             self.uc.unmap(lo, hi)
-            self.uc.map(lo, hi, to_perms(v[1]))
+            self.uc.map(lo, hi, self._page_perms((v[0], v[1], v[2] or 1), a))
             self._copy_section(a.section, a.offset + s * P, lo, (e - s) * P)
         a.pages.update(pa, pb, lambda v: (v[0], v[1], v[2] or 1))
         self._copy_pages += n
@@ -769,11 +913,75 @@ class AddressSpace:
                 k = min(self._COPY_CHUNK, n - c)
                 write_nonzero(self.backend, addr + (off - offset) + c, section.read(off + c, k))
 
+    @staticmethod
+    def _page_perms(v: tuple, a: Allocation | None = None) -> int:
+        """The CPU permissions of a committed page: a copy-on-write page of a data view (``a`` MEM_MAPPED) not yet
+        written is mapped without write access, so its first write faults (handle_fault) and the page then shows
+        its written form (WRITECOPY → READWRITE), as VirtualQuery reports on Windows once a page has been copied.
+        Image pages are tracked only once the program made them copy-on-write itself (VirtualProtect: copy state 3)
+        — not as mapped (their first writes would fault in every program, and a retried write fault is not exact
+        for every instruction: a Go x86 runtime counted one twice); they show as written once the kernel writes
+        them."""
+        perms = to_perms(v[1])
+        if (v[1] & 0xFF) in WRITECOPY and (v[2] == 3 or (a is not None and a.type == MEM_MAPPED and v[2] != 2)):
+            perms &= ~PROT_WRITE
+        return perms
+
     def _sync_perms(self, a: Allocation, pa: int, pb: int) -> None:
         for s, e, v in a.pages.iter(pa, pb):
             if v[0] == MEM_COMMIT:
-                self.uc.protect(a.base + s * P, a.base + e * P, to_perms(v[1]))
+                self.uc.protect(a.base + s * P, a.base + e * P, self._page_perms(v, a))
         self.uc.coalesce(a.base + pa * P, a.base + pb * P, a.base, a.end)
+        self._watch_protect(a, a.base + pa * P, a.base + pb * P)
+
+    def _watch_protect(self, a: Allocation, lo: int, hi: int) -> None:
+        """MEM_WRITE_WATCH: committed pages of [lo, hi) not written since the last reset are mapped without write
+        access, so the first write faults and is recorded (handle_fault)."""
+        if a.watch is None:
+            return
+        for s, e, v in a.pages.iter((lo - a.base) // P, (hi - a.base) // P):
+            perms = to_perms(v[1])
+            if v[0] != MEM_COMMIT or not perms & PROT_WRITE:
+                continue
+            for page in range(a.base + s * P, a.base + e * P, P):
+                if page not in a.watch:
+                    self.uc.protect(page, page + P, perms & ~PROT_WRITE)
+
+    def write_watch(self, base: int, size: int, reset: bool = False, limit: int | None = None) -> list[int]:
+        """NtGetWriteWatch: the pages of [base, base+size) written since the last reset, in address order (at most
+        ``limit``); ``reset``: those reported become clean again.  The range must lie in one MEM_WRITE_WATCH
+        allocation (STATUS_INVALID_PARAMETER)."""
+        a = self._find(base)
+        if a is None or a.watch is None or size <= 0 or base + size > a.end:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "not in a MEM_WRITE_WATCH allocation")
+        lo, hi = _down(base, P), base + size
+        pages = sorted(p for p in a.watch if lo <= p < hi)
+        if limit is not None:
+            pages = pages[:limit]
+        if reset and pages:
+            a.watch.difference_update(pages)
+            self._watch_protect(a, pages[0], pages[-1] + P)
+        return pages
+
+    def note_write(self, addr: int, size: int) -> None:
+        """A write made for the guest outside the CPU (an API's result): recorded in MEM_WRITE_WATCH allocations."""
+        try:
+            spans = self._spans(addr, size)
+        except NtStatusError:   # memory outside the user allocations (the shared page, ...): nothing watched
+            return
+        for a, pa, pb in spans:
+            if a.watch is not None:
+                self._watch_mark(a, max(addr, a.base + pa * P), min(addr + size, a.base + pb * P))
+
+    def _watch_mark(self, a: Allocation, lo: int, hi: int) -> None:
+        new = [p for p in range(_down(lo, P), hi, P) if p not in a.watch]
+        if new:
+            a.watch.update(new)
+            pa, pb = (new[0] - a.base) // P, (new[-1] + P - a.base) // P
+            for s, e, v in a.pages.iter(pa, pb):
+                if v[0] == MEM_COMMIT:
+                    self.uc.protect(a.base + s * P, a.base + e * P, self._page_perms(v, a))
+            self._watch_protect(a, new[0], new[-1] + P)
 
     # =========================================================================================
     # faults and kernel-mode access
@@ -782,13 +990,27 @@ class AddressSpace:
         """The CPU reported a protection fault at ``addr`` (``access``: 0 read, 1 write, 8 execute).
 
         A guard page loses PAGE_GUARD (one-shot) and STATUS_GUARD_PAGE_VIOLATION is returned — the
-        access can then be retried; anything else is STATUS_ACCESS_VIOLATION.
+        access can then be retried; the first write to a copy-on-write page makes it written (STATUS_SUCCESS:
+        retry); anything else is STATUS_ACCESS_VIOLATION.
         """
         a = self._find(addr)
         if a is None:
             return STATUS_ACCESS_VIOLATION
         i = (addr - a.base) // P
         v = a.pages.get(i)
+        if (a.watch is not None and v[0] == MEM_COMMIT and access in (1, "write") and not v[1] & PAGE_GUARD
+                and to_perms(v[1]) & PROT_WRITE and _down(addr, P) not in a.watch):
+            self._watch_mark(a, addr, addr + 1)   # a watched page's first write since the last reset
+            return STATUS_SUCCESS
+        if (v[0] == MEM_COMMIT and access in (1, "write") and not v[1] & PAGE_GUARD and (v[1] & 0xFF) in WRITECOPY
+                and v[2] != 2):
+            # the first write to a copy-on-write page: it becomes this process's written copy; the access is
+            # retried (STATUS_SUCCESS)
+            if v[2] == 0:
+                self._make_private(a, i, i + 1)
+            a.pages.update(i, i + 1, lambda w: (w[0], w[1], 2))
+            self._sync_perms(a, i, i + 1)
+            return STATUS_SUCCESS
         if v[0] != MEM_COMMIT or not v[1] & PAGE_GUARD:
             return STATUS_ACCESS_VIOLATION
         a.pages.set(i, i + 1, (v[0], v[1] & ~PAGE_GUARD, v[2]))
@@ -836,12 +1058,17 @@ class AddressSpace:
             return
         for a, pa, pb in self._spans(addr, len(data)):
             if a.type == MEM_PRIVATE:
+                if a.watch is not None:   # a kernel write is a write too (ReadFile into a watched buffer)
+                    self._watch_mark(a, max(addr, a.base + pa * P), min(addr + len(data), a.base + pb * P))
                 continue
             if a.type == MEM_IMAGE:
                 self._make_private(a, pa, pb)
             elif any((v[1] & 0xFF) in WRITECOPY for _, _, v in a.pages.iter(pa, pb)):
                 self._make_private(a, pa, pb)  # no-op: WRITECOPY view pages are copies already
+            unwritten = any(v[2] in (1, 3) for _, _, v in a.pages.iter(pa, pb))
             a.pages.update(pa, pb, lambda v: (v[0], v[1], 2 if v[2] else 0))
+            if unwritten:   # now written copies: a copy-on-write page gets its write access
+                self._sync_perms(a, pa, pb)
         self.backend.mem_write(addr, bytes(data))
 
     def read_str(self, addr: int, max_len: int = 0x10000, wide: bool = False) -> str:

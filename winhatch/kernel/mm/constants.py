@@ -39,6 +39,11 @@ MEM_WRITE_WATCH = 0x00200000
 MEM_PHYSICAL = 0x00400000
 MEM_RESET_UNDO = 0x01000000
 MEM_LARGE_PAGES = 0x20000000
+# placeholders (VirtualAlloc2 / VirtualFreeEx / MapViewOfFile3 / UnmapViewOfFile2, Windows 10 1803)
+MEM_COALESCE_PLACEHOLDERS = 0x00000001   # free type
+MEM_PRESERVE_PLACEHOLDER = 0x00000002    # free / unmap flag
+MEM_REPLACE_PLACEHOLDER = 0x00004000     # allocation type / map flag
+MEM_RESERVE_PLACEHOLDER = 0x00040000     # allocation type
 MEM_IMAGE = 0x01000000
 
 # --- section attributes (NtCreateSection AllocationAttributes) --------------------------------------

@@ -31,6 +31,8 @@ import struct
 
 from winhatch.kernel.fileobj import FileObject
 from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
+from winhatch.kernel.mm.constants import MEM_REPLACE_PLACEHOLDER
+from winhatch.kernel.mm.services import extended_parameters, zero_bits_limit
 from winhatch.kernel.mm import (MEM_MAPPED, MEM_TOP_DOWN, PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE,
                                 PAGE_EXECUTE_WRITECOPY, PAGE_READONLY, PAGE_READWRITE, PAGE_SIZE, PAGE_WRITECOPY,
                                 SEC_IMAGE, Section)
@@ -41,7 +43,8 @@ from winhatch.kernel.ob.access import (FILE_EXECUTE, FILE_READ_DATA, FILE_WRITE_
 from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_INVALID_PAGE_PROTECTION,
                                STATUS_INVALID_PARAMETER, STATUS_NOT_MAPPED_VIEW, STATUS_NOT_SUPPORTED,
                                STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_NOT_FOUND,
-                               STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, NtStatusError)
+                               STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, NtStatusError,
+                               STATUS_INVALID_IMAGE_FORMAT)
 
 STATUS_OBJECT_NAME_EXISTS = 0x40000035
 STATUS_SECTION_TOO_BIG = 0xC0000040
@@ -53,7 +56,7 @@ OBJ_INHERIT, OBJ_OPENIF = 0x2, 0x80
 FILE_MAP_COPY, FILE_MAP_WRITE, FILE_MAP_READ = 0x1, 0x2, 0x4
 FILE_MAP_EXECUTE = 0x20
 FILE_MAP_RESERVE, FILE_MAP_TARGETS_INVALID, FILE_MAP_LARGE_PAGES = 0x80000000, 0x40000000, 0x20000000
-SEC_RESERVE, SEC_COMMIT = 0x04000000, 0x08000000
+SEC_RESERVE, SEC_COMMIT, SEC_NOCACHE = 0x04000000, 0x08000000, 0x10000000
 SEC_FLAGS = 0xFFFFFF00  # SEC_* bits of CreateFileMapping's flProtect
 _SECTION_PROTECTIONS = {PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOPY, PAGE_EXECUTE, PAGE_EXECUTE_READ,
                         PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY}
@@ -194,7 +197,10 @@ def create_section(machine, thread, access: int, path: str | None, max_size: int
     if protect & ~0xFF or base not in _SECTION_PROTECTIONS:
         raise NtStatusError(STATUS_INVALID_PAGE_PROTECTION, f"section protection 0x{protect:X}")
     if attributes & SEC_IMAGE:
-        raise NtStatusError(STATUS_NOT_SUPPORTED, "SEC_IMAGE sections are made by the loader only")
+        if attributes & _NOT_WITH_IMAGE:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"SEC_IMAGE with 0x{attributes & _NOT_WITH_IMAGE:X}")
+    else:
+        _check_data_attributes(attributes)
     ns = machine.namespace
     if path:
         existing = ns.find(path)
@@ -205,7 +211,9 @@ def create_section(machine, thread, access: int, path: str | None, max_size: int
                 raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{path} is a {existing.type_name}")
             return thread.process.handles.insert(existing, access, inherit=inherit), STATUS_OBJECT_NAME_EXISTS
     fobj = None
-    if file_handle:
+    if attributes & SEC_IMAGE:
+        sec = create_image_file_section(machine, thread, path, protect, attributes, file_handle)
+    elif file_handle:
         fobj = _lookup(thread, file_handle, "File", _file_access(protect))
         if not isinstance(fobj, FileObject) or fobj.file.is_dir or fobj.file.device is not None:
             raise NtStatusError(STATUS_INVALID_FILE_FOR_SECTION, "not a disk file")
@@ -221,9 +229,16 @@ def create_section(machine, thread, access: int, path: str | None, max_size: int
         size = max_size
         if size == 0:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "a pagefile-backed section needs a size")
+    if attributes & SEC_IMAGE:
+        size = sec.size
     if size >> 44:
         raise NtStatusError(STATUS_SECTION_TOO_BIG, "section too large")
-    sec = FileSection.create(size, base, fobj)
+    if not attributes & SEC_IMAGE:
+        sec = FileSection.create(size, base, fobj)
+        # what NtQuerySection reports: a file's section is SEC_FILE, a pagefile one keeps SEC_RESERVE/SEC_COMMIT;
+        # both keep the caching attribute
+        sec.attributes = (SEC_FILE if fobj is not None else attributes & (SEC_RESERVE | SEC_COMMIT)) \
+            | (attributes & (SEC_NOCACHE | SEC_WRITECOMBINE))
     try:
         if path:
             ns.insert(path, sec)
@@ -235,6 +250,80 @@ def create_section(machine, thread, access: int, path: str | None, max_size: int
     return h, STATUS_SUCCESS
 
 
+class ImageFileSection(Section):
+    """NtCreateSection(SEC_IMAGE) of a file: the image laid out as the loader lays it out (headers and each
+    section's raw data at their RVAs, the rest demand-zero, per-page protections from the section headers),
+    with the file object referenced while the section lives.  Views are MEM_IMAGE; one away from the image base
+    is STATUS_IMAGE_NOT_AT_BASE and not relocated (the mapper relocates, as for a second view on Windows)."""
+
+    image_file: FileObject | None = None
+
+    def on_delete(self) -> None:
+        f, self.image_file = self.image_file, None
+        if f is not None:
+            f.dereference()
+
+
+def _check_data_attributes(attributes: int) -> None:
+    """A data section needs exactly one of SEC_RESERVE / SEC_COMMIT, optionally SEC_NOCACHE or SEC_WRITECOMBINE;
+    SEC_FILE and SEC_LARGE_PAGES (without the privilege) are refused (kernel32/virtual.c test_CreateFileMapping,
+    written on Windows)."""
+    kind = attributes & (SEC_RESERVE | SEC_COMMIT)
+    if kind not in (SEC_RESERVE, SEC_COMMIT) or attributes & (SEC_FILE | SEC_LARGE_PAGES) \
+            or attributes & ~(SEC_RESERVE | SEC_COMMIT | SEC_NOCACHE | SEC_WRITECOMBINE) & 0xFFFFFF00:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, f"section attributes 0x{attributes:X}")
+
+
+#: SEC_* attributes SEC_IMAGE cannot be combined with (kernel32/virtual.c test_CreateFileMapping, on Windows)
+SEC_FILE, SEC_LARGE_PAGES, SEC_WRITECOMBINE = 0x00800000, 0x80000000, 0x40000000
+_NOT_WITH_IMAGE = SEC_RESERVE | SEC_COMMIT | SEC_FILE | SEC_LARGE_PAGES | SEC_WRITECOMBINE
+
+
+def create_image_file_section(machine, thread, name: str | None, protect: int, attributes: int,
+                              file_handle: int) -> "ImageFileSection":
+    """The image section of the file behind ``file_handle``: STATUS_INVALID_FILE_FOR_SECTION without a file or
+    for an empty one, the PE parser's status (STATUS_INVALID_IMAGE_NOT_MZ, ...) for a file that is no image."""
+    from winhatch.pe import PEFile, PEFormatError
+    if attributes & _NOT_WITH_IMAGE:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, f"SEC_IMAGE with 0x{attributes & _NOT_WITH_IMAGE:X}")
+    if not file_handle:
+        raise NtStatusError(STATUS_INVALID_FILE_FOR_SECTION, "SEC_IMAGE needs a file")
+    access = FILE_READ_DATA | (FILE_EXECUTE if protect & 0xFF in _EXECUTABLE else 0)
+    fobj = _lookup(thread, file_handle, "File", access)
+    if not isinstance(fobj, FileObject) or fobj.file.is_dir or fobj.file.device is not None:
+        raise NtStatusError(STATUS_INVALID_FILE_FOR_SECTION, "not a disk file")
+    vf = fobj.file
+    if vf.size == 0:
+        raise NtStatusError(STATUS_INVALID_FILE_FOR_SECTION, "an empty file is no image")
+    if vf.size > MAX_IMAGE_FILE:
+        raise NtStatusError(STATUS_INVALID_IMAGE_FORMAT, f"a {vf.size:#x}-byte image file")
+    pos = vf.position
+    try:
+        data = vf.read(vf.size, 0)
+    finally:
+        vf.position = pos
+    try:
+        pe = PEFile(data, name=fobj.path)
+        pe.sections
+        parts, protections = pe.image_parts(), pe.section_protections()
+    except PEFormatError as e:
+        raise NtStatusError(e.status, f"{fobj.path}: {e.reason}")
+    if pe.arch not in ("x86", "x64"):
+        raise NtStatusError(STATUS_INVALID_IMAGE_FORMAT, f"{fobj.path}: machine 0x{pe.machine:04x}")
+    sec = ImageFileSection.create_image_sparse(pe.size_of_image, parts, protections, name, pe.image_base)
+    sec.attributes |= attributes & SEC_NOCACHE
+    sec.pe = pe
+    sec.path = fobj.path
+    sec.traps = None
+    sec.image_file = fobj
+    fobj.reference()
+    machine.vfs.register_image_section(vf.host_path, sec)   # the file is in use while a view is mapped
+    return sec
+
+
+MAX_IMAGE_FILE = 1 << 31   # an image file is read whole: larger ones are refused
+
+
 def open_section(machine, thread, access: int, path: str, *, inherit: bool = False) -> int:
     """NtOpenSection: a handle to the section named ``path``.  Raises NtStatusError."""
     obj = machine.namespace.lookup(path, "Section")
@@ -242,7 +331,8 @@ def open_section(machine, thread, access: int, path: str, *, inherit: bool = Fal
 
 
 def map_view(machine, thread, section_handle: int, process_handle: int, base: int, offset: int, size: int,
-                alloc_type: int, protect: int) -> tuple[int, int, int]:
+                alloc_type: int, protect: int, highest: int | None = None, lowest: int | None = None,
+                align: int | None = None) -> tuple[int, int, int]:
     """NtMapViewOfSection: ``(base, view size, status)`` (STATUS_IMAGE_NOT_AT_BASE for a relocated image).
     The section handle needs the rights the protection implies; the process handle PROCESS_VM_OPERATION."""
     pbase = protect & 0xFF
@@ -251,20 +341,24 @@ def map_view(machine, thread, section_handle: int, process_handle: int, base: in
     sec = _lookup(thread, section_handle, "Section", _VIEW_ACCESS[pbase])
     proc = _target_process(thread, process_handle)
     tag = None
-    if getattr(sec, "file", None) is not None:
+    if getattr(sec, "image_file", None) is not None:
+        tag = ("image", sec.path.rsplit("\\", 1)[-1])
+    elif getattr(sec, "file", None) is not None:
         tag = ("mapped_file", sec.file.path)
     elif sec.name:
         tag = ("section", sec.name)
     r = proc.aspace.map_view(sec, base or None, offset=offset, size=size,
                              protect=None if sec.is_image else protect, tag=tag,
-                             top_down=bool(alloc_type & MEM_TOP_DOWN))
+                             top_down=bool(alloc_type & MEM_TOP_DOWN), highest=None if base else highest,
+                             lowest=lowest, align=align or 0x10000,
+                             replace_placeholder=bool(alloc_type & MEM_REPLACE_PLACEHOLDER))
     return r.base, r.size, r.status
 
 
-def unmap_view(machine, thread, process_handle: int, base: int) -> None:
+def unmap_view(machine, thread, process_handle: int, base: int, preserve_placeholder: bool = False) -> None:
     """NtUnmapViewOfSection (any address inside the view)."""
     proc = _target_process(thread, process_handle)
-    proc.aspace.unmap_view(base)
+    proc.aspace.unmap_view(base, preserve_placeholder)
 
 
 def flush_view(machine, thread, process_handle: int, base: int, size: int) -> tuple[int, int]:
@@ -356,13 +450,47 @@ def NtMapViewOfSection(machine, thread, SectionHandle, ProcessHandle, BaseAddres
                        SectionOffset, ViewSize, InheritDisposition, AllocationType, Win32Protect):
     if not BaseAddress or not ViewSize:
         raise NtStatusError(STATUS_INVALID_PARAMETER, "BaseAddress and ViewSize are required")
-    if ZeroBits:
-        unsupported(thread, "NtMapViewOfSection", f"ZeroBits {ZeroBits:#x}")
+    alloc_type = AllocationType & 0xFFFFFFFF
+    if alloc_type & AT_ROUND_TO_PAGE:   # 32-bit Windows only: in a 64-bit (or WoW64) process it is refused
+        return STATUS_INVALID_PARAMETER_9
+    if alloc_type & ~(MEM_TOP_DOWN | MEM_LARGE_PAGES | MEM_COMMIT_VIEW):
+        unsupported(thread, "NtMapViewOfSection", f"AllocationType {alloc_type:#x}")
     base = _get_ptr(thread, BaseAddress)
+    try:
+        highest = zero_bits_limit(thread, ZeroBits)
+    except NtStatusError:
+        return STATUS_INVALID_PARAMETER_4
+    if base and highest is not None and base > highest:   # a given address must satisfy the ZeroBits
+        return STATUS_INVALID_PARAMETER_4
     offset = _get_u64(thread, SectionOffset) if SectionOffset else 0
     size = _get_ptr(thread, ViewSize)
     vbase, vsize, status = map_view(machine, thread, SectionHandle, ProcessHandle, base, offset, size,
-                                    AllocationType & 0xFFFFFFFF, Win32Protect & 0xFFFFFFFF)
+                                    alloc_type, Win32Protect & 0xFFFFFFFF, highest)
+    _put_ptr(thread, BaseAddress, vbase)
+    _put_ptr(thread, ViewSize, vsize)
+    return status
+
+
+@kernel_service("NtMapViewOfSectionEx")
+def NtMapViewOfSectionEx(machine, thread, SectionHandle, ProcessHandle, BaseAddress, SectionOffset, ViewSize,
+                         AllocationType, Win32Protect, ExtendedParameters, ExtendedParameterCount):
+    """NtMapViewOfSection with MEM_EXTENDED_PARAMETERs (MEM_ADDRESS_REQUIREMENTS) in place of ZeroBits, and
+    MEM_REPLACE_PLACEHOLDER (MapViewOfFile3)."""
+    if not BaseAddress or not ViewSize:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "BaseAddress and ViewSize are required")
+    alloc_type = AllocationType & 0xFFFFFFFF
+    if alloc_type & AT_ROUND_TO_PAGE:   # 32-bit Windows only: in a 64-bit (or WoW64) process it is refused
+        return STATUS_INVALID_PARAMETER_9
+    if alloc_type & ~(MEM_TOP_DOWN | MEM_LARGE_PAGES | MEM_COMMIT_VIEW | MEM_REPLACE_PLACEHOLDER):
+        unsupported(thread, "NtMapViewOfSectionEx", f"AllocationType {alloc_type:#x}")
+    base = _get_ptr(thread, BaseAddress)
+    proc = _target_process(thread, ProcessHandle)
+    lowest, highest, align = extended_parameters(thread, proc, "NtMapViewOfSectionEx", ExtendedParameters,
+                                                 ExtendedParameterCount, placing=not base)
+    offset = _get_u64(thread, SectionOffset) if SectionOffset else 0
+    size = _get_ptr(thread, ViewSize)
+    vbase, vsize, status = map_view(machine, thread, SectionHandle, ProcessHandle, base, offset, size,
+                                    alloc_type, Win32Protect & 0xFFFFFFFF, highest, lowest, align)
     _put_ptr(thread, BaseAddress, vbase)
     _put_ptr(thread, ViewSize, vsize)
     if ProcessHandle not in (0xFFFFFFFFFFFFFFFF, 0xFFFFFFFF, -1):
@@ -382,9 +510,7 @@ def NtUnmapViewOfSection(machine, thread, ProcessHandle, BaseAddress):
 def NtUnmapViewOfSectionEx(machine, thread, ProcessHandle, BaseAddress, Flags):
     if Flags & ~0x3:   # MEM_UNMAP_WITH_TRANSIENT_BOOST | MEM_PRESERVE_PLACEHOLDER
         return STATUS_INVALID_PARAMETER
-    if Flags & 0x2:
-        unsupported(thread, "NtUnmapViewOfSectionEx", "MEM_PRESERVE_PLACEHOLDER")
-    unmap_view(machine, thread, ProcessHandle, BaseAddress)
+    unmap_view(machine, thread, ProcessHandle, BaseAddress, preserve_placeholder=bool(Flags & 0x2))
     return STATUS_SUCCESS
 
 
@@ -400,6 +526,11 @@ def NtFlushVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSize
     return STATUS_SUCCESS
 
 
+AT_ROUND_TO_PAGE = 0x40000000
+MEM_COMMIT_VIEW = 0x1000      # MEM_COMMIT: accepted, a view's pages are committed by its section anyway
+MEM_LARGE_PAGES = 0x20000000
+STATUS_INVALID_PARAMETER_4 = 0xC00000F2
+STATUS_INVALID_PARAMETER_9 = 0xC00000F7
 SectionBasicInformation = 0
 STATUS_INFO_LENGTH_MISMATCH = 0xC0000004
 STATUS_INVALID_INFO_CLASS = 0xC0000003
@@ -412,20 +543,101 @@ def NtQuerySection(machine, thread, SectionHandle, SectionInformationClass, Sect
     the image class stops loudly (image sections are the loader's)."""
     cls = SectionInformationClass & 0xFFFFFFFF
     sec = _lookup(thread, SectionHandle, "Section", SECTION_QUERY)
+    if cls == SectionImageInformation:
+        return _query_image_information(thread, sec, SectionInformation, SectionInformationLength, ResultLength)
     if cls != SectionBasicInformation:
-        if cls == 1:
-            unsupported(thread, "NtQuerySection", "SectionImageInformation")
         return STATUS_INVALID_INFO_CLASS
     ps = _ptr_size(thread)
     size = ps + 4 + (4 if ps == 8 else 0) + 8
     if (SectionInformationLength & 0xFFFFFFFF) < size:
         return STATUS_INFO_LENGTH_MISMATCH
     attrs = getattr(sec, "attributes", 0) or 0x08000000   # SEC_COMMIT
-    if getattr(sec, "file", None) is not None:
-        attrs |= 0x00800000   # SEC_FILE
+    if getattr(sec, "file", None) is not None or getattr(sec, "image_file", None) is not None:
+        attrs = attrs & ~(SEC_RESERVE | SEC_COMMIT) | SEC_FILE
+    if sec.is_image:
+        attrs &= ~SEC_NOCACHE   # SEC_IMAGE_NO_EXECUTE is not reported (kernel32/virtual.c, on Windows)
     data = (0).to_bytes(ps, "little") + struct.pack("<I", attrs & 0xFFFFFFFF) + (b"\0" * 4 if ps == 8 else b"")
     data += struct.pack("<Q", sec.size)
     user_write(thread.process, SectionInformation, data)
     if ResultLength:
         user_write(thread.process, ResultLength, struct.pack("<I", size))
     return STATUS_SUCCESS
+
+
+SectionImageInformation = 1
+STATUS_SECTION_NOT_IMAGE = 0xC0000049
+
+
+def _query_image_information(thread, sec, buf: int, length: int, ret_len: int) -> int:
+    """SECTION_IMAGE_INFORMATION of an image section, from its PE headers (x64 0x40 bytes, x86 0x30)."""
+    ps = _ptr_size(thread)
+    size = 0x40 if ps == 8 else 0x30
+    if length & 0xFFFFFFFF < size:
+        return STATUS_INFO_LENGTH_MISMATCH
+    if not sec.is_image or getattr(sec, "pe", None) is None:
+        return STATUS_SECTION_NOT_IMAGE
+    pe = sec.pe
+    oh, fh = pe.optional_header, pe.file_header
+    entry = pe.image_base + oh.AddressOfEntryPoint if oh.AddressOfEntryPoint else 0
+    code = any(s.characteristics & 0x20 for s in pe.sections)   # IMAGE_SCN_CNT_CODE
+    P = "Q" if ps == 8 else "I"
+    data = struct.pack(f"<{P}I{'4x' if ps == 8 else ''}{P}{P}I", entry, 0, oh.SizeOfStackReserve,
+                       oh.SizeOfStackCommit, oh.Subsystem)
+    data += struct.pack("<HHHHHHHBBII I", oh.MinorSubsystemVersion, oh.MajorSubsystemVersion,
+                        oh.MajorOperatingSystemVersion, oh.MinorOperatingSystemVersion, fh.Characteristics,
+                        oh.DllCharacteristics, fh.Machine, 1 if code else 0, 0, oh.LoaderFlags,
+                        pe.file_size, oh.CheckSum)
+    user_write(thread.process, buf, data)
+    if ret_len:
+        user_write(thread.process, ret_len, struct.pack("<I", size))
+    return STATUS_SUCCESS
+
+
+STATUS_NOT_SAME_DEVICE = 0xC00000D4
+STATUS_INVALID_ADDRESS = 0xC0000141
+STATUS_CONFLICTING_ADDRESSES = 0xC0000018
+
+
+def _view_file_identity(machine, a):
+    """The file a view's section comes from, as a host identity (device, inode), None for a pagefile section."""
+    import os
+    sec = a.section
+    f = getattr(sec, "image_file", None) or getattr(sec, "file", None)
+    host = getattr(getattr(f, "file", None), "host_path", None) if f is not None else None
+    if host is None and getattr(sec, "path", None):
+        try:
+            host, _ro = machine.vfs.resolve(sec.path)
+        except (NtStatusError, OSError, ValueError):
+            return ("path", sec.path.lower())
+    if host is None:
+        return None
+    try:
+        st = os.stat(host)
+    except OSError:
+        return ("host", str(host))
+    return (st.st_dev, st.st_ino)
+
+
+@kernel_service("NtAreMappedFilesTheSame")
+def NtAreMappedFilesTheSame(machine, thread, File1MappedAsAnImage, File2MappedAsFile):
+    """Whether two addresses lie in views of the same file: the same view, or — the first being an image view —
+    any view of the same file (Wine's kernel32/virtual.c records this on Windows: two data views of one file,
+    even of one section, are "not the same device").  An address in no allocation is STATUS_INVALID_ADDRESS,
+    one in private memory STATUS_CONFLICTING_ADDRESSES."""
+    aspace = thread.process.aspace
+    views = []
+    for addr in (File1MappedAsAnImage, File2MappedAsFile):
+        a = aspace.allocation_at(addr) if addr else None
+        if a is None:
+            return STATUS_INVALID_ADDRESS
+        if a.section is None:
+            return STATUS_CONFLICTING_ADDRESSES
+        views.append(a)
+    first, second = views
+    if first is second:
+        return STATUS_SUCCESS
+    if first.section.is_image:
+        ident = _view_file_identity(machine, first)
+        if ident is not None and ident == _view_file_identity(machine, second):
+            return STATUS_SUCCESS
+    return STATUS_NOT_SAME_DEVICE

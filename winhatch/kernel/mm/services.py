@@ -9,7 +9,9 @@ import struct
 
 from winhatch.kernel import behaviour
 from winhatch.kernel.ke.services import kernel_service, process_from_handle, unsupported, user_read, user_write
+from winhatch.kernel.mm.constants import MEM_REPLACE_PLACEHOLDER, MEM_RESERVE, MEM_RESERVE_PLACEHOLDER
 from winhatch.kernel.ob.access import PROCESS_VM_OPERATION
+from winhatch.ntstatus import STATUS_INVALID_PARAMETER
 from winhatch.ntstatus import NtStatusError
 
 STATUS_INVALID_PARAMETER_4 = 0xC00000F2
@@ -36,15 +38,14 @@ STATUS_INVALID_PARAMETER_3 = 0xC00000F1
 def zero_bits_limit(thread, zero_bits: int) -> int | None:
     """The highest address a ZeroBits argument allows (None: no limit). A count below 32 is the number of
     high-order bits of a 32-bit address that must be zero (on x64 too: 1..21, the documented range, below 4 GiB);
-    on x64 a value of 32 or more is a mask the address must fit. Another count is STATUS_INVALID_PARAMETER_3."""
+    on x64 — and in a WoW64 process, whose services are the 64-bit ones — a value of 32 or more is a mask the
+    address must fit. Another count is STATUS_INVALID_PARAMETER_3."""
     if not zero_bits:
         return None
     if zero_bits < 32:
         if zero_bits > 21:
             raise NtStatusError(STATUS_INVALID_PARAMETER_3, f"ZeroBits {zero_bits}")
         return (1 << (32 - zero_bits)) - 1
-    if thread.process.arch != "x64":
-        raise NtStatusError(STATUS_INVALID_PARAMETER_3, f"ZeroBits {zero_bits:#x}")
     return (1 << zero_bits.bit_length()) - 1
 
 
@@ -57,8 +58,12 @@ def NtAllocateVirtualMemory(machine, thread, ProcessHandle, BaseAddress, ZeroBit
     highest = zero_bits_limit(thread, ZeroBits)
     if not size:
         return STATUS_INVALID_PARAMETER_4
+    if AllocationType & (MEM_RESERVE_PLACEHOLDER | MEM_REPLACE_PLACEHOLDER):   # NtAllocateVirtualMemoryEx's
+        return STATUS_INVALID_PARAMETER
     got_base, got_size = proc.aspace.allocate(base or None, size, AllocationType & 0xFFFFFFFF, Protect & 0xFFFFFFFF,
                                               highest=highest if not base else None)
+    if AllocationType & 0x1000 and Protect & PAGE_GUARD:
+        _guard_in_stack(machine, thread, proc, got_base, got_base + got_size)
     _put(thread, BaseAddress, got_base)
     _put(thread, RegionSize, got_size)
     behaviour.cross_process(machine, thread, proc, "NtAllocateVirtualMemory", base=got_base, size=got_size,
@@ -66,6 +71,27 @@ def NtAllocateVirtualMemory(machine, thread, ProcessHandle, BaseAddress, ZeroBit
     behaviour.executable_memory(machine, thread, proc, "NtAllocateVirtualMemory", got_base, got_size,
                                 Protect & 0xFFFFFFFF)
     return 0
+
+
+PAGE_GUARD = 0x100
+
+
+def _guard_in_stack(machine, thread, proc, start: int, end: int) -> None:
+    """Guard pages set inside the committed part of the calling thread's own stack move its TEB StackLimit up to
+    their end: the stack above them is what remains committed (Wine's ntdll/virtual.c test_stack_growth_thread,
+    on Windows: "setting a guard page shrinks stack automatically", by NtAllocateVirtualMemory or
+    NtProtectVirtualMemory alike).  The next guard-page fault grows it again."""
+    st = thread.stack
+    if proc is not thread.process or st is None or not (st.reserve_base <= start < st.base):
+        return
+    from winhatch.kernel.structs import TEB
+    arch = proc.arch
+    off = TEB.offset(arch, "NtTib") + (0x10 if arch == "x64" else 0x8)    # NT_TIB.StackLimit
+    limit = _get(thread, thread.teb + off)
+    if start >= limit and end > limit:
+        new = min(end, st.base)
+        st.limit = new
+        machine.write_teb_stack_limit(thread, new)
 
 
 @kernel_service("NtFreeVirtualMemory")
@@ -90,6 +116,8 @@ def NtProtectVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSi
     old = proc.aspace.protect(base, size, NewProtect & 0xFFFFFFFF)
     start = base & ~(PAGE - 1)
     end = (base + max(size, 1) + PAGE - 1) & ~(PAGE - 1)
+    if NewProtect & PAGE_GUARD:
+        _guard_in_stack(machine, thread, proc, start, end)
     user_write(thread.process, OldProtect, struct.pack("<I", old & 0xFFFFFFFF))
     _put(thread, BaseAddress, start)
     _put(thread, RegionSize, end - start)
@@ -116,6 +144,7 @@ STATUS_BUFFER_OVERFLOW = 0x80000005
 STATUS_INVALID_ADDRESS = 0xC0000141
 STATUS_INVALID_INFO_CLASS = 0xC0000003
 PROCESS_QUERY_INFORMATION = 0x0400
+MemoryRegionInformation = 3
 MEM_COMMIT_STATE, MEM_IMAGE_TYPE, MEM_MAPPED_TYPE = 0x1000, 0x1000000, 0x40000
 
 
@@ -217,6 +246,29 @@ def NtQueryVirtualMemory(machine, thread, ProcessHandle, BaseAddress, MemoryInfo
         user_write(thread.process, MemoryInformation, data)
         if ReturnLength:
             _put(thread, ReturnLength, size)
+        return 0
+    if cls == MemoryRegionInformation:
+        # MEMORY_REGION_INFORMATION {AllocationBase; AllocationProtect; RegionType; RegionSize; CommitSize;
+        # PartitionId; NodePreference}: a caller's buffer may stop after RegionSize or CommitSize (older
+        # layouts); RegionSize and CommitSize are the whole allocation's
+        full = 6 * ps if ps == 8 else 7 * ps
+        minimum = 2 * ps + 8
+        if length < minimum:
+            return STATUS_INFO_LENGTH_MISMATCH
+        a = proc.aspace.allocation_at(BaseAddress)
+        if a is None:
+            return STATUS_INVALID_ADDRESS
+        # RegionType: only the image and data-file bits (Windows leaves Private and MappedPageFile clear for
+        # private memory and pagefile-backed views: Wine's ntdll/virtual.c test_query_region_information)
+        rtype = (4 if a.type == MEM_IMAGE_TYPE else 0) | \
+            (2 if a.type == MEM_MAPPED_TYPE and getattr(a.section, "file", None) is not None else 0)
+        commit = (a.committed_pages() if a.type == 0x20000 else a.size // PAGE) * PAGE
+        data = (a.base.to_bytes(ps, "little") + struct.pack("<II", a.protect, rtype) + a.size.to_bytes(ps, "little")
+                + commit.to_bytes(ps, "little") + bytes(2 * ps))
+        n = min(length, full)
+        user_write(thread.process, MemoryInformation, data[:n])
+        if ReturnLength:
+            _put(thread, ReturnLength, n)
         return 0
     unsupported(thread, "NtQueryVirtualMemory", f"information class {cls:#x}")
     return STATUS_INVALID_INFO_CLASS
@@ -384,7 +436,45 @@ MemExtendedParameterNumaNode = 2
 MemExtendedParameterMax = 6   # Windows 10 22H2: ImageMachine (6) came with Windows 11
 NUMA_NO_PREFERRED_NODE = 0xFFFFFFFF
 ALLOCATION_GRANULARITY = 0x10000
-STATUS_INVALID_PARAMETER = 0xC000000D
+
+
+def extended_parameters(thread, proc, service: str, params: int, count: int, placing: bool):
+    """The MEM_EXTENDED_PARAMETER array of NtAllocateVirtualMemoryEx / NtMapViewOfSectionEx: ``(lowest, highest,
+    alignment)`` of a MEM_ADDRESS_REQUIREMENTS (None where absent).  Each type at most once; the requirements
+    only where a new range is being placed (``placing``: no base given).  A bad array is
+    STATUS_INVALID_PARAMETER (raised); a type winhatch does not model stops loudly."""
+    count &= 0xFFFFFFFF
+    if count > 64 or (count and not params):   # a caller passes a handful, in an array
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "bad extended parameter array")
+    ps = 8 if thread.process.arch == "x64" else 4
+    align = lowest = highest = None
+    seen = set()
+    for i in range(count):
+        raw = user_read(thread.process, params + 16 * i, 16)
+        ptype = raw[0]
+        value = int.from_bytes(raw[8:16], "little")
+        if ptype in seen:   # each type at most once
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"extended parameter type {ptype} twice")
+        seen.add(ptype)
+        if ptype == MemExtendedParameterAddressRequirements:
+            req = user_read(thread.process, value & ((1 << (8 * ps)) - 1), 3 * ps)
+            lowest, highest, align = (int.from_bytes(req[k * ps:(k + 1) * ps], "little") for k in range(3))
+            bad_align = align and (align & (align - 1) or align < ALLOCATION_GRANULARITY)
+            # the highest ending address is the last byte of a page, at most the highest user address
+            from winhatch.kernel.ex.sysinfo import max_user_address   # the image's (large address aware or not)
+            bad_high = highest and ((highest + 1) % PAGE or highest > max_user_address(proc))
+            if bad_align or bad_high or lowest % ALLOCATION_GRANULARITY:
+                raise NtStatusError(STATUS_INVALID_PARAMETER, "bad MEM_ADDRESS_REQUIREMENTS")
+            if not placing and (lowest or highest or align):
+                raise NtStatusError(STATUS_INVALID_PARAMETER, "address requirements with a base")
+        elif ptype == MemExtendedParameterNumaNode:
+            if value & 0xFFFFFFFF not in (0, NUMA_NO_PREFERRED_NODE):   # one node: 0
+                raise NtStatusError(STATUS_INVALID_PARAMETER, "no such NUMA node")
+        elif ptype == 0 or ptype >= MemExtendedParameterMax:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"extended parameter type {ptype}")
+        else:
+            unsupported(thread, service, f"extended parameter type {ptype}")
+    return lowest or None, highest or None, align or None
 
 
 @kernel_service("NtAllocateVirtualMemoryEx")
@@ -393,29 +483,9 @@ def NtAllocateVirtualMemoryEx(machine, thread, ProcessHandle, BaseAddress, Regio
     proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
     base = _get(thread, BaseAddress)
     size = _get(thread, RegionSize)
-    count = ExtendedParameterCount & 0xFFFFFFFF
-    if count > 64 or (count and not ExtendedParameters):   # a caller passes a handful, in an array
-        return STATUS_INVALID_PARAMETER
-    ps = 8 if thread.process.arch == "x64" else 4
-    align = lowest = highest = None
-    for i in range(count):
-        raw = user_read(thread.process, ExtendedParameters + 16 * i, 16)
-        ptype = raw[0]
-        value = int.from_bytes(raw[8:16], "little")
-        if ptype == MemExtendedParameterAddressRequirements:
-            req = user_read(thread.process, value & ((1 << (8 * ps)) - 1), 3 * ps)
-            lowest, highest, align = (int.from_bytes(req[k * ps:(k + 1) * ps], "little") for k in range(3))
-            bad_align = align and (align & (align - 1) or align < ALLOCATION_GRANULARITY)
-            bad_high = highest and (highest + 1) % ALLOCATION_GRANULARITY
-            if bad_align or bad_high or lowest % ALLOCATION_GRANULARITY or base:
-                return STATUS_INVALID_PARAMETER
-        elif ptype == MemExtendedParameterNumaNode:
-            if value & 0xFFFFFFFF not in (0, NUMA_NO_PREFERRED_NODE):   # one node: 0
-                return STATUS_INVALID_PARAMETER
-        elif ptype == 0 or ptype >= MemExtendedParameterMax:
-            return STATUS_INVALID_PARAMETER
-        else:
-            unsupported(thread, "NtAllocateVirtualMemoryEx", f"extended parameter type {ptype}")
+    lowest, highest, align = extended_parameters(thread, proc, "NtAllocateVirtualMemoryEx", ExtendedParameters,
+                                                 ExtendedParameterCount, placing=not base and
+                                                 bool(AllocationType & MEM_RESERVE))
     if not size:
         return 0xC00000F0   # STATUS_INVALID_PARAMETER_3 (RegionSize)
     got_base, got_size = proc.aspace.allocate(base or None, size, AllocationType & 0xFFFFFFFF,
@@ -423,4 +493,72 @@ def NtAllocateVirtualMemoryEx(machine, thread, ProcessHandle, BaseAddress, Regio
                                               lowest=lowest or None, highest=highest or None)
     _put(thread, BaseAddress, got_base)
     _put(thread, RegionSize, got_size)
+    return 0
+
+
+VmPrefetchInformation = 0
+VM_INFORMATION_CLASSES = 8   # VmPrefetchInformation .. VmRemoveFromWorkingSetInformation
+STATUS_INVALID_PARAMETER_2 = 0xC00000F0
+STATUS_INVALID_PARAMETER_5 = 0xC00000F3
+STATUS_INVALID_PARAMETER_6 = 0xC00000F4
+
+
+@kernel_service("NtSetInformationVirtualMemory")
+def NtSetInformationVirtualMemory(machine, thread, ProcessHandle, VmInformationClass, NumberOfEntries,
+                                  VirtualAddresses, VmInformation, VmInformationLength):
+    """VmPrefetchInformation (PrefetchVirtualMemory): the MEMORY_RANGE_ENTRY array is checked as Windows checks it
+    (the ULONG of flags, a count, each range non-empty) and the prefetch itself is a paging hint with nothing to do
+    in a memory that is never paged out.  The other classes stop loudly."""
+    cls = VmInformationClass & 0xFFFFFFFF
+    if cls >= VM_INFORMATION_CLASSES:
+        return STATUS_INVALID_PARAMETER_2
+    if cls != VmPrefetchInformation:
+        unsupported(thread, "NtSetInformationVirtualMemory", f"information class {cls}")
+    _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
+    if not VmInformation:
+        return STATUS_INVALID_PARAMETER_5
+    if VmInformationLength & 0xFFFFFFFF != 4:
+        return STATUS_INVALID_PARAMETER_6
+    count = NumberOfEntries & ((1 << 8 * (8 if thread.process.arch == "x64" else 4)) - 1)
+    if not count:
+        return STATUS_INVALID_PARAMETER_3
+    if count > 0x10000:
+        return STATUS_INVALID_PARAMETER_3
+    ps = 8 if thread.process.arch == "x64" else 4
+    raw = user_read(thread.process, VirtualAddresses, 2 * ps * count)   # NULL: STATUS_ACCESS_VIOLATION
+    for i in range(count):
+        if not int.from_bytes(raw[(2 * i + 1) * ps:(2 * i + 2) * ps], "little"):
+            return STATUS_INVALID_PARAMETER_4
+    user_read(thread.process, VmInformation, 4)
+    return 0
+
+
+WRITE_WATCH_FLAG_RESET = 1
+
+
+@kernel_service("NtGetWriteWatch")
+def NtGetWriteWatch(machine, thread, ProcessHandle, Flags, BaseAddress, RegionSize, UserAddressArray,
+                    EntriesInUserAddressArray, Granularity):
+    """The pages of a MEM_WRITE_WATCH allocation written since the last reset (at most *Entries of them, in
+    address order; WRITE_WATCH_FLAG_RESET clears the ones reported); *Granularity is the page size."""
+    proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
+    flags = Flags & 0xFFFFFFFF
+    if flags & ~WRITE_WATCH_FLAG_RESET or not EntriesInUserAddressArray:
+        return STATUS_INVALID_PARAMETER
+    limit = _get(thread, EntriesInUserAddressArray)
+    pages = proc.aspace.write_watch(BaseAddress, RegionSize, reset=bool(flags & WRITE_WATCH_FLAG_RESET),
+                                    limit=min(limit, 1 << 20))
+    ps = 8 if thread.process.arch == "x64" else 4
+    if pages:
+        user_write(thread.process, UserAddressArray, b"".join(p.to_bytes(ps, "little") for p in pages))
+    _put(thread, EntriesInUserAddressArray, len(pages))
+    if Granularity:
+        user_write(thread.process, Granularity, struct.pack("<I", PAGE))
+    return 0
+
+
+@kernel_service("NtResetWriteWatch")
+def NtResetWriteWatch(machine, thread, ProcessHandle, BaseAddress, RegionSize):
+    proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
+    proc.aspace.write_watch(BaseAddress, RegionSize, reset=True)
     return 0

@@ -446,7 +446,8 @@ def PspInsertProcess(machine, proc: Process, parent: Process, creator, req: Crea
 
 # ======================================================================================== Stage 4
 def PspCreateThread(machine, proc: Process, *, start: int, parameter: int, initial: bool = False, pe=None,
-                    stack_reserve: int = 0, stack_commit: int = 0, suspended: bool = True) -> Thread:
+                    stack_reserve: int = 0, stack_commit: int = 0, suspended: bool = True,
+                    stack_highest: int | None = None) -> Thread:
     thread = Thread(proc)
     thread.creation_time = machine.clock.system_time()
     thread.initial = initial
@@ -462,8 +463,12 @@ def PspCreateThread(machine, proc: Process, *, start: int, parameter: int, initi
     with machine.events.nested():
         # PspAllocateThread: the stack and the TEB
         thread.tid = machine.cid.allocate(thread)
+        try:
+            thread.stack = machine.create_user_stack(thread, stack_reserve, stack_commit, stack_highest)
+        except NtStatusError:   # no room for the stack (a ZeroBits limit): nothing is left behind
+            machine.cid.free(thread.tid)
+            raise
         thread.reference()   # a running thread keeps its object alive: closing every handle does not end it
-        thread.stack = machine.create_user_stack(thread, stack_reserve, stack_commit)
         sh = proc.aspace.host_memory(thread.stack.reserve_base)
         if sh is not None:   # (buffer, host offset - address, lowest address, StackBase)
             thread.stack_host = (sh[0], sh[1] - thread.stack.reserve_base, thread.stack.reserve_base, thread.stack.base)

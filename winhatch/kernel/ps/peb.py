@@ -110,13 +110,15 @@ def write_peb(proc: Process, pe, req, *, api_set_map: int, being_debugged: bool)
     return {"peb": peb, "parameters": params, "environment": env}
 
 
-def create_user_stack(thread: Thread, reserve: int, commit: int) -> ThreadStack:
-    """RtlCreateUserStack: reserve, commit the top, a guard page below it (and the last page stays reserved)."""
+def create_user_stack(thread: Thread, reserve: int, commit: int, highest: int | None = None) -> ThreadStack:
+    """RtlCreateUserStack: reserve (below ``highest``, a ZeroBits limit, when given), commit the top, a guard page
+    below it (and the last page stays reserved)."""
     aspace = thread.process.aspace
     reserve = _align(reserve, 0x10000)
     commit = min(_align(commit, 0x1000), reserve - 0x2000)
     # host-backed: the API trap path reads stack arguments straight from it (Thread.stack_host)
-    base, size = aspace.allocate(None, reserve, MEM_RESERVE, PAGE_READWRITE, tag=("stack", thread.tid), host=True)
+    base, size = aspace.allocate(None, reserve, MEM_RESERVE, PAGE_READWRITE, tag=("stack", thread.tid), host=True,
+                                 highest=highest)
     top = base + size
     aspace.allocate(top - commit, commit, MEM_COMMIT, PAGE_READWRITE)
     aspace.allocate(top - commit - 0x1000, 0x1000, MEM_COMMIT, PAGE_READWRITE | PAGE_GUARD)

@@ -143,8 +143,8 @@ def NtCreateThreadEx(machine, thread, ThreadHandle, DesiredAccess, ObjectAttribu
     flags = CreateFlags & 0xFFFFFFFF
     if flags & ~_KNOWN_CREATE_FLAGS:
         unsupported(thread, "NtCreateThreadEx", f"CreateFlags {flags:#x}")
-    if ZeroBits:
-        unsupported(thread, "NtCreateThreadEx", f"ZeroBits {ZeroBits:#x}")
+    from winhatch.kernel.mm.services import zero_bits_limit
+    highest = zero_bits_limit(thread, ZeroBits)   # where the stack may be placed (STATUS_INVALID_PARAMETER_3)
     attrs = _attributes(thread, AttributeList) if AttributeList else []
     for _entry, attr, _size, _value, _ret in attrs:
         if attr not in (PS_ATTRIBUTE_CLIENT_ID, PS_ATTRIBUTE_TEB_ADDRESS):
@@ -170,7 +170,8 @@ def NtCreateThreadEx(machine, thread, ThreadHandle, DesiredAccess, ObjectAttribu
     if commit and reserve and commit > reserve:
         reserve = (commit + 0xFFFFF) & ~0xFFFFF  # the reservation grows to hold the commit (1 MB steps)
     new = PspCreateThread(machine, proc, start=StartRoutine, parameter=Argument, stack_reserve=reserve,
-                          stack_commit=commit, suspended=bool(flags & THREAD_CREATE_FLAGS_CREATE_SUSPENDED))
+                          stack_commit=commit, suspended=bool(flags & THREAD_CREATE_FLAGS_CREATE_SUSPENDED),
+                          stack_highest=highest)
     behaviour.cross_process(machine, thread, proc, "NtCreateThreadEx", start=StartRoutine, parameter=Argument,
                             tid=new.tid)
     if flags & THREAD_CREATE_FLAGS_HIDE_FROM_DEBUGGER:

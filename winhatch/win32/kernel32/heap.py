@@ -441,12 +441,12 @@ ERROR_NO_MORE_ITEMS = 259
 
 def _walk_next(c, heap, data: int, flags: int, rtl: bool):
     """The entry after the one whose lpData/wFlags the caller passes back (lpData NULL: the first)."""
-    entries = heap.walk(c.ptr_size)
+    entries, index = heap.walk_indexed(c.ptr_size)
     if not data:
         return entries[0] if entries else None
     kinds = _kind_of_flags(flags, rtl)
-    for i, e in enumerate(entries):
-        if e["data"] == data and (kinds is None or e["kind"] in kinds):
+    for i in index.get(data, ()):
+        if kinds is None or entries[i]["kind"] in kinds:
             return entries[i + 1] if i + 1 < len(entries) else None
     return None
 

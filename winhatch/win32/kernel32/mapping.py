@@ -184,7 +184,7 @@ def UnmapViewOfFileEx(c, base, flags):
     if flags & ~0x3:  # MEM_UNMAP_WITH_TRANSIENT_BOOST | MEM_PRESERVE_PLACEHOLDER
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    return UnmapViewOfFile(c, base)
+    return 0 if _failed(c, c.nt("NtUnmapViewOfSectionEx", -1, base, flags)) else 1
 
 
 @api(K32, "BOOL WINAPI FlushViewOfFile(LPCVOID lpBaseAddress, SIZE_T dwNumberOfBytesToFlush)")

@@ -134,6 +134,9 @@ class ExceptionState:
         self.vectored: list[tuple[int, int]] = []       # (entry handle, guest handler)
         self.continue_handlers: list[tuple[int, int]] = []
         self.unhandled_filter = 0
+        #: ntdll's top-level filter (RtlSetUnhandledExceptionFilter): None is kernelbase's UnhandledExceptionFilter,
+        #: which kernel32 installs at start-up; a program may replace it (0: none at all)
+        self.rtl_filter: int | None = None
         self.function_tables: list[dict] = []          # RtlAddFunctionTable / RtlInstallFunctionTableCallback
         self.pending: dict[int, list[_PendingCall]] = {}  # tid -> pending guest calls, by slot
         self.images: dict[int, dict] = {}              # image base -> header facts (exception dir, load config)
@@ -826,8 +829,14 @@ def _dispatch_gen(thread, co: Coroutine, rec_addr, ctx_addr, ep_addr, dc_addr, c
         yield from _call_continue_handlers(st, ep_addr)
         return continue_execution()
     if outcome == "top":
-        # 3. RtlUserThreadStart's frame: __except (UnhandledExceptionFilter(GetExceptionInformation()))
-        r = yield from unhandled_exception_filter_gen(thread, ep_addr)
+        # 3. RtlUserThreadStart's frame: __except (RtlpUnhandledExceptionFilter(GetExceptionInformation())) —
+        # kernelbase's UnhandledExceptionFilter unless the program set its own with RtlSetUnhandledExceptionFilter
+        if st.rtl_filter is None:
+            r = yield from unhandled_exception_filter_gen(thread, ep_addr)
+        elif st.rtl_filter:
+            r = _signed32((yield GuestCall(st.rtl_filter, (ep_addr,), x86_nested=True)))
+        else:
+            r = EXCEPTION_CONTINUE_SEARCH
         if r == EXCEPTION_CONTINUE_EXECUTION:
             return continue_execution()
         if r == EXCEPTION_EXECUTE_HANDLER:
@@ -1081,6 +1090,12 @@ def rtl_unwind_x64_gen(thread, co: Coroutine, target_frame: int, target_ip: int,
             cur.regs["rax"] = retval & M64
             cur.regs["rip"] = target_ip & M64
             mem.w32(rec_addr + flags_off, mem.u32(rec_addr + flags_off) & ~EXCEPTION_UNWIND)
+            rec = read_record(mem, rec_addr, "x64")
+            if rec["ExceptionCode"] == STATUS_LONGJUMP and rec["NumberParameters"] >= 1:
+                # the unwind ends as RtlRestoreContext(Context, Record) does: a longjmp continues from the
+                # jump buffer (its Rip, not TargetIp)
+                from winhatch.win32.ntdll.seh import _apply_jump_buffer
+                _apply_jump_buffer(mem, cur, rec["ExceptionInformation"][0])
             return cur
         cur = new
     if to_top:

@@ -103,3 +103,24 @@ def RtlSecondsSince1970ToTime(c, secs, ptime):
 @api(NT, "void NTAPI RtlSecondsSince1980ToTime(ULONG ElapsedSeconds, PLARGE_INTEGER Time)")
 def RtlSecondsSince1980ToTime(c, secs, ptime):
     c.write(ptime, struct.pack("<q", (secs + SECS_1601_TO_1980) * TICKS_PER_SEC))
+
+
+SystemTimeZoneInformation = 0x2C
+SystemDynamicTimeZoneInformation = 0x66
+
+
+def _query_zone(c, cls: int, buf: int, size: int) -> int:
+    out = c.stack_alloc(4)
+    return c.nt("NtQuerySystemInformation", cls, buf, size, out)
+
+
+@api(NT, "NTSTATUS NTAPI RtlQueryTimeZoneInformation(PVOID TimeZoneInformation)")
+def RtlQueryTimeZoneInformation(c, buf):
+    """RTL_TIME_ZONE_INFORMATION from the kernel (NtQuerySystemInformation(SystemTimeZoneInformation))."""
+    return _query_zone(c, SystemTimeZoneInformation, buf, 172)
+
+
+@api(NT, "NTSTATUS NTAPI RtlQueryDynamicTimeZoneInformation(PVOID TimeZoneInformation)")
+def RtlQueryDynamicTimeZoneInformation(c, buf):
+    """RTL_DYNAMIC_TIME_ZONE_INFORMATION from the kernel (SystemDynamicTimeZoneInformation)."""
+    return _query_zone(c, SystemDynamicTimeZoneInformation, buf, 432)

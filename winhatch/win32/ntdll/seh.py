@@ -153,6 +153,13 @@ def SetUnhandledExceptionFilter(c, f):
     return old
 
 
+@api("ntdll.dll", "void NTAPI RtlSetUnhandledExceptionFilter(PVOID Filter)")
+def RtlSetUnhandledExceptionFilter(c, f):
+    """The filter RtlUserThreadStart's __except calls for an exception no frame handled (kernel32 sets
+    UnhandledExceptionFilter there at start-up; this replaces it, NULL removes it)."""
+    X.state_of(c.proc).rtl_filter = f
+
+
 @api(K32, "LONG WINAPI UnhandledExceptionFilter(struct _EXCEPTION_POINTERS *ExceptionInfo)")
 def UnhandledExceptionFilter(c, ep):
     def gen(co, entry):
@@ -188,7 +195,8 @@ def RtlRestoreContext(c, ctx_addr, rec_addr):
     ctx = _restore(c, ctx_addr)
     rec = X.read_record(mem, rec_addr, c.arch) if rec_addr else None
     if rec and c.cpu.is64 and rec["ExceptionCode"] == X.STATUS_LONGJUMP and rec["NumberParameters"] >= 1:
-        _apply_jump_buffer(mem, ctx, rec["ExceptionInformation"][0])
+        _jump_buffer_to_context(mem, ctx_addr, rec["ExceptionInformation"][0])
+        ctx = _restore(c, ctx_addr)
     elif rec and c.cpu.is64 and rec["ExceptionCode"] == X.STATUS_UNWIND_CONSOLIDATE and rec["NumberParameters"] >= 1:
         callback = rec["ExceptionInformation"][0]
 
@@ -204,6 +212,23 @@ def RtlRestoreContext(c, ctx_addr, rec_addr):
     c.cpu.restore_context(ctx)
 
 
+def _jump_buffer_to_context(mem, ctx_addr: int, jb: int) -> None:
+    """RtlRestoreContext of a STATUS_LONGJUMP: the _JUMP_BUFFER's registers go into the caller's CONTEXT record
+    itself (nonvolatile integer registers, Rsp, Rip, MxCsr — also FltSave.MxCsr —, the x87 control word from
+    FpCsr, Xmm6-15), which is then restored (ntdll/exception.c test_restore_context, on Windows)."""
+    from winhatch.kernel.structs import CONTEXT_AMD64
+    vals = struct.unpack("<11Q", mem.read(jb, 88))
+    off = lambda f: CONTEXT_AMD64.offset("x64", f)   # noqa: E731
+    for name, v in zip(("Rbx", "Rsp", "Rbp", "Rsi", "Rdi", "R12", "R13", "R14", "R15", "Rip"), vals[1:]):
+        mem.write(ctx_addr + off(name), struct.pack("<Q", v))
+    mxcsr, fpcsr = mem.u32(jb + 88), mem.u32(jb + 92) & 0xFFFF
+    flt = ctx_addr + off("FltSave")
+    mem.write(ctx_addr + off("MxCsr"), struct.pack("<I", mxcsr))
+    mem.write(flt + 24, struct.pack("<I", mxcsr))          # XSAVE_FORMAT.MxCsr
+    mem.write(flt, struct.pack("<H", fpcsr))               # XSAVE_FORMAT.ControlWord
+    mem.write(flt + 160 + 16 * 6, mem.read(jb + 96, 160))  # Xmm6..Xmm15
+
+
 def _apply_jump_buffer(mem, ctx, jb):
     """_JUMP_BUFFER (x64): Frame, Rbx, Rsp, Rbp, Rsi, Rdi, R12-R15, Rip, MxCsr, FpCsr, Spare, Xmm6-15."""
     vals = struct.unpack("<11Q", mem.read(jb, 88))
@@ -211,6 +236,7 @@ def _apply_jump_buffer(mem, ctx, jb):
     for name, v in zip(("rbx", "rsp", "rbp", "rsi", "rdi", "r12", "r13", "r14", "r15", "rip"), vals[1:]):
         r[name] = v
     r["mxcsr"] = mem.u32(jb + 88)
+    r["fpcw"] = mem.u32(jb + 92) & 0xFFFF
     for i in range(10):
         r[f"xmm{6 + i}"] = int.from_bytes(mem.read(jb + 96 + 16 * i, 16), "little")
 
@@ -327,16 +353,29 @@ def RtlLookupFunctionEntry(c, pc, base_out, history):
                   "PRUNTIME_FUNCTION FunctionEntry, PCONTEXT ContextRecord, PVOID *HandlerData, "
                   "PDWORD64 EstablisherFrame, PKNONVOLATILE_CONTEXT_POINTERS ContextPointers)")
 def RtlVirtualUnwind(c, htype, base, pc, entry, ctx_addr, data_out, frame_out, ptrs_addr):
-    ctx = _restore(c, ctx_addr, c.cpu.save_context())
+    # the record's registers are used whatever its ContextFlags say, and only the integer registers, Rip and the
+    # XMM registers the unwind restores are written back (the rest of the caller's CONTEXT is left alone)
+    from winhatch.kernel.structs import CONTEXT_AMD64
+    raw = bytearray(Mem(c.proc).read(ctx_addr, X.X64_CONTEXT_SIZE))
+    flags_off = CONTEXT_AMD64.offset("x64", "ContextFlags")
+    whole = bytearray(raw)
+    whole[flags_off:flags_off + 4] = (0x10000B).to_bytes(4, "little")   # CONTEXT_AMD64 | CONTROL | INTEGER | FLOAT
+    ctx = X.context_from_guest(bytes(whole), c.cpu.save_context())
     ptrs, xptrs = {}, {}
     try:
         res = X.virtual_unwind(c.thread, htype, base, pc, entry, ctx, ptrs, xptrs)
     except X.ExceptionError as e:
         _raise(c, X.build_record(e.status, X.EXCEPTION_NONCONTINUABLE, c.cpu.pc), caller_context(c), str(e))
         return None
-    c.write(ctx_addr, X.context_to_guest(ctx))
-    if data_out:
-        c.write_u64(data_out, res.handler_data if res.handler else 0)
+    new = X.context_to_guest(ctx)
+    lo, hi = CONTEXT_AMD64.offset("x64", "Rax"), CONTEXT_AMD64.offset("x64", "Rip") + 8
+    raw[lo:hi] = new[lo:hi]
+    xmm0 = CONTEXT_AMD64.offset("x64", "FltSave") + 160
+    for i in xptrs:
+        raw[xmm0 + 16 * i:xmm0 + 16 * i + 16] = new[xmm0 + 16 * i:xmm0 + 16 * i + 16]
+    c.write(ctx_addr, bytes(raw))
+    if data_out and res.handler:
+        c.write_u64(data_out, res.handler_data)
     if frame_out:
         c.write_u64(frame_out, res.establisher)
     if ptrs_addr:

@@ -154,8 +154,7 @@ def _getaddrinfo(c, node, serv, hints, res, wide):
         if not blk:
             c.set_last_error(A.WSAENOBUFS)
             return A.WSAENOBUFS
-        p = proto if proto else (6 if stype == 1 else 17 if stype == 2 else 0)
-        c.write(blk, struct.pack("<iiii", 0, AF_INET, stype, p))
+        c.write(blk, struct.pack("<iiii", 0, AF_INET, stype, proto))   # the hints' protocol, 0 included
         c.write_ptr(blk + o_len, 16)
         c.write_ptr(blk + o_addr, blk + size)
         c.write(blk + size, afd.sockaddr_in(a, port))

@@ -220,8 +220,10 @@ class Endpoint(KObject):
         self.remote = (ip, port)
         cap = self.net.capture
         local_target = inet.is_loopback(ip) or ip == inet.GUEST_IP
+        lst = self.net.ports.get(("tcp", port)) if local_target else None
+        if local_target and self.net.mode == "host" and (lst is None or lst.state != "listening"):
+            return self._connect_host(ip, port)     # a server of the host's own loopback
         if local_target:
-            lst = self.net.ports.get(("tcp", port))
             self.flow = cap.tcp_open(self.local, (ip, port), None, "guest")
             if lst is None or lst.state != "listening" or len(lst.backlog) >= lst.max_backlog:
                 cap.tcp_refused(self.flow)

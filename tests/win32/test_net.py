@@ -1,0 +1,155 @@
+"""Winsock over the sockets driver and the fake internet (winhatch.kernel.io.afd, winhatch.kernel.net).
+
+conf_net_loopback.c (a TCP server and client in one process, select, UDP, names, errors) is checked against
+Wine's output by test_conformance. Here: what a program receives from the fake internet, checked against the
+capture (the report's `network` and the pcap parsed back), the configuration file, and `--net host` against a
+local Python server on 127.0.0.1 (compared with Wine's output where wine64 is installed)."""
+import http.server
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import dpkt
+import pytest
+from click.testing import CliRunner
+
+from winhatch import cli, runner
+from winhatch.kernel.net import internet as inet
+from winhatch.kernel.net.internet import NetConfig, NetConfigError, internet_of
+
+LIBS = ["-lws2_32"]
+WINE64 = "/usr/lib/wine/wine64"
+
+
+def _fake(build_fixture, arch, tmp_path, args=(), cfg=None):
+    exe = build_fixture("net_fake.c", arch, libs=LIBS)
+    r = runner.run(exe, list(args), net_config=cfg, timeout=120)
+    assert r.exit_status == 0, (r.error, r.stdout)
+    return r
+
+
+def test_default_addresses_are_deterministic_and_reserved():
+    a = inet.default_address("www.example.com")
+    assert a == inet.default_address("WWW.Example.com.")
+    assert a.startswith(("198.18.", "198.19.")) and a not in ("198.18.0.0", "198.19.255.255")
+    assert inet.default_address("a.example") != inet.default_address("b.example")
+
+
+def test_fake_internet_http_dns_and_capture(build_fixture, arch, tmp_path):
+    r = _fake(build_fixture, arch, tmp_path)
+    out = r.stdout.decode()
+    www = inet.default_address("www.winhatch-test.example")
+    assert f"www.winhatch-test.example -> {www}:80" in out
+    assert f"gethostbyname: update.example.net 4 {inet.default_address('update.example.net')}" in out
+    assert out.count("status line: HTTP/1.1 200 OK") == 2
+    assert out.count("winhatch fake internet") == 2
+    assert "hostname: WINHATCH" in out
+    mail = inet.default_address("mail.example.org")
+    assert f"answers 1, last address {mail}" in out and "id 1234" in out
+    net = r.report()["network"]
+    assert net["mode"] == "fake"
+    assert [d["name"] for d in net["dns"]] == ["update.example.net", "www.winhatch-test.example",
+                                               "c2.winhatch-test.example", "mail.example.org"]
+    assert net["dns"][1]["answers"] == [www]
+    hosts = [(c["server"], c["host"]) for c in net["connections"]]
+    assert hosts[:2] == [(f"{www}:80", "www.winhatch-test.example"),
+                         (f"{inet.default_address('c2.winhatch-test.example')}:80", "c2.winhatch-test.example")]
+    get, post = net["http"]
+    assert (get["method"], get["path"], get["host"], get["status"]) == ("GET", "/index.html",
+                                                                         "www.winhatch-test.example", 200)
+    assert ["User-Agent", "net_fake/1.0"] in get["headers"]
+    assert (post["method"], post["path"], post["body_preview"], post["body_bytes"]) == ("POST", "/gate.php",
+                                                                                      "id=42&x=abc", 11)
+    assert net["connections"][0]["sent_preview"].startswith("GET /index.html HTTP/1.1\r\n")
+    # the pcap, parsed back: the DNS question and answer, the handshake, the request and the response
+    pcap = tmp_path / "net.pcap"
+    internet_of(r.machine).capture.write_pcap(pcap)
+    with open(pcap, "rb") as fh:
+        frames = [dpkt.ethernet.Ethernet(buf) for _ts, buf in dpkt.pcap.Reader(fh)]
+    udp = [f.data.data for f in frames if isinstance(f.data.data, dpkt.udp.UDP)]
+    answers = [dpkt.dns.DNS(u.data) for u in udp if u.sport == 53]
+    assert {a.an[0].name for a in answers} >= {"www.winhatch-test.example", "mail.example.org"}
+    tcp = [(f.data, f.data.data) for f in frames if isinstance(f.data.data, dpkt.tcp.TCP)]
+    syn = [t for ip, t in tcp if t.flags & dpkt.tcp.TH_SYN and not t.flags & dpkt.tcp.TH_ACK]
+    assert len(syn) == 2 and syn[0].dport == 80
+    stream = b"".join(t.data for ip, t in tcp if t.sport == 80 and ip.src == bytes(map(int, www.split("."))))
+    assert stream.startswith(b"HTTP/1.1 200 OK\r\n") and stream.endswith(b"</html>\n")
+    fins = [t for ip, t in tcp if t.flags & dpkt.tcp.TH_FIN]
+    assert len(fins) == 4      # both ends of both connections
+
+
+def test_configuration_answers_responses_and_banner(build_fixture, arch, tmp_path):
+    (tmp_path / "gate.txt").write_bytes(b"cmd=sleep 60\n")
+    (tmp_path / "page.html").write_bytes(b"<p>configured default</p>\n")
+    conf = tmp_path / "net.toml"
+    conf.write_text('[dns]\n"c2.winhatch-test.example" = ["203.0.113.50"]\n'
+                    '[http]\ndefault_page = "page.html"\n'
+                    '[[http.response]]\nhost = "c2.winhatch-test.example"\npath = "/gate.php"\nfile = "gate.txt"\n'
+                    'status = 201\ncontent_type = "text/plain"\n'
+                    '[tcp.banners]\n"21" = "220 ftp ready\\r\\n"\n')
+    r = _fake(build_fixture, arch, tmp_path, ["21"], NetConfig.load(conf))
+    out = r.stdout.decode()
+    assert "c2.winhatch-test.example -> 203.0.113.50:80" in out
+    assert "status line: HTTP/1.1 201 Created" in out and "body 13: cmd=sleep 60" in out
+    assert "body 26: <p>configured default</p>" in out
+    assert "banner: 15 220 ftp ready" in out
+    net = r.report()["network"]
+    ftp = net["connections"][2]
+    assert ftp["server"] == "203.0.113.9:21" and ftp["received_preview"] == "220 ftp ready\r\n"
+    assert ftp["sent_preview"] == "QUIT\r\n"
+
+
+def test_bad_configuration_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[dns]\n"x" = ["not-an-address"]\n')
+    with pytest.raises(NetConfigError, match="not an IPv4 address"):
+        NetConfig.load(bad)
+    bad.write_text("[[http.response]]\npath = '/x'\nfile = 'missing.bin'\n")
+    with pytest.raises(NetConfigError, match="missing.bin"):
+        NetConfig.load(bad)
+    r = CliRunner().invoke(cli.main, ["run", "--net-config", str(bad), "x.exe"])
+    assert r.exit_code == 2 and "--net-config" in r.output and "Traceback" not in r.output
+
+
+def test_run_help_explains_the_network_options():
+    h = CliRunner().invoke(cli.main, ["run", "--help"]).output
+    assert "--net [fake|host]" in h and "--net-config" in h and "--pcap" in h and "198.18.0.0/15" in h
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (the library's name)
+        body = b"hello from the host\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def local_server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv.server_address[1]
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_net_host_reaches_a_local_server(build_fixture, arch, local_server):
+    exe = build_fixture("net_fake.c", arch, libs=LIBS)
+    r = runner.run(exe, ["get", str(local_server)], net="host", timeout=120)
+    assert r.exit_status == 0, r.error
+    out = r.stdout.decode()
+    assert "status line: HTTP/1.0 200 OK" in out and out.endswith("hello from the host\r\n")
+    conn = r.report()["network"]["connections"][0]
+    assert conn["responder"] == "host" and conn["server"] == f"127.0.0.1:{local_server}"
+    assert conn["sent_preview"].startswith("GET /hello.txt HTTP/1.0")
+    prefix = Path(__file__).resolve().parents[2] / "build" / "wineprefix"   # tools/record_expected.py's
+    if arch == "x64" and Path(WINE64).exists() and prefix.is_dir():
+        w = subprocess.run([WINE64, str(exe), "get", str(local_server)], capture_output=True, timeout=120,
+                           env=dict(os.environ, WINEDEBUG="-all", WINEPREFIX=str(prefix)))
+        assert w.stdout == r.stdout

@@ -153,3 +153,24 @@ def test_net_host_reaches_a_local_server(build_fixture, arch, local_server):
         w = subprocess.run([WINE64, str(exe), "get", str(local_server)], capture_output=True, timeout=120,
                            env=dict(os.environ, WINEDEBUG="-all", WINEPREFIX=str(prefix)))
         assert w.stdout == r.stdout
+
+
+def test_adapters_and_dnsquery_describe_the_fake_network(build_fixture, arch):
+    exe = build_fixture("net_info.c", arch, libs=["-liphlpapi", "-ldnsapi", "-lws2_32"])
+    r = runner.run(exe, [], timeout=120)
+    assert r.exit_status == 0, r.error
+    out = r.stdout.decode().replace("\r\n", "\n")
+    assert "GetAdaptersInfo size: 111 1\n" in out          # ERROR_BUFFER_OVERFLOW with the size
+    assert (f"type 6 dhcp 1 ip {inet.GUEST_IP}/{inet.NETMASK} gw {inet.GATEWAY} mac 52-54-00-12-34-56 index 7"
+            in out)
+    assert f"GetNetworkParams: 0 host WINHATCH dns {inet.DNS_SERVER}\n" in out
+    assert "GetBestInterface: 0 7 loopback 0 1\n" in out
+    assert (f"  7 {{6A1C2F1E-7B57-4E8C-9D3A-57494E484154}} 'Ethernet' 'winhatch Virtual Ethernet Adapter' type 6 "
+            f"mtu 1500 status 1 ip {inet.GUEST_IP}/24 dns {inet.DNS_SERVER} gw {inet.GATEWAY}\n") in out
+    assert "'Loopback Pseudo-Interface 1' 'Software Loopback Interface 1' type 24" in out
+    addr = inet.default_address("files.winhatch-test.example")
+    assert f"DnsQuery_A: 0 files.winhatch-test.example type 1 len 4 ttl 300 section 1 {addr}\n" in out
+    assert "DnsQuery_W MX: 9501 " in out                   # DNS_INFO_NO_RECORDS
+    dns = r.report()["network"]["dns"]
+    assert [(d["name"], d["type"]) for d in dns] == [("files.winhatch-test.example", "A"),
+                                                     ("mx.winhatch-test.example", "MX")]

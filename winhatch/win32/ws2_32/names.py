@@ -33,6 +33,10 @@ def computer_name(c) -> str:
     return c.machine.subsystem.get("computer_name", COMPUTER_NAME)
 
 
+def dns_query(c, name: str, qtype: int = 1) -> list[str] | None:
+    return _dns_query(c, name, qtype)
+
+
 def resolve(c, name: str) -> list[str] | None:
     """The IPv4 addresses of `name` (None: the name does not resolve)."""
     key = name.rstrip(".").lower()
@@ -49,11 +53,12 @@ def resolve(c, name: str) -> list[str] | None:
     return _dns_query(c, name.rstrip("."))
 
 
-def _dns_query(c, name: str) -> list[str] | None:
+def _dns_query(c, name: str, qtype: int = 1) -> list[str] | None:
+    """Ask the adapter's DNS server (UDP, through the driver): the A answers (None: none, or no answer)."""
     import dpkt
     try:
         q = dpkt.dns.DNS(id=0x5748 ^ (len(name) << 4), qr=dpkt.dns.DNS_Q, rd=1,
-                         qd=[dpkt.dns.DNS.Q(name=name, type=dpkt.dns.DNS_A, cls=dpkt.dns.DNS_IN)])
+                         qd=[dpkt.dns.DNS.Q(name=name, type=qtype, cls=dpkt.dns.DNS_IN)])
         query = bytes(q)
     except (dpkt.PackError, ValueError, UnicodeError):
         return None

@@ -156,6 +156,7 @@ class Endpoint(KObject):
         self.so_error = 0
         self.options: dict[tuple[int, int], bytes] = {}
         self.irps: list = []         # pending overlapped requests: (irp, kind, params)
+        self.deferred_kick: list = []   # endpoints a send gave data to: their requests complete after it
 
     # -- naming ----------------------------------------------------------------------------------------------
     def describe(self) -> str:
@@ -326,8 +327,7 @@ class Endpoint(KObject):
                     return STATUS_CONNECTION_RESET, 0
                 cap.tcp_data(self.flow, self.side, data)
                 self.peer.rx += data
-                self.peer.kick()
-                self.machine.dispatcher.signal_waiters()
+                self.deferred_kick.append(self.peer)   # after the send itself completes
                 return STATUS_SUCCESS, len(data)
             if self.host_sock is not None:
                 try:
@@ -363,8 +363,7 @@ class Endpoint(KObject):
         target = self.net.ports.get(("udp", dst[1])) if local_target else None
         if target is not None and not target.deleted:
             target.rx_dgrams.append((src, bytes(data)))
-            target.kick()
-            self.machine.dispatcher.signal_waiters()
+            self.deferred_kick.append(target)
             note = "guest"
             cap.udp_datagram(src, dst, data, note)
         elif dst[1] == 53 and not local_target:
@@ -619,7 +618,13 @@ def device_control(machine, thread, handle: int, event, apc: int, ctx: int, iosb
         to = parse_sockaddr(raw[16:]) if len(raw) > 16 else None
         data = user_read(proc, buf, length) if length else b""
         st, n = ep.send(data, to)
-        return finish(st, n)
+        st = finish(st, n)
+        others, ep.deferred_kick = ep.deferred_kick, []
+        for other in others:
+            other.kick()
+        if others:
+            machine.dispatcher.signal_waiters()
+        return st
     if code == IOCTL_WHAFD_RECV:
         if len(raw) < 16:
             return STATUS_INVALID_PARAMETER

@@ -174,3 +174,29 @@ def test_adapters_and_dnsquery_describe_the_fake_network(build_fixture, arch):
     dns = r.report()["network"]["dns"]
     assert [(d["name"], d["type"]) for d in dns] == [("files.winhatch-test.example", "A"),
                                                      ("mx.winhatch-test.example", "MX")]
+
+
+def test_winsock_get_then_wininet_get_200_and_the_report_names_both(build_fixture, arch):
+    """The issue's criterion: resolve, connect and GET with Winsock, then fetch a URL with WinINet: 200 from the
+    default fake internet, and the report names both hosts and both requests."""
+    exe = build_fixture("net_wininet.c", arch, libs=["-lwininet", "-lws2_32"])
+    r = runner.run(exe, [], timeout=120)
+    assert r.exit_status == 0, r.error
+    out = r.stdout.decode().replace("\r\n", "\n")
+    assert "winsock: HTTP/1.1 200 OK\n" in out
+    assert "status: 1 200 len 4\n" in out and "content type: 1 text/html len 9\n" in out
+    assert "raw headers small: 0 122 need 1\n" in out and "no location: 0 12150\n" in out
+    assert "GET body 108: <!DOCTYPE html>" in out and "POST body 108:" in out and "status text: 1 200 len 3" in out
+    assert ("InternetCrackUrl: 1 scheme 4 https host cdn.winhatch-test.example 25 port 8443 path /a/b.bin 8 "
+            "extra ?x=1#f\n") in out
+    net = r.report()["network"]
+    hosts = {c["host"] for c in net["connections"]}
+    assert {"beacon.winhatch-test.example", "download.winhatch-test.example", "api.winhatch-test.example"} <= hosts
+    reqs = [(h["host"], h["method"], h["path"], h["status"]) for h in net["http"]]
+    assert reqs == [("beacon.winhatch-test.example", "GET", "/winsock", 200),
+                    ("download.winhatch-test.example", "GET", "/files/setup.exe?v=3", 200),
+                    ("api.winhatch-test.example", "POST", "/v1/report", 200)]
+    post = net["http"][2]
+    assert post["body_preview"] == "host=victim&user=alice"
+    assert ["X-Id", "7"] in post["headers"] and ["User-Agent", "wininet-fixture/2.0"] in post["headers"]
+    assert ["Accept", "text/*"] in post["headers"]

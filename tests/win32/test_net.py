@@ -6,6 +6,7 @@ capture (the report's `network` and the pcap parsed back), the configuration fil
 local Python server on 127.0.0.1 (compared with Wine's output where wine64 is installed)."""
 import http.server
 import os
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -200,3 +201,24 @@ def test_winsock_get_then_wininet_get_200_and_the_report_names_both(build_fixtur
     assert post["body_preview"] == "host=victim&user=alice"
     assert ["X-Id", "7"] in post["headers"] and ["User-Agent", "wininet-fixture/2.0"] in post["headers"]
     assert ["Accept", "text/*"] in post["headers"]
+
+
+def test_winhttp_post_over_https_and_urldownloadtofile(build_fixture, arch, tmp_path):
+    exe = tmp_path / "net_winhttp.exe"      # the download lands next to it (C:\app)
+    shutil.copy(build_fixture("net_winhttp.c", arch, libs=["-lwinhttp", "-lurlmon"]), exe)
+    cfg = tmp_path / "net.toml"
+    (tmp_path / "payload.src").write_bytes(b"MZ fake payload\n")
+    cfg.write_text('[[http.response]]\nhost = "files.winhatch-test.example"\npath = "/payload.bin"\n'
+                   'file = "payload.src"\n')
+    r = runner.run(exe, [], net_config=NetConfig.load(cfg), timeout=120)
+    assert r.exit_status == 0, r.error
+    out = r.stdout.decode().replace("\r\n", "\n")
+    assert out == ("handles: 1 1 1\nsend: 1\nreceive: 1\nstatus: 1 200\nserver: 1 winhatch 16\n"
+                   "data: 108 108 <!DOCTYPE html>\nURLDownloadToFile: 00000000\nfile: 16 MZ fake payload\n")
+    assert (tmp_path / "payload.bin").read_bytes() == b"MZ fake payload\n"
+    net = r.report()["network"]
+    post, get = net["http"]
+    assert (post["host"], post["method"], post["path"], post["server"].endswith(":443")) == \
+        ("telemetry.winhatch-test.example", "POST", "/collect", True)
+    assert post["body_preview"] == '{"id":1}' and ["User-Agent", "winhttp-fixture/1.0"] in post["headers"]
+    assert (get["host"], get["path"], get["response_bytes"]) == ("files.winhatch-test.example", "/payload.bin", 16)

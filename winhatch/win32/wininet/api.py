@@ -461,6 +461,11 @@ SCHEMES = {"ftp": 1, "gopher": 2, "http": 3, "https": 4, "file": 5}
 @api(WI, "BOOL WINAPI InternetCrackUrl%(LPCTSTR_RAW lpszUrl, DWORD dwUrlLength, DWORD dwFlags, "
          "LPURL_COMPONENTS lpUrlComponents)")
 def InternetCrackUrl(c, url_p, n, flags, comp):
+    return crack_url(c, url_p, n, flags, comp)
+
+
+def crack_url(c, url_p, n, flags, comp):
+    """InternetCrackUrl / WinHttpCrackUrl (the same URL_COMPONENTS layout; c.wide: the W form)."""
     if not url_p or not comp:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0

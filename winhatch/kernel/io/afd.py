@@ -574,10 +574,13 @@ def device_control(machine, thread, handle: int, event, apc: int, ctx: int, iosb
             irp = io.start_pending(machine, thread, ep, kind, 0, 0, iosb, event, apc, ctx)
             ep.irps.append((irp, kind, params))
             return STATUS_PENDING
+        extra = {"deadline": deadline}
         if ep.host_sock is not None:
             ep._pump_host(0.05)                      # the outside world: let real time pass
-            deadline = machine.clock.now() + 100_000  # and look again in 10 ms of emulated time
-        raise kwait.WouldBlock(kwait.WaitBlock([Ready(ep, mask)], False, deadline, f"socket {kind}", key))
+            tick = machine.clock.now() + 100_000     # and look again in 10 ms of emulated time
+            deadline = tick if deadline is None else min(deadline, tick)
+        raise kwait.WouldBlock(kwait.WaitBlock([Ready(ep, mask)], False, deadline, f"socket {kind}", key,
+                                               extra=extra))
 
     if code == IOCTL_WHAFD_BIND:
         ip, port = parse_sockaddr(raw)
@@ -636,9 +639,12 @@ def device_control(machine, thread, handle: int, event, apc: int, ctx: int, iosb
         r = ep.recv(length, flags)
         if r is None:
             timeout = _timeout_of(ep, SO_RCVTIMEO)
-            if done is not None and done.status == kwait.WAIT_TIMEOUT:
-                return STATUS_IO_TIMEOUT
             deadline = machine.clock.now() + timeout * 10_000 if timeout else None
+            if done is not None and done.extra.get("deadline", None) is not None and \
+                    (done.extra.get("deadline") or 0) <= machine.clock.now():
+                return STATUS_IO_TIMEOUT             # SO_RCVTIMEO ran out (not a look at the outside world)
+            if done is not None and "deadline" in done.extra:
+                deadline = done.extra["deadline"]    # the same time-out across the looks
             return wait_or_pend(POLL_RECEIVE | POLL_DISCONNECT, "recv", (buf, length, flags), deadline)
         st, data, src = r
         if data:
@@ -764,17 +770,19 @@ def _poll(machine, thread, raw: bytes, out: int, outlen: int, done, key, finish)
         struct.pack_into("<QII", res, 16 + 16 * i, h, ev, r)
         if r:
             ready += 1
-    timed_out = done is not None and done.status == kwait.WAIT_TIMEOUT
+    now = machine.clock.now()
+    deadline = None if timeout < 0 else now + timeout
+    if done is not None and "deadline" in done.extra:
+        deadline = done.extra["deadline"]            # a wait that looked at the outside world: the same end
+    timed_out = deadline is not None and deadline <= now
     if ready or timeout == 0 or timed_out:
         user_write(thread.process, out, bytes(res))
-        return finish(STATUS_SUCCESS if ready or not timed_out else STATUS_SUCCESS, ready)
-    deadline = None if timeout < 0 else machine.clock.now() + timeout
+        return finish(STATUS_SUCCESS, ready)
     objs = [Ready(ep, ev | POLL_CONNECT_FAIL | POLL_DISCONNECT) for _h, ev, ep in entries]
+    wake = deadline
     if any(ep.host_sock is not None for _h, _e, ep in entries):
         for _h, _e, ep in entries:
             ep._pump_host(0.02)
-        hd = machine.clock.now() + 100_000
-        deadline = hd if deadline is None else min(deadline, hd)
-        if timeout >= 0:
-            pass
-    raise kwait.WouldBlock(kwait.WaitBlock(objs, False, deadline, "socket select", key))
+        tick = now + 100_000
+        wake = tick if wake is None else min(wake, tick)
+    raise kwait.WouldBlock(kwait.WaitBlock(objs, False, wake, "socket select", key, extra={"deadline": deadline}))

@@ -201,6 +201,9 @@ def test_winsock_get_then_wininet_get_200_and_the_report_names_both(build_fixtur
     assert post["body_preview"] == "host=victim&user=alice"
     assert ["X-Id", "7"] in post["headers"] and ["User-Agent", "wininet-fixture/2.0"] in post["headers"]
     assert ["Accept", "text/*"] in post["headers"]
+    from winhatch.report.html import render_html
+    page = render_html(r.report())
+    assert '<section id="network">' in page and "beacon.winhatch-test.example" in page and "/v1/report" in page
 
 
 def test_winhttp_post_over_https_and_urldownloadtofile(build_fixture, arch, tmp_path):

@@ -21,6 +21,13 @@ guest's SOCKADDR_IN bytes:
     IOCTL_WHAFD_GET_OPT   in: ULONG Level, ULONG Name   out: value bytes; Information: their length
     IOCTL_WHAFD_GET_NAME  in: ULONG Which (0: local, 1: peer)   out: SOCKADDR (16)
     IOCTL_WHAFD_SHUTDOWN  in: ULONG How (SD_RECEIVE 0, SD_SEND 1, SD_BOTH 2)
+    IOCTL_WHAFD_EVENT_SELECT  in: ULONG64 Event (0: none), ULONG NetworkEvents (FD_*): WSAEventSelect
+    IOCTL_WHAFD_ENUM_EVENTS   in: ULONG64 Event to reset (0: none)   out: WSANETWORKEVENTS {LONG Events,
+                          INT ErrorCode[10]}: the events recorded since the last call (WSAEnumNetworkEvents)
+
+WSAEventSelect's events are recorded as Windows documents them: FD_READ / FD_ACCEPT once until the next
+recv / accept, FD_WRITE after a connection is made (or at the call when the socket can send), FD_CONNECT once
+with the connection's result, FD_CLOSE once when the other end closed; the event is set when one is recorded.
 
 A socket is created by NtCreateFile on \\Device\\Afd\\Endpoint with one extended attribute named
 "AfdOpenPacketXX" whose value is {ULONG AddressFamily, SocketType, Protocol, Flags}.
@@ -74,6 +81,9 @@ def _ctl(n: int) -> int:
 IOCTL_WHAFD_BIND, IOCTL_WHAFD_CONNECT, IOCTL_WHAFD_LISTEN, IOCTL_WHAFD_ACCEPT = _ctl(0), _ctl(1), _ctl(2), _ctl(3)
 IOCTL_WHAFD_SEND, IOCTL_WHAFD_RECV, IOCTL_WHAFD_POLL = _ctl(4), _ctl(5), _ctl(6)
 IOCTL_WHAFD_SET_OPT, IOCTL_WHAFD_GET_OPT, IOCTL_WHAFD_GET_NAME, IOCTL_WHAFD_SHUTDOWN = _ctl(7), _ctl(8), _ctl(9), _ctl(10)
+IOCTL_WHAFD_EVENT_SELECT, IOCTL_WHAFD_ENUM_EVENTS = _ctl(11), _ctl(12)
+FD_READ, FD_WRITE, FD_OOB, FD_ACCEPT, FD_CONNECT, FD_CLOSE = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
+FD_BITS = (FD_READ, FD_WRITE, FD_OOB, FD_ACCEPT, FD_CONNECT, FD_CLOSE)
 
 AF_INET, AF_INET6 = 2, 23
 SOCK_STREAM, SOCK_DGRAM, SOCK_RAW = 1, 2, 3
@@ -157,6 +167,13 @@ class Endpoint(KObject):
         self.options: dict[tuple[int, int], bytes] = {}
         self.irps: list = []         # pending overlapped requests: (irp, kind, params)
         self.deferred_kick: list = []   # endpoints a send gave data to: their requests complete after it
+        self.ev_event = None         # WSAEventSelect: the Event (referenced), the FD_* mask, what is recorded
+        self.ev_mask = 0
+        self.ev_pending = 0
+        self.ev_errors: dict[int, int] = {}
+        self.ev_reported = 0         # FD_* recorded and not re-enabled since
+        self.ev_write_armed = False
+        self.ev_connect = 0          # a connect finished: 1 made, 2 refused (FD_CONNECT not yet recorded)
 
     # -- naming ----------------------------------------------------------------------------------------------
     def describe(self) -> str:
@@ -237,6 +254,8 @@ class Endpoint(KObject):
             srv.flow, srv.side = self.flow, 1
             cap.tcp_accepted(self.flow)
             self.state = "connected"
+            self.ev_connect = 1
+            srv.ev_write_armed = True
             lst.backlog.append(srv)
             lst.kick()
             self.machine.dispatcher.signal_waiters()
@@ -248,6 +267,7 @@ class Endpoint(KObject):
         self.flow = r.flow = cap.tcp_open(self.local, (ip, port), r.host, "fake")
         cap.tcp_accepted(self.flow)
         self.state = "connected"
+        self.ev_connect = 1
         banner = r.on_connect()
         if banner:
             self._from_far(banner)
@@ -256,6 +276,7 @@ class Endpoint(KObject):
     def _refused(self) -> int:
         self.state = "refused"
         self.so_error = 10061
+        self.ev_connect = 2
         return STATUS_CONNECTION_REFUSED
 
     def _connect_host(self, ip: str, port: int) -> int:
@@ -272,6 +293,7 @@ class Endpoint(KObject):
         self.host_sock = s
         self.net.capture.tcp_accepted(self.flow)
         self.state = "connected"
+        self.ev_connect = 1
         return STATUS_SUCCESS
 
     def _pump_host(self, wait: float = 0.0) -> None:
@@ -299,7 +321,8 @@ class Endpoint(KObject):
 
     def adopt(self, other: "Endpoint") -> None:
         """AcceptEx: this (unbound) socket becomes the accepted connection `other`."""
-        for k in ("local", "remote", "state", "rx", "rx_eof", "peer", "side", "flow", "responder", "host_sock"):
+        for k in ("local", "remote", "state", "rx", "rx_eof", "peer", "side", "flow", "responder", "host_sock",
+                  "ev_write_armed"):
             setattr(self, k, getattr(other, k))
         if self.peer is not None:
             self.peer.peer = self
@@ -449,8 +472,43 @@ class Endpoint(KObject):
         return STATUS_SUCCESS
 
     # -- overlapped requests ---------------------------------------------------------------------------------
+    def event_check(self) -> None:
+        """Record the FD_* events that became true (WSAEventSelect) and set the event when one was."""
+        if self.ev_event is None or not self.ev_mask:
+            return
+        new = 0
+        stream = self.stype == SOCK_STREAM
+        if (stream and self.state == "connected" and self.rx) or (not stream and self.rx_dgrams):
+            new |= FD_READ
+        if self.state == "listening" and self.backlog:
+            new |= FD_ACCEPT
+        if self.ev_connect:
+            new |= FD_CONNECT
+            if self.ev_connect == 2:
+                self.ev_errors[FD_CONNECT] = 10061
+            else:
+                self.ev_write_armed = True
+            self.ev_connect = 0
+            self.ev_reported &= ~FD_CONNECT
+        if self.ev_write_armed:
+            new |= FD_WRITE
+        if stream and self.state == "connected" and (self.rx_eof or self._peer_gone()):
+            new |= FD_CLOSE
+        new &= ~self.ev_reported
+        self.ev_write_armed = False if new & FD_WRITE else self.ev_write_armed
+        self.ev_reported |= new & (FD_READ | FD_ACCEPT | FD_CLOSE | FD_CONNECT | FD_WRITE)
+        self.ev_pending |= new
+        if self.ev_pending & self.ev_mask:
+            self.ev_event.set()
+
+    def rearm(self, bit: int) -> None:
+        """recv re-enables FD_READ, accept FD_ACCEPT (the next one is recorded if the condition holds)."""
+        self.ev_reported &= ~bit
+        self.event_check()
+
     def kick(self) -> None:
         """Complete the pending requests that can complete now."""
+        self.event_check()
         for entry in list(self.irps):
             irp, kind, params = entry
             if irp.done:
@@ -517,7 +575,22 @@ class Endpoint(KObject):
             self.host_sock = None
         if self.peer is not None:
             self.peer.kick()
+        self.set_event(None, 0)
         self.machine.dispatcher.signal_waiters()
+
+    def set_event(self, event, mask: int) -> None:
+        if self.ev_event is not None:
+            self.ev_event.dereference()
+        self.ev_event = event.reference() if event is not None else None
+        self.ev_mask = mask if event is not None else 0
+        self.ev_pending = 0
+        self.ev_errors.clear()
+        self.ev_reported = 0
+        if event is not None:
+            self.nonblocking = True
+            # FD_WRITE is recorded at once when the socket can send (connected, or a datagram socket)
+            self.ev_write_armed = self.state == "connected" if self.stype == SOCK_STREAM else True
+            self.event_check()
 
 
 # =================================================================================================== requests
@@ -596,6 +669,7 @@ def device_control(machine, thread, handle: int, event, apc: int, ctx: int, iosb
         if done is not None:
             return finish(STATUS_SUCCESS if ep.state == "connected" else STATUS_CONNECTION_REFUSED)
         st = ep.connect(ip, port)
+        ep.event_check()
         if ep.nonblocking and not overlapped and ep.stype == SOCK_STREAM:
             return STATUS_CANT_WAIT              # WSAEWOULDBLOCK: the result shows in select/SO_ERROR
         return finish(st)
@@ -613,7 +687,9 @@ def device_control(machine, thread, handle: int, event, apc: int, ctx: int, iosb
         new = ep.accept()
         if new is None:
             return wait_or_pend(POLL_ACCEPT, "accept", (out, outlen, into))
-        return finish(*_deliver_accept(proc, new, out, into))
+        result = _deliver_accept(proc, new, out, into)
+        ep.rearm(FD_ACCEPT)
+        return finish(*result)
     if code == IOCTL_WHAFD_SEND:
         if len(raw) < 16:
             return STATUS_INVALID_PARAMETER
@@ -651,6 +727,7 @@ def device_control(machine, thread, handle: int, event, apc: int, ctx: int, iosb
             user_write(proc, buf, data)
         if out and outlen >= 16 and src is not None:
             user_write(proc, out, sockaddr_in(*src))
+        ep.rearm(FD_READ)
         return finish(st, len(data))
     if code == IOCTL_WHAFD_POLL:
         return _poll(machine, thread, raw, out, outlen, done, key, finish)
@@ -680,6 +757,36 @@ def device_control(machine, thread, handle: int, event, apc: int, ctx: int, iosb
             return STATUS_BUFFER_TOO_SMALL
         user_write(proc, out, sockaddr_in(*addr))
         return finish(STATUS_SUCCESS, 16)
+    if code == IOCTL_WHAFD_EVENT_SELECT:
+        if len(raw) < 12:
+            return STATUS_INVALID_PARAMETER
+        h, mask = struct.unpack_from("<QI", raw)
+        ev = None
+        if h:
+            from winhatch.kernel.ke.sync import Event
+            ev = proc.handles.lookup(h, None, 0x2, current_process=proc, current_thread=thread)  # EVENT_MODIFY_STATE
+            if not isinstance(ev, Event):
+                return STATUS_INVALID_HANDLE
+        ep.set_event(ev, mask & 0x3FF)
+        return finish(STATUS_SUCCESS)
+    if code == IOCTL_WHAFD_ENUM_EVENTS:
+        if outlen < 44:
+            return STATUS_BUFFER_TOO_SMALL
+        h = struct.unpack_from("<Q", raw.ljust(8, b"\0"))[0]
+        if h:
+            from winhatch.kernel.ke.sync import Event
+            ev = proc.handles.lookup(h, None, 0x2, current_process=proc, current_thread=thread)
+            if not isinstance(ev, Event):
+                return STATUS_INVALID_HANDLE
+            ev.reset()
+        events = ep.ev_pending & ep.ev_mask
+        errors = [ep.ev_errors.get(bit, 0) if events & bit else 0 for bit in FD_BITS] + [0] * 4
+        user_write(proc, out, struct.pack("<i10i", events, *errors))
+        ep.ev_pending &= ~events
+        for bit in FD_BITS:
+            if events & bit:
+                ep.ev_errors.pop(bit, None)
+        return finish(STATUS_SUCCESS, 44)
     if code == IOCTL_WHAFD_SHUTDOWN:
         (how,) = struct.unpack_from("<I", raw.ljust(4, b"\0"))
         return finish(ep.shutdown(how))

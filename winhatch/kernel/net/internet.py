@@ -224,6 +224,7 @@ class Responder:
         self.buf = bytearray()
         self.flow = None
         self.closed = False
+        self.seen = False            # data arrived that did not begin an HTTP request
 
     @property
     def host(self) -> str | None:
@@ -236,12 +237,11 @@ class Responder:
         """The guest sent `data`: (what the responder answers, whether it closes the connection after)."""
         if self.closed:
             return b"", False
-        if self.kind == "sink" and not self.buf and data.startswith(HTTP_METHODS) or self.kind == "http":
+        if self.kind == "http" or (not self.seen and data.startswith(HTTP_METHODS)):
             self.kind = "http"
             self.buf += data
             return self._http()
-        if len(self.buf) < MAX_HTTP_HEAD and not data.startswith(HTTP_METHODS):
-            pass
+        self.seen = True             # the sink: kept in the capture, never answered
         return b"", False
 
     def _http(self) -> tuple[bytes, bool]:

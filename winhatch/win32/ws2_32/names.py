@@ -15,7 +15,7 @@ from winhatch.kernel.io import afd
 from winhatch.kernel.net import internet as inet
 from winhatch.win32.api import api
 from winhatch.win32.ws2_32 import afdcall as A
-from winhatch.win32.ws2_32.afdcall import (WSAEAFNOSUPPORT, WSAEFAULT, WSAEINVAL, WSAHOST_NOT_FOUND,
+from winhatch.win32.ws2_32.afdcall import (WSAEAFNOSUPPORT, WSAEFAULT, WSAEINVAL, WSAHOST_NOT_FOUND, WSANO_DATA,
                                            WSANOTINITIALISED, WSATYPE_NOT_FOUND, fail)
 
 WS2 = "ws2_32.dll"
@@ -285,28 +285,8 @@ def gethostbyname(c, name):
     if not addrs:
         c.set_last_error(WSAHOST_NOT_FOUND)
         return 0
-    addrs = addrs[:MAX_ANSWERS]
-    ps = c.ptr_size
-    buf = _thread_buffer(c, "hostent", 4096)
-    hsize = 32 if ps == 8 else 16
-    aliases = buf + hsize
-    alist = aliases + ps
-    data = alist + ps * (len(addrs) + 1)
-    hname = data + 4 * len(addrs)
-    text = name.encode("cp1252", "replace")[:1024] + b"\0"
-    c.write(buf, bytes(hsize))
-    c.write_ptr(buf, hname)
-    c.write_ptr(buf + ps, aliases)
-    c.write(buf + 2 * ps, struct.pack("<hh", AF_INET, 4))
-    c.write_ptr(buf + 2 * ps + (8 if ps == 8 else 4), alist)
-    c.write_ptr(aliases, 0)
-    for i, a in enumerate(addrs):
-        c.write(data + 4 * i, _pysocket.inet_aton(a))
-        c.write_ptr(alist + ps * i, data + 4 * i)
-    c.write_ptr(alist + ps * len(addrs), 0)
-    c.write(hname, text)
     c.set_last_error(0)
-    return buf
+    return _hostent(c, name, addrs[:MAX_ANSWERS])
 
 
 @api(WS2, "int WINAPI gethostname(char *name, int namelen)")
@@ -444,3 +424,232 @@ def inet_ntop(c, family, src, buf, size):
 @api(WS2, "PCWSTR WINAPI InetNtopW(INT Family, const VOID *pAddr, PWSTR pStringBuf, size_t StringBufSize)")
 def InetNtopW(c, family, src, buf, size):
     return _ntop(c, family, src, buf, size, True)
+
+
+# -- reverse names, services, protocols ----------------------------------------------------------------------
+def _hostent(c, name: str, addrs: list[str]) -> int:
+    ps = c.ptr_size
+    buf = _thread_buffer(c, "hostent", 4096)
+    hsize = 32 if ps == 8 else 16
+    aliases = buf + hsize
+    alist = aliases + ps
+    data = alist + ps * (len(addrs) + 1)
+    hname = data + 4 * len(addrs)
+    c.write(buf, bytes(hsize))
+    c.write_ptr(buf, hname)
+    c.write_ptr(buf + ps, aliases)
+    c.write(buf + 2 * ps, struct.pack("<hh", AF_INET, 4))
+    c.write_ptr(buf + 2 * ps + (8 if ps == 8 else 4), alist)
+    c.write_ptr(aliases, 0)
+    for i, a in enumerate(addrs):
+        c.write(data + 4 * i, _pysocket.inet_aton(a))
+        c.write_ptr(alist + ps * i, data + 4 * i)
+    c.write_ptr(alist + ps * len(addrs), 0)
+    c.write(hname, name.encode("cp1252", "replace")[:1024] + b"\0")
+    return buf
+
+
+@api(WS2, "struct hostent * WINAPI gethostbyaddr(const CHAR *addr, int len, int type)")
+def gethostbyaddr(c, addr, length, family):
+    """The name of an address: the computer's own for the loopback and the adapter, the name an address of the
+    fake internet was resolved from; else WSAHOST_NOT_FOUND (no PTR record)."""
+    if not A.started(c):
+        c.set_last_error(WSANOTINITIALISED)
+        return 0
+    if family != AF_INET:
+        c.set_last_error(WSAEAFNOSUPPORT)
+        return 0
+    if length < 4 or not addr:
+        c.set_last_error(WSAEFAULT)
+        return 0
+    ip = _pysocket.inet_ntoa(c.read(addr, 4))
+    if inet.is_loopback(ip) or ip == inet.GUEST_IP:
+        name = computer_name(c)
+    else:
+        name = inet.internet_of(c.machine).names.get(ip)
+    if name is None:
+        c.set_last_error(WSAHOST_NOT_FOUND)
+        return 0
+    c.set_last_error(0)
+    return _hostent(c, name, [ip])
+
+
+#: the services file of Windows (%SystemRoot%\System32\drivers\etc\services), the common entries: name, port,
+#: protocols
+SERVICE_TABLE = [("echo", 7, "tcp udp"), ("ftp-data", 20, "tcp"), ("ftp", 21, "tcp"), ("ssh", 22, "tcp"),
+                 ("telnet", 23, "tcp"), ("smtp", 25, "tcp"), ("domain", 53, "tcp udp"), ("bootps", 67, "udp"),
+                 ("bootpc", 68, "udp"), ("tftp", 69, "udp"), ("http", 80, "tcp"), ("kerberos", 88, "tcp udp"),
+                 ("pop3", 110, "tcp"), ("ntp", 123, "udp"), ("imap", 143, "tcp"), ("snmp", 161, "udp"),
+                 ("ldap", 389, "tcp"), ("https", 443, "tcp udp"), ("microsoft-ds", 445, "tcp"),
+                 ("imaps", 993, "tcp"), ("pop3s", 995, "tcp"), ("ms-sql-s", 1433, "tcp"), ("rdp", 3389, "tcp")]
+
+
+def _servent(c, name: str, port: int, proto: str) -> int:
+    ps = c.ptr_size
+    buf = _thread_buffer(c, "servent", 256)
+    size = 32 if ps == 8 else 16
+    aliases = buf + size
+    sname = aliases + ps
+    sproto = sname + len(name) + 1
+    c.write(buf, bytes(size))
+    c.write_ptr(buf, sname)
+    c.write_ptr(buf + ps, aliases)
+    if ps == 8:
+        c.write_ptr(buf + 16, sproto)
+        c.write(buf + 24, struct.pack(">H", port))
+    else:
+        c.write(buf + 8, struct.pack(">H", port))
+        c.write_ptr(buf + 12, sproto)
+    c.write_ptr(aliases, 0)
+    c.write(sname, name.encode() + b"\0")
+    c.write(sproto, proto.encode() + b"\0")
+    return buf
+
+
+@api(WS2, "struct servent * WINAPI getservbyname(const char *name, const char *proto)")
+def getservbyname(c, name, proto):
+    if not A.started(c):
+        c.set_last_error(WSANOTINITIALISED)
+        return 0
+    for sname, port, protos in SERVICE_TABLE:
+        if name is not None and sname == name.lower() and (proto is None or proto.lower() in protos.split()):
+            return _servent(c, sname, port, proto.lower() if proto else protos.split()[0])
+    c.set_last_error(WSANO_DATA)
+    return 0
+
+
+@api(WS2, "struct servent * WINAPI getservbyport(int port, const char *proto)")
+def getservbyport(c, port, proto):
+    if not A.started(c):
+        c.set_last_error(WSANOTINITIALISED)
+        return 0
+    p = int.from_bytes((port & 0xFFFF).to_bytes(2, "little"), "big")   # network order
+    for sname, sport, protos in SERVICE_TABLE:
+        if sport == p and (proto is None or proto.lower() in protos.split()):
+            return _servent(c, sname, sport, proto.lower() if proto else protos.split()[0])
+    c.set_last_error(WSANO_DATA)
+    return 0
+
+
+PROTOCOL_TABLE = [("ip", 0), ("icmp", 1), ("ggp", 3), ("tcp", 6), ("pup", 12), ("udp", 17), ("idp", 22),
+                  ("ipv6", 41), ("ipv6-icmp", 58), ("nd", 77), ("raw", 255)]
+
+
+def _protoent(c, name: str, number: int) -> int:
+    ps = c.ptr_size
+    buf = _thread_buffer(c, "protoent", 128)
+    size = 24 if ps == 8 else 12
+    aliases = buf + size
+    pname = aliases + ps
+    c.write(buf, bytes(size))
+    c.write_ptr(buf, pname)
+    c.write_ptr(buf + ps, aliases)
+    c.write(buf + 2 * ps, struct.pack("<h", number))
+    c.write_ptr(aliases, 0)
+    c.write(pname, name.encode() + b"\0")
+    return buf
+
+
+@api(WS2, "struct protoent * WINAPI getprotobyname(const char *name)")
+def getprotobyname(c, name):
+    if not A.started(c):
+        c.set_last_error(WSANOTINITIALISED)
+        return 0
+    for pname, num in PROTOCOL_TABLE:
+        if name is not None and pname == name.lower():
+            return _protoent(c, pname, num)
+    c.set_last_error(WSANO_DATA)
+    return 0
+
+
+@api(WS2, "struct protoent * WINAPI getprotobynumber(int number)")
+def getprotobynumber(c, number):
+    if not A.started(c):
+        c.set_last_error(WSANOTINITIALISED)
+        return 0
+    for pname, num in PROTOCOL_TABLE:
+        if num == number:
+            return _protoent(c, pname, num)
+    c.set_last_error(WSANO_DATA)
+    return 0
+
+
+# -- WSAStringToAddress / WSAAddressToString ---------------------------------------------------------------------
+@api(WS2, "INT WINAPI WSAStringToAddress%(LPTSTR AddressString, INT AddressFamily, LPWSAPROTOCOL_INFO lpProtocolInfo, "
+          "LPSOCKADDR lpAddress, LPINT lpAddressLength)")
+def WSAStringToAddress(c, text_p, family, info, addr, plen):
+    if not A.started(c):
+        return fail(c, WSANOTINITIALISED)
+    if not text_p or not plen:
+        return fail(c, WSAEFAULT)
+    text = (c.wstr(text_p) if c.wide else c.astr(text_p)) or ""
+    have = struct.unpack("<i", c.read(plen, 4))[0]
+    if family == AF_INET:
+        host, port = text, 0
+        if ":" in text:
+            host, _, p = text.rpartition(":")
+            if not p.isdigit() or int(p) > 65535:
+                return fail(c, WSAEINVAL)
+            port = int(p)
+        v = parse_inet_addr(host)
+        if v is None:                     # the forms inet_addr accepts (a.b.c, a.b, a) — as Wine's tests show
+            return fail(c, WSAEINVAL)
+        data = struct.pack("<H", AF_INET) + struct.pack(">HI", port, v) + bytes(8)
+    elif family == AF_INET6:
+        host, port = text, 0
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            if rest:
+                if not rest.startswith(":") or not rest[1:].isdigit() or int(rest[1:]) > 65535:
+                    return fail(c, WSAEINVAL)
+                port = int(rest[1:])
+        scope = 0
+        if "%" in host:
+            host, _, sc = host.partition("%")
+            if not sc.isdigit():
+                return fail(c, WSAEINVAL)
+            scope = int(sc)
+        try:
+            packed = ipaddress.IPv6Address(host).packed
+        except ValueError:
+            return fail(c, WSAEINVAL)
+        data = struct.pack("<H", AF_INET6) + struct.pack(">H", port) + bytes(4) + packed + struct.pack("<I", scope)
+    else:
+        return fail(c, WSAEAFNOSUPPORT)
+    if not addr or have < len(data):
+        c.write(plen, struct.pack("<i", len(data)))
+        return fail(c, WSAEFAULT)
+    c.write(addr, data)
+    c.write(plen, struct.pack("<i", len(data)))
+    return 0
+
+
+@api(WS2, "INT WINAPI WSAAddressToString%(LPSOCKADDR lpsaAddress, DWORD dwAddressLength, "
+          "LPWSAPROTOCOL_INFO lpProtocolInfo, LPTSTR lpszAddressString, LPDWORD lpdwAddressStringLength)")
+def WSAAddressToString(c, sa, salen, info, out, plen):
+    if not A.started(c):
+        return fail(c, WSANOTINITIALISED)
+    if not sa or not plen:
+        return fail(c, WSAEFAULT)
+    raw = c.read(sa, min(salen, 28)) if salen >= 2 else b""
+    fam = struct.unpack_from("<H", raw)[0] if len(raw) >= 2 else 0
+    if fam == AF_INET and salen >= 16:
+        port = struct.unpack_from(">H", raw, 2)[0]
+        text = _pysocket.inet_ntoa(raw[4:8]) + (f":{port}" if port else "")
+    elif fam == AF_INET6 and salen >= 28:
+        port = struct.unpack_from(">H", raw, 2)[0]
+        a = str(ipaddress.IPv6Address(raw[8:24]))
+        scope = struct.unpack_from("<I", raw, 24)[0]
+        a += f"%{scope}" if scope else ""
+        text = f"[{a}]:{port}" if port else a
+    elif fam in (AF_INET, AF_INET6):
+        return fail(c, WSAEFAULT)
+    else:
+        return fail(c, WSAEINVAL)
+    have = struct.unpack("<I", c.read(plen, 4))[0]
+    if not out or have < len(text) + 1:
+        c.write(plen, struct.pack("<I", len(text) + 1))
+        return fail(c, WSAEFAULT)
+    c.write(out, (text.encode("utf-16-le") + b"\0\0") if c.wide else (text.encode() + b"\0"))
+    c.write(plen, struct.pack("<I", len(text) + 1))
+    return 0

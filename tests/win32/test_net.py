@@ -5,6 +5,7 @@ Wine's output by test_conformance. Here: what a program receives from the fake i
 capture (the report's `network` and the pcap parsed back), the configuration file, and `--net host` against a
 local Python server on 127.0.0.1 (compared with Wine's output where wine64 is installed)."""
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -225,3 +226,15 @@ def test_winhttp_post_over_https_and_urldownloadtofile(build_fixture, arch, tmp_
         ("telemetry.winhatch-test.example", "POST", "/collect", True)
     assert post["body_preview"] == '{"id":1}' and ["User-Agent", "winhttp-fixture/1.0"] in post["headers"]
     assert (get["host"], get["path"], get["response_bytes"]) == ("files.winhatch-test.example", "/payload.bin", 16)
+
+
+def test_cli_writes_the_pcap_and_the_report(build_fixture, tmp_path):
+    exe = str(build_fixture("net_fake.c", "x64", libs=LIBS))
+    pcap, report = tmp_path / "out.pcap", tmp_path / "r.json"
+    r = CliRunner().invoke(cli.main, ["run", "--pcap", str(pcap), "--report", str(report), exe])
+    assert r.exit_code == 0, r.output
+    with open(pcap, "rb") as fh:
+        frames = list(dpkt.pcap.Reader(fh))
+    doc = json.loads(report.read_text())
+    assert len(frames) == doc["network"]["packets"] > 20
+    assert doc["network"]["http"][0]["path"] == "/index.html"

@@ -103,7 +103,7 @@ def is_dll_source(src: Path) -> bool:
 def _directives(src: Path) -> tuple[list[str], list[str]]:
     """A conf_*.c fixture's own flags= and libs= (its `// winhatch-fixture:` lines, read by the conformance
     recorder's parser), so the build here is the one its test makes (the same cache key) and links."""
-    if not src.name.startswith("conf_"):
+    if not src.name.startswith(("conf_", "net_")):
         return [], []
     import importlib.util
     spec = importlib.util.spec_from_file_location("record_expected", ROOT.parent / "tools" / "record_expected.py")

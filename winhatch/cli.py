@@ -227,11 +227,26 @@ class _Size(click.ParamType):
                    "f(hwnd, hinst, cmdline, nCmdShow), NAMEW with a wide command line when the DLL has it — "
                    "with the remaining arguments as its command line. A DLL given without --export is loaded "
                    "and freed (its DllMain attach and detach run).")
+@click.option("--net", "net_mode", type=click.Choice(["fake", "host"]), default="fake", show_default=True,
+              help="The network the guest's sockets reach. fake: a fake internet inside winhatch — every name "
+                   "resolves (configured answers, else a fixed address per name in 198.18.0.0/15), every TCP "
+                   "connection is accepted by an HTTP responder (a request beginning with an HTTP method gets "
+                   "the configured response for its host and path, else a default page, 200 OK) or a sink "
+                   "(optional banner), UDP port 53 answers DNS, 127.0.0.1 reaches the guest's own sockets; "
+                   "nothing leaves the host. host: connections go to the real addresses (and names resolve "
+                   "with the host's resolver) — for testing against a local server.")
+@click.option("--net-config", type=click.Path(dir_okay=False, exists=True), metavar="FILE.toml",
+              help="The fake internet's configuration: [dns] answers per name (\"name\" = [\"1.2.3.4\"]), "
+                   "[http] default_page (a file) and default_content_type, [[http.response]] host/path/file/"
+                   "status/content_type, [tcp.banners] \"port\" = \"text\". Files are relative to the TOML file.")
+@click.option("--pcap", "pcap_file", type=click.Path(dir_okay=False),
+              help="Write the guest's network traffic (synthesized IP/TCP/UDP packets of every flow, DNS "
+                   "included) to this pcap file. The JSON report has the same flows under `network`.")
 @click.argument("program", type=click.Path(dir_okay=False), required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated, max_memory, max_handles,
-        events_file, vmmap, report_file, html_file, dump_dir, coverage_file, shellcode_file, arch, export, program,
-        args):
+        events_file, vmmap, report_file, html_file, net_mode, net_config, pcap_file, dump_dir, coverage_file,
+        shellcode_file, arch, export, program, args):
     """Create a process from PROGRAM the way Windows does and run it.
 
     The program's stdout and stderr reach the host's byte for byte; the exit status is the guest's exit
@@ -275,9 +290,17 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
     from winhatch.report.trace import TracePrinter, categories_for
 
     envd = _parse_env(env)
-    for path, opt in ((events_file, "--events"), (report_file, "--report"), (html_file, "--html")):
+    for path, opt in ((events_file, "--events"), (report_file, "--report"), (html_file, "--html"),
+                      (pcap_file, "--pcap")):
         if path:
             _writable(path, opt)
+    cfg = None
+    if net_config:
+        from winhatch.kernel.net.internet import NetConfig, NetConfigError
+        try:
+            cfg = NetConfig.load(net_config)
+        except NetConfigError as e:
+            raise click.UsageError(f"--net-config: {e}") from None
     subs = []
     printer = TracePrinter(sys.stderr, categories_for(trace)) if trace else None
     if printer:
@@ -303,7 +326,8 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
                          subscribers=subs, record=("api", "syscall") if report_file or html_file else (),
                          setup_machine=setup, max_memory=max_memory, max_handles=max_handles,
                          shellcode=arch if shellcode_file else None, export=export,
-                         max_api_calls=max_api_calls, max_emulated_s=max_emulated)
+                         max_api_calls=max_api_calls, max_emulated_s=max_emulated,
+                         net=net_mode, net_config=cfg)
     except runner.Interrupted as e:   # Ctrl-C: the guests ended with STATUS_CONTROL_C_EXIT, report anyway
         res, interrupted = e.result, True
     finally:
@@ -320,6 +344,10 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
         from winhatch.report.console import output_console
         memmap.render(memmap.memory_map(res.process.aspace), output_console(stderr=True),
                       title=f"{res.process.image_name} (pid {res.process.pid})")
+    if pcap_file:
+        from winhatch.kernel.net.internet import internet_of
+        if res.machine is not None:
+            internet_of(res.machine).capture.write_pcap(pcap_file)
     if recorder is not None:
         info = recorder.write(coverage_file)
         click.echo(f"winhatch: coverage in {coverage_file}: {info['blocks']} blocks in {info['modules']} modules"

@@ -258,7 +258,7 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
         trace=None, subscribers=(), notify=None, readonly_app_dir: bool = False, setup_machine=None,
         trace_stream=None, record=(), max_memory: int | None = None, max_handles: int | None = None,
         shellcode: str | None = None, export: str | None = None, max_api_calls: int | None = None,
-        max_emulated_s: float | None = None) -> RunResult:
+        max_emulated_s: float | None = None, net: str = "fake", net_config=None) -> RunResult:
     r"""Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
     in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks.
     `trace`: "stages", "loader", "api", "all" (or several of them, or True for all): print the timeline to
@@ -288,6 +288,18 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     STATUS_CONTROL_C_EXIT (0xC000013A) as a console process does on Windows, the sandbox's temporary folder
     is removed, and `Interrupted` (a KeyboardInterrupt) is raised with the result in its ``result``."""
     subscribers = list(subscribers)
+    if net not in ("fake", "host"):
+        raise ValueError(f"net must be 'fake' or 'host', not {net!r}")
+    if net != "fake" or net_config is not None:
+        from winhatch.kernel.net.internet import NetConfig
+        cfg = net_config if isinstance(net_config, NetConfig) or net_config is None else NetConfig.load(net_config)
+        prev_net = setup_machine
+
+        def setup_machine(machine, _prev=prev_net, _cfg=cfg, _mode=net):
+            from winhatch.kernel.net.internet import Internet
+            machine.net = Internet(_cfg, _mode, clock=machine.clock)
+            if _prev:
+                _prev(machine)
     if record:
         cats = tuple(record) if not isinstance(record, str) else (() if record == "all" else (record,))
         prev = setup_machine

@@ -418,6 +418,37 @@ def summary_html(doc: dict) -> str:
     return "".join(out)
 
 
+def network_html(net: dict) -> str:
+    """The guest's network activity: DNS questions, HTTP requests, connections, UDP datagrams."""
+    ad = net.get("adapter") or {}
+    out = ['<section id="network"><h2>Network</h2>',
+           f"<p>{escape(str(net.get('mode')))} network · adapter {escape(str(ad.get('address')))} · "
+           f"DNS server {escape(str(ad.get('dns_server')))} · {net.get('packets', 0)} packets in the capture</p>"]
+    if net.get("dns"):
+        out += ["<h3>DNS</h3>", _table("net-dns", [("Name", False), ("Type", False), ("Answers", False)],
+                                       [[d["name"], d["type"], ", ".join(d["answers"]) or "—"] for d in net["dns"]],
+                                       filter_box=True)]
+    if net.get("http"):
+        out += ["<h3>HTTP</h3>", _table(
+            "net-http", [("Host", False), ("Method", False), ("Path", False), ("Status", True), ("Sent", True),
+                         ("Received", True), ("Server", False)],
+            [[h["host"], h["method"], _short(h["path"]), h["status"], h["body_bytes"], h["response_bytes"],
+              h["server"]] for h in net["http"]], filter_box=True)]
+    if net.get("connections"):
+        out += ["<h3>TCP connections</h3>", _table(
+            "net-tcp", [("Client", False), ("Server", False), ("Host", False), ("Responder", False),
+                        ("Sent", True), ("Received", True), ("First bytes sent", False)],
+            [[f["client"], f["server"], f.get("host") or "", f["responder"] + (" (refused)" if f["refused"] else ""),
+              f.get("bytes_sent", 0), f.get("bytes_received", 0), _short(f.get("sent_preview", ""))]
+             for f in net["connections"]], filter_box=True)]
+    if net.get("udp"):
+        out += ["<h3>UDP</h3>", _table("net-udp", [("From", False), ("To", False), ("Bytes", True), ("Note", False)],
+                                       [[u["src"], u["dst"], u["bytes"], u.get("note") or ""] for u in net["udp"]],
+                                       filter_box=True)]
+    out.append("</section>")
+    return "".join(out)
+
+
 def render_html(doc: dict) -> str:
     prog = doc.get("program") or {}
     res = doc.get("result") or {}
@@ -443,6 +474,8 @@ def render_html(doc: dict) -> str:
     ]
     for i, p in enumerate(doc.get("processes") or []):
         parts.append(_process_section(p, i))
+    if doc.get("network"):
+        parts.append(network_html(doc["network"]))
     parts.append(f"</main><script>{SCRIPT}</script></body></html>")
     return "".join(parts)
 

@@ -181,6 +181,13 @@ def build_report(result, *, program: str | None = None, args=()) -> dict:
                             "exit_status": p.exit_status if p.exited else None} for p in machine.processes]
     stages = _split_stage_events(events, {p.pid for p in guests})
     doc["processes"] = [process_report(p, events, machine, stages.get(p.pid, [])) for p in guests]
+    net = getattr(machine, "net", None)
+    if net is not None:
+        from winhatch.kernel.net import internet as inet
+        doc["network"] = {"mode": net.mode,
+                          "adapter": {"address": inet.GUEST_IP, "netmask": inet.NETMASK, "gateway": inet.GATEWAY,
+                                      "dns_server": inet.DNS_SERVER},
+                          **jsonable(net.capture.to_report())}
     return doc
 
 

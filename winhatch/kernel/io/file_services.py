@@ -281,10 +281,25 @@ def _create(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStat
     return complete(machine, thread, IoStatusBlock, 0, vf.information)
 
 
+def _create_socket(machine, thread, FileHandle, DesiredAccess, IoStatusBlock, EaBuffer, EaLength, attrs) -> int:
+    """\\Device\\Afd\\Endpoint with its AfdOpenPacketXX: a socket (winhatch.kernel.io.afd)."""
+    from winhatch.kernel.io import afd
+    if not FileHandle or not IoStatusBlock:
+        return 0xC0000005
+    ea = user_read(thread.process, EaBuffer, min(EaLength & 0xFFFFFFFF, 4096))
+    ep = afd.create_endpoint(machine, thread, ea)
+    h = thread.process.handles.insert(ep, (DesiredAccess & 0xFFFFFFFF) or 0x1F01FF, inherit=bool(attrs & OBJ_INHERIT))
+    _wptr(thread, FileHandle, h)
+    return complete(machine, thread, IoStatusBlock, 0, 0)
+
+
 @kernel_service("NtCreateFile")
 def NtCreateFile(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStatusBlock, AllocationSize,
                  FileAttributes, ShareAccess, CreateDisposition, CreateOptions, EaBuffer, EaLength):
     if EaBuffer and EaLength:
+        name, _root, attrs = read_object_attributes(thread, ObjectAttributes)
+        if name is not None and name.lower().startswith("\\device\\afd"):
+            return _create_socket(machine, thread, FileHandle, DesiredAccess, IoStatusBlock, EaBuffer, EaLength, attrs)
         unsupported(thread, "NtCreateFile", "extended attributes (EaBuffer)")
     return _create(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStatusBlock, FileAttributes,
                    ShareAccess, CreateDisposition, CreateOptions, "NtCreateFile")

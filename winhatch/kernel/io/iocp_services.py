@@ -526,8 +526,14 @@ def _pipe_wait(machine, thread, inp: int, inp_len: int, caller_sp: int) -> int:
 
 @kernel_service("NtDeviceIoControlFile")
 def NtDeviceIoControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, IoControlCode,
-                          InputBuffer, InputBufferLength, OutputBuffer, OutputBufferLength):
-    _lookup(thread, FileHandle)
+                          InputBuffer, InputBufferLength, OutputBuffer, OutputBufferLength, *, caller_sp=0):
+    obj = _lookup(thread, FileHandle)
+    from winhatch.kernel.io import afd
+    if isinstance(obj, afd.Endpoint):
+        return afd.device_control(machine, thread, FileHandle, _event(thread, Event), ApcRoutine, ApcContext,
+                                  IoStatusBlock, IoControlCode & 0xFFFFFFFF, InputBuffer,
+                                  InputBufferLength & 0xFFFFFFFF, OutputBuffer, OutputBufferLength & 0xFFFFFFFF,
+                                  caller_sp)
     unsupported(thread, "NtDeviceIoControlFile", f"control code {IoControlCode & 0xFFFFFFFF:#x}")
 
 

@@ -1,0 +1,1 @@
+"""dnsapi.dll: DnsQuery over the fake internet's DNS server (dns)."""

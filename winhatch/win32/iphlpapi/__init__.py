@@ -1,0 +1,1 @@
+"""iphlpapi.dll: the machine's one adapter and the loopback (adapters)."""

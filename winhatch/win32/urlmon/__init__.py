@@ -1,0 +1,1 @@
+"""urlmon.dll: URLDownloadToFile over the same HTTP exchange as WinINet (download)."""

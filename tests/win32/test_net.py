@@ -205,6 +205,11 @@ def test_winsock_get_then_wininet_get_200_and_the_report_names_both(build_fixtur
     from winhatch.report.html import render_html
     page = render_html(r.report())
     assert '<section id="network">' in page and "beacon.winhatch-test.example" in page and "/v1/report" in page
+    # the behaviour summary at the top names them too
+    b = r.report()["behaviour"]["network"]
+    assert {"beacon.winhatch-test.example", "download.winhatch-test.example"} <= set(b["dns"])
+    assert "POST api.winhatch-test.example/v1/report -> 200" in b["http"]
+    assert page.index("HTTP request") < page.index('<section id="network">')
 
 
 def test_winhttp_post_over_https_and_urldownloadtofile(build_fixture, arch, tmp_path):

@@ -387,6 +387,11 @@ def summary_html(doc: dict) -> str:
     for g in b.get("generated_code") or []:
         rows.append(["executable memory", f"{_hex(g.get('base'))} +{_hex(g.get('size'))}",
                      f"{g.get('service')} protect {_hex(g.get('protect'))}"])
+    net = b.get("network") or {}
+    for name in net.get("dns") or []:
+        rows.append(["DNS query", name, ""])
+    for req in net.get("http") or []:
+        rows.append(["HTTP request", req, ""])
     for a in b.get("anti_analysis") or []:
         rows.append([f"anti-analysis: {a.get('check')}", a.get("api") or "", a.get("detail") or ""])
     out.append("<h3>Behaviour</h3>")

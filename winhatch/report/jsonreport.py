@@ -188,6 +188,14 @@ def build_report(result, *, program: str | None = None, args=()) -> dict:
                           "adapter": {"address": inet.GUEST_IP, "netmask": inet.NETMASK, "gateway": inet.GATEWAY,
                                       "dns_server": inet.DNS_SERVER},
                           **jsonable(net.capture.to_report())}
+        if doc.get("behaviour") is not None:     # the summary names the hosts and requests at a glance
+            n = doc["network"]
+            doc["behaviour"]["network"] = {
+                "dns": sorted({d.get("name") for d in n.get("dns") or [] if d.get("name")}),
+                "http": [f"{h.get('method')} {h.get('host')}{h.get('path')} -> {h.get('status')}"
+                         for h in n.get("http") or []][:200],
+                "connections": sorted({f"{c.get('host') or c.get('server')}" for c in n.get("connections") or []})[:200],
+            }
     return doc
 
 

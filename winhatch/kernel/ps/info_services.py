@@ -46,6 +46,7 @@ ProcessExecuteFlags = 34
 ProcessCookie = 36
 ProcessImageFileNameWin32 = 43
 ProcessCommandLineInformation = 60
+ProcessConsoleHostProcess = 49
 
 ThreadBasicInformation = 0
 ThreadTimes = 1
@@ -227,7 +228,7 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     known = {ProcessBasicInformation, ProcessVmCounters, ProcessTimes, ProcessDebugPort, ProcessDefaultHardErrorMode,
              ProcessHandleCount, ProcessWow64Information, ProcessImageFileName, ProcessBreakOnTermination,
              ProcessDebugObjectHandle, ProcessDebugFlags, ProcessExecuteFlags, ProcessCookie,
-             ProcessImageFileNameWin32, ProcessCommandLineInformation}
+             ProcessImageFileNameWin32, ProcessCommandLineInformation, ProcessConsoleHostProcess}
     if cls not in known:
         if cls >= MAX_PROCESS_INFO_CLASS:
             return STATUS_INVALID_INFO_CLASS
@@ -284,6 +285,13 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
         return _answer(thread, buf, size, struct.pack("<I", int(getattr(proc, "break_on_termination", False))), rl)
     if cls == ProcessCommandLineInformation:
         return _string_answer(thread, buf, size, proc.command_line or "", rl)
+    if cls == ProcessConsoleHostProcess:
+        # the pid of the conhost.exe serving the process's console (a ULONG_PTR). winhatch's consoles are the
+        # kernel's console driver (kernel/condrv.py) with no conhost.exe process, so the answer is 0: what
+        # Windows gives a process without a console host (libuv then watches console resizes by polling)
+        if size != ps:
+            return STATUS_INFO_LENGTH_MISMATCH
+        return _answer(thread, buf, size, bytes(ps), rl)
     # ProcessImageFileName / ProcessImageFileNameWin32: a UNICODE_STRING and its text right after it
     name = nt_image_path(machine, proc) if cls == ProcessImageFileName else (proc.image_path or proc.image_name)
     return _string_answer(thread, buf, size, name, rl)

@@ -28,6 +28,7 @@ from winhatch.win32.api import api
 U32 = "user32.dll"
 HWND_MESSAGE = -3
 ERROR_INVALID_WINDOW_HANDLE = 1400
+ERROR_INVALID_HANDLE = 6
 ERROR_CLASS_ALREADY_EXISTS = 1410
 ERROR_CLASS_DOES_NOT_EXIST = 1411
 ERROR_CLASS_HAS_WINDOWS = 1412
@@ -346,7 +347,32 @@ def _post(c, tid: int, hwnd: int, msg: int, wp: int, lp: int) -> int:
         c.set_last_error(1816)     # ERROR_NOT_ENOUGH_QUOTA
         return 0
     q.append((hwnd, msg & 0xFFFFFFFF, wp, lp, (c.machine.clock.now() // 10_000) & 0xFFFFFFFF))
+    ev = _state(c).setdefault("queue_events", {}).get(tid)
+    if ev is not None:
+        ev.set()           # wakes the thread's GetMessage
     return 1
+
+
+def _queue_event(c):
+    """The event a thread's GetMessage waits on (win32k's per-queue wake event): set when a message is posted
+    to the thread."""
+    evs = _state(c).setdefault("queue_events", {})
+    ev = evs.get(c.thread.tid)
+    if ev is None:
+        from winhatch.kernel.ke.sync import Event
+        ev = evs[c.thread.tid] = Event(c.machine, manual_reset=False, initial=False)
+    return ev
+
+
+def _next_timer_ms(c, hwnd_filter: int) -> int:
+    """Milliseconds until this thread's next timer is due (INFINITE when it has none)."""
+    now = c.machine.clock.now() // 10_000
+    dues = [t[1] for w in _state(c)["windows"].values() if w.tid == c.thread.tid for t in w.timers.values()]
+    if hwnd_filter in (0, 0xFFFFFFFF):
+        dues += [t[1] for t in c.proc.subsystem.setdefault("thread_timers", {}).get(c.thread.tid, {}).values()]
+    if not dues:
+        return 0xFFFFFFFF
+    return max(0, min(dues) - now)
 
 
 @api(U32, "BOOL WINAPI PostMessageW(HWND hWnd, UINT Msg, WPARAM wParam, LPARAM lParam)")
@@ -411,7 +437,10 @@ def _write_msg(c, pmsg: int, hwnd: int, msg: int, wp: int, lp: int, time: int) -
 @api(U32, "BOOL WINAPI PeekMessageW(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax, "
      "UINT wRemoveMsg)")
 def PeekMessageW(c, pmsg, hwnd, lo, hi, remove):
-    hwnd &= 0xFFFFFFFF
+    return _peek(c, pmsg, hwnd & 0xFFFFFFFF, lo, hi, remove)
+
+
+def _peek(c, pmsg, hwnd, lo, hi, remove):
     q = _queue(c, c.thread.tid)
     for i, m in enumerate(q):
         if _matches(m, hwnd, lo, hi):
@@ -429,6 +458,64 @@ def PeekMessageW(c, pmsg, hwnd, lo, hi, remove):
             _write_msg(c, pmsg, w.hwnd if w else 0, WM_TIMER, timer_id, t[2], now & 0xFFFFFFFF)
             return 1
     return 0
+
+
+@api(U32, "BOOL WINAPI GetMessageW(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax)")
+def GetMessageW(c, pmsg, hwnd, lo, hi):
+    return _get_message(c, pmsg, hwnd, lo, hi)
+
+
+def _get_message(c, pmsg, hwnd, lo, hi):
+    """PeekMessage(PM_REMOVE) that waits: the thread blocks until a message is posted to it or one of its
+    timers is due. WM_QUIT returns 0; a bad window handle -1 with ERROR_INVALID_WINDOW_HANDLE."""
+    from winhatch.kernel.ke.wait import wait_for
+    hwnd &= 0xFFFFFFFF
+    if hwnd not in (0, 0xFFFFFFFF) and _window(c, hwnd) is None:
+        return 0xFFFFFFFF
+    for _ in range(8):
+        if _peek(c, pmsg, hwnd, lo, hi, PM_REMOVE):
+            return 0 if c.u32(pmsg + c.ptr_size) == WM_QUIT else 1
+        wait_for(c, [_queue_event(c)], False, _next_timer_ms(c, hwnd), reason="GetMessage")
+    wait_for(c, [_queue_event(c)], False, _next_timer_ms(c, hwnd), reason="GetMessage")
+    return 0
+
+
+@api(U32, "BOOL WINAPI GetMessageA(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax)")
+def GetMessageA(c, pmsg, hwnd, lo, hi):
+    """As GetMessageW: the messages that reach a queue here (posted ones, WM_TIMER, WM_QUIT) carry no text to
+    convert."""
+    return _get_message(c, pmsg, hwnd, lo, hi)
+
+
+@api(U32, "void WINAPI PostQuitMessage(int nExitCode)")
+def PostQuitMessage(c, code):
+    """WM_QUIT with the exit code, for GetMessage to end the thread's message loop with."""
+    _post(c, c.thread.tid, 0, WM_QUIT, code & 0xFFFFFFFF, 0)
+
+
+@api(U32, "HWINEVENTHOOK WINAPI SetWinEventHook(DWORD eventMin, DWORD eventMax, HMODULE hmodWinEventProc, "
+     "PVOID pfnWinEventProc, DWORD idProcess, DWORD idThread, DWORD dwFlags)")
+def SetWinEventHook(c, emin, emax, hmod, pfn, pid, tid, flags):
+    """Registers the hook. There is no desktop whose windows could move, get focus or change (no console
+    window either: the console is the kernel's driver), so no event is ever raised to it."""
+    if not pfn or emin > emax:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    st = _state(c)
+    hooks = st.setdefault("win_event_hooks", {})
+    h = st.setdefault("next_hook", 0x20001)
+    st["next_hook"] = h + 2
+    hooks[h] = (c.thread.tid, emin, emax, pfn, pid, tid, flags)
+    return h
+
+
+@api(U32, "BOOL WINAPI UnhookWinEvent(HWINEVENTHOOK hWinEventHook)")
+def UnhookWinEvent(c, h):
+    hooks = _state(c).setdefault("win_event_hooks", {})
+    if hooks.pop(h & 0xFFFFFFFF, None) is None:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    return 1
 
 
 @api(U32, "LRESULT WINAPI DispatchMessageW(const MSG *lpMsg)", calls_guest=True)

@@ -39,6 +39,7 @@ from winhatch.ntstatus import (
     STATUS_OBJECT_TYPE_MISMATCH,
     STATUS_PIPE_BROKEN,
 )
+from . import mountmgr
 from . import vfs as V
 
 STATUS_BUFFER_TOO_SMALL = 0xC0000023
@@ -163,6 +164,10 @@ def _dos_devices(machine) -> None:
                          ("ConDrv", _condrv_name), ("Mup", lambda rest: "\\??\\UNC" + rest)):
             dev = Device(fs)
             ns.insert(f"\\Device\\{name}", dev, exist_ok=True).make_permanent()
+        mgr = Device(lambda rest: None)
+        mgr.open_file = _open_mount_manager
+        ns.insert("\\Device\\MountPointManager", mgr, exist_ok=True).make_permanent()
+        ns.create_link("\\GLOBAL??\\MountPointManager", "\\Device\\MountPointManager", exist_ok=True)
         for link, target in (("NUL", "\\Device\\Null"), ("CON", "\\Device\\ConDrv\\Console"),
                              ("CONIN$", "\\Device\\ConDrv\\CurrentIn"), ("CONOUT$", "\\Device\\ConDrv\\CurrentOut"),
                              ("UNC", "\\Device\\Mup")):
@@ -180,7 +185,29 @@ def _dos_devices(machine) -> None:
         dev.drive = d
         ns.insert(f"\\Device\\{vol}", dev, exist_ok=True).make_permanent()
         ns.create_link(f"\\GLOBAL??\\{d}:", f"\\Device\\{vol}", exist_ok=True)
+        ns.create_link(f"\\GLOBAL??\\Volume{mountmgr.volume_guid(d)}", f"\\Device\\{vol}", exist_ok=True)
     machine._io_namespace_drives = drives
+
+
+def _open_mount_manager(machine, thread, rest: str):
+    if rest:
+        raise NtStatusError(0xC0000034, f"\\Device\\MountPointManager{rest}: no such object")
+    return mountmgr.MountManagerFile(machine)
+
+
+def _device_open(machine, thread, oa: int):
+    """The file object of a device that is opened as itself (the mount manager), or None: a name the file
+    system resolves."""
+    name, root, _attrs = read_object_attributes(thread, oa)
+    if root or not name or not name.startswith("\\"):
+        return None
+    _dos_devices(machine)
+    try:
+        obj, rest = machine.namespace.parse(name)
+    except NtStatusError:
+        return None
+    opener = getattr(obj, "open_file", None) if isinstance(obj, Device) else None
+    return opener(machine, thread, rest) if opener is not None else None
 
 
 def _condrv_name(rest: str) -> str | None:
@@ -263,9 +290,16 @@ def _create(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStat
     if not FileHandle or not IoStatusBlock:
         return 0xC0000005
     _wptr(thread, FileHandle, 0)
-    name, root = _resolve_oa(machine, thread, ObjectAttributes)
     _n, _r, attrs = read_object_attributes(thread, ObjectAttributes)
     access = DesiredAccess & 0xFFFFFFFF
+    dev = _device_open(machine, thread, ObjectAttributes)
+    if dev is not None:
+        from winhatch.kernel.ob.access import object_type
+        h = thread.process.handles.insert(dev, object_type("File").map_access(access),
+                                          inherit=bool(attrs & OBJ_INHERIT))
+        _wptr(thread, FileHandle, h)
+        return complete(machine, thread, IoStatusBlock, 0, V.FILE_OPENED)
+    name, root = _resolve_oa(machine, thread, ObjectAttributes)
     vf = machine.vfs.open(name, access=access, disposition=CreateDisposition & 0xFFFFFFFF,
                           options=CreateOptions & 0xFFFFFFFF, share=ShareAccess & V.FILE_SHARE_ALL,
                           attributes=FileAttributes & 0xFFFF, root=root)
@@ -577,6 +611,30 @@ def handle_file_name(obj) -> str | None:
     if isinstance(obj, ConsoleFile) and obj.file_type == 3:
         # a std handle the host redirected to a pipe: an anonymous pipe the creator made
         return "\\Win32Pipes.00000000.%08x" % ("stdin", "stdout", "stderr").index(obj.stream)
+    return None
+
+
+def file_object_name(machine, obj) -> str | None:
+    """The name ObjectNameInformation gives for a file object: its device's name then the path on it
+    (\\Device\\HarddiskVolume3\\app\\x.txt, \\Device\\NamedPipe\\p, \\Device\\Null). None: not modelled."""
+    from winhatch.kernel.io.npfs import NamedPipeEnd
+    from winhatch.kernel.io.pipe import PipeEnd
+    vf = _vfile(obj)
+    if vf is not None:
+        if vf.device == "null":
+            return "\\Device\\Null"
+        if vf.device is not None:
+            return None
+        path = vf.path
+        vols = machine.vfs.volume_devices
+        if len(path) >= 2 and path[1] == ":" and path[0].upper() in vols:
+            rest = path[2:] or "\\"
+            return f"\\Device\\{vols[path[0].upper()]}{rest}"
+        return None
+    if isinstance(obj, (PipeEnd, NamedPipeEnd)):
+        return obj.path
+    if isinstance(obj, mountmgr.MountManagerFile):
+        return obj.path
     return None
 
 

@@ -527,8 +527,23 @@ def _pipe_wait(machine, thread, inp: int, inp_len: int, caller_sp: int) -> int:
 @kernel_service("NtDeviceIoControlFile")
 def NtDeviceIoControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, IoControlCode,
                           InputBuffer, InputBufferLength, OutputBuffer, OutputBufferLength):
-    _lookup(thread, FileHandle)
-    unsupported(thread, "NtDeviceIoControlFile", f"control code {IoControlCode & 0xFFFFFFFF:#x}")
+    obj = _lookup(thread, FileHandle)
+    code = IoControlCode & 0xFFFFFFFF
+    control = getattr(obj, "device_control", None)
+    if control is not None:
+        inlen, outlen = InputBufferLength & 0xFFFFFFFF, OutputBufferLength & 0xFFFFFFFF
+        data = user_read(thread.process, InputBuffer, inlen) if inlen else b""
+        try:
+            res = control(code, data, outlen if OutputBuffer else 0)
+        except NtStatusError as e:
+            return e.status
+        if res is not None:
+            st, out = res
+            if out:
+                user_write(thread.process, OutputBuffer, out)
+            return io.complete_request(machine, thread, obj, IoStatusBlock, _event(thread, Event), ApcRoutine,
+                                       ApcContext, st, len(out))
+    unsupported(thread, "NtDeviceIoControlFile", f"control code {code:#x} on {getattr(obj, 'path', obj)}")
 
 
 # -- cancellation -----------------------------------------------------------------------------------------------------

@@ -1,0 +1,170 @@
+"""The names of file objects and volumes: NtQueryObject(ObjectNameInformation) of a file handle
+("\\Device\\HarddiskVolume3\\..."), the mount manager (\\??\\MountPointManager: IOCTL_MOUNTMGR_QUERY_POINTS,
+IOCTL_MOUNTMGR_QUERY_DOS_VOLUME_PATH) mapping a volume device back to its drive letter and volume GUID name,
+\\\\?\\Volume{...}\\ paths, and FILE_ALL_INFORMATION's fixed size (104 bytes on x86 and x64: a shorter buffer is
+STATUS_INFO_LENGTH_MISMATCH, Wine's ntdll/file.c test_file_all_name_information, which passes on Windows)."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from winhatch import runner
+
+import fixturebuild
+
+PROGRAM = r"""
+#include <windows.h>
+#include <winternl.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef NTSTATUS (NTAPI *qo_t)(HANDLE, ULONG, PVOID, ULONG, PULONG);
+typedef NTSTATUS (NTAPI *qif_t)(HANDLE, PIO_STATUS_BLOCK, PVOID, ULONG, ULONG);
+typedef NTSTATUS (NTAPI *cf_t)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK, PLARGE_INTEGER, ULONG,
+                               ULONG, ULONG, ULONG, PVOID, ULONG);
+typedef NTSTATUS (NTAPI *ioctl_t)(HANDLE, HANDLE, PVOID, PVOID, PIO_STATUS_BLOCK, ULONG, PVOID, ULONG, PVOID, ULONG);
+
+static void put(const char *tag, const WCHAR *s, unsigned bytes)
+{
+    printf("%s ", tag);
+    for (unsigned i = 0; i < bytes / 2; i++) putchar(s[i] < 128 ? (char)s[i] : '?');
+    printf("\n");
+}
+
+int main(void)
+{
+    HMODULE nt = GetModuleHandleA("ntdll.dll");
+    qo_t qo = (qo_t)GetProcAddress(nt, "NtQueryObject");
+    qif_t qif = (qif_t)GetProcAddress(nt, "NtQueryInformationFile");
+    cf_t cf = (cf_t)GetProcAddress(nt, "NtCreateFile");
+    ioctl_t ioctl = (ioctl_t)GetProcAddress(nt, "NtDeviceIoControlFile");
+    static BYTE buf[4096];
+    ULONG len = 0;
+    NTSTATUS st;
+    IO_STATUS_BLOCK io;
+
+    CreateDirectoryA("C:\\whio", NULL);
+    HANDLE h = CreateFileA("C:\\whio\\Name.txt", GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+    st = qo(h, 1, buf, sizeof buf, &len);
+    UNICODE_STRING *us = (UNICODE_STRING *)buf;
+    printf("name st=%08lx len_ok=%d max=%u\n", st, len == sizeof(UNICODE_STRING) + us->Length + 2,
+           us->MaximumLength);
+    put("name", us->Buffer, us->Length);
+    ULONG full = len;
+    len = 0;
+    st = qo(h, 1, buf, 0, &len);
+    printf("name0 st=%08lx len_ok=%d\n", st, len == full);
+    len = 0;
+    st = qo(h, 1, buf, sizeof(UNICODE_STRING), &len);
+    printf("nameus st=%08lx len_ok=%d\n", st, len == full);
+
+    /* FILE_ALL_INFORMATION: 104 bytes with the first WCHAR of the name */
+    memset(buf, 0xcc, sizeof buf);
+    st = qif(h, &io, buf, 100, 18);
+    printf("all100 st=%08lx\n", st);
+    st = qif(h, &io, buf, 103, 18);
+    printf("all103 st=%08lx\n", st);
+    st = qif(h, &io, buf, 104, 18);
+    printf("all104 st=%08lx iost=%08lx info=%lu namelen=%lu\n", st, (ULONG)io.Status, (ULONG)io.Information,
+           *(ULONG *)(buf + 96));
+    CloseHandle(h);
+
+    /* the mount manager */
+    UNICODE_STRING mname;
+    OBJECT_ATTRIBUTES oa;
+    HANDLE mgr = NULL;
+    WCHAR mpath[] = L"\\??\\MountPointManager";
+    mname.Buffer = mpath; mname.Length = sizeof mpath - 2; mname.MaximumLength = sizeof mpath;
+    InitializeObjectAttributes(&oa, &mname, 0, NULL, NULL);
+    st = cf(&mgr, SYNCHRONIZE, &oa, &io, NULL, 0, 7, FILE_OPEN, FILE_SYNCHRONOUS_IO_NONALERT, NULL, 0);
+    printf("mgr st=%08lx\n", st);
+    static BYTE in[512];
+    WCHAR dev[] = L"\\Device\\HarddiskVolume3";
+    memset(in, 0, sizeof in);
+    *(ULONG *)(in + 16) = 24;                      /* DeviceNameOffset */
+    *(USHORT *)(in + 20) = sizeof dev - 2;         /* DeviceNameLength */
+    memcpy(in + 24, dev, sizeof dev - 2);
+    memset(buf, 0, sizeof buf);
+    st = ioctl(mgr, NULL, NULL, NULL, &io, 0x6D0008, in, 24 + sizeof dev - 2, buf, sizeof buf);
+    ULONG n = *(ULONG *)(buf + 4);
+    printf("points st=%08lx n=%lu size_ok=%d\n", st, n, *(ULONG *)buf == (ULONG)io.Information);
+    WCHAR volname[64] = {0};
+    for (ULONG i = 0; i < n; i++) {
+        BYTE *mp = buf + 8 + 24 * i;
+        ULONG lo = *(ULONG *)mp, doff = *(ULONG *)(mp + 16);
+        USHORT ll = *(USHORT *)(mp + 4), dl = *(USHORT *)(mp + 20), ul = *(USHORT *)(mp + 12);
+        put("link", (WCHAR *)(buf + lo), ll);
+        put("dev", (WCHAR *)(buf + doff), dl);
+        printf("uid %u\n", ul);
+        if (ll > 22 && !memcmp(buf + lo, L"\\??\\Volume{", 22)) memcpy(volname, buf + lo, ll);
+    }
+    /* a short output: the size needed and STATUS_BUFFER_OVERFLOW */
+    st = ioctl(mgr, NULL, NULL, NULL, &io, 0x6D0008, in, 24 + sizeof dev - 2, buf, 40);
+    printf("short st=%08lx info=%lu n=%lu\n", st, (ULONG)io.Information, *(ULONG *)(buf + 4));
+
+    /* the DOS path of the volume GUID name */
+    memset(in, 0, sizeof in);
+    *(USHORT *)in = (USHORT)(wcslen(volname) * 2);
+    memcpy(in + 2, volname, wcslen(volname) * 2);
+    st = ioctl(mgr, NULL, NULL, NULL, &io, 0x6D0030, in, 2 + wcslen(volname) * 2, buf, sizeof buf);
+    printf("dospath st=%08lx len=%lu\n", st, *(ULONG *)buf);
+    put("dospath", (WCHAR *)(buf + 4), 6);
+    CloseHandle(mgr);
+
+    /* the file through its volume GUID name */
+    WCHAR vpath[128];
+    wsprintfW(vpath, L"\\\\?\\%s\\whio\\Name.txt", volname + 4);
+    h = CreateFileW(vpath, GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL);
+    printf("byguid %d\n", h != INVALID_HANDLE_VALUE);
+    CloseHandle(h);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ionames")
+    src = d / "ionames.c"
+    src.write_text(PROGRAM)
+    out = {}
+    for arch in ("x86", "x64"):
+        exe = d / f"ionames-{arch}.exe"
+        subprocess.run([fixturebuild.compiler(arch), "-O1", "-o", str(exe), str(src)], check=True,
+                       capture_output=True)
+        res = runner.run(exe, [])
+        assert res.error is None, res.error
+        out[arch] = res.stdout.decode().splitlines()
+    return out
+
+
+def test_file_object_name(outputs, arch):
+    out = outputs[arch]
+    assert "name st=00000000 len_ok=1 max=" + str(len("\\Device\\HarddiskVolume3\\whio\\Name.txt") * 2 + 2) in out
+    assert "name \\Device\\HarddiskVolume3\\whio\\Name.txt" in out
+    assert "name0 st=c0000004 len_ok=1" in out          # STATUS_INFO_LENGTH_MISMATCH, the size needed
+    assert "nameus st=80000005 len_ok=1" in out         # STATUS_BUFFER_OVERFLOW
+
+
+def test_file_all_information_size(outputs, arch):
+    out = outputs[arch]
+    # zig 0.13's x86 build asks with 100 bytes (its i64 aligned to 4): Windows refuses it as winhatch does
+    assert "all100 st=c0000004" in out
+    assert "all103 st=c0000004" in out
+    assert "all104 st=80000005 iost=80000005 info=104 namelen=28" in out
+
+
+def test_mount_manager(outputs, arch):
+    out = outputs[arch]
+    assert "mgr st=00000000" in out
+    assert "points st=00000000 n=2 size_ok=1" in out
+    i = out.index("points st=00000000 n=2 size_ok=1")
+    assert out[i + 1:i + 4] == ["link \\DosDevices\\C:", "dev \\Device\\HarddiskVolume3", "uid 12"]
+    assert re.fullmatch(r"link \\\?\?\\Volume\{[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\}", out[i + 4])
+    assert out[i + 5:i + 7] == ["dev \\Device\\HarddiskVolume3", "uid 12"]
+    assert "short st=80000005 info=8 n=2" in out
+    assert "dospath st=00000000 len=8" in out
+    assert "dospath C:\\" in out
+    assert "byguid 1" in out

@@ -33,6 +33,21 @@ static void put(const char *tag, const WCHAR *s, unsigned bytes)
     printf("\n");
 }
 
+/* the directory "C:\\Windows\\System32\\kernel32.dll" opens in, from the file object's name */
+static const char *sysdir(qo_t qo, BYTE *buf)
+{
+    HANDLE h = CreateFileA("C:\\Windows\\System32\\kernel32.dll", GENERIC_READ, FILE_SHARE_READ, NULL,
+                           OPEN_EXISTING, 0, NULL);
+    ULONG len;
+    if (h == INVALID_HANDLE_VALUE) return "none";
+    qo(h, 1, buf, 4096, &len);
+    CloseHandle(h);
+    UNICODE_STRING *us = (UNICODE_STRING *)buf;
+    for (int i = 0; i + 8 <= us->Length / 2; i++)
+        if (!memcmp(us->Buffer + i, L"SysWOW64", 16)) return "SysWOW64";
+    return "System32";
+}
+
 int main(void)
 {
     HMODULE nt = GetModuleHandleA("ntdll.dll");
@@ -119,6 +134,29 @@ int main(void)
     h = CreateFileW(vpath, GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL);
     printf("byguid %d\n", h != INVALID_HANDLE_VALUE);
     CloseHandle(h);
+
+    /* the WoW64 redirector, per thread: System32 is SysWOW64 for an x86 program until it is turned off */
+    typedef BOOL (WINAPI *dis_t)(PVOID *);
+    typedef BOOL (WINAPI *rev_t)(PVOID);
+    typedef NTSTATUS (NTAPI *ex_t)(ULONG, ULONG *);
+    dis_t dis = (dis_t)GetProcAddress(GetModuleHandleA("kernel32.dll"), "Wow64DisableWow64FsRedirection");
+    rev_t rev = (rev_t)GetProcAddress(GetModuleHandleA("kernel32.dll"), "Wow64RevertWow64FsRedirection");
+    ex_t ex = (ex_t)GetProcAddress(nt, "RtlWow64EnableFsRedirectionEx");
+    printf("redir on %s\n", sysdir(qo, buf));
+    PVOID old = (PVOID)0x55;
+    SetLastError(0);
+    BOOL ok = dis(&old);
+    printf("disable %d err=%lu old=%lu\n", ok, GetLastError(), (ULONG)(ULONG_PTR)old);
+    printf("redir off %s\n", sysdir(qo, buf));
+    ULONG cur = 7;
+    st = ex(123, &cur);
+    printf("ex st=%08lx cur=%lu\n", st, cur);
+    st = ex(0, &cur);
+    printf("ex st=%08lx cur=%lu\n", st, cur);
+    st = ex(1, NULL);
+    printf("ex null st=%08lx\n", st);
+    if (ok) rev(old);
+    printf("reverted %s\n", sysdir(qo, buf));
     return 0;
 }
 """
@@ -168,3 +206,17 @@ def test_mount_manager(outputs, arch):
     assert "dospath st=00000000 len=8" in out
     assert "dospath C:\\" in out
     assert "byguid 1" in out
+
+
+def test_wow64_fs_redirection(outputs, arch):
+    out = outputs[arch]
+    if arch == "x86":
+        # redirection off: the real System32 (where an x86 run's sandbox has no 64-bit kernel32.dll: "none")
+        assert out[-6] in ("redir off System32", "redir off none")
+        assert out[-7:-6] + out[-5:] == ["redir on SysWOW64", "disable 1 err=0 old=0",
+                                         "ex st=00000000 cur=1", "ex st=00000000 cur=123", "ex null st=c0000005",
+                                         "reverted SysWOW64"]
+    else:   # no redirector in a 64-bit process: ERROR_INVALID_FUNCTION / STATUS_NOT_IMPLEMENTED
+        assert out[-7:] == ["redir on System32", "disable 0 err=1 old=85", "redir off System32",
+                            "ex st=c0000002 cur=7", "ex st=c0000002 cur=7", "ex null st=c0000002",
+                            "reverted System32"]

@@ -228,9 +228,15 @@ def fs_name(machine, thread, name: str) -> str:
         raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{name} is an object directory, not a file")
     else:
         raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{name} is a {obj.type_name}, not a file")
-    if thread.process.arch == "x86":
+    if redirected(thread):
         out = machine.vfs.wow64_redirect(out, "x86")
     return out
+
+
+def redirected(thread) -> bool:
+    """Does the WoW64 file system redirector apply to this thread's requests (an x86 process whose thread has
+    not turned it off with Wow64DisableWow64FsRedirection / RtlWow64EnableFsRedirectionEx)?"""
+    return thread.process.arch == "x86" and not getattr(thread, "wow64_fs_redirection", 0)
 
 
 def _resolve_oa(machine, thread, oa: int) -> tuple[str, "V.VfsFile | None"]:
@@ -243,7 +249,7 @@ def _resolve_oa(machine, thread, oa: int) -> tuple[str, "V.VfsFile | None"]:
             unsupported(thread, "NtCreateFile", f"a name relative to a {obj.type_name} object")
         if name is None:
             name = ""
-        if thread.process.arch == "x86":
+        if redirected(thread):
             full = machine.vfs.wow64_redirect(obj.file.nt_path.rstrip("\\") + ("\\" + name if name else ""), "x86")
             return full, None
         return name, obj.file

@@ -212,8 +212,8 @@ def test_wow64_fs_redirection(outputs, arch):
     out = outputs[arch]
     if arch == "x86":
         # redirection off: the real System32 (where an x86 run's sandbox has no 64-bit kernel32.dll: "none")
-        assert out[-6] in ("redir off System32", "redir off none")
-        assert out[-7:-6] + out[-5:] == ["redir on SysWOW64", "disable 1 err=0 old=0",
+        assert out[-5] in ("redir off System32", "redir off none")
+        assert out[-7:-5] + out[-4:] == ["redir on SysWOW64", "disable 1 err=0 old=0",
                                          "ex st=00000000 cur=1", "ex st=00000000 cur=123", "ex null st=c0000005",
                                          "reverted SysWOW64"]
     else:   # no redirector in a 64-bit process: ERROR_INVALID_FUNCTION / STATUS_NOT_IMPLEMENTED

@@ -202,7 +202,7 @@ def test_mount_manager(outputs, arch):
     assert out[i + 1:i + 4] == ["link \\DosDevices\\C:", "dev \\Device\\HarddiskVolume3", "uid 12"]
     assert re.fullmatch(r"link \\\?\?\\Volume\{[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\}", out[i + 4])
     assert out[i + 5:i + 7] == ["dev \\Device\\HarddiskVolume3", "uid 12"]
-    assert "short st=80000005 info=8 n=2" in out
+    assert "short st=80000005 info=8 n=2" in out   # 40 bytes: room for the head only
     assert "dospath st=00000000 len=8" in out
     assert "dospath C:\\" in out
     assert "byguid 1" in out
@@ -220,3 +220,135 @@ def test_wow64_fs_redirection(outputs, arch):
         assert out[-7:] == ["redir on System32", "disable 0 err=1 old=85", "redir off System32",
                             "ex st=c0000002 cur=7", "ex st=c0000002 cur=7", "ex null st=c0000002",
                             "reverted System32"]
+
+
+VOLUMES = r"""
+#include <windows.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(void)
+{
+    char buf[4096], vol[64], vol2[64];
+    DWORD n, len = 0;
+    BOOL ok;
+    n = QueryDosDeviceA("C:", buf, sizeof buf);
+    printf("qdd C: %lu %s\n", n, buf);
+    SetLastError(0);
+    n = QueryDosDeviceA("Q:", buf, sizeof buf);
+    ok = n;
+    printf("qdd Q: %lu err=%lu\n", ok, GetLastError());
+    n = QueryDosDeviceA(NULL, NULL, 0);
+    ok = n;
+    printf("qdd list0 %lu err=%lu\n", ok, GetLastError());
+    n = QueryDosDeviceA(NULL, buf, sizeof buf);
+    int has_c = 0;
+    for (char *p = buf; *p; p += strlen(p) + 1) if (!strcmp(p, "C:")) has_c = 1;
+    printf("qdd list %d\n", n > 0 && has_c);
+
+    ok = DefineDosDeviceA(0, "Q:", "C:/windows/");
+    n = QueryDosDeviceA("Q:", buf, sizeof buf);
+    printf("define %d %lu %s\n", ok, n, buf);
+    printf("through %d\n", GetFileAttributesA("Q:\\system32") != INVALID_FILE_ATTRIBUTES);
+    SetLastError(0);
+    ok = GetVolumeNameForVolumeMountPointA("Q:\\", vol, sizeof vol);
+    ok = ok;
+    printf("gvn Q: %d err=%lu\n", ok, GetLastError());
+    ok = DefineDosDeviceA(DDD_REMOVE_DEFINITION, "Q:", NULL);
+    SetLastError(0);
+    n = QueryDosDeviceA("Q:", buf, sizeof buf);
+    ok = ok, n;
+    printf("removed %d %lu err=%lu\n", ok, GetLastError());
+
+    ok = GetVolumeNameForVolumeMountPointA("C:\\", vol, sizeof vol);
+    printf("gvn C: %d len=%u %.11s %c\n", ok, (unsigned)strlen(vol), vol, vol[strlen(vol) - 1]);
+    SetLastError(0);
+    ok = GetVolumeNameForVolumeMountPointA("C:\\", vol2, 10);
+    printf("gvn short %d err=%lu\n", ok, GetLastError());
+    SetLastError(0);
+    ok = GetVolumeNameForVolumeMountPointA("C:", vol2, sizeof vol2);
+    printf("gvn noslash %d err=%lu\n", ok, GetLastError());
+    SetLastError(0);
+    ok = GetVolumeNameForVolumeMountPointA("C:\\Windows\\", vol2, sizeof vol2);
+    printf("gvn dir %d err=%lu\n", ok, GetLastError());
+    HANDLE f = FindFirstVolumeA(vol2, sizeof vol2);
+    printf("ffv %d same=%d\n", f != INVALID_HANDLE_VALUE, !strcmp(vol, vol2));
+    SetLastError(0);
+    ok = FindNextVolumeA(f, vol2, sizeof vol2);
+    printf("fnv %d err=%lu\n", ok, GetLastError());
+    FindVolumeClose(f);
+    ok = GetVolumePathNamesForVolumeNameA(vol, buf, sizeof buf, &len);
+    printf("paths %d len=%lu %s next=%d\n", ok, len, buf, buf[4]);
+    SetLastError(0);
+    ok = GetVolumePathNamesForVolumeNameA(vol, buf, 2, &len);
+    printf("paths short %d len=%lu err=%lu\n", ok, len, GetLastError());
+
+    printf("gvpn %d %s\n", GetVolumePathNameA("C:\\Windows\\nothere", buf, sizeof buf), buf);
+    printf("gvpn3 %d %s\n", GetVolumePathNameA("c:\\Windows", buf, 3), buf);
+    SetLastError(0);
+    ok = GetVolumePathNameA("M:\\x", buf, sizeof buf);
+    printf("gvpn M %d err=%lu\n", ok, GetLastError());
+    SetLastError(0);
+    ok = GetVolumePathNameA("\\\\srv\\share\\x", buf, sizeof buf);
+    printf("gvpn unc %d err=%lu\n", ok, GetLastError());
+    printf("gvpn guid %d\n", GetVolumePathNameA(vol, buf, sizeof buf) && !strcmp(buf, vol));
+
+    n = GetLogicalDriveStringsA(0, NULL);
+    DWORD n2 = GetLogicalDriveStringsA(sizeof buf, buf);
+    printf("drives %lu %lu %s\n", n, n2, buf);
+
+    char fs[32];
+    SetCurrentDirectoryA("C:\\Windows");
+    SetLastError(0);
+    ok = GetVolumeInformationA("C:", NULL, 0, NULL, NULL, NULL, fs, sizeof fs);
+    printf("gvi C: %d err=%lu\n", ok, GetLastError());
+    SetLastError(0);
+    ok = GetVolumeInformationA("C:\\Windows\\", NULL, 0, NULL, NULL, NULL, fs, sizeof fs);
+    printf("gvi dir %d err=%lu\n", ok, GetLastError());
+    printf("gvi dev %d %s\n", GetVolumeInformationA("\\\\.\\C:\\", NULL, 0, NULL, NULL, NULL, fs, sizeof fs), fs);
+    SetLastError(0);
+    ok = SetVolumeMountPointA("C:\\Windows\\", vol);
+    printf("setmp %d err=%lu\n", ok, GetLastError());
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def volume_outputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("volumes")
+    src = d / "volumes.c"
+    src.write_text(VOLUMES)
+    out = {}
+    for arch in ("x86", "x64"):
+        exe = d / f"volumes-{arch}.exe"
+        subprocess.run([fixturebuild.compiler(arch), "-O1", "-o", str(exe), str(src)], check=True,
+                       capture_output=True)
+        res = runner.run(exe, [])
+        assert res.error is None, res.error
+        out[arch] = res.stdout.decode().splitlines()
+    return out
+
+
+def test_dos_devices(volume_outputs, arch):
+    out = volume_outputs[arch]
+    assert out[:4] == ["qdd C: 25 \\Device\\HarddiskVolume3", "qdd Q: 0 err=2", "qdd list0 0 err=122", "qdd list 1"]
+    # DefineDosDevice: a DOS path target becomes \??\C:\windows\, names resolve through it; it is no volume
+    # mount point (ERROR_INVALID_PARAMETER, Wine's volume.c todo_wine: Windows); the removal takes it away
+    assert out[4:8] == ["define 1 17 \\??\\C:\\windows\\", "through 1", "gvn Q: 0 err=87", "removed 1 0 err=2"]
+
+
+def test_volume_names(volume_outputs, arch):
+    out = volume_outputs[arch]
+    assert out[8] == "gvn C: 1 len=49 \\\\?\\Volume{ \\"
+    assert out[9:12] == ["gvn short 0 err=206", "gvn noslash 0 err=123", "gvn dir 0 err=4390"]
+    assert out[12:14] == ["ffv 1 same=1", "fnv 0 err=18"]
+    assert out[14:16] == ["paths 1 len=5 C:\\ next=0", "paths short 0 len=5 err=234"]
+
+
+def test_volume_path_names(volume_outputs, arch):
+    out = volume_outputs[arch]
+    assert out[16:21] == ["gvpn 1 C:\\", "gvpn3 1 C:", "gvpn M 0 err=2", "gvpn unc 0 err=123", "gvpn guid 1"]
+    assert out[21] == "drives 5 4 C:\\"
+    assert out[22:25] == ["gvi C: 0 err=123", "gvi dir 0 err=144", "gvi dev 1 NTFS"]
+    assert out[25] == "setmp 0 err=5"     # a standard user may not change the mount table

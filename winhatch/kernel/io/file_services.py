@@ -189,13 +189,22 @@ def _dos_devices(machine) -> None:
     machine._io_namespace_drives = drives
 
 
-def _open_mount_manager(machine, thread, rest: str):
+def _open_mount_manager(machine, thread, rest: str, access: int):
+    """The mount manager's device allows everyone to query and only administrators (and LocalSystem) to
+    change the mount table: an open for writing by another token is STATUS_ACCESS_DENIED."""
+    from winhatch.kernel.ob.access import object_type
+    from winhatch.kernel.se.token import primary_token
     if rest:
         raise NtStatusError(0xC0000034, f"\\Device\\MountPointManager{rest}: no such object")
+    want = object_type("File").map_access(access)
+    if want & (V.FILE_WRITE_DATA | V.FILE_APPEND_DATA):
+        tok = primary_token(thread.process)
+        if not any(sid == "S-1-5-32-544" for sid, _attrs in tok.groups):
+            raise NtStatusError(STATUS_ACCESS_DENIED, "the mount table is the administrators'")
     return mountmgr.MountManagerFile(machine)
 
 
-def _device_open(machine, thread, oa: int):
+def _device_open(machine, thread, oa: int, access: int = 0):
     """The file object of a device that is opened as itself (the mount manager), or None: a name the file
     system resolves."""
     name, root, _attrs = read_object_attributes(thread, oa)
@@ -207,7 +216,7 @@ def _device_open(machine, thread, oa: int):
     except NtStatusError:
         return None
     opener = getattr(obj, "open_file", None) if isinstance(obj, Device) else None
-    return opener(machine, thread, rest) if opener is not None else None
+    return opener(machine, thread, rest, access) if opener is not None else None
 
 
 def _condrv_name(rest: str) -> str | None:
@@ -298,7 +307,7 @@ def _create(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStat
     _wptr(thread, FileHandle, 0)
     _n, _r, attrs = read_object_attributes(thread, ObjectAttributes)
     access = DesiredAccess & 0xFFFFFFFF
-    dev = _device_open(machine, thread, ObjectAttributes)
+    dev = _device_open(machine, thread, ObjectAttributes, access)
     if dev is not None:
         from winhatch.kernel.ob.access import object_type
         h = thread.process.handles.insert(dev, object_type("File").map_access(access),
@@ -1185,6 +1194,67 @@ def _open_object(machine, thread, handle_p: int, access: int, oa: int, type_name
 def NtOpenSymbolicLinkObject(machine, thread, LinkHandle, DesiredAccess, ObjectAttributes):
     return _open_object(machine, thread, LinkHandle, DesiredAccess, ObjectAttributes, "SymbolicLink",
                         "NtOpenSymbolicLinkObject")
+
+
+@kernel_service("NtCreateSymbolicLinkObject")
+def NtCreateSymbolicLinkObject(machine, thread, LinkHandle, DesiredAccess, ObjectAttributes, LinkTarget):
+    """A symbolic link object (named by its OBJECT_ATTRIBUTES, OBJ_PERMANENT keeps it after its last handle)
+    whose target is the LinkTarget UNICODE_STRING, resolved when a name is parsed through it."""
+    from winhatch.kernel.ob.access import object_type
+    from winhatch.kernel.ob.services import insert_object
+    _dos_devices(machine)
+    if not LinkHandle or not LinkTarget:
+        return 0xC0000005
+    target = read_unicode_string(thread, LinkTarget)
+    if not target:
+        return STATUS_INVALID_PARAMETER
+    link = SymbolicLink(target)
+    access = object_type("SymbolicLink").map_access(DesiredAccess & 0xFFFFFFFF)
+    return insert_object(machine, thread, link, ObjectAttributes, access, LinkHandle)
+
+
+def _find_link(machine, path: str):
+    try:
+        return machine.namespace.lookup(path, open_link=True)
+    except NtStatusError:
+        return None
+
+
+def define_dos_device(machine, name: str, target: str) -> None:
+    """What the Base server (csrss, with its own privileges) does for DefineDosDevice: a permanent link
+    \\GLOBAL??\\name → target; a name already defined keeps its earlier target underneath (a removal brings it
+    back)."""
+    _dos_devices(machine)
+    path = "\\GLOBAL??\\" + name
+    existing = _find_link(machine, path)
+    if isinstance(existing, SymbolicLink):
+        existing.__dict__.setdefault("previous_targets", []).append(existing.target)
+        existing.target = target
+        return
+    if existing is not None:
+        raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{path} is a {existing.type_name}")
+    machine.namespace.create_link(path, target)
+
+
+def remove_dos_device(machine, name: str, target: str | None) -> None:
+    """DefineDosDevice(DDD_REMOVE_DEFINITION): the name's latest definition goes (the one whose target is
+    `target` when given); STATUS_OBJECT_NAME_NOT_FOUND when there is none."""
+    _dos_devices(machine)
+    path = "\\GLOBAL??\\" + name
+    link = _find_link(machine, path)
+    if not isinstance(link, SymbolicLink):
+        raise NtStatusError(0xC0000034, f"{path}: no such DOS device")
+    prev = link.__dict__.get("previous_targets") or []
+    if target is not None and link.target.upper() != target.upper():
+        for i in range(len(prev) - 1, -1, -1):
+            if prev[i].upper() == target.upper():
+                del prev[i]
+                return
+        raise NtStatusError(0xC0000034, f"{path} does not point at {target}")
+    if prev:
+        link.target = prev.pop()
+        return
+    machine.namespace.remove(link)
 
 
 @kernel_service("NtQuerySymbolicLinkObject")

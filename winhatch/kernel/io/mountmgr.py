@@ -27,7 +27,6 @@ from winhatch.ntstatus import NtStatusError, STATUS_BUFFER_OVERFLOW, STATUS_INVA
 IOCTL_MOUNTMGR_QUERY_POINTS = 0x006D0008
 IOCTL_MOUNTMGR_QUERY_DOS_VOLUME_PATH = 0x006D0030
 IOCTL_MOUNTMGR_QUERY_DOS_VOLUME_PATHS = 0x006D0034
-STATUS_BUFFER_TOO_SMALL = 0xC0000023
 
 MOUNT_POINT_SIZE = 24          # sizeof(MOUNTMGR_MOUNT_POINT)
 MOUNT_POINTS_HEAD = 8          # offsetof(MOUNTMGR_MOUNT_POINTS, MountPoints)
@@ -84,8 +83,9 @@ def _field(data: bytes, off: int, length: int) -> bytes | None:
 
 
 def query_points(machine, data: bytes, out_len: int) -> tuple[int, bytes]:
-    if len(data) < MOUNT_POINT_SIZE:
-        raise NtStatusError(STATUS_INVALID_PARAMETER, "input shorter than MOUNTMGR_MOUNT_POINT")
+    if len(data) < MOUNT_POINT_SIZE or out_len < MOUNT_POINTS_HEAD + MOUNT_POINT_SIZE:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "input shorter than MOUNTMGR_MOUNT_POINT or output shorter "
+                                                      "than MOUNTMGR_MOUNT_POINTS (Wine's volume.c tests)")
     lo, ll, uo, ul, do, dl = struct.unpack_from("<IH2xIH2xIH2x", data)
     link = _field(data, lo, ll)
     uid = _field(data, uo, ul)
@@ -118,7 +118,7 @@ def query_points(machine, data: bytes, out_len: int) -> tuple[int, bytes]:
         entries += struct.pack("<IH2xIH2xIH2x", no, len(nb), uo_, len(u), do_, len(db))
     size = head + len(strings)
     if out_len < MOUNT_POINTS_HEAD + MOUNT_POINT_SIZE:      # not even one MOUNTMGR_MOUNT_POINTS
-        raise NtStatusError(STATUS_BUFFER_TOO_SMALL, "output shorter than MOUNTMGR_MOUNT_POINTS")
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "output shorter than MOUNTMGR_MOUNT_POINTS")
     if out_len < size:
         return STATUS_BUFFER_OVERFLOW, struct.pack("<II", size, len(points))
     return 0, struct.pack("<II", size, len(points)) + bytes(entries) + bytes(strings)

@@ -257,8 +257,7 @@ int main(void)
     ok = DefineDosDeviceA(DDD_REMOVE_DEFINITION, "Q:", NULL);
     SetLastError(0);
     n = QueryDosDeviceA("Q:", buf, sizeof buf);
-    ok = ok, n;
-    printf("removed %d %lu err=%lu\n", ok, GetLastError());
+    printf("removed %d %lu err=%lu\n", ok, n, GetLastError());
 
     ok = GetVolumeNameForVolumeMountPointA("C:\\", vol, sizeof vol);
     printf("gvn C: %d len=%u %.11s %c\n", ok, (unsigned)strlen(vol), vol, vol[strlen(vol) - 1]);

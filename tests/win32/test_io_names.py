@@ -351,3 +351,59 @@ def test_volume_path_names(volume_outputs, arch):
     assert out[21] == "drives 5 4 C:\\"
     assert out[22:25] == ["gvi C: 0 err=123", "gvi dir 0 err=144", "gvi dev 1 NTFS"]
     assert out[25] == "setmp 0 err=5"     # a standard user may not change the mount table
+
+
+DLLDIR = r"""
+#include <windows.h>
+#include <winternl.h>
+#include <stdio.h>
+
+typedef NTSTATUS (NTAPI *ldrget_t)(UNICODE_STRING *);
+typedef NTSTATUS (NTAPI *ldrset_t)(UNICODE_STRING *);
+
+int main(void)
+{
+    char a[16];
+    WCHAR w[16];
+    ldrget_t get = (ldrget_t)GetProcAddress(GetModuleHandleA("ntdll.dll"), "LdrGetDllDirectory");
+    ldrset_t set = (ldrset_t)GetProcAddress(GetModuleHandleA("ntdll.dll"), "LdrSetDllDirectory");
+    printf("empty %lu\n", GetDllDirectoryA(0, NULL));
+    SetDllDirectoryA("C:\\abc");
+    DWORD n;
+    a[0] = 'x';
+    n = GetDllDirectoryA(0, a);
+    printf("zero %lu %c\n", n, a[0]);
+    a[0] = 'x';
+    n = GetDllDirectoryA(6, a);
+    printf("short %lu %d\n", n, a[0]);
+    n = GetDllDirectoryA(7, a);
+    printf("fit %lu %s\n", n, a);
+    UNICODE_STRING us = {0, sizeof w, w};
+    NTSTATUS st = get(&us);
+    printf("ldr %08lx %u %ls\n", st, us.Length, w);
+    us.MaximumLength = 4;
+    w[0] = 'x'; w[1] = 'y';
+    st = get(&us);
+    printf("ldr short %08lx %u %d %c\n", st, us.Length, w[0], (char)w[1]);
+    WCHAR nd[] = L"C:\\xyz";
+    UNICODE_STRING ns = {sizeof nd - 2, sizeof nd, nd};
+    st = set(&ns);
+    n = GetDllDirectoryA(sizeof a, a);
+    printf("ldr set %08lx %lu %s\n", st, n, a);
+    return 0;
+}
+"""
+
+
+def test_dll_directory(tmp_path, arch):
+    src = tmp_path / "dlldir.c"
+    src.write_text(DLLDIR)
+    exe = tmp_path / f"dlldir-{arch}.exe"
+    subprocess.run([fixturebuild.compiler(arch), "-O1", "-o", str(exe), str(src)], check=True, capture_output=True)
+    res = runner.run(exe, [])
+    assert res.error is None, res.error
+    # Wine's kernel32 module.c (passes on Windows): the size needed counts the NUL even for no directory; a
+    # buffer one short gets an empty string
+    assert res.stdout.decode().splitlines() == [
+        "empty 1", "zero 7 x", "short 7 0", "fit 6 C:\\abc", "ldr 00000000 12 C:\\abc",
+        "ldr short c0000023 14 0 y", "ldr set 00000000 6 C:\\xyz"]

@@ -407,6 +407,27 @@ def _offset(thread, obj, ptr: int, *, write: bool) -> int | None:
     return off
 
 
+def _done(machine, thread, obj, iosb: int, status: int, information: int, event, apc: int, ctx: int) -> int:
+    """The end of a read or write that finished at once: the IO_STATUS_BLOCK and the event (complete), then, for
+    a status that is no error, the completion port's packet (when the file has one and the request an
+    ApcContext) and the caller's APC routine, queued to the calling thread (PIO_APC_ROUTINE(ApcContext,
+    IoStatusBlock, Reserved), run at its next alertable wait)."""
+    from winhatch.kernel.io import completion as io
+    st = complete(machine, thread, iosb, status, information, event, obj)
+    if status & 0xC0000000 == 0xC0000000:
+        return st
+    if event is None:
+        io.signal_file(machine, obj)
+    port = getattr(obj, "completion_port", None)
+    modes = getattr(obj, "completion_modes", 0)
+    if port is not None and ctx and not port.deleted and not modes & io.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS:
+        port.insert(io.Packet(obj.completion_key, ctx, status & 0xFFFFFFFF, information))
+    if apc and not thread.terminated:
+        from winhatch.kernel.ke.wait import queue_apc
+        queue_apc(machine, thread, apc, [ctx, iosb, 0])
+    return st
+
+
 @kernel_service("NtReadFile")
 def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, Length,
                ByteOffset, Key):
@@ -414,7 +435,6 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
     an empty pipe blocks (the service is run again when data arrives)."""
     from winhatch.kernel.condrv import ConsoleFile
     from winhatch.kernel.fileobj import FILE_TYPE_PIPE
-    _no_apc(thread, "NtReadFile", ApcRoutine)
     obj = _file_obj(thread, FileHandle)
     length = Length & 0xFFFFFFFF
     if length and (not Buffer or not thread.process.aspace.accessible(Buffer, length, True)):
@@ -424,12 +444,12 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
     if vf is not None:
         off = _offset(thread, vf, ByteOffset, write=False)
         if vf.vfs._byte_locks and _lock_conflict(vf, vf.tell() if off is None else off, length, write=False):
-            return complete(machine, thread, IoStatusBlock, STATUS_FILE_LOCK_CONFLICT, 0, ev)
+            return _done(machine, thread, obj, IoStatusBlock, STATUS_FILE_LOCK_CONFLICT, 0, ev, ApcRoutine, ApcContext)
         pos = vf.tell()
         try:
             data = vf.read(length, off) if length else b""
         except NtStatusError as e:
-            return complete(machine, thread, IoStatusBlock, e.status, 0, ev)
+            return _done(machine, thread, obj, IoStatusBlock, e.status, 0, ev, ApcRoutine, ApcContext)
         finally:
             if not _synchronous(vf):
                 vf.position = pos          # an asynchronous file has no file pointer to move
@@ -439,19 +459,19 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
         try:
             data = obj.read(length) if length else b""
         except NtStatusError as e:
-            return complete(machine, thread, IoStatusBlock, e.status, 0, ev)
+            return _done(machine, thread, obj, IoStatusBlock, e.status, 0, ev, ApcRoutine, ApcContext)
     if not data and length:
         pipe = isinstance(obj, ConsoleFile) and obj.file_type == FILE_TYPE_PIPE
-        return complete(machine, thread, IoStatusBlock, STATUS_PIPE_BROKEN if pipe else STATUS_END_OF_FILE, 0, ev)
+        return _done(machine, thread, obj, IoStatusBlock, STATUS_PIPE_BROKEN if pipe else STATUS_END_OF_FILE, 0, ev,
+                     ApcRoutine, ApcContext)
     if data:
         _wr(thread, Buffer, data)
-    return complete(machine, thread, IoStatusBlock, 0, len(data), ev)
+    return _done(machine, thread, obj, IoStatusBlock, 0, len(data), ev, ApcRoutine, ApcContext)
 
 
 @kernel_service("NtWriteFile")
 def NtWriteFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, Length,
                 ByteOffset, Key):
-    _no_apc(thread, "NtWriteFile", ApcRoutine)
     obj = _file_obj(thread, FileHandle)
     if not hasattr(obj, "write"):
         return STATUS_INVALID_HANDLE
@@ -468,17 +488,18 @@ def NtWriteFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSt
             if vf.vfs._byte_locks and data:
                 at = vf.size if off == -1 or not vf.access & V.FILE_WRITE_DATA else vf.tell() if off is None else off
                 if _lock_conflict(vf, at, len(data), write=True):
-                    return complete(machine, thread, IoStatusBlock, STATUS_FILE_LOCK_CONFLICT, 0, ev)
+                    return _done(machine, thread, obj, IoStatusBlock, STATUS_FILE_LOCK_CONFLICT, 0, ev, ApcRoutine,
+                                 ApcContext)
             count = vf.write(data, off) if data else 0
         else:
             count = obj.write(data) if data else 0
     except NtStatusError as e:
-        return complete(machine, thread, IoStatusBlock, e.status, 0, ev)
+        return _done(machine, thread, obj, IoStatusBlock, e.status, 0, ev, ApcRoutine, ApcContext)
     finally:
         if vf is not None and not _synchronous(vf):
             vf.position = pos
     count = len(data) if count is None else count
-    return complete(machine, thread, IoStatusBlock, 0, count, ev)
+    return _done(machine, thread, obj, IoStatusBlock, 0, count, ev, ApcRoutine, ApcContext)
 
 
 @kernel_service("NtFlushBuffersFile")

@@ -164,6 +164,10 @@ def _dos_devices(machine) -> None:
                          ("ConDrv", _condrv_name), ("Mup", lambda rest: "\\??\\UNC" + rest)):
             dev = Device(fs)
             ns.insert(f"\\Device\\{name}", dev, exist_ok=True).make_permanent()
+        ms = Device(lambda rest: None)
+        ms.open_file = _open_mailslot_client
+        ns.insert("\\Device\\Mailslot", ms, exist_ok=True).make_permanent()
+        ns.create_link("\\GLOBAL??\\MAILSLOT", "\\Device\\Mailslot", exist_ok=True)
         mgr = Device(lambda rest: None)
         mgr.open_file = _open_mount_manager
         ns.insert("\\Device\\MountPointManager", mgr, exist_ok=True).make_permanent()
@@ -202,6 +206,16 @@ def _open_mount_manager(machine, thread, rest: str, access: int):
         if not any(sid == "S-1-5-32-544" for sid, _attrs in tok.groups):
             raise NtStatusError(STATUS_ACCESS_DENIED, "the mount table is the administrators'")
     return mountmgr.MountManagerFile(machine)
+
+
+def _open_mailslot_client(machine, thread, rest: str, access: int):
+    """CreateFile of \\\\.\\mailslot\\name: a client end, which only writes."""
+    from winhatch.kernel.io import msfs
+    from winhatch.kernel.ob.access import object_type
+    name = rest.lstrip("\\")
+    if not name:
+        raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "no mailslot name")
+    return msfs.open_client(machine, name, object_type("File").map_access(access))
 
 
 def _device_open(machine, thread, oa: int, access: int = 0):
@@ -428,9 +442,33 @@ def _done(machine, thread, obj, iosb: int, status: int, information: int, event,
     return st
 
 
+def _mailslot_read(machine, thread, end, Event, apc, ctx, iosb, buf: int, length: int, caller_sp: int) -> int:
+    """The oldest message, whole; none: wait up to the mailslot's read time-out, then STATUS_IO_TIMEOUT."""
+    from winhatch.kernel.ke import wait as kwait
+    from winhatch.kernel.io import msfs
+    key = ("NtReadFile (mailslot)", caller_sp)
+    done = kwait.take_done(thread, key)
+    timed_out = done is not None and done.status == kwait.WAIT_TIMEOUT
+    try:
+        data = end.take(length)
+    except NtStatusError as e:
+        return e.status
+    if data is None:
+        s = end.slot
+        now = machine.clock.now()
+        if timed_out or s.timeout_ticks == 0:
+            return msfs.STATUS_IO_TIMEOUT
+        deadline = None if s.timeout_ticks is None else now + s.timeout_ticks
+        raise kwait.WouldBlock(kwait.WaitBlock([end], False, deadline, "ReadFile (mailslot)", key))
+    ev = _event(thread, Event)
+    if data:
+        _wr(thread, buf, data)
+    return _done(machine, thread, end, iosb, 0, len(data), ev, apc, ctx)
+
+
 @kernel_service("NtReadFile")
 def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, Length,
-               ByteOffset, Key):
+               ByteOffset, Key, *, caller_sp=0):
     """At the end of a file STATUS_END_OF_FILE; a pipe whose writers are gone STATUS_PIPE_BROKEN. A read from
     an empty pipe blocks (the service is run again when data arrives)."""
     from winhatch.kernel.condrv import ConsoleFile
@@ -439,6 +477,10 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
     length = Length & 0xFFFFFFFF
     if length and (not Buffer or not thread.process.aspace.accessible(Buffer, length, True)):
         return 0xC0000005          # the buffer is probed before the event is touched
+    from winhatch.kernel.io import msfs
+    if isinstance(obj, msfs.MailslotEnd):
+        return _mailslot_read(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, length,
+                              caller_sp)
     ev = _event(thread, Event)
     vf = _vfile(obj)
     if vf is not None:
@@ -492,7 +534,8 @@ def NtWriteFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSt
                                  ApcContext)
             count = vf.write(data, off) if data else 0
         else:
-            count = obj.write(data) if data else 0
+            # a zero-length write is a message of its own on a mailslot
+            count = obj.write(data) if data or getattr(obj, "message_writes", False) else 0
     except NtStatusError as e:
         return _done(machine, thread, obj, IoStatusBlock, e.status, 0, ev, ApcRoutine, ApcContext)
     finally:
@@ -669,7 +712,8 @@ def file_object_name(machine, obj) -> str | None:
         return None
     if isinstance(obj, (PipeEnd, NamedPipeEnd)):
         return obj.path
-    if isinstance(obj, mountmgr.MountManagerFile):
+    from winhatch.kernel.io.msfs import MailslotEnd
+    if isinstance(obj, (mountmgr.MountManagerFile, MailslotEnd)):
         return obj.path
     return None
 
@@ -699,6 +743,15 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
     st = iocp_services.query_information(machine, thread, FileHandle, IoStatusBlock, FileInformation, Length, cls)
     if st is not None:
         return st
+    if cls == 26:       # FileMailslotQueryInformation
+        from winhatch.kernel.io import msfs
+        obj = _file_obj(thread, FileHandle)
+        if not isinstance(obj, msfs.MailslotEnd):
+            return STATUS_INVALID_PARAMETER
+        if length < 24:
+            return STATUS_INFO_LENGTH_MISMATCH
+        _wr(thread, FileInformation, msfs.query_info(obj))
+        return complete(machine, thread, IoStatusBlock, 0, 24)
     if cls not in _QUERY:
         if cls in (FileDirectoryInformation, FileFullDirectoryInformation, FileBothDirectoryInformation,
                    FileNamesInformation, FileIdBothDirectoryInformation, FileIdFullDirectoryInformation,
@@ -820,6 +873,20 @@ def NtSetInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInforma
     st = iocp_services.set_information(machine, thread, FileHandle, IoStatusBlock, FileInformation, Length, cls)
     if st is not None:
         return st
+    if cls == 27:       # FileMailslotSetInformation: a pointer to the new ReadTimeout
+        from winhatch.kernel.io import msfs
+        obj = _file_obj(thread, FileHandle)
+        if not isinstance(obj, msfs.MailslotEnd) or not obj.is_server:
+            return STATUS_INVALID_PARAMETER
+        if length < _psize(thread):
+            return STATUS_INFO_LENGTH_MISMATCH
+        p = _rptr(thread, FileInformation)
+        timeout = None
+        if p:
+            (t,) = struct.unpack("<q", _rd(thread, p, 8))
+            timeout = None if t == msfs.WAIT_FOREVER else (-t if t < 0 else 0)
+        obj.slot.timeout_ticks = timeout
+        return complete(machine, thread, IoStatusBlock, 0, 0)
     if cls not in _SET:
         if cls in _QUERY or cls in (FileDirectoryInformation, FileFullDirectoryInformation,
                                     FileBothDirectoryInformation, FileNamesInformation,
@@ -1215,6 +1282,33 @@ def _open_object(machine, thread, handle_p: int, access: int, oa: int, type_name
 def NtOpenSymbolicLinkObject(machine, thread, LinkHandle, DesiredAccess, ObjectAttributes):
     return _open_object(machine, thread, LinkHandle, DesiredAccess, ObjectAttributes, "SymbolicLink",
                         "NtOpenSymbolicLinkObject")
+
+
+@kernel_service("NtCreateMailslotFile")
+def NtCreateMailslotFile(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStatusBlock, CreateOptions,
+                         MailslotQuota, MaximumMessageSize, ReadTimeout):
+    """A mailslot's server end (winhatch.kernel.io.msfs): \\??\\MAILSLOT\\name or \\Device\\Mailslot\\name;
+    ReadTimeout a relative time (negative 100 ns units; the most negative value: wait forever)."""
+    from winhatch.kernel.io import msfs
+    from winhatch.kernel.ob.access import object_type
+    if not FileHandle or not IoStatusBlock:
+        return 0xC0000005
+    name, root, attrs = read_object_attributes(thread, ObjectAttributes)
+    if root or not name:
+        return STATUS_OBJECT_NAME_INVALID if name == "" or root else STATUS_OBJECT_PATH_SYNTAX_BAD
+    slot = msfs.mailslot_name(name)
+    if slot is None:
+        return STATUS_OBJECT_NAME_INVALID
+    timeout = None
+    if ReadTimeout:
+        (t,) = struct.unpack("<q", _rd(thread, ReadTimeout, 8))
+        timeout = None if t == msfs.WAIT_FOREVER else (-t if t < 0 else 0)
+    access = object_type("File").map_access(DesiredAccess & 0xFFFFFFFF)
+    end = msfs.create_server(machine, slot, MaximumMessageSize & 0xFFFFFFFF, MailslotQuota & 0xFFFFFFFF,
+                             timeout, access)
+    h = thread.process.handles.insert(end, access, inherit=bool(attrs & OBJ_INHERIT))
+    _wptr(thread, FileHandle, h)
+    return complete(machine, thread, IoStatusBlock, 0, V.FILE_CREATED)
 
 
 @kernel_service("NtCreateSymbolicLinkObject")

@@ -407,3 +407,58 @@ def test_dll_directory(tmp_path, arch):
     assert res.stdout.decode().splitlines() == [
         "empty 1", "zero 7 x", "short 7 0", "fit 6 C:\\abc", "ldr 00000000 12 C:\\abc",
         "ldr short c0000023 14 0 y", "ldr set 00000000 6 C:\\xyz"]
+
+
+MAILSLOT = r"""
+#include <windows.h>
+#include <stdio.h>
+
+int main(void)
+{
+    char buf[64];
+    DWORD n, mx, next, count, timeout;
+    BOOL ok;
+    HANDLE s = CreateMailslotA("\\\\.\\mailslot\\whio", 32, 0, NULL);
+    SetLastError(0);
+    HANDLE bad = CreateMailslotA("whio", 0, 0, NULL);
+    printf("bad %d err=%lu\n", bad == INVALID_HANDLE_VALUE, GetLastError());
+    ok = GetMailslotInfo(s, &mx, &next, &count, &timeout);
+    printf("info %d %lu %lx %lu %lu\n", ok, mx, next, count, timeout);
+    ok = ReadFile(s, buf, sizeof buf, &n, NULL);
+    printf("empty %d err=%lu\n", ok, GetLastError());
+    HANDLE w = CreateFileA("\\\\.\\mailslot\\whio", GENERIC_WRITE, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+    WriteFile(w, "hello", 5, &n, NULL);
+    WriteFile(w, "", 0, &n, NULL);
+    ok = WriteFile(w, buf, 40, &n, NULL);
+    printf("toolong %d err=%lu\n", ok, GetLastError());
+    ok = WriteFile(s, "x", 1, &n, NULL);
+    printf("server write %d err=%lu\n", ok, GetLastError());
+    GetMailslotInfo(s, NULL, &next, &count, NULL);
+    printf("queued %lu %lu\n", next, count);
+    ok = ReadFile(s, buf, 2, &n, NULL);
+    printf("small %d err=%lu\n", ok, GetLastError());
+    ok = ReadFile(s, buf, sizeof buf, &n, NULL);
+    printf("read %d %lu %.5s\n", ok, n, buf);
+    ok = ReadFile(s, buf, sizeof buf, &n, NULL);
+    printf("read0 %d %lu\n", ok, n);
+    SetMailslotInfo(s, 50);
+    GetMailslotInfo(s, NULL, NULL, NULL, &timeout);
+    DWORD t0 = GetTickCount();
+    ok = ReadFile(s, buf, sizeof buf, &n, NULL);
+    printf("timeout %lu %d err=%lu waited=%d\n", timeout, ok, GetLastError(), GetTickCount() - t0 >= 40);
+    return 0;
+}
+"""
+
+
+def test_mailslot(tmp_path, arch):
+    src = tmp_path / "mailslot.c"
+    src.write_text(MAILSLOT)
+    exe = tmp_path / f"mailslot-{arch}.exe"
+    subprocess.run([fixturebuild.compiler(arch), "-O1", "-o", str(exe), str(src)], check=True, capture_output=True)
+    res = runner.run(exe, [])
+    assert res.error is None, res.error
+    assert res.stdout.decode().splitlines() == [
+        "bad 1 err=123", "info 1 32 ffffffff 0 0", "empty 0 err=121", "toolong 0 err=87",
+        "server write 0 err=5", "queued 5 2", "small 0 err=122", "read 1 5 hello", "read0 1 0",
+        "timeout 50 0 err=121 waited=1"]

@@ -477,6 +477,12 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
     length = Length & 0xFFFFFFFF
     if length and (not Buffer or not thread.process.aspace.accessible(Buffer, length, True)):
         return 0xC0000005          # the buffer is probed before the event is touched
+    if ApcRoutine and getattr(obj, "completion_port", None) is not None:
+        return STATUS_INVALID_PARAMETER      # an APC routine on a handle with a completion port
+    if hasattr(obj, "try_read"):             # a named pipe end: its own request path (pending reads)
+        from winhatch.kernel.io import iocp_services
+        return iocp_services.read_request(machine, thread, obj, Buffer, length, None, IoStatusBlock,
+                                          _event(thread, Event), ApcRoutine, ApcContext)
     from winhatch.kernel.io import msfs
     if isinstance(obj, msfs.MailslotEnd):
         return _mailslot_read(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, length,
@@ -513,15 +519,21 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
 
 @kernel_service("NtWriteFile")
 def NtWriteFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, Length,
-                ByteOffset, Key):
+                ByteOffset, Key, *, caller_sp=0):
     obj = _file_obj(thread, FileHandle)
     if not hasattr(obj, "write"):
         return STATUS_INVALID_HANDLE
-    ev = _event(thread, Event)
+    if ApcRoutine and getattr(obj, "completion_port", None) is not None:
+        return STATUS_INVALID_PARAMETER      # an APC routine on a handle with a completion port
     length = Length & 0xFFFFFFFF
     if length and not Buffer:
         return STATUS_INVALID_USER_BUFFER
     data = _rd(thread, Buffer, length) if length else b""
+    if hasattr(obj, "submit_write"):         # a named pipe end: writes beyond the quota pend or block
+        from winhatch.kernel.io import iocp_services
+        return iocp_services.write_request(machine, thread, obj, data, None, IoStatusBlock, _event(thread, Event),
+                                           ApcRoutine, ApcContext, key=("NtWriteFile", caller_sp))
+    ev = _event(thread, Event)
     vf = _vfile(obj)
     off = _offset(thread, vf, ByteOffset, write=True) if vf is not None else None
     pos = vf.tell() if vf is not None else 0

@@ -164,6 +164,10 @@ def _dos_devices(machine) -> None:
                          ("ConDrv", _condrv_name), ("Mup", lambda rest: "\\??\\UNC" + rest)):
             dev = Device(fs)
             ns.insert(f"\\Device\\{name}", dev, exist_ok=True).make_permanent()
+        np_dev = Device(lambda rest: None)
+        np_dev.open_file = _open_named_pipe
+        ns.insert("\\Device\\NamedPipe", np_dev, exist_ok=True).make_permanent()
+        ns.create_link("\\GLOBAL??\\PIPE", "\\Device\\NamedPipe", exist_ok=True)
         ms = Device(lambda rest: None)
         ms.open_file = _open_mailslot_client
         ns.insert("\\Device\\Mailslot", ms, exist_ok=True).make_permanent()
@@ -193,7 +197,7 @@ def _dos_devices(machine) -> None:
     machine._io_namespace_drives = drives
 
 
-def _open_mount_manager(machine, thread, rest: str, access: int):
+def _open_mount_manager(machine, thread, rest: str, access: int, options: int = 0):
     """The mount manager's device allows everyone to query and only administrators (and LocalSystem) to
     change the mount table: an open for writing by another token is STATUS_ACCESS_DENIED."""
     from winhatch.kernel.ob.access import object_type
@@ -208,7 +212,19 @@ def _open_mount_manager(machine, thread, rest: str, access: int):
     return mountmgr.MountManagerFile(machine)
 
 
-def _open_mailslot_client(machine, thread, rest: str, access: int):
+def _open_named_pipe(machine, thread, rest: str, access: int, options: int = 0):
+    """NtCreateFile under \\Device\\NamedPipe: the file system's root (for FSCTL_PIPE_WAIT) or the client end of
+    a listening instance of the pipe named by the rest."""
+    from winhatch.kernel.io import npfs
+    from winhatch.kernel.ob.access import object_type
+    name = rest.lstrip("\\")
+    if not name:
+        return npfs.NpfsRoot()
+    synchronous = bool(options & (V.FILE_SYNCHRONOUS_IO_ALERT | V.FILE_SYNCHRONOUS_IO_NONALERT))
+    return npfs.open_client(machine, name, object_type("File").map_access(access), synchronous, thread)
+
+
+def _open_mailslot_client(machine, thread, rest: str, access: int, options: int = 0):
     """CreateFile of \\\\.\\mailslot\\name: a client end, which only writes."""
     from winhatch.kernel.io import msfs
     from winhatch.kernel.ob.access import object_type
@@ -218,7 +234,7 @@ def _open_mailslot_client(machine, thread, rest: str, access: int):
     return msfs.open_client(machine, name, object_type("File").map_access(access))
 
 
-def _device_open(machine, thread, oa: int, access: int = 0):
+def _device_open(machine, thread, oa: int, access: int = 0, options: int = 0):
     """The file object of a device that is opened as itself (the mount manager), or None: a name the file
     system resolves."""
     name, root, _attrs = read_object_attributes(thread, oa)
@@ -230,7 +246,7 @@ def _device_open(machine, thread, oa: int, access: int = 0):
     except NtStatusError:
         return None
     opener = getattr(obj, "open_file", None) if isinstance(obj, Device) else None
-    return opener(machine, thread, rest, access) if opener is not None else None
+    return opener(machine, thread, rest, access, options) if opener is not None else None
 
 
 def _condrv_name(rest: str) -> str | None:
@@ -321,7 +337,7 @@ def _create(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStat
     _wptr(thread, FileHandle, 0)
     _n, _r, attrs = read_object_attributes(thread, ObjectAttributes)
     access = DesiredAccess & 0xFFFFFFFF
-    dev = _device_open(machine, thread, ObjectAttributes, access)
+    dev = _device_open(machine, thread, ObjectAttributes, access, CreateOptions & 0xFFFFFFFF)
     if dev is not None:
         from winhatch.kernel.ob.access import object_type
         h = thread.process.handles.insert(dev, object_type("File").map_access(access),

@@ -355,6 +355,7 @@ def NtCreateNamedPipeFile(machine, thread, FileHandle, DesiredAccess, ObjectAttr
         max_instances=MaximumInstances & 0xFFFFFFFF, in_quota=InboundQuota & 0xFFFFFFFF,
         out_quota=OutboundQuota & 0xFFFFFFFF, timeout_ticks=timeout, direction=direction,
         synchronous=bool(CreateOptions & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT)), thread=thread)
+    end.alertable = bool(CreateOptions & FILE_SYNCHRONOUS_IO_ALERT)   # its synchronous waits are alertable
     h = thread.process.handles.insert(end, access | SYNCHRONIZE, inherit=bool(attrs & 0x2))
     _put_ptr(thread, FileHandle, h)
     io.write_iosb(thread.process, IoStatusBlock, 0, 2)    # FILE_CREATED
@@ -454,6 +455,17 @@ def _pipe_listen(machine, thread, end, ev, apc, ctx, iosb, caller_sp) -> int:
     done = kwait.take_done(thread, key)
     if done is not None and io.take_sync_cancel(thread):
         return STATUS_CANCELLED
+    if done is not None and done.status == kwait.WAIT_IO_COMPLETION and \
+            inst.state == npfs.FILE_PIPE_LISTENING_STATE:
+        # the alertable wait of a FILE_SYNCHRONOUS_IO_ALERT handle ran a user APC: the listen is cancelled
+        inst.state = npfs.FILE_PIPE_DISCONNECTED_STATE
+        thread.deliver_apcs = True        # the APCs run on the return from the service
+        return STATUS_CANCELLED
+    if done is None and io.is_synchronous(end) and getattr(end, "alertable", False) and \
+            kwait.pending_apcs(thread) and inst.state not in (npfs.FILE_PIPE_CONNECTED_STATE,
+                                                             npfs.FILE_PIPE_CLOSING_STATE):
+        thread.deliver_apcs = True        # an alertable wait with APCs queued ends at once
+        return STATUS_CANCELLED
     if done is not None and inst.state in (npfs.FILE_PIPE_CONNECTED_STATE, npfs.FILE_PIPE_CLOSING_STATE):
         return io.complete_request(machine, thread, end, iosb, ev, apc, ctx, STATUS_SUCCESS, 0)
     if inst.state == npfs.FILE_PIPE_CONNECTED_STATE:
@@ -467,7 +479,8 @@ def _pipe_listen(machine, thread, end, ev, apc, ctx, iosb, caller_sp) -> int:
     if end.completion_mode == npfs.FILE_PIPE_COMPLETE_OPERATION:
         return io.complete_request(machine, thread, end, iosb, ev, apc, ctx, npfs.STATUS_PIPE_LISTENING, 0)
     if io.is_synchronous(end):
-        raise kwait.WouldBlock(kwait.WaitBlock([inst], False, None, "NtFsControlFile (FSCTL_PIPE_LISTEN)", key))
+        raise kwait.WouldBlock(kwait.WaitBlock([inst], False, None, "NtFsControlFile (FSCTL_PIPE_LISTEN)", key,
+                                               getattr(end, "alertable", False)))
     irp = io.start_pending(machine, thread, end, "listen", 0, 0, iosb, ev, apc, ctx)
     inst.listens.append(irp)
     return STATUS_PENDING

@@ -712,9 +712,11 @@ def handle_file_name(obj) -> str | None:
     if vf is not None:
         path = vf.path
         return path[2:] if len(path) >= 2 and path[1] == ":" else None
-    from winhatch.kernel.io.npfs import NamedPipeEnd
+    from winhatch.kernel.io.npfs import NamedPipeEnd, NpfsRoot
     if isinstance(obj, (PipeEnd, NamedPipeEnd)):
         return obj.path[len("\\Device\\NamedPipe"):]
+    if isinstance(obj, NpfsRoot):
+        return "\\"                      # the named-pipe file system's root directory
     if isinstance(obj, ConsoleFile) and obj.file_type == 3:
         # a std handle the host redirected to a pipe: an anonymous pipe the creator made
         return "\\Win32Pipes.00000000.%08x" % ("stdin", "stdout", "stderr").index(obj.stream)
@@ -740,6 +742,9 @@ def file_object_name(machine, obj) -> str | None:
         return None
     if isinstance(obj, (PipeEnd, NamedPipeEnd)):
         return obj.path
+    from winhatch.kernel.io.npfs import NpfsRoot
+    if isinstance(obj, NpfsRoot):
+        return "\\Device\\NamedPipe\\"
     from winhatch.kernel.io.msfs import MailslotEnd
     if isinstance(obj, (mountmgr.MountManagerFile, MailslotEnd)):
         return obj.path

@@ -243,7 +243,8 @@ def read_request(machine, thread, file_object, buffer: int, length: int, offset:
         r = file_object.try_read(length)
         if r is None:
             if io.is_synchronous(file_object):
-                kwait.block_on(file_object._rx(), "NtReadFile (named pipe)")
+                raise kwait.WouldBlock(kwait.WaitBlock([file_object._rx()], False, None, "NtReadFile (named pipe)",
+                                                       None, extra={"iosb": iosb}))
             irp = io.start_pending(machine, thread, file_object, "read", buffer, length, iosb, event, apc_routine,
                                    apc_context, win32_routine)
             file_object.start_read(irp)
@@ -581,9 +582,11 @@ def NtCancelIoFileEx(machine, thread, FileHandle, IoRequestToCancel, IoStatusBlo
 @kernel_service("NtCancelSynchronousIoFile")
 def NtCancelSynchronousIoFile(machine, thread, ThreadHandle, IoRequestToCancel, IoStatusBlock):
     target = _lookup(thread, ThreadHandle, "Thread", 0x1)   # THREAD_TERMINATE
-    if IoRequestToCancel:
-        unsupported(thread, "NtCancelSynchronousIoFile", "cancelling one request (IoRequestToCancel)")
-    if not io.cancel_synchronous_io(machine, target):
+    n = _psize(thread)
+    if not IoStatusBlock or not thread.process.aspace.accessible(IoStatusBlock, 2 * n, True):
+        return 0xC0000005          # the IO_STATUS_BLOCK is probed first
+    if not io.cancel_synchronous_io(machine, target, IoRequestToCancel or None):
+        io.write_iosb(thread.process, IoStatusBlock, STATUS_NOT_FOUND, 0)
         return STATUS_NOT_FOUND
     io.write_iosb(thread.process, IoStatusBlock, 0, 0)
     return 0

@@ -1187,16 +1187,47 @@ def NtQueryDirectoryFile(machine, thread, FileHandle, Event, ApcRoutine, ApcCont
 
 @kernel_service("NtNotifyChangeDirectoryFile")
 def NtNotifyChangeDirectoryFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock,
-                                Buffer, Length, CompletionFilter, WatchTree):
-    """Change notifications: only the argument checks are modelled; a request that would wait for a change
-    stops the guest loudly (no change is ever reported by the sandbox's file system)."""
+                                Buffer, Length, CompletionFilter, WatchTree, *, caller_sp=0):
+    """The changes in a directory (winhatch.kernel.io.notify): those recorded since the handle's first request
+    at once, else the request waits for the next one (STATUS_PENDING on an asynchronous handle; a synchronous
+    handle's thread blocks)."""
+    from winhatch.kernel.io import completion as io
+    from winhatch.kernel.io import notify
+    from winhatch.kernel.ke import wait as kwait
     obj = _file_obj(thread, FileHandle, V.FILE_LIST_DIRECTORY)
     vf = _vfile(obj)
     if vf is None or not vf.is_dir:
         return STATUS_INVALID_PARAMETER
-    if not CompletionFilter & 0xFFF or CompletionFilter & ~0xFFF:
+    filt = CompletionFilter & 0xFFFFFFFF
+    if not filt & 0xFFF or filt & ~0xFFF:
         return STATUS_INVALID_PARAMETER
-    unsupported(thread, "NtNotifyChangeDirectoryFile", "waiting for a change in a directory")
+    length = Length & 0xFFFFFFFF
+    if length and (not Buffer or not thread.process.aspace.accessible(Buffer, length, True)):
+        return 0xC0000005
+    key = ("NtNotifyChangeDirectoryFile", caller_sp)
+    done = kwait.take_done(thread, key)
+    w = notify.watch_of(machine, obj, vf.path, filt, bool(WatchTree & 0xFF))
+    ev = _event(thread, Event) if done is None else (None if not Event else _event_no_reset(thread, Event))
+    if w.changes or w.overflow:
+        st, data = w.take(length)
+        if data:
+            _wr(thread, Buffer, data)
+        return _done(machine, thread, obj, IoStatusBlock, st, len(data), ev, ApcRoutine, ApcContext)
+    if _synchronous(vf):
+        if done is not None and io.take_sync_cancel(thread):
+            return 0xC0000120      # STATUS_CANCELLED
+        raise kwait.WouldBlock(kwait.WaitBlock([w], False, None, "NtNotifyChangeDirectoryFile", key))
+    io.reset_file(obj)
+    irp = io.start_pending(machine, thread, obj, "notify", Buffer, length, IoStatusBlock, ev, ApcRoutine,
+                           ApcContext)
+    w.irps.append(irp)
+    return 0x103                   # STATUS_PENDING
+
+
+def _event_no_reset(thread, handle: int):
+    from winhatch.kernel.ob.access import EVENT_MODIFY_STATE
+    return thread.process.handles.lookup(handle, "Event", EVENT_MODIFY_STATE, current_process=thread.process,
+                                         current_thread=thread)
 
 
 # ============================================================================================ volumes

@@ -1191,27 +1191,40 @@ def NtNotifyChangeDirectoryFile(machine, thread, FileHandle, Event, ApcRoutine, 
     """The changes in a directory (winhatch.kernel.io.notify): those recorded since the handle's first request
     at once, else the request waits for the next one (STATUS_PENDING on an asynchronous handle; a synchronous
     handle's thread blocks)."""
+    return notify_request(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer,
+                          Length, CompletionFilter, WatchTree, caller_sp)
+
+
+def notify_request(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, Length,
+                   CompletionFilter, WatchTree, caller_sp, win32_routine: int = 0) -> int:
+    """NtNotifyChangeDirectoryFile's work; `win32_routine`: ReadDirectoryChangesW's completion routine, queued
+    as kernelbase's own APC would call it (dwErrorCode, dwNumberOfBytesTransfered, lpOverlapped)."""
     from winhatch.kernel.io import completion as io
     from winhatch.kernel.io import notify
     from winhatch.kernel.ke import wait as kwait
+    if not IoStatusBlock or not thread.process.aspace.accessible(IoStatusBlock, 2 * _psize(thread), True):
+        return 0xC0000005              # the IO_STATUS_BLOCK is probed first
+    filt = CompletionFilter & 0xFFFFFFFF
+    if not filt & 0xFFF or filt & ~0xFFF:
+        return STATUS_INVALID_PARAMETER    # checked before the handle (Wine's kernel32 change.c tests)
     obj = _file_obj(thread, FileHandle, V.FILE_LIST_DIRECTORY)
     vf = _vfile(obj)
     if vf is None or not vf.is_dir:
-        return STATUS_INVALID_PARAMETER
-    filt = CompletionFilter & 0xFFFFFFFF
-    if not filt & 0xFFF or filt & ~0xFFF:
         return STATUS_INVALID_PARAMETER
     length = Length & 0xFFFFFFFF
     if length and (not Buffer or not thread.process.aspace.accessible(Buffer, length, True)):
         return 0xC0000005
     key = ("NtNotifyChangeDirectoryFile", caller_sp)
     done = kwait.take_done(thread, key)
-    w = notify.watch_of(machine, obj, vf.path, filt, bool(WatchTree & 0xFF))
+    w = notify.watch_of(machine, obj, vf.path, filt, bool(WatchTree & 0xFF), length)
     ev = _event(thread, Event) if done is None else (None if not Event else _event_no_reset(thread, Event))
     if w.changes or w.overflow:
         st, data = w.take(length)
         if data:
             _wr(thread, Buffer, data)
+        if win32_routine:
+            return io.complete_request(machine, thread, obj, IoStatusBlock, ev, ApcRoutine, ApcContext, st,
+                                       len(data), win32_routine=win32_routine)
         return _done(machine, thread, obj, IoStatusBlock, st, len(data), ev, ApcRoutine, ApcContext)
     if _synchronous(vf):
         if done is not None and io.take_sync_cancel(thread):
@@ -1219,7 +1232,7 @@ def NtNotifyChangeDirectoryFile(machine, thread, FileHandle, Event, ApcRoutine, 
         raise kwait.WouldBlock(kwait.WaitBlock([w], False, None, "NtNotifyChangeDirectoryFile", key))
     io.reset_file(obj)
     irp = io.start_pending(machine, thread, obj, "notify", Buffer, length, IoStatusBlock, ev, ApcRoutine,
-                           ApcContext)
+                           ApcContext, win32_routine)
     w.irps.append(irp)
     return 0x103                   # STATUS_PENDING
 

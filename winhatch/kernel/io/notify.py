@@ -25,14 +25,18 @@ FILE_NOTIFY_CHANGE_SIZE = 0x8
 FILE_NOTIFY_CHANGE_LAST_WRITE = 0x10
 STATUS_NOTIFY_CLEANUP = 0x0000010B
 STATUS_NOTIFY_ENUM_DIR = 0x0000010C
+STATUS_DELETE_PENDING = 0xC0000056
 MAX_RECORDS = 4096          # changes kept per watch between requests (beyond: STATUS_NOTIFY_ENUM_DIR)
 
 
 class Watch:
     """The notification state of one directory file object."""
 
-    def __init__(self, machine, file_object, directory: str, filt: int, tree: bool):
+    def __init__(self, machine, file_object, directory: str, filt: int, tree: bool, capacity: int):
         self.machine = machine
+        #: the first request's buffer size: the size of the buffer the file system keeps the changes in for
+        #: this handle (a first request with no buffer: every later change is reported as STATUS_NOTIFY_ENUM_DIR)
+        self.capacity = capacity
         self.file_object = file_object
         self.directory = directory.rstrip("\\")
         self.key = fold(self.directory) + "\\"
@@ -81,12 +85,12 @@ class Watch:
         for action, rel in changes:
             name = rel.encode("utf-16-le")
             rec = struct.pack("<III", 0, action, len(name)) + name
-            rec += bytes(-len(rec) % 4)
-            if out:
+            if out:     # the previous record is padded to 4 bytes and points here; the last one is not padded
+                out += bytes(-len(out) % 4)
                 struct.pack_into("<I", out, last, len(out) - last)
             last = len(out)
             out += rec
-        if len(out) > length:
+        if len(out) > min(length, self.capacity):
             return STATUS_NOTIFY_ENUM_DIR, b""
         return 0, bytes(out)
 
@@ -102,6 +106,14 @@ class Watch:
             irp.complete(st, len(data))
         if self.changes or self.overflow:
             self.machine.dispatcher.signal_waiters()
+
+    def deleted(self) -> None:
+        """The directory is deleted: its waiting requests end (STATUS_DELETE_PENDING)."""
+        for irp in self.irps:
+            if not irp.done:
+                irp.complete(STATUS_DELETE_PENDING, 0)
+        self.irps = []
+        self.machine.dispatcher.signal_waiters()
 
     def close(self) -> None:
         self.closed = True
@@ -124,16 +136,18 @@ def watches(machine) -> _Watches:
 
         def listener(action: int, path: str, is_dir: bool, filt: int) -> None:
             for watch in list(w):
-                if watch.record(action, path, is_dir, filt):
+                if action == FILE_ACTION_REMOVED and fold(path) + "\\" == watch.key:
+                    watch.deleted()          # the watched directory itself is gone
+                elif watch.record(action, path, is_dir, filt):
                     watch.pump()
         machine.vfs.change_listeners.append(listener)
     return w
 
 
-def watch_of(machine, file_object, directory: str, filt: int, tree: bool) -> Watch:
+def watch_of(machine, file_object, directory: str, filt: int, tree: bool, length: int) -> Watch:
     w = getattr(file_object, "notify_watch", None)
     if w is None or w.closed:
-        w = Watch(machine, file_object, directory, filt, tree)
+        w = Watch(machine, file_object, directory, filt, tree, length)
         file_object.notify_watch = w
         watches(machine).add(w)
     return w

@@ -88,8 +88,22 @@ def FindCloseChangeNotification(c, h):
           "LPOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine)")
 def ReadDirectoryChangesW(c, h, buf, size, subtree, filt, pret, ov, routine):
     if routine:
-        from winhatch.win32.ntdll.seh import raise_unsupported
-        raise_unsupported(c, "ReadDirectoryChangesW with a completion routine")
+        # kernelbase's own IO APC routine calls the completion routine: the request carries it (as ReadFileEx)
+        from winhatch.kernel.io import file_services as FS
+        from winhatch.ntstatus import NtStatusError
+        if not ov:
+            c.set_last_error(87)
+            return 0
+        c.write_ptr(ov, STATUS_PENDING)
+        try:
+            st = FS.notify_request(c.machine, c.thread, h, 0, 0, 0, ov, buf, size, filt, 1 if subtree else 0,
+                                   c._sp, win32_routine=routine)
+        except NtStatusError as e:
+            st = e.status
+        if st >= 0xC0000000:
+            c.set_last_nt_error(st)
+            return 0
+        return 1
     if ov:
         ev = c.ptr(ov + 2 * c.ptr_size + 8)
         c.write_ptr(ov, STATUS_PENDING)

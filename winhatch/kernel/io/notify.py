@@ -54,6 +54,12 @@ class Watch:
     def describe(self) -> str:
         return f"changes in {self.directory}"
 
+    def in_scope(self, path: str) -> bool:
+        if not fold(path).startswith(self.key):
+            return False
+        rel = path[len(self.key):]
+        return bool(rel) and (self.tree or "\\" not in rel)
+
     def record(self, action: int, path: str, is_dir: bool, filt: int) -> bool:
         """Keep a change under this directory that the filter selects; True when kept."""
         if not fold(path).startswith(self.key):
@@ -134,10 +140,23 @@ def watches(machine) -> _Watches:
     if w is None:
         w = machine._notify_watches = _Watches()
 
-        def listener(action: int, path: str, is_dir: bool, filt: int) -> None:
+        def listener(action: int, path: str, is_dir: bool, filt: int, new_path: str | None = None) -> None:
             for watch in list(w):
                 if action == FILE_ACTION_REMOVED and fold(path) + "\\" == watch.key:
                     watch.deleted()          # the watched directory itself is gone
+                elif action == FILE_ACTION_RENAMED_OLD_NAME and new_path is not None:
+                    # a rename within the watched scope is an old/new pair (one completion); out of it or into
+                    # it, a removal or an addition
+                    old_in, new_in = watch.in_scope(path), watch.in_scope(new_path)
+                    kept = False
+                    if old_in:
+                        kept |= watch.record(FILE_ACTION_RENAMED_OLD_NAME if new_in else FILE_ACTION_REMOVED,
+                                             path, is_dir, filt)
+                    if new_in:
+                        kept |= watch.record(FILE_ACTION_RENAMED_NEW_NAME if old_in else FILE_ACTION_ADDED,
+                                             new_path, is_dir, filt)
+                    if kept:
+                        watch.pump()
                 elif watch.record(action, path, is_dir, filt):
                     watch.pump()
         machine.vfs.change_listeners.append(listener)

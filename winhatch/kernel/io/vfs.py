@@ -661,10 +661,12 @@ class Vfs:
         entry.update(extra)
         self.log.append(entry)
 
-    def _notify(self, action: int, path: str, is_dir: bool = False, filt: int = 0) -> None:
-        """Tell the change listeners (FILE_ACTION_ADDED 1, REMOVED 2, MODIFIED 3, RENAMED_OLD/NEW 4/5)."""
+    def _notify(self, action: int, path: str, is_dir: bool = False, filt: int = 0,
+                new_path: str | None = None) -> None:
+        """Tell the change listeners (FILE_ACTION_ADDED 1, REMOVED 2, MODIFIED 3; a rename is action 4 with the
+        old path and `new_path`)."""
         for fn in self.change_listeners:
-            fn(action, path, is_dir, filt)
+            fn(action, path, is_dir, filt, new_path)
 
     def _charge(self, end: int, nbytes: int) -> None:
         if end > self.max_file_size or self.bytes_written + nbytes > self.max_total_write:
@@ -1432,8 +1434,7 @@ class Vfs:
                     d = os.path.isdir(str(self._resolve(shown_dst).host))
                 except NtStatusError:
                     d = False
-                self._notify(4, shown_src, d)
-                self._notify(5, shown_dst, d)
+                self._notify(4, shown_src, d, 0, shown_dst)
 
     def _copy_file(self, src: Path, dst: Path) -> None:
         fi = self._os_open(src, os.O_RDONLY)

@@ -400,9 +400,9 @@ def SetCurrentDirectory(c, name):
     if not fi.is_dir:
         c.set_last_error(ERROR_DIRECTORY)
         return 0
-    # keep the case the file system has for the existing path
-    if fi.path and fi.path.upper() == full.rstrip("\\").upper():
-        full = fi.path
+    # the path is kept as given, its case too (RtlSetCurrentDirectory_U stores the full path name; Wine's
+    # ntdll path.c, which passes on Windows: after SetCurrentDirectory("C:\\windows\\") a relative name
+    # resolves to "C:\\windows\\foo" although the directory is "C:\\Windows")
     try:
         set_current_directory(c, full)
     except NtStatusError:

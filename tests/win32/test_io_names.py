@@ -543,3 +543,59 @@ def test_change_notifications(tmp_path, arch):
         "first 1 wait=258", "signaled wait=0", "next 1 wait=258",
         "pending 1 wait=258", "rename 1 status=0", "records 46: 4=a.txt 5=b.txt", "delete 22: 2=b.txt",
         "small 1 status=10c n=0", "cleanup wait=0 status=10b"]
+
+
+TPIO = r"""
+#include <windows.h>
+#include <stdio.h>
+
+static volatile LONG count;
+static ULONG result, bytes;
+static void *got_ov;
+
+static void CALLBACK io_cb(PTP_CALLBACK_INSTANCE inst, void *ctx, void *ov, ULONG res, ULONG_PTR n, PTP_IO io)
+{
+    InterlockedIncrement(&count);
+    got_ov = ov;
+    result = res;
+    bytes = (ULONG)n;
+}
+
+int main(void)
+{
+    char in[4], out[1] = {'x'};
+    DWORD n;
+    OVERLAPPED ov = {0};
+    HANDLE server = CreateNamedPipeA("\\\\.\\pipe\\whtpio", PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED, 0, 1, 64, 64,
+                                     0, NULL);
+    HANDLE client = CreateFileA("\\\\.\\pipe\\whtpio", GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, 0);
+    PTP_IO io = CreateThreadpoolIo(server, io_cb, NULL, NULL);
+    printf("io %d\n", io != NULL);
+    StartThreadpoolIo(io);
+    BOOL ok = ReadFile(server, in, sizeof in, NULL, &ov);
+    printf("read %d err=%lu\n", ok, GetLastError());
+    WriteFile(client, out, 1, &n, NULL);
+    WaitForThreadpoolIoCallbacks(io, FALSE);
+    printf("callbacks %ld ov=%d result=%lu bytes=%lu data=%c\n", count, got_ov == &ov, result, bytes, in[0]);
+    /* a completion with no announced operation runs no callback */
+    ov.Internal = 0;
+    ReadFile(server, in, sizeof in, NULL, &ov);
+    WriteFile(client, out, 1, &n, NULL);
+    Sleep(50);
+    WaitForThreadpoolIoCallbacks(io, FALSE);
+    printf("unannounced %ld\n", count);
+    CloseThreadpoolIo(io);
+    return 0;
+}
+"""
+
+
+def test_threadpool_io(tmp_path, arch):
+    src = tmp_path / "tpio.c"
+    src.write_text(TPIO)
+    exe = tmp_path / f"tpio-{arch}.exe"
+    subprocess.run([fixturebuild.compiler(arch), "-O1", "-o", str(exe), str(src)], check=True, capture_output=True)
+    res = runner.run(exe, [])
+    assert res.error is None, res.error
+    assert res.stdout.decode().splitlines() == [
+        "io 1", "read 0 err=997", "callbacks 1 ov=1 result=0 bytes=1 data=x", "unannounced 1"]

@@ -283,7 +283,7 @@ def _cancel_pending(obj: TpObject) -> int:
 
 def _wait_idle(c, objs: list[TpObject], reason: str, group: bool = False) -> None:
     busy = ([o.group_idle for o in objs if o.pending + o.executing] if group else
-            [o.idle for o in objs if o.pending + o.running])
+            [o.idle for o in objs if o.pending + o.running + getattr(o, "started", 0)])
     if busy:
         kwait.wait_for(c, busy, True, kwait.INFINITE, reason=reason)
     else:

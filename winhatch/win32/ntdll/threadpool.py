@@ -1013,8 +1013,11 @@ def _io_thread(c, pool_handle):
     operation queues the TP_IO's callback (a packet for no announced operation is dropped, as the thread
     pool's documentation warns)."""
     st = _state(c)
-    pool = st.pools.get(pool_handle, st.default_pool)
-    port = pool.io_port
+    ts = st.thread_state.get(c.thread.tid) or {}
+    pool = ts.get("pool") or st.pools.get(pool_handle, st.default_pool)
+    port = getattr(pool, "io_port", None)
+    if port is None:
+        return 0
     for _ in range(1 << 30):
         if pool.released and not any(o.kind in ("io", "win32io") for o in st.objects.values()
                                      if o.pool is pool):
@@ -1045,8 +1048,10 @@ def _pool_port(c, pool: Pool) -> int:
     h = c.ptr(hp)
     pool.io_port_handle = h
     pool.io_port = c.proc.handles.lookup(h, "IoCompletion", 0, current_process=c.proc, current_thread=c.thread)
-    if _start(c, IO_FN, pool.handle) is None:
+    t = _start(c, IO_FN, pool.handle)
+    if t is None:
         raise NtStatusError(STATUS_NO_MEMORY, "no thread for the thread pool's I/O")
+    _state(c).thread_state[t.tid] = {"pool": pool}      # the thread's pool, even once released
     return h
 
 

@@ -72,6 +72,13 @@ def new(vfs, path, data=b"", **kw):
     ("\\\\.\\C:\\a\\..\\..\\b", None, "\\\\.\\C:\\b"),
     ("\\\\?\\C:\\a\\..\\b", None, "\\\\?\\C:\\a\\..\\b"),
     ("\\\\server\\share\\..\\..\\x", None, "\\\\server\\share\\x"),
+    # Wine's ntdll path.c (passes on Windows): ".." takes a device name away, a server alone keeps one
+    # separator, \??\ is a rooted name to the Win32 syntax, any character names a drive
+    ("//./foo/..", None, "\\\\.\\"),
+    ("//?/foo/..", None, "\\\\?\\"),
+    ("//foo/", None, "\\\\foo\\"),
+    ("\\??\\foo", "C:\\windows", "C:\\??\\foo"),
+    ("?:", "C:\\windows", "?:\\"),
 ])
 def test_full_path(path, cwd, full, vfs):
     assert vfs.full_path(path, cwd) == full
@@ -85,6 +92,7 @@ def test_full_path(path, cwd, full, vfs):
     ("\\\\srv\\share\\f", "\\??\\UNC\\srv\\share\\f"),
     ("nul", "\\??\\nul"),
     ("\\??\\C:\\x", "\\??\\C:\\x"),
+    ("\\??\\", "\\??\\C:\\??\\"),         # "\??\" alone: a rooted name (Wine's ntdll path.c)
 ])
 def test_to_nt_path(path, nt, vfs):
     assert vfs.to_nt_path(path, "C:\\") == nt

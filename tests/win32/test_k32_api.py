@@ -86,12 +86,13 @@ def test_environment_block_in_guest_memory(results, arch):
 
 def test_current_directory_in_process_parameters(results, arch):
     proc = results[arch].process
-    assert proc.subsystem["cwd"] == "C:\\whunit"  # the case the file system has
+    # the case as given to SetCurrentDirectory (Windows; Wine's ntdll path.c tests)
+    assert proc.subsystem["cwd"] == "c:\\WHUNIT"
     params = PEB.read(proc.aspace, proc.peb, proc.arch, "ProcessParameters")["ProcessParameters"]
     us = RTL_USER_PROCESS_PARAMETERS.read(proc.aspace, params, proc.arch,
                                          "CurrentDirectory.DosPath")["CurrentDirectory.DosPath"]
     text = proc.aspace.read(us["Buffer"], us["Length"]).decode("utf-16-le")
-    assert text == "C:\\whunit\\"
+    assert text == "c:\\WHUNIT\\"
     assert us["MaximumLength"] >= 520
 
 

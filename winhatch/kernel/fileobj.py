@@ -14,6 +14,9 @@ FILE_TYPE_UNKNOWN, FILE_TYPE_DISK, FILE_TYPE_CHAR, FILE_TYPE_PIPE = 0, 1, 2, 3
 class FileObject(KObject):
     type_name = "File"
     file_type = FILE_TYPE_DISK
+    #: the file object's own event: reset when a request starts, set when one completes without an event of
+    #: its own (what a wait on the file handle sees: FindFirstChangeNotification's handle)
+    io_signalled = True
 
     def __init__(self, vfs_file, path: str):
         super().__init__(name=path)
@@ -35,6 +38,14 @@ class FileObject(KObject):
     @property
     def size(self) -> int:
         return self.file.size
+
+    def is_signaled_for(self, thread) -> bool:
+        return self.io_signalled
+
+    def on_last_handle_close(self) -> None:
+        w = getattr(self, "notify_watch", None)     # its change notification requests end (STATUS_NOTIFY_CLEANUP)
+        if w is not None:
+            w.close()
 
     def on_delete(self) -> None:
         self.file.close()

@@ -308,11 +308,14 @@ SYNCHRONOUS_IO_WAITS = ("NtReadFile (named pipe)", "NtWriteFile (named pipe)", "
                         "NtFsControlFile (FSCTL_PIPE_WAIT)")
 
 
-def cancel_synchronous_io(machine, thread) -> bool:
-    """NtCancelSynchronousIoFile: end `thread`'s blocked synchronous request; the request, run again when the
-    thread wakes, finds the mark (`take_sync_cancel`) and returns STATUS_CANCELLED. False: nothing to cancel."""
+def cancel_synchronous_io(machine, thread, iosb: int | None = None) -> bool:
+    """NtCancelSynchronousIoFile: end `thread`'s blocked synchronous request (only the one whose
+    IO_STATUS_BLOCK is `iosb`, when given); the request, run again when the thread wakes, finds the mark
+    (`take_sync_cancel`) and returns STATUS_CANCELLED. False: nothing to cancel."""
     w = thread.wait
     if w is None or w.reason not in SYNCHRONOUS_IO_WAITS:
+        return False
+    if iosb is not None and (w.extra or {}).get("iosb") != iosb:
         return False
     thread.sync_io_cancelled = True
     machine.dispatcher.wake(thread, 0)

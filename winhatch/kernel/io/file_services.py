@@ -39,6 +39,7 @@ from winhatch.ntstatus import (
     STATUS_OBJECT_TYPE_MISMATCH,
     STATUS_PIPE_BROKEN,
 )
+from . import mountmgr
 from . import vfs as V
 
 STATUS_BUFFER_TOO_SMALL = 0xC0000023
@@ -163,6 +164,18 @@ def _dos_devices(machine) -> None:
                          ("ConDrv", _condrv_name), ("Mup", lambda rest: "\\??\\UNC" + rest)):
             dev = Device(fs)
             ns.insert(f"\\Device\\{name}", dev, exist_ok=True).make_permanent()
+        np_dev = Device(lambda rest: None)
+        np_dev.open_file = _open_named_pipe
+        ns.insert("\\Device\\NamedPipe", np_dev, exist_ok=True).make_permanent()
+        ns.create_link("\\GLOBAL??\\PIPE", "\\Device\\NamedPipe", exist_ok=True)
+        ms = Device(lambda rest: None)
+        ms.open_file = _open_mailslot_client
+        ns.insert("\\Device\\Mailslot", ms, exist_ok=True).make_permanent()
+        ns.create_link("\\GLOBAL??\\MAILSLOT", "\\Device\\Mailslot", exist_ok=True)
+        mgr = Device(lambda rest: None)
+        mgr.open_file = _open_mount_manager
+        ns.insert("\\Device\\MountPointManager", mgr, exist_ok=True).make_permanent()
+        ns.create_link("\\GLOBAL??\\MountPointManager", "\\Device\\MountPointManager", exist_ok=True)
         for link, target in (("NUL", "\\Device\\Null"), ("CON", "\\Device\\ConDrv\\Console"),
                              ("CONIN$", "\\Device\\ConDrv\\CurrentIn"), ("CONOUT$", "\\Device\\ConDrv\\CurrentOut"),
                              ("UNC", "\\Device\\Mup")):
@@ -180,7 +193,60 @@ def _dos_devices(machine) -> None:
         dev.drive = d
         ns.insert(f"\\Device\\{vol}", dev, exist_ok=True).make_permanent()
         ns.create_link(f"\\GLOBAL??\\{d}:", f"\\Device\\{vol}", exist_ok=True)
+        ns.create_link(f"\\GLOBAL??\\Volume{mountmgr.volume_guid(d)}", f"\\Device\\{vol}", exist_ok=True)
     machine._io_namespace_drives = drives
+
+
+def _open_mount_manager(machine, thread, rest: str, access: int, options: int = 0):
+    """The mount manager's device allows everyone to query and only administrators (and LocalSystem) to
+    change the mount table: an open for writing by another token is STATUS_ACCESS_DENIED."""
+    from winhatch.kernel.ob.access import object_type
+    from winhatch.kernel.se.token import primary_token
+    if rest:
+        raise NtStatusError(0xC0000034, f"\\Device\\MountPointManager{rest}: no such object")
+    want = object_type("File").map_access(access)
+    if want & (V.FILE_WRITE_DATA | V.FILE_APPEND_DATA):
+        tok = primary_token(thread.process)
+        if not any(sid == "S-1-5-32-544" for sid, _attrs in tok.groups):
+            raise NtStatusError(STATUS_ACCESS_DENIED, "the mount table is the administrators'")
+    return mountmgr.MountManagerFile(machine)
+
+
+def _open_named_pipe(machine, thread, rest: str, access: int, options: int = 0):
+    """NtCreateFile under \\Device\\NamedPipe: the file system's root (for FSCTL_PIPE_WAIT) or the client end of
+    a listening instance of the pipe named by the rest."""
+    from winhatch.kernel.io import npfs
+    from winhatch.kernel.ob.access import object_type
+    name = rest.lstrip("\\")
+    if not name:
+        return npfs.NpfsRoot()
+    synchronous = bool(options & (V.FILE_SYNCHRONOUS_IO_ALERT | V.FILE_SYNCHRONOUS_IO_NONALERT))
+    return npfs.open_client(machine, name, object_type("File").map_access(access), synchronous, thread)
+
+
+def _open_mailslot_client(machine, thread, rest: str, access: int, options: int = 0):
+    """CreateFile of \\\\.\\mailslot\\name: a client end, which only writes."""
+    from winhatch.kernel.io import msfs
+    from winhatch.kernel.ob.access import object_type
+    name = rest.lstrip("\\")
+    if not name:
+        raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "no mailslot name")
+    return msfs.open_client(machine, name, object_type("File").map_access(access))
+
+
+def _device_open(machine, thread, oa: int, access: int = 0, options: int = 0):
+    """The file object of a device that is opened as itself (the mount manager), or None: a name the file
+    system resolves."""
+    name, root, _attrs = read_object_attributes(thread, oa)
+    if root or not name or not name.startswith("\\"):
+        return None
+    _dos_devices(machine)
+    try:
+        obj, rest = machine.namespace.parse(name)
+    except NtStatusError:
+        return None
+    opener = getattr(obj, "open_file", None) if isinstance(obj, Device) else None
+    return opener(machine, thread, rest, access, options) if opener is not None else None
 
 
 def _condrv_name(rest: str) -> str | None:
@@ -201,9 +267,15 @@ def fs_name(machine, thread, name: str) -> str:
         raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{name} is an object directory, not a file")
     else:
         raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{name} is a {obj.type_name}, not a file")
-    if thread.process.arch == "x86":
+    if redirected(thread):
         out = machine.vfs.wow64_redirect(out, "x86")
     return out
+
+
+def redirected(thread) -> bool:
+    """Does the WoW64 file system redirector apply to this thread's requests (an x86 process whose thread has
+    not turned it off with Wow64DisableWow64FsRedirection / RtlWow64EnableFsRedirectionEx)?"""
+    return thread.process.arch == "x86" and not getattr(thread, "wow64_fs_redirection", 0)
 
 
 def _resolve_oa(machine, thread, oa: int) -> tuple[str, "V.VfsFile | None"]:
@@ -216,7 +288,7 @@ def _resolve_oa(machine, thread, oa: int) -> tuple[str, "V.VfsFile | None"]:
             unsupported(thread, "NtCreateFile", f"a name relative to a {obj.type_name} object")
         if name is None:
             name = ""
-        if thread.process.arch == "x86":
+        if redirected(thread):
             full = machine.vfs.wow64_redirect(obj.file.nt_path.rstrip("\\") + ("\\" + name if name else ""), "x86")
             return full, None
         return name, obj.file
@@ -263,9 +335,16 @@ def _create(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStat
     if not FileHandle or not IoStatusBlock:
         return 0xC0000005
     _wptr(thread, FileHandle, 0)
-    name, root = _resolve_oa(machine, thread, ObjectAttributes)
     _n, _r, attrs = read_object_attributes(thread, ObjectAttributes)
     access = DesiredAccess & 0xFFFFFFFF
+    dev = _device_open(machine, thread, ObjectAttributes, access, CreateOptions & 0xFFFFFFFF)
+    if dev is not None:
+        from winhatch.kernel.ob.access import object_type
+        h = thread.process.handles.insert(dev, object_type("File").map_access(access),
+                                          inherit=bool(attrs & OBJ_INHERIT))
+        _wptr(thread, FileHandle, h)
+        return complete(machine, thread, IoStatusBlock, 0, V.FILE_OPENED)
+    name, root = _resolve_oa(machine, thread, ObjectAttributes)
     vf = machine.vfs.open(name, access=access, disposition=CreateDisposition & 0xFFFFFFFF,
                           options=CreateOptions & 0xFFFFFFFF, share=ShareAccess & V.FILE_SHARE_ALL,
                           attributes=FileAttributes & 0xFFFF, root=root)
@@ -373,29 +452,83 @@ def _offset(thread, obj, ptr: int, *, write: bool) -> int | None:
     return off
 
 
+def _done(machine, thread, obj, iosb: int, status: int, information: int, event, apc: int, ctx: int) -> int:
+    """The end of a read or write that finished at once: the IO_STATUS_BLOCK and the event (complete), then, for
+    a status that is no error, the completion port's packet (when the file has one and the request an
+    ApcContext) and the caller's APC routine, queued to the calling thread (PIO_APC_ROUTINE(ApcContext,
+    IoStatusBlock, Reserved), run at its next alertable wait)."""
+    from winhatch.kernel.io import completion as io
+    st = complete(machine, thread, iosb, status, information, event, obj)
+    if status & 0xC0000000 == 0xC0000000:
+        return st
+    if event is None:
+        io.signal_file(machine, obj)
+    port = getattr(obj, "completion_port", None)
+    modes = getattr(obj, "completion_modes", 0)
+    if port is not None and ctx and not port.deleted and not modes & io.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS:
+        port.insert(io.Packet(obj.completion_key, ctx, status & 0xFFFFFFFF, information))
+    if apc and not thread.terminated:
+        from winhatch.kernel.ke.wait import queue_apc
+        queue_apc(machine, thread, apc, [ctx, iosb, 0])
+    return st
+
+
+def _mailslot_read(machine, thread, end, Event, apc, ctx, iosb, buf: int, length: int, caller_sp: int) -> int:
+    """The oldest message, whole; none: wait up to the mailslot's read time-out, then STATUS_IO_TIMEOUT."""
+    from winhatch.kernel.ke import wait as kwait
+    from winhatch.kernel.io import msfs
+    key = ("NtReadFile (mailslot)", caller_sp)
+    done = kwait.take_done(thread, key)
+    timed_out = done is not None and done.status == kwait.WAIT_TIMEOUT
+    try:
+        data = end.take(length)
+    except NtStatusError as e:
+        return e.status
+    if data is None:
+        s = end.slot
+        now = machine.clock.now()
+        if timed_out or s.timeout_ticks == 0:
+            return msfs.STATUS_IO_TIMEOUT
+        deadline = None if s.timeout_ticks is None else now + s.timeout_ticks
+        raise kwait.WouldBlock(kwait.WaitBlock([end], False, deadline, "ReadFile (mailslot)", key))
+    ev = _event(thread, Event)
+    if data:
+        _wr(thread, buf, data)
+    return _done(machine, thread, end, iosb, 0, len(data), ev, apc, ctx)
+
+
 @kernel_service("NtReadFile")
 def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, Length,
-               ByteOffset, Key):
+               ByteOffset, Key, *, caller_sp=0):
     """At the end of a file STATUS_END_OF_FILE; a pipe whose writers are gone STATUS_PIPE_BROKEN. A read from
     an empty pipe blocks (the service is run again when data arrives)."""
     from winhatch.kernel.condrv import ConsoleFile
     from winhatch.kernel.fileobj import FILE_TYPE_PIPE
-    _no_apc(thread, "NtReadFile", ApcRoutine)
     obj = _file_obj(thread, FileHandle)
     length = Length & 0xFFFFFFFF
     if length and (not Buffer or not thread.process.aspace.accessible(Buffer, length, True)):
         return 0xC0000005          # the buffer is probed before the event is touched
+    if ApcRoutine and getattr(obj, "completion_port", None) is not None:
+        return STATUS_INVALID_PARAMETER      # an APC routine on a handle with a completion port
+    if hasattr(obj, "try_read"):             # a named pipe end: its own request path (pending reads)
+        from winhatch.kernel.io import iocp_services
+        return iocp_services.read_request(machine, thread, obj, Buffer, length, None, IoStatusBlock,
+                                          _event(thread, Event), ApcRoutine, ApcContext)
+    from winhatch.kernel.io import msfs
+    if isinstance(obj, msfs.MailslotEnd):
+        return _mailslot_read(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, length,
+                              caller_sp)
     ev = _event(thread, Event)
     vf = _vfile(obj)
     if vf is not None:
         off = _offset(thread, vf, ByteOffset, write=False)
         if vf.vfs._byte_locks and _lock_conflict(vf, vf.tell() if off is None else off, length, write=False):
-            return complete(machine, thread, IoStatusBlock, STATUS_FILE_LOCK_CONFLICT, 0, ev)
+            return _done(machine, thread, obj, IoStatusBlock, STATUS_FILE_LOCK_CONFLICT, 0, ev, ApcRoutine, ApcContext)
         pos = vf.tell()
         try:
             data = vf.read(length, off) if length else b""
         except NtStatusError as e:
-            return complete(machine, thread, IoStatusBlock, e.status, 0, ev)
+            return _done(machine, thread, obj, IoStatusBlock, e.status, 0, ev, ApcRoutine, ApcContext)
         finally:
             if not _synchronous(vf):
                 vf.position = pos          # an asynchronous file has no file pointer to move
@@ -405,27 +538,33 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
         try:
             data = obj.read(length) if length else b""
         except NtStatusError as e:
-            return complete(machine, thread, IoStatusBlock, e.status, 0, ev)
+            return _done(machine, thread, obj, IoStatusBlock, e.status, 0, ev, ApcRoutine, ApcContext)
     if not data and length:
         pipe = isinstance(obj, ConsoleFile) and obj.file_type == FILE_TYPE_PIPE
-        return complete(machine, thread, IoStatusBlock, STATUS_PIPE_BROKEN if pipe else STATUS_END_OF_FILE, 0, ev)
+        return _done(machine, thread, obj, IoStatusBlock, STATUS_PIPE_BROKEN if pipe else STATUS_END_OF_FILE, 0, ev,
+                     ApcRoutine, ApcContext)
     if data:
         _wr(thread, Buffer, data)
-    return complete(machine, thread, IoStatusBlock, 0, len(data), ev)
+    return _done(machine, thread, obj, IoStatusBlock, 0, len(data), ev, ApcRoutine, ApcContext)
 
 
 @kernel_service("NtWriteFile")
 def NtWriteFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, Length,
-                ByteOffset, Key):
-    _no_apc(thread, "NtWriteFile", ApcRoutine)
+                ByteOffset, Key, *, caller_sp=0):
     obj = _file_obj(thread, FileHandle)
     if not hasattr(obj, "write"):
         return STATUS_INVALID_HANDLE
-    ev = _event(thread, Event)
+    if ApcRoutine and getattr(obj, "completion_port", None) is not None:
+        return STATUS_INVALID_PARAMETER      # an APC routine on a handle with a completion port
     length = Length & 0xFFFFFFFF
     if length and not Buffer:
         return STATUS_INVALID_USER_BUFFER
     data = _rd(thread, Buffer, length) if length else b""
+    if hasattr(obj, "submit_write"):         # a named pipe end: writes beyond the quota pend or block
+        from winhatch.kernel.io import iocp_services
+        return iocp_services.write_request(machine, thread, obj, data, None, IoStatusBlock, _event(thread, Event),
+                                           ApcRoutine, ApcContext, key=("NtWriteFile", caller_sp))
+    ev = _event(thread, Event)
     vf = _vfile(obj)
     off = _offset(thread, vf, ByteOffset, write=True) if vf is not None else None
     pos = vf.tell() if vf is not None else 0
@@ -434,17 +573,19 @@ def NtWriteFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSt
             if vf.vfs._byte_locks and data:
                 at = vf.size if off == -1 or not vf.access & V.FILE_WRITE_DATA else vf.tell() if off is None else off
                 if _lock_conflict(vf, at, len(data), write=True):
-                    return complete(machine, thread, IoStatusBlock, STATUS_FILE_LOCK_CONFLICT, 0, ev)
+                    return _done(machine, thread, obj, IoStatusBlock, STATUS_FILE_LOCK_CONFLICT, 0, ev, ApcRoutine,
+                                 ApcContext)
             count = vf.write(data, off) if data else 0
         else:
-            count = obj.write(data) if data else 0
+            # a zero-length write is a message of its own on a mailslot
+            count = obj.write(data) if data or getattr(obj, "message_writes", False) else 0
     except NtStatusError as e:
-        return complete(machine, thread, IoStatusBlock, e.status, 0, ev)
+        return _done(machine, thread, obj, IoStatusBlock, e.status, 0, ev, ApcRoutine, ApcContext)
     finally:
         if vf is not None and not _synchronous(vf):
             vf.position = pos
     count = len(data) if count is None else count
-    return complete(machine, thread, IoStatusBlock, 0, count, ev)
+    return _done(machine, thread, obj, IoStatusBlock, 0, count, ev, ApcRoutine, ApcContext)
 
 
 @kernel_service("NtFlushBuffersFile")
@@ -586,12 +727,42 @@ def handle_file_name(obj) -> str | None:
     if vf is not None:
         path = vf.path
         return path[2:] if len(path) >= 2 and path[1] == ":" else None
-    from winhatch.kernel.io.npfs import NamedPipeEnd
+    from winhatch.kernel.io.npfs import NamedPipeEnd, NpfsRoot
     if isinstance(obj, (PipeEnd, NamedPipeEnd)):
         return obj.path[len("\\Device\\NamedPipe"):]
+    if isinstance(obj, NpfsRoot):
+        return "\\"                      # the named-pipe file system's root directory
     if isinstance(obj, ConsoleFile) and obj.file_type == 3:
         # a std handle the host redirected to a pipe: an anonymous pipe the creator made
         return "\\Win32Pipes.00000000.%08x" % ("stdin", "stdout", "stderr").index(obj.stream)
+    return None
+
+
+def file_object_name(machine, obj) -> str | None:
+    """The name ObjectNameInformation gives for a file object: its device's name then the path on it
+    (\\Device\\HarddiskVolume3\\app\\x.txt, \\Device\\NamedPipe\\p, \\Device\\Null). None: not modelled."""
+    from winhatch.kernel.io.npfs import NamedPipeEnd
+    from winhatch.kernel.io.pipe import PipeEnd
+    vf = _vfile(obj)
+    if vf is not None:
+        if vf.device == "null":
+            return "\\Device\\Null"
+        if vf.device is not None:
+            return None
+        path = vf.path
+        vols = machine.vfs.volume_devices
+        if len(path) >= 2 and path[1] == ":" and path[0].upper() in vols:
+            rest = path[2:] or "\\"
+            return f"\\Device\\{vols[path[0].upper()]}{rest}"
+        return None
+    if isinstance(obj, (PipeEnd, NamedPipeEnd)):
+        return obj.path
+    from winhatch.kernel.io.npfs import NpfsRoot
+    if isinstance(obj, NpfsRoot):
+        return "\\Device\\NamedPipe\\"
+    from winhatch.kernel.io.msfs import MailslotEnd
+    if isinstance(obj, (mountmgr.MountManagerFile, MailslotEnd)):
+        return obj.path
     return None
 
 
@@ -620,6 +791,15 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
     st = iocp_services.query_information(machine, thread, FileHandle, IoStatusBlock, FileInformation, Length, cls)
     if st is not None:
         return st
+    if cls == 26:       # FileMailslotQueryInformation
+        from winhatch.kernel.io import msfs
+        obj = _file_obj(thread, FileHandle)
+        if not isinstance(obj, msfs.MailslotEnd):
+            return STATUS_INVALID_PARAMETER
+        if length < 24:
+            return STATUS_INFO_LENGTH_MISMATCH
+        _wr(thread, FileInformation, msfs.query_info(obj))
+        return complete(machine, thread, IoStatusBlock, 0, 24)
     if cls not in _QUERY:
         if cls in (FileDirectoryInformation, FileFullDirectoryInformation, FileBothDirectoryInformation,
                    FileNamesInformation, FileIdBothDirectoryInformation, FileIdFullDirectoryInformation,
@@ -741,6 +921,20 @@ def NtSetInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInforma
     st = iocp_services.set_information(machine, thread, FileHandle, IoStatusBlock, FileInformation, Length, cls)
     if st is not None:
         return st
+    if cls == 27:       # FileMailslotSetInformation: a pointer to the new ReadTimeout
+        from winhatch.kernel.io import msfs
+        obj = _file_obj(thread, FileHandle)
+        if not isinstance(obj, msfs.MailslotEnd) or not obj.is_server:
+            return STATUS_INVALID_PARAMETER
+        if length < _psize(thread):
+            return STATUS_INFO_LENGTH_MISMATCH
+        p = _rptr(thread, FileInformation)
+        timeout = None
+        if p:
+            (t,) = struct.unpack("<q", _rd(thread, p, 8))
+            timeout = None if t == msfs.WAIT_FOREVER else (-t if t < 0 else 0)
+        obj.slot.timeout_ticks = timeout
+        return complete(machine, thread, IoStatusBlock, 0, 0)
     if cls not in _SET:
         if cls in _QUERY or cls in (FileDirectoryInformation, FileFullDirectoryInformation,
                                     FileBothDirectoryInformation, FileNamesInformation,
@@ -1008,16 +1202,60 @@ def NtQueryDirectoryFile(machine, thread, FileHandle, Event, ApcRoutine, ApcCont
 
 @kernel_service("NtNotifyChangeDirectoryFile")
 def NtNotifyChangeDirectoryFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock,
-                                Buffer, Length, CompletionFilter, WatchTree):
-    """Change notifications: only the argument checks are modelled; a request that would wait for a change
-    stops the guest loudly (no change is ever reported by the sandbox's file system)."""
+                                Buffer, Length, CompletionFilter, WatchTree, *, caller_sp=0):
+    """The changes in a directory (winhatch.kernel.io.notify): those recorded since the handle's first request
+    at once, else the request waits for the next one (STATUS_PENDING on an asynchronous handle; a synchronous
+    handle's thread blocks)."""
+    return notify_request(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer,
+                          Length, CompletionFilter, WatchTree, caller_sp)
+
+
+def notify_request(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, Length,
+                   CompletionFilter, WatchTree, caller_sp, win32_routine: int = 0) -> int:
+    """NtNotifyChangeDirectoryFile's work; `win32_routine`: ReadDirectoryChangesW's completion routine, queued
+    as kernelbase's own APC would call it (dwErrorCode, dwNumberOfBytesTransfered, lpOverlapped)."""
+    from winhatch.kernel.io import completion as io
+    from winhatch.kernel.io import notify
+    from winhatch.kernel.ke import wait as kwait
+    if not IoStatusBlock or not thread.process.aspace.accessible(IoStatusBlock, 2 * _psize(thread), True):
+        return 0xC0000005              # the IO_STATUS_BLOCK is probed first
+    filt = CompletionFilter & 0xFFFFFFFF
+    if not filt & 0xFFF or filt & ~0xFFF:
+        return STATUS_INVALID_PARAMETER    # checked before the handle (Wine's kernel32 change.c tests)
     obj = _file_obj(thread, FileHandle, V.FILE_LIST_DIRECTORY)
     vf = _vfile(obj)
     if vf is None or not vf.is_dir:
         return STATUS_INVALID_PARAMETER
-    if not CompletionFilter & 0xFFF or CompletionFilter & ~0xFFF:
-        return STATUS_INVALID_PARAMETER
-    unsupported(thread, "NtNotifyChangeDirectoryFile", "waiting for a change in a directory")
+    length = Length & 0xFFFFFFFF
+    if length and (not Buffer or not thread.process.aspace.accessible(Buffer, length, True)):
+        return 0xC0000005
+    key = ("NtNotifyChangeDirectoryFile", caller_sp)
+    done = kwait.take_done(thread, key)
+    w = notify.watch_of(machine, obj, vf.path, filt, bool(WatchTree & 0xFF), length)
+    ev = _event(thread, Event) if done is None else (None if not Event else _event_no_reset(thread, Event))
+    if w.changes or w.overflow:
+        st, data = w.take(length)
+        if data:
+            _wr(thread, Buffer, data)
+        if win32_routine:
+            return io.complete_request(machine, thread, obj, IoStatusBlock, ev, ApcRoutine, ApcContext, st,
+                                       len(data), win32_routine=win32_routine)
+        return _done(machine, thread, obj, IoStatusBlock, st, len(data), ev, ApcRoutine, ApcContext)
+    if _synchronous(vf):
+        if done is not None and io.take_sync_cancel(thread):
+            return 0xC0000120      # STATUS_CANCELLED
+        raise kwait.WouldBlock(kwait.WaitBlock([w], False, None, "NtNotifyChangeDirectoryFile", key))
+    io.reset_file(obj)
+    irp = io.start_pending(machine, thread, obj, "notify", Buffer, length, IoStatusBlock, ev, ApcRoutine,
+                           ApcContext, win32_routine)
+    w.irps.append(irp)
+    return 0x103                   # STATUS_PENDING
+
+
+def _event_no_reset(thread, handle: int):
+    from winhatch.kernel.ob.access import EVENT_MODIFY_STATE
+    return thread.process.handles.lookup(handle, "Event", EVENT_MODIFY_STATE, current_process=thread.process,
+                                         current_thread=thread)
 
 
 # ============================================================================================ volumes
@@ -1136,6 +1374,94 @@ def _open_object(machine, thread, handle_p: int, access: int, oa: int, type_name
 def NtOpenSymbolicLinkObject(machine, thread, LinkHandle, DesiredAccess, ObjectAttributes):
     return _open_object(machine, thread, LinkHandle, DesiredAccess, ObjectAttributes, "SymbolicLink",
                         "NtOpenSymbolicLinkObject")
+
+
+@kernel_service("NtCreateMailslotFile")
+def NtCreateMailslotFile(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStatusBlock, CreateOptions,
+                         MailslotQuota, MaximumMessageSize, ReadTimeout):
+    """A mailslot's server end (winhatch.kernel.io.msfs): \\??\\MAILSLOT\\name or \\Device\\Mailslot\\name;
+    ReadTimeout a relative time (negative 100 ns units; the most negative value: wait forever)."""
+    from winhatch.kernel.io import msfs
+    from winhatch.kernel.ob.access import object_type
+    if not FileHandle or not IoStatusBlock:
+        return 0xC0000005
+    name, root, attrs = read_object_attributes(thread, ObjectAttributes)
+    if root or not name:
+        return STATUS_OBJECT_NAME_INVALID if name == "" or root else STATUS_OBJECT_PATH_SYNTAX_BAD
+    slot = msfs.mailslot_name(name)
+    if slot is None:
+        return STATUS_OBJECT_NAME_INVALID
+    timeout = None
+    if ReadTimeout:
+        (t,) = struct.unpack("<q", _rd(thread, ReadTimeout, 8))
+        timeout = None if t == msfs.WAIT_FOREVER else (-t if t < 0 else 0)
+    access = object_type("File").map_access(DesiredAccess & 0xFFFFFFFF)
+    end = msfs.create_server(machine, slot, MaximumMessageSize & 0xFFFFFFFF, MailslotQuota & 0xFFFFFFFF,
+                             timeout, access)
+    h = thread.process.handles.insert(end, access, inherit=bool(attrs & OBJ_INHERIT))
+    _wptr(thread, FileHandle, h)
+    return complete(machine, thread, IoStatusBlock, 0, V.FILE_CREATED)
+
+
+@kernel_service("NtCreateSymbolicLinkObject")
+def NtCreateSymbolicLinkObject(machine, thread, LinkHandle, DesiredAccess, ObjectAttributes, LinkTarget):
+    """A symbolic link object (named by its OBJECT_ATTRIBUTES, OBJ_PERMANENT keeps it after its last handle)
+    whose target is the LinkTarget UNICODE_STRING, resolved when a name is parsed through it."""
+    from winhatch.kernel.ob.access import object_type
+    from winhatch.kernel.ob.services import insert_object
+    _dos_devices(machine)
+    if not LinkHandle or not LinkTarget:
+        return 0xC0000005
+    target = read_unicode_string(thread, LinkTarget)
+    if not target:
+        return STATUS_INVALID_PARAMETER
+    link = SymbolicLink(target)
+    access = object_type("SymbolicLink").map_access(DesiredAccess & 0xFFFFFFFF)
+    return insert_object(machine, thread, link, ObjectAttributes, access, LinkHandle)
+
+
+def _find_link(machine, path: str):
+    try:
+        return machine.namespace.lookup(path, open_link=True)
+    except NtStatusError:
+        return None
+
+
+def define_dos_device(machine, name: str, target: str) -> None:
+    """What the Base server (csrss, with its own privileges) does for DefineDosDevice: a permanent link
+    \\GLOBAL??\\name → target; a name already defined keeps its earlier target underneath (a removal brings it
+    back)."""
+    _dos_devices(machine)
+    path = "\\GLOBAL??\\" + name
+    existing = _find_link(machine, path)
+    if isinstance(existing, SymbolicLink):
+        existing.__dict__.setdefault("previous_targets", []).append(existing.target)
+        existing.target = target
+        return
+    if existing is not None:
+        raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{path} is a {existing.type_name}")
+    machine.namespace.create_link(path, target)
+
+
+def remove_dos_device(machine, name: str, target: str | None) -> None:
+    """DefineDosDevice(DDD_REMOVE_DEFINITION): the name's latest definition goes (the one whose target is
+    `target` when given); STATUS_OBJECT_NAME_NOT_FOUND when there is none."""
+    _dos_devices(machine)
+    path = "\\GLOBAL??\\" + name
+    link = _find_link(machine, path)
+    if not isinstance(link, SymbolicLink):
+        raise NtStatusError(0xC0000034, f"{path}: no such DOS device")
+    prev = link.__dict__.get("previous_targets") or []
+    if target is not None and link.target.upper() != target.upper():
+        for i in range(len(prev) - 1, -1, -1):
+            if prev[i].upper() == target.upper():
+                del prev[i]
+                return
+        raise NtStatusError(0xC0000034, f"{path} does not point at {target}")
+    if prev:
+        link.target = prev.pop()
+        return
+    machine.namespace.remove(link)
 
 
 @kernel_service("NtQuerySymbolicLinkObject")

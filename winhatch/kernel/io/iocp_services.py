@@ -243,7 +243,8 @@ def read_request(machine, thread, file_object, buffer: int, length: int, offset:
         r = file_object.try_read(length)
         if r is None:
             if io.is_synchronous(file_object):
-                kwait.block_on(file_object._rx(), "NtReadFile (named pipe)")
+                raise kwait.WouldBlock(kwait.WaitBlock([file_object._rx()], False, None, "NtReadFile (named pipe)",
+                                                       None, extra={"iosb": iosb}))
             irp = io.start_pending(machine, thread, file_object, "read", buffer, length, iosb, event, apc_routine,
                                    apc_context, win32_routine)
             file_object.start_read(irp)
@@ -355,6 +356,7 @@ def NtCreateNamedPipeFile(machine, thread, FileHandle, DesiredAccess, ObjectAttr
         max_instances=MaximumInstances & 0xFFFFFFFF, in_quota=InboundQuota & 0xFFFFFFFF,
         out_quota=OutboundQuota & 0xFFFFFFFF, timeout_ticks=timeout, direction=direction,
         synchronous=bool(CreateOptions & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT)), thread=thread)
+    end.alertable = bool(CreateOptions & FILE_SYNCHRONOUS_IO_ALERT)   # its synchronous waits are alertable
     h = thread.process.handles.insert(end, access | SYNCHRONIZE, inherit=bool(attrs & 0x2))
     _put_ptr(thread, FileHandle, h)
     io.write_iosb(thread.process, IoStatusBlock, 0, 2)    # FILE_CREATED
@@ -454,6 +456,17 @@ def _pipe_listen(machine, thread, end, ev, apc, ctx, iosb, caller_sp) -> int:
     done = kwait.take_done(thread, key)
     if done is not None and io.take_sync_cancel(thread):
         return STATUS_CANCELLED
+    if done is not None and done.status == kwait.WAIT_IO_COMPLETION and \
+            inst.state == npfs.FILE_PIPE_LISTENING_STATE:
+        # the alertable wait of a FILE_SYNCHRONOUS_IO_ALERT handle ran a user APC: the listen is cancelled
+        inst.state = npfs.FILE_PIPE_DISCONNECTED_STATE
+        thread.deliver_apcs = True        # the APCs run on the return from the service
+        return STATUS_CANCELLED
+    if done is None and io.is_synchronous(end) and getattr(end, "alertable", False) and \
+            kwait.pending_apcs(thread) and inst.state not in (npfs.FILE_PIPE_CONNECTED_STATE,
+                                                             npfs.FILE_PIPE_CLOSING_STATE):
+        thread.deliver_apcs = True        # an alertable wait with APCs queued ends at once
+        return STATUS_CANCELLED
     if done is not None and inst.state in (npfs.FILE_PIPE_CONNECTED_STATE, npfs.FILE_PIPE_CLOSING_STATE):
         return io.complete_request(machine, thread, end, iosb, ev, apc, ctx, STATUS_SUCCESS, 0)
     if inst.state == npfs.FILE_PIPE_CONNECTED_STATE:
@@ -467,7 +480,8 @@ def _pipe_listen(machine, thread, end, ev, apc, ctx, iosb, caller_sp) -> int:
     if end.completion_mode == npfs.FILE_PIPE_COMPLETE_OPERATION:
         return io.complete_request(machine, thread, end, iosb, ev, apc, ctx, npfs.STATUS_PIPE_LISTENING, 0)
     if io.is_synchronous(end):
-        raise kwait.WouldBlock(kwait.WaitBlock([inst], False, None, "NtFsControlFile (FSCTL_PIPE_LISTEN)", key))
+        raise kwait.WouldBlock(kwait.WaitBlock([inst], False, None, "NtFsControlFile (FSCTL_PIPE_LISTEN)", key,
+                                               getattr(end, "alertable", False)))
     irp = io.start_pending(machine, thread, end, "listen", 0, 0, iosb, ev, apc, ctx)
     inst.listens.append(irp)
     return STATUS_PENDING
@@ -528,13 +542,28 @@ def _pipe_wait(machine, thread, inp: int, inp_len: int, caller_sp: int) -> int:
 def NtDeviceIoControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, IoControlCode,
                           InputBuffer, InputBufferLength, OutputBuffer, OutputBufferLength, *, caller_sp=0):
     obj = _lookup(thread, FileHandle)
+    code = IoControlCode & 0xFFFFFFFF
     from winhatch.kernel.io import afd
     if isinstance(obj, afd.Endpoint):
         return afd.device_control(machine, thread, FileHandle, _event(thread, Event), ApcRoutine, ApcContext,
-                                  IoStatusBlock, IoControlCode & 0xFFFFFFFF, InputBuffer,
+                                  IoStatusBlock, code, InputBuffer,
                                   InputBufferLength & 0xFFFFFFFF, OutputBuffer, OutputBufferLength & 0xFFFFFFFF,
                                   caller_sp)
-    unsupported(thread, "NtDeviceIoControlFile", f"control code {IoControlCode & 0xFFFFFFFF:#x}")
+    control = getattr(obj, "device_control", None)
+    if control is not None:
+        inlen, outlen = InputBufferLength & 0xFFFFFFFF, OutputBufferLength & 0xFFFFFFFF
+        data = user_read(thread.process, InputBuffer, inlen) if inlen else b""
+        try:
+            res = control(code, data, outlen if OutputBuffer else 0)
+        except NtStatusError as e:
+            return e.status
+        if res is not None:
+            st, out = res
+            if out:
+                user_write(thread.process, OutputBuffer, out)
+            return io.complete_request(machine, thread, obj, IoStatusBlock, _event(thread, Event), ApcRoutine,
+                                       ApcContext, st, len(out))
+    unsupported(thread, "NtDeviceIoControlFile", f"control code {code:#x} on {getattr(obj, 'path', obj)}")
 
 
 # -- cancellation -----------------------------------------------------------------------------------------------------
@@ -559,9 +588,11 @@ def NtCancelIoFileEx(machine, thread, FileHandle, IoRequestToCancel, IoStatusBlo
 @kernel_service("NtCancelSynchronousIoFile")
 def NtCancelSynchronousIoFile(machine, thread, ThreadHandle, IoRequestToCancel, IoStatusBlock):
     target = _lookup(thread, ThreadHandle, "Thread", 0x1)   # THREAD_TERMINATE
-    if IoRequestToCancel:
-        unsupported(thread, "NtCancelSynchronousIoFile", "cancelling one request (IoRequestToCancel)")
-    if not io.cancel_synchronous_io(machine, target):
+    n = _psize(thread)
+    if not IoStatusBlock or not thread.process.aspace.accessible(IoStatusBlock, 2 * n, True):
+        return 0xC0000005          # the IO_STATUS_BLOCK is probed first
+    if not io.cancel_synchronous_io(machine, target, IoRequestToCancel or None):
+        io.write_iosb(thread.process, IoStatusBlock, STATUS_NOT_FOUND, 0)
         return STATUS_NOT_FOUND
     io.write_iosb(thread.process, IoStatusBlock, 0, 0)
     return 0

@@ -555,6 +555,9 @@ class NamedPipeEnd(KObject):
                 inst.fail_reads(inst.outbound, STATUS_PIPE_BROKEN)
             elif inst.state != FILE_PIPE_CLOSING_STATE:
                 inst.state = FILE_PIPE_DISCONNECTED_STATE
+            # the end's own reads still pending end with it (the cleanup of its file object)
+            while inst.inbound.reads:
+                inst.inbound.reads.popleft().complete(STATUS_PIPE_BROKEN, 0)
             inst.server = None
         elif not self.detached and inst.client is self:
             if inst.state == FILE_PIPE_CONNECTED_STATE:
@@ -563,6 +566,8 @@ class NamedPipeEnd(KObject):
                 inst.outbound.clear()
                 inst.outbound.fail_writes(STATUS_PIPE_BROKEN)
                 inst.fail_reads(inst.inbound, STATUS_PIPE_BROKEN)
+            while inst.outbound.reads:
+                inst.outbound.reads.popleft().complete(STATUS_PIPE_BROKEN, 0)
         inst.changed()
 
 

@@ -109,8 +109,9 @@ def full_path(path: str, cwd: str | None = None) -> str:
         raise _err(STATUS_OBJECT_NAME_INVALID, "embedded NUL in path")
     if path == "":
         raise _err(STATUS_OBJECT_NAME_INVALID, "empty path")
-    # \\?\ and \??\ are passed through without any normalisation.
-    if path.startswith("\\\\?\\") or path.startswith("\\??\\"):
+    # \\?\ is passed through without any normalisation; \??\ means nothing to the Win32 path syntax: a path
+    # rooted on the current drive (Wine's ntdll path.c: "\??\foo" → "C:\??\foo", as on Windows)
+    if path.startswith("\\\\?\\"):
         return path
     if len(path) > MAX_NT_PATH:
         raise _err(STATUS_NAME_TOO_LONG, "path too long")
@@ -121,7 +122,10 @@ def full_path(path: str, cwd: str | None = None) -> str:
             # local device path \\.\X (also //./X and //?/X, which are normalised like \\.\)
             prefix = "\\\\" + p[2] + "\\"
             parts, trailing = _split(p[4:])
-            comps, trailing = _normalize(parts, trailing=trailing, keep_first=True)
+            # ".." may take a device name away ("\\\\.\\foo\\.." → "\\\\.\\", Wine's ntdll path.c), not a volume
+            first = next((x for x in parts if x), "")
+            keep = len(first) == 2 and first[1] == ":" or fold(first) == "UNC"
+            comps, trailing = _normalize(parts, trailing=trailing, keep_first=keep)
             return prefix + "\\".join(comps) + ("\\" if trailing and comps else "")
         # UNC: \\server\share\rest ; the root is \\server\share
         parts, trailing = _split(p[2:])
@@ -129,12 +133,12 @@ def full_path(path: str, cwd: str | None = None) -> str:
         share = parts[1] if len(parts) > 1 else ""
         rest = parts[2:]
         comps, trailing = _normalize(rest, trailing=trailing)
-        root = "\\\\" + server + ("\\" + share if len(parts) > 1 else "")
+        root = "\\\\" + server + ("\\" + share if share else "")
         if not comps:
             return root + ("\\" if trailing or len(parts) > 2 else "")
         return root + "\\" + "\\".join(comps) + ("\\" if trailing else "")
-    if len(p) >= 2 and p[1] == ":" and p[0].isascii() and p[0].isalpha():
-        drive = p[0]
+    if len(p) >= 2 and p[1] == ":" and not _is_sep(p[0]):
+        drive = p[0]            # any character names a drive ("?:" → "?:\\")
         if len(p) >= 3 and _is_sep(p[2]):
             root, rest = drive + ":", p[3:]
         else:
@@ -178,7 +182,7 @@ def _dos_result(root: str, rest: str) -> str:
 
 def to_nt_path(path: str, cwd: str | None = None) -> str:
     """RtlDosPathNameToNtPathName_U: Win32 path → NT path in the \\??\\ namespace."""
-    if isinstance(path, str) and path.startswith("\\??\\"):
+    if isinstance(path, str) and path.startswith("\\??\\") and len(path) > 4:
         if "\x00" in path:
             raise _err(STATUS_OBJECT_NAME_INVALID, "embedded NUL in path")
         return path

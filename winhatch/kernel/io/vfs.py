@@ -459,6 +459,8 @@ class VfsFile:
         self.vfs._charge(pos + len(data), len(data))
         written = os.pwrite(fd, data, pos)
         self.position = pos + written
+        if self.vfs.change_listeners:
+            self.vfs._notify(3, self.path, False, 0x10 | 0x8)     # FILE_NOTIFY_CHANGE_LAST_WRITE | SIZE
         return written
 
     def seek(self, offset: int, whence: int = 0) -> int:
@@ -580,6 +582,9 @@ class Vfs:
         self.log_limit = log_limit
         self.log_dropped = 0
         self.console = None            # a winhatch.kernel.io.console.Console for CON / CONIN$ / CONOUT$
+        #: fn(action, guest path, is_dir, FILE_NOTIFY_CHANGE_* bits) for each change the guest makes
+        #: (winhatch.kernel.io.notify: directory change notifications)
+        self.change_listeners: list = []
         self._mounts: list[_Mount] = []
         self._opens: dict[str, _ShareState] = {}
         self._host_files: dict[tuple[int, int], _HostFile] = {}   # (st_dev, st_ino) -> open host file
@@ -655,6 +660,13 @@ class Vfs:
         entry = {"op": op, "path": path, "status": status & 0xFFFFFFFF}
         entry.update(extra)
         self.log.append(entry)
+
+    def _notify(self, action: int, path: str, is_dir: bool = False, filt: int = 0,
+                new_path: str | None = None) -> None:
+        """Tell the change listeners (FILE_ACTION_ADDED 1, REMOVED 2, MODIFIED 3; a rename is action 4 with the
+        old path and `new_path`)."""
+        for fn in self.change_listeners:
+            fn(action, path, is_dir, filt, new_path)
 
     def _charge(self, end: int, nbytes: int) -> None:
         if end > self.max_file_size or self.bytes_written + nbytes > self.max_total_write:
@@ -896,6 +908,8 @@ class Vfs:
             raise
         finally:
             self._log("setattr", shown, status, attributes=attributes)
+            if status == STATUS_SUCCESS:
+                self._notify(3, shown, False, 0x4)
 
     def listdir(self, path: str, pattern: str = "*", cwd: str | None = None) -> list[FileInfo]:
         """NtQueryDirectoryFile / FindFirstFile: the matching entries, '.' and '..' first (not in a drive
@@ -1021,6 +1035,11 @@ class Vfs:
             self._log("open", shown, e.status, access=access, disposition=disposition)
             raise
         self._log("open", f.path, STATUS_SUCCESS, access=access, disposition=disposition, info=f.information)
+        if self.change_listeners and f.information != FILE_OPENED and f.device is None:
+            if f.information == FILE_CREATED:
+                self._notify(1, f.path, f.is_dir)
+            else:       # overwritten / superseded: its size and time change
+                self._notify(3, f.path, f.is_dir, 0x8 | 0x10)
         return f
 
     def _open(self, t: P.NtTarget, access: int, disposition: int, options: int, share: int,
@@ -1236,6 +1255,7 @@ class Vfs:
                         os.unlink(key)
                     self._attrs.pop(key, None)
                     self._log("delete", f.path, STATUS_SUCCESS, on_close=True)
+                    self._notify(2, f.path, f.is_dir)
                 except OSError as e:
                     self._log("delete", f.path, self._oserror(e).status, on_close=True)
 
@@ -1332,6 +1352,8 @@ class Vfs:
             raise
         finally:
             self._log(op, shown, status)
+            if status == STATUS_SUCCESS:
+                self._notify(2, shown, op == "rmdir")
 
     def delete(self, path: str, cwd: str | None = None) -> None:
         """DeleteFile."""
@@ -1407,6 +1429,12 @@ class Vfs:
             raise
         finally:
             self._log("rename", shown_src, status, dst=shown_dst, replace=replace)
+            if status == STATUS_SUCCESS and self.change_listeners:
+                try:
+                    d = os.path.isdir(str(self._resolve(shown_dst).host))
+                except NtStatusError:
+                    d = False
+                self._notify(4, shown_src, d, 0, shown_dst)
 
     def _copy_file(self, src: Path, dst: Path) -> None:
         fi = self._os_open(src, os.O_RDONLY)
@@ -1501,6 +1529,8 @@ class Vfs:
             raise
         finally:
             self._log("rmdir" if f.is_dir else "delete", f.path, status)
+            if status == STATUS_SUCCESS:
+                self._notify(2, f.path, f.is_dir)
 
     def stat_relative(self, root: VfsFile, name: str) -> FileInfo:
         """NtQueryAttributesFile with a RootDirectory."""

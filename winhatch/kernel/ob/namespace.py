@@ -169,7 +169,8 @@ class ObNamespace:
                 reparses += 1
                 if reparses > MAX_REPARSE:
                     raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, "too many symbolic-link reparses")
-                comps = split_path(cur.target) + comps
+                # a target ending in a separator (DefineDosDevice's \??\C:\dir\) joins the rest without an empty part
+                comps = split_path(cur.target.rstrip("\\") or "\\") + comps
                 cur = self.root
                 continue
             if not isinstance(cur, Directory):

@@ -251,6 +251,25 @@ def _unicode_string(thread, buf: int, text: str) -> bytes:
     return us + data + b"\0\0"
 
 
+def _file_name_information(machine, thread, obj, buf: int, size: int, ret_len: int) -> int:
+    """ObjectNameInformation of a file object (the I/O manager's name: the device then the path on it). A buffer
+    shorter than the UNICODE_STRING: STATUS_INFO_LENGTH_MISMATCH; one too short for the name:
+    STATUS_BUFFER_OVERFLOW with the string's lengths and as much of the name as fits; both give the full size
+    in ReturnLength (Wine's om.c tests of a directory handle, which pass on Windows)."""
+    from winhatch.kernel.io.file_services import file_object_name
+    name = file_object_name(machine, obj)
+    if name is None:
+        unsupported(thread, "NtQueryObject", f"ObjectNameInformation of a file object {type(obj).__name__}")
+    data = _unicode_string(thread, buf, name)
+    head = 2 * ptr_size(thread)
+    if ret_len:
+        user_write(thread.process, ret_len, struct.pack("<I", len(data)))
+    if size < head:
+        return STATUS_INFO_LENGTH_MISMATCH
+    user_write(thread.process, buf, data[:size])
+    return 0 if size >= len(data) else 0x80000005   # STATUS_BUFFER_OVERFLOW
+
+
 @kernel_service("NtQueryObject")
 def NtQueryObject(machine, thread, Handle, ObjectInformationClass, ObjectInformation, ObjectInformationLength,
                   ReturnLength):
@@ -279,7 +298,9 @@ def NtQueryObject(machine, thread, Handle, ObjectInformationClass, ObjectInforma
                            0, 0, 0, 0)
         return _write_result(thread, ObjectInformation, size, data, ReturnLength, exact=False)
     if cls == ObjectNameInformation:
-        if obj.type_name in ("File", "Device"):
+        if obj.type_name == "File":
+            return _file_name_information(machine, thread, obj, ObjectInformation, size, ReturnLength)
+        if obj.type_name == "Device":
             unsupported(thread, "NtQueryObject", f"ObjectNameInformation of a {obj.type_name} object")
         if obj.type_name == "Key":      # the key's full NT name, as NtQueryKey(KeyNameInformation) gives it
             name = obj.key.path if not obj.key.deleted else ""

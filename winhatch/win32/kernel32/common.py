@@ -70,7 +70,7 @@ def cwd(c) -> str:
 
 def guest_path(c, path: str) -> str:
     """A path as the file system sees it for this process: WoW64 redirection for x86 processes."""
-    if c.arch == "x86":
+    if c.arch == "x86" and not getattr(c.thread, "wow64_fs_redirection", 0):
         return c.machine.vfs.wow64_redirect(path, "x86", cwd(c))
     return path
 

@@ -283,23 +283,51 @@ def GetDriveType(c, root):
 @api(K32, "BOOL WINAPI GetVolumePathName%(LPCTSTR lpszFileName, LPTSTR lpszVolumePathName, DWORD cchBufferLength)")
 def GetVolumePathName(c, name, buf, size):
     """The mount point of the volume holding a path: the machine's volumes are mounted at their drive roots
-    (no folder mount points), so it is the root of the path's drive ("C:\\"), whether or not the rest of the
-    path exists. A buffer too small for it: ERROR_FILENAME_EXCED_RANGE."""
-    if not name:
+    (no folder mount points), so it is the root of the path's drive ("C:\\", "\\\\?\\C:\\" for a \\\\?\\ path,
+    the volume GUID path for one), whether or not the rest of the path exists; a relative or rooted path
+    ("\\??\\x" too) is on the current directory's drive. A buffer one short of the root gets it without its
+    backslash ("C:"), a shorter one ERROR_FILENAME_EXCED_RANGE. A drive that does not exist:
+    ERROR_FILE_NOT_FOUND; a UNC or device path (no network in the sandbox) or an unknown \\\\?\\ name:
+    ERROR_INVALID_NAME. (Wine's kernel32 volume.c tests, which pass on Windows.)"""
+    if not name or not size:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     p = name.replace("/", "\\")
-    if p.startswith("\\\\?\\") and len(p) > 5 and p[5] == ":":
-        p = p[4:]
-    if p.startswith("\\\\"):
-        from winhatch.win32.ntdll.seh import raise_unsupported
-        raise_unsupported(c, f"GetVolumePathName of a UNC or device path ({name!r})")
-    drive = p[0].upper() if len(p) >= 2 and p[1] == ":" and p[0].isalpha() else cwd(c)[0].upper()
-    root = f"{drive}:\\"
-    if size <= len(root):
+    if p.startswith("\\\\?\\"):
+        rest = p[4:]
+        if len(rest) >= 2 and rest[1] == ":" and rest[0].isalpha() and (len(rest) == 2 or rest[2] == "\\"):
+            drive, root = rest[0].upper(), "\\\\?\\" + rest[0] + ":\\"
+        elif rest.upper().startswith("VOLUME{") and len(rest) >= 45 and rest[44:45] in ("", "\\"):
+            from winhatch.win32.kernel32.volumes import _query_points
+            st, points = _query_points(c, link="\\??\\" + rest[:44])
+            if st or not points:
+                c.set_last_error(ERROR_INVALID_NAME)
+                return 0
+            drive, root = None, "\\\\?\\" + rest[:44] + "\\"
+        else:
+            c.set_last_error(ERROR_INVALID_NAME)
+            return 0
+    elif p.startswith("\\\\"):
+        c.set_last_error(ERROR_INVALID_NAME)
+        return 0
+    else:
+        if len(p) >= 2 and p[1] == ":":
+            drive = p[0].upper()
+        else:
+            drive = cwd(c)[0].upper()
+        root = f"{drive}:\\"
+    if drive is not None:
+        hp = c.stack_alloc(c.ptr_size, 8)
+        oa = c.object_attributes(c.unicode_string(f"\\??\\{drive}:"))
+        if not drive.isalpha() or c.nt("NtOpenSymbolicLinkObject", hp, 1, oa) != 0:
+            c.set_last_error(ERROR_FILE_NOT_FOUND)
+            return 0
+        c.nt("NtClose", c.ptr(hp))
+    if size <= len(root) - 1:
         c.set_last_error(206)   # ERROR_FILENAME_EXCED_RANGE
         return 0
-    c.write(buf, c.encode_t(root) + bytes(c.tchar_size()))
+    text = root if size > len(root) else root[:-1]
+    c.write(buf, c.encode_t(text) + bytes(c.tchar_size()))
     return 1
 
 
@@ -372,9 +400,9 @@ def SetCurrentDirectory(c, name):
     if not fi.is_dir:
         c.set_last_error(ERROR_DIRECTORY)
         return 0
-    # keep the case the file system has for the existing path
-    if fi.path and fi.path.upper() == full.rstrip("\\").upper():
-        full = fi.path
+    # the path is kept as given, its case too (RtlSetCurrentDirectory_U stores the full path name; Wine's
+    # ntdll path.c, which passes on Windows: after SetCurrentDirectory("C:\\windows\\") a relative name
+    # resolves to "C:\\windows\\foo" although the directory is "C:\\Windows")
     try:
         set_current_directory(c, full)
     except NtStatusError:

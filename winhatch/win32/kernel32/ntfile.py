@@ -927,13 +927,40 @@ def SetFileInformationByHandle(c, h, cls, info, size):
 
 
 # ============================================================================================ volumes
-def _root_handle(c, root: str | None) -> int | None:
-    """A handle to a volume's root directory (the current directory's drive when root is NULL)."""
+def _root_handle(c, root: str | None, *, volume_root: bool = False) -> int | None:
+    """A handle to a volume's root directory (the current directory's drive when root is NULL). With
+    `volume_root` (GetVolumeInformation) the name must be a volume's root: "C:" only when the drive's current
+    directory is its root (else ERROR_INVALID_NAME), a directory below a root ERROR_DIR_NOT_ROOT."""
     if root is None:
         root = cwd(c)[:3]
-    if not root.endswith(("\\", "/")):
-        c.set_last_error(123)   # ERROR_INVALID_NAME: a root path must end with a backslash
+    if root == "":
+        c.set_last_error(3)     # ERROR_PATH_NOT_FOUND
         return None
+    if not root.endswith(("\\", "/")):
+        # "C:" names the drive's current directory: the volume's root only when that is the root
+        try:
+            full = P.full_path(root, cwd(c))
+        except NtStatusError:
+            full = ""
+        if not (len(full) == 3 and full[1:] == ":\\"):
+            c.set_last_error(123)   # ERROR_INVALID_NAME
+            return None
+        root = full
+    r = root.replace("/", "\\")
+    if r.startswith("\\\\.\\"):
+        root = r = "\\\\?\\" + r[4:]
+    if volume_root:
+        if r.startswith("\\\\?\\"):
+            body = r[4:]
+        else:
+            try:
+                body = P.full_path(r, cwd(c))
+            except NtStatusError:
+                body = r
+        is_root = (len(body) == 3 and body[1] == ":") or (body.upper().startswith("VOLUME{") and len(body) == 45)
+        if not is_root and not body.startswith("\\\\"):
+            c.set_last_error(144)   # ERROR_DIR_NOT_ROOT: a directory below a volume's root
+            return None
     nt = nt_name(c, root)
     if nt is None:
         return None
@@ -986,7 +1013,7 @@ def _volume_information(c, h, name_buf, name_size, serial_p, maxcomp_p, flags_p,
           "LPDWORD lpVolumeSerialNumber, LPDWORD lpMaximumComponentLength, LPDWORD lpFileSystemFlags, "
           "LPTSTR lpFileSystemNameBuffer, DWORD nFileSystemNameSize)")
 def GetVolumeInformation(c, root, name_buf, name_size, serial_p, maxcomp_p, flags_p, fs_buf, fs_size):
-    h = _root_handle(c, root)
+    h = _root_handle(c, root, volume_root=True)
     if h is None:
         return 0
     try:

@@ -229,15 +229,17 @@ def SetDllDirectory(c, path):
 
 @api(K32, "DWORD WINAPI GetDllDirectory%(DWORD nBufferLength, LPTSTR lpBuffer)")
 def GetDllDirectory(c, size, buf):
-    """SetDllDirectory's directory as it was given; the length without the NUL, or the size
-    needed with it when the buffer is short. No directory set (or ""): "" and 0."""
-    from winhatch.win32.kernel32.common import put_string_fits
+    """SetDllDirectory's directory as it was given: the length without the NUL; a buffer too short (or none)
+    gets the size needed with the NUL, and an empty string when it has room for one (Wine's module.c tests,
+    which pass on Windows). No directory set (or ""): "" — 1 asked with a zero size."""
     text = loader.state_of(c.proc).dll_directory or ""
-    if not text:
+    nul = b"\0\0" if c.wide else b"\0"
+    if size < len(text) + 1 or not buf:
         if buf and size:
-            c.write(buf, b"\0\0" if c.wide else b"\0")
-        return 0
-    return put_string_fits(c, buf, size, text)
+            c.write(buf, nul)
+        return len(text) + 1
+    c.write(buf, c.encode_t(text) + nul)
+    return len(text)
 
 
 # ------------------------------------------------------------------------------------------ error modes

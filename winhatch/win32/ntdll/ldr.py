@@ -1,8 +1,12 @@
 """ntdll's loader exports that programs call directly."""
 from __future__ import annotations
 
+import struct
+
 from winhatch.ldr.delayload import resolve_delay_loaded_api
 from winhatch.win32.api import api
+
+NT = "ntdll.dll"
 
 
 @api("ntdll.dll", "PVOID NTAPI LdrResolveDelayLoadedAPI(PVOID ParentModuleBase, PVOID DelayloadDescriptor, "
@@ -59,3 +63,36 @@ def RtlImageNtHeaderEx(c, flags, base, size, out):
     if not st:
         c.write_ptr(out, nt)
     return st
+
+
+# ------------------------------------------------------------------------------------------ the DLL directory
+@api(NT, "NTSTATUS NTAPI LdrGetDllDirectory(PUNICODE_STRING DllDirectory)")
+def LdrGetDllDirectory(c, us):
+    """SetDllDirectory's directory into the caller's UNICODE_STRING (with its NUL); a buffer too small:
+    STATUS_BUFFER_TOO_SMALL, Length the size needed with the NUL and the buffer emptied."""
+    from winhatch.ldr import loader as _loader
+    text = (_loader.state_of(c.proc).dll_directory or "").encode("utf-16-le")
+    _len, maxlen = struct.unpack("<HH", c.read(us, 4))
+    buf = c.ptr(us + c.ptr_size)
+    if maxlen < len(text) + 2:
+        if buf and maxlen >= 2:
+            c.write(buf, b"\0\0")
+        c.write(us, struct.pack("<H", len(text) + 2))
+        return 0xC0000023      # STATUS_BUFFER_TOO_SMALL
+    c.write(buf, text + b"\0\0")
+    c.write(us, struct.pack("<H", len(text)))
+    return 0
+
+
+@api(NT, "NTSTATUS NTAPI LdrSetDllDirectory(PCUNICODE_STRING DllDirectory)")
+def LdrSetDllDirectory(c, us):
+    """What SetDllDirectory stores: the directory searched after the application's (empty: none, and the
+    current directory leaves the search order)."""
+    from winhatch.ldr import loader as _loader
+    ln = struct.unpack("<H", c.read(us, 2))[0] if us else 0
+    buf = c.ptr(us + c.ptr_size) if us else 0
+    path = c.read(buf, ln).decode("utf-16-le", "surrogatepass") if ln and buf else ""
+    st = _loader.state_of(c.proc)
+    st.dll_directory = path
+    st.dll_directories = [path.rstrip("\\/") if len(path) > 3 else path] if path else []
+    return 0

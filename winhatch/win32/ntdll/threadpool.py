@@ -14,9 +14,13 @@ One timer thread (TppTimerThread) fires timers on the emulated clock; wait threa
 waits) wait for the handles of TP_WAITs and registered waits and queue their callbacks. Objects (TP_WORK, TP_TIMER, TP_WAIT, TP_POOL,
 TP_CLEANUP_GROUP) are opaque process-heap blocks whose state is kept here, as Windows keeps it in ntdll.
 
-Not implemented (they stop the guest loudly, being undeclared): the I/O completion objects (TpAllocIoCompletion
-and CreateThreadpoolIo), pool stack information, callback priorities (every callback has normal priority),
-timer window lengths (a timer fires at its due time).
+I/O completion objects (TpAllocIoCompletion, CreateThreadpoolIo): the file is associated (NtSetInformationFile
+FileCompletionInformation) with its pool's completion port, created with the first one, whose key is the TP_IO;
+the pool's I/O thread (TppIoThread) takes the packets and queues the TP_IO's callback for each operation the
+caller announced (TpStartAsyncIoOperation), with an IO_STATUS_BLOCK of the packet's status and count.
+
+Not implemented (they stop the guest loudly, being undeclared): pool stack information, callback priorities
+(every callback has normal priority), timer window lengths (a timer fires at its due time).
 """
 from __future__ import annotations
 
@@ -45,8 +49,8 @@ INFINITE = 0xFFFFFFFF
 MAX_WAITS = 63
 DEFAULT_MAX_THREADS = 500
 
-WORKER_FN, TIMER_FN, WAIT_FN = "TppWorkerThread", "TppTimerThread", "TppWaitThread"
-for _fn in (WORKER_FN, TIMER_FN, WAIT_FN):
+WORKER_FN, TIMER_FN, WAIT_FN, IO_FN = "TppWorkerThread", "TppTimerThread", "TppWaitThread", "TppIoThread"
+for _fn in (WORKER_FN, TIMER_FN, WAIT_FN, IO_FN):
     internal_function(NT, _fn)
 
 
@@ -101,7 +105,9 @@ class TpObject:
         return len(self.queue)
 
     def update_idle(self) -> None:
-        for ev, busy in ((self.idle, self.pending + self.running), (self.group_idle, self.pending + self.executing)):
+        started = getattr(self, "started", 0)      # a TP_IO's announced operations not completed yet
+        for ev, busy in ((self.idle, self.pending + self.running + started),
+                         (self.group_idle, self.pending + self.executing)):
             if busy:
                 ev.reset()
             else:
@@ -278,7 +284,7 @@ def _cancel_pending(obj: TpObject) -> int:
 
 def _wait_idle(c, objs: list[TpObject], reason: str, group: bool = False) -> None:
     busy = ([o.group_idle for o in objs if o.pending + o.executing] if group else
-            [o.idle for o in objs if o.pending + o.running])
+            [o.idle for o in objs if o.pending + o.running + getattr(o, "started", 0)])
     if busy:
         kwait.wait_for(c, busy, True, kwait.INFINITE, reason=reason)
     else:
@@ -332,6 +338,20 @@ def _run(c, obj: TpObject, extra: tuple) -> None:
             call(c.thread, obj.callback, [inst_ptr, obj.context, obj.handle])
         elif obj.kind == "wait":
             call(c.thread, obj.callback, [inst_ptr, obj.context, obj.handle, extra[0]])
+        elif obj.kind in ("io", "win32io"):
+            packet = extra[0]
+            if obj.kind == "io":       # PTP_IO_CALLBACK(instance, context, ApcContext, IO_STATUS_BLOCK *, io)
+                iosb = _alloc(c, 16)
+                c.write(iosb, (packet.status.to_bytes(4, "little") + bytes(c.ptr_size - 4) +
+                               (packet.information & ((1 << (8 * c.ptr_size)) - 1)).to_bytes(c.ptr_size, "little")))
+                try:
+                    call(c.thread, obj.callback, [inst_ptr, obj.context, packet.apc_context, iosb, obj.handle])
+                finally:
+                    _free(c, iosb)
+            else:                      # PTP_WIN32_IO_CALLBACK(instance, context, overlapped, IoResult, bytes, io)
+                call(c.thread, obj.callback, [inst_ptr, obj.context, packet.apc_context,
+                                              nt_to_win32(packet.status), packet.information & 0xFFFFFFFF,
+                                              obj.handle])
         elif obj.kind == "rtl_work":
             call(c.thread, obj.callback, [obj.context])
         elif obj.kind == "rtl_wait":
@@ -990,3 +1010,157 @@ def UnregisterWaitEx(c, h, ev):
 @api(K32, "BOOL WINAPI UnregisterWait(HANDLE WaitHandle)")
 def UnregisterWait(c, h):
     return UnregisterWaitEx(c, h, 0)
+
+
+# ------------------------------------------------------------------------------------------ I/O completion
+def _io_thread(c, pool_handle):
+    """A pool's I/O thread: each packet of the pool's completion port whose key is a TP_IO with an announced
+    operation queues the TP_IO's callback (a packet for no announced operation is dropped, as the thread
+    pool's documentation warns)."""
+    st = _state(c)
+    ts = st.thread_state.get(c.thread.tid) or {}
+    pool = ts.get("pool") or st.pools.get(pool_handle, st.default_pool)
+    port = getattr(pool, "io_port", None)
+    if port is None:
+        return 0
+    for _ in range(1 << 30):
+        if pool.released and not any(o.kind in ("io", "win32io") for o in st.objects.values()
+                                     if o.pool is pool):
+            break
+        kwait.wait_for(c, [port], False, kwait.INFINITE, reason=IO_FN)
+        for packet in port.remove_now(c.thread, 64) or []:
+            obj = st.objects.get(packet.key)
+            if obj is None or obj.kind not in ("io", "win32io") or not obj.started:
+                continue
+            obj.started -= 1
+            _post(c, obj, (packet,))
+    return 0
+
+
+api(NT, f"DWORD WINAPI {IO_FN}(LPVOID Parameter)", calls_guest=True)(_io_thread)
+api_mod._REGISTRY[-1].name = IO_FN
+
+
+def _pool_port(c, pool: Pool) -> int:
+    """The pool's completion port handle (created, with the pool's I/O thread, on first use)."""
+    h = getattr(pool, "io_port_handle", 0)
+    if h:
+        return h
+    hp = c.stack_alloc(c.ptr_size, 8)
+    st = c.nt("NtCreateIoCompletion", hp, 0x1F0003, 0, 0)      # IO_COMPLETION_ALL_ACCESS
+    if st:
+        raise NtStatusError(st, "no completion port for the thread pool")
+    h = c.ptr(hp)
+    pool.io_port_handle = h
+    pool.io_port = c.proc.handles.lookup(h, "IoCompletion", 0, current_process=c.proc, current_thread=c.thread)
+    t = _start(c, IO_FN, pool.handle)
+    if t is None:
+        raise NtStatusError(STATUS_NO_MEMORY, "no thread for the thread pool's I/O")
+    _state(c).thread_state[t.tid] = {"pool": pool}      # the thread's pool, even once released
+    return h
+
+
+def _alloc_io(c, kind: str, pio: int, file: int, cb: int, ctx: int, penv: int) -> int:
+    obj = _new_object(c, kind, cb, ctx, penv)
+    if obj is None:
+        return STATUS_INVALID_PARAMETER
+    obj.started = 0
+    try:
+        port = _pool_port(c, obj.pool)
+        info = c.stack_alloc(2 * c.ptr_size, 8)
+        c.write_ptr(info, port)
+        c.write_ptr(info + c.ptr_size, obj.handle)
+        iosb = c.stack_alloc(2 * c.ptr_size, 8)
+        st = c.nt("NtSetInformationFile", file, iosb, info, 2 * c.ptr_size, 30)   # FileCompletionInformation
+    except NtStatusError as e:
+        st = e.status
+    if st:
+        obj.released = True
+        _release(c, obj)
+        return st
+    c.write_ptr(pio, obj.handle)
+    return 0
+
+
+@api(NT, "NTSTATUS WINAPI TpAllocIoCompletion(TP_IO **Io, HANDLE File, PTP_IO_CALLBACK Callback, PVOID Userdata, "
+         "TP_CALLBACK_ENVIRON *Environment)")
+def TpAllocIoCompletion(c, pio, file, cb, ctx, penv):
+    if not pio or not cb:
+        return STATUS_INVALID_PARAMETER
+    return _alloc_io(c, "io", pio, file, cb, ctx, penv)
+
+
+@api(NT, "void WINAPI TpStartAsyncIoOperation(TP_IO *Io)")
+def TpStartAsyncIoOperation(c, h):
+    obj = _object(c, h, ("io", "win32io"))
+    obj.started += 1
+    obj.update_idle()
+
+
+@api(NT, "void WINAPI TpCancelAsyncIoOperation(TP_IO *Io)")
+def TpCancelAsyncIoOperation(c, h):
+    obj = _object(c, h, ("io", "win32io"))
+    if obj.started:
+        obj.started -= 1
+    obj.update_idle()
+
+
+@api(NT, "void WINAPI TpWaitForIoCompletion(TP_IO *Io, BOOLEAN CancelPending)")
+def TpWaitForIoCompletion(c, h, cancel):
+    obj = _object(c, h, ("io", "win32io"))
+    if cancel & 0xFF:
+        _cancel_pending(obj)
+        obj.started = 0
+        obj.update_idle()
+    _wait_idle(c, [obj], "TpWaitForIoCompletion")
+
+
+@api(NT, "void WINAPI TpReleaseIoCompletion(TP_IO *Io)")
+def TpReleaseIoCompletion(c, h):
+    obj = _object(c, h, ("io", "win32io"))
+    obj.released = True
+    _release(c, obj)
+
+
+@api(K32, "PTP_IO WINAPI CreateThreadpoolIo(HANDLE fl, PTP_WIN32_IO_CALLBACK pfnio, PVOID pv, "
+          "PTP_CALLBACK_ENVIRON pcbe)")
+def CreateThreadpoolIo(c, file, cb, ctx, penv):
+    scratch = _alloc(c, 8)
+    try:
+        st = _alloc_io(c, "win32io", scratch, file, cb, ctx, penv) if cb else STATUS_INVALID_PARAMETER
+        if st:
+            c.set_last_error(nt_to_win32(st))
+            return 0
+        return c.ptr(scratch)
+    finally:
+        _free(c, scratch)
+
+
+@api(K32, "void WINAPI StartThreadpoolIo(PTP_IO pio)")
+def StartThreadpoolIo(c, h):
+    obj = _object(c, h, ("io", "win32io"))
+    obj.started += 1
+    obj.update_idle()
+
+
+@api(K32, "void WINAPI CancelThreadpoolIo(PTP_IO pio)")
+def CancelThreadpoolIo(c, h):
+    obj = _object(c, h, ("io", "win32io"))
+    if obj.started:
+        obj.started -= 1
+    obj.update_idle()
+
+
+@api(K32, "void WINAPI WaitForThreadpoolIoCallbacks(PTP_IO pio, BOOL fCancelPendingCallbacks)")
+def WaitForThreadpoolIoCallbacks(c, h, cancel):
+    obj = _object(c, h, ("io", "win32io"))
+    if cancel:
+        _cancel_pending(obj)
+    _wait_idle(c, [obj], "WaitForThreadpoolIoCallbacks")
+
+
+@api(K32, "void WINAPI CloseThreadpoolIo(PTP_IO pio)")
+def CloseThreadpoolIo(c, h):
+    obj = _object(c, h, ("io", "win32io"))
+    obj.released = True
+    _release(c, obj)

@@ -1403,23 +1403,6 @@ def NtCreateMailslotFile(machine, thread, FileHandle, DesiredAccess, ObjectAttri
     return complete(machine, thread, IoStatusBlock, 0, V.FILE_CREATED)
 
 
-@kernel_service("NtCreateSymbolicLinkObject")
-def NtCreateSymbolicLinkObject(machine, thread, LinkHandle, DesiredAccess, ObjectAttributes, LinkTarget):
-    """A symbolic link object (named by its OBJECT_ATTRIBUTES, OBJ_PERMANENT keeps it after its last handle)
-    whose target is the LinkTarget UNICODE_STRING, resolved when a name is parsed through it."""
-    from winhatch.kernel.ob.access import object_type
-    from winhatch.kernel.ob.services import insert_object
-    _dos_devices(machine)
-    if not LinkHandle or not LinkTarget:
-        return 0xC0000005
-    target = read_unicode_string(thread, LinkTarget)
-    if not target:
-        return STATUS_INVALID_PARAMETER
-    link = SymbolicLink(target)
-    access = object_type("SymbolicLink").map_access(DesiredAccess & 0xFFFFFFFF)
-    return insert_object(machine, thread, link, ObjectAttributes, access, LinkHandle)
-
-
 def _find_link(machine, path: str):
     try:
         return machine.namespace.lookup(path, open_link=True)

@@ -342,11 +342,19 @@ def NtCreateDirectoryObject(machine, thread, DirectoryHandle, DesiredAccess, Obj
 
 @kernel_service("NtCreateSymbolicLinkObject")
 def NtCreateSymbolicLinkObject(machine, thread, LinkHandle, DesiredAccess, ObjectAttributes, LinkTarget):
-    """A symbolic link to the LinkTarget name (a NULL target is STATUS_INVALID_PARAMETER; the target need not
-    exist until the link is followed)."""
+    """A symbolic link to the LinkTarget name (a NULL or empty target is STATUS_INVALID_PARAMETER; the target
+    need not exist until the link is followed), named by its OBJECT_ATTRIBUTES (OBJ_PERMANENT keeps it after
+    its last handle); a name is parsed through it when looked up."""
+    from winhatch.kernel.io.file_services import _dos_devices
+    from winhatch.kernel.ob.access import object_type
     from winhatch.kernel.ob.namespace import SymbolicLink
     if not LinkTarget:
         return STATUS_INVALID_PARAMETER
+    if not LinkHandle:
+        return 0xC0000005                       # STATUS_ACCESS_VIOLATION: the handle cannot be returned
     target = read_unicode_string(thread, LinkTarget)
-    return insert_object(machine, thread, SymbolicLink(target), ObjectAttributes, DesiredAccess & 0xFFFFFFFF,
-                         LinkHandle)
+    if not target:
+        return STATUS_INVALID_PARAMETER
+    _dos_devices(machine)                       # \??, \GLOBAL?? and the drives exist before a link is added
+    access = object_type("SymbolicLink").map_access(DesiredAccess & 0xFFFFFFFF)
+    return insert_object(machine, thread, SymbolicLink(target), ObjectAttributes, access, LinkHandle)

@@ -415,3 +415,30 @@ def RtlGetNativeSystemInformation(c, cls, buf, length, pret):
         from winhatch.win32.kernel32.toolhelp import _stop
         _stop(c, "in a WoW64 process (the native 64-bit view is not modelled)")
     return c.nt("NtQuerySystemInformation", cls, buf, length, pret)
+
+
+BATTERY_FLAG_HIGH, BATTERY_FLAG_LOW, BATTERY_FLAG_CRITICAL, BATTERY_FLAG_CHARGING = 1, 2, 4, 8
+BATTERY_FLAG_NO_BATTERY = 128
+
+
+@api(K32, "BOOL WINAPI GetSystemPowerStatus(LPSYSTEM_POWER_STATUS lpSystemPowerStatus)")
+def GetSystemPowerStatus(c, p):
+    """SYSTEM_POWER_STATUS from NtPowerInformation(SystemBatteryState): AC line status, the battery flags
+    (no battery: 128, life percent 255 and life times 0xFFFFFFFF unknown)."""
+    bs = c.stack_alloc(0x20)
+    st = c.nt("NtPowerInformation", 5, 0, 0, bs, 0x20)
+    if st:
+        c.set_last_nt_error(st)
+        return 0
+    ac, present, charging, _dis = c.read(bs, 4)
+    max_cap, remaining, _rate, est = struct.unpack("<4I", c.read(bs + 8, 16))
+    if not present:
+        flag, percent, life, full = BATTERY_FLAG_NO_BATTERY, 255, 0xFFFFFFFF, 0xFFFFFFFF
+    else:
+        percent = min(100, remaining * 100 // max_cap) if max_cap else 255
+        flag = (BATTERY_FLAG_HIGH if percent > 66 else 0) | (BATTERY_FLAG_LOW if percent < 33 else 0) | \
+            (BATTERY_FLAG_CRITICAL if percent < 5 else 0) | (BATTERY_FLAG_CHARGING if charging else 0)
+        life = 0xFFFFFFFF if charging or ac else est
+        full = 0xFFFFFFFF
+    c.write(p, struct.pack("<4B2I", 1 if ac else 0, flag, percent, 0, life, full))
+    return 1

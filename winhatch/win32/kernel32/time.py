@@ -219,3 +219,31 @@ def FileTimeToDosDateTime(c, pft, pdate, ptime):
 def CompareFileTime(c, a, b):
     x, y = read_u64(c, a), read_u64(c, b)
     return 0xFFFFFFFF if x < y else (1 if x > y else 0)
+
+
+def _set_time(c, pst, local: bool) -> int:
+    """SetSystemTime / SetLocalTime: the SYSTEMTIME is validated first (ERROR_INVALID_PARAMETER), then
+    NtSetSystemTime decides (a standard user lacks SeSystemtimePrivilege: ERROR_PRIVILEGE_NOT_HELD). Local time
+    is UTC on the emulated machine."""
+    fields = struct.unpack("<8H", c.read(pst, 16))
+    ft = fields_to_filetime(*fields)
+    if ft is None:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    buf = c.stack_alloc(8)
+    c.write(buf, struct.pack("<Q", ft))
+    st = c.nt("NtSetSystemTime", buf, 0)
+    if st:
+        c.set_last_nt_error(st)
+        return 0
+    return 1
+
+
+@api(K32, "BOOL WINAPI SetSystemTime(const SYSTEMTIME *lpSystemTime)")
+def SetSystemTime(c, pst):
+    return _set_time(c, pst, False)
+
+
+@api(K32, "BOOL WINAPI SetLocalTime(const SYSTEMTIME *lpSystemTime)")
+def SetLocalTime(c, pst):
+    return _set_time(c, pst, True)

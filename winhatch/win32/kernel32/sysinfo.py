@@ -23,7 +23,6 @@ PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 PROCESSOR_ARCHITECTURE_INTEL, PROCESSOR_ARCHITECTURE_AMD64 = 0, 9
 PROCESSOR_INTEL_PENTIUM, PROCESSOR_AMD_X8664 = 586, 8664
 IMAGE_FILE_MACHINE_UNKNOWN, IMAGE_FILE_MACHINE_I386, IMAGE_FILE_MACHINE_AMD64 = 0, 0x14C, 0x8664
-WIN10_GUID = b"8e0f7a12-bfb3-4fe8-b9a5-48fd50a15a9a"
 COMPUTER_NAME = "WINHATCH"
 STARTF_USESTDHANDLES = 0x100
 KUSER_PROCESSOR_FEATURES = 0x274
@@ -73,26 +72,22 @@ def GetStartupInfo(c, si):
 
 
 # ============================================================================================ versions
-def _manifest_says_win10(c) -> bool:
-    st = c.proc.subsystem.setdefault("kernel32_version", {})
-    if "win10" not in st:
-        found = False
-        try:
-            from winhatch.kernel.ps import mapping
-            img = mapping.images_of(c.proc).find(c.proc.image_base)
-            size = img.size if img else 0
-            data = c.proc.aspace.read(c.proc.image_base, size) if size else b""
-            found = WIN10_GUID in data.lower()
-        except (NtStatusError, AttributeError, KeyError):
-            found = False
-        st["win10"] = found
-    return st["win10"]
-
-
 def os_version(c, *, truthful: bool) -> tuple[int, int, int]:
-    if truthful or _manifest_says_win10(c):
+    """The version a program is told: the truth (RtlGetVersion), or GetVersion(Ex)'s compatibility answer
+    (winhatch.win32.kernel32.manifest.reported_version: the manifest's supportedOS, else the image's OS
+    version, never below 6.2) — with the build number of that version (9200, 9600 or the real one)."""
+    if truthful:
         return pspeb.OS_MAJOR, pspeb.OS_MINOR, pspeb.OS_BUILD
-    return 6, 2, 9200
+    st = c.proc.subsystem.setdefault("kernel32_version", {})
+    if "reported" not in st:
+        from winhatch.win32.kernel32 import manifest
+        try:
+            major, minor = manifest.reported_version(c, manifest.image_os_version(c))
+        except NtStatusError:
+            major, minor = 6, 2
+        build = {(6, 2): 9200, (6, 3): 9600}.get((major, minor), pspeb.OS_BUILD)
+        st["reported"] = (major, minor, build)
+    return st["reported"]
 
 
 @api(K32, "DWORD WINAPI GetVersion(void)")
@@ -442,3 +437,28 @@ def GetSystemPowerStatus(c, p):
         full = 0xFFFFFFFF
     c.write(p, struct.pack("<4B2I", 1 if ac else 0, flag, percent, 0, life, full))
     return 1
+
+
+@api("ntdll.dll", "BOOLEAN NTAPI RtlGetProductInfo(DWORD OSMajorVersion, DWORD OSMinorVersion, "
+     "DWORD SpMajorVersion, DWORD SpMinorVersion, PDWORD ReturnedProductType)")
+def RtlGetProductInfo(c, major, minor, spmaj, spmin, out):
+    """The product type (PRODUCT_*) of the installed edition, from the license value Kernel-ProductInfo. A
+    NULL output is FALSE; a version before 6.0 (no product types) is FALSE with PRODUCT_UNDEFINED. The last
+    error is never touched."""
+    if not out:
+        return 0
+    if major < 6:
+        c.write_u32(out, 0)
+        return 0
+    name = c.unicode_string("Kernel-ProductInfo")
+    typ, data, size = c.stack_alloc(4), c.stack_alloc(4), c.stack_alloc(4)
+    st = c.nt("NtQueryLicenseValue", name, typ, data, 4, size)
+    product = c.u32(data) if st == 0 and c.u32(typ) == 4 else 0xABCDABCD   # PRODUCT_UNLICENSED
+    c.write_u32(out, product)
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetProductInfo(DWORD dwOSMajorVersion, DWORD dwOSMinorVersion, DWORD dwSpMajorVersion, "
+     "DWORD dwSpMinorVersion, PDWORD pdwReturnedProductType)")
+def GetProductInfo(c, major, minor, spmaj, spmin, out):
+    return RtlGetProductInfo(c, major, minor, spmaj, spmin, out)

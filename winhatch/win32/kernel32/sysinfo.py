@@ -462,3 +462,34 @@ def RtlGetProductInfo(c, major, minor, spmaj, spmin, out):
      "DWORD dwSpMinorVersion, PDWORD pdwReturnedProductType)")
 def GetProductInfo(c, major, minor, spmaj, spmin, out):
     return RtlGetProductInfo(c, major, minor, spmaj, spmin, out)
+
+
+ERROR_MORE_DATA = 234
+
+
+@api(K32, "BOOL WINAPI GetComputerNameEx%(COMPUTER_NAME_FORMAT NameType, LPTSTR lpBuffer, LPDWORD nSize)")
+def GetComputerNameEx(c, fmt, buf, psize):
+    """The NetBIOS name (GetComputerName's), the DNS host name (the same name), the DNS domain (none: the machine
+    is in a workgroup, so "") and the fully qualified name (the host name, no domain); the Physical* forms are
+    the same (no cluster). Too small a buffer: ERROR_MORE_DATA with the size needed (with the NUL); success
+    stores the length without it."""
+    if not psize:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    host = c.machine.subsystem.get("computer_name", COMPUTER_NAME)
+    domain = ""
+    names = {0: host.upper(), 1: host, 2: domain, 3: host + ("." + domain if domain else "")}
+    fmt &= 0xFFFFFFFF
+    if fmt > 7:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    name = names[fmt & 3]
+    data = c.encode_t(name)
+    n = len(data) // c.tchar_size()
+    if c.u32(psize) <= n or not buf:
+        c.write_u32(psize, n + 1)
+        c.set_last_error(ERROR_MORE_DATA)
+        return 0
+    c.write(buf, data + bytes(c.tchar_size()))
+    c.write_u32(psize, n)
+    return 1

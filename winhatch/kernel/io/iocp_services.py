@@ -528,7 +528,16 @@ def _pipe_wait(machine, thread, inp: int, inp_len: int, caller_sp: int) -> int:
 def NtDeviceIoControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, IoControlCode,
                           InputBuffer, InputBufferLength, OutputBuffer, OutputBufferLength):
     _lookup(thread, FileHandle)
-    unsupported(thread, "NtDeviceIoControlFile", f"control code {IoControlCode & 0xFFFFFFFF:#x}")
+    code = IoControlCode & 0xFFFFFFFF
+    if code >> 16 == FILE_DEVICE_SERIAL_PORT:
+        # the machine has no serial port, so no handle is one: the driver behind it (file system, pipe, console)
+        # rejects a serial request
+        return STATUS_INVALID_DEVICE_REQUEST
+    unsupported(thread, "NtDeviceIoControlFile", f"control code {code:#x}")
+
+
+FILE_DEVICE_SERIAL_PORT = 0x1B
+STATUS_INVALID_DEVICE_REQUEST = 0xC0000010
 
 
 # -- cancellation -----------------------------------------------------------------------------------------------------

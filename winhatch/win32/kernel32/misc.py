@@ -205,6 +205,7 @@ def format_message(c, fmt: str, flags: int, args_base: int, wide: bool, used: li
     With IGNORE_INSERTS only %0, %n, %r and %t are processed. `used` gets the count of argument slots read."""
     width = flags & FORMAT_MESSAGE_MAX_WIDTH_MASK
     ignore = flags & FORMAT_MESSAGE_IGNORE_INSERTS
+    wrapping = bool(width) and width != FORMAT_MESSAGE_MAX_WIDTH_MASK
     out: list[str] = []
     i = 0
     n = len(fmt)
@@ -251,11 +252,12 @@ def format_message(c, fmt: str, flags: int, args_base: int, wide: bool, used: li
                 i += 2
                 continue
             if nx == "0":
-                return "".join(out)
+                text = "".join(out)
+                return _wrap(text, width) if width and width != FORMAT_MESSAGE_MAX_WIDTH_MASK else text
             if nx == "n":
-                out.append("\r\n")
+                out.append(_BREAK_N if wrapping else "\r\n")
             elif nx == "r":
-                out.append("\r")
+                out.append(_BREAK_R if wrapping else "\r")
             elif nx == "t":
                 out.append("\t")
             elif nx == "b":
@@ -268,7 +270,7 @@ def format_message(c, fmt: str, flags: int, args_base: int, wide: bool, used: li
             # a line break in the message text: kept (width 0), a space (MAX_WIDTH_MASK), or \r\n
             if ch == "\r" and i + 1 < n and fmt[i + 1] == "\n":
                 i += 1
-            out.append(" " if width == FORMAT_MESSAGE_MAX_WIDTH_MASK else "\r\n")
+            out.append(" " if width else "\r\n")
             i += 1
             continue
         out.append(ch)
@@ -279,19 +281,39 @@ def format_message(c, fmt: str, flags: int, args_base: int, wide: bool, used: li
     return text
 
 
+_BREAK_N, _BREAK_R = "\x00n", "\x00r"     # %n and %r while wrapping (a message's own text has no NUL)
+
+
 def _wrap(text: str, width: int) -> str:
-    lines = []
-    for para in text.split("\r\n"):
-        line = ""
-        for word in para.split(" "):
-            cand = word if not line else line + " " + word
-            if len(cand) > width and line:
-                lines.append(line)
-                line = word
-            else:
-                line = cand
-        lines.append(line)
-    return "\r\n".join(lines)
+    """Lines shorter than `width` (the source's own line breaks are blanks): when a line reaches `width`
+    characters it is cut before its last run of blanks (the run is dropped, what follows it starts the next
+    line), or where it is if it has no blank; %n and %r start a new line."""
+    out: list[str] = []
+    line = ""
+    i = 0
+    while i < len(text):
+        if text.startswith(_BREAK_N, i) or text.startswith(_BREAK_R, i):
+            out.append(line + ("\r\n" if text[i + 1] == "n" else "\r"))
+            line = ""
+            i += 2
+            continue
+        line += text[i]
+        i += 1
+        if len(line) >= width:
+            end = len(line)
+            while end and line[end - 1] != " ":
+                end -= 1
+            if not end:                       # no blank: a hard break
+                out.append(line + "\r\n")
+                line = ""
+                continue
+            start = end
+            while start and line[start - 1] == " ":
+                start -= 1
+            out.append(line[:start] + "\r\n")
+            line = line[end:]
+    out.append(line)
+    return "".join(out)
 
 
 @api(K32, "DWORD WINAPI FormatMessage%(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId, DWORD dwLanguageId, "

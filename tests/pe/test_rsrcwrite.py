@@ -74,7 +74,13 @@ def test_replace_resources_oracles(arch, build_fixture, source, tmp_path):
 
 
 def test_remove_all_resources(arch, build_fixture):
+    """Windows leaves the resource section with an empty root directory (Wine's resource.c test, chk_delete:
+    the section is kept, no named or id entries)."""
     data = build_fixture("conf_verinfo.c", arch, libs=["-lversion"]).read_bytes()
+    old = PEFile(data)
     new = replace_resources(data, {})
-    assert PEFile(new).resources is None
-    assert pefile.PE(data=new).OPTIONAL_HEADER.DATA_DIRECTORY[2].VirtualAddress == 0
+    p2 = PEFile(new)
+    assert p2.resources is not None and not p2.resources.entries
+    rsrc = next(s for s in p2.sections if s.name == ".rsrc")
+    assert pefile.PE(data=new).OPTIONAL_HEADER.DATA_DIRECTORY[2].VirtualAddress == rsrc.virtual_address
+    assert [s.name for s in p2.sections] == [s.name for s in old.sections]

@@ -57,16 +57,18 @@ class EmulatedClock:
         self._ns = 0
         self._last_ms = uptime // 10_000
         self.on_millisecond: list = []  # callbacks run when the emulated clock passes a millisecond
+        #: () -> 100 ns units elapsed but not yet added (the dispatcher's API calls of the running slice)
+        self.pending = lambda: 0
 
     def now(self) -> int:
-        return self.ticks
+        return self.ticks + self.pending()
 
     def elapsed(self) -> int:
         """100 ns units since the machine was created (the event log's emulated time)."""
         return self.ticks - self.uptime
 
     def system_time(self) -> int:
-        return self.boot_filetime + self.ticks
+        return self.boot_filetime + self.now()
 
     def advance(self, units_100ns: int) -> None:
         self.ticks += max(0, int(units_100ns))

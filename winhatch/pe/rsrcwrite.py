@@ -1,7 +1,7 @@
 """Writing resources: a resource directory tree (.rsrc) from (type, name, language) → data, a VS_VERSIONINFO
 block, and rewriting a PE file's resource section (what EndUpdateResource does).
 
-The tree is laid out as link.exe / cvtres lay it out (and as the PE/COFF specification describes the
+The tree is laid out as link.exe / cvtres lay it out (directory tables version 4.0, no time stamp) (and as the PE/COFF specification describes the
 .rsrc section): every directory table first (root, then the type level, then the name level), then the
 data entries (IMAGE_RESOURCE_DATA_ENTRY), then the names (length-prefixed UTF-16), then the data, each
 blob aligned to 8 bytes. Named entries come before id entries at each level, names in case-insensitive
@@ -87,7 +87,7 @@ def build_resource_tree(leaves: dict[tuple, tuple[bytes, int]], rva: int) -> byt
     for lvl, path, keys in dirs:
         o = dir_off[path]
         nnamed = sum(isinstance(k, str) for k in keys)
-        _DIR_HDR.pack_into(out, o, 0, 0, 0, 0, nnamed, len(keys) - nnamed)
+        _DIR_HDR.pack_into(out, o, 0, 0, 4, 0, nnamed, len(keys) - nnamed)     # version 4.0, as Windows writes
         for i, k in enumerate(keys):
             name_field = (0x80000000 | name_off[k]) if isinstance(k, str) else (k & 0xFFFF)
             if lvl == "name":
@@ -140,7 +140,13 @@ def build_version_info(*, file_version: tuple[int, int, int, int], product_versi
 
 # --- rewriting a file's resources ------------------------------------------------------------------
 def replace_resources(data: bytes, leaves: dict[tuple, tuple[bytes, int]]) -> bytes:
-    """The PE file ``data`` with its resource tree replaced by ``leaves`` (empty: no resources)."""
+    """The PE file ``data`` with its resource tree replaced by ``leaves`` (empty: a root directory without
+    entries, as Windows leaves it).
+
+    As EndUpdateResource does on Windows (Vista and later): the section that holds the resource directory is
+    reused, the tree written at its start and the section sized to the tree (file-aligned; trimmed or grown);
+    the sections after it move by the change (their file offsets and RVAs, and the data directories that point
+    into them). A file without a resource section gets a new .rsrc section after the last one."""
     from .image import PEFile
     pe = PEFile(bytes(data))
     buf = bytearray(data)
@@ -153,93 +159,111 @@ def replace_resources(data: bytes, leaves: dict[tuple, tuple[bytes, int]]) -> by
         raise PEFormatError("an image without sections cannot take a resource section")
     res_rva = pe.data_directories[DIR_RESOURCE][0]
     cert = pe.certificate
-    # sections that move: the resource section when it is last (or only .reloc follows it)
     order = sorted(secs, key=lambda s: s.virtual_address)
     rsrc_idx = next((i for i, s in enumerate(order)
                      if res_rva and s.virtual_address <= res_rva < s.virtual_address + max(s.virtual_size,
                                                                                             s.raw_size)), None)
-    tail_ok = rsrc_idx is not None and (rsrc_idx == len(order) - 1 or (
-        rsrc_idx == len(order) - 2 and order[-1].name == ".reloc"))
-    reloc = order[-1] if tail_ok and rsrc_idx == len(order) - 2 else None
-    keep = order[:rsrc_idx] if tail_ok else order
-    # where the file data after the kept sections' raw data ends (the overlay starts after the last section)
     raw_end = max((s.raw_pointer + s.raw_size for s in secs if s.raw_size), default=opt.SizeOfHeaders)
     overlay = bytes(buf[raw_end:])
     if cert is not None and cert[0] >= raw_end:
         co = cert[0] - raw_end
         overlay = overlay[:co] + overlay[co + cert[1]:]
-    next_rva = _align(max(s.virtual_address + max(s.virtual_size, s.raw_size) for s in keep), sa)
-    next_raw = _align(max((s.raw_pointer + s.raw_size for s in keep if s.raw_size), default=opt.SizeOfHeaders), fa)
-    new_secs: list[tuple[bytes, int, int, int, int, int]] = []   # (name, vsize, rva, raw size, raw ptr, chars)
-    blobs: list[tuple[int, bytes]] = []
-    rsrc_chars = order[rsrc_idx].characteristics if tail_ok else IMAGE_SCN_CNT_INITIALIZED_DATA | IMAGE_SCN_MEM_READ
-    tree = build_resource_tree(leaves, next_rva) if leaves else b""
-    if tree:
-        raw = tree + bytes(_align(len(tree), fa) - len(tree))
-        new_secs.append((b".rsrc\0\0\0", len(tree), next_rva, len(raw), next_raw, rsrc_chars))
-        blobs.append((next_raw, raw))
-        res_dir = (next_rva, len(tree))
-        next_rva = _align(next_rva + len(tree), sa)
-        next_raw += len(raw)
+
+    def span(s) -> int:
+        return _align(max(s.virtual_size, s.raw_size, 1), sa)
+
+    # the layout: (header offset or None for a new header, name, vsize, rva, raw size, raw ptr, chars, bytes)
+    layout: list[list] = []
+    if rsrc_idx is None:
+        before, rs, after = order, None, []
+        rva = _align(max(s.virtual_address + span(s) for s in order), sa)
+        raw_ptr = _align(max((s.raw_pointer + s.raw_size for s in order if s.raw_size),
+                             default=opt.SizeOfHeaders), fa)
+        chars = IMAGE_SCN_CNT_INITIALIZED_DATA | IMAGE_SCN_MEM_READ
+        name, hdr = b".rsrc\0\0\0", None
+        old_rva_end = rva
     else:
-        res_dir = (0, 0)
-    reloc_dir = None
-    if reloc is not None:
-        rdata = bytes(buf[reloc.raw_pointer:reloc.raw_pointer + reloc.raw_size])
-        new_secs.append((reloc.raw_name, reloc.virtual_size, next_rva, len(rdata), next_raw if rdata else 0,
-                         reloc.characteristics))
-        blobs.append((next_raw, rdata))
-        old = pe.data_directories[DIR_BASERELOC]
-        if old[0]:
-            reloc_dir = (old[0] - reloc.virtual_address + next_rva, old[1])
-        next_rva = _align(next_rva + max(reloc.virtual_size, len(rdata)), sa)
-        next_raw += len(rdata)
-    # section headers: the kept ones unchanged, then the new ones
+        before, rs, after = order[:rsrc_idx], order[rsrc_idx], order[rsrc_idx + 1:]
+        rva, raw_ptr, chars, name, hdr = rs.virtual_address, rs.raw_pointer, rs.characteristics, rs.raw_name, \
+            rs.header_offset
+        if not raw_ptr:
+            raw_ptr = _align(max((s.raw_pointer + s.raw_size for s in before if s.raw_size),
+                                 default=opt.SizeOfHeaders), fa)
+        old_rva_end = rva + span(rs)
+    for s in before:
+        layout.append([s.header_offset, s.raw_name, s.virtual_size, s.virtual_address, s.raw_size, s.raw_pointer,
+                       s.characteristics, None])
+    tree = build_resource_tree(leaves, rva)
+    raw = tree + bytes(_align(len(tree), fa) - len(tree))
+    layout.append([hdr, name, len(raw), rva, len(raw), raw_ptr, chars, raw])
+    next_rva = _align(rva + len(raw), sa)
+    next_raw = raw_ptr + len(raw)
+    dv = next_rva - old_rva_end                     # how far the following sections move
+    moved: list[tuple[int, int, int]] = []          # (old rva, old end, delta) of each moved section
+    for s in after:
+        body = bytes(buf[s.raw_pointer:s.raw_pointer + s.raw_size]) if s.raw_size else b""
+        new_rva = s.virtual_address + dv
+        layout.append([s.header_offset, s.raw_name, s.virtual_size, new_rva, len(body),
+                       next_raw if body else 0, s.characteristics, body])
+        moved.append((s.virtual_address, s.virtual_address + span(s), dv))
+        next_raw += _align(len(body), fa) if body else 0
+        next_rva = max(next_rva, _align(new_rva + span(s), sa))
+    # section headers, in their original order (a new one last)
     hdr_base = pe.file_header.offset + 20 + pe.file_header.SizeOfOptionalHeader
-    count = len(keep) + len(new_secs)
-    if hdr_base + 40 * count > (order[0].raw_pointer if order[0].raw_pointer else opt.SizeOfHeaders):
+    count = len(layout)
+    first_raw = min((s.raw_pointer for s in secs if s.raw_pointer), default=opt.SizeOfHeaders)
+    if hdr_base + 40 * count > first_raw:
         raise PEFormatError("no room for another section header")
-    by_hdr = sorted(keep, key=lambda s: s.header_offset)
     hdrs = bytearray()
-    for s in by_hdr:
-        hdrs += buf[s.header_offset:s.header_offset + 40]
-    for name, vsize, rva, rsize, rptr, chars in new_secs:
-        hdrs += _SECTION.pack(name, vsize, rva, rsize, rptr, 0, 0, 0, 0, chars)
+    for entry in sorted(layout, key=lambda e: (e[0] is None, e[0] or 0)):
+        hoff, nm, vsize, srva, rsize, rptr, ch, _body = entry
+        if hoff is not None:
+            old = bytearray(buf[hoff:hoff + 40])
+            struct.pack_into("<IIII", old, 8, vsize, srva, rsize, rptr)
+            hdrs += old
+        else:
+            hdrs += _SECTION.pack(nm, vsize, srva, rsize, rptr, 0, 0, 0, 0, ch)
     old_count = pe.file_header.NumberOfSections
     buf[hdr_base:hdr_base + 40 * max(old_count, count)] = hdrs + bytes(40 * max(old_count, count) - len(hdrs))
     struct.pack_into("<H", buf, pe.file_header.offset + 2, count)
-    # the file body: everything up to the kept sections' raw end, then the new blobs, then the overlay
-    out = buf[:next_raw if not new_secs else new_secs[0][4]]
-    if len(out) < (new_secs[0][4] if new_secs else 0):
-        out += bytes(new_secs[0][4] - len(out))
-    for ptr, blob in blobs:
-        if len(out) < ptr:
-            out += bytes(ptr - len(out))
-        out[ptr:ptr + len(blob)] = blob
+    # the file body: everything before the resource section's data, then the rewritten sections, the overlay
+    out = bytearray(buf[:raw_ptr])
+    if len(out) < raw_ptr:
+        out += bytes(raw_ptr - len(out))
+    for entry in layout:
+        body, rptr = entry[7], entry[5]
+        if body is None or not body:
+            continue
+        if len(out) < rptr:
+            out += bytes(rptr - len(out))
+        out[rptr:rptr + len(body)] = body
+    if len(out) < next_raw:
+        out += bytes(next_raw - len(out))
     overlay_at = len(out)
     out += overlay
-    # the COFF symbol table (and the long section names in its string table) lives in the overlay: follow it
     sym = pe.file_header.PointerToSymbolTable
     if sym >= raw_end and not (cert is not None and cert[0] <= sym < cert[0] + cert[1]):
-        moved = sym - raw_end - (cert[1] if cert is not None and cert[0] >= raw_end and cert[0] < sym else 0)
-        struct.pack_into("<I", out, pe.file_header.offset + 8, overlay_at + moved)
-    # optional header fields
+        moved_sym = sym - raw_end - (cert[1] if cert is not None and cert[0] >= raw_end and cert[0] < sym else 0)
+        struct.pack_into("<I", out, pe.file_header.offset + 8, overlay_at + moved_sym)
     oo = opt.offset
-    size_of_image = next_rva
-    struct.pack_into("<I", out, oo + 56, size_of_image)
-    init = sum(_align(s.raw_size, fa) for s in keep if s.characteristics & IMAGE_SCN_CNT_INITIALIZED_DATA)
-    init += sum(rs for _n, _v, _r, rs, _p, ch in new_secs if ch & IMAGE_SCN_CNT_INITIALIZED_DATA)
-    struct.pack_into("<I", out, oo + 8, init)
+    struct.pack_into("<I", out, oo + 56, next_rva)                     # SizeOfImage
+    init = sum(_align(e[4], fa) for e in layout if e[6] & IMAGE_SCN_CNT_INITIALIZED_DATA)
+    struct.pack_into("<I", out, oo + 8, init)                          # SizeOfInitializedData
     dd = oo + (112 if pe.is_pe32_plus else 96)
     ndirs = opt.NumberOfRvaAndSizes
-    if ndirs > DIR_RESOURCE:
-        struct.pack_into("<II", out, dd + 8 * DIR_RESOURCE, *res_dir)
-    elif res_dir != (0, 0):
+    if ndirs <= DIR_RESOURCE:
         raise PEFormatError("the optional header has no resource directory entry")
+    for i in range(min(ndirs, 16)):
+        if i in (DIR_RESOURCE, DIR_SECURITY):
+            continue
+        drva, dsize = struct.unpack_from("<II", out, dd + 8 * i)
+        for lo, hi, delta in moved:
+            if drva and lo <= drva < hi:
+                struct.pack_into("<I", out, dd + 8 * i, drva + delta)
+                break
+    struct.pack_into("<II", out, dd + 8 * DIR_RESOURCE, rva, len(tree))
     if ndirs > DIR_SECURITY and cert is not None:
         struct.pack_into("<II", out, dd + 8 * DIR_SECURITY, 0, 0)
-    if reloc_dir is not None and ndirs > DIR_BASERELOC:
-        struct.pack_into("<II", out, dd + 8 * DIR_BASERELOC, *reloc_dir)
     if opt.CheckSum:
         struct.pack_into("<I", out, oo + 64, 0)
         struct.pack_into("<I", out, oo + 64, PEFile(bytes(out)).compute_checksum())

@@ -349,3 +349,46 @@ def NtSetTimerResolution(machine, thread, DesiredResolution, SetResolution, Curr
         status = STATUS_TIMER_RESOLUTION_NOT_SET
     user_write(proc, CurrentResolution, struct.pack("<I", current_timer_resolution(machine)))
     return status
+
+
+# ------------------------------------------------------------------------------------------- licensing
+STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
+REG_DWORD = 4
+#: PRODUCT_* of the editions the registry's EditionID names (winnt.h)
+EDITION_PRODUCT = {"Core": 0x65, "CoreN": 0x62, "CoreSingleLanguage": 0x64, "Professional": 0x30,
+                   "ProfessionalN": 0x31, "Enterprise": 0x04, "EnterpriseN": 0x1B, "Education": 0x79,
+                   "EducationN": 0x7A, "ServerStandard": 0x07, "ServerDatacenter": 0x08}
+CURRENT_VERSION = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
+
+
+def license_values(machine) -> dict[str, tuple[int, bytes]]:
+    """The license values of the machine's product policy that winhatch models: Kernel-ProductInfo (the
+    PRODUCT_* of the installed edition, from CurrentVersion\\EditionID)."""
+    edition = machine.registry.get(CURRENT_VERSION, "EditionID", "Professional")
+    product = EDITION_PRODUCT.get(edition)
+    out = {}
+    if product is not None:
+        out["kernel-productinfo"] = (REG_DWORD, struct.pack("<I", product))
+    return out
+
+
+@kernel_service("NtQueryLicenseValue")
+def NtQueryLicenseValue(machine, thread, ValueName, Type, Data, DataSize, ResultDataSize):
+    """A value of the product policy: its type and data; a name the policy does not hold is
+    STATUS_OBJECT_NAME_NOT_FOUND, a buffer too small STATUS_BUFFER_TOO_SMALL with the size in ResultDataSize."""
+    from winhatch.kernel.ob.services import read_unicode_string
+    if not ValueName or not ResultDataSize:
+        return STATUS_INVALID_PARAMETER
+    proc = thread.process
+    name = read_unicode_string(thread, ValueName)
+    value = license_values(machine).get(name.lower())
+    if value is None:
+        return STATUS_OBJECT_NAME_NOT_FOUND
+    typ, data = value
+    user_write(proc, ResultDataSize, struct.pack("<I", len(data)))
+    if Type:
+        user_write(proc, Type, struct.pack("<I", typ))
+    if (DataSize & 0xFFFFFFFF) < len(data) or not Data:
+        return STATUS_BUFFER_TOO_SMALL
+    user_write(proc, Data, data)
+    return 0

@@ -563,7 +563,15 @@ def NtDeviceIoControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcCon
                 user_write(thread.process, OutputBuffer, out)
             return io.complete_request(machine, thread, obj, IoStatusBlock, _event(thread, Event), ApcRoutine,
                                        ApcContext, st, len(out))
+    if code >> 16 == FILE_DEVICE_SERIAL_PORT:
+        # the machine has no serial port, so no handle is one: the driver behind it (file system, pipe, console)
+        # rejects a serial request
+        return STATUS_INVALID_DEVICE_REQUEST
     unsupported(thread, "NtDeviceIoControlFile", f"control code {code:#x} on {getattr(obj, 'path', obj)}")
+
+
+FILE_DEVICE_SERIAL_PORT = 0x1B
+STATUS_INVALID_DEVICE_REQUEST = 0xC0000010
 
 
 # -- cancellation -----------------------------------------------------------------------------------------------------

@@ -559,6 +559,9 @@ class Vfs:
     USER_DIRS = ("", "Desktop", "Documents", "Downloads", "Music", "Pictures", "Videos", "Favorites",
                  "AppData", "AppData\\Roaming", "AppData\\Local", "AppData\\Local\\Temp", "AppData\\LocalLow",
                  "AppData\\Roaming\\Microsoft\\Windows\\Start Menu\\Programs\\Startup")
+    #: C:\Windows\win.ini as a Windows 10 installation has it (the profile functions' default file)
+    WIN_INI = (b"; for 16-bit app support\r\n[fonts]\r\n[extensions]\r\n[mci extensions]\r\n[files]\r\n"
+               b"[Mail]\r\nMAPI=1\r\n")
     HOSTS = (b"# Copyright (c) 1993-2009 Microsoft Corp.\r\n#\r\n"
              b"# This is a sample HOSTS file used by Microsoft TCP/IP for Windows.\r\n#\r\n"
              b"# localhost name resolution is handled within DNS itself.\r\n"
@@ -615,6 +618,9 @@ class Vfs:
         hosts = root / "Windows/System32/drivers/etc/hosts"
         if not hosts.exists():
             hosts.write_bytes(self.HOSTS)
+        win_ini = root / "Windows/win.ini"
+        if not win_ini.exists():
+            win_ini.write_bytes(self.WIN_INI)
 
     def mount(self, guest_dir: str, host_dir: Path | str, readonly: bool = False) -> None:
         """Make host_dir appear at guest_dir ("C:\\app", or "D:\\" for a whole drive)."""

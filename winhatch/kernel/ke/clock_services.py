@@ -50,3 +50,20 @@ def NtGetCurrentProcessorNumber(machine, thread):
     """The processor the thread runs on (kernel32!GetCurrentProcessorNumber forwards here). winhatch runs one
     guest thread at a time, on processor 0."""
     return 0
+
+
+STATUS_PRIVILEGE_NOT_HELD = 0xC0000061
+
+
+@kernel_service("NtSetSystemTime")
+def NtSetSystemTime(machine, thread, SystemTime, PreviousTime):
+    """Setting the clock needs SeSystemtimePrivilege enabled in the caller's token. A standard user's token
+    does not hold it (Windows grants it to Administrators and LOCAL SERVICE), so the answer is
+    STATUS_PRIVILEGE_NOT_HELD; a token that holds and enables it would move the machine's clock, which winhatch
+    does not model (its clock is deterministic): that case stops loudly."""
+    from winhatch.kernel.ke.services import unsupported
+    from winhatch.kernel.se.token import PRIVILEGES, primary_token
+    token = getattr(thread, "impersonation_token", None) or primary_token(thread.process, machine.registry.user_sid)
+    if PRIVILEGES["SeSystemtimePrivilege"] not in token.enabled:
+        return STATUS_PRIVILEGE_NOT_HELD
+    unsupported(thread, "NtSetSystemTime", "moving the machine's clock")

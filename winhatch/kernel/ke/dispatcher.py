@@ -129,6 +129,9 @@ class Dispatcher:
         self.timeout_s = 0.0
         self.instructions = 0
         self.api_calls = 0
+        #: api_calls when the running slice began: the calls of the slice not yet added to the clock
+        self._slice_calls = 0
+        machine.clock.pending = self._pending_ticks
         self.switches = 0
         self._deadline = None
         #: set by interrupt() (a Ctrl-C, from a signal handler or another host thread): the machine stops
@@ -414,7 +417,7 @@ class Dispatcher:
         self.slice_end = self.api_calls + self._quantum(thread) if sliced else INF
         if self.max_api_calls:
             self.slice_end = min(self.slice_end, self.max_api_calls)
-        calls = self.api_calls
+        calls = self._slice_calls = self.api_calls
         try:
             if not thread.started:
                 thread.started = True
@@ -426,8 +429,15 @@ class Dispatcher:
             k = (self.api_calls - calls) * API_CALL_TICKS
             thread.kernel_time += k
             thread.process.kernel_time += k
+            self._slice_calls = self.api_calls
             self.machine.clock.advance(k)
             self.slice_end = INF
+
+    def _pending_ticks(self) -> int:
+        """The emulated time of the API calls of the running slice, which the clock is advanced by when the slice
+        ends: a clock read inside the slice includes it, so a guest polling the time between calls sees it
+        move."""
+        return (self.api_calls - self._slice_calls) * API_CALL_TICKS
 
     def _budget(self, sliced: bool) -> int:
         n = self.slice_instructions if sliced and self.mode == "instructions" else 0

@@ -311,6 +311,7 @@ def kernel_services() -> dict[str, ServiceFn]:
     from winhatch.kernel.mm import services as _mm  # noqa: F401
     from winhatch.kernel.ob import services as _ob  # noqa: F401
     from winhatch.kernel.ps import dbgk as _ps_dbgk  # noqa: F401
+    from winhatch.kernel.po import services as _po  # noqa: F401
     from winhatch.kernel.ps import job as _ps_job  # noqa: F401
     from winhatch.kernel.ps import info_services as _ps_info  # noqa: F401
     from winhatch.kernel.ps import services as _ps  # noqa: F401

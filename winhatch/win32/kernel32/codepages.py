@@ -67,9 +67,82 @@ def _sbcs_table(cp: int) -> str | None:
     return t
 
 
+# ============================================================================================ UTF-7
+# UTF-7 (RFC 2152) as Windows converts it. Encoding: the directly encoded characters are NUL, TAB, LF, CR, space
+# and RFC 2152's set D ( ' ( ) , - . / 0-9 : ? A-Z a-z ); "+" is "+-"; every other UTF-16 unit goes into a
+# base64 run "+...-" that always ends with "-" and ends before any directly encoded character. Decoding: bytes
+# outside a run are taken as they are (a byte >= 0x80 is U+0080..U+00FF); "+-" is "+"; a run accumulates 6 bits
+# per base64 character and yields a unit per 16 bits; it ends at the first non-base64 byte: "-" is consumed and
+# the unfinished bits dropped, another ASCII byte drops them too, a byte >= 0x80 keeps them for the next run.
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_VALUE = {ord(ch): i for i, ch in enumerate(_B64)}
+_UTF7_DIRECT = frozenset(b"\0\t\n\r '(),-./0123456789:?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def utf7_encode_tokens(units: list[int]) -> list[bytes]:
+    """The output as the pieces Windows writes whole: a directly encoded byte, "+", each complete base64
+    character, and the last partial base64 character together with the closing "-"."""
+    out: list[bytes] = []
+    i, n = 0, len(units)
+    while i < n:
+        u = units[i]
+        if u < 0x80 and u in _UTF7_DIRECT:
+            out.append(bytes((u,)))
+            i += 1
+            continue
+        if u == 0x2B:
+            out += [b"+", b"-"]
+            i += 1
+            continue
+        out.append(b"+")
+        bits = nbits = 0
+        while i < n and not (units[i] < 0x80 and (units[i] in _UTF7_DIRECT or units[i] == 0x2B)):
+            bits = (bits << 16) | units[i]
+            nbits += 16
+            i += 1
+            while nbits >= 6:
+                nbits -= 6
+                out.append(_B64[(bits >> nbits) & 0x3F].encode())
+            bits &= (1 << nbits) - 1
+        out.append((_B64[(bits << (6 - nbits)) & 0x3F] + "-").encode() if nbits else b"-")
+    return out
+
+
+def utf7_decode_units(data: bytes) -> list[int]:
+    out: list[int] = []
+    i, n = 0, len(data)
+    bits = nbits = 0
+    while i < n:
+        b = data[i]
+        if b != 0x2B:
+            out.append(b)
+            i += 1
+            continue
+        i += 1
+        if i < n and data[i] == 0x2D:
+            out.append(0x2B)
+            i += 1
+            continue
+        while i < n and data[i] in _B64_VALUE:
+            bits = (bits << 6) | _B64_VALUE[data[i]]
+            nbits += 6
+            i += 1
+            if nbits >= 16:
+                nbits -= 16
+                out.append((bits >> nbits) & 0xFFFF)
+                bits &= (1 << nbits) - 1
+        if i < n and data[i] < 0x80:
+            bits = nbits = 0
+            if data[i] == 0x2D:
+                i += 1
+    return out
+
+
 def decode(data: bytes, cp: int, *, strict: bool = False) -> str | None:
     """Bytes → text; None when `strict` and the bytes are invalid in the code page."""
     cp = resolve_cp(cp)
+    if cp == CP_UTF7:
+        return b"".join(struct.pack("<H", u) for u in utf7_decode_units(data)).decode("utf-16-le", "surrogatepass")
     table = _sbcs_table(cp)
     if table is not None:
         return "".join(table[b] for b in data)
@@ -95,6 +168,10 @@ def encode(text: str, cp: int, *, default: bytes | None = None, best_fit: bool =
     """Text → bytes: (bytes, used the default character). bytes is None when `strict` and a character
     (a lone surrogate in UTF-8) cannot be converted."""
     cp = resolve_cp(cp)
+    if cp == CP_UTF7:
+        units = struct.unpack(f"<{len(text.encode('utf-16-le', 'surrogatepass')) // 2}H",
+                              text.encode("utf-16-le", "surrogatepass"))
+        return b"".join(utf7_encode_tokens(list(units))), False
     table = _sbcs_table(cp)
     if table is not None:
         rev = _REV.get(cp)
@@ -172,10 +249,14 @@ def _wcslen(c, addr: int) -> int:
           "LPWSTR lpWideCharStr, int cchWideChar)")
 def MultiByteToWideChar(c, cp, flags, src, n, dst, cch):
     n, cch = signed32(n), signed32(cch)
-    if not src or n == 0 or n < -1 or cch < 0 or (cch and not dst):
+    n = -1 if n < 0 else n            # any negative length is the NUL-terminated string's
+    if not src or n == 0 or cch < 0 or (cch and not dst):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     rcp = resolve_cp(cp)
+    if rcp not in VALID_CODE_PAGES:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
     if rcp in (CP_UTF8, CP_UTF7):
         if flags & ~MB_ERR_INVALID_CHARS or (rcp == CP_UTF7 and flags):
             c.set_last_error(ERROR_INVALID_FLAGS)
@@ -183,9 +264,6 @@ def MultiByteToWideChar(c, cp, flags, src, n, dst, cch):
     elif flags & ~(MB_PRECOMPOSED | MB_COMPOSITE | MB_USEGLYPHCHARS | MB_ERR_INVALID_CHARS) or \
             (flags & MB_PRECOMPOSED and flags & MB_COMPOSITE):
         c.set_last_error(ERROR_INVALID_FLAGS)
-        return 0
-    if rcp not in VALID_CODE_PAGES:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     data = c.cstr(src) + b"\0" if n == -1 else c.read(src, n)
     text = decode(data, rcp, strict=bool(flags & MB_ERR_INVALID_CHARS))
@@ -208,10 +286,14 @@ def MultiByteToWideChar(c, cp, flags, src, n, dst, cch):
           "LPSTR lpMultiByteStr, int cbMultiByte, LPCCH lpDefaultChar, LPBOOL lpUsedDefaultChar)")
 def WideCharToMultiByte(c, cp, flags, src, n, dst, cb, defchar, used):
     n, cb = signed32(n), signed32(cb)
-    if not src or n == 0 or n < -1 or cb < 0 or (cb and not dst):
+    n = -1 if n < 0 else n            # any negative length is the NUL-terminated string's
+    if not src or n == 0 or cb < 0 or (cb and not dst):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     rcp = resolve_cp(cp)
+    if rcp not in VALID_CODE_PAGES:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
     if rcp in (CP_UTF8, CP_UTF7):
         if defchar or used:
             c.set_last_error(ERROR_INVALID_PARAMETER)
@@ -222,12 +304,27 @@ def WideCharToMultiByte(c, cp, flags, src, n, dst, cb, defchar, used):
     elif flags & ~(WC_COMPOSITECHECK | WC_DISCARDNS | WC_SEPCHARS | WC_DEFAULTCHAR | WC_NO_BEST_FIT_CHARS):
         c.set_last_error(ERROR_INVALID_FLAGS)
         return 0
-    if rcp not in VALID_CODE_PAGES:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
     count = _wcslen(c, src) + 1 if n == -1 else n
     text = _read_utf16(c, src, count)
     used_default = False
+    if rcp == CP_UTF7:
+        raw = text.encode("utf-16-le", "surrogatepass")
+        tokens = utf7_encode_tokens(list(struct.unpack(f"<{len(raw) // 2}H", raw)))
+        total = sum(len(t) for t in tokens)
+        if cb == 0:
+            return total
+        if total > cb:      # the pieces that fit whole, then ERROR_INSUFFICIENT_BUFFER
+            part, room = bytearray(), cb
+            for t in tokens:
+                if len(t) > room:
+                    break
+                part += t
+                room -= len(t)
+            c.write(dst, bytes(part))
+            c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+            return 0
+        c.write(dst, b"".join(tokens))
+        return total
     if rcp == CP_UTF8:
         if flags & WC_ERR_INVALID_CHARS and any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
             c.set_last_error(ERROR_NO_UNICODE_TRANSLATION)

@@ -121,10 +121,8 @@ def GetEnvironmentVariable(c, name, buf, size):
     if value is None:
         c.set_last_error(ERROR_ENVVAR_NOT_FOUND)
         return 0
-    n = put_string_fits(c, buf, size, value)
-    if n == 0:
-        c.set_last_error(0)
-    return n
+    # an empty value: 0 with the last error untouched (Wine's environ.c test, which Windows passes)
+    return put_string_fits(c, buf, size, value)
 
 
 @api(K32, "BOOL WINAPI SetEnvironmentVariable%(LPCTSTR lpName, LPCTSTR lpValue)")

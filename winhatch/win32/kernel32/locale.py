@@ -248,3 +248,62 @@ def IsValidLocaleName(c, name):
     if name == LOCALE_NAME_SYSTEM_DEFAULT or name is None:
         return 0
     return 1 if resolve_name(c, name) is not None else 0
+
+
+# ============================================================================================ calendars
+CAL_GREGORIAN, CAL_GREGORIAN_US = 1, 2
+CAL_NOUSEROVERRIDE, CAL_USE_CP_ACP, CAL_RETURN_NUMBER, CAL_RETURN_GENITIVE_NAMES = \
+    0x80000000, 0x40000000, 0x20000000, 0x10000000
+CAL_ITWODIGITYEARMAX = 0x30
+#: the Gregorian calendar of en-US (CALTYPE -> datum), Windows 10's values
+GREGORIAN_INFO: dict[int, str] = {
+    0x01: "1", 0x02: "Gregorian Calendar", 0x03: "0", 0x04: "A.D.", 0x05: "M/d/yyyy",
+    0x06: "dddd, MMMM d, yyyy", 0x2F: "MMMM yyyy", CAL_ITWODIGITYEARMAX: "2049", 0x38: "MMMM d",
+}
+GREGORIAN_INFO.update({0x07 + i: d for i, d in enumerate(_DAYS)})
+GREGORIAN_INFO.update({0x0E + i: d[:3] for i, d in enumerate(_DAYS)})
+GREGORIAN_INFO.update({0x15 + i: m for i, m in enumerate(_MONTHS)})
+GREGORIAN_INFO[0x21] = ""
+GREGORIAN_INFO.update({0x22 + i: m[:3] for i, m in enumerate(_MONTHS)})
+GREGORIAN_INFO[0x2E] = ""
+GREGORIAN_INFO.update({0x31 + i: d[:2] for i, d in enumerate(_DAYS)})
+_CAL_NUMERIC = {0x01, 0x03, CAL_ITWODIGITYEARMAX}
+
+
+def _calendar_info(c, loc, calendar: int, caltype: int, buf: int, cch: int, pvalue: int, wide: bool) -> int:
+    """GetCalendarInfo(A/W/Ex): a datum of a calendar of the locale, as a string (count of TCHARs with the NUL;
+    cch 0 asks for it) or, with CAL_RETURN_NUMBER, a DWORD in *lpValue (the return is its size in TCHARs)."""
+    if loc is None or (cch & 0x80000000):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if calendar not in (CAL_GREGORIAN, CAL_GREGORIAN_US):
+        _stop(c, f"GetCalendarInfo calendar {calendar} (only the Gregorian calendar is modelled)")
+    kind = caltype & ~(CAL_NOUSEROVERRIDE | CAL_USE_CP_ACP | CAL_RETURN_NUMBER | CAL_RETURN_GENITIVE_NAMES)
+    value = GREGORIAN_INFO.get(kind)
+    if value is None:
+        _stop(c, f"GetCalendarInfo CALTYPE 0x{kind:x}")
+    if caltype & CAL_RETURN_NUMBER:
+        if not pvalue or kind not in _CAL_NUMERIC:
+            c.set_last_error(ERROR_INVALID_PARAMETER if not pvalue else ERROR_INVALID_FLAGS)
+            return 0
+        c.write_u32(pvalue, int(value))
+        return 2 if wide else 4
+    return _put(c, buf, cch, value, wide)
+
+
+@api(K32, "int WINAPI GetCalendarInfoA(LCID Locale, CALID Calendar, CALTYPE CalType, LPSTR lpCalData, int cchData, "
+     "LPDWORD lpValue)")
+def GetCalendarInfoA(c, lcid, cal, caltype, buf, cch, pvalue):
+    return _calendar_info(c, resolve_lcid(c, lcid), cal, caltype, buf, cch, pvalue, False)
+
+
+@api(K32, "int WINAPI GetCalendarInfoW(LCID Locale, CALID Calendar, CALTYPE CalType, LPWSTR lpCalData, int cchData, "
+     "LPDWORD lpValue)")
+def GetCalendarInfoW(c, lcid, cal, caltype, buf, cch, pvalue):
+    return _calendar_info(c, resolve_lcid(c, lcid), cal, caltype, buf, cch, pvalue, True)
+
+
+@api(K32, "int WINAPI GetCalendarInfoEx(LPCWSTR lpLocaleName, CALID Calendar, LPCWSTR lpReserved, CALTYPE CalType, "
+     "LPWSTR lpCalData, int cchData, LPDWORD lpValue)")
+def GetCalendarInfoEx(c, name, cal, reserved, caltype, buf, cch, pvalue):
+    return _calendar_info(c, resolve_name(c, name), cal, caltype, buf, cch, pvalue, True)

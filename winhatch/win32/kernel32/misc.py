@@ -86,20 +86,89 @@ SYSTEM_MESSAGES = {
     1113: "No mapping for the Unicode character exists in the target multi-byte code page.",
     1314: "A required privilege is not held by the client.",
     1460: "This operation returned because the timeout period expired.",
+    0x800B0100: "No signature was present in the subject.",     # TRUST_E_NOSIGNATURE
+    0x80004001: "Not implemented",                              # E_NOTIMPL
+    0x80004005: "Unspecified error",                            # E_FAIL
 }
+ERROR_RESOURCE_TYPE_NOT_FOUND = 1813
+ERROR_NO_WORK_DONE = 235
+ERROR_NOT_ENOUGH_MEMORY = 8
+MAX_MESSAGE_CHARS = 1 << 24     # a FROM_STRING message or a %s insert: bounded at 16 Mi characters
+MAX_ANSI_MESSAGE = 32768        # FormatMessageA: nSize and the result stay below 32 Ki characters
+RT_MESSAGETABLE = 11
+MAX_MESSAGE_BLOCKS = 0x10000
+
+
+def system_message(msgid: int) -> str | None:
+    """The system table's text: a Win32 error, or an HRESULT of FACILITY_WIN32 (0x8007xxxx: the error xxxx's)."""
+    text = SYSTEM_MESSAGES.get(msgid)
+    if text is None and msgid >> 16 == 0x8007:
+        text = SYSTEM_MESSAGES.get(msgid & 0xFFFF)
+    return text
+
+
+def module_message(c, module: int, msgid: int, lang: int) -> tuple[str | None, int]:
+    """(text, 0) from the module's RT_MESSAGETABLE resource 1 (MESSAGE_RESOURCE_DATA: blocks of LowId, HighId,
+    OffsetToEntries; entries of Length, Flags (1: UTF-16), Text), or (None, the Win32 error): the module has no
+    message table (ERROR_RESOURCE_TYPE_NOT_FOUND), not in that language (ERROR_RESOURCE_LANG_NOT_FOUND), or no
+    such message (ERROR_MR_MID_NOT_FOUND)."""
+    from winhatch.win32.kernel32.resource import find_resource, resource_view
+    view = resource_view(c, module)
+    if view is None:
+        return None, c.last_error()
+    saved = c.last_error()
+    entry = find_resource(c, view, RT_MESSAGETABLE, 1, lang or None)
+    if entry is None:
+        err = c.last_error()
+        c.set_last_error(saved)
+        if err in (1814, 1812):     # no name 1 / no data: as no table
+            err = ERROR_RESOURCE_TYPE_NOT_FOUND
+        return None, err
+    base = view.address(entry.data.rva)
+    size = entry.data.size
+    if base is None or size < 4:
+        return None, ERROR_MR_MID_NOT_FOUND
+    data = c.read(base, size)
+    (nblocks,) = struct.unpack_from("<I", data, 0)
+    for b in range(min(nblocks, MAX_MESSAGE_BLOCKS)):
+        if 4 + 12 * b + 12 > size:
+            break
+        low, high, off = struct.unpack_from("<III", data, 4 + 12 * b)
+        if not low <= msgid <= high:
+            continue
+        for _ in range(msgid - low):
+            if off + 4 > size:
+                return None, ERROR_MR_MID_NOT_FOUND
+            (length,) = struct.unpack_from("<H", data, off)
+            if length < 4:
+                return None, ERROR_MR_MID_NOT_FOUND
+            off += length
+        if off + 4 > size:
+            return None, ERROR_MR_MID_NOT_FOUND
+        length, flags = struct.unpack_from("<HH", data, off)
+        raw = data[off + 4:off + max(length, 4)]
+        if flags & 1:
+            text = raw.decode("utf-16-le", "replace")
+        else:
+            text = raw.decode("cp1252", "replace")
+        return text.split("\0", 1)[0], 0
+    return None, ERROR_MR_MID_NOT_FOUND
 
 
 class _Slots:
     """printf ArgSource over FormatMessage's argument slots (pointer-sized each), starting at one insert."""
 
-    def __init__(self, c, base: int, index: int):
+    def __init__(self, c, base: int, index: int, used: list | None = None):
         self.c = c
         self.base = base
         self.i = index
+        self.used = used
 
     def _next(self) -> int:
         v = self.c.ptr(self.base + self.i * self.c.ptr_size)
         self.i += 1
+        if self.used is not None and self.i > self.used[0]:
+            self.used[0] = self.i
         return v
 
     def int32(self):
@@ -121,7 +190,7 @@ class _Slots:
         return self.c.cstr(p)
 
     def wstr(self, p):
-        return self.c.wstr(p)
+        return self.c.wstr(p, MAX_MESSAGE_CHARS)
 
     def read(self, p, n):
         return self.c.read(p, n)
@@ -130,16 +199,21 @@ class _Slots:
         raise PrintfInvalidParameter("%n in a FormatMessage insert")
 
 
-def format_message(c, fmt: str, flags: int, args_base: int, wide: bool) -> str | None:
+def format_message(c, fmt: str, flags: int, args_base: int, wide: bool, used: list | None = None) -> str | None:
     """Expand a message: inserts %1..%99 (with !printf-spec!), %0, %n, %%, %r, %t, %space, %., %!,
-    and the MAX_WIDTH_MASK line handling. None (last error set) on a bad insert."""
+    and the MAX_WIDTH_MASK line handling. None (last error set) on a bad insert or a lone "%" at the end.
+    With IGNORE_INSERTS only %0, %n, %r and %t are processed. `used` gets the count of argument slots read."""
     width = flags & FORMAT_MESSAGE_MAX_WIDTH_MASK
     ignore = flags & FORMAT_MESSAGE_IGNORE_INSERTS
+    wrapping = bool(width) and width != FORMAT_MESSAGE_MAX_WIDTH_MASK
     out: list[str] = []
     i = 0
     n = len(fmt)
     while i < n:
         ch = fmt[i]
+        if ch == "%" and i + 1 == n:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return None
         if ch == "%" and i + 1 < n:
             nx = fmt[i + 1]
             if nx.isdigit() and nx != "0":
@@ -163,24 +237,27 @@ def format_message(c, fmt: str, flags: int, args_base: int, wide: bool) -> str |
                         return None
                     try:
                         text = format_printf("%" + spec if wide else ("%" + spec).encode("latin-1"),
-                                             _Slots(c, args_base, num - 1), wide=wide, flavor=Flavor.MSVCRT,
+                                             _Slots(c, args_base, num - 1, used), wide=wide, flavor=Flavor.MSVCRT,
                                              ptr_size=c.ptr_size, codepage="cp1252")
                     except PrintfInvalidParameter:
                         c.set_last_error(ERROR_INVALID_PARAMETER)
                         return None
                     out.append(text if wide else text.decode("cp1252", "replace"))
+                    if used is not None:
+                        used.append((sum(len(x) for x in out), used[0]))
                 i = j
                 continue
-            if ignore and nx not in "0n":
+            if ignore and nx not in "0nrt":
                 out.append(fmt[i:i + 2])
                 i += 2
                 continue
             if nx == "0":
-                return "".join(out)
+                text = "".join(out)
+                return _wrap(text, width) if width and width != FORMAT_MESSAGE_MAX_WIDTH_MASK else text
             if nx == "n":
-                out.append("\r\n")
+                out.append(_BREAK_N if wrapping else "\r\n")
             elif nx == "r":
-                out.append("\r")
+                out.append(_BREAK_R if wrapping else "\r")
             elif nx == "t":
                 out.append("\t")
             elif nx == "b":
@@ -193,7 +270,7 @@ def format_message(c, fmt: str, flags: int, args_base: int, wide: bool) -> str |
             # a line break in the message text: kept (width 0), a space (MAX_WIDTH_MASK), or \r\n
             if ch == "\r" and i + 1 < n and fmt[i + 1] == "\n":
                 i += 1
-            out.append(" " if width == FORMAT_MESSAGE_MAX_WIDTH_MASK else "\r\n")
+            out.append(" " if width else "\r\n")
             i += 1
             continue
         out.append(ch)
@@ -204,47 +281,82 @@ def format_message(c, fmt: str, flags: int, args_base: int, wide: bool) -> str |
     return text
 
 
+_BREAK_N, _BREAK_R = "\x00n", "\x00r"     # %n and %r while wrapping (a message's own text has no NUL)
+
+
 def _wrap(text: str, width: int) -> str:
-    lines = []
-    for para in text.split("\r\n"):
-        line = ""
-        for word in para.split(" "):
-            cand = word if not line else line + " " + word
-            if len(cand) > width and line:
-                lines.append(line)
-                line = word
-            else:
-                line = cand
-        lines.append(line)
-    return "\r\n".join(lines)
+    """Lines shorter than `width` (the source's own line breaks are blanks): when a line reaches `width`
+    characters it is cut before its last run of blanks (the run is dropped, what follows it starts the next
+    line), or where it is if it has no blank; %n and %r start a new line."""
+    out: list[str] = []
+    line = ""
+    i = 0
+    while i < len(text):
+        if text.startswith(_BREAK_N, i) or text.startswith(_BREAK_R, i):
+            out.append(line + ("\r\n" if text[i + 1] == "n" else "\r"))
+            line = ""
+            i += 2
+            continue
+        line += text[i]
+        i += 1
+        if len(line) >= width:
+            end = len(line)
+            while end and line[end - 1] != " ":
+                end -= 1
+            if not end:                       # no blank: a hard break
+                out.append(line + "\r\n")
+                line = ""
+                continue
+            start = end
+            while start and line[start - 1] == " ":
+                start -= 1
+            out.append(line[:start] + "\r\n")
+            line = line[end:]
+    out.append(line)
+    return "".join(out)
 
 
 @api(K32, "DWORD WINAPI FormatMessage%(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId, DWORD dwLanguageId, "
           "LPTSTR lpBuffer, DWORD nSize, va_list *Arguments)")
 def FormatMessage(c, flags, source, msgid, lang, buf, size, args):
+    """The output buffer is checked first: with ALLOCATE_BUFFER a NULL lpBuffer is ERROR_NOT_ENOUGH_MEMORY (A) or
+    ERROR_INVALID_PARAMETER (W); without, W rejects a NULL buffer, A only checks the size. An empty result is
+    0 with ERROR_NO_WORK_DONE. Too small a buffer: ERROR_INSUFFICIENT_BUFFER, W having written what fits. A
+    va_list is advanced past the arguments the message used."""
     wide = c.wide
-    if flags & FORMAT_MESSAGE_FROM_STRING:
-        if flags & (FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_FROM_HMODULE) or not source:
+    if flags & FORMAT_MESSAGE_ALLOCATE_BUFFER and not buf:
+        c.set_last_error(ERROR_INVALID_PARAMETER if wide else ERROR_NOT_ENOUGH_MEMORY)
+        return 0
+    if flags & FORMAT_MESSAGE_ALLOCATE_BUFFER:
+        c.write_ptr(buf, 0)
+    if wide and not buf:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if not wide and size >= MAX_ANSI_MESSAGE:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if flags & FORMAT_MESSAGE_FROM_STRING:      # it takes precedence over FROM_SYSTEM / FROM_HMODULE
+        if not source:
             c.set_last_error(ERROR_INVALID_PARAMETER)
             return 0
-        fmt = c.wstr(source) if wide else c.astr(source)
+        fmt = c.wstr(source, MAX_MESSAGE_CHARS) if wide else c.astr(source)
     elif flags & (FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_FROM_HMODULE):
-        if lang not in (0, 0x400, 0x409, 0x800, 0x9):
-            c.set_last_error(ERROR_RESOURCE_LANG_NOT_FOUND)
-            return 0
-        text = SYSTEM_MESSAGES.get(msgid) if flags & FORMAT_MESSAGE_FROM_SYSTEM else None
-        if text is None and flags & FORMAT_MESSAGE_FROM_HMODULE:
-            proc = c.proc
-            msg = (f"unimplemented: FormatMessage{'W' if wide else 'A'} FROM_HMODULE (message tables of "
-                   f"module 0x{source:x}, message 0x{msgid:x})")
-            proc.subsystem.setdefault("unimplemented", []).append({"api": "FormatMessage FROM_HMODULE",
-                                                                   "caller": ""})
-            proc.stop_message = msg
-            raise ProcessExit(STATUS_NOT_IMPLEMENTED)
+        text, err = None, ERROR_MR_MID_NOT_FOUND
+        if flags & FORMAT_MESSAGE_FROM_HMODULE:
+            text, err = module_message(c, source, msgid, lang)
+        if text is None and flags & FORMAT_MESSAGE_FROM_SYSTEM:
+            if lang not in (0, 0x400, 0x409, 0x800, 0x9):
+                c.set_last_error(ERROR_RESOURCE_LANG_NOT_FOUND)
+                return 0
+            text = system_message(msgid)
+            if text is not None:
+                text += "\r\n"
+            else:
+                err = ERROR_MR_MID_NOT_FOUND
         if text is None:
-            c.set_last_error(ERROR_MR_MID_NOT_FOUND)
+            c.set_last_error(err)
             return 0
-        fmt = text + "\r\n"
+        fmt = text
     else:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
@@ -252,16 +364,28 @@ def FormatMessage(c, flags, source, msgid, lang, buf, size, args):
         args_base = c.ptr(args)  # a va_list: the address of the first vararg slot
     else:
         args_base = args
-    text = format_message(c, fmt, flags, args_base, wide)
+    used = [0]
+    text = format_message(c, fmt, flags, args_base, wide, used)
+    if args and not flags & FORMAT_MESSAGE_ARGUMENT_ARRAY and used[0]:
+        slots = used[0]
+        if text is not None and not flags & FORMAT_MESSAGE_ALLOCATE_BUFFER:
+            # formatting stops at the insert that overflows the buffer: later arguments are not taken
+            slots = next((n for length, n in used[1:] if length > size - 1), slots)
+        c.write_ptr(args, args_base + slots * c.ptr_size)
     if text is None:
         return 0
     data = (text.encode("utf-16-le", "surrogatepass") if wide else text.encode("cp1252", "replace"))
     unit = 2 if wide else 1
     count = len(data) // unit
+    if not wide and count >= MAX_ANSI_MESSAGE:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if not count:
+        if wide and size and not flags & FORMAT_MESSAGE_ALLOCATE_BUFFER:
+            c.write(buf, bytes(2))
+        c.set_last_error(ERROR_NO_WORK_DONE)
+        return 0
     if flags & FORMAT_MESSAGE_ALLOCATE_BUFFER:
-        if not buf:
-            c.set_last_error(ERROR_INVALID_PARAMETER)
-            return 0
         p = _local_alloc(c, 0, max(size * unit, len(data) + unit))
         if not p:
             return 0
@@ -269,6 +393,8 @@ def FormatMessage(c, flags, source, msgid, lang, buf, size, args):
         c.write_ptr(buf, p)
         return count
     if count + 1 > size:
+        if wide and size:
+            c.write(buf, data[:(size - 1) * unit] + bytes(unit))
         c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
         return 0
     c.write(buf, data + bytes(unit))

@@ -37,6 +37,8 @@ ERROR_RESOURCE_TYPE_NOT_FOUND = 1813
 ERROR_RESOURCE_NAME_NOT_FOUND = 1814
 ERROR_RESOURCE_LANG_NOT_FOUND = 1815
 ERROR_RESOURCE_ENUM_USER_STOP = 15106
+ERROR_FILE_INVALID = 1006         # an empty file cannot be mapped
+GHND = 0x42                       # GMEM_MOVEABLE | GMEM_ZEROINIT
 USER_DEFAULT_LANG = 0x409
 MAX_FILE = 1 << 30            # a data-file module or a file being updated: at most 1 GiB
 
@@ -407,10 +409,28 @@ def BeginUpdateResource(c, name, delete_existing):
                     raise PEFormatError("bad resource tree")
                 leaves[path] = (pe.read_rva(d.rva, d.size), d.codepage)
     except PEFormatError:
-        c.set_last_error(ERROR_BAD_EXE_FORMAT)
+        c.set_last_error(ERROR_FILE_INVALID if not data else ERROR_BAD_EXE_FORMAT)
         return 0
-    h = heap_alloc(c, 16, 0x8)
-    _updates(c)[h] = [c.machine.vfs.full_path(guest_path(c, name), cwd(c)), leaves]
+    # the handle is a moveable global block holding kernelbase's QUEUEDUPDATES, whose seventh pointer is a
+    # moveable block with the file name as given (programs and Wine's resource.c test look at it)
+    from winhatch.win32.kernel32.heap import _local_alloc, _local_lock, _local_unlock
+    ps = c.ptr_size
+    h = _local_alloc(c, GHND, 7 * ps)
+    if not h:
+        return 0
+    wname = (name + "\0").encode("utf-16-le")
+    hname = _local_alloc(c, GHND, len(wname))
+    if not hname:
+        from winhatch.win32.kernel32.heap import _local_free
+        _local_free(c, h)
+        return 0
+    p = _local_lock(c, hname)
+    c.write(p, wname)
+    _local_unlock(c, hname)
+    p = _local_lock(c, h)
+    c.write_ptr(p + 6 * ps, hname)
+    _local_unlock(c, h)
+    _updates(c)[h] = [c.machine.vfs.full_path(guest_path(c, name), cwd(c)), leaves, hname]
     return h
 
 
@@ -439,10 +459,12 @@ def EndUpdateResource(c, h, discard):
     if ent is None:
         c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
-    heap_free(c, h)
+    from winhatch.win32.kernel32.heap import _local_free
+    _local_free(c, ent[2])
+    _local_free(c, h)
     if discard:
         return 1
-    path, leaves = ent
+    path, leaves = ent[0], ent[1]
     from winhatch.kernel.io import vfs as V
     from winhatch.pe import PEFormatError
     from winhatch.pe.rsrcwrite import replace_resources

@@ -23,7 +23,6 @@ PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 PROCESSOR_ARCHITECTURE_INTEL, PROCESSOR_ARCHITECTURE_AMD64 = 0, 9
 PROCESSOR_INTEL_PENTIUM, PROCESSOR_AMD_X8664 = 586, 8664
 IMAGE_FILE_MACHINE_UNKNOWN, IMAGE_FILE_MACHINE_I386, IMAGE_FILE_MACHINE_AMD64 = 0, 0x14C, 0x8664
-WIN10_GUID = b"8e0f7a12-bfb3-4fe8-b9a5-48fd50a15a9a"
 COMPUTER_NAME = "WINHATCH"
 STARTF_USESTDHANDLES = 0x100
 KUSER_PROCESSOR_FEATURES = 0x274
@@ -73,26 +72,22 @@ def GetStartupInfo(c, si):
 
 
 # ============================================================================================ versions
-def _manifest_says_win10(c) -> bool:
-    st = c.proc.subsystem.setdefault("kernel32_version", {})
-    if "win10" not in st:
-        found = False
-        try:
-            from winhatch.kernel.ps import mapping
-            img = mapping.images_of(c.proc).find(c.proc.image_base)
-            size = img.size if img else 0
-            data = c.proc.aspace.read(c.proc.image_base, size) if size else b""
-            found = WIN10_GUID in data.lower()
-        except (NtStatusError, AttributeError, KeyError):
-            found = False
-        st["win10"] = found
-    return st["win10"]
-
-
 def os_version(c, *, truthful: bool) -> tuple[int, int, int]:
-    if truthful or _manifest_says_win10(c):
+    """The version a program is told: the truth (RtlGetVersion), or GetVersion(Ex)'s compatibility answer
+    (winhatch.win32.kernel32.manifest.reported_version: the manifest's supportedOS, else the image's OS
+    version, never below 6.2) — with the build number of that version (9200, 9600 or the real one)."""
+    if truthful:
         return pspeb.OS_MAJOR, pspeb.OS_MINOR, pspeb.OS_BUILD
-    return 6, 2, 9200
+    st = c.proc.subsystem.setdefault("kernel32_version", {})
+    if "reported" not in st:
+        from winhatch.win32.kernel32 import manifest
+        try:
+            major, minor = manifest.reported_version(c, manifest.image_os_version(c))
+        except NtStatusError:
+            major, minor = 6, 2
+        build = {(6, 2): 9200, (6, 3): 9600}.get((major, minor), pspeb.OS_BUILD)
+        st["reported"] = (major, minor, build)
+    return st["reported"]
 
 
 @api(K32, "DWORD WINAPI GetVersion(void)")
@@ -415,3 +410,86 @@ def RtlGetNativeSystemInformation(c, cls, buf, length, pret):
         from winhatch.win32.kernel32.toolhelp import _stop
         _stop(c, "in a WoW64 process (the native 64-bit view is not modelled)")
     return c.nt("NtQuerySystemInformation", cls, buf, length, pret)
+
+
+BATTERY_FLAG_HIGH, BATTERY_FLAG_LOW, BATTERY_FLAG_CRITICAL, BATTERY_FLAG_CHARGING = 1, 2, 4, 8
+BATTERY_FLAG_NO_BATTERY = 128
+
+
+@api(K32, "BOOL WINAPI GetSystemPowerStatus(LPSYSTEM_POWER_STATUS lpSystemPowerStatus)")
+def GetSystemPowerStatus(c, p):
+    """SYSTEM_POWER_STATUS from NtPowerInformation(SystemBatteryState): AC line status, the battery flags
+    (no battery: 128, life percent 255 and life times 0xFFFFFFFF unknown)."""
+    bs = c.stack_alloc(0x20)
+    st = c.nt("NtPowerInformation", 5, 0, 0, bs, 0x20)
+    if st:
+        c.set_last_nt_error(st)
+        return 0
+    ac, present, charging, _dis = c.read(bs, 4)
+    max_cap, remaining, _rate, est = struct.unpack("<4I", c.read(bs + 8, 16))
+    if not present:
+        flag, percent, life, full = BATTERY_FLAG_NO_BATTERY, 255, 0xFFFFFFFF, 0xFFFFFFFF
+    else:
+        percent = min(100, remaining * 100 // max_cap) if max_cap else 255
+        flag = (BATTERY_FLAG_HIGH if percent > 66 else 0) | (BATTERY_FLAG_LOW if percent < 33 else 0) | \
+            (BATTERY_FLAG_CRITICAL if percent < 5 else 0) | (BATTERY_FLAG_CHARGING if charging else 0)
+        life = 0xFFFFFFFF if charging or ac else est
+        full = 0xFFFFFFFF
+    c.write(p, struct.pack("<4B2I", 1 if ac else 0, flag, percent, 0, life, full))
+    return 1
+
+
+@api("ntdll.dll", "BOOLEAN NTAPI RtlGetProductInfo(DWORD OSMajorVersion, DWORD OSMinorVersion, "
+     "DWORD SpMajorVersion, DWORD SpMinorVersion, PDWORD ReturnedProductType)")
+def RtlGetProductInfo(c, major, minor, spmaj, spmin, out):
+    """The product type (PRODUCT_*) of the installed edition, from the license value Kernel-ProductInfo. A
+    NULL output is FALSE; a version before 6.0 (no product types) is FALSE with PRODUCT_UNDEFINED. The last
+    error is never touched."""
+    if not out:
+        return 0
+    if major < 6:
+        c.write_u32(out, 0)
+        return 0
+    name = c.unicode_string("Kernel-ProductInfo")
+    typ, data, size = c.stack_alloc(4), c.stack_alloc(4), c.stack_alloc(4)
+    st = c.nt("NtQueryLicenseValue", name, typ, data, 4, size)
+    product = c.u32(data) if st == 0 and c.u32(typ) == 4 else 0xABCDABCD   # PRODUCT_UNLICENSED
+    c.write_u32(out, product)
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetProductInfo(DWORD dwOSMajorVersion, DWORD dwOSMinorVersion, DWORD dwSpMajorVersion, "
+     "DWORD dwSpMinorVersion, PDWORD pdwReturnedProductType)")
+def GetProductInfo(c, major, minor, spmaj, spmin, out):
+    return RtlGetProductInfo(c, major, minor, spmaj, spmin, out)
+
+
+ERROR_MORE_DATA = 234
+
+
+@api(K32, "BOOL WINAPI GetComputerNameEx%(COMPUTER_NAME_FORMAT NameType, LPTSTR lpBuffer, LPDWORD nSize)")
+def GetComputerNameEx(c, fmt, buf, psize):
+    """The NetBIOS name (GetComputerName's), the DNS host name (the same name), the DNS domain (none: the machine
+    is in a workgroup, so "") and the fully qualified name (the host name, no domain); the Physical* forms are
+    the same (no cluster). Too small a buffer: ERROR_MORE_DATA with the size needed (with the NUL); success
+    stores the length without it."""
+    if not psize:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    host = c.machine.subsystem.get("computer_name", COMPUTER_NAME)
+    domain = ""
+    names = {0: host.upper(), 1: host, 2: domain, 3: host + ("." + domain if domain else "")}
+    fmt &= 0xFFFFFFFF
+    if fmt > 7:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    name = names[fmt & 3]
+    data = c.encode_t(name)
+    n = len(data) // c.tchar_size()
+    if c.u32(psize) <= n or not buf:
+        c.write_u32(psize, n + 1)
+        c.set_last_error(ERROR_MORE_DATA)
+        return 0
+    c.write(buf, data + bytes(c.tchar_size()))
+    c.write_u32(psize, n)
+    return 1

@@ -166,23 +166,90 @@ def LocalFileTimeToFileTime(c, src, dst):
     return _copy_ft(c, src, dst)
 
 
-@api(K32, "BOOL WINAPI SystemTimeToTzSpecificLocalTime(const void *lpTimeZoneInformation, "
-          "const SYSTEMTIME *lpUniversalTime, LPSYSTEMTIME lpLocalTime)")
-def SystemTimeToTzSpecificLocalTime(c, tz, src, dst):
+def _transition(year: int, st: tuple) -> datetime | None:
+    """The local date and time of a time zone's transition in `year`: a SYSTEMTIME with wYear 0 is a rule
+    (month, day of week, week 1-5 where 5 is the last), otherwise an absolute date."""
+    y, month, dow, day, hour, minute, second, ms = st
+    if not 1 <= month <= 12:
+        return None
+    try:
+        if y:
+            return datetime(year, month, day, hour, minute, second, ms * 1000)
+        first = datetime(year, month, 1)
+        d = 1 + (dow - (first.weekday() + 1) % 7) % 7 + (max(day, 1) - 1) * 7
+        nxt = datetime(year + (month == 12), month % 12 + 1, 1)
+        while d > (nxt - first).days:
+            d -= 7
+        return datetime(year, month, d, hour, minute, second, ms * 1000)
+    except ValueError:
+        return None
+
+
+def _read_tz(c, tz: int):
+    """(Bias, StandardDate, StandardBias, DaylightDate, DaylightBias) of a TIME_ZONE_INFORMATION."""
+    raw = c.read(tz, 172)
+    bias, = struct.unpack_from("<i", raw, 0)
+    std_date = struct.unpack_from("<8H", raw, 68)
+    std_bias, = struct.unpack_from("<i", raw, 84)
+    dl_date = struct.unpack_from("<8H", raw, 152)
+    dl_bias, = struct.unpack_from("<i", raw, 168)
+    return bias, std_date, std_bias, dl_date, dl_bias
+
+
+def _in_daylight(t: datetime, start: datetime, end: datetime) -> bool:
+    if start < end:
+        return start <= t < end
+    return not end <= t < start
+
+
+def _naive(ft: int) -> datetime:
+    return datetime(1601, 1, 1) + timedelta(microseconds=ft // 10)
+
+
+def _tz_convert(c, tz: int, src: int, dst: int, to_local: bool) -> int:
+    """SystemTimeToTzSpecificLocalTime / TzSpecificLocalTimeToSystemTime. Daylight time starts at DaylightDate
+    in standard local time and ends at StandardDate in daylight local time; a zone without both dates has
+    no daylight time and its Bias alone counts. NULL zone: the machine's (UTC)."""
     fields = struct.unpack("<8H", c.read(src, 16))
     ft = fields_to_filetime(*fields)
     if ft is None:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    bias = 0
-    if tz:
-        bias = struct.unpack("<i", c.read(tz, 4))[0]
-    out = filetime_to_fields(ft - bias * 600_000_000)
+    if not tz:
+        bias, std_bias, dl_bias, std_date, dl_date = 0, 0, 0, (0,) * 8, (0,) * 8
+    else:
+        bias, std_date, std_bias, dl_date, dl_bias = _read_tz(c, tz)
+    minutes = bias            # without transition dates neither StandardBias nor DaylightBias applies
+    if std_date[1] and dl_date[1]:
+        minutes = bias + std_bias
+        t = _naive(ft)
+        if to_local:
+            t = t - timedelta(minutes=bias + std_bias)      # standard local time
+        start, end = _transition(t.year, dl_date), _transition(t.year, std_date)
+        if start is not None and end is not None:
+            if to_local:
+                # the end is in daylight local time: compare in standard local time
+                end = end + timedelta(minutes=dl_bias - std_bias)
+            if _in_daylight(t, start, end):
+                minutes = bias + dl_bias
+    out = filetime_to_fields(ft - minutes * 600_000_000 if to_local else ft + minutes * 600_000_000)
     if out is None:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     c.write(dst, pack_systemtime(out))
     return 1
+
+
+@api(K32, "BOOL WINAPI SystemTimeToTzSpecificLocalTime(const void *lpTimeZoneInformation, "
+          "const SYSTEMTIME *lpUniversalTime, LPSYSTEMTIME lpLocalTime)")
+def SystemTimeToTzSpecificLocalTime(c, tz, src, dst):
+    return _tz_convert(c, tz, src, dst, True)
+
+
+@api(K32, "BOOL WINAPI TzSpecificLocalTimeToSystemTime(const void *lpTimeZoneInformation, "
+          "const SYSTEMTIME *lpLocalTime, LPSYSTEMTIME lpUniversalTime)")
+def TzSpecificLocalTimeToSystemTime(c, tz, src, dst):
+    return _tz_convert(c, tz, src, dst, False)
 
 
 def _tz_info() -> bytes:
@@ -219,3 +286,104 @@ def FileTimeToDosDateTime(c, pft, pdate, ptime):
 def CompareFileTime(c, a, b):
     x, y = read_u64(c, a), read_u64(c, b)
     return 0xFFFFFFFF if x < y else (1 if x > y else 0)
+
+
+def _set_time(c, pst, local: bool) -> int:
+    """SetSystemTime / SetLocalTime: the SYSTEMTIME is validated first (ERROR_INVALID_PARAMETER), then
+    NtSetSystemTime decides (a standard user lacks SeSystemtimePrivilege: ERROR_PRIVILEGE_NOT_HELD). Local time
+    is UTC on the emulated machine."""
+    fields = struct.unpack("<8H", c.read(pst, 16))
+    ft = fields_to_filetime(*fields)
+    if ft is None:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    buf = c.stack_alloc(8)
+    c.write(buf, struct.pack("<Q", ft))
+    st = c.nt("NtSetSystemTime", buf, 0)
+    if st:
+        c.set_last_nt_error(st)
+        return 0
+    return 1
+
+
+@api(K32, "BOOL WINAPI SetSystemTime(const SYSTEMTIME *lpSystemTime)")
+def SetSystemTime(c, pst):
+    return _set_time(c, pst, False)
+
+
+@api(K32, "BOOL WINAPI SetLocalTime(const SYSTEMTIME *lpSystemTime)")
+def SetLocalTime(c, pst):
+    return _set_time(c, pst, True)
+
+
+@api(K32, "BOOL WINAPI DosDateTimeToFileTime(WORD wFatDate, WORD wFatTime, LPFILETIME lpFileTime)")
+def DosDateTimeToFileTime(c, fat_date, fat_time, pft):
+    """The MS-DOS date (year since 1980:7, month:4, day:5) and time (hour:5, minute:6, seconds/2:5), a local
+    time (UTC on this machine), as a FILETIME; fields out of range (day 0, month 13, 62 seconds...) fail with
+    the last error untouched (as Wine does; Windows's documentation says nothing of it)."""
+    fat_date &= 0xFFFF
+    fat_time &= 0xFFFF
+    ft = fields_to_filetime(1980 + (fat_date >> 9), (fat_date >> 5) & 15, 0, fat_date & 31, fat_time >> 11,
+                            (fat_time >> 5) & 63, (fat_time & 31) * 2, 0)
+    if ft is None:
+        return 0
+    write_filetime(c, pft, ft)
+    return 1
+
+
+TIME_ZONES_KEY = "\\Registry\\Machine\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Time Zones\\"
+ERROR_FILE_NOT_FOUND = 2
+KEY_READ = 0x20019
+
+
+def _zone_for_year(c, key_name: str, year: int):
+    """(Std, Dlt, TZI bytes) of time zone `key_name` for `year` from the registry's time-zone database (its
+    "Dynamic DST" subkey's value for the year when it has one, else its TZI); None with the Win32 error when
+    the zone is not in the database."""
+    from winhatch.win32.advapi32 import reg
+    st, h = reg._nt_open(c, 0, TIME_ZONES_KEY + key_name, KEY_READ, 0)
+    if st & 0x80000000:
+        return None, reg.nt_to_win32(st)
+    try:
+        try:
+            std = reg._query_value(c, h, "Std")[1].decode("utf-16-le").rstrip("\0")
+            dlt = reg._query_value(c, h, "Dlt")[1].decode("utf-16-le").rstrip("\0")
+            tzi = reg._query_value(c, h, "TZI")[1]
+        except reg._Fail as e:
+            return None, e.args[0] if e.args else ERROR_FILE_NOT_FOUND
+        st2, hd = reg._nt_open(c, h, "Dynamic DST", KEY_READ, 0)
+        if not st2 & 0x80000000:
+            try:
+                tzi = reg._query_value(c, hd, str(year))[1]
+            except reg._Fail:
+                pass
+            finally:
+                reg._close(c, hd)
+        return (std, dlt, tzi), 0
+    finally:
+        reg._close(c, h)
+
+
+@api(K32, "BOOL WINAPI GetTimeZoneInformationForYear(USHORT wYear, PDYNAMIC_TIME_ZONE_INFORMATION pdtzi, "
+          "LPTIME_ZONE_INFORMATION ptzi)")
+def GetTimeZoneInformationForYear(c, year, pdtzi, ptzi):
+    """The rules of a time zone (by its TimeZoneKeyName; NULL: the machine's, UTC) in effect in `year`, from the
+    time-zone database: a zone it does not hold is ERROR_FILE_NOT_FOUND."""
+    if pdtzi:
+        key = c.read(pdtzi + 172, 256).decode("utf-16-le", "replace").split("\0", 1)[0]
+    else:
+        key = "UTC"
+    found, err = _zone_for_year(c, key, year & 0xFFFF)
+    if found is None:
+        c.set_last_error(err or ERROR_FILE_NOT_FOUND)
+        return 0
+    std, dlt, tzi = found
+    if len(tzi) < 44:
+        c.set_last_error(ERROR_FILE_NOT_FOUND)
+        return 0
+    bias, std_bias, dl_bias = struct.unpack_from("<3i", tzi)
+    out = struct.pack("<i", bias) + std[:31].encode("utf-16-le").ljust(64, b"\0") + tzi[12:28] + \
+        struct.pack("<i", std_bias) + dlt[:31].encode("utf-16-le").ljust(64, b"\0") + tzi[28:44] + \
+        struct.pack("<i", dl_bias)
+    c.write(ptzi, out)
+    return 1

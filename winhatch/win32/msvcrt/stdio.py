@@ -327,6 +327,20 @@ def _vsnprintf_s(c, buf, size, count, fmt, args):
                                   fmt_text(c, s, fmt, VaArgs(c, args), wide=False), False))
 
 
+@api(M, "int __cdecl _snwprintf_s(wchar_t *buf, size_t size, size_t count, const void *fmt, ...)")
+def _snwprintf_s(c, buf, size, count, fmt):
+    s = R.state(c)
+    return _i32(snprintf_s_common(c, s, buf, _size(c, size), _size(c, count),
+                                  fmt_text(c, s, fmt, VaArgs.after_params(c), wide=True), True))
+
+
+@api(M, "int __cdecl _vsnwprintf_s(wchar_t *buf, size_t size, size_t count, const void *fmt, va_list args)")
+def _vsnwprintf_s(c, buf, size, count, fmt, args):
+    s = R.state(c)
+    return _i32(snprintf_s_common(c, s, buf, _size(c, size), _size(c, count),
+                                  fmt_text(c, s, fmt, VaArgs(c, args), wide=True), True))
+
+
 @api(M, "int __cdecl swprintf_s(wchar_t *buf, size_t size, const void *fmt, ...)")
 def swprintf_s(c, buf, size, fmt):
     s = R.state(c)

@@ -1,0 +1,1 @@
+"""The power manager (Po): the power information the system services report."""

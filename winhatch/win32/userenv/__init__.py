@@ -1,0 +1,1 @@
+"""userenv.dll\x27s exports winhatch implements."""

@@ -98,6 +98,7 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     The exports Windows runs in user mode get their machine code in front of a framed stub
     (winhatch.win32.native)."""
     from winhatch.cpu import TRAP_STUB, api_stub
+    from winhatch.win32 import native as nat
     from winhatch.win32.native import gate, native_code
     sizes = _data_sizes()
     entry_dlls = _entry_dlls()
@@ -136,6 +137,17 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     if is_ntdll and arch == "x86":
         wow64_off = 0
         body += services.WOW64_TRANSITION_X86.ljust(16, b"\xcc")
+    # the compiled native code (winhatch.win32.native.blob), once per DLL that exports one of its functions
+    blob = blob_off = None
+    stubs: dict[str, int] = {}      # export name -> offset in .text of its framed stub (the Python path)
+    if any(nat.blob_symbol(arch, name, en) is not None for _o, en, _t in code_names):
+        blob = nat.blob(arch)
+        body += b"\xcc" * (-len(body) % 16)
+        blob_off = len(body)
+        body += blob.code
+        body += b"\xcc" * (-len(body) % 16)
+        trap_pad = len(body)        # a __wh_py_ target whose export this DLL lacks (unreachable): int3
+        body += b"\xcc" * 16
     for _ordinal, ename, _tname in code_names:
         svc = services.service_for_export(ename) if is_ntdll else None
         if svc is not None:
@@ -146,6 +158,10 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
             body += stub.ljust(32, b"\xcc")
             continue
         native = native_code(arch, name, ename)
+        sym = nat.blob_symbol(arch, name, ename) if blob is not None else None
+        if sym is not None:   # gate ; jmp <blob function>
+            g_len = len(gate(arch, 5))
+            native = b"\xe9" + struct.pack("<i", blob_off + sym - (len(body) + g_len + 5))
         if native is None:
             placed.append((len(body), va_at))
             body += framed
@@ -154,11 +170,25 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
         back = len(g) + len(native)
         stub, stub_va_at, _ = api_stub(arch, back)
         placed.append((len(body), None if stub_va_at is None else back + stub_va_at))
+        if ename:
+            stubs[ename] = len(body) + back
         body += (g + native + stub).ljust(-(-(back + len(stub)) // 16) * 16, b"\xcc")
+    data_refs = []
+    if blob is not None:
+        for at, sym, kind, bias in blob.ext:
+            p = blob_off + at
+            if sym.startswith("__wh_py_"):
+                target = stubs.get(sym[len("__wh_py_"):], trap_pad)
+                body[p:p + 4] = struct.pack("<i", target - p + bias)
+            else:
+                data_refs.append((p, sym[len("__wh_data_"):], kind, bias))
     first_internal = len(body)
     body += bare * max(len(internal), 1)
     b = ImageBuilder(arch=arch, dll=True, image_base=base, name=name, timestamp=0)
     text = b.add_section(".text", bytes(body), SCN_CODE)
+    if blob is not None:
+        for at, target in blob.abs:
+            b.add_pointer(text.rva + blob_off + at, text.rva + blob_off + target)
     traps: list[tuple[int, str]] = []
     for at, target in syscall_stubs.items():
         b.add_pointer(text.rva + at, text.rva + target)   # mov edx, Wow64SystemServiceCall (relocated)
@@ -189,7 +219,15 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
             b.add_export(ename, data.rva + o, ordinal=ordinal)
     _layout, internal_size = api.internal_data_layout(name)
     if internal_size:
-        b.add_section(api.INTERNAL_DATA, bytes(internal_size), SCN_DATA)
+        whdata = b.add_section(api.INTERNAL_DATA, bytes(internal_size), SCN_DATA)
+    for p, dname, kind, bias in data_refs:
+        if dname not in _layout:
+            raise ValueError(f"{name}: the native code refers to internal data {dname!r} it does not declare")
+        target = whdata.rva + _layout[dname]
+        if kind == "rel32":
+            b.write(text.rva + p, struct.pack("<i", target - (text.rva + p) + bias))
+        else:
+            b.add_pointer(text.rva + p, target + bias)
     if none_items:
         # no IMAGE_SCN_MEM_READ/WRITE: mapped PAGE_NOACCESS; the loader still binds imports to these addresses
         none = b.reserve_section(NONE_SECTION, len(none_items) * NONE_SLOT, IMAGE_SCN_CNT_UNINITIALIZED_DATA)

@@ -1,0 +1,127 @@
+"""winhatch's compiled user-mode code (winhatch/win32/native_src → tools/build_native.py →
+winhatch/win32/data/native.json, placed by winhatch.win32.sysdlls): the committed build matches its sources,
+the exports are machine code behind the API-trace gate, and programs print the same natively and traced."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import capstone
+import pytest
+
+from winhatch import runner
+from winhatch.kernel.structs.kuser import KUSER_API_TRACE, KUSER_SHARED_DATA_ADDRESS
+from winhatch.pe import PEFile
+from winhatch.win32 import native, sysdlls
+
+ROOT = Path(__file__).resolve().parents[2]
+FLAG = KUSER_SHARED_DATA_ADDRESS + KUSER_API_TRACE
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, mod)
+    spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+build_native = _load("build_native", ROOT / "tools" / "build_native.py")
+record_expected = _load("record_expected", ROOT / "tools" / "record_expected.py")
+
+
+def test_committed_build_matches_its_sources():
+    """An edit of native_src without running tools/build_native.py fails here (no compiler needed)."""
+    committed = json.loads(native.BLOB_PATH.read_text())
+    assert committed["source_sha256"] == build_native.source_hash()
+
+
+@pytest.mark.skipif(not all(shutil.which(c) for c in build_native.CC.values()), reason="mingw-w64 not installed")
+def test_rebuild_gives_the_committed_bytes():
+    committed = json.loads(native.BLOB_PATH.read_text())
+    for arch in build_native.CC:
+        if build_native.compiler_version(arch) != committed["compiler"][arch]:
+            pytest.skip(f"another compiler ({build_native.compiler_version(arch)}) than the committed build's")
+        assert build_native.build(arch) == committed["arches"][arch], arch
+
+
+def test_build_rejects_imports_and_writable_data(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.c").write_text("extern int puts(const char *); int f(void) { return puts(\"x\"); }\n")
+    monkeypatch.setattr(build_native, "SRC", src)
+    with pytest.raises(build_native.BuildError, match="undefined symbol puts"):
+        build_native.build("x64")
+    (src / "a.c").write_text("int counter; int f(void) { return ++counter; }\n")
+    with pytest.raises(build_native.BuildError, match="not code or constant data|undefined symbol"):
+        build_native.build("x86")
+    (src / "a.c").write_text("extern int __wh_py_f(int); int f(int x) { return __wh_py_f(x) + 1; }\n")
+    with pytest.raises(build_native.BuildError, match="tail jump"):
+        build_native.build("x64")
+
+
+def _disasm(arch: str, dll: str, name: str, n: int = 4):
+    path = sysdlls.ensure_installed(arch) / dll
+    pe = PEFile.open(str(path))
+    exp = next(e for e in pe.exports.functions if e.name == name)
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if arch == "x64" else capstone.CS_MODE_32)
+    return pe, list(md.disasm(pe.read_rva(exp.rva, 64), pe.image_base + exp.rva, n))
+
+
+@pytest.mark.parametrize("arch", ["x64", "x86"])
+@pytest.mark.parametrize("dll", ["msvcrt.dll", "ucrtbase.dll", "ntdll.dll", "msvcr100.dll"])
+def test_string_exports_jump_into_the_native_code(arch, dll):
+    pe, ins = _disasm(arch, dll, "strlen")
+    assert f"{ins[0].mnemonic} {ins[0].op_str}" == f"test byte ptr [{FLAG:#x}], 1"
+    assert ins[1].mnemonic == "jne" and ins[2].mnemonic == "jmp"
+    target = int(ins[2].op_str, 16) - pe.image_base
+    assert pe.read_rva(target, 16) == bytes.fromhex(native.blob(arch).code.hex())[
+        native.blob(arch).symbols["strlen"]:][:16]
+    # the gate's jump lands on the framed stub of the same export (the Python handler)
+    stub = int(ins[1].op_str, 16)
+    assert stub == ins[2].address + ins[2].size
+
+
+def test_gate_takes_a_near_jump_past_a_long_body():
+    assert native.gate("x64", 127)[-2:] == b"\x75\x7f"
+    g = native.gate("x86", 300)
+    assert g[-6:-4] == b"\x0f\x85" and int.from_bytes(g[-4:], "little") == 300
+
+
+def test_native_and_traced_string_runs_agree(arch, build_fixture):
+    """conf_native_string runs natively, then with API calls recorded (every call reaches its Python handler):
+    both print what Wine prints; the native run makes thousands fewer traps."""
+    expected = (ROOT / "tests" / "fixtures" / "expected" / f"conf_native_string.{arch}.txt").read_bytes()
+    exe = build_fixture("conf_native_string.c", arch, flags=["-D__USE_MINGW_ANSI_STDIO=0", "-fno-builtin"])
+    plain = runner.run(exe, max_instructions=200_000_000)
+    assert plain.error is None and plain.exit_status == 0
+    assert record_expected.expected_bytes(plain.stdout, plain.exit_status) == expected
+    traced = runner.run(exe, max_instructions=200_000_000, record=("api",))
+    assert traced.stdout == plain.stdout and traced.exit_status == 0
+    calls = [e.data["api"] for e in traced.events if e.category == "api" and e.name == "call"]
+    for name in ("msvcrt.dll!strlen", "ucrtbase.dll!memmove", "ntdll.dll!wcsstr", "msvcrt.dll!_stricmp"):
+        assert name in calls, name
+    assert calls.count("msvcrt.dll!strcmp") >= 3000
+    assert plain.machine.dispatcher.api_calls < traced.machine.dispatcher.api_calls - 15000
+
+
+@pytest.mark.parametrize("arch", ["x64", "x86"])
+def test_every_blob_export_has_its_handler(arch):
+    """The traced path (and the __wh_py_ fallback) of a blob export is its Python handler."""
+    from winhatch.kernel.machine import Machine
+    from winhatch.win32 import subsystem
+    from winhatch.win32.data import load_exports
+    m = Machine()
+    subsystem.setup(m, arches=(arch,))
+    seen = 0
+    for dll, info in load_exports(arch).items():
+        for _o, name, fwd, is_data in info["exports"]:
+            if fwd or is_data or native.blob_symbol(arch, dll, name) is None:
+                continue
+            seen += 1
+            h = m.traps.get(dll, name) or m.traps.unimplemented_factory(dll, name)
+            assert h is not None and h.implemented, f"{dll}!{name}"
+    assert seen >= 41 * 3

@@ -125,3 +125,33 @@ def test_every_blob_export_has_its_handler(arch):
             h = m.traps.get(dll, name) or m.traps.unimplemented_factory(dll, name)
             assert h is not None and h.implemented, f"{dll}!{name}"
     assert seen >= 41 * 3
+
+
+def _both_ways(exe):
+    plain = runner.run(exe, max_instructions=500_000_000)
+    traced = runner.run(exe, max_instructions=500_000_000, record=("api",))
+    assert plain.error is None and plain.exit_status == 0 and traced.exit_status == 0
+    assert traced.stdout == plain.stdout
+    calls = [e.data["api"] for e in traced.events if e.category == "api" and e.name == "call"]
+    return plain, traced, plain.stdout.decode().splitlines(), calls
+
+
+def test_native_and_traced_ctype_runs_agree(arch, build_fixture):
+    """native_ctype: every ctype export over EOF..255 and U+0000..U+012F, natively and traced, in the "C"
+    locale and in the user's (where the native code takes the Python path)."""
+    exe = build_fixture("native_ctype.c", arch, flags=["-D__USE_MINGW_ANSI_STDIO=0", "-fno-builtin"])
+    plain, traced, lines, calls = _both_ways(exe)
+    out = {ln.rsplit(" ", 3)[0] if ln.count(" ") >= 3 else ln: ln for ln in lines}
+    # 'q' is lower case in every CRT; 0xE9 (é) is a letter only in the user's locale (code page 1252)
+    assert out["msvcrt.dll isalpha"].endswith(" 0 258")
+    assert out["msvcrt.dll(user locale) isalpha"].endswith(" 258 258")
+    assert out["msvcrt.dll(user locale) toupper"].endswith(" 201 81")
+    assert out["msvcrt.dll(C again) toupper"].endswith(" 233 81")
+    assert "locale set" in lines and lines[-1].startswith("loop ")
+    assert calls.count("msvcrt.dll!isalnum") >= 20000 and "ntdll.dll!iswalpha" in calls
+    # natively, only the user-locale pass and the wide functions past U+00FF trap
+    assert plain.machine.dispatcher.api_calls < traced.machine.dispatcher.api_calls - 40000
+
+
+def test_ctype_table_is_the_python_reference():
+    assert build_native.TABLES.read_text() == build_native.tables_text()

@@ -106,10 +106,34 @@ _CRT_STRING = (
 )
 _CRT_DLLS = ("msvcrt.dll", "ucrtbase.dll", "msvcr70.dll", "msvcr71.dll", "msvcr80.dll", "msvcr90.dll",
              "msvcr100.dll", "msvcr110.dll", "msvcr120.dll")
+_CTYPE_IS = ("alpha", "upper", "lower", "digit", "xdigit", "space", "punct", "alnum", "print", "graph", "cntrl",
+             "blank")
+_CRT_CTYPE = (tuple(f"is{n}" for n in _CTYPE_IS) + tuple(f"isw{n}" for n in _CTYPE_IS)
+              + ("_isctype", "iswctype", "toupper", "tolower", "_toupper", "_tolower", "isascii", "__isascii",
+                 "__iscsym", "__iscsymf"))
 #: {dll: export names that are blob functions of the same name}: each of these has a Python handler (the
-#: traced path); ntdll's C runtime exports are served by msvcrt's handlers (subsystem._serve_ntdll_crt)
-NATIVE_EXPORTS: dict[str, frozenset[str]] = {d: frozenset(_CRT_STRING) for d in _CRT_DLLS}
-NATIVE_EXPORTS["ntdll.dll"] = frozenset(_CRT_STRING)
+#: traced path); ntdll's C runtime exports are served by msvcrt's handlers (subsystem._serve_ntdll_crt), except
+#: its own towupper/towlower (full Unicode case mapping: not in the blob)
+NATIVE_EXPORTS: dict[str, frozenset[str]] = {
+    d: frozenset(_CRT_STRING + _CRT_CTYPE + ("towupper", "towlower")) for d in _CRT_DLLS}
+NATIVE_EXPORTS["ntdll.dll"] = frozenset(_CRT_STRING + _CRT_CTYPE)
+
+#: the DLL's native state (struct native_state in native_src/native.h): a writable section of each DLL that
+#: carries the blob, which the Python side keeps up to date
+STATE_SECTION = ".whnat"
+STATE_SIZE = 64
+STATE_CTYPE_NOT_C = 0      # u32: the CRT's LC_CTYPE locale is not "C"
+STATE_ERRNO_TLS = 4        # u32: TLS index + 1 of the CRT's per-thread errno block
+
+
+def state_address(c, dll: str) -> int | None:
+    """The guest address of dll's native state, or None when the DLL is not loaded or carries no blob."""
+    from winhatch.ldr import loader
+    m = loader.state_of(c.proc).by_name.get(dll.lower())
+    if m is None:
+        return None
+    sec = next((x for x in m.pe.sections if x.name == STATE_SECTION), None)
+    return None if sec is None else m.base + sec.virtual_address
 
 
 class Blob:

@@ -220,10 +220,12 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     _layout, internal_size = api.internal_data_layout(name)
     if internal_size:
         whdata = b.add_section(api.INTERNAL_DATA, bytes(internal_size), SCN_DATA)
+    if blob is not None:
+        nstate = b.add_section(nat.STATE_SECTION, bytes(nat.STATE_SIZE), SCN_DATA)
     for p, dname, kind, bias in data_refs:
-        if dname not in _layout:
-            raise ValueError(f"{name}: the native code refers to internal data {dname!r} it does not declare")
-        target = whdata.rva + _layout[dname]
+        if dname != "native_state":
+            raise ValueError(f"{name}: the native code refers to {dname!r}, which no DLL provides")
+        target = nstate.rva
         if kind == "rel32":
             b.write(text.rva + p, struct.pack("<i", target - (text.rva + p) + bias))
         else:

@@ -271,6 +271,11 @@ def _apply_ctype(c, s) -> None:
         c.write_u32(data_addr(c, "__lc_codepage"), L.codepage_number(s))
     elif "ctype" in s.statics:
         c.write(s.statics["ctype"], table)
+    # the DLL's native ctype functions (winhatch/win32/native_src/ctype.c) serve only the "C" locale
+    from winhatch.win32 import native
+    a = native.state_address(c, R._caller_dll(c))
+    if a is not None:
+        c.write_u32(a + native.STATE_CTYPE_NOT_C, 0 if L.codepage(s) is None else 1)
 
 
 def _setlocale(c, cat: int, loc: str | None) -> str | None:

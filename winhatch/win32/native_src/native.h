@@ -41,3 +41,13 @@ typedef u32 __attribute__((may_alias, aligned(1))) u32u;
 #define HAS_ZERO(x) (((x) - ONES) & ~(x) & HIGHS)
 
 #endif
+
+/* The DLL's native state (a writable section .whnat of each DLL that carries this code; winhatch.win32.native
+ * NATIVE_STATE_* name the same offsets): flags and indices the Python side of the DLL keeps up to date. */
+struct native_state {
+    u32 ctype_not_c;      /* nonzero: the CRT's LC_CTYPE locale is not "C" (ctype takes the Python path) */
+    u32 errno_tls;        /* TLS index + 1 of the CRT's per-thread errno block (0: none yet) */
+    u32 reserved[14];
+};
+extern struct native_state WH_DATA(native_state);
+#define NSTATE (WH_DATA(native_state))

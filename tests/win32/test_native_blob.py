@@ -155,3 +155,23 @@ def test_native_and_traced_ctype_runs_agree(arch, build_fixture):
 
 def test_ctype_table_is_the_python_reference():
     assert build_native.TABLES.read_text() == build_native.tables_text()
+
+
+def test_native_and_traced_tls_runs_agree(arch, build_fixture):
+    """conf_native_tls: TLS slots (TEB and expansion) in two threads and errno, natively and traced."""
+    expected = (ROOT / "tests" / "fixtures" / "expected" / f"conf_native_tls.{arch}.txt").read_bytes()
+    exe = build_fixture("conf_native_tls.c", arch, flags=["-D__USE_MINGW_ANSI_STDIO=0"])
+    plain, traced, lines, calls = _both_ways(exe)
+    assert record_expected.expected_bytes(plain.stdout, plain.exit_status) == expected
+    assert calls.count("kernel32.dll!TlsGetValue") >= 200000 and "msvcrt.dll!_errno" in calls
+    assert plain.machine.dispatcher.api_calls < 1000
+
+
+def test_teb_offsets_of_the_native_code():
+    from winhatch.kernel.structs import TEB
+    import re
+    text = (build_native.SRC / "native.h").read_text()
+    for macro, field in (("TEB_LAST_ERROR", "LastErrorValue"), ("TEB_TLS_SLOTS", "TlsSlots"),
+                         ("TEB_TLS_EXPANSION", "TlsExpansionSlots")):
+        x64, x86 = (int(v, 16) for v in re.findall(rf"#define {macro} (0x[0-9A-Fa-f]+)", text))   # x64 first
+        assert (x64, x86) == (TEB.offset("x64", field), TEB.offset("x86", field)), macro

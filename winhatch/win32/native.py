@@ -115,8 +115,10 @@ _CRT_CTYPE = (tuple(f"is{n}" for n in _CTYPE_IS) + tuple(f"isw{n}" for n in _CTY
 #: traced path); ntdll's C runtime exports are served by msvcrt's handlers (subsystem._serve_ntdll_crt), except
 #: its own towupper/towlower (full Unicode case mapping: not in the blob)
 NATIVE_EXPORTS: dict[str, frozenset[str]] = {
-    d: frozenset(_CRT_STRING + _CRT_CTYPE + ("towupper", "towlower")) for d in _CRT_DLLS}
+    d: frozenset(_CRT_STRING + _CRT_CTYPE + ("towupper", "towlower", "_errno", "__doserrno")) for d in _CRT_DLLS}
 NATIVE_EXPORTS["ntdll.dll"] = frozenset(_CRT_STRING + _CRT_CTYPE)
+for _d in ("kernel32.dll", "kernelbase.dll"):
+    NATIVE_EXPORTS[_d] = frozenset(("TlsGetValue", "TlsSetValue"))
 
 #: the DLL's native state (struct native_state in native_src/native.h): a writable section of each DLL that
 #: carries the blob, which the Python side keeps up to date

@@ -51,3 +51,17 @@ struct native_state {
 };
 extern struct native_state WH_DATA(native_state);
 #define NSTATE (WH_DATA(native_state))
+
+/* TEB fields (tests/win32/test_native_blob.py checks them against winhatch.kernel.structs.TEB) */
+#if defined(__x86_64__)
+#define TEB_LAST_ERROR 0x68
+#define TEB_TLS_SLOTS 0x1480
+#define TEB_TLS_EXPANSION 0x1780
+static inline u8 *teb(void) { u8 *t; __asm__("movq %%gs:0x30, %0" : "=r"(t)); return t; }
+#else
+#define TEB_LAST_ERROR 0x34
+#define TEB_TLS_SLOTS 0xE10
+#define TEB_TLS_EXPANSION 0xF94
+static inline u8 *teb(void) { u8 *t; __asm__("movl %%fs:0x18, %0" : "=r"(t)); return t; }
+#endif
+#define TEB_FIELD(t, off, type) (*(type volatile *)((t) + (off)))

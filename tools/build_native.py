@@ -37,7 +37,7 @@ CFLAGS = ["-O2", "-ffreestanding", "-fno-builtin", "-nostdlib", "-fno-asynchrono
           "-fno-unwind-tables", "-fno-exceptions", "-fno-stack-protector", "-fno-stack-check",
           "-fno-tree-loop-distribute-patterns", "-fno-jump-tables", "-fno-pic", "-mno-stack-arg-probe",
           "-fomit-frame-pointer", "-Wall", "-Werror", "-std=gnu11"]
-ARCH_FLAGS = {"x64": ["-mcmodel=small"], "x86": ["-march=i686", "-mno-sse"]}
+ARCH_FLAGS = {"x64": ["-mcmodel=small", "-mcx16"], "x86": ["-march=i686", "-mno-sse"]}
 
 # COFF relocation types
 X64_ADDR64, X64_REL32 = 0x0001, 0x0004          # REL32_1..5 = 5..9

@@ -175,3 +175,13 @@ def test_teb_offsets_of_the_native_code():
                          ("TEB_TLS_EXPANSION", "TlsExpansionSlots")):
         x64, x86 = (int(v, 16) for v in re.findall(rf"#define {macro} (0x[0-9A-Fa-f]+)", text))   # x64 first
         assert (x64, x86) == (TEB.offset("x64", field), TEB.offset("x86", field)), macro
+
+
+def test_native_and_traced_slist_runs_agree(arch, build_fixture):
+    """conf_native_slist: SList push/pop/flush/depth/chain, and two threads pushing and popping one list."""
+    expected = (ROOT / "tests" / "fixtures" / "expected" / f"conf_native_slist.{arch}.txt").read_bytes()
+    exe = build_fixture("conf_native_slist.c", arch, flags=["-D__USE_MINGW_ANSI_STDIO=0"])
+    plain, traced, lines, calls = _both_ways(exe)
+    assert record_expected.expected_bytes(plain.stdout, plain.exit_status) == expected
+    assert calls.count("ntdll.dll!RtlInterlockedPushEntrySList") >= 40000
+    assert plain.machine.dispatcher.api_calls < 1000

@@ -116,7 +116,9 @@ _CRT_CTYPE = (tuple(f"is{n}" for n in _CTYPE_IS) + tuple(f"isw{n}" for n in _CTY
 #: its own towupper/towlower (full Unicode case mapping: not in the blob)
 NATIVE_EXPORTS: dict[str, frozenset[str]] = {
     d: frozenset(_CRT_STRING + _CRT_CTYPE + ("towupper", "towlower", "_errno", "__doserrno")) for d in _CRT_DLLS}
-NATIVE_EXPORTS["ntdll.dll"] = frozenset(_CRT_STRING + _CRT_CTYPE)
+_SLIST = ("RtlInitializeSListHead", "RtlFirstEntrySList", "RtlQueryDepthSList", "RtlInterlockedPushEntrySList",
+          "RtlInterlockedPopEntrySList", "RtlInterlockedFlushSList", "RtlInterlockedPushListSListEx")
+NATIVE_EXPORTS["ntdll.dll"] = frozenset(_CRT_STRING + _CRT_CTYPE + _SLIST)
 for _d in ("kernel32.dll", "kernelbase.dll"):
     NATIVE_EXPORTS[_d] = frozenset(("TlsGetValue", "TlsSetValue"))
 

@@ -172,7 +172,7 @@ def test_teb_offsets_of_the_native_code():
     import re
     text = (build_native.SRC / "native.h").read_text()
     for macro, field in (("TEB_LAST_ERROR", "LastErrorValue"), ("TEB_TLS_SLOTS", "TlsSlots"),
-                         ("TEB_TLS_EXPANSION", "TlsExpansionSlots")):
+                         ("TEB_TLS_EXPANSION", "TlsExpansionSlots"), ("TEB_CLIENT_TID", "ClientId.UniqueThread")):
         x64, x86 = (int(v, 16) for v in re.findall(rf"#define {macro} (0x[0-9A-Fa-f]+)", text))   # x64 first
         assert (x64, x86) == (TEB.offset("x64", field), TEB.offset("x86", field)), macro
 
@@ -185,3 +185,15 @@ def test_native_and_traced_slist_runs_agree(arch, build_fixture):
     assert record_expected.expected_bytes(plain.stdout, plain.exit_status) == expected
     assert calls.count("ntdll.dll!RtlInterlockedPushEntrySList") >= 40000
     assert plain.machine.dispatcher.api_calls < 1000
+
+
+def test_native_and_traced_critical_sections_agree(arch, build_fixture):
+    """conf_native_critsec: recursion, TryEnter from another thread, and three threads contending (the waits are
+    the Python path; a blocked EnterCriticalSection is re-run from its framed stub, not from the native code)."""
+    expected = (ROOT / "tests" / "fixtures" / "expected" / f"conf_native_critsec.{arch}.txt").read_bytes()
+    exe = build_fixture("conf_native_critsec.c", arch, flags=["-D__USE_MINGW_ANSI_STDIO=0"])
+    plain, traced, lines, calls = _both_ways(exe)
+    assert record_expected.expected_bytes(plain.stdout, plain.exit_status) == expected
+    assert calls.count("ntdll.dll!RtlEnterCriticalSection") >= 100000
+    # the 100000 uncontended Enter/Leave pairs stay in machine code
+    assert plain.machine.dispatcher.api_calls < traced.machine.dispatcher.api_calls - 150000

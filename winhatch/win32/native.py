@@ -118,7 +118,8 @@ NATIVE_EXPORTS: dict[str, frozenset[str]] = {
     d: frozenset(_CRT_STRING + _CRT_CTYPE + ("towupper", "towlower", "_errno", "__doserrno")) for d in _CRT_DLLS}
 _SLIST = ("RtlInitializeSListHead", "RtlFirstEntrySList", "RtlQueryDepthSList", "RtlInterlockedPushEntrySList",
           "RtlInterlockedPopEntrySList", "RtlInterlockedFlushSList", "RtlInterlockedPushListSListEx")
-NATIVE_EXPORTS["ntdll.dll"] = frozenset(_CRT_STRING + _CRT_CTYPE + _SLIST)
+_CRITSEC = ("RtlEnterCriticalSection", "RtlLeaveCriticalSection", "RtlTryEnterCriticalSection")
+NATIVE_EXPORTS["ntdll.dll"] = frozenset(_CRT_STRING + _CRT_CTYPE + _SLIST + _CRITSEC)
 for _d in ("kernel32.dll", "kernelbase.dll"):
     NATIVE_EXPORTS[_d] = frozenset(("TlsGetValue", "TlsSetValue"))
 

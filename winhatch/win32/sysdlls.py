@@ -33,7 +33,7 @@ from winhatch.pe.builder import IMAGE_SCN_CNT_UNINITIALIZED_DATA, SCN_CODE, SCN_
 from winhatch.win32 import api
 from winhatch.win32.data import load_exports
 
-FORMAT_VERSION = 8
+FORMAT_VERSION = 9   # 9: native exports carry the compiled blob; their framed stub names itself
 #: the file version of the synthetic system DLLs (Windows 10 22H2 files, November 2023 update level)
 SYSTEM_FILE_VERSION = (10, 0, 19041, 3636)
 #: bytes per stub: winhatch.cpu.api_stub (73 bytes x64, 45 x86) rounded up
@@ -127,7 +127,8 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     framed = code.ljust(stride, b"\xcc")
     bare = TRAP_STUB.ljust(stride, b"\xcc")
     body = bytearray()
-    placed: list[tuple[int, int | None]] = []   # per code export: (offset in .text, offset of its x86 VA)
+    # per code export: (offset in .text, offset of its x86 stub VA, offset of its framed stub from the entry)
+    placed: list[tuple[int, int | None, int]] = []
     # ntdll's system-service stubs (winhatch.kernel.ke.services): Windows 10's code, no trap; x86 stubs call
     # Wow64SystemServiceCall, placed first
     from winhatch.kernel.ke import services
@@ -154,7 +155,7 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
             stub, at = services.ntdll_stub(arch, svc)
             if at is not None:
                 syscall_stubs[len(body) + at] = wow64_off
-            placed.append((len(body), None))
+            placed.append((len(body), None, 0))
             body += stub.ljust(32, b"\xcc")
             continue
         native = native_code(arch, name, ename)
@@ -163,13 +164,15 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
             g_len = len(gate(arch, 5))
             native = b"\xe9" + struct.pack("<i", blob_off + sym - (len(body) + g_len + 5))
         if native is None:
-            placed.append((len(body), va_at))
+            placed.append((len(body), va_at, 0))
             body += framed
             continue
         g = gate(arch, len(native))   # traced calls jump past the native body to a framed stub
         back = len(g) + len(native)
-        stub, stub_va_at, _ = api_stub(arch, back)
-        placed.append((len(body), None if stub_va_at is None else back + stub_va_at))
+        # the framed stub names itself (not the export): a call that blocks is re-run from the trap's VA
+        # (winhatch.kernel.ke.wait), which must be the Python path, not the native code again
+        stub, stub_va_at, _ = api_stub(arch)
+        placed.append((len(body), None if stub_va_at is None else back + stub_va_at, back))
         if ename:
             stubs[ename] = len(body) + back
         body += (g + native + stub).ljust(-(-(back + len(stub)) // 16) * 16, b"\xcc")
@@ -192,15 +195,17 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     traps: list[tuple[int, str]] = []
     for at, target in syscall_stubs.items():
         b.add_pointer(text.rva + at, text.rva + target)   # mov edx, Wow64SystemServiceCall (relocated)
-    for (ordinal, ename, tname), (off, va_off) in zip(code_names, placed):
+    for (ordinal, ename, tname), (off, va_off, back) in zip(code_names, placed):
         rva = text.rva + off
         if ordinal is not None:
             b.add_export(ename, rva, ordinal=ordinal)
         if is_ntdll and services.service_for_export(ename) is not None:
             continue   # a system-service stub: machine code, not a trap
         traps.append((rva, tname))
+        if back:
+            traps.append((rva + back, tname))   # the framed stub behind a native export's gate
         if va_off is not None:
-            b.add_pointer(rva + va_off, rva)   # the export's VA in its stub, relocated with the image
+            b.add_pointer(rva + va_off, rva + back)   # the stub's VA in its code, relocated with the image
     entry_rva = 0
     for j, iname in enumerate(internal):
         rva = text.rva + first_internal + j * stride

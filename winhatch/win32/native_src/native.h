@@ -57,11 +57,13 @@ extern struct native_state WH_DATA(native_state);
 #define TEB_LAST_ERROR 0x68
 #define TEB_TLS_SLOTS 0x1480
 #define TEB_TLS_EXPANSION 0x1780
+#define TEB_CLIENT_TID 0x48
 static inline u8 *teb(void) { u8 *t; __asm__("movq %%gs:0x30, %0" : "=r"(t)); return t; }
 #else
 #define TEB_LAST_ERROR 0x34
 #define TEB_TLS_SLOTS 0xE10
 #define TEB_TLS_EXPANSION 0xF94
+#define TEB_CLIENT_TID 0x24
 static inline u8 *teb(void) { u8 *t; __asm__("movl %%fs:0x18, %0" : "=r"(t)); return t; }
 #endif
 #define TEB_FIELD(t, off, type) (*(type volatile *)((t) + (off)))

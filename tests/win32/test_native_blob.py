@@ -197,3 +197,13 @@ def test_native_and_traced_critical_sections_agree(arch, build_fixture):
     assert calls.count("ntdll.dll!RtlEnterCriticalSection") >= 100000
     # the 100000 uncontended Enter/Leave pairs stay in machine code
     assert plain.machine.dispatcher.api_calls < traced.machine.dispatcher.api_calls - 150000
+
+
+def test_native_and_traced_rtl_basics_agree(arch, build_fixture):
+    """conf_native_rtl: RtlMoveMemory/Fill/Zero/Compare and the Init*String functions, natively and traced."""
+    expected = (ROOT / "tests" / "fixtures" / "expected" / f"conf_native_rtl.{arch}.txt").read_bytes()
+    exe = build_fixture("conf_native_rtl.c", arch, flags=["-D__USE_MINGW_ANSI_STDIO=0"])
+    plain, traced, lines, calls = _both_ways(exe)
+    assert record_expected.expected_bytes(plain.stdout, plain.exit_status) == expected
+    assert calls.count("ntdll.dll!RtlInitUnicodeString") >= 50000
+    assert plain.machine.dispatcher.api_calls < 1000

@@ -119,7 +119,10 @@ NATIVE_EXPORTS: dict[str, frozenset[str]] = {
 _SLIST = ("RtlInitializeSListHead", "RtlFirstEntrySList", "RtlQueryDepthSList", "RtlInterlockedPushEntrySList",
           "RtlInterlockedPopEntrySList", "RtlInterlockedFlushSList", "RtlInterlockedPushListSListEx")
 _CRITSEC = ("RtlEnterCriticalSection", "RtlLeaveCriticalSection", "RtlTryEnterCriticalSection")
-NATIVE_EXPORTS["ntdll.dll"] = frozenset(_CRT_STRING + _CRT_CTYPE + _SLIST + _CRITSEC)
+_RTL = ("RtlMoveMemory", "RtlCopyMemory", "RtlFillMemory", "RtlZeroMemory", "RtlFillMemoryUlong", "RtlCompareMemory",
+        "RtlCompareMemoryUlong", "RtlInitUnicodeString", "RtlInitUnicodeStringEx", "RtlInitAnsiString",
+        "RtlInitString")
+NATIVE_EXPORTS["ntdll.dll"] = frozenset(_CRT_STRING + _CRT_CTYPE + _SLIST + _CRITSEC + _RTL)
 for _d in ("kernel32.dll", "kernelbase.dll"):
     NATIVE_EXPORTS[_d] = frozenset(("TlsGetValue", "TlsSetValue"))
 

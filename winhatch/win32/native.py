@@ -111,11 +111,12 @@ _CTYPE_IS = ("alpha", "upper", "lower", "digit", "xdigit", "space", "punct", "al
 _CRT_CTYPE = (tuple(f"is{n}" for n in _CTYPE_IS) + tuple(f"isw{n}" for n in _CTYPE_IS)
               + ("_isctype", "iswctype", "toupper", "tolower", "_toupper", "_tolower", "isascii", "__isascii",
                  "__iscsym", "__iscsymf"))
+_CRT_ERRNO = ("_errno", "__doserrno", "_get_errno", "_set_errno")
 #: {dll: export names that are blob functions of the same name}: each of these has a Python handler (the
 #: traced path); ntdll's C runtime exports are served by msvcrt's handlers (subsystem._serve_ntdll_crt), except
 #: its own towupper/towlower (full Unicode case mapping: not in the blob)
 NATIVE_EXPORTS: dict[str, frozenset[str]] = {
-    d: frozenset(_CRT_STRING + _CRT_CTYPE + ("towupper", "towlower", "_errno", "__doserrno")) for d in _CRT_DLLS}
+    d: frozenset(_CRT_STRING + _CRT_CTYPE + _CRT_ERRNO + ("towupper", "towlower")) for d in _CRT_DLLS}
 _SLIST = ("RtlInitializeSListHead", "RtlFirstEntrySList", "RtlQueryDepthSList", "RtlInterlockedPushEntrySList",
           "RtlInterlockedPopEntrySList", "RtlInterlockedFlushSList", "RtlInterlockedPushListSListEx")
 _CRITSEC = ("RtlEnterCriticalSection", "RtlLeaveCriticalSection", "RtlTryEnterCriticalSection")

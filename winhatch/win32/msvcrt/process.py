@@ -138,7 +138,8 @@ def __doserrno(c):
 
 @api(BOTH, "int __cdecl _get_errno(int *p)")
 def _get_errno(c, p):
-    if not p:
+    if not p:   # documented: the invalid-parameter handler, then errno = EINVAL and EINVAL returned
+        R.invalid_parameter(c, R.EINVAL)
         return R.EINVAL
     c.write_u32(p, R.get_errno(c))
     return 0

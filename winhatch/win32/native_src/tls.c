@@ -66,3 +66,23 @@ unsigned long *__doserrno(void)
         return (unsigned long *)(p + 1);
     return PY(__doserrno)();
 }
+
+extern int PY(_get_errno)(int *);
+int _get_errno(int *out)
+{
+    u32 *p = errno_block();
+    if (!p || !out)
+        return PY(_get_errno)(out);
+    *out = (int)*p;
+    return 0;
+}
+
+extern int PY(_set_errno)(int);
+int _set_errno(int v)
+{
+    u32 *p = errno_block();
+    if (!p)
+        return PY(_set_errno)(v);
+    *p = (u32)v;
+    return 0;
+}

@@ -15,10 +15,21 @@ framed API stub (winhatch.cpu.api_stub), whose Python handler does the same thin
 
 The Python handlers of these functions stay the reference (and serve the traced path); tests run programs
 both ways and compare.
+
+Two kinds of native code:
+  - the few hand-assembled bodies below (_code), placed inline after the gate;
+  - the compiled blob: C sources in winhatch/win32/native_src, built by tools/build_native.py into
+    winhatch/win32/data/native.json (machine code, symbols, relocations, the sha256 of the sources).  A DLL that
+    exports one of the blob's functions (NATIVE_EXPORTS) carries the whole blob in its .text
+    (winhatch.win32.sysdlls.build_dll); each such export is `gate ; jmp <blob function> ; <framed stub>`.  A
+    blob function that leaves a case to Python tail-jumps to __wh_py_NAME, which the DLL resolves to the framed
+    stub of its export NAME; __wh_data_NAME is the DLL's internal data NAME (winhatch.win32.api.internal_data).
 """
 from __future__ import annotations
 
+import json
 import struct
+from pathlib import Path
 
 from winhatch.kernel.structs import TEB
 from winhatch.kernel.structs.kuser import KUSER_API_TRACE, KUSER_SHARED_DATA_ADDRESS
@@ -76,11 +87,104 @@ def gate(arch: str, body_len: int) -> bytes:
     """test byte [KUSER_API_TRACE], 1 ; jnz <past the body>: traced calls take the framed stub."""
     flag = struct.pack("<I", KUSER_SHARED_DATA_ADDRESS + KUSER_API_TRACE)
     test = (b"\xf6\x04\x25" if arch == "x64" else b"\xf6\x05") + flag + b"\x01"
-    if body_len > 127:
-        raise ValueError("native body too long for a short jump")
-    return test + b"\x75" + bytes([body_len])
+    if body_len <= 127:
+        return test + b"\x75" + bytes([body_len])
+    return test + b"\x0f\x85" + struct.pack("<i", body_len)     # jnz rel32
+
+
+# ------------------------------------------------------------------------------------------ the compiled blob
+BLOB_PATH = Path(__file__).resolve().parent / "data" / "native.json"
+
+_CRT_STRING = (
+    "memcpy", "memmove", "memset", "memcmp", "_memicmp", "memchr",
+    "strlen", "wcslen", "strnlen", "wcsnlen",
+    "strcpy", "wcscpy", "strncpy", "wcsncpy", "strcat", "wcscat", "strncat", "wcsncat",
+    "strcmp", "wcscmp", "strncmp", "wcsncmp",
+    "_stricmp", "_strcmpi", "_stricoll", "_wcsicmp", "_wcsicoll", "_strnicmp", "_wcsnicmp",
+    "strchr", "wcschr", "strrchr", "wcsrchr", "strstr", "wcsstr",
+    "strspn", "strcspn", "strpbrk", "wcsspn", "wcscspn", "wcspbrk",
+)
+_CRT_DLLS = ("msvcrt.dll", "ucrtbase.dll", "msvcr70.dll", "msvcr71.dll", "msvcr80.dll", "msvcr90.dll",
+             "msvcr100.dll", "msvcr110.dll", "msvcr120.dll")
+_CTYPE_IS = ("alpha", "upper", "lower", "digit", "xdigit", "space", "punct", "alnum", "print", "graph", "cntrl",
+             "blank")
+_CRT_CTYPE = (tuple(f"is{n}" for n in _CTYPE_IS) + tuple(f"isw{n}" for n in _CTYPE_IS)
+              + ("_isctype", "iswctype", "toupper", "tolower", "_toupper", "_tolower", "isascii", "__isascii",
+                 "__iscsym", "__iscsymf"))
+_CRT_ERRNO = ("_errno", "__doserrno", "_get_errno", "_set_errno")
+#: {dll: export names that are blob functions of the same name}: each of these has a Python handler (the
+#: traced path); ntdll's C runtime exports are served by msvcrt's handlers (subsystem._serve_ntdll_crt), except
+#: its own towupper/towlower (full Unicode case mapping: not in the blob)
+NATIVE_EXPORTS: dict[str, frozenset[str]] = {
+    d: frozenset(_CRT_STRING + _CRT_CTYPE + _CRT_ERRNO + ("towupper", "towlower")) for d in _CRT_DLLS}
+_SLIST = ("RtlInitializeSListHead", "RtlFirstEntrySList", "RtlQueryDepthSList", "RtlInterlockedPushEntrySList",
+          "RtlInterlockedPopEntrySList", "RtlInterlockedFlushSList", "RtlInterlockedPushListSListEx")
+_CRITSEC = ("RtlEnterCriticalSection", "RtlLeaveCriticalSection", "RtlTryEnterCriticalSection")
+_RTL = ("RtlMoveMemory", "RtlCopyMemory", "RtlFillMemory", "RtlZeroMemory", "RtlFillMemoryUlong", "RtlCompareMemory",
+        "RtlCompareMemoryUlong", "RtlInitUnicodeString", "RtlInitUnicodeStringEx", "RtlInitAnsiString",
+        "RtlInitString")
+NATIVE_EXPORTS["ntdll.dll"] = frozenset(_CRT_STRING + _CRT_CTYPE + _SLIST + _CRITSEC + _RTL)
+for _d in ("kernel32.dll", "kernelbase.dll"):
+    NATIVE_EXPORTS[_d] = frozenset(("TlsGetValue", "TlsSetValue"))
+
+#: the DLL's native state (struct native_state in native_src/native.h): a writable section of each DLL that
+#: carries the blob, which the Python side keeps up to date
+STATE_SECTION = ".whnat"
+STATE_SIZE = 64
+STATE_CTYPE_NOT_C = 0      # u32: the CRT's LC_CTYPE locale is not "C"
+STATE_ERRNO_TLS = 4        # u32: TLS index + 1 of the CRT's per-thread errno block
+
+
+def state_address(c, dll: str) -> int | None:
+    """The guest address of dll's native state, or None when the DLL is not loaded or carries no blob."""
+    from winhatch.ldr import loader
+    m = loader.state_of(c.proc).by_name.get(dll.lower())
+    if m is None:
+        return None
+    sec = next((x for x in m.pe.sections if x.name == STATE_SECTION), None)
+    return None if sec is None else m.base + sec.virtual_address
+
+
+class Blob:
+    """One architecture's compiled native code (tools/build_native.py)."""
+
+    def __init__(self, d: dict):
+        self.code = bytes.fromhex(d["code"])
+        self.symbols: dict[str, int] = d["symbols"]
+        self.abs: list[tuple[int, int]] = [tuple(x) for x in d["abs"]]          # (at, target offset)
+        self.ext: list[tuple[int, str, str, int]] = [tuple(x) for x in d["ext"]]   # (at, symbol, kind, bias)
+
+
+_BLOB: dict = {}
+
+
+def _blob_json() -> dict:
+    if "json" not in _BLOB:
+        _BLOB["json"] = json.loads(BLOB_PATH.read_text())
+    return _BLOB["json"]
+
+
+def blob(arch: str) -> Blob:
+    b = _BLOB.get(arch)
+    if b is None:
+        b = _BLOB[arch] = Blob(_blob_json()["arches"][arch])
+    return b
+
+
+def blob_symbol(arch: str, dll: str, name: str | None) -> int | None:
+    """The offset in the blob of dll!name's machine code, or None."""
+    if not name or name not in NATIVE_EXPORTS.get(dll, ()):
+        return None
+    return blob(arch).symbols.get(name)
 
 
 def signature() -> str:
     """What shapes the native exports (part of the system DLL cache key)."""
-    return repr(sorted((a, n, c.hex()) for a in ("x86", "x64") for n, c in _code(a).items()))
+    return repr((sorted((a, n, c.hex()) for a in ("x86", "x64") for n, c in _code(a).items()),
+                 _blob_json()["source_sha256"], hash_text(BLOB_PATH.read_bytes()),
+                 sorted((d, sorted(n)) for d, n in NATIVE_EXPORTS.items())))
+
+
+def hash_text(data: bytes) -> str:
+    import hashlib
+    return hashlib.sha256(data).hexdigest()

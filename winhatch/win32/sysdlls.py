@@ -33,7 +33,7 @@ from winhatch.pe.builder import IMAGE_SCN_CNT_UNINITIALIZED_DATA, SCN_CODE, SCN_
 from winhatch.win32 import api
 from winhatch.win32.data import load_exports
 
-FORMAT_VERSION = 8
+FORMAT_VERSION = 9   # 9: native exports carry the compiled blob; their framed stub names itself
 #: the file version of the synthetic system DLLs (Windows 10 22H2 files, November 2023 update level)
 SYSTEM_FILE_VERSION = (10, 0, 19041, 3636)
 #: bytes per stub: winhatch.cpu.api_stub (73 bytes x64, 45 x86) rounded up
@@ -98,6 +98,7 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     The exports Windows runs in user mode get their machine code in front of a framed stub
     (winhatch.win32.native)."""
     from winhatch.cpu import TRAP_STUB, api_stub
+    from winhatch.win32 import native as nat
     from winhatch.win32.native import gate, native_code
     sizes = _data_sizes()
     entry_dlls = _entry_dlls()
@@ -126,7 +127,8 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     framed = code.ljust(stride, b"\xcc")
     bare = TRAP_STUB.ljust(stride, b"\xcc")
     body = bytearray()
-    placed: list[tuple[int, int | None]] = []   # per code export: (offset in .text, offset of its x86 VA)
+    # per code export: (offset in .text, offset of its x86 stub VA, offset of its framed stub from the entry)
+    placed: list[tuple[int, int | None, int]] = []
     # ntdll's system-service stubs (winhatch.kernel.ke.services): Windows 10's code, no trap; x86 stubs call
     # Wow64SystemServiceCall, placed first
     from winhatch.kernel.ke import services
@@ -136,41 +138,74 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     if is_ntdll and arch == "x86":
         wow64_off = 0
         body += services.WOW64_TRANSITION_X86.ljust(16, b"\xcc")
+    # the compiled native code (winhatch.win32.native.blob), once per DLL that exports one of its functions
+    blob = blob_off = None
+    stubs: dict[str, int] = {}      # export name -> offset in .text of its framed stub (the Python path)
+    if any(nat.blob_symbol(arch, name, en) is not None for _o, en, _t in code_names):
+        blob = nat.blob(arch)
+        body += b"\xcc" * (-len(body) % 16)
+        blob_off = len(body)
+        body += blob.code
+        body += b"\xcc" * (-len(body) % 16)
+        trap_pad = len(body)        # a __wh_py_ target whose export this DLL lacks (unreachable): int3
+        body += b"\xcc" * 16
     for _ordinal, ename, _tname in code_names:
         svc = services.service_for_export(ename) if is_ntdll else None
         if svc is not None:
             stub, at = services.ntdll_stub(arch, svc)
             if at is not None:
                 syscall_stubs[len(body) + at] = wow64_off
-            placed.append((len(body), None))
+            placed.append((len(body), None, 0))
             body += stub.ljust(32, b"\xcc")
             continue
         native = native_code(arch, name, ename)
+        sym = nat.blob_symbol(arch, name, ename) if blob is not None else None
+        if sym is not None:   # gate ; jmp <blob function>
+            g_len = len(gate(arch, 5))
+            native = b"\xe9" + struct.pack("<i", blob_off + sym - (len(body) + g_len + 5))
         if native is None:
-            placed.append((len(body), va_at))
+            placed.append((len(body), va_at, 0))
             body += framed
             continue
         g = gate(arch, len(native))   # traced calls jump past the native body to a framed stub
         back = len(g) + len(native)
-        stub, stub_va_at, _ = api_stub(arch, back)
-        placed.append((len(body), None if stub_va_at is None else back + stub_va_at))
+        # the framed stub names itself (not the export): a call that blocks is re-run from the trap's VA
+        # (winhatch.kernel.ke.wait), which must be the Python path, not the native code again
+        stub, stub_va_at, _ = api_stub(arch)
+        placed.append((len(body), None if stub_va_at is None else back + stub_va_at, back))
+        if ename:
+            stubs[ename] = len(body) + back
         body += (g + native + stub).ljust(-(-(back + len(stub)) // 16) * 16, b"\xcc")
+    data_refs = []
+    if blob is not None:
+        for at, sym, kind, bias in blob.ext:
+            p = blob_off + at
+            if sym.startswith("__wh_py_"):
+                target = stubs.get(sym[len("__wh_py_"):], trap_pad)
+                body[p:p + 4] = struct.pack("<i", target - p + bias)
+            else:
+                data_refs.append((p, sym[len("__wh_data_"):], kind, bias))
     first_internal = len(body)
     body += bare * max(len(internal), 1)
     b = ImageBuilder(arch=arch, dll=True, image_base=base, name=name, timestamp=0)
     text = b.add_section(".text", bytes(body), SCN_CODE)
+    if blob is not None:
+        for at, target in blob.abs:
+            b.add_pointer(text.rva + blob_off + at, text.rva + blob_off + target)
     traps: list[tuple[int, str]] = []
     for at, target in syscall_stubs.items():
         b.add_pointer(text.rva + at, text.rva + target)   # mov edx, Wow64SystemServiceCall (relocated)
-    for (ordinal, ename, tname), (off, va_off) in zip(code_names, placed):
+    for (ordinal, ename, tname), (off, va_off, back) in zip(code_names, placed):
         rva = text.rva + off
         if ordinal is not None:
             b.add_export(ename, rva, ordinal=ordinal)
         if is_ntdll and services.service_for_export(ename) is not None:
             continue   # a system-service stub: machine code, not a trap
         traps.append((rva, tname))
+        if back:
+            traps.append((rva + back, tname))   # the framed stub behind a native export's gate
         if va_off is not None:
-            b.add_pointer(rva + va_off, rva)   # the export's VA in its stub, relocated with the image
+            b.add_pointer(rva + va_off, rva + back)   # the stub's VA in its code, relocated with the image
     entry_rva = 0
     for j, iname in enumerate(internal):
         rva = text.rva + first_internal + j * stride
@@ -189,7 +224,17 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
             b.add_export(ename, data.rva + o, ordinal=ordinal)
     _layout, internal_size = api.internal_data_layout(name)
     if internal_size:
-        b.add_section(api.INTERNAL_DATA, bytes(internal_size), SCN_DATA)
+        whdata = b.add_section(api.INTERNAL_DATA, bytes(internal_size), SCN_DATA)
+    if blob is not None:
+        nstate = b.add_section(nat.STATE_SECTION, bytes(nat.STATE_SIZE), SCN_DATA)
+    for p, dname, kind, bias in data_refs:
+        if dname != "native_state":
+            raise ValueError(f"{name}: the native code refers to {dname!r}, which no DLL provides")
+        target = nstate.rva
+        if kind == "rel32":
+            b.write(text.rva + p, struct.pack("<i", target - (text.rva + p) + bias))
+        else:
+            b.add_pointer(text.rva + p, target + bias)
     if none_items:
         # no IMAGE_SCN_MEM_READ/WRITE: mapped PAGE_NOACCESS; the loader still binds imports to these addresses
         none = b.reserve_section(NONE_SECTION, len(none_items) * NONE_SLOT, IMAGE_SCN_CNT_UNINITIALIZED_DATA)

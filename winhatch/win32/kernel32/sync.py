@@ -396,7 +396,12 @@ def _cs_release(c, cs, times: int = 1) -> int:
     lc, rc, ow = _cs_fields(c, cs)
     n = c.u32(rc)
     if n == 0 or c.ptr(ow) != c.thread.tid:
-        return 0  # not owned by the caller: undefined on Windows; left alone here
+        # not owned by the caller: undefined on Windows; left alone here. A free section may have waiters to
+        # wake: the native RtlLeaveCriticalSection (winhatch/win32/native_src/critsec.c) released it and
+        # found some.
+        if c.ptr(ow) == 0:
+            c.machine.dispatcher.signal_waiters()
+        return 0
     k = n if times < 0 else min(times, n)
     c.write_u32(rc, n - k)
     c.write_u32(lc, (c.u32(lc) - k) & 0xFFFFFFFF)

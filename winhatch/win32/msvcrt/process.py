@@ -138,7 +138,8 @@ def __doserrno(c):
 
 @api(BOTH, "int __cdecl _get_errno(int *p)")
 def _get_errno(c, p):
-    if not p:
+    if not p:   # documented: the invalid-parameter handler, then errno = EINVAL and EINVAL returned
+        R.invalid_parameter(c, R.EINVAL)
         return R.EINVAL
     c.write_u32(p, R.get_errno(c))
     return 0
@@ -271,6 +272,11 @@ def _apply_ctype(c, s) -> None:
         c.write_u32(data_addr(c, "__lc_codepage"), L.codepage_number(s))
     elif "ctype" in s.statics:
         c.write(s.statics["ctype"], table)
+    # the DLL's native ctype functions (winhatch/win32/native_src/ctype.c) serve only the "C" locale
+    from winhatch.win32 import native
+    a = native.state_address(c, R._caller_dll(c))
+    if a is not None:
+        c.write_u32(a + native.STATE_CTYPE_NOT_C, 0 if L.codepage(s) is None else 1)
 
 
 def _setlocale(c, cat: int, loc: str | None) -> str | None:

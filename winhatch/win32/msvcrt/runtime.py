@@ -214,7 +214,35 @@ def errno_address(c, s: CrtState | None = None) -> int:
     t = s.thread(c.thread.tid)
     if not t["errno_addr"]:
         t["errno_addr"] = alloc(c, 16)   # errno, _doserrno
+        _publish_errno(c, s, t["errno_addr"])
     return t["errno_addr"]
+
+
+def _publish_errno(c, s: CrtState, addr: int) -> None:
+    """The CRT keeps the address of each thread's errno block in a TLS slot of its own (msvcrt's _tiddata is
+    found the same way), so that its native _errno/__doserrno (winhatch/win32/native_src/tls.c) read it: the
+    index (+1) is in the DLL's native state."""
+    from winhatch.win32 import native
+    idx = getattr(s, "errno_tls", None)
+    if idx is None:
+        idx = -1
+        dll = _caller_dll(c)
+        st = native.state_address(c, dll) if "_errno" in native.NATIVE_EXPORTS.get(dll, ()) else None
+        if st is not None:
+            from winhatch.win32.kernel32.threads import TLS_MINIMUM_AVAILABLE, TlsAlloc, TlsFree
+            from winhatch.kernel.structs import TEB
+            last = c.u32(c.thread.teb + TEB.offset(c.arch, "LastErrorValue"))
+            i = TlsAlloc(c)
+            if i < TLS_MINIMUM_AVAILABLE:
+                idx = i
+                c.write_u32(st + native.STATE_ERRNO_TLS, i + 1)
+            elif i != 0xFFFFFFFF:
+                TlsFree(c, i)    # only the TEB's own slots are read natively
+            c.set_last_error(last)
+        s.errno_tls = idx
+    if idx >= 0:
+        from winhatch.kernel.structs import TEB
+        c.write_ptr(c.thread.teb + TEB.offset(c.arch, "TlsSlots") + idx * c.ptr_size, addr)
 
 
 def set_errno(c, value: int, s: CrtState | None = None) -> None:

@@ -1,0 +1,209 @@
+"""winhatch's compiled user-mode code (winhatch/win32/native_src → tools/build_native.py →
+winhatch/win32/data/native.json, placed by winhatch.win32.sysdlls): the committed build matches its sources,
+the exports are machine code behind the API-trace gate, and programs print the same natively and traced."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import capstone
+import pytest
+
+from winhatch import runner
+from winhatch.kernel.structs.kuser import KUSER_API_TRACE, KUSER_SHARED_DATA_ADDRESS
+from winhatch.pe import PEFile
+from winhatch.win32 import native, sysdlls
+
+ROOT = Path(__file__).resolve().parents[2]
+FLAG = KUSER_SHARED_DATA_ADDRESS + KUSER_API_TRACE
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, mod)
+    spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+build_native = _load("build_native", ROOT / "tools" / "build_native.py")
+record_expected = _load("record_expected", ROOT / "tools" / "record_expected.py")
+
+
+def test_committed_build_matches_its_sources():
+    """An edit of native_src without running tools/build_native.py fails here (no compiler needed)."""
+    committed = json.loads(native.BLOB_PATH.read_text())
+    assert committed["source_sha256"] == build_native.source_hash()
+
+
+@pytest.mark.skipif(not all(shutil.which(c) for c in build_native.CC.values()), reason="mingw-w64 not installed")
+def test_rebuild_gives_the_committed_bytes():
+    committed = json.loads(native.BLOB_PATH.read_text())
+    for arch in build_native.CC:
+        if build_native.compiler_version(arch) != committed["compiler"][arch]:
+            pytest.skip(f"another compiler ({build_native.compiler_version(arch)}) than the committed build's")
+        assert build_native.build(arch) == committed["arches"][arch], arch
+
+
+def test_build_rejects_imports_and_writable_data(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.c").write_text("extern int puts(const char *); int f(void) { return puts(\"x\"); }\n")
+    monkeypatch.setattr(build_native, "SRC", src)
+    with pytest.raises(build_native.BuildError, match="undefined symbol puts"):
+        build_native.build("x64")
+    (src / "a.c").write_text("int counter; int f(void) { return ++counter; }\n")
+    with pytest.raises(build_native.BuildError, match="not code or constant data|undefined symbol"):
+        build_native.build("x86")
+    (src / "a.c").write_text("extern int __wh_py_f(int); int f(int x) { return __wh_py_f(x) + 1; }\n")
+    with pytest.raises(build_native.BuildError, match="tail jump"):
+        build_native.build("x64")
+
+
+def _disasm(arch: str, dll: str, name: str, n: int = 4):
+    path = sysdlls.ensure_installed(arch) / dll
+    pe = PEFile.open(str(path))
+    exp = next(e for e in pe.exports.functions if e.name == name)
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if arch == "x64" else capstone.CS_MODE_32)
+    return pe, list(md.disasm(pe.read_rva(exp.rva, 64), pe.image_base + exp.rva, n))
+
+
+@pytest.mark.parametrize("arch", ["x64", "x86"])
+@pytest.mark.parametrize("dll", ["msvcrt.dll", "ucrtbase.dll", "ntdll.dll", "msvcr100.dll"])
+def test_string_exports_jump_into_the_native_code(arch, dll):
+    pe, ins = _disasm(arch, dll, "strlen")
+    assert f"{ins[0].mnemonic} {ins[0].op_str}" == f"test byte ptr [{FLAG:#x}], 1"
+    assert ins[1].mnemonic == "jne" and ins[2].mnemonic == "jmp"
+    target = int(ins[2].op_str, 16) - pe.image_base
+    assert pe.read_rva(target, 16) == bytes.fromhex(native.blob(arch).code.hex())[
+        native.blob(arch).symbols["strlen"]:][:16]
+    # the gate's jump lands on the framed stub of the same export (the Python handler)
+    stub = int(ins[1].op_str, 16)
+    assert stub == ins[2].address + ins[2].size
+
+
+def test_gate_takes_a_near_jump_past_a_long_body():
+    assert native.gate("x64", 127)[-2:] == b"\x75\x7f"
+    g = native.gate("x86", 300)
+    assert g[-6:-4] == b"\x0f\x85" and int.from_bytes(g[-4:], "little") == 300
+
+
+def test_native_and_traced_string_runs_agree(arch, build_fixture):
+    """conf_native_string runs natively, then with API calls recorded (every call reaches its Python handler):
+    both print what Wine prints; the native run makes thousands fewer traps."""
+    expected = (ROOT / "tests" / "fixtures" / "expected" / f"conf_native_string.{arch}.txt").read_bytes()
+    exe = build_fixture("conf_native_string.c", arch, flags=["-D__USE_MINGW_ANSI_STDIO=0", "-fno-builtin"])
+    plain = runner.run(exe, max_instructions=200_000_000)
+    assert plain.error is None and plain.exit_status == 0
+    assert record_expected.expected_bytes(plain.stdout, plain.exit_status) == expected
+    traced = runner.run(exe, max_instructions=200_000_000, record=("api",))
+    assert traced.stdout == plain.stdout and traced.exit_status == 0
+    calls = [e.data["api"] for e in traced.events if e.category == "api" and e.name == "call"]
+    for name in ("msvcrt.dll!strlen", "ucrtbase.dll!memmove", "ntdll.dll!wcsstr", "msvcrt.dll!_stricmp"):
+        assert name in calls, name
+    assert calls.count("msvcrt.dll!strcmp") >= 3000
+    assert plain.machine.dispatcher.api_calls < traced.machine.dispatcher.api_calls - 15000
+
+
+@pytest.mark.parametrize("arch", ["x64", "x86"])
+def test_every_blob_export_has_its_handler(arch):
+    """The traced path (and the __wh_py_ fallback) of a blob export is its Python handler."""
+    from winhatch.kernel.machine import Machine
+    from winhatch.win32 import subsystem
+    from winhatch.win32.data import load_exports
+    m = Machine()
+    subsystem.setup(m, arches=(arch,))
+    seen = 0
+    for dll, info in load_exports(arch).items():
+        for _o, name, fwd, is_data in info["exports"]:
+            if fwd or is_data or native.blob_symbol(arch, dll, name) is None:
+                continue
+            seen += 1
+            h = m.traps.get(dll, name) or m.traps.unimplemented_factory(dll, name)
+            assert h is not None and h.implemented, f"{dll}!{name}"
+    assert seen >= 41 * 3
+
+
+def _both_ways(exe):
+    plain = runner.run(exe, max_instructions=500_000_000)
+    traced = runner.run(exe, max_instructions=500_000_000, record=("api",))
+    assert plain.error is None and plain.exit_status == 0 and traced.exit_status == 0
+    assert traced.stdout == plain.stdout
+    calls = [e.data["api"] for e in traced.events if e.category == "api" and e.name == "call"]
+    return plain, traced, plain.stdout.decode().splitlines(), calls
+
+
+def test_native_and_traced_ctype_runs_agree(arch, build_fixture):
+    """native_ctype: every ctype export over EOF..255 and U+0000..U+012F, natively and traced, in the "C"
+    locale and in the user's (where the native code takes the Python path)."""
+    exe = build_fixture("native_ctype.c", arch, flags=["-D__USE_MINGW_ANSI_STDIO=0", "-fno-builtin"])
+    plain, traced, lines, calls = _both_ways(exe)
+    out = {ln.rsplit(" ", 3)[0] if ln.count(" ") >= 3 else ln: ln for ln in lines}
+    # 'q' is lower case in every CRT; 0xE9 (é) is a letter only in the user's locale (code page 1252)
+    assert out["msvcrt.dll isalpha"].endswith(" 0 258")
+    assert out["msvcrt.dll(user locale) isalpha"].endswith(" 258 258")
+    assert out["msvcrt.dll(user locale) toupper"].endswith(" 201 81")
+    assert out["msvcrt.dll(C again) toupper"].endswith(" 233 81")
+    assert "locale set" in lines and lines[-1].startswith("loop ")
+    assert calls.count("msvcrt.dll!isalnum") >= 20000 and "ntdll.dll!iswalpha" in calls
+    # natively, only the user-locale pass and the wide functions past U+00FF trap
+    assert plain.machine.dispatcher.api_calls < traced.machine.dispatcher.api_calls - 40000
+
+
+def test_ctype_table_is_the_python_reference():
+    assert build_native.TABLES.read_text() == build_native.tables_text()
+
+
+def test_native_and_traced_tls_runs_agree(arch, build_fixture):
+    """conf_native_tls: TLS slots (TEB and expansion) in two threads and errno, natively and traced."""
+    expected = (ROOT / "tests" / "fixtures" / "expected" / f"conf_native_tls.{arch}.txt").read_bytes()
+    exe = build_fixture("conf_native_tls.c", arch, flags=["-D__USE_MINGW_ANSI_STDIO=0"])
+    plain, traced, lines, calls = _both_ways(exe)
+    assert record_expected.expected_bytes(plain.stdout, plain.exit_status) == expected
+    assert calls.count("kernel32.dll!TlsGetValue") >= 50000 and "msvcrt.dll!_errno" in calls
+    assert plain.machine.dispatcher.api_calls < 1000
+
+
+def test_teb_offsets_of_the_native_code():
+    from winhatch.kernel.structs import TEB
+    import re
+    text = (build_native.SRC / "native.h").read_text()
+    for macro, field in (("TEB_LAST_ERROR", "LastErrorValue"), ("TEB_TLS_SLOTS", "TlsSlots"),
+                         ("TEB_TLS_EXPANSION", "TlsExpansionSlots"), ("TEB_CLIENT_TID", "ClientId.UniqueThread")):
+        x64, x86 = (int(v, 16) for v in re.findall(rf"#define {macro} (0x[0-9A-Fa-f]+)", text))   # x64 first
+        assert (x64, x86) == (TEB.offset("x64", field), TEB.offset("x86", field)), macro
+
+
+def test_native_and_traced_slist_runs_agree(arch, build_fixture):
+    """conf_native_slist: SList push/pop/flush/depth/chain, and two threads pushing and popping one list."""
+    expected = (ROOT / "tests" / "fixtures" / "expected" / f"conf_native_slist.{arch}.txt").read_bytes()
+    exe = build_fixture("conf_native_slist.c", arch, flags=["-D__USE_MINGW_ANSI_STDIO=0"])
+    plain, traced, lines, calls = _both_ways(exe)
+    assert record_expected.expected_bytes(plain.stdout, plain.exit_status) == expected
+    assert calls.count("ntdll.dll!RtlInterlockedPushEntrySList") >= 40000
+    assert plain.machine.dispatcher.api_calls < 1000
+
+
+def test_native_and_traced_critical_sections_agree(arch, build_fixture):
+    """conf_native_critsec: recursion, TryEnter from another thread, and three threads contending (the waits are
+    the Python path; a blocked EnterCriticalSection is re-run from its framed stub, not from the native code)."""
+    expected = (ROOT / "tests" / "fixtures" / "expected" / f"conf_native_critsec.{arch}.txt").read_bytes()
+    exe = build_fixture("conf_native_critsec.c", arch, flags=["-D__USE_MINGW_ANSI_STDIO=0"])
+    plain, traced, lines, calls = _both_ways(exe)
+    assert record_expected.expected_bytes(plain.stdout, plain.exit_status) == expected
+    assert calls.count("ntdll.dll!RtlEnterCriticalSection") >= 100000
+    # the 100000 uncontended Enter/Leave pairs stay in machine code
+    assert plain.machine.dispatcher.api_calls < traced.machine.dispatcher.api_calls - 150000
+
+
+def test_native_and_traced_rtl_basics_agree(arch, build_fixture):
+    """conf_native_rtl: RtlMoveMemory/Fill/Zero/Compare and the Init*String functions, natively and traced."""
+    expected = (ROOT / "tests" / "fixtures" / "expected" / f"conf_native_rtl.{arch}.txt").read_bytes()
+    exe = build_fixture("conf_native_rtl.c", arch, flags=["-D__USE_MINGW_ANSI_STDIO=0"])
+    plain, traced, lines, calls = _both_ways(exe)
+    assert record_expected.expected_bytes(plain.stdout, plain.exit_status) == expected
+    assert calls.count("ntdll.dll!RtlInitUnicodeString") >= 50000
+    assert plain.machine.dispatcher.api_calls < 1000

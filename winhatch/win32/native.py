@@ -123,7 +123,10 @@ _CRITSEC = ("RtlEnterCriticalSection", "RtlLeaveCriticalSection", "RtlTryEnterCr
 _RTL = ("RtlMoveMemory", "RtlCopyMemory", "RtlFillMemory", "RtlZeroMemory", "RtlFillMemoryUlong", "RtlCompareMemory",
         "RtlCompareMemoryUlong", "RtlInitUnicodeString", "RtlInitUnicodeStringEx", "RtlInitAnsiString",
         "RtlInitString")
-NATIVE_EXPORTS["ntdll.dll"] = frozenset(_CRT_STRING + _CRT_CTYPE + _SLIST + _CRITSEC + _RTL)
+#: ntdll's toupper/tolower are its own (the low byte through the ANSI code page and RtlUpcaseUnicodeChar: é → É),
+#: not the C locale's: they stay with their Python handlers
+NATIVE_EXPORTS["ntdll.dll"] = frozenset(_CRT_STRING + tuple(n for n in _CRT_CTYPE if n not in (
+    "toupper", "tolower", "_toupper", "_tolower")) + _SLIST + _CRITSEC + _RTL)
 for _d in ("kernel32.dll", "kernelbase.dll"):
     NATIVE_EXPORTS[_d] = frozenset(("TlsGetValue", "TlsSetValue"))
 

@@ -33,7 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-#: the documented bound on a run's peak host memory (RSS); a run above it is a failure
+#: the guest's commit limit in a fuzz run (`winhatch run --max-memory`): what the guest may legitimately make the
+#: host hold.  Below the bound, so a run past the bound is winhatch's own memory (materialising what a file only
+#: declares, a leak), never a guest that asked for it: the bound = this cap + the emulator's own ~50–100 MB + room
+GUEST_MAX_MEMORY = 768 << 20
+#: the documented bound on a run's peak host memory (VmHWM); a run above it is a failure
 RSS_BOUND = 1 << 30
 #: a run that grows past this is killed at once (the host's safety, not the classification)
 RSS_KILL = 2 << 30
@@ -199,7 +203,8 @@ def run_one(path: Path, guest_timeout: float = GUEST_TIMEOUT, hard_timeout: floa
     env = dict(os.environ)
     env.pop("WINHATCH_DEBUG", None)
     env["TMPDIR"] = str(path.parent)
-    cmd = [sys.executable, "-m", "winhatch.cli", "run", "--timeout", str(guest_timeout), str(path)]
+    cmd = [sys.executable, "-m", "winhatch.cli", "run", "--timeout", str(guest_timeout),
+           "--max-memory", f"{GUEST_MAX_MEMORY >> 20}M", str(path)]
     t0 = time.monotonic()
     with open(path.parent / "out", "wb") as out, open(path.parent / "err", "wb") as err:
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=path.parent)

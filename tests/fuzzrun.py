@@ -33,7 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-#: the documented bound on a run's peak host memory (RSS); a run above it is a failure
+#: the guest's commit limit in a fuzz run (`winhatch run --max-memory`): what the guest may legitimately make the
+#: host hold.  Below the bound, so a run past the bound is winhatch's own memory (materialising what a file only
+#: declares, a leak), never a guest that asked for it: the bound = this cap + the emulator's own ~50–100 MB + room
+GUEST_MAX_MEMORY = 768 << 20
+#: the documented bound on a run's peak host memory (VmHWM); a run above it is a failure
 RSS_BOUND = 1 << 30
 #: a run that grows past this is killed at once (the host's safety, not the classification)
 RSS_KILL = 2 << 30
@@ -199,7 +203,8 @@ def run_one(path: Path, guest_timeout: float = GUEST_TIMEOUT, hard_timeout: floa
     env = dict(os.environ)
     env.pop("WINHATCH_DEBUG", None)
     env["TMPDIR"] = str(path.parent)
-    cmd = [sys.executable, "-m", "winhatch.cli", "run", "--timeout", str(guest_timeout), str(path)]
+    cmd = [sys.executable, "-m", "winhatch.cli", "run", "--timeout", str(guest_timeout),
+           "--max-memory", f"{GUEST_MAX_MEMORY >> 20}M", str(path)]
     t0 = time.monotonic()
     with open(path.parent / "out", "wb") as out, open(path.parent / "err", "wb") as err:
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=path.parent)
@@ -266,8 +271,10 @@ def _work(args) -> dict:
 
 # ------------------------------------------------------------------------------------------- the campaign
 def campaign(runs: int, arches=("x86", "x64"), base_seed: int = 1, jobs: int = 2, fail_dir: Path | None = None,
-             progress=sys.stderr, only: int | None = None) -> dict:
-    """`runs` mutated inputs per architecture.  Returns {"counts": {...}, "failures": [...], "results": [...]}."""
+             progress=sys.stderr, only: int | None = None, stream: Path | None = None) -> dict:
+    """`runs` mutated inputs per architecture.  Returns {"counts": {...}, "failures": [...], "results": [...]}.
+    With `stream`, each result is also appended to that file as one JSON line as soon as it is known (a campaign
+    stopped part-way still leaves its figures)."""
     from multiprocessing import get_context
     tasks = []
     for k, arch in enumerate(arches):
@@ -284,10 +291,15 @@ def campaign(runs: int, arches=("x86", "x64"), base_seed: int = 1, jobs: int = 2
         for n, r in enumerate(pool.imap_unordered(_work, tasks), 1):
             counts[r["outcome"]] += 1
             results.append(r)
+            if stream is not None:
+                with open(stream, "a") as f:
+                    f.write(json.dumps(r) + "\n")
             if progress is not None and (n % 25 == 0 or n == len(tasks) or r["outcome"] in FAILURES):
                 flag = f"  FAILURE {r['outcome']} seed {r['seed']}" if r["outcome"] in FAILURES else ""
+                peak = max(x["rss_mb"] for x in results)
                 print(f"[{n}/{len(tasks)} {time.monotonic() - t0:.0f}s] " +
-                      " ".join(f"{k}={v}" for k, v in counts.items()) + flag, file=progress, flush=True)
+                      " ".join(f"{k}={v}" for k, v in counts.items()) + f" peak={peak}MB" + flag,
+                      file=progress, flush=True)
     peak = max((r["rss_mb"] for r in results), default=0)
     return {"counts": counts, "failures": [r for r in results if r["outcome"] in FAILURES],
             "results": results, "peak_rss_mb": peak, "seconds": round(time.monotonic() - t0, 1)}
@@ -303,6 +315,7 @@ def main(argv=None) -> int:
     ap.add_argument("--failures", default=str(ROOT / "build" / "fuzz-failures"),
                     help="folder for failing inputs (with their seed and outcome)")
     ap.add_argument("--json", help="write every result to this file")
+    ap.add_argument("--stream", help="append each result to this file as a JSON line as it comes")
     ap.add_argument("--reproduce", help="run one saved input and print its outcome")
     a = ap.parse_args(argv)
     if a.reproduce:
@@ -311,7 +324,8 @@ def main(argv=None) -> int:
             shutil.copyfile(a.reproduce, exe)
             print(json.dumps(run_one(exe), indent=1))
         return 0
-    res = campaign(a.runs, tuple(a.arch or ("x86", "x64")), a.seed, a.jobs, Path(a.failures), only=a.only)
+    res = campaign(a.runs, tuple(a.arch or ("x86", "x64")), a.seed, a.jobs, Path(a.failures), only=a.only,
+                   stream=Path(a.stream) if a.stream else None)
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1))
     slow = sorted(res["results"], key=lambda r: -r["seconds"])[:3]

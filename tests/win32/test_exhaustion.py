@@ -73,6 +73,22 @@ def test_commit_beyond_the_host_is_the_commitment_limit(build_fixture, arch):
     assert res.stdout.decode().splitlines() == [f"commit failed {want}"]
 
 
+def test_uncapped_commit_beyond_the_host_is_the_commitment_limit(build_fixture, arch):
+    """The same with winhatch's own cap off (--max-memory 0): the host's memory is then the limit, and a commit
+    past it is still ERROR_COMMITMENT_LIMIT (the bug: error 487, ERROR_INVALID_ADDRESS, from the host's failed
+    mapping) — with the default 2 GiB cap the test above is answered by the cap before the host is asked."""
+    with open("/proc/sys/vm/overcommit_memory") as f:
+        if f.read().strip() == "1":
+            pytest.skip("the host overcommits without limit")
+    mib = 1 << 20 if arch == "x64" else 3 << 10      # 1 TiB / 3 GiB
+    res = runner.run(build_fixture("rob_memory.c", arch), ["commit", str(mib)], timeout=60, max_memory=0)
+    want = ERROR_COMMITMENT_LIMIT if arch == "x64" else ERROR_NOT_ENOUGH_MEMORY
+    assert res.stdout.decode().splitlines() == [f"commit failed {want}"]
+    # a commit that fits the host succeeds uncapped (the refusal above is the size, not the program)
+    res = runner.run(build_fixture("rob_memory.c", arch), ["commit", "64"], timeout=60, max_memory=0)
+    assert res.stdout.decode().splitlines() == ["commit ok"], res.error
+
+
 def _run_with_fd_limit(exe, args, tmp_path, limit=256):
     """`winhatch run` in a process allowed `limit` host descriptors, its sandbox in tmp_path/tmp."""
     import os

@@ -375,6 +375,8 @@ def _set_invalid_parameter_handler(c, handler):
     s = R.state(c)
     old = s.invalid_parameter_handler
     s.invalid_parameter_handler = handler
+    if handler:   # CRT calls that may reach it run deferred from now on (runtime.crt_api)
+        c.proc.subsystem["defer_speculative"] = True
     return old
 
 

@@ -17,6 +17,7 @@ from winhatch.kernel.ke.dispatcher import ProcessExit
 from winhatch.ldr import loader, ntdll
 from winhatch.ntstatus import STATUS_NOT_IMPLEMENTED, STATUS_STACK_BUFFER_OVERRUN
 from winhatch.win32 import api as _api
+from winhatch.kernel.ke.traps import SPECULATIVE
 
 MSVCRT, UCRT = "msvcrt", "ucrt"
 MSVCRT_DLL, UCRT_DLL = "msvcrt.dll", "ucrtbase.dll"
@@ -316,7 +317,11 @@ def push_x87(cpu, value: float) -> None:
     cpu.set_reg("fptag", cpu.reg("fptag") & ~(3 << (2 * top)))
 
 
-def crt_api(dlls, proto: str, *, calls_guest: bool = True, wide: str | None = None):
-    """@api for C runtime handlers: deferred (calls_guest) by default, because almost every CRT function can
-    reach the invalid-parameter handler (guest code) or terminate the process (fail fast, exit)."""
+def crt_api(dlls, proto: str, *, calls_guest: bool | str = SPECULATIVE, wide: str | None = None):
+    """@api for C runtime handlers: SPECULATIVE by default (winhatch.kernel.ke.traps), because almost every CRT
+    function can reach the invalid-parameter handler (guest code, once the program installed one): served in
+    the CPU hook, and again deferred from its start when it does reach guest code — so a CRT handler does
+    nothing irreversible before it calls invalid_parameter (validation comes first, as in the CRT's own
+    _VALIDATE_RETURN). Functions that call guest code by design (exit, qsort, _initterm …) pass
+    calls_guest=True."""
     return _api.api(dlls, proto, calls_guest=calls_guest, wide=wide)

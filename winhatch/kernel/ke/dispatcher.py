@@ -51,6 +51,7 @@ from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLAT
                                STATUS_CONTROL_C_EXIT, STATUS_IO_TIMEOUT, STATUS_POSSIBLE_DEADLOCK, status_name)
 from winhatch.kernel import events as ev
 from winhatch.kernel.ke import wait as kwait
+from winhatch.kernel.ke import traps as _traps
 from winhatch.kernel.ke.traps import SPECULATIVE
 from winhatch.kernel.ke.wait import WouldBlock
 
@@ -146,6 +147,7 @@ class Dispatcher:
         self._run_accounted = 0   # instructions of the running CPU run already in user times (account_running)
         self._speculating = None  # the SPECULATIVE handler running inside the CPU hook
         self._respin = False      # it reached call_guest: serve the call again, deferred
+        self.respins = 0          # how many times that happened
         self.deadlock: dict | None = None
         # installed by ntdll's layer: fn(thread, ExceptionInfo) -> bool (handled; context may have changed)
         self.user_exception_dispatcher: Callable | None = None
@@ -247,7 +249,7 @@ class Dispatcher:
         DEFER = type(process.cpu).DEFER
 
         def entry(buf, off):
-            if events.api_wanted or subsystem.get("defer_speculative"):
+            if events.api_wanted or subsystem.get(_traps.DEFER_SPECULATIVE):
                 self._pending = (self.current, h, va)
                 return DEFER
             self._speculating = h
@@ -257,6 +259,7 @@ class Dispatcher:
                 self._speculating = None
             if self._respin:
                 self._respin = False
+                self.respins += 1
                 self.api_calls -= 1        # counted again when it is served
                 self._pending = (self.current, h, va)
                 return DEFER

@@ -50,6 +50,8 @@ def decode_trap_table(data: bytes) -> dict[int, str]:
 #: "defer_speculative" set (a guest handler such a path calls is installed) or API tracing is on, it is
 #: deferred from the start.
 SPECULATIVE = "speculative"
+#: the key in a process's subsystem dict that, set, makes SPECULATIVE handlers deferred from the start
+DEFER_SPECULATIVE = "defer_speculative"
 
 
 class TrapHandler(Record):

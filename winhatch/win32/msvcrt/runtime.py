@@ -126,6 +126,9 @@ NTDLL_DLL = "ntdll.dll"
 
 
 def _caller_dll(c) -> str:
+    dll = c.dll     # the DLL whose stub the trap came through (winhatch.win32.api.call_class)
+    if dll:
+        return dll
     img = c.proc.subsystem["images"].find(c.cpu.pc)
     return img.name.lower() if img is not None else ""
 

@@ -117,7 +117,7 @@ def gen_swig(d: Path) -> None:
     lines = ["%module bench", "%{", '#include "bench.h"', "%}", "%include <stdint.i>", '%include "bench.h"']
     h = ["#pragma once", "#include <stdint.h>"]
     types = ["int", "double", "const char *", "uint32_t", "int64_t", "float"]
-    for i in range(120):
+    for i in range(40):
         h.append(f"typedef struct Rec{i} {{")
         for j in range(rng.randint(2, 6)):
             h.append(f"    {rng.choice(types)} field{j};")
@@ -516,7 +516,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", action="append", help="workload name; repeatable")
     ap.add_argument("--json", metavar="FILE", help="write the rows as JSON")
-    ap.add_argument("--timeout", type=float, default=600.0, help="seconds per run (default 600)")
+    ap.add_argument("--timeout", type=float, default=1800.0, help="wall seconds per run (default 1800)")
     ap.add_argument("--no-wine", dest="wine", action="store_false")
     ap.add_argument("--no-trap-all", dest="trap_all", action="store_false",
                     help="skip the second winhatch run that counts the calls staying in machine code")

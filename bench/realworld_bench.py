@@ -532,8 +532,14 @@ def main(argv=None) -> int:
     except FetchError as e:
         print(f"bench: fetch failed: {e}", file=sys.stderr)
         return 1
-    if a.wine:   # the prefix is created once, untimed
-        WINEPREFIX.mkdir(parents=True, exist_ok=True)
+    if a.wine:   # the prefix is created once, untimed: the recorder's Windows 10 prefix, which the tests share
+        import fcntl
+        sys.path.insert(0, str(ROOT / "tools"))
+        from record_expected import Wine
+        WINEPREFIX.parent.mkdir(parents=True, exist_ok=True)
+        with open(WINEPREFIX.parent / ".wineprefix.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            Wine("x64", str(WINE), WINEPREFIX).ensure_prefix()
         subprocess.run([str(WINE), str(progs["ninja"][0]), "--version"], capture_output=True, timeout=600,
                        env={**os.environ, "WINEDEBUG": "-all", "WINEPREFIX": str(WINEPREFIX)})
     print(HEADER, flush=True)

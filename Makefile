@@ -67,7 +67,7 @@ fuzz: test-deps
 # Speed against the anchors (pefile, LIEF, Speakeasy in its own venv, Wine), each printing its ratios.
 bench: test-deps
 	$(PY) bench/parse_corpus.py
-	$(PY) bench/run_bench.py
+	mkdir -p build && $(PY) bench/realworld_bench.py --json build/realworld_bench.json  # runs bench/run_bench.py too
 	$(PY) bench/cpu_bench.py
 	$(PY) bench/mm_bench.py
 	$(PY) bench/sched_bench.py

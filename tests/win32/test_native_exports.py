@@ -81,5 +81,6 @@ def test_every_native_export_has_its_handler(arch):
                 continue
             seen += 1
             h = m.traps.get(dll, name)
-            assert h is not None and h.implemented and not h.calls_guest, f"{dll}!{name}"
+            # served in the CPU hook when traced (a SPECULATIVE C runtime handler is too: runtime.crt_api)
+            assert h is not None and h.implemented and h.calls_guest is not True, f"{dll}!{name}"
     assert seen >= 14   # kernel32 6, kernelbase 5 or 6 (its SetLastError may forward to ntdll), ntdll 3

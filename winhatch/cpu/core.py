@@ -532,6 +532,9 @@ class Cpu:
         self._buf = ctypes.c_uint64()
         self._bref = ctypes.byref(self._buf)
         self._wbuf = ctypes.create_string_buffer(64)
+        # guest strings (_str_scan): a page and a unit of reads, searched in place
+        self._sarr = bytearray(PAGE + 2)
+        self._scarr = (ctypes.c_char * (PAGE + 2)).from_buffer(self._sarr)
         self._pc_id = X.UC_X86_REG_RIP if self.is64 else X.UC_X86_REG_EIP
         self._sp_id = X.UC_X86_REG_RSP if self.is64 else X.UC_X86_REG_ESP
         self._ax_id = X.UC_X86_REG_RAX if self.is64 else X.UC_X86_REG_EAX
@@ -573,6 +576,7 @@ class Cpu:
         self._pc_written = False
         self._restart = False
         self._can_restart = False
+        self._run_budget = 0
         self._last_until: Optional[int] = None
         # the callback field of the block hook that stops time-sliced runs between two instructions (see
         # _Watchdog); None until the first such run installs it, False when it cannot be installed
@@ -687,9 +691,11 @@ class Cpu:
                         fast = self.fast_traps.get(trap_va)
                         if fast is not None:
                             self._pc_written = False
-                            fast(buf, off)
-                            if self._pc_written or self._stop_requested:
-                                self._after_trap()
+                            if fast(buf, off) is not Cpu.DEFER:
+                                if self._pc_written or self._stop_requested:
+                                    self._after_trap()
+                                return
+                            self._defer(trap_va)   # the entry asks for the call to be served after the run
                             return
                         self.trap_frame = fr
                 if not trap_va:
@@ -700,12 +706,7 @@ class Cpu:
                 self._pc_written = False
                 res = Cpu.DEFER if handler is None else handler(self, trap_va)
                 if res is Cpu.DEFER:
-                    # the handler runs after this run ends, on the registers (the stub is restarted
-                    # from trap_va when it returns without moving the pc)
-                    self.trap_frame = None
-                    self.pc = trap_va
-                    self._reason = StopReason("trap", trap_va, trap_va=trap_va)
-                    N.lib.uc_emu_stop(self._h)
+                    self._defer(trap_va)
                 else:
                     self._after_trap()
                 return
@@ -717,6 +718,14 @@ class Cpu:
             if self._hook_exc is None:
                 self._hook_exc = e
             N.lib.uc_emu_stop(self._h)
+
+    def _defer(self, trap_va: int) -> None:
+        """The trap's handler runs after this run ends, on the registers (the stub is restarted from trap_va
+        when it returns without moving the pc)."""
+        self.trap_frame = None
+        self.pc = trap_va
+        self._reason = StopReason("trap", trap_va, trap_va=trap_va)
+        N.lib.uc_emu_stop(self._h)
 
     def _after_trap(self) -> None:
         if self._stop_requested:
@@ -793,6 +802,13 @@ class Cpu:
         kernel has seen its own flag)."""
         N.lib.uc_emu_stop(self._h)
 
+    def executed_in_run(self) -> int:
+        """From inside the run (a trap handler): the instructions this run executed so far when it counts them
+        (a run with a budget, the engine's counter found), else 0."""
+        if self._in_run and self._run_budget and self._emu_counter is not None:
+            return min(self._emu_counter.value, self._run_budget)
+        return 0
+
     def run(self, begin: int, until: int = 0, max_instructions: int = 0, timeout_s: float = 0.0,
             resumable: bool = True) -> StopReason:
         """Run from `begin` until `until`, a trap that defers, a fault, `max_instructions` (then the reason
@@ -833,6 +849,7 @@ class Cpu:
         # counting hook syncs the pc on every instruction, so faults are precise anyway and the run
         # is not split (a restart would also reset the budget).
         self._can_restart = not max_instructions
+        self._run_budget = max_instructions
         self._restart = False
         self._in_run = True
         try:
@@ -1139,37 +1156,53 @@ class Cpu:
     def write_ptr(self, addr: int, v: int) -> None:
         self._write_int(addr, v & self._mask, self.ptr_size)
 
-    def read_cstr(self, addr: int, limit: int = 4096) -> bytes:
-        """Bytes up to (not including) the NUL, at most `limit`; reads page by page so a string that
-        ends just before an unmapped page is fine."""
-        out = bytearray()
-        while len(out) < limit:
-            chunk = min(PAGE - (addr % PAGE), limit - len(out))
-            data = self.mem_read(addr, chunk)
-            i = data.find(b"\0")
+    # Guest strings are read in chunks that grow (64, 256, 1024, then up to a page) and never cross a page
+    # boundary (a unit straddling one excepted), into one reused host buffer searched in place: a short
+    # string costs one small engine read and one copy, a string that ends just before an unmapped page
+    # reads nothing past its terminator, and a missing terminator stops at `limit`.
+    _STR_CHUNKS = (64, 256, 1024)
+
+    def _str_scan(self, addr: int, limit: int, unit: int) -> bytes:
+        """The bytes of the `unit`-byte string at addr up to (not including) its terminator, at most
+        `limit` bytes (a multiple of unit)."""
+        arr, carr, h = self._sarr, self._scarr, self._h
+        out = None
+        got = 0
+        step = 0
+        chunks = self._STR_CHUNKS
+        while got < limit:
+            n = min(chunks[step] if step < 3 else PAGE, PAGE - (addr & (PAGE - 1)), limit - got)
+            if n % unit:          # an odd address at a page end: take the unit across the boundary
+                n += unit - n % unit
+            step += 1
+            if N.mem_read(h, addr, carr, n):
+                raise CpuError(nt.STATUS_ACCESS_VIOLATION, f"read of {n:#x} bytes at {addr:#x}", addr)
+            if unit == 1:
+                i = arr.find(0, 0, n)
+            else:
+                i = arr.find(b"\0\0", 0, n)
+                while i > 0 and i & 1:      # a terminator is a whole unit
+                    i = arr.find(b"\0\0", i + 1, n)
             if i >= 0:
-                out += data[:i]
+                if out is None:
+                    return bytes(arr[:i])
+                out += arr[:i]
                 return bytes(out)
-            out += data
-            addr += chunk
-        return bytes(out)
+            if out is None:
+                out = bytearray(arr[:n])
+            else:
+                out += arr[:n]
+            got += n
+            addr += n
+        return bytes(out[:limit]) if out is not None else b""
+
+    def read_cstr(self, addr: int, limit: int = 4096) -> bytes:
+        """Bytes up to (not including) the NUL, at most `limit`."""
+        return self._str_scan(addr, limit, 1)
 
     def read_wstr(self, addr: int, limit: int = 4096) -> str:
         """UTF-16LE string up to the NUL; `limit` counts characters."""
-        out = bytearray()
-        while len(out) < 2 * limit:
-            chunk = min(PAGE - (addr % PAGE), 2 * limit - len(out))
-            if chunk == 1:        # odd address at the page end: take the unit across the boundary
-                chunk = 2
-            chunk &= ~1
-            data = self.mem_read(addr, chunk)
-            for i in range(0, len(data) - 1, 2):
-                if data[i] == 0 and data[i + 1] == 0:
-                    out += data[:i]
-                    return out.decode("utf-16-le", "surrogatepass")
-            out += data
-            addr += chunk
-        return bytes(out[:2 * limit]).decode("utf-16-le", "surrogatepass")
+        return self._str_scan(addr, 2 * limit, 2).decode("utf-16-le", "surrogatepass")
 
     # ---------------------------------------------------------------------------------------- registers
     def _rid(self, name: str) -> int:

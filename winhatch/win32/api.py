@@ -305,6 +305,7 @@ class Call:
     spec: "ApiSpec | None" = None
     name = ""
     wide = False
+    dll = ""   # the DLL whose trap stub the call came through, lower case ("" when not known)
     #: a guarded API (api(..., guarded=…)) reads and writes only where user-mode code could: an absent,
     #: no-access, guard or (for a write) read-only page is the access violation its exception handler
     #: catches (other handlers access memory as the kernel does)
@@ -499,10 +500,11 @@ def _probe_stack(machine, thread, addr: int) -> None:
 _U32 = struct.Struct("<I")
 
 
-def call_class(machine, spec: ApiSpec, name: str, wide: bool) -> type:
-    """The Call subclass of one export: its machine, declaration, name and ANSI/wide flag."""
+def call_class(machine, spec: ApiSpec, name: str, wide: bool, dll: str = "") -> type:
+    """The Call subclass of one export: its machine, declaration, name, ANSI/wide flag and the DLL whose stub
+    the call came through (lower case; "" when not known)."""
     return type(f"Call_{name}", (Call,), {"__slots__": (), "machine": machine, "spec": spec, "name": name,
-                                          "wide": wide,
+                                          "wide": wide, "dll": dll,
                                           "checked_access": hasattr(spec.fn, "guarded_result")})
 
 
@@ -611,7 +613,7 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
     int32 = tuple(i for i, (_, is32) in enumerate(plan) if is32)
     fn = spec.fn
     cdecl = spec.cdecl
-    CallT = call_class(machine, spec, export_name, wide)
+    CallT = call_class(machine, spec, export_name, wide, dll)
 
     api_name = f"{dll}!{export_name}"
     str_args = tuple((i, k) for i, k in enumerate(kinds) if k in ("str_a", "str_w", "str_t"))

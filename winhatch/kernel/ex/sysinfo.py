@@ -78,6 +78,7 @@ def _since_boot(machine) -> int:
 
 def _busy(machine) -> tuple[int, int]:
     """(user, kernel) time of every process's threads, 100 ns units."""
+    machine.dispatcher.account_running()
     user = kernel = 0
     for p in machine.processes:     # a process's times include its threads', exited ones too
         u, k = _busy_of(p)
@@ -168,6 +169,7 @@ def _thread_state(thread, running) -> tuple[int, int]:
 
 def process_list(machine, caller_thread) -> list[tuple[dict, list[dict], str]]:
     """(process fields, thread field dicts, image name) for the Idle process and every live process."""
+    machine.dispatcher.account_running()
     since = _since_boot(machine)
     out = []
     # the idle threads (one per processor) have client id (0, 0)

@@ -51,6 +51,8 @@ from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLAT
                                STATUS_CONTROL_C_EXIT, STATUS_IO_TIMEOUT, STATUS_POSSIBLE_DEADLOCK, status_name)
 from winhatch.kernel import events as ev
 from winhatch.kernel.ke import wait as kwait
+from winhatch.kernel.ke import traps as _traps
+from winhatch.kernel.ke.traps import SPECULATIVE
 from winhatch.kernel.ke.wait import WouldBlock
 
 if TYPE_CHECKING:
@@ -74,6 +76,10 @@ class ThreadExit(GuestTermination):
 
 class ProcessExit(GuestTermination):
     pass
+
+
+class GuestCallNeeded(BaseException):
+    """A SPECULATIVE handler served inside the CPU hook reached call_guest: its call is served again, deferred."""
 
 
 class MachineStop(Exception):
@@ -143,6 +149,10 @@ class Dispatcher:
         self.timers: set = set()  # armed dispatcher timers (winhatch.kernel.ke.sync.Timer)
         self._pinned: list["Thread"] = []  # threads waiting inside a nested loop (innermost last)
         self._nest = 0  # depth of call_guest
+        self._run_accounted = 0   # instructions of the running CPU run already in user times (account_running)
+        self._speculating = None  # the SPECULATIVE handler running inside the CPU hook
+        self._respin = False      # it reached call_guest: serve the call again, deferred
+        self.respins = 0          # how many times that happened
         self.deadlock: dict | None = None
         # installed by ntdll's layer: fn(thread, ExceptionInfo) -> bool (handled; context may have changed)
         self.user_exception_dispatcher: Callable | None = None
@@ -164,12 +174,14 @@ class Dispatcher:
             if h is None:
                 h = self._resolve_trap(process, va)
                 cache[va] = h
-            if cpu.trap_frame is not None and not h.calls_guest:
+            if cpu.trap_frame is not None and h.calls_guest is not True:
                 frames = getattr(h.fn, "frames", None)
                 if frames is not None:   # from now on served inside the CPU hook (Cpu.fast_traps)
-                    entry = fast[va] = partial(frames[cpu.is64], cpu, va)
-                    entry(*cpu.trap_frame)
-                    return None
+                    entry = partial(frames[cpu.is64], cpu, va)
+                    if h.calls_guest == SPECULATIVE:
+                        entry = self._speculative(process, h, va, entry)
+                    fast[va] = entry
+                    return entry(*cpu.trap_frame)
             thread = self.current
             if h.calls_guest:
                 self._pending = (thread, h, va)
@@ -219,7 +231,50 @@ class Dispatcher:
     # -- the protocol of API traps served inside the CPU hook (winhatch.win32.api: frames) --------------------------
     # A frame function fn(cpu, va, buffer, offset) does `api_calls += 1`, runs its handler for `current`, calls
     # trap_exception() when the handler raised and stops the CPU when `api_calls >= slice_end`.
+    def account_running(self) -> None:
+        """Bring the running thread's user time up to the instructions its current run executed so far (a
+        handler inside the CPU hook reading process or thread times: otherwise a thread that calls only
+        in-hook APIs would never see its user time grow). Counted runs only (an instruction budget)."""
+        thread = self.current
+        if thread is None:
+            return
+        n = thread.process.cpu.executed_in_run()
+        d = n - self._run_accounted
+        if d > 0:
+            self._run_accounted = n
+            ns = d * self.machine.clock.NS_PER_INSTRUCTION
+            thread.user_ns += ns
+            thread.process.user_ns += ns
+
+    def _speculative(self, process: "Process", h, va: int, frame: Callable) -> Callable:
+        """The CPU-hook entry of a SPECULATIVE handler (see traps.SPECULATIVE): the frame function, or DEFER
+        (the call is then served by _run_until, outside the hook, from its start)."""
+        subsystem = process.subsystem
+        events = self.machine.events
+        DEFER = type(process.cpu).DEFER
+
+        def entry(buf, off):
+            if events.api_wanted or subsystem.get(_traps.DEFER_SPECULATIVE):
+                self._pending = (self.current, h, va)
+                return DEFER
+            self._speculating = h
+            try:
+                frame(buf, off)
+            finally:
+                self._speculating = None
+            if self._respin:
+                self._respin = False
+                self.respins += 1
+                self.api_calls -= 1        # counted again when it is served
+                self._pending = (self.current, h, va)
+                return DEFER
+            return None
+        return entry
+
     def trap_exception(self, thread: "Thread", cpu, va: int, e: BaseException) -> None:
+        if isinstance(e, GuestCallNeeded):   # a speculative handler needs guest code: deferred (_speculative)
+            self._respin = True
+            return
         if isinstance(e, WouldBlock):   # the thread waits: it re-runs the stub when it resumes
             self._block(thread, e.block)
             cpu.pc = va
@@ -469,11 +524,13 @@ class Dispatcher:
             slice_timeout = sliced and top and self.mode == "traps" and self.slice_wall_s
             if slice_timeout:
                 timeout = min(timeout, self.slice_wall_s) if timeout else self.slice_wall_s
+            self._run_accounted = 0
             r = cpu.run(cpu.pc, max_instructions=budget, timeout_s=timeout, resumable=bool(slice_timeout))
             executed = getattr(r, "instructions", 0) or (budget if r.kind == "budget" else 0)
             self.instructions += executed
             self.machine.clock.advance_instructions(executed)
-            ns = executed * self.machine.clock.NS_PER_INSTRUCTION
+            ns = max(executed - self._run_accounted, 0) * self.machine.clock.NS_PER_INSTRUCTION
+            self._run_accounted = 0
             thread.user_ns += ns
             thread.process.user_ns += ns
             if self.interrupted:
@@ -578,6 +635,8 @@ class Dispatcher:
         except that the callee's effects on memory remain. The callee runs unsliced (like a thread holding the
         loader lock); if it blocks, other threads run until it can continue.
         """
+        if self._speculating is not None:     # served again outside the hook (_speculative)
+            raise GuestCallNeeded()
         if self._in_hook is not None or thread.process.cpu._in_run:  # Unicorn cannot run guest code from its hook
             h = self._in_hook
             what = f"{h.dll}!{h.name}" if h is not None else "an API handler"

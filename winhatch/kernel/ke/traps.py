@@ -43,12 +43,24 @@ def decode_trap_table(data: bytes) -> dict[int, str]:
     return table
 
 
+#: TrapHandler.calls_guest for a handler that needs guest code only on a rare path (a C runtime function reaching
+#: the guest's invalid-parameter handler): served inside the CPU hook like plain Python; when it does reach
+#: call_guest there, the call is abandoned and served again, deferred, from its start (the rule of a blocking
+#: handler: nothing irreversible before the guest call).  While the process's subsystem has
+#: "defer_speculative" set (a guest handler such a path calls is installed) or API tracing is on, it is
+#: deferred from the start.
+SPECULATIVE = "speculative"
+#: the key in a process's subsystem dict that, set, makes SPECULATIVE handlers deferred from the start
+DEFER_SPECULATIVE = "defer_speculative"
+
+
 class TrapHandler(Record):
     __slots__ = _fields = ("dll", "name", "fn", "calls_guest", "implemented")
     dll: str  # lower-case file name, e.g. "kernel32.dll"
     name: str
     fn: Callable  # fn(thread, trap) -> None; see Dispatcher
-    calls_guest: bool  # needs to run guest code (DllMain, callbacks): dispatched outside the CPU hook
+    calls_guest: bool | str  # needs to run guest code (DllMain, callbacks): dispatched outside the CPU hook;
+    # SPECULATIVE: only on a rare path (see SPECULATIVE)
     implemented: bool
 
     def __init__(self, dll: str, name: str, fn: Callable, calls_guest: bool = False, implemented: bool = True):

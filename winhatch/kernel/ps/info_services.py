@@ -259,6 +259,7 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
         data = _vm_counters(thread, proc, size)
         return _answer(thread, buf, size, data, rl, sizes=(len(data) - ps, len(data)))
     if cls == ProcessTimes:
+        machine.dispatcher.account_running()
         return _answer(thread, buf, size, _times(proc.creation_time, proc.exit_time if proc.exited else 0,
                                                  proc.kernel_time, proc.user_ns // 100), rl)
     if cls == ProcessDebugPort:
@@ -428,6 +429,7 @@ def NtQueryInformationThread(machine, thread, ThreadHandle, ThreadInformationCla
         data = struct.pack("<IxxxxQQQQII", *vals) if ps == 8 else struct.pack("<IIIIIII", *vals)
         return _answer(thread, buf, size, data, rl)
     if cls == ThreadTimes:
+        machine.dispatcher.account_running()
         return _answer(thread, buf, size, _times(t.creation_time, getattr(t, "exit_time", 0) if t.terminated else 0,
                                                  t.kernel_time, t.user_ns // 100), rl)
     if cls == ThreadQuerySetWin32StartAddress:

@@ -2,6 +2,7 @@
 signal, floating-point control, locale basics."""
 from __future__ import annotations
 
+from winhatch.kernel.ke.traps import DEFER_SPECULATIVE
 from winhatch.win32.msvcrt.runtime import crt_api as api
 from winhatch.win32.msvcrt import runtime as R
 from winhatch.win32.msvcrt import streams as S
@@ -381,6 +382,8 @@ def _set_invalid_parameter_handler(c, handler):
     s = R.state(c)
     old = s.invalid_parameter_handler
     s.invalid_parameter_handler = handler
+    if handler:   # CRT calls that may reach it run deferred from now on (runtime.crt_api)
+        c.proc.subsystem[DEFER_SPECULATIVE] = True
     return old
 
 

@@ -17,6 +17,7 @@ from winhatch.kernel.ke.dispatcher import ProcessExit
 from winhatch.ldr import loader, ntdll
 from winhatch.ntstatus import STATUS_NOT_IMPLEMENTED, STATUS_STACK_BUFFER_OVERRUN
 from winhatch.win32 import api as _api
+from winhatch.kernel.ke.traps import SPECULATIVE
 
 MSVCRT, UCRT = "msvcrt", "ucrt"
 MSVCRT_DLL, UCRT_DLL = "msvcrt.dll", "ucrtbase.dll"
@@ -125,6 +126,9 @@ NTDLL_DLL = "ntdll.dll"
 
 
 def _caller_dll(c) -> str:
+    dll = c.dll     # the DLL whose stub the trap came through (winhatch.win32.api.call_class)
+    if dll:
+        return dll
     img = c.proc.subsystem["images"].find(c.cpu.pc)
     return img.name.lower() if img is not None else ""
 
@@ -344,7 +348,11 @@ def push_x87(cpu, value: float) -> None:
     cpu.set_reg("fptag", cpu.reg("fptag") & ~(3 << (2 * top)))
 
 
-def crt_api(dlls, proto: str, *, calls_guest: bool = True, wide: str | None = None):
-    """@api for C runtime handlers: deferred (calls_guest) by default, because almost every CRT function can
-    reach the invalid-parameter handler (guest code) or terminate the process (fail fast, exit)."""
+def crt_api(dlls, proto: str, *, calls_guest: bool | str = SPECULATIVE, wide: str | None = None):
+    """@api for C runtime handlers: SPECULATIVE by default (winhatch.kernel.ke.traps), because almost every CRT
+    function can reach the invalid-parameter handler (guest code, once the program installed one): served in
+    the CPU hook, and again deferred from its start when it does reach guest code — so a CRT handler does
+    nothing irreversible before it calls invalid_parameter (validation comes first, as in the CRT's own
+    _VALIDATE_RETURN). Functions that call guest code by design (exit, qsort, _initterm …) pass
+    calls_guest=True."""
     return _api.api(dlls, proto, calls_guest=calls_guest, wide=wide)

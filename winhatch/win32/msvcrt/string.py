@@ -32,6 +32,19 @@ class _Units:
             return [raw[i] | raw[i + 1] << 8 for i in range(0, len(raw), 2)]
         return list(c.cstr(addr, limit) or b"")
 
+    def key(self, c, addr: int):
+        """The string as a value that compares (==, <) as its units do: its bytes for narrow strings (no list
+        of ints per call), the units for wide ones (UTF-16LE bytes do not compare as units)."""
+        if self.wide:
+            return self.read(c, addr)
+        return c.cstr(addr, LIMIT) or b""
+
+    def count(self, c, addr: int) -> int:
+        """The number of units before the terminator."""
+        if self.wide:
+            return len(self.read(c, addr))
+        return len(c.cstr(addr, LIMIT) or b"")
+
     def readn(self, c, addr: int, n: int) -> list[int]:
         """Up to n units, stopping at a NUL (not included)."""
         return self.read(c, addr, n)[:n]
@@ -161,7 +174,7 @@ def _declare(proto_a: str, proto_w: str | None, fn_factory):
 
 def _len(U):
     def fn(c, s):
-        return len(U.read(c, s))
+        return U.count(c, s)
     return fn
 
 
@@ -228,7 +241,7 @@ _declare("char * __cdecl strncat(void *dst, const void *src, size_t n)",
 
 def _strcmp(U):
     def fn(c, a, b):
-        return _r(_cmp(U.read(c, a), U.read(c, b)))
+        return _r(_cmp(U.key(c, a), U.key(c, b)))
     return fn
 
 

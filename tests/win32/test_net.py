@@ -223,10 +223,12 @@ def test_winhttp_post_over_https_and_urldownloadtofile(build_fixture, arch, tmp_
     assert r.exit_status == 0, r.error
     out = r.stdout.decode().replace("\r\n", "\n")
     assert out == ("handles: 1 1 1\nsend: 1\nreceive: 1\nstatus: 1 200\nserver: 1 winhatch 16\n"
-                   "data: 108 108 <!DOCTYPE html>\nURLDownloadToFile: 00000000\nfile: 16 MZ fake payload\n")
+                   "data: 108 108 <!DOCTYPE html>\nURLDownloadToFile: 00000000\nfile: 16 MZ fake payload\n"
+                   "cache: 00000000 in INetCache 16 MZ fake payload\nsmall buffer: 8007000e\n")
     assert (tmp_path / "payload.bin").read_bytes() == b"MZ fake payload\n"
     net = r.report()["network"]
-    post, get = net["http"]
+    post, get, cache1, cache2 = net["http"]       # the two URLDownloadToCacheFile calls each fetch it
+    assert [(h["host"], h["path"]) for h in (cache1, cache2)] == [("files.winhatch-test.example", "/payload.bin")] * 2
     assert (post["host"], post["method"], post["path"], post["server"].endswith(":443")) == \
         ("telemetry.winhatch-test.example", "POST", "/collect", True)
     assert post["body_preview"] == '{"id":1}' and ["User-Agent", "winhttp-fixture/1.0"] in post["headers"]

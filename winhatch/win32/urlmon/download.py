@@ -1,4 +1,4 @@
-"""urlmon: URLDownloadToFileA/W — a GET over the sockets driver (winhatch.win32.wininet.client), the body
+"""urlmon: URLDownloadToFileA/W and URLDownloadToCacheFileA/W — a GET over the sockets driver (winhatch.win32.wininet.client), the body
 written to the file through NtCreateFile/NtWriteFile (kernel32's CreateFile path). http:// and https:// (the
 latter terminated inside the emulator on the fake internet). A status callback (IBindStatusCallback) stops
 loudly. Results: S_OK; INET_E_RESOURCE_NOT_FOUND (0x800C0005) when the name does not resolve,
@@ -80,3 +80,61 @@ def URLDownloadToFile(c, caller, url, filename, reserved, callback):
     if resp.status >= 400:
         return INET_E_DOWNLOAD_FAILURE
     return write_file(c, filename, resp.body)
+
+
+E_OUTOFMEMORY = 0x8007000E
+
+
+def cache_path(c, url: str) -> str:
+    """Where the Internet cache keeps a download, as Windows 10 lays it out: a file of the URL's last path segment
+    (index.htm for none) named NAME[1].EXT in one of INetCache\\IE's eight-character folders (chosen here from the
+    URL, so a run is reproducible)."""
+    import hashlib
+    env = c.proc.subsystem.get("environment") or {}
+    local = next((v for k, v in env.items() if k.upper() == "LOCALAPPDATA"), "C:\\Users\\user\\AppData\\Local")
+    folder = hashlib.sha1(url.encode("utf-8", "replace")).hexdigest().upper()
+    folder = "".join(ch if ch.isalpha() else "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[int(ch)] for ch in folder)[:8]
+    parts = C.split_url(url)
+    seg = (parts[5] if parts else "").rstrip("/").rsplit("/", 1)[-1] or "index.htm"
+    stem, dot, ext = seg.partition(".")
+    name = f"{stem}[1]{dot}{ext}"
+    return f"{local}\\Microsoft\\Windows\\INetCache\\IE\\{folder}\\{name}"
+
+
+@api(URLMON, "HRESULT WINAPI URLDownloadToCacheFile%(LPUNKNOWN lpUnkcaller, LPCTSTR szURL, LPTSTR szFileName, "
+             "DWORD cchFileName, DWORD dwReserved, LPBINDSTATUSCALLBACK pBSC)")
+def URLDownloadToCacheFile(c, caller, url, out, cch, reserved, callback):
+    """Downloads into the Internet cache and returns the cached file's path in szFileName (cchFileName
+    characters, the NUL included: E_OUTOFMEMORY when it does not fit)."""
+    if callback:
+        from winhatch.win32.ws2_32.sockets import unsupported
+        unsupported(c, "URLDownloadToCacheFile with a status callback (IBindStatusCallback)")
+    if not url or not out:
+        return E_INVALIDARG
+    hr, resp = fetch(c, url, "URLDownloadToCacheFile")
+    if hr:
+        return hr
+    if resp.status >= 400:
+        return INET_E_DOWNLOAD_FAILURE
+    path = cache_path(c, url)
+    if len(path) + 1 > cch:
+        return E_OUTOFMEMORY
+    from winhatch.win32.kernel32.ntfile import nt_close, nt_name, nt_open
+    from winhatch.kernel.io import vfs as V
+    parts = path.split("\\")
+    for i in range(3, len(parts)):          # the folders down to the file's, as the cache creates them
+        nt = nt_name(c, "\\".join(parts[:i]))
+        if nt is None:
+            return INET_E_DOWNLOAD_FAILURE
+        st, h, _ = nt_open(c, nt, V.FILE_LIST_DIRECTORY | V.SYNCHRONIZE, V.FILE_SHARE_READ | V.FILE_SHARE_WRITE,
+                           V.FILE_DIRECTORY_FILE | V.FILE_SYNCHRONOUS_IO_NONALERT, disposition=V.FILE_OPEN_IF,
+                           attributes=V.FILE_ATTRIBUTE_NORMAL)
+        if st >= 0xC0000000:
+            from winhatch.ntstatus import nt_to_win32
+            return 0x80070000 | (nt_to_win32(st) & 0xFFFF)
+        nt_close(c, h)
+    hr = write_file(c, path, resp.body)
+    if hr:
+        return hr
+    c.write(out, c.encode_t(path) + (b"\0\0" if c.wide else b"\0"))
+    return S_OK

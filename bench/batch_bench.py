@@ -43,7 +43,8 @@ def build_set(d: Path, want: int) -> list[Path]:
     for arch in ("x64", "x86"):
         for src in FIXTURES:
             try:
-                p = fixturebuild.build(src, arch)
+                flags, libs = fixturebuild._directives(fixturebuild.SRC / src)     # its own libs= line
+                p = fixturebuild.build(src, arch, flags=flags, libs=libs)
             except Exception as e:  # noqa: BLE001 — a fixture that does not build is left out, said once
                 print(f"  (skipped {src} {arch}: {str(e).splitlines()[0][:80]})", file=sys.stderr)
                 continue

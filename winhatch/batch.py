@@ -197,25 +197,8 @@ def classify(report: dict | None, rc: int | None, stderr: str, killed: str | Non
     out["exit_code"] = res.get("exit_status")
     if out["status"] is None:
         err = res.get("error")
-        outcome = res.get("outcome")
-        if outcome in STATUSES:                 # the run's own verdict (RunResult.outcome)
-            out["status"] = outcome
-        elif outcome == "interrupted":
-            out["status"] = "hung"
-        elif main is None:
-            out["status"] = "refused"
-        elif main.get("startup_error"):
-            out["status"] = "startup-failed"
-        elif out["first_unimplemented"]:
-            out["status"] = "unimplemented"
-        elif main.get("crash"):
-            out["status"] = "crashed"
-        elif err and ("time limit" in err or "instruction" in err or "budget" in err):
-            out["status"] = "limit"
-        elif err and out["exit_code"] is None:
-            out["status"] = "crashed" if "exception" in err else "limit"
-        else:
-            out["status"] = "exited"
+        outcome = res.get("outcome")        # the run's own verdict (RunResult.outcome)
+        out["status"] = "hung" if outcome == "interrupted" else outcome if outcome in STATUSES else "internal-error"
         if err:
             out["error"] = err[:300]
     return out

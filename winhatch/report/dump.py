@@ -446,14 +446,15 @@ def write_dumps(result, out_dir) -> dict:
         p = out / "modules" / f"{m.name}-{m.base:x}.bin"
         p.write_bytes(image)
         record("modules", p, name=m.name, base=m.base, size=m.size, guest_path=m.path)
-        if m.is_exe or _image_differs(m, image):
+        differs = _image_differs(m, image)
+        if m.is_exe or differs:
             rebuilt = rebuild_pe(bytearray(image), m.base, modules, m.name)
             if rebuilt is not None:
                 (out / "unpacked").mkdir(exist_ok=True)
                 ext = Path(m.name).suffix or (".exe" if m.is_exe else ".dll")
                 q = out / "unpacked" / f"{Path(m.name).stem}-{m.base:x}{ext}"
                 q.write_bytes(rebuilt)
-                record("unpacked", q, name=m.name, base=m.base, differs=not m.is_exe or _image_differs(m, image))
+                record("unpacked", q, name=m.name, base=m.base, differs=differs)
 
     for r in aspace.regions():
         if r.Type == MEM_PRIVATE and r.State == MEM_COMMIT and (r.Protect & EXECUTABLE) and _readable(r):

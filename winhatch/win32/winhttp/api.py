@@ -207,13 +207,7 @@ def WinHttpReadData(c, hr, buf, n, nread):
     if r.exchange is None or r.exchange.response is None:
         c.set_last_error(ERROR_WINHTTP_INCORRECT_HANDLE_STATE)
         return 0
-    data = r.exchange.response.body[r.pos:r.pos + n]
-    if data:
-        c.write(buf, data)
-    r.pos += len(data)
-    if nread:
-        c.write(nread, struct.pack("<I", len(data)))
-    return 1
+    return C.read_body(c, r, r.exchange.response.body, buf, n, nread)
 
 
 @api(WH, "BOOL WINAPI WinHttpSetTimeouts(HINTERNET hInternet, int nResolveTimeout, int nConnectTimeout, "

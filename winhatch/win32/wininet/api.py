@@ -255,13 +255,7 @@ def InternetReadFile(c, hr, buf, n, nread):
     resp = _response(c, r)
     if resp is None:
         return 0
-    data = resp.body[r.pos:r.pos + n]
-    if data:
-        c.write(buf, data)
-    r.pos += len(data)
-    if nread:
-        c.write(nread, struct.pack("<I", len(data)))
-    return 1
+    return C.read_body(c, r, resp.body, buf, n, nread)
 
 
 @api(WI, "BOOL WINAPI InternetQueryDataAvailable(HINTERNET hFile, LPDWORD lpdwNumberOfBytesAvailable, "

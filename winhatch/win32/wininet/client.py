@@ -126,6 +126,18 @@ class Exchange:
             self.sock = 0
 
 
+def read_body(c, req, body: bytes, buf: int, n: int, nread: int) -> int:
+    """InternetReadFile / WinHttpReadData: the next n bytes of the response body at the request's read position
+    into buf, the count into *nread (0 at the end of the body); TRUE."""
+    data = body[req.pos:req.pos + n]
+    if data:
+        c.write(buf, data)
+    req.pos += len(data)
+    if nread:
+        c.write(nread, struct.pack("<I", len(data)))
+    return 1
+
+
 def parse(data: bytes) -> Response | None:
     end = data.find(b"\r\n\r\n")
     if end < 0 or not data.startswith(b"HTTP/"):

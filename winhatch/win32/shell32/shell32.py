@@ -16,6 +16,9 @@ from winhatch.win32.kernel32.common import heap_alloc, heap_free
 
 E_INVALIDARG = 0x80070057
 E_OUTOFMEMORY = 0x8007000E
+E_FAIL = 0x80004005
+S_FALSE = 1
+MAX_PATH = 260
 
 
 # ------------------------------------------------------------------------------------------ task allocator
@@ -69,3 +72,57 @@ def SHGetKnownFolderPath(c, rfid, flags, token, out):
     c.write(p, data)
     c.write_ptr(out, p)
     return 0
+
+
+# ------------------------------------------------------------------------------------------ CSIDL folders
+CSIDL_FLAG_CREATE = 0x8000
+CSIDL_FLAG_MASK = 0xFF00
+# CSIDL (shlobj_core.h) -> the same KNOWNFOLDERID the table above answers for (the CSIDL documentation names
+# each one's KNOWNFOLDERID equivalent).
+_CSIDL = {
+    0x1A: "3eb685db-65f9-4cf6-a03a-e3ef65729f3d",   # CSIDL_APPDATA
+    0x1C: "f1b32785-6fba-4fcf-9d55-7b8e7f157091",   # CSIDL_LOCAL_APPDATA
+    0x28: "5e6c858f-0e22-4760-9afe-ea3317b67173",   # CSIDL_PROFILE
+    0x05: "fdd39ad0-238f-46af-adb4-6c85480369c7",   # CSIDL_PERSONAL (My Documents)
+    0x10: "b4bfcc3a-db2c-424c-b029-7fe99a87c641",   # CSIDL_DESKTOPDIRECTORY
+    0x23: "62ab5d82-fdc1-4dc3-a9dd-070d1d495d97",   # CSIDL_COMMON_APPDATA
+    0x24: "f38bf404-1d43-42f2-9305-67de0b28fc23",   # CSIDL_WINDOWS
+}
+
+
+def _csidl_path(c, csidl: int) -> str:
+    folder = csidl & ~CSIDL_FLAG_MASK
+    fid = _CSIDL.get(folder)
+    if folder == 0x25:                                     # CSIDL_SYSTEM
+        return c.machine.system_root + "\\system32"
+    if fid is None:
+        from winhatch.win32.ntdll.seh import raise_unsupported
+        raise_unsupported(c, f"SHGetFolderPath of CSIDL 0x{folder:02x}")
+    return _folders(c)[fid]
+
+
+def _get_folder_path(c, csidl, flags, wide: bool):
+    """SHGetFolderPathA/W: the path into a MAX_PATH buffer. With CSIDL_FLAG_CREATE a missing folder is created;
+    without it a missing folder is E_FAIL for the W form and S_FALSE for the A form (documented: the two differ)."""
+    if flags not in (0, 1):                                # SHGFP_TYPE_CURRENT, SHGFP_TYPE_DEFAULT
+        return E_INVALIDARG
+    path = _csidl_path(c, csidl)
+    from winhatch.win32.kernel32.ntfile import CreateDirectory, GetFileAttributes
+    if GetFileAttributes(c, path) == 0xFFFFFFFF:
+        if not csidl & CSIDL_FLAG_CREATE:
+            return E_FAIL if wide else S_FALSE
+        parts = path.split("\\")
+        for i in range(2, len(parts) + 1):                  # every missing level, as SHCreateDirectory does
+            CreateDirectory(c, "\\".join(parts[:i]), 0)
+        if GetFileAttributes(c, path) == 0xFFFFFFFF:
+            return E_FAIL
+    return 0
+
+
+@api("shell32.dll", "HRESULT WINAPI SHGetFolderPath%(HWND hwnd, int csidl, HANDLE hToken, DWORD dwFlags, LPTSTR pszPath)")
+def SHGetFolderPath(c, hwnd, csidl, token, flags, out):
+    if not out:
+        return E_INVALIDARG
+    hr = _get_folder_path(c, csidl, flags, c.wide)
+    c.write(out, (c.encode_t(_csidl_path(c, csidl)) if hr == 0 else b"") + b"\0" * c.tchar_size())
+    return hr

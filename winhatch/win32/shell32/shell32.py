@@ -126,3 +126,85 @@ def SHGetFolderPath(c, hwnd, csidl, token, flags, out):
     hr = _get_folder_path(c, csidl, flags, c.wide)
     c.write(out, (c.encode_t(_csidl_path(c, csidl)) if hr == 0 else b"") + b"\0" * c.tchar_size())
     return hr
+
+
+# ------------------------------------------------------------------------------------------ FindExecutable
+SE_ERR_FNF = 2
+SE_ERR_NOASSOC = 31
+_RUNNABLE = (".exe", ".com", ".bat", ".cmd", ".pif")
+
+
+@api("shell32.dll", "HINSTANCE WINAPI FindExecutable%(LPCTSTR lpFile, LPCTSTR lpDirectory, LPTSTR lpResult)")
+def FindExecutable(c, name, directory, out):
+    """The program that opens lpFile (looked up in lpDirectory, then as SearchPath finds it, ".exe" added to
+    a name without an extension). A program itself is its own executable: its full path in lpResult
+    (MAX_PATH characters) and a value above 32. A missing file is SE_ERR_FNF. Documents, which need the
+    registry's file associations, are not implemented and stop the guest."""
+    from winhatch.win32.kernel32.files import SearchPath
+    if out:
+        c.write(out, b"\0" * c.tchar_size())
+    if not name:
+        return SE_ERR_FNF
+    buf = c.stack_alloc(MAX_PATH * 2, 8)
+    n = 0
+    if directory:
+        n = SearchPath(c, directory, name, ".exe", MAX_PATH, buf, 0)
+    if not n or n > MAX_PATH:
+        n = SearchPath(c, None, name, ".exe", MAX_PATH, buf, 0)
+    if not n or n > MAX_PATH:
+        return SE_ERR_FNF
+    full = c.wstr(buf) if c.wide else c.astr(buf)
+    if not full.lower().endswith(_RUNNABLE):
+        from winhatch.win32.ntdll.seh import raise_unsupported
+        raise_unsupported(c, f"FindExecutable of a document ({full}): file associations")
+    if out:
+        c.write(out, c.encode_t(full) + b"\0" * c.tchar_size())
+    return 42
+
+
+# ------------------------------------------------------------------------------------------ SHGetFileInfo
+SHGFI_EXETYPE = 0x2000
+
+
+def _exe_type(c, path: str) -> int:
+    """SHGFI_EXETYPE (the documented table): a GUI PE: 'PE' with its subsystem version in the high word; a
+    console PE, .bat or .cmd: 'PE' and 0; an MS-DOS program or .com: 'MZ' and 0; anything else: 0."""
+    import struct as st
+    from winhatch.kernel.io import vfs as V
+    from winhatch.win32.kernel32.common import cwd, guest_path
+    from winhatch.ntstatus import NtStatusError
+    low = path.lower()
+    if low.endswith((".bat", ".cmd")):
+        return 0x4550
+    try:
+        f = c.machine.vfs.open(guest_path(c, path), access=V.GENERIC_READ | V.SYNCHRONIZE, disposition=V.FILE_OPEN,
+                               options=V.FILE_NON_DIRECTORY_FILE, share=V.FILE_SHARE_READ | V.FILE_SHARE_WRITE
+                               | V.FILE_SHARE_DELETE, cwd=cwd(c))
+    except NtStatusError:
+        return 0
+    try:
+        head = f.read(4096, 0)
+    finally:
+        f.close()
+    if len(head) < 64 or head[:2] != b"MZ":
+        return 0x5A4D if low.endswith(".com") else 0
+    lfanew = st.unpack_from("<I", head, 0x3C)[0]
+    if lfanew + 0x60 > len(head) or head[lfanew:lfanew + 4] != b"PE\0\0":
+        return 0x5A4D
+    opt = lfanew + 24
+    major, minor = st.unpack_from("<HH", head, opt + 48)
+    subsystem = st.unpack_from("<H", head, opt + 68)[0]
+    if subsystem == 2:                                       # IMAGE_SUBSYSTEM_WINDOWS_GUI
+        return 0x4550 | (major << 24) | (minor << 16)
+    return 0x4550
+
+
+@api("shell32.dll", "DWORD_PTR WINAPI SHGetFileInfo%(LPCTSTR pszPath, DWORD dwFileAttributes, LPVOID psfi, "
+                    "UINT cbFileInfo, UINT uFlags)")
+def SHGetFileInfo(c, path, attrs, psfi, cb, flags):
+    """SHGFI_EXETYPE only (what command interpreters ask before starting a program); the icon, display-name
+    and type-name forms need the shell namespace and stop the guest."""
+    if flags == SHGFI_EXETYPE:
+        return _exe_type(c, path) if path else 0
+    from winhatch.win32.ntdll.seh import raise_unsupported
+    raise_unsupported(c, f"SHGetFileInfo with flags 0x{flags:x}")

@@ -783,6 +783,8 @@ def LdrShutdownProcess(machine, thread) -> None:
     if st is None or proc.subsystem.get("shutdown"):
         return
     proc.subsystem["shutdown"] = True
+    if st.ldr_data:   # PEB->Ldr: what RtlDllShutdownInProgress and a DllMain inspecting the loader see
+        PEB_LDR_DATA.write(proc.aspace, st.ldr_data, st.arch, ShutdownInProgress=1, ShutdownThreadId=thread.tid)
     for m in reversed(st.init_order):
         if m.is_exe:
             _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)

@@ -480,8 +480,11 @@ def _install_snapshot(machine, snapshot, started: dict, host: Path) -> None:
             sha = hashlib.sha256(host.read_bytes()).hexdigest()
         except OSError:
             sha = None
-        info = snap.save(machine, path, process=started.get("process"), program=str(host), sample_sha256=sha,
-                         extra={"when": when})
+        try:
+            info = snap.save(machine, path, process=started.get("process"), program=str(host),
+                             sample_sha256=sha, extra={"when": when})
+        except snap.SnapshotError as e:   # the run stops: what was asked for cannot be given
+            raise snap.StopAfterSnapshot(None, str(e)) from None
         machine.snapshot_info = info
         if stop:
             raise snap.StopAfterSnapshot(info)
@@ -531,46 +534,48 @@ def _run_snapshot(path, *, timeout, max_instructions, stdout, stderr, stdin, sub
 def _drive(machine, proc, console, ctrl_c) -> RunResult:
     """Run the machine until `proc` and the processes it started have ended; the RunResult."""
     from winhatch.snapshot import StopAfterSnapshot
-    if True:
-        error = None
+    error = None
 
-        def guests():
-            return [p for p in machine.processes if p.cpu is not None]
+    def guests():
+        return [p for p in machine.processes if p.cpu is not None]
 
-        interrupted = False
-        stopped_by = None
-        try:
-            # the program, then whatever it started: children outlive their parent, as on Windows
-            machine.dispatcher.run(until=lambda: proc.exited)
-            if proc.exited and any(not p.exited for p in guests()):
-                machine.dispatcher.run(until=lambda: all(p.exited for p in guests()))
-        except StopAfterSnapshot as e:
-            return RunResult(None, console.captured_stdout, console.captured_stderr, proc, machine,
-                             machine.events.events, f"stopped after writing the snapshot {e.info['path']}",
-                             stopped_by="snapshot")
-        except MachineStop as e:
-            error = e.reason
-            interrupted = machine.dispatcher.interrupted
-            stopped_by = "deadlock" if e.status == 0xC0000194 else "limit"
-            for p in guests():
-                if not p.exited:
-                    machine.terminate_process(p, e.status)
-        if not proc.exited:
-            stopped_by = stopped_by or "deadlock"
-            error = error or "no thread can run (all threads are waiting)"
-            machine.terminate_process(proc, 0xC0000194)
-        for p in guests():  # still waiting forever after the program ended: end them, say so
+    interrupted = False
+    stopped_by = None
+    try:
+        # the program, then whatever it started: children outlive their parent, as on Windows
+        machine.dispatcher.run(until=lambda: proc.exited)
+        if proc.exited and any(not p.exited for p in guests()):
+            machine.dispatcher.run(until=lambda: all(p.exited for p in guests()))
+    except StopAfterSnapshot as e:
+        for p in guests():
             if not p.exited:
-                error = error or f"{p.image_name} (pid {p.pid}) was still waiting when the run ended"
                 machine.terminate_process(p, 0xC0000194)
-        if getattr(proc, "stop_message", None) and not interrupted:
-            error = proc.stop_message
-        res = RunResult(proc.exit_status, console.captured_stdout, console.captured_stderr, proc, machine,
-                        machine.events.events, error, getattr(proc, "crash", None),
-                        getattr(proc, "startup_error", None), proc.subsystem.get("unimplemented", []),
-                        interrupted=interrupted, stopped_by=None if interrupted else stopped_by)
-        if res.interrupted:
-            res.interrupt_signal = ctrl_c.signum
-            machine.remove_sandbox()
-        return res
+        return RunResult(None, console.captured_stdout, console.captured_stderr, proc, machine,
+                         machine.events.events,
+                         e.error or f"stopped after writing the snapshot {e.info['path']}", stopped_by="snapshot")
+    except MachineStop as e:
+        error = e.reason
+        interrupted = machine.dispatcher.interrupted
+        stopped_by = "deadlock" if e.status == 0xC0000194 else "limit"
+        for p in guests():
+            if not p.exited:
+                machine.terminate_process(p, e.status)
+    if not proc.exited:
+        stopped_by = stopped_by or "deadlock"
+        error = error or "no thread can run (all threads are waiting)"
+        machine.terminate_process(proc, 0xC0000194)
+    for p in guests():  # still waiting forever after the program ended: end them, say so
+        if not p.exited:
+            error = error or f"{p.image_name} (pid {p.pid}) was still waiting when the run ended"
+            machine.terminate_process(p, 0xC0000194)
+    if getattr(proc, "stop_message", None) and not interrupted:
+        error = proc.stop_message
+    res = RunResult(proc.exit_status, console.captured_stdout, console.captured_stderr, proc, machine,
+                    machine.events.events, error, getattr(proc, "crash", None),
+                    getattr(proc, "startup_error", None), proc.subsystem.get("unimplemented", []),
+                    interrupted=interrupted, stopped_by=None if interrupted else stopped_by)
+    if res.interrupted:
+        res.interrupt_signal = ctrl_c.signum
+        machine.remove_sandbox()
+    return res
 

@@ -60,7 +60,7 @@ import tarfile
 import time
 import types
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePath
 
 MAGIC = "winhatch-snapshot"
 FORMAT = 1
@@ -79,9 +79,10 @@ class SnapshotError(Exception):
 class StopAfterSnapshot(Exception):
     """Raised out of the dispatcher after the snapshot was written when the run must stop there."""
 
-    def __init__(self, info: dict):
-        super().__init__("stopped after the snapshot")
+    def __init__(self, info: dict | None, error: str | None = None):
+        super().__init__(error or "stopped after the snapshot")
         self.info = info
+        self.error = error
 
 
 # ------------------------------------------------------------------------------------------------ identity
@@ -271,6 +272,8 @@ class _Saver(pickle.Pickler):
             return (_fn_new, (code, obj.__module__, obj.__name__, len(cells)),
                     (obj.__defaults__, obj.__kwdefaults__, dict(obj.__dict__) or None, obj.__qualname__, cells),
                     None, None, _fn_setstate)
+        if isinstance(obj, PurePath):     # by its text, so a path under the sandbox is rewritten on load
+            return (t, (str(obj),))
         if t is types.ModuleType:
             if sys.modules.get(obj.__name__) is obj:
                 return (importlib.import_module, (obj.__name__,))
@@ -364,25 +367,58 @@ def _components(machine) -> dict[int, str]:
 
 
 def _static_index(machine) -> dict:
-    """key -> object for what start-up made and a snapshot refers to: the trap handlers and their functions,
-    module- and class-level sentinels of winhatch's modules."""
+    """id -> key of what start-up made and a snapshot refers to without saving it: the trap handlers and
+    their functions (built ones: an API's handler is built on its first call), module- and class-level
+    sentinels of winhatch's modules (compared by identity)."""
     idx: dict = {}
     for (dll, name), h in list(machine.traps._by_name.items()):
-        idx[("trap", dll, name)] = h
-        idx[("trapfn", dll, name)] = h.fn
-        for i, fr in enumerate(getattr(h.fn, "frames", None) or ()):
-            idx[("trapframe", dll, name, i)] = fr
+        idx[id(h)] = ("trap", dll, name)
+        fn = h.fn
+        idx[id(fn)] = ("trapfn", dll, name)
+        if type(fn) is types.FunctionType:
+            for i, fr in enumerate(getattr(fn, "frames", None) or ()):
+                idx[id(fr)] = ("trapframe", dll, name, i)
+    for key, v in _sentinels().items():
+        idx[id(v)] = key
+    return idx
+
+
+def _sentinels() -> dict:
+    out = {}
     for modname, mod in list(sys.modules.items()):
         if not modname.startswith("winhatch") or mod is None:
             continue
         for k, v in list(vars(mod).items()):
             if type(v) is object:
-                idx[("global", modname, k)] = v
+                out[("global", modname, k)] = v
             elif isinstance(v, type) and v.__module__ == modname:
                 for ck, cv in list(vars(v).items()):
                     if type(cv) is object:
-                        idx[("classattr", modname, k, ck)] = cv
-    return idx
+                        out[("classattr", modname, k, ck)] = cv
+    return out
+
+
+def _static_resolver(machine):
+    sentinels: dict = {}
+
+    def resolve(key):
+        kind = key[0]
+        if kind in ("trap", "trapfn", "trapframe"):
+            h = machine.traps.handler_for(key[1], key[2])
+            if kind == "trap":
+                return h
+            fn = h.fn
+            if kind == "trapfn":
+                return fn
+            build = getattr(fn, "build", None)
+            return (build() if build is not None else fn).frames[key[3]]
+        if not sentinels:
+            sentinels.update(_sentinels())
+        v = sentinels.get(tuple(key))
+        if v is None:
+            raise pickle.UnpicklingError(f"the snapshot refers to {key!r}, which this winhatch does not have")
+        return v
+    return resolve
 
 
 # ------------------------------------------------------------------------------------------------ files
@@ -494,7 +530,7 @@ def save(machine, path, *, process=None, program: str | None = None, args=(), sa
         s = getattr(getattr(con, n, None), "stream", None)
         if s is not None:
             streams[id(s)] = n
-    static = {id(v): k for k, v in _static_index(machine).items()}
+    static = _static_index(machine)
     sandbox = str(machine.sandbox)
     host_files = [(hf, hf.path) for hf in machine.vfs._host_files.values()]
     payload = {"machine": machine_state, "components": comp_states, "process": process,
@@ -604,7 +640,7 @@ def _fmt_versions(v: dict) -> str:
 def load(path, *, console=None, setup_machine=None, subscribers=()):
     """Build a machine from the snapshot at `path`: returns (machine, main process, meta).  `console`: the new
     run's `Console` (its streams receive the guest's output from here on); `setup_machine(machine)`: called
-    on the new machine before the saved state is loaded into it (e.g. a network configuration);
+    on the restored machine before it runs (e.g. events to record);
     `subscribers`: event subscribers of the new run."""
     from winhatch.kernel.io.console import Console
     from winhatch.kernel.machine import Machine
@@ -620,28 +656,14 @@ def load(path, *, console=None, setup_machine=None, subscribers=()):
     if console is None:
         console = Console(io.BytesIO(), io.BytesIO(), None)
     machine = Machine(console=console, limits=meta.get("limits") or {})
-    if setup_machine:
-        setup_machine(machine)
     subsystem.setup(machine, arches=tuple(meta.get("arches") or ("x64",)))
-    static_idx = _static_index(machine)
+    static = _static_resolver(machine)
     comps = {"machine": machine}
     for name in _COMPONENTS:
         if getattr(machine, name, None) is not None:
             comps[name] = getattr(machine, name)
     new_con = machine.console
     streams = {n: getattr(getattr(new_con, n, None), "stream", None) for n in ("stdout", "stderr", "stdin")}
-
-    def static(key):
-        v = static_idx.get(key)
-        if v is None:
-            if key[0] == "trap":
-                return machine.traps.handler_for(key[1], key[2])
-            if key[0] == "trapfn":
-                return machine.traps.handler_for(key[1], key[2]).fn
-            if key[0] == "trapframe":
-                return machine.traps.handler_for(key[1], key[2]).fn.frames[key[3]]
-            raise pickle.UnpicklingError(f"the snapshot refers to {key!r}, which this winhatch does not have")
-        return v
 
     def blob(i):
         try:
@@ -690,6 +712,8 @@ def load(path, *, console=None, setup_machine=None, subscribers=()):
     _fix_host_files(machine, payload["host_files"])
     for proc, regions in payload["cpus"]:
         _rebuild_cpu(proc, regions)
+    if setup_machine:
+        setup_machine(machine)
     machine.events._api_wanted_changed()
     machine.dispatcher._deadline = None
     machine.snapshot_epoch = meta.get("sandbox_epoch") or 0
@@ -859,10 +883,9 @@ class Trigger:
         if proc is None or proc.cpu is None:
             return
         if self.module is not None:
-            if (info.name or "").lower() != self.module and os.path.basename(name.replace("\\", "/")).lower() \
-                    != self.module:
+            if (info.image_name or "").lower() != self.module:
                 return
-            va = info.base + self.address
+            va = info.image_base + self.address
         else:
             if id(proc.cpu) in self._hooked:
                 return

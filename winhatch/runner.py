@@ -535,6 +535,7 @@ def _drive(machine, proc, console, ctrl_c) -> RunResult:
     """Run the machine until `proc` and the processes it started have ended; the RunResult."""
     from winhatch.snapshot import StopAfterSnapshot
     error = None
+    machine.snapshot_process = proc    # the run's main process, for a snapshot requested from a callback
 
     def guests():
         return [p for p in machine.processes if p.cpu is not None]

@@ -921,10 +921,37 @@ def _int(text: str, when: str) -> int:
         raise ValueError(f"bad --snapshot-at {when!r}: {text!r} is not a number") from None
 
 
+def request(machine, path, *, on_saved=None, stop: bool = False, **kw) -> None:
+    """Take a snapshot of `machine` as soon as it can be saved: usable from any callback (an event subscriber,
+    a notify routine, an API hook).  The running thread's slice ends after the call in progress (the snapshot
+    is taken after it); inside a guest call (DllMain, a callback) it is taken at the next safe point.
+    `on_saved(info)` gets save()'s result; `stop`: end the run there (the result's outcome is "snapshot")."""
+    d = machine.dispatcher
+    prev = d.safe_point
+
+    def point():
+        d.safe_point = prev
+        info = save(machine, path, process=kw.pop("process", None) or getattr(machine, "snapshot_process", None),
+                    **kw)
+        if on_saved is not None:
+            on_saved(info)
+        if stop:
+            raise StopAfterSnapshot(info)
+    d.safe_point = point
+    d.end_slice()
+
+
+#: the name the issue uses: restore(path) -> (machine, main process, meta)
+def restore(path, **kw):
+    """`load` under the issue's name: (machine, main process, meta) of the snapshot at `path`."""
+    return load(path, **kw)
+
+
 def resume(path, **kw):
-    """Continue a run from the snapshot at `path` (see `winhatch.runner.run_snapshot`): a RunResult."""
+    """Continue a run from the snapshot at `path` to its end: a RunResult (`winhatch.runner.run` with
+    ``from_snapshot``; its keyword arguments apply: stdout, stderr, trace, subscribers, timeout …)."""
     from winhatch import runner
-    return runner.run_snapshot(path, **kw)
+    return runner.run(None, from_snapshot=path, **kw)
 
 
 def fork(path, setups, **kw) -> list:
@@ -934,5 +961,5 @@ def fork(path, setups, **kw) -> list:
     from winhatch import runner
     out = []
     for setup in setups:
-        out.append(runner.run_snapshot(path, after_restore=setup, **kw))
+        out.append(runner.run(None, from_snapshot=path, after_restore=setup, **kw))
     return out

@@ -712,6 +712,8 @@ def load(path, *, console=None, setup_machine=None, subscribers=()):
     _fix_host_files(machine, payload["host_files"])
     for proc, regions in payload["cpus"]:
         _rebuild_cpu(proc, regions)
+    ev = machine.events   # host times of the new events follow the saved ones
+    ev._t0 = time.perf_counter() - (ev.events[-1].host_time if ev.events else 0.0)
     if setup_machine:
         setup_machine(machine)
     machine.events._api_wanted_changed()

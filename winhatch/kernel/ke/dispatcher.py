@@ -202,7 +202,8 @@ class Dispatcher:
                 cpu.pc = va
                 cpu.stop()
                 return None
-            except Preempt:  # the call is made again when the thread next runs
+            except Preempt:  # the call is made again when the thread next runs (and counted then)
+                self.api_calls -= 1
                 cpu.pc = va
                 cpu.stop()
                 return None
@@ -289,7 +290,8 @@ class Dispatcher:
         if isinstance(e, WouldBlock):   # the thread waits: it re-runs the stub when it resumes
             self._block(thread, e.block)
             cpu.pc = va
-        elif isinstance(e, Preempt):    # the slice ends before the call: it is made again
+        elif isinstance(e, Preempt):    # the slice ends before the call: it is made (and counted) again
+            self.api_calls -= 1
             cpu.pc = va
         else:                           # a termination, or a bug in a handler: unwind outside the hook
             self._pending_exc = e
@@ -569,7 +571,8 @@ class Dispatcher:
                     h.fn(t, va)
                 except WouldBlock as wb:  # pc is still on the stub
                     self._block(thread, wb.block)
-                except Preempt:           # pc is still on the stub: the call is made again
+                except Preempt:           # pc is still on the stub: the call is made (and counted) again
+                    self.api_calls -= 1
                     if top:
                         return None
                 if not thread.runnable:

@@ -93,11 +93,14 @@ def test_fork_runs_differ_only_by_their_answer(arch, programs, tmp_path):
 
     def answer(text):
         return lambda machine: machine.vfs.write_file(INPUT, text.encode())
-    one, two = snapshot.fork(snap, [answer("first answer"), answer("second answer")])
+    def later(machine):       # GetTickCount answers 5 s later in this fork (the loop measured it from before)
+        machine.clock.advance(5 * 10_000_000)
+    one, two, three = snapshot.fork(snap, [answer("first answer"), answer("second answer"), later])
     assert b"input: first answer" in one.stdout
     assert b"input: second answer" in two.stdout
     assert one.stdout.replace(b"first", b"second") == two.stdout
-    assert one.exit_status == two.exit_status == 7
+    assert b"ticks 80\r\n" in one.stdout and b"ticks 5080\r\n" in three.stdout
+    assert one.exit_status == two.exit_status == three.exit_status == 7
 
 
 def test_request_from_a_callback(programs, plain, tmp_path):

@@ -774,16 +774,15 @@ def _fix_host_files(machine, host_files) -> None:
 
 def _rebuild_cpu(proc, regions) -> None:
     """Map the process's memory in its new engine and load the saved register context."""
-    import unicorn
     from unicorn.unicorn import UcContext
-    from winhatch.kernel.mm.ucmap import write_nonzero  # noqa: F401
     cpu = proc.cpu
-    shadow = proc.aspace.uc
-    shadow.backend = cpu
-    proc.aspace.backend = cpu
+    shadow = proc.aspace.uc if proc.aspace is not None else None
+    if shadow is not None:
+        shadow.backend = cpu
+        proc.aspace.backend = cpu
     for start, end, perms, data, shadowed in regions:
         host = None
-        if shadowed:
+        if shadowed and shadow is not None:
             r = shadow.regs[start]
             if r.section is not None:
                 host = r.section.host_view(r.hoff, end - start)
@@ -797,7 +796,6 @@ def _rebuild_cpu(proc, regions) -> None:
     ctx.__setstate__((blob, size, arch, mode))
     cpu.uc.context_restore(ctx)
     cpu.uc.ctl_flush_tb()
-    _ = unicorn
 
 
 # ------------------------------------------------------------------------------------------------ triggers

@@ -43,6 +43,8 @@ file deleted while the guest holds it open, …).
 File format: a zip (deflate) with ``meta.json`` (magic, format number, winhatch version and source digest,
 Python and Unicorn versions, architecture, the sample's SHA-256), ``graph.pickle``, ``mem/N`` (host memory
 chunks) and ``files.tar``.  A file from another winhatch build (or not a snapshot at all) is refused.
+A snapshot is a pickle with code in it (the closures): like any pickle, load only snapshots you made — one
+from an untrusted source runs its code in the host's Python, outside the sandbox.
 """
 from __future__ import annotations
 

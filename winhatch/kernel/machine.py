@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from winhatch.kernel import events as ev
@@ -114,6 +115,8 @@ class Machine:
         self.commit_pool = CommitPool(mem or None)
         nh = self.limits.get("max_handles", DEFAULT_MAX_HANDLES)
         self.max_handles = min(nh, MAX_HANDLES) if nh else MAX_HANDLES
+        #: host time the machine was made: a snapshot archives the files of writable host folders changed since
+        self.snapshot_epoch = time.time()
         self._tmp = None
         if sandbox is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="winhatch-", ignore_cleanup_errors=True)

@@ -53,7 +53,7 @@ from winhatch.kernel import events as ev
 from winhatch.kernel.ke import wait as kwait
 from winhatch.kernel.ke import traps as _traps
 from winhatch.kernel.ke.traps import SPECULATIVE
-from winhatch.kernel.ke.wait import WouldBlock
+from winhatch.kernel.ke.wait import Preempt, WouldBlock
 
 if TYPE_CHECKING:
     from winhatch.kernel.ps.objects import Process, Thread
@@ -154,6 +154,13 @@ class Dispatcher:
         self._respin = False      # it reached call_guest: serve the call again, deferred
         self.respins = 0          # how many times that happened
         self.deadlock: dict | None = None
+        #: fn() called between two slices when no guest call is in progress on the host's stack (no DllMain or
+        #: callback frames, no thread pinned in a nested wait): the one point where the machine can be saved
+        #: (winhatch.snapshot); it may raise to end the run
+        self.safe_point: Callable | None = None
+        #: `instructions` value at which the running slice ends so the safe point runs (0: none): a snapshot at
+        #: an instruction count (the runs are counted until then, see _budget)
+        self.stop_at_instructions = 0
         # installed by ntdll's layer: fn(thread, ExceptionInfo) -> bool (handled; context may have changed)
         self.user_exception_dispatcher: Callable | None = None
         # installed by the subsystem: fn(thread, ExceptionInfo) called for an access violation raised by the
@@ -192,6 +199,11 @@ class Dispatcher:
                 h.fn(thread, va)
             except WouldBlock as wb:  # the thread waits: back to the stub, re-executed when it resumes
                 self._block(thread, wb.block)
+                cpu.pc = va
+                cpu.stop()
+                return None
+            except Preempt:  # the call is made again when the thread next runs (and counted then)
+                self.api_calls -= 1
                 cpu.pc = va
                 cpu.stop()
                 return None
@@ -277,6 +289,9 @@ class Dispatcher:
             return
         if isinstance(e, WouldBlock):   # the thread waits: it re-runs the stub when it resumes
             self._block(thread, e.block)
+            cpu.pc = va
+        elif isinstance(e, Preempt):    # the slice ends before the call: it is made (and counted) again
+            self.api_calls -= 1
             cpu.pc = va
         else:                           # a termination, or a bug in a handler: unwind outside the hook
             self._pending_exc = e
@@ -442,6 +457,8 @@ class Dispatcher:
                     return
                 if t.runnable and not t.process.exited and t not in self._pinned:
                     self._run_slice(t, sliced)
+                    if self.safe_point is not None and self._nest == 0 and not self._pinned:
+                        self.safe_point()
 
     def _switch_to(self, thread: "Thread") -> None:
         proc = thread.process
@@ -496,6 +513,10 @@ class Dispatcher:
 
     def _budget(self, sliced: bool) -> int:
         n = self.slice_instructions if sliced and self.mode == "instructions" else 0
+        if self.stop_at_instructions:
+            left = self.stop_at_instructions - self.instructions
+            if left > 0:
+                n = min(n, left) if n else left
         if self.max_instructions:
             left = self.max_instructions - self.instructions
             if left <= 0:
@@ -550,6 +571,10 @@ class Dispatcher:
                     h.fn(t, va)
                 except WouldBlock as wb:  # pc is still on the stub
                     self._block(thread, wb.block)
+                except Preempt:           # pc is still on the stub: the call is made (and counted) again
+                    self.api_calls -= 1
+                    if top:
+                        return None
                 if not thread.runnable:
                     if top:
                         return None

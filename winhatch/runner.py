@@ -31,7 +31,8 @@ class RunResult(Record):
     program: str | None  # the host path that was run
     args: list
     interrupted: bool  # a Ctrl-C stopped the run (the guests ended with STATUS_CONTROL_C_EXIT)
-    stopped_by: str | None  # winhatch ended the guest: "limit" (time/instruction budget) or "deadlock"
+    stopped_by: str | None  # winhatch ended the guest: "limit" (time/instruction budget), "deadlock", or
+    #                         "stopped" (a Session hook called stop())
 
     def __init__(self, exit_status: int | None, stdout: bytes, stderr: bytes, process: object = None,
                  machine: object = None, events: list = NEW, error: str | None = None, crash: dict | None = None,
@@ -450,7 +451,8 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
         except MachineStop as e:
             error = e.reason
             interrupted = machine.dispatcher.interrupted
-            stopped_by = "deadlock" if e.status == 0xC0000194 else "limit"
+            stopped_by = ("stopped" if e is machine.dispatcher.stop_request
+                          else "deadlock" if e.status == 0xC0000194 else "limit")
             for p in guests():
                 if not p.exited:
                     machine.terminate_process(p, e.status)

@@ -565,6 +565,7 @@ class Cpu:
         #: traps served inside the hook through the frame: stub VA -> fn(buffer, frame offset).  The kernel
         #: fills it; any other trap goes to the trap handler (set_trap_handler).
         self.fast_traps: dict[int, Callable] = {}
+        self._user_hooks: dict[int, tuple[int, int]] = {}   # add_code_hook / add_mem_hook handles: their range
         self._pfmt_s = struct.Struct("<Q" if self.is64 else "<I")
         self._reason: Optional[StopReason] = None
         self._mem_fault: Optional[tuple[int, int]] = None
@@ -785,6 +786,62 @@ class Cpu:
         at = pc - 2 if self._peek(pc - 2, 1) == b"\xcd" else pc
         return GuestFault(nt.STATUS_ACCESS_VIOLATION, at, access="read", address=self._mask, kind="gp",
                           description=f"int {v:#x}", vector=v)
+
+    # ------------------------------------------------------------------------------ instrumentation hooks
+    def add_code_hook(self, begin: int, end: int, fn: Callable[[int, int], None]) -> int:
+        """Instrument the instructions in [begin, end] (inclusive): fn(address, size) runs before each one
+        executes (Unicorn UC_HOOK_CODE limited to that range: code outside it runs uninstrumented).  The
+        blocks already translated there are dropped so the hook sees them.  fn may write registers (the pc
+        too: execution continues there) and call stop(); an exception it raises ends the run and is raised
+        from run().  Returns a handle for remove_hook."""
+        return self._add_hook(unicorn.UC_HOOK_CODE, begin, end,
+                              lambda _uc, address, size, _ud: fn(address, size))
+
+    def add_mem_hook(self, access: str, begin: int, end: int, fn: Callable[[str, int, int, int], None]) -> int:
+        """Watch guest reads ("read"), writes ("write") or both ("rw") of [begin, end] (inclusive): fn(access,
+        address, size, value) with access "read"/"write" (value: the value written; 0 for a read).  Unicorn's
+        UC_HOOK_MEM_READ/WRITE with that range: the Python callback runs only for accesses inside it.  Returns
+        a handle for remove_hook."""
+        kinds = {"read": unicorn.UC_HOOK_MEM_READ, "write": unicorn.UC_HOOK_MEM_WRITE,
+                 "rw": unicorn.UC_HOOK_MEM_READ | unicorn.UC_HOOK_MEM_WRITE}
+        if access not in kinds:
+            raise ValueError(f"access must be 'read', 'write' or 'rw', not {access!r}")
+        W = unicorn.UC_MEM_WRITE
+
+        def cb(_uc, acc, address, size, value, _ud):
+            fn("write" if acc == W else "read", address, size, value if acc == W else 0)
+        return self._add_hook(kinds[access], begin, end, cb)
+
+    def _add_hook(self, htype: int, begin: int, end: int, cb: Callable) -> int:
+        if end < begin:
+            raise ValueError(f"empty range [{begin:#x}, {end:#x}]")
+
+        def guarded(*a):
+            self._pc_written = False
+            try:
+                cb(*a)
+            except BaseException as e:  # the run ends; run() raises it
+                if self._hook_exc is None:
+                    self._hook_exc = e
+                N.lib.uc_emu_stop(self._h)
+                return
+            if self._pc_written and not self._stop_requested:
+                self._after_trap()
+        handle = self.uc.hook_add(htype, guarded, None, begin, end)
+        self._user_hooks[handle] = (begin, end)
+        if htype == unicorn.UC_HOOK_CODE:
+            self._drop_tbs(begin, end + 1)
+        else:   # a memory hook is compiled into the blocks that access memory: translate them again
+            self.uc.ctl_flush_tb()
+        return handle
+
+    def remove_hook(self, handle: int) -> None:
+        """Remove a hook of add_code_hook / add_mem_hook (a handle already removed is ignored)."""
+        rng = self._user_hooks.pop(handle, None)
+        if rng is None:
+            return
+        self.uc.hook_del(handle)
+        self._drop_tbs(rng[0], rng[1] + 1)
 
     # ---------------------------------------------------------------------------------------- run
     def set_trap_handler(self, fn: Optional[Callable]) -> None:

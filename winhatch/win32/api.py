@@ -612,6 +612,9 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
     nparams = len(plan)
     int32 = tuple(i for i, (_, is32) in enumerate(plan) if is32)
     fn = spec.fn
+    if machine.hooks.api:   # the machine's owner hooks this API (winhatch.Session.hook_api): wrap the handler
+        from winhatch.win32 import apihooks
+        fn = apihooks.wrap(machine, spec, dll, export_name, fn)
     cdecl = spec.cdecl
     CallT = call_class(machine, spec, export_name, wide, dll)
 
@@ -819,6 +822,7 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
         cpu.pc = ret_addr
 
     handler.frames = (frame32, frame64)
+    handler.build_args = (machine, spec, dll, export_name, wide)   # to build it again (apihooks.rehook)
     return handler
 
 

@@ -50,6 +50,7 @@ from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLAT
                                STATUS_INSTRUCTION_BUDGET_EXHAUSTED, STATUS_NOT_IMPLEMENTED, STATUS_STACK_OVERFLOW,
                                STATUS_CONTROL_C_EXIT, STATUS_IO_TIMEOUT, STATUS_POSSIBLE_DEADLOCK, status_name)
 from winhatch.kernel import events as ev
+from winhatch.kernel import hooks as _hooks
 from winhatch.kernel.ke import wait as kwait
 from winhatch.kernel.ke import traps as _traps
 from winhatch.kernel.ke.traps import SPECULATIVE
@@ -143,6 +144,9 @@ class Dispatcher:
         #: set by interrupt() (a Ctrl-C, from a signal handler or another host thread): the machine stops
         #: with STATUS_CONTROL_C_EXIT at the next check, before or after a CPU run
         self.interrupted = False
+        #: set by request_stop (an instrumentation hook's Session.stop): the machine stops with it at the next
+        #: check, as after a Ctrl-C
+        self.stop_request: MachineStop | None = None
         self.slice_end = INF  # api_calls value at which the running slice ends
         self._wait_seq = 0
         self.waiting: list["Thread"] = []  # threads with a wait block, in the order their waits began
@@ -164,6 +168,8 @@ class Dispatcher:
     # -- wiring -------------------------------------------------------------------------------------------------
     def attach(self, process: "Process") -> None:
         """Connect a new process's CPU to the trap dispatch."""
+        if self.machine.hooks.code:   # the owner's code and memory hooks that apply to this process
+            self.machine.hooks.attach_process(process)
         cache: dict[int, object] = {}
         process.subsystem["trap_cache"] = cache
         DEFER = type(process.cpu).DEFER
@@ -392,6 +398,22 @@ class Dispatcher:
             if cpu is not None:
                 cpu.stop_async()
 
+    def request_stop(self, reason: str, status: int) -> None:
+        """Stop the machine as soon as the running handler or hook returns (from inside a callback of the
+        machine's own thread): `run` raises MachineStop(reason, status) at its next check."""
+        self.stop_request = MachineStop(reason, status)
+        cur = self.current
+        if cur is not None and cur.process.cpu is not None:
+            cur.process.cpu.stop()
+
+    def _check_stop(self) -> None:
+        if self.interrupted:
+            self._pending_exc = None
+            raise interrupted_stop()
+        if self.stop_request is not None:
+            self._pending_exc = None
+            raise self.stop_request
+
     # -- running -----------------------------------------------------------------------------------------------
     def _priority(self, t: "Thread") -> int:
         return max(1, min(31, t.process.base_priority + getattr(t, "priority_delta", 0)))
@@ -420,8 +442,8 @@ class Dispatcher:
         while True:
             if until is not None and until():
                 return
-            if self.interrupted:
-                raise interrupted_stop()
+            if self.interrupted or self.stop_request is not None:
+                self._check_stop()
             self._tick()
             threads = self._order()
             if not threads:
@@ -508,8 +530,8 @@ class Dispatcher:
         import time
         cpu = thread.process.cpu
         while True:
-            if self.interrupted:
-                raise interrupted_stop()
+            if self.interrupted or self.stop_request is not None:
+                self._check_stop()
             top = return_marker is None
             budget = self._budget(sliced and top)
             timeout = 0.0
@@ -533,9 +555,8 @@ class Dispatcher:
             self._run_accounted = 0
             thread.user_ns += ns
             thread.process.user_ns += ns
-            if self.interrupted:
-                self._pending_exc = None
-                raise interrupted_stop()
+            if self.interrupted or self.stop_request is not None:
+                self._check_stop()
             if self._pending_exc is not None:
                 e, self._pending_exc = self._pending_exc, None
                 raise e
@@ -770,6 +791,9 @@ class Dispatcher:
                                  code_name=status_name(info.code), address=info.address,
                                  where=proc.subsystem["images"].describe(info.address),
                                  access=info.access, fault_address=info.fault_address)
+        hooks = self.machine.hooks
+        if hooks.exceptions and _hooks.exception_hooks(hooks, thread, info, True):
+            return      # an instrumentation hook handled it: the thread continues with its registers
         if self.user_exception_dispatcher is not None and self.user_exception_dispatcher(thread, info):
             return
         self.unhandled_exception(thread, info)
@@ -779,6 +803,8 @@ class Dispatcher:
         """Nothing handled the exception: the process dies with the code (as after the unhandled-exception
         filter); `proc.crash` keeps the exception record, the registers and a stack walk."""
         proc = thread.process
+        if self.machine.hooks.exceptions:
+            _hooks.exception_hooks(self.machine.hooks, thread, info, False)
         images = proc.subsystem["images"]
         proc.crash = {"code": info.code, "code_name": status_name(info.code), "address": info.address,
                       "where": images.describe(info.address), "access": info.access,

@@ -1,0 +1,309 @@
+"""winhatch.Session: per-run instrumentation hooks and guest access (tests/fixtures/src/hook_demo.c).
+
+hook_demo prints, without hooks (both architectures, as under wine64 for x64):
+    ticks=<GetTickCount>  lasterror=1234  strlen=5  open=failed error=2  secret=<3*(argc+4)+1>
+    buffer=abcd at <g_buffer>  [veh saw 0xe0000001 / after raise] [thread=42]  done   (exit code 7)
+"""
+from __future__ import annotations
+
+import pytest
+
+import winhatch
+from winhatch.session import DBG_TERMINATE_PROCESS
+
+STATUS_ACCESS_DENIED = 0xC0000022
+
+
+@pytest.fixture
+def demo(build_fixture, arch, tmp_path):
+    """The fixture program copied to a folder of its own (its directory is the guest's C:\\app)."""
+    exe = tmp_path / "hook_demo.exe"
+    exe.write_bytes(build_fixture("hook_demo.c", arch).read_bytes())
+    return exe
+
+
+def lines(result) -> list[str]:
+    return result.stdout.decode().splitlines()
+
+
+def test_unhooked_run_is_the_program(demo):
+    r = winhatch.Session(demo).run()
+    out = lines(r)
+    assert out[1:5] == ["lasterror=1234", "strlen=5", "open=failed error=2", "secret=16"]
+    assert r.exit_status == 7 and r.outcome == "exited"
+
+
+def test_api_after_changes_result_and_native_exports_trap(demo):
+    s = winhatch.Session(demo)
+    seen = []
+    s.hook_api("kernel32!GetTickCount", after=lambda call: setattr(call, "result", 1234))
+
+    def last_error(call):          # GetLastError is machine code in winhatch's kernel32 unless hooked
+        seen.append(call.result)
+        call.result = 77
+    s.hook_api("KERNEL32.DLL!GetLastError", after=last_error)
+    out = lines(s.run())
+    assert out[0] == "ticks=1234"
+    assert out[1] == "lasterror=77"
+    assert out[3] == "open=failed error=77"
+    assert seen[:2] == [1234, 2]       # the real values the handler returned
+
+
+def test_two_sessions_do_not_share_hooks(demo):
+    s1 = winhatch.Session(demo)
+    s1.hook_api("kernel32!GetTickCount", after=lambda call: setattr(call, "result", 1234))
+    s2 = winhatch.Session(demo)
+    assert lines(s1.run())[0] == "ticks=1234"
+    ticks = lines(s2.run())[0]
+    assert ticks.startswith("ticks=") and ticks != "ticks=1234"
+    assert lines(winhatch.run(str(demo)))[1] == "lasterror=1234"
+
+
+def test_before_rewrites_string_argument_str_and_address(demo):
+    s = winhatch.Session(demo)
+    seen = {}
+
+    def as_str(call):
+        seen["orig"] = call.args["lpFileName"]
+        seen["read"] = s.read_string(call.raw["lpFileName"])
+        call.args["lpFileName"] = "hook_demo.exe"
+    h = s.hook_api("kernel32!CreateFileA", before=as_str)
+    out = lines(s.run())
+    assert out[3] == "open=ok error=0"
+    assert seen["orig"] == seen["read"] == "missing.txt"
+    h.remove()
+
+    # an int: a guest address holding the name (written into the program's exported buffer's tail)
+    s = winhatch.Session(demo)
+
+    def as_addr(call):
+        addr = s.address("hook_demo.exe!g_buffer") + 32
+        s.write(addr, b"hook_demo.exe\0")
+        call.args["lpFileName"] = addr
+    s.hook_api("kernel32!CreateFileA", before=as_addr)
+    assert lines(s.run())[3] == "open=ok error=0"
+
+
+def test_register_argument_seen_in_before(demo):
+    s = winhatch.Session(demo)
+    regs = {}
+
+    def before(call):
+        regs["raw"] = call.raw["lpFileName"]
+        regs["rcx" if s.process.arch == "x64" else "stack"] = (
+            s.reg("rcx") if s.process.arch == "x64"
+            else int.from_bytes(s.read(s.reg("esp") + 4, 4), "little"))
+    s.hook_api("kernel32!CreateFileA", before=before)
+    s.run()
+    assert regs["raw"] == regs.get("rcx", regs.get("stack"))
+
+
+def test_skip_cleans_the_stack_as_the_prototype_says(demo):
+    """stdcall CreateFileA (7 arguments, 28 bytes popped on x86) skipped: the program continues normally."""
+    s = winhatch.Session(demo)
+    ran = []
+
+    def skip(call):
+        call.skip(-1)                      # INVALID_HANDLE_VALUE
+        call.set_last_error(5)
+    s.hook_api("kernel32!CreateFileA", before=skip)
+    s.hook_service("NtCreateFile", before=lambda call: ran.append(call))
+    r = s.run()
+    out = lines(r)
+    assert out[3] == "open=failed error=5"
+    assert out[-1] == "done" and r.exit_status == 7
+    assert ran == []                    # the handler (and so its NtCreateFile) did not run
+
+
+def test_wildcard_and_filter_targets(demo):
+    s = winhatch.Session(demo)
+    names = []
+    s.hook_api("*!strlen", before=lambda call: names.append(call.api))
+    s.hook_api(lambda dll, name: name == "GetTickCount", after=lambda call: setattr(call, "result", 5))
+    out = lines(s.run())
+    assert out[0] == "ticks=5"
+    assert any(n.endswith("!strlen") for n in names)
+
+
+def test_service_hooks_change_and_skip_status(demo):
+    s = winhatch.Session(demo)
+    seen = []
+
+    def after(call):
+        seen.append((call.name, call.status, call.kind, call.caller))
+        call.status = STATUS_ACCESS_DENIED
+    s.hook_service("NtCreateFile", after=after)
+    assert lines(s.run())[3] == "open=failed error=5"
+    assert seen[0][:3] == ("NtCreateFile", 0xC0000034, "api")        # STATUS_OBJECT_NAME_NOT_FOUND
+    assert seen[0][3].endswith("!CreateFileA")
+
+    s = winhatch.Session(demo)
+    from winhatch.kernel.ke.services import BY_NAME
+    s.hook_service(BY_NAME["NtCreateFile"].number, before=lambda call: call.skip(STATUS_ACCESS_DENIED))
+    assert lines(s.run())[3] == "open=failed error=5"
+    with pytest.raises(ValueError):
+        s.hook_service("NtNoSuchService")
+
+
+def test_address_hook_changes_registers(demo):
+    s = winhatch.Session(demo)
+    hits = []
+
+    def at_secret(event):
+        hits.append(event.address)
+        if event.process.arch == "x64":
+            event.regs.rcx = 10                                   # secret(10)
+        else:
+            s.write(event.regs.esp + 4, (10).to_bytes(4, "little"))
+    s.hook_address("hook_demo.exe!secret", at_secret)
+    out = lines(s.run())
+    assert out[4] == "secret=31"
+    assert len(hits) == 1 and hits[0] == s.address("hook_demo.exe!secret")
+    mod = next(m for m in s.modules() if m["name"].lower() == "hook_demo.exe")
+    assert mod["base"] <= hits[0] < mod["base"] + mod["size"]
+
+
+def test_code_range_hook_sees_only_its_range(demo):
+    s = winhatch.Session(demo)
+    seen = []
+
+    def on_image(event):
+        if event.name.lower() == "hook_demo.exe" and not seen:
+            begin = s.address("hook_demo.exe!secret", event.process)
+            seen.append(("range", begin))
+            s.hook_code(begin, begin + 0x40, fn=lambda e: seen.append(e.address))
+    s.on_image(on_image)
+    s.run()
+    begin = seen[0][1]
+    addrs = seen[1:]
+    assert begin in addrs            # secret ran (the range also covers the functions after it)
+    assert all(begin <= a < begin + 0x40 for a in addrs)
+
+
+def test_whole_module_code_hook(demo):
+    s = winhatch.Session(demo, args=[])
+    count = [0]
+    s.hook_code("hook_demo.exe", fn=lambda e: count.__setitem__(0, count[0] + 1))
+    r = s.run()
+    assert r.exit_status == 7 and count[0] > 100
+
+
+def test_memory_write_hook(demo):
+    s = winhatch.Session(demo)
+    writes = []
+
+    def on_image(event):
+        if event.name.lower() == "hook_demo.exe":
+            a = s.address("hook_demo.exe!g_buffer", event.process)
+            s.hook_memory(a, a + 4, lambda e: writes.append((e.address - a, e.value, e.size)), access="write")
+    s.on_image(on_image)
+    r = s.run()
+    assert writes == [(0, ord("a"), 1), (1, ord("b"), 1), (2, ord("c"), 1), (3, ord("d"), 1)]
+    assert lines(r)[5].startswith("buffer=abcd")
+    with pytest.raises(ValueError):
+        s.hook_memory(0, 1, lambda e: None, access="bogus")
+
+
+def test_exceptions_first_and_second_chance(demo):
+    s = winhatch.Session(demo, args=["crash"])
+    seen = []
+    s.hook_exception(lambda e: seen.append((e.code, e.first_chance, e.access, e.fault_address)))
+    r = s.run()
+    assert r.outcome == "crashed" and r.exit_status == 0xC0000005
+    assert seen == [(0xC0000005, True, "write", 16), (0xC0000005, False, "write", 16)]
+
+
+def test_exception_handled_at_first_chance(demo):
+    s = winhatch.Session(demo, args=["raise"])
+    seen = []
+
+    def handle(event):
+        seen.append(hex(event.code))
+        if event.code == 0xE0000001:
+            event.handle()             # the guest's vectored handler does not run
+    s.hook_exception(handle)
+    out = lines(s.run())
+    assert "0xe0000001" in seen
+    assert "after raise" in out and not any(x.startswith("veh saw") for x in out)
+    # without the hook the program's handler runs
+    assert "veh saw 0xe0000001" in lines(winhatch.Session(demo, args=["raise"]).run())
+
+
+def test_stop_from_a_hook(demo):
+    s = winhatch.Session(demo)
+    s.hook_address("hook_demo.exe!secret", lambda e: s.stop("found it"))
+    r = s.run()
+    assert r.outcome == "stopped" and r.error == "found it"
+    assert r.exit_status == DBG_TERMINATE_PROCESS
+    with pytest.raises(RuntimeError):
+        winhatch.Session(demo).stop()
+
+
+def test_remove_before_and_during_the_run(demo):
+    s = winhatch.Session(demo)
+    h = s.hook_api("kernel32!GetTickCount", after=lambda call: setattr(call, "result", 1))
+    h.remove()
+    h.remove()
+    calls = []
+
+    def once(call):                    # removes itself at its first call: the next GetLastError is real
+        calls.append(call.result)
+        call.result = 77
+        me.remove()
+    me = s.hook_api("kernel32!GetLastError", after=once)
+    out = lines(s.run())
+    assert not out[0].endswith("=1")
+    assert out[1] == "lasterror=77" and out[3] == "open=failed error=2"
+    assert calls == [1234] and s.hooks == []
+
+
+def test_process_thread_image_events_and_listings(demo):
+    s = winhatch.Session(demo, args=["thread"])
+    events = []
+    s.on_process(lambda e: events.append(("process", e.created, e.pid)))
+    s.on_thread(lambda e: events.append(("thread", e.created, e.tid)))
+    s.on_image(lambda e: events.append(("image", e.name.lower(), e.base)))
+    snap = {}
+
+    def at_secret(e):
+        snap["threads"] = [t["tid"] for t in s.threads()]
+        snap["handles"] = s.handles()
+        snap["memory"] = s.memory()
+        snap["processes"] = s.processes()
+    s.hook_address("hook_demo.exe!secret", at_secret)
+    r = s.run()
+    assert "thread=42" in lines(r)
+    pid = r.process.pid
+    assert events[0] == ("process", True, pid) and events[-1] == ("process", False, pid)
+    created = [e[2] for e in events if e[0] == "thread" and e[1]]
+    ended = [e[2] for e in events if e[0] == "thread" and not e[1]]
+    assert len(created) == 2 and sorted(created) == sorted(ended)
+    images = {e[1]: e[2] for e in events if e[0] == "image"}
+    assert {"hook_demo.exe", "ntdll.dll", "kernel32.dll", "msvcrt.dll"} <= set(images)
+    mods = {m["name"].lower(): m for m in s.modules()}
+    assert mods["hook_demo.exe"]["base"] == images["hook_demo.exe"]
+    assert mods["kernel32.dll"]["path"].lower().endswith("\\kernel32.dll")
+    assert snap["threads"] == [created[0]]
+    assert [p["pid"] for p in snap["processes"]] == [pid]
+    types = {h["type"] for h in snap["handles"]}
+    assert "File" in types and all(h["value"] % 4 == 0 for h in snap["handles"])
+    assert any(r_.type == "Image" and (r_.module or "").lower() == "hook_demo.exe" for r_ in snap["memory"])
+    assert any(r_.type == "Stack" for r_ in snap["memory"])
+    # after the run: the memory is still readable
+    assert s.read(mods["hook_demo.exe"]["base"], 2) == b"MZ"
+
+
+def test_process_veto(demo):
+    """A process-creation callback refuses the program itself: CreateProcess fails with the status."""
+    s = winhatch.Session(demo)
+    s.on_process(lambda e: e.veto(STATUS_ACCESS_DENIED) if e.created else None)
+    r = s.run()
+    assert r.process is None and "CreateProcess failed" in (r.error or "")
+
+
+def test_bad_targets_are_clear_errors(demo):
+    s = winhatch.Session(demo)
+    with pytest.raises(ValueError):
+        s.hook_api("GetTickCount")
+    with pytest.raises(ValueError):
+        s.hook_service(0xFFFFF)

@@ -307,3 +307,17 @@ def test_bad_targets_are_clear_errors(demo):
         s.hook_api("GetTickCount")
     with pytest.raises(ValueError):
         s.hook_service(0xFFFFF)
+
+
+def test_a_blocking_call_runs_its_before_hooks_once(demo):
+    """WaitForSingleObject on the worker thread blocks, and is served again when the thread ends: the API's
+    and the service's `before` callbacks run once, their `after` once, with the final result."""
+    s = winhatch.Session(demo, args=["thread"])
+    api, svc = [], []
+    s.hook_api("kernel32!WaitForSingleObject", before=lambda c: api.append(c.args["dwMilliseconds"]),
+               after=lambda c: api.append(("ret", c.result)))
+    s.hook_service("NtWaitForSingleObject", before=lambda c: svc.append("before"),
+                   after=lambda c: svc.append(("after", c.status)))
+    assert "thread=42" in lines(s.run())
+    assert api == [0xFFFFFFFF, ("ret", 0)]
+    assert svc == ["before", ("after", 0)]

@@ -174,17 +174,25 @@ class ServiceTable:
                        hooks: list) -> int | None:
         """A service with instrumentation hooks (winhatch.kernel.hooks): the `before` callbacks may change the
         arguments or skip the service with a status (even one winhatch does not implement), the `after`
-        callbacks see and may change the status."""
+        callbacks see and may change the status.  A call that blocks runs its `before` callbacks once."""
         from winhatch.kernel.hooks import ServiceCall
-        call = ServiceCall(thread, svc.name, svc.number, list(args), kind, caller)
         hooks = list(hooks)
-        for h in hooks:
-            if h.before is not None and not h.removed:
-                h.before(call)
-                if call.skipped:
-                    break
+        retry = thread.__dict__.pop("service_hook_retry", None)
+        if retry is not None and retry.number == svc.number:
+            call = retry          # the call re-run after its wait: its `before` callbacks already ran
+        else:
+            call = ServiceCall(thread, svc.name, svc.number, list(args), kind, caller)
+            for h in hooks:
+                if h.before is not None and not h.removed:
+                    h.before(call)
+                    if call.skipped:
+                        break
         if not call.skipped:
-            call.status = self._serve(thread, svc, call.args, caller_sp, kind, caller)
+            try:
+                call.status = self._serve(thread, svc, call.args, caller_sp, kind, caller)
+            except WouldBlock:
+                thread.__dict__["service_hook_retry"] = call
+                raise
         for h in hooks:
             if h.after is not None and not h.removed:
                 h.after(call)

@@ -321,3 +321,41 @@ def test_a_blocking_call_runs_its_before_hooks_once(demo):
     assert "thread=42" in lines(s.run())
     assert api == [0xFFFFFFFF, ("ret", 0)]
     assert svc == ["before", ("after", 0)]
+
+
+def test_hooks_added_and_removed_from_callbacks_during_the_run(demo):
+    """From a code hook (inside the CPU's run): a memory hook added, the code hook removing itself; from an API
+    hook (served inside the trap): another API hook added.  Each fires exactly as often as it should."""
+    s = winhatch.Session(demo)
+    hits, writes = [], []
+
+    def at_secret(event):
+        hits.append(event.address)
+        a = s.address("hook_demo.exe!g_buffer")
+        s.hook_memory(a, a + 4, lambda e: writes.append(e.value), access="write")
+        me.remove()
+    me = s.hook_address("hook_demo.exe!secret", at_secret)
+
+    def add_one(call):
+        s.hook_api("kernel32!GetLastError", after=lambda c: setattr(c, "result", 99))
+    s.hook_api("kernel32!CreateFileA", before=add_one)
+    out = lines(s.run())
+    assert out[3] == "open=failed error=99" and out[4] == "secret=16"
+    assert len(hits) == 1
+    assert writes == [ord(ch) for ch in "abcd"]
+
+
+def test_a_code_hook_that_adds_a_hook_fires_once_per_execution(demo):
+    """Adding a hook ends the CPU's run before the hooked instruction executes; when the thread resumes there,
+    the hooks that already ran for it do not run again."""
+    s = winhatch.Session(demo)
+    hits, extra = [], []
+
+    def at_secret(event):
+        hits.append(event.address)
+        if len(hits) == 1:
+            s.hook_code(event.address + 1, event.address + 2, fn=lambda e: extra.append(e.address))
+    s.hook_address("hook_demo.exe!secret", at_secret)
+    out = lines(s.run())
+    assert out[4] == "secret=16"
+    assert len(hits) == 1

@@ -566,6 +566,9 @@ class Cpu:
         #: fills it; any other trap goes to the trap handler (set_trap_handler).
         self.fast_traps: dict[int, Callable] = {}
         self._user_hooks: dict[int, tuple[int, int]] = {}   # add_code_hook / add_mem_hook handles: their range
+        self._pending_drops: list = []    # translations to drop when the run in progress returns
+        #: (address, {code hook handles}) of a run stopped from a code hook before that instruction
+        self._stopped_at: Optional[tuple[int, set]] = None
         self._pfmt_s = struct.Struct("<Q" if self.is64 else "<I")
         self._reason: Optional[StopReason] = None
         self._mem_fault: Optional[tuple[int, int]] = None
@@ -793,9 +796,30 @@ class Cpu:
         executes (Unicorn UC_HOOK_CODE limited to that range: code outside it runs uninstrumented).  The
         blocks already translated there are dropped so the hook sees them.  fn may write registers (the pc
         too: execution continues there) and call stop(); an exception it raises ends the run and is raised
-        from run().  Returns a handle for remove_hook."""
-        return self._add_hook(unicorn.UC_HOOK_CODE, begin, end,
-                              lambda _uc, address, size, _ud: fn(address, size))
+        from run().  Returns a handle for remove_hook.
+
+        A run stopped from a code hook ends before that instruction executes, so the next run starts with it
+        and its hooks would fire again: each hook that already ran there is skipped once (_stopped_at)."""
+        box = [0]
+
+        def cb(_uc, address, size, _ud):
+            st = self._stopped_at
+            if st is not None:
+                if st[0] == address and box[0] in st[1]:
+                    st[1].discard(box[0])
+                    if not st[1]:
+                        self._stopped_at = None
+                    return
+                if st[0] != address:
+                    self._stopped_at = None
+            fn(address, size)
+            if self._stop_requested:      # the instruction runs when the thread resumes: not this hook again
+                st = self._stopped_at
+                if st is None or st[0] != address:
+                    st = self._stopped_at = (address, set())
+                st[1].add(box[0])
+        box[0] = self._add_hook(unicorn.UC_HOOK_CODE, begin, end, cb)
+        return box[0]
 
     def add_mem_hook(self, access: str, begin: int, end: int, fn: Callable[[str, int, int, int], None]) -> int:
         """Watch guest reads ("read"), writes ("write") or both ("rw") of [begin, end] (inclusive): fn(access,
@@ -829,10 +853,9 @@ class Cpu:
                 self._after_trap()
         handle = self.uc.hook_add(htype, guarded, None, begin, end)
         self._user_hooks[handle] = (begin, end)
-        if htype == unicorn.UC_HOOK_CODE:
-            self._drop_tbs(begin, end + 1)
-        else:   # a memory hook is compiled into the blocks that access memory: translate them again
-            self.uc.ctl_flush_tb()
+        # a code hook is compiled into the blocks of its range, a memory hook into every block that accesses
+        # memory: those translated before must be translated again
+        self._drop_translations(None if htype != unicorn.UC_HOOK_CODE else (begin, end + 1))
         return handle
 
     def remove_hook(self, handle: int) -> None:
@@ -841,7 +864,28 @@ class Cpu:
         if rng is None:
             return
         self.uc.hook_del(handle)
-        self._drop_tbs(rng[0], rng[1] + 1)
+        self._drop_translations((rng[0], rng[1] + 1))
+
+    def _drop_translations(self, rng: Optional[tuple[int, int]]) -> None:
+        """Drop translated blocks (those of `rng`, or all): at once between runs; from inside a run (a hook added
+        by a callback) the blocks may be executing, so the run is ended (the thread resumes where it was, as
+        after any stop) and they are dropped when it has returned."""
+        if not self._in_run:
+            if rng is None:
+                self.uc.ctl_flush_tb()
+            else:
+                self._drop_tbs(*rng)
+            return
+        self._pending_drops.append(rng)
+        self.stop()
+
+    def _apply_pending_drops(self) -> None:
+        drops, self._pending_drops = self._pending_drops, []
+        if any(r is None for r in drops):
+            self.uc.ctl_flush_tb()
+            return
+        for r in drops:
+            self._drop_tbs(*r)
 
     # ---------------------------------------------------------------------------------------- run
     def set_trap_handler(self, fn: Optional[Callable]) -> None:
@@ -905,6 +949,8 @@ class Cpu:
         # this loop starts a fresh uc_emu_start at the new pc.  With an instruction budget Unicorn's
         # counting hook syncs the pc on every instruction, so faults are precise anyway and the run
         # is not split (a restart would also reset the budget).
+        if self._stopped_at is not None and self._stopped_at[0] != begin:
+            self._stopped_at = None
         self._can_restart = not max_instructions
         self._run_budget = max_instructions
         self._restart = False
@@ -925,6 +971,8 @@ class Cpu:
             self._in_run = False
             self._restart = False
             timed_out = _watchdog.disarm(tok) if tok else False
+            if self._pending_drops:
+                self._apply_pending_drops()
         if self._hook_exc is not None:
             exc, self._hook_exc = self._hook_exc, None
             raise exc

@@ -92,10 +92,12 @@ def test_register_argument_seen_in_before(demo):
         regs["raw"] = call.raw["lpFileName"]
         regs["rcx" if s.process.arch == "x64" else "stack"] = (
             s.reg("rcx") if s.process.arch == "x64"
-            else int.from_bytes(s.read(s.reg("esp") + 4, 4), "little"))
+            else int.from_bytes(s.read(call.regs.esp + 4, 4), "little"))
+        regs["sp"] = (call.regs.sp, s.reg("sp"))
     s.hook_api("kernel32!CreateFileA", before=before)
     s.run()
     assert regs["raw"] == regs.get("rcx", regs.get("stack"))
+    assert regs["sp"][0] == regs["sp"][1] and int.from_bytes(s.read(regs["sp"][0], 4), "little") != 0
 
 
 def test_skip_cleans_the_stack_as_the_prototype_says(demo):
@@ -206,11 +208,19 @@ def test_memory_write_hook(demo):
 
 def test_exceptions_first_and_second_chance(demo):
     s = winhatch.Session(demo, args=["crash"])
-    seen = []
-    s.hook_exception(lambda e: seen.append((e.code, e.first_chance, e.access, e.fault_address)))
+    seen, pcs = [], []
+
+    def on_exception(e):
+        seen.append((e.code, e.first_chance, e.access, e.fault_address, e.record["parameters"]))
+        if e.first_chance:                 # the thread stands at the faulting instruction
+            pcs.append(e.regs.pc == e.address)
+        pc_module = [m for m in s.modules() if m["base"] <= e.address < m["base"] + m["size"]]
+        assert pc_module and pc_module[0]["name"].lower() == "hook_demo.exe"
+    s.hook_exception(on_exception)
     r = s.run()
     assert r.outcome == "crashed" and r.exit_status == 0xC0000005
-    assert seen == [(0xC0000005, True, "write", 16), (0xC0000005, False, "write", 16)]
+    assert seen == [(0xC0000005, True, "write", 16, [1, 16]), (0xC0000005, False, "write", 16, [1, 16])]
+    assert pcs == [True]
 
 
 def test_exception_handled_at_first_chance(demo):

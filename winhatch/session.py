@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from winhatch.kernel.hooks import HookEntry
+from winhatch.kernel.hooks import HookEntry, Registers
 
 __all__ = ["Session", "Hook", "CodeEvent", "MemoryEvent", "ProcessEvent", "ThreadEvent", "ImageEvent",
            "Registers"]
@@ -64,54 +64,6 @@ class Hook:
 
     def __repr__(self) -> str:
         return f"<Hook {self.kind} {self.describe}{' removed' if self.removed else ''}>"
-
-
-class Registers:
-    """A thread's registers by name: `regs.rax`, `regs.rip = x`, `regs["xmm0"]`, `regs.pc` / `regs.sp`
-    (eip/esp in a 32-bit process).  The running thread's are the CPU's; another thread's are its saved
-    context (written back when it next runs)."""
-
-    __slots__ = ("_thread",)
-
-    def __init__(self, thread) -> None:
-        object.__setattr__(self, "_thread", thread)
-
-    def _live(self):
-        t = self._thread
-        proc = t.process
-        if proc.cpu is not None and proc.subsystem.get("running_thread") is t:
-            return proc.cpu
-        return None
-
-    def __getitem__(self, name: str) -> int:
-        cpu = self._live()
-        if cpu is not None:
-            return cpu.reg(name)
-        ctx = self._thread.context
-        if ctx is None:
-            raise KeyError(f"thread {self._thread.tid} has no saved registers")
-        return ctx.get(name)
-
-    def __setitem__(self, name: str, value: int) -> None:
-        cpu = self._live()
-        if cpu is not None:
-            cpu.set_reg(name, int(value))
-            return
-        ctx = self._thread.context
-        if ctx is None:
-            raise KeyError(f"thread {self._thread.tid} has no saved registers")
-        ctx.set(name, int(value))
-
-    def __getattr__(self, name: str) -> int:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self[name]
-        except KeyError as e:
-            raise AttributeError(str(e)) from None
-
-    def __setattr__(self, name: str, value: int) -> None:
-        self[name] = value
 
 
 class _Event:

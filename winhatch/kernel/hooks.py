@@ -161,6 +161,54 @@ def _mem_cb(entry: HookEntry, proc) -> Callable[[str, int, int, int], None]:
     return cb
 
 
+class Registers:
+    """A thread's registers by name: `regs.rax`, `regs.rip = x`, `regs["xmm0"]`, `regs.pc` / `regs.sp`
+    (eip/esp in a 32-bit process).  The running thread's are the CPU's; another thread's are its saved
+    context (written back when it next runs)."""
+
+    __slots__ = ("_thread",)
+
+    def __init__(self, thread) -> None:
+        object.__setattr__(self, "_thread", thread)
+
+    def _live(self):
+        t = self._thread
+        proc = t.process
+        if proc.cpu is not None and proc.subsystem.get("running_thread") is t:
+            return proc.cpu
+        return None
+
+    def __getitem__(self, name: str) -> int:
+        cpu = self._live()
+        if cpu is not None:
+            return cpu.reg(name)
+        ctx = self._thread.context
+        if ctx is None:
+            raise KeyError(f"thread {self._thread.tid} has no saved registers")
+        return ctx.get(name)
+
+    def __setitem__(self, name: str, value: int) -> None:
+        cpu = self._live()
+        if cpu is not None:
+            cpu.set_reg(name, int(value))
+            return
+        ctx = self._thread.context
+        if ctx is None:
+            raise KeyError(f"thread {self._thread.tid} has no saved registers")
+        ctx.set(name, int(value))
+
+    def __getattr__(self, name: str) -> int:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError as e:
+            raise AttributeError(str(e)) from None
+
+    def __setattr__(self, name: str, value: int) -> None:
+        self[name] = value
+
+
 class ServiceCall:
     """A system-service call as its hooks see it: `name` (NtCreateFile), `number`, `args` (the arguments as
     integers, a list the `before` callbacks may change: the service gets the changed list), `kind` ("syscall",
@@ -189,6 +237,11 @@ class ServiceCall:
     def caller(self) -> str | None:
         return self._caller() if callable(self._caller) else self._caller
 
+    @property
+    def regs(self) -> Registers:
+        """The calling thread's registers."""
+        return Registers(self.thread)
+
     def skip(self, status: int = 0) -> None:
         """Do not run the service: the caller receives `status` (an NTSTATUS, STATUS_SUCCESS by default)."""
         self.skipped = True
@@ -201,7 +254,8 @@ class ServiceCall:
 class ExceptionEvent:
     """A guest exception as its hooks see it: `code` (NTSTATUS), `address`, `first_chance` (True: before the
     guest's own handlers; False: nothing handled it and the process is about to end), `access` ("read" /
-    "write" / "execute" for an access violation), `fault_address`, `parameters`, `thread`, `process`.
+    "write" / "execute" for an access violation), `fault_address`, `parameters`, `flags` (`record`: them as EXCEPTION_RECORD's fields), `thread`, `process`,
+    `regs`.
 
     At first chance a hook may call `handle()` (a debugger's DBG_CONTINUE): the guest's handlers do not
     run and the thread continues with its registers as they are now — for a fault that is the faulting
@@ -210,7 +264,7 @@ class ExceptionEvent:
     process ends with the code: winhatch does not resume a thread past the unhandled-exception filter)."""
 
     __slots__ = ("thread", "code", "address", "first_chance", "access", "fault_address", "parameters",
-                 "handled", "session")
+                 "flags", "handled", "session")
 
     def __init__(self, thread, info, first_chance: bool) -> None:
         self.thread = thread
@@ -219,13 +273,26 @@ class ExceptionEvent:
         self.first_chance = first_chance
         self.access = info.access
         self.fault_address = info.fault_address
-        self.parameters = tuple(info.parameters)
+        from winhatch.kernel.ke.dispatcher import fault_parameters
+        self.parameters = fault_parameters(info)
+        self.flags = info.flags
         self.handled = False
         self.session = None
 
     @property
     def process(self):
         return self.thread.process
+
+    @property
+    def regs(self) -> Registers:
+        """The thread's registers (at first chance of a fault: at the faulting instruction)."""
+        return Registers(self.thread)
+
+    @property
+    def record(self) -> dict:
+        """The EXCEPTION_RECORD's fields: code, flags, address, parameters."""
+        return {"code": self.code, "flags": self.flags, "address": self.address,
+                "parameters": list(self.parameters)}
 
     def handle(self) -> None:
         """First chance only: the exception is handled; the thread continues with its current registers."""

@@ -132,9 +132,11 @@ class ApiCall:
       as the prototype says (stdcall pops its arguments, cdecl leaves them);
     - `result` (in `after`): the handler's return value; assign to change what the caller gets;
     - `set_last_error(code)` / `last_error`: the thread's TEB.LastErrorValue;
-    - `thread`, `process`, `return_address` (where the call returns to), `caller` (it as module+offset).
+    - `thread`, `process`, `regs` (the thread's registers), `return_address` (where the call returns to),
+      `caller` (it as module+offset).
 
-    A call that blocks (a wait) and is served again when the thread wakes runs its `before` callbacks once.
+    A call that blocks (a wait) and is served again when the thread wakes runs its `before` callbacks once;
+    `after` callbacks do not run for a call that does not return (ExitProcess, longjmp, an exception).
     """
 
     def __init__(self, c, api: str, params, args: list, raw: list) -> None:
@@ -159,6 +161,12 @@ class ApiCall:
     @property
     def process(self):
         return self._c.proc
+
+    @property
+    def regs(self):
+        """The calling thread's registers (winhatch.kernel.hooks.Registers): at the call, before the handler."""
+        from winhatch.kernel.hooks import Registers
+        return Registers(self._c.thread)
 
     @property
     def return_address(self) -> int:

@@ -46,7 +46,8 @@ from functools import partial
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLATION,
+from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_BREAKPOINT, STATUS_GUARD_PAGE_VIOLATION,
+                               STATUS_IN_PAGE_ERROR,
                                STATUS_INSTRUCTION_BUDGET_EXHAUSTED, STATUS_NOT_IMPLEMENTED, STATUS_STACK_OVERFLOW,
                                STATUS_CONTROL_C_EXIT, STATUS_IO_TIMEOUT, STATUS_POSSIBLE_DEADLOCK, status_name)
 from winhatch.kernel import events as ev
@@ -110,6 +111,20 @@ class ExceptionInfo:
     flags: int = 0                  # EXCEPTION_RECORD.ExceptionFlags (EXCEPTION_NONCONTINUABLE, …)
     record_chain: int = 0           # EXCEPTION_RECORD.ExceptionRecord (a nested exception's cause)
     context: object = None          # a winhatch.cpu.Context to dispatch with instead of the CPU's registers
+
+
+def fault_parameters(info: ExceptionInfo) -> tuple:
+    """EXCEPTION_RECORD.ExceptionInformation of an exception: its own parameters, or for a memory fault
+    (access violation, guard page, in-page error) [0 read / 1 write / 8 execute, the address], for a
+    breakpoint [0]."""
+    if info.parameters:
+        return tuple(info.parameters)
+    if info.code in (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLATION, STATUS_IN_PAGE_ERROR):
+        kind = {"read": 0, "write": 1, "execute": 8}.get(info.access or "read", 0)
+        return (kind, info.fault_address or 0)
+    if info.code == STATUS_BREAKPOINT:
+        return (0,)
+    return ()
 
 
 def _stub_int_offset(arch: str) -> int:

@@ -315,6 +315,8 @@ def test_bad_targets_are_clear_errors(demo):
     s = winhatch.Session(demo)
     with pytest.raises(ValueError):
         s.hook_api("GetTickCount")
+    with pytest.raises(ValueError, match="implements no"):
+        s.hook_api("kernel32!GetTickCnt")
     with pytest.raises(ValueError):
         s.hook_service(0xFFFFF)
 
@@ -369,3 +371,30 @@ def test_a_code_hook_that_adds_a_hook_fires_once_per_execution(demo):
     out = lines(s.run())
     assert out[4] == "secret=16"
     assert len(hits) == 1
+
+
+def test_a_session_runs_again_with_its_hooks(demo):
+    s = winhatch.Session(demo)
+    s.hook_api("kernel32!GetTickCount", after=lambda call: setattr(call, "result", 3))
+    first = s.run()
+    second = s.run()
+    assert first is not second and first.machine is not second.machine
+    assert lines(first)[0] == lines(second)[0] == "ticks=3"
+
+
+def test_the_machine_registry_without_a_session(demo):
+    """What another tool (a debugger stub, a snapshotter) uses: machine.hooks with explicit ranges."""
+    from winhatch.kernel.hooks import HookEntry
+    from winhatch.pe import PEFile
+    rva = next(e.rva for e in PEFile.open(str(demo)).exports.functions if e.name == "secret")
+    hits = []
+
+    def on_image(name, pid, info):
+        if info.image_name.lower() == "hook_demo.exe":
+            machine = state["machine"]
+            a = info.image_base + rva
+            machine.hooks.add(HookEntry(machine.hooks, "code", [(a, a)],
+                                        fn=lambda proc, address, size: hits.append(address)))
+    state = {}
+    r = winhatch.run(str(demo), setup_machine=lambda m: state.update(machine=m), notify={"image": on_image})
+    assert r.exit_status == 7 and len(hits) == 1

@@ -195,6 +195,8 @@ class Session:
         """Create the process, run it (and whatever it starts) to the end with the hooks installed; returns the
         `winhatch.runner.RunResult` (also kept in `result`).  A run ended by `stop()` has outcome "stopped"."""
         from winhatch import runner
+        self.machine = None
+        self.result = None
         opts = dict(self.options)
         prev = opts.pop("setup_machine", None)
 
@@ -239,8 +241,11 @@ class Session:
         sets the thread's last error.  APIs that are machine code in winhatch's DLLs (GetLastError,
         memcpy, strlen, …) trap into Python while an API hook exists, so they can be hooked too.  ntdll's
         Nt*/Zw* exports are system calls: hook them with `hook_service`."""
-        from winhatch.win32.apihooks import parse_target
+        from winhatch.win32.apihooks import declared, parse_target
         parsed = parse_target(target)
+        if not declared(parsed):
+            raise ValueError(f"winhatch implements no {target}: a call of it stops the guest as unimplemented, "
+                             "so a hook on it would never run")
         wb = self._wrap_call(before)
         wa = self._wrap_call(after)
 

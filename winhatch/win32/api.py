@@ -184,7 +184,11 @@ def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False, w
     """Declare a handler. `dlls` is one DLL name or a tuple of them. `wide` names the wide-character twin
     that the same implementation serves with `c.wide` set, for pairs not named ...A/...W (the C runtime's
     printf / wprintf). `guarded`: the API's documented result when its own exception handler catches an
-    access violation (see `guarded`)."""
+    access violation (see `guarded`).
+
+    Declaring a handler again for a name already declared replaces it for every machine of the Python
+    process, for good: that still works, but an analyst changing an API's behaviour for one run uses
+    `winhatch.Session.hook_api` (per run, removable, sees and changes arguments and results)."""
     if isinstance(dlls, str):
         dlls = (dlls,)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 from typing import Callable
 
+from winhatch.kernel.ke.dispatcher import GuestCallNeeded
 from winhatch.kernel.ke.wait import WouldBlock
 
 
@@ -34,6 +35,20 @@ def parse_target(target) -> tuple | Callable:
     if not dll or not name:
         raise ValueError(f"an API hook names 'dll!Name' or '*!Name', not {target!r}")
     return (_norm_dll(dll), name)
+
+
+def declared(target) -> bool:
+    """Does winhatch implement an API the parsed target names (a filter callable: assumed so)?"""
+    if callable(target):
+        return True
+    from winhatch.win32 import api as _api
+    from winhatch.win32.subsystem import load_handler_modules
+    load_handler_modules()
+    tdll, tname = target
+    for spec in _api.specs():
+        if any(n == tname for n, _w in spec.names()) and (tdll == "*" or tdll in spec.dlls):
+            return True
+    return False
 
 
 def matches(target, spec, dll: str, export_name: str) -> bool:
@@ -86,7 +101,7 @@ def wrap(machine, spec, dll: str, export_name: str, fn: Callable) -> Callable:
         else:
             try:
                 result = fn(c, *args)
-            except WouldBlock:
+            except (WouldBlock, GuestCallNeeded):   # served again from its start (after a wait / deferred)
                 thread.__dict__["api_hook_retry"] = (api_name, c._sp, call)
                 raise
             if c.cpu._pc_written:      # the handler sent the thread elsewhere (longjmp, an exception)

@@ -2,7 +2,7 @@
 
 hook_demo prints, without hooks (both architectures, as under wine64 for x64):
     ticks=<GetTickCount>  lasterror=1234  strlen=5  open=failed error=2  secret=<3*(argc+4)+1>
-    buffer=abcd at <g_buffer>  [veh saw 0xe0000001 / after raise] [thread=42]  done   (exit code 7)
+    buffer=abcd at <g_buffer>  sum=394  [veh saw 0xe0000001 / after raise] [thread=42]  done   (exit code 7)
 """
 from __future__ import annotations
 
@@ -202,6 +202,21 @@ def test_memory_write_hook(demo):
     r = s.run()
     assert writes == [(0, ord("a"), 1), (1, ord("b"), 1), (2, ord("c"), 1), (3, ord("d"), 1)]
     assert lines(r)[5].startswith("buffer=abcd")
+
+    s = winhatch.Session(demo)
+    reads = []
+
+    def on_image2(event):
+        if event.name.lower() == "hook_demo.exe":
+            a = s.address("hook_demo.exe!g_buffer", event.process)
+            s.hook_memory(a, a + 4, lambda e: reads.append((e.access, e.address - a, e.size)), access="read")
+    s.on_image(on_image2)
+    r = s.run()
+    # printf("%.4s") reads the bytes first (msvcrt's string functions are machine code: guest reads), then the
+    # program's own loop reads each byte once
+    assert reads[-4:] == [("read", i, 1) for i in range(4)]
+    assert all(acc == "read" and 0 <= off < 4 for acc, off, _ in reads)
+    assert lines(r)[6] == "sum=%d" % sum(b"abcd")
     with pytest.raises(ValueError):
         s.hook_memory(0, 1, lambda e: None, access="bogus")
 
@@ -398,3 +413,24 @@ def test_the_machine_registry_without_a_session(demo):
     state = {}
     r = winhatch.run(str(demo), setup_machine=lambda m: state.update(machine=m), notify={"image": on_image})
     assert r.exit_status == 7 and len(hits) == 1
+
+
+def test_code_hook_returns_from_the_function_by_writing_pc(demo):
+    """At secret's first instruction: return 100 to its caller without running it (pc, sp, eax/rax)."""
+    from winhatch.pe import PEFile
+    rva = next(e.rva for e in PEFile.open(str(demo)).exports.functions if e.name == "secret")
+    s = winhatch.Session(demo)
+    hits = []
+
+    def ret100(event):
+        regs = event.regs
+        hits.append(event.address)
+        ptr = event.process.cpu.ptr_size
+        regs.pc = int.from_bytes(s.read(regs.sp, ptr), "little")      # the return address
+        regs.sp = regs.sp + ptr                                          # cdecl: the caller pops its argument
+        regs["rax" if ptr == 8 else "eax"] = 100
+    s.hook_address(f"hook_demo.exe+{rva:#x}", ret100)
+    r = s.run()
+    out = lines(r)
+    assert out[4] == "secret=100" and out[-1] == "done" and r.exit_status == 7
+    assert hits == [s.address("hook_demo.exe!secret")]

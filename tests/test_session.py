@@ -434,3 +434,42 @@ def test_code_hook_returns_from_the_function_by_writing_pc(demo):
     out = lines(r)
     assert out[4] == "secret=100" and out[-1] == "done" and r.exit_status == 7
     assert hits == [s.address("hook_demo.exe!secret")]
+
+
+def test_a_callback_that_raises_ends_the_run(demo):
+    class Boom(Exception):
+        pass
+
+    def boom(call):
+        raise Boom("from the hook")
+    s = winhatch.Session(demo)
+    s.hook_api("kernel32!GetTickCount", after=boom)
+    with pytest.raises(Boom):
+        s.run()
+    s = winhatch.Session(demo)
+    s.hook_address("hook_demo.exe!secret", boom)
+    with pytest.raises(Boom):
+        s.run()
+
+
+def test_integer_arguments_are_written_back(demo):
+    """CreateFileA's dwCreationDisposition changed from OPEN_EXISTING (3) to CREATE_ALWAYS (2): the file is
+    created (a DWORD argument: on x64 in a register or on the stack, on x86 a stack slot)."""
+    s = winhatch.Session(demo)
+    seen = []
+
+    def before(call):
+        seen.append(call.args["dwCreationDisposition"])
+        call.args["dwCreationDisposition"] = 2
+    s.hook_api("kernel32!CreateFileA", before=before)
+    where = []
+
+    def after(call):    # the caller's argument slot (the fifth argument) holds the new value
+        sp = call.regs.sp
+        slot = sp + 0x28 if call.process.arch == "x64" else sp + 4 + 4 * 4
+        where.append(int.from_bytes(s.read(slot, 4), "little"))
+    s.hook_api("kernel32!CreateFileA", after=after)
+    out = lines(s.run())
+    assert seen == [3] and out[3] == "open=ok error=0"
+    assert where == [2]
+    assert (demo.parent / "missing.txt").exists()

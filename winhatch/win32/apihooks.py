@@ -237,8 +237,9 @@ class ApiCall:
             else:
                 if kind in ("float", "float32"):
                     new = float(new)
-                else:
-                    new = int(new) & (0xFFFFFFFFFFFFFFFF if c.cpu.is64 or kind == "wide64" else 0xFFFFFFFF)
+                else:   # a 32-bit parameter (DWORD, BOOL, …) keeps its low 32 bits, as the callee sees it
+                    new = int(new) & (0xFFFFFFFFFFFFFFFF if (c.cpu.is64 and not plan[i][1]) or kind == "wide64"
+                                      else 0xFFFFFFFF)
                 self.raw[p.name] = new
                 out[i] = new
                 _write_arg(c, plan, i, new)

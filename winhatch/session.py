@@ -28,9 +28,8 @@ from winhatch.kernel.hooks import HookEntry, Registers
 __all__ = ["Session", "Hook", "CodeEvent", "MemoryEvent", "ProcessEvent", "ThreadEvent", "ImageEvent",
            "Registers"]
 
-#: the exit status the guests get when a hook stops the run (`Session.stop`): STATUS_CONTROL_C_EXIT's
-#: sibling for a debugger that ends its debuggee — DBG_TERMINATE_PROCESS (0x40010004), what TerminateProcess
-#: gives a process a debugger kills
+#: the exit status the guests get when a hook stops the run (`Session.stop`) unless it names one:
+#: DBG_TERMINATE_PROCESS (ntstatus.h: "Debugger terminated process"), as a debugger ending its debuggee
 DBG_TERMINATE_PROCESS = 0x40010004
 
 
@@ -211,8 +210,9 @@ class Session:
         return self.result
 
     def stop(self, reason: str = "stopped by a hook", exit_status: int = DBG_TERMINATE_PROCESS) -> None:
-        """End the run from a callback: the running handler or instruction finishes, then every guest process
-        ends with `exit_status` and `run()` returns a result with outcome "stopped" and `error` = reason."""
+        """End the run from a callback: when the callback returns, the API call being served completes (an
+        instruction a code hook stands at does not run), then every guest process ends with `exit_status` and
+        `run()` returns a result with outcome "stopped" and `error` = reason."""
         if self.machine is None:
             raise RuntimeError("the session is not running")
         self.machine.dispatcher.request_stop(reason, exit_status & 0xFFFFFFFF)

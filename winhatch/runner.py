@@ -31,7 +31,8 @@ class RunResult(Record):
     program: str | None  # the host path that was run
     args: list
     interrupted: bool  # a Ctrl-C stopped the run (the guests ended with STATUS_CONTROL_C_EXIT)
-    stopped_by: str | None  # winhatch ended the guest: "limit" (time/instruction budget) or "deadlock"
+    stopped_by: str | None  # winhatch ended the guest: "limit" (time/instruction budget), "deadlock", or
+    #                         "stopped" (a Session hook called stop())
 
     def __init__(self, exit_status: int | None, stdout: bytes, stderr: bytes, process: object = None,
                  machine: object = None, events: list = NEW, error: str | None = None, crash: dict | None = None,
@@ -63,6 +64,7 @@ class RunResult(Record):
         "deadlock": "winhatch stopped the guest: no thread could run again",
         "interrupted": "Ctrl-C or SIGTERM stopped the run",
         "snapshot": "the run stopped after writing its snapshot (--snapshot-stop)",
+        "stopped": "a winhatch.Session hook ended the run (Session.stop)",
     }
 
     @property
@@ -557,7 +559,8 @@ def _drive(machine, proc, console, ctrl_c) -> RunResult:
     except MachineStop as e:
         error = e.reason
         interrupted = machine.dispatcher.interrupted
-        stopped_by = "deadlock" if e.status == 0xC0000194 else "limit"
+        stopped_by = ("stopped" if e is machine.dispatcher.stop_request
+                      else "deadlock" if e.status == 0xC0000194 else "limit")
         for p in guests():
             if not p.exited:
                 machine.terminate_process(p, e.status)

@@ -184,7 +184,7 @@ def FreeLibrary(c, base):
             c.set_last_error(ERROR_INVALID_HANDLE)
         return int(freed)
     if not loader.LdrUnloadDll(c.machine, c.thread, base):
-        c.set_last_error(ERROR_INVALID_HANDLE)
+        c.set_last_error(ERROR_MOD_NOT_FOUND)     # LdrUnloadDll: STATUS_DLL_NOT_FOUND (no module at this base)
         return 0
     return 1
 

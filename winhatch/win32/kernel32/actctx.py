@@ -51,6 +51,7 @@ DEACTIVATE_ACTCTX_FLAG_FORCE_EARLY_DEACTIVATION = 0x1
 QUERY_ACTCTX_FLAG_USE_ACTIVE_ACTCTX, QUERY_ACTCTX_FLAG_ACTCTX_IS_HMODULE = 0x4, 0x8
 QUERY_ACTCTX_FLAG_ACTCTX_IS_ADDRESS, QUERY_ACTCTX_FLAG_NO_ADDREF = 0x10, 0x80000000
 ActivationContextBasicInformation, ActivationContextDetailedInformation = 1, 2
+AssemblyDetailedInformationInActivationContext, FileInformationInAssemblyOfAssemblyInActivationContext = 3, 4
 RunlevelInformationInActivationContext = 5
 ACTIVATION_CONTEXT_PATH_TYPE_NONE, ACTIVATION_CONTEXT_PATH_TYPE_WIN32_FILE = 1, 2
 RUN_LEVELS = {"asinvoker": 1, "highestavailable": 2, "requireadministrator": 3}
@@ -100,7 +101,19 @@ def _local(tag: str) -> tuple[str, str]:
 
 
 def _identity(el) -> dict:
-    return {k.lower(): v for k, v in el.attrib.items()}
+    """The identity's attributes by lower-case name; "" keeps them as written: [(name, value)]."""
+    d = {k.lower(): v for k, v in el.attrib.items() if not k.startswith("{")}
+    d[""] = [(k, v) for k, v in el.attrib.items() if not k.startswith("{")]
+    return d
+
+
+def encoded_identity(ident: dict | None) -> str:
+    """The assembly's encoded identity as QueryActCtxW gives it: the name, then every other attribute as
+    attr="value", sorted by attribute name (Wine.Test,type="win32",version="1.0.0.0")."""
+    if not ident:
+        return ""
+    attrs = sorted(((k, v) for k, v in ident.get("", []) if k.lower() != "name"), key=lambda kv: kv[0].lower())
+    return ident.get("name", "") + "".join(f',{k}="{v}"' for k, v in attrs)
 
 
 def parse_manifest(data: bytes) -> dict:
@@ -223,7 +236,7 @@ def _resolve(c, ident: dict, directory: str, depth: int, found: list) -> None:
             if not _matches(ident, m["identity"]):
                 raise ActCtxError()
             found.append({"identity": m["identity"], "directory": path.rsplit("\\", 1)[0], "files": m["files"],
-                          "system": False})
+                          "system": False, "manifest": path})
             for dep, optional in m["dependencies"]:
                 _resolve_dep(c, dep, directory, depth + 1, found, optional)
             return
@@ -310,6 +323,7 @@ def _create(c, p: int, wide: bool) -> int:
         directory = f["directory"] or source.rsplit("\\", 1)[0]
         ctx = build(c, data, directory, flags, f["app"])
         ctx.source = source
+        ctx.assemblies[0]["manifest"] = source
         ctx.app_dir = directory if directory.endswith("\\") else directory + "\\"
     except NtStatusError as e:
         c.set_last_error(nt_to_win32(e.status))
@@ -532,6 +546,23 @@ def QueryActCtxW(c, flags, h, sub, cls, buf, cb, pwritten):
         data = struct.pack("<III", 0, level, ui)
     elif cls == ActivationContextDetailedInformation:
         return _detailed(c, ctx, buf, cb, pwritten)
+    elif cls in (AssemblyDetailedInformationInActivationContext,
+                 FileInformationInAssemblyOfAssemblyInActivationContext):
+        if ctx is None:
+            _stop(c, f"QueryActCtxW class {cls} without an activation context")
+        if not sub:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        # the assembly: a 1-based DWORD index for its details, an ACTIVATION_CONTEXT_QUERY_INDEX (0-based
+        # assembly and file indexes) for one of its files
+        index = c.u32(sub) - (1 if cls == AssemblyDetailedInformationInActivationContext else 0)
+        if not 0 <= index < len(ctx.assemblies):
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        asm = ctx.assemblies[index]
+        if cls == AssemblyDetailedInformationInActivationContext:
+            return _assembly_info(c, asm, index == 0, buf, cb, pwritten)
+        return _file_info(c, asm, c.u32(sub + 4), buf, cb, pwritten)
     else:
         _stop(c, f"QueryActCtxW information class {cls}")
     if pwritten:
@@ -578,3 +609,56 @@ def _detailed(c, ctx: ActCtx | None, buf: int, cb: int, pwritten: int) -> int:
     ptrs = struct.pack("<4xQQQ" if ps == 8 else "<III", p_root, 0, p_app)
     c.write(buf, fields + ptrs + (root + b"\0\0" if root else b"") + (appdir + b"\0\0" if appdir else b""))
     return 1
+
+
+def _put_info(c, head: bytes, strings: list[tuple[int, bytes]], buf: int, cb: int, pwritten: int,
+              written: int | None = None) -> int:
+    """A structure `head` followed by its strings (NUL-terminated), each (pointer offset in head, text); the
+    pointers point into the caller's buffer."""
+    size = len(head) + sum(len(t) + 2 for _off, t in strings)
+    if cb < size or not buf:
+        if pwritten:
+            c.write_ptr(pwritten, size)
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    data = bytearray(head)
+    at = len(head)
+    tail = b""
+    for off, text in strings:
+        data[off:off + c.ptr_size] = (buf + at).to_bytes(c.ptr_size, "little")
+        tail += text + b"\0\0"
+        at += len(text) + 2
+    c.write(buf, bytes(data) + tail)
+    if pwritten:
+        c.write_ptr(pwritten, size if written is None else written)
+    return 1
+
+
+def _assembly_info(c, asm: dict, root: bool, buf: int, cb: int, pwritten: int) -> int:
+    """ACTIVATION_CONTEXT_ASSEMBLY_DETAILED_INFORMATION of one assembly (1-based index): its encoded identity,
+    its manifest's path, and for a dependency its directory; no policy; manifest version 1.0."""
+    ps = c.ptr_size
+    enc = encoded_identity(asm["identity"]).encode("utf-16-le")
+    path = (asm.get("manifest") or "").encode("utf-16-le")
+    directory = b"" if root else (asm.get("directory") or "").encode("utf-16-le")
+    head = bytearray(104 if ps == 8 else 88)
+    struct.pack_into("<IIII", head, 0, 0, len(enc), ACTIVATION_CONTEXT_PATH_TYPE_WIN32_FILE, len(path))
+    struct.pack_into("<II", head, 24, ACTIVATION_CONTEXT_PATH_TYPE_NONE, 0)
+    struct.pack_into("<IIIIII", head, 40, 0, 1, 0, 0, 0, len(directory))
+    struct.pack_into("<I", head, 64 + 4 * ps, len(asm.get("files") or ()))
+    strings = [(64, enc), (64 + ps, path)] + ([(64 + 3 * ps, directory)] if directory else [])
+    return _put_info(c, bytes(head), strings, buf, cb, pwritten)
+
+
+def _file_info(c, asm: dict, index: int, buf: int, cb: int, pwritten: int) -> int:
+    """ASSEMBLY_FILE_DETAILED_INFORMATION of the assembly's file `index` (0-based): flags 2, its name, no path.
+    On success *pcbWrittenOrRequired is 0, as Windows leaves it."""
+    files = asm.get("files") or []
+    if index >= len(files):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    ps = c.ptr_size
+    name = files[index].encode("utf-16-le")
+    head = bytearray(32 if ps == 8 else 20)
+    struct.pack_into("<III", head, 0, 2, len(name), 0)
+    return _put_info(c, bytes(head), [(16 if ps == 8 else 12, name)], buf, cb, pwritten, written=0)

@@ -81,6 +81,7 @@ class ActCtx:
         self.refcount = 1
         self.source: str | None = None    # the root manifest's path (the PE file's for a resource)
         self.app_dir: str | None = None   # the directory dependencies come from, with its backslash
+        self.sections: dict[int, tuple[int, int, dict]] = {}   # section id -> (address, size, key -> entry)
 
 
 def _stop(c, what: str):
@@ -367,6 +368,8 @@ def release(c, h: int) -> None:
     if ctx.refcount <= 0:
         del _ctxs(c)[h]
         from winhatch.win32.kernel32.common import heap_free
+        for addr, _size, _keys in ctx.sections.values():
+            heap_free(c, addr)
         c.write_u32(h, 0)
         heap_free(c, h)
 
@@ -662,3 +665,110 @@ def _file_info(c, asm: dict, index: int, buf: int, cb: int, pwritten: int) -> in
     head = bytearray(32 if ps == 8 else 20)
     struct.pack_into("<III", head, 0, 2, len(name), 0)
     return _put_info(c, bytes(head), [(16 if ps == 8 else 12, name)], buf, cb, pwritten, written=0)
+
+
+# ------------------------------------------------------------------------------------------ sections
+ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION = 2
+FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX = 0x1
+ERROR_SXS_KEY_NOT_FOUND = 14007
+SECTION_MAGIC = 0x64487353             # "SsHd": a string section's header
+DLL_REDIRECT_PATH_OMITS_ASSEMBLY_ROOT = 2
+
+
+def _hash_upper(text: str) -> int:
+    """RtlHashUnicodeString(HASH_STRING_ALGORITHM_X65599) of the upper-cased string: the key's hash."""
+    h = 0
+    for ch in text.upper().encode("utf-16-le")[::2]:
+        h = (h * 65599 + ch) & 0xFFFFFFFF
+    return h
+
+
+def _dll_section(c, ctx: ActCtx) -> tuple[int, int, dict]:
+    """The context's DLL redirection string section in the process heap: a 44-byte header ("SsHd", its size,
+    the entry count, the index's offset, no global data), one 24-byte index entry per file (hash, name offset
+    and length, data offset and length, the assembly's roster index), then each file's name and its
+    20-byte redirection data (size, DLL_REDIRECT_PATH_OMITS_ASSEMBLY_ROOT, no paths). Built once."""
+    sec = ctx.sections.get(ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION)
+    if sec is not None:
+        return sec
+    entries = []
+    for roster, asm in enumerate(ctx.assemblies, 1):
+        if asm.get("system"):
+            continue                     # the system's own DLL: no redirection
+        for name in asm.get("files") or ():
+            entries.append((name, roster))
+    head, idx = 44, 24 * len(entries)
+    body = bytearray()
+    index = bytearray()
+    keys = {}
+    at = head + idx
+    for name, roster in entries:
+        raw = name.encode("utf-16-le")
+        name_off = at + len(body)
+        body += raw + b"\0\0"
+        while len(body) % 4:
+            body += b"\0"
+        data_off = at + len(body)
+        body += struct.pack("<IIIII", 20, DLL_REDIRECT_PATH_OMITS_ASSEMBLY_ROOT, 0, 0, 0)
+        index += struct.pack("<IIIIII", _hash_upper(name), name_off, len(raw), data_off, 20, roster)
+        keys.setdefault(name.lower(), (data_off, 20, roster))
+    total = head + idx + len(body)
+    header = struct.pack("<II3III2III", SECTION_MAGIC, head, 0, 0, 0, len(entries), head, 0, 0, 0, 0)
+    addr = heap_alloc(c, total)
+    if not addr:
+        raise NtStatusError(0xC0000017, "no memory for an activation context section")
+    c.write(addr, header + bytes(index) + bytes(body))
+    ctx.sections[ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION] = (addr, total, keys)
+    return ctx.sections[ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION]
+
+
+def _find_string(c, flags, guid, section, key: str | None, out) -> int:
+    ps = c.ptr_size
+    lay = ({"ver": 4, "data": 8, "len": 16, "glob": 24, "globlen": 32, "base": 40, "total": 48, "hctx": 56,
+            "roster": 64, "size": 112} if ps == 8 else
+           {"ver": 4, "data": 8, "len": 12, "glob": 16, "globlen": 20, "base": 24, "total": 28, "hctx": 32,
+            "roster": 36, "size": 64})
+    if (guid or flags & ~FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX or key is None or not out
+            or c.u32(out) < lay["roster"] + 4):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if section != ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION:
+        _stop(c, f"FindActCtxSectionString section {section} (the DLL redirection section is modelled)")
+    h = active(c, c.thread.teb)
+    ctx = _ctx(c, h) if h else None
+    if ctx is None:
+        c.set_last_error(ERROR_SXS_KEY_NOT_FOUND)
+        return 0
+    addr, total, keys = _dll_section(c, ctx)
+    hit = keys.get(key.lower())
+    if hit is None:
+        c.set_last_error(ERROR_SXS_KEY_NOT_FOUND)
+        return 0
+    off, length, roster = hit
+    cb = min(c.u32(out), lay["size"])
+    c.write(out + 4, bytes(cb - 4))
+    c.write_u32(out + lay["ver"], 1)
+    c.write_ptr(out + lay["data"], addr + off)
+    c.write_u32(out + lay["len"], length)
+    c.write_ptr(out + lay["base"], addr)
+    c.write_u32(out + lay["total"], total)
+    if flags & FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX:
+        add_ref(c, h)
+        c.write_ptr(out + lay["hctx"], h)
+    c.write_u32(out + lay["roster"], roster)
+    return 1
+
+
+@api(K32, "BOOL WINAPI FindActCtxSectionStringW(DWORD dwFlags, const GUID *lpExtensionGuid, ULONG ulSectionId, "
+     "LPCWSTR lpStringToFind, PACTCTX_SECTION_KEYED_DATA ReturnedData)")
+def FindActCtxSectionStringW(c, flags, guid, section, key, out):
+    """A key in a section of the thread's active activation context: the DLL redirection section (the files
+    its assemblies declare); other sections stop loudly. Not found (or no active context):
+    ERROR_SXS_KEY_NOT_FOUND. With FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX the context comes back referenced."""
+    return _find_string(c, flags, guid, section, key, out)
+
+
+@api(K32, "BOOL WINAPI FindActCtxSectionStringA(DWORD dwFlags, const GUID *lpExtensionGuid, ULONG ulSectionId, "
+     "LPCSTR lpStringToFind, PACTCTX_SECTION_KEYED_DATA ReturnedData)")
+def FindActCtxSectionStringA(c, flags, guid, section, key, out):
+    return _find_string(c, flags, guid, section, key, out)

@@ -73,7 +73,12 @@ def create_thread(c, hprocess, sa, stack, start, param, flags, ptid, *, api_name
         return 0
     if ptid:
         c.write_u32(ptid, c.ptr(cid + ps))
-    return c.ptr(out)
+    h = c.ptr(out)
+    if c.ptr(cid) == c.proc.pid:
+        # a thread of the caller's own process starts with the creator's active activation context
+        from winhatch.win32.kernel32.actctx import inherit
+        inherit(c, h)
+    return h
 
 
 # ------------------------------------------------------------------------------------------ creation and exit

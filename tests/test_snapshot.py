@@ -208,3 +208,33 @@ def test_snapshot_of_a_small_process_is_quick_and_small(programs, tmp_path):
     info = r.machine.snapshot_info
     assert info["seconds"] < 1.0
     assert info["bytes"] < 4 << 20
+
+
+def test_a_session_hook_forks_runs_from_its_snapshot(arch, programs, tmp_path):
+    """Issue 20: a hook takes a snapshot (Session.snapshot from an API hook), and two Sessions continued from it
+    with different hook answers print different values; the snapshot-taker's own hook is not carried over."""
+    import winhatch
+    snap = tmp_path / "session.whsnap"
+    taker = winhatch.Session(programs[arch])
+    saved = {}
+    sleeps = {"n": 0}
+
+    def at_sleep(call):
+        sleeps["n"] += 1
+        if sleeps["n"] == 3:
+            taker.snapshot(snap, stop=True, on_saved=lambda info: saved.update(info))
+    taker.hook_api("kernel32!Sleep", before=at_sleep)
+    taker.hook_api("kernel32!GetTickCount", after=lambda call: setattr(call, "result", 1))
+    first = taker.run()
+    assert first.outcome == "snapshot" and saved["path"] == str(snap)
+
+    outs = []
+    for delta in (100, 7000):
+        s = winhatch.Session.from_snapshot(snap)
+        s.hook_api("kernel32!GetTickCount", after=lambda call, d=delta: setattr(call, "result", d))
+        r = s.run()
+        assert r.exit_status == 7, r.error
+        outs.append(r.stdout)
+    # the start was read before the snapshot (1, the taker's answer); the end by each fork's own hook
+    assert b"ticks 99\r\n" in outs[0] and b"ticks 6999\r\n" in outs[1]
+    assert outs[0].replace(b"ticks 99", b"ticks 6999") == outs[1]

@@ -188,6 +188,26 @@ class Session:
         self.machine = None
         self.result = None
         self._proc_stack: list = []
+        self._snapshot = None
+
+    @classmethod
+    def from_snapshot(cls, path: str | Path, **options) -> "Session":
+        """A Session whose `run()` continues the machine saved in the snapshot file `path` (see `snapshot`),
+        with this Session's own hooks: the hooks of the session that took the snapshot are not carried over.
+        Several of them from one file explore different answers from the same point (a fork)."""
+        s = cls("", (), **options)
+        s._snapshot = str(path)
+        return s
+
+    def snapshot(self, path: str | Path, *, stop: bool = False, on_saved: Callable | None = None) -> None:
+        """Save the running machine to `path` (winhatch's snapshot file: every process, its memory, the kernel
+        objects and handles, the file-system overlay, the registry and emulated time), from a callback during
+        `run()`. It is taken when the call in progress returns; `on_saved(info)` then gets its path, size and
+        time; `stop=True` ends the run there (outcome "snapshot"). `Session.from_snapshot(path)` continues it."""
+        if self.machine is None or self.result is not None:
+            raise RuntimeError("snapshot() is called from a callback while the session runs")
+        from winhatch import snapshot as S
+        S.request(self.machine, path, on_saved=on_saved, stop=stop)
 
     # -- running ---------------------------------------------------------------------------------------------
     def run(self):
@@ -201,12 +221,20 @@ class Session:
 
         def setup(machine):
             self.machine = machine
+            if self._snapshot is not None:     # a restored machine: the snapshot-taker's hooks are not ours
+                reg = machine.hooks
+                for entry in [*reg.api, *(e for lst in reg.services.values() for e in lst), *reg.exceptions,
+                              *reg.code]:
+                    reg.remove(entry)
             machine.hooks.resolve = self._resolve
             for h in list(self._hooks):
                 h._install(machine)
             if prev:
                 prev(machine)
-        self.result = runner.run(self.exe, self.args, setup_machine=setup, **opts)
+        if self._snapshot is not None:
+            self.result = runner.run(None, from_snapshot=self._snapshot, after_restore=setup, **opts)
+        else:
+            self.result = runner.run(self.exe, self.args, setup_machine=setup, **opts)
         return self.result
 
     def stop(self, reason: str = "stopped by a hook", exit_status: int = DBG_TERMINATE_PROCESS) -> None:

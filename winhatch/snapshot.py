@@ -303,6 +303,7 @@ class _Saver(pickle.Pickler):
             red = obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
             state = dict(red[2])
             state["call_objects"] = {}
+            state.pop("api_hook_retry", None)     # a hooked call waiting to be re-run: its hooks are the caller's
             return (red[0], red[1], state) + tuple(red[3:])
         if name == "Struct" and t.__module__ in ("struct", "_struct"):
             import struct
@@ -540,12 +541,26 @@ def save(machine, path, *, process=None, program: str | None = None, args=(), sa
                "host_files": host_files, "extra": dict(extra or {})}
     gbuf = io.BytesIO()
     saver = _Saver(gbuf, machine, comps, static, streams, sandbox)
+    # instrumentation is the caller's, not the machine's: a Session's hooks (closures, wrapped handlers and the
+    # trap caches holding them) stay out of the file; a restored machine starts without hooks
+    hooks = getattr(machine, "hooks", None)
+    if hooks:
+        from winhatch.kernel.hooks import HookRegistry
+        bare = HookRegistry(machine)
+        bare.on_api_change = list(hooks.on_api_change)
+        machine.hooks = bare
+        machine_state["hooks"] = bare
+        bare._api_changed()
     try:
         saver.dump(payload)
     except SnapshotError:
         raise
     except (pickle.PicklingError, TypeError, AttributeError) as e:
         raise SnapshotError(f"snapshot: cannot save the machine: {e}") from None
+    finally:
+        if hooks:
+            machine.hooks = hooks
+            hooks._api_changed()
     since = getattr(machine, "snapshot_epoch", 0) or 0
     files = _archive_files(machine, since)
     proc = process

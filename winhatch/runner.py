@@ -258,7 +258,7 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
         trace=None, subscribers=(), notify=None, readonly_app_dir: bool = False, setup_machine=None,
         trace_stream=None, record=(), max_memory: int | None = None, max_handles: int | None = None,
         shellcode: str | None = None, export: str | None = None, max_api_calls: int | None = None,
-        max_emulated_s: float | None = None, net: str = "fake", net_config=None) -> RunResult:
+        max_emulated_s: float | None = None, net: str = "fake", net_config=None, gdb: dict | None = None) -> RunResult:
     r"""Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
     in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks.
     `trace`: "stages", "loader", "api", "all" (or several of them, or True for all): print the timeline to
@@ -286,7 +286,11 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     Ctrl-C (SIGINT, when this runs in the main thread and SIGINT has Python's default handler) stops the
     run within milliseconds, even while the guest computes: every guest process ends with
     STATUS_CONTROL_C_EXIT (0xC000013A) as a console process does on Windows, the sandbox's temporary folder
-    is removed, and `Interrupted` (a KeyboardInterrupt) is raised with the result in its ``result``."""
+    is removed, and `Interrupted` (a KeyboardInterrupt) is raised with the result in its ``result``.
+
+    `gdb`: ``{"port": N, "host": "127.0.0.1", "stop": "entry"|"loader"}`` starts a GDB remote stub for the
+    program's process (winhatch.debug.gdbstub) and waits for gdb at its entry point (or, with "loader", at its
+    first instruction, ntdll!LdrInitializeThunk); the host-time limit (`timeout`) is off while debugging."""
     subscribers = list(subscribers)
     if net not in ("fake", "host"):
         raise ValueError(f"net must be 'fake' or 'host', not {net!r}")
@@ -319,7 +323,7 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
         res = _run(path, args, cwd=cwd, env=env, timeout=timeout, max_instructions=max_instructions, stdout=stdout,
                    stderr=stderr, stdin=stdin, subscribers=subscribers, notify=notify,
                    readonly_app_dir=readonly_app_dir, setup_machine=setup_machine, shellcode=shellcode,
-                   export=export, max_api_calls=max_api_calls, max_emulated_s=max_emulated_s, limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
+                   export=export, max_api_calls=max_api_calls, max_emulated_s=max_emulated_s, gdb=gdb, limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
                            if v is not None})
     finally:
         if printer is not None:
@@ -354,7 +358,7 @@ def _host_program(name: str, arch: str) -> bytes:
 
 def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, stdin, subscribers, notify,
          readonly_app_dir, setup_machine, limits=None, shellcode=None, export=None, max_api_calls=None,
-         max_emulated_s=None) -> RunResult:
+         max_emulated_s=None, gdb=None) -> RunResult:
     from winhatch.kernel.io.console import Console
     from winhatch.kernel.machine import Machine
     from winhatch.kernel.ps.create import CreateProcessInternalW
@@ -404,7 +408,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
         environment = machine.default_environment()
         if env:
             environment.update(env)
-        machine.dispatcher.timeout_s = timeout or 0.0
+        machine.dispatcher.timeout_s = 0.0 if gdb else timeout or 0.0   # a debugger session takes host time
         machine.dispatcher.max_instructions = max_instructions or 0
         machine.dispatcher.max_api_calls = max_api_calls or 0
         machine.dispatcher.max_emulated = int((max_emulated_s or 0) * 10_000_000)
@@ -436,6 +440,18 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
                                    f"{status_name(res.status)})")
         proc = res.process
         error = None
+        stub = None
+        if gdb:
+            from winhatch.debug.gdbstub import GdbStub
+            try:
+                stub = GdbStub(machine, proc, int(gdb["port"]), gdb.get("host") or "127.0.0.1",
+                               gdb.get("stop") or "entry")
+            except OSError as e:
+                machine.terminate_process(proc, 0xC0000001)
+                return RunResult(None, console.captured_stdout, console.captured_stderr, machine=machine,
+                                 events=machine.events.events,
+                                 error=f"--gdb: cannot listen on {gdb.get('host') or '127.0.0.1'}:{gdb['port']}: "
+                                       f"{e.strerror or e}")
 
         def guests():
             return [p for p in machine.processes if p.cpu is not None]
@@ -445,6 +461,8 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
         try:
             # the program, then whatever it started: children outlive their parent, as on Windows
             machine.dispatcher.run(until=lambda: proc.exited)
+            if stub is not None and proc.exited:
+                stub.process_exited(proc.exit_status)   # gdb hears of the exit now, not after the children
             if proc.exited and any(not p.exited for p in guests()):
                 machine.dispatcher.run(until=lambda: all(p.exited for p in guests()))
         except MachineStop as e:
@@ -458,6 +476,8 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
             stopped_by = stopped_by or "deadlock"
             error = error or "no thread can run (all threads are waiting)"
             machine.terminate_process(proc, 0xC0000194)
+        if stub is not None:
+            stub.process_exited(proc.exit_status)   # (once: a second call does nothing)
         for p in guests():  # still waiting forever after the program ended: end them, say so
             if not p.exited:
                 error = error or f"{p.image_name} (pid {p.pid}) was still waiting when the run ended"

@@ -160,6 +160,12 @@ class Dispatcher:
         # CPU before the guest sees it; it may end the process (an unimplemented data export was touched)
         self.access_violation_filter: Callable | None = None
         self.return_stub_name = "WhCallReturn"
+        #: a debugger attached to one process (winhatch.debug.gdbstub.GdbStub), or None.  The debugger stop
+        #: hook points are in _run_until: ``before_run(thread)`` before each CPU run of one of its process's
+        #: threads (it may hold the thread stopped while the debugger looks at it; it returns 1 to single-step
+        #: the run, else 0) and ``after_run(thread, reason)`` after it (True: the run ended for the debugger,
+        #: go back to before_run)
+        self.debugger = None
 
     # -- wiring -------------------------------------------------------------------------------------------------
     def attach(self, process: "Process") -> None:
@@ -511,7 +517,13 @@ class Dispatcher:
             if self.interrupted:
                 raise interrupted_stop()
             top = return_marker is None
+            dbg = self.debugger
+            if dbg is not None and dbg.process is not thread.process:
+                dbg = None
+            step = dbg.before_run(thread) if dbg is not None else 0   # a debugger stop
             budget = self._budget(sliced and top)
+            if step:
+                budget = 1
             timeout = 0.0
             machine_deadline = False
             if self._deadline is not None:
@@ -539,6 +551,8 @@ class Dispatcher:
             if self._pending_exc is not None:
                 e, self._pending_exc = self._pending_exc, None
                 raise e
+            if dbg is not None and dbg.after_run(thread, r):
+                continue
             kind = r.kind
             if kind == "trap":
                 pend, self._pending = self._pending, None

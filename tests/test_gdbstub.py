@@ -236,3 +236,18 @@ def test_protocol_detach_lets_the_run_finish(build_fixture, arch):
     assert c.ask("D") == "OK"
     rc, out, err = stub.finish()
     assert rc == 7 and "counter 7" in out, (rc, out, err)
+
+
+def test_gdb_sees_an_access_violation_first(build_fixture, arch):
+    """An exception reaches the debugger before the guest's handlers (first chance): gdb stops with SIGSEGV at the
+    faulting instruction; continuing passes it on (gdb's default for SIGSEGV) and the process dies of it."""
+    exe = build_fixture("gdb_target.c", arch)
+    syms = _symbols(exe, arch)
+    stub = _Stub(exe, "crash")
+    text = _gdb(arch, stub.port, "continue", "x/i $pc", "continue")
+    rc, out, err = stub.finish()
+    assert "Program received signal SIGSEGV" in text, text
+    m = re.search(r"=> (0x[0-9a-f]+) <gdb_crash(?:\+\d+)?>:\s+movl\s+\$0x1,\(%[er][a-z]{2}\)", text)
+    assert m and syms["gdb_crash"] <= int(m[1], 16) < syms["gdb_crash"] + 16, text
+    assert "exited with code 030000000005]" in text, text          # 0xC0000005, in gdb's octal
+    assert rc == 5 and "STATUS_ACCESS_VIOLATION" in err, (rc, err)

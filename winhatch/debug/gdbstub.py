@@ -266,8 +266,23 @@ class _Connection:
 
 # -- the stub ----------------------------------------------------------------------------------------------------
 class _Resume:
-    def __init__(self, step_tid: int | None):
+    def __init__(self, step_tid: int | None, signal: int = 0):
         self.step_tid = step_tid
+        self.signal = signal
+
+
+def _signal_of(code: int) -> int:
+    """The gdb signal of an exception code, as gdb's Windows support maps them."""
+    code &= 0xFFFFFFFF
+    if code in (0xC0000005, 0xC00000FD, 0x80000001):    # access violation, stack overflow, guard page
+        return 11                                         # SIGSEGV
+    if code in (0xC0000094, 0xC0000095) or 0xC000008D <= code <= 0xC0000093 or code in (0xC00002B4, 0xC00002B5):
+        return 8                                          # SIGFPE
+    if code in (0xC000001D, 0xC0000096):                  # illegal / privileged instruction
+        return 4                                          # SIGILL
+    if code in (0x40010005, 0xC000013A):                  # DBG_CONTROL_C, STATUS_CONTROL_C_EXIT
+        return SIGINT
+    return SIGTRAP                                        # breakpoint, single step, and the others
 
 
 class _Kill(Exception):
@@ -353,10 +368,7 @@ class GdbStub:
                 self._detach()
                 return 0
             except _Kill:
-                self._detach()
-                from winhatch.kernel.ke.dispatcher import ProcessExit
-                self.process.stop_message = "killed by the debugger (gdb kill): TerminateProcess(process, 0)"
-                raise ProcessExit(0)
+                self._kill()
         if not self.active:
             return 0
         pc = self.cpu.pc
@@ -405,6 +417,36 @@ class GdbStub:
         if self._break:
             return reason.kind in ("stopped", "timeout", "budget")
         return False
+
+    def exception(self, thread, info) -> bool:
+        """A first-chance exception of the debugged process (the dispatcher's raise_exception, before the guest's
+        own handlers): gdb sees a signal (access violation: SIGSEGV, ...).  Continuing with the signal (gdb's
+        default for SIGSEGV, SIGFPE, SIGILL) passes the exception to the guest; continuing without it means the
+        debugger handled it: the thread resumes at its (possibly changed) registers, past an int3."""
+        if not self.active or not self._started:
+            return False
+        if self._pending is not None and self._pending[0] is thread:
+            self._pending = None            # a step that ended in this fault: the signal is its stop
+        sig = _signal_of(info.code)
+        try:
+            resume = self._stopped(thread, f"T{sig:02x}")
+        except _Detach:
+            self._detach()
+            return False
+        except _Kill:
+            self._kill()
+        if resume is None or resume.signal:
+            return False
+        cpu = self.cpu
+        if info.code == 0x80000003 and cpu.pc == info.address and cpu.mem_read(cpu.pc, 1) == b"\xcc":
+            cpu.pc = cpu.pc + 1
+        return True
+
+    def _kill(self):
+        from winhatch.kernel.ke.dispatcher import ProcessExit
+        self._detach()
+        self.process.stop_message = "killed by the debugger (gdb kill): TerminateProcess(process, 0)"
+        raise ProcessExit(0)
 
     def process_exited(self, status: int) -> None:
         """The debugged process ended: tell gdb (W), close."""
@@ -487,7 +529,7 @@ class GdbStub:
             self._libs_changed = True
 
     # -- the session -----------------------------------------------------------------------------------------------
-    def _stopped(self, thread, reply: str) -> None:
+    def _stopped(self, thread, reply: str) -> "_Resume":
         """Report the stop of `thread` and serve gdb until it resumes the process."""
         if not reply:
             reply = f"T{SIGTRAP:02x}"
@@ -516,7 +558,7 @@ class GdbStub:
                 if pc is not None and pc in self.breakpoints:
                     self._skip = (thread.tid, pc)
                 self._waiting = True
-                return
+                return out
             if out is not None:
                 self.conn.send(out)
 
@@ -566,8 +608,8 @@ class GdbStub:
             return self._dispatch(pkt)
         except (_Kill, _Detach):
             raise
-        except (ValueError, IndexError, KeyError):
-            return "E16"          # EINVAL: a malformed packet
+        except (ValueError, IndexError, KeyError, OverflowError, NtStatusError, unicorn.UcError):
+            return "E16"          # EINVAL: a malformed packet or a request the engine refused
 
     def _dispatch(self, pkt: bytes):
         if not pkt:
@@ -621,9 +663,10 @@ class GdbStub:
             return self._resume_at(text[1:], None)
         if c == "s":
             return self._resume_at(text[1:], self._c_tid or self._stop_thread.tid)
-        if c in "CS":   # continue / step with a signal: the signal has no meaning for a Windows process
-            addr = text.split(";")[1] if ";" in text else ""
-            return self._resume_at(addr, None if c == "C" else (self._c_tid or self._stop_thread.tid))
+        if c in "CS":   # continue / step passing a signal: the stopping exception goes on to the guest
+            sig, _, addr = text[1:].partition(";")
+            return self._resume_at(addr, None if c == "C" else (self._c_tid or self._stop_thread.tid),
+                                   int(sig, 16))
         if c == "v":
             return self._v_packet(text)
         if c == "k":
@@ -640,24 +683,27 @@ class GdbStub:
             s = s.split(".")[-1]
         return int(s, 16)
 
-    def _resume_at(self, addr: str, step_tid):
+    def _resume_at(self, addr: str, step_tid, signal: int = 0):
         if addr:
             t = self._thread(self._c_tid) if self._c_tid else self._stop_thread
             _Regs(t or self._stop_thread).set("rip" if self.is64 else "eip", int(addr, 16))
-        return _Resume(step_tid)
+        return _Resume(step_tid, signal)
 
     def _v_packet(self, text: str):
         if text == "vCont?":
             return "vCont;c;C;s;S"
         if text.startswith("vCont;"):
             step = None
+            signal = 0
+            stopped = self._stop_thread.tid
             for action in text[6:].split(";"):
                 op, _, tid = action.partition(":")
-                if op[:1] in ("s", "S"):
-                    t = self._tid_arg(tid) if tid else -1
-                    step = self._stop_thread.tid if t in (-1, 0, None) else t
-                    break
-            return _Resume(step)
+                t = self._tid_arg(tid) if tid else -1
+                if op[:1] in ("C", "S") and t in (-1, 0, stopped):
+                    signal = int(op[1:], 16)          # passed to the thread that stopped with it
+                if op[:1] in ("s", "S") and step is None:
+                    step = stopped if t in (-1, 0, None) else t
+            return _Resume(step, signal)
         if text.startswith("vKill"):
             raise _Kill()
         if text.startswith("vFile:"):

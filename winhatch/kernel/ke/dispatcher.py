@@ -164,7 +164,8 @@ class Dispatcher:
         #: hook points are in _run_until: ``before_run(thread)`` before each CPU run of one of its process's
         #: threads (it may hold the thread stopped while the debugger looks at it; it returns 1 to single-step
         #: the run, else 0) and ``after_run(thread, reason)`` after it (True: the run ended for the debugger,
-        #: go back to before_run)
+        #: go back to before_run); in raise_exception, ``exception(thread, info)`` sees every exception first
+        #: (True: the debugger continued the thread without passing it on)
         self.debugger = None
 
     # -- wiring -------------------------------------------------------------------------------------------------
@@ -784,6 +785,9 @@ class Dispatcher:
                                  code_name=status_name(info.code), address=info.address,
                                  where=proc.subsystem["images"].describe(info.address),
                                  access=info.access, fault_address=info.fault_address)
+        dbg = self.debugger
+        if dbg is not None and dbg.process is proc and not proc.cpu._in_run and dbg.exception(thread, info):
+            return   # first chance: the debugger saw it and continued the thread without passing it on
         if self.user_exception_dispatcher is not None and self.user_exception_dispatcher(thread, info):
             return
         self.unhandled_exception(thread, info)

@@ -120,13 +120,14 @@ def test_gdb_session_entry_step_break_watch_libraries_exit(build_fixture, arch):
     assert "Hardware watchpoint 2" in text and "Old value = 5" in text and "New value = 7" in text, text
     stop = int(re.search(r"New value = 7\n(0x[0-9a-f]+) in", text)[1], 16)
     code = pe.read_rva(bump - pe.image_base, 0x40)
-    writer = [i for i in md.disasm(code, bump) if i.mnemonic in ("mov", "add") and "ptr [" in i.op_str.split(",")[0]]
+    writer = [i for i in md.disasm(code, bump) if i.mnemonic.split()[-1] in ("add", "xadd")
+              and "ptr [" in i.op_str.split(",")[0]]
     assert writer and stop == writer[0].address + writer[0].size, (writer, text)
     # kernel32 in the shared library list, at the base the program itself sees (+ its first section)
     k32_section = int(re.search(r"kernel32 [0-9a-fA-F]+ section ([0-9a-fA-F]+)", out)[1], 16)
     m = re.search(r"^(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+\S+(?: \(\*\))?\s+\S*KERNEL32\.dll$", text, re.M | re.I)
     assert m and int(m[1], 16) == k32_section, text
-    # the end: gdb hears the exit code, the run ends with it
+    # the end: gdb hears the exit code, the run ends with it; the watched read-modify-write ran once (5 + 2)
     assert "exited with code 07]" in text, text
     assert "counter 7" in out and rc == 7, (rc, out, err)
 

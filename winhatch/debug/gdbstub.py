@@ -248,10 +248,16 @@ class _Connection:
             data = data.encode("latin-1")
         self._raw(b"$" + data + b"#" + _checksum(data))
 
-    def recv(self) -> bytes | None:
-        if self.closed and self.packets.empty():
-            return None
-        return self.packets.get()
+    def recv(self, give_up: Callable[[], bool]) -> bytes | None:
+        """The next packet; None when the connection closed or give_up() became true (polled)."""
+        while True:
+            if self.closed and self.packets.empty():
+                return None
+            try:
+                return self.packets.get(timeout=0.2)
+            except queue.Empty:
+                if give_up():
+                    return None
 
     def close(self, drain_s: float = 0.0) -> None:
         """Close; with drain_s, first let gdb read what was sent (shut the write side, read until gdb closes)."""
@@ -376,6 +382,9 @@ class GdbStub:
         self._skip_pc = pc if sk is not None and sk == (thread.tid, pc) else None
         if self._step_tid == thread.tid:
             self._step_nest = self._nest()
+            # a block translated by an uncounted run has no instruction-count calls: the engine would run all of it
+            # (measured: a re-step after a watch hit ran to the end of the block); drop the blocks of this page
+            self.cpu.flush_code(pc, 1)
             return 1
         return 0
 
@@ -387,12 +396,17 @@ class GdbStub:
         stepping = self._step_tid == thread.tid
         if hit is not None and hit[0] in ("watch", "rwatch", "awatch"):
             kind, addr, at, old = hit
-            if old is not None and self.cpu.pc == at:
+            if self.cpu.pc != at:        # the instruction completed: report it as it is
+                self._step_tid = None
+                self._pending = (thread, f"T{SIGTRAP:02x}{kind}:{addr:x};", self._nest())
+                return True
+            # the engine stopped after the access with the pc back on the instruction: undo its store and run it
+            # once more with the watch muted (as a fault restarts it), then report it
+            if old is not None:
                 try:
-                    self.cpu.mem_write(old[0], old[1])     # the store is done again by the step below
+                    self.cpu.mem_write(old[0], old[1])
                 except NtStatusError:
                     pass
-            # run the accessing instruction once more with the watch muted, then report it
             self._step_tid = thread.tid
             self._step_after = f"{kind}:{addr:x};"
             self._mute_watch = True
@@ -546,8 +560,8 @@ class GdbStub:
             self._waiting = False
             self.conn.send(reply)
         while True:
-            pkt = self.conn.recv()
-            if pkt is None:
+            pkt = self.conn.recv(self._machine_stopping)
+            if pkt is None:             # gdb went away, or winhatch is being stopped (Ctrl-C): detach
                 raise _Detach()
             out = self._handle(pkt)
             if isinstance(out, _Resume):
@@ -566,9 +580,20 @@ class GdbStub:
         host, port = self.address
         print(f"winhatch: waiting for gdb on {host}:{port} (target remote {host}:{port})", file=self.log,
               flush=True)
-        sock, _ = self.listener.accept()
+        self.listener.settimeout(0.2)   # a Ctrl-C of winhatch still ends the run while nobody connects
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+                break
+            except socket.timeout:
+                if self._machine_stopping():
+                    raise _Detach() from None
+        sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.conn = _Connection(sock, self._on_interrupt)
+
+    def _machine_stopping(self) -> bool:
+        return bool(getattr(self.machine.dispatcher, "interrupted", False))
 
     def _detach(self, drain: bool = False) -> None:
         """Remove every hook; the run continues without the debugger."""

@@ -332,7 +332,7 @@ class GdbStub:
         self._step_tid: int | None = None
         self._step_nest = 0
         self._step_after: str = ""                     # the reason a step ends with (after a watch hit)
-        self._hit: tuple | None = None                 # what stopped the current run: ("bp"|"watch"..., addr)
+        self._hit: tuple | None = None                 # what stopped the current run: (kind, address, …)
         self._skip: tuple | None = None                # (tid, pc): pass the breakpoint at pc once
         self._skip_pc: int | None = None
         self._mute_watch = False
@@ -358,10 +358,14 @@ class GdbStub:
                 self._pending = (thread, "", 0)
             else:
                 self._arm_entry()
+        if self._pending is not None and (self._pending[0].terminated or self._pending[0].process.exited):
+            self._pending = None          # its thread is gone: nothing left to report
         if self._break:
             self._break = False
             self.cpu.clear_stop_request()
-            if self._pending is None:
+            if self._pending is None or self._pending[0] is not thread:
+                # the interrupt stops the thread that runs now (a step of a thread still blocked ends with it)
+                self._step_tid = None
                 self._pending = (thread, f"T{SIGINT:02x}", self._nest())
         if self._pending is None and self._libs_changed and self.conn is not None:
             self._pending = (thread, "", self._nest())

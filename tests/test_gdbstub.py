@@ -252,3 +252,31 @@ def test_gdb_sees_an_access_violation_first(build_fixture, arch):
     assert m and syms["gdb_crash"] <= int(m[1], 16) < syms["gdb_crash"] + 16, text
     assert "exited with code 030000000005]" in text, text          # 0xC0000005, in gdb's octal
     assert rc == 5 and "STATUS_ACCESS_VIOLATION" in err, (rc, err)
+
+
+def _addresses(insn) -> int | None:
+    """The absolute address a memory operand names ([0x409008] or [rip + 0x6a60]), else None."""
+    m = re.search(r"\[(rip \+ )?(0x[0-9a-f]+)\]", insn.op_str)
+    if not m:
+        return None
+    return int(m[2], 16) + (insn.address + insn.size if m[1] else 0)
+
+
+def test_gdb_read_watchpoint_stops_after_each_read(build_fixture, arch):
+    """rwatch (Z3): the lock add reads the counter (stop after it), then the load of the return value (stop after
+    it); the program still computes 7."""
+    import capstone
+    exe = build_fixture("gdb_target.c", arch)
+    pe = PEFile.open(str(exe))
+    syms = _symbols(exe, arch)
+    bump = syms["gdb_bump"]
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if arch == "x64" else capstone.CS_MODE_32)
+    insns = list(md.disasm(pe.read_rva(bump - pe.image_base, 0x40), bump))
+    readers = [i for i in insns if _addresses(i) == syms["gdb_counter"]][:2]   # lock add, then the load
+    stub = _Stub(exe)
+    text = _gdb(arch, stub.port, f"break *{bump:#x}", "continue", "delete", f"rwatch *(int*){syms['gdb_counter']:#x}",
+                "continue", "continue", "delete", "continue")
+    rc, out, err = stub.finish()
+    stops = [int(a, 16) for a in re.findall(r"Value = 7\n(0x[0-9a-f]+) in gdb_bump", text)]
+    assert len(readers) == 2 and stops == [i.address + i.size for i in readers], (readers, text)
+    assert "exited with code 07]" in text and rc == 7 and "counter 7" in out, (rc, text)

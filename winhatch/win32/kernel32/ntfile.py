@@ -694,6 +694,19 @@ def _find_first(c, spec, buf, basic: bool):
     if cut < 0 and len(spec) >= 2 and spec[1] == ":":
         cut = 1
     d, pattern = (spec[:cut + 1], spec[cut + 1:]) if cut >= 0 else (".", spec)
+    if pattern in (".", "..") and not nt_form:
+        # the name is normalised before it is split (RtlDosPathNameToNtPathName): "C:\\a\\b\\.." looks for
+        # "a" in C:\\, "C:\\a\\." for "a" too; a root has no entry to find
+        try:
+            full = c.machine.vfs.full_path(spec, cwd(c))
+        except NtStatusError as e:
+            c.set_last_nt_error(e.status)
+            return bad
+        cut = full.rfind("\\")
+        d, pattern = full[:cut + 1], full[cut + 1:]
+        if not pattern:
+            c.set_last_error(ERROR_FILE_NOT_FOUND)
+            return bad
     if not pattern:
         pattern = "*"
     if "\\" in pattern or "/" in pattern:

@@ -106,6 +106,15 @@ def ExitThread(c, code):
     ntdll.RtlExitUserThread(c.machine, c.thread, code)
 
 
+@api(K32, "void WINAPI FreeLibraryAndExitThread(HMODULE hLibModule, DWORD dwExitCode)", calls_guest=True)
+def FreeLibraryAndExitThread(c, module, code):
+    """FreeLibrary, then ExitThread: the thread never returns into the module it may just have unloaded (what a
+    thread started inside a DLL uses to let go of the DLL's reference on its way out)."""
+    from winhatch.win32.kernel32.base import FreeLibrary
+    FreeLibrary(c, module)
+    ntdll.RtlExitUserThread(c.machine, c.thread, code)
+
+
 @api("ntdll.dll", "void NTAPI RtlExitUserThread(DWORD Status)", calls_guest=True)
 def RtlExitUserThread(c, code):
     ntdll.RtlExitUserThread(c.machine, c.thread, code)

@@ -397,6 +397,8 @@ class GdbStub:
             return False
         hit, self._hit = self._hit, None
         self._skip_pc = None
+        if hit is not None and hit[0] == "entry":
+            self._remove_entry()          # one-shot (removed here, outside the engine's hook call)
         stepping = self._step_tid == thread.tid
         if hit is not None and hit[0] in ("watch", "rwatch", "awatch"):
             kind, addr, at, old = hit
@@ -507,7 +509,6 @@ class GdbStub:
         def on_code(uc, address, size, _ud):
             self._hit = ("entry", address)
             self.cpu.stop()
-            self._remove_entry()
         self._callbacks.append(on_code)
         self._entry_hook = self.cpu.uc.hook_add(unicorn.UC_HOOK_CODE, on_code, None, entry, entry)
 

@@ -247,7 +247,9 @@ class _Size(click.ParamType):
                    "its entry point (gdb-multiarch -ex 'set architecture i386:x86-64' -ex 'target remote "
                    "127.0.0.1:PORT'; `set architecture i386` for x86): registers, memory, breakpoints and "
                    "watchpoints (without patching guest memory), stepping, threads (the guest's TIDs), the loaded "
-                   "DLLs. The --timeout host-time limit is off while debugging.")
+                   "DLLs. With `set target-file-system-kind dos-based` gdb reads the program and its DLLs from the "
+                   "guest (their symbols: exports, the program's own). The --timeout host-time limit is off while "
+                   "debugging.")
 @click.option("--gdb-host", default="127.0.0.1", show_default=True, metavar="ADDRESS",
               help="The address the --gdb stub listens on.")
 @click.option("--gdb-stop", type=click.Choice(["entry", "loader"]), default="entry", show_default=True,

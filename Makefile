@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-APT_PACKAGES := gcc-mingw-w64 g++-mingw-w64 mingw-w64-tools wine64 chromium clang lld llvm
+APT_PACKAGES := gcc-mingw-w64 g++-mingw-w64 mingw-w64-tools wine64 chromium clang lld llvm gdb-multiarch
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-deps venv fixtures fuzz bench clean examples winetest realworld realworld-record

@@ -11,7 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "winhatch"
 LAYERS = ["pe", "cpu", "kernel", "ldr", "win32", "report", "cli"]
-TOP = {"cli": "cli", "runner": "cli", "batch": "cli", "session": "cli", "__main__": "cli"}
+TOP = {"cli": "cli", "runner": "cli", "batch": "cli", "session": "cli", "__main__": "cli",
+       "debug": "report"}   # winhatch.debug (the GDB stub) sits beside report
 BOTTOM = {"ntstatus", "cache", "_record", "__init__"}
 
 

@@ -253,11 +253,25 @@ class _Size(click.ParamType):
 @click.option("--from-snapshot", "from_snapshot", type=click.Path(dir_okay=False), metavar="FILE",
               help="Continue the run saved in this snapshot instead of starting PROGRAM (no PROGRAM then): its "
                    "output, exit status and report are those of the rest of the run.")
+@click.option("--gdb", "gdb_port", type=click.IntRange(min=0, max=65535), metavar="PORT",
+              help="Start a GDB remote stub on this TCP port and wait for gdb when the program's process reaches "
+                   "its entry point (gdb-multiarch -ex 'set architecture i386:x86-64' -ex 'target remote "
+                   "127.0.0.1:PORT'; `set architecture i386` for x86): registers, memory, breakpoints and "
+                   "watchpoints (without patching guest memory), stepping, threads (the guest's TIDs), the loaded "
+                   "DLLs. With `set target-file-system-kind dos-based` gdb reads the program and its DLLs from the "
+                   "guest (their symbols: exports, the program's own). The --timeout host-time limit is off while "
+                   "debugging.")
+@click.option("--gdb-host", default="127.0.0.1", show_default=True, metavar="ADDRESS",
+              help="The address the --gdb stub listens on.")
+@click.option("--gdb-stop", type=click.Choice(["entry", "loader"]), default="entry", show_default=True,
+              help="Where the process first stops for gdb: its entry point (after the loader), or its very first "
+                   "instruction (ntdll!LdrInitializeThunk), so breakpoints can be put in DllMain and TLS callbacks.")
 @click.argument("program", type=click.Path(dir_okay=False), required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated, max_memory, max_handles,
         events_file, vmmap, report_file, html_file, net_mode, net_config, pcap_file, dump_dir, coverage_file,
-        shellcode_file, arch, export, snapshot_at, snapshot_file, snapshot_stop, from_snapshot, program, args):
+        shellcode_file, arch, export, snapshot_at, snapshot_file, snapshot_stop, from_snapshot, gdb_port, gdb_host,
+        gdb_stop, program, args):
     """Create a process from PROGRAM the way Windows does and run it.
 
     The program's stdout and stderr reach the host's byte for byte; the exit status is the guest's exit
@@ -366,7 +380,8 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
                          shellcode=arch if shellcode_file else None, export=export,
                          max_api_calls=max_api_calls, max_emulated_s=max_emulated,
                          net=net_mode, net_config=cfg, snapshot_at=snapshot_at, snapshot_file=snapshot_file,
-                         snapshot_stop=snapshot_stop, from_snapshot=from_snapshot)
+                         snapshot_stop=snapshot_stop, from_snapshot=from_snapshot,
+                         gdb={"port": gdb_port, "host": gdb_host, "stop": gdb_stop} if gdb_port is not None else None)
     except runner.Interrupted as e:   # Ctrl-C: the guests ended with STATUS_CONTROL_C_EXIT, report anyway
         res, interrupted = e.result, True
     finally:

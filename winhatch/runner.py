@@ -265,7 +265,7 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
         shellcode: str | None = None, export: str | None = None, max_api_calls: int | None = None,
         max_emulated_s: float | None = None, net: str = "fake", net_config=None, snapshot_at: str | None = None,
         snapshot_file: str | Path | None = None, snapshot_stop: bool = False,
-        from_snapshot: str | Path | None = None, after_restore=None) -> RunResult:
+        from_snapshot: str | Path | None = None, after_restore=None, gdb: dict | None = None) -> RunResult:
     r"""Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
     in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks.
     `trace`: "stages", "loader", "api", "all" (or several of them, or True for all): print the timeline to
@@ -299,7 +299,12 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     "icount:N") writes the machine to `snapshot_file` when that point is reached; the run goes on unless
     `snapshot_stop` (then the result's outcome is "snapshot").  `from_snapshot`: continue the run saved in that
     file instead of starting `path` (None then); `after_restore(machine)` runs on the restored machine before it
-    goes on.  The result's stdout/stderr are what the guest printed from the snapshot on."""
+    goes on.  The result's stdout/stderr are what the guest printed from the snapshot on.
+
+
+`gdb`: ``{"port": N, "host": "127.0.0.1", "stop": "entry"|"loader"}`` starts a GDB remote stub for the
+    program's process (winhatch.debug.gdbstub) and waits for gdb at its entry point (or, with "loader", at its
+    first instruction, ntdll!LdrInitializeThunk); the host-time limit (`timeout`) is off while debugging."""
     subscribers = list(subscribers)
     if net not in ("fake", "host"):
         raise ValueError(f"net must be 'fake' or 'host', not {net!r}")
@@ -341,7 +346,7 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
                        export=export, max_api_calls=max_api_calls, max_emulated_s=max_emulated_s,
                        limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
                                if v is not None},
-                       snapshot=(snapshot_at, snapshot_file, snapshot_stop) if snapshot_at else None)
+                       snapshot=(snapshot_at, snapshot_file, snapshot_stop) if snapshot_at else None, gdb=gdb)
     finally:
         if printer is not None:
             printer.flush()
@@ -376,7 +381,7 @@ def _host_program(name: str, arch: str) -> bytes:
 
 def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, stdin, subscribers, notify,
          readonly_app_dir, setup_machine, limits=None, shellcode=None, export=None, max_api_calls=None,
-         max_emulated_s=None, snapshot=None) -> RunResult:
+         max_emulated_s=None, snapshot=None, gdb=None) -> RunResult:
     from winhatch.kernel.io.console import Console
     from winhatch.kernel.machine import Machine
     from winhatch.kernel.ps.create import CreateProcessInternalW
@@ -426,7 +431,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
         environment = machine.default_environment()
         if env:
             environment.update(env)
-        machine.dispatcher.timeout_s = timeout or 0.0
+        machine.dispatcher.timeout_s = 0.0 if gdb else timeout or 0.0   # a debugger session takes host time
         machine.dispatcher.max_instructions = max_instructions or 0
         machine.dispatcher.max_api_calls = max_api_calls or 0
         machine.dispatcher.max_emulated = int((max_emulated_s or 0) * 10_000_000)
@@ -460,7 +465,19 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
                              error=f"CreateProcess failed: {res.message} (error {res.error}, "
                                    f"{status_name(res.status)})")
         proc = started["process"] = res.process
-        return _drive(machine, proc, console, ctrl_c)
+        stub = None
+        if gdb:
+            from winhatch.debug.gdbstub import GdbStub
+            try:
+                stub = GdbStub(machine, proc, int(gdb["port"]), gdb.get("host") or "127.0.0.1",
+                               gdb.get("stop") or "entry")
+            except OSError as e:
+                machine.terminate_process(proc, 0xC0000001)
+                return RunResult(None, console.captured_stdout, console.captured_stderr, machine=machine,
+                                 events=machine.events.events,
+                                 error=f"--gdb: cannot listen on {gdb.get('host') or '127.0.0.1'}:{gdb['port']}: "
+                                       f"{e.strerror or e}")
+        return _drive(machine, proc, console, ctrl_c, stub)
     except NtStatusError as e:
         return RunResult(None, console.captured_stdout, console.captured_stderr, machine=machine,
                          events=machine.events.events, error=str(e))
@@ -533,7 +550,7 @@ def _run_snapshot(path, *, timeout, max_instructions, stdout, stderr, stdin, sub
     return res
 
 
-def _drive(machine, proc, console, ctrl_c) -> RunResult:
+def _drive(machine, proc, console, ctrl_c, stub=None) -> RunResult:
     """Run the machine until `proc` and the processes it started have ended; the RunResult."""
     from winhatch.snapshot import StopAfterSnapshot
     error = None
@@ -547,6 +564,8 @@ def _drive(machine, proc, console, ctrl_c) -> RunResult:
     try:
         # the program, then whatever it started: children outlive their parent, as on Windows
         machine.dispatcher.run(until=lambda: proc.exited)
+        if stub is not None and proc.exited:
+            stub.process_exited(proc.exit_status)   # gdb hears of the exit now, not after the children
         if proc.exited and any(not p.exited for p in guests()):
             machine.dispatcher.run(until=lambda: all(p.exited for p in guests()))
     except StopAfterSnapshot as e:
@@ -568,6 +587,8 @@ def _drive(machine, proc, console, ctrl_c) -> RunResult:
         stopped_by = stopped_by or "deadlock"
         error = error or "no thread can run (all threads are waiting)"
         machine.terminate_process(proc, 0xC0000194)
+    if stub is not None:
+        stub.process_exited(proc.exit_status)   # (once: a second call does nothing)
     for p in guests():  # still waiting forever after the program ended: end them, say so
         if not p.exited:
             error = error or f"{p.image_name} (pid {p.pid}) was still waiting when the run ended"

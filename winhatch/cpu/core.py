@@ -903,6 +903,29 @@ class Cpu:
         kernel has seen its own flag)."""
         N.lib.uc_emu_stop(self._h)
 
+    def prepare_stop_requests(self) -> bool:
+        """Make request_stop() stop between two instructions: install the preemption hook (see _Watchdog) now,
+        from the emulating thread and outside a run.  False when it cannot be installed (request_stop then
+        falls back to an asynchronous uc_emu_stop)."""
+        if self._preempt_slot is None:
+            self._install_preempt_hook()
+        return bool(self._preempt_slot)
+
+    def request_stop(self) -> None:
+        """From another host thread (a debugger's break-in): end the run in progress, or the next one, at the
+        start of its next translated block, between two instructions, so the thread resumes exactly.  The
+        request stays armed until clear_stop_request() (it cannot be lost between two runs)."""
+        slot = self._preempt_slot
+        if slot:
+            slot.value = _preempt_calls()[1]
+        else:
+            N.lib.uc_emu_stop(self._h)
+
+    def clear_stop_request(self) -> None:
+        slot = self._preempt_slot
+        if slot:
+            slot.value = _preempt_calls()[0]
+
     def executed_in_run(self) -> int:
         """From inside the run (a trap handler): the instructions this run executed so far when it counts them
         (a run with a budget, the engine's counter found), else 0."""

@@ -186,6 +186,13 @@ class Dispatcher:
         # CPU before the guest sees it; it may end the process (an unimplemented data export was touched)
         self.access_violation_filter: Callable | None = None
         self.return_stub_name = "WhCallReturn"
+        #: a debugger attached to one process (winhatch.debug.gdbstub.GdbStub), or None.  The debugger stop
+        #: hook points are in _run_until: ``before_run(thread)`` before each CPU run of one of its process's
+        #: threads (it may hold the thread stopped while the debugger looks at it; it returns 1 to single-step
+        #: the run, else 0) and ``after_run(thread, reason)`` after it (True: the run ended for the debugger,
+        #: go back to before_run); in raise_exception, ``exception(thread, info)`` sees every exception first
+        #: (True: the debugger continued the thread without passing it on)
+        self.debugger = None
 
     # -- wiring -------------------------------------------------------------------------------------------------
     def attach(self, process: "Process") -> None:
@@ -569,7 +576,13 @@ class Dispatcher:
             if self.interrupted or self.stop_request is not None:
                 self._check_stop()
             top = return_marker is None
+            dbg = self.debugger
+            if dbg is not None and dbg.process is not thread.process:
+                dbg = None
+            step = dbg.before_run(thread) if dbg is not None else 0   # a debugger stop
             budget = self._budget(sliced and top)
+            if step:
+                budget = 1
             timeout = 0.0
             machine_deadline = False
             if self._deadline is not None:
@@ -596,6 +609,8 @@ class Dispatcher:
             if self._pending_exc is not None:
                 e, self._pending_exc = self._pending_exc, None
                 raise e
+            if dbg is not None and dbg.after_run(thread, r):
+                continue
             kind = r.kind
             if kind == "trap":
                 pend, self._pending = self._pending, None
@@ -834,6 +849,9 @@ class Dispatcher:
         hooks = self.machine.hooks
         if hooks.exceptions and _hooks.exception_hooks(hooks, thread, info, True):
             return      # an instrumentation hook handled it: the thread continues with its registers
+        dbg = self.debugger
+        if dbg is not None and dbg.process is proc and not proc.cpu._in_run and dbg.exception(thread, info):
+            return   # first chance: the debugger saw it and continued the thread without passing it on
         if self.user_exception_dispatcher is not None and self.user_exception_dispatcher(thread, info):
             return
         self.unhandled_exception(thread, info)

@@ -1,0 +1,1 @@
+"""Debugging a guest process from outside: the GDB remote stub (winhatch.debug.gdbstub, `winhatch run --gdb`)."""

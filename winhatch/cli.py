@@ -242,11 +242,17 @@ class _Size(click.ParamType):
 @click.option("--pcap", "pcap_file", type=click.Path(dir_okay=False),
               help="Write the guest's network traffic (synthesized IP/TCP/UDP packets of every flow, DNS "
                    "included) to this pcap file. The JSON report has the same flows under `network`.")
+@click.option("--profile", "profile_file", type=click.Path(dir_okay=False, exists=True), metavar="FILE.toml",
+              help="The machine the guest finds (docs/profile.md): [machine] host_name, user_name, domain, "
+                   "memory, memory_used, uptime, disk_size, disk_free, screen; [os] major, minor, build, ubr, "
+                   "product_name, display_version; [cpu] count, brand, mhz; [network] mac, adapter; "
+                   "[[programs]] name/version/publisher (the Uninstall keys); [[files]] path with host or "
+                   "text; [[registry]] key/name/type/data. Default: an ordinary Windows 10 office desktop.")
 @click.argument("program", type=click.Path(dir_okay=False), required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated, max_memory, max_handles,
         events_file, vmmap, report_file, html_file, net_mode, net_config, pcap_file, dump_dir, coverage_file,
-        shellcode_file, arch, export, program, args):
+        shellcode_file, arch, export, profile_file, program, args):
     """Create a process from PROGRAM the way Windows does and run it.
 
     The program's stdout and stderr reach the host's byte for byte; the exit status is the guest's exit
@@ -301,6 +307,13 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
             cfg = NetConfig.load(net_config)
         except NetConfigError as e:
             raise click.UsageError(f"--net-config: {e}") from None
+    profile = None
+    if profile_file:
+        from winhatch.kernel.profile import Profile, ProfileError
+        try:
+            profile = Profile.load(profile_file)
+        except ProfileError as e:
+            raise click.UsageError(f"--profile: {e}") from None
     subs = []
     printer = TracePrinter(sys.stderr, categories_for(trace)) if trace else None
     if printer:
@@ -327,7 +340,7 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
                          setup_machine=setup, max_memory=max_memory, max_handles=max_handles,
                          shellcode=arch if shellcode_file else None, export=export,
                          max_api_calls=max_api_calls, max_emulated_s=max_emulated,
-                         net=net_mode, net_config=cfg)
+                         net=net_mode, net_config=cfg, profile=profile)
     except runner.Interrupted as e:   # Ctrl-C: the guests ended with STATUS_CONTROL_C_EXIT, report anyway
         res, interrupted = e.result, True
     finally:

@@ -258,7 +258,7 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
         trace=None, subscribers=(), notify=None, readonly_app_dir: bool = False, setup_machine=None,
         trace_stream=None, record=(), max_memory: int | None = None, max_handles: int | None = None,
         shellcode: str | None = None, export: str | None = None, max_api_calls: int | None = None,
-        max_emulated_s: float | None = None, net: str = "fake", net_config=None) -> RunResult:
+        max_emulated_s: float | None = None, net: str = "fake", net_config=None, profile=None) -> RunResult:
     r"""Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
     in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks.
     `trace`: "stages", "loader", "api", "all" (or several of them, or True for all): print the timeline to
@@ -286,8 +286,15 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     Ctrl-C (SIGINT, when this runs in the main thread and SIGINT has Python's default handler) stops the
     run within milliseconds, even while the guest computes: every guest process ends with
     STATUS_CONTROL_C_EXIT (0xC000013A) as a console process does on Windows, the sandbox's temporary folder
-    is removed, and `Interrupted` (a KeyboardInterrupt) is raised with the result in its ``result``."""
+    is removed, and `Interrupted` (a KeyboardInterrupt) is raised with the result in its ``result``.
+
+    `profile`: the machine profile (winhatch.kernel.profile.Profile, or the path of a TOML file; docs/
+    profile.md): host and user names, Windows version, processors, memory, uptime, disk, screen, MAC, installed
+    programs, seeded files and registry values. None: the default desktop."""
     subscribers = list(subscribers)
+    if profile is not None and not hasattr(profile, "host_name"):
+        from winhatch.kernel.profile import Profile
+        profile = Profile.load(profile)
     if net not in ("fake", "host"):
         raise ValueError(f"net must be 'fake' or 'host', not {net!r}")
     if net != "fake" or net_config is not None:
@@ -297,7 +304,8 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
 
         def setup_machine(machine, _prev=prev_net, _cfg=cfg, _mode=net):
             from winhatch.kernel.net.internet import Internet
-            machine.net = Internet(_cfg, _mode, clock=machine.clock)
+            machine.net = Internet(_cfg, _mode, clock=machine.clock, hostname=machine.profile.host_name,
+                                   mac=machine.profile.mac)
             if _prev:
                 _prev(machine)
     if record:
@@ -319,7 +327,8 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
         res = _run(path, args, cwd=cwd, env=env, timeout=timeout, max_instructions=max_instructions, stdout=stdout,
                    stderr=stderr, stdin=stdin, subscribers=subscribers, notify=notify,
                    readonly_app_dir=readonly_app_dir, setup_machine=setup_machine, shellcode=shellcode,
-                   export=export, max_api_calls=max_api_calls, max_emulated_s=max_emulated_s, limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
+                   export=export, max_api_calls=max_api_calls, max_emulated_s=max_emulated_s, profile=profile,
+                   limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
                            if v is not None})
     finally:
         if printer is not None:
@@ -354,7 +363,7 @@ def _host_program(name: str, arch: str) -> bytes:
 
 def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, stdin, subscribers, notify,
          readonly_app_dir, setup_machine, limits=None, shellcode=None, export=None, max_api_calls=None,
-         max_emulated_s=None) -> RunResult:
+         max_emulated_s=None, profile=None) -> RunResult:
     from winhatch.kernel.io.console import Console
     from winhatch.kernel.machine import Machine
     from winhatch.kernel.ps.create import CreateProcessInternalW
@@ -384,7 +393,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
     out = stdout if stdout is not None else io.BytesIO()
     err = stderr if stderr is not None else io.BytesIO()
     console = Console(out, err, stdin)
-    machine = Machine(console=console, limits=limits)
+    machine = Machine(console=console, limits=limits, profile=profile)
     if setup_machine:
         setup_machine(machine)
     for fn in subscribers:

@@ -29,6 +29,7 @@ class InstalledProgram:
     publisher: str = ""
     install_date: str = ""          # YYYYMMDD, as the Uninstall key's InstallDate
     key: str = ""                   # the Uninstall subkey's name (default: the display name)
+    arch: str = "x64"               # x86: a 32-bit program, listed in the 32-bit view (WOW6432Node)
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,14 @@ DEFAULT_PROGRAMS = (
     InstalledProgram("Google Chrome", "120.0.6099.130", "Google LLC", "20231221"),
     InstalledProgram("Mozilla Firefox (x64 en-US)", "121.0", "Mozilla", "20231219"),
     InstalledProgram("7-Zip 23.01 (x64)", "23.01", "Igor Pavlov", "20230911"),
-    InstalledProgram("Adobe Acrobat Reader DC", "23.008.20421", "Adobe Systems Incorporated", "20231115"),
+    InstalledProgram("Adobe Acrobat Reader DC", "23.008.20421", "Adobe Systems Incorporated", "20231115",
+                     arch="x86"),
     InstalledProgram("Microsoft 365 Apps for business - en-us", "16.0.17126.20132", "Microsoft Corporation",
                      "20231212"),
     InstalledProgram("Notepad++ (64-bit x64)", "8.6", "Notepad++ Team", "20231204"),
-    InstalledProgram("Zoom", "5.16.10 (26186)", "Zoom Video Communications, Inc.", "20231128"),
+    InstalledProgram("Zoom", "5.16.10 (26186)", "Zoom Video Communications, Inc.", "20231128", arch="x86"),
+    InstalledProgram("Microsoft Visual C++ 2015-2022 Redistributable (x86) - 14.38.33130", "14.38.33130.0",
+                     "Microsoft Corporation", "20231116", arch="x86"),
     InstalledProgram("Microsoft Visual C++ 2015-2022 Redistributable (x64) - 14.38.33130", "14.38.33130.0",
                      "Microsoft Corporation", "20231116"),
 )
@@ -286,12 +290,14 @@ def _parse(data: dict, base: Path, name: str) -> Profile:
         for i, p in enumerate(_typed(data["programs"], list, f"{name}: [[programs]]")):
             w = f"{name}: [[programs]] #{i + 1}"
             _typed(p, dict, w)
-            _check_keys(p, {"name", "version", "publisher", "install_date", "key"}, w)
+            _check_keys(p, {"name", "version", "publisher", "install_date", "key", "arch"}, w)
             if "name" not in p:
                 raise ProfileError(f"{w}: 'name' is required")
             vals = {k: _typed(p[k], str, f"{w} {k}") for k in p}
             if not vals["name"] or "\\" in vals.get("key", ""):
                 raise ProfileError(f"{w}: an empty name or a key with a backslash")
+            if vals.get("arch", "x64") not in ("x64", "x86"):
+                raise ProfileError(f"{w} arch: \"x64\" or \"x86\", got {vals['arch']!r}")
             progs.append(InstalledProgram(**vals))
         kw["programs"] = tuple(progs)
 
@@ -396,9 +402,11 @@ def registry_description(p: Profile) -> dict:
                       ("LOGONSERVER", "\\\\" + (p.host_name.upper() if not p.domain else "DC01"))):
         put(vol, name, "REG_SZ", val)
     uninstall = "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall"
+    uninstall32 = "HKLM\\SOFTWARE\\WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall"
     keys.setdefault(uninstall, {})
+    keys.setdefault(uninstall32, {})
     for prog in p.programs:
-        k = f"{uninstall}\\{prog.key or prog.name}"
+        k = f"{uninstall32 if prog.arch == 'x86' else uninstall}\\{prog.key or prog.name}"
         put(k, "DisplayName", "REG_SZ", prog.name)
         if prog.version:
             put(k, "DisplayVersion", "REG_SZ", prog.version)

@@ -69,7 +69,7 @@ def test_nothing_of_note_for_hello(build_fixture, arch, tmp_path):
     b = json.loads(rep.read_text())["behaviour"]
     assert b == {"processes": {"started": [], "failed": []}, "files": {"written": [], "deleted": [], "renamed": []},
                  "registry": {"set": [], "deleted": []}, "named_objects": [], "persistence": [], "injection": [],
-                 "generated_code": [], "anti_analysis": []}
+                 "generated_code": [], "executed_code": [], "anti_analysis": []}
 
 
 def test_crash_page_has_registers_stack_and_record(build_fixture, arch, tmp_path):

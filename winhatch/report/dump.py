@@ -418,12 +418,39 @@ def _image_differs(m, image: bytes) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- the folder
+def _write_executed(aspace, out: Path, record) -> None:
+    """executed/: the memory outside images that ran after being written (the kernel's executed-after-written
+    tracking, AddressSpace.executed_written): each page as it ran, one file per round
+    (<base>-<page>-r<round>.bin), and each such allocation as it is at exit (<base>.bin)."""
+    recs = getattr(aspace, "executed_written", None) or []
+    if not recs:
+        return
+    (out / "executed").mkdir(exist_ok=True)
+    bases: dict[int, int] = {}
+    for rec in recs:
+        bases.setdefault(rec["base"], rec["size"])
+        if rec.get("data") is not None:
+            p = out / "executed" / f"{rec['base']:x}-{rec['page']:x}-r{rec['round']}.bin"
+            p.write_bytes(rec["data"])
+            record("executed", p, base=rec["base"], page=rec["page"], address=rec["address"], round=rec["round"],
+                   protect=rec["protect"], when="as it ran")
+    for base, size in bases.items():
+        try:
+            data = _read(aspace, base, size)        # pages not readable (or freed since) read as zeros
+        except Exception:  # noqa: BLE001 — an allocation freed before the exit: its snapshots are what is left
+            data = b""
+        if data:
+            p = out / "executed" / f"{base:x}.bin"
+            p.write_bytes(data)
+            record("executed", p, base=base, size=size, when="at exit")
+
+
 def write_dumps(result, out_dir) -> dict:
     """Write every dump of `result` (a runner.RunResult) under out_dir; returns the manifest."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     proc = result.process
-    manifest = {"process": None, "minidump": None, "modules": [], "unpacked": [], "regions": []}
+    manifest = {"process": None, "minidump": None, "modules": [], "unpacked": [], "regions": [], "executed": []}
     if proc is None or proc.aspace is None:
         (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
         return manifest
@@ -465,5 +492,6 @@ def write_dumps(result, out_dir) -> dict:
             p = out / "regions" / f"{r.BaseAddress:x}.bin"
             p.write_bytes(_read(aspace, r.BaseAddress, r.RegionSize))
             record("regions", p, base=r.BaseAddress, size=r.RegionSize, protect=r.Protect)
+    _write_executed(aspace, out, record)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest

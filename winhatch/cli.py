@@ -266,12 +266,18 @@ class _Size(click.ParamType):
 @click.option("--gdb-stop", type=click.Choice(["entry", "loader"]), default="entry", show_default=True,
               help="Where the process first stops for gdb: its entry point (after the loader), or its very first "
                    "instruction (ntdll!LdrInitializeThunk), so breakpoints can be put in DllMain and TLS callbacks.")
+@click.option("--profile", "profile_file", type=click.Path(dir_okay=False, exists=True), metavar="FILE.toml",
+              help="The machine the guest finds (docs/profile.md): [machine] host_name, user_name, domain, "
+                   "memory, memory_used, uptime, disk_size, disk_free, screen; [os] major, minor, build, ubr, "
+                   "product_name, display_version; [cpu] count, brand, mhz; [network] mac, adapter; "
+                   "[[programs]] name/version/publisher (the Uninstall keys); [[files]] path with host or "
+                   "text; [[registry]] key/name/type/data. Default: an ordinary Windows 10 office desktop.")
 @click.argument("program", type=click.Path(dir_okay=False), required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated, max_memory, max_handles,
         events_file, vmmap, report_file, html_file, net_mode, net_config, pcap_file, dump_dir, coverage_file,
         shellcode_file, arch, export, snapshot_at, snapshot_file, snapshot_stop, from_snapshot, gdb_port, gdb_host,
-        gdb_stop, program, args):
+        gdb_stop, profile_file, program, args):
     """Create a process from PROGRAM the way Windows does and run it.
 
     The program's stdout and stderr reach the host's byte for byte; the exit status is the guest's exit
@@ -307,7 +313,8 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
         for given, opt in ((shellcode_file, "--shellcode"), (export, "--export"), (cwd, "--cwd"), (env, "--env"),
                            (net_config, "--net-config"), (net_mode != "fake", "--net"),
                            (coverage_file, "--coverage"), (max_memory is not None, "--max-memory"),
-                           (max_handles is not None, "--max-handles"), (snapshot_at, "--snapshot-at")):
+                           (max_handles is not None, "--max-handles"), (snapshot_at, "--snapshot-at"),
+                           (profile_file, "--profile")):
             if given:
                 raise click.UsageError(f"{opt} cannot be used with --from-snapshot (the snapshot has the "
                                        f"machine's settings)")
@@ -350,6 +357,13 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
             cfg = NetConfig.load(net_config)
         except NetConfigError as e:
             raise click.UsageError(f"--net-config: {e}") from None
+    profile = None
+    if profile_file:
+        from winhatch.kernel.profile import Profile, ProfileError
+        try:
+            profile = Profile.load(profile_file)
+        except ProfileError as e:
+            raise click.UsageError(f"--profile: {e}") from None
     subs = []
     printer = TracePrinter(sys.stderr, categories_for(trace)) if trace else None
     if printer:
@@ -380,7 +394,7 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
                          shellcode=arch if shellcode_file else None, export=export,
                          max_api_calls=max_api_calls, max_emulated_s=max_emulated,
                          net=net_mode, net_config=cfg, snapshot_at=snapshot_at, snapshot_file=snapshot_file,
-                         snapshot_stop=snapshot_stop, from_snapshot=from_snapshot,
+                         snapshot_stop=snapshot_stop, from_snapshot=from_snapshot, profile=profile,
                          gdb={"port": gdb_port, "host": gdb_host, "stop": gdb_stop} if gdb_port is not None else None)
     except runner.Interrupted as e:   # Ctrl-C: the guests ended with STATUS_CONTROL_C_EXIT, report anyway
         res, interrupted = e.result, True

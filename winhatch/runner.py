@@ -265,7 +265,8 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
         shellcode: str | None = None, export: str | None = None, max_api_calls: int | None = None,
         max_emulated_s: float | None = None, net: str = "fake", net_config=None, snapshot_at: str | None = None,
         snapshot_file: str | Path | None = None, snapshot_stop: bool = False,
-        from_snapshot: str | Path | None = None, after_restore=None, gdb: dict | None = None) -> RunResult:
+        from_snapshot: str | Path | None = None, after_restore=None, gdb: dict | None = None,
+        profile=None) -> RunResult:
     r"""Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
     in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks.
     `trace`: "stages", "loader", "api", "all" (or several of them, or True for all): print the timeline to
@@ -301,11 +302,17 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     file instead of starting `path` (None then); `after_restore(machine)` runs on the restored machine before it
     goes on.  The result's stdout/stderr are what the guest printed from the snapshot on.
 
-
-`gdb`: ``{"port": N, "host": "127.0.0.1", "stop": "entry"|"loader"}`` starts a GDB remote stub for the
+    `gdb`: ``{"port": N, "host": "127.0.0.1", "stop": "entry"|"loader"}`` starts a GDB remote stub for the
     program's process (winhatch.debug.gdbstub) and waits for gdb at its entry point (or, with "loader", at its
-    first instruction, ntdll!LdrInitializeThunk); the host-time limit (`timeout`) is off while debugging."""
+    first instruction, ntdll!LdrInitializeThunk); the host-time limit (`timeout`) is off while debugging.
+
+    `profile`: the machine profile (winhatch.kernel.profile.Profile, or the path of a TOML file; docs/
+    profile.md): host and user names, Windows version, processors, memory, uptime, disk, screen, MAC, installed
+    programs, seeded files and registry values. None: the default desktop."""
     subscribers = list(subscribers)
+    if profile is not None and not hasattr(profile, "host_name"):
+        from winhatch.kernel.profile import Profile
+        profile = Profile.load(profile)
     if net not in ("fake", "host"):
         raise ValueError(f"net must be 'fake' or 'host', not {net!r}")
     if net != "fake" or net_config is not None:
@@ -315,7 +322,8 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
 
         def setup_machine(machine, _prev=prev_net, _cfg=cfg, _mode=net):
             from winhatch.kernel.net.internet import Internet
-            machine.net = Internet(_cfg, _mode, clock=machine.clock)
+            machine.net = Internet(_cfg, _mode, clock=machine.clock, hostname=machine.profile.host_name,
+                                   mac=machine.profile.mac)
             if _prev:
                 _prev(machine)
     if record:
@@ -346,7 +354,8 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
                        export=export, max_api_calls=max_api_calls, max_emulated_s=max_emulated_s,
                        limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
                                if v is not None},
-                       snapshot=(snapshot_at, snapshot_file, snapshot_stop) if snapshot_at else None, gdb=gdb)
+                       snapshot=(snapshot_at, snapshot_file, snapshot_stop) if snapshot_at else None, gdb=gdb,
+                       profile=profile)
     finally:
         if printer is not None:
             printer.flush()
@@ -381,7 +390,7 @@ def _host_program(name: str, arch: str) -> bytes:
 
 def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, stdin, subscribers, notify,
          readonly_app_dir, setup_machine, limits=None, shellcode=None, export=None, max_api_calls=None,
-         max_emulated_s=None, snapshot=None, gdb=None) -> RunResult:
+         max_emulated_s=None, snapshot=None, gdb=None, profile=None) -> RunResult:
     from winhatch.kernel.io.console import Console
     from winhatch.kernel.machine import Machine
     from winhatch.kernel.ps.create import CreateProcessInternalW
@@ -411,7 +420,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
     out = stdout if stdout is not None else io.BytesIO()
     err = stderr if stderr is not None else io.BytesIO()
     console = Console(out, err, stdin)
-    machine = Machine(console=console, limits=limits)
+    machine = Machine(console=console, limits=limits, profile=profile)
     if setup_machine:
         setup_machine(machine)
     for fn in subscribers:

@@ -230,7 +230,7 @@ def test_peb_parameters_in_guest_memory(build_fixture, tmp_path, arch):
     peb = PEB.read(p.aspace, p.peb, arch, "ImageBaseAddress", "ProcessParameters", "OSMajorVersion",
                    "OSBuildNumber", "ApiSetMap", "NumberOfProcessors")
     assert peb["ImageBaseAddress"] == p.image_base and peb["OSMajorVersion"] == 10
-    assert peb["OSBuildNumber"] == 19045 and peb["ApiSetMap"] and peb["NumberOfProcessors"] == 2
+    assert peb["OSBuildNumber"] == 19045 and peb["ApiSetMap"] and peb["NumberOfProcessors"] == m.profile.cpu_count == 6
     params = RTL_USER_PROCESS_PARAMETERS.read(p.aspace, peb["ProcessParameters"], arch, "CommandLine",
                                               "ImagePathName", "Flags")
     cl = params["CommandLine"]

@@ -22,19 +22,21 @@ def behaviour(build_fixture, arch, tmp_path):
 
 
 def test_processes_files_registry_objects(behaviour):
+    from winhatch.kernel.profile import Profile
+    home = Profile.default().user_profile      # the default machine's user (C:\\Users\\jmorgan)
     doc, _ = behaviour
     b = doc["behaviour"]
     [child] = b["processes"]["started"]
     assert child["command_line"].endswith("beh_sample.exe child") and child["exit_status"] == 7
     assert [f["command_line"] for f in b["processes"]["failed"]] == ["C:\\no\\such\\program.exe"]
     [dropped] = b["files"]["written"]
-    assert dropped["path"] == "C:\\Users\\user\\AppData\\Roaming\\dropped.txt" and dropped["how"] == "created"
+    assert dropped["path"] == home + "\\AppData\\Roaming\\dropped.txt" and dropped["how"] == "created"
     assert dropped["size"] == 7
     assert dropped["sha256"] == "239f59ed55e737c77147cf55ad0c1b030b6d7ee748a7426952f9b852d5a935e5"  # "payload"
-    assert [d["path"] for d in b["files"]["deleted"]] == ["C:\\Users\\user\\AppData\\Local\\Temp\\gone.tmp"]
+    assert [d["path"] for d in b["files"]["deleted"]] == [home + "\\AppData\\Local\\Temp\\gone.tmp"]
     [val] = b["registry"]["set"]
     assert val["key"].endswith("\\Software\\Microsoft\\Windows\\CurrentVersion\\Run")
-    assert (val["value"], val["type"], val["data"]) == ("updater", 1, "C:\\Users\\user\\AppData\\Roaming\\dropped.exe")
+    assert (val["value"], val["type"], val["data"]) == ("updater", 1, home + "\\AppData\\Roaming\\dropped.exe")
     assert [(o["type"], o["name"]) for o in b["named_objects"]] == [("Mutex", "Local\\winhatch-beh-mutex")]
     assert [p["kind"] for p in b["persistence"]] == ["Run key"]
 
@@ -67,7 +69,7 @@ def test_nothing_of_note_for_hello(build_fixture, arch, tmp_path):
     b = json.loads(rep.read_text())["behaviour"]
     assert b == {"processes": {"started": [], "failed": []}, "files": {"written": [], "deleted": [], "renamed": []},
                  "registry": {"set": [], "deleted": []}, "named_objects": [], "persistence": [], "injection": [],
-                 "generated_code": [], "anti_analysis": []}
+                 "generated_code": [], "executed_code": [], "anti_analysis": []}
 
 
 def test_crash_page_has_registers_stack_and_record(build_fixture, arch, tmp_path):

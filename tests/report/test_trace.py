@@ -87,11 +87,12 @@ def test_printer_holds_api_calls_until_the_next_event_and_shows_ret():
                                                     "caller": "a.exe+0x10"})
     p(call)
     assert buf.getvalue() == ""  # held: the handler may still record its return value
-    call.data["ret"] = 0x12345678
-    p(Event(2, "stage", "Other", 5, 6, 0, 0.002, {}))  # not an api event: flushes, is not printed
+    p(Event(2, "stage", "Other", 5, 6, 0, 0.002, {}))  # not shown: what the call did inside; still held
+    assert buf.getvalue() == ""
+    call.data["ret"] = 0x12345678                      # the handler returned
+    p(Event(3, "api", "call", 5, 6, 0, 0.003, {"api": "k!Last", "args": {"x": 1}}))   # the next shown event
     out = buf.getvalue()
     assert "kernel32.dll!GetTickCount() → 0x12345678" in out and "Other" not in out
-    p(Event(3, "api", "call", 5, 6, 0, 0.003, {"api": "k!Last", "args": {"x": 1}}))
     p.flush()
     assert "k!Last(x=1)" in buf.getvalue()
 
@@ -112,3 +113,61 @@ def test_categories_and_descriptions():
     ev = Event(1, "loader", "ApiSetResolve", 1, 1, 0, 0.0, {"name": "api-ms-win-core-synch-l1-2-0.dll",
                                                              "host": "kernelbase.dll"})
     assert "api-ms-win-core-synch-l1-2-0.dll → [bold]kernelbase.dll" in describe(ev)
+
+
+# -- trace habits: flag names, strings as printed, per-character output folded -------------------------------
+def test_trace_names_flags_quotes_strings_and_folds_characters(build_fixture, arch):
+    exe = build_fixture("trace_habits.c", arch)
+    r = cli("run", "--trace", "api", exe)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.replace(b"\r\n", b"\n").startswith(b"hello world\n")
+    bodies = _bodies(r)
+    [fold] = [b for b in bodies if "putchar" in b]     # twelve calls from one place: one line
+    assert re.fullmatch(r'msvcrt\.dll!putchar × 12 → "hello world\\n"  from trace_habits\.exe\+0x[0-9a-f]+', fold), fold
+    [cf] = [b for b in bodies if "!CreateFileA(" in b]
+    assert re.search(r'lpFileName="C:\\Users\\[^\\"]+\\AppData\\Local\\Temp\\trace "habits"\.txt"', cf), cf
+    assert ("dwDesiredAccess=GENERIC_READ|GENERIC_WRITE, dwShareMode=FILE_SHARE_READ, lpSecurityAttributes=0, "
+            "dwCreationDisposition=CREATE_ALWAYS, dwFlagsAndAttributes=FILE_ATTRIBUTE_NORMAL") in cf, cf
+    [va] = [b for b in bodies if "!VirtualAlloc(" in b]
+    assert "flAllocationType=MEM_COMMIT|MEM_RESERVE, flProtect=PAGE_EXECUTE_READWRITE) → 0x" in va, va
+    [vp] = [b for b in bodies if "!VirtualProtect(" in b]
+    assert "flNewProtect=PAGE_READONLY|PAGE_GUARD" in vp and ") → 1" in vp, vp
+    [env] = [b for b in bodies if "!SetEnvironmentVariableA(" in b]
+    assert 'lpName="TRACE_TEXT", lpValue="tab\\there\\r\\n") → 1' in env, env
+
+
+def _api(seq, api, caller, **data):
+    return Event(seq, "api", "call", 5, 6, 0, seq / 1000, dict({"api": api, "caller": caller}, **data))
+
+
+def test_printer_folds_runs_of_one_character_writes():
+    buf = io.StringIO()
+    p = TracePrinter(buf, categories_for(["api"]), colour=False)
+    for i, ch in enumerate("ok!"):     # WriteConsoleW of one character: the text the call wrote
+        p(_api(i, "kernel32.dll!WriteConsoleW", "a.exe+0x20", args={"nNumberOfCharsToWrite": 1}, text=ch))
+        p(Event(100 + i, "syscall", "call", 5, 6, 0, 0.0, {}))     # not shown: does not end the run
+    p(_api(10, "msvcrt.dll!putchar", "a.exe+0x30", args={"ch": 0x41}, ret=0x41))   # another API: ends it
+    p(_api(11, "msvcrt.dll!putchar", "a.exe+0x34", args={"ch": 0x42}, ret=0x42))   # another caller: no run
+    p(_api(12, "msvcrt.dll!putwchar", "a.exe+0x40", args={"ch": 0x20AC}, ret=0x20AC))
+    p(_api(13, "msvcrt.dll!putwchar", "a.exe+0x40", args={"ch": 0x0A}, ret=0x0A))
+    p.flush()
+    lines = [ln.split("  ", 1)[1].strip() if "  " in ln else ln for ln in buf.getvalue().splitlines()[1:]]
+    text = "\n".join(lines)
+    assert 'kernel32.dll!WriteConsoleW × 3 → "ok!"  from a.exe+0x20' in text
+    assert "msvcrt.dll!putchar(ch=65) → 65  from a.exe+0x30" in text
+    assert "msvcrt.dll!putchar(ch=66) → 66  from a.exe+0x34" in text
+    assert 'msvcrt.dll!putwchar × 2 → "€\\n"  from a.exe+0x40' in text
+    assert len(buf.getvalue().splitlines()) == 1 + 4      # the header and four lines
+
+
+def test_flag_families():
+    from winhatch.win32.flagnames import annotate, flag_text
+    assert annotate("VirtualAllocEx", "flProtect", 0x40) == "PAGE_EXECUTE_READWRITE"
+    assert annotate("VirtualFree", "dwFreeType", 0x8000) == "MEM_RELEASE"
+    assert annotate("CreateFileW", "dwCreationDisposition", 9) == "0x9"          # not a disposition: the value
+    assert annotate("OpenProcess", "dwDesiredAccess", 0x1FFFFF) == "STANDARD_RIGHTS_REQUIRED|SYNCHRONIZE|0xffff"
+    assert annotate("HeapAlloc", "dwFlags", 8) == "HEAP_ZERO_MEMORY"
+    assert annotate("GetModuleHandleExA", "dwFlags", 8) is None                  # a family only where it is one
+    assert annotate("SetFileAttributesW", "dwFileAttributes", 0x22) == "FILE_ATTRIBUTE_HIDDEN|FILE_ATTRIBUTE_ARCHIVE"
+    assert flag_text("file_attributes", 0xFFFFFFFF) == "INVALID_FILE_ATTRIBUTES"
+    assert flag_text("share", 0) == "0"

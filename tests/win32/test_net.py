@@ -46,7 +46,7 @@ def test_fake_internet_http_dns_and_capture(build_fixture, arch, tmp_path):
     assert f"gethostbyname: update.example.net 4 {inet.default_address('update.example.net')}" in out
     assert out.count("status line: HTTP/1.1 200 OK") == 2
     assert out.count("winhatch fake internet") == 2
-    assert "hostname: WINHATCH" in out
+    assert "hostname: DESKTOP-4N7RQ2K" in out        # the default profile's host name
     mail = inet.default_address("mail.example.org")
     assert f"answers 1, last address {mail}" in out and "id 1234" in out
     net = r.report()["network"]
@@ -163,11 +163,11 @@ def test_adapters_and_dnsquery_describe_the_fake_network(build_fixture, arch):
     assert r.exit_status == 0, r.error
     out = r.stdout.decode().replace("\r\n", "\n")
     assert "GetAdaptersInfo size: 111 1\n" in out          # ERROR_BUFFER_OVERFLOW with the size
-    assert (f"type 6 dhcp 1 ip {inet.GUEST_IP}/{inet.NETMASK} gw {inet.GATEWAY} mac 52-54-00-12-34-56 index 7"
+    assert (f"type 6 dhcp 1 ip {inet.GUEST_IP}/{inet.NETMASK} gw {inet.GATEWAY} mac 90-e2-ba-4c-7d-12 index 7"
             in out)
-    assert f"GetNetworkParams: 0 host WINHATCH dns {inet.DNS_SERVER}\n" in out
+    assert f"GetNetworkParams: 0 host DESKTOP-4N7RQ2K dns {inet.DNS_SERVER}\n" in out
     assert "GetBestInterface: 0 7 loopback 0 1\n" in out
-    assert (f"  7 {{6A1C2F1E-7B57-4E8C-9D3A-57494E484154}} 'Ethernet' 'winhatch Virtual Ethernet Adapter' type 6 "
+    assert (f"  7 {{8F2C6A4B-3E17-4B9D-A5C2-1D7E90B3F468}} 'Ethernet' 'Intel(R) Ethernet Connection (7) I219-LM' type 6 "
             f"mtu 1500 status 1 ip {inet.GUEST_IP}/24 dns {inet.DNS_SERVER} gw {inet.GATEWAY}\n") in out
     assert "'Loopback Pseudo-Interface 1' 'Software Loopback Interface 1' type 24" in out
     addr = inet.default_address("files.winhatch-test.example")

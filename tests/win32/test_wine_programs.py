@@ -137,6 +137,6 @@ def test_whoami_prints_the_sandbox_account(tmp_path):
     exe = tmp_path / "whoami.exe"
     shutil.copy(WINE_DIR / "whoami.exe", exe)
     res = runner.run(exe)
-    assert res.stdout == b"WINHATCH\\user\r\n" and res.exit_status == 0, res.error
+    assert res.stdout == b"DESKTOP-4N7RQ2K\\jmorgan\r\n" and res.exit_status == 0, res.error
     wine_out, wine_code = under_wine(exe, [])
     assert re.fullmatch(rb"[^\\\r\n]+\\[^\\\r\n]+\r\n", wine_out) and wine_code == 0

@@ -515,6 +515,78 @@ def seed_calibrations(pc_sync: tuple[str, Optional[int]], invalid_addr: Optional
         _emu_counter_offset.append(emu_counter)
 
 
+# ------------------------------------------------------------------------------------------------- CPUID
+#: the leaves whose engine answers are measured once per mode (subleaves 0-7 of each basic leaf)
+_CPUID_SUBLEAVES = 8
+_engine_cpuid: dict[int, dict[tuple[int, int], tuple[int, int, int, int]]] = {}
+
+
+def _engine_cpuid_table(mode: int) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+    """What the engine's own CPUID answers, leaf by leaf: the basic leaves up to its maximum (subleaves 0-7)
+    and the extended ones up to its maximum (subleaf 0). The features are those the engine implements, so a
+    program that trusts them runs; CpuidModel changes only what names the machine."""
+    t = _engine_cpuid.get(mode)
+    if t is not None:
+        return t
+    uc = _new_engine(mode)
+    uc.mem_map(0x10000, PAGE)
+    uc.mem_write(0x10000, b"\x0f\xa2")
+    regs = (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX)
+
+    def ask(leaf: int, sub: int) -> tuple[int, int, int, int]:
+        uc.reg_write(X.UC_X86_REG_EAX, leaf)
+        uc.reg_write(X.UC_X86_REG_ECX, sub)
+        uc.emu_start(0x10000, 0x10002)
+        return tuple(uc.reg_read(r) & 0xFFFFFFFF for r in regs)
+    t = {}
+    top = min(ask(0, 0)[0], 0x20)
+    for leaf in range(top + 1):
+        for sub in range(_CPUID_SUBLEAVES):
+            t[leaf, sub] = ask(leaf, sub)
+    ext = min(ask(0x80000000, 0)[0], 0x80000020)
+    for leaf in range(0x80000000, ext + 1):
+        t[leaf, 0] = ask(leaf, 0)
+    _engine_cpuid[mode] = t
+    return t
+
+
+class CpuidModel:
+    """The CPUID a guest sees: the engine's feature leaves, with the identity of the machine's processor —
+    its signature (family/model/stepping), its logical-processor count, its brand string — and no
+    hypervisor: leaf 1 ECX bit 31 clear and nothing at 0x40000000 (a leaf above the maximum answers as the
+    highest basic leaf does, Intel's documented rule, so no hypervisor vendor string appears)."""
+
+    def __init__(self, mode: int, *, brand: str, processors: int, signature: int = 0x000906EA):
+        engine = _engine_cpuid_table(mode)
+        self.table = dict(engine)
+        self.max_basic = engine[0, 0][0]
+        self.max_ext = engine[0x80000000, 0][0]
+        for sub in range(_CPUID_SUBLEAVES):
+            a, b, c, d = engine[1, sub]
+            logical = max(1, min(processors, 255))
+            b = (b & 0x0000FF00) | (logical << 16)          # APIC id 0, CLFLUSH size, logical processors
+            c &= ~(1 << 31)                                # not running under a hypervisor
+            d |= 1 << 28 if logical > 1 else 0             # HTT: more than one logical processor
+            self.table[1, sub] = (signature, b, c, d)
+        raw = brand.encode("ascii", "replace")[:47].ljust(48, b"\0")
+        if self.max_ext >= 0x80000004:
+            for i in range(3):
+                self.table[0x80000002 + i, 0] = struct.unpack_from("<4I", raw, 16 * i)
+
+    def answer(self, leaf: int, sub: int) -> tuple[int, int, int, int]:
+        if leaf >= 0x80000000:
+            if leaf > self.max_ext:
+                leaf, sub = self.max_basic, 0 if sub >= _CPUID_SUBLEAVES else sub
+            else:
+                sub = 0
+        elif leaf > self.max_basic:
+            leaf = self.max_basic
+        r = self.table.get((leaf, sub if sub < _CPUID_SUBLEAVES else 0))
+        if r is None:
+            r = self.table.get((leaf, 0), (0, 0, 0, 0))
+        return r
+
+
 class Cpu:
     """One emulated x86/x64 CPU (one per process; threads are switched with save/restore_context)."""
 
@@ -626,6 +698,37 @@ class Cpu:
         if self.is64:
             self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
         self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_sysenter, None, 1, 0, X.UC_X86_INS_SYSENTER)
+        # cpuid: answered from the machine's processor model (set_cpuid_model); fires only when cpuid runs
+        self._cpuid: Optional[CpuidModel] = None
+        self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
+
+    def set_cpuid_model(self, *, brand: str, processors: int) -> None:
+        """The processor CPUID describes (the machine's profile: its brand string and processor count)."""
+        self._cpuid = CpuidModel(self._mode, brand=brand, processors=processors)
+
+    def _on_cpuid(self, uc, _ud) -> int:
+        m = self._cpuid
+        if m is None:
+            return 0                  # the engine answers
+        try:
+            leaf = uc.reg_read(X.UC_X86_REG_EAX) & 0xFFFFFFFF
+            sub = uc.reg_read(X.UC_X86_REG_ECX) & 0xFFFFFFFF
+            a, b, c, d = m.answer(leaf, sub)
+            if self.is64:    # a 32-bit register write zero-extends into the 64-bit register
+                uc.reg_write(X.UC_X86_REG_RAX, a)
+                uc.reg_write(X.UC_X86_REG_RBX, b)
+                uc.reg_write(X.UC_X86_REG_RCX, c)
+                uc.reg_write(X.UC_X86_REG_RDX, d)
+            else:
+                uc.reg_write(X.UC_X86_REG_EAX, a)
+                uc.reg_write(X.UC_X86_REG_EBX, b)
+                uc.reg_write(X.UC_X86_REG_ECX, c)
+                uc.reg_write(X.UC_X86_REG_EDX, d)
+        except BaseException as e:   # a bug: surface it from run()
+            if self._hook_exc is None:
+                self._hook_exc = e
+            N.lib.uc_emu_stop(self._h)
+        return 1                      # the instruction is served: the engine skips its own cpuid
 
     def set_syscall_handler(self, fn: Optional[Callable]) -> None:
         """fn(cpu, site, kind) serves a `syscall`/`sysenter` at `site` (kind "syscall" | "sysenter") on the

@@ -7,6 +7,9 @@ summary (winhatch.report.behaviour) does not have to guess from handles after th
   target pids, the service, the address and size.
 - ``executable_memory``: memory that is not an image becomes executable — allocated or re-protected with a
   PAGE_EXECUTE* protection (where unpackers and shellcode put generated code).
+- ``executed_written``: a page of such memory runs after being written (decoded shellcode, an unpacked
+  stage, code a loader copied there) — each write-then-run round of a page once (AddressSpace's
+  executed-after-written tracking, kernel/mm/aspace.py ExecTrack).
 
 Both are category ``behaviour`` events (kept in the log by default: they are rare).
 """
@@ -24,6 +27,15 @@ def cross_process(machine, thread, target, service: str, **data) -> None:
     machine.events.emit(ev.BEHAVIOUR, "cross_process", thread.process.pid, thread.tid, service=service,
                         source_pid=thread.process.pid, target_pid=getattr(target, "pid", None),
                         target_image=getattr(target, "image_name", None), **data)
+
+
+def executed_written(machine, thread, rec: dict) -> None:
+    """Note a page of non-image memory that ran after being written (``rec``: an AddressSpace.executed_written
+    record; ``thread`` is the one that ran it)."""
+    proc = thread.process
+    machine.events.emit(ev.BEHAVIOUR, "executed_written", proc.pid, thread.tid, base=rec["base"],
+                        size=rec["size"], page=rec["page"], address=rec["address"], round=rec["round"],
+                        protect=rec["protect"], untracked=bool(rec.get("untracked")))
 
 
 def executable_memory(machine, thread, target, service: str, base: int, size: int, protect: int) -> None:

@@ -26,7 +26,7 @@ from winhatch.ntstatus import NtStatusError
 
 FILETIME_UNIX_EPOCH = 116444736000000000
 BOOT_UNIX_TIME = 1767225600  # 2026-01-01 00:00:00 UTC: emulated time is deterministic
-PHYSICAL_MEMORY = 8 << 30            # the RAM the emulated machine has (KUSER NumberOfPhysicalPages)
+PHYSICAL_MEMORY = 8 << 30            # the default profile's RAM (machine.profile.memory is the machine's)
 KUSER_SHARED_DATA = 0x7FFE0000
 #: how long the emulated machine has been up when it is created (100 ns units): 3 h 25 min 17.3125 s, an
 #: uptime with nothing round about it (a tick count that is not a multiple of anything), the same every run
@@ -93,10 +93,16 @@ class EmulatedClock:
 
 class Machine:
     def __init__(self, sandbox: str | Path | None = None, *, console=None, registry=None,
-                 limits: dict | None = None, username: str = "user"):
+                 limits: dict | None = None, username: str | None = None, profile=None):
         from winhatch.kernel.cm import Registry
         from winhatch.kernel.io import Vfs
-        self.clock = EmulatedClock()
+        from winhatch.kernel.profile import Profile
+        profile = profile if profile is not None else Profile.default()
+        if username is not None:
+            profile = profile.with_(user_name=username)
+        #: who and what the computer is (winhatch.kernel.profile): every layer reads the machine's facts here
+        self.profile = profile
+        self.clock = EmulatedClock(uptime=profile.uptime)
         self.events = EventLog(clock=self.clock.elapsed)
         self.notify = NotifyRoutines()
         self.cid = CidTable()
@@ -128,16 +134,21 @@ class Machine:
             self._tmp = tempfile.TemporaryDirectory(prefix="winhatch-", ignore_cleanup_errors=True)
             sandbox = self._tmp.name
         self.sandbox = Path(sandbox)
-        self.vfs = Vfs(self.sandbox)
+        self.vfs = Vfs(self.sandbox, username=profile.user_name)
         self.vfs.section_in_use = self._section_in_use
-        self.registry = registry if registry is not None else Registry.default()
+        if registry is None:
+            from winhatch.kernel.profile import registry_description, user_paths
+            registry = Registry.default()
+            registry.merge(registry_description(profile))
+            user_paths(registry, profile)
+        self.registry = registry
         if console is None:
             from winhatch.kernel.io.console import Console
             import sys
             console = Console(sys.stdout.buffer, sys.stderr.buffer, sys.stdin.buffer if sys.stdin else None)
         self.console = console
         self.system_root = "C:\\Windows"
-        self.username = username
+        self.username = profile.user_name
         self.default_cwd = "C:\\"
         self.images = mapping.ImageSectionCache(self.vfs)
         self.processes: list[Process] = []  # PsActiveProcessHead
@@ -145,6 +156,9 @@ class Machine:
         self.system_cookie = 0
         self.subsystem: dict = {}  # machine-wide state of the layers above (owned by them)
         self._boot()
+        if profile.files:
+            from winhatch.kernel.profile import seed_files
+            seed_files(self, profile)
 
     def remove_sandbox(self) -> None:
         """Delete the sandbox's temporary folder now (when the machine made one), instead of when the machine
@@ -155,6 +169,7 @@ class Machine:
     # -- boot ---------------------------------------------------------------------------------------------
     def _boot(self) -> None:
         system = Process(image_name="System", parent=None, arch=None)
+        system.affinity = (1 << self.profile.cpu_count) - 1     # every processor; processes inherit it
         system.pid = self.cid.allocate(system)  # first id: System is pid 4 on Windows
         self.system_process = system
         shell = Process(image_name="explorer.exe", parent=system, arch=None)
@@ -168,17 +183,20 @@ class Machine:
 
     def default_environment(self) -> dict[str, str]:
         u = self.username
+        p = self.profile
         return {
             "ALLUSERSPROFILE": "C:\\ProgramData", "APPDATA": f"C:\\Users\\{u}\\AppData\\Roaming",
-            "COMPUTERNAME": "WINHATCH", "ComSpec": "C:\\Windows\\system32\\cmd.exe",
+            "COMPUTERNAME": p.host_name.upper(), "ComSpec": "C:\\Windows\\system32\\cmd.exe",
             "HOMEDRIVE": "C:", "HOMEPATH": f"\\Users\\{u}", "LOCALAPPDATA": f"C:\\Users\\{u}\\AppData\\Local",
-            "NUMBER_OF_PROCESSORS": "2", "OS": "Windows_NT",
+            "LOGONSERVER": "\\\\" + (p.host_name.upper() if not p.domain else "DC01"),
+            "NUMBER_OF_PROCESSORS": str(p.cpu_count), "OS": "Windows_NT",
             "Path": "C:\\Windows\\system32;C:\\Windows;C:\\Windows\\System32\\Wbem",
             "PATHEXT": ".COM;.EXE;.BAT;.CMD;.VBS;.VBE;.JS;.JSE;.WSF;.WSH;.MSC",
             "PROCESSOR_ARCHITECTURE": "AMD64", "ProgramData": "C:\\ProgramData",
             "ProgramFiles": "C:\\Program Files", "PUBLIC": "C:\\Users\\Public", "SystemDrive": "C:",
             "SystemRoot": "C:\\Windows", "TEMP": f"C:\\Users\\{u}\\AppData\\Local\\Temp",
-            "TMP": f"C:\\Users\\{u}\\AppData\\Local\\Temp", "USERNAME": u, "USERPROFILE": f"C:\\Users\\{u}",
+            "TMP": f"C:\\Users\\{u}\\AppData\\Local\\Temp", "USERDOMAIN": p.netbios_domain,
+            "USERDOMAIN_ROAMINGPROFILE": p.netbios_domain, "USERNAME": u, "USERPROFILE": f"C:\\Users\\{u}",
             "windir": "C:\\Windows",
         }
 
@@ -228,7 +246,8 @@ class Machine:
             data = build_kuser_shared_data(
                 system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.now(),
                 tick_count_ms=self.clock.now() // 10_000, cookie=self.system_cookie,
-                number_of_physical_pages=PHYSICAL_MEMORY >> 12, active_processor_count=peb.NUMBER_OF_PROCESSORS)
+                number_of_physical_pages=self.profile.memory >> 12, active_processor_count=self.profile.cpu_count,
+                nt_build=self.profile.os_build, major=self.profile.os_major, minor=self.profile.os_minor)
             self._kuser.write(0, data)  # one page for every process: the section's shared memory
             self.clock.on_millisecond.append(self._update_kuser_times)
             self._sync_api_trace_flag(self.events.api_wanted)
@@ -276,12 +295,11 @@ class Machine:
         abase, _ = aspace.allocate(None, len(api), MEM_RESERVE | MEM_COMMIT, PAGE_READONLY, tag=("apiset",))
         aspace.write(abase, api)
         info = peb.write_peb(proc, pe, req, api_set_map=abase,
-                             being_debugged=bool(req.creation_flags & 0x3))
+                             being_debugged=bool(req.creation_flags & 0x3), profile=self.profile)
         proc.subsystem["environment"] = dict(req.environment)
         proc.subsystem["cwd"] = req.current_directory
         proc.subsystem["desktop"] = req.desktop
-        info.update(api_set_map=abase, os_version=f"{peb.OS_MAJOR}.{peb.OS_MINOR}.{peb.OS_BUILD}",
-                    processors=peb.NUMBER_OF_PROCESSORS)
+        info.update(api_set_map=abase, os_version=self.profile.os_version, processors=self.profile.cpu_count)
         return info
 
     def api_set_blob(self) -> bytes:

@@ -14,6 +14,9 @@ API calls (a report records them) — never from guesses about handles after the
     injection       NtWriteVirtualMemory/NtAllocateVirtualMemory/NtProtectVirtualMemory/NtMapViewOfSection into
                     another process, threads created in it, APCs queued and contexts set on its threads
     generated_code  memory outside images allocated or re-protected executable
+    executed_code   pages of that memory that ran after being written (decoded shellcode, an unpacked stage): the
+                    allocation, the page, the first address run, the round (a page rewritten and run again counts
+                    again)
     anti_analysis   the checks observed: debugger probes, analysis-tool windows, VM artefacts in the registry and
                     the file system, long sleeps, machine-identity and hardware queries
 
@@ -98,7 +101,8 @@ def behaviour_summary(result) -> dict:
     out = {"processes": {"started": [], "failed": []},
            "files": {"written": [], "deleted": [], "renamed": []},
            "registry": {"set": [], "deleted": []},
-           "named_objects": [], "persistence": [], "injection": [], "generated_code": [], "anti_analysis": []}
+           "named_objects": [], "persistence": [], "injection": [], "generated_code": [], "executed_code": [],
+           "anti_analysis": []}
     if machine is None:
         return out
     first = result.process
@@ -163,6 +167,8 @@ def behaviour_summary(result) -> dict:
                 _add(out["injection"], d)
             elif ev.name == "executable_memory":
                 _add(out["generated_code"], d)
+            elif ev.name == "executed_written":
+                _add(out["executed_code"], dict(d, pid=ev.pid, tid=ev.tid))
         elif cat == "api" and ev.name == "call":
             _api(out, ev)
         elif cat == "syscall":

@@ -111,7 +111,7 @@ def _version_info(pe) -> bytes:
         return bytes(52)
 
 
-def write_minidump(process, modules, path: Path, crash: dict | None = None) -> int:
+def write_minidump(process, modules, path: Path, crash: dict | None = None, profile=None) -> int:
     """Write the minidump; returns its size."""
     aspace = process.aspace
     is64 = process.arch == "x64"
@@ -121,16 +121,19 @@ def write_minidump(process, modules, path: Path, crash: dict | None = None) -> i
     n_streams = 5 + (1 if crash and getattr(process, "threads", None) else 0)
     dir_rva = w.add(bytes(12 * n_streams))             # the stream directory, filled in last
 
-    # SystemInfo: Windows 10 22H2 (build 19045), as the machine reports itself
+    # SystemInfo: the Windows version and processors of the machine's profile, as the machine reports itself
+    from winhatch.kernel.profile import Profile
+    profile = profile or Profile.default()
     csd = w.string("")
-    ncpu = getattr(getattr(process, "machine", None), "cpu_count", None) or 2
+    ncpu = profile.cpu_count
     if is64:
         cpu = struct.pack("<QQ", 0x0000_0000_0000_0000, 0)      # ProcessorFeatures
         arch = 9                                               # PROCESSOR_ARCHITECTURE_AMD64
     else:
         cpu = b"GenuineIntel" + struct.pack("<III", 0x000906EA, 0xBFEBFBFF, 0)
         arch = 0                                               # PROCESSOR_ARCHITECTURE_INTEL
-    si = struct.pack("<HHHBBIIIIIHH", arch, 6, 0x9E0A, ncpu & 0xFF, 1, 10, 0, 19045, 2, csd, 0x100, 0) + cpu
+    si = struct.pack("<HHHBBIIIIIHH", arch, 6, 0x9E0A, ncpu & 0xFF, 1, profile.os_major, profile.os_minor,
+                     profile.os_build, 2, csd, 0x100, 0) + cpu
     streams.append((SYSTEM_INFO, len(si), w.add(si)))
 
     # Memory64List: every committed readable region's bytes, one after the other at the end of the file
@@ -415,12 +418,39 @@ def _image_differs(m, image: bytes) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- the folder
+def _write_executed(aspace, out: Path, record) -> None:
+    """executed/: the memory outside images that ran after being written (the kernel's executed-after-written
+    tracking, AddressSpace.executed_written): each page as it ran, one file per round
+    (<base>-<page>-r<round>.bin), and each such allocation as it is at exit (<base>.bin)."""
+    recs = getattr(aspace, "executed_written", None) or []
+    if not recs:
+        return
+    (out / "executed").mkdir(exist_ok=True)
+    bases: dict[int, int] = {}
+    for rec in recs:
+        bases.setdefault(rec["base"], rec["size"])
+        if rec.get("data") is not None:
+            p = out / "executed" / f"{rec['base']:x}-{rec['page']:x}-r{rec['round']}.bin"
+            p.write_bytes(rec["data"])
+            record("executed", p, base=rec["base"], page=rec["page"], address=rec["address"], round=rec["round"],
+                   protect=rec["protect"], when="as it ran")
+    for base, size in bases.items():
+        try:
+            data = _read(aspace, base, size)        # pages not readable (or freed since) read as zeros
+        except Exception:  # noqa: BLE001 — an allocation freed before the exit: its snapshots are what is left
+            data = b""
+        if data:
+            p = out / "executed" / f"{base:x}.bin"
+            p.write_bytes(data)
+            record("executed", p, base=base, size=size, when="at exit")
+
+
 def write_dumps(result, out_dir) -> dict:
     """Write every dump of `result` (a runner.RunResult) under out_dir; returns the manifest."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     proc = result.process
-    manifest = {"process": None, "minidump": None, "modules": [], "unpacked": [], "regions": []}
+    manifest = {"process": None, "minidump": None, "modules": [], "unpacked": [], "regions": [], "executed": []}
     if proc is None or proc.aspace is None:
         (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
         return manifest
@@ -436,7 +466,7 @@ def write_dumps(result, out_dir) -> dict:
 
     stem = Path(proc.image_name or "process").stem
     dmp = out / f"{stem}-{proc.pid}.dmp"
-    write_minidump(proc, modules, dmp, crash=result.crash)
+    write_minidump(proc, modules, dmp, crash=result.crash, profile=getattr(result.machine, "profile", None))
     data = dmp.read_bytes()
     manifest["minidump"] = {"file": dmp.name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
@@ -462,5 +492,6 @@ def write_dumps(result, out_dir) -> dict:
             p = out / "regions" / f"{r.BaseAddress:x}.bin"
             p.write_bytes(_read(aspace, r.BaseAddress, r.RegionSize))
             record("regions", p, base=r.BaseAddress, size=r.RegionSize, protect=r.Protect)
+    _write_executed(aspace, out, record)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest

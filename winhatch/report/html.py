@@ -387,6 +387,11 @@ def summary_html(doc: dict) -> str:
     for g in b.get("generated_code") or []:
         rows.append(["executable memory", f"{_hex(g.get('base'))} +{_hex(g.get('size'))}",
                      f"{g.get('service')} protect {_hex(g.get('protect'))}"])
+    for g in b.get("executed_code") or []:
+        rows.append(["code run after being written", f"{_hex(g.get('address'))} (page {_hex(g.get('page'))} of "
+                     f"{_hex(g.get('base'))} +{_hex(g.get('size'))})",
+                     f"round {g.get('round')}, protect {_hex(g.get('protect'))}"
+                     + (", tracking stopped" if g.get("untracked") else "")])
     net = b.get("network") or {}
     for name in net.get("dns") or []:
         rows.append(["DNS query", name, ""])

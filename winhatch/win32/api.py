@@ -426,6 +426,13 @@ class Call:
         status = self.machine.services.call(self.thread, name, args, self._sp, f"{dll}!{self.name}")
         return 0 if status is None else status & 0xFFFFFFFF
 
+    def trace_note(self, key: str, value) -> None:
+        """Add what the API trace cannot read from the arguments to this call's event (the text a
+        WriteConsole wrote); nothing when the call is not traced."""
+        event = self.thread.call_objects.get("trace_event")
+        if event is not None:
+            event.data[key] = value
+
     def set_last_nt_error(self, status: int) -> int:
         """BaseSetLastNTError: the last error is RtlNtStatusToDosError(status) (which also records the status in
         TEB.LastStatusValue); returns the Win32 error."""
@@ -662,7 +669,13 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
         event = events.emit(API, "call", proc.pid, thread.tid, api=api_name,
                             args={p.name: a for p, a in zip(spec.params, args)},
                             caller=proc.subsystem["images"].describe(ret_addr))
-        result = fn(CallT(thread, sp), *args)
+        notes = thread.call_objects
+        outer = notes.get("trace_event")
+        notes["trace_event"] = event          # Call.trace_note adds to it
+        try:
+            result = fn(CallT(thread, sp), *args)
+        finally:
+            notes["trace_event"] = outer
         event.data["ret"] = None if ret_void else result
         return result
 

@@ -83,14 +83,14 @@ def query_system_information(machine, thread, cls: int, buf: int, length: int, R
     proc = thread.process
     arch = proc.arch
     if cls in (SystemBasicInformation, SystemEmulationBasicInformation):
-        return _fixed(proc, buf, length, ReturnLength, si.basic_information(proc), exact=True)
+        return _fixed(proc, buf, length, ReturnLength, si.basic_information(machine, proc), exact=True)
     if cls == SystemNativeBasicInformation:
         if arch == "x86":       # only the native (64-bit) caller: WoW64 refuses the class
             return STATUS_INVALID_INFO_CLASS
-        return _fixed(proc, buf, length, ReturnLength, si.basic_information(proc), exact=True)
+        return _fixed(proc, buf, length, ReturnLength, si.basic_information(machine, proc), exact=True)
     if cls in (SystemProcessorInformation, SystemEmulationProcessorInformation):
         return _fixed(proc, buf, length, ReturnLength,
-                      si.processor_information(proc, emulation=cls == SystemEmulationProcessorInformation),
+                      si.processor_information(machine, proc, emulation=cls == SystemEmulationProcessorInformation),
                       exact=True)
     if cls == SystemPerformanceInformation:
         return _fixed(proc, buf, length, ReturnLength, si.performance_information(machine))
@@ -140,7 +140,7 @@ def query_system_information(machine, thread, cls: int, buf: int, length: int, R
     if cls == SystemLogicalProcessorInformation:
         if arch == "x86":   # Windows 8 and later do not serve this class to a WoW64 process
             return STATUS_INVALID_INFO_CLASS
-        return _variable(proc, buf, length, ReturnLength, si.logical_processor(arch))
+        return _variable(proc, buf, length, ReturnLength, si.logical_processor(machine, arch))
     if cls == SystemFirmwareTableInformation:
         return _firmware_table(machine, thread, buf, length, ReturnLength)
     if cls == SystemCodeIntegrityInformation:
@@ -227,7 +227,7 @@ def NtQuerySystemInformationEx(machine, thread, SystemInformationClass, InputBuf
     if (InputBufferLength & 0xFFFFFFFF) < 4:
         return STATUS_INVALID_PARAMETER
     rel = struct.unpack("<I", user_read(proc, InputBuffer, 4))[0]
-    data = si.logical_processor_ex(proc.arch, rel)
+    data = si.logical_processor_ex(machine, proc.arch, rel)
     if data is None:
         if rel in (si.RelationNumaNode, si.RelationCache, si.RelationGroup, si.RelationAll, 5, 6, 7):
             unsupported(thread, "NtQuerySystemInformationEx",

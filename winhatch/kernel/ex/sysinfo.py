@@ -7,9 +7,9 @@ process the 32-bit ones its WoW64 layer hands back). The facts come from the mac
   handle tables and address spaces; the list starts with the System Idle Process (pid 0, one thread per
   processor), which Windows lists first although it is no process object;
 - handles: every process's handle table;
-- processor, memory, clock: the machine's constants (peb.NUMBER_OF_PROCESSORS, 8 GiB of RAM, the emulated
-  clock) and its registry's hardware description (HKLM\\HARDWARE\\DESCRIPTION\\System: the Dell OptiPlex 7060
-  with an i7-8700 the rest of winhatch reports), from which the SMBIOS firmware table is built;
+- processor, memory, clock: the machine's profile (machine.profile: its processors and RAM, what the rest of
+  the system uses of that RAM), the emulated clock and its registry's hardware description (HKLM\\HARDWARE\\DESCRIPTION\\System: the Dell OptiPlex 7060
+  with an the processor of its profile), from which the SMBIOS firmware table is built;
 - kernel modules: the boot drivers of a Windows 10 22H2 desktop (KERNEL_MODULES below: the names are those
   a Windows 10 22H2 machine loads — ntoskrnl.exe, hal.dll, the boot-start drivers of its Services key — and
   the sizes are rounded values of that build; winhatch runs no kernel-mode code).
@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import struct
 
-from winhatch.kernel.machine import PHYSICAL_MEMORY   # the machine's RAM, as KUSER_SHARED_DATA has it
-from winhatch.kernel.ps.peb import NUMBER_OF_PROCESSORS
 from winhatch.kernel.structs import (RTL_PROCESS_MODULE_INFORMATION, SYSTEM_HANDLE_TABLE_ENTRY_INFO,
                                      SYSTEM_HANDLE_TABLE_ENTRY_INFO_EX, SYSTEM_PROCESS_INFORMATION,
                                      SYSTEM_PROCESSOR_PERFORMANCE_INFORMATION, SYSTEM_THREAD_INFORMATION)
 
-COMMIT_LIMIT = 2 * PHYSICAL_MEMORY      # RAM plus a page file of the same size
+
+
+def commit_limit(machine) -> int:
+    return 2 * machine.profile.memory      # RAM plus a page file of the same size
 PAGE = 0x1000
 #: the clock interrupt period in 100 ns units (Windows' default 15.625 ms)
 TIMER_RESOLUTION = 156250
 PROCESSOR_ARCHITECTURE_INTEL, PROCESSOR_ARCHITECTURE_AMD64 = 0, 9
-PROCESSOR_LEVEL, PROCESSOR_REVISION = 6, 0x9E0A        # Family 6 Model 158 Stepping 10 (the i7-8700)
+PROCESSOR_LEVEL, PROCESSOR_REVISION = 6, 0x9E0A        # Family 6 Model 158 Stepping 10 (Coffee Lake: the i5-8500 and i7-8700)
 #: KeFeatureBits of an x64 Windows 10 on that processor (KF_* of the WDK: RDTSC, CR4, CMOV, GLOBAL_PAGE,
 #: LARGE_PAGE, MTRR, CMPXCHG8B, MMX, PAT, FXSR, FAST_SYSCALL, XMMI, XMMI64, DTS, NOEXECUTE, RDWRFSGSBASE,
 #: XSTATE, CMPXCHG16B, SMEP, ...)
@@ -53,22 +54,23 @@ def large_address_aware(proc) -> bool:
     return bool(chars & 0x20)
 
 
-def basic_information(proc) -> bytes:
+def basic_information(machine, proc) -> bytes:
     """SYSTEM_BASIC_INFORMATION (x64: 0x40 bytes, WoW64: 0x2C)."""
     from winhatch.kernel.structs import SYSTEM_BASIC_INFORMATION
-    pages = PHYSICAL_MEMORY // PAGE
+    pages = machine.profile.memory // PAGE
+    n = machine.profile.cpu_count
     return SYSTEM_BASIC_INFORMATION.pack(
         proc.arch, TimerResolution=TIMER_RESOLUTION, PageSize=PAGE, NumberOfPhysicalPages=pages,
         LowestPhysicalPageNumber=1, HighestPhysicalPageNumber=pages, AllocationGranularity=0x10000,
         MinimumUserModeAddress=0x10000, MaximumUserModeAddress=max_user_address(proc),
-        ActiveProcessorsAffinityMask=(1 << NUMBER_OF_PROCESSORS) - 1, NumberOfProcessors=NUMBER_OF_PROCESSORS)
+        ActiveProcessorsAffinityMask=(1 << n) - 1, NumberOfProcessors=n)
 
 
-def processor_information(proc, *, emulation: bool = False) -> bytes:
+def processor_information(machine, proc, *, emulation: bool = False) -> bytes:
     """SYSTEM_PROCESSOR_INFORMATION: the processor as the caller sees it (a WoW64 process: x86; the emulation
     class asks for the view of a 32-bit process)."""
     arch = PROCESSOR_ARCHITECTURE_INTEL if (proc.arch == "x86" or emulation) else PROCESSOR_ARCHITECTURE_AMD64
-    return struct.pack("<HHHHI", arch, PROCESSOR_LEVEL, PROCESSOR_REVISION, NUMBER_OF_PROCESSORS, FEATURE_BITS)
+    return struct.pack("<HHHHI", arch, PROCESSOR_LEVEL, PROCESSOR_REVISION, machine.profile.cpu_count, FEATURE_BITS)
 
 
 # ---------------------------------------------------------------------------------------------- time
@@ -102,9 +104,10 @@ def processor_performance(machine) -> list[bytes]:
     since = _since_boot(machine)
     user, kernel = _busy(machine)
     out = []
-    for i in range(NUMBER_OF_PROCESSORS):
-        u = user // NUMBER_OF_PROCESSORS
-        k = kernel // NUMBER_OF_PROCESSORS
+    n = machine.profile.cpu_count
+    for i in range(n):
+        u = user // n
+        k = kernel // n
         idle = max(0, since - u - k)
         out.append(SYSTEM_PROCESSOR_PERFORMANCE_INFORMATION.pack(
             "x64", IdleTime=idle, KernelTime=idle + k, UserTime=u, InterruptCount=since // TIMER_RESOLUTION))
@@ -119,14 +122,16 @@ def system_times(machine) -> tuple[int, int, int]:
 
 # ---------------------------------------------------------------------------------------------- memory
 def commit_figures(machine) -> tuple[int, int]:
-    """(bytes committed by every live process, the peak)."""
-    used = peak = 0
+    """(bytes committed: what the rest of the system uses (the profile's memory_used) and every live process,
+    the peak)."""
+    ram = machine.profile.memory
+    used = peak = machine.profile.memory_used
     for p in machine.processes:
         if p.exited or p.aspace is None:
             continue
         used += p.aspace.commit_charge
         peak += p.aspace.counters["peak_commit"]
-    return min(used, PHYSICAL_MEMORY), min(peak, PHYSICAL_MEMORY)
+    return min(used, ram), min(peak, ram)
 
 
 PERFORMANCE_SIZE = 0x158
@@ -138,14 +143,15 @@ def performance_information(machine) -> bytes:
     cache manager, pool or pager to count)."""
     idle, _, _ = system_times(machine)
     used, peak = commit_figures(machine)
+    ram = machine.profile.memory
     buf = bytearray(PERFORMANCE_SIZE)
     struct.pack_into("<q", buf, 0, idle)
     # after the four LARGE_INTEGERs: Io{Read,Write,Other}OperationCount, AvailablePages, CommittedPages,
     # CommitLimit, PeakCommitment
-    struct.pack_into("<7I", buf, 0x20, 0, 0, 0, (PHYSICAL_MEMORY - used) // PAGE, used // PAGE,
-                     COMMIT_LIMIT // PAGE, peak // PAGE)
+    struct.pack_into("<7I", buf, 0x20, 0, 0, 0, (ram - used) // PAGE, used // PAGE,
+                     commit_limit(machine) // PAGE, peak // PAGE)
     struct.pack_into("<I", buf, 0x134, machine.services.calls & 0xFFFFFFFF)    # SystemCalls
-    struct.pack_into("<q", buf, 0x148, (PHYSICAL_MEMORY - used) // PAGE)       # ResidentAvailablePages
+    struct.pack_into("<q", buf, 0x148, (ram - used) // PAGE)       # ResidentAvailablePages
     return bytes(buf)
 
 
@@ -173,10 +179,11 @@ def process_list(machine, caller_thread) -> list[tuple[dict, list[dict], str]]:
     since = _since_boot(machine)
     out = []
     # the idle threads (one per processor) have client id (0, 0)
+    n = machine.profile.cpu_count
     idle_threads = [dict(KernelTime=since, CreateTime=0, ClientId={"UniqueProcess": 0, "UniqueThread": 0},
                          ThreadState=THREAD_RUNNING if i else THREAD_READY, WaitReason=WAIT_EXECUTIVE)
-                    for i in range(NUMBER_OF_PROCESSORS)]
-    out.append((dict(KernelTime=since * NUMBER_OF_PROCESSORS), idle_threads, ""))
+                    for i in range(n)]
+    out.append((dict(KernelTime=since * n), idle_threads, ""))
     for p in machine.processes:
         if p.exited:
             continue
@@ -371,8 +378,9 @@ def smbios_tables(machine) -> bytes:
     version = _reg(machine, bios, "BIOSVersion", "1.22.0")
     maker = _reg(machine, bios, "SystemManufacturer", "Dell Inc.")
     product = _reg(machine, bios, "SystemProductName", "OptiPlex 7060")
-    cpu_name = _reg(machine, cpu, "ProcessorNameString", "Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz")
-    mhz = machine.registry.get(cpu, "~MHz", 3192)
+    cpu_name = _reg(machine, cpu, "ProcessorNameString", machine.profile.cpu_brand)
+    mhz = machine.registry.get(cpu, "~MHz", machine.profile.cpu_mhz)
+    n = machine.profile.cpu_count
     serial = "7H2KQ92"
     uuid = bytes.fromhex("4c4c4544003710488038b7c04f4b5132")   # Dell's service-tag derived form
     t = [
@@ -387,11 +395,9 @@ def smbios_tables(machine) -> bytes:
                        [maker, serial]),
         _smbios_struct(4, 0x0400, struct.pack("<BBBBQBBHHHBBHHHBBBBBBHHHHH", 1, 3, 0xC6, 2, 0xBFEBFBFF000906EA, 3,
                                               0x8B, 100, 4600, int(mhz), 0x41, 0x2C, 0x0700, 0x0701, 0x0702, 0, 0,
-                                              0, NUMBER_OF_PROCESSORS, NUMBER_OF_PROCESSORS, NUMBER_OF_PROCESSORS,
-                                              0x00FC, 0xC6, NUMBER_OF_PROCESSORS, NUMBER_OF_PROCESSORS,
-                                              NUMBER_OF_PROCESSORS),
+                                              0, n, n, n, 0x00FC, 0xC6, n, n, n),
                        ["U3E1", "Intel(R) Corporation", cpu_name]),
-        _smbios_struct(17, 0x1100, struct.pack("<HHHHHBBBBBHH", 0x1000, 0xFFFE, 64, 64, PHYSICAL_MEMORY >> 20,
+        _smbios_struct(17, 0x1100, struct.pack("<HHHHHBBBBBHH", 0x1000, 0xFFFE, 64, 64, machine.profile.memory >> 20,
                                                0x09, 0, 1, 2, 0x1A,
                                                0x0080, 2666) + struct.pack("<BBBB", 3, 4, 5, 6),
                        ["DIMM1", "Not Specified", "SK Hynix", "62E1A3F2", "01234567", "HMA81GU6CJR8N-VK"]),
@@ -420,7 +426,7 @@ def acpi_tables(machine) -> dict[bytes, bytes]:
     """The ACPI tables the ACPI provider serves, by signature: FACP, APIC (one local APIC per processor and
     an I/O APIC), HPET, MCFG. Their headers name the machine's firmware (OEM "DELL  ", table "CBX3")."""
     apic = struct.pack("<II", 0xFEE00000, 1)
-    for i in range(NUMBER_OF_PROCESSORS):
+    for i in range(machine.profile.cpu_count):
         apic += struct.pack("<BBBBI", 0, 8, i + 1, i * 2, 1)
     apic += struct.pack("<BBBBII", 1, 12, 2, 0, 0xFEC00000, 0)
     return {
@@ -445,10 +451,10 @@ def _processor_ex(arch: str, relationship: int, mask: int) -> bytes:
     return struct.pack("<II", relationship, 8 + len(body)) + body
 
 
-def logical_processor_ex(arch: str, relationship: int) -> bytes | None:
+def logical_processor_ex(machine, arch: str, relationship: int) -> bytes | None:
     """SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX records for a relationship: one core record per processor
     (one logical processor each) and one package; None for a relationship not modelled (cache, NUMA, group)."""
-    n = NUMBER_OF_PROCESSORS
+    n = machine.profile.cpu_count
     if relationship == RelationProcessorCore:
         return b"".join(_processor_ex(arch, relationship, 1 << i) for i in range(n))
     if relationship == RelationProcessorPackage:
@@ -456,10 +462,10 @@ def logical_processor_ex(arch: str, relationship: int) -> bytes | None:
     return None
 
 
-def logical_processor(arch: str) -> bytes:
+def logical_processor(machine, arch: str) -> bytes:
     """SYSTEM_LOGICAL_PROCESSOR_INFORMATION array (x64: 32 bytes each, x86: 24): the cores, the package and
     the NUMA node 0 holding every processor."""
-    n = NUMBER_OF_PROCESSORS
+    n = machine.profile.cpu_count
     pf = "<QI4x" if arch == "x64" else "<II"
 
     def rec(mask: int, rel: int, payload: bytes) -> bytes:

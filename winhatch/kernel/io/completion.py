@@ -64,8 +64,7 @@ class IoCompletion(KObject):
         super().__init__(name)
         self.machine = machine
         if not concurrency:
-            from winhatch.kernel.ps.peb import NUMBER_OF_PROCESSORS
-            concurrency = NUMBER_OF_PROCESSORS
+            concurrency = machine.profile.cpu_count
         self.concurrency = concurrency & 0xFFFFFFFF
         self.queue: deque[Packet] = deque()
         self.closed = False

@@ -1279,10 +1279,13 @@ _FS_MIN = {FileFsVolumeInformation: 24, FileFsSizeInformation: 24, FileFsDeviceI
 
 
 def volume_space(machine) -> tuple[int, int]:
-    """(total bytes, free bytes) of a sandbox volume: a fixed size, and what the write quota leaves."""
+    """(total bytes, free bytes) of a sandbox volume: the profile's disk size, and its free space less what
+    the guests wrote (the sandbox's write quota, vfs.max_total_write, is enforced apart: past it a write fails
+    with STATUS_DISK_FULL whatever the free space says)."""
     vfs = machine.vfs
-    free = max(0, vfs.max_total_write - vfs.bytes_written)
-    return VOLUME_BYTES, min(free, VOLUME_BYTES)
+    prof = getattr(machine, "profile", None)
+    total, free = (prof.disk_size, prof.disk_free) if prof is not None else (VOLUME_BYTES, VOLUME_BYTES // 2)
+    return total, max(0, free - vfs.bytes_written)
 
 
 @kernel_service("NtQueryVolumeInformationFile")

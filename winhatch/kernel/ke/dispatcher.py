@@ -770,9 +770,13 @@ class Dispatcher:
         proc = thread.process
         status = fault.status
         if fault.kind == "protected" and fault.address is not None:
+            noted = len(proc.aspace.executed_written)
             status = proc.aspace.handle_fault(fault.address, fault.access)
+            if len(proc.aspace.executed_written) > noted:     # a written page of non-image memory ran
+                from winhatch.kernel import behaviour
+                behaviour.executed_written(self.machine, thread, proc.aspace.executed_written[-1])
             if status == 0:
-                return  # a copy-on-write page got its written copy: the access is retried at the same pc
+                return  # a copy-on-write page got its written copy (or a tracked page its access): retried
             if status == STATUS_GUARD_PAGE_VIOLATION and self._grow_stack(thread, fault.address):
                 return  # the access is retried at the same pc
         if fault.kind == "fastfail":

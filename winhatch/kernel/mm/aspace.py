@@ -77,7 +77,7 @@ from .constants import (
     USER_END_X86,
     USER_END_X86_LAA,
 )
-from .constants import PROT_WRITE
+from .constants import PROT_EXEC, PROT_WRITE
 from .protect import WRITABLE, WRITECOPY, to_perms, validate_protect, writecopy_form, written_form
 from .runs import RunMap
 from .section import HostMemory, Section, host_commit_limit
@@ -138,13 +138,14 @@ class Allocation(Record):
     """One VAD: a reservation (MEM_PRIVATE) or a view (MEM_MAPPED / MEM_IMAGE)."""
 
     _fields = ("base", "size", "type", "protect", "tag", "section", "offset", "relocated", "pages", "host",
-               "host_off", "placeholder", "replaced", "watch")
+               "host_off", "placeholder", "replaced", "watch", "xtrack")
     _repr_fields = ("base", "size", "type", "protect", "tag", "section", "offset", "relocated", "host_off")
 
     def __init__(self, base: int, size: int, type: int, protect: int, tag: Any = None,  # noqa: A002
                  section: Section | None = None, offset: int = 0, relocated: bool = False,
                  pages: RunMap = None, host: HostMemory | None = None, host_off: int = 0,
-                 placeholder: bool = False, replaced: bool = False, watch: set | None = None) -> None:
+                 placeholder: bool = False, replaced: bool = False, watch: set | None = None,
+                 xtrack: "ExecTrack | None" = None) -> None:
         self.base = base
         self.size = size
         self.type = type
@@ -159,6 +160,7 @@ class Allocation(Record):
         self.placeholder = placeholder  # a placeholder reservation (MEM_RESERVE_PLACEHOLDER): only replaced or split
         self.replaced = replaced        # made by MEM_REPLACE_PLACEHOLDER: MEM_PRESERVE_PLACEHOLDER turns it back
         self.watch = watch              # MEM_WRITE_WATCH: the addresses of the pages written since the last reset
+        self.xtrack = xtrack            # executed-after-written tracking (AddressSpace.track_execution)
 
     @property
     def end(self) -> int:
@@ -169,6 +171,27 @@ class Allocation(Record):
 
     def copied_pages(self) -> int:
         return sum(e - s for s, e, v in self.pages.iter() if v[2])
+
+
+class ExecTrack:
+    """Which pages of a non-image allocation the guest made executable ran after being written.
+
+    A page is *dirty* (written, or never run, since tracking began) or *clean* (run, not written since). The
+    CPU maps a dirty executable page without execute access and a clean page without write access, so the
+    first execution of a dirty page and the first write to a clean page fault (AddressSpace.handle_fault):
+    the execution is recorded and the page becomes clean, the write makes it dirty again, and the access is
+    retried. No instruction is hooked; a page costs one fault per write-then-run round. A page that goes
+    round more than MAX_ROUNDS times (a JIT compiler's code cache) is no longer tracked: it keeps its full
+    access and its last record says so."""
+
+    MAX_ROUNDS = 16
+    SNAPSHOT_LIMIT = 64 << 20     # bytes of page snapshots an address space keeps (AddressSpace.executed_written)
+    __slots__ = ("clean", "rounds", "untracked")
+
+    def __init__(self) -> None:
+        self.clean: set[int] = set()          # page addresses run and not written since
+        self.rounds: dict[int, int] = {}      # page address -> how many times it ran after a write
+        self.untracked: set[int] = set()      # pages given up (more than MAX_ROUNDS rounds)
 
 
 class ViewResult(tuple):
@@ -258,6 +281,12 @@ class AddressSpace:
         self._mapped_bytes = 0
         self._peak_commit = 0
         self.watched = 0            # MEM_WRITE_WATCH allocations alive (writes by the kernel are recorded in them)
+        #: pages of non-image memory that ran after being written (track_execution): one record per round,
+        #: {"base": allocation base, "page", "address": the first instruction run, "round", "size": the
+        #: allocation's size, "protect": the page's protection, "untracked": True when tracking stopped,
+        #: "data": the page's bytes as they ran (up to ExecTrack.SNAPSHOT_LIMIT in all)}
+        self.executed_written: list[dict] = []
+        self._snapshot_bytes = 0
 
     # =========================================================================================
     # lookup helpers
@@ -485,7 +514,7 @@ class AddressSpace:
                 raise
             self._private_pages += npages
             self._note_peak()
-            self._watch_protect(a, start, end)
+            self._withhold(a, start, end)
         return start, end - start
 
     def _commit(self, base: int, size: int, protect: int) -> tuple[int, int]:
@@ -535,7 +564,7 @@ class AddressSpace:
         self._private_pages += new_pages
         self._note_peak()
         self.uc.coalesce(start, end, a.base, a.end)
-        self._watch_protect(a, start, end)
+        self._withhold(a, start, end)
         return start, end - start
 
     def _reset(self, base: int | None, size: int) -> tuple[int, int]:
@@ -932,7 +961,105 @@ class AddressSpace:
             if v[0] == MEM_COMMIT:
                 self.uc.protect(a.base + s * P, a.base + e * P, self._page_perms(v, a))
         self.uc.coalesce(a.base + pa * P, a.base + pb * P, a.base, a.end)
-        self._watch_protect(a, a.base + pa * P, a.base + pb * P)
+        self._withhold(a, a.base + pa * P, a.base + pb * P)
+
+    def _withhold(self, a: Allocation, lo: int, hi: int) -> None:
+        """The accesses withheld from the CPU so that they fault and are noted: MEM_WRITE_WATCH's first writes,
+        executed-after-written tracking's first executions and writes."""
+        self._watch_protect(a, lo, hi)
+        self._xtrack_protect(a, lo, hi)
+
+    # -- executed after written --------------------------------------------------------------------------
+    def track_execution(self, base: int, size: int) -> None:
+        """The guest made [base, base+size) executable (NtAllocateVirtualMemory, NtProtectVirtualMemory,
+        NtMapViewOfSection with PAGE_EXECUTE*): from now on, note which of its non-image pages run after being
+        written (ExecTrack). Image views are the loader's business and are not tracked."""
+        cur, end = _down(base, P), _up(base + max(size, 1), P)
+        while cur < end:
+            a = self._find(cur)
+            if a is None:
+                cur = self._next_base(cur)
+                continue
+            if a.type != MEM_IMAGE:
+                if a.xtrack is None:
+                    a.xtrack = ExecTrack()
+                self._xtrack_protect(a, max(cur, a.base), min(end, a.end))
+            cur = a.end
+
+    def _xtrack_protect(self, a: Allocation, lo: int, hi: int) -> None:
+        xt = a.xtrack
+        if xt is None:
+            return
+        lo, hi = max(lo, a.base), min(hi, a.end)
+        for s, e, v in a.pages.iter((lo - a.base) // P, (_up(hi, P) - a.base) // P):
+            if v[0] != MEM_COMMIT or v[1] & PAGE_GUARD:
+                continue
+            base_perms = self._page_perms(v, a)
+            for page in range(a.base + s * P, a.base + e * P, P):
+                if page in xt.untracked:
+                    continue
+                perms = base_perms
+                if a.watch is not None and page not in a.watch:
+                    perms &= ~PROT_WRITE
+                if page in xt.clean:
+                    if not perms & PROT_WRITE:
+                        continue
+                    perms &= ~PROT_WRITE          # its next write makes it dirty
+                elif perms & PROT_EXEC:
+                    perms &= ~PROT_EXEC           # its next execution is noted
+                else:
+                    continue
+                self.uc.protect(page, page + P, perms)
+
+    def _xtrack_fault(self, a: Allocation, v: tuple, addr: int, access) -> bool:
+        """A fault the tracking caused: note it, give the page the access, and say so (the access is retried)."""
+        xt = a.xtrack
+        page = _down(addr, P)
+        if xt is None or v[0] != MEM_COMMIT or v[1] & PAGE_GUARD or page in xt.untracked:
+            return False
+        perms = to_perms(v[1])
+        i = (page - a.base) // P
+        if access in (8, "execute") and perms & PROT_EXEC and page not in xt.clean:
+            n = xt.rounds.get(page, 0) + 1
+            xt.rounds[page] = n
+            rec = {"base": a.base, "size": a.size, "page": page, "address": addr, "round": n,
+                   "protect": v[1], "type": a.type}
+            if self._snapshot_bytes < ExecTrack.SNAPSHOT_LIMIT:     # the page as it ran (for --dump)
+                rec["data"] = self.backend.mem_read(page, P)
+                self._snapshot_bytes += P
+            if n > ExecTrack.MAX_ROUNDS:
+                xt.untracked.add(page)
+                xt.clean.discard(page)
+                rec["untracked"] = True
+            else:
+                xt.clean.add(page)
+            self.executed_written.append(rec)
+            self._sync_perms(a, i, i + 1)
+            return True
+        if access in (1, "write") and perms & PROT_WRITE and page in xt.clean:
+            xt.clean.discard(page)
+            self._sync_perms(a, i, i + 1)
+            self._drop_code(page, page + P)
+            return True
+        return False
+
+    def _drop_code(self, lo: int, hi: int) -> None:
+        """A page made dirty loses its translated code: the engine does not check a cached block's page
+        access again, so without this the next run of the page would neither fault nor see the new bytes."""
+        flush = getattr(self.backend, "flush_code", None)
+        if flush is not None:
+            flush(lo, hi - lo)
+
+    def _xtrack_written(self, a: Allocation, lo: int, hi: int) -> None:
+        """A kernel-mode write (WriteProcessMemory, ReadFile into the buffer): the pages it reached are dirty."""
+        xt = a.xtrack
+        if xt is None or not xt.clean:
+            return
+        hit = [p for p in range(_down(lo, P), hi, P) if p in xt.clean]
+        if hit:
+            xt.clean.difference_update(hit)
+            self._sync_perms(a, (hit[0] - a.base) // P, (hit[-1] + P - a.base) // P)
+            self._drop_code(hit[0], hit[-1] + P)
 
     def _watch_protect(self, a: Allocation, lo: int, hi: int) -> None:
         """MEM_WRITE_WATCH: committed pages of [lo, hi) not written since the last reset are mapped without write
@@ -960,7 +1087,7 @@ class AddressSpace:
             pages = pages[:limit]
         if reset and pages:
             a.watch.difference_update(pages)
-            self._watch_protect(a, pages[0], pages[-1] + P)
+            self._withhold(a, pages[0], pages[-1] + P)
         return pages
 
     def note_write(self, addr: int, size: int) -> None:
@@ -981,7 +1108,7 @@ class AddressSpace:
             for s, e, v in a.pages.iter(pa, pb):
                 if v[0] == MEM_COMMIT:
                     self.uc.protect(a.base + s * P, a.base + e * P, self._page_perms(v, a))
-            self._watch_protect(a, new[0], new[-1] + P)
+            self._withhold(a, new[0], new[-1] + P)
 
     # =========================================================================================
     # faults and kernel-mode access
@@ -998,6 +1125,8 @@ class AddressSpace:
             return STATUS_ACCESS_VIOLATION
         i = (addr - a.base) // P
         v = a.pages.get(i)
+        if a.xtrack is not None and self._xtrack_fault(a, v, addr, access):
+            return STATUS_SUCCESS       # executed-after-written tracking: noted, the access is retried
         if (a.watch is not None and v[0] == MEM_COMMIT and access in (1, "write") and not v[1] & PAGE_GUARD
                 and to_perms(v[1]) & PROT_WRITE and _down(addr, P) not in a.watch):
             self._watch_mark(a, addr, addr + 1)   # a watched page's first write since the last reset
@@ -1057,6 +1186,8 @@ class AddressSpace:
         if not data:
             return
         for a, pa, pb in self._spans(addr, len(data)):
+            if a.xtrack is not None:
+                self._xtrack_written(a, max(addr, a.base + pa * P), min(addr + len(data), a.base + pb * P))
             if a.type == MEM_PRIVATE:
                 if a.watch is not None:   # a kernel write is a write too (ReadFile into a watched buffer)
                     self._watch_mark(a, max(addr, a.base + pa * P), min(addr + len(data), a.base + pb * P))

@@ -352,6 +352,8 @@ def map_view(machine, thread, section_handle: int, process_handle: int, base: in
                              top_down=bool(alloc_type & MEM_TOP_DOWN), highest=None if base else highest,
                              lowest=lowest, align=align or 0x10000,
                              replace_placeholder=bool(alloc_type & MEM_REPLACE_PLACEHOLDER))
+    if not sec.is_image and protect & 0xF0:      # PAGE_EXECUTE*: which pages run after being written
+        proc.aspace.track_execution(r.base, r.size)
     return r.base, r.size, r.status
 
 

@@ -70,6 +70,8 @@ def NtAllocateVirtualMemory(machine, thread, ProcessHandle, BaseAddress, ZeroBit
                             protect=Protect & 0xFFFFFFFF)
     behaviour.executable_memory(machine, thread, proc, "NtAllocateVirtualMemory", got_base, got_size,
                                 Protect & 0xFFFFFFFF)
+    if Protect & behaviour.EXECUTABLE:     # executable: which of its pages run after being written
+        proc.aspace.track_execution(got_base, got_size)
     return 0
 
 
@@ -125,6 +127,8 @@ def NtProtectVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSi
                             protect=NewProtect & 0xFFFFFFFF)
     behaviour.executable_memory(machine, thread, proc, "NtProtectVirtualMemory", start, end - start,
                                 NewProtect & 0xFFFFFFFF)
+    if NewProtect & behaviour.EXECUTABLE:
+        proc.aspace.track_execution(start, end - start)
     return 0
 
 

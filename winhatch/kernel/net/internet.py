@@ -1,8 +1,8 @@
 """The fake internet the guest's sockets reach (nothing leaves the host), and `--net host`.
 
 What a program receives:
-- the machine has one adapter, "Ethernet" (10.0.2.15/24, gateway 10.0.2.2, DNS server 10.0.2.3, MAC
-  52-54-00-12-34-56), and the loopback 127.0.0.1;
+- the machine has one adapter, "Ethernet" (10.0.2.15/24, gateway 10.0.2.2, DNS server 10.0.2.3, MAC and
+  adapter name from the machine's profile), and the loopback 127.0.0.1;
 - every DNS name resolves: the configured answers, else `localhost` → 127.0.0.1, the computer's own name → the
   adapter's address, an address literal → itself, else one deterministic address per name in 198.18.0.0/15
   (the range RFC 2544 reserves for benchmarks: never a real host), the same in every run;
@@ -47,7 +47,6 @@ GUEST_IP = "10.0.2.15"
 NETMASK = "255.255.255.0"
 GATEWAY = "10.0.2.2"
 DNS_SERVER = "10.0.2.3"
-GUEST_MAC = bytes.fromhex("525400123456")
 MAX_HTTP_HEAD = 64 * 1024
 MAX_HTTP_BODY = 16 * 1024 * 1024
 HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
@@ -139,11 +138,15 @@ def is_loopback(ip: str) -> bool:
 class Internet:
     """The network of one machine: name resolution, the responders and the capture."""
 
-    def __init__(self, config: NetConfig | None = None, mode: str = "fake", clock=None, hostname: str = "WINHATCH"):
+    def __init__(self, config: NetConfig | None = None, mode: str = "fake", clock=None, hostname: str | None = None,
+                 mac: bytes | None = None):
+        from winhatch.kernel.profile import Profile
+        hostname = hostname or Profile.host_name
         self.config = config or NetConfig()
         self.mode = mode            # "fake" | "host"
         self.capture = Capture(clock)
         self.capture.guest_ip = GUEST_IP
+        self.capture.mac_guest = mac or Profile.mac
         self.hostname = hostname
         self.names: dict[str, str] = {}     # address -> the name it was resolved from (for the report)
         self.ports: dict[tuple[str, int], object] = {}   # (proto, port) -> the endpoint bound to it
@@ -340,5 +343,6 @@ def internet_of(machine) -> Internet:
     """The machine's network (the fake internet unless the run configured another)."""
     net = getattr(machine, "net", None)
     if net is None:
-        net = machine.net = Internet(clock=getattr(machine, "clock", None))
+        prof = machine.profile
+        net = machine.net = Internet(clock=getattr(machine, "clock", None), hostname=prof.host_name, mac=prof.mac)
     return net

@@ -368,6 +368,8 @@ def MmCreateProcessAddressSpace(machine, proc: Process) -> None:
     from winhatch.cpu import Cpu
     from winhatch.kernel.mm import AddressSpace
     proc.cpu = Cpu(proc.arch)
+    prof = machine.profile
+    proc.cpu.set_cpuid_model(brand=prof.cpu_brand, processors=prof.cpu_count)   # the machine's processor
     proc.aspace = AddressSpace(proc.cpu, arch=proc.arch, commit_limit=machine.limits.get("commit_limit"),
                                large_address_aware=True, commit_pool=machine.commit_pool)
     proc.handles.limit = machine.max_handles

@@ -578,12 +578,11 @@ def NtSetInformationThread(machine, thread, ThreadHandle, ThreadInformationClass
     value = _s32(_u32(thread, buf, size))
     if cls == ThreadIdealProcessor:
         # the previous ideal processor is the service's (success) status; MAXIMUM_PROCESSORS only asks for it
-        from winhatch.kernel.ps.peb import NUMBER_OF_PROCESSORS
         maximum = 64 if thread.process.arch == "x64" else 32
         prev = getattr(t, "ideal_processor", 0)
         if value == maximum:
             return prev
-        if not 0 <= value < NUMBER_OF_PROCESSORS:
+        if not 0 <= value < machine.profile.cpu_count:
             return STATUS_INVALID_PARAMETER
         t.ideal_processor = value
         return prev

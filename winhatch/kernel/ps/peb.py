@@ -11,8 +11,6 @@ from winhatch.kernel.mm import MEM_COMMIT, MEM_RESERVE, PAGE_GUARD, PAGE_READWRI
 from winhatch.kernel.ps.objects import Process, Thread, ThreadStack
 from winhatch.kernel.structs import PEB, RTL_USER_PROCESS_PARAMETERS, TEB
 
-OS_MAJOR, OS_MINOR, OS_BUILD = 10, 0, 19045
-NUMBER_OF_PROCESSORS = 2
 RTL_USER_PROC_PARAMS_NORMALIZED = 0x01
 
 
@@ -75,7 +73,9 @@ def write_std_handles(proc: Process, params: int, stdin: int, stdout: int, stder
                                       StandardError=stderr)
 
 
-def write_peb(proc: Process, pe, req, *, api_set_map: int, being_debugged: bool) -> dict:
+def write_peb(proc: Process, pe, req, *, api_set_map: int, being_debugged: bool, profile=None) -> dict:
+    from winhatch.kernel.profile import Profile
+    profile = profile or Profile.default()
     arch = proc.arch
     aspace = proc.aspace
     params, env = write_process_parameters(proc, req)
@@ -87,11 +87,12 @@ def write_peb(proc: Process, pe, req, *, api_set_map: int, being_debugged: bool)
     PEB.write(aspace, peb, arch,
               InheritedAddressSpace=0, ReadImageFileExecOptions=0, BeingDebugged=1 if being_debugged else 0,
               ImageBaseAddress=proc.image_base, ProcessParameters=params, ApiSetMap=api_set_map,
-              NumberOfProcessors=NUMBER_OF_PROCESSORS, NtGlobalFlag=0x70 if being_debugged else 0,
+              NumberOfProcessors=profile.cpu_count, NtGlobalFlag=0x70 if being_debugged else 0,
               CriticalSectionTimeout=(-2592000000000) & 0xFFFFFFFFFFFFFFFF,
               HeapSegmentReserve=0x100000, HeapSegmentCommit=0x2000, HeapDeCommitTotalFreeThreshold=0x10000,
               HeapDeCommitFreeBlockThreshold=0x1000, MaximumNumberOfHeaps=16,
-              OSMajorVersion=OS_MAJOR, OSMinorVersion=OS_MINOR, OSBuildNumber=OS_BUILD, OSPlatformId=2,
+              OSMajorVersion=profile.os_major, OSMinorVersion=profile.os_minor, OSBuildNumber=profile.os_build,
+              OSPlatformId=2,
               ImageSubsystem=pe.subsystem, ImageSubsystemMajorVersion=pe.optional_header.MajorSubsystemVersion,
               ImageSubsystemMinorVersion=pe.optional_header.MinorSubsystemVersion,
               ActiveProcessAffinityMask=proc.affinity, SessionId=proc.session_id)

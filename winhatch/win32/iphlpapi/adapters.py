@@ -1,5 +1,5 @@
 """iphlpapi: the machine's network configuration as winhatch.kernel.net describes it — one Ethernet adapter
-(10.0.2.15/24, gateway 10.0.2.2, DHCP server 10.0.2.2, DNS server 10.0.2.3, MAC 52-54-00-12-34-56, interface
+(10.0.2.15/24, gateway 10.0.2.2, DHCP server 10.0.2.2, DNS server 10.0.2.3, the profile's MAC and adapter name, interface
 index 7) and the loopback pseudo-interface (127.0.0.1/8, index 1), IPv4 only.
 
 Layouts (checked with mingw-w64's headers, x64 / x86): IP_ADAPTER_INFO 704 / 640, IP_ADDR_STRING 48 / 40,
@@ -17,8 +17,7 @@ from winhatch.win32.api import api
 IPH = "iphlpapi.dll"
 ERROR_SUCCESS, ERROR_INVALID_PARAMETER, ERROR_BUFFER_OVERFLOW, ERROR_NO_DATA = 0, 87, 111, 232
 ETH_INDEX, LOOPBACK_INDEX = 7, 1
-ADAPTER_GUID = "{6A1C2F1E-7B57-4E8C-9D3A-57494E484154}"
-DESCRIPTION = "winhatch Virtual Ethernet Adapter"
+ADAPTER_GUID = "{8F2C6A4B-3E17-4B9D-A5C2-1D7E90B3F468}"
 FRIENDLY = "Ethernet"
 MIB_IF_TYPE_ETHERNET, IF_TYPE_SOFTWARE_LOOPBACK = 6, 24
 GAA_FLAG_SKIP_UNICAST, GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_MULTICAST = 0x1, 0x2, 0x4
@@ -53,9 +52,9 @@ def GetAdaptersInfo(c, buf, plen):
          "type": ps + 412, "dhcp": ps + 416}
     c.write(buf + o["combo"], struct.pack("<I", ETH_INDEX))
     c.write(buf + o["name"], ADAPTER_GUID.encode())
-    c.write(buf + o["desc"], DESCRIPTION.encode())
+    c.write(buf + o["desc"], c.machine.profile.adapter_description.encode()[:131])
     c.write(buf + o["alen"], struct.pack("<I", 6))
-    c.write(buf + o["addr"], inet.GUEST_MAC)
+    c.write(buf + o["addr"], c.machine.profile.mac)
     c.write(buf + o["index"], struct.pack("<III", ETH_INDEX, MIB_IF_TYPE_ETHERNET, 1))
     lists = (440, 488, 536, 592, 640) if ps == 8 else (428, 468, 508, 552, 592)
     ip_list, gw, dhcp, wins1, wins2 = lists
@@ -122,7 +121,8 @@ def _adapters_addresses(c, base: int, flags: int, write: bool) -> int:
     L = {"size": 448 if ps == 8 else 376, "uni": 64 if ps == 8 else 48, "dns": 32 if ps == 8 else 24}
     h = _Heap(base)
     adapters = [
-        (ETH_INDEX, ADAPTER_GUID, DESCRIPTION, FRIENDLY, inet.GUEST_MAC, MIB_IF_TYPE_ETHERNET, inet.GUEST_IP, 24,
+        (ETH_INDEX, ADAPTER_GUID, c.machine.profile.adapter_description, FRIENDLY, c.machine.profile.mac,
+         MIB_IF_TYPE_ETHERNET, inet.GUEST_IP, 24,
          inet.DNS_SERVER, inet.GATEWAY, 1500, 1_000_000_000),
         (LOOPBACK_INDEX, "{3B1C2D4E-0000-0000-0000-4C4F4F504241}", "Software Loopback Interface 1",
          "Loopback Pseudo-Interface 1", b"", IF_TYPE_SOFTWARE_LOOPBACK, "127.0.0.1", 8, None, None, 0xFFFFFFFF,

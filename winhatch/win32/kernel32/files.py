@@ -116,9 +116,13 @@ def WriteConsole(c, h, buf, n, written, reserved):
         return 0
     try:
         if c.wide:
-            count = std.write_console_w(c.read(buf, 2 * n).decode("utf-16-le", "surrogatepass"))
+            text = c.read(buf, 2 * n).decode("utf-16-le", "surrogatepass")
+            c.trace_note("text", text)
+            count = std.write_console_w(text)
         else:
-            count = std.write(c.read(buf, n))
+            data = c.read(buf, n)
+            c.trace_note("text", data.decode("cp437", "replace"))
+            count = std.write(data)
     except NtStatusError as e:
         nt_error(c, e)
         return 0

@@ -10,7 +10,6 @@ import hashlib
 import struct
 
 from winhatch.kernel.machine import KUSER_SHARED_DATA
-from winhatch.kernel.ps import peb as pspeb
 from winhatch.kernel.structs import RTL_USER_PROCESS_PARAMETERS
 from winhatch.ntstatus import (ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_PARAMETER,
                                NtStatusError)
@@ -23,7 +22,6 @@ PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 PROCESSOR_ARCHITECTURE_INTEL, PROCESSOR_ARCHITECTURE_AMD64 = 0, 9
 PROCESSOR_INTEL_PENTIUM, PROCESSOR_AMD_X8664 = 586, 8664
 IMAGE_FILE_MACHINE_UNKNOWN, IMAGE_FILE_MACHINE_I386, IMAGE_FILE_MACHINE_AMD64 = 0, 0x14C, 0x8664
-COMPUTER_NAME = "WINHATCH"
 STARTF_USESTDHANDLES = 0x100
 KUSER_PROCESSOR_FEATURES = 0x274
 
@@ -76,8 +74,9 @@ def os_version(c, *, truthful: bool) -> tuple[int, int, int]:
     """The version a program is told: the truth (RtlGetVersion), or GetVersion(Ex)'s compatibility answer
     (winhatch.win32.kernel32.manifest.reported_version: the manifest's supportedOS, else the image's OS
     version, never below 6.2) — with the build number of that version (9200, 9600 or the real one)."""
+    prof = c.machine.profile
     if truthful:
-        return pspeb.OS_MAJOR, pspeb.OS_MINOR, pspeb.OS_BUILD
+        return prof.os_major, prof.os_minor, prof.os_build
     st = c.proc.subsystem.setdefault("kernel32_version", {})
     if "reported" not in st:
         from winhatch.win32.kernel32 import manifest
@@ -85,7 +84,7 @@ def os_version(c, *, truthful: bool) -> tuple[int, int, int]:
             major, minor = manifest.reported_version(c, manifest.image_os_version(c))
         except NtStatusError:
             major, minor = 6, 2
-        build = {(6, 2): 9200, (6, 3): 9600}.get((major, minor), pspeb.OS_BUILD)
+        build = {(6, 2): 9200, (6, 3): 9600}.get((major, minor), prof.os_build)
         st["reported"] = (major, minor, build)
     return st["reported"]
 
@@ -121,18 +120,18 @@ def RtlGetVersion(c, p):
     size = c.u32(p)
     if size not in (276, 284):
         return 0xC000000D  # STATUS_INVALID_PARAMETER
-    _fill_version(c, p, pspeb.OS_MAJOR, pspeb.OS_MINOR, pspeb.OS_BUILD, wide=True)
+    _fill_version(c, p, *os_version(c, truthful=True), wide=True)
     return 0
 
 
 @api("ntdll.dll", "void NTAPI RtlGetNtVersionNumbers(LPDWORD major, LPDWORD minor, LPDWORD build)")
 def RtlGetNtVersionNumbers(c, pmaj, pmin, pbuild):
     if pmaj:
-        c.write_u32(pmaj, pspeb.OS_MAJOR)
+        c.write_u32(pmaj, c.machine.profile.os_major)
     if pmin:
-        c.write_u32(pmin, pspeb.OS_MINOR)
+        c.write_u32(pmin, c.machine.profile.os_minor)
     if pbuild:
-        c.write_u32(pbuild, pspeb.OS_BUILD | 0xF0000000)  # free build flag in the top nibble
+        c.write_u32(pbuild, c.machine.profile.os_build | 0xF0000000)  # free build flag in the top nibble
 
 
 # ============================================================================================ system
@@ -273,7 +272,7 @@ def GetComputerName(c, buf, psize):
     if not psize:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    name = c.machine.subsystem.get("computer_name", COMPUTER_NAME)
+    name = c.machine.subsystem.get("computer_name", c.machine.profile.host_name.upper())
     size = c.u32(psize)
     data = c.encode_t(name)
     n = len(data) // c.tchar_size()
@@ -311,14 +310,18 @@ ERROR_NONE_MAPPED = 1332
 @api("secur32.dll", "BOOLEAN WINAPI GetUserNameEx%(EXTENDED_NAME_FORMAT NameFormat, LPTSTR lpNameBuffer, "
                     "PULONG nSize)")
 def GetUserNameEx(c, fmt, buf, psize):
-    """NameSamCompatible is DOMAIN\\user (the computer name for a local account); NameDisplay the account
-    name; the other formats need a domain: ERROR_NONE_MAPPED, as on a workgroup machine."""
+    """NameSamCompatible is DOMAIN\\user (the computer name for a local account, the domain's NetBIOS name
+    when the profile puts the machine in a domain); NameDisplay the account name; the other formats need a
+    directory to ask: ERROR_NONE_MAPPED, as on a workgroup machine."""
     if not psize:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     user = c.machine.username
     if fmt == NAME_SAM_COMPATIBLE:
-        name = c.machine.subsystem.get("computer_name", COMPUTER_NAME) + "\\" + user
+        prof = c.machine.profile
+        dom = prof.netbios_domain if prof.domain else c.machine.subsystem.get("computer_name",
+                                                                              prof.host_name.upper())
+        name = dom + "\\" + user
     elif fmt == NAME_DISPLAY:
         name = user
     else:
@@ -369,14 +372,14 @@ def SystemFunction036(c, buf, n):
 # The machine has one NUMA node (0) holding its NUMBER_OF_PROCESSORS processors, all in processor group 0 (the
 # node queries are in k32_topology).
 # winhatch runs one guest thread at a time, on processor 0: that is the processor a thread finds itself on.
-def _nprocs() -> int:
-    return pspeb.NUMBER_OF_PROCESSORS
+def _nprocs(c) -> int:
+    return c.machine.profile.cpu_count
 
 
 @api(K32, "BOOL WINAPI GetNumaProcessorNodeEx(PPROCESSOR_NUMBER Processor, PUSHORT NodeNumber)")
 def GetNumaProcessorNodeEx(c, pn, p):
     group, number = struct.unpack("<HB", c.read(pn, 3))
-    ok = group == 0 and number < _nprocs()
+    ok = group == 0 and number < _nprocs(c)
     c.write(p, struct.pack("<H", 0 if ok else 0xFFFF))
     if not ok:
         c.set_last_error(ERROR_INVALID_PARAMETER)
@@ -392,11 +395,10 @@ def GetCurrentProcessorNumberEx(c, p):
 @api(K32, "BOOL WINAPI GetPhysicallyInstalledSystemMemory(PULONGLONG TotalMemoryInKilobytes)")
 def GetPhysicallyInstalledSystemMemory(c, out):
     """The machine's RAM in KiB (what its firmware tables report; KUSER_SHARED_DATA says the same in pages)."""
-    from winhatch.kernel.machine import PHYSICAL_MEMORY
     if not out:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    c.write_u64(out, PHYSICAL_MEMORY // 1024)
+    c.write_u64(out, c.machine.profile.memory // 1024)
     return 1
 
 
@@ -469,15 +471,15 @@ ERROR_MORE_DATA = 234
 
 @api(K32, "BOOL WINAPI GetComputerNameEx%(COMPUTER_NAME_FORMAT NameType, LPTSTR lpBuffer, LPDWORD nSize)")
 def GetComputerNameEx(c, fmt, buf, psize):
-    """The NetBIOS name (GetComputerName's), the DNS host name (the same name), the DNS domain (none: the machine
-    is in a workgroup, so "") and the fully qualified name (the host name, no domain); the Physical* forms are
+    """The NetBIOS name (GetComputerName's), the DNS host name (the same name), the DNS domain (the profile's; none
+    for a workgroup machine, so "") and the fully qualified name (the host name, no domain); the Physical* forms are
     the same (no cluster). Too small a buffer: ERROR_MORE_DATA with the size needed (with the NUL); success
     stores the length without it."""
     if not psize:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    host = c.machine.subsystem.get("computer_name", COMPUTER_NAME)
-    domain = ""
+    host = c.machine.subsystem.get("computer_name", c.machine.profile.host_name.upper())
+    domain = c.machine.profile.domain
     names = {0: host.upper(), 1: host, 2: domain, 3: host + ("." + domain if domain else "")}
     fmt &= 0xFFFFFFFF
     if fmt > 7:

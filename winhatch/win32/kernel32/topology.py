@@ -2,8 +2,8 @@
 processor counts and GetLogicalProcessorInformationEx (QueryInformationJobObject lives with the job objects,
 kernel32/job.py).
 
-The machine has NUMBER_OF_PROCESSORS (2) processors in one group: one package of two cores, one logical
-processor each (what Wine reports on a two-core machine). Records are laid out as winnt.h lays out
+The machine has the profile's processors (machine.profile.cpu_count) in one group: one package of that
+many cores, one logical processor each (what Wine reports on a machine without SMT). Records are laid out as winnt.h lays out
 SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX (offsets checked with mingw for x86 and x64): Relationship, Size,
 then PROCESSOR_RELATIONSHIP { Flags, EfficiencyClass, Reserved[20], GroupCount @22, GroupMask[] @24 } with
 GROUP_AFFINITY { KAFFINITY Mask, WORD Group, WORD Reserved[3] } (16 bytes on x64, 12 on x86); a record's
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import struct
 
-from winhatch.kernel.ps import peb as pspeb
 from winhatch.ntstatus import ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
 
@@ -27,15 +26,15 @@ RelationAll = 0xFFFF
 ERROR_INVALID_HANDLE = 6
 
 
-def _nproc() -> int:
-    return pspeb.NUMBER_OF_PROCESSORS
+def _nproc(c) -> int:
+    return c.machine.profile.cpu_count
 
 
 @api(K32, "DWORD WINAPI GetActiveProcessorCount(WORD GroupNumber)")
 def GetActiveProcessorCount(c, group):
     """Every processor is in group 0; another group has none (0, ERROR_INVALID_PARAMETER)."""
     if group in (0, ALL_PROCESSOR_GROUPS):
-        return _nproc()
+        return _nproc(c)
     c.set_last_error(ERROR_INVALID_PARAMETER)
     return 0
 
@@ -176,12 +175,12 @@ def VerifyVersionInfo(c, info, types, mask):
 
 
 # ------------------------------------------------------------------------------------------ affinity
-def _system_mask() -> int:
-    return (1 << _nproc()) - 1
+def _system_mask(c) -> int:
+    return (1 << _nproc(c)) - 1
 
 
-def _process_mask(proc) -> int:
-    return proc.subsystem.get("affinity", _system_mask())
+def _process_mask(c, proc) -> int:
+    return proc.subsystem.get("affinity", _system_mask(c))
 
 
 @api(K32, "BOOL WINAPI GetProcessAffinityMask(HANDLE hProcess, PDWORD_PTR lpProcessAffinityMask, "
@@ -191,8 +190,8 @@ def GetProcessAffinityMask(c, hproc, pmask, psys):
     proc = lookup(c, hproc, "Process", 0x1000)        # PROCESS_QUERY_LIMITED_INFORMATION
     if proc is None:
         return 0
-    c.write_ptr(pmask, _process_mask(proc))
-    c.write_ptr(psys, _system_mask())
+    c.write_ptr(pmask, _process_mask(c, proc))
+    c.write_ptr(psys, _system_mask(c))
     return 1
 
 
@@ -203,7 +202,7 @@ def SetProcessAffinityMask(c, hproc, mask):
     proc = lookup(c, hproc, "Process", 0x0200)        # PROCESS_SET_INFORMATION
     if proc is None:
         return 0
-    if not mask or mask & ~_system_mask():
+    if not mask or mask & ~_system_mask(c):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     proc.subsystem["affinity"] = mask
@@ -218,7 +217,7 @@ def SetThreadAffinityMask(c, hthread, mask):
     th = lookup(c, hthread, "Thread", 0x0060)         # THREAD_SET_INFORMATION | THREAD_QUERY_INFORMATION
     if th is None:
         return 0
-    pmask = _process_mask(th.process)
+    pmask = _process_mask(c, th.process)
     if not mask or mask & ~pmask:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
@@ -279,8 +278,8 @@ def GlobalMemoryStatus(c, buf):
 
 # ============================================================================================ NUMA
 # One NUMA node (0) holding every processor, as on a non-NUMA machine.
-def _all_mask() -> int:
-    return (1 << _nproc()) - 1
+def _all_mask(c) -> int:
+    return (1 << _nproc(c)) - 1
 
 
 @api(K32, "BOOL WINAPI GetNumaHighestNodeNumber(PULONG HighestNodeNumber)")
@@ -297,7 +296,7 @@ def GetNumaNodeProcessorMask(c, node, p):
     if node != 0 or not p:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    c.write(p, struct.pack("<Q", _all_mask()))
+    c.write(p, struct.pack("<Q", _all_mask(c)))
     return 1
 
 
@@ -306,13 +305,13 @@ def GetNumaNodeProcessorMaskEx(c, node, p):
     if node != 0 or not p:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    c.write(p, struct.pack("<QH6x", _all_mask(), 0) if c.ptr_size == 8 else struct.pack("<IH6x", _all_mask(), 0))
+    c.write(p, struct.pack("<QH6x", _all_mask(c), 0) if c.ptr_size == 8 else struct.pack("<IH6x", _all_mask(c), 0))
     return 1
 
 
 @api(K32, "BOOL WINAPI GetNumaProcessorNode(UCHAR Processor, PUCHAR NodeNumber)")
 def GetNumaProcessorNode(c, cpu, p):
-    if cpu < _nproc():
+    if cpu < _nproc(c):
         c.write(p, b"\0")
         return 1
     c.write(p, b"\xff")

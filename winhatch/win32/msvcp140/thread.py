@@ -197,8 +197,7 @@ def _Thrd_id(c):
 @api(DLL, "unsigned int __cdecl _Thrd_hardware_concurrency(void)")
 def _Thrd_hardware_concurrency(c):
     """The number of logical processors (GetSystemInfo's dwNumberOfProcessors)."""
-    from winhatch.kernel.ps.peb import NUMBER_OF_PROCESSORS
-    return NUMBER_OF_PROCESSORS
+    return c.machine.profile.cpu_count
 
 
 # ------------------------------------------------------------------------------------------ notify_all_at_thread_exit

@@ -263,10 +263,18 @@ SYSTEM_METRICS = {
 }
 
 
+SM_CXSCREEN, SM_CYSCREEN, SM_CXVIRTUALSCREEN, SM_CYVIRTUALSCREEN, SM_CMONITORS = 0, 1, 78, 79, 80
+
+
 @api("user32.dll", "int WINAPI GetSystemMetrics(int nIndex)")
 def GetSystemMetrics(c, index):
     index &= 0xFFFFFFFF
     if index in SYSTEM_METRICS:
         return SYSTEM_METRICS[index]
+    if index in (SM_CXSCREEN, SM_CYSCREEN, SM_CMONITORS, SM_CXVIRTUALSCREEN, SM_CYVIRTUALSCREEN):
+        # the primary display of the machine's profile (one monitor: the virtual screen is the primary one)
+        w, h = c.machine.profile.screen
+        return {SM_CXSCREEN: w, SM_CYSCREEN: h, SM_CMONITORS: 1, SM_CXVIRTUALSCREEN: w,
+                SM_CYVIRTUALSCREEN: h}[index]
     from winhatch.win32.msvcrt.runtime import not_implemented
     not_implemented(c, f"GetSystemMetrics({index}): display and input metrics (no desktop is modelled)")

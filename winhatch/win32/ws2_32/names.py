@@ -29,8 +29,7 @@ MAX_ANSWERS = 32
 
 
 def computer_name(c) -> str:
-    from winhatch.win32.kernel32.sysinfo import COMPUTER_NAME
-    return c.machine.subsystem.get("computer_name", COMPUTER_NAME)
+    return c.machine.subsystem.get("computer_name", c.machine.profile.host_name)
 
 
 def dns_query(c, name: str, qtype: int = 1) -> list[str] | None:

@@ -1433,7 +1433,7 @@ class Vfs:
         """An image section was made from this host file (NtCreateSection(SEC_IMAGE)): while a view of it is
         mapped (``section.views``), the file cannot be deleted (STATUS_CANNOT_DELETE) nor opened for writing
         (STATUS_SHARING_VIOLATION), as MmFlushImageSection refuses on Windows; it can be renamed."""
-        lst = self._image_sections.setdefault(str(host), [])
+        lst = self._image_sections.setdefault(self._key_of_host(str(host)), [])
         if not any(x is section for x in lst):
             lst.append(section)
 
@@ -1591,6 +1591,14 @@ class Vfs:
             m = ov[0]
             key = str(m.lower) + str(key)[len(str(m.host)):]
         return file_index_of(key)
+
+    def _key_of_host(self, host: str) -> str:
+        """The key of the entry at a host path (Vfs.resolve's): in an overlay's lower layer, its upper path."""
+        for m in self._overlays:
+            lo = str(m.lower)
+            if host == lo or host.startswith(lo + os.sep):
+                return str(m.host) + host[len(lo):]
+        return host
 
     def _overlay_of(self, key: str) -> tuple[_Mount, tuple[str, ...]] | None:
         """(overlay mount, folded components below it) of an upper-layer key, None outside every overlay."""

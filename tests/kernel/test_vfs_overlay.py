@@ -181,3 +181,16 @@ def test_dropped_files_cap(world, tmp_path):
     assert d["truncated"]
     assert [x["kept"] is not None for x in d["files"]].count(True) == 1
     assert all(x["sha256"] for x in d["files"])      # listed with their hashes all the same
+
+
+def test_seed_file_lands_in_the_upper_layer(world):
+    vfs, host = world
+    vfs.tracking = True
+    vfs.seed_file("C:\\app\\docs\\decoy.docx", b"PK decoy")
+    vfs.seed_file("C:\\Users\\user\\Documents\\notes.txt", b"notes")
+    assert vfs.read_file("C:\\app\\docs\\decoy.docx") == b"PK decoy"
+    assert vfs.read_file("C:\\Users\\user\\Documents\\notes.txt") == b"notes"
+    assert not (host / "docs").exists()
+    assert vfs.dropped_files()["files"] == []             # seeded, not dropped by the guest
+    roots = dict(vfs.writable_roots())
+    assert (roots["C:\\app"] / "docs" / "decoy.docx").read_bytes() == b"PK decoy"

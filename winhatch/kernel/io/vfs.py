@@ -1879,6 +1879,28 @@ class Vfs:
         finally:
             os.close(fi)
 
+    # --- for other layers: seeding and archiving -------------------------------------------------------------
+    def seed_file(self, path: str, data: bytes) -> None:
+        """Put a file into the guest before the sample runs (a machine profile's documents, a decoy): parent
+        directories are made, an overlay path lands in its upper layer (the host folder is not written), and
+        the file is not one the guest dropped."""
+        full = P.full_path(path, "C:\\")
+        comps = [c for c in full[3:].split("\\") if c]
+        tracking, self.tracking = self.tracking, False
+        try:
+            for i in range(1, len(comps)):
+                d = full[:3] + "\\".join(comps[:i])
+                if not self.exists(d):
+                    self.mkdir(d)
+            self.write_file(full, data)
+        finally:
+            self.tracking = tracking
+
+    def writable_roots(self) -> list[tuple[str, Path]]:
+        """(guest directory, host directory) of every place the guest's writes land: the sandbox's drives and
+        mounts written through, and each overlay's upper layer (for archiving a run's file system)."""
+        return [(m.guest, m.host) for m in self._mounts if not m.readonly]
+
     # --- conveniences for other layers ----------------------------------------------------------------
     def read_file(self, path: str, cwd: str | None = None) -> bytes:
         with self.open(path, access=GENERIC_READ, disposition=FILE_OPEN, options=FILE_NON_DIRECTORY_FILE,

@@ -169,7 +169,7 @@ def behaviour_summary(result) -> dict:
         elif cat == "syscall":
             _syscall(out, ev)
     dropped = getattr(result, "dropped", None)
-    if dropped:     # files written or deleted, with hashes (the file system's own record: runner dropped_files)
+    if dropped and dropped.get("files"):     # files written or deleted, with hashes (the file system's own record: runner dropped_files)
         out["dropped"] = [{k: f.get(k) for k in ("path", "state", "size", "sha256", "kept")}
                           for f in dropped.get("files", [])[:MAX_ITEMS]]
     for f in out["files"]["written"]:

@@ -1462,8 +1462,8 @@ class Vfs:
         if key in self.changes:
             return
         rec = {"path": guest, "existed": existed, "sha256": None}
-        if existed:
-            rec["sha256"] = _sha256_file(self._real_of(key))
+        if existed:     # to tell "modified" from "opened for writing and left as it was" (files up to 64 MB)
+            rec["sha256"] = _sha256_file(self._real_of(key), limit=64 << 20)
         self.changes[key] = rec
 
     def _before_remove(self, key: str, is_dir: bool) -> None:

@@ -7,7 +7,7 @@ invocation, then `N passed, M failed` (entries: an entry passes when all its inv
 failure its first stop: a start-up failure (missing DLL or export), the first unimplemented API, a crash, a
 time-out, or the first difference in the output.
 
-    python realworld/run.py [--only ID]... [--ci] [--json FILE] [--timeout S]
+    python realworld/run.py [--only ID]... [--ci] [--json FILE] [--timeout S] [-j N]
 """
 from __future__ import annotations
 
@@ -139,8 +139,13 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=None, help="seconds per invocation (default: the corpus's, 180)")
     ap.add_argument("--wine", action="store_true",
                     help="run the x64 entries under wine64 instead of winhatch (checks the expectations themselves)")
+    ap.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                    help="run N entries at once (each invocation is its own child process; default 1). On a loaded "
+                         "machine raise --timeout with it")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.jobs < 1:
+        ap.error("--jobs must be at least 1")
     if a.child:
         print(json.dumps(child(json.loads(a.child))))
         return 0
@@ -148,8 +153,7 @@ def main(argv=None) -> int:
     if a.wine:
         entries = [e for e in entries if e.arch == "x64"]
     lock = read_lock()
-    results = []
-    for e in entries:
+    def run_entry(e: Entry) -> dict:
         r = {"id": e.id, "program": e.program, "arch": e.arch, "toolchain": e.toolchain, "ci": e.ci,
              "ci_candidate": e.ci_candidate, "runs": []}
         try:
@@ -159,8 +163,7 @@ def main(argv=None) -> int:
         except FetchError as err:
             r.update(ok=False, stop=f"fetch failed: {err}")
             print(f"FAIL {e.id:22} fetch failed: {err}", flush=True)
-            results.append(r)
-            continue
+            return r
         for run in e.runs:
             rr = run_one(e, run, exe, linux_exe, a.timeout or run.timeout, wine=a.wine)
             r["runs"].append({"run": run.index, **rr})
@@ -168,7 +171,14 @@ def main(argv=None) -> int:
                   f"{rr.get('secs', 0):6.1f}s {'' if rr['ok'] else rr['stop']}", flush=True)
         r["ok"] = all(x["ok"] for x in r["runs"])
         r["stop"] = next((x["stop"] for x in r["runs"] if not x["ok"]), None)
-        results.append(r)
+        return r
+
+    if a.jobs == 1:
+        results = [run_entry(e) for e in entries]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(a.jobs) as pool:      # results keep the corpus's order
+            results = list(pool.map(run_entry, entries))
     passed = sum(r["ok"] for r in results)
     failed = len(results) - passed
     if failed:

@@ -1,7 +1,7 @@
 """The architecture's one rule about imports: layers import only downward.
 
-pe → cpu → kernel → ldr → win32 → report → the command line (cli, runner). A module may import its own layer and
-the layers below it, never one above: the kernel never calls up into the loader or the subsystem, the loader
+pe → cpu → kernel → ldr → win32 → report → the command line (cli, runner, session). A module may import its own
+layer and the layers below it, never one above: the kernel never calls up into the loader or the subsystem, the loader
 never into win32. Every import is checked, the ones inside functions too (a deferred import is still a
 dependency). The bottom modules (ntstatus, cache, _record) belong to no layer and may be imported by all."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "winhatch"
 LAYERS = ["pe", "cpu", "kernel", "ldr", "win32", "report", "cli"]
-TOP = {"cli": "cli", "runner": "cli", "batch": "cli", "__main__": "cli"}
+TOP = {"cli": "cli", "runner": "cli", "batch": "cli", "session": "cli", "__main__": "cli"}
 BOTTOM = {"ntstatus", "cache", "_record", "__init__"}
 
 

@@ -8,12 +8,14 @@
 max_instructions, max_memory, max_handles, stdout/stderr/stdin streams, trace, subscribers, notify callbacks);
 a Ctrl-C during it ends the guests with STATUS_CONTROL_C_EXIT, removes the sandbox and raises
 `winhatch.runner.Interrupted` (a KeyboardInterrupt carrying the result).  `winhatch.deps` walks a PE file's
-dependency tree without running it.
+dependency tree without running it.  `winhatch.Session` runs a program with instrumentation hooks (APIs,
+system services, addresses and code ranges, memory, exceptions, process/thread/image events) and gives
+access to guest memory, registers, modules, memory regions and handles (see `winhatch.session`).
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["run", "deps", "RunResult", "__version__"]
+__all__ = ["run", "deps", "RunResult", "Session", "__version__"]
 
 
 def run(path, args=(), **kw):
@@ -34,4 +36,7 @@ def __getattr__(name):
     if name == "RunResult":
         from winhatch.runner import RunResult
         return RunResult
+    if name == "Session":
+        from winhatch.session import Session
+        return Session
     raise AttributeError(f"module 'winhatch' has no attribute {name!r}")

@@ -251,11 +251,23 @@ class _Size(click.ParamType):
               help="Let the guest write the program's host folder, as Wine does. Without it the folder is a "
                    "copy-on-write overlay: the guest reads it and sees its own changes, which land in the "
                    "sandbox (or --out DIR/overlay); the host files never change.")
+@click.option("--snapshot-at", "snapshot_at", metavar="WHEN",
+              help="Save the running machine to --snapshot-file at this point: api:Name or api:Name#N (before the "
+                   "Nth call of that API), addr:0xADDRESS or addr:module+0xOFFSET (when that instruction is about "
+                   "to run), icount:N (after N guest instructions; counting them slows the CPU). The run goes on "
+                   "unless --snapshot-stop.")
+@click.option("--snapshot-file", "snapshot_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where --snapshot-at writes the snapshot.")
+@click.option("--snapshot-stop", is_flag=True, help="End the run once the snapshot is written (exit status 0).")
+@click.option("--from-snapshot", "from_snapshot", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Continue the run saved in this snapshot instead of starting PROGRAM (no PROGRAM then): its "
+                   "output, exit status and report are those of the rest of the run.")
 @click.argument("program", type=click.Path(dir_okay=False), required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated, max_memory, max_handles,
         events_file, vmmap, report_file, html_file, net_mode, net_config, pcap_file, dump_dir, coverage_file,
-        shellcode_file, arch, export, out_dir, writable, program, args):
+        shellcode_file, arch, export, out_dir, writable, snapshot_at, snapshot_file, snapshot_stop, from_snapshot,
+        program, args):
     """Create a process from PROGRAM the way Windows does and run it.
 
     The program's stdout and stderr reach the host's byte for byte; the exit status is the guest's exit
@@ -291,8 +303,32 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
       126    no guest thread could ever run again ("deadlock")
       130    interrupted by Ctrl-C, 143 by SIGTERM ("interrupted"; the report is still written)
     A guest may itself exit with 1, 124, 125 or 126: the report tells them apart.
+    With --snapshot-stop the status is 0 once the snapshot is written (outcome "snapshot"), 1 when it could
+    not be written; --from-snapshot refuses a damaged or foreign file with status 1.
     """
-    if shellcode_file:
+    if from_snapshot:
+        if program is not None or args:
+            raise click.UsageError("--from-snapshot continues a saved run: give no PROGRAM")
+        for given, opt in ((shellcode_file, "--shellcode"), (export, "--export"), (cwd, "--cwd"), (env, "--env"),
+                           (net_config, "--net-config"), (net_mode != "fake", "--net"),
+                           (coverage_file, "--coverage"), (max_memory is not None, "--max-memory"),
+                           (max_handles is not None, "--max-handles"), (snapshot_at, "--snapshot-at")):
+            if given:
+                raise click.UsageError(f"{opt} cannot be used with --from-snapshot (the snapshot has the "
+                                       f"machine's settings)")
+        program = None
+    if snapshot_at or snapshot_file or snapshot_stop:
+        if not (snapshot_at and snapshot_file):
+            raise click.UsageError("--snapshot-at WHEN and --snapshot-file FILE go together")
+        from winhatch.snapshot import Trigger
+        try:
+            Trigger(snapshot_at)
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
+        _writable(snapshot_file, "--snapshot-file")
+    if from_snapshot:
+        pass
+    elif shellcode_file:
         if not arch:
             raise click.UsageError("--shellcode needs --arch x86 or --arch x64")
         if program is not None:
@@ -338,6 +374,9 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
         def setup(machine, _first=gc_resume.setup_machine):
             recorder.setup(machine)
             _first(machine)
+    if from_snapshot:
+        gc_resume()
+        setup = None
     try:
         res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
                          stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer,
@@ -345,7 +384,9 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
                          setup_machine=setup, max_memory=max_memory, max_handles=max_handles,
                          shellcode=arch if shellcode_file else None, export=export,
                          max_api_calls=max_api_calls, max_emulated_s=max_emulated,
-                         net=net_mode, net_config=cfg, writable=writable, out_dir=out_dir)
+                         net=net_mode, net_config=cfg, writable=writable, out_dir=out_dir,
+                         snapshot_at=snapshot_at, snapshot_file=snapshot_file,
+                         snapshot_stop=snapshot_stop, from_snapshot=from_snapshot)
     except runner.Interrupted as e:   # Ctrl-C: the guests ended with STATUS_CONTROL_C_EXIT, report anyway
         res, interrupted = e.result, True
     finally:
@@ -356,6 +397,13 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
             writer.close()
     sys.stdout.flush()
     _exit_message(res)
+    if snapshot_at:
+        info = getattr(res.machine, "snapshot_info", None)
+        if info:
+            click.echo(f"winhatch: snapshot written to {info['path']} ({info['bytes']:,} bytes, "
+                       f"{info['seconds']:.2f} s)", err=True)
+        elif res.outcome != "snapshot":
+            click.echo(f"winhatch: the snapshot point {snapshot_at} was not reached: no snapshot written", err=True)
     if vmmap and res.process is not None and res.process.aspace is not None:
         from rich.console import Console
         from winhatch.report import memmap
@@ -405,6 +453,8 @@ def _exit_status(res) -> int:
         return EXIT_DEADLOCK
     if outcome == "interrupted":
         return EXIT_INTERRUPTED
+    if outcome == "snapshot":
+        return 0 if getattr(res.machine, "snapshot_info", None) else EXIT_REFUSED
     return res.exit_status & 0xFF
 
 

@@ -31,7 +31,8 @@ class RunResult(Record):
     program: str | None  # the host path that was run
     args: list
     interrupted: bool  # a Ctrl-C stopped the run (the guests ended with STATUS_CONTROL_C_EXIT)
-    stopped_by: str | None  # winhatch ended the guest: "limit" (time/instruction budget) or "deadlock"
+    stopped_by: str | None  # winhatch ended the guest: "limit" (time/instruction budget), "deadlock", or
+    #                         "stopped" (a Session hook called stop())
     dropped: dict | None  # the files the guest created, modified or deleted (Vfs.dropped_files), with the overlay
 
     def __init__(self, exit_status: int | None, stdout: bytes, stderr: bytes, process: object = None,
@@ -64,12 +65,16 @@ class RunResult(Record):
         "limit": "winhatch stopped the guest at a budget (--timeout, --max-instructions)",
         "deadlock": "winhatch stopped the guest: no thread could run again",
         "interrupted": "Ctrl-C or SIGTERM stopped the run",
+        "snapshot": "the run stopped after writing its snapshot (--snapshot-stop)",
+        "stopped": "a winhatch.Session hook ended the run (Session.stop)",
     }
 
     @property
     def outcome(self) -> str:
         if self.interrupted:
             return "interrupted"
+        if self.stopped_by == "snapshot":
+            return "snapshot"
         if self.process is None or self.exit_status is None:
             return "refused"
         if self.startup_error:
@@ -260,7 +265,9 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
         trace=None, subscribers=(), notify=None, readonly_app_dir: bool = False, setup_machine=None,
         trace_stream=None, record=(), max_memory: int | None = None, max_handles: int | None = None,
         shellcode: str | None = None, export: str | None = None, max_api_calls: int | None = None,
-        max_emulated_s: float | None = None, net: str = "fake", net_config=None, writable: bool = False,
+        max_emulated_s: float | None = None, net: str = "fake", net_config=None, snapshot_at: str | None = None,
+        snapshot_file: str | Path | None = None, snapshot_stop: bool = False,
+        from_snapshot: str | Path | None = None, after_restore=None, writable: bool = False,
         out_dir: str | Path | None = None) -> RunResult:
     r"""Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
     in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks.
@@ -296,7 +303,13 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     Ctrl-C (SIGINT, when this runs in the main thread and SIGINT has Python's default handler) stops the
     run within milliseconds, even while the guest computes: every guest process ends with
     STATUS_CONTROL_C_EXIT (0xC000013A) as a console process does on Windows, the sandbox's temporary folder
-    is removed, and `Interrupted` (a KeyboardInterrupt) is raised with the result in its ``result``."""
+    is removed, and `Interrupted` (a KeyboardInterrupt) is raised with the result in its ``result``.
+
+    Snapshots (winhatch.snapshot): `snapshot_at` ("api:Name[#N]", "addr:0x…", "addr:module+0x…",
+    "icount:N") writes the machine to `snapshot_file` when that point is reached; the run goes on unless
+    `snapshot_stop` (then the result's outcome is "snapshot").  `from_snapshot`: continue the run saved in that
+    file instead of starting `path` (None then); `after_restore(machine)` runs on the restored machine before it
+    goes on.  The result's stdout/stderr are what the guest printed from the snapshot on."""
     subscribers = list(subscribers)
     if net not in ("fake", "host"):
         raise ValueError(f"net must be 'fake' or 'host', not {net!r}")
@@ -326,17 +339,26 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
         printer = TracePrinter(trace_stream if trace_stream is not None else sys.stderr, categories_for(choices))
         subscribers.append(printer)
     try:
-        res = _run(path, args, cwd=cwd, env=env, timeout=timeout, max_instructions=max_instructions, stdout=stdout,
-                   stderr=stderr, stdin=stdin, subscribers=subscribers, notify=notify,
-                   readonly_app_dir=readonly_app_dir, setup_machine=setup_machine, shellcode=shellcode,
-                   export=export, max_api_calls=max_api_calls, max_emulated_s=max_emulated_s,
-                   writable=writable, out_dir=out_dir, limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
-                           if v is not None})
+        if from_snapshot is not None:
+            res = _run_snapshot(from_snapshot, timeout=timeout, max_instructions=max_instructions, stdout=stdout,
+                                stderr=stderr, stdin=stdin, subscribers=subscribers, notify=notify,
+                                setup_machine=setup_machine, max_api_calls=max_api_calls,
+                                max_emulated_s=max_emulated_s, after_restore=after_restore)
+        else:
+            res = _run(path, args, cwd=cwd, env=env, timeout=timeout, max_instructions=max_instructions,
+                       stdout=stdout, stderr=stderr, stdin=stdin, subscribers=subscribers, notify=notify,
+                       readonly_app_dir=readonly_app_dir, setup_machine=setup_machine, shellcode=shellcode,
+                       export=export, max_api_calls=max_api_calls, max_emulated_s=max_emulated_s,
+                       writable=writable, out_dir=out_dir,
+                       limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
+                               if v is not None},
+                       snapshot=(snapshot_at, snapshot_file, snapshot_stop) if snapshot_at else None)
     finally:
         if printer is not None:
             printer.flush()
-    res.program = str(path)
-    res.args = [str(a) for a in args]
+    if from_snapshot is None:
+        res.program = str(path)
+        res.args = [str(a) for a in args]
     if res.interrupted:
         raise Interrupted(res)
     return res
@@ -378,7 +400,7 @@ def _host_program(name: str, arch: str) -> bytes:
 
 def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, stdin, subscribers, notify,
          readonly_app_dir, setup_machine, limits=None, shellcode=None, export=None, max_api_calls=None,
-         max_emulated_s=None, writable=False, out_dir=None) -> RunResult:
+         max_emulated_s=None, snapshot=None, writable=False, out_dir=None) -> RunResult:
     from winhatch.kernel.io.console import Console
     from winhatch.kernel.machine import Machine
     from winhatch.kernel.ps.create import CreateProcessInternalW
@@ -424,6 +446,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
     try:
         subsystem.setup(machine, arches=(arch,) if arch in ("x86", "x64") else ("x64",))
         machine.vfs.writable_mounts = bool(writable)
+        machine.vfs.dropped_out = out_dir        # where dropped_files copies them at the end (None: not kept)
         if out_dir is not None and not writable:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             machine.vfs.overlay_root = Path(out_dir) / "overlay"
@@ -451,6 +474,9 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
                 machine.vfs.write_file(program, _host_program("shellcode_host", arch))
             guest = program
         cmd = build_command_line(guest, args)
+        started: dict = {}
+        if snapshot is not None:
+            _install_snapshot(machine, snapshot, started, host)
         machine.behaviour_log_mark = len(getattr(machine.vfs, "log", []))   # the sample's file accesses start here
         machine.vfs.tracking = True          # and the files it drops
         # a file named without an extension (samples are often named by their hash) is given as
@@ -463,48 +489,128 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
                              events=machine.events.events,
                              error=f"CreateProcess failed: {res.message} (error {res.error}, "
                                    f"{status_name(res.status)})")
-        proc = res.process
-        error = None
-
-        def guests():
-            return [p for p in machine.processes if p.cpu is not None]
-
-        interrupted = False
-        stopped_by = None
-        try:
-            # the program, then whatever it started: children outlive their parent, as on Windows
-            machine.dispatcher.run(until=lambda: proc.exited)
-            if proc.exited and any(not p.exited for p in guests()):
-                machine.dispatcher.run(until=lambda: all(p.exited for p in guests()))
-        except MachineStop as e:
-            error = e.reason
-            interrupted = machine.dispatcher.interrupted
-            stopped_by = "deadlock" if e.status == 0xC0000194 else "limit"
-            for p in guests():
-                if not p.exited:
-                    machine.terminate_process(p, e.status)
-        if not proc.exited:
-            stopped_by = stopped_by or "deadlock"
-            error = error or "no thread can run (all threads are waiting)"
-            machine.terminate_process(proc, 0xC0000194)
-        for p in guests():  # still waiting forever after the program ended: end them, say so
-            if not p.exited:
-                error = error or f"{p.image_name} (pid {p.pid}) was still waiting when the run ended"
-                machine.terminate_process(p, 0xC0000194)
-        if getattr(proc, "stop_message", None) and not interrupted:
-            error = proc.stop_message
-        res = RunResult(proc.exit_status, console.captured_stdout, console.captured_stderr, proc, machine,
-                        machine.events.events, error, getattr(proc, "crash", None),
-                        getattr(proc, "startup_error", None), proc.subsystem.get("unimplemented", []),
-                        interrupted=interrupted, stopped_by=None if interrupted else stopped_by)
-        res.dropped = dropped_files(machine, out_dir)
-        if res.interrupted:
-            res.interrupt_signal = ctrl_c.signum
-            machine.remove_sandbox()
-        return res
+        proc = started["process"] = res.process
+        return _drive(machine, proc, console, ctrl_c)
     except NtStatusError as e:
         return RunResult(None, console.captured_stdout, console.captured_stderr, machine=machine,
                          events=machine.events.events, error=str(e))
     finally:
         ctrl_c.__exit__(None, None, None)
+
+
+def _install_snapshot(machine, snapshot, started: dict, host: Path) -> None:
+    """--snapshot-at: write the machine to the file at the trigger's safe point (winhatch.snapshot)."""
+    from winhatch import snapshot as snap
+    when, path, stop = snapshot
+    trigger = snap.Trigger(when)
+    if not path:
+        raise ValueError("a snapshot point needs a snapshot file")
+
+    def take():
+        import hashlib
+        try:
+            sha = hashlib.sha256(host.read_bytes()).hexdigest()
+        except OSError:
+            sha = None
+        try:
+            info = snap.save(machine, path, process=started.get("process"), program=str(host),
+                             sample_sha256=sha, extra={"when": when})
+        except snap.SnapshotError as e:   # the run stops: what was asked for cannot be given
+            raise snap.StopAfterSnapshot(None, str(e)) from None
+        machine.snapshot_info = info
+        if stop:
+            raise snap.StopAfterSnapshot(info)
+    trigger.install(machine, take)
+    machine.snapshot_trigger = trigger
+
+
+def _run_snapshot(path, *, timeout, max_instructions, stdout, stderr, stdin, subscribers, notify, setup_machine,
+                  max_api_calls, max_emulated_s, after_restore) -> RunResult:
+    """Continue the run saved in the snapshot at `path` (winhatch.snapshot.load) to its end."""
+    from winhatch import snapshot as snap
+    from winhatch.kernel.io.console import Console
+    out = stdout if stdout is not None else io.BytesIO()
+    err = stderr if stderr is not None else io.BytesIO()
+    console = Console(out, err, stdin)
+    try:
+        machine, proc, meta = snap.load(path, console=console, setup_machine=setup_machine, subscribers=subscribers)
+    except snap.SnapshotError as e:
+        return RunResult(None, b"", b"", error=str(e))
+    if notify:
+        if notify.get("process"):
+            machine.notify.PsSetCreateProcessNotifyRoutineEx(notify["process"])
+        if notify.get("thread"):
+            machine.notify.PsSetCreateThreadNotifyRoutine(notify["thread"])
+        if notify.get("image"):
+            machine.notify.PsSetLoadImageNotifyRoutine(notify["image"])
+    machine.dispatcher.timeout_s = timeout or 0.0
+    machine.dispatcher.max_instructions = max_instructions or 0
+    machine.dispatcher.max_api_calls = max_api_calls or 0
+    machine.dispatcher.max_emulated = int((max_emulated_s or 0) * 10_000_000)
+    machine.snapshot_meta = meta
+    if after_restore:
+        after_restore(machine)
+    ctrl_c = _CtrlC(machine).__enter__()
+    try:
+        res = _drive(machine, proc, console, ctrl_c)
+    except NtStatusError as e:
+        res = RunResult(None, console.captured_stdout, console.captured_stderr, machine=machine,
+                        events=machine.events.events, error=str(e))
+    finally:
+        ctrl_c.__exit__(None, None, None)
+    res.program = meta.get("program")
+    res.args = list(meta.get("args") or [])
+    return res
+
+
+def _drive(machine, proc, console, ctrl_c) -> RunResult:
+    """Run the machine until `proc` and the processes it started have ended; the RunResult."""
+    from winhatch.snapshot import StopAfterSnapshot
+    error = None
+    machine.snapshot_process = proc    # the run's main process, for a snapshot requested from a callback
+
+    def guests():
+        return [p for p in machine.processes if p.cpu is not None]
+
+    interrupted = False
+    stopped_by = None
+    try:
+        # the program, then whatever it started: children outlive their parent, as on Windows
+        machine.dispatcher.run(until=lambda: proc.exited)
+        if proc.exited and any(not p.exited for p in guests()):
+            machine.dispatcher.run(until=lambda: all(p.exited for p in guests()))
+    except StopAfterSnapshot as e:
+        for p in guests():
+            if not p.exited:
+                machine.terminate_process(p, 0xC0000194)
+        return RunResult(None, console.captured_stdout, console.captured_stderr, proc, machine,
+                         machine.events.events,
+                         e.error or f"stopped after writing the snapshot {e.info['path']}", stopped_by="snapshot")
+    except MachineStop as e:
+        error = e.reason
+        interrupted = machine.dispatcher.interrupted
+        stopped_by = ("stopped" if e is machine.dispatcher.stop_request
+                      else "deadlock" if e.status == 0xC0000194 else "limit")
+        for p in guests():
+            if not p.exited:
+                machine.terminate_process(p, e.status)
+    if not proc.exited:
+        stopped_by = stopped_by or "deadlock"
+        error = error or "no thread can run (all threads are waiting)"
+        machine.terminate_process(proc, 0xC0000194)
+    for p in guests():  # still waiting forever after the program ended: end them, say so
+        if not p.exited:
+            error = error or f"{p.image_name} (pid {p.pid}) was still waiting when the run ended"
+            machine.terminate_process(p, 0xC0000194)
+    if getattr(proc, "stop_message", None) and not interrupted:
+        error = proc.stop_message
+    res = RunResult(proc.exit_status, console.captured_stdout, console.captured_stderr, proc, machine,
+                    machine.events.events, error, getattr(proc, "crash", None),
+                    getattr(proc, "startup_error", None), proc.subsystem.get("unimplemented", []),
+                    interrupted=interrupted, stopped_by=None if interrupted else stopped_by)
+    res.dropped = dropped_files(machine, getattr(machine.vfs, "dropped_out", None))
+    if res.interrupted:
+        res.interrupt_signal = ctrl_c.signum
+        machine.remove_sandbox()
+    return res
 

@@ -565,6 +565,10 @@ class Cpu:
         #: traps served inside the hook through the frame: stub VA -> fn(buffer, frame offset).  The kernel
         #: fills it; any other trap goes to the trap handler (set_trap_handler).
         self.fast_traps: dict[int, Callable] = {}
+        self._user_hooks: dict[int, tuple[int, int]] = {}   # add_code_hook / add_mem_hook handles: their range
+        self._pending_drops: list = []    # translations to drop when the run in progress returns
+        #: (address, {code hook handles}) of a run stopped from a code hook before that instruction
+        self._stopped_at: Optional[tuple[int, set]] = None
         self._pfmt_s = struct.Struct("<Q" if self.is64 else "<I")
         self._reason: Optional[StopReason] = None
         self._mem_fault: Optional[tuple[int, int]] = None
@@ -786,6 +790,103 @@ class Cpu:
         return GuestFault(nt.STATUS_ACCESS_VIOLATION, at, access="read", address=self._mask, kind="gp",
                           description=f"int {v:#x}", vector=v)
 
+    # ------------------------------------------------------------------------------ instrumentation hooks
+    def add_code_hook(self, begin: int, end: int, fn: Callable[[int, int], None]) -> int:
+        """Instrument the instructions in [begin, end] (inclusive): fn(address, size) runs before each one
+        executes (Unicorn UC_HOOK_CODE limited to that range: code outside it runs uninstrumented).  The
+        blocks already translated there are dropped so the hook sees them.  fn may write registers (the pc
+        too: execution continues there) and call stop(); an exception it raises ends the run and is raised
+        from run().  Returns a handle for remove_hook.
+
+        A run stopped from a code hook ends before that instruction executes, so the next run starts with it
+        and its hooks would fire again: each hook that already ran there is skipped once (_stopped_at)."""
+        box = [0]
+
+        def cb(_uc, address, size, _ud):
+            st = self._stopped_at
+            if st is not None:
+                if st[0] == address and box[0] in st[1]:
+                    st[1].discard(box[0])
+                    if not st[1]:
+                        self._stopped_at = None
+                    return
+                if st[0] != address:
+                    self._stopped_at = None
+            fn(address, size)
+            if self._stop_requested:      # the instruction runs when the thread resumes: not this hook again
+                st = self._stopped_at
+                if st is None or st[0] != address:
+                    st = self._stopped_at = (address, set())
+                st[1].add(box[0])
+        box[0] = self._add_hook(unicorn.UC_HOOK_CODE, begin, end, cb)
+        return box[0]
+
+    def add_mem_hook(self, access: str, begin: int, end: int, fn: Callable[[str, int, int, int], None]) -> int:
+        """Watch guest reads ("read"), writes ("write") or both ("rw") of [begin, end] (inclusive): fn(access,
+        address, size, value) with access "read"/"write" (value: the value written; 0 for a read).  Unicorn's
+        UC_HOOK_MEM_READ/WRITE with that range: the Python callback runs only for accesses inside it.  Returns
+        a handle for remove_hook."""
+        kinds = {"read": unicorn.UC_HOOK_MEM_READ, "write": unicorn.UC_HOOK_MEM_WRITE,
+                 "rw": unicorn.UC_HOOK_MEM_READ | unicorn.UC_HOOK_MEM_WRITE}
+        if access not in kinds:
+            raise ValueError(f"access must be 'read', 'write' or 'rw', not {access!r}")
+        W = unicorn.UC_MEM_WRITE
+
+        def cb(_uc, acc, address, size, value, _ud):
+            fn("write" if acc == W else "read", address, size, value if acc == W else 0)
+        return self._add_hook(kinds[access], begin, end, cb)
+
+    def _add_hook(self, htype: int, begin: int, end: int, cb: Callable) -> int:
+        if end < begin:
+            raise ValueError(f"empty range [{begin:#x}, {end:#x}]")
+
+        def guarded(*a):
+            self._pc_written = False
+            try:
+                cb(*a)
+            except BaseException as e:  # the run ends; run() raises it
+                if self._hook_exc is None:
+                    self._hook_exc = e
+                N.lib.uc_emu_stop(self._h)
+                return
+            if self._pc_written and not self._stop_requested:
+                self._after_trap()
+        handle = self.uc.hook_add(htype, guarded, None, begin, end)
+        self._user_hooks[handle] = (begin, end)
+        # a code hook is compiled into the blocks of its range, a memory hook into every block that accesses
+        # memory: those translated before must be translated again
+        self._drop_translations(None if htype != unicorn.UC_HOOK_CODE else (begin, end + 1))
+        return handle
+
+    def remove_hook(self, handle: int) -> None:
+        """Remove a hook of add_code_hook / add_mem_hook (a handle already removed is ignored)."""
+        rng = self._user_hooks.pop(handle, None)
+        if rng is None:
+            return
+        self.uc.hook_del(handle)
+        self._drop_translations((rng[0], rng[1] + 1))
+
+    def _drop_translations(self, rng: Optional[tuple[int, int]]) -> None:
+        """Drop translated blocks (those of `rng`, or all): at once between runs; from inside a run (a hook added
+        by a callback) the blocks may be executing, so the run is ended (the thread resumes where it was, as
+        after any stop) and they are dropped when it has returned."""
+        if not self._in_run:
+            if rng is None:
+                self.uc.ctl_flush_tb()
+            else:
+                self._drop_tbs(*rng)
+            return
+        self._pending_drops.append(rng)
+        self.stop()
+
+    def _apply_pending_drops(self) -> None:
+        drops, self._pending_drops = self._pending_drops, []
+        if any(r is None for r in drops):
+            self.uc.ctl_flush_tb()
+            return
+        for r in drops:
+            self._drop_tbs(*r)
+
     # ---------------------------------------------------------------------------------------- run
     def set_trap_handler(self, fn: Optional[Callable]) -> None:
         self._trap_handler = fn
@@ -848,6 +949,8 @@ class Cpu:
         # this loop starts a fresh uc_emu_start at the new pc.  With an instruction budget Unicorn's
         # counting hook syncs the pc on every instruction, so faults are precise anyway and the run
         # is not split (a restart would also reset the budget).
+        if self._stopped_at is not None and self._stopped_at[0] != begin:
+            self._stopped_at = None
         self._can_restart = not max_instructions
         self._run_budget = max_instructions
         self._restart = False
@@ -868,6 +971,8 @@ class Cpu:
             self._in_run = False
             self._restart = False
             timed_out = _watchdog.disarm(tok) if tok else False
+            if self._pending_drops:
+                self._apply_pending_drops()
         if self._hook_exc is not None:
             exc, self._hook_exc = self._hook_exc, None
             raise exc

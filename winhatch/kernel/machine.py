@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from winhatch.kernel import events as ev
 from winhatch.kernel.events import EventLog
+from winhatch.kernel.hooks import HookRegistry
 from winhatch.kernel.ke.dispatcher import Dispatcher
 from winhatch.kernel.ke.traps import TrapTable
 from winhatch.kernel.notify import ImageInfo, NotifyRoutines
@@ -100,6 +102,11 @@ class Machine:
         self.cid = CidTable()
         self.namespace = ObNamespace()  # \\BaseNamedObjects and friends: named objects of all processes
         self.traps = TrapTable()
+        #: the instrumentation hooks of this machine's owner (winhatch.Session): empty unless added
+        self.hooks = HookRegistry(self)
+        #: API calls must reach Python even at the exports that are machine code (winhatch.win32.native): set
+        #: while an API hook exists (set_trap_all_apis), as API tracing does
+        self._trap_all_apis = False
         #: fn(arch) installed by the subsystem (winhatch.win32.subsystem): make its system DLLs and handlers
         #: ready for a process of that architecture (an x64 program starting an x86 one)
         self.add_architecture = None
@@ -114,6 +121,8 @@ class Machine:
         self.commit_pool = CommitPool(mem or None)
         nh = self.limits.get("max_handles", DEFAULT_MAX_HANDLES)
         self.max_handles = min(nh, MAX_HANDLES) if nh else MAX_HANDLES
+        #: host time the machine was made: a snapshot archives the files of writable host folders changed since
+        self.snapshot_epoch = time.time()
         self._tmp = None
         if sandbox is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="winhatch-", ignore_cleanup_errors=True)
@@ -230,8 +239,16 @@ class Machine:
         """While API calls are traced, the user-mode exports of the system DLLs trap (winhatch.win32.native).
         WINHATCH_TRAP_ALL_APIS=1 makes them trap always (measuring the Python path: bench/run_bench.py)."""
         from winhatch.kernel.structs.kuser import KUSER_API_TRACE
-        wanted = wanted or os.environ.get("WINHATCH_TRAP_ALL_APIS", "") not in ("", "0")
+        wanted = (wanted or self._trap_all_apis
+                  or os.environ.get("WINHATCH_TRAP_ALL_APIS", "") not in ("", "0"))
         self._kuser.write(KUSER_API_TRACE, b"\x01" if wanted else b"\x00")
+
+    def set_trap_all_apis(self, on: bool) -> None:
+        """Send every call of the user-mode exports (GetLastError, memcpy, …) to their Python handlers, as
+        while API calls are traced: an API hook must see them (winhatch.Session.hook_api)."""
+        self._trap_all_apis = bool(on)
+        if self._kuser is not None:
+            self._sync_api_trace_flag(self.events.api_wanted)
 
     def _update_kuser_times(self) -> None:
         """The time fields of KUSER_SHARED_DATA follow emulated time (what GetTickCount and friends read)."""
@@ -321,6 +338,8 @@ class Machine:
         size = img.size if img else 0
         name = path.rsplit("\\", 1)[-1]
         self.notify.image_load(path, proc.pid, ImageInfo(base, size, name, proc.arch))
+        if self.hooks.code:   # code hooks on "module+0x…" / "module!Export" can be placed now
+            self.hooks.image_loaded(proc)
         self.events.emit(ev.IMAGE, "image_load", proc.pid, 0, name=name, path=path, base=base, size=size)
 
     def terminate_process(self, proc, status: int) -> None:

@@ -21,7 +21,8 @@ from winhatch.kernel.ps import mapping
 from winhatch.kernel.structs import LDR_DATA_TABLE_ENTRY, PEB, PEB_LDR_DATA, TEB
 from winhatch.ldr.heap import HEAP_ZERO_MEMORY, HeapManager
 from winhatch.ntstatus import (STATUS_DLL_INIT_FAILED, STATUS_DLL_NOT_FOUND, STATUS_ENTRYPOINT_NOT_FOUND,
-                               STATUS_INVALID_IMAGE_FORMAT, STATUS_NO_MEMORY, STATUS_ORDINAL_NOT_FOUND, NtStatusError,
+                               STATUS_INVALID_IMAGE_FORMAT, STATUS_INVALID_PARAMETER, STATUS_NO_MEMORY,
+                               STATUS_ORDINAL_NOT_FOUND, NtStatusError,
                                status_name)
 
 DLL_PROCESS_DETACH, DLL_PROCESS_ATTACH, DLL_THREAD_ATTACH, DLL_THREAD_DETACH = 0, 1, 2, 3
@@ -380,6 +381,16 @@ def resolve_dll_name(st: LoaderState, name: str, importer: Module | None) -> str
 def find_dll(st: LoaderState, name: str, importer: Module | None, search_dirs: list[str] | None = None) -> str | None:
     """LdrpSearchPath: the Win32 path of the DLL file, or None."""
     vfs = st.machine.vfs
+    if ("\\" in name or "/" in name) and search_dirs is not None and not _is_absolute(name):
+        # a relative path under LOAD_LIBRARY_SEARCH_* flags: under each searched directory, not the current one
+        for d in search_dirs:
+            p = d.rstrip("\\") + "\\" + name.replace("/", "\\")
+            try:
+                if not vfs.stat(p).is_dir:
+                    return p
+            except NtStatusError:
+                continue
+        return None
     if "\\" in name or "/" in name:
         try:
             if not vfs.stat(name, st.proc.subsystem.get("cwd")).is_dir:
@@ -783,6 +794,8 @@ def LdrShutdownProcess(machine, thread) -> None:
     if st is None or proc.subsystem.get("shutdown"):
         return
     proc.subsystem["shutdown"] = True
+    if st.ldr_data:   # PEB->Ldr: what RtlDllShutdownInProgress and a DllMain inspecting the loader see
+        PEB_LDR_DATA.write(proc.aspace, st.ldr_data, st.arch, ShutdownInProgress=1, ShutdownThreadId=thread.tid)
     for m in reversed(st.init_order):
         if m.is_exe:
             _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
@@ -819,6 +832,7 @@ DONT_RESOLVE_DLL_REFERENCES = 0x1
 LOAD_LIBRARY_AS_IMAGE_RESOURCE = 0x20
 LOAD_LIBRARY_AS_DATAFILE_EXCLUSIVE = 0x40
 LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR = 0x100
+LOAD_WITH_ALTERED_SEARCH_PATH = 0x8
 LOAD_LIBRARY_SEARCH_APPLICATION_DIR = 0x200
 LOAD_LIBRARY_SEARCH_USER_DIRS = 0x400
 LOAD_LIBRARY_SEARCH_SYSTEM32 = 0x800
@@ -826,23 +840,39 @@ LOAD_LIBRARY_SEARCH_DEFAULT_DIRS = 0x1000
 LOAD_LIBRARY_SEARCH_MASK = 0x1F00
 
 
+def _is_absolute(name: str) -> bool:
+    """A path LoadLibraryEx takes as it is: drive-qualified (C:\\x, C:x), UNC (\\\\server) or rooted (\\x)."""
+    n = name.replace("/", "\\")
+    return len(n) >= 2 and n[1] == ":" or n.startswith("\\")
+
+
 def LdrLoadDll(machine, thread, name: str, flags: int = 0) -> int:
-    """LoadLibraryEx's core: returns the module base; raises LoaderError (STATUS_DLL_NOT_FOUND, …)."""
+    """LoadLibraryEx's core: returns the module base; raises LoaderError (STATUS_DLL_NOT_FOUND, …).
+
+    The LOAD_LIBRARY_SEARCH_* flags replace the standard search order: the application's directory, the user
+    directories (AddDllDirectory, the most recently added first, then SetDllDirectory's), System32, and with
+    LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR the directory of the DLL itself, which must then be named by an absolute
+    path (STATUS_INVALID_PARAMETER otherwise, as for LOAD_WITH_ALTERED_SEARCH_PATH combined with any of them).
+    A relative path with a directory part is looked up under each of those directories."""
     st = state_of(thread.process)
     search = None
+    if flags & LOAD_LIBRARY_SEARCH_MASK and flags & LOAD_WITH_ALTERED_SEARCH_PATH:
+        raise LoaderError(STATUS_INVALID_PARAMETER, "LOAD_WITH_ALTERED_SEARCH_PATH with LOAD_LIBRARY_SEARCH_* flags")
+    if flags & LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR and not _is_absolute(name):
+        raise LoaderError(STATUS_INVALID_PARAMETER, "LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR needs an absolute path")
     if not flags & LOAD_LIBRARY_SEARCH_MASK and "\\" not in name and "/" not in name:
         flags |= st.default_search_flags       # SetDefaultDllDirectories: for calls without search flags
     if flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_APPLICATION_DIR | LOAD_LIBRARY_SEARCH_USER_DIRS
                 | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS | LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR):
         search = []
+        if flags & LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR:
+            search.append(name.replace("/", "\\").rsplit("\\", 1)[0])
         if flags & (LOAD_LIBRARY_SEARCH_APPLICATION_DIR | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
             search.append(thread.process.image_path.rsplit("\\", 1)[0])
         if flags & (LOAD_LIBRARY_SEARCH_USER_DIRS | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
-            search += st.dll_directories + list(st.user_dll_dirs.values())
+            search += list(reversed(st.user_dll_dirs.values())) + st.dll_directories
         if flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
             search.append(machine.system_dir(st.arch))
-        if flags & LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR and ("\\" in name):
-            search.append(name.rsplit("\\", 1)[0])
     m, fresh = LdrpLoadDll(st, name, None, static=False, search_dirs=search)
     if not fresh:
         m.load_count += 1

@@ -184,7 +184,11 @@ def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False, w
     """Declare a handler. `dlls` is one DLL name or a tuple of them. `wide` names the wide-character twin
     that the same implementation serves with `c.wide` set, for pairs not named ...A/...W (the C runtime's
     printf / wprintf). `guarded`: the API's documented result when its own exception handler catches an
-    access violation (see `guarded`)."""
+    access violation (see `guarded`).
+
+    Declaring a handler again for a name already declared replaces it for every machine of the Python
+    process, for good: that still works, but an analyst changing an API's behaviour for one run uses
+    `winhatch.Session.hook_api` (per run, removable, sees and changes arguments and results)."""
     if isinstance(dlls, str):
         dlls = (dlls,)
 
@@ -612,6 +616,9 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
     nparams = len(plan)
     int32 = tuple(i for i, (_, is32) in enumerate(plan) if is32)
     fn = spec.fn
+    if machine.hooks.api:   # the machine's owner hooks this API (winhatch.Session.hook_api): wrap the handler
+        from winhatch.win32 import apihooks
+        fn = apihooks.wrap(machine, spec, dll, export_name, fn)
     cdecl = spec.cdecl
     CallT = call_class(machine, spec, export_name, wide, dll)
 
@@ -819,6 +826,7 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
         cpu.pc = ret_addr
 
     handler.frames = (frame32, frame64)
+    handler.build_args = (machine, spec, dll, export_name, wide)   # to build it again (apihooks.rehook)
     return handler
 
 

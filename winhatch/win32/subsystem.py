@@ -77,6 +77,10 @@ def setup(machine, arches=("x64",), progress=None) -> None:
                 return machine.traps.get(dll, name)
         return TrapHandler(dll, name, _unimplemented(machine, dll, name), False, False)
     machine.traps.unimplemented_factory = unimplemented_factory
+    if not getattr(machine, "_apihooks_wired", False):   # API hooks added or removed: rebuild the handlers
+        from winhatch.win32 import apihooks
+        machine.hooks.on_api_change.append(lambda: apihooks.rehook(machine))
+        machine._apihooks_wired = True
     machine.dispatcher.access_violation_filter = lambda thread, info: _data_export_fault(machine, thread, info)
 
 

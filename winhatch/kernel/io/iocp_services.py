@@ -636,14 +636,29 @@ def _set_notification(machine, thread, obj, data: bytes) -> int:
     return 0
 
 
+def _anonymous_pipe(obj) -> bool:
+    """An anonymous pipe end (CreatePipe), or the host pipe standard output is when winhatch's own stdout is one:
+    on Windows both are byte-type pipes of the named-pipe file system, so the pipe classes answer for them."""
+    from winhatch.kernel.condrv import ConsoleFile
+    from winhatch.kernel.io.pipe import PipeEnd
+    return isinstance(obj, PipeEnd) or (isinstance(obj, ConsoleFile) and obj.file_type == 3)
+
+
 def _set_pipe(machine, thread, obj, data: bytes) -> int:
-    if not isinstance(obj, npfs.NamedPipeEnd):
+    anonymous = _anonymous_pipe(obj)
+    if not anonymous and not isinstance(obj, npfs.NamedPipeEnd):
         return STATUS_INVALID_PARAMETER
     if len(data) < 8:
         return STATUS_INFO_LENGTH_MISMATCH
     read_mode, completion_mode = struct.unpack_from("<II", data)
     if read_mode > 1 or completion_mode > 1:
         return STATUS_INVALID_PARAMETER
+    if anonymous:
+        if read_mode == npfs.FILE_PIPE_MESSAGE_MODE:
+            return STATUS_INVALID_PARAMETER                       # a byte-type pipe has no message mode
+        if completion_mode != getattr(obj, "completion_mode", 0):
+            unsupported(thread, "NtSetInformationFile", "FILE_PIPE_COMPLETE_OPERATION on an anonymous pipe")
+        return 0
     if read_mode == npfs.FILE_PIPE_MESSAGE_MODE and not obj.instance.message_type:
         return npfs.STATUS_INVALID_PARAMETER
     obj.read_mode = read_mode
@@ -680,6 +695,8 @@ def _query_pipe_local(machine, thread, obj) -> bytes:
 
 
 def _query_pipe(machine, thread, obj) -> bytes:
+    if _anonymous_pipe(obj):
+        return struct.pack("<II", 0, getattr(obj, "completion_mode", 0))      # byte read mode, blocking
     if not isinstance(obj, npfs.NamedPipeEnd):
         raise NtStatusError(STATUS_INVALID_PARAMETER, "not a named pipe")
     return struct.pack("<II", obj.read_mode, obj.completion_mode)

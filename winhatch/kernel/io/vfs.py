@@ -659,6 +659,7 @@ class Vfs:
         self.dropped_cap = DROPPED_CAP
         self.dropped_max_files = 10_000
         self.dropped_truncated = False
+        self.dropped_out = None         # the run's output folder (runner: --out), where dropped files are copied
         self._stash_bytes = 0
         self._opens: dict[str, _ShareState] = {}
         self._host_files: dict[tuple[int, int], _HostFile] = {}   # (st_dev, st_ino) -> open host file

@@ -46,14 +46,16 @@ from functools import partial
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLATION,
+from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_BREAKPOINT, STATUS_GUARD_PAGE_VIOLATION,
+                               STATUS_IN_PAGE_ERROR,
                                STATUS_INSTRUCTION_BUDGET_EXHAUSTED, STATUS_NOT_IMPLEMENTED, STATUS_STACK_OVERFLOW,
                                STATUS_CONTROL_C_EXIT, STATUS_IO_TIMEOUT, STATUS_POSSIBLE_DEADLOCK, status_name)
 from winhatch.kernel import events as ev
+from winhatch.kernel import hooks as _hooks
 from winhatch.kernel.ke import wait as kwait
 from winhatch.kernel.ke import traps as _traps
 from winhatch.kernel.ke.traps import SPECULATIVE
-from winhatch.kernel.ke.wait import WouldBlock
+from winhatch.kernel.ke.wait import Preempt, WouldBlock
 
 if TYPE_CHECKING:
     from winhatch.kernel.ps.objects import Process, Thread
@@ -111,6 +113,20 @@ class ExceptionInfo:
     context: object = None          # a winhatch.cpu.Context to dispatch with instead of the CPU's registers
 
 
+def fault_parameters(info: ExceptionInfo) -> tuple:
+    """EXCEPTION_RECORD.ExceptionInformation of an exception: its own parameters, or for a memory fault
+    (access violation, guard page, in-page error) [0 read / 1 write / 8 execute, the address], for a
+    breakpoint [0]."""
+    if info.parameters:
+        return tuple(info.parameters)
+    if info.code in (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLATION, STATUS_IN_PAGE_ERROR):
+        kind = {"read": 0, "write": 1, "execute": 8}.get(info.access or "read", 0)
+        return (kind, info.fault_address or 0)
+    if info.code == STATUS_BREAKPOINT:
+        return (0,)
+    return ()
+
+
 def _stub_int_offset(arch: str) -> int:
     from winhatch.cpu import api_stub
     return api_stub(arch)[2]
@@ -143,6 +159,9 @@ class Dispatcher:
         #: set by interrupt() (a Ctrl-C, from a signal handler or another host thread): the machine stops
         #: with STATUS_CONTROL_C_EXIT at the next check, before or after a CPU run
         self.interrupted = False
+        #: set by request_stop (an instrumentation hook's Session.stop): the machine stops with it at the next
+        #: check, as after a Ctrl-C
+        self.stop_request: MachineStop | None = None
         self.slice_end = INF  # api_calls value at which the running slice ends
         self._wait_seq = 0
         self.waiting: list["Thread"] = []  # threads with a wait block, in the order their waits began
@@ -154,6 +173,13 @@ class Dispatcher:
         self._respin = False      # it reached call_guest: serve the call again, deferred
         self.respins = 0          # how many times that happened
         self.deadlock: dict | None = None
+        #: fn() called between two slices when no guest call is in progress on the host's stack (no DllMain or
+        #: callback frames, no thread pinned in a nested wait): the one point where the machine can be saved
+        #: (winhatch.snapshot); it may raise to end the run
+        self.safe_point: Callable | None = None
+        #: `instructions` value at which the running slice ends so the safe point runs (0: none): a snapshot at
+        #: an instruction count (the runs are counted until then, see _budget)
+        self.stop_at_instructions = 0
         # installed by ntdll's layer: fn(thread, ExceptionInfo) -> bool (handled; context may have changed)
         self.user_exception_dispatcher: Callable | None = None
         # installed by the subsystem: fn(thread, ExceptionInfo) called for an access violation raised by the
@@ -164,6 +190,8 @@ class Dispatcher:
     # -- wiring -------------------------------------------------------------------------------------------------
     def attach(self, process: "Process") -> None:
         """Connect a new process's CPU to the trap dispatch."""
+        if self.machine.hooks.code:   # the owner's code and memory hooks that apply to this process
+            self.machine.hooks.attach_process(process)
         cache: dict[int, object] = {}
         process.subsystem["trap_cache"] = cache
         DEFER = type(process.cpu).DEFER
@@ -192,6 +220,11 @@ class Dispatcher:
                 h.fn(thread, va)
             except WouldBlock as wb:  # the thread waits: back to the stub, re-executed when it resumes
                 self._block(thread, wb.block)
+                cpu.pc = va
+                cpu.stop()
+                return None
+            except Preempt:  # the call is made again when the thread next runs (and counted then)
+                self.api_calls -= 1
                 cpu.pc = va
                 cpu.stop()
                 return None
@@ -277,6 +310,9 @@ class Dispatcher:
             return
         if isinstance(e, WouldBlock):   # the thread waits: it re-runs the stub when it resumes
             self._block(thread, e.block)
+            cpu.pc = va
+        elif isinstance(e, Preempt):    # the slice ends before the call: it is made (and counted) again
+            self.api_calls -= 1
             cpu.pc = va
         else:                           # a termination, or a bug in a handler: unwind outside the hook
             self._pending_exc = e
@@ -392,6 +428,22 @@ class Dispatcher:
             if cpu is not None:
                 cpu.stop_async()
 
+    def request_stop(self, reason: str, status: int) -> None:
+        """Stop the machine as soon as the running handler or hook returns (from inside a callback of the
+        machine's own thread): `run` raises MachineStop(reason, status) at its next check."""
+        self.stop_request = MachineStop(reason, status)
+        cur = self.current
+        if cur is not None and cur.process.cpu is not None:
+            cur.process.cpu.stop()
+
+    def _check_stop(self) -> None:
+        if self.interrupted:
+            self._pending_exc = None
+            raise interrupted_stop()
+        if self.stop_request is not None:
+            self._pending_exc = None
+            raise self.stop_request
+
     # -- running -----------------------------------------------------------------------------------------------
     def _priority(self, t: "Thread") -> int:
         return max(1, min(31, t.process.base_priority + getattr(t, "priority_delta", 0)))
@@ -420,8 +472,8 @@ class Dispatcher:
         while True:
             if until is not None and until():
                 return
-            if self.interrupted:
-                raise interrupted_stop()
+            if self.interrupted or self.stop_request is not None:
+                self._check_stop()
             self._tick()
             threads = self._order()
             if not threads:
@@ -442,6 +494,8 @@ class Dispatcher:
                     return
                 if t.runnable and not t.process.exited and t not in self._pinned:
                     self._run_slice(t, sliced)
+                    if self.safe_point is not None and self._nest == 0 and not self._pinned:
+                        self.safe_point()
 
     def _switch_to(self, thread: "Thread") -> None:
         proc = thread.process
@@ -496,6 +550,10 @@ class Dispatcher:
 
     def _budget(self, sliced: bool) -> int:
         n = self.slice_instructions if sliced and self.mode == "instructions" else 0
+        if self.stop_at_instructions:
+            left = self.stop_at_instructions - self.instructions
+            if left > 0:
+                n = min(n, left) if n else left
         if self.max_instructions:
             left = self.max_instructions - self.instructions
             if left <= 0:
@@ -508,8 +566,8 @@ class Dispatcher:
         import time
         cpu = thread.process.cpu
         while True:
-            if self.interrupted:
-                raise interrupted_stop()
+            if self.interrupted or self.stop_request is not None:
+                self._check_stop()
             top = return_marker is None
             budget = self._budget(sliced and top)
             timeout = 0.0
@@ -533,9 +591,8 @@ class Dispatcher:
             self._run_accounted = 0
             thread.user_ns += ns
             thread.process.user_ns += ns
-            if self.interrupted:
-                self._pending_exc = None
-                raise interrupted_stop()
+            if self.interrupted or self.stop_request is not None:
+                self._check_stop()
             if self._pending_exc is not None:
                 e, self._pending_exc = self._pending_exc, None
                 raise e
@@ -550,6 +607,10 @@ class Dispatcher:
                     h.fn(t, va)
                 except WouldBlock as wb:  # pc is still on the stub
                     self._block(thread, wb.block)
+                except Preempt:           # pc is still on the stub: the call is made (and counted) again
+                    self.api_calls -= 1
+                    if top:
+                        return None
                 if not thread.runnable:
                     if top:
                         return None
@@ -770,6 +831,9 @@ class Dispatcher:
                                  code_name=status_name(info.code), address=info.address,
                                  where=proc.subsystem["images"].describe(info.address),
                                  access=info.access, fault_address=info.fault_address)
+        hooks = self.machine.hooks
+        if hooks.exceptions and _hooks.exception_hooks(hooks, thread, info, True):
+            return      # an instrumentation hook handled it: the thread continues with its registers
         if self.user_exception_dispatcher is not None and self.user_exception_dispatcher(thread, info):
             return
         self.unhandled_exception(thread, info)
@@ -779,6 +843,8 @@ class Dispatcher:
         """Nothing handled the exception: the process dies with the code (as after the unhandled-exception
         filter); `proc.crash` keeps the exception record, the registers and a stack walk."""
         proc = thread.process
+        if self.machine.hooks.exceptions:
+            _hooks.exception_hooks(self.machine.hooks, thread, info, False)
         images = proc.subsystem["images"]
         proc.crash = {"code": info.code, "code_name": status_name(info.code), "address": info.address,
                       "where": images.describe(info.address), "access": info.access,

@@ -165,6 +165,40 @@ class ServiceTable:
     def invoke(self, thread, svc: Service, args: list[int], caller_sp: int, kind: str, caller) -> int | None:
         """Run service `svc` for `thread` with its arguments; `caller()` describes the call site (computed only
         when it is shown). Returns the NTSTATUS (None when the service set the thread's context itself)."""
+        hooked = self.machine.hooks.services
+        if hooked and svc.number in hooked:
+            return self._invoke_hooked(thread, svc, args, caller_sp, kind, caller, hooked[svc.number])
+        return self._serve(thread, svc, args, caller_sp, kind, caller)
+
+    def _invoke_hooked(self, thread, svc: Service, args: list[int], caller_sp: int, kind: str, caller,
+                       hooks: list) -> int | None:
+        """A service with instrumentation hooks (winhatch.kernel.hooks): the `before` callbacks may change the
+        arguments or skip the service with a status (even one winhatch does not implement), the `after`
+        callbacks see and may change the status.  A call that blocks runs its `before` callbacks once."""
+        from winhatch.kernel.hooks import ServiceCall
+        hooks = list(hooks)
+        retry = thread.__dict__.pop("service_hook_retry", None)
+        if retry is not None and retry.number == svc.number:
+            call = retry          # the call re-run after its wait: its `before` callbacks already ran
+        else:
+            call = ServiceCall(thread, svc.name, svc.number, list(args), kind, caller)
+            for h in hooks:
+                if h.before is not None and not h.removed:
+                    h.before(call)
+                    if call.skipped:
+                        break
+        if not call.skipped:
+            try:
+                call.status = self._serve(thread, svc, call.args, caller_sp, kind, caller)
+            except WouldBlock:
+                thread.__dict__["service_hook_retry"] = call
+                raise
+        for h in hooks:
+            if h.after is not None and not h.removed:
+                h.after(call)
+        return call.status
+
+    def _serve(self, thread, svc: Service, args: list[int], caller_sp: int, kind: str, caller) -> int | None:
         number = svc.number
         fn = self.impls.get(number)
         if fn is None:

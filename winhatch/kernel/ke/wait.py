@@ -50,6 +50,13 @@ class WaitBlock(ReprRecord):
         self.extra = {} if extra is NEW else extra
 
 
+class Preempt(BaseException):
+    """Raised by a handler, or by an API event's subscriber before the call runs, to end the running slice
+    before the call has done anything: the thread stays runnable with its pc on the trap stub and makes the
+    call again when it next runs (WouldBlock without a wait).  A snapshot point is reached this way: the
+    dispatcher's safe point (Dispatcher.safe_point) runs once the slice has ended."""
+
+
 class WouldBlock(BaseException):
     """Raised by a handler to block the calling thread (a BaseException: `except Exception` does not eat it)."""
 

@@ -405,7 +405,7 @@ class AddressSpace:
         if size <= 0:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "size must be > 0")
         if not placeholder:
-            validate_protect(protect)
+            protect = validate_protect(protect)
         if not base:
             base = None
         if base is not None and base < 0:
@@ -661,7 +661,7 @@ class AddressSpace:
         WRITECOPY) and the pages get a private copy; in data views the protection must be allowed by
         the view's (STATUS_SECTION_PROTECTION).
         """
-        validate_protect(new_protect)
+        new_protect = validate_protect(new_protect)
         if size <= 0:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "size must be > 0")
         start, end = _down(base, P), _up(base + size, P)
@@ -821,7 +821,7 @@ class AddressSpace:
         else:
             if protect is None:
                 protect = section.protect
-            validate_protect(protect)
+            protect = validate_protect(protect)
             if not section.max_view_protect_ok(protect):
                 raise NtStatusError(STATUS_SECTION_PROTECTION, f"0x{protect:X} exceeds the section's protection")
             if offset < 0 or offset % G:

@@ -34,13 +34,21 @@ _PERMS = {
     PAGE_EXECUTE_WRITECOPY: PROT_READ | PROT_WRITE | PROT_EXEC,
 }
 
+# PAGE_TARGETS_INVALID (VirtualAlloc) and PAGE_TARGETS_NO_UPDATE (VirtualProtect) share this bit: Control Flow
+# Guard's instruction for the new executable pages' call targets (documented for use with an executable
+# protection; Wine accepts it with any). It is not part of the protection the pages keep: VirtualQuery does not
+# show it.
+PAGE_TARGETS = 0x40000000
+
 WRITABLE = (PAGE_READWRITE, PAGE_WRITECOPY, PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY)
 WRITECOPY = (PAGE_WRITECOPY, PAGE_EXECUTE_WRITECOPY)
 
 
 def validate_protect(protect: int) -> int:
     """MiMakeProtectionMask's checks: one base protection, modifiers only with an accessible base,
-    NOCACHE and WRITECOMBINE not together.  Raises STATUS_INVALID_PAGE_PROTECTION."""
+    NOCACHE and WRITECOMBINE not together.  Returns the protection
+    the pages keep (without PAGE_TARGETS_*); raises STATUS_INVALID_PAGE_PROTECTION."""
+    protect &= ~PAGE_TARGETS
     base = protect & 0xFF
     mods = protect & ~0xFF
     if base not in BASE_PROTECTIONS:

@@ -30,6 +30,8 @@ STATUS_PORT_NOT_SET = 0xC0000353
 PAGE = 0x1000
 MAX_PROCESS_INFO_CLASS = 0x64        # Windows 10 22H2's MaxProcessInfoClass
 MAX_THREAD_INFO_CLASS = 0x33         # and MaxThreadInfoClass
+TOKEN_IMPERSONATE = 0x0004
+STATUS_BAD_TOKEN_TYPE = 0xC00000A8
 
 ProcessBasicInformation = 0
 ProcessVmCounters = 3
@@ -64,6 +66,7 @@ ThreadGroupInformation = 30
 ThreadSuspendCount = 35
 ThreadNameInformation = 38
 ThreadEnableAlignmentFaultFixup = 7
+ThreadImpersonationToken = 5
 ThreadPriorityBoost = 14
 ThreadIdealProcessor = 13
 # classes NtQueryInformationThread refuses (STATUS_INVALID_INFO_CLASS): they can only be set
@@ -482,12 +485,32 @@ def NtSetInformationThread(machine, thread, ThreadHandle, ThreadInformationClass
     buf = ThreadInformation
     known = {ThreadPriority, ThreadBasePriority, ThreadAffinityMask, ThreadQuerySetWin32StartAddress,
              ThreadEnableAlignmentFaultFixup, ThreadHideFromDebugger, ThreadPriorityBoost, ThreadIdealProcessor, ThreadBreakOnTermination, ThreadGroupInformation, ThreadNameInformation,
-             ThreadWow64Context}
+             ThreadWow64Context, ThreadImpersonationToken}
     if cls not in known:
         if cls >= MAX_THREAD_INFO_CLASS:
             return STATUS_INVALID_INFO_CLASS
         unsupported(thread, "NtSetInformationThread", f"information class {cls}")
     ps = _ps(thread)
+    if cls == ThreadImpersonationToken:
+        # a token HANDLE: the thread impersonates it (an impersonation token opened with TOKEN_IMPERSONATE;
+        # a primary token is STATUS_BAD_TOKEN_TYPE); NULL ends the impersonation (RevertToSelf)
+        from winhatch.kernel.ob.access import THREAD_SET_THREAD_TOKEN
+        from winhatch.kernel.se.token import TokenImpersonation
+        if size != ps:
+            return STATUS_INFO_LENGTH_MISMATCH
+        t = reference(thread, ThreadHandle, "Thread", THREAD_SET_THREAD_TOKEN)
+        h = read_ptr(thread, buf)
+        tok = None
+        if h:
+            tok = reference(thread, h, "Token", TOKEN_IMPERSONATE)
+            if tok.token_type != TokenImpersonation:
+                return STATUS_BAD_TOKEN_TYPE
+            tok.reference()             # the thread holds the token after its handle is closed
+        old = getattr(t, "impersonation_token", None)
+        t.impersonation_token = tok
+        if old is not None:
+            old.dereference()
+        return 0
     if cls == ThreadHideFromDebugger:
         if size != 0:
             return STATUS_INFO_LENGTH_MISMATCH

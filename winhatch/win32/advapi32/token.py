@@ -121,3 +121,73 @@ def AdjustTokenPrivileges(c, htoken, disable_all, new, buflen, prev, pret):
         return 0
     c.set_last_error(ERROR_NOT_ALL_ASSIGNED if st == 0x106 else ERROR_SUCCESS)
     return 1
+
+
+# ------------------------------------------------------------------------------------------ impersonation
+TOKEN_DUPLICATE, TOKEN_IMPERSONATE = 0x0002, 0x0004
+TokenImpersonation = 2
+ThreadImpersonationToken = 5
+SecurityDelegation = 3
+
+
+def _set_thread_token(c, hthread: int, htoken: int) -> int:
+    """NtSetInformationThread(ThreadImpersonationToken) with the token handle in scratch."""
+    buf = c.stack_alloc(c.ptr_size)
+    c.write_ptr(buf, htoken)
+    return c.nt("NtSetInformationThread", hthread, ThreadImpersonationToken, buf, c.ptr_size)
+
+
+@api(ADV, "BOOL WINAPI ImpersonateSelf(SECURITY_IMPERSONATION_LEVEL ImpersonationLevel)")
+def ImpersonateSelf(c, level):
+    """RtlImpersonateSelf: the process token duplicated as an impersonation token of the level asked for
+    (NtDuplicateToken with a SECURITY_QUALITY_OF_SERVICE), set on the calling thread."""
+    ps = c.ptr_size
+    cur_proc, cur_thread = (1 << 8 * ps) - 1, (1 << 8 * ps) - 2
+    hp = c.stack_alloc(ps)
+    st = c.nt("NtOpenProcessToken", cur_proc, TOKEN_DUPLICATE, hp)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    hproc_tok = c.ptr(hp)
+    try:
+        sqos = c.stack_alloc(12, 4)
+        c.write(sqos, struct.pack("<IIBB", 12, level & 0xFFFFFFFF, 0, 0) + b"\0\0")
+        oa = c.object_attributes(0, 0)
+        c.write_ptr(oa + 5 * ps, sqos)          # OBJECT_ATTRIBUTES.SecurityQualityOfService
+        hd = c.stack_alloc(ps)
+        st = c.nt("NtDuplicateToken", hproc_tok, TOKEN_IMPERSONATE | TOKEN_QUERY, oa, 0, TokenImpersonation, hd)
+        if st & 0x80000000:
+            c.set_last_nt_error(st)
+            return 0
+        hdup = c.ptr(hd)
+        try:
+            st = _set_thread_token(c, cur_thread, hdup)
+        finally:
+            c.nt("NtClose", hdup)
+        if st & 0x80000000:
+            c.set_last_nt_error(st)
+            return 0
+        return 1
+    finally:
+        c.nt("NtClose", hproc_tok)
+
+
+@api(ADV, "BOOL WINAPI RevertToSelf(void)")
+def RevertToSelf(c):
+    """The calling thread stops impersonating (a thread that does not is left as it is)."""
+    st = _set_thread_token(c, (1 << 8 * c.ptr_size) - 2, 0)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    return 1
+
+
+@api(ADV, "BOOL WINAPI SetThreadToken(PHANDLE Thread, HANDLE Token)")
+def SetThreadToken(c, pthread, htoken):
+    """Token on the thread *Thread (NULL: the calling thread); Token NULL stops its impersonation."""
+    h = c.ptr(pthread) if pthread else (1 << 8 * c.ptr_size) - 2
+    st = _set_thread_token(c, h, htoken)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    return 1

@@ -165,6 +165,7 @@ def LoadLibraryEx(c, name, hfile, flags):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     from winhatch.win32.kernel32 import resource as k32_resource
+    name = name.rstrip(" ")      # trailing spaces are not part of the name ("kernel32   " is kernel32.dll)
     try:
         if flags & k32_resource.DATAFILE_FLAGS:
             return k32_resource.load_datafile(c, name, flags)
@@ -183,7 +184,7 @@ def FreeLibrary(c, base):
             c.set_last_error(ERROR_INVALID_HANDLE)
         return int(freed)
     if not loader.LdrUnloadDll(c.machine, c.thread, base):
-        c.set_last_error(ERROR_INVALID_HANDLE)
+        c.set_last_error(ERROR_MOD_NOT_FOUND)     # LdrUnloadDll: STATUS_DLL_NOT_FOUND (no module at this base)
         return 0
     return 1
 
@@ -194,6 +195,8 @@ def GetProcAddress(c, base, name_ptr):
         name, ordinal = None, name_ptr
     else:
         name, ordinal = c.astr(name_ptr), None
+    if not base:
+        base = c.proc.image_base      # NULL: the process's executable
     try:
         return loader.LdrGetProcedureAddress(c.machine, c.proc, base, name, ordinal)
     except loader.LoaderError as e:

@@ -571,3 +571,54 @@ def GetFinalPathNameByHandle(c, h, buf, size, flags):
         from winhatch.win32.msvcrt.runtime import not_implemented
         not_implemented(c, "GetFinalPathNameByHandle(VOLUME_NAME_GUID) (volume GUID names)")
     return put_string_fits(c, buf, size, text)
+
+
+# ============================================================================================ SearchPath
+def _has_path(name: str) -> bool:
+    """A name SearchPath does not look up in the directory list: fully qualified, rooted, or relative to the
+    current directory (".\\", "..\\")."""
+    n = name.replace("/", "\\")
+    return (len(n) >= 2 and n[1] == ":") or n.startswith("\\") or n.startswith(".\\") or n.startswith("..\\")
+
+
+@api(K32, "DWORD WINAPI SearchPath%(LPCTSTR lpPath, LPCTSTR lpFileName, LPCTSTR lpExtension, DWORD nBufferLength, "
+          "LPTSTR lpBuffer, LPTSTR *lpFilePart)")
+def SearchPath(c, path, name, ext, size, buf, pfile):
+    """The file's full path, from the directories of lpPath (';'-separated) or, for NULL, the safe search
+    order of the documentation: the program's directory, the system directory, the 16-bit system directory,
+    the Windows directory, the current directory, then PATH. lpExtension (with its '.') is appended to a
+    name without one. Found: the length copied, or the size needed with the NUL; not found: 0 and
+    ERROR_FILE_NOT_FOUND. A file or a directory is found, as GetFileAttributes sees it."""
+    from winhatch.win32.kernel32.env import get_var
+    from winhatch.win32.kernel32.ntfile import GetFileAttributes
+    if not name:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    last = name.replace("/", "\\").rsplit("\\", 1)[-1]
+    if ext and "." not in last:
+        name = name + ext
+    if _has_path(name):
+        candidates = [name]
+    else:
+        if path is not None:
+            dirs = [d for d in path.split(";") if d]
+        else:
+            m = c.machine
+            dirs = [c.proc.image_path.rsplit("\\", 1)[0], m.system_root + "\\system32", m.system_root + "\\system",
+                    m.system_root, cwd(c)]
+            dirs += [d for d in (get_var(c, "PATH") or "").split(";") if d]
+        candidates = [d.rstrip("\\/") + "\\" + name for d in dirs[:1024]]
+    for cand in candidates:
+        if GetFileAttributes(c, cand) == 0xFFFFFFFF:
+            continue
+        try:
+            full = _vfs(c).full_path(cand, cwd(c))
+        except NtStatusError:
+            continue
+        n = put_string_fits(c, buf, size, full)
+        if pfile and buf and n <= len(full):
+            cut = full.rfind("\\") + 1
+            c.write_ptr(pfile, buf + len(c.encode_t(full[:cut])))
+        return n
+    c.set_last_error(ERROR_FILE_NOT_FOUND)
+    return 0

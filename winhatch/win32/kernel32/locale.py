@@ -4,7 +4,8 @@ GetLocaleInfo(A/W/Ex) with the values Windows 10 gives for en-US and for the inv
 
 The machine knows two locales: en-US and the invariant locale (LCID 0x7F, name ""). Windows has hundreds
 more; asking for another one — or for a locale datum not in the tables below — stops the program loudly
-(an unimplemented locale), never a made-up answer. Enumerating the system's locales likewise.
+(an unimplemented locale), never a made-up answer. Enumerating the system's locales (EnumSystemLocales(Ex))
+lists the machine's own: en-US (and its neutral "en" by name), as a Windows with one locale would.
 
 GetLocaleInfo conventions: the count of characters written including the NUL; a buffer of 0 characters
 asks for that count; a buffer too small: ERROR_INSUFFICIENT_BUFFER; LOCALE_RETURN_NUMBER returns a
@@ -25,7 +26,8 @@ EN_US = 0x409
 LOCALE_NOUSEROVERRIDE, LOCALE_USE_CP_ACP, LOCALE_RETURN_NUMBER = 0x80000000, 0x40000000, 0x20000000
 LOCALE_RETURN_GENITIVE_NAMES, LOCALE_ALLOW_NEUTRAL_NAMES = 0x10000000, 0x08000000
 LOCALE_NAME_SYSTEM_DEFAULT = "!x-sys-default-locale"
-LCID_INSTALLED, LCID_SUPPORTED = 1, 2
+LCID_INSTALLED, LCID_SUPPORTED, LCID_ALTERNATE_SORTS = 1, 2, 4
+LOCALE_SSHORTTIME = 0x79
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -127,6 +129,9 @@ def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None
         return 0
     kind = lctype & ~(LOCALE_NOUSEROVERRIDE | LOCALE_USE_CP_ACP | LOCALE_RETURN_NUMBER | LOCALE_RETURN_GENITIVE_NAMES
                       | LOCALE_ALLOW_NEUTRAL_NAMES)
+    if kind == LOCALE_SSHORTTIME and not (c.wide if wide is None else wide):
+        c.set_last_error(ERROR_INVALID_FLAGS)     # a datum of the W forms only (Windows 7 on)
+        return 0
     table = EN_US_INFO if loc == EN_US else INVARIANT_INFO
     value = table.get(kind)
     if value is None:
@@ -248,6 +253,67 @@ def IsValidLocaleName(c, name):
     if name == LOCALE_NAME_SYSTEM_DEFAULT or name is None:
         return 0
     return 1 if resolve_name(c, name) is not None else 0
+
+
+# ============================================================================================ enumeration
+# EnumSystemLocalesEx's kinds of locale
+LOCALE_ALL, LOCALE_WINDOWS, LOCALE_SUPPLEMENTAL, LOCALE_ALTERNATE_SORTS = 0x0, 0x1, 0x2, 0x4
+LOCALE_REPLACEMENT, LOCALE_NEUTRALDATA, LOCALE_SPECIFICDATA = 0x8, 0x10, 0x20
+#: the locales installed on this machine: (name, LCID, flags EnumSystemLocalesEx reports)
+SYSTEM_LOCALES = (("en", 0x9, LOCALE_WINDOWS | LOCALE_NEUTRALDATA),
+                  ("en-US", EN_US, LOCALE_WINDOWS | LOCALE_SPECIFICDATA))
+
+
+def _enum_locales(c, items, wide: bool, call) -> int:
+    """Each item's string in a heap buffer handed to call(addr, item); stops when the callback returns FALSE."""
+    from winhatch.win32.kernel32.common import heap_alloc, heap_free
+    for text, item in items:
+        data = text.encode("utf-16-le") + b"\0\0" if wide else text.encode("cp1252") + b"\0"
+        p = heap_alloc(c, len(data))
+        if not p:
+            return 0
+        try:
+            c.write(p, data)
+            keep = c.machine.dispatcher.call_guest(c.thread, *call(p, item)) & 0xFFFFFFFF
+        finally:
+            heap_free(c, p)
+        if not keep:
+            break
+    return 1
+
+
+@api(K32, "BOOL WINAPI EnumSystemLocales%(LOCALE_ENUMPROC lpLocaleEnumProc, DWORD dwFlags)", calls_guest=True)
+def EnumSystemLocales(c, proc, flags):
+    """The machine's specific locales as 8-digit hexadecimal LCIDs ("00000409"), with LCID_INSTALLED or
+    LCID_SUPPORTED alike (every locale here is installed); LCID_ALTERNATE_SORTS: none (en-US has no alternate
+    sort). A NULL callback: ERROR_INVALID_PARAMETER."""
+    if not proc:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if flags & ~(LCID_INSTALLED | LCID_SUPPORTED | LCID_ALTERNATE_SORTS):
+        c.set_last_error(ERROR_INVALID_FLAGS)
+        return 0
+    items = [] if flags & LCID_ALTERNATE_SORTS else \
+        [(f"{lcid:08X}", lcid) for _name, lcid, kind in SYSTEM_LOCALES if kind & LOCALE_SPECIFICDATA]
+    return _enum_locales(c, items, c.wide, lambda p, _item: (proc, [p]))
+
+
+@api(K32, "BOOL WINAPI EnumSystemLocalesEx(LOCALE_ENUMPROCEX lpLocaleEnumProcEx, DWORD dwFlags, LPARAM lParam, "
+     "LPVOID lpReserved)", calls_guest=True)
+def EnumSystemLocalesEx(c, proc, flags, lparam, reserved):
+    """The machine's locales by name: LOCALE_ALL (0) every one, else those with one of the kinds asked
+    (LOCALE_WINDOWS, LOCALE_NEUTRALDATA, LOCALE_SPECIFICDATA...). The callback gets the name, the locale's
+    flags and lParam. lpReserved must be NULL (ERROR_INVALID_PARAMETER)."""
+    if reserved or not proc:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    known = (LOCALE_WINDOWS | LOCALE_SUPPLEMENTAL | LOCALE_ALTERNATE_SORTS | LOCALE_REPLACEMENT | LOCALE_NEUTRALDATA
+             | LOCALE_SPECIFICDATA)
+    if flags & ~known:
+        c.set_last_error(ERROR_INVALID_FLAGS)
+        return 0
+    items = [(name, kind) for name, _lcid, kind in SYSTEM_LOCALES if flags == LOCALE_ALL or kind & flags]
+    return _enum_locales(c, items, True, lambda p, kind: (proc, [p, kind, lparam]))
 
 
 # ============================================================================================ calendars

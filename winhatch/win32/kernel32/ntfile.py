@@ -626,6 +626,31 @@ def MoveFileEx(c, src, dst, flags):
     return 1
 
 
+@api(K32, "BOOL WINAPI CreateHardLink%(LPCTSTR lpFileName, LPCTSTR lpExistingFileName, "
+     "LPSECURITY_ATTRIBUTES lpSecurityAttributes)")
+def CreateHardLink(c, new, existing, sa):
+    """kernelbase's way: open the existing file for FILE_WRITE_ATTRIBUTES and give it another name by handle,
+    NtSetInformationFile(FileLinkInformation) with the new name's NT path (never replacing an existing name:
+    ERROR_ALREADY_EXISTS). The hard link itself is the file system service's (kernel/io/file_services.py)."""
+    if not _need(c, existing) or not _need(c, new):
+        return 0
+    nsrc = nt_name(c, existing)
+    ndst = nt_name(c, new) if nsrc is not None else None
+    if ndst is None:
+        return 0
+    st, h, _ = nt_open(c, nsrc, V.FILE_WRITE_ATTRIBUTES | V.SYNCHRONIZE, V.FILE_SHARE_ALL,
+                       V.FILE_SYNCHRONOUS_IO_NONALERT | V.FILE_OPEN_REPARSE_POINT)
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return 0
+    st = set_info(c, h, FS.FileLinkInformation, rename_info(c, ndst, False))
+    nt_close(c, h)
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return 0
+    return 1
+
+
 # ============================================================================================ find
 class FindHandle(KObject):
     """The state behind a FindFirstFile handle (kernelbase keeps it in user memory; a kernel object here):
@@ -698,6 +723,19 @@ def _find_first(c, spec, buf, basic: bool):
     if cut < 0 and len(spec) >= 2 and spec[1] == ":":
         cut = 1
     d, pattern = (spec[:cut + 1], spec[cut + 1:]) if cut >= 0 else (".", spec)
+    if pattern in (".", "..") and not nt_form:
+        # the name is normalised before it is split (RtlDosPathNameToNtPathName): "C:\\a\\b\\.." looks for
+        # "a" in C:\\, "C:\\a\\." for "a" too; a root has no entry to find
+        try:
+            full = c.machine.vfs.full_path(spec, cwd(c))
+        except NtStatusError as e:
+            c.set_last_nt_error(e.status)
+            return bad
+        cut = full.rfind("\\")
+        d, pattern = full[:cut + 1], full[cut + 1:]
+        if not pattern:
+            c.set_last_error(ERROR_FILE_NOT_FOUND)
+            return bad
     if not pattern:
         pattern = "*"
     if "\\" in pattern or "/" in pattern:

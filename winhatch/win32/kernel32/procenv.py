@@ -169,22 +169,24 @@ def SetDefaultDllDirectories(c, flags):
 
 
 def _full_dir(path: str) -> bool:
-    """AddDllDirectory takes an absolute path (a drive path or a UNC path)."""
-    return len(path) >= 3 and path[1] == ":" and path[2] in "\\/" or path.startswith("\\\\")
+    """AddDllDirectory takes an absolute path: a drive path, a UNC path or a path from the current drive's
+    root ("\\")."""
+    return len(path) >= 3 and path[1] == ":" and path[2] in "\\/" or path.startswith(("\\", "/"))
 
 
 @api(K32, "DLL_DIRECTORY_COOKIE WINAPI AddDllDirectory(PCWSTR NewDirectory)")
 def AddDllDirectory(c, path):
-    """A cookie for RemoveDllDirectory; a relative path is ERROR_INVALID_PARAMETER, a directory that does
-    not exist ERROR_FILE_NOT_FOUND (the path is opened, as Windows does)."""
+    """A cookie for RemoveDllDirectory; a relative path is ERROR_INVALID_PARAMETER, a path that does not exist
+    ERROR_FILE_NOT_FOUND (the path is opened, as Windows does: an existing file is accepted too, Wine's
+    module test passing on Windows adds one)."""
     if not path or not _full_dir(path):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     from winhatch.ntstatus import NtStatusError, nt_to_win32
     try:
-        if not c.machine.vfs.stat(path).is_dir:
-            c.set_last_error(267)      # ERROR_DIRECTORY
-            return 0
+        from winhatch.win32.kernel32.common import cwd
+        path = c.machine.vfs.full_path(path, cwd(c))
+        c.machine.vfs.stat(path)
     except NtStatusError as e:
         c.set_last_error(nt_to_win32(e.status))
         return 0

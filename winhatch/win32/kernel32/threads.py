@@ -73,7 +73,12 @@ def create_thread(c, hprocess, sa, stack, start, param, flags, ptid, *, api_name
         return 0
     if ptid:
         c.write_u32(ptid, c.ptr(cid + ps))
-    return c.ptr(out)
+    h = c.ptr(out)
+    if c.ptr(cid) == c.proc.pid:
+        # a thread of the caller's own process starts with the creator's active activation context
+        from winhatch.win32.kernel32.actctx import inherit
+        inherit(c, h)
+    return h
 
 
 # ------------------------------------------------------------------------------------------ creation and exit
@@ -103,6 +108,15 @@ def CreateRemoteThreadEx(c, hp, sa, stack, start, param, flags, attrs, ptid):
 
 @api(K32, "void WINAPI ExitThread(DWORD dwExitCode)", calls_guest=True)
 def ExitThread(c, code):
+    ntdll.RtlExitUserThread(c.machine, c.thread, code)
+
+
+@api(K32, "void WINAPI FreeLibraryAndExitThread(HMODULE hLibModule, DWORD dwExitCode)", calls_guest=True)
+def FreeLibraryAndExitThread(c, module, code):
+    """FreeLibrary, then ExitThread: the thread never returns into the module it may just have unloaded (what a
+    thread started inside a DLL uses to let go of the DLL's reference on its way out)."""
+    from winhatch.win32.kernel32.base import FreeLibrary
+    FreeLibrary(c, module)
     ntdll.RtlExitUserThread(c.machine, c.thread, code)
 
 

@@ -93,6 +93,54 @@ def _read_remote(c, h: int, addr: int, size: int) -> bytes | None:
     return None if st & 0x80000000 else c.read(buf, size)
 
 
+def ldr_modules(c, h: int) -> list[dict] | None:
+    """The modules of the process behind handle `h` as its PEB's loader list has them, read with
+    NtQueryInformationProcess(ProcessBasicInformation) and NtReadVirtualMemory as psapi and toolhelp do:
+    dicts of base, size, entry, name (BaseDllName), path (FullDllName), in load order; None with the last
+    error set when the process cannot be read. Bounded by MAX_MODULES."""
+    ps = c.ptr_size
+    arch = c.arch
+    pbi = c.stack_alloc(6 * ps)
+    st = c.nt("NtQueryInformationProcess", h, 0, pbi, 6 * ps, 0)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return None
+    peb = c.ptr(pbi + ps)
+    fmt = "<Q" if ps == 8 else "<I"
+
+    def rptr(addr):
+        data = _read_remote(c, h, addr, ps)
+        return None if data is None else struct.unpack(fmt, data)[0]
+
+    def rstr(us_addr):
+        data = _read_remote(c, h, us_addr, 2 * ps)
+        if data is None:
+            return ""
+        length = struct.unpack_from("<H", data)[0]
+        buf = struct.unpack_from(fmt, data, ps)[0]
+        raw = _read_remote(c, h, buf, length) if length and buf else b""
+        return (raw or b"").decode("utf-16-le", "replace")
+
+    ldr = rptr(peb + PEB.offset(arch, "Ldr"))
+    if not ldr:
+        return []
+    head = ldr + PEB_LDR_DATA.offset(arch, "InLoadOrderModuleList")
+    out = []
+    e = rptr(head)
+    for _ in range(MAX_MODULES):
+        if not e or e == head:
+            break
+        base = rptr(e + LDR_DATA_TABLE_ENTRY.offset(arch, "DllBase")) or 0
+        entry = rptr(e + LDR_DATA_TABLE_ENTRY.offset(arch, "EntryPoint")) or 0
+        size_at = e + LDR_DATA_TABLE_ENTRY.offset(arch, "SizeOfImage")
+        size = struct.unpack("<I", _read_remote(c, h, size_at, 4) or b"\0\0\0\0")[0]
+        name = rstr(e + LDR_DATA_TABLE_ENTRY.offset(arch, "BaseDllName"))
+        path = rstr(e + LDR_DATA_TABLE_ENTRY.offset(arch, "FullDllName"))
+        out.append({"base": base, "size": size, "entry": entry, "name": name, "path": path})
+        e = rptr(e)
+    return out
+
+
 def module_records(c, pid: int) -> list[tuple[int, int, str, str]] | None:
     """(base, size, base name, full path) of each module in the load-order list of process `pid` (0: the
     caller), or None with the last error set."""
@@ -115,44 +163,8 @@ def module_records(c, pid: int) -> list[tuple[int, int, str, str]] | None:
         target = c.proc if not opened else c.proc.handles.lookup(h, "Process", 0)
         if target.arch != arch:
             _stop(c, f"of the modules of a process of the other architecture ({target.arch})")
-        pbi = c.stack_alloc(6 * ps)
-        st = c.nt("NtQueryInformationProcess", h, 0, pbi, 6 * ps, 0)
-        if st & 0x80000000:
-            c.set_last_nt_error(st)
-            return None
-        peb = c.ptr(pbi + ps)
-        fmt = "<Q" if ps == 8 else "<I"
-
-        def rptr(addr):
-            data = _read_remote(c, h, addr, ps)
-            return None if data is None else struct.unpack(fmt, data)[0]
-
-        def rstr(us_addr):
-            data = _read_remote(c, h, us_addr, 2 * ps)
-            if data is None:
-                return ""
-            length = struct.unpack_from("<H", data)[0]
-            buf = struct.unpack_from(fmt, data, ps)[0]
-            raw = _read_remote(c, h, buf, length) if length and buf else b""
-            return (raw or b"").decode("utf-16-le", "replace")
-
-        ldr = rptr(peb + PEB.offset(arch, "Ldr"))
-        if not ldr:
-            return []
-        head = ldr + PEB_LDR_DATA.offset(arch, "InLoadOrderModuleList")
-        out = []
-        e = rptr(head)
-        for _ in range(MAX_MODULES):
-            if not e or e == head:
-                break
-            base = rptr(e + LDR_DATA_TABLE_ENTRY.offset(arch, "DllBase")) or 0
-            size_at = e + LDR_DATA_TABLE_ENTRY.offset(arch, "SizeOfImage")
-            size = struct.unpack("<I", _read_remote(c, h, size_at, 4) or b"\0\0\0\0")[0]
-            name = rstr(e + LDR_DATA_TABLE_ENTRY.offset(arch, "BaseDllName"))
-            path = rstr(e + LDR_DATA_TABLE_ENTRY.offset(arch, "FullDllName"))
-            out.append((base, size, name, path))
-            e = rptr(e)
-        return out
+        mods = ldr_modules(c, h)
+        return None if mods is None else [(m["base"], m["size"], m["name"], m["path"]) for m in mods]
     finally:
         if opened:
             c.nt("NtClose", h)

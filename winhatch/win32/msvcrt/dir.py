@@ -352,3 +352,124 @@ def _findclose(c, h):
 for _v in ("i64", "32", "32i64", "64", "64i32"):
     api(BOTH, f"intptr_t __cdecl _findfirst{_v}(const void *spec, void *data)", wide=f"_wfindfirst{_v}")(_findfirst)
     api(BOTH, f"int __cdecl _findnext{_v}(intptr_t handle, void *data)", wide=f"_wfindnext{_v}")(_findnext)
+
+
+# ------------------------------------------------------------------------------------------ _splitpath / _makepath
+# Microsoft's documentation: the drive is a letter and a colon; the directory runs to the last '\' or '/'
+# (kept); the extension starts at the last '.' after it (kept); the file name is what lies between. The
+# unchecked forms assume buffers of _MAX_DRIVE (3), _MAX_DIR, _MAX_FNAME and _MAX_EXT (256) characters.
+_MAX_DRIVE, _MAX_DIR = 3, 256
+
+
+def _split(path: str) -> tuple[str, str, str, str]:
+    drive = ""
+    if len(path) >= 2 and path[1] == ":":
+        drive, path = path[:2], path[2:]
+    cut = max(path.rfind("\\"), path.rfind("/")) + 1
+    directory, name = path[:cut], path[cut:]
+    dot = name.rfind(".")
+    if dot < 0:
+        return drive, directory, name, ""
+    return drive, directory, name[:dot], name[dot:]
+
+
+def _wide(c) -> bool:
+    return c.name.startswith("_w")
+
+
+def _put(c, addr: int, text: str) -> None:
+    if addr:
+        c.write(addr, text.encode("utf-16-le", "surrogatepass") + b"\0\0" if _wide(c)
+                else text.encode("cp1252", "replace") + b"\0")
+
+
+@api(BOTH, "void __cdecl _splitpath(const char *path, char *drive, char *dir, char *fname, char *ext)")
+def _splitpath(c, path, drive, directory, fname, ext):
+    if path is None:
+        R.invalid_parameter(c, R.EINVAL)
+        return
+    parts = _split(path)
+    parts = (parts[0], parts[1][:_MAX_DIR - 1], parts[2][:255], parts[3][:255])
+    for addr, text in zip((drive, directory, fname, ext), parts):
+        _put(c, addr, text)
+
+
+api(BOTH, "void __cdecl _wsplitpath(const wchar_t *path, wchar_t *drive, wchar_t *dir, wchar_t *fname, "
+          "wchar_t *ext)")(_splitpath)
+
+
+@api(BOTH, "errno_t __cdecl _splitpath_s(const char *path, char *drive, size_t driveNumberOfElements, char *dir, "
+           "size_t dirNumberOfElements, char *fname, size_t nameNumberOfElements, char *ext, "
+           "size_t extNumberOfElements)")
+def _splitpath_s(c, path, drive, ndrive, directory, ndir, fname, nfname, ext, next_):
+    """The checked form: a NULL buffer must come with size 0 and a buffer with a size; a result too long for
+    its buffer empties every buffer and is ERANGE."""
+    bufs = ((drive, ndrive), (directory, ndir), (fname, nfname), (ext, next_))
+    if path is None or any((a == 0) != (n == 0) for a, n in bufs):
+        for a, n in bufs:
+            if a and n:
+                _put(c, a, "")
+        R.invalid_parameter(c, R.EINVAL)
+        return R.EINVAL
+    parts = _split(path)
+    if any(a and len(t) + 1 > n for (a, n), t in zip(bufs, parts)):
+        for a, n in bufs:
+            if a:
+                _put(c, a, "")
+        R.invalid_parameter(c, R.ERANGE)
+        return R.ERANGE
+    for (a, _n), t in zip(bufs, parts):
+        _put(c, a, t)
+    return 0
+
+
+api(BOTH, "errno_t __cdecl _wsplitpath_s(const wchar_t *path, wchar_t *drive, size_t driveNumberOfElements, "
+          "wchar_t *dir, size_t dirNumberOfElements, wchar_t *fname, size_t nameNumberOfElements, wchar_t *ext, "
+          "size_t extNumberOfElements)")(_splitpath_s)
+
+
+def _join(drive, directory, fname, ext) -> str:
+    out = ""
+    if drive:
+        out += drive[0] + ":"
+    if directory:
+        out += directory if directory[-1] in "\\/" else directory + "\\"
+    if fname:
+        out += fname
+    if ext:
+        out += ext if ext[0] == "." else "." + ext
+    return out
+
+
+@api(BOTH, "void __cdecl _makepath(char *path, const char *drive, const char *dir, const char *fname, "
+           "const char *ext)")
+def _makepath(c, path, drive, directory, fname, ext):
+    """The path from its parts: a drive letter and ':', the directory and a '\\' unless it ends with one, the
+    name, and the extension with a '.' unless it starts with one (empty or NULL parts are left out)."""
+    if not path:
+        R.invalid_parameter(c, R.EINVAL)
+        return
+    _put(c, path, _join(drive, directory, fname, ext))
+
+
+api(BOTH, "void __cdecl _wmakepath(wchar_t *path, const wchar_t *drive, const wchar_t *dir, const wchar_t *fname, "
+          "const wchar_t *ext)")(_makepath)
+
+
+@api(BOTH, "errno_t __cdecl _makepath_s(char *path, size_t sizeInCharacters, const char *drive, const char *dir, "
+           "const char *fname, const char *ext)")
+def _makepath_s(c, path, size, drive, directory, fname, ext):
+    if not path or not size:
+        R.invalid_parameter(c, R.EINVAL)
+        return R.EINVAL
+    text = _join(drive, directory, fname, ext)
+    if len(text) + 1 > size:
+        _put(c, path, "")
+        R.invalid_parameter(c, R.ERANGE)
+        return R.ERANGE
+    _put(c, path, text)
+    return 0
+
+
+api(BOTH, "errno_t __cdecl _wmakepath_s(wchar_t *path, size_t sizeInCharacters, const wchar_t *drive, "
+          "const wchar_t *dir, const wchar_t *fname, const wchar_t *ext)")(_makepath_s)

@@ -1301,6 +1301,38 @@ def _eof(c, fd):
         return EOF32
 
 
+@api(BOTH, "errno_t __cdecl _chsize_s(int fd, __int64 size)")
+def _chsize_s(c, fd, size):
+    """The file's new length (NtSetInformationFile's end of file: zeros when it grows); the file pointer does
+    not move. A bad descriptor is EBADF and a negative size EINVAL, both through the invalid-parameter path;
+    a refusal of the system (a read-only handle) is its errno through _dosmaperr."""
+    s = R.state(c)
+    if size & (1 << 63):
+        R.invalid_parameter(c, R.EINVAL, s)
+        return R.EINVAL
+    f = s.fds.get(fd)
+    if f is None:
+        R.invalid_parameter(c, R.EBADF, s)
+        return R.EBADF
+    iosb = c.stack_alloc(2 * c.ptr_size, 8)
+    info = c.stack_alloc(8, 8)
+    c.write(info, struct.pack("<Q", size))
+    st = c.nt("NtSetInformationFile", f.handle, iosb, info, 8, 20)     # FileEndOfFileInformation
+    if st & 0x80000000:
+        w = nt_to_win32(st)
+        c.set_last_error(w)
+        R.set_doserrno(c, w, s)
+        return R.dosmaperr(w)
+    return 0
+
+
+@api(BOTH, "int __cdecl _chsize(int fd, long size)")
+def _chsize(c, fd, size):
+    """_chsize_s with a 32-bit size: 0, or -1 with errno set."""
+    size = size - (1 << 32) if size & 0x80000000 else size
+    return 0 if _chsize_s(c, fd, size & ((1 << 64) - 1)) == 0 else EOF32
+
+
 @api(BOTH, "long __cdecl _filelength(int fd)")
 def _filelength(c, fd):
     s = R.state(c)

@@ -29,9 +29,9 @@ from winhatch._record import NEW, Record
 from winhatch.cpu.context import Context
 from winhatch.kernel import events as ev
 from winhatch.kernel.ke.context import _amd64_name, context_from_guest, context_to_guest  # noqa: F401
+from winhatch.kernel.ke.dispatcher import fault_parameters as _ke_fault_parameters
 from winhatch.kernel.structs import CONTEXT_AMD64, CONTEXT_X86, EXCEPTION_RECORD, TEB
-from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_BREAKPOINT, STATUS_GUARD_PAGE_VIOLATION,
-                               STATUS_IN_PAGE_ERROR, STATUS_SINGLE_STEP, status_name)
+from winhatch.ntstatus import STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLATION, STATUS_SINGLE_STEP, status_name
 
 # EFLAGS bits
 EFLAGS_TF = 0x100
@@ -217,15 +217,7 @@ def read_record(mem: Mem, addr: int, arch: str) -> dict:
     return rec
 
 
-def fault_parameters(info) -> tuple:
-    if info.parameters:
-        return tuple(info.parameters)
-    if info.code in (STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLATION, STATUS_IN_PAGE_ERROR):
-        kind = {"read": 0, "write": 1, "execute": 8}.get(info.access or "read", 0)
-        return (kind, info.fault_address or 0)
-    if info.code == STATUS_BREAKPOINT:
-        return (0,)
-    return ()
+fault_parameters = _ke_fault_parameters   # the record's parameters (winhatch.kernel.ke.dispatcher)
 
 
 # ================================================================================================ images

@@ -96,3 +96,15 @@ def LdrSetDllDirectory(c, us):
     st.dll_directory = path
     st.dll_directories = [path.rstrip("\\/") if len(path) > 3 else path] if path else []
     return 0
+
+
+@api(NT, "BOOLEAN NTAPI RtlDllShutdownInProgress(void)")
+def RtlDllShutdownInProgress(c):
+    """TRUE once the process has begun to exit (ExitProcess's DLL_PROCESS_DETACH calls): PEB->Ldr's
+    ShutdownInProgress, which LdrShutdownProcess sets."""
+    from winhatch.kernel.structs import PEB_LDR_DATA
+    from winhatch.ldr import loader
+    st = loader.state_of(c.proc)
+    if not st.ldr_data:
+        return 0
+    return 1 if PEB_LDR_DATA.read(c.proc.aspace, st.ldr_data, c.arch, "ShutdownInProgress")["ShutdownInProgress"] else 0

@@ -426,6 +426,57 @@ def RtlDeleteFunctionTable(c, table):
     return 0
 
 
+@api("ntdll.dll", "DWORD NTAPI RtlAddGrowableFunctionTable(PVOID *DynamicTable, PRUNTIME_FUNCTION FunctionTable, "
+                  "DWORD EntryCount, DWORD MaximumEntryCount, ULONG_PTR RangeBase, ULONG_PTR RangeEnd)")
+def RtlAddGrowableFunctionTable(c, out, table, count, maximum, range_base, range_end):
+    """A function table a JIT grows in place (V8, .NET): RUNTIME_FUNCTIONs relative to RangeBase, sorted, the
+    first EntryCount valid; *DynamicTable receives the handle RtlGrowFunctionTable and
+    RtlDeleteGrowableFunctionTable take (a block of ntdll's heap, as on Windows)."""
+    from winhatch.ntstatus import STATUS_INVALID_PARAMETER, STATUS_NO_MEMORY
+    from winhatch.win32.kernel32.common import heap_alloc
+    if c.arch != "x64":
+        return STATUS_INVALID_PARAMETER
+    if not out or not table or count > maximum or range_end <= range_base:
+        return STATUS_INVALID_PARAMETER
+    handle = heap_alloc(c, 0x40)
+    if not handle:
+        return STATUS_NO_MEMORY
+    c.write(handle, struct.pack("<QQIIQQ", table, range_base, count, maximum, range_base, range_end))
+    X.state_of(c.proc).function_tables.append({"table": table, "count": count, "maximum": maximum,
+                                               "base": range_base, "low": range_base, "high": range_end,
+                                               "callback": False, "growable": handle})
+    c.write_ptr(out, handle)
+    return 0
+
+
+def _growable(c, handle):
+    for t in X.state_of(c.proc).function_tables:
+        if t.get("growable") == handle and handle:
+            return t
+    return None
+
+
+@api("ntdll.dll", "void NTAPI RtlGrowFunctionTable(PVOID DynamicTable, DWORD NewEntryCount)")
+def RtlGrowFunctionTable(c, handle, count):
+    """The table's valid entries become NewEntryCount (never beyond its maximum, never fewer than before)."""
+    t = _growable(c, handle)
+    if t is None:
+        return
+    if t["count"] <= count <= t["maximum"]:
+        t["count"] = count
+        c.write_u32(handle + 16, count)
+
+
+@api("ntdll.dll", "void NTAPI RtlDeleteGrowableFunctionTable(PVOID DynamicTable)")
+def RtlDeleteGrowableFunctionTable(c, handle):
+    from winhatch.win32.kernel32.common import heap_free
+    t = _growable(c, handle)
+    if t is None:
+        return
+    X.state_of(c.proc).function_tables.remove(t)
+    heap_free(c, handle)
+
+
 @api("ntdll.dll", "PVOID NTAPI RtlPcToFileHeader(PVOID PcValue, PVOID *BaseOfImage)")
 def RtlPcToFileHeader(c, pc, base_out):
     img = c.proc.subsystem["images"].find(pc)

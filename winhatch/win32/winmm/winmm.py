@@ -1,4 +1,4 @@
-"""winmm.dll: the multimedia timer's resolution (timeGetDevCaps, timeBeginPeriod, timeEndPeriod).
+"""winmm.dll: the multimedia timer's time and resolution (timeGetTime, timeGetDevCaps, timeBeginPeriod, timeEndPeriod).
 
 The resolution bounds are Wine's (1 ms to 65535 ms). Raising the timer resolution changes nothing here: the
 emulated clock's waits and sleeps end exactly at their deadline whatever the resolution, so the requests are
@@ -44,3 +44,10 @@ def timeEndPeriod(c, period):
         return TIMERR_NOCANDO
     p[period] -= 1
     return MMSYSERR_NOERROR
+
+
+@api(DLL, "DWORD WINAPI timeGetTime(void)")
+def timeGetTime(c):
+    """Milliseconds since the system started: the same interrupt-time count GetTickCount reads."""
+    from winhatch.win32.kernel32.time import GetTickCount
+    return GetTickCount(c)

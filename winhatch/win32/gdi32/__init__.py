@@ -1,0 +1,1 @@
+"""gdi32.dll's exports winhatch implements."""

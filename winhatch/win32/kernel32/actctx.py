@@ -1,0 +1,774 @@
+"""kernel32 / kernelbase (over ntdll's Rtl*ActivationContext*): activation contexts — CreateActCtx(A/W),
+AddRefActCtx, ReleaseActCtx, ActivateActCtx, DeactivateActCtx, GetCurrentActCtx, QueryActCtxW — and the
+activation context a new thread inherits from its creator.
+
+Creating one reads a manifest: a manifest file (lpSource), or the RT_MANIFEST resource (lpResourceName, else
+ID 1) of a PE file (lpSource) or of a loaded module (ACTCTX_FLAG_HMODULE_VALID). The manifest is checked as
+Windows checks it (the facts of Wine's actctx tests, written to pass on Windows): an <assembly> in the
+urn:schemas-microsoft-com:asm.v1 namespace with manifestVersion="1.0" and no other attribute, only known
+elements of that namespace (others' are ignored), a <file> with a name (and a SHA-1 hash of 40 hex digits when
+it has one), UTF-16 only with a byte order mark. Its dependencies are resolved as private assemblies in the
+manifest's directory (or lpAssemblyDirectory): <name>.dll (its RT_MANIFEST 1), <name>.manifest,
+<name>\\<name>.dll, <name>\\<name>.manifest, whose identity must match (name, version, type, architecture).
+A failure is ERROR_SXS_CANT_GEN_ACTCTX (a missing source: the file error). Side-by-side system assemblies
+(a dependency with a publicKeyToken, from WinSxS) are not modelled: Microsoft.Windows.Common-Controls is
+accepted as present (its DLL, comctl32.dll, is the system's), any other stops loudly.
+
+The handle is a block in the process heap, as ntdll's ACTIVATION_CONTEXT is; its reference count and parsed
+manifest are kept with it. Activation pushes an RTL_ACTIVATION_CONTEXT_STACK_FRAME on the thread's
+ACTIVATION_CONTEXT_STACK (TEB.ActivationContextStackPointer, allocated in the process heap on first use), in
+guest memory; the cookie names the frame. Deactivating any frame but the active one stops loudly (Windows
+raises STATUS_SXS_EARLY_DEACTIVATION / STATUS_SXS_INVALID_DEACTIVATION). A thread created in the same process
+starts with its creator's active context (kernelbase's CreateRemoteThreadEx does that).
+"""
+from __future__ import annotations
+
+import re
+import struct
+import xml.etree.ElementTree as ET
+
+from winhatch.kernel.structs import TEB
+from winhatch.ntstatus import ERROR_INVALID_PARAMETER, NtStatusError, nt_to_win32
+from winhatch.win32.api import api
+
+from winhatch.win32.kernel32.common import K32, ERROR_INSUFFICIENT_BUFFER, heap_alloc
+
+ERROR_SXS_CANT_GEN_ACTCTX = 14001
+INVALID_HANDLE_VALUE_32 = 0xFFFFFFFF
+ASM_V1 = "urn:schemas-microsoft-com:asm.v1"
+MAX_MANIFEST = 1 << 20
+MAX_DEPTH = 16                 # dependency nesting
+MAX_ASSEMBLIES = 256
+RT_MANIFEST = 24
+ACTX_MAGIC = 0x78746341        # "Actx"
+
+ACTCTX_FLAG_PROCESSOR_ARCHITECTURE_VALID, ACTCTX_FLAG_LANGID_VALID = 0x1, 0x2
+ACTCTX_FLAG_ASSEMBLY_DIRECTORY_VALID, ACTCTX_FLAG_RESOURCE_NAME_VALID = 0x4, 0x8
+ACTCTX_FLAG_SET_PROCESS_DEFAULT, ACTCTX_FLAG_APPLICATION_NAME_VALID = 0x10, 0x20
+ACTCTX_FLAG_SOURCE_IS_ASSEMBLYREF, ACTCTX_FLAG_HMODULE_VALID = 0x40, 0x80
+_ACTCTX_FLAGS = 0xFF
+DEACTIVATE_ACTCTX_FLAG_FORCE_EARLY_DEACTIVATION = 0x1
+QUERY_ACTCTX_FLAG_USE_ACTIVE_ACTCTX, QUERY_ACTCTX_FLAG_ACTCTX_IS_HMODULE = 0x4, 0x8
+QUERY_ACTCTX_FLAG_ACTCTX_IS_ADDRESS, QUERY_ACTCTX_FLAG_NO_ADDREF = 0x10, 0x80000000
+ActivationContextBasicInformation, ActivationContextDetailedInformation = 1, 2
+AssemblyDetailedInformationInActivationContext, FileInformationInAssemblyOfAssemblyInActivationContext = 3, 4
+RunlevelInformationInActivationContext = 5
+ACTIVATION_CONTEXT_PATH_TYPE_NONE, ACTIVATION_CONTEXT_PATH_TYPE_WIN32_FILE = 1, 2
+RUN_LEVELS = {"asinvoker": 1, "highestavailable": 2, "requireadministrator": 3}
+
+# the elements of the asm.v1 namespace a manifest may hold (anything else there makes it invalid)
+ASM_V1_ELEMENTS = {"assembly", "assemblyIdentity", "dependency", "dependentAssembly", "file", "noInherit",
+                   "noInheritable", "description", "comClass", "typelib", "windowClass", "comInterfaceProxyStub",
+                   "comInterfaceExternalProxyStub", "clrClass", "clrSurrogate", "progid", "bindingRedirect",
+                   "supportedOS", "maxversiontested", "activeCodePage", "dpiAware", "dpiAwareness",
+                   "trustInfo", "security", "requestedPrivileges", "requestedExecutionLevel", "application",
+                   "windowsSettings", "compatibility", "asmv3:application"}
+SYSTEM_ASSEMBLIES = {"microsoft.windows.common-controls"}
+
+
+class ActCtxError(Exception):
+    def __init__(self, code: int = ERROR_SXS_CANT_GEN_ACTCTX, why: str = ""):
+        super().__init__(why)
+        self.code = code
+
+
+class ActCtx:
+    def __init__(self, assemblies: list[dict], flags: int, app_name: str | None, run_level: tuple[int, int]):
+        self.assemblies = assemblies      # the root first, then its dependencies
+        self.flags = flags
+        self.app_name = app_name
+        self.run_level = run_level        # (RunLevel, UiAccess)
+        self.refcount = 1
+        self.source: str | None = None    # the root manifest's path (the PE file's for a resource)
+        self.app_dir: str | None = None   # the directory dependencies come from, with its backslash
+        self.sections: dict[int, tuple[int, int, dict]] = {}   # section id -> (address, size, key -> entry)
+
+
+def _stop(c, what: str):
+    from winhatch.win32.msvcrt.runtime import not_implemented
+    not_implemented(c, what)
+
+
+def _ctxs(c) -> dict:
+    return c.proc.subsystem.setdefault("actctx", {})
+
+
+# ------------------------------------------------------------------------------------------ manifests
+def _local(tag: str) -> tuple[str, str]:
+    if tag.startswith("{"):
+        ns, _, name = tag[1:].partition("}")
+        return ns, name
+    return "", tag
+
+
+def _identity(el) -> dict:
+    """The identity's attributes by lower-case name; "" keeps them as written: [(name, value)]."""
+    d = {k.lower(): v for k, v in el.attrib.items() if not k.startswith("{")}
+    d[""] = [(k, v) for k, v in el.attrib.items() if not k.startswith("{")]
+    return d
+
+
+def encoded_identity(ident: dict | None) -> str:
+    """The assembly's encoded identity as QueryActCtxW gives it: the name, then every other attribute as
+    attr="value", sorted by attribute name (Wine.Test,type="win32",version="1.0.0.0")."""
+    if not ident:
+        return ""
+    attrs = sorted(((k, v) for k, v in ident.get("", []) if k.lower() != "name"), key=lambda kv: kv[0].lower())
+    return ident.get("name", "") + "".join(f',{k}="{v}"' for k, v in attrs)
+
+
+def parse_manifest(data: bytes) -> dict:
+    """The manifest's identity, files, dependencies and run level; ActCtxError when Windows refuses it."""
+    if len(data) > MAX_MANIFEST:
+        raise ActCtxError()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            raise ActCtxError() from None
+        data = re.sub(rb"^\s*<\?xml[^>]*\?>", b"", data)
+    try:
+        root = ET.fromstring(data)
+    except (ET.ParseError, ValueError):
+        raise ActCtxError() from None
+    ns, name = _local(root.tag)
+    if ns != ASM_V1 or name != "assembly" or root.get("manifestVersion") != "1.0":
+        raise ActCtxError()
+    if any(k != "manifestVersion" and not k.startswith("{") for k in root.attrib):
+        raise ActCtxError()
+    out = {"identity": None, "files": [], "dependencies": [], "run_level": (0, 0)}
+    count = 0
+    for el in root.iter():
+        count += 1
+        if count > 100_000:
+            raise ActCtxError()
+        ns, tag = _local(el.tag)
+        if ns == ASM_V1 and tag not in ASM_V1_ELEMENTS:
+            raise ActCtxError()
+        if tag == "requestedExecutionLevel":
+            level = RUN_LEVELS.get(el.get("level", "").lower(), 0)
+            ui = 1 if el.get("uiAccess", "false").lower() == "true" else 0
+            out["run_level"] = (level, ui)
+    for el in root:
+        ns, tag = _local(el.tag)
+        if ns != ASM_V1:
+            continue
+        if tag == "assemblyIdentity" and out["identity"] is None:
+            out["identity"] = _identity(el)
+        elif tag == "file":
+            fname = el.get("name")
+            digest = el.get("hash")
+            if not fname or (digest is not None and not re.fullmatch(r"[0-9a-fA-F]{40}", digest)):
+                raise ActCtxError()
+            out["files"].append(fname)
+        elif tag == "dependency":
+            for dep in el:
+                if _local(dep.tag) != (ASM_V1, "dependentAssembly"):
+                    continue
+                ident = next((x for x in dep if _local(x.tag) == (ASM_V1, "assemblyIdentity")), None)
+                if ident is None:
+                    raise ActCtxError()
+                out["dependencies"].append((_identity(ident), el.get("optional", "no").lower() == "yes"))
+    return out
+
+
+def _pe_manifest(data: bytes, res) -> bytes | None:
+    """RT_MANIFEST resource `res` (an ID or a name) of a PE file's bytes, or None."""
+    from winhatch.pe import PEFile, PEFormatError
+    try:
+        pe = PEFile(data, "manifest source")
+        root = pe.resources
+        if root is None:
+            return None
+        t = next((e for e in root.entries if e.name is None and e.id == RT_MANIFEST), None)
+        if t is None or t.directory is None:
+            return None
+        want = res if isinstance(res, int) else str(res).upper()
+        n = next((e for e in t.directory.entries
+                  if (e.id == want if isinstance(want, int) else (e.name or "").upper() == want)), None)
+        if n is None or n.directory is None or not n.directory.entries:
+            return None
+        leaf = n.directory.entries[0]
+        if leaf.data is None or leaf.data.size > MAX_MANIFEST:
+            return None
+        return pe.read_rva(leaf.data.rva, leaf.data.size)
+    except (PEFormatError, ValueError, AttributeError):
+        return None
+
+
+def _read(c, path: str) -> bytes:
+    from winhatch.win32.kernel32.resource import read_guest_file
+    return read_guest_file(c, path, 64 << 20)
+
+
+def _matches(want: dict, got: dict | None) -> bool:
+    if got is None:
+        return False
+    for key in ("name", "version", "type", "processorarchitecture"):
+        a, b = want.get(key), got.get(key)
+        if key == "processorarchitecture" and (a in (None, "*") or b in (None, "*")):
+            continue
+        if (a or "").lower() != (b or "").lower():
+            return False
+    return True
+
+
+def _resolve(c, ident: dict, directory: str, depth: int, found: list) -> None:
+    name = ident.get("name") or ""
+    if ident.get("publickeytoken"):
+        if name.lower() in SYSTEM_ASSEMBLIES:
+            found.append({"identity": ident, "directory": None, "files": ["comctl32.dll"], "system": True})
+            return
+        _stop(c, f"the side-by-side system assembly {name} (WinSxS is not modelled)")
+    if not name or "\\" in name or "/" in name or depth > MAX_DEPTH or len(found) >= MAX_ASSEMBLIES:
+        raise ActCtxError()
+    for sub in ("", name + "\\"):
+        for ext in (".dll", ".manifest"):
+            path = f"{directory}\\{sub}{name}{ext}"
+            try:
+                data = _read(c, path)
+            except NtStatusError:
+                continue
+            if ext == ".dll":
+                data = _pe_manifest(data, 1)
+                if data is None:
+                    continue
+            m = parse_manifest(data)
+            if not _matches(ident, m["identity"]):
+                raise ActCtxError()
+            found.append({"identity": m["identity"], "directory": path.rsplit("\\", 1)[0], "files": m["files"],
+                          "system": False, "manifest": path})
+            for dep, optional in m["dependencies"]:
+                _resolve_dep(c, dep, directory, depth + 1, found, optional)
+            return
+    raise ActCtxError()
+
+
+def _resolve_dep(c, ident, directory, depth, found, optional) -> None:
+    try:
+        _resolve(c, ident, directory, depth, found)
+    except ActCtxError:
+        if not optional:
+            raise
+
+
+def build(c, data: bytes, directory: str, flags: int, app_name: str | None) -> ActCtx:
+    m = parse_manifest(data)
+    assemblies = [{"identity": m["identity"], "directory": directory, "files": m["files"], "system": False}]
+    for dep, optional in m["dependencies"]:
+        _resolve_dep(c, dep, directory, 1, assemblies, optional)
+    return ActCtx(assemblies, flags, app_name, m["run_level"])
+
+
+# ------------------------------------------------------------------------------------------ ACTCTX
+def _actctx_fields(c, p: int, wide: bool) -> dict:
+    ps = c.ptr_size
+    lay = ({"cbSize": 0, "dwFlags": 4, "lpSource": 8, "wProcessorArchitecture": 16, "wLangId": 18,
+            "lpAssemblyDirectory": 24, "lpResourceName": 32, "lpApplicationName": 40, "hModule": 48, "size": 56}
+           if ps == 8 else
+           {"cbSize": 0, "dwFlags": 4, "lpSource": 8, "wProcessorArchitecture": 12, "wLangId": 14,
+            "lpAssemblyDirectory": 16, "lpResourceName": 20, "lpApplicationName": 24, "hModule": 28, "size": 32})
+    cb = c.u32(p)
+    flags = c.u32(p + 4)
+
+    def field(name):
+        return c.ptr(p + lay[name]) if lay[name] + ps <= cb else 0
+
+    def text(addr):
+        if not addr:
+            return None
+        return c.wstr(addr) if wide else c.astr(addr)
+    res = field("lpResourceName") if flags & ACTCTX_FLAG_RESOURCE_NAME_VALID else 0
+    return {"cb": cb, "flags": flags, "size": lay["size"], "source": text(field("lpSource")),
+            "directory": text(field("lpAssemblyDirectory")) if flags & ACTCTX_FLAG_ASSEMBLY_DIRECTORY_VALID else None,
+            "resource": (res if res < 0x10000 else text(res)) if flags & ACTCTX_FLAG_RESOURCE_NAME_VALID else 1,
+            "app": text(field("lpApplicationName")) if flags & ACTCTX_FLAG_APPLICATION_NAME_VALID else None,
+            "module": field("hModule") if flags & ACTCTX_FLAG_HMODULE_VALID else 0}
+
+
+def _invalid_handle(c) -> int:
+    return (1 << (8 * c.ptr_size)) - 1
+
+
+def _create(c, p: int, wide: bool) -> int:
+    if not p or c.u32(p) < 12 or c.u32(p + 4) & ~_ACTCTX_FLAGS:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return _invalid_handle(c)
+    f = _actctx_fields(c, p, wide)
+    flags = f["flags"]
+    if flags & ACTCTX_FLAG_SET_PROCESS_DEFAULT:
+        _stop(c, "CreateActCtx with ACTCTX_FLAG_SET_PROCESS_DEFAULT")
+    if flags & ACTCTX_FLAG_SOURCE_IS_ASSEMBLYREF:
+        _stop(c, "CreateActCtx with ACTCTX_FLAG_SOURCE_IS_ASSEMBLYREF")
+    vfs = c.machine.vfs
+    from winhatch.win32.kernel32.common import cwd
+    try:
+        if f["module"]:
+            from winhatch.ldr import loader
+            mod = next((m for m in loader.state_of(c.proc).modules if m.base == f["module"]), None)
+            if mod is None:
+                c.set_last_error(ERROR_INVALID_PARAMETER)
+                return _invalid_handle(c)
+            data = _pe_manifest(_read(c, mod.path), f["resource"])
+            source = f["source"] or mod.path
+        else:
+            if not f["source"]:
+                c.set_last_error(ERROR_INVALID_PARAMETER)
+                return _invalid_handle(c)
+            source = vfs.full_path(f["source"], cwd(c))
+            data = _read(c, source)
+            if data[:2] == b"MZ":
+                data = _pe_manifest(data, f["resource"])
+        if data is None:
+            raise ActCtxError(1813)       # ERROR_RESOURCE_TYPE_NOT_FOUND
+        directory = f["directory"] or source.rsplit("\\", 1)[0]
+        ctx = build(c, data, directory, flags, f["app"])
+        ctx.source = source
+        ctx.assemblies[0]["manifest"] = source
+        ctx.app_dir = directory if directory.endswith("\\") else directory + "\\"
+    except NtStatusError as e:
+        c.set_last_error(nt_to_win32(e.status))
+        return _invalid_handle(c)
+    except ActCtxError as e:
+        c.set_last_error(e.code)
+        return _invalid_handle(c)
+    h = heap_alloc(c, 4 * c.ptr_size, 0x8)
+    if not h:
+        return _invalid_handle(c)
+    c.write_u32(h, ACTX_MAGIC)
+    _ctxs(c)[h] = ctx
+    return h
+
+
+@api(K32, "HANDLE WINAPI CreateActCtxW(PCACTCTXW pActCtx)")
+def CreateActCtxW(c, p):
+    return _create(c, p, True)
+
+
+@api(K32, "HANDLE WINAPI CreateActCtxA(PCACTCTXA pActCtx)")
+def CreateActCtxA(c, p):
+    return _create(c, p, False)
+
+
+def _ctx(c, h: int) -> ActCtx | None:
+    return _ctxs(c).get(h)
+
+
+def add_ref(c, h: int) -> None:
+    ctx = _ctx(c, h)
+    if ctx is not None:
+        ctx.refcount += 1
+
+
+def release(c, h: int) -> None:
+    ctx = _ctx(c, h)
+    if ctx is None:
+        return
+    ctx.refcount -= 1
+    if ctx.refcount <= 0:
+        del _ctxs(c)[h]
+        from winhatch.win32.kernel32.common import heap_free
+        for addr, _size, _keys in ctx.sections.values():
+            heap_free(c, addr)
+        c.write_u32(h, 0)
+        heap_free(c, h)
+
+
+@api(K32, "void WINAPI AddRefActCtx(HANDLE hActCtx)")
+def AddRefActCtx(c, h):
+    add_ref(c, h)
+
+
+@api(K32, "void WINAPI ReleaseActCtx(HANDLE hActCtx)")
+def ReleaseActCtx(c, h):
+    """NULL or INVALID_HANDLE_VALUE: nothing to release."""
+    release(c, h)
+
+
+# ------------------------------------------------------------------------------------------ the stack in the TEB
+def _stack_layout(ps: int) -> dict:
+    return ({"ActiveFrame": 0, "FrameListCache": 8, "Flags": 24, "NextCookieSequenceNumber": 28, "StackId": 32,
+             "size": 40} if ps == 8 else
+            {"ActiveFrame": 0, "FrameListCache": 4, "Flags": 12, "NextCookieSequenceNumber": 16, "StackId": 20,
+             "size": 24})
+
+
+def _teb_slot(c, teb: int) -> int:
+    return teb + TEB.offset(c.arch, "ActivationContextStackPointer")
+
+
+def _stack(c, teb: int, create: bool) -> int:
+    ps = c.ptr_size
+    slot = _teb_slot(c, teb)
+    st = c.ptr(slot)
+    if st or not create:
+        return st
+    lay = _stack_layout(ps)
+    st = heap_alloc(c, lay["size"], 0x8)
+    if not st:
+        raise NtStatusError(0xC0000017, "no memory for the activation context stack")
+    cache = st + lay["FrameListCache"]
+    c.write_ptr(cache, cache)
+    c.write_ptr(cache + ps, cache)
+    c.write_u32(st + lay["NextCookieSequenceNumber"], 1)
+    c.write_ptr(st + lay["StackId"], teb & 0xFFFF)
+    c.write_ptr(slot, st)
+    return st
+
+
+def active(c, teb: int) -> int:
+    st = _stack(c, teb, False)
+    if not st:
+        return 0
+    frame = c.ptr(st)
+    return c.ptr(frame + c.ptr_size) if frame else 0
+
+
+def _cookies(c, teb: int) -> dict:
+    return c.proc.subsystem.setdefault("actctx_cookies", {}).setdefault(teb, {})
+
+
+def push(c, teb: int, h: int) -> int:
+    """Activate h on the thread whose TEB is `teb`: a new frame on its stack; returns the cookie."""
+    ps = c.ptr_size
+    st = _stack(c, teb, True)
+    lay = _stack_layout(ps)
+    frame = heap_alloc(c, 3 * ps, 0x8)
+    if not frame:
+        raise NtStatusError(0xC0000017, "no memory for an activation frame")
+    c.write_ptr(frame, c.ptr(st))
+    c.write_ptr(frame + ps, h)
+    c.write_u32(frame + 2 * ps, 0)
+    c.write_ptr(st, frame)
+    seq = c.u32(st + lay["NextCookieSequenceNumber"])
+    c.write_u32(st + lay["NextCookieSequenceNumber"], (seq + 1) & 0xFFFF or 1)
+    cookie = ((c.ptr(st + lay["StackId"]) & 0xFFF) << 16 | seq) & 0xFFFFFFF
+    _cookies(c, teb)[cookie] = frame
+    add_ref(c, h)
+    return cookie
+
+
+@api(K32, "BOOL WINAPI ActivateActCtx(HANDLE hActCtx, ULONG_PTR *lpCookie)")
+def ActivateActCtx(c, h, pcookie):
+    if not pcookie or (h and _ctx(c, h) is None):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    c.write_ptr(pcookie, push(c, c.thread.teb, h))
+    return 1
+
+
+@api(K32, "BOOL WINAPI DeactivateActCtx(DWORD dwFlags, ULONG_PTR ulCookie)")
+def DeactivateActCtx(c, flags, cookie):
+    if flags & ~DEACTIVATE_ACTCTX_FLAG_FORCE_EARLY_DEACTIVATION:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    teb = c.thread.teb
+    frames = _cookies(c, teb)
+    frame = frames.get(cookie)
+    st = _stack(c, teb, False)
+    if frame is None or not st:
+        _stop(c, "DeactivateActCtx of a cookie not on the thread's stack (STATUS_SXS_INVALID_DEACTIVATION)")
+    if c.ptr(st) != frame and not flags & DEACTIVATE_ACTCTX_FLAG_FORCE_EARLY_DEACTIVATION:
+        _stop(c, "DeactivateActCtx of a frame that is not the active one (STATUS_SXS_EARLY_DEACTIVATION)")
+    from winhatch.win32.kernel32.common import heap_free
+    # pop every frame down to and including this one
+    for _ in range(4096):
+        top = c.ptr(st)
+        if not top:
+            break
+        c.write_ptr(st, c.ptr(top))
+        release(c, c.ptr(top + c.ptr_size))
+        for k, v in list(frames.items()):
+            if v == top:
+                del frames[k]
+        heap_free(c, top)
+        if top == frame:
+            break
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetCurrentActCtx(HANDLE *lphActCtx)")
+def GetCurrentActCtx(c, out):
+    """The thread's active context with a reference the caller releases (NULL when none is active)."""
+    if not out:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    h = active(c, c.thread.teb)
+    add_ref(c, h)
+    c.write_ptr(out, h)
+    return 1
+
+
+def inherit(c, hthread: int) -> None:
+    """kernelbase's CreateRemoteThreadEx in the caller's process: the new thread (handle `hthread`) starts with
+    the creator's active activation context."""
+    h = active(c, c.thread.teb)
+    if not h:
+        return
+    ps = c.ptr_size
+    tbi = c.stack_alloc(6 * ps, 8)      # THREAD_BASIC_INFORMATION: ExitStatus, TebBaseAddress, ...
+    st = c.nt("NtQueryInformationThread", hthread, 0, tbi, 6 * ps if ps == 8 else 28, 0)
+    if st & 0x80000000:
+        return
+    teb = c.ptr(tbi + ps)
+    if teb:
+        push(c, teb, h)
+
+
+# ------------------------------------------------------------------------------------------ QueryActCtxW
+@api(K32, "BOOL WINAPI QueryActCtxW(DWORD dwFlags, HANDLE hActCtx, PVOID pvSubInstance, ULONG ulInfoClass, "
+     "PVOID pvBuffer, SIZE_T cbBuffer, SIZE_T *pcbWrittenOrRequired)")
+def QueryActCtxW(c, flags, h, sub, cls, buf, cb, pwritten):
+    """ActivationContextBasicInformation (the handle, with a reference unless QUERY_ACTCTX_FLAG_NO_ADDREF, and
+    flags 0), ActivationContextDetailedInformation and RunlevelInformationInActivationContext (the manifest's
+    requestedExecutionLevel); the other classes stop loudly, as does a query of the process default context
+    of a program that has a manifest (not modelled)."""
+    ps = c.ptr_size
+    if flags & (QUERY_ACTCTX_FLAG_ACTCTX_IS_HMODULE | QUERY_ACTCTX_FLAG_ACTCTX_IS_ADDRESS):
+        _stop(c, "QueryActCtxW of a module's or an address's activation context")
+    if flags & QUERY_ACTCTX_FLAG_USE_ACTIVE_ACTCTX:
+        if h:          # the active context is asked for: a handle as well is ERROR_INVALID_PARAMETER
+            if pwritten:
+                c.write_ptr(pwritten, 0)
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        h = active(c, c.thread.teb)
+    if h and _ctx(c, h) is None:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    ctx = _ctx(c, h) if h else None
+    if ctx is None and cls != ActivationContextBasicInformation:
+        from winhatch.win32.kernel32.manifest import process_manifest
+        if process_manifest(c) is not None:
+            _stop(c, f"QueryActCtxW class {cls} of the process default activation context (from the "
+                     "program's manifest)")
+    if cls == ActivationContextBasicInformation:
+        data = struct.pack("<QI4x" if ps == 8 else "<II", h, 0)
+    elif cls == RunlevelInformationInActivationContext:
+        level, ui = ctx.run_level if ctx else (0, 0)
+        data = struct.pack("<III", 0, level, ui)
+    elif cls == ActivationContextDetailedInformation:
+        return _detailed(c, ctx, buf, cb, pwritten)
+    elif cls in (AssemblyDetailedInformationInActivationContext,
+                 FileInformationInAssemblyOfAssemblyInActivationContext):
+        if ctx is None:
+            _stop(c, f"QueryActCtxW class {cls} without an activation context")
+        if not sub:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        # the assembly: a 1-based DWORD index for its details, an ACTIVATION_CONTEXT_QUERY_INDEX (0-based
+        # assembly and file indexes) for one of its files
+        index = c.u32(sub) - (1 if cls == AssemblyDetailedInformationInActivationContext else 0)
+        if not 0 <= index < len(ctx.assemblies):
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        asm = ctx.assemblies[index]
+        if cls == AssemblyDetailedInformationInActivationContext:
+            return _assembly_info(c, asm, index == 0, buf, cb, pwritten)
+        return _file_info(c, asm, c.u32(sub + 4), buf, cb, pwritten)
+    else:
+        _stop(c, f"QueryActCtxW information class {cls}")
+    if pwritten:
+        c.write_ptr(pwritten, len(data))
+    if cb < len(data) or not buf:
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(buf, data)
+    if cls == ActivationContextBasicInformation and h and not flags & QUERY_ACTCTX_FLAG_NO_ADDREF:
+        add_ref(c, h)
+    return 1
+
+
+def _detailed(c, ctx: ActCtx | None, buf: int, cb: int, pwritten: int) -> int:
+    """ACTIVATION_CONTEXT_DETAILED_INFORMATION: the counts and path types, then the root manifest's path and
+    the application directory, their text right after the structure in the caller's buffer. No context (a
+    program without a manifest has no process default one): every field 0."""
+    ps = c.ptr_size
+    if ctx is None:
+        size = 40 + 3 * 8 if ps == 8 else 36 + 3 * 4
+        if pwritten:
+            c.write_ptr(pwritten, size)
+        if cb < size or not buf:
+            c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+            return 0
+        c.write(buf, bytes(size))
+        return 1
+    head = 40 + 3 * 8 if ps == 8 else 36 + 3 * 4
+    root = (ctx.source or "").encode("utf-16-le")
+    appdir = (ctx.app_dir or "").encode("utf-16-le")
+    size = head + (len(root) + 2 if root else 0) + (len(appdir) + 2 if appdir else 0)
+    if pwritten:
+        c.write_ptr(pwritten, size)
+    if cb < size or not buf:
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    p_root = buf + head if root else 0
+    p_app = (buf + head + (len(root) + 2 if root else 0)) if appdir else 0
+    fields = struct.pack("<9I", 0, 1, len(ctx.assemblies),
+                         ACTIVATION_CONTEXT_PATH_TYPE_WIN32_FILE if root else ACTIVATION_CONTEXT_PATH_TYPE_NONE,
+                         len(root) // 2, ACTIVATION_CONTEXT_PATH_TYPE_NONE, 0,
+                         ACTIVATION_CONTEXT_PATH_TYPE_WIN32_FILE if appdir else ACTIVATION_CONTEXT_PATH_TYPE_NONE,
+                         len(appdir) // 2)
+    ptrs = struct.pack("<4xQQQ" if ps == 8 else "<III", p_root, 0, p_app)
+    c.write(buf, fields + ptrs + (root + b"\0\0" if root else b"") + (appdir + b"\0\0" if appdir else b""))
+    return 1
+
+
+def _put_info(c, head: bytes, strings: list[tuple[int, bytes]], buf: int, cb: int, pwritten: int,
+              written: int | None = None) -> int:
+    """A structure `head` followed by its strings (NUL-terminated), each (pointer offset in head, text); the
+    pointers point into the caller's buffer."""
+    size = len(head) + sum(len(t) + 2 for _off, t in strings)
+    if cb < size or not buf:
+        if pwritten:
+            c.write_ptr(pwritten, size)
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    data = bytearray(head)
+    at = len(head)
+    tail = b""
+    for off, text in strings:
+        data[off:off + c.ptr_size] = (buf + at).to_bytes(c.ptr_size, "little")
+        tail += text + b"\0\0"
+        at += len(text) + 2
+    c.write(buf, bytes(data) + tail)
+    if pwritten:
+        c.write_ptr(pwritten, size if written is None else written)
+    return 1
+
+
+def _assembly_info(c, asm: dict, root: bool, buf: int, cb: int, pwritten: int) -> int:
+    """ACTIVATION_CONTEXT_ASSEMBLY_DETAILED_INFORMATION of one assembly (1-based index): its encoded identity,
+    its manifest's path, and for a dependency its directory; no policy; manifest version 1.0."""
+    ps = c.ptr_size
+    enc = encoded_identity(asm["identity"]).encode("utf-16-le")
+    path = (asm.get("manifest") or "").encode("utf-16-le")
+    directory = b"" if root else (asm.get("directory") or "").encode("utf-16-le")
+    head = bytearray(104 if ps == 8 else 88)
+    struct.pack_into("<IIII", head, 0, 0, len(enc), ACTIVATION_CONTEXT_PATH_TYPE_WIN32_FILE, len(path))
+    struct.pack_into("<II", head, 24, ACTIVATION_CONTEXT_PATH_TYPE_NONE, 0)
+    struct.pack_into("<IIIIII", head, 40, 0, 1, 0, 0, 0, len(directory))
+    struct.pack_into("<I", head, 64 + 4 * ps, len(asm.get("files") or ()))
+    strings = [(64, enc), (64 + ps, path)] + ([(64 + 3 * ps, directory)] if directory else [])
+    return _put_info(c, bytes(head), strings, buf, cb, pwritten)
+
+
+def _file_info(c, asm: dict, index: int, buf: int, cb: int, pwritten: int) -> int:
+    """ASSEMBLY_FILE_DETAILED_INFORMATION of the assembly's file `index` (0-based): flags 2, its name, no path.
+    On success *pcbWrittenOrRequired is 0, as Windows leaves it."""
+    files = asm.get("files") or []
+    if index >= len(files):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    ps = c.ptr_size
+    name = files[index].encode("utf-16-le")
+    head = bytearray(32 if ps == 8 else 20)
+    struct.pack_into("<III", head, 0, 2, len(name), 0)
+    return _put_info(c, bytes(head), [(16 if ps == 8 else 12, name)], buf, cb, pwritten, written=0)
+
+
+# ------------------------------------------------------------------------------------------ sections
+ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION = 2
+FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX = 0x1
+ERROR_SXS_KEY_NOT_FOUND = 14007
+SECTION_MAGIC = 0x64487353             # "SsHd": a string section's header
+DLL_REDIRECT_PATH_OMITS_ASSEMBLY_ROOT = 2
+
+
+def _hash_upper(text: str) -> int:
+    """RtlHashUnicodeString(HASH_STRING_ALGORITHM_X65599) of the upper-cased string: the key's hash."""
+    h = 0
+    for ch in text.upper().encode("utf-16-le")[::2]:
+        h = (h * 65599 + ch) & 0xFFFFFFFF
+    return h
+
+
+def _dll_section(c, ctx: ActCtx) -> tuple[int, int, dict]:
+    """The context's DLL redirection string section in the process heap: a 44-byte header ("SsHd", its size,
+    the entry count, the index's offset, no global data), one 24-byte index entry per file (hash, name offset
+    and length, data offset and length, the assembly's roster index), then each file's name and its
+    20-byte redirection data (size, DLL_REDIRECT_PATH_OMITS_ASSEMBLY_ROOT, no paths). Built once."""
+    sec = ctx.sections.get(ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION)
+    if sec is not None:
+        return sec
+    entries = []
+    for roster, asm in enumerate(ctx.assemblies, 1):
+        if asm.get("system"):
+            continue                     # the system's own DLL: no redirection
+        for name in asm.get("files") or ():
+            entries.append((name, roster))
+    head, idx = 44, 24 * len(entries)
+    body = bytearray()
+    index = bytearray()
+    keys = {}
+    at = head + idx
+    for name, roster in entries:
+        raw = name.encode("utf-16-le")
+        name_off = at + len(body)
+        body += raw + b"\0\0"
+        while len(body) % 4:
+            body += b"\0"
+        data_off = at + len(body)
+        body += struct.pack("<IIIII", 20, DLL_REDIRECT_PATH_OMITS_ASSEMBLY_ROOT, 0, 0, 0)
+        index += struct.pack("<IIIIII", _hash_upper(name), name_off, len(raw), data_off, 20, roster)
+        keys.setdefault(name.lower(), (data_off, 20, roster))
+    total = head + idx + len(body)
+    header = struct.pack("<II3III2III", SECTION_MAGIC, head, 0, 0, 0, len(entries), head, 0, 0, 0, 0)
+    addr = heap_alloc(c, total)
+    if not addr:
+        raise NtStatusError(0xC0000017, "no memory for an activation context section")
+    c.write(addr, header + bytes(index) + bytes(body))
+    ctx.sections[ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION] = (addr, total, keys)
+    return ctx.sections[ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION]
+
+
+def _find_string(c, flags, guid, section, key: str | None, out) -> int:
+    ps = c.ptr_size
+    lay = ({"ver": 4, "data": 8, "len": 16, "glob": 24, "globlen": 32, "base": 40, "total": 48, "hctx": 56,
+            "roster": 64, "size": 112} if ps == 8 else
+           {"ver": 4, "data": 8, "len": 12, "glob": 16, "globlen": 20, "base": 24, "total": 28, "hctx": 32,
+            "roster": 36, "size": 64})
+    if (guid or flags & ~FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX or key is None or not out
+            or c.u32(out) < lay["roster"] + 4):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if section != ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION:
+        _stop(c, f"FindActCtxSectionString section {section} (the DLL redirection section is modelled)")
+    h = active(c, c.thread.teb)
+    ctx = _ctx(c, h) if h else None
+    if ctx is None:
+        c.set_last_error(ERROR_SXS_KEY_NOT_FOUND)
+        return 0
+    addr, total, keys = _dll_section(c, ctx)
+    hit = keys.get(key.lower())
+    if hit is None:
+        c.set_last_error(ERROR_SXS_KEY_NOT_FOUND)
+        return 0
+    off, length, roster = hit
+    cb = min(c.u32(out), lay["size"])
+    c.write(out + 4, bytes(cb - 4))
+    c.write_u32(out + lay["ver"], 1)
+    c.write_ptr(out + lay["data"], addr + off)
+    c.write_u32(out + lay["len"], length)
+    c.write_ptr(out + lay["base"], addr)
+    c.write_u32(out + lay["total"], total)
+    if flags & FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX:
+        add_ref(c, h)
+        c.write_ptr(out + lay["hctx"], h)
+    c.write_u32(out + lay["roster"], roster)
+    return 1
+
+
+@api(K32, "BOOL WINAPI FindActCtxSectionStringW(DWORD dwFlags, const GUID *lpExtensionGuid, ULONG ulSectionId, "
+     "LPCWSTR lpStringToFind, PACTCTX_SECTION_KEYED_DATA ReturnedData)")
+def FindActCtxSectionStringW(c, flags, guid, section, key, out):
+    """A key in a section of the thread's active activation context: the DLL redirection section (the files
+    its assemblies declare); other sections stop loudly. Not found (or no active context):
+    ERROR_SXS_KEY_NOT_FOUND. With FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX the context comes back referenced."""
+    return _find_string(c, flags, guid, section, key, out)
+
+
+@api(K32, "BOOL WINAPI FindActCtxSectionStringA(DWORD dwFlags, const GUID *lpExtensionGuid, ULONG ulSectionId, "
+     "LPCSTR lpStringToFind, PACTCTX_SECTION_KEYED_DATA ReturnedData)")
+def FindActCtxSectionStringA(c, flags, guid, section, key, out):
+    return _find_string(c, flags, guid, section, key, out)

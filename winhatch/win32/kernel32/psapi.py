@@ -1,0 +1,151 @@
+"""kernelbase / psapi: the module functions of the process status API — K32EnumProcessModules(Ex),
+K32GetModuleInformation, K32GetModuleBaseName(A/W), K32GetModuleFileNameEx(A/W).
+
+They read the target process's own loader list as Windows's psapi does (its PEB from
+NtQueryInformationProcess(ProcessBasicInformation), PEB.Ldr and the InLoadOrderModuleList entries with
+NtReadVirtualMemory: toolhelp.ldr_modules), so a process handle needs PROCESS_QUERY_INFORMATION and
+PROCESS_VM_READ, and the answer is whatever that process's list holds. hModule NULL is the process's
+executable (the list's first entry); a module not in the list is ERROR_INVALID_HANDLE. A process of the other
+architecture (a 32-bit one read from 64-bit code) stops loudly: its WOW64 list is not modelled.
+"""
+from __future__ import annotations
+
+import struct
+
+from winhatch.ntstatus import ERROR_INVALID_PARAMETER, NtStatusError
+from winhatch.win32.api import api
+
+from winhatch.win32.kernel32.common import K32, ERROR_INSUFFICIENT_BUFFER
+from winhatch.win32.kernel32.toolhelp import _stop, ldr_modules
+
+K32NAMES = ("kernel32.dll", "kernelbase.dll")     # the K32* names; psapi.dll exports the same without K32
+ERROR_INVALID_HANDLE = 6
+LIST_MODULES_DEFAULT, LIST_MODULES_32BIT, LIST_MODULES_64BIT, LIST_MODULES_ALL = 0, 1, 2, 3
+
+
+def _modules(c, h: int) -> list[dict] | None:
+    ps = c.ptr_size
+    if h != (1 << (8 * ps)) - 1:
+        try:
+            target = c.proc.handles.lookup(h, "Process", 0)
+        except NtStatusError as e:
+            c.set_last_nt_error(e.status)
+            return None
+        if target.arch != c.arch:
+            _stop(c, f"of the modules of a process of the other architecture ({target.arch})")
+    return ldr_modules(c, h)
+
+
+def _find(c, h: int, module: int) -> dict | None:
+    mods = _modules(c, h)
+    if mods is None:
+        return None
+    for m in mods:
+        if (not module and m is mods[0]) or m["base"] == module:
+            return m
+    c.set_last_error(ERROR_INVALID_HANDLE)
+    return None
+
+
+def _enum(c, h, out, cb, pneeded, filt=LIST_MODULES_DEFAULT) -> int:
+    if filt & ~LIST_MODULES_ALL:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    mods = _modules(c, h)
+    if mods is None:
+        return 0
+    ps = c.ptr_size
+    if not pneeded:
+        c.set_last_error(998)          # ERROR_NOACCESS: the count is written unconditionally
+        return 0
+    c.write_u32(pneeded, len(mods) * ps)
+    n = min(len(mods), cb // ps)
+    if n:
+        c.write(out, b"".join(m["base"].to_bytes(ps, "little") for m in mods[:n]))
+    return 1
+
+
+@api(K32NAMES, "BOOL WINAPI K32EnumProcessModules(HANDLE hProcess, HMODULE *lphModule, DWORD cb, LPDWORD lpcbNeeded)")
+def K32EnumProcessModules(c, h, out, cb, pneeded):
+    """The handles of the process's modules in load order, as many as cb bytes hold; *lpcbNeeded is what the
+    whole list needs (a caller compares it with cb to know whether it got all)."""
+    return _enum(c, h, out, cb, pneeded)
+
+
+@api("psapi.dll", "BOOL WINAPI EnumProcessModules(HANDLE hProcess, HMODULE *lphModule, DWORD cb, LPDWORD lpcbNeeded)")
+def EnumProcessModules(c, h, out, cb, pneeded):
+    return K32EnumProcessModules(c, h, out, cb, pneeded)
+
+
+@api(K32NAMES, "BOOL WINAPI K32EnumProcessModulesEx(HANDLE hProcess, HMODULE *lphModule, DWORD cb, "
+     "LPDWORD lpcbNeeded, DWORD dwFilterFlag)")
+def K32EnumProcessModulesEx(c, h, out, cb, pneeded, filt):
+    """dwFilterFlag: LIST_MODULES_DEFAULT/32BIT/64BIT/ALL — a process of the caller's own architecture has
+    only the modules of its list (no WOW64 half), so every filter gives that list."""
+    return _enum(c, h, out, cb, pneeded, filt)
+
+
+@api("psapi.dll", "BOOL WINAPI EnumProcessModulesEx(HANDLE hProcess, HMODULE *lphModule, DWORD cb, "
+     "LPDWORD lpcbNeeded, DWORD dwFilterFlag)")
+def EnumProcessModulesEx(c, h, out, cb, pneeded, filt):
+    return K32EnumProcessModulesEx(c, h, out, cb, pneeded, filt)
+
+
+@api(K32NAMES, "BOOL WINAPI K32GetModuleInformation(HANDLE hProcess, HMODULE hModule, LPMODULEINFO lpmodinfo, DWORD cb)")
+def K32GetModuleInformation(c, h, module, out, cb):
+    """MODULEINFO: lpBaseOfDll, SizeOfImage, EntryPoint (12 bytes on x86, 24 on x64); a smaller cb:
+    ERROR_INSUFFICIENT_BUFFER."""
+    ps = c.ptr_size
+    size = 3 * ps
+    if cb < size:
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    m = _find(c, h, module)
+    if m is None:
+        return 0
+    fmt = "<QIxxxxQ" if ps == 8 else "<III"
+    c.write(out, struct.pack(fmt, m["base"], m["size"], m["entry"]))
+    return 1
+
+
+@api("psapi.dll", "BOOL WINAPI GetModuleInformation(HANDLE hProcess, HMODULE hModule, LPMODULEINFO lpmodinfo, DWORD cb)")
+def GetModuleInformation(c, h, module, out, cb):
+    return K32GetModuleInformation(c, h, module, out, cb)
+
+
+def _copy(c, buf: int, n: int, text: str) -> int:
+    """The text truncated to n characters, NUL-terminated when it fits; returns the characters copied."""
+    if not buf or n == 0:
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER if n == 0 else ERROR_INVALID_PARAMETER)
+        return 0
+    text = text[:n]
+    data = c.encode_t(text)
+    if len(text) < n:
+        data += b"\0" * c.tchar_size()
+    c.write(buf, data)
+    return len(text)
+
+
+@api(K32NAMES, "DWORD WINAPI K32GetModuleBaseName%(HANDLE hProcess, HMODULE hModule, LPTSTR_RAW lpBaseName, DWORD nSize)")
+def K32GetModuleBaseName(c, h, module, buf, n):
+    m = _find(c, h, module)
+    return 0 if m is None else _copy(c, buf, n, m["name"])
+
+
+@api("psapi.dll", "DWORD WINAPI GetModuleBaseName%(HANDLE hProcess, HMODULE hModule, LPTSTR_RAW lpBaseName, DWORD nSize)")
+def GetModuleBaseName(c, h, module, buf, n):
+    return K32GetModuleBaseName(c, h, module, buf, n)
+
+
+@api(K32NAMES, "DWORD WINAPI K32GetModuleFileNameEx%(HANDLE hProcess, HMODULE hModule, LPTSTR_RAW lpFilename, "
+     "DWORD nSize)")
+def K32GetModuleFileNameEx(c, h, module, buf, n):
+    m = _find(c, h, module)
+    return 0 if m is None else _copy(c, buf, n, m["path"])
+
+
+
+@api("psapi.dll", "DWORD WINAPI GetModuleFileNameEx%(HANDLE hProcess, HMODULE hModule, LPTSTR_RAW lpFilename, "
+     "DWORD nSize)")
+def GetModuleFileNameEx(c, h, module, buf, n):
+    return K32GetModuleFileNameEx(c, h, module, buf, n)

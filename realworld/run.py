@@ -37,7 +37,10 @@ def child(spec: dict) -> dict:
         import io
         stdin = io.BytesIO(Path(spec["stdin"]).read_bytes())
     try:
-        res = runner.run(spec["exe"], spec["args"], timeout=spec["timeout"], env=spec["env"], stdin=stdin)
+        # writable: the invocation's output files are compared in its host folder, as under Wine (the corpus
+        # checks the emulation, not the sandbox: `winhatch run` keeps a sample's folder copy-on-write)
+        res = runner.run(spec["exe"], spec["args"], timeout=spec["timeout"], env=spec["env"], stdin=stdin,
+                         writable=True)
     except Exception as e:  # noqa: BLE001 - a winhatch bug is a result too
         return {"exit": None, "stdout": "", "stderr": "", "stop": f"winhatch internal error: {type(e).__name__}: {e}"}
     stop = None

@@ -217,7 +217,8 @@ def execute(name: str, data: bytes, opts: dict) -> dict:
         sample = d / "in" / (re.sub(r"[\\/\x00]", "_", name) or "sample")
         sample.write_bytes(data)
         report = d / "report.json"
-        cmd = [sys.executable, "-m", "winhatch.cli", "run", "--report", str(report), "--timeout", str(o.timeout)]
+        cmd = [sys.executable, "-m", "winhatch.cli", "run", "--report", str(report), "--timeout", str(o.timeout),
+               "--out", str(d / "run")]
         if o.html:
             cmd += ["--html", str(d / "report.html")]
         if o.max_instructions:
@@ -272,6 +273,13 @@ def execute(name: str, data: bytes, opts: dict) -> dict:
                 rep = None
         if o.html and (d / "report.html").exists():
             files["report.html"] = (d / "report.html").read_bytes()
+        dropped = d / "run" / "dropped"       # the files the sample dropped (the run caps their total size)
+        if dropped.is_dir():
+            for dp, _dns, fns in os.walk(dropped, followlinks=False):
+                for fn in fns:
+                    p = Path(dp) / fn
+                    if p.is_file() and not p.is_symlink():
+                        files["dropped/" + p.relative_to(dropped).as_posix()] = p.read_bytes()
         with open(out_p, "rb") as f:
             files["stdout.txt"] = f.read(OUTPUT_KEEP)
         files["stderr.txt"] = stderr.encode()
@@ -304,7 +312,11 @@ def _store(out: Path, s: Sample, res: dict) -> dict:
     d = out / s.key
     d.mkdir(parents=True, exist_ok=True)
     for fn, b in res["files"].items():
-        (d / fn).write_bytes(b)
+        p = d / fn
+        if ".." in Path(fn).parts or Path(fn).is_absolute():
+            continue
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b)
     line = _result_line(s, res["summary"], False)
     tmp = d / "result.json.tmp"
     tmp.write_text(json.dumps(line, indent=1))

@@ -242,6 +242,15 @@ class _Size(click.ParamType):
 @click.option("--pcap", "pcap_file", type=click.Path(dir_okay=False),
               help="Write the guest's network traffic (synthesized IP/TCP/UDP packets of every flow, DNS "
                    "included) to this pcap file. The JSON report has the same flows under `network`.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="The run's output folder: DIR/dropped/<drive>/<guest path> keeps a copy of every file the guest "
+                   "created, modified or deleted anywhere (e.g. dropped/C/Users/user/AppData/Local/Temp/x.exe; "
+                   "up to 256 MB, the report lists all of them with sha256 and says when the copies were "
+                   "truncated), DIR/overlay the copy-on-write layer of the program's folder.")
+@click.option("--writable", is_flag=True,
+              help="Let the guest write the program's host folder, as Wine does. Without it the folder is a "
+                   "copy-on-write overlay: the guest reads it and sees its own changes, which land in the "
+                   "sandbox (or --out DIR/overlay); the host files never change.")
 @click.option("--snapshot-at", "snapshot_at", metavar="WHEN",
               help="Save the running machine to --snapshot-file at this point: api:Name or api:Name#N (before the "
                    "Nth call of that API), addr:0xADDRESS or addr:module+0xOFFSET (when that instruction is about "
@@ -276,14 +285,23 @@ class _Size(click.ParamType):
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated, max_memory, max_handles,
         events_file, vmmap, report_file, html_file, net_mode, net_config, pcap_file, dump_dir, coverage_file,
-        shellcode_file, arch, export, snapshot_at, snapshot_file, snapshot_stop, from_snapshot, gdb_port, gdb_host,
-        gdb_stop, profile_file, program, args):
+        shellcode_file, arch, export, out_dir, writable, snapshot_at, snapshot_file, snapshot_stop, from_snapshot,
+        gdb_port, gdb_host, gdb_stop, profile_file, program, args):
     """Create a process from PROGRAM the way Windows does and run it.
 
     The program's stdout and stderr reach the host's byte for byte; the exit status is the guest's exit
     code & 0xFF, as with Wine. The program's directory is mounted as C:\\app (its application
-    directory and current directory). An unhandled exception, a start-up failure (missing DLL or export)
-    or an API that winhatch does not implement ends the guest with a one-line message on stderr.
+    directory and current directory).
+
+    The sandbox: C:\\app is a copy-on-write overlay of the program's host folder (--writable opts out): the
+    guest's writes, deletions and renames land in an upper layer and the host folder never changes. The
+    rest of the guest's C: drive (C:\\Windows, C:\\Users\\user, %TEMP%, C:\\ProgramData) is a temporary
+    folder of the sandbox, removed at the end. Paths never reach a host file outside them ('..', \\\\?\\,
+    UNC, other drives, host symlinks leading out). Every file the guest created, modified or deleted is
+    listed in the report (dropped_files: path, state, size, sha256) and kept in --out DIR/dropped/.
+
+    An unhandled exception, a start-up failure (missing DLL or export) or an API that winhatch does not
+    implement ends the guest with a one-line message on stderr.
 
     Ctrl-C (SIGINT) stops the run at once, even while the guest computes: the guest ends as a console
     process does on Windows, with STATUS_CONTROL_C_EXIT (0xC000013A, in the report), the --report,
@@ -393,7 +411,8 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
                          setup_machine=setup, max_memory=max_memory, max_handles=max_handles,
                          shellcode=arch if shellcode_file else None, export=export,
                          max_api_calls=max_api_calls, max_emulated_s=max_emulated,
-                         net=net_mode, net_config=cfg, snapshot_at=snapshot_at, snapshot_file=snapshot_file,
+                         net=net_mode, net_config=cfg, writable=writable, out_dir=out_dir,
+                         snapshot_at=snapshot_at, snapshot_file=snapshot_file,
                          snapshot_stop=snapshot_stop, from_snapshot=from_snapshot, profile=profile,
                          gdb={"port": gdb_port, "host": gdb_host, "stop": gdb_stop} if gdb_port is not None else None)
     except runner.Interrupted as e:   # Ctrl-C: the guests ended with STATUS_CONTROL_C_EXIT, report anyway

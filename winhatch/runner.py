@@ -17,7 +17,7 @@ from winhatch.ntstatus import NtStatusError, status_name
 
 class RunResult(Record):
     _fields = ("exit_status", "stdout", "stderr", "process", "machine", "events", "error", "crash",
-               "startup_error", "unimplemented", "program", "args", "interrupted", "stopped_by")
+               "startup_error", "unimplemented", "program", "args", "interrupted", "stopped_by", "dropped")
     exit_status: int | None
     stdout: bytes
     stderr: bytes
@@ -33,6 +33,7 @@ class RunResult(Record):
     interrupted: bool  # a Ctrl-C stopped the run (the guests ended with STATUS_CONTROL_C_EXIT)
     stopped_by: str | None  # winhatch ended the guest: "limit" (time/instruction budget), "deadlock", or
     #                         "stopped" (a Session hook called stop())
+    dropped: dict | None  # the files the guest created, modified or deleted (Vfs.dropped_files), with the overlay
 
     def __init__(self, exit_status: int | None, stdout: bytes, stderr: bytes, process: object = None,
                  machine: object = None, events: list = NEW, error: str | None = None, crash: dict | None = None,
@@ -52,6 +53,7 @@ class RunResult(Record):
         self.args = [] if args is NEW else args
         self.interrupted = interrupted
         self.stopped_by = stopped_by
+        self.dropped = None
 
     #: how a run ended, in the report's result.outcome and `winhatch run`'s exit status (OUTCOME_EXIT)
     OUTCOMES = {
@@ -266,7 +268,7 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
         max_emulated_s: float | None = None, net: str = "fake", net_config=None, snapshot_at: str | None = None,
         snapshot_file: str | Path | None = None, snapshot_stop: bool = False,
         from_snapshot: str | Path | None = None, after_restore=None, gdb: dict | None = None,
-        profile=None) -> RunResult:
+        profile=None, writable: bool = False, out_dir: str | Path | None = None) -> RunResult:
     r"""Run a PE program. stdout/stderr: binary streams for the guest's output (captured copies are returned
     in the result either way). `notify`: dict with optional 'process', 'thread', 'image' callbacks.
     `trace`: "stages", "loader", "api", "all" (or several of them, or True for all): print the timeline to
@@ -290,6 +292,13 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     (C:\Windows\System32\rundll32.exe, SysWOW64 for x86): loaded (DllMain attach), `export` called as
     rundll32 calls it with the remaining `args` as its command line, then freed (DllMain detach); without
     `export` only the attach and detach run.
+
+    The sandbox: the program's folder (C:\app) is a copy-on-write overlay of the host folder — the guest reads
+    it, its writes, deletions and renames land in an upper layer and the host folder never changes — unless
+    `writable` (writes reach the host, as under Wine; `readonly_app_dir` refuses them).  Every file the guest
+    created, modified or deleted anywhere is listed in ``result.dropped`` (and the report's dropped_files) with
+    its sha256; with `out_dir` the overlay's upper layer is `out_dir`/overlay and a copy of each such file is
+    kept in `out_dir`/dropped/<drive>/<guest path> (up to winhatch.kernel.io.vfs.DROPPED_CAP bytes).
 
     Ctrl-C (SIGINT, when this runs in the main thread and SIGINT has Python's default handler) stops the
     run within milliseconds, even while the guest computes: every guest process ends with
@@ -352,6 +361,7 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
                        stdout=stdout, stderr=stderr, stdin=stdin, subscribers=subscribers, notify=notify,
                        readonly_app_dir=readonly_app_dir, setup_machine=setup_machine, shellcode=shellcode,
                        export=export, max_api_calls=max_api_calls, max_emulated_s=max_emulated_s,
+                       writable=writable, out_dir=out_dir,
                        limits={k: v for k, v in (("max_memory", max_memory), ("max_handles", max_handles))
                                if v is not None},
                        snapshot=(snapshot_at, snapshot_file, snapshot_stop) if snapshot_at else None, gdb=gdb,
@@ -365,6 +375,19 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
     if res.interrupted:
         raise Interrupted(res)
     return res
+
+
+def dropped_files(machine, out_dir=None) -> dict | None:
+    """The files the guest created, modified or deleted (winhatch.kernel.io.vfs.Vfs.dropped_files), copied to
+    `out_dir`/dropped when given, with the overlay's mode and copy-ups; None when that fails on the host side."""
+    vfs = machine.vfs
+    try:
+        d = vfs.dropped_files(Path(out_dir) / "dropped" if out_dir is not None else None)
+    except OSError:
+        return None
+    d["overlay"] = {"mode": "writable" if vfs.writable_mounts else "overlay", "copied_up": vfs.copied_up,
+                    "upper": str(vfs.overlay_root) if out_dir is not None and not vfs.writable_mounts else None}
+    return d
 
 
 def _refusal(pe) -> str | None:
@@ -390,7 +413,7 @@ def _host_program(name: str, arch: str) -> bytes:
 
 def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, stdin, subscribers, notify,
          readonly_app_dir, setup_machine, limits=None, shellcode=None, export=None, max_api_calls=None,
-         max_emulated_s=None, snapshot=None, gdb=None, profile=None) -> RunResult:
+         max_emulated_s=None, snapshot=None, gdb=None, profile=None, writable=False, out_dir=None) -> RunResult:
     from winhatch.kernel.io.console import Console
     from winhatch.kernel.machine import Machine
     from winhatch.kernel.ps.create import CreateProcessInternalW
@@ -435,6 +458,11 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
     ctrl_c = _CtrlC(machine).__enter__()   # from here a Ctrl-C stops the machine (at its first run if earlier)
     try:
         subsystem.setup(machine, arches=(arch,) if arch in ("x86", "x64") else ("x64",))
+        machine.vfs.writable_mounts = bool(writable)
+        machine.vfs.dropped_out = out_dir        # where dropped_files copies them at the end (None: not kept)
+        if out_dir is not None and not writable:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            machine.vfs.overlay_root = Path(out_dir) / "overlay"
         machine.vfs.mount(APP_DIR, host.parent, readonly=readonly_app_dir)
         guest = APP_DIR + "\\" + host.name
         environment = machine.default_environment()
@@ -463,6 +491,7 @@ def _run(path, args, *, cwd, env, timeout, max_instructions, stdout, stderr, std
         if snapshot is not None:
             _install_snapshot(machine, snapshot, started, host)
         machine.behaviour_log_mark = len(getattr(machine.vfs, "log", []))   # the sample's file accesses start here
+        machine.vfs.tracking = True          # and the files it drops
         # a file named without an extension (samples are often named by their hash) is given as
         # lpApplicationName: only a name looked up from the command line gets ".exe" appended
         app = guest if "." not in host.name else None
@@ -608,6 +637,7 @@ def _drive(machine, proc, console, ctrl_c, stub=None) -> RunResult:
                     machine.events.events, error, getattr(proc, "crash", None),
                     getattr(proc, "startup_error", None), proc.subsystem.get("unimplemented", []),
                     interrupted=interrupted, stopped_by=None if interrupted else stopped_by)
+    res.dropped = dropped_files(machine, getattr(machine.vfs, "dropped_out", None))
     if res.interrupted:
         res.interrupt_signal = ctrl_c.signum
         machine.remove_sandbox()

@@ -198,12 +198,12 @@ def test_read_only_mount(vfs, app_dir):
 def test_writable_mount_and_drive_mount(vfs, tmp_path):
     w = tmp_path / "work"
     w.mkdir()
-    vfs.mount("C:\\work", w)
+    vfs.mount("C:\\work", w, overlay=False)      # `winhatch run --writable`: writes reach the host
     new(vfs, "C:\\work\\out.txt", b"data")
     assert (w / "out.txt").read_bytes() == b"data"
     d = tmp_path / "ddrive"
     d.mkdir()
-    vfs.mount("D:\\", d)
+    vfs.mount("D:\\", d, overlay=False)
     new(vfs, "D:\\x.txt", b"d")
     assert (d / "x.txt").read_bytes() == b"d"
     assert [f.name for f in vfs.listdir("D:\\")] == ["x.txt"]  # no '.' / '..' in a drive root

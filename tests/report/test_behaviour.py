@@ -14,7 +14,8 @@ from winhatch.cli import main
 def behaviour(build_fixture, arch, tmp_path):
     exe = build_fixture("beh_sample.c", arch, libs=["-ladvapi32"])
     rep, page = tmp_path / "r.json", tmp_path / "r.html"
-    r = CliRunner().invoke(main, ["run", "--report", str(rep), "--html", str(page), str(exe)])
+    r = CliRunner().invoke(main, ["run", "--out", str(tmp_path / "out"), "--report", str(rep), "--html", str(page),
+                                  str(exe)])
     assert r.exit_code == 0, r.output
     assert "mutex 1 dbg 0 port 0 window 0 bad 0 wrote 6 child 7" in r.output
     doc = json.loads(rep.read_text())
@@ -39,6 +40,24 @@ def test_processes_files_registry_objects(behaviour):
     assert (val["value"], val["type"], val["data"]) == ("updater", 1, home + "\\AppData\\Roaming\\dropped.exe")
     assert [(o["type"], o["name"]) for o in b["named_objects"]] == [("Mutex", "Local\\winhatch-beh-mutex")]
     assert [p["kind"] for p in b["persistence"]] == ["Run key"]
+
+
+def test_dropped_files_listed_hashed_and_kept(behaviour, tmp_path):
+    """Every file the guest created or deleted, with its sha256; a copy of each in --out DIR/dropped/ (the one
+    deleted during the run too: its content was kept before the deletion)."""
+    doc, page = behaviour
+    files = {f["path"]: f for f in doc["dropped_files"]["files"]}
+    drop = files["C:\\Users\\user\\AppData\\Roaming\\dropped.txt"]
+    assert (drop["state"], drop["size"]) == ("created", 7)
+    assert drop["sha256"] == "239f59ed55e737c77147cf55ad0c1b030b6d7ee748a7426952f9b852d5a935e5"
+    gone = files["C:\\Users\\user\\AppData\\Local\\Temp\\gone.tmp"]
+    assert gone["state"] == "deleted" and gone["transient"]
+    out = tmp_path / "out" / "dropped" / "C" / "Users" / "user" / "AppData"
+    assert (out / "Roaming" / "dropped.txt").read_bytes() == b"payload"
+    assert (out / "Local" / "Temp" / "gone.tmp").stat().st_size == gone["size"]
+    assert not doc["dropped_files"]["truncated"]
+    assert [d["path"] for d in doc["behaviour"]["dropped"]] == sorted(files, key=str.upper)
+    assert "dropped file created" in page and "kept as dropped/C/Users/user/AppData/Roaming/dropped.txt" in page
 
 
 def test_injection_generated_code_anti_analysis(behaviour):

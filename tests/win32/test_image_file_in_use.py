@@ -19,7 +19,11 @@ def test_running_executable_cannot_be_deleted(build_fixture, tmp_path, arch):
         "MoveFile 1 0",                      # renaming a running image is allowed
         "DeleteFile renamed 0 5",            # ... and it is still the running image
     ]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["selfdel.exe.old"]
+    vfs = res.machine.vfs
+    assert [f.name for f in vfs.listdir("C:\\app") if f.name not in (".", "..")] == ["selfdel.exe.old"]
+    # the rename happened in C:\app's copy-on-write layer: the host folder is as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["selfdel.exe"]
     # once the process is gone, its image file is an ordinary file again
-    res.machine.vfs.delete("C:\\app\\selfdel.exe.old")
-    assert list(tmp_path.iterdir()) == []
+    vfs.delete("C:\\app\\selfdel.exe.old")
+    assert [f.name for f in vfs.listdir("C:\\app") if f.name not in (".", "..")] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["selfdel.exe"]

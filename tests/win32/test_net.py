@@ -219,13 +219,17 @@ def test_winhttp_post_over_https_and_urldownloadtofile(build_fixture, arch, tmp_
     (tmp_path / "payload.src").write_bytes(b"MZ fake payload\n")
     cfg.write_text('[[http.response]]\nhost = "files.winhatch-test.example"\npath = "/payload.bin"\n'
                    'file = "payload.src"\n')
-    r = runner.run(exe, [], net_config=NetConfig.load(cfg), timeout=120)
+    r = runner.run(exe, [], net_config=NetConfig.load(cfg), timeout=120, out_dir=tmp_path / "out")
     assert r.exit_status == 0, r.error
     out = r.stdout.decode().replace("\r\n", "\n")
     assert out == ("handles: 1 1 1\nsend: 1\nreceive: 1\nstatus: 1 200\nserver: 1 winhatch 16\n"
                    "data: 108 108 <!DOCTYPE html>\nURLDownloadToFile: 00000000\nfile: 16 MZ fake payload\n"
                    "cache: 00000000 in INetCache 16 MZ fake payload\nsmall buffer: 8007000e\n")
-    assert (tmp_path / "payload.bin").read_bytes() == b"MZ fake payload\n"
+    # the download landed in C:\app's copy-on-write layer: the host folder is unchanged, dropped/ has it
+    assert not (tmp_path / "payload.bin").exists()
+    assert (tmp_path / "out" / "dropped" / "C" / "app" / "payload.bin").read_bytes() == b"MZ fake payload\n"
+    [dl] = [f for f in r.dropped["files"] if f["path"] == "C:\\app\\payload.bin"]
+    assert (dl["state"], dl["size"], dl["kept"]) == ("created", 16, "C/app/payload.bin")
     net = r.report()["network"]
     post, get, cache1, cache2 = net["http"]       # the two URLDownloadToCacheFile calls each fetch it
     assert [(h["host"], h["path"]) for h in (cache1, cache2)] == [("files.winhatch-test.example", "/payload.bin")] * 2

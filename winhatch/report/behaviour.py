@@ -7,6 +7,7 @@ API calls (a report records them) — never from guesses about handles after the
     processes       started (image, command line, pid, parent, exit status) and attempted but failed
     files           created or overwritten, opened for writing, deleted, renamed; the final size and sha256 of
                     each file still there at the end
+    dropped         every file created, modified or deleted (state, size, sha256, where the copy was kept)
     registry        values set (key, value, type, data) and keys or values deleted
     named_objects   mutexes, events, semaphores, sections and timers created or opened by name
     persistence     the autostart places written: Run keys, Winlogon, services, IFEO debuggers, AppInit_DLLs,
@@ -173,6 +174,10 @@ def behaviour_summary(result) -> dict:
             _api(out, ev)
         elif cat == "syscall":
             _syscall(out, ev)
+    dropped = getattr(result, "dropped", None)
+    if dropped and dropped.get("files"):     # files written or deleted, with hashes (the file system's own record: runner dropped_files)
+        out["dropped"] = [{k: f.get(k) for k in ("path", "state", "size", "sha256", "kept")}
+                          for f in dropped.get("files", [])[:MAX_ITEMS]]
     for f in out["files"]["written"]:
         for pat, kind in PERSISTENCE_FILES:
             if re.search(pat, f["path"].lower()):

@@ -372,6 +372,10 @@ def summary_html(doc: dict) -> str:
         rows.append(["file deleted", f.get("path"), ""])
     for f in (b.get("files") or {}).get("renamed", []):
         rows.append(["file renamed", f.get("from"), f"→ {f.get('to')}"])
+    for f in b.get("dropped") or []:       # files written or deleted, with hashes
+        kept = f" (kept as dropped/{f.get('kept')})" if f.get("kept") else ""
+        rows.append([f"dropped file {f.get('state')}", f.get("path"),
+                     (f"{f.get('size')} bytes, sha256 {f.get('sha256')}" if f.get("sha256") else "") + kept])
     for r in (b.get("registry") or {}).get("set", []):
         rows.append(["registry value set", f"{r.get('key')}\\{r.get('value') or '(default)'}", _short(r.get("data"), 120)])
     for r in (b.get("registry") or {}).get("deleted", []):

@@ -166,6 +166,7 @@ def build_report(result, *, program: str | None = None, args=()) -> dict:
         "result": {"exit_status": result.exit_status, "outcome": _outcome(result), "error": result.error,
                    "stdout_bytes": len(result.stdout),
                    "stderr_bytes": len(result.stderr)},
+        "dropped_files": jsonable(getattr(result, "dropped", None)),
         "event_counts": {},
         "events_dropped": getattr(getattr(machine, "events", None), "dropped", 0),
         "process_tree": [],

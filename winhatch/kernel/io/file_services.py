@@ -326,7 +326,7 @@ def _vfile(obj):
 
 def file_index(vf) -> int:
     """The file's FileInternalInformation index (vfs.file_index_of its host file)."""
-    return V.file_index_of(vf.host_path)
+    return vf.vfs.file_index(vf.host_path)
 
 
 def _create(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStatusBlock, FileAttributes,

@@ -133,6 +133,9 @@ _SETTABLE_ATTRIBUTES = (FILE_ATTRIBUTE_READONLY | FILE_ATTRIBUTE_HIDDEN | FILE_A
 
 _WRITE_ACCESS = (FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_WRITE_EA | FILE_WRITE_ATTRIBUTES | DELETE
                  | WRITE_DAC | WRITE_OWNER | FILE_DELETE_CHILD)
+#: the access that changes a file's content or metadata on the host: an overlay copies the file up first
+_CHANGE_ACCESS = (FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_WRITE_EA | FILE_WRITE_ATTRIBUTES | WRITE_DAC
+                  | WRITE_OWNER)
 _SHARE_READ_ACCESS = FILE_READ_DATA | FILE_EXECUTE
 _SHARE_WRITE_ACCESS = FILE_WRITE_DATA | FILE_APPEND_DATA
 
@@ -186,13 +189,22 @@ class FileInfo(Record):
 
 
 class _Mount(Record):
-    _fields = ("drive", "prefix", "host", "readonly")
+    """A host directory at a guest directory.  With ``lower`` it is a copy-on-write overlay: ``host`` is the
+    upper layer (in the sandbox, written by the guest), ``lower`` the host folder (never written): reads fall
+    through to it, the first change copies an entry up, and ``hidden`` holds the folded paths (relative to the
+    mount) below which the lower layer no longer shows (deleted entries' whiteouts, and directories made or
+    moved in the upper layer, which are opaque)."""
 
-    def __init__(self, drive: str, prefix: tuple[str, ...], host: Path, readonly: bool) -> None:
+    _fields = ("drive", "prefix", "host", "readonly", "lower", "hidden")
+
+    def __init__(self, drive: str, prefix: tuple[str, ...], host: Path, readonly: bool,
+                 lower: Path | None = None, hidden: set | None = None) -> None:
         self.drive = drive              # "C"
         self.prefix = prefix            # guest components, as given (case preserved)
-        self.host = host                # resolved real path
+        self.host = host                # resolved real path (the upper layer of an overlay)
         self.readonly = readonly
+        self.lower = lower              # resolved real path of the host folder under an overlay, else None
+        self.hidden: set[tuple[str, ...]] = set() if hidden is None else hidden
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -206,10 +218,12 @@ class _Mount(Record):
 class _Resolved(Record):
     """A drive path looked up on the host."""
 
-    _fields = ("target", "mount", "host", "exists", "parent_exists", "is_dir", "names")
+    _fields = ("target", "mount", "host", "exists", "parent_exists", "is_dir", "names", "key", "lower",
+               "lower_dir")
 
     def __init__(self, target: P.NtTarget, mount: _Mount, host: Path, exists: bool, parent_exists: bool,
-                 is_dir: bool = False, names: list[str] = NEW) -> None:
+                 is_dir: bool = False, names: list[str] = NEW, key: str | None = None, lower: bool = False,
+                 lower_dir: str | None = None) -> None:
         self.target = target
         self.mount = mount
         self.host = host                # host path of the entry (existing part resolved; missing tail as given)
@@ -217,6 +231,16 @@ class _Resolved(Record):
         self.parent_exists = parent_exists
         self.is_dir = is_dir
         self.names = [] if names is NEW else names  # the guest components with on-disk case
+        #: the entry's identity (sharing, attributes, locks, open handles): its host path, or in an overlay
+        #: its path in the upper layer whichever layer holds it now (so a copy-up does not change it)
+        self.key = str(host) if key is None else key
+        self.lower = lower              # an overlay entry read from the lower layer (not copied up yet)
+        self.lower_dir = lower_dir      # an overlay directory's lower-layer directory still shown, if any
+
+    @property
+    def rel(self) -> tuple[str, ...]:
+        """The folded components below the mount."""
+        return tuple(fold(c) for c in self.target.components[len(self.mount.prefix):])
 
     @property
     def readonly(self) -> bool:
@@ -239,6 +263,34 @@ def file_index_of(host) -> int:
     import hashlib
     digest = hashlib.sha256(str(host).encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:6], "little")
+
+
+def _sha256_file(path: str | None, limit: int = 1 << 30) -> str | None:
+    """The sha256 of a host file (None when unreadable or larger than `limit`)."""
+    if not path:
+        return None
+    import hashlib
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > limit:
+                return None
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _guest_rel(guest: str) -> list[str]:
+    """dropped/ relative path of a guest path: ["C", "Users", ..., "file.txt"] (the components are the
+    validated guest names: no '..', no separators)."""
+    if len(guest) < 3 or guest[1] != ":" or not guest[0].isalpha():
+        return []
+    comps = [c for c in guest[3:].split("\\") if c]
+    if not comps or any(c in (".", "..") or "/" in c or "\x00" in c for c in comps):
+        return []
+    return [guest[0].upper()] + comps
 
 
 def _inside(path: str, root: str) -> bool:
@@ -266,6 +318,10 @@ def check_host_file(host: Path | str) -> os.stat_result:
 
 
 # ---------------------------------------------------------------------------------------------------
+#: the bytes of dropped files a run keeps (copied to its output folder and stashed before deletion): beyond
+#: it the report lists the files with their hashes and says "truncated"
+DROPPED_CAP = 256 << 20
+
 #: host descriptors kept open at once for guest file handles (least recently used ones are closed and
 #: opened again by path when needed): a guest may hold millions of handles, the host process a few thousand
 MAX_HOST_FDS = 256
@@ -508,10 +564,11 @@ class VfsFile:
         if self.device is not None or self.host_path is None:
             return
         if access is not None or write is not None:
-            st = os.stat(self.host_path)
+            host = self._hf.path if self._hf is not None else self.host_path   # copied up at open in an overlay
+            st = os.stat(host)
             a = filetime_to_unix_ns(access) if access is not None else st.st_atime_ns
             w = filetime_to_unix_ns(write) if write is not None else st.st_mtime_ns
-            os.utime(self.host_path, ns=(a, w))
+            os.utime(host, ns=(a, w))
         if creation is not None:
             self.vfs._created[str(self.host_path)] = creation
 
@@ -589,6 +646,21 @@ class Vfs:
         #: (winhatch.kernel.io.notify: directory change notifications)
         self.change_listeners: list = []
         self._mounts: list[_Mount] = []
+        self._overlays: list[_Mount] = []
+        #: mount host folders writable, as Wine does (`winhatch run --writable`), instead of as overlays
+        self.writable_mounts = False
+        #: where overlays keep their upper layers (inside the sandbox, unless the runner puts them elsewhere)
+        self.overlay_root = self.sandbox_root / "overlay"
+        self.copied_up = 0              # entries copied up from an overlay's lower layer
+        #: the files the guest creates, changes or deletes once tracking is on (the runner turns it on when
+        #: the sample starts): key -> {"path", "existed", "sha256", ["stash"], ["moved_to"]}; see dropped_files
+        self.tracking = False
+        self.changes: dict[str, dict] = {}
+        self.dropped_cap = DROPPED_CAP
+        self.dropped_max_files = 10_000
+        self.dropped_truncated = False
+        self.dropped_out = None         # the run's output folder (runner: --out), where dropped files are copied
+        self._stash_bytes = 0
         self._opens: dict[str, _ShareState] = {}
         self._host_files: dict[tuple[int, int], _HostFile] = {}   # (st_dev, st_ino) -> open host file
         self._fd_lru: OrderedDict[tuple[_HostFile, bool], None] = OrderedDict()
@@ -622,8 +694,14 @@ class Vfs:
         if not win_ini.exists():
             win_ini.write_bytes(self.WIN_INI)
 
-    def mount(self, guest_dir: str, host_dir: Path | str, readonly: bool = False) -> None:
-        """Make host_dir appear at guest_dir ("C:\\app", or "D:\\" for a whole drive)."""
+    def mount(self, guest_dir: str, host_dir: Path | str, readonly: bool = False,
+              overlay: bool | None = None) -> None:
+        """Make host_dir appear at guest_dir ("C:\\app", or "D:\\" for a whole drive).
+
+        A writable mount is a copy-on-write overlay (unless ``overlay=False``, or ``writable_mounts`` is set:
+        `winhatch run --writable`): the guest reads the host folder, its first change to an entry copies it to
+        an upper layer inside the sandbox (``overlay_root``), deletions are whiteouts there, and the host
+        folder is never written."""
         full = P.full_path(guest_dir, "C:\\")
         if not (len(full) >= 3 and full[1] == ":" and full[2] == "\\"):
             raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"mount point must be a drive path: {guest_dir!r}")
@@ -633,9 +711,21 @@ class Vfs:
         host = Path(os.path.realpath(host_dir))
         if not host.is_dir():
             raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"host directory does not exist: {host_dir}")
-        m = _Mount(full[0].upper(), comps, host, readonly)
-        self._mounts = [x for x in self._mounts if not (x.drive == m.drive and x.key == m.key)]
+        if overlay is None:
+            overlay = not readonly and not self.writable_mounts
+        if overlay and not readonly:
+            upper = Path(self.overlay_root) / f"{len(self._overlays) + 1}-{full[0].upper()}"
+            upper = upper.joinpath(*comps) if comps else upper
+            _mkdirs(str(upper))
+            m = _Mount(full[0].upper(), comps, Path(os.path.realpath(upper)), False, lower=host)
+        else:
+            m = _Mount(full[0].upper(), comps, host, readonly)
+        old = [x for x in self._mounts if x.drive == m.drive and x.key == m.key]
+        self._mounts = [x for x in self._mounts if x not in old]
+        self._overlays = [x for x in self._overlays if x not in old]
         self._mounts.append(m)
+        if m.lower is not None:
+            self._overlays.append(m)
         # a placeholder directory so the mount point shows in its parent's listing
         if comps:
             try:
@@ -754,6 +844,8 @@ class Vfs:
         if t.kind != "drive":
             raise NtStatusError(STATUS_ACCESS_DENIED, f"device {t.device!r} is not a file system path")
         mount, n = self._mount_for(t.drive, t.components)
+        if mount.lower is not None:
+            return self._resolve_overlay(t, mount, n)
         root = str(mount.host)
         names = list(mount.prefix) if n else []
         host = mount.host
@@ -788,6 +880,70 @@ class Vfs:
         if not os.path.isdir(host):
             raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, "mount root is missing on the host")
         return _Resolved(t, mount, host, True, True, True, names)
+
+    def _overlay_entry(self, d: str | None, comp: str, root: str) -> tuple[str, str, os.stat_result | None] | None:
+        """(on-disk name, real path, stat or None when dangling) of `comp` in the layer directory `d`, None when
+        absent; ACCESS_DENIED when a host symlink leads outside the layer's root."""
+        if d is None:
+            return None
+        entry = self._lookup(Path(d), comp)
+        if entry is None:
+            return None
+        real = os.path.realpath(os.path.join(d, entry))
+        if not _inside(real, root):
+            raise NtStatusError(STATUS_ACCESS_DENIED, "path leads outside the sandbox")
+        try:
+            st = os.stat(real)
+        except OSError:
+            st = None
+        return entry, real, st
+
+    def _resolve_overlay(self, t: P.NtTarget, mount: _Mount, n: int) -> _Resolved:
+        """_resolve_target in a copy-on-write overlay: each component is looked up in the upper layer, then
+        (unless hidden below a whiteout or an opaque directory) in the lower one; the upper one wins.  The
+        entry's key is always its upper-layer path."""
+        names = list(mount.prefix) if n else []
+        rest = t.components[n:]
+        uroot, lroot = str(mount.host), str(mount.lower)
+        u: str | None = uroot        # the current directory in each layer (None: not there / not shown)
+        lo: str | None = lroot
+        key = uroot
+        rel: tuple[str, ...] = ()
+        for i, comp in enumerate(rest):
+            P.validate_component(comp)
+            last = i == len(rest) - 1
+            rel += (fold(comp),)
+            if rel in mount.hidden:
+                lo = None
+            eu = self._overlay_entry(u, comp, uroot)
+            el = self._overlay_entry(lo, comp, lroot) if eu is None or (eu[2] is not None
+                                                                         and _stat.S_ISDIR(eu[2].st_mode)) else None
+            if eu is not None and eu[2] is None:
+                eu = None           # a dangling link in the upper layer: as missing
+            if el is not None and el[2] is None:
+                el = None
+            if eu is None and el is None:
+                names.extend(rest[i:])
+                tail = os.path.join(key, *rest[i:])
+                return _Resolved(t, mount, Path(tail), False, last, False, names, key=tail)
+            name, real, st = eu if eu is not None else el
+            names.append(name)
+            key = os.path.join(key, name)
+            is_dir = _stat.S_ISDIR(st.st_mode)
+            if not last and not is_dir:
+                raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, "a path component is not a directory")
+            if not (is_dir or _stat.S_ISREG(st.st_mode)):
+                raise NtStatusError(STATUS_ACCESS_DENIED, "not a regular file or directory")
+            if eu is not None:
+                u = real
+                lo = el[1] if el is not None and _stat.S_ISDIR(el[2].st_mode) and is_dir else None
+            else:
+                u = None
+                lo = real if is_dir else None
+            if last:
+                return _Resolved(t, mount, Path(real), True, True, is_dir, names, key=key, lower=eu is None,
+                                 lower_dir=lo if is_dir else None)
+        return _Resolved(t, mount, Path(uroot), True, True, True, names, key=uroot, lower_dir=lo)
 
     def _resolve(self, path: str, cwd: str | None = None, root: VfsFile | None = None) -> _Resolved:
         return self._resolve_target(self._target(path, cwd, root))
@@ -867,7 +1023,7 @@ class Vfs:
                         last_write_time=unix_ns_to_filetime(st.st_mtime_ns),
                         change_time=unix_ns_to_filetime(st.st_ctime_ns), is_dir=is_dir, path=path,
                         allocation_size=0 if is_dir else (size + 4095) // 4096 * 4096,
-                        file_index=file_index_of(host))
+                        file_index=self.file_index(host))
 
     def _not_found(self, r: _Resolved, what: str) -> NtStatusError:
         if r.parent_exists:
@@ -888,7 +1044,7 @@ class Vfs:
             raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "trailing separator on a file name")
         st = os.stat(r.host)
         name = r.names[-1] if r.names else ""
-        return self._info_from_stat(name, st, r.readonly, r.host, r.guest)
+        return self._info_from_stat(name, st, r.readonly, Path(r.key), r.guest)
 
     def exists(self, path: str, cwd: str | None = None) -> bool:
         try:
@@ -908,7 +1064,7 @@ class Vfs:
                 raise self._not_found(r, "set attributes")
             if r.readonly:
                 raise NtStatusError(STATUS_ACCESS_DENIED, "read-only mount")
-            self._attrs[str(r.host)] = attributes & _SETTABLE_ATTRIBUTES
+            self._attrs[r.key] = attributes & _SETTABLE_ATTRIBUTES
         except NtStatusError as e:
             status = e.status
             raise
@@ -935,7 +1091,6 @@ class Vfs:
             if not r.is_dir:
                 raise NtStatusError(STATUS_NOT_A_DIRECTORY, f"not a directory: {r.guest!r}")
             out: list[FileInfo] = []
-            root = str(r.mount.host)
             if not r.is_root:
                 st = os.stat(r.host)
                 out.append(self._info_from_stat(".", st, r.readonly, None, r.guest))
@@ -952,22 +1107,27 @@ class Vfs:
             for m in self._mounts:
                 if m.drive == r.target.drive and len(m.key) == len(here) + 1 and m.key[:-1] == here:
                     child_mounts[m.key[-1]] = m
-            with os.scandir(r.host) as it:
-                for e in it:
-                    name = e.name
-                    if fold(name) in child_mounts:
-                        continue
-                    try:
-                        real = os.path.realpath(e.path)
-                        if not _inside(real, root):
+            seen: set[str] = set()
+            for d, root, is_lower in self._layer_dirs(r):
+                with os.scandir(d) as it:
+                    for e in it:
+                        name = e.name
+                        k = fold(name)
+                        if k in child_mounts or k in seen or (is_lower and r.rel + (k,) in r.mount.hidden):
                             continue
-                        st = os.stat(real)
-                    except (OSError, ValueError):
-                        continue
-                    if not (_stat.S_ISDIR(st.st_mode) or _stat.S_ISREG(st.st_mode)):
-                        continue
-                    entries[name] = self._info_from_stat(name, st, r.readonly, Path(real),
-                                                         r.guest.rstrip("\\") + "\\" + name)
+                        try:
+                            real = os.path.realpath(e.path)
+                            if not _inside(real, root):
+                                continue
+                            st = os.stat(real)
+                        except (OSError, ValueError):
+                            continue
+                        if not (_stat.S_ISDIR(st.st_mode) or _stat.S_ISREG(st.st_mode)):
+                            continue
+                        seen.add(k)
+                        ident = Path(real) if r.mount.lower is None else Path(os.path.join(r.key, name))
+                        entries[name] = self._info_from_stat(name, st, r.readonly, ident,
+                                                             r.guest.rstrip("\\") + "\\" + name)
             for m in child_mounts.values():
                 try:
                     st = os.stat(m.host)
@@ -1071,8 +1231,8 @@ class Vfs:
         if not r.parent_exists:
             raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"path not found: {r.guest!r}")
         wants_write = bool(acc & _WRITE_ACCESS) or bool(options & FILE_DELETE_ON_CLOSE)
+        key = r.key
         if r.exists:
-            key = str(r.host)
             if disposition == FILE_CREATE:
                 raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"already exists: {r.guest!r}")
             if r.is_dir:
@@ -1095,12 +1255,16 @@ class Vfs:
                 raise NtStatusError(STATUS_ACCESS_DENIED, f"file is read-only: {r.guest!r}")
             if self._pending(key):
                 raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {r.guest!r}")
-            if not r.is_dir and self._image_in_use(r.host):
+            if not r.is_dir and self._image_in_use(key):
                 if options & FILE_DELETE_ON_CLOSE:
                     raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {r.guest!r}")
                 if acc & (FILE_WRITE_DATA | FILE_APPEND_DATA) or truncate:
                     raise NtStatusError(STATUS_SHARING_VIOLATION, f"image file in use: {r.guest!r}")
             self._check_share(key, acc, share)
+            if self.tracking and not r.is_dir and (acc & (FILE_WRITE_DATA | FILE_APPEND_DATA) or truncate):
+                self._touch(key, r.guest, existed=True)
+            if r.lower and (acc & _CHANGE_ACCESS or truncate):
+                self._copy_up(r)        # the first change to a host file under an overlay
             if r.is_dir:
                 fd = self._os_open(r.host, os.O_RDONLY | os.O_DIRECTORY)
                 info = FILE_OPENED
@@ -1120,7 +1284,8 @@ class Vfs:
                 raise NtStatusError(STATUS_ACCESS_DENIED, f"read-only: {r.guest!r}")
             if t.trailing and not options & FILE_DIRECTORY_FILE:
                 raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "trailing separator on a file name")
-            key = str(r.host)
+            if r.mount.lower is not None:
+                self._upper_parent(r.key)
             if options & FILE_DIRECTORY_FILE:
                 try:
                     os.mkdir(r.host)
@@ -1133,12 +1298,14 @@ class Vfs:
             else:
                 fd = self._os_open(r.host, os.O_RDWR | os.O_CREAT | os.O_EXCL)
             self._note_created(r.host)
+            if self.tracking and not r.is_dir:
+                self._touch(key, r.guest, existed=False)
             if attributes & _SETTABLE_ATTRIBUTES & ~FILE_ATTRIBUTE_ARCHIVE:
                 self._attrs[key] = attributes & _SETTABLE_ATTRIBUTES | (0 if r.is_dir else FILE_ATTRIBUTE_ARCHIVE)
             info = FILE_CREATED
         hf = self._host_file(fd, r.host, r.is_dir, writable=not r.is_dir and bool(
             acc & (FILE_WRITE_DATA | FILE_APPEND_DATA) or info in (FILE_OVERWRITTEN, FILE_SUPERSEDED, FILE_CREATED)))
-        f = VfsFile(self, fd=hf, host_path=r.host, path=r.guest, nt_path=f"\\??\\{r.guest}", access=acc,
+        f = VfsFile(self, fd=hf, host_path=Path(key), path=r.guest, nt_path=f"\\??\\{r.guest}", access=acc,
                     share=share, options=options, is_dir=r.is_dir, readonly=r.readonly, information=info)
         opens = self._opens.get(key)
         if opens is None:
@@ -1255,10 +1422,7 @@ class Vfs:
             if key in self._delete_pending:
                 self._delete_pending.discard(key)
                 try:
-                    if os.path.isdir(key) and not os.path.islink(key):
-                        os.rmdir(key)
-                    else:
-                        os.unlink(key)
+                    self._unlink_key(key, f.is_dir)
                     self._attrs.pop(key, None)
                     self._log("delete", f.path, STATUS_SUCCESS, on_close=True)
                     self._notify(2, f.path, f.is_dir)
@@ -1270,24 +1434,275 @@ class Vfs:
         """An image section was made from this host file (NtCreateSection(SEC_IMAGE)): while a view of it is
         mapped (``section.views``), the file cannot be deleted (STATUS_CANNOT_DELETE) nor opened for writing
         (STATUS_SHARING_VIOLATION), as MmFlushImageSection refuses on Windows; it can be renamed."""
-        try:
-            st = os.stat(host)
-        except OSError:
-            return
-        lst = self._image_sections.setdefault((st.st_dev, st.st_ino), [])
+        lst = self._image_sections.setdefault(self._key_of_host(str(host)), [])
         if not any(x is section for x in lst):
             lst.append(section)
 
-    def _image_in_use(self, host: Path) -> bool:
+    def _image_in_use(self, key: str | Path) -> bool:
+        """Is a view of an image section made from the file with this key (VfsFile.host_path) mapped?"""
         if not self._image_sections:
-            return False
-        try:
-            st = os.lstat(host)
-        except OSError:
             return False
         live = self.section_in_use
         return any(sec.views > 0 and (live is None or live(sec))
-                   for sec in self._image_sections.get((st.st_dev, st.st_ino), ()))
+                   for sec in self._image_sections.get(str(key), ()))
+
+    # --- dropped files ---------------------------------------------------------------------------------------
+    def _real_of(self, key: str) -> str:
+        """The host file an entry's key stands for now: the key itself, or under an overlay the lower layer's
+        file while it has not been copied up."""
+        ov = self._overlay_of(key)
+        if ov is None or os.path.lexists(key):
+            return key
+        m, rel = ov
+        if any(rel[:i] in m.hidden for i in range(1, len(rel) + 1)):
+            return key                          # deleted: a whiteout hides the lower file
+        return str(m.lower) + key[len(str(m.host)):]
+
+    def _touch(self, key: str, guest: str, existed: bool) -> None:
+        """The guest created a file or opened it for writing (tracking: the files it drops)."""
+        if key in self.changes:
+            return
+        rec = {"path": guest, "existed": existed, "sha256": None}
+        if existed:     # to tell "modified" from "opened for writing and left as it was" (files up to 64 MB)
+            rec["sha256"] = _sha256_file(self._real_of(key), limit=64 << 20)
+        self.changes[key] = rec
+
+    def _before_remove(self, key: str, is_dir: bool) -> None:
+        """A file is about to be deleted: keep a copy of what the guest wrote into it (the stash, within the
+        dropped-files cap), and remember that a file that was there before is gone."""
+        if not self.tracking or is_dir:
+            return
+        rec = self.changes.get(key)
+        real = self._real_of(key)
+        if rec is None:
+            self.changes[key] = {"path": self._guest_of_key(key), "existed": True, "sha256": _sha256_file(real)}
+            return
+        try:
+            size = os.path.getsize(real)
+        except OSError:
+            return
+        if self._stash_bytes + size > self.dropped_cap:
+            rec["stash"] = None
+            self.dropped_truncated = True
+            return
+        stash = Path(self.sandbox_root) / "dropped-stash"
+        _mkdirs(str(stash))
+        dst = stash / str(len(os.listdir(stash)))
+        try:
+            self._copy_file(Path(real), dst)
+        except (OSError, NtStatusError):
+            return
+        self._stash_bytes += size
+        rec["stash"] = str(dst)
+
+    def _guest_of_key(self, key: str) -> str:
+        """The guest path of a key, from the open handles' and changes' records (the log's path otherwise)."""
+        for f in self._opens.get(key, ()):
+            return f.path
+        for m in self._mounts:
+            root = str(m.host)
+            if key == root or key.startswith(root + os.sep):
+                tail = key[len(root):].strip(os.sep).replace(os.sep, "\\")
+                base = m.guest.rstrip("\\")
+                return base + ("\\" + tail if tail else "")
+        return key
+
+    def _moved(self, skey: str, dkey: str, sguest: str, dguest: str, replaced: bool = False) -> None:
+        """A rename: the tracked files move with it; a file renamed away from where it was before the run is
+        gone from there, its new name is created."""
+        if not self.tracking:
+            return
+        moved = [k for k in self.changes if k == skey or k.startswith(skey + os.sep)]
+        if not moved and os.path.isfile(dkey):
+            self.changes[skey] = {"path": sguest, "existed": True, "sha256": None, "moved_to": dguest}
+            self.changes[dkey] = {"path": dguest, "existed": replaced, "sha256": None}
+            return
+        for k in moved:
+            rec = self.changes.pop(k)
+            tail = k[len(skey):]
+            if rec["existed"]:
+                self.changes[k] = {"path": rec["path"], "existed": True, "sha256": rec["sha256"],
+                                   "moved_to": dguest + tail.replace(os.sep, "\\")}
+            self.changes[dkey + tail] = dict(rec, path=dguest + tail.replace(os.sep, "\\"),
+                                             existed=replaced and not tail)
+
+    def dropped_files(self, out_dir: Path | str | None = None) -> dict:
+        """What the guest left in the file system since tracking began, file by file: {"files": [{path,
+        state: created|modified|deleted, size, sha256, kept}], "truncated", "cap"}.  With out_dir, each file's
+        content (a deleted one's last content, when the stash kept it) is copied to out_dir/<drive>/<guest
+        path> (``kept`` is that relative path) until ``dropped_cap`` bytes are copied; past it ``truncated``."""
+        files = []
+        copied = 0
+        truncated = self.dropped_truncated
+        out = Path(out_dir) if out_dir is not None else None
+        for key, rec in list(self.changes.items())[:self.dropped_max_files]:
+            real = self._real_of(key)
+            exists = os.path.isfile(real) and not os.path.islink(real)
+            if exists:
+                state = "modified" if rec["existed"] else "created"
+                src = real
+            else:
+                if os.path.lexists(real):      # now a directory
+                    continue
+                state = "deleted"
+                src = rec.get("stash")
+                if not rec["existed"] and src is None and rec.get("moved_to"):
+                    continue
+            sha = _sha256_file(src) if src else rec.get("sha256")
+            if state == "modified" and rec.get("sha256") is not None and sha == rec["sha256"]:
+                continue                       # opened for writing, left as it was
+            try:
+                size = os.path.getsize(src) if src else None
+            except OSError:
+                size = None
+            item = {"path": rec["path"], "state": state, "size": size, "sha256": sha, "kept": None}
+            if not rec["existed"] and state == "deleted":
+                item["transient"] = True       # created and deleted during the run
+            if rec.get("moved_to"):
+                item["moved_to"] = rec["moved_to"]
+            if out is not None and src and size is not None:
+                if copied + size > self.dropped_cap:
+                    truncated = True
+                else:
+                    rel = _guest_rel(rec["path"])
+                    if rel:
+                        dst = out.joinpath(*rel)
+                        try:
+                            _mkdirs(str(dst.parent))
+                            self._copy_file(Path(src), dst)
+                            copied += size
+                            item["kept"] = "/".join(rel)
+                        except (OSError, NtStatusError):
+                            pass
+            files.append(item)
+        if len(self.changes) > self.dropped_max_files:
+            truncated = True
+        files.sort(key=lambda x: fold(x["path"]))
+        return {"files": files, "truncated": truncated, "cap": self.dropped_cap,
+                "copied_bytes": copied, "folder": str(out) if out is not None else None}
+
+    # --- copy-on-write overlays ----------------------------------------------------------------------------
+    def file_index(self, key) -> int:
+        """file_index_of the entry with this key; in an overlay, of its host (lower-layer) path, so that a file's
+        index is the same whichever layer holds it and in every run."""
+        if key is None:
+            return 0
+        ov = self._overlay_of(str(key))
+        if ov is not None:
+            m = ov[0]
+            key = str(m.lower) + str(key)[len(str(m.host)):]
+        return file_index_of(key)
+
+    def _key_of_host(self, host: str) -> str:
+        """The key of the entry at a host path (Vfs.resolve's): in an overlay's lower layer, its upper path."""
+        for m in self._overlays:
+            lo = str(m.lower)
+            if host == lo or host.startswith(lo + os.sep):
+                return str(m.host) + host[len(lo):]
+        return host
+
+    def _overlay_of(self, key: str) -> tuple[_Mount, tuple[str, ...]] | None:
+        """(overlay mount, folded components below it) of an upper-layer key, None outside every overlay."""
+        if not self._overlays:
+            return None
+        for m in self._overlays:
+            root = str(m.host)
+            if key == root or key.startswith(root + os.sep):
+                return m, tuple(fold(c) for c in key[len(root):].split(os.sep) if c)
+        return None
+
+    def _unlink_key(self, key: str, is_dir: bool) -> None:
+        """Remove the entry with this key: its host file — in an overlay the upper layer's copy, if any, and a
+        whiteout hides the lower one."""
+        ov = self._overlay_of(key)
+        self._before_remove(key, is_dir)
+        if ov is None or os.path.lexists(key):
+            if is_dir:
+                os.rmdir(key)
+            else:
+                os.unlink(key)
+        if ov is not None:
+            ov[0].hidden.add(ov[1])
+
+    def _upper_parent(self, key: str) -> None:
+        """The upper-layer directories above an overlay key, made where only the lower layer had them."""
+        d = os.path.dirname(key)
+        if not os.path.isdir(d):
+            _mkdirs(d)
+
+    def _copy_up(self, r: _Resolved) -> None:
+        """The first change to an entry read from an overlay's lower layer: copy it to the upper layer (a
+        directory: itself, its entries stay shown from below), with its times, and move the handles open on it
+        there.  Charged to the sandbox's write quota (STATUS_DISK_FULL beyond it)."""
+        if not r.lower:
+            return
+        src = str(r.host)
+        self._upper_parent(r.key)
+        try:
+            st = os.stat(src)
+            if r.is_dir:
+                os.mkdir(r.key)
+            else:
+                self._charge(st.st_size, st.st_size)
+                self._copy_file(Path(src), Path(r.key))
+            os.utime(r.key, ns=(st.st_atime_ns, st.st_mtime_ns))
+        except OSError as e:
+            raise self._oserror(e)
+        self.copied_up += 1
+        r.host, r.lower = Path(r.key), False
+        self._note_created(r.host)
+        for f in list(self._opens.get(r.key, ())):
+            hf = f._hf
+            if hf is None or hf.pinned or str(hf.path) == r.key:
+                continue
+            fd = self._os_open(r.host, os.O_RDONLY | (os.O_DIRECTORY if r.is_dir else 0))
+            f._hf = self._host_file(fd, r.host, r.is_dir, writable=False)
+            hf.release()
+
+    def _copy_up_tree(self, r: _Resolved, depth: int = 0) -> None:
+        """Copy an overlay entry and, for a directory, everything shown below it to the upper layer (before a
+        rename: the moved tree no longer needs the lower layer)."""
+        if depth > 256:
+            raise NtStatusError(STATUS_ACCESS_DENIED, "directory tree too deep to copy up")
+        self._copy_up(r)
+        if not r.is_dir or r.lower_dir is None:
+            return
+        for name in self._merged_children(r):
+            c = self._resolve_target(P.NtTarget("drive", drive=r.target.drive,
+                                                components=list(r.target.components) + [name]))
+            if c.exists:
+                self._copy_up_tree(c, depth + 1)
+
+    def _layer_dirs(self, r: _Resolved) -> list[tuple[str, str, bool]]:
+        """The host directories whose entries make the directory r: (path, its layer's root, lower?)."""
+        m = r.mount
+        if m.lower is None:
+            return [(str(r.host), str(m.host), False)]
+        out = []
+        if not r.lower and os.path.isdir(r.key):
+            out.append((r.key, str(m.host), False))
+        if r.lower_dir is not None:
+            out.append((r.lower_dir, str(m.lower), True))
+        return out
+
+    def _merged_children(self, r: _Resolved) -> list[str]:
+        """The names shown in the directory r (both layers of an overlay, whiteouts left out)."""
+        seen: dict[str, str] = {}
+        for d, root, is_lower in self._layer_dirs(r):
+            try:
+                names = os.listdir(d)
+            except OSError:
+                continue
+            for name in names:
+                k = fold(name)
+                if k in seen or (is_lower and r.rel + (k,) in r.mount.hidden):
+                    continue
+                p = os.path.join(d, name)
+                real = os.path.realpath(p)
+                if not _inside(real, root):
+                    continue
+                seen[k] = name
+        return list(seen.values())
 
     def _pin_open(self, key: str) -> None:
         """The path ``key`` is about to be unlinked while handles have it open (POSIX delete: they live
@@ -1336,20 +1751,20 @@ class Vfs:
                 raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "trailing separator on a file name")
             if r.readonly or r.is_root or self._is_mount_root(r) or self._contains_mount(r):
                 raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot delete {r.guest!r}")
-            key = str(r.host)
+            key = r.key
             if self._attrs.get(key, 0) & FILE_ATTRIBUTE_READONLY:
                 raise NtStatusError(STATUS_CANNOT_DELETE, f"read-only file: {r.guest!r}")
-            if not want_dir and self._image_in_use(r.host):
+            if not want_dir and self._image_in_use(key):
                 raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {r.guest!r}")
             if self._pending(key):
                 raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {r.guest!r}")
             self._check_share(key, DELETE, FILE_SHARE_ALL)
+            if want_dir and r.mount.lower is not None and self._merged_children(r):
+                raise NtStatusError(STATUS_DIRECTORY_NOT_EMPTY, f"directory not empty: {r.guest!r}")
             self._pin_open(key)
             try:
-                if want_dir:
-                    os.rmdir(r.host)
-                else:
-                    os.unlink(r.host)   # POSIX delete semantics (Windows 10 DeleteFileW): open handles live on
+                # POSIX delete semantics (Windows 10 DeleteFileW): open handles live on
+                self._unlink_key(key, want_dir)
             except OSError as e:
                 raise self._oserror(e)
             self._attrs.pop(key, None)
@@ -1393,23 +1808,27 @@ class Vfs:
                 raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot rename onto {rd.guest!r}")
             if ts.drive != td.drive:
                 raise NtStatusError(STATUS_NOT_SAME_DEVICE, "rename across drives")
-            skey = str(rs.host)
+            skey = rs.key
             if self._pending(skey):
                 raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {rs.guest!r}")
             self._check_share(skey, DELETE, FILE_SHARE_ALL, exclude)
-            if rs.is_dir and _inside(str(rd.host), skey) and str(rd.host) != skey:
+            if rs.is_dir and _inside(rd.key, skey) and rd.key != skey:
                 raise NtStatusError(STATUS_SHARING_VIOLATION, "cannot move a directory into itself")
             new_leaf = td.components[-1]
-            if rd.exists and str(rd.host) == skey:
-                dest = rs.host.parent / new_leaf          # a change of case only
+            if rd.exists and rd.key == skey:
+                dest = Path(skey).parent / new_leaf          # a change of case only
             elif rd.exists:
                 if not replace:
                     raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"already exists: {rd.guest!r}")
-                if rd.is_dir or self._opens.get(str(rd.host)):
+                if rd.is_dir or self._opens.get(rd.key):
                     raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot replace {rd.guest!r}")
-                dest = rd.host
+                dest = Path(rd.key)
             else:
-                dest = rd.host
+                dest = Path(rd.key)
+            if rs.mount.lower is not None:
+                self._copy_up_tree(rs)      # the moved entry lives in the upper layer from now on
+            if rd.mount.lower is not None:
+                self._upper_parent(str(dest))
             try:
                 os.rename(rs.host, dest)
             except OSError as e:
@@ -1418,6 +1837,11 @@ class Vfs:
                 self._copy_file(rs.host, dest)
                 os.unlink(rs.host)
             dkey = str(dest)
+            for ov in (self._overlay_of(skey), self._overlay_of(dkey)):
+                if ov is not None:       # the old name is a whiteout, the new one opaque
+                    ov[0].hidden.add(ov[1])
+            for k in [k for k in self._image_sections if k == skey or k.startswith(skey + os.sep)]:
+                self._image_sections[dkey + k[len(skey):]] = self._image_sections.pop(k)
             # keep sharing state and attributes with the moved entry
             for k in [k for k in self._opens if k == skey or k.startswith(skey + os.sep)]:
                 for f in self._opens[k]:
@@ -1430,6 +1854,8 @@ class Vfs:
                 self._opens[dkey + k[len(skey):]] = self._opens.pop(k)
             for k in [k for k in self._attrs if k == skey or k.startswith(skey + os.sep)]:
                 self._attrs[dkey + k[len(skey):]] = self._attrs.pop(k)
+            self._moved(skey, dkey, rs.guest, rd.guest[:len(rd.guest) - len(rd.names[-1])] + new_leaf,
+                        replaced=rd.exists and rd.key != skey)
         except NtStatusError as e:
             status = e.status
             raise
@@ -1453,6 +1879,28 @@ class Vfs:
                 os.close(fo)
         finally:
             os.close(fi)
+
+    # --- for other layers: seeding and archiving -------------------------------------------------------------
+    def seed_file(self, path: str, data: bytes) -> None:
+        """Put a file into the guest before the sample runs (a machine profile's documents, a decoy): parent
+        directories are made, an overlay path lands in its upper layer (the host folder is not written), and
+        the file is not one the guest dropped."""
+        full = P.full_path(path, "C:\\")
+        comps = [c for c in full[3:].split("\\") if c]
+        tracking, self.tracking = self.tracking, False
+        try:
+            for i in range(1, len(comps)):
+                d = full[:3] + "\\".join(comps[:i])
+                if not self.exists(d):
+                    self.mkdir(d)
+            self.write_file(full, data)
+        finally:
+            self.tracking = tracking
+
+    def writable_roots(self) -> list[tuple[str, Path]]:
+        """(guest directory, host directory) of every place the guest's writes land: the sandbox's drives and
+        mounts written through, and each overlay's upper layer (for archiving a run's file system)."""
+        return [(m.guest, m.host) for m in self._mounts if not m.readonly]
 
     # --- conveniences for other layers ----------------------------------------------------------------
     def read_file(self, path: str, cwd: str | None = None) -> bytes:
@@ -1510,7 +1958,10 @@ class Vfs:
             raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot delete {f.path!r}")
         if f.is_dir:
             try:
-                if any(True for _ in os.scandir(f.host_path)):
+                if r is not None and r.exists and r.mount.lower is not None:
+                    if self._merged_children(r):
+                        raise NtStatusError(STATUS_DIRECTORY_NOT_EMPTY, f"directory not empty: {f.path!r}")
+                elif any(True for _ in os.scandir(f.host_path)):
                     raise NtStatusError(STATUS_DIRECTORY_NOT_EMPTY, f"directory not empty: {f.path!r}")
             except OSError as e:
                 raise self._oserror(e)
@@ -1522,10 +1973,7 @@ class Vfs:
         try:
             self._pin_open(key)
             try:
-                if f.is_dir:
-                    os.rmdir(f.host_path)
-                else:
-                    os.unlink(f.host_path)
+                self._unlink_key(key, f.is_dir)
             except OSError as e:
                 raise self._oserror(e)
             self._attrs.pop(key, None)

@@ -64,10 +64,14 @@ def _failed(st: int) -> bool:
 def nt_name(c, path: str) -> str | None:
     """RtlDosPathNameToNtPathName_U against the current directory; None with the last error set."""
     try:
-        return P.to_nt_path(path, cwd(c))
+        nt = P.to_nt_path(path, cwd(c))
     except NtStatusError as e:
         c.set_last_nt_error(e.status)
         return None
+    if len(nt.encode("utf-16-le", "surrogatepass")) > 0xFFFC:   # past a UNICODE_STRING's 32,766 characters
+        c.set_last_nt_error(0xC0000106)          # STATUS_NAME_TOO_LONG: ERROR_FILENAME_EXCED_RANGE
+        return None
+    return nt
 
 
 def nt_open(c, nt: str, access: int, share: int, options: int, *, disposition: int | None = None,

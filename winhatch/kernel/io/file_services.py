@@ -1352,19 +1352,15 @@ SYMBOLIC_LINK_QUERY = 0x1
 
 
 def _open_object(machine, thread, handle_p: int, access: int, oa: int, type_name: str, service: str) -> int:
+    """ObOpenObjectByName for an object directory or a symbolic link (the link itself, not its target)."""
+    from winhatch.kernel.ob.services import lookup_object_attributes
     _dos_devices(machine)
     if not handle_p:
         return 0xC0000005
-    name, root, attrs = read_object_attributes(thread, oa)
-    if root:
-        unsupported(thread, service, "a name relative to a root directory")
-    if not name:
-        raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD if name is None else STATUS_OBJECT_NAME_INVALID,
-                            "no object name")
-    ns = machine.namespace
-    obj = ns.lookup(name, None, open_link=(type_name == "SymbolicLink"))
+    _wptr(thread, handle_p, 0)
+    obj, attrs = lookup_object_attributes(machine, thread, oa, open_link=(type_name == "SymbolicLink"))
     if obj.type_name != type_name:
-        raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{name} is a {obj.type_name}")
+        raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{obj.name} is a {obj.type_name}")
     h = thread.process.handles.insert(obj, access & 0xFFFFFFFF, inherit=bool(attrs & OBJ_INHERIT))
     _wptr(thread, handle_p, h)
     return 0
@@ -1385,9 +1381,16 @@ def NtCreateMailslotFile(machine, thread, FileHandle, DesiredAccess, ObjectAttri
     from winhatch.kernel.ob.access import object_type
     if not FileHandle or not IoStatusBlock:
         return 0xC0000005
-    name, root, attrs = read_object_attributes(thread, ObjectAttributes)
-    if root or not name:
-        return STATUS_OBJECT_NAME_INVALID if name == "" or root else STATUS_OBJECT_PATH_SYNTAX_BAD
+    from winhatch.kernel.ob.services import capture_object_attributes
+    _wptr(thread, FileHandle, 0)
+    if not ObjectAttributes:
+        return STATUS_INVALID_PARAMETER
+    root, name, attrs = capture_object_attributes(thread, ObjectAttributes)
+    if root:
+        d = thread.process.handles.lookup(root, None, 0, current_process=thread.process, current_thread=thread)
+        unsupported(thread, "NtCreateMailslotFile", f"a name relative to a {d.type_name} object")
+    if not name or not name.startswith("\\"):
+        return STATUS_OBJECT_PATH_SYNTAX_BAD
     slot = msfs.mailslot_name(name)
     if slot is None:
         return STATUS_OBJECT_NAME_INVALID

@@ -16,6 +16,7 @@ import struct
 from winhatch.kernel.io import completion as io
 from winhatch.kernel.io import npfs
 from winhatch.kernel.ke import wait as kwait
+from winhatch.kernel.ob import services as ob_services
 from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
 from winhatch.kernel.ob.access import EVENT_MODIFY_STATE, SYNCHRONIZE
 from winhatch.ntstatus import NtStatusError
@@ -123,29 +124,16 @@ def _timeout_deadline(machine, thread, timeout_ptr: int) -> int | None:
 # -- completion ports -------------------------------------------------------------------------------------------
 @kernel_service("NtCreateIoCompletion")
 def NtCreateIoCompletion(machine, thread, IoCompletionHandle, DesiredAccess, ObjectAttributes, Count):
-    name, attrs = object_name(thread, ObjectAttributes, "NtCreateIoCompletion")
+    # named through the object manager like every other object (RootDirectory, OBJ_OPENIF, collisions)
     port = io.IoCompletion(machine, Count & 0xFFFFFFFF)
-    if name is not None:
-        got = machine.namespace.insert(name, port, exist_ok=bool(attrs & 0x80))   # OBJ_OPENIF
-        port = got
-    h = thread.process.handles.insert(port, DesiredAccess & 0xFFFFFFFF, inherit=bool(attrs & 0x2))
-    try:
-        _put_ptr(thread, IoCompletionHandle, h)
-    except NtStatusError:
-        thread.process.handles.close(h)
-        raise
-    return 0
+    return ob_services.insert_object(machine, thread, port, ObjectAttributes, DesiredAccess & 0xFFFFFFFF,
+                                     IoCompletionHandle)
 
 
 @kernel_service("NtOpenIoCompletion")
 def NtOpenIoCompletion(machine, thread, IoCompletionHandle, DesiredAccess, ObjectAttributes):
-    name, attrs = object_name(thread, ObjectAttributes, "NtOpenIoCompletion")
-    if not name:
-        return STATUS_INVALID_PARAMETER
-    port = machine.namespace.lookup(name, "IoCompletion")
-    h = thread.process.handles.insert(port, DesiredAccess & 0xFFFFFFFF, inherit=bool(attrs & 0x2))
-    _put_ptr(thread, IoCompletionHandle, h)
-    return 0
+    return ob_services.open_object(machine, thread, ObjectAttributes, "IoCompletion", DesiredAccess & 0xFFFFFFFF,
+                                   IoCompletionHandle)
 
 
 @kernel_service("NtSetIoCompletion")
@@ -321,14 +309,33 @@ def write_request(machine, thread, file_object, data: bytes, offset: int | None,
 
 
 # -- named pipes ----------------------------------------------------------------------------------------------------
+def _pipe_create_name(thread, oa: int) -> tuple[str, int]:
+    """(the pipe's name, Attributes) of NtCreateNamedPipeFile's OBJECT_ATTRIBUTES, captured by the object
+    manager: an absolute name under \\Device\\NamedPipe (or a link to it), or a name relative to a handle of
+    the file system's root (what CreateNamedPipeW passes)."""
+    if not oa:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "no OBJECT_ATTRIBUTES")
+    root, name, attrs = ob_services.capture_object_attributes(thread, oa)
+    if root:
+        d = _lookup(thread, root)
+        if not getattr(d, "npfs_root", False):
+            unsupported(thread, "NtCreateNamedPipeFile", f"a name relative to a {d.type_name} object")
+        pname = name or ""
+    else:
+        if not name or not name.startswith("\\"):
+            raise NtStatusError(0xC000003B, "no absolute pipe name")      # STATUS_OBJECT_PATH_SYNTAX_BAD
+        pname = npfs.pipe_name(name)
+    if not pname:
+        raise NtStatusError(0xC0000033, f"{name!r} names no pipe")       # STATUS_OBJECT_NAME_INVALID
+    return pname, attrs
+
+
 @kernel_service("NtCreateNamedPipeFile")
 def NtCreateNamedPipeFile(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStatusBlock, ShareAccess,
                           CreateDisposition, CreateOptions, NamedPipeType, ReadMode, CompletionMode,
                           MaximumInstances, InboundQuota, OutboundQuota, DefaultTimeout):
-    name, attrs = object_name(thread, ObjectAttributes, "NtCreateNamedPipeFile")
-    pname = npfs.pipe_name(name or "")
-    if not pname:
-        return 0xC0000033 if name else STATUS_INVALID_PARAMETER   # STATUS_OBJECT_NAME_INVALID
+    _put_ptr(thread, FileHandle, 0)          # probed first: a bad pointer creates nothing
+    pname, attrs = _pipe_create_name(thread, ObjectAttributes)
     disposition = CreateDisposition & 0xFFFFFFFF
     if disposition not in (1, 2, 3):          # FILE_OPEN, FILE_CREATE, FILE_OPEN_IF
         return STATUS_INVALID_PARAMETER       # (overwrite / supersede: Wine's ntdll pipe tests, as on Windows)

@@ -62,23 +62,63 @@ def read_unicode_string(thread, us: int) -> str:
     return user_read(thread.process, buf, length).decode("utf-16-le", "surrogatepass")
 
 
-def read_object_attributes(machine, thread, oa: int, *, create: bool = False) -> tuple[str | None, int]:
-    """(the full object path or None for an unnamed object, Attributes) of an OBJECT_ATTRIBUTES. A relative name
-    is resolved against RootDirectory (a directory handle). For a create (`create`), an empty name makes an
-    unnamed object whatever RootDirectory holds (Wine's ntdll/tests/om.c test_name_limits, as on Windows)."""
-    if not oa:
-        return None, 0
+STATUS_DATATYPE_MISALIGNMENT = 0x80000002
+
+
+def capture_object_name(thread, us: int) -> str:
+    """ObpCaptureObjectName: the text of an ObjectName UNICODE_STRING. The buffer is probed for WCHAR alignment
+    first (STATUS_DATATYPE_MISALIGNMENT), an odd Length or one that leaves no room for the terminating NUL in a
+    USHORT (0xFFFE) is STATUS_OBJECT_NAME_INVALID, an unreadable buffer STATUS_ACCESS_VIOLATION (Wine's
+    ntdll/tests/om.c test_name_limits, as on Windows)."""
     ps = ptr_size(thread)
+    length, _maximum = struct.unpack("<HH", user_read(thread.process, us, 4))
+    buf = read_ptr(thread, us + ps)
+    if not length:
+        return ""
+    if buf & 1:
+        raise NtStatusError(STATUS_DATATYPE_MISALIGNMENT, "ObjectName buffer not WCHAR-aligned")
+    if length & 1 or length >= 0xFFFE:
+        raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"ObjectName Length {length}")
+    return user_read(thread.process, buf, length).decode("utf-16-le", "surrogatepass")
+
+
+def capture_object_attributes(thread, oa: int) -> tuple[int, int | None, int]:
+    """ObpCaptureObjectCreateInformation: (RootDirectory, ObjectName's text or None when ObjectName is NULL,
+    Attributes) of a non-NULL OBJECT_ATTRIBUTES. Its Length must be the structure's size (else
+    STATUS_INVALID_PARAMETER); a RootDirectory without an ObjectName is STATUS_OBJECT_NAME_INVALID."""
+    ps = ptr_size(thread)
+    (length,) = struct.unpack("<I", user_read(thread.process, oa, 4))
     root = read_ptr(thread, oa + ps)
     pname = read_ptr(thread, oa + 2 * ps)
     (attrs,) = struct.unpack("<I", user_read(thread.process, oa + 3 * ps, 4))
-    name = read_unicode_string(thread, pname) if pname else None
+    if length != 6 * ps:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, f"OBJECT_ATTRIBUTES.Length {length}")
+    if not pname:
+        if root:
+            raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "a RootDirectory without an ObjectName")
+        return 0, None, attrs
+    return root, capture_object_name(thread, pname), attrs
+
+
+def _root_directory(thread, root: int):
+    d = thread.process.handles.lookup(root, None, 0, current_process=thread.process, current_thread=thread)
+    if d.type_name != "Directory":
+        raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, "RootDirectory is not a directory")
+    return d
+
+
+def read_object_attributes(machine, thread, oa: int, *, create: bool = False) -> tuple[str | None, int]:
+    """(the full object path or None for an unnamed object, Attributes) of an OBJECT_ATTRIBUTES, captured and
+    checked as capture_object_attributes does. A relative name is resolved against RootDirectory (a directory
+    handle). For a create (`create`), an empty name makes an unnamed object whatever RootDirectory holds (Wine's
+    ntdll/tests/om.c test_name_limits, as on Windows)."""
+    if not oa:
+        return None, 0
+    root, name, attrs = capture_object_attributes(thread, oa)
     if create and not name:
         return None, attrs
     if root:
-        d = thread.process.handles.lookup(root, None, 0, current_process=thread.process, current_thread=thread)
-        if d.type_name != "Directory":
-            raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, "RootDirectory is not a directory")
+        d = _root_directory(thread, root)
         if name and name.startswith("\\"):
             raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, "a relative name starts with a backslash")
         base = (d.name or "").rstrip("\\")
@@ -90,12 +130,52 @@ def read_object_attributes(machine, thread, oa: int, *, create: bool = False) ->
     return name, attrs
 
 
+def lookup_object_attributes(machine, thread, oa: int, *, open_link: bool | None = None):
+    """ObOpenObjectByName's parse: (the object an Open service's OBJECT_ATTRIBUTES names, Attributes). No
+    OBJECT_ATTRIBUTES is STATUS_INVALID_PARAMETER, no name without a root STATUS_OBJECT_PATH_SYNTAX_BAD; an
+    empty name with a RootDirectory is the root object itself, whatever its type (the caller compares the
+    type); a name below a root needs the root to be a directory."""
+    if not oa:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "no OBJECT_ATTRIBUTES")
+    root, name, attrs = capture_object_attributes(thread, oa)
+    link = bool(attrs & OBJ_OPENLINK) if open_link is None else open_link
+    ci = bool(attrs & OBJ_CASE_INSENSITIVE)
+    if root:
+        if not name:
+            # the root itself when the object manager can parse from it: a directory, or a symbolic link
+            # (its type has a parse procedure); any other object is STATUS_OBJECT_TYPE_MISMATCH
+            obj = thread.process.handles.lookup(root, None, 0, current_process=thread.process,
+                                                current_thread=thread)
+            if obj.type_name not in ("Directory", "SymbolicLink"):
+                raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"RootDirectory is a {obj.type_name}")
+            return obj, attrs
+        d = _root_directory(thread, root)
+        if name.startswith("\\"):
+            raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, "a relative name starts with a backslash")
+        if d.name is None:
+            from winhatch.kernel.ob.namespace import split_path
+            parts = split_path("\\" + name)
+            obj = d.child(parts[0], ci) if len(parts) == 1 else None
+            if obj is None:
+                raise NtStatusError(0xC0000034, f"{name} in an unnamed directory")   # OBJECT_NAME_NOT_FOUND
+            return obj, attrs
+        path = d.name.rstrip("\\") + "\\" + name
+    else:
+        if not name:
+            raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, "no object name")
+        if not name.startswith("\\"):
+            raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, f"object name {name!r} is not absolute")
+        path = name
+    return machine.namespace.lookup(path, open_link=link, case_insensitive=ci), attrs
+
+
 # ------------------------------------------------------------------------------------------ ObInsertObject / ObOpenObjectByName
 def insert_object(machine, thread, obj, oa: int, access: int, out_handle: int) -> int:
     """ObInsertObject for a Create service: name `obj` from its OBJECT_ATTRIBUTES (OBJ_OPENIF opens an existing
     object of the same type: STATUS_OBJECT_NAME_EXISTS), put a handle into *out_handle. Returns the status;
     `insert_object.last` is the object the handle refers to (the new or the existing one)."""
     proc = thread.process
+    write_handle(thread, out_handle, 0)   # probed (and NULL on failure) before the object is named
     name, attrs = read_object_attributes(machine, thread, oa, create=True)
     status = 0
     target = obj
@@ -140,12 +220,10 @@ def check_open_access(thread, type_name: str, access: int) -> None:
 
 
 def open_object(machine, thread, oa: int, type_name: str, access: int, out_handle: int) -> int:
-    """ObOpenObjectByName for an Open service."""
-    name, attrs = read_object_attributes(machine, thread, oa)
-    if name is None:
-        return STATUS_OBJECT_PATH_SYNTAX_BAD if oa else STATUS_INVALID_PARAMETER
-    obj = machine.namespace.lookup(name, open_link=bool(attrs & OBJ_OPENLINK),
-                                   case_insensitive=bool(attrs & OBJ_CASE_INSENSITIVE))
+    """ObOpenObjectByName for an Open service. The handle is zeroed first (a bad pointer is
+    STATUS_ACCESS_VIOLATION before anything else), and stays NULL when the open fails."""
+    write_handle(thread, out_handle, 0)
+    obj, attrs = lookup_object_attributes(machine, thread, oa)
     if obj.type_name != type_name:
         return STATUS_OBJECT_TYPE_MISMATCH
     check_open_access(thread, type_name, access)
@@ -352,6 +430,12 @@ def NtCreateSymbolicLinkObject(machine, thread, LinkHandle, DesiredAccess, Objec
         return STATUS_INVALID_PARAMETER
     if not LinkHandle:
         return 0xC0000005                       # STATUS_ACCESS_VIOLATION: the handle cannot be returned
+    write_handle(thread, LinkHandle, 0)
+    # the target is captured before the OBJECT_ATTRIBUTES: a Length past MaximumLength (or odd) is
+    # STATUS_INVALID_PARAMETER whatever the name (Wine's ntdll/tests/om.c test_all_kernel_objects)
+    t_len, t_max = struct.unpack("<HH", user_read(thread.process, LinkTarget, 4))
+    if t_len > t_max or t_len & 1:
+        return STATUS_INVALID_PARAMETER
     target = read_unicode_string(thread, LinkTarget)
     if not target:
         return STATUS_INVALID_PARAMETER

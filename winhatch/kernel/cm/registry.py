@@ -60,7 +60,7 @@ TYPE_NAMES = {REG_NONE: "REG_NONE", REG_SZ: "REG_SZ", REG_EXPAND_SZ: "REG_EXPAND
               REG_RESOURCE_REQUIREMENTS_LIST: "REG_RESOURCE_REQUIREMENTS_LIST", REG_QWORD: "REG_QWORD"}
 TYPES_BY_NAME = {v: k for k, v in TYPE_NAMES.items()}
 
-MAX_KEY_NAME = 255
+MAX_KEY_NAME = 256      # characters of one component (Wine's ntdll/tests/om.c: 256 is created, 257 refused)
 MAX_VALUE_NAME = 16383
 LINK_VALUE = "SymbolicLinkValue"
 DEFAULT_USER_SID = "S-1-5-21-3623811015-3361044348-30300820-1001"
@@ -454,6 +454,13 @@ class Registry:
         raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, f"relative key name without a root: {path!r}")
 
     def _components(self, path: str, parent: RegKey | None) -> list[str]:
+        comps = self._components_unchecked(path, parent)
+        if any(len(c) > MAX_KEY_NAME for c in comps):
+            # a component too long is refused by an open as by a create (Wine's ntdll/tests/om.c)
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "a key name component longer than 256 characters")
+        return comps
+
+    def _components_unchecked(self, path: str, parent: RegKey | None) -> list[str]:
         if parent is None:
             return self._absolute(path)
         parent._alive()

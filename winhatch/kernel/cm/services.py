@@ -115,7 +115,25 @@ def read_object_attributes(proc, addr: int) -> tuple[int, str, int]:
     root = struct.unpack_from(fmt, raw, p)[0]
     name = struct.unpack_from(fmt, raw, 2 * p)[0]
     attributes = struct.unpack_from("<I", raw, 3 * p)[0]
-    return root, read_unicode_string(proc, name), attributes
+    if not name:
+        # the registry's parse reads the ObjectName without a NULL check (Wine's ntdll/tests/om.c)
+        raise NtStatusError(0xC0000005, "NULL ObjectName")
+    return root, _capture_name(proc, name), attributes
+
+
+def _capture_name(proc, us: int) -> str:
+    """The object manager's name capture (alignment, odd length or 0xFFFE: STATUS_OBJECT_NAME_INVALID)."""
+    p = _ptr_size(proc)
+    raw = user_read(proc, us, 2 * p)
+    length = struct.unpack_from("<H", raw)[0]
+    buf = struct.unpack_from("<Q" if p == 8 else "<I", raw, p)[0]
+    if not length:
+        return ""
+    if buf & 1:
+        raise NtStatusError(0x80000002, "ObjectName buffer not WCHAR-aligned")   # STATUS_DATATYPE_MISALIGNMENT
+    if length & 1 or length >= 0xFFFE:
+        raise NtStatusError(0xC0000033, f"ObjectName Length {length}")         # STATUS_OBJECT_NAME_INVALID
+    return user_read(proc, buf, length).decode("utf-16-le", "surrogatepass")
 
 
 def key_object(thread, handle: int, access: int = 0) -> KeyObject:

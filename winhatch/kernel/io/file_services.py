@@ -238,7 +238,9 @@ def _device_open(machine, thread, oa: int, access: int = 0, options: int = 0):
     """The file object of a device that is opened as itself (the mount manager), or None: a name the file
     system resolves."""
     name, root, _attrs = read_object_attributes(thread, oa)
-    if root or not name or not name.startswith("\\"):
+    if root:
+        name = _below_object_directory(thread, root, name)
+    if not name or not name.startswith("\\"):
         return None
     _dos_devices(machine)
     try:
@@ -278,11 +280,25 @@ def redirected(thread) -> bool:
     return thread.process.arch == "x86" and not getattr(thread, "wow64_fs_redirection", 0)
 
 
+def _below_object_directory(thread, root: int, name: str | None) -> str | None:
+    """The absolute NT name of `name` relative to an object directory handle (the object manager parses it
+    from there: \\BaseNamedObjects + link\\NUL); None when the root is no object directory (a file)."""
+    obj = thread.process.handles.lookup(root, None, 0, current_process=thread.process, current_thread=thread)
+    if not isinstance(obj, Directory):
+        return None
+    if name and name.startswith("\\"):
+        raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, "a relative name starts with a backslash")
+    return (obj.name or "").rstrip("\\") + "\\" + (name or "")
+
+
 def _resolve_oa(machine, thread, oa: int) -> tuple[str, "V.VfsFile | None"]:
     """(name for the file system, root directory file or None) of a file service's OBJECT_ATTRIBUTES."""
     name, root, _attrs = read_object_attributes(thread, oa)
     if root:
         from winhatch.kernel.fileobj import FileObject
+        full = _below_object_directory(thread, root, name)
+        if full is not None:
+            return fs_name(machine, thread, full), None
         obj = thread.process.handles.lookup(root, None, 0, current_process=thread.process, current_thread=thread)
         if not isinstance(obj, FileObject):
             unsupported(thread, "NtCreateFile", f"a name relative to a {obj.type_name} object")
@@ -1460,7 +1476,9 @@ def NtQuerySymbolicLinkObject(machine, thread, LinkHandle, LinkTarget, ReturnedL
     _length, maxlen = struct.unpack("<HH", _rd(thread, LinkTarget, 4))
     buf = _rptr(thread, LinkTarget + n)
     data = link.target.encode("utf-16-le")
-    if len(data) > maxlen:
+    # with a ReturnedLength the target must fit with its terminating NUL (Wine's ntdll/tests/om.c
+    # test_query_symboliclink-like checks: MaximumLength == the target's length is STATUS_BUFFER_TOO_SMALL)
+    if len(data) + (2 if ReturnedLength else 0) > maxlen:
         if ReturnedLength:
             _wr(thread, ReturnedLength, struct.pack("<I", len(data) + 2))
         return STATUS_BUFFER_TOO_SMALL

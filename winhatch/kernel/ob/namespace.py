@@ -24,13 +24,14 @@ class Directory(KObject):
 
     def child(self, comp: str, case_insensitive: bool) -> KObject | None:
         """The entry named `comp`: exactly, or (OBJ_CASE_INSENSITIVE) in any case."""
-        got = self.children.get(comp)
-        if got is not None or not case_insensitive:
-            return got
+        if not case_insensitive:
+            return self.children.get(comp)
+        # the directory's hash chain puts the newest entry first: of names differing only in case, the
+        # most recently inserted one is found (Wine's ntdll/tests/om.c test_case_sensitive)
         low = comp.lower()
-        for k, o in self.children.items():
+        for k in reversed(self.children):
             if k.lower() == low:
-                return o
+                return self.children[k]
         return None
 
 
@@ -59,10 +60,7 @@ def split_path(path: str) -> list[str]:
         raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, f"object path must be absolute: {path!r}")
     if path == "\\":
         return []
-    parts = path[1:].split("\\")
-    if any(p == "" for p in parts):
-        raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"empty component in {path!r}")
-    return parts
+    return path[1:].split("\\")      # an empty component is refused where the walk meets it
 
 
 class ObNamespace:
@@ -79,6 +77,7 @@ class ObNamespace:
 
     def __init__(self, session_id: int = 1):
         self.root = Directory("\\")
+        self.root.make_permanent()      # a handle to "\\" closed must not delete the namespace's root
         self.session_id = session_id
         for d in ("\\BaseNamedObjects", "\\KnownDlls", "\\KnownDlls32", "\\Device", "\\GLOBAL??",
                   "\\RPC Control", "\\Windows", "\\ObjectTypes", "\\Sessions", "\\Sessions\\BNOLINKS",
@@ -116,6 +115,10 @@ class ObNamespace:
                                   case_insensitive=ci)
             if not isinstance(cur, Directory):
                 raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"{comp!r}: parent is not a directory")
+            if comp == "":
+                # an empty component met in an existing directory ("\\BaseNamedObjects\\", "\\\\x"); a missing
+                # directory before it is STATUS_OBJECT_PATH_NOT_FOUND (Wine's ntdll/tests/om.c test_directory)
+                raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"empty component in {parts!r}")
             last = i == len(parts) - 1
             nxt = cur.child(comp, ci)
             if last:

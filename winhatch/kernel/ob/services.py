@@ -183,10 +183,12 @@ def insert_object(machine, thread, obj, oa: int, access: int, out_handle: int) -
     if name is not None:
         existing = machine.namespace.find(name, case_insensitive=ci)
         if existing is not None:
+            if existing.type_name != obj.type_name:
+                # another type's name: a mismatch with or without OBJ_OPENIF (Vista and later; Wine's
+                # ntdll/tests/om.c test_case_sensitive, test_symboliclink)
+                return STATUS_OBJECT_TYPE_MISMATCH
             if not attrs & OBJ_OPENIF:
                 return STATUS_OBJECT_NAME_COLLISION
-            if existing.type_name != obj.type_name:
-                return STATUS_OBJECT_TYPE_MISMATCH
             target = existing
             status = STATUS_OBJECT_NAME_EXISTS
         else:
@@ -427,7 +429,7 @@ def NtCreateSymbolicLinkObject(machine, thread, LinkHandle, DesiredAccess, Objec
     from winhatch.kernel.ob.access import object_type
     from winhatch.kernel.ob.namespace import SymbolicLink
     if not LinkTarget:
-        return STATUS_INVALID_PARAMETER
+        return 0xC0000005                       # the target is read without a NULL check
     if not LinkHandle:
         return 0xC0000005                       # STATUS_ACCESS_VIOLATION: the handle cannot be returned
     write_handle(thread, LinkHandle, 0)

@@ -219,7 +219,9 @@ def _open_named_pipe(machine, thread, rest: str, access: int, options: int = 0):
     from winhatch.kernel.ob.access import object_type
     name = rest.lstrip("\\")
     if not name:
-        return npfs.NpfsRoot()
+        root = npfs.NpfsRoot()
+        root.path = "\\Device\\NamedPipe" + rest      # named as opened: with or without the separator
+        return root
     synchronous = bool(options & (V.FILE_SYNCHRONOUS_IO_ALERT | V.FILE_SYNCHRONOUS_IO_NONALERT))
     return npfs.open_client(machine, name, object_type("File").map_access(access), synchronous, thread)
 
@@ -775,7 +777,7 @@ def file_object_name(machine, obj) -> str | None:
         return obj.path
     from winhatch.kernel.io.npfs import NpfsRoot
     if isinstance(obj, NpfsRoot):
-        return "\\Device\\NamedPipe\\"
+        return obj.path
     from winhatch.kernel.io.msfs import MailslotEnd
     if isinstance(obj, (mountmgr.MountManagerFile, MailslotEnd)):
         return obj.path

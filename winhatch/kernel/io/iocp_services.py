@@ -730,6 +730,8 @@ def query_information(machine, thread, FileHandle, IoStatusBlock, FileInformatio
         return None
     try:
         obj = _lookup(thread, FileHandle, None, QUERY_ACCESS.get(cls, 0))
+        if getattr(obj, "type_name", "") != "File":
+            return 0xC0000024   # STATUS_OBJECT_TYPE_MISMATCH: an event, a directory... (Wine's om.c test_no_file_info)
         data = fn(machine, thread, obj)
     except NtStatusError as e:
         return e.status

@@ -182,8 +182,8 @@ class ObNamespace:
                 return cur, ""
             comp = comps.pop(0)
             if comp == "":
-                if not comps:
-                    return cur, ""      # a trailing separator after a directory
+                # an empty component in an object directory, a trailing separator included (Wine's
+                # ntdll/tests/om.c test_symboliclink: NtCreateFile of "\\BaseNamedObjects\\dir\\")
                 raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"empty component in {path!r}")
             nxt = cur.child(comp, True)   # NT paths of files and devices compare case-insensitively
             if nxt is None:

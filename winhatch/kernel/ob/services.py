@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 
 from winhatch.kernel.ke.services import kernel_service, process_from_handle, unsupported, user_read, user_write
-from winhatch.kernel.ob.access import PROCESS_DUP_HANDLE, object_type
+from winhatch.kernel.ob.access import PROCESS_DUP_HANDLE, object_type, type_valid_mask
 from winhatch.kernel.ob.handles import (CURRENT_PROCESS, CURRENT_THREAD, DUPLICATE_CLOSE_SOURCE,
                                         DUPLICATE_SAME_ACCESS, normalize_handle)
 from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_HANDLE,
@@ -357,8 +357,9 @@ def NtQueryObject(machine, thread, Handle, ObjectInformationClass, ObjectInforma
     size = ObjectInformationLength & 0xFFFFFFFF
     proc = thread.process
     if cls not in (ObjectBasicInformation, ObjectNameInformation, ObjectTypeInformation):
-        if cls == 3:   # ObjectTypesInformation (the type list) is not modelled
-            unsupported(thread, "NtQueryObject", "ObjectTypesInformation")
+        if cls == 3:   # ObjectTypesInformation: every object type (no handle needed)
+            data = _types_information(machine, thread, ObjectInformation)
+            return _write_result(thread, ObjectInformation, size, data, ReturnLength, exact=False)
         return STATUS_INVALID_INFO_CLASS
     h = normalize_handle(Handle)
     if h in (CURRENT_PROCESS, CURRENT_THREAD):
@@ -385,30 +386,48 @@ def NtQueryObject(machine, thread, Handle, ObjectInformationClass, ObjectInforma
         if obj.type_name == "Key":      # the key's full NT name, as NtQueryKey(KeyNameInformation) gives it
             name = obj.key.path if not obj.key.deleted else ""
         else:
-            name = obj.name if getattr(obj, "_namespace", None) is not None else ""
+            # a desktop's name is relative to its window station ("\\Default"), not in an object directory
+            named = getattr(obj, "_namespace", None) is not None or obj.type_name == "Desktop"
+            name = obj.name if named else ""
         data = _unicode_string(thread, ObjectInformation, name or "")
         return _write_result(thread, ObjectInformation, size, data, ReturnLength, exact=False)
-    # ObjectTypeInformation: OBJECT_TYPE_INFORMATION (x64 0x68, x86 0x60 bytes) then the type name
-    t = object_type(obj.type_name)
+    data = _type_information(machine, thread, obj.type_name, ObjectInformation)
+    return _write_result(thread, ObjectInformation, size, data, ReturnLength, exact=False)
+
+
+def _type_information(machine, thread, type_name: str, addr: int, index: int = 0) -> bytes:
+    """OBJECT_TYPE_INFORMATION (x64 0x68, x86 0x60 bytes) for an object type placed at `addr`, then the type
+    name with its NUL (the TypeName buffer points there)."""
+    t = object_type(type_name)
     ps = ptr_size(thread)
-    head = 16 if ps == 8 else 8
     fixed = 0x68 if ps == 8 else 0x60
-    nobj, nhandles = _type_counts(machine, obj.type_name)
+    nobj, nhandles = _type_counts(machine, type_name)
     name = t.name.encode("utf-16-le")
-    us = struct.pack("<HH", len(name), len(name) + 2) + bytes(ps - 4) + \
-        (ObjectInformation + fixed).to_bytes(ps, "little")
+    us = struct.pack("<HH", len(name), len(name) + 2) + bytes(ps - 4) + (addr + fixed).to_bytes(ps, "little")
     body = struct.pack("<IIIIIIIIIIII", nobj, nhandles, 0, 0, 0, 0, nobj, nhandles, 0, 0, 0, 0)
-    body += struct.pack("<I", 0x100 if obj.type_name in ("Process", "Thread") else 0)   # InvalidAttributes
+    body += struct.pack("<I", 0x100 if type_name in ("Process", "Thread") else 0)   # InvalidAttributes
     m = t.mapping
     body += struct.pack("<IIII", m.read, m.write, m.execute, m.all)
-    body += struct.pack("<I", t.valid_access & ~0x01000000)
-    body += struct.pack("<BBBB", 1, 0, 0, 0)
+    body += struct.pack("<I", type_valid_mask(type_name))
+    body += struct.pack("<BBBB", 1, 0, index, 0)                  # SecurityRequired, ..., TypeIndex
     body += struct.pack("<III", 0, 0, 0)
     data = us + body
     assert len(data) <= fixed, len(data)
-    data = data + bytes(fixed - len(data)) + name + b"\0\0"
-    assert head
-    return _write_result(thread, ObjectInformation, size, data, ReturnLength, exact=False)
+    return data + bytes(fixed - len(data)) + name + b"\0\0"
+
+
+def _types_information(machine, thread, addr: int) -> bytes:
+    """ObjectTypesInformation: OBJECT_TYPES_INFORMATION {ULONG NumberOfTypes} then, each at a pointer-aligned
+    offset, an OBJECT_TYPE_INFORMATION and its name (type indexes from 2, as on Windows)."""
+    from winhatch.kernel.ob.access import OBJECT_TYPES
+    ps = ptr_size(thread)
+    names = [n for n in OBJECT_TYPES if n != "Object"]
+    out = bytearray(struct.pack("<I", len(names)))
+    for i, n in enumerate(names):
+        out += bytes(-len(out) % ps)
+        out += _type_information(machine, thread, n, addr + len(out), index=i + 2)
+    out += bytes(-len(out) % ps)
+    return bytes(out)
 
 
 # ------------------------------------------------------------------------------------------ directories and links

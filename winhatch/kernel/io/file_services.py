@@ -160,6 +160,7 @@ def _dos_devices(machine) -> None:
         return
     if state is None:
         ns.create_link("\\??", "\\GLOBAL??", exist_ok=True)
+        ns.create_link("\\GLOBAL??\\GLOBALROOT", "", exist_ok=True)   # "\\??\\GLOBALROOT\\x" is "\\x"
         for name, fs in (("Null", lambda rest: "\\??\\NUL" if not rest else None),
                          ("ConDrv", _condrv_name), ("Mup", lambda rest: "\\??\\UNC" + rest)):
             dev = Device(fs)

@@ -63,6 +63,11 @@ def split_path(path: str) -> list[str]:
     return path[1:].split("\\")      # an empty component is refused where the walk meets it
 
 
+def _link_parts(target: str) -> list[str]:
+    """A symbolic link's target as components: an empty target is the root (\\GLOBAL??\\GLOBALROOT)."""
+    return split_path(target) if target else []
+
+
 class ObNamespace:
     """The object directory tree rooted at ``\\``.
 
@@ -92,7 +97,7 @@ class ObNamespace:
             self.create_link(f"{bno}\\Session", "\\Sessions\\BNOLINKS", exist_ok=True)
             # \Sessions\BNOLINKS\<n>: each session's BaseNamedObjects (what "...\Session\<n>" reaches)
             self.create_link(f"\\Sessions\\BNOLINKS\\{sid}", bno, exist_ok=True)
-        self.create_link("\\DosDevices", "\\GLOBAL??", exist_ok=True)
+        self.create_link("\\DosDevices", "\\??", exist_ok=True)
 
     def session_bno(self, session_id: int | None = None) -> str:
         """The BaseNamedObjects directory a process of that session uses for "Local\\" names."""
@@ -111,7 +116,7 @@ class ObNamespace:
         cur: KObject = self.root
         for i, comp in enumerate(parts):
             if isinstance(cur, SymbolicLink):
-                return self._walk(split_path(cur.target) + parts[i:], open_link=open_link, depth=depth + 1,
+                return self._walk(_link_parts(cur.target) + parts[i:], open_link=open_link, depth=depth + 1,
                                   case_insensitive=ci)
             if not isinstance(cur, Directory):
                 raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"{comp!r}: parent is not a directory")
@@ -123,7 +128,7 @@ class ObNamespace:
             nxt = cur.child(comp, ci)
             if last:
                 if isinstance(nxt, SymbolicLink) and not open_link:
-                    return self._walk(split_path(nxt.target), open_link=open_link, depth=depth + 1,
+                    return self._walk(_link_parts(nxt.target), open_link=open_link, depth=depth + 1,
                                       case_insensitive=ci)
                 return cur, comp, nxt
             if nxt is None:

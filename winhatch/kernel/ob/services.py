@@ -253,6 +253,15 @@ def NtClose(machine, thread, Handle):
     return 0
 
 
+@kernel_service("NtCompareObjects")
+def NtCompareObjects(machine, thread, FirstObjectHandle, SecondObjectHandle):
+    """STATUS_SUCCESS when both handles (pseudo-handles included) refer to one object, else
+    STATUS_NOT_SAME_OBJECT."""
+    a = reference(thread, FirstObjectHandle, None, 0)
+    b = reference(thread, SecondObjectHandle, None, 0)
+    return 0 if a is b else 0xC00001AC          # STATUS_NOT_SAME_OBJECT
+
+
 @kernel_service("NtDuplicateObject")
 def NtDuplicateObject(machine, thread, SourceProcessHandle, SourceHandle, TargetProcessHandle, TargetHandle,
                       DesiredAccess, HandleAttributes, Options):

@@ -364,6 +364,12 @@ def NtCreateNamedPipeFile(machine, thread, FileHandle, DesiredAccess, ObjectAttr
         out_quota=OutboundQuota & 0xFFFFFFFF, timeout_ticks=timeout, direction=direction,
         synchronous=bool(CreateOptions & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT)), thread=thread)
     end.alertable = bool(CreateOptions & FILE_SYNCHRONOUS_IO_ALERT)   # its synchronous waits are alertable
+    pipe = end.instance.pipe
+    if getattr(pipe, "security", None) is None:        # a new pipe: its descriptor (SeAssignSecurity)
+        from winhatch.kernel.se.descriptor import assign
+        from winhatch.kernel.se.token import primary_token
+        sd = _get_ptr(thread, ObjectAttributes + 4 * _psize(thread))
+        pipe.security = assign(thread.process, primary_token(thread.process, machine.registry.user_sid), sd)
     h = thread.process.handles.insert(end, access | SYNCHRONIZE, inherit=bool(attrs & 0x2))
     _put_ptr(thread, FileHandle, h)
     io.write_iosb(thread.process, IoStatusBlock, 0, 2)    # FILE_CREATED

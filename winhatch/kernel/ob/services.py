@@ -253,6 +253,67 @@ def NtClose(machine, thread, Handle):
     return 0
 
 
+# ------------------------------------------------------------------------------------------ object security
+READ_CONTROL, WRITE_DAC, WRITE_OWNER, ACCESS_SYSTEM_SECURITY = 0x20000, 0x40000, 0x80000, 0x01000000
+
+
+def _security_holder(thread, obj, service: str):
+    """What holds the object's security descriptor (the object, or what it shares it with: a pipe end the
+    pipe's); objects that keep none stop loudly."""
+    fn = getattr(obj, "security_target", None)
+    if fn is None:
+        unsupported(thread, service, f"the security descriptor of a {obj.type_name} object")
+    holder = fn()
+    if getattr(holder, "security", None) is None:
+        unsupported(thread, service, f"the security descriptor of a {obj.type_name} object")
+    return holder
+
+
+@kernel_service("NtQuerySecurityObject")
+def NtQuerySecurityObject(machine, thread, Handle, SecurityInformation, SecurityDescriptor, Length, LengthNeeded):
+    """The parts SecurityInformation asks for, as a self-relative descriptor (READ_CONTROL for the owner, group
+    and DACL, ACCESS_SYSTEM_SECURITY for the SACL); *LengthNeeded is its size, STATUS_BUFFER_TOO_SMALL when
+    Length is less."""
+    from winhatch.kernel.se.descriptor import self_relative
+    info = SecurityInformation & 0xFFFFFFFF
+    need = (READ_CONTROL if info & 0x7 else 0) | (ACCESS_SYSTEM_SECURITY if info & 0x8 else 0)
+    obj = reference(thread, Handle, None, need)
+    holder = _security_holder(thread, obj, "NtQuerySecurityObject")
+    data = self_relative(holder.security, info)
+    user_write(thread.process, LengthNeeded, struct.pack("<I", len(data)))
+    if Length & 0xFFFFFFFF < len(data):
+        return 0xC0000023                      # STATUS_BUFFER_TOO_SMALL
+    user_write(thread.process, SecurityDescriptor, data)
+    return 0
+
+
+@kernel_service("NtSetSecurityObject")
+def NtSetSecurityObject(machine, thread, Handle, SecurityInformation, SecurityDescriptor):
+    """Replace the parts SecurityInformation names with the caller's descriptor's (WRITE_OWNER for the owner
+    and group, WRITE_DAC for the DACL, ACCESS_SYSTEM_SECURITY for the SACL)."""
+    from winhatch.kernel.se.descriptor import read_descriptor
+    info = SecurityInformation & 0xFFFFFFFF
+    need = (WRITE_OWNER if info & 0x3 else 0) | (WRITE_DAC if info & 0x4 else 0) | \
+        (ACCESS_SYSTEM_SECURITY if info & 0x8 else 0)
+    obj = reference(thread, Handle, None, need)
+    holder = _security_holder(thread, obj, "NtSetSecurityObject")
+    given = read_descriptor(thread.process, SecurityDescriptor)
+    sec = holder.security
+    if info & 0x1:
+        if given.owner is None:
+            return 0xC000005A                  # STATUS_INVALID_OWNER
+        sec.owner = given.owner
+    if info & 0x2:
+        if given.group is None:
+            return 0xC000005B                  # STATUS_INVALID_PRIMARY_GROUP
+        sec.group = given.group
+    if info & 0x4:
+        sec.dacl, sec.dacl_present = given.dacl, given.dacl_present
+    if info & 0x8:
+        sec.sacl = given.sacl
+    return 0
+
+
 @kernel_service("NtCompareObjects")
 def NtCompareObjects(machine, thread, FirstObjectHandle, SecondObjectHandle):
     """STATUS_SUCCESS when both handles (pseudo-handles included) refer to one object, else

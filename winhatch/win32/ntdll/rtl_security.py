@@ -167,9 +167,10 @@ def RtlGetGroupSecurityDescriptor(c, sd, out, defaulted):
 
 @api(NT, "ULONG NTAPI RtlLengthSecurityDescriptor(PVOID SecurityDescriptor)")
 def RtlLengthSecurityDescriptor(c, sd):
-    """The size of the descriptor made self-relative: its header and every SID and ACL it refers to."""
-    _rev, _control, fields = _sd_fields(c, sd)
-    n = 20
+    """The size of the descriptor's structure (self-relative 20 bytes, absolute x64 40 / x86 20) and every SID
+    and ACL it refers to."""
+    _rev, control, fields = _sd_fields(c, sd)
+    n = 20 if control & SE_SELF_RELATIVE else 5 * c.ptr_size
     for i, addr in enumerate(fields):
         if not addr:
             continue

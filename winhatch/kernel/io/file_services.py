@@ -529,6 +529,8 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
         return 0xC0000005          # the buffer is probed before the event is touched
     if ApcRoutine and getattr(obj, "completion_port", None) is not None:
         return STATUS_INVALID_PARAMETER      # an APC routine on a handle with a completion port
+    if getattr(obj, "npfs_root", False):
+        return STATUS_INVALID_PARAMETER      # the named-pipe file system itself has nothing to read
     if hasattr(obj, "try_read"):             # a named pipe end: its own request path (pending reads)
         from winhatch.kernel.io import iocp_services
         return iocp_services.read_request(machine, thread, obj, Buffer, length, None, IoStatusBlock,
@@ -571,6 +573,8 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
 def NtWriteFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, Length,
                 ByteOffset, Key, *, caller_sp=0):
     obj = _file_obj(thread, FileHandle)
+    if getattr(obj, "npfs_root", False):
+        return STATUS_INVALID_PARAMETER      # nor to write
     if not hasattr(obj, "write"):
         return STATUS_INVALID_HANDLE
     if ApcRoutine and getattr(obj, "completion_port", None) is not None:

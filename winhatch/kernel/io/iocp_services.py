@@ -389,13 +389,40 @@ def _pipe_end(thread, handle: int):
     return None
 
 
+STATUS_NOT_SUPPORTED, STATUS_PIPE_DISCONNECTED, STATUS_ILLEGAL_FUNCTION = 0xC00000BB, 0xC00000B0, 0xC00000AF
+# what the pipe controls give on a handle to the named-pipe file system rather than to a pipe
+_NPFS_ROOT_FSCTL = {
+    0x110000: STATUS_NOT_SUPPORTED,        # FSCTL_PIPE_ASSIGN_EVENT
+    0x110004: STATUS_PIPE_DISCONNECTED,    # FSCTL_PIPE_DISCONNECT
+    0x110008: STATUS_ILLEGAL_FUNCTION,     # FSCTL_PIPE_LISTEN
+    FSCTL_PIPE_PEEK: STATUS_INVALID_PARAMETER,
+    0x110010: STATUS_NOT_SUPPORTED,        # FSCTL_PIPE_QUERY_EVENT
+    FSCTL_PIPE_TRANSCEIVE: STATUS_PIPE_DISCONNECTED,
+    0x11001C: STATUS_ILLEGAL_FUNCTION,     # FSCTL_PIPE_IMPERSONATE
+    0x110020: STATUS_NOT_SUPPORTED,        # FSCTL_PIPE_SET_CLIENT_PROCESS
+    0x110024: STATUS_INVALID_PARAMETER,    # FSCTL_PIPE_QUERY_CLIENT_PROCESS
+    FSCTL_PIPE_GET_PIPE_ATTRIBUTE: STATUS_INVALID_PARAMETER,
+    FSCTL_PIPE_GET_CONNECTION_ATTRIBUTE: STATUS_INVALID_PARAMETER,
+}
+
+
 @kernel_service("NtFsControlFile")
 def NtFsControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, FsControlCode,
                     InputBuffer, InputBufferLength, OutputBuffer, OutputBufferLength, *, caller_sp=0):
     code = FsControlCode & 0xFFFFFFFF
     obj = _lookup(thread, FileHandle)
-    if code == FSCTL_PIPE_WAIT and getattr(obj, "npfs_root", False):
-        return _pipe_wait(machine, thread, InputBuffer, InputBufferLength & 0xFFFFFFFF, caller_sp)
+    if getattr(obj, "npfs_root", False):
+        # the named-pipe file system itself: FSCTL_PIPE_WAIT on its root directory ("\\Device\\NamedPipe\\"),
+        # not on the device ("\\Device\\NamedPipe"); the pipe controls have no pipe to act on (Wine's
+        # ntdll/tests/pipe.c subtest_empty_name_pipe_operations, as on Windows)
+        if code == FSCTL_PIPE_WAIT:
+            if not obj.path.endswith("\\"):
+                return 0xC00000AF                           # STATUS_ILLEGAL_FUNCTION
+            return _pipe_wait(machine, thread, InputBuffer, InputBufferLength & 0xFFFFFFFF, caller_sp)
+        st = _NPFS_ROOT_FSCTL.get(code)
+        if st is None:
+            unsupported(thread, "NtFsControlFile", f"control code {code:#x} on the named-pipe file system")
+        return st
     if code == FSCTL_PIPE_PEEK:
         return _pipe_peek(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, OutputBuffer,
                           OutputBufferLength & 0xFFFFFFFF)

@@ -616,6 +616,8 @@ def NtFlushBuffersFile(machine, thread, FileHandle, IoStatusBlock):
     """Writes reach the host file at once, so nothing is left to flush; a handle without write access is
     STATUS_ACCESS_DENIED, as NTFS answers."""
     obj = _file_obj(thread, FileHandle)
+    if getattr(obj, "detached", False):
+        return 0xC00000B0                  # STATUS_PIPE_DISCONNECTED: a client its pipe server disconnected
     vf = _vfile(obj)
     if vf is not None and vf.device is None and not _granted(thread, FileHandle) & (V.FILE_WRITE_DATA
                                                                                     | V.FILE_APPEND_DATA):
@@ -837,6 +839,8 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
     obj = _file_obj(thread, FileHandle, access)
     vf = _vfile(obj)
     granted = _granted(thread, FileHandle)
+    if cls in (FileNameInformation, FileNormalizedNameInformation) and getattr(obj, "detached", False):
+        return 0xC00000B0                  # STATUS_PIPE_DISCONNECTED
     if cls in (FileNameInformation, FileNormalizedNameInformation):
         name = handle_file_name(obj)
         if name is None:

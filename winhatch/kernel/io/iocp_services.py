@@ -464,6 +464,8 @@ def _pipe_transceive(machine, thread, end, Event, apc, ctx, iosb, inp: int, inle
     key = ("NtFsControlFile", caller_sp)
     ev = _event(thread, Event)
     if getattr(thread, "npfs_transact", None) != key:
+        if end.detached:                     # a client its server disconnected
+            return npfs.STATUS_PIPE_DISCONNECTED
         if end.read_mode != npfs.FILE_PIPE_MESSAGE_MODE or not end.instance.message_type:
             return npfs.STATUS_INVALID_PIPE_STATE
         err = end._state_error(True)
@@ -710,6 +712,8 @@ def _query_pipe_local(machine, thread, obj) -> bytes:
                            npfs.FILE_PIPE_SERVER_END if obj.role == "read" else npfs.FILE_PIPE_CLIENT_END)
     if not isinstance(obj, npfs.NamedPipeEnd):
         raise NtStatusError(STATUS_INVALID_PARAMETER, "not a pipe")
+    if obj.detached:
+        raise NtStatusError(npfs.STATUS_PIPE_DISCONNECTED, "a client its server disconnected")
     inst = obj.instance
     pipe = inst.pipe
     rx = inst.inbound if obj.is_server else inst.outbound
@@ -722,6 +726,8 @@ def _query_pipe_local(machine, thread, obj) -> bytes:
 def _query_pipe(machine, thread, obj) -> bytes:
     if not isinstance(obj, npfs.NamedPipeEnd):
         raise NtStatusError(STATUS_INVALID_PARAMETER, "not a named pipe")
+    if obj.detached:
+        raise NtStatusError(npfs.STATUS_PIPE_DISCONNECTED, "a client its server disconnected")
     return struct.pack("<II", obj.read_mode, obj.completion_mode)
 
 

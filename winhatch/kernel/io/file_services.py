@@ -1335,7 +1335,8 @@ def NtQueryVolumeInformationFile(machine, thread, FileHandle, IoStatusBlock, FsI
             dev = (FILE_DEVICE_DISK, FILE_DEVICE_IS_MOUNTED)
         elif vf is not None and vf.device == "null":
             dev = (FILE_DEVICE_NULL, 0)
-        elif isinstance(obj, PipeEnd) or (isinstance(obj, ConsoleFile) and obj.file_type == 3):
+        elif isinstance(obj, PipeEnd) or (isinstance(obj, ConsoleFile) and obj.file_type == 3) or \
+                hasattr(obj, "try_read") or getattr(obj, "npfs_root", False):   # named pipe ends, the NPFS
             dev = (FILE_DEVICE_NAMED_PIPE, 0)
         else:
             dev = (FILE_DEVICE_CONSOLE, 0)

@@ -69,7 +69,9 @@ def pipe_name(nt_path: str) -> str | None:
     for pre in ("\\??\\pipe\\", "\\device\\namedpipe\\", "\\\\.\\pipe\\", "\\\\?\\pipe\\", "\\dosdevices\\pipe\\",
                 "\\global??\\pipe\\"):
         if low.startswith(pre):
-            return p[len(pre):]
+            # past the prefix a '/' is a character of the pipe's name (Wine's ntdll/tests/pipe.c
+            # test_pipe_names: \\Device\\NamedPipe\\wine/test is not ...\\wine\\test)
+            return nt_path[len(pre):]
     if low in ("\\device\\namedpipe", "\\??\\pipe", "\\\\.\\pipe"):
         return ""
     return None

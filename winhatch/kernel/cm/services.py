@@ -284,7 +284,10 @@ def NtCreateKey(machine, thread, KeyHandle, DesiredAccess, ObjectAttributes, Tit
 def NtDeleteKey(machine, thread, KeyHandle):
     """Deletes the key the handle names (it must have no subkeys: STATUS_CANNOT_DELETE); handles to it stay
     open and answer STATUS_KEY_DELETED."""
-    obj = key_object(thread, KeyHandle, DELETE)
+    obj = thread.process.handles.lookup(KeyHandle, "Key", DELETE, current_process=thread.process,
+                                        current_thread=thread)
+    if obj.key.deleted:
+        return 0                    # deleting it again succeeds (Wine's ntdll/tests/reg.c test_NtDeleteKey)
     parent = obj.key.parent
     machine.registry.delete_key(obj.key)
     notify_change(thread.process, parent, REG_NOTIFY_CHANGE_NAME)
@@ -504,13 +507,31 @@ def NtNotifyChangeKey(machine, thread, KeyHandle, Event, ApcRoutine, ApcContext,
     if not Event:
         unsupported(thread, "NtNotifyChangeKey", "a watch without an event (completion port or handle wait)")
     flt = CompletionFilter & 0xFFFFFFFF
-    if flt & ~0x1000000F or not flt & 0xF:
+    if flt & ~0x1000000F:
         return STATUS_INVALID_PARAMETER
     obj = key_object(thread, KeyHandle, KEY_NOTIFY)
     event = proc.handles.lookup(Event, "Event", 0x2, current_process=proc, current_thread=thread)
-    obj.watchers.append((obj.key, bool(WatchTree & 0xFF), flt, event.reference()))
+    event.reset()                 # as the I/O manager resets a request's event when the request starts
+    # a handle has one notify block: its first request's filter and subtree flag hold for the later ones
+    # (a 0 filter: only the handle's close ends them; Wine's ntdll/tests/reg.c test_notify, as on Windows)
+    block = getattr(obj, "notify_block", None)
+    if block is None:
+        block = obj.notify_block = (flt, bool(WatchTree & 0xFF))
+    flt, tree = block
+    obj.watchers.append((obj.key, tree, flt, event.reference()))
     _event(machine, thread, "notify", obj.key.path, STATUS_PENDING)
     return STATUS_PENDING
+
+
+@kernel_service("NtNotifyChangeMultipleKeys")
+def NtNotifyChangeMultipleKeys(machine, thread, MasterKeyHandle, Count, SubordinateObjects, Event, ApcRoutine,
+                               ApcContext, IoStatusBlock, CompletionFilter, WatchTree, Buffer, BufferSize,
+                               Asynchronous):
+    """NtNotifyChangeKey of the master key; subordinate keys (Count > 0) are not modelled and stop loudly."""
+    if Count & 0xFFFFFFFF:
+        unsupported(thread, "NtNotifyChangeMultipleKeys", "subordinate keys")
+    return NtNotifyChangeKey(machine, thread, MasterKeyHandle, Event, ApcRoutine, ApcContext, IoStatusBlock,
+                             CompletionFilter, WatchTree, Buffer, BufferSize, Asynchronous)
 
 
 __all__ = ["KeyObject", "notify_change", "read_unicode_string", "read_object_attributes", "key_object"]

@@ -454,7 +454,9 @@ def NtQueryObject(machine, thread, Handle, ObjectInformationClass, ObjectInforma
         if obj.type_name == "Device":
             unsupported(thread, "NtQueryObject", f"ObjectNameInformation of a {obj.type_name} object")
         if obj.type_name == "Key":      # the key's full NT name, as NtQueryKey(KeyNameInformation) gives it
-            name = obj.key.path if not obj.key.deleted else ""
+            if obj.key.deleted:
+                return 0xC000017C           # STATUS_KEY_DELETED
+            name = obj.key.path
         else:
             # a desktop's name is relative to its window station ("\\Default"), not in an object directory
             named = getattr(obj, "_namespace", None) is not None or obj.type_name == "Desktop"

@@ -264,6 +264,23 @@ class RegKey:
         self.last_write_time = k.last_write_time
         return k
 
+    def rename(self, new_name: str) -> None:
+        """NtRenameKey: a new last component; a sibling (or the key itself) of that name is
+        STATUS_CANNOT_DELETE, a hive root cannot be renamed."""
+        self._alive()
+        parent = self.parent
+        if parent is None or parent.parent is None or parent is self.registry.root:
+            raise NtStatusError(STATUS_ACCESS_DENIED, "a hive cannot be renamed")
+        if not new_name or "\\" in new_name or len(new_name) > MAX_KEY_NAME:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"invalid key name {new_name!r}")
+        if parent.subkey(new_name) is not None:
+            raise NtStatusError(0xC0000121, f"{new_name!r} exists")     # STATUS_CANNOT_DELETE
+        del parent._subkeys[_fold(self.name)]
+        self.name = new_name
+        parent._subkeys[_fold(new_name)] = self
+        parent._sorted = None
+        parent._touch()
+
     def open(self, path: str, wow64: bool = False) -> "RegKey":
         return self.registry.open_key(path, self, wow64=wow64)
 
@@ -517,6 +534,8 @@ class Registry:
                 created = True
             if nxt.is_link and not (last and open_link):
                 target = decode(REG_LINK, nxt._values.get(_fold(LINK_VALUE), ("", REG_LINK, b""))[2])
+                if not target:
+                    raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, f"{nxt.path}: a link without a target")
                 return self._walk(self._absolute(target) + comps[i + 1:], create=create,
                                   intermediates=intermediates, open_link=open_link, depth=depth + 1)
             k = nxt
@@ -545,7 +564,7 @@ class Registry:
         return self._logged("open_key", self._shown(path, parent), go)
 
     def create_key(self, path: str, parent: RegKey | None = None, *, wow64: bool = False,
-                   intermediates: bool = False, volatile: bool = False) -> tuple[RegKey, bool]:
+                   intermediates: bool = False, volatile: bool = False, link: bool = False) -> tuple[RegKey, bool]:
         """NtCreateKey: (key, created). Like NtCreateKey only the last component is created
         (STATUS_OBJECT_NAME_NOT_FOUND if its parent is missing) unless intermediates=True (RegCreateKeyEx)."""
         def go():
@@ -554,9 +573,10 @@ class Registry:
                 raise NtStatusError(STATUS_ACCESS_DENIED, "cannot create the registry root")
             if wow64:
                 comps = self.wow64_components(comps)
-            key, created = self._walk(comps, create=True, intermediates=intermediates, open_link=False)
+            key, created = self._walk(comps, create=True, intermediates=intermediates, open_link=link)
             if created:
                 key.volatile = volatile
+                key.is_link = link      # REG_OPTION_CREATE_LINK: its SymbolicLinkValue names the target
             return key, created
         return self._logged("create_key", self._shown(path, parent), go)
 

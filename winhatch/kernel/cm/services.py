@@ -257,15 +257,14 @@ def NtCreateKey(machine, thread, KeyHandle, DesiredAccess, ObjectAttributes, Tit
     _put_handle(proc, KeyHandle, 0)
     root, name, attributes = read_object_attributes(proc, ObjectAttributes)
     opts = CreateOptions & 0xFFFFFFFF
-    if opts & REG_OPTION_CREATE_LINK:
-        unsupported(thread, "NtCreateKey", "REG_OPTION_CREATE_LINK (creating symbolic-link keys)")
     access = DesiredAccess & 0xFFFFFFFF
     if not root:
         _outside_registry(machine, name)
     parent = key_object(thread, root).key if root else None
     try:
         key, created = machine.registry.create_key(name, parent, wow64=_wow64(proc, access),
-                                                   volatile=bool(opts & REG_OPTION_VOLATILE))
+                                                   volatile=bool(opts & REG_OPTION_VOLATILE),
+                                                   link=bool(opts & REG_OPTION_CREATE_LINK))
     except NtStatusError as e:
         _event(machine, thread, "create_key", name, e.status)
         raise
@@ -429,6 +428,9 @@ def NtSetValueKey(machine, thread, KeyHandle, ValueName, TitleIndex, Type, Data,
     obj = _logged_key(machine, thread, KeyHandle, KEY_SET_VALUE, "set_value", name)
     size = DataSize & 0xFFFFFFFF
     data = user_read(proc, Data, size) if size else b""
+    if obj.key.is_link and (name.upper() != "SYMBOLICLINKVALUE" or Type & 0xFFFFFFFF != 6):
+        # a link key holds only its REG_LINK SymbolicLinkValue (Wine's ntdll/tests/reg.c test_symlinks)
+        return 0xC0000022                   # STATUS_ACCESS_DENIED
     try:
         obj.key.set_value(name, Type & 0xFFFFFFFF, data)
     except NtStatusError as e:
@@ -521,6 +523,23 @@ def NtNotifyChangeKey(machine, thread, KeyHandle, Event, ApcRoutine, ApcContext,
     obj.watchers.append((obj.key, tree, flt, event.reference()))
     _event(machine, thread, "notify", obj.key.path, STATUS_PENDING)
     return STATUS_PENDING
+
+
+@kernel_service("NtRenameKey")
+def NtRenameKey(machine, thread, KeyHandle, NewName):
+    """A key's new name (its last component); the handle needs KEY_WRITE. An empty name is
+    STATUS_INVALID_PARAMETER, a sibling's name (or its own) STATUS_CANNOT_DELETE."""
+    proc = thread.process
+    raw = user_read(proc, NewName, 4)                 # read before the handle (a NULL one: ACCESS_VIOLATION)
+    name = read_unicode_string(proc, NewName)
+    if not struct.unpack("<H", raw[:2])[0]:
+        return STATUS_INVALID_PARAMETER                # (before the handle's access is checked)
+    obj = key_object(thread, KeyHandle, 0x20006)       # KEY_WRITE
+    old_parent = obj.key.parent
+    obj.key.rename(name)
+    _event(machine, thread, "rename_key", obj.key.path, 0)
+    notify_change(proc, old_parent, REG_NOTIFY_CHANGE_NAME)
+    return 0
 
 
 @kernel_service("NtNotifyChangeMultipleKeys")

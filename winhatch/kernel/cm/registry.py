@@ -60,7 +60,7 @@ TYPE_NAMES = {REG_NONE: "REG_NONE", REG_SZ: "REG_SZ", REG_EXPAND_SZ: "REG_EXPAND
               REG_RESOURCE_REQUIREMENTS_LIST: "REG_RESOURCE_REQUIREMENTS_LIST", REG_QWORD: "REG_QWORD"}
 TYPES_BY_NAME = {v: k for k, v in TYPE_NAMES.items()}
 
-MAX_KEY_NAME = 255
+MAX_KEY_NAME = 256      # characters of one component (Wine's ntdll/tests/om.c: 256 is created, 257 refused)
 MAX_VALUE_NAME = 16383
 LINK_VALUE = "SymbolicLinkValue"
 DEFAULT_USER_SID = "S-1-5-21-3623811015-3361044348-30300820-1001"
@@ -264,6 +264,23 @@ class RegKey:
         self.last_write_time = k.last_write_time
         return k
 
+    def rename(self, new_name: str) -> None:
+        """NtRenameKey: a new last component; a sibling (or the key itself) of that name is
+        STATUS_CANNOT_DELETE, a hive root cannot be renamed."""
+        self._alive()
+        parent = self.parent
+        if parent is None or parent.parent is None or parent is self.registry.root:
+            raise NtStatusError(STATUS_ACCESS_DENIED, "a hive cannot be renamed")
+        if not new_name or "\\" in new_name or len(new_name) > MAX_KEY_NAME:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, f"invalid key name {new_name!r}")
+        if parent.subkey(new_name) is not None:
+            raise NtStatusError(0xC0000121, f"{new_name!r} exists")     # STATUS_CANNOT_DELETE
+        del parent._subkeys[_fold(self.name)]
+        self.name = new_name
+        parent._subkeys[_fold(new_name)] = self
+        parent._sorted = None
+        parent._touch()
+
     def open(self, path: str, wow64: bool = False) -> "RegKey":
         return self.registry.open_key(path, self, wow64=wow64)
 
@@ -435,9 +452,8 @@ class Registry:
 
     # --- names --------------------------------------------------------------------------------------
     def _absolute(self, path: str) -> list[str]:
-        """Components below \\REGISTRY for an absolute NT or Win32-root path."""
-        if "\x00" in path:
-            raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "embedded NUL in key name")
+        """Components below \\REGISTRY for an absolute NT or Win32-root path. A NUL is an ordinary character of
+        a counted key name (Wine's ntdll/tests/om.c test_null_in_object_name, as on Windows)."""
         if path.startswith("\\"):
             parts = [p for p in path.split("\\") if p]
             if not parts or _fold(parts[0]) != "REGISTRY":
@@ -455,13 +471,18 @@ class Registry:
         raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, f"relative key name without a root: {path!r}")
 
     def _components(self, path: str, parent: RegKey | None) -> list[str]:
+        comps = self._components_unchecked(path, parent)
+        if any(len(c) > MAX_KEY_NAME for c in comps):
+            # a component too long is refused by an open as by a create (Wine's ntdll/tests/om.c)
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "a key name component longer than 256 characters")
+        return comps
+
+    def _components_unchecked(self, path: str, parent: RegKey | None) -> list[str]:
         if parent is None:
             return self._absolute(path)
         parent._alive()
         if path.startswith("\\"):
             raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, "a name relative to a key must not start with '\\'")
-        if "\x00" in path:
-            raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "embedded NUL in key name")
         base = []
         k = parent
         while k.parent is not None:
@@ -513,6 +534,8 @@ class Registry:
                 created = True
             if nxt.is_link and not (last and open_link):
                 target = decode(REG_LINK, nxt._values.get(_fold(LINK_VALUE), ("", REG_LINK, b""))[2])
+                if not target:
+                    raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, f"{nxt.path}: a link without a target")
                 return self._walk(self._absolute(target) + comps[i + 1:], create=create,
                                   intermediates=intermediates, open_link=open_link, depth=depth + 1)
             k = nxt
@@ -541,7 +564,7 @@ class Registry:
         return self._logged("open_key", self._shown(path, parent), go)
 
     def create_key(self, path: str, parent: RegKey | None = None, *, wow64: bool = False,
-                   intermediates: bool = False, volatile: bool = False) -> tuple[RegKey, bool]:
+                   intermediates: bool = False, volatile: bool = False, link: bool = False) -> tuple[RegKey, bool]:
         """NtCreateKey: (key, created). Like NtCreateKey only the last component is created
         (STATUS_OBJECT_NAME_NOT_FOUND if its parent is missing) unless intermediates=True (RegCreateKeyEx)."""
         def go():
@@ -550,9 +573,10 @@ class Registry:
                 raise NtStatusError(STATUS_ACCESS_DENIED, "cannot create the registry root")
             if wow64:
                 comps = self.wow64_components(comps)
-            key, created = self._walk(comps, create=True, intermediates=intermediates, open_link=False)
+            key, created = self._walk(comps, create=True, intermediates=intermediates, open_link=link)
             if created:
                 key.volatile = volatile
+                key.is_link = link      # REG_OPTION_CREATE_LINK: its SymbolicLinkValue names the target
             return key, created
         return self._logged("create_key", self._shown(path, parent), go)
 

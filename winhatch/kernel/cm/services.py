@@ -115,7 +115,25 @@ def read_object_attributes(proc, addr: int) -> tuple[int, str, int]:
     root = struct.unpack_from(fmt, raw, p)[0]
     name = struct.unpack_from(fmt, raw, 2 * p)[0]
     attributes = struct.unpack_from("<I", raw, 3 * p)[0]
-    return root, read_unicode_string(proc, name), attributes
+    if not name:
+        # the registry's parse reads the ObjectName without a NULL check (Wine's ntdll/tests/om.c)
+        raise NtStatusError(0xC0000005, "NULL ObjectName")
+    return root, _capture_name(proc, name), attributes
+
+
+def _capture_name(proc, us: int) -> str:
+    """The object manager's name capture (alignment, odd length or 0xFFFE: STATUS_OBJECT_NAME_INVALID)."""
+    p = _ptr_size(proc)
+    raw = user_read(proc, us, 2 * p)
+    length = struct.unpack_from("<H", raw)[0]
+    buf = struct.unpack_from("<Q" if p == 8 else "<I", raw, p)[0]
+    if not length:
+        return ""
+    if buf & 1:
+        raise NtStatusError(0x80000002, "ObjectName buffer not WCHAR-aligned")   # STATUS_DATATYPE_MISALIGNMENT
+    if length & 1 or length >= 0xFFFE:
+        raise NtStatusError(0xC0000033, f"ObjectName Length {length}")         # STATUS_OBJECT_NAME_INVALID
+    return user_read(proc, buf, length).decode("utf-16-le", "surrogatepass")
 
 
 def key_object(thread, handle: int, access: int = 0) -> KeyObject:
@@ -239,15 +257,14 @@ def NtCreateKey(machine, thread, KeyHandle, DesiredAccess, ObjectAttributes, Tit
     _put_handle(proc, KeyHandle, 0)
     root, name, attributes = read_object_attributes(proc, ObjectAttributes)
     opts = CreateOptions & 0xFFFFFFFF
-    if opts & REG_OPTION_CREATE_LINK:
-        unsupported(thread, "NtCreateKey", "REG_OPTION_CREATE_LINK (creating symbolic-link keys)")
     access = DesiredAccess & 0xFFFFFFFF
     if not root:
         _outside_registry(machine, name)
     parent = key_object(thread, root).key if root else None
     try:
         key, created = machine.registry.create_key(name, parent, wow64=_wow64(proc, access),
-                                                   volatile=bool(opts & REG_OPTION_VOLATILE))
+                                                   volatile=bool(opts & REG_OPTION_VOLATILE),
+                                                   link=bool(opts & REG_OPTION_CREATE_LINK))
     except NtStatusError as e:
         _event(machine, thread, "create_key", name, e.status)
         raise
@@ -266,7 +283,10 @@ def NtCreateKey(machine, thread, KeyHandle, DesiredAccess, ObjectAttributes, Tit
 def NtDeleteKey(machine, thread, KeyHandle):
     """Deletes the key the handle names (it must have no subkeys: STATUS_CANNOT_DELETE); handles to it stay
     open and answer STATUS_KEY_DELETED."""
-    obj = key_object(thread, KeyHandle, DELETE)
+    obj = thread.process.handles.lookup(KeyHandle, "Key", DELETE, current_process=thread.process,
+                                        current_thread=thread)
+    if obj.key.deleted:
+        return 0                    # deleting it again succeeds (Wine's ntdll/tests/reg.c test_NtDeleteKey)
     parent = obj.key.parent
     machine.registry.delete_key(obj.key)
     notify_change(thread.process, parent, REG_NOTIFY_CHANGE_NAME)
@@ -408,6 +428,9 @@ def NtSetValueKey(machine, thread, KeyHandle, ValueName, TitleIndex, Type, Data,
     obj = _logged_key(machine, thread, KeyHandle, KEY_SET_VALUE, "set_value", name)
     size = DataSize & 0xFFFFFFFF
     data = user_read(proc, Data, size) if size else b""
+    if obj.key.is_link and (name.upper() != "SYMBOLICLINKVALUE" or Type & 0xFFFFFFFF != 6):
+        # a link key holds only its REG_LINK SymbolicLinkValue (Wine's ntdll/tests/reg.c test_symlinks)
+        return 0xC0000022                   # STATUS_ACCESS_DENIED
     try:
         obj.key.set_value(name, Type & 0xFFFFFFFF, data)
     except NtStatusError as e:
@@ -486,13 +509,48 @@ def NtNotifyChangeKey(machine, thread, KeyHandle, Event, ApcRoutine, ApcContext,
     if not Event:
         unsupported(thread, "NtNotifyChangeKey", "a watch without an event (completion port or handle wait)")
     flt = CompletionFilter & 0xFFFFFFFF
-    if flt & ~0x1000000F or not flt & 0xF:
+    if flt & ~0x1000000F:
         return STATUS_INVALID_PARAMETER
     obj = key_object(thread, KeyHandle, KEY_NOTIFY)
     event = proc.handles.lookup(Event, "Event", 0x2, current_process=proc, current_thread=thread)
-    obj.watchers.append((obj.key, bool(WatchTree & 0xFF), flt, event.reference()))
+    event.reset()                 # as the I/O manager resets a request's event when the request starts
+    # a handle has one notify block: its first request's filter and subtree flag hold for the later ones
+    # (a 0 filter: only the handle's close ends them; Wine's ntdll/tests/reg.c test_notify, as on Windows)
+    block = getattr(obj, "notify_block", None)
+    if block is None:
+        block = obj.notify_block = (flt, bool(WatchTree & 0xFF))
+    flt, tree = block
+    obj.watchers.append((obj.key, tree, flt, event.reference()))
     _event(machine, thread, "notify", obj.key.path, STATUS_PENDING)
     return STATUS_PENDING
+
+
+@kernel_service("NtRenameKey")
+def NtRenameKey(machine, thread, KeyHandle, NewName):
+    """A key's new name (its last component); the handle needs KEY_WRITE. An empty name is
+    STATUS_INVALID_PARAMETER, a sibling's name (or its own) STATUS_CANNOT_DELETE."""
+    proc = thread.process
+    raw = user_read(proc, NewName, 4)                 # read before the handle (a NULL one: ACCESS_VIOLATION)
+    name = read_unicode_string(proc, NewName)
+    if not struct.unpack("<H", raw[:2])[0]:
+        return STATUS_INVALID_PARAMETER                # (before the handle's access is checked)
+    obj = key_object(thread, KeyHandle, 0x20006)       # KEY_WRITE
+    old_parent = obj.key.parent
+    obj.key.rename(name)
+    _event(machine, thread, "rename_key", obj.key.path, 0)
+    notify_change(proc, old_parent, REG_NOTIFY_CHANGE_NAME)
+    return 0
+
+
+@kernel_service("NtNotifyChangeMultipleKeys")
+def NtNotifyChangeMultipleKeys(machine, thread, MasterKeyHandle, Count, SubordinateObjects, Event, ApcRoutine,
+                               ApcContext, IoStatusBlock, CompletionFilter, WatchTree, Buffer, BufferSize,
+                               Asynchronous):
+    """NtNotifyChangeKey of the master key; subordinate keys (Count > 0) are not modelled and stop loudly."""
+    if Count & 0xFFFFFFFF:
+        unsupported(thread, "NtNotifyChangeMultipleKeys", "subordinate keys")
+    return NtNotifyChangeKey(machine, thread, MasterKeyHandle, Event, ApcRoutine, ApcContext, IoStatusBlock,
+                             CompletionFilter, WatchTree, Buffer, BufferSize, Asynchronous)
 
 
 __all__ = ["KeyObject", "notify_change", "read_unicode_string", "read_object_attributes", "key_object"]

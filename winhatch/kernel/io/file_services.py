@@ -160,6 +160,7 @@ def _dos_devices(machine) -> None:
         return
     if state is None:
         ns.create_link("\\??", "\\GLOBAL??", exist_ok=True)
+        ns.create_link("\\GLOBAL??\\GLOBALROOT", "", exist_ok=True)   # "\\??\\GLOBALROOT\\x" is "\\x"
         for name, fs in (("Null", lambda rest: "\\??\\NUL" if not rest else None),
                          ("ConDrv", _condrv_name), ("Mup", lambda rest: "\\??\\UNC" + rest)):
             dev = Device(fs)
@@ -219,7 +220,9 @@ def _open_named_pipe(machine, thread, rest: str, access: int, options: int = 0):
     from winhatch.kernel.ob.access import object_type
     name = rest.lstrip("\\")
     if not name:
-        return npfs.NpfsRoot()
+        root = npfs.NpfsRoot()
+        root.path = "\\Device\\NamedPipe" + rest      # named as opened: with or without the separator
+        return root
     synchronous = bool(options & (V.FILE_SYNCHRONOUS_IO_ALERT | V.FILE_SYNCHRONOUS_IO_NONALERT))
     return npfs.open_client(machine, name, object_type("File").map_access(access), synchronous, thread)
 
@@ -238,7 +241,9 @@ def _device_open(machine, thread, oa: int, access: int = 0, options: int = 0):
     """The file object of a device that is opened as itself (the mount manager), or None: a name the file
     system resolves."""
     name, root, _attrs = read_object_attributes(thread, oa)
-    if root or not name or not name.startswith("\\"):
+    if root:
+        name = _below_object_directory(thread, root, name)
+    if not name or not name.startswith("\\"):
         return None
     _dos_devices(machine)
     try:
@@ -278,11 +283,25 @@ def redirected(thread) -> bool:
     return thread.process.arch == "x86" and not getattr(thread, "wow64_fs_redirection", 0)
 
 
+def _below_object_directory(thread, root: int, name: str | None) -> str | None:
+    """The absolute NT name of `name` relative to an object directory handle (the object manager parses it
+    from there: \\BaseNamedObjects + link\\NUL); None when the root is no object directory (a file)."""
+    obj = thread.process.handles.lookup(root, None, 0, current_process=thread.process, current_thread=thread)
+    if not isinstance(obj, Directory):
+        return None
+    if name and name.startswith("\\"):
+        raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, "a relative name starts with a backslash")
+    return (obj.name or "").rstrip("\\") + "\\" + (name or "")
+
+
 def _resolve_oa(machine, thread, oa: int) -> tuple[str, "V.VfsFile | None"]:
     """(name for the file system, root directory file or None) of a file service's OBJECT_ATTRIBUTES."""
     name, root, _attrs = read_object_attributes(thread, oa)
     if root:
         from winhatch.kernel.fileobj import FileObject
+        full = _below_object_directory(thread, root, name)
+        if full is not None:
+            return fs_name(machine, thread, full), None
         obj = thread.process.handles.lookup(root, None, 0, current_process=thread.process, current_thread=thread)
         if not isinstance(obj, FileObject):
             unsupported(thread, "NtCreateFile", f"a name relative to a {obj.type_name} object")
@@ -510,6 +529,8 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
         return 0xC0000005          # the buffer is probed before the event is touched
     if ApcRoutine and getattr(obj, "completion_port", None) is not None:
         return STATUS_INVALID_PARAMETER      # an APC routine on a handle with a completion port
+    if getattr(obj, "npfs_root", False):
+        return STATUS_INVALID_PARAMETER      # the named-pipe file system itself has nothing to read
     if hasattr(obj, "try_read"):             # a named pipe end: its own request path (pending reads)
         from winhatch.kernel.io import iocp_services
         return iocp_services.read_request(machine, thread, obj, Buffer, length, None, IoStatusBlock,
@@ -552,6 +573,8 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
 def NtWriteFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, Length,
                 ByteOffset, Key, *, caller_sp=0):
     obj = _file_obj(thread, FileHandle)
+    if getattr(obj, "npfs_root", False):
+        return STATUS_INVALID_PARAMETER      # nor to write
     if not hasattr(obj, "write"):
         return STATUS_INVALID_HANDLE
     if ApcRoutine and getattr(obj, "completion_port", None) is not None:
@@ -593,6 +616,8 @@ def NtFlushBuffersFile(machine, thread, FileHandle, IoStatusBlock):
     """Writes reach the host file at once, so nothing is left to flush; a handle without write access is
     STATUS_ACCESS_DENIED, as NTFS answers."""
     obj = _file_obj(thread, FileHandle)
+    if getattr(obj, "detached", False):
+        return 0xC00000B0                  # STATUS_PIPE_DISCONNECTED: a client its pipe server disconnected
     vf = _vfile(obj)
     if vf is not None and vf.device is None and not _granted(thread, FileHandle) & (V.FILE_WRITE_DATA
                                                                                     | V.FILE_APPEND_DATA):
@@ -759,7 +784,7 @@ def file_object_name(machine, obj) -> str | None:
         return obj.path
     from winhatch.kernel.io.npfs import NpfsRoot
     if isinstance(obj, NpfsRoot):
-        return "\\Device\\NamedPipe\\"
+        return obj.path
     from winhatch.kernel.io.msfs import MailslotEnd
     if isinstance(obj, (mountmgr.MountManagerFile, MailslotEnd)):
         return obj.path
@@ -814,6 +839,8 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
     obj = _file_obj(thread, FileHandle, access)
     vf = _vfile(obj)
     granted = _granted(thread, FileHandle)
+    if cls in (FileNameInformation, FileNormalizedNameInformation) and getattr(obj, "detached", False):
+        return 0xC00000B0                  # STATUS_PIPE_DISCONNECTED
     if cls in (FileNameInformation, FileNormalizedNameInformation):
         name = handle_file_name(obj)
         if name is None:
@@ -1311,7 +1338,8 @@ def NtQueryVolumeInformationFile(machine, thread, FileHandle, IoStatusBlock, FsI
             dev = (FILE_DEVICE_DISK, FILE_DEVICE_IS_MOUNTED)
         elif vf is not None and vf.device == "null":
             dev = (FILE_DEVICE_NULL, 0)
-        elif isinstance(obj, PipeEnd) or (isinstance(obj, ConsoleFile) and obj.file_type == 3):
+        elif isinstance(obj, PipeEnd) or (isinstance(obj, ConsoleFile) and obj.file_type == 3) or \
+                hasattr(obj, "try_read") or getattr(obj, "npfs_root", False):   # named pipe ends, the NPFS
             dev = (FILE_DEVICE_NAMED_PIPE, 0)
         else:
             dev = (FILE_DEVICE_CONSOLE, 0)
@@ -1355,19 +1383,15 @@ SYMBOLIC_LINK_QUERY = 0x1
 
 
 def _open_object(machine, thread, handle_p: int, access: int, oa: int, type_name: str, service: str) -> int:
+    """ObOpenObjectByName for an object directory or a symbolic link (the link itself, not its target)."""
+    from winhatch.kernel.ob.services import lookup_object_attributes
     _dos_devices(machine)
     if not handle_p:
         return 0xC0000005
-    name, root, attrs = read_object_attributes(thread, oa)
-    if root:
-        unsupported(thread, service, "a name relative to a root directory")
-    if not name:
-        raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD if name is None else STATUS_OBJECT_NAME_INVALID,
-                            "no object name")
-    ns = machine.namespace
-    obj = ns.lookup(name, None, open_link=(type_name == "SymbolicLink"))
+    _wptr(thread, handle_p, 0)
+    obj, attrs = lookup_object_attributes(machine, thread, oa, open_link=(type_name == "SymbolicLink"))
     if obj.type_name != type_name:
-        raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{name} is a {obj.type_name}")
+        raise NtStatusError(STATUS_OBJECT_TYPE_MISMATCH, f"{obj.name} is a {obj.type_name}")
     h = thread.process.handles.insert(obj, access & 0xFFFFFFFF, inherit=bool(attrs & OBJ_INHERIT))
     _wptr(thread, handle_p, h)
     return 0
@@ -1388,9 +1412,16 @@ def NtCreateMailslotFile(machine, thread, FileHandle, DesiredAccess, ObjectAttri
     from winhatch.kernel.ob.access import object_type
     if not FileHandle or not IoStatusBlock:
         return 0xC0000005
-    name, root, attrs = read_object_attributes(thread, ObjectAttributes)
-    if root or not name:
-        return STATUS_OBJECT_NAME_INVALID if name == "" or root else STATUS_OBJECT_PATH_SYNTAX_BAD
+    from winhatch.kernel.ob.services import capture_object_attributes
+    _wptr(thread, FileHandle, 0)
+    if not ObjectAttributes:
+        return STATUS_INVALID_PARAMETER
+    root, name, attrs = capture_object_attributes(thread, ObjectAttributes)
+    if root:
+        d = thread.process.handles.lookup(root, None, 0, current_process=thread.process, current_thread=thread)
+        unsupported(thread, "NtCreateMailslotFile", f"a name relative to a {d.type_name} object")
+    if not name or not name.startswith("\\"):
+        return STATUS_OBJECT_PATH_SYNTAX_BAD
     slot = msfs.mailslot_name(name)
     if slot is None:
         return STATUS_OBJECT_NAME_INVALID
@@ -1460,7 +1491,9 @@ def NtQuerySymbolicLinkObject(machine, thread, LinkHandle, LinkTarget, ReturnedL
     _length, maxlen = struct.unpack("<HH", _rd(thread, LinkTarget, 4))
     buf = _rptr(thread, LinkTarget + n)
     data = link.target.encode("utf-16-le")
-    if len(data) > maxlen:
+    # with a ReturnedLength the target must fit with its terminating NUL (Wine's ntdll/tests/om.c
+    # test_query_symboliclink-like checks: MaximumLength == the target's length is STATUS_BUFFER_TOO_SMALL)
+    if len(data) + (2 if ReturnedLength else 0) > maxlen:
         if ReturnedLength:
             _wr(thread, ReturnedLength, struct.pack("<I", len(data) + 2))
         return STATUS_BUFFER_TOO_SMALL

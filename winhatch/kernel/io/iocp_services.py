@@ -16,6 +16,7 @@ import struct
 from winhatch.kernel.io import completion as io
 from winhatch.kernel.io import npfs
 from winhatch.kernel.ke import wait as kwait
+from winhatch.kernel.ob import services as ob_services
 from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
 from winhatch.kernel.ob.access import EVENT_MODIFY_STATE, SYNCHRONIZE
 from winhatch.ntstatus import NtStatusError
@@ -123,29 +124,16 @@ def _timeout_deadline(machine, thread, timeout_ptr: int) -> int | None:
 # -- completion ports -------------------------------------------------------------------------------------------
 @kernel_service("NtCreateIoCompletion")
 def NtCreateIoCompletion(machine, thread, IoCompletionHandle, DesiredAccess, ObjectAttributes, Count):
-    name, attrs = object_name(thread, ObjectAttributes, "NtCreateIoCompletion")
+    # named through the object manager like every other object (RootDirectory, OBJ_OPENIF, collisions)
     port = io.IoCompletion(machine, Count & 0xFFFFFFFF)
-    if name is not None:
-        got = machine.namespace.insert(name, port, exist_ok=bool(attrs & 0x80))   # OBJ_OPENIF
-        port = got
-    h = thread.process.handles.insert(port, DesiredAccess & 0xFFFFFFFF, inherit=bool(attrs & 0x2))
-    try:
-        _put_ptr(thread, IoCompletionHandle, h)
-    except NtStatusError:
-        thread.process.handles.close(h)
-        raise
-    return 0
+    return ob_services.insert_object(machine, thread, port, ObjectAttributes, DesiredAccess & 0xFFFFFFFF,
+                                     IoCompletionHandle)
 
 
 @kernel_service("NtOpenIoCompletion")
 def NtOpenIoCompletion(machine, thread, IoCompletionHandle, DesiredAccess, ObjectAttributes):
-    name, attrs = object_name(thread, ObjectAttributes, "NtOpenIoCompletion")
-    if not name:
-        return STATUS_INVALID_PARAMETER
-    port = machine.namespace.lookup(name, "IoCompletion")
-    h = thread.process.handles.insert(port, DesiredAccess & 0xFFFFFFFF, inherit=bool(attrs & 0x2))
-    _put_ptr(thread, IoCompletionHandle, h)
-    return 0
+    return ob_services.open_object(machine, thread, ObjectAttributes, "IoCompletion", DesiredAccess & 0xFFFFFFFF,
+                                   IoCompletionHandle)
 
 
 @kernel_service("NtSetIoCompletion")
@@ -321,14 +309,33 @@ def write_request(machine, thread, file_object, data: bytes, offset: int | None,
 
 
 # -- named pipes ----------------------------------------------------------------------------------------------------
+def _pipe_create_name(thread, oa: int) -> tuple[str, int]:
+    """(the pipe's name, Attributes) of NtCreateNamedPipeFile's OBJECT_ATTRIBUTES, captured by the object
+    manager: an absolute name under \\Device\\NamedPipe (or a link to it), or a name relative to a handle of
+    the file system's root (what CreateNamedPipeW passes)."""
+    if not oa:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "no OBJECT_ATTRIBUTES")
+    root, name, attrs = ob_services.capture_object_attributes(thread, oa)
+    if root:
+        d = _lookup(thread, root)
+        if not getattr(d, "npfs_root", False):
+            unsupported(thread, "NtCreateNamedPipeFile", f"a name relative to a {d.type_name} object")
+        pname = name or ""
+    else:
+        if not name or not name.startswith("\\"):
+            raise NtStatusError(0xC000003B, "no absolute pipe name")      # STATUS_OBJECT_PATH_SYNTAX_BAD
+        pname = npfs.pipe_name(name)
+    if not pname:
+        raise NtStatusError(0xC0000033, f"{name!r} names no pipe")       # STATUS_OBJECT_NAME_INVALID
+    return pname, attrs
+
+
 @kernel_service("NtCreateNamedPipeFile")
 def NtCreateNamedPipeFile(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStatusBlock, ShareAccess,
                           CreateDisposition, CreateOptions, NamedPipeType, ReadMode, CompletionMode,
                           MaximumInstances, InboundQuota, OutboundQuota, DefaultTimeout):
-    name, attrs = object_name(thread, ObjectAttributes, "NtCreateNamedPipeFile")
-    pname = npfs.pipe_name(name or "")
-    if not pname:
-        return 0xC0000033 if name else STATUS_INVALID_PARAMETER   # STATUS_OBJECT_NAME_INVALID
+    _put_ptr(thread, FileHandle, 0)          # probed first: a bad pointer creates nothing
+    pname, attrs = _pipe_create_name(thread, ObjectAttributes)
     disposition = CreateDisposition & 0xFFFFFFFF
     if disposition not in (1, 2, 3):          # FILE_OPEN, FILE_CREATE, FILE_OPEN_IF
         return STATUS_INVALID_PARAMETER       # (overwrite / supersede: Wine's ntdll pipe tests, as on Windows)
@@ -357,6 +364,12 @@ def NtCreateNamedPipeFile(machine, thread, FileHandle, DesiredAccess, ObjectAttr
         out_quota=OutboundQuota & 0xFFFFFFFF, timeout_ticks=timeout, direction=direction,
         synchronous=bool(CreateOptions & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT)), thread=thread)
     end.alertable = bool(CreateOptions & FILE_SYNCHRONOUS_IO_ALERT)   # its synchronous waits are alertable
+    pipe = end.instance.pipe
+    if getattr(pipe, "security", None) is None:        # a new pipe: its descriptor (SeAssignSecurity)
+        from winhatch.kernel.se.descriptor import assign
+        from winhatch.kernel.se.token import primary_token
+        sd = _get_ptr(thread, ObjectAttributes + 4 * _psize(thread))
+        pipe.security = assign(thread.process, primary_token(thread.process, machine.registry.user_sid), sd)
     h = thread.process.handles.insert(end, access | SYNCHRONIZE, inherit=bool(attrs & 0x2))
     _put_ptr(thread, FileHandle, h)
     io.write_iosb(thread.process, IoStatusBlock, 0, 2)    # FILE_CREATED
@@ -376,13 +389,40 @@ def _pipe_end(thread, handle: int):
     return None
 
 
+STATUS_NOT_SUPPORTED, STATUS_PIPE_DISCONNECTED, STATUS_ILLEGAL_FUNCTION = 0xC00000BB, 0xC00000B0, 0xC00000AF
+# what the pipe controls give on a handle to the named-pipe file system rather than to a pipe
+_NPFS_ROOT_FSCTL = {
+    0x110000: STATUS_NOT_SUPPORTED,        # FSCTL_PIPE_ASSIGN_EVENT
+    0x110004: STATUS_PIPE_DISCONNECTED,    # FSCTL_PIPE_DISCONNECT
+    0x110008: STATUS_ILLEGAL_FUNCTION,     # FSCTL_PIPE_LISTEN
+    FSCTL_PIPE_PEEK: STATUS_INVALID_PARAMETER,
+    0x110010: STATUS_NOT_SUPPORTED,        # FSCTL_PIPE_QUERY_EVENT
+    FSCTL_PIPE_TRANSCEIVE: STATUS_PIPE_DISCONNECTED,
+    0x11001C: STATUS_ILLEGAL_FUNCTION,     # FSCTL_PIPE_IMPERSONATE
+    0x110020: STATUS_NOT_SUPPORTED,        # FSCTL_PIPE_SET_CLIENT_PROCESS
+    0x110024: STATUS_INVALID_PARAMETER,    # FSCTL_PIPE_QUERY_CLIENT_PROCESS
+    FSCTL_PIPE_GET_PIPE_ATTRIBUTE: STATUS_INVALID_PARAMETER,
+    FSCTL_PIPE_GET_CONNECTION_ATTRIBUTE: STATUS_INVALID_PARAMETER,
+}
+
+
 @kernel_service("NtFsControlFile")
 def NtFsControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, FsControlCode,
                     InputBuffer, InputBufferLength, OutputBuffer, OutputBufferLength, *, caller_sp=0):
     code = FsControlCode & 0xFFFFFFFF
     obj = _lookup(thread, FileHandle)
-    if code == FSCTL_PIPE_WAIT and getattr(obj, "npfs_root", False):
-        return _pipe_wait(machine, thread, InputBuffer, InputBufferLength & 0xFFFFFFFF, caller_sp)
+    if getattr(obj, "npfs_root", False):
+        # the named-pipe file system itself: FSCTL_PIPE_WAIT on its root directory ("\\Device\\NamedPipe\\"),
+        # not on the device ("\\Device\\NamedPipe"); the pipe controls have no pipe to act on (Wine's
+        # ntdll/tests/pipe.c subtest_empty_name_pipe_operations, as on Windows)
+        if code == FSCTL_PIPE_WAIT:
+            if not obj.path.endswith("\\"):
+                return 0xC00000AF                           # STATUS_ILLEGAL_FUNCTION
+            return _pipe_wait(machine, thread, InputBuffer, InputBufferLength & 0xFFFFFFFF, caller_sp)
+        st = _NPFS_ROOT_FSCTL.get(code)
+        if st is None:
+            unsupported(thread, "NtFsControlFile", f"control code {code:#x} on the named-pipe file system")
+        return st
     if code == FSCTL_PIPE_PEEK:
         return _pipe_peek(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, OutputBuffer,
                           OutputBufferLength & 0xFFFFFFFF)
@@ -424,6 +464,8 @@ def _pipe_transceive(machine, thread, end, Event, apc, ctx, iosb, inp: int, inle
     key = ("NtFsControlFile", caller_sp)
     ev = _event(thread, Event)
     if getattr(thread, "npfs_transact", None) != key:
+        if end.detached:                     # a client its server disconnected
+            return npfs.STATUS_PIPE_DISCONNECTED
         if end.read_mode != npfs.FILE_PIPE_MESSAGE_MODE or not end.instance.message_type:
             return npfs.STATUS_INVALID_PIPE_STATE
         err = end._state_error(True)
@@ -685,6 +727,8 @@ def _query_pipe_local(machine, thread, obj) -> bytes:
                            npfs.FILE_PIPE_SERVER_END if obj.role == "read" else npfs.FILE_PIPE_CLIENT_END)
     if not isinstance(obj, npfs.NamedPipeEnd):
         raise NtStatusError(STATUS_INVALID_PARAMETER, "not a pipe")
+    if obj.detached:
+        raise NtStatusError(npfs.STATUS_PIPE_DISCONNECTED, "a client its server disconnected")
     inst = obj.instance
     pipe = inst.pipe
     rx = inst.inbound if obj.is_server else inst.outbound
@@ -699,6 +743,8 @@ def _query_pipe(machine, thread, obj) -> bytes:
         return struct.pack("<II", 0, getattr(obj, "completion_mode", 0))      # byte read mode, blocking
     if not isinstance(obj, npfs.NamedPipeEnd):
         raise NtStatusError(STATUS_INVALID_PARAMETER, "not a named pipe")
+    if obj.detached:
+        raise NtStatusError(npfs.STATUS_PIPE_DISCONNECTED, "a client its server disconnected")
     return struct.pack("<II", obj.read_mode, obj.completion_mode)
 
 
@@ -740,6 +786,8 @@ def query_information(machine, thread, FileHandle, IoStatusBlock, FileInformatio
         return None
     try:
         obj = _lookup(thread, FileHandle, None, QUERY_ACCESS.get(cls, 0))
+        if getattr(obj, "type_name", "") != "File":
+            return 0xC0000024   # STATUS_OBJECT_TYPE_MISMATCH: an event, a directory... (Wine's om.c test_no_file_info)
         data = fn(machine, thread, obj)
     except NtStatusError as e:
         return e.status

@@ -69,7 +69,9 @@ def pipe_name(nt_path: str) -> str | None:
     for pre in ("\\??\\pipe\\", "\\device\\namedpipe\\", "\\\\.\\pipe\\", "\\\\?\\pipe\\", "\\dosdevices\\pipe\\",
                 "\\global??\\pipe\\"):
         if low.startswith(pre):
-            return p[len(pre):]
+            # past the prefix a '/' is a character of the pipe's name (Wine's ntdll/tests/pipe.c
+            # test_pipe_names: \\Device\\NamedPipe\\wine/test is not ...\\wine\\test)
+            return nt_path[len(pre):]
     if low in ("\\device\\namedpipe", "\\??\\pipe", "\\\\.\\pipe"):
         return ""
     return None
@@ -105,6 +107,7 @@ class NamedPipe:
                  timeout_ticks: int, direction: int):
         self.fs = fs
         self.name = name
+        self.security = None       # its SECURITY_DESCRIPTOR (winhatch.kernel.se.descriptor.Security)
         self.pipe_type = pipe_type
         self.max_instances = max_instances
         self.in_quota = in_quota
@@ -316,6 +319,13 @@ class NamedPipeEnd(KObject):
     """A FILE_OBJECT of a named pipe: the server end (one per instance) or a client end."""
     type_name = "File"
     file_type = FILE_TYPE_PIPE
+
+    def security_target(self):
+        """The pipe's security descriptor, shared by its instances and clients; a client whose server
+        disconnected it has none any more (STATUS_PIPE_DISCONNECTED)."""
+        if self.detached:
+            raise NtStatusError(STATUS_PIPE_DISCONNECTED, "the client was disconnected")
+        return self.instance.pipe
 
     def __init__(self, instance: PipeInstance, end: int, access: int, synchronous: bool):
         super().__init__(name=None)

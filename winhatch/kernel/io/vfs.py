@@ -1218,8 +1218,8 @@ class Vfs:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "directories can only be created or opened")
         if t.kind == "device":
             kind = self._device_kind(t)
-            if options & FILE_DIRECTORY_FILE:
-                raise NtStatusError(STATUS_NOT_A_DIRECTORY, f"device {t.device!r} is not a directory")
+            # FILE_DIRECTORY_FILE is a file system's check: a device's driver (NUL, CON) ignores it (Wine's
+            # ntdll/tests/om.c test_symboliclink opens NUL with it)
             acc = map_generic(access)
             return VfsFile(self, fd=None, host_path=None, path=t.win32, nt_path=t.nt_path, access=acc,
                            share=share, options=options, is_dir=False, readonly=False,

@@ -46,7 +46,7 @@ from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_INVALID_PAGE_PROTECT
                                STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, NtStatusError,
                                STATUS_INVALID_IMAGE_FORMAT)
 
-STATUS_OBJECT_NAME_EXISTS = 0x40000035
+STATUS_OBJECT_NAME_EXISTS = 0x40000000
 STATUS_SECTION_TOO_BIG = 0xC0000040
 STATUS_MAPPED_FILE_SIZE_ZERO = 0xC000011E
 STATUS_INVALID_FILE_FOR_SECTION = 0xC0000020
@@ -397,34 +397,21 @@ def _get_u64(thread, addr: int) -> int:
     return struct.unpack("<Q", user_read(thread.process, addr, 8))[0]
 
 
-def object_attributes(thread, oa: int) -> tuple[str | None, int]:
-    """(full object name or None, Attributes) of the caller's OBJECT_ATTRIBUTES (ObjectName relative to
-    RootDirectory when one is given: an object directory)."""
-    if not oa:
-        return None, 0
-    ps = _ptr_size(thread)
-    raw = user_read(thread.process, oa, 6 * ps)
-    root = int.from_bytes(raw[ps:2 * ps], "little")
-    pname = int.from_bytes(raw[2 * ps:3 * ps], "little")
-    attrs = int.from_bytes(raw[3 * ps:3 * ps + 4], "little")
-    if not pname:
-        return None, attrs
-    us = user_read(thread.process, pname, 2 * ps)
-    n = int.from_bytes(us[:2], "little") & ~1
-    buf = int.from_bytes(us[ps:2 * ps], "little")
-    name = user_read(thread.process, buf, n).decode("utf-16-le", "replace") if n and buf else ""
-    if not name:
-        return None, attrs
-    if root:
-        d = _lookup(thread, root, "Directory")
-        name = (d.name.rstrip("\\") if d.name else "") + "\\" + name
-    return name, attrs
+def object_attributes(machine, thread, oa: int) -> tuple[str | None, int]:
+    """(full object name or None, Attributes) of the caller's OBJECT_ATTRIBUTES for a create, captured and
+    resolved (RootDirectory) by the object manager."""
+    from winhatch.kernel.ob.services import read_object_attributes
+    return read_object_attributes(machine, thread, oa, create=True)
 
 
 @kernel_service("NtCreateSection")
 def NtCreateSection(machine, thread, SectionHandle, DesiredAccess, ObjectAttributes, MaximumSize,
                     SectionPageProtection, AllocationAttributes, FileHandle):
-    path, attrs = object_attributes(thread, ObjectAttributes)
+    _put_ptr(thread, SectionHandle, 0)   # probed first, NULL when the create fails
+    protect = SectionPageProtection & 0xFFFFFFFF
+    if protect & ~0xFF or (protect & 0xFF) not in _SECTION_PROTECTIONS:   # before the name is captured
+        return STATUS_INVALID_PAGE_PROTECTION
+    path, attrs = object_attributes(machine, thread, ObjectAttributes)
     size = _get_u64(thread, MaximumSize) if MaximumSize else 0
     h, status = create_section(machine, thread, DesiredAccess & 0xFFFFFFFF, path, size,
                                SectionPageProtection & 0xFFFFFFFF, AllocationAttributes & 0xFFFFFFFF, FileHandle,
@@ -439,12 +426,8 @@ def NtCreateSection(machine, thread, SectionHandle, DesiredAccess, ObjectAttribu
 
 @kernel_service("NtOpenSection")
 def NtOpenSection(machine, thread, SectionHandle, DesiredAccess, ObjectAttributes):
-    path, attrs = object_attributes(thread, ObjectAttributes)
-    if path is None:
-        raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, "no name")
-    h = open_section(machine, thread, DesiredAccess & 0xFFFFFFFF, path, inherit=bool(attrs & OBJ_INHERIT))
-    _put_ptr(thread, SectionHandle, h)
-    return STATUS_SUCCESS
+    from winhatch.kernel.ob.services import open_object
+    return open_object(machine, thread, ObjectAttributes, "Section", DesiredAccess & 0xFFFFFFFF, SectionHandle)
 
 
 @kernel_service("NtMapViewOfSection")

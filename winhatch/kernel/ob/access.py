@@ -157,6 +157,8 @@ def _t(name: str, r: int, w: int, e: int, a: int) -> ObjectType:
     return ObjectType(name, GenericMapping(r, w, e, a))
 
 
+# The generic mappings are the object types' own (ObjectTypesInformation on Windows 10, as Wine's ntdll/tests/om.c
+# test_object_types checks them).
 OBJECT_TYPES: dict[str, ObjectType] = {
     t.name: t
     for t in (
@@ -164,18 +166,18 @@ OBJECT_TYPES: dict[str, ObjectType] = {
         _t("Thread", 0x00020048, 0x00020437, 0x00121800, THREAD_ALL_ACCESS),
         _t("File", FILE_GENERIC_READ, FILE_GENERIC_WRITE, FILE_GENERIC_EXECUTE, FILE_ALL_ACCESS),
         _t("Section", 0x00020005, 0x00020002, 0x00020008, SECTION_ALL_ACCESS),
-        _t("Event", 0x00020001, 0x00020002, 0x00100000, EVENT_ALL_ACCESS),
-        _t("Mutant", 0x00020001, 0x00020000, 0x00100000, MUTANT_ALL_ACCESS),
-        _t("Semaphore", 0x00020001, 0x00020002, 0x00100000, SEMAPHORE_ALL_ACCESS),
-        _t("Timer", 0x00020001, 0x00020002, 0x00100000, TIMER_ALL_ACCESS),
-        _t("Key", KEY_READ, KEY_WRITE, KEY_EXECUTE, KEY_ALL_ACCESS),
-        _t("Job", 0x00020004, 0x0002000B, 0x00100000, JOB_OBJECT_ALL_ACCESS),
-        _t("Token", TOKEN_READ, TOKEN_WRITE, TOKEN_EXECUTE, TOKEN_ALL_ACCESS),
+        _t("Event", 0x00020001, 0x00020002, 0x00120000, EVENT_ALL_ACCESS),
+        _t("Mutant", 0x00020001, 0x00020000, 0x00120000, MUTANT_ALL_ACCESS),
+        _t("Semaphore", 0x00020001, 0x00020002, 0x00120000, SEMAPHORE_ALL_ACCESS),
+        _t("Timer", 0x00020001, 0x00020002, 0x00120000, TIMER_ALL_ACCESS),
+        _t("Key", KEY_READ, KEY_WRITE, 0x00020039, KEY_ALL_ACCESS),
+        _t("Job", 0x00020004, 0x0002000B, 0x00120000, JOB_OBJECT_ALL_ACCESS),
+        _t("Token", 0x0002001A, 0x000201E0, 0x00020005, TOKEN_ALL_ACCESS),
         _t("Directory", 0x00020003, 0x0002000C, 0x00020003, DIRECTORY_ALL_ACCESS),
         _t("SymbolicLink", 0x00020001, 0x00020000, 0x00020001, SYMBOLIC_LINK_ALL_ACCESS),
-        _t("IoCompletion", 0x00020001, 0x00020002, 0x00100000, IO_COMPLETION_ALL_ACCESS),
+        _t("IoCompletion", 0x00020001, 0x00020002, 0x00120000, IO_COMPLETION_ALL_ACCESS),
         _t("Desktop", 0x00020041, 0x000200BE, 0x00020100, DESKTOP_ALL_ACCESS),
-        _t("WindowStation", 0x00020306, 0x0002023C, 0x00020060, WINSTA_ALL_ACCESS),
+        _t("WindowStation", 0x00020303, 0x0002001C, 0x00020060, WINSTA_ALL_ACCESS),
         _t("DebugObject", 0x00020001, 0x00020002, 0x00120000, 0x001F000F),
         _t("KeyedEvent", 0x00020001, 0x00020002, 0x00020000, 0x000F0003),
         _t("Session", 0x00020001, 0x00020000, 0x00020000, 0x000F0003),
@@ -185,6 +187,16 @@ OBJECT_TYPES: dict[str, ObjectType] = {
         _t("Object", 0x00020000, 0x00020000, 0x00020000, 0x001F0001),  # fallback for unknown types
     )
 }
+
+
+# types whose ValidAccessMask has SYNCHRONIZE beyond their ALL_ACCESS (the others' is exactly their ALL_ACCESS)
+_VALID_EXTRA = {"Key": 0x00100000, "KeyedEvent": 0x00100000, "Section": 0x00100000, "Token": 0x00100000,
+                "Type": 0x00100000}
+
+
+def type_valid_mask(name: str) -> int:
+    """The ValidAccessMask an object type reports (OBJECT_TYPE_INFORMATION)."""
+    return object_type(name).mapping.all | _VALID_EXTRA.get(name, 0)
 
 
 def object_type(name: str) -> ObjectType:

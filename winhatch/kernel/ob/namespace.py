@@ -24,13 +24,14 @@ class Directory(KObject):
 
     def child(self, comp: str, case_insensitive: bool) -> KObject | None:
         """The entry named `comp`: exactly, or (OBJ_CASE_INSENSITIVE) in any case."""
-        got = self.children.get(comp)
-        if got is not None or not case_insensitive:
-            return got
+        if not case_insensitive:
+            return self.children.get(comp)
+        # the directory's hash chain puts the newest entry first: of names differing only in case, the
+        # most recently inserted one is found (Wine's ntdll/tests/om.c test_case_sensitive)
         low = comp.lower()
-        for k, o in self.children.items():
+        for k in reversed(self.children):
             if k.lower() == low:
-                return o
+                return self.children[k]
         return None
 
 
@@ -59,10 +60,12 @@ def split_path(path: str) -> list[str]:
         raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, f"object path must be absolute: {path!r}")
     if path == "\\":
         return []
-    parts = path[1:].split("\\")
-    if any(p == "" for p in parts):
-        raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"empty component in {path!r}")
-    return parts
+    return path[1:].split("\\")      # an empty component is refused where the walk meets it
+
+
+def _link_parts(target: str) -> list[str]:
+    """A symbolic link's target as components: an empty target is the root (\\GLOBAL??\\GLOBALROOT)."""
+    return split_path(target) if target else []
 
 
 class ObNamespace:
@@ -79,6 +82,7 @@ class ObNamespace:
 
     def __init__(self, session_id: int = 1):
         self.root = Directory("\\")
+        self.root.make_permanent()      # a handle to "\\" closed must not delete the namespace's root
         self.session_id = session_id
         for d in ("\\BaseNamedObjects", "\\KnownDlls", "\\KnownDlls32", "\\Device", "\\GLOBAL??",
                   "\\RPC Control", "\\Windows", "\\ObjectTypes", "\\Sessions", "\\Sessions\\BNOLINKS",
@@ -93,7 +97,7 @@ class ObNamespace:
             self.create_link(f"{bno}\\Session", "\\Sessions\\BNOLINKS", exist_ok=True)
             # \Sessions\BNOLINKS\<n>: each session's BaseNamedObjects (what "...\Session\<n>" reaches)
             self.create_link(f"\\Sessions\\BNOLINKS\\{sid}", bno, exist_ok=True)
-        self.create_link("\\DosDevices", "\\GLOBAL??", exist_ok=True)
+        self.create_link("\\DosDevices", "\\??", exist_ok=True)
 
     def session_bno(self, session_id: int | None = None) -> str:
         """The BaseNamedObjects directory a process of that session uses for "Local\\" names."""
@@ -112,15 +116,19 @@ class ObNamespace:
         cur: KObject = self.root
         for i, comp in enumerate(parts):
             if isinstance(cur, SymbolicLink):
-                return self._walk(split_path(cur.target) + parts[i:], open_link=open_link, depth=depth + 1,
+                return self._walk(_link_parts(cur.target) + parts[i:], open_link=open_link, depth=depth + 1,
                                   case_insensitive=ci)
             if not isinstance(cur, Directory):
                 raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"{comp!r}: parent is not a directory")
+            if comp == "":
+                # an empty component met in an existing directory ("\\BaseNamedObjects\\", "\\\\x"); a missing
+                # directory before it is STATUS_OBJECT_PATH_NOT_FOUND (Wine's ntdll/tests/om.c test_directory)
+                raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"empty component in {parts!r}")
             last = i == len(parts) - 1
             nxt = cur.child(comp, ci)
             if last:
                 if isinstance(nxt, SymbolicLink) and not open_link:
-                    return self._walk(split_path(nxt.target), open_link=open_link, depth=depth + 1,
+                    return self._walk(_link_parts(nxt.target), open_link=open_link, depth=depth + 1,
                                       case_insensitive=ci)
                 return cur, comp, nxt
             if nxt is None:
@@ -179,8 +187,8 @@ class ObNamespace:
                 return cur, ""
             comp = comps.pop(0)
             if comp == "":
-                if not comps:
-                    return cur, ""      # a trailing separator after a directory
+                # an empty component in an object directory, a trailing separator included (Wine's
+                # ntdll/tests/om.c test_symboliclink: NtCreateFile of "\\BaseNamedObjects\\dir\\")
                 raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"empty component in {path!r}")
             nxt = cur.child(comp, True)   # NT paths of files and devices compare case-insensitively
             if nxt is None:

@@ -40,7 +40,6 @@ STATUS_INVALID_INFO_CLASS = 0xC0000003
 STATUS_INFO_LENGTH_MISMATCH = 0xC0000004
 STATUS_ACCESS_DENIED = 0xC0000022
 STATUS_PROCESS_IN_JOB, STATUS_PROCESS_NOT_IN_JOB = 0x00000123, 0x00000122
-STATUS_OBJECT_NAME_EXISTS = 0x40000035
 STATUS_BUFFER_OVERFLOW = 0x80000005
 #: exit statuses Windows reports as a normal exit in JOB_OBJECT_MSG_EXIT_PROCESS (others are abnormal)
 _NORMAL_EXIT_LIMIT = 0xC0000000
@@ -136,36 +135,15 @@ def _job(thread, handle: int, access: int) -> Job:
 
 @kernel_service("NtCreateJobObject")
 def NtCreateJobObject(machine, thread, JobHandle, DesiredAccess, ObjectAttributes):
-    from winhatch.kernel.mm.section_services import OBJ_INHERIT, OBJ_OPENIF, object_attributes
-    path, attrs = object_attributes(thread, ObjectAttributes)
-    ns = machine.namespace
-    status = 0
-    if path and ns.find(path) is not None:
-        existing = ns.find(path)
-        if not attrs & OBJ_OPENIF:
-            raise NtStatusError(0xC0000035, f"{path} exists")   # STATUS_OBJECT_NAME_COLLISION
-        if existing.type_name != "Job":
-            raise NtStatusError(0xC0000024, f"{path} is a {existing.type_name}")   # OBJECT_TYPE_MISMATCH
-        job, status = existing, STATUS_OBJECT_NAME_EXISTS
-    else:
-        job = Job(machine)
-        if path:
-            ns.insert(path, job)
-    h = thread.process.handles.insert(job, DesiredAccess & 0xFFFFFFFF, inherit=bool(attrs & OBJ_INHERIT))
-    user_write(thread.process, JobHandle, h.to_bytes(_ps(thread), "little"))
-    return status
+    # named through the object manager like every other object (RootDirectory, OBJ_OPENIF, type mismatches)
+    from winhatch.kernel.ob.services import insert_object
+    return insert_object(machine, thread, Job(machine), ObjectAttributes, DesiredAccess & 0xFFFFFFFF, JobHandle)
 
 
 @kernel_service("NtOpenJobObject")
 def NtOpenJobObject(machine, thread, JobHandle, DesiredAccess, ObjectAttributes):
-    from winhatch.kernel.mm.section_services import OBJ_INHERIT, object_attributes
-    path, attrs = object_attributes(thread, ObjectAttributes)
-    if not path:
-        raise NtStatusError(0xC0000034, "no name")   # STATUS_OBJECT_NAME_NOT_FOUND
-    job = machine.namespace.lookup(path, "Job")
-    h = thread.process.handles.insert(job, DesiredAccess & 0xFFFFFFFF, inherit=bool(attrs & OBJ_INHERIT))
-    user_write(thread.process, JobHandle, h.to_bytes(_ps(thread), "little"))
-    return 0
+    from winhatch.kernel.ob.services import open_object
+    return open_object(machine, thread, ObjectAttributes, "Job", DesiredAccess & 0xFFFFFFFF, JobHandle)
 
 
 @kernel_service("NtAssignProcessToJobObject")

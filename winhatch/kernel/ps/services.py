@@ -9,7 +9,7 @@ import struct
 
 from winhatch.kernel import behaviour
 from winhatch.kernel.ke import wait as kwait
-from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
+from winhatch.kernel.ke.services import kernel_service, process_from_handle, unsupported, user_read, user_write
 from winhatch.kernel.ob.access import (PROCESS_CREATE_THREAD, PROCESS_QUERY_INFORMATION,
                                        PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SET_INFORMATION,
                                        PROCESS_SUSPEND_RESUME, PROCESS_TERMINATE, SYNCHRONIZE, THREAD_ALERT,
@@ -355,3 +355,33 @@ def NtSetContextThread(machine, thread, ThreadHandle, ThreadContext, *, caller_s
     st = pscontext.set_context(thread, t, ThreadContext, _native(thread), caller_sp)
     behaviour.cross_process(machine, thread, t.process, "NtSetContextThread", tid=t.tid)
     return st
+
+
+@kernel_service("NtGetNextThread")
+def NtGetNextThread(machine, thread, ProcessHandle, ThreadHandle, DesiredAccess, HandleAttributes, Flags,
+                    NewThreadHandle):
+    """A handle to the thread of the process after ThreadHandle's (the first with none; Flags 1: the other way),
+    in creation order, exited threads still referenced included; STATUS_NO_MORE_ENTRIES after the last."""
+    write_handle(thread, NewThreadHandle, 0)
+    proc = process_from_handle(thread, ProcessHandle, PROCESS_QUERY_INFORMATION)
+    flags = Flags & 0xFFFFFFFF
+    if flags & ~1:
+        return STATUS_INVALID_PARAMETER
+    threads = [t for t in proc.threads if not t.deleted]
+    if flags & 1:
+        threads.reverse()
+    start = 0
+    if ThreadHandle:
+        cur = reference(thread, ThreadHandle, "Thread", 0)
+        start = threads.index(cur) + 1 if cur in threads else len(threads)
+    if start >= len(threads):
+        return 0x8000001A                      # STATUS_NO_MORE_ENTRIES
+    from winhatch.kernel.ob.access import object_type
+    access = object_type("Thread").map_access(DesiredAccess & 0xFFFFFFFF)
+    h = thread.process.handles.insert(threads[start], access, inherit=bool(HandleAttributes & 0x2))
+    try:
+        write_handle(thread, NewThreadHandle, h)
+    except Exception:
+        thread.process.handles.close(h)
+        raise
+    return 0

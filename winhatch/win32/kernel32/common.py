@@ -111,6 +111,11 @@ def sa_inherit(c, sa: int) -> bool:
     return bool(sa and c.u32(sa + (16 if c.ptr_size == 8 else 8)))
 
 
+def sa_descriptor(c, sa: int) -> int:
+    """SECURITY_ATTRIBUTES.lpSecurityDescriptor (0 without one)."""
+    return c.ptr(sa + c.ptr_size) if sa else 0
+
+
 def lookup(c, h: int, type_name: str, access: int = 0):
     """The object behind a handle (pseudo-handles included), or None with the last error set."""
     try:

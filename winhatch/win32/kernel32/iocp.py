@@ -443,7 +443,9 @@ def CreateNamedPipe(c, name, open_mode, pipe_mode, max_inst, out_size, in_size, 
     tmo = c.stack_alloc(8, 8)
     c.write(tmo, struct.pack("<q", -(timeout_ms or 50) * 10_000))
     out = _ptr_out(c)
-    oa = c.object_attributes(c.unicode_string(nt_name), attributes=0x40 | (0x2 if sa_inherit(c, sa) else 0))
+    from winhatch.win32.kernel32.common import sa_descriptor
+    oa = c.object_attributes(c.unicode_string(nt_name), attributes=0x40 | (0x2 if sa_inherit(c, sa) else 0),
+                             sd=sa_descriptor(c, sa))
     st = c.nt("NtCreateNamedPipeFile", out, access, oa, _iosb(c), share, disposition, options,
               1 if pipe_mode & PIPE_TYPE_MESSAGE else 0, 1 if pipe_mode & PIPE_READMODE_MESSAGE else 0,
               1 if pipe_mode & PIPE_NOWAIT else 0,

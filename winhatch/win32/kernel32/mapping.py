@@ -23,7 +23,7 @@ from winhatch.win32.api import api
 from winhatch.win32.kernel32.common import K32, invalid_handle, sa_inherit
 from winhatch.win32.kernel32.sync import object_path
 
-STATUS_OBJECT_NAME_EXISTS = 0x40000035
+STATUS_OBJECT_NAME_EXISTS = 0x40000000
 ERROR_ALREADY_EXISTS = 183
 ERROR_INVALID_PARAMETER = 87
 OBJ_CASE_INSENSITIVE, OBJ_INHERIT, OBJ_OPENIF = 0x40, 0x2, 0x80

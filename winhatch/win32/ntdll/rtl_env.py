@@ -30,7 +30,9 @@ def _entries(c, env: int) -> list[list[int]]:
         env = RTL_USER_PROCESS_PARAMETERS.read(c.proc.aspace, p, c.arch, "Environment")["Environment"]
     out, cur, i = [], [], 0
     while i < MAX_BLOCK_UNITS:
-        chunk = struct.unpack("<256H", c.read(env + 2 * i, 512))
+        # a chunk stops at its page's end: the block may end just before an unreadable page
+        n = min(256, (0x1000 - ((env + 2 * i) & 0xFFF)) // 2) or 1
+        chunk = struct.unpack(f"<{n}H", c.read(env + 2 * i, 2 * n))
         for u in chunk:
             if u:
                 cur.append(u)
@@ -39,7 +41,7 @@ def _entries(c, env: int) -> list[list[int]]:
                 cur = []
             else:
                 return out
-        i += 256
+        i += n
     return out
 
 

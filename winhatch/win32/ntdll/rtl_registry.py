@@ -309,3 +309,34 @@ def RtlpNtQueryValueKey(c, h, ptype, pdata, plen, unused):
     if pdata and not st:
         c.write(pdata, c.read(buf + 12, length))
     return st
+
+
+def _full_path(c, relative: int, path_ptr: int) -> str:
+    base = relative & ~RTL_REGISTRY_OPTIONAL
+    path = c.wstr(path_ptr) if path_ptr else ""
+    if base == RTL_REGISTRY_ABSOLUTE:
+        return path
+    if base == RTL_REGISTRY_USER:
+        from winhatch.win32.advapi32.reg import current_user_key_path
+        root = current_user_key_path(c)
+    else:
+        root = BASES[base]
+    return root + ("\\" + path.lstrip("\\") if path else "")
+
+
+@api(NT, "NTSTATUS NTAPI RtlCreateRegistryKey(ULONG RelativeTo, PCWSTR_RAW Path)")
+def RtlCreateRegistryKey(c, relative, path_ptr):
+    """NtCreateKey of the path below the RelativeTo root (its parent must exist: STATUS_OBJECT_NAME_NOT_FOUND
+    otherwise); a RelativeTo past RTL_REGISTRY_USER is STATUS_INVALID_PARAMETER (RTL_REGISTRY_OPTIONAL is
+    ignored)."""
+    if relative & RTL_REGISTRY_HANDLE:
+        from winhatch.win32.ntdll.seh import raise_unsupported
+        raise_unsupported(c, "RtlCreateRegistryKey relative to a handle (RTL_REGISTRY_HANDLE)")
+    if relative & ~RTL_REGISTRY_OPTIONAL >= RTL_REGISTRY_MAXIMUM:
+        return STATUS_INVALID_PARAMETER
+    out = c.stack_alloc(c.ptr_size)
+    oa = c.object_attributes(c.unicode_string(_full_path(c, relative, path_ptr)), 0x40)
+    st = c.nt("NtCreateKey", out, 0x000F003F, oa, 0, 0, 0, 0)   # KEY_ALL_ACCESS
+    if not st & 0x80000000:
+        c.nt("NtClose", c.ptr(out))
+    return st

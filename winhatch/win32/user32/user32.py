@@ -278,3 +278,23 @@ def GetSystemMetrics(c, index):
                 SM_CYVIRTUALSCREEN: h}[index]
     from winhatch.win32.msvcrt.runtime import not_implemented
     not_implemented(c, f"GetSystemMetrics({index}): display and input metrics (no desktop is modelled)")
+
+
+# -- window station and desktop handles (win32k's NtUserGetProcessWindowStation / NtUserGetThreadDesktop) -------
+@api(U32, "HWINSTA WINAPI GetProcessWindowStation(void)")
+def GetProcessWindowStation(c):
+    from winhatch.kernel.ob.winsta import process_window_station
+    return process_window_station(c.machine, c.proc)
+
+
+@api(U32, "HDESK WINAPI GetThreadDesktop(DWORD dwThreadId)")
+def GetThreadDesktop(c, tid):
+    from winhatch.kernel.ob.winsta import process_desktop
+    t = c.machine.cid.lookup(tid)
+    if t is None or getattr(t, "process", None) is None:
+        c.set_last_error(87)          # ERROR_INVALID_PARAMETER: no such thread
+        return 0
+    if t.process is not c.proc:
+        from winhatch.win32.ntdll.seh import raise_unsupported
+        raise_unsupported(c, "GetThreadDesktop of another process's thread")
+    return process_desktop(c.machine, c.proc)

@@ -1,0 +1,282 @@
+"""ntdll's SID and security-descriptor library (user mode, no system call): RtlLengthSid, RtlValidSid,
+RtlEqualSid, RtlCopySid, RtlCreateSecurityDescriptor, RtlSet/GetOwnerSecurityDescriptor,
+RtlSet/GetGroupSecurityDescriptor, RtlLengthSecurityDescriptor; and advapi32's wrappers over them
+(InitializeSecurityDescriptor, SetSecurityDescriptorOwner/Group, GetSecurityDescriptorOwner/Group, EqualSid,
+GetLengthSid, IsValidSid, CopySid) with CreateWellKnownSid.
+
+The structures are the documented ones: a SID {BYTE Revision (1), BYTE SubAuthorityCount (at most 15),
+SID_IDENTIFIER_AUTHORITY (6 bytes, big-endian), DWORD SubAuthority[]}; a SECURITY_DESCRIPTOR {BYTE Revision (1),
+BYTE Sbz1, WORD Control, then Owner, Group, Sacl, Dacl} — pointers in the absolute form (x64 40 bytes, x86 20),
+32-bit offsets from its start in the self-relative one (SE_SELF_RELATIVE, 20 bytes, what NtQuerySecurityObject
+returns).
+"""
+from __future__ import annotations
+
+import struct
+
+from winhatch.win32.api import api
+
+NT = "ntdll.dll"
+ADV = ("advapi32.dll", "kernelbase.dll")   # advapi32 and kernelbase both export them
+
+SID_REVISION = 1
+SID_MAX_SUB_AUTHORITIES = 15
+SECURITY_DESCRIPTOR_REVISION = 1
+SE_OWNER_DEFAULTED = 0x0001
+SE_GROUP_DEFAULTED = 0x0002
+SE_DACL_PRESENT = 0x0004
+SE_SACL_PRESENT = 0x0010
+SE_SELF_RELATIVE = 0x8000
+
+STATUS_SUCCESS = 0
+STATUS_BUFFER_TOO_SMALL = 0xC0000023
+STATUS_UNKNOWN_REVISION = 0xC0000058
+STATUS_INVALID_SECURITY_DESCR = 0xC0000079
+STATUS_INVALID_SID = 0xC0000078
+ERROR_INSUFFICIENT_BUFFER = 122
+ERROR_INVALID_PARAMETER = 87
+
+# WELL_KNOWN_SID_TYPE (winnt.h) -> the SID, for the types that need no domain (Microsoft's "Well-known SIDs")
+WELL_KNOWN_SIDS = {
+    0: "S-1-0-0", 1: "S-1-1-0", 2: "S-1-2-0", 3: "S-1-3-0", 4: "S-1-3-1", 5: "S-1-3-2", 6: "S-1-3-3",
+    7: "S-1-5", 8: "S-1-5-1", 9: "S-1-5-2", 10: "S-1-5-3", 11: "S-1-5-4", 12: "S-1-5-6", 13: "S-1-5-7",
+    14: "S-1-5-8", 15: "S-1-5-9", 16: "S-1-5-10", 17: "S-1-5-11", 18: "S-1-5-12", 19: "S-1-5-13",
+    20: "S-1-5-14", 22: "S-1-5-18", 23: "S-1-5-19", 24: "S-1-5-20", 25: "S-1-5-32",
+    26: "S-1-5-32-544", 27: "S-1-5-32-545", 28: "S-1-5-32-546", 29: "S-1-5-32-547", 30: "S-1-5-32-548",
+    31: "S-1-5-32-549", 32: "S-1-5-32-550", 33: "S-1-5-32-551", 34: "S-1-5-32-552", 35: "S-1-5-32-554",
+    36: "S-1-5-32-555", 37: "S-1-5-32-556", 51: "S-1-5-64-10", 52: "S-1-5-64-21", 53: "S-1-5-64-14",
+    54: "S-1-5-15", 55: "S-1-5-1000", 56: "S-1-5-32-557", 57: "S-1-5-32-558", 58: "S-1-5-32-559",
+    59: "S-1-5-32-560", 60: "S-1-5-32-561", 61: "S-1-5-32-562", 62: "S-1-5-32-568", 63: "S-1-5-17",
+    64: "S-1-5-32-569", 65: "S-1-16-0", 66: "S-1-16-4096", 67: "S-1-16-8192", 68: "S-1-16-12288",
+    69: "S-1-16-16384", 70: "S-1-5-33", 71: "S-1-3-4", 79: "S-1-16-8448", 80: "S-1-2-0", 81: "S-1-2-1",
+    83: "S-1-15-2", 84: "S-1-15-2-1",
+}
+# the types relative to a domain (WinAccount*Sid, WinLogonIdsSid...): a DomainSid is required
+DOMAIN_TYPES = set(range(38, 51)) | {21, 72, 73, 74, 75, 77, 100}
+
+
+# ------------------------------------------------------------------------------------------ guest helpers
+def sid_length(c, sid: int) -> int:
+    n = c.read(sid + 1, 1)[0]
+    return 8 + 4 * n
+
+
+def read_sid(c, sid: int) -> bytes:
+    return c.read(sid, sid_length(c, sid))
+
+
+def valid_sid(c, sid: int) -> bool:
+    if not sid:
+        return False
+    rev, n = c.read(sid, 2)
+    return rev == SID_REVISION and n <= SID_MAX_SUB_AUTHORITIES
+
+
+def sid_from_text(text: str) -> bytes:
+    parts = text.split("-")
+    subs = [int(p) for p in parts[3:]]
+    return struct.pack("<BB", int(parts[1]), len(subs)) + int(parts[2]).to_bytes(6, "big") + \
+        b"".join(struct.pack("<I", s) for s in subs)
+
+
+def _sd_fields(c, sd: int) -> tuple[int, int, list[int]]:
+    """(Revision, Control, [Owner, Group, Sacl, Dacl] as addresses, 0 for none) of either form."""
+    rev, _sbz, control = struct.unpack("<BBH", c.read(sd, 4))
+    if control & SE_SELF_RELATIVE:
+        offs = struct.unpack("<IIII", c.read(sd + 4, 16))
+        return rev, control, [sd + o if o else 0 for o in offs]
+    ps = c.ptr_size
+    return rev, control, [c.ptr(sd + ps + i * ps) for i in range(4)]
+
+
+# ------------------------------------------------------------------------------------------ SIDs
+@api(NT, "ULONG NTAPI RtlLengthSid(PVOID Sid)")
+def RtlLengthSid(c, sid):
+    return sid_length(c, sid)
+
+
+@api(NT, "BOOLEAN NTAPI RtlValidSid(PVOID Sid)")
+def RtlValidSid(c, sid):
+    return 1 if valid_sid(c, sid) else 0
+
+
+@api(NT, "BOOLEAN NTAPI RtlEqualSid(PVOID Sid1, PVOID Sid2)")
+def RtlEqualSid(c, a, b):
+    return 1 if read_sid(c, a) == read_sid(c, b) else 0
+
+
+@api(NT, "NTSTATUS NTAPI RtlCopySid(ULONG DestinationSidLength, PVOID DestinationSid, PVOID SourceSid)")
+def RtlCopySid(c, length, dst, src):
+    data = read_sid(c, src)
+    if length < len(data):
+        return STATUS_BUFFER_TOO_SMALL
+    c.write(dst, data)
+    return STATUS_SUCCESS
+
+
+# ------------------------------------------------------------------------------------------ security descriptors
+@api(NT, "NTSTATUS NTAPI RtlCreateSecurityDescriptor(PVOID SecurityDescriptor, ULONG Revision)")
+def RtlCreateSecurityDescriptor(c, sd, revision):
+    return _create_sd(c, sd, revision)
+
+
+def _set_sid_field(c, sd: int, index: int, sid: int, defaulted: bool, flag: int) -> int:
+    rev, control, _ = _sd_fields(c, sd)
+    if rev != SECURITY_DESCRIPTOR_REVISION:
+        return STATUS_UNKNOWN_REVISION
+    if control & SE_SELF_RELATIVE:
+        return STATUS_INVALID_SECURITY_DESCR
+    c.write_ptr(sd + c.ptr_size * (1 + index), sid)
+    control = (control | flag) if defaulted else (control & ~flag)
+    c.write(sd + 2, struct.pack("<H", control))
+    return STATUS_SUCCESS
+
+
+def _get_sid_field(c, sd: int, index: int, out: int, defaulted_out: int, flag: int) -> int:
+    rev, control, fields = _sd_fields(c, sd)
+    if rev != SECURITY_DESCRIPTOR_REVISION:
+        return STATUS_UNKNOWN_REVISION
+    c.write_ptr(out, fields[index])
+    c.write(defaulted_out, bytes([1 if control & flag else 0]))
+    return STATUS_SUCCESS
+
+
+@api(NT, "NTSTATUS NTAPI RtlSetOwnerSecurityDescriptor(PVOID SecurityDescriptor, PVOID Owner, "
+         "BOOLEAN OwnerDefaulted)")
+def RtlSetOwnerSecurityDescriptor(c, sd, sid, defaulted):
+    return _set_sid_field(c, sd, 0, sid, bool(defaulted & 0xFF), SE_OWNER_DEFAULTED)
+
+
+@api(NT, "NTSTATUS NTAPI RtlSetGroupSecurityDescriptor(PVOID SecurityDescriptor, PVOID Group, "
+         "BOOLEAN GroupDefaulted)")
+def RtlSetGroupSecurityDescriptor(c, sd, sid, defaulted):
+    return _set_sid_field(c, sd, 1, sid, bool(defaulted & 0xFF), SE_GROUP_DEFAULTED)
+
+
+@api(NT, "NTSTATUS NTAPI RtlGetOwnerSecurityDescriptor(PVOID SecurityDescriptor, PVOID *Owner, "
+         "PBOOLEAN OwnerDefaulted)")
+def RtlGetOwnerSecurityDescriptor(c, sd, out, defaulted):
+    return _get_sid_field(c, sd, 0, out, defaulted, SE_OWNER_DEFAULTED)
+
+
+@api(NT, "NTSTATUS NTAPI RtlGetGroupSecurityDescriptor(PVOID SecurityDescriptor, PVOID *Group, "
+         "PBOOLEAN GroupDefaulted)")
+def RtlGetGroupSecurityDescriptor(c, sd, out, defaulted):
+    return _get_sid_field(c, sd, 1, out, defaulted, SE_GROUP_DEFAULTED)
+
+
+@api(NT, "ULONG NTAPI RtlLengthSecurityDescriptor(PVOID SecurityDescriptor)")
+def RtlLengthSecurityDescriptor(c, sd):
+    """The size of the descriptor's structure (self-relative 20 bytes, absolute x64 40 / x86 20) and every SID
+    and ACL it refers to."""
+    _rev, control, fields = _sd_fields(c, sd)
+    n = 20 if control & SE_SELF_RELATIVE else 5 * c.ptr_size
+    for i, addr in enumerate(fields):
+        if not addr:
+            continue
+        if i < 2:
+            n += sid_length(c, addr)
+        else:
+            n += (struct.unpack("<H", c.read(addr + 2, 2))[0] + 3) & ~3
+    return n
+
+
+# ------------------------------------------------------------------------------------------ advapi32
+def _bool(c, status: int) -> int:
+    if status:
+        c.set_last_nt_error(status)
+        return 0
+    return 1
+
+
+@api(ADV, "BOOL WINAPI InitializeSecurityDescriptor(PVOID pSecurityDescriptor, DWORD dwRevision)")
+def InitializeSecurityDescriptor(c, sd, revision):
+    return _bool(c, _create_sd(c, sd, revision))
+
+
+def _create_sd(c, sd: int, revision: int) -> int:
+    if revision != SECURITY_DESCRIPTOR_REVISION:
+        return STATUS_UNKNOWN_REVISION
+    c.write(sd, struct.pack("<BBH", SECURITY_DESCRIPTOR_REVISION, 0, 0) + bytes(5 * c.ptr_size - 4))
+    return STATUS_SUCCESS
+
+
+@api(ADV, "BOOL WINAPI SetSecurityDescriptorOwner(PVOID pSecurityDescriptor, PVOID pOwner, BOOL bOwnerDefaulted)")
+def SetSecurityDescriptorOwner(c, sd, sid, defaulted):
+    return _bool(c, _set_sid_field(c, sd, 0, sid, bool(defaulted), SE_OWNER_DEFAULTED))
+
+
+@api(ADV, "BOOL WINAPI SetSecurityDescriptorGroup(PVOID pSecurityDescriptor, PVOID pGroup, BOOL bGroupDefaulted)")
+def SetSecurityDescriptorGroup(c, sd, sid, defaulted):
+    return _bool(c, _set_sid_field(c, sd, 1, sid, bool(defaulted), SE_GROUP_DEFAULTED))
+
+
+def _get_sid_field_bool(c, sd: int, index: int, out: int, defaulted_out: int, flag: int) -> int:
+    rev, control, fields = _sd_fields(c, sd)
+    if rev != SECURITY_DESCRIPTOR_REVISION:
+        return _bool(c, STATUS_UNKNOWN_REVISION)
+    c.write_ptr(out, fields[index])
+    c.write_u32(defaulted_out, 1 if control & flag else 0)     # LPBOOL
+    return 1
+
+
+@api(ADV, "BOOL WINAPI GetSecurityDescriptorOwner(PVOID pSecurityDescriptor, PVOID *pOwner, "
+          "LPBOOL lpbOwnerDefaulted)")
+def GetSecurityDescriptorOwner(c, sd, out, defaulted):
+    return _get_sid_field_bool(c, sd, 0, out, defaulted, SE_OWNER_DEFAULTED)
+
+
+@api(ADV, "BOOL WINAPI GetSecurityDescriptorGroup(PVOID pSecurityDescriptor, PVOID *pGroup, "
+          "LPBOOL lpbGroupDefaulted)")
+def GetSecurityDescriptorGroup(c, sd, out, defaulted):
+    return _get_sid_field_bool(c, sd, 1, out, defaulted, SE_GROUP_DEFAULTED)
+
+
+@api(ADV, "BOOL WINAPI EqualSid(PVOID pSid1, PVOID pSid2)")
+def EqualSid(c, a, b):
+    c.set_last_error(0)
+    return 1 if read_sid(c, a) == read_sid(c, b) else 0
+
+
+@api(ADV, "DWORD WINAPI GetLengthSid(PVOID pSid)")
+def GetLengthSid(c, sid):
+    return sid_length(c, sid)
+
+
+@api(ADV, "BOOL WINAPI IsValidSid(PVOID pSid)")
+def IsValidSid(c, sid):
+    return 1 if valid_sid(c, sid) else 0
+
+
+@api(ADV, "BOOL WINAPI CopySid(DWORD nDestinationSidLength, PVOID pDestinationSid, PVOID pSourceSid)")
+def CopySid(c, length, dst, src):
+    data = read_sid(c, src)
+    if length < len(data):
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(dst, data)
+    return 1
+
+
+@api(ADV, "BOOL WINAPI CreateWellKnownSid(DWORD WellKnownSidType, PVOID DomainSid, PVOID pSid, DWORD *cbSid)")
+def CreateWellKnownSid(c, kind, domain, sid, cb):
+    """The SID of a well-known type (WELL_KNOWN_SID_TYPE). *cbSid too small: ERROR_INSUFFICIENT_BUFFER with the
+    size needed; an unknown type ERROR_INVALID_PARAMETER. The types relative to a domain stop loudly."""
+    if kind in DOMAIN_TYPES:
+        from winhatch.win32.ntdll.seh import raise_unsupported
+        raise_unsupported(c, f"CreateWellKnownSid of the domain-relative type {kind}")
+    text = WELL_KNOWN_SIDS.get(kind)
+    if text is None or not cb:
+        if text is None and kind <= 106:
+            from winhatch.win32.ntdll.seh import raise_unsupported
+            raise_unsupported(c, f"CreateWellKnownSid of the type {kind}")
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    data = sid_from_text(text)
+    if c.u32(cb) < len(data) or not sid:
+        c.write_u32(cb, len(data))
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(sid, data)
+    c.write_u32(cb, len(data))
+    return 1

@@ -18,6 +18,7 @@ FILE_RENAME/LINK_INFORMATION (pointer-sized fields); the offsets were checked wi
 """
 from __future__ import annotations
 
+import os
 import struct
 
 from winhatch.kernel.ke.services import kernel_service, unsupported, user_read, user_write
@@ -800,9 +801,20 @@ def _alloc(fi) -> int:
     return 0 if fi.is_dir else (fi.allocation_size or (fi.size + 4095) & ~4095)
 
 
+def _links(vf) -> int:
+    """NumberOfLinks: 1, or for a file the guest gave more names (CreateHardLink) the host inode's count."""
+    if not vf.vfs.guest_links or vf.host_path is None:
+        return 1
+    try:
+        st = os.stat(vf.host_path)
+    except OSError:
+        return 1
+    return st.st_nlink if (st.st_dev, st.st_ino) in vf.vfs.guest_links else 1
+
+
 def _standard(vf, fi) -> bytes:
-    return struct.pack("<qqIBBxx", _alloc(fi), 0 if fi.is_dir else fi.size, 1, int(vf.vfs.delete_pending(vf)),
-                       int(fi.is_dir))
+    return struct.pack("<qqIBBxx", _alloc(fi), 0 if fi.is_dir else fi.size, _links(vf),
+                       int(vf.vfs.delete_pending(vf)), int(fi.is_dir))
 
 
 @kernel_service("NtQueryInformationFile")
@@ -1012,7 +1024,9 @@ def NtSetInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInforma
             return STATUS_INVALID_PARAMETER
         name = _rd(thread, FileInformation + name_off, name_len).decode("utf-16-le", "surrogatepass") if name_len else ""
         if cls == FileLinkInformation:
-            unsupported(thread, "NtSetInformationFile", "FileLinkInformation (hard links)")
+            target = _rename_target(machine, thread, vf, root, name)
+            machine.vfs.link_open(vf, target, replace=bool(flags & FILE_RENAME_REPLACE_IF_EXISTS))
+            return complete(machine, thread, IoStatusBlock, 0, 0)
         if flags & ~(FILE_RENAME_REPLACE_IF_EXISTS | FILE_RENAME_POSIX_SEMANTICS
                      | FILE_RENAME_IGNORE_READONLY_ATTRIBUTE):
             unsupported(thread, "NtSetInformationFile", f"FileRenameInformationEx flags {flags:#x}")

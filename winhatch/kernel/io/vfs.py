@@ -303,16 +303,17 @@ def _inside(path: str, root: str) -> bool:
 HARD_LINK_REFUSED = "the host file has other hard links (it may be a file outside the sandbox)"
 
 
-def check_host_file(host: Path | str) -> os.stat_result:
+def check_host_file(host: Path | str, guest_links=()) -> os.stat_result:
     """For readers of host files that do not go through Vfs.open (the image section cache): a regular file
-    with one link, or NtStatusError(STATUS_ACCESS_DENIED)."""
+    with one link — or one whose (st_dev, st_ino) is in `guest_links`, the files the guest itself linked
+    (Vfs.guest_links) —, or NtStatusError(STATUS_ACCESS_DENIED)."""
     try:
         st = os.stat(host)
     except OSError as e:
         raise Vfs._oserror(e)
     if not _stat.S_ISREG(st.st_mode):
         raise NtStatusError(STATUS_ACCESS_DENIED, "not a regular file")
-    if st.st_nlink > 1:
+    if st.st_nlink > 1 and (st.st_dev, st.st_ino) not in guest_links:
         raise NtStatusError(STATUS_ACCESS_DENIED, HARD_LINK_REFUSED)
     return st
 
@@ -652,6 +653,9 @@ class Vfs:
         #: where overlays keep their upper layers (inside the sandbox, unless the runner puts them elsewhere)
         self.overlay_root = self.sandbox_root / "overlay"
         self.copied_up = 0              # entries copied up from an overlay's lower layer
+        #: (st_dev, st_ino) of the sandbox files the guest gave a second name (link_open): the only host files
+        #: with several links that are opened (any other may be a host-planted link to outside the sandbox)
+        self.guest_links: set[tuple[int, int]] = set()
         #: the files the guest creates, changes or deletes once tracking is on (the runner turns it on when
         #: the sample starts): key -> {"path", "existed", "sha256", ["stash"], ["moved_to"]}; see dropped_files
         self.tracking = False
@@ -1362,7 +1366,7 @@ class Vfs:
         if not (_stat.S_ISREG(st.st_mode) or _stat.S_ISDIR(st.st_mode)):
             os.close(fd)
             raise NtStatusError(STATUS_ACCESS_DENIED, "not a regular file or directory")
-        if _stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        if _stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and (st.st_dev, st.st_ino) not in self.guest_links:
             os.close(fd)
             raise NtStatusError(STATUS_ACCESS_DENIED, HARD_LINK_REFUSED)
         try:
@@ -1927,6 +1931,69 @@ class Vfs:
         if f.device is not None or f.host_path is None:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "not a file")
         self.rename(f.nt_path, dst, replace=replace, exclude=f)
+
+    def link_open(self, f: VfsFile, dst: str, replace: bool = False) -> None:
+        """FileLinkInformation (CreateHardLink): a second name for the open file, on the same drive. Both names
+        are one host file of the sandbox (an overlay's lower-layer file is first copied up, so the host folder
+        keeps its single name); a directory cannot be linked (STATUS_FILE_IS_A_DIRECTORY), another drive is
+        STATUS_NOT_SAME_DEVICE, an existing name STATUS_OBJECT_NAME_COLLISION unless replace."""
+        f._check()
+        if f.device is not None or f.host_path is None:
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "not a file")
+        status = STATUS_SUCCESS
+        shown_dst = dst
+        try:
+            if f.is_dir:
+                raise NtStatusError(STATUS_FILE_IS_A_DIRECTORY, f"cannot link a directory: {f.path!r}")
+            ts, td = self._target(f.nt_path, None), self._target(dst, None)
+            shown_dst = td.win32
+            if td.kind == "device":
+                raise NtStatusError(STATUS_ACCESS_DENIED, "cannot link to a device")
+            rs = self._resolve_target(ts)
+            if not rs.exists:
+                raise self._not_found(rs, "link")
+            rd = self._resolve_target(td)
+            shown_dst = rd.guest
+            if not rd.parent_exists:
+                raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"path not found: {rd.guest!r}")
+            if ts.drive != td.drive:
+                raise NtStatusError(STATUS_NOT_SAME_DEVICE, "a hard link across drives")
+            if rs.readonly or rd.readonly or rd.is_root or self._is_mount_root(rd):
+                raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot link {rs.guest!r} as {rd.guest!r}")
+            if rd.exists:
+                if not replace or rd.key == rs.key:
+                    raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"already exists: {rd.guest!r}")
+                if rd.is_dir or self._opens.get(rd.key):
+                    raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot replace {rd.guest!r}")
+                self._before_remove(rd.key, False)
+                self._unlink_key(rd.key, False)
+            if rs.lower:
+                self._copy_up(rs)       # the host folder's own file keeps one name
+            dest = Path(rd.key)
+            if rd.mount.lower is not None:
+                self._upper_parent(str(dest))
+            try:
+                os.link(rs.host, dest)
+            except OSError as e:
+                if e.errno == errno.EXDEV:
+                    raise NtStatusError(STATUS_NOT_SAME_DEVICE, "the two names' host folders are on different "
+                                                                "file systems") from None
+                raise self._oserror(e)
+            lst = os.stat(dest)
+            self.guest_links.add((lst.st_dev, lst.st_ino))
+            ov = self._overlay_of(str(dest))
+            if ov is not None:
+                ov[0].hidden.add(ov[1])
+            self._note_created(dest)
+            if self.tracking:
+                self._touch(str(dest), rd.guest, existed=False)
+        except NtStatusError as e:
+            status = e.status
+            raise
+        finally:
+            self._log("link", f.path, status, dst=shown_dst, replace=replace)
+            if status == STATUS_SUCCESS:
+                self._notify(1, shown_dst, False)
 
     def set_disposition(self, f: VfsFile, delete: bool, *, posix: bool = False,
                         ignore_readonly: bool = False) -> None:

@@ -46,7 +46,7 @@ class ImageSectionCache:
         from winhatch.pe import PEFile, PEFormatError
         from winhatch.kernel.io.vfs import check_host_file
         host, _ro = self.vfs.resolve(path, cwd)
-        st = check_host_file(host)
+        st = check_host_file(host, self.vfs.guest_links)
         key = (str(host), st.st_mtime_ns, st.st_size)
         hit = self._cache.get(key)
         if hit is not None:

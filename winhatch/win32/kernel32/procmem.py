@@ -67,7 +67,9 @@ def VirtualFreeEx(c, h, addr, size, ftype):
 
 def virtual_free(c, h, addr, size, ftype) -> int:
     """VirtualFree(Ex): NtFreeVirtualMemory(h, &base, &size, type)."""
-    if ftype & MEM_RELEASE and size:   # MEM_RELEASE frees the whole allocation: dwSize must be 0
+    # MEM_RELEASE frees the whole allocation: dwSize must be 0 — but with MEM_PRESERVE_PLACEHOLDER (2) or
+    # MEM_COALESCE_PLACEHOLDERS (1) it is the range of a placeholder to split off or coalesce (the service checks)
+    if ftype & MEM_RELEASE and size and not ftype & 0x3:
         c.set_last_error(87)
         return 0
     ps = c.ptr_size

@@ -149,3 +149,55 @@ def K32GetModuleFileNameEx(c, h, module, buf, n):
      "DWORD nSize)")
 def GetModuleFileNameEx(c, h, module, buf, n):
     return K32GetModuleFileNameEx(c, h, module, buf, n)
+
+def _process_counts(c) -> tuple[int, int, int]:
+    """(processes, threads, handles) of the machine, from NtQuerySystemInformation(SystemProcessInformation)."""
+    from winhatch.kernel.structs import SYSTEM_PROCESS_INFORMATION as SPI
+    size = 0x10000
+    for _ in range(6):
+        buf = c.stack_alloc(size, 8)
+        st = c.nt("NtQuerySystemInformation", 5, buf, size, 0)
+        if st == 0xC0000004:            # STATUS_INFO_LENGTH_MISMATCH: a bigger buffer
+            size *= 2
+            continue
+        if st & 0x80000000:
+            return 0, 0, 0
+        procs = threads = handles = 0
+        off = 0
+        for _ in range(4096):
+            rec = SPI.read(c.proc.aspace, buf + off, c.arch, "NextEntryOffset", "NumberOfThreads", "HandleCount")
+            procs += 1
+            threads += rec["NumberOfThreads"]
+            handles += rec["HandleCount"]
+            if not rec["NextEntryOffset"]:
+                break
+            off += rec["NextEntryOffset"]
+        return procs, threads, handles
+    return 0, 0, 0
+
+
+@api("psapi.dll", "BOOL WINAPI GetPerformanceInfo(PVOID pPerformanceInformation, DWORD cb)")
+def GetPerformanceInfo(c, buf, cb):
+    """PERFORMANCE_INFORMATION (its size in cb: 56 on x86, 104 on x64) in pages, from SystemBasicInformation,
+    SystemPerformanceInformation (commit, available pages, pools, the resident cache) and the process list."""
+    import struct
+    from winhatch.kernel.structs import SYSTEM_BASIC_INFORMATION
+    from winhatch.win32.kernel32.sysinfo import query_system
+    ps = c.ptr_size
+    size = 104 if ps == 8 else 56
+    if not buf or cb < size:
+        c.set_last_error(24 if buf else 998)          # ERROR_BAD_LENGTH; ERROR_NOACCESS
+        return 0
+    sbi = SYSTEM_BASIC_INFORMATION.unpack(c.arch, query_system(c, 0, SYSTEM_BASIC_INFORMATION.size(c.arch)))
+    perf = query_system(c, 2, 0x158)
+    avail, committed, limit, peak = struct.unpack_from("<4I", perf, 0x2C)
+    paged, nonpaged = struct.unpack_from("<2I", perf, 0x70)
+    cache = struct.unpack_from("<I", perf, 0xA4)[0]
+    procs, threads, handles = _process_counts(c)
+    fmt = "<I4x10QIII4x" if ps == 8 else "<I10IIII"
+    c.write(buf, struct.pack(fmt, size, committed, limit, peak, sbi["NumberOfPhysicalPages"], avail, cache,
+                             paged + nonpaged, paged, nonpaged, sbi["PageSize"], handles, procs, threads))
+    return 1
+
+
+api(K32NAMES, "BOOL WINAPI K32GetPerformanceInfo(PVOID pPerformanceInformation, DWORD cb)")(GetPerformanceInfo)

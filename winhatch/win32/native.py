@@ -132,12 +132,15 @@ _RTL = ("RtlMoveMemory", "RtlCopyMemory", "RtlFillMemory", "RtlZeroMemory", "Rtl
         "RtlCompareMemoryUlong", "RtlInitUnicodeString", "RtlInitUnicodeStringEx", "RtlInitAnsiString",
         "RtlInitString")
 _HEAP = ("RtlAllocateHeap", "RtlFreeHeap", "RtlReAllocateHeap", "RtlSizeHeap")
+_SRW = ("RtlInitializeSRWLock", "RtlAcquireSRWLockExclusive", "RtlAcquireSRWLockShared", "RtlReleaseSRWLockExclusive",
+        "RtlReleaseSRWLockShared", "RtlTryAcquireSRWLockExclusive", "RtlTryAcquireSRWLockShared")
 #: ntdll's toupper/tolower are its own (the low byte through the ANSI code page and RtlUpcaseUnicodeChar: é → É),
 #: not the C locale's: they stay with their Python handlers
 NATIVE_EXPORTS["ntdll.dll"] = frozenset(tuple(n for n in _CRT_STRING if n not in NOT_YET_NATIVE) + tuple(
-    n for n in _CRT_CTYPE if n not in ("toupper", "tolower", "_toupper", "_tolower")) + _SLIST + _CRITSEC + _RTL + _HEAP)
+    n for n in _CRT_CTYPE if n not in ("toupper", "tolower", "_toupper", "_tolower")) + _SLIST + _CRITSEC + _RTL + _HEAP + _SRW)
 for _d in ("kernel32.dll", "kernelbase.dll"):
-    NATIVE_EXPORTS[_d] = frozenset(("TlsGetValue", "TlsSetValue", "HeapFree", "GetProcessHeap"))
+    NATIVE_EXPORTS[_d] = frozenset(("TlsGetValue", "TlsSetValue", "HeapFree", "GetProcessHeap", "InitOnceExecuteOnce",
+                                    "InitOnceBeginInitialize"))
 
 #: the DLL's native state (struct native_state in native_src/native.h): a writable section of each DLL that
 #: carries the blob, which the Python side keeps up to date

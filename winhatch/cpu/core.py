@@ -1268,6 +1268,11 @@ class Cpu:
             self.uc.mem_protect(addr, size, perms)
         except unicorn.UcError as e:
             raise CpuError(nt.STATUS_NOT_MAPPED_VIEW, f"mem_protect({addr:#x}, {size:#x}): {e}", addr) from None
+        if perms & PROT_EXEC and not self._exec_pages.issuperset(range(addr >> 12, (addr + size) >> 12)):
+            # Unicorn quirk: the guest's stores to a page while it was not executable (a JIT's W^X cycle:
+            # RW, write the code, RX, run it, RW again, write new code, RX) do not invalidate the blocks it
+            # translated there before (measured: the old code ran).  A page becoming executable drops them.
+            self._drop_tbs(addr, addr + size)
         self._note_exec(addr, size, perms)
 
     def _drop_tbs(self, begin: int, end: int) -> None:

@@ -80,7 +80,7 @@ class LoaderState:
         self.modules: list[Module] = []  # load order
         self.by_name: dict[str, Module] = {}
         self.init_order: list[Module] = []
-        self.heaps = HeapManager(proc.aspace, proc.arch)
+        self.heaps = HeapManager(proc.aspace, proc.arch, machine)
         self.ldr_data = 0
         self.hash_table = 0
         self.tls_modules: list[Module] = []

@@ -59,7 +59,7 @@ def RtlFreeHeap(c, h, flags, addr):
         return 0
     if not addr:
         return 1
-    if not heap.free_block(addr):
+    if not heap.free_block(addr, flags):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     return 1
@@ -71,7 +71,6 @@ def RtlReAllocateHeap(c, h, flags, addr, size):
     if heap is None or not addr or heap.size_of(addr) is None:
         c.set_last_error(ERROR_INVALID_HANDLE if heap is None else ERROR_INVALID_PARAMETER)
         return 0
-    old = heap.size_of(addr)
     try:
         new = heap.realloc(addr, size, flags)
     except NtStatusError:
@@ -79,8 +78,6 @@ def RtlReAllocateHeap(c, h, flags, addr, size):
     if not new:
         c.set_last_error(ERROR_NOT_ENOUGH_MEMORY)
         return 0
-    if flags & HEAP_ZERO_MEMORY and size > old:
-        c.proc.aspace.write(new + old, bytes(size - old))
     return new
 
 
@@ -99,7 +96,9 @@ def RtlValidateHeap(c, h, flags, addr):
     heap = _heap(c, h)
     if heap is None:
         return 0
-    return 1 if not addr or heap.size_of(addr) is not None else 0
+    if addr:
+        return 1 if heap.size_of(addr) is not None else 0
+    return 1 if heap.validate() else 0
 
 
 @api(NT, "PVOID NTAPI RtlCreateHeap(ULONG Flags, PVOID HeapBase, SIZE_T ReserveSize, SIZE_T CommitSize, "
@@ -184,12 +183,23 @@ def GetProcessHeaps(c, n, arr):
 
 @api(K32, "BOOL WINAPI HeapLock(HANDLE hHeap)")
 def HeapLock(c, h):
-    return 1 if _heap(c, h) else 0
+    """The heap's lock (in its control block, the one the machine code of the heap functions takes): other
+    threads' heap calls wait until HeapUnlock."""
+    heap = _heap(c, h)
+    if heap is None:
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    heap.lock()
+    return 1
 
 
 @api(K32, "BOOL WINAPI HeapUnlock(HANDLE hHeap)")
 def HeapUnlock(c, h):
-    return 1 if _heap(c, h) else 0
+    heap = _heap(c, h)
+    if heap is None or not heap.unlock():
+        c.set_last_error(ERROR_INVALID_HANDLE if heap is None else ERROR_NOT_LOCKED)
+        return 0
+    return 1
 
 
 @api(K32, "SIZE_T WINAPI HeapCompact(HANDLE hHeap, DWORD dwFlags)")
@@ -359,8 +369,6 @@ def _local_realloc(c, h: int, size: int, flags: int) -> int:
         if not new:
             c.set_last_error(ERROR_NOT_ENOUGH_MEMORY)
             return 0
-        if zero and size > old:
-            c.proc.aspace.write(new + old, bytes(size - old))
         return new
     if m.ptr == 0:
         m.ptr = _alloc(c, heap, size, zero) if size else 0
@@ -374,13 +382,10 @@ def _local_realloc(c, h: int, size: int, flags: int) -> int:
         heap.free_block(m.ptr)  # discard the block, keep the handle
         m.ptr = 0
     else:
-        old = heap.size_of(m.ptr) or 0
         new = heap.realloc(m.ptr, size, zero | (HEAP_REALLOC_IN_PLACE_ONLY if m.lock else 0))
         if not new:
             c.set_last_error(ERROR_NOT_ENOUGH_MEMORY)
             return 0
-        if zero and size > old:
-            c.proc.aspace.write(new + old, bytes(size - old))
         m.ptr = new
     c.write_ptr(h, m.ptr)
     return h

@@ -422,46 +422,64 @@ def DeleteCriticalSection(c, cs):
 
 
 # ================================================================================ SRW locks
+#: The lock is its guest word, shared with the machine code of the uncontended paths (native_src/srw.c):
+#: 0 free, 1 held exclusively, (n << 4) | 1 held shared by n, SRW_WAITERS set while threads wait here (then every
+#: call comes here, and a release wakes them).  Only the waiting threads are Python state.
+SRW_LOCKED, SRW_WAITERS, SRW_SHARE = 1, 2, 16
+
+
 class _Srw:
     def __init__(self, c, addr):
         self.proc = c.proc
         self.addr = addr
         self.ps = c.ptr_size
-        self.exclusive = None  # owning thread
-        self.shared: dict = {}  # thread -> count
+        self.waiting: set = set()   # threads blocked in AcquireSRWLock* / SleepConditionVariableSRW's reacquire
         self.xlock = KeyedLock(self._what, lambda t: self.free(), self._take_x)
-        self.slock = KeyedLock(self._what, lambda t: self.exclusive is None, self._take_s)
+        self.slock = KeyedLock(self._what, lambda t: not self.exclusive(), self._take_s)
+
+    def word(self) -> int:
+        return int.from_bytes(self.proc.aspace.read(self.addr, self.ps), "little")
+
+    def exclusive(self) -> bool:
+        v = self.word()
+        return bool(v & SRW_LOCKED) and v < SRW_SHARE
+
+    def shared(self) -> int:
+        v = self.word()
+        return v >> 4 if v & SRW_LOCKED else 0
 
     def _what(self) -> str:
-        if self.exclusive is not None:
-            return f"SRW lock at 0x{self.addr:x} (held exclusively by thread {self.exclusive.tid})"
-        return f"SRW lock at 0x{self.addr:x} (held shared by {sum(self.shared.values())})"
+        if self.exclusive():
+            return f"SRW lock at 0x{self.addr:x} (held exclusively)"
+        return f"SRW lock at 0x{self.addr:x} (held shared by {self.shared()})"
 
     def free(self) -> bool:
-        return self.exclusive is None and not self.shared
+        return not self.word() & SRW_LOCKED
 
-    def _store(self) -> None:
-        if self.exclusive is not None:
-            v = 1
-        elif self.shared:
-            v = (sum(self.shared.values()) << 4) | 1
-        else:
-            v = 0
+    def store(self, held: int) -> None:
+        """held: 0 free, -1 exclusive, n shared; the waiters bit from the waiting threads."""
+        v = 0 if held == 0 else SRW_LOCKED if held < 0 else (held << 4) | SRW_LOCKED
+        if self.waiting:
+            v |= SRW_WAITERS
         self.proc.aspace.write(self.addr, v.to_bytes(self.ps, "little"))
 
+    def wait(self, t) -> None:
+        self.waiting.add(t)
+        self.store(-1 if self.exclusive() else self.shared())
+
     def _take_x(self, t) -> None:
-        self.exclusive = t
-        self._store()
+        self.waiting.discard(t)
+        self.store(-1)
 
     def _take_s(self, t) -> None:
-        self.shared[t] = self.shared.get(t, 0) + 1
-        self._store()
+        self.waiting.discard(t)
+        self.store(self.shared() + 1)
 
 
 def _srw(c, addr) -> _Srw:
     locks = _locks(c)
     s = locks.get(("srw", addr))
-    if s is None or c.ptr(addr) == 0 and not s.free():
+    if s is None:
         s = locks[("srw", addr)] = _Srw(c, addr)
     return s
 
@@ -482,6 +500,7 @@ def _acquire_srw(c, addr, exclusive: bool) -> None:
     if lk.is_signaled_for(c.thread):
         lk.acquire(c.thread)
         return
+    s.wait(c.thread)
     raise WouldBlock(WaitBlock([lk], reason=reason, key=key))
 
 
@@ -507,7 +526,7 @@ def TryAcquireSRWLockExclusive(c, addr):
 @api(K32, "BOOLEAN WINAPI TryAcquireSRWLockShared(PSRWLOCK SRWLock)")
 def TryAcquireSRWLockShared(c, addr):
     s = _srw(c, addr)
-    if s.exclusive is None:
+    if not s.exclusive():
         s._take_s(c.thread)
         return 1
     return 0
@@ -516,22 +535,18 @@ def TryAcquireSRWLockShared(c, addr):
 @api(K32, "void WINAPI ReleaseSRWLockExclusive(PSRWLOCK SRWLock)")
 def ReleaseSRWLockExclusive(c, addr):
     s = _srw(c, addr)
-    if s.exclusive is not None:
-        s.exclusive = None
-        s._store()
+    if s.exclusive():
+        s.store(0)
         c.machine.dispatcher.signal_waiters()
 
 
 @api(K32, "void WINAPI ReleaseSRWLockShared(PSRWLOCK SRWLock)")
 def ReleaseSRWLockShared(c, addr):
     s = _srw(c, addr)
-    t = c.thread if c.thread in s.shared else next(iter(s.shared), None)
-    if t is None:
+    n = s.shared()
+    if n <= 0:
         return
-    s.shared[t] -= 1
-    if not s.shared[t]:
-        del s.shared[t]
-    s._store()
+    s.store(n - 1)
     c.machine.dispatcher.signal_waiters()
 
 
@@ -655,6 +670,7 @@ def SleepConditionVariableSRW(c, cv, addr, ms, flags):
         if lk.is_signaled_for(c.thread):
             lk.acquire(c.thread)
             return None
+        s.wait(c.thread)
         return lk
 
     return _sleep_cv(c, cv, ms, "SleepConditionVariableSRW", release, reacquire, lambda saved: None)

@@ -6,6 +6,10 @@
 #include "native.h"
 
 /* ---------------------------------------------------------------------------------------------- memory */
+/* Stores are word-aligned (the destination is brought to a word boundary byte by byte first): an unaligned word
+ * store that straddles two pages does not make Unicorn drop the blocks it translated from the second page, so a
+ * JIT copying new code over old code there (Qt's PCRE2 JIT in qmlformat) ran the old code (tests/win32/
+ * test_native_blob.py: conf_smc).  An aligned word store never straddles a page. */
 void *memmove(void *dst, const void *src, size_t n)
 {
     u8 *d = dst;
@@ -13,17 +17,25 @@ void *memmove(void *dst, const void *src, size_t n)
     if (d == s || n == 0)
         return dst;
     if ((uintptr_t)d - (uintptr_t)s >= n) {          /* forward copy is safe (d < s, or no overlap) */
+        while (n && ((uintptr_t)d & (sizeof(size_t) - 1))) {
+            *d++ = *s++;
+            n--;
+        }
         while (n >= sizeof(size_t)) {
-            *(uword *)d = *(const uword *)s;
+            *(size_t *)d = *(const uword *)s;
             d += sizeof(size_t); s += sizeof(size_t); n -= sizeof(size_t);
         }
         while (n--)
             *d++ = *s++;
     } else {                                          /* d overlaps the tail of s: copy backwards */
         d += n; s += n;
+        while (n && ((uintptr_t)d & (sizeof(size_t) - 1))) {
+            *--d = *--s;
+            n--;
+        }
         while (n >= sizeof(size_t)) {
             d -= sizeof(size_t); s -= sizeof(size_t); n -= sizeof(size_t);
-            *(uword *)d = *(const uword *)s;
+            *(size_t *)d = *(const uword *)s;
         }
         while (n--)
             *--d = *--s;
@@ -41,8 +53,12 @@ void *memset(void *dst, int ch, size_t n)
 {
     u8 *d = dst;
     size_t w = ONES * (u8)ch;
+    while (n && ((uintptr_t)d & (sizeof(size_t) - 1))) {
+        *d++ = (u8)ch;
+        n--;
+    }
     while (n >= sizeof(size_t)) {
-        *(uword *)d = w;
+        *(size_t *)d = w;
         d += sizeof(size_t); n -= sizeof(size_t);
     }
     while (n--)

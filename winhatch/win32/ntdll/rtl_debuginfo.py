@@ -83,30 +83,31 @@ def RtlQueryProcessDebugInformation(c, pid, flags, buf):
     if flags & (PDI_HEAPS | PDI_HEAP_BLOCKS):
         mgr = loader.state_of(c.proc).heaps
         heaps = list(mgr.heaps.values())
+        busy = {h.handle: h.busy_blocks() for h in heaps}
         info_size, entry_size = (88, 32) if p == 8 else (64, 16)
         heaps_at = (buf + free + 7) & ~7
         need = heaps_at - buf + p + info_size * len(heaps)
         entries_at = buf + need
         if flags & PDI_HEAP_BLOCKS:
-            need += entry_size * sum(len(h.blocks) for h in heaps)
+            need += entry_size * sum(len(b) for b in busy.values())
         if need > view:
             return STATUS_NO_MEMORY
         c.write_u32(heaps_at, len(heaps))
         for i, h in enumerate(heaps):
             at = heaps_at + p + i * info_size
-            allocated = sum(h.requested.get(a, s) for a, s in h.blocks.items())
+            allocated = sum(s for _, s in busy[h.handle])
             committed = sum(size for _, size in h.segments)
             c.write_ptr(at, h.handle)
             c.write_u32(at + p, h.flags)
             c.write(at + p + 4, h.header.to_bytes(2, "little"))
             c.write_ptr(at + 2 * p, allocated)
             c.write_ptr(at + 3 * p, committed)
-            n_entries = len(h.blocks) if flags & PDI_HEAP_BLOCKS else 0
+            n_entries = len(busy[h.handle]) if flags & PDI_HEAP_BLOCKS else 0
             c.write_u32(at + 4 * p + 4, n_entries)
             c.write_ptr(at + info_size - 2 * p, 0)
             c.write_ptr(at + info_size - p, entries_at if n_entries else 0)
-            for addr, size in sorted(h.blocks.items()) if n_entries else ():
-                c.write_ptr(entries_at, h.requested.get(addr, size))
+            for addr, size in sorted(busy[h.handle]) if n_entries else ():
+                c.write_ptr(entries_at, size)
                 c.write(entries_at + p, HEAP_ENTRY_BUSY.to_bytes(2, "little"))
                 c.write_ptr(entries_at + 2 * p, 0)
                 entries_at += entry_size

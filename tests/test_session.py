@@ -454,8 +454,9 @@ def test_a_callback_that_raises_ends_the_run(demo):
 
 def test_integer_arguments_are_written_back(demo):
     """CreateFileA's dwCreationDisposition changed from OPEN_EXISTING (3) to CREATE_ALWAYS (2): the file is
-    created (a DWORD argument: on x64 in a register or on the stack, on x86 a stack slot)."""
-    s = winhatch.Session(demo)
+    created (a DWORD argument: on x64 in a register or on the stack, on x86 a stack slot). The run writes the
+    host folder (writable=True) so the created file is seen there."""
+    s = winhatch.Session(demo, writable=True)
     seen = []
 
     def before(call):

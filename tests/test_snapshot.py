@@ -13,10 +13,12 @@ import zipfile
 
 import pytest
 
+from winhatch.kernel.profile import Profile
+
 from winhatch import runner, snapshot
 from winhatch.pe import PEFile
 
-INPUT = "C:\\Users\\user\\AppData\\Local\\Temp\\snap_input.txt"
+INPUT = Profile().user_profile + "\\AppData\\Local\\Temp\\snap_input.txt"   # the default machine's user
 
 
 @pytest.fixture(scope="module")

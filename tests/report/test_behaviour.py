@@ -8,6 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from winhatch.cli import main
+from winhatch.kernel.profile import Profile
+
+USER = Profile().user_profile     # the default machine's user profile folder (C:\Users\<user>)
 
 
 @pytest.fixture
@@ -47,17 +50,17 @@ def test_dropped_files_listed_hashed_and_kept(behaviour, tmp_path):
     deleted during the run too: its content was kept before the deletion)."""
     doc, page = behaviour
     files = {f["path"]: f for f in doc["dropped_files"]["files"]}
-    drop = files["C:\\Users\\user\\AppData\\Roaming\\dropped.txt"]
+    drop = files[USER + "\\AppData\\Roaming\\dropped.txt"]
     assert (drop["state"], drop["size"]) == ("created", 7)
     assert drop["sha256"] == "239f59ed55e737c77147cf55ad0c1b030b6d7ee748a7426952f9b852d5a935e5"
-    gone = files["C:\\Users\\user\\AppData\\Local\\Temp\\gone.tmp"]
+    gone = files[USER + "\\AppData\\Local\\Temp\\gone.tmp"]
     assert gone["state"] == "deleted" and gone["transient"]
-    out = tmp_path / "out" / "dropped" / "C" / "Users" / "user" / "AppData"
+    out = tmp_path / "out" / "dropped" / "C" / "Users" / Profile().user_name / "AppData"
     assert (out / "Roaming" / "dropped.txt").read_bytes() == b"payload"
     assert (out / "Local" / "Temp" / "gone.tmp").stat().st_size == gone["size"]
     assert not doc["dropped_files"]["truncated"]
     assert [d["path"] for d in doc["behaviour"]["dropped"]] == sorted(files, key=str.upper)
-    assert "dropped file created" in page and "kept as dropped/C/Users/user/AppData/Roaming/dropped.txt" in page
+    assert "dropped file created" in page and f"kept as dropped/C/Users/{Profile().user_name}/AppData/Roaming/dropped.txt" in page
 
 
 def test_injection_generated_code_anti_analysis(behaviour):

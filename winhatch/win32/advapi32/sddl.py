@@ -14,7 +14,8 @@ owner or group SID: ERROR_INVALID_SID; a revision other than SDDL_REVISION_1: ER
 of the parts (owner, group, SACL, DACL) and these codes follow Wine's sechost, the reference at hand;
 NO_ACCESS_CONTROL is a NULL DACL as Microsoft documents it (Wine 8 makes an empty one).
 
-Also the SID helpers programs pair with these: IsValidSid, GetLengthSid, IsValidSecurityDescriptor.
+Also the SID helper programs pair with these: IsValidSecurityDescriptor (IsValidSid and GetLengthSid are in
+win32/ntdll/rtl_security.py).
 """
 from __future__ import annotations
 
@@ -329,16 +330,7 @@ def _valid_sid(c, p: int) -> bool:
     return head[0] == 1 and head[1] <= 15
 
 
-@api(ADV, "BOOL WINAPI IsValidSid(PSID pSid)")
-def IsValidSid(c, p):
-    """Revision 1 and at most 15 sub-authorities (SID_MAX_SUB_AUTHORITIES)."""
-    return int(bool(p) and _valid_sid(c, p))
-
-
-@api(ADV, "DWORD WINAPI GetLengthSid(PSID pSid)")
-def GetLengthSid(c, p):
-    """8 bytes of header and identifier authority, 4 per sub-authority (the SID is not validated)."""
-    return 8 + 4 * c.read(p + 1, 1)[0]
+# IsValidSid and GetLengthSid: advapi32's wrappers of the Rtl SID functions are in win32/ntdll/rtl_security.py.
 
 
 ERROR_INVALID_SECURITY_DESCR = 1338

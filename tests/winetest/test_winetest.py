@@ -23,8 +23,8 @@ import winetest  # noqa: E402
 
 # the quick check in `make test`: a file that completes on both architectures (its summary line is printed)
 # and one that runs a thousand checks before it stops (its checks are counted from test.h's lines)
-QUICK_COMPLETE = [("ntdll", "port")]
-QUICK_PARTIAL = [("ntdll", "env")]      # string now runs to the time limit (minutes); env stops in seconds
+QUICK_COMPLETE = [("ntdll", "port"), ("ntdll", "large_int"), ("ntdll", "env"), ("kernel32", "toolhelp")]
+QUICK_PARTIAL = [("kernel32", "module")]   # stops in about a second, after 519 checks (ApiSetQueryApiSetPresence)
 
 
 @pytest.fixture(scope="module")

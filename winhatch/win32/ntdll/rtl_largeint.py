@@ -67,3 +67,68 @@ def RtlEnlargedUnsignedDivide(c, dividend, divisor, prem):
     if prem:
         c.write_u32(prem, r)
     return q & 0xFFFFFFFF
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The x86 compiler helpers for 64-bit arithmetic that 32-bit ntdll exports (MSVC emits calls to them): stdcall,
+# the two operands by value on the stack (the callee pops 16 bytes), the result in edx:eax. Division truncates
+# toward zero and the remainder has the dividend's sign, as the `idiv` they are built on; a zero divisor is
+# STATUS_INTEGER_DIVIDE_BY_ZERO. (_alldvrm/_aulldvrm return a second value in ebx:ecx and the shifts take their
+# operands in registers: they are not declared here and stop loudly.)
+def _trunc_div(a: int, b: int) -> tuple[int, int]:
+    if b == 0:
+        from winhatch.ntstatus import NtStatusError
+        raise NtStatusError(0xC0000094, "64-bit division by zero")      # STATUS_INTEGER_DIVIDE_BY_ZERO
+    q = abs(a) // abs(b)
+    q = -q if (a < 0) != (b < 0) else q
+    return q, a - q * b
+
+
+@api(NT, "LONGLONG WINAPI _alldiv(LONGLONG Dividend, LONGLONG Divisor)")
+def _alldiv(c, a, b):
+    return _trunc_div(_s64(a), _s64(b))[0] & M64
+
+
+@api(NT, "LONGLONG WINAPI _allrem(LONGLONG Dividend, LONGLONG Divisor)")
+def _allrem(c, a, b):
+    return _trunc_div(_s64(a), _s64(b))[1] & M64
+
+
+@api(NT, "ULONGLONG WINAPI _aulldiv(ULONGLONG Dividend, ULONGLONG Divisor)")
+def _aulldiv(c, a, b):
+    return _trunc_div(a & M64, b & M64)[0]
+
+
+@api(NT, "ULONGLONG WINAPI _aullrem(ULONGLONG Dividend, ULONGLONG Divisor)")
+def _aullrem(c, a, b):
+    return _trunc_div(a & M64, b & M64)[1]
+
+
+@api(NT, "LONGLONG WINAPI _allmul(LONGLONG Multiplicand, LONGLONG Multiplier)")
+def _allmul(c, a, b):
+    return (a * b) & M64
+
+
+def _edx_eax_cl(c) -> tuple[int, int]:
+    cpu = c.cpu
+    return ((cpu.reg("edx") & 0xFFFFFFFF) << 32) | (cpu.reg("eax") & 0xFFFFFFFF), cpu.reg("ecx") & 0xFF
+
+
+# The shifts take the value in edx:eax and the count in cl (no stack arguments: a plain `ret`); a count of 64 or
+# more shifts everything out (the sign for _allshr), as their code does.
+@api(NT, "LONGLONG WINAPI _allshl(void)")
+def _allshl(c):
+    v, n = _edx_eax_cl(c)
+    return (v << n) & M64 if n < 64 else 0
+
+
+@api(NT, "LONGLONG WINAPI _allshr(void)")
+def _allshr(c):
+    v, n = _edx_eax_cl(c)
+    return (_s64(v) >> min(n, 63)) & M64
+
+
+@api(NT, "ULONGLONG WINAPI _aullshr(void)")
+def _aullshr(c):
+    v, n = _edx_eax_cl(c)
+    return v >> n if n < 64 else 0

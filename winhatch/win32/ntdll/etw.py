@@ -35,52 +35,44 @@ def _known(c, handle) -> bool:
     return handle in _providers(c)
 
 
-for dll, prefix in ((NT, "Etw"), (ADV, "")):
-    name = f"{prefix}EventRegister" if prefix else "EventRegister"
-    api(dll, f"ULONG WINAPI {name}(LPCGUID ProviderId, PVOID EnableCallback, PVOID CallbackContext, "
-             "PVOID RegHandle)")(lambda c, g, cb, ctx, out: _register(c, g, cb, ctx, out))
+def _unregister(c, handle):
+    return 0 if _providers(c).pop(handle, None) is not None else ERROR_INVALID_HANDLE
 
-    def _unregister(c, handle):
-        return 0 if _providers(c).pop(handle, None) is not None else ERROR_INVALID_HANDLE
-    api(dll, f"ULONG WINAPI {prefix or ''}{'EventUnregister'}(ULONGLONG RegHandle)")(_unregister)
 
-    def _write(c, handle, desc, count, data):
-        """No session enabled the provider: the event is dropped (ERROR_SUCCESS)."""
-        return 0 if _known(c, handle) else ERROR_INVALID_HANDLE
-    api(dll, f"ULONG WINAPI {prefix}EventWrite(ULONGLONG RegHandle, PVOID EventDescriptor, ULONG UserDataCount, "
+def _write(c, handle, *_event):
+    """EventWrite and its Transfer/Ex/String forms: no session enabled the provider, so the event is dropped
+    (ERROR_SUCCESS) for a registered handle."""
+    return 0 if _known(c, handle) else ERROR_INVALID_HANDLE
+
+
+def _enabled(c, handle, *_what):
+    """EventEnabled / EventProviderEnabled: no trace session, never enabled."""
+    return 0
+
+
+def _set_information(c, handle, cls, info, length):
+    """EventProviderSetTraits (2) and the other documented classes are accepted for a registered provider;
+    an unknown class is ERROR_NOT_SUPPORTED, an unknown handle ERROR_INVALID_HANDLE."""
+    if not _known(c, handle):
+        return ERROR_INVALID_HANDLE
+    return 0 if cls in (0, 1, 2, 3) else 50
+
+
+# ntdll's Etw* names and advapi32's names without the prefix: one implementation each
+for dll, p in ((NT, "Etw"), (ADV, "")):
+    api(dll, f"ULONG WINAPI {p}EventRegister(LPCGUID ProviderId, PVOID EnableCallback, PVOID CallbackContext, "
+             "PVOID RegHandle)")(_register)
+    api(dll, f"ULONG WINAPI {p}EventUnregister(ULONGLONG RegHandle)")(_unregister)
+    api(dll, f"ULONG WINAPI {p}EventWrite(ULONGLONG RegHandle, PVOID EventDescriptor, ULONG UserDataCount, "
              "PVOID UserData)")(_write)
-
-    def _write_transfer(c, handle, desc, activity, related, count, data):
-        return 0 if _known(c, handle) else ERROR_INVALID_HANDLE
-    api(dll, f"ULONG WINAPI {prefix}EventWriteTransfer(ULONGLONG RegHandle, PVOID EventDescriptor, "
-             "LPCGUID ActivityId, LPCGUID RelatedActivityId, ULONG UserDataCount, PVOID UserData)")(_write_transfer)
-
-    def _write_ex(c, handle, desc, filt, flags, activity, related, count, data):
-        return 0 if _known(c, handle) else ERROR_INVALID_HANDLE
-    api(dll, f"ULONG WINAPI {prefix}EventWriteEx(ULONGLONG RegHandle, PVOID EventDescriptor, ULONG64 Filter, "
-             "ULONG Flags, LPCGUID ActivityId, LPCGUID RelatedActivityId, ULONG UserDataCount, "
-             "PVOID UserData)")(_write_ex)
-
-    def _write_string(c, handle, level, keyword, text):
-        return 0 if _known(c, handle) else ERROR_INVALID_HANDLE
-    api(dll, f"ULONG WINAPI {prefix}EventWriteString(ULONGLONG RegHandle, UCHAR Level, ULONGLONG Keyword, "
-             "PVOID String)")(_write_string)
-
-    def _enabled(c, handle, desc):
-        """No trace session: never enabled."""
-        return 0
-    api(dll, f"BOOLEAN WINAPI {prefix}EventEnabled(ULONGLONG RegHandle, PVOID EventDescriptor)")(_enabled)
-
-    def _provider_enabled(c, handle, level, keyword):
-        return 0
-    api(dll, f"BOOLEAN WINAPI {prefix}EventProviderEnabled(ULONGLONG RegHandle, UCHAR Level, "
-             "ULONGLONG Keyword)")(_provider_enabled)
-
-    def _set_information(c, handle, cls, info, length):
-        """EventProviderSetTraits (2) and the other documented classes are accepted for a registered provider;
-        an unknown class is ERROR_NOT_SUPPORTED, an unknown handle ERROR_INVALID_HANDLE."""
-        if not _known(c, handle):
-            return ERROR_INVALID_HANDLE
-        return 0 if cls in (0, 1, 2, 3) else 50
-    api(dll, f"ULONG WINAPI {prefix}EventSetInformation(ULONGLONG RegHandle, ULONG InformationClass, "
+    api(dll, f"ULONG WINAPI {p}EventWriteTransfer(ULONGLONG RegHandle, PVOID EventDescriptor, LPCGUID ActivityId, "
+             "LPCGUID RelatedActivityId, ULONG UserDataCount, PVOID UserData)")(_write)
+    api(dll, f"ULONG WINAPI {p}EventWriteEx(ULONGLONG RegHandle, PVOID EventDescriptor, ULONG64 Filter, ULONG Flags, "
+             "LPCGUID ActivityId, LPCGUID RelatedActivityId, ULONG UserDataCount, PVOID UserData)")(_write)
+    api(dll, f"ULONG WINAPI {p}EventWriteString(ULONGLONG RegHandle, UCHAR Level, ULONGLONG Keyword, "
+             "PVOID String)")(_write)
+    api(dll, f"BOOLEAN WINAPI {p}EventEnabled(ULONGLONG RegHandle, PVOID EventDescriptor)")(_enabled)
+    api(dll, f"BOOLEAN WINAPI {p}EventProviderEnabled(ULONGLONG RegHandle, UCHAR Level, "
+             "ULONGLONG Keyword)")(_enabled)
+    api(dll, f"ULONG WINAPI {p}EventSetInformation(ULONGLONG RegHandle, ULONG InformationClass, "
              "PVOID EventInformation, ULONG InformationLength)")(_set_information)

@@ -101,30 +101,30 @@ def _csidl_path(c, csidl: int) -> str:
     return _folders(c)[fid]
 
 
-def _get_folder_path(c, csidl, flags, wide: bool):
-    """SHGetFolderPathA/W: the path into a MAX_PATH buffer. With CSIDL_FLAG_CREATE a missing folder is created;
-    without it a missing folder is E_FAIL for the W form and S_FALSE for the A form (documented: the two differ)."""
+def _get_folder_path(c, csidl, flags, wide: bool) -> tuple[int, str]:
+    """SHGetFolderPathA/W: (HRESULT, the path). With CSIDL_FLAG_CREATE a missing folder is created; without it
+    a missing folder is E_FAIL for the W form and S_FALSE for the A form (documented: the two differ)."""
     if flags not in (0, 1):                                # SHGFP_TYPE_CURRENT, SHGFP_TYPE_DEFAULT
-        return E_INVALIDARG
+        return E_INVALIDARG, ""
     path = _csidl_path(c, csidl)
     from winhatch.win32.kernel32.ntfile import CreateDirectory, GetFileAttributes
     if GetFileAttributes(c, path) == 0xFFFFFFFF:
         if not csidl & CSIDL_FLAG_CREATE:
-            return E_FAIL if wide else S_FALSE
+            return (E_FAIL if wide else S_FALSE), path
         parts = path.split("\\")
         for i in range(2, len(parts) + 1):                  # every missing level, as SHCreateDirectory does
             CreateDirectory(c, "\\".join(parts[:i]), 0)
         if GetFileAttributes(c, path) == 0xFFFFFFFF:
-            return E_FAIL
-    return 0
+            return E_FAIL, path
+    return 0, path
 
 
 @api("shell32.dll", "HRESULT WINAPI SHGetFolderPath%(HWND hwnd, int csidl, HANDLE hToken, DWORD dwFlags, LPTSTR pszPath)")
 def SHGetFolderPath(c, hwnd, csidl, token, flags, out):
     if not out:
         return E_INVALIDARG
-    hr = _get_folder_path(c, csidl, flags, c.wide)
-    c.write(out, (c.encode_t(_csidl_path(c, csidl)) if hr == 0 else b"") + b"\0" * c.tchar_size())
+    hr, path = _get_folder_path(c, csidl, flags, c.wide)
+    c.write(out, (c.encode_t(path) if hr == 0 else b"") + b"\0" * c.tchar_size())
     return hr
 
 

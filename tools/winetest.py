@@ -21,8 +21,10 @@ time limit. A run completes when test.h prints its summary line
 "PID:name: N tests executed (T marked as todo, F as flaky, E failures), S skipped."; otherwise the first
 reason it stopped is recorded (an unimplemented API, an unhandled exception, a timeout...), with the
 program's function where it happened: in the test's own code ("past the harness") or in test.h's.
-WINETEST_REPORT_SUCCESS=1 makes test.h print every check, so a stopped run still counts its checks and
-failures (its child processes' lines included). The program's own summary is told from its children's by
+A program runs first as runtest runs it on Windows (test.h prints failures and the summary, not each
+passing check); one that stops before its summary runs again with WINETEST_REPORT_SUCCESS=1, where test.h
+prints every check, so a stopped run still counts its checks and failures (its child processes' lines
+included). The program's own summary is told from its children's by
 the pid winhatch's run report gives it. The baseline check (`--check`, `make winetest`): a file that
 completed stops completing, its failures increase, or a file stops getting past the harness.
 
@@ -358,6 +360,8 @@ class Result:
     stop: str = ""       # why it did not reach its summary line
     stop_in: str = ""    # the program's function where it stopped (test.h's main/run_test: the harness)
     past_harness: bool | None = None   # did the test function itself run? (None: unknown, a timeout)
+    # the failing checks by place: [{"at": "directory.c:377", "count": 1, "message": "..."}]
+    failed_checks: list = None
 
     def row(self, wine: str | None = None) -> str:
         state = "yes" if self.completed else "no"
@@ -386,6 +390,25 @@ def _stop_reason(stdout: str, stderr: str, status: int | None, timed_out: bool) 
 
 CHECK_LINE = re.compile(r"^\S+:\d+:\S* ?(Test succeeded inside (?:flaky )?todo block|Test succeeded|Test failed|"
                         r"Test marked todo|Test marked flaky)", re.M)
+
+
+FAIL_LINE = re.compile(r"^(?:[0-9a-f]+:)?(\S+?\.[ch]):(\d+):\S* ?(Test failed|Test succeeded inside todo block)"
+                       r"(?::\s?(.*))?$", re.M)
+
+
+def failed_checks(stdout: str) -> list[dict]:
+    """The failing checks grouped by their place in the test's source, in order of first appearance, with
+    the first message each printed (test.h prints failures whether or not WINETEST_REPORT_SUCCESS is set)."""
+    seen: dict[str, dict] = {}
+    for m in FAIL_LINE.finditer(stdout):
+        at = f"{m.group(1)}:{m.group(2)}"
+        e = seen.get(at)
+        if e is None:
+            msg = (m.group(4) or m.group(3)).strip()
+            seen[at] = {"at": at, "count": 1, "message": " ".join(msg.split())[:160]}
+        else:
+            e["count"] += 1
+    return list(seen.values())
 
 
 def count_checks(stdout: str) -> tuple[int, int]:
@@ -464,24 +487,20 @@ def winhatch_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "winhatch.cli"]
 
 
-def run_one(dll: str, name: str, arch: str, timeout: float = 120.0, source: Path | None = None) -> Result:
-    exe = build(dll, name, arch, source)
-    fid = f"{dll}/{name}"
-    # as Wine's runtest does: `prog.exe testname` (tests that start themselves again count on argc == 2)
-    src = _source(dll, name, source)
-    tests = _start_tests(src)[:1]
-    with tempfile.TemporaryDirectory(prefix=f"winetest-{dll}-{name}-{arch}-") as tmp:
+def _run_guest(exe: Path, tests: list[str], timeout: float, report_success: bool):
+    """One run of a test program under winhatch in a scratch folder: (stdout, stderr, host status, timed out,
+    seconds, the root process's pid and exit status)."""
+    with tempfile.TemporaryDirectory(prefix=f"winetest-{exe.stem}-") as tmp:
         run_exe = Path(tmp) / exe.name
         shutil.copy(exe, run_exe)
         t0 = time.monotonic()
         timed_out = False
+        env = ["--env", "WINETEST_REPORT_SUCCESS=1"] if report_success else []
         try:
             # winhatch's own --timeout stops the machine; the host timeout is the backstop
-            # WINETEST_REPORT_SUCCESS=1: test.h prints every check, so a run that stops midway still says
-            # how many checks it executed and how many failed
             # the report names the program's own process: a child's summary line is not the program's
             p = subprocess.run([*winhatch_cmd(), "run", "--timeout", str(timeout), "--report", "report.json",
-                                "--env", "WINETEST_REPORT_SUCCESS=1", str(run_exe), *tests],
+                                *env, str(run_exe), *tests],
                                capture_output=True, timeout=timeout + 30, cwd=tmp)
             out, err, status = p.stdout, p.stderr, p.returncode
         except subprocess.TimeoutExpired as e:
@@ -492,6 +511,18 @@ def run_one(dll: str, name: str, arch: str, timeout: float = 120.0, source: Path
     err = err.decode("utf-8", "replace")
     if not timed_out and re.search(r"time ?out|timed out|--timeout", err, re.I) and not SUMMARY.search(out):
         timed_out = True
+    return out, err, status, timed_out, secs, root_pid, root_status
+
+
+def run_one(dll: str, name: str, arch: str, timeout: float = 120.0, source: Path | None = None) -> Result:
+    exe = build(dll, name, arch, source)
+    fid = f"{dll}/{name}"
+    # as Wine's runtest does: `prog.exe testname` (tests that start themselves again count on argc == 2)
+    src = _source(dll, name, source)
+    tests = _start_tests(src)[:1]
+    # First as runtest runs it on Windows: test.h prints failures, todos and the summary line, not every
+    # passing check (some files execute a million checks: printing each one costs more than the checks).
+    out, err, status, timed_out, secs, root_pid, root_status = _run_guest(exe, tests, timeout, False)
     # the program's own summary (its children, started with more arguments, print theirs too)
     summaries = [m for m in SUMMARY.finditer(out)
                  if m.group(2) in tests and root_pid is not None and int(m.group(1), 16) == root_pid]
@@ -501,9 +532,13 @@ def run_one(dll: str, name: str, arch: str, timeout: float = 120.0, source: Path
         m = summaries[-1]
         return Result(fid, arch, True, executed=int(m.group(3)), todo=int(m.group(4)),
                       failures=int(m.group(6)), skipped=int(m.group(7)), exit_status=status,
-                      seconds=round(secs, 1), past_harness=True)
+                      seconds=round(secs, 1), past_harness=True, failed_checks=failed_checks(out))
     stop = _stop_reason(out, err, status, timed_out)
-    executed, failures = count_checks(out)
+    # It stopped before its summary: again with WINETEST_REPORT_SUCCESS=1, where test.h prints every check,
+    # so the checks it executed before the stop and their failures can be counted (its children's included).
+    # A run that reached the time limit is counted over the same limit.
+    vout, verr, vstatus, vtimed, vsecs, _, _ = _run_guest(exe, tests, timeout, True)
+    executed, failures = count_checks(vout)
     where = locate(exe, arch, stop)
     tdir = src_root() / "dlls" / dll / "tests"
     if where:
@@ -511,9 +546,10 @@ def run_one(dll: str, name: str, arch: str, timeout: float = 120.0, source: Path
     else:
         # no place in the program: a timeout, a deadlock, a stop inside a system DLL. The test function has
         # run if the program printed anything of its own before its summary (test.h prints nothing earlier)
-        past = True if out.strip() else (None if timed_out else False)
+        past = True if (out.strip() or vout.strip()) else (None if timed_out else False)
     return Result(fid, arch, False, executed=executed, failures=failures, exit_status=status,
-                  seconds=round(secs, 1), stop=stop, stop_in=where, past_harness=past)
+                  seconds=round(secs, 1), stop=stop, stop_in=where, past_harness=past,
+                  failed_checks=failed_checks(vout))
 
 
 def _root_process(report: Path) -> tuple[int | None, int | None]:
@@ -619,12 +655,48 @@ def write_baseline(results: list[Result], wine: bool = False) -> None:
                 d = asdict(r)
                 for k in ("file", "arch", "seconds", "exit_status"):
                     d.pop(k)
+                if wine:
+                    d.pop("failed_checks")
+                else:
+                    # every remaining failure with its reason (tests/winetest/reasons.toml)
+                    why = reasons(r.file)
+                    d["failed_checks"] = [dict(f, reason=reason_for(why, f["at"])) for f in (r.failed_checks or [])]
                 old[r.file] = d
         doc = {"wine": f"{WINE_PACKAGE} {WINE_VERSION}", "arch": arch,
                "runner": "wine64 (Debian), reference only" if wine else "winhatch",
                "files": dict(sorted(old.items()))}
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+REASONS = BASELINE_DIR / "reasons.toml"
+UNEXPLAINED = "not yet explained"
+
+
+def reasons(fid: str) -> dict[str, str]:
+    """Why checks of a file fail under winhatch: tests/winetest/reasons.toml, a table per file mapping a place
+    ("file.c:123"), a range of lines ("file.c:100-180") or a whole source ("file.c") to the reason."""
+    import tomllib
+    try:
+        doc = tomllib.loads(REASONS.read_text())
+    except FileNotFoundError:
+        return {}
+    dll, name = fid.split("/", 1)
+    return dict(doc.get(dll, {}).get(name, {}))
+
+
+def reason_for(why: dict[str, str], at: str) -> str:
+    src, _, line = at.rpartition(":")
+    if at in why:
+        return why[at]
+    n = int(line) if line.isdigit() else -1
+    for key, text in why.items():
+        ksrc, _, rng = key.rpartition(":")
+        if ksrc == src and "-" in rng:
+            lo, _, hi = rng.partition("-")
+            if lo.isdigit() and hi.isdigit() and int(lo) <= n <= int(hi):
+                return text
+    return why.get(src, UNEXPLAINED)
 
 
 def load_baseline(arch: str, wine: bool = False) -> dict:

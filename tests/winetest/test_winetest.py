@@ -60,6 +60,44 @@ def test_check_lines_are_counted():
     assert winetest.count_checks(out) == (4, 2)
 
 
+def test_failing_checks_are_listed_by_place():
+    out = "\n".join([
+        "path.c:10: Test succeeded",
+        "path.c:11: Test failed: got 3",
+        "path.c:11: Test failed: got 4",
+        "0a4:file.c:7: Test succeeded inside todo block: fixed",
+        "path.c:12: Test marked todo: not yet",
+        "0030:path: 4 tests executed (0 marked as todo, 0 as flaky, 3 failures), 0 skipped.",
+    ])
+    assert winetest.failed_checks(out) == [{"at": "path.c:11", "count": 2, "message": "got 3"},
+                                           {"at": "file.c:7", "count": 1, "message": "fixed"}]
+
+
+def test_every_failure_gets_its_reason(tmp_path, monkeypatch):
+    """The baseline lists each failing check with the reason from tests/winetest/reasons.toml: a place, a
+    range of lines or a whole source file; none found is said as such."""
+    (tmp_path / "reasons.toml").write_text('[kernel32.path]\n"path.c:11" = "eleven"\n"path.c:100-200" = "range"\n'
+                                           '"file.c" = "the whole file"\n')
+    monkeypatch.setattr(winetest, "REASONS", tmp_path / "reasons.toml")
+    monkeypatch.setattr(winetest, "BASELINE_DIR", tmp_path)
+    fc = [{"at": a, "count": 1, "message": "m"} for a in ("path.c:11", "path.c:150", "file.c:3", "path.c:99")]
+    winetest.write_baseline([winetest.Result("kernel32/path", "x64", True, executed=9, failures=4,
+                                             past_harness=True, failed_checks=fc)])
+    got = json.loads((tmp_path / "baseline-x64.json").read_text())["files"]["kernel32/path"]["failed_checks"]
+    assert [f["reason"] for f in got] == ["eleven", "range", "the whole file", winetest.UNEXPLAINED]
+
+
+def test_the_committed_reasons_file_parses():
+    import tomllib
+    doc = tomllib.loads(winetest.REASONS.read_text())
+    assert set(doc) <= {"kernel32", "ntdll"}
+    for dll, files in doc.items():
+        for name, table in files.items():
+            for key, text in table.items():
+                assert re.fullmatch(r"\w+\.[ch](:\d+(-\d+)?)?", key), (dll, name, key)
+                assert isinstance(text, str) and text.strip(), (dll, name, key)
+
+
 def test_regressions_are_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(winetest, "BASELINE_DIR", tmp_path)
     base = [winetest.Result("kernel32/a", "x64", True, executed=10, failures=1, past_harness=True),
@@ -136,6 +174,9 @@ def test_harness_believes_it_runs_on_windows(wine_source, arch):
     assert r.completed, r
     assert (r.executed, r.failures, r.todo, r.skipped) == (9, 2, 0, 1), r
     assert r.exit_status == 2      # test.h: the exit code is the number of failures
+    # both failures are listed by their place in the source (the child's included), with their messages
+    assert [(f["at"], f["count"], f["message"]) for f in r.failed_checks] == [
+        ("harness.c:19", 1, "deliberate failure in the child"), ("harness.c:27", 1, "deliberate failure")], r
 
 
 @pytest.mark.parametrize("arch", winetest.ARCHES)

@@ -22,6 +22,11 @@ and at +0xA00 the segment table: (base, reserved end, committed end) per segment
 Blocks: HDR bytes of header (8 on x86, 16 on x64) then the user data, GRAN-aligned:
     u32 size | BUSY 1 | PREV_BUSY 2 | LARGE 4     (size: the whole block, a multiple of GRAN)
     u8  unused bytes (size - HDR - the size asked for)   u8 kind (0 a block, 1 the sentinel closing a segment)
+    u8  user information: EXTRA 0x01 (the block carries a user value) | the settable user flags 0x20/0x40/0x80
+        (HEAP_SETTABLE_USER_FLAG1..3 >> 4), as the NT heap keeps them in its entry's flags
+A block allocated with HEAP_SETTABLE_USER_VALUE carries a pointer-sized user value in its last W bytes (a large
+block: the last W bytes of its allocation), counted in its unused bytes; the machine code leaves such blocks,
+and allocations that ask for user information, to this module.
 A free block has the next and previous free block of its bin at +HDR and +HDR+W and its size in its last four
 bytes (the boundary tag the following block's PREV_BUSY refers to).  Free neighbours are always merged; the
 block before `top` is never free (it merges into top).  Bins: GRAN-sized exact bins up to 128*GRAN, then one bin
@@ -42,6 +47,9 @@ HEAP_GENERATE_EXCEPTIONS = 0x4
 HEAP_ZERO_MEMORY = 0x8
 HEAP_REALLOC_IN_PLACE_ONLY = 0x10
 HEAP_CREATE_ENABLE_EXECUTE = 0x40000
+HEAP_SETTABLE_USER_VALUE = 0x100
+HEAP_SETTABLE_USER_FLAGS = 0xE00
+UI_EXTRA = 0x01
 
 SEGMENT_RESERVE = 0x100000
 LARGE_BLOCK = 0x7F000  # blocks of this size or more get their own virtual allocation (the NT heap's VirtualAlloc'd blocks)
@@ -323,6 +331,74 @@ class Heap:
         return 0
 
     def alloc(self, size: int, flags: int = 0) -> int:
+        if flags & (HEAP_SETTABLE_USER_VALUE | HEAP_SETTABLE_USER_FLAGS):
+            extra = self.W if flags & HEAP_SETTABLE_USER_VALUE else 0
+            p = self._alloc(size + extra, flags & ~(HEAP_SETTABLE_USER_VALUE | HEAP_SETTABLE_USER_FLAGS))
+            if p:
+                self._attach_user_info(p, size, ((flags & HEAP_SETTABLE_USER_FLAGS) >> 4) | (UI_EXTRA if extra else 0), 0)
+            return p
+        return self._alloc(size, flags)
+
+    # ---- user information (RtlGetUserInfoHeap, RtlSetUserValueHeap, RtlSetUserFlagsHeap) ----------------------
+    def _ui_at(self, b: int) -> int:
+        return self.aspace.read(b + 6, 1)[0]
+
+    def _value_slot(self, b: int, bsize: int, bflags: int) -> int:
+        if bflags & LARGE:
+            r = b - 4 * self.W
+            return r + self._rp(r + 3 * self.W) - self.W
+        return b + bsize - self.W
+
+    def _attach_user_info(self, p: int, size: int, ui: int, value: int) -> None:
+        """The block at p (just allocated or reallocated with room for the value when EXTRA) holds `size` bytes
+        for its user and the user information `ui` (and the value)."""
+        b = p - self.header
+        bsize, bflags, _ = self._hdr(b)
+        if bflags & LARGE:
+            self._wp(b - 2 * self.W, size)
+        else:
+            self.aspace.write(b + 4, bytes([bsize - self.header - size]))
+        self.aspace.write(b + 6, bytes([ui]))
+        if ui & UI_EXTRA:
+            self._wp(self._value_slot(b, bsize, bflags), value)
+
+    def user_info(self, p: int) -> tuple[int, int] | None:
+        """(user value, user flags as HEAP_SETTABLE_USER_FLAG bits) of a busy block, or None."""
+        blk = self._block_of(p)
+        if blk is None:
+            return None
+        b, bsize, bflags, _ = blk
+        ui = self._ui_at(b)
+        value = self._rp(self._value_slot(b, bsize, bflags)) if ui & UI_EXTRA else 0
+        return value, (ui & 0xE0) << 4
+
+    def has_user_value(self, p: int) -> bool:
+        blk = self._block_of(p)
+        return blk is not None and bool(self._ui_at(blk[0]) & UI_EXTRA)
+
+    def set_user_value(self, p: int, value: int) -> bool:
+        blk = self._block_of(p)
+        if blk is None:
+            return False
+        b, bsize, bflags, _ = blk
+        if not self._ui_at(b) & UI_EXTRA:
+            return False
+        self._wp(self._value_slot(b, bsize, bflags), value)
+        return True
+
+    def set_user_flags(self, p: int, reset: int, set_: int) -> bool:
+        if (reset | set_) & ~HEAP_SETTABLE_USER_FLAGS:
+            return False
+        blk = self._block_of(p)
+        if blk is None:
+            return False
+        b = blk[0]
+        ui = self._ui_at(b)
+        ui = (ui & ~(reset >> 4)) | (set_ >> 4)
+        self.aspace.write(b + 6, bytes([ui & 0xFF]))
+        return True
+
+    def _alloc(self, size: int, flags: int = 0) -> int:
         flags |= self.force_flags
         self._check_lock(flags)
         self._bump_version()
@@ -455,6 +531,21 @@ class Heap:
         return size - self.header - unused
 
     def realloc(self, p: int, size: int, flags: int = 0) -> int:
+        """The block keeps its user information (value and flags) wherever it ends up."""
+        blk = self._block_of(p)
+        if blk is None:
+            return 0
+        ui = self._ui_at(blk[0])
+        if not ui:
+            return self._realloc(p, size, flags)
+        value = self.user_info(p)[0]
+        extra = self.W if ui & UI_EXTRA else 0
+        q = self._realloc(p, size + extra, flags)
+        if q:
+            self._attach_user_info(q, size, ui, value)
+        return q
+
+    def _realloc(self, p: int, size: int, flags: int = 0) -> int:
         blk = self._block_of(p)
         if blk is None:
             return 0
@@ -498,7 +589,7 @@ class Heap:
             return p
         if flags & HEAP_REALLOC_IN_PLACE_ONLY:
             return 0
-        q = self.alloc(size, flags & ~HEAP_ZERO_MEMORY)
+        q = self._alloc(size, flags & ~(HEAP_ZERO_MEMORY | HEAP_SETTABLE_USER_VALUE | HEAP_SETTABLE_USER_FLAGS))
         if not q:
             return 0
         self.aspace.write(q, self.aspace.read(p, min(old, size)))

@@ -54,6 +54,8 @@ static inline unsigned flog2(size_t v) { return 31 - __builtin_clz(v); }
 #define HEAP_NO_SERIALIZE 0x1u
 #define HEAP_ZERO_MEMORY 0x8u
 #define HEAP_REALLOC_IN_PLACE_ONLY 0x10u
+#define HEAP_SETTABLE_USER_INFO 0xF00u      /* HEAP_SETTABLE_USER_VALUE | HEAP_SETTABLE_USER_FLAGS: Python's */
+#define USER_INFO(b) (*(volatile u8 *)((b) + 6))
 
 typedef struct {
     uintptr_t magic, owner, count;
@@ -342,7 +344,7 @@ move:
 /* ---- the exports ------------------------------------------------------------------------------------------- */
 static inline void *heap_alloc(u8 *h, u32 flags, size_t size)
 {
-    if (!is_heap(h) || size >= LARGE_BLOCK)
+    if (!is_heap(h) || size >= LARGE_BLOCK || (flags & HEAP_SETTABLE_USER_INFO))
         return 0;
     ctl_t *k = CTLP(h);
     flags |= force_flags(h);
@@ -393,7 +395,8 @@ static inline void *heap_realloc(u8 *h, u32 flags, u8 *p, size_t size)
     if (!lock(k, flags))
         return 0;
     u8 *b = busy_block(h, k, p);
-    void *q = b ? realloc_core(k, b, size, flags) : 0;
+    /* a block with user information (a user value, settable flags) keeps it: Python's path */
+    void *q = b && !USER_INFO(b) ? realloc_core(k, b, size, flags) : 0;
     unlock(k, flags);
     return q;
 }

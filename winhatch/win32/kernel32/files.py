@@ -219,52 +219,138 @@ def _need(c, *names) -> bool:
     return True
 
 
-@api(K32, "BOOL WINAPI CopyFile%(LPCTSTR lpExistingFileName, LPCTSTR lpNewFileName, BOOL bFailIfExists)")
+COPY_FILE_FAIL_IF_EXISTS = 0x1
+CALLBACK_CHUNK_FINISHED, CALLBACK_STREAM_SWITCH = 0, 1
+PROGRESS_CONTINUE, PROGRESS_CANCEL, PROGRESS_STOP, PROGRESS_QUIET = 0, 1, 2, 3
+ERROR_REQUEST_ABORTED = 1235
+COPY_CHUNK = 0x10000
+
+
+@api(K32, "BOOL WINAPI CopyFile%(LPCTSTR lpExistingFileName, LPCTSTR lpNewFileName, BOOL bFailIfExists)",
+     calls_guest=True)
 def CopyFile(c, src, dst, fail_if_exists):
     if not _need(c, src, dst):
         return 0
-    vfs = _vfs(c)
-    s, d = guest_path(c, src), guest_path(c, dst)
-    try:
-        fin = vfs.open(s, access=V.GENERIC_READ | V.SYNCHRONIZE, disposition=V.FILE_OPEN,
-                       options=V.FILE_NON_DIRECTORY_FILE, share=V.FILE_SHARE_READ | V.FILE_SHARE_DELETE, cwd=cwd(c))
-    except NtStatusError as e:
-        if e.status == 0xC00000BA:
-            c.set_last_error(ERROR_ACCESS_DENIED)
-        else:
-            nt_error(c, e)
+    return _copy_file(c, src, dst, 0, 0, 0, COPY_FILE_FAIL_IF_EXISTS if fail_if_exists else 0)
+
+
+@api(K32, "BOOL WINAPI CopyFileEx%(LPCTSTR lpExistingFileName, LPCTSTR lpNewFileName, "
+          "LPPROGRESS_ROUTINE lpProgressRoutine, LPVOID lpData, LPBOOL pbCancel, DWORD dwCopyFlags)", calls_guest=True)
+def CopyFileEx(c, src, dst, progress, data, pcancel, flags):
+    """CopyFile with a progress routine: called with CALLBACK_STREAM_SWITCH before the data stream, then with
+    CALLBACK_CHUNK_FINISHED after each chunk (until PROGRESS_QUIET); PROGRESS_CANCEL stops and deletes the new
+    file, PROGRESS_STOP stops and keeps it (both ERROR_REQUEST_ABORTED), as does *pbCancel turning TRUE. A
+    missing name: ERROR_PATH_NOT_FOUND (Wine's kernel32 file tests, which pass on Windows)."""
+    if not src or not dst:
+        c.set_last_error(ERROR_PATH_NOT_FOUND)
         return 0
+    return _copy_file(c, src, dst, progress, data, pcancel, flags)
+
+
+def _copy_file(c, src: str, dst: str, progress: int, data: int, pcancel: int, flags: int) -> int:
+    """CopyFileExW over the system services: the source opened for reading (sharing read and delete), the new
+    file created with the source's attributes (or replaced unless COPY_FILE_FAIL_IF_EXISTS), the data copied
+    in chunks through a process-heap buffer, then the source's last-write time set on the copy."""
+    from winhatch.win32.kernel32.common import heap_alloc, heap_free
+    from winhatch.win32.kernel32.ntfile import nt_close, nt_name, nt_open, query_info, set_info
+    import struct
+    sn, dn = nt_name(c, src), nt_name(c, dst)
+    if sn is None or dn is None:
+        return 0
+    st, hs, _ = nt_open(c, sn, V.GENERIC_READ | V.SYNCHRONIZE, V.FILE_SHARE_READ | V.FILE_SHARE_DELETE,
+                        V.FILE_NON_DIRECTORY_FILE | 0x20)          # FILE_SYNCHRONOUS_IO_NONALERT
+    if st & 0x80000000:
+        c.set_last_error(ERROR_ACCESS_DENIED if st == 0xC00000BA else 0)
+        if st != 0xC00000BA:
+            c.set_last_nt_error(st)
+        return 0
+    hd = 0
+    buf = 0
     try:
-        attrs = fin.info.attributes & ~V.FILE_ATTRIBUTE_DIRECTORY
-        try:
-            fout = vfs.open(d, access=V.GENERIC_WRITE | V.SYNCHRONIZE,
-                            disposition=V.FILE_CREATE if fail_if_exists else V.FILE_OVERWRITE_IF,
-                            options=V.FILE_NON_DIRECTORY_FILE, share=0, cwd=cwd(c))
-        except NtStatusError as e:
-            if e.status == STATUS_OBJECT_NAME_COLLISION:
+        st, basic, _ = query_info(c, hs, 4, 40)                       # FileBasicInformation
+        st2, std, _ = query_info(c, hs, 5, 24)                        # FileStandardInformation
+        if st & 0x80000000 or st2 & 0x80000000:
+            c.set_last_nt_error(st if st & 0x80000000 else st2)
+            return 0
+        attrs = struct.unpack_from("<I", basic, 32)[0] & ~V.FILE_ATTRIBUTE_DIRECTORY
+        total = struct.unpack_from("<q", std, 8)[0]
+        disp = V.FILE_CREATE if flags & COPY_FILE_FAIL_IF_EXISTS else V.FILE_OVERWRITE_IF
+        st, hd, _ = nt_open(c, dn, V.GENERIC_WRITE | V.SYNCHRONIZE | 0x10000, 0,       # DELETE
+                            V.FILE_NON_DIRECTORY_FILE | 0x20, disposition=disp, attributes=attrs or 0x80)
+        if st & 0x80000000:
+            hd = 0
+            if st == STATUS_OBJECT_NAME_COLLISION:
                 c.set_last_error(ERROR_FILE_EXISTS)
-            elif e.status == 0xC00000BA:
+            elif st == 0xC00000BA:
                 c.set_last_error(ERROR_ACCESS_DENIED)
             else:
-                nt_error(c, e)
+                c.set_last_nt_error(st)
             return 0
-        try:
-            while chunk := fin.read(1 << 20):
-                fout.write(chunk)
-        except NtStatusError as e:
-            nt_error(c, e)
+        buf = heap_alloc(c, COPY_CHUNK)
+        if not buf:
+            c.set_last_error(8)
             return 0
-        finally:
-            fout.close()
-        if attrs not in (V.FILE_ATTRIBUTE_ARCHIVE, V.FILE_ATTRIBUTE_NORMAL):
-            try:
-                vfs.set_attributes(d, attrs, cwd(c))
-            except NtStatusError:
-                pass
+        done = 0
+        quiet = not progress
+
+        def report(reason: int) -> int:
+            if quiet:
+                return PROGRESS_CONTINUE
+            lo = lambda v: [v] if c.ptr_size == 8 else [v & 0xFFFFFFFF, v >> 32]   # LARGE_INTEGER by value
+            args = [*lo(total), *lo(done), *lo(total), *lo(done), 1, reason, hs, hd, data]
+            return c.machine.dispatcher.call_guest(c.thread, progress, args) & 0xFFFFFFFF
+
+        def stopped(answer: int) -> bool:
+            nonlocal quiet
+            if answer == PROGRESS_QUIET:
+                quiet = True
+            cancel = pcancel and c.u32(pcancel)
+            return answer in (PROGRESS_CANCEL, PROGRESS_STOP) or bool(cancel)
+
+        answer = report(CALLBACK_STREAM_SWITCH)
+        if stopped(answer):
+            return _abort(c, hd, answer != PROGRESS_STOP)
+        ps = c.ptr_size
+        while done < total:
+            iosb = c.stack_alloc(2 * ps, 8)
+            st = c.nt("NtReadFile", hs, 0, 0, 0, iosb, buf, COPY_CHUNK, 0, 0)
+            if st == 0xC0000011:                                      # STATUS_END_OF_FILE
+                break
+            if st & 0x80000000:
+                c.set_last_nt_error(st)
+                return 0
+            n = c.ptr(iosb + ps)
+            if not n:
+                break
+            iosb = c.stack_alloc(2 * ps, 8)
+            st = c.nt("NtWriteFile", hd, 0, 0, 0, iosb, buf, n, 0, 0)
+            if st & 0x80000000:
+                c.set_last_nt_error(st)
+                return 0
+            done += n
+            answer = report(CALLBACK_CHUNK_FINISHED)
+            if stopped(answer):
+                return _abort(c, hd, answer != PROGRESS_STOP)
+        # the copy keeps the source's last-write time (the other times: 0, left as they are)
+        set_info(c, hd, 4, bytes(16) + basic[16:24] + bytes(8) + struct.pack("<II", 0, 0))
     finally:
-        fin.close()
+        if buf:
+            heap_free(c, buf)
+        if hd:
+            nt_close(c, hd)
+        nt_close(c, hs)
     c.set_last_error(0)
     return 1
+
+
+def _abort(c, hd: int, delete: bool) -> int:
+    """A copy the progress routine stopped: the new file is deleted (PROGRESS_CANCEL, *pbCancel) or kept
+    (PROGRESS_STOP); ERROR_REQUEST_ABORTED."""
+    from winhatch.win32.kernel32.ntfile import set_info
+    if delete:
+        set_info(c, hd, 13, b"\x01\0\0\0")                           # FileDispositionInformation
+    c.set_last_error(ERROR_REQUEST_ABORTED)
+    return 0
 
 
 # ============================================================================================ drives
@@ -626,3 +712,13 @@ def SearchPath(c, path, name, ext, size, buf, pfile):
         return n
     c.set_last_error(ERROR_FILE_NOT_FOUND)
     return 0
+
+
+@api(K32, "BOOL WINAPI NeedCurrentDirectoryForExePath%(LPCTSTR ExeName)")
+def NeedCurrentDirectoryForExePath(c, name):
+    """Whether the current directory belongs in the search path for ExeName (CreateProcess's and cmd's search):
+    always when the name has a backslash; else unless NoDefaultCurrentDirectoryInExePath is defined (its value
+    does not matter) — Microsoft's documentation of the function."""
+    if "\\" in (name or ""):
+        return 1
+    return 0 if _env(c, "NoDefaultCurrentDirectoryInExePath") is not None else 1

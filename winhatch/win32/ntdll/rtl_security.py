@@ -280,3 +280,329 @@ def CreateWellKnownSid(c, kind, domain, sid, cb):
     c.write(sid, data)
     c.write_u32(cb, len(data))
     return 1
+
+
+# ------------------------------------------------------------------------------------------ ACLs and ACEs
+# ACL {BYTE AclRevision (ACL_REVISION 2, ACL_REVISION_DS 4), BYTE Sbz1, WORD AclSize, WORD AceCount, WORD Sbz2}
+# then the ACEs, each {BYTE AceType, BYTE AceFlags, WORD AceSize} and its body; an access ACE's body is
+# {ACCESS_MASK Mask, SID}.
+ACL_REVISION, ACL_REVISION_DS = 2, 4
+MIN_ACL_REVISION, MAX_ACL_REVISION = 2, 4
+ACCESS_ALLOWED_ACE_TYPE, ACCESS_DENIED_ACE_TYPE, SYSTEM_AUDIT_ACE_TYPE = 0, 1, 2
+SYSTEM_MANDATORY_LABEL_ACE_TYPE = 0x11
+VALID_INHERIT_FLAGS = 0x1F
+SUCCESSFUL_ACCESS_ACE_FLAG, FAILED_ACCESS_ACE_FLAG = 0x40, 0x80
+STATUS_INVALID_ACL = 0xC0000077
+STATUS_ALLOTTED_SPACE_EXCEEDED = 0xC0000099
+STATUS_REVISION_MISMATCH = 0xC0000059
+STATUS_INVALID_PARAMETER = 0xC000000D
+MAX_ACES = 0x10000
+
+
+def _acl_header(c, acl: int) -> tuple[int, int, int]:
+    """(AclRevision, AclSize, AceCount)."""
+    rev, _sbz, size, count, _ = struct.unpack("<BBHHH", c.read(acl, 8))
+    return rev, size, count
+
+
+def _aces(c, acl: int) -> list[tuple[int, int]] | None:
+    """(address, size) of each ACE, or None when they overrun the ACL (bounded by AclSize and 64K ACEs)."""
+    rev, size, count = _acl_header(c, acl)
+    out = []
+    at, end = acl + 8, acl + size
+    for _ in range(min(count, MAX_ACES)):
+        if at + 4 > end:
+            return None
+        ace_size = struct.unpack("<H", c.read(at + 2, 2))[0]
+        if ace_size < 4 or ace_size & 3 or at + ace_size > end:
+            return None
+        out.append((at, ace_size))
+        at += ace_size
+    return out
+
+
+def valid_acl(c, acl: int) -> bool:
+    rev, size, count = _acl_header(c, acl)
+    if not MIN_ACL_REVISION <= rev <= MAX_ACL_REVISION or size < 8 or size & 3:
+        return False
+    return _aces(c, acl) is not None
+
+
+def _create_acl(c, acl: int, length: int, revision: int) -> int:
+    if length < 8:
+        return STATUS_BUFFER_TOO_SMALL
+    if not MIN_ACL_REVISION <= revision <= MAX_ACL_REVISION or length > 0xFFFF:
+        return STATUS_INVALID_PARAMETER
+    c.write(acl, struct.pack("<BBHHH", revision, 0, length & ~3, 0, 0))
+    return STATUS_SUCCESS
+
+
+def _first_free(c, acl: int) -> int | None:
+    aces = _aces(c, acl)
+    if aces is None:
+        return None
+    return aces[-1][0] + aces[-1][1] if aces else acl + 8
+
+
+def _add_access_ace(c, acl: int, revision: int, flags: int, mask: int, sid: int, ace_type: int) -> int:
+    """An access ACE (allowed, denied, audit, mandatory label) added at the ACL's end; the ACL's revision rises
+    to the ACE's (ACL_REVISION_DS for the object ACEs is not modelled here: these are not object ACEs)."""
+    if not valid_acl(c, acl):
+        return STATUS_INVALID_ACL
+    if not valid_sid(c, sid):
+        return STATUS_INVALID_SID
+    if flags & ~(VALID_INHERIT_FLAGS | SUCCESSFUL_ACCESS_ACE_FLAG | FAILED_ACCESS_ACE_FLAG):
+        return STATUS_INVALID_PARAMETER
+    rev, size, count = _acl_header(c, acl)
+    if not MIN_ACL_REVISION <= revision <= MAX_ACL_REVISION:
+        return STATUS_REVISION_MISMATCH
+    body = read_sid(c, sid)
+    ace_size = 8 + len(body)
+    at = _first_free(c, acl)
+    if at is None:
+        return STATUS_INVALID_ACL
+    if at + ace_size > acl + size:
+        return STATUS_ALLOTTED_SPACE_EXCEEDED
+    c.write(at, struct.pack("<BBHI", ace_type, flags, ace_size, mask) + body)
+    c.write(acl, bytes([max(rev, revision)]))
+    c.write(acl + 4, struct.pack("<H", count + 1))
+    return STATUS_SUCCESS
+
+
+def _get_ace(c, acl: int, index: int, out: int) -> int:
+    if not valid_acl(c, acl):
+        return STATUS_INVALID_PARAMETER
+    aces = _aces(c, acl)
+    if index >= len(aces):
+        return STATUS_INVALID_PARAMETER
+    c.write_ptr(out, aces[index][0])
+    return STATUS_SUCCESS
+
+
+def _sd_set_acl(c, sd: int, index: int, present: int, acl: int, defaulted: int, present_flag: int,
+                defaulted_flag: int) -> int:
+    """RtlSetDacl/SaclSecurityDescriptor: an absolute descriptor only."""
+    rev, control, _ = _sd_fields(c, sd)
+    if rev != SECURITY_DESCRIPTOR_REVISION:
+        return STATUS_UNKNOWN_REVISION
+    if control & SE_SELF_RELATIVE:
+        return STATUS_INVALID_SECURITY_DESCR
+    if not present:                       # only the present bit goes; the rest is ignored
+        c.write(sd + 2, struct.pack("<H", control & ~present_flag))
+        return STATUS_SUCCESS
+    control |= present_flag
+    control = (control | defaulted_flag) if defaulted else (control & ~defaulted_flag)
+    c.write_ptr(sd + c.ptr_size * (1 + index), acl)
+    c.write(sd + 2, struct.pack("<H", control))
+    return STATUS_SUCCESS
+
+
+def _sd_get_acl(c, sd: int, index: int, ppresent: int, pacl: int, pdefaulted: int, present_flag: int,
+                defaulted_flag: int, wide_bool: bool) -> int:
+    rev, control, fields = _sd_fields(c, sd)
+    if rev != SECURITY_DESCRIPTOR_REVISION:
+        return STATUS_UNKNOWN_REVISION
+    present = 1 if control & present_flag else 0
+
+    def put_bool(addr: int, v: int) -> None:
+        if addr:
+            c.write(addr, struct.pack("<I", v) if wide_bool else bytes([v]))
+    put_bool(ppresent, present)
+    if present:
+        c.write_ptr(pacl, fields[index])
+        put_bool(pdefaulted, 1 if control & defaulted_flag else 0)
+    return STATUS_SUCCESS
+
+
+SE_DACL_DEFAULTED, SE_SACL_DEFAULTED = 0x0008, 0x0020
+
+
+@api(NT, "NTSTATUS NTAPI RtlCreateAcl(PVOID Acl, ULONG AclLength, ULONG AclRevision)")
+def RtlCreateAcl(c, acl, length, revision):
+    return _create_acl(c, acl, length, revision)
+
+
+@api(NT, "BOOLEAN NTAPI RtlValidAcl(PVOID Acl)")
+def RtlValidAcl(c, acl):
+    return 1 if acl and valid_acl(c, acl) else 0
+
+
+@api(NT, "NTSTATUS NTAPI RtlAddAccessAllowedAce(PVOID Acl, ULONG AceRevision, ULONG AccessMask, PVOID Sid)")
+def RtlAddAccessAllowedAce(c, acl, rev, mask, sid):
+    return _add_access_ace(c, acl, rev, 0, mask, sid, ACCESS_ALLOWED_ACE_TYPE)
+
+
+@api(NT, "NTSTATUS NTAPI RtlAddAccessAllowedAceEx(PVOID Acl, ULONG AceRevision, ULONG AceFlags, ULONG AccessMask, "
+         "PVOID Sid)")
+def RtlAddAccessAllowedAceEx(c, acl, rev, flags, mask, sid):
+    return _add_access_ace(c, acl, rev, flags, mask, sid, ACCESS_ALLOWED_ACE_TYPE)
+
+
+@api(NT, "NTSTATUS NTAPI RtlAddAccessDeniedAce(PVOID Acl, ULONG AceRevision, ULONG AccessMask, PVOID Sid)")
+def RtlAddAccessDeniedAce(c, acl, rev, mask, sid):
+    return _add_access_ace(c, acl, rev, 0, mask, sid, ACCESS_DENIED_ACE_TYPE)
+
+
+@api(NT, "NTSTATUS NTAPI RtlAddAccessDeniedAceEx(PVOID Acl, ULONG AceRevision, ULONG AceFlags, ULONG AccessMask, "
+         "PVOID Sid)")
+def RtlAddAccessDeniedAceEx(c, acl, rev, flags, mask, sid):
+    return _add_access_ace(c, acl, rev, flags, mask, sid, ACCESS_DENIED_ACE_TYPE)
+
+
+@api(NT, "NTSTATUS NTAPI RtlGetAce(PVOID Acl, ULONG AceIndex, PVOID *Ace)")
+def RtlGetAce(c, acl, index, out):
+    return _get_ace(c, acl, index, out)
+
+
+@api(NT, "NTSTATUS NTAPI RtlSetDaclSecurityDescriptor(PVOID SecurityDescriptor, BOOLEAN DaclPresent, PVOID Dacl, "
+         "BOOLEAN DaclDefaulted)")
+def RtlSetDaclSecurityDescriptor(c, sd, present, acl, defaulted):
+    return _sd_set_acl(c, sd, 3, present & 0xFF, acl, defaulted & 0xFF, SE_DACL_PRESENT, SE_DACL_DEFAULTED)
+
+
+@api(NT, "NTSTATUS NTAPI RtlSetSaclSecurityDescriptor(PVOID SecurityDescriptor, BOOLEAN SaclPresent, PVOID Sacl, "
+         "BOOLEAN SaclDefaulted)")
+def RtlSetSaclSecurityDescriptor(c, sd, present, acl, defaulted):
+    return _sd_set_acl(c, sd, 2, present & 0xFF, acl, defaulted & 0xFF, SE_SACL_PRESENT, SE_SACL_DEFAULTED)
+
+
+@api(NT, "NTSTATUS NTAPI RtlGetDaclSecurityDescriptor(PVOID SecurityDescriptor, PBOOLEAN DaclPresent, PVOID *Dacl, "
+         "PBOOLEAN DaclDefaulted)")
+def RtlGetDaclSecurityDescriptor(c, sd, ppresent, pacl, pdefaulted):
+    return _sd_get_acl(c, sd, 3, ppresent, pacl, pdefaulted, SE_DACL_PRESENT, SE_DACL_DEFAULTED, False)
+
+
+@api(NT, "NTSTATUS NTAPI RtlGetSaclSecurityDescriptor(PVOID SecurityDescriptor, PBOOLEAN SaclPresent, PVOID *Sacl, "
+         "PBOOLEAN SaclDefaulted)")
+def RtlGetSaclSecurityDescriptor(c, sd, ppresent, pacl, pdefaulted):
+    return _sd_get_acl(c, sd, 2, ppresent, pacl, pdefaulted, SE_SACL_PRESENT, SE_SACL_DEFAULTED, False)
+
+
+@api(ADV, "BOOL WINAPI InitializeAcl(PVOID pAcl, DWORD nAclLength, DWORD dwAclRevision)")
+def InitializeAcl(c, acl, length, revision):
+    return _bool(c, _create_acl(c, acl, length, revision))
+
+
+@api(ADV, "BOOL WINAPI IsValidAcl(PVOID pAcl)")
+def IsValidAcl(c, acl):
+    return 1 if acl and valid_acl(c, acl) else 0
+
+
+@api(ADV, "BOOL WINAPI AddAccessAllowedAce(PVOID pAcl, DWORD dwAceRevision, DWORD AccessMask, PVOID pSid)")
+def AddAccessAllowedAce(c, acl, rev, mask, sid):
+    return _bool(c, _add_access_ace(c, acl, rev, 0, mask, sid, ACCESS_ALLOWED_ACE_TYPE))
+
+
+@api(ADV, "BOOL WINAPI AddAccessAllowedAceEx(PVOID pAcl, DWORD dwAceRevision, DWORD AceFlags, DWORD AccessMask, "
+          "PVOID pSid)")
+def AddAccessAllowedAceEx(c, acl, rev, flags, mask, sid):
+    return _bool(c, _add_access_ace(c, acl, rev, flags, mask, sid, ACCESS_ALLOWED_ACE_TYPE))
+
+
+@api(ADV, "BOOL WINAPI AddAccessDeniedAce(PVOID pAcl, DWORD dwAceRevision, DWORD AccessMask, PVOID pSid)")
+def AddAccessDeniedAce(c, acl, rev, mask, sid):
+    return _bool(c, _add_access_ace(c, acl, rev, 0, mask, sid, ACCESS_DENIED_ACE_TYPE))
+
+
+@api(ADV, "BOOL WINAPI AddAccessDeniedAceEx(PVOID pAcl, DWORD dwAceRevision, DWORD AceFlags, DWORD AccessMask, "
+          "PVOID pSid)")
+def AddAccessDeniedAceEx(c, acl, rev, flags, mask, sid):
+    return _bool(c, _add_access_ace(c, acl, rev, flags, mask, sid, ACCESS_DENIED_ACE_TYPE))
+
+
+@api(ADV, "BOOL WINAPI GetAce(PVOID pAcl, DWORD dwAceIndex, LPVOID *pAce)")
+def GetAce(c, acl, index, out):
+    return _bool(c, _get_ace(c, acl, index, out))
+
+
+@api(ADV, "BOOL WINAPI SetSecurityDescriptorDacl(PVOID pSecurityDescriptor, BOOL bDaclPresent, PVOID pDacl, "
+          "BOOL bDaclDefaulted)")
+def SetSecurityDescriptorDacl(c, sd, present, acl, defaulted):
+    return _bool(c, _sd_set_acl(c, sd, 3, 1 if present else 0, acl, 1 if defaulted else 0, SE_DACL_PRESENT,
+                                SE_DACL_DEFAULTED))
+
+
+@api(ADV, "BOOL WINAPI SetSecurityDescriptorSacl(PVOID pSecurityDescriptor, BOOL bSaclPresent, PVOID pSacl, "
+          "BOOL bSaclDefaulted)")
+def SetSecurityDescriptorSacl(c, sd, present, acl, defaulted):
+    return _bool(c, _sd_set_acl(c, sd, 2, 1 if present else 0, acl, 1 if defaulted else 0, SE_SACL_PRESENT,
+                                SE_SACL_DEFAULTED))
+
+
+@api(ADV, "BOOL WINAPI GetSecurityDescriptorDacl(PVOID pSecurityDescriptor, LPBOOL lpbDaclPresent, PVOID *pDacl, "
+          "LPBOOL lpbDaclDefaulted)")
+def GetSecurityDescriptorDacl(c, sd, ppresent, pacl, pdefaulted):
+    return _bool(c, _sd_get_acl(c, sd, 3, ppresent, pacl, pdefaulted, SE_DACL_PRESENT, SE_DACL_DEFAULTED, True))
+
+
+@api(ADV, "BOOL WINAPI GetSecurityDescriptorSacl(PVOID pSecurityDescriptor, LPBOOL lpbSaclPresent, PVOID *pSacl, "
+          "LPBOOL lpbSaclDefaulted)")
+def GetSecurityDescriptorSacl(c, sd, ppresent, pacl, pdefaulted):
+    return _bool(c, _sd_get_acl(c, sd, 2, ppresent, pacl, pdefaulted, SE_SACL_PRESENT, SE_SACL_DEFAULTED, True))
+
+
+# ------------------------------------------------------------------------------------------ allocated SIDs
+STATUS_NO_MEMORY = 0xC0000017
+
+
+def _allocate_sid(c, auth: int, count: int, subs: list[int], out: int) -> int:
+    """RtlAllocateAndInitializeSid: a SID of `count` sub-authorities (at most 8 here, as the function takes)
+    in the process heap, freed with RtlFreeSid."""
+    from winhatch.win32.kernel32.common import heap_alloc
+    if count > 8:
+        return STATUS_INVALID_SID
+    ident = c.read(auth, 6)
+    sid = heap_alloc(c, 8 + 4 * count)
+    if not sid:
+        return STATUS_NO_MEMORY
+    c.write(sid, bytes([SID_REVISION, count]) + ident + b"".join(struct.pack("<I", s & 0xFFFFFFFF)
+                                                                 for s in subs[:count]))
+    c.write_ptr(out, sid)
+    return STATUS_SUCCESS
+
+
+@api(NT, "NTSTATUS NTAPI RtlAllocateAndInitializeSid(PVOID IdentifierAuthority, UCHAR SubAuthorityCount, "
+         "ULONG SubAuthority0, ULONG SubAuthority1, ULONG SubAuthority2, ULONG SubAuthority3, ULONG SubAuthority4, "
+         "ULONG SubAuthority5, ULONG SubAuthority6, ULONG SubAuthority7, PVOID *Sid)")
+def RtlAllocateAndInitializeSid(c, auth, count, s0, s1, s2, s3, s4, s5, s6, s7, out):
+    return _allocate_sid(c, auth, count & 0xFF, [s0, s1, s2, s3, s4, s5, s6, s7], out)
+
+
+@api(NT, "PVOID NTAPI RtlFreeSid(PVOID Sid)")
+def RtlFreeSid(c, sid):
+    from winhatch.win32.kernel32.common import heap_free
+    heap_free(c, sid)
+    return 0
+
+
+@api(ADV, "BOOL WINAPI AllocateAndInitializeSid(PVOID pIdentifierAuthority, BYTE nSubAuthorityCount, "
+          "DWORD nSubAuthority0, DWORD nSubAuthority1, DWORD nSubAuthority2, DWORD nSubAuthority3, "
+          "DWORD nSubAuthority4, DWORD nSubAuthority5, DWORD nSubAuthority6, DWORD nSubAuthority7, PVOID *pSid)")
+def AllocateAndInitializeSid(c, auth, count, s0, s1, s2, s3, s4, s5, s6, s7, out):
+    return _bool(c, _allocate_sid(c, auth, count & 0xFF, [s0, s1, s2, s3, s4, s5, s6, s7], out))
+
+
+@api(ADV, "PVOID WINAPI FreeSid(PVOID pSid)")
+def FreeSid(c, sid):
+    from winhatch.win32.kernel32.common import heap_free
+    heap_free(c, sid)
+    return 0
+
+
+@api(NT, "NTSTATUS NTAPI RtlGetControlSecurityDescriptor(PVOID SecurityDescriptor, PUSHORT Control, PULONG Revision)")
+def RtlGetControlSecurityDescriptor(c, sd, pcontrol, prev):
+    return _get_control(c, sd, pcontrol, prev)
+
+
+def _get_control(c, sd: int, pcontrol: int, prev: int) -> int:
+    rev, control, _ = _sd_fields(c, sd)
+    c.write_u32(prev, rev)
+    if rev != SECURITY_DESCRIPTOR_REVISION:
+        return STATUS_UNKNOWN_REVISION
+    c.write(pcontrol, struct.pack("<H", control))
+    return STATUS_SUCCESS
+
+
+@api(ADV, "BOOL WINAPI GetSecurityDescriptorControl(PVOID pSecurityDescriptor, PUSHORT pControl, LPDWORD lpdwRevision)")
+def GetSecurityDescriptorControl(c, sd, pcontrol, prev):
+    return _bool(c, _get_control(c, sd, pcontrol, prev))

@@ -499,7 +499,10 @@ def _run_guest(exe: Path, tests: list[str], timeout: float, report_success: bool
         try:
             # winhatch's own --timeout stops the machine; the host timeout is the backstop
             # the report names the program's own process: a child's summary line is not the program's
+            # --no-report-apis: the report is read for the process tree only; recording every API call would
+            # send the system DLLs' machine code (memcpy, TlsGetValue, the heap...) to Python on each call
             p = subprocess.run([*winhatch_cmd(), "run", "--timeout", str(timeout), "--report", "report.json",
+                                "--no-report-apis",
                                 *env, str(run_exe), *tests],
                                capture_output=True, timeout=timeout + 30, cwd=tmp)
             out, err, status = p.stdout, p.stderr, p.returncode

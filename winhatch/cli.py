@@ -209,6 +209,12 @@ class _Size(click.ParamType):
               help="Write the JSON report of the run (docs/report-schema.json) to this file.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False),
               help="Write the report as a self-contained HTML page to this file.")
+@click.option("--report-apis/--no-report-apis", "report_apis", default=True, show_default=True,
+              help="Whether --report/--html list every API call and system service (their counts, the calls "
+                   "with their arguments). Recording them sends the system DLLs' user-mode code (memcpy, "
+                   "strlen, HeapAlloc, TlsGetValue...) to Python for each call, as a trace does; "
+                   "--no-report-apis keeps it machine code, for long API-heavy runs: the report then has the "
+                   "processes, modules, memory, files, registry, behaviour and exit, without the calls.")
 @click.option("--dump", "dump_dir", type=click.Path(file_okay=False),
               help="At exit, write into this folder: a Windows minidump of the process (full memory; WinDbg and "
                    "the `minidump` package read it), each loaded module's image from memory, a PE file rebuilt "
@@ -284,7 +290,7 @@ class _Size(click.ParamType):
 @click.argument("program", type=click.Path(dir_okay=False), required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated, max_memory, max_handles,
-        events_file, vmmap, report_file, html_file, net_mode, net_config, pcap_file, dump_dir, coverage_file,
+        events_file, vmmap, report_file, html_file, report_apis, net_mode, net_config, pcap_file, dump_dir, coverage_file,
         shellcode_file, arch, export, out_dir, writable, snapshot_at, snapshot_file, snapshot_stop, from_snapshot,
         gdb_port, gdb_host, gdb_stop, profile_file, program, args):
     """Create a process from PROGRAM the way Windows does and run it.
@@ -407,7 +413,7 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
     try:
         res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
                          stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer,
-                         subscribers=subs, record=("api", "syscall") if report_file or html_file else (),
+                         subscribers=subs, record=("api", "syscall") if (report_file or html_file) and report_apis else (),
                          setup_machine=setup, max_memory=max_memory, max_handles=max_handles,
                          shellcode=arch if shellcode_file else None, export=export,
                          max_api_calls=max_api_calls, max_emulated_s=max_emulated,

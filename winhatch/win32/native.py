@@ -138,8 +138,11 @@ _SRW = ("RtlInitializeSRWLock", "RtlAcquireSRWLockExclusive", "RtlAcquireSRWLock
         "RtlReleaseSRWLockShared", "RtlTryAcquireSRWLockExclusive", "RtlTryAcquireSRWLockShared")
 #: ntdll's toupper/tolower are its own (the low byte through the ANSI code page and RtlUpcaseUnicodeChar: é → É),
 #: not the C locale's: they stay with their Python handlers
+#: and its classification is its own too (win32/ntdll/crt.py: ASCII bytes with masks without C1_ALPHA, wide
+#: characters below 256 only — Wine's ntdll string test, which passes on Windows): Python handlers too
 NATIVE_EXPORTS["ntdll.dll"] = frozenset(tuple(n for n in _CRT_STRING if n not in NOT_YET_NATIVE) + tuple(
-    n for n in _CRT_CTYPE if n not in ("toupper", "tolower", "_toupper", "_tolower")) + _SLIST + _CRITSEC + _RTL + _HEAP + _SRW)
+    n for n in _CRT_CTYPE if n not in ("toupper", "tolower", "_toupper", "_tolower") and not n.startswith("is"))
+    + _SLIST + _CRITSEC + _RTL + _HEAP + _SRW)
 for _d in ("kernel32.dll", "kernelbase.dll"):
     NATIVE_EXPORTS[_d] = frozenset(("TlsGetValue", "TlsSetValue", "HeapFree", "GetProcessHeap", "InitOnceExecuteOnce",
                                     "InitOnceBeginInitialize"))

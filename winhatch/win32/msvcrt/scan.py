@@ -58,7 +58,7 @@ def _parse_set(fmt: str, i: int) -> tuple[set[str] | None, bool, int]:
 
 def format_scanf(fmt: bytes | str, data: bytes | str, sink: ScanSink, *, wide: bool,
                  flavor: Flavor = Flavor.MSVCRT, ptr_size: int = 8, codepage: str | None = None,
-                 return_consumed: bool = False) -> int | tuple[int, int]:
+                 return_consumed: bool = False, floats: bool = True) -> int | tuple[int, int]:
     """Run a scanf format over `data`. Returns the number of assigned fields, or -1 (EOF) when the
     input ends before the first conversion; with return_consumed, (result, characters consumed)."""
     if isinstance(fmt, bytes):
@@ -188,6 +188,8 @@ def format_scanf(fmt: bytes | str, data: bytes | str, sink: ScanSink, *, wide: b
                 sink.write_int(sink.next_ptr(), value & ((1 << (8 * (size or 4))) - 1), size or 4)
                 assigned += 1
         elif conv in "eEfgGaA":
+            if not floats:                  # a runtime without floating point (ntdll's): the scan ends here
+                return done()
             rx = re.compile(_FLOAT_RE) if msvcrt else re.compile(_FLOAT_RE_UCRT, re.IGNORECASE)
             mt = rx.match(data, pos, limit)
             if not mt:

@@ -501,8 +501,10 @@ def _scan_string(c, data_ptr: int, fmt_ptr: int, va: VaArgs, wide: bool, count: 
         fmt = c.cstr(fmt_ptr, 1 << 20)
     if count is not None:
         data = data[:count]
+    # ntdll's sscanf/swscanf have no floating-point conversions: a %f, %e, %g... ends the scan there (Wine's
+    # ntdll string test, which passes on Windows: "10" with "%f" assigns nothing)
     return format_scanf(fmt, data, GuestSink(c, va), wide=wide, flavor=_flavor(s), ptr_size=c.ptr_size,
-                        codepage=L.codepage(s))
+                        codepage=L.codepage(s), floats=s.dll != "ntdll.dll")
 
 
 def scan_stream(c, fp: int, fmt_ptr: int, va: VaArgs, wide: bool) -> int:

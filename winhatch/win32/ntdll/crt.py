@@ -249,3 +249,54 @@ def toupper(c, ch):
     if not out:
         return b
     return out[0] if len(out) == 1 else (out[0] << 8) | out[1]
+
+
+# ntdll's wide classification knows only the first 256 characters (its own table, the C1_* bits of Latin-1);
+# above them every class is 0 (Wine's ntdll string test test_wctype, which passes on Windows)
+# where ntdll's Latin-1 table differs from the Unicode categories: the tab is also C1_BLANK, NEL is a control
+# only, the ordinal indicators, the micro sign and the soft hyphen are punctuation, the superscript digits are
+# punctuation and digits (C1_PUNCT|C1_DIGIT)
+_NT_WIDE_OVERRIDES = {0x09: 0x68, 0x85: 0x20, 0xAA: 0x10, 0xAD: 0x10, 0xB2: 0x14, 0xB3: 0x14, 0xB5: 0x10,
+                      0xB9: 0x14, 0xBA: 0x10}
+
+
+def _ntdll_wctype(ch: int) -> int:
+    from winhatch.win32.msvcrt.startup import wide_ctype
+    ch &= 0xFFFF
+    if ch >= 256:
+        return 0
+    return _NT_WIDE_OVERRIDES.get(ch, wide_ctype(ch))
+
+
+@api(NT, "int __cdecl iswctype(wint_t ch, unsigned short mask)")
+def iswctype(c, ch, mask):
+    return _ntdll_wctype(ch) & mask
+
+
+def _ntdll_isw(bits: int):
+    def fn(c, ch):
+        return _ntdll_wctype(ch) & bits
+    return fn
+
+
+for _name, _bits in (("iswalpha", 0x103), ("iswdigit", 0x4), ("iswlower", 0x2), ("iswspace", 0x8),
+                     ("iswxdigit", 0x80)):
+    api(NT, f"int __cdecl {_name}(wint_t ch)")(_ntdll_isw(_bits))
+
+
+# ntdll's byte classification: ASCII only (0 for 128..255 and EOF), and its masks leave out C1_ALPHA (0x100):
+# isalnum is C1_DIGIT|C1_LOWER|C1_UPPER, isprint C1_DIGIT|C1_BLANK|C1_PUNCT|C1_LOWER|C1_UPPER (test_ctype)
+_NT_BYTE_MASKS = {"isalnum": 0x7, "isalpha": 0x3, "iscntrl": 0x20, "isdigit": 0x4, "isgraph": 0x17,
+                  "islower": 0x2, "isprint": 0x57, "ispunct": 0x10, "isspace": 0x8, "isupper": 0x1, "isxdigit": 0x80}
+
+
+def _ntdll_is(mask: int):
+    def fn(c, ch):
+        from winhatch.win32.msvcrt.startup import c_locale_ctype
+        ch &= 0xFFFFFFFF
+        return c_locale_ctype(ch) & mask if ch < 0x80 else 0
+    return fn
+
+
+for _name, _mask in _NT_BYTE_MASKS.items():
+    api(NT, f"int __cdecl {_name}(int ch)")(_ntdll_is(_mask))

@@ -722,3 +722,32 @@ def NeedCurrentDirectoryForExePath(c, name):
     if "\\" in (name or ""):
         return 1
     return 0 if _env(c, "NoDefaultCurrentDirectoryInExePath") is not None else 1
+
+
+@api(K32, "BOOL WINAPI CheckNameLegalDOS8Dot3%(LPCTSTR lpName, LPSTR lpOemName, DWORD OemNameSize, "
+          "PBOOL pbNameContainsSpaces, PBOOL pbNameLegal)")
+def CheckNameLegalDOS8Dot3(c, name, oem, oem_size, pspaces, plegal):
+    """Whether a file name is a legal 8.3 name (RtlIsNameLegalDOS8Dot3's rules over its upper-case OEM form:
+    a base of 1-8 characters, an optional extension of 1-3, no FAT-illegal character, "." and ".."); spaces are
+    legal and reported. The empty name counts as legal (Wine's kernel32 path test, which passes on Windows).
+    The OEM form goes to lpOemName when it is given and fits. NULL name or pbNameLegal: ERROR_INVALID_PARAMETER."""
+    from winhatch.win32.kernel32 import codepages as cps
+    from winhatch.win32.ntdll.rtl_path import legal_8dot3
+    from winhatch.win32.ntdll.rtl_string import units_to_mb, upcase_unit
+    if name is None or not plegal:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    units = list(name.encode("utf-16-le", "surrogatepass"))
+    units = [units[i] | (units[i + 1] << 8) for i in range(0, len(units), 2)]
+    data = units_to_mb([upcase_unit(u) for u in units], cps.OEMCP)
+    legal, spaces = (True, False) if not data else legal_8dot3(data.decode("latin-1")) if len(data) <= 12 \
+        else (False, False)
+    if oem:
+        if len(data) + 1 > oem_size:
+            c.set_last_error(122)           # ERROR_INSUFFICIENT_BUFFER
+            return 0
+        c.write(oem, data + b"\0")
+    c.write_u32(plegal, 1 if legal else 0)
+    if pspaces and legal:
+        c.write_u32(pspaces, 1 if spaces else 0)
+    return 1

@@ -1,4 +1,4 @@
-"""kernel32 timer queues: CreateTimerQueue, CreateTimerQueueTimer, ChangeTimerQueueTimer, DeleteTimerQueueTimer,
+"""kernel32 timer queues and thread-pool I/O callbacks: CreateTimerQueue, CreateTimerQueueTimer, ChangeTimerQueueTimer, DeleteTimerQueueTimer,
 DeleteTimerQueue(Ex) — over ntdll's RtlCreateTimerQueue, RtlCreateTimer, RtlUpdateTimer, RtlDeleteTimer and
 RtlDeleteTimerQueueEx (win32/ntdll/timerqueue.py), their NTSTATUS mapped to the last error as kernelbase does
 (STATUS_PENDING: ERROR_IO_PENDING)."""
@@ -60,3 +60,12 @@ def DeleteTimerQueueEx(c, qh, ev):
 @api(K32, "BOOL WINAPI DeleteTimerQueue(HANDLE TimerQueue)")
 def DeleteTimerQueue(c, qh):
     return DeleteTimerQueueEx(c, qh, 0)
+
+
+@api(K32, "BOOL WINAPI BindIoCompletionCallback(HANDLE FileHandle, LPOVERLAPPED_COMPLETION_ROUTINE Function, "
+          "ULONG Flags)")
+def BindIoCompletionCallback(c, h, fn, flags):
+    """RtlSetIoCompletionCallback (win32/ntdll/iocallback.py): the thread pool calls Function when an overlapped
+    operation on the file completes."""
+    from winhatch.win32.ntdll.iocallback import RtlSetIoCompletionCallback
+    return _bool(c, RtlSetIoCompletionCallback(c, h, fn, flags))

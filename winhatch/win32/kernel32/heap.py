@@ -53,12 +53,12 @@ def RtlAllocateHeap(c, h, flags, size):
 
 @api(NT, "BOOLEAN NTAPI RtlFreeHeap(PVOID HeapHandle, ULONG Flags, PVOID BaseAddress)")
 def RtlFreeHeap(c, h, flags, addr):
+    if not addr:                 # freeing NULL succeeds whatever the heap handle (Wine's heap test, on Windows)
+        return 1
     heap = _heap(c, h)
     if heap is None:
         c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
-    if not addr:
-        return 1
     if not heap.free_block(addr, flags):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
@@ -67,8 +67,11 @@ def RtlFreeHeap(c, h, flags, addr):
 
 @api(NT, "PVOID NTAPI RtlReAllocateHeap(PVOID HeapHandle, ULONG Flags, PVOID BaseAddress, SIZE_T Size)")
 def RtlReAllocateHeap(c, h, flags, addr, size):
+    if not addr:                 # NULL: fails with the last error NO_ERROR (Wine's heap test, on Windows)
+        c.set_last_error(0)
+        return 0
     heap = _heap(c, h)
-    if heap is None or not addr or heap.size_of(addr) is None:
+    if heap is None or heap.size_of(addr) is None:
         c.set_last_error(ERROR_INVALID_HANDLE if heap is None else ERROR_INVALID_PARAMETER)
         return 0
     try:
@@ -490,7 +493,7 @@ def _local_flags(c, h: int, global_: bool) -> int:
     return r
 
 
-def _local_realloc(c, h: int, size: int, flags: int) -> int:
+def _local_realloc(c, h: int, size: int, flags: int, global_: bool = False) -> int:
     heap = _ph(c)
     e = _entry_of(c, h)
     if e is not None and e < 0:
@@ -503,9 +506,10 @@ def _local_realloc(c, h: int, size: int, flags: int) -> int:
             if old is None:
                 c.set_last_error(ERROR_INVALID_HANDLE)
                 return 0
-            if not flags & LMEM_MOVEABLE:
+            if not flags & LMEM_MOVEABLE or not global_:
                 return h
-            # LMEM_MODIFY | LMEM_MOVEABLE on a fixed block makes it moveable: a handle whose data is a copy
+            # GMEM_MODIFY | GMEM_MOVEABLE on a fixed block makes it moveable: a handle whose data is a copy
+            # (GlobalReAlloc only: LocalReAlloc leaves the block fixed — Wine's heap test, which passes on Windows)
             e = _new_entry(c)
             if not e:
                 c.set_last_error(ERROR_NOT_ENOUGH_MEMORY)
@@ -607,7 +611,7 @@ for _pre, _T in (("Local", "HLOCAL"), ("Global", "HGLOBAL")):
 
         @api(K32, f"{T} WINAPI {pre}ReAlloc({T} hMem, SIZE_T uBytes, UINT uFlags)")
         def ReAlloc(c, h, size, flags):
-            return _local_realloc(c, h, size, flags)
+            return _local_realloc(c, h, size, flags, pre == "Global")
 
         @api(K32, f"{T} WINAPI {pre}Handle(LPCVOID pMem)")
         def Handle(c, p):

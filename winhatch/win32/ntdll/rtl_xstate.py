@@ -44,7 +44,7 @@ class _Layout:
 
 
 # (start, end, ContextFlags group) of the CONTEXT bytes RtlCopyContext copies for each group
-_AMD64_COPY = [(0x34, 0x38, 0x8), (0x38, 0x3A, 0x1), (0x3A, 0x42, 0x4), (0x42, 0x48, 0x1), (0x48, 0x78, 0x10),
+_AMD64_COPY = [(0x38, 0x3A, 0x1), (0x3A, 0x42, 0x4), (0x42, 0x48, 0x1), (0x48, 0x78, 0x10),
                (0x78, 0x98, 0x2), (0x98, 0xA0, 0x1), (0xA0, 0xF8, 0x2), (0xF8, 0x100, 0x1), (0x100, 0x2A0, 0x8),
                (0x4B0, 0x4D0, 0x10)]
 _X86_COPY = [(0x4, 0x1C, 0x10), (0x1C, 0x8C, 0x8), (0x8C, 0x9C, 0x4), (0x9C, 0xB4, 0x2), (0xB4, 0xCC, 0x1),
@@ -162,10 +162,14 @@ def RtlCopyExtendedContext(c, dst_ex, flags, src_ex):
 @api(NT, "NTSTATUS NTAPI RtlCopyContext(PVOID Context, ULONG ContextFlags, PVOID Source)")
 def RtlCopyContext(c, dst, flags, src):
     """RtlCopyExtendedContext of two plain CONTEXTs (a CONTEXT_XSTATE copy needs their CONTEXT_EX:
-    STATUS_NOT_SUPPORTED without XSTATE features)."""
+    STATUS_NOT_SUPPORTED without XSTATE features); the destination's ContextFlags must name the
+    architecture (STATUS_INVALID_PARAMETER otherwise, as under Wine; Windows's test sets it first)."""
     if context_layout(flags) is None:
         return STATUS_INVALID_PARAMETER
     if flags & CONTEXT_XSTATE_BIT:
         return STATUS_INVALID_PARAMETER if enabled_xstate_features(c) & ~3 else STATUS_NOT_SUPPORTED
+    lay = context_layout(flags)
+    if c.u32(dst + lay.flags_off) & (CONTEXT_AMD64_FLAG | CONTEXT_X86_FLAG) != lay.flag:
+        return STATUS_INVALID_PARAMETER       # the destination must already be a context of that architecture
     copy_context_groups(c, dst, src, flags)
     return 0

@@ -234,7 +234,9 @@ def _open_mailslot_client(machine, thread, rest: str, access: int, options: int 
     from winhatch.kernel.ob.access import object_type
     name = rest.lstrip("\\")
     if not name:
-        raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "no mailslot name")
+        if rest:
+            raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "no mailslot name")
+        return msfs.MsfsRoot()                  # the file system itself
     return msfs.open_client(machine, name, object_type("File").map_access(access))
 
 
@@ -626,6 +628,21 @@ def NtFlushBuffersFile(machine, thread, FileHandle, IoStatusBlock):
     return complete(machine, thread, IoStatusBlock, 0, 0)
 
 
+@kernel_service("NtQueryEaFile")
+def NtQueryEaFile(machine, thread, FileHandle, IoStatusBlock, Buffer, Length, ReturnSingleEntry, EaList,
+                  EaListLength, EaIndex, RestartScan):
+    """The extended attributes of a disk file. winhatch's volume stores none (no NtSetEaFile): the buffer
+    is cleared and the answer is STATUS_NO_EAS_ON_FILE, the I/O status block untouched (Wine's
+    ntdll/tests/file.c test_query_ea, as on Windows). Another kind of file (a pipe, a console) stops loudly."""
+    obj = _file_obj(thread, FileHandle)
+    if _vfile(obj) is None or _vfile(obj).device is not None:
+        unsupported(thread, "NtQueryEaFile", "extended attributes of a file that is not on a disk volume")
+    length = Length & 0xFFFFFFFF
+    if Buffer and length:
+        user_write(thread.process, Buffer, bytes(length))
+    return 0xC0000052                       # STATUS_NO_EAS_ON_FILE
+
+
 # ============================================================================================ locks
 def _locks(vf) -> list:
     """The byte-range locks of a file (shared by every handle to it): [(owner VfsFile, start, length,
@@ -758,6 +775,9 @@ def handle_file_name(obj) -> str | None:
         return obj.path[len("\\Device\\NamedPipe"):]
     if isinstance(obj, NpfsRoot):
         return "\\"                      # the named-pipe file system's root directory
+    from winhatch.kernel.io.msfs import MailslotEnd
+    if isinstance(obj, MailslotEnd):
+        return obj.path[len("\\Device\\Mailslot"):]      # server and client alike (Windows 8 and later)
     if isinstance(obj, ConsoleFile) and obj.file_type == 3:
         # a std handle the host redirected to a pipe: an anonymous pipe the creator made
         return "\\Win32Pipes.00000000.%08x" % ("stdin", "stdout", "stderr").index(obj.stream)
@@ -854,6 +874,9 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
     if cls in (FileNameInformation, FileNormalizedNameInformation) and getattr(obj, "detached", False):
         return 0xC00000B0                  # STATUS_PIPE_DISCONNECTED
     if cls in (FileNameInformation, FileNormalizedNameInformation):
+        from winhatch.kernel.io.msfs import MsfsRoot
+        if isinstance(obj, MsfsRoot):
+            return STATUS_INVALID_PARAMETER
         name = handle_file_name(obj)
         if name is None:
             unsupported(thread, "NtQueryInformationFile", f"FileNameInformation of a {type(obj).__name__}")

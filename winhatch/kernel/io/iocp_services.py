@@ -29,6 +29,7 @@ STATUS_ABANDONED_WAIT_0 = 0x80
 STATUS_INVALID_HANDLE = 0xC0000008
 STATUS_INVALID_PARAMETER = 0xC000000D
 STATUS_INVALID_DEVICE_REQUEST = 0xC0000010
+FILE_DEVICE_FILE_SYSTEM = 0x9
 STATUS_END_OF_FILE = 0xC0000011
 STATUS_BUFFER_TOO_SMALL = 0xC0000023
 STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
@@ -423,6 +424,15 @@ def NtFsControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, 
         if st is None:
             unsupported(thread, "NtFsControlFile", f"control code {code:#x} on the named-pipe file system")
         return st
+    from winhatch.kernel.fileobj import FILE_TYPE_DISK, FileObject
+    if isinstance(obj, FileObject) and obj.file_type == FILE_TYPE_DISK:
+        # a file of a disk volume: its file system answers only file-system controls (device type
+        # FILE_DEVICE_FILE_SYSTEM); any other code (a pipe's, a made-up one) is STATUS_INVALID_DEVICE_REQUEST,
+        # the request never started (its event untouched; Wine's ntdll/tests/file.c test_ioctl, as on Windows)
+        _event(thread, Event)                 # a bad event handle is STATUS_INVALID_HANDLE first
+        if code >> 16 != FILE_DEVICE_FILE_SYSTEM:
+            return STATUS_INVALID_DEVICE_REQUEST
+        unsupported(thread, "NtFsControlFile", f"file-system control code {code:#x} on a disk file")
     if code == FSCTL_PIPE_PEEK:
         return _pipe_peek(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, OutputBuffer,
                           OutputBufferLength & 0xFFFFFFFF)

@@ -240,6 +240,7 @@ def read_request(machine, thread, file_object, buffer: int, length: int, offset:
             return STATUS_PENDING
         st, data = r
     else:
+        pos = _position(file_object)
         try:
             if offset is not None and hasattr(file_object, "seek"):
                 file_object.seek(offset)
@@ -247,10 +248,26 @@ def read_request(machine, thread, file_object, buffer: int, length: int, offset:
             st = STATUS_END_OF_FILE if length and not data and hasattr(file_object, "seek") else STATUS_SUCCESS
         except NtStatusError as e:
             st, data = e.status, b""
+        finally:
+            _keep_position(file_object, pos)
     if data:
         user_write(thread.process, buffer, data)
     return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context, st, len(data),
                                win32_routine=win32_routine)
+
+
+def _position(file_object) -> int | None:
+    """The file pointer of an asynchronous disk file (None for a synchronous one or another object)."""
+    if hasattr(file_object, "seek") and hasattr(file_object, "tell") and not io.is_synchronous(file_object):
+        return file_object.tell()
+    return None
+
+
+def _keep_position(file_object, pos: int | None) -> None:
+    """An asynchronous file's reads and writes do not move its file pointer (only a synchronous file has one
+    the I/O manager maintains; Wine's ntdll/tests/file.c test_read_write, as on Windows)."""
+    if pos is not None:
+        file_object.seek(pos)
 
 
 def write_request(machine, thread, file_object, data: bytes, offset: int | None, iosb: int, event,
@@ -297,6 +314,7 @@ def write_request(machine, thread, file_object, data: bytes, offset: int | None,
     if event is not None:
         event.reset()
     io.reset_file(file_object)
+    pos = _position(file_object)
     try:
         if offset is not None and hasattr(file_object, "seek"):
             file_object.seek(offset)
@@ -305,6 +323,8 @@ def write_request(machine, thread, file_object, data: bytes, offset: int | None,
         count = len(data) if count is None else count
     except NtStatusError as e:
         st, count = e.status, 0
+    finally:
+        _keep_position(file_object, pos)
     return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context, st, count,
                                win32_routine=win32_routine)
 

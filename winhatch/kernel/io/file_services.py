@@ -94,11 +94,13 @@ def _wptr(thread, addr: int, v: int) -> None:
 
 
 def read_unicode_string(thread, us: int) -> str:
-    """A UNICODE_STRING's text (Length bytes; an odd length or one above MaximumLength is invalid)."""
+    """A UNICODE_STRING's text (Length bytes; an odd length is invalid). MaximumLength is not looked at, as
+    the object manager's capture of a name does not (Wine's ntdll/tests/file.c open_file_test reuses a freed
+    string, MaximumLength 0, as on Windows)."""
     n = _psize(thread)
-    length, maxlen = struct.unpack("<HH", _rd(thread, us, 4))
+    length, _maxlen = struct.unpack("<HH", _rd(thread, us, 4))
     buf = _rptr(thread, us + n)
-    if length & 1 or length > maxlen:
+    if length & 1:
         raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "malformed UNICODE_STRING")
     if not length:
         return ""

@@ -1243,7 +1243,8 @@ class Vfs:
                 if options & FILE_NON_DIRECTORY_FILE:
                     raise NtStatusError(STATUS_FILE_IS_A_DIRECTORY, f"is a directory: {r.guest!r}")
                 if disposition in (FILE_SUPERSEDE, FILE_OVERWRITE, FILE_OVERWRITE_IF):
-                    raise NtStatusError(STATUS_FILE_IS_A_DIRECTORY, f"cannot overwrite a directory: {r.guest!r}")
+                    # (Wine's ntdll/tests/file.c create_file_test, as on Windows)
+                    raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot overwrite a directory: {r.guest!r}")
             else:
                 if options & FILE_DIRECTORY_FILE:
                     raise NtStatusError(STATUS_NOT_A_DIRECTORY, f"not a directory: {r.guest!r}")

@@ -784,8 +784,12 @@ class Vfs:
         if not isinstance(path, str):
             raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "path must be a string")
         if root is not None:
-            if root.closed or not root.is_dir:
-                raise NtStatusError(STATUS_INVALID_HANDLE, "root directory handle is not an open directory")
+            if root.closed:
+                raise NtStatusError(STATUS_INVALID_HANDLE, "root directory handle is closed")
+            if not root.is_dir and path:
+                # below a file: no such path; an empty name re-opens the file itself (Wine's ntdll/tests/file.c
+                # open_file_test, as on Windows)
+                raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, "a name relative to a file")
             if path.startswith("\\"):
                 raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, "name relative to a root directory must not start with '\\'")
             nt = root.nt_path.rstrip("\\") + ("\\" + path if path else "")

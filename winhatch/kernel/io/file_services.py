@@ -236,9 +236,9 @@ def _open_mailslot_client(machine, thread, rest: str, access: int, options: int 
     from winhatch.kernel.ob.access import object_type
     name = rest.lstrip("\\")
     if not name:
-        if rest:
+        if rest not in ("", "\\"):
             raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "no mailslot name")
-        return msfs.MsfsRoot()                  # the file system itself
+        return msfs.MsfsRoot()                  # the file system itself (\\.\mailslot, \??\MAILSLOT\)
     return msfs.open_client(machine, name, object_type("File").map_access(access))
 
 
@@ -363,6 +363,11 @@ def _create(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStat
     access = DesiredAccess & 0xFFFFFFFF
     dev = _device_open(machine, thread, ObjectAttributes, access, CreateOptions & 0xFFFFFFFF)
     if dev is not None:
+        if getattr(dev, "open_options", None) is None:
+            try:
+                dev.open_options = CreateOptions & 0xFFFFFFFF
+            except AttributeError:
+                pass
         from winhatch.kernel.ob.access import object_type
         h = thread.process.handles.insert(dev, object_type("File").map_access(access),
                                           inherit=bool(attrs & OBJ_INHERIT))
@@ -741,7 +746,9 @@ FileMaximumInformation = 76
 
 #: the create options FileModeInformation reports (FILE_WRITE_THROUGH, FILE_SEQUENTIAL_ONLY,
 #: FILE_NO_INTERMEDIATE_BUFFERING, FILE_SYNCHRONOUS_IO_ALERT/NONALERT, FILE_DELETE_ON_CLOSE)
-_MODE_BITS = 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x1000
+# FileModeInformation's bits of the open options (FILE_DELETE_ON_CLOSE is not reported: Wine's
+# ntdll/tests/file.c test_file_mode, as on Windows)
+_MODE_BITS = 0x2 | 0x4 | 0x8 | 0x10 | 0x20
 
 #: class → (minimum length, access the handle needs)  (IopQueryOperationLength / IopQueryOperationAccess)
 _QUERY = {
@@ -889,7 +896,10 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
         return complete(machine, thread, IoStatusBlock, 0, 8)
     if cls == FileModeInformation:
         # a file's own open options; pipes, consoles and the std handles winhatch creates are synchronous
-        mode = (vf.options & _MODE_BITS) if vf is not None else V.FILE_SYNCHRONOUS_IO_NONALERT
+        if vf is not None:
+            mode = vf.options & _MODE_BITS
+        else:       # a device's file object: the options it was opened with (the std handles: synchronous)
+            mode = getattr(obj, "open_options", V.FILE_SYNCHRONOUS_IO_NONALERT) & _MODE_BITS
         _wr(thread, FileInformation, struct.pack("<I", mode))
         return complete(machine, thread, IoStatusBlock, 0, 4)
     if cls == FileAccessInformation:

@@ -447,9 +447,12 @@ def NtFsControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, 
     from winhatch.kernel.fileobj import FILE_TYPE_DISK, FileObject
     if isinstance(obj, FileObject) and obj.file_type == FILE_TYPE_DISK:
         # a file of a disk volume: its file system answers only file-system controls (device type
-        # FILE_DEVICE_FILE_SYSTEM); any other code (a pipe's, a made-up one) is STATUS_INVALID_DEVICE_REQUEST,
-        # the request never started (its event untouched; Wine's ntdll/tests/file.c test_ioctl, as on Windows)
-        _event(thread, Event)                 # a bad event handle is STATUS_INVALID_HANDLE first
+        # FILE_DEVICE_FILE_SYSTEM); any other code (a pipe's, a made-up one) is STATUS_INVALID_DEVICE_REQUEST;
+        # the I/O manager resets the request's event before the file system refuses it (Wine's
+        # ntdll/tests/file.c test_ioctl, as on Windows)
+        ev = _event(thread, Event)            # a bad event handle is STATUS_INVALID_HANDLE first
+        if ev is not None:
+            ev.reset()
         if code >> 16 != FILE_DEVICE_FILE_SYSTEM:
             return STATUS_INVALID_DEVICE_REQUEST
         unsupported(thread, "NtFsControlFile", f"file-system control code {code:#x} on a disk file")

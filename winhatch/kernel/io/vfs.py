@@ -1247,8 +1247,9 @@ class Vfs:
                 if options & FILE_NON_DIRECTORY_FILE:
                     raise NtStatusError(STATUS_FILE_IS_A_DIRECTORY, f"is a directory: {r.guest!r}")
                 if disposition in (FILE_SUPERSEDE, FILE_OVERWRITE, FILE_OVERWRITE_IF):
-                    # (Wine's ntdll/tests/file.c create_file_test, as on Windows)
-                    raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot overwrite a directory: {r.guest!r}")
+                    # (Wine's ntdll/tests/file.c create_file_test accepts this or STATUS_ACCESS_DENIED from
+                    # Windows; Wine answers this one)
+                    raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"cannot overwrite a directory: {r.guest!r}")
             else:
                 if options & FILE_DIRECTORY_FILE:
                     raise NtStatusError(STATUS_NOT_A_DIRECTORY, f"not a directory: {r.guest!r}")

@@ -461,6 +461,7 @@ class VfsFile:
         self.closed = False
         self.delete_on_close = bool(options & FILE_DELETE_ON_CLOSE)
         self.disposition = False        # delete pending set through this handle (FileDispositionInformation)
+        self.unlinked = False           # its name was taken away by a POSIX delete
 
     def __repr__(self) -> str:
         return f"<VfsFile {self.path!r}{' dir' if self.is_dir else ''}{' closed' if self.closed else ''}>"
@@ -678,6 +679,7 @@ class Vfs:
         #: fn(section) -> bool: is a view of it mapped in a process that still runs? (set by the machine: the
         #: address space of an exited process stays readable for reports, its views count no more)
         self.section_in_use = None
+        self._data_sections: dict[str, list] = {}
         c_root = self.sandbox_root / "C"
         c_root.mkdir(parents=True, exist_ok=True)
         self._mounts.append(_Mount("C", (), Path(os.path.realpath(c_root)), False))
@@ -1050,6 +1052,9 @@ class Vfs:
             raise self._not_found(r, "stat")
         if t.trailing and not r.is_dir:
             raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "trailing separator on a file name")
+        if self._delete_pending and self._pending(r.key):
+            # (Wine's ntdll/tests/file.c test_file_disposition_information, as on Windows)
+            raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {r.guest!r}")
         st = os.stat(r.host)
         name = r.names[-1] if r.names else ""
         return self._info_from_stat(name, st, r.readonly, Path(r.key), r.guest)
@@ -1285,8 +1290,13 @@ class Vfs:
                 if truncate:
                     os.ftruncate(fd, 0)
                     info = FILE_SUPERSEDED if disposition == FILE_SUPERSEDE else FILE_OVERWRITTEN
-                    if disposition != FILE_SUPERSEDE and key in self._attrs:
-                        pass  # attributes survive an overwrite
+                    # "the file attributes to set if you create or overwrite a file" (ZwCreateFile's
+                    # FileAttributes): an overwrite adds them (with ARCHIVE) to the file's, a supersede replaces
+                    # them (Wine's ntdll/tests/file.c test_file_disposition_information: a read-only overwrite)
+                    given = attributes & _SETTABLE_ATTRIBUTES
+                    if given & ~FILE_ATTRIBUTE_ARCHIVE:
+                        old = 0 if disposition == FILE_SUPERSEDE else self._attrs.get(key, 0)
+                        self._attrs[key] = old | given | FILE_ATTRIBUTE_ARCHIVE
         else:
             if disposition in (FILE_OPEN, FILE_OVERWRITE):
                 raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, f"no such file: {r.guest!r}")
@@ -1447,6 +1457,20 @@ class Vfs:
         lst = self._image_sections.setdefault(self._key_of_host(str(host)), [])
         if not any(x is section for x in lst):
             lst.append(section)
+
+    def register_data_section(self, host: Path | str, section) -> None:
+        """A data section was made from this host file (NtCreateSection of a file, CreateFileMapping): while it
+        has a handle or a mapped view, the file cannot be deleted (STATUS_CANNOT_DELETE; Wine's
+        ntdll/tests/file.c test_file_disposition_information, as on Windows)."""
+        self._data_sections.setdefault(self._key_of_host(str(host)), []).append(section)
+
+    def _data_section_in_use(self, key: str | Path) -> bool:
+        lst = self._data_sections.get(str(key))
+        if not lst:
+            return False
+        live = self.section_in_use
+        lst[:] = [sec for sec in lst if sec.handle_count > 0 or (live is not None and live(sec))]
+        return bool(lst)
 
     def _image_in_use(self, key: str | Path) -> bool:
         """Is a view of an image section made from the file with this key (VfsFile.host_path) mapped?"""
@@ -2013,8 +2037,11 @@ class Vfs:
         if not f.access & DELETE:
             raise NtStatusError(STATUS_ACCESS_DENIED, "handle lacks DELETE")
         if not delete:
+            # the delete-pending state is the file's, not the handle's: any handle clears it (a handle opened
+            # with FILE_DELETE_ON_CLOSE still sets it again when it closes; Wine's ntdll/tests/file.c
+            # test_file_disposition_information, as on Windows)
             self._set_disposition_flag(f, False)
-            f.delete_on_close = False
+            self._delete_pending.discard(str(f.host_path))
             return
         key = str(f.host_path)
         if not ignore_readonly and (f.readonly or self._attrs.get(key, 0) & FILE_ATTRIBUTE_READONLY):
@@ -2023,6 +2050,8 @@ class Vfs:
             raise NtStatusError(STATUS_ACCESS_DENIED, f"read-only mount: {f.path!r}")
         if not f.is_dir and self._image_in_use(f.host_path):
             raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {f.path!r}")
+        if not f.is_dir and self._data_sections and self._data_section_in_use(f.host_path):
+            raise NtStatusError(STATUS_CANNOT_DELETE, f"a section of the file exists: {f.path!r}")
         try:
             r = self._resolve(f.nt_path)
         except NtStatusError:
@@ -2040,7 +2069,7 @@ class Vfs:
                 raise self._oserror(e)
         if not posix:
             self._set_disposition_flag(f, True)
-            f.delete_on_close = True
+            self._delete_pending.add(key)
             return
         status = STATUS_SUCCESS
         try:
@@ -2050,7 +2079,10 @@ class Vfs:
             except OSError as e:
                 raise self._oserror(e)
             self._attrs.pop(key, None)
-            f.delete_on_close = False
+            f.delete_on_close = False       # the name is gone: a new file of that name is not this one
+            self._delete_pending.discard(key)
+            for other in self._opens.get(key, ()):
+                other.unlinked = True
         except NtStatusError as e:
             status = e.status
             raise
@@ -2070,10 +2102,7 @@ class Vfs:
     def _pending(self, key: str) -> bool:
         """Is the file at this host path delete-pending (a disposition set through one of its handles, or
         its last delete-on-close handle closing)?"""
-        if key in self._delete_pending:
-            return True
-        o = self._opens.get(key)
-        return o is not None and o.dispositions > 0
+        return key in self._delete_pending
 
     def _set_disposition_flag(self, f: VfsFile, on: bool) -> None:
         o = self._opens.get(str(f.host_path))
@@ -2082,8 +2111,9 @@ class Vfs:
         f.disposition = on
 
     def delete_pending(self, f: VfsFile) -> bool:
-        """FILE_STANDARD_INFORMATION.DeletePending of an open file."""
-        return f.host_path is not None and self._pending(str(f.host_path))
+        """FILE_STANDARD_INFORMATION.DeletePending of an open file (a file whose name a POSIX delete took
+        away is deleted: its handles report it pending)."""
+        return f.host_path is not None and (self._pending(str(f.host_path)) or f.unlinked)
 
     def _release_locks(self, f: VfsFile) -> None:
         lst = self._byte_locks.get(str(f.host_path))

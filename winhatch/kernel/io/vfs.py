@@ -1848,6 +1848,10 @@ class Vfs:
             self._check_share(skey, DELETE, FILE_SHARE_ALL, exclude)
             if rs.is_dir and _inside(rd.key, skey) and rd.key != skey:
                 raise NtStatusError(STATUS_SHARING_VIOLATION, "cannot move a directory into itself")
+            if rs.is_dir and any(k.startswith(skey + os.sep) and v for k, v in self._opens.items()):
+                # a directory with an open file below it (Wine's ntdll/tests/file.c
+                # test_file_rename_information, as on Windows)
+                raise NtStatusError(STATUS_ACCESS_DENIED, f"a file below {rs.guest!r} is open")
             new_leaf = td.components[-1]
             if rd.exists and rd.key == skey:
                 dest = Path(skey).parent / new_leaf          # a change of case only
@@ -1857,6 +1861,11 @@ class Vfs:
                 if rd.is_dir or self._opens.get(rd.key):
                     raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot replace {rd.guest!r}")
                 dest = Path(rd.key)
+                if rs.is_dir and rd.mount.lower is None:
+                    try:
+                        os.unlink(rd.host)          # a directory replaces a file (the host's rename would not)
+                    except OSError as e:
+                        raise self._oserror(e)
             else:
                 dest = Path(rd.key)
             if rs.mount.lower is not None:

@@ -302,3 +302,57 @@ def test_log(reg):
     reg.open_key(NTCV)
     assert [(e["op"], e["status"]) for e in reg.log] == [("open_key", STATUS_OBJECT_NAME_NOT_FOUND), ("open_key", 0)]
     assert isinstance(reg.open_key(NTCV), RegKey)
+
+
+# --- the WoW64 view's rules (Wine's ntdll/tests/reg.c test_redirection, which passes on Windows 10) -------
+def test_wow64_view_rules():
+    from winhatch.kernel.cm.registry import wow64_view
+    sw = ["MACHINE", "SOFTWARE"]
+    cls = sw + ["Classes"]
+    # a name below SOFTWARE is redirected; a WOW6432Node spelled out is the 32-bit view, not a second node
+    assert wow64_view(sw + ["Wine"]) == sw + ["WOW6432Node", "Wine"]
+    assert wow64_view(sw + ["Wow6432Node", "Wine"]) == sw + ["WOW6432Node", "Wine"]
+    # Classes: only CLSID, Interface, ... are redirected; Classes\Wow6432Node\X of a shared X is Classes\X
+    assert wow64_view(cls + ["Interface", "x"]) == cls + ["WOW6432Node", "Interface", "x"]
+    assert wow64_view(cls + ["Wow6432Node", "Wine"]) == cls + ["Wine"]
+    assert wow64_view(cls + ["Wine"]) == cls + ["Wine"]
+    # a handle opened in the 32-bit view at SOFTWARE stands for its WOW6432Node, even for a 64-bit open
+    assert wow64_view(sw + ["Wow6432Node", "Wine"], fixed=2, handle32=True) == \
+        sw + ["WOW6432Node", "Wow6432Node", "Wine"]
+    assert wow64_view(sw + ["Wine"], fixed=2, handle32=True, view32=False) == sw + ["WOW6432Node", "Wine"]
+    # ... but a 32-bit handle above the point (HKLM) does not keep a 64-bit open out of the 64-bit view
+    assert wow64_view(sw + ["Wine"], fixed=1, handle32=True, view32=False) == sw + ["Wine"]
+    # shared keys and keys outside SOFTWARE are never redirected
+    tz = sw + ["Microsoft", "Windows NT", "CurrentVersion", "Time Zones"]
+    assert wow64_view(tz) == tz
+    assert wow64_view(["MACHINE", "SYSTEM", "Select"]) == ["MACHINE", "SYSTEM", "Select"]
+
+
+def test_link_errors(reg):
+    from winhatch.ntstatus import STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_INVALID
+    base = reg.create_key("HKLM\\SOFTWARE\\LinkTest", intermediates=True)[0]
+    link, _ = reg.create_key("L", base, link=True)
+    # a relative target: STATUS_OBJECT_NAME_INVALID (Windows 10 1607 and later)
+    link.set_value("SymbolicLinkValue", REG_LINK, encode(REG_LINK, "Registry\\Machine\\Software"))
+    assert status_of(reg.open_key, "L", base) == STATUS_OBJECT_NAME_INVALID
+    # REG_OPTION_CREATE_LINK of an existing name: STATUS_OBJECT_NAME_COLLISION
+    assert status_of(reg.create_key, "L", base, link=True) == STATUS_OBJECT_NAME_COLLISION
+    # a loop: STATUS_INVALID_PARAMETER
+    link.set_value("SymbolicLinkValue", REG_LINK, encode(REG_LINK, link.path + "\\L"))
+    assert status_of(reg.open_key, "L", base) == STATUS_INVALID_PARAMETER
+    # opened as a link itself
+    assert reg.create_key("L", base, open_link=True)[0] is link
+
+
+def test_product_policy():
+    """The license values NtQueryLicenseValue answers come from the ProductPolicy blob of the default data."""
+    import struct
+    from winhatch.kernel.ex.services import PRODUCT_OPTIONS, parse_product_policy
+    blob = Registry.default().get(PRODUCT_OPTIONS, "ProductPolicy")
+    values = parse_product_policy(blob)
+    assert values["kernel-mui-language-allowed"] == (REG_SZ, "EMPTY\0".encode("utf-16-le"))
+    assert values["kernel-mui-number-allowed"][0] == REG_DWORD
+    assert struct.unpack("<I", values["kernel-mui-number-allowed"][1])[0] == 1000
+    # a damaged blob yields the values before the damage, never an exception
+    assert parse_product_policy(blob[:40]) == {}
+    assert parse_product_policy(b"\xff" * 64) == {}

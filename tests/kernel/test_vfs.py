@@ -399,3 +399,58 @@ def test_root_relative_open(vfs):
         with vfs.open("rel.txt", root=d) as f:
             assert f.read() == b"rel"
         assert status_of(vfs.open, "..\\win.ini", root=d) == STATUS_OBJECT_NAME_INVALID
+
+
+# --- the delete-pending state, data sections, renames (Wine's ntdll/tests/file.c, as on Windows) ----------
+def test_delete_pending_is_the_files(vfs):
+    from winhatch.ntstatus import STATUS_DELETE_PENDING
+    vfs.mkdir("C:\\t")
+    new(vfs, "C:\\t\\pend.txt", b"x")
+    share = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE
+    h1 = vfs.open("C:\\t\\pend.txt", access=GENERIC_READ | DELETE, share=share)
+    h2 = vfs.open("C:\\t\\pend.txt", access=GENERIC_READ | DELETE, share=share)
+    vfs.set_disposition(h1, True)
+    assert vfs.delete_pending(h2)                                   # seen through every handle
+    assert status_of(vfs.stat, "C:\\t\\pend.txt") == STATUS_DELETE_PENDING
+    vfs.set_disposition(h2, False)                                  # and cleared through any of them
+    assert not vfs.delete_pending(h1)
+    h1.close(), h2.close()
+    assert vfs.exists("C:\\t\\pend.txt")
+    # FILE_DELETE_ON_CLOSE still deletes when its handle closes, whatever the disposition says meanwhile
+    h = vfs.open("C:\\t\\pend.txt", access=GENERIC_READ | DELETE, options=FILE_DELETE_ON_CLOSE)
+    vfs.set_disposition(h, False)
+    h.close()
+    assert not vfs.exists("C:\\t\\pend.txt")
+
+
+def test_data_section_keeps_a_file(vfs):
+    class Sec:                                          # a section object: a handle, no view
+        handle_count, views = 1, 0
+    new(vfs, "C:\\mapped.bin", b"data")
+    sec = Sec()
+    with vfs.open("C:\\mapped.bin", access=GENERIC_READ) as f:
+        vfs.register_data_section(f.host_path, sec)
+    h = vfs.open("C:\\mapped.bin", access=GENERIC_READ | DELETE, share=FILE_SHARE_READ)
+    assert status_of(vfs.set_disposition, h, True) == STATUS_CANNOT_DELETE
+    sec.handle_count = 0                                # the mapping handle closed
+    vfs.set_disposition(h, True)
+    h.close()
+    assert not vfs.exists("C:\\mapped.bin")
+
+
+def test_rename_directory_with_open_child_and_over_a_file(vfs):
+    vfs.mkdir("C:\\d")
+    new(vfs, "C:\\d\\child.txt")
+    child = vfs.open("C:\\d\\child.txt", access=GENERIC_READ)
+    assert status_of(vfs.rename, "C:\\d", "C:\\e") == STATUS_ACCESS_DENIED
+    child.close()
+    new(vfs, "C:\\file.txt")
+    vfs.rename("C:\\d", "C:\\file.txt", replace=True)
+    assert vfs.stat("C:\\file.txt").attributes & FILE_ATTRIBUTE_DIRECTORY
+
+
+def test_overwrite_adds_attributes(vfs):
+    new(vfs, "C:\\ro.txt")
+    vfs.open("C:\\ro.txt", access=GENERIC_WRITE, disposition=FILE_OVERWRITE_IF,
+             attributes=FILE_ATTRIBUTE_READONLY).close()
+    assert vfs.stat("C:\\ro.txt").attributes & FILE_ATTRIBUTE_READONLY

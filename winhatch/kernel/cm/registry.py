@@ -33,6 +33,7 @@ from winhatch.ntstatus import (
     STATUS_KEY_DELETED,
     STATUS_NO_MORE_ENTRIES,
     STATUS_OBJECT_NAME_INVALID,
+    STATUS_OBJECT_NAME_COLLISION,
     STATUS_OBJECT_NAME_NOT_FOUND,
     STATUS_OBJECT_PATH_NOT_FOUND,
     STATUS_OBJECT_PATH_SYNTAX_BAD,
@@ -193,6 +194,61 @@ def _type_of(t: Any) -> int:
     if name not in TYPES_BY_NAME:
         raise ValueError(f"unknown registry type {t!r}")
     return TYPES_BY_NAME[name]
+
+
+# ---------------------------------------------------------------------------------------------------
+# the WoW64 view
+def _wow64_point(up: list[str]) -> tuple[int | None, str]:
+    """Where a WOW6432Node is inserted in a path (upper-cased components below \\REGISTRY) and which rule
+    says whether it is: "software" (HKLM\\SOFTWARE\\X, except the shared keys) or "classes" (a classes root:
+    only CLSID, Interface, ... are redirected)."""
+    if len(up) >= 3 and up[0] == "MACHINE" and up[1] == "SOFTWARE":
+        return (3, "classes") if up[2] == "CLASSES" else (2, "software")
+    if len(up) >= 4 and up[0] == "USER" and up[2] == "SOFTWARE" and up[3] == "CLASSES":
+        return 4, "classes"
+    if len(up) >= 2 and up[0] == "USER" and up[1].endswith("_CLASSES"):
+        return 2, "classes"
+    return None, ""
+
+
+def _wow64_redirected(kind: str, rest: list[str]) -> bool:
+    if kind == "classes":
+        return rest[0] in _WOW64_CLASSES_REDIRECTED
+    return not any(tuple(rest[:len(shared)]) == shared for shared in _WOW64_SHARED_KEYS)
+
+
+def wow64_view(comps: list[str], fixed: int = 0, handle32: bool = False, view32: bool = True) -> list[str]:
+    """The 32-bit view of a path below \\REGISTRY (components), as a WoW64 process's opens see it (Windows 10;
+    Wine's ntdll/tests/reg.c test_redirection, which passes on Windows):
+
+    - below a redirection point (HKLM\\SOFTWARE, a classes root) a name the shared-key list does not hold gets a
+      WOW6432Node: SOFTWARE\\X → SOFTWARE\\WOW6432Node\\X, Classes\\CLSID → Classes\\WOW6432Node\\CLSID;
+    - a WOW6432Node the name already holds at that point is the 32-bit view spelled out: it is taken away and
+      the rule applied again (SOFTWARE\\WOW6432Node\\X stays, Classes\\WOW6432Node\\X is the shared Classes\\X);
+    - comps[:fixed] is the key of the handle a relative open starts from; when that handle was itself opened
+      in the 32-bit view (handle32) at the redirection point, it stands for the point's WOW6432Node: the
+      relative name goes below the node as written (a "WOW6432Node\\X" below it is the node's own
+      WOW6432Node\\X, not found on Windows) — even for an open asking for the 64-bit view (view32 False: only
+      this rule applies)."""
+    up = [_fold(c) for c in comps]
+    node = _fold(WOW64_NODE)
+    for _ in range(len(comps) + 1):
+        point, kind = _wow64_point(up)
+        if point is None or len(comps) <= point:
+            return comps
+        rest = up[point:]
+        if handle32 and fixed == point:
+            return comps[:point] + [WOW64_NODE] + comps[point:] if _wow64_redirected(kind, rest) else comps
+        if not view32:
+            return comps
+        if rest[0] == node:
+            if len(comps) == point + 1 or (handle32 and fixed > point):
+                return comps             # the node itself, or a key below a handle already in the node
+            comps, up = comps[:point] + comps[point + 1:], up[:point] + up[point + 1:]
+            fixed = max(0, fixed - 1) if fixed > point else fixed
+            continue
+        return comps[:point] + [WOW64_NODE] + comps[point:] if _wow64_redirected(kind, rest) else comps
+    return comps
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -490,36 +546,16 @@ class Registry:
             k = k.parent
         return list(reversed(base)) + [p for p in path.split("\\") if p]
 
-    def wow64_components(self, comps: list[str]) -> list[str]:
-        """The 32-bit view of a path below \\REGISTRY (components)."""
-        up = [_fold(c) for c in comps]
-        # HKLM\SOFTWARE\... and HKCU\Software\Classes\... (user hive, or its _Classes hive)
-        if len(up) >= 3 and up[0] == "MACHINE" and up[1] == "SOFTWARE":
-            rest = up[2:]
-            if rest[0] == _fold(WOW64_NODE):
-                return comps
-            if rest[0] == "CLASSES":
-                return self._wow64_classes(comps, 3)
-            for shared in _WOW64_SHARED_KEYS:
-                if tuple(rest[:len(shared)]) == shared:
-                    return comps
-            return comps[:2] + [WOW64_NODE] + comps[2:]
-        if len(up) >= 4 and up[0] == "USER" and up[2] == "SOFTWARE" and up[3] == "CLASSES":
-            return self._wow64_classes(comps, 4)
-        if len(up) >= 3 and up[0] == "USER" and up[1].endswith("_CLASSES"):
-            return self._wow64_classes(comps, 2)
-        return comps
-
-    @staticmethod
-    def _wow64_classes(comps: list[str], at: int) -> list[str]:
-        if len(comps) > at and _fold(comps[at]) in _WOW64_CLASSES_REDIRECTED:
-            return comps[:at] + [WOW64_NODE] + comps[at:]
-        return comps
+    def wow64_components(self, comps: list[str], fixed: int = 0, handle32: bool = False,
+                         view32: bool = True) -> list[str]:
+        """The 32-bit view of a path below \\REGISTRY (components): see wow64_view."""
+        return wow64_view(comps, fixed, handle32, view32)
 
     def _walk(self, comps: list[str], *, create: bool, intermediates: bool, open_link: bool,
               depth: int = 0) -> tuple[RegKey, bool]:
         if depth > 16:
-            raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, "too many registry link hops")
+            # a link loop (Windows 10: STATUS_INVALID_PARAMETER, Wine's ntdll/tests/reg.c test_symlinks)
+            raise NtStatusError(STATUS_INVALID_PARAMETER, "too many registry link hops")
         k = self.root
         created = False
         for i, c in enumerate(comps):
@@ -536,6 +572,9 @@ class Registry:
                 target = decode(REG_LINK, nxt._values.get(_fold(LINK_VALUE), ("", REG_LINK, b""))[2])
                 if not target:
                     raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, f"{nxt.path}: a link without a target")
+                if not target.startswith("\\"):
+                    # a relative target (Windows 10 1607 and later: STATUS_OBJECT_NAME_INVALID)
+                    raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"{nxt.path}: a relative link target")
                 return self._walk(self._absolute(target) + comps[i + 1:], create=create,
                                   intermediates=intermediates, open_link=open_link, depth=depth + 1)
             k = nxt
@@ -554,26 +593,31 @@ class Registry:
                 self.log.append({"op": op, "path": path, "status": status})
 
     def open_key(self, path: str, parent: RegKey | None = None, *, wow64: bool = False,
-                 open_link: bool = False) -> RegKey:
-        """NtOpenKey: STATUS_OBJECT_NAME_NOT_FOUND if any component is missing."""
+                 open_link: bool = False, handle32: bool = False) -> RegKey:
+        """NtOpenKey: STATUS_OBJECT_NAME_NOT_FOUND if any component is missing. wow64: the 32-bit view;
+        handle32: `parent` is a handle opened in that view (wow64_view)."""
         def go():
             comps = self._components(path, parent)
-            if wow64:
-                comps = self.wow64_components(comps)
+            if wow64 or handle32:
+                comps = self.wow64_components(comps, self._depth(parent), handle32, wow64)
             return self._walk(comps, create=False, intermediates=False, open_link=open_link)[0]
         return self._logged("open_key", self._shown(path, parent), go)
 
     def create_key(self, path: str, parent: RegKey | None = None, *, wow64: bool = False,
-                   intermediates: bool = False, volatile: bool = False, link: bool = False) -> tuple[RegKey, bool]:
+                   intermediates: bool = False, volatile: bool = False, link: bool = False,
+                   open_link: bool = False, handle32: bool = False) -> tuple[RegKey, bool]:
         """NtCreateKey: (key, created). Like NtCreateKey only the last component is created
         (STATUS_OBJECT_NAME_NOT_FOUND if its parent is missing) unless intermediates=True (RegCreateKeyEx)."""
         def go():
             comps = self._components(path, parent)
             if not comps:
                 raise NtStatusError(STATUS_ACCESS_DENIED, "cannot create the registry root")
-            if wow64:
-                comps = self.wow64_components(comps)
-            key, created = self._walk(comps, create=True, intermediates=intermediates, open_link=link)
+            if wow64 or handle32:
+                comps = self.wow64_components(comps, self._depth(parent), handle32, wow64)
+            key, created = self._walk(comps, create=True, intermediates=intermediates, open_link=link or open_link)
+            if link and not created:
+                # REG_OPTION_CREATE_LINK of a name that exists (Wine's ntdll/tests/reg.c test_symlinks)
+                raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"{key.path} exists")
             if created:
                 key.volatile = volatile
                 key.is_link = link      # REG_OPTION_CREATE_LINK: its SymbolicLinkValue names the target
@@ -601,6 +645,14 @@ class Registry:
         for k in list(key._subkeys.values()):
             self._mark_deleted(k)
         key.deleted = True
+
+    @staticmethod
+    def _depth(parent: RegKey | None) -> int:
+        n = 0
+        while parent is not None and parent.parent is not None:
+            n += 1
+            parent = parent.parent
+        return n
 
     @staticmethod
     def _shown(path: str, parent: RegKey | None) -> str:

@@ -44,9 +44,12 @@ class KeyObject(KObject):
     asynchronous change notifications registered on this handle: (key, watch subtree, filter, event)."""
     type_name = "Key"
 
-    def __init__(self, key: RegKey):
+    def __init__(self, key: RegKey, view32: bool = False):
         super().__init__(None)
         self.key = key
+        #: opened in the 32-bit registry view (a WoW64 process's open without KEY_WOW64_64KEY): the view
+        #: relative opens below this handle inherit
+        self.view32 = view32
         self.watchers: list[tuple[RegKey, bool, int, KObject]] = []
 
     def on_last_handle_close(self) -> None:
@@ -144,10 +147,20 @@ def key_object(thread, handle: int, access: int = 0) -> KeyObject:
     return obj
 
 
-def _wow64(proc, access: int) -> bool:
+def _view32(proc, access: int, root: "KeyObject | None") -> bool:
+    """Whether an open sees the 32-bit view. Only a WoW64 (x86) process's opens are redirected: a 64-bit
+    process's NtOpenKey/NtCreateKey ignore KEY_WOW64_32KEY and KEY_WOW64_64KEY (advapi32 applies the flag
+    itself; Wine's ntdll/tests/reg.c test_redirection, as on Windows). In a WoW64 process KEY_WOW64_32KEY
+    asks for the 32-bit view and KEY_WOW64_64KEY for the 64-bit one (but a handle opened in the 32-bit view
+    at a redirection point keeps standing for its WOW6432Node: registry.wow64_view); without either a
+    relative open takes its root handle's view, an absolute one the 32-bit view."""
+    if proc.arch != "x86":
+        return False
     if access & KEY_WOW64_32KEY:
         return True
-    return proc.arch == "x86" and not access & KEY_WOW64_64KEY
+    if access & KEY_WOW64_64KEY:
+        return False
+    return root.view32 if root is not None else True
 
 
 def _put_handle(proc, addr: int, h: int) -> None:
@@ -195,8 +208,8 @@ def _logged_key(machine, thread, handle: int, access: int, op: str, value: str |
         raise
 
 
-def _insert(thread, key: RegKey, access: int, attributes: int) -> int:
-    return thread.process.handles.insert(KeyObject(key), access & ~(KEY_WOW64_32KEY | KEY_WOW64_64KEY),
+def _insert(thread, key: RegKey, access: int, attributes: int, view32: bool = False) -> int:
+    return thread.process.handles.insert(KeyObject(key, view32), access & ~(KEY_WOW64_32KEY | KEY_WOW64_64KEY),
                                          inherit=bool(attributes & OBJ_INHERIT))
 
 
@@ -210,17 +223,22 @@ def _outside_registry(machine, name: str) -> None:
     first = name[1:].split("\\", 1)[0]
     if first.upper() == "REGISTRY":
         return
+    from winhatch.kernel.io.file_services import _dos_devices
+    _dos_devices(machine)                 # the I/O system's names (\Device\Null, ...) exist before the lookup
     machine.namespace.lookup(name)
     raise NtStatusError(0xC0000024, f"{name} is not a registry key")
 
 
-def open_key(machine, thread, root: int, name: str, access: int, attributes: int) -> RegKey:
+def open_key(machine, thread, root: int, name: str, access: int, attributes: int) -> tuple[RegKey, bool]:
+    """(the key, whether the open saw the 32-bit view)."""
     proc = thread.process
     if not root:
         _outside_registry(machine, name)
-    parent = key_object(thread, root).key if root else None
-    return machine.registry.open_key(name, parent, wow64=_wow64(proc, access),
-                                     open_link=bool(attributes & OBJ_OPENLINK))
+    robj = key_object(thread, root) if root else None
+    view32 = _view32(proc, access, robj)
+    return machine.registry.open_key(name, robj.key if robj else None, wow64=view32,
+                                     open_link=bool(attributes & OBJ_OPENLINK),
+                                     handle32=bool(robj and robj.view32)), view32
 
 
 @kernel_service("NtOpenKeyEx")
@@ -228,18 +246,18 @@ def NtOpenKeyEx(machine, thread, KeyHandle, DesiredAccess, ObjectAttributes, Ope
     proc = thread.process
     _put_handle(proc, KeyHandle, 0)
     root, name, attributes = read_object_attributes(proc, ObjectAttributes)
-    if OpenOptions & REG_OPTION_OPEN_LINK:
-        attributes |= OBJ_OPENLINK
+    # OpenOptions' REG_OPTION_OPEN_LINK does not open a link itself: only OBJ_OPENLINK does (Wine's
+    # ntdll/tests/reg.c test_symlinks, as on Windows; RegOpenKeyEx turns the option into the attribute)
     access = DesiredAccess & 0xFFFFFFFF
     if not access:                       # a key cannot be opened for no access at all
         return 0xC0000022
     try:
-        key = open_key(machine, thread, root, name, access, attributes)
+        key, view32 = open_key(machine, thread, root, name, access, attributes)
     except NtStatusError as e:
         _event(machine, thread, "open_key", name, e.status)
         raise
     _event(machine, thread, "open_key", key.path, 0)
-    _put_handle(proc, KeyHandle, _insert(thread, key, access, attributes))
+    _put_handle(proc, KeyHandle, _insert(thread, key, access, attributes, view32))
     return 0
 
 
@@ -260,11 +278,14 @@ def NtCreateKey(machine, thread, KeyHandle, DesiredAccess, ObjectAttributes, Tit
     access = DesiredAccess & 0xFFFFFFFF
     if not root:
         _outside_registry(machine, name)
-    parent = key_object(thread, root).key if root else None
+    robj = key_object(thread, root) if root else None
+    view32 = _view32(proc, access, robj)
     try:
-        key, created = machine.registry.create_key(name, parent, wow64=_wow64(proc, access),
+        key, created = machine.registry.create_key(name, robj.key if robj else None, wow64=view32,
                                                    volatile=bool(opts & REG_OPTION_VOLATILE),
-                                                   link=bool(opts & REG_OPTION_CREATE_LINK))
+                                                   link=bool(opts & REG_OPTION_CREATE_LINK),
+                                                   open_link=bool(attributes & OBJ_OPENLINK),
+                                                   handle32=bool(robj and robj.view32))
     except NtStatusError as e:
         _event(machine, thread, "create_key", name, e.status)
         raise
@@ -273,7 +294,7 @@ def NtCreateKey(machine, thread, KeyHandle, DesiredAccess, ObjectAttributes, Tit
             key.class_name = read_unicode_string(proc, Class)
         notify_change(proc, key.parent, REG_NOTIFY_CHANGE_NAME)
     _event(machine, thread, "create_key", key.path, 0)
-    _put_handle(proc, KeyHandle, _insert(thread, key, access, attributes))
+    _put_handle(proc, KeyHandle, _insert(thread, key, access, attributes, view32))
     if Disposition:
         user_write(proc, Disposition, struct.pack("<I", REG_CREATED_NEW_KEY if created else REG_OPENED_EXISTING_KEY))
     return 0

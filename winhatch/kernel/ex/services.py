@@ -361,12 +361,44 @@ EDITION_PRODUCT = {"Core": 0x65, "CoreN": 0x62, "CoreSingleLanguage": 0x64, "Pro
 CURRENT_VERSION = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 
 
+PRODUCT_OPTIONS = r"HKLM\SYSTEM\CurrentControlSet\Control\ProductOptions"
+MAX_LICENSE_VALUES = 0x923          # the kernel's bound (64 KB of policy, at least 0x1C bytes a value)
+
+
+def parse_product_policy(blob: bytes) -> dict[str, tuple[int, bytes]]:
+    """The license values of a ProductPolicy blob (the binary value the kernel reads its license data from):
+    a header {total size, size of the values array, size of the end marker, 0, 1}, then per value a header
+    {WORD total size, WORD name size, WORD type, WORD data size, DWORD flags, DWORD 0}, the UTF-16 name and the
+    data (Geoff Chappell's description of the format). Names are matched case-insensitively. A malformed
+    blob yields the values before the damage."""
+    out: dict[str, tuple[int, bytes]] = {}
+    if len(blob) < 20:
+        return out
+    total, array, _end, _, version = struct.unpack_from("<IIIII", blob)
+    if version != 1:
+        return out
+    limit = min(len(blob), 20 + array)
+    off = 20
+    for _ in range(MAX_LICENSE_VALUES):
+        if off + 16 > limit:
+            break
+        size, name_len, typ, data_len, _flags, _ = struct.unpack_from("<HHHHII", blob, off)
+        if size < 16 + name_len + data_len or off + size > limit:
+            break
+        name = blob[off + 16:off + 16 + name_len].decode("utf-16-le", "replace")
+        out[name.lower()] = (typ, blob[off + 16 + name_len:off + 16 + name_len + data_len])
+        off += size
+    return out
+
+
 def license_values(machine) -> dict[str, tuple[int, bytes]]:
-    """The license values of the machine's product policy that winhatch models: Kernel-ProductInfo (the
-    PRODUCT_* of the installed edition, from CurrentVersion\\EditionID)."""
+    """The machine's license values: the ProductPolicy value of HKLM\\SYSTEM\\CurrentControlSet\\Control\\
+    ProductOptions, and Kernel-ProductInfo (the PRODUCT_* of the installed edition) from CurrentVersion\\
+    EditionID, so that a profile changing the edition changes what GetProductInfo answers."""
+    blob = machine.registry.get(PRODUCT_OPTIONS, "ProductPolicy", b"")
+    out = parse_product_policy(blob if isinstance(blob, bytes) else b"")
     edition = machine.registry.get(CURRENT_VERSION, "EditionID", "Professional")
     product = EDITION_PRODUCT.get(edition)
-    out = {}
     if product is not None:
         out["kernel-productinfo"] = (REG_DWORD, struct.pack("<I", product))
     return out
@@ -374,20 +406,24 @@ def license_values(machine) -> dict[str, tuple[int, bytes]]:
 
 @kernel_service("NtQueryLicenseValue")
 def NtQueryLicenseValue(machine, thread, ValueName, Type, Data, DataSize, ResultDataSize):
-    """A value of the product policy: its type and data; a name the policy does not hold is
-    STATUS_OBJECT_NAME_NOT_FOUND, a buffer too small STATUS_BUFFER_TOO_SMALL with the size in ResultDataSize."""
+    """A license value: its type (Type may be NULL) and data. A NULL or empty name, or a NULL ResultDataSize,
+    is STATUS_INVALID_PARAMETER; a name the policy does not hold STATUS_OBJECT_NAME_NOT_FOUND (nothing
+    written); a buffer too small STATUS_BUFFER_TOO_SMALL with the type and the size written, the buffer
+    untouched (Wine's ntdll/tests/reg.c test_NtQueryLicenseKey, as on Windows)."""
     from winhatch.kernel.ob.services import read_unicode_string
     if not ValueName or not ResultDataSize:
         return STATUS_INVALID_PARAMETER
     proc = thread.process
+    if not struct.unpack("<H", user_read(proc, ValueName, 2))[0]:
+        return STATUS_INVALID_PARAMETER
     name = read_unicode_string(thread, ValueName)
     value = license_values(machine).get(name.lower())
     if value is None:
         return STATUS_OBJECT_NAME_NOT_FOUND
     typ, data = value
-    user_write(proc, ResultDataSize, struct.pack("<I", len(data)))
     if Type:
         user_write(proc, Type, struct.pack("<I", typ))
+    user_write(proc, ResultDataSize, struct.pack("<I", len(data)))
     if (DataSize & 0xFFFFFFFF) < len(data) or not Data:
         return STATUS_BUFFER_TOO_SMALL
     user_write(proc, Data, data)

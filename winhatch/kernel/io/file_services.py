@@ -94,11 +94,13 @@ def _wptr(thread, addr: int, v: int) -> None:
 
 
 def read_unicode_string(thread, us: int) -> str:
-    """A UNICODE_STRING's text (Length bytes; an odd length or one above MaximumLength is invalid)."""
+    """A UNICODE_STRING's text (Length bytes; an odd length is invalid). MaximumLength is not looked at, as
+    the object manager's capture of a name does not (Wine's ntdll/tests/file.c open_file_test reuses a freed
+    string, MaximumLength 0, as on Windows)."""
     n = _psize(thread)
-    length, maxlen = struct.unpack("<HH", _rd(thread, us, 4))
+    length, _maxlen = struct.unpack("<HH", _rd(thread, us, 4))
     buf = _rptr(thread, us + n)
-    if length & 1 or length > maxlen:
+    if length & 1:
         raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "malformed UNICODE_STRING")
     if not length:
         return ""
@@ -234,7 +236,9 @@ def _open_mailslot_client(machine, thread, rest: str, access: int, options: int 
     from winhatch.kernel.ob.access import object_type
     name = rest.lstrip("\\")
     if not name:
-        raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "no mailslot name")
+        if rest not in ("", "\\"):
+            raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "no mailslot name")
+        return msfs.MsfsRoot()                  # the file system itself (\\.\mailslot, \??\MAILSLOT\)
     return msfs.open_client(machine, name, object_type("File").map_access(access))
 
 
@@ -359,6 +363,11 @@ def _create(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStat
     access = DesiredAccess & 0xFFFFFFFF
     dev = _device_open(machine, thread, ObjectAttributes, access, CreateOptions & 0xFFFFFFFF)
     if dev is not None:
+        if getattr(dev, "open_options", None) is None:
+            try:
+                dev.open_options = CreateOptions & 0xFFFFFFFF
+            except AttributeError:
+                pass
         from winhatch.kernel.ob.access import object_type
         h = thread.process.handles.insert(dev, object_type("File").map_access(access),
                                           inherit=bool(attrs & OBJ_INHERIT))
@@ -626,6 +635,21 @@ def NtFlushBuffersFile(machine, thread, FileHandle, IoStatusBlock):
     return complete(machine, thread, IoStatusBlock, 0, 0)
 
 
+@kernel_service("NtQueryEaFile")
+def NtQueryEaFile(machine, thread, FileHandle, IoStatusBlock, Buffer, Length, ReturnSingleEntry, EaList,
+                  EaListLength, EaIndex, RestartScan):
+    """The extended attributes of a disk file. winhatch's volume stores none (no NtSetEaFile): the buffer
+    is cleared and the answer is STATUS_NO_EAS_ON_FILE, the I/O status block untouched (Wine's
+    ntdll/tests/file.c test_query_ea, as on Windows). Another kind of file (a pipe, a console) stops loudly."""
+    obj = _file_obj(thread, FileHandle)
+    if _vfile(obj) is None or _vfile(obj).device is not None:
+        unsupported(thread, "NtQueryEaFile", "extended attributes of a file that is not on a disk volume")
+    length = Length & 0xFFFFFFFF
+    if Buffer and length:
+        user_write(thread.process, Buffer, bytes(length))
+    return 0xC0000052                       # STATUS_NO_EAS_ON_FILE
+
+
 # ============================================================================================ locks
 def _locks(vf) -> list:
     """The byte-range locks of a file (shared by every handle to it): [(owner VfsFile, start, length,
@@ -722,7 +746,9 @@ FileMaximumInformation = 76
 
 #: the create options FileModeInformation reports (FILE_WRITE_THROUGH, FILE_SEQUENTIAL_ONLY,
 #: FILE_NO_INTERMEDIATE_BUFFERING, FILE_SYNCHRONOUS_IO_ALERT/NONALERT, FILE_DELETE_ON_CLOSE)
-_MODE_BITS = 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x1000
+# FileModeInformation's bits of the open options (FILE_DELETE_ON_CLOSE is not reported: Wine's
+# ntdll/tests/file.c test_file_mode, as on Windows)
+_MODE_BITS = 0x2 | 0x4 | 0x8 | 0x10 | 0x20
 
 #: class → (minimum length, access the handle needs)  (IopQueryOperationLength / IopQueryOperationAccess)
 _QUERY = {
@@ -758,6 +784,9 @@ def handle_file_name(obj) -> str | None:
         return obj.path[len("\\Device\\NamedPipe"):]
     if isinstance(obj, NpfsRoot):
         return "\\"                      # the named-pipe file system's root directory
+    from winhatch.kernel.io.msfs import MailslotEnd
+    if isinstance(obj, MailslotEnd):
+        return obj.path[len("\\Device\\Mailslot"):]      # server and client alike (Windows 8 and later)
     if isinstance(obj, ConsoleFile) and obj.file_type == 3:
         # a std handle the host redirected to a pipe: an anonymous pipe the creator made
         return "\\Win32Pipes.00000000.%08x" % ("stdin", "stdout", "stderr").index(obj.stream)
@@ -854,6 +883,9 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
     if cls in (FileNameInformation, FileNormalizedNameInformation) and getattr(obj, "detached", False):
         return 0xC00000B0                  # STATUS_PIPE_DISCONNECTED
     if cls in (FileNameInformation, FileNormalizedNameInformation):
+        from winhatch.kernel.io.msfs import MsfsRoot
+        if isinstance(obj, MsfsRoot):
+            return STATUS_INVALID_PARAMETER
         name = handle_file_name(obj)
         if name is None:
             unsupported(thread, "NtQueryInformationFile", f"FileNameInformation of a {type(obj).__name__}")
@@ -864,7 +896,10 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
         return complete(machine, thread, IoStatusBlock, 0, 8)
     if cls == FileModeInformation:
         # a file's own open options; pipes, consoles and the std handles winhatch creates are synchronous
-        mode = (vf.options & _MODE_BITS) if vf is not None else V.FILE_SYNCHRONOUS_IO_NONALERT
+        if vf is not None:
+            mode = vf.options & _MODE_BITS
+        else:       # a device's file object: the options it was opened with (the std handles: synchronous)
+            mode = getattr(obj, "open_options", V.FILE_SYNCHRONOUS_IO_NONALERT) & _MODE_BITS
         _wr(thread, FileInformation, struct.pack("<I", mode))
         return complete(machine, thread, IoStatusBlock, 0, 4)
     if cls == FileAccessInformation:

@@ -29,6 +29,7 @@ STATUS_ABANDONED_WAIT_0 = 0x80
 STATUS_INVALID_HANDLE = 0xC0000008
 STATUS_INVALID_PARAMETER = 0xC000000D
 STATUS_INVALID_DEVICE_REQUEST = 0xC0000010
+FILE_DEVICE_FILE_SYSTEM = 0x9
 STATUS_END_OF_FILE = 0xC0000011
 STATUS_BUFFER_TOO_SMALL = 0xC0000023
 STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
@@ -239,6 +240,7 @@ def read_request(machine, thread, file_object, buffer: int, length: int, offset:
             return STATUS_PENDING
         st, data = r
     else:
+        pos = _position(file_object)
         try:
             if offset is not None and hasattr(file_object, "seek"):
                 file_object.seek(offset)
@@ -246,10 +248,26 @@ def read_request(machine, thread, file_object, buffer: int, length: int, offset:
             st = STATUS_END_OF_FILE if length and not data and hasattr(file_object, "seek") else STATUS_SUCCESS
         except NtStatusError as e:
             st, data = e.status, b""
+        finally:
+            _keep_position(file_object, pos)
     if data:
         user_write(thread.process, buffer, data)
     return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context, st, len(data),
                                win32_routine=win32_routine)
+
+
+def _position(file_object) -> int | None:
+    """The file pointer of an asynchronous disk file (None for a synchronous one or another object)."""
+    if hasattr(file_object, "seek") and hasattr(file_object, "tell") and not io.is_synchronous(file_object):
+        return file_object.tell()
+    return None
+
+
+def _keep_position(file_object, pos: int | None) -> None:
+    """An asynchronous file's reads and writes do not move its file pointer (only a synchronous file has one
+    the I/O manager maintains; Wine's ntdll/tests/file.c test_read_write, as on Windows)."""
+    if pos is not None:
+        file_object.seek(pos)
 
 
 def write_request(machine, thread, file_object, data: bytes, offset: int | None, iosb: int, event,
@@ -296,6 +314,7 @@ def write_request(machine, thread, file_object, data: bytes, offset: int | None,
     if event is not None:
         event.reset()
     io.reset_file(file_object)
+    pos = _position(file_object)
     try:
         if offset is not None and hasattr(file_object, "seek"):
             file_object.seek(offset)
@@ -304,6 +323,8 @@ def write_request(machine, thread, file_object, data: bytes, offset: int | None,
         count = len(data) if count is None else count
     except NtStatusError as e:
         st, count = e.status, 0
+    finally:
+        _keep_position(file_object, pos)
     return io.complete_request(machine, thread, file_object, iosb, event, apc_routine, apc_context, st, count,
                                win32_routine=win32_routine)
 
@@ -423,6 +444,18 @@ def NtFsControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, 
         if st is None:
             unsupported(thread, "NtFsControlFile", f"control code {code:#x} on the named-pipe file system")
         return st
+    from winhatch.kernel.fileobj import FILE_TYPE_DISK, FileObject
+    if isinstance(obj, FileObject) and obj.file_type == FILE_TYPE_DISK:
+        # a file of a disk volume: its file system answers only file-system controls (device type
+        # FILE_DEVICE_FILE_SYSTEM); any other code (a pipe's, a made-up one) is STATUS_INVALID_DEVICE_REQUEST;
+        # the I/O manager resets the request's event before the file system refuses it (Wine's
+        # ntdll/tests/file.c test_ioctl, as on Windows)
+        ev = _event(thread, Event)            # a bad event handle is STATUS_INVALID_HANDLE first
+        if ev is not None:
+            ev.reset()
+        if code >> 16 != FILE_DEVICE_FILE_SYSTEM:
+            return STATUS_INVALID_DEVICE_REQUEST
+        unsupported(thread, "NtFsControlFile", f"file-system control code {code:#x} on a disk file")
     if code == FSCTL_PIPE_PEEK:
         return _pipe_peek(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, OutputBuffer,
                           OutputBufferLength & 0xFFFFFFFF)

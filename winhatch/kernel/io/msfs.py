@@ -134,6 +134,18 @@ def create_server(machine, name: str, max_message: int, quota: int, timeout_tick
     return end
 
 
+class MsfsRoot(KObject):
+    """A handle to the mailslot file system itself (\\\\.\\mailslot, \\Device\\Mailslot): it names no
+    mailslot (FileNameInformation is STATUS_INVALID_PARAMETER; Wine's ntdll/tests/file.c test_mailslot_name,
+    as on Windows)."""
+    type_name = "File"
+    file_type = 0                   # FILE_TYPE_UNKNOWN
+
+    def __init__(self):
+        super().__init__(name=None)
+        self.path = "\\Device\\Mailslot"
+
+
 def open_client(machine, name: str, access: int) -> MailslotEnd:
     slot = _fs(machine).get(name.upper())
     if slot is None or slot.server is None:

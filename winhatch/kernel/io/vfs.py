@@ -461,6 +461,7 @@ class VfsFile:
         self.closed = False
         self.delete_on_close = bool(options & FILE_DELETE_ON_CLOSE)
         self.disposition = False        # delete pending set through this handle (FileDispositionInformation)
+        self.unlinked = False           # its name was taken away by a POSIX delete
 
     def __repr__(self) -> str:
         return f"<VfsFile {self.path!r}{' dir' if self.is_dir else ''}{' closed' if self.closed else ''}>"
@@ -678,6 +679,7 @@ class Vfs:
         #: fn(section) -> bool: is a view of it mapped in a process that still runs? (set by the machine: the
         #: address space of an exited process stays readable for reports, its views count no more)
         self.section_in_use = None
+        self._data_sections: dict[str, list] = {}
         c_root = self.sandbox_root / "C"
         c_root.mkdir(parents=True, exist_ok=True)
         self._mounts.append(_Mount("C", (), Path(os.path.realpath(c_root)), False))
@@ -784,8 +786,12 @@ class Vfs:
         if not isinstance(path, str):
             raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "path must be a string")
         if root is not None:
-            if root.closed or not root.is_dir:
-                raise NtStatusError(STATUS_INVALID_HANDLE, "root directory handle is not an open directory")
+            if root.closed:
+                raise NtStatusError(STATUS_INVALID_HANDLE, "root directory handle is closed")
+            if not root.is_dir and path:
+                # below a file: no such path; an empty name re-opens the file itself (Wine's ntdll/tests/file.c
+                # open_file_test, as on Windows)
+                raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, "a name relative to a file")
             if path.startswith("\\"):
                 raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, "name relative to a root directory must not start with '\\'")
             nt = root.nt_path.rstrip("\\") + ("\\" + path if path else "")
@@ -1046,6 +1052,9 @@ class Vfs:
             raise self._not_found(r, "stat")
         if t.trailing and not r.is_dir:
             raise NtStatusError(STATUS_OBJECT_NAME_INVALID, "trailing separator on a file name")
+        if self._delete_pending and self._pending(r.key):
+            # (Wine's ntdll/tests/file.c test_file_disposition_information, as on Windows)
+            raise NtStatusError(STATUS_DELETE_PENDING, f"delete pending: {r.guest!r}")
         st = os.stat(r.host)
         name = r.names[-1] if r.names else ""
         return self._info_from_stat(name, st, r.readonly, Path(r.key), r.guest)
@@ -1243,7 +1252,9 @@ class Vfs:
                 if options & FILE_NON_DIRECTORY_FILE:
                     raise NtStatusError(STATUS_FILE_IS_A_DIRECTORY, f"is a directory: {r.guest!r}")
                 if disposition in (FILE_SUPERSEDE, FILE_OVERWRITE, FILE_OVERWRITE_IF):
-                    raise NtStatusError(STATUS_FILE_IS_A_DIRECTORY, f"cannot overwrite a directory: {r.guest!r}")
+                    # (Wine's ntdll/tests/file.c create_file_test accepts this or STATUS_ACCESS_DENIED from
+                    # Windows; Wine answers this one)
+                    raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"cannot overwrite a directory: {r.guest!r}")
             else:
                 if options & FILE_DIRECTORY_FILE:
                     raise NtStatusError(STATUS_NOT_A_DIRECTORY, f"not a directory: {r.guest!r}")
@@ -1279,8 +1290,13 @@ class Vfs:
                 if truncate:
                     os.ftruncate(fd, 0)
                     info = FILE_SUPERSEDED if disposition == FILE_SUPERSEDE else FILE_OVERWRITTEN
-                    if disposition != FILE_SUPERSEDE and key in self._attrs:
-                        pass  # attributes survive an overwrite
+                    # "the file attributes to set if you create or overwrite a file" (ZwCreateFile's
+                    # FileAttributes): an overwrite adds them (with ARCHIVE) to the file's, a supersede replaces
+                    # them (Wine's ntdll/tests/file.c test_file_disposition_information: a read-only overwrite)
+                    given = attributes & _SETTABLE_ATTRIBUTES
+                    if given & ~FILE_ATTRIBUTE_ARCHIVE:
+                        old = 0 if disposition == FILE_SUPERSEDE else self._attrs.get(key, 0)
+                        self._attrs[key] = old | given | FILE_ATTRIBUTE_ARCHIVE
         else:
             if disposition in (FILE_OPEN, FILE_OVERWRITE):
                 raise NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, f"no such file: {r.guest!r}")
@@ -1441,6 +1457,20 @@ class Vfs:
         lst = self._image_sections.setdefault(self._key_of_host(str(host)), [])
         if not any(x is section for x in lst):
             lst.append(section)
+
+    def register_data_section(self, host: Path | str, section) -> None:
+        """A data section was made from this host file (NtCreateSection of a file, CreateFileMapping): while it
+        has a handle or a mapped view, the file cannot be deleted (STATUS_CANNOT_DELETE; Wine's
+        ntdll/tests/file.c test_file_disposition_information, as on Windows)."""
+        self._data_sections.setdefault(self._key_of_host(str(host)), []).append(section)
+
+    def _data_section_in_use(self, key: str | Path) -> bool:
+        lst = self._data_sections.get(str(key))
+        if not lst:
+            return False
+        live = self.section_in_use
+        lst[:] = [sec for sec in lst if sec.handle_count > 0 or (live is not None and live(sec))]
+        return bool(lst)
 
     def _image_in_use(self, key: str | Path) -> bool:
         """Is a view of an image section made from the file with this key (VfsFile.host_path) mapped?"""
@@ -1818,6 +1848,10 @@ class Vfs:
             self._check_share(skey, DELETE, FILE_SHARE_ALL, exclude)
             if rs.is_dir and _inside(rd.key, skey) and rd.key != skey:
                 raise NtStatusError(STATUS_SHARING_VIOLATION, "cannot move a directory into itself")
+            if rs.is_dir and any(k.startswith(skey + os.sep) and v for k, v in self._opens.items()):
+                # a directory with an open file below it (Wine's ntdll/tests/file.c
+                # test_file_rename_information, as on Windows)
+                raise NtStatusError(STATUS_ACCESS_DENIED, f"a file below {rs.guest!r} is open")
             new_leaf = td.components[-1]
             if rd.exists and rd.key == skey:
                 dest = Path(skey).parent / new_leaf          # a change of case only
@@ -1827,6 +1861,11 @@ class Vfs:
                 if rd.is_dir or self._opens.get(rd.key):
                     raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot replace {rd.guest!r}")
                 dest = Path(rd.key)
+                if rs.is_dir and rd.mount.lower is None:
+                    try:
+                        os.unlink(rd.host)          # a directory replaces a file (the host's rename would not)
+                    except OSError as e:
+                        raise self._oserror(e)
             else:
                 dest = Path(rd.key)
             if rs.mount.lower is not None:
@@ -2007,8 +2046,11 @@ class Vfs:
         if not f.access & DELETE:
             raise NtStatusError(STATUS_ACCESS_DENIED, "handle lacks DELETE")
         if not delete:
+            # the delete-pending state is the file's, not the handle's: any handle clears it (a handle opened
+            # with FILE_DELETE_ON_CLOSE still sets it again when it closes; Wine's ntdll/tests/file.c
+            # test_file_disposition_information, as on Windows)
             self._set_disposition_flag(f, False)
-            f.delete_on_close = False
+            self._delete_pending.discard(str(f.host_path))
             return
         key = str(f.host_path)
         if not ignore_readonly and (f.readonly or self._attrs.get(key, 0) & FILE_ATTRIBUTE_READONLY):
@@ -2017,6 +2059,8 @@ class Vfs:
             raise NtStatusError(STATUS_ACCESS_DENIED, f"read-only mount: {f.path!r}")
         if not f.is_dir and self._image_in_use(f.host_path):
             raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {f.path!r}")
+        if not f.is_dir and self._data_sections and self._data_section_in_use(f.host_path):
+            raise NtStatusError(STATUS_CANNOT_DELETE, f"a section of the file exists: {f.path!r}")
         try:
             r = self._resolve(f.nt_path)
         except NtStatusError:
@@ -2034,7 +2078,7 @@ class Vfs:
                 raise self._oserror(e)
         if not posix:
             self._set_disposition_flag(f, True)
-            f.delete_on_close = True
+            self._delete_pending.add(key)
             return
         status = STATUS_SUCCESS
         try:
@@ -2044,7 +2088,10 @@ class Vfs:
             except OSError as e:
                 raise self._oserror(e)
             self._attrs.pop(key, None)
-            f.delete_on_close = False
+            f.delete_on_close = False       # the name is gone: a new file of that name is not this one
+            self._delete_pending.discard(key)
+            for other in self._opens.get(key, ()):
+                other.unlinked = True
         except NtStatusError as e:
             status = e.status
             raise
@@ -2064,10 +2111,7 @@ class Vfs:
     def _pending(self, key: str) -> bool:
         """Is the file at this host path delete-pending (a disposition set through one of its handles, or
         its last delete-on-close handle closing)?"""
-        if key in self._delete_pending:
-            return True
-        o = self._opens.get(key)
-        return o is not None and o.dispositions > 0
+        return key in self._delete_pending
 
     def _set_disposition_flag(self, f: VfsFile, on: bool) -> None:
         o = self._opens.get(str(f.host_path))
@@ -2076,8 +2120,9 @@ class Vfs:
         f.disposition = on
 
     def delete_pending(self, f: VfsFile) -> bool:
-        """FILE_STANDARD_INFORMATION.DeletePending of an open file."""
-        return f.host_path is not None and self._pending(str(f.host_path))
+        """FILE_STANDARD_INFORMATION.DeletePending of an open file (a file whose name a POSIX delete took
+        away is deleted: its handles report it pending)."""
+        return f.host_path is not None and (self._pending(str(f.host_path)) or f.unlinked)
 
     def _release_locks(self, f: VfsFile) -> None:
         lst = self._byte_locks.get(str(f.host_path))

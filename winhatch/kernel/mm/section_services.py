@@ -235,6 +235,8 @@ def create_section(machine, thread, access: int, path: str | None, max_size: int
         raise NtStatusError(STATUS_SECTION_TOO_BIG, "section too large")
     if not attributes & SEC_IMAGE:
         sec = FileSection.create(size, base, fobj)
+        if fobj is not None:
+            machine.vfs.register_data_section(fobj.file.host_path, sec)   # the file cannot be deleted meanwhile
         # what NtQuerySection reports: a file's section is SEC_FILE, a pagefile one keeps SEC_RESERVE/SEC_COMMIT;
         # both keep the caching attribute
         sec.attributes = (SEC_FILE if fobj is not None else attributes & (SEC_RESERVE | SEC_COMMIT)) \

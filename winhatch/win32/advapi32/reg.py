@@ -32,7 +32,7 @@ import struct
 
 from winhatch.kernel import events as ev
 from winhatch.kernel.cm.registry import (REG_EXPAND_SZ, REG_MULTI_SZ, REG_SZ, REG_BINARY, REG_DWORD, REG_NONE,
-                                         REG_QWORD)
+                                         REG_QWORD, wow64_view)
 from winhatch.kernel.ke.dispatcher import ProcessExit
 from winhatch.ntstatus import STATUS_NOT_IMPLEMENTED, nt_to_win32
 from winhatch.win32.api import api
@@ -119,7 +119,8 @@ STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
 STATUS_PENDING = 0x103
 KeyBasicInformation, KeyNodeInformation, KeyFullInformation = 0, 1, 2
 KeyValueBasicInformation, KeyValueFullInformation, KeyValuePartialInformation = 0, 1, 2
-OBJ_CASE_INSENSITIVE, OBJ_INHERIT = 0x40, 0x2
+OBJ_CASE_INSENSITIVE, OBJ_INHERIT, OBJ_OPENLINK = 0x40, 0x2, 0x100
+KEY_NAME_INFORMATION = 3
 SCRATCH_LIMIT = 0x2000      # larger data goes through a temporary allocation, not the stack
 
 
@@ -200,9 +201,37 @@ def _handle(c, h: int) -> int:
     return h
 
 
+def _view_32(c, root: int, name: str, sam: int) -> tuple[int, str]:
+    """(root, name) to open for `sam`. A 64-bit process's KEY_WOW64_32KEY is advapi32's business (the system
+    services of a 64-bit process ignore it): the key's full name (the root's from NtQueryKey
+    KeyNameInformation) mapped to the 32-bit view, opened by that absolute name. A WoW64 process's services
+    apply the view themselves."""
+    if c.ptr_size != 8 or not sam & KEY_WOW64_32KEY or sam & KEY_WOW64_64KEY:
+        return root, name
+    base = ""
+    if root:
+        try:
+            rec = _query(c, "NtQueryKey", (root,), KEY_NAME_INFORMATION, first=0x200)
+        except _Fail:
+            return root, name            # the service reports the bad handle itself
+        base = rec[4:4 + struct.unpack_from("<I", rec)[0]].decode("utf-16-le", "surrogatepass")
+    full = base + "\\" + name if base else name
+    comps = [p for p in full.split("\\") if p]
+    if not comps or comps[0].upper() != "REGISTRY" or (not root and not name.startswith("\\")):
+        return root, name
+    view = wow64_view(comps[1:])
+    if view == comps[1:]:
+        return root, name
+    return 0, "\\REGISTRY\\" + "\\".join(view)
+
+
 def _nt_open(c, root: int, name: str, access: int, options: int) -> tuple[int, int]:
+    """NtOpenKeyEx; REG_OPTION_OPEN_LINK in options opens a symbolic link itself (OBJ_OPENLINK: the service
+    takes the attribute, not the option)."""
+    root, name = _view_32(c, root, name, access)
     ph = c.stack_alloc(c.ptr_size)
-    oa = c.object_attributes(c.unicode_string(name), OBJ_CASE_INSENSITIVE, root)
+    oa = c.object_attributes(c.unicode_string(name),
+                             OBJ_CASE_INSENSITIVE | (OBJ_OPENLINK if options & REG_OPTION_OPEN_LINK else 0), root)
     st = c.nt("NtOpenKeyEx", ph, access, oa, options)
     return st, (0 if st & 0x80000000 else c.ptr(ph))
 
@@ -359,6 +388,7 @@ def RegOpenCurrentUser(c, sam, phk):
 
 def _create(c, root: int, name: str, sam: int, cls: str | None, options: int, inherit: bool) -> tuple[int, int, int]:
     """NtCreateKey of `name` below `root`: (status, handle, disposition)."""
+    root, name = _view_32(c, root, name, sam)
     ph = c.stack_alloc(c.ptr_size)
     disp = c.stack_alloc(4)
     oa = c.object_attributes(c.unicode_string(name), OBJ_CASE_INSENSITIVE | (OBJ_INHERIT if inherit else 0), root)
@@ -459,7 +489,7 @@ class _NameSlot:
         from winhatch.kernel.structs import OBJECT_ATTRIBUTES
         self.c.write(self.oa, OBJECT_ATTRIBUTES.pack(self.c.arch, Length=OBJECT_ATTRIBUTES.size(self.c.arch),
                                                      RootDirectory=root, ObjectName=self.name(text),
-                                                     Attributes=OBJ_CASE_INSENSITIVE))
+                                                     Attributes=OBJ_CASE_INSENSITIVE | OBJ_OPENLINK))
         return self.oa
 
 

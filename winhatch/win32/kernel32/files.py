@@ -674,9 +674,11 @@ def _has_path(name: str) -> bool:
 @api(K32, "DWORD WINAPI SearchPath%(LPCTSTR lpPath, LPCTSTR lpFileName, LPCTSTR lpExtension, DWORD nBufferLength, "
           "LPTSTR lpBuffer, LPTSTR *lpFilePart)")
 def SearchPath(c, path, name, ext, size, buf, pfile):
-    """The file's full path, from the directories of lpPath (';'-separated) or, for NULL, the safe search
-    order of the documentation: the program's directory, the system directory, the 16-bit system directory,
-    the Windows directory, the current directory, then PATH. lpExtension (with its '.') is appended to a
+    """The file's full path, from the directories of lpPath (';'-separated) or, for NULL, the search order of
+    the documentation: the program's directory, the current directory, the system directory, the 16-bit system
+    directory, the Windows directory, then PATH — in safe search mode (SetSearchPathMode) the current directory
+    after the Windows directory (Wine's kernel32 path test, which passes on Windows, finds a kernel32.dll in the
+    current directory by default). lpExtension (with its '.') is appended to a
     name without one. Found: the length copied, or the size needed with the NUL; not found: 0 and
     ERROR_FILE_NOT_FOUND. A file or a directory is found, as GetFileAttributes sees it."""
     from winhatch.win32.kernel32.env import get_var
@@ -694,8 +696,11 @@ def SearchPath(c, path, name, ext, size, buf, pfile):
             dirs = [d for d in path.split(";") if d]
         else:
             m = c.machine
-            dirs = [c.proc.image_path.rsplit("\\", 1)[0], m.system_root + "\\system32", m.system_root + "\\system",
-                    m.system_root, cwd(c)]
+            system = [m.system_root + "\\system32", m.system_root + "\\system", m.system_root]
+            app = c.proc.image_path.rsplit("\\", 1)[0]
+            # the current directory comes right after the program's directory, or after the Windows directory
+            # in safe search mode (SetSearchPathMode)
+            dirs = [app, *system, cwd(c)] if _search_mode(c)["safe"] else [app, cwd(c), *system]
             dirs += [d for d in (get_var(c, "PATH") or "").split(";") if d]
         candidates = [d.rstrip("\\/") + "\\" + name for d in dirs[:1024]]
     for cand in candidates:
@@ -750,4 +755,35 @@ def CheckNameLegalDOS8Dot3(c, name, oem, oem_size, pspaces, plegal):
     c.write_u32(plegal, 1 if legal else 0)
     if pspaces and legal:
         c.write_u32(pspaces, 1 if spaces else 0)
+    return 1
+
+
+BASE_SEARCH_PATH_ENABLE_SAFE_SEARCHMODE, BASE_SEARCH_PATH_DISABLE_SAFE_SEARCHMODE = 0x1, 0x10000
+BASE_SEARCH_PATH_PERMANENT = 0x8000
+
+
+def _search_mode(c) -> dict:
+    """kernelbase's per-process search-path mode."""
+    return c.proc.subsystem.setdefault("search_path_mode", {"safe": False, "permanent": False})
+
+
+@api(K32, "BOOL WINAPI SetSearchPathMode(DWORD Flags)")
+def SetSearchPathMode(c, flags):
+    """Safe search mode for SearchPath on or off; with BASE_SEARCH_PATH_PERMANENT (only with ENABLE) for the rest of
+    the process, after which a change is ERROR_ACCESS_DENIED. No mode, both modes, PERMANENT alone, DISABLE with
+    PERMANENT or an unknown bit: ERROR_INVALID_PARAMETER (Wine's kernel32 path test, which passes on Windows)."""
+    mode = _search_mode(c)
+    enable, disable = flags & BASE_SEARCH_PATH_ENABLE_SAFE_SEARCHMODE, flags & BASE_SEARCH_PATH_DISABLE_SAFE_SEARCHMODE
+    permanent = flags & BASE_SEARCH_PATH_PERMANENT
+    if (flags & ~(BASE_SEARCH_PATH_ENABLE_SAFE_SEARCHMODE | BASE_SEARCH_PATH_DISABLE_SAFE_SEARCHMODE
+                  | BASE_SEARCH_PATH_PERMANENT)) or bool(enable) == bool(disable) or (disable and permanent):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if mode["permanent"]:
+        if enable and permanent:
+            return 1
+        c.set_last_error(ERROR_ACCESS_DENIED)
+        return 0
+    mode["safe"] = bool(enable)
+    mode["permanent"] = bool(permanent)
     return 1

@@ -718,6 +718,7 @@ def InitOnceExecuteOnce(c, once, fn, param, ctxp):
 
 
 INIT_ONCE_CHECK_ONLY, INIT_ONCE_ASYNC, INIT_ONCE_INIT_FAILED = 0x1, 0x2, 0x4
+RTL_RUN_ONCE_ASYNC_PENDING = 3       # the low bits of an INIT_ONCE while asynchronous attempts run
 ERROR_GEN_FAILURE = 31
 
 
@@ -727,13 +728,30 @@ def InitOnceBeginInitialize(c, once, flags, pending, ctxp):
     """The two-call form of InitOnceExecuteOnce (synchronous mode): done — *fPending FALSE and the context;
     not started — the caller owns the initialisation (*fPending TRUE, the INIT_ONCE reads in progress);
     in progress on another thread — wait for its InitOnceComplete. INIT_ONCE_CHECK_ONLY never starts it:
-    ERROR_GEN_FAILURE when not done. Asynchronous initialisation stops the guest (not implemented)."""
-    if flags & ~(INIT_ONCE_CHECK_ONLY | INIT_ONCE_ASYNC) or not pending:
+    ERROR_GEN_FAILURE when not done. INIT_ONCE_ASYNC: every caller may attempt it in parallel (Wine's kernel32
+    sync test, which passes on Windows, gives the states and errors)."""
+    if flags & ~(INIT_ONCE_CHECK_ONLY | INIT_ONCE_ASYNC) or not pending \
+            or flags & (INIT_ONCE_CHECK_ONLY | INIT_ONCE_ASYNC) == INIT_ONCE_CHECK_ONLY | INIT_ONCE_ASYNC:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
+    val = c.ptr(once)
     if flags & INIT_ONCE_ASYNC:
-        from winhatch.win32.ntdll.seh import raise_unsupported
-        raise_unsupported(c, "InitOnceBeginInitialize with INIT_ONCE_ASYNC")
+        # asynchronous mode: every caller may run the initialisation (*fPending TRUE, the INIT_ONCE reads 3)
+        # until one of them completes it; a synchronous one in progress: ERROR_INVALID_PARAMETER
+        if val & 3 == RTL_RUN_ONCE_DONE:
+            c.write_u32(pending, 0)
+            if ctxp:
+                c.write_ptr(ctxp, val & ~3)
+            return 1
+        if val & 3 == RTL_RUN_ONCE_IN_PROGRESS:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        c.write_ptr(once, RTL_RUN_ONCE_ASYNC_PENDING)
+        c.write_u32(pending, 1)
+        return 1
+    if val & 3 == RTL_RUN_ONCE_ASYNC_PENDING and not flags & INIT_ONCE_CHECK_ONLY:
+        c.set_last_error(ERROR_INVALID_PARAMETER)      # an asynchronous initialisation is under way
+        return 0
     key = kwait.call_key(c, "InitOnceBeginInitialize")
     kwait.take_done(c.thread, key)
     val = c.ptr(once)
@@ -758,13 +776,26 @@ def InitOnceComplete(c, once, flags, ctx):
     be clear: ERROR_INVALID_PARAMETER), or with INIT_ONCE_INIT_FAILED back to not started. An INIT_ONCE that is
     not in progress: ERROR_GEN_FAILURE."""
     if flags & ~(INIT_ONCE_ASYNC | INIT_ONCE_INIT_FAILED) or (flags & INIT_ONCE_INIT_FAILED and ctx) \
-            or ctx & 3:
+            or ctx & 3 or flags & (INIT_ONCE_ASYNC | INIT_ONCE_INIT_FAILED) == INIT_ONCE_ASYNC | INIT_ONCE_INIT_FAILED:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
+    state = c.ptr(once) & 3
     if flags & INIT_ONCE_ASYNC:
-        from winhatch.win32.ntdll.seh import raise_unsupported
-        raise_unsupported(c, "InitOnceComplete with INIT_ONCE_ASYNC")
-    if c.ptr(once) & 3 != RTL_RUN_ONCE_IN_PROGRESS:
+        # the first of the parallel attempts to complete wins; a later one: ERROR_GEN_FAILURE (STATUS_UNSUCCESSFUL:
+        # another thread completed it); one that was never started: ERROR_INVALID_PARAMETER
+        if state == RTL_RUN_ONCE_DONE:
+            c.set_last_error(ERROR_GEN_FAILURE)
+            return 0
+        if state == 0:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        c.write_ptr(once, ctx | RTL_RUN_ONCE_DONE)       # (a synchronous one in progress too, as Wine does)
+        c.machine.dispatcher.signal_waiters()
+        return 1
+    if state == RTL_RUN_ONCE_ASYNC_PENDING:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if state != RTL_RUN_ONCE_IN_PROGRESS:
         c.set_last_error(ERROR_GEN_FAILURE)
         return 0
     c.write_ptr(once, 0 if flags & INIT_ONCE_INIT_FAILED else (ctx | RTL_RUN_ONCE_DONE))

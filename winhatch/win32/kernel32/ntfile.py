@@ -1215,3 +1215,72 @@ def _lclose(c, h):
         c.set_last_nt_error(st)
         return HFILE_ERROR
     return 0
+
+
+OF_PARSE, OF_DELETE, OF_VERIFY, OF_CANCEL, OF_CREATE, OF_PROMPT, OF_EXIST, OF_REOPEN = \
+    0x100, 0x200, 0x400, 0x800, 0x1000, 0x2000, 0x4000, 0x8000
+OFS_MAXPATHNAME = 128
+OFSTRUCT_SIZE = 8 + OFS_MAXPATHNAME
+
+
+@api(K32, "INT WINAPI OpenFile(LPCSTR lpFileName, LPVOID lpReOpenBuff, UINT uStyle)")
+def OpenFile(c, name, ofs, style):
+    """The 16-bit era's open: the name is looked up as SearchPath does (unless OF_CREATE or it has a path),
+    OFSTRUCT gets its size, fixed-disk flag, error code and the full path (128 bytes at most:
+    ERROR_FILENAME_EXCED_RANGE, the path left alone). OF_EXIST opens and closes (TRUE), OF_DELETE deletes
+    (TRUE), OF_PARSE only fills the OFSTRUCT (0), OF_REOPEN takes the name from it, OF_CREATE truncates or
+    creates; failures: HFILE_ERROR with nErrCode (and cBytes left as it was, as on Windows)."""
+    from winhatch.win32.kernel32.files import GetFullPathName, SearchPath
+    ERROR_FILENAME_EXCED_RANGE = 206
+
+    def fail(err: int) -> int:
+        c.set_last_error(err)
+        if ofs:
+            c.write(ofs + 2, struct.pack("<H", err & 0xFFFF))
+        return HFILE_ERROR
+
+    if style & OF_REOPEN and ofs:
+        raw = c.read(ofs + 8, OFS_MAXPATHNAME)
+        name = raw.split(b"\0", 1)[0].decode("latin-1")
+    if not name:
+        return fail(ERROR_FILE_NOT_FOUND)
+    buf = c.stack_alloc(2 * 260 + 2, 8)
+    n = 0 if style & OF_CREATE else SearchPath(c, None, name, None, 261, buf, 0)
+    if not n:
+        if not style & OF_CREATE and c.last_error() != ERROR_FILE_NOT_FOUND:
+            return fail(c.last_error())
+        n = GetFullPathName(c, name, 261, buf, 0)
+        if not n or n > 260:
+            return fail(ERROR_FILENAME_EXCED_RANGE)
+    full = c.cstr(buf, 261).decode("latin-1")
+    if len(full) >= OFS_MAXPATHNAME:
+        return fail(ERROR_FILENAME_EXCED_RANGE)
+    if ofs and not style & OF_CREATE and not (style & (OF_PARSE | OF_DELETE)):
+        exists = GetFileAttributes(c, full) != 0xFFFFFFFF
+        if not exists:
+            c.write(ofs + 8, full.encode("latin-1") + b"\0")
+            return fail(ERROR_FILE_NOT_FOUND)
+
+    def fill() -> None:
+        if ofs:
+            c.write(ofs, struct.pack("<BBHHH", OFSTRUCT_SIZE, 1, 0, 0, 0) + full.encode("latin-1") + b"\0")
+
+    if style & OF_PARSE:
+        fill()
+        return 0
+    if style & OF_DELETE:
+        if not DeleteFile(c, full):
+            return fail(c.last_error())
+        fill()
+        return 1
+    access = {OF_READ: V.GENERIC_READ, OF_WRITE: V.GENERIC_WRITE,
+              OF_READWRITE: V.GENERIC_READ | V.GENERIC_WRITE}.get(style & 3, V.GENERIC_READ)
+    share = _OF_SHARE.get(style & 0x70, V.FILE_SHARE_READ | V.FILE_SHARE_WRITE)
+    h = create_file(c, full, access, share, 0, CREATE_ALWAYS if style & OF_CREATE else OPEN_EXISTING, 0)
+    if h == invalid_handle(c):
+        return fail(c.last_error())
+    fill()
+    if style & OF_EXIST:
+        c.nt("NtClose", h)
+        return 1
+    return h & 0xFFFFFFFF

@@ -95,6 +95,8 @@ def parse_v4(s: str, strict: bool):
 
 @api(NT, "PVOID NTAPI RtlIpv4AddressToString%(const PVOID Addr, PVOID S)")
 def RtlIpv4AddressToString(c, paddr, buf):
+    if not buf:                      # no buffer: nothing written, (PSTR)~0 back (Wine's ntdll rtl test, on Windows)
+        return (1 << (8 * c.ptr_size)) - 1
     text = v4_text(c.read(paddr, 4))
     _write_text(c, buf, text)
     return buf + len(text) * (2 if c.wide else 1)
@@ -179,6 +181,8 @@ def v6_text(b: bytes) -> str:
 
 @api(NT, "PVOID NTAPI RtlIpv6AddressToString%(const PVOID Addr, PVOID S)")
 def RtlIpv6AddressToString(c, paddr, buf):
+    if not buf:                      # as RtlIpv4AddressToString: (PSTR)~0
+        return (1 << (8 * c.ptr_size)) - 1
     text = v6_text(c.read(paddr, 16))
     _write_text(c, buf, text)
     return buf + len(text) * (2 if c.wide else 1)

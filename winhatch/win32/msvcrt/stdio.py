@@ -527,6 +527,7 @@ def scan_stream(c, fp: int, fmt_ptr: int, va: VaArgs, wide: bool) -> int:
         if len(more) == len(data):
             if r == -1 and not data:
                 st.flags |= S._IOEOF
+                S.write_file_fields(c, s, st)
             break
         data = more
     S.consume(c, s, st, used)

@@ -124,8 +124,11 @@ NOT_YET_NATIVE = frozenset(("memcpy", "memmove"))
 #: the C runtime's heap functions (native_src/heap.c, over the process heap)
 _CRT_HEAP = ("malloc", "free", "calloc", "realloc", "_msize", "_malloc_base", "_free_base", "_calloc_base",
              "_realloc_base", "_msize_base")
+#: the C runtime's FILE fast paths (native_src/stdio.c, over the FILE's buffer in guest memory)
+_CRT_STDIO = ("fgetc", "getc", "_fgetc_nolock", "_getc_nolock", "getchar", "fputc", "putc", "_fputc_nolock",
+              "_putc_nolock", "putchar", "fread", "fwrite", "fgets", "fputs")
 NATIVE_EXPORTS: dict[str, frozenset[str]] = {
-    d: frozenset(n for n in _CRT_STRING + _CRT_CTYPE + _CRT_ERRNO + _CRT_HEAP + ("towupper", "towlower")
+    d: frozenset(n for n in _CRT_STRING + _CRT_CTYPE + _CRT_ERRNO + _CRT_HEAP + _CRT_STDIO + ("towupper", "towlower")
                  if n not in NOT_YET_NATIVE) for d in _CRT_DLLS}
 _SLIST = ("RtlInitializeSListHead", "RtlFirstEntrySList", "RtlQueryDepthSList", "RtlInterlockedPushEntrySList",
           "RtlInterlockedPopEntrySList", "RtlInterlockedFlushSList", "RtlInterlockedPushListSListEx")
@@ -153,6 +156,7 @@ STATE_SECTION = ".whnat"
 STATE_SIZE = 64
 STATE_CTYPE_NOT_C = 0      # u32: the CRT's LC_CTYPE locale is not "C"
 STATE_ERRNO_TLS = 4        # u32: TLS index + 1 of the CRT's per-thread errno block
+STATE_IOB = 8              # u64: the address of the CRT's stdin FILE (stdout is the next FILE)
 
 
 def state_address(c, dll: str) -> int | None:

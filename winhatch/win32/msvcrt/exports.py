@@ -1,8 +1,9 @@
 """msvcrt.dll: start-up, exit and the exported data of the C runtime that mingw-w64 programs link against.
 
 The rest of the runtime (stdio, strings, stdlib, math, time) is shared with ucrtbase.dll: the crt_*.py modules.
-Stream state lives in Python (winhatch.win32.msvcrt.streams); the FILE structures the program can see are the first
-entries of the DLL's `_iob` data export, with `_file` and `_flag` filled as msvcrt fills them.
+A stream's state is its FILE in guest memory (winhatch.win32.msvcrt.streams): stdin/stdout/stderr are the first
+entries of the DLL's `_iob` data export, with `_ptr`/`_cnt`/`_base`/`_flag`/`_file`/`_bufsiz` kept as msvcrt keeps
+them and the buffer in the CRT heap.
 """
 from __future__ import annotations
 

@@ -76,11 +76,11 @@ def stream_or_fail(c, s: R.CrtState, fp: int) -> S.Stream | None:
 
 
 def stdout_stream(c, s: R.CrtState) -> S.Stream:
-    return s.streams.get(s.iob + s.fsize) or S.Stream(0, -1, 0)
+    return S.std_stream(c, s, 1)
 
 
 def stdin_stream(c, s: R.CrtState) -> S.Stream:
-    return s.streams.get(s.iob) or S.Stream(0, -1, 0)
+    return S.std_stream(c, s, 0)
 
 
 def print_to(c, s: R.CrtState, st: S.Stream | None, text, wide: bool) -> int:
@@ -529,6 +529,7 @@ def scan_stream(c, fp: int, fmt_ptr: int, va: VaArgs, wide: bool) -> int:
         if len(more) == len(data):
             if r == -1 and not data:
                 st.flags |= S._IOEOF
+                S.write_file_fields(c, s, st)
             break
         data = more
     S.consume(c, s, st, used)
@@ -860,6 +861,20 @@ api(BOTH, "int __cdecl _getc_nolock(FILE *f)")(fgetc)
 def getchar(c):
     s = R.state(c)
     return _i32(S.getc(c, s, stdin_stream(c, s)))
+
+
+@api(M, "int __cdecl _filbuf(FILE *f)")
+def _filbuf(c, f):
+    """What the getc macro of msvcrt's stdio.h calls when `--f->_cnt` went negative: refill the buffer and
+    return its first character (the FILE's _ptr/_cnt then count the rest)."""
+    return fgetc(c, f)
+
+
+@api(M, "int __cdecl _flsbuf(int ch, FILE *f)")
+def _flsbuf(c, ch, f):
+    """What the putc macro calls when the buffer is full (`--f->_cnt` went negative): write out the buffer and
+    store the character."""
+    return fputc(c, ch, f)
 
 
 @api(BOTH, "wint_t __cdecl fgetwc(FILE *f)")
@@ -1360,10 +1375,7 @@ def _setmode(c, fd, mode):
         R.invalid_parameter(c, R.EINVAL, s)
         return EOF32
     old = S.O_TEXT if f.flags & S.FTEXT else S.O_BINARY
-    # flush what the stream on this fd buffered in the old mode
-    for st in s.streams.values():
-        if st.fd == fd and st.wbuf:
-            S.flush(c, s, st)
+    # a stream's buffer holds the program's bytes: they are translated when written, in the mode of then
     if mode == S.O_TEXT:
         f.flags |= S.FTEXT
     else:

@@ -8,10 +8,21 @@ Windows semantics:
 - buffering: a stream to a character device (the console) is written at the end of each call (the CRT's
   temporary _stbuf buffering), stderr is unbuffered, everything else (files, pipes) is fully buffered with a
   4096-byte buffer and flushed when full, by fflush, fclose, exit, or at process detach. _IOLBF is _IOFBF.
+- the FILE is the one state: its buffer is allocated in the guest (the CRT heap) and `_ptr`/`_cnt`/`_base`/
+  `_flag`/`_file`/`_bufsiz` are kept as msvcrt keeps them (offsets checked with mingw: x86 0/4/8/12/16/20/24/28,
+  size 32; x64 0/8/16/24/28/32/36/40, size 48), so the getc/putc macros old MSVC programs inline
+  (`--f->_cnt >= 0 ? *f->_ptr++ : _filbuf(f)`) and the machine-code fast paths (native_src/stdio.c) work on
+  the same buffer as the Python code here, which loads the fields at the start of each operation and stores
+  them at its end.  As in msvcrt, the buffer holds the program's bytes: text mode is translated between the
+  buffer and the file (_read/_write), so a read buffer holds "\n" where the file has "\r\n", and `_cnt` is the
+  count of bytes left to read (read direction) or the room left (write direction).  ucrtbase's FILE is opaque
+  to programs; it uses the same layout.
 - files are kernel objects: `fopen` opens through the virtual file system and puts a FileObject in the
   process handle table, so `_get_osfhandle(_fileno(f))` is a real handle.
 """
 from __future__ import annotations
+
+import struct
 
 from winhatch.kernel.fileobj import FILE_TYPE_CHAR, FILE_TYPE_DISK, FILE_TYPE_PIPE, FileObject
 from winhatch.kernel.io import vfs as V
@@ -50,26 +61,57 @@ class Fd:
         return bool(self.flags & FTEXT)
 
 
-class Stream:
-    """A FILE: the guest sees the FILE structure (its _flag and _file fields are kept current); the buffers
-    live here."""
+#: msvcrt's FILE (struct _iobuf): _ptr, _cnt, _base, _flag, _file, _charbuf, _bufsiz, _tmpfname
+_FILE_FMT = {8: struct.Struct("<Qi4xQiiiiQ"), 4: struct.Struct("<IiIiiiiI")}
+_CHARBUF_OFF = {8: 32, 4: 20}
+_IOYOURBUF, _IOSETVBUF = 0x100, 0x400
 
-    __slots__ = ("addr", "fd", "flags", "nbf", "bufsize", "rbuf", "rpos", "wbuf", "ungot", "tmpname", "std",
-                 "user_buf")
+
+class Stream:
+    """A FILE.  Its state is the guest's FILE structure (and the buffer it points to); the attributes mirror
+    the fields between `load` (start of an operation) and `save` (its end)."""
+
+    __slots__ = ("addr", "fd", "flags", "ptr", "cnt", "base", "charbuf", "bufsiz", "tmpfname_ptr", "tmpname", "std")
 
     def __init__(self, addr: int, fd: int, flags: int, std: bool = False):
         self.addr = addr
         self.fd = fd
         self.flags = flags
-        self.nbf = False
-        self.bufsize = BUFSIZ
-        self.rbuf = bytearray()
-        self.rpos = 0
-        self.wbuf = bytearray()
-        self.ungot = bytearray()
+        self.ptr = self.cnt = self.base = self.charbuf = self.bufsiz = self.tmpfname_ptr = 0
         self.tmpname: str | None = None
         self.std = std
-        self.user_buf = 0
+
+    def load(self, c) -> None:
+        if self.addr:
+            fmt = _FILE_FMT[c.ptr_size]
+            (self.ptr, cnt, self.base, self.flags, self.fd, self.charbuf, self.bufsiz,
+             self.tmpfname_ptr) = fmt.unpack(c.read(self.addr, fmt.size))
+            self.cnt = cnt if cnt > 0 else 0     # the inlined macros leave -1 before _filbuf/_flsbuf
+
+    def save(self, c) -> None:
+        if self.addr:
+            fmt = _FILE_FMT[c.ptr_size]
+            c.write(self.addr, fmt.pack(self.ptr, self.cnt, self.base, _s32(self.flags), _s32(self.fd),
+                                        _s32(self.charbuf), _s32(self.bufsiz), self.tmpfname_ptr))
+
+    @property
+    def nbf(self) -> bool:
+        return bool(self.flags & _IONBF)
+
+    def reading(self) -> bool:
+        """The buffer holds input (read direction)."""
+        return bool(self.flags & _IOREAD) and not self.flags & _IOWRT
+
+    def pending(self) -> int:
+        """Bytes of output waiting in the buffer."""
+        if self.flags & _IOWRT and not self.flags & _IOREAD and self.base and self.ptr > self.base:
+            return self.ptr - self.base
+        return 0
+
+
+def _s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
 
 
 # ============================================================================================ file descriptors
@@ -126,24 +168,27 @@ def init_std_streams(c, s: R.CrtState) -> None:
             # no standard handle: the CRT marks fd -2 in _file (ucrt) / leaves it unopened
             pass
         flag = _IOREAD if fd == 0 else _IOWRT
-        st = Stream(addr, fd if obj is not None else -2, flag, std=True)
         if fd == 2:
-            st.nbf = True
+            flag |= _IONBF
+        st = Stream(addr, fd if obj is not None else -2, flag, std=True)
         s.streams[addr] = st
-        write_file_fields(c, s, st)
+        st.save(c)
+    publish_iob(c, s)
+
+
+def publish_iob(c, s: R.CrtState) -> None:
+    """The address of stdin's FILE in the native state of the DLL(s) whose getchar/putchar are machine code."""
+    from winhatch.win32 import native
+    for dll in {s.dll, R._caller_dll(c)}:
+        if "getchar" in native.NATIVE_EXPORTS.get(dll, ()):
+            a = native.state_address(c, dll)
+            if a is not None:
+                c.write_ptr(a + native.STATE_IOB, s.iob)
 
 
 def write_file_fields(c, s: R.CrtState, st: Stream) -> None:
-    """Keep the guest FILE's _flag and _file current (msvcrt layout; ucrt's FILE is opaque, same offsets)."""
-    flag = st.flags | (_IONBF if st.nbf else 0)
-    if s.ptr_size == 8:
-        c.write(st.addr + 24, struct_pack_ii(flag, st.fd))
-    else:
-        c.write(st.addr + 12, struct_pack_ii(flag, st.fd))
-
-
-def struct_pack_ii(a: int, b: int) -> bytes:
-    return (a & 0xFFFFFFFF).to_bytes(4, "little") + (b & 0xFFFFFFFF).to_bytes(4, "little")
+    """Store the stream's fields into the guest FILE."""
+    st.save(c)
 
 
 def get_fd(c, s: R.CrtState, fd: int) -> Fd | None:
@@ -257,16 +302,15 @@ def os_read_raw(c, s: R.CrtState, f: Fd, n: int) -> bytes | None:
         return None
 
 
-def os_read(c, s: R.CrtState, fd: int, n: int) -> int | bytes:
-    """_read: up to n bytes, translated in text mode; -1 on error."""
-    f = get_fd(c, s, fd)
-    if f is None:
-        return -1
+def read_text(c, s: R.CrtState, f: Fd, n: int) -> tuple[bytes | None, int, list[int]]:
+    """Up to n bytes from the descriptor, translated in text mode: (bytes, the count of file bytes they came
+    from, the indices in the result of the "\n"s that were "\r\n"); (None, 0, []) on error."""
     raw = os_read_raw(c, s, f, n)
     if raw is None:
-        return -1
-    if not f.text:
-        return raw
+        return None, 0, []
+    if not f.text or not raw:
+        return raw, len(raw), []
+    rawlen = len(raw)
     z = raw.find(b"\x1a")
     if z >= 0:
         raw = raw[:z]
@@ -274,10 +318,25 @@ def os_read(c, s: R.CrtState, fd: int, n: int) -> int | bytes:
     elif raw.endswith(b"\r") and f.ftype == FILE_TYPE_DISK:
         nxt = f.obj.read(1)
         if nxt == b"\n":
-            raw = raw[:-1] + b"\n"
+            raw += b"\n"
+            rawlen += 1
         elif nxt:
             f.obj.seek(-1, 1)
-    return raw.replace(b"\r\n", b"\n")
+    crlf: list[int] = []
+    i = raw.find(b"\r\n")
+    while i >= 0:
+        crlf.append(i - len(crlf))
+        i = raw.find(b"\r\n", i + 2)
+    return (raw.replace(b"\r\n", b"\n") if crlf else raw), rawlen, crlf
+
+
+def os_read(c, s: R.CrtState, fd: int, n: int) -> int | bytes:
+    """_read: up to n bytes, translated in text mode; -1 on error."""
+    f = get_fd(c, s, fd)
+    if f is None:
+        return -1
+    data = read_text(c, s, f, n)[0]
+    return -1 if data is None else data
 
 
 def os_lseek(c, s: R.CrtState, fd: int, offset: int, whence: int) -> int:
@@ -311,7 +370,7 @@ def new_stream(c, s: R.CrtState, fd: int, flags: int) -> Stream:
     addr = R.alloc(c, s.fsize)
     st = Stream(addr, fd, flags)
     s.streams[addr] = st
-    write_file_fields(c, s, st)
+    st.save(c)
     return st
 
 
@@ -322,6 +381,17 @@ def stream_of(c, s: R.CrtState, fp: int) -> Stream | None:
         for other in R.states(c.proc):
             if other is not s and fp in other.streams:
                 R.not_implemented(c, "a FILE* of the other C runtime passed across runtimes")
+    else:
+        st.load(c)
+    return st
+
+
+def std_stream(c, s: R.CrtState, i: int) -> Stream:
+    """stdin (0), stdout (1), stderr (2), loaded; a stream with no descriptor when the CRT has none."""
+    st = s.streams.get(s.iob + i * s.fsize)
+    if st is None:
+        return Stream(0, -1, 0)
+    st.load(c)
     return st
 
 
@@ -405,204 +475,358 @@ def _tty(s: R.CrtState, st: Stream) -> bool:
     return f is not None and f.ftype == FILE_TYPE_CHAR
 
 
-def flush(c, s: R.CrtState, st: Stream) -> int:
-    """Write out the buffered output; 0, or EOF with the error flag set."""
-    if st.wbuf:
-        data = bytes(st.wbuf)
-        st.wbuf.clear()
+def _write_through(s: R.CrtState, st: Stream) -> bool:
+    """Output not kept in the buffer between calls: unbuffered streams, and the console unless the program
+    gave the stream a buffer of its own (the CRT buffers console output only within one call: _stbuf/_ftbuf)."""
+    return bool(st.flags & _IONBF) or (not st.flags & _IOYOURBUF and _tty(s, st))
+
+
+def _out(c, s: R.CrtState, f: Fd, data: bytes) -> int:
+    """_write of the buffer's bytes: text mode turns "\\n" into "\\r\\n"."""
+    return os_write_raw(c, s, f, data.replace(b"\n", b"\r\n") if f.text else data)
+
+
+def _getbuf(c, s: R.CrtState, st: Stream) -> None:
+    """The CRT's _getbuf: a 4096-byte buffer from the CRT heap, or the one-character _charbuf when unbuffered."""
+    if st.base:
+        return
+    if st.flags & _IONBF:
+        st.base = st.addr + _CHARBUF_OFF[c.ptr_size]
+        st.bufsiz = 2
+    else:
+        st.base = R.alloc(c, BUFSIZ, zero=False)
+        st.bufsiz = BUFSIZ
+        st.flags |= _IOMYBUF
+    st.ptr = st.base
+    st.cnt = 0
+
+
+def _flush(c, s: R.CrtState, st: Stream) -> int:
+    """Write out the buffered output (a loaded stream); 0, or EOF with the error flag set."""
+    n = st.pending()
+    r = 0
+    if n:
+        data = c.read(st.base, n)
+        st.ptr = st.base
+        st.cnt = 0
         f = s.fds.get(st.fd)
-        if f is None or os_write_raw(c, s, f, data) < 0:
+        if f is None or _out(c, s, f, data) < 0:
             st.flags |= _IOERR
-            write_file_fields(c, s, st)
-            return EOF
-    return 0
+            r = EOF
+    elif st.flags & _IOWRT:
+        st.cnt = 0
+    if st.flags & _IORW and st.flags & _IOWRT:
+        st.flags &= ~_IOWRT       # an update stream may change direction after fflush
+        st.ptr = st.base
+        st.cnt = 0
+    return r
+
+
+def flush(c, s: R.CrtState, st: Stream) -> int:
+    """fflush of one stream."""
+    st.load(c)
+    r = _flush(c, s, st)
+    st.save(c)
+    return r
 
 
 def flush_all_streams(c, s: R.CrtState) -> int:
     n = 0
     for st in list(s.streams.values()):
-        if st.wbuf:
-            flush(c, s, st)
+        st.load(c)
+        if st.pending():
+            _flush(c, s, st)
+            st.save(c)
             n += 1
     return n
 
 
+def _unread_raw(c, s: R.CrtState, st: Stream) -> int:
+    """The count of file bytes behind the unread part of the read buffer: as msvcrt's ftell counts them, each
+    "\n" of a text stream's buffer stands for "\r\n" (so a text file with bare "\n" line ends gives the
+    same off-by-the-newlines positions as on Windows)."""
+    if not st.reading() or st.cnt <= 0:
+        return 0
+    f = s.fds.get(st.fd)
+    if f is not None and f.text:
+        return st.cnt + c.read(st.ptr, st.cnt).count(b"\n")
+    return st.cnt
+
+
 def _drop_read_buffer(c, s: R.CrtState, st: Stream) -> None:
-    """Switching from reading to writing: move the OS position back to the logical one."""
-    unread = len(st.rbuf) - st.rpos + len(st.ungot)
+    """An update stream switching from reading to writing: move the OS position back to the logical one."""
+    unread = _unread_raw(c, s, st)
     if unread:
         f = s.fds.get(st.fd)
         if f is not None and f.ftype == FILE_TYPE_DISK:
             try:
-                f.obj.seek(-(len(st.rbuf) - st.rpos) - len(st.ungot), 1)
+                f.obj.seek(-unread, 1)
             except Exception:
                 pass
-    st.rbuf.clear()
-    st.rpos = 0
-    st.ungot.clear()
+    st.ptr = st.base
+    st.cnt = 0
+    st.flags &= ~_IOREAD
 
 
 def write(c, s: R.CrtState, st: Stream, data: bytes) -> int:
     """fwrite/fputs/printf output to a stream: the number of bytes accepted, or -1 (error flag set)."""
-    if not (st.flags & (_IOWRT | _IORW)) or st.fd < 0:
+    st.load(c)
+    try:
+        return _write(c, s, st, data)
+    finally:
+        st.save(c)
+
+
+def _write(c, s: R.CrtState, st: Stream, data: bytes) -> int:
+    f = s.fds.get(st.fd) if st.fd >= 0 else None
+    if not (st.flags & (_IOWRT | _IORW)) or (st.flags & _IOREAD and not st.flags & _IORW) or f is None:
         st.flags |= _IOERR
-        write_file_fields(c, s, st)
         R.set_errno(c, R.EBADF, s)
         return -1
-    f = s.fds.get(st.fd)
-    if f is None:
-        st.flags |= _IOERR
-        R.set_errno(c, R.EBADF, s)
-        return -1
-    if st.rbuf or st.ungot:
+    if st.flags & _IOREAD:
         _drop_read_buffer(c, s, st)
     st.flags &= ~_IOEOF
+    st.flags |= _IOWRT
     if not data:
         return 0
-    raw = data.replace(b"\n", b"\r\n") if f.text else data
-    if st.nbf:
-        if st.wbuf and flush(c, s, st) < 0:
+    if _write_through(s, st):
+        if st.pending() and _flush(c, s, st) < 0:
             return -1
-        if os_write_raw(c, s, f, raw) < 0:
+        st.flags |= _IOWRT
+        st.cnt = 0
+        if _out(c, s, f, data) < 0:
             st.flags |= _IOERR
-            write_file_fields(c, s, st)
             return -1
         return len(data)
-    st.wbuf += raw
-    if len(st.wbuf) >= st.bufsize:
-        if flush(c, s, st) < 0:
+    # msvcrt's fwrite: fill the buffer; a buffer that is full when more comes is written out (_flsbuf); with
+    # the buffer empty, whole multiples of its size go straight to the file
+    _getbuf(c, s, st)
+    n = len(data)
+    i = 0
+    while i < n:
+        if st.cnt > 0:
+            k = min(st.cnt, n - i)
+            c.write(st.ptr, data[i:i + k])
+            st.ptr += k
+            st.cnt -= k
+            i += k
+            continue
+        if not _spill(c, s, st, f):
             return -1
-    return len(data)
+        if n - i >= st.bufsiz:
+            k = (n - i) - (n - i) % st.bufsiz
+            if _out(c, s, f, data[i:i + k]) < 0:
+                st.flags |= _IOERR
+                return -1
+            i += k
+        else:
+            st.cnt = st.bufsiz    # (the next round stores the rest)
+    return n
+
+
+def _spill(c, s: R.CrtState, st: Stream, f: Fd) -> bool:
+    """Write out the buffer's pending output (write direction); False on error (flag set)."""
+    n = st.ptr - st.base
+    st.ptr = st.base
+    st.cnt = 0
+    if n > 0 and _out(c, s, f, c.read(st.base, n)) < 0:
+        st.flags |= _IOERR
+        return False
+    return True
 
 
 def end_of_call(c, s: R.CrtState, st: Stream) -> None:
     """After an output call: streams to a character device are written now (_ftbuf)."""
-    if st.wbuf and _tty(s, st) and not st.user_buf:
+    if st.pending() and _write_through(s, st):
         flush(c, s, st)
 
 
-def _fill(c, s: R.CrtState, st: Stream) -> bool:
-    """Read more raw bytes into the read buffer; False at end of file / error."""
-    f = s.fds.get(st.fd)
+def _fill(c, s: R.CrtState, st: Stream) -> bytes:
+    """_filbuf's refill (a loaded stream with nothing left to read): the new buffer's bytes, b"" at end of
+    file or on error (the error flag set)."""
+    f = s.fds.get(st.fd) if st.fd >= 0 else None
     if f is None or not (st.flags & (_IOREAD | _IORW)):
         st.flags |= _IOERR
         R.set_errno(c, R.EBADF, s)
-        return False
-    if st.wbuf:
-        flush(c, s, st)
-    if st.rpos and st.rpos >= len(st.rbuf):
-        st.rbuf.clear()
-        st.rpos = 0
-    n = 1 if st.nbf and f.ftype == FILE_TYPE_DISK else max(st.bufsize, 2)
-    raw = os_read_raw(c, s, f, n)
-    if raw is None:
+        return b""
+    if st.flags & _IOWRT:
+        if not st.flags & _IORW:
+            st.flags |= _IOERR
+            R.set_errno(c, R.EBADF, s)
+            return b""
+        _flush(c, s, st)
+        st.flags &= ~_IOWRT
+    st.flags |= _IOREAD
+    _getbuf(c, s, st)
+    n = 1 if st.flags & _IONBF and f.ftype == FILE_TYPE_DISK else st.bufsiz
+    data = read_text(c, s, f, n)[0]
+    st.ptr = st.base
+    st.cnt = 0
+    if data is None:
         st.flags |= _IOERR
-        return False
-    if not raw:
-        return False
-    st.rbuf += raw
-    return True
+        return b""
+    if data:
+        c.write(st.base, data)
+        st.cnt = len(data)
+    return data
+
+
+def _at_end(st: Stream) -> int:
+    if not st.flags & _IOERR:
+        st.flags |= _IOEOF
+    return EOF
 
 
 def getc(c, s: R.CrtState, st: Stream) -> int:
-    if st.ungot:
-        return st.ungot.pop()
-    f = s.fds.get(st.fd)
-    text = f.text if f is not None else False
-    while True:
-        if st.rpos >= len(st.rbuf):
-            if (text and f.flags & FEOFLAG) or not _fill(c, s, st):
-                st.flags |= _IOEOF if not st.flags & _IOERR else 0
-                write_file_fields(c, s, st)
-                return EOF
-        b = st.rbuf[st.rpos]
-        if text:
-            if b == 0x1A:
-                f.flags |= FEOFLAG
-                st.rbuf = st.rbuf[:st.rpos]
-                continue
-            if b == 0x0D:
-                if st.rpos + 1 >= len(st.rbuf) and ((f.flags & FEOFLAG) or not _fill(c, s, st)):
-                    st.rpos += 1
-                    return 0x0D
-                if st.rbuf[st.rpos + 1] == 0x0A:
-                    st.rpos += 2
-                    return 0x0A
-        st.rpos += 1
-        return b
+    """fgetc (and _filbuf: the inlined getc found the buffer empty)."""
+    st.load(c)
+    try:
+        if st.reading() and st.cnt > 0:
+            ch = c.read(st.ptr, 1)[0]
+        else:
+            data = _fill(c, s, st)
+            if not data:
+                return _at_end(st)
+            ch = data[0]
+        st.ptr += 1
+        st.cnt -= 1
+        return ch
+    finally:
+        st.save(c)
 
 
 def read(c, s: R.CrtState, st: Stream, n: int) -> bytes:
-    f = s.fds.get(st.fd)
-    if f is not None and not f.text and not st.ungot:
-        out = bytearray()
-        while len(out) < n:
-            if st.rpos >= len(st.rbuf):
-                if not _fill(c, s, st):
-                    st.flags |= _IOEOF if not st.flags & _IOERR else 0
-                    write_file_fields(c, s, st)
-                    break
-            take = st.rbuf[st.rpos:st.rpos + n - len(out)]
-            out += take
-            st.rpos += len(take)
-        return bytes(out)
+    """fread's bytes."""
+    st.load(c)
     out = bytearray()
+    f = s.fds.get(st.fd) if st.fd >= 0 else None
     while len(out) < n:
-        ch = getc(c, s, st)
-        if ch == EOF:
-            break
-        out.append(ch)
+        if not st.reading() or st.cnt <= 0:
+            want = n - len(out)
+            size = st.bufsiz or BUFSIZ
+            if f is not None and want >= size and st.reading():
+                # with the buffer empty, whole multiples of its size go straight to the caller (msvcrt's fread)
+                raw = read_text(c, s, f, want - want % size)[0]
+                if raw is None:
+                    st.flags |= _IOERR
+                    break
+                if raw:
+                    out += raw
+                    continue
+                _at_end(st)
+                break
+            if not _fill(c, s, st):
+                _at_end(st)
+                break
+        take = min(st.cnt, n - len(out))
+        out += c.read(st.ptr, take)
+        st.ptr += take
+        st.cnt -= take
+    st.save(c)
     return bytes(out)
 
 
 def readline(c, s: R.CrtState, st: Stream, limit: int) -> bytes:
     """fgets: up to limit bytes, stopping after a newline."""
+    st.load(c)
     out = bytearray()
     while len(out) < limit:
-        ch = getc(c, s, st)
-        if ch == EOF:
+        if not st.reading() or st.cnt <= 0:
+            if not _fill(c, s, st):
+                _at_end(st)
+                break
+        chunk = c.read(st.ptr, min(st.cnt, limit - len(out)))
+        i = chunk.find(b"\n")
+        if i >= 0:
+            chunk = chunk[:i + 1]
+        out += chunk
+        st.ptr += len(chunk)
+        st.cnt -= len(chunk)
+        if i >= 0:
             break
-        out.append(ch)
-        if ch == 0x0A:
-            break
+    st.save(c)
     return bytes(out)
 
 
 def ungetc(c, s: R.CrtState, st: Stream, ch: int) -> int:
+    """msvcrt's ungetc: the character goes back into the buffer before _ptr; at the buffer's start only when
+    the buffer is empty (one character of push-back is guaranteed, more fail with EOF)."""
     if ch == EOF or ch == 0xFFFFFFFF:
         return EOF
-    st.ungot.append(ch & 0xFF)
+    st.load(c)
+    if not (st.flags & _IOREAD or (st.flags & _IORW and not st.flags & _IOWRT)):
+        return EOF
+    _getbuf(c, s, st)
+    if st.ptr == st.base:
+        if st.cnt:
+            return EOF
+        st.ptr += 1
+    st.ptr -= 1
+    c.write(st.ptr, bytes([ch & 0xFF]))
+    st.cnt += 1
     st.flags &= ~_IOEOF
-    write_file_fields(c, s, st)
+    st.flags |= _IOREAD
+    st.save(c)
     return ch & 0xFF
 
 
 def peek_available(c, s: R.CrtState, st: Stream, want_more: bool) -> bytes:
     """For fscanf: the translated text available without consuming it (disk files: the rest of the file;
     devices/pipes: what has been read so far, reading one more chunk when `want_more`)."""
-    f = s.fds.get(st.fd)
-    if f is not None and f.ftype == FILE_TYPE_DISK:
-        while _fill(c, s, st):
-            pass
-    elif want_more:
-        _fill(c, s, st)
-    raw = bytes(reversed(st.ungot)) + bytes(st.rbuf[st.rpos:])
-    if f is not None and f.text:
-        z = raw.find(b"\x1a")
-        if z >= 0:
-            raw = raw[:z]
-        raw = raw.replace(b"\r\n", b"\n")
-    return raw
+    st.load(c)
+    f = s.fds.get(st.fd) if st.fd >= 0 else None
+    if f is None:
+        return b""
+    if not st.reading() or st.cnt <= 0:
+        if f.ftype == FILE_TYPE_DISK or want_more:
+            _fill(c, s, st)
+    elif want_more and f.ftype != FILE_TYPE_DISK and st.cnt < st.bufsiz:
+        # keep what is unread at the start of the buffer and read more after it
+        keep = c.read(st.ptr, st.cnt)
+        more = read_text(c, s, f, st.bufsiz - st.cnt)[0]
+        if more:
+            c.write(st.base, keep + more)
+            st.ptr = st.base
+            st.cnt = len(keep) + len(more)
+    buffered = c.read(st.ptr, st.cnt) if st.reading() and st.cnt > 0 else b""
+    rest = b""
+    if f.ftype == FILE_TYPE_DISK and not (f.text and f.flags & FEOFLAG):
+        try:
+            pos = f.obj.tell()
+            raw = f.obj.read(max(f.obj.size - pos, 0))
+            f.obj.seek(pos, 0)
+        except NtStatusError:
+            raw = b""
+        if f.text:
+            z = raw.find(b"\x1a")
+            if z >= 0:
+                raw = raw[:z]
+            if buffered.endswith(b"\r") and raw.startswith(b"\n"):
+                raw = raw[1:]       # (read_text keeps a "\r\n" that straddles two reads together)
+            raw = raw.replace(b"\r\n", b"\n")
+        rest = raw
+    st.save(c)
+    return buffered + rest
 
 
 def consume(c, s: R.CrtState, st: Stream, n: int) -> None:
-    for _ in range(n):
-        if getc(c, s, st) == EOF:
+    st.load(c)
+    while n > 0:
+        if st.reading() and st.cnt > 0:
+            take = min(st.cnt, n)
+            st.ptr += take
+            st.cnt -= take
+            n -= take
+            continue
+        if not _fill(c, s, st):
+            _at_end(st)
             break
+    st.save(c)
 
 
 def tell(c, s: R.CrtState, st: Stream) -> int:
-    f = s.fds.get(st.fd)
+    st.load(c)
+    f = s.fds.get(st.fd) if st.fd >= 0 else None
     if f is None:
         R.set_errno(c, R.EBADF, s)
         return -1
@@ -614,20 +838,20 @@ def tell(c, s: R.CrtState, st: Stream) -> int:
     except NtStatusError as e:
         _status_to_errno(c, s, e)
         return -1
-    if st.wbuf:
-        # the OS position plus what is buffered (append mode included: the file pointer moves to the end only
-        # when the buffer is written)
-        return pos + len(st.wbuf)
-    pos -= len(st.rbuf) - st.rpos
-    pos -= len(st.ungot)
-    return max(pos, 0)
+    n = st.pending()
+    if n:
+        # the OS position plus what is buffered, as it will be written (append mode included: the file
+        # pointer moves to the end only when the buffer is written)
+        return pos + n + (c.read(st.base, n).count(b"\n") if f.text else 0)
+    return max(pos - _unread_raw(c, s, st), 0)
 
 
 def seek(c, s: R.CrtState, st: Stream, offset: int, whence: int) -> int:
     if whence not in (0, 1, 2):
         R.invalid_parameter(c, R.EINVAL, s)
         return -1
-    f = s.fds.get(st.fd)
+    st.load(c)
+    f = s.fds.get(st.fd) if st.fd >= 0 else None
     if f is None:
         R.set_errno(c, R.EBADF, s)
         return -1
@@ -636,22 +860,23 @@ def seek(c, s: R.CrtState, st: Stream, offset: int, whence: int) -> int:
         if cur < 0:
             return -1
         offset, whence = cur + offset, 0
-    if flush(c, s, st) < 0:
+    if _flush(c, s, st) < 0:
+        st.save(c)
         return -1
-    st.rbuf.clear()
-    st.rpos = 0
-    st.ungot.clear()
+    st.ptr = st.base
+    st.cnt = 0
     st.flags &= ~_IOEOF
     if st.flags & _IORW:
-        pass
+        st.flags &= ~(_IOREAD | _IOWRT)
     r = os_lseek(c, s, st.fd, offset, whence)
-    write_file_fields(c, s, st)
+    st.save(c)
     return 0 if r >= 0 else -1
 
 
 def close(c, s: R.CrtState, st: Stream) -> int:
+    st.load(c)
     r = 0
-    if st.wbuf and flush(c, s, st) < 0:
+    if _flush(c, s, st) < 0:
         r = EOF
     if st.fd >= 0 and st.fd in s.fds:
         if os_close(c, s, st.fd) < 0:
@@ -662,10 +887,13 @@ def close(c, s: R.CrtState, st: Stream) -> int:
         except NtStatusError:
             pass
     s.streams.pop(st.addr, None)
+    if st.flags & _IOMYBUF and st.base:
+        R.heap(c).free_block(st.base)
     if st.std:
         st.fd = -1
         st.flags = 0
-        write_file_fields(c, s, st)
+        st.ptr = st.base = st.cnt = st.bufsiz = 0
+        st.save(c)
     else:
         c.write(st.addr, bytes(s.fsize))
         R.heap(c).free_block(st.addr)
@@ -676,13 +904,24 @@ def setvbuf(c, s: R.CrtState, st: Stream, buf: int, mode: int, size: int) -> int
     if mode not in (_IOFBF, _IOLBF, _IONBF) or (mode != _IONBF and not (2 <= size <= 0x7FFFFFFF)):
         R.invalid_parameter(c, R.EINVAL, s)
         return -1
-    flush(c, s, st)
+    st.load(c)
+    _flush(c, s, st)
+    if st.flags & _IOMYBUF and st.base:
+        R.heap(c).free_block(st.base)
+    st.flags &= ~(_IOMYBUF | _IOYOURBUF | _IONBF | _IOSETVBUF)
     if mode == _IONBF:
-        st.nbf = True
-        st.bufsize = 2
+        st.flags |= _IONBF
+        st.base = st.addr + _CHARBUF_OFF[c.ptr_size]
+        st.bufsiz = 2
     else:
-        st.nbf = False
-        st.bufsize = size & ~1
-        st.user_buf = buf
-    write_file_fields(c, s, st)
+        st.bufsiz = size & ~1
+        if buf:
+            st.base = buf
+            st.flags |= _IOYOURBUF | _IOSETVBUF
+        else:
+            st.base = R.alloc(c, st.bufsiz, zero=False)
+            st.flags |= _IOMYBUF | _IOSETVBUF
+    st.ptr = st.base
+    st.cnt = 0
+    st.save(c)
     return 0

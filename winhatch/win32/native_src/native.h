@@ -47,7 +47,8 @@ typedef u32 __attribute__((may_alias, aligned(1))) u32u;
 struct native_state {
     u32 ctype_not_c;      /* nonzero: the CRT's LC_CTYPE locale is not "C" (ctype takes the Python path) */
     u32 errno_tls;        /* TLS index + 1 of the CRT's per-thread errno block (0: none yet) */
-    u32 reserved[14];
+    u64 iob;              /* the address of the C runtime's stdin FILE (stdout follows; 0: not initialised) */
+    u32 reserved[12];
 };
 extern struct native_state WH_DATA(native_state);
 #define NSTATE (WH_DATA(native_state))

@@ -33,13 +33,16 @@ CP_NAMES = {1252: "1252  (ANSI - Latin I)", 437: "437   (OEM - United States)", 
 _DBCS = {932, 936, 949, 950}
 
 
-def resolve_cp(cp: int) -> int:
-    if cp in (CP_ACP, CP_THREAD_ACP):
-        return ACP
-    if cp == CP_OEMCP:
-        return OEMCP
-    if cp == CP_MACCP:
-        return 10000
+def resolve_cp(cp: int, c=None) -> int:
+    """A code page identifier with CP_ACP/CP_THREAD_ACP, CP_OEMCP and CP_MACCP made the system locale's (the
+    profile's [locale] system_locale, machine.nls) — 1252/437/10000 without a call context."""
+    if cp in (CP_ACP, CP_THREAD_ACP, CP_OEMCP, CP_MACCP):
+        nls = getattr(getattr(c, "machine", None), "nls", None)
+        if cp == CP_OEMCP:
+            return nls.oemcp if nls else OEMCP
+        if cp == CP_MACCP:
+            return nls.maccp if nls else 10000
+        return nls.acp if nls else ACP
     return cp
 
 
@@ -253,7 +256,7 @@ def MultiByteToWideChar(c, cp, flags, src, n, dst, cch):
     if not src or n == 0 or cch < 0 or (cch and not dst):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    rcp = resolve_cp(cp)
+    rcp = resolve_cp(cp, c)
     if rcp not in VALID_CODE_PAGES:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
@@ -290,7 +293,7 @@ def WideCharToMultiByte(c, cp, flags, src, n, dst, cb, defchar, used):
     if not src or n == 0 or cb < 0 or (cb and not dst):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    rcp = resolve_cp(cp)
+    rcp = resolve_cp(cp, c)
     if rcp not in VALID_CODE_PAGES:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
@@ -347,12 +350,13 @@ def WideCharToMultiByte(c, cp, flags, src, n, dst, cb, defchar, used):
 
 @api(K32, "UINT WINAPI GetACP(void)")
 def GetACP(c):
-    return ACP
+    """The system locale's ANSI code page (Control\\Nls\\CodePage ACP)."""
+    return resolve_cp(CP_ACP, c)
 
 
 @api(K32, "UINT WINAPI GetOEMCP(void)")
 def GetOEMCP(c):
-    return OEMCP
+    return resolve_cp(CP_OEMCP, c)
 
 
 @api(K32, "BOOL WINAPI IsValidCodePage(UINT CodePage)")
@@ -372,7 +376,7 @@ def _cpinfo(cp: int) -> tuple[int, bytes, bytes, int]:
 
 @api(K32, "BOOL WINAPI GetCPInfo(UINT CodePage, LPCPINFO lpCPInfo)")
 def GetCPInfo(c, cp, p):
-    rcp = resolve_cp(cp)
+    rcp = resolve_cp(cp, c)
     if rcp not in VALID_CODE_PAGES or not p:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
@@ -383,7 +387,7 @@ def GetCPInfo(c, cp, p):
 
 @api(K32, "BOOL WINAPI GetCPInfoEx%(UINT CodePage, DWORD dwFlags, LPCPINFOEX lpCPInfoEx)")
 def GetCPInfoEx(c, cp, flags, p):
-    rcp = resolve_cp(cp)
+    rcp = resolve_cp(cp, c)
     if rcp not in VALID_CODE_PAGES or not p or flags:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0

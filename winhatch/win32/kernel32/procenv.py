@@ -312,5 +312,9 @@ def SetThreadErrorMode(c, mode, old):
 # ------------------------------------------------------------------------------------------ thread locale
 @api(K32, "LCID WINAPI GetThreadLocale(void)")
 def GetThreadLocale(c):
-    """TEB.CurrentLocale; a thread that never set it has the user default locale (en-US here, 0x409)."""
-    return _teb_u32(c, "CurrentLocale") or 0x409
+    """TEB.CurrentLocale (the kernel starts it at the user default locale)."""
+    cur = _teb_u32(c, "CurrentLocale")
+    if cur:
+        return cur
+    from winhatch.win32.kernel32.locale import default_lcid
+    return default_lcid(c, True)

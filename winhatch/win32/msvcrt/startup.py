@@ -94,9 +94,9 @@ def init_runtime_data(c, s: R.CrtState, data_addr) -> None:
     errlist = data_addr(c, "_sys_errlist")
     for i, msg in enumerate(R.ERRNO_MESSAGES + ["Unknown error"]):
         c.write_ptr(errlist + i * ps, R.new_cstr(c, msg.encode()))
-    tz = data_addr(c, "_tzname")
-    c.write_ptr(tz, R.new_cstr(c, b"UTC"))
-    c.write_ptr(tz + ps, R.new_cstr(c, b"UTC"))
+    from winhatch.win32.msvcrt.time import _set_globals   # the zone's values, as _tzset at start-up
+    _set_globals(c, data_addr(c, "_timezone"), data_addr(c, "_daylight"), data_addr(c, "_dstbias"),
+                 data_addr(c, "_tzname"))
     image = process_image_path(c)
     c.write_ptr(data_addr(c, "_pgmptr"), R.new_cstr(c, image.encode("cp1252", "replace")))
     c.write_ptr(data_addr(c, "_wpgmptr"), R.new_wstr(c, image))

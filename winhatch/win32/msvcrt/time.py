@@ -96,6 +96,7 @@ def _zone(c):
         std = raw[4:68].decode("utf-16-le", "replace").split("\0", 1)[0]
         dlt = raw[88:152].decode("utf-16-le", "replace").split("\0", 1)[0]
         z = s.tz_info = (unpack_tzi(raw), std, dlt)
+        _tzset(c)       # the first conversion sets the globals, as the CRT's internal _tzset does
     return z
 
 

@@ -315,6 +315,12 @@ def _parse(data: dict, base: Path, name: str) -> Profile:
     for k in ("locale", "system_locale", "ui_language"):
         if k in loc:
             kw[k] = _locale_name(loc[k], f"{w} {k}")
+    sys_loc = kw.get("system_locale") or kw.get("locale")
+    if sys_loc:
+        from winhatch.kernel.ex.nls import find_locale
+        if not find_locale(sys_loc).acp:
+            raise ProfileError(f"{w} system_locale: {sys_loc} has no ANSI code page (a Unicode-only locale cannot "
+                               f"be the system locale: set system_locale)")
     if "keyboards" in loc:
         ks = _typed(loc["keyboards"], list, f"{w} keyboards")
         if not ks or len(ks) > 8:

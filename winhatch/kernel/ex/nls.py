@@ -79,6 +79,10 @@ LOCALES: dict[str, LocaleInfo] = {x.name.lower(): x for x in (
     _l("ko-KR", 0x0412, 949, 949, 10003, "Korean", "Korea", "KOR", "KOR", "kor", "KOR", 82, 134),
     _l("ar-SA", 0x0401, 1256, 720, 10004, "Arabic", "Saudi Arabia", "ARA", "SAU", "ara", "SAU", 966, 205),
     _l("he-IL", 0x040D, 1255, 862, 10005, "Hebrew", "Israel", "HEB", "ISR", "heb", "ISR", 972, 117),
+    # Unicode-only locales: no ANSI code page (LOCALE_IDEFAULTANSICODEPAGE 0, OEM 1, Mac 2: CP_OEMCP/CP_MACCP);
+    # they cannot be the system locale
+    _l("hi-IN", 0x0439, 0, 1, 2, "Hindi", "India", "HIN", "IND", "hin", "IND", 91, 113),
+    _l("ka-GE", 0x0437, 0, 1, 2, "Georgian", "Georgia", "KAT", "GEO", "kat", "GEO", 995, 88),
 )}
 BY_LCID: dict[int, LocaleInfo] = {x.lcid: x for x in LOCALES.values()}
 DEFAULT_LOCALE = "en-US"

@@ -318,3 +318,16 @@ def GetThreadLocale(c):
         return cur
     from winhatch.win32.kernel32.locale import default_lcid
     return default_lcid(c, True)
+
+
+@api(K32, "BOOL WINAPI SetThreadLocale(LCID Locale)")
+def SetThreadLocale(c, lcid):
+    """TEB.CurrentLocale: LOCALE_USER_DEFAULT/LOCALE_SYSTEM_DEFAULT are made the default locale; an LCID that is
+    not a locale: ERROR_INVALID_PARAMETER; a real locale winhatch does not model stops loudly."""
+    from winhatch.win32.kernel32.locale import LOCALE_INVARIANT, resolve_lcid
+    loc = resolve_lcid(c, lcid)
+    if loc is None or loc == LOCALE_INVARIANT and lcid & 0xFFFF != LOCALE_INVARIANT:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    TEB.write(c.proc.aspace, c.thread.teb, c.arch, CurrentLocale=loc)
+    return 1

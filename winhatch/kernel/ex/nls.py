@@ -25,7 +25,7 @@ class LocaleInfo:
     maccp: int          # LOCALE_IDEFAULTMACCODEPAGE
     language: str       # LOCALE_SENGLISHLANGUAGENAME
     country: str        # LOCALE_SENGLISHCOUNTRYNAME
-    lang3: str          # LOCALE_SABBREVLANGNAME ("RUS")
+    lang3: str | None   # LOCALE_SABBREVLANGNAME ("RUS"; None: not recorded, asking for it stops loudly)
     ctry3: str          # LOCALE_SABBREVCTRYNAME ("RUS")
     iso3_lang: str      # LOCALE_SISO639LANGNAME2 ("rus")
     iso3_ctry: str      # LOCALE_SISO3166CTRYNAME2 ("RUS")
@@ -83,8 +83,20 @@ LOCALES: dict[str, LocaleInfo] = {x.name.lower(): x for x in (
     # they cannot be the system locale
     _l("hi-IN", 0x0439, 0, 1, 2, "Hindi", "India", "HIN", "IND", "hin", "IND", 91, 113),
     _l("ka-GE", 0x0437, 0, 1, 2, "Georgian", "Georgia", "KAT", "GEO", "kat", "GEO", 995, 88),
+    _l("nl-NL", 0x0413, 1252, 850, 10000, "Dutch", "Netherlands", "NLD", "NLD", "nld", "NLD", 31, 176),
+    _l("sv-SE", 0x041D, 1252, 850, 10000, "Swedish", "Sweden", "SVE", "SWE", "swe", "SWE", 46, 221),
+    _l("hr-HR", 0x041A, 1250, 852, 10082, "Croatian", "Croatia", "HRV", "HRV", "hrv", "HRV", 385, 108),
+    _l("ga-IE", 0x083C, 1252, 850, 10000, "Irish", "Ireland", None, "IRL", "gle", "IRL", 353, 68),
+    _l("ms-MY", 0x043E, 1252, 850, 10000, "Malay", "Malaysia", "MSL", "MYS", "msa", "MYS", 60, 167),
+    _l("az-Latn-AZ", 0x042C, 1254, 857, 10081, "Azerbaijani", "Azerbaijan", "AZE", "AZE", "aze", "AZE", 994, 5),
+    _l("uz-Latn-UZ", 0x0443, 1254, 857, None, "Uzbek", "Uzbekistan", "UZB", "UZB", "uzb", "UZB", 998, 247),
 )}
 BY_LCID: dict[int, LocaleInfo] = {x.lcid: x for x in LOCALES.values()}
+#: a neutral (language-only) LCID's default locale ([MS-LCID]; LOCALE_ILANGUAGE of the neutral LCID): mostly the
+#: language's primary sublanguage, otherwise as listed (Spanish: modern sort, Irish: Ireland, Chinese:
+#: PRC, LANG_SERBIAN 0x1A: Croatian)
+NEUTRAL_DEFAULTS: dict[int, int] = {x.lcid & 0x3FF: x.lcid for x in LOCALES.values() if x.lcid >> 10 == 1}
+NEUTRAL_DEFAULTS.update({0x0A: 0x0C0A, 0x3C: 0x083C, 0x04: 0x0804, 0x1A: 0x041A})
 DEFAULT_LOCALE = "en-US"
 
 

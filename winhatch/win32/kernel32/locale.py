@@ -17,7 +17,7 @@ LOCALE_USE_CP_ACP change nothing here (no user overrides; the ANSI code page is 
 """
 from __future__ import annotations
 
-from winhatch.kernel.ex.nls import BY_LCID, find_locale
+from winhatch.kernel.ex.nls import BY_LCID, NEUTRAL_DEFAULTS, find_locale
 from winhatch.ntstatus import ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
 
@@ -103,10 +103,8 @@ def ui_language(c) -> int:
 def _modelled(c, lcid: int, what) -> int | None:
     if lcid in BY_LCID:
         return lcid
-    # a language-only LCID (its primary sublanguage: 0x19 -> 0x419), or SORT/sublanguage defaults
-    for cand in ((lcid & 0x3FF) | 0x400, (lcid & 0x3FF) | 0x800):
-        if lcid == (lcid & 0x3FF) and cand in BY_LCID:
-            return cand
+    if lcid == lcid & 0x3FF and lcid in NEUTRAL_DEFAULTS:     # a neutral LCID: its language's default locale
+        return NEUTRAL_DEFAULTS[lcid]
     _stop(c, f"the locale {what} (modelled: {', '.join(sorted(x.name for x in BY_LCID.values()))} and the "
              f"invariant locale)")
     return None
@@ -170,6 +168,7 @@ def identity_info(c, lcid: int) -> dict[int, str]:
            0x59: x.iso_lang, 0x5A: x.iso_ctry, 0x5B: str(x.geo_id), 0x5C: x.name, 0x67: x.iso3_lang,
            0x68: x.iso3_ctry, 0x6D: x.iso_lang, 0x72: x.english_name, 0x1001: x.language, 0x1002: x.country,
            0x7B: x.name}
+    out = {k: v for k, v in out.items() if v is not None and "None" not in v}     # a fact not recorded for the locale: stop
     if ui_language(c) & 0x3FF == 0x09:     # an English UI: the display names are the English ones
         out.update({0x02: x.english_name, 0x06: x.country, 0x6F: x.english_name, 0x08: x.country})
     return out
@@ -178,11 +177,16 @@ def identity_info(c, lcid: int) -> dict[int, str]:
 def _put(c, buf: int, cch: int, text: str, wide: bool | None = None) -> int:
     """Copy `text` and its NUL (wide: UTF-16, the W and Ex functions; else the caller's ...A/...W form)."""
     unit = 2 if (c.wide if wide is None else wide) else 1
-    data = text.encode("utf-16-le") + b"\0\0" if unit == 2 else text.encode("cp1252", "replace") + b"\0"
+    if unit == 2:
+        data = text.encode("utf-16-le") + b"\0\0"
+    else:
+        data = text.encode(c.machine.nls.ansi_codec, "replace") + b"\0"
     n = len(data) // unit
     if cch == 0:
         return n
     if not buf or cch < n:
+        if buf and unit == 1:
+            c.write(buf, data[:cch])    # the A forms convert into the caller's buffer: what fits is written
         c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
         return 0
     c.write(buf, data)
@@ -204,7 +208,7 @@ def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None
     table = EN_US_INFO if loc == EN_US else INVARIANT_INFO if loc == LOCALE_INVARIANT else identity_info(c, loc)
     value = table.get(kind)
     if value is None:
-        _stop(c, f"GetLocaleInfo LCTYPE 0x{kind:x}")
+        _stop(c, f"GetLocaleInfo LCTYPE 0x{kind:x}" + (f" of the locale {locale_name(loc)}" if loc in BY_LCID else ""))
     if lctype & LOCALE_RETURN_NUMBER:
         if kind not in _NUMERIC:
             c.set_last_error(ERROR_INVALID_FLAGS)

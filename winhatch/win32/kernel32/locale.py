@@ -168,7 +168,8 @@ def identity_info(c, lcid: int) -> dict[int, str]:
            0x59: x.iso_lang, 0x5A: x.iso_ctry, 0x5B: str(x.geo_id), 0x5C: x.name, 0x67: x.iso3_lang,
            0x68: x.iso3_ctry, 0x6D: x.iso_lang, 0x72: x.english_name, 0x1001: x.language, 0x1002: x.country,
            0x7B: x.name}
-    out = {k: v for k, v in out.items() if v is not None and "None" not in v}     # a fact not recorded for the locale: stop
+    # a fact not recorded for the locale (None) is left out: asking for it stops loudly
+    out = {k: v for k, v in out.items() if v is not None and "None" not in v}
     if ui_language(c) & 0x3FF == 0x09:     # an English UI: the display names are the English ones
         out.update({0x02: x.english_name, 0x06: x.country, 0x6F: x.english_name, 0x08: x.country})
     return out

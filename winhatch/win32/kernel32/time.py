@@ -409,8 +409,9 @@ def SetLocalTime(c, pst):
 @api(K32, "BOOL WINAPI DosDateTimeToFileTime(WORD wFatDate, WORD wFatTime, LPFILETIME lpFileTime)")
 def DosDateTimeToFileTime(c, fat_date, fat_time, pft):
     """The MS-DOS date (year since 1980:7, month:4, day:5) and time (hour:5, minute:6, seconds/2:5), a local
-    time, as a local FILETIME (no conversion: the result is a local file time); fields out of range (day 0, month 13, 62 seconds...) fail with
-    the last error untouched (as Wine does; Windows's documentation says nothing of it)."""
+    time, as a local FILETIME (no conversion: the result is a local file time); fields out of range (day 0,
+    month 13, 62 seconds...) fail with the last error untouched (as Wine does; Windows's documentation says
+    nothing of it)."""
     fat_date &= 0xFFFF
     fat_time &= 0xFFFF
     ft = fields_to_filetime(1980 + (fat_date >> 9), (fat_date >> 5) & 15, 0, fat_date & 31, fat_time >> 11,

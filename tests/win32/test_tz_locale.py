@@ -40,6 +40,9 @@ def test_default_machine_zone_and_locale(build_fixture, arch):
     assert out["crt localtime 2025-07-01 12:00Z"] == "08:00 isdst 1"
     assert out["crt localtime 2025-01-15 12:00Z"] == "07:00 isdst 0"
     assert out["crt mktime round trip"] == "1"
+    assert out["TZ=PST8PDT"] == "timezone 28800 daylight 1 PST/PDT, 2025-07-01 12:00Z -> 05:00 isdst 1"
+    assert out["TZ=UTC"] == "timezone 0 daylight 0, -> 12:00"
+    assert out["TZ unset"] == "timezone 18000"
     assert "machine 2025-01-15 12:00Z -> 1 2025-01-15 07:00 -> 1 12:00" in out
     assert "machine 2025-07-01 12:00Z -> 1 2025-07-01 08:00 -> 1 12:00" in out
     assert "sydney 2025-01-15 12:00Z -> 1 2025-01-15 23:00 -> 1 12:00" in out    # southern summer: +11

@@ -5,6 +5,7 @@ zone has daylight time, _dstbias = DaylightBias * 60 (ucrt; msvcrt: -3600), _tzn
 ANSI code page), and localtime/mktime apply that zone's rule to the year converted (kernel32.time.convert)."""
 from __future__ import annotations
 
+import re
 import struct
 import time as _t
 
@@ -86,17 +87,44 @@ def tm_fields(t: int, isdst: int = 0) -> list[int]:
             g.tm_yday - 1, isdst]
 
 
+_TZ = re.compile(r"^([A-Za-z]{1,16})([+-]?)(\d{1,2})?(?::(\d{1,2})(?::(\d{1,2}))?)?([A-Za-z]{1,16})?$")
+#: the daylight rule the CRT applies to a TZ variable naming a daylight zone: the US rule (second Sunday of
+#: March 02:00 to the first Sunday of November 02:00, Microsoft's _tzset documentation)
+_US_DST = ((0, 11, 0, 1, 2, 0, 0, 0), (0, 3, 0, 2, 2, 0, 0, 0))
+
+
+def _tz_variable(c) -> tuple | None:
+    """The zone the TZ environment variable gives (the CRT's format: tzn[+|-]hh[:mm[:ss]][dzn], the offset
+    being UTC - local); None when TZ is not set or not in that format (the system's zone then)."""
+    from winhatch.win32.msvcrt import startup
+    from winhatch.win32.msvcrt.stdlib import _find_env
+    items = startup.crt_environ(c, R.state(c))
+    i = _find_env(items, "TZ")
+    m = _TZ.match(items[i].partition("=")[2].strip()) if i >= 0 else None
+    if m is None:
+        return None
+    std, sign, hh, mm, ss, dlt = m.groups()
+    secs = int(hh or 0) * 3600 + int(mm or 0) * 60 + int(ss or 0)     # "UTC": no offset, 0
+    minutes = -(secs // 60) if sign == "-" else secs // 60
+    std_date, dl_date = _US_DST if dlt else ((0,) * 8, (0,) * 8)
+    return (minutes, std_date, 0, dl_date, -60), std, dlt or ""
+
+
 def _zone(c):
-    """The machine's TIME_ZONE_INFORMATION fields (read once per process, as _tzset does)."""
+    """The zone the CRT converts with, read once per process as _tzset does: TZ's when the environment sets it,
+    else the machine's TIME_ZONE_INFORMATION."""
     s = R.state(c)
     z = getattr(s, "tz_info", None)
     if z is None:
-        from winhatch.win32.kernel32.time import machine_tzi, unpack_tzi
-        raw, _key = machine_tzi(c)
-        std = raw[4:68].decode("utf-16-le", "replace").split("\0", 1)[0]
-        dlt = raw[88:152].decode("utf-16-le", "replace").split("\0", 1)[0]
-        z = s.tz_info = (unpack_tzi(raw), std, dlt)
-        _tzset(c)       # the first conversion sets the globals, as the CRT's internal _tzset does
+        z = _tz_variable(c)
+        if z is None:
+            from winhatch.win32.kernel32.time import machine_tzi, unpack_tzi
+            raw, _key = machine_tzi(c)
+            std = raw[4:68].decode("utf-16-le", "replace").split("\0", 1)[0]
+            dlt = raw[88:152].decode("utf-16-le", "replace").split("\0", 1)[0]
+            z = (unpack_tzi(raw), std, dlt)
+        s.tz_info = z
+        _publish(c)     # the first conversion sets the globals, as the CRT's internal _tzset does
     return z
 
 
@@ -427,7 +455,13 @@ def _set_globals(c, tz_addr: int, dl_addr: int, dst_addr: int, names_addr: int) 
 
 @api(BOTH, "void __cdecl _tzset(void)")
 def _tzset(c):
-    """TZ is not set: the zone is the system's (GetTimeZoneInformation): the globals get its values."""
+    """The zone is read again (TZ may have changed) and the globals get its values: TZ's, else the
+    system's (GetTimeZoneInformation)."""
+    R.state(c).tz_info = None
+    _zone(c)
+
+
+def _publish(c) -> None:
     if c.dll.startswith("ucrtbase") or c.dll.startswith("api-ms-win-crt"):
         _set_globals(c, __timezone(c), __daylight(c), __dstbias(c), __tzname(c))   # the accessors' statics
         return

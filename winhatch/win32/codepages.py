@@ -5,15 +5,6 @@ CP_ACP, CP_OEMCP, CP_UTF8 = 0, 1, 65001
 ACP, OEMCP = 1252, 437
 
 
-def acp(c) -> int:
-    """The machine's ANSI code page (its system locale's, machine.nls)."""
-    return c.machine.nls.acp
-
-
-def oemcp(c) -> int:
-    return c.machine.nls.oemcp
-
-
 def _codec(cp: int) -> str:
     if cp in (CP_ACP, 3):
         cp = ACP

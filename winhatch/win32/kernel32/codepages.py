@@ -53,6 +53,15 @@ def resolve_cp(cp: int, c=None) -> int:
     return cp
 
 
+def acp(c) -> int:
+    """The machine's ANSI code page (its system locale's, machine.nls)."""
+    return resolve_cp(CP_ACP, c)
+
+
+def oemcp(c) -> int:
+    return resolve_cp(CP_OEMCP, c)
+
+
 def _codec(cp: int) -> str:
     """Python's codec of a Windows code page (EBCDIC 37 is "cp037": three digits at least)."""
     return {65001: "utf-8", 65000: "utf-7", 20127: "ascii", 28591: "latin-1", 10000: "mac_roman"}.get(

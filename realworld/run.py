@@ -39,8 +39,11 @@ def child(spec: dict) -> dict:
     try:
         # writable: the invocation's output files are compared in its host folder, as under Wine (the corpus
         # checks the emulation, not the sandbox: `winhatch run` keeps a sample's folder copy-on-write)
+        # the machine's time zone is UTC: the expectations were recorded on machines in UTC (TZ=UTC, the
+        # Linux builds' and Wine's references), and a Windows program reads the zone from the system, not TZ
+        from winhatch.kernel.profile import Profile
         res = runner.run(spec["exe"], spec["args"], timeout=spec["timeout"], env=spec["env"], stdin=stdin,
-                         writable=True)
+                         writable=True, profile=Profile.default().with_(time_zone="UTC"))
     except Exception as e:  # noqa: BLE001 - a winhatch bug is a result too
         return {"exit": None, "stdout": "", "stderr": "", "stop": f"winhatch internal error: {type(e).__name__}: {e}"}
     stop = None

@@ -103,6 +103,12 @@ class Machine:
         #: who and what the computer is (winhatch.kernel.profile): every layer reads the machine's facts here
         self.profile = profile
         self.clock = EmulatedClock(uptime=profile.uptime)
+        from winhatch.kernel.ex.nls import Nls
+        from winhatch.kernel.ex.timezone import TimeZone, find_zone
+        #: the machine's time zone and national-language settings (the profile's [locale]): the one source of
+        #: local time (KUSER_SHARED_DATA, SystemTimeOfDayInformation, the registry) and of the locales/code pages
+        self.time_zone = TimeZone(find_zone(profile.time_zone) or find_zone("UTC"))
+        self.nls = Nls.from_profile(profile)
         self.events = EventLog(clock=self.clock.elapsed)
         self.notify = NotifyRoutines()
         self.cid = CidTable()
@@ -141,6 +147,9 @@ class Machine:
             registry = Registry.default()
             registry.merge(registry_description(profile))
             user_paths(registry, profile)
+            bias = self.time_zone.state(self.clock.system_time())[0]
+            registry.merge({"keys": {"HKLM\\SYSTEM\\ControlSet001\\Control\\TimeZoneInformation": {"values": {
+                "ActiveTimeBias": {"type": "REG_DWORD", "data": bias & 0xFFFFFFFF}}}}})
         self.registry = registry
         if console is None:
             from winhatch.kernel.io.console import Console
@@ -247,7 +256,9 @@ class Machine:
                 system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.now(),
                 tick_count_ms=self.clock.now() // 10_000, cookie=self.system_cookie,
                 number_of_physical_pages=self.profile.memory >> 12, active_processor_count=self.profile.cpu_count,
-                nt_build=self.profile.os_build, major=self.profile.os_major, minor=self.profile.os_minor)
+                nt_build=self.profile.os_build, major=self.profile.os_major, minor=self.profile.os_minor,
+                time_zone_bias_100ns=self.time_zone.bias_100ns(self.clock.system_time()),
+                time_zone_id=self.time_zone.state(self.clock.system_time())[1])
             self._kuser.write(0, data)  # one page for every process: the section's shared memory
             self.clock.on_millisecond.append(self._update_kuser_times)
             self._sync_api_trace_flag(self.events.api_wanted)
@@ -273,8 +284,11 @@ class Machine:
         """The time fields of KUSER_SHARED_DATA follow emulated time (what GetTickCount and friends read)."""
         from winhatch.kernel.structs.kuser import update_kuser_times
         page = bytearray(self._kuser.read(0, 0x1000))
-        update_kuser_times(page, system_time_100ns=self.clock.system_time(), interrupt_time_100ns=self.clock.now(),
-                           tick_count_ms=self.clock.now() // 10_000)
+        now = self.clock.system_time()
+        bias, zid = self.time_zone.state(now)     # cached until the next transition: cheap every millisecond
+        update_kuser_times(page, system_time_100ns=now, interrupt_time_100ns=self.clock.now(),
+                           tick_count_ms=self.clock.now() // 10_000, time_zone_bias_100ns=bias * 600_000_000,
+                           time_zone_id=zid)
         self._kuser.write(0, bytes(page))
 
     def ensure_system_cookie(self) -> int:
@@ -313,7 +327,7 @@ class Machine:
         return peb.create_user_stack(thread, reserve, commit, highest)
 
     def create_teb(self, thread) -> int:
-        return peb.create_teb(thread)
+        return peb.create_teb(thread, self.nls.user.lcid)
 
     def write_teb_stack_limit(self, thread, limit: int) -> None:
         peb.write_teb_stack_limit(thread, limit)

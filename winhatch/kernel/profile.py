@@ -88,6 +88,11 @@ class Profile:
     programs: tuple[InstalledProgram, ...] = DEFAULT_PROGRAMS
     files: tuple[SeedFile, ...] = ()
     registry: tuple[SeedValue, ...] = ()
+    time_zone: str = "Eastern Standard Time"  # a Windows time-zone key (winhatch.kernel.ex.timezone.ZONES)
+    locale: str = "en-US"                     # the user default locale (winhatch.kernel.ex.nls.LOCALES)
+    system_locale: str = ""                   # the system locale, the code pages ("": the user locale)
+    ui_language: str = ""                     # the UI language ("": the user locale)
+    keyboards: tuple[str, ...] = ()           # keyboard layouts by locale, the default first (): the locale's
     source: str = ""                          # the file it came from ("" = the defaults)
 
     # ------------------------------------------------------------------------------------------------ facts
@@ -202,6 +207,18 @@ def _table(data: dict, key: str, name: str) -> dict:
     return _typed(v, dict, f"{name}: [{key}]")
 
 
+def _locale_name(v, where: str) -> str:
+    """A modelled locale by name ("ru-RU") or LCID (0x419, "0x419"): its canonical name."""
+    from winhatch.kernel.ex.nls import LOCALES, find_locale
+    if isinstance(v, bool) or not isinstance(v, (str, int)):
+        raise ProfileError(f"{where}: expected a locale name like \"ru-RU\" or an LCID, got {v!r}")
+    info = find_locale(v)
+    if info is None:
+        raise ProfileError(f"{where}: {v!r} is not a modelled locale (known: "
+                           f"{', '.join(sorted(x.name for x in LOCALES.values()))})")
+    return info.name
+
+
 def _check_keys(tbl: dict, allowed: set[str], where: str) -> None:
     for k in tbl:
         if k not in allowed:
@@ -210,7 +227,7 @@ def _check_keys(tbl: dict, allowed: set[str], where: str) -> None:
 
 def _parse(data: dict, base: Path, name: str) -> Profile:
     kw: dict = {}
-    _check_keys(data, {"machine", "os", "cpu", "network", "programs", "files", "registry"}, name)
+    _check_keys(data, {"machine", "os", "cpu", "network", "locale", "programs", "files", "registry"}, name)
     m = _table(data, "machine", name)
     w = f"{name}: [machine]"
     _check_keys(m, {"host_name", "user_name", "domain", "memory", "memory_used", "uptime", "disk_size",
@@ -284,6 +301,31 @@ def _parse(data: dict, base: Path, name: str) -> Profile:
         kw["mac"] = _mac(n["mac"], f"{w} mac")
     if "adapter" in n:
         kw["adapter_description"] = _typed(n["adapter"], str, f"{w} adapter")
+
+    loc = _table(data, "locale", name)
+    w = f"{name}: [locale]"
+    _check_keys(loc, {"time_zone", "locale", "system_locale", "ui_language", "keyboards"}, w)
+    if "time_zone" in loc:
+        from winhatch.kernel.ex.timezone import ZONES, find_zone
+        z = find_zone(_typed(loc["time_zone"], str, f"{w} time_zone"))
+        if z is None:
+            raise ProfileError(f"{w} time_zone: {loc['time_zone']!r} is not a modelled Windows time zone (known: "
+                               f"{', '.join(sorted(x.key for x in ZONES.values()))})")
+        kw["time_zone"] = z.key
+    for k in ("locale", "system_locale", "ui_language"):
+        if k in loc:
+            kw[k] = _locale_name(loc[k], f"{w} {k}")
+    sys_loc = kw.get("system_locale") or kw.get("locale")
+    if sys_loc:
+        from winhatch.kernel.ex.nls import find_locale
+        if not find_locale(sys_loc).acp:
+            raise ProfileError(f"{w} system_locale: {sys_loc} has no ANSI code page (a Unicode-only locale cannot "
+                               f"be the system locale: set system_locale)")
+    if "keyboards" in loc:
+        ks = _typed(loc["keyboards"], list, f"{w} keyboards")
+        if not ks or len(ks) > 8:
+            raise ProfileError(f"{w} keyboards: 1-8 locales, the default layout first")
+        kw["keyboards"] = tuple(_locale_name(k, f"{w} keyboards") for k in ks)
 
     if "programs" in data:
         progs = []
@@ -414,6 +456,11 @@ def registry_description(p: Profile) -> dict:
             put(k, "Publisher", "REG_SZ", prog.publisher)
         if prog.install_date:
             put(k, "InstallDate", "REG_SZ", prog.install_date)
+    from winhatch.kernel.ex import nls, timezone
+    for extra in (timezone.registry_description(timezone.find_zone(p.time_zone)),
+                  nls.registry_description(nls.Nls.from_profile(p))):
+        for path, body in extra["keys"].items():
+            keys.setdefault(path, {"values": {}})["values"].update(body["values"])
     for v in p.registry:
         put(v.key, v.name, v.type, v.data)
     return {"keys": keys}

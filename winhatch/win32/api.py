@@ -374,7 +374,7 @@ class Call:
 
     def astr(self, addr: int) -> str | None:
         b = self.cstr(addr)
-        return None if b is None else b.decode("cp1252", "replace")
+        return None if b is None else b.decode(self.machine.nls.ansi_codec, "replace")
 
     def wstr(self, addr: int, limit: int = 1 << 16) -> str | None:
         if not addr:
@@ -394,8 +394,8 @@ class Call:
             return s.encode("utf-16-le")
         if (self.name[:-1] in FILE_NAME_RESULTS and self.proc.subsystem.get("file_apis_oem")
                 and self.spec is not None and ("kernel32.dll" in self.spec.dlls or "kernelbase.dll" in self.spec.dlls)):
-            return s.encode("cp437", "replace")
-        return s.encode("cp1252", "replace")
+            return s.encode(self.machine.nls.oem_codec, "replace")
+        return s.encode(self.machine.nls.ansi_codec, "replace")
 
     def tchar_size(self) -> int:
         return 2 if self.wide else 1
@@ -658,7 +658,8 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
             elif k == "str_w" or (k == "str_t" and wide):
                 args[i] = cpu.read_wstr(a, 1 << 16)
             else:
-                cp = "cp437" if oem and i in file_names else "cp1252"
+                nls = disp.machine.nls
+                cp = nls.oem_codec if oem and i in file_names else nls.ansi_codec
                 args[i] = cpu.read_cstr(a, 1 << 16).decode(cp, "replace")
 
     def traced(thread, cpu, args, sp, ret_addr):

@@ -128,9 +128,9 @@ def query_system_information(machine, thread, cls: int, buf: int, length: int, R
         # no kernel debugger: KdDebuggerEnabled FALSE, KdDebuggerNotPresent TRUE
         return _fixed(proc, buf, length, ReturnLength, bytes([0, 1]))
     if cls == SystemTimeZoneInformation:
-        return _fixed(proc, buf, length, ReturnLength, si.time_zone_information())
+        return _fixed(proc, buf, length, ReturnLength, si.time_zone_information(machine))
     if cls == SystemDynamicTimeZoneInformation:
-        return _fixed(proc, buf, length, ReturnLength, si.dynamic_time_zone_information())
+        return _fixed(proc, buf, length, ReturnLength, si.dynamic_time_zone_information(machine))
     if cls == SystemRangeStartInformation:
         # MmSystemRangeStart: the start of kernel space (a WoW64 caller gets its 32-bit view's limit)
         data = struct.pack("<Q", 0xFFFF800000000000) if arch == "x64" else struct.pack("<I", 0x80000000)

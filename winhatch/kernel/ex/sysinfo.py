@@ -90,11 +90,13 @@ def _busy(machine) -> tuple[int, int]:
 
 
 def timeofday_information(machine) -> bytes:
-    """SYSTEM_TIMEOFDAY_INFORMATION (0x30 bytes): boot time, now, the time-zone bias and id (the machine runs
-    in UTC: bias 0, TIME_ZONE_ID_UNKNOWN), BootTimeBias and SleepTimeBias 0."""
+    """SYSTEM_TIMEOFDAY_INFORMATION (0x30 bytes): boot time, now, the time-zone bias in effect now (100 ns
+    units, UTC - local) and its TIME_ZONE_ID_*, BootTimeBias and SleepTimeBias 0."""
     from winhatch.kernel.structs import SYSTEM_TIMEOFDAY_INFORMATION
-    return SYSTEM_TIMEOFDAY_INFORMATION.pack("x64", BootTime=machine.clock.boot_filetime,
-                                             CurrentTime=machine.clock.system_time())
+    now = machine.clock.system_time()
+    bias, zid = machine.time_zone.state(now)
+    return SYSTEM_TIMEOFDAY_INFORMATION.pack("x64", BootTime=machine.clock.boot_filetime, CurrentTime=now,
+                                             TimeZoneBias=bias * 600_000_000, TimeZoneId=zid)
 
 
 def processor_performance(machine) -> list[bytes]:
@@ -477,24 +479,14 @@ def logical_processor(machine, arch: str) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------- time zone
-#: the zone's names as the kernel keeps them since Vista: indirect strings into tzres.dll (the zone's MUI_Std and
-#: MUI_Dlt registry values; Windows 10's UTC zone: -932 standard, -931 daylight), which RtlQueryTimeZoneInformation
-#: and NtQuerySystemInformation return as they are (ntdll/time.c, on Windows: "isn't an indirect string")
-TZ_STANDARD_NAME = "@tzres.dll,-932"
-TZ_DAYLIGHT_NAME = "@tzres.dll,-931"
-TZ_KEY_NAME = "UTC"
+def time_zone_information(machine) -> bytes:
+    """RTL_TIME_ZONE_INFORMATION (172 bytes) of the machine's zone (winhatch.kernel.ex.timezone), the rule of
+    the current year; the names as the kernel keeps them (Windows 10: tzres.dll indirect strings where known)."""
+    tz = machine.time_zone
+    return tz.rtl_information(tz.year_of(machine.clock.system_time()))
 
 
-def time_zone_information() -> bytes:
-    """RTL_TIME_ZONE_INFORMATION (172 bytes) of the machine's zone, UTC: bias 0, the names as indirect strings,
-    no transition dates."""
-    std = TZ_STANDARD_NAME.encode("utf-16-le").ljust(64, b"\0")
-    dlt = TZ_DAYLIGHT_NAME.encode("utf-16-le").ljust(64, b"\0")
-    return struct.pack("<i", 0) + std + bytes(16) + struct.pack("<i", 0) + dlt + bytes(16) + struct.pack("<i", 0)
-
-
-def dynamic_time_zone_information() -> bytes:
-    """RTL_DYNAMIC_TIME_ZONE_INFORMATION (432 bytes): the above, TimeZoneKeyName[128], DynamicDaylightTimeDisabled
-    (FALSE) and its padding."""
-    return time_zone_information() + TZ_KEY_NAME.encode("utf-16-le").ljust(256, b"\0") + bytes(4)
-
+def dynamic_time_zone_information(machine) -> bytes:
+    """RTL_DYNAMIC_TIME_ZONE_INFORMATION (432 bytes): the above, TimeZoneKeyName, DynamicDaylightTimeDisabled."""
+    tz = machine.time_zone
+    return tz.rtl_dynamic_information(tz.year_of(machine.clock.system_time()))

@@ -336,6 +336,7 @@ def kernel_services() -> dict[str, ServiceFn]:
     from winhatch.kernel.cm import services as _cm  # noqa: F401
     from winhatch.kernel.ex import atom_services as _ex_atom  # noqa: F401
     from winhatch.kernel.ex import services as _ex  # noqa: F401
+    from winhatch.kernel.ex import nls_services as _ex_nls  # noqa: F401
     from winhatch.kernel.io import file_services as _io  # noqa: F401
     from winhatch.kernel.io import iocp_services as _io_iocp  # noqa: F401
     from winhatch.kernel.ke import clock_services as _ke  # noqa: F401

@@ -126,7 +126,8 @@ def create_user_stack(thread: Thread, reserve: int, commit: int, highest: int | 
     return ThreadStack(base=top, limit=top - commit, reserve_base=base, reserve=size, commit=commit)
 
 
-def create_teb(thread: Thread) -> int:
+def create_teb(thread: Thread, locale: int = 0x409) -> int:
+    """The thread's TEB; CurrentLocale is the user default locale (PsDefaultThreadLocaleId)."""
     proc = thread.process
     arch = proc.arch
     aspace = proc.aspace
@@ -141,7 +142,7 @@ def create_teb(thread: Thread) -> int:
                      "StackLimit": st.limit, "Self": teb},
               ClientId={"UniqueProcess": proc.pid, "UniqueThread": thread.tid},
               ProcessEnvironmentBlock=proc.peb, DeallocationStack=st.reserve_base,
-              CurrentLocale=0x409)
+              CurrentLocale=locale)
     return teb
 
 

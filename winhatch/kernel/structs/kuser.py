@@ -264,9 +264,15 @@ def _put_ksystem_time(buf: bytearray, off: int, value: int) -> None:
 
 def update_kuser_times(buf: bytearray, *, system_time_100ns: int | None = None,
                        interrupt_time_100ns: int | None = None, tick_count_ms: int | None = None,
-                       time_increment_100ns: int = DEFAULT_TIME_INCREMENT_100NS) -> None:
+                       time_increment_100ns: int = DEFAULT_TIME_INCREMENT_100NS,
+                       time_zone_bias_100ns: int | None = None, time_zone_id: int | None = None) -> None:
     """Advance the clock fields of a KUSER_SHARED_DATA page in place (any of them may be left out)."""
     k = KUSER_SHARED_DATA
+    if time_zone_bias_100ns is not None:
+        _put_ksystem_time(buf, k.offset("x64", "TimeZoneBias"), time_zone_bias_100ns)
+    if time_zone_id is not None:
+        o = k.offset("x64", "TimeZoneId")
+        buf[o:o + 4] = ULONG.to_bytes("x64", time_zone_id)
     if interrupt_time_100ns is not None:
         _put_ksystem_time(buf, k.offset("x64", "InterruptTime"), interrupt_time_100ns)
     if system_time_100ns is not None:

@@ -137,9 +137,7 @@ def _heap_alloc(c, size: int, flags: int = 0) -> int:
 # SetUnhandledExceptionFilter: winhatch/win32/ntdll/seh.py
 
 
-@api(K32, "BOOL WINAPI IsDBCSLeadByteEx(UINT CodePage, BYTE TestChar)")
-def IsDBCSLeadByteEx(c, cp, ch):
-    return 0  # code pages 1252 / 437 / UTF-8 have no DBCS lead bytes
+# IsDBCSLeadByte(Ex): kernel32/codepages.py (the code page's lead-byte ranges)
 
 
 # MultiByteToWideChar / WideCharToMultiByte and the other code page APIs: kernel32/codepages.py

@@ -33,36 +33,73 @@ CP_NAMES = {1252: "1252  (ANSI - Latin I)", 437: "437   (OEM - United States)", 
 _DBCS = {932, 936, 949, 950}
 
 
-def resolve_cp(cp: int) -> int:
-    if cp in (CP_ACP, CP_THREAD_ACP):
-        return ACP
-    if cp == CP_OEMCP:
-        return OEMCP
-    if cp == CP_MACCP:
-        return 10000
+def resolve_cp(cp: int, c=None) -> int:
+    """A code page identifier with CP_ACP/CP_THREAD_ACP, CP_OEMCP and CP_MACCP made the system locale's (the
+    profile's [locale] system_locale, machine.nls) — 1252/437/10000 without a call context."""
+    if cp in (CP_ACP, CP_THREAD_ACP, CP_OEMCP, CP_MACCP):
+        nls = getattr(getattr(c, "machine", None), "nls", None)
+        if cp == CP_THREAD_ACP and nls is not None:
+            # the thread locale's ANSI code page (TEB.CurrentLocale); a Unicode-only locale's is the ACP
+            from winhatch.kernel.ex.nls import BY_LCID
+            from winhatch.win32.kernel32.procenv import _teb_u32
+            info = BY_LCID.get(_teb_u32(c, "CurrentLocale") & 0xFFFF)
+            if info is not None and info.acp:
+                return info.acp
+        if cp == CP_OEMCP:
+            return nls.oemcp if nls else OEMCP
+        if cp == CP_MACCP:
+            return nls.maccp if nls else 10000
+        return nls.acp if nls else ACP
     return cp
 
 
+def acp(c) -> int:
+    """The machine's ANSI code page (its system locale's, machine.nls)."""
+    return resolve_cp(CP_ACP, c)
+
+
+def oemcp(c) -> int:
+    return resolve_cp(CP_OEMCP, c)
+
+
 def _codec(cp: int) -> str:
+    """Python's codec of a Windows code page (EBCDIC 37 is "cp037": three digits at least)."""
     return {65001: "utf-8", 65000: "utf-7", 20127: "ascii", 28591: "latin-1", 10000: "mac_roman"}.get(
-        cp, f"iso8859-{cp - 28590}" if 28591 < cp < 28606 else f"cp{cp}")
+        cp, f"iso8859-{cp - 28590}" if 28591 < cp < 28606 else f"cp{cp:03d}")
 
 
 _SBCS_TABLES: dict[int, str] = {}
+#: the bytes a single-byte code page leaves undefined (MB_ERR_INVALID_CHARS: ERROR_NO_UNICODE_TRANSLATION);
+#: Windows 1252 defines its five holes as the C1 controls of the same value
+_SBCS_UNDEFINED: dict[int, frozenset[int]] = {}
+
+
+def require_table(c, cp: int) -> None:
+    """A valid code page winhatch has no conversion table for (ASMO 708) stops the program loudly."""
+    import codecs
+    if cp in (CP_UTF7, CP_UTF8):
+        return
+    try:
+        codecs.lookup(_codec(cp))
+    except LookupError:
+        from winhatch.win32.msvcrt.runtime import not_implemented
+        not_implemented(c, f"conversions of code page {cp}")
 
 
 def _sbcs_table(cp: int) -> str | None:
     t = _SBCS_TABLES.get(cp)
     if t is None and cp not in _DBCS and cp not in (65000, 65001):
-        chars = []
+        chars, undefined = [], set()
         try:
             for b in range(256):
                 try:
                     chars.append(bytes([b]).decode(_codec(cp)))
                 except UnicodeDecodeError:
                     chars.append(chr(b))  # an undefined byte maps to the code point of the same value
+                    undefined.add(b)
         except LookupError:
             return None
+        _SBCS_UNDEFINED[cp] = frozenset() if cp == 1252 else frozenset(undefined)
         t = _SBCS_TABLES[cp] = "".join(chars)
     return t
 
@@ -145,11 +182,18 @@ def decode(data: bytes, cp: int, *, strict: bool = False) -> str | None:
         return b"".join(struct.pack("<H", u) for u in utf7_decode_units(data)).decode("utf-16-le", "surrogatepass")
     table = _sbcs_table(cp)
     if table is not None:
+        if strict and _SBCS_UNDEFINED.get(cp) and any(b in _SBCS_UNDEFINED[cp] for b in data):
+            return None
         return "".join(table[b] for b in data)
     try:
-        return data.decode(_codec(cp), "strict" if strict else "replace")
+        text = data.decode(_codec(cp), "strict" if strict else "replace")
     except UnicodeDecodeError:
         return None
+    if strict and cp == 932 and any("\uf8f1" <= ch <= "\uf8f3" for ch in text):
+        return None     # 0xFD-0xFF are not characters of Windows 932 (Python maps them to private use)
+    if not strict and cp in _DBCS and "\ufffd" in text:
+        text = text.replace("\ufffd", chr(_cpinfo(cp)[3]))    # an invalid sequence: the code page's default
+    return text
 
 
 def _best_fit(ch: str, table_rev: dict[str, int]) -> int | None:
@@ -199,10 +243,21 @@ def encode(text: str, cp: int, *, default: bytes | None = None, best_fit: bool =
             if strict:
                 return None, False
             raise
+    codec = _codec(cp)
     try:
-        return text.encode(_codec(cp)), False
+        return text.encode(codec), False
     except UnicodeEncodeError:
-        return text.encode(_codec(cp), "replace"), True
+        pass
+    # character by character: what cannot be converted is the default character (a DBCS code page's may be
+    # a double-byte one, lpDefaultChar's first two bytes)
+    dflt = (default if default else b"?")[:2 if cp in _DBCS else 1]
+    out = bytearray()
+    for ch in text:
+        try:
+            out += ch.encode(codec)
+        except UnicodeEncodeError:
+            out += dflt
+    return bytes(out), True
 
 
 def _utf16_units(c, addr: int, n: int) -> str:
@@ -253,10 +308,11 @@ def MultiByteToWideChar(c, cp, flags, src, n, dst, cch):
     if not src or n == 0 or cch < 0 or (cch and not dst):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    rcp = resolve_cp(cp)
+    rcp = resolve_cp(cp, c)
     if rcp not in VALID_CODE_PAGES:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
+    require_table(c, rcp)
     if rcp in (CP_UTF8, CP_UTF7):
         if flags & ~MB_ERR_INVALID_CHARS or (rcp == CP_UTF7 and flags):
             c.set_last_error(ERROR_INVALID_FLAGS)
@@ -290,10 +346,11 @@ def WideCharToMultiByte(c, cp, flags, src, n, dst, cb, defchar, used):
     if not src or n == 0 or cb < 0 or (cb and not dst):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    rcp = resolve_cp(cp)
+    rcp = resolve_cp(cp, c)
     if rcp not in VALID_CODE_PAGES:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
+    require_table(c, rcp)
     if rcp in (CP_UTF8, CP_UTF7):
         if defchar or used:
             c.set_last_error(ERROR_INVALID_PARAMETER)
@@ -333,6 +390,17 @@ def WideCharToMultiByte(c, cp, flags, src, n, dst, cb, defchar, used):
     else:
         dflt = c.cstr(defchar) if defchar else None
         out, used_default = encode(text, rcp, default=dflt, best_fit=not flags & WC_NO_BEST_FIT_CHARS)
+    if cb and len(out) > cb and used_default and rcp != CP_UTF8:
+        # the buffer holds only a prefix: whether the default character was used is said of what was written
+        fit, n_out = [], 0
+        for ch in text:
+            piece, _u = encode(ch, rcp, default=dflt, best_fit=not flags & WC_NO_BEST_FIT_CHARS)
+            if n_out + len(piece) > cb:
+                break
+            fit.append(ch)
+            n_out += len(piece)
+        used_default = encode("".join(fit), rcp, default=dflt, best_fit=not flags & WC_NO_BEST_FIT_CHARS)[1] \
+            if fit else False
     if used:
         c.write_u32(used, 1 if used_default else 0)
     if cb == 0:
@@ -347,12 +415,13 @@ def WideCharToMultiByte(c, cp, flags, src, n, dst, cb, defchar, used):
 
 @api(K32, "UINT WINAPI GetACP(void)")
 def GetACP(c):
-    return ACP
+    """The system locale's ANSI code page (Control\\Nls\\CodePage ACP)."""
+    return resolve_cp(CP_ACP, c)
 
 
 @api(K32, "UINT WINAPI GetOEMCP(void)")
 def GetOEMCP(c):
-    return OEMCP
+    return resolve_cp(CP_OEMCP, c)
 
 
 @api(K32, "BOOL WINAPI IsValidCodePage(UINT CodePage)")
@@ -372,7 +441,7 @@ def _cpinfo(cp: int) -> tuple[int, bytes, bytes, int]:
 
 @api(K32, "BOOL WINAPI GetCPInfo(UINT CodePage, LPCPINFO lpCPInfo)")
 def GetCPInfo(c, cp, p):
-    rcp = resolve_cp(cp)
+    rcp = resolve_cp(cp, c)
     if rcp not in VALID_CODE_PAGES or not p:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
@@ -383,7 +452,7 @@ def GetCPInfo(c, cp, p):
 
 @api(K32, "BOOL WINAPI GetCPInfoEx%(UINT CodePage, DWORD dwFlags, LPCPINFOEX lpCPInfoEx)")
 def GetCPInfoEx(c, cp, flags, p):
-    rcp = resolve_cp(cp)
+    rcp = resolve_cp(cp, c)
     if rcp not in VALID_CODE_PAGES or not p or flags:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
@@ -398,7 +467,22 @@ def GetCPInfoEx(c, cp, flags, p):
 
 @api(K32, "BOOL WINAPI IsDBCSLeadByte(BYTE TestChar)")
 def IsDBCSLeadByte(c, ch):
-    return 0  # code page 1252 has no lead bytes
+    """A lead byte of the ANSI code page (the system locale's)."""
+    return is_lead_byte(resolve_cp(CP_ACP, c), ch)
+
+
+def is_lead_byte(cp: int, ch: int) -> int:
+    if cp not in _DBCS:
+        return 0
+    lead = _cpinfo(cp)[2]
+    ch &= 0xFF
+    return 1 if any(lead[i] <= ch <= lead[i + 1] for i in range(0, 12, 2) if lead[i]) else 0
+
+
+@api(K32, "BOOL WINAPI IsDBCSLeadByteEx(UINT CodePage, BYTE TestChar)")
+def IsDBCSLeadByteEx(c, cp, ch):
+    """A lead byte of a code page (CP_ACP, CP_THREAD_ACP ... resolved); single-byte code pages have none."""
+    return is_lead_byte(resolve_cp(cp, c), ch)
 
 
 # ============================================================================================ classification

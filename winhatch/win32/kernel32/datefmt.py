@@ -27,7 +27,8 @@ from winhatch.win32.api import api
 
 from winhatch.win32.kernel32.common import K32, ERROR_INSUFFICIENT_BUFFER, heap_alloc, heap_free
 from winhatch.win32.kernel32.locale import (EN_US, ERROR_INVALID_FLAGS, EN_US_INFO, GREGORIAN_INFO, INVARIANT_INFO,
-                                            LOCALE_NOUSEROVERRIDE, LOCALE_USE_CP_ACP, resolve_lcid, resolve_name)
+                                            LOCALE_NOUSEROVERRIDE, LOCALE_USE_CP_ACP, formats_locale, resolve_lcid,
+                                            resolve_name)
 
 TIME_NOMINUTESORSECONDS, TIME_NOSECONDS, TIME_NOTIMEMARKER, TIME_FORCE24HOURFORMAT = 0x1, 0x2, 0x4, 0x8
 DATE_SHORTDATE, DATE_LONGDATE, DATE_USE_ALT_CALENDAR, DATE_YEARMONTH = 0x1, 0x2, 0x4, 0x8
@@ -218,6 +219,7 @@ def _bad_buffer(c, buf: int, cch: int) -> bool:
 
 
 def _time(c, loc, flags, ptime, pfmt, buf, cch, wide) -> int:
+    loc = formats_locale(c, loc)
     if loc is None or _bad_buffer(c, buf, cch):
         if loc is None:
             c.set_last_error(ERROR_INVALID_PARAMETER)
@@ -236,6 +238,7 @@ def _time(c, loc, flags, ptime, pfmt, buf, cch, wide) -> int:
 
 
 def _date(c, loc, flags, pdate, pfmt, buf, cch, wide) -> int:
+    loc = formats_locale(c, loc)
     if loc is None or _bad_buffer(c, buf, cch):
         if loc is None:
             c.set_last_error(ERROR_INVALID_PARAMETER)
@@ -324,6 +327,7 @@ def _enum(c, formats, wide: bool, call) -> int:
 
 
 def _enum_time(c, proc, loc, flags, wide, args) -> int:
+    loc = formats_locale(c, loc)
     allowed = LOCALE_USE_CP_ACP | (TIME_NOSECONDS if wide else 0)
     if flags & ~allowed:
         c.set_last_error(ERROR_INVALID_FLAGS)
@@ -357,6 +361,7 @@ def EnumTimeFormatsEx(c, proc, name, flags, lparam):
 
 
 def _enum_date(c, proc, loc, flags, wide, args) -> int:
+    loc = formats_locale(c, loc)
     kinds = flags & _DATE_KINDS
     if flags & ~(_DATE_KINDS | LOCALE_USE_CP_ACP | DATE_USE_ALT_CALENDAR) or kinds & (kinds - 1):
         c.set_last_error(ERROR_INVALID_FLAGS)

@@ -1,10 +1,13 @@
-"""kernel32 / kernelbase: locales — the user and system default locale (en-US, LCID 0x409, as a default
-Windows 10 installation in the United States), LCID <-> name conversions, IsValidLocale(Name) and
-GetLocaleInfo(A/W/Ex) with the values Windows 10 gives for en-US and for the invariant locale.
+"""kernel32 / kernelbase: locales — the user and system default locale (the profile's [locale], kept by the
+kernel: NtQueryDefaultLocale, NtQueryDefaultUILanguage; en-US, LCID 0x409, by default), LCID <-> name
+conversions, IsValidLocale(Name) and GetLocaleInfo(A/W/Ex) with the values Windows 10 gives for en-US and
+for the invariant locale.
 
-The machine knows two locales: en-US and the invariant locale (LCID 0x7F, name ""). Windows has hundreds
-more; asking for another one — or for a locale datum not in the tables below — stops the program loudly
-(an unimplemented locale), never a made-up answer. Enumerating the system's locales (EnumSystemLocales(Ex))
+The machine knows en-US and the invariant locale (LCID 0x7F, name "") fully, and the other locales of
+winhatch.kernel.ex.nls by their identity (names, LCID, ISO codes, code pages, country code, English names;
+LOCALE_SLANGUAGE/SCOUNTRY when the UI language is English). Windows has hundreds more; asking for another
+one — or for a locale datum not in the tables — stops the program loudly (an unimplemented locale), never a
+made-up answer. Enumerating the system's locales (EnumSystemLocales(Ex))
 lists the machine's own: en-US (and its neutral "en" by name), as a Windows with one locale would.
 
 GetLocaleInfo conventions: the count of characters written including the NUL; a buffer of 0 characters
@@ -14,6 +17,7 @@ LOCALE_USE_CP_ACP change nothing here (no user overrides; the ANSI code page is 
 """
 from __future__ import annotations
 
+from winhatch.kernel.ex.nls import BY_LCID, NEUTRAL_DEFAULTS, find_locale
 from winhatch.ntstatus import ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
 
@@ -79,41 +83,111 @@ def _stop(c, what: str):
     not_implemented(c, what)
 
 
+def default_lcid(c, user: bool = True) -> int:
+    """The user's (or the system's) default LCID from the kernel (NtQueryDefaultLocale)."""
+    out = c.stack_alloc(4)
+    st = c.nt("NtQueryDefaultLocale", 1 if user else 0, out)
+    if st & 0x80000000:
+        _stop(c, f"NtQueryDefaultLocale: {st:#x}")
+    return c.u32(out)
+
+
+def ui_language(c) -> int:
+    out = c.stack_alloc(4)
+    st = c.nt("NtQueryDefaultUILanguage", out)
+    if st & 0x80000000:
+        _stop(c, f"NtQueryDefaultUILanguage: {st:#x}")
+    return c.u32(out) & 0xFFFF
+
+
+def _modelled(c, lcid: int, what) -> int | None:
+    if lcid in BY_LCID:
+        return lcid
+    if lcid == lcid & 0x3FF and lcid in NEUTRAL_DEFAULTS:     # a neutral LCID: its language's default locale
+        return NEUTRAL_DEFAULTS[lcid]
+    _stop(c, f"the locale {what} (modelled: {', '.join(sorted(x.name for x in BY_LCID.values()))} and the "
+             f"invariant locale)")
+    return None
+
+
 def resolve_lcid(c, lcid: int) -> int | None:
-    """The locale an LCID names (EN_US or LOCALE_INVARIANT); None for an LCID that is not a locale; a real
-    locale this machine does not model stops loudly."""
+    """The locale an LCID names (a modelled LCID or LOCALE_INVARIANT); None for an LCID that is not a locale;
+    a real locale this machine does not model stops loudly."""
     lcid &= 0xFFFFFFFF
-    if lcid in (LOCALE_USER_DEFAULT, LOCALE_SYSTEM_DEFAULT, LOCALE_NEUTRAL, LOCALE_CUSTOM_DEFAULT,
-                LOCALE_CUSTOM_UI_DEFAULT, EN_US, 0x9):
+    if lcid in (LOCALE_USER_DEFAULT, LOCALE_NEUTRAL, LOCALE_CUSTOM_DEFAULT, LOCALE_CUSTOM_UI_DEFAULT):
+        return default_lcid(c, True) if lcid != LOCALE_CUSTOM_UI_DEFAULT else _modelled(c, ui_language(c), "UI")
+    if lcid == LOCALE_SYSTEM_DEFAULT:
+        return default_lcid(c, False)
+    if lcid in (EN_US, 0x9):
         return EN_US
     if lcid == LOCALE_INVARIANT:
         return LOCALE_INVARIANT
     lang = lcid & 0x3FF
     if lcid > 0xFFFFF or lang == 0 or lcid == LOCALE_CUSTOM_UNSPECIFIED:
         return None
-    _stop(c, f"the locale 0x{lcid:x} (only en-US and the invariant locale are modelled)")
-    return None
+    return _modelled(c, lcid & 0xFFFF, f"0x{lcid:x}")
 
 
 def resolve_name(c, name: str | None) -> int | None:
-    if name is None or name == LOCALE_NAME_SYSTEM_DEFAULT or name.lower() in ("en-us", "en"):
+    if name is None or name == LOCALE_NAME_SYSTEM_DEFAULT:
+        return default_lcid(c, name is None)
+    if name.lower() in ("en-us", "en"):
         return EN_US
     if name == "":
         return LOCALE_INVARIANT
     if len(name) > 84 or not all(ch.isalnum() or ch in "-_" for ch in name):
         return None
-    _stop(c, f"the locale {name!r} (only en-US and the invariant locale are modelled)")
+    info = find_locale(name)
+    if info is not None:
+        return info.lcid
+    _stop(c, f"the locale {name!r} (modelled: {', '.join(sorted(x.name for x in BY_LCID.values()))} and the "
+             f"invariant locale)")
     return None
+
+
+def formats_locale(c, loc: int | None) -> int | None:
+    """The locales whose formats, names of days and months and calendars winhatch holds (en-US and the invariant
+    locale): another modelled locale stops loudly there."""
+    if loc is not None and loc not in (EN_US, LOCALE_INVARIANT):
+        _stop(c, f"the formats and calendar of the locale {locale_name(loc)} (only en-US's and the invariant "
+                 f"locale's are modelled)")
+    return loc
+
+
+def locale_name(lcid: int) -> str:
+    if lcid == LOCALE_INVARIANT:
+        return ""
+    return BY_LCID[lcid].name
+
+
+def identity_info(c, lcid: int) -> dict[int, str]:
+    """What winhatch knows of a locale other than en-US: its identity (winhatch.kernel.ex.nls)."""
+    x = BY_LCID[lcid]
+    out = {0x01: f"{x.langid:04x}", 0x03: x.lang3, 0x05: str(x.country_code), 0x07: x.ctry3,
+           0x09: f"{x.lcid & 0x3FF:04x}", 0x0B: str(x.oemcp), 0x1004: str(x.acp), 0x1011: str(x.maccp),
+           0x59: x.iso_lang, 0x5A: x.iso_ctry, 0x5B: str(x.geo_id), 0x5C: x.name, 0x67: x.iso3_lang,
+           0x68: x.iso3_ctry, 0x6D: x.iso_lang, 0x72: x.english_name, 0x1001: x.language, 0x1002: x.country,
+           0x7B: x.name}
+    # a fact not recorded for the locale (None) is left out: asking for it stops loudly
+    out = {k: v for k, v in out.items() if v is not None and "None" not in v}
+    if ui_language(c) & 0x3FF == 0x09:     # an English UI: the display names are the English ones
+        out.update({0x02: x.english_name, 0x06: x.country, 0x6F: x.english_name, 0x08: x.country})
+    return out
 
 
 def _put(c, buf: int, cch: int, text: str, wide: bool | None = None) -> int:
     """Copy `text` and its NUL (wide: UTF-16, the W and Ex functions; else the caller's ...A/...W form)."""
     unit = 2 if (c.wide if wide is None else wide) else 1
-    data = text.encode("utf-16-le") + b"\0\0" if unit == 2 else text.encode("cp1252", "replace") + b"\0"
+    if unit == 2:
+        data = text.encode("utf-16-le") + b"\0\0"
+    else:
+        data = text.encode(c.machine.nls.ansi_codec, "replace") + b"\0"
     n = len(data) // unit
     if cch == 0:
         return n
     if not buf or cch < n:
+        if buf and unit == 1:
+            c.write(buf, data[:cch])    # the A forms convert into the caller's buffer: what fits is written
         c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
         return 0
     c.write(buf, data)
@@ -132,10 +206,10 @@ def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None
     if kind == LOCALE_SSHORTTIME and not (c.wide if wide is None else wide):
         c.set_last_error(ERROR_INVALID_FLAGS)     # a datum of the W forms only (Windows 7 on)
         return 0
-    table = EN_US_INFO if loc == EN_US else INVARIANT_INFO
+    table = EN_US_INFO if loc == EN_US else INVARIANT_INFO if loc == LOCALE_INVARIANT else identity_info(c, loc)
     value = table.get(kind)
     if value is None:
-        _stop(c, f"GetLocaleInfo LCTYPE 0x{kind:x}")
+        _stop(c, f"GetLocaleInfo LCTYPE 0x{kind:x}" + (f" of the locale {locale_name(loc)}" if loc in BY_LCID else ""))
     if lctype & LOCALE_RETURN_NUMBER:
         if kind not in _NUMERIC:
             c.set_last_error(ERROR_INVALID_FLAGS)
@@ -163,51 +237,60 @@ def GetLocaleInfoEx(c, name, lctype, buf, cch):
 
 @api(K32, "LCID WINAPI GetUserDefaultLCID(void)")
 def GetUserDefaultLCID(c):
-    return EN_US
+    return default_lcid(c, True)
 
 
 @api(K32, "LCID WINAPI GetSystemDefaultLCID(void)")
 def GetSystemDefaultLCID(c):
-    return EN_US
+    return default_lcid(c, False)
 
 
 @api(K32, "LANGID WINAPI GetUserDefaultLangID(void)")
 def GetUserDefaultLangID(c):
-    return EN_US
+    return default_lcid(c, True) & 0xFFFF
 
 
 @api(K32, "LANGID WINAPI GetSystemDefaultLangID(void)")
 def GetSystemDefaultLangID(c):
-    return EN_US
+    return default_lcid(c, False) & 0xFFFF
 
 
 @api(K32, "LANGID WINAPI GetUserDefaultUILanguage(void)")
 def GetUserDefaultUILanguage(c):
-    return EN_US
+    return ui_language(c)
 
 
 @api(K32, "LANGID WINAPI GetSystemDefaultUILanguage(void)")
 def GetSystemDefaultUILanguage(c):
-    return EN_US
+    """The install language (NtQueryInstallUILanguage)."""
+    out = c.stack_alloc(4)
+    st = c.nt("NtQueryInstallUILanguage", out)
+    if st & 0x80000000:
+        _stop(c, f"NtQueryInstallUILanguage: {st:#x}")
+    return c.u32(out) & 0xFFFF
 
 
 @api(K32, "LANGID WINAPI GetThreadUILanguage(void)")
 def GetThreadUILanguage(c):
-    return EN_US
+    return ui_language(c)
+
+
+def _default_name(c, buf, cch, user: bool) -> int:
+    """The name and its NUL; a buffer too small: 0, ERROR_INSUFFICIENT_BUFFER."""
+    if cch <= 0 or not buf:
+        c.set_last_error(ERROR_INVALID_PARAMETER if cch < 0 or not buf else ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    return _put(c, buf, cch, locale_name(default_lcid(c, user)), True)
 
 
 @api(K32, "int WINAPI GetUserDefaultLocaleName(LPWSTR lpLocaleName, int cchLocaleName)")
 def GetUserDefaultLocaleName(c, buf, cch):
-    """The name and its NUL (6 characters); a buffer too small: 0, ERROR_INSUFFICIENT_BUFFER."""
-    if cch <= 0 or not buf:
-        c.set_last_error(ERROR_INVALID_PARAMETER if cch < 0 or not buf else ERROR_INSUFFICIENT_BUFFER)
-        return 0
-    return _put(c, buf, cch, "en-US", True)
+    return _default_name(c, buf, cch, True)
 
 
 @api(K32, "int WINAPI GetSystemDefaultLocaleName(LPWSTR lpLocaleName, int cchLocaleName)")
 def GetSystemDefaultLocaleName(c, buf, cch):
-    return GetUserDefaultLocaleName(c, buf, cch)
+    return _default_name(c, buf, cch, False)
 
 
 @api(K32, "int WINAPI LCIDToLocaleName(LCID Locale, LPWSTR lpName, int cchName, DWORD dwFlags)")
@@ -216,7 +299,7 @@ def LCIDToLocaleName(c, lcid, buf, cch, flags):
     if loc is None or flags & ~LOCALE_ALLOW_NEUTRAL_NAMES or cch < 0:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    name = "en-US" if loc == EN_US else ""
+    name = locale_name(loc)
     if lcid == 0x9 and flags & LOCALE_ALLOW_NEUTRAL_NAMES:
         name = "en"
     return _put(c, buf, cch, name, True)
@@ -339,6 +422,7 @@ _CAL_NUMERIC = {0x01, 0x03, CAL_ITWODIGITYEARMAX}
 def _calendar_info(c, loc, calendar: int, caltype: int, buf: int, cch: int, pvalue: int, wide: bool) -> int:
     """GetCalendarInfo(A/W/Ex): a datum of a calendar of the locale, as a string (count of TCHARs with the NUL;
     cch 0 asks for it) or, with CAL_RETURN_NUMBER, a DWORD in *lpValue (the return is its size in TCHARs)."""
+    loc = formats_locale(c, loc)
     if loc is None or (cch & 0x80000000):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0

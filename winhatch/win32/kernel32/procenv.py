@@ -312,5 +312,22 @@ def SetThreadErrorMode(c, mode, old):
 # ------------------------------------------------------------------------------------------ thread locale
 @api(K32, "LCID WINAPI GetThreadLocale(void)")
 def GetThreadLocale(c):
-    """TEB.CurrentLocale; a thread that never set it has the user default locale (en-US here, 0x409)."""
-    return _teb_u32(c, "CurrentLocale") or 0x409
+    """TEB.CurrentLocale (the kernel starts it at the user default locale)."""
+    cur = _teb_u32(c, "CurrentLocale")
+    if cur:
+        return cur
+    from winhatch.win32.kernel32.locale import default_lcid
+    return default_lcid(c, True)
+
+
+@api(K32, "BOOL WINAPI SetThreadLocale(LCID Locale)")
+def SetThreadLocale(c, lcid):
+    """TEB.CurrentLocale: LOCALE_USER_DEFAULT/LOCALE_SYSTEM_DEFAULT are made the default locale; an LCID that is
+    not a locale: ERROR_INVALID_PARAMETER; a real locale winhatch does not model stops loudly."""
+    from winhatch.win32.kernel32.locale import LOCALE_INVARIANT, resolve_lcid
+    loc = resolve_lcid(c, lcid)
+    if loc is None or loc == LOCALE_INVARIANT and lcid & 0xFFFF != LOCALE_INVARIANT:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    TEB.write(c.proc.aspace, c.thread.teb, c.arch, CurrentLocale=loc)
+    return 1

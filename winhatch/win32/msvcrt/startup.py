@@ -94,9 +94,14 @@ def init_runtime_data(c, s: R.CrtState, data_addr) -> None:
     errlist = data_addr(c, "_sys_errlist")
     for i, msg in enumerate(R.ERRNO_MESSAGES + ["Unknown error"]):
         c.write_ptr(errlist + i * ps, R.new_cstr(c, msg.encode()))
+    # the time-zone globals before _tzset (the CRT's documented defaults: Pacific time); _tzset, which
+    # localtime, mktime and the like call first, gives them the machine's zone (winhatch.win32.msvcrt.time)
     tz = data_addr(c, "_tzname")
-    c.write_ptr(tz, R.new_cstr(c, b"UTC"))
-    c.write_ptr(tz + ps, R.new_cstr(c, b"UTC"))
+    c.write_ptr(tz, R.new_cstr(c, b"PST"))
+    c.write_ptr(tz + ps, R.new_cstr(c, b"PDT"))
+    c.write_u32(data_addr(c, "_timezone"), 28800)
+    c.write_u32(data_addr(c, "_daylight"), 1)
+    c.write_u32(data_addr(c, "_dstbias"), (-3600) & 0xFFFFFFFF)
     image = process_image_path(c)
     c.write_ptr(data_addr(c, "_pgmptr"), R.new_cstr(c, image.encode("cp1252", "replace")))
     c.write_ptr(data_addr(c, "_wpgmptr"), R.new_wstr(c, image))

@@ -1,7 +1,11 @@
 """C runtime time functions, shared by msvcrt.dll and ucrtbase.dll. The time comes from the machine's emulated
-clock (deterministic); the sandbox's time zone is UTC with no daylight saving, so localtime == gmtime."""
+clock (deterministic); local time follows the machine's time zone as the CRT learns it (without TZ in the
+environment): _tzset reads GetTimeZoneInformation (_timezone = (Bias + StandardBias) * 60, _daylight when the
+zone has daylight time, _dstbias = DaylightBias * 60 (ucrt; msvcrt: -3600), _tzname the zone's names in the
+ANSI code page), and localtime/mktime apply that zone's rule to the year converted (kernel32.time.convert)."""
 from __future__ import annotations
 
+import re
 import struct
 import time as _t
 
@@ -77,10 +81,71 @@ def _s(v: int, bits: int) -> int:
 
 
 # --- struct tm ------------------------------------------------------------------------------------------------
-def tm_fields(t: int) -> list[int]:
+def tm_fields(t: int, isdst: int = 0) -> list[int]:
     g = _t.gmtime(t)
     return [g.tm_sec, g.tm_min, g.tm_hour, g.tm_mday, g.tm_mon - 1, g.tm_year - 1900, (g.tm_wday + 1) % 7,
-            g.tm_yday - 1, 0]
+            g.tm_yday - 1, isdst]
+
+
+_TZ = re.compile(r"^([A-Za-z]{1,16})([+-]?)(\d{1,2})?(?::(\d{1,2})(?::(\d{1,2}))?)?([A-Za-z]{1,16})?$")
+#: the daylight rule the CRT applies to a TZ variable naming a daylight zone: the US rule (second Sunday of
+#: March 02:00 to the first Sunday of November 02:00, Microsoft's _tzset documentation)
+_US_DST = ((0, 11, 0, 1, 2, 0, 0, 0), (0, 3, 0, 2, 2, 0, 0, 0))
+
+
+def _tz_variable(c) -> tuple | None:
+    """The zone the TZ environment variable gives (the CRT's format: tzn[+|-]hh[:mm[:ss]][dzn], the offset
+    being UTC - local); None when TZ is not set or not in that format (the system's zone then)."""
+    from winhatch.win32.msvcrt import startup
+    from winhatch.win32.msvcrt.stdlib import _find_env
+    items = startup.crt_environ(c, R.state(c))
+    i = _find_env(items, "TZ")
+    m = _TZ.match(items[i].partition("=")[2].strip()) if i >= 0 else None
+    if m is None:
+        return None
+    std, sign, hh, mm, ss, dlt = m.groups()
+    secs = int(hh or 0) * 3600 + int(mm or 0) * 60 + int(ss or 0)     # "UTC": no offset, 0
+    minutes = -(secs // 60) if sign == "-" else secs // 60
+    std_date, dl_date = _US_DST if dlt else ((0,) * 8, (0,) * 8)
+    return (minutes, std_date, 0, dl_date, -60), std, dlt or ""
+
+
+def _zone(c):
+    """The zone the CRT converts with, read once per process as _tzset does: TZ's when the environment sets it,
+    else the machine's TIME_ZONE_INFORMATION."""
+    s = R.state(c)
+    z = getattr(s, "tz_info", None)
+    if z is None:
+        z = _tz_variable(c)
+        if z is None:
+            from winhatch.win32.kernel32.time import machine_tzi, unpack_tzi
+            raw, _key = machine_tzi(c)
+            std = raw[4:68].decode("utf-16-le", "replace").split("\0", 1)[0]
+            dlt = raw[88:152].decode("utf-16-le", "replace").split("\0", 1)[0]
+            z = (unpack_tzi(raw), std, dlt)
+        s.tz_info = z
+        _publish(c)     # the first conversion sets the globals, as the CRT's internal _tzset does
+    return z
+
+
+def local_fields(c, t: int) -> list[int]:
+    """struct tm fields of a time_t in the machine's zone, tm_isdst set."""
+    from winhatch.win32.kernel32.time import convert
+    ft = t * 10_000_000 + FILETIME_UNIX_EPOCH
+    local, dst = convert(_zone(c)[0], ft, True)
+    return tm_fields((local - FILETIME_UNIX_EPOCH) // 10_000_000, 1 if dst else 0)
+
+
+def local_to_time(c, t_local: int, isdst: int) -> int:
+    """A local time (seconds as if UTC) to a time_t: tm_isdst < 0 lets the zone's rule decide, else it says
+    which bias applies (a zone without daylight time has only its Bias)."""
+    from winhatch.win32.kernel32.time import convert
+    tzi = _zone(c)[0]
+    bias, std_date, std_bias, dl_date, dl_bias = tzi
+    if isdst < 0 or not (std_date[1] and dl_date[1]):
+        ft, _dst = convert(tzi, t_local * 10_000_000 + FILETIME_UNIX_EPOCH, False)
+        return (ft - FILETIME_UNIX_EPOCH) // 10_000_000
+    return t_local + (bias + (dl_bias if isdst > 0 else std_bias)) * 60
 
 
 def _tm_buffer(c) -> int:
@@ -95,21 +160,21 @@ def _read_time(c, p: int, bits: int) -> int | None:
     return int.from_bytes(raw, "little", signed=True)
 
 
-def _to_tm(c, p: int, bits: int, limit: int) -> int:
+def _to_tm(c, p: int, bits: int, limit: int, local: bool = False) -> int:
     t = _read_time(c, p, bits)
     if t is None or t < 0 or t > limit:
         R.invalid_parameter(c, R.EINVAL)
         return 0
     buf = _tm_buffer(c)
-    c.write(buf, struct.pack("<9i", *tm_fields(t)))
+    c.write(buf, struct.pack("<9i", *(local_fields(c, t) if local else tm_fields(t))))
     return buf
 
 
 for _name, _bits, _limit in (("_gmtime64", 64, MAX_TIME64), ("_localtime64", 64, MAX_TIME64),
                              ("_gmtime32", 32, MAX_TIME32), ("_localtime32", 32, MAX_TIME32)):
-    def _mk(bits, limit):
-        return lambda c, p: _to_tm(c, p, bits, limit)
-    api(BOTH, f"void * __cdecl {_name}(const void *t)")(_mk(_bits, _limit))
+    def _mk(bits, limit, local):
+        return lambda c, p: _to_tm(c, p, bits, limit, local)
+    api(BOTH, f"void * __cdecl {_name}(const void *t)")(_mk(_bits, _limit, "local" in _name))
 
 
 @api(M, "void * __cdecl gmtime(const void *t)")
@@ -117,10 +182,12 @@ def gmtime(c, p):
     return _to_tm(c, p, 8 * c.ptr_size, MAX_TIME64 if c.ptr_size == 8 else MAX_TIME32)
 
 
-api(M, "void * __cdecl localtime(const void *t)")(gmtime)
+@api(M, "void * __cdecl localtime(const void *t)")
+def localtime(c, p):
+    return _to_tm(c, p, 8 * c.ptr_size, MAX_TIME64 if c.ptr_size == 8 else MAX_TIME32, True)
 
 
-def _to_tm_s(c, tm: int, p: int, bits: int, limit: int) -> int:
+def _to_tm_s(c, tm: int, p: int, bits: int, limit: int, local: bool = False) -> int:
     if not tm or not p:
         R.invalid_parameter(c, R.EINVAL)
         return R.EINVAL
@@ -129,15 +196,15 @@ def _to_tm_s(c, tm: int, p: int, bits: int, limit: int) -> int:
         c.write(tm, struct.pack("<9i", *([-1] * 9)))
         R.invalid_parameter(c, R.EINVAL)
         return R.EINVAL
-    c.write(tm, struct.pack("<9i", *tm_fields(t)))
+    c.write(tm, struct.pack("<9i", *(local_fields(c, t) if local else tm_fields(t))))
     return 0
 
 
 for _name, _bits, _limit in (("_gmtime64_s", 64, MAX_TIME64), ("_localtime64_s", 64, MAX_TIME64),
                              ("_gmtime32_s", 32, MAX_TIME32), ("_localtime32_s", 32, MAX_TIME32)):
-    def _mks(bits, limit):
-        return lambda c, tm, p: _to_tm_s(c, tm, p, bits, limit)
-    api(BOTH, f"int __cdecl {_name}(void *tm, const void *t)")(_mks(_bits, _limit))
+    def _mks(bits, limit, local):
+        return lambda c, tm, p: _to_tm_s(c, tm, p, bits, limit, local)
+    api(BOTH, f"int __cdecl {_name}(void *tm, const void *t)")(_mks(_bits, _limit, "local" in _name))
 
 
 def _days_from_civil(y: int, m: int, d: int) -> int:
@@ -151,20 +218,22 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
     return era * 146097 + doe - 719468
 
 
-def _mktime(c, tm: int, bits: int) -> int:
-    """mktime (UTC zone): normalise the struct tm in place, return the time (or -1)."""
+def _mktime(c, tm: int, bits: int, local: bool = True) -> int:
+    """mktime (the machine's zone; _mkgmtime: UTC): normalise the struct tm in place, return the time (or -1)."""
     if not tm:
         R.invalid_parameter(c, R.EINVAL)
         return (1 << bits) - 1
-    sec, mn, hour, mday, mon, year = struct.unpack("<6i", c.read(tm, 24))
+    sec, mn, hour, mday, mon, year, _wd, _yd, isdst = struct.unpack("<9i", c.read(tm, 36))
     y = year + 1900 + mon // 12
     mon %= 12
     days = _days_from_civil(y, mon + 1, 1) + mday - 1
     t = days * 86400 + hour * 3600 + mn * 60 + sec
+    if local and 0 <= t <= MAX_TIME64 + 86400:
+        t = local_to_time(c, t, isdst)
     limit = MAX_TIME64 if bits == 64 else MAX_TIME32
     if t < 0 or t > limit:
         return (1 << bits) - 1
-    c.write(tm, struct.pack("<9i", *tm_fields(t)))
+    c.write(tm, struct.pack("<9i", *(local_fields(c, t) if local else tm_fields(t))))
     return t & ((1 << bits) - 1)
 
 
@@ -178,8 +247,8 @@ def _mktime32(c, tm):
     return _mktime(c, tm, 32)
 
 
-api(BOTH, "__int64 __cdecl _mkgmtime64(void *tm)")(_mktime64)
-api(BOTH, "long __cdecl _mkgmtime32(void *tm)")(_mktime32)
+api(BOTH, "__int64 __cdecl _mkgmtime64(void *tm)")(lambda c, tm: _mktime(c, tm, 64, False))
+api(BOTH, "long __cdecl _mkgmtime32(void *tm)")(lambda c, tm: _mktime(c, tm, 32, False))
 
 
 @api(M, "intptr_t __cdecl mktime(void *tm)")
@@ -187,7 +256,7 @@ def mktime(c, tm):
     return _mktime(c, tm, 8 * c.ptr_size)
 
 
-api(M, "intptr_t __cdecl _mkgmtime(void *tm)")(mktime)
+api(M, "intptr_t __cdecl _mkgmtime(void *tm)")(lambda c, tm: _mktime(c, tm, 8 * c.ptr_size, False))
 
 
 def asctime_text(f: list[int]) -> str:
@@ -214,7 +283,7 @@ def _ctime(c, p, bits):
         return 0
     s = R.state(c)
     buf = R.static_buffer(c, s, "asctime", 32)
-    c.write(buf, asctime_text(tm_fields(t)).encode() + b"\0")
+    c.write(buf, asctime_text(local_fields(c, t)).encode() + b"\0")
     return buf
 
 
@@ -364,29 +433,65 @@ def wcsftime(c, buf, size, fmt, tm):
     return _strftime(c, buf, size, fmt, tm, True)
 
 
+def tz_globals(c) -> tuple[int, int, int, bytes, bytes]:
+    """(_timezone, _daylight, _dstbias, tzname[0], tzname[1]) of the machine's zone (TZ is not set)."""
+    (bias, std_date, std_bias, dl_date, dl_bias), std, dlt = _zone(c)
+    has_dst = bool(std_date[1] and dl_date[1])
+    enc = c.machine.nls.ansi_codec
+    return ((bias + std_bias) * 60, 1 if has_dst else 0, (dl_bias - std_bias) * 60 if has_dst else 0,
+            std.encode(enc, "replace"), dlt.encode(enc, "replace"))
+
+
+def _set_globals(c, tz_addr: int, dl_addr: int, dst_addr: int, names_addr: int) -> None:
+    tz, dl, dstb, std, dlt = tz_globals(c)
+    c.write_u32(tz_addr, tz & 0xFFFFFFFF)
+    c.write_u32(dl_addr, dl)
+    if dst_addr:
+        c.write_u32(dst_addr, dstb & 0xFFFFFFFF)
+    if names_addr:
+        c.write_ptr(names_addr, R.new_cstr(c, std))
+        c.write_ptr(names_addr + c.ptr_size, R.new_cstr(c, dlt))
+
+
 @api(BOTH, "void __cdecl _tzset(void)")
 def _tzset(c):
-    pass     # TZ is not set; the zone is the system's (UTC): nothing changes
+    """The zone is read again (TZ may have changed) and the globals get its values: TZ's, else the
+    system's (GetTimeZoneInformation)."""
+    R.state(c).tz_info = None
+    _zone(c)
+
+
+def _publish(c) -> None:
+    if c.dll.startswith("ucrtbase") or c.dll.startswith("api-ms-win-crt"):
+        _set_globals(c, __timezone(c), __daylight(c), __dstbias(c), __tzname(c))   # the accessors' statics
+        return
+    from winhatch.win32.msvcrt.exports import data_addr
+    _set_globals(c, data_addr(c, "_timezone"), data_addr(c, "_daylight"), data_addr(c, "_dstbias"),
+                 data_addr(c, "_tzname"))
+
+
+def _static_u32(c, name: str, value) -> int:
+    s = R.state(c)
+    a = s.statics.get(name)
+    if a is None:
+        a = R.static_buffer(c, s, name, 4)
+        c.write_u32(a, value(c) & 0xFFFFFFFF)
+    return a
 
 
 @api(U, "int * __cdecl __daylight(void)")
 def __daylight(c):
-    return R.static_buffer(c, R.state(c), "daylight", 4)
+    return _static_u32(c, "daylight", lambda c: tz_globals(c)[1])
 
 
 @api(U, "long * __cdecl __timezone(void)")
 def __timezone(c):
-    return R.static_buffer(c, R.state(c), "timezone", 4)
+    return _static_u32(c, "timezone", lambda c: tz_globals(c)[0])
 
 
 @api(U, "long * __cdecl __dstbias(void)")
 def __dstbias(c):
-    s = R.state(c)
-    a = s.statics.get("dstbias")
-    if a is None:
-        a = R.static_buffer(c, s, "dstbias", 4)
-        c.write_u32(a, (-3600) & 0xFFFFFFFF)
-    return a
+    return _static_u32(c, "dstbias", lambda c: tz_globals(c)[2])
 
 
 @api(U, "char ** __cdecl __tzname(void)")
@@ -395,8 +500,9 @@ def __tzname(c):
     a = s.statics.get("tzname")
     if a is None:
         a = R.static_buffer(c, s, "tzname", 2 * c.ptr_size)
-        c.write_ptr(a, R.new_cstr(c, b"Coordinated Universal Time"))
-        c.write_ptr(a + c.ptr_size, R.new_cstr(c, b"Coordinated Universal Time"))
+        _tz, _dl, _dst, std, dlt = tz_globals(c)
+        c.write_ptr(a, R.new_cstr(c, std))
+        c.write_ptr(a + c.ptr_size, R.new_cstr(c, dlt))
     return a
 
 
@@ -408,13 +514,13 @@ def _ftime64(c, tb):
 
 @api(BOTH, "char * __cdecl _strdate(char *buf)")
 def _strdate(c, buf):
-    f = tm_fields(now(c))
+    f = local_fields(c, now(c))
     c.write(buf, f"{f[4] + 1:02d}/{f[3]:02d}/{(f[5] + 1900) % 100:02d}".encode() + b"\0")
     return buf
 
 
 @api(BOTH, "char * __cdecl _strtime(char *buf)")
 def _strtime(c, buf):
-    f = tm_fields(now(c))
+    f = local_fields(c, now(c))
     c.write(buf, f"{f[2]:02d}:{f[1]:02d}:{f[0]:02d}".encode() + b"\0")
     return buf

@@ -240,7 +240,8 @@ def tolower(c, ch):
 @api(NT, "int __cdecl toupper(int ch)")
 def toupper(c, ch):
     """ntdll's toupper: the low byte as an ANSI character, RtlUpcaseUnicodeChar, back to the ANSI code page."""
-    from winhatch.win32.kernel32.codepages import ACP, decode, encode
+    from winhatch.win32.kernel32.codepages import CP_ACP, decode, encode, resolve_cp
+    ACP = resolve_cp(CP_ACP, c)
     b = ch & 0xFF
     if not b:
         return 0

@@ -175,7 +175,7 @@ def legal_8dot3(name: str) -> tuple[bool, bool]:
 def RtlIsNameLegalDOS8Dot3(c, pname, poem, pspaces):
     from winhatch.win32.ntdll.rtl_string import get_str, read_units, units_to_mb, upcase_unit
     from winhatch.win32.kernel32 import codepages as cps
-    data = units_to_mb([upcase_unit(u) for u in read_units(c, pname)], cps.OEMCP)
+    data = units_to_mb([upcase_unit(u) for u in read_units(c, pname)], cps.oemcp(c))
     if poem:
         _, mx, buf = get_str(c, poem)
         if len(data) > mx:

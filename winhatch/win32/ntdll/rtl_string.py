@@ -243,7 +243,7 @@ def RtlCreateUnicodeString(c, dst, src):
 
 @api(NT, "BOOLEAN NTAPI RtlCreateUnicodeStringFromAsciiz(PUNICODE_STRING DestinationString, PVOID SourceString)")
 def RtlCreateUnicodeStringFromAsciiz(c, dst, src):
-    return _create(c, dst, mb_to_units(c.cpu.read_cstr(src, MAX_CHARS), cps.ACP))
+    return _create(c, dst, mb_to_units(c.cpu.read_cstr(src, MAX_CHARS), cps.acp(c)))
 
 
 RTL_DUPLICATE_UNICODE_STRING_NULL_TERMINATE = 1
@@ -533,37 +533,37 @@ def _from_unicode_string(c, dst, units: list[int], cp: int, alloc) -> int:
 @api(NT, "NTSTATUS NTAPI RtlAnsiStringToUnicodeString(PUNICODE_STRING DestinationString, "
          "PCANSI_STRING SourceString, BOOLEAN AllocateDestinationString)")
 def RtlAnsiStringToUnicodeString(c, dst, src, alloc):
-    return _to_unicode_string(c, dst, read_astr(c, src), cps.ACP, alloc)
+    return _to_unicode_string(c, dst, read_astr(c, src), cps.acp(c), alloc)
 
 
 @api(NT, "NTSTATUS NTAPI RtlOemStringToUnicodeString(PUNICODE_STRING DestinationString, "
          "PCOEM_STRING SourceString, BOOLEAN AllocateDestinationString)")
 def RtlOemStringToUnicodeString(c, dst, src, alloc):
-    return _to_unicode_string(c, dst, read_astr(c, src), cps.OEMCP, alloc)
+    return _to_unicode_string(c, dst, read_astr(c, src), cps.oemcp(c), alloc)
 
 
 @api(NT, "NTSTATUS NTAPI RtlUnicodeStringToAnsiString(PANSI_STRING DestinationString, "
          "PCUNICODE_STRING SourceString, BOOLEAN AllocateDestinationString)")
 def RtlUnicodeStringToAnsiString(c, dst, src, alloc):
-    return _from_unicode_string(c, dst, read_units(c, src), cps.ACP, alloc)
+    return _from_unicode_string(c, dst, read_units(c, src), cps.acp(c), alloc)
 
 
 @api(NT, "NTSTATUS NTAPI RtlUnicodeStringToOemString(POEM_STRING DestinationString, "
          "PCUNICODE_STRING SourceString, BOOLEAN AllocateDestinationString)")
 def RtlUnicodeStringToOemString(c, dst, src, alloc):
-    return _from_unicode_string(c, dst, read_units(c, src), cps.OEMCP, alloc)
+    return _from_unicode_string(c, dst, read_units(c, src), cps.oemcp(c), alloc)
 
 
 @api(NT, "NTSTATUS NTAPI RtlUpcaseUnicodeStringToAnsiString(PANSI_STRING DestinationString, "
          "PCUNICODE_STRING SourceString, BOOLEAN AllocateDestinationString)")
 def RtlUpcaseUnicodeStringToAnsiString(c, dst, src, alloc):
-    return _from_unicode_string(c, dst, [upcase_unit(u) for u in read_units(c, src)], cps.ACP, alloc)
+    return _from_unicode_string(c, dst, [upcase_unit(u) for u in read_units(c, src)], cps.acp(c), alloc)
 
 
 @api(NT, "NTSTATUS NTAPI RtlUpcaseUnicodeStringToOemString(POEM_STRING DestinationString, "
          "PCUNICODE_STRING SourceString, BOOLEAN AllocateDestinationString)")
 def RtlUpcaseUnicodeStringToOemString(c, dst, src, alloc):
-    return _from_unicode_string(c, dst, [upcase_unit(u) for u in read_units(c, src)], cps.OEMCP, alloc)
+    return _from_unicode_string(c, dst, [upcase_unit(u) for u in read_units(c, src)], cps.oemcp(c), alloc)
 
 
 @api(NT, "ULONG NTAPI RtlAnsiStringToUnicodeSize(PCANSI_STRING AnsiString)")
@@ -598,13 +598,13 @@ def _mb_to_unicode_n(c, dst, dmax, res, src, slen, cp) -> int:
 @api(NT, "NTSTATUS NTAPI RtlMultiByteToUnicodeN(PWCH UnicodeString, ULONG MaxBytesInUnicodeString, "
          "PULONG BytesInUnicodeString, PVOID MultiByteString, ULONG BytesInMultiByteString)")
 def RtlMultiByteToUnicodeN(c, dst, dmax, res, src, slen):
-    return _mb_to_unicode_n(c, dst, dmax, res, src, slen, cps.ACP)
+    return _mb_to_unicode_n(c, dst, dmax, res, src, slen, cps.acp(c))
 
 
 @api(NT, "NTSTATUS NTAPI RtlOemToUnicodeN(PWCH UnicodeString, ULONG MaxBytesInUnicodeString, "
          "PULONG BytesInUnicodeString, PVOID OemString, ULONG BytesInOemString)")
 def RtlOemToUnicodeN(c, dst, dmax, res, src, slen):
-    return _mb_to_unicode_n(c, dst, dmax, res, src, slen, cps.OEMCP)
+    return _mb_to_unicode_n(c, dst, dmax, res, src, slen, cps.oemcp(c))
 
 
 @api(NT, "NTSTATUS NTAPI RtlMultiByteToUnicodeSize(PULONG BytesInUnicodeString, PVOID MultiByteString, "
@@ -633,25 +633,25 @@ def _unicode_to_mb_n(c, dst, dmax, res, src, slen, cp, fn=None) -> int:
 @api(NT, "NTSTATUS NTAPI RtlUnicodeToMultiByteN(PCHAR MultiByteString, ULONG MaxBytesInMultiByteString, "
          "PULONG BytesInMultiByteString, PCWCH UnicodeString, ULONG BytesInUnicodeString)")
 def RtlUnicodeToMultiByteN(c, dst, dmax, res, src, slen):
-    return _unicode_to_mb_n(c, dst, dmax, res, src, slen, cps.ACP)
+    return _unicode_to_mb_n(c, dst, dmax, res, src, slen, cps.acp(c))
 
 
 @api(NT, "NTSTATUS NTAPI RtlUnicodeToOemN(PCHAR OemString, ULONG MaxBytesInOemString, "
          "PULONG BytesInOemString, PCWCH UnicodeString, ULONG BytesInUnicodeString)")
 def RtlUnicodeToOemN(c, dst, dmax, res, src, slen):
-    return _unicode_to_mb_n(c, dst, dmax, res, src, slen, cps.OEMCP)
+    return _unicode_to_mb_n(c, dst, dmax, res, src, slen, cps.oemcp(c))
 
 
 @api(NT, "NTSTATUS NTAPI RtlUpcaseUnicodeToMultiByteN(PCHAR MultiByteString, ULONG MaxBytesInMultiByteString, "
          "PULONG BytesInMultiByteString, PCWCH UnicodeString, ULONG BytesInUnicodeString)")
 def RtlUpcaseUnicodeToMultiByteN(c, dst, dmax, res, src, slen):
-    return _unicode_to_mb_n(c, dst, dmax, res, src, slen, cps.ACP, upcase_unit)
+    return _unicode_to_mb_n(c, dst, dmax, res, src, slen, cps.acp(c), upcase_unit)
 
 
 @api(NT, "NTSTATUS NTAPI RtlUpcaseUnicodeToOemN(PCHAR OemString, ULONG MaxBytesInOemString, "
          "PULONG BytesInOemString, PCWCH UnicodeString, ULONG BytesInUnicodeString)")
 def RtlUpcaseUnicodeToOemN(c, dst, dmax, res, src, slen):
-    return _unicode_to_mb_n(c, dst, dmax, res, src, slen, cps.OEMCP, upcase_unit)
+    return _unicode_to_mb_n(c, dst, dmax, res, src, slen, cps.oemcp(c), upcase_unit)
 
 
 @api(NT, "NTSTATUS NTAPI RtlUnicodeToMultiByteSize(PULONG BytesInMultiByteString, PCWCH UnicodeString, "
@@ -970,6 +970,6 @@ def RtlIsTextUnicode(c, buf, length, pf):
 def RtlAnsiCharToUnicodeChar(c, psrc):
     """One character of the ANSI code page (single-byte here) at *SourceCharacter, which moves past it."""
     src = c.ptr(psrc)
-    unit = struct.unpack("<H", mb_to_units(c.read(src, 1), cps.ACP)[:2])[0]
+    unit = struct.unpack("<H", mb_to_units(c.read(src, 1), cps.acp(c))[:2])[0]
     c.write_ptr(psrc, src + 1)
     return unit

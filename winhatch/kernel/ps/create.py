@@ -519,6 +519,10 @@ def CsrCreateProcess(machine, proc: Process, thread: Thread, req: CreateRequest)
         handles = attach_std_handles(proc, console)
     from winhatch.kernel.ps.peb import write_std_handles
     write_std_handles(proc, proc.parameters["address"], *handles)
+    from winhatch.kernel.condrv import connect
+    from winhatch.kernel.structs import RTL_USER_PROCESS_PARAMETERS
+    RTL_USER_PROCESS_PARAMETERS.write(proc.aspace, proc.parameters["address"], proc.arch,
+                                      ConsoleHandle=connect(proc, console))
     _stage(machine, "CsrCreateProcess", proc.pid, pid=proc.pid, shutdown_level="0x280", process_group=group,
            console="none" if console is None else ("new" if req.creation_flags & F.CREATE_NEW_CONSOLE else "inherited"))
     _stage(machine, "CsrCreateThread", proc.pid, thread.tid, tid=thread.tid)

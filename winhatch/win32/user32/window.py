@@ -83,6 +83,17 @@ def _state(c) -> dict:
     return st
 
 
+def console_window(c) -> int:
+    """A new console's window (GetConsoleWindow): class ConsoleWindowClass, a top-level window of the
+    console host, not of any guest process (so no guest thread may destroy or change it). Nothing draws it."""
+    st = _state(c)
+    hwnd = st["next"]
+    st["next"] += 2
+    cls = WndClass(0x8002, "ConsoleWindowClass", 0, 0, 0, 0, 0)
+    st["windows"][hwnd] = Window(hwnd, cls, 0, 0, 0x14CF0000, 0, 0, 0, 0)   # WS_OVERLAPPEDWINDOW | WS_VISIBLE
+    return hwnd
+
+
 def _classes(c) -> dict:
     """(NAME in upper case, hinstance) -> WndClass, and the atoms, for the process."""
     return c.proc.subsystem.setdefault("window_classes", {"by_name": {}, "next_atom": 0xC000})

@@ -17,7 +17,8 @@ import struct
 
 from winhatch.kernel import condrv as D
 from winhatch.kernel.structs import RTL_USER_PROCESS_PARAMETERS
-from winhatch.win32.api import api
+from winhatch.win32 import api as api_mod
+from winhatch.win32.api import api, internal_function
 from winhatch.win32.kernel32.common import K32, invalid_handle, params_address, sa_inherit
 
 ERROR_INVALID_HANDLE = 6
@@ -780,3 +781,83 @@ def SetConsoleInputExeName(c, name):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     return int(_conn_req(c, D.IOCTL_SET_EXE_NAME, name.encode("utf-16-le", "surrogatepass")) is not None)
+
+
+# ============================================================================================ Ctrl events
+CTRL_ROUTINE = "CtrlRoutine"
+internal_function("kernel32.dll", CTRL_ROUTINE)
+STATUS_CONTROL_C_EXIT = 0xC000013A
+
+
+def _ctrl_routine(c, event):
+    """The thread a console Ctrl event starts in the process (kernelbase's CtrlRoutine): the handlers from
+    the last registered on, until one returns TRUE; when none does, the process ends with
+    STATUS_CONTROL_C_EXIT (ExitProcess, as the default handler does)."""
+    st = c.proc.subsystem.get("console_ctrl") or {"handlers": [], "ignore_ctrl_c": False}
+    for routine in list(reversed(st["handlers"])):
+        if c.machine.dispatcher.call_guest(c.thread, routine, [event & 0xFFFFFFFF]) & 0xFFFFFFFF:
+            return 0
+    from winhatch.ldr import ntdll
+    ntdll.RtlExitUserProcess(c.machine, c.thread, STATUS_CONTROL_C_EXIT)
+    return 0
+
+
+api(K32, f"DWORD WINAPI {CTRL_ROUTINE}(DWORD dwCtrlEvent)", calls_guest=True)(_ctrl_routine)
+api_mod._REGISTRY[-1].name = CTRL_ROUTINE
+
+
+@api(K32, "BOOL WINAPI GenerateConsoleCtrlEvent(DWORD dwCtrlEvent, DWORD dwProcessGroupId)")
+def GenerateConsoleCtrlEvent(c, event, group):
+    """CTRL_C_EVENT (0) or CTRL_BREAK_EVENT (1) to the processes of the console in process group `group`
+    (0: all of them): a thread at CtrlRoutine in each. A Ctrl-C the process ignores (SetConsoleCtrlHandler
+    (NULL, TRUE)) starts nothing. Only the calling process is reached: another process of the console in
+    the group stops the caller loudly."""
+    if event not in (0, 1):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    out = _conn_req(c, D.IOCTL_PROCESS_LIST, b"", 4 + 4 * 64)
+    if out is None:
+        return 0
+    n = struct.unpack_from("<I", out)[0]
+    pids = list(struct.unpack_from(f"<{min(n, 64)}I", out, 4)) if len(out) >= 4 + 4 * n else []
+    me = c.proc
+    targets = [pid for pid in pids if group == 0 or pid == group or
+               (pid == me.pid and me.csr is not None and me.csr.process_group_id == group)]
+    if any(pid != me.pid for pid in targets):
+        from winhatch.win32.msvcrt.runtime import not_implemented
+        not_implemented(c, "GenerateConsoleCtrlEvent to another process of the console")
+    if me.pid not in targets:
+        return 1
+    st = me.subsystem.get("console_ctrl") or {"handlers": [], "ignore_ctrl_c": False}
+    if event == 0 and st["ignore_ctrl_c"]:
+        return 1
+    from winhatch.ldr import loader
+    from winhatch.win32.kernel32.threads import create_thread
+    m = loader.state_of(me).by_name.get("kernel32.dll")
+    img = me.subsystem["images"].find(m.base) if m is not None else None
+    start = next((m.base + rva for rva, name in ((img.traps or {}).items() if img else ()) if name == CTRL_ROUTINE),
+                 None)
+    if start is None:
+        from winhatch.win32.msvcrt.runtime import not_implemented
+        not_implemented(c, "kernel32's CtrlRoutine stub is missing")
+    h = create_thread(c, -1, 0, 0, start, event, 0, 0, api_name="GenerateConsoleCtrlEvent")
+    if not h:
+        return 0
+    c.nt("NtClose", h)
+    return 1
+
+
+@api(K32, "HANDLE WINAPI OpenConsoleW(LPCWSTR name, DWORD access, BOOL inherit, DWORD creation)")
+def OpenConsoleW(c, name, access, inherit, creation):
+    """CONIN$ or CONOUT$ of the process's console (Windows 8 and later accept any creation disposition from
+    0 to TRUNCATE_EXISTING and only the generic access rights); anything else ERROR_INVALID_PARAMETER."""
+    which = {"CONIN$": "CurrentIn", "CONOUT$": "CurrentOut"}.get((name or "").upper())
+    access &= 0xFFFFFFFF
+    if which is None or creation > 5 or access & ~0xF0000000:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return invalid_handle(c)
+    st, h = _open(c, which, access or 0x80000000, bool(inherit))
+    if st != 0:
+        c.set_last_nt_error(st)
+        return invalid_handle(c)
+    return h

@@ -861,3 +861,25 @@ def OpenConsoleW(c, name, access, inherit, creation):
         c.set_last_nt_error(st)
         return invalid_handle(c)
     return h
+
+
+@api(K32, "HANDLE WINAPI DuplicateConsoleHandle(HANDLE handle, DWORD access, BOOL inherit, DWORD options)")
+def DuplicateConsoleHandle(c, h, access, inherit, options):
+    """DuplicateHandle within the process (NtDuplicateObject); INVALID_HANDLE_VALUE on failure."""
+    out = c.stack_alloc(8, 8)
+    c.write(out, bytes(8))
+    me = invalid_handle(c)
+    st = c.nt("NtDuplicateObject", me, h, me, out, access, 0x2 if inherit else 0, options)
+    if st != 0:
+        c.set_last_nt_error(st)
+        return me
+    return c.ptr(out)
+
+
+@api(K32, "BOOL WINAPI CloseConsoleHandle(HANDLE handle)")
+def CloseConsoleHandle(c, h):
+    st = c.nt("NtClose", h)
+    if st != 0:
+        c.set_last_nt_error(st)
+        return 0
+    return 1

@@ -459,6 +459,10 @@ def device_control(machine, thread, f: ConsoleFile, code: int, data: bytes, outl
         initial = data[16:16 + 2 * ninit].decode("utf-16-le", "surrogatepass") if ninit else ""
         return 0, read_console(machine, thread, con, nchars, bool(unicode), initial, wakeup, key)
     con, sb = _screen_of(thread, f)
+    if sb.largest_for != sb.font_size:
+        from winhatch.kernel.io.console import largest_window
+        sb.largest = largest_window(machine, sb.font_size)
+        sb.largest_for = sb.font_size
     if code == IOCTL_GET_INFO:
         return 0, _info(sb)
     if code == IOCTL_SET_INFO:
@@ -535,8 +539,7 @@ def device_control(machine, thread, f: ConsoleFile, code: int, data: bytes, outl
             return 0, struct.pack("<hh", 0, 0)
         return 0, struct.pack("<hh", *sb.font_size)
     if code == IOCTL_LARGEST_WINDOW:
-        from winhatch.kernel.io.console import MAX_WINDOW
-        return 0, struct.pack("<hh", *MAX_WINDOW)
+        return 0, struct.pack("<hh", *sb.largest)
     if code == IOCTL_SET_WINDOW:
         absolute, l, t, r, b = struct.unpack_from("<Ihhhh", data)
         if not absolute:
@@ -570,8 +573,7 @@ def _set_info(sb, data: bytes) -> tuple[int, bytes]:
     if mask & SET_WINDOW_RECT:
         # SetConsoleScreenBufferInfoEx's srWindow: the window's size (its right and bottom are exclusive there)
         cols, lines = max(1, r - l), max(1, b - t)
-        from winhatch.kernel.io.console import MAX_WINDOW
-        cols, lines = min(cols, sb.width, MAX_WINDOW[0]), min(lines, sb.height, MAX_WINDOW[1])
+        cols, lines = min(cols, sb.width, sb.largest[0]), min(lines, sb.height, sb.largest[1])
         sb.window_cols, sb.window_lines = cols, lines
         sb.left = min(max(0, l), sb.width - cols)
         sb.top = min(max(0, t), sb.height - lines)

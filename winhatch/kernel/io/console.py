@@ -52,8 +52,23 @@ DEFAULT_INPUT_MODE = (ENABLE_PROCESSED_INPUT | ENABLE_LINE_INPUT | ENABLE_ECHO_I
                       | ENABLE_INSERT_MODE | ENABLE_QUICK_EDIT_MODE | ENABLE_EXTENDED_FLAGS
                       | ENABLE_AUTO_POSITION)  # 0x1F7
 
-# the largest window the screen allows (GetLargestConsoleWindowSize), in cells of the default font
-MAX_WINDOW = (120, 30)
+# the largest window the screen allows (GetLargestConsoleWindowSize), in cells of the default font, for a
+# 1920x1080 display (work_area gives the machine's own)
+MAX_WINDOW = (240, 63)
+TASKBAR_HEIGHT = 40     # the Windows 10 taskbar at the bottom of the primary display, at 96 DPI
+CAPTION_HEIGHT = 23     # GetSystemMetrics(SM_CYCAPTION) at 96 DPI
+
+
+def work_area(machine) -> tuple[int, int]:
+    """SPI_GETWORKAREA's size: the primary display of the machine's profile less the taskbar."""
+    w, h = getattr(getattr(machine, "profile", None), "screen", (1920, 1080))
+    return w, max(0, h - TASKBAR_HEIGHT)
+
+
+def largest_window(machine, font: tuple[int, int]) -> tuple[int, int]:
+    """GetLargestConsoleWindowSize: the cells of `font` the work area holds below a window caption."""
+    w, h = work_area(machine)
+    return max(1, w // max(1, font[0])), max(1, (h - CAPTION_HEIGHT) // max(1, font[1]))
 # the default console colour table of Windows 10 (Campbell), as COLORREF 0x00BBGGRR
 DEFAULT_COLOR_TABLE = (0x0C0C0C, 0xDA3700, 0x0EA113, 0xDD963A, 0x1F0FC5, 0x981788, 0x009CC1, 0xCCCCCC,
                        0x767676, 0xFF783B, 0x0CC616, 0xD6D661, 0x5648E7, 0x9E00B4, 0xA5F1F9, 0xF2F2F2)
@@ -160,6 +175,8 @@ class ScreenBuffer:
         self.color_table = list(DEFAULT_COLOR_TABLE)
         self.fullscreen = False
         self.refs = 0                 # file objects (handles) that refer to the buffer
+        self.largest = MAX_WINDOW     # GetLargestConsoleWindowSize (the console driver sets the machine's)
+        self.largest_for = None       # the font `largest` was computed for
         self.chars = array("H", [0x20]) * (width * height)
         self.attrs = array("H", [attributes]) * (width * height)
 
@@ -171,8 +188,10 @@ class ScreenBuffer:
 
     @property
     def max_window(self) -> tuple[int, int]:
-        """dwMaximumWindowSize: the window's largest size for this buffer (the screen allows 120x30)."""
-        return min(self.width, MAX_WINDOW[0]), min(self.height, MAX_WINDOW[1])
+        """dwMaximumWindowSize: the window's largest size for this buffer (what the screen allows in the
+        buffer's font, no more than the buffer)."""
+        mw, mh = self.largest
+        return min(self.width, mw), min(self.height, mh)
 
     def resize(self, width: int, height: int) -> None:
         """SetConsoleScreenBufferSize: the buffer may not be smaller than the window (STATUS_INVALID_PARAMETER);
@@ -197,7 +216,7 @@ class ScreenBuffer:
     def set_window(self, left: int, top: int, right: int, bottom: int) -> None:
         """SetConsoleWindowInfo (absolute coordinates): inside the buffer and no larger than the screen."""
         if left < 0 or top < 0 or right < left or bottom < top or right >= self.width or bottom >= self.height \
-                or right - left + 1 > MAX_WINDOW[0] or bottom - top + 1 > MAX_WINDOW[1]:
+                or right - left + 1 > self.largest[0] or bottom - top + 1 > self.largest[1]:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "window outside the buffer")
         self.left, self.top = left, top
         self.window_cols, self.window_lines = right - left + 1, bottom - top + 1

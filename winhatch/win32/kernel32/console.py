@@ -191,7 +191,7 @@ def GetConsoleWindow(c):
     hwnd = struct.unpack("<Q", out)[0]
     if not hwnd:
         from winhatch.win32.user32.window import console_window
-        hwnd = console_window(c)
+        hwnd = console_window(c, c.proc.console)     # the window conhost makes for the console
         _conn_req(c, D.IOCTL_SET_WINDOW_HANDLE, struct.pack("<Q", hwnd))
     return hwnd
 
@@ -883,3 +883,27 @@ def CloseConsoleHandle(c, h):
         c.set_last_nt_error(st)
         return 0
     return 1
+
+
+E_NOTIMPL_LOW = 0x4001        # LOWORD(E_NOTIMPL): what Windows 10 1709 and later set for the raster-font calls
+
+
+@api(K32, "DWORD WINAPI GetNumberOfConsoleFonts(void)")
+def GetNumberOfConsoleFonts(c):
+    """The console's fonts: one, the TrueType font of its buffers (there is no raster font table)."""
+    return 1
+
+
+@api(K32, "BOOL WINAPI GetConsoleFontInfo(HANDLE hConsoleOutput, BOOL bMaximize, DWORD nFontCount, "
+          "PCONSOLE_FONT_INFO lpConsoleFontInfo)")
+def GetConsoleFontInfo(c, h, maximize, count, info):
+    """The raster font table is gone from Windows 10 (1709 on): FALSE with LOWORD(E_NOTIMPL)."""
+    c.set_last_error(E_NOTIMPL_LOW)
+    return 0
+
+
+@api(K32, "BOOL WINAPI SetConsoleFont(HANDLE hConsoleOutput, DWORD nFont)")
+def SetConsoleFont(c, h, index):
+    """As GetConsoleFontInfo: FALSE with LOWORD(E_NOTIMPL) on Windows 10 1709 and later."""
+    c.set_last_error(E_NOTIMPL_LOW)
+    return 0

@@ -89,6 +89,8 @@ SET_SIZE, SET_CURSOR_POS, SET_ATTR, SET_WINDOW_RECT, SET_POPUP, SET_COLORS = 1, 
 CELLS_CHARS_W, CELLS_CHARS_A, CELLS_ATTRS = 0, 1, 2
 READ_PEEK, READ_NOWAIT = 1, 2
 KEY_EVENT = 1
+MOUSE_EVENT = 2
+MOUSE_MOVED = 1
 
 
 class ConsoleFile(KObject):
@@ -271,6 +273,11 @@ def _records_in(con, raw: bytes, unicode: bool) -> list[tuple[int, bytes]]:
     return out
 
 
+def _mouse_move(rec) -> bool:
+    """A MOUSE_EVENT record whose dwEventFlags is MOUSE_MOVED."""
+    return rec[0] == MOUSE_EVENT and struct.unpack_from("<I", rec[1], 12)[0] == MOUSE_MOVED
+
+
 def _records_out(con, recs, unicode: bool) -> bytes:
     out = bytearray()
     for etype, payload in recs:
@@ -405,7 +412,7 @@ def _info(sb) -> bytes:
 
 
 def device_control(machine, thread, f: ConsoleFile, code: int, data: bytes, outlen: int,
-                   caller_sp: int = 0) -> tuple[int, bytes]:
+                   caller_sp: int = 0, granted: int = 0xFFFFFFFF) -> tuple[int, bytes]:
     """One console request: (status, output bytes). Errors are NtStatusError."""
     key = ("NtDeviceIoControlFile", caller_sp)
     if f.kind == "connect":
@@ -437,7 +444,10 @@ def device_control(machine, thread, f: ConsoleFile, code: int, data: bytes, outl
             return 0, b""
         if code == IOCTL_WRITE_INPUT:
             recs = _records_in(con, data[4:], bool(_u32(data)))
-            con.input_records.extend(recs)
+            if len(recs) == 1 and _mouse_move(recs[0]) and con.input_records and _mouse_move(con.input_records[-1]):
+                con.input_records[-1] = recs[0]     # a lone mouse move replaces the move queued last (conhost)
+            else:
+                con.input_records.extend(recs)
             con.input_generation += 1
             machine.dispatcher.signal_waiters()
             return 0, struct.pack("<I", len(recs))
@@ -510,8 +520,8 @@ def device_control(machine, thread, f: ConsoleFile, code: int, data: bytes, outl
         sb.scroll((l, t, r, b), (cl, ct, cr, cb) if has_clip else None, (dx, dy), (ch, attr))
         return 0, b""
     if code == IOCTL_SET_ACTIVE:
-        if f.screen is None and f.stream is None:
-            return 0, b""
+        if not granted & (FILE_WRITE_DATA | GENERIC_WRITE):
+            raise NtStatusError(STATUS_INVALID_HANDLE, "a screen buffer handle without write access")
         con.active = sb
         return 0, b""
     if code == IOCTL_GET_FONT:
@@ -619,6 +629,7 @@ def _connection(machine, thread, f: ConsoleFile, code: int, data: bytes, outlen:
         if new:
             from winhatch.kernel.io.console import Console
             con = Console(None, None, None, force_console=True)
+            con.title = con.original_title = data[8:].decode("utf-16-le", "surrogatepass")
         else:
             if pid == 0xFFFFFFFF:
                 target = proc.parent

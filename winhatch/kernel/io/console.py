@@ -308,20 +308,27 @@ class ScreenBuffer:
         self.write_text(bytes(data).decode("latin-1"), mode)
 
     # -- cells -----------------------------------------------------------------------------------------------
-    def _check(self, x: int, y: int) -> int:
-        if not (0 <= x < self.width and 0 <= y < self.height):
+    def _check(self, x: int, y: int) -> int | None:
+        """The cell index of (x, y); None past the buffer's right or bottom edge (no cells there)."""
+        if x < 0 or y < 0:
             raise NtStatusError(STATUS_INVALID_PARAMETER, f"({x},{y}) outside the buffer")
+        if x >= self.width or y >= self.height:
+            return None
         return y * self.width + x
 
     def read_cells(self, which: str, x: int, y: int, count: int) -> list[int]:
         """ReadConsoleOutputCharacter/Attribute: cells from (x, y) on, line after line, to the buffer's end."""
         i = self._check(x, y)
+        if i is None:
+            return []
         arr = self.chars if which == "chars" else self.attrs
         return list(arr[i:i + max(0, count)])
 
     def write_cells(self, which: str, x: int, y: int, values) -> int:
         """WriteConsoleOutputCharacter/Attribute: the cursor does not move; returns the cells written."""
         i = self._check(x, y)
+        if i is None:
+            return 0
         arr = self.chars if which == "chars" else self.attrs
         values = list(values)[:len(arr) - i]
         arr[i:i + len(values)] = array("H", values)
@@ -329,6 +336,8 @@ class ScreenBuffer:
 
     def fill(self, which: str, x: int, y: int, value: int, count: int) -> int:
         i = self._check(x, y)
+        if i is None:
+            return 0
         arr = self.chars if which == "chars" else self.attrs
         n = max(0, min(count, len(arr) - i))
         arr[i:i + n] = array("H", [value & 0xFFFF]) * n

@@ -341,6 +341,12 @@ def _granted(thread, handle: int) -> int:
     return thread.process.handles.entry(handle).access
 
 
+def _is_console_file(obj) -> bool:
+    """A console handle proper (not a std handle whose host stream is a pipe or a file)."""
+    from winhatch.kernel.condrv import ConsoleFile
+    return isinstance(obj, ConsoleFile) and (obj.stream is None or obj.is_console)
+
+
 def _vfile(obj):
     """The VfsFile of a disk file object, or None (consoles, pipes)."""
     from winhatch.kernel.fileobj import FileObject
@@ -889,6 +895,8 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
         pos = vf.tell() if vf is not None else 0
         _wr(thread, FileInformation, struct.pack("<q", pos))
         return complete(machine, thread, IoStatusBlock, 0, 8)
+    if cls == FileStandardInformation and _is_console_file(obj):
+        return STATUS_INVALID_DEVICE_REQUEST   # ConDrv answers no file-system information
     if cls == FileModeInformation:
         # a file's own open options; pipes, consoles and the std handles winhatch creates are synchronous
         mode = (vf.options & _MODE_BITS) if vf is not None else V.FILE_SYNCHRONOUS_IO_NONALERT
@@ -1382,6 +1390,8 @@ def NtQueryVolumeInformationFile(machine, thread, FileHandle, IoStatusBlock, FsI
         elif isinstance(obj, PipeEnd) or (isinstance(obj, ConsoleFile) and obj.file_type == 3) or \
                 hasattr(obj, "try_read") or getattr(obj, "npfs_root", False):   # named pipe ends, the NPFS
             dev = (FILE_DEVICE_NAMED_PIPE, 0)
+        elif isinstance(obj, ConsoleFile):
+            dev = (FILE_DEVICE_CONSOLE, 0x20000)      # FILE_DEVICE_ALLOW_APPCONTAINER_TRAVERSAL (ConDrv's)
         else:
             dev = (FILE_DEVICE_CONSOLE, 0)
         _wr(thread, FsInformation, struct.pack("<II", *dev))

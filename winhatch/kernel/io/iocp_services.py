@@ -597,7 +597,7 @@ def NtDeviceIoControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcCon
         data = user_read(thread.process, InputBuffer, inlen) if inlen else b""
         try:
             st, out = condrv.device_control(machine, thread, obj, code, data, outlen if OutputBuffer else 0,
-                                            caller_sp)
+                                            caller_sp, granted=thread.process.handles.entry(FileHandle).access)
         except NtStatusError as e:
             return e.status
         if len(out) > outlen:

@@ -505,12 +505,21 @@ def CsrCreateProcess(machine, proc: Process, thread: Thread, req: CreateRequest)
     proc.csr.threads.append(thread.csr)
     if req.creation_flags & F.DETACHED_PROCESS:
         console = None
+    elif req.creation_flags & F.CREATE_NEW_CONSOLE and proc.parent is not None and proc.parent.console is not None \
+            and proc.parent is not getattr(machine, "shell_process", None):
+        # a guest process asks for a new console: a console of its own (its window is not shown, its screen
+        # buffers live in the console driver), titled from STARTUPINFO.lpTitle
+        from winhatch.kernel.io.console import Console
+        console = Console(None, None, None, force_console=True)
+        console.title = console.original_title = req.window_title or ""
     elif req.creation_flags & F.CREATE_NEW_CONSOLE or proc.parent is None or proc.parent.console is None:
         console = machine.console
     else:
         console = proc.parent.console
     proc.console = console
     proc.csr.console = console
+    if console is not None and not console.title and not console.original_title:
+        console.title = console.original_title = req.window_title or ""
     st = req.startup
     if req.inherit_handles and st.flags & F.STARTF_USESTDHANDLES:
         handles = (st.std_input, st.std_output, st.std_error)

@@ -27,6 +27,8 @@ ERROR_ACCESS_DENIED = 5
 ERROR_INSUFFICIENT_BUFFER = 122
 ERROR_NOT_ENOUGH_MEMORY = 8
 ERROR_NOACCESS = 998
+ERROR_BUFFER_OVERFLOW = 111
+ERROR_INVALID_FUNCTION = 1
 CSBI_EX_SIZE = 96
 CFI_EX_SIZE = 84
 STATUS_INVALID_HANDLE = 0xC0000008
@@ -131,6 +133,17 @@ def _std_after_attach(c, always: bool) -> None:
         RTL_USER_PROCESS_PARAMETERS.write(c.proc.aspace, params, c.arch, **new)
 
 
+def _window_title(c) -> str:
+    """The title a new console gets: RTL_USER_PROCESS_PARAMETERS.WindowTitle (STARTUPINFO.lpTitle, else the
+    image path)."""
+    at = params_address(c) + RTL_USER_PROCESS_PARAMETERS.offset(c.arch, "WindowTitle")
+    length = int.from_bytes(c.read(at, 2), "little")
+    buf = c.ptr(at + c.ptr_size)
+    if not length or not buf:
+        return ""
+    return c.read(buf, min(length, 0x10000)).decode("utf-16-le", "surrogatepass")
+
+
 def _attach(c, pid: int, new: bool) -> int:
     if _conn(c):
         c.set_last_error(ERROR_ACCESS_DENIED)
@@ -139,7 +152,9 @@ def _attach(c, pid: int, new: bool) -> int:
     if st != 0:
         c.set_last_nt_error(st)
         return 0
-    st, _ = _io(c, h, D.IOCTL_ATTACH, struct.pack("<II", pid & 0xFFFFFFFF, int(new)))
+    title = _window_title(c) if new else ""
+    st, _ = _io(c, h, D.IOCTL_ATTACH, struct.pack("<II", pid & 0xFFFFFFFF, int(new))
+                + title.encode("utf-16-le", "surrogatepass"))
     if st != 0:
         c.nt("NtClose", h)
         c.set_last_nt_error(st)
@@ -249,25 +264,21 @@ def SetConsoleTitle(c, title):
 
 
 def _get_title(c, buf, size, original: int):
+    """GetConsoleTitle / GetConsoleOriginalTitle: 0 for a buffer of no size (nothing is copied); otherwise the
+    title, cut to the buffer with its NUL, and the title's whole length (the W forms; the A forms give the
+    length copied)."""
     out = _conn_req(c, D.IOCTL_GET_TITLE, struct.pack("<I", original), 0x10000)
     if out is None:
+        return 0
+    if not size or not buf:
         return 0
     title = out.decode("utf-16-le", "surrogatepass")
     data = c.encode_t(title)
     unit = c.tchar_size()
     n = len(data) // unit
-    if not size:
-        return n if not original else 0
-    if c.wide:
-        keep = min(n, size - 1)
-        c.write(buf, data[:keep * unit] + bytes(unit))
-        return keep if original else n
-    if n >= size:
-        # GetConsoleTitleA: a buffer too small for the title and its NUL gets nothing but the NUL
-        c.write(buf, b"\0")
-        return 0 if not original else 0
-    c.write(buf, data + b"\0")
-    return n
+    keep = min(n, size - 1)
+    c.write(buf, data[:keep * unit] + bytes(unit))
+    return n if c.wide else keep
 
 
 @api(K32, "DWORD WINAPI GetConsoleTitle%(LPTSTR_RAW lpConsoleTitle, DWORD nSize)")
@@ -574,23 +585,33 @@ def FillConsoleOutputAttribute(c, h, attr, n, coord, nwritten):
 
 
 def _rect_io(c, h, buf, size, at, region, write: bool) -> int:
+    """Read/WriteConsoleOutput: the region is first cut to the part of the caller's CHAR_INFO array from
+    `at` on (written back even when the handle then fails); an empty region or a position outside the array
+    is ERROR_INVALID_PARAMETER for a write and ERROR_INVALID_FUNCTION for a read (Windows 10). A region
+    wholly outside the buffer: a write succeeds without writing, a read fails (ERROR_INVALID_PARAMETER)."""
     bw, bh = _coord(size)
     ax, ay = _coord(at)
     if not region:
         c.set_last_error(ERROR_INVALID_ACCESS)
         return 0
-    rect = c.read(region, 8)
-    if bw <= 0 or bh <= 0 or ax < 0 or ay < 0 or ax >= bw or ay >= bh:
-        l, t, _r, _b = struct.unpack("<hhhh", rect)
-        c.write(region, struct.pack("<hhhh", l, t, l - 1, t - 1))
-        c.set_last_error(ERROR_INVALID_PARAMETER if write else ERROR_INVALID_PARAMETER)
-        return 0 if not write else 0
+    l, t, r, b = struct.unpack("<hhhh", c.read(region, 8))
+    if r < l or b < t or bw <= 0 or bh <= 0 or not (0 <= ax < bw) or not (0 <= ay < bh):
+        c.set_last_error(ERROR_INVALID_PARAMETER if write else ERROR_INVALID_FUNCTION)
+        return 0
+    r, b = min(r, l + bw - ax - 1), min(b, t + bh - ay - 1)
+    c.write(region, struct.pack("<hhhh", l, t, r, b))
     nbytes = bw * bh * 4
     cells = c.read(buf, nbytes)
-    inp = struct.pack("<I", int(c.wide)) + rect + struct.pack("<hhhh", bw, bh, ax, ay) + cells
+    inp = struct.pack("<Ihhhhhhhh", int(c.wide), l, t, r, b, bw, bh, ax, ay) + cells
     out = _req(c, h, D.IOCTL_WRITE_RECT if write else D.IOCTL_READ_RECT, inp, 8 if write else 8 + nbytes)
     if out is None:
         return 0
+    nl, nt_, nr, nb = struct.unpack_from("<hhhh", out)
+    if nr < nl or nb < nt_:
+        if not write:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        return 1
     c.write(region, out[:8])
     if not write:
         c.write(buf, out[8:])
@@ -754,23 +775,24 @@ def GetConsoleInputWaitHandle(c):
 
 @api(K32, "BOOL WINAPI VerifyConsoleIoHandle(HANDLE hIoHandle)")
 def VerifyConsoleIoHandle(c, h):
-    if not _is_console_handle(c, h):
-        c.set_last_error(ERROR_INVALID_HANDLE)
-        return 0
-    return 1
+    """Whether `h` is a console handle; the last error is left alone."""
+    return int(_is_console_handle(c, h))
 
 
 @api(K32, "BOOL WINAPI GetConsoleInputExeName%(DWORD nBufferLength, LPTSTR_RAW lpExeName)")
 def GetConsoleInputExeName(c, size, buf):
+    """The name set by SetConsoleInputExeName, else the process's executable's file name. A buffer too small:
+    TRUE with ERROR_BUFFER_OVERFLOW and nothing copied (Windows 10)."""
     out = _conn_req(c, D.IOCTL_GET_EXE_NAME, b"", 0x1000)
-    name = out.decode("utf-16-le", "surrogatepass") if out is not None else ""
+    name = out.decode("utf-16-le", "surrogatepass") if out else ""
     if not name:
-        name = c.proc.image_path.rsplit("\\", 1)[-1] if getattr(c.proc, "image_path", None) else ""
+        path = getattr(c.proc, "image_path", "") or ""
+        name = path.rsplit("\\", 1)[-1]
     data = c.encode_t(name)
     unit = c.tchar_size()
-    if len(data) // unit + 1 > size:
-        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
-        return 0
+    if len(data) // unit + 1 > size or not buf:
+        c.set_last_error(ERROR_BUFFER_OVERFLOW)
+        return 1
     c.write(buf, data + bytes(unit))
     return 1
 

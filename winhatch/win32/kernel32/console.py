@@ -39,19 +39,19 @@ STD_FIELDS = ("StandardInput", "StandardOutput", "StandardError")
 
 # ============================================================================================ plumbing
 def _io(c, h: int, code: int, inp: bytes = b"", outlen: int = 0) -> tuple[int, bytes]:
-    """NtDeviceIoControlFile(h, code): (status, output bytes)."""
-    inp_addr = 0
+    """NtDeviceIoControlFile(h, code): (status, output bytes). One scratch block holds the IO_STATUS_BLOCK,
+    the input and the output."""
+    inlen = (len(inp) + 15) & ~15
+    base = c.stack_alloc(16 + inlen + outlen, 16)
+    inp_addr = base + 16 if inp else 0
     if inp:
-        inp_addr = c.stack_alloc(len(inp), 8)
         c.write(inp_addr, inp)
-    out_addr = c.stack_alloc(outlen, 8) if outlen else 0
-    iosb = c.stack_alloc(16, 8)
-    c.write(iosb, bytes(16))
-    st = c.nt("NtDeviceIoControlFile", h, 0, 0, 0, iosb, code, inp_addr, len(inp), out_addr, outlen)
-    if st != 0:
+    out_addr = base + 16 + inlen if outlen else 0
+    st = c.nt("NtDeviceIoControlFile", h, 0, 0, 0, base, code, inp_addr, len(inp), out_addr, outlen)
+    if st != 0 or not outlen:
         return st, b""
-    info = int.from_bytes(c.read(iosb + c.ptr_size, c.ptr_size), "little")
-    return st, c.read(out_addr, min(info, outlen)) if info and outlen else b""
+    info = int.from_bytes(c.read(base + c.ptr_size, c.ptr_size), "little")
+    return st, c.read(out_addr, min(info, outlen)) if info else b""
 
 
 def _req(c, h: int, code: int, inp: bytes = b"", outlen: int = 0) -> bytes | None:

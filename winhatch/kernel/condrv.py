@@ -84,6 +84,8 @@ IOCTL_ATTACH = ctl(37)             # in: u32 pid (0xFFFFFFFF: the parent) or 0 w
 IOCTL_DETACH = ctl(38)             # (no buffers)
 IOCTL_GET_EXE_NAME = ctl(39)       # out: UTF-16
 IOCTL_SET_EXE_NAME = ctl(40)       # in: UTF-16
+# server requests (a console made with CreatePseudoConsole)
+IOCTL_PTY_SETUP = ctl(50)          # in: u64 input handle, u64 output handle, i16 columns, i16 lines
 
 SET_SIZE, SET_CURSOR_POS, SET_ATTR, SET_WINDOW_RECT, SET_POPUP, SET_COLORS = 1, 2, 4, 8, 0x10, 0x20
 CELLS_CHARS_W, CELLS_CHARS_A, CELLS_ATTRS = 0, 1, 2
@@ -144,6 +146,8 @@ class ConsoleFile(KObject):
         return False
 
     def on_last_handle_close(self) -> None:
+        if self.kind == "server" and self.console is not None:
+            _pty_close(self.console)
         if self.screen is not None and self.console is not None:
             self.screen.refs -= 1
             if self.screen.refs <= 0:
@@ -179,6 +183,11 @@ def open_file(machine, thread, rest: str, access: int, options: int = 0):
     \\Output (handles not bound to a console yet), \\Connect (a connection, bound by IOCTL_ATTACH)."""
     name = rest.lstrip("\\").lower()
     con = thread.process.console
+    if name == "server":
+        # a new console whose host is the caller (CreatePseudoConsole): configured by IOCTL_PTY_SETUP
+        from winhatch.kernel.io.console import Console
+        return ConsoleFile(Console(None, None, None, force_console=True), kind="server",
+                           name="\\Device\\ConDrv\\Server")
     if name == "connect":
         return ConsoleFile(None, kind="connect", name="\\Device\\ConDrv\\Connect")
     if name in ("input", "output"):
@@ -238,10 +247,18 @@ def file_write(machine, thread, f: ConsoleFile, data: bytes) -> int:
 
 
 def _write(con, sb, f: ConsoleFile, raw: bytes | None, text: str | None) -> int:
-    """Text into a screen buffer; what reaches the console's first buffer also reaches the host terminal."""
+    """Text into a screen buffer; what reaches the console's first buffer also reaches the host terminal (or,
+    for a pseudo console, its output pipe, as UTF-8 text)."""
     std = con.stderr if f.stream == "stderr" else con.stdout
     if sb is con.main_screen and std.stream is not None:
         std._to_host(raw if raw is not None else text.encode("utf-8", "surrogatepass"))
+    pty = getattr(con, "pty", None)
+    if pty is not None and sb is con.active and pty["out"] is not None:
+        shown = text if text is not None else con.decode(raw)
+        try:
+            pty["out"].write(shown.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8", "surrogatepass"))
+        except NtStatusError:
+            pass                       # the host's end is gone: the text stays in the buffer
     if text is None:
         sb.write_text(con.decode(raw))
         return len(raw)
@@ -307,6 +324,42 @@ def _host_records(con) -> None:
             con.input_records.append((KEY_EVENT, struct.pack("<IHHHHI", down, 1, vk, 0, ord(ch) & 0xFFFF, 0)))
 
 
+def _pty_setup(machine, thread, con, data: bytes) -> tuple[int, bytes]:
+    """CreatePseudoConsole: the console's output goes to the host's output pipe (the text written, as UTF-8;
+    Windows renders VT sequences), its buffer and window are the size given. The console holds the two pipe
+    ends (handles in the System process, as conhost holds them) until the console is closed."""
+    hin, hout, cols, lines = struct.unpack_from("<QQhh", data)
+    if cols <= 0 or lines <= 0:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "pseudo console size")
+    system = machine.system_process
+    held, ends = [], {}
+    for name, h in (("in", hin), ("out", hout)):
+        if not h:
+            ends[name] = None
+            continue
+        obj = thread.process.handles.lookup(h)
+        held.append(system.handles.insert(obj, 0x120196 if name == "out" else 0x120089, inherit=False))
+        ends[name] = obj
+    con.pty = {"in": ends["in"], "out": ends["out"], "held": held, "system": system}
+    sb = con.main_screen
+    sb.resize(max(cols, sb.window_cols), max(lines, sb.window_lines))
+    sb.window_cols, sb.window_lines, sb.left, sb.top = cols, lines, 0, 0
+    sb.resize(cols, lines)
+    return 0, b""
+
+
+def _pty_close(con) -> None:
+    pty = getattr(con, "pty", None)
+    if pty is None:
+        return
+    con.pty = None
+    for h in pty["held"]:
+        try:
+            pty["system"].handles.close(h)
+        except NtStatusError:
+            pass
+
+
 def _key_record(ch: str) -> tuple[int, bytes]:
     ch = "\r" if ch == "\n" else (ch or "\0")
     vk = 0x0D if ch == "\r" else (ord(ch.upper()) if ch.isalnum() and ord(ch) < 128 else 0)
@@ -318,6 +371,9 @@ def _wait_input(machine, thread, con, key) -> None:
     from winhatch.kernel.ke import wait as kwait
     if con.stdin.stream is not None and con.stdin.is_console:
         return          # the host terminal: read it (blocking there) instead
+    if getattr(con, "pty", None) is not None and con.pty["in"] is not None:
+        from winhatch.kernel.ke.services import unsupported
+        unsupported(thread, "NtDeviceIoControlFile", "console input from a pseudo console's input pipe")
     kwait.take_done(thread, key)
     raise kwait.WouldBlock(kwait.WaitBlock([_InputWait(con)], False, None, "console input", key))
 
@@ -415,6 +471,10 @@ def device_control(machine, thread, f: ConsoleFile, code: int, data: bytes, outl
                    caller_sp: int = 0, granted: int = 0xFFFFFFFF) -> tuple[int, bytes]:
     """One console request: (status, output bytes). Errors are NtStatusError."""
     key = ("NtDeviceIoControlFile", caller_sp)
+    if f.kind == "server":
+        if code != IOCTL_PTY_SETUP:
+            raise NtStatusError(STATUS_INVALID_DEVICE_REQUEST, f"console server control code {code:#x}")
+        return _pty_setup(machine, thread, f.console, data)
     if f.kind == "connect":
         return _connection(machine, thread, f, code, data, outlen)
     if code == IOCTL_GET_MODE:

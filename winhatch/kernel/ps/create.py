@@ -39,10 +39,11 @@ GDT_VA = {"x86": 0xFFFF0000, "x64": 0x7FFFFFFF0000}
 class StartupInfo(Record):
     """The parts of STARTUPINFO CreateProcess uses."""
 
-    _fields = ("flags", "desktop", "title", "std_input", "std_output", "std_error", "show_window")
+    _fields = ("flags", "desktop", "title", "std_input", "std_output", "std_error", "show_window", "pseudo_console")
 
     def __init__(self, flags: int = 0, desktop: str | None = None, title: str | None = None, std_input: int = 0,
-                 std_output: int = 0, std_error: int = 0, show_window: int = 1) -> None:
+                 std_output: int = 0, std_error: int = 0, show_window: int = 1, pseudo_console: int = 0) -> None:
+        self.pseudo_console = pseudo_console  # PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE: the creator's server handle
         self.flags = flags
         self.desktop = desktop
         self.title = title
@@ -497,13 +498,29 @@ def PspCreateThread(machine, proc: Process, *, start: int, parameter: int, initi
 
 
 # ======================================================================================== Stage 5
+def _pseudo_console(proc: Process, req: CreateRequest):
+    """The console of the creator's pseudo console handle (CreatePseudoConsole), or None."""
+    h = getattr(req.startup, "pseudo_console", 0)
+    if not h or proc.parent is None:
+        return None
+    from winhatch.kernel.condrv import ConsoleFile
+    try:
+        obj = proc.parent.handles.lookup(h)
+    except NtStatusError:
+        return None
+    return obj.console if isinstance(obj, ConsoleFile) and obj.kind == "server" else None
+
+
 def CsrCreateProcess(machine, proc: Process, thread: Thread, req: CreateRequest) -> None:
     group = proc.pid if req.creation_flags & F.CREATE_NEW_PROCESS_GROUP else \
         (proc.parent.csr.process_group_id if proc.parent and proc.parent.csr else proc.pid)
     proc.csr = CsrProcess(proc.pid, 0x280, 0, group)
     thread.csr = CsrThread(thread.tid, proc.pid)
     proc.csr.threads.append(thread.csr)
-    if req.creation_flags & F.DETACHED_PROCESS:
+    pty = _pseudo_console(proc, req)
+    if pty is not None:
+        console = pty
+    elif req.creation_flags & F.DETACHED_PROCESS:
         console = None
     elif req.creation_flags & F.CREATE_NEW_CONSOLE and proc.parent is not None and proc.parent.console is not None \
             and proc.parent is not getattr(machine, "shell_process", None):

@@ -929,3 +929,52 @@ def SetConsoleFont(c, h, index):
     """As GetConsoleFontInfo: FALSE with LOWORD(E_NOTIMPL) on Windows 10 1709 and later."""
     c.set_last_error(E_NOTIMPL_LOW)
     return 0
+
+
+# ============================================================================================ pseudo consoles
+E_INVALIDARG = 0x80070057
+S_OK = 0
+
+
+def _hresult(st: int) -> int:
+    from winhatch.ntstatus import nt_to_win32
+    err = nt_to_win32(st)
+    return 0x80070000 | (err & 0xFFFF) if err else 0x80004005
+
+
+@api(K32, "HRESULT WINAPI CreatePseudoConsole(COORD size, HANDLE hInput, HANDLE hOutput, DWORD dwFlags, "
+          "HPCON *phPC)")
+def CreatePseudoConsole(c, size, hin, hout, flags, phpc):
+    """A console whose host is the caller: \\Device\\ConDrv\\Server, set up with the two pipe ends and the size
+    (both positive: E_INVALIDARG otherwise). The HPCON is a process-heap block holding the server handle.
+    What the console's processes write reaches hOutput as UTF-8 text (conhost renders VT sequences there);
+    reading the console's input from hInput is not implemented (such a read stops the guest loudly)."""
+    from winhatch.win32.kernel32.common import heap_alloc
+    cols, lines = _coord(size)
+    if cols <= 0 or lines <= 0 or not phpc:
+        return E_INVALIDARG
+    st, server = _open(c, "Server", 0x80000000 | 0x40000000)
+    if st != 0:
+        return _hresult(st)
+    st, _ = _io(c, server, D.IOCTL_PTY_SETUP, struct.pack("<QQhh", hin, hout, cols, lines))
+    if st != 0:
+        c.nt("NtClose", server)
+        return _hresult(st)
+    block = heap_alloc(c, c.ptr_size)
+    c.write_ptr(block, server)
+    c.write_ptr(phpc, block)
+    return S_OK
+
+
+@api(K32, "void WINAPI ClosePseudoConsole(HPCON hPC)")
+def ClosePseudoConsole(c, hpc):
+    """The server handle goes: the console lets go of the host's pipe ends (the host's reader sees the pipe
+    broken)."""
+    from winhatch.win32.kernel32.common import heap_free
+    if not hpc:
+        return None
+    server = c.ptr(hpc)
+    if server:
+        c.nt("NtClose", server)
+    heap_free(c, hpc)
+    return None

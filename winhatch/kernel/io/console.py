@@ -497,7 +497,7 @@ class Console:
     def __init__(self, stdout: BinaryIO | None, stderr: BinaryIO | None, stdin: BinaryIO | None = None, *,
                  input_cp: int = 437, output_cp: int | None = None, force_console: bool = False,
                  capture_limit: int = 64 << 20):
-        self.transcript: list[tuple[str, bytes]] = []
+        self._transcript: list[tuple[str, bytearray]] = []
         self.main_screen = ScreenBuffer()
         self.main_screen.refs = 1 << 30      # the console's first buffer lives as long as the console
         self.screens: list[ScreenBuffer] = [self.main_screen]
@@ -542,13 +542,19 @@ class Console:
         if self.active is sb:
             self.active = self.screens[-1]
 
+    @property
+    def transcript(self) -> list[tuple[str, bytes]]:
+        """What was written, stream by stream in order: [(stream name, bytes)] (consecutive writes to the
+        same stream joined)."""
+        return [(name, bytes(data)) for name, data in self._transcript]
+
     def transcript_append(self, name: str, data: bytes) -> None:
         if not data:
             return
-        if self.transcript and self.transcript[-1][0] == name:
-            self.transcript[-1] = (name, self.transcript[-1][1] + data)
+        if self._transcript and self._transcript[-1][0] == name:
+            self._transcript[-1][1].extend(data)      # in place: appending stays linear
         else:
-            self.transcript.append((name, data))
+            self._transcript.append((name, bytearray(data)))
 
     @staticmethod
     def _check_cp(cp: int) -> int:

@@ -77,7 +77,7 @@ IOCTL_GET_CP = ctl(30)             # in: u32 output; out: u32 code page
 IOCTL_SET_CP = ctl(31)             # in: u32 output, u32 code page
 IOCTL_GET_TITLE = ctl(32)          # in: u32 original; out: the title (UTF-16)
 IOCTL_SET_TITLE = ctl(33)          # in: the title (UTF-16)
-IOCTL_GET_WINDOW = ctl(34)         # out: u64 the window handle (0: user32 has not made it yet)
+IOCTL_GET_WINDOW = ctl(34)         # out: u64 the window handle (0: user32 has not made it yet), u32 windowless
 IOCTL_SET_WINDOW_HANDLE = ctl(35)  # in: u64 the console window user32 made
 IOCTL_PROCESS_LIST = ctl(36)       # out: u32 count + u32 pids (as many as fit)
 IOCTL_ATTACH = ctl(37)             # in: u32 pid (0xFFFFFFFF: the parent) or 0 with u32 new=1: a new console
@@ -154,15 +154,17 @@ class ConsoleFile(KObject):
                 self.console.release_screen(self.screen)
 
 
-def attach_std_handles(proc, console) -> tuple[int, int, int]:
-    """Create the three console handles in the process (Stage 5's console attachment) and its connection
-    (RTL_USER_PROCESS_PARAMETERS.ConsoleHandle, written by the caller)."""
+def attach_std_handles(proc, console, which=(True, True, True)) -> tuple[int, int, int]:
+    """Create the console's std handles in the process (Stage 5's console attachment): input, output, error
+    (those `which` asks for; 0 for the others)."""
     if console is None:
         return 0, 0, 0
-    h_in = proc.handles.insert(ConsoleFile(console, "stdin"), GENERIC_READ | 0x100000 | 0x1, inherit=True)
-    h_out = proc.handles.insert(ConsoleFile(console, "stdout"), GENERIC_WRITE | 0x100000 | 0x2, inherit=True)
-    h_err = proc.handles.insert(ConsoleFile(console, "stderr"), GENERIC_WRITE | 0x100000 | 0x2, inherit=True)
-    return h_in, h_out, h_err
+    out = []
+    for want, stream, access in zip(which, ("stdin", "stdout", "stderr"),
+                                    (GENERIC_READ | 0x100000 | 0x1, GENERIC_WRITE | 0x100000 | 0x2,
+                                     GENERIC_WRITE | 0x100000 | 0x2)):
+        out.append(proc.handles.insert(ConsoleFile(console, stream), access, inherit=True) if want else 0)
+    return tuple(out)
 
 
 def connect(proc, console) -> int:
@@ -733,7 +735,7 @@ def _connection(machine, thread, f: ConsoleFile, code: int, data: bytes, outlen:
         con.title = data.decode("utf-16-le", "surrogatepass")
         return 0, b""
     if code == IOCTL_GET_WINDOW:
-        return 0, struct.pack("<Q", con.hwnd)
+        return 0, struct.pack("<QI", con.hwnd, int(con.windowless))
     if code == IOCTL_SET_WINDOW_HANDLE:
         con.hwnd = struct.unpack_from("<Q", data)[0]
         return 0, b""

@@ -507,6 +507,7 @@ class Console:
         self.input_generation = 0
         self.pids: list[int] = []            # the processes attached (GetConsoleProcessList), newest first
         self.hwnd = 0                        # the console window (user32 creates it on first use)
+        self.windowless = False              # CREATE_NO_WINDOW: a console without a window
         self.original_title = ""
         self.history: list[str] = []
         self.input_exe_name = ""

@@ -113,17 +113,15 @@ def _is_console_handle(c, h: int) -> bool:
     return bool(h) and _io(c, h, D.IOCTL_GET_MODE, b"", 4)[0] == 0
 
 
-def _std_after_attach(c, always: bool) -> None:
-    """The std handles of a process that has just got a console: those that are not set (or, for AllocConsole
-    and AttachConsole without STARTF_USESTDHANDLES, that are console handles) become CONIN$ / CONOUT$."""
+def _std_after_attach(c) -> None:
+    """The std handles of a process that has just got a console become CONIN$ / CONOUT$ of it: all three, or,
+    for a process started with STARTF_USESTDHANDLES, those that are not set (Windows 10)."""
     params = params_address(c)
+    own = RTL_USER_PROCESS_PARAMETERS.read(c.proc.aspace, params, c.arch, "WindowFlags")["WindowFlags"] & 0x100
     cur = RTL_USER_PROCESS_PARAMETERS.read(c.proc.aspace, params, c.arch, *STD_FIELDS)
     new = {}
     for field in STD_FIELDS:
-        h = cur[field]
-        if h and not always:
-            continue
-        if h and always and not _is_console_handle(c, h) and h != invalid_handle(c):
+        if own and cur[field]:
             continue
         st, nh = _open(c, "CurrentIn" if field == "StandardInput" else "CurrentOut",
                        0x80000000 | 0x40000000, inherit=True)
@@ -166,13 +164,11 @@ def _attach(c, pid: int, new: bool) -> int:
 
 @api(K32, "BOOL WINAPI AllocConsole(void)")
 def AllocConsole(c):
-    """A new console for a process without one (ERROR_ACCESS_DENIED if it has one); the std handles that are
-    not set become the new console's (with STARTF_USESTDHANDLES the program's own stay)."""
+    """A new console for a process without one (ERROR_ACCESS_DENIED if it has one); the std handles become
+    the new console's (with STARTF_USESTDHANDLES only those that are not set)."""
     if not _attach(c, 0, True):
         return 0
-    from winhatch.kernel.structs import RTL_USER_PROCESS_PARAMETERS as P
-    flags = P.read(c.proc.aspace, params_address(c), c.arch, "WindowFlags")["WindowFlags"]
-    _std_after_attach(c, always=not flags & 0x100)
+    _std_after_attach(c)
     return 1
 
 
@@ -181,7 +177,7 @@ def AttachConsole(c, pid):
     """The console of process `pid` (ATTACH_PARENT_PROCESS: the parent's); the std handles become its."""
     if not _attach(c, pid, False):
         return 0
-    _std_after_attach(c, always=True)
+    _std_after_attach(c)
     return 1
 
 
@@ -200,10 +196,12 @@ def FreeConsole(c):
 
 @api(K32, "HWND WINAPI GetConsoleWindow(void)")
 def GetConsoleWindow(c):
-    out = _conn_req(c, D.IOCTL_GET_WINDOW, b"", 8)
+    out = _conn_req(c, D.IOCTL_GET_WINDOW, b"", 12)
     if out is None:
         return 0
-    hwnd = struct.unpack("<Q", out)[0]
+    hwnd, windowless = struct.unpack("<QI", out)
+    if windowless:
+        return 0                 # a console made under CREATE_NO_WINDOW has no window
     if not hwnd:
         from winhatch.win32.user32.window import console_window
         hwnd = console_window(c, c.proc.console)     # the window conhost makes for the console

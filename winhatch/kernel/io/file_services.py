@@ -167,6 +167,9 @@ def _dos_devices(machine) -> None:
         for name, fs in (("Null", lambda rest: "\\??\\NUL" if not rest else None),
                          ("ConDrv", _condrv_name), ("Mup", lambda rest: "\\??\\UNC" + rest)):
             dev = Device(fs)
+            if name == "ConDrv":
+                from winhatch.kernel import condrv
+                dev.open_file = condrv.open_file
             ns.insert(f"\\Device\\{name}", dev, exist_ok=True).make_permanent()
         np_dev = Device(lambda rest: None)
         np_dev.open_file = _open_named_pipe
@@ -340,6 +343,12 @@ def _file_obj(thread, handle: int, access: int = 0):
 
 def _granted(thread, handle: int) -> int:
     return thread.process.handles.entry(handle).access
+
+
+def _is_console_file(obj) -> bool:
+    """A console handle proper (not a std handle whose host stream is a pipe or a file)."""
+    from winhatch.kernel.condrv import ConsoleFile
+    return isinstance(obj, ConsoleFile) and (obj.stream is None or obj.is_console)
 
 
 def _vfile(obj):
@@ -550,6 +559,18 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
         return _mailslot_read(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, length,
                               caller_sp)
     ev = _event(thread, Event)
+    if isinstance(obj, ConsoleFile):
+        from winhatch.kernel import condrv
+        try:
+            data = condrv.file_read(machine, thread, obj, length, caller_sp) if length else b""
+        except NtStatusError as e:
+            return e.status
+        if data:
+            _wr(thread, Buffer, data)
+        elif length and obj.stream is not None and not obj.is_console:
+            st = STATUS_PIPE_BROKEN if obj.file_type == FILE_TYPE_PIPE else STATUS_END_OF_FILE
+            return _done(machine, thread, obj, IoStatusBlock, st, 0, ev, ApcRoutine, ApcContext)
+        return _done(machine, thread, obj, IoStatusBlock, 0, len(data), ev, ApcRoutine, ApcContext)
     vf = _vfile(obj)
     if vf is not None:
         off = _offset(thread, vf, ByteOffset, write=False)
@@ -582,6 +603,7 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
 @kernel_service("NtWriteFile")
 def NtWriteFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, Length,
                 ByteOffset, Key, *, caller_sp=0):
+    from winhatch.kernel.condrv import ConsoleFile
     obj = _file_obj(thread, FileHandle)
     if getattr(obj, "npfs_root", False):
         return STATUS_INVALID_PARAMETER      # nor to write
@@ -609,6 +631,9 @@ def NtWriteFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSt
                     return _done(machine, thread, obj, IoStatusBlock, STATUS_FILE_LOCK_CONFLICT, 0, ev, ApcRoutine,
                                  ApcContext)
             count = vf.write(data, off) if data else 0
+        elif isinstance(obj, ConsoleFile):
+            from winhatch.kernel import condrv
+            count = condrv.file_write(machine, thread, obj, data) if data else 0
         else:
             # a zero-length write is a message of its own on a mailslot
             count = obj.write(data) if data or getattr(obj, "message_writes", False) else 0
@@ -626,6 +651,14 @@ def NtFlushBuffersFile(machine, thread, FileHandle, IoStatusBlock):
     """Writes reach the host file at once, so nothing is left to flush; a handle without write access is
     STATUS_ACCESS_DENIED, as NTFS answers."""
     obj = _file_obj(thread, FileHandle)
+    from winhatch.kernel.condrv import ConsoleFile
+    if isinstance(obj, ConsoleFile) and (obj.stream is None or obj.is_console):
+        from winhatch.kernel import condrv      # a console input handle: its input buffer is emptied
+        try:
+            condrv.device_control(machine, thread, obj, condrv.IOCTL_FLUSH_INPUT, b"", 0)
+        except NtStatusError as e:
+            return e.status
+        return complete(machine, thread, IoStatusBlock, 0, 0)
     if getattr(obj, "detached", False):
         return 0xC00000B0                  # STATUS_PIPE_DISCONNECTED: a client its pipe server disconnected
     vf = _vfile(obj)
@@ -894,6 +927,8 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
         pos = vf.tell() if vf is not None else 0
         _wr(thread, FileInformation, struct.pack("<q", pos))
         return complete(machine, thread, IoStatusBlock, 0, 8)
+    if cls == FileStandardInformation and _is_console_file(obj):
+        return STATUS_INVALID_DEVICE_REQUEST   # ConDrv answers no file-system information
     if cls == FileModeInformation:
         # a file's own open options; pipes, consoles and the std handles winhatch creates are synchronous
         if vf is not None:
@@ -1390,6 +1425,8 @@ def NtQueryVolumeInformationFile(machine, thread, FileHandle, IoStatusBlock, FsI
         elif isinstance(obj, PipeEnd) or (isinstance(obj, ConsoleFile) and obj.file_type == 3) or \
                 hasattr(obj, "try_read") or getattr(obj, "npfs_root", False):   # named pipe ends, the NPFS
             dev = (FILE_DEVICE_NAMED_PIPE, 0)
+        elif isinstance(obj, ConsoleFile):
+            dev = (FILE_DEVICE_CONSOLE, 0x20000)      # FILE_DEVICE_ALLOW_APPCONTAINER_TRAVERSAL (ConDrv's)
         else:
             dev = (FILE_DEVICE_CONSOLE, 0)
         _wr(thread, FsInformation, struct.pack("<II", *dev))

@@ -624,6 +624,21 @@ def NtDeviceIoControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcCon
                                   IoStatusBlock, code, InputBuffer,
                                   InputBufferLength & 0xFFFFFFFF, OutputBuffer, OutputBufferLength & 0xFFFFFFFF,
                                   caller_sp)
+    from winhatch.kernel import condrv
+    if isinstance(obj, condrv.ConsoleFile):
+        inlen, outlen = InputBufferLength & 0xFFFFFFFF, OutputBufferLength & 0xFFFFFFFF
+        data = user_read(thread.process, InputBuffer, inlen) if inlen else b""
+        try:
+            st, out = condrv.device_control(machine, thread, obj, code, data, outlen if OutputBuffer else 0,
+                                            caller_sp, granted=thread.process.handles.entry(FileHandle).access)
+        except NtStatusError as e:
+            return e.status
+        if len(out) > outlen:
+            return condrv.STATUS_BUFFER_TOO_SMALL
+        if out:
+            user_write(thread.process, OutputBuffer, out)
+        return io.complete_request(machine, thread, obj, IoStatusBlock, _event(thread, Event), ApcRoutine,
+                                   ApcContext, st, len(out))
     control = getattr(obj, "device_control", None)
     if control is not None:
         inlen, outlen = InputBufferLength & 0xFFFFFFFF, OutputBufferLength & 0xFFFFFFFF
@@ -638,6 +653,10 @@ def NtDeviceIoControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcCon
                 user_write(thread.process, OutputBuffer, out)
             return io.complete_request(machine, thread, obj, IoStatusBlock, _event(thread, Event), ApcRoutine,
                                        ApcContext, st, len(out))
+    if code >> 16 == condrv.FILE_DEVICE_CONSOLE:
+        # a console request on a handle that is not a console's (a file, a pipe, a device): what kernelbase
+        # reports as ERROR_INVALID_HANDLE
+        return condrv.STATUS_INVALID_HANDLE
     if code >> 16 == FILE_DEVICE_SERIAL_PORT:
         # the machine has no serial port, so no handle is one: the driver behind it (file system, pipe, console)
         # rejects a serial request

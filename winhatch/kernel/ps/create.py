@@ -39,10 +39,11 @@ GDT_VA = {"x86": 0xFFFF0000, "x64": 0x7FFFFFFF0000}
 class StartupInfo(Record):
     """The parts of STARTUPINFO CreateProcess uses."""
 
-    _fields = ("flags", "desktop", "title", "std_input", "std_output", "std_error", "show_window")
+    _fields = ("flags", "desktop", "title", "std_input", "std_output", "std_error", "show_window", "pseudo_console")
 
     def __init__(self, flags: int = 0, desktop: str | None = None, title: str | None = None, std_input: int = 0,
-                 std_output: int = 0, std_error: int = 0, show_window: int = 1) -> None:
+                 std_output: int = 0, std_error: int = 0, show_window: int = 1, pseudo_console: int = 0) -> None:
+        self.pseudo_console = pseudo_console  # PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE: the creator's server handle
         self.flags = flags
         self.desktop = desktop
         self.title = title
@@ -305,7 +306,7 @@ def NtCreateUserProcess(machine, parent: Process, creator: Thread | None, req: C
     # PspInsertProcess / PspInsertThread: the creator receives both handles (explorer.exe too)
     ph = parent.handles.insert(proc, PROCESS_ALL_ACCESS)
     th = parent.handles.insert(thread, THREAD_ALL_ACCESS)
-    CsrCreateProcess(machine, proc, thread, req)
+    CsrCreateProcess(machine, proc, thread, req, subsystem=getattr(pe, "subsystem", 3))
     # Stage 6
     if not req.creation_flags & F.CREATE_SUSPENDED:
         thread.suspend_count = 0
@@ -497,28 +498,68 @@ def PspCreateThread(machine, proc: Process, *, start: int, parameter: int, initi
 
 
 # ======================================================================================== Stage 5
-def CsrCreateProcess(machine, proc: Process, thread: Thread, req: CreateRequest) -> None:
+def _pseudo_console(proc: Process, req: CreateRequest):
+    """The console of the creator's pseudo console handle (CreatePseudoConsole), or None."""
+    h = getattr(req.startup, "pseudo_console", 0)
+    if not h or proc.parent is None:
+        return None
+    from winhatch.kernel.condrv import ConsoleFile
+    try:
+        obj = proc.parent.handles.lookup(h)
+    except NtStatusError:
+        return None
+    return obj.console if isinstance(obj, ConsoleFile) and obj.kind == "server" else None
+
+
+def CsrCreateProcess(machine, proc: Process, thread: Thread, req: CreateRequest, subsystem: int = 3) -> None:
     group = proc.pid if req.creation_flags & F.CREATE_NEW_PROCESS_GROUP else \
         (proc.parent.csr.process_group_id if proc.parent and proc.parent.csr else proc.pid)
     proc.csr = CsrProcess(proc.pid, 0x280, 0, group)
     thread.csr = CsrThread(thread.tid, proc.pid)
     proc.csr.threads.append(thread.csr)
-    if req.creation_flags & F.DETACHED_PROCESS:
+    # the console (Windows 10's rules): a GUI program gets none; DETACHED_PROCESS none; CREATE_NEW_CONSOLE a new
+    # one; CREATE_NO_WINDOW a new one without a window; a console program whose creator has none a new one;
+    # otherwise the creator's. The first guest process (created by the shell) gets the machine's console, the
+    # host terminal's.
+    pty = _pseudo_console(proc, req)
+    guest_parent = proc.parent is not None and proc.parent is not getattr(machine, "shell_process", None)
+    flags = req.creation_flags
+    if pty is not None:
+        console = pty
+    elif flags & F.DETACHED_PROCESS or (subsystem == 2 and guest_parent):
         console = None
-    elif req.creation_flags & F.CREATE_NEW_CONSOLE or proc.parent is None or proc.parent.console is None:
-        console = machine.console
+    elif not guest_parent:
+        console = machine.console if proc.parent is None or proc.parent.console is None else proc.parent.console
+    elif flags & (F.CREATE_NEW_CONSOLE | F.CREATE_NO_WINDOW) or proc.parent.console is None:
+        # a console of its own (its window is not shown, its screen buffers live in the console driver),
+        # titled from STARTUPINFO.lpTitle
+        from winhatch.kernel.io.console import Console
+        console = Console(None, None, None, force_console=True)
+        console.title = console.original_title = req.window_title or ""
+        console.windowless = bool(flags & F.CREATE_NO_WINDOW) and not flags & F.CREATE_NEW_CONSOLE
     else:
         console = proc.parent.console
     proc.console = console
     proc.csr.console = console
+    if console is not None and not console.title and not console.original_title:
+        console.title = console.original_title = req.window_title or ""
     st = req.startup
     if req.inherit_handles and st.flags & F.STARTF_USESTDHANDLES:
         handles = (st.std_input, st.std_output, st.std_error)
+        if console is not None and not all(handles):
+            # a std handle left NULL is the console's (Windows 8 and later)
+            from winhatch.kernel.condrv import attach_std_handles
+            handles = tuple(h or c for h, c in zip(handles, attach_std_handles(proc, console,
+                                                                              [not h for h in handles])))
     else:
         from winhatch.kernel.condrv import attach_std_handles
         handles = attach_std_handles(proc, console)
     from winhatch.kernel.ps.peb import write_std_handles
     write_std_handles(proc, proc.parameters["address"], *handles)
+    from winhatch.kernel.condrv import connect
+    from winhatch.kernel.structs import RTL_USER_PROCESS_PARAMETERS
+    RTL_USER_PROCESS_PARAMETERS.write(proc.aspace, proc.parameters["address"], proc.arch,
+                                      ConsoleHandle=connect(proc, console))
     _stage(machine, "CsrCreateProcess", proc.pid, pid=proc.pid, shutdown_level="0x280", process_group=group,
            console="none" if console is None else ("new" if req.creation_flags & F.CREATE_NEW_CONSOLE else "inherited"))
     _stage(machine, "CsrCreateThread", proc.pid, thread.tid, tid=thread.tid)

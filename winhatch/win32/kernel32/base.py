@@ -263,26 +263,3 @@ def IsBadStringPtr(c, p, n):
     return 0
 
 
-# ------------------------------------------------------------------------------------------ console title
-@api(K32, "BOOL WINAPI SetConsoleTitle%(LPCTSTR lpConsoleTitle)")
-def SetConsoleTitle(c, title):
-    console = c.proc.console
-    if console is None:
-        c.set_last_error(ERROR_INVALID_HANDLE)
-        return 0
-    console.title = title or ""
-    return 1
-
-
-@api(K32, "DWORD WINAPI GetConsoleTitle%(LPTSTR_RAW lpConsoleTitle, DWORD nSize)")
-def GetConsoleTitle(c, buf, size):
-    console = c.proc.console
-    if console is None:
-        c.set_last_error(ERROR_INVALID_HANDLE)
-        return 0
-    data = c.encode_t(console.title)
-    n = len(data) // c.tchar_size()
-    if size:
-        keep = min(n, size - 1)
-        c.write(buf, data[:keep * c.tchar_size()] + bytes(c.tchar_size()))
-    return n

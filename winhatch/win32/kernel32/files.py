@@ -5,7 +5,6 @@ information and directory functions, DeleteFile, MoveFileEx, volumes) are in ker
 """
 from __future__ import annotations
 
-from winhatch.kernel.condrv import ConsoleFile
 from winhatch.kernel.fileobj import FILE_TYPE_DISK, FILE_TYPE_UNKNOWN, FileObject
 from winhatch.kernel.io import vfs as V
 from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_DIRECTORY, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND,
@@ -68,125 +67,7 @@ def GetFileType(c, h):
 
 
 # ============================================================================================ consoles
-def _console_std(c, h):
-    """The console stream object of a console handle, or None (last error ERROR_INVALID_HANDLE)."""
-    obj = _lookup(c, h, quiet=True)
-    if isinstance(obj, ConsoleFile):
-        return getattr(obj.console, obj.stream)
-    if isinstance(obj, FileObject) and obj.file.device in ("console", "conin", "conout") and c.proc.console:
-        con = c.proc.console
-        return con.stdin if obj.file.device == "conin" else con.stdout
-    c.set_last_error(ERROR_INVALID_HANDLE)
-    return None
-
-
-@api(K32, "BOOL WINAPI GetConsoleMode(HANDLE hConsoleHandle, LPDWORD lpMode)")
-def GetConsoleMode(c, h, pmode):
-    std = _console_std(c, h)
-    if std is None:
-        return 0
-    try:
-        mode = std.mode
-    except NtStatusError as e:
-        nt_error(c, e)
-        return 0
-    c.write_u32(pmode, mode)
-    return 1
-
-
-@api(K32, "BOOL WINAPI SetConsoleMode(HANDLE hConsoleHandle, DWORD dwMode)")
-def SetConsoleMode(c, h, mode):
-    std = _console_std(c, h)
-    if std is None:
-        return 0
-    try:
-        std.mode = mode
-    except NtStatusError as e:
-        nt_error(c, e)
-        return 0
-    return 1
-
-
-@api(K32, "BOOL WINAPI WriteConsole%(HANDLE hConsoleOutput, const VOID *lpBuffer, DWORD nNumberOfCharsToWrite, "
-          "LPDWORD lpNumberOfCharsWritten, LPVOID lpReserved)")
-def WriteConsole(c, h, buf, n, written, reserved):
-    std = _console_std(c, h)
-    if std is None or not hasattr(std, "write_console_w") or not std.is_console:
-        c.set_last_error(ERROR_INVALID_HANDLE)
-        return 0
-    try:
-        if c.wide:
-            text = c.read(buf, 2 * n).decode("utf-16-le", "surrogatepass")
-            c.trace_note("text", text)
-            count = std.write_console_w(text)
-        else:
-            data = c.read(buf, n)
-            c.trace_note("text", data.decode("cp437", "replace"))
-            count = std.write(data)
-    except NtStatusError as e:
-        nt_error(c, e)
-        return 0
-    if written:
-        c.write_u32(written, count)
-    return 1
-
-
-@api(K32, "BOOL WINAPI ReadConsole%(HANDLE hConsoleInput, LPVOID lpBuffer, DWORD nNumberOfCharsToRead, "
-          "LPDWORD lpNumberOfCharsRead, LPVOID pInputControl)")
-def ReadConsole(c, h, buf, n, nread, control):
-    """A line from the console input; on a handle that is not a console (a redirected stdin) it fails with
-    ERROR_INVALID_HANDLE, as Windows does, and programs such as cmd.exe fall back to ReadFile."""
-    std = _console_std(c, h)
-    if std is None or not hasattr(std, "read_console_w") or not std.is_console:
-        c.set_last_error(ERROR_INVALID_HANDLE)
-        return 0
-    try:
-        if c.wide:
-            data = std.read_console_w(n).encode("utf-16-le", "surrogatepass")
-        else:
-            data = std.read(n)
-    except NtStatusError as e:
-        nt_error(c, e)
-        return 0
-    c.write(buf, data)
-    if nread:
-        c.write_u32(nread, len(data) // c.tchar_size())
-    return 1
-
-
-@api(K32, "UINT WINAPI GetConsoleCP(void)")
-def GetConsoleCP(c):
-    con = c.proc.console
-    return con.input_cp if con is not None else 0
-
-
-@api(K32, "UINT WINAPI GetConsoleOutputCP(void)")
-def GetConsoleOutputCP(c):
-    con = c.proc.console
-    return con.output_cp if con is not None else 0
-
-
-def _set_cp(c, attr, cp):
-    con = c.proc.console
-    if con is None:
-        c.set_last_error(ERROR_INVALID_HANDLE)
-        return 0
-    try:
-        setattr(con, attr, cp)
-    except NtStatusError:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    return 1
-
-
-@api(K32, "BOOL WINAPI SetConsoleCP(UINT wCodePageID)")
-def SetConsoleCP(c, cp):
-    return _set_cp(c, "input_cp", cp)
-
-
-@api(K32, "BOOL WINAPI SetConsoleOutputCP(UINT wCodePageID)")
-def SetConsoleOutputCP(c, cp):
-    return _set_cp(c, "output_cp", cp)
+# (the console functions are in kernel32/console.py, over the console driver)
 
 
 @api(K32, "BOOL WINAPI SetConsoleCtrlHandler(PHANDLER_ROUTINE HandlerRoutine, BOOL Add)")

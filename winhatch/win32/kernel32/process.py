@@ -8,6 +8,8 @@ everyone else's. Limits (`machine.limits["max_processes"]`, default 64) end a fo
 """
 from __future__ import annotations
 
+import struct
+
 from winhatch.kernel.io.pipe import PipeEnd, create_pipe
 from winhatch.kernel.ps import flags as F
 from winhatch.kernel.ps.create import CreateProcessInternalW, StartupInfo
@@ -74,6 +76,88 @@ def _startup(c, si: int, wide: bool) -> StartupInfo:
                        std_error=h_err, show_window=show)
 
 
+# ------------------------------------------------------------------------------------------ attribute lists
+# PROC_THREAD_ATTRIBUTE_LIST is opaque: a header (flags, capacity, count, reserved, a pointer) then entries of
+# (attribute, size, value pointer), pointer-sized fields.
+PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE = 0x20016
+KNOWN_ATTRIBUTES = {PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE}
+ERROR_INSUFFICIENT_BUFFER = 122
+ERROR_NOT_SUPPORTED = 50
+ERROR_GEN_FAILURE = 31
+ERROR_BAD_LENGTH = 24
+
+
+def _attr_sizes(c) -> tuple[int, int]:
+    p = c.ptr_size
+    return 16 + p, 3 * p
+
+
+@api(K32, "BOOL WINAPI InitializeProcThreadAttributeList(LPVOID lpAttributeList, DWORD dwAttributeCount, "
+          "DWORD dwFlags, PSIZE_T lpSize)")
+def InitializeProcThreadAttributeList(c, lst, count, flags, psize):
+    if flags or not psize:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    head, entry = _attr_sizes(c)
+    need = head + entry * count
+    have = c.ptr(psize)
+    c.write_ptr(psize, need)
+    if not lst or have < need:
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(lst, struct.pack("<IIII", 0, count, 0, 0) + bytes(c.ptr_size))
+    return 1
+
+
+@api(K32, "BOOL WINAPI UpdateProcThreadAttribute(LPVOID lpAttributeList, DWORD dwFlags, DWORD_PTR Attribute, "
+          "PVOID lpValue, SIZE_T cbSize, PVOID lpPreviousValue, PSIZE_T lpReturnSize)")
+def UpdateProcThreadAttribute(c, lst, flags, attribute, value, size, prev, retsize):
+    """Attributes CreateProcess uses: PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE (the value is the HPCON itself).
+    Another attribute: ERROR_NOT_SUPPORTED (CreateProcess could not honour it)."""
+    if flags or not lst:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if attribute not in KNOWN_ATTRIBUTES:
+        c.set_last_error(ERROR_NOT_SUPPORTED)
+        return 0
+    if size != c.ptr_size:
+        c.set_last_error(ERROR_BAD_LENGTH)
+        return 0
+    head, entry = _attr_sizes(c)
+    _flags, cap, used, _r = struct.unpack("<IIII", c.read(lst, 16))
+    if used >= cap:
+        c.set_last_error(ERROR_GEN_FAILURE)
+        return 0
+    p = c.ptr_size
+    fmt = "<QQQ" if p == 8 else "<III"
+    c.write(lst + head + entry * used, struct.pack(fmt, attribute, size, value))
+    c.write(lst + 8, struct.pack("<I", used + 1))
+    return 1
+
+
+@api(K32, "void WINAPI DeleteProcThreadAttributeList(LPVOID lpAttributeList)")
+def DeleteProcThreadAttributeList(c, lst):
+    return None
+
+
+def _attributes(c, si: int, startup) -> bool:
+    """STARTUPINFOEX.lpAttributeList (after the STARTUPINFO: 104 bytes on x64, 68 on x86)."""
+    lst = c.ptr(si + (104 if c.ptr_size == 8 else 68))
+    if not lst:
+        return True
+    head, entry = _attr_sizes(c)
+    _flags, cap, used, _r = struct.unpack("<IIII", c.read(lst, 16))
+    fmt = "<QQQ" if c.ptr_size == 8 else "<III"
+    for k in range(min(used, cap, 64)):
+        attribute, _size, value = struct.unpack(fmt, c.read(lst + head + entry * k, entry))
+        if attribute == PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE:
+            startup.pseudo_console = c.ptr(value) if value else 0     # the HPCON holds the server handle
+        else:
+            from winhatch.win32.msvcrt.runtime import not_implemented
+            not_implemented(c, f"CreateProcess with process attribute {attribute:#x}")
+    return True
+
+
 def live_processes(machine) -> int:
     return sum(1 for p in machine.processes if p.cpu is not None and not p.exited)
 
@@ -97,6 +181,9 @@ def CreateProcess(c, app, cmd, psa, tsa, inherit, flags, envp, cwd, si, pi):
         return 0
     env = _read_environment(c, envp, bool(flags & F.CREATE_UNICODE_ENVIRONMENT)) if envp else None
     startup = _startup(c, si, c.wide)
+    if flags & F.EXTENDED_STARTUPINFO_PRESENT:
+        if not _attributes(c, si, startup):
+            return 0
     try:
         res = CreateProcessInternalW(machine, c.thread, app, cmd, inherit_handles=bool(inherit),
                                      creation_flags=flags, environment=env, current_directory=cwd,

@@ -264,6 +264,8 @@ SYSTEM_METRICS = {
 
 
 SM_CXSCREEN, SM_CYSCREEN, SM_CXVIRTUALSCREEN, SM_CYVIRTUALSCREEN, SM_CMONITORS = 0, 1, 78, 79, 80
+SM_CYCAPTION = 4
+SPI_GETWORKAREA = 0x30
 
 
 @api("user32.dll", "int WINAPI GetSystemMetrics(int nIndex)")
@@ -271,6 +273,9 @@ def GetSystemMetrics(c, index):
     index &= 0xFFFFFFFF
     if index in SYSTEM_METRICS:
         return SYSTEM_METRICS[index]
+    if index == SM_CYCAPTION:
+        from winhatch.kernel.io.console import CAPTION_HEIGHT
+        return CAPTION_HEIGHT        # a caption at 96 DPI with the Windows 10 theme
     if index in (SM_CXSCREEN, SM_CYSCREEN, SM_CMONITORS, SM_CXVIRTUALSCREEN, SM_CYVIRTUALSCREEN):
         # the primary display of the machine's profile (one monitor: the virtual screen is the primary one)
         w, h = c.machine.profile.screen
@@ -278,6 +283,22 @@ def GetSystemMetrics(c, index):
                 SM_CYVIRTUALSCREEN: h}[index]
     from winhatch.win32.msvcrt.runtime import not_implemented
     not_implemented(c, f"GetSystemMetrics({index}): display and input metrics (no desktop is modelled)")
+
+
+@api(U32, "BOOL WINAPI SystemParametersInfo%(UINT uiAction, UINT uiParam, PVOID pvParam, UINT fWinIni)")
+def SystemParametersInfo(c, action, param, pv, winini):
+    """SPI_GETWORKAREA: the primary display less the taskbar at its bottom (40 pixels at 96 DPI, Windows 10).
+    The other settings are not modelled: asking for one stops loudly."""
+    if action == SPI_GETWORKAREA:
+        from winhatch.kernel.io.console import work_area
+        if not pv:
+            c.set_last_error(87)
+            return 0
+        w, h = work_area(c.machine)
+        c.write(pv, (0).to_bytes(4, "little") * 2 + w.to_bytes(4, "little") + h.to_bytes(4, "little"))
+        return 1
+    from winhatch.win32.msvcrt.runtime import not_implemented
+    not_implemented(c, f"SystemParametersInfo(action {action:#x})")
 
 
 # -- window station and desktop handles (win32k's NtUserGetProcessWindowStation / NtUserGetThreadDesktop) -------

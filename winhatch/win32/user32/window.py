@@ -58,7 +58,7 @@ class WndClass:
 
 class Window:
     __slots__ = ("hwnd", "cls", "wndproc", "tid", "pid", "style", "exstyle", "hinstance", "id", "userdata",
-                 "extra", "parent", "timers")
+                 "extra", "parent", "timers", "console")
 
     def __init__(self, hwnd, cls, tid, pid, style, exstyle, hinstance, id_, parent):
         self.hwnd, self.cls, self.wndproc, self.tid, self.pid = hwnd, cls, cls.wndproc, tid, pid
@@ -67,6 +67,7 @@ class Window:
         self.extra = bytearray(cls.wnd_extra)
         self.parent = parent
         self.timers = {}
+        self.console = None     # the console a ConsoleWindowClass window shows
 
 
 def _state(c) -> dict:
@@ -81,6 +82,34 @@ def _state(c) -> dict:
         desktop = WndClass(0x8001, "#32769", 0, 0, 0, 0, 0)
         st["windows"][DESKTOP_HWND] = Window(DESKTOP_HWND, desktop, 0, 0, 0x96000000, 0, 0, 0, 0)
     return st
+
+
+def console_window(c, console) -> int:
+    """A new console's window (GetConsoleWindow): class ConsoleWindowClass, a top-level window of the
+    console host, not of any guest process (so no guest thread may destroy or change it). Nothing draws it."""
+    st = _state(c)
+    hwnd = st["next"]
+    st["next"] += 2
+    cls = WndClass(0x8002, "ConsoleWindowClass", 0, 0, 0, 0, 0)
+    w = st["windows"][hwnd] = Window(hwnd, cls, 0, 0, 0x14CF0000, 0, 0, 0, 0)   # WS_OVERLAPPEDWINDOW | WS_VISIBLE
+    w.console = console
+    return hwnd
+
+
+@api(U32, "BOOL WINAPI GetClientRect(HWND hWnd, LPRECT lpRect)")
+def GetClientRect(c, hwnd, rect):
+    """A console window's client area: its active screen buffer's window in cells of the buffer's font.
+    Other windows have no geometry in winhatch (message-only windows): asking stops loudly."""
+    w = _window(c, hwnd)
+    if w is None:
+        return 0
+    if w.console is None:
+        from winhatch.win32.msvcrt.runtime import not_implemented
+        not_implemented(c, "GetClientRect of a window that is not a console's")
+    sb = w.console.active
+    fw, fh = sb.font_size
+    c.write(rect, struct.pack("<iiii", 0, 0, sb.window_cols * fw, sb.window_lines * fh))
+    return 1
 
 
 def _classes(c) -> dict:

@@ -79,10 +79,18 @@ def test_load_order_lists_in_guest_memory(ldr_bins, app_dir, arch):
 def test_program_walks_peb_ldr_itself(ldr_bins, app_dir, arch):
     res = run_in(app_dir, ldr_bins[arch]["pebwalk"])
     lines = res.stdout.decode().splitlines()
-    assert lines[0] == "0 ldr_pebwalk.exe base_ok=1"
-    assert lines[1] == "1 ntdll.dll base_ok=1"
+    # Windows 10: the exe, ntdll, then KERNEL32.DLL and KERNELBASE.dll (named as their files are), which
+    # ntdll's LdrpInitializeProcess loads for every Win32 process before the image's own imports (Wine 8
+    # agrees on the order, with lower-case names); msvcrt, the program's other import, after them
+    assert lines[:5] == ["0 ldr_pebwalk.exe base_ok=1", "1 ntdll.dll base_ok=1", "2 KERNEL32.DLL base_ok=1",
+                         "3 KERNELBASE.dll base_ok=1", "4 msvcrt.dll base_ok=1"]
     assert "exe_base_matches=1" in lines
-    assert res.exit_status == len(lines) - 1
+    assert "memory: ldr_pebwalk.exe ntdll.dll KERNEL32.DLL KERNELBASE.dll" in lines
+    # ntdll heads the initialisation order, kernelbase is initialised before kernel32, which imports it
+    assert "init: ntdll.dll KERNELBASE.dll KERNEL32.DLL" in lines
+    assert "kernelbase_handle=1 third_is_kernel32=1 fourth_is_kernelbase=1" in lines
+    assert "kernelbase_GetProcAddress=1" in lines
+    assert res.exit_status == 5   # the number of modules in load order
 
 
 def test_tls_callbacks_and_thread_variables(ldr_bins, app_dir, arch):

@@ -215,13 +215,22 @@ def LdrpInitializeProcess(machine, thread) -> None:
     nt_path = machine.system_dir(arch) + "\\ntdll.dll"
     nt_pe, _sec = machine.open_system_image(nt_path)
     ntdll = _insert_module(st, "ntdll.dll", nt_path, proc.ntdll_base, nt_pe)
-    ntdll.initialized = True  # ntdll has no initialiser to call
-    # load the import graph, then snap every module, then initialise
+    # ntdll is initialised by the kernel's mapping (no DllMain to call) and heads the initialisation order
+    _mark_initialized(st, ntdll)
+    # kernel32, which every Win32 process gets whatever its imports: LdrpInitializeProcess loads it itself
+    # (and with it what it imports — KERNELBASE.dll) before the image's own imports, so Windows 10's load
+    # order begins exe, ntdll.dll, KERNEL32.DLL, KERNELBASE.dll (BaseDllName as the files are named)
+    k32, _fresh = LdrpLoadDll(st, "KERNEL32.DLL", None, static=True)
+    _load_imports(st, k32, thread)
+    # the image's import graph, then snap every module, then initialise
     _load_imports(st, exe, thread)
     for m in list(st.modules):
         LdrpSnapModule(st, m)
     LdrpInitializeTls(st, thread)
     st.emit("LdrpInitializeProcessDone", modules=len(st.modules))
+    # kernelbase and kernel32 first (their graph), then the image's: initialisation order ntdll.dll,
+    # KERNELBASE.dll, KERNEL32.DLL, then the image's DLLs after the DLLs they import
+    _run_initializers(st, thread, k32)
     _run_initializers(st, thread, exe)
 
 
@@ -765,15 +774,20 @@ def _dependency_order(root: Module) -> list[Module]:
     return order
 
 
+def _mark_initialized(st: LoaderState, m: Module) -> None:
+    """The module joins the initialisation order (st.init_order and the guest's InInitializationOrderModuleList)."""
+    m.initialized = True
+    st.init_order.append(m)
+    st._list_insert_tail(st.ldr_data + PEB_LDR_DATA.offset(st.arch, "InInitializationOrderModuleList"),
+                         m.entry + LDR_DATA_TABLE_ENTRY.offset(st.arch, "InInitializationOrderLinks"))
+
+
 def _run_initializers(st: LoaderState, thread, root: Module, *, reserved: int = 1) -> None:
     aspace = st.proc.aspace
     for m in _dependency_order(root):
         if m.initialized or m.datafile:
             continue
-        m.initialized = True
-        st.init_order.append(m)
-        st._list_insert_tail(st.ldr_data + PEB_LDR_DATA.offset(st.arch, "InInitializationOrderModuleList"),
-                             m.entry + LDR_DATA_TABLE_ENTRY.offset(st.arch, "InInitializationOrderLinks"))
+        _mark_initialized(st, m)
         if m.is_exe:
             _call_tls_callbacks(st, thread, m, DLL_PROCESS_ATTACH)
             continue

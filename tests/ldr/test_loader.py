@@ -195,3 +195,42 @@ def test_delay_load_resolves_on_first_call(ldr_bins, app_dir, arch):
 def test_thread_variables_are_per_thread(app_dir, arch, build_fixture):
     res = run_in(app_dir, build_fixture("ldr_threadvar.c", arch))
     assert res.stdout.decode().splitlines() == ["main copy=101 worker copy=150"], res.error
+
+
+# what wine64 8.0 prints for ldr_apiset_image.exe (x64), which is also what Windows 10 answers for the API set
+# names (Wine's kernel32/tests/module.c test_apisets, run on Windows); x86 prints its NULLs with 8 digits
+APISET_IMAGE_WINE_X64 = """\
+api-ms-win-core-console-l1-1-0             0 present=1 | ex 00000000 in_schema=0x1 present=0x1 | implemented=1
+api-ms-win-core-console-l1-1-0.dll         0 present=1 | ex c000000d in_schema=0x55 present=0x55 | implemented=0
+api-ms-win-core-console-l1-1-9             0 present=1 | ex 00000000 in_schema=0 present=0 | implemented=0
+api-ms-win-core-console-l1-1               0 present=0 | ex 00000000 in_schema=0 present=0 | implemented=0
+api-ms-win-core-console-l1-1-0.fake        0 present=1 | ex c000000d in_schema=0x55 present=0x55 | implemented=0
+api-ms-win-foo-bar-l1-1-0                  0 present=0 | ex 00000000 in_schema=0 present=0 | implemented=0
+ext-ms-win-gdi-draw-l1-1-1                 0 present=1 | ex 00000000 in_schema=0x1 present=0x1 | implemented=1
+api-ms-win-deprecated-apis-advapi-l1-1-0   0 present=0 | ex 00000000 in_schema=0x1 present=0 | implemented=0
+API-MS-WIN-CORE-CONSOLE-L1-1-0             0 present=1 | ex 00000000 in_schema=0x1 present=0x1 | implemented=1
+foo                                        0 present=0 | ex c000000d in_schema=0x55 present=0x55 | implemented=0
+                                           0 present=0 | ex c000000d in_schema=0x55 present=0x55 | implemented=0
+import: at_rva=1 size_ok=1
+entry 16: 0000000000000000 size_untouched=1
+security (none): 0000000000000000
+as file: section_found=1 matches=1 low_bit=1
+rva2va: 1 last_set=1 past_end=0000000000000000
+headers rva: 1
+find exe: 0 base_ok=1
+find kernel32: 0
+find nothing: 8000001a
+"""
+
+
+def test_apiset_presence_and_image_directory_lookups(app_dir, arch):
+    """ApiSetQueryApiSetPresence(Ex), IsApiSetImplemented, RtlImageDirectoryEntryToData (as image, as file,
+    LDR_IS_DATAFILE), RtlImageRvaToSection/RtlImageRvaToVa and LdrFindEntryForAddress, against wine64's run."""
+    import fixturebuild
+    exe = fixturebuild.build("ldr_apiset_image.c", arch)
+    res = run_in(app_dir, exe)
+    assert res.exit_status == 0, (res.error, res.stdout)
+    expected = APISET_IMAGE_WINE_X64
+    if arch == "x86":
+        expected = expected.replace("0000000000000000", "00000000")
+    assert res.stdout.decode().replace("\r\n", "\n") == expected

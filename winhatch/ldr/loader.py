@@ -20,7 +20,7 @@ from winhatch.kernel.ke.dispatcher import ProcessExit
 from winhatch.kernel.ps import mapping
 from winhatch.kernel.structs import LDR_DATA_TABLE_ENTRY, PEB, PEB_LDR_DATA, TEB
 from winhatch.ldr.heap import HEAP_ZERO_MEMORY, HeapManager
-from winhatch.ntstatus import (STATUS_DLL_INIT_FAILED, STATUS_DLL_NOT_FOUND, STATUS_ENTRYPOINT_NOT_FOUND,
+from winhatch.ntstatus import (STATUS_CONFLICTING_ADDRESSES, STATUS_DLL_INIT_FAILED, STATUS_DLL_NOT_FOUND, STATUS_ENTRYPOINT_NOT_FOUND,
                                STATUS_INVALID_IMAGE_FORMAT, STATUS_INVALID_PARAMETER, STATUS_NO_MEMORY,
                                STATUS_ORDINAL_NOT_FOUND, NtStatusError,
                                status_name)
@@ -445,13 +445,39 @@ def LdrpLoadDll(st: LoaderState, name: str, importer: Module | None, *, static: 
                           f"{base_name} is not a valid image: {e.message}", dll=base_name)
     if pe.arch != st.arch or not pe.is_dll:
         raise LoaderError(STATUS_INVALID_IMAGE_FORMAT, f"{base_name} is not a valid {st.arch} DLL", dll=base_name)
+    # the same file under another name (its short 8.3 name, another spelling of the path): the module already
+    # mapped from it (LdrpFindLoadedDllByMapping: the image section is the file's one section)
+    same = next((m for m in st.modules if m.pe is pe and not m.datafile and not m.is_exe), None)
+    if same is not None:
+        return same, False
     base = mapping.map_image(st.proc, section, path)
+    if base != pe.image_base and not _has_relocations(pe):
+        # a DLL that cannot sit at its preferred base and carries no base relocations cannot be moved: the
+        # loader gives up with STATUS_CONFLICTING_ADDRESSES (ERROR_INVALID_ADDRESS), as Windows does (Wine's
+        # kernel32/tests/loader.c test_image_mapping: LoadLibrary of a relocation-less DLL mapped elsewhere)
+        mapping.unmap_image(st.proc, base)
+        raise LoaderError(STATUS_CONFLICTING_ADDRESSES, f"{base_name} has no relocations and its preferred base "
+                          f"0x{pe.image_base:x} is taken", dll=base_name)
     st.emit("LdrpMapDll", module=base_name, path=path, base=f"0x{base:x}", preferred=f"0x{pe.image_base:x}",
             relocated=base != pe.image_base, importer=importer.name if importer else None)
     m = _insert_module(st, base_name, path, base, pe)
     m.static = static
     st.machine.notify_image_load(st.proc, path, base)
     return m, True
+
+
+IMAGE_DIRECTORY_ENTRY_BASERELOC = 5
+
+
+def _has_relocations(pe) -> bool:
+    """The image has a base relocation directory (RVA and size both set)."""
+    if pe.number_of_rva_and_sizes <= IMAGE_DIRECTORY_ENTRY_BASERELOC:
+        return False
+    try:
+        d = pe.directory(IMAGE_DIRECTORY_ENTRY_BASERELOC)
+    except IndexError:
+        return False
+    return bool(d.rva and d.size)
 
 
 def _load_imports(st: LoaderState, root: Module, thread) -> list[Module]:

@@ -47,7 +47,8 @@ class ImageSectionCache:
         from winhatch.kernel.io.vfs import check_host_file
         host, _ro = self.vfs.resolve(path, cwd)
         st = check_host_file(host, self.vfs.guest_links)
-        key = (str(host), st.st_mtime_ns, st.st_size)
+        # the file's identity, not its name: a short (8.3) name or a hard link of a file opens its one section
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
         hit = self._cache.get(key)
         if hit is not None:
             return hit

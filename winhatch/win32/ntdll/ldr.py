@@ -13,7 +13,8 @@ NT = "ntdll.dll"
                   "PVOID FailureDllHook, PVOID FailureSystemHook, PVOID ThunkAddress, ULONG Flags)",
      calls_guest=True)
 def LdrResolveDelayLoadedAPI(c, parent, descriptor, failure_dll_hook, failure_system_hook, thunk, flags):
-    return resolve_delay_loaded_api(c.machine, c.thread, parent, descriptor, failure_dll_hook, thunk)
+    return resolve_delay_loaded_api(c.machine, c.thread, parent, descriptor, failure_dll_hook, thunk,
+                                    failure_system_hook)
 
 
 # ------------------------------------------------------------------------------------------ image headers

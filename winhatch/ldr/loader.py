@@ -443,15 +443,18 @@ def LdrpLoadDll(st: LoaderState, name: str, importer: Module | None, *, static: 
     except NtStatusError as e:
         raise LoaderError(e.status if e.status else STATUS_INVALID_IMAGE_FORMAT,
                           f"{base_name} is not a valid image: {e.message}", dll=base_name)
-    if pe.arch != st.arch or not pe.is_dll:
+    if pe.arch != st.arch or (not pe.is_dll and static):
         raise LoaderError(STATUS_INVALID_IMAGE_FORMAT, f"{base_name} is not a valid {st.arch} DLL", dll=base_name)
+    # LoadLibrary of an executable image (no IMAGE_FILE_DLL) maps it as a module whose entry point the loader
+    # never calls and which stays where it could be mapped (Wine's kernel32/tests/loader.c test_image_mapping,
+    # on Windows)
     # the same file under another name (its short 8.3 name, another spelling of the path): the module already
     # mapped from it (LdrpFindLoadedDllByMapping: the image section is the file's one section)
     same = next((m for m in st.modules if m.pe is pe and not m.datafile and not m.is_exe), None)
     if same is not None:
         return same, False
     base = mapping.map_image(st.proc, section, path)
-    if base != pe.image_base and not _has_relocations(pe):
+    if base != pe.image_base and pe.is_dll and not _has_relocations(pe):
         # a DLL that cannot sit at its preferred base and carries no base relocations cannot be moved: the
         # loader gives up with STATUS_CONFLICTING_ADDRESSES (ERROR_INVALID_ADDRESS), as Windows does (Wine's
         # kernel32/tests/loader.c test_image_mapping: LoadLibrary of a relocation-less DLL mapped elsewhere)
@@ -462,6 +465,10 @@ def LdrpLoadDll(st: LoaderState, name: str, importer: Module | None, *, static: 
             relocated=base != pe.image_base, importer=importer.name if importer else None)
     m = _insert_module(st, base_name, path, base, pe)
     m.static = static
+    if not pe.is_dll:
+        m.entry_point = 0          # an executable image loaded as a module: no DllMain to call
+        flags = LDR_DATA_TABLE_ENTRY.read(st.proc.aspace, m.entry, st.arch, "Flags")["Flags"]
+        LDR_DATA_TABLE_ENTRY.write(st.proc.aspace, m.entry, st.arch, Flags=flags & ~LDRP_IMAGE_DLL)
     st.machine.notify_image_load(st.proc, path, base)
     return m, True
 

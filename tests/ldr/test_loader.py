@@ -234,3 +234,17 @@ def test_apiset_presence_and_image_directory_lookups(app_dir, arch):
     if arch == "x86":
         expected = expected.replace("0000000000000000", "00000000")
     assert res.stdout.decode().replace("\r\n", "\n") == expected
+
+
+def test_load_failures_from_the_file_and_exe_as_module(app_dir, arch):
+    """ldr_loadfail.c, as wine64 prints it (and Wine's kernel32/tests/module.c and loader.c record on Windows):
+    a DLL file open for writing is a sharing violation (32), an empty file as a data file ERROR_FILE_INVALID
+    (1006), FreeLibrary of a data-file handle + 0x1230 ERROR_BAD_EXE_FORMAT (193); LoadLibrary of an .exe maps
+    it as a module at another base without running it."""
+    import fixturebuild
+    res = run_in(app_dir, fixturebuild.build("ldr_loadfail.c", arch))
+    assert res.exit_status == 0, (res.error, res.stdout)
+    null = "0" * (16 if arch == "x64" else 8)
+    assert res.stdout.decode().replace("\r\n", "\n").splitlines() == [
+        f"locked: {null} 32", f"empty datafile: {null} 1006", "datafile: 1", "free bad datafile handle: 0 193",
+        "free datafile: 1", "exe as module: 1 other_base=1 same_again=1", "free exe module: 1"]

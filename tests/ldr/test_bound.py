@@ -8,18 +8,22 @@ import pytest
 
 from winhatch import runner
 from winhatch.pe import PEFile
-from winhatch.pe.builder import SCN_CODE, SCN_RDATA, ImageBuilder
+from winhatch.ntstatus import STATUS_CONFLICTING_ADDRESSES
+from winhatch.pe.builder import SCN_CODE, SCN_DATA, SCN_RDATA, ImageBuilder
 
 DLL_TS = 0x5F000000
 BASES = {"x64": (0x140000000, 0x7F000000), "x86": (0x400000, 0x5F000000)}
 
 
-def build_dll(arch, base, ts):
+def build_dll(arch, base, ts, relocations=True):
     b = ImageBuilder(arch=arch, dll=True, image_base=base, name="bnd.dll", timestamp=ts)
     code = b"\xb8\x0b\x00\x00\x00\xc3" + b"\xcc" * 10 + b"\xb8\x16\x00\x00\x00\xc3"  # f: return 11; g: return 22
     t = b.add_section(".text", code, SCN_CODE)
     b.add_export("f", t.rva)
     b.add_export("g", t.rva + 16)
+    if relocations:   # a pointer to f: a base relocation directory, so the DLL can be moved
+        d = b.add_section(".data", bytes(16), SCN_DATA)
+        b.add_pointer(d.rva, t.rva)
     return b.build(), t.rva + 16
 
 
@@ -67,3 +71,16 @@ def test_bound_imports(tmp_path, arch, case, bound_ts, dll_base_of, expected):
     assert res.exit_status == expected, (case, res.error, res.startup_error)
     snaps = [e.data for e in res.events if e.name == "LdrpSnapModule" and e.data.get("dll") == "bnd.dll"]
     assert [s.get("bound", False) for s in snaps] == [expected == 22]
+
+
+def test_dll_without_relocations_cannot_be_moved(tmp_path, arch):
+    """A DLL without a base relocation directory whose preferred base is taken (here by the exe) is not loaded
+    elsewhere: STATUS_CONFLICTING_ADDRESSES (ERROR_INVALID_ADDRESS from LoadLibrary), as Wine's
+    kernel32/tests/loader.c test_image_mapping records on Windows."""
+    exe_base, _ = BASES[arch]
+    dll, g_rva = build_dll(arch, exe_base, DLL_TS, relocations=False)
+    (tmp_path / "bnd.dll").write_bytes(dll)
+    (tmp_path / "bound.exe").write_bytes(build_exe(arch, DLL_TS, exe_base, g_rva))
+    res = runner.run(tmp_path / "bound.exe")
+    assert res.startup_error and res.startup_error["status"] == STATUS_CONFLICTING_ADDRESSES
+    assert res.startup_error["dll"] == "bnd.dll"

@@ -79,10 +79,18 @@ def test_load_order_lists_in_guest_memory(ldr_bins, app_dir, arch):
 def test_program_walks_peb_ldr_itself(ldr_bins, app_dir, arch):
     res = run_in(app_dir, ldr_bins[arch]["pebwalk"])
     lines = res.stdout.decode().splitlines()
-    assert lines[0] == "0 ldr_pebwalk.exe base_ok=1"
-    assert lines[1] == "1 ntdll.dll base_ok=1"
+    # Windows 10: the exe, ntdll, then KERNEL32.DLL and KERNELBASE.dll (named as their files are), which
+    # ntdll's LdrpInitializeProcess loads for every Win32 process before the image's own imports (Wine 8
+    # agrees on the order, with lower-case names); msvcrt, the program's other import, after them
+    assert lines[:5] == ["0 ldr_pebwalk.exe base_ok=1", "1 ntdll.dll base_ok=1", "2 KERNEL32.DLL base_ok=1",
+                         "3 KERNELBASE.dll base_ok=1", "4 msvcrt.dll base_ok=1"]
     assert "exe_base_matches=1" in lines
-    assert res.exit_status == len(lines) - 1
+    assert "memory: ldr_pebwalk.exe ntdll.dll KERNEL32.DLL KERNELBASE.dll" in lines
+    # ntdll heads the initialisation order, kernelbase is initialised before kernel32, which imports it
+    assert "init: ntdll.dll KERNELBASE.dll KERNEL32.DLL" in lines
+    assert "kernelbase_handle=1 third_is_kernel32=1 fourth_is_kernelbase=1" in lines
+    assert "kernelbase_GetProcAddress=1" in lines
+    assert res.exit_status == 5   # the number of modules in load order
 
 
 def test_tls_callbacks_and_thread_variables(ldr_bins, app_dir, arch):
@@ -187,3 +195,56 @@ def test_delay_load_resolves_on_first_call(ldr_bins, app_dir, arch):
 def test_thread_variables_are_per_thread(app_dir, arch, build_fixture):
     res = run_in(app_dir, build_fixture("ldr_threadvar.c", arch))
     assert res.stdout.decode().splitlines() == ["main copy=101 worker copy=150"], res.error
+
+
+# what wine64 8.0 prints for ldr_apiset_image.exe (x64), which is also what Windows 10 answers for the API set
+# names (Wine's kernel32/tests/module.c test_apisets, run on Windows); x86 prints its NULLs with 8 digits
+APISET_IMAGE_WINE_X64 = """\
+api-ms-win-core-console-l1-1-0             0 present=1 | ex 00000000 in_schema=0x1 present=0x1 | implemented=1
+api-ms-win-core-console-l1-1-0.dll         0 present=1 | ex c000000d in_schema=0x55 present=0x55 | implemented=0
+api-ms-win-core-console-l1-1-9             0 present=1 | ex 00000000 in_schema=0 present=0 | implemented=0
+api-ms-win-core-console-l1-1               0 present=0 | ex 00000000 in_schema=0 present=0 | implemented=0
+api-ms-win-core-console-l1-1-0.fake        0 present=1 | ex c000000d in_schema=0x55 present=0x55 | implemented=0
+api-ms-win-foo-bar-l1-1-0                  0 present=0 | ex 00000000 in_schema=0 present=0 | implemented=0
+ext-ms-win-gdi-draw-l1-1-1                 0 present=1 | ex 00000000 in_schema=0x1 present=0x1 | implemented=1
+api-ms-win-deprecated-apis-advapi-l1-1-0   0 present=0 | ex 00000000 in_schema=0x1 present=0 | implemented=0
+API-MS-WIN-CORE-CONSOLE-L1-1-0             0 present=1 | ex 00000000 in_schema=0x1 present=0x1 | implemented=1
+foo                                        0 present=0 | ex c000000d in_schema=0x55 present=0x55 | implemented=0
+                                           0 present=0 | ex c000000d in_schema=0x55 present=0x55 | implemented=0
+import: at_rva=1 size_ok=1
+entry 16: 0000000000000000 size_untouched=1
+security (none): 0000000000000000
+as file: section_found=1 matches=1 low_bit=1
+rva2va: 1 last_set=1 past_end=0000000000000000
+headers rva: 1
+find exe: 0 base_ok=1
+find kernel32: 0
+find nothing: 8000001a
+"""
+
+
+def test_apiset_presence_and_image_directory_lookups(app_dir, arch):
+    """ApiSetQueryApiSetPresence(Ex), IsApiSetImplemented, RtlImageDirectoryEntryToData (as image, as file,
+    LDR_IS_DATAFILE), RtlImageRvaToSection/RtlImageRvaToVa and LdrFindEntryForAddress, against wine64's run."""
+    import fixturebuild
+    exe = fixturebuild.build("ldr_apiset_image.c", arch)
+    res = run_in(app_dir, exe)
+    assert res.exit_status == 0, (res.error, res.stdout)
+    expected = APISET_IMAGE_WINE_X64
+    if arch == "x86":
+        expected = expected.replace("0000000000000000", "00000000")
+    assert res.stdout.decode().replace("\r\n", "\n") == expected
+
+
+def test_load_failures_from_the_file_and_exe_as_module(app_dir, arch):
+    """ldr_loadfail.c, as wine64 prints it (and Wine's kernel32/tests/module.c and loader.c record on Windows):
+    a DLL file open for writing is a sharing violation (32), an empty file as a data file ERROR_FILE_INVALID
+    (1006), FreeLibrary of a data-file handle + 0x1230 ERROR_BAD_EXE_FORMAT (193); LoadLibrary of an .exe maps
+    it as a module at another base without running it."""
+    import fixturebuild
+    res = run_in(app_dir, fixturebuild.build("ldr_loadfail.c", arch))
+    assert res.exit_status == 0, (res.error, res.stdout)
+    null = "0" * (16 if arch == "x64" else 8)
+    assert res.stdout.decode().replace("\r\n", "\n").splitlines() == [
+        f"locked: {null} 32", f"empty datafile: {null} 1006", "datafile: 1", "free bad datafile handle: 0 193",
+        "free datafile: 1", "exe as module: 1 other_base=1 same_again=1", "free exe module: 1"]

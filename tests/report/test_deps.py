@@ -40,11 +40,14 @@ def test_hello_tree(build_fixture, arch):
     imps = {i["name"]: i for i in top["msvcrt.dll"]["imports"]}
     assert "printf" in imps or "__getmainargs" in imps
     assert all(i["found"] for i in imps.values())
-    # kernel32's critical-section functions are forwarded to ntdll: followed, and ntdll joins the tree
+    # kernel32's critical-section functions are forwarded to ntdll: followed
     dcs = {i["name"]: i for i in top["kernel32.dll"]["imports"]}["DeleteCriticalSection"]
     assert dcs["forwarded"] and dcs["resolved"].lower() == "ntdll.dll!rtldeletecriticalsection"
-    fwd = {c["name"].lower(): c for c in top["kernel32.dll"]["children"]}
-    assert fwd["ntdll.dll"]["via"] == "forwarder" and fwd["ntdll.dll"]["status"] in ("ok", "seen")
+    # kernel32 imports KERNELBASE.dll and ntdll.dll itself, as Windows 10's does (kernelbase imports ntdll)
+    kids = {c["name"].lower(): c for c in top["kernel32.dll"]["children"]}
+    assert kids["kernelbase.dll"]["via"] == "import" and kids["kernelbase.dll"]["status"] == "ok"
+    assert kids["ntdll.dll"]["via"] == "import" and kids["ntdll.dll"]["status"] in ("ok", "seen")
+    assert [c["name"].lower() for c in kids["kernelbase.dll"]["children"]] == ["ntdll.dll"]
 
 
 def test_api_sets_missing_exports_and_app_dir(tmp_path, arch):
@@ -108,7 +111,8 @@ def test_deps_cli(build_fixture, arch, tmp_path):
     r = cli("deps", exe)
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode()
-    assert "KERNEL32.dll" in out and "msvcrt.dll" in out and "(forwarder)" in out and "resolved" in out
+    # kernel32 imports KERNELBASE.dll (which imports ntdll): both in the tree under it
+    assert "KERNEL32.dll" in out and "msvcrt.dll" in out and "KERNELBASE.dll" in out and "resolved" in out
     r = cli("deps", "--json", exe)
     assert json.loads(r.stdout)["ok"] is True
     _image(tmp_path / "app.exe", arch, imports=[("gone.dll", ["f"])])

@@ -51,15 +51,18 @@ def test_trace_loader_explains_every_import(build_fixture, arch):
     assert r.returncode == 42
     text = "\n".join(_lines(r))
     sysdir = "System32" if arch == "x64" else "SysWOW64"
-    assert re.search(rf"map KERNEL32\.dll from C:\\Windows\\{sysdir}\\KERNEL32\.dll at (its preferred base|0x)",
+    # ntdll's LdrpInitializeProcess maps KERNEL32.DLL itself (named as Windows 10's file), then what it imports
+    assert re.search(rf"map KERNEL32\.DLL from C:\\Windows\\{sysdir}\\KERNEL32\.DLL at (its preferred base|0x)",
                      text)
+    assert re.search(rf"map KERNELBASE\.dll from C:\\Windows\\{sysdir}\\KERNELBASE\.dll at (its preferred base|0x)"
+                     r"[^\n]*needed by KERNEL32\.DLL", text)
     # every import of hello.exe from msvcrt.dll is shown with its hint outcome
     snaps = re.findall(r"import hello\.exe ← msvcrt\.dll!(\S+) (hint \d+ (?:hit|miss)[^\n]*)", text)
     assert len(snaps) >= 20
     for sym, how in snaps:
         assert "hit" in how or re.search(r"miss, \d+ binary-search steps", how), (sym, how)
-    assert re.search(r"forwarder KERNEL32\.dll!\w+ → NTDLL\.Rtl\w+", text)
-    assert re.search(r"import KERNEL32\.dll ← ntdll\.dll!Rtl\w+", text)  # the forwarder's target resolved
+    assert re.search(r"forwarder KERNEL32\.DLL!\w+ → NTDLL\.Rtl\w+", text)
+    assert re.search(r"import KERNEL32\.DLL ← ntdll\.dll!Rtl\w+", text)  # the forwarder's target resolved
     # DllMain and TLS callbacks, in the order they ran
     bodies = _bodies(r)
     attach = _first(bodies, "DllMain msvcrt.dll(DLL_PROCESS_ATTACH)")

@@ -9,9 +9,12 @@ descriptor's ModuleHandleRVA), find the function named by the matching Import Na
 the IAT slot and return it. IMAGE_DELAYLOAD_DESCRIPTOR: Attributes, DllNameRVA, ModuleHandleRVA,
 ImportAddressTableRVA, ImportNameTableRVA, BoundImportAddressTableRVA, UnloadInformationTableRVA,
 TimeDateStamp (all u32; RVAs relative to the module when Attributes.RvaBased is set).
-On failure the guest's FailureDllHook is called with a DELAYLOAD_INFO, as Windows does; when it returns NULL
-(or there is none) the failure is raised as the exception Windows raises
-(VcppException(ERROR_SEVERITY_ERROR, ERROR_MOD_NOT_FOUND / ERROR_PROC_NOT_FOUND)).
+On failure the guest's FailureDllHook is called with the notification delayimp.h names dliFailLoadLib (3) or
+dliFailGetProc (4) and a DELAYLOAD_INFO, as Windows does; when there is none or it returns NULL, the
+FailureSystemHook (PDELAYLOAD_FAILURE_SYSTEM_ROUTINE: the DLL name and the function's name or ordinal, as the
+image holds them; kernelbase's DelayLoadFailureHook in Windows's own callers) is asked; a hook's non-NULL
+result is written into the IAT slot and returned. With neither, the failure is raised as the exception
+Windows raises (VcppException(ERROR_SEVERITY_ERROR, ERROR_MOD_NOT_FOUND / ERROR_PROC_NOT_FOUND)).
 """
 from __future__ import annotations
 
@@ -24,8 +27,11 @@ VCPP_EXCEPTION_MOD_NOT_FOUND = 0xC06D007E   # VcppException(ERROR_SEVERITY_ERROR
 VCPP_EXCEPTION_PROC_NOT_FOUND = 0xC06D007F  # VcppException(ERROR_SEVERITY_ERROR, ERROR_PROC_NOT_FOUND)
 
 
+DLI_FAIL_LOAD_LIB, DLI_FAIL_GET_PROC = 3, 4   # delayimp.h's notifications for the failure hook
+
+
 def resolve_delay_loaded_api(machine, thread, parent_base: int, descriptor: int, failure_dll_hook: int,
-                             thunk_address: int) -> int:
+                             thunk_address: int, failure_system_hook: int = 0) -> int:
     proc = thread.process
     aspace = proc.aspace
     ps = 8 if proc.arch == "x64" else 4
@@ -37,7 +43,9 @@ def resolve_delay_loaded_api(machine, thread, parent_base: int, descriptor: int,
     ordinal_flag = 1 << (ps * 8 - 1)
     if entry & ordinal_flag:
         name, ordinal = None, entry & 0xFFFF
+        name_va = ordinal
     else:
+        name_va = (rel + (entry & 0x7FFFFFFF) + 2) & ((1 << (8 * ps)) - 1)
         name = aspace.read(rel + (entry & 0x7FFFFFFF) + 2, 512).split(b"\0", 1)[0].decode("ascii", "replace")
         ordinal = None
     st = loader.state_of(proc)
@@ -56,6 +64,13 @@ def resolve_delay_loaded_api(machine, thread, parent_base: int, descriptor: int,
         if failure_dll_hook:
             addr = _call_failure_hook(machine, thread, failure_dll_hook, code, descriptor, dll, name, ordinal,
                                       thunk_address, base)
+            if addr:
+                aspace.write(thunk_address, addr.to_bytes(ps, "little"))
+                return addr
+        if failure_system_hook:
+            addr = machine.dispatcher.call_guest(thread, failure_system_hook, [(rel + name_rva) & ((1 << (8 * ps)) - 1),
+                                                                                name_va])
+            addr &= (1 << (8 * ps)) - 1
             if addr:
                 aspace.write(thunk_address, addr.to_bytes(ps, "little"))
                 return addr
@@ -83,10 +98,10 @@ def _call_failure_hook(machine, thread, hook, code, descriptor, dll, name, ordin
     # {ImportDescribedByName, (Ordinal | ProcName)}, TargetModuleBase, Unused, LastError
     fmt = "<I" + ("4x" if ps == 8 else "") + ("QQQ" if ps == 8 else "III") + ("I" + ("4x" if ps == 8 else "")) + \
           ("Q" if ps == 8 else "I") + ("QQ" if ps == 8 else "II") + "I"
-    size = struct.calcsize(fmt)
+    size = -(-struct.calcsize(fmt) // ps) * ps    # sizeof(DELAYLOAD_INFO): 72 on x64, 36 on x86 (tail padding)
     info = st.alloc(size + 8)
     proc.aspace.write(info, struct.pack(fmt, size, descriptor, thunk, name_buf, 1 if name is not None else 0,
                                         proc_name if name is not None else (ordinal or 0), base, 0,
                                         126 if not base else 127))
-    reason = 1  # DELAYLOAD_GPA_FAILURE
-    return machine.dispatcher.call_guest(thread, hook, [reason, info])
+    reason = DLI_FAIL_LOAD_LIB if not base else DLI_FAIL_GET_PROC
+    return machine.dispatcher.call_guest(thread, hook, [reason, info]) & ((1 << (8 * ps)) - 1)

@@ -20,7 +20,7 @@ from winhatch.kernel.ke.dispatcher import ProcessExit
 from winhatch.kernel.ps import mapping
 from winhatch.kernel.structs import LDR_DATA_TABLE_ENTRY, PEB, PEB_LDR_DATA, TEB
 from winhatch.ldr.heap import HEAP_ZERO_MEMORY, HeapManager
-from winhatch.ntstatus import (STATUS_DLL_INIT_FAILED, STATUS_DLL_NOT_FOUND, STATUS_ENTRYPOINT_NOT_FOUND,
+from winhatch.ntstatus import (STATUS_CONFLICTING_ADDRESSES, STATUS_DLL_INIT_FAILED, STATUS_DLL_NOT_FOUND, STATUS_ENTRYPOINT_NOT_FOUND,
                                STATUS_INVALID_IMAGE_FORMAT, STATUS_INVALID_PARAMETER, STATUS_NO_MEMORY,
                                STATUS_ORDINAL_NOT_FOUND, NtStatusError,
                                status_name)
@@ -215,13 +215,22 @@ def LdrpInitializeProcess(machine, thread) -> None:
     nt_path = machine.system_dir(arch) + "\\ntdll.dll"
     nt_pe, _sec = machine.open_system_image(nt_path)
     ntdll = _insert_module(st, "ntdll.dll", nt_path, proc.ntdll_base, nt_pe)
-    ntdll.initialized = True  # ntdll has no initialiser to call
-    # load the import graph, then snap every module, then initialise
+    # ntdll is initialised by the kernel's mapping (no DllMain to call) and heads the initialisation order
+    _mark_initialized(st, ntdll)
+    # kernel32, which every Win32 process gets whatever its imports: LdrpInitializeProcess loads it itself
+    # (and with it what it imports — KERNELBASE.dll) before the image's own imports, so Windows 10's load
+    # order begins exe, ntdll.dll, KERNEL32.DLL, KERNELBASE.dll (BaseDllName as the files are named)
+    k32, _fresh = LdrpLoadDll(st, "KERNEL32.DLL", None, static=True)
+    _load_imports(st, k32, thread)
+    # the image's import graph, then snap every module, then initialise
     _load_imports(st, exe, thread)
     for m in list(st.modules):
         LdrpSnapModule(st, m)
     LdrpInitializeTls(st, thread)
     st.emit("LdrpInitializeProcessDone", modules=len(st.modules))
+    # kernelbase and kernel32 first (their graph), then the image's: initialisation order ntdll.dll,
+    # KERNELBASE.dll, KERNEL32.DLL, then the image's DLLs after the DLLs they import
+    _run_initializers(st, thread, k32)
     _run_initializers(st, thread, exe)
 
 
@@ -434,15 +443,48 @@ def LdrpLoadDll(st: LoaderState, name: str, importer: Module | None, *, static: 
     except NtStatusError as e:
         raise LoaderError(e.status if e.status else STATUS_INVALID_IMAGE_FORMAT,
                           f"{base_name} is not a valid image: {e.message}", dll=base_name)
-    if pe.arch != st.arch or not pe.is_dll:
+    if pe.arch != st.arch or (not pe.is_dll and static):
         raise LoaderError(STATUS_INVALID_IMAGE_FORMAT, f"{base_name} is not a valid {st.arch} DLL", dll=base_name)
+    # LoadLibrary of an executable image (no IMAGE_FILE_DLL) maps it as a module whose entry point the loader
+    # never calls and which stays where it could be mapped (Wine's kernel32/tests/loader.c test_image_mapping,
+    # on Windows)
+    # the same file under another name (its short 8.3 name, another spelling of the path): the module already
+    # mapped from it (LdrpFindLoadedDllByMapping: the image section is the file's one section)
+    same = next((m for m in st.modules if m.pe is pe and not m.datafile and not m.is_exe), None)
+    if same is not None:
+        return same, False
     base = mapping.map_image(st.proc, section, path)
+    if base != pe.image_base and pe.is_dll and not _has_relocations(pe):
+        # a DLL that cannot sit at its preferred base and carries no base relocations cannot be moved: the
+        # loader gives up with STATUS_CONFLICTING_ADDRESSES (ERROR_INVALID_ADDRESS), as Windows does (Wine's
+        # kernel32/tests/loader.c test_image_mapping: LoadLibrary of a relocation-less DLL mapped elsewhere)
+        mapping.unmap_image(st.proc, base)
+        raise LoaderError(STATUS_CONFLICTING_ADDRESSES, f"{base_name} has no relocations and its preferred base "
+                          f"0x{pe.image_base:x} is taken", dll=base_name)
     st.emit("LdrpMapDll", module=base_name, path=path, base=f"0x{base:x}", preferred=f"0x{pe.image_base:x}",
             relocated=base != pe.image_base, importer=importer.name if importer else None)
     m = _insert_module(st, base_name, path, base, pe)
     m.static = static
+    if not pe.is_dll:
+        m.entry_point = 0          # an executable image loaded as a module: no DllMain to call
+        flags = LDR_DATA_TABLE_ENTRY.read(st.proc.aspace, m.entry, st.arch, "Flags")["Flags"]
+        LDR_DATA_TABLE_ENTRY.write(st.proc.aspace, m.entry, st.arch, Flags=flags & ~LDRP_IMAGE_DLL)
     st.machine.notify_image_load(st.proc, path, base)
     return m, True
+
+
+IMAGE_DIRECTORY_ENTRY_BASERELOC = 5
+
+
+def _has_relocations(pe) -> bool:
+    """The image has a base relocation directory (RVA and size both set)."""
+    if pe.number_of_rva_and_sizes <= IMAGE_DIRECTORY_ENTRY_BASERELOC:
+        return False
+    try:
+        d = pe.directory(IMAGE_DIRECTORY_ENTRY_BASERELOC)
+    except IndexError:
+        return False
+    return bool(d.rva and d.size)
 
 
 def _load_imports(st: LoaderState, root: Module, thread) -> list[Module]:
@@ -765,15 +807,20 @@ def _dependency_order(root: Module) -> list[Module]:
     return order
 
 
+def _mark_initialized(st: LoaderState, m: Module) -> None:
+    """The module joins the initialisation order (st.init_order and the guest's InInitializationOrderModuleList)."""
+    m.initialized = True
+    st.init_order.append(m)
+    st._list_insert_tail(st.ldr_data + PEB_LDR_DATA.offset(st.arch, "InInitializationOrderModuleList"),
+                         m.entry + LDR_DATA_TABLE_ENTRY.offset(st.arch, "InInitializationOrderLinks"))
+
+
 def _run_initializers(st: LoaderState, thread, root: Module, *, reserved: int = 1) -> None:
     aspace = st.proc.aspace
     for m in _dependency_order(root):
         if m.initialized or m.datafile:
             continue
-        m.initialized = True
-        st.init_order.append(m)
-        st._list_insert_tail(st.ldr_data + PEB_LDR_DATA.offset(st.arch, "InInitializationOrderModuleList"),
-                             m.entry + LDR_DATA_TABLE_ENTRY.offset(st.arch, "InInitializationOrderLinks"))
+        _mark_initialized(st, m)
         if m.is_exe:
             _call_tls_callbacks(st, thread, m, DLL_PROCESS_ATTACH)
             continue

@@ -33,13 +33,26 @@ from winhatch.pe.builder import IMAGE_SCN_CNT_UNINITIALIZED_DATA, SCN_CODE, SCN_
 from winhatch.win32 import api
 from winhatch.win32.data import load_exports
 
-FORMAT_VERSION = 9   # 9: native exports carry the compiled blob; their framed stub names itself
+FORMAT_VERSION = 10  # 10: kernel32 and kernelbase carry import directories, as Windows 10's do (SYSTEM_IMPORTS)
 #: the file version of the synthetic system DLLs (Windows 10 22H2 files, November 2023 update level)
 SYSTEM_FILE_VERSION = (10, 0, 19041, 3636)
 #: bytes per stub: winhatch.cpu.api_stub (73 bytes x64, 45 x86) rounded up
 STUB_STRIDE = {"x64": 80, "x86": 48}
 INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn", "WhExcReturn", "WhExcNested", "WhFiberReturn"]}
 ENTRY_NAME = "DllEntryPoint"
+#: the import directories of the system DLLs whose imports shape every process: Windows 10's kernel32.dll
+#: imports KERNELBASE.dll (directly and through api-ms-win-core-* sets) and ntdll.dll, kernelbase imports
+#: ntdll.dll only — which is how ntdll's loader comes to map kernelbase into every Win32 process once it loads
+#: kernel32 (winhatch.ldr.loader.LdrpInitializeProcess). A few functions each: the stubs trap to Python, so
+#: the IAT slots are the real structure (what `winhatch deps` and a guest parsing the image see), not a path.
+SYSTEM_IMPORTS = {
+    "kernel32.dll": (("KERNELBASE.dll", ("CloseHandle", "CreateFileW", "GetLastError", "GetModuleHandleW",
+                                         "GetProcAddress", "LoadLibraryExW")),
+                     ("ntdll.dll", ("NtClose", "NtQueryInformationProcess", "RtlAllocateHeap", "RtlFreeHeap",
+                                    "RtlNtStatusToDosError"))),
+    "kernelbase.dll": (("ntdll.dll", ("LdrLoadDll", "NtClose", "NtQueryInformationProcess", "RtlAllocateHeap",
+                                      "RtlFreeHeap", "RtlNtStatusToDosError")),),
+}
 #: the no-access section holding the data exports winhatch does not implement, and each one's slot in it:
 #: an access up to this far past the export is attributed to it
 NONE_SECTION = ".whnone"
@@ -84,6 +97,7 @@ def cache_key(arch: str) -> str:
     h.update(repr(sorted(_data_sizes().items())).encode())
     h.update(repr(sorted(_entry_dlls())).encode())
     h.update(repr(sorted(INTERNAL.items())).encode())
+    h.update(repr(sorted(SYSTEM_IMPORTS.items())).encode())
     h.update(repr(sorted(api.internal_functions())).encode())
     h.update(repr(api.internal_data_items()).encode())
     from winhatch.kernel.ke import services
@@ -242,6 +256,8 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
             b.add_export(ename, none.rva + j * NONE_SLOT, ordinal=ordinal)
     for ordinal, ename, fwd in forwarders:
         b.add_export(ename, ordinal=ordinal, forwarder=fwd)
+    for dll, symbols in SYSTEM_IMPORTS.get(name, ()):
+        b.add_import(dll, list(symbols))
     b.add_section(TRAP_SECTION, encode_trap_table(traps), SCN_RDATA)
     rsrc = version_resource(name, b.next_rva)
     sec = b.add_section(".rsrc", rsrc, SCN_RDATA)

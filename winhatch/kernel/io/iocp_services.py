@@ -50,6 +50,7 @@ FSCTL_PIPE_DISCONNECT = 0x110004
 FSCTL_PIPE_LISTEN = 0x110008
 FSCTL_PIPE_PEEK = 0x11400C
 FSCTL_PIPE_WAIT = 0x110018
+FSCTL_PIPE_IMPERSONATE = 0x11001C
 FSCTL_PIPE_TRANSCEIVE = 0x11C017
 FSCTL_PIPE_GET_PIPE_ATTRIBUTE = 0x110028
 FSCTL_PIPE_GET_CONNECTION_ATTRIBUTE = 0x110030
@@ -473,6 +474,14 @@ def NtFsControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, 
         _put_u32(thread, OutputBuffer, value)
         return io.complete_request(machine, thread, obj, IoStatusBlock, _event(thread, Event), ApcRoutine,
                                    ApcContext, STATUS_SUCCESS, 4)
+    if code == FSCTL_PIPE_IMPERSONATE:
+        if not isinstance(obj, npfs.NamedPipeEnd):
+            return STATUS_INVALID_PARAMETER if getattr(obj, "type_name", "") == "File" else STATUS_INVALID_HANDLE
+        st = npfs.impersonate_client(thread, obj)
+        if st:
+            return st
+        return io.complete_request(machine, thread, obj, IoStatusBlock, _event(thread, Event), ApcRoutine,
+                                   ApcContext, STATUS_SUCCESS, 0)
     if code in (FSCTL_PIPE_LISTEN, FSCTL_PIPE_DISCONNECT):
         if not isinstance(obj, npfs.NamedPipeEnd):
             return STATUS_INVALID_PARAMETER if getattr(obj, "type_name", "") == "File" else STATUS_INVALID_HANDLE

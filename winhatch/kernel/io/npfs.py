@@ -168,6 +168,8 @@ class Channel:
 
     def take(self, n: int, message_mode: bool) -> tuple[int, bytes]:
         """Remove what a read of `n` bytes returns: (status, data)."""
+        if self is self.instance.inbound:
+            self.instance.server_has_read = True     # a read by the server end (FSCTL_PIPE_IMPERSONATE)
         if message_mode:
             m = self.messages[0]
             if len(m) > n:
@@ -266,6 +268,10 @@ class PipeInstance:
         self.closed_by: str | None = None    # the end whose handles are all closed (closing state)
         self.server_process = None           # (pid, session) of the process that created the instance
         self.client_process = None           # (pid, session) of the connected client's process
+        # the connected client's security context (a Token of the client's identity at its open) and whether
+        # the server has read from the pipe since it connected: FSCTL_PIPE_IMPERSONATE needs both
+        self.client_context = None
+        self.server_has_read = False
 
     @property
     def message_type(self) -> bool:
@@ -310,6 +316,8 @@ class PipeInstance:
             self.client.detached = True
             self.client = None
         self.client_process = None
+        self.client_context = None
+        self.server_has_read = False
         self.state = FILE_PIPE_DISCONNECTED_STATE
         self.changed()
         return STATUS_SUCCESS
@@ -635,8 +643,45 @@ def open_client(machine, name: str, access: int, synchronous: bool, thread=None)
     end = NamedPipeEnd(inst, FILE_PIPE_CLIENT_END, access, synchronous)
     if thread is not None:
         inst.client_process = _process_record(thread)
+        inst.client_context = client_security_context(machine, thread)
     inst.connect(end)
     return end
+
+
+def client_security_context(machine, thread):
+    """SeCreateClientSecurity at the client's open: its thread's impersonation token, else its process's primary
+    token, captured as an impersonation token of level SecurityImpersonation (the level a client that passes no
+    SECURITY_QUALITY_OF_SERVICE grants; Wine's kernel32/tests/pipe.c, test_ImpersonateNamedPipeClient)."""
+    from winhatch.kernel.se.token import SecurityImpersonation, TokenImpersonation, primary_token
+    tok = getattr(thread, "impersonation_token", None) or primary_token(thread.process, machine.registry.user_sid)
+    return tok.duplicate(TokenImpersonation, SecurityImpersonation, False)
+
+
+STATUS_CANNOT_IMPERSONATE = 0xC000010D
+STATUS_ILLEGAL_FUNCTION = 0xC00000AF
+
+
+def impersonate_client(thread, end: "NamedPipeEnd") -> int:
+    """FSCTL_PIPE_IMPERSONATE: the calling thread impersonates the connected client (a copy of its captured
+    context). Only the server end, connected, after it has read from the pipe (STATUS_CANNOT_IMPERSONATE, as
+    ImpersonateNamedPipeClient documents: "until data has been read from that pipe")."""
+    inst = end.instance
+    if not end.is_server:
+        return STATUS_ILLEGAL_FUNCTION
+    if inst.state != FILE_PIPE_CONNECTED_STATE and not (inst.state == FILE_PIPE_CLOSING_STATE
+                                                        and inst.client_context is not None):
+        return STATUS_CANNOT_IMPERSONATE
+    if inst.client_context is None or not inst.server_has_read:
+        return STATUS_CANNOT_IMPERSONATE
+    from winhatch.kernel.se.token import TokenImpersonation
+    ctx = inst.client_context
+    tok = ctx.duplicate(TokenImpersonation, ctx.impersonation_level, False)
+    tok.reference()                   # held by the thread (as NtSetInformationThread(ThreadImpersonationToken))
+    old = getattr(thread, "impersonation_token", None)
+    thread.impersonation_token = tok
+    if old is not None:
+        old.dereference()
+    return STATUS_SUCCESS
 
 
 class NpfsRoot(KObject):

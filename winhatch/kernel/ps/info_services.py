@@ -46,6 +46,7 @@ ProcessDebugObjectHandle = 30
 ProcessDebugFlags = 31
 ProcessExecuteFlags = 34
 ProcessCookie = 36
+ProcessImageInformation = 37        # SECTION_IMAGE_INFORMATION of the process's image section
 ProcessImageFileNameWin32 = 43
 ProcessCommandLineInformation = 60
 ProcessConsoleHostProcess = 49
@@ -231,7 +232,8 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     known = {ProcessBasicInformation, ProcessVmCounters, ProcessTimes, ProcessDebugPort, ProcessDefaultHardErrorMode,
              ProcessHandleCount, ProcessWow64Information, ProcessImageFileName, ProcessBreakOnTermination,
              ProcessDebugObjectHandle, ProcessDebugFlags, ProcessExecuteFlags, ProcessCookie,
-             ProcessImageFileNameWin32, ProcessCommandLineInformation, ProcessConsoleHostProcess}
+             ProcessImageFileNameWin32, ProcessCommandLineInformation, ProcessConsoleHostProcess,
+             ProcessImageInformation}
     if cls not in known:
         if cls >= MAX_PROCESS_INFO_CLASS:
             return STATUS_INVALID_INFO_CLASS
@@ -250,6 +252,11 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
         return _answer(thread, buf, size, struct.pack("<I", execute_flags(thread.process)), rl)
     proc = _query_process(thread, ProcessHandle, cls in PROCESS_QUERY_NEEDS_LIMITED)
     debugged = proc.debug_port is not None
+    if cls == ProcessImageInformation:
+        # what NtQuerySection(SectionImageInformation) answers for the image section the process was created
+        # from (it stays valid after the image's view is unmapped: Wine's kernel32/tests/loader.c on Windows)
+        from winhatch.kernel.mm.section_services import _query_image_information
+        return _query_image_information(thread, proc.image_section, buf, size, rl)
     if cls == ProcessBasicInformation:
         # ExitStatus, PebBaseAddress, AffinityMask, BasePriority, UniqueProcessId, InheritedFromUniqueProcessId
         # (a WoW64 caller is not shown a 64-bit process's PEB)

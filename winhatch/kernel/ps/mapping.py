@@ -31,6 +31,10 @@ def _trap_table(pe) -> dict[int, str] | None:
     return None
 
 
+IMAGE_OPEN_ACCESS = 0x00100000 | 0x0020 | 0x0001      # SYNCHRONIZE | FILE_EXECUTE | FILE_READ_DATA
+IMAGE_OPEN_SHARE = 0x1 | 0x4                          # FILE_SHARE_READ | FILE_SHARE_DELETE
+
+
 class ImageSectionCache:
     """Machine-wide cache of image sections by host file identity, so a DLL file is one shared section."""
 
@@ -46,8 +50,12 @@ class ImageSectionCache:
         from winhatch.pe import PEFile, PEFormatError
         from winhatch.kernel.io.vfs import check_host_file
         host, _ro = self.vfs.resolve(path, cwd)
+        # the loader opens the file for execute/read sharing read and delete only (NtOpenFile before
+        # NtCreateSection(SEC_IMAGE)): a handle open for writing is a sharing violation
+        self.vfs._check_share(str(host), IMAGE_OPEN_ACCESS, IMAGE_OPEN_SHARE)
         st = check_host_file(host, self.vfs.guest_links)
-        key = (str(host), st.st_mtime_ns, st.st_size)
+        # the file's identity, not its name: a short (8.3) name or a hard link of a file opens its one section
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
         hit = self._cache.get(key)
         if hit is not None:
             return hit

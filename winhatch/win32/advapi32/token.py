@@ -191,3 +191,34 @@ def SetThreadToken(c, pthread, htoken):
         c.set_last_nt_error(st)
         return 0
     return 1
+
+
+@api(("advapi32.dll", "kernelbase.dll"), "BOOL WINAPI DuplicateTokenEx(HANDLE hExistingToken, DWORD dwDesiredAccess, "
+     "LPSECURITY_ATTRIBUTES lpTokenAttributes, SECURITY_IMPERSONATION_LEVEL ImpersonationLevel, "
+     "TOKEN_TYPE TokenType, PHANDLE phNewToken)")
+def DuplicateTokenEx(c, htok, access, sa, level, token_type, out):
+    """NtDuplicateToken with an OBJECT_ATTRIBUTES carrying the security attributes (their descriptor,
+    bInheritHandle as OBJ_INHERIT) and a SECURITY_QUALITY_OF_SERVICE of the level asked for."""
+    ps = c.ptr_size
+    sqos = c.stack_alloc(12, 4)
+    c.write(sqos, struct.pack("<IIBB", 12, level & 0xFFFFFFFF, 0, 0) + b"\0\0")
+    attrs, sd = 0, 0
+    if sa:
+        sd = c.ptr(sa + ps)                            # SECURITY_ATTRIBUTES.lpSecurityDescriptor
+        if struct.unpack("<I", c.read(sa + 2 * ps, 4))[0]:
+            attrs |= 0x2                               # OBJ_INHERIT
+    oa = c.object_attributes(0, attrs)
+    c.write_ptr(oa + 4 * ps, sd)                       # OBJECT_ATTRIBUTES.SecurityDescriptor
+    c.write_ptr(oa + 5 * ps, sqos)                     # OBJECT_ATTRIBUTES.SecurityQualityOfService
+    st = c.nt("NtDuplicateToken", htok, access, oa, 0, token_type, out)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    return 1
+
+
+@api(("advapi32.dll", "kernelbase.dll"), "BOOL WINAPI DuplicateToken(HANDLE ExistingTokenHandle, "
+     "SECURITY_IMPERSONATION_LEVEL ImpersonationLevel, PHANDLE DuplicateTokenHandle)")
+def DuplicateToken(c, htok, level, out):
+    """DuplicateTokenEx(TOKEN_IMPERSONATE | TOKEN_QUERY, no attributes, the level, TokenImpersonation)."""
+    return DuplicateTokenEx(c, htok, TOKEN_IMPERSONATE | TOKEN_QUERY, 0, level, TokenImpersonation, out)

@@ -136,7 +136,7 @@ def parse_manifest(data: bytes) -> dict:
         raise ActCtxError()
     if any(k != "manifestVersion" and not k.startswith("{") for k in root.attrib):
         raise ActCtxError()
-    out = {"identity": None, "files": [], "dependencies": [], "run_level": (0, 0)}
+    out = {"identity": None, "files": [], "dependencies": [], "run_level": (0, 0), "window_classes": []}
     count = 0
     for el in root.iter():
         count += 1
@@ -161,6 +161,11 @@ def parse_manifest(data: bytes) -> dict:
             if not fname or (digest is not None and not re.fullmatch(r"[0-9a-fA-F]{40}", digest)):
                 raise ActCtxError()
             out["files"].append(fname)
+            for wc in el:
+                if _local(wc.tag) == (ASM_V1, "windowClass") and (wc.text or "").strip():
+                    # (class, its file, versioned: the name registered is "<assembly version>!class")
+                    out["window_classes"].append(((wc.text or "").strip(), fname,
+                                                  wc.get("versioned", "yes").lower() != "no"))
         elif tag == "dependency":
             for dep in el:
                 if _local(dep.tag) != (ASM_V1, "dependentAssembly"):
@@ -237,7 +242,7 @@ def _resolve(c, ident: dict, directory: str, depth: int, found: list) -> None:
             if not _matches(ident, m["identity"]):
                 raise ActCtxError()
             found.append({"identity": m["identity"], "directory": path.rsplit("\\", 1)[0], "files": m["files"],
-                          "system": False, "manifest": path})
+                          "system": False, "manifest": path, "window_classes": m["window_classes"]})
             for dep, optional in m["dependencies"]:
                 _resolve_dep(c, dep, directory, depth + 1, found, optional)
             return
@@ -254,7 +259,8 @@ def _resolve_dep(c, ident, directory, depth, found, optional) -> None:
 
 def build(c, data: bytes, directory: str, flags: int, app_name: str | None) -> ActCtx:
     m = parse_manifest(data)
-    assemblies = [{"identity": m["identity"], "directory": directory, "files": m["files"], "system": False}]
+    assemblies = [{"identity": m["identity"], "directory": directory, "files": m["files"], "system": False,
+                   "window_classes": m["window_classes"]}]
     for dep, optional in m["dependencies"]:
         _resolve_dep(c, dep, directory, 1, assemblies, optional)
     return ActCtx(assemblies, flags, app_name, m["run_level"])
@@ -722,6 +728,68 @@ def _dll_section(c, ctx: ActCtx) -> tuple[int, int, dict]:
     return ctx.sections[ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION]
 
 
+ACTIVATION_CONTEXT_SECTION_WINDOW_CLASS_REDIRECTION = 3
+WNDCLASS_DATA_SIZE = 24   # size, reserved, name length, name offset (from the data), module length, module offset
+
+
+def _string_section(c, ctx: ActCtx, section_id: int, entries: list[tuple[str, bytes, int]]) -> tuple[int, int, dict]:
+    """A string section ("SsHd" header, a 24-byte index entry per key, then each key and its data) of
+    `entries` [(key, data, roster index)] in the process heap; data is a callable(at) -> bytes when it must
+    know its own offset in the section. Built once per context and section."""
+    head, idx = 44, 24 * len(entries)
+    body = bytearray()
+    index = bytearray()
+    keys = {}
+    at = head + idx
+    for key, data, roster in entries:
+        raw = key.encode("utf-16-le")
+        name_off = at + len(body)
+        body += raw + b"\0\0"
+        while len(body) % 4:
+            body += b"\0"
+        data_off = at + len(body)
+        blob = data(data_off) if callable(data) else data
+        body += blob
+        while len(body) % 4:
+            body += b"\0"
+        index += struct.pack("<IIIIII", _hash_upper(key), name_off, len(raw), data_off, len(blob), roster)
+        keys.setdefault(key.lower(), (data_off, len(blob), roster))
+    total = head + idx + len(body)
+    header = struct.pack("<II3III2III", SECTION_MAGIC, head, 0, 0, 0, len(entries), head, 0, 0, 0, 0)
+    addr = heap_alloc(c, total)
+    if not addr:
+        raise NtStatusError(0xC0000017, "no memory for an activation context section")
+    c.write(addr, header + bytes(index) + bytes(body))
+    ctx.sections[section_id] = (addr, total, keys)
+    return ctx.sections[section_id]
+
+
+def _wndclass_section(c, ctx: ActCtx) -> tuple[int, int, dict]:
+    """The window class redirection section: one key per <windowClass> of the assemblies' files; its data a
+    24-byte header, the class name registered ("<assembly version>!class" unless versioned="no") and the
+    file's name, each NUL-terminated, the name right after the header; module_offset counts from the section."""
+    sec = ctx.sections.get(ACTIVATION_CONTEXT_SECTION_WINDOW_CLASS_REDIRECTION)
+    if sec is not None:
+        return sec
+    entries = []
+    for roster, asm in enumerate(ctx.assemblies, 1):
+        version = (asm.get("identity") or {}).get("version", "")
+        for cls, fname, versioned in asm.get("window_classes") or ():
+            name = (f"{version}!{cls}" if versioned else cls).encode("utf-16-le")
+            module = fname.encode("utf-16-le")
+
+            def data(at, name=name, module=module):
+                mod_off = at + WNDCLASS_DATA_SIZE + len(name) + 2
+                return (struct.pack("<6I", WNDCLASS_DATA_SIZE, 0, len(name), WNDCLASS_DATA_SIZE, len(module),
+                                    mod_off) + name + b"\0\0" + module + b"\0\0")
+            entries.append((cls, data, roster))
+    return _string_section(c, ctx, ACTIVATION_CONTEXT_SECTION_WINDOW_CLASS_REDIRECTION, entries)
+
+
+_SECTIONS = {ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION: lambda c, ctx: _dll_section(c, ctx),
+             ACTIVATION_CONTEXT_SECTION_WINDOW_CLASS_REDIRECTION: lambda c, ctx: _wndclass_section(c, ctx)}
+
+
 def _find_string(c, flags, guid, section, key: str | None, out) -> int:
     ps = c.ptr_size
     lay = ({"ver": 4, "data": 8, "len": 16, "glob": 24, "globlen": 32, "base": 40, "total": 48, "hctx": 56,
@@ -732,14 +800,16 @@ def _find_string(c, flags, guid, section, key: str | None, out) -> int:
             or c.u32(out) < lay["roster"] + 4):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    if section != ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION:
-        _stop(c, f"FindActCtxSectionString section {section} (the DLL redirection section is modelled)")
+    make = _SECTIONS.get(section)
+    if make is None:
+        _stop(c, f"FindActCtxSectionString section {section} (the DLL and window class redirection sections "
+                 f"are modelled)")
     h = active(c, c.thread.teb)
     ctx = _ctx(c, h) if h else None
     if ctx is None:
         c.set_last_error(ERROR_SXS_KEY_NOT_FOUND)
         return 0
-    addr, total, keys = _dll_section(c, ctx)
+    addr, total, keys = make(c, ctx)
     hit = keys.get(key.lower())
     if hit is None:
         c.set_last_error(ERROR_SXS_KEY_NOT_FOUND)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from winhatch.kernel.structs import PEB, RTL_USER_PROCESS_PARAMETERS
 from winhatch.ldr import loader, ntdll
-from winhatch.ntstatus import (ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, ERROR_MOD_NOT_FOUND,
+from winhatch.ntstatus import (ERROR_BAD_EXE_FORMAT, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, ERROR_MOD_NOT_FOUND,
                                ERROR_PROC_NOT_FOUND, NtStatusError, nt_to_win32)
 from winhatch.win32.api import api
 from winhatch.win32.kernel32.procmem import virtual_alloc, virtual_free, virtual_protect, virtual_query
@@ -179,7 +179,12 @@ def FreeLibrary(c, base):
     freed = k32_resource.free_datafile(c, base)
     if freed is not None:
         if not freed:
-            c.set_last_error(ERROR_INVALID_HANDLE)
+            # a tagged (data-file) handle that is none: FreeLibrary checks the image headers at it first
+            # (RtlImageNtHeader), so an address inside the view is ERROR_BAD_EXE_FORMAT (Wine's module test, on
+            # Windows: the data-file handle + 0x1230)
+            from winhatch.win32.ntdll.ldr import _nt_header
+            st, _nt = _nt_header(c, base & ~3, None)
+            c.set_last_error(ERROR_BAD_EXE_FORMAT if st else ERROR_INVALID_HANDLE)
         return int(freed)
     if not loader.LdrUnloadDll(c.machine, c.thread, base):
         c.set_last_error(ERROR_MOD_NOT_FOUND)     # LdrUnloadDll: STATUS_DLL_NOT_FOUND (no module at this base)

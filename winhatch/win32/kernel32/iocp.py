@@ -717,3 +717,11 @@ def ProcessIdToSessionId(c, pid, psession):
         return 0
     c.write_u32(psession, getattr(proc, "session_id", 1))
     return 1
+
+
+@api(("advapi32.dll", "kernelbase.dll"), "BOOL WINAPI ImpersonateNamedPipeClient(HANDLE hNamedPipe)")
+def ImpersonateNamedPipeClient(c, h):
+    """NtFsControlFile(FSCTL_PIPE_IMPERSONATE) on the server end: the calling thread impersonates the pipe's
+    client (RevertToSelf ends it). Before the server has read from a connected client: ERROR_CANNOT_IMPERSONATE."""
+    st, _ = _fsctl(c, h, 0, svc.FSCTL_PIPE_IMPERSONATE)
+    return 1 if _nt_success(st) else _fail(c, st)

@@ -29,6 +29,7 @@ from winhatch.win32.kernel32.common import cwd, guest_path, heap_alloc, heap_fre
 
 K32 = ("kernel32.dll", "kernelbase.dll")
 LOAD_LIBRARY_AS_DATAFILE = 0x2
+ERROR_FILE_INVALID = 1006
 LOAD_LIBRARY_AS_IMAGE_RESOURCE = 0x20
 LOAD_LIBRARY_AS_DATAFILE_EXCLUSIVE = 0x40
 DATAFILE_FLAGS = LOAD_LIBRARY_AS_DATAFILE | LOAD_LIBRARY_AS_IMAGE_RESOURCE | LOAD_LIBRARY_AS_DATAFILE_EXCLUSIVE
@@ -98,6 +99,11 @@ def load_datafile(c, name: str, flags: int) -> int:
         data = read_guest_file(c, path)
     except NtStatusError as e:
         c.set_last_error(nt_to_win32(e.status))
+        return 0
+    if not data:
+        # the file is mapped to be read (NtCreateSection over it): an empty file cannot be,
+        # STATUS_MAPPED_FILE_SIZE_ZERO -> ERROR_FILE_INVALID (Wine's module test, on Windows)
+        c.set_last_error(ERROR_FILE_INVALID)
         return 0
     from winhatch.pe import PEFile, PEFormatError
     try:

@@ -13,7 +13,8 @@ NT = "ntdll.dll"
                   "PVOID FailureDllHook, PVOID FailureSystemHook, PVOID ThunkAddress, ULONG Flags)",
      calls_guest=True)
 def LdrResolveDelayLoadedAPI(c, parent, descriptor, failure_dll_hook, failure_system_hook, thunk, flags):
-    return resolve_delay_loaded_api(c.machine, c.thread, parent, descriptor, failure_dll_hook, thunk)
+    return resolve_delay_loaded_api(c.machine, c.thread, parent, descriptor, failure_dll_hook, thunk,
+                                    failure_system_hook)
 
 
 # ------------------------------------------------------------------------------------------ image headers
@@ -63,6 +64,106 @@ def RtlImageNtHeaderEx(c, flags, base, size, out):
     if not st:
         c.write_ptr(out, nt)
     return st
+
+
+IMAGE_NT_OPTIONAL_HDR32_MAGIC, IMAGE_NT_OPTIONAL_HDR64_MAGIC = 0x10B, 0x20B
+#: per optional-header magic: offsets (from the optional header) of SizeOfHeaders, NumberOfRvaAndSizes and
+#: DataDirectory
+_OPT_LAYOUT = {IMAGE_NT_OPTIONAL_HDR32_MAGIC: (0x3C, 0x5C, 0x60), IMAGE_NT_OPTIONAL_HDR64_MAGIC: (0x3C, 0x6C, 0x70)}
+MAX_SECTIONS = 96   # the image loader's own limit on NumberOfSections
+
+
+def _u16(c, a: int) -> int:
+    return int.from_bytes(c.read(a, 2), "little")
+
+
+def _u32(c, a: int) -> int:
+    return int.from_bytes(c.read(a, 4), "little")
+
+
+def _section_of_rva(c, nt: int, rva: int) -> int:
+    """RtlImageRvaToSection: the IMAGE_SECTION_HEADER whose raw data holds `rva` (VirtualAddress <= rva <
+    VirtualAddress + SizeOfRawData), or 0."""
+    count = min(_u16(c, nt + 6), MAX_SECTIONS)
+    sec = nt + 0x18 + _u16(c, nt + 0x14)
+    for i in range(count):
+        h = sec + i * 40
+        va, raw_size = _u32(c, h + 0xC), _u32(c, h + 0x10)
+        if va <= rva < va + raw_size:
+            return h
+    return 0
+
+
+@api(NT, "PIMAGE_SECTION_HEADER NTAPI RtlImageRvaToSection(PIMAGE_NT_HEADERS NtHeaders, PVOID Base, ULONG Rva)")
+def RtlImageRvaToSection(c, nt, base, rva):
+    """The section header whose file data holds `Rva`, NULL when none does."""
+    return _section_of_rva(c, nt, rva)
+
+
+@api(NT, "PVOID NTAPI RtlImageRvaToVa(PIMAGE_NT_HEADERS NtHeaders, PVOID Base, ULONG Rva, "
+         "PIMAGE_SECTION_HEADER *LastRvaSection)")
+def RtlImageRvaToVa(c, nt, base, rva, last):
+    """Where `Rva` lies in an image mapped as a file (Base + the section's PointerToRawData + the offset in it);
+    *LastRvaSection, when given, is tried first and receives the section used. NULL when no section holds it."""
+    sec = c.ptr(last) if last else 0
+    if not sec or not (_u32(c, sec + 0xC) <= rva < _u32(c, sec + 0xC) + _u32(c, sec + 0x10)):
+        sec = _section_of_rva(c, nt, rva)
+        if not sec:
+            return 0
+        if last:
+            c.write_ptr(last, sec)
+    return (base + rva - _u32(c, sec + 0xC) + _u32(c, sec + 0x14)) & ((1 << (8 * c.ptr_size)) - 1)
+
+
+@api(NT, "PVOID NTAPI RtlImageDirectoryEntryToData(PVOID Base, BOOLEAN MappedAsImage, USHORT DirectoryEntry, "
+         "PULONG Size)")
+def RtlImageDirectoryEntryToData(c, base, image, entry, size_out):
+    """The data of data directory `DirectoryEntry` of the image at `Base`, and its size in *Size. A base with
+    its low bit set is a LoadLibraryEx data-file mapping (LDR_IS_DATAFILE: mapped as a file whatever
+    MappedAsImage says). A PE32 or PE32+ optional header either way (a 32-bit process may look into a 64-bit
+    image); an entry past NumberOfRvaAndSizes, or with VirtualAddress 0: NULL (Size untouched). Mapped as a
+    file, an RVA past the headers is translated through the section table (RtlImageRvaToVa)."""
+    if base & 1:
+        base &= ~1
+        image = 0
+    st, nt = _nt_header(c, base, None)
+    if st:
+        return 0
+    opt = nt + 0x18
+    layout = _OPT_LAYOUT.get(_u16(c, opt))
+    if layout is None:
+        return 0
+    soh_off, count_off, dir_off = layout
+    if entry >= _u32(c, opt + count_off):
+        return 0
+    rva = _u32(c, opt + dir_off + 8 * entry)
+    if not rva:
+        return 0
+    if size_out:
+        c.write(size_out, c.read(opt + dir_off + 8 * entry + 4, 4))
+    if image & 0xFF or rva < _u32(c, opt + soh_off):
+        return (base + rva) & ((1 << (8 * c.ptr_size)) - 1)
+    return _rva_to_va(c, nt, base, rva)
+
+
+def _rva_to_va(c, nt: int, base: int, rva: int) -> int:
+    sec = _section_of_rva(c, nt, rva)
+    if not sec:
+        return 0
+    return (base + rva - _u32(c, sec + 0xC) + _u32(c, sec + 0x14)) & ((1 << (8 * c.ptr_size)) - 1)
+
+
+# ------------------------------------------------------------------------------------------ loader entries
+@api(NT, "NTSTATUS NTAPI LdrFindEntryForAddress(PVOID Address, PLDR_DATA_TABLE_ENTRY *Entry)")
+def LdrFindEntryForAddress(c, address, out):
+    """The LDR_DATA_TABLE_ENTRY (in the PEB's loader lists) of the loaded module that contains `Address`;
+    none does: STATUS_NO_MORE_ENTRIES."""
+    from winhatch.ldr.loader import module_at
+    m = module_at(c.proc, address)
+    if m is None or m.datafile:
+        return 0x8000001A          # STATUS_NO_MORE_ENTRIES
+    c.write_ptr(out, m.entry)
+    return 0
 
 
 # ------------------------------------------------------------------------------------------ the DLL directory

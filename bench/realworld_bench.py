@@ -69,7 +69,9 @@ spec = json.loads(sys.argv[1])
 t0, c0 = time.perf_counter(), time.process_time()
 stop = None
 try:
-    res = runner.run(spec["exe"], spec["args"], timeout=spec["timeout"], env=spec["env"])
+    # writable: the workload's output files are checked on the host, as under Wine (the default sandbox would
+    # keep them in its copy-on-write overlay)
+    res = runner.run(spec["exe"], spec["args"], timeout=spec["timeout"], env=spec["env"], writable=True)
 except Exception as e:  # a winhatch bug is a result too
     print(json.dumps({"exit": None, "stop": f"winhatch internal error: {type(e).__name__}: {e}", "calls": 0,
                       "secs": time.perf_counter() - t0, "stdout": "", "stderr": ""}))

@@ -136,7 +136,7 @@ class Capture:
                                      type=dpkt.ethernet.ETH_TYPE_IP, data=ip)
         self.packets.append((self.now(), bytes(eth)))
 
-    guest_ip = "10.0.2.15"
+    guest_ip = ""          # the adapter's address (set by Internet from the profile)
 
     def _segment(self, f: TcpFlow, side: int, flags: str, data: bytes) -> None:
         import dpkt

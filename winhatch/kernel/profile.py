@@ -78,6 +78,9 @@ class Profile:
     os_ubr: int = 3803
     product_name: str = "Windows 10 Pro"
     display_version: str = "22H2"
+    #: Settings' "Developer Mode": a standard user may create symbolic links (CreateSymbolicLink with
+    #: SYMBOLIC_LINK_FLAG_ALLOW_UNPRIVILEGED_CREATE). Off, as on a default installation.
+    developer_mode: bool = False
     cpu_count: int = 6
     cpu_brand: str = "Intel(R) Core(TM) i5-8500 CPU @ 3.00GHz"
     cpu_mhz: int = 3000
@@ -299,7 +302,9 @@ def _parse(data: dict, base: Path, name: str) -> Profile:
 
     o = _table(data, "os", name)
     w = f"{name}: [os]"
-    _check_keys(o, {"major", "minor", "build", "ubr", "product_name", "display_version"}, w)
+    _check_keys(o, {"major", "minor", "build", "ubr", "product_name", "display_version", "developer_mode"}, w)
+    if "developer_mode" in o:
+        kw["developer_mode"] = _typed(o["developer_mode"], bool, f"{w} developer_mode")
     for k, attr in (("major", "os_major"), ("minor", "os_minor"), ("build", "os_build"), ("ubr", "os_ubr")):
         if k in o:
             v = _typed(o[k], int, f"{w} {k}")
@@ -448,6 +453,9 @@ def registry_description(p: Profile) -> dict:
         put(cv, "DisplayVersion", "REG_SZ", p.display_version)
         put(cv, "RegisteredOwner", "REG_SZ", u)
     put("HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon", "DefaultUserName", "REG_SZ", u)
+    if p.developer_mode:
+        put("HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\AppModelUnlock", "AllowDevelopmentWithoutDevLicense",
+            "REG_DWORD", 1)
     put("HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon", "DefaultDomainName", "REG_SZ",
         p.netbios_domain)
     cpu = "HKLM\\HARDWARE\\DESCRIPTION\\System\\CentralProcessor"

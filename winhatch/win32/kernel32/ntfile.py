@@ -654,6 +654,8 @@ def CreateHardLink(c, new, existing, sa):
 SYMBOLIC_LINK_FLAG_DIRECTORY = 0x1
 SYMBOLIC_LINK_FLAG_ALLOW_UNPRIVILEGED_CREATE = 0x2
 FSCTL_SET_REPARSE_POINT = 0x900A4
+SE_CREATE_SYMBOLIC_LINK_PRIVILEGE = 35
+ERROR_PRIVILEGE_NOT_HELD = 1314
 
 
 def _path_is_relative(p: str) -> bool:
@@ -687,6 +689,48 @@ def CreateSymbolicLink(c, link, target, flags):
     nlink = nt_name(c, link)
     if nlink is None:
         return 0
+    token = 0
+    if not flags & SYMBOLIC_LINK_FLAG_ALLOW_UNPRIVILEGED_CREATE:
+        # RtlAcquirePrivilege(SE_CREATE_SYMBOLIC_LINK_PRIVILEGE): without the flag only a token that holds the
+        # privilege may make a link, developer mode or not
+        token = _acquire_symlink_privilege(c)
+        if not token:
+            c.set_last_error(ERROR_PRIVILEGE_NOT_HELD)
+            return 0
+    try:
+        return _create_symlink(c, nlink, target, flags)
+    finally:
+        if token:
+            _release_privilege(c, token)
+
+
+def _acquire_symlink_privilege(c) -> tuple[int, int] | int:
+    """Enable SeCreateSymbolicLinkPrivilege in the process token: (token handle, previous state) or 0 when the
+    token does not hold it (STATUS_NOT_ALL_ASSIGNED)."""
+    ps = c.ptr_size
+    hp = c.stack_alloc(ps, 8)
+    if _failed(c.nt("NtOpenProcessToken", -1 & ((1 << 8 * ps) - 1), 0x20 | 0x8, hp)):   # ADJUST_PRIVILEGES|QUERY
+        return 0
+    th = c.ptr(hp)
+    new = c.stack_alloc(16, 8)
+    c.write(new, struct.pack("<IIiI", 1, SE_CREATE_SYMBOLIC_LINK_PRIVILEGE, 0, 2))     # SE_PRIVILEGE_ENABLED
+    prev = c.stack_alloc(16, 8)
+    rl = c.stack_alloc(4, 4)
+    st = c.nt("NtAdjustPrivilegesToken", th, 0, new, 16, prev, rl)
+    if st != 0:                 # STATUS_NOT_ALL_ASSIGNED (0x106) or a failure
+        nt_close(c, th)
+        return 0
+    return th, prev
+
+
+def _release_privilege(c, token) -> None:
+    th, prev = token
+    if c.u32(prev):             # it was disabled before: disable it again
+        c.nt("NtAdjustPrivilegesToken", th, 0, prev, 16, 0, 0)
+    nt_close(c, th)
+
+
+def _create_symlink(c, nlink: str, target: str, flags: int) -> int:
     relative = _path_is_relative(target)
     if relative:
         substitute = target

@@ -116,12 +116,19 @@ def _run(build_fixture, arch, tmp_path, src, profile=None):
 def test_junctions(build_fixture, arch, tmp_path):
     r, out = _run(build_fixture, arch, tmp_path, "reparse.c")
     assert out == JUNCTIONS
+    kinds = {(x["path"].rsplit("\\", 1)[-1], x["kind"]) for x in r.report()["behaviour"]["files"]["links"]}
+    assert kinds == {("jlink", "junction"), ("loop_a", "junction"), ("loop_b", "junction"), ("jdel", "junction")}
     assert sorted(p.name for p in (tmp_path / "app").iterdir()) == ["reparse.exe"]   # the host folder: as it was
 
 
 def test_symlinks_in_developer_mode(build_fixture, arch, tmp_path):
     r, out = _run(build_fixture, arch, tmp_path, "symlinks.c", DEV)
     assert out == SYMLINKS
+    links = r.report()["behaviour"]["files"]["links"]
+    assert {"path": "C:\\app\\sl_test\\sub\\updir", "kind": "symlink", "target": "..\\target",
+            "relative": True} in links
+    assert {"path": "C:\\app\\sl_test\\abs", "kind": "symlink", "target": "\\??\\C:\\app\\sl_test\\target\\f.txt",
+            "relative": False} in links
     # every link the guest made lives in the sandbox: not one host symlink anywhere below it
     links = [p for p in r.machine.vfs.sandbox_root.rglob("*") if p.is_symlink()]
     assert not links and not any(p.is_symlink() for p in tmp_path.rglob("*"))

@@ -2213,6 +2213,7 @@ class Vfs:
         if f.device is not None or f.host_path is None:
             raise NtStatusError(STATUS_INVALID_DEVICE_REQUEST, "not a file system file")
         status = STATUS_SUCCESS
+        rp = None
         try:
             rp = parse_reparse_buffer(buf)
             if not f.access & (FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES):
@@ -2243,7 +2244,9 @@ class Vfs:
             status = e.status
             raise
         finally:
-            self._log("set_reparse", f.path, status, tag=int.from_bytes(bytes(buf[:4]).ljust(4, b"\0"), "little"))
+            self._log("set_reparse", f.path, status, tag=int.from_bytes(bytes(buf[:4]).ljust(4, b"\0"), "little"),
+                      target=rp.substitute if rp is not None else None,
+                      relative=rp.relative if rp is not None else None)
             if status == STATUS_SUCCESS:
                 self._notify(3, f.path, f.is_dir, 0x4)      # FILE_NOTIFY_CHANGE_ATTRIBUTES
 

@@ -899,7 +899,8 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
         data = struct.pack("<Q", VOLUME_SERIAL) + idx.to_bytes(16, "little")
     elif cls == FileStatInformation:
         data = struct.pack("<qqqqqqqIIII", idx, fi.creation_time, fi.last_access_time, fi.last_write_time,
-                           fi.change_time, _alloc(fi), 0 if fi.is_dir else fi.size, fi.attributes, 0, 1, granted)
+                           fi.change_time, _alloc(fi), 0 if fi.is_dir else fi.size, fi.attributes, fi.reparse_tag,
+                           1, granted)
     else:   # FileAllInformation
         head = (_basic(fi) + _standard(vf, fi) + struct.pack("<qIIqII", idx, 0, granted, vf.tell(),
                                                              vf.options & _MODE_BITS, 0))

@@ -220,6 +220,11 @@ def test_links_resolve_in_the_guest_namespace(vfs):
     with pytest.raises(NtStatusError) as e:
         vfs.stat("C:\\a\\x")
     assert e.value.status == V.STATUS_REPARSE_POINT_NOT_RESOLVED
+    # a link that grows the path at each hop stops at the NT path limit (the lookups stay bounded)
+    _link(vfs, "C:\\g", _symlink("\\".join(["g"] * 2000), True))
+    with pytest.raises(NtStatusError) as e:
+        vfs.stat("C:\\g\\x")
+    assert e.value.status == 0xC0000106      # STATUS_NAME_TOO_LONG
 
 
 def test_rename_and_delete_carry_the_reparse_point(vfs):

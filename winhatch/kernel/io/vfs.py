@@ -959,6 +959,8 @@ class Vfs:
                 comps.append(c)
             comps += remaining
             nt = f"\\??\\{t.drive}:\\" + "\\".join(comps) + ("\\" if t.trailing and comps else "")
+            if len(nt) > P.MAX_NT_PATH:     # as parse_nt refuses an absolute one (the lookups stay bounded)
+                raise NtStatusError(0xC0000106, "the path through the link is too long")   # STATUS_NAME_TOO_LONG
             return P.NtTarget("drive", drive=t.drive, components=comps, trailing=t.trailing and bool(comps),
                               nt_path=nt)
         head = sub.rstrip("\\")

@@ -80,6 +80,13 @@ def test_fake_internet_http_dns_and_capture(build_fixture, arch, tmp_path):
     assert stream.startswith(b"HTTP/1.1 200 OK\r\n") and stream.endswith(b"</html>\n")
     fins = [t for ip, t in tcp if t.flags & dpkt.tcp.TH_FIN]
     assert len(fins) == 4      # both ends of both connections
+    # the adapter's address and MAC, the router's MAC (no QEMU 52:54:00 or 10.0.2.x anywhere in the capture)
+    out_frames = [f for f in frames if isinstance(f.data, dpkt.ip.IP) and f.data.src == bytes([192, 168, 1, 104])]
+    assert out_frames and all(f.src == bytes.fromhex("90E2BA4C7D12") and f.dst == bytes.fromhex("50C7BF3A910E")
+                              for f in out_frames)
+    assert not any(f.src.startswith(b"\x52\x54\x00") or f.dst.startswith(b"\x52\x54\x00") for f in frames)
+    assert not any(bytes(f.data.src[:3]) == bytes([10, 0, 2]) or bytes(f.data.dst[:3]) == bytes([10, 0, 2])
+                   for f in frames if isinstance(f.data, dpkt.ip.IP))
 
 
 def test_configuration_answers_responses_and_banner(build_fixture, arch, tmp_path):

@@ -99,6 +99,7 @@ class Profile:
     gateway: str = "192.168.1.1"
     dns_server: str = "192.168.1.1"
     dhcp_server: str = "192.168.1.1"
+    gateway_mac: bytes = bytes.fromhex("50C7BF3A910E")     # the router's (a TP-Link OUI, 50-C7-BF): the pcap's
     programs: tuple[InstalledProgram, ...] = DEFAULT_PROGRAMS
     files: tuple[SeedFile, ...] = ()
     registry: tuple[SeedValue, ...] = ()
@@ -333,9 +334,11 @@ def _parse(data: dict, base: Path, name: str) -> Profile:
 
     n = _table(data, "network", name)
     w = f"{name}: [network]"
-    _check_keys(n, {"mac", "adapter", "ip", "netmask", "gateway", "dns", "dhcp"}, w)
+    _check_keys(n, {"mac", "adapter", "ip", "netmask", "gateway", "dns", "dhcp", "gateway_mac"}, w)
     if "mac" in n:
         kw["mac"] = _mac(n["mac"], f"{w} mac")
+    if "gateway_mac" in n:
+        kw["gateway_mac"] = _mac(n["gateway_mac"], f"{w} gateway_mac")
     if "adapter" in n:
         kw["adapter_description"] = _typed(n["adapter"], str, f"{w} adapter")
     for key, field in (("ip", "ip_address"), ("netmask", "netmask"), ("gateway", "gateway"),

@@ -156,6 +156,7 @@ class Internet:
         self.capture = Capture(clock)
         self.capture.guest_ip = self.ip
         self.capture.mac_guest = prof.mac
+        self.capture.mac_net = prof.gateway_mac
         self.hostname = prof.host_name
         self.names: dict[str, str] = {}     # address -> the name it was resolved from (for the report)
         self.ports: dict[tuple[str, int], object] = {}   # (proto, port) -> the endpoint bound to it

@@ -1,8 +1,9 @@
 """The sandbox escape suite: a guest (tests/fixtures/src/escape_fs.c, x86 and x64) tries to read host files
 outside the mounts and to write, delete or rename outside its folder — '..' chains, \\\\?\\, \\\\.\\,
 \\\\?\\GLOBALROOT, UNC, other drive letters, forward-slash absolute paths, host symlinks and a hard link planted
-in its folder, CreateSymbolicLink, junctions, CreateHardLink, MoveFileEx/CopyFile out, long and odd names,
-embedded NULs, DLL search-path tricks.
+in its folder, symbolic links and junctions it makes pointing out by every path form (they are reparse points
+of the guest's namespace: their targets are guest paths), CreateHardLink, MoveFileEx/CopyFile out, long and
+odd names, embedded NULs, DLL search-path tricks.
 
 winhatch runs in a child Python under sys.addaudithook: every 'open', 'os.listdir' and 'os.scandir' (and
 every host change: rename, remove, mkdir, link, symlink, utime, truncate) is recorded, and each path must lie
@@ -44,8 +45,12 @@ box = {}
 def setup(machine):
     box["sandbox"] = str(machine.sandbox)
 exe, out, scenario, canary = sys.argv[2:6]
+profile = None
+if sys.argv[6:] == ["developer_mode"]:
+    from winhatch.kernel.profile import Profile
+    profile = Profile.default().with_(developer_mode=True)
 sys.addaudithook(hook)
-res = runner.run(exe, [scenario, canary], out_dir=out, setup_machine=setup, timeout=120)
+res = runner.run(exe, [scenario, canary], out_dir=out, setup_machine=setup, timeout=120, profile=profile)
 rec = events[:]
 sys.stdout.buffer.write(json.dumps({"stdout": res.stdout.decode("latin-1"), "outcome": res.outcome,
                                     "exit_status": res.exit_status, "error": res.error, "sandbox": box.get("sandbox"),
@@ -90,10 +95,10 @@ def world(tmp_path, build_fixture, arch):
     return sample, canary, out
 
 
-def run_child(sample: Path, canary: Path, out: Path, scenario: str) -> dict:
+def run_child(sample: Path, canary: Path, out: Path, scenario: str, *extra: str) -> dict:
     env = dict(os.environ)
     p = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), str(sample / "escape_fs.exe"), str(out), scenario,
-                        str(canary)], capture_output=True, timeout=300, env=env)
+                        str(canary), *extra], capture_output=True, timeout=300, env=env)
     assert p.returncode == 0, p.stderr.decode(errors="replace")[-3000:]
     return json.loads(p.stdout)
 
@@ -195,15 +200,70 @@ def test_escape_paths(world):
     assert not (sample / "mine.txt").exists() and (sample / "victim.txt").read_bytes() == b"victim\n"
 
 
-@pytest.mark.parametrize("scenario", ["symlink", "junction", "hardlink"])
+def _link_expectations(made: dict[str, str], extra: dict) -> dict:
+    """<link> ok 0 for each link made, and its -read/-write/-create attempts failing with its error."""
+    out = {}
+    for name, err in made.items():
+        out[name] = ("ok", "0")
+        for use in ("-read", "-write", "-create"):
+            out[name + use] = ("err", err)
+    out.update(extra)
+    return out
+
+
+# Links the guest makes lead only where it could name a path itself: their targets are guest NT paths (Z:,
+# UNC, \\.\ devices, GLOBALROOT, '..' climbing above C:\, a host symlink planted in the folder all fail as
+# the same path typed directly would); the links themselves live in the sandbox's overlay.
+SYMLINKS = _link_expectations(
+    {"symlink-dir": "3", "symlink-file": "3", "symlink-rel-up": "3", "symlink-rooted": "3",
+     "symlink-globalroot": "5", "symlink-globalroot-up": "5", "symlink-unc": "53", "symlink-windows-up": "3",
+     "symlink-device": "5", "symlink-planted": "5", "symlink-fwd": "123"},
+    {"symlink-delete": ("ok", "0"), "symlink-move-out": ("err", "3"),
+     "symlink-copy-into": ("err", "3"), "symlink-chain": ("ok", "0"), "symlink-chain-read": ("err", "3"),
+     "symlink-loop-read": ("err", "1921")})
+JUNCTIONS = {k: v for k, v in _link_expectations(
+    {"junction": "3", "junction-globalroot": "5", "junction-unc": "53", "junction-dotdot": "123",
+     "junction-planted": "5", "junction-device": "3", "junction-sysroot": "123", "junction-win32": "2"},
+    {"junction-rmdir": ("ok", "0")}).items() if not k.endswith("-write")}
+
+
+@pytest.mark.parametrize("scenario", ["symlink", "junction"])
 def test_escape_links(world, scenario):
-    """CreateSymbolicLink, FSCTL_SET_REPARSE_POINT (a junction) and CreateHardLink: winhatch does not make links
-    in the sandbox; the guest is stopped loudly at the call (outcome "unimplemented"), and nothing outside was
-    read or changed."""
+    """Symbolic links (in developer mode, so a standard user may make them) and junctions pointing out of the
+    sandbox by every path form: made, in the guest's namespace only; nothing outside is read or changed."""
     sample, canary, out = world
     before_sample, before_canary = snapshot(sample), snapshot(canary)
-    doc = run_child(sample, canary, out, scenario)
-    assert doc["outcome"] in ("unimplemented", "exited"), doc["error"]
-    if doc["outcome"] == "exited":     # made in the sandbox only: never leading out
-        assert not any(v[0] == "ok" for k, v in results(doc["stdout"]).items() if k.endswith("-read"))
+    doc = run_child(sample, canary, out, scenario, *(["developer_mode"] if scenario == "symlink" else []))
+    assert doc["outcome"] == "exited" and doc["exit_status"] == 0, (doc["error"], doc["stdout"][-2000:])
+    got = results(doc["stdout"])
+    want = SYMLINKS if scenario == "symlink" else JUNCTIONS
+    wrong = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
+    assert not wrong, wrong
+    assert set(got) == set(want), set(got) ^ set(want)
+    check_isolation(doc, sample, canary, out, before_sample, before_canary)
+    # the links are in the sandbox, as reparse points: no host symlink was made anywhere
+    assert not any(e == "os.symlink" for e, _p in doc["events"])
+
+
+def test_escape_symlink_standard_user(world):
+    """Without developer mode a standard user cannot make symbolic links at all (ERROR_PRIVILEGE_NOT_HELD)."""
+    sample, canary, out = world
+    before_sample, before_canary = snapshot(sample), snapshot(canary)
+    doc = run_child(sample, canary, out, "symlink")
+    got = results(doc["stdout"])
+    made = [k for k in SYMLINKS if k in got and k + "-read" in SYMLINKS]
+    assert made and all(got[k] == ("err", "1314") for k in made), {k: got.get(k) for k in made}
+    assert not any(v[0] == "ok" for k, v in got.items() if k.endswith("-read"))
+    check_isolation(doc, sample, canary, out, before_sample, before_canary)
+
+
+def test_escape_hardlink(world):
+    """CreateHardLink to a file outside: the target path does not exist in the guest (ERROR_PATH_NOT_FOUND);
+    a hard link inside the sandbox is made."""
+    sample, canary, out = world
+    before_sample, before_canary = snapshot(sample), snapshot(canary)
+    doc = run_child(sample, canary, out, "hardlink")
+    assert doc["outcome"] == "exited", doc["error"]
+    got = results(doc["stdout"])
+    assert got["hardlink-out"] == ("err", "3") and got["hardlink-read"][0] == "err", got
     check_isolation(doc, sample, canary, out, before_sample, before_canary)

@@ -331,8 +331,7 @@ def run(path: str | Path, args: list[str] | tuple = (), *, cwd: str | None = Non
 
         def setup_machine(machine, _prev=prev_net, _cfg=cfg, _mode=net):
             from winhatch.kernel.net.internet import Internet
-            machine.net = Internet(_cfg, _mode, clock=machine.clock, hostname=machine.profile.host_name,
-                                   mac=machine.profile.mac)
+            machine.net = Internet(_cfg, _mode, clock=machine.clock, profile=machine.profile)
             if _prev:
                 _prev(machine)
     if record:

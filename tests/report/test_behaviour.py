@@ -89,7 +89,8 @@ def test_nothing_of_note_for_hello(build_fixture, arch, tmp_path):
     rep = tmp_path / "r.json"
     CliRunner().invoke(main, ["run", "--report", str(rep), str(build_fixture("hello.c", arch))])
     b = json.loads(rep.read_text())["behaviour"]
-    assert b == {"processes": {"started": [], "failed": []}, "files": {"written": [], "deleted": [], "renamed": []},
+    assert b == {"processes": {"started": [], "failed": []},
+                 "files": {"written": [], "deleted": [], "renamed": [], "links": []},
                  "registry": {"set": [], "deleted": []}, "named_objects": [], "persistence": [], "injection": [],
                  "generated_code": [], "executed_code": [], "anti_analysis": []}
 

@@ -69,6 +69,10 @@ def test_profile_changes_what_the_checks_read(build_fixture, arch):
     assert m.registry.get("HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion", "ProductName") == \
         "Windows 10 Enterprise"
     assert m.registry.get("HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion", "UBR") == 4170
+    iface = "HKLM\\SYSTEM\\ControlSet001\\Services\\Tcpip\\Parameters\\Interfaces\\{8f2c6a4b-3e17-4b9d-a5c2-1d7e90b3f468}"
+    assert m.registry.get(iface, "DhcpIPAddress") == "10.20.31.57"
+    assert m.registry.get(iface, "DhcpNameServer") == "10.20.28.10"
+    assert res.report()["network"]["adapter"]["gateway"] == "10.20.28.1"
     # seeded before the start: not the program's behaviour
     beh = res.report()["behaviour"]
     assert not beh["files"]["written"] and not beh["registry"]["set"]

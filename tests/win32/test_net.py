@@ -47,6 +47,7 @@ def test_fake_internet_http_dns_and_capture(build_fixture, arch, tmp_path):
     assert out.count("status line: HTTP/1.1 200 OK") == 2
     assert out.count("winhatch fake internet") == 2
     assert "hostname: DESKTOP-4N7RQ2K" in out        # the default profile's host name
+    assert out.count("local 192.168.1.104\r\n") == 2    # getsockname: the adapter's address (the profile's)
     mail = inet.default_address("mail.example.org")
     assert f"answers 1, last address {mail}" in out and "id 1234" in out
     net = r.report()["network"]
@@ -79,6 +80,13 @@ def test_fake_internet_http_dns_and_capture(build_fixture, arch, tmp_path):
     assert stream.startswith(b"HTTP/1.1 200 OK\r\n") and stream.endswith(b"</html>\n")
     fins = [t for ip, t in tcp if t.flags & dpkt.tcp.TH_FIN]
     assert len(fins) == 4      # both ends of both connections
+    # the adapter's address and MAC, the router's MAC (no QEMU 52:54:00 or 10.0.2.x anywhere in the capture)
+    out_frames = [f for f in frames if isinstance(f.data, dpkt.ip.IP) and f.data.src == bytes([192, 168, 1, 104])]
+    assert out_frames and all(f.src == bytes.fromhex("90E2BA4C7D12") and f.dst == bytes.fromhex("50C7BF3A910E")
+                              for f in out_frames)
+    assert not any(f.src.startswith(b"\x52\x54\x00") or f.dst.startswith(b"\x52\x54\x00") for f in frames)
+    assert not any(bytes(f.data.src[:3]) == bytes([10, 0, 2]) or bytes(f.data.dst[:3]) == bytes([10, 0, 2])
+                   for f in frames if isinstance(f.data, dpkt.ip.IP))
 
 
 def test_configuration_answers_responses_and_banner(build_fixture, arch, tmp_path):
@@ -163,13 +171,22 @@ def test_adapters_and_dnsquery_describe_the_fake_network(build_fixture, arch):
     assert r.exit_status == 0, r.error
     out = r.stdout.decode().replace("\r\n", "\n")
     assert "GetAdaptersInfo size: 111 1\n" in out          # ERROR_BUFFER_OVERFLOW with the size
-    assert (f"type 6 dhcp 1 ip {inet.GUEST_IP}/{inet.NETMASK} gw {inet.GATEWAY} mac 90-e2-ba-4c-7d-12 index 7"
-            in out)
-    assert f"GetNetworkParams: 0 host DESKTOP-4N7RQ2K dns {inet.DNS_SERVER}\n" in out
+    # the default profile's network: a home router's 192.168.1.0/24 (never QEMU's 10.0.2.x)
+    assert "type 6 dhcp 1 ip 192.168.1.104/255.255.255.0 gw 192.168.1.1 mac 90-e2-ba-4c-7d-12 index 7" in out
+    assert "GetNetworkParams: 0 host DESKTOP-4N7RQ2K dns 192.168.1.1\n" in out
     assert "GetBestInterface: 0 7 loopback 0 1\n" in out
     assert (f"  7 {{8F2C6A4B-3E17-4B9D-A5C2-1D7E90B3F468}} 'Ethernet' 'Intel(R) Ethernet Connection (7) I219-LM' type 6 "
-            f"mtu 1500 status 1 ip {inet.GUEST_IP}/24 dns {inet.DNS_SERVER} gw {inet.GATEWAY}\n") in out
+            "mtu 1500 status 1 ip 192.168.1.104/24 dns 192.168.1.1 gw 192.168.1.1\n") in out
     assert "'Loopback Pseudo-Interface 1' 'Software Loopback Interface 1' type 24" in out
+    assert "GetIpAddrTable size: 122 52\n" in out           # ERROR_INSUFFICIENT_BUFFER, 4 + 2 rows of 24
+    assert ("GetIpAddrTable: 0 2\n  addr 127.0.0.1 mask 255.0.0.0 if 1 bcast 1\n"
+            "  addr 192.168.1.104 mask 255.255.255.0 if 7 bcast 1\n") in out
+    assert "GetIpForwardTable size: 122 1\n" in out
+    routes = out.split("GetIpForwardTable: 0 11\n")[1].split("DnsQuery")[0]
+    assert routes.splitlines()[0] == "  route 0.0.0.0 mask 0.0.0.0 via 192.168.1.1 if 7 type 4 proto 3 metric 25"
+    assert "  route 192.168.1.0 mask 255.255.255.0 via 192.168.1.104 if 7 type 3 proto 2 metric 281\n" in routes
+    assert "  route 192.168.1.255 mask 255.255.255.255 via 192.168.1.104 if 7 type 3 proto 2 metric 281\n" in routes
+    assert "  route 127.0.0.0 mask 255.0.0.0 via 127.0.0.1 if 1 type 3 proto 2 metric 331\n" in routes
     addr = inet.default_address("files.winhatch-test.example")
     assert f"DnsQuery_A: 0 files.winhatch-test.example type 1 len 4 ttl 300 section 1 {addr}\n" in out
     assert "DnsQuery_W MX: 9501 " in out                   # DNS_INFO_NO_RECORDS
@@ -249,3 +266,58 @@ def test_cli_writes_the_pcap_and_the_report(build_fixture, tmp_path):
     doc = json.loads(report.read_text())
     assert len(frames) == doc["network"]["packets"] > 20
     assert doc["network"]["http"][0]["path"] == "/index.html"
+
+
+def test_no_qemu_address_is_visible_by_default(build_fixture, arch, tmp_path):
+    """QEMU's user network (10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3) is a well-known sandbox tell: by default
+    the guest is on a home router's 192.168.1.0/24. Nothing the guest can read names a 10.0.2.x address: the
+    iphlpapi tables, the DNS answers, the sockets' own addresses, the registry, the report — and no module of
+    winhatch still holds one."""
+    exe = build_fixture("net_info.c", arch, libs=["-liphlpapi", "-ldnsapi", "-lws2_32"])
+    r = runner.run(exe, [], timeout=120, out_dir=tmp_path / "out")
+    assert r.exit_status == 0, r.error
+    out = r.stdout.decode()
+    assert "192.168.1.104" in out and "10.0.2." not in out
+    import json
+    assert "10.0.2." not in json.dumps(r.report())
+    from winhatch.kernel.profile import Profile, registry_description
+    assert "10.0.2." not in json.dumps(registry_description(Profile.default()))
+    assert registry_description(Profile.default())["keys"][
+        "HKLM\\SYSTEM\\ControlSet001\\Services\\Tcpip\\Parameters\\Interfaces\\"
+        "{8f2c6a4b-3e17-4b9d-a5c2-1d7e90b3f468}"]["values"]["DhcpIPAddress"]["data"] == "192.168.1.104"
+    pkg = Path(__file__).resolve().parents[2] / "winhatch"
+    import re
+    holders = [str(p) for p in pkg.rglob("*.py") if re.search(r"\b10\.0\.2\.\d", p.read_text(encoding="utf-8"))]
+    assert not holders, holders
+
+
+def test_profile_network_section_is_the_one_source(build_fixture, arch, tmp_path):
+    """[network] ip/netmask/gateway/dns: GetAdaptersInfo, GetAdaptersAddresses, GetNetworkParams, the route
+    table, getsockname after a connect (net_fake's TCP client) and the report all follow the profile."""
+    from winhatch.kernel.profile import Profile, ProfileError
+    prof = Profile.from_dict({"network": {"ip": "172.16.40.23", "netmask": "255.255.240.0",
+                                          "gateway": "172.16.32.1", "dns": "172.16.32.10"}})
+    exe = build_fixture("net_info.c", arch, libs=["-liphlpapi", "-ldnsapi", "-lws2_32"])
+    r = runner.run(exe, [], timeout=120, profile=prof)
+    assert r.exit_status == 0, r.error
+    out = r.stdout.decode().replace("\r\n", "\n")
+    assert "ip 172.16.40.23/255.255.240.0 gw 172.16.32.1 mac" in out
+    assert "GetNetworkParams: 0 host DESKTOP-4N7RQ2K dns 172.16.32.10\n" in out
+    assert "ip 172.16.40.23/20 dns 172.16.32.10 gw 172.16.32.1\n" in out
+    assert "  route 172.16.32.0 mask 255.255.240.0 via 172.16.40.23 if 7 type 3 proto 2 metric 281\n" in out
+    assert "  route 172.16.47.255 mask 255.255.255.255 via 172.16.40.23 if 7" in out
+    assert r.report()["network"]["adapter"] == {"address": "172.16.40.23", "netmask": "255.255.240.0",
+                                                "gateway": "172.16.32.1", "dns_server": "172.16.32.10"}
+    exe = build_fixture("net_fake.c", arch, libs=LIBS)
+    r = runner.run(exe, [], timeout=120, profile=prof)
+    assert r.exit_status == 0, r.error
+    assert "local 172.16.40.23\n" in r.stdout.decode().replace("\r\n", "\n")   # getsockname after connect
+    assert r.report()["network"]["connections"][0]["client"].startswith("172.16.40.23:")
+    for bad, msg in (({"ip": "10.1.2.300"}, "ip: expected an IPv4 address"),
+                     ({"netmask": "255.0.255.0"}, "netmask"),
+                     ({"gateway": "10.9.9.9"}, "gateway: 10.9.9.9 is not another host"),
+                     ({"ip": "192.168.1.255"}, "ip: 192.168.1.255 is not a host address"),
+                     ({"dns": "127.0.0.1"}, "dns: 127.0.0.1 cannot be a server"),
+                     ({"dnz": "1.1.1.1"}, "unknown key 'dnz'")):
+        with pytest.raises(ProfileError, match=msg):
+            Profile.from_dict({"network": bad})

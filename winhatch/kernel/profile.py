@@ -1,7 +1,7 @@
 """The machine profile: who and what the emulated computer is (`winhatch run --profile FILE.toml`).
 
 One object holds every machine fact a guest can ask about — host name, user, domain, Windows version, CPU,
-memory, uptime, disk, screen, MAC address, installed programs, plus files and registry values seeded before
+memory, uptime, disk, screen, MAC address and IPv4 configuration, installed programs, plus files and registry values seeded before
 the program starts. Every layer reads it from ``machine.profile`` (the PEB and KUSER_SHARED_DATA, the
 registry, NtQuerySystemInformation, kernel32's GetComputerName/GetSystemInfo/GlobalMemoryStatusEx, the
 network's adapter, CPUID), so one profile gives one consistent machine. The format is in docs/profile.md.
@@ -16,6 +16,10 @@ import re
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+
+#: the network adapter's interface GUID (GetAdaptersInfo's AdapterName, the Tcpip\\Parameters\\Interfaces key)
+ADAPTER_GUID = "{8F2C6A4B-3E17-4B9D-A5C2-1D7E90B3F468}"
 
 
 class ProfileError(ValueError):
@@ -74,6 +78,9 @@ class Profile:
     os_ubr: int = 3803
     product_name: str = "Windows 10 Pro"
     display_version: str = "22H2"
+    #: Settings' "Developer Mode": a standard user may create symbolic links (CreateSymbolicLink with
+    #: SYMBOLIC_LINK_FLAG_ALLOW_UNPRIVILEGED_CREATE). Off, as on a default installation.
+    developer_mode: bool = False
     cpu_count: int = 6
     cpu_brand: str = "Intel(R) Core(TM) i5-8500 CPU @ 3.00GHz"
     cpu_mhz: int = 3000
@@ -85,6 +92,14 @@ class Profile:
     screen: tuple[int, int] = (1920, 1080)
     mac: bytes = bytes.fromhex("90E2BA4C7D12")    # an Intel OUI (90-E2-BA)
     adapter_description: str = "Intel(R) Ethernet Connection (7) I219-LM"
+    #: the adapter's IPv4 configuration: a home router's network (DHCP from the router, which is also the DNS
+    #: server), not QEMU's 10.0.2.x user network (a known sandbox tell)
+    ip_address: str = "192.168.1.104"
+    netmask: str = "255.255.255.0"
+    gateway: str = "192.168.1.1"
+    dns_server: str = "192.168.1.1"
+    dhcp_server: str = "192.168.1.1"
+    gateway_mac: bytes = bytes.fromhex("50C7BF3A910E")     # the router's (a TP-Link OUI, 50-C7-BF): the pcap's
     programs: tuple[InstalledProgram, ...] = DEFAULT_PROGRAMS
     files: tuple[SeedFile, ...] = ()
     registry: tuple[SeedValue, ...] = ()
@@ -105,6 +120,11 @@ class Profile:
     @property
     def user_profile(self) -> str:
         return f"C:\\Users\\{self.user_name}"
+
+    @property
+    def prefix_length(self) -> int:
+        """The netmask as a prefix length (255.255.255.0: 24)."""
+        return bin(int.from_bytes(bytes(int(x) for x in self.netmask.split(".")), "big")).count("1")
 
     @property
     def os_version(self) -> str:
@@ -188,6 +208,39 @@ def _mac(v, where: str) -> bytes:
     raise ProfileError(f"{where}: expected a MAC address like \"90-E2-BA-4C-7D-12\", got {v!r}")
 
 
+def _ipv4(v, where: str) -> str:
+    import ipaddress
+    _typed(v, str, where)
+    try:
+        return str(ipaddress.IPv4Address(v))
+    except ValueError:
+        raise ProfileError(f"{where}: expected an IPv4 address like \"192.168.1.104\", got {v!r}") from None
+
+
+def _network_addresses(kw: dict, w: str) -> None:
+    """Check the adapter's addresses together: a contiguous netmask, an address that is a host of its subnet
+    (not loopback, multicast, the network or broadcast address), a gateway on that subnet."""
+    import ipaddress
+    ip = kw.get("ip_address", Profile.ip_address)
+    mask = kw.get("netmask", Profile.netmask)
+    try:
+        net = ipaddress.IPv4Network(f"{ip}/{mask}", strict=False)
+    except ValueError:
+        raise ProfileError(f"{w} netmask: {mask!r} is not a contiguous netmask") from None
+    if net.prefixlen < 8 or net.prefixlen > 30:
+        raise ProfileError(f"{w} netmask: {mask!r}: a prefix between /8 and /30 is expected")
+    a = ipaddress.IPv4Address(ip)
+    if a.is_loopback or a.is_multicast or a.is_unspecified or a in (net.network_address, net.broadcast_address):
+        raise ProfileError(f"{w} ip: {ip} is not a host address of {net}")
+    gw = ipaddress.IPv4Address(kw.get("gateway", Profile.gateway))
+    if gw not in net or gw in (net.network_address, net.broadcast_address, a):
+        raise ProfileError(f"{w} gateway: {gw} is not another host of the adapter's network {net}")
+    for k in ("dns_server", "dhcp_server"):
+        d = ipaddress.IPv4Address(kw.get(k, getattr(Profile, k)))
+        if d.is_loopback or d.is_multicast or d.is_unspecified or d == a:
+            raise ProfileError(f"{w} {k.split('_')[0]}: {d} cannot be a server's address")
+
+
 def _typed(v, kind, where: str):
     names = {str: "a string", int: "an integer", bool: "true or false", list: "an array", dict: "a table"}
     if kind is int and isinstance(v, bool) or not isinstance(v, kind):
@@ -267,7 +320,9 @@ def _parse(data: dict, base: Path, name: str) -> Profile:
 
     o = _table(data, "os", name)
     w = f"{name}: [os]"
-    _check_keys(o, {"major", "minor", "build", "ubr", "product_name", "display_version"}, w)
+    _check_keys(o, {"major", "minor", "build", "ubr", "product_name", "display_version", "developer_mode"}, w)
+    if "developer_mode" in o:
+        kw["developer_mode"] = _typed(o["developer_mode"], bool, f"{w} developer_mode")
     for k, attr in (("major", "os_major"), ("minor", "os_minor"), ("build", "os_build"), ("ubr", "os_ubr")):
         if k in o:
             v = _typed(o[k], int, f"{w} {k}")
@@ -296,11 +351,18 @@ def _parse(data: dict, base: Path, name: str) -> Profile:
 
     n = _table(data, "network", name)
     w = f"{name}: [network]"
-    _check_keys(n, {"mac", "adapter"}, w)
+    _check_keys(n, {"mac", "adapter", "ip", "netmask", "gateway", "dns", "dhcp", "gateway_mac"}, w)
     if "mac" in n:
         kw["mac"] = _mac(n["mac"], f"{w} mac")
+    if "gateway_mac" in n:
+        kw["gateway_mac"] = _mac(n["gateway_mac"], f"{w} gateway_mac")
     if "adapter" in n:
         kw["adapter_description"] = _typed(n["adapter"], str, f"{w} adapter")
+    for key, field in (("ip", "ip_address"), ("netmask", "netmask"), ("gateway", "gateway"),
+                       ("dns", "dns_server"), ("dhcp", "dhcp_server")):
+        if key in n:
+            kw[field] = _ipv4(n[key], f"{w} {key}")
+    _network_addresses(kw, w)
 
     loc = _table(data, "locale", name)
     w = f"{name}: [locale]"
@@ -418,6 +480,13 @@ def registry_description(p: Profile) -> dict:
     put(tcpip, "Hostname", "REG_SZ", p.host_name)
     put(tcpip, "NV Hostname", "REG_SZ", p.host_name)
     put(tcpip, "Domain", "REG_SZ", p.domain)
+    iface = f"{tcpip}\\Interfaces\\{ADAPTER_GUID.lower()}"
+    put(iface, "EnableDHCP", "REG_DWORD", 1)
+    put(iface, "DhcpIPAddress", "REG_SZ", p.ip_address)
+    put(iface, "DhcpSubnetMask", "REG_SZ", p.netmask)
+    put(iface, "DhcpServer", "REG_SZ", p.dhcp_server)
+    put(iface, "DhcpDefaultGateway", "REG_MULTI_SZ", [p.gateway])
+    put(iface, "DhcpNameServer", "REG_SZ", p.dns_server)
     for cv in ("HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion",
                "HKLM\\SOFTWARE\\WOW6432Node\\Microsoft\\Windows NT\\CurrentVersion"):
         put(cv, "CurrentBuild", "REG_SZ", str(p.os_build))
@@ -429,6 +498,9 @@ def registry_description(p: Profile) -> dict:
         put(cv, "DisplayVersion", "REG_SZ", p.display_version)
         put(cv, "RegisteredOwner", "REG_SZ", u)
     put("HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon", "DefaultUserName", "REG_SZ", u)
+    if p.developer_mode:
+        put("HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\AppModelUnlock", "AllowDevelopmentWithoutDevLicense",
+            "REG_DWORD", 1)
     put("HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon", "DefaultDomainName", "REG_SZ",
         p.netbios_domain)
     cpu = "HKLM\\HARDWARE\\DESCRIPTION\\System\\CentralProcessor"

@@ -100,7 +100,7 @@ def behaviour_summary(result) -> dict:
     machine = result.machine
     events = list(result.events or [])
     out = {"processes": {"started": [], "failed": []},
-           "files": {"written": [], "deleted": [], "renamed": []},
+           "files": {"written": [], "deleted": [], "renamed": [], "links": []},
            "registry": {"set": [], "deleted": []},
            "named_objects": [], "persistence": [], "injection": [], "generated_code": [], "executed_code": [],
            "anti_analysis": []}
@@ -135,6 +135,11 @@ def behaviour_summary(result) -> dict:
         elif op in ("delete", "rmdir"):
             _add(out["files"]["deleted"], {"path": path, "directory": op == "rmdir"})
             written.pop(path, None)
+        elif op == "set_reparse":      # a symbolic link or junction the guest made (its target as stored)
+            tag = e.get("tag") or 0
+            kind = {0xA000000C: "symlink", 0xA0000003: "junction"}.get(tag, f"reparse tag {tag:#x}")
+            _add(out["files"]["links"], {"path": path, "kind": kind, "target": e.get("target"),
+                                         "relative": bool(e.get("relative"))})
         elif op == "rename":
             _add(out["files"]["renamed"], {"from": path, "to": e.get("dst")})
             if path in written:

@@ -184,10 +184,9 @@ def build_report(result, *, program: str | None = None, args=()) -> dict:
     doc["processes"] = [process_report(p, events, machine, stages.get(p.pid, [])) for p in guests]
     net = getattr(machine, "net", None)
     if net is not None:
-        from winhatch.kernel.net import internet as inet
         doc["network"] = {"mode": net.mode,
-                          "adapter": {"address": inet.GUEST_IP, "netmask": inet.NETMASK, "gateway": inet.GATEWAY,
-                                      "dns_server": inet.DNS_SERVER},
+                          "adapter": {"address": net.ip, "netmask": net.netmask, "gateway": net.gateway,
+                                      "dns_server": net.dns_server},
                           **jsonable(net.capture.to_report())}
         if doc.get("behaviour") is not None:     # the summary names the hosts and requests at a glance
             n = doc["network"]

@@ -188,7 +188,7 @@ class Endpoint(KObject):
     def bind(self, ip: str, port: int) -> int:
         if self.local is not None:
             return STATUS_INVALID_PARAMETER
-        if ip not in ("0.0.0.0", inet.GUEST_IP) and not inet.is_loopback(ip):
+        if ip not in ("0.0.0.0", self.net.ip) and not inet.is_loopback(ip):
             return STATUS_INVALID_ADDRESS_COMPONENT
         if port == 0:
             port = self.net.ephemeral_port(self.proto)
@@ -204,7 +204,7 @@ class Endpoint(KObject):
         if self.local is None:
             self.bind("0.0.0.0", 0)
         if self.local[0] == "0.0.0.0":
-            self.local = ("127.0.0.1" if inet.is_loopback(toward) else inet.GUEST_IP, self.local[1])
+            self.local = ("127.0.0.1" if inet.is_loopback(toward) else self.net.ip, self.local[1])
 
     def _release_port(self) -> None:
         if self.local is not None and self.net.ports.get((self.proto, self.local[1])) is self:
@@ -237,7 +237,7 @@ class Endpoint(KObject):
         self._implicit_bind(ip)
         self.remote = (ip, port)
         cap = self.net.capture
-        local_target = inet.is_loopback(ip) or ip == inet.GUEST_IP
+        local_target = inet.is_loopback(ip) or ip == self.net.ip
         lst = self.net.ports.get(("tcp", port)) if local_target else None
         if local_target and self.net.mode == "host" and (lst is None or lst.state != "listening"):
             return self._connect_host(ip, port)     # a server of the host's own loopback
@@ -381,7 +381,7 @@ class Endpoint(KObject):
         self._implicit_bind(dst[0])
         src = self.local
         cap = self.net.capture
-        local_target = inet.is_loopback(dst[0]) or dst[0] == inet.GUEST_IP
+        local_target = inet.is_loopback(dst[0]) or dst[0] == self.net.ip
         note = None
         target = self.net.ports.get(("udp", dst[1])) if local_target else None
         if target is not None and not target.deleted:

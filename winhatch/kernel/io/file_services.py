@@ -60,9 +60,9 @@ FILE_USE_FILE_POINTER_POSITION = 0xFFFFFFFF_FFFFFFFE
 #: the volume every drive of the sandbox is: NTFS, no label, this serial number (GetVolumeInformation,
 #: BY_HANDLE_FILE_INFORMATION, FILE_ID_INFO)
 VOLUME_SERIAL = 0x4D2A1B3C
-#: FILE_CASE_SENSITIVE_SEARCH | FILE_CASE_PRESERVED_NAMES | FILE_UNICODE_ON_DISK: the NTFS capabilities
-#: winhatch's file system keeps (no ACLs, streams, sparse files, reparse points or object ids)
-VOLUME_FLAGS = 0x1 | 0x2 | 0x4
+#: FILE_CASE_SENSITIVE_SEARCH | FILE_CASE_PRESERVED_NAMES | FILE_UNICODE_ON_DISK | FILE_SUPPORTS_REPARSE_POINTS:
+#: the NTFS capabilities winhatch's file system keeps (no ACLs, streams, sparse files or object ids)
+VOLUME_FLAGS = 0x1 | 0x2 | 0x4 | 0x80
 VOLUME_CREATION_TIME = 132223104000000000       # 2020-01-01 00:00 UTC, a FILETIME
 BYTES_PER_SECTOR = 512
 SECTORS_PER_CLUSTER = 8
@@ -964,12 +964,13 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
         data = struct.pack("<qqqqqqI4x", fi.creation_time, fi.last_access_time, fi.last_write_time,
                            fi.change_time, _alloc(fi), 0 if fi.is_dir else fi.size, fi.attributes)
     elif cls == FileAttributeTagInformation:
-        data = struct.pack("<II", fi.attributes, 0)
+        data = struct.pack("<II", fi.attributes, fi.reparse_tag)
     elif cls == FileIdInformation:
         data = struct.pack("<Q", VOLUME_SERIAL) + idx.to_bytes(16, "little")
     elif cls == FileStatInformation:
         data = struct.pack("<qqqqqqqIIII", idx, fi.creation_time, fi.last_access_time, fi.last_write_time,
-                           fi.change_time, _alloc(fi), 0 if fi.is_dir else fi.size, fi.attributes, 0, 1, granted)
+                           fi.change_time, _alloc(fi), 0 if fi.is_dir else fi.size, fi.attributes, fi.reparse_tag,
+                           1, granted)
     else:   # FileAllInformation
         head = (_basic(fi) + _standard(vf, fi) + struct.pack("<qIIqII", idx, 0, granted, vf.tell(),
                                                              vf.options & _MODE_BITS, 0))
@@ -1154,7 +1155,9 @@ def _rename_target(machine, thread, vf, root: int, name: str) -> str:
 @kernel_service("NtQueryAttributesFile")
 def NtQueryAttributesFile(machine, thread, ObjectAttributes, FileInformation):
     name, root = _resolve_oa(machine, thread, ObjectAttributes)
-    fi = machine.vfs.stat(name) if root is None else machine.vfs.stat_relative(root, name)
+    # a reparse point's own attributes (FILE_ATTRIBUTE_REPARSE_POINT), as GetFileAttributes reports a link
+    fi = machine.vfs.stat(name, open_link=True) if root is None else \
+        machine.vfs.stat_relative(root, name, open_link=True)
     _wr(thread, FileInformation, _basic(fi))
     return 0
 
@@ -1162,7 +1165,8 @@ def NtQueryAttributesFile(machine, thread, ObjectAttributes, FileInformation):
 @kernel_service("NtQueryFullAttributesFile")
 def NtQueryFullAttributesFile(machine, thread, ObjectAttributes, FileInformation):
     name, root = _resolve_oa(machine, thread, ObjectAttributes)
-    fi = machine.vfs.stat(name) if root is None else machine.vfs.stat_relative(root, name)
+    fi = machine.vfs.stat(name, open_link=True) if root is None else \
+        machine.vfs.stat_relative(root, name, open_link=True)
     _wr(thread, FileInformation, struct.pack("<qqqqqqI4x", fi.creation_time, fi.last_access_time,
                                              fi.last_write_time, fi.change_time, _alloc(fi),
                                              0 if fi.is_dir else fi.size, fi.attributes))
@@ -1211,19 +1215,21 @@ def _dir_entry(cls: int, fi) -> bytes:
     head = struct.pack("<IIqqqqqqII", 0, 0, fi.creation_time, fi.last_access_time, fi.last_write_time,
                        fi.change_time, 0 if fi.is_dir else fi.size, alloc, fi.attributes, len(name))
     idx = getattr(fi, "file_index", 0)
+    # EaSize holds the reparse tag of a reparse point (what FindFirstFile's dwReserved0 reports)
+    ea = getattr(fi, "reparse_tag", 0)
     if cls == FileDirectoryInformation:
         return head + name
     if cls == FileFullDirectoryInformation:
-        return head + struct.pack("<I", 0) + name
+        return head + struct.pack("<I", ea) + name
     if cls == FileIdFullDirectoryInformation:
-        return head + struct.pack("<I4xq", 0, idx) + name
+        return head + struct.pack("<I4xq", ea, idx) + name
     if cls == 50:      # FileId, LockingTransactionId (none), TxInfoFlags (not in a transaction)
         return head + struct.pack("<q", idx) + bytes(16) + struct.pack("<I", 0) + name
-    if cls in (60, 63):   # EaSize, ReparsePointTag, a 128-bit FileId
-        extd = head + struct.pack("<II", 0, 0) + idx.to_bytes(16, "little")
+    if cls in (60, 63):   # EaSize (no EAs), ReparsePointTag, a 128-bit FileId
+        extd = head + struct.pack("<II", 0, ea) + idx.to_bytes(16, "little")
         return extd + name if cls == 60 else extd + bytes(2) + bytes(24) + name
     # EaSize, ShortNameLength 0 (no 8.3 names), a pad byte, ShortName[12]
-    both = head + struct.pack("<I", 0) + bytes(2) + bytes(24)
+    both = head + struct.pack("<I", ea) + bytes(2) + bytes(24)
     if cls == FileBothDirectoryInformation:
         return both[:94] + name
     return both[:94] + bytes(2) + struct.pack("<q", idx) + name

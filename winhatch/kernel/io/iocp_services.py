@@ -492,7 +492,54 @@ def NtFsControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, 
             st = obj.instance.disconnect()
             return io.complete_request(machine, thread, obj, IoStatusBlock, ev, ApcRoutine, ApcContext, st, 0)
         return _pipe_listen(machine, thread, obj, ev, ApcRoutine, ApcContext, IoStatusBlock, caller_sp)
+    if code in (FSCTL_SET_REPARSE_POINT, FSCTL_GET_REPARSE_POINT, FSCTL_DELETE_REPARSE_POINT):
+        return _reparse_fsctl(machine, thread, obj, code, Event, ApcRoutine, ApcContext, IoStatusBlock, InputBuffer,
+                              InputBufferLength & 0xFFFFFFFF, OutputBuffer, OutputBufferLength & 0xFFFFFFFF)
     unsupported(thread, "NtFsControlFile", f"control code {code:#x}")
+
+
+FSCTL_SET_REPARSE_POINT = 0x900A4
+FSCTL_GET_REPARSE_POINT = 0x900A8
+FSCTL_DELETE_REPARSE_POINT = 0x900AC
+SE_CREATE_SYMBOLIC_LINK_PRIVILEGE = 35
+
+
+def may_create_symlink(machine, process) -> bool:
+    """May this process make a symbolic link? Its token holds SeCreateSymbolicLinkPrivilege (an administrator's
+    elevated token), or the machine is in developer mode (Windows 10 1703+: any user, with
+    SYMBOLIC_LINK_FLAG_ALLOW_UNPRIVILEGED_CREATE). The default profile's user is a standard user without
+    developer mode: ERROR_PRIVILEGE_NOT_HELD, as on a default Windows 10."""
+    from winhatch.kernel.se.token import primary_token
+    if getattr(machine.profile, "developer_mode", False):
+        return True
+    return SE_CREATE_SYMBOLIC_LINK_PRIVILEGE in primary_token(process).held
+
+
+def _reparse_fsctl(machine, thread, obj, code: int, Event, apc, ctx, iosb, inp: int, inlen: int, out: int,
+                   outlen: int) -> int:
+    """FSCTL_SET/GET/DELETE_REPARSE_POINT on a file or directory of the sandbox (winhatch.kernel.io.vfs keeps
+    the reparse points in the guest's namespace)."""
+    from winhatch.kernel.io.file_services import _vfile
+    vf = _vfile(obj)
+    if vf is None or vf.device is not None:
+        return STATUS_INVALID_PARAMETER if obj is not None else 0xC0000008      # STATUS_INVALID_HANDLE
+    ev = _event(thread, Event)
+    if code == FSCTL_GET_REPARSE_POINT:
+        data = machine.vfs.get_reparse_point(vf)
+        if outlen < 8 or not out:
+            return STATUS_BUFFER_TOO_SMALL
+        n = min(len(data), outlen)
+        user_write(thread.process, out, data[:n])
+        st = STATUS_SUCCESS if n == len(data) else 0x80000005           # STATUS_BUFFER_OVERFLOW
+        return io.complete_request(machine, thread, obj, iosb, ev, apc, ctx, st, n)
+    if inlen and not inp:
+        return 0xC0000005
+    buf = user_read(thread.process, inp, min(inlen, 16 * 1024 + 1)) if inlen else b""
+    if code == FSCTL_SET_REPARSE_POINT:
+        machine.vfs.set_reparse_point(vf, buf, may_symlink=may_create_symlink(machine, thread.process))
+    else:
+        machine.vfs.delete_reparse_point(vf, buf)
+    return io.complete_request(machine, thread, obj, iosb, ev, apc, ctx, STATUS_SUCCESS, 0)
 
 
 def _pipe_transceive(machine, thread, end, Event, apc, ctx, iosb, inp: int, inlen: int, out: int, outlen: int,

@@ -9,6 +9,14 @@ component at a time inside the root of the mount it falls in, and every host ent
 checked with its *resolved real path*: a host symlink leading outside its mount root is refused with
 STATUS_ACCESS_DENIED, whatever the operation (open, create, stat, list, delete, rename). Final opens add
 O_NOFOLLOW, and only regular files and directories are ever opened (no FIFOs, sockets or host devices).
+
+Reparse points (symbolic links, junctions) the guest makes are NTFS's, kept entirely in the guest namespace:
+the link is an empty host file or directory in the writable layer and its REPARSE_DATA_BUFFER is the file
+system's metadata (``Vfs._reparse``, keyed like the attributes) — never a host symlink. A lookup that meets one
+(every component, and the last unless the open asks for FILE_OPEN_REPARSE_POINT) starts again from the link's
+target, parsed as an NT path of the guest (``\\??\\C:\\...``; a relative link from the link's folder), at most
+MAX_REPARSE_HOPS times (then STATUS_REPARSE_POINT_NOT_RESOLVED, as Windows). So a link can only lead where
+the guest could name a path itself: never to a host file outside the mounts.
 """
 from __future__ import annotations
 
@@ -18,6 +26,8 @@ import stat as _stat
 import time
 from collections import OrderedDict
 from pathlib import Path
+
+import struct
 
 from winhatch._record import NEW, Record
 from winhatch.ntstatus import (
@@ -128,6 +138,24 @@ FILE_ATTRIBUTE_ARCHIVE = 0x00000020
 FILE_ATTRIBUTE_DEVICE = 0x00000040
 FILE_ATTRIBUTE_NORMAL = 0x00000080
 FILE_ATTRIBUTE_TEMPORARY = 0x00000100
+FILE_ATTRIBUTE_REPARSE_POINT = 0x00000400
+
+# --- reparse points (winnt.h / ntifs.h) ---------------------------------------------------------------
+IO_REPARSE_TAG_MOUNT_POINT = 0xA0000003
+IO_REPARSE_TAG_SYMLINK = 0xA000000C
+SYMLINK_FLAG_RELATIVE = 1
+REPARSE_DATA_BUFFER_HEADER_SIZE = 8
+REPARSE_GUID_DATA_BUFFER_HEADER_SIZE = 24
+MAXIMUM_REPARSE_DATA_BUFFER_SIZE = 16 * 1024
+#: the reparses one open may go through; the next one fails (a link loop) as on Windows
+MAX_REPARSE_HOPS = 63
+STATUS_PRIVILEGE_NOT_HELD = 0xC0000061
+STATUS_NOT_A_REPARSE_POINT = 0xC0000275
+STATUS_IO_REPARSE_TAG_INVALID = 0xC0000276
+STATUS_IO_REPARSE_TAG_MISMATCH = 0xC0000277
+STATUS_IO_REPARSE_DATA_INVALID = 0xC0000278
+STATUS_IO_REPARSE_TAG_NOT_HANDLED = 0xC0000279
+STATUS_REPARSE_POINT_NOT_RESOLVED = 0xC0000280
 _SETTABLE_ATTRIBUTES = (FILE_ATTRIBUTE_READONLY | FILE_ATTRIBUTE_HIDDEN | FILE_ATTRIBUTE_SYSTEM
                         | FILE_ATTRIBUTE_ARCHIVE | FILE_ATTRIBUTE_TEMPORARY | 0x2000)  # NOT_CONTENT_INDEXED
 
@@ -170,11 +198,12 @@ class FileInfo(Record):
     """What NtQueryInformationFile / FindFirstFile report about one entry."""
 
     _fields = ("name", "attributes", "size", "creation_time", "last_access_time", "last_write_time", "change_time",
-               "is_dir", "path", "allocation_size", "file_index")
+               "is_dir", "path", "allocation_size", "file_index", "reparse_tag")
 
     def __init__(self, name: str, attributes: int, size: int, creation_time: int, last_access_time: int,
                  last_write_time: int, change_time: int, is_dir: bool, path: str = "",
-                 allocation_size: int = 0, file_index: int = 0) -> None:
+                 allocation_size: int = 0, file_index: int = 0, reparse_tag: int = 0) -> None:
+        self.reparse_tag = reparse_tag  # the entry's reparse tag (with FILE_ATTRIBUTE_REPARSE_POINT), else 0
         self.name = name
         self.attributes = attributes
         self.size = size
@@ -253,6 +282,61 @@ class _Resolved(Record):
     @property
     def is_root(self) -> bool:
         return not self.target.components
+
+
+class ReparsePoint(Record):
+    """A reparse point's REPARSE_DATA_BUFFER (``data``, as FSCTL_SET_REPARSE_POINT gave it) and, for a symbolic
+    link or a mount point, its decoded substitute and print names."""
+
+    _fields = ("tag", "data", "substitute", "print_name", "relative")
+
+    def __init__(self, tag: int, data: bytes, substitute: str = "", print_name: str = "",
+                 relative: bool = False) -> None:
+        self.tag = tag
+        self.data = data
+        self.substitute = substitute
+        self.print_name = print_name
+        self.relative = relative
+
+
+def parse_reparse_buffer(buf: bytes) -> ReparsePoint:
+    """Check a REPARSE_DATA_BUFFER (or REPARSE_GUID_DATA_BUFFER) the way FsRtlValidateReparsePointBuffer does:
+    a header, a length that covers exactly the buffer (at most 16 KiB), not a reserved tag, and for symbolic
+    links and mount points names inside the buffer. STATUS_IO_REPARSE_DATA_INVALID / _TAG_INVALID otherwise."""
+    n = len(buf)
+    if n < REPARSE_DATA_BUFFER_HEADER_SIZE or n > MAXIMUM_REPARSE_DATA_BUFFER_SIZE:
+        raise NtStatusError(STATUS_IO_REPARSE_DATA_INVALID, f"reparse buffer of {n} bytes")
+    tag, dlen, _reserved = struct.unpack_from("<IHH", buf)
+    if tag in (0, 1):       # IO_REPARSE_TAG_RESERVED_ZERO / _ONE
+        raise NtStatusError(STATUS_IO_REPARSE_TAG_INVALID, f"reserved reparse tag {tag}")
+    microsoft = bool(tag & 0x80000000)
+    head = REPARSE_DATA_BUFFER_HEADER_SIZE if microsoft else REPARSE_GUID_DATA_BUFFER_HEADER_SIZE
+    if n < head or dlen + head != n:
+        raise NtStatusError(STATUS_IO_REPARSE_DATA_INVALID, f"reparse data length {dlen} in a buffer of {n}")
+    if tag not in (IO_REPARSE_TAG_MOUNT_POINT, IO_REPARSE_TAG_SYMLINK):
+        return ReparsePoint(tag, bytes(buf))
+    fixed = 12 if tag == IO_REPARSE_TAG_SYMLINK else 8
+    if dlen < fixed:
+        raise NtStatusError(STATUS_IO_REPARSE_DATA_INVALID, "reparse data too short for its names")
+    so, sl, po, pl = struct.unpack_from("<HHHH", buf, 8)
+    flags = struct.unpack_from("<I", buf, 16)[0] if tag == IO_REPARSE_TAG_SYMLINK else 0
+    base = 8 + fixed
+    names = []
+    for off, ln in ((so, sl), (po, pl)):
+        if off % 2 or ln % 2 or base + off + ln > n:
+            raise NtStatusError(STATUS_IO_REPARSE_DATA_INVALID, "a name outside the reparse buffer")
+        names.append(bytes(buf[base + off:base + off + ln]).decode("utf-16-le", "replace"))
+    if not names[0]:
+        raise NtStatusError(STATUS_IO_REPARSE_DATA_INVALID, "an empty substitute name")
+    return ReparsePoint(tag, bytes(buf), names[0], names[1], bool(flags & SYMLINK_FLAG_RELATIVE))
+
+
+class _Reparse(Exception):
+    """A lookup met a reparse point: start again from this target."""
+
+    def __init__(self, target: P.NtTarget) -> None:
+        super().__init__(target.nt_path)
+        self.target = target
 
 
 def file_index_of(host) -> int:
@@ -588,7 +672,7 @@ class VfsFile:
         self._check()
         if not self.is_dir:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "not a directory handle")
-        return self.vfs.listdir(self.nt_path, pattern)
+        return self.vfs.listdir(self.nt_path, pattern, open_link=bool(self.options & FILE_OPEN_REPARSE_POINT))
 
     def close(self) -> None:
         if self.closed:
@@ -673,6 +757,8 @@ class Vfs:
         self._delete_pending: set[str] = set()
         self._byte_locks: dict[str, list] = {}   # host path -> [(VfsFile, start, length, exclusive)]
         self._attrs: dict[str, int] = {}   # host path → attributes set by the guest (READONLY, HIDDEN ...)
+        #: key → the reparse point (symbolic link, junction, other tags) the guest set on that entry
+        self._reparse: dict[str, ReparsePoint] = {}
         self._created: dict[str, int] = {}  # host path → creation time (FILETIME) set by the guest
         self._dir_cache: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}   # see _folded_names
         self._image_sections: dict[tuple[int, int], list] = {}   # (st_dev, st_ino) -> SEC_IMAGE sections
@@ -848,14 +934,58 @@ class Vfs:
             names[k] = e
         self._dir_cache[d] = ((st.st_ino, st.st_mtime_ns), names)
 
-    def _resolve_target(self, t: P.NtTarget) -> _Resolved:
+    def _resolve_target(self, t: P.NtTarget, open_link: bool = False) -> _Resolved:
+        """Look a target up; a reparse point met on the way (the last component too, unless `open_link`:
+        FILE_OPEN_REPARSE_POINT) restarts the lookup from its target, at most MAX_REPARSE_HOPS times."""
+        for _hop in range(MAX_REPARSE_HOPS + 1):
+            try:
+                return self._resolve_once(t, open_link)
+            except _Reparse as rp:
+                t = rp.target
+        raise NtStatusError(STATUS_REPARSE_POINT_NOT_RESOLVED,
+                            f"more than {MAX_REPARSE_HOPS} reparse points (a link loop?) resolving {t.nt_path!r}")
+
+    def _reparse_target(self, rp: ReparsePoint, t: P.NtTarget, link_names: list[str],
+                        remaining: list[str]) -> P.NtTarget:
+        """Where a reparse point leads with the components after it: its substitute name as an NT path of the
+        guest (absolute), or from the link's folder ('..' and '.' applied, never above the drive's root)."""
+        if rp.tag not in (IO_REPARSE_TAG_MOUNT_POINT, IO_REPARSE_TAG_SYMLINK):
+            raise NtStatusError(STATUS_IO_REPARSE_TAG_NOT_HANDLED, f"reparse tag {rp.tag:#x} has no filter here")
+        sub = rp.substitute
+        if rp.relative:
+            comps = [] if sub.startswith("\\") else list(link_names[:-1])
+            for c in sub.split("\\"):
+                if c in ("", "."):
+                    continue
+                if c == "..":
+                    if comps:
+                        comps.pop()
+                    continue
+                P.validate_component(c)
+                comps.append(c)
+            comps += remaining
+            nt = f"\\??\\{t.drive}:\\" + "\\".join(comps) + ("\\" if t.trailing and comps else "")
+            if len(nt) > P.MAX_NT_PATH:     # as parse_nt refuses an absolute one (the lookups stay bounded)
+                raise NtStatusError(0xC0000106, "the path through the link is too long")   # STATUS_NAME_TOO_LONG
+            return P.NtTarget("drive", drive=t.drive, components=comps, trailing=t.trailing and bool(comps),
+                              nt_path=nt)
+        head = sub.rstrip("\\")
+        if head.endswith(":"):
+            head += "\\"            # a drive's root: \??\C:\ (\??\C: is the volume device)
+        if remaining:
+            nt = head.rstrip("\\") + "\\" + "\\".join(remaining) + ("\\" if t.trailing else "")
+        else:
+            nt = head + ("\\" if t.trailing and not head.endswith("\\") else "")
+        return P.parse_nt(nt, volume_devices=self.volume_devices, system_root=self.windir)
+
+    def _resolve_once(self, t: P.NtTarget, open_link: bool) -> _Resolved:
         if t.kind == "unc":
             raise NtStatusError(STATUS_BAD_NETWORK_PATH, "network paths are not reachable from the sandbox")
         if t.kind != "drive":
             raise NtStatusError(STATUS_ACCESS_DENIED, f"device {t.device!r} is not a file system path")
         mount, n = self._mount_for(t.drive, t.components)
         if mount.lower is not None:
-            return self._resolve_overlay(t, mount, n)
+            return self._resolve_overlay(t, mount, n, open_link)
         root = str(mount.host)
         names = list(mount.prefix) if n else []
         host = mount.host
@@ -880,6 +1010,10 @@ class Vfs:
                 # a dangling link (inside the root): treat the link target as missing
                 names.extend(rest[i + 1:])
                 return _Resolved(t, mount, host.joinpath(*rest[i + 1:]), False, last, False, names)
+            if self._reparse and (not last or not open_link):
+                rp = self._reparse.get(str(host))
+                if rp is not None:
+                    raise _Reparse(self._reparse_target(rp, t, names, list(rest[i + 1:])))
             if not last and not _stat.S_ISDIR(st.st_mode):
                 raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, "a path component is not a directory")
             if last:
@@ -908,7 +1042,7 @@ class Vfs:
             st = None
         return entry, real, st
 
-    def _resolve_overlay(self, t: P.NtTarget, mount: _Mount, n: int) -> _Resolved:
+    def _resolve_overlay(self, t: P.NtTarget, mount: _Mount, n: int, open_link: bool = False) -> _Resolved:
         """_resolve_target in a copy-on-write overlay: each component is looked up in the upper layer, then
         (unless hidden below a whiteout or an opaque directory) in the lower one; the upper one wins.  The
         entry's key is always its upper-layer path."""
@@ -939,6 +1073,10 @@ class Vfs:
             name, real, st = eu if eu is not None else el
             names.append(name)
             key = os.path.join(key, name)
+            if self._reparse and (not last or not open_link):
+                rp = self._reparse.get(key)
+                if rp is not None:
+                    raise _Reparse(self._reparse_target(rp, t, names, list(rest[i + 1:])))
             is_dir = _stat.S_ISDIR(st.st_mode)
             if not last and not is_dir:
                 raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, "a path component is not a directory")
@@ -955,8 +1093,9 @@ class Vfs:
                                  lower_dir=lo if is_dir else None)
         return _Resolved(t, mount, Path(uroot), True, True, True, names, key=uroot, lower_dir=lo)
 
-    def _resolve(self, path: str, cwd: str | None = None, root: VfsFile | None = None) -> _Resolved:
-        return self._resolve_target(self._target(path, cwd, root))
+    def _resolve(self, path: str, cwd: str | None = None, root: VfsFile | None = None,
+                 open_link: bool = False) -> _Resolved:
+        return self._resolve_target(self._target(path, cwd, root), open_link)
 
     def resolve(self, path: str, cwd: str | None = None) -> tuple[Path, bool]:
         """(host path, read-only) for a Win32 or NT path. The entry need not exist, but its parent must."""
@@ -1022,6 +1161,12 @@ class Vfs:
             attrs = self._attrs.get(str(host), attrs) | (FILE_ATTRIBUTE_DIRECTORY if is_dir else 0)
         if readonly and not is_dir:
             attrs |= FILE_ATTRIBUTE_READONLY
+        tag = 0
+        if self._reparse and host is not None:
+            rp = self._reparse.get(str(host))
+            if rp is not None:
+                tag = rp.tag
+                attrs = (attrs & ~FILE_ATTRIBUTE_NORMAL) | FILE_ATTRIBUTE_REPARSE_POINT
         if not attrs:
             attrs = FILE_ATTRIBUTE_NORMAL
         size = 0 if is_dir else st.st_size
@@ -1033,21 +1178,22 @@ class Vfs:
                         last_write_time=unix_ns_to_filetime(st.st_mtime_ns),
                         change_time=unix_ns_to_filetime(st.st_ctime_ns), is_dir=is_dir, path=path,
                         allocation_size=0 if is_dir else (size + 4095) // 4096 * 4096,
-                        file_index=self.file_index(host))
+                        file_index=self.file_index(host), reparse_tag=tag)
 
     def _not_found(self, r: _Resolved, what: str) -> NtStatusError:
         if r.parent_exists:
             return NtStatusError(STATUS_OBJECT_NAME_NOT_FOUND, f"{what}: no such file {r.guest!r}")
         return NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"{what}: path not found {r.guest!r}")
 
-    def stat(self, path: str, cwd: str | None = None) -> FileInfo:
-        """NtQueryAttributesFile / GetFileAttributesEx."""
+    def stat(self, path: str, cwd: str | None = None, open_link: bool = False) -> FileInfo:
+        """NtQueryAttributesFile / GetFileAttributesEx (`open_link`: a reparse point's own attributes, as
+        NtQueryAttributesFile reports them; else where it leads)."""
         t = self._target(path, cwd)
         if t.kind == "device":
             dev = self._device_kind(t)
             return FileInfo(t.device, FILE_ATTRIBUTE_NORMAL if dev else FILE_ATTRIBUTE_DEVICE, 0, 0, 0, 0, 0,
                             False, t.win32)
-        r = self._resolve_target(t)
+        r = self._resolve_target(t, open_link)
         if not r.exists:
             raise self._not_found(r, "stat")
         if t.trailing and not r.is_dir:
@@ -1071,7 +1217,7 @@ class Vfs:
         status = STATUS_SUCCESS
         shown = path
         try:
-            r = self._resolve(path, cwd)
+            r = self._resolve(path, cwd, open_link=True)
             shown = r.guest
             if not r.exists:
                 raise self._not_found(r, "set attributes")
@@ -1086,7 +1232,8 @@ class Vfs:
             if status == STATUS_SUCCESS:
                 self._notify(3, shown, False, 0x4)
 
-    def listdir(self, path: str, pattern: str = "*", cwd: str | None = None) -> list[FileInfo]:
+    def listdir(self, path: str, pattern: str = "*", cwd: str | None = None,
+                open_link: bool = False) -> list[FileInfo]:
         """NtQueryDirectoryFile / FindFirstFile: the matching entries, '.' and '..' first (not in a drive
         root), the rest in NTFS (upcased) order. Entries that are host symlinks leading outside the
         sandbox, and host FIFOs/sockets/devices, are not shown."""
@@ -1097,7 +1244,7 @@ class Vfs:
                 pattern = "*"
             if "\\" in pattern or "/" in pattern or "\x00" in pattern:
                 raise NtStatusError(STATUS_OBJECT_NAME_INVALID, f"bad pattern {pattern!r}")
-            r = self._resolve(path, cwd)
+            r = self._resolve(path, cwd, open_link=open_link)
             guest = r.guest
             if not r.exists:
                 raise self._not_found(r, "list")
@@ -1237,7 +1384,7 @@ class Vfs:
             return VfsFile(self, fd=None, host_path=None, path=t.win32, nt_path=t.nt_path, access=acc,
                            share=share, options=options, is_dir=False, readonly=False,
                            information=FILE_OPENED, device=kind)
-        r = self._resolve_target(t)
+        r = self._resolve_target(t, bool(options & FILE_OPEN_REPARSE_POINT))
         acc = map_generic(access, readonly=r.readonly)
         if options & FILE_DELETE_ON_CLOSE and not acc & DELETE:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "FILE_DELETE_ON_CLOSE needs DELETE access")
@@ -1657,6 +1804,7 @@ class Vfs:
                 os.unlink(key)
         if ov is not None:
             ov[0].hidden.add(ov[1])
+        self._reparse.pop(key, None)
 
     def _upper_parent(self, key: str) -> None:
         """The upper-layer directories above an overlay key, made where only the lower layer had them."""
@@ -1703,7 +1851,7 @@ class Vfs:
             return
         for name in self._merged_children(r):
             c = self._resolve_target(P.NtTarget("drive", drive=r.target.drive,
-                                                components=list(r.target.components) + [name]))
+                                                components=list(r.target.components) + [name]), open_link=True)
             if c.exists:
                 self._copy_up_tree(c, depth + 1)
 
@@ -1773,7 +1921,7 @@ class Vfs:
             if t.kind == "device":
                 self._device_kind(t)
                 raise NtStatusError(STATUS_ACCESS_DENIED, "cannot delete a device")
-            r = self._resolve_target(t)
+            r = self._resolve_target(t, open_link=True)
             shown = r.guest
             if not r.exists:
                 raise self._not_found(r, op)
@@ -1828,13 +1976,13 @@ class Vfs:
             shown_src, shown_dst = ts.win32, td.win32
             if ts.kind == "device" or td.kind == "device":
                 raise NtStatusError(STATUS_ACCESS_DENIED, "cannot rename a device")
-            rs = self._resolve_target(ts)
+            rs = self._resolve_target(ts, open_link=True)
             shown_src = rs.guest
             if not rs.exists:
                 raise self._not_found(rs, "rename")
             if rs.is_root or self._is_mount_root(rs) or self._contains_mount(rs) or rs.readonly:
                 raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot rename {rs.guest!r}")
-            rd = self._resolve_target(td)
+            rd = self._resolve_target(td, open_link=True)
             shown_dst = rd.guest
             if not rd.parent_exists:
                 raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"path not found: {rd.guest!r}")
@@ -1897,6 +2045,10 @@ class Vfs:
                 self._opens[dkey + k[len(skey):]] = self._opens.pop(k)
             for k in [k for k in self._attrs if k == skey or k.startswith(skey + os.sep)]:
                 self._attrs[dkey + k[len(skey):]] = self._attrs.pop(k)
+            if rd.exists and rd.key != skey:
+                self._reparse.pop(dkey, None)     # a replaced link
+            for k in [k for k in self._reparse if k == skey or k.startswith(skey + os.sep)]:
+                self._reparse[dkey + k[len(skey):]] = self._reparse.pop(k)
             self._moved(skey, dkey, rs.guest, rd.guest[:len(rd.guest) - len(rd.names[-1])] + new_leaf,
                         replaced=rd.exists and rd.key != skey)
         except NtStatusError as e:
@@ -1988,10 +2140,10 @@ class Vfs:
             shown_dst = td.win32
             if td.kind == "device":
                 raise NtStatusError(STATUS_ACCESS_DENIED, "cannot link to a device")
-            rs = self._resolve_target(ts)
+            rs = self._resolve_target(ts, open_link=True)
             if not rs.exists:
                 raise self._not_found(rs, "link")
-            rd = self._resolve_target(td)
+            rd = self._resolve_target(td, open_link=True)
             shown_dst = rd.guest
             if not rd.parent_exists:
                 raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, f"path not found: {rd.guest!r}")
@@ -2062,7 +2214,7 @@ class Vfs:
         if not f.is_dir and self._data_sections and self._data_section_in_use(f.host_path):
             raise NtStatusError(STATUS_CANNOT_DELETE, f"a section of the file exists: {f.path!r}")
         try:
-            r = self._resolve(f.nt_path)
+            r = self._resolve(f.nt_path, open_link=True)    # the handle's own entry (a link's, if it is one)
         except NtStatusError:
             r = None
         if r is not None and r.exists and (r.is_root or self._is_mount_root(r) or self._contains_mount(r)):
@@ -2100,13 +2252,101 @@ class Vfs:
             if status == STATUS_SUCCESS:
                 self._notify(2, f.path, f.is_dir)
 
-    def stat_relative(self, root: VfsFile, name: str) -> FileInfo:
+    # --- reparse points (FSCTL_SET/GET/DELETE_REPARSE_POINT) ------------------------------------------------
+    def set_reparse_point(self, f: VfsFile, buf: bytes, *, may_symlink: bool) -> None:
+        """FSCTL_SET_REPARSE_POINT on an open file or directory: store the buffer as its reparse point (the
+        same tag again replaces it; another tag is STATUS_IO_REPARSE_TAG_MISMATCH). A mount point needs an
+        empty directory (STATUS_NOT_A_DIRECTORY, STATUS_DIRECTORY_NOT_EMPTY); a symbolic link needs
+        SeCreateSymbolicLinkPrivilege or developer mode (`may_symlink`; else STATUS_PRIVILEGE_NOT_HELD)."""
+        f._check()
+        if f.device is not None or f.host_path is None:
+            raise NtStatusError(STATUS_INVALID_DEVICE_REQUEST, "not a file system file")
+        status = STATUS_SUCCESS
+        rp = None
+        try:
+            rp = parse_reparse_buffer(buf)
+            if not f.access & (FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES):
+                raise NtStatusError(STATUS_ACCESS_DENIED, "the handle may not write the file's attributes")
+            if f.readonly:
+                raise NtStatusError(STATUS_ACCESS_DENIED, f"read-only mount: {f.path!r}")
+            if rp.tag == IO_REPARSE_TAG_SYMLINK and not may_symlink:
+                raise NtStatusError(STATUS_PRIVILEGE_NOT_HELD, "creating a symbolic link needs "
+                                                               "SeCreateSymbolicLinkPrivilege or developer mode")
+            r = self._resolve(f.nt_path, open_link=True)
+            if not r.exists:
+                raise self._not_found(r, "set reparse point")
+            if r.is_root or self._is_mount_root(r) or self._contains_mount(r):
+                raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot make {r.guest!r} a reparse point")
+            key = r.key
+            old = self._reparse.get(key)
+            if old is not None and old.tag != rp.tag:
+                raise NtStatusError(STATUS_IO_REPARSE_TAG_MISMATCH, f"{r.guest!r} has reparse tag {old.tag:#x}")
+            if rp.tag == IO_REPARSE_TAG_MOUNT_POINT:
+                if not r.is_dir:
+                    raise NtStatusError(STATUS_NOT_A_DIRECTORY, f"a mount point must be a directory: {r.guest!r}")
+                if old is None and self._merged_children(r):
+                    raise NtStatusError(STATUS_DIRECTORY_NOT_EMPTY, f"directory not empty: {r.guest!r}")
+            if r.lower:
+                self._copy_up(r)
+            self._reparse[key] = rp
+        except NtStatusError as e:
+            status = e.status
+            raise
+        finally:
+            self._log("set_reparse", f.path, status, tag=int.from_bytes(bytes(buf[:4]).ljust(4, b"\0"), "little"),
+                      target=rp.substitute if rp is not None else None,
+                      relative=rp.relative if rp is not None else None)
+            if status == STATUS_SUCCESS:
+                self._notify(3, f.path, f.is_dir, 0x4)      # FILE_NOTIFY_CHANGE_ATTRIBUTES
+
+    def get_reparse_point(self, f: VfsFile) -> bytes:
+        """FSCTL_GET_REPARSE_POINT: the buffer, or STATUS_NOT_A_REPARSE_POINT."""
+        f._check()
+        rp = self._reparse.get(str(f.host_path)) if f.host_path is not None else None
+        if rp is None:
+            raise NtStatusError(STATUS_NOT_A_REPARSE_POINT, f"not a reparse point: {f.path!r}")
+        return rp.data
+
+    def delete_reparse_point(self, f: VfsFile, buf: bytes) -> None:
+        """FSCTL_DELETE_REPARSE_POINT: a header naming the tag (no data; a GUID for a third-party tag) takes
+        the reparse point off; the file or directory stays, empty."""
+        f._check()
+        status = STATUS_SUCCESS
+        try:
+            if f.device is not None or f.host_path is None:
+                raise NtStatusError(STATUS_INVALID_DEVICE_REQUEST, "not a file system file")
+            if len(buf) < REPARSE_DATA_BUFFER_HEADER_SIZE:
+                raise NtStatusError(STATUS_IO_REPARSE_DATA_INVALID, "no reparse header")
+            tag, dlen, _r = struct.unpack_from("<IHH", buf)
+            head = REPARSE_DATA_BUFFER_HEADER_SIZE if tag & 0x80000000 else REPARSE_GUID_DATA_BUFFER_HEADER_SIZE
+            if tag in (0, 1):
+                raise NtStatusError(STATUS_IO_REPARSE_TAG_INVALID, f"reserved reparse tag {tag}")
+            if dlen or len(buf) != head:
+                raise NtStatusError(STATUS_IO_REPARSE_DATA_INVALID, "a delete names the tag only")
+            if not f.access & (FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES):
+                raise NtStatusError(STATUS_ACCESS_DENIED, "the handle may not write the file's attributes")
+            key = str(f.host_path)
+            rp = self._reparse.get(key)
+            if rp is None:
+                raise NtStatusError(STATUS_NOT_A_REPARSE_POINT, f"not a reparse point: {f.path!r}")
+            if rp.tag != tag:
+                raise NtStatusError(STATUS_IO_REPARSE_TAG_MISMATCH, f"{f.path!r} has reparse tag {rp.tag:#x}")
+            del self._reparse[key]
+        except NtStatusError as e:
+            status = e.status
+            raise
+        finally:
+            self._log("delete_reparse", f.path, status)
+            if status == STATUS_SUCCESS:
+                self._notify(3, f.path, f.is_dir, 0x4)
+
+    def stat_relative(self, root: VfsFile, name: str, open_link: bool = False) -> FileInfo:
         """NtQueryAttributesFile with a RootDirectory."""
         if root.closed or not root.is_dir:
             raise NtStatusError(STATUS_INVALID_HANDLE, "root directory handle is not an open directory")
         if name.startswith("\\"):
             raise NtStatusError(STATUS_OBJECT_PATH_SYNTAX_BAD, "a relative name must not start with '\\'")
-        return self.stat(root.nt_path.rstrip("\\") + ("\\" + name if name else ""))
+        return self.stat(root.nt_path.rstrip("\\") + ("\\" + name if name else ""), open_link=open_link)
 
     def _pending(self, key: str) -> bool:
         """Is the file at this host path delete-pending (a disposition set through one of its handles, or

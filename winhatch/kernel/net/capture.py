@@ -61,8 +61,9 @@ class Capture:
         self.http: list[dict] = []
         self.packets: list[tuple[int, bytes]] = []
         self.dropped = 0
-        self.mac_guest = b"\x52\x54\x00\x12\x34\x56"
-        self.mac_net = b"\x52\x54\x00\x12\x35\x02"
+        # the adapter's and the gateway's MACs (set by Internet from the profile)
+        self.mac_guest = bytes(6)
+        self.mac_net = bytes(6)
 
     def now(self) -> int:
         return self.clock.now() if self.clock is not None else 0
@@ -136,7 +137,7 @@ class Capture:
                                      type=dpkt.ethernet.ETH_TYPE_IP, data=ip)
         self.packets.append((self.now(), bytes(eth)))
 
-    guest_ip = "10.0.2.15"
+    guest_ip = ""          # the adapter's address (set by Internet from the profile)
 
     def _segment(self, f: TcpFlow, side: int, flags: str, data: bytes) -> None:
         import dpkt

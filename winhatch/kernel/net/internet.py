@@ -1,8 +1,9 @@
 """The fake internet the guest's sockets reach (nothing leaves the host), and `--net host`.
 
 What a program receives:
-- the machine has one adapter, "Ethernet" (10.0.2.15/24, gateway 10.0.2.2, DNS server 10.0.2.3, MAC and
-  adapter name from the machine's profile), and the loopback 127.0.0.1;
+- the machine has one adapter, "Ethernet", configured from the machine's profile (by default 192.168.1.104/24,
+  gateway, DHCP and DNS server 192.168.1.1: a home router's network; the MAC and adapter name), and the loopback
+  127.0.0.1 — the profile is the one source of these addresses (Internet.ip, .netmask, .gateway, .dns_server);
 - every DNS name resolves: the configured answers, else `localhost` → 127.0.0.1, the computer's own name → the
   adapter's address, an address literal → itself, else one deterministic address per name in 198.18.0.0/15
   (the range RFC 2544 reserves for benchmarks: never a real host), the same in every run;
@@ -43,10 +44,6 @@ from pathlib import Path
 
 from winhatch.kernel.net.capture import Capture
 
-GUEST_IP = "10.0.2.15"
-NETMASK = "255.255.255.0"
-GATEWAY = "10.0.2.2"
-DNS_SERVER = "10.0.2.3"
 MAX_HTTP_HEAD = 64 * 1024
 MAX_HTTP_BODY = 16 * 1024 * 1024
 HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
@@ -135,19 +132,32 @@ def is_loopback(ip: str) -> bool:
     return ip.startswith("127.")
 
 
+def is_own(machine, ip: str) -> bool:
+    """Is `ip` one of the machine's own addresses (the loopback, or the adapter's)?"""
+    return is_loopback(ip) or ip == internet_of(machine).ip
+
+
 class Internet:
     """The network of one machine: name resolution, the responders and the capture."""
 
-    def __init__(self, config: NetConfig | None = None, mode: str = "fake", clock=None, hostname: str | None = None,
-                 mac: bytes | None = None):
+    def __init__(self, config: NetConfig | None = None, mode: str = "fake", clock=None, profile=None):
         from winhatch.kernel.profile import Profile
-        hostname = hostname or Profile.host_name
+        prof = profile or Profile.default()
         self.config = config or NetConfig()
         self.mode = mode            # "fake" | "host"
+        # the adapter's addresses, from the profile (every layer reads them here: iphlpapi, the sockets
+        # driver, name resolution, the capture, the report)
+        self.ip = prof.ip_address
+        self.netmask = prof.netmask
+        self.prefix_length = prof.prefix_length
+        self.gateway = prof.gateway
+        self.dns_server = prof.dns_server
+        self.dhcp_server = prof.dhcp_server
         self.capture = Capture(clock)
-        self.capture.guest_ip = GUEST_IP
-        self.capture.mac_guest = mac or Profile.mac
-        self.hostname = hostname
+        self.capture.guest_ip = self.ip
+        self.capture.mac_guest = prof.mac
+        self.capture.mac_net = prof.gateway_mac
+        self.hostname = prof.host_name
         self.names: dict[str, str] = {}     # address -> the name it was resolved from (for the report)
         self.ports: dict[tuple[str, int], object] = {}   # (proto, port) -> the endpoint bound to it
         self.next_port = 49152
@@ -166,7 +176,7 @@ class Internet:
         elif key == "localhost":
             answers = ["127.0.0.1"]
         elif key == self.hostname.lower():
-            answers = [GUEST_IP]
+            answers = [self.ip]
         elif self.mode == "host":
             try:
                 answers = sorted({ai[4][0] for ai in _pysocket.getaddrinfo(key, None, _pysocket.AF_INET)})
@@ -344,5 +354,5 @@ def internet_of(machine) -> Internet:
     net = getattr(machine, "net", None)
     if net is None:
         prof = machine.profile
-        net = machine.net = Internet(clock=getattr(machine, "clock", None), hostname=prof.host_name, mac=prof.mac)
+        net = machine.net = Internet(clock=getattr(machine, "clock", None), profile=prof)
     return net

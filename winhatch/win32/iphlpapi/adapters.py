@@ -1,6 +1,6 @@
 """iphlpapi: the machine's network configuration as winhatch.kernel.net describes it — one Ethernet adapter
-(10.0.2.15/24, gateway 10.0.2.2, DHCP server 10.0.2.2, DNS server 10.0.2.3, the profile's MAC and adapter name, interface
-index 7) and the loopback pseudo-interface (127.0.0.1/8, index 1), IPv4 only.
+(the profile's address, netmask, gateway, DHCP and DNS server — by default 192.168.1.104/24 behind a home router at
+192.168.1.1 —, MAC and adapter name, interface index 7) and the loopback pseudo-interface (127.0.0.1/8, index 1), IPv4 only.
 
 Layouts (checked with mingw-w64's headers, x64 / x86): IP_ADAPTER_INFO 704 / 640, IP_ADDR_STRING 48 / 40,
 FIXED_INFO 600 / 584, IP_ADAPTER_ADDRESSES (the LH form) 448 / 376, IP_ADAPTER_UNICAST_ADDRESS 64 / 48,
@@ -12,12 +12,12 @@ import socket as _pysocket
 import struct
 
 from winhatch.kernel.net import internet as inet
+from winhatch.kernel.profile import ADAPTER_GUID
 from winhatch.win32.api import api
 
 IPH = "iphlpapi.dll"
 ERROR_SUCCESS, ERROR_INVALID_PARAMETER, ERROR_BUFFER_OVERFLOW, ERROR_NO_DATA = 0, 87, 111, 232
 ETH_INDEX, LOOPBACK_INDEX = 7, 1
-ADAPTER_GUID = "{8F2C6A4B-3E17-4B9D-A5C2-1D7E90B3F468}"
 FRIENDLY = "Ethernet"
 MIB_IF_TYPE_ETHERNET, IF_TYPE_SOFTWARE_LOOPBACK = 6, 24
 GAA_FLAG_SKIP_UNICAST, GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_MULTICAST = 0x1, 0x2, 0x4
@@ -58,9 +58,10 @@ def GetAdaptersInfo(c, buf, plen):
     c.write(buf + o["index"], struct.pack("<III", ETH_INDEX, MIB_IF_TYPE_ETHERNET, 1))
     lists = (440, 488, 536, 592, 640) if ps == 8 else (428, 468, 508, 552, 592)
     ip_list, gw, dhcp, wins1, wins2 = lists
-    _addr_string(c, buf + ip_list, inet.GUEST_IP, inet.NETMASK)
-    _addr_string(c, buf + gw, inet.GATEWAY, "255.255.255.255")
-    _addr_string(c, buf + dhcp, inet.GATEWAY, "255.255.255.255")
+    net = inet.internet_of(c.machine)
+    _addr_string(c, buf + ip_list, net.ip, net.netmask)
+    _addr_string(c, buf + gw, net.gateway, "255.255.255.255")
+    _addr_string(c, buf + dhcp, net.dhcp_server, "255.255.255.255")
     _addr_string(c, buf + wins1, "", "")
     _addr_string(c, buf + wins2, "", "")
     now = _unix_now(c)
@@ -86,7 +87,7 @@ def GetNetworkParams(c, buf, plen):
     c.write(buf, computer_name(c).encode()[:131])
     dns_list = 272 if ps == 8 else 268
     c.write_ptr(buf + 264, buf + dns_list)          # CurrentDnsServer
-    _addr_string(c, buf + dns_list, inet.DNS_SERVER, "")
+    _addr_string(c, buf + dns_list, inet.internet_of(c.machine).dns_server, "")
     node = 320 if ps == 8 else 308
     c.write(buf + node, struct.pack("<I", 1))       # NodeType: BROADCAST_NODETYPE (no WINS server)
     return ERROR_SUCCESS
@@ -120,10 +121,11 @@ def _adapters_addresses(c, base: int, flags: int, write: bool) -> int:
     ps = c.ptr_size
     L = {"size": 448 if ps == 8 else 376, "uni": 64 if ps == 8 else 48, "dns": 32 if ps == 8 else 24}
     h = _Heap(base)
+    net = inet.internet_of(c.machine)
     adapters = [
         (ETH_INDEX, ADAPTER_GUID, c.machine.profile.adapter_description, FRIENDLY, c.machine.profile.mac,
-         MIB_IF_TYPE_ETHERNET, inet.GUEST_IP, 24,
-         inet.DNS_SERVER, inet.GATEWAY, 1500, 1_000_000_000),
+         MIB_IF_TYPE_ETHERNET, net.ip, net.prefix_length,
+         net.dns_server, net.gateway, 1500, 1_000_000_000),
         (LOOPBACK_INDEX, "{3B1C2D4E-0000-0000-0000-4C4F4F504241}", "Software Loopback Interface 1",
          "Loopback Pseudo-Interface 1", b"", IF_TYPE_SOFTWARE_LOOPBACK, "127.0.0.1", 8, None, None, 0xFFFFFFFF,
          1_073_741_824),
@@ -221,3 +223,76 @@ def GetAdaptersAddresses(c, family, flags, reserved, buf, plen):
         return ERROR_BUFFER_OVERFLOW
     _adapters_addresses(c, buf, flags, True)
     return ERROR_SUCCESS
+
+
+# --- the IPv4 address and route tables (MIB_IPADDRTABLE, MIB_IPFORWARDTABLE: DWORD fields, the same on x86
+# and x64; addresses in network byte order) ------------------------------------------------------------------
+ERROR_INSUFFICIENT_BUFFER = 122
+MIB_IPROUTE_TYPE_DIRECT, MIB_IPROUTE_TYPE_INDIRECT = 3, 4
+MIB_IPPROTO_LOCAL, MIB_IPPROTO_NETMGMT = 2, 3
+#: the metrics Windows 10 gives the routes of a 1 Gbit/s Ethernet interface (interface metric 25) and of the
+#: loopback (interface metric 75): route metric + interface metric, as `route print` shows them
+ETH_METRIC, ETH_DEFAULT_METRIC, LOOPBACK_METRIC = 281, 25, 331
+
+
+def _ip(a: str) -> int:
+    """A dotted address as the DWORD the MIB tables hold (network byte order in memory)."""
+    return int.from_bytes(_pysocket.inet_aton(a), "little")
+
+
+def _table_out(c, buf: int, psize: int, rows: list[bytes]) -> int:
+    """Store a MIB table (a DWORD count, then the rows) in the caller's buffer of *psize bytes."""
+    if not psize:
+        return ERROR_INVALID_PARAMETER
+    size = 4 + sum(len(r) for r in rows)
+    have = struct.unpack("<I", c.read(psize, 4))[0]
+    if not buf or have < size:
+        c.write(psize, struct.pack("<I", size))
+        return ERROR_INSUFFICIENT_BUFFER
+    c.write(buf, struct.pack("<I", len(rows)) + b"".join(rows))
+    return ERROR_SUCCESS
+
+
+@api(IPH, "DWORD WINAPI GetIpAddrTable(PMIB_IPADDRTABLE pIpAddrTable, PULONG pdwSize, BOOL bOrder)")
+def GetIpAddrTable(c, buf, psize, order):
+    net = inet.internet_of(c.machine)
+    # MIB_IPADDRROW: dwAddr, dwIndex, dwMask, dwBCastAddr (1: the broadcast address's low bit), dwReasmSize,
+    # unused1, wType (MIB_IPADDR_PRIMARY 1)
+    rows = sorted([(_pysocket.inet_aton("127.0.0.1"), LOOPBACK_INDEX, "127.0.0.1", "255.0.0.0"),
+                   (_pysocket.inet_aton(net.ip), ETH_INDEX, net.ip, net.netmask)])
+    out = [struct.pack("<IIIIIHH", _ip(a), idx, _ip(m), 1, 65535, 0, 1) for _k, idx, a, m in rows]
+    return _table_out(c, buf, psize, out)
+
+
+def _routes(net) -> list[tuple[str, str, str, int, int, int, int]]:
+    """(destination, mask, next hop, interface, type, protocol, metric): Windows 10's IPv4 routing table for
+    the adapter's network and the loopback, sorted by destination as `route print` and bOrder list them."""
+    import ipaddress
+    lan = ipaddress.IPv4Network(f"{net.ip}/{net.netmask}", strict=False)
+    d, loc, ind, mgmt = MIB_IPROUTE_TYPE_DIRECT, MIB_IPPROTO_LOCAL, MIB_IPROUTE_TYPE_INDIRECT, MIB_IPPROTO_NETMGMT
+    lo, eth = LOOPBACK_INDEX, ETH_INDEX
+    routes = [
+        ("0.0.0.0", "0.0.0.0", net.gateway, eth, ind, mgmt, ETH_DEFAULT_METRIC),
+        ("127.0.0.0", "255.0.0.0", "127.0.0.1", lo, d, loc, LOOPBACK_METRIC),
+        ("127.0.0.1", "255.255.255.255", "127.0.0.1", lo, d, loc, LOOPBACK_METRIC),
+        ("127.255.255.255", "255.255.255.255", "127.0.0.1", lo, d, loc, LOOPBACK_METRIC),
+        (str(lan.network_address), net.netmask, net.ip, eth, d, loc, ETH_METRIC),
+        (net.ip, "255.255.255.255", net.ip, eth, d, loc, ETH_METRIC),
+        (str(lan.broadcast_address), "255.255.255.255", net.ip, eth, d, loc, ETH_METRIC),
+        ("224.0.0.0", "240.0.0.0", "127.0.0.1", lo, d, loc, LOOPBACK_METRIC),
+        ("224.0.0.0", "240.0.0.0", net.ip, eth, d, loc, ETH_METRIC),
+        ("255.255.255.255", "255.255.255.255", "127.0.0.1", lo, d, loc, LOOPBACK_METRIC),
+        ("255.255.255.255", "255.255.255.255", net.ip, eth, d, loc, ETH_METRIC),
+    ]
+    return sorted(routes, key=lambda r: (_pysocket.inet_aton(r[0]), _pysocket.inet_aton(r[1]), r[3]))
+
+
+@api(IPH, "DWORD WINAPI GetIpForwardTable(PMIB_IPFORWARDTABLE pIpForwardTable, PULONG pdwSize, BOOL bOrder)")
+def GetIpForwardTable(c, buf, psize, order):
+    net = inet.internet_of(c.machine)
+    age = c.machine.clock.now() // 10_000_000         # seconds since the routes were made (at boot)
+    # MIB_IPFORWARDROW: dest, mask, policy, next hop, ifindex, type, proto, age, next-hop AS, metric1-5
+    rows = [struct.pack("<14I", _ip(dst), _ip(mask), 0, _ip(hop), idx, typ, proto, age & 0xFFFFFFFF, 0, metric,
+                        0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+            for dst, mask, hop, idx, typ, proto, metric in _routes(net)]
+    return _table_out(c, buf, psize, rows)

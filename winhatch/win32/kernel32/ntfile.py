@@ -651,6 +651,115 @@ def CreateHardLink(c, new, existing, sa):
     return 1
 
 
+SYMBOLIC_LINK_FLAG_DIRECTORY = 0x1
+SYMBOLIC_LINK_FLAG_ALLOW_UNPRIVILEGED_CREATE = 0x2
+FSCTL_SET_REPARSE_POINT = 0x900A4
+SE_CREATE_SYMBOLIC_LINK_PRIVILEGE = 35
+ERROR_PRIVILEGE_NOT_HELD = 1314
+
+
+def _path_is_relative(p: str) -> bool:
+    """RtlDetermineDosPathNameType_U's RtlPathTypeRelative ("dir\\file", "..\\x") and RtlPathTypeRooted
+    ("\\dir"): the target a symbolic link keeps relative to its own folder (or drive)."""
+    q = p.replace("/", "\\")
+    if q.startswith("\\\\"):
+        return False            # UNC, \\?\, \\.\ : absolute
+    return not (len(q) >= 2 and q[1] == ":")
+
+
+def symlink_buffer(substitute: str, print_name: str, relative: bool) -> bytes:
+    """An IO_REPARSE_TAG_SYMLINK REPARSE_DATA_BUFFER: the substitute name, then the print name."""
+    sub, prn = substitute.encode("utf-16-le"), print_name.encode("utf-16-le")
+    body = struct.pack("<HHHHI", 0, len(sub), len(sub), len(prn), int(relative)) + sub + prn
+    return struct.pack("<IHH", V.IO_REPARSE_TAG_SYMLINK, len(body), 0) + body
+
+
+@api(K32, "BOOLEAN WINAPI CreateSymbolicLink%(LPCTSTR lpSymlinkFileName, LPCTSTR lpTargetFileName, DWORD dwFlags)")
+def CreateSymbolicLink(c, link, target, flags):
+    """kernelbase's way: create the link's file (or directory, SYMBOLIC_LINK_FLAG_DIRECTORY) with
+    FILE_OPEN_REPARSE_POINT, set an IO_REPARSE_TAG_SYMLINK reparse point on it (FSCTL_SET_REPARSE_POINT: the
+    target as an NT path, or relative to the link's folder when given relative), and delete it again when that
+    fails. A standard user without developer mode gets ERROR_PRIVILEGE_NOT_HELD (the file system's check,
+    kernel/io/iocp_services.may_create_symlink). The link lives in the guest's namespace only."""
+    if not _need(c, link, target):
+        return 0
+    if flags & ~(SYMBOLIC_LINK_FLAG_DIRECTORY | SYMBOLIC_LINK_FLAG_ALLOW_UNPRIVILEGED_CREATE) or not target:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    nlink = nt_name(c, link)
+    if nlink is None:
+        return 0
+    token = 0
+    if not flags & SYMBOLIC_LINK_FLAG_ALLOW_UNPRIVILEGED_CREATE:
+        # RtlAcquirePrivilege(SE_CREATE_SYMBOLIC_LINK_PRIVILEGE): without the flag only a token that holds the
+        # privilege may make a link, developer mode or not
+        token = _acquire_symlink_privilege(c)
+        if not token:
+            c.set_last_error(ERROR_PRIVILEGE_NOT_HELD)
+            return 0
+    try:
+        return _create_symlink(c, nlink, target, flags)
+    finally:
+        if token:
+            _release_privilege(c, token)
+
+
+def _acquire_symlink_privilege(c) -> tuple[int, int] | int:
+    """Enable SeCreateSymbolicLinkPrivilege in the process token: (token handle, previous state) or 0 when the
+    token does not hold it (STATUS_NOT_ALL_ASSIGNED)."""
+    ps = c.ptr_size
+    hp = c.stack_alloc(ps, 8)
+    if _failed(c.nt("NtOpenProcessToken", -1 & ((1 << 8 * ps) - 1), 0x20 | 0x8, hp)):   # ADJUST_PRIVILEGES|QUERY
+        return 0
+    th = c.ptr(hp)
+    new = c.stack_alloc(16, 8)
+    c.write(new, struct.pack("<IIiI", 1, SE_CREATE_SYMBOLIC_LINK_PRIVILEGE, 0, 2))     # SE_PRIVILEGE_ENABLED
+    prev = c.stack_alloc(16, 8)
+    rl = c.stack_alloc(4, 4)
+    st = c.nt("NtAdjustPrivilegesToken", th, 0, new, 16, prev, rl)
+    if st != 0:                 # STATUS_NOT_ALL_ASSIGNED (0x106) or a failure
+        nt_close(c, th)
+        return 0
+    return th, prev
+
+
+def _release_privilege(c, token) -> None:
+    th, prev = token
+    if c.u32(prev):             # it was disabled before: disable it again
+        c.nt("NtAdjustPrivilegesToken", th, 0, prev, 16, 0, 0)
+    nt_close(c, th)
+
+
+def _create_symlink(c, nlink: str, target: str, flags: int) -> int:
+    relative = _path_is_relative(target)
+    if relative:
+        substitute = target
+    else:
+        substitute = nt_name(c, target)
+        if substitute is None:
+            return 0
+    is_dir = bool(flags & SYMBOLIC_LINK_FLAG_DIRECTORY)
+    opts = V.FILE_OPEN_REPARSE_POINT | V.FILE_SYNCHRONOUS_IO_NONALERT | \
+        (V.FILE_DIRECTORY_FILE if is_dir else V.FILE_NON_DIRECTORY_FILE)
+    st, h, _ = nt_open(c, nlink, V.FILE_WRITE_ATTRIBUTES | V.DELETE | V.SYNCHRONIZE, 0, opts,
+                       disposition=V.FILE_CREATE, attributes=V.FILE_ATTRIBUTE_NORMAL)
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return 0
+    data = symlink_buffer(substitute, target, relative)
+    buf = c.stack_alloc(len(data), 8)
+    c.write(buf, data)
+    iosb = c.stack_alloc(2 * c.ptr_size, 8)
+    st = c.nt("NtFsControlFile", h, 0, 0, 0, iosb, FSCTL_SET_REPARSE_POINT, buf, len(data), 0, 0)
+    if _failed(st):
+        set_info(c, h, FS.FileDispositionInformation, b"\x01")
+        nt_close(c, h)
+        c.set_last_nt_error(st)
+        return 0
+    nt_close(c, h)
+    return 1
+
+
 # ============================================================================================ find
 class FindHandle(KObject):
     """The state behind a FindFirstFile handle (kernelbase keeps it in user memory; a kernel object here):
@@ -681,10 +790,12 @@ def _find_next_entry(c, fh, mask: str | None, restart: bool) -> tuple[int, bytes
 def _write_find_data(c, buf, raw: bytes, basic: bool) -> None:
     """WIN32_FIND_DATA from a directory entry: attributes, times, size, cFileName (cAlternateFileName empty:
     the sandbox keeps no 8.3 names)."""
-    cr, ac, wr, _ch, eof, _alloc, attrs, namelen = struct.unpack_from("<qqqqqqII", raw, 8)
+    cr, ac, wr, _ch, eof, _alloc, attrs, namelen, ea = struct.unpack_from("<qqqqqqIII", raw, 8)
     off = 68 if basic else 94
     name = raw[off:off + namelen].decode("utf-16-le", "surrogatepass")
-    head = struct.pack("<IQQQII", attrs, cr, ac, wr, eof >> 32, eof & 0xFFFFFFFF) + bytes(8)
+    # dwReserved0: a reparse point's tag (the entry's EaSize field holds it)
+    tag = ea if attrs & V.FILE_ATTRIBUTE_REPARSE_POINT else 0
+    head = struct.pack("<IQQQIIII", attrs, cr, ac, wr, eof >> 32, eof & 0xFFFFFFFF, tag, 0)
     if c.wide:
         data = name.encode("utf-16-le")[:2 * (MAX_PATH - 1)]
         body = head + data.ljust(2 * MAX_PATH, b"\0") + bytes(28)

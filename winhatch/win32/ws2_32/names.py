@@ -3,7 +3,7 @@ gethostname, and the inet_* conversions.
 
 A name is resolved as Windows' resolver does it for a host without a hosts file entry: "localhost" and the
 computer's own name locally, an address literal as itself, anything else by a DNS query (over UDP, through the
-sockets driver, to the adapter's DNS server 10.0.2.3) — so the question and the answer are in the capture.
+sockets driver, to the adapter's DNS server, the profile's) — so the question and the answer are in the capture.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def resolve(c, name: str) -> list[str] | None:
     if key == "localhost":
         return ["127.0.0.1"]
     if key == computer_name(c).lower():
-        return [inet.GUEST_IP]
+        return [inet.internet_of(c.machine).ip]
     return _dns_query(c, name.rstrip("."))
 
 
@@ -67,7 +67,7 @@ def _dns_query(c, name: str, qtype: int = 1) -> list[str] | None:
     try:
         buf = c.stack_alloc(len(query), 8)
         c.write(buf, query)
-        to = afd.sockaddr_in(inet.DNS_SERVER, 53)
+        to = afd.sockaddr_in(inet.internet_of(c.machine).dns_server, 53)
         st, _i, _o = A.ioctl(c, s, afd.IOCTL_WHAFD_SEND, struct.pack("<IIQ", 0, len(query), buf) + to)
         if st:
             return None
@@ -224,7 +224,7 @@ def _getnameinfo(c, sa, salen, host, hostlen, serv, servlen, flags, wide):
     ip, port = afd.parse_sockaddr(raw)
     hname = None
     if not flags & NI_NUMERICHOST:
-        if inet.is_loopback(ip) or ip == inet.GUEST_IP:
+        if inet.is_own(c.machine, ip):
             hname = computer_name(c)
         else:
             hname = inet.internet_of(c.machine).names.get(ip)
@@ -462,7 +462,7 @@ def gethostbyaddr(c, addr, length, family):
         c.set_last_error(WSAEFAULT)
         return 0
     ip = _pysocket.inet_ntoa(c.read(addr, 4))
-    if inet.is_loopback(ip) or ip == inet.GUEST_IP:
+    if inet.is_own(c.machine, ip):
         name = computer_name(c)
     else:
         name = inet.internet_of(c.machine).names.get(ip)

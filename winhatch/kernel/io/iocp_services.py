@@ -456,6 +456,10 @@ def NtFsControlFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, 
             ev.reset()
         if code >> 16 != FILE_DEVICE_FILE_SYSTEM:
             return STATUS_INVALID_DEVICE_REQUEST
+        if code in (FSCTL_SET_REPARSE_POINT, FSCTL_GET_REPARSE_POINT, FSCTL_DELETE_REPARSE_POINT):
+            return _reparse_fsctl(machine, thread, obj, code, Event, ApcRoutine, ApcContext, IoStatusBlock,
+                                  InputBuffer, InputBufferLength & 0xFFFFFFFF, OutputBuffer,
+                                  OutputBufferLength & 0xFFFFFFFF)
         unsupported(thread, "NtFsControlFile", f"file-system control code {code:#x} on a disk file")
     if code == FSCTL_PIPE_PEEK:
         return _pipe_peek(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, OutputBuffer,

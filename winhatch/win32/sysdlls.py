@@ -158,6 +158,11 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
             placed.append((len(body), None, 0))
             body += stub.ljust(32, b"\xcc")
             continue
+        raw = nat.raw_code(name, ename)
+        if raw is not None:          # machine code only (DbgBreakPoint): no trap, no gate
+            placed.append((len(body), None, 0))
+            body += raw.ljust(16, b"\xcc")
+            continue
         native = native_code(arch, name, ename)
         sym = nat.blob_symbol(arch, name, ename) if blob is not None else None
         if sym is not None:   # gate ; jmp <blob function>

@@ -1161,6 +1161,9 @@ def unhandled_exception_filter_gen(thread, ep_addr: int):
     proc = thread.process
     st = state_of(proc)
     fn = st.unhandled_filter
+    if proc.debug_port is not None:
+        # a process being debugged: the exception goes to the debugger (second chance), not to the filter
+        return EXCEPTION_CONTINUE_SEARCH
     if fn and thread.tid not in st.in_top_filter:
         # an exception that reaches the top while the filter itself runs (a filter at a bad address faults
         # at once) gets the default action — the process ends with that exception's code — instead of the
@@ -1180,6 +1183,8 @@ def _unhandled(thread, rec: dict, ctx: Context, description: str, *, rec_addr, k
     machine = _machine(thread)
     params = tuple(rec.get("ExceptionInformation", ()))
     info = ExceptionInfo(rec["ExceptionCode"], rec["ExceptionAddress"], None, None, description, params)
+    info.flags = rec.get("ExceptionFlags", 0)
+    info.context = ctx          # a debugger's second chance continued with DBG_CONTINUE resumes it
     if kill_only:
         # a top-level filter chose EXCEPTION_EXECUTE_HANDLER: RtlUserThreadStart's __except ends the process
         from winhatch.kernel.ke.dispatcher import ProcessExit

@@ -222,6 +222,10 @@ def LdrpInitializeProcess(machine, thread) -> None:
         LdrpSnapModule(st, m)
     LdrpInitializeTls(st, thread)
     st.emit("LdrpInitializeProcessDone", modules=len(st.modules))
+    if PEB.read(aspace, proc.peb, arch, "BeingDebugged")["BeingDebugged"]:
+        # LdrpDoDebuggerBreak: the initial breakpoint of a process started under a debugger, before the DLLs'
+        # initialisation
+        machine.dispatcher.call_guest(thread, machine.ntdll_export(proc, "LdrpDoDebuggerBreak"), ())
     _run_initializers(st, thread, exe)
 
 

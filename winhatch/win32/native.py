@@ -197,7 +197,11 @@ def blob_symbol(arch: str, dll: str, name: str | None) -> int | None:
 
 #: exports that are only machine code, with no gate and no Python path (a breakpoint must be the export's first
 #: byte: a debugger checks that the exception address is DbgBreakPoint itself): `int3; ret`
-RAW_CODE: dict[str, dict[str, bytes]] = {"ntdll.dll": {"DbgBreakPoint": b"\xcc\xc3", "DbgUserBreakPoint": b"\xcc\xc3"}}
+#: LdrpDoDebuggerBreak: the loader's initial breakpoint for a process started under a debugger (not exported)
+RAW_CODE: dict[str, dict[str, bytes]] = {"ntdll.dll": {"DbgBreakPoint": b"\xcc\xc3", "DbgUserBreakPoint": b"\xcc\xc3",
+                                                      "LdrpDoDebuggerBreak": b"\xcc\xc3"},
+                                       "kernelbase.dll": {"DebugBreak": b"\xcc\xc3"},
+                                       "kernel32.dll": {"DebugBreak": b"\xcc\xc3"}}
 
 
 def raw_code(dll: str, name: str | None) -> bytes | None:

@@ -38,7 +38,8 @@ FORMAT_VERSION = 9   # 9: native exports carry the compiled blob; their framed s
 SYSTEM_FILE_VERSION = (10, 0, 19041, 3636)
 #: bytes per stub: winhatch.cpu.api_stub (73 bytes x64, 45 x86) rounded up
 STUB_STRIDE = {"x64": 80, "x86": 48}
-INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn", "WhExcReturn", "WhExcNested", "WhFiberReturn"]}
+INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn", "WhExcReturn", "WhExcNested", "WhFiberReturn",
+                         "LdrpDoDebuggerBreak"]}
 ENTRY_NAME = "DllEntryPoint"
 #: the no-access section holding the data exports winhatch does not implement, and each one's slot in it:
 #: an access up to this far past the export is attributed to it
@@ -192,6 +193,11 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
                 data_refs.append((p, sym[len("__wh_data_"):], kind, bias))
     first_internal = len(body)
     body += bare * max(len(internal), 1)
+    for j, iname in enumerate(internal):
+        raw = nat.raw_code(name, iname)
+        if raw is not None:          # machine code only (LdrpDoDebuggerBreak)
+            at = first_internal + j * stride
+            body[at:at + stride] = raw.ljust(stride, b"\xcc")
     b = ImageBuilder(arch=arch, dll=True, image_base=base, name=name, timestamp=0)
     text = b.add_section(".text", bytes(body), SCN_CODE)
     if blob is not None:

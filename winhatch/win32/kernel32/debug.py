@@ -166,3 +166,14 @@ def DebugSetProcessKillOnExit(c, kill):
 @api(K32, "BOOL WINAPI DebugBreakProcess(HANDLE Process)")
 def DebugBreakProcess(c, h):
     return 0 if _failed(c, dbgui.issue_remote_breakin(c, h)) else 1
+
+
+@api(K32, "void WINAPI DebugBreak(void)")
+def DebugBreak(c):
+    """Its export is machine code, `int3; ret` (winhatch.win32.native.RAW_CODE): a breakpoint exception in the
+    caller's thread. This handler is reached only through a trap, which that code never makes."""
+    from winhatch.kernel.ke.dispatcher import ExceptionInfo
+    from winhatch.win32.ntdll.seh import caller_context
+    info = ExceptionInfo(0x80000003, c.cpu.pc, parameters=(0,))
+    info.context = caller_context(c)
+    c.machine.dispatcher.raise_exception(c.thread, info)

@@ -225,7 +225,11 @@ def LdrpInitializeProcess(machine, thread) -> None:
     if PEB.read(aspace, proc.peb, arch, "BeingDebugged")["BeingDebugged"]:
         # LdrpDoDebuggerBreak: the initial breakpoint of a process started under a debugger, before the DLLs'
         # initialisation
-        machine.dispatcher.call_guest(thread, machine.ntdll_export(proc, "LdrpDoDebuggerBreak"), ())
+        thread.__dict__["dbg_break_catch"] = machine.ntdll_export(proc, "LdrpDoDebuggerBreak") + 1
+        try:
+            machine.dispatcher.call_guest(thread, machine.ntdll_export(proc, "LdrpDoDebuggerBreak"), ())
+        finally:
+            thread.__dict__.pop("dbg_break_catch", None)
     _run_initializers(st, thread, exe)
 
 

@@ -919,6 +919,12 @@ class Dispatcher:
         def continuation(status: int) -> None:
             if status in (dbgk.DBG_CONTINUE, dbgk.DBG_EXCEPTION_HANDLED):
                 return                  # dismissed: the thread goes on with its (possibly changed) registers
+            catch = thread.__dict__.get("dbg_break_catch")
+            if first_chance and catch is not None and info.code == STATUS_BREAKPOINT:
+                # the breakpoint of ntdll's own `__try { DbgBreakPoint(); } __except (EXCEPTION_EXECUTE_HANDLER)`
+                # (LdrpDoDebuggerBreak, DbgUiRemoteBreakin): caught there, the function returns
+                cpu.pc = catch
+                return
             if first_chance:
                 self._user_dispatch(thread, info)
             else:

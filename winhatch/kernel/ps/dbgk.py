@@ -115,8 +115,8 @@ class DebugObject(KObject):
         for e in self.events:
             if e.reported:
                 busy.add(e.process.pid)
-            elif e.process.pid not in busy:
-                return e
+            elif e.process.pid not in busy and not (e.thread.suspend_count and not e.thread.terminated):
+                return e        # (an event of a suspended thread waits until it is resumed)
         return None
 
     def signaled(self) -> bool:
@@ -164,6 +164,8 @@ class DebugEvent:
         self.info = info
         self.reported = False
         self.reply: _Reply | None = None
+        self.frozen = False     # counted in its process's debug_frozen
+        self.held = False       # counted in its thread's debug_held
 
 
 # ---------------------------------------------------------------------------------------------- sending
@@ -183,16 +185,30 @@ def mark_peb(proc) -> None:
         pass
 
 
-def _freeze(machine, proc) -> None:
-    proc.debug_frozen = getattr(proc, "debug_frozen", 0) + 1
+def _freeze(machine, e: "DebugEvent") -> None:
+    """DbgkpSuspendProcess: the whole process stops while the event is pending; its thread waits for the reply."""
+    proc = e.process
+    proc.debug_frozen += 1
+    e.thread.debug_held += 1
+    e.frozen = e.held = True
     cur = machine.dispatcher.current
     if cur is not None and cur.process is proc and proc.cpu is not None:
         proc.cpu.stop()        # the running thread stops after its current call
         machine.dispatcher.end_slice()
 
 
-def _unfreeze(proc) -> None:
-    proc.debug_frozen = max(0, getattr(proc, "debug_frozen", 0) - 1)
+def _thaw(e: "DebugEvent") -> None:
+    """The process runs again (DBG_REPLY_LATER: the event's own thread still waits)."""
+    if e.frozen:
+        e.frozen = False
+        e.process.debug_frozen = max(0, e.process.debug_frozen - 1)
+
+
+def _release(e: "DebugEvent") -> None:
+    _thaw(e)
+    if e.held:
+        e.held = False
+        e.thread.debug_held = max(0, e.thread.debug_held - 1)
 
 
 def queue(machine, thread, code: int, info: dict, *, reply: bool = False) -> DebugEvent | None:
@@ -206,7 +222,7 @@ def queue(machine, thread, code: int, info: dict, *, reply: bool = False) -> Deb
     if reply:
         e.reply = _Reply(e)
     port.events.append(e)
-    _freeze(machine, proc)
+    _freeze(machine, e)
     machine.events.emit(ev.THREAD, "debug_event", proc.pid, thread.tid, code=code,
                         **{k: v for k, v in info.items() if isinstance(v, int)})
     machine.dispatcher.signal_waiters()
@@ -331,10 +347,9 @@ def detach(machine, proc, port: DebugObject) -> None:
         proc.debug_port = None
     for e in [e for e in port.events if e.process is proc]:
         port.events.remove(e)
-        _unfreeze(proc)
+        _release(e)
         if e.reply is not None and e.reply.status is None:
             e.reply.status = DBG_EXCEPTION_NOT_HANDLED
-    proc.debug_frozen = 0
     mark_peb(proc)
     machine.dispatcher.signal_waiters()
 
@@ -361,6 +376,7 @@ def NtDebugActiveProcess(machine, thread, ProcessHandle, DebugObjectHandle):
     if proc.debug_port is not None:
         return STATUS_PORT_ALREADY_SET
     attach(machine, proc, port, fake_events=True)
+    proc.no_debug_inherit = True   # the processes it creates are not debugged (only CreateProcess's flag does that)
     return 0
 
 
@@ -467,8 +483,15 @@ def NtDebugContinue(machine, thread, DebugObjectHandle, ClientId, ContinueStatus
         return STATUS_INVALID_PARAMETER
     for e in port.events:
         if e.reported and e.process.pid == cid["UniqueProcess"] and e.thread.tid == cid["UniqueThread"]:
+            if status == DBG_REPLY_LATER:
+                # reported again, in its place, when the debugger waits next; the process runs meanwhile, the
+                # event's thread does not
+                e.reported = False
+                _thaw(e)
+                machine.dispatcher.signal_waiters()
+                return 0
             port.events.remove(e)
-            _unfreeze(e.process)
+            _release(e)
             if e.reply is not None:
                 e.reply.status = status
             if status == DBG_TERMINATE_PROCESS:

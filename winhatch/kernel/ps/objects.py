@@ -112,6 +112,7 @@ class Thread(KObject):
         self.initial = False
         self.csr = None
         self.wait = None  # what the thread is blocked on, for the scheduler
+        self.debug_held = 0  # its debug events not continued yet (it waits for the debugger's reply)
 
     def signaled(self) -> bool:
         return self.terminated
@@ -119,7 +120,7 @@ class Thread(KObject):
     @property
     def runnable(self) -> bool:
         return (not self.terminated and self.suspend_count == 0 and self.wait is None
-                and not self.process.debug_frozen)
+                and not self.debug_held and not self.process.debug_frozen)
 
     def __repr__(self) -> str:
         return f"<Thread tid={self.tid} of pid={self.process.pid}>"

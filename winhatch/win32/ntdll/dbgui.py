@@ -152,8 +152,18 @@ def DbgUiRemoteBreakin(c, ctx):
     if PEB.read(c.proc.aspace, c.proc.peb, c.arch, "BeingDebugged")["BeingDebugged"]:
         st = loader.state_of(c.proc)
         bp = loader._export_address(st, st.by_name["ntdll.dll"], name="DbgBreakPoint")
-        c.machine.dispatcher.call_guest(c.thread, bp, ())
+        call_caught(c.machine, c.thread, bp)
     ntdll.RtlExitUserThread(c.machine, c.thread, 0)
+
+
+def call_caught(machine, thread, bp: int) -> None:
+    """Call a breakpoint function (`int3; ret` at bp) inside an __except that catches the breakpoint: a debugger
+    that does not handle it (DBG_EXCEPTION_NOT_HANDLED) lets the function return."""
+    thread.__dict__["dbg_break_catch"] = bp + 1
+    try:
+        machine.dispatcher.call_guest(thread, bp, ())
+    finally:
+        thread.__dict__.pop("dbg_break_catch", None)
 
 
 def _breakpoint(c):

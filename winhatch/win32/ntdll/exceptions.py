@@ -1199,7 +1199,7 @@ def _aedebug_command(template: str, pid: int, event: int) -> str:
 
 
 def _aedebug_gen(thread):
-    """The just-in-time debugger (HKLM\...\AeDebug: Auto "1" and a Debugger command line): started with the
+    """The just-in-time debugger (the AeDebug key: Auto "1" and a Debugger command line): started with the
     crashing process's id and an inheritable event, which the debugger sets once it has attached; the thread
     waits for the event or the debugger's end, then lets the exception go on (its second chance then reaches
     the debugger). Windows 10's default has no Debugger value: nothing is started."""

@@ -370,7 +370,10 @@ class Dispatcher:
             return
         thread.wait = None
         block.status = status
-        thread.wait_done = block
+        if not block.extra.get("keep_pc"):
+            # (a thread resuming from a debugger's reply re-runs nothing: the result of a wait it left before
+            # its debug event, still to be taken by the call's re-run, stays)
+            thread.wait_done = block
         if thread in self.waiting:
             self.waiting.remove(thread)
         self.thread_ready(thread)

@@ -370,6 +370,18 @@ class Dispatcher:
             return
         thread.wait = None
         block.status = status
+        if thread.__dict__.pop("context_set_in_wait", False) and thread.context is not None:
+            # a context set while the thread waited in a system call: the call returns into it with its status
+            # in rax / eax and the volatile registers the system-call return leaves undefined cleared
+            ctx = thread.context
+            if ctx.is64:
+                for r in ("rcx", "rdx", "r8", "r9", "r10", "r11"):
+                    ctx.set(r, 0)
+                ctx.set("rax", status & 0xFFFFFFFF)
+            else:
+                ctx.set("ecx", 0)
+                ctx.set("edx", 0)
+                ctx.set("eax", status & 0xFFFFFFFF)
         if not block.extra.get("keep_pc"):
             # (a thread resuming from a debugger's reply re-runs nothing: the result of a wait it left before
             # its debug event, still to be taken by the call's re-run, stays)

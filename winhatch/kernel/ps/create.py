@@ -437,9 +437,7 @@ def PspInsertProcess(machine, proc: Process, parent: Process, creator, req: Crea
     if req.creation_flags & (F.DEBUG_PROCESS | F.DEBUG_ONLY_THIS_PROCESS):
         # the creating thread's debug object (kernel32 connected it: DbgUiConnectToDbg, TEB DbgSsReserved[1])
         from winhatch.kernel.ps import dbgk
-        proc.debug_port = dbgk.thread_debug_object(creator)
-        if proc.debug_port is None:
-            raise CreateProcessError(6, 0xC0000008, "DEBUG_PROCESS without a debug object")   # invalid handle
+        proc.debug_port = dbgk.connect(machine, parent, creator)
         # DEBUG_ONLY_THIS_PROCESS: the children of the debuggee are not debugged (NoDebugInherit)
         proc.no_debug_inherit = bool(req.creation_flags & F.DEBUG_ONLY_THIS_PROCESS)
     elif parent.debug_port is not None and not getattr(parent, "no_debug_inherit", False):

@@ -517,6 +517,22 @@ def thread_debug_object(thread) -> DebugObject | None:
     return obj
 
 
+def connect(machine, proc, thread) -> DebugObject:
+    """DbgUiConnectToDbg as CreateProcess(DEBUG_PROCESS) makes it: the creating thread's debug object, created
+    (DEBUG_KILL_ON_CLOSE) with its handle in TEB DbgSsReserved[1] when the thread has none. A creator without a
+    thread (the shell) keeps the handle in its process."""
+    obj = thread_debug_object(thread)
+    if obj is not None:
+        return obj
+    obj = DebugObject(DEBUG_KILL_ON_CLOSE, machine=machine)
+    h = proc.handles.insert(obj, 0x1F000F)
+    if thread is not None and thread.teb:
+        from winhatch.kernel.structs import TEB
+        ps = 8 if proc.arch == "x64" else 4
+        proc.aspace.write(thread.teb + TEB.offset(proc.arch, "DbgSsReserved") + ps, h.to_bytes(ps, "little"))
+    return obj
+
+
 def debug_object_handle(machine, thread, proc) -> int:
     """ProcessDebugObjectHandle: a new handle to the process's debug object in the caller's process, or 0."""
     port = port_of(proc)

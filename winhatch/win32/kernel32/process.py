@@ -97,12 +97,6 @@ def CreateProcess(c, app, cmd, psa, tsa, inherit, flags, envp, cwd, si, pi):
         return 0
     env = _read_environment(c, envp, bool(flags & F.CREATE_UNICODE_ENVIRONMENT)) if envp else None
     startup = _startup(c, si, c.wide)
-    if flags & (F.DEBUG_PROCESS | F.DEBUG_ONLY_THIS_PROCESS):
-        from winhatch.win32.ntdll.dbgui import connect   # the child's debug port: this thread's debug object
-        st = connect(c)
-        if st & 0x80000000:
-            c.set_last_nt_error(st)
-            return 0
     try:
         res = CreateProcessInternalW(machine, c.thread, app, cmd, inherit_handles=bool(inherit),
                                      creation_flags=flags, environment=env, current_directory=cwd,

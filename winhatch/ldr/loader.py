@@ -228,6 +228,14 @@ def LdrpInitializeProcess(machine, thread) -> None:
         LdrpSnapModule(st, m)
     LdrpInitializeTls(st, thread)
     st.emit("LdrpInitializeProcessDone", modules=len(st.modules))
+    if PEB.read(aspace, proc.peb, arch, "BeingDebugged")["BeingDebugged"]:
+        # LdrpDoDebuggerBreak: the initial breakpoint of a process started under a debugger, before the DLLs'
+        # initialisation
+        thread.__dict__["dbg_break_catch"] = machine.ntdll_export(proc, "LdrpDoDebuggerBreak") + 1
+        try:
+            machine.dispatcher.call_guest(thread, machine.ntdll_export(proc, "LdrpDoDebuggerBreak"), ())
+        finally:
+            thread.__dict__.pop("dbg_break_catch", None)
     # kernelbase and kernel32 first (their graph), then the image's: initialisation order ntdll.dll,
     # KERNELBASE.dll, KERNEL32.DLL, then the image's DLLs after the DLLs they import
     _run_initializers(st, thread, k32)

@@ -202,9 +202,23 @@ def blob_symbol(arch: str, dll: str, name: str | None) -> int | None:
     return blob(arch).symbols.get(name)
 
 
+#: exports that are only machine code, with no gate and no Python path (a breakpoint must be the export's first
+#: byte: a debugger checks that the exception address is DbgBreakPoint itself): `int3; ret`
+#: LdrpDoDebuggerBreak: the loader's initial breakpoint for a process started under a debugger (not exported)
+RAW_CODE: dict[str, dict[str, bytes]] = {"ntdll.dll": {"DbgBreakPoint": b"\xcc\xc3", "DbgUserBreakPoint": b"\xcc\xc3",
+                                                      "LdrpDoDebuggerBreak": b"\xcc\xc3"},
+                                       "kernelbase.dll": {"DebugBreak": b"\xcc\xc3"},
+                                       "kernel32.dll": {"DebugBreak": b"\xcc\xc3"}}
+
+
+def raw_code(dll: str, name: str | None) -> bytes | None:
+    return RAW_CODE.get(dll, {}).get(name or "")
+
+
 def signature() -> str:
     """What shapes the native exports (part of the system DLL cache key)."""
     return repr((sorted((a, n, c.hex()) for a in ("x86", "x64") for n, c in _code(a).items()),
+                 sorted((d, n, c.hex()) for d, t in RAW_CODE.items() for n, c in t.items()),
                  _blob_json()["source_sha256"], hash_text(BLOB_PATH.read_bytes()),
                  sorted((d, sorted(n)) for d, n in NATIVE_EXPORTS.items())))
 

@@ -38,7 +38,8 @@ FORMAT_VERSION = 10  # 10: kernel32 and kernelbase carry import directories, as 
 SYSTEM_FILE_VERSION = (10, 0, 19041, 3636)
 #: bytes per stub: winhatch.cpu.api_stub (73 bytes x64, 45 x86) rounded up
 STUB_STRIDE = {"x64": 80, "x86": 48}
-INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn", "WhExcReturn", "WhExcNested", "WhFiberReturn"]}
+INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn", "WhExcReturn", "WhExcNested", "WhFiberReturn",
+                         "LdrpDoDebuggerBreak"]}
 ENTRY_NAME = "DllEntryPoint"
 #: the import directories of the system DLLs whose imports shape every process: Windows 10's kernel32.dll
 #: imports KERNELBASE.dll (directly and through api-ms-win-core-* sets) and ntdll.dll, kernelbase imports
@@ -172,6 +173,11 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
             placed.append((len(body), None, 0))
             body += stub.ljust(32, b"\xcc")
             continue
+        raw = nat.raw_code(name, ename)
+        if raw is not None:          # machine code only (DbgBreakPoint): no trap, no gate
+            placed.append((len(body), None, 0))
+            body += raw.ljust(16, b"\xcc")
+            continue
         native = native_code(arch, name, ename)
         sym = nat.blob_symbol(arch, name, ename) if blob is not None else None
         if sym is not None:   # gate ; jmp <blob function>
@@ -201,6 +207,11 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
                 data_refs.append((p, sym[len("__wh_data_"):], kind, bias))
     first_internal = len(body)
     body += bare * max(len(internal), 1)
+    for j, iname in enumerate(internal):
+        raw = nat.raw_code(name, iname)
+        if raw is not None:          # machine code only (LdrpDoDebuggerBreak)
+            at = first_internal + j * stride
+            body[at:at + stride] = raw.ljust(stride, b"\xcc")
     b = ImageBuilder(arch=arch, dll=True, image_base=base, name=name, timestamp=0)
     text = b.add_section(".text", bytes(body), SCN_CODE)
     if blob is not None:

@@ -227,7 +227,8 @@ class Dispatcher:
                 h.fn(thread, va)
             except WouldBlock as wb:  # the thread waits: back to the stub, re-executed when it resumes
                 self._block(thread, wb.block)
-                cpu.pc = va
+                if not wb.block.extra.get("keep_pc"):
+                    cpu.pc = va
                 cpu.stop()
                 return None
             except Preempt:  # the call is made again when the thread next runs (and counted then)
@@ -256,7 +257,8 @@ class Dispatcher:
                 services.dispatch(thread, cpu, kind, site)
             except WouldBlock as wb:  # the thread waits: it re-executes the system call when it resumes
                 self._block(thread, wb.block)
-                cpu.pc = site
+                if not wb.block.extra.get("keep_pc"):
+                    cpu.pc = site
                 cpu.stop()
                 return
             except BaseException as e:  # a termination, or a bug in a service: unwind outside the hook
@@ -317,7 +319,8 @@ class Dispatcher:
             return
         if isinstance(e, WouldBlock):   # the thread waits: it re-runs the stub when it resumes
             self._block(thread, e.block)
-            cpu.pc = va
+            if not e.block.extra.get("keep_pc"):
+                cpu.pc = va
         elif isinstance(e, Preempt):    # the slice ends before the call: it is made (and counted) again
             self.api_calls -= 1
             cpu.pc = va
@@ -367,7 +370,22 @@ class Dispatcher:
             return
         thread.wait = None
         block.status = status
-        thread.wait_done = block
+        if thread.__dict__.pop("context_set_in_wait", False) and thread.context is not None:
+            # a context set while the thread waited in a system call: the call returns into it with its status
+            # in rax / eax and the volatile registers the system-call return leaves undefined cleared
+            ctx = thread.context
+            if ctx.is64:
+                for r in ("rcx", "rdx", "r8", "r9", "r10", "r11"):
+                    ctx.set(r, 0)
+                ctx.set("rax", status & 0xFFFFFFFF)
+            else:
+                ctx.set("ecx", 0)
+                ctx.set("edx", 0)
+                ctx.set("eax", status & 0xFFFFFFFF)
+        if not block.extra.get("keep_pc"):
+            # (a thread resuming from a debugger's reply re-runs nothing: the result of a wait it left before
+            # its debug event, still to be taken by the call's re-run, stays)
+            thread.wait_done = block
         if thread in self.waiting:
             self.waiting.remove(thread)
         self.thread_ready(thread)
@@ -538,6 +556,8 @@ class Dispatcher:
             if not thread.started:
                 thread.started = True
                 self.machine.thread_startup(thread)  # PspUserThreadStartup (kernel, ps/create.py)
+                if not thread.runnable:              # a debugger holds the process (its creation events)
+                    return
             self._run_until(thread, None, sliced)
         except GuestTermination as e:
             self._terminated(thread, e)
@@ -576,6 +596,17 @@ class Dispatcher:
             if self.interrupted or self.stop_request is not None:
                 self._check_stop()
             top = return_marker is None
+            if "dbg_continuation" in thread.__dict__:   # the debugger replied to the thread's event
+                try:
+                    from winhatch.kernel.ps.dbgk import run_continuation
+                    run_continuation(thread)
+                except WouldBlock as wb:
+                    self._block(thread, wb.block)
+                if not thread.runnable:
+                    if top:
+                        return None
+                    self._nested_wait(thread)
+                continue
             dbg = self.debugger
             if dbg is not None and dbg.process is not thread.process:
                 dbg = None
@@ -634,7 +665,14 @@ class Dispatcher:
                     return None
                 continue
             if kind == "fault":
-                self._fault(thread, r.fault)
+                try:
+                    self._fault(thread, r.fault)
+                except WouldBlock as wb:      # the exception went to a debugger: the thread waits for its reply
+                    self._block(thread, wb.block)
+                if not thread.runnable:
+                    if top:
+                        return None
+                    self._nested_wait(thread)
                 continue
             if kind == "budget":
                 if not top:
@@ -856,15 +894,68 @@ class Dispatcher:
         dbg = self.debugger
         if dbg is not None and dbg.process is proc and not proc.cpu._in_run and dbg.exception(thread, info):
             return   # first chance: the debugger saw it and continued the thread without passing it on
+        if proc.debug_port is not None and not getattr(info, "debugger_seen", False):
+            from winhatch.kernel.ps import dbgk
+            if dbgk.port_of(proc) is not None:
+                self._to_debugger(thread, info, True)
+        self._user_dispatch(thread, info)
+
+    def _user_dispatch(self, thread: "Thread", info: ExceptionInfo) -> None:
         if self.user_exception_dispatcher is not None and self.user_exception_dispatcher(thread, info):
             return
         self.unhandled_exception(thread, info)
+
+    def _to_debugger(self, thread: "Thread", info: ExceptionInfo, first_chance: bool) -> None:
+        """DbgkForwardException: the debugger sees the exception first (first chance) or after no handler took it
+        (second chance); the thread waits for its continue (raises WouldBlock) and then, in the continuation,
+        goes on with its registers (DBG_CONTINUE) or with the dispatch (DBG_EXCEPTION_NOT_HANDLED)."""
+        from winhatch.kernel.ps import dbgk
+        from winhatch.ntstatus import STATUS_SINGLE_STEP
+        proc = thread.process
+        cpu = proc.cpu
+        if info.context is not None:
+            cpu.restore_context(info.context)      # the debugger sees (and continues) the raiser's context
+        elif info.code == STATUS_BREAKPOINT and cpu.pc == info.address:
+            # int3 is a trap: the debugger sees (and continues) the thread past it
+            try:
+                op = proc.aspace.read(info.address, 2)
+            except Exception:  # an unreadable address: leave the pc
+                op = b""
+            if op[:1] == b"\xcc":
+                cpu.pc = info.address + 1
+            elif op == b"\xcd\x03":
+                cpu.pc = info.address + 2
+        elif info.code == STATUS_SINGLE_STEP:
+            reg = "rflags" if cpu.is64 else "eflags"
+            cpu.set_reg(reg, cpu.reg(reg) & ~0x100)   # the trap flag is clear once the step trapped
+        data = dbgk.exception_info(info, first_chance, proc.arch)
+        info.debugger_seen = True
+
+        def continuation(status: int) -> None:
+            if status in (dbgk.DBG_CONTINUE, dbgk.DBG_EXCEPTION_HANDLED):
+                return                  # dismissed: the thread goes on with its (possibly changed) registers
+            catch = thread.__dict__.get("dbg_break_catch")
+            if first_chance and catch is not None and info.code == STATUS_BREAKPOINT:
+                # the breakpoint of ntdll's own `__try { DbgBreakPoint(); } __except (EXCEPTION_EXECUTE_HANDLER)`
+                # (LdrpDoDebuggerBreak, DbgUiRemoteBreakin): caught there, the function returns
+                cpu.pc = catch
+                return
+            if first_chance:
+                self._user_dispatch(thread, info)
+            else:
+                self.unhandled_exception(thread, info)
+        dbgk.send_and_wait(self.machine, thread, dbgk.EXCEPTION, data, continuation)
 
     def unhandled_exception(self, thread: "Thread", info: ExceptionInfo, *, record: dict | None = None,
                             stack: list | None = None, context: dict | None = None) -> None:
         """Nothing handled the exception: the process dies with the code (as after the unhandled-exception
         filter); `proc.crash` keeps the exception record, the registers and a stack walk."""
         proc = thread.process
+        if proc.debug_port is not None and not getattr(info, "debugger_second", False):
+            from winhatch.kernel.ps import dbgk
+            if dbgk.port_of(proc) is not None:
+                info.debugger_second = True
+                self._to_debugger(thread, info, False)
         if self.machine.hooks.exceptions:
             _hooks.exception_hooks(self.machine.hooks, thread, info, False)
         images = proc.subsystem["images"]

@@ -356,12 +356,20 @@ def map_view(machine, thread, section_handle: int, process_handle: int, base: in
                              replace_placeholder=bool(alloc_type & MEM_REPLACE_PLACEHOLDER))
     if not sec.is_image and protect & 0xF0:      # PAGE_EXECUTE*: which pages run after being written
         proc.aspace.track_execution(r.base, r.size)
+    if sec.is_image and proc.debug_port is not None:
+        from winhatch.kernel.ps import dbgk
+        dbgk.on_image_map(proc, r.base)            # DbgkMapViewOfSection: LOAD_DLL
     return r.base, r.size, r.status
 
 
 def unmap_view(machine, thread, process_handle: int, base: int, preserve_placeholder: bool = False) -> None:
     """NtUnmapViewOfSection (any address inside the view)."""
     proc = _target_process(thread, process_handle)
+    if proc.debug_port is not None:
+        a = proc.aspace.allocation_at(base)
+        if a is not None and a.section is not None and a.section.is_image:
+            from winhatch.kernel.ps import dbgk
+            dbgk.on_image_unmap(proc, a.base)      # DbgkUnMapViewOfSection: UNLOAD_DLL
     proc.aspace.unmap_view(base, preserve_placeholder)
 
 

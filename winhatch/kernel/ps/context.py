@@ -238,4 +238,6 @@ def set_context(thread, t, addr: int, layout: str, caller_sp: int) -> int:
     if not t.started and t.context is getattr(t, "user_context", None):
         t.user_context = new   # what LdrInitializeThunk resumes (NtContinue) on the first run
     t.context = new
+    if t.wait is not None and not t.wait.extra.get("keep_pc"):
+        t.context_set_in_wait = True    # the wait returns into this context (the dispatcher's wake)
     return 0

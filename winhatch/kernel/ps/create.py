@@ -436,8 +436,12 @@ def PspInsertProcess(machine, proc: Process, parent: Process, creator, req: Crea
                                  f"process creation vetoed by a notify routine (0x{status:08X})")
     _stage(machine, "PspCallProcessNotifyRoutines", parent.pid, pid=proc.pid, routines=len(machine.notify.process))
     if req.creation_flags & (F.DEBUG_PROCESS | F.DEBUG_ONLY_THIS_PROCESS):
-        proc.debug_port = {"debugger_pid": parent.pid}
-    elif parent.debug_port is not None:
+        # the creating thread's debug object (kernel32 connected it: DbgUiConnectToDbg, TEB DbgSsReserved[1])
+        from winhatch.kernel.ps import dbgk
+        proc.debug_port = dbgk.connect(machine, parent, creator)
+        # DEBUG_ONLY_THIS_PROCESS: the children of the debuggee are not debugged (NoDebugInherit)
+        proc.no_debug_inherit = bool(req.creation_flags & F.DEBUG_ONLY_THIS_PROCESS)
+    elif parent.debug_port is not None and not getattr(parent, "no_debug_inherit", False):
         proc.debug_port = parent.debug_port  # inherited unless NoDebugInherit
     machine.processes.append(proc)  # PsActiveProcessHead
     if job is not None:
@@ -579,3 +583,6 @@ def PspUserThreadStartup(machine, thread: Thread) -> None:
         _stage(machine, "PspUserThreadStartup", proc.pid, thread.tid, image_notifications=thread.initial,
                cookie=f"0x{cookie:08x}")
     machine.enter_ldr_initialize_thunk(thread)
+    if proc.debug_port is not None:   # DbgkCreateThread: CREATE_PROCESS / CREATE_THREAD (the process waits)
+        from winhatch.kernel.ps import dbgk
+        dbgk.on_thread_startup(machine, thread)

@@ -17,6 +17,9 @@ def PspExitThread(machine, thread, status: int) -> None:
     if thread.terminated:
         return
     proc = thread.process
+    if proc.debug_port is not None and any(not t.terminated for t in proc.threads if t is not thread):
+        from winhatch.kernel.ps import dbgk
+        dbgk.on_thread_exit(machine, thread, status, False)       # DbgkExitThread
     _end_thread(machine, thread, status)
     machine.events.emit(ev.THREAD, "thread_exit", proc.pid, thread.tid, exit_status=thread.exit_status)
     if all(t.terminated for t in proc.threads) and not proc.exited:
@@ -43,6 +46,19 @@ def PspExitProcess(machine, proc, status: int) -> None:
     if proc.exited:
         return
     proc.exit_status = status & 0xFFFFFFFF
+    if proc.debug_port is not None:
+        from winhatch.kernel.ps import dbgk
+        cur = machine.dispatcher.current
+        last = cur if cur is not None and cur.process is proc else next(iter(proc.threads), None)
+        if last is not None:
+            dbgk.on_thread_exit(machine, last, status, True)       # DbgkExitProcess
+        port = dbgk.port_of(proc)
+        if port is not None:        # the events it waits on go with it, but EXIT_PROCESS stays to be reported
+            for e in [e for e in port.events if e.process is proc and not e.reported
+                      and e.code != dbgk.EXIT_PROCESS]:
+                port.events.remove(e)
+                if e.reply is not None and e.reply.status is None:
+                    e.reply.status = dbgk.DBG_CONTINUE
     proc.exited = True
     for t in proc.threads:
         if not t.terminated:

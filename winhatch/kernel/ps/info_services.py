@@ -287,7 +287,9 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     if cls == ProcessDebugObjectHandle:
         if size != ps:
             return STATUS_INFO_LENGTH_MISMATCH
-        st = _answer(thread, buf, size, bytes(ps), rl)
+        from winhatch.kernel.ps.dbgk import debug_object_handle
+        h = debug_object_handle(machine, thread, proc) if debugged else 0
+        st = _answer(thread, buf, size, h.to_bytes(ps, "little"), rl)
         return st or (STATUS_PORT_NOT_SET if not debugged else 0)
     if cls == ProcessDebugFlags:       # PROCESS_DEBUG_INHERIT: 1 while no debugger is attached
         no_inherit = getattr(proc, "no_debug_inherit", False)

@@ -89,6 +89,9 @@ def map_image(proc, section, path: str, *, base: int | None = None) -> int:
     if vbase != pe.image_base:
         relocate_view(proc, pe, vbase)
     images_of(proc).add(MappedImage(vbase, pe.size_of_image, name, path, section.traps))
+    if proc.debug_port is not None:
+        from winhatch.kernel.ps import dbgk
+        dbgk.on_image_map(proc, vbase)
     return vbase
 
 
@@ -127,5 +130,8 @@ def relocate_view(proc, pe, new_base: int) -> int:
 
 
 def unmap_image(proc, base: int) -> None:
+    if proc.debug_port is not None:
+        from winhatch.kernel.ps import dbgk
+        dbgk.on_image_unmap(proc, base)
     images_of(proc).remove(base)
     proc.aspace.unmap_view(base)

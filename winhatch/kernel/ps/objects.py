@@ -42,6 +42,7 @@ class Process(KObject):
         self.min_working_set = 50 * 4096  # PspMinimumWorkingSet (pages) default
         self.max_working_set = 345 * 4096  # PspMaximumWorkingSet default
         self.debug_port = None
+        self.debug_frozen = 0  # events of this process queued on its debug port and not continued yet
         self.handles = HandleTable()
         self.threads: list["Thread"] = []
         self.cpu = None  # winhatch.cpu.Cpu: the address space as Unicorn sees it
@@ -111,13 +112,15 @@ class Thread(KObject):
         self.initial = False
         self.csr = None
         self.wait = None  # what the thread is blocked on, for the scheduler
+        self.debug_held = 0  # its debug events not continued yet (it waits for the debugger's reply)
 
     def signaled(self) -> bool:
         return self.terminated
 
     @property
     def runnable(self) -> bool:
-        return not self.terminated and self.suspend_count == 0 and self.wait is None
+        return (not self.terminated and self.suspend_count == 0 and self.wait is None
+                and not self.debug_held and not self.process.debug_frozen)
 
     def __repr__(self) -> str:
         return f"<Thread tid={self.tid} of pid={self.process.pid}>"

@@ -56,9 +56,8 @@ def _output(c, text: str, raises, ansi: bytes = b"") -> None:
     """raises: [(code, params)] or a function of the address where `ansi` (a copy kernelbase keeps in its
     frame) is laid on the stack."""
     proc = c.proc
-    if proc.debug_port is not None:
-        from winhatch.win32.msvcrt.runtime import not_implemented
-        not_implemented(c, "OutputDebugString in a process being debugged (debug events are not modelled)")
+    if proc.debug_port is not None and _to_debugger(c, raises, ansi):
+        return
     c.machine.events.emit(ev.CONSOLE, "debug_string", proc.pid, c.thread.tid, text=text)
     if not X.state_of(proc).vectored:
         return      # no vectored handler: kernelbase's own __except catches it; no DBWIN listener
@@ -83,6 +82,39 @@ def _output(c, text: str, raises, ansi: bytes = b"") -> None:
 
     co.gen = wrapper()
     X.start(c.thread, co)
+
+
+def _to_debugger(c, raises, ansi: bytes) -> bool:
+    """A process being debugged: each exception goes to the debugger first (first chance, the thread waiting for
+    its continue); True when the debugger continued one (DBG_CONTINUE), False when none was handled. The call is
+    re-run after each wait: the replies so far are kept on the thread under the call's key."""
+    from winhatch.kernel.ke import wait as kwait
+    from winhatch.kernel.ps import dbgk
+    thread = c.thread
+    key = ("OutputDebugString", c._sp)
+    book = thread.__dict__.setdefault("ods_replies", {})
+    replies = book.setdefault(key, [])
+    done = kwait.take_done(thread, key)
+    if done is not None:
+        replies.append(done.objects[0].status)
+    if callable(raises):
+        str_addr = (c.cpu.sp - 0x100 - len(ansi)) & ~0xF
+        c.write(str_addr, ansi)
+        raises = raises(str_addr)
+    for i, (code, params) in enumerate(raises):
+        if i < len(replies):
+            if replies[i] in (dbgk.DBG_CONTINUE, dbgk.DBG_EXCEPTION_HANDLED):
+                book.pop(key, None)
+                return True
+            continue
+        info = {"ExceptionCode": code, "ExceptionFlags": 0, "ExceptionRecord": 0, "ExceptionAddress": c.cpu.pc,
+                "NumberParameters": len(params), "ExceptionInformation": list(params), "FirstChance": 1}
+        e = dbgk.queue(c.machine, thread, dbgk.EXCEPTION, info, reply=True)
+        if e is None:
+            break
+        raise kwait.WouldBlock(kwait.WaitBlock([e.reply], False, None, "OutputDebugString", key))
+    book.pop(key, None)
+    return False
 
 
 def _ansi(text: str) -> bytes:

@@ -1161,6 +1161,9 @@ def unhandled_exception_filter_gen(thread, ep_addr: int):
     proc = thread.process
     st = state_of(proc)
     fn = st.unhandled_filter
+    if proc.debug_port is not None:
+        # a process being debugged: the exception goes to the debugger (second chance), not to the filter
+        return EXCEPTION_CONTINUE_SEARCH
     if fn and thread.tid not in st.in_top_filter:
         # an exception that reaches the top while the filter itself runs (a filter at a bad address faults
         # at once) gets the default action — the process ends with that exception's code — instead of the
@@ -1172,7 +1175,73 @@ def unhandled_exception_filter_gen(thread, ep_addr: int):
             st.in_top_filter.discard(thread.tid)
         if r in (EXCEPTION_EXECUTE_HANDLER, EXCEPTION_CONTINUE_EXECUTION):
             return r
+    yield from _aedebug_gen(thread)
     return EXCEPTION_CONTINUE_SEARCH
+
+
+AEDEBUG_KEY = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\AeDebug"
+EVENT_ALL_ACCESS = 0x1F0003
+INFINITE = 0xFFFFFFFF
+
+
+def _aedebug_command(template: str, pid: int, event: int) -> str:
+    """The AeDebug Debugger value is a printf format taking the process id and the event handle."""
+    import re
+    args = iter((pid, event))
+
+    def one(m):
+        spec = m.group(0)
+        if spec == "%%":
+            return "%"
+        v = next(args, 0)
+        return f"{v:x}" if spec[-1] in "xX" else f"{v:X}" if spec[-1] == "X" else str(v)
+    return re.sub(r"%%|%[-+ #0]*\d*(?:l|ll|I64|h)?[dIiuxXp]", one, template)
+
+
+def _aedebug_gen(thread):
+    """The just-in-time debugger (the AeDebug key: Auto "1" and a Debugger command line): started with the
+    crashing process's id and an inheritable event, which the debugger sets once it has attached; the thread
+    waits for the event or the debugger's end, then lets the exception go on (its second chance then reaches
+    the debugger). Windows 10's default has no Debugger value: nothing is started."""
+    machine = _machine(thread)
+    proc = thread.process
+    try:
+        key = machine.registry.open_key(AEDEBUG_KEY, wow64=proc.arch == "x86")
+        debugger = key.get("Debugger")
+        auto = key.get("Auto")
+    except Exception:  # no key, or an unreadable value: no JIT debugger
+        return
+    if not isinstance(debugger, str) or not debugger.strip() or str(auto).strip() != "1":
+        return
+    from winhatch.kernel.ke.sync import Event
+    from winhatch.kernel.ps.create import CreateProcessInternalW, StartupInfo
+    from winhatch.ldr import loader
+    event = Event(machine, True, False)
+    hev = proc.handles.insert(event, EVENT_ALL_ACCESS, inherit=True)
+    res = CreateProcessInternalW(machine, thread, None, _aedebug_command(debugger, proc.pid, hev),
+                                 inherit_handles=True, startup=StartupInfo())
+    if not res.ok:
+        proc.handles.close(hev)
+        return
+    if res.thread is not None and res.thread.runnable:
+        machine.dispatcher.thread_ready(res.thread)
+    st = loader.state_of(proc)
+    heap = st.heaps.process_heap
+    ps = 8 if proc.arch == "x64" else 4
+    arr = heap.alloc(2 * ps)
+    mem = Mem(proc)
+    mem.wptr(arr, hev, ps == 8)
+    mem.wptr(arr + ps, res.process_handle, ps == 8)
+    wait = loader._export_address(st, st.by_name["kernel32.dll"], name="WaitForMultipleObjects")
+    try:
+        yield GuestCall(wait, (2, arr, 0, INFINITE), x86_nested=True)
+    finally:
+        heap.free_block(arr)
+        for h in (hev, res.process_handle, res.thread_handle):
+            try:
+                proc.handles.close(h)
+            except Exception:  # closed by the guest meanwhile
+                pass
 
 
 def _unhandled(thread, rec: dict, ctx: Context, description: str, *, rec_addr, kill_only: bool = False):
@@ -1180,6 +1249,8 @@ def _unhandled(thread, rec: dict, ctx: Context, description: str, *, rec_addr, k
     machine = _machine(thread)
     params = tuple(rec.get("ExceptionInformation", ()))
     info = ExceptionInfo(rec["ExceptionCode"], rec["ExceptionAddress"], None, None, description, params)
+    info.flags = rec.get("ExceptionFlags", 0)
+    info.context = ctx          # a debugger's second chance continued with DBG_CONTINUE resumes it
     if kill_only:
         # a top-level filter chose EXCEPTION_EXECUTE_HANDLER: RtlUserThreadStart's __except ends the process
         from winhatch.kernel.ke.dispatcher import ProcessExit

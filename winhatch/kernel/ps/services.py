@@ -80,7 +80,7 @@ def _open_by_cid(machine, thread, out, access, oa, cid_ptr, type_name):
     write_handle(thread, out, 0)
     if type_name == "Thread":
         obj = machine.cid.lookup(tid)
-        if obj is None or obj.type_name != "Thread" or (pid and obj.process.pid != pid) or obj.process.exited:
+        if obj is None or obj.type_name != "Thread" or (pid and obj.process.pid != pid & ~3) or obj.process.exited:
             return STATUS_INVALID_CID
     else:
         obj = machine.cid.lookup(pid) if pid else None

@@ -34,6 +34,7 @@ TOKEN_IMPERSONATE = 0x0004
 STATUS_BAD_TOKEN_TYPE = 0xC00000A8
 
 ProcessBasicInformation = 0
+ProcessIoCounters = 2
 ProcessVmCounters = 3
 ProcessTimes = 4
 ProcessDebugPort = 7
@@ -207,7 +208,10 @@ def _times(creation: int, exit_: int, kernel: int, user: int) -> bytes:
     return struct.pack("<qqqq", creation, exit_, kernel, user)
 
 
-PROCESS_QUERY_NEEDS_LIMITED = {ProcessBasicInformation, ProcessWow64Information, ProcessImageFileName,
+#: the fixed-size classes whose length Windows checks before it looks at the handle: class -> (x64, WoW64)
+PROCESS_FIXED_SIZES = {ProcessBasicInformation: (48, 24), ProcessIoCounters: (48, 48), ProcessDebugPort: (8, 4)}
+
+PROCESS_QUERY_NEEDS_LIMITED = {ProcessIoCounters, ProcessBasicInformation, ProcessWow64Information, ProcessImageFileName,
                                ProcessImageFileNameWin32, ProcessTimes, ProcessHandleCount, ProcessVmCounters,
                                ProcessCommandLineInformation, ProcessDefaultHardErrorMode}
 
@@ -228,7 +232,7 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     cls = ProcessInformationClass & 0xFFFFFFFF
     size = ProcessInformationLength & 0xFFFFFFFF
     buf, rl = ProcessInformation, ReturnLength
-    known = {ProcessBasicInformation, ProcessVmCounters, ProcessTimes, ProcessDebugPort, ProcessDefaultHardErrorMode,
+    known = {ProcessBasicInformation, ProcessIoCounters, ProcessVmCounters, ProcessTimes, ProcessDebugPort, ProcessDefaultHardErrorMode,
              ProcessHandleCount, ProcessWow64Information, ProcessImageFileName, ProcessBreakOnTermination,
              ProcessDebugObjectHandle, ProcessDebugFlags, ProcessExecuteFlags, ProcessCookie,
              ProcessImageFileNameWin32, ProcessCommandLineInformation, ProcessConsoleHostProcess}
@@ -239,6 +243,9 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     ps = _ps(thread)
     f = _pfmt(thread)
     m = (1 << 8 * ps) - 1
+    fixed = PROCESS_FIXED_SIZES.get(cls)
+    if fixed is not None and size != fixed[0 if ps == 8 else 1]:
+        return STATUS_INFO_LENGTH_MISMATCH
     if cls == ProcessCookie:
         if normalize_handle(ProcessHandle) != CURRENT_PROCESS and \
                 reference(thread, ProcessHandle, "Process", 0) is not thread.process:
@@ -258,6 +265,10 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
                 proc.pid & m, proc.inherited_from_pid & m)
         data = struct.pack("<IxxxxQQIxxxxQQ" if ps == 8 else "<IIIIII", *vals)
         return _answer(thread, buf, size, data, rl)
+    if cls == ProcessIoCounters:
+        # IO_COUNTERS: Read/Write/OtherOperationCount, Read/Write/OtherTransferCount (the I/O manager's
+        # per-process counts, kept by the service dispatcher)
+        return _answer(thread, buf, size, struct.pack("<6Q", *getattr(proc, "io_counters", [0] * 6)), rl)
     if cls == ProcessVmCounters:
         data = _vm_counters(thread, proc, size)
         return _answer(thread, buf, size, data, rl, sizes=(len(data) - ps, len(data)))

@@ -369,32 +369,39 @@ WOW64_GDT = {0x10: (0, 0, 0x9B, 0x2), 0x18: (0, 0xFFFFF, 0x93, 0xC), 0x20: (0, 0
 GDT_LIMIT = 0x7F
 
 
-def _descriptor_entry(thread, handle: int, buf: int, size: int) -> int:
+STATUS_UNSUCCESSFUL = 0xC0000001
+STATUS_NO_LDT = 0xC0000117
+
+
+def _descriptor_entry(thread, handle: int, buf: int, size: int, ret_len: int = 0) -> int:
     """ThreadDescriptorTableEntry (DESCRIPTOR_TABLE_ENTRY { ULONG Selector; LDT_ENTRY Descriptor }): the GDT
-    descriptor of a selector as the thread sees it: a 32-bit process runs under WoW64, so the selectors its
-    contexts show (CS 0x23, DS/ES/SS/GS 0x2B, FS 0x53) are those of x64 Windows's GDT, FS's base the thread's
-    TEB. Only a 32-bit process gets an answer; a selector past the GDT (or in an LDT: there is none) is
-    STATUS_ACCESS_VIOLATION, a selector of an unused entry (the null ones among them) an all-zero descriptor."""
-    t = reference(thread, handle, "Thread", THREAD_QUERY_INFORMATION)
-    if t.process.arch != "x86":
-        return STATUS_NOT_SUPPORTED
+    descriptor of a selector as a WoW64 thread sees it — the compatibility-mode entries of x64 Windows's GDT
+    (CS 0x23, DS/ES/SS/GS 0x2B, FS 0x53 whose base is the thread's 32-bit TEB, the 64-bit code 0x33 and the
+    kernel's); x64 ntdll's RtlWow64GetThreadSelectorEntry asks the same. Windows 10: the length first
+    (STATUS_INFO_LENGTH_MISMATCH), the null selectors an all-zero descriptor, an LDT selector STATUS_NO_LDT (a
+    process has none), any other unused entry STATUS_UNSUCCESSFUL; ReturnLength the descriptor's 8 bytes."""
     if size != 12:
         return STATUS_INFO_LENGTH_MISMATCH
+    t = reference(thread, handle, "Thread", THREAD_QUERY_INFORMATION)
     (sel,) = struct.unpack("<I", user_read(thread.process, buf, 4))
     if sel > 0xFFFF:
         return STATUS_INVALID_PARAMETER
     index = sel & ~7
-    if sel & 4 or index + 7 > GDT_LIMIT:
-        return STATUS_ACCESS_VIOLATION
-    entry = WOW64_GDT.get(index)
-    if entry is None:
+    if sel & 4:
+        return STATUS_NO_LDT
+    if index == 0:
         desc = bytes(8)
     else:
+        entry = WOW64_GDT.get(index) if index + 7 <= GDT_LIMIT else None
+        if entry is None:
+            return STATUS_UNSUCCESSFUL
         base, limit, access, flags = entry
         base = t.teb if base is None else base
         desc = struct.pack("<HHBBBB", limit & 0xFFFF, base & 0xFFFF, (base >> 16) & 0xFF, access,
                            (flags << 4) | (limit >> 16) & 0xF, base >> 24 & 0xFF)
     user_write(thread.process, buf + 4, desc)
+    if ret_len:
+        user_write(thread.process, ret_len, struct.pack("<I", 8))
     return 0
 
 
@@ -419,7 +426,7 @@ def NtQueryInformationThread(machine, thread, ThreadHandle, ThreadInformationCla
         return STATUS_INFO_LENGTH_MISMATCH
     limited = cls in THREAD_QUERY_LIMITED_CLASSES
     if cls == ThreadDescriptorTableEntry:
-        return _descriptor_entry(thread, ThreadHandle, buf, size)
+        return _descriptor_entry(thread, ThreadHandle, buf, size, rl)
     if cls not in known:
         # the handle's access is checked first (a limited handle is STATUS_ACCESS_DENIED for these classes)
         _query_thread(thread, ThreadHandle, False)

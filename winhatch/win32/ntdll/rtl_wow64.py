@@ -61,3 +61,32 @@ def RtlWow64IsWowGuestMachineSupported(c, machine, psupported):
     if psupported:
         c.write(psupported, b"\x01" if ok else b"\x00")
     return 0
+
+
+#: the CPU area of each guest machine WoW64 knows (machine -> context alignment, context size, offset of its
+#: ContextFlags, the machine's CONTEXT_* architecture flag): i386 CONTEXT, AMD64 CONTEXT, ARM CONTEXT, ARM64
+#: CONTEXT as Windows 10 lays out a thread's WOW64_CPURESERVED area
+CPU_AREAS = {0x014C: (4, 0x2CC, 0x00, 0x00010000), 0x8664: (16, 0x4D0, 0x30, 0x00100000),
+             0x01C4: (8, 0x1A0, 0x00, 0x00200000), 0xAA64: (16, 0x390, 0x00, 0x00400000)}
+STATUS_INVALID_PARAMETER = 0xC000000D
+
+
+@api(NT, "NTSTATUS NTAPI RtlWow64GetCpuAreaInfo(WOW64_CPURESERVED *CpuReserved, ULONG Flags, "
+         "WOW64_CPU_AREA_INFO *CpuAreaInfo)")
+def RtlWow64GetCpuAreaInfo(c, cpu, flags, info):
+    """Where the guest CONTEXT lives in a WOW64_CPURESERVED area {USHORT Flags; USHORT Machine;}: right after
+    it at the machine's context alignment, the CONTEXT_EX after the context (pointer-aligned), the context's
+    ContextFlags; WOW64_CPU_AREA_INFO { Context, ContextEx, ContextFlagsLocation, CpuReserved, ContextFlag,
+    Machine }. A machine WoW64 does not emulate is STATUS_INVALID_PARAMETER."""
+    machine = int.from_bytes(c.read(cpu + 2, 2), "little")
+    area = CPU_AREAS.get(machine)
+    if area is None:
+        return STATUS_INVALID_PARAMETER
+    align, size, flags_off, flag = area
+    ps = c.ptr_size
+    ctx = (cpu + 4 + align - 1) & ~(align - 1)
+    ctx_ex = (ctx + size + ps - 1) & ~(ps - 1)
+    for i, v in enumerate((ctx, ctx_ex, ctx + flags_off, cpu)):
+        c.write_ptr(info + i * ps, v)
+    c.write(info + 4 * ps, flag.to_bytes(4, "little") + machine.to_bytes(2, "little"))
+    return 0

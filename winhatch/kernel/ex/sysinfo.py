@@ -198,7 +198,8 @@ def process_list(machine, caller_thread) -> list[tuple[dict, list[dict], str]]:
                 StartAddress=t.start_address, ClientId={"UniqueProcess": p.pid, "UniqueThread": t.tid},
                 Priority=t.priority, BasePriority=p.base_priority, ThreadState=state, WaitReason=reason,
                 _extended=dict(StackBase=t.stack.base if t.stack else 0, StackLimit=t.stack.limit if t.stack else 0,
-                               Win32StartAddress=t.start_address, TebBase=t.teb)))
+                               Win32StartAddress=t.start_address,
+                               TebBase=getattr(t, "teb64", 0) if p.arch == "x86" else t.teb)))
         a = p.aspace
         if a is not None:
             virtual = sum(r.RegionSize for r in a.regions() if r.State != 0x10000)

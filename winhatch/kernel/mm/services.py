@@ -39,13 +39,16 @@ def zero_bits_limit(thread, zero_bits: int) -> int | None:
     """The highest address a ZeroBits argument allows (None: no limit). A count below 32 is the number of
     high-order bits of a 32-bit address that must be zero (on x64 too: 1..21, the documented range, below 4 GiB);
     on x64 — and in a WoW64 process, whose services are the 64-bit ones — a value of 32 or more is a mask the
-    address must fit. Another count is STATUS_INVALID_PARAMETER_3."""
+    address must fit, as long as it leaves at most 53 (MM_MAXIMUM_ZERO_BITS) high bits zero: a mask below
+    0x400 (33, say) is STATUS_INVALID_PARAMETER_3 too. Another count is STATUS_INVALID_PARAMETER_3."""
     if not zero_bits:
         return None
     if zero_bits < 32:
         if zero_bits > 21:
             raise NtStatusError(STATUS_INVALID_PARAMETER_3, f"ZeroBits {zero_bits}")
         return (1 << (32 - zero_bits)) - 1
+    if 64 - zero_bits.bit_length() > 53:
+        raise NtStatusError(STATUS_INVALID_PARAMETER_3, f"ZeroBits mask {zero_bits:#x}")
     return (1 << zero_bits.bit_length()) - 1
 
 

@@ -260,7 +260,9 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     if cls == ProcessBasicInformation:
         # ExitStatus, PebBaseAddress, AffinityMask, BasePriority, UniqueProcessId, InheritedFromUniqueProcessId
         # (a WoW64 caller is not shown a 64-bit process's PEB)
-        peb = proc.peb if ps == 8 or proc.arch == "x86" else 0
+        # (a WoW64 process seen by a 64-bit caller: its 64-bit PEB)
+        peb = getattr(proc, "peb64", 0) if ps == 8 and proc.arch == "x86" else proc.peb if ps == 8 or \
+            proc.arch == "x86" else 0
         vals = (proc.exit_status & 0xFFFFFFFF, peb & m, proc.affinity & m, proc.base_priority & 0xFFFFFFFF,
                 proc.pid & m, proc.inherited_from_pid & m)
         data = struct.pack("<IxxxxQQIxxxxQQ" if ps == 8 else "<IIIIII", *vals)
@@ -445,7 +447,10 @@ def NtQueryInformationThread(machine, thread, ThreadHandle, ThreadInformationCla
     if cls == ThreadBasicInformation:
         # THREAD_BASIC_INFORMATION: ExitStatus, TebBaseAddress, ClientId, AffinityMask, Priority, BasePriority
         delta = getattr(t, "base_increment", t.priority - t.process.base_priority)
-        vals = (t.exit_status & 0xFFFFFFFF, t.teb, t.process.pid, t.tid, getattr(t, "affinity", t.process.affinity),
+        # a WoW64 thread seen by a 64-bit caller: its 64-bit TEB; a 64-bit thread seen by a WoW64 caller: none
+        teb = getattr(t, "teb64", 0) if ps == 8 and t.process.arch == "x86" else \
+            t.teb if ps == 8 or t.process.arch == "x86" else 0
+        vals = (t.exit_status & 0xFFFFFFFF, teb, t.process.pid, t.tid, getattr(t, "affinity", t.process.affinity),
                 t.priority, delta & 0xFFFFFFFF)
         data = struct.pack("<IxxxxQQQQII", *vals) if ps == 8 else struct.pack("<IIIIIII", *vals)
         return _answer(thread, buf, size, data, rl)

@@ -69,6 +69,9 @@ def test_system_information_classes(build_fixture, arch):
         assert "registry quota: 00000000 len=12 allowed=ffffffff used>0=1" in lines
         assert any(line.startswith("kernel debugger ex: c0000003") for line in lines)
         assert "native 0x2c: invalid" in lines
+        # Windows 10's WoW64 TEB/PEB pair (offsets of winnt.h's TEB32/TEB64/PEB64, Wine's ntdll/wow64.c checks)
+        assert "teb64: below=1 offset=-8192 back=8192 exlist=1 self=1 static=1 tid=1" in lines
+        assert "peb64: below=1 image=1 build=19045" in lines
         assert "native basic64: 00000000 len=64 limit=7ffffffeffff" in lines
 
 

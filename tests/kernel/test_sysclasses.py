@@ -50,6 +50,19 @@ COMMON = [
     "selector 0x63: c0000001 len=dead",
     "selector 0x0f: c0000117",
     "selector size 13: c0000004",
+    "priority null buffer: c0000005",           # the output is probed before the handle
+    "priority 4: c0000004",
+    "priority: 00000000 class=5",               # PROCESS_PRIOCLASS_BELOW_NORMAL
+    "image info: 00000000 subsystem=1",
+    "image info short: c0000004",
+    "stack allocation: 00000000 reserved=1 size=1",
+    "stack allocation short: c0000004",
+    "instrumentation 0: c0000004",
+    "instrumentation clear: 00000000",
+    "process affinity 2: 00000000 cpu=1",       # the thread follows the process's affinity
+    "thread affinity outside: c000000d",
+    "process affinity 0: c000000d",
+    "thread on processor 3: cpu=3",
 ]
 
 

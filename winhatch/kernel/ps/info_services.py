@@ -35,6 +35,8 @@ STATUS_BAD_TOKEN_TYPE = 0xC00000A8
 
 ProcessBasicInformation = 0
 ProcessIoCounters = 2
+ProcessPriorityClass = 18
+ProcessImageInformation = 37
 ProcessVmCounters = 3
 ProcessTimes = 4
 ProcessDebugPort = 7
@@ -209,9 +211,13 @@ def _times(creation: int, exit_: int, kernel: int, user: int) -> bytes:
 
 
 #: the fixed-size classes whose length Windows checks before it looks at the handle: class -> (x64, WoW64)
-PROCESS_FIXED_SIZES = {ProcessBasicInformation: (48, 24), ProcessIoCounters: (48, 48), ProcessDebugPort: (8, 4)}
+PROCESS_FIXED_SIZES = {ProcessBasicInformation: (48, 24), ProcessIoCounters: (48, 48), ProcessDebugPort: (8, 4),
+                       ProcessPriorityClass: (2, 2), ProcessImageInformation: (0x40, 0x30)}
+#: PROCESS_PRIOCLASS_* of the priority classes
+PRIORITY_CLASS_VALUES = {"idle": 1, "normal": 2, "high": 3, "realtime": 4, "below_normal": 5, "above_normal": 6}
 
-PROCESS_QUERY_NEEDS_LIMITED = {ProcessIoCounters, ProcessBasicInformation, ProcessWow64Information, ProcessImageFileName,
+PROCESS_QUERY_NEEDS_LIMITED = {ProcessIoCounters, ProcessPriorityClass, ProcessImageInformation,
+                               ProcessBasicInformation, ProcessWow64Information, ProcessImageFileName,
                                ProcessImageFileNameWin32, ProcessTimes, ProcessHandleCount, ProcessVmCounters,
                                ProcessCommandLineInformation, ProcessDefaultHardErrorMode}
 
@@ -232,7 +238,8 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     cls = ProcessInformationClass & 0xFFFFFFFF
     size = ProcessInformationLength & 0xFFFFFFFF
     buf, rl = ProcessInformation, ReturnLength
-    known = {ProcessBasicInformation, ProcessIoCounters, ProcessVmCounters, ProcessTimes, ProcessDebugPort, ProcessDefaultHardErrorMode,
+    known = {ProcessBasicInformation, ProcessIoCounters, ProcessPriorityClass, ProcessImageInformation,
+             ProcessVmCounters, ProcessTimes, ProcessDebugPort, ProcessDefaultHardErrorMode,
              ProcessHandleCount, ProcessWow64Information, ProcessImageFileName, ProcessBreakOnTermination,
              ProcessDebugObjectHandle, ProcessDebugFlags, ProcessExecuteFlags, ProcessCookie,
              ProcessImageFileNameWin32, ProcessCommandLineInformation, ProcessConsoleHostProcess}
@@ -243,8 +250,10 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     ps = _ps(thread)
     f = _pfmt(thread)
     m = (1 << 8 * ps) - 1
+    if size and (not buf or not thread.process.aspace.accessible(buf, size, True)):
+        return STATUS_ACCESS_VIOLATION        # ProbeForWrite of the output, before the handle
     fixed = PROCESS_FIXED_SIZES.get(cls)
-    if fixed is not None and size != fixed[0 if ps == 8 else 1]:
+    if fixed is not None and size != fixed[0 if ps == 8 else 1] and cls != ProcessImageInformation:
         return STATUS_INFO_LENGTH_MISMATCH
     if cls == ProcessCookie:
         if normalize_handle(ProcessHandle) != CURRENT_PROCESS and \
@@ -267,6 +276,19 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
                 proc.pid & m, proc.inherited_from_pid & m)
         data = struct.pack("<IxxxxQQIxxxxQQ" if ps == 8 else "<IIIIII", *vals)
         return _answer(thread, buf, size, data, rl)
+    if cls == ProcessPriorityClass:
+        # PROCESS_PRIORITY_CLASS { BOOLEAN Foreground; UCHAR PriorityClass; }
+        return _answer(thread, buf, size, struct.pack("<BB", 0, PRIORITY_CLASS_VALUES.get(proc.priority_class, 2)),
+                       rl)
+    if cls == ProcessImageInformation:
+        # SECTION_IMAGE_INFORMATION of the process's image (the handle is checked before the length)
+        from winhatch.kernel.mm.section_services import image_information
+        if size != fixed[0 if ps == 8 else 1]:
+            return STATUS_INFO_LENGTH_MISMATCH
+        pe = getattr(proc.image_section, "pe", None)
+        if pe is None:
+            unsupported(thread, "NtQueryInformationProcess", "ProcessImageInformation of a process without image")
+        return _answer(thread, buf, size, image_information(pe, ps), rl)
     if cls == ProcessIoCounters:
         # IO_COUNTERS: Read/Write/OtherOperationCount, Read/Write/OtherTransferCount (the I/O manager's
         # per-process counts, kept by the service dispatcher)
@@ -314,12 +336,56 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     return _string_answer(thread, buf, size, name, rl)
 
 
+ProcessAffinityMask = 21
+ProcessInstrumentationCallback = 40
+ProcessThreadStackAllocation = 41
+
+
+def _stack_allocation(thread, handle: int, buf: int, size: int) -> int:
+    """ProcessThreadStackAllocation: reserve a thread stack in the process (what kernelbase asks before
+    creating a remote thread) — PROCESS_STACK_ALLOCATION_INFORMATION { ReserveSize; ZeroBits; StackBase (out) }
+    or its _EX form { PreferredNode; Reserved0..2; the same }; the reservation is MEM_RESERVE read-write, its
+    base written back."""
+    from winhatch.kernel.mm import MEM_RESERVE, PAGE_READWRITE
+    from winhatch.kernel.mm.services import zero_bits_limit
+    ps = _ps(thread)
+    plain, ex = 3 * ps, 16 + 3 * ps
+    if size not in (plain, ex):
+        return STATUS_INFO_LENGTH_MISMATCH
+    proc = reference(thread, handle, "Process", PROCESS_SET_INFORMATION)
+    info = buf + (16 if size == ex else 0)
+    reserve, zero_bits = read_ptr(thread, info), read_ptr(thread, info + ps)
+    if not reserve:
+        return STATUS_INVALID_PARAMETER
+    highest = zero_bits_limit(thread, zero_bits)
+    base, _size = proc.aspace.allocate(None, (reserve + 0xFFFF) & ~0xFFFF, MEM_RESERVE, PAGE_READWRITE,
+                                       highest=highest, tag=("stack", 0))
+    user_write(thread.process, info + 2 * ps, base.to_bytes(ps, "little"))
+    return 0
+
+
+def _instrumentation_callback(thread, handle: int, buf: int, size: int) -> int:
+    """ProcessInstrumentationCallback: PROCESS_INSTRUMENTATION_CALLBACK_INFORMATION { ULONG Version; ULONG
+    Reserved; PVOID Callback } (or, on x64, the bare callback pointer). Clearing the callback (NULL) is
+    accepted; a callback run on every return from kernel mode is not modelled and stops loudly."""
+    ps = _ps(thread)
+    full = 8 + ps
+    if size not in (full, ps):
+        return STATUS_INFO_LENGTH_MISMATCH
+    reference(thread, handle, "Process", PROCESS_SET_INFORMATION)
+    callback = read_ptr(thread, buf + (8 if size == full else 0))
+    if callback:
+        unsupported(thread, "NtSetInformationProcess", "ProcessInstrumentationCallback with a callback")
+    return 0
+
+
 @kernel_service("NtSetInformationProcess")
 def NtSetInformationProcess(machine, thread, ProcessHandle, ProcessInformationClass, ProcessInformation,
                             ProcessInformationLength):
     cls = ProcessInformationClass & 0xFFFFFFFF
     size = ProcessInformationLength & 0xFFFFFFFF
-    known = {ProcessDefaultHardErrorMode, ProcessBreakOnTermination, ProcessDebugFlags, ProcessExecuteFlags}
+    known = {ProcessDefaultHardErrorMode, ProcessBreakOnTermination, ProcessDebugFlags, ProcessExecuteFlags,
+             ProcessInstrumentationCallback, ProcessThreadStackAllocation, ProcessAffinityMask}
     if cls not in known:
         if cls >= MAX_PROCESS_INFO_CLASS:
             return STATUS_INVALID_INFO_CLASS
@@ -335,6 +401,22 @@ def NtSetInformationProcess(machine, thread, ProcessHandle, ProcessInformationCl
             return STATUS_INVALID_PARAMETER
         proc.execute_flags = value
         return 0
+    if cls == ProcessAffinityMask:
+        # a KAFFINITY of active processors (none outside them, not empty); every thread of the process takes it
+        if size != _ps(thread):
+            return STATUS_INFO_LENGTH_MISMATCH
+        proc = reference(thread, ProcessHandle, "Process", PROCESS_SET_INFORMATION)
+        mask = read_ptr(thread, ProcessInformation)
+        if not mask or mask & ~((1 << machine.profile.cpu_count) - 1):
+            return STATUS_INVALID_PARAMETER
+        proc.affinity = mask
+        for t in proc.threads:
+            t.affinity = mask
+        return 0
+    if cls == ProcessThreadStackAllocation:
+        return _stack_allocation(thread, ProcessHandle, ProcessInformation, size)
+    if cls == ProcessInstrumentationCallback:
+        return _instrumentation_callback(thread, ProcessHandle, ProcessInformation, size)
     proc = reference(thread, ProcessHandle, "Process", PROCESS_SET_INFORMATION)
     value = _u32(thread, ProcessInformation, size)
     if cls == ProcessDefaultHardErrorMode:

@@ -181,8 +181,14 @@ def process_list(machine, caller_thread) -> list[tuple[dict, list[dict], str]]:
     out = []
     # the idle threads (one per processor) have client id (0, 0)
     n = machine.profile.cpu_count
+    # each idle thread runs ntoskrnl's idle loop on its processor's kernel stack (KERNEL_STACK_SIZE 0x6000), in
+    # the kernel address range of the module list below; it has no TEB
     idle_threads = [dict(KernelTime=since, CreateTime=0, ClientId={"UniqueProcess": 0, "UniqueThread": 0},
-                         ThreadState=THREAD_RUNNING if i else THREAD_READY, WaitReason=WAIT_EXECUTIVE)
+                         ThreadState=THREAD_RUNNING if i else THREAD_READY, WaitReason=WAIT_EXECUTIVE,
+                         StartAddress=KERNEL_BASE + KI_IDLE_LOOP_RVA,
+                         _extended=dict(StackBase=IDLE_STACKS + (i + 1) * KERNEL_STACK_SIZE,
+                                        StackLimit=IDLE_STACKS + i * KERNEL_STACK_SIZE,
+                                        Win32StartAddress=KERNEL_BASE + KI_IDLE_LOOP_RVA, TebBase=0))
                     for i in range(n)]
     out.append((dict(KernelTime=since * n), idle_threads, ""))
     for p in machine.processes:
@@ -249,6 +255,9 @@ def process_information(machine, thread, base: int, *, extended: bool = False) -
         for j, t in enumerate(threads):
             t = dict(t)
             ext = t.pop("_extended", {})
+            if arch == "x86":   # kernel addresses as a WoW64 caller's 32-bit fields hold them
+                ext = {k: v & 0xFFFFFFFF for k, v in ext.items()}
+                t["StartAddress"] = t.get("StartAddress", 0) & 0xFFFFFFFF
             packed = tstruct.pack(arch, ThreadInfo=t, **ext) if extended else tstruct.pack(arch, **t)
             rec[psize + j * tsize: psize + (j + 1) * tsize] = packed
         if name:
@@ -339,6 +348,10 @@ KERNEL_MODULES = [
     ("\\SystemRoot\\System32\\win32kfull.sys", 0x3B9000),
 ]
 KERNEL_BASE = 0xFFFFF80562000000
+#: where ntoskrnl's idle loop lies in its image, and the idle threads' kernel stacks (one per processor)
+KI_IDLE_LOOP_RVA = 0x1FD430
+IDLE_STACKS = 0xFFFFF8056B200000
+KERNEL_STACK_SIZE = 0x6000
 
 
 def module_information_ex(arch: str) -> bytes:

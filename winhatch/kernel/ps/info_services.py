@@ -74,7 +74,7 @@ ThreadPriorityBoost = 14
 ThreadIdealProcessor = 13
 # classes NtQueryInformationThread refuses (STATUS_INVALID_INFO_CLASS): they can only be set
 THREAD_SET_ONLY = {ThreadPriority, ThreadBasePriority, ThreadAffinityMask, 5, ThreadEnableAlignmentFaultFixup, 8, 10,
-                   15}
+                   ThreadIdealProcessor, 15}
 # classes a THREAD_QUERY_LIMITED_INFORMATION handle may query
 THREAD_QUERY_LIMITED_CLASSES = {ThreadBasicInformation, ThreadTimes, ThreadAmILastThread, ThreadPriorityBoost,
                                 ThreadIsTerminated, ThreadNameInformation, ThreadGroupInformation, ThreadSuspendCount,
@@ -212,7 +212,8 @@ def _times(creation: int, exit_: int, kernel: int, user: int) -> bytes:
 
 #: the fixed-size classes whose length Windows checks before it looks at the handle: class -> (x64, WoW64)
 PROCESS_FIXED_SIZES = {ProcessBasicInformation: (48, 24), ProcessIoCounters: (48, 48), ProcessDebugPort: (8, 4),
-                       ProcessPriorityClass: (2, 2), ProcessImageInformation: (0x40, 0x30)}
+                       ProcessPriorityClass: (2, 2), ProcessImageInformation: (0x40, 0x30),
+                       ProcessWow64Information: (8, 4), ProcessHandleCount: (4, 4)}
 #: PROCESS_PRIOCLASS_* of the priority classes
 PRIORITY_CLASS_VALUES = {"idle": 1, "normal": 2, "high": 3, "realtime": 4, "below_normal": 5, "above_normal": 6}
 
@@ -307,8 +308,8 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     if cls == ProcessHandleCount:
         n = len(proc.handles)
         peak = proc.peak_handles = max(getattr(proc, "peak_handles", 0), n)
-        if size == 8:   # PROCESS_HANDLE_INFORMATION: HandleCount, HandleCountHighWatermark
-            return _answer(thread, buf, size, struct.pack("<II", n, peak), rl)
+        # a ULONG only: Windows 10 does not answer the 8-byte PROCESS_HANDLE_INFORMATION form here
+        # (ntdll/info.c: ReturnLength stays sizeof(ULONG) for an 8-byte buffer)
         return _answer(thread, buf, size, struct.pack("<I", n), rl)
     if cls == ProcessWow64Information:
         return _answer(thread, buf, size, struct.pack(f"<{f}", (proc.peb if proc.arch == "x86" else 0) & m), rl)
@@ -627,7 +628,10 @@ def NtSetInformationThread(machine, thread, ThreadHandle, ThreadInformationClass
         # clear, so the flag is kept and has nothing else to change
         if size != 1:
             return STATUS_INFO_LENGTH_MISMATCH
+        value = user_read(thread.process, buf, 1)       # probed before the handle (NULL: ACCESS_VIOLATION)
         t = reference(thread, ThreadHandle, "Thread", THREAD_SET_INFORMATION)
+        t.alignment_fault_fixup = bool(value[0])
+        return 0
         t.alignment_fault_fixup = bool(user_read(thread.process, buf, 1)[0])
         return 0
     if cls == ThreadWow64Context:

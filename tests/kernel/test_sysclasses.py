@@ -63,6 +63,13 @@ COMMON = [
     "thread affinity outside: c000000d",
     "process affinity 0: c000000d",
     "thread on processor 3: cpu=3",
+    "kuser: 00000000 type=20000",               # KUSER_SHARED_DATA is reported MEM_PRIVATE
+    "mapped name 4: c0000004 needed=1",        # short of the UNICODE_STRING, the size needed returned
+    "ideal processor query: c0000003",          # set-only
+    "alignment fixup null: c0000005",           # the input is probed before the handle
+    "handle count 8: c0000004",                 # a ULONG only on Windows 10
+    "wow64 info 3 null handle: c0000004",       # the length before the handle
+    "read unmapped: 8000000d got=0",            # STATUS_PARTIAL_COPY, nothing read
 ]
 
 

@@ -213,7 +213,8 @@ def _times(creation: int, exit_: int, kernel: int, user: int) -> bytes:
 #: the fixed-size classes whose length Windows checks before it looks at the handle: class -> (x64, WoW64)
 PROCESS_FIXED_SIZES = {ProcessBasicInformation: (48, 24), ProcessIoCounters: (48, 48), ProcessDebugPort: (8, 4),
                        ProcessPriorityClass: (2, 2), ProcessImageInformation: (0x40, 0x30),
-                       ProcessWow64Information: (8, 4), ProcessHandleCount: (4, 4)}
+                       ProcessWow64Information: (8, 4), ProcessHandleCount: (4, 4),
+                       ProcessDebugObjectHandle: (8, 4), ProcessDebugFlags: (4, 4)}
 #: PROCESS_PRIOCLASS_* of the priority classes
 PRIORITY_CLASS_VALUES = {"idle": 1, "normal": 2, "high": 3, "realtime": 4, "below_normal": 5, "above_normal": 6}
 

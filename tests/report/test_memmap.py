@@ -63,8 +63,10 @@ def test_memory_map_at_exit(hello_runs, arch):
     assert any(r["protection"] == "Read/Write/Guard" for r in stack)  # the guard page below the committed top
     assert any(r["state"] == "MEM_RESERVE" for r in stack)
     teb = by_type["TEB"]
-    assert teb[0]["base"] == proc.threads[0].teb and teb[0]["thread"] == tid
-    assert by_type["PEB"][0]["base"] == proc.peb
+    # a WoW64 thread's TEB allocation starts at its 64-bit TEB, the PEB's at the 64-bit PEB
+    t0 = proc.threads[0]
+    assert teb[0]["base"] == getattr(t0, "teb64", t0.teb) and teb[0]["thread"] == tid
+    assert by_type["PEB"][0]["base"] == getattr(proc, "peb64", proc.peb)
     kuser = by_type["Shareable"][0]
     assert kuser["base"] == 0x7FFE0000 and kuser["details"] == "KUSER_SHARED_DATA" and kuser["protection"] == "Read"
     assert any(r["details"] == "Process Parameters" for r in by_type["Private Data"])

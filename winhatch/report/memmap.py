@@ -139,6 +139,8 @@ def classify(mbi, section_name: str | None = None) -> tuple[str, str | None, int
     kind = tag[0] if tag else None
     if mbi.State == MEM_FREE:
         return "Free", None, None, ""
+    if kind == "kuser_shared_data":    # a shared page, though Windows reports its type MEM_PRIVATE
+        return "Shareable", None, None, "KUSER_SHARED_DATA"
     if mbi.Type == MEM_IMAGE:
         name = tag[1] if kind == "image" and len(tag) > 1 else (section_name or "")
         return "Image", name or None, None, name

@@ -1,9 +1,12 @@
 """Executive system services: NtQuerySystemInformation(Ex), NtRaiseHardError, NtSetDebugFilterState —
 called by the system-service dispatcher (winhatch.kernel.ke.services).
 
-The information classes served are those of the CLASSES table (their records are built by
-winhatch.kernel.ex.sysinfo); any other class of Windows 10 22H2 stops the guest loudly (never a silent
-success), a class number beyond the last one returns STATUS_INVALID_INFO_CLASS. Lengths follow Windows:
+Every class of Windows 10 22H2 has its row in winhatch.kernel.ex.sysinfo_classes.CLASSES (its name and what
+winhatch does with it): the classes answered from the machine's state (their records are built by
+winhatch.kernel.ex.sysinfo), the set-only / kernel-only ones (STATUS_INVALID_INFO_CLASS), the obsolete ones
+(STATUS_NOT_IMPLEMENTED), and the ones winhatch does not model, whose size probe is answered as Windows answers
+it and whose real query stops the guest loudly (never a silent success); a class number beyond the last one is
+STATUS_INVALID_INFO_CLASS. Lengths follow Windows:
 
 - fixed-size classes want at least their size (Basic, Processor and the WoW64 emulation classes exactly
   it); too little is STATUS_INFO_LENGTH_MISMATCH with the size in *ReturnLength;
@@ -26,9 +29,8 @@ STATUS_BUFFER_TOO_SMALL = 0xC0000023
 STATUS_NOT_IMPLEMENTED = 0xC0000002
 STATUS_NOT_FOUND = 0xC0000225
 
-#: one past the last SYSTEM_INFORMATION_CLASS of Windows 10 22H2 (SystemPoolLimitInformation = 0xD4 …);
-#: classes at or above it are STATUS_INVALID_INFO_CLASS
-MAX_SYSTEM_INFO_CLASS = 0xD5
+from winhatch.kernel.ex.sysinfo_classes import (CLASSES, FIXED, INVALID, MAX_SYSTEM_INFO_CLASS, OBSOLETE,  # noqa: E402
+                                                 PROBE, name_of)
 
 SystemBasicInformation = 0x00
 SystemProcessorInformation = 0x01
@@ -43,7 +45,16 @@ SystemKernelDebuggerInformation = 0x23
 SystemTimeZoneInformation = 0x2C
 SystemDynamicTimeZoneInformation = 0x66
 SystemRangeStartInformation = 0x32
-SystemNumaHighestNodeInformation = 0x33
+SystemFlagsInformation = 0x09
+SystemModuleInformationEx = 0x4D
+SystemFileCacheInformation = 0x15
+SystemInterruptInformation = 0x17
+SystemTimeAdjustmentInformation = 0x1C
+SystemRegistryQuotaInformation = 0x25
+SystemRecommendedSharedDataAlignment = 0x3A
+SystemFileCacheInformationEx = 0x51
+SystemKernelDebuggerInformationEx = 0x95
+SystemCpuSetInformation = 0xAF
 SystemEmulationBasicInformation = 0x3E
 SystemEmulationProcessorInformation = 0x3F
 SystemExtendedHandleInformation = 0x40
@@ -74,7 +85,8 @@ def _variable(proc, buf: int, length: int, ReturnLength: int, data: bytes) -> in
     if length < len(data):
         _ret(proc, ReturnLength, len(data))
         return STATUS_INFO_LENGTH_MISMATCH
-    user_write(proc, buf, data)
+    if data:
+        user_write(proc, buf, data)
     _ret(proc, ReturnLength, len(data))
     return 0
 
@@ -93,7 +105,16 @@ def query_system_information(machine, thread, cls: int, buf: int, length: int, R
                       si.processor_information(machine, proc, emulation=cls == SystemEmulationProcessorInformation),
                       exact=True)
     if cls == SystemPerformanceInformation:
-        return _fixed(proc, buf, length, ReturnLength, si.performance_information(machine))
+        # the record has grown since Windows 2000 (0x138 bytes, up to SystemCalls): a buffer at least that
+        # long gets what fits, ReturnLength the bytes written
+        data = si.performance_information(machine)
+        if length < si.PERFORMANCE_MIN_SIZE:
+            _ret(proc, ReturnLength, len(data))
+            return STATUS_INFO_LENGTH_MISMATCH
+        data = data[:length]
+        user_write(proc, buf, data)
+        _ret(proc, ReturnLength, len(data))
+        return 0
     if cls == SystemTimeOfDayInformation:
         data = si.timeofday_information(machine)
         if length > len(data):
@@ -120,6 +141,8 @@ def query_system_information(machine, thread, cls: int, buf: int, length: int, R
         return 0
     if cls == SystemModuleInformation:
         return _variable(proc, buf, length, ReturnLength, si.module_information(arch))
+    if cls == SystemModuleInformationEx:
+        return _variable(proc, buf, length, ReturnLength, si.module_information_ex(arch))
     if cls == SystemHandleInformation:
         return _variable(proc, buf, length, ReturnLength, si.handle_information(machine, arch))
     if cls == SystemExtendedHandleInformation:
@@ -135,8 +158,26 @@ def query_system_information(machine, thread, cls: int, buf: int, length: int, R
         # MmSystemRangeStart: the start of kernel space (a WoW64 caller gets its 32-bit view's limit)
         data = struct.pack("<Q", 0xFFFF800000000000) if arch == "x64" else struct.pack("<I", 0x80000000)
         return _fixed(proc, buf, length, ReturnLength, data, exact=True)
-    if cls == SystemNumaHighestNodeInformation:
-        return _fixed(proc, buf, length, ReturnLength, struct.pack("<I", 0))   # one node, 0
+    if cls == SystemFlagsInformation:
+        return _fixed(proc, buf, length, ReturnLength, struct.pack("<I", si.global_flag(machine)), exact=True)
+    if cls in (SystemFileCacheInformation, SystemFileCacheInformationEx):
+        return _fixed(proc, buf, length, ReturnLength, si.file_cache_information(arch))
+    if cls == SystemInterruptInformation:
+        return _fixed(proc, buf, length, ReturnLength, si.interrupt_information(machine))
+    if cls == SystemTimeAdjustmentInformation:
+        return _fixed(proc, buf, length, ReturnLength, si.time_adjustment_information(machine), exact=True)
+    if cls == SystemRegistryQuotaInformation:
+        return _fixed(proc, buf, length, ReturnLength, si.registry_quota_information(machine, arch))
+    if cls == SystemRecommendedSharedDataAlignment:
+        # KeGetRecommendedSharedDataAlignment: the largest cache line of the processors (64 bytes on x64)
+        return _fixed(proc, buf, length, ReturnLength, struct.pack("<I", 64), exact=True)
+    if cls == SystemKernelDebuggerInformationEx:
+        if arch == "x86":      # WoW64 does not thunk this class (Windows 10)
+            return STATUS_INVALID_INFO_CLASS
+        # DebuggerAllowed, DebuggerEnabled, DebuggerPresent: a machine booted without kernel debugging
+        return _fixed(proc, buf, length, ReturnLength, bytes(3))
+    if cls in (SystemCpuSetInformation, SystemSupportedProcessorArchitectures):
+        return STATUS_INVALID_PARAMETER    # they take an input: NtQuerySystemInformationEx only
     if cls == SystemLogicalProcessorInformation:
         if arch == "x86":   # Windows 8 and later do not serve this class to a WoW64 process
             return STATUS_INVALID_INFO_CLASS
@@ -156,7 +197,27 @@ def query_system_information(machine, thread, cls: int, buf: int, length: int, R
         return 0
     if cls == SystemLogicalProcessorInformationEx:
         return STATUS_INVALID_PARAMETER    # it takes a relationship: NtQuerySystemInformationEx only
-    unsupported(thread, "NtQuerySystemInformation", f"information class {cls:#x}")
+    return _unmodelled(thread, cls, buf, length, ReturnLength)
+
+
+def _unmodelled(thread, cls: int, buf: int, length: int, ReturnLength: int) -> int:
+    """A class without a record built from the machine: what its CLASSES row says Windows answers before
+    reading any state (set-only → STATUS_INVALID_INFO_CLASS, obsolete → STATUS_NOT_IMPLEMENTED, the size
+    checks), else a loud stop."""
+    name, kind, sizes = CLASSES[cls]
+    proc = thread.process
+    if kind == INVALID:
+        return STATUS_INVALID_INFO_CLASS
+    if kind == OBSOLETE:
+        return STATUS_NOT_IMPLEMENTED
+    if kind == FIXED:
+        size = sizes[0] if proc.arch == "x64" else sizes[1]
+        if length != size:
+            _ret(proc, ReturnLength, size)
+            return STATUS_INFO_LENGTH_MISMATCH
+    elif kind == PROBE and length == 0:
+        return STATUS_INFO_LENGTH_MISMATCH
+    unsupported(thread, "NtQuerySystemInformation", f"information class {cls:#x} ({name}) is not modelled")
 
 
 FIRMWARE_HEADER = 16          # SYSTEM_FIRMWARE_TABLE_INFORMATION up to TableBuffer
@@ -199,12 +260,20 @@ def _firmware_table(machine, thread, buf: int, length: int, ReturnLength: int) -
     return 0
 
 
+def _bad_output(thread, buf: int, length: int) -> bool:
+    """ProbeForWrite of the output buffer before any class is looked at: a buffer of some length at an
+    address the caller cannot write is STATUS_ACCESS_VIOLATION."""
+    return bool(length) and (not buf or not thread.process.aspace.accessible(buf, length, True))
+
+
 @kernel_service("NtQuerySystemInformation")
 def NtQuerySystemInformation(machine, thread, SystemInformationClass, SystemInformation, SystemInformationLength,
                              ReturnLength):
     cls = SystemInformationClass & 0xFFFFFFFF
     if cls >= MAX_SYSTEM_INFO_CLASS:
         return STATUS_INVALID_INFO_CLASS
+    if _bad_output(thread, SystemInformation, SystemInformationLength & 0xFFFFFFFF):
+        return STATUS_ACCESS_VIOLATION
     return query_system_information(machine, thread, cls, SystemInformation, SystemInformationLength & 0xFFFFFFFF,
                                     ReturnLength)
 
@@ -222,21 +291,46 @@ def NtQuerySystemInformationEx(machine, thread, SystemInformationClass, InputBuf
     if cls == SystemSupportedProcessorArchitectures:
         return _supported_architectures(thread, InputBuffer, InputBufferLength & 0xFFFFFFFF, SystemInformation,
                                         SystemInformationLength & 0xFFFFFFFF, ReturnLength)
+    if cls == SystemCpuSetInformation:
+        if InputBuffer and (InputBufferLength & 0xFFFFFFFF) == (8 if proc.arch == "x64" else 4) and \
+                _bad_output(thread, SystemInformation, SystemInformationLength & 0xFFFFFFFF):
+            return STATUS_ACCESS_VIOLATION
+        return _cpu_sets(machine, thread, InputBuffer, InputBufferLength & 0xFFFFFFFF, SystemInformation,
+                         SystemInformationLength & 0xFFFFFFFF, ReturnLength)
     if cls != SystemLogicalProcessorInformationEx:
-        unsupported(thread, "NtQuerySystemInformationEx", f"information class {cls:#x}")
+        unsupported(thread, "NtQuerySystemInformationEx", f"information class {cls:#x} ({name_of(cls)})")
     if (InputBufferLength & 0xFFFFFFFF) < 4:
         return STATUS_INVALID_PARAMETER
     rel = struct.unpack("<I", user_read(proc, InputBuffer, 4))[0]
     data = si.logical_processor_ex(machine, proc.arch, rel)
     if data is None:
-        if rel in (si.RelationNumaNode, si.RelationCache, si.RelationGroup, si.RelationAll, 5, 6, 7):
-            unsupported(thread, "NtQuerySystemInformationEx",
-                        f"SystemLogicalProcessorInformationEx relationship {rel} (no cache/NUMA/group model)")
         return STATUS_INVALID_PARAMETER
     return _variable(proc, SystemInformation, SystemInformationLength & 0xFFFFFFFF, ReturnLength, data)
 
 
 SystemSupportedProcessorArchitectures = 0xB5
+STATUS_INVALID_HANDLE = 0xC0000008
+
+
+def _cpu_sets(machine, thread, inp: int, inp_len: int, buf: int, length: int, ReturnLength: int) -> int:
+    """SystemCpuSetInformation: the input is a process handle (NULL: the system's sets); one
+    SYSTEM_CPU_SET_INFORMATION per logical processor. The input is checked first (length, pointer, handle),
+    then the output: too small is STATUS_BUFFER_TOO_SMALL with the size in *ReturnLength."""
+    from winhatch.kernel.ke.services import process_from_handle
+    proc = thread.process
+    ps = 8 if proc.arch == "x64" else 4
+    if inp_len != ps or not inp:
+        return STATUS_INVALID_PARAMETER
+    handle = int.from_bytes(user_read(proc, inp, ps), "little")
+    if handle:
+        process_from_handle(thread, handle, 0x1000)      # PROCESS_QUERY_LIMITED_INFORMATION; a bad one fails
+    data = si.cpu_set_information(machine)
+    if length < len(data):
+        _ret(proc, ReturnLength, len(data))
+        return STATUS_BUFFER_TOO_SMALL
+    user_write(proc, buf, data)
+    _ret(proc, ReturnLength, len(data))
+    return 0
 
 
 def _supported_architectures(thread, inp: int, inp_len: int, buf: int, length: int, ReturnLength: int) -> int:
@@ -260,6 +354,33 @@ def _supported_architectures(thread, inp: int, inp_len: int, buf: int, length: i
         _ret(proc, ReturnLength, len(data))
         return 0xC0000023
     return _variable(proc, buf, length, ReturnLength, data)
+
+
+# ------------------------------------------------------------------------------------------- NtSetSystemInformation
+STATUS_PRIVILEGE_NOT_HELD = 0xC0000061
+SET_TIME_ADJUST_SIZE = 8          # SYSTEM_SET_TIME_ADJUST_INFORMATION {ULONG TimeAdjustment; BOOLEAN Enable}
+
+
+@kernel_service("NtSetSystemInformation")
+def NtSetSystemInformation(machine, thread, SystemInformationClass, SystemInformation, SystemInformationLength):
+    """SystemTimeAdjustmentInformation: the record's size is checked first (STATUS_INFO_LENGTH_MISMATCH),
+    then SeSystemtimePrivilege (a standard user's token lacks it: STATUS_PRIVILEGE_NOT_HELD); with the
+    privilege the adjustment is refused loudly (winhatch's clock is not adjustable). Other classes stop loudly;
+    a class number beyond the last is STATUS_INVALID_INFO_CLASS."""
+    from winhatch.kernel.se.token import PRIVILEGES, primary_token
+    cls = SystemInformationClass & 0xFFFFFFFF
+    length = SystemInformationLength & 0xFFFFFFFF
+    if cls >= MAX_SYSTEM_INFO_CLASS:
+        return STATUS_INVALID_INFO_CLASS
+    if cls == SystemTimeAdjustmentInformation:
+        if length != SET_TIME_ADJUST_SIZE:
+            return STATUS_INFO_LENGTH_MISMATCH
+        user_read(thread.process, SystemInformation, length)
+        if PRIVILEGES["SeSystemtimePrivilege"] not in primary_token(thread.process,
+                                                                      machine.registry.user_sid).enabled:
+            return STATUS_PRIVILEGE_NOT_HELD
+        unsupported(thread, "NtSetSystemInformation", "SystemTimeAdjustmentInformation (adjusting the clock)")
+    unsupported(thread, "NtSetSystemInformation", f"information class {cls:#x} ({name_of(cls)})")
 
 
 # ------------------------------------------------------------------------------------------- hard errors

@@ -137,6 +137,7 @@ def commit_figures(machine) -> tuple[int, int]:
 
 
 PERFORMANCE_SIZE = 0x158
+PERFORMANCE_MIN_SIZE = 0x138
 
 
 def performance_information(machine) -> bytes:
@@ -182,8 +183,14 @@ def process_list(machine, caller_thread) -> list[tuple[dict, list[dict], str]]:
     out = []
     # the idle threads (one per processor) have client id (0, 0)
     n = machine.profile.cpu_count
+    # each idle thread runs ntoskrnl's idle loop on its processor's kernel stack (KERNEL_STACK_SIZE 0x6000), in
+    # the kernel address range of the module list below; it has no TEB
     idle_threads = [dict(KernelTime=since, CreateTime=0, ClientId={"UniqueProcess": 0, "UniqueThread": 0},
-                         ThreadState=THREAD_RUNNING if i else THREAD_READY, WaitReason=WAIT_EXECUTIVE)
+                         ThreadState=THREAD_RUNNING if i else THREAD_READY, WaitReason=WAIT_EXECUTIVE,
+                         StartAddress=KERNEL_BASE + KI_IDLE_LOOP_RVA,
+                         _extended=dict(StackBase=IDLE_STACKS + (i + 1) * KERNEL_STACK_SIZE,
+                                        StackLimit=IDLE_STACKS + i * KERNEL_STACK_SIZE,
+                                        Win32StartAddress=KERNEL_BASE + KI_IDLE_LOOP_RVA, TebBase=0))
                     for i in range(n)]
     out.append((dict(KernelTime=since * n), idle_threads, ""))
     for p in machine.processes:
@@ -199,7 +206,8 @@ def process_list(machine, caller_thread) -> list[tuple[dict, list[dict], str]]:
                 StartAddress=t.start_address, ClientId={"UniqueProcess": p.pid, "UniqueThread": t.tid},
                 Priority=t.priority, BasePriority=p.base_priority, ThreadState=state, WaitReason=reason,
                 _extended=dict(StackBase=t.stack.base if t.stack else 0, StackLimit=t.stack.limit if t.stack else 0,
-                               Win32StartAddress=t.start_address, TebBase=t.teb)))
+                               Win32StartAddress=t.start_address,
+                               TebBase=getattr(t, "teb64", 0) if p.arch == "x86" else t.teb)))
         a = p.aspace
         if a is not None:
             virtual = sum(r.RegionSize for r in a.regions() if r.State != 0x10000)
@@ -249,6 +257,9 @@ def process_information(machine, thread, base: int, *, extended: bool = False) -
         for j, t in enumerate(threads):
             t = dict(t)
             ext = t.pop("_extended", {})
+            if arch == "x86":   # kernel addresses as a WoW64 caller's 32-bit fields hold them
+                ext = {k: v & 0xFFFFFFFF for k, v in ext.items()}
+                t["StartAddress"] = t.get("StartAddress", 0) & 0xFFFFFFFF
             packed = tstruct.pack(arch, ThreadInfo=t, **ext) if extended else tstruct.pack(arch, **t)
             rec[psize + j * tsize: psize + (j + 1) * tsize] = packed
         if name:
@@ -339,6 +350,32 @@ KERNEL_MODULES = [
     ("\\SystemRoot\\System32\\win32kfull.sys", 0x3B9000),
 ]
 KERNEL_BASE = 0xFFFFF80562000000
+#: where ntoskrnl's idle loop lies in its image, and the idle threads' kernel stacks (one per processor)
+KI_IDLE_LOOP_RVA = 0x1FD430
+IDLE_STACKS = 0xFFFFF8056B200000
+KERNEL_STACK_SIZE = 0x6000
+
+
+def module_information_ex(arch: str) -> bytes:
+    """RTL_PROCESS_MODULE_INFORMATION_EX records (SystemModuleInformationEx): USHORT NextOffset, the
+    RTL_PROCESS_MODULE_INFORMATION (pointer-aligned), ImageChecksum, TimeDateStamp, DefaultBase; the list
+    ends with a lone NextOffset of 0 (its size counts in the length)."""
+    plain = module_information(arch)
+    ps = 8 if arch == "x64" else 4
+    rsize = RTL_PROCESS_MODULE_INFORMATION.size(arch)
+    base_off = ps                                            # NextOffset, then pointer alignment
+    size = (base_off + rsize + 8 + ps + ps - 1) & ~(ps - 1)
+    out = bytearray()
+    for i in range(len(KERNEL_MODULES)):
+        info = plain[ps + i * rsize: ps + (i + 1) * rsize]
+        image_base = int.from_bytes(info[2 * ps:3 * ps], "little")
+        rec = bytearray(size)
+        struct.pack_into("<H", rec, 0, size)
+        rec[base_off:base_off + rsize] = info
+        struct.pack_into("<II", rec, base_off + rsize, 0, 0)
+        rec[base_off + rsize + 8:base_off + rsize + 8 + ps] = image_base.to_bytes(ps, "little")
+        out += rec
+    return bytes(out) + struct.pack("<H", 0)
 
 
 def module_information(arch: str) -> bytes:
@@ -453,20 +490,63 @@ def _processor_ex(arch: str, relationship: int, mask: int) -> bytes:
     return struct.pack("<II", relationship, 8 + len(body)) + body
 
 
-def logical_processor_ex(machine, arch: str, relationship: int) -> bytes | None:
-    """SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX records for a relationship: one core record per processor
-    (one logical processor each) and one package; None for a relationship not modelled (cache, NUMA, group)."""
+CacheUnified, CacheInstruction, CacheData = 0, 1, 2
+
+
+def caches(machine) -> list[tuple[int, int, int, int, int, int]]:
+    """The caches of the profile's Coffee Lake processor (one logical processor per core): (level,
+    associativity, line size, size, PROCESSOR_CACHE_TYPE, processor mask) — per core a 32 KB 8-way L1 data
+    and L1 instruction cache and a 256 KB 4-way L2, and one 12-way L3 of 1.5 MB per core shared by all."""
     n = machine.profile.cpu_count
+    out = []
+    for i in range(n):
+        out += [(1, 8, 64, 32 << 10, CacheData, 1 << i), (1, 8, 64, 32 << 10, CacheInstruction, 1 << i),
+                (2, 4, 64, 256 << 10, CacheUnified, 1 << i)]
+    out.append((3, 12, 64, n * (1536 << 10), CacheUnified, (1 << n) - 1))
+    return out
+
+
+def _ex_record(relationship: int, body: bytes) -> bytes:
+    return struct.pack("<II", relationship, 8 + len(body)) + body
+
+
+def logical_processor_ex(machine, arch: str, relationship: int) -> bytes | None:
+    """SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX records for a relationship, in the order Windows lists them
+    for RelationAll (cores, NUMA nodes, caches, packages, groups): one core record per processor (one
+    logical processor each), NUMA node 0 holding every processor, the caches above, one package, one group.
+    The relationships Windows 11 added (die, NUMA node ex, module: 5-7) select nothing on Windows 10 (an
+    empty answer); None for any other value (STATUS_INVALID_PARAMETER)."""
+    n = machine.profile.cpu_count
+    everyone = (1 << n) - 1
+    if relationship == RelationAll:
+        return b"".join(logical_processor_ex(machine, arch, r) for r in
+                        (RelationProcessorCore, RelationNumaNode, RelationCache, RelationProcessorPackage,
+                         RelationGroup))
     if relationship == RelationProcessorCore:
         return b"".join(_processor_ex(arch, relationship, 1 << i) for i in range(n))
     if relationship == RelationProcessorPackage:
-        return _processor_ex(arch, relationship, (1 << n) - 1)
+        return _processor_ex(arch, relationship, everyone)
+    if relationship == RelationNumaNode:
+        # NodeNumber, Reserved[20] (19041: no GroupCount yet), GroupMask
+        return _ex_record(relationship, struct.pack("<I20x", 0) + _group_affinity(arch, everyone))
+    if relationship == RelationCache:
+        return b"".join(_ex_record(relationship, struct.pack("<BBHII20x", lvl, assoc, line, size, typ)
+                                   + _group_affinity(arch, mask))
+                        for lvl, assoc, line, size, typ, mask in caches(machine))
+    if relationship == RelationGroup:
+        # MaximumGroupCount, ActiveGroupCount, Reserved[20], PROCESSOR_GROUP_INFO {MaximumProcessorCount,
+        # ActiveProcessorCount, Reserved[38], ActiveProcessorMask}
+        info = struct.pack("<BB38x", n, n) + (struct.pack("<Q", everyone) if arch == "x64"
+                                               else struct.pack("<I", everyone))
+        return _ex_record(relationship, struct.pack("<HH20x", 1, 1) + info)
+    if relationship in (5, 6, 7):
+        return b""
     return None
 
 
 def logical_processor(machine, arch: str) -> bytes:
-    """SYSTEM_LOGICAL_PROCESSOR_INFORMATION array (x64: 32 bytes each, x86: 24): the cores, the package and
-    the NUMA node 0 holding every processor."""
+    """SYSTEM_LOGICAL_PROCESSOR_INFORMATION array (x64: 32 bytes each, x86: 24): the cores, the package,
+    the NUMA node 0 holding every processor and the caches."""
     n = machine.profile.cpu_count
     pf = "<QI4x" if arch == "x64" else "<II"
 
@@ -475,7 +555,87 @@ def logical_processor(machine, arch: str) -> bytes:
     out = [rec(1 << i, RelationProcessorCore, b"\0") for i in range(n)]
     out.append(rec((1 << n) - 1, RelationProcessorPackage, b""))
     out.append(rec((1 << n) - 1, RelationNumaNode, struct.pack("<I", 0)))
+    out += [rec(mask, RelationCache, struct.pack("<BBHII", lvl, assoc, line, size, typ))
+            for lvl, assoc, line, size, typ, mask in caches(machine)]
     return b"".join(out)
+
+
+# ---------------------------------------------------------------------------------------------- cpu sets
+CPU_SET_SIZE = 32
+
+
+def cpu_set_information(machine) -> bytes:
+    """SYSTEM_CPU_SET_INFORMATION per logical processor (32 bytes each): Size, Type CpuSetInformation (0), then
+    the set: Id 0x100 + index, group 0, the logical processor's index, its core (one logical processor per
+    core in winhatch's topology), last-level cache 0, NUMA node 0, efficiency class 0, no flags, no tag."""
+    out = []
+    for i in range(machine.profile.cpu_count):
+        out.append(struct.pack("<IIIHBBBBBBIQ", CPU_SET_SIZE, 0, 0x100 + i, 0, i, i, 0, 0, 0, 0, 0, 0))
+    return b"".join(out)
+
+
+# ---------------------------------------------------------------------------------------------- small records
+SESSION_MANAGER = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager"
+
+
+def global_flag(machine) -> int:
+    """NtGlobalFlag: the Session Manager's GlobalFlag value the kernel read at boot (0 when absent)."""
+    v = machine.registry.get(SESSION_MANAGER, "GlobalFlag", 0)
+    return v & 0xFFFFFFFF if isinstance(v, int) else 0
+
+
+def file_cache_information(arch: str) -> bytes:
+    """SYSTEM_FILECACHE_INFORMATION (x64 0x40 bytes, WoW64 0x24): the system cache's working set. winhatch
+    has no cache manager: nothing is cached (sizes, faults and transition counts 0) and no limits are set
+    (Flags 0)."""
+    if arch == "x64":
+        return struct.pack("<QQI4xQQQQII", 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    return struct.pack("<9I", 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def interrupt_information(machine) -> bytes:
+    """SYSTEM_INTERRUPT_INFORMATION per processor (24 bytes): context switches (the dispatcher's count spread
+    over the processors), no DPCs (winhatch runs no drivers), the clock's time increment."""
+    n = machine.profile.cpu_count
+    switches = getattr(machine.dispatcher, "switches", 0)
+    return b"".join(struct.pack("<6I", (switches // n) & 0xFFFFFFFF, 0, 0, TIMER_RESOLUTION, 0, 0)
+                    for _ in range(n))
+
+
+def time_adjustment_information(machine) -> bytes:
+    """SYSTEM_QUERY_TIME_ADJUST_INFORMATION (12 bytes): TimeAdjustment, TimeIncrement (both the clock period:
+    no adjustment is applied), TimeAdjustmentDisabled TRUE (the clock is not adjusted; SetSystemTimeAdjustment
+    needs SeSystemtimePrivilege)."""
+    return struct.pack("<IIB3x", TIMER_RESOLUTION, TIMER_RESOLUTION, 1)
+
+
+def registry_size(machine) -> int:
+    """The size of the machine's hives as cells: a key node (0x50 bytes and its name), a value (0x18 bytes,
+    its name and its data) each rounded to 8 — what CmpGlobalQuotaUsed counts."""
+    total = 0
+    reg = machine.registry
+    for key in reg.iter_keys():
+        total += (0x50 + 2 * len(key.name) + 7) & ~7
+        for name in key.value_names():
+            try:
+                _typ, data = key.query_value(name)
+            except Exception:
+                data = b""
+            total += (0x18 + 2 * len(name) + 7) & ~7
+            if len(data) > 4:
+                total += (len(data) + 7) & ~7
+    return total
+
+
+def registry_quota_information(machine, arch: str) -> bytes:
+    """SYSTEM_REGISTRY_QUOTA_INFORMATION: RegistryQuotaAllowed (no quota since Windows Vista: 0xFFFFFFFF),
+    RegistryQuotaUsed (the hives' cells), PagedPoolSize (the paged pool's limit: the commit limit, below
+    Windows 10's 384 GB ceiling; a WoW64 caller gets it truncated to its ULONG_PTR)."""
+    used = min(registry_size(machine), 0xFFFFFFFF)
+    pool = commit_limit(machine)
+    if arch == "x64":
+        return struct.pack("<IIQ", 0xFFFFFFFF, used, pool)
+    return struct.pack("<III", 0xFFFFFFFF, used, pool & 0xFFFFFFFF)
 
 
 # ---------------------------------------------------------------------------------------------- time zone

@@ -48,8 +48,13 @@ def NtDelayExecution(machine, thread, Alertable, DelayInterval, *, caller_sp=0):
 @kernel_service("NtGetCurrentProcessorNumber")
 def NtGetCurrentProcessorNumber(machine, thread):
     """The processor the thread runs on (kernel32!GetCurrentProcessorNumber forwards here). winhatch runs one
-    guest thread at a time, on processor 0."""
-    return 0
+    guest thread at a time; the scheduler places it on its ideal processor when its affinity allows it, else on
+    the lowest processor of its affinity."""
+    aff = getattr(thread, "affinity", None) or getattr(thread.process, "affinity", 1) or 1
+    ideal = getattr(thread, "ideal_processor", 0)
+    if aff >> ideal & 1:
+        return ideal
+    return (aff & -aff).bit_length() - 1
 
 
 STATUS_PRIVILEGE_NOT_HELD = 0xC0000061

@@ -204,6 +204,8 @@ class ServiceTable:
         if fn is None:
             self._unimplemented(thread, svc, caller())
         events = self.machine.events
+        if svc.component == "io":
+            _count_io(thread, svc.name, args)
         if not events.wants(ev.SYSCALL):
             return fn(thread, args, caller_sp)
         proc = thread.process
@@ -263,6 +265,25 @@ class ServiceTable:
         if img is not None and img.traps is not None:
             return images.describe(ret_addr)
         return images.describe(site)
+
+
+IO_READS = ("NtReadFile", "NtReadFileScatter")
+IO_WRITES = ("NtWriteFile", "NtWriteFileGather")
+
+
+def _count_io(thread, name: str, args: list[int]) -> None:
+    """The process's IO_COUNTERS (ProcessIoCounters): every I/O-manager service is an operation, a read, a
+    write or another; the bytes a read or write asks for are its transfer (the I/O manager counts the
+    request's length)."""
+    c = thread.process.__dict__.setdefault("io_counters", [0, 0, 0, 0, 0, 0])
+    if name in IO_READS:
+        c[0] += 1
+        c[3] += args[6] & 0xFFFFFFFF
+    elif name in IO_WRITES:
+        c[1] += 1
+        c[4] += args[6] & 0xFFFFFFFF
+    else:
+        c[2] += 1
 
 
 # -- helpers for service implementations ---------------------------------------------------------------------------

@@ -775,8 +775,11 @@ class AddressSpace:
             elif key != first:
                 end = s
                 break
+        # KUSER_SHARED_DATA is a view of one machine-wide page, but the kernel maps it outside any section
+        # view: Windows reports it MEM_PRIVATE (ntdll/info.c test_queryvirtualmemory)
+        typ = MEM_PRIVATE if a.tag == ("kuser_shared_data",) else a.type
         return MemoryBasicInformation(start, a.base, a.protect, a.base + end * P - start, first[0], first[1],
-                                      a.type, a.tag)
+                                      typ, a.tag)
 
     def regions(self) -> list[MemoryBasicInformation]:
         """Every region of the user address space from 0 to the highest user address, free ones

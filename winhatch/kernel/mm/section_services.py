@@ -571,7 +571,15 @@ def _query_image_information(thread, sec, buf: int, length: int, ret_len: int) -
         return STATUS_INFO_LENGTH_MISMATCH
     if not sec.is_image or getattr(sec, "pe", None) is None:
         return STATUS_SECTION_NOT_IMAGE
-    pe = sec.pe
+    user_write(thread.process, buf, image_information(sec.pe, ps))
+    if ret_len:
+        user_write(thread.process, ret_len, struct.pack("<I", size))
+    return STATUS_SUCCESS
+
+
+def image_information(pe, ps: int) -> bytes:
+    """SECTION_IMAGE_INFORMATION (x64 0x40 bytes, x86 0x30) from an image's PE headers (also what
+    NtQueryInformationProcess(ProcessImageInformation) returns for a process's image)."""
     oh, fh = pe.optional_header, pe.file_header
     entry = pe.image_base + oh.AddressOfEntryPoint if oh.AddressOfEntryPoint else 0
     code = any(s.characteristics & 0x20 for s in pe.sections)   # IMAGE_SCN_CNT_CODE
@@ -582,10 +590,7 @@ def _query_image_information(thread, sec, buf: int, length: int, ret_len: int) -
                         oh.MajorOperatingSystemVersion, oh.MinorOperatingSystemVersion, fh.Characteristics,
                         oh.DllCharacteristics, fh.Machine, 1 if code else 0, 0, oh.LoaderFlags,
                         pe.file_size, oh.CheckSum)
-    user_write(thread.process, buf, data)
-    if ret_len:
-        user_write(thread.process, ret_len, struct.pack("<I", size))
-    return STATUS_SUCCESS
+    return data
 
 
 STATUS_NOT_SAME_DEVICE = 0xC00000D4

@@ -39,13 +39,16 @@ def zero_bits_limit(thread, zero_bits: int) -> int | None:
     """The highest address a ZeroBits argument allows (None: no limit). A count below 32 is the number of
     high-order bits of a 32-bit address that must be zero (on x64 too: 1..21, the documented range, below 4 GiB);
     on x64 — and in a WoW64 process, whose services are the 64-bit ones — a value of 32 or more is a mask the
-    address must fit. Another count is STATUS_INVALID_PARAMETER_3."""
+    address must fit, as long as it leaves at most 53 (MM_MAXIMUM_ZERO_BITS) high bits zero: a mask below
+    0x400 (33, say) is STATUS_INVALID_PARAMETER_3 too. Another count is STATUS_INVALID_PARAMETER_3."""
     if not zero_bits:
         return None
     if zero_bits < 32:
         if zero_bits > 21:
             raise NtStatusError(STATUS_INVALID_PARAMETER_3, f"ZeroBits {zero_bits}")
         return (1 << (32 - zero_bits)) - 1
+    if 64 - zero_bits.bit_length() > 53:
+        raise NtStatusError(STATUS_INVALID_PARAMETER_3, f"ZeroBits mask {zero_bits:#x}")
     return (1 << zero_bits.bit_length()) - 1
 
 
@@ -187,9 +190,12 @@ def NtQueryVirtualMemory(machine, thread, ProcessHandle, BaseAddress, MemoryInfo
     ps = 8 if arch == "x64" else 4
     length = MemoryInformationLength & ((1 << (8 * ps)) - 1)
     if cls == MemoryBasicInformation:
+        from winhatch.kernel.ex.sysinfo import max_user_address
         size = MEMORY_BASIC_INFORMATION.size(arch)
         if length < size:
             return STATUS_INFO_LENGTH_MISMATCH
+        if BaseAddress > max_user_address(proc):   # above MmHighestUserAddress (2 GB without LAA on x86)
+            return STATUS_INVALID_PARAMETER
         mbi = proc.aspace.query(BaseAddress)
         user_write(thread.process, MemoryInformation, MEMORY_BASIC_INFORMATION.pack(
             arch, BaseAddress=mbi.BaseAddress, AllocationBase=mbi.AllocationBase,
@@ -207,6 +213,8 @@ def NtQueryVirtualMemory(machine, thread, ProcessHandle, BaseAddress, MemoryInfo
         need = us + len(name) + 2
         if ReturnLength:
             _put(thread, ReturnLength, need)
+        if length < us:                 # not even the UNICODE_STRING (ReturnLength has the size needed)
+            return STATUS_INFO_LENGTH_MISMATCH
         if length < need:
             return STATUS_BUFFER_OVERFLOW
         buf = MemoryInformation + us
@@ -314,13 +322,17 @@ def _copyable(proc, base: int, size: int, write: bool) -> int:
     return done
 
 
-def _copy(machine, thread, src_proc, src, dst_proc, dst, size, count_addr) -> int:
+def _copy(machine, thread, src_proc, src, dst_proc, dst, size, count_addr, *, remote_is_src: bool = True) -> int:
     """Copy `size` bytes from src_proc:src to dst_proc:dst as MmCopyVirtualMemory does: the bytes both sides
-    allow are copied and counted; nothing copied is STATUS_ACCESS_VIOLATION (the first byte faults), a part
-    STATUS_PARTIAL_COPY."""
+    allow are copied and counted; a part is STATUS_PARTIAL_COPY. Nothing copied: STATUS_PARTIAL_COPY when the
+    other process's side faults (ReadProcessMemory of an unmapped address: ERROR_PARTIAL_COPY, ntdll/info.c on
+    Windows), STATUS_ACCESS_VIOLATION when the caller's own buffer does."""
     size &= 0xFFFFFFFFFFFFFFFF
     want = min(size, MAX_COPY)
-    n = min(_copyable(src_proc, src, want, False), _copyable(dst_proc, dst, want, True)) if want else 0
+    n_src = _copyable(src_proc, src, want, False) if want else 0
+    n_dst = _copyable(dst_proc, dst, want, True) if want else 0
+    n = min(n_src, n_dst)
+    remote_short = (n_src if remote_is_src else n_dst) < want
     if n:
         dst_proc.aspace.write(dst, src_proc.aspace.read(src, n))
         dst_proc.cpu.flush_code(dst, n)
@@ -328,7 +340,9 @@ def _copy(machine, thread, src_proc, src, dst_proc, dst, size, count_addr) -> in
         _put(thread, count_addr, n)
     if n == size:
         return 0
-    return STATUS_PARTIAL_COPY if n else STATUS_ACCESS_VIOLATION
+    if n or remote_short and (n_dst if remote_is_src else n_src) > n:
+        return STATUS_PARTIAL_COPY
+    return STATUS_ACCESS_VIOLATION
 
 
 def _vm_process(thread, handle: int, access: int):
@@ -353,7 +367,8 @@ def NtReadVirtualMemory(machine, thread, ProcessHandle, BaseAddress, Buffer, Buf
 def NtWriteVirtualMemory(machine, thread, ProcessHandle, BaseAddress, Buffer, BufferSize, NumberOfBytesWritten):
     from winhatch.kernel.ob.access import PROCESS_VM_WRITE
     proc = _vm_process(thread, ProcessHandle, PROCESS_VM_WRITE)
-    st = _copy(machine, thread, thread.process, Buffer, proc, BaseAddress, BufferSize, NumberOfBytesWritten)
+    st = _copy(machine, thread, thread.process, Buffer, proc, BaseAddress, BufferSize, NumberOfBytesWritten,
+               remote_is_src=False)
     behaviour.cross_process(machine, thread, proc, "NtWriteVirtualMemory", base=BaseAddress,
                             size=BufferSize & 0xFFFFFFFFFFFFFFFF, status=st & 0xFFFFFFFF if st else 0)
     return st

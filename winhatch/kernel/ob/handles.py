@@ -252,7 +252,10 @@ class CidTable:
         return cid
 
     def lookup(self, cid: int) -> KObject | None:
-        if cid <= 0 or cid % 4:
+        """The object of an id; as in every handle table the low two bits are tag bits the lookup ignores
+        (NtOpenProcess of pid + 1 opens pid)."""
+        cid &= ~3
+        if cid <= 0:
             return None
         return self._objs.get(cid)
 

@@ -19,8 +19,21 @@ BATTERY_STATE_SIZE = 0x20
 
 
 def battery_state() -> bytes:
-    """On mains power, no battery: capacities 0, the estimated time unknown (0xFFFFFFFF)."""
-    return struct.pack("<4B3BB6I", 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFFFFFFFF, 0, 0)
+    """On mains power, no battery: capacities 0, no rate and no estimated time (0, as Windows reports it
+    without a battery)."""
+    return struct.pack("<4B3BB6I", 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+ProcessorInformation = 11
+#: PROCESSOR_POWER_INFORMATION: Number, MaxMhz, CurrentMhz, MhzLimit, MaxIdleState, CurrentIdleState
+PROCESSOR_POWER_SIZE = 24
+
+
+def processor_power(machine) -> bytes:
+    """One PROCESSOR_POWER_INFORMATION per processor: the profile's clock as maximum, current and limit (no
+    throttling), C-states C0..C1 (the processor running: current idle state 0)."""
+    mhz = int(machine.profile.cpu_mhz)
+    return b"".join(struct.pack("<6I", i, mhz, mhz, mhz, 1, 0) for i in range(machine.profile.cpu_count))
 
 
 @kernel_service("NtPowerInformation")
@@ -33,5 +46,15 @@ def NtPowerInformation(machine, thread, InformationLevel, InputBuffer, InputBuff
         if (OutputBufferLength & 0xFFFFFFFF) < BATTERY_STATE_SIZE:
             return STATUS_BUFFER_TOO_SMALL
         user_write(thread.process, OutputBuffer, battery_state())
+        return 0
+    if level == ProcessorInformation:
+        # Windows 7 and later: the whole array or nothing (too small: STATUS_BUFFER_TOO_SMALL, the buffer
+        # untouched); no buffer: STATUS_INVALID_PARAMETER
+        data = processor_power(machine)
+        if (OutputBufferLength & 0xFFFFFFFF) < len(data):
+            return STATUS_BUFFER_TOO_SMALL
+        if not OutputBuffer:
+            return STATUS_INVALID_PARAMETER
+        user_write(thread.process, OutputBuffer, data)
         return 0
     unsupported(thread, "NtPowerInformation", f"information level {level}")

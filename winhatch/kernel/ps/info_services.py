@@ -34,6 +34,9 @@ TOKEN_IMPERSONATE = 0x0004
 STATUS_BAD_TOKEN_TYPE = 0xC00000A8
 
 ProcessBasicInformation = 0
+ProcessIoCounters = 2
+ProcessPriorityClass = 18
+ProcessImageInformation = 37
 ProcessVmCounters = 3
 ProcessTimes = 4
 ProcessDebugPort = 7
@@ -72,7 +75,7 @@ ThreadPriorityBoost = 14
 ThreadIdealProcessor = 13
 # classes NtQueryInformationThread refuses (STATUS_INVALID_INFO_CLASS): they can only be set
 THREAD_SET_ONLY = {ThreadPriority, ThreadBasePriority, ThreadAffinityMask, 5, ThreadEnableAlignmentFaultFixup, 8, 10,
-                   15}
+                   ThreadIdealProcessor, 15}
 # classes a THREAD_QUERY_LIMITED_INFORMATION handle may query
 THREAD_QUERY_LIMITED_CLASSES = {ThreadBasicInformation, ThreadTimes, ThreadAmILastThread, ThreadPriorityBoost,
                                 ThreadIsTerminated, ThreadNameInformation, ThreadGroupInformation, ThreadSuspendCount,
@@ -208,7 +211,16 @@ def _times(creation: int, exit_: int, kernel: int, user: int) -> bytes:
     return struct.pack("<qqqq", creation, exit_, kernel, user)
 
 
-PROCESS_QUERY_NEEDS_LIMITED = {ProcessBasicInformation, ProcessWow64Information, ProcessImageFileName,
+#: the fixed-size classes whose length Windows checks before it looks at the handle: class -> (x64, WoW64)
+PROCESS_FIXED_SIZES = {ProcessBasicInformation: (48, 24), ProcessIoCounters: (48, 48), ProcessDebugPort: (8, 4),
+                       ProcessPriorityClass: (2, 2), ProcessImageInformation: (0x40, 0x30),
+                       ProcessWow64Information: (8, 4), ProcessHandleCount: (4, 4),
+                       ProcessDebugObjectHandle: (8, 4), ProcessDebugFlags: (4, 4)}
+#: PROCESS_PRIOCLASS_* of the priority classes
+PRIORITY_CLASS_VALUES = {"idle": 1, "normal": 2, "high": 3, "realtime": 4, "below_normal": 5, "above_normal": 6}
+
+PROCESS_QUERY_NEEDS_LIMITED = {ProcessIoCounters, ProcessPriorityClass, ProcessImageInformation,
+                               ProcessBasicInformation, ProcessWow64Information, ProcessImageFileName,
                                ProcessImageFileNameWin32, ProcessTimes, ProcessHandleCount, ProcessVmCounters,
                                ProcessCommandLineInformation, ProcessDefaultHardErrorMode}
 
@@ -229,7 +241,8 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     cls = ProcessInformationClass & 0xFFFFFFFF
     size = ProcessInformationLength & 0xFFFFFFFF
     buf, rl = ProcessInformation, ReturnLength
-    known = {ProcessBasicInformation, ProcessVmCounters, ProcessTimes, ProcessDebugPort, ProcessDefaultHardErrorMode,
+    known = {ProcessBasicInformation, ProcessIoCounters, ProcessPriorityClass, ProcessImageInformation,
+             ProcessVmCounters, ProcessTimes, ProcessDebugPort, ProcessDefaultHardErrorMode,
              ProcessHandleCount, ProcessWow64Information, ProcessImageFileName, ProcessBreakOnTermination,
              ProcessDebugObjectHandle, ProcessDebugFlags, ProcessExecuteFlags, ProcessCookie,
              ProcessImageFileNameWin32, ProcessCommandLineInformation, ProcessConsoleHostProcess,
@@ -241,6 +254,11 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     ps = _ps(thread)
     f = _pfmt(thread)
     m = (1 << 8 * ps) - 1
+    if size and (not buf or not thread.process.aspace.accessible(buf, size, True)):
+        return STATUS_ACCESS_VIOLATION        # ProbeForWrite of the output, before the handle
+    fixed = PROCESS_FIXED_SIZES.get(cls)
+    if fixed is not None and size != fixed[0 if ps == 8 else 1] and cls != ProcessImageInformation:
+        return STATUS_INFO_LENGTH_MISMATCH
     if cls == ProcessCookie:
         if normalize_handle(ProcessHandle) != CURRENT_PROCESS and \
                 reference(thread, ProcessHandle, "Process", 0) is not thread.process:
@@ -260,11 +278,30 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     if cls == ProcessBasicInformation:
         # ExitStatus, PebBaseAddress, AffinityMask, BasePriority, UniqueProcessId, InheritedFromUniqueProcessId
         # (a WoW64 caller is not shown a 64-bit process's PEB)
-        peb = proc.peb if ps == 8 or proc.arch == "x86" else 0
+        # (a WoW64 process seen by a 64-bit caller: its 64-bit PEB)
+        peb = getattr(proc, "peb64", 0) if ps == 8 and proc.arch == "x86" else proc.peb if ps == 8 or \
+            proc.arch == "x86" else 0
         vals = (proc.exit_status & 0xFFFFFFFF, peb & m, proc.affinity & m, proc.base_priority & 0xFFFFFFFF,
                 proc.pid & m, proc.inherited_from_pid & m)
         data = struct.pack("<IxxxxQQIxxxxQQ" if ps == 8 else "<IIIIII", *vals)
         return _answer(thread, buf, size, data, rl)
+    if cls == ProcessPriorityClass:
+        # PROCESS_PRIORITY_CLASS { BOOLEAN Foreground; UCHAR PriorityClass; }
+        return _answer(thread, buf, size, struct.pack("<BB", 0, PRIORITY_CLASS_VALUES.get(proc.priority_class, 2)),
+                       rl)
+    if cls == ProcessImageInformation:
+        # SECTION_IMAGE_INFORMATION of the process's image (the handle is checked before the length)
+        from winhatch.kernel.mm.section_services import image_information
+        if size != fixed[0 if ps == 8 else 1]:
+            return STATUS_INFO_LENGTH_MISMATCH
+        pe = getattr(proc.image_section, "pe", None)
+        if pe is None:
+            unsupported(thread, "NtQueryInformationProcess", "ProcessImageInformation of a process without image")
+        return _answer(thread, buf, size, image_information(pe, ps), rl)
+    if cls == ProcessIoCounters:
+        # IO_COUNTERS: Read/Write/OtherOperationCount, Read/Write/OtherTransferCount (the I/O manager's
+        # per-process counts, kept by the service dispatcher)
+        return _answer(thread, buf, size, struct.pack("<6Q", *getattr(proc, "io_counters", [0] * 6)), rl)
     if cls == ProcessVmCounters:
         data = _vm_counters(thread, proc, size)
         return _answer(thread, buf, size, data, rl, sizes=(len(data) - ps, len(data)))
@@ -279,8 +316,8 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     if cls == ProcessHandleCount:
         n = len(proc.handles)
         peak = proc.peak_handles = max(getattr(proc, "peak_handles", 0), n)
-        if size == 8:   # PROCESS_HANDLE_INFORMATION: HandleCount, HandleCountHighWatermark
-            return _answer(thread, buf, size, struct.pack("<II", n, peak), rl)
+        # a ULONG only: Windows 10 does not answer the 8-byte PROCESS_HANDLE_INFORMATION form here
+        # (ntdll/info.c: ReturnLength stays sizeof(ULONG) for an 8-byte buffer)
         return _answer(thread, buf, size, struct.pack("<I", n), rl)
     if cls == ProcessWow64Information:
         return _answer(thread, buf, size, struct.pack(f"<{f}", (proc.peb if proc.arch == "x86" else 0) & m), rl)
@@ -310,12 +347,56 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     return _string_answer(thread, buf, size, name, rl)
 
 
+ProcessAffinityMask = 21
+ProcessInstrumentationCallback = 40
+ProcessThreadStackAllocation = 41
+
+
+def _stack_allocation(thread, handle: int, buf: int, size: int) -> int:
+    """ProcessThreadStackAllocation: reserve a thread stack in the process (what kernelbase asks before
+    creating a remote thread) — PROCESS_STACK_ALLOCATION_INFORMATION { ReserveSize; ZeroBits; StackBase (out) }
+    or its _EX form { PreferredNode; Reserved0..2; the same }; the reservation is MEM_RESERVE read-write, its
+    base written back."""
+    from winhatch.kernel.mm import MEM_RESERVE, PAGE_READWRITE
+    from winhatch.kernel.mm.services import zero_bits_limit
+    ps = _ps(thread)
+    plain, ex = 3 * ps, 16 + 3 * ps
+    if size not in (plain, ex):
+        return STATUS_INFO_LENGTH_MISMATCH
+    proc = reference(thread, handle, "Process", PROCESS_SET_INFORMATION)
+    info = buf + (16 if size == ex else 0)
+    reserve, zero_bits = read_ptr(thread, info), read_ptr(thread, info + ps)
+    if not reserve:
+        return STATUS_INVALID_PARAMETER
+    highest = zero_bits_limit(thread, zero_bits)
+    base, _size = proc.aspace.allocate(None, (reserve + 0xFFFF) & ~0xFFFF, MEM_RESERVE, PAGE_READWRITE,
+                                       highest=highest, tag=("stack", 0))
+    user_write(thread.process, info + 2 * ps, base.to_bytes(ps, "little"))
+    return 0
+
+
+def _instrumentation_callback(thread, handle: int, buf: int, size: int) -> int:
+    """ProcessInstrumentationCallback: PROCESS_INSTRUMENTATION_CALLBACK_INFORMATION { ULONG Version; ULONG
+    Reserved; PVOID Callback } (or, on x64, the bare callback pointer). Clearing the callback (NULL) is
+    accepted; a callback run on every return from kernel mode is not modelled and stops loudly."""
+    ps = _ps(thread)
+    full = 8 + ps
+    if size not in (full, ps):
+        return STATUS_INFO_LENGTH_MISMATCH
+    reference(thread, handle, "Process", PROCESS_SET_INFORMATION)
+    callback = read_ptr(thread, buf + (8 if size == full else 0))
+    if callback:
+        unsupported(thread, "NtSetInformationProcess", "ProcessInstrumentationCallback with a callback")
+    return 0
+
+
 @kernel_service("NtSetInformationProcess")
 def NtSetInformationProcess(machine, thread, ProcessHandle, ProcessInformationClass, ProcessInformation,
                             ProcessInformationLength):
     cls = ProcessInformationClass & 0xFFFFFFFF
     size = ProcessInformationLength & 0xFFFFFFFF
-    known = {ProcessDefaultHardErrorMode, ProcessBreakOnTermination, ProcessDebugFlags, ProcessExecuteFlags}
+    known = {ProcessDefaultHardErrorMode, ProcessBreakOnTermination, ProcessDebugFlags, ProcessExecuteFlags,
+             ProcessInstrumentationCallback, ProcessThreadStackAllocation, ProcessAffinityMask}
     if cls not in known:
         if cls >= MAX_PROCESS_INFO_CLASS:
             return STATUS_INVALID_INFO_CLASS
@@ -331,6 +412,22 @@ def NtSetInformationProcess(machine, thread, ProcessHandle, ProcessInformationCl
             return STATUS_INVALID_PARAMETER
         proc.execute_flags = value
         return 0
+    if cls == ProcessAffinityMask:
+        # a KAFFINITY of active processors (none outside them, not empty); every thread of the process takes it
+        if size != _ps(thread):
+            return STATUS_INFO_LENGTH_MISMATCH
+        proc = reference(thread, ProcessHandle, "Process", PROCESS_SET_INFORMATION)
+        mask = read_ptr(thread, ProcessInformation)
+        if not mask or mask & ~((1 << machine.profile.cpu_count) - 1):
+            return STATUS_INVALID_PARAMETER
+        proc.affinity = mask
+        for t in proc.threads:
+            t.affinity = mask
+        return 0
+    if cls == ProcessThreadStackAllocation:
+        return _stack_allocation(thread, ProcessHandle, ProcessInformation, size)
+    if cls == ProcessInstrumentationCallback:
+        return _instrumentation_callback(thread, ProcessHandle, ProcessInformation, size)
     proc = reference(thread, ProcessHandle, "Process", PROCESS_SET_INFORMATION)
     value = _u32(thread, ProcessInformation, size)
     if cls == ProcessDefaultHardErrorMode:
@@ -367,32 +464,39 @@ WOW64_GDT = {0x10: (0, 0, 0x9B, 0x2), 0x18: (0, 0xFFFFF, 0x93, 0xC), 0x20: (0, 0
 GDT_LIMIT = 0x7F
 
 
-def _descriptor_entry(thread, handle: int, buf: int, size: int) -> int:
+STATUS_UNSUCCESSFUL = 0xC0000001
+STATUS_NO_LDT = 0xC0000117
+
+
+def _descriptor_entry(thread, handle: int, buf: int, size: int, ret_len: int = 0) -> int:
     """ThreadDescriptorTableEntry (DESCRIPTOR_TABLE_ENTRY { ULONG Selector; LDT_ENTRY Descriptor }): the GDT
-    descriptor of a selector as the thread sees it: a 32-bit process runs under WoW64, so the selectors its
-    contexts show (CS 0x23, DS/ES/SS/GS 0x2B, FS 0x53) are those of x64 Windows's GDT, FS's base the thread's
-    TEB. Only a 32-bit process gets an answer; a selector past the GDT (or in an LDT: there is none) is
-    STATUS_ACCESS_VIOLATION, a selector of an unused entry (the null ones among them) an all-zero descriptor."""
-    t = reference(thread, handle, "Thread", THREAD_QUERY_INFORMATION)
-    if t.process.arch != "x86":
-        return STATUS_NOT_SUPPORTED
+    descriptor of a selector as a WoW64 thread sees it — the compatibility-mode entries of x64 Windows's GDT
+    (CS 0x23, DS/ES/SS/GS 0x2B, FS 0x53 whose base is the thread's 32-bit TEB, the 64-bit code 0x33 and the
+    kernel's); x64 ntdll's RtlWow64GetThreadSelectorEntry asks the same. Windows 10: the length first
+    (STATUS_INFO_LENGTH_MISMATCH), the null selectors an all-zero descriptor, an LDT selector STATUS_NO_LDT (a
+    process has none), any other unused entry STATUS_UNSUCCESSFUL; ReturnLength the descriptor's 8 bytes."""
     if size != 12:
         return STATUS_INFO_LENGTH_MISMATCH
+    t = reference(thread, handle, "Thread", THREAD_QUERY_INFORMATION)
     (sel,) = struct.unpack("<I", user_read(thread.process, buf, 4))
     if sel > 0xFFFF:
         return STATUS_INVALID_PARAMETER
     index = sel & ~7
-    if sel & 4 or index + 7 > GDT_LIMIT:
-        return STATUS_ACCESS_VIOLATION
-    entry = WOW64_GDT.get(index)
-    if entry is None:
+    if sel & 4:
+        return STATUS_NO_LDT
+    if index == 0:
         desc = bytes(8)
     else:
+        entry = WOW64_GDT.get(index) if index + 7 <= GDT_LIMIT else None
+        if entry is None:
+            return STATUS_UNSUCCESSFUL
         base, limit, access, flags = entry
         base = t.teb if base is None else base
         desc = struct.pack("<HHBBBB", limit & 0xFFFF, base & 0xFFFF, (base >> 16) & 0xFF, access,
                            (flags << 4) | (limit >> 16) & 0xF, base >> 24 & 0xFF)
     user_write(thread.process, buf + 4, desc)
+    if ret_len:
+        user_write(thread.process, ret_len, struct.pack("<I", 8))
     return 0
 
 
@@ -417,7 +521,7 @@ def NtQueryInformationThread(machine, thread, ThreadHandle, ThreadInformationCla
         return STATUS_INFO_LENGTH_MISMATCH
     limited = cls in THREAD_QUERY_LIMITED_CLASSES
     if cls == ThreadDescriptorTableEntry:
-        return _descriptor_entry(thread, ThreadHandle, buf, size)
+        return _descriptor_entry(thread, ThreadHandle, buf, size, rl)
     if cls not in known:
         # the handle's access is checked first (a limited handle is STATUS_ACCESS_DENIED for these classes)
         _query_thread(thread, ThreadHandle, False)
@@ -436,7 +540,10 @@ def NtQueryInformationThread(machine, thread, ThreadHandle, ThreadInformationCla
     if cls == ThreadBasicInformation:
         # THREAD_BASIC_INFORMATION: ExitStatus, TebBaseAddress, ClientId, AffinityMask, Priority, BasePriority
         delta = getattr(t, "base_increment", t.priority - t.process.base_priority)
-        vals = (t.exit_status & 0xFFFFFFFF, t.teb, t.process.pid, t.tid, getattr(t, "affinity", t.process.affinity),
+        # a WoW64 thread seen by a 64-bit caller: its 64-bit TEB; a 64-bit thread seen by a WoW64 caller: none
+        teb = getattr(t, "teb64", 0) if ps == 8 and t.process.arch == "x86" else \
+            t.teb if ps == 8 or t.process.arch == "x86" else 0
+        vals = (t.exit_status & 0xFFFFFFFF, teb, t.process.pid, t.tid, getattr(t, "affinity", t.process.affinity),
                 t.priority, delta & 0xFFFFFFFF)
         data = struct.pack("<IxxxxQQQQII", *vals) if ps == 8 else struct.pack("<IIIIIII", *vals)
         return _answer(thread, buf, size, data, rl)
@@ -531,7 +638,10 @@ def NtSetInformationThread(machine, thread, ThreadHandle, ThreadInformationClass
         # clear, so the flag is kept and has nothing else to change
         if size != 1:
             return STATUS_INFO_LENGTH_MISMATCH
+        value = user_read(thread.process, buf, 1)       # probed before the handle (NULL: ACCESS_VIOLATION)
         t = reference(thread, ThreadHandle, "Thread", THREAD_SET_INFORMATION)
+        t.alignment_fault_fixup = bool(value[0])
+        return 0
         t.alignment_fault_fixup = bool(user_read(thread.process, buf, 1)[0])
         return 0
     if cls == ThreadWow64Context:

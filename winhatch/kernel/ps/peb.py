@@ -80,9 +80,20 @@ def write_peb(proc: Process, pe, req, *, api_set_map: int, being_debugged: bool,
     aspace = proc.aspace
     params, env = write_process_parameters(proc, req)
     peb_size = PEB.size(arch)
-    peb, _ = aspace.allocate(None, _align(peb_size, 0x1000), MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE,
-                             top_down=True, tag=("peb",))
+    wow64 = arch == "x86"
+    extra = WOW64_PEB_OFFSET if wow64 else 0
+    base, _ = aspace.allocate(None, _align(peb_size, 0x1000) + extra, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE,
+                              top_down=True, tag=("peb",))
+    peb = base + extra
     proc.peb = peb
+    if wow64:
+        # the 64-bit PEB of a WoW64 process, one page below the 32-bit one: the image, the version and the
+        # processors as the 32-bit PEB has them (the 64-bit loader state and parameters are not modelled)
+        proc.peb64 = base
+        PEB.write(aspace, base, "x64", BeingDebugged=1 if being_debugged else 0, ImageBaseAddress=proc.image_base,
+                  NumberOfProcessors=profile.cpu_count, OSMajorVersion=profile.os_major,
+                  OSMinorVersion=profile.os_minor, OSBuildNumber=profile.os_build, OSPlatformId=2,
+                  ImageSubsystem=pe.subsystem, SessionId=proc.session_id)
     # the TLS bitmaps live inside the PEB (TlsBitmapBits, TlsExpansionBitmapBits), the RTL_BITMAP headers after it
     PEB.write(aspace, peb, arch,
               InheritedAddressSpace=0, ReadImageFileExecOptions=0, BeingDebugged=1 if being_debugged else 0,
@@ -126,16 +137,29 @@ def create_user_stack(thread: Thread, reserve: int, commit: int, highest: int | 
     return ThreadStack(base=top, limit=top - commit, reserve_base=base, reserve=size, commit=commit)
 
 
+#: a WoW64 thread's 64-bit TEB lies this far below its 32-bit TEB (TEB32.WowTebOffset = -WOW64_TEB_OFFSET)
+WOW64_TEB_OFFSET = 0x2000
+#: a WoW64 process's 32-bit PEB lies one page above its 64-bit PEB
+WOW64_PEB_OFFSET = 0x1000
+
+
 def create_teb(thread: Thread, locale: int = 0x409) -> int:
-    """The thread's TEB; CurrentLocale is the user default locale (PsDefaultThreadLocaleId)."""
+    """The thread's TEB; CurrentLocale is the user default locale (PsDefaultThreadLocaleId). A WoW64 (x86)
+    thread gets both as Windows 10 lays them out in one allocation: the 64-bit TEB (two pages) then the 32-bit
+    one at +0x2000; TEB32.GdiBatchCount holds the TEB64's address and TEB32.WowTebOffset -0x2000,
+    TEB64.WowTebOffset +0x2000, TEB64.NtTib.ExceptionList the TEB32, TEB64.Peb the 64-bit PEB. Returns the TEB
+    the thread's code sees (the 32-bit one for x86)."""
     proc = thread.process
     arch = proc.arch
     aspace = proc.aspace
     size = _align(TEB.size(arch), 0x1000)
+    wow64 = arch == "x86"
+    extra = WOW64_TEB_OFFSET if wow64 else 0
     # host-backed: the API trap frame (winhatch.cpu.core.TRAP_FRAME) and LastErrorValue are read and
     # written by the kernel on every API call
-    teb, _ = aspace.allocate(None, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, top_down=True,
-                             tag=("teb", thread.tid), host=True)
+    base, _ = aspace.allocate(None, size + extra, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, top_down=True,
+                              tag=("teb", thread.tid), host=True)
+    teb = base + extra
     st = thread.stack
     TEB.write(aspace, teb, arch,
               NtTib={"ExceptionList": 0xFFFFFFFF if arch == "x86" else 0, "StackBase": st.base,
@@ -143,6 +167,17 @@ def create_teb(thread: Thread, locale: int = 0x409) -> int:
               ClientId={"UniqueProcess": proc.pid, "UniqueThread": thread.tid},
               ProcessEnvironmentBlock=proc.peb, DeallocationStack=st.reserve_base,
               CurrentLocale=locale)
+    if wow64:
+        teb64 = base
+        thread.teb64 = teb64
+        TEB.write(aspace, teb, arch, GdiBatchCount=teb64, WowTebOffset=-WOW64_TEB_OFFSET)
+        TEB.write(aspace, teb64, "x64",
+                  NtTib={"ExceptionList": teb, "Self": teb64},
+                  ClientId={"UniqueProcess": proc.pid, "UniqueThread": thread.tid},
+                  ProcessEnvironmentBlock=getattr(proc, "peb64", 0), CurrentLocale=locale,
+                  StaticUnicodeString={"Length": 0, "MaximumLength": 0x20A,
+                                       "Buffer": teb64 + TEB.offset("x64", "StaticUnicodeBuffer")},
+                  WowTebOffset=WOW64_TEB_OFFSET)
     return teb
 
 

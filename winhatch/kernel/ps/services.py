@@ -80,7 +80,7 @@ def _open_by_cid(machine, thread, out, access, oa, cid_ptr, type_name):
     write_handle(thread, out, 0)
     if type_name == "Thread":
         obj = machine.cid.lookup(tid)
-        if obj is None or obj.type_name != "Thread" or (pid and obj.process.pid != pid) or obj.process.exited:
+        if obj is None or obj.type_name != "Thread" or (pid and obj.process.pid != pid & ~3) or obj.process.exited:
             return STATUS_INVALID_CID
     else:
         obj = machine.cid.lookup(pid) if pid else None
@@ -384,4 +384,133 @@ def NtGetNextThread(machine, thread, ProcessHandle, ThreadHandle, DesiredAccess,
     except Exception:
         thread.process.handles.close(h)
         raise
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ process creation
+PS_ATTRIBUTE_IMAGE_NAME = 0x20005
+PROCESS_CREATE_FLAGS_BREAKAWAY = 0x1
+PROCESS_CREATE_FLAGS_INHERIT_HANDLES = 0x4
+RTL_USER_PROC_PARAMS_NORMALIZED = 0x1
+PS_CREATE_SUCCESS = 6
+MAX_ENVIRONMENT = 0x10000          # characters of an environment block read (a guest block is bounded)
+
+
+def _params_string(thread, params: int, field: str, normalized: bool) -> str:
+    """A UNICODE_STRING of RTL_USER_PROCESS_PARAMETERS: its Buffer a pointer once normalized, else an offset
+    from the structure."""
+    from winhatch.kernel.structs import RTL_USER_PROCESS_PARAMETERS
+    from winhatch.kernel.ob.services import read_unicode_string
+    arch = thread.process.arch
+    us = params + RTL_USER_PROCESS_PARAMETERS.offset(arch, field)
+    if normalized:
+        return read_unicode_string(thread, us)
+    ps = ptr_size(thread)
+    length = struct.unpack("<H", user_read(thread.process, us, 2))[0]
+    off = read_ptr(thread, us + ps)
+    if not length or not off:
+        return ""
+    return user_read(thread.process, params + off, length & ~1).decode("utf-16-le", "surrogatepass")
+
+
+def _params_environment(thread, params: int, normalized: bool) -> dict[str, str] | None:
+    """The environment block the parameters point at (NUL-separated, double-NUL-terminated), or None."""
+    from winhatch.kernel.structs import RTL_USER_PROCESS_PARAMETERS
+    arch = thread.process.arch
+    addr = read_ptr(thread, params + RTL_USER_PROCESS_PARAMETERS.offset(arch, "Environment"))
+    if not addr:
+        return None
+    if not normalized:
+        addr += params
+    chars = []
+    proc = thread.process
+    for i in range(MAX_ENVIRONMENT):
+        ch = struct.unpack("<H", user_read(proc, addr + 2 * i, 2))[0]
+        if ch == 0 and chars and chars[-1] == "\0":
+            break
+        chars.append(chr(ch))
+    env = {}
+    for entry in "".join(chars).split("\0"):
+        if "=" in entry[1:]:
+            k, v = entry.split("=", 1) if not entry.startswith("=") else ("=" + entry[1:].split("=", 1)[0],
+                                                                           entry[1:].split("=", 1)[1])
+            env[k] = v
+    return env
+
+
+@kernel_service("NtCreateUserProcess")
+def NtCreateUserProcess(machine, thread, ProcessHandle, ThreadHandle, ProcessDesiredAccess, ThreadDesiredAccess,
+                        ProcessObjectAttributes, ThreadObjectAttributes, ProcessFlags, ThreadFlags,
+                        ProcessParameters, CreateInfo, AttributeList):
+    """Create a process from an image (PS_ATTRIBUTE_IMAGE_NAME, an NT path) and the caller's
+    RTL_USER_PROCESS_PARAMETERS, through the ps component's stages (winhatch.kernel.ps.create: the image
+    section, the process, its PEB and parameters, the initial thread). The initial thread cannot be hidden
+    from the debugger (THREAD_CREATE_FLAGS_HIDE_FROM_DEBUGGER: STATUS_INVALID_PARAMETER, as Windows answers);
+    THREAD_CREATE_FLAGS_CREATE_SUSPENDED leaves it suspended. PS_CREATE_INFO.State reports PsCreateSuccess.
+    Other process flags and attributes stop loudly."""
+    from winhatch.kernel.ps import create as C
+    from winhatch.kernel.ps import flags as F
+    tflags = ThreadFlags & 0xFFFFFFFF
+    pflags = ProcessFlags & 0xFFFFFFFF
+    if tflags & THREAD_CREATE_FLAGS_HIDE_FROM_DEBUGGER:
+        return STATUS_INVALID_PARAMETER
+    if tflags & ~THREAD_CREATE_FLAGS_CREATE_SUSPENDED:
+        unsupported(thread, "NtCreateUserProcess", f"ThreadFlags {tflags:#x}")
+    if pflags & ~PROCESS_CREATE_FLAGS_INHERIT_HANDLES:
+        unsupported(thread, "NtCreateUserProcess", f"ProcessFlags {pflags:#x}")
+    if ProcessObjectAttributes or ThreadObjectAttributes:
+        unsupported(thread, "NtCreateUserProcess", "object attributes for the process or thread")
+    if not ProcessParameters or not AttributeList:
+        return STATUS_INVALID_PARAMETER
+    image = None
+    attrs = _attributes(thread, AttributeList)
+    for _entry, attr, size, value, _ret in attrs:
+        if attr == PS_ATTRIBUTE_IMAGE_NAME:
+            if size & 1 or not size or size > 0x10000:
+                return STATUS_INVALID_PARAMETER
+            image = user_read(thread.process, value, size).decode("utf-16-le", "surrogatepass")
+        elif attr != PS_ATTRIBUTE_CLIENT_ID:
+            unsupported(thread, "NtCreateUserProcess", f"PS_ATTRIBUTE {attr:#x}")
+    if image is None:
+        return STATUS_INVALID_PARAMETER
+    from winhatch.kernel.structs import RTL_USER_PROCESS_PARAMETERS
+    flags_off = RTL_USER_PROCESS_PARAMETERS.offset(thread.process.arch, "Flags")
+    normalized = bool(struct.unpack("<I", user_read(thread.process, ProcessParameters + flags_off, 4))[0]
+                      & RTL_USER_PROC_PARAMS_NORMALIZED)
+    dos_image = image[4:] if image.startswith("\\??\\") else image
+    parent = thread.process
+    cmd = _params_string(thread, ProcessParameters, "CommandLine", normalized) or dos_image
+    cwd = _params_string(thread, ProcessParameters, "CurrentDirectory", normalized) \
+        or parent.subsystem.get("cwd") or machine.default_cwd
+    env = _params_environment(thread, ProcessParameters, normalized)
+    if env is None:
+        env = dict(parent.subsystem.get("environment") or machine.default_environment())
+    title = _params_string(thread, ProcessParameters, "WindowTitle", normalized) or dos_image
+    desktop = _params_string(thread, ProcessParameters, "DesktopInfo", normalized) \
+        or parent.subsystem.get("desktop", r"WinSta0\Default")
+    req = C.CreateRequest(image_path=dos_image, command_line=cmd, current_directory=cwd, environment=env,
+                          desktop=desktop, window_title=title, priority_class="normal",
+                          creation_flags=F.CREATE_SUSPENDED if tflags & THREAD_CREATE_FLAGS_CREATE_SUSPENDED else 0,
+                          inherit_handles=bool(pflags & PROCESS_CREATE_FLAGS_INHERIT_HANDLES),
+                          startup=C.StartupInfo())
+    try:
+        res = C.NtCreateUserProcess(machine, parent, thread, req)
+    except C.CreateProcessError as e:
+        return e.status
+    # the handles the stages gave the creator, with the access asked for
+    for h, access in ((res.process_handle, ProcessDesiredAccess), (res.thread_handle, ThreadDesiredAccess)):
+        parent.handles.entry(h).access = access & 0xFFFFFFFF
+    write_handle(thread, ProcessHandle, res.process_handle)
+    write_handle(thread, ThreadHandle, res.thread_handle)
+    ps = ptr_size(thread)
+    for _entry, attr, size, value, ret in attrs:
+        if attr == PS_ATTRIBUTE_CLIENT_ID and size >= 2 * ps:
+            write_ptr(thread, value, res.pid)
+            write_ptr(thread, value + ps, res.tid)
+            if ret:
+                write_ptr(thread, ret, 2 * ps)
+    if CreateInfo:
+        user_write(thread.process, CreateInfo + ps, struct.pack("<I", PS_CREATE_SUCCESS))   # State
+    if res.thread.runnable:
+        machine.dispatcher.thread_ready(res.thread)
     return 0

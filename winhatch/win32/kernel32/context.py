@@ -65,6 +65,14 @@ def RtlWow64GetThreadContext(c, h, ctx):
     return _wow64(c, "NtQueryInformationThread", h, ctx)
 
 
+@api("ntdll.dll", "NTSTATUS NTAPI RtlWow64GetThreadSelectorEntry(HANDLE Thread, "
+                  "PWOW64_DESCRIPTOR_TABLE_ENTRY DescriptorTableEntry, ULONG Length, PULONG ReturnLength)")
+def RtlWow64GetThreadSelectorEntry(c, h, entry, length, pret):
+    """A selector's descriptor as the thread's WoW64 side sees it: NtQueryInformationThread
+    (ThreadDescriptorTableEntry) — WOW64_DESCRIPTOR_TABLE_ENTRY { ULONG Selector; WOW64_LDT_ENTRY }."""
+    return c.nt("NtQueryInformationThread", h, 6, entry, length, pret)
+
+
 @api("ntdll.dll", "NTSTATUS NTAPI RtlWow64SetThreadContext(HANDLE Thread, const WOW64_CONTEXT *Context)")
 def RtlWow64SetThreadContext(c, h, ctx):
     return _wow64(c, "NtSetInformationThread", h, ctx)

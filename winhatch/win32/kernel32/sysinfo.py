@@ -405,13 +405,52 @@ def GetPhysicallyInstalledSystemMemory(c, out):
 @api("ntdll.dll", "NTSTATUS NTAPI RtlGetNativeSystemInformation(ULONG SystemInformationClass, "
                   "PVOID SystemInformation, ULONG SystemInformationLength, PULONG ReturnLength)")
 def RtlGetNativeSystemInformation(c, cls, buf, length, pret):
-    """The system information of the native (64-bit) system: in an x64 process NtQuerySystemInformation
-    itself. A WoW64 process would get the 64-bit view through WoW64's own service (not modelled): it stops
-    loudly."""
-    if c.arch != "x64":
-        from winhatch.win32.kernel32.toolhelp import _stop
-        _stop(c, "in a WoW64 process (the native 64-bit view is not modelled)")
-    return c.nt("NtQuerySystemInformation", cls, buf, length, pret)
+    """The system information of the native (64-bit) system. In an x64 process: NtQuerySystemInformation
+    itself. In a WoW64 process: WoW64's NtWow64GetNativeSystemInformation, which serves only the basic and
+    processor classes (others: STATUS_INVALID_INFO_CLASS) — the basic record with the native system's user
+    address limit (0x7FFFFFFEFFFF seen through the 32-bit record: 0xFFFEFFFF), the processor record with
+    the native architecture (AMD64), SystemNativeBasicInformation as the 64-bit record."""
+    if c.arch == "x64":
+        return c.nt("NtQuerySystemInformation", cls, buf, length, pret)
+    cls &= 0xFFFFFFFF
+    if cls not in _WOW64_NATIVE_CLASSES:
+        return STATUS_INVALID_INFO_CLASS
+    if cls == SYSTEM_NATIVE_BASIC:
+        return _native_basic64(c, buf, length, pret)
+    st = c.nt("NtQuerySystemInformation", cls, buf, length, pret)
+    if st == 0 and cls in (0x00, 0x3E):              # SYSTEM_BASIC_INFORMATION: HighestUserAddress at +0x20
+        c.write_u32(buf + 0x20, 0xFFFEFFFF)
+    elif st == 0 and cls == 0x01:                    # SYSTEM_PROCESSOR_INFORMATION: ProcessorArchitecture
+        c.write(buf, struct.pack("<H", 9))           # PROCESSOR_ARCHITECTURE_AMD64
+    return st
+
+
+STATUS_INVALID_INFO_CLASS = 0xC0000003
+SYSTEM_NATIVE_BASIC = 0x72
+#: the classes WoW64's native query serves: basic, processor, the two emulation classes, native basic
+_WOW64_NATIVE_CLASSES = (0x00, 0x01, 0x3E, 0x3F, SYSTEM_NATIVE_BASIC)
+NATIVE_BASIC_SIZE = 0x40
+
+
+def _native_basic64(c, buf, length, pret):
+    """SYSTEM_BASIC_INFORMATION in its 64-bit layout (0x40 bytes), built from the 32-bit record the kernel
+    gives this process with the native address limits."""
+    if length != NATIVE_BASIC_SIZE:
+        if pret:
+            c.write_u32(pret, NATIVE_BASIC_SIZE)
+        return 0xC0000004                           # STATUS_INFO_LENGTH_MISMATCH
+    tmp = c.stack_alloc(0x2C)
+    st = c.nt("NtQuerySystemInformation", 0, tmp, 0x2C, 0)
+    if st:
+        return st
+    (reserved, timer, page, pages, low, high, gran, min_addr, _max_addr, affinity,
+     nproc) = struct.unpack("<11I", c.read(tmp, 0x2C))
+    nproc &= 0xFF
+    c.write(buf, struct.pack("<6IQQQQB7x", reserved, timer, page, pages, low, high, gran, min_addr,
+                             0x7FFFFFFEFFFF, affinity, nproc))
+    if pret:
+        c.write_u32(pret, NATIVE_BASIC_SIZE)
+    return 0
 
 
 BATTERY_FLAG_HIGH, BATTERY_FLAG_LOW, BATTERY_FLAG_CRITICAL, BATTERY_FLAG_CHARGING = 1, 2, 4, 8

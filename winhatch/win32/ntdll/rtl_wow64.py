@@ -61,3 +61,91 @@ def RtlWow64IsWowGuestMachineSupported(c, machine, psupported):
     if psupported:
         c.write(psupported, b"\x01" if ok else b"\x00")
     return 0
+
+
+#: the CPU area of each guest machine WoW64 knows (machine -> context alignment, context size, offset of its
+#: ContextFlags, the machine's CONTEXT_* architecture flag): i386 CONTEXT, AMD64 CONTEXT, ARM CONTEXT, ARM64
+#: CONTEXT as Windows 10 lays out a thread's WOW64_CPURESERVED area
+CPU_AREAS = {0x014C: (4, 0x2CC, 0x00, 0x00010000), 0x8664: (16, 0x4D0, 0x30, 0x00100000),
+             0x01C4: (8, 0x1A0, 0x00, 0x00200000), 0xAA64: (16, 0x390, 0x00, 0x00400000)}
+STATUS_INVALID_PARAMETER = 0xC000000D
+
+
+@api(NT, "NTSTATUS NTAPI RtlWow64GetCpuAreaInfo(WOW64_CPURESERVED *CpuReserved, ULONG Flags, "
+         "WOW64_CPU_AREA_INFO *CpuAreaInfo)")
+def RtlWow64GetCpuAreaInfo(c, cpu, flags, info):
+    """Where the guest CONTEXT lives in a WOW64_CPURESERVED area {USHORT Flags; USHORT Machine;}: right after
+    it at the machine's context alignment, the CONTEXT_EX after the context (pointer-aligned), the context's
+    ContextFlags; WOW64_CPU_AREA_INFO { Context, ContextEx, ContextFlagsLocation, CpuReserved, ContextFlag,
+    Machine }. A machine WoW64 does not emulate is STATUS_INVALID_PARAMETER."""
+    machine = int.from_bytes(c.read(cpu + 2, 2), "little")
+    area = CPU_AREAS.get(machine)
+    if area is None:
+        return STATUS_INVALID_PARAMETER
+    align, size, flags_off, flag = area
+    ps = c.ptr_size
+    ctx = (cpu + 4 + align - 1) & ~(align - 1)
+    ctx_ex = (ctx + size + ps - 1) & ~(ps - 1)
+    for i, v in enumerate((ctx, ctx_ex, ctx + flags_off, cpu)):
+        c.write_ptr(info + i * ps, v)
+    c.write(info + 4 * ps, flag.to_bytes(4, "little") + machine.to_bytes(2, "little"))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ WoW64's 64-bit calls
+# 32-bit ntdll's NtWow64* exports reach the native (64-bit) services through WoW64. winhatch's WoW64 processes
+# have no 64-bit address space above 4 GB (no 64-bit ntdll is mapped in them), so these serve addresses and sizes
+# that fit 32 bits through the same services, and stop loudly for anything above.
+FOUR_GB = 1 << 32
+
+
+def _stop64(c, what: str):
+    from winhatch.win32.kernel32.toolhelp import _stop
+    _stop(c, f"above 4 GB ({what}: a WoW64 process's 64-bit address space is not modelled)")
+
+
+def _rw64(c, service: str, process, addr, buf, size, pdone):
+    if addr + size > FOUR_GB:
+        _stop64(c, f"{service} at {addr:#x}")
+    done = c.stack_alloc(4)
+    st = c.nt(service, process, addr, buf, size, done)
+    if pdone:
+        c.write(pdone, c.u32(done).to_bytes(8, "little"))
+    return st
+
+
+@api(NT, "NTSTATUS NTAPI NtWow64ReadVirtualMemory64(HANDLE ProcessHandle, ULONG64 BaseAddress, PVOID Buffer, "
+         "ULONG64 BufferSize, PULONG64 NumberOfBytesRead)")
+def NtWow64ReadVirtualMemory64(c, process, addr, buf, size, pdone):
+    return _rw64(c, "NtReadVirtualMemory", process, addr, buf, size, pdone)
+
+
+@api(NT, "NTSTATUS NTAPI NtWow64WriteVirtualMemory64(HANDLE ProcessHandle, ULONG64 BaseAddress, PVOID Buffer, "
+         "ULONG64 BufferSize, PULONG64 NumberOfBytesWritten)")
+def NtWow64WriteVirtualMemory64(c, process, addr, buf, size, pdone):
+    return _rw64(c, "NtWriteVirtualMemory", process, addr, buf, size, pdone)
+
+
+@api(NT, "NTSTATUS NTAPI NtWow64AllocateVirtualMemory64(HANDLE ProcessHandle, PULONG64 BaseAddress, "
+         "ULONG64 ZeroBits, PULONG64 RegionSize, ULONG AllocationType, ULONG Protect)")
+def NtWow64AllocateVirtualMemory64(c, process, pbase, zero_bits, psize, alloc_type, protect):
+    base = int.from_bytes(c.read(pbase, 8), "little")
+    size = int.from_bytes(c.read(psize, 8), "little")
+    if base + size > FOUR_GB or zero_bits >= FOUR_GB:
+        _stop64(c, f"NtAllocateVirtualMemory at {base:#x}")
+    tmp = c.stack_alloc(8)
+    c.write_u32(tmp, base)
+    c.write_u32(tmp + 4, size)
+    st = c.nt("NtAllocateVirtualMemory", process, tmp, zero_bits, tmp + 4, alloc_type, protect)
+    if st == 0:
+        c.write(pbase, c.u32(tmp).to_bytes(8, "little"))
+        c.write(psize, c.u32(tmp + 4).to_bytes(8, "little"))
+    return st
+
+
+@api(NT, "NTSTATUS NTAPI NtWow64GetNativeSystemInformation(ULONG SystemInformationClass, PVOID SystemInformation, "
+         "ULONG SystemInformationLength, PULONG ReturnLength)")
+def NtWow64GetNativeSystemInformation(c, cls, buf, length, pret):
+    """WoW64's native system information (what RtlGetNativeSystemInformation calls in a WoW64 process)."""
+    from winhatch.win32.kernel32.sysinfo import RtlGetNativeSystemInformation
+    return RtlGetNativeSystemInformation(c, cls, buf, length, pret)

@@ -9,9 +9,10 @@ from winhatch.kernel.ob.handles import DEFAULT_MAX_HANDLES, MAX_HANDLES
 
 def test_handle_cap_fails_create_event_with_error_no_system_resources(build_fixture, arch):
     r = runner.run(build_fixture("caps.c", arch), ["handles"], max_handles=1000)
-    # 1000 handles in all: the three standard handles, the current directory's (RtlSetCurrentDirectory_U's,
-    # as on Windows) and 996 events; ERROR_NO_SYSTEM_RESOURCES
-    assert r.stdout == b"handles 996 error 1450\r\n", r.error
+    # 1000 handles in all: the console connection (RTL_USER_PROCESS_PARAMETERS.ConsoleHandle, ConDrv's, as on
+    # Windows), the three standard handles, the current directory's (RtlSetCurrentDirectory_U's, as on Windows)
+    # and 995 events; ERROR_NO_SYSTEM_RESOURCES
+    assert r.stdout == b"handles 995 error 1450\r\n", r.error
     assert r.exit_status == 0
 
 

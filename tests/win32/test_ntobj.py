@@ -149,7 +149,7 @@ REGQUERY = (
 # kernel32/tests/thread.c marks its ERROR_IO_PENDING todo_wine); GetThreadSelectorEntry is x86-only, x64 Windows
 # answers ERROR_NOT_SUPPORTED (Wine: ERROR_INVALID_FUNCTION). The x86 selector facts are those Wine's
 # test_GetThreadSelectorEntry checks on 64-bit Windows (FS based at the TEB, limit 0xFFF, byte-granular; CS
-# flat; a selector past the GDT ERROR_NOACCESS).
+# flat; a selector past the GDT ERROR_GEN_FAILURE — a WoW64 process's answer; 32-bit Windows says ERROR_NOACCESS).
 THREADS = {"x64": (
     'TlsGetValue(0)=0000000000000000 TlsAlloc!=0: 1\n'
     'new thread: mxcsr<<16|fpcw = 0x1f80027f\n'
@@ -162,7 +162,7 @@ THREADS = {"x64": (
     'UnregisterWait inside the callback: 1 err=0\n'
     'FS: base is the TEB 1 limit=0xfff type=0x12 dpl=3 big=1 gran=0\n'
     'CS: limit=0xfffff type=0x1a gran=1\n'
-    'past the GDT: 0 err=998\n'
+    'past the GDT: 0 err=31\n'
 )}
 
 

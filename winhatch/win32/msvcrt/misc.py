@@ -112,19 +112,18 @@ plain_api(M, "int __cdecl _purecall(void)", calls_guest=True)(_purecall)
 # ------------------------------------------------------------------------------------------ FILE buffer pointers
 @api(R.UCRT_DLL, "int __cdecl _get_stream_buffer_pointers(FILE *f, void *base, void *ptr, void *count)")
 def _get_stream_buffer_pointers(c, f, base, ptr, count):
-    """The addresses of the FILE's buffer fields (ucrt's FILE: _ptr, _base, _cnt at 0, one and two pointers
-    in), which basic_filebuf takes as its get and put areas. This runtime keeps its buffering out of the
-    FILE (the fields stay null and 0), so the filebuf's inline code finds them empty and goes through its
-    virtual functions and the stdio calls, as it does on Windows with an unbuffered FILE."""
+    """The addresses of the FILE's buffer fields, which basic_filebuf takes as its get and put areas and then
+    uses inline: the stream's buffer is in the FILE as msvcrt lays it out (winhatch.win32.msvcrt.streams:
+    _ptr at 0, _cnt at one pointer, _base at two pointers — ucrtbase's FILE has the same shape here)."""
     s = R.state(c)
     if not f:
         R.invalid_parameter(c, R.EINVAL, s)
         return R.EINVAL
     P = c.ptr_size
     if base:
-        c.write_ptr(base, f + P)
+        c.write_ptr(base, f + 2 * P)
     if ptr:
         c.write_ptr(ptr, f)
     if count:
-        c.write_ptr(count, f + 2 * P)
+        c.write_ptr(count, f + P)
     return 0

@@ -848,9 +848,9 @@ def file_object_name(machine, obj) -> str | None:
     from winhatch.kernel.io.npfs import NpfsRoot
     if isinstance(obj, NpfsRoot):
         return obj.path
-    from winhatch.kernel.io.msfs import MailslotEnd
-    if isinstance(obj, (mountmgr.MountManagerFile, MailslotEnd)):
-        return obj.path
+    from winhatch.kernel.io.msfs import MailslotEnd, MsfsRoot
+    if isinstance(obj, (mountmgr.MountManagerFile, MailslotEnd, MsfsRoot)):
+        return obj.path                       # the mailslot file system itself: \Device\Mailslot (ntdll/om.c)
     return None
 
 

@@ -24,7 +24,7 @@ import winetest  # noqa: E402
 # the quick check in `make test`: a file that completes on both architectures (its summary line is printed)
 # and one that runs a thousand checks before it stops (its checks are counted from test.h's lines)
 QUICK_COMPLETE = [("ntdll", "port"), ("ntdll", "large_int"), ("ntdll", "env"), ("kernel32", "toolhelp")]
-QUICK_PARTIAL = [("kernel32", "module")]   # stops in about a second, after 519 checks (ApiSetQueryApiSetPresence)
+QUICK_PARTIAL = [("kernel32", "actctx")]   # stops in about a second, after 729 checks (FindActCtxSectionGuid)
 
 
 @pytest.fixture(scope="module")

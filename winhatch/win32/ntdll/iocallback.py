@@ -31,13 +31,11 @@ def _port(c) -> tuple[int, int]:
     if status & 0x80000000:
         return 0, status
     port = c.ptr(out)
-    from winhatch.ldr import loader
-    m = loader.state_of(c.proc).by_name.get(NT)
-    img = c.proc.subsystem["images"].find(m.base) if m is not None else None
-    start = next((m.base + rva for rva, n in ((img.traps or {}).items() if img else ()) if n == WORKER_FN), None)
-    if start is None:
+    try:
+        start = c.machine.ntdll_export(c.proc, WORKER_FN)      # ntdll's internal function (a trap stub)
+    except KeyError:
         from winhatch.win32.msvcrt.runtime import not_implemented
-        not_implemented(c, f"thread-pool I/O: ntdll's {WORKER_FN} stub is missing")
+        not_implemented(c, f"ntdll's {WORKER_FN} stub is missing")
     th = c.stack_alloc(ps)
     status = c.nt("NtCreateThreadEx", th, THREAD_ALL_ACCESS, 0, (1 << (8 * ps)) - 1, start, port, 0, 0, 0, 0, 0)
     if status & 0x80000000:

@@ -73,13 +73,11 @@ def _start_thread(c, key: int, q: _Queue) -> int:
     """The queue's timer thread, started once: NtCreateThreadEx at RtlpTimerQueueThread."""
     if q.thread_started:
         return STATUS_SUCCESS
-    from winhatch.ldr import loader
-    m = loader.state_of(c.proc).by_name.get(NT)
-    img = c.proc.subsystem["images"].find(m.base) if m is not None else None
-    start = next((m.base + rva for rva, n in ((img.traps or {}).items() if img else ()) if n == THREAD_FN), None)
-    if start is None:
+    try:
+        start = c.machine.ntdll_export(c.proc, THREAD_FN)      # ntdll's internal function (a trap stub)
+    except KeyError:
         from winhatch.win32.msvcrt.runtime import not_implemented
-        not_implemented(c, f"timer queue thread: ntdll's {THREAD_FN} stub is missing")
+        not_implemented(c, f"ntdll's {THREAD_FN} stub is missing")
     ps = c.ptr_size
     out = c.stack_alloc(ps)
     me = (1 << (8 * ps)) - 1

@@ -661,7 +661,7 @@ def write_baseline(results: list[Result], wine: bool = False) -> None:
                 if wine:
                     d.pop("failed_checks")
                 else:
-                    # every remaining failure with its reason (tests/winetest/reasons.toml)
+                    # every remaining failure with its reason (tests/winetest/reasons/)
                     why = reasons(r.file)
                     d["failed_checks"] = [dict(f, reason=reason_for(why, f["at"])) for f in (r.failed_checks or [])]
                 old[r.file] = d
@@ -672,20 +672,19 @@ def write_baseline(results: list[Result], wine: bool = False) -> None:
         path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
-REASONS = BASELINE_DIR / "reasons.toml"
+REASONS = BASELINE_DIR / "reasons"
 UNEXPLAINED = "not yet explained"
 
 
 def reasons(fid: str) -> dict[str, str]:
-    """Why checks of a file fail under winhatch: tests/winetest/reasons.toml, a table per file mapping a place
+    """Why checks of a file fail under winhatch: tests/winetest/reasons/DLL-NAME.toml, mapping a place
     ("file.c:123"), a range of lines ("file.c:100-180") or a whole source ("file.c") to the reason."""
     import tomllib
+    dll, name = fid.split("/", 1)
     try:
-        doc = tomllib.loads(REASONS.read_text())
+        return dict(tomllib.loads((REASONS / f"{dll}-{name}.toml").read_text()))
     except FileNotFoundError:
         return {}
-    dll, name = fid.split("/", 1)
-    return dict(doc.get(dll, {}).get(name, {}))
 
 
 def reason_for(why: dict[str, str], at: str) -> str:

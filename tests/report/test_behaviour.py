@@ -68,7 +68,8 @@ def test_injection_generated_code_anti_analysis(behaviour):
     b = doc["behaviour"]
     child = b["processes"]["started"][0]["pid"]
     services = [i["service"] for i in b["injection"]]
-    assert services == ["NtAllocateVirtualMemory", "NtWriteVirtualMemory", "NtCreateThreadEx", "NtQueueApcThread"]
+    assert services == ["NtAllocateVirtualMemory", "NtWriteVirtualMemory", "NtCreateThreadEx",
+                        "NtSetContextThread", "NtQueueApcThread"]
     assert all(i["target_pid"] == child for i in b["injection"])
     [gen] = b["generated_code"]
     assert gen["service"] == "NtProtectVirtualMemory" and gen["protect"] == 0x20       # PAGE_EXECUTE_READ
@@ -101,3 +102,7 @@ def test_crash_page_has_registers_stack_and_record(build_fixture, arch, tmp_path
     text = page.read_text()
     assert "Crash in crash.exe" in text and "EXCEPTION_RECORD" in text and "0xC0000005" in text
     assert ">rip<" in text if arch == "x64" else ">eip<" in text
+    # the stack walk: frame 0 is the faulting instruction in the program, and the walk goes on past it
+    stack = text[text.index('id="crash-stack-'):]
+    stack = stack[:stack.index("</table>")]
+    assert stack.count("<tr") >= 3 and "crash.exe+0x" in stack

@@ -53,6 +53,15 @@ def test_minidump_is_read_by_the_minidump_package(build_fixture, arch, tmp_path)
     assert info[base].Type.name == "MEM_IMAGE" and info[base].AllocationBase == base
     data = (out / man["minidump"]["file"]).read_bytes()
     assert man["minidump"]["sha256"] == hashlib.sha256(data).hexdigest()
+    # every loaded module is written as its memory image: the bytes the minidump holds at its base
+    dumped = {m["base"]: m for m in man["modules"]}
+    assert set(dumped) == {m["base"] for m in proc["modules"]}
+    for m in proc["modules"]:
+        d = dumped[m["base"]]
+        blob = (out / d["file"]).read_bytes()
+        assert d["guest_path"].lower() == m["path"].lower() and d["size"] == len(blob)
+        assert d["sha256"] == hashlib.sha256(blob).hexdigest()
+        assert blob[:2] == b"MZ" and reader.read(m["base"], 0x400) == blob[:0x400]
 
 
 def test_crash_dump_has_the_exception_record(build_fixture, arch, tmp_path):

@@ -58,9 +58,14 @@ def _parse_set(fmt: str, i: int) -> tuple[set[str] | None, bool, int]:
 
 def format_scanf(fmt: bytes | str, data: bytes | str, sink: ScanSink, *, wide: bool,
                  flavor: Flavor = Flavor.MSVCRT, ptr_size: int = 8, codepage: str | None = None,
-                 return_consumed: bool = False, floats: bool = True) -> int | tuple[int, int]:
+                 return_consumed: bool = False, floats: bool = True,
+                 secure: bool = False) -> int | tuple[int, int]:
     """Run a scanf format over `data`. Returns the number of assigned fields, or -1 (EOF) when the
-    input ends before the first conversion; with return_consumed, (result, characters consumed)."""
+    input ends before the first conversion; with return_consumed, (result, characters consumed).
+
+    secure: the _s forms (sscanf_s, ucrt's _CRT_INTERNAL_SCANF_SECURECRT): each %c, %s and %[ destination is
+    followed by its size in characters (an unsigned int); a field that does not fit, with its NUL for %s and
+    %[, leaves the characters that fitted, an empty string in the buffer, and ends the scan."""
     if isinstance(fmt, bytes):
         fmt = fmt.decode("latin-1")
     if isinstance(data, bytes):
@@ -232,6 +237,8 @@ def format_scanf(fmt: bytes | str, data: bytes | str, sink: ScanSink, *, wide: b
                 if pos == start:
                     if not suppress:   # the CRT stores the empty string before failing
                         p = sink.next_ptr()
+                        if secure and sink.next_ptr() & 0xFFFFFFFF == 0:
+                            return done()
                         dest_wide_ = is_long or is_wide_mod or (wide and not is_short)
                         if dest_wide_:
                             sink.write_wchars(p, "\0")
@@ -251,10 +258,24 @@ def format_scanf(fmt: bytes | str, data: bytes | str, sink: ScanSink, *, wide: b
             converted_any = True
             if not suppress:
                 p = sink.next_ptr()
+                out = (got if wide else _to_wide(got, codepage)) if dest_wide else \
+                    (_to_narrow(got, codepage) if wide else got).encode("latin-1")
+                if secure:
+                    room = sink.next_ptr() & 0xFFFFFFFF
+                    if len(out) > room:
+                        # what fitted before the field ran out of room (a string keeps a place for its NUL),
+                        # then an empty string: the scan ends without assigning this field
+                        keep = max(room - (conv not in "cC"), 0)
+                        if room:
+                            if dest_wide:
+                                sink.write_wchars(p, "\0" + out[1:keep])
+                            else:
+                                sink.write_bytes(p, b"\0" + out[1:keep])
+                        return done()
                 if dest_wide:
-                    sink.write_wchars(p, got if wide else _to_wide(got, codepage))
+                    sink.write_wchars(p, out)
                 else:
-                    sink.write_bytes(p, (_to_narrow(got, codepage) if wide else got).encode("latin-1"))
+                    sink.write_bytes(p, out)
                 assigned += 1
         elif conv == "p":
             mt = re.compile(r"[0-9a-fA-F]+").match(data, pos, limit)

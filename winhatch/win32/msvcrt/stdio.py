@@ -488,7 +488,8 @@ class GuestSink:
             self.c.write(ptr, data.encode("utf-16-le", "surrogatepass"))
 
 
-def _scan_string(c, data_ptr: int, fmt_ptr: int, va: VaArgs, wide: bool, count: int | None = None) -> int:
+def _scan_string(c, data_ptr: int, fmt_ptr: int, va: VaArgs, wide: bool, count: int | None = None,
+                 secure: bool = False) -> int:
     s = R.state(c)
     if not data_ptr or not fmt_ptr:
         R.invalid_parameter(c, R.EINVAL, s)
@@ -504,10 +505,10 @@ def _scan_string(c, data_ptr: int, fmt_ptr: int, va: VaArgs, wide: bool, count: 
     # ntdll's sscanf/swscanf have no floating-point conversions: a %f, %e, %g... ends the scan there (Wine's
     # ntdll string test, which passes on Windows: "10" with "%f" assigns nothing)
     return format_scanf(fmt, data, GuestSink(c, va), wide=wide, flavor=_flavor(s), ptr_size=c.ptr_size,
-                        codepage=L.codepage(s), floats=s.dll != "ntdll.dll")
+                        codepage=L.codepage(s), floats=s.dll != "ntdll.dll", secure=secure)
 
 
-def scan_stream(c, fp: int, fmt_ptr: int, va: VaArgs, wide: bool) -> int:
+def scan_stream(c, fp: int, fmt_ptr: int, va: VaArgs, wide: bool, secure: bool = False) -> int:
     s = R.state(c)
     st = stream_or_fail(c, s, fp)
     if st is None or not fmt_ptr:
@@ -522,7 +523,7 @@ def scan_stream(c, fp: int, fmt_ptr: int, va: VaArgs, wide: bool) -> int:
         text = data.decode("latin-1")
         r, used = format_scanf(fmt, text, GuestSink(c, start), wide=wide, flavor=_flavor(s), ptr_size=c.ptr_size,
                                codepage=L.codepage(s),
-                               return_consumed=True)
+                               return_consumed=True, secure=secure)
         if used < len(text) or st.flags & S._IOEOF:
             break
         more = S.peek_available(c, s, st, want_more=True)
@@ -563,6 +564,38 @@ def fscanf(c, f, fmt):
     return _i32(scan_stream(c, f, fmt, VaArgs.after_params(c), c.wide))
 
 
+# the secure forms: a size (unsigned, in characters) follows each %c, %s and %[ destination
+@api(BOTH, "int __cdecl sscanf_s(const char *s, const void *fmt, ...)")
+def sscanf_s(c, data, fmt):
+    return _i32(_scan_string(c, _arg0(c), fmt, VaArgs.after_params(c), False, secure=True))
+
+
+@api(BOTH, "int __cdecl swscanf_s(const wchar_t *s, const void *fmt, ...)")
+def swscanf_s(c, data, fmt):
+    return _i32(_scan_string(c, _arg0(c), fmt, VaArgs.after_params(c), True, secure=True))
+
+
+@api(M, "int __cdecl _snscanf_s(const char *s, size_t count, const void *fmt, ...)")
+def _snscanf_s(c, data, count, fmt):
+    return _i32(_scan_string(c, _arg0(c), fmt, VaArgs.after_params(c), False, _size(c, count), secure=True))
+
+
+@api(M, "int __cdecl _snwscanf_s(const wchar_t *s, size_t count, const void *fmt, ...)")
+def _snwscanf_s(c, data, count, fmt):
+    return _i32(_scan_string(c, _arg0(c), fmt, VaArgs.after_params(c), True, _size(c, count), secure=True))
+
+
+@api(BOTH, "int __cdecl scanf_s(const void *fmt, ...)", wide="wscanf_s")
+def scanf_s(c, fmt):
+    s = R.state(c)
+    return _i32(scan_stream(c, stdin_stream(c, s).addr, fmt, VaArgs.after_params(c), c.wide, secure=True))
+
+
+@api(BOTH, "int __cdecl fscanf_s(FILE *f, const void *fmt, ...)", wide="fwscanf_s")
+def fscanf_s(c, f, fmt):
+    return _i32(scan_stream(c, f, fmt, VaArgs.after_params(c), c.wide, secure=True))
+
+
 @api(M, "int __cdecl vsscanf(const void *s, const void *fmt, va_list args)")
 def vsscanf(c, data, fmt, args):
     return _i32(_scan_string(c, data, fmt, VaArgs(c, args), False))
@@ -577,26 +610,31 @@ def vfscanf(c, f, fmt, args):
         "void *locale, va_list args)")
 def __stdio_common_vsscanf(c, options, data, count, fmt, locale, args):
     count = _size(c, count)
-    return _i32(_scan_string(c, data, fmt, VaArgs(c, args), False, None if count == _truncate_value(c) else count))
+    return _i32(_scan_string(c, data, fmt, VaArgs(c, args), False, None if count == _truncate_value(c) else count,
+                             secure=bool(options & _SCANF_SECURECRT)))
 
 
 @api(U, "int __cdecl __stdio_common_vswscanf(unsigned __int64 options, const void *s, size_t count, "
         "const void *fmt, void *locale, va_list args)")
 def __stdio_common_vswscanf(c, options, data, count, fmt, locale, args):
     count = _size(c, count)
-    return _i32(_scan_string(c, data, fmt, VaArgs(c, args), True, None if count == _truncate_value(c) else count))
+    return _i32(_scan_string(c, data, fmt, VaArgs(c, args), True, None if count == _truncate_value(c) else count,
+                             secure=bool(options & _SCANF_SECURECRT)))
 
 
 @api(U, "int __cdecl __stdio_common_vfscanf(unsigned __int64 options, FILE *f, const void *fmt, void *locale, "
         "va_list args)")
 def __stdio_common_vfscanf(c, options, f, fmt, locale, args):
-    return _i32(scan_stream(c, f, fmt, VaArgs(c, args), False))
+    return _i32(scan_stream(c, f, fmt, VaArgs(c, args), False, secure=bool(options & _SCANF_SECURECRT)))
 
 
 @api(U, "int __cdecl __stdio_common_vfwscanf(unsigned __int64 options, FILE *f, const void *fmt, void *locale, "
         "va_list args)")
 def __stdio_common_vfwscanf(c, options, f, fmt, locale, args):
-    return _i32(scan_stream(c, f, fmt, VaArgs(c, args), True))
+    return _i32(scan_stream(c, f, fmt, VaArgs(c, args), True, secure=bool(options & _SCANF_SECURECRT)))
+
+
+_SCANF_SECURECRT = 1        # _CRT_INTERNAL_SCANF_SECURECRT: the _s forms' buffer sizes
 
 
 # ============================================================================================ FILE streams

@@ -161,3 +161,23 @@ def test_bad_paths(tmp_path):
     assert r.returncode == 1 and b"no such file or directory" in r.stderr and b"Traceback" not in r.stderr
     r = cli("coverage", "--help")
     assert r.returncode == 0 and b"implemented" in r.stdout
+
+
+def test_system_service_stubs_count_as_their_service(tmp_path):
+    """ntdll's Nt*/Zw* exports are syscall stubs: implemented when the kernel implements the service (there is no
+    handler at the export), missing when it does not."""
+    from winhatch.kernel.ke.services import BY_NAME
+    from winhatch.kernel.machine import Machine
+    services = Machine().services
+    unimplemented = next(n for n in sorted(BY_NAME) if n.startswith("Nt") and not services.implemented(n)
+                         and _ordinal_or_none("x64", "ntdll.dll", n) is not None)
+    _image(tmp_path / "n.exe", "x64", [("ntdll.dll", ["NtWriteFile", "ZwQueryVirtualMemory", unimplemented])])
+    result = coverage.scan([tmp_path])
+    assert services.implemented("NtWriteFile") and services.implemented("NtQueryVirtualMemory")
+    assert _fn(result, "ntdll.dll!NtWriteFile")["implemented"]
+    assert _fn(result, "ntdll.dll!ZwQueryVirtualMemory")["implemented"]
+    assert not _fn(result, f"ntdll.dll!{unimplemented}")["implemented"]
+
+
+def _ordinal_or_none(arch, dll, name):
+    return next((e[0] for e in load_exports(arch)[dll]["exports"] if e[1] == name), None)

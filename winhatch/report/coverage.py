@@ -7,8 +7,8 @@ skipped quietly, one that does but does not parse is counted as malformed) has i
 schema, ordinals named by the export table, forwarders followed), against winhatch's synthetic system
 directory of the file's architecture. Delay-load imports count like the others. Each function is named by
 where its code is, "dll!name" (lower-case DLL file name), and is implemented when winhatch serves it: a
-declared Python handler, native code at the export, or a declared data export (a data export winhatch does
-not declare is not implemented). Imports of DLLs that are not in the system directory (the program's own
+declared Python handler, native code at the export, an Nt*/Zw* system-service stub whose service the kernel
+implements, or a declared data export (a data export winhatch does not declare is not implemented). Imports of DLLs that are not in the system directory (the program's own
 DLLs, or system DLLs winhatch has no export surface for) are counted per DLL but are not functions of the
 coverage figure.
 
@@ -63,6 +63,8 @@ class Implementation:
         from winhatch.win32.native import native_code
         if self.kind(arch, dll, name) == "data":
             return (dll, name) in self._data
+        if dll == "ntdll.dll" and name[:2] in ("Nt", "Zw") and self.machine.services.implemented("Nt" + name[2:]):
+            return True       # a system-service stub: the kernel's implementation of the service serves it
         return self.machine.traps.get(dll, name) is not None or native_code(arch, dll, name) is not None
 
 

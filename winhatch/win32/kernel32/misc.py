@@ -452,3 +452,21 @@ def lstrcpyn(c, dst, src, n):
 def lstrcat(c, dst, src):
     c.write(dst + len(_t_raw(c, dst)), _t_raw(c, src) + bytes(c.tchar_size()))
     return dst
+
+
+@api(K32, "int WINAPI MulDiv(int nNumber, int nNumerator, int nDenominator)")
+def MulDiv(c, a, b, d):
+    """a * b / d with a 64-bit product, rounded half away from zero; -1 when d is 0 or the result does not
+    fit in an int."""
+    a, b, d = (v - (1 << 32) if v & 0x80000000 else v for v in (a & 0xFFFFFFFF, b & 0xFFFFFFFF, d & 0xFFFFFFFF))
+    if d == 0:
+        return 0xFFFFFFFF
+    p = a * b
+    q, r = divmod(abs(p), abs(d))
+    if 2 * r >= abs(d):
+        q += 1
+    if (p < 0) != (d < 0):
+        q = -q
+    if not -(1 << 31) <= q < (1 << 31):
+        return 0xFFFFFFFF
+    return q & 0xFFFFFFFF

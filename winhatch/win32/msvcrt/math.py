@@ -135,6 +135,7 @@ def atan2(c, y, x):
     return _call(c, math.atan2, y, x)
 
 
+
 @api(BOTH, "double __cdecl fmod(double x, double y)")
 def fmod(c, x, y):
     if math.isnan(x) or math.isnan(y):
@@ -278,6 +279,72 @@ def nearbyint(c, x):
 
 
 api(R.UCRT_DLL, "double __cdecl rint(double x)")(nearbyint)
+
+
+def _rint_int(c, x: float, bits: int) -> int:
+    """lrint/llrint: round to nearest, ties to even (the default rounding mode); a NaN, an infinity or a value
+    out of the type's range gives 0 (Microsoft's documentation of lrint; Wine returns LONG_MIN for some)."""
+    lo = -(1 << (bits - 1))
+    if math.isfinite(x):
+        r = round(x)
+        if lo <= r < -lo:
+            return r & ((1 << bits) - 1)
+    return 0
+
+
+@api(R.UCRT_DLL, "long __cdecl lrint(double x)")
+def lrint(c, x):
+    return _rint_int(c, x, 32)
+
+
+api(R.UCRT_DLL, "long __cdecl lrintf(float x)")(lrint)
+
+
+@api(R.UCRT_DLL, "__int64 __cdecl llrint(double x)")
+def llrint(c, x):
+    return _rint_int(c, x, 64)
+
+
+api(R.UCRT_DLL, "__int64 __cdecl llrintf(float x)")(llrint)
+
+
+def _float2(name: str, fn) -> None:
+    """ucrtbase's float twin of a two-argument double function (x64 exports it; x86 inlines it)."""
+    def ffn(c, x, y):
+        r = fn(c, x, y)
+        if math.isfinite(r) and abs(r) > FLT_MAX:
+            R.set_errno(c, R.ERANGE)
+            return math.copysign(INF, r)
+        return r
+    api(R.UCRT_DLL, f"float __cdecl {name}f(float x, float y)")(ffn)
+
+
+_float2("atan2", atan2)
+_float2("pow", pow_)
+
+
+@api(R.UCRT_DLL, "short __cdecl _fdclass(float x)")
+def _fdclass(c, x):
+    if math.isnan(x):
+        return 2
+    if math.isinf(x):
+        return 1
+    if x == 0:
+        return 0
+    if abs(x) < 1.1754943508222875e-38:       # FLT_MIN: subnormal floats
+        return 0xFFFE
+    return 0xFFFF
+
+
+@api(R.UCRT_DLL, "int __cdecl _fdsign(float x)")
+def _fdsign(c, x):
+    return 0x8000 if math.copysign(1.0, x) < 0 else 0
+
+
+@api(R.UCRT_DLL, "short __cdecl _fdtest(float *px)")
+def _fdtest(c, px):
+    (x,) = struct.unpack("<f", c.read(px, 4))
+    return _fdclass(c, x)
 
 
 # x86 msvcrt helpers the compiler calls for float -> integer conversions (value in st(0))

@@ -503,3 +503,22 @@ def SetThreadStackGuarantee(c, size_ptr):
     c.write_u32(size_ptr, old)
     return 1
 
+
+
+@api(("kernel32.dll", "ntdll.dll"), "USHORT NTAPI RtlCaptureStackBackTrace(ULONG FramesToSkip, "
+     "ULONG FramesToCapture, PVOID *BackTrace, PULONG BackTraceHash)")
+def RtlCaptureStackBackTrace(c, skip, count, out, hash_out):
+    """The return addresses of the caller's stack, from its own frame up (frame 0: where the caller goes on after
+    this call), FramesToSkip of them skipped: x64 by the unwinder over the images' unwind data, x86 along the EBP
+    chain. The hash (when asked) is the sum of the addresses captured, in 32 bits. Returns how many were written."""
+    from winhatch.win32.ntdll.exceptions import stack_walk
+    if not out or count == 0:
+        return 0
+    count = min(count, 0xFFFF)
+    frames = stack_walk(c.thread, caller_context(c), limit=min(skip + count, 1024))[skip:skip + count]
+    ps = c.ptr_size
+    for i, f in enumerate(frames):
+        c.write_ptr(out + i * ps, f["pc"])
+    if hash_out:
+        c.write_u32(hash_out, sum(f["pc"] for f in frames) & 0xFFFFFFFF)
+    return len(frames)

@@ -17,6 +17,7 @@ LOCALE_USE_CP_ACP change nothing here (no user overrides; the ANSI code page is 
 """
 from __future__ import annotations
 
+from winhatch.kernel.ex.locale_data import GENITIVE, LOCALE_DATA
 from winhatch.kernel.ex.nls import BY_LCID, NEUTRAL_DEFAULTS, find_locale
 from winhatch.ntstatus import ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
@@ -137,6 +138,9 @@ def resolve_name(c, name: str | None) -> int | None:
         return LOCALE_INVARIANT
     if len(name) > 84 or not all(ch.isalnum() or ch in "-_" for ch in name):
         return None
+    first = name.replace("_", "-").split("-")[0]
+    if not (2 <= len(first) <= 3 and first.isascii() and first.isalpha()):
+        return None         # not a locale name at all (BCP 47: a 2- or 3-letter language first): invalid
     info = find_locale(name)
     if info is not None:
         return info.lcid
@@ -146,12 +150,37 @@ def resolve_name(c, name: str | None) -> int | None:
 
 
 def formats_locale(c, loc: int | None) -> int | None:
-    """The locales whose formats, names of days and months and calendars winhatch holds (en-US and the invariant
-    locale): another modelled locale stops loudly there."""
+    """The locales whose formats, names of days and months winhatch holds: en-US, the invariant locale and every
+    locale of the generated CLDR table (winhatch.kernel.ex.locale_data) whose calendar is the Gregorian; another
+    stops loudly there."""
     if loc is not None and loc not in (EN_US, LOCALE_INVARIANT):
-        _stop(c, f"the formats and calendar of the locale {locale_name(loc)} (only en-US's and the invariant "
-                 f"locale's are modelled)")
+        data = LOCALE_DATA.get(locale_name(loc))
+        if data is None:
+            _stop(c, f"the formats of the locale {locale_name(loc)} (not in winhatch's locale table)")
+        elif data.get(0x1009) != "1":
+            _stop(c, f"the calendar {data.get(0x1009)} of the locale {locale_name(loc)} (only the Gregorian "
+                     f"calendar is modelled)")
     return loc
+
+
+def locale_table(c, loc: int) -> dict[int, str]:
+    """Every datum winhatch holds for a locale (LCTYPE -> string): en-US's and the invariant locale's Windows 10
+    values; for another locale its identity (winhatch.kernel.ex.nls) over its CLDR data (locale_data)."""
+    if loc == EN_US:
+        return EN_US_INFO
+    if loc == LOCALE_INVARIANT:
+        return INVARIANT_INFO
+    out = dict(LOCALE_DATA.get(locale_name(loc), {}))
+    out.update(identity_info(c, loc))
+    return out
+
+
+def genitive_month(loc: int, kind: int, nominative: str) -> str:
+    """The genitive form of a month name (LOCALE_RETURN_GENITIVE_NAMES; the form a date uses after or before the
+    day's number), the nominative one where the language has none."""
+    if loc in (EN_US, LOCALE_INVARIANT):
+        return nominative
+    return GENITIVE.get(locale_name(loc), {}).get(kind, nominative)
 
 
 def locale_name(lcid: int) -> str:
@@ -164,24 +193,36 @@ def identity_info(c, lcid: int) -> dict[int, str]:
     """What winhatch knows of a locale other than en-US: its identity (winhatch.kernel.ex.nls)."""
     x = BY_LCID[lcid]
     out = {0x01: f"{x.langid:04x}", 0x03: x.lang3, 0x05: str(x.country_code), 0x07: x.ctry3,
-           0x09: f"{x.lcid & 0x3FF:04x}", 0x0B: str(x.oemcp), 0x1004: str(x.acp), 0x1011: str(x.maccp),
+           0x09: f"{x.langid:04x}", 0x0A: str(x.country_code), 0x0B: str(x.oemcp), 0x1004: str(x.acp), 0x1011: str(x.maccp),
            0x59: x.iso_lang, 0x5A: x.iso_ctry, 0x5B: str(x.geo_id), 0x5C: x.name, 0x67: x.iso3_lang,
            0x68: x.iso3_ctry, 0x6D: x.iso_lang, 0x72: x.english_name, 0x1001: x.language, 0x1002: x.country,
            0x7B: x.name}
     # a fact not recorded for the locale (None) is left out: asking for it stops loudly
     out = {k: v for k, v in out.items() if v is not None and "None" not in v}
     if ui_language(c) & 0x3FF == 0x09:     # an English UI: the display names are the English ones
-        out.update({0x02: x.english_name, 0x06: x.country, 0x6F: x.english_name, 0x08: x.country})
+        out.update({0x02: x.english_name, 0x06: x.country, 0x6F: x.language})
     return out
 
 
-def _put(c, buf: int, cch: int, text: str, wide: bool | None = None) -> int:
-    """Copy `text` and its NUL (wide: UTF-16, the W and Ex functions; else the caller's ...A/...W form)."""
+def ansi_codec(c, loc: int | None, flags: int = 0) -> str:
+    """The code page an ...A function of the locale functions converts with: the locale's own ANSI code page
+    (LOCALE_IDEFAULTANSICODEPAGE), the system's with LOCALE_USE_CP_ACP or for a Unicode-only locale."""
+    x = BY_LCID.get(loc) if loc not in (None, EN_US, LOCALE_INVARIANT) else None
+    if loc in (EN_US, LOCALE_INVARIANT) and not flags & LOCALE_USE_CP_ACP:
+        return "cp1252"
+    if x is None or not x.acp or flags & LOCALE_USE_CP_ACP:
+        return c.machine.nls.ansi_codec
+    return f"cp{x.acp}"
+
+
+def _put(c, buf: int, cch: int, text: str, wide: bool | None = None, codec: str | None = None) -> int:
+    """Copy `text` and its NUL (wide: UTF-16, the W and Ex functions; else the caller's ...A/...W form, in
+    `codec`, the system's ANSI code page by default)."""
     unit = 2 if (c.wide if wide is None else wide) else 1
     if unit == 2:
         data = text.encode("utf-16-le") + b"\0\0"
     else:
-        data = text.encode(c.machine.nls.ansi_codec, "replace") + b"\0"
+        data = text.encode(codec or c.machine.nls.ansi_codec, "replace") + b"\0"
     n = len(data) // unit
     if cch == 0:
         return n
@@ -206,10 +247,16 @@ def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None
     if kind == LOCALE_SSHORTTIME and not (c.wide if wide is None else wide):
         c.set_last_error(ERROR_INVALID_FLAGS)     # a datum of the W forms only (Windows 7 on)
         return 0
-    table = EN_US_INFO if loc == EN_US else INVARIANT_INFO if loc == LOCALE_INVARIANT else identity_info(c, loc)
-    value = table.get(kind)
+    if lctype & LOCALE_RETURN_GENITIVE_NAMES:
+        # the genitive month names: a flag of the W forms, with a month name only
+        if not (c.wide if wide is None else wide) or not (0x38 <= kind <= 0x4F or kind in (0x100E, 0x100F)):
+            c.set_last_error(ERROR_INVALID_FLAGS)
+            return 0
+    value = locale_table(c, loc).get(kind)
     if value is None:
         _stop(c, f"GetLocaleInfo LCTYPE 0x{kind:x}" + (f" of the locale {locale_name(loc)}" if loc in BY_LCID else ""))
+    if lctype & LOCALE_RETURN_GENITIVE_NAMES:
+        value = genitive_month(loc, kind, value)
     if lctype & LOCALE_RETURN_NUMBER:
         if kind not in _NUMERIC:
             c.set_last_error(ERROR_INVALID_FLAGS)
@@ -222,7 +269,7 @@ def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None
             return 0
         c.write_u32(buf, int(value, 16) if kind in (0x01, 0x09) else int(value))
         return size
-    return _put(c, buf, cch, value, wide)
+    return _put(c, buf, cch, value, wide, ansi_codec(c, loc, lctype))
 
 
 @api(K32, "int WINAPI GetLocaleInfo%(LCID Locale, LCTYPE LCType, LPTSTR lpLCData, int cchData)")

@@ -89,6 +89,7 @@ LOCALES: dict[str, LocaleInfo] = {x.name.lower(): x for x in (
     _l("ga-IE", 0x083C, 1252, 850, 10000, "Irish", "Ireland", None, "IRL", "gle", "IRL", 353, 68),
     _l("ms-MY", 0x043E, 1252, 850, 10000, "Malay", "Malaysia", "MSL", "MYS", "msa", "MYS", 60, 167),
     _l("az-Latn-AZ", 0x042C, 1254, 857, 10081, "Azerbaijani", "Azerbaijan", "AZE", "AZE", "aze", "AZE", 994, 5),
+    _l("sr-Latn-RS", 0x241A, 1250, 852, 10029, "Serbian (Latin)", "Serbia", "SRM", "SRB", "srp", "SRB", 381, 271),
     _l("uz-Latn-UZ", 0x0443, 1254, 857, None, "Uzbek", "Uzbekistan", "UZB", "UZB", "uzb", "UZB", 998, 247),
 )}
 BY_LCID: dict[int, LocaleInfo] = {x.lcid: x for x in LOCALES.values()}
@@ -97,6 +98,11 @@ BY_LCID: dict[int, LocaleInfo] = {x.lcid: x for x in LOCALES.values()}
 #: PRC, LANG_SERBIAN 0x1A: Croatian)
 NEUTRAL_DEFAULTS: dict[int, int] = {x.lcid & 0x3FF: x.lcid for x in LOCALES.values() if x.lcid >> 10 == 1}
 NEUTRAL_DEFAULTS.update({0x0A: 0x0C0A, 0x3C: 0x083C, 0x04: 0x0804, 0x1A: 0x041A})
+#: a neutral locale NAME's default locale (LOCALE_ILANGUAGE of "sr" is Serbian (Latin, Serbia), while the neutral
+#: LCID 0x1A's default is Croatian): the language's default locale, Serbian's as listed
+NEUTRAL_NAME_DEFAULTS: dict[str, str] = {x.iso_lang: x.name for x in LOCALES.values()
+                         if NEUTRAL_DEFAULTS.get(x.lcid & 0x3FF, x.lcid) == x.lcid}
+NEUTRAL_NAME_DEFAULTS["sr"] = "sr-Latn-RS"
 DEFAULT_LOCALE = "en-US"
 
 

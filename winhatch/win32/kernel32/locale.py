@@ -18,7 +18,7 @@ LOCALE_USE_CP_ACP change nothing here (no user overrides; the ANSI code page is 
 from __future__ import annotations
 
 from winhatch.kernel.ex.locale_data import GENITIVE, LOCALE_DATA
-from winhatch.kernel.ex.nls import BY_LCID, NEUTRAL_DEFAULTS, find_locale
+from winhatch.kernel.ex.nls import BY_LCID, NEUTRAL_DEFAULTS, NEUTRAL_NAME_DEFAULTS, find_locale
 from winhatch.ntstatus import ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
 
@@ -235,7 +235,10 @@ def _put(c, buf: int, cch: int, text: str, wide: bool | None = None, codec: str 
     return n
 
 
-def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None = None) -> int:
+def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None = None,
+          neutral: str | None = None) -> int:
+    """neutral: the neutral locale name asked for ("ar"): its data are its default locale's but for its own name
+    (LOCALE_SNAME), its parent (LOCALE_SPARENT: none) and LOCALE_INEUTRAL."""
     if loc is None:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
@@ -253,6 +256,8 @@ def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None
             c.set_last_error(ERROR_INVALID_FLAGS)
             return 0
     value = locale_table(c, loc).get(kind)
+    if neutral is not None:
+        value = {0x5C: neutral, 0x6D: "", 0x71: "1"}.get(kind, value)
     if value is None:
         _stop(c, f"GetLocaleInfo LCTYPE 0x{kind:x}" + (f" of the locale {locale_name(loc)}" if loc in BY_LCID else ""))
     if lctype & LOCALE_RETURN_GENITIVE_NAMES:
@@ -279,6 +284,9 @@ def GetLocaleInfo(c, lcid, lctype, buf, cch):
 
 @api(K32, "int WINAPI GetLocaleInfoEx(LPCWSTR lpLocaleName, LCTYPE LCType, LPWSTR lpLCData, int cchData)")
 def GetLocaleInfoEx(c, name, lctype, buf, cch):
+    if name is not None and name.lower() in NEUTRAL_NAME_DEFAULTS:
+        default = NEUTRAL_NAME_DEFAULTS[name.lower()]
+        return _info(c, resolve_name(c, default), lctype, buf, cch, True, name.lower())
     return _info(c, resolve_name(c, name), lctype, buf, cch, True)
 
 

@@ -168,13 +168,19 @@ def format_time(fmt: str, hour: int, minute: int, second: int, flags: int, info:
 
 
 def format_date(fmt: str, year: int, month: int, day: int, info: dict, genitive=None) -> str:
-    """genitive(LCTYPE, nominative): the genitive month name, used for MMMM/MMM when the picture also has the
-    day's number (d or dd), as in "d MMMM yyyy" ("6 декабря 2026")."""
+    """genitive(LCTYPE, nominative): the genitive month name, used for MMMM/MMM when the nearest day picture
+    before or after it is the day's number (d or dd), as in "d MMMM yyyy" ("6 декабря 2026"); next to a day
+    name (ddd, dddd) the month keeps its nominative form."""
     dow = date(year, month, day).weekday()        # Monday = 0, the order of LOCALE_SDAYNAME1..7
     out: list[str] = []
     toks = tokenize(fmt, "dMyg")
-    with_day = any(not isinstance(t, str) and t[0] == "d" and t[1] <= 2 for t in toks)
-    for tok in toks:
+    days = [(i, t[1]) for i, t in enumerate(toks) if not isinstance(t, str) and t[0] == "d"]
+
+    def with_day(i: int) -> bool:
+        before = [cnt for j, cnt in days if j < i]
+        after = [cnt for j, cnt in days if j > i]
+        return bool(before and before[-1] <= 2) or bool(after and after[0] <= 2)
+    for idx, tok in enumerate(toks):
         if isinstance(tok, str):
             out.append(tok)
             continue
@@ -187,7 +193,7 @@ def format_date(fmt: str, year: int, month: int, day: int, info: dict, genitive=
                 out.append(str(month) if cnt == 1 else f"{month:02d}")
             else:
                 kind = (0x44 if cnt == 3 else 0x38) + month - 1
-                out.append(genitive(kind, info[kind]) if genitive and with_day else info[kind])
+                out.append(genitive(kind, info[kind]) if genitive and with_day(idx) else info[kind])
         elif ch == "y":
             out.append(str(year % 100) if cnt == 1 else f"{year % 100:02d}" if cnt == 2 else str(year))
         else:

@@ -24,8 +24,7 @@ Where each datum comes from:
   decimal separator is "," and "," otherwise; IDIGITS and ILZERO are 2 and 1; SPOSITIVESIGN is empty;
   IMEASURE and IPAPERSIZE follow CLDR's measurementData/paperSize territories (US system: US, LR, MM; Letter:
   the Americas listed below); the calendar is the Gregorian (ICALENDARTYPE 1, IOPTIONALCALENDAR 0);
-  SMONTHNAME13/SABBREVMONTHNAME13 are empty; CLDR 42+'s U+202F narrow no-break space in time and date formats
-  is a plain space in Windows 10's data.
+  SMONTHNAME13/SABBREVMONTHNAME13 are empty; IOPTIONALCALENDAR is not modelled.
 The locale's identity (LCID, code pages, abbreviations, English names, ISO codes, GeoID) is not here: it is
 Microsoft's [MS-LCID] data in winhatch/kernel/ex/nls.py. A datum not produced here is not modelled: asking
 for it stops the program loudly.
@@ -93,7 +92,8 @@ def picture(pattern: str, four_digit_year: bool = True) -> str:
         else:
             out.append(ch * cnt)
         i = j
-    return "".join(out).replace("\u202f", " ").strip()
+    # CLDR 42's narrow no-break space before the AM/PM designator is a plain space in Windows' time formats
+    return "".join(out).replace("\u202ftt", " tt").strip()
 
 
 def _letters(pic: str) -> str:
@@ -238,7 +238,9 @@ def locale_entry(name: str) -> dict[int, str]:
     likely = get_global("likely_subtags").get(lang, "")
     lscript = script or (likely.split("_")[1] if likely.count("_") >= 2 else "Latn")
     d[0x6C] = f"{lscript};"
-    d[0x70] = "1" if loc.text_direction == "rtl" else "0"
+    # IREADINGLAYOUT: 1 right to left; 2 "vertically, or horizontally left to right, as for Japanese" (the
+    # constant's documentation; the CJK languages, as wine64 reports)
+    d[0x70] = "1" if loc.text_direction == "rtl" else "2" if lang in ("ja", "zh", "ko") else "0"
     d[0x71] = "0"
     d[0x75], d[0x74] = _percent(loc.percent_formats[None].pattern)
     d[0x76], d[0x77] = sym["percentSign"], sym["perMille"]

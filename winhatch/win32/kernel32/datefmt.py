@@ -74,11 +74,14 @@ def time_formats(c, loc: int, kind: int) -> tuple[str, ...]:
     return _enum_list(c, loc, TIME_FORMATS, kind, own)
 
 
+def own_date_format(c, loc: int, kind: int) -> str:
+    """The locale's own format of a kind (GetLocaleInfo's SSHORTDATE, SLONGDATE, SYEARMONTH or SMONTHDAY)."""
+    return locale_table(c, loc)[{DATE_SHORTDATE: LOCALE_SSHORTDATE, DATE_LONGDATE: LOCALE_SLONGDATE,
+                                 DATE_YEARMONTH: LOCALE_SYEARMONTH, DATE_MONTHDAY: LOCALE_SMONTHDAY}[kind]]
+
+
 def date_formats(c, loc: int, kind: int) -> tuple[str, ...]:
-    t = locale_table(c, loc)
-    own = t[{DATE_SHORTDATE: LOCALE_SSHORTDATE, DATE_LONGDATE: LOCALE_SLONGDATE, DATE_YEARMONTH: LOCALE_SYEARMONTH,
-             DATE_MONTHDAY: LOCALE_SMONTHDAY}[kind]]
-    return _enum_list(c, loc, DATE_FORMATS, kind, own)
+    return _enum_list(c, loc, DATE_FORMATS, kind, own_date_format(c, loc, kind))
 
 
 # ------------------------------------------------------------------------------------------ the pictures
@@ -283,7 +286,7 @@ def _date(c, loc, flags, pdate, pfmt, buf, cch, wide) -> int:
     codec = ansi_codec(c, loc, flags)
     fmt = _read_format(c, pfmt, wide, codec)
     if fmt is None:
-        fmt = date_formats(c, loc, kinds or DATE_SHORTDATE)[0]
+        fmt = own_date_format(c, loc, kinds or DATE_SHORTDATE)
     if loc not in (EN_US, LOCALE_INVARIANT) and any(not isinstance(t, str) and t[0] == "g" for t in tokenize(fmt, "g")):
         _stop(c, f"the era (g) of the locale {locale_name(loc)}'s calendar (only en-US's is modelled)")
     text = format_date(fmt, year, month, day, locale_table(c, loc), lambda k, v: genitive_month(loc, k, v))

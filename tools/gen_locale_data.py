@@ -296,6 +296,20 @@ def render() -> str:
         if gen[n]:
             lines.append(f"    {n!r}: {{" + ", ".join(f"0x{k:04X}: {v!r}" for k, v in sorted(gen[n].items())) + "},")
     lines.append("}")
+    lines.append("")
+    from babel.localedata import locale_identifiers
+    known = sorted({i.replace("_", "-").lower() for i in locale_identifiers() if i != "root"})
+    lines.append("#: every locale name CLDR knows (lower case): a name outside it is not a locale (invalid); a name in it")
+    lines.append("#: that winhatch does not model is a real locale, and asking for it stops loudly")
+    lines.append("CLDR_NAMES: frozenset[str] = frozenset(\"\"\"")
+    row: list[str] = []
+    for n in known:
+        if sum(len(x) + 1 for x in row) + len(n) > 110:
+            lines.append(" ".join(row))
+            row = []
+        row.append(n)
+    lines.append(" ".join(row))
+    lines.append('""".split())')
     return "\n".join(lines) + "\n"
 
 

@@ -3055,6 +3055,119 @@ LOCALE_DATA: dict[str, dict[int, str]] = {
         0x1010: '1',
         0x1014: '1',
     },
+    'zh-HK': {
+        0x0004: '中文',
+        0x0008: '中國香港特別行政區',
+        0x000C: ',',
+        0x000D: '0',
+        0x000E: '.',
+        0x000F: ',',
+        0x0010: '3;0',
+        0x0011: '2',
+        0x0012: '1',
+        0x0013: '0123456789',
+        0x0014: 'HK$',
+        0x0015: 'HKD',
+        0x0016: '.',
+        0x0017: ',',
+        0x0018: '3;0',
+        0x0019: '2',
+        0x001A: '2',
+        0x001B: '0',
+        0x001C: '1',
+        0x001D: '/',
+        0x001E: ':',
+        0x001F: 'd/M/yyyy',
+        0x0020: 'yyyy年M月d日dddd',
+        0x0021: '1',
+        0x0022: '2',
+        0x0023: '0',
+        0x0024: '1',
+        0x0025: '0',
+        0x0026: '0',
+        0x0027: '0',
+        0x0028: '上午',
+        0x0029: '下午',
+        0x002A: '星期一',
+        0x002B: '星期二',
+        0x002C: '星期三',
+        0x002D: '星期四',
+        0x002E: '星期五',
+        0x002F: '星期六',
+        0x0030: '星期日',
+        0x0031: '週一',
+        0x0032: '週二',
+        0x0033: '週三',
+        0x0034: '週四',
+        0x0035: '週五',
+        0x0036: '週六',
+        0x0037: '週日',
+        0x0038: '1月',
+        0x0039: '2月',
+        0x003A: '3月',
+        0x003B: '4月',
+        0x003C: '5月',
+        0x003D: '6月',
+        0x003E: '7月',
+        0x003F: '8月',
+        0x0040: '9月',
+        0x0041: '10月',
+        0x0042: '11月',
+        0x0043: '12月',
+        0x0044: '1月',
+        0x0045: '2月',
+        0x0046: '3月',
+        0x0047: '4月',
+        0x0048: '5月',
+        0x0049: '6月',
+        0x004A: '7月',
+        0x004B: '8月',
+        0x004C: '9月',
+        0x004D: '10月',
+        0x004E: '11月',
+        0x004F: '12月',
+        0x0050: '',
+        0x0051: '-',
+        0x0052: '1',
+        0x0053: '1',
+        0x0054: '1',
+        0x0055: '0',
+        0x0056: '1',
+        0x0057: '0',
+        0x0060: '一',
+        0x0061: '二',
+        0x0062: '三',
+        0x0063: '四',
+        0x0064: '五',
+        0x0065: '六',
+        0x0066: '日',
+        0x0069: '非數值',
+        0x006A: '∞',
+        0x006B: '-∞',
+        0x006C: 'Hant;',
+        0x0070: '2',
+        0x0071: '0',
+        0x0073: '中文 (繁體字, 中國香港特別行政區)',
+        0x0074: '1',
+        0x0075: '1',
+        0x0076: '%',
+        0x0077: '‰',
+        0x0078: 'M月d日',
+        0x0079: 'tth:mm',
+        0x1003: 'tth:mm:ss',
+        0x1005: '1',
+        0x1006: 'yyyy年M月',
+        0x1007: 'Hong Kong Dollar',
+        0x1008: '港元',
+        0x1009: '1',
+        0x100A: '9',
+        0x100C: '6',
+        0x100D: '0',
+        0x100E: '',
+        0x100F: '',
+        0x1010: '1',
+        0x1014: '1',
+    },
     'zh-TW': {
         0x0004: '中文',
         0x0008: '台灣',
@@ -3180,3 +3293,69 @@ GENITIVE: dict[str, dict[int, str]] = {
     'uk-UA': {0x0038: 'січня', 0x0039: 'лютого', 0x003A: 'березня', 0x003B: 'квітня', 0x003C: 'травня', 0x003D: 'червня', 0x003E: 'липня', 0x003F: 'серпня', 0x0040: 'вересня', 0x0041: 'жовтня', 0x0042: 'листопада', 0x0043: 'грудня'},
     'uz-Latn-UZ': {0x0038: 'yanvar', 0x0039: 'fevral', 0x003A: 'mart', 0x003B: 'aprel', 0x003C: 'may', 0x003D: 'iyun', 0x003E: 'iyul', 0x003F: 'avgust', 0x0040: 'sentabr', 0x0041: 'oktabr', 0x0042: 'noyabr', 0x0043: 'dekabr', 0x0044: 'yan', 0x0045: 'fev', 0x0046: 'mar', 0x0047: 'apr', 0x0048: 'may', 0x0049: 'iyn', 0x004A: 'iyl', 0x004B: 'avg', 0x004C: 'sen', 0x004D: 'okt', 0x004E: 'noy', 0x004F: 'dek'},
 }
+
+#: every locale name CLDR knows (lower case): a name outside it is not a locale (invalid); a name in it
+#: that winhatch does not model is a real locale, and asking for it stops loudly
+CLDR_NAMES: frozenset[str] = frozenset("""
+aa aa-dj aa-er aa-et ab ab-ge af af-na af-za agq agq-cm ak ak-gh am am-et an an-es ann ann-ng apc apc-sy ar
+ar-001 ar-ae ar-bh ar-dj ar-dz ar-eg ar-eh ar-er ar-il ar-iq ar-jo ar-km ar-kw ar-lb ar-ly ar-ma ar-mr ar-om
+ar-ps ar-qa ar-sa ar-sd ar-so ar-ss ar-sy ar-td ar-tn ar-ye arn arn-cl as as-in asa asa-tz ast ast-es az
+az-arab az-arab-iq az-arab-ir az-arab-tr az-cyrl az-cyrl-az az-latn az-latn-az ba ba-ru bal bal-arab
+bal-arab-pk bal-latn bal-latn-pk bas bas-cm be be-by be-tarask bem bem-zm bew bew-id bez bez-tz bg bg-bg bgc
+bgc-in bgn bgn-ae bgn-af bgn-ir bgn-om bgn-pk bho bho-in blo blo-bj blt blt-vn bm bm-ml bm-nkoo bm-nkoo-ml bn
+bn-bd bn-in bo bo-cn bo-in br br-fr brx brx-in bs bs-cyrl bs-cyrl-ba bs-latn bs-latn-ba bss bss-cm byn byn-er
+ca ca-ad ca-es ca-es-valencia ca-fr ca-it cad cad-us cch cch-ng ccp ccp-bd ccp-in ce ce-ru ceb ceb-ph cgg
+cgg-ug cho cho-us chr chr-us cic cic-us ckb ckb-iq ckb-ir co co-fr cop cop-eg cs cs-cz csw csw-ca cu cu-ru cv
+cv-ru cy cy-gb da da-dk da-gl dav dav-ke de de-at de-be de-ch de-de de-it de-li de-lu dje dje-ne doi doi-in
+dsb dsb-de dua dua-cm dv dv-mv dyo dyo-sn dz dz-bt ebu ebu-ke ee ee-gh ee-tg el el-cy el-gr el-polyton en
+en-001 en-150 en-ae en-ag en-ai en-as en-at en-au en-bb en-be en-bi en-bm en-bs en-bw en-bz en-ca en-cc en-ch
+en-ck en-cm en-cx en-cy en-cz en-de en-dg en-dk en-dm en-dsrt en-dsrt-us en-er en-es en-fi en-fj en-fk en-fm
+en-fr en-gb en-gd en-gg en-gh en-gi en-gm en-gs en-gu en-gy en-hk en-hu en-id en-ie en-il en-im en-in en-io
+en-it en-je en-jm en-ke en-ki en-kn en-ky en-lc en-lr en-ls en-mg en-mh en-mo en-mp en-ms en-mt en-mu en-mv
+en-mw en-my en-na en-nf en-ng en-nl en-no en-nr en-nu en-nz en-pg en-ph en-pk en-pl en-pn en-pr en-pt en-pw
+en-ro en-rw en-sb en-sc en-sd en-se en-sg en-sh en-shaw en-shaw-gb en-si en-sk en-sl en-ss en-sx en-sz en-tc
+en-tk en-to en-tt en-tv en-tz en-ug en-um en-us en-us-posix en-vc en-vg en-vi en-vu en-ws en-za en-zm en-zw eo
+eo-001 es es-419 es-ar es-bo es-br es-bz es-cl es-co es-cr es-cu es-do es-ea es-ec es-es es-gq es-gt es-hn
+es-ic es-mx es-ni es-pa es-pe es-ph es-pr es-py es-sv es-us es-uy es-ve et et-ee eu eu-es ewo ewo-cm fa fa-af
+fa-ir ff ff-adlm ff-adlm-bf ff-adlm-cm ff-adlm-gh ff-adlm-gm ff-adlm-gn ff-adlm-gw ff-adlm-lr ff-adlm-mr
+ff-adlm-ne ff-adlm-ng ff-adlm-sl ff-adlm-sn ff-latn ff-latn-bf ff-latn-cm ff-latn-gh ff-latn-gm ff-latn-gn
+ff-latn-gw ff-latn-lr ff-latn-mr ff-latn-ne ff-latn-ng ff-latn-sl ff-latn-sn fi fi-fi fil fil-ph fo fo-dk
+fo-fo fr fr-be fr-bf fr-bi fr-bj fr-bl fr-ca fr-cd fr-cf fr-cg fr-ch fr-ci fr-cm fr-dj fr-dz fr-fr fr-ga fr-gf
+fr-gn fr-gp fr-gq fr-ht fr-km fr-lu fr-ma fr-mc fr-mf fr-mg fr-ml fr-mq fr-mr fr-mu fr-nc fr-ne fr-pf fr-pm
+fr-re fr-rw fr-sc fr-sn fr-sy fr-td fr-tg fr-tn fr-vu fr-wf fr-yt frr frr-de fur fur-it fy fy-nl ga ga-gb
+ga-ie gaa gaa-gh gd gd-gb gez gez-er gez-et gl gl-es gn gn-py gsw gsw-ch gsw-fr gsw-li gu gu-in guz guz-ke gv
+gv-im ha ha-arab ha-arab-ng ha-arab-sd ha-gh ha-ne ha-ng haw haw-us he he-il hi hi-in hi-latn hi-latn-in hnj
+hnj-hmnp hnj-hmnp-us hr hr-ba hr-hr hsb hsb-de ht ht-ht hu hu-hu hy hy-am ia ia-001 id id-id ie ie-ee ig ig-ng
+ii ii-cn io io-001 is is-is it it-ch it-it it-sm it-va iu iu-ca iu-latn iu-latn-ca ja ja-jp jbo jbo-001 jgo
+jgo-cm jmc jmc-tz jv jv-id ka ka-ge kaa kaa-cyrl kaa-cyrl-uz kaa-latn kaa-latn-uz kab kab-dz kaj kaj-ng kam
+kam-ke kcg kcg-ng kde kde-tz kea kea-cv ken ken-cm kgp kgp-br khq khq-ml ki ki-ke kk kk-arab kk-arab-cn
+kk-cyrl kk-cyrl-kz kk-kz kkj kkj-cm kl kl-gl kln kln-ke km km-kh kn kn-in ko ko-cn ko-kp ko-kr kok kok-deva
+kok-deva-in kok-latn kok-latn-in kpe kpe-gn kpe-lr ks ks-arab ks-arab-in ks-deva ks-deva-in ksb ksb-tz ksf
+ksf-cm ksh ksh-de ku ku-tr kw kw-gb kxv kxv-deva kxv-deva-in kxv-latn kxv-latn-in kxv-orya kxv-orya-in
+kxv-telu kxv-telu-in ky ky-kg la la-va lag lag-tz lb lb-lu lg lg-ug lij lij-it lkt lkt-us lld lld-it lmo
+lmo-it ln ln-ao ln-cd ln-cf ln-cg lo lo-la lrc lrc-iq lrc-ir lt lt-lt ltg ltg-lv lu lu-cd luo luo-ke luy
+luy-ke lv lv-lv mai mai-in mas mas-ke mas-tz mdf mdf-ru mer mer-ke mfe mfe-mu mg mg-mg mgh mgh-mz mgo mgo-cm
+mhn mhn-it mi mi-nz mic mic-ca mk mk-mk ml ml-in mn mn-mn mn-mong mn-mong-cn mn-mong-mn mni mni-beng
+mni-beng-in mni-mtei mni-mtei-in moh moh-ca mr mr-in ms ms-arab ms-arab-bn ms-arab-my ms-bn ms-id ms-my ms-sg
+mt mt-mt mua mua-cm mus mus-us my my-mm myv myv-ru mzn mzn-ir naq naq-na nb nb-no nb-sj nd nd-zw nds nds-de
+nds-nl ne ne-in ne-np nl nl-aw nl-be nl-bq nl-cw nl-nl nl-sr nl-sx nmg nmg-cm nn nn-no nnh nnh-cm no nqo
+nqo-gn nr nr-za nso nso-za nus nus-ss nv nv-us ny ny-mw nyn nyn-ug oc oc-es oc-fr om om-et om-ke or or-in os
+os-ge os-ru osa osa-us pa pa-arab pa-arab-pk pa-guru pa-guru-in pap pap-aw pap-cw pcm pcm-ng pis pis-sb pl
+pl-pl prg prg-pl ps ps-af ps-pk pt pt-ao pt-br pt-ch pt-cv pt-gq pt-gw pt-lu pt-mo pt-mz pt-pt pt-st pt-tl qu
+qu-bo qu-ec qu-pe quc quc-gt raj raj-in rhg rhg-rohg rhg-rohg-bd rhg-rohg-mm rif rif-ma rm rm-ch rn rn-bi ro
+ro-md ro-ro rof rof-tz ru ru-by ru-kg ru-kz ru-md ru-ru ru-ua rw rw-rw rwk rwk-tz sa sa-in sah sah-ru saq
+saq-ke sat sat-deva sat-deva-in sat-olck sat-olck-in sbp sbp-tz sc sc-it scn scn-it sd sd-arab sd-arab-pk
+sd-deva sd-deva-in sdh sdh-iq sdh-ir se se-fi se-no se-se seh seh-mz ses ses-ml sg sg-cf shi shi-latn
+shi-latn-ma shi-tfng shi-tfng-ma shn shn-mm shn-th si si-lk sid sid-et sk sk-sk skr skr-pk sl sl-si sma sma-no
+sma-se smj smj-no smj-se smn smn-fi sms sms-fi sn sn-zw so so-dj so-et so-ke so-so sq sq-al sq-mk sq-xk sr
+sr-cyrl sr-cyrl-ba sr-cyrl-me sr-cyrl-rs sr-cyrl-xk sr-latn sr-latn-ba sr-latn-me sr-latn-rs sr-latn-xk ss
+ss-sz ss-za ssy ssy-er st st-ls st-za su su-latn su-latn-id sv sv-ax sv-fi sv-se sw sw-cd sw-ke sw-tz sw-ug
+syr syr-iq syr-sy szl szl-pl ta ta-in ta-lk ta-my ta-sg te te-in teo teo-ke teo-ug tg tg-tj th th-th ti ti-er
+ti-et tig tig-er tk tk-tm tn tn-bw tn-za to to-to tok tok-001 tpi tpi-pg tr tr-cy tr-tr trv trv-tw trw trw-pk
+ts ts-za tt tt-ru twq twq-ne tyv tyv-ru tzm tzm-ma ug ug-cn uk uk-ua ur ur-in ur-pk uz uz-arab uz-arab-af
+uz-cyrl uz-cyrl-uz uz-latn uz-latn-uz vai vai-latn vai-latn-lr vai-vaii vai-vaii-lr ve ve-za vec vec-it vi
+vi-vn vmw vmw-mz vo vo-001 vun vun-tz wa wa-be wae wae-ch wal wal-et wbp wbp-au wo wo-sn xh xh-za xnr xnr-in
+xog xog-ug yav yav-cm yi yi-ua yo yo-bj yo-ng yrl yrl-br yrl-co yrl-ve yue yue-hans yue-hans-cn yue-hant
+yue-hant-cn yue-hant-hk yue-hant-mo za za-cn zgh zgh-ma zh zh-hans zh-hans-cn zh-hans-hk zh-hans-mo zh-hans-my
+zh-hans-sg zh-hant zh-hant-hk zh-hant-mo zh-hant-my zh-hant-tw zh-latn zh-latn-cn zu zu-za
+""".split())

@@ -18,7 +18,8 @@ LOCALE_USE_CP_ACP change nothing here (no user overrides; the ANSI code page is 
 from __future__ import annotations
 
 from winhatch.kernel.ex.locale_data import GENITIVE, LOCALE_DATA
-from winhatch.kernel.ex.nls import BY_LCID, NEUTRAL_DEFAULTS, NEUTRAL_NAME_DEFAULTS, find_locale
+from winhatch.kernel.ex.nls import (ALT_SORTS, BY_LCID, LCID_ALIASES, NEUTRAL_DEFAULTS, NEUTRAL_NAME_DEFAULTS,
+                                    lookup_name)
 from winhatch.ntstatus import ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
 
@@ -115,6 +116,8 @@ def resolve_lcid(c, lcid: int) -> int | None:
     """The locale an LCID names (a modelled LCID or LOCALE_INVARIANT); None for an LCID that is not a locale;
     a real locale this machine does not model stops loudly."""
     lcid &= 0xFFFFFFFF
+    if lcid in LCID_ALIASES:
+        return LCID_ALIASES[lcid]
     if lcid in (LOCALE_USER_DEFAULT, LOCALE_NEUTRAL, LOCALE_CUSTOM_DEFAULT, LOCALE_CUSTOM_UI_DEFAULT):
         return default_lcid(c, True) if lcid != LOCALE_CUSTOM_UI_DEFAULT else _modelled(c, ui_language(c), "UI")
     if lcid == LOCALE_SYSTEM_DEFAULT:
@@ -141,11 +144,12 @@ def resolve_name(c, name: str | None) -> int | None:
     first = name.replace("_", "-").split("-")[0]
     if not (2 <= len(first) <= 3 and first.isascii() and first.isalpha()):
         return None         # not a locale name at all (BCP 47: a 2- or 3-letter language first): invalid
-    info = find_locale(name)
-    if info is not None:
-        return info.lcid
-    _stop(c, f"the locale {name!r} (modelled: {', '.join(sorted(x.name for x in BY_LCID.values()))} and the "
-             f"invariant locale)")
+    status, lcid = lookup_name(name)
+    if status == "ok":
+        return lcid & 0xFFFF           # an alternate sort: the locale's data (LocaleNameToLCID keeps its sort ID)
+    if status == "unknown":
+        _stop(c, f"the locale {name!r} (modelled: {', '.join(sorted(x.name for x in BY_LCID.values()))} and the "
+                 f"invariant locale)")
     return None
 
 
@@ -357,6 +361,7 @@ def LCIDToLocaleName(c, lcid, buf, cch, flags):
     name = locale_name(loc)
     if lcid == 0x9 and flags & LOCALE_ALLOW_NEUTRAL_NAMES:
         name = "en"
+    name = next((n for n, sl in ALT_SORTS.items() if sl == lcid & 0xFFFFF), name)     # "de-DE_phoneb"
     return _put(c, buf, cch, name, True)
 
 
@@ -367,18 +372,23 @@ def LocaleNameToLCID(c, name, flags):
         return 0
     if name is not None and name.lower() == "en":
         return 0x9 if flags & LOCALE_ALLOW_NEUTRAL_NAMES else EN_US
+    if name == LOCALE_NAME_SYSTEM_DEFAULT:
+        c.set_last_error(ERROR_INVALID_PARAMETER)     # not a name LocaleNameToLCID resolves
+        return 0
     loc = resolve_name(c, name)
     if loc is None:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
+    if name is not None and lookup_name(name)[1] >> 16:        # an alternate sort keeps its sort ID
+        return lookup_name(name)[1]
     return loc
 
 
 @api(K32, "BOOL WINAPI IsValidLocale(LCID Locale, DWORD dwFlags)")
 def IsValidLocale(c, lcid, flags):
-    """LCID_INSTALLED or LCID_SUPPORTED; the default pseudo-LCIDs (LOCALE_USER_DEFAULT ...) are not
-    locales themselves (FALSE), nor is LOCALE_NEUTRAL."""
-    if flags not in (LCID_INSTALLED, LCID_SUPPORTED):
+    """LCID_INSTALLED, LCID_SUPPORTED or 0 (Wine's locale test, written to pass on Windows, asks with 0); the
+    default pseudo-LCIDs (LOCALE_USER_DEFAULT ...) are not locales themselves (FALSE), nor is LOCALE_NEUTRAL."""
+    if flags not in (0, LCID_INSTALLED, LCID_SUPPORTED):
         return 0
     if lcid in (LOCALE_USER_DEFAULT, LOCALE_SYSTEM_DEFAULT, LOCALE_NEUTRAL, LOCALE_CUSTOM_DEFAULT,
                 LOCALE_CUSTOM_UI_DEFAULT, LOCALE_CUSTOM_UNSPECIFIED):

@@ -644,20 +644,83 @@ def CompareStringOrdinal(c, s1, n1, s2, n2, ignore):
     return CSTR_LESS_THAN if ua < ub else (CSTR_GREATER_THAN if ua > ub else CSTR_EQUAL)
 
 
+NORM_IGNORENONSPACE, NORM_IGNORESYMBOLS, SORT_STRINGSORT = 0x2, 0x4, 0x1000
+LCMAP_TITLECASE, LCMAP_SORTKEY, LCMAP_BYTEREV, LCMAP_HASH = 0x300, 0x400, 0x800, 0x40000
+LCMAP_HIRAGANA, LCMAP_KATAKANA, LCMAP_HALFWIDTH, LCMAP_FULLWIDTH = 0x100000, 0x200000, 0x400000, 0x800000
+LCMAP_LINGUISTIC_CASING, LCMAP_SIMPLIFIED_CHINESE, LCMAP_TRADITIONAL_CHINESE = 0x1000000, 0x2000000, 0x4000000
+LCMAP_SORTHANDLE, NORM_IGNOREKANATYPE, NORM_IGNOREWIDTH, NORM_LINGUISTIC_CASING = 0x20000000, 0x10000, 0x20000, \
+    0x8000000
+LINGUISTIC_IGNOREDIACRITIC, LOCALE_USE_CP_ACP = 0x20, 0x40000000
+_LCMAP_KNOWN = (LCMAP_LOWERCASE | LCMAP_UPPERCASE | LCMAP_SORTKEY | LCMAP_BYTEREV | LCMAP_HASH | LCMAP_HIRAGANA
+                | LCMAP_KATAKANA | LCMAP_HALFWIDTH | LCMAP_FULLWIDTH | LCMAP_LINGUISTIC_CASING
+                | LCMAP_SIMPLIFIED_CHINESE | LCMAP_TRADITIONAL_CHINESE | LCMAP_SORTHANDLE | NORM_IGNORECASE
+                | NORM_IGNORENONSPACE | NORM_IGNORESYMBOLS | SORT_STRINGSORT | NORM_IGNOREKANATYPE | NORM_IGNOREWIDTH
+                | NORM_LINGUISTIC_CASING | LINGUISTIC_IGNORECASE | LINGUISTIC_IGNOREDIACRITIC | LOCALE_USE_CP_ACP)
+
+
+def lcmap_flags_valid(flags: int) -> bool:
+    """LCMapString's flag rules (the invalid combinations Wine's locale test checks on Windows): some mapping
+    must be asked for; the case mappings exclude SORT_STRINGSORT and the NORM_IGNORE* removals; Hiragana and
+    Katakana, half and full width, simplified and traditional Chinese exclude each other, and the kana and width
+    mappings exclude the removals and the Chinese mappings; a sort key is not combined with another mapping."""
+    if flags & ~_LCMAP_KNOWN:
+        return False
+    case = flags & LCMAP_TITLECASE
+    kana = flags & (LCMAP_HIRAGANA | LCMAP_KATAKANA)
+    width = flags & (LCMAP_HALFWIDTH | LCMAP_FULLWIDTH)
+    chinese = flags & (LCMAP_SIMPLIFIED_CHINESE | LCMAP_TRADITIONAL_CHINESE)
+    removal = flags & (NORM_IGNORENONSPACE | NORM_IGNORESYMBOLS)
+    mapping = case | kana | width | chinese | removal | (flags & (LCMAP_SORTKEY | LCMAP_BYTEREV | LCMAP_HASH
+                                                                   | LCMAP_SORTHANDLE))
+    if not mapping:
+        return False
+    if kana == (LCMAP_HIRAGANA | LCMAP_KATAKANA) or width == (LCMAP_HALFWIDTH | LCMAP_FULLWIDTH) \
+            or chinese == (LCMAP_SIMPLIFIED_CHINESE | LCMAP_TRADITIONAL_CHINESE):
+        return False
+    if case and (removal or flags & SORT_STRINGSORT):
+        return False
+    if (kana or width) and (removal or chinese):
+        return False
+    if flags & LCMAP_SORTKEY and (case or kana or width or chinese or flags & (LCMAP_BYTEREV | LCMAP_HASH)):
+        return False
+    return True
+
+
+def _remove(text: str, flags: int) -> str:
+    """NORM_IGNORENONSPACE drops the nonspacing marks (of the canonical decomposition, recomposed after);
+    NORM_IGNORESYMBOLS drops punctuation, symbols, separators and control characters."""
+    import unicodedata
+    if flags & NORM_IGNORENONSPACE:
+        text = unicodedata.normalize("NFC", "".join(ch for ch in unicodedata.normalize("NFD", text)
+                                                    if unicodedata.category(ch) != "Mn"))
+    if flags & NORM_IGNORESYMBOLS:
+        text = "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PSZ"
+                       and unicodedata.category(ch) != "Cc")
+    return text
+
+
 def _lcmap(c, flags, src, n, dst, m, wide):
     if not src or signed32(n) == 0 or signed32(m) < 0:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    if flags & ~(LCMAP_LOWERCASE | LCMAP_UPPERCASE | 0x7) or \
-            (flags & LCMAP_LOWERCASE and flags & LCMAP_UPPERCASE):
+    if not lcmap_flags_valid(flags) or (wide and flags & LOCALE_USE_CP_ACP) \
+            or (not wide and flags & LCMAP_TITLECASE == LCMAP_TITLECASE):
+        # LCMAP_TITLECASE (LOWERCASE | UPPERCASE) is a flag of the W forms: the A form refuses the pair
         c.set_last_error(ERROR_INVALID_FLAGS)
         return 0
+    unmodelled = flags & ~(LCMAP_LOWERCASE | LCMAP_UPPERCASE | NORM_IGNORENONSPACE | NORM_IGNORESYMBOLS
+                           | LOCALE_USE_CP_ACP)
+    if unmodelled or (flags & LCMAP_TITLECASE) == LCMAP_TITLECASE:
+        from winhatch.win32.msvcrt.runtime import not_implemented
+        not_implemented(c, f"LCMapString flags 0x{flags:x} (sort keys, kana, width and Chinese mappings, title "
+                           f"and linguistic casing are not modelled)")
     with_nul = signed32(n) == -1
     text = _read_t(c, src, n, wide)
     if flags & LCMAP_LOWERCASE:
         text = "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
     elif flags & LCMAP_UPPERCASE:
         text = "".join(ch.upper() if len(ch.upper()) == 1 else ch for ch in text)
+    text = _remove(text, flags)
     if with_nul:
         text += "\0"
     out = text.encode("utf-16-le", "surrogatepass") if wide else encode(text, ACP)[0]

@@ -593,42 +593,138 @@ def _read_t(c, src: int, n: int, wide: bool) -> str:
     return decode(data, ACP)
 
 
+SORT_DIGITSASNUMBERS = 0x8
+_CMP_FLAGS = (NORM_IGNORECASE | 0x2 | 0x4 | LINGUISTIC_IGNORECASE | 0x20 | 0x10000 | 0x20000 | 0x8000000 | 0x1000
+              | SORT_DIGITSASNUMBERS | 0x40000000)
+#: word sort's specially weighted characters (Microsoft's CompareString documentation: in a word sort the hyphen
+#: and the apostrophe are ignored, so "coop" and "co-op" stay together; SORT_STRINGSORT treats them as symbols)
+_WORD_SPECIAL = "-'\u2010\u2011\uff0d\uff07"
+
+
+def _sort_elements(s: str, flags: int):
+    """The collation elements of a string under Microsoft's documented rules: (primary, diacritics, case/width)
+    per element, plus the word-sort special characters with their positions. Primary: symbols, punctuation and
+    spaces (by code point) before digits (by value; a run of digits as one number with SORT_DIGITSASNUMBERS)
+    before letters (by their lower-case base letter); the diacritics of the canonical/compatibility decomposition
+    are the secondary level, the case (lower before upper) and a compatibility form (width, superscript) the
+    third. NUL is ignored. NORM_IGNORE*/LINGUISTIC_IGNORE* drop their level or the symbols. This is not Windows'
+    weight table (not public): symbols among themselves sort by code point, and the languages' tailorings (the
+    Swedish letters after z, the Turkish dotted and dotless i...) are not modelled: every locale compares in
+    this language-independent order, and the Turkic i-casing stops loudly (_compare_api)."""
+    import unicodedata
+    ignore_case = flags & (NORM_IGNORECASE | LINGUISTIC_IGNORECASE)
+    ignore_marks = flags & (0x2 | 0x20)
+    ignore_symbols = flags & 0x4
+    ignore_width = flags & (0x10000 | 0x20000)
+    elems: list[list] = []
+    special: list[tuple[int, int]] = []
+    for ch in s:
+        if ch == "\0":
+            continue
+        if not flags & 0x1000 and ch in _WORD_SPECIAL:
+            if not ignore_symbols:
+                special.append((len(elems), ord(ch)))
+            continue
+        d = unicodedata.normalize("NFKD", ch)
+        compat = d != unicodedata.normalize("NFD", ch)
+        marks = tuple(ord(m) for m in d if unicodedata.category(m) == "Mn")
+        bases = [x for x in d if unicodedata.category(x) != "Mn"]
+        if not bases:                   # a combining mark: a diacritic of the element before it
+            if elems and not ignore_marks:
+                elems[-1][1] += marks
+            continue
+        for i, b in enumerate(bases):
+            cat = unicodedata.category(b)
+            if cat[0] in "PSZ" or cat == "Cc":
+                if ignore_symbols:
+                    continue
+                primary = (1, ord(b))
+            elif cat[0] == "N":
+                v = unicodedata.digit(b, None)
+                primary = (2, v if v is not None else ord(b))
+            elif cat[0] == "L":
+                base = b.lower()
+                primary = (3, ord(base[0]) if len(base) == 1 else ord(b))
+            else:
+                primary = (4, ord(b))
+            case = 0 if ignore_case else (1 if b.isupper() else 0)
+            third = case * 2 + (0 if ignore_width or not compat else 1)
+            elems.append([primary, () if ignore_marks or i else marks, third])
+    if flags & SORT_DIGITSASNUMBERS:    # a run of decimal digits is one element, its number
+        merged: list[list] = []
+        for e in elems:
+            if e[0][0] == 2 and merged and merged[-1][0][0] == 2 and isinstance(merged[-1][0][1], int):
+                merged[-1][0] = (2, merged[-1][0][1] * 10 + e[0][1])
+            else:
+                merged.append(e)
+        elems = merged
+    return elems, special
+
+
 def _compare(a: str, b: str, flags: int) -> int:
-    def key(s):
-        return [(ch.casefold(), 0 if (flags & (NORM_IGNORECASE | LINGUISTIC_IGNORECASE)) else
-                 (1 if ch.isupper() else 0)) for ch in s]
-    ka, kb = key(a), key(b)
-    prim_a, prim_b = [k[0] for k in ka], [k[0] for k in kb]
-    if prim_a != prim_b:
-        return CSTR_LESS_THAN if prim_a < prim_b else CSTR_GREATER_THAN
-    if ka == kb:
-        return CSTR_EQUAL
-    return CSTR_LESS_THAN if ka < kb else CSTR_GREATER_THAN
+    ea, sa = _sort_elements(a, flags)
+    eb, sb = _sort_elements(b, flags)
+    for level in range(3):
+        ka, kb = [e[level] for e in ea], [e[level] for e in eb]
+        if ka != kb:
+            return CSTR_LESS_THAN if ka < kb else CSTR_GREATER_THAN
+    if sa != sb:
+        return CSTR_LESS_THAN if sa < sb else CSTR_GREATER_THAN
+    return CSTR_EQUAL
 
 
-def _compare_api(c, flags, s1, n1, s2, n2, wide):
-    if not s1 or not s2:
+def _compare_api(c, flags, s1, n1, s2, n2, wide, loc):
+    """loc: the locale (resolved LCID, None for an invalid one): the A form reads the strings in its code page."""
+    if not s1 or not s2 or loc is None:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    return _compare(_read_t(c, s1, n1, wide), _read_t(c, s2, n2, wide), flags)
+    if flags & ~_CMP_FLAGS or (not wide and flags & SORT_DIGITSASNUMBERS) or (wide and flags & 0x40000000):
+        c.set_last_error(ERROR_INVALID_FLAGS)     # SORT_DIGITSASNUMBERS: the W forms only
+        return 0
+    if wide:
+        a, b = _read_t(c, s1, n1, True), _read_t(c, s2, n2, True)
+    else:
+        from winhatch.win32.kernel32.locale import ansi_codec
+        codec = ansi_codec(c, loc, flags)
+        a, b = (_read_bytes(c, p, n).decode(codec, "replace") for p, n in ((s1, n1), (s2, n2)))
+    if loc & 0x3FF in (0x1F, 0x2C) and any(ch in "Ii\u0130\u0131" for ch in a + b):
+        from winhatch.win32.msvcrt.runtime import not_implemented
+        not_implemented(c, "CompareString of the letters I/i in a Turkic locale (Turkish and Azerbaijani sort the "
+                           "dotted and dotless i apart: that tailoring is not modelled)")
+    return _compare(a, b, flags)
+
+
+def _read_bytes(c, src: int, n: int) -> bytes:
+    n = signed32(n)
+    return c.cstr(src) if n < 0 else c.read(src, n)
+
+
+def _lcid_locale(c, lcid: int):
+    from winhatch.win32.kernel32.locale import resolve_lcid
+    return resolve_lcid(c, lcid)
+
+
+def _name_locale(c, name: int):
+    from winhatch.win32.kernel32.locale import resolve_name
+    return resolve_name(c, c.wstr(name) if name else None)
 
 
 @api(K32, "int WINAPI CompareStringA(LCID Locale, DWORD dwCmpFlags, PCNZCH lpString1, int cchCount1, "
           "PCNZCH lpString2, int cchCount2)")
 def CompareStringA(c, lcid, flags, s1, n1, s2, n2):
-    return _compare_api(c, flags, s1, n1, s2, n2, False)
+    return _compare_api(c, flags, s1, n1, s2, n2, False, _lcid_locale(c, lcid))
 
 
 @api(K32, "int WINAPI CompareStringW(LCID Locale, DWORD dwCmpFlags, PCNZWCH lpString1, int cchCount1, "
           "PCNZWCH lpString2, int cchCount2)")
 def CompareStringW(c, lcid, flags, s1, n1, s2, n2):
-    return _compare_api(c, flags, s1, n1, s2, n2, True)
+    return _compare_api(c, flags, s1, n1, s2, n2, True, _lcid_locale(c, lcid))
 
 
 @api(K32, "int WINAPI CompareStringEx(LPCWSTR_RAW lpLocaleName, DWORD dwCmpFlags, PCNZWCH lpString1, int cchCount1, "
           "PCNZWCH lpString2, int cchCount2, LPVOID lpVersionInformation, LPVOID lpReserved, LPARAM lParam)")
 def CompareStringEx(c, loc, flags, s1, n1, s2, n2, ver, res, lp):
-    return _compare_api(c, flags, s1, n1, s2, n2, True)
+    return _compare_api(c, flags, s1, n1, s2, n2, True, _name_locale(c, loc))
 
 
 @api(K32, "int WINAPI CompareStringOrdinal(LPCWCH lpString1, int cchCount1, LPCWCH lpString2, int cchCount2, "

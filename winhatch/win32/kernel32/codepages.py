@@ -599,6 +599,8 @@ _CMP_FLAGS = (NORM_IGNORECASE | 0x2 | 0x4 | LINGUISTIC_IGNORECASE | 0x20 | 0x100
 #: word sort's specially weighted characters (Microsoft's CompareString documentation: in a word sort the hyphen
 #: and the apostrophe are ignored, so "coop" and "co-op" stay together; SORT_STRINGSORT treats them as symbols)
 _WORD_SPECIAL = "-'\u2010\u2011\uff0d\uff07"
+#: the ligatures that sort as their letters (expansions: "\u00e6" equals "ae")
+_EXPANSIONS = {"\u00e6": "ae", "\u00c6": "AE", "\u0153": "oe", "\u0152": "OE"}
 
 
 def _sort_elements(s: str, flags: int):
@@ -618,7 +620,7 @@ def _sort_elements(s: str, flags: int):
     ignore_width = flags & (0x10000 | 0x20000)
     elems: list[list] = []
     special: list[tuple[int, int]] = []
-    for ch in s:
+    for ch in "".join(_EXPANSIONS.get(x, x) for x in s):
         if ch == "\0":
             continue
         if not flags & 0x1000 and ch in _WORD_SPECIAL:

@@ -496,6 +496,13 @@ GREGORIAN_INFO.update({0x22 + i: m[:3] for i, m in enumerate(_MONTHS)})
 GREGORIAN_INFO[0x2E] = ""
 GREGORIAN_INFO.update({0x31 + i: d[:2] for i, d in enumerate(_DAYS)})
 _CAL_NUMERIC = {0x01, 0x03, CAL_ITWODIGITYEARMAX}
+#: the CALTYPEs that are a locale's data (CAL_SSHORTDATE is LOCALE_SSHORTDATE, CAL_SDAYNAME1 LOCALE_SDAYNAME1...)
+_CALTYPE_LCTYPE = {0x05: 0x1F, 0x06: 0x20, 0x21: 0x100E, 0x2E: 0x100F, 0x2F: 0x1006, 0x38: 0x78}
+_CALTYPE_LCTYPE.update({0x07 + i: 0x2A + i for i in range(7)})
+_CALTYPE_LCTYPE.update({0x0E + i: 0x31 + i for i in range(7)})
+_CALTYPE_LCTYPE.update({0x15 + i: 0x38 + i for i in range(12)})
+_CALTYPE_LCTYPE.update({0x22 + i: 0x44 + i for i in range(12)})
+_CALTYPE_LCTYPE.update({0x31 + i: 0x60 + i for i in range(7)})
 
 
 def _calendar_info(c, loc, calendar: int, caltype: int, buf: int, cch: int, pvalue: int, wide: bool) -> int:
@@ -508,16 +515,27 @@ def _calendar_info(c, loc, calendar: int, caltype: int, buf: int, cch: int, pval
     if calendar not in (CAL_GREGORIAN, CAL_GREGORIAN_US):
         _stop(c, f"GetCalendarInfo calendar {calendar} (only the Gregorian calendar is modelled)")
     kind = caltype & ~(CAL_NOUSEROVERRIDE | CAL_USE_CP_ACP | CAL_RETURN_NUMBER | CAL_RETURN_GENITIVE_NAMES)
-    value = GREGORIAN_INFO.get(kind)
+    if loc in (EN_US, LOCALE_INVARIANT):
+        value = GREGORIAN_INFO.get(kind)
+    else:
+        # another locale's Gregorian calendar: its names and formats are the locale's (GetLocaleInfo's data);
+        # the calendar's own name, era and year offsets are not modelled there
+        lctype = _CALTYPE_LCTYPE.get(kind)
+        value = {0x01: "1", CAL_ITWODIGITYEARMAX: "2049"}.get(kind)
+        if lctype is not None:
+            value = locale_table(c, loc).get(lctype)
+            if value is not None and caltype & CAL_RETURN_GENITIVE_NAMES:
+                value = genitive_month(loc, lctype, value)
     if value is None:
-        _stop(c, f"GetCalendarInfo CALTYPE 0x{kind:x}")
+        _stop(c, f"GetCalendarInfo CALTYPE 0x{kind:x}" + ("" if loc in (EN_US, LOCALE_INVARIANT) else
+                                                          f" of the locale {locale_name(loc)}"))
     if caltype & CAL_RETURN_NUMBER:
         if not pvalue or kind not in _CAL_NUMERIC:
             c.set_last_error(ERROR_INVALID_PARAMETER if not pvalue else ERROR_INVALID_FLAGS)
             return 0
         c.write_u32(pvalue, int(value))
         return 2 if wide else 4
-    return _put(c, buf, cch, value, wide)
+    return _put(c, buf, cch, value, wide, ansi_codec(c, loc, caltype))
 
 
 @api(K32, "int WINAPI GetCalendarInfoA(LCID Locale, CALID Calendar, CALTYPE CalType, LPSTR lpCalData, int cchData, "

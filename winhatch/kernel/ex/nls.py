@@ -75,6 +75,8 @@ LOCALES: dict[str, LocaleInfo] = {x.name.lower(): x for x in (
     _l("kk-KZ", 0x043F, 1251, 866, 10007, "Kazakh", "Kazakhstan", "KKZ", "KAZ", "kaz", "KAZ", 7, 137),
     _l("ja-JP", 0x0411, 932, 932, 10001, "Japanese", "Japan", "JPN", "JPN", "jpn", "JPN", 81, 122),
     _l("zh-CN", 0x0804, 936, 936, 10008, "Chinese", "China", "CHS", "CHN", "zho", "CHN", 86, 45),
+    _l("zh-HK", 0x0C04, 950, 950, 10002, "Chinese (Traditional)", "Hong Kong SAR", "ZHH", "HKG", "zho", "HKG", 852,
+       104),
     _l("zh-TW", 0x0404, 950, 950, 10002, "Chinese", "Taiwan", "CHT", "TWN", "zho", "TWN", 886, 237),
     _l("ko-KR", 0x0412, 949, 949, 10003, "Korean", "Korea", "KOR", "KOR", "kor", "KOR", 82, 134),
     _l("ar-SA", 0x0401, 1256, 720, 10004, "Arabic", "Saudi Arabia", "ARA", "SAU", "ara", "SAU", 966, 205),
@@ -89,6 +91,7 @@ LOCALES: dict[str, LocaleInfo] = {x.name.lower(): x for x in (
     _l("ga-IE", 0x083C, 1252, 850, 10000, "Irish", "Ireland", None, "IRL", "gle", "IRL", 353, 68),
     _l("ms-MY", 0x043E, 1252, 850, 10000, "Malay", "Malaysia", "MSL", "MYS", "msa", "MYS", 60, 167),
     _l("az-Latn-AZ", 0x042C, 1254, 857, 10081, "Azerbaijani", "Azerbaijan", "AZE", "AZE", "aze", "AZE", 994, 5),
+    _l("sr-Latn-RS", 0x241A, 1250, 852, 10029, "Serbian (Latin)", "Serbia", "SRM", "SRB", "srp", "SRB", 381, 271),
     _l("uz-Latn-UZ", 0x0443, 1254, 857, None, "Uzbek", "Uzbekistan", "UZB", "UZB", "uzb", "UZB", 998, 247),
 )}
 BY_LCID: dict[int, LocaleInfo] = {x.lcid: x for x in LOCALES.values()}
@@ -97,6 +100,18 @@ BY_LCID: dict[int, LocaleInfo] = {x.lcid: x for x in LOCALES.values()}
 #: PRC, LANG_SERBIAN 0x1A: Croatian)
 NEUTRAL_DEFAULTS: dict[int, int] = {x.lcid & 0x3FF: x.lcid for x in LOCALES.values() if x.lcid >> 10 == 1}
 NEUTRAL_DEFAULTS.update({0x0A: 0x0C0A, 0x3C: 0x083C, 0x04: 0x0804, 0x1A: 0x041A})
+#: a neutral locale NAME's default locale (LOCALE_ILANGUAGE of "sr" is Serbian (Latin, Serbia), while the neutral
+#: LCID 0x1A's default is Croatian): the language's default locale, Serbian's as listed
+NEUTRAL_NAME_DEFAULTS: dict[str, str] = {x.iso_lang: x.name for x in LOCALES.values()
+                         if NEUTRAL_DEFAULTS.get(x.lcid & 0x3FF, x.lcid) == x.lcid}
+NEUTRAL_NAME_DEFAULTS["sr"] = "sr-Latn-RS"
+#: names and LCIDs of a language-and-script ([MS-LCID] "zh-Hant" 0x7C04, "zh-Hans" 0x0004) that name their
+#: default locale: LocaleNameToLCID("zh-Hant") is Hong Kong's 0x0C04, LCIDToLocaleName(0x7C04) "zh-HK"
+NAME_ALIASES: dict[str, str] = {"zh-hant": "zh-HK", "zh-hans": "zh-CN"}
+LCID_ALIASES: dict[int, int] = {0x7C04: 0x0C04}
+#: the alternate sort orders winhatch names ([MS-LCID]: the sort ID in bits 16-19 of the LCID); their data are
+#: the locale's, their sort order is not modelled
+ALT_SORTS: dict[str, int] = {"de-DE_phoneb": 0x10407}
 DEFAULT_LOCALE = "en-US"
 
 
@@ -111,6 +126,44 @@ def find_locale(name_or_lcid) -> LocaleInfo | None:
         except ValueError:
             return None
     return LOCALES.get(s.lower().replace("_", "-"))
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def is_locale_name(name: str) -> bool:
+    """Whether CLDR knows the name as a locale (language[-Script][-REGION], any case, '_' or '-'), or it names an
+    alternate sort winhatch models: a name that is not one is invalid, not an unmodelled locale."""
+    from winhatch.kernel.ex.locale_data import CLDR_NAMES
+    n = _norm(name)
+    if n in CLDR_NAMES or n in NAME_ALIASES or any(_norm(a) == n for a in ALT_SORTS):
+        return True
+    parts = n.split("-")
+    if len(parts) == 2:      # "zh-sg": CLDR lists the region under its script ("zh-hans-sg")
+        return any(x.startswith(parts[0] + "-") and x.endswith("-" + parts[1]) and x.count("-") == 2
+                   for x in CLDR_NAMES)
+    return False
+
+
+def lookup_name(name: str) -> tuple[str, int]:
+    """A locale name's LCID: ("ok", lcid) for a modelled locale (an alias or neutral name: its default locale;
+    an alternate sort: its LCID with the sort ID), ("invalid", 0) for a name that is no locale, ("unknown", 0) for
+    a real locale winhatch does not model."""
+    n = _norm(name)
+    sort = next((lcid for a, lcid in ALT_SORTS.items() if _norm(a) == n), None)
+    if sort is not None:
+        return "ok", sort
+    n = _norm(NAME_ALIASES.get(n) or NEUTRAL_NAME_DEFAULTS.get(n) or n)
+    info = LOCALES.get(n)
+    if info is not None:
+        return "ok", info.lcid
+    return ("unknown", 0) if is_locale_name(name) else ("invalid", 0)
+
+
+#: RtlLocaleNameToLcid's LCID of a neutral name ([MS-LCID]: the neutral LCID of the language, "sr" the Serbian
+#: (Latin) neutral 0x7C1A and "zh" Chinese (Simplified)'s 0x7804)
+NEUTRAL_NAME_LCIDS: dict[str, int] = {"sr": 0x7C1A, "zh": 0x7804}
 
 
 @dataclass(frozen=True)
@@ -190,4 +243,4 @@ def registry_description(nls: Nls) -> dict:
     return {"keys": keys}
 
 
-__all__ = ["LocaleInfo", "Nls", "LOCALES", "BY_LCID", "DEFAULT_LOCALE", "find_locale", "registry_description"]
+__all__ = ["lookup_name", "is_locale_name", "NEUTRAL_NAME_LCIDS", "NAME_ALIASES", "LCID_ALIASES", "ALT_SORTS", "NEUTRAL_NAME_DEFAULTS", "LocaleInfo", "Nls", "LOCALES", "BY_LCID", "DEFAULT_LOCALE", "find_locale", "registry_description"]

@@ -593,42 +593,140 @@ def _read_t(c, src: int, n: int, wide: bool) -> str:
     return decode(data, ACP)
 
 
+SORT_DIGITSASNUMBERS = 0x8
+_CMP_FLAGS = (NORM_IGNORECASE | 0x2 | 0x4 | LINGUISTIC_IGNORECASE | 0x20 | 0x10000 | 0x20000 | 0x8000000 | 0x1000
+              | SORT_DIGITSASNUMBERS | 0x40000000)
+#: word sort's specially weighted characters (Microsoft's CompareString documentation: in a word sort the hyphen
+#: and the apostrophe are ignored, so "coop" and "co-op" stay together; SORT_STRINGSORT treats them as symbols)
+_WORD_SPECIAL = "-'\u2010\u2011\uff0d\uff07"
+#: the ligatures that sort as their letters (expansions: "\u00e6" equals "ae")
+_EXPANSIONS = {"\u00e6": "ae", "\u00c6": "AE", "\u0153": "oe", "\u0152": "OE"}
+
+
+def _sort_elements(s: str, flags: int):
+    """The collation elements of a string under Microsoft's documented rules: (primary, diacritics, case/width)
+    per element, plus the word-sort special characters with their positions. Primary: symbols, punctuation and
+    spaces (by code point) before digits (by value; a run of digits as one number with SORT_DIGITSASNUMBERS)
+    before letters (by their lower-case base letter); the diacritics of the canonical/compatibility decomposition
+    are the secondary level, the case (lower before upper) and a compatibility form (width, superscript) the
+    third. NUL is ignored. NORM_IGNORE*/LINGUISTIC_IGNORE* drop their level or the symbols. This is not Windows'
+    weight table (not public): symbols among themselves sort by code point, and the languages' tailorings (the
+    Swedish letters after z, the Turkish dotted and dotless i...) are not modelled: every locale compares in
+    this language-independent order, and the Turkic i-casing stops loudly (_compare_api)."""
+    import unicodedata
+    ignore_case = flags & (NORM_IGNORECASE | LINGUISTIC_IGNORECASE)
+    ignore_marks = flags & (0x2 | 0x20)
+    ignore_symbols = flags & 0x4
+    ignore_width = flags & (0x10000 | 0x20000)
+    elems: list[list] = []
+    special: list[tuple[int, int]] = []
+    for ch in "".join(_EXPANSIONS.get(x, x) for x in s):
+        if ch == "\0":
+            continue
+        if not flags & 0x1000 and ch in _WORD_SPECIAL:
+            if not ignore_symbols:
+                special.append((len(elems), ord(ch)))
+            continue
+        d = unicodedata.normalize("NFKD", ch)
+        compat = d != unicodedata.normalize("NFD", ch)
+        marks = tuple(ord(m) for m in d if unicodedata.category(m) == "Mn")
+        bases = [x for x in d if unicodedata.category(x) != "Mn"]
+        if not bases:                   # a combining mark: a diacritic of the element before it
+            if elems and not ignore_marks:
+                elems[-1][1] += marks
+            continue
+        for i, b in enumerate(bases):
+            cat = unicodedata.category(b)
+            if cat[0] in "PSZ" or cat == "Cc":
+                if ignore_symbols:
+                    continue
+                primary = (1, ord(b))
+            elif cat[0] == "N":
+                v = unicodedata.digit(b, None)
+                primary = (2, v if v is not None else ord(b))
+            elif cat[0] == "L":
+                base = b.lower()
+                primary = (3, ord(base[0]) if len(base) == 1 else ord(b))
+            else:
+                primary = (4, ord(b))
+            case = 0 if ignore_case else (1 if b.isupper() else 0)
+            third = case * 2 + (0 if ignore_width or not compat else 1)
+            elems.append([primary, () if ignore_marks or i else marks, third])
+    if flags & SORT_DIGITSASNUMBERS:    # a run of decimal digits is one element, its number
+        merged: list[list] = []
+        for e in elems:
+            if e[0][0] == 2 and merged and merged[-1][0][0] == 2 and isinstance(merged[-1][0][1], int):
+                merged[-1][0] = (2, merged[-1][0][1] * 10 + e[0][1])
+            else:
+                merged.append(e)
+        elems = merged
+    return elems, special
+
+
 def _compare(a: str, b: str, flags: int) -> int:
-    def key(s):
-        return [(ch.casefold(), 0 if (flags & (NORM_IGNORECASE | LINGUISTIC_IGNORECASE)) else
-                 (1 if ch.isupper() else 0)) for ch in s]
-    ka, kb = key(a), key(b)
-    prim_a, prim_b = [k[0] for k in ka], [k[0] for k in kb]
-    if prim_a != prim_b:
-        return CSTR_LESS_THAN if prim_a < prim_b else CSTR_GREATER_THAN
-    if ka == kb:
-        return CSTR_EQUAL
-    return CSTR_LESS_THAN if ka < kb else CSTR_GREATER_THAN
+    ea, sa = _sort_elements(a, flags)
+    eb, sb = _sort_elements(b, flags)
+    for level in range(3):
+        ka, kb = [e[level] for e in ea], [e[level] for e in eb]
+        if ka != kb:
+            return CSTR_LESS_THAN if ka < kb else CSTR_GREATER_THAN
+    if sa != sb:
+        return CSTR_LESS_THAN if sa < sb else CSTR_GREATER_THAN
+    return CSTR_EQUAL
 
 
-def _compare_api(c, flags, s1, n1, s2, n2, wide):
-    if not s1 or not s2:
+def _compare_api(c, flags, s1, n1, s2, n2, wide, loc):
+    """loc: the locale (resolved LCID, None for an invalid one): the A form reads the strings in its code page."""
+    if not s1 or not s2 or loc is None:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    return _compare(_read_t(c, s1, n1, wide), _read_t(c, s2, n2, wide), flags)
+    if flags & ~_CMP_FLAGS or (not wide and flags & SORT_DIGITSASNUMBERS) or (wide and flags & 0x40000000):
+        c.set_last_error(ERROR_INVALID_FLAGS)     # SORT_DIGITSASNUMBERS: the W forms only
+        return 0
+    if wide:
+        a, b = _read_t(c, s1, n1, True), _read_t(c, s2, n2, True)
+    else:
+        from winhatch.win32.kernel32.locale import ansi_codec
+        codec = ansi_codec(c, loc, flags)
+        a, b = (_read_bytes(c, p, n).decode(codec, "replace") for p, n in ((s1, n1), (s2, n2)))
+    if loc & 0x3FF in (0x1F, 0x2C) and any(ch in "Ii\u0130\u0131" for ch in a + b):
+        from winhatch.win32.msvcrt.runtime import not_implemented
+        not_implemented(c, "CompareString of the letters I/i in a Turkic locale (Turkish and Azerbaijani sort the "
+                           "dotted and dotless i apart: that tailoring is not modelled)")
+    return _compare(a, b, flags)
+
+
+def _read_bytes(c, src: int, n: int) -> bytes:
+    n = signed32(n)
+    return c.cstr(src) if n < 0 else c.read(src, n)
+
+
+def _lcid_locale(c, lcid: int):
+    from winhatch.win32.kernel32.locale import resolve_lcid
+    return resolve_lcid(c, lcid)
+
+
+def _name_locale(c, name: int):
+    from winhatch.win32.kernel32.locale import resolve_name
+    return resolve_name(c, c.wstr(name) if name else None)
 
 
 @api(K32, "int WINAPI CompareStringA(LCID Locale, DWORD dwCmpFlags, PCNZCH lpString1, int cchCount1, "
           "PCNZCH lpString2, int cchCount2)")
 def CompareStringA(c, lcid, flags, s1, n1, s2, n2):
-    return _compare_api(c, flags, s1, n1, s2, n2, False)
+    return _compare_api(c, flags, s1, n1, s2, n2, False, _lcid_locale(c, lcid))
 
 
 @api(K32, "int WINAPI CompareStringW(LCID Locale, DWORD dwCmpFlags, PCNZWCH lpString1, int cchCount1, "
           "PCNZWCH lpString2, int cchCount2)")
 def CompareStringW(c, lcid, flags, s1, n1, s2, n2):
-    return _compare_api(c, flags, s1, n1, s2, n2, True)
+    return _compare_api(c, flags, s1, n1, s2, n2, True, _lcid_locale(c, lcid))
 
 
 @api(K32, "int WINAPI CompareStringEx(LPCWSTR_RAW lpLocaleName, DWORD dwCmpFlags, PCNZWCH lpString1, int cchCount1, "
           "PCNZWCH lpString2, int cchCount2, LPVOID lpVersionInformation, LPVOID lpReserved, LPARAM lParam)")
 def CompareStringEx(c, loc, flags, s1, n1, s2, n2, ver, res, lp):
-    return _compare_api(c, flags, s1, n1, s2, n2, True)
+    return _compare_api(c, flags, s1, n1, s2, n2, True, _name_locale(c, loc))
 
 
 @api(K32, "int WINAPI CompareStringOrdinal(LPCWCH lpString1, int cchCount1, LPCWCH lpString2, int cchCount2, "
@@ -644,20 +742,83 @@ def CompareStringOrdinal(c, s1, n1, s2, n2, ignore):
     return CSTR_LESS_THAN if ua < ub else (CSTR_GREATER_THAN if ua > ub else CSTR_EQUAL)
 
 
+NORM_IGNORENONSPACE, NORM_IGNORESYMBOLS, SORT_STRINGSORT = 0x2, 0x4, 0x1000
+LCMAP_TITLECASE, LCMAP_SORTKEY, LCMAP_BYTEREV, LCMAP_HASH = 0x300, 0x400, 0x800, 0x40000
+LCMAP_HIRAGANA, LCMAP_KATAKANA, LCMAP_HALFWIDTH, LCMAP_FULLWIDTH = 0x100000, 0x200000, 0x400000, 0x800000
+LCMAP_LINGUISTIC_CASING, LCMAP_SIMPLIFIED_CHINESE, LCMAP_TRADITIONAL_CHINESE = 0x1000000, 0x2000000, 0x4000000
+LCMAP_SORTHANDLE, NORM_IGNOREKANATYPE, NORM_IGNOREWIDTH, NORM_LINGUISTIC_CASING = 0x20000000, 0x10000, 0x20000, \
+    0x8000000
+LINGUISTIC_IGNOREDIACRITIC, LOCALE_USE_CP_ACP = 0x20, 0x40000000
+_LCMAP_KNOWN = (LCMAP_LOWERCASE | LCMAP_UPPERCASE | LCMAP_SORTKEY | LCMAP_BYTEREV | LCMAP_HASH | LCMAP_HIRAGANA
+                | LCMAP_KATAKANA | LCMAP_HALFWIDTH | LCMAP_FULLWIDTH | LCMAP_LINGUISTIC_CASING
+                | LCMAP_SIMPLIFIED_CHINESE | LCMAP_TRADITIONAL_CHINESE | LCMAP_SORTHANDLE | NORM_IGNORECASE
+                | NORM_IGNORENONSPACE | NORM_IGNORESYMBOLS | SORT_STRINGSORT | NORM_IGNOREKANATYPE | NORM_IGNOREWIDTH
+                | NORM_LINGUISTIC_CASING | LINGUISTIC_IGNORECASE | LINGUISTIC_IGNOREDIACRITIC | LOCALE_USE_CP_ACP)
+
+
+def lcmap_flags_valid(flags: int) -> bool:
+    """LCMapString's flag rules (the invalid combinations Wine's locale test checks on Windows): some mapping
+    must be asked for; the case mappings exclude SORT_STRINGSORT and the NORM_IGNORE* removals; Hiragana and
+    Katakana, half and full width, simplified and traditional Chinese exclude each other, and the kana and width
+    mappings exclude the removals and the Chinese mappings; a sort key is not combined with another mapping."""
+    if flags & ~_LCMAP_KNOWN:
+        return False
+    case = flags & LCMAP_TITLECASE
+    kana = flags & (LCMAP_HIRAGANA | LCMAP_KATAKANA)
+    width = flags & (LCMAP_HALFWIDTH | LCMAP_FULLWIDTH)
+    chinese = flags & (LCMAP_SIMPLIFIED_CHINESE | LCMAP_TRADITIONAL_CHINESE)
+    removal = flags & (NORM_IGNORENONSPACE | NORM_IGNORESYMBOLS)
+    mapping = case | kana | width | chinese | removal | (flags & (LCMAP_SORTKEY | LCMAP_BYTEREV | LCMAP_HASH
+                                                                   | LCMAP_SORTHANDLE))
+    if not mapping:
+        return False
+    if kana == (LCMAP_HIRAGANA | LCMAP_KATAKANA) or width == (LCMAP_HALFWIDTH | LCMAP_FULLWIDTH) \
+            or chinese == (LCMAP_SIMPLIFIED_CHINESE | LCMAP_TRADITIONAL_CHINESE):
+        return False
+    if case and (removal or flags & SORT_STRINGSORT):
+        return False
+    if (kana or width) and (removal or chinese):
+        return False
+    if flags & LCMAP_SORTKEY and (case or kana or width or chinese or flags & (LCMAP_BYTEREV | LCMAP_HASH)):
+        return False
+    return True
+
+
+def _remove(text: str, flags: int) -> str:
+    """NORM_IGNORENONSPACE drops the nonspacing marks (of the canonical decomposition, recomposed after);
+    NORM_IGNORESYMBOLS drops punctuation, symbols, separators and control characters."""
+    import unicodedata
+    if flags & NORM_IGNORENONSPACE:
+        text = unicodedata.normalize("NFC", "".join(ch for ch in unicodedata.normalize("NFD", text)
+                                                    if unicodedata.category(ch) != "Mn"))
+    if flags & NORM_IGNORESYMBOLS:
+        text = "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PSZ"
+                       and unicodedata.category(ch) != "Cc")
+    return text
+
+
 def _lcmap(c, flags, src, n, dst, m, wide):
     if not src or signed32(n) == 0 or signed32(m) < 0:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    if flags & ~(LCMAP_LOWERCASE | LCMAP_UPPERCASE | 0x7) or \
-            (flags & LCMAP_LOWERCASE and flags & LCMAP_UPPERCASE):
+    if not lcmap_flags_valid(flags) or (wide and flags & LOCALE_USE_CP_ACP) \
+            or (not wide and flags & LCMAP_TITLECASE == LCMAP_TITLECASE):
+        # LCMAP_TITLECASE (LOWERCASE | UPPERCASE) is a flag of the W forms: the A form refuses the pair
         c.set_last_error(ERROR_INVALID_FLAGS)
         return 0
+    unmodelled = flags & ~(LCMAP_LOWERCASE | LCMAP_UPPERCASE | NORM_IGNORENONSPACE | NORM_IGNORESYMBOLS
+                           | LOCALE_USE_CP_ACP)
+    if unmodelled or (flags & LCMAP_TITLECASE) == LCMAP_TITLECASE:
+        from winhatch.win32.msvcrt.runtime import not_implemented
+        not_implemented(c, f"LCMapString flags 0x{flags:x} (sort keys, kana, width and Chinese mappings, title "
+                           f"and linguistic casing are not modelled)")
     with_nul = signed32(n) == -1
     text = _read_t(c, src, n, wide)
     if flags & LCMAP_LOWERCASE:
         text = "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
     elif flags & LCMAP_UPPERCASE:
         text = "".join(ch.upper() if len(ch.upper()) == 1 else ch for ch in text)
+    text = _remove(text, flags)
     if with_nul:
         text += "\0"
     out = text.encode("utf-16-le", "surrogatepass") if wide else encode(text, ACP)[0]

@@ -26,9 +26,9 @@ from winhatch.ntstatus import ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
 
 from winhatch.win32.kernel32.common import K32, ERROR_INSUFFICIENT_BUFFER, heap_alloc, heap_free
-from winhatch.win32.kernel32.locale import (EN_US, ERROR_INVALID_FLAGS, EN_US_INFO, GREGORIAN_INFO, INVARIANT_INFO,
-                                            LOCALE_NOUSEROVERRIDE, LOCALE_USE_CP_ACP, formats_locale, resolve_lcid,
-                                            resolve_name)
+from winhatch.win32.kernel32.locale import (EN_US, ERROR_INVALID_FLAGS, GREGORIAN_INFO, LOCALE_INVARIANT,
+                                            LOCALE_NOUSEROVERRIDE, LOCALE_USE_CP_ACP, _stop, formats_locale,
+                                            ansi_codec, genitive_month, locale_name, locale_table, resolve_lcid, resolve_name)
 
 TIME_NOMINUTESORSECONDS, TIME_NOSECONDS, TIME_NOTIMEMARKER, TIME_FORCE24HOURFORMAT = 0x1, 0x2, 0x4, 0x8
 DATE_SHORTDATE, DATE_LONGDATE, DATE_USE_ALT_CALENDAR, DATE_YEARMONTH = 0x1, 0x2, 0x4, 0x8
@@ -56,21 +56,32 @@ DATE_FORMATS = {
 }
 
 
-def _table(loc: int) -> dict:
-    return EN_US_INFO if loc == EN_US else INVARIANT_INFO
+def _enum_list(c, loc: int, table: dict, kind: int, own: str) -> tuple[str, ...]:
+    """The formats Windows offers for a locale: its list where winhatch has it (en-US); the invariant locale
+    offers its own format only; another locale's list (its Region settings' alternatives) is not modelled and
+    stops loudly rather than enumerating only part of it."""
+    if loc in table:
+        return table[loc].get(kind, (own,))
+    if loc != LOCALE_INVARIANT:
+        _stop(c, f"the list of formats of the locale {locale_name(loc)} (EnumDateFormats/EnumTimeFormats: only "
+                 f"en-US's and the invariant locale's are modelled)")
+    return (own,)
 
 
-def time_formats(loc: int, kind: int) -> tuple[str, ...]:
-    t = _table(loc)
+def time_formats(c, loc: int, kind: int) -> tuple[str, ...]:
+    t = locale_table(c, loc)
     own = t[LOCALE_SSHORTTIME if kind == TIME_NOSECONDS else LOCALE_STIMEFORMAT]
-    return TIME_FORMATS.get(loc, {}).get(kind, (own,))
+    return _enum_list(c, loc, TIME_FORMATS, kind, own)
 
 
-def date_formats(loc: int, kind: int) -> tuple[str, ...]:
-    t = _table(loc)
-    own = t[{DATE_SHORTDATE: LOCALE_SSHORTDATE, DATE_LONGDATE: LOCALE_SLONGDATE, DATE_YEARMONTH: LOCALE_SYEARMONTH,
-             DATE_MONTHDAY: LOCALE_SMONTHDAY}[kind]]
-    return DATE_FORMATS.get(loc, {}).get(kind, (own,))
+def own_date_format(c, loc: int, kind: int) -> str:
+    """The locale's own format of a kind (GetLocaleInfo's SSHORTDATE, SLONGDATE, SYEARMONTH or SMONTHDAY)."""
+    return locale_table(c, loc)[{DATE_SHORTDATE: LOCALE_SSHORTDATE, DATE_LONGDATE: LOCALE_SLONGDATE,
+                                 DATE_YEARMONTH: LOCALE_SYEARMONTH, DATE_MONTHDAY: LOCALE_SMONTHDAY}[kind]]
+
+
+def date_formats(c, loc: int, kind: int) -> tuple[str, ...]:
+    return _enum_list(c, loc, DATE_FORMATS, kind, own_date_format(c, loc, kind))
 
 
 # ------------------------------------------------------------------------------------------ the pictures
@@ -111,8 +122,7 @@ def tokenize(fmt: str, letters: str) -> list[tuple[str, int] | str]:
     return out
 
 
-def format_time(fmt: str, hour: int, minute: int, second: int, flags: int, loc: int) -> str:
-    info = _table(loc)
+def format_time(fmt: str, hour: int, minute: int, second: int, flags: int, info: dict) -> str:
     drop = set()
     if flags & TIME_NOMINUTESORSECONDS:
         drop |= {"m", "s"}
@@ -160,11 +170,20 @@ def format_time(fmt: str, hour: int, minute: int, second: int, flags: int, loc: 
     return "".join(out)
 
 
-def format_date(fmt: str, year: int, month: int, day: int, loc: int) -> str:
-    info = _table(loc)
+def format_date(fmt: str, year: int, month: int, day: int, info: dict, genitive=None) -> str:
+    """genitive(LCTYPE, nominative): the genitive month name, used for MMMM/MMM when the nearest day picture
+    before or after it is the day's number (d or dd), as in "d MMMM yyyy" ("6 декабря 2026"); next to a day
+    name (ddd, dddd) the month keeps its nominative form."""
     dow = date(year, month, day).weekday()        # Monday = 0, the order of LOCALE_SDAYNAME1..7
     out: list[str] = []
-    for tok in tokenize(fmt, "dMyg"):
+    toks = tokenize(fmt, "dMyg")
+    days = [(i, t[1]) for i, t in enumerate(toks) if not isinstance(t, str) and t[0] == "d"]
+
+    def with_day(i: int) -> bool:
+        before = [cnt for j, cnt in days if j < i]
+        after = [cnt for j, cnt in days if j > i]
+        return bool(before and before[-1] <= 2) or bool(after and after[0] <= 2)
+    for idx, tok in enumerate(toks):
         if isinstance(tok, str):
             out.append(tok)
             continue
@@ -173,8 +192,11 @@ def format_date(fmt: str, year: int, month: int, day: int, loc: int) -> str:
             out.append(str(day) if cnt == 1 else f"{day:02d}" if cnt == 2 else
                        info[0x31 + dow] if cnt == 3 else info[0x2A + dow])
         elif ch == "M":
-            out.append(str(month) if cnt == 1 else f"{month:02d}" if cnt == 2 else
-                       info[0x44 + month - 1] if cnt == 3 else info[0x38 + month - 1])
+            if cnt <= 2:
+                out.append(str(month) if cnt == 1 else f"{month:02d}")
+            else:
+                kind = (0x44 if cnt == 3 else 0x38) + month - 1
+                out.append(genitive(kind, info[kind]) if genitive and with_day(idx) else info[kind])
         elif ch == "y":
             out.append(str(year % 100) if cnt == 1 else f"{year % 100:02d}" if cnt == 2 else str(year))
         else:
@@ -183,8 +205,8 @@ def format_date(fmt: str, year: int, month: int, day: int, loc: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _out(c, buf: int, cch: int, text: str, wide: bool) -> int:
-    data = text.encode("utf-16-le") + b"\0\0" if wide else text.encode("cp1252", "replace") + b"\0"
+def _out(c, buf: int, cch: int, text: str, wide: bool, codec: str = "cp1252") -> int:
+    data = text.encode("utf-16-le") + b"\0\0" if wide else text.encode(codec, "replace") + b"\0"
     n = len(data) // (2 if wide else 1)
     if cch == 0:
         return n
@@ -195,12 +217,12 @@ def _out(c, buf: int, cch: int, text: str, wide: bool) -> int:
     return n
 
 
-def _read_format(c, addr: int, wide: bool) -> str | None:
+def _read_format(c, addr: int, wide: bool, codec: str = "cp1252") -> str | None:
     if not addr:
         return None
     if wide:
         return c.wstr(addr, MAX_FORMAT)
-    return c.cstr(addr, MAX_FORMAT).decode("cp1252", "replace")
+    return c.cstr(addr, MAX_FORMAT).decode(codec, "replace")
 
 
 def _systemtime(c, p: int) -> tuple[int, ...]:
@@ -231,10 +253,11 @@ def _time(c, loc, flags, ptime, pfmt, buf, cch, wide) -> int:
     if hour > 23 or minute > 59 or second > 59 or ms > 999:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    fmt = _read_format(c, pfmt, wide)
+    codec = ansi_codec(c, loc, flags)
+    fmt = _read_format(c, pfmt, wide, codec)
     if fmt is None:
-        fmt = _table(loc)[LOCALE_STIMEFORMAT]
-    return _out(c, buf, cch, format_time(fmt, hour, minute, second, flags, loc), wide)
+        fmt = locale_table(c, loc)[LOCALE_STIMEFORMAT]
+    return _out(c, buf, cch, format_time(fmt, hour, minute, second, flags, locale_table(c, loc)), wide, codec)
 
 
 def _date(c, loc, flags, pdate, pfmt, buf, cch, wide) -> int:
@@ -248,8 +271,10 @@ def _date(c, loc, flags, pdate, pfmt, buf, cch, wide) -> int:
             or (flags & DATE_LTRREADING and flags & DATE_RTLREADING)):
         c.set_last_error(ERROR_INVALID_FLAGS)
         return 0
-    if flags & DATE_USE_ALT_CALENDAR and loc == EN_US:
+    if flags & DATE_USE_ALT_CALENDAR and loc in (EN_US, LOCALE_INVARIANT):
         flags &= ~DATE_USE_ALT_CALENDAR      # en-US has only the Gregorian calendar: the alternate is the same
+    elif flags & DATE_USE_ALT_CALENDAR:
+        _stop(c, f"the alternate calendar of the locale {locale_name(loc)} (not modelled)")
     year, month, _dw, day = _systemtime(c, pdate)[:4]
     try:
         if not 1601 <= year <= 30827:
@@ -258,13 +283,16 @@ def _date(c, loc, flags, pdate, pfmt, buf, cch, wide) -> int:
     except ValueError:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    fmt = _read_format(c, pfmt, wide)
+    codec = ansi_codec(c, loc, flags)
+    fmt = _read_format(c, pfmt, wide, codec)
     if fmt is None:
-        fmt = date_formats(loc, kinds or DATE_SHORTDATE)[0]
-    text = format_date(fmt, year, month, day, loc)
+        fmt = own_date_format(c, loc, kinds or DATE_SHORTDATE)
+    if loc not in (EN_US, LOCALE_INVARIANT) and any(not isinstance(t, str) and t[0] == "g" for t in tokenize(fmt, "g")):
+        _stop(c, f"the era (g) of the locale {locale_name(loc)}'s calendar (only en-US's is modelled)")
+    text = format_date(fmt, year, month, day, locale_table(c, loc), lambda k, v: genitive_month(loc, k, v))
     if flags & (DATE_LTRREADING | DATE_RTLREADING):
         text = ("\u200e" if flags & DATE_LTRREADING else "\u200f") + text
-    return _out(c, buf, cch, text, wide)
+    return _out(c, buf, cch, text, wide, codec)
 
 
 # ------------------------------------------------------------------------------------------ the APIs
@@ -335,7 +363,7 @@ def _enum_time(c, proc, loc, flags, wide, args) -> int:
     if not proc or loc is None:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    return _enum(c, time_formats(loc, flags & TIME_NOSECONDS), wide, lambda p: (proc, [p, *args]))
+    return _enum(c, time_formats(c, loc, flags & TIME_NOSECONDS), wide, lambda p: (proc, [p, *args]))
 
 
 @api(K32, "BOOL WINAPI EnumTimeFormatsA(TIMEFMT_ENUMPROCA lpTimeFmtEnumProc, LCID Locale, DWORD dwFlags)",
@@ -369,7 +397,7 @@ def _enum_date(c, proc, loc, flags, wide, args) -> int:
     if not proc or loc is None:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    return _enum(c, date_formats(loc, kinds or DATE_SHORTDATE), wide, lambda p: (proc, [p, *args]))
+    return _enum(c, date_formats(c, loc, kinds or DATE_SHORTDATE), wide, lambda p: (proc, [p, *args]))
 
 
 @api(K32, "BOOL WINAPI EnumDateFormatsA(DATEFMT_ENUMPROCA lpDateFmtEnumProc, LCID Locale, DWORD dwFlags)",

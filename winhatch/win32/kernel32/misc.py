@@ -420,15 +420,29 @@ def lstrlen(c, p):
     return len(_t_raw(c, p)) // c.tchar_size() if p else 0
 
 
+def _null_order(a: int, b: int) -> int | None:
+    """A NULL string sorts before every string, the empty one included, and equals another NULL (the checks of
+    Wine's locale test, written to pass on Windows: lstrcmpA("", NULL) is 1)."""
+    if a and b:
+        return None
+    return 0 if a == b else (1 if a else 0xFFFFFFFF)
+
+
 @api(K32, "int WINAPI lstrcmp%(LPCTSTR_RAW lpString1, LPCTSTR_RAW lpString2)")
 def lstrcmp(c, a, b):
     from winhatch.win32.kernel32.codepages import _compare
+    null = _null_order(a, b)
+    if null is not None:
+        return null
     return (_compare(_t_read(c, a) or "", _t_read(c, b) or "", 0) - 2) & 0xFFFFFFFF
 
 
 @api(K32, "int WINAPI lstrcmpi%(LPCTSTR_RAW lpString1, LPCTSTR_RAW lpString2)")
 def lstrcmpi(c, a, b):
     from winhatch.win32.kernel32.codepages import _compare
+    null = _null_order(a, b)
+    if null is not None:
+        return null
     return (_compare(_t_read(c, a) or "", _t_read(c, b) or "", 1) - 2) & 0xFFFFFFFF
 
 

@@ -813,22 +813,29 @@ class AddressSpace:
 
     def accessible(self, addr: int, size: int, write: bool = False) -> bool:
         """Whether user-mode code could read (or write) every byte of [addr, addr+size): each page committed,
-        not PAGE_GUARD or PAGE_NOACCESS, and writable when asked (what IsBadReadPtr/IsBadWritePtr probe)."""
+        not PAGE_GUARD or PAGE_NOACCESS, and writable when asked (what IsBadReadPtr/IsBadWritePtr probe).
+        Every system service's user_read/user_write asks: the allocations' page runs are read directly (the
+        protection as NtQueryVirtualMemory shows it), without building a MEMORY_BASIC_INFORMATION per region."""
         end = addr + max(size, 1)
-        page = addr & ~(PAGE_SIZE - 1)
-        for _ in range(1 << 16):  # bounded walk over regions
-            if page >= end:
+        cur = addr
+        for _ in range(1 << 16):  # bounded walk over allocations
+            if cur >= end:
                 return True
-            try:
-                mbi = self.query(page)
-            except NtStatusError:
+            if cur < 0 or cur >= self.end:
                 return False
-            prot = mbi.Protect
-            if mbi.State != MEM_COMMIT or prot & PAGE_GUARD or prot & 0xFF == PAGE_NOACCESS:
+            a = self._find(cur)
+            if a is None:
                 return False
-            if write and prot & 0xFF not in WRITABLE:
-                return False
-            page = mbi.BaseAddress + mbi.RegionSize
+            hi = min(end, a.end)
+            for _s, _e, v in a.pages.iter((cur - a.base) // P, (hi - a.base + P - 1) // P):
+                if v[0] != MEM_COMMIT:
+                    return False
+                prot = written_form(v[1]) if v[2] == 2 else v[1]
+                if prot & PAGE_GUARD or prot & 0xFF == PAGE_NOACCESS:
+                    return False
+                if write and prot & 0xFF not in WRITABLE:
+                    return False
+            cur = a.end
         return False
 
     def query(self, addr: int) -> MemoryBasicInformation:

@@ -55,39 +55,3 @@ def test_the_cpu_flushes_its_tlb_once_per_period(monkeypatch):
     now[0] += core.TLB_RESIZE_PERIOD
     cpu._tlb_tick()
     assert len(flushes) == 2 and flushes[-1][0] == unicorn.UC_CTL_TLB_FLUSH
-
-
-def _fill_counting_engine():
-    uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_64)
-    uc.ctl_set_tlb_mode(unicorn.UC_TLB_VIRTUAL)
-    calls = []
-    uc.hook_add(unicorn.UC_HOOK_TLB_FILL, lambda *a: calls.append(a[1]) or core._py_tlb_fill(*a))
-    return uc, calls
-
-
-def test_one_fill_serves_loads_and_stores():
-    """The Python fallback of the fill callback (the native one does the same): load, store, load on one data
-    page fill it once (Unicorn's own fill would take three), and a read-only page still refuses the store."""
-    uc, calls = _fill_counting_engine()
-    uc.mem_map(CODE, 0x1000)
-    uc.mem_map(DATA, 0x1000)
-    uc.mem_map(DATA + 0x10000, 0x1000, unicorn.UC_PROT_READ)
-    ld = b"\x48\xA1" + struct.pack("<Q", DATA)
-    st = b"\x48\xA3" + struct.pack("<Q", DATA + 8)
-    code = ld + st + ld
-    uc.mem_write(CODE, code)
-    uc.emu_start(CODE, CODE + len(code))
-    assert sorted(calls) == [CODE, DATA]
-    ro = b"\x48\xA1" + struct.pack("<Q", DATA + 0x10000) + b"\x48\xA3" + struct.pack("<Q", DATA + 0x10008)
-    uc.mem_write(CODE, ro)
-    try:
-        uc.emu_start(CODE, CODE + len(ro))
-        raise AssertionError("a store to a read-only page went through")
-    except unicorn.UcError as e:
-        assert e.errno == unicorn.UC_ERR_WRITE_PROT
-
-
-def test_the_native_fill_callback_on_this_host():
-    import platform
-    if platform.machine().lower() in ("x86_64", "amd64"):
-        assert core._tlb_fill_callback() is not None

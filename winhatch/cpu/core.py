@@ -302,8 +302,8 @@ def _tlb_fill_callback() -> Optional[int]:
 
 
 def _py_tlb_fill(_uc, page, _type, entry, _ud) -> bool:
-    entry.paddr = page          # the binding hands the uc_tlb_entry itself
-    entry.perms = unicorn.UC_PROT_ALL
+    entry.contents.paddr = page
+    entry.contents.perms = unicorn.UC_PROT_ALL
     return True
 
 

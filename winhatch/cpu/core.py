@@ -267,64 +267,7 @@ def _new_engine(mode: int) -> "unicorn.Uc":
     """
     uc = unicorn.Uc(unicorn.UC_ARCH_X86, mode)
     uc.ctl_set_tlb_mode(unicorn.UC_TLB_VIRTUAL)
-    _add_tlb_fill_hook(uc)
     return uc
-
-
-#: the TLB fill callback's machine code for an x86-64 System V host (Linux, macOS):
-#: bool fill(uc_engine *uc, uint64_t page, uc_mem_type type, uc_tlb_entry *result, void *user_data)
-#:     result->paddr = page ; result->perms = UC_PROT_ALL ; return true
-_TLB_FILL_SYSV64 = bytes.fromhex("48 89 31"            # mov [rcx], rsi
-                                 "c7 41 08 07 00 00 00"  # mov dword [rcx+8], 7
-                                 "b8 01 00 00 00"      # mov eax, 1
-                                 "c3")                 # ret
-_tlb_fill_fn: list = []
-
-
-def _tlb_fill_callback() -> Optional[int]:
-    """The address of a native TLB fill callback (machine code in an executable host page), or None where that
-    cannot be had (another host ABI, a host that refuses writable+executable memory)."""
-    if not _tlb_fill_fn:
-        fn = None
-        try:
-            import mmap
-            import os
-            import platform
-            if os.name == "posix" and platform.machine().lower() in ("x86_64", "amd64"):
-                page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
-                page.write(_TLB_FILL_SYSV64)
-                fn = (page, ctypes.addressof(ctypes.c_char.from_buffer(page)))
-        except (OSError, ValueError, AttributeError):  # pragma: no cover - a hardened host
-            fn = None
-        _tlb_fill_fn.append(fn)
-    fn = _tlb_fill_fn[0]
-    return None if fn is None else fn[1]
-
-
-def _py_tlb_fill(_uc, page, _type, entry, _ud) -> bool:
-    entry.contents.paddr = page
-    entry.contents.perms = unicorn.UC_PROT_ALL
-    return True
-
-
-def _add_tlb_fill_hook(uc) -> None:
-    """Fill the TLB for every kind of access at once.
-
-    Without a UC_HOOK_TLB_FILL hook Unicorn's virtual TLB mode fills an entry for the one access that missed
-    (a load gets a read-only entry, a store a write-only one), so a page that is both read and written — every
-    stack page — refills on every switch between loads and stores, and each refill looks up the running block
-    in the tree of every translated block (Unicorn restores the guest state before calling fill hooks).
-    Measured with perf on SWIG: 750,000 refills per CPU second, 80% of them on 4 pages, half the host time.
-    The callback grants every access; the mapping's own permissions (mem_protect: PAGE_READONLY, PAGE_NOACCESS,
-    no execute) are still enforced by Unicorn's load/store/fetch helpers (tests/cpu/test_engine_tlb.py).
-    Native code where the host allows it; else a Python callback (a refill per TLB miss only)."""
-    addr = _tlb_fill_callback()
-    if addr is not None:
-        hh = ctypes.c_size_t()
-        if N.lib.uc_hook_add(uc._uch, ctypes.byref(hh), unicorn.UC_HOOK_TLB_FILL, ctypes.c_void_p(addr), None,
-                             1, 0) == 0:
-            return
-    uc.hook_add(unicorn.UC_HOOK_TLB_FILL, _py_tlb_fill)
 
 
 def _calibrate_old_exception(mode: int) -> Optional[int]:

@@ -195,9 +195,8 @@ class ExecTrack:
         self.untracked: set[int] = set()      # pages given up (more than MAX_ROUNDS rounds)
 
 
-#: JIT code pages published to the system DLLs' machine code (AddressSpace.publish_jit_pages): a second line of
-#: defence since winhatch.cpu.core._add_tlb_fill_hook (which avoids the bug below; tests/cpu/test_engine_smc.py).
-#: Unicorn 2.1 in its virtual TLB mode without a TLB fill hook forgets that a page holds translated code once a guest store lands on
+#: JIT code pages published to the system DLLs' machine code (AddressSpace.publish_jit_pages).
+#: Unicorn 2.1 in its virtual TLB mode forgets that a page holds translated code once a guest store lands on
 #: the page beside that code (the page's TLB entry loses its not-dirty mark until it is refilled), so later
 #: guest stores over the code no longer drop it and the old code runs (tests/fixtures/src/smc_jit_page.c,
 #: smc_straddle.c).  While the executed-after-written tracking follows a page the engine never holds it

@@ -105,7 +105,7 @@ def test_native_and_traced_string_runs_agree(arch, build_fixture):
     for name in ("msvcrt.dll!strlen", "ucrtbase.dll!memmove", "ntdll.dll!wcsstr", "msvcrt.dll!_stricmp"):
         assert name in calls, name
     assert calls.count("msvcrt.dll!strcmp") >= 3000
-    assert plain.machine.dispatcher.api_calls < traced.machine.dispatcher.api_calls - 8000   # memcpy/memmove trap (NOT_YET_NATIVE)
+    assert plain.machine.dispatcher.api_calls < traced.machine.dispatcher.api_calls - 8000
 
 
 @pytest.mark.parametrize("arch", ["x64", "x86"])
@@ -196,7 +196,7 @@ def test_native_and_traced_critical_sections_agree(arch, build_fixture):
     assert record_expected.expected_bytes(plain.stdout, plain.exit_status) == expected
     assert calls.count("ntdll.dll!RtlEnterCriticalSection") >= 100000
     # the 100000 uncontended Enter/Leave pairs stay in machine code
-    assert plain.machine.dispatcher.api_calls < traced.machine.dispatcher.api_calls - 8000   # memcpy/memmove trap (NOT_YET_NATIVE)0
+    assert plain.machine.dispatcher.api_calls < traced.machine.dispatcher.api_calls - 80000
 
 
 def test_native_and_traced_rtl_basics_agree(arch, build_fixture):
@@ -287,13 +287,66 @@ def test_code_stored_after_a_page_straddling_store(arch, build_fixture):
     assert res.stdout.split() == [b"40", b"41", b"42"]     # as on Windows (wine64 prints the same)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: after a store straddling two pages, stores to translated code "
-                                       "on the first page do not drop it — seen past the tracking's 16 rounds (why "
-                                       "memcpy/memmove are NOT_YET_NATIVE)")
+@pytest.mark.xfail(strict=True, reason="engine bug (Unicorn 2.1, virtual TLB mode): a store beside translated code "
+                                       "on its page (here one straddling two pages) makes later stores over that "
+                                       "code go unseen — past the tracking's 16 rounds (smc_jit_page.c)")
 def test_code_stored_after_a_page_straddling_store_past_tracking(arch, build_fixture):
     exe = build_fixture("smc_straddle.c", arch)
     res = runner.run(exe, ["24"], max_instructions=200_000_000)
     assert res.stdout.split() == [str(40 + i).encode() for i in range(24)]
+
+
+def _jit_table(res, dll: str) -> tuple[int, list[tuple[int, int]]]:
+    """The JIT page table in dll's native state (winhatch.kernel.mm.aspace NATIVE_JIT_TABLE)."""
+    import struct
+    from winhatch.kernel.mm import aspace as A
+    from winhatch.ldr import loader
+    m = loader.state_of(res.process).by_name[dll]
+    sec = next(x for x in m.pe.sections if x.name == native.STATE_SECTION)
+    raw = res.process.aspace.read(m.base + sec.virtual_address + A.NATIVE_JIT_TABLE, A.JIT_TABLE_SIZE)
+    count = struct.unpack_from("<I", raw)[0]
+    runs = [struct.unpack_from("<QQ", raw, 8 + 16 * i) for i in range(min(count, A.JIT_TABLE_RUNS))]
+    return count, runs
+
+
+@pytest.mark.parametrize("how", ["memcpy", "memmove"])
+def test_copies_into_a_jit_code_page_past_tracking(arch, build_fixture, how):
+    """smc_jit_page: new code copied by msvcrt's memcpy/memmove over code that ran, on a page that also takes
+    data stores, for more rounds than the tracking follows a page: the kernel lists the page in the system
+    DLLs' JIT page table, and the machine-code copy leaves that destination to its Python handler, whose host
+    writes drop the old code (the engine would miss the machine code's stores: see the store case below).
+    Windows and wine64 print 40..63."""
+    exe = build_fixture("smc_jit_page.c", arch, flags=["-fno-builtin"])
+    res = runner.run(exe, ["24", how], max_instructions=200_000_000)
+    assert res.stdout.split() == [str(40 + i).encode() for i in range(24)]
+    count, runs = _jit_table(res, "msvcrt.dll")
+    assert count == 1 and runs[0][1] - runs[0][0] == 0x1000          # the one page that went round
+    assert _jit_table(res, "ntdll.dll") == (count, runs)             # every DLL with the machine code has it
+
+
+@pytest.mark.xfail(strict=True, reason="engine bug (Unicorn 2.1, virtual TLB mode): the program's own stores over "
+                                       "translated code go unseen after a store beside it on the page, past the "
+                                       "tracking's 16 rounds")
+def test_stores_into_a_jit_code_page_past_tracking(arch, build_fixture):
+    exe = build_fixture("smc_jit_page.c", arch, flags=["-fno-builtin"])
+    res = runner.run(exe, ["24", "store"], max_instructions=200_000_000)
+    assert res.stdout.split() == [str(40 + i).encode() for i in range(24)]
+
+
+def test_no_jit_pages_in_a_program_without_a_jit(arch, build_fixture):
+    res = runner.run(build_fixture("hello.c", arch), max_instructions=50_000_000)
+    assert _jit_table(res, "ntdll.dll") == (0, [])
+
+
+def test_native_and_traced_memmove_runs_agree(arch, build_fixture):
+    """conf_memmove (every overlap direction and distance, lengths around the word size, unaligned ends, copies
+    ending at a committed page's end) natively and traced: memcpy/memmove are machine code, the same bytes."""
+    expected = (ROOT / "tests" / "fixtures" / "expected" / f"conf_memmove.{arch}.txt").read_bytes()
+    exe = build_fixture("conf_memmove.c", arch, flags=["-O2"])
+    plain, traced, lines, calls = _both_ways(exe)
+    assert record_expected.expected_bytes(plain.stdout, plain.exit_status) == expected
+    assert calls.count("msvcrt.dll!memmove") >= 9 * 41 * 48 and calls.count("msvcrt.dll!memcpy") >= 9 * 41 * 48
+    assert plain.machine.dispatcher.api_calls < 1000
 
 
 _STDIO_FAST = ("fgetc", "getc", "_fgetc_nolock", "_getc_nolock", "getchar", "fputc", "putc", "_fputc_nolock",

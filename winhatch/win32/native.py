@@ -31,6 +31,7 @@ import json
 import struct
 from pathlib import Path
 
+from winhatch.kernel.mm.aspace import JIT_TABLE_SIZE, NATIVE_JIT_TABLE, NATIVE_STATE_SECTION
 from winhatch.kernel.structs import TEB
 from winhatch.kernel.structs.kuser import KUSER_API_TRACE, KUSER_SHARED_DATA_ADDRESS
 
@@ -115,12 +116,10 @@ _CRT_ERRNO = ("_errno", "__doserrno", "_get_errno", "_set_errno")
 #: {dll: export names that are blob functions of the same name}: each of these has a Python handler (the
 #: traced path); ntdll's C runtime exports are served by msvcrt's handlers (subsystem._serve_ntdll_crt), except
 #: its own towupper/towlower (full Unicode case mapping: not in the blob)
-#: blob functions whose exports still trap to Python: with the machine-code memcpy/memmove, Qt 6's qmlformat
-#: (the corpus's qt-qmlformat) runs stale code of its PCRE2 JIT and ends executing its .rdata.  The copies are
-#: right (conf_memmove: every overlap); the cause is the engine: after a guest store that straddles two pages,
-#: guest stores to code Unicorn translated on the first page no longer drop its blocks (conf_smc_straddle, an
-#: expected failure), while the Python handler's writes are host writes, which always do (Cpu.mem_write)
-NOT_YET_NATIVE = frozenset(("memcpy", "memmove"))
+#: blob functions whose exports still trap to Python (none now).  memcpy/memmove/memset are machine code except
+#: into a JIT's code pages (the engine misses guest stores over translated code there: see
+#: winhatch.kernel.mm.aspace NATIVE_JIT_TABLE), which they leave to their Python handlers
+NOT_YET_NATIVE: frozenset[str] = frozenset()
 #: the C runtime's heap functions (native_src/heap.c, over the process heap)
 _CRT_HEAP = ("malloc", "free", "calloc", "realloc", "_msize", "_malloc_base", "_free_base", "_calloc_base",
              "_realloc_base", "_msize_base")
@@ -152,8 +151,8 @@ for _d in ("kernel32.dll", "kernelbase.dll"):
 
 #: the DLL's native state (struct native_state in native_src/native.h): a writable section of each DLL that
 #: carries the blob, which the Python side keeps up to date
-STATE_SECTION = ".whnat"
-STATE_SIZE = 64
+STATE_SECTION = NATIVE_STATE_SECTION
+STATE_SIZE = NATIVE_JIT_TABLE + JIT_TABLE_SIZE   # the JIT page table last: the kernel keeps it (AddressSpace)
 STATE_CTYPE_NOT_C = 0      # u32: the CRT's LC_CTYPE locale is not "C"
 STATE_ERRNO_TLS = 4        # u32: TLS index + 1 of the CRT's per-thread errno block
 STATE_IOB = 8              # u64: the address of the CRT's stdin FILE (stdout is the next FILE)

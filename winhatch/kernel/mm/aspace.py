@@ -16,6 +16,7 @@ not mapped.  Shared section pages are mapped from the section's host buffer.
 """
 from __future__ import annotations
 
+import struct
 from bisect import bisect_left, bisect_right
 from typing import Any
 
@@ -194,6 +195,24 @@ class ExecTrack:
         self.untracked: set[int] = set()      # pages given up (more than MAX_ROUNDS rounds)
 
 
+#: JIT code pages published to the system DLLs' machine code (AddressSpace.publish_jit_pages).
+#: Unicorn 2.1 in its virtual TLB mode forgets that a page holds translated code once a guest store lands on
+#: the page beside that code (the page's TLB entry loses its not-dirty mark until it is refilled), so later
+#: guest stores over the code no longer drop it and the old code runs (tests/fixtures/src/smc_jit_page.c,
+#: smc_straddle.c).  While the executed-after-written tracking follows a page the engine never holds it
+#: writable and executable at once, so no store goes unseen; past ExecTrack.MAX_ROUNDS it does.  The C
+#: runtime's memcpy/memmove/memset run as machine code (winhatch/win32/native_src/string.c) except into these
+#: pages, which they leave to their Python handlers, whose host writes always drop the code they overwrite.
+#: The table lives in each system DLL that carries that code (its native state section, NATIVE_STATE_SECTION,
+#: at NATIVE_JIT_TABLE): u32 count (JIT_TABLE_ALL: more runs than the table holds, every destination is
+#: treated as JIT code), u32 0, then count {u64 start, u64 end} runs of pages.
+NATIVE_STATE_SECTION = ".whnat"
+NATIVE_JIT_TABLE = 64
+JIT_TABLE_RUNS = 16
+JIT_TABLE_ALL = 0xFFFFFFFF
+JIT_TABLE_SIZE = 8 + 16 * JIT_TABLE_RUNS
+
+
 class ViewResult(tuple):
     """``(base, view_size)`` from :meth:`AddressSpace.map_view`, with ``.status``: STATUS_SUCCESS, or
     STATUS_IMAGE_NOT_AT_BASE (an informational status, as NtMapViewOfSection returns) when an image
@@ -287,6 +306,8 @@ class AddressSpace:
         #: "data": the page's bytes as they ran (up to ExecTrack.SNAPSHOT_LIMIT in all)}
         self.executed_written: list[dict] = []
         self._snapshot_bytes = 0
+        self.jit_mirrors: list[int] = []      # guest addresses of the JIT page tables (publish_jit_pages)
+        self._jit_table = bytes(JIT_TABLE_SIZE)
 
     # =========================================================================================
     # lookup helpers
@@ -351,6 +372,57 @@ class AddressSpace:
     def _remove(self, a: Allocation) -> None:
         del self._bases[bisect_left(self._bases, a.base)]
         del self._allocs[a.base]
+        if self.jit_mirrors and (a.xtrack is not None and a.xtrack.untracked
+                                 or any(a.base <= m < a.end for m in self.jit_mirrors)):
+            self.jit_mirrors = [m for m in self.jit_mirrors if not a.base <= m < a.end]
+            self.publish_jit_pages()
+
+    # -- JIT code pages for the native memcpy ------------------------------------------------------------
+    def add_jit_mirror(self, addr: int) -> None:
+        """A system DLL's native state holds a JIT page table at ``addr`` (winhatch.kernel.ps.mapping.map_image):
+        it gets the current table now and every change from now on."""
+        if addr not in self.jit_mirrors:
+            self.jit_mirrors.append(addr)
+            self._jit_table = b""          # written to every mirror again, this one included
+            self.publish_jit_pages()
+
+    def jit_runs(self) -> list[tuple[int, int]]:
+        """The runs of pages the tracking gave up on (a JIT's code cache), merged: ``[(start, end), ...]``,
+        one run per allocation from its first to its last such page."""
+        runs = []
+        for a in self._allocs.values():
+            xt = a.xtrack
+            if xt is not None and xt.untracked:
+                pages = [p for p in xt.untracked if a.base <= p < a.end]
+                if pages:
+                    runs.append((min(pages), max(pages) + P))
+        runs.sort()
+        merged: list[tuple[int, int]] = []
+        for lo, hi in runs:
+            if merged and lo <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+            else:
+                merged.append((lo, hi))
+        return merged
+
+    def publish_jit_pages(self) -> None:
+        """Write the JIT page table (NATIVE_JIT_TABLE) into every mirror when it changed."""
+        runs = self.jit_runs()
+        count = len(runs) if len(runs) <= JIT_TABLE_RUNS else JIT_TABLE_ALL
+        table = struct.pack("<II", count, 0) + b"".join(
+            struct.pack("<QQ", lo, hi) for lo, hi in runs[:JIT_TABLE_RUNS])
+        table = table.ljust(JIT_TABLE_SIZE, b"\0")
+        if table == self._jit_table:
+            return
+        self._jit_table = table
+        for m in self.jit_mirrors:
+            self._write_jit_table(m, table)
+
+    def _write_jit_table(self, addr: int, table: bytes) -> None:
+        try:
+            self.write(addr, table)
+        except NtStatusError:    # the DLL's section went away under it: nothing to keep up to date there
+            pass
 
     def _check_range(self, a: int, b: int) -> None:
         if a < self.lowest or b > self.end or b <= a:
@@ -630,9 +702,12 @@ class AddressSpace:
                 piece = Allocation(lo, hi - lo, a.type, a.protect, a.tag,
                                    pages=a.pages.slice((lo - a.base) // P, (hi - a.base) // P),
                                    host=a.host, host_off=a.host_off + (lo - a.base), placeholder=a.placeholder,
-                                   watch=None if a.watch is None else {p for p in a.watch if lo <= p < hi})
+                                   watch=None if a.watch is None else {p for p in a.watch if lo <= p < hi},
+                                   xtrack=a.xtrack)   # the tracking's withheld accesses stay its own
                 self._insert(piece)
                 self.watched += 1 if piece.watch is not None else 0
+        if self.jit_mirrors and a.xtrack is not None and a.xtrack.untracked:
+            self.publish_jit_pages()       # the pieces' JIT pages (_remove dropped the whole allocation's)
         return start, end - start
 
     def _free_placeholder(self, base: int, size: int, free_type: int) -> tuple[int, int]:
@@ -738,22 +813,29 @@ class AddressSpace:
 
     def accessible(self, addr: int, size: int, write: bool = False) -> bool:
         """Whether user-mode code could read (or write) every byte of [addr, addr+size): each page committed,
-        not PAGE_GUARD or PAGE_NOACCESS, and writable when asked (what IsBadReadPtr/IsBadWritePtr probe)."""
+        not PAGE_GUARD or PAGE_NOACCESS, and writable when asked (what IsBadReadPtr/IsBadWritePtr probe).
+        Every system service's user_read/user_write asks: the allocations' page runs are read directly (the
+        protection as NtQueryVirtualMemory shows it), without building a MEMORY_BASIC_INFORMATION per region."""
         end = addr + max(size, 1)
-        page = addr & ~(PAGE_SIZE - 1)
-        for _ in range(1 << 16):  # bounded walk over regions
-            if page >= end:
+        cur = addr
+        for _ in range(1 << 16):  # bounded walk over allocations
+            if cur >= end:
                 return True
-            try:
-                mbi = self.query(page)
-            except NtStatusError:
+            if cur < 0 or cur >= self.end:
                 return False
-            prot = mbi.Protect
-            if mbi.State != MEM_COMMIT or prot & PAGE_GUARD or prot & 0xFF == PAGE_NOACCESS:
+            a = self._find(cur)
+            if a is None:
                 return False
-            if write and prot & 0xFF not in WRITABLE:
-                return False
-            page = mbi.BaseAddress + mbi.RegionSize
+            hi = min(end, a.end)
+            for _s, _e, v in a.pages.iter((cur - a.base) // P, (hi - a.base + P - 1) // P):
+                if v[0] != MEM_COMMIT:
+                    return False
+                prot = written_form(v[1]) if v[2] == 2 else v[1]
+                if prot & PAGE_GUARD or prot & 0xFF == PAGE_NOACCESS:
+                    return False
+                if write and prot & 0xFF not in WRITABLE:
+                    return False
+            cur = a.end
         return False
 
     def query(self, addr: int) -> MemoryBasicInformation:
@@ -1034,6 +1116,8 @@ class AddressSpace:
                 xt.untracked.add(page)
                 xt.clean.discard(page)
                 rec["untracked"] = True
+                if self.jit_mirrors:
+                    self.publish_jit_pages()
             else:
                 xt.clean.add(page)
             self.executed_written.append(rec)

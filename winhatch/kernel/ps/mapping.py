@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from winhatch.kernel.ke.traps import TRAP_SECTION, ImageMap, MappedImage, decode_trap_table
 from winhatch.kernel.mm import Section
+from winhatch.kernel.mm.aspace import NATIVE_JIT_TABLE, NATIVE_STATE_SECTION
 from winhatch.ntstatus import STATUS_INVALID_IMAGE_FORMAT, NtStatusError
 
 
@@ -89,6 +90,10 @@ def map_image(proc, section, path: str, *, base: int | None = None) -> int:
     if vbase != pe.image_base:
         relocate_view(proc, pe, vbase)
     images_of(proc).add(MappedImage(vbase, pe.size_of_image, name, path, section.traps))
+    if section.traps is not None:   # a system DLL of winhatch's: its machine code reads the JIT page table
+        nstate = next((s for s in pe.sections if s.name == NATIVE_STATE_SECTION), None)
+        if nstate is not None:
+            proc.aspace.add_jit_mirror(vbase + nstate.virtual_address + NATIVE_JIT_TABLE)
     if proc.debug_port is not None:
         from winhatch.kernel.ps import dbgk
         dbgk.on_image_map(proc, vbase)

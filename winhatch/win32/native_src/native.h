@@ -44,11 +44,18 @@ typedef u32 __attribute__((may_alias, aligned(1))) u32u;
 
 /* The DLL's native state (a writable section .whnat of each DLL that carries this code; winhatch.win32.native
  * NATIVE_STATE_* name the same offsets): flags and indices the Python side of the DLL keeps up to date. */
+#define JIT_RUNS 16
+#define JIT_ALL 0xFFFFFFFFu
 struct native_state {
     u32 ctype_not_c;      /* nonzero: the CRT's LC_CTYPE locale is not "C" (ctype takes the Python path) */
     u32 errno_tls;        /* TLS index + 1 of the CRT's per-thread errno block (0: none yet) */
     u64 iob;              /* the address of the C runtime's stdin FILE (stdout follows; 0: not initialised) */
     u32 reserved[12];
+    /* at 64: the pages of a JIT's code cache, kept by the kernel (winhatch.kernel.mm.aspace NATIVE_JIT_TABLE):
+     * the copy and fill functions leave stores there to their Python handlers */
+    u32 jit_count;        /* runs below; JIT_ALL: more than JIT_RUNS (every destination counts as JIT code) */
+    u32 jit_pad;
+    struct { u64 start, end; } jit[JIT_RUNS];
 };
 extern struct native_state WH_DATA(native_state);
 #define NSTATE (WH_DATA(native_state))

@@ -6,11 +6,26 @@
 #include "native.h"
 
 /* ---------------------------------------------------------------------------------------------- memory */
-/* Stores are word-aligned (the destination is brought to a word boundary byte by byte first): an unaligned word
- * store that straddles two pages does not make Unicorn drop the blocks it translated from the second page, so a
- * JIT copying new code over old code there (Qt's PCRE2 JIT in qmlformat) ran the old code (tests/win32/
- * test_native_blob.py: conf_smc).  An aligned word store never straddles a page. */
-void *memmove(void *dst, const void *src, size_t n)
+/* Stores into a JIT's code cache go to the Python handlers (their host writes drop the translated code they
+ * overwrite): the engine misses a guest store over translated code on a page after a store beside that code
+ * (winhatch.kernel.mm.aspace NATIVE_JIT_TABLE; tests/fixtures/src/smc_jit_page.c).  The kernel lists those
+ * pages in the DLL's native state; a process without a JIT has none and pays one load and a test.  Stores are
+ * word-aligned (the destination brought to a word boundary byte by byte first). */
+static inline int jit_dest(const void *dst, size_t n)
+{
+    u32 k = *(volatile u32 *)&NSTATE.jit_count;
+    if (__builtin_expect(k == 0, 1) || n == 0)
+        return 0;
+    if (k > JIT_RUNS)
+        return 1;
+    u64 lo = (uintptr_t)dst, hi = lo + n;
+    for (u32 i = 0; i < k; i++)
+        if (lo < NSTATE.jit[i].end && NSTATE.jit[i].start < hi)
+            return 1;
+    return 0;
+}
+
+static void *move(void *dst, const void *src, size_t n)
 {
     u8 *d = dst;
     const u8 *s = src;
@@ -43,14 +58,29 @@ void *memmove(void *dst, const void *src, size_t n)
     return dst;
 }
 
+extern void *PY(memmove)(void *, const void *, size_t);
+extern void *PY(memcpy)(void *, const void *, size_t);
+extern void *PY(memset)(void *, int, size_t);
+
+void *memmove(void *dst, const void *src, size_t n)
+{
+    if (jit_dest(dst, n))
+        return PY(memmove)(dst, src, n);
+    return move(dst, src, n);
+}
+
 /* msvcrt's memcpy handles overlap as memmove does (the Python reference copies through a buffer) */
 void *memcpy(void *dst, const void *src, size_t n)
 {
-    return memmove(dst, src, n);
+    if (jit_dest(dst, n))
+        return PY(memcpy)(dst, src, n);
+    return move(dst, src, n);
 }
 
 void *memset(void *dst, int ch, size_t n)
 {
+    if (jit_dest(dst, n))
+        return PY(memset)(dst, ch, n);
     u8 *d = dst;
     size_t w = ONES * (u8)ch;
     while (n && ((uintptr_t)d & (sizeof(size_t) - 1))) {

@@ -52,7 +52,7 @@ STATUS_MAPPED_FILE_SIZE_ZERO = 0xC000011E
 STATUS_INVALID_FILE_FOR_SECTION = 0xC0000020
 ERROR_ALREADY_EXISTS = 183
 ERROR_INVALID_PARAMETER = 87
-OBJ_INHERIT, OBJ_OPENIF = 0x2, 0x80
+OBJ_INHERIT, OBJ_OPENIF, OBJ_CASE_INSENSITIVE = 0x2, 0x80, 0x40
 FILE_MAP_COPY, FILE_MAP_WRITE, FILE_MAP_READ = 0x1, 0x2, 0x4
 FILE_MAP_EXECUTE = 0x20
 FILE_MAP_RESERVE, FILE_MAP_TARGETS_INVALID, FILE_MAP_LARGE_PAGES = 0x80000000, 0x40000000, 0x20000000
@@ -189,7 +189,8 @@ def _target_process(thread, h: int):
 
 
 def create_section(machine, thread, access: int, path: str | None, max_size: int, protect: int, attributes: int,
-                      file_handle: int, *, inherit: bool = False, openif: bool = False) -> tuple[int, int]:
+                      file_handle: int, *, inherit: bool = False, openif: bool = False,
+                      case_insensitive: bool = True) -> tuple[int, int]:
     """NtCreateSection: ``(handle, status)`` — STATUS_OBJECT_NAME_EXISTS when OBJ_OPENIF opened an existing
     section of that name.  ``path`` is the full object name (None: unnamed), ``max_size`` 0 = the file's size,
     ``file_handle`` 0 = pagefile-backed.  Raises NtStatusError."""
@@ -203,7 +204,7 @@ def create_section(machine, thread, access: int, path: str | None, max_size: int
         _check_data_attributes(attributes)
     ns = machine.namespace
     if path:
-        existing = ns.find(path)
+        existing = ns.find(path, case_insensitive=case_insensitive)   # OBJ_CASE_INSENSITIVE or the exact name
         if existing is not None:
             if not openif:
                 raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"{path} exists")
@@ -243,7 +244,7 @@ def create_section(machine, thread, access: int, path: str | None, max_size: int
             | (attributes & (SEC_NOCACHE | SEC_WRITECOMBINE))
     try:
         if path:
-            ns.insert(path, sec)
+            ns.insert(path, sec, case_insensitive=case_insensitive)
         h = thread.process.handles.insert(sec, access, inherit=inherit)
     except NtStatusError:
         sec.reference()
@@ -425,7 +426,8 @@ def NtCreateSection(machine, thread, SectionHandle, DesiredAccess, ObjectAttribu
     size = _get_u64(thread, MaximumSize) if MaximumSize else 0
     h, status = create_section(machine, thread, DesiredAccess & 0xFFFFFFFF, path, size,
                                SectionPageProtection & 0xFFFFFFFF, AllocationAttributes & 0xFFFFFFFF, FileHandle,
-                               inherit=bool(attrs & OBJ_INHERIT), openif=bool(attrs & OBJ_OPENIF))
+                               inherit=bool(attrs & OBJ_INHERIT), openif=bool(attrs & OBJ_OPENIF),
+                               case_insensitive=bool(attrs & OBJ_CASE_INSENSITIVE))
     try:
         _put_ptr(thread, SectionHandle, h)
     except NtStatusError:

@@ -104,7 +104,8 @@ def _open_mapping(c, access, inherit, name):
         return 0
     if access == FILE_MAP_COPY:
         access = SECTION_MAP_READ  # kernelbase: a copy view needs only read access to the section
-    oa = _name_attributes(c, object_path(c, name), OBJ_CASE_INSENSITIVE | (OBJ_INHERIT if inherit else 0))
+    # without OBJ_CASE_INSENSITIVE: Win32 object names are case-sensitive (kernel32/virtual.c test_CreateFileMapping)
+    oa = _name_attributes(c, object_path(c, name), OBJ_INHERIT if inherit else 0)
     out = c.stack_alloc(c.ptr_size)
     if _failed(c, c.nt("NtOpenSection", out, access, oa)):
         return 0

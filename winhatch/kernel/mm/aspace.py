@@ -858,11 +858,12 @@ class AddressSpace:
                 raise NtStatusError(STATUS_SECTION_PROTECTION, f"0x{protect:X} exceeds the section's protection")
             if offset < 0 or offset % G:
                 raise NtStatusError(STATUS_MAPPED_ALIGNMENT, f"section offset 0x{offset:X} is not 64 KiB aligned")
-            if offset >= section.size:
+            limit = getattr(section, "limit", section.size)   # a file's section: its size to the byte
+            if offset >= limit:
                 raise NtStatusError(STATUS_INVALID_VIEW_SIZE, "offset beyond the end of the section")
             if size == 0:
-                size = section.size - offset
-            if size < 0 or offset + size > section.size:
+                size = limit - offset
+            if size < 0 or offset + size > limit:
                 raise NtStatusError(STATUS_INVALID_VIEW_SIZE, "view runs past the end of the section")
             vsize = _up(size, P)
             if base:

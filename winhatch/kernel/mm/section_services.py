@@ -40,7 +40,7 @@ from winhatch.kernel.ob import KObject
 from winhatch.kernel.ob.access import (FILE_EXECUTE, FILE_READ_DATA, FILE_WRITE_DATA, PROCESS_VM_OPERATION,
                                        SECTION_MAP_EXECUTE, SECTION_MAP_READ, SECTION_MAP_WRITE,
                                        SECTION_QUERY, STANDARD_RIGHTS_REQUIRED)
-from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_INVALID_PAGE_PROTECTION,
+from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_ACCESS_VIOLATION, STATUS_INVALID_PAGE_PROTECTION,
                                STATUS_INVALID_PARAMETER, STATUS_NOT_MAPPED_VIEW, STATUS_NOT_SUPPORTED,
                                STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_NOT_FOUND,
                                STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, NtStatusError,
@@ -104,6 +104,9 @@ class FileSection(Section):
             sec.file_bytes = len(data)
             sec.file = file
             file.reference()
+            # a file's section keeps its size to the byte (NtQuerySection's MaximumSize; a view reaching past it
+            # is STATUS_INVALID_VIEW_SIZE); a pagefile one is whole pages (kernel32/virtual.c test_NtQuerySection)
+            sec.limit = size
         return sec
 
     @property
@@ -540,6 +543,9 @@ def NtQuerySection(machine, thread, SectionHandle, SectionInformationClass, Sect
     the image class stops loudly (image sections are the loader's)."""
     cls = SectionInformationClass & 0xFFFFFFFF
     sec = _lookup(thread, SectionHandle, "Section", SECTION_QUERY)
+    length = SectionInformationLength & ((1 << 8 * _ptr_size(thread)) - 1)
+    if length and (not SectionInformation or not thread.process.aspace.accessible(SectionInformation, length, True)):
+        return STATUS_ACCESS_VIOLATION     # the output buffer is probed first (ProbeForWrite)
     if cls == SectionImageInformation:
         return _query_image_information(thread, sec, SectionInformation, SectionInformationLength, ResultLength)
     if cls != SectionBasicInformation:
@@ -554,10 +560,10 @@ def NtQuerySection(machine, thread, SectionHandle, SectionInformationClass, Sect
     if sec.is_image:
         attrs &= ~SEC_NOCACHE   # SEC_IMAGE_NO_EXECUTE is not reported (kernel32/virtual.c, on Windows)
     data = (0).to_bytes(ps, "little") + struct.pack("<I", attrs & 0xFFFFFFFF) + (b"\0" * 4 if ps == 8 else b"")
-    data += struct.pack("<Q", sec.size)
+    data += struct.pack("<Q", getattr(sec, "limit", sec.size))
     user_write(thread.process, SectionInformation, data)
     if ResultLength:
-        user_write(thread.process, ResultLength, struct.pack("<I", size))
+        _put_ptr(thread, ResultLength, size)     # a SIZE_T
     return STATUS_SUCCESS
 
 
@@ -575,7 +581,7 @@ def _query_image_information(thread, sec, buf: int, length: int, ret_len: int) -
         return STATUS_SECTION_NOT_IMAGE
     user_write(thread.process, buf, image_information(sec.pe, ps))
     if ret_len:
-        user_write(thread.process, ret_len, struct.pack("<I", size))
+        _put_ptr(thread, ret_len, size)          # a SIZE_T
     return STATUS_SUCCESS
 
 

@@ -399,8 +399,8 @@ class AddressSpace:
         MEM_RESERVE (with or without MEM_COMMIT): a new private allocation; an explicit ``base`` is
         rounded down to 64 KiB, the end up to a page.  MEM_COMMIT alone with a base commits pages
         (rounded to pages) inside an existing reservation; already committed pages take the new
-        protection.  MEM_COMMIT without a base reserves and commits.  MEM_RESET accepts committed
-        private memory and changes nothing.  ``host`` (a new reservation only): the pages live in a
+        protection.  MEM_COMMIT without a base reserves and commits.  MEM_RESET accepts committed or
+        reserved pages of one allocation and changes nothing.  ``host`` (a new reservation only): the pages live in a
         :class:`HostMemory` the kernel can read and write directly (:meth:`host_memory`).
         ``align``, ``lowest``, ``highest`` (MEM_ADDRESS_REQUIREMENTS of NtAllocateVirtualMemoryEx): where a
         new reservation without a ``base`` may be placed.
@@ -574,8 +574,8 @@ class AddressSpace:
         a = self._find(start)
         if a is None or end > a.end:
             raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "MEM_RESET outside one allocation")
-        if any(v[0] != MEM_COMMIT for _, _, v in a.pages.iter((start - a.base) // P, (end - a.base) // P)):
-            raise NtStatusError(STATUS_NOT_COMMITTED, "MEM_RESET on uncommitted pages")
+        # reserved pages are accepted too (nothing to discard) and stay reserved (kernel32/virtual.c
+        # test_VirtualAlloc, written on Windows)
         return start, end - start
 
     # =========================================================================================

@@ -562,17 +562,23 @@ def NtGetWriteWatch(machine, thread, ProcessHandle, Flags, BaseAddress, RegionSi
     address order; WRITE_WATCH_FLAG_RESET clears the ones reported); *Granularity is the page size."""
     proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
     flags = Flags & 0xFFFFFFFF
-    if flags & ~WRITE_WATCH_FLAG_RESET or not EntriesInUserAddressArray:
+    if flags & ~WRITE_WATCH_FLAG_RESET:
         return STATUS_INVALID_PARAMETER
-    limit = _get(thread, EntriesInUserAddressArray)
+    limit = _get(thread, EntriesInUserAddressArray)      # a NULL count: STATUS_ACCESS_VIOLATION
+    if not limit:
+        return STATUS_INVALID_PARAMETER
+    ps = 8 if thread.process.arch == "x64" else 4
+    aspace = thread.process.aspace
+    # the outputs are probed before the range is looked at (kernel32/virtual.c test_write_watch, on Windows)
+    if not Granularity or not aspace.accessible(Granularity, 4, True) or not UserAddressArray \
+            or not aspace.accessible(UserAddressArray, min(limit, 1 << 20) * ps, True):
+        return STATUS_ACCESS_VIOLATION
     pages = proc.aspace.write_watch(BaseAddress, RegionSize, reset=bool(flags & WRITE_WATCH_FLAG_RESET),
                                     limit=min(limit, 1 << 20))
-    ps = 8 if thread.process.arch == "x64" else 4
     if pages:
         user_write(thread.process, UserAddressArray, b"".join(p.to_bytes(ps, "little") for p in pages))
     _put(thread, EntriesInUserAddressArray, len(pages))
-    if Granularity:
-        user_write(thread.process, Granularity, struct.pack("<I", PAGE))
+    user_write(thread.process, Granularity, struct.pack("<I", PAGE))
     return 0
 
 

@@ -148,6 +148,8 @@ def write_iosb(process, iosb: int, status: int, information: int) -> None:
     if not process.aspace.accessible(iosb, size, True):
         return
     process.cpu.mem_write(iosb, struct.pack(fmt, status & 0xFFFFFFFF, information & mask))
+    if process.aspace.watched:   # MEM_WRITE_WATCH sees the I/O manager's write
+        process.aspace.note_write(iosb, size)
 
 
 def is_synchronous(file_object) -> bool:

@@ -558,6 +558,11 @@ def NtReadFile(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoSta
     if isinstance(obj, msfs.MailslotEnd):
         return _mailslot_read(machine, thread, obj, Event, ApcRoutine, ApcContext, IoStatusBlock, Buffer, length,
                               caller_sp)
+    if length and thread.process.aspace.watched:
+        # ProbeForWrite writes to every page of the buffer: MEM_WRITE_WATCH sees the whole buffer written, even
+        # by a read that reads nothing (kernel32/virtual.c test_write_watch, on Windows); a pipe's request path
+        # does the same
+        thread.process.aspace.note_write(Buffer, length)
     ev = _event(thread, Event)
     if isinstance(obj, ConsoleFile):
         from winhatch.kernel import condrv

@@ -220,12 +220,23 @@ def NtQueryIoCompletion(machine, thread, IoCompletionHandle, IoCompletionInforma
 
 
 # -- the request paths of ReadFile / WriteFile ---------------------------------------------------------------------
+PIPE_READ_WAIT = "NtReadFile (named pipe)"
+
+
 def read_request(machine, thread, file_object, buffer: int, length: int, offset: int | None, iosb: int, event,
                  apc_routine: int, apc_context: int, win32_routine: int = 0) -> int:
     """NtReadFile's path for one file object: completes now (complete_request), pends (STATUS_PENDING, an
     Irp the device completes later) or, on a synchronous handle that must wait, blocks (restart protocol)."""
     if event is not None:
         event.reset()
+    done = getattr(thread, "wait_done", None)
+    rerun = done is not None and done.reason == PIPE_READ_WAIT and done.extra.get("iosb") == iosb
+    if rerun:
+        thread.wait_done = None      # the blocked synchronous read run again after its wait
+    elif length and thread.process.aspace.watched:
+        # ProbeForWrite writes to every page of the buffer, once, when the request is made: MEM_WRITE_WATCH sees
+        # it written even while the read pends (kernel32/virtual.c test_write_watch, on Windows)
+        thread.process.aspace.note_write(buffer, length)
     io.reset_file(file_object)
     if hasattr(file_object, "try_read"):      # a named pipe end
         if io.take_sync_cancel(thread):
@@ -233,7 +244,7 @@ def read_request(machine, thread, file_object, buffer: int, length: int, offset:
         r = file_object.try_read(length)
         if r is None:
             if io.is_synchronous(file_object):
-                raise kwait.WouldBlock(kwait.WaitBlock([file_object._rx()], False, None, "NtReadFile (named pipe)",
+                raise kwait.WouldBlock(kwait.WaitBlock([file_object._rx()], False, None, PIPE_READ_WAIT,
                                                        None, extra={"iosb": iosb}))
             irp = io.start_pending(machine, thread, file_object, "read", buffer, length, iosb, event, apc_routine,
                                    apc_context, win32_routine)

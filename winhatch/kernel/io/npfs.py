@@ -463,6 +463,8 @@ class NamedPipeEnd(KObject):
                 proc = irp.thread.process
                 if proc.aspace.accessible(irp.buffer, len(data), True):
                     proc.cpu.mem_write(irp.buffer, data)
+                    if proc.aspace.watched:   # the completion's copy is a write (MEM_WRITE_WATCH)
+                        proc.aspace.note_write(irp.buffer, len(data))
             irp.complete(st, len(data))
 
     def flush(self, thread=None, key: tuple | None = None) -> int:

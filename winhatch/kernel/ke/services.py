@@ -302,6 +302,8 @@ def user_write(proc, addr: int, data: bytes) -> None:
     if not addr or not proc.aspace.accessible(addr, len(data), True):
         raise NtStatusError(STATUS_ACCESS_VIOLATION, f"write of {len(data):#x} bytes at {addr:#x}")
     proc.cpu.mem_write(addr, bytes(data))
+    if proc.aspace.watched:   # MEM_WRITE_WATCH allocations exist: the kernel's write is a write too
+        proc.aspace.note_write(addr, len(data))
 
 
 def process_from_handle(thread, handle: int, access: int):

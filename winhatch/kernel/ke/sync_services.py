@@ -24,7 +24,7 @@ from winhatch.kernel.ob.access import (EVENT_MODIFY_STATE, EVENT_QUERY_STATE, MU
                                        SEMAPHORE_MODIFY_STATE, SEMAPHORE_QUERY_STATE, SYNCHRONIZE,
                                        TIMER_MODIFY_STATE, TIMER_QUERY_STATE)
 from winhatch.kernel.ob.services import insert_object, open_object, reference
-from winhatch.ntstatus import (STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_INFO_CLASS, STATUS_INVALID_PARAMETER,
+from winhatch.ntstatus import (STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_HANDLE, STATUS_INVALID_INFO_CLASS, STATUS_INVALID_PARAMETER,
                                STATUS_INVALID_PARAMETER_MIX, NtStatusError)
 
 STATUS_OBJECT_TYPE_MISMATCH = 0xC0000024
@@ -123,6 +123,11 @@ def NtWaitForMultipleObjects(machine, thread, Count, Handles, WaitType, Alertabl
     ps = 8 if thread.process.arch == "x64" else 4
     raw = user_read(thread.process, Handles, n * ps)
     handles = struct.unpack(f"<{n}{'Q' if ps == 8 else 'I'}", raw)
+    mask = (1 << 8 * ps) - 1
+    if any(h in (mask, mask - 1) for h in handles):
+        # NtCurrentProcess() / NtCurrentThread() are not looked up here, unlike NtWaitForSingleObject's
+        # (kernel32/sync.c test_WaitForMultipleObjects, on Windows)
+        return STATUS_INVALID_HANDLE
     objs = [_waitable(thread, h) for h in handles]
     wait_all = wt == WaitAllObject
     if wait_all and len({id(o) for o in objs if o is not _FILE_SIGNALED}) != \

@@ -108,6 +108,24 @@ _NEEDS = {PAGE_NOACCESS: 0, PAGE_READONLY: _R, PAGE_READWRITE: _R | _W, PAGE_WRI
           PAGE_EXECUTE_WRITECOPY: _R | _C | _X}
 
 
+_SEC_NOCACHE, _SEC_WRITECOMBINE = 0x10000000, 0x40000000
+_PAGE_NOCACHE, _PAGE_WRITECOMBINE = 0x200, 0x400
+
+
+def _cache_form(section, protect: int) -> int:
+    """A data view's protection with its section's caching: the pages of a SEC_NOCACHE section are PAGE_NOCACHE,
+    of a SEC_WRITECOMBINE one PAGE_WRITECOMBINE, whatever protection the view or VirtualProtect gives them
+    (kernel32/virtual.c test_MapViewOfFile, written on Windows)."""
+    attrs = getattr(section, "attributes", 0) or 0
+    if section is None or section.is_image or protect & 0xFF == 0x01 or protect & 0x100:   # NOACCESS, GUARD
+        return protect
+    if attrs & _SEC_NOCACHE:
+        return protect & ~_PAGE_WRITECOMBINE | _PAGE_NOCACHE
+    if attrs & _SEC_WRITECOMBINE:
+        return protect & ~_PAGE_NOCACHE | _PAGE_WRITECOMBINE
+    return protect
+
+
 def _compatible(view_protect: int, new_protect: int) -> bool:
     need = _NEEDS[new_protect & 0xFF]
     return need & ~_GRANTS[view_protect & 0xFF] == 0
@@ -471,8 +489,8 @@ class AddressSpace:
         MEM_RESERVE (with or without MEM_COMMIT): a new private allocation; an explicit ``base`` is
         rounded down to 64 KiB, the end up to a page.  MEM_COMMIT alone with a base commits pages
         (rounded to pages) inside an existing reservation; already committed pages take the new
-        protection.  MEM_COMMIT without a base reserves and commits.  MEM_RESET accepts committed
-        private memory and changes nothing.  ``host`` (a new reservation only): the pages live in a
+        protection.  MEM_COMMIT without a base reserves and commits.  MEM_RESET accepts committed or
+        reserved pages of one allocation and changes nothing.  ``host`` (a new reservation only): the pages live in a
         :class:`HostMemory` the kernel can read and write directly (:meth:`host_memory`).
         ``align``, ``lowest``, ``highest`` (MEM_ADDRESS_REQUIREMENTS of NtAllocateVirtualMemoryEx): where a
         new reservation without a ``base`` may be placed.
@@ -646,8 +664,8 @@ class AddressSpace:
         a = self._find(start)
         if a is None or end > a.end:
             raise NtStatusError(STATUS_CONFLICTING_ADDRESSES, "MEM_RESET outside one allocation")
-        if any(v[0] != MEM_COMMIT for _, _, v in a.pages.iter((start - a.base) // P, (end - a.base) // P)):
-            raise NtStatusError(STATUS_NOT_COMMITTED, "MEM_RESET on uncommitted pages")
+        # reserved pages are accepted too (nothing to discard) and stay reserved (kernel32/virtual.c
+        # test_VirtualAlloc, written on Windows)
         return start, end - start
 
     # =========================================================================================
@@ -788,6 +806,7 @@ class AddressSpace:
             if not _compatible(a.protect, new_protect):
                 raise NtStatusError(STATUS_SECTION_PROTECTION,
                                     f"0x{new_protect:X} not allowed in a view mapped 0x{a.protect:X}")
+            new_protect = _cache_form(a.section, new_protect)
         old = self._shown(runs[0][2])
         if a.type != MEM_PRIVATE:
             needs_copy = (new_protect & 0xFF) in (WRITABLE if a.type == MEM_IMAGE else WRITECOPY)
@@ -938,13 +957,15 @@ class AddressSpace:
             protect = validate_protect(protect)
             if not section.max_view_protect_ok(protect):
                 raise NtStatusError(STATUS_SECTION_PROTECTION, f"0x{protect:X} exceeds the section's protection")
+            protect = _cache_form(section, protect)
             if offset < 0 or offset % G:
                 raise NtStatusError(STATUS_MAPPED_ALIGNMENT, f"section offset 0x{offset:X} is not 64 KiB aligned")
-            if offset >= section.size:
+            limit = getattr(section, "limit", section.size)   # a file's section: its size to the byte
+            if offset >= limit:
                 raise NtStatusError(STATUS_INVALID_VIEW_SIZE, "offset beyond the end of the section")
             if size == 0:
-                size = section.size - offset
-            if size < 0 or offset + size > section.size:
+                size = limit - offset
+            if size < 0 or offset + size > limit:
                 raise NtStatusError(STATUS_INVALID_VIEW_SIZE, "view runs past the end of the section")
             vsize = _up(size, P)
             if base:

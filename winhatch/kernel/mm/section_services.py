@@ -40,7 +40,7 @@ from winhatch.kernel.ob import KObject
 from winhatch.kernel.ob.access import (FILE_EXECUTE, FILE_READ_DATA, FILE_WRITE_DATA, PROCESS_VM_OPERATION,
                                        SECTION_MAP_EXECUTE, SECTION_MAP_READ, SECTION_MAP_WRITE,
                                        SECTION_QUERY, STANDARD_RIGHTS_REQUIRED)
-from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_INVALID_PAGE_PROTECTION,
+from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_ACCESS_VIOLATION, STATUS_INVALID_PAGE_PROTECTION,
                                STATUS_INVALID_PARAMETER, STATUS_NOT_MAPPED_VIEW, STATUS_NOT_SUPPORTED,
                                STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_NOT_FOUND,
                                STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, NtStatusError,
@@ -52,7 +52,7 @@ STATUS_MAPPED_FILE_SIZE_ZERO = 0xC000011E
 STATUS_INVALID_FILE_FOR_SECTION = 0xC0000020
 ERROR_ALREADY_EXISTS = 183
 ERROR_INVALID_PARAMETER = 87
-OBJ_INHERIT, OBJ_OPENIF = 0x2, 0x80
+OBJ_INHERIT, OBJ_OPENIF, OBJ_CASE_INSENSITIVE = 0x2, 0x80, 0x40
 FILE_MAP_COPY, FILE_MAP_WRITE, FILE_MAP_READ = 0x1, 0x2, 0x4
 FILE_MAP_EXECUTE = 0x20
 FILE_MAP_RESERVE, FILE_MAP_TARGETS_INVALID, FILE_MAP_LARGE_PAGES = 0x80000000, 0x40000000, 0x20000000
@@ -104,6 +104,9 @@ class FileSection(Section):
             sec.file_bytes = len(data)
             sec.file = file
             file.reference()
+            # a file's section keeps its size to the byte (NtQuerySection's MaximumSize; a view reaching past it
+            # is STATUS_INVALID_VIEW_SIZE); a pagefile one is whole pages (kernel32/virtual.c test_NtQuerySection)
+            sec.limit = size
         return sec
 
     @property
@@ -189,7 +192,8 @@ def _target_process(thread, h: int):
 
 
 def create_section(machine, thread, access: int, path: str | None, max_size: int, protect: int, attributes: int,
-                      file_handle: int, *, inherit: bool = False, openif: bool = False) -> tuple[int, int]:
+                      file_handle: int, *, inherit: bool = False, openif: bool = False,
+                      case_insensitive: bool = True) -> tuple[int, int]:
     """NtCreateSection: ``(handle, status)`` — STATUS_OBJECT_NAME_EXISTS when OBJ_OPENIF opened an existing
     section of that name.  ``path`` is the full object name (None: unnamed), ``max_size`` 0 = the file's size,
     ``file_handle`` 0 = pagefile-backed.  Raises NtStatusError."""
@@ -203,7 +207,7 @@ def create_section(machine, thread, access: int, path: str | None, max_size: int
         _check_data_attributes(attributes)
     ns = machine.namespace
     if path:
-        existing = ns.find(path)
+        existing = ns.find(path, case_insensitive=case_insensitive)   # OBJ_CASE_INSENSITIVE or the exact name
         if existing is not None:
             if not openif:
                 raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"{path} exists")
@@ -243,7 +247,7 @@ def create_section(machine, thread, access: int, path: str | None, max_size: int
             | (attributes & (SEC_NOCACHE | SEC_WRITECOMBINE))
     try:
         if path:
-            ns.insert(path, sec)
+            ns.insert(path, sec, case_insensitive=case_insensitive)
         h = thread.process.handles.insert(sec, access, inherit=inherit)
     except NtStatusError:
         sec.reference()
@@ -425,7 +429,8 @@ def NtCreateSection(machine, thread, SectionHandle, DesiredAccess, ObjectAttribu
     size = _get_u64(thread, MaximumSize) if MaximumSize else 0
     h, status = create_section(machine, thread, DesiredAccess & 0xFFFFFFFF, path, size,
                                SectionPageProtection & 0xFFFFFFFF, AllocationAttributes & 0xFFFFFFFF, FileHandle,
-                               inherit=bool(attrs & OBJ_INHERIT), openif=bool(attrs & OBJ_OPENIF))
+                               inherit=bool(attrs & OBJ_INHERIT), openif=bool(attrs & OBJ_OPENIF),
+                               case_insensitive=bool(attrs & OBJ_CASE_INSENSITIVE))
     try:
         _put_ptr(thread, SectionHandle, h)
     except NtStatusError:
@@ -538,6 +543,9 @@ def NtQuerySection(machine, thread, SectionHandle, SectionInformationClass, Sect
     the image class stops loudly (image sections are the loader's)."""
     cls = SectionInformationClass & 0xFFFFFFFF
     sec = _lookup(thread, SectionHandle, "Section", SECTION_QUERY)
+    length = SectionInformationLength & ((1 << 8 * _ptr_size(thread)) - 1)
+    if length and (not SectionInformation or not thread.process.aspace.accessible(SectionInformation, length, True)):
+        return STATUS_ACCESS_VIOLATION     # the output buffer is probed first (ProbeForWrite)
     if cls == SectionImageInformation:
         return _query_image_information(thread, sec, SectionInformation, SectionInformationLength, ResultLength)
     if cls != SectionBasicInformation:
@@ -552,10 +560,10 @@ def NtQuerySection(machine, thread, SectionHandle, SectionInformationClass, Sect
     if sec.is_image:
         attrs &= ~SEC_NOCACHE   # SEC_IMAGE_NO_EXECUTE is not reported (kernel32/virtual.c, on Windows)
     data = (0).to_bytes(ps, "little") + struct.pack("<I", attrs & 0xFFFFFFFF) + (b"\0" * 4 if ps == 8 else b"")
-    data += struct.pack("<Q", sec.size)
+    data += struct.pack("<Q", getattr(sec, "limit", sec.size))
     user_write(thread.process, SectionInformation, data)
     if ResultLength:
-        user_write(thread.process, ResultLength, struct.pack("<I", size))
+        _put_ptr(thread, ResultLength, size)     # a SIZE_T
     return STATUS_SUCCESS
 
 
@@ -573,7 +581,7 @@ def _query_image_information(thread, sec, buf: int, length: int, ret_len: int) -
         return STATUS_SECTION_NOT_IMAGE
     user_write(thread.process, buf, image_information(sec.pe, ps))
     if ret_len:
-        user_write(thread.process, ret_len, struct.pack("<I", size))
+        _put_ptr(thread, ret_len, size)          # a SIZE_T
     return STATUS_SUCCESS
 
 

@@ -400,6 +400,22 @@ def _lock_range(thread, BaseAddress, RegionSize):
     return start, end
 
 
+def _first_guard_page(proc, start: int, end: int) -> int | None:
+    """The first committed PAGE_GUARD page of [start, end), walking the regions (bounded)."""
+    cur = start
+    for _ in range(1 << 16):
+        if cur >= end:
+            return None
+        try:
+            mbi = proc.aspace.query(cur)
+        except NtStatusError:
+            return None
+        if mbi.State == 0x1000 and mbi.Protect & 0x100:
+            return cur
+        cur = mbi.BaseAddress + mbi.RegionSize
+    return None
+
+
 @kernel_service("NtLockVirtualMemory")
 def NtLockVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSize, MapType):
     """VirtualLock: the pages must be committed and accessible; emulated memory is never paged out, so the
@@ -412,6 +428,12 @@ def NtLockVirtualMemory(machine, thread, ProcessHandle, BaseAddress, RegionSize,
     if MapType & MAP_SYSTEM:
         return STATUS_PRIVILEGE_NOT_HELD
     start, end = _lock_range(thread, BaseAddress, RegionSize)
+    guard = _first_guard_page(proc, start, end)
+    if guard is not None:
+        # locking touches the pages: the first guard page loses PAGE_GUARD and the lock fails with
+        # STATUS_GUARD_PAGE_VIOLATION (VirtualLock's last error is that status; kernel32/virtual.c
+        # test_guard_page, on Windows); a second VirtualLock succeeds
+        return proc.aspace.handle_fault(guard, 0)
     if _copyable(proc, start, end - start, False) < end - start:
         return STATUS_ACCESS_VIOLATION
     held = _locked(proc)
@@ -562,17 +584,23 @@ def NtGetWriteWatch(machine, thread, ProcessHandle, Flags, BaseAddress, RegionSi
     address order; WRITE_WATCH_FLAG_RESET clears the ones reported); *Granularity is the page size."""
     proc = _vm_process(thread, ProcessHandle, PROCESS_VM_OPERATION)
     flags = Flags & 0xFFFFFFFF
-    if flags & ~WRITE_WATCH_FLAG_RESET or not EntriesInUserAddressArray:
+    if flags & ~WRITE_WATCH_FLAG_RESET:
         return STATUS_INVALID_PARAMETER
-    limit = _get(thread, EntriesInUserAddressArray)
+    limit = _get(thread, EntriesInUserAddressArray)      # a NULL count: STATUS_ACCESS_VIOLATION
+    if not limit:
+        return STATUS_INVALID_PARAMETER
+    ps = 8 if thread.process.arch == "x64" else 4
+    aspace = thread.process.aspace
+    # the outputs are probed before the range is looked at (kernel32/virtual.c test_write_watch, on Windows)
+    if not Granularity or not aspace.accessible(Granularity, 4, True) or not UserAddressArray \
+            or not aspace.accessible(UserAddressArray, min(limit, 1 << 20) * ps, True):
+        return STATUS_ACCESS_VIOLATION
     pages = proc.aspace.write_watch(BaseAddress, RegionSize, reset=bool(flags & WRITE_WATCH_FLAG_RESET),
                                     limit=min(limit, 1 << 20))
-    ps = 8 if thread.process.arch == "x64" else 4
     if pages:
         user_write(thread.process, UserAddressArray, b"".join(p.to_bytes(ps, "little") for p in pages))
     _put(thread, EntriesInUserAddressArray, len(pages))
-    if Granularity:
-        user_write(thread.process, Granularity, struct.pack("<I", PAGE))
+    user_write(thread.process, Granularity, struct.pack("<I", PAGE))
     return 0
 
 

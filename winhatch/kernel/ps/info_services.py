@@ -117,7 +117,8 @@ def _answer(thread, buf: int, size: int, data: bytes, ret_len: int, *, sizes: tu
 def _string_answer(thread, buf: int, size: int, text: str, ret_len: int, *,
                    short_status: int = STATUS_INFO_LENGTH_MISMATCH, terminated: bool = True) -> int:
     """A UNICODE_STRING whose text follows it in the caller's buffer (NUL-terminated unless `terminated` is
-    False: THREAD_NAME_INFORMATION's text is not, and an empty one has a NULL Buffer)."""
+    False: THREAD_NAME_INFORMATION's text is not; an empty one still points after the structure, kernel32/thread.c
+    test_thread_description, on Windows)."""
     ps = _ps(thread)
     head = 2 * ps
     data = text.encode("utf-16-le")
@@ -128,10 +129,7 @@ def _string_answer(thread, buf: int, size: int, text: str, ret_len: int, *,
         if ret_len:
             user_write(thread.process, ret_len, struct.pack("<I", need))
         return short_status
-    if data or terminated:
-        us = struct.pack("<HH", len(data), len(data) + len(tail)) + bytes(ps - 4) + (buf + head).to_bytes(ps, "little")
-    else:
-        us = bytes(head)
+    us = struct.pack("<HH", len(data), len(data) + len(tail)) + bytes(ps - 4) + (buf + head).to_bytes(ps, "little")
     user_write(thread.process, buf, us + data + tail)
     if ret_len:
         user_write(thread.process, ret_len, struct.pack("<I", need))

@@ -594,6 +594,10 @@ def _rect_io(c, h, buf, size, at, region, write: bool) -> int:
         return 0
     l, t, r, b = struct.unpack("<hhhh", c.read(region, 8))
     if r < l or b < t or bw <= 0 or bh <= 0 or not (0 <= ax < bw) or not (0 <= ay < bh):
+        if not write and r >= l and b >= t and bw > 0 and bh > 0:
+            # the region is clipped to the buffer before the coordinate is refused: a coordinate past the
+            # buffer leaves it empty (Bottom = Top - 1; kernel32/console.c test_ReadConsoleOutput, on Windows)
+            c.write(region, struct.pack("<hhhh", l, t, min(r, l + bw - ax - 1), min(b, t + bh - ay - 1)))
         c.set_last_error(ERROR_INVALID_PARAMETER if write else ERROR_INVALID_FUNCTION)
         return 0
     r, b = min(r, l + bw - ax - 1), min(b, t + bh - ay - 1)

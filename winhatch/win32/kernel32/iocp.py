@@ -87,6 +87,9 @@ def _sync_wait(c, h: int, issue) -> tuple[int, int]:
     mark = getattr(c.thread, "k32_pending_io", None)
     if mark is not None and mark[0] == key:
         iosb = mark[1]
+        # the run again after the wait: the wait's result is taken here (the IO_STATUS_BLOCK says it all), so
+        # that it is not left for a later NtWaitForSingleObject at the same stack depth to take as its own
+        c.thread.wait_done = None
     else:
         st, iosb = issue()
         if st != STATUS_PENDING:

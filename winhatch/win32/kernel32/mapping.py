@@ -33,6 +33,8 @@ FILE_MAP_RESERVE, FILE_MAP_TARGETS_INVALID, FILE_MAP_LARGE_PAGES = 0x80000000, 0
 SEC_COMMIT = 0x08000000
 SEC_FLAGS = 0xFFFFFF00  # SEC_* bits of CreateFileMapping's flProtect
 _WRITABLE = {PAGE_READWRITE, PAGE_EXECUTE_READWRITE}
+_MAPPING_PROTECTIONS = {PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOPY, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE,
+                        PAGE_EXECUTE_WRITECOPY}
 _EXECUTABLE = {PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY}
 
 
@@ -65,6 +67,11 @@ def _create_mapping(c, hfile, sa, protect, size_high, size_low, name):
         hfile = 0  # the pagefile (NULL is passed on as it is: NtCreateSection's "no file", as Wine does too)
     sec_flags = protect & SEC_FLAGS
     base = protect & 0xFF
+    if base not in _MAPPING_PROTECTIONS:
+        # kernelbase takes only the six documented protections: PAGE_EXECUTE, PAGE_NOACCESS, a combination or
+        # none is ERROR_INVALID_PARAMETER before the section service (kernel32/virtual.c test_mapping, on Windows)
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
     path = object_path(c, name) if name else None
     attrs = OBJ_OPENIF | (OBJ_INHERIT if sa_inherit(c, sa) else 0)
     oa = _name_attributes(c, path, attrs)
@@ -104,7 +111,8 @@ def _open_mapping(c, access, inherit, name):
         return 0
     if access == FILE_MAP_COPY:
         access = SECTION_MAP_READ  # kernelbase: a copy view needs only read access to the section
-    oa = _name_attributes(c, object_path(c, name), OBJ_CASE_INSENSITIVE | (OBJ_INHERIT if inherit else 0))
+    # without OBJ_CASE_INSENSITIVE: Win32 object names are case-sensitive (kernel32/virtual.c test_CreateFileMapping)
+    oa = _name_attributes(c, object_path(c, name), OBJ_INHERIT if inherit else 0)
     out = c.stack_alloc(c.ptr_size)
     if _failed(c, c.nt("NtOpenSection", out, access, oa)):
         return 0

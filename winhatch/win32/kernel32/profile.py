@@ -15,6 +15,20 @@ Parsing: lines end at CR LF, CR or LF; leading and trailing blanks are ignored; 
 (the name trimmed); "key=value" is an entry (both trimmed), a line without "=" an entry with no value (it is
 listed by GetPrivateProfileSection but not as a key); lines before the first section are kept as they are.
 Names compare case-insensitively. A value in double quotes is returned without them.
+
+Registry mapping (IniFileMapping): when HKLM\\Software\\Microsoft\\Windows NT\\CurrentVersion\\IniFileMapping has a
+key named after the file's base name (its folder does not matter), the sections it names live in the registry,
+not in the file (read through the registry services, NtOpenKeyEx/NtQueryValueKey/NtSetValueKey/...):
+- a value named after a section: the section's keys are the values of that registry key;
+- the key's default value: every section it does not name, in a subkey of that registry key named after the
+  section;
+- a subkey named after a section: its values named after keys map those keys alone, its default value the
+  section's other keys (without one the other keys stay in the file).
+A location is "USR:path" (below HKEY_CURRENT_USER) or "SYS:path" (below HKLM\\Software), after the optional
+"!" (written to the file as well), "#" and "@" marks (the latter two concern logon and the file, which a mapped
+key never reads on Windows 10 either). Only REG_SZ values are profile strings. Writing a section sets its keys
+without removing the others; deleting a section deletes the mapped values; the section names list the mapped
+sections, then the file's. The mapping key is read in the 64-bit registry view.
 """
 from __future__ import annotations
 
@@ -99,6 +113,264 @@ def _encode(text: str, enc: str) -> bytes:
     return text.encode("cp1252", "replace")
 
 
+# ============================================================================================ IniFileMapping
+MAPPING_KEY = "\\Registry\\Machine\\Software\\Microsoft\\Windows NT\\CurrentVersion\\IniFileMapping\\"
+KEY_READ, KEY_WRITE, KEY_WOW64_64KEY = 0x20019, 0x20006, 0x100
+KeyValuePartialInformation, KeyValueFullInformation, KeyBasicInformation = 2, 1, 0
+REG_SZ = 1
+STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
+MAX_ENTRIES = 4096            # values or subkeys read from one mapping key
+
+
+class Target:
+    """A registry key a mapped section (or key) lives in: its full name, and whether the file is written too."""
+
+    def __init__(self, path: str, also_file: bool):
+        self.path, self.also_file = path, also_file
+
+    def below(self, name: str) -> "Target":
+        return Target(self.path + "\\" + name, self.also_file)
+
+
+class Mapping:
+    """The IniFileMapping key of one file: values (lower-case name or None for the default → location) and
+    subkeys (lower-case section → (name, values))."""
+
+    def __init__(self):
+        self.values: dict[str | None, str] = {}
+        self.names: list[str] = []                      # the sections named, in the key's order
+        self.subkeys: dict[str, tuple[str, dict[str | None, str]]] = {}
+
+
+def _ok(st: int) -> bool:
+    return not st & 0x80000000
+
+
+def _reg_open(c, path: str, access: int) -> int:
+    ph = c.stack_alloc(c.ptr_size)
+    oa = c.object_attributes(c.unicode_string(path), 0x40, 0)
+    st = c.nt("NtOpenKeyEx", ph, access, oa, 0)
+    return c.ptr(ph) if _ok(st) else 0
+
+
+def _reg_create(c, path: str, access: int, depth: int = 0) -> tuple[int, int]:
+    """(handle, 0) or (0, NTSTATUS): NtCreateKey, creating the missing parents first (as RegCreateKeyEx)."""
+    ph = c.stack_alloc(c.ptr_size)
+    oa = c.object_attributes(c.unicode_string(path), 0x40, 0)
+    st = c.nt("NtCreateKey", ph, access, oa, 0, 0, 0, 0)
+    if st == STATUS_OBJECT_NAME_NOT_FOUND and depth < 32 and path.count("\\") > 2:
+        parent = path.rsplit("\\", 1)[0]
+        h, st = _reg_create(c, parent, KEY_READ, depth + 1)
+        if h:
+            c.nt("NtClose", h)
+            st = c.nt("NtCreateKey", ph, access, oa, 0, 0, 0, 0)
+    return (c.ptr(ph), 0) if _ok(st) else (0, st)
+
+
+def _reg_values(c, h: int) -> list[tuple[str, int, bytes]]:
+    """Every value of a key: (name, type, data), bounded."""
+    from winhatch.win32.advapi32.reg import _Fail, _query
+    out = []
+    for i in range(MAX_ENTRIES):
+        try:
+            rec = _query(c, "NtEnumerateValueKey", (h, i), KeyValueFullInformation)
+        except _Fail:
+            break
+        _ti, t, doff, dlen, nlen = struct.unpack_from("<IIIII", rec)
+        out.append((rec[20:20 + nlen].decode("utf-16-le", "replace"), t, rec[doff:doff + dlen]))
+    return out
+
+
+def _reg_subkeys(c, h: int) -> list[str]:
+    from winhatch.win32.advapi32.reg import _Fail, _query
+    out = []
+    for i in range(MAX_ENTRIES):
+        try:
+            rec = _query(c, "NtEnumerateKey", (h, i), KeyBasicInformation)
+        except _Fail:
+            break
+        nlen = struct.unpack_from("<I", rec, 12)[0]
+        out.append(rec[16:16 + nlen].decode("utf-16-le", "replace"))
+    return out
+
+
+def _sz(t: int, data: bytes) -> str | None:
+    if t != REG_SZ:
+        return None
+    text = data[:len(data) & ~1].decode("utf-16-le", "replace")
+    return text.split("\0", 1)[0]
+
+
+def _string_values(c, h: int) -> dict[str | None, str]:
+    vals: dict[str | None, str] = {}
+    for n, t, d in _reg_values(c, h):
+        v = _sz(t, d)
+        if v is not None:
+            vals[n.lower() if n else None] = v
+    return vals
+
+
+def mapping(c, name: str | None) -> Mapping | None:
+    """The file's IniFileMapping key, read now (None: the file is not mapped)."""
+    base = _path(c, name).replace("/", "\\").rsplit("\\", 1)[-1]
+    if not base:
+        return None
+    h = _reg_open(c, MAPPING_KEY + base, KEY_READ | KEY_WOW64_64KEY)
+    if not h:
+        return None
+    m = Mapping()
+    try:
+        for n, t, d in _reg_values(c, h):
+            v = _sz(t, d)
+            if v is None:
+                continue
+            if n:
+                m.names.append(n)
+            m.values[n.lower() if n else None] = v
+        for sub in _reg_subkeys(c, h):
+            hs = _reg_open(c, MAPPING_KEY + base + "\\" + sub, KEY_READ | KEY_WOW64_64KEY)
+            if hs:
+                m.subkeys[sub.lower()] = (sub, _string_values(c, hs))
+                c.nt("NtClose", hs)
+    finally:
+        c.nt("NtClose", h)
+    return m
+
+
+def _target(c, location: str) -> Target | None:
+    """A location "[!#@]USR:path" or "[!#@]SYS:path" as a registry key name (None: not a location)."""
+    also_file = False
+    loc = location
+    while loc[:1] in ("!", "#", "@"):
+        also_file |= loc[0] == "!"
+        loc = loc[1:]
+    kind, rest = loc[:4].upper(), loc[4:].strip("\\")
+    if kind == "USR:":
+        from winhatch.win32.advapi32.reg import current_user_key_path
+        return Target(current_user_key_path(c) + ("\\" + rest if rest else ""), also_file)
+    if kind == "SYS:":
+        return Target("\\Registry\\Machine\\Software" + ("\\" + rest if rest else ""), also_file)
+    return None
+
+
+def section_target(c, m: Mapping, section: str) -> Target | None:
+    """Where a section's keys not named by a subkey live (None: in the file)."""
+    sub = m.subkeys.get(section.lower())
+    if sub is not None:
+        return _target(c, sub[1][None]) if None in sub[1] else None
+    if section.lower() in m.values:
+        return _target(c, m.values[section.lower()])
+    if None in m.values:
+        t = _target(c, m.values[None])
+        return t.below(section) if t else None
+    return None
+
+
+def key_target(c, m: Mapping, section: str, key: str) -> Target | None:
+    sub = m.subkeys.get(section.lower())
+    if sub is not None and key.lower() in sub[1]:
+        return _target(c, sub[1][key.lower()])
+    return section_target(c, m, section)
+
+
+def named_targets(c, m: Mapping, section: str) -> list[tuple[str, Target]]:
+    """The keys a section's subkey maps one by one: (key name, target)."""
+    sub = m.subkeys.get(section.lower())
+    out = []
+    for k, loc in (sub[1].items() if sub else ()):
+        t = _target(c, loc) if k is not None else None
+        if t is not None:
+            out.append((k, t))
+    return out
+
+
+def is_mapped(c, m: Mapping | None, section: str) -> bool:
+    return m is not None and (section.lower() in m.subkeys or section_target(c, m, section) is not None)
+
+
+def reg_get(c, t: Target, key: str) -> str | None:
+    from winhatch.win32.advapi32.reg import _Fail, _query
+    h = _reg_open(c, t.path, KEY_READ)
+    if not h:
+        return None
+    try:
+        rec = _query(c, "NtQueryValueKey", (h, c.unicode_string(key)), KeyValuePartialInformation)
+    except _Fail:
+        return None
+    finally:
+        c.nt("NtClose", h)
+    _ti, typ, n = struct.unpack_from("<III", rec)
+    return _sz(typ, rec[12:12 + n])
+
+
+def reg_entries(c, t: Target) -> list[tuple[str, str]]:
+    h = _reg_open(c, t.path, KEY_READ)
+    if not h:
+        return []
+    try:
+        return [(n, v) for n, typ, d in _reg_values(c, h) if n and (v := _sz(typ, d)) is not None]
+    finally:
+        c.nt("NtClose", h)
+
+
+def reg_set(c, t: Target, key: str, value: str | None) -> int:
+    """Set (or, value None, delete) a value; 0 or the NTSTATUS."""
+    h, st = _reg_create(c, t.path, KEY_READ | KEY_WRITE)
+    if not h:
+        return st
+    try:
+        if value is None:
+            st = c.nt("NtDeleteValueKey", h, c.unicode_string(key))
+            return 0 if st == STATUS_OBJECT_NAME_NOT_FOUND else st
+        data = (value + "\0").encode("utf-16-le", "surrogatepass")
+        buf = c.stack_alloc(len(data), 8)
+        c.write(buf, data)
+        return c.nt("NtSetValueKey", h, c.unicode_string(key), 0, REG_SZ, buf, len(data))
+    finally:
+        c.nt("NtClose", h)
+
+
+def reg_clear(c, t: Target) -> int:
+    """Delete every value of the key (created if missing, as deleting a mapped section does)."""
+    h, st = _reg_create(c, t.path, KEY_READ | KEY_WRITE)
+    if not h:
+        return st
+    try:
+        for n, _t, _d in _reg_values(c, h):
+            c.nt("NtDeleteValueKey", h, c.unicode_string(n))
+        return 0
+    finally:
+        c.nt("NtClose", h)
+
+
+def mapped_value(c, m: Mapping, section: str, key: str) -> tuple[bool, str | None]:
+    """(True, value or None) for a key in the registry; (False, None) for a key in the file."""
+    t = key_target(c, m, section, key)
+    if t is None:
+        return False, None
+    return True, reg_get(c, t, key)
+
+
+def mapped_lines(c, m: Mapping, section: str, prof: "Profile | None") -> list[tuple[str, str | None]]:
+    """A mapped section's entries: the keys mapped one by one, the section's registry key, then (without
+    one) the file's other keys."""
+    out: list[tuple[str, str | None]] = []
+    seen = set()
+    for k, t in named_targets(c, m, section):
+        v = reg_get(c, t, k)
+        if v is not None:
+            out.append((k, v))
+            seen.add(k.lower())
+    t = section_target(c, m, section)
+    if t is not None:
+        rest = reg_entries(c, t)
+    else:
+        sec = prof.section(section) if prof else None
+        rest = [(k, v) for k, v in sec[1]] if sec else []
+    out += [(k, v) for k, v in rest if k.lower() not in seen]
+    return out
+
+
 def _open(c, name: str | None, write: bool) -> tuple[int, int]:
     """(handle, 0) or (0, NTSTATUS)."""
     from winhatch.win32.kernel32.ntfile import nt_name, nt_open
@@ -175,8 +447,12 @@ def load(c, name: str | None) -> tuple[Profile | None, int]:
     return Profile(_decode(data)[0]), 0
 
 
-def update(c, name: str | None, change) -> bool:
-    """Open the file for writing (created if missing), apply change(profile), write it back."""
+def update(c, name: str | None, change, create: bool = True) -> bool:
+    """Open the file for writing (created if missing, unless create is False: then a missing file is left
+    alone), apply change(profile), write it back."""
+    if not create:
+        if load(c, name)[0] is None:
+            return True
     h, st = _open(c, name, True)
     if not h:
         c.set_last_nt_error(st)
@@ -232,24 +508,61 @@ def _unquote(v: str) -> str:
     return v
 
 
-def get_string(c, section, key, default, buf, size, name) -> int:
-    size = size & 0xFFFFFFFF
-    if not size or not buf:
-        return 0
-    prof, _st = load(c, name)
-    if section is None:
-        return _put_list(c, buf, size, [s[0] for s in prof.sections] if prof else [])
+def section_names(c, name) -> tuple[list[str], "Profile | None", int]:
+    """The mapped sections, then the file's (each name once)."""
+    m = mapping(c, name)
+    prof, st = load(c, name)
+    names = list(m.names) + [v[0] for v in m.subkeys.values()] if m else []
+    seen = {n.lower() for n in names}
+    for s in (prof.sections if prof else []):
+        if s[0].lower() not in seen:
+            names.append(s[0])
+            seen.add(s[0].lower())
+    return names, prof, st
+
+
+def section_entries(c, section: str, name) -> tuple[list[tuple[str, str | None]] | None, int]:
+    """A section's entries [key, value or None], None when the section does not exist; with the file's
+    status."""
+    m = mapping(c, name)
+    prof, st = load(c, name)
+    if is_mapped(c, m, section):
+        return mapped_lines(c, m, section, prof), st
     sec = prof.section(section) if prof else None
-    if key is None:
-        keys = [k for k, v in sec[1] if v is not None and k] if sec else []
-        return _put_list(c, buf, size, keys)
+    return ([(k, v) for k, v in sec[1]] if sec else None), st
+
+
+def lookup(c, section: str, key: str, name) -> tuple[str | None, int]:
+    """A key's value (quotes removed for the file's) or None; with the file's status."""
+    m = mapping(c, name)
+    if m is not None:
+        in_reg, value = mapped_value(c, m, section, key)
+        if in_reg:
+            return value, 0
+    prof, st = load(c, name)
+    sec = prof.section(section) if prof else None
     if sec is not None:
         low = key.lower()
         for k, v in sec[1]:
             if v is not None and k.lower() == low:
-                return _put(c, buf, size, _unquote(v))
-    if prof is None and _st:
-        c.set_last_nt_error(_st)
+                return _unquote(v), st
+    return None, st
+
+
+def get_string(c, section, key, default, buf, size, name) -> int:
+    size = size & 0xFFFFFFFF
+    if not size or not buf:
+        return 0
+    if section is None:
+        return _put_list(c, buf, size, section_names(c, name)[0])
+    if key is None:
+        entries, _st = section_entries(c, section, name)
+        return _put_list(c, buf, size, [k for k, v in entries or () if v is not None and k])
+    value, st = lookup(c, section, key, name)
+    if value is not None:
+        return _put(c, buf, size, value)
+    if st:
+        c.set_last_nt_error(st)
     return _put(c, buf, size, (default or "").rstrip(" "))
 
 
@@ -271,19 +584,14 @@ def GetProfileString(c, section, key, default, buf, size):
 def get_int(c, section, key, default, name) -> int:
     """GetPrivateProfileString's answer with an empty default, read as a number: with a NULL section or key
     that is the list of sections or keys, whose first name is read."""
-    prof, _st = load(c, name)
-    value = None
-    if prof is not None:
-        if section is None:
-            value = prof.sections[0][0] if prof.sections else None
-        else:
-            sec = prof.section(section)
-            if sec is not None:
-                if key is None:
-                    value = next((k for k, v in sec[1] if v is not None and k), None)
-                else:
-                    low = key.lower()
-                    value = next((_unquote(v) for k, v in sec[1] if v is not None and k.lower() == low), None)
+    if section is None:
+        names = section_names(c, name)[0]
+        value = names[0] if names else None
+    elif key is None:
+        entries, _st = section_entries(c, section, name)
+        value = next((k for k, v in entries or () if v is not None and k), None)
+    else:
+        value = lookup(c, section, key, name)[0]
     if not value:
         return default & 0xFFFFFFFF
     # strtol's reading, wrapping at 32 bits: optional sign, then the leading digits (none: 0)
@@ -321,13 +629,12 @@ def get_section(c, section, buf, size, name) -> int:
     if name is None:
         c.set_last_error(ERROR_FILE_NOT_FOUND)
         return 0
-    prof, st = load(c, name)
-    if prof is None:
+    entries, st = section_entries(c, section, name)
+    if entries is None and st:
         c.set_last_nt_error(st)
         _put_list(c, buf, size, [])
         return 0
-    sec = prof.section(section)
-    lines = [k if v is None else f"{k}={v}" for k, v in sec[1]] if sec else []
+    lines = [k if v is None else f"{k}={v}" for k, v in entries or ()]
     c.set_last_error(0)
     return _put_list(c, buf, size, lines)
 
@@ -350,17 +657,59 @@ def GetPrivateProfileSectionNames(c, buf, size, name):
     size = size & 0xFFFFFFFF
     if not buf or not size:
         return 0
-    prof, _st = load(c, name)
-    if prof is None:
+    names, prof, _st = section_names(c, name)
+    if prof is None and not names:
         c.write(buf, c.encode_t("\0"))
         return 0
-    return _put_list(c, buf, size, [s[0] for s in prof.sections])
+    return _put_list(c, buf, size, names)
+
+
+def _reg_done(c, st: int) -> int:
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    return 1
+
+
+def delete_mapped_section(c, m: Mapping, section: str, name) -> int:
+    """Delete a mapped section: the values its subkey maps one by one, every value of its registry key (created
+    if missing, as on Windows), and the section in the file when the file exists."""
+    for k, t in named_targets(c, m, section):
+        st = reg_set(c, t, k, None)
+        if st & 0x80000000:
+            return _reg_done(c, st)
+    t = section_target(c, m, section)
+    if t is not None:
+        st = reg_clear(c, t)
+        if st & 0x80000000:
+            return _reg_done(c, st)
+
+    def change(prof: Profile) -> bool:
+        sec = prof.section(section)
+        if sec is None:
+            return False
+        prof.sections.remove(sec)
+        return True
+    update(c, name, change, create=False)
+    return 1
 
 
 def write_string(c, section, key, value, name) -> int:
+    if section is None and key is None and value is None:
+        return 1                # flush the profile cache: nothing is cached between calls
     if section is None:
         c.set_last_error(ERROR_FILE_NOT_FOUND)
         return 0
+    m = mapping(c, name)
+    if is_mapped(c, m, section):
+        if key is None:
+            return delete_mapped_section(c, m, section, name)
+        t = key_target(c, m, section, key)
+        if t is not None:
+            if not _reg_done(c, reg_set(c, t, key, value)):
+                return 0
+            if not t.also_file:
+                return 1
 
     def change(prof: Profile) -> bool:
         sec = prof.section(section)
@@ -406,6 +755,20 @@ def write_section(c, section, data: str | None, name) -> int:
         c.set_last_error(ERROR_FILE_NOT_FOUND)
         return 0
     items = [] if data is None else data.split("\0")
+    m = mapping(c, name)
+    if is_mapped(c, m, section):
+        if data is None:
+            return delete_mapped_section(c, m, section, name)
+        # the registry's keys are set one by one (the others stay); a key the mapping leaves to the file is
+        # not written
+        for item in items:
+            if not item:
+                break
+            k, sep, v = item.strip(BLANKS).partition("=")
+            t = key_target(c, m, section, k.strip(BLANKS)) if sep else None
+            if t is not None and not _reg_done(c, reg_set(c, t, k.strip(BLANKS), v.strip(BLANKS))):
+                return 0
+        return 1
 
     def change(prof: Profile) -> bool:
         sec = prof.section(section)
@@ -465,15 +828,9 @@ def GetPrivateProfileStruct(c, section, key, buf, size, name):
     if section is None or key is None:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
-    prof, st = load(c, name)
-    sec = prof.section(section) if prof else None
-    low = key.lower()
-    value = next((v for k, v in sec[1] if v is not None and k.lower() == low), None) if sec else None
+    value, _st = lookup(c, section, key, name)
     if value is None:
-        if prof is None and st:
-            c.set_last_nt_error(st)
-        else:
-            c.set_last_error(ERROR_BAD_LENGTH)
+        c.set_last_error(ERROR_BAD_LENGTH)     # the empty string GetPrivateProfileString answers is too short
         return 0
     if len(value) != 2 * (size + 1):
         c.set_last_error(ERROR_BAD_LENGTH)

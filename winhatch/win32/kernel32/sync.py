@@ -434,8 +434,16 @@ class _Srw:
         self.addr = addr
         self.ps = c.ptr_size
         self.waiting: set = set()   # threads blocked in AcquireSRWLock* / SleepConditionVariableSRW's reacquire
+        self.xwaiting: set = set()  # those of them that want it exclusively
         self.xlock = KeyedLock(self._what, lambda t: self.free(), self._take_x)
-        self.slock = KeyedLock(self._what, lambda t: not self.exclusive(), self._take_s)
+        # an exclusive waiter is preferred: a shared acquire queues behind it even while the lock is held shared
+        # (kernel32/sync.c test_srwlock_base, on Windows)
+        self.slock = KeyedLock(self._what, lambda t: not self.exclusive() and not self._writer_waits(t),
+                               self._take_s)
+
+    def _writer_waits(self, t) -> bool:
+        self.xwaiting = {w for w in self.xwaiting if getattr(w, "wait", None) is not None and w in self.waiting}
+        return any(w is not t for w in self.xwaiting)
 
     def word(self) -> int:
         return int.from_bytes(self.proc.aspace.read(self.addr, self.ps), "little")
@@ -463,16 +471,20 @@ class _Srw:
             v |= SRW_WAITERS
         self.proc.aspace.write(self.addr, v.to_bytes(self.ps, "little"))
 
-    def wait(self, t) -> None:
+    def wait(self, t, exclusive: bool = False) -> None:
         self.waiting.add(t)
+        if exclusive:
+            self.xwaiting.add(t)
         self.store(-1 if self.exclusive() else self.shared())
 
     def _take_x(self, t) -> None:
         self.waiting.discard(t)
+        self.xwaiting.discard(t)
         self.store(-1)
 
     def _take_s(self, t) -> None:
         self.waiting.discard(t)
+        self.xwaiting.discard(t)
         self.store(self.shared() + 1)
 
 
@@ -500,7 +512,7 @@ def _acquire_srw(c, addr, exclusive: bool) -> None:
     if lk.is_signaled_for(c.thread):
         lk.acquire(c.thread)
         return
-    s.wait(c.thread)
+    s.wait(c.thread, exclusive)
     raise WouldBlock(WaitBlock([lk], reason=reason, key=key))
 
 
@@ -670,7 +682,7 @@ def SleepConditionVariableSRW(c, cv, addr, ms, flags):
         if lk.is_signaled_for(c.thread):
             lk.acquire(c.thread)
             return None
-        s.wait(c.thread)
+        s.wait(c.thread, not shared)
         return lk
 
     return _sleep_cv(c, cv, ms, "SleepConditionVariableSRW", release, reacquire, lambda saved: None)

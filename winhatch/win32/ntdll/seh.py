@@ -488,19 +488,26 @@ def RtlPcToFileHeader(c, pc, base_out):
 
 @api(K32, "BOOL WINAPI SetThreadStackGuarantee(PULONG StackSizeInBytes)")
 def SetThreadStackGuarantee(c, size_ptr):
+    """The guarantee is the TEB's GuaranteedStackBytes: *StackSizeInBytes gets the previous one; a larger size
+    raises it (rounded up to pages, at least a page per 4 bytes of pointer: 8 KiB in a 64-bit process), a
+    smaller one or 0 leaves it; more than half the stack's reserve is ERROR_INVALID_PARAMETER (the previous
+    size is still returned). Kernel32/thread.c test_thread_stack_guarantee, written on Windows."""
     if not size_ptr:
         c.set_last_error(87)
         return 0
-    st = X.state_of(c.proc)
-    old = st.stack_guarantee.get(c.thread.tid, 0)
+    from winhatch.kernel.structs import TEB
+    field = c.thread.teb + TEB.offset(c.arch, "GuaranteedStackBytes")
+    old = c.u32(field)
     new = c.u32(size_ptr)
+    c.write_u32(size_ptr, old)
     stack = c.thread.stack
     if stack is not None and new > (stack.base - stack.reserve_base) // 2:
         c.set_last_error(87)  # ERROR_INVALID_PARAMETER: more than the stack can give
         return 0
-    if new > old:
-        st.stack_guarantee[c.thread.tid] = (new + 0xFFF) & ~0xFFF
-    c.write_u32(size_ptr, old)
+    if new:
+        new = max((new + 0xFFF) & ~0xFFF, 0x1000 * c.ptr_size // 4)
+        if new > old:
+            c.write_u32(field, new)
     return 1
 
 

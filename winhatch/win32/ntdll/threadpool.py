@@ -998,7 +998,7 @@ def RegisterWaitForSingleObjectEx(c, handle, cb, ctx, ms, flags):
 @api(K32, "BOOL WINAPI UnregisterWaitEx(HANDLE WaitHandle, HANDLE CompletionEvent)")
 def UnregisterWaitEx(c, h, ev):
     if not h:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
+        c.set_last_error(6)        # ERROR_INVALID_HANDLE (kernel32/thread.c test_RegisterWaitForSingleObject)
         return 0
     st = _deregister(c, h, ev)
     if st == STATUS_PENDING:

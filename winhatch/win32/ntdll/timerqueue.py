@@ -116,11 +116,27 @@ def create_timer(c, qh: int, ph: int, cb: int, param: int, due_ms: int, period_m
     return STATUS_SUCCESS
 
 
+def _owner(c, q: _Queue, th: int) -> _Queue | None:
+    """The queue that holds timer `th`: the timer knows its queue, so a timer of another queue of the process
+    is found too (ChangeTimerQueueTimer / DeleteTimerQueueTimer with the default queue's NULL for a timer of
+    a queue, and the reverse, succeed: kernel32/sync.c test_timer_queue, on Windows)."""
+    if th in q.timers:
+        return q
+    return next((o for o in _queues(c).values() if not o.deleted and th in o.timers), None)
+
+
 def update_timer(c, qh: int, th: int, due_ms: int, period_ms: int) -> int:
     q = _queue(c, qh, create_default=False)
-    t = q.timers.get(th) if q is not None else None
-    if t is None:
-        return STATUS_INVALID_PARAMETER if q is not None else STATUS_INVALID_HANDLE
+    if q is None:
+        return STATUS_INVALID_HANDLE
+    q = _owner(c, q, th)
+    if q is None:
+        return STATUS_INVALID_PARAMETER
+    t = q.timers[th]
+    if t.due is None and not t.period_ms:
+        # a one-shot timer that has expired is not updated (documented for ChangeTimerQueueTimer; the call
+        # succeeds: kernel32/sync.c test_timer_queue's timer_queue_cb4 runs once)
+        return STATUS_SUCCESS
     t.due = c.machine.clock.now() + due_ms * kwait.TICKS_PER_MS
     t.period_ms = period_ms
     q.changed.set()
@@ -149,6 +165,7 @@ def delete_timer(c, qh: int, th: int, ev: int) -> int:
     q = _queue(c, qh, create_default=False)
     if q is None:
         return STATUS_INVALID_PARAMETER_1 if not qh else STATUS_INVALID_HANDLE
+    q = _owner(c, q, th) or q
     t = q.timers.pop(th, None)
     if t is None:
         return STATUS_INVALID_PARAMETER_2 if not th else STATUS_INVALID_PARAMETER

@@ -55,6 +55,7 @@ from winhatch.ntstatus import (
     STATUS_SUCCESS,
     STATUS_TOO_MANY_OPENED_FILES,
     STATUS_UNSUCCESSFUL,
+    STATUS_USER_MAPPED_FILE,
 )
 from . import paths as P
 from .paths import fold
@@ -543,6 +544,7 @@ class VfsFile:
         self.device = device
         self.position = 0
         self.closed = False
+        self.cleaned = False            # IRP_MJ_CLEANUP done: its share access no longer counts
         self.delete_on_close = bool(options & FILE_DELETE_ON_CLOSE)
         self.disposition = False        # delete pending set through this handle (FileDispositionInformation)
         self.unlinked = False           # its name was taken away by a POSIX delete
@@ -674,16 +676,25 @@ class VfsFile:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "not a directory handle")
         return self.vfs.listdir(self.nt_path, pattern, open_link=bool(self.options & FILE_OPEN_REPARSE_POINT))
 
+    def cleanup(self) -> None:
+        """IRP_MJ_CLEANUP (the last handle to the file object is closed): the handle's share access and byte
+        range locks go, and a delete on close happens, although the object may live on (a section of the file
+        still references it: the file can then be opened again in any sharing mode the section allows)."""
+        if self.cleaned:
+            return
+        self.cleaned = True
+        if self.vfs._byte_locks:
+            self.vfs._release_locks(self)
+        self.vfs._closed(self)
+
     def close(self) -> None:
         if self.closed:
             return
+        self.cleanup()
         self.closed = True
-        if self.vfs._byte_locks:
-            self.vfs._release_locks(self)
         hf, self._hf = self._hf, None
         if hf is not None:
             hf.release()
-        self.vfs._closed(self)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1420,9 +1431,18 @@ class Vfs:
             if not r.is_dir and self._image_in_use(key):
                 if options & FILE_DELETE_ON_CLOSE:
                     raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {r.guest!r}")
-                if acc & (FILE_WRITE_DATA | FILE_APPEND_DATA) or truncate:
+                if acc & FILE_WRITE_DATA or truncate:     # (MmFlushForWrite: not for FILE_APPEND_DATA)
                     raise NtStatusError(STATUS_SHARING_VIOLATION, f"image file in use: {r.guest!r}")
+            if not r.is_dir and self._data_sections and acc & (_SHARE_READ_ACCESS | _SHARE_WRITE_ACCESS | DELETE) \
+                    and not share & FILE_SHARE_WRITE and self._writable_section_exists(key):
+                # a read/write section of the file is a user-writable reference: IoCheckShareAccess counts it
+                # as a writer that every later open must share write with (kernel32/tests/file.c
+                # test_file_sharing, written on Windows)
+                raise NtStatusError(STATUS_SHARING_VIOLATION, f"a writable section of {r.guest!r} exists")
             self._check_share(key, acc, share)
+            if truncate and not r.is_dir and self._data_sections and self._data_section_in_use(key):
+                # MmCanFileBeTruncated, after the share check: a section of the file exists
+                raise NtStatusError(STATUS_USER_MAPPED_FILE, f"a section of the file exists: {r.guest!r}")
             if self.tracking and not r.is_dir and (acc & (FILE_WRITE_DATA | FILE_APPEND_DATA) or truncate):
                 self._touch(key, r.guest, existed=True)
             if r.lower and (acc & _CHANGE_ACCESS or truncate):
@@ -1619,12 +1639,18 @@ class Vfs:
         lst[:] = [sec for sec in lst if sec.handle_count > 0 or (live is not None and live(sec))]
         return bool(lst)
 
+    def _writable_section_exists(self, key: str | Path) -> bool:
+        """Does a read/write data section of the file with this key exist (a handle or a mapped view)?"""
+        return self._data_section_in_use(key) and any(getattr(sec, "writable", False)
+                                                      for sec in self._data_sections.get(str(key), ()))
+
     def _image_in_use(self, key: str | Path) -> bool:
-        """Is a view of an image section made from the file with this key (VfsFile.host_path) mapped?"""
+        """Does an image section made from the file with this key (VfsFile.host_path) exist: a handle to it,
+        or a mapped view (MmFlushImageSection refuses while the image's control area is referenced)?"""
         if not self._image_sections:
             return False
         live = self.section_in_use
-        return any(sec.views > 0 and (live is None or live(sec))
+        return any(getattr(sec, "handle_count", 0) > 0 or (sec.views > 0 and (live is None or live(sec)))
                    for sec in self._image_sections.get(str(key), ()))
 
     # --- dropped files ---------------------------------------------------------------------------------------

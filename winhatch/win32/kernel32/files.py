@@ -10,7 +10,7 @@ from winhatch.kernel.io import vfs as V
 from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_DIRECTORY, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND,
                                ERROR_INVALID_HANDLE, ERROR_INVALID_NAME, ERROR_INVALID_PARAMETER,
                                ERROR_PATH_NOT_FOUND, STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_PATH_NOT_FOUND,
-                               NtStatusError)
+                               STATUS_SHARING_VIOLATION, NtStatusError)
 from winhatch.win32.api import api
 from winhatch.win32.kernel32.common import K32, cwd, guest_path, nt_error, put_string_fits, set_current_directory
 
@@ -110,7 +110,10 @@ COPY_CHUNK = 0x10000
 @api(K32, "BOOL WINAPI CopyFile%(LPCTSTR lpExistingFileName, LPCTSTR lpNewFileName, BOOL bFailIfExists)",
      calls_guest=True)
 def CopyFile(c, src, dst, fail_if_exists):
-    if not _need(c, src, dst):
+    """CopyFileEx without a progress routine: a missing name is ERROR_PATH_NOT_FOUND (Wine's kernel32/tests/
+    file.c test_CopyFileA, written on Windows)."""
+    if not src or not dst:
+        c.set_last_error(ERROR_PATH_NOT_FOUND)
         return 0
     return _copy_file(c, src, dst, 0, 0, 0, COPY_FILE_FAIL_IF_EXISTS if fail_if_exists else 0)
 
@@ -129,17 +132,24 @@ def CopyFileEx(c, src, dst, progress, data, pcancel, flags):
 
 
 def _copy_file(c, src: str, dst: str, progress: int, data: int, pcancel: int, flags: int) -> int:
-    """CopyFileExW over the system services: the source opened for reading (sharing read and delete), the new
-    file created with the source's attributes (or replaced unless COPY_FILE_FAIL_IF_EXISTS), the data copied
-    in chunks through a process-heap buffer, then the source's last-write time set on the copy."""
+    """CopyFileExW over the system services: the source opened for reading sharing read and delete (again
+    sharing write too when another handle has it open for writing: such a source can be copied, but a file
+    cannot be copied onto itself), the new file created with the source's attributes (or replaced unless
+    COPY_FILE_FAIL_IF_EXISTS) for writing and deleting, sharing read and write (without DELETE access when
+    another handle does not share delete: a cancelled copy then keeps it), the data copied in chunks through
+    a process-heap buffer, then the source's last-write time set on the copy. (Wine's kernel32/tests/file.c
+    test_CopyFileA and test_CopyFileEx, written on Windows.)"""
     from winhatch.win32.kernel32.common import heap_alloc, heap_free
     from winhatch.win32.kernel32.ntfile import nt_close, nt_name, nt_open, query_info, set_info
     import struct
     sn, dn = nt_name(c, src), nt_name(c, dst)
     if sn is None or dn is None:
         return 0
-    st, hs, _ = nt_open(c, sn, V.GENERIC_READ | V.SYNCHRONIZE, V.FILE_SHARE_READ | V.FILE_SHARE_DELETE,
-                        V.FILE_NON_DIRECTORY_FILE | 0x20)          # FILE_SYNCHRONOUS_IO_NONALERT
+    for share in (V.FILE_SHARE_READ | V.FILE_SHARE_DELETE, V.FILE_SHARE_READ | V.FILE_SHARE_WRITE | V.FILE_SHARE_DELETE):
+        st, hs, _ = nt_open(c, sn, V.GENERIC_READ | V.SYNCHRONIZE, share,
+                            V.FILE_NON_DIRECTORY_FILE | 0x20)      # FILE_SYNCHRONOUS_IO_NONALERT
+        if st != STATUS_SHARING_VIOLATION:
+            break
     if st & 0x80000000:
         c.set_last_error(ERROR_ACCESS_DENIED if st == 0xC00000BA else 0)
         if st != 0xC00000BA:
@@ -156,8 +166,11 @@ def _copy_file(c, src: str, dst: str, progress: int, data: int, pcancel: int, fl
         attrs = struct.unpack_from("<I", basic, 32)[0] & ~V.FILE_ATTRIBUTE_DIRECTORY
         total = struct.unpack_from("<q", std, 8)[0]
         disp = V.FILE_CREATE if flags & COPY_FILE_FAIL_IF_EXISTS else V.FILE_OVERWRITE_IF
-        st, hd, _ = nt_open(c, dn, V.GENERIC_WRITE | V.SYNCHRONIZE | 0x10000, 0,       # DELETE
-                            V.FILE_NON_DIRECTORY_FILE | 0x20, disposition=disp, attributes=attrs or 0x80)
+        for extra in (0x10000, 0):                                                      # DELETE
+            st, hd, _ = nt_open(c, dn, V.GENERIC_WRITE | V.SYNCHRONIZE | extra, V.FILE_SHARE_READ | V.FILE_SHARE_WRITE,
+                                V.FILE_NON_DIRECTORY_FILE | 0x20, disposition=disp, attributes=attrs or 0x80)
+            if st != STATUS_SHARING_VIOLATION:
+                break
         if st & 0x80000000:
             hd = 0
             if st == STATUS_OBJECT_NAME_COLLISION:

@@ -1102,7 +1102,8 @@ def NtSetInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInforma
                      | FILE_RENAME_IGNORE_READONLY_ATTRIBUTE):
             unsupported(thread, "NtSetInformationFile", f"FileRenameInformationEx flags {flags:#x}")
         target = _rename_target(machine, thread, vf, root, name)
-        machine.vfs.rename_open(vf, target, replace=bool(flags & FILE_RENAME_REPLACE_IF_EXISTS))
+        machine.vfs.rename_open(vf, target, replace=bool(flags & FILE_RENAME_REPLACE_IF_EXISTS),
+                                posix=bool(flags & FILE_RENAME_POSIX_SEMANTICS))
     elif cls == FilePositionInformation:
         (pos,) = struct.unpack("<q", raw)
         if pos < 0:

@@ -510,11 +510,22 @@ class _ShareState:
         self.files[f] = None
         self.update(f, 1)
 
-    def remove(self, f: "VfsFile") -> None:
-        if self.files.pop(f, 0) is None:
+    def release(self, f: "VfsFile") -> None:
+        """IRP_MJ_CLEANUP of one of its files: its share access no longer counts (the file object may live on,
+        referenced by a section, and stays listed so that renames keep following it)."""
+        if f in self.files and not f.released:
+            f.released = True
             self.update(f, -1)
             if f.disposition:
                 self.dispositions -= 1
+
+    def remove(self, f: "VfsFile") -> None:
+        self.release(f)
+        self.files.pop(f, None)
+
+    def active(self) -> bool:
+        """Does a file of it still have a handle (cleanup not yet done)?"""
+        return any(not f.released for f in self.files)
 
     def __iter__(self):
         return iter(self.files)
@@ -544,7 +555,8 @@ class VfsFile:
         self.device = device
         self.position = 0
         self.closed = False
-        self.cleaned = False            # IRP_MJ_CLEANUP done: its share access no longer counts
+        self.cleaned = False            # IRP_MJ_CLEANUP done (its last handle closed)
+        self.released = False           # its share access no longer counts (_ShareState.release)
         self.delete_on_close = bool(options & FILE_DELETE_ON_CLOSE)
         self.disposition = False        # delete pending set through this handle (FileDispositionInformation)
         self.unlinked = False           # its name was taken away by a POSIX delete
@@ -685,7 +697,7 @@ class VfsFile:
         self.cleaned = True
         if self.vfs._byte_locks:
             self.vfs._release_locks(self)
-        self.vfs._closed(self)
+        self.vfs._cleanup(self)
 
     def close(self) -> None:
         if self.closed:
@@ -695,6 +707,7 @@ class VfsFile:
         hf, self._hf = self._hf, None
         if hf is not None:
             hf.release()
+        self.vfs._closed(self)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1579,7 +1592,7 @@ class Vfs:
         if o is not None and exclude is not None and exclude in o.files:
             rest = _ShareState()
             for f in o.files:
-                if f is not exclude:
+                if f is not exclude and not f.released:
                     rest.add(f)
             o = rest
         if o is None or not o.open_count:
@@ -1594,19 +1607,35 @@ class Vfs:
                                 f"sharing violation with open {next(iter(o.files)).path!r}")
 
     def _closed(self, f: VfsFile) -> None:
+        """The file object is gone (its last reference): it leaves its path's list."""
         if f.host_path is None:
             return
         key = str(f.host_path)
         lst = self._opens.get(key)
         if lst is not None:
             lst.remove(f)
-        else:
-            lst = ()
+            if not lst:
+                self._opens.pop(key, None)
+
+    def _cleanup(self, f: VfsFile) -> None:
+        """The last handle of the file object is closed: its share access goes, and when no handle to the file
+        is left, a delete on close (or a delete disposition) removes it now, although a section may still
+        reference the file object (it keeps its host descriptor)."""
+        if f.host_path is None:
+            return
+        key = str(f.host_path)
+        lst = self._opens.get(key)
+        if lst is not None:
+            lst.release(f)
         if f.delete_on_close:
             self._delete_pending.add(key)
-        if not lst:
-            self._opens.pop(key, None)
+        if lst is None or not lst.active():
             if key in self._delete_pending:
+                if lst is not None:
+                    self._pin_open(key)         # file objects a section keeps: their descriptors stay
+                    for other in list(lst):
+                        other.unlinked = True
+                    self._opens.pop(key, None)
                 self._delete_pending.discard(key)
                 try:
                     self._unlink_key(key, f.is_dir)
@@ -1993,8 +2022,9 @@ class Vfs:
         self._remove("rmdir", path, cwd, want_dir=True)
 
     def rename(self, src: str, dst: str, replace: bool = False, cwd: str | None = None,
-               exclude: VfsFile | None = None) -> None:
-        """MoveFileEx / FileRenameInformation within the sandbox."""
+               exclude: VfsFile | None = None, posix: bool = False) -> None:
+        """MoveFileEx / FileRenameInformation within the sandbox. ``posix`` (FILE_RENAME_POSIX_SEMANTICS with
+        replace): a target file that is open is replaced all the same, its handles live on without a name."""
         shown_src, shown_dst = src, dst
         status = STATUS_SUCCESS
         try:
@@ -2032,9 +2062,16 @@ class Vfs:
             elif rd.exists:
                 if not replace:
                     raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"already exists: {rd.guest!r}")
-                if rd.is_dir or self._opens.get(rd.key):
+                if rd.is_dir or (self._opens.get(rd.key) and not posix):
                     raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot replace {rd.guest!r}")
                 dest = Path(rd.key)
+                if posix and self._opens.get(rd.key):
+                    self._pin_open(rd.key)          # the replaced file's handles keep their descriptors
+                    for other in self._opens.pop(rd.key):
+                        other.unlinked = True
+                self._attrs.pop(rd.key, None)       # the replaced file's attributes and sections go with it
+                self._image_sections.pop(rd.key, None)
+                self._data_sections.pop(rd.key, None)
                 if rs.is_dir and rd.mount.lower is None:
                     try:
                         os.unlink(rd.host)          # a directory replaces a file (the host's rename would not)
@@ -2141,13 +2178,13 @@ class Vfs:
         return unix_ns_to_filetime(time.time_ns())
 
     # --- handle-based operations (NtSetInformationFile) -----------------------------------------------
-    def rename_open(self, f: VfsFile, dst: str, replace: bool = False) -> None:
+    def rename_open(self, f: VfsFile, dst: str, replace: bool = False, posix: bool = False) -> None:
         """FileRenameInformation on an open handle: the handle's own DELETE access does not count against
         the share check; the handle follows the file to its new name."""
         f._check()
         if f.device is not None or f.host_path is None:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "not a file")
-        self.rename(f.nt_path, dst, replace=replace, exclude=f)
+        self.rename(f.nt_path, dst, replace=replace, exclude=f, posix=posix)
 
     def link_open(self, f: VfsFile, dst: str, replace: bool = False) -> None:
         """FileLinkInformation (CreateHardLink): a second name for the open file, on the same drive. Both names

@@ -17,7 +17,7 @@ from winhatch.kernel.io import file_services as FS
 from winhatch.kernel.io import paths as P
 from winhatch.kernel.io import vfs as V
 from winhatch.kernel.ob import KObject
-from winhatch.ntstatus import (ERROR_ALREADY_EXISTS, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND,
+from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND,
                                ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, ERROR_PATH_NOT_FOUND,
                                NtStatusError)
 from winhatch.win32.api import api
@@ -54,6 +54,7 @@ STATUS_PENDING = 0x103
 STATUS_END_OF_FILE = 0xC0000011
 STATUS_OBJECT_NAME_COLLISION = 0xC0000035
 STATUS_INVALID_PARAMETER = 0xC000000D
+STATUS_ACCESS_DENIED = 0xC0000022
 
 
 def _failed(st: int) -> bool:
@@ -623,6 +624,86 @@ def MoveFileEx(c, src, dst, flags):
     if _failed(st):
         c.set_last_nt_error(st)
         return 0
+    return 1
+
+
+REPLACEFILE_WRITE_THROUGH, REPLACEFILE_IGNORE_MERGE_ERRORS, REPLACEFILE_IGNORE_ACL_ERRORS = 0x1, 0x2, 0x4
+ERROR_UNABLE_TO_REMOVE_REPLACED, ERROR_UNABLE_TO_MOVE_REPLACEMENT, ERROR_UNABLE_TO_MOVE_REPLACEMENT_2 = 1175, 1176, 1177
+FILE_RENAME_REPLACE_IF_EXISTS, FILE_RENAME_POSIX_SEMANTICS = 0x1, 0x2
+
+
+@api(K32, "BOOL WINAPI ReplaceFile%(LPCTSTR lpReplacedFileName, LPCTSTR lpReplacementFileName, "
+          "LPCTSTR lpBackupFileName, DWORD dwReplaceFlags, LPVOID lpExclude, LPVOID lpReserved)")
+def ReplaceFile(c, replaced, replacement, backup, flags, exclude, reserved):
+    """The replacement file takes the replaced file's name (and its creation time), over the file services:
+    the replaced file opened for GENERIC_READ | DELETE sharing everything, the replacement for read, write,
+    delete and WRITE_DAC sharing nothing (again without write when that is denied); the replaced file's
+    creation time merged into the replacement (a replacement without write access: ERROR_ACCESS_DENIED unless
+    REPLACEFILE_IGNORE_MERGE_ERRORS). With a backup name, the replaced file is renamed to it (over an existing
+    one) and the replacement renamed into the free name: a failure of the first is
+    ERROR_UNABLE_TO_REMOVE_REPLACED, of the second ERROR_UNABLE_TO_MOVE_REPLACEMENT once the replaced file has
+    its name back (ERROR_UNABLE_TO_MOVE_REPLACEMENT_2 when it cannot). Without one, the replacement is renamed
+    over the replaced file with POSIX semantics (its open handles and sections live on without a name). The
+    caller needs write access to the replaced file: a read-only one is ERROR_ACCESS_DENIED. (Microsoft's
+    ReplaceFile documentation; Wine's kernel32/tests/file.c test_ReplaceFileA/W, written on Windows.)"""
+    if not replaced or not replacement or flags & ~(REPLACEFILE_WRITE_THROUGH | REPLACEFILE_IGNORE_MERGE_ERRORS
+                                                     | REPLACEFILE_IGNORE_ACL_ERRORS) or exclude or reserved:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    n_old = nt_name(c, replaced)
+    n_new = nt_name(c, replacement) if n_old is not None else None
+    n_bak = nt_name(c, backup) if n_new is not None and backup else None
+    if n_new is None or (backup and n_bak is None):
+        return 0
+    sync = V.FILE_SYNCHRONOUS_IO_NONALERT | V.FILE_NON_DIRECTORY_FILE
+    st, h_old, _ = nt_open(c, n_old, V.GENERIC_READ | V.DELETE | V.SYNCHRONIZE, V.FILE_SHARE_ALL, sync)
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return 0
+    h_new = 0
+    try:
+        st, old_basic, _ = query_info(c, h_old, FS.FileBasicInformation, 40)
+        if _failed(st):
+            c.set_last_nt_error(st)
+            return 0
+        if struct.unpack_from("<I", old_basic, 32)[0] & V.FILE_ATTRIBUTE_READONLY:
+            c.set_last_error(ERROR_ACCESS_DENIED)      # no write access to the file to be replaced
+            return 0
+        full = V.SYNCHRONIZE | V.GENERIC_READ | V.DELETE | V.WRITE_DAC
+        st, h_new, _ = nt_open(c, n_new, full | V.GENERIC_WRITE, 0, sync)
+        if st == STATUS_ACCESS_DENIED:
+            st, h_new, _ = nt_open(c, n_new, full, 0, sync)
+        if _failed(st):
+            h_new = 0
+            c.set_last_nt_error(st)
+            return 0
+        # merge: the replaced file's creation time (the other times and the attributes stay the replacement's)
+        st = set_info(c, h_new, FS.FileBasicInformation, old_basic[:8] + bytes(32))
+        if _failed(st) and not flags & REPLACEFILE_IGNORE_MERGE_ERRORS:
+            c.set_last_nt_error(st)
+            return 0
+        if n_bak is not None:
+            st = set_info(c, h_old, FS.FileRenameInformation, rename_info(c, n_bak, True))
+            if _failed(st):
+                c.set_last_error(ERROR_UNABLE_TO_REMOVE_REPLACED)
+                return 0
+            st = set_info(c, h_new, FS.FileRenameInformation, rename_info(c, n_old, False))
+            if _failed(st):
+                back = set_info(c, h_old, FS.FileRenameInformation, rename_info(c, n_old, False))
+                c.set_last_error(ERROR_UNABLE_TO_MOVE_REPLACEMENT_2 if _failed(back)
+                                 else ERROR_UNABLE_TO_MOVE_REPLACEMENT)
+                return 0
+        else:
+            info = bytearray(rename_info(c, n_old, False))
+            struct.pack_into("<I", info, 0, FILE_RENAME_REPLACE_IF_EXISTS | FILE_RENAME_POSIX_SEMANTICS)
+            st = set_info(c, h_new, FS.FileRenameInformationEx, bytes(info))
+            if _failed(st):
+                c.set_last_nt_error(st)
+                return 0
+    finally:
+        if h_new:
+            nt_close(c, h_new)
+        nt_close(c, h_old)
     return 1
 
 

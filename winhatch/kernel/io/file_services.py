@@ -285,10 +285,42 @@ def fs_name(machine, thread, name: str) -> str:
     return out
 
 
+WOW64_TLS_FILESYSREDIR = 8
+
+
+def _redirection_slot(thread) -> int:
+    """The address of the thread's 64-bit TEB TlsSlots[WOW64_TLS_FILESYSREDIR] (0: no 64-bit TEB)."""
+    from winhatch.kernel.structs import TEB
+    teb64 = getattr(thread, "teb64", 0)
+    return teb64 + TEB.offset("x64", "TlsSlots") + 8 * WOW64_TLS_FILESYSREDIR if teb64 else 0
+
+
+def fs_redirection_value(thread) -> int:
+    """The WoW64 file system redirector's switch of a thread (nonzero: off): as on Windows, the 64-bit TEB's
+    TlsSlots[WOW64_TLS_FILESYSREDIR], which RtlWow64EnableFsRedirection(Ex) set (a 64-bit value)."""
+    slot = _redirection_slot(thread)
+    if slot:
+        try:
+            return int.from_bytes(thread.process.aspace.read(slot, 8), "little")
+        except Exception:       # an address space being torn down: the thread's last value
+            pass
+    return getattr(thread, "wow64_fs_redirection", 0)
+
+
+def set_fs_redirection_value(thread, value: int) -> int:
+    """Set a thread's redirector switch (nonzero: off); returns the previous value."""
+    old = fs_redirection_value(thread)
+    slot = _redirection_slot(thread)
+    if slot:
+        thread.process.aspace.write(slot, (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+    thread.wow64_fs_redirection = value
+    return old
+
+
 def redirected(thread) -> bool:
     """Does the WoW64 file system redirector apply to this thread's requests (an x86 process whose thread has
     not turned it off with Wow64DisableWow64FsRedirection / RtlWow64EnableFsRedirectionEx)?"""
-    return thread.process.arch == "x86" and not getattr(thread, "wow64_fs_redirection", 0)
+    return thread.process.arch == "x86" and not fs_redirection_value(thread)
 
 
 def _below_object_directory(thread, root: int, name: str | None) -> str | None:

@@ -394,6 +394,37 @@ def file_index(vf) -> int:
     return vf.vfs.file_index(vf.host_path)
 
 
+FILE_OPEN_BY_FILE_ID = 0x2000
+
+
+def _name_of_file_id(machine, thread, oa: int) -> str:
+    """FILE_OPEN_BY_FILE_ID: ObjectName's buffer is the file's 8-byte file reference (FileInternalInformation;
+    a 16-byte FILE_ID_128 with its high half zero is the same), RootDirectory a file or directory handle on
+    the volume. The name the file system opens instead (STATUS_INVALID_PARAMETER for another size or an id
+    the volume does not have)."""
+    from winhatch.kernel.fileobj import FileObject
+    n = _psize(thread)
+    raw = _rd(thread, oa, 6 * n if n == 8 else 24)
+    root, name_p = struct.unpack_from("<QQ", raw, 8) if n == 8 else struct.unpack_from("<II", raw, 4)
+    if not root or not name_p:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "FILE_OPEN_BY_FILE_ID needs a volume handle and an id")
+    us = _rd(thread, name_p, 2 * n)
+    length = struct.unpack_from("<H", us, 0)[0]
+    buf = struct.unpack_from("<Q" if n == 8 else "<I", us, n)[0]
+    if length not in (8, 16) or not buf:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, f"a file id of {length} bytes")
+    data = _rd(thread, buf, length)
+    if length == 16 and any(data[8:]):
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "a 128-bit file id past 64 bits")
+    obj = thread.process.handles.lookup(root, None, 0, current_process=thread.process, current_thread=thread)
+    if not isinstance(obj, FileObject) or obj.file.host_path is None:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "FILE_OPEN_BY_FILE_ID relative to no volume file")
+    guest = machine.vfs.guest_path_of_file_id(int.from_bytes(data[:8], "little"))
+    if guest is None or guest[:2].upper() != obj.file.path[:2].upper():
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "no file with this id on the volume")
+    return "\\??\\" + guest
+
+
 def _create(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStatusBlock, FileAttributes,
             ShareAccess, CreateDisposition, CreateOptions, service):
     from winhatch.kernel.fileobj import FILE_TYPE_CHAR, FileObject
@@ -414,9 +445,14 @@ def _create(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStat
                                           inherit=bool(attrs & OBJ_INHERIT))
         _wptr(thread, FileHandle, h)
         return complete(machine, thread, IoStatusBlock, 0, V.FILE_OPENED)
-    name, root = _resolve_oa(machine, thread, ObjectAttributes)
+    options = CreateOptions & 0xFFFFFFFF
+    if options & FILE_OPEN_BY_FILE_ID:
+        name, root = _name_of_file_id(machine, thread, ObjectAttributes), None
+        options &= ~FILE_OPEN_BY_FILE_ID
+    else:
+        name, root = _resolve_oa(machine, thread, ObjectAttributes)
     vf = machine.vfs.open(name, access=access, disposition=CreateDisposition & 0xFFFFFFFF,
-                          options=CreateOptions & 0xFFFFFFFF, share=ShareAccess & V.FILE_SHARE_ALL,
+                          options=options, share=ShareAccess & V.FILE_SHARE_ALL,
                           attributes=FileAttributes & 0xFFFF, root=root)
     obj = FileObject(vf, vf.path)
     if vf.device is not None:

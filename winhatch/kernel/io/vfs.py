@@ -790,6 +790,7 @@ class Vfs:
         #: address space of an exited process stays readable for reports, its views count no more)
         self.section_in_use = None
         self._data_sections: dict[str, list] = {}
+        self._file_ids: dict[int, str] = {}     # file index -> key, for FILE_OPEN_BY_FILE_ID
         c_root = self.sandbox_root / "C"
         c_root.mkdir(parents=True, exist_ok=True)
         self._mounts.append(_Mount("C", (), Path(os.path.realpath(c_root)), False))
@@ -1277,11 +1278,12 @@ class Vfs:
             out: list[FileInfo] = []
             if not r.is_root:
                 st = os.stat(r.host)
-                out.append(self._info_from_stat(".", st, r.readonly, None, r.guest))
+                # "." and ".." are the directory's and its parent's entries (their FileId, attributes, times)
+                out.append(self._info_from_stat(".", st, r.readonly, Path(r.key), r.guest))
                 parent = f"{r.target.drive}:\\" + "\\".join(r.names[:-1])
                 try:
                     pr = self._resolve(parent)
-                    out.append(self._info_from_stat("..", os.stat(pr.host), pr.readonly, None, pr.guest))
+                    out.append(self._info_from_stat("..", os.stat(pr.host), pr.readonly, Path(pr.key), pr.guest))
                 except (NtStatusError, OSError):
                     out.append(self._info_from_stat("..", st, r.readonly, None, parent))
             entries: dict[str, FileInfo] = {}
@@ -1823,11 +1825,29 @@ class Vfs:
         index is the same whichever layer holds it and in every run."""
         if key is None:
             return 0
-        ov = self._overlay_of(str(key))
+        entry = str(key)
+        ov = self._overlay_of(entry)
         if ov is not None:
             m = ov[0]
-            key = str(m.lower) + str(key)[len(str(m.host)):]
-        return file_index_of(key)
+            key = str(m.lower) + entry[len(str(m.host)):]
+        index = file_index_of(key)
+        ids = self._file_ids
+        if ids.get(index) != entry:
+            ids.pop(index, None)
+            ids[index] = entry           # what FILE_OPEN_BY_FILE_ID opens (the most recent ids handed out)
+            if len(ids) > self.MAX_FILE_IDS:
+                del ids[next(iter(ids))]
+        return index
+
+    MAX_FILE_IDS = 200_000
+
+    def guest_path_of_file_id(self, index: int) -> str | None:
+        """The guest path of the entry whose file index (FileInternalInformation, a directory entry's FileId)
+        this run handed out, if it still exists (FILE_OPEN_BY_FILE_ID); None otherwise."""
+        key = self._file_ids.get(index)
+        if key is None or not os.path.lexists(self._real_of(key)):
+            return None
+        return self._guest_of_key(key)
 
     def _key_of_host(self, host: str) -> str:
         """The key of the entry at a host path (Vfs.resolve's): in an overlay's lower layer, its upper path."""

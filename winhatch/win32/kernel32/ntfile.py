@@ -39,6 +39,7 @@ FILE_FLAG_OPEN_REPARSE_POINT = 0x00200000
 FILE_NO_INTERMEDIATE_BUFFERING = 0x8
 FILE_RANDOM_ACCESS = 0x800
 FILE_OPEN_FOR_BACKUP_INTENT = 0x4000
+FILE_OPEN_BY_FILE_ID_OPTION = 0x2000
 FILE_ATTRIBUTE_VALID_FLAGS = 0x7FA7
 OBJ_INHERIT, OBJ_CASE_INSENSITIVE = 0x2, 0x40
 INVALID_FILE_ATTRIBUTES = 0xFFFFFFFF
@@ -190,6 +191,56 @@ def create_file(c, name, access, share, sa, disposition, flags) -> int:
     else:
         c.set_last_error(0)
     return h
+
+
+FILE_ID_TYPE_FILE, FILE_ID_TYPE_OBJECT, FILE_ID_TYPE_EXTENDED = 0, 1, 2
+
+
+@api(K32, "HANDLE WINAPI OpenFileById(HANDLE hVolumeHint, LPFILE_ID_DESCRIPTOR lpFileId, DWORD dwDesiredAccess, "
+          "DWORD dwShareMode, LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwFlagsAndAttributes)")
+def OpenFileById(c, volume, pid, access, share, sa, flags):
+    """NtCreateFile(FILE_OPEN_BY_FILE_ID) relative to the volume hint: FILE_ID_DESCRIPTOR {dwSize, Type,
+    union at +8}: a FileIdType's 64-bit id (the file index of FileInternalInformation and of the directory
+    entries' FileId), an ExtendedFileIdType's FILE_ID_128. No descriptor: ERROR_INVALID_PARAMETER; object ids
+    (ObjectIdType) are not kept by winhatch's volumes and stop the guest."""
+    bad = invalid_handle(c)
+    if not pid:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return bad
+    kind = c.u32(pid + 4)
+    if kind == FILE_ID_TYPE_FILE:
+        ident = c.read(pid + 8, 8)
+    elif kind == FILE_ID_TYPE_EXTENDED:
+        ident = c.read(pid + 8, 16)
+    elif kind == FILE_ID_TYPE_OBJECT:
+        from winhatch.win32.ntdll.seh import raise_unsupported
+        raise_unsupported(c, "OpenFileById with an object id (ObjectIdType)")
+    else:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return bad
+    options = FILE_OPEN_BY_FILE_ID_OPTION
+    if not flags & FILE_FLAG_OVERLAPPED:
+        options |= V.FILE_SYNCHRONOUS_IO_NONALERT
+    if flags & FILE_FLAG_BACKUP_SEMANTICS:
+        options |= FILE_OPEN_FOR_BACKUP_INTENT
+    if flags & FILE_FLAG_OPEN_REPARSE_POINT:
+        options |= V.FILE_OPEN_REPARSE_POINT
+    inherit = bool(sa and c.u32(sa + (16 if c.ptr_size == 8 else 8)))
+    ps = c.ptr_size
+    name = c.stack_alloc(len(ident), 8)
+    c.write(name, ident)
+    us = c.stack_alloc(2 * ps, 8)
+    c.write(us, struct.pack("<HH", len(ident), len(ident)))
+    c.write_ptr(us + ps, name)
+    oa = c.object_attributes(us, OBJ_INHERIT if inherit else 0, root=volume)
+    hp = c.stack_alloc(ps, 8)
+    iosb = c.stack_alloc(2 * ps, 8)
+    st = c.nt("NtCreateFile", hp, access | V.SYNCHRONIZE | V.FILE_READ_ATTRIBUTES, oa, iosb, 0, 0,
+              share & V.FILE_SHARE_ALL, V.FILE_OPEN, options, 0, 0)
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return bad
+    return c.ptr(hp)
 
 
 @api(K32, "HANDLE WINAPI CreateFile2(LPCWSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode, "

@@ -39,6 +39,7 @@ from winhatch.ntstatus import (
     STATUS_OBJECT_PATH_SYNTAX_BAD,
     STATUS_OBJECT_TYPE_MISMATCH,
     STATUS_PIPE_BROKEN,
+    STATUS_PRIVILEGE_NOT_HELD,
 )
 from . import mountmgr
 from . import vfs as V
@@ -834,6 +835,7 @@ FileAlignmentInformation = 17
 FileAllInformation = 18
 FileAllocationInformation = 19
 FileEndOfFileInformation = 20
+FileValidDataLengthInformation = 39
 FileNetworkOpenInformation = 34
 FileAttributeTagInformation = 35
 FileIdBothDirectoryInformation = 37
@@ -1081,6 +1083,7 @@ _SET = {
     FileModeInformation: (4, 0),
     FileAllocationInformation: (8, V.FILE_WRITE_DATA),
     FileEndOfFileInformation: (8, V.FILE_WRITE_DATA),
+    FileValidDataLengthInformation: (8, V.FILE_WRITE_DATA),
 }
 
 
@@ -1148,6 +1151,13 @@ def NtSetInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInforma
         machine.vfs.set_disposition(vf, bool(flags & FILE_DISPOSITION_DELETE),
                                     posix=bool(flags & FILE_DISPOSITION_POSIX_SEMANTICS),
                                     ignore_readonly=bool(flags & FILE_DISPOSITION_IGNORE_READONLY_ATTRIBUTE))
+    elif cls == FileValidDataLengthInformation:
+        # SetFileValidData: the caller needs SeManageVolumePrivilege enabled (a standard user's token does not
+        # hold it). winhatch's volumes keep no valid data length apart from the end of file, so a caller that
+        # holds the privilege stops here
+        if "SeManageVolumePrivilege" not in thread.process.token.get("privileges", set()):
+            return STATUS_PRIVILEGE_NOT_HELD
+        unsupported(thread, "NtSetInformationFile", "FileValidDataLengthInformation (a valid data length)")
     elif cls in (FileRenameInformation, FileRenameInformationEx, FileLinkInformation):
         n = _psize(thread)
         if n == 8:

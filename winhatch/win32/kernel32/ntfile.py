@@ -432,6 +432,22 @@ def FlushFileBuffers(c, h):
     return 1
 
 
+@api(K32, "BOOL WINAPI SetFileValidData(HANDLE hFile, LONGLONG ValidDataLength)")
+def SetFileValidData(c, h, length):
+    """NtSetInformationFile(FileValidDataLengthInformation): a handle without write access is
+    ERROR_ACCESS_DENIED, a caller without SeManageVolumePrivilege ERROR_PRIVILEGE_NOT_HELD."""
+    st = set_info(c, h, FS.FileValidDataLengthInformation, struct.pack("<q", signed64(length)))
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return 0
+    return 1
+
+
+def signed64(v: int) -> int:
+    v &= 0xFFFFFFFFFFFFFFFF
+    return v - (1 << 64) if v >> 63 else v
+
+
 @api(K32, "BOOL WINAPI SetEndOfFile(HANDLE hFile)")
 def SetEndOfFile(c, h):
     """The end of file at the file pointer: FileEndOfFileInformation, then FileAllocationInformation."""

@@ -1728,3 +1728,79 @@ def NtQueryDirectoryObject(machine, thread, DirectoryHandle, Buffer, Length, Ret
     if ReturnLength:
         _wr(thread, ReturnLength, struct.pack("<I", len(table) + len(strings)))
     return STATUS_MORE_ENTRIES if start + len(chosen) < len(items) else 0
+
+
+# ============================================================================================ scatter / gather
+MAX_SEGMENTS = 1 << 16
+
+
+def _scatter_gather(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, SegmentArray,
+                    Length, ByteOffset, *, write: bool) -> int:
+    """NtReadFileScatter / NtWriteFileGather: the transfer goes between the file and one page-sized buffer per
+    FILE_SEGMENT_ELEMENT (64-bit entries). The file must be a disk file opened for asynchronous, unbuffered
+    I/O (FILE_FLAG_OVERLAPPED | FILE_FLAG_NO_BUFFERING: STATUS_INVALID_PARAMETER otherwise); the request
+    is queued as the file system does for unbuffered I/O: the service answers STATUS_PENDING and the request
+    completes (IO_STATUS_BLOCK, event, completion packet, APC) before the caller sees it. Reading at the end
+    of the file: STATUS_END_OF_FILE at once, and no completion."""
+    from winhatch.kernel.mm.constants import PAGE_SIZE
+    obj = _file_obj(thread, FileHandle, V.FILE_WRITE_DATA if write else V.FILE_READ_DATA)
+    vf = _vfile(obj)
+    if vf is None or vf.device is not None or vf.is_dir or _synchronous(vf) \
+            or not vf.options & 0x8:                       # FILE_NO_INTERMEDIATE_BUFFERING
+        return STATUS_INVALID_PARAMETER
+    if ApcRoutine and getattr(obj, "completion_port", None) is not None:
+        return STATUS_INVALID_PARAMETER
+    length = Length & 0xFFFFFFFF
+    count = (length + PAGE_SIZE - 1) // PAGE_SIZE
+    if count > MAX_SEGMENTS or not SegmentArray:
+        return STATUS_INVALID_PARAMETER
+    raw = _rd(thread, SegmentArray, 8 * count)
+    mask = 0xFFFFFFFFFFFFFFFF if _psize(thread) == 8 else 0xFFFFFFFF
+    pages = [int.from_bytes(raw[8 * i:8 * i + 8], "little") & mask for i in range(count)]
+    aspace = thread.process.aspace
+    for i, p in enumerate(pages):
+        n = min(PAGE_SIZE, length - i * PAGE_SIZE)
+        if not p or not aspace.accessible(p, n, not write):
+            return 0xC0000005                               # STATUS_ACCESS_VIOLATION
+    off = _offset(thread, vf, ByteOffset, write=write)
+    ev = _event(thread, Event)
+    pos = vf.tell()
+    try:
+        if write:
+            data = b"".join(_rd(thread, p, min(PAGE_SIZE, length - i * PAGE_SIZE)) for i, p in enumerate(pages))
+            done = vf.write(data, off) if data else 0
+        else:
+            data = vf.read(length, off) if length else b""
+            if not data and length:
+                return _done(machine, thread, obj, IoStatusBlock, STATUS_END_OF_FILE, 0, ev, ApcRoutine,
+                             ApcContext)
+            for i in range(0, len(data), PAGE_SIZE):
+                _wr(thread, pages[i // PAGE_SIZE], data[i:i + PAGE_SIZE])
+            done = len(data)
+    except NtStatusError as e:
+        return _done(machine, thread, obj, IoStatusBlock, e.status, 0, ev, ApcRoutine, ApcContext)
+    finally:
+        vf.position = pos                                   # an asynchronous file has no file pointer
+    st = _done(machine, thread, obj, IoStatusBlock, 0, done, ev, ApcRoutine, ApcContext)
+    if st == 0:
+        # pending, so its completion packet is queued even with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS
+        from winhatch.kernel.io import completion as io
+        port = getattr(obj, "completion_port", None)
+        if port is not None and ApcContext and not port.deleted \
+                and getattr(obj, "completion_modes", 0) & io.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS:
+            port.insert(io.Packet(obj.completion_key, ApcContext, 0, done))
+    return 0x103 if st == 0 else st                         # STATUS_PENDING
+
+
+@kernel_service("NtReadFileScatter")
+def NtReadFileScatter(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, SegmentArray,
+                      Length, ByteOffset, Key):
+    return _scatter_gather(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock,
+                           SegmentArray, Length, ByteOffset, write=False)
+
+
+@kernel_service("NtWriteFileGather")
+def NtWriteFileGather(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, SegmentArray,
+                      Length, ByteOffset, Key):
+    return _scatter_gather(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock,
+                           SegmentArray, Length, ByteOffset, write=True)

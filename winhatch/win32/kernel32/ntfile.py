@@ -321,6 +321,38 @@ def _transfer(c, service: str, request, h, buf, n, count, ov) -> int:
     return 1
 
 
+@api(K32, "BOOL WINAPI ReadFileScatter(HANDLE hFile, FILE_SEGMENT_ELEMENT *aSegmentArray, "
+          "DWORD nNumberOfBytesToRead, LPDWORD lpReserved, LPOVERLAPPED lpOverlapped)")
+def ReadFileScatter(c, h, segments, n, reserved, ov):
+    return _scatter_gather(c, "NtReadFileScatter", h, segments, n, ov)
+
+
+@api(K32, "BOOL WINAPI WriteFileGather(HANDLE hFile, FILE_SEGMENT_ELEMENT *aSegmentArray, "
+          "DWORD nNumberOfBytesToWrite, LPDWORD lpReserved, LPOVERLAPPED lpOverlapped)")
+def WriteFileGather(c, h, segments, n, reserved, ov):
+    return _scatter_gather(c, "NtWriteFileGather", h, segments, n, ov)
+
+
+def _scatter_gather(c, service: str, h, segments, n, ov) -> int:
+    """The OVERLAPPED is the IO_STATUS_BLOCK and the completion context (the handle must be overlapped: the
+    service refuses a synchronous one); STATUS_PENDING is ERROR_IO_PENDING, as it is for every successful
+    request (the file system queues unbuffered I/O)."""
+    if not ov:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    off, event = _overlapped(c, ov)
+    c.write_ptr(ov, STATUS_PENDING)
+    ctx = 0 if c.ptr(c.ptr_size * 2 + 8 + ov) & 1 else ov       # hEvent's low bit: no completion packet
+    st = c.nt(service, h, event, 0, ctx, ov, segments, n, off, 0)
+    if st == STATUS_PENDING:
+        c.set_last_error(ERROR_IO_PENDING)
+        return 0
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return 0
+    return 1
+
+
 # ============================================================================================ position and size
 def _size(c, h) -> int | None:
     st, raw, _ = query_info(c, h, FS.FileStandardInformation, 24)

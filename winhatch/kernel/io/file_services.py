@@ -836,6 +836,7 @@ FileAllInformation = 18
 FileAllocationInformation = 19
 FileEndOfFileInformation = 20
 FileValidDataLengthInformation = 39
+FileIoPriorityHintInformation = 43
 FileNetworkOpenInformation = 34
 FileAttributeTagInformation = 35
 FileIdBothDirectoryInformation = 37
@@ -1084,6 +1085,7 @@ _SET = {
     FileAllocationInformation: (8, V.FILE_WRITE_DATA),
     FileEndOfFileInformation: (8, V.FILE_WRITE_DATA),
     FileValidDataLengthInformation: (8, V.FILE_WRITE_DATA),
+    FileIoPriorityHintInformation: (4, 0),
 }
 
 
@@ -1151,6 +1153,11 @@ def NtSetInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInforma
         machine.vfs.set_disposition(vf, bool(flags & FILE_DISPOSITION_DELETE),
                                     posix=bool(flags & FILE_DISPOSITION_POSIX_SEMANTICS),
                                     ignore_readonly=bool(flags & FILE_DISPOSITION_IGNORE_READONLY_ATTRIBUTE))
+    elif cls == FileIoPriorityHintInformation:
+        (hint,) = struct.unpack("<I", raw)
+        if hint >= 5:                       # IoPriorityVeryLow .. IoPriorityCritical
+            return STATUS_INVALID_PARAMETER
+        obj.io_priority_hint = hint         # the file object's hint (winhatch schedules no disk I/O)
     elif cls == FileValidDataLengthInformation:
         # SetFileValidData: the caller needs SeManageVolumePrivilege enabled (a standard user's token does not
         # hold it). winhatch's volumes keep no valid data length apart from the end of file, so a caller that

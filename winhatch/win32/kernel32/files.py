@@ -523,8 +523,8 @@ def _on_disk_case(path: str, host_path) -> str:
           "DWORD dwFlags)")
 def GetFinalPathNameByHandle(c, h, buf, size, flags):
     """The path of an open file: \\\\?\\C:\\dir\\name (VOLUME_NAME_DOS), \\Device\\HarddiskVolumeN\\dir\\name
-    (VOLUME_NAME_NT) or \\dir\\name (VOLUME_NAME_NONE); FILE_NAME_NORMALIZED spells the names as the file
-    system does. Returns the length without the NUL, or the size needed with it when the buffer is short."""
+    (VOLUME_NAME_NT), \\\\?\\Volume{GUID}\\dir\\name (VOLUME_NAME_GUID) or \\dir\\name (VOLUME_NAME_NONE);
+    FILE_NAME_NORMALIZED spells the names as the file system does. Returns the length without the NUL, or the size needed with it when the buffer is short."""
     if flags & ~(FILE_NAME_OPENED | 0x7) or (flags & 0x7) not in (VOLUME_NAME_DOS, VOLUME_NAME_GUID,
                                                                   VOLUME_NAME_NT, VOLUME_NAME_NONE):
         c.set_last_error(ERROR_INVALID_PARAMETER)
@@ -551,10 +551,19 @@ def GetFinalPathNameByHandle(c, h, buf, size, flags):
             from winhatch.win32.msvcrt.runtime import not_implemented
             not_implemented(c, f"GetFinalPathNameByHandle(VOLUME_NAME_NT) on drive {drive}: (no NT device)")
         text = f"\\Device\\{dev}{rest}"
-    else:
-        from winhatch.win32.msvcrt.runtime import not_implemented
-        not_implemented(c, "GetFinalPathNameByHandle(VOLUME_NAME_GUID) (volume GUID names)")
-    return put_string_fits(c, buf, size, text)
+    else:   # VOLUME_NAME_GUID: the volume's \\?\Volume{GUID} name from the mount manager
+        from winhatch.win32.kernel32.volumes import _volume_of_drive
+        err, volume = _volume_of_drive(c, drive)
+        if volume is None:
+            c.set_last_error(err)
+            return 0
+        text = volume.rstrip("\\") + rest
+    n = put_string_fits(c, buf, size, text)
+    if not c.wide and n > len(c.encode_t(text)):
+        # the ANSI version's size needed leaves the NUL out (kernel32/tests/file.c
+        # test_GetFinalPathNameByHandleA, written on Windows)
+        n -= 1
+    return n
 
 
 # ============================================================================================ SearchPath

@@ -1197,6 +1197,11 @@ def GetFileInformationByHandleEx(c, h, cls, buf, size):
     return 1
 
 
+FILE_IO_PRIORITY_HINT_INFO = 12
+ERROR_BAD_LENGTH = 24
+#: FileStandardInfo, FileNameInfo, FileStreamInfo, FileCompressionInfo, FileAttributeTagInfo, the directory
+#: classes, FileRemoteProtocolInfo, FileStorageInfo, FileAlignmentInfo, FileIdInfo
+_QUERY_ONLY_BY_HANDLE = {1, 2, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20}
 _SET_BY_HANDLE = {FileBasicInfo: (FS.FileBasicInformation, 40), FileDispositionInfo: (FS.FileDispositionInformation, 1),
                   FileAllocationInfo: (FS.FileAllocationInformation, 8),
                   FileEndOfFileInfo: (FS.FileEndOfFileInformation, 8),
@@ -1241,6 +1246,20 @@ def SetFileInformationByHandle(c, h, cls, info, size):
             raw = struct.pack("<III", flags, root, len(data)) + data
         ncls = FS.FileRenameInformation if cls == FileRenameInfo else FS.FileRenameInformationEx
         st = set_info(c, h, ncls, raw + b"\0\0")
+    elif cls == FILE_IO_PRIORITY_HINT_INFO:
+        # PRIORITY_HINT: IoPriorityHintVeryLow, Low or Normal (kernel32/tests/file.c
+        # test_SetFileInformationByHandle, written on Windows: a short buffer is ERROR_BAD_LENGTH)
+        if size < 4:
+            c.set_last_error(ERROR_BAD_LENGTH)
+            return 0
+        hint = c.u32(info)
+        if hint >= 3:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        st = set_info(c, h, FS.FileIoPriorityHintInformation, struct.pack("<I", hint))
+    elif cls in _QUERY_ONLY_BY_HANDLE:
+        c.set_last_error(ERROR_INVALID_PARAMETER)       # classes that are only queried
+        return 0
     elif cls in _SET_BY_HANDLE:
         ncls, minimum = _SET_BY_HANDLE[cls]
         if size < minimum:

@@ -636,7 +636,11 @@ FILE_DISPOSITION_DELETE, FILE_DISPOSITION_POSIX_SEMANTICS = 0x1, 0x2
 
 def _delete(c, name, directory: bool) -> int:
     """DeleteFileW / RemoveDirectoryW: open for DELETE, set the disposition with POSIX semantics (the name goes
-    at once, as Windows 10 does), close."""
+    at once, as Windows 10 does), close. DeleteFile(NULL): ERROR_PATH_NOT_FOUND (kernel32/tests/file.c
+    test_DeleteFileW, written on Windows)."""
+    if name is None and not directory:
+        c.set_last_error(ERROR_PATH_NOT_FOUND)
+        return 0
     if not _need(c, name):
         return 0
     nt = nt_name(c, name)
@@ -671,6 +675,9 @@ def RemoveDirectory(c, name):
 
 @api(K32, "BOOL WINAPI CreateDirectory%(LPCTSTR lpPathName, LPSECURITY_ATTRIBUTES lpSecurityAttributes)")
 def CreateDirectory(c, name, sa):
+    if name is None:                    # no name to convert: ERROR_PATH_NOT_FOUND (kernel32/tests/directory.c)
+        c.set_last_error(ERROR_PATH_NOT_FOUND)
+        return 0
     if not _need(c, name):
         return 0
     nt = nt_name(c, name)

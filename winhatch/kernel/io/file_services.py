@@ -835,6 +835,7 @@ FileAlignmentInformation = 17
 FileAllInformation = 18
 FileAllocationInformation = 19
 FileEndOfFileInformation = 20
+FileStreamInformation = 22
 FileValidDataLengthInformation = 39
 FileIoPriorityHintInformation = 43
 FileNetworkOpenInformation = 34
@@ -871,6 +872,7 @@ _QUERY = {
     FileAttributeTagInformation: (8, V.FILE_READ_ATTRIBUTES),
     FileIdInformation: (24, 0),
     FileStatInformation: (72, V.FILE_READ_ATTRIBUTES),
+    FileStreamInformation: (24, 0),
 }
 
 
@@ -1024,6 +1026,18 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
             return complete(machine, thread, IoStatusBlock, 0, 24)
         return STATUS_INVALID_PARAMETER
     fi = vf.info
+    if cls == FileStreamInformation:
+        # the streams of the file: its unnamed data stream (winhatch's volumes keep no alternate data
+        # streams); a directory has none
+        if fi.is_dir:
+            return complete(machine, thread, IoStatusBlock, 0, 0)
+        name = "::$DATA".encode("utf-16-le")
+        entry = struct.pack("<IIqq", 0, len(name), fi.size, _alloc(fi)) + name
+        if length < len(entry):
+            _wr(thread, FileInformation, entry[:24])
+            return complete(machine, thread, IoStatusBlock, STATUS_BUFFER_OVERFLOW, 24)
+        _wr(thread, FileInformation, entry)
+        return complete(machine, thread, IoStatusBlock, 0, len(entry))
     idx = file_index(vf)
     if cls == FileBasicInformation:
         data = _basic(fi)

@@ -1085,11 +1085,95 @@ def FindClose(c, h):
         fh = c.proc.handles.lookup(h, "FindFile")
     except NtStatusError:
         fh = None
-    if not isinstance(fh, FindHandle):      # (a C runtime _findfirst handle is not kernel32's)
+    if not isinstance(fh, (FindHandle, FindStreamHandle)):   # (a C runtime _findfirst handle is not kernel32's)
         c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
-    nt_close(c, fh.dir_handle)
+    if isinstance(fh, FindHandle):
+        nt_close(c, fh.dir_handle)
     c.proc.handles.close(h)
+    return 1
+
+
+class FindStreamHandle(KObject):
+    """The state behind a FindFirstStreamW handle: the streams FileStreamInformation listed, the next one."""
+    type_name = "FindFile"
+
+    def __init__(self, streams: list[tuple[int, str]]):
+        super().__init__()
+        self.streams = streams
+        self.next = 1
+
+
+FindStreamInfoStandard = 0
+ERROR_HANDLE_EOF_ = 38
+
+
+def _put_stream(c, data: int, size: int, name: str) -> None:
+    """WIN32_FIND_STREAM_DATA: LARGE_INTEGER StreamSize, WCHAR cStreamName[MAX_PATH + 36]."""
+    c.write(data, struct.pack("<q", size) + name[:MAX_PATH + 35].encode("utf-16-le") + b"\0\0")
+
+
+@api(K32, "HANDLE WINAPI FindFirstStreamW(LPCWSTR lpFileName, STREAM_INFO_LEVELS InfoLevel, LPVOID lpFindStreamData, "
+          "DWORD dwFlags)")
+def FindFirstStreamW(c, name, level, data, flags):
+    """The file's streams from NtQueryInformationFile(FileStreamInformation) on a handle opened for nothing but
+    synchronization (backup intent, so a directory opens too): the first in the WIN32_FIND_STREAM_DATA, the
+    rest for FindNextStreamW. A file without streams (a directory): ERROR_HANDLE_EOF. Another level or any
+    flag: ERROR_INVALID_PARAMETER."""
+    bad = invalid_handle(c)
+    if level != FindStreamInfoStandard or flags or not data:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return bad
+    nt = nt_name(c, name) if name else None
+    if nt is None:
+        if not name:
+            c.set_last_error(ERROR_PATH_NOT_FOUND)
+        return bad
+    st, h, _ = nt_open(c, nt, V.SYNCHRONIZE, V.FILE_SHARE_ALL,
+                       V.FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_FOR_BACKUP_INTENT)
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return bad
+    size = 4096
+    try:
+        for _ in range(8):
+            st, raw, info = query_info(c, h, FS.FileStreamInformation, size)
+            if st != 0x80000005:                  # STATUS_BUFFER_OVERFLOW: a larger buffer
+                break
+            size *= 4
+    finally:
+        nt_close(c, h)
+    if _failed(st) or st == 0x80000005:
+        c.set_last_nt_error(st)
+        return bad
+    streams, off = [], 0
+    while info and off + 24 <= info and len(streams) < 4096:
+        nxt, nlen, ssize = struct.unpack_from("<IIq", raw, off)
+        streams.append((ssize, raw[off + 24:off + 24 + nlen].decode("utf-16-le", "surrogatepass")))
+        if not nxt:
+            break
+        off += nxt
+    if not streams:
+        c.set_last_error(ERROR_HANDLE_EOF_)
+        return bad
+    _put_stream(c, data, *streams[0])
+    return c.proc.handles.insert(FindStreamHandle(streams), 0x1F01FF)
+
+
+@api(K32, "BOOL WINAPI FindNextStreamW(HANDLE hFindStream, LPVOID lpFindStreamData)")
+def FindNextStreamW(c, h, data):
+    try:
+        fh = c.proc.handles.lookup(h, "FindFile")
+    except NtStatusError:
+        fh = None
+    if not isinstance(fh, FindStreamHandle):
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    if fh.next >= len(fh.streams):
+        c.set_last_error(ERROR_HANDLE_EOF_)
+        return 0
+    _put_stream(c, data, *fh.streams[fh.next])
+    fh.next += 1
     return 1
 
 

@@ -5,7 +5,9 @@ test_WriteFileGather, test_file_access and test_SetFileValidData, written on Win
 prints the same lines for file_gather_dup.c except where Wine is lenient: it completes WriteFileGather at
 once (Windows may too; the test accepts both) and a read at the end with ERROR_IO_PENDING (the test accepts
 ERROR_HANDLE_EOF), it lets a duplicate widen a file handle's access (Windows: ERROR_ACCESS_DENIED) and it
-sets the valid data length without SeManageVolumePrivilege (Windows: ERROR_PRIVILEGE_NOT_HELD, a todo_wine)."""
+sets the valid data length without SeManageVolumePrivilege (Windows: ERROR_PRIVILEGE_NOT_HELD, a todo_wine).
+GetFileType takes STD_OUTPUT_HANDLE for the standard output's handle and answers FILE_TYPE_UNKNOWN with
+ERROR_INVALID_HANDLE for an object that is no file (test_GetFileType)."""
 import shutil
 
 from winhatch import runner
@@ -21,6 +23,8 @@ duplicate for more access: 0 5
 duplicate for less access: 1
 valid data, read handle: 0 5
 valid data, no privilege: 0 1314
+file type of STD_OUTPUT_HANDLE is its handle's: 1
+file type of a mutex: 0 6
 """
 
 

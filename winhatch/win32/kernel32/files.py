@@ -55,12 +55,19 @@ def _file(c, h) -> FileObject | None:
 
 @api(K32, "DWORD WINAPI GetFileType(HANDLE hFile)")
 def GetFileType(c, h):
+    """The file type of a file handle; STD_INPUT/OUTPUT/ERROR_HANDLE stand for the process's standard handles
+    (as kernelbase translates them); a handle to an object that is no file (a section, a mutex):
+    FILE_TYPE_UNKNOWN with ERROR_INVALID_HANDLE (kernel32/tests/file.c test_GetFileType, written on
+    Windows)."""
+    from winhatch.win32.kernel32.base import GetStdHandle
+    if (h & 0xFFFFFFFF) in (0xFFFFFFF6, 0xFFFFFFF5, 0xFFFFFFF4):     # STD_INPUT/OUTPUT/ERROR_HANDLE
+        h = GetStdHandle(c, h & 0xFFFFFFFF)
     obj = _lookup(c, h)
     if obj is None:
         return FILE_TYPE_UNKNOWN
     t = getattr(obj, "file_type", None)
     if t is None:
-        c.set_last_error(0)
+        c.set_last_error(ERROR_INVALID_HANDLE)
         return FILE_TYPE_UNKNOWN
     c.set_last_error(0)
     return t

@@ -146,7 +146,9 @@ def create_file(c, name, access, share, sa, disposition, flags) -> int:
     if disposition not in _DISPOSITIONS:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return bad
-    if disposition == TRUNCATE_EXISTING and not access & (V.GENERIC_WRITE | V.FILE_WRITE_DATA | V.GENERIC_ALL):
+    # TRUNCATE_EXISTING needs GENERIC_WRITE itself: FILE_WRITE_DATA alone is ERROR_INVALID_PARAMETER
+    # (kernel32/tests/file.c test_CreateFile, written on Windows)
+    if disposition == TRUNCATE_EXISTING and not access & (V.GENERIC_WRITE | V.GENERIC_ALL):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return bad
     options = 0

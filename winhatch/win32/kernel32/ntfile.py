@@ -256,7 +256,9 @@ def CreateFile2(c, name, access, share, disposition, params):
         if size < 16 + 2 * c.ptr_size:
             c.set_last_error(ERROR_INVALID_PARAMETER)
             return invalid_handle(c)
-        flags = attrs | fflags | qos
+        # each field keeps to its kind: FILE_FLAG_* bits given in dwFileAttributes are ignored (a handle
+        # asked for that way is synchronous; kernel32/tests/file.c test_CreateFile2, written on Windows)
+        flags = (attrs & FILE_ATTRIBUTE_VALID_FLAGS) | (fflags & ~0xFFFF) | qos
         sa = c.ptr(params + 16)
     return create_file(c, name, access, share, sa, disposition, flags)
 

@@ -46,6 +46,9 @@ class FileObject(KObject):
         w = getattr(self, "notify_watch", None)     # its change notification requests end (STATUS_NOTIFY_CLEANUP)
         if w is not None:
             w.close()
+        cleanup = getattr(self.file, "cleanup", None)   # IRP_MJ_CLEANUP: share access and locks go now
+        if cleanup is not None:
+            cleanup()
 
     def on_delete(self) -> None:
         self.file.close()

@@ -39,6 +39,7 @@ from winhatch.ntstatus import (
     STATUS_OBJECT_PATH_SYNTAX_BAD,
     STATUS_OBJECT_TYPE_MISMATCH,
     STATUS_PIPE_BROKEN,
+    STATUS_PRIVILEGE_NOT_HELD,
 )
 from . import mountmgr
 from . import vfs as V
@@ -285,10 +286,42 @@ def fs_name(machine, thread, name: str) -> str:
     return out
 
 
+WOW64_TLS_FILESYSREDIR = 8
+
+
+def _redirection_slot(thread) -> int:
+    """The address of the thread's 64-bit TEB TlsSlots[WOW64_TLS_FILESYSREDIR] (0: no 64-bit TEB)."""
+    from winhatch.kernel.structs import TEB
+    teb64 = getattr(thread, "teb64", 0)
+    return teb64 + TEB.offset("x64", "TlsSlots") + 8 * WOW64_TLS_FILESYSREDIR if teb64 else 0
+
+
+def fs_redirection_value(thread) -> int:
+    """The WoW64 file system redirector's switch of a thread (nonzero: off): as on Windows, the 64-bit TEB's
+    TlsSlots[WOW64_TLS_FILESYSREDIR], which RtlWow64EnableFsRedirection(Ex) set (a 64-bit value)."""
+    slot = _redirection_slot(thread)
+    if slot:
+        try:
+            return int.from_bytes(thread.process.aspace.read(slot, 8), "little")
+        except Exception:       # an address space being torn down: the thread's last value
+            pass
+    return getattr(thread, "wow64_fs_redirection", 0)
+
+
+def set_fs_redirection_value(thread, value: int) -> int:
+    """Set a thread's redirector switch (nonzero: off); returns the previous value."""
+    old = fs_redirection_value(thread)
+    slot = _redirection_slot(thread)
+    if slot:
+        thread.process.aspace.write(slot, (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+    thread.wow64_fs_redirection = value
+    return old
+
+
 def redirected(thread) -> bool:
     """Does the WoW64 file system redirector apply to this thread's requests (an x86 process whose thread has
     not turned it off with Wow64DisableWow64FsRedirection / RtlWow64EnableFsRedirectionEx)?"""
-    return thread.process.arch == "x86" and not getattr(thread, "wow64_fs_redirection", 0)
+    return thread.process.arch == "x86" and not fs_redirection_value(thread)
 
 
 def _below_object_directory(thread, root: int, name: str | None) -> str | None:
@@ -362,6 +395,37 @@ def file_index(vf) -> int:
     return vf.vfs.file_index(vf.host_path)
 
 
+FILE_OPEN_BY_FILE_ID = 0x2000
+
+
+def _name_of_file_id(machine, thread, oa: int) -> str:
+    """FILE_OPEN_BY_FILE_ID: ObjectName's buffer is the file's 8-byte file reference (FileInternalInformation;
+    a 16-byte FILE_ID_128 with its high half zero is the same), RootDirectory a file or directory handle on
+    the volume. The name the file system opens instead (STATUS_INVALID_PARAMETER for another size or an id
+    the volume does not have)."""
+    from winhatch.kernel.fileobj import FileObject
+    n = _psize(thread)
+    raw = _rd(thread, oa, 6 * n if n == 8 else 24)
+    root, name_p = struct.unpack_from("<QQ", raw, 8) if n == 8 else struct.unpack_from("<II", raw, 4)
+    if not root or not name_p:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "FILE_OPEN_BY_FILE_ID needs a volume handle and an id")
+    us = _rd(thread, name_p, 2 * n)
+    length = struct.unpack_from("<H", us, 0)[0]
+    buf = struct.unpack_from("<Q" if n == 8 else "<I", us, n)[0]
+    if length not in (8, 16) or not buf:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, f"a file id of {length} bytes")
+    data = _rd(thread, buf, length)
+    if length == 16 and any(data[8:]):
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "a 128-bit file id past 64 bits")
+    obj = thread.process.handles.lookup(root, None, 0, current_process=thread.process, current_thread=thread)
+    if not isinstance(obj, FileObject) or obj.file.host_path is None:
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "FILE_OPEN_BY_FILE_ID relative to no volume file")
+    guest = machine.vfs.guest_path_of_file_id(int.from_bytes(data[:8], "little"))
+    if guest is None or guest[:2].upper() != obj.file.path[:2].upper():
+        raise NtStatusError(STATUS_INVALID_PARAMETER, "no file with this id on the volume")
+    return "\\??\\" + guest
+
+
 def _create(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStatusBlock, FileAttributes,
             ShareAccess, CreateDisposition, CreateOptions, service):
     from winhatch.kernel.fileobj import FILE_TYPE_CHAR, FileObject
@@ -382,9 +446,14 @@ def _create(machine, thread, FileHandle, DesiredAccess, ObjectAttributes, IoStat
                                           inherit=bool(attrs & OBJ_INHERIT))
         _wptr(thread, FileHandle, h)
         return complete(machine, thread, IoStatusBlock, 0, V.FILE_OPENED)
-    name, root = _resolve_oa(machine, thread, ObjectAttributes)
+    options = CreateOptions & 0xFFFFFFFF
+    if options & FILE_OPEN_BY_FILE_ID:
+        name, root = _name_of_file_id(machine, thread, ObjectAttributes), None
+        options &= ~FILE_OPEN_BY_FILE_ID
+    else:
+        name, root = _resolve_oa(machine, thread, ObjectAttributes)
     vf = machine.vfs.open(name, access=access, disposition=CreateDisposition & 0xFFFFFFFF,
-                          options=CreateOptions & 0xFFFFFFFF, share=ShareAccess & V.FILE_SHARE_ALL,
+                          options=options, share=ShareAccess & V.FILE_SHARE_ALL,
                           attributes=FileAttributes & 0xFFFF, root=root)
     obj = FileObject(vf, vf.path)
     if vf.device is not None:
@@ -771,6 +840,9 @@ FileAlignmentInformation = 17
 FileAllInformation = 18
 FileAllocationInformation = 19
 FileEndOfFileInformation = 20
+FileStreamInformation = 22
+FileValidDataLengthInformation = 39
+FileIoPriorityHintInformation = 43
 FileNetworkOpenInformation = 34
 FileAttributeTagInformation = 35
 FileIdBothDirectoryInformation = 37
@@ -805,6 +877,7 @@ _QUERY = {
     FileAttributeTagInformation: (8, V.FILE_READ_ATTRIBUTES),
     FileIdInformation: (24, 0),
     FileStatInformation: (72, V.FILE_READ_ATTRIBUTES),
+    FileStreamInformation: (24, 0),
 }
 
 
@@ -958,6 +1031,18 @@ def NtQueryInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInfor
             return complete(machine, thread, IoStatusBlock, 0, 24)
         return STATUS_INVALID_PARAMETER
     fi = vf.info
+    if cls == FileStreamInformation:
+        # the streams of the file: its unnamed data stream (winhatch's volumes keep no alternate data
+        # streams); a directory has none
+        if fi.is_dir:
+            return complete(machine, thread, IoStatusBlock, 0, 0)
+        name = "::$DATA".encode("utf-16-le")
+        entry = struct.pack("<IIqq", 0, len(name), fi.size, _alloc(fi)) + name
+        if length < len(entry):
+            _wr(thread, FileInformation, entry[:24])
+            return complete(machine, thread, IoStatusBlock, STATUS_BUFFER_OVERFLOW, 24)
+        _wr(thread, FileInformation, entry)
+        return complete(machine, thread, IoStatusBlock, 0, len(entry))
     idx = file_index(vf)
     if cls == FileBasicInformation:
         data = _basic(fi)
@@ -1018,6 +1103,8 @@ _SET = {
     FileModeInformation: (4, 0),
     FileAllocationInformation: (8, V.FILE_WRITE_DATA),
     FileEndOfFileInformation: (8, V.FILE_WRITE_DATA),
+    FileValidDataLengthInformation: (8, V.FILE_WRITE_DATA),
+    FileIoPriorityHintInformation: (4, 0),
 }
 
 
@@ -1085,6 +1172,18 @@ def NtSetInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInforma
         machine.vfs.set_disposition(vf, bool(flags & FILE_DISPOSITION_DELETE),
                                     posix=bool(flags & FILE_DISPOSITION_POSIX_SEMANTICS),
                                     ignore_readonly=bool(flags & FILE_DISPOSITION_IGNORE_READONLY_ATTRIBUTE))
+    elif cls == FileIoPriorityHintInformation:
+        (hint,) = struct.unpack("<I", raw)
+        if hint >= 5:                       # IoPriorityVeryLow .. IoPriorityCritical
+            return STATUS_INVALID_PARAMETER
+        obj.io_priority_hint = hint         # the file object's hint (winhatch schedules no disk I/O)
+    elif cls == FileValidDataLengthInformation:
+        # SetFileValidData: the caller needs SeManageVolumePrivilege enabled (a standard user's token does not
+        # hold it). winhatch's volumes keep no valid data length apart from the end of file, so a caller that
+        # holds the privilege stops here
+        if "SeManageVolumePrivilege" not in thread.process.token.get("privileges", set()):
+            return STATUS_PRIVILEGE_NOT_HELD
+        unsupported(thread, "NtSetInformationFile", "FileValidDataLengthInformation (a valid data length)")
     elif cls in (FileRenameInformation, FileRenameInformationEx, FileLinkInformation):
         n = _psize(thread)
         if n == 8:
@@ -1107,7 +1206,8 @@ def NtSetInformationFile(machine, thread, FileHandle, IoStatusBlock, FileInforma
                      | FILE_RENAME_IGNORE_READONLY_ATTRIBUTE):
             unsupported(thread, "NtSetInformationFile", f"FileRenameInformationEx flags {flags:#x}")
         target = _rename_target(machine, thread, vf, root, name)
-        machine.vfs.rename_open(vf, target, replace=bool(flags & FILE_RENAME_REPLACE_IF_EXISTS))
+        machine.vfs.rename_open(vf, target, replace=bool(flags & FILE_RENAME_REPLACE_IF_EXISTS),
+                                posix=bool(flags & FILE_RENAME_POSIX_SEMANTICS))
     elif cls == FilePositionInformation:
         (pos,) = struct.unpack("<q", raw)
         if pos < 0:
@@ -1654,3 +1754,79 @@ def NtQueryDirectoryObject(machine, thread, DirectoryHandle, Buffer, Length, Ret
     if ReturnLength:
         _wr(thread, ReturnLength, struct.pack("<I", len(table) + len(strings)))
     return STATUS_MORE_ENTRIES if start + len(chosen) < len(items) else 0
+
+
+# ============================================================================================ scatter / gather
+MAX_SEGMENTS = 1 << 16
+
+
+def _scatter_gather(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, SegmentArray,
+                    Length, ByteOffset, *, write: bool) -> int:
+    """NtReadFileScatter / NtWriteFileGather: the transfer goes between the file and one page-sized buffer per
+    FILE_SEGMENT_ELEMENT (64-bit entries). The file must be a disk file opened for asynchronous, unbuffered
+    I/O (FILE_FLAG_OVERLAPPED | FILE_FLAG_NO_BUFFERING: STATUS_INVALID_PARAMETER otherwise); the request
+    is queued as the file system does for unbuffered I/O: the service answers STATUS_PENDING and the request
+    completes (IO_STATUS_BLOCK, event, completion packet, APC) before the caller sees it. Reading at the end
+    of the file: STATUS_END_OF_FILE at once, and no completion."""
+    from winhatch.kernel.mm.constants import PAGE_SIZE
+    obj = _file_obj(thread, FileHandle, V.FILE_WRITE_DATA if write else V.FILE_READ_DATA)
+    vf = _vfile(obj)
+    if vf is None or vf.device is not None or vf.is_dir or _synchronous(vf) \
+            or not vf.options & 0x8:                       # FILE_NO_INTERMEDIATE_BUFFERING
+        return STATUS_INVALID_PARAMETER
+    if ApcRoutine and getattr(obj, "completion_port", None) is not None:
+        return STATUS_INVALID_PARAMETER
+    length = Length & 0xFFFFFFFF
+    count = (length + PAGE_SIZE - 1) // PAGE_SIZE
+    if count > MAX_SEGMENTS or not SegmentArray:
+        return STATUS_INVALID_PARAMETER
+    raw = _rd(thread, SegmentArray, 8 * count)
+    mask = 0xFFFFFFFFFFFFFFFF if _psize(thread) == 8 else 0xFFFFFFFF
+    pages = [int.from_bytes(raw[8 * i:8 * i + 8], "little") & mask for i in range(count)]
+    aspace = thread.process.aspace
+    for i, p in enumerate(pages):
+        n = min(PAGE_SIZE, length - i * PAGE_SIZE)
+        if not p or not aspace.accessible(p, n, not write):
+            return 0xC0000005                               # STATUS_ACCESS_VIOLATION
+    off = _offset(thread, vf, ByteOffset, write=write)
+    ev = _event(thread, Event)
+    pos = vf.tell()
+    try:
+        if write:
+            data = b"".join(_rd(thread, p, min(PAGE_SIZE, length - i * PAGE_SIZE)) for i, p in enumerate(pages))
+            done = vf.write(data, off) if data else 0
+        else:
+            data = vf.read(length, off) if length else b""
+            if not data and length:
+                return _done(machine, thread, obj, IoStatusBlock, STATUS_END_OF_FILE, 0, ev, ApcRoutine,
+                             ApcContext)
+            for i in range(0, len(data), PAGE_SIZE):
+                _wr(thread, pages[i // PAGE_SIZE], data[i:i + PAGE_SIZE])
+            done = len(data)
+    except NtStatusError as e:
+        return _done(machine, thread, obj, IoStatusBlock, e.status, 0, ev, ApcRoutine, ApcContext)
+    finally:
+        vf.position = pos                                   # an asynchronous file has no file pointer
+    st = _done(machine, thread, obj, IoStatusBlock, 0, done, ev, ApcRoutine, ApcContext)
+    if st == 0:
+        # pending, so its completion packet is queued even with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS
+        from winhatch.kernel.io import completion as io
+        port = getattr(obj, "completion_port", None)
+        if port is not None and ApcContext and not port.deleted \
+                and getattr(obj, "completion_modes", 0) & io.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS:
+            port.insert(io.Packet(obj.completion_key, ApcContext, 0, done))
+    return 0x103 if st == 0 else st                         # STATUS_PENDING
+
+
+@kernel_service("NtReadFileScatter")
+def NtReadFileScatter(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, SegmentArray,
+                      Length, ByteOffset, Key):
+    return _scatter_gather(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock,
+                           SegmentArray, Length, ByteOffset, write=False)
+
+
+@kernel_service("NtWriteFileGather")
+def NtWriteFileGather(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock, SegmentArray,
+                      Length, ByteOffset, Key):
+    return _scatter_gather(machine, thread, FileHandle, Event, ApcRoutine, ApcContext, IoStatusBlock,
+                           SegmentArray, Length, ByteOffset, write=True)

@@ -55,6 +55,7 @@ from winhatch.ntstatus import (
     STATUS_SUCCESS,
     STATUS_TOO_MANY_OPENED_FILES,
     STATUS_UNSUCCESSFUL,
+    STATUS_USER_MAPPED_FILE,
 )
 from . import paths as P
 from .paths import fold
@@ -509,11 +510,22 @@ class _ShareState:
         self.files[f] = None
         self.update(f, 1)
 
-    def remove(self, f: "VfsFile") -> None:
-        if self.files.pop(f, 0) is None:
+    def release(self, f: "VfsFile") -> None:
+        """IRP_MJ_CLEANUP of one of its files: its share access no longer counts (the file object may live on,
+        referenced by a section, and stays listed so that renames keep following it)."""
+        if f in self.files and not f.released:
+            f.released = True
             self.update(f, -1)
             if f.disposition:
                 self.dispositions -= 1
+
+    def remove(self, f: "VfsFile") -> None:
+        self.release(f)
+        self.files.pop(f, None)
+
+    def active(self) -> bool:
+        """Does a file of it still have a handle (cleanup not yet done)?"""
+        return any(not f.released for f in self.files)
 
     def __iter__(self):
         return iter(self.files)
@@ -543,6 +555,8 @@ class VfsFile:
         self.device = device
         self.position = 0
         self.closed = False
+        self.cleaned = False            # IRP_MJ_CLEANUP done (its last handle closed)
+        self.released = False           # its share access no longer counts (_ShareState.release)
         self.delete_on_close = bool(options & FILE_DELETE_ON_CLOSE)
         self.disposition = False        # delete pending set through this handle (FileDispositionInformation)
         self.unlinked = False           # its name was taken away by a POSIX delete
@@ -674,12 +688,22 @@ class VfsFile:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "not a directory handle")
         return self.vfs.listdir(self.nt_path, pattern, open_link=bool(self.options & FILE_OPEN_REPARSE_POINT))
 
+    def cleanup(self) -> None:
+        """IRP_MJ_CLEANUP (the last handle to the file object is closed): the handle's share access and byte
+        range locks go, and a delete on close happens, although the object may live on (a section of the file
+        still references it: the file can then be opened again in any sharing mode the section allows)."""
+        if self.cleaned:
+            return
+        self.cleaned = True
+        if self.vfs._byte_locks:
+            self.vfs._release_locks(self)
+        self.vfs._cleanup(self)
+
     def close(self) -> None:
         if self.closed:
             return
+        self.cleanup()
         self.closed = True
-        if self.vfs._byte_locks:
-            self.vfs._release_locks(self)
         hf, self._hf = self._hf, None
         if hf is not None:
             hf.release()
@@ -766,6 +790,7 @@ class Vfs:
         #: address space of an exited process stays readable for reports, its views count no more)
         self.section_in_use = None
         self._data_sections: dict[str, list] = {}
+        self._file_ids: dict[int, str] = {}     # file index -> key, for FILE_OPEN_BY_FILE_ID
         c_root = self.sandbox_root / "C"
         c_root.mkdir(parents=True, exist_ok=True)
         self._mounts.append(_Mount("C", (), Path(os.path.realpath(c_root)), False))
@@ -1253,11 +1278,12 @@ class Vfs:
             out: list[FileInfo] = []
             if not r.is_root:
                 st = os.stat(r.host)
-                out.append(self._info_from_stat(".", st, r.readonly, None, r.guest))
+                # "." and ".." are the directory's and its parent's entries (their FileId, attributes, times)
+                out.append(self._info_from_stat(".", st, r.readonly, Path(r.key), r.guest))
                 parent = f"{r.target.drive}:\\" + "\\".join(r.names[:-1])
                 try:
                     pr = self._resolve(parent)
-                    out.append(self._info_from_stat("..", os.stat(pr.host), pr.readonly, None, pr.guest))
+                    out.append(self._info_from_stat("..", os.stat(pr.host), pr.readonly, Path(pr.key), pr.guest))
                 except (NtStatusError, OSError):
                     out.append(self._info_from_stat("..", st, r.readonly, None, parent))
             entries: dict[str, FileInfo] = {}
@@ -1420,9 +1446,18 @@ class Vfs:
             if not r.is_dir and self._image_in_use(key):
                 if options & FILE_DELETE_ON_CLOSE:
                     raise NtStatusError(STATUS_CANNOT_DELETE, f"image file in use: {r.guest!r}")
-                if acc & (FILE_WRITE_DATA | FILE_APPEND_DATA) or truncate:
+                if acc & FILE_WRITE_DATA or truncate:     # (MmFlushForWrite: not for FILE_APPEND_DATA)
                     raise NtStatusError(STATUS_SHARING_VIOLATION, f"image file in use: {r.guest!r}")
+            if not r.is_dir and self._data_sections and acc & (_SHARE_READ_ACCESS | _SHARE_WRITE_ACCESS | DELETE) \
+                    and not share & FILE_SHARE_WRITE and self._writable_section_exists(key):
+                # a read/write section of the file is a user-writable reference: IoCheckShareAccess counts it
+                # as a writer that every later open must share write with (kernel32/tests/file.c
+                # test_file_sharing, written on Windows)
+                raise NtStatusError(STATUS_SHARING_VIOLATION, f"a writable section of {r.guest!r} exists")
             self._check_share(key, acc, share)
+            if truncate and not r.is_dir and self._data_sections and self._data_section_in_use(key):
+                # MmCanFileBeTruncated, after the share check: a section of the file exists
+                raise NtStatusError(STATUS_USER_MAPPED_FILE, f"a section of the file exists: {r.guest!r}")
             if self.tracking and not r.is_dir and (acc & (FILE_WRITE_DATA | FILE_APPEND_DATA) or truncate):
                 self._touch(key, r.guest, existed=True)
             if r.lower and (acc & _CHANGE_ACCESS or truncate):
@@ -1559,7 +1594,7 @@ class Vfs:
         if o is not None and exclude is not None and exclude in o.files:
             rest = _ShareState()
             for f in o.files:
-                if f is not exclude:
+                if f is not exclude and not f.released:
                     rest.add(f)
             o = rest
         if o is None or not o.open_count:
@@ -1574,19 +1609,35 @@ class Vfs:
                                 f"sharing violation with open {next(iter(o.files)).path!r}")
 
     def _closed(self, f: VfsFile) -> None:
+        """The file object is gone (its last reference): it leaves its path's list."""
         if f.host_path is None:
             return
         key = str(f.host_path)
         lst = self._opens.get(key)
         if lst is not None:
             lst.remove(f)
-        else:
-            lst = ()
+            if not lst:
+                self._opens.pop(key, None)
+
+    def _cleanup(self, f: VfsFile) -> None:
+        """The last handle of the file object is closed: its share access goes, and when no handle to the file
+        is left, a delete on close (or a delete disposition) removes it now, although a section may still
+        reference the file object (it keeps its host descriptor)."""
+        if f.host_path is None:
+            return
+        key = str(f.host_path)
+        lst = self._opens.get(key)
+        if lst is not None:
+            lst.release(f)
         if f.delete_on_close:
             self._delete_pending.add(key)
-        if not lst:
-            self._opens.pop(key, None)
+        if lst is None or not lst.active():
             if key in self._delete_pending:
+                if lst is not None:
+                    self._pin_open(key)         # file objects a section keeps: their descriptors stay
+                    for other in list(lst):
+                        other.unlinked = True
+                    self._opens.pop(key, None)
                 self._delete_pending.discard(key)
                 try:
                     self._unlink_key(key, f.is_dir)
@@ -1619,12 +1670,18 @@ class Vfs:
         lst[:] = [sec for sec in lst if sec.handle_count > 0 or (live is not None and live(sec))]
         return bool(lst)
 
+    def _writable_section_exists(self, key: str | Path) -> bool:
+        """Does a read/write data section of the file with this key exist (a handle or a mapped view)?"""
+        return self._data_section_in_use(key) and any(getattr(sec, "writable", False)
+                                                      for sec in self._data_sections.get(str(key), ()))
+
     def _image_in_use(self, key: str | Path) -> bool:
-        """Is a view of an image section made from the file with this key (VfsFile.host_path) mapped?"""
+        """Does an image section made from the file with this key (VfsFile.host_path) exist: a handle to it,
+        or a mapped view (MmFlushImageSection refuses while the image's control area is referenced)?"""
         if not self._image_sections:
             return False
         live = self.section_in_use
-        return any(sec.views > 0 and (live is None or live(sec))
+        return any(getattr(sec, "handle_count", 0) > 0 or (sec.views > 0 and (live is None or live(sec)))
                    for sec in self._image_sections.get(str(key), ()))
 
     # --- dropped files ---------------------------------------------------------------------------------------
@@ -1768,11 +1825,29 @@ class Vfs:
         index is the same whichever layer holds it and in every run."""
         if key is None:
             return 0
-        ov = self._overlay_of(str(key))
+        entry = str(key)
+        ov = self._overlay_of(entry)
         if ov is not None:
             m = ov[0]
-            key = str(m.lower) + str(key)[len(str(m.host)):]
-        return file_index_of(key)
+            key = str(m.lower) + entry[len(str(m.host)):]
+        index = file_index_of(key)
+        ids = self._file_ids
+        if ids.get(index) != entry:
+            ids.pop(index, None)
+            ids[index] = entry           # what FILE_OPEN_BY_FILE_ID opens (the most recent ids handed out)
+            if len(ids) > self.MAX_FILE_IDS:
+                del ids[next(iter(ids))]
+        return index
+
+    MAX_FILE_IDS = 200_000
+
+    def guest_path_of_file_id(self, index: int) -> str | None:
+        """The guest path of the entry whose file index (FileInternalInformation, a directory entry's FileId)
+        this run handed out, if it still exists (FILE_OPEN_BY_FILE_ID); None otherwise."""
+        key = self._file_ids.get(index)
+        if key is None or not os.path.lexists(self._real_of(key)):
+            return None
+        return self._guest_of_key(key)
 
     def _key_of_host(self, host: str) -> str:
         """The key of the entry at a host path (Vfs.resolve's): in an overlay's lower layer, its upper path."""
@@ -1967,8 +2042,9 @@ class Vfs:
         self._remove("rmdir", path, cwd, want_dir=True)
 
     def rename(self, src: str, dst: str, replace: bool = False, cwd: str | None = None,
-               exclude: VfsFile | None = None) -> None:
-        """MoveFileEx / FileRenameInformation within the sandbox."""
+               exclude: VfsFile | None = None, posix: bool = False) -> None:
+        """MoveFileEx / FileRenameInformation within the sandbox. ``posix`` (FILE_RENAME_POSIX_SEMANTICS with
+        replace): a target file that is open is replaced all the same, its handles live on without a name."""
         shown_src, shown_dst = src, dst
         status = STATUS_SUCCESS
         try:
@@ -2006,9 +2082,16 @@ class Vfs:
             elif rd.exists:
                 if not replace:
                     raise NtStatusError(STATUS_OBJECT_NAME_COLLISION, f"already exists: {rd.guest!r}")
-                if rd.is_dir or self._opens.get(rd.key):
+                if rd.is_dir or (self._opens.get(rd.key) and not posix):
                     raise NtStatusError(STATUS_ACCESS_DENIED, f"cannot replace {rd.guest!r}")
                 dest = Path(rd.key)
+                if posix and self._opens.get(rd.key):
+                    self._pin_open(rd.key)          # the replaced file's handles keep their descriptors
+                    for other in self._opens.pop(rd.key):
+                        other.unlinked = True
+                self._attrs.pop(rd.key, None)       # the replaced file's attributes and sections go with it
+                self._image_sections.pop(rd.key, None)
+                self._data_sections.pop(rd.key, None)
                 if rs.is_dir and rd.mount.lower is None:
                     try:
                         os.unlink(rd.host)          # a directory replaces a file (the host's rename would not)
@@ -2115,13 +2198,13 @@ class Vfs:
         return unix_ns_to_filetime(time.time_ns())
 
     # --- handle-based operations (NtSetInformationFile) -----------------------------------------------
-    def rename_open(self, f: VfsFile, dst: str, replace: bool = False) -> None:
+    def rename_open(self, f: VfsFile, dst: str, replace: bool = False, posix: bool = False) -> None:
         """FileRenameInformation on an open handle: the handle's own DELETE access does not count against
         the share check; the handle follows the file to its new name."""
         f._check()
         if f.device is not None or f.host_path is None:
             raise NtStatusError(STATUS_INVALID_PARAMETER, "not a file")
-        self.rename(f.nt_path, dst, replace=replace, exclude=f)
+        self.rename(f.nt_path, dst, replace=replace, exclude=f, posix=posix)
 
     def link_open(self, f: VfsFile, dst: str, replace: bool = False) -> None:
         """FileLinkInformation (CreateHardLink): a second name for the open file, on the same drive. Both names

@@ -351,6 +351,14 @@ def NtDuplicateObject(machine, thread, SourceProcessHandle, SourceHandle, Target
     if cur_thread is None and normalize_handle(SourceHandle) == CURRENT_THREAD:
         # another process's NtCurrentThread() has no meaning here
         return STATUS_INVALID_HANDLE
+    if not options & DUPLICATE_SAME_ACCESS and normalize_handle(SourceHandle) > 0 and SourceHandle in src.handles:
+        entry = src.handles.entry(SourceHandle)
+        if entry.obj.type_name == "File":
+            # a file object's access was granted when it was opened (the file system checked it): a duplicate
+            # may only narrow it (Wine's kernel32/tests/file.c test_file_access, written on Windows)
+            from winhatch.kernel.ob.access import object_type
+            if object_type("File").map_access(DesiredAccess & 0xFFFFFFFF) & ~entry.access:
+                return STATUS_ACCESS_DENIED
     new = src.handles.duplicate(SourceHandle, dst.handles, DesiredAccess & 0xFFFFFFFF, inherit=inherit,
                                 same_access=bool(options & DUPLICATE_SAME_ACCESS),
                                 close_source=bool(options & DUPLICATE_CLOSE_SOURCE),

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+from winhatch.kernel.io.file_services import fs_redirection_value
 from winhatch.kernel.structs import PEB, RTL_USER_PROCESS_PARAMETERS
 from winhatch.ldr import loader
 from winhatch.ntstatus import NtStatusError, nt_to_win32
@@ -70,7 +71,7 @@ def cwd(c) -> str:
 
 def guest_path(c, path: str) -> str:
     """A path as the file system sees it for this process: WoW64 redirection for x86 processes."""
-    if c.arch == "x86" and not getattr(c.thread, "wow64_fs_redirection", 0):
+    if c.arch == "x86" and not fs_redirection_value(c.thread):
         return c.machine.vfs.wow64_redirect(path, "x86", cwd(c))
     return path
 

@@ -10,7 +10,7 @@ from winhatch.kernel.io import vfs as V
 from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_DIRECTORY, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND,
                                ERROR_INVALID_HANDLE, ERROR_INVALID_NAME, ERROR_INVALID_PARAMETER,
                                ERROR_PATH_NOT_FOUND, STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_PATH_NOT_FOUND,
-                               NtStatusError)
+                               STATUS_SHARING_VIOLATION, NtStatusError)
 from winhatch.win32.api import api
 from winhatch.win32.kernel32.common import K32, cwd, guest_path, nt_error, put_string_fits, set_current_directory
 
@@ -55,12 +55,19 @@ def _file(c, h) -> FileObject | None:
 
 @api(K32, "DWORD WINAPI GetFileType(HANDLE hFile)")
 def GetFileType(c, h):
+    """The file type of a file handle; STD_INPUT/OUTPUT/ERROR_HANDLE stand for the process's standard handles
+    (as kernelbase translates them); a handle to an object that is no file (a section, a mutex):
+    FILE_TYPE_UNKNOWN with ERROR_INVALID_HANDLE (kernel32/tests/file.c test_GetFileType, written on
+    Windows)."""
+    from winhatch.win32.kernel32.base import GetStdHandle
+    if (h & 0xFFFFFFFF) in (0xFFFFFFF6, 0xFFFFFFF5, 0xFFFFFFF4):     # STD_INPUT/OUTPUT/ERROR_HANDLE
+        h = GetStdHandle(c, h & 0xFFFFFFFF)
     obj = _lookup(c, h)
     if obj is None:
         return FILE_TYPE_UNKNOWN
     t = getattr(obj, "file_type", None)
     if t is None:
-        c.set_last_error(0)
+        c.set_last_error(ERROR_INVALID_HANDLE)
         return FILE_TYPE_UNKNOWN
     c.set_last_error(0)
     return t
@@ -110,7 +117,10 @@ COPY_CHUNK = 0x10000
 @api(K32, "BOOL WINAPI CopyFile%(LPCTSTR lpExistingFileName, LPCTSTR lpNewFileName, BOOL bFailIfExists)",
      calls_guest=True)
 def CopyFile(c, src, dst, fail_if_exists):
-    if not _need(c, src, dst):
+    """CopyFileEx without a progress routine: a missing name is ERROR_PATH_NOT_FOUND (Wine's kernel32/tests/
+    file.c test_CopyFileA, written on Windows)."""
+    if not src or not dst:
+        c.set_last_error(ERROR_PATH_NOT_FOUND)
         return 0
     return _copy_file(c, src, dst, 0, 0, 0, COPY_FILE_FAIL_IF_EXISTS if fail_if_exists else 0)
 
@@ -129,17 +139,24 @@ def CopyFileEx(c, src, dst, progress, data, pcancel, flags):
 
 
 def _copy_file(c, src: str, dst: str, progress: int, data: int, pcancel: int, flags: int) -> int:
-    """CopyFileExW over the system services: the source opened for reading (sharing read and delete), the new
-    file created with the source's attributes (or replaced unless COPY_FILE_FAIL_IF_EXISTS), the data copied
-    in chunks through a process-heap buffer, then the source's last-write time set on the copy."""
+    """CopyFileExW over the system services: the source opened for reading sharing read and delete (again
+    sharing write too when another handle has it open for writing: such a source can be copied, but a file
+    cannot be copied onto itself), the new file created with the source's attributes (or replaced unless
+    COPY_FILE_FAIL_IF_EXISTS) for writing and deleting, sharing read and write (without DELETE access when
+    another handle does not share delete: a cancelled copy then keeps it), the data copied in chunks through
+    a process-heap buffer, then the source's last-write time set on the copy. (Wine's kernel32/tests/file.c
+    test_CopyFileA and test_CopyFileEx, written on Windows.)"""
     from winhatch.win32.kernel32.common import heap_alloc, heap_free
     from winhatch.win32.kernel32.ntfile import nt_close, nt_name, nt_open, query_info, set_info
     import struct
     sn, dn = nt_name(c, src), nt_name(c, dst)
     if sn is None or dn is None:
         return 0
-    st, hs, _ = nt_open(c, sn, V.GENERIC_READ | V.SYNCHRONIZE, V.FILE_SHARE_READ | V.FILE_SHARE_DELETE,
-                        V.FILE_NON_DIRECTORY_FILE | 0x20)          # FILE_SYNCHRONOUS_IO_NONALERT
+    for share in (V.FILE_SHARE_READ | V.FILE_SHARE_DELETE, V.FILE_SHARE_READ | V.FILE_SHARE_WRITE | V.FILE_SHARE_DELETE):
+        st, hs, _ = nt_open(c, sn, V.GENERIC_READ | V.SYNCHRONIZE, share,
+                            V.FILE_NON_DIRECTORY_FILE | 0x20)      # FILE_SYNCHRONOUS_IO_NONALERT
+        if st != STATUS_SHARING_VIOLATION:
+            break
     if st & 0x80000000:
         c.set_last_error(ERROR_ACCESS_DENIED if st == 0xC00000BA else 0)
         if st != 0xC00000BA:
@@ -156,8 +173,11 @@ def _copy_file(c, src: str, dst: str, progress: int, data: int, pcancel: int, fl
         attrs = struct.unpack_from("<I", basic, 32)[0] & ~V.FILE_ATTRIBUTE_DIRECTORY
         total = struct.unpack_from("<q", std, 8)[0]
         disp = V.FILE_CREATE if flags & COPY_FILE_FAIL_IF_EXISTS else V.FILE_OVERWRITE_IF
-        st, hd, _ = nt_open(c, dn, V.GENERIC_WRITE | V.SYNCHRONIZE | 0x10000, 0,       # DELETE
-                            V.FILE_NON_DIRECTORY_FILE | 0x20, disposition=disp, attributes=attrs or 0x80)
+        for extra in (0x10000, 0):                                                      # DELETE
+            st, hd, _ = nt_open(c, dn, V.GENERIC_WRITE | V.SYNCHRONIZE | extra, V.FILE_SHARE_READ | V.FILE_SHARE_WRITE,
+                                V.FILE_NON_DIRECTORY_FILE | 0x20, disposition=disp, attributes=attrs or 0x80)
+            if st != STATUS_SHARING_VIOLATION:
+                break
         if st & 0x80000000:
             hd = 0
             if st == STATUS_OBJECT_NAME_COLLISION:
@@ -510,8 +530,8 @@ def _on_disk_case(path: str, host_path) -> str:
           "DWORD dwFlags)")
 def GetFinalPathNameByHandle(c, h, buf, size, flags):
     """The path of an open file: \\\\?\\C:\\dir\\name (VOLUME_NAME_DOS), \\Device\\HarddiskVolumeN\\dir\\name
-    (VOLUME_NAME_NT) or \\dir\\name (VOLUME_NAME_NONE); FILE_NAME_NORMALIZED spells the names as the file
-    system does. Returns the length without the NUL, or the size needed with it when the buffer is short."""
+    (VOLUME_NAME_NT), \\\\?\\Volume{GUID}\\dir\\name (VOLUME_NAME_GUID) or \\dir\\name (VOLUME_NAME_NONE);
+    FILE_NAME_NORMALIZED spells the names as the file system does. Returns the length without the NUL, or the size needed with it when the buffer is short."""
     if flags & ~(FILE_NAME_OPENED | 0x7) or (flags & 0x7) not in (VOLUME_NAME_DOS, VOLUME_NAME_GUID,
                                                                   VOLUME_NAME_NT, VOLUME_NAME_NONE):
         c.set_last_error(ERROR_INVALID_PARAMETER)
@@ -538,10 +558,19 @@ def GetFinalPathNameByHandle(c, h, buf, size, flags):
             from winhatch.win32.msvcrt.runtime import not_implemented
             not_implemented(c, f"GetFinalPathNameByHandle(VOLUME_NAME_NT) on drive {drive}: (no NT device)")
         text = f"\\Device\\{dev}{rest}"
-    else:
-        from winhatch.win32.msvcrt.runtime import not_implemented
-        not_implemented(c, "GetFinalPathNameByHandle(VOLUME_NAME_GUID) (volume GUID names)")
-    return put_string_fits(c, buf, size, text)
+    else:   # VOLUME_NAME_GUID: the volume's \\?\Volume{GUID} name from the mount manager
+        from winhatch.win32.kernel32.volumes import _volume_of_drive
+        err, volume = _volume_of_drive(c, drive)
+        if volume is None:
+            c.set_last_error(err)
+            return 0
+        text = volume.rstrip("\\") + rest
+    n = put_string_fits(c, buf, size, text)
+    if not c.wide and n > len(c.encode_t(text)):
+        # the ANSI version's size needed leaves the NUL out (kernel32/tests/file.c
+        # test_GetFinalPathNameByHandleA, written on Windows)
+        n -= 1
+    return n
 
 
 # ============================================================================================ SearchPath

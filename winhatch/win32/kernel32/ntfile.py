@@ -17,7 +17,7 @@ from winhatch.kernel.io import file_services as FS
 from winhatch.kernel.io import paths as P
 from winhatch.kernel.io import vfs as V
 from winhatch.kernel.ob import KObject
-from winhatch.ntstatus import (ERROR_ALREADY_EXISTS, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND,
+from winhatch.ntstatus import (ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND,
                                ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, ERROR_PATH_NOT_FOUND,
                                NtStatusError)
 from winhatch.win32.api import api
@@ -39,6 +39,7 @@ FILE_FLAG_OPEN_REPARSE_POINT = 0x00200000
 FILE_NO_INTERMEDIATE_BUFFERING = 0x8
 FILE_RANDOM_ACCESS = 0x800
 FILE_OPEN_FOR_BACKUP_INTENT = 0x4000
+FILE_OPEN_BY_FILE_ID_OPTION = 0x2000
 FILE_ATTRIBUTE_VALID_FLAGS = 0x7FA7
 OBJ_INHERIT, OBJ_CASE_INSENSITIVE = 0x2, 0x40
 INVALID_FILE_ATTRIBUTES = 0xFFFFFFFF
@@ -54,6 +55,7 @@ STATUS_PENDING = 0x103
 STATUS_END_OF_FILE = 0xC0000011
 STATUS_OBJECT_NAME_COLLISION = 0xC0000035
 STATUS_INVALID_PARAMETER = 0xC000000D
+STATUS_ACCESS_DENIED = 0xC0000022
 
 
 def _failed(st: int) -> bool:
@@ -144,7 +146,9 @@ def create_file(c, name, access, share, sa, disposition, flags) -> int:
     if disposition not in _DISPOSITIONS:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return bad
-    if disposition == TRUNCATE_EXISTING and not access & (V.GENERIC_WRITE | V.FILE_WRITE_DATA | V.GENERIC_ALL):
+    # TRUNCATE_EXISTING needs GENERIC_WRITE itself: FILE_WRITE_DATA alone is ERROR_INVALID_PARAMETER
+    # (kernel32/tests/file.c test_CreateFile, written on Windows)
+    if disposition == TRUNCATE_EXISTING and not access & (V.GENERIC_WRITE | V.GENERIC_ALL):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return bad
     options = 0
@@ -191,6 +195,56 @@ def create_file(c, name, access, share, sa, disposition, flags) -> int:
     return h
 
 
+FILE_ID_TYPE_FILE, FILE_ID_TYPE_OBJECT, FILE_ID_TYPE_EXTENDED = 0, 1, 2
+
+
+@api(K32, "HANDLE WINAPI OpenFileById(HANDLE hVolumeHint, LPFILE_ID_DESCRIPTOR lpFileId, DWORD dwDesiredAccess, "
+          "DWORD dwShareMode, LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwFlagsAndAttributes)")
+def OpenFileById(c, volume, pid, access, share, sa, flags):
+    """NtCreateFile(FILE_OPEN_BY_FILE_ID) relative to the volume hint: FILE_ID_DESCRIPTOR {dwSize, Type,
+    union at +8}: a FileIdType's 64-bit id (the file index of FileInternalInformation and of the directory
+    entries' FileId), an ExtendedFileIdType's FILE_ID_128. No descriptor: ERROR_INVALID_PARAMETER; object ids
+    (ObjectIdType) are not kept by winhatch's volumes and stop the guest."""
+    bad = invalid_handle(c)
+    if not pid:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return bad
+    kind = c.u32(pid + 4)
+    if kind == FILE_ID_TYPE_FILE:
+        ident = c.read(pid + 8, 8)
+    elif kind == FILE_ID_TYPE_EXTENDED:
+        ident = c.read(pid + 8, 16)
+    elif kind == FILE_ID_TYPE_OBJECT:
+        from winhatch.win32.ntdll.seh import raise_unsupported
+        raise_unsupported(c, "OpenFileById with an object id (ObjectIdType)")
+    else:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return bad
+    options = FILE_OPEN_BY_FILE_ID_OPTION
+    if not flags & FILE_FLAG_OVERLAPPED:
+        options |= V.FILE_SYNCHRONOUS_IO_NONALERT
+    if flags & FILE_FLAG_BACKUP_SEMANTICS:
+        options |= FILE_OPEN_FOR_BACKUP_INTENT
+    if flags & FILE_FLAG_OPEN_REPARSE_POINT:
+        options |= V.FILE_OPEN_REPARSE_POINT
+    inherit = bool(sa and c.u32(sa + (16 if c.ptr_size == 8 else 8)))
+    ps = c.ptr_size
+    name = c.stack_alloc(len(ident), 8)
+    c.write(name, ident)
+    us = c.stack_alloc(2 * ps, 8)
+    c.write(us, struct.pack("<HH", len(ident), len(ident)))
+    c.write_ptr(us + ps, name)
+    oa = c.object_attributes(us, OBJ_INHERIT if inherit else 0, root=volume)
+    hp = c.stack_alloc(ps, 8)
+    iosb = c.stack_alloc(2 * ps, 8)
+    st = c.nt("NtCreateFile", hp, access | V.SYNCHRONIZE | V.FILE_READ_ATTRIBUTES, oa, iosb, 0, 0,
+              share & V.FILE_SHARE_ALL, V.FILE_OPEN, options, 0, 0)
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return bad
+    return c.ptr(hp)
+
+
 @api(K32, "HANDLE WINAPI CreateFile2(LPCWSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode, "
           "DWORD dwCreationDisposition, LPCREATEFILE2_EXTENDED_PARAMETERS pCreateExParams)")
 def CreateFile2(c, name, access, share, disposition, params):
@@ -202,7 +256,9 @@ def CreateFile2(c, name, access, share, disposition, params):
         if size < 16 + 2 * c.ptr_size:
             c.set_last_error(ERROR_INVALID_PARAMETER)
             return invalid_handle(c)
-        flags = attrs | fflags | qos
+        # each field keeps to its kind: FILE_FLAG_* bits given in dwFileAttributes are ignored (a handle
+        # asked for that way is synchronous; kernel32/tests/file.c test_CreateFile2, written on Windows)
+        flags = (attrs & FILE_ATTRIBUTE_VALID_FLAGS) | (fflags & ~0xFFFF) | qos
         sa = c.ptr(params + 16)
     return create_file(c, name, access, share, sa, disposition, flags)
 
@@ -266,6 +322,38 @@ def _transfer(c, service: str, request, h, buf, n, count, ov) -> int:
         return 0
     if count:
         c.write_u32(count, c.ptr(iosb + ps))
+    return 1
+
+
+@api(K32, "BOOL WINAPI ReadFileScatter(HANDLE hFile, FILE_SEGMENT_ELEMENT *aSegmentArray, "
+          "DWORD nNumberOfBytesToRead, LPDWORD lpReserved, LPOVERLAPPED lpOverlapped)")
+def ReadFileScatter(c, h, segments, n, reserved, ov):
+    return _scatter_gather(c, "NtReadFileScatter", h, segments, n, ov)
+
+
+@api(K32, "BOOL WINAPI WriteFileGather(HANDLE hFile, FILE_SEGMENT_ELEMENT *aSegmentArray, "
+          "DWORD nNumberOfBytesToWrite, LPDWORD lpReserved, LPOVERLAPPED lpOverlapped)")
+def WriteFileGather(c, h, segments, n, reserved, ov):
+    return _scatter_gather(c, "NtWriteFileGather", h, segments, n, ov)
+
+
+def _scatter_gather(c, service: str, h, segments, n, ov) -> int:
+    """The OVERLAPPED is the IO_STATUS_BLOCK and the completion context (the handle must be overlapped: the
+    service refuses a synchronous one); STATUS_PENDING is ERROR_IO_PENDING, as it is for every successful
+    request (the file system queues unbuffered I/O)."""
+    if not ov:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    off, event = _overlapped(c, ov)
+    c.write_ptr(ov, STATUS_PENDING)
+    ctx = 0 if c.ptr(c.ptr_size * 2 + 8 + ov) & 1 else ov       # hEvent's low bit: no completion packet
+    st = c.nt(service, h, event, 0, ctx, ov, segments, n, off, 0)
+    if st == STATUS_PENDING:
+        c.set_last_error(ERROR_IO_PENDING)
+        return 0
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return 0
     return 1
 
 
@@ -378,6 +466,22 @@ def FlushFileBuffers(c, h):
         c.set_last_nt_error(st)
         return 0
     return 1
+
+
+@api(K32, "BOOL WINAPI SetFileValidData(HANDLE hFile, LONGLONG ValidDataLength)")
+def SetFileValidData(c, h, length):
+    """NtSetInformationFile(FileValidDataLengthInformation): a handle without write access is
+    ERROR_ACCESS_DENIED, a caller without SeManageVolumePrivilege ERROR_PRIVILEGE_NOT_HELD."""
+    st = set_info(c, h, FS.FileValidDataLengthInformation, struct.pack("<q", signed64(length)))
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return 0
+    return 1
+
+
+def signed64(v: int) -> int:
+    v &= 0xFFFFFFFFFFFFFFFF
+    return v - (1 << 64) if v >> 63 else v
 
 
 @api(K32, "BOOL WINAPI SetEndOfFile(HANDLE hFile)")
@@ -536,7 +640,11 @@ FILE_DISPOSITION_DELETE, FILE_DISPOSITION_POSIX_SEMANTICS = 0x1, 0x2
 
 def _delete(c, name, directory: bool) -> int:
     """DeleteFileW / RemoveDirectoryW: open for DELETE, set the disposition with POSIX semantics (the name goes
-    at once, as Windows 10 does), close."""
+    at once, as Windows 10 does), close. DeleteFile(NULL): ERROR_PATH_NOT_FOUND (kernel32/tests/file.c
+    test_DeleteFileW, written on Windows)."""
+    if name is None and not directory:
+        c.set_last_error(ERROR_PATH_NOT_FOUND)
+        return 0
     if not _need(c, name):
         return 0
     nt = nt_name(c, name)
@@ -571,6 +679,9 @@ def RemoveDirectory(c, name):
 
 @api(K32, "BOOL WINAPI CreateDirectory%(LPCTSTR lpPathName, LPSECURITY_ATTRIBUTES lpSecurityAttributes)")
 def CreateDirectory(c, name, sa):
+    if name is None:                    # no name to convert: ERROR_PATH_NOT_FOUND (kernel32/tests/directory.c)
+        c.set_last_error(ERROR_PATH_NOT_FOUND)
+        return 0
     if not _need(c, name):
         return 0
     nt = nt_name(c, name)
@@ -623,6 +734,86 @@ def MoveFileEx(c, src, dst, flags):
     if _failed(st):
         c.set_last_nt_error(st)
         return 0
+    return 1
+
+
+REPLACEFILE_WRITE_THROUGH, REPLACEFILE_IGNORE_MERGE_ERRORS, REPLACEFILE_IGNORE_ACL_ERRORS = 0x1, 0x2, 0x4
+ERROR_UNABLE_TO_REMOVE_REPLACED, ERROR_UNABLE_TO_MOVE_REPLACEMENT, ERROR_UNABLE_TO_MOVE_REPLACEMENT_2 = 1175, 1176, 1177
+FILE_RENAME_REPLACE_IF_EXISTS, FILE_RENAME_POSIX_SEMANTICS = 0x1, 0x2
+
+
+@api(K32, "BOOL WINAPI ReplaceFile%(LPCTSTR lpReplacedFileName, LPCTSTR lpReplacementFileName, "
+          "LPCTSTR lpBackupFileName, DWORD dwReplaceFlags, LPVOID lpExclude, LPVOID lpReserved)")
+def ReplaceFile(c, replaced, replacement, backup, flags, exclude, reserved):
+    """The replacement file takes the replaced file's name (and its creation time), over the file services:
+    the replaced file opened for GENERIC_READ | DELETE sharing everything, the replacement for read, write,
+    delete and WRITE_DAC sharing nothing (again without write when that is denied); the replaced file's
+    creation time merged into the replacement (a replacement without write access: ERROR_ACCESS_DENIED unless
+    REPLACEFILE_IGNORE_MERGE_ERRORS). With a backup name, the replaced file is renamed to it (over an existing
+    one) and the replacement renamed into the free name: a failure of the first is
+    ERROR_UNABLE_TO_REMOVE_REPLACED, of the second ERROR_UNABLE_TO_MOVE_REPLACEMENT once the replaced file has
+    its name back (ERROR_UNABLE_TO_MOVE_REPLACEMENT_2 when it cannot). Without one, the replacement is renamed
+    over the replaced file with POSIX semantics (its open handles and sections live on without a name). The
+    caller needs write access to the replaced file: a read-only one is ERROR_ACCESS_DENIED. (Microsoft's
+    ReplaceFile documentation; Wine's kernel32/tests/file.c test_ReplaceFileA/W, written on Windows.)"""
+    if not replaced or not replacement or flags & ~(REPLACEFILE_WRITE_THROUGH | REPLACEFILE_IGNORE_MERGE_ERRORS
+                                                     | REPLACEFILE_IGNORE_ACL_ERRORS) or exclude or reserved:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    n_old = nt_name(c, replaced)
+    n_new = nt_name(c, replacement) if n_old is not None else None
+    n_bak = nt_name(c, backup) if n_new is not None and backup else None
+    if n_new is None or (backup and n_bak is None):
+        return 0
+    sync = V.FILE_SYNCHRONOUS_IO_NONALERT | V.FILE_NON_DIRECTORY_FILE
+    st, h_old, _ = nt_open(c, n_old, V.GENERIC_READ | V.DELETE | V.SYNCHRONIZE, V.FILE_SHARE_ALL, sync)
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return 0
+    h_new = 0
+    try:
+        st, old_basic, _ = query_info(c, h_old, FS.FileBasicInformation, 40)
+        if _failed(st):
+            c.set_last_nt_error(st)
+            return 0
+        if struct.unpack_from("<I", old_basic, 32)[0] & V.FILE_ATTRIBUTE_READONLY:
+            c.set_last_error(ERROR_ACCESS_DENIED)      # no write access to the file to be replaced
+            return 0
+        full = V.SYNCHRONIZE | V.GENERIC_READ | V.DELETE | V.WRITE_DAC
+        st, h_new, _ = nt_open(c, n_new, full | V.GENERIC_WRITE, 0, sync)
+        if st == STATUS_ACCESS_DENIED:
+            st, h_new, _ = nt_open(c, n_new, full, 0, sync)
+        if _failed(st):
+            h_new = 0
+            c.set_last_nt_error(st)
+            return 0
+        # merge: the replaced file's creation time (the other times and the attributes stay the replacement's)
+        st = set_info(c, h_new, FS.FileBasicInformation, old_basic[:8] + bytes(32))
+        if _failed(st) and not flags & REPLACEFILE_IGNORE_MERGE_ERRORS:
+            c.set_last_nt_error(st)
+            return 0
+        if n_bak is not None:
+            st = set_info(c, h_old, FS.FileRenameInformation, rename_info(c, n_bak, True))
+            if _failed(st):
+                c.set_last_error(ERROR_UNABLE_TO_REMOVE_REPLACED)
+                return 0
+            st = set_info(c, h_new, FS.FileRenameInformation, rename_info(c, n_old, False))
+            if _failed(st):
+                back = set_info(c, h_old, FS.FileRenameInformation, rename_info(c, n_old, False))
+                c.set_last_error(ERROR_UNABLE_TO_MOVE_REPLACEMENT_2 if _failed(back)
+                                 else ERROR_UNABLE_TO_MOVE_REPLACEMENT)
+                return 0
+        else:
+            info = bytearray(rename_info(c, n_old, False))
+            struct.pack_into("<I", info, 0, FILE_RENAME_REPLACE_IF_EXISTS | FILE_RENAME_POSIX_SEMANTICS)
+            st = set_info(c, h_new, FS.FileRenameInformationEx, bytes(info))
+            if _failed(st):
+                c.set_last_nt_error(st)
+                return 0
+    finally:
+        if h_new:
+            nt_close(c, h_new)
+        nt_close(c, h_old)
     return 1
 
 
@@ -898,11 +1089,95 @@ def FindClose(c, h):
         fh = c.proc.handles.lookup(h, "FindFile")
     except NtStatusError:
         fh = None
-    if not isinstance(fh, FindHandle):      # (a C runtime _findfirst handle is not kernel32's)
+    if not isinstance(fh, (FindHandle, FindStreamHandle)):   # (a C runtime _findfirst handle is not kernel32's)
         c.set_last_error(ERROR_INVALID_HANDLE)
         return 0
-    nt_close(c, fh.dir_handle)
+    if isinstance(fh, FindHandle):
+        nt_close(c, fh.dir_handle)
     c.proc.handles.close(h)
+    return 1
+
+
+class FindStreamHandle(KObject):
+    """The state behind a FindFirstStreamW handle: the streams FileStreamInformation listed, the next one."""
+    type_name = "FindFile"
+
+    def __init__(self, streams: list[tuple[int, str]]):
+        super().__init__()
+        self.streams = streams
+        self.next = 1
+
+
+FindStreamInfoStandard = 0
+ERROR_HANDLE_EOF_ = 38
+
+
+def _put_stream(c, data: int, size: int, name: str) -> None:
+    """WIN32_FIND_STREAM_DATA: LARGE_INTEGER StreamSize, WCHAR cStreamName[MAX_PATH + 36]."""
+    c.write(data, struct.pack("<q", size) + name[:MAX_PATH + 35].encode("utf-16-le") + b"\0\0")
+
+
+@api(K32, "HANDLE WINAPI FindFirstStreamW(LPCWSTR lpFileName, STREAM_INFO_LEVELS InfoLevel, LPVOID lpFindStreamData, "
+          "DWORD dwFlags)")
+def FindFirstStreamW(c, name, level, data, flags):
+    """The file's streams from NtQueryInformationFile(FileStreamInformation) on a handle opened for nothing but
+    synchronization (backup intent, so a directory opens too): the first in the WIN32_FIND_STREAM_DATA, the
+    rest for FindNextStreamW. A file without streams (a directory): ERROR_HANDLE_EOF. Another level or any
+    flag: ERROR_INVALID_PARAMETER."""
+    bad = invalid_handle(c)
+    if level != FindStreamInfoStandard or flags or not data:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return bad
+    nt = nt_name(c, name) if name else None
+    if nt is None:
+        if not name:
+            c.set_last_error(ERROR_PATH_NOT_FOUND)
+        return bad
+    st, h, _ = nt_open(c, nt, V.SYNCHRONIZE, V.FILE_SHARE_ALL,
+                       V.FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_FOR_BACKUP_INTENT)
+    if _failed(st):
+        c.set_last_nt_error(st)
+        return bad
+    size = 4096
+    try:
+        for _ in range(8):
+            st, raw, info = query_info(c, h, FS.FileStreamInformation, size)
+            if st != 0x80000005:                  # STATUS_BUFFER_OVERFLOW: a larger buffer
+                break
+            size *= 4
+    finally:
+        nt_close(c, h)
+    if _failed(st) or st == 0x80000005:
+        c.set_last_nt_error(st)
+        return bad
+    streams, off = [], 0
+    while info and off + 24 <= info and len(streams) < 4096:
+        nxt, nlen, ssize = struct.unpack_from("<IIq", raw, off)
+        streams.append((ssize, raw[off + 24:off + 24 + nlen].decode("utf-16-le", "surrogatepass")))
+        if not nxt:
+            break
+        off += nxt
+    if not streams:
+        c.set_last_error(ERROR_HANDLE_EOF_)
+        return bad
+    _put_stream(c, data, *streams[0])
+    return c.proc.handles.insert(FindStreamHandle(streams), 0x1F01FF)
+
+
+@api(K32, "BOOL WINAPI FindNextStreamW(HANDLE hFindStream, LPVOID lpFindStreamData)")
+def FindNextStreamW(c, h, data):
+    try:
+        fh = c.proc.handles.lookup(h, "FindFile")
+    except NtStatusError:
+        fh = None
+    if not isinstance(fh, FindStreamHandle):
+        c.set_last_error(ERROR_INVALID_HANDLE)
+        return 0
+    if fh.next >= len(fh.streams):
+        c.set_last_error(ERROR_HANDLE_EOF_)
+        return 0
+    _put_stream(c, data, *fh.streams[fh.next])
+    fh.next += 1
     return 1
 
 
@@ -1017,6 +1292,11 @@ def GetFileInformationByHandleEx(c, h, cls, buf, size):
     return 1
 
 
+FILE_IO_PRIORITY_HINT_INFO = 12
+ERROR_BAD_LENGTH = 24
+#: FileStandardInfo, FileNameInfo, FileStreamInfo, FileCompressionInfo, FileAttributeTagInfo, the directory
+#: classes, FileRemoteProtocolInfo, FileStorageInfo, FileAlignmentInfo, FileIdInfo
+_QUERY_ONLY_BY_HANDLE = {1, 2, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20}
 _SET_BY_HANDLE = {FileBasicInfo: (FS.FileBasicInformation, 40), FileDispositionInfo: (FS.FileDispositionInformation, 1),
                   FileAllocationInfo: (FS.FileAllocationInformation, 8),
                   FileEndOfFileInfo: (FS.FileEndOfFileInformation, 8),
@@ -1061,6 +1341,20 @@ def SetFileInformationByHandle(c, h, cls, info, size):
             raw = struct.pack("<III", flags, root, len(data)) + data
         ncls = FS.FileRenameInformation if cls == FileRenameInfo else FS.FileRenameInformationEx
         st = set_info(c, h, ncls, raw + b"\0\0")
+    elif cls == FILE_IO_PRIORITY_HINT_INFO:
+        # PRIORITY_HINT: IoPriorityHintVeryLow, Low or Normal (kernel32/tests/file.c
+        # test_SetFileInformationByHandle, written on Windows: a short buffer is ERROR_BAD_LENGTH)
+        if size < 4:
+            c.set_last_error(ERROR_BAD_LENGTH)
+            return 0
+        hint = c.u32(info)
+        if hint >= 3:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+        st = set_info(c, h, FS.FileIoPriorityHintInformation, struct.pack("<I", hint))
+    elif cls in _QUERY_ONLY_BY_HANDLE:
+        c.set_last_error(ERROR_INVALID_PARAMETER)       # classes that are only queried
+        return 0
     elif cls in _SET_BY_HANDLE:
         ncls, minimum = _SET_BY_HANDLE[cls]
         if size < minimum:

@@ -1,9 +1,8 @@
 """The WoW64 file system redirector's per-thread switch: RtlWow64EnableFsRedirection(Ex) (ntdll) and kernel32's
 Wow64DisableWow64FsRedirection / Wow64RevertWow64FsRedirection / Wow64EnableWow64FsRedirection over them.
 
-On Windows the value is the 64-bit TEB's TlsSlots[WOW64_TLS_FILESYSREDIR] of the thread (nonzero: redirection
-off), which the file system services read. winhatch gives an x86 process no 64-bit TEB, so the value is kept on
-the thread (Thread.wow64_fs_redirection) where the services (winhatch.kernel.io.file_services.fs_name) read it.
+As on Windows the value is the 64-bit TEB's TlsSlots[WOW64_TLS_FILESYSREDIR] of the thread (nonzero: redirection
+off), which the file system services read (winhatch.kernel.io.file_services.fs_redirection_value).
 A 64-bit process has no redirector: the functions return STATUS_NOT_IMPLEMENTED (ERROR_INVALID_FUNCTION).
 """
 from __future__ import annotations
@@ -16,10 +15,10 @@ STATUS_NOT_IMPLEMENTED = 0xC0000002
 
 
 def swap_fs_redirection(c, value: int) -> int:
-    """Set the calling thread's redirection value (nonzero: off); return the one it had."""
-    old = getattr(c.thread, "wow64_fs_redirection", 0)
-    c.thread.wow64_fs_redirection = value & 0xFFFFFFFF
-    return old
+    """Set the calling thread's redirection value (nonzero: off) in its 64-bit TEB's
+    TlsSlots[WOW64_TLS_FILESYSREDIR]; return the one it had."""
+    from winhatch.kernel.io.file_services import set_fs_redirection_value
+    return set_fs_redirection_value(c.thread, value & 0xFFFFFFFF) & 0xFFFFFFFF
 
 
 @api(NT, "NTSTATUS NTAPI RtlWow64EnableFsRedirectionEx(ULONG DisableFsRedirection, PULONG OldFsRedirectionLevel)")

@@ -166,6 +166,89 @@ def LdrFindEntryForAddress(c, address, out):
     return 0
 
 
+LDR_ADDREF_DLL_PIN = 0x1
+
+
+@api(NT, "NTSTATUS NTAPI LdrAddRefDll(ULONG Flags, PVOID DllHandle)")
+def LdrAddRefDll(c, flags, base):
+    """One more reference to a loaded module (a FreeLibrary more before it unloads), or with LDR_ADDREF_DLL_PIN
+    none counted any more: it stays until the process ends (GetModuleHandleEx's PIN is this). Another flag is
+    STATUS_INVALID_PARAMETER; a handle that is no loaded module STATUS_DLL_NOT_FOUND."""
+    from winhatch.ldr import loader
+    if flags & ~LDR_ADDREF_DLL_PIN:
+        return 0xC000000D          # STATUS_INVALID_PARAMETER
+    if not loader.LdrAddRefDll(c.proc, base, bool(flags & LDR_ADDREF_DLL_PIN)):
+        return 0xC0000135          # STATUS_DLL_NOT_FOUND
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ the loader lock
+LDR_LOCK_LOADER_LOCK_FLAG_RAISE_ON_ERRORS = 0x1
+LDR_LOCK_LOADER_LOCK_FLAG_TRY_ONLY = 0x2
+LDR_LOCK_LOADER_LOCK_DISPOSITION_LOCK_ACQUIRED = 1
+LDR_LOCK_LOADER_LOCK_DISPOSITION_LOCK_NOT_ACQUIRED = 2
+STATUS_INVALID_PARAMETER_1 = 0xC00000EF
+STATUS_INVALID_PARAMETER_2 = 0xC00000F0
+STATUS_INVALID_PARAMETER_3 = 0xC00000F1
+
+
+def _lock_error(c, flags, status):
+    """An error of LdrLockLoaderLock / LdrUnlockLoaderLock: raised as an exception with RAISE_ON_ERRORS."""
+    if flags & LDR_LOCK_LOADER_LOCK_FLAG_RAISE_ON_ERRORS:
+        from winhatch.ntstatus import NtStatusError
+        raise NtStatusError(status, "the loader lock")
+    return status
+
+
+@api(NT, "NTSTATUS NTAPI LdrLockLoaderLock(ULONG Flags, PULONG Disposition, PULONG_PTR Cookie)")
+def LdrLockLoaderLock(c, flags, pdisp, pcookie):
+    """Takes the process's loader lock (the one the loader holds while it runs DLL entry points), recursively
+    for its owner; TRY_ONLY does not wait (*Disposition 2 when another thread holds it). *Disposition and
+    *Cookie are zeroed first; an unknown flag is STATUS_INVALID_PARAMETER_1, TRY_ONLY without Disposition
+    STATUS_INVALID_PARAMETER_2, no Cookie STATUS_INVALID_PARAMETER_3. The cookie names the owning thread (its
+    id in bits 16-27, as Windows's cookies do) and the acquisition; LdrUnlockLoaderLock takes it back."""
+    from winhatch.ldr.ntdll import loader_lock
+    if pdisp:
+        c.write_u32(pdisp, 0)
+    if pcookie:
+        c.write_ptr(pcookie, 0)
+    if flags & ~(LDR_LOCK_LOADER_LOCK_FLAG_RAISE_ON_ERRORS | LDR_LOCK_LOADER_LOCK_FLAG_TRY_ONLY):
+        return _lock_error(c, flags, STATUS_INVALID_PARAMETER_1)
+    if flags & LDR_LOCK_LOADER_LOCK_FLAG_TRY_ONLY and not pdisp:
+        return _lock_error(c, flags, STATUS_INVALID_PARAMETER_2)
+    if not pcookie:
+        return _lock_error(c, flags, STATUS_INVALID_PARAMETER_3)
+    lock = loader_lock(c.proc)
+    thread = c.thread
+    if flags & LDR_LOCK_LOADER_LOCK_FLAG_TRY_ONLY and lock.owner is not None and lock.owner is not thread \
+            and not lock.owner.terminated:
+        c.write_u32(pdisp, LDR_LOCK_LOADER_LOCK_DISPOSITION_LOCK_NOT_ACQUIRED)
+        return 0
+    lock.enter(thread, "LdrLockLoaderLock")          # may block: nothing above is irreversible
+    serial = c.proc.subsystem.get("loader_lock_cookie", 0) % 0xFFFF + 1
+    c.proc.subsystem["loader_lock_cookie"] = serial
+    c.write_ptr(pcookie, ((thread.tid & 0xFFF) << 16) | serial)
+    if pdisp:
+        c.write_u32(pdisp, LDR_LOCK_LOADER_LOCK_DISPOSITION_LOCK_ACQUIRED)
+    return 0
+
+
+@api(NT, "NTSTATUS NTAPI LdrUnlockLoaderLock(ULONG Flags, ULONG_PTR Cookie)")
+def LdrUnlockLoaderLock(c, flags, cookie):
+    """Releases what LdrLockLoaderLock took. An unknown flag is STATUS_INVALID_PARAMETER_1; a cookie that is
+    not the owning thread's STATUS_INVALID_PARAMETER_2 (a zero cookie, from a lock not taken, does nothing)."""
+    from winhatch.ldr.ntdll import loader_lock
+    if flags & ~LDR_LOCK_LOADER_LOCK_FLAG_RAISE_ON_ERRORS:
+        return _lock_error(c, flags, STATUS_INVALID_PARAMETER_1)
+    if not cookie:
+        return 0
+    lock = loader_lock(c.proc)
+    if (cookie >> 16) & 0xFFF != c.thread.tid & 0xFFF or lock.owner is not c.thread:
+        return _lock_error(c, flags, STATUS_INVALID_PARAMETER_2)
+    lock.leave(c.machine, c.thread)
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ the DLL directory
 @api(NT, "NTSTATUS NTAPI LdrGetDllDirectory(PUNICODE_STRING DllDirectory)")
 def LdrGetDllDirectory(c, us):

@@ -162,6 +162,7 @@ class Machine:
         self.images = mapping.ImageSectionCache(self.vfs)
         self.processes: list[Process] = []  # PsActiveProcessHead
         self._kuser = None
+        self._kuser_synced = -1     # the clock value KUSER_SHARED_DATA's time fields were last written for
         self.system_cookie = 0
         self.subsystem: dict = {}  # machine-wide state of the layers above (owned by them)
         self._boot()
@@ -280,10 +281,20 @@ class Machine:
         if self._kuser is not None:
             self._sync_api_trace_flag(self.events.api_wanted)
 
+    def sync_kuser_times(self) -> None:
+        """Bring KUSER_SHARED_DATA's clock fields up to the emulated clock now: its per-millisecond update
+        (_update_kuser_times) runs when whole instructions' time is added, while the clock also counts the API
+        calls of the running slice; a time API that reads the clock calls this first, so the page is never
+        behind the value it returns (GetTickCount <= the page's TickCount <= a later GetTickCount, as on
+        Windows, where the APIs read the page)."""
+        if self._kuser is not None and self.clock.now() != self._kuser_synced:
+            self._update_kuser_times()
+
     def _update_kuser_times(self) -> None:
         """The time fields of KUSER_SHARED_DATA follow emulated time (what GetTickCount and friends read)."""
         from winhatch.kernel.structs.kuser import update_kuser_times
         page = bytearray(self._kuser.read(0, 0x1000))
+        self._kuser_synced = self.clock.now()
         now = self.clock.system_time()
         bias, zid = self.time_zone.state(now)     # cached until the next transition: cheap every millisecond
         update_kuser_times(page, system_time_100ns=now, interrupt_time_100ns=self.clock.now(),

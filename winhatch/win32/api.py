@@ -94,8 +94,10 @@ class ApiSpec(Record):
     parses the prototype once and stores the four fields as ordinary attributes."""
 
     _fields = ("dlls", "name", "ret", "params", "cdecl", "varargs", "fn", "tchar", "calls_guest", "wide_name")
-    # thiscall (a C++ member function): x86 passes `this` (the first parameter) in ecx, the callee pops the rest
-    _LAZY = frozenset(("ret", "params", "cdecl", "varargs", "thiscall"))
+    # thiscall (a C++ member function): x86 passes `this` (the first parameter) in ecx, the callee pops the rest;
+    # fastcall (FASTCALL): x86 passes the first two arguments of 32 bits or less in ecx and edx, the rest
+    # (64-bit ones included) on the stack, which the callee pops
+    _LAZY = frozenset(("ret", "params", "cdecl", "varargs", "thiscall", "fastcall"))
 
     def __init__(self, dlls: tuple[str, ...], name: str, ret: str, params: list[Param], cdecl: bool, varargs: bool,
                  fn: Callable, tchar: bool, calls_guest: bool, wide_name: str | None = None) -> None:
@@ -133,6 +135,7 @@ class ApiSpec(Record):
         self.varargs = varargs
         self.cdecl = cc in ("__cdecl", "CDECL") or varargs
         self.thiscall = cc == "__thiscall"
+        self.fastcall = cc in ("__fastcall", "FASTCALL")
         return self.__dict__[attr]
 
     def names(self) -> list[tuple[str, bool]]:
@@ -147,7 +150,7 @@ class ApiSpec(Record):
 # the declared name in a prototype: the first identifier followed by "(" (what _PROTO's `name` matches)
 _DECLARED_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*%?)\s*\(")
 
-_PROTO = re.compile(r"^\s*(?P<ret>.+?)\s+(?P<cc>WINAPI\s+|__stdcall\s+|__cdecl\s+|__thiscall\s+|CDECL\s+|NTAPI\s+|APIENTRY\s+)?"
+_PROTO = re.compile(r"^\s*(?P<ret>.+?)\s+(?P<cc>WINAPI\s+|__stdcall\s+|__cdecl\s+|__thiscall\s+|__fastcall\s+|FASTCALL\s+|CDECL\s+|NTAPI\s+|APIENTRY\s+)?"
                     r"(?P<name>[A-Za-z_][A-Za-z0-9_]*%?)\s*\((?P<args>.*)\)\s*;?\s*$")
 
 
@@ -528,6 +531,21 @@ def _plan(spec: ApiSpec) -> tuple:
     return plan
 
 
+def _x86_reg_params(spec: ApiSpec) -> tuple[int, ...]:
+    """The indexes of the parameters an x86 call passes in ecx (then edx): `this` of a thiscall, the first two
+    parameters of 32 bits or less of a fastcall; () for the stack conventions."""
+    regs = getattr(spec, "_x86_regs", None)
+    if regs is None:
+        if getattr(spec, "thiscall", False):
+            regs = (0,) if spec.params else ()
+        elif getattr(spec, "fastcall", False):
+            regs = tuple(i for i, (k, _) in enumerate(_plan(spec)) if k not in ("wide64", "float", "float32"))[:2]
+        else:
+            regs = ()
+        spec._x86_regs = regs
+    return regs
+
+
 _X64_REGS = ("rcx", "rdx", "r8", "r9")
 _X64_FREGS = ("xmm0", "xmm1", "xmm2", "xmm3")
 
@@ -556,14 +574,20 @@ def _fetch_args(cpu, spec: ApiSpec, sp: int) -> tuple[list, int]:
                 v &= 0xFFFFFFFF
             vals.append(v)
         return vals, len(plan)
-    if getattr(spec, "thiscall", False):
-        vals.append(cpu.reg("ecx"))
-        plan = plan[1:]
+    in_regs = _x86_reg_params(spec)
+    if in_regs:
+        regs = dict(zip(in_regs, (cpu.reg("ecx"), cpu.reg("edx"))))
+        plan = [(k, m, regs.get(i)) for i, (k, m) in enumerate(plan)]
+    else:
+        plan = [(k, m, None) for k, m in plan]
     if not plan:
         return vals, 0
     raw = cpu.mem_read(sp + 4, 4 * (2 * len(plan)))
     slot = 0
-    for kind, _ in plan:
+    for kind, _, reg in plan:
+        if reg is not None:
+            vals.append(reg)
+            continue
         if kind in ("wide64", "float"):
             if kind == "float":
                 (v,) = struct.unpack_from("<d", raw, slot * 4)
@@ -594,8 +618,8 @@ def _fast_layout(spec: ApiSpec, is64: bool) -> tuple[str, int] | None:
             return None
         n = len(plan)
         return (f"<{n + 1}Q", 8 * (n + 1)) if n > 4 else ("<Q", 8)
-    if getattr(spec, "thiscall", False):
-        return None   # `this` is in ecx: the generic path reads it
+    if _x86_reg_params(spec):
+        return None   # `this` / fastcall arguments are in ecx, edx: the generic path reads them
     fmt = "<I" + "".join(_X86_SLOT_FMT.get(k, "I") for k, _ in plan)
     return fmt, struct.calcsize(fmt)
 
@@ -640,8 +664,9 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
     x64_regs = struct.Struct(f"<Q{min(nparams, 4)}Q")
     x64_stack = struct.Struct(f"<{max(nparams - 4, 0)}Q")
     x64_ret = struct.Struct("<Q")
-    thiscall = bool(getattr(spec, "thiscall", False)) and nparams > 0
-    x86_args = struct.Struct("<" + "".join(_X86_SLOT_FMT.get(k, "I") for k, _ in plan[1 if thiscall else 0:]))
+    in_regs = _x86_reg_params(spec)        # thiscall's `this`, fastcall's first two: in ecx, edx
+    x86_args = struct.Struct("<" + "".join(_X86_SLOT_FMT.get(k, "I") for i, (k, _) in enumerate(plan)
+                                           if i not in in_regs))
     x86_size = x86_args.size
     x86_sp = struct.Struct("<I")
     x86_ret = struct.Struct("<III")
@@ -765,8 +790,9 @@ def make_trap_handler(machine, spec: ApiSpec, dll: str, export_name: str, wide: 
                     args = list(x86_args.unpack_from(sh[0], sp + 4 + sh[1]))
                 else:
                     args = list(x86_args.unpack_from(cpu.mem_read(sp + 4, x86_size)))
-            if thiscall:   # ecx is untouched by the x86 stub until after the trap
-                args.insert(0, cpu.reg("ecx"))
+            if in_regs:   # ecx and edx are untouched by the x86 stub until after the trap
+                for i, r in zip(in_regs, ("ecx", "edx")):
+                    args.insert(i, cpu.reg(r))
             if str_args:
                 decode_strings(cpu, args)
             if events.api_wanted:

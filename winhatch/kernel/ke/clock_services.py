@@ -12,6 +12,7 @@ QPC_FREQUENCY = 10_000_000
 
 @kernel_service("NtQuerySystemTime")
 def NtQuerySystemTime(machine, thread, SystemTime):
+    machine.sync_kuser_times()      # KUSER_SHARED_DATA.SystemTime is never behind what this returns
     user_write(thread.process, SystemTime, struct.pack("<Q", machine.clock.system_time()))
     return 0
 

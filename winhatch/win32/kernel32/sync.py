@@ -395,7 +395,13 @@ def _cs_release(c, cs, times: int = 1) -> int:
     """Leave `times` levels (all with times=-1); returns how many were left."""
     lc, rc, ow = _cs_fields(c, cs)
     n = c.u32(rc)
-    if n == 0 or c.ptr(ow) != c.thread.tid:
+    if n == 0 or n >= 0x80000000 or c.ptr(ow) != c.thread.tid:
+        if c.ptr(ow) == 0 and c.u32(lc) == 0xFFFFFFFF:
+            # a free section without waiters that its caller does not hold: Windows takes a level off its
+            # RecursionCount all the same (-1, -2, ...; LockCount stays, the next enter sets it right again:
+            # Wine's ntdll rtl test, on Windows)
+            c.write_u32(rc, (n - 1) & 0xFFFFFFFF)
+            return 0
         # not owned by the caller: undefined on Windows; left alone here. A free section may have waiters to
         # wake: the native RtlLeaveCriticalSection (winhatch/win32/native_src/critsec.c) released it and
         # found some.

@@ -142,6 +142,7 @@ def RtlQueryUnbiasedInterruptTime(c, p):
     if not p:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
+    c.machine.sync_kuser_times()    # the page's InterruptTime is never behind this value
     c.write_u64(p, c.machine.clock.now())
     return 1
 

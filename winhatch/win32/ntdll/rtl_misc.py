@@ -159,3 +159,20 @@ def RtlSetThreadErrorMode(c, mode, pold):
         c.write_u32(pold, RtlGetThreadErrorMode(c))
     TEB.write(c.proc.aspace, c.thread.teb, c.arch, HardErrorMode=mode)
     return STATUS_SUCCESS
+
+
+# -- byte swaps: x86 ntdll exports them as FASTCALL functions (the value in cx/ecx; a 64-bit value is passed on
+# the stack, which the callee pops, and comes back in edx:eax); x64 ntdll does not export them (always inline)
+@api(NT, "USHORT FASTCALL RtlUshortByteSwap(USHORT Source)")
+def RtlUshortByteSwap(c, v):
+    return int.from_bytes((v & 0xFFFF).to_bytes(2, "little"), "big")
+
+
+@api(NT, "ULONG FASTCALL RtlUlongByteSwap(ULONG Source)")
+def RtlUlongByteSwap(c, v):
+    return int.from_bytes((v & 0xFFFFFFFF).to_bytes(4, "little"), "big")
+
+
+@api(NT, "ULONGLONG FASTCALL RtlUlonglongByteSwap(ULONGLONG Source)")
+def RtlUlonglongByteSwap(c, v):
+    return int.from_bytes((v & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"), "big")

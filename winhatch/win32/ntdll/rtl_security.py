@@ -181,6 +181,58 @@ def RtlLengthSecurityDescriptor(c, sd):
     return n
 
 
+STATUS_BAD_DESCRIPTOR_FORMAT = 0xC00000E7
+
+
+def _self_relative(c, sd: int, out: int, plen: int, from_self_relative: bool) -> int:
+    """The self-relative copy of the descriptor at sd into out (*plen bytes): the 20-byte header, then the SACL,
+    the DACL, the owner and the group, each at a 4-byte boundary, their offsets in the header. Too small a
+    buffer: *plen receives the size needed, STATUS_BUFFER_TOO_SMALL; on success *plen is left as it was."""
+    rev, control, fields = _sd_fields(c, sd)
+    need = RtlLengthSecurityDescriptor(c, sd)
+    if control & SE_SELF_RELATIVE:
+        if not from_self_relative:
+            return STATUS_BAD_DESCRIPTOR_FORMAT
+        if c.u32(plen) < need:
+            c.write_u32(plen, need)
+            return STATUS_BUFFER_TOO_SMALL
+        c.write(out, c.read(sd, need))
+        return STATUS_SUCCESS
+    need = need - 5 * c.ptr_size + 20
+    if c.u32(plen) < need or not out:
+        c.write_u32(plen, need)
+        return STATUS_BUFFER_TOO_SMALL
+    owner, group, sacl, dacl = fields
+    offs = {}
+    data = bytearray()
+    for key, addr in (("sacl", sacl), ("dacl", dacl), ("owner", owner), ("group", group)):
+        if not addr:
+            offs[key] = 0
+            continue
+        blob = read_sid(c, addr) if key in ("owner", "group") else \
+            c.read(addr, struct.unpack("<H", c.read(addr + 2, 2))[0])
+        offs[key] = 20 + len(data)
+        data += blob + bytes(-len(blob) % 4)
+    c.write(out, struct.pack("<BBHIIII", rev, 0, control | SE_SELF_RELATIVE, offs["owner"], offs["group"],
+                             offs["sacl"], offs["dacl"]) + bytes(data))
+    return STATUS_SUCCESS
+
+
+@api(NT, "NTSTATUS NTAPI RtlMakeSelfRelativeSD(PVOID AbsoluteSecurityDescriptor, "
+         "PVOID SelfRelativeSecurityDescriptor, PULONG BufferLength)")
+def RtlMakeSelfRelativeSD(c, sd, out, plen):
+    """Either form in, the self-relative form out (a self-relative one is copied)."""
+    return _self_relative(c, sd, out, plen, True)
+
+
+@api(NT, "NTSTATUS NTAPI RtlAbsoluteToSelfRelativeSD(PVOID AbsoluteSecurityDescriptor, "
+         "PVOID SelfRelativeSecurityDescriptor, PULONG BufferLength)")
+def RtlAbsoluteToSelfRelativeSD(c, sd, out, plen):
+    """An absolute descriptor in (a self-relative one is STATUS_BAD_DESCRIPTOR_FORMAT), the self-relative form
+    out."""
+    return _self_relative(c, sd, out, plen, False)
+
+
 # ------------------------------------------------------------------------------------------ advapi32
 def _bool(c, status: int) -> int:
     if status:

@@ -697,10 +697,15 @@ def RtlUTF8ToUnicodeN(c, dst, dmax, res, src, slen):
 @api(NT, "NTSTATUS NTAPI RtlUnicodeToUTF8N(PCHAR UTF8StringDestination, ULONG UTF8StringMaxByteCount, "
          "PULONG UTF8StringActualByteCount, PCWCH UnicodeStringSource, ULONG UnicodeStringByteCount)")
 def RtlUnicodeToUTF8N(c, dst, dmax, res, src, slen):
-    if not src and slen:
+    """A NULL source is STATUS_INVALID_PARAMETER_4 (even for 0 bytes), no count STATUS_INVALID_PARAMETER, an odd
+    byte count with an output buffer STATUS_INVALID_PARAMETER_5 (a length query takes its whole characters):
+    Wine's ntdll rtlstr test, on Windows."""
+    if not src:
         return STATUS_INVALID_PARAMETER_4
     if not res:
         return STATUS_INVALID_PARAMETER
+    if dst and slen % 2:
+        return STATUS_INVALID_PARAMETER_5
     units = _units(c, src, slen) if src else []
     # encode per code point so a truncation never splits one
     pieces, bad, i = [], False, 0

@@ -53,6 +53,8 @@ QUERY_ACTCTX_FLAG_ACTCTX_IS_ADDRESS, QUERY_ACTCTX_FLAG_NO_ADDREF = 0x10, 0x80000
 ActivationContextBasicInformation, ActivationContextDetailedInformation = 1, 2
 AssemblyDetailedInformationInActivationContext, FileInformationInAssemblyOfAssemblyInActivationContext = 3, 4
 RunlevelInformationInActivationContext = 5
+CompatibilityInformationInActivationContext = 6
+COMPAT_ELEMENT_SIZE = 32       # GUID Id, the element type, (padding), ULONGLONG MaxVersionTested
 ACTIVATION_CONTEXT_PATH_TYPE_NONE, ACTIVATION_CONTEXT_PATH_TYPE_WIN32_FILE = 1, 2
 RUN_LEVELS = {"asinvoker": 1, "highestavailable": 2, "requireadministrator": 3}
 
@@ -117,6 +119,74 @@ def encoded_identity(ident: dict | None) -> str:
     return ident.get("name", "") + "".join(f',{k}="{v}"' for k, v in attrs)
 
 
+COMPAT_V1 = "urn:schemas-microsoft-com:compatibility.v1"
+ASM_V3 = "urn:schemas-microsoft-com:asm.v3"
+UNBOUND_NS = "urn:winhatch:undeclared-prefix:"
+ACTCTX_COMPATIBILITY_ELEMENT_TYPE_OS, ACTCTX_COMPATIBILITY_ELEMENT_TYPE_MAXVERSIONTESTED = 1, 3
+
+
+def _declare_unbound(data: bytes) -> bytes:
+    """Windows' manifest parser accepts an element prefix the manifest never declares (<asmv3:application>
+    without xmlns:asmv3, found in real programs): such elements are in no namespace it knows. The standard
+    parser refuses them, so each undeclared prefix is declared on the root element with a namespace of its own
+    that matches nothing."""
+    try:
+        ET.fromstring(data)
+        return data
+    except ET.ParseError as e:
+        if "unbound prefix" not in str(e):
+            return data
+    declared = set(re.findall(rb"xmlns:([A-Za-z_][\w.-]*)\s*=", data))
+    used = set(re.findall(rb"</?([A-Za-z_][\w.-]*):[A-Za-z_]", data)) - declared - {b"xml", b"xmlns"}
+    if not used:
+        return data
+    decl = b"".join(b' xmlns:%s="%s%s"' % (p, UNBOUND_NS.encode(), p) for p in sorted(used))
+    m = re.search(rb"<(?![?!])[^\s>/]+", data)
+    if m is None:
+        return data
+    return data[:m.end()] + decl + data[m.end():]
+
+
+def _version64(text: str) -> int | None:
+    parts = text.strip().split(".")
+    if not 1 <= len(parts) <= 4 or not all(p.isdigit() and int(p) <= 0xFFFF for p in parts):
+        return None
+    parts += ["0"] * (4 - len(parts))
+    return int(parts[0]) << 48 | int(parts[1]) << 32 | int(parts[2]) << 16 | int(parts[3])
+
+
+def _compat_and_settings(root, out: dict) -> None:
+    """<compatibility><application>: the supportedOS Ids (in order), then the maxversiontested versions; the
+    <application><windowsSettings> (asm.v3) settings as (namespace, name, value)."""
+    versions = []
+    for comp in root:
+        if _local(comp.tag) != (COMPAT_V1, "compatibility"):
+            continue
+        for app in comp:
+            if _local(app.tag) != (COMPAT_V1, "application"):
+                continue
+            for el in app:
+                ns, tag = _local(el.tag)
+                if ns != COMPAT_V1:
+                    continue
+                if tag == "supportedOS":
+                    out["compat"].append((ACTCTX_COMPATIBILITY_ELEMENT_TYPE_OS, _guid(el.get("Id")), 0))
+                elif tag == "maxversiontested":
+                    v = _version64(el.get("Id") or "")
+                    if v is not None:
+                        versions.append((ACTCTX_COMPATIBILITY_ELEMENT_TYPE_MAXVERSIONTESTED, bytes(16), v))
+    out["compat"] += versions
+    for app in root:
+        if _local(app.tag) != (ASM_V3, "application"):
+            continue
+        for ws in app:
+            if _local(ws.tag) != (ASM_V3, "windowsSettings"):
+                continue
+            for el in ws:
+                ns, tag = _local(el.tag)
+                out["settings"].append((ns, tag, (el.text or "").strip()))
+
+
 def parse_manifest(data: bytes) -> dict:
     """The manifest's identity, files, dependencies and run level; ActCtxError when Windows refuses it."""
     if len(data) > MAX_MANIFEST:
@@ -128,7 +198,7 @@ def parse_manifest(data: bytes) -> dict:
             raise ActCtxError() from None
         data = re.sub(rb"^\s*<\?xml[^>]*\?>", b"", data)
     try:
-        root = ET.fromstring(data)
+        root = ET.fromstring(_declare_unbound(data))
     except (ET.ParseError, ValueError):
         raise ActCtxError() from None
     ns, name = _local(root.tag)
@@ -137,7 +207,8 @@ def parse_manifest(data: bytes) -> dict:
     if any(k != "manifestVersion" and not k.startswith("{") for k in root.attrib):
         raise ActCtxError()
     out = {"identity": None, "files": [], "dependencies": [], "run_level": (0, 0), "window_classes": [],
-           "com": _empty_com()}
+           "com": _empty_com(), "compat": [], "settings": []}
+    _compat_and_settings(root, out)
     count = 0
     for el in root.iter():
         count += 1
@@ -368,7 +439,10 @@ def build(c, data: bytes, directory: str, flags: int, app_name: str | None) -> A
                    "window_classes": m["window_classes"], "com": m["com"]}]
     for dep, optional in m["dependencies"]:
         _resolve_dep(c, dep, directory, 1, assemblies, optional)
-    return ActCtx(assemblies, flags, app_name, m["run_level"])
+    ctx = ActCtx(assemblies, flags, app_name, m["run_level"])
+    ctx.compat = m["compat"]
+    ctx.settings = m["settings"]
+    return ctx
 
 
 # ------------------------------------------------------------------------------------------ ACTCTX
@@ -626,6 +700,57 @@ def inherit(c, hthread: int) -> None:
         push(c, teb, h)
 
 
+@api(K32, "BOOL WINAPI ZombifyActCtx(HANDLE hActCtx)")
+def ZombifyActCtx(c, h):
+    """Marks the context a zombie (RtlZombifyActivationContext): it stays valid for queries and on the
+    stacks it is active on, but is no longer to be searched; a search in it stops loudly (what Windows then
+    finds is not modelled). NULL or a handle that is no context: ERROR_INVALID_PARAMETER."""
+    ctx = _ctx(c, h) if h else None
+    if ctx is None:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    ctx.zombie = True
+    return 1
+
+
+# ------------------------------------------------------------------------------------------ settings
+WINDOWS_SETTINGS_2005 = "http://schemas.microsoft.com/SMI/2005/WindowsSettings"
+SETTINGS_NAMESPACES = {f"http://schemas.microsoft.com/SMI/{y}/WindowsSettings"
+                       for y in (2005, 2011, 2016, 2017, 2019, 2020)}
+
+
+@api(K32, "BOOL WINAPI QueryActCtxSettingsW(DWORD dwFlags, HANDLE hActCtx, PCWSTR settingsNameSpace, "
+     "PCWSTR settingName, PWSTR pvBuffer, SIZE_T dwBuffer, SIZE_T *pdwWrittenOrRequired)")
+def QueryActCtxSettingsW(c, flags, h, namespace, name, buf, cch, pwritten):
+    """A <windowsSettings> value of the context's manifest (application, asm.v3 namespace): the setting
+    `name` in `namespace` (NULL: the 2005 WindowsSettings one); flags, an unknown namespace or no name are
+    ERROR_INVALID_PARAMETER, a setting the manifest lacks ERROR_SXS_KEY_NOT_FOUND. The value is copied with
+    its NUL and *pdwWrittenOrRequired is its length in characters with the NUL; as on Windows the copy is
+    refused (ERROR_INSUFFICIENT_BUFFER) only when the buffer is shorter than the text without its NUL."""
+    if flags or not name or (namespace is not None and namespace not in SETTINGS_NAMESPACES):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    ns = namespace or WINDOWS_SETTINGS_2005
+    if h:
+        ctx = _ctx(c, h)
+        if ctx is None:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+    else:
+        _stop(c, "QueryActCtxSettingsW of the process default activation context")
+    value = next((v for sns, sname, v in getattr(ctx, "settings", []) if sns == ns and sname == name), None)
+    if value is None:
+        c.set_last_error(ERROR_SXS_KEY_NOT_FOUND)
+        return 0
+    if pwritten:
+        c.write_ptr(pwritten, len(value) + 1)
+    if cch < len(value):
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(buf, _w(value) + b"\0\0")
+    return 1
+
+
 # ------------------------------------------------------------------------------------------ QueryActCtxW
 @api(K32, "BOOL WINAPI QueryActCtxW(DWORD dwFlags, HANDLE hActCtx, PVOID pvSubInstance, ULONG ulInfoClass, "
      "PVOID pvBuffer, SIZE_T cbBuffer, SIZE_T *pcbWrittenOrRequired)")
@@ -660,6 +785,11 @@ def QueryActCtxW(c, flags, h, sub, cls, buf, cb, pwritten):
         data = struct.pack("<III", 0, level, ui)
     elif cls == ActivationContextDetailedInformation:
         return _detailed(c, ctx, buf, cb, pwritten)
+    elif cls == CompatibilityInformationInActivationContext:
+        # ACTIVATION_CONTEXT_COMPATIBILITY_INFORMATION: the element count, then (8-aligned) the elements
+        elements = getattr(ctx, "compat", []) if ctx else []
+        data = struct.pack("<I4x", len(elements)) + b"".join(
+            guid + struct.pack("<I4xQ", kind, version) for kind, guid, version in elements)
     elif cls in (AssemblyDetailedInformationInActivationContext,
                  FileInformationInAssemblyOfAssemblyInActivationContext):
         if ctx is None:
@@ -1122,6 +1252,8 @@ def _lookup(c, flags, section, key, out, makers: dict, what: str) -> int:
     ctx = _ctx(c, h) if h else None
     if ctx is None:
         return STATUS_SXS_KEY_NOT_FOUND
+    if getattr(ctx, "zombie", False):
+        _stop(c, f"{what} in a zombified activation context")
     sec = ctx.sections.get(section) or make(c, ctx)
     addr, total, keys, goff, glen = sec
     hit = keys.get(key)

@@ -183,6 +183,8 @@ def LdrpInitializeProcess(machine, thread) -> None:
     st.emit("RtlCreateHeap", heap=f"0x{heap.handle:x}", process_heap=True)
     from winhatch.ldr.params import move_parameters_to_heap
     move_parameters_to_heap(proc, heap)       # the process parameters and environment into the heap
+    from winhatch.ldr import fls
+    fls.thread_start(thread)                  # the first thread's FLS data block (ntdll's FLS context)
     # the loader lock (an RTL_CRITICAL_SECTION) and PEB_LDR_DATA with three empty lists
     lock = st.alloc(0x28 if arch == "x64" else 0x18)
     aspace.write(lock + st.ptr, (0xFFFFFFFF).to_bytes(4, "little"))  # LockCount = -1: free

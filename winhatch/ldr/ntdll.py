@@ -134,7 +134,8 @@ def RtlExitUserProcess(machine, thread, status: int) -> None:
     for t in list(proc.threads):
         if t is not thread and not t.terminated:
             machine.terminate_thread(t, status)
-    run_fls_callbacks(machine, thread)
+    from winhatch.ldr import fls
+    fls.process_exit(machine, thread)
     loader.LdrShutdownProcess(machine, thread)
     raise ProcessExit(status)
 

@@ -191,6 +191,8 @@ def parse_manifest(data: bytes) -> dict:
     """The manifest's identity, files, dependencies and run level; ActCtxError when Windows refuses it."""
     if len(data) > MAX_MANIFEST:
         raise ActCtxError()
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\0" in data[:4]:
+        raise ActCtxError()               # UTF-16 text without its byte order mark
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             data = data.decode("utf-16").encode("utf-8")
@@ -201,8 +203,9 @@ def parse_manifest(data: bytes) -> dict:
         root = ET.fromstring(_declare_unbound(data))
     except (ET.ParseError, ValueError):
         raise ActCtxError() from None
-    ns, name = _local(root.tag)
-    if ns != ASM_V1 or name != "assembly" or root.get("manifestVersion") != "1.0":
+    asm_ns, name = _local(root.tag)
+    ns = asm_ns
+    if ns not in (ASM_V1, ASM_V3) or name != "assembly" or root.get("manifestVersion") != "1.0":
         raise ActCtxError()
     if any(k != "manifestVersion" and not k.startswith("{") for k in root.attrib):
         raise ActCtxError()
@@ -215,7 +218,7 @@ def parse_manifest(data: bytes) -> dict:
         if count > 100_000:
             raise ActCtxError()
         ns, tag = _local(el.tag)
-        if ns == ASM_V1 and tag not in ASM_V1_ELEMENTS:
+        if ns == asm_ns and tag not in ASM_V1_ELEMENTS:
             raise ActCtxError()
         if tag == "requestedExecutionLevel":
             level = RUN_LEVELS.get(el.get("level", "").lower(), 0)
@@ -223,7 +226,7 @@ def parse_manifest(data: bytes) -> dict:
             out["run_level"] = (level, ui)
     for el in root:
         ns, tag = _local(el.tag)
-        if ns != ASM_V1:
+        if ns != asm_ns:
             continue
         if tag == "assemblyIdentity" and out["identity"] is None:
             out["identity"] = _identity(el)
@@ -234,7 +237,7 @@ def parse_manifest(data: bytes) -> dict:
                 raise ActCtxError()
             out["files"].append(fname)
             for wc in el:
-                if _local(wc.tag) == (ASM_V1, "windowClass") and (wc.text or "").strip():
+                if _local(wc.tag) == (asm_ns, "windowClass") and (wc.text or "").strip():
                     # (class, its file, versioned: the name registered is "<assembly version>!class")
                     out["window_classes"].append(((wc.text or "").strip(), fname,
                                                   wc.get("versioned", "yes").lower() != "no"))
@@ -242,9 +245,9 @@ def parse_manifest(data: bytes) -> dict:
                     _com_element(wc, fname, out["com"])
         elif tag == "dependency":
             for dep in el:
-                if _local(dep.tag) != (ASM_V1, "dependentAssembly"):
+                if _local(dep.tag) != (asm_ns, "dependentAssembly"):
                     continue
-                ident = next((x for x in dep if _local(x.tag) == (ASM_V1, "assemblyIdentity")), None)
+                ident = next((x for x in dep if _local(x.tag) == (asm_ns, "assemblyIdentity")), None)
                 if ident is None:
                     raise ActCtxError()
                 out["dependencies"].append((_identity(ident), el.get("optional", "no").lower() == "yes"))
@@ -352,9 +355,16 @@ def _com_element(el, fname: str | None, com: dict) -> None:
                                   "version": el.get("runtimeVersion") or ""})
 
 
-def _pe_manifest(data: bytes, res) -> bytes | None:
-    """RT_MANIFEST resource `res` (an ID or a name) of a PE file's bytes, or None."""
+ERROR_RESOURCE_TYPE_NOT_FOUND, ERROR_RESOURCE_NAME_NOT_FOUND = 1813, 1814
+
+
+def _pe_manifest(data: bytes, res, why: list | None = None) -> bytes | None:
+    """RT_MANIFEST resource `res` (an ID or a name) of a PE file's bytes, or None (`why` gets the error:
+    ERROR_RESOURCE_TYPE_NOT_FOUND without RT_MANIFEST resources, ERROR_RESOURCE_NAME_NOT_FOUND without that
+    one)."""
     from winhatch.pe import PEFile, PEFormatError
+    why = why if why is not None else []
+    why.append(ERROR_RESOURCE_TYPE_NOT_FOUND)
     try:
         pe = PEFile(data, "manifest source")
         root = pe.resources
@@ -363,6 +373,7 @@ def _pe_manifest(data: bytes, res) -> bytes | None:
         t = next((e for e in root.entries if e.name is None and e.id == RT_MANIFEST), None)
         if t is None or t.directory is None:
             return None
+        why.append(ERROR_RESOURCE_NAME_NOT_FOUND)
         want = res if isinstance(res, int) else str(res).upper()
         n = next((e for e in t.directory.entries
                   if (e.id == want if isinstance(want, int) else (e.name or "").upper() == want)), None)
@@ -395,11 +406,9 @@ def _matches(want: dict, got: dict | None) -> bool:
 
 def _resolve(c, ident: dict, directory: str, depth: int, found: list) -> None:
     name = ident.get("name") or ""
-    if ident.get("publickeytoken"):
-        if name.lower() in SYSTEM_ASSEMBLIES:
-            found.append({"identity": ident, "directory": None, "files": ["comctl32.dll"], "system": True})
-            return
-        _stop(c, f"the side-by-side system assembly {name} (WinSxS is not modelled)")
+    if ident.get("publickeytoken") and name.lower() in SYSTEM_ASSEMBLIES:
+        found.append({"identity": ident, "directory": None, "files": ["comctl32.dll"], "system": True})
+        return
     if not name or "\\" in name or "/" in name or depth > MAX_DEPTH or len(found) >= MAX_ASSEMBLIES:
         raise ActCtxError()
     for sub in ("", name + "\\"):
@@ -422,6 +431,9 @@ def _resolve(c, ident: dict, directory: str, depth: int, found: list) -> None:
             for dep, optional in m["dependencies"]:
                 _resolve_dep(c, dep, directory, depth + 1, found, optional)
             return
+    if ident.get("publickeytoken"):
+        # a shared assembly that is not a private one of the application: Windows looks in WinSxS
+        _stop(c, f"the side-by-side system assembly {name} (WinSxS is not modelled)")
     raise ActCtxError()
 
 
@@ -487,25 +499,30 @@ def _create(c, p: int, wide: bool) -> int:
         _stop(c, "CreateActCtx with ACTCTX_FLAG_SOURCE_IS_ASSEMBLYREF")
     vfs = c.machine.vfs
     from winhatch.win32.kernel32.common import cwd
+    why: list = []
     try:
+        if flags & ACTCTX_FLAG_HMODULE_VALID and not f["module"]:
+            raise ActCtxError()           # no module to read the manifest from: ERROR_SXS_CANT_GEN_ACTCTX
         if f["module"]:
             from winhatch.ldr import loader
             mod = next((m for m in loader.state_of(c.proc).modules if m.base == f["module"]), None)
             if mod is None:
                 c.set_last_error(ERROR_INVALID_PARAMETER)
                 return _invalid_handle(c)
-            data = _pe_manifest(_read(c, mod.path), f["resource"])
+            data = _pe_manifest(_read(c, mod.path), f["resource"], why)
             source = f["source"] or mod.path
         else:
             if not f["source"]:
                 c.set_last_error(ERROR_INVALID_PARAMETER)
                 return _invalid_handle(c)
-            source = vfs.full_path(f["source"], cwd(c))
+            # a relative source is looked for in lpAssemblyDirectory when one is given, else in the current
+            # directory
+            source = vfs.full_path(f["source"], f["directory"] or cwd(c))
             data = _read(c, source)
             if data[:2] == b"MZ":
-                data = _pe_manifest(data, f["resource"])
+                data = _pe_manifest(data, f["resource"], why)
         if data is None:
-            raise ActCtxError(1813)       # ERROR_RESOURCE_TYPE_NOT_FOUND
+            raise ActCtxError(why[-1] if why else ERROR_RESOURCE_TYPE_NOT_FOUND)
         directory = f["directory"] or source.rsplit("\\", 1)[0]
         ctx = build(c, data, directory, flags, f["app"])
         ctx.source = source
@@ -700,6 +717,31 @@ def inherit(c, hthread: int) -> None:
         push(c, teb, h)
 
 
+def default_ctx(c) -> ActCtx | None:
+    """The process default activation context, from the program's manifest (its RT_MANIFEST 1, else
+    <program>.manifest beside it), built on first use; None for a program without one. Its root manifest is
+    that file (the program itself for an embedded one), its application directory the program's."""
+    st = c.proc.subsystem.setdefault("actctx_default", {})
+    if "ctx" in st:
+        return st["ctx"]
+    from winhatch.ldr import loader
+    from winhatch.win32.kernel32 import manifest
+    data = manifest.process_manifest(c)
+    ctx = None
+    if data is not None:
+        exe = loader.state_of(c.proc).modules[0].path
+        directory = exe.rsplit("\\", 1)[0]
+        try:
+            ctx = build(c, data, directory, 0, None)
+        except (ActCtxError, NtStatusError):
+            _stop(c, "a program whose manifest Windows would refuse (the process would not start)")
+        ctx.source = exe if manifest._embedded(c) is not None else exe + ".manifest"
+        ctx.assemblies[0]["manifest"] = ctx.source
+        ctx.app_dir = directory + "\\"
+    st["ctx"] = ctx
+    return ctx
+
+
 @api(K32, "BOOL WINAPI ZombifyActCtx(HANDLE hActCtx)")
 def ZombifyActCtx(c, h):
     """Marks the context a zombie (RtlZombifyActivationContext): it stays valid for queries and on the
@@ -774,10 +816,7 @@ def QueryActCtxW(c, flags, h, sub, cls, buf, cb, pwritten):
         return 0
     ctx = _ctx(c, h) if h else None
     if ctx is None and cls != ActivationContextBasicInformation:
-        from winhatch.win32.kernel32.manifest import process_manifest
-        if process_manifest(c) is not None:
-            _stop(c, f"QueryActCtxW class {cls} of the process default activation context (from the "
-                     "program's manifest)")
+        ctx = default_ctx(c)
     if cls == ActivationContextBasicInformation:
         data = struct.pack("<QI4x" if ps == 8 else "<II", h, 0)
     elif cls == RunlevelInformationInActivationContext:
@@ -1370,3 +1409,24 @@ def RtlFindActivationContextSectionGuid(c, flags, guid, section, pkey, out):
         return STATUS_INVALID_PARAMETER
     return _lookup(c, flags, section, bytes(c.read(pkey, 16)), out, _GUID_SECTIONS,
                    "RtlFindActivationContextSectionGuid")
+
+
+def redirected_dll(c, name: str) -> str | None:
+    """The path the thread's active activation context redirects a DLL name to (ntdll's loader asks the DLL
+    redirection section before its search order): a bare file name one of the context's private assemblies
+    declares as a <file> is that assembly's directory\\name; None when nothing is active or the name is not
+    redirected (a path, or a file no assembly declares)."""
+    if not name or "\\" in name or "/" in name or ":" in name:
+        return None
+    h = active(c, c.thread.teb)
+    ctx = _ctx(c, h) if h else None
+    if ctx is None or getattr(ctx, "zombie", False):
+        return None
+    key = name if "." in name else name + ".dll"
+    for asm in ctx.assemblies:
+        if asm.get("system") or not asm.get("directory"):
+            continue
+        for f in asm.get("files") or ():
+            if f.lower() == key.lower():
+                return asm["directory"].rstrip("\\") + "\\" + f
+    return None

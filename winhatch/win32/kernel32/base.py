@@ -146,7 +146,8 @@ def _heap_alloc(c, size: int, flags: int = 0) -> int:
 # ------------------------------------------------------------------------------------------ modules
 @api(K32, "HMODULE WINAPI GetModuleHandle%(LPCTSTR lpModuleName)")
 def GetModuleHandle(c, name):
-    base = loader.LdrGetDllHandle(c.machine, c.proc, name)
+    from winhatch.win32.kernel32.actctx import redirected_dll
+    base = loader.LdrGetDllHandle(c.machine, c.proc, redirected_dll(c, name) or name)
     if not base:
         c.set_last_error(ERROR_MOD_NOT_FOUND)
     return base
@@ -167,7 +168,8 @@ def LoadLibraryEx(c, name, hfile, flags):
     try:
         if flags & k32_resource.DATAFILE_FLAGS:
             return k32_resource.load_datafile(c, name, flags)
-        return loader.LdrLoadDll(c.machine, c.thread, name, flags)
+        from winhatch.win32.kernel32.actctx import redirected_dll
+        return loader.LdrLoadDll(c.machine, c.thread, redirected_dll(c, name) or name, flags)
     except loader.LoaderError as e:
         c.set_last_error(nt_to_win32(e.status))
         return 0

@@ -156,9 +156,8 @@ def _version64(text: str) -> int | None:
 
 
 def _compat_and_settings(root, out: dict) -> None:
-    """<compatibility><application>: the supportedOS Ids (in order), then the maxversiontested versions; the
+    """<compatibility><application>: the supportedOS Ids and maxversiontested versions in document order; the
     <application><windowsSettings> (asm.v3) settings as (namespace, name, value)."""
-    versions = []
     for comp in root:
         if _local(comp.tag) != (COMPAT_V1, "compatibility"):
             continue
@@ -174,8 +173,7 @@ def _compat_and_settings(root, out: dict) -> None:
                 elif tag == "maxversiontested":
                     v = _version64(el.get("Id") or "")
                     if v is not None:
-                        versions.append((ACTCTX_COMPATIBILITY_ELEMENT_TYPE_MAXVERSIONTESTED, bytes(16), v))
-    out["compat"] += versions
+                        out["compat"].append((ACTCTX_COMPATIBILITY_ELEMENT_TYPE_MAXVERSIONTESTED, bytes(16), v))
     for app in root:
         if _local(app.tag) != (ASM_V3, "application"):
             continue

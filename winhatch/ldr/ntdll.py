@@ -131,6 +131,7 @@ def RtlExitUserProcess(machine, thread, status: int) -> None:
     """ExitProcess: NtTerminateProcess(NULL) ends the other threads, DLL_PROCESS_DETACH runs here, then the
     process ends."""
     proc = thread.process
+    proc.exiting = True      # NtTerminateProcess(NULL): no thread may start in the process any more
     for t in list(proc.threads):
         if t is not thread and not t.terminated:
             machine.terminate_thread(t, status)

@@ -707,6 +707,8 @@ def LdrpInitializeTls(st: LoaderState, thread) -> None:
     the code put them (a TLS block is never replaced while its thread lives)."""
     new = []
     for m in st.modules:
+        if m.datafile or not (m.is_exe or m.pe.is_dll):
+            continue          # a data file or an executable LoadLibrary mapped: no TLS
         d = _tls_directory(st, m)
         if d is None or m.tls_index >= 0:
             continue
@@ -943,7 +945,10 @@ def LdrLoadDll(machine, thread, name: str, flags: int = 0) -> int:
         m.datafile = True
         m.initialized = True
         return m.base
-    if flags & DONT_RESOLVE_DLL_REFERENCES:
+    if flags & DONT_RESOLVE_DLL_REFERENCES or not m.pe.is_dll:
+        # an executable image (no IMAGE_FILE_DLL) is mapped as DONT_RESOLVE_DLL_REFERENCES maps a DLL: its
+        # imports stay unresolved, it gets no TLS index and its entry point is never called (Wine's
+        # kernel32/tests/loader.c test_import_resolution, on Windows)
         m.snapped = True
         m.initialized = True
         return m.base
@@ -1026,6 +1031,14 @@ def LdrGetDllHandle(machine, proc, name: str | None) -> int:
     except LoaderError:
         return 0
     m = st.by_name.get(host.replace("/", "\\").rsplit("\\", 1)[-1].lower())
+    if m is None and _is_absolute(name):
+        # the file under another name (a hard link, its 8.3 name): the module mapped from the same file
+        # (LdrpFindLoadedDllByMapping, as LoadLibrary finds it)
+        try:
+            pe, _section = machine.open_system_image(name)
+        except (NtStatusError, OSError, ValueError):
+            return 0
+        m = next((x for x in st.modules if x.pe is pe and not x.datafile and not x.is_exe), None)
     return m.base if m else 0
 
 

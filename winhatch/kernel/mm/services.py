@@ -298,7 +298,10 @@ def NtFlushProcessWriteBuffers(machine, thread):
 STATUS_PARTIAL_COPY = 0x8000000D
 STATUS_ACCESS_VIOLATION = 0xC0000005
 MAX_COPY = 1 << 28   # one call copies at most 256 MiB; a larger request copies that much and is a partial copy
-_READ_OK = {0x02, 0x04, 0x08, 0x20, 0x40, 0x80}        # the page protections user mode may read
+# the page protections MmCopyVirtualMemory may read: PAGE_EXECUTE too — x86 and x64 page tables cannot make a
+# page executable but not readable (ReadProcessMemory of an image section mapped PAGE_EXECUTE succeeds: Wine's
+# kernel32/tests/loader.c test_section_access, on Windows)
+_READ_OK = {0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80}
 _WRITE_OK = {0x04, 0x08, 0x40, 0x80}                    # ... and write (copy-on-write included)
 
 

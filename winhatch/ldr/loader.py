@@ -907,24 +907,26 @@ def _is_absolute(name: str) -> bool:
     return len(n) >= 2 and n[1] == ":" or n.startswith("\\")
 
 
-def LdrLoadDll(machine, thread, name: str, flags: int = 0) -> int:
+def LdrLoadDll(machine, thread, name: str, flags: int = 0, search_path: list[str] | None = None) -> int:
     """LoadLibraryEx's core: returns the module base; raises LoaderError (STATUS_DLL_NOT_FOUND, …).
 
     The LOAD_LIBRARY_SEARCH_* flags replace the standard search order: the application's directory, the user
     directories (AddDllDirectory, the most recently added first, then SetDllDirectory's), System32, and with
     LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR the directory of the DLL itself, which must then be named by an absolute
     path (STATUS_INVALID_PARAMETER otherwise, as for LOAD_WITH_ALTERED_SEARCH_PATH combined with any of them).
-    A relative path with a directory part is looked up under each of those directories."""
+    A relative path with a directory part is looked up under each of those directories. `search_path`
+    (ntdll's LdrLoadDll with a DllPath): those directories instead of any search order."""
     st = state_of(thread.process)
-    search = None
+    search = list(search_path) if search_path is not None else None
     if flags & LOAD_LIBRARY_SEARCH_MASK and flags & LOAD_WITH_ALTERED_SEARCH_PATH:
         raise LoaderError(STATUS_INVALID_PARAMETER, "LOAD_WITH_ALTERED_SEARCH_PATH with LOAD_LIBRARY_SEARCH_* flags")
     if flags & LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR and not _is_absolute(name):
         raise LoaderError(STATUS_INVALID_PARAMETER, "LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR needs an absolute path")
     if not flags & LOAD_LIBRARY_SEARCH_MASK and "\\" not in name and "/" not in name:
         flags |= st.default_search_flags       # SetDefaultDllDirectories: for calls without search flags
-    if flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_APPLICATION_DIR | LOAD_LIBRARY_SEARCH_USER_DIRS
-                | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS | LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR):
+    if search is None and flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_APPLICATION_DIR
+                                   | LOAD_LIBRARY_SEARCH_USER_DIRS | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS
+                                   | LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR):
         search = []
         if flags & LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR:
             search.append(name.replace("/", "\\").rsplit("\\", 1)[0])

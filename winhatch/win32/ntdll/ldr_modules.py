@@ -101,6 +101,9 @@ def LdrLoadDll(c, path_ptr, pchars, us, out):
             not_implemented(c, "LdrLoadDll with search flags in place of a path")
         text = c.wstr(path_ptr) or ""
         search = [d.rstrip("\\/") for d in text.split(";") if d]
+        from winhatch.kernel.io.file_services import redirected
+        if redirected(c.thread):        # the WoW64 file system redirector: System32 is SysWOW64
+            search = [c.machine.vfs.wow64_redirect(d, "x86") for d in search]
     try:
         base = _loader.LdrLoadDll(c.machine, c.thread, name, 0, search_path=search)
     except _loader.LoaderError as e:

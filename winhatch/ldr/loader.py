@@ -80,6 +80,7 @@ class LoaderState:
         self.modules: list[Module] = []  # load order
         self.by_name: dict[str, Module] = {}
         self.init_order: list[Module] = []
+        self.unloading: set[int] = set()  # bases of the modules whose FreeLibrary-time detach is running
         self.heaps = HeapManager(proc.aspace, proc.arch, machine)
         self.ldr_data = 0
         self.hash_table = 0
@@ -861,6 +862,8 @@ def LdrShutdownProcess(machine, thread) -> None:
         if m.is_exe:
             _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
             continue
+        if m.base in st.unloading:
+            continue          # FreeLibrary is running its DLL_PROCESS_DETACH already
         _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
         if m.entry_point:
             st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{m.entry_point:x}", reason="DLL_PROCESS_DETACH")
@@ -1001,8 +1004,14 @@ def LdrUnloadDll(machine, thread, base: int) -> bool:
     if m.load_count > 0:
         return True
     if m.initialized and not m.datafile and m.entry_point and m in st.init_order:
-        _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
-        machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 0])
+        # the module is being unloaded: a process exit its detach routine starts (ExitProcess from
+        # DLL_PROCESS_DETACH) does not detach it a second time (Wine's kernel32/tests/loader.c phase 2, on Windows)
+        st.unloading.add(m.base)
+        try:
+            _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
+            machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 0])
+        finally:
+            st.unloading.discard(m.base)
     _remove_module(st, m)
     return True
 

@@ -169,10 +169,29 @@ def LoadLibraryEx(c, name, hfile, flags):
         if flags & k32_resource.DATAFILE_FLAGS:
             return k32_resource.load_datafile(c, name, flags)
         from winhatch.win32.kernel32.actctx import redirected_dll
-        return loader.LdrLoadDll(c.machine, c.thread, redirected_dll(c, name) or name, flags)
+        with _loader_lock(c, "LoadLibrary"):
+            return loader.LdrLoadDll(c.machine, c.thread, redirected_dll(c, name) or name, flags)
     except loader.LoaderError as e:
         c.set_last_error(nt_to_win32(e.status))
         return 0
+
+
+class _loader_lock:
+    """LdrLoadDll and LdrUnloadDll hold the loader lock while they map, initialise and detach DLLs: another
+    thread's LoadLibrary/FreeLibrary, and a new thread's start (its DLL_THREAD_ATTACH), wait until it is free
+    (Wine's kernel32/tests/loader.c: a thread created in DllMain does not start before DllMain returns). The
+    API is re-run when the lock frees."""
+    def __init__(self, c, what: str):
+        from winhatch.ldr.ntdll import loader_lock
+        self.c, self.lock, self.what = c, loader_lock(c.proc), what
+
+    def __enter__(self):
+        self.lock.enter(self.c.thread, f"{self.what} (loader lock)")
+        return self
+
+    def __exit__(self, *exc):
+        self.lock.leave(self.c.machine, self.c.thread)
+        return False
 
 
 @api(K32, "BOOL WINAPI FreeLibrary(HMODULE hLibModule)", calls_guest=True)
@@ -188,7 +207,9 @@ def FreeLibrary(c, base):
             st, _nt = _nt_header(c, base & ~3, None)
             c.set_last_error(ERROR_BAD_EXE_FORMAT if st else ERROR_INVALID_HANDLE)
         return int(freed)
-    if not loader.LdrUnloadDll(c.machine, c.thread, base):
+    with _loader_lock(c, "FreeLibrary"):
+        unloaded = loader.LdrUnloadDll(c.machine, c.thread, base)
+    if not unloaded:
         c.set_last_error(ERROR_MOD_NOT_FOUND)     # LdrUnloadDll: STATUS_DLL_NOT_FOUND (no module at this base)
         return 0
     return 1

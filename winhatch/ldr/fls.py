@@ -264,3 +264,23 @@ def process_exit(machine, thread) -> None:
     data = fls.rptr(fls.teb_data_at(thread))
     if data:
         fls.process(machine, thread, data, 1)
+
+
+def thread_exit_begin(machine, thread) -> None:
+    """LdrShutdownThread before DLL_THREAD_DETACH: RtlProcessFlsData(TEB.FlsData, 1) — the block leaves the
+    list and its values' callbacks run, the block stays for the detach routines (FlsGetValue answers NULL with
+    ERROR_SUCCESS there: Wine's kernel32/tests/loader.c on Windows)."""
+    process_exit(machine, thread)
+
+
+def thread_exit_end(machine, thread) -> None:
+    """LdrShutdownThread after DLL_THREAD_DETACH: RtlProcessFlsData(TEB.FlsData, 2) frees the block."""
+    proc = thread.process
+    if "fls_global" not in proc.subsystem or "ldr" not in proc.subsystem or not thread.teb:
+        return
+    fls = Fls(proc)
+    at = fls.teb_data_at(thread)
+    data = fls.rptr(at)
+    if data:
+        fls.wptr(at, 0)
+        fls.process(machine, thread, data, 2)

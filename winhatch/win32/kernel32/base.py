@@ -42,6 +42,16 @@ def RtlRestoreLastWin32Error(c, code):
 # ------------------------------------------------------------------------------------------ process
 @api(K32, "void WINAPI ExitProcess(UINT uExitCode)", calls_guest=True)
 def ExitProcess(c, code):
+    """RtlExitUserProcess: first the loader lock, then the PEB lock (a thread that holds either keeps the
+    process from exiting: ExitProcess waits for it, as on Windows — Wine's kernel32/tests/loader.c phase 5),
+    then the other threads end and DLL_PROCESS_DETACH runs."""
+    from winhatch.kernel.structs import PEB
+    from winhatch.ldr.ntdll import loader_lock
+    loader_lock(c.proc).enter(c.thread, "ExitProcess (loader lock)")
+    cs = c.ptr(c.proc.peb + PEB.offset(c.arch, "FastPebLock"))
+    if cs:
+        from winhatch.win32.kernel32 import sync
+        sync.EnterCriticalSection(c, cs)
     ntdll.RtlExitUserProcess(c.machine, c.thread, code)
 
 

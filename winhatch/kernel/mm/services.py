@@ -352,10 +352,10 @@ def _vm_process(thread, handle: int, access: int):
     """The process of a memory service's handle: one with a user address space (the system's pseudo-processes
     have none: STATUS_ACCESS_DENIED), still running (STATUS_PROCESS_IS_TERMINATING)."""
     proc = process_from_handle(thread, handle, access)
-    if getattr(proc, "cpu", None) is None:
-        raise NtStatusError(0xC0000022, "the process has no user address space")
     if getattr(proc, "exited", False):
         raise NtStatusError(0xC000010A, "the process is terminating")
+    if getattr(proc, "cpu", None) is None:
+        raise NtStatusError(0xC0000022, "the process has no user address space")
     return proc
 
 

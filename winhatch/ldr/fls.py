@@ -203,6 +203,7 @@ class Fls:
                     v = int.from_bytes(vals[j * ps:(j + 1) * ps], "little")
                     if not v:
                         continue
+                    self.wptr(chunk + (j + 1) * ps, 0)       # the value is gone once its callback ran
                     cb = self.rptr(cbs + ps + 2 * ps * j + ps)
                     if cb and cb != self.mask:
                         machine.dispatcher.call_guest(thread, cb, [v])
@@ -219,10 +220,15 @@ def state(proc) -> Fls:
 
 
 def thread_start(thread) -> None:
-    """A new thread of a process that uses FLS starts with an empty FLS data block (FlsGetValue in it answers
-    NULL with ERROR_SUCCESS, Wine's kernel32/tests/thread.c on Windows); a new fiber starts without one."""
+    """Every thread starts with an empty FLS data block on the process's list, the first one as well (its
+    loader initialisation, once the process heap exists): ntdll's FLS context is part of every process since
+    Windows 10 1903, and programs read TEB.FlsData's list entry without checking it (Wine's
+    kernel32/tests/loader.c child process on Windows); FlsGetValue in it answers NULL with ERROR_SUCCESS
+    (kernel32/tests/thread.c). A new fiber starts without one."""
     proc = thread.process
-    if "fls_global" not in proc.subsystem or "ldr" not in proc.subsystem or not thread.teb:
+    if "ldr" not in proc.subsystem or not thread.teb:
+        return
+    if loader.state_of(proc).heaps.process_heap is None:
         return
     fls = Fls(proc)
     at = fls.teb_data_at(thread)
@@ -243,3 +249,38 @@ def thread_exit(machine, thread) -> None:
     if data:
         fls.wptr(at, 0)
         fls.process(machine, thread, data, 3)
+
+
+def process_exit(machine, thread) -> None:
+    """ExitProcess, before DLL_PROCESS_DETACH: RtlProcessFlsData(TEB.FlsData, 1) for the exiting thread — its
+    block leaves the list and its values' callbacks run (the values become NULL), but the block stays, so
+    FlsGetValue/FlsSetValue still work in the DLLs' detach routines (Wine's kernel32/tests/loader.c on
+    Windows). The threads NtTerminateProcess ended keep their blocks on the list: FlsFree still runs their
+    callbacks."""
+    proc = thread.process
+    if "fls_global" not in proc.subsystem or "ldr" not in proc.subsystem or not thread.teb:
+        return
+    fls = Fls(proc)
+    data = fls.rptr(fls.teb_data_at(thread))
+    if data:
+        fls.process(machine, thread, data, 1)
+
+
+def thread_exit_begin(machine, thread) -> None:
+    """LdrShutdownThread before DLL_THREAD_DETACH: RtlProcessFlsData(TEB.FlsData, 1) — the block leaves the
+    list and its values' callbacks run, the block stays for the detach routines (FlsGetValue answers NULL with
+    ERROR_SUCCESS there: Wine's kernel32/tests/loader.c on Windows)."""
+    process_exit(machine, thread)
+
+
+def thread_exit_end(machine, thread) -> None:
+    """LdrShutdownThread after DLL_THREAD_DETACH: RtlProcessFlsData(TEB.FlsData, 2) frees the block."""
+    proc = thread.process
+    if "fls_global" not in proc.subsystem or "ldr" not in proc.subsystem or not thread.teb:
+        return
+    fls = Fls(proc)
+    at = fls.teb_data_at(thread)
+    data = fls.rptr(at)
+    if data:
+        fls.wptr(at, 0)
+        fls.process(machine, thread, data, 2)

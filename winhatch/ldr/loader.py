@@ -80,6 +80,7 @@ class LoaderState:
         self.modules: list[Module] = []  # load order
         self.by_name: dict[str, Module] = {}
         self.init_order: list[Module] = []
+        self.unloading: set[int] = set()  # bases of the modules whose FreeLibrary-time detach is running
         self.heaps = HeapManager(proc.aspace, proc.arch, machine)
         self.ldr_data = 0
         self.hash_table = 0
@@ -183,6 +184,8 @@ def LdrpInitializeProcess(machine, thread) -> None:
     st.emit("RtlCreateHeap", heap=f"0x{heap.handle:x}", process_heap=True)
     from winhatch.ldr.params import move_parameters_to_heap
     move_parameters_to_heap(proc, heap)       # the process parameters and environment into the heap
+    from winhatch.ldr import fls
+    fls.thread_start(thread)                  # the first thread's FLS data block (ntdll's FLS context)
     # the loader lock (an RTL_CRITICAL_SECTION) and PEB_LDR_DATA with three empty lists
     lock = st.alloc(0x28 if arch == "x64" else 0x18)
     aspace.write(lock + st.ptr, (0xFFFFFFFF).to_bytes(4, "little"))  # LockCount = -1: free
@@ -705,6 +708,8 @@ def LdrpInitializeTls(st: LoaderState, thread) -> None:
     the code put them (a TLS block is never replaced while its thread lives)."""
     new = []
     for m in st.modules:
+        if m.datafile or not (m.is_exe or m.pe.is_dll):
+            continue          # a data file or an executable LoadLibrary mapped: no TLS
         d = _tls_directory(st, m)
         if d is None or m.tls_index >= 0:
             continue
@@ -857,6 +862,8 @@ def LdrShutdownProcess(machine, thread) -> None:
         if m.is_exe:
             _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
             continue
+        if m.base in st.unloading:
+            continue          # FreeLibrary is running its DLL_PROCESS_DETACH already
         _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
         if m.entry_point:
             st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{m.entry_point:x}", reason="DLL_PROCESS_DETACH")
@@ -903,24 +910,26 @@ def _is_absolute(name: str) -> bool:
     return len(n) >= 2 and n[1] == ":" or n.startswith("\\")
 
 
-def LdrLoadDll(machine, thread, name: str, flags: int = 0) -> int:
+def LdrLoadDll(machine, thread, name: str, flags: int = 0, search_path: list[str] | None = None) -> int:
     """LoadLibraryEx's core: returns the module base; raises LoaderError (STATUS_DLL_NOT_FOUND, …).
 
     The LOAD_LIBRARY_SEARCH_* flags replace the standard search order: the application's directory, the user
     directories (AddDllDirectory, the most recently added first, then SetDllDirectory's), System32, and with
     LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR the directory of the DLL itself, which must then be named by an absolute
     path (STATUS_INVALID_PARAMETER otherwise, as for LOAD_WITH_ALTERED_SEARCH_PATH combined with any of them).
-    A relative path with a directory part is looked up under each of those directories."""
+    A relative path with a directory part is looked up under each of those directories. `search_path`
+    (ntdll's LdrLoadDll with a DllPath): those directories instead of any search order."""
     st = state_of(thread.process)
-    search = None
+    search = list(search_path) if search_path is not None else None
     if flags & LOAD_LIBRARY_SEARCH_MASK and flags & LOAD_WITH_ALTERED_SEARCH_PATH:
         raise LoaderError(STATUS_INVALID_PARAMETER, "LOAD_WITH_ALTERED_SEARCH_PATH with LOAD_LIBRARY_SEARCH_* flags")
     if flags & LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR and not _is_absolute(name):
         raise LoaderError(STATUS_INVALID_PARAMETER, "LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR needs an absolute path")
     if not flags & LOAD_LIBRARY_SEARCH_MASK and "\\" not in name and "/" not in name:
         flags |= st.default_search_flags       # SetDefaultDllDirectories: for calls without search flags
-    if flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_APPLICATION_DIR | LOAD_LIBRARY_SEARCH_USER_DIRS
-                | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS | LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR):
+    if search is None and flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_APPLICATION_DIR
+                                   | LOAD_LIBRARY_SEARCH_USER_DIRS | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS
+                                   | LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR):
         search = []
         if flags & LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR:
             search.append(name.replace("/", "\\").rsplit("\\", 1)[0])
@@ -941,7 +950,10 @@ def LdrLoadDll(machine, thread, name: str, flags: int = 0) -> int:
         m.datafile = True
         m.initialized = True
         return m.base
-    if flags & DONT_RESOLVE_DLL_REFERENCES:
+    if flags & DONT_RESOLVE_DLL_REFERENCES or not m.pe.is_dll:
+        # an executable image (no IMAGE_FILE_DLL) is mapped as DONT_RESOLVE_DLL_REFERENCES maps a DLL: its
+        # imports stay unresolved, it gets no TLS index and its entry point is never called (Wine's
+        # kernel32/tests/loader.c test_import_resolution, on Windows)
         m.snapped = True
         m.initialized = True
         return m.base
@@ -992,8 +1004,14 @@ def LdrUnloadDll(machine, thread, base: int) -> bool:
     if m.load_count > 0:
         return True
     if m.initialized and not m.datafile and m.entry_point and m in st.init_order:
-        _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
-        machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 0])
+        # the module is being unloaded: a process exit its detach routine starts (ExitProcess from
+        # DLL_PROCESS_DETACH) does not detach it a second time (Wine's kernel32/tests/loader.c phase 2, on Windows)
+        st.unloading.add(m.base)
+        try:
+            _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
+            machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 0])
+        finally:
+            st.unloading.discard(m.base)
     _remove_module(st, m)
     return True
 
@@ -1024,6 +1042,14 @@ def LdrGetDllHandle(machine, proc, name: str | None) -> int:
     except LoaderError:
         return 0
     m = st.by_name.get(host.replace("/", "\\").rsplit("\\", 1)[-1].lower())
+    if m is None and _is_absolute(name):
+        # the file under another name (a hard link, its 8.3 name): the module mapped from the same file
+        # (LdrpFindLoadedDllByMapping, as LoadLibrary finds it)
+        try:
+            pe, _section = machine.open_system_image(name)
+        except (NtStatusError, OSError, ValueError):
+            return 0
+        m = next((x for x in st.modules if x.pe is pe and not x.datafile and not x.is_exe), None)
     return m.base if m else 0
 
 

@@ -105,16 +105,25 @@ def run_fls_callbacks(machine, thread) -> None:
 
 
 def LdrShutdownThread(machine, thread) -> None:
+    """The thread's FLS values' callbacks (its block leaves the list but stays), DLL_THREAD_DETACH under the
+    loader lock, then the FLS block is freed."""
+    from winhatch.ldr import fls
     st = thread.process.subsystem.get("ldr")
-    run_fls_callbacks(machine, thread)
     if st is None:
+        run_fls_callbacks(machine, thread)
         return
+    if not getattr(thread, "fls_exit_begun", False):
+        # before the loader lock (an FLS callback that never returns must not keep ExitProcess from taking
+        # it: Wine's kernel32/tests/fiber.c test_fls_exit_deadlock); once, as the lock may make this re-run
+        thread.fls_exit_begun = True
+        fls.thread_exit_begin(machine, thread)
     lock = loader_lock(thread.process)
     lock.enter(thread, "LdrShutdownThread (loader lock)")
     try:
         loader.LdrpCallThreadDetachRoutines(machine, thread)
     finally:
         lock.leave(machine, thread)
+    fls.thread_exit_end(machine, thread)
 
 
 def RtlExitUserThread(machine, thread, status: int) -> None:
@@ -131,10 +140,13 @@ def RtlExitUserProcess(machine, thread, status: int) -> None:
     """ExitProcess: NtTerminateProcess(NULL) ends the other threads, DLL_PROCESS_DETACH runs here, then the
     process ends."""
     proc = thread.process
+    proc.exiting = True      # NtTerminateProcess(NULL): no thread may start in the process any more
+    proc.subsystem["exit_code"] = status & 0xFFFFFFFF
     for t in list(proc.threads):
         if t is not thread and not t.terminated:
             machine.terminate_thread(t, status)
-    run_fls_callbacks(machine, thread)
+    from winhatch.ldr import fls
+    fls.process_exit(machine, thread)
     loader.LdrShutdownProcess(machine, thread)
     raise ProcessExit(status)
 

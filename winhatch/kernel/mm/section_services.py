@@ -186,7 +186,11 @@ def _lookup(thread, h: int, type_name: str, access: int = 0) -> KObject:
 
 def _target_process(thread, h: int):
     proc = _lookup(thread, h, "Process", PROCESS_VM_OPERATION)
-    if proc.cpu is None or proc.exited:
+    if proc.exited:
+        # STATUS_PROCESS_IS_TERMINATING (Wine's kernel32/tests/loader.c, NtMapViewOfSection into a process
+        # that has ended, on Windows)
+        raise NtStatusError(0xC000010A, "the process has ended")
+    if proc.cpu is None:
         raise NtStatusError(STATUS_ACCESS_DENIED, "the process has no user address space")
     return proc
 

@@ -298,7 +298,10 @@ def NtFlushProcessWriteBuffers(machine, thread):
 STATUS_PARTIAL_COPY = 0x8000000D
 STATUS_ACCESS_VIOLATION = 0xC0000005
 MAX_COPY = 1 << 28   # one call copies at most 256 MiB; a larger request copies that much and is a partial copy
-_READ_OK = {0x02, 0x04, 0x08, 0x20, 0x40, 0x80}        # the page protections user mode may read
+# the page protections MmCopyVirtualMemory may read: PAGE_EXECUTE too — x86 and x64 page tables cannot make a
+# page executable but not readable (ReadProcessMemory of an image section mapped PAGE_EXECUTE succeeds: Wine's
+# kernel32/tests/loader.c test_section_access, on Windows)
+_READ_OK = {0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80}
 _WRITE_OK = {0x04, 0x08, 0x40, 0x80}                    # ... and write (copy-on-write included)
 
 
@@ -349,10 +352,10 @@ def _vm_process(thread, handle: int, access: int):
     """The process of a memory service's handle: one with a user address space (the system's pseudo-processes
     have none: STATUS_ACCESS_DENIED), still running (STATUS_PROCESS_IS_TERMINATING)."""
     proc = process_from_handle(thread, handle, access)
-    if getattr(proc, "cpu", None) is None:
-        raise NtStatusError(0xC0000022, "the process has no user address space")
     if getattr(proc, "exited", False):
         raise NtStatusError(0xC000010A, "the process is terminating")
+    if getattr(proc, "cpu", None) is None:
+        raise NtStatusError(0xC0000022, "the process has no user address space")
     return proc
 
 

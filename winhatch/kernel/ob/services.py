@@ -344,6 +344,10 @@ def NtDuplicateObject(machine, thread, SourceProcessHandle, SourceHandle, Target
         if options & DUPLICATE_CLOSE_SOURCE and normalize_handle(SourceHandle) > 0 and SourceHandle in src.handles:
             src.handles.close(SourceHandle)
         raise
+    if getattr(dst, "exited", False):
+        # a handle cannot be put in the table of a process that has ended: STATUS_PROCESS_IS_TERMINATING
+        # (DuplicateHandle: ERROR_ACCESS_DENIED, Wine's kernel32/tests/loader.c on Windows)
+        return 0xC000010A
     inherit = bool(HandleAttributes & OBJ_INHERIT)
     if options & DUPLICATE_SAME_ATTRIBUTES and normalize_handle(SourceHandle) > 0 and SourceHandle in src.handles:
         inherit = src.handles.entry(SourceHandle).inherit

@@ -418,6 +418,8 @@ def NtSetInformationProcess(machine, thread, ProcessHandle, ProcessInformationCl
         mask = read_ptr(thread, ProcessInformation)
         if not mask or mask & ~((1 << machine.profile.cpu_count) - 1):
             return STATUS_INVALID_PARAMETER
+        if getattr(proc, "exited", False):
+            return 0xC000010A     # STATUS_PROCESS_IS_TERMINATING: no threads left to take it (Wine's loader test)
         proc.affinity = mask
         for t in proc.threads:
             t.affinity = mask

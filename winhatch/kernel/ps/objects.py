@@ -29,6 +29,8 @@ class Process(KObject):
         self.inherited_from_pid = parent.pid if parent else 0  # InheritedFromUniqueProcessId
         self.exit_status = STATUS_PENDING
         self.exited = False
+        # NtTerminateProcess(NULL) began the process's exit (ExitProcess's first step): no new threads
+        self.exiting = False
         self.priority_class = "normal"
         self.base_priority = 8
         self.quantum = 6  # KeInitializeProcess hard-codes 6 until PspComputeQuantum runs

@@ -152,8 +152,8 @@ def NtCreateThreadEx(machine, thread, ThreadHandle, DesiredAccess, ObjectAttribu
     proc = _process(thread, ProcessHandle, PROCESS_CREATE_THREAD)
     if proc.cpu is None:
         return STATUS_ACCESS_DENIED      # the system's pseudo-processes run no user threads
-    if proc.exited:
-        return STATUS_PROCESS_IS_TERMINATING
+    if proc.exited or proc.exiting:
+        return STATUS_PROCESS_IS_TERMINATING      # Win32: ERROR_ACCESS_DENIED (Windows 7 and later)
     limit = machine.limits.get("max_threads", DEFAULT_MAX_THREADS)
     if live_threads(machine) >= limit:
         machine.events.emit("thread", "limit_reached", thread.process.pid, thread.tid, api="NtCreateThreadEx",
@@ -203,11 +203,13 @@ def NtCreateThreadEx(machine, thread, ThreadHandle, DesiredAccess, ObjectAttribu
 # ------------------------------------------------------------------------------------------ termination
 @kernel_service("NtTerminateProcess")
 def NtTerminateProcess(machine, thread, ProcessHandle, ExitStatus):
-    """A NULL handle ends every other thread of the calling process (ExitProcess's first step); the calling
-    process itself ends on the return (ProcessExit)."""
+    """A NULL handle ends every other thread of the calling process (ExitProcess's first step) and marks it
+    exiting (NtCreateThreadEx in it is then STATUS_PROCESS_IS_TERMINATING, as on Windows 7 and later: Wine's
+    kernel32/tests/loader.c); the calling process itself ends on the return (ProcessExit)."""
     from winhatch.kernel.ke.dispatcher import ProcessExit
     code = ExitStatus & 0xFFFFFFFF
     if not ProcessHandle:
+        thread.process.exiting = True        # the process has begun to exit: no thread may start in it
         for t in list(thread.process.threads):
             if t is not thread and not t.terminated:
                 machine.terminate_thread(t, code)

@@ -53,6 +53,8 @@ QUERY_ACTCTX_FLAG_ACTCTX_IS_ADDRESS, QUERY_ACTCTX_FLAG_NO_ADDREF = 0x10, 0x80000
 ActivationContextBasicInformation, ActivationContextDetailedInformation = 1, 2
 AssemblyDetailedInformationInActivationContext, FileInformationInAssemblyOfAssemblyInActivationContext = 3, 4
 RunlevelInformationInActivationContext = 5
+CompatibilityInformationInActivationContext = 6
+COMPAT_ELEMENT_SIZE = 32       # GUID Id, the element type, (padding), ULONGLONG MaxVersionTested
 ACTIVATION_CONTEXT_PATH_TYPE_NONE, ACTIVATION_CONTEXT_PATH_TYPE_WIN32_FILE = 1, 2
 RUN_LEVELS = {"asinvoker": 1, "highestavailable": 2, "requireadministrator": 3}
 
@@ -117,10 +119,78 @@ def encoded_identity(ident: dict | None) -> str:
     return ident.get("name", "") + "".join(f',{k}="{v}"' for k, v in attrs)
 
 
+COMPAT_V1 = "urn:schemas-microsoft-com:compatibility.v1"
+ASM_V3 = "urn:schemas-microsoft-com:asm.v3"
+UNBOUND_NS = "urn:winhatch:undeclared-prefix:"
+ACTCTX_COMPATIBILITY_ELEMENT_TYPE_OS, ACTCTX_COMPATIBILITY_ELEMENT_TYPE_MAXVERSIONTESTED = 1, 3
+
+
+def _declare_unbound(data: bytes) -> bytes:
+    """Windows' manifest parser accepts an element prefix the manifest never declares (<asmv3:application>
+    without xmlns:asmv3, found in real programs): such elements are in no namespace it knows. The standard
+    parser refuses them, so each undeclared prefix is declared on the root element with a namespace of its own
+    that matches nothing."""
+    try:
+        ET.fromstring(data)
+        return data
+    except ET.ParseError as e:
+        if "unbound prefix" not in str(e):
+            return data
+    declared = set(re.findall(rb"xmlns:([A-Za-z_][\w.-]*)\s*=", data))
+    used = set(re.findall(rb"</?([A-Za-z_][\w.-]*):[A-Za-z_]", data)) - declared - {b"xml", b"xmlns"}
+    if not used:
+        return data
+    decl = b"".join(b' xmlns:%s="%s%s"' % (p, UNBOUND_NS.encode(), p) for p in sorted(used))
+    m = re.search(rb"<(?![?!])[^\s>/]+", data)
+    if m is None:
+        return data
+    return data[:m.end()] + decl + data[m.end():]
+
+
+def _version64(text: str) -> int | None:
+    parts = text.strip().split(".")
+    if not 1 <= len(parts) <= 4 or not all(p.isdigit() and int(p) <= 0xFFFF for p in parts):
+        return None
+    parts += ["0"] * (4 - len(parts))
+    return int(parts[0]) << 48 | int(parts[1]) << 32 | int(parts[2]) << 16 | int(parts[3])
+
+
+def _compat_and_settings(root, out: dict) -> None:
+    """<compatibility><application>: the supportedOS Ids and maxversiontested versions in document order; the
+    <application><windowsSettings> (asm.v3) settings as (namespace, name, value)."""
+    for comp in root:
+        if _local(comp.tag) != (COMPAT_V1, "compatibility"):
+            continue
+        for app in comp:
+            if _local(app.tag) != (COMPAT_V1, "application"):
+                continue
+            for el in app:
+                ns, tag = _local(el.tag)
+                if ns != COMPAT_V1:
+                    continue
+                if tag == "supportedOS":
+                    out["compat"].append((ACTCTX_COMPATIBILITY_ELEMENT_TYPE_OS, _guid(el.get("Id")), 0))
+                elif tag == "maxversiontested":
+                    v = _version64(el.get("Id") or "")
+                    if v is not None:
+                        out["compat"].append((ACTCTX_COMPATIBILITY_ELEMENT_TYPE_MAXVERSIONTESTED, bytes(16), v))
+    for app in root:
+        if _local(app.tag) != (ASM_V3, "application"):
+            continue
+        for ws in app:
+            if _local(ws.tag) != (ASM_V3, "windowsSettings"):
+                continue
+            for el in ws:
+                ns, tag = _local(el.tag)
+                out["settings"].append((ns, tag, (el.text or "").strip()))
+
+
 def parse_manifest(data: bytes) -> dict:
     """The manifest's identity, files, dependencies and run level; ActCtxError when Windows refuses it."""
     if len(data) > MAX_MANIFEST:
         raise ActCtxError()
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\0" in data[:4]:
+        raise ActCtxError()               # UTF-16 text without its byte order mark
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             data = data.decode("utf-16").encode("utf-8")
@@ -128,22 +198,25 @@ def parse_manifest(data: bytes) -> dict:
             raise ActCtxError() from None
         data = re.sub(rb"^\s*<\?xml[^>]*\?>", b"", data)
     try:
-        root = ET.fromstring(data)
+        root = ET.fromstring(_declare_unbound(data))
     except (ET.ParseError, ValueError):
         raise ActCtxError() from None
-    ns, name = _local(root.tag)
-    if ns != ASM_V1 or name != "assembly" or root.get("manifestVersion") != "1.0":
+    asm_ns, name = _local(root.tag)
+    ns = asm_ns
+    if ns not in (ASM_V1, ASM_V3) or name != "assembly" or root.get("manifestVersion") != "1.0":
         raise ActCtxError()
     if any(k != "manifestVersion" and not k.startswith("{") for k in root.attrib):
         raise ActCtxError()
-    out = {"identity": None, "files": [], "dependencies": [], "run_level": (0, 0), "window_classes": []}
+    out = {"identity": None, "files": [], "dependencies": [], "run_level": (0, 0), "window_classes": [],
+           "com": _empty_com(), "compat": [], "settings": []}
+    _compat_and_settings(root, out)
     count = 0
     for el in root.iter():
         count += 1
         if count > 100_000:
             raise ActCtxError()
         ns, tag = _local(el.tag)
-        if ns == ASM_V1 and tag not in ASM_V1_ELEMENTS:
+        if ns == asm_ns and tag not in ASM_V1_ELEMENTS:
             raise ActCtxError()
         if tag == "requestedExecutionLevel":
             level = RUN_LEVELS.get(el.get("level", "").lower(), 0)
@@ -151,7 +224,7 @@ def parse_manifest(data: bytes) -> dict:
             out["run_level"] = (level, ui)
     for el in root:
         ns, tag = _local(el.tag)
-        if ns != ASM_V1:
+        if ns != asm_ns:
             continue
         if tag == "assemblyIdentity" and out["identity"] is None:
             out["identity"] = _identity(el)
@@ -162,24 +235,134 @@ def parse_manifest(data: bytes) -> dict:
                 raise ActCtxError()
             out["files"].append(fname)
             for wc in el:
-                if _local(wc.tag) == (ASM_V1, "windowClass") and (wc.text or "").strip():
+                if _local(wc.tag) == (asm_ns, "windowClass") and (wc.text or "").strip():
                     # (class, its file, versioned: the name registered is "<assembly version>!class")
                     out["window_classes"].append(((wc.text or "").strip(), fname,
                                                   wc.get("versioned", "yes").lower() != "no"))
+                else:
+                    _com_element(wc, fname, out["com"])
         elif tag == "dependency":
             for dep in el:
-                if _local(dep.tag) != (ASM_V1, "dependentAssembly"):
+                if _local(dep.tag) != (asm_ns, "dependentAssembly"):
                     continue
-                ident = next((x for x in dep if _local(x.tag) == (ASM_V1, "assemblyIdentity")), None)
+                ident = next((x for x in dep if _local(x.tag) == (asm_ns, "assemblyIdentity")), None)
                 if ident is None:
                     raise ActCtxError()
                 out["dependencies"].append((_identity(ident), el.get("optional", "no").lower() == "yes"))
+        else:
+            _com_element(el, None, out["com"])
     return out
 
 
-def _pe_manifest(data: bytes, res) -> bytes | None:
-    """RT_MANIFEST resource `res` (an ID or a name) of a PE file's bytes, or None."""
+# ------------------------------------------------------------------------------------------ COM elements
+WINRT_V1 = "urn:schemas-microsoft-com:winrt.v1"
+THREADING_MODELS = {"apartment": 1, "free": 2, "no": 3, "both": 4, "neutral": 5}
+WINRT_THREADING_MODELS = {"both": 0, "sta": 1, "mta": 2}
+LIBFLAGS = {"restricted": 0x1, "control": 0x2, "hidden": 0x4, "hasdiskimage": 0x8}
+# OLEMISC (Microsoft's OLEMISC enumeration) by the names manifests use in miscStatus* attributes
+OLEMISC = {"recomposeonresize": 0x1, "onlyiconic": 0x2, "insertnotreplace": 0x4, "static": 0x8,
+           "cantlinkinside": 0x10, "canlinkbyole1": 0x20, "islinkobject": 0x40, "insideout": 0x80,
+           "activatewhenvisible": 0x100, "renderingisdeviceindependent": 0x200, "invisibleatruntime": 0x400,
+           "alwaysrun": 0x800, "actslikebutton": 0x1000, "actslikelabel": 0x2000, "nouiactivate": 0x4000,
+           "alignable": 0x8000, "simpleframe": 0x10000, "setclientsitefirst": 0x20000, "imemode": 0x40000,
+           "ignoreactivatewhenvisible": 0x80000, "wantstomenumerge": 0x100000,
+           "supportsmultilevelundo": 0x200000}
+# the miscStatus* attributes in the order of their mask bits (and of the DWORDs of the COM server data)
+MISC_ATTRS = ("miscStatus", "miscStatusIcon", "miscStatusContent", "miscStatusThumbnail", "miscStatusDocPrint")
+
+
+def _empty_com() -> dict:
+    return {"classes": [], "typelibs": [], "ifaces": [], "surrogates": [], "winrt": []}
+
+
+def _guid(text: str | None, required: bool = True) -> bytes | None:
+    """A GUID attribute ("{xxxxxxxx-...}") as the 16 bytes of a GUID; a malformed one makes the manifest
+    invalid, a missing optional one is None."""
+    import uuid
+    if text is None and not required:
+        return None
+    try:
+        return uuid.UUID((text or "").strip().strip("{}")).bytes_le
+    except ValueError:
+        raise ActCtxError() from None
+
+
+def _misc(text: str | None) -> int:
+    v = 0
+    for word in (text or "").split(","):
+        v |= OLEMISC.get(word.strip().lower(), 0)
+    return v
+
+
+def _progids(el) -> list[str]:
+    out = [el.get("progid")] if el.get("progid") else []
+    for p in el:
+        if _local(p.tag) == (ASM_V1, "progid") and (p.text or "").strip():
+            out.append((p.text or "").strip())
+    return out
+
+
+def _com_element(el, fname: str | None, com: dict) -> None:
+    """The COM/.NET/WinRT registration an element declares: <comClass>, <typelib>, <comInterfaceProxyStub>
+    (in a <file>), <comInterfaceExternalProxyStub>, <clrClass>, <clrSurrogate> (in the assembly),
+    <activatableClass> of the winrt.v1 namespace (in a <file>)."""
+    ns, tag = _local(el.tag)
+    if ns == WINRT_V1 and tag == "activatableClass" and fname:
+        if el.get("name"):
+            com["winrt"].append({"name": el.get("name"), "file": fname,
+                                 "model": WINRT_THREADING_MODELS.get((el.get("threadingModel") or "").lower(), 0)})
+        return
+    if ns != ASM_V1:
+        return
+    if tag in ("comClass", "clrClass") and (tag == "clrClass" or fname):
+        misc = [el.get(a) for a in MISC_ATTRS]
+        com["classes"].append({
+            "clsid": _guid(el.get("clsid")), "tlbid": _guid(el.get("tlbid"), False) or bytes(16),
+            "model": THREADING_MODELS.get((el.get("threadingModel") or "").lower(), 0),
+            "file": fname, "progids": _progids(el), "progid": el.get("progid"),
+            "mask": sum(1 << i for i, v in enumerate(misc) if v is not None),
+            "misc": [_misc(v) for v in misc],
+            "clr": ({"name": el.get("name") or "", "version": el.get("runtimeVersion") or ""}
+                    if tag == "clrClass" else None)})
+    elif tag == "typelib" and fname:
+        major, _, minor = (el.get("version") or "0.0").partition(".")
+        flags = 0
+        for word in (el.get("flags") or "").split(","):
+            flags |= LIBFLAGS.get(word.strip().lower(), 0)
+        try:
+            com["typelibs"].append({"tlbid": _guid(el.get("tlbid")), "file": fname, "major": int(major or 0),
+                                    "minor": int(minor or 0), "help": el.get("helpdir") or "",
+                                    "langid": int(el.get("resourceid") or "0", 16), "flags": flags})
+        except ValueError:
+            raise ActCtxError() from None
+    elif tag in ("comInterfaceProxyStub", "comInterfaceExternalProxyStub") and (
+            fname or tag == "comInterfaceExternalProxyStub"):
+        iid = _guid(el.get("iid"))
+        ps32 = _guid(el.get("proxyStubClsid32"), False)
+        try:
+            nummethods = int(el.get("numMethods") or "0", 0)
+        except ValueError:
+            raise ActCtxError() from None
+        com["ifaces"].append({
+            "iid": iid, "clsid": ps32 if ps32 is not None and tag == "comInterfaceExternalProxyStub" else iid,
+            "name": el.get("name") or "", "tlbid": _guid(el.get("tlbid"), False) or bytes(16),
+            "base": _guid(el.get("baseInterface"), False) or bytes(16), "nummethods": nummethods,
+            "mask": (1 if el.get("numMethods") is not None else 0) | (2 if el.get("baseInterface") else 0)})
+    elif tag == "clrSurrogate":
+        com["surrogates"].append({"clsid": _guid(el.get("clsid")), "name": el.get("name") or "",
+                                  "version": el.get("runtimeVersion") or ""})
+
+
+ERROR_RESOURCE_TYPE_NOT_FOUND, ERROR_RESOURCE_NAME_NOT_FOUND = 1813, 1814
+
+
+def _pe_manifest(data: bytes, res, why: list | None = None) -> bytes | None:
+    """RT_MANIFEST resource `res` (an ID or a name) of a PE file's bytes, or None (`why` gets the error:
+    ERROR_RESOURCE_TYPE_NOT_FOUND without RT_MANIFEST resources, ERROR_RESOURCE_NAME_NOT_FOUND without that
+    one)."""
     from winhatch.pe import PEFile, PEFormatError
+    why = why if why is not None else []
+    why.append(ERROR_RESOURCE_TYPE_NOT_FOUND)
     try:
         pe = PEFile(data, "manifest source")
         root = pe.resources
@@ -188,6 +371,7 @@ def _pe_manifest(data: bytes, res) -> bytes | None:
         t = next((e for e in root.entries if e.name is None and e.id == RT_MANIFEST), None)
         if t is None or t.directory is None:
             return None
+        why.append(ERROR_RESOURCE_NAME_NOT_FOUND)
         want = res if isinstance(res, int) else str(res).upper()
         n = next((e for e in t.directory.entries
                   if (e.id == want if isinstance(want, int) else (e.name or "").upper() == want)), None)
@@ -220,11 +404,9 @@ def _matches(want: dict, got: dict | None) -> bool:
 
 def _resolve(c, ident: dict, directory: str, depth: int, found: list) -> None:
     name = ident.get("name") or ""
-    if ident.get("publickeytoken"):
-        if name.lower() in SYSTEM_ASSEMBLIES:
-            found.append({"identity": ident, "directory": None, "files": ["comctl32.dll"], "system": True})
-            return
-        _stop(c, f"the side-by-side system assembly {name} (WinSxS is not modelled)")
+    if ident.get("publickeytoken") and name.lower() in SYSTEM_ASSEMBLIES:
+        found.append({"identity": ident, "directory": None, "files": ["comctl32.dll"], "system": True})
+        return
     if not name or "\\" in name or "/" in name or depth > MAX_DEPTH or len(found) >= MAX_ASSEMBLIES:
         raise ActCtxError()
     for sub in ("", name + "\\"):
@@ -242,10 +424,14 @@ def _resolve(c, ident: dict, directory: str, depth: int, found: list) -> None:
             if not _matches(ident, m["identity"]):
                 raise ActCtxError()
             found.append({"identity": m["identity"], "directory": path.rsplit("\\", 1)[0], "files": m["files"],
-                          "system": False, "manifest": path, "window_classes": m["window_classes"]})
+                          "system": False, "manifest": path, "window_classes": m["window_classes"],
+                          "com": m["com"]})
             for dep, optional in m["dependencies"]:
                 _resolve_dep(c, dep, directory, depth + 1, found, optional)
             return
+    if ident.get("publickeytoken"):
+        # a shared assembly that is not a private one of the application: Windows looks in WinSxS
+        _stop(c, f"the side-by-side system assembly {name} (WinSxS is not modelled)")
     raise ActCtxError()
 
 
@@ -260,10 +446,13 @@ def _resolve_dep(c, ident, directory, depth, found, optional) -> None:
 def build(c, data: bytes, directory: str, flags: int, app_name: str | None) -> ActCtx:
     m = parse_manifest(data)
     assemblies = [{"identity": m["identity"], "directory": directory, "files": m["files"], "system": False,
-                   "window_classes": m["window_classes"]}]
+                   "window_classes": m["window_classes"], "com": m["com"]}]
     for dep, optional in m["dependencies"]:
         _resolve_dep(c, dep, directory, 1, assemblies, optional)
-    return ActCtx(assemblies, flags, app_name, m["run_level"])
+    ctx = ActCtx(assemblies, flags, app_name, m["run_level"])
+    ctx.compat = m["compat"]
+    ctx.settings = m["settings"]
+    return ctx
 
 
 # ------------------------------------------------------------------------------------------ ACTCTX
@@ -308,25 +497,30 @@ def _create(c, p: int, wide: bool) -> int:
         _stop(c, "CreateActCtx with ACTCTX_FLAG_SOURCE_IS_ASSEMBLYREF")
     vfs = c.machine.vfs
     from winhatch.win32.kernel32.common import cwd
+    why: list = []
     try:
+        if flags & ACTCTX_FLAG_HMODULE_VALID and not f["module"]:
+            raise ActCtxError()           # no module to read the manifest from: ERROR_SXS_CANT_GEN_ACTCTX
         if f["module"]:
             from winhatch.ldr import loader
             mod = next((m for m in loader.state_of(c.proc).modules if m.base == f["module"]), None)
             if mod is None:
                 c.set_last_error(ERROR_INVALID_PARAMETER)
                 return _invalid_handle(c)
-            data = _pe_manifest(_read(c, mod.path), f["resource"])
+            data = _pe_manifest(_read(c, mod.path), f["resource"], why)
             source = f["source"] or mod.path
         else:
             if not f["source"]:
                 c.set_last_error(ERROR_INVALID_PARAMETER)
                 return _invalid_handle(c)
-            source = vfs.full_path(f["source"], cwd(c))
+            # a relative source is looked for in lpAssemblyDirectory when one is given, else in the current
+            # directory
+            source = vfs.full_path(f["source"], f["directory"] or cwd(c))
             data = _read(c, source)
             if data[:2] == b"MZ":
-                data = _pe_manifest(data, f["resource"])
+                data = _pe_manifest(data, f["resource"], why)
         if data is None:
-            raise ActCtxError(1813)       # ERROR_RESOURCE_TYPE_NOT_FOUND
+            raise ActCtxError(why[-1] if why else ERROR_RESOURCE_TYPE_NOT_FOUND)
         directory = f["directory"] or source.rsplit("\\", 1)[0]
         ctx = build(c, data, directory, flags, f["app"])
         ctx.source = source
@@ -374,8 +568,8 @@ def release(c, h: int) -> None:
     if ctx.refcount <= 0:
         del _ctxs(c)[h]
         from winhatch.win32.kernel32.common import heap_free
-        for addr, _size, _keys in ctx.sections.values():
-            heap_free(c, addr)
+        for sec in ctx.sections.values():
+            heap_free(c, sec[0])
         c.write_u32(h, 0)
         heap_free(c, h)
 
@@ -521,6 +715,82 @@ def inherit(c, hthread: int) -> None:
         push(c, teb, h)
 
 
+def default_ctx(c) -> ActCtx | None:
+    """The process default activation context, from the program's manifest (its RT_MANIFEST 1, else
+    <program>.manifest beside it), built on first use; None for a program without one. Its root manifest is
+    that file (the program itself for an embedded one), its application directory the program's."""
+    st = c.proc.subsystem.setdefault("actctx_default", {})
+    if "ctx" in st:
+        return st["ctx"]
+    from winhatch.ldr import loader
+    from winhatch.win32.kernel32 import manifest
+    data = manifest.process_manifest(c)
+    ctx = None
+    if data is not None:
+        exe = loader.state_of(c.proc).modules[0].path
+        directory = exe.rsplit("\\", 1)[0]
+        try:
+            ctx = build(c, data, directory, 0, None)
+        except (ActCtxError, NtStatusError):
+            _stop(c, "a program whose manifest Windows would refuse (the process would not start)")
+        ctx.source = exe if manifest._embedded(c) is not None else exe + ".manifest"
+        ctx.assemblies[0]["manifest"] = ctx.source
+        ctx.app_dir = directory + "\\"
+    st["ctx"] = ctx
+    return ctx
+
+
+@api(K32, "BOOL WINAPI ZombifyActCtx(HANDLE hActCtx)")
+def ZombifyActCtx(c, h):
+    """Marks the context a zombie (RtlZombifyActivationContext): it stays valid for queries and on the
+    stacks it is active on, but is no longer to be searched; a search in it stops loudly (what Windows then
+    finds is not modelled). NULL or a handle that is no context: ERROR_INVALID_PARAMETER."""
+    ctx = _ctx(c, h) if h else None
+    if ctx is None:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    ctx.zombie = True
+    return 1
+
+
+# ------------------------------------------------------------------------------------------ settings
+WINDOWS_SETTINGS_2005 = "http://schemas.microsoft.com/SMI/2005/WindowsSettings"
+SETTINGS_NAMESPACES = {f"http://schemas.microsoft.com/SMI/{y}/WindowsSettings"
+                       for y in (2005, 2011, 2016, 2017, 2019, 2020)}
+
+
+@api(K32, "BOOL WINAPI QueryActCtxSettingsW(DWORD dwFlags, HANDLE hActCtx, PCWSTR settingsNameSpace, "
+     "PCWSTR settingName, PWSTR pvBuffer, SIZE_T dwBuffer, SIZE_T *pdwWrittenOrRequired)")
+def QueryActCtxSettingsW(c, flags, h, namespace, name, buf, cch, pwritten):
+    """A <windowsSettings> value of the context's manifest (application, asm.v3 namespace): the setting
+    `name` in `namespace` (NULL: the 2005 WindowsSettings one); flags, an unknown namespace or no name are
+    ERROR_INVALID_PARAMETER, a setting the manifest lacks ERROR_SXS_KEY_NOT_FOUND. The value is copied with
+    its NUL and *pdwWrittenOrRequired is its length in characters with the NUL; as on Windows the copy is
+    refused (ERROR_INSUFFICIENT_BUFFER) only when the buffer is shorter than the text without its NUL."""
+    if flags or not name or (namespace is not None and namespace not in SETTINGS_NAMESPACES):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    ns = namespace or WINDOWS_SETTINGS_2005
+    if h:
+        ctx = _ctx(c, h)
+        if ctx is None:
+            c.set_last_error(ERROR_INVALID_PARAMETER)
+            return 0
+    else:
+        _stop(c, "QueryActCtxSettingsW of the process default activation context")
+    value = next((v for sns, sname, v in getattr(ctx, "settings", []) if sns == ns and sname == name), None)
+    if value is None:
+        c.set_last_error(ERROR_SXS_KEY_NOT_FOUND)
+        return 0
+    if pwritten:
+        c.write_ptr(pwritten, len(value) + 1)
+    if cch < len(value):
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(buf, _w(value) + b"\0\0")
+    return 1
+
+
 # ------------------------------------------------------------------------------------------ QueryActCtxW
 @api(K32, "BOOL WINAPI QueryActCtxW(DWORD dwFlags, HANDLE hActCtx, PVOID pvSubInstance, ULONG ulInfoClass, "
      "PVOID pvBuffer, SIZE_T cbBuffer, SIZE_T *pcbWrittenOrRequired)")
@@ -544,10 +814,7 @@ def QueryActCtxW(c, flags, h, sub, cls, buf, cb, pwritten):
         return 0
     ctx = _ctx(c, h) if h else None
     if ctx is None and cls != ActivationContextBasicInformation:
-        from winhatch.win32.kernel32.manifest import process_manifest
-        if process_manifest(c) is not None:
-            _stop(c, f"QueryActCtxW class {cls} of the process default activation context (from the "
-                     "program's manifest)")
+        ctx = default_ctx(c)
     if cls == ActivationContextBasicInformation:
         data = struct.pack("<QI4x" if ps == 8 else "<II", h, 0)
     elif cls == RunlevelInformationInActivationContext:
@@ -555,6 +822,11 @@ def QueryActCtxW(c, flags, h, sub, cls, buf, cb, pwritten):
         data = struct.pack("<III", 0, level, ui)
     elif cls == ActivationContextDetailedInformation:
         return _detailed(c, ctx, buf, cb, pwritten)
+    elif cls == CompatibilityInformationInActivationContext:
+        # ACTIVATION_CONTEXT_COMPATIBILITY_INFORMATION: the element count, then (8-aligned) the elements
+        elements = getattr(ctx, "compat", []) if ctx else []
+        data = struct.pack("<I4x", len(elements)) + b"".join(
+            guid + struct.pack("<I4xQ", kind, version) for kind, guid, version in elements)
     elif cls in (AssemblyDetailedInformationInActivationContext,
                  FileInformationInAssemblyOfAssemblyInActivationContext):
         if ctx is None:
@@ -674,11 +946,36 @@ def _file_info(c, asm: dict, index: int, buf: int, cb: int, pwritten: int) -> in
 
 
 # ------------------------------------------------------------------------------------------ sections
+# Each section of a context is laid out once in the process heap, as ntdll lays out the sections it builds
+# from the manifests: a string section ("SsHd": a 44-byte header, a 24-byte index entry per key — hash, name
+# offset and length, data offset and length, the assembly's roster index — then the keys and their data) or
+# a GUID section ("GsHd": a 40-byte header, a 28-byte index entry per GUID — the GUID, data offset and length,
+# roster index — then the data). Both may carry a global data area (the header's global/names offset and
+# length): module names and alias GUIDs the entries' data refers to by their offset from the section.
 ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION = 2
+ACTIVATION_CONTEXT_SECTION_WINDOW_CLASS_REDIRECTION = 3
+ACTIVATION_CONTEXT_SECTION_COM_SERVER_REDIRECTION = 4
+ACTIVATION_CONTEXT_SECTION_COM_INTERFACE_REDIRECTION = 5
+ACTIVATION_CONTEXT_SECTION_COM_TYPE_LIBRARY_REDIRECTION = 6
+ACTIVATION_CONTEXT_SECTION_COM_PROGID_REDIRECTION = 7
+ACTIVATION_CONTEXT_SECTION_CLR_SURROGATES = 9
+ACTIVATION_CONTEXT_SECTION_WINRT_ACTIVATABLE_CLASSES = 12
 FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX = 0x1
+ERROR_SXS_SECTION_NOT_FOUND = 14000
 ERROR_SXS_KEY_NOT_FOUND = 14007
 SECTION_MAGIC = 0x64487353             # "SsHd": a string section's header
+GUID_SECTION_MAGIC = 0x64487347        # "GsHd": a GUID section's header
 DLL_REDIRECT_PATH_OMITS_ASSEMBLY_ROOT = 2
+WNDCLASS_DATA_SIZE = 24   # size, reserved, name length, name offset (from the data), module length, module offset
+COMCLASS_DATA_SIZE = 120  # size, flags, model, clsid, alias, clsid2, tlid, name, progid, clr data, 5 misc DWORDs
+CLRCLASS_DATA_SIZE = 44   # size, res[2], module, name, version (length, offset each), res2[2]
+IFACEPS_DATA_SIZE = 68    # size, mask, iid, nummethods, tlbid, base, name length and offset
+SURROGATE_DATA_SIZE = 40  # size, res, clsid, version offset and length, name offset and length
+TLIB_DATA_SIZE = 32       # size, res, name length and offset, langid, flags, help length and offset, version
+PROGID_DATA_SIZE = 12     # size, reserved, the alias GUID's offset in the section
+WINRT_DATA_SIZE = 20      # size, unknown, module length and offset (from the section), threading model
+# the sections Windows defines (1..12); a section id past them is ERROR_SXS_SECTION_NOT_FOUND
+MAX_SECTION_ID = 12
 
 
 def _hash_upper(text: str) -> int:
@@ -689,96 +986,131 @@ def _hash_upper(text: str) -> int:
     return h
 
 
-def _dll_section(c, ctx: ActCtx) -> tuple[int, int, dict]:
-    """The context's DLL redirection string section in the process heap: a 44-byte header ("SsHd", its size,
-    the entry count, the index's offset, no global data), one 24-byte index entry per file (hash, name offset
-    and length, data offset and length, the assembly's roster index), then each file's name and its
-    20-byte redirection data (size, DLL_REDIRECT_PATH_OMITS_ASSEMBLY_ROOT, no paths). Built once."""
-    sec = ctx.sections.get(ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION)
-    if sec is not None:
-        return sec
+def _w(text: str) -> bytes:
+    return text.encode("utf-16-le")
+
+
+def _pad4(buf: bytearray) -> None:
+    while len(buf) % 4:
+        buf += b"\0"
+
+
+class _Pool:
+    """A section's global data area being built: strings (NUL-terminated, 4-aligned) and raw blobs, each at an
+    offset relative to the area; the section adds the area's own offset."""
+    def __init__(self):
+        self.buf = bytearray()
+        self.seen: dict[bytes, int] = {}
+
+    def add(self, raw: bytes, nul: bool = True) -> int:
+        if raw in self.seen and nul:
+            return self.seen[raw]
+        at = len(self.buf)
+        self.buf += raw + (b"\0\0" if nul else b"")
+        _pad4(self.buf)
+        if nul:
+            self.seen[raw] = at
+        return at
+
+
+def _store(c, ctx: ActCtx, section_id: int, blob: bytes, keys: dict, glob: tuple[int, int]) -> tuple:
+    addr = heap_alloc(c, len(blob))
+    if not addr:
+        raise NtStatusError(0xC0000017, "no memory for an activation context section")
+    c.write(addr, blob)
+    ctx.sections[section_id] = (addr, len(blob), keys, glob[0], glob[1])
+    return ctx.sections[section_id]
+
+
+def _string_section(c, ctx: ActCtx, section_id: int, entries: list, pool: _Pool | None = None) -> tuple:
+    """A string section of `entries` [(key, data, roster index)]; data is bytes, or a callable(at, gbase) ->
+    bytes when it must know its own offset in the section (at) or the global area's (gbase). `pool` is the
+    global data area (none: the header's global offset and length are 0)."""
+    head, idx = 44, 24 * len(entries)
+    gbase = head + idx
+    glob = bytes(pool.buf) if pool else b""
+    body = bytearray()
+    index = bytearray()
+    keys = {}
+    at = gbase + len(glob)
+    for key, data, roster in entries:
+        raw = _w(key)
+        name_off = at + len(body)
+        body += raw + b"\0\0"
+        _pad4(body)
+        data_off = at + len(body)
+        blob = data(data_off, gbase) if callable(data) else data
+        body += blob
+        _pad4(body)
+        index += struct.pack("<IIIIII", _hash_upper(key), name_off, len(raw), data_off, len(blob), roster)
+        keys.setdefault(key.lower(), (data_off, len(blob), roster))
+    header = struct.pack("<II3III2III", SECTION_MAGIC, head, 0, 0, 0, len(entries), head, 0, 0,
+                         gbase if glob else 0, len(glob))
+    return _store(c, ctx, section_id, header + bytes(index) + glob + bytes(body), keys,
+                  (gbase, len(glob)) if glob else (0, 0))
+
+
+def _guid_section(c, ctx: ActCtx, section_id: int, entries: list, pool: _Pool | None = None) -> tuple:
+    """A GUID section of `entries` [(guid bytes, data, roster index)] (data as for _string_section); a GUID
+    already keyed keeps its first entry. Its global area (`pool`) is the header's names offset and length."""
+    seen = set()
+    unique = []
+    for guid, data, roster in entries:
+        if guid not in seen:
+            seen.add(guid)
+            unique.append((guid, data, roster))
+    unique.sort(key=lambda e: e[0])
+    head, idx = 40, 28 * len(unique)
+    gbase = head + idx
+    glob = bytes(pool.buf) if pool else b""
+    body = bytearray()
+    index = bytearray()
+    keys = {}
+    at = gbase + len(glob)
+    shared: dict[int, tuple[int, int]] = {}      # the same data object keyed twice (a class and its alias)
+    for guid, data, roster in unique:
+        if id(data) in shared:
+            data_off, length = shared[id(data)]
+        else:
+            data_off = at + len(body)
+            blob = data(data_off, gbase) if callable(data) else data
+            body += blob
+            _pad4(body)
+            length = len(blob)
+            shared[id(data)] = (data_off, length)
+        index += guid + struct.pack("<III", data_off, length, roster)
+        keys[guid] = (data_off, length, roster)
+    header = struct.pack("<II3III2I", GUID_SECTION_MAGIC, head, 0, 0, 0, len(unique), head, 0,
+                         gbase if glob else 0) + struct.pack("<I", len(glob))
+    return _store(c, ctx, section_id, header + bytes(index) + glob + bytes(body), keys,
+                  (gbase, len(glob)) if glob else (0, 0))
+
+
+def _dll_section(c, ctx: ActCtx) -> tuple:
+    """The DLL redirection section: a key per file the (non-system) assemblies declare, its data 20 bytes
+    (size, DLL_REDIRECT_PATH_OMITS_ASSEMBLY_ROOT, no paths)."""
     entries = []
     for roster, asm in enumerate(ctx.assemblies, 1):
         if asm.get("system"):
             continue                     # the system's own DLL: no redirection
         for name in asm.get("files") or ():
-            entries.append((name, roster))
-    head, idx = 44, 24 * len(entries)
-    body = bytearray()
-    index = bytearray()
-    keys = {}
-    at = head + idx
-    for name, roster in entries:
-        raw = name.encode("utf-16-le")
-        name_off = at + len(body)
-        body += raw + b"\0\0"
-        while len(body) % 4:
-            body += b"\0"
-        data_off = at + len(body)
-        body += struct.pack("<IIIII", 20, DLL_REDIRECT_PATH_OMITS_ASSEMBLY_ROOT, 0, 0, 0)
-        index += struct.pack("<IIIIII", _hash_upper(name), name_off, len(raw), data_off, 20, roster)
-        keys.setdefault(name.lower(), (data_off, 20, roster))
-    total = head + idx + len(body)
-    header = struct.pack("<II3III2III", SECTION_MAGIC, head, 0, 0, 0, len(entries), head, 0, 0, 0, 0)
-    addr = heap_alloc(c, total)
-    if not addr:
-        raise NtStatusError(0xC0000017, "no memory for an activation context section")
-    c.write(addr, header + bytes(index) + bytes(body))
-    ctx.sections[ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION] = (addr, total, keys)
-    return ctx.sections[ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION]
+            entries.append((name, struct.pack("<IIIII", 20, DLL_REDIRECT_PATH_OMITS_ASSEMBLY_ROOT, 0, 0, 0),
+                            roster))
+    return _string_section(c, ctx, ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION, entries)
 
 
-ACTIVATION_CONTEXT_SECTION_WINDOW_CLASS_REDIRECTION = 3
-WNDCLASS_DATA_SIZE = 24   # size, reserved, name length, name offset (from the data), module length, module offset
-
-
-def _string_section(c, ctx: ActCtx, section_id: int, entries: list[tuple[str, bytes, int]]) -> tuple[int, int, dict]:
-    """A string section ("SsHd" header, a 24-byte index entry per key, then each key and its data) of
-    `entries` [(key, data, roster index)] in the process heap; data is a callable(at) -> bytes when it must
-    know its own offset in the section. Built once per context and section."""
-    head, idx = 44, 24 * len(entries)
-    body = bytearray()
-    index = bytearray()
-    keys = {}
-    at = head + idx
-    for key, data, roster in entries:
-        raw = key.encode("utf-16-le")
-        name_off = at + len(body)
-        body += raw + b"\0\0"
-        while len(body) % 4:
-            body += b"\0"
-        data_off = at + len(body)
-        blob = data(data_off) if callable(data) else data
-        body += blob
-        while len(body) % 4:
-            body += b"\0"
-        index += struct.pack("<IIIIII", _hash_upper(key), name_off, len(raw), data_off, len(blob), roster)
-        keys.setdefault(key.lower(), (data_off, len(blob), roster))
-    total = head + idx + len(body)
-    header = struct.pack("<II3III2III", SECTION_MAGIC, head, 0, 0, 0, len(entries), head, 0, 0, 0, 0)
-    addr = heap_alloc(c, total)
-    if not addr:
-        raise NtStatusError(0xC0000017, "no memory for an activation context section")
-    c.write(addr, header + bytes(index) + bytes(body))
-    ctx.sections[section_id] = (addr, total, keys)
-    return ctx.sections[section_id]
-
-
-def _wndclass_section(c, ctx: ActCtx) -> tuple[int, int, dict]:
+def _wndclass_section(c, ctx: ActCtx) -> tuple:
     """The window class redirection section: one key per <windowClass> of the assemblies' files; its data a
     24-byte header, the class name registered ("<assembly version>!class" unless versioned="no") and the
     file's name, each NUL-terminated, the name right after the header; module_offset counts from the section."""
-    sec = ctx.sections.get(ACTIVATION_CONTEXT_SECTION_WINDOW_CLASS_REDIRECTION)
-    if sec is not None:
-        return sec
     entries = []
     for roster, asm in enumerate(ctx.assemblies, 1):
         version = (asm.get("identity") or {}).get("version", "")
         for cls, fname, versioned in asm.get("window_classes") or ():
-            name = (f"{version}!{cls}" if versioned else cls).encode("utf-16-le")
-            module = fname.encode("utf-16-le")
+            name = _w(f"{version}!{cls}" if versioned else cls)
+            module = _w(fname)
 
-            def data(at, name=name, module=module):
+            def data(at, _gbase, name=name, module=module):
                 mod_off = at + WNDCLASS_DATA_SIZE + len(name) + 2
                 return (struct.pack("<6I", WNDCLASS_DATA_SIZE, 0, len(name), WNDCLASS_DATA_SIZE, len(module),
                                     mod_off) + name + b"\0\0" + module + b"\0\0")
@@ -786,33 +1118,187 @@ def _wndclass_section(c, ctx: ActCtx) -> tuple[int, int, dict]:
     return _string_section(c, ctx, ACTIVATION_CONTEXT_SECTION_WINDOW_CLASS_REDIRECTION, entries)
 
 
-_SECTIONS = {ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION: lambda c, ctx: _dll_section(c, ctx),
-             ACTIVATION_CONTEXT_SECTION_WINDOW_CLASS_REDIRECTION: lambda c, ctx: _wndclass_section(c, ctx)}
+def _com_classes(ctx: ActCtx) -> list[tuple[int, dict, bytes]]:
+    """The context's COM classes (<comClass>, <clrClass>) as (roster index, class, alias GUID). The alias is
+    the GUID the context generates for each class: a second key of its COM server entry, and what its ProgIDs
+    point at."""
+    cached = getattr(ctx, "_com_classes", None)
+    if cached is not None:
+        return cached
+    import uuid
+    out = []
+    for roster, asm in enumerate(ctx.assemblies, 1):
+        for cls in (asm.get("com") or _empty_com())["classes"]:
+            alias = uuid.uuid5(uuid.NAMESPACE_OID, f"winhatch.actctx.alias.{id(ctx)}.{len(out)}").bytes_le
+            out.append((roster, cls, alias))
+    ctx._com_classes = out
+    return out
 
 
-def _find_string(c, flags, guid, section, key: str | None, out) -> int:
-    ps = c.ptr_size
-    lay = ({"ver": 4, "data": 8, "len": 16, "glob": 24, "globlen": 32, "base": 40, "total": 48, "hctx": 56,
-            "roster": 64, "size": 112} if ps == 8 else
-           {"ver": 4, "data": 8, "len": 12, "glob": 16, "globlen": 20, "base": 24, "total": 28, "hctx": 32,
-            "roster": 36, "size": 64})
-    if (guid or flags & ~FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX or key is None or not out
-            or c.u32(out) < lay["roster"] + 4):
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    make = _SECTIONS.get(section)
+def _com_server_section(c, ctx: ActCtx) -> tuple:
+    """COM server redirection (a GUID section): each class keyed by its CLSID and by its alias, the data a
+    120-byte comclassredirect header (flags: the miscStatus* attributes given, bits 8-15; the threading
+    model; CLSID, alias, CLSID again, type library; the module's name in the global area; the progid
+    attribute after the header and its .NET part; the five OLEMISC values), then for a <clrClass> its 44-byte
+    part (module mscoree.dll, class name, runtime version), then the ProgID. A <clrClass>'s module is
+    MSCOREE.DLL for the class and mscoree.dll in its .NET part."""
+    pool = _Pool()
+    entries = []
+    for roster, cls, alias in _com_classes(ctx):
+        clr = cls["clr"]
+        module = pool.add(_w("MSCOREE.DLL" if clr else cls["file"]))
+        module_len = len(_w("MSCOREE.DLL" if clr else cls["file"]))
+        clr_module = pool.add(_w("mscoree.dll")) if clr else 0
+
+        def data(at, gbase, cls=cls, alias=alias, clr=clr, module=module, module_len=module_len,
+                 clr_module=clr_module):
+            clrdata = b""
+            if clr:
+                name, version = _w(clr["name"]), _w(clr["version"])
+                clrdata = (struct.pack("<9I2I", CLRCLASS_DATA_SIZE, 0, 2, len(_w("mscoree.dll")), gbase + clr_module,
+                                       len(name), CLRCLASS_DATA_SIZE, len(version),
+                                       CLRCLASS_DATA_SIZE + len(name) + 2, 0, 0)
+                           + name + b"\0\0" + version + b"\0\0")
+            progid = _w(cls["progid"]) if cls["progid"] else b""
+            progid_off = COMCLASS_DATA_SIZE + len(clrdata) if progid else 0
+            m = cls["misc"]
+            head = (struct.pack("<III", COMCLASS_DATA_SIZE, cls["mask"] << 8, cls["model"])
+                    + cls["clsid"] + alias + cls["clsid"] + cls["tlbid"]
+                    + struct.pack("<6I", module_len, gbase + module, len(progid), progid_off, len(clrdata),
+                                  COMCLASS_DATA_SIZE if clrdata else 0)
+                    + struct.pack("<5I", m[0], m[2], m[3], m[1], m[4]))
+            return head + clrdata + (progid + b"\0\0" if progid else b"")
+        entries.append((cls["clsid"], data, roster))
+        entries.append((alias, data, roster))
+    return _guid_section(c, ctx, ACTIVATION_CONTEXT_SECTION_COM_SERVER_REDIRECTION, entries, pool)
+
+
+def _progid_section(c, ctx: ActCtx) -> tuple:
+    """COM ProgID redirection (a string section): each ProgID of a class (its progid attribute and <progid>
+    elements), the data 12 bytes pointing at the class's alias GUID in the section's global area."""
+    pool = _Pool()
+    entries = []
+    for roster, cls, alias in _com_classes(ctx):
+        off = pool.add(alias, nul=False)
+        for progid in cls["progids"]:
+            entries.append((progid, lambda at, gbase, off=off: struct.pack("<III", PROGID_DATA_SIZE, 0, gbase + off),
+                            roster))
+    return _string_section(c, ctx, ACTIVATION_CONTEXT_SECTION_COM_PROGID_REDIRECTION, entries, pool)
+
+
+def _iface_section(c, ctx: ActCtx) -> tuple:
+    """COM interface redirection (a GUID section keyed by IID): 68 bytes — the mask of what was given
+    (numMethods 1, baseInterface 2), the proxy/stub CLSID (an external proxy stub's proxyStubClsid32, else the
+    IID), the method count, type library, base interface, then the interface's name right after."""
+    entries = []
+    for roster, asm in enumerate(ctx.assemblies, 1):
+        for it in (asm.get("com") or _empty_com())["ifaces"]:
+            name = _w(it["name"])
+            data = (struct.pack("<II", IFACEPS_DATA_SIZE, it["mask"]) + it["clsid"]
+                    + struct.pack("<I", it["nummethods"]) + it["tlbid"] + it["base"]
+                    + struct.pack("<II", len(name), IFACEPS_DATA_SIZE) + name + b"\0\0")
+            entries.append((it["iid"], data, roster))
+    return _guid_section(c, ctx, ACTIVATION_CONTEXT_SECTION_COM_INTERFACE_REDIRECTION, entries)
+
+
+def _typelib_section(c, ctx: ActCtx) -> tuple:
+    """COM type library redirection (a GUID section keyed by LIBID): 32 bytes — the file's name in the global
+    area, the language (resourceid, hex), the LIBFLAG_* flags, the help directory right after, the version."""
+    pool = _Pool()
+    entries = []
+    for roster, asm in enumerate(ctx.assemblies, 1):
+        for tl in (asm.get("com") or _empty_com())["typelibs"]:
+            raw = _w(tl["file"])
+            module = pool.add(raw)
+            help_ = _w(tl["help"])
+
+            def data(at, gbase, tl=tl, raw=raw, module=module, help_=help_):
+                return (struct.pack("<IIIIHHIIHH", TLIB_DATA_SIZE, 0, len(raw), gbase + module, tl["langid"] & 0xFFFF,
+                                    tl["flags"], len(help_), TLIB_DATA_SIZE if help_ else 0, tl["major"] & 0xFFFF,
+                                    tl["minor"] & 0xFFFF) + (help_ + b"\0\0" if help_ else b""))
+            entries.append((tl["tlbid"], data, roster))
+    return _guid_section(c, ctx, ACTIVATION_CONTEXT_SECTION_COM_TYPE_LIBRARY_REDIRECTION, entries, pool)
+
+
+def _surrogate_section(c, ctx: ActCtx) -> tuple:
+    """CLR surrogates (a GUID section keyed by CLSID): 40 bytes, then the runtime version and the name."""
+    entries = []
+    for roster, asm in enumerate(ctx.assemblies, 1):
+        for sg in (asm.get("com") or _empty_com())["surrogates"]:
+            version, name = _w(sg["version"]), _w(sg["name"])
+            data = (struct.pack("<II", SURROGATE_DATA_SIZE, 0) + sg["clsid"]
+                    + struct.pack("<IIII", SURROGATE_DATA_SIZE, len(version),
+                                  SURROGATE_DATA_SIZE + len(version) + 2, len(name))
+                    + version + b"\0\0" + name + b"\0\0")
+            entries.append((sg["clsid"], data, roster))
+    return _guid_section(c, ctx, ACTIVATION_CONTEXT_SECTION_CLR_SURROGATES, entries)
+
+
+def _winrt_section(c, ctx: ActCtx) -> tuple:
+    """WinRT activatable classes (a string section keyed by class name): 20 bytes — the file's name in the
+    global area (its offset from the section), the threading model (both 0, sta 1, mta 2)."""
+    pool = _Pool()
+    entries = []
+    for roster, asm in enumerate(ctx.assemblies, 1):
+        for wc in (asm.get("com") or _empty_com())["winrt"]:
+            raw = _w(wc["file"])
+            module = pool.add(raw)
+            entries.append((wc["name"], lambda at, gbase, raw=raw, module=module, wc=wc: struct.pack(
+                "<5I", WINRT_DATA_SIZE, 0, len(raw), gbase + module, wc["model"]), roster))
+    return _string_section(c, ctx, ACTIVATION_CONTEXT_SECTION_WINRT_ACTIVATABLE_CLASSES, entries, pool)
+
+
+_STRING_SECTIONS = {ACTIVATION_CONTEXT_SECTION_DLL_REDIRECTION: _dll_section,
+                    ACTIVATION_CONTEXT_SECTION_WINDOW_CLASS_REDIRECTION: _wndclass_section,
+                    ACTIVATION_CONTEXT_SECTION_COM_PROGID_REDIRECTION: _progid_section,
+                    ACTIVATION_CONTEXT_SECTION_WINRT_ACTIVATABLE_CLASSES: _winrt_section}
+_GUID_SECTIONS = {ACTIVATION_CONTEXT_SECTION_COM_SERVER_REDIRECTION: _com_server_section,
+                  ACTIVATION_CONTEXT_SECTION_COM_INTERFACE_REDIRECTION: _iface_section,
+                  ACTIVATION_CONTEXT_SECTION_COM_TYPE_LIBRARY_REDIRECTION: _typelib_section,
+                  ACTIVATION_CONTEXT_SECTION_CLR_SURROGATES: _surrogate_section}
+
+
+def _keyed_layout(ps: int) -> dict:
+    """ACTCTX_SECTION_KEYED_DATA (the fields up to ulAssemblyRosterIndex are the ones a caller must provide)."""
+    return ({"ver": 4, "data": 8, "len": 16, "glob": 24, "globlen": 32, "base": 40, "total": 48, "hctx": 56,
+             "roster": 64, "size": 112} if ps == 8 else
+            {"ver": 4, "data": 8, "len": 12, "glob": 16, "globlen": 20, "base": 24, "total": 28, "hctx": 32,
+             "roster": 36, "size": 64})
+
+
+STATUS_INVALID_PARAMETER = 0xC000000D
+STATUS_SXS_SECTION_NOT_FOUND = 0xC0150001
+STATUS_SXS_KEY_NOT_FOUND = 0xC0150008
+ACTIVATION_CONTEXT_SECTION_ASSEMBLY_INFORMATION = 1
+
+
+def _lookup(c, flags, section, key, out, makers: dict, what: str) -> int:
+    """ntdll's RtlFindActivationContextSection(String/Guid) core: `key` (lower-cased text or GUID bytes) in a
+    section of the thread's active activation context; ACTCTX_SECTION_KEYED_DATA filled (when `out` is given)
+    as Windows fills it. Returns the NTSTATUS."""
+    lay = _keyed_layout(c.ptr_size)
+    if section == ACTIVATION_CONTEXT_SECTION_ASSEMBLY_INFORMATION and makers is _STRING_SECTIONS:
+        make = _assembly_info_section
+    else:
+        make = makers.get(section)
     if make is None:
-        _stop(c, f"FindActCtxSectionString section {section} (the DLL and window class redirection sections "
-                 f"are modelled)")
+        if not 1 <= section <= MAX_SECTION_ID:
+            return STATUS_SXS_SECTION_NOT_FOUND
+        _stop(c, f"{what} section {section} (not modelled)")
     h = active(c, c.thread.teb)
     ctx = _ctx(c, h) if h else None
     if ctx is None:
-        c.set_last_error(ERROR_SXS_KEY_NOT_FOUND)
-        return 0
-    addr, total, keys = make(c, ctx)
-    hit = keys.get(key.lower())
+        return STATUS_SXS_KEY_NOT_FOUND
+    if getattr(ctx, "zombie", False):
+        _stop(c, f"{what} in a zombified activation context")
+    sec = ctx.sections.get(section) or make(c, ctx)
+    addr, total, keys, goff, glen = sec
+    hit = keys.get(key)
     if hit is None:
-        c.set_last_error(ERROR_SXS_KEY_NOT_FOUND)
+        return STATUS_SXS_KEY_NOT_FOUND
+    if hit is _NOT_MODELLED:
+        _stop(c, "the data of the activation context's assembly information section")
+    if not out:
         return 0
     off, length, roster = hit
     cb = min(c.u32(out), lay["size"])
@@ -820,21 +1306,57 @@ def _find_string(c, flags, guid, section, key: str | None, out) -> int:
     c.write_u32(out + lay["ver"], 1)
     c.write_ptr(out + lay["data"], addr + off)
     c.write_u32(out + lay["len"], length)
+    if glen:
+        c.write_ptr(out + lay["glob"], addr + goff)
+        c.write_u32(out + lay["globlen"], glen)
     c.write_ptr(out + lay["base"], addr)
     c.write_u32(out + lay["total"], total)
     if flags & FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX:
         add_ref(c, h)
         c.write_ptr(out + lay["hctx"], h)
     c.write_u32(out + lay["roster"], roster)
+    return 0
+
+
+def _assembly_info_section(c, ctx: ActCtx) -> tuple:
+    """The assembly information section is keyed by the assemblies' encoded identities (a bare name such as
+    "testdep" is not a key: ERROR_SXS_KEY_NOT_FOUND, as on Windows); the layout of its data
+    (ACTIVATION_CONTEXT_DATA_ASSEMBLY_INFORMATION) is not modelled, so a key that exists stops loudly."""
+    keys = {encoded_identity(asm.get("identity")).lower(): _NOT_MODELLED for asm in ctx.assemblies}
+    return (0, 0, keys, 0, 0)
+
+
+_NOT_MODELLED = (None, 0, 0)
+
+
+def _find(c, flags, guid, section, key, out, makers: dict, what: str) -> int:
+    """kernel32's FindActCtxSection(String/Guid): its parameter checks, then ntdll's search; the status as
+    the last error."""
+    lay = _keyed_layout(c.ptr_size)
+    if (guid or flags & ~FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX or key is None or not out
+            or c.u32(out) < lay["roster"] + 4):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    st = _lookup(c, flags, section, key, out, makers, what)
+    if st:
+        c.set_last_nt_error(st)
+        return 0
     return 1
+
+
+def _find_string(c, flags, guid, section, key: str | None, out) -> int:
+    return _find(c, flags, guid, section, key.lower() if key is not None else None, out, _STRING_SECTIONS,
+                 "FindActCtxSectionString")
 
 
 @api(K32, "BOOL WINAPI FindActCtxSectionStringW(DWORD dwFlags, const GUID *lpExtensionGuid, ULONG ulSectionId, "
      "LPCWSTR lpStringToFind, PACTCTX_SECTION_KEYED_DATA ReturnedData)")
 def FindActCtxSectionStringW(c, flags, guid, section, key, out):
-    """A key in a section of the thread's active activation context: the DLL redirection section (the files
-    its assemblies declare); other sections stop loudly. Not found (or no active context):
-    ERROR_SXS_KEY_NOT_FOUND. With FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX the context comes back referenced."""
+    """A key in a string section of the thread's active activation context: DLL redirection (the files its
+    assemblies declare), window classes, COM ProgIDs, WinRT activatable classes; other sections Windows
+    defines stop loudly, a section id past them is ERROR_SXS_SECTION_NOT_FOUND. Not found (or no active
+    context): ERROR_SXS_KEY_NOT_FOUND. With FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX the context comes back
+    referenced."""
     return _find_string(c, flags, guid, section, key, out)
 
 
@@ -842,3 +1364,67 @@ def FindActCtxSectionStringW(c, flags, guid, section, key, out):
      "LPCSTR lpStringToFind, PACTCTX_SECTION_KEYED_DATA ReturnedData)")
 def FindActCtxSectionStringA(c, flags, guid, section, key, out):
     return _find_string(c, flags, guid, section, key, out)
+
+
+@api(K32, "BOOL WINAPI FindActCtxSectionGuid(DWORD dwFlags, const GUID *lpExtensionGuid, ULONG ulSectionId, "
+     "const GUID *lpGuidToFind, PACTCTX_SECTION_KEYED_DATA ReturnedData)")
+def FindActCtxSectionGuid(c, flags, guid, section, pkey, out):
+    """A GUID in a GUID section of the thread's active activation context: COM servers (by CLSID or by the
+    alias the context generated for the class), COM interfaces (by IID), type libraries (by LIBID), CLR
+    surrogates (by CLSID); errors as FindActCtxSectionStringW's."""
+    key = bytes(c.read(pkey, 16)) if pkey else None
+    return _find(c, flags, guid, section, key, out, _GUID_SECTIONS, "FindActCtxSectionGuid")
+
+
+def _rtl_text(c, us: int) -> str | None:
+    if not us:
+        return None
+    length = struct.unpack("<H", c.read(us, 2))[0] & ~1
+    return c.read(c.ptr(us + c.ptr_size), length).decode("utf-16-le", "surrogatepass") if length else ""
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI RtlFindActivationContextSectionString(ULONG Flags, const GUID *ExtensionGuid, "
+     "ULONG SectionId, PCUNICODE_STRING StringToFind, PVOID ReturnedData)")
+def RtlFindActivationContextSectionString(c, flags, guid, section, us, out):
+    """ntdll's search, below kernel32's checks: a NULL ReturnedData only reports whether the key is there
+    (STATUS_SUCCESS or STATUS_SXS_KEY_NOT_FOUND); an unknown flag, an extension GUID or a missing string is
+    STATUS_INVALID_PARAMETER."""
+    key = _rtl_text(c, us)
+    if guid or flags & ~FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX or key is None:
+        return STATUS_INVALID_PARAMETER
+    if out and c.u32(out) < _keyed_layout(c.ptr_size)["roster"] + 4:
+        return STATUS_INVALID_PARAMETER
+    return _lookup(c, flags, section, key.lower(), out, _STRING_SECTIONS, "RtlFindActivationContextSectionString")
+
+
+@api("ntdll.dll", "NTSTATUS NTAPI RtlFindActivationContextSectionGuid(ULONG Flags, const GUID *ExtensionGuid, "
+     "ULONG SectionId, const GUID *GuidToFind, PVOID ReturnedData)")
+def RtlFindActivationContextSectionGuid(c, flags, guid, section, pkey, out):
+    """As RtlFindActivationContextSectionString, for the GUID sections."""
+    if guid or flags & ~FIND_ACTCTX_SECTION_KEY_RETURN_HACTCTX or not pkey:
+        return STATUS_INVALID_PARAMETER
+    if out and c.u32(out) < _keyed_layout(c.ptr_size)["roster"] + 4:
+        return STATUS_INVALID_PARAMETER
+    return _lookup(c, flags, section, bytes(c.read(pkey, 16)), out, _GUID_SECTIONS,
+                   "RtlFindActivationContextSectionGuid")
+
+
+def redirected_dll(c, name: str) -> str | None:
+    """The path the thread's active activation context redirects a DLL name to (ntdll's loader asks the DLL
+    redirection section before its search order): a bare file name one of the context's private assemblies
+    declares as a <file> is that assembly's directory\\name; None when nothing is active or the name is not
+    redirected (a path, or a file no assembly declares)."""
+    if not name or "\\" in name or "/" in name or ":" in name:
+        return None
+    h = active(c, c.thread.teb)
+    ctx = _ctx(c, h) if h else None
+    if ctx is None or getattr(ctx, "zombie", False):
+        return None
+    key = name if "." in name else name + ".dll"
+    for asm in ctx.assemblies:
+        if asm.get("system") or not asm.get("directory"):
+            continue
+        for f in asm.get("files") or ():
+            if f.lower() == key.lower():
+                return asm["directory"].rstrip("\\") + "\\" + f
+    return None

@@ -42,6 +42,16 @@ def RtlRestoreLastWin32Error(c, code):
 # ------------------------------------------------------------------------------------------ process
 @api(K32, "void WINAPI ExitProcess(UINT uExitCode)", calls_guest=True)
 def ExitProcess(c, code):
+    """RtlExitUserProcess: first the loader lock, then the PEB lock (a thread that holds either keeps the
+    process from exiting: ExitProcess waits for it, as on Windows — Wine's kernel32/tests/loader.c phase 5),
+    then the other threads end and DLL_PROCESS_DETACH runs."""
+    from winhatch.kernel.structs import PEB
+    from winhatch.ldr.ntdll import loader_lock
+    loader_lock(c.proc).enter(c.thread, "ExitProcess (loader lock)")
+    cs = c.ptr(c.proc.peb + PEB.offset(c.arch, "FastPebLock"))
+    if cs:
+        from winhatch.win32.kernel32 import sync
+        sync.EnterCriticalSection(c, cs)
     ntdll.RtlExitUserProcess(c.machine, c.thread, code)
 
 
@@ -146,7 +156,8 @@ def _heap_alloc(c, size: int, flags: int = 0) -> int:
 # ------------------------------------------------------------------------------------------ modules
 @api(K32, "HMODULE WINAPI GetModuleHandle%(LPCTSTR lpModuleName)")
 def GetModuleHandle(c, name):
-    base = loader.LdrGetDllHandle(c.machine, c.proc, name)
+    from winhatch.win32.kernel32.actctx import redirected_dll
+    base = loader.LdrGetDllHandle(c.machine, c.proc, redirected_dll(c, name) or name)
     if not base:
         c.set_last_error(ERROR_MOD_NOT_FOUND)
     return base
@@ -167,10 +178,30 @@ def LoadLibraryEx(c, name, hfile, flags):
     try:
         if flags & k32_resource.DATAFILE_FLAGS:
             return k32_resource.load_datafile(c, name, flags)
-        return loader.LdrLoadDll(c.machine, c.thread, name, flags)
+        from winhatch.win32.kernel32.actctx import redirected_dll
+        with _loader_lock(c, "LoadLibrary"):
+            return loader.LdrLoadDll(c.machine, c.thread, redirected_dll(c, name) or name, flags)
     except loader.LoaderError as e:
         c.set_last_error(nt_to_win32(e.status))
         return 0
+
+
+class _loader_lock:
+    """LdrLoadDll and LdrUnloadDll hold the loader lock while they map, initialise and detach DLLs: another
+    thread's LoadLibrary/FreeLibrary, and a new thread's start (its DLL_THREAD_ATTACH), wait until it is free
+    (Wine's kernel32/tests/loader.c: a thread created in DllMain does not start before DllMain returns). The
+    API is re-run when the lock frees."""
+    def __init__(self, c, what: str):
+        from winhatch.ldr.ntdll import loader_lock
+        self.c, self.lock, self.what = c, loader_lock(c.proc), what
+
+    def __enter__(self):
+        self.lock.enter(self.c.thread, f"{self.what} (loader lock)")
+        return self
+
+    def __exit__(self, *exc):
+        self.lock.leave(self.c.machine, self.c.thread)
+        return False
 
 
 @api(K32, "BOOL WINAPI FreeLibrary(HMODULE hLibModule)", calls_guest=True)
@@ -186,7 +217,9 @@ def FreeLibrary(c, base):
             st, _nt = _nt_header(c, base & ~3, None)
             c.set_last_error(ERROR_BAD_EXE_FORMAT if st else ERROR_INVALID_HANDLE)
         return int(freed)
-    if not loader.LdrUnloadDll(c.machine, c.thread, base):
+    with _loader_lock(c, "FreeLibrary"):
+        unloaded = loader.LdrUnloadDll(c.machine, c.thread, base)
+    if not unloaded:
         c.set_last_error(ERROR_MOD_NOT_FOUND)     # LdrUnloadDll: STATUS_DLL_NOT_FOUND (no module at this base)
         return 0
     return 1

@@ -97,6 +97,15 @@ for _name in ("GetCurrentPackageFullName", "GetCurrentPackageFamilyName", "GetCu
     api(K32, f"LONG WINAPI {_name}(UINT32 *bufferLength, PWSTR buffer)")(GetCurrentPackageId)
 
 
+@api(K32, "HMODULE WINAPI LoadPackagedLibrary(LPCWSTR lpwLibFileName, DWORD Reserved)")
+def LoadPackagedLibrary(c, name, reserved):
+    """Loads a module from the process's package dependency graph. A desktop process has no package identity
+    (no dependency graph to search): Microsoft's documentation says an unpackaged process's call fails with
+    APPMODEL_ERROR_NO_PACKAGE — NULL and that last error, whatever the name."""
+    c.set_last_error(APPMODEL_ERROR_NO_PACKAGE)
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ DisableThreadLibraryCalls
 @api(K32, "BOOL WINAPI DisableThreadLibraryCalls(HMODULE hLibModule)")
 def DisableThreadLibraryCalls(c, module):

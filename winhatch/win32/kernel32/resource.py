@@ -82,6 +82,11 @@ def find_module_file(c, name: str) -> str | None:
     n = name
     if "." not in n.replace("/", "\\").rsplit("\\", 1)[-1]:
         n += ".dll"
+    from winhatch.kernel.io.file_services import redirected
+    if redirected(c.thread) and ("\\" in n or "/" in n):
+        # a path is opened as a file: the WoW64 file system redirector applies (System32 is SysWOW64)
+        from winhatch.win32.kernel32.common import cwd
+        n = c.machine.vfs.wow64_redirect(n, "x86", cwd(c))
     return loader.find_dll(st, n, None)
 
 

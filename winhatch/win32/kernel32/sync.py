@@ -381,6 +381,12 @@ def EnterCriticalSection(c, cs):
         return  # handed over when the owner left (OwningThread/RecursionCount set then)
     if _cs_try(c, cs):
         return
+    if c.proc.subsystem.get("shutdown"):
+        # "While a process is exiting, if a call to EnterCriticalSection would block, it will instead terminate
+        # the process immediately" (Microsoft's EnterCriticalSection documentation): a DLL_PROCESS_DETACH that
+        # enters a section a terminated thread owned ends the process with ExitProcess's code
+        from winhatch.kernel.ke.dispatcher import ProcessExit
+        raise ProcessExit(c.proc.subsystem.get("exit_code", 0))
     lc = cs + c.ptr_size
     c.write_u32(lc, (c.u32(lc) + 1) & 0xFFFFFFFF)  # one more waiter
     raise WouldBlock(WaitBlock([_cs_lock(c, cs)], reason="EnterCriticalSection", key=key))

@@ -209,3 +209,70 @@ def RtlDllShutdownInProgress(c):
     if not st.ldr_data:
         return 0
     return 1 if PEB_LDR_DATA.read(c.proc.aspace, st.ldr_data, c.arch, "ShutdownInProgress")["ShutdownInProgress"] else 0
+
+
+# ------------------------------------------------------------------------------------------ the loader lock
+LDR_LOCK_LOADER_LOCK_FLAG_RAISE_ON_ERRORS, LDR_LOCK_LOADER_LOCK_FLAG_TRY_ONLY = 0x1, 0x2
+LDR_LOCK_LOADER_LOCK_DISPOSITION_LOCK_ACQUIRED, LDR_LOCK_LOADER_LOCK_DISPOSITION_LOCK_NOT_ACQUIRED = 1, 2
+STATUS_INVALID_PARAMETER_1, STATUS_INVALID_PARAMETER_2, STATUS_INVALID_PARAMETER_3 = 0xC00000EF, 0xC00000F0, 0xC00000F1
+
+
+def _cookie(thread, count: int) -> int:
+    """The cookie names the owning thread (its id) and the recursion level it was taken at."""
+    return ((thread.tid & 0xFFF) << 16) | (count & 0xFFFF) | 0x10000000
+
+
+@api(NT, "NTSTATUS NTAPI LdrLockLoaderLock(ULONG Flags, PULONG Disposition, PULONG_PTR Cookie)")
+def LdrLockLoaderLock(c, flags, pdisp, pcookie):
+    """Takes the loader lock (the one the loader holds while it loads DLLs and runs their initialisers),
+    recursively for its owner; another thread waits, or with LDR_LOCK_LOADER_LOCK_FLAG_TRY_ONLY does not and
+    gets LOCK_NOT_ACQUIRED. An unknown flag is STATUS_INVALID_PARAMETER_1, TRY_ONLY without a Disposition
+    _2, no Cookie _3 (with RAISE_ON_ERRORS these are raised: not modelled, stops loudly)."""
+    from winhatch.ldr.ntdll import loader_lock
+    bad = (STATUS_INVALID_PARAMETER_1 if flags & ~3 else
+           STATUS_INVALID_PARAMETER_2 if flags & LDR_LOCK_LOADER_LOCK_FLAG_TRY_ONLY and not pdisp else
+           STATUS_INVALID_PARAMETER_3 if not pcookie else 0)
+    if bad:
+        if flags & LDR_LOCK_LOADER_LOCK_FLAG_RAISE_ON_ERRORS:
+            from winhatch.win32.msvcrt.runtime import not_implemented
+            not_implemented(c, "LdrLockLoaderLock raising its parameter error")
+        return bad
+    lock = loader_lock(c.proc)
+    if flags & LDR_LOCK_LOADER_LOCK_FLAG_TRY_ONLY and lock.owner is not None and lock.owner is not c.thread \
+            and not lock.owner.terminated:
+        c.write_u32(pdisp, LDR_LOCK_LOADER_LOCK_DISPOSITION_LOCK_NOT_ACQUIRED)
+        c.write_ptr(pcookie, 0)
+        return 0
+    lock.enter(c.thread, "LdrLockLoaderLock")      # blocks (the call is re-run) while another thread has it
+    if pdisp:
+        c.write_u32(pdisp, LDR_LOCK_LOADER_LOCK_DISPOSITION_LOCK_ACQUIRED)
+    c.write_ptr(pcookie, _cookie(c.thread, lock.count))
+    return 0
+
+
+@api(NT, "NTSTATUS NTAPI LdrUnlockLoaderLock(ULONG Flags, ULONG_PTR Cookie)")
+def LdrUnlockLoaderLock(c, flags, cookie):
+    """Releases a level of the loader lock taken by LdrLockLoaderLock: a cookie of 0 (a TRY_ONLY that did not
+    get it) does nothing; one of another thread, or the lock not held by the caller, is
+    STATUS_INVALID_PARAMETER_2 (Windows does not release a loader lock another thread took)."""
+    from winhatch.ldr.ntdll import loader_lock
+    if flags & ~1:
+        return STATUS_INVALID_PARAMETER_1
+    if not cookie:
+        return 0
+    lock = loader_lock(c.proc)
+    if (cookie >> 16) & 0xFFF != c.thread.tid & 0xFFF or lock.owner is not c.thread:
+        return STATUS_INVALID_PARAMETER_2
+    lock.leave(c.machine, c.thread)
+    return 0
+
+
+@api(NT, "void NTAPI LdrShutdownProcess(void)", calls_guest=True)
+def LdrShutdownProcess(c):
+    """What ExitProcess does before the process ends, without ending it: the calling thread's fiber-local
+    storage callbacks (its block stays), then DLL_PROCESS_DETACH (lpReserved non-NULL) in reverse
+    initialisation order; RtlDllShutdownInProgress is TRUE from then on. Done once."""
+    from winhatch.ldr import fls
+    from winhatch.ldr import loader as _loader
+    fls.process_exit(c.machine, c.thread)
+    _loader.LdrShutdownProcess(c.machine, c.thread)

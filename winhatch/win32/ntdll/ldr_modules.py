@@ -75,3 +75,46 @@ def LdrGetDllFullName(c, base, us):
     c.write(buf, text + b"\0\0")
     c.write(us, struct.pack("<H", len(text)))
     return 0
+
+
+@api(NT, "NTSTATUS NTAPI LdrLoadDll(PVOID DllPath, PULONG DllCharacteristics, PCUNICODE_STRING DllName, "
+         "PVOID *DllHandle)", calls_guest=True)
+def LdrLoadDll(c, path_ptr, pchars, us, out):
+    """LoadLibrary's native core: DllName searched along DllPath (a ';'-separated list of directories) when one
+    is given, else the standard search order; the module's base in *DllHandle, the loader's NTSTATUS
+    (STATUS_DLL_NOT_FOUND, STATUS_INVALID_IMAGE_FORMAT, STATUS_DLL_INIT_FAILED...) otherwise. A
+    DllCharacteristics value other than 0 (IMAGE_FILE_EXECUTABLE_IMAGE asks for no reference resolution) is
+    not modelled and stops loudly; so does a DllPath that is search flags (a value below 0x10000, or odd)."""
+    from winhatch.ldr import loader as _loader
+    name = _us_text(c, us)
+    if not out or not name:
+        return STATUS_INVALID_PARAMETER
+    c.write_ptr(out, 0)
+    chars = c.u32(pchars) if pchars else 0
+    if chars:
+        from winhatch.win32.msvcrt.runtime import not_implemented
+        not_implemented(c, f"LdrLoadDll with DllCharacteristics {chars:#x}")
+    search = None
+    if path_ptr:
+        if path_ptr < 0x10000 or path_ptr & 1:
+            from winhatch.win32.msvcrt.runtime import not_implemented
+            not_implemented(c, "LdrLoadDll with search flags in place of a path")
+        text = c.wstr(path_ptr) or ""
+        search = [d.rstrip("\\/") for d in text.split(";") if d]
+        from winhatch.kernel.io.file_services import redirected
+        if redirected(c.thread):        # the WoW64 file system redirector: System32 is SysWOW64
+            search = [c.machine.vfs.wow64_redirect(d, "x86") for d in search]
+    try:
+        base = _loader.LdrLoadDll(c.machine, c.thread, name, 0, search_path=search)
+    except _loader.LoaderError as e:
+        return e.status
+    c.write_ptr(out, base)
+    return 0
+
+
+@api(NT, "NTSTATUS NTAPI LdrUnloadDll(PVOID DllHandle)", calls_guest=True)
+def LdrUnloadDll(c, base):
+    """FreeLibrary's native core: one reference less (DLL_PROCESS_DETACH and unmapping at none);
+    STATUS_DLL_NOT_FOUND for an address that is no loaded module."""
+    from winhatch.ldr import loader as _loader
+    return 0 if _loader.LdrUnloadDll(c.machine, c.thread, base) else STATUS_DLL_NOT_FOUND

@@ -229,6 +229,11 @@ def LdrLockLoaderLock(c, flags, pdisp, pcookie):
     gets LOCK_NOT_ACQUIRED. An unknown flag is STATUS_INVALID_PARAMETER_1, TRY_ONLY without a Disposition
     _2, no Cookie _3 (with RAISE_ON_ERRORS these are raised: not modelled, stops loudly)."""
     from winhatch.ldr.ntdll import loader_lock
+    # the outputs are cleared before the parameters are checked (Wine's ntdll/rtl test, written on Windows)
+    if pdisp:
+        c.write_u32(pdisp, 0)
+    if pcookie:
+        c.write_ptr(pcookie, 0)
     bad = (STATUS_INVALID_PARAMETER_1 if flags & ~3 else
            STATUS_INVALID_PARAMETER_2 if flags & LDR_LOCK_LOADER_LOCK_FLAG_TRY_ONLY and not pdisp else
            STATUS_INVALID_PARAMETER_3 if not pcookie else 0)

@@ -48,3 +48,9 @@ int WINAPI __wine_dbg_write(const char *str, unsigned int len)
 {
     return (int)fwrite(str, 1, len, stderr);
 }
+
+/* Wine links a test directory's files into one program (kernel32_test.exe, ntdll_test.exe) with the IMPORTS of
+ * its tests/Makefile.in, user32 and advapi32, and the other files use them: on Windows both DLLs are loaded in
+ * every test's process. A file built alone would import them only if it calls them itself (kernel32/loader's
+ * test_dll_file looks advapi32 up with GetModuleHandle), so one function of each is referenced here. */
+void *const winetest_imports[] = { (void *)GetDesktopWindow, (void *)RegCloseKey };

@@ -39,10 +39,17 @@ GDT_VA = {"x86": 0xFFFF0000, "x64": 0x7FFFFFFF0000}
 class StartupInfo(Record):
     """The parts of STARTUPINFO CreateProcess uses."""
 
-    _fields = ("flags", "desktop", "title", "std_input", "std_output", "std_error", "show_window", "pseudo_console")
+    _fields = ("flags", "desktop", "title", "std_input", "std_output", "std_error", "show_window", "pseudo_console",
+               "x", "y", "x_size", "y_size", "x_count_chars", "y_count_chars", "fill_attribute")
 
     def __init__(self, flags: int = 0, desktop: str | None = None, title: str | None = None, std_input: int = 0,
-                 std_output: int = 0, std_error: int = 0, show_window: int = 1, pseudo_console: int = 0) -> None:
+                 std_output: int = 0, std_error: int = 0, show_window: int = 1, pseudo_console: int = 0,
+                 x: int = 0, y: int = 0, x_size: int = 0, y_size: int = 0, x_count_chars: int = 0,
+                 y_count_chars: int = 0, fill_attribute: int = 0) -> None:
+        # dwX .. dwFillAttribute: the window's place, size and console buffer, copied to the child's process
+        # parameters (StartingX .. FillAttribute) whatever dwFlags says, as RtlCreateProcessParameters does
+        self.x, self.y, self.x_size, self.y_size = x, y, x_size, y_size
+        self.x_count_chars, self.y_count_chars, self.fill_attribute = x_count_chars, y_count_chars, fill_attribute
         self.pseudo_console = pseudo_console  # PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE: the creator's server handle
         self.flags = flags
         self.desktop = desktop
@@ -159,7 +166,8 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
            base_priority=PRIORITY_BASE[prio])
     if creation_flags & (F.DEBUG_PROCESS | F.DEBUG_ONLY_THIS_PROCESS):
         _stage(machine, "DbgUiConnectToDbg", parent.pid, debug_only_this=bool(creation_flags & F.DEBUG_ONLY_THIS_PROCESS))
-    desktop = startup.desktop or parent.subsystem.get("desktop", r"WinSta0\Default")
+    # an empty lpDesktop / lpTitle reaches the child empty; only NULL takes the default
+    desktop = startup.desktop if startup.desktop is not None else parent.subsystem.get("desktop", r"WinSta0\Default")
     cwd = current_directory or parent.subsystem.get("cwd") or machine.default_cwd
     cwd = machine.vfs.full_path(cwd, machine.default_cwd)
     if current_directory:
@@ -201,7 +209,7 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
                                  f"the system cannot find the file specified: {application_name or command_line}")
     cmd = command_line if command_line else application_name
     req = CreateRequest(image_path=image, command_line=cmd, current_directory=cwd, environment=env,
-                        desktop=desktop, window_title=startup.title or image, priority_class=prio,
+                        desktop=desktop, window_title=startup.title if startup.title is not None else image, priority_class=prio,
                         creation_flags=creation_flags, inherit_handles=inherit_handles, startup=startup)
     req.skip_ifeo_debugger = bool(creation_flags & (F.DEBUG_PROCESS | F.DEBUG_ONLY_THIS_PROCESS))
     _stage(machine, "RtlCreateProcessParametersEx", parent.pid, image_path=image, command_line=cmd,

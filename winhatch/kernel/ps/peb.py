@@ -62,7 +62,8 @@ def write_process_parameters(proc: Process, req) -> tuple[int, int]:
         aspace, base, arch, MaximumLength=total, Length=total, Flags=RTL_USER_PROC_PARAMS_NORMALIZED,
         Environment=ebase, EnvironmentSize=len(env), WindowFlags=st.flags, ShowWindowFlags=st.show_window,
         StandardInput=st.std_input, StandardOutput=st.std_output, StandardError=st.std_error,
-        ProcessGroupId=0)
+        StartingX=st.x, StartingY=st.y, CountX=st.x_size, CountY=st.y_size, CountCharsX=st.x_count_chars,
+        CountCharsY=st.y_count_chars, FillAttribute=st.fill_attribute, ProcessGroupId=0)
     for path, v in values.items():
         RTL_USER_PROCESS_PARAMETERS.write(aspace, base, arch, **{path: v})
     return base, ebase

@@ -64,7 +64,8 @@ def _startup(c, si: int, wide: bool) -> StartupInfo:
         return StartupInfo()
     from winhatch.kernel.structs import STARTUPINFOA
     f = STARTUPINFOA.read(c.proc.aspace, si, c.arch, "lpDesktop", "lpTitle", "dwFlags", "wShowWindow", "hStdInput",
-                          "hStdOutput", "hStdError")
+                          "hStdOutput", "hStdError", "dwX", "dwY", "dwXSize", "dwYSize", "dwXCountChars",
+                          "dwYCountChars", "dwFillAttribute")
     desk_p, title_p, flags, show = f["lpDesktop"], f["lpTitle"], f["dwFlags"], f["wShowWindow"]
     h_in, h_out, h_err = f["hStdInput"], f["hStdOutput"], f["hStdError"]
 
@@ -73,7 +74,9 @@ def _startup(c, si: int, wide: bool) -> StartupInfo:
             return None
         return c.wstr(p) if wide else c.astr(p)
     return StartupInfo(flags=flags, desktop=s(desk_p), title=s(title_p), std_input=h_in, std_output=h_out,
-                       std_error=h_err, show_window=show)
+                       std_error=h_err, show_window=show, x=f["dwX"], y=f["dwY"], x_size=f["dwXSize"],
+                       y_size=f["dwYSize"], x_count_chars=f["dwXCountChars"], y_count_chars=f["dwYCountChars"],
+                       fill_attribute=f["dwFillAttribute"])
 
 
 # ------------------------------------------------------------------------------------------ attribute lists
@@ -427,3 +430,30 @@ def K32GetProcessMemoryInfo(c, h, out, cb):
     counters = c.read(vm + (24 if ps == 8 else 12), n - 8)    # PeakWorkingSetSize ... PeakPagefileUsage[, PrivateUsage]
     c.write(out, n.to_bytes(4, "little") + fault.to_bytes(4, "little") + counters)
     return 1
+
+
+# ------------------------------------------------------------------------------------------ GetProcessVersion
+@api(K32, "DWORD WINAPI GetProcessVersion(DWORD ProcessId)")
+def GetProcessVersion(c, pid):
+    """The subsystem version the process's image asks for, MAKELONG(minor, major). The caller's own (0 or its
+    id): from the image headers at PEB.ImageBaseAddress; another process: NtOpenProcess(PROCESS_QUERY_LIMITED_
+    INFORMATION) and NtQueryInformationProcess(ProcessImageInformation) (SECTION_IMAGE_INFORMATION's
+    SubSystemMinorVersion / SubSystemMajorVersion). An unknown id: 0 with the open's error."""
+    ps = c.ptr_size
+    if pid == 0 or pid == c.proc.pid:
+        base = c.ptr(c.proc.peb + (0x10 if ps == 8 else 0x08))        # PEB.ImageBaseAddress
+        nt = base + c.u32(base + 0x3C)                                  # e_lfanew
+        oh = nt + 0x18                                                  # IMAGE_OPTIONAL_HEADER(32/64)
+        major, minor = struct.unpack("<HH", c.read(oh + 0x30, 4))      # Major/MinorSubsystemVersion
+        return major << 16 | minor
+    h = OpenProcess(c, PROCESS_QUERY_LIMITED_INFORMATION, 0, pid)
+    if not h:
+        return 0
+    size = 0x40 if ps == 8 else 0x30
+    buf = c.stack_alloc(size)
+    st = c.nt("NtQueryInformationProcess", h, 37, buf, size, 0)      # ProcessImageInformation
+    c.nt("NtClose", h)
+    if nt_failed(c, st):
+        return 0
+    minor, major = struct.unpack("<HH", c.read(buf + (0x24 if ps == 8 else 0x14), 4))   # SubSystemMinor/Major
+    return major << 16 | minor

@@ -55,7 +55,9 @@ def write_process_parameters(proc: Process, req) -> tuple[int, int]:
         data = text.encode("utf-16-le")
         cap = max(maxlen or 0, len(data) + 2)
         aspace.write(cursor, data + b"\0\0")
-        values[path] = {"Length": len(data), "MaximumLength": cap, "Buffer": cursor if (text or maxlen) else 0}
+        # the window title and desktop are copied even when empty (the child's GetStartupInfo sees "", not NULL)
+        present = text or maxlen or path in ("WindowTitle", "DesktopInfo")
+        values[path] = {"Length": len(data), "MaximumLength": cap, "Buffer": cursor if present else 0}
         cursor += _align(cap, 8)
     st = req.startup
     RTL_USER_PROCESS_PARAMETERS.write(

@@ -148,6 +148,9 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
     if creation_flags & F.CREATE_SEPARATE_WOW_VDM and creation_flags & F.CREATE_SHARED_WOW_VDM:
         raise CreateProcessError(ERROR_INVALID_PARAMETER, STATUS_INVALID_PARAMETER,
                                  "CREATE_SEPARATE_WOW_VDM cannot be combined with CREATE_SHARED_WOW_VDM")
+    if application_name == "":
+        # an empty (not NULL) lpApplicationName is a path that names nothing
+        raise CreateProcessError(ERROR_PATH_NOT_FOUND, STATUS_OBJECT_PATH_NOT_FOUND, "an empty application name")
     if not application_name and not command_line:
         raise CreateProcessError(ERROR_INVALID_PARAMETER, STATUS_INVALID_PARAMETER,
                                  "no application name and no command line")
@@ -484,6 +487,8 @@ def PspCreateThread(machine, proc: Process, *, start: int, parameter: int, initi
             machine.cid.free(thread.tid)
             raise
         thread.reference()   # a running thread keeps its object alive: closing every handle does not end it
+        proc.reference()     # and the thread object its process's (ETHREAD's process reference): a process
+        thread.holds_process = True   # whose handles are all closed lives on while a thread object of it does
         sh = proc.aspace.host_memory(thread.stack.reserve_base)
         if sh is not None:   # (buffer, host offset - address, lowest address, StackBase)
             thread.stack_host = (sh[0], sh[1] - thread.stack.reserve_base, thread.stack.reserve_base, thread.stack.base)

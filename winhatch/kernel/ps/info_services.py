@@ -286,8 +286,11 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     if fixed is not None and size != fixed[0 if ps == 8 else 1] and cls != ProcessImageInformation:
         return STATUS_INFO_LENGTH_MISMATCH
     if cls == ProcessCookie:
-        if normalize_handle(ProcessHandle) != CURRENT_PROCESS and \
-                reference(thread, ProcessHandle, "Process", 0) is not thread.process:
+        # the handle needs PROCESS_VM_WRITE (a PROCESS_QUERY_LIMITED_INFORMATION handle, even to the caller's
+        # own process, is STATUS_ACCESS_DENIED: Wine's kernel32/tests/process.c on Windows); another
+        # process's cookie is not answered here
+        from winhatch.kernel.ob.access import PROCESS_VM_WRITE
+        if reference(thread, ProcessHandle, "Process", PROCESS_VM_WRITE) is not thread.process:
             return STATUS_INVALID_PARAMETER
         return _answer(thread, buf, size, struct.pack("<I", process_cookie(thread.process)), rl)
     if cls == ProcessExecuteFlags:

@@ -171,6 +171,8 @@ def live_processes(machine) -> int:
           "LPPROCESS_INFORMATION lpProcessInformation)")
 def CreateProcess(c, app, cmd, psa, tsa, inherit, flags, envp, cwd, si, pi):
     machine = c.machine
+    if pi:      # zeroed first: a failed creation leaves PROCESS_INFORMATION all zero
+        c.write(pi, bytes(2 * c.ptr_size + 8))
     limit = machine.limits.get("max_processes", DEFAULT_MAX_PROCESSES)
     if live_processes(machine) >= limit:
         machine.events.emit("process", "limit_reached", c.proc.pid, c.thread.tid, api=c.name, limit=limit,

@@ -534,3 +534,20 @@ def GetComputerNameEx(c, fmt, buf, psize):
     c.write(buf, data + bytes(c.tchar_size()))
     c.write_u32(psize, n)
     return 1
+
+
+# ============================================================================================ registry quota
+@api(K32, "BOOL WINAPI GetSystemRegistryQuota(PDWORD pdwQuotaAllowed, PDWORD pdwQuotaUsed)")
+def GetSystemRegistryQuota(c, allowed, used):
+    """NtQuerySystemInformation(SystemRegistryQuotaInformation): RegistryQuotaAllowed and RegistryQuotaUsed into
+    whichever pointers are given (SYSTEM_REGISTRY_QUOTA_INFORMATION { ULONG; ULONG; SIZE_T PagedPoolSize })."""
+    from winhatch.win32.kernel32.threads import nt_failed
+    size = 8 + c.ptr_size
+    buf = c.stack_alloc(size)
+    if nt_failed(c, c.nt("NtQuerySystemInformation", 0x25, buf, size, 0)):
+        return 0
+    if allowed:
+        c.write_u32(allowed, c.u32(buf))
+    if used:
+        c.write_u32(used, c.u32(buf + 4))
+    return 1

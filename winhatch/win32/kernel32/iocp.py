@@ -706,16 +706,27 @@ def DeviceIoControl(c, h, code, inp, inlen, out, outlen, pret, ov):
 # ================================================================================ sessions (the pipe tests' neighbour)
 @api(K32, "BOOL WINAPI ProcessIdToSessionId(DWORD dwProcessId, DWORD *pSessionId)")
 def ProcessIdToSessionId(c, pid, psession):
-    """The session of a process by id (NtQueryInformationProcess(ProcessSessionInformation) on a handle
-    opened with PROCESS_QUERY_LIMITED_INFORMATION): ERROR_INVALID_PARAMETER for an unknown id."""
-    proc = c.machine.cid.lookup(pid) if pid else None
-    if proc is None or getattr(proc, "type_name", "") != "Process" or proc.exited:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
+    """The session of a process by id: NtOpenProcess(PROCESS_QUERY_LIMITED_INFORMATION) and
+    NtQueryInformationProcess(ProcessSessionInformation); an unknown id is ERROR_INVALID_PARAMETER (the open's
+    STATUS_INVALID_CID)."""
     if not psession:
         c.set_last_error(998)   # ERROR_NOACCESS
         return 0
-    c.write_u32(psession, getattr(proc, "session_id", 1))
+    ps = c.ptr_size
+    out, cid, info = c.stack_alloc(ps), c.stack_alloc(2 * ps), c.stack_alloc(4)
+    c.write_ptr(cid, pid)
+    c.write_ptr(cid + ps, 0)
+    st = c.nt("NtOpenProcess", out, 0x1000, c.object_attributes(0, 0), cid)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    h = c.ptr(out)
+    st = c.nt("NtQueryInformationProcess", h, 24, info, 4, 0)    # ProcessSessionInformation
+    c.nt("NtClose", h)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    c.write_u32(psession, c.u32(info))
     return 1
 
 

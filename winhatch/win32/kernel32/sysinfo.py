@@ -551,3 +551,11 @@ def GetSystemRegistryQuota(c, allowed, used):
     if used:
         c.write_u32(used, c.u32(buf + 4))
     return 1
+
+
+# ============================================================================================ sessions
+@api(K32, "DWORD WINAPI WTSGetActiveConsoleSessionId(void)")
+def WTSGetActiveConsoleSessionId(c):
+    """The session attached to the physical console: KUSER_SHARED_DATA.ActiveConsoleId, as kernel32 reads it."""
+    from winhatch.kernel.structs import KUSER_SHARED_DATA as KUSD
+    return c.u32(KUSER_SHARED_DATA + KUSD.offset(c.arch, "ActiveConsoleId"))

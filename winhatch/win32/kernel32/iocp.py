@@ -736,3 +736,51 @@ def ImpersonateNamedPipeClient(c, h):
     client (RevertToSelf ends it). Before the server has read from a connected client: ERROR_CANNOT_IMPERSONATE."""
     st, _ = _fsctl(c, h, 0, svc.FSCTL_PIPE_IMPERSONATE)
     return 1 if _nt_success(st) else _fail(c, st)
+
+
+@api(K32, "BOOL WINAPI CallNamedPipe%(LPCTSTR lpNamedPipeName, LPVOID lpInBuffer, DWORD nInBufferSize, "
+          "LPVOID lpOutBuffer, DWORD nOutBufferSize, LPDWORD lpBytesRead, DWORD nTimeOut)")
+def CallNamedPipe(c, name, inp, inlen, out, outlen, pread, timeout_ms):
+    """kernelbase's composition: open the pipe's client end (GENERIC_READ | GENERIC_WRITE); while every instance
+    is busy (ERROR_PIPE_BUSY) WaitNamedPipe(nTimeOut) and open again; message read mode; TransactNamedPipe; close.
+    Under the restart protocol (a wait or the transaction blocks and the handler runs again) a mark on the
+    thread, keyed by the API and its stack pointer, keeps the handle already opened."""
+    key = (c.name, c._sp)
+    mark = getattr(c.thread, "k32_call_pipe", None)
+    if mark is not None and mark[0] == key:
+        h = mark[1]
+    else:
+        for _ in range(64):
+            h = open_pipe_client(c, name, 0xC0000000, 0, False)
+            if h == -1:
+                c.set_last_error(161)          # ERROR_BAD_PATHNAME: not a pipe name
+                return 0
+            if h is not None:
+                break
+            if c.last_error() != 231:      # ERROR_PIPE_BUSY
+                return 0
+            if not WaitNamedPipe(c, name, timeout_ms):
+                if c.last_error() == 2:    # the pipe went away meanwhile: the wait timed out
+                    c.set_last_error(121)      # ERROR_SEM_TIMEOUT
+                return 0
+        else:
+            c.set_last_error(231)
+            return 0
+        c.thread.k32_call_pipe = (key, h)
+    try:
+        mode = c.stack_alloc(4)
+        c.write_u32(mode, PIPE_READMODE_MESSAGE)
+        ok = SetNamedPipeHandleState(c, h, mode, 0, 0) and \
+            TransactNamedPipe(c, h, inp, inlen, out, outlen, pread, 0)
+    except BaseException as e:
+        from winhatch.kernel.ke.wait import WouldBlock
+        if isinstance(e, WouldBlock):
+            raise                              # the transaction waits: the handle stays for the re-run
+        c.thread.k32_call_pipe = None
+        c.proc.handles.close(h)
+        raise
+    c.thread.k32_call_pipe = None
+    err = c.last_error()
+    c.nt("NtClose", h)
+    c.set_last_error(err)
+    return 1 if ok else 0

@@ -209,11 +209,12 @@ class HandleTable:
         return new
 
     @classmethod
-    def inherit(cls, parent_table: "HandleTable") -> "HandleTable":
-        """CreateProcess(bInheritHandles=TRUE): every inheritable handle, at the same value."""
+    def inherit(cls, parent_table: "HandleTable", only: set[int] | None = None) -> "HandleTable":
+        """CreateProcess(bInheritHandles=TRUE): every inheritable handle, at the same value (with
+        PROC_THREAD_ATTRIBUTE_HANDLE_LIST, `only`: those of the list that are inheritable)."""
         t = cls()
         for h, e in sorted(parent_table._entries.items()):
-            if e.inherit:
+            if e.inherit and (only is None or h in only):
                 e.obj._open_handle()
                 t._entries[h] = HandleEntry(e.obj, e.access, True, e.protect_from_close)
         if t._entries:

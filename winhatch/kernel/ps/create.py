@@ -40,7 +40,8 @@ class StartupInfo(Record):
     """The parts of STARTUPINFO CreateProcess uses."""
 
     _fields = ("flags", "desktop", "title", "std_input", "std_output", "std_error", "show_window", "pseudo_console",
-               "x", "y", "x_size", "y_size", "x_count_chars", "y_count_chars", "fill_attribute")
+               "x", "y", "x_size", "y_size", "x_count_chars", "y_count_chars", "fill_attribute", "parent_process",
+               "handle_list")
 
     def __init__(self, flags: int = 0, desktop: str | None = None, title: str | None = None, std_input: int = 0,
                  std_output: int = 0, std_error: int = 0, show_window: int = 1, pseudo_console: int = 0,
@@ -50,6 +51,11 @@ class StartupInfo(Record):
         # parameters (StartingX .. FillAttribute) whatever dwFlags says, as RtlCreateProcessParameters does
         self.x, self.y, self.x_size, self.y_size = x, y, x_size, y_size
         self.x_count_chars, self.y_count_chars, self.fill_attribute = x_count_chars, y_count_chars, fill_attribute
+        # PROC_THREAD_ATTRIBUTE_PARENT_PROCESS: the Process the child is created under (its
+        # InheritedFromUniqueProcessId, the table its handles are inherited from, its token, job, affinity and
+        # session); PROC_THREAD_ATTRIBUTE_HANDLE_LIST: the only handle values inherited
+        self.parent_process = None
+        self.handle_list: set[int] | None = None
         self.pseudo_console = pseudo_console  # PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE: the creator's server handle
         self.flags = flags
         self.desktop = desktop
@@ -353,6 +359,7 @@ def _read_ifeo(machine, base_name: str) -> dict:
 # ======================================================================================== Stage 3
 def PspAllocateProcess(machine, parent: Process, creator, req: CreateRequest, pe, section) -> Process:
     name = req.image_path.rsplit("\\", 1)[-1]
+    parent = getattr(req.startup, "parent_process", None) or parent      # PROC_THREAD_ATTRIBUTE_PARENT_PROCESS
     proc = Process(image_name=name, parent=parent, arch=pe.arch)
     proc.image_path = req.image_path
     proc.command_line = req.command_line
@@ -424,14 +431,16 @@ def MmCreatePeb(machine, proc: Process, pe, req: CreateRequest) -> None:
 def PspInsertProcess(machine, proc: Process, parent: Process, creator, req: CreateRequest) -> int:
     from winhatch.kernel.ps.job import job_allows_child
     try:
-        job = job_allows_child(parent, req.creation_flags)   # the parent's job, unless the child breaks away
+        # the parent's job (the PROC_THREAD_ATTRIBUTE_PARENT_PROCESS one's), unless the child breaks away
+        job = job_allows_child(getattr(req.startup, "parent_process", None) or parent, req.creation_flags)
     except NtStatusError as e:
         raise CreateProcessError(nt_to_win32(e.status), e.status, e.message) from None
     proc.job = None
     proc.pid = machine.cid.allocate(proc)
     if req.inherit_handles:
         from winhatch.kernel.ob import HandleTable
-        proc.handles = HandleTable.inherit(parent.handles)
+        source = getattr(req.startup, "parent_process", None) or parent
+        proc.handles = HandleTable.inherit(source.handles, getattr(req.startup, "handle_list", None))
     proc.creation_time = machine.clock.system_time()
     _stage(machine, "PspInsertProcess", parent.pid, pid=proc.pid, parent_pid=parent.pid,
            inherited_handles=len(proc.handles) if req.inherit_handles else 0,

@@ -64,6 +64,12 @@ class Job(KObject):
     def active(self) -> list:
         return [p for p in self.processes if not p.exited]
 
+    def signaled(self) -> bool:
+        """A job is signalled once it is terminated (TerminateJobObject; the end-of-job time limit, not
+        modelled, would too) and stays so: a member ending by itself does not signal it, a new member does not
+        reset it (Wine's kernel32/tests/process.c test_WaitForJobObject on Windows)."""
+        return getattr(self, "signal_state", False)
+
     # -- membership -------------------------------------------------------------------------------------------
     def add(self, proc) -> None:
         self.processes.append(proc)
@@ -96,6 +102,8 @@ class Job(KObject):
                 own = True
                 continue
             self.machine.terminate_process(p, status)
+        self.signal_state = True
+        self.machine.dispatcher.signal_waiters()
         return own
 
     def on_last_handle_close(self) -> None:
@@ -222,7 +230,7 @@ def NtQueryInformationJobObject(machine, thread, JobHandle, JobObjectInformation
     elif cls == JobObjectBasicProcessIdList:
         active = job.active()
         head = 8
-        if length < head:
+        if length < head + ps:      # less than sizeof(JOBOBJECT_BASIC_PROCESS_ID_LIST), its one-entry array
             return STATUS_INFO_LENGTH_MISMATCH
         fit = min(len(active), (length - head) // ps)
         data = struct.pack("<II", len(active), fit) + b"".join(p.pid.to_bytes(ps, "little") for p in active[:fit])

@@ -83,7 +83,13 @@ def _startup(c, si: int, wide: bool) -> StartupInfo:
 # PROC_THREAD_ATTRIBUTE_LIST is opaque: a header (flags, capacity, count, reserved, a pointer) then entries of
 # (attribute, size, value pointer), pointer-sized fields.
 PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE = 0x20016
-KNOWN_ATTRIBUTES = {PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE}
+PROC_THREAD_ATTRIBUTE_PARENT_PROCESS = 0x20000
+PROC_THREAD_ATTRIBUTE_HANDLE_LIST = 0x20002
+#: the attributes CreateProcess honours; any other is ERROR_NOT_SUPPORTED (it could not be honoured)
+KNOWN_ATTRIBUTES = {PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE, PROC_THREAD_ATTRIBUTE_PARENT_PROCESS,
+                    PROC_THREAD_ATTRIBUTE_HANDLE_LIST}
+ERROR_OBJECT_NAME_EXISTS = 698
+PROCESS_CREATE_PROCESS = 0x80
 ERROR_INSUFFICIENT_BUFFER = 122
 ERROR_NOT_SUPPORTED = 50
 ERROR_GEN_FAILURE = 31
@@ -108,32 +114,41 @@ def InitializeProcThreadAttributeList(c, lst, count, flags, psize):
     if not lst or have < need:
         c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
         return 0
-    c.write(lst, struct.pack("<IIII", 0, count, 0, 0) + bytes(c.ptr_size))
+    c.write(lst, struct.pack("<III", 0, count, 0))     # mask, size, count (the padding DWORD is left as it is)
+    c.write(lst + 16, bytes(c.ptr_size))
     return 1
 
 
 @api(K32, "BOOL WINAPI UpdateProcThreadAttribute(LPVOID lpAttributeList, DWORD dwFlags, DWORD_PTR Attribute, "
           "PVOID lpValue, SIZE_T cbSize, PVOID lpPreviousValue, PSIZE_T lpReturnSize)")
 def UpdateProcThreadAttribute(c, lst, flags, attribute, value, size, prev, retsize):
-    """Attributes CreateProcess uses: PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE (the value is the HPCON itself).
-    Another attribute: ERROR_NOT_SUPPORTED (CreateProcess could not honour it)."""
+    """Attributes CreateProcess honours: PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE (an HPCON), PARENT_PROCESS (a process
+    HANDLE), HANDLE_LIST (an array of HANDLEs). Another attribute: ERROR_NOT_SUPPORTED (CreateProcess could not
+    honour it). The list's header is { DWORD mask of the attribute numbers present, size, count, pad; ULONG_PTR }
+    then { attribute, size, value pointer } entries; an attribute already present is ERROR_OBJECT_NAME_EXISTS, a
+    wrong size ERROR_BAD_LENGTH, a full list ERROR_GEN_FAILURE."""
     if flags or not lst:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     if attribute not in KNOWN_ATTRIBUTES:
         c.set_last_error(ERROR_NOT_SUPPORTED)
         return 0
-    if size != c.ptr_size:
+    p = c.ptr_size
+    if (size == 0 or size % p) if attribute == PROC_THREAD_ATTRIBUTE_HANDLE_LIST else size != p:
         c.set_last_error(ERROR_BAD_LENGTH)
         return 0
     head, entry = _attr_sizes(c)
-    _flags, cap, used, _r = struct.unpack("<IIII", c.read(lst, 16))
+    mask, cap, used, _r = struct.unpack("<IIII", c.read(lst, 16))
+    bit = 1 << (attribute & 0xFFFF)
+    if mask & bit:
+        c.set_last_error(ERROR_OBJECT_NAME_EXISTS)
+        return 0
     if used >= cap:
         c.set_last_error(ERROR_GEN_FAILURE)
         return 0
-    p = c.ptr_size
     fmt = "<QQQ" if p == 8 else "<III"
     c.write(lst + head + entry * used, struct.pack(fmt, attribute, size, value))
+    c.write(lst, struct.pack("<I", mask | bit))
     c.write(lst + 8, struct.pack("<I", used + 1))
     return 1
 
@@ -152,9 +167,21 @@ def _attributes(c, si: int, startup) -> bool:
     _flags, cap, used, _r = struct.unpack("<IIII", c.read(lst, 16))
     fmt = "<QQQ" if c.ptr_size == 8 else "<III"
     for k in range(min(used, cap, 64)):
-        attribute, _size, value = struct.unpack(fmt, c.read(lst + head + entry * k, entry))
+        attribute, size, value = struct.unpack(fmt, c.read(lst + head + entry * k, entry))
         if attribute == PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE:
             startup.pseudo_console = c.ptr(value) if value else 0     # the HPCON holds the server handle
+        elif attribute == PROC_THREAD_ATTRIBUTE_PARENT_PROCESS:
+            # the handle needs PROCESS_CREATE_PROCESS; NULL or a bad one: ERROR_INVALID_HANDLE
+            h = c.ptr(value)
+            parent = lookup(c, h, "Process", PROCESS_CREATE_PROCESS) if h else None
+            if parent is None:
+                if not h:
+                    c.set_last_error(ERROR_INVALID_HANDLE)
+                return False
+            startup.parent_process = parent
+        elif attribute == PROC_THREAD_ATTRIBUTE_HANDLE_LIST:
+            n = min(size // c.ptr_size, 1024)
+            startup.handle_list = {c.ptr(value + i * c.ptr_size) & ~3 for i in range(n)}
         else:
             from winhatch.win32.msvcrt.runtime import not_implemented
             not_implemented(c, f"CreateProcess with process attribute {attribute:#x}")

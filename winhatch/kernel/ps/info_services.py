@@ -29,6 +29,7 @@ from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_ACCESS_VIOLATION, ST
 
 STATUS_PORT_NOT_SET = 0xC0000353
 STATUS_UNSUCCESSFUL = 0xC0000001
+STATUS_PROCESS_IS_TERMINATING = 0xC000010A
 PAGE = 0x1000
 MAX_THREAD_INFO_CLASS = 0x33         # and MaxThreadInfoClass
 TOKEN_IMPERSONATE = 0x0004
@@ -346,6 +347,8 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
         # what NtQuerySection(SectionImageInformation) answers for the image section the process was created
         # from (it stays valid after the image's view is unmapped: Wine's kernel32/tests/loader.c on Windows)
         from winhatch.kernel.mm.section_services import _query_image_information
+        if proc.exited:            # its address space is gone (Wine's kernel32/tests/process.c on Windows)
+            return STATUS_PROCESS_IS_TERMINATING
         return _query_image_information(thread, proc.image_section, buf, size, rl)
     if cls == ProcessBasicInformation:
         # ExitStatus, PebBaseAddress, AffinityMask, BasePriority, UniqueProcessId, InheritedFromUniqueProcessId

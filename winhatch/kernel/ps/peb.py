@@ -168,7 +168,10 @@ def create_teb(thread: Thread, locale: int = 0x409) -> int:
               NtTib={"ExceptionList": 0xFFFFFFFF if arch == "x86" else 0, "StackBase": st.base,
                      "StackLimit": st.limit, "Self": teb},
               ClientId={"UniqueProcess": proc.pid, "UniqueThread": thread.tid},
+              RealClientId={"UniqueProcess": proc.pid, "UniqueThread": thread.tid},
               ProcessEnvironmentBlock=proc.peb, DeallocationStack=st.reserve_base,
+              StaticUnicodeString={"Length": 0, "MaximumLength": 0x20A,
+                                   "Buffer": teb + TEB.offset(arch, "StaticUnicodeBuffer")},
               CurrentLocale=locale)
     if wow64:
         teb64 = base
@@ -177,6 +180,7 @@ def create_teb(thread: Thread, locale: int = 0x409) -> int:
         TEB.write(aspace, teb64, "x64",
                   NtTib={"ExceptionList": teb, "Self": teb64},
                   ClientId={"UniqueProcess": proc.pid, "UniqueThread": thread.tid},
+                  RealClientId={"UniqueProcess": proc.pid, "UniqueThread": thread.tid},
                   ProcessEnvironmentBlock=getattr(proc, "peb64", 0), CurrentLocale=locale,
                   StaticUnicodeString={"Length": 0, "MaximumLength": 0x20A,
                                        "Buffer": teb64 + TEB.offset("x64", "StaticUnicodeBuffer")},
@@ -194,7 +198,7 @@ def initial_user_context(thread: Thread, rtl_user_thread_start: int):
     ctx = cpu.save_context()
     top = thread.stack.base
     if cpu.is64:
-        ctx.set("rsp", top - 0x28 - 8)  # as if called: rsp % 16 == 8 at entry
+        ctx.set("rsp", top - 0x28)      # as if called (rsp % 16 == 8 at entry), the home space above it
         ctx.set("rip", rtl_user_thread_start)
         ctx.set("rcx", thread.start_address)
         ctx.set("rdx", thread.start_parameter)
@@ -207,7 +211,8 @@ def initial_user_context(thread: Thread, rtl_user_thread_start: int):
         ctx.set("ebx", thread.start_parameter)
         for r in ("ecx", "edx", "esi", "edi", "ebp"):
             ctx.set(r, 0)
-    ctx.set("eflags", 0x202)
+    # EFLAGS.IF only, as the kernel builds a new thread's context (GetThreadContext before it runs: 0x200)
+    ctx.set("eflags", 0x200)
     # the floating-point state a new thread starts with on Windows (KiInitializeContextThread): x87 control
     # word 0x27F (all exceptions masked, 53-bit precision, round to nearest), empty x87 stack, MXCSR 0x1F80
     ctx.set("fpcw", 0x27F)

@@ -110,19 +110,27 @@ def write_peb(proc: Process, pe, req, *, api_set_map: int, being_debugged: bool,
               ImageSubsystem=pe.subsystem, ImageSubsystemMajorVersion=pe.optional_header.MajorSubsystemVersion,
               ImageSubsystemMinorVersion=pe.optional_header.MinorSubsystemVersion,
               ActiveProcessAffinityMask=proc.affinity, SessionId=proc.session_id)
-    # RTL_BITMAP {ULONG SizeOfBitMap; PULONG Buffer;} for the 64 TLS slots and the 1024 expansion slots
-    hdr = _align(peb + peb_size, 16)
+    # the TLS bitmaps (PEB.TlsBitmap, TlsExpansionBitmap) are ntdll's: LdrpInitializeProcess sets them up
+    # (init_tls_bitmaps); a suspended new process shows them NULL (Wine's kernel32/tests/process.c on Windows)
+    proc.parameters = {"address": params, "environment": env}
+    return {"peb": peb, "parameters": params, "environment": env}
+
+
+def init_tls_bitmaps(proc: Process) -> None:
+    """RTL_BITMAP {ULONG SizeOfBitMap; PULONG Buffer;} headers for the 64 TLS slots and the 1024 expansion slots
+    over PEB.TlsBitmapBits / TlsExpansionBitmapBits, right after the PEB, and PEB.TlsBitmap /
+    TlsExpansionBitmap pointing at them (what LdrpInitializeProcess does); TLS slot 0 is reserved at process
+    start (since Windows XP SP2): TlsAlloc never returns 0 and the slot stays NULL (Wine's
+    kernel32/tests/thread.c test_reserved_tls)."""
+    arch, aspace, peb = proc.arch, proc.aspace, proc.peb
+    hdr = _align(peb + PEB.size(arch), 16)
     ptr = "<I" if arch == "x86" else "<Q"
     step = 8 if arch == "x86" else 16
     for i, (bits, field) in enumerate(((64, "TlsBitmapBits"), (1024, "TlsExpansionBitmapBits"))):
         aspace.write(hdr + i * step, struct.pack("<I", bits) + b"\0" * (step // 2 - 4)
                      + struct.pack(ptr, peb + PEB.offset(arch, field)))
     PEB.write(aspace, peb, arch, TlsBitmap=hdr, TlsExpansionBitmap=hdr + step)
-    # TLS slot 0 is reserved at process start (since Windows XP SP2): TlsAlloc never returns 0 and the slot
-    # stays NULL (Wine's kernel32/tests/thread.c test_reserved_tls)
     aspace.write(peb + PEB.offset(arch, "TlsBitmapBits"), struct.pack("<I", 1))
-    proc.parameters = {"address": params, "environment": env}
-    return {"peb": peb, "parameters": params, "environment": env}
 
 
 def create_user_stack(thread: Thread, reserve: int, commit: int, highest: int | None = None) -> ThreadStack:
@@ -205,7 +213,7 @@ def initial_user_context(thread: Thread, rtl_user_thread_start: int):
         for r in ("rax", "rbx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"):
             ctx.set(r, 0)
     else:
-        ctx.set("esp", top - 0x10 - 4)
+        ctx.set("esp", top - 0x10)      # Windows: esp + 0x10 at the stack's top
         ctx.set("eip", rtl_user_thread_start)
         ctx.set("eax", thread.start_address)
         ctx.set("ebx", thread.start_parameter)

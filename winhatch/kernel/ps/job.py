@@ -138,12 +138,19 @@ def job_allows_child(parent, creation_flags: int):
     job = getattr(parent, "job", None)
     if job is None:
         return None
-    if job.limit_flags & JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK:
-        return None
-    if creation_flags & 0x01000000:   # CREATE_BREAKAWAY_FROM_JOB
-        if not job.limit_flags & JOB_OBJECT_LIMIT_BREAKAWAY_OK:
-            raise NtStatusError(STATUS_ACCESS_DENIED, "the job does not allow breakaway")
-        return None
+    breakaway = bool(creation_flags & 0x01000000)   # CREATE_BREAKAWAY_FROM_JOB
+    if breakaway and not job.limit_flags & (JOB_OBJECT_LIMIT_BREAKAWAY_OK | JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK):
+        raise NtStatusError(STATUS_ACCESS_DENIED, "the job does not allow breakaway")
+    # the child leaves each job of the hierarchy, innermost first, that lets it (silently, or on request when
+    # breakaway is allowed) and lands in the first that does not (None: out of every job)
+    for _ in range(64):
+        if job is None:
+            return None
+        if job.limit_flags & JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK or \
+                (breakaway and job.limit_flags & JOB_OBJECT_LIMIT_BREAKAWAY_OK):
+            job = job.parent_job
+            continue
+        break
     if job.limit_flags & JOB_OBJECT_LIMIT_ACTIVE_PROCESS and len(job.active()) >= job.active_process_limit:
         raise NtStatusError(0xC0000044, "the job's active-process limit")   # STATUS_QUOTA_EXCEEDED
     return job

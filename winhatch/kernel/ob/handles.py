@@ -1,6 +1,7 @@
 """Per-process handle tables, the CID table, and the pseudo-handles."""
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from typing import Iterator
 
@@ -67,14 +68,13 @@ class HandleTable:
     """A process handle table.
 
     Handle values are multiples of 4 starting at 4; the low two bits of a value are ignored on
-    lookup (they are free for applications, as in Windows).  Freed values are reused last-freed first, as
-    the free list of Windows's handle table (a DuplicateHandle with DUPLICATE_CLOSE_SOURCE gets the source's
-    own value back: Wine's kernel32/tests/process.c on Windows).
+    lookup (they are free for applications, as in Windows).  After a close, the lowest free value is
+    the next one handed out.
     """
 
     def __init__(self):
         self._entries: dict[int, HandleEntry] = {}
-        self._free: list[int] = []  # freed values below _next, the next one to reuse last
+        self._free: list[int] = []  # heap of freed values below _next
         self._next = 4
         self.limit = MAX_HANDLES      # open handles at most (the machine's cap: DEFAULT_MAX_HANDLES)
 
@@ -84,7 +84,7 @@ class HandleTable:
             raise NtStatusError(0xC000009A, f"the process has {len(self._entries)} open handles, its limit "
                                             f"(winhatch run --max-handles)")  # STATUS_INSUFFICIENT_RESOURCES
         while self._free:
-            h = self._free.pop()
+            h = heapq.heappop(self._free)
             if h not in self._entries:
                 return h
         if self._next >= MAX_HANDLES * 4:
@@ -151,7 +151,7 @@ class HandleTable:
 
     def _remove(self, h: int) -> None:
         e = self._entries.pop(h)
-        self._free.append(h)
+        heapq.heappush(self._free, h)
         e.obj._close_handle()
 
     def close_all(self) -> None:
@@ -191,21 +191,20 @@ class HandleTable:
                 new_access = src_access
             else:
                 new_access = access
-            if close_source and not self._entries[self._key(h)].protect_from_close:
-                # the source is closed before the new handle is made (in the same table it gets its value
-                # back); a source protected from close stays open and the duplicate still succeeds
-                obj.reference()
-                try:
-                    self._remove(self._key(h))
-                    close_source = False
-                    return target_table.insert(obj, new_access, inherit=inherit)
-                finally:
-                    obj.dereference()
+            if close_source and target_table is self and not self._entries[self._key(h)].protect_from_close:
+                # within one table the source's entry becomes the duplicate: the same value, the new access
+                # and attributes, the object's handle count unchanged (Wine's kernel32/tests/process.c
+                # test_DuplicateHandle on Windows)
+                e = self._entries[self._key(h)]
+                e.access = object_type(obj.type_name).map_access(new_access)
+                e.inherit = bool(inherit)
+                close_source = False
+                return self._key(h)
             new = target_table.insert(obj, new_access, inherit=inherit)
         finally:
             if close_source and h > 0 and self._key(h) in self._entries and \
                     not self._entries[self._key(h)].protect_from_close:
-                self._remove(self._key(h))
+                self._remove(self._key(h))     # after the target's handle exists: no last-handle cleanup
         return new
 
     @classmethod
@@ -219,7 +218,8 @@ class HandleTable:
                 t._entries[h] = HandleEntry(e.obj, e.access, True, e.protect_from_close)
         if t._entries:
             t._next = max(t._entries) + 4
-            t._free = [v for v in range(t._next - 4, 0, -4) if v not in t._entries]   # lowest reused first
+            t._free = [v for v in range(4, t._next, 4) if v not in t._entries]
+            heapq.heapify(t._free)
         return t
 
     # --- introspection -----------------------------------------------------------------------------

@@ -217,8 +217,9 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
         raise CreateProcessError(ERROR_FILE_NOT_FOUND, STATUS_OBJECT_NAME_NOT_FOUND,
                                  f"the system cannot find the file specified: {application_name or command_line}")
     cmd = command_line if command_line else application_name
+    title = startup.title if startup.title is not None else image
     req = CreateRequest(image_path=image, command_line=cmd, current_directory=cwd, environment=env,
-                        desktop=desktop, window_title=startup.title if startup.title is not None else image, priority_class=prio,
+                        desktop=desktop, window_title=title, priority_class=prio,
                         creation_flags=creation_flags, inherit_handles=inherit_handles, startup=startup)
     req.skip_ifeo_debugger = bool(creation_flags & (F.DEBUG_PROCESS | F.DEBUG_ONLY_THIS_PROCESS))
     _stage(machine, "RtlCreateProcessParametersEx", parent.pid, image_path=image, command_line=cmd,

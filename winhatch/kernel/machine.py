@@ -338,7 +338,8 @@ class Machine:
         return peb.create_user_stack(thread, reserve, commit, highest)
 
     def create_teb(self, thread) -> int:
-        return peb.create_teb(thread, self.nls.user.lcid)
+        # TEB.CurrentLocale starts 0: ntdll sets it when the thread initialises (winhatch.ldr.loader)
+        return peb.create_teb(thread, 0)
 
     def write_teb_stack_limit(self, thread, limit: int) -> None:
         peb.write_teb_stack_limit(thread, limit)

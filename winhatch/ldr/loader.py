@@ -148,6 +148,12 @@ def LdrInitializeThunk(machine, thread) -> None:
     proc = thread.process
     machine.events.emit(ev.STAGE, "LdrInitializeThunk", proc.pid, thread.tid, ntdll=f"0x{proc.ntdll_base:x}",
                         first_thread=thread.initial)
+    # the thread's locale (TEB.CurrentLocale, the user default locale): a TEB the kernel made has 0 there, as a
+    # suspended new thread shows on Windows (Wine's kernel32/tests/process.c)
+    lcid = machine.nls.user.lcid
+    TEB.write(proc.aspace, thread.teb, proc.arch, CurrentLocale=lcid)
+    if getattr(thread, "teb64", 0):
+        TEB.write(proc.aspace, thread.teb64, "x64", CurrentLocale=lcid)
     with machine.events.nested():
         if "ldr" not in proc.subsystem:
             try:
@@ -202,6 +208,8 @@ def LdrpInitializeProcess(machine, thread) -> None:
         st.write_ptr(b, b)
         st.write_ptr(b + st.ptr, b)
     PEB.write(aspace, proc.peb, arch, Ldr=ldr, LoaderLock=lock)
+    from winhatch.kernel.ps.peb import init_tls_bitmaps
+    init_tls_bitmaps(proc)                    # PEB.TlsBitmap / TlsExpansionBitmap (slot 0 reserved)
     # RtlSetCurrentDirectory_U: the current directory's handle in the process parameters
     from winhatch.kernel.io.file_services import set_current_directory_handle
     set_current_directory_handle(machine, proc, proc.subsystem.get("cwd") or machine.default_cwd)

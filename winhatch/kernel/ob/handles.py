@@ -191,18 +191,29 @@ class HandleTable:
                 new_access = src_access
             else:
                 new_access = access
+            if close_source and target_table is self and not self._entries[self._key(h)].protect_from_close:
+                # within one table the source's entry becomes the duplicate: the same value, the new access
+                # and attributes, the object's handle count unchanged (Wine's kernel32/tests/process.c
+                # test_DuplicateHandle on Windows)
+                e = self._entries[self._key(h)]
+                e.access = object_type(obj.type_name).map_access(new_access)
+                e.inherit = bool(inherit)
+                close_source = False
+                return self._key(h)
             new = target_table.insert(obj, new_access, inherit=inherit)
         finally:
-            if close_source and h > 0 and self._key(h) in self._entries:
-                self._remove(self._key(h))
+            if close_source and h > 0 and self._key(h) in self._entries and \
+                    not self._entries[self._key(h)].protect_from_close:
+                self._remove(self._key(h))     # after the target's handle exists: no last-handle cleanup
         return new
 
     @classmethod
-    def inherit(cls, parent_table: "HandleTable") -> "HandleTable":
-        """CreateProcess(bInheritHandles=TRUE): every inheritable handle, at the same value."""
+    def inherit(cls, parent_table: "HandleTable", only: set[int] | None = None) -> "HandleTable":
+        """CreateProcess(bInheritHandles=TRUE): every inheritable handle, at the same value (with
+        PROC_THREAD_ATTRIBUTE_HANDLE_LIST, `only`: those of the list that are inheritable)."""
         t = cls()
         for h, e in sorted(parent_table._entries.items()):
-            if e.inherit:
+            if e.inherit and (only is None or h in only):
                 e.obj._open_handle()
                 t._entries[h] = HandleEntry(e.obj, e.access, True, e.protect_from_close)
         if t._entries:

@@ -39,10 +39,23 @@ GDT_VA = {"x86": 0xFFFF0000, "x64": 0x7FFFFFFF0000}
 class StartupInfo(Record):
     """The parts of STARTUPINFO CreateProcess uses."""
 
-    _fields = ("flags", "desktop", "title", "std_input", "std_output", "std_error", "show_window", "pseudo_console")
+    _fields = ("flags", "desktop", "title", "std_input", "std_output", "std_error", "show_window", "pseudo_console",
+               "x", "y", "x_size", "y_size", "x_count_chars", "y_count_chars", "fill_attribute", "parent_process",
+               "handle_list")
 
     def __init__(self, flags: int = 0, desktop: str | None = None, title: str | None = None, std_input: int = 0,
-                 std_output: int = 0, std_error: int = 0, show_window: int = 1, pseudo_console: int = 0) -> None:
+                 std_output: int = 0, std_error: int = 0, show_window: int = 1, pseudo_console: int = 0,
+                 x: int = 0, y: int = 0, x_size: int = 0, y_size: int = 0, x_count_chars: int = 0,
+                 y_count_chars: int = 0, fill_attribute: int = 0) -> None:
+        # dwX .. dwFillAttribute: the window's place, size and console buffer, copied to the child's process
+        # parameters (StartingX .. FillAttribute) whatever dwFlags says, as RtlCreateProcessParameters does
+        self.x, self.y, self.x_size, self.y_size = x, y, x_size, y_size
+        self.x_count_chars, self.y_count_chars, self.fill_attribute = x_count_chars, y_count_chars, fill_attribute
+        # PROC_THREAD_ATTRIBUTE_PARENT_PROCESS: the Process the child is created under (its
+        # InheritedFromUniqueProcessId, the table its handles are inherited from, its token, job, affinity and
+        # session); PROC_THREAD_ATTRIBUTE_HANDLE_LIST: the only handle values inherited
+        self.parent_process = None
+        self.handle_list: set[int] | None = None
         self.pseudo_console = pseudo_console  # PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE: the creator's server handle
         self.flags = flags
         self.desktop = desktop
@@ -141,6 +154,9 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
     if creation_flags & F.CREATE_SEPARATE_WOW_VDM and creation_flags & F.CREATE_SHARED_WOW_VDM:
         raise CreateProcessError(ERROR_INVALID_PARAMETER, STATUS_INVALID_PARAMETER,
                                  "CREATE_SEPARATE_WOW_VDM cannot be combined with CREATE_SHARED_WOW_VDM")
+    if application_name == "":
+        # an empty (not NULL) lpApplicationName is a path that names nothing
+        raise CreateProcessError(ERROR_PATH_NOT_FOUND, STATUS_OBJECT_PATH_NOT_FOUND, "an empty application name")
     if not application_name and not command_line:
         raise CreateProcessError(ERROR_INVALID_PARAMETER, STATUS_INVALID_PARAMETER,
                                  "no application name and no command line")
@@ -159,7 +175,8 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
            base_priority=PRIORITY_BASE[prio])
     if creation_flags & (F.DEBUG_PROCESS | F.DEBUG_ONLY_THIS_PROCESS):
         _stage(machine, "DbgUiConnectToDbg", parent.pid, debug_only_this=bool(creation_flags & F.DEBUG_ONLY_THIS_PROCESS))
-    desktop = startup.desktop or parent.subsystem.get("desktop", r"WinSta0\Default")
+    # an empty lpDesktop / lpTitle reaches the child empty; only NULL takes the default
+    desktop = startup.desktop if startup.desktop is not None else parent.subsystem.get("desktop", r"WinSta0\Default")
     cwd = current_directory or parent.subsystem.get("cwd") or machine.default_cwd
     cwd = machine.vfs.full_path(cwd, machine.default_cwd)
     if current_directory:
@@ -200,8 +217,9 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
         raise CreateProcessError(ERROR_FILE_NOT_FOUND, STATUS_OBJECT_NAME_NOT_FOUND,
                                  f"the system cannot find the file specified: {application_name or command_line}")
     cmd = command_line if command_line else application_name
+    title = startup.title if startup.title is not None else image
     req = CreateRequest(image_path=image, command_line=cmd, current_directory=cwd, environment=env,
-                        desktop=desktop, window_title=startup.title or image, priority_class=prio,
+                        desktop=desktop, window_title=title, priority_class=prio,
                         creation_flags=creation_flags, inherit_handles=inherit_handles, startup=startup)
     req.skip_ifeo_debugger = bool(creation_flags & (F.DEBUG_PROCESS | F.DEBUG_ONLY_THIS_PROCESS))
     _stage(machine, "RtlCreateProcessParametersEx", parent.pid, image_path=image, command_line=cmd,
@@ -342,6 +360,7 @@ def _read_ifeo(machine, base_name: str) -> dict:
 # ======================================================================================== Stage 3
 def PspAllocateProcess(machine, parent: Process, creator, req: CreateRequest, pe, section) -> Process:
     name = req.image_path.rsplit("\\", 1)[-1]
+    parent = getattr(req.startup, "parent_process", None) or parent      # PROC_THREAD_ATTRIBUTE_PARENT_PROCESS
     proc = Process(image_name=name, parent=parent, arch=pe.arch)
     proc.image_path = req.image_path
     proc.command_line = req.command_line
@@ -413,14 +432,16 @@ def MmCreatePeb(machine, proc: Process, pe, req: CreateRequest) -> None:
 def PspInsertProcess(machine, proc: Process, parent: Process, creator, req: CreateRequest) -> int:
     from winhatch.kernel.ps.job import job_allows_child
     try:
-        job = job_allows_child(parent, req.creation_flags)   # the parent's job, unless the child breaks away
+        # the parent's job (the PROC_THREAD_ATTRIBUTE_PARENT_PROCESS one's), unless the child breaks away
+        job = job_allows_child(getattr(req.startup, "parent_process", None) or parent, req.creation_flags)
     except NtStatusError as e:
         raise CreateProcessError(nt_to_win32(e.status), e.status, e.message) from None
     proc.job = None
     proc.pid = machine.cid.allocate(proc)
     if req.inherit_handles:
         from winhatch.kernel.ob import HandleTable
-        proc.handles = HandleTable.inherit(parent.handles)
+        source = getattr(req.startup, "parent_process", None) or parent
+        proc.handles = HandleTable.inherit(source.handles, getattr(req.startup, "handle_list", None))
     proc.creation_time = machine.clock.system_time()
     _stage(machine, "PspInsertProcess", parent.pid, pid=proc.pid, parent_pid=parent.pid,
            inherited_handles=len(proc.handles) if req.inherit_handles else 0,
@@ -476,6 +497,8 @@ def PspCreateThread(machine, proc: Process, *, start: int, parameter: int, initi
             machine.cid.free(thread.tid)
             raise
         thread.reference()   # a running thread keeps its object alive: closing every handle does not end it
+        proc.reference()     # and the thread object its process's (ETHREAD's process reference): a process
+        thread.holds_process = True   # whose handles are all closed lives on while a thread object of it does
         sh = proc.aspace.host_memory(thread.stack.reserve_base)
         if sh is not None:   # (buffer, host offset - address, lowest address, StackBase)
             thread.stack_host = (sh[0], sh[1] - thread.stack.reserve_base, thread.stack.reserve_base, thread.stack.base)

@@ -22,13 +22,15 @@ from winhatch.kernel.ob.access import (PROCESS_QUERY_INFORMATION, PROCESS_QUERY_
                                        THREAD_SET_LIMITED_INFORMATION)
 from winhatch.kernel.ob.handles import CURRENT_PROCESS, normalize_handle
 from winhatch.kernel.ob.services import read_ptr, reference
+from winhatch.kernel.ps import procinfo_classes as pic
 from winhatch.ntstatus import (STATUS_ACCESS_DENIED, STATUS_ACCESS_VIOLATION, STATUS_BUFFER_TOO_SMALL,
                                STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_INFO_CLASS, STATUS_INVALID_PARAMETER,
                                STATUS_NOT_SUPPORTED, STATUS_PRIVILEGE_NOT_HELD, NtStatusError)
 
 STATUS_PORT_NOT_SET = 0xC0000353
+STATUS_UNSUCCESSFUL = 0xC0000001
+STATUS_PROCESS_IS_TERMINATING = 0xC000010A
 PAGE = 0x1000
-MAX_PROCESS_INFO_CLASS = 0x64        # Windows 10 22H2's MaxProcessInfoClass
 MAX_THREAD_INFO_CLASS = 0x33         # and MaxThreadInfoClass
 TOKEN_IMPERSONATE = 0x0004
 STATUS_BAD_TOKEN_TYPE = 0xC00000A8
@@ -52,6 +54,18 @@ ProcessCookie = 36
 ProcessImageInformation = 37        # SECTION_IMAGE_INFORMATION of the process's image section
 ProcessImageFileNameWin32 = 43
 ProcessCommandLineInformation = 60
+ProcessQuotaLimits = 1
+ProcessWorkingSetWatch = 15
+ProcessWx86Information = 19
+ProcessPriorityBoost = 22
+ProcessSessionInformation = 24
+ProcessLUIDDeviceMapsEnabled = 28
+ProcessHandleTracing = 32
+ProcessIoPriority = 33
+ProcessPagePriority = 39
+ProcessWorkingSetWatchEx = 42
+ProcessProtectionInformation = 61
+ProcessAffinityMaskQuery = 21
 ProcessConsoleHostProcess = 49
 
 ThreadBasicInformation = 0
@@ -213,14 +227,28 @@ def _times(creation: int, exit_: int, kernel: int, user: int) -> bytes:
 PROCESS_FIXED_SIZES = {ProcessBasicInformation: (48, 24), ProcessIoCounters: (48, 48), ProcessDebugPort: (8, 4),
                        ProcessPriorityClass: (2, 2), ProcessImageInformation: (0x40, 0x30),
                        ProcessWow64Information: (8, 4), ProcessHandleCount: (4, 4),
-                       ProcessDebugObjectHandle: (8, 4), ProcessDebugFlags: (4, 4)}
+                       ProcessDebugObjectHandle: (8, 4), ProcessDebugFlags: (4, 4),
+                       ProcessWx86Information: (4, 4), ProcessAffinityMaskQuery: (8, 4),
+                       ProcessPriorityBoost: (4, 4), ProcessSessionInformation: (4, 4),
+                       ProcessLUIDDeviceMapsEnabled: (4, 4), ProcessIoPriority: (4, 4), ProcessPagePriority: (4, 4),
+                       ProcessProtectionInformation: (1, 1), ProcessBreakOnTermination: (4, 4),
+                       ProcessDefaultHardErrorMode: (4, 4)}
+#: QUOTA_LIMITS and QUOTA_LIMITS_EX (x64, WoW64): measured with mingw-w64
+QUOTA_LIMITS_SIZES, QUOTA_LIMITS_EX_SIZES = (48, 32), (88, 56)
+#: PROCESS_HANDLE_TRACING_QUERY with its one-entry array (x64, WoW64)
+HANDLE_TRACING_QUERY_SIZES = (176, 88)
+#: the working-set bounds Windows gives a new process: 50 pages and 345 pages (SetProcessWorkingSetSize)
+DEFAULT_MIN_WORKING_SET, DEFAULT_MAX_WORKING_SET = 50 * PAGE, 345 * PAGE
 #: PROCESS_PRIOCLASS_* of the priority classes
 PRIORITY_CLASS_VALUES = {"idle": 1, "normal": 2, "high": 3, "realtime": 4, "below_normal": 5, "above_normal": 6}
 
 PROCESS_QUERY_NEEDS_LIMITED = {ProcessIoCounters, ProcessPriorityClass, ProcessImageInformation,
                                ProcessBasicInformation, ProcessWow64Information, ProcessImageFileName,
                                ProcessImageFileNameWin32, ProcessTimes, ProcessHandleCount, ProcessVmCounters,
-                               ProcessCommandLineInformation, ProcessDefaultHardErrorMode}
+                               ProcessCommandLineInformation, ProcessDefaultHardErrorMode, ProcessQuotaLimits,
+                               ProcessAffinityMaskQuery, ProcessPriorityBoost, ProcessSessionInformation,
+                               ProcessIoPriority, ProcessPagePriority, ProcessProtectionInformation,
+                               ProcessBreakOnTermination}
 
 
 def _query_process(thread, handle: int, limited: bool):
@@ -239,39 +267,86 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
     cls = ProcessInformationClass & 0xFFFFFFFF
     size = ProcessInformationLength & 0xFFFFFFFF
     buf, rl = ProcessInformation, ReturnLength
-    known = {ProcessBasicInformation, ProcessIoCounters, ProcessPriorityClass, ProcessImageInformation,
-             ProcessVmCounters, ProcessTimes, ProcessDebugPort, ProcessDefaultHardErrorMode,
-             ProcessHandleCount, ProcessWow64Information, ProcessImageFileName, ProcessBreakOnTermination,
-             ProcessDebugObjectHandle, ProcessDebugFlags, ProcessExecuteFlags, ProcessCookie,
-             ProcessImageFileNameWin32, ProcessCommandLineInformation, ProcessConsoleHostProcess,
-             ProcessImageInformation}
-    if cls not in known:
-        if cls >= MAX_PROCESS_INFO_CLASS:
-            return STATUS_INVALID_INFO_CLASS
-        unsupported(thread, "NtQueryInformationProcess", f"information class {cls}")
+    row = pic.CLASSES.get(cls)
+    if row is None or row[1] == pic.INVALID:
+        return STATUS_INVALID_INFO_CLASS          # past the last class, or a class Windows only sets
+    name, kind, _set_kind, sizes = row
     ps = _ps(thread)
     f = _pfmt(thread)
     m = (1 << 8 * ps) - 1
     if size and (not buf or not thread.process.aspace.accessible(buf, size, True)):
         return STATUS_ACCESS_VIOLATION        # ProbeForWrite of the output, before the handle
+    if kind in (pic.FIXED, pic.PROBE):
+        need = sizes[0 if ps == 8 else 1]
+        if size != need if kind == pic.FIXED else size < need:
+            return STATUS_INFO_LENGTH_MISMATCH
+        unsupported(thread, "NtQueryInformationProcess", f"{name} (information class {cls})")
     fixed = PROCESS_FIXED_SIZES.get(cls)
     if fixed is not None and size != fixed[0 if ps == 8 else 1] and cls != ProcessImageInformation:
         return STATUS_INFO_LENGTH_MISMATCH
     if cls == ProcessCookie:
-        if normalize_handle(ProcessHandle) != CURRENT_PROCESS and \
-                reference(thread, ProcessHandle, "Process", 0) is not thread.process:
+        # the handle needs PROCESS_VM_WRITE (a PROCESS_QUERY_LIMITED_INFORMATION handle, even to the caller's
+        # own process, is STATUS_ACCESS_DENIED: Wine's kernel32/tests/process.c on Windows); another
+        # process's cookie is not answered here
+        from winhatch.kernel.ob.access import PROCESS_VM_WRITE
+        if reference(thread, ProcessHandle, "Process", PROCESS_VM_WRITE) is not thread.process:
             return STATUS_INVALID_PARAMETER
         return _answer(thread, buf, size, struct.pack("<I", process_cookie(thread.process)), rl)
     if cls == ProcessExecuteFlags:
+        # the handle needs PROCESS_QUERY_INFORMATION (a limited handle is STATUS_ACCESS_DENIED: Wine's
+        # kernel32/tests/process.c on Windows), then only the caller's own process, through NtCurrentProcess()
+        _query_process(thread, ProcessHandle, False)
         if normalize_handle(ProcessHandle) != CURRENT_PROCESS:
-            return STATUS_INVALID_PARAMETER      # only the calling process's own, through NtCurrentProcess()
+            return STATUS_INVALID_PARAMETER
         return _answer(thread, buf, size, struct.pack("<I", execute_flags(thread.process)), rl)
+    if cls == ProcessLUIDDeviceMapsEnabled:
+        # no access is checked: LUID device maps are always on (every logon session has its own DosDevices)
+        return _answer(thread, buf, size, struct.pack("<I", 1), rl)
+    if cls == ProcessQuotaLimits:
+        if size == QUOTA_LIMITS_EX_SIZES[0 if ps == 8 else 1]:
+            _query_process(thread, ProcessHandle, True)
+            unsupported(thread, "NtQueryInformationProcess", "ProcessQuotaLimits as QUOTA_LIMITS_EX")
+        if size != QUOTA_LIMITS_SIZES[0 if ps == 8 else 1]:
+            return STATUS_INFO_LENGTH_MISMATCH
+    if cls == ProcessHandleTracing and size < HANDLE_TRACING_QUERY_SIZES[0 if ps == 8 else 1]:
+        return STATUS_INFO_LENGTH_MISMATCH
     proc = _query_process(thread, ProcessHandle, cls in PROCESS_QUERY_NEEDS_LIMITED)
     debugged = proc.debug_port is not None
+    if cls == ProcessQuotaLimits:
+        # QUOTA_LIMITS: the pool and page-file limits of the default quota block (unlimited, (SIZE_T)-1), the
+        # working-set bounds (SetProcessWorkingSetSize's), TimeLimit unlimited (-1)
+        lo, hi = getattr(proc, "working_set_bounds", (DEFAULT_MIN_WORKING_SET, DEFAULT_MAX_WORKING_SET))
+        data = struct.pack(f"<{f * 5}", m, m, lo, hi, m)
+        data += bytes(-len(data) % 8) + struct.pack("<q", -1)
+        return _answer(thread, buf, size, data, rl)
+    if cls in (ProcessWorkingSetWatch, ProcessWorkingSetWatchEx):
+        # no working-set watch is ever enabled in winhatch (enabling it stops loudly): STATUS_UNSUCCESSFUL,
+        # Windows's answer for a process whose watch is not enabled
+        return STATUS_UNSUCCESSFUL
+    if cls == ProcessHandleTracing:
+        # handle tracing is never enabled (enabling it stops loudly): a process without handle-trace
+        # information is STATUS_INVALID_PARAMETER
+        return STATUS_INVALID_PARAMETER
+    if cls == ProcessWx86Information:          # EPROCESS.VdmAllowed: never set (setting needs SeTcbPrivilege)
+        return _answer(thread, buf, size, struct.pack("<I", 0), rl)
+    if cls == ProcessAffinityMaskQuery:        # a KAFFINITY (GROUP_AFFINITY only from Windows 11)
+        return _answer(thread, buf, size, (proc.affinity & m).to_bytes(ps, "little"), rl)
+    if cls == ProcessPriorityBoost:            # nonzero when dynamic boosts are disabled
+        return _answer(thread, buf, size, struct.pack("<I", int(getattr(proc, "boost_disabled", False))), rl)
+    if cls == ProcessSessionInformation:       # PROCESS_SESSION_INFORMATION { ULONG SessionId }
+        return _answer(thread, buf, size, struct.pack("<I", proc.session_id), rl)
+    if cls == ProcessIoPriority:               # IO_PRIORITY_HINT (IoPriorityNormal = 2 by default)
+        return _answer(thread, buf, size, struct.pack("<I", proc.io_priority), rl)
+    if cls == ProcessPagePriority:             # PAGE_PRIORITY_INFORMATION (MEMORY_PRIORITY_NORMAL = 5)
+        return _answer(thread, buf, size, struct.pack("<I", proc.page_priority), rl)
+    if cls == ProcessProtectionInformation:    # PS_PROTECTION: winhatch's processes are not protected
+        return _answer(thread, buf, size, b"\0", rl)
     if cls == ProcessImageInformation:
         # what NtQuerySection(SectionImageInformation) answers for the image section the process was created
         # from (it stays valid after the image's view is unmapped: Wine's kernel32/tests/loader.c on Windows)
         from winhatch.kernel.mm.section_services import _query_image_information
+        if proc.exited:            # its address space is gone (Wine's kernel32/tests/process.c on Windows)
+            return STATUS_PROCESS_IS_TERMINATING
         return _query_image_information(thread, proc.image_section, buf, size, rl)
     if cls == ProcessBasicInformation:
         # ExitStatus, PebBaseAddress, AffinityMask, BasePriority, UniqueProcessId, InheritedFromUniqueProcessId
@@ -393,12 +468,11 @@ def NtSetInformationProcess(machine, thread, ProcessHandle, ProcessInformationCl
                             ProcessInformationLength):
     cls = ProcessInformationClass & 0xFFFFFFFF
     size = ProcessInformationLength & 0xFFFFFFFF
-    known = {ProcessDefaultHardErrorMode, ProcessBreakOnTermination, ProcessDebugFlags, ProcessExecuteFlags,
-             ProcessInstrumentationCallback, ProcessThreadStackAllocation, ProcessAffinityMask}
-    if cls not in known:
-        if cls >= MAX_PROCESS_INFO_CLASS:
-            return STATUS_INVALID_INFO_CLASS
-        unsupported(thread, "NtSetInformationProcess", f"information class {cls}")
+    row = pic.CLASSES.get(cls)
+    if row is None or row[2] == pic.INVALID:
+        return STATUS_INVALID_INFO_CLASS          # past the last class, or a class Windows only queries
+    if row[2] == pic.LOUD:
+        unsupported(thread, "NtSetInformationProcess", f"{row[0]} (information class {cls})")
     if cls == ProcessExecuteFlags:
         if normalize_handle(ProcessHandle) != CURRENT_PROCESS:
             return STATUS_INVALID_PARAMETER
@@ -464,7 +538,6 @@ WOW64_GDT = {0x10: (0, 0, 0x9B, 0x2), 0x18: (0, 0xFFFFF, 0x93, 0xC), 0x20: (0, 0
 GDT_LIMIT = 0x7F
 
 
-STATUS_UNSUCCESSFUL = 0xC0000001
 STATUS_NO_LDT = 0xC0000117
 
 

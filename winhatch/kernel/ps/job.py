@@ -12,6 +12,8 @@ What is modelled, as Microsoft documents it:
 - the completion port (JobObjectAssociateCompletionPortInformation) gets JOB_OBJECT_MSG_NEW_PROCESS,
   JOB_OBJECT_MSG_EXIT_PROCESS / ABNORMAL_EXIT_PROCESS and JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO with the
   completion key and the process id;
+- nested jobs (Windows 8+): a process in a job may be assigned to an empty job, which becomes nested in its
+  innermost one, or to a job below it; a member of a nested job is a member of every job above it;
 - queries: basic accounting (process counts; CPU times are the processes' own), basic and extended limits,
   the process id list; other classes stop loudly.
 """
@@ -60,16 +62,36 @@ class Job(KObject):
         self.extended_tail = b""           # IO_COUNTERS + memory limits of the extended form
         self.ui_restrictions = 0
         self.port = None                   # (IoCompletion, key)
+        self.parent_job = None             # the job this one is nested in (Windows 8+ job hierarchies)
+
+    def chain(self) -> list:
+        """This job and the jobs it is nested in, innermost first (bounded: a hierarchy is a tree)."""
+        out, j = [], self
+        while j is not None and len(out) < 64:
+            out.append(j)
+            j = j.parent_job
+        return out
 
     def active(self) -> list:
         return [p for p in self.processes if not p.exited]
 
+    def signaled(self) -> bool:
+        """A job is signalled once it is terminated (TerminateJobObject; the end-of-job time limit, not
+        modelled, would too) and stays so: a member ending by itself does not signal it, a new member does not
+        reset it (Wine's kernel32/tests/process.c test_WaitForJobObject on Windows)."""
+        return getattr(self, "signal_state", False)
+
     # -- membership -------------------------------------------------------------------------------------------
     def add(self, proc) -> None:
-        self.processes.append(proc)
+        """The process joins this job, its innermost, and through it every job this one is nested in (each
+        that did not have it counts it and posts JOB_OBJECT_MSG_NEW_PROCESS, innermost first)."""
         proc.job = self
-        self.total_processes += 1
-        self.post(JOB_OBJECT_MSG_NEW_PROCESS, proc.pid)
+        for j in self.chain():
+            if proc in j.processes:
+                continue
+            j.processes.append(proc)
+            j.total_processes += 1
+            j.post(JOB_OBJECT_MSG_NEW_PROCESS, proc.pid)
 
     def post(self, message: int, value: int) -> None:
         if self.port is None:
@@ -80,12 +102,14 @@ class Job(KObject):
         port.insert(Packet(key, value, 0, message))
 
     def process_exited(self, proc) -> None:
-        """A member ended: the exit message, then ACTIVE_PROCESS_ZERO when it was the last one running."""
+        """A member ended: the exit message, then ACTIVE_PROCESS_ZERO when it was the last one running — in
+        this job and each job it is nested in."""
         msg = (JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS if proc.exit_status >= _NORMAL_EXIT_LIMIT
                else JOB_OBJECT_MSG_EXIT_PROCESS)
-        self.post(msg, proc.pid)
-        if not self.active():
-            self.post(JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO, 0)
+        for j in self.chain():
+            j.post(msg, proc.pid)
+            if not j.active():
+                j.post(JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO, 0)
 
     def terminate(self, status: int, caller=None) -> bool:
         """End every running member with `status`; True when the caller's own process was among them (it
@@ -96,6 +120,8 @@ class Job(KObject):
                 own = True
                 continue
             self.machine.terminate_process(p, status)
+        self.signal_state = True
+        self.machine.dispatcher.signal_waiters()
         return own
 
     def on_last_handle_close(self) -> None:
@@ -112,12 +138,19 @@ def job_allows_child(parent, creation_flags: int):
     job = getattr(parent, "job", None)
     if job is None:
         return None
-    if job.limit_flags & JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK:
-        return None
-    if creation_flags & 0x01000000:   # CREATE_BREAKAWAY_FROM_JOB
-        if not job.limit_flags & JOB_OBJECT_LIMIT_BREAKAWAY_OK:
-            raise NtStatusError(STATUS_ACCESS_DENIED, "the job does not allow breakaway")
-        return None
+    breakaway = bool(creation_flags & 0x01000000)   # CREATE_BREAKAWAY_FROM_JOB
+    if breakaway and not job.limit_flags & (JOB_OBJECT_LIMIT_BREAKAWAY_OK | JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK):
+        raise NtStatusError(STATUS_ACCESS_DENIED, "the job does not allow breakaway")
+    # the child leaves each job of the hierarchy, innermost first, that lets it (silently, or on request when
+    # breakaway is allowed) and lands in the first that does not (None: out of every job)
+    for _ in range(64):
+        if job is None:
+            return None
+        if job.limit_flags & JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK or \
+                (breakaway and job.limit_flags & JOB_OBJECT_LIMIT_BREAKAWAY_OK):
+            job = job.parent_job
+            continue
+        break
     if job.limit_flags & JOB_OBJECT_LIMIT_ACTIVE_PROCESS and len(job.active()) >= job.active_process_limit:
         raise NtStatusError(0xC0000044, "the job's active-process limit")   # STATUS_QUOTA_EXCEEDED
     return job
@@ -150,10 +183,21 @@ def NtOpenJobObject(machine, thread, JobHandle, DesiredAccess, ObjectAttributes)
 def NtAssignProcessToJobObject(machine, thread, JobHandle, ProcessHandle):
     job = _job(thread, JobHandle, JOB_OBJECT_ASSIGN_PROCESS)
     proc = process_from_handle(thread, ProcessHandle, PROCESS_SET_QUOTA | PROCESS_TERMINATE)
-    if getattr(proc, "job", None) is job:
-        return 0
-    if getattr(proc, "job", None) is not None or proc.exited:
-        return STATUS_ACCESS_DENIED   # already in another job (nesting is not modelled) or gone
+    mine = getattr(proc, "job", None)
+    if proc.exited:
+        return STATUS_ACCESS_DENIED
+    if mine is not None:
+        # Windows 8+ job hierarchies: a process already in a job may join a job of its hierarchy (one of its
+        # jobs: nothing to do; one nested below its innermost job: it moves down), or an empty job, which
+        # becomes nested in the process's innermost job; any other is STATUS_ACCESS_DENIED
+        if job in mine.chain():
+            return 0
+        if mine in job.chain()[1:]:
+            pass
+        elif not job.processes and job.parent_job is None and mine not in job.chain():
+            job.parent_job = mine
+        else:
+            return STATUS_ACCESS_DENIED
     if job.limit_flags & JOB_OBJECT_LIMIT_ACTIVE_PROCESS and len(job.active()) >= job.active_process_limit:
         machine.terminate_process(proc, 0xC0000044)   # Windows ends a process the limit does not admit
         return 0xC0000044
@@ -167,7 +211,7 @@ def NtIsProcessInJob(machine, thread, ProcessHandle, JobHandle):
     mine = getattr(proc, "job", None)
     if JobHandle:
         job = _job(thread, JobHandle, JOB_OBJECT_QUERY)
-        return STATUS_PROCESS_IN_JOB if mine is job else STATUS_PROCESS_NOT_IN_JOB
+        return STATUS_PROCESS_IN_JOB if mine is not None and job in mine.chain() else STATUS_PROCESS_NOT_IN_JOB
     return STATUS_PROCESS_IN_JOB if mine is not None else STATUS_PROCESS_NOT_IN_JOB
 
 
@@ -222,7 +266,7 @@ def NtQueryInformationJobObject(machine, thread, JobHandle, JobObjectInformation
     elif cls == JobObjectBasicProcessIdList:
         active = job.active()
         head = 8
-        if length < head:
+        if length < head + ps:      # less than sizeof(JOBOBJECT_BASIC_PROCESS_ID_LIST), its one-entry array
             return STATUS_INFO_LENGTH_MISMATCH
         fit = min(len(active), (length - head) // ps)
         data = struct.pack("<II", len(active), fit) + b"".join(p.pid.to_bytes(ps, "little") for p in active[:fit])

@@ -119,6 +119,12 @@ class Thread(KObject):
     def signaled(self) -> bool:
         return self.terminated
 
+    def on_delete(self) -> None:
+        # the reference PspCreateThread took on the process for this thread object
+        if getattr(self, "holds_process", False):
+            self.holds_process = False
+            self.process.dereference()
+
     @property
     def runnable(self) -> bool:
         return (not self.terminated and self.suspend_count == 0 and self.wait is None

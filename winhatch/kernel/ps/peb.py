@@ -55,14 +55,17 @@ def write_process_parameters(proc: Process, req) -> tuple[int, int]:
         data = text.encode("utf-16-le")
         cap = max(maxlen or 0, len(data) + 2)
         aspace.write(cursor, data + b"\0\0")
-        values[path] = {"Length": len(data), "MaximumLength": cap, "Buffer": cursor if (text or maxlen) else 0}
+        # the window title and desktop are copied even when empty (the child's GetStartupInfo sees "", not NULL)
+        present = text or maxlen or path in ("WindowTitle", "DesktopInfo")
+        values[path] = {"Length": len(data), "MaximumLength": cap, "Buffer": cursor if present else 0}
         cursor += _align(cap, 8)
     st = req.startup
     RTL_USER_PROCESS_PARAMETERS.write(
         aspace, base, arch, MaximumLength=total, Length=total, Flags=RTL_USER_PROC_PARAMS_NORMALIZED,
         Environment=ebase, EnvironmentSize=len(env), WindowFlags=st.flags, ShowWindowFlags=st.show_window,
         StandardInput=st.std_input, StandardOutput=st.std_output, StandardError=st.std_error,
-        ProcessGroupId=0)
+        StartingX=st.x, StartingY=st.y, CountX=st.x_size, CountY=st.y_size, CountCharsX=st.x_count_chars,
+        CountCharsY=st.y_count_chars, FillAttribute=st.fill_attribute, ProcessGroupId=0)
     for path, v in values.items():
         RTL_USER_PROCESS_PARAMETERS.write(aspace, base, arch, **{path: v})
     return base, ebase
@@ -107,19 +110,27 @@ def write_peb(proc: Process, pe, req, *, api_set_map: int, being_debugged: bool,
               ImageSubsystem=pe.subsystem, ImageSubsystemMajorVersion=pe.optional_header.MajorSubsystemVersion,
               ImageSubsystemMinorVersion=pe.optional_header.MinorSubsystemVersion,
               ActiveProcessAffinityMask=proc.affinity, SessionId=proc.session_id)
-    # RTL_BITMAP {ULONG SizeOfBitMap; PULONG Buffer;} for the 64 TLS slots and the 1024 expansion slots
-    hdr = _align(peb + peb_size, 16)
+    # the TLS bitmaps (PEB.TlsBitmap, TlsExpansionBitmap) are ntdll's: LdrpInitializeProcess sets them up
+    # (init_tls_bitmaps); a suspended new process shows them NULL (Wine's kernel32/tests/process.c on Windows)
+    proc.parameters = {"address": params, "environment": env}
+    return {"peb": peb, "parameters": params, "environment": env}
+
+
+def init_tls_bitmaps(proc: Process) -> None:
+    """RTL_BITMAP {ULONG SizeOfBitMap; PULONG Buffer;} headers for the 64 TLS slots and the 1024 expansion slots
+    over PEB.TlsBitmapBits / TlsExpansionBitmapBits, right after the PEB, and PEB.TlsBitmap /
+    TlsExpansionBitmap pointing at them (what LdrpInitializeProcess does); TLS slot 0 is reserved at process
+    start (since Windows XP SP2): TlsAlloc never returns 0 and the slot stays NULL (Wine's
+    kernel32/tests/thread.c test_reserved_tls)."""
+    arch, aspace, peb = proc.arch, proc.aspace, proc.peb
+    hdr = _align(peb + PEB.size(arch), 16)
     ptr = "<I" if arch == "x86" else "<Q"
     step = 8 if arch == "x86" else 16
     for i, (bits, field) in enumerate(((64, "TlsBitmapBits"), (1024, "TlsExpansionBitmapBits"))):
         aspace.write(hdr + i * step, struct.pack("<I", bits) + b"\0" * (step // 2 - 4)
                      + struct.pack(ptr, peb + PEB.offset(arch, field)))
     PEB.write(aspace, peb, arch, TlsBitmap=hdr, TlsExpansionBitmap=hdr + step)
-    # TLS slot 0 is reserved at process start (since Windows XP SP2): TlsAlloc never returns 0 and the slot
-    # stays NULL (Wine's kernel32/tests/thread.c test_reserved_tls)
     aspace.write(peb + PEB.offset(arch, "TlsBitmapBits"), struct.pack("<I", 1))
-    proc.parameters = {"address": params, "environment": env}
-    return {"peb": peb, "parameters": params, "environment": env}
 
 
 def create_user_stack(thread: Thread, reserve: int, commit: int, highest: int | None = None) -> ThreadStack:
@@ -165,7 +176,10 @@ def create_teb(thread: Thread, locale: int = 0x409) -> int:
               NtTib={"ExceptionList": 0xFFFFFFFF if arch == "x86" else 0, "StackBase": st.base,
                      "StackLimit": st.limit, "Self": teb},
               ClientId={"UniqueProcess": proc.pid, "UniqueThread": thread.tid},
+              RealClientId={"UniqueProcess": proc.pid, "UniqueThread": thread.tid},
               ProcessEnvironmentBlock=proc.peb, DeallocationStack=st.reserve_base,
+              StaticUnicodeString={"Length": 0, "MaximumLength": 0x20A,
+                                   "Buffer": teb + TEB.offset(arch, "StaticUnicodeBuffer")},
               CurrentLocale=locale)
     if wow64:
         teb64 = base
@@ -174,6 +188,7 @@ def create_teb(thread: Thread, locale: int = 0x409) -> int:
         TEB.write(aspace, teb64, "x64",
                   NtTib={"ExceptionList": teb, "Self": teb64},
                   ClientId={"UniqueProcess": proc.pid, "UniqueThread": thread.tid},
+                  RealClientId={"UniqueProcess": proc.pid, "UniqueThread": thread.tid},
                   ProcessEnvironmentBlock=getattr(proc, "peb64", 0), CurrentLocale=locale,
                   StaticUnicodeString={"Length": 0, "MaximumLength": 0x20A,
                                        "Buffer": teb64 + TEB.offset("x64", "StaticUnicodeBuffer")},
@@ -191,20 +206,21 @@ def initial_user_context(thread: Thread, rtl_user_thread_start: int):
     ctx = cpu.save_context()
     top = thread.stack.base
     if cpu.is64:
-        ctx.set("rsp", top - 0x28 - 8)  # as if called: rsp % 16 == 8 at entry
+        ctx.set("rsp", top - 0x28)      # as if called (rsp % 16 == 8 at entry), the home space above it
         ctx.set("rip", rtl_user_thread_start)
         ctx.set("rcx", thread.start_address)
         ctx.set("rdx", thread.start_parameter)
         for r in ("rax", "rbx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"):
             ctx.set(r, 0)
     else:
-        ctx.set("esp", top - 0x10 - 4)
+        ctx.set("esp", top - 0x10)      # Windows: esp + 0x10 at the stack's top
         ctx.set("eip", rtl_user_thread_start)
         ctx.set("eax", thread.start_address)
         ctx.set("ebx", thread.start_parameter)
         for r in ("ecx", "edx", "esi", "edi", "ebp"):
             ctx.set(r, 0)
-    ctx.set("eflags", 0x202)
+    # EFLAGS.IF only, as the kernel builds a new thread's context (GetThreadContext before it runs: 0x200)
+    ctx.set("eflags", 0x200)
     # the floating-point state a new thread starts with on Windows (KiInitializeContextThread): x87 control
     # word 0x27F (all exceptions masked, 53-bit precision, round to nearest), empty x87 stack, MXCSR 0x1F80
     ctx.set("fpcw", 0x27F)

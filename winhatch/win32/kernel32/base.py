@@ -81,8 +81,15 @@ def _params(c) -> int:
 
 @api(K32, "LPWSTR WINAPI GetCommandLineW(void)")
 def GetCommandLineW(c):
-    p = _params(c)
-    return RTL_USER_PROCESS_PARAMETERS.read(c.proc.aspace, p, c.arch, "CommandLine.Buffer")["CommandLine.Buffer"]
+    """kernelbase's copy of ProcessParameters->CommandLine (BaseUnicodeCommandLine): taken once — here at the
+    first call, where kernelbase takes it at its initialisation — so a later change of the PEB's string does
+    not move it (Wine's kernel32/tests/process.c on Windows)."""
+    st = c.proc.subsystem.setdefault("kernel32", {})
+    if "cmdline_w" not in st:
+        p = _params(c)
+        st["cmdline_w"] = RTL_USER_PROCESS_PARAMETERS.read(c.proc.aspace, p, c.arch,
+                                                           "CommandLine.Buffer")["CommandLine.Buffer"]
+    return st["cmdline_w"]
 
 
 @api(K32, "LPSTR WINAPI GetCommandLineA(void)")

@@ -709,16 +709,27 @@ def DeviceIoControl(c, h, code, inp, inlen, out, outlen, pret, ov):
 # ================================================================================ sessions (the pipe tests' neighbour)
 @api(K32, "BOOL WINAPI ProcessIdToSessionId(DWORD dwProcessId, DWORD *pSessionId)")
 def ProcessIdToSessionId(c, pid, psession):
-    """The session of a process by id (NtQueryInformationProcess(ProcessSessionInformation) on a handle
-    opened with PROCESS_QUERY_LIMITED_INFORMATION): ERROR_INVALID_PARAMETER for an unknown id."""
-    proc = c.machine.cid.lookup(pid) if pid else None
-    if proc is None or getattr(proc, "type_name", "") != "Process" or proc.exited:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
+    """The session of a process by id: NtOpenProcess(PROCESS_QUERY_LIMITED_INFORMATION) and
+    NtQueryInformationProcess(ProcessSessionInformation); an unknown id is ERROR_INVALID_PARAMETER (the open's
+    STATUS_INVALID_CID)."""
     if not psession:
         c.set_last_error(998)   # ERROR_NOACCESS
         return 0
-    c.write_u32(psession, getattr(proc, "session_id", 1))
+    ps = c.ptr_size
+    out, cid, info = c.stack_alloc(ps), c.stack_alloc(2 * ps), c.stack_alloc(4)
+    c.write_ptr(cid, pid)
+    c.write_ptr(cid + ps, 0)
+    st = c.nt("NtOpenProcess", out, 0x1000, c.object_attributes(0, 0), cid)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    h = c.ptr(out)
+    st = c.nt("NtQueryInformationProcess", h, 24, info, 4, 0)    # ProcessSessionInformation
+    c.nt("NtClose", h)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    c.write_u32(psession, c.u32(info))
     return 1
 
 
@@ -728,3 +739,51 @@ def ImpersonateNamedPipeClient(c, h):
     client (RevertToSelf ends it). Before the server has read from a connected client: ERROR_CANNOT_IMPERSONATE."""
     st, _ = _fsctl(c, h, 0, svc.FSCTL_PIPE_IMPERSONATE)
     return 1 if _nt_success(st) else _fail(c, st)
+
+
+@api(K32, "BOOL WINAPI CallNamedPipe%(LPCTSTR lpNamedPipeName, LPVOID lpInBuffer, DWORD nInBufferSize, "
+          "LPVOID lpOutBuffer, DWORD nOutBufferSize, LPDWORD lpBytesRead, DWORD nTimeOut)")
+def CallNamedPipe(c, name, inp, inlen, out, outlen, pread, timeout_ms):
+    """kernelbase's composition: open the pipe's client end (GENERIC_READ | GENERIC_WRITE); while every instance
+    is busy (ERROR_PIPE_BUSY) WaitNamedPipe(nTimeOut) and open again; message read mode; TransactNamedPipe; close.
+    Under the restart protocol (a wait or the transaction blocks and the handler runs again) a mark on the
+    thread, keyed by the API and its stack pointer, keeps the handle already opened."""
+    key = (c.name, c._sp)
+    mark = getattr(c.thread, "k32_call_pipe", None)
+    if mark is not None and mark[0] == key:
+        h = mark[1]
+    else:
+        for _ in range(64):
+            h = open_pipe_client(c, name, 0xC0000000, 0, False)
+            if h == -1:
+                c.set_last_error(161)          # ERROR_BAD_PATHNAME: not a pipe name
+                return 0
+            if h is not None:
+                break
+            if c.last_error() != 231:      # ERROR_PIPE_BUSY
+                return 0
+            if not WaitNamedPipe(c, name, timeout_ms):
+                if c.last_error() == 2:    # the pipe went away meanwhile: the wait timed out
+                    c.set_last_error(121)      # ERROR_SEM_TIMEOUT
+                return 0
+        else:
+            c.set_last_error(231)
+            return 0
+        c.thread.k32_call_pipe = (key, h)
+    try:
+        mode = c.stack_alloc(4)
+        c.write_u32(mode, PIPE_READMODE_MESSAGE)
+        ok = SetNamedPipeHandleState(c, h, mode, 0, 0) and \
+            TransactNamedPipe(c, h, inp, inlen, out, outlen, pread, 0)
+    except BaseException as e:
+        from winhatch.kernel.ke.wait import WouldBlock
+        if isinstance(e, WouldBlock):
+            raise                              # the transaction waits: the handle stays for the re-run
+        c.thread.k32_call_pipe = None
+        c.proc.handles.close(h)
+        raise
+    c.thread.k32_call_pipe = None
+    err = c.last_error()
+    c.nt("NtClose", h)
+    c.set_last_error(err)
+    return 1 if ok else 0

@@ -64,7 +64,8 @@ def _startup(c, si: int, wide: bool) -> StartupInfo:
         return StartupInfo()
     from winhatch.kernel.structs import STARTUPINFOA
     f = STARTUPINFOA.read(c.proc.aspace, si, c.arch, "lpDesktop", "lpTitle", "dwFlags", "wShowWindow", "hStdInput",
-                          "hStdOutput", "hStdError")
+                          "hStdOutput", "hStdError", "dwX", "dwY", "dwXSize", "dwYSize", "dwXCountChars",
+                          "dwYCountChars", "dwFillAttribute")
     desk_p, title_p, flags, show = f["lpDesktop"], f["lpTitle"], f["dwFlags"], f["wShowWindow"]
     h_in, h_out, h_err = f["hStdInput"], f["hStdOutput"], f["hStdError"]
 
@@ -73,14 +74,22 @@ def _startup(c, si: int, wide: bool) -> StartupInfo:
             return None
         return c.wstr(p) if wide else c.astr(p)
     return StartupInfo(flags=flags, desktop=s(desk_p), title=s(title_p), std_input=h_in, std_output=h_out,
-                       std_error=h_err, show_window=show)
+                       std_error=h_err, show_window=show, x=f["dwX"], y=f["dwY"], x_size=f["dwXSize"],
+                       y_size=f["dwYSize"], x_count_chars=f["dwXCountChars"], y_count_chars=f["dwYCountChars"],
+                       fill_attribute=f["dwFillAttribute"])
 
 
 # ------------------------------------------------------------------------------------------ attribute lists
 # PROC_THREAD_ATTRIBUTE_LIST is opaque: a header (flags, capacity, count, reserved, a pointer) then entries of
 # (attribute, size, value pointer), pointer-sized fields.
 PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE = 0x20016
-KNOWN_ATTRIBUTES = {PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE}
+PROC_THREAD_ATTRIBUTE_PARENT_PROCESS = 0x20000
+PROC_THREAD_ATTRIBUTE_HANDLE_LIST = 0x20002
+#: the attributes CreateProcess honours; any other is ERROR_NOT_SUPPORTED (it could not be honoured)
+KNOWN_ATTRIBUTES = {PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE, PROC_THREAD_ATTRIBUTE_PARENT_PROCESS,
+                    PROC_THREAD_ATTRIBUTE_HANDLE_LIST}
+ERROR_OBJECT_NAME_EXISTS = 698
+PROCESS_CREATE_PROCESS = 0x80
 ERROR_INSUFFICIENT_BUFFER = 122
 ERROR_NOT_SUPPORTED = 50
 ERROR_GEN_FAILURE = 31
@@ -105,32 +114,41 @@ def InitializeProcThreadAttributeList(c, lst, count, flags, psize):
     if not lst or have < need:
         c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
         return 0
-    c.write(lst, struct.pack("<IIII", 0, count, 0, 0) + bytes(c.ptr_size))
+    c.write(lst, struct.pack("<III", 0, count, 0))     # mask, size, count (the padding DWORD is left as it is)
+    c.write(lst + 16, bytes(c.ptr_size))
     return 1
 
 
 @api(K32, "BOOL WINAPI UpdateProcThreadAttribute(LPVOID lpAttributeList, DWORD dwFlags, DWORD_PTR Attribute, "
           "PVOID lpValue, SIZE_T cbSize, PVOID lpPreviousValue, PSIZE_T lpReturnSize)")
 def UpdateProcThreadAttribute(c, lst, flags, attribute, value, size, prev, retsize):
-    """Attributes CreateProcess uses: PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE (the value is the HPCON itself).
-    Another attribute: ERROR_NOT_SUPPORTED (CreateProcess could not honour it)."""
+    """Attributes CreateProcess honours: PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE (an HPCON), PARENT_PROCESS (a process
+    HANDLE), HANDLE_LIST (an array of HANDLEs). Another attribute: ERROR_NOT_SUPPORTED (CreateProcess could not
+    honour it). The list's header is { DWORD mask of the attribute numbers present, size, count, pad; ULONG_PTR }
+    then { attribute, size, value pointer } entries; an attribute already present is ERROR_OBJECT_NAME_EXISTS, a
+    wrong size ERROR_BAD_LENGTH, a full list ERROR_GEN_FAILURE."""
     if flags or not lst:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     if attribute not in KNOWN_ATTRIBUTES:
         c.set_last_error(ERROR_NOT_SUPPORTED)
         return 0
-    if size != c.ptr_size:
+    p = c.ptr_size
+    if (size == 0 or size % p) if attribute == PROC_THREAD_ATTRIBUTE_HANDLE_LIST else size != p:
         c.set_last_error(ERROR_BAD_LENGTH)
         return 0
     head, entry = _attr_sizes(c)
-    _flags, cap, used, _r = struct.unpack("<IIII", c.read(lst, 16))
+    mask, cap, used, _r = struct.unpack("<IIII", c.read(lst, 16))
+    bit = 1 << (attribute & 0xFFFF)
+    if mask & bit:
+        c.set_last_error(ERROR_OBJECT_NAME_EXISTS)
+        return 0
     if used >= cap:
         c.set_last_error(ERROR_GEN_FAILURE)
         return 0
-    p = c.ptr_size
     fmt = "<QQQ" if p == 8 else "<III"
     c.write(lst + head + entry * used, struct.pack(fmt, attribute, size, value))
+    c.write(lst, struct.pack("<I", mask | bit))
     c.write(lst + 8, struct.pack("<I", used + 1))
     return 1
 
@@ -149,9 +167,21 @@ def _attributes(c, si: int, startup) -> bool:
     _flags, cap, used, _r = struct.unpack("<IIII", c.read(lst, 16))
     fmt = "<QQQ" if c.ptr_size == 8 else "<III"
     for k in range(min(used, cap, 64)):
-        attribute, _size, value = struct.unpack(fmt, c.read(lst + head + entry * k, entry))
+        attribute, size, value = struct.unpack(fmt, c.read(lst + head + entry * k, entry))
         if attribute == PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE:
             startup.pseudo_console = c.ptr(value) if value else 0     # the HPCON holds the server handle
+        elif attribute == PROC_THREAD_ATTRIBUTE_PARENT_PROCESS:
+            # the handle needs PROCESS_CREATE_PROCESS; NULL or a bad one: ERROR_INVALID_HANDLE
+            h = c.ptr(value)
+            parent = lookup(c, h, "Process", PROCESS_CREATE_PROCESS) if h else None
+            if parent is None:
+                if not h:
+                    c.set_last_error(ERROR_INVALID_HANDLE)
+                return False
+            startup.parent_process = parent
+        elif attribute == PROC_THREAD_ATTRIBUTE_HANDLE_LIST:
+            n = min(size // c.ptr_size, 1024)
+            startup.handle_list = {c.ptr(value + i * c.ptr_size) & ~3 for i in range(n)}
         else:
             from winhatch.win32.msvcrt.runtime import not_implemented
             not_implemented(c, f"CreateProcess with process attribute {attribute:#x}")
@@ -168,6 +198,8 @@ def live_processes(machine) -> int:
           "LPPROCESS_INFORMATION lpProcessInformation)")
 def CreateProcess(c, app, cmd, psa, tsa, inherit, flags, envp, cwd, si, pi):
     machine = c.machine
+    if pi:      # zeroed first: a failed creation leaves PROCESS_INFORMATION all zero
+        c.write(pi, bytes(2 * c.ptr_size + 8))
     limit = machine.limits.get("max_processes", DEFAULT_MAX_PROCESSES)
     if live_processes(machine) >= limit:
         machine.events.emit("process", "limit_reached", c.proc.pid, c.thread.tid, api=c.name, limit=limit,
@@ -427,3 +459,30 @@ def K32GetProcessMemoryInfo(c, h, out, cb):
     counters = c.read(vm + (24 if ps == 8 else 12), n - 8)    # PeakWorkingSetSize ... PeakPagefileUsage[, PrivateUsage]
     c.write(out, n.to_bytes(4, "little") + fault.to_bytes(4, "little") + counters)
     return 1
+
+
+# ------------------------------------------------------------------------------------------ GetProcessVersion
+@api(K32, "DWORD WINAPI GetProcessVersion(DWORD ProcessId)")
+def GetProcessVersion(c, pid):
+    """The subsystem version the process's image asks for, MAKELONG(minor, major). The caller's own (0 or its
+    id): from the image headers at PEB.ImageBaseAddress; another process: NtOpenProcess(PROCESS_QUERY_LIMITED_
+    INFORMATION) and NtQueryInformationProcess(ProcessImageInformation) (SECTION_IMAGE_INFORMATION's
+    SubSystemMinorVersion / SubSystemMajorVersion). An unknown id: 0 with the open's error."""
+    ps = c.ptr_size
+    if pid == 0 or pid == c.proc.pid:
+        base = c.ptr(c.proc.peb + (0x10 if ps == 8 else 0x08))        # PEB.ImageBaseAddress
+        nt = base + c.u32(base + 0x3C)                                  # e_lfanew
+        oh = nt + 0x18                                                  # IMAGE_OPTIONAL_HEADER(32/64)
+        major, minor = struct.unpack("<HH", c.read(oh + 0x30, 4))      # Major/MinorSubsystemVersion
+        return major << 16 | minor
+    h = OpenProcess(c, PROCESS_QUERY_LIMITED_INFORMATION, 0, pid)
+    if not h:
+        return 0
+    size = 0x40 if ps == 8 else 0x30
+    buf = c.stack_alloc(size)
+    st = c.nt("NtQueryInformationProcess", h, 37, buf, size, 0)      # ProcessImageInformation
+    c.nt("NtClose", h)
+    if nt_failed(c, st):
+        return 0
+    minor, major = struct.unpack("<HH", c.read(buf + (0x24 if ps == 8 else 0x14), 4))   # SubSystemMinor/Major
+    return major << 16 | minor

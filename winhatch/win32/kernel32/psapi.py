@@ -201,3 +201,81 @@ def GetPerformanceInfo(c, buf, cb):
 
 
 api(K32NAMES, "BOOL WINAPI K32GetPerformanceInfo(PVOID pPerformanceInformation, DWORD cb)")(GetPerformanceInfo)
+
+
+# ------------------------------------------------------------------------------------------ process image names
+ProcessImageFileName, ProcessImageFileNameWin32 = 27, 43
+PROCESS_NAME_NATIVE = 0x1
+STATUS_INFO_LENGTH_MISMATCH = 0xC0000004
+
+
+def process_image_name(c, h: int, cls: int) -> str | None:
+    """NtQueryInformationProcess(ProcessImageFileName / ProcessImageFileNameWin32): a UNICODE_STRING and its text
+    in scratch — a first call learns the length (STATUS_INFO_LENGTH_MISMATCH with *ReturnLength), the second
+    reads it. None with the last error set on failure."""
+    ps = c.ptr_size
+    rl = c.stack_alloc(4)
+    size = 2 * ps + 2 * 260
+    for _ in range(2):
+        buf = c.stack_alloc(size, 8)
+        st = c.nt("NtQueryInformationProcess", h, cls, buf, size, rl)
+        if st == STATUS_INFO_LENGTH_MISMATCH and c.u32(rl) > size:
+            size = c.u32(rl)
+            continue
+        if st & 0x80000000:
+            c.set_last_nt_error(st)
+            return None
+        length = struct.unpack("<H", c.read(buf, 2))[0]
+        text = c.ptr(buf + ps)
+        return c.read(text, length).decode("utf-16-le", "surrogatepass") if length else ""
+    c.set_last_nt_error(STATUS_INFO_LENGTH_MISMATCH)
+    return None
+
+
+@api(K32NAMES, "DWORD WINAPI K32GetProcessImageFileName%(HANDLE hProcess, LPTSTR_RAW lpImageFileName, DWORD nSize)")
+def K32GetProcessImageFileName(c, h, buf, n):
+    """The image's NT path (\\Device\\HarddiskVolumeN\\...): the characters copied without the NUL, 0 with
+    ERROR_INSUFFICIENT_BUFFER when it and its NUL do not fit in nSize characters."""
+    name = process_image_name(c, h, ProcessImageFileName)
+    if name is None:
+        return 0
+    data = c.encode_t(name)
+    tc = c.tchar_size()
+    if not buf or n * tc < len(data) + tc:
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(buf, data + b"\0" * tc)
+    return len(data) // tc
+
+
+@api("psapi.dll", "DWORD WINAPI GetProcessImageFileName%(HANDLE hProcess, LPTSTR_RAW lpImageFileName, DWORD nSize)")
+def GetProcessImageFileName(c, h, buf, n):
+    return K32GetProcessImageFileName(c, h, buf, n)
+
+
+@api(K32NAMES, "BOOL WINAPI QueryFullProcessImageName%(HANDLE hProcess, DWORD dwFlags, LPTSTR_RAW lpExeName, "
+     "PDWORD lpdwSize)")
+def QueryFullProcessImageName(c, h, flags, buf, psize):
+    """The image's Win32 path (ProcessImageFileNameWin32), or with PROCESS_NAME_NATIVE its NT path
+    (ProcessImageFileName). Other flags: ERROR_INVALID_PARAMETER (Windows; Wine accepts them). The name and
+    its NUL must fit in *lpdwSize characters, else ERROR_INSUFFICIENT_BUFFER with *lpdwSize and the buffer
+    untouched; on success *lpdwSize is the length without the NUL. The ANSI form refuses a NULL buffer with
+    ERROR_INVALID_PARAMETER."""
+    if flags & ~PROCESS_NAME_NATIVE or not psize:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if not c.wide and not buf and c.u32(psize):
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    name = process_image_name(c, h, ProcessImageFileName if flags & PROCESS_NAME_NATIVE
+                              else ProcessImageFileNameWin32)
+    if name is None:
+        return 0
+    data = c.encode_t(name)
+    tc = c.tchar_size()
+    if not buf or c.u32(psize) * tc < len(data) + tc:
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(buf, data + b"\0" * tc)
+    c.write_u32(psize, len(data) // tc)
+    return 1

@@ -534,3 +534,57 @@ def GetComputerNameEx(c, fmt, buf, psize):
     c.write(buf, data + bytes(c.tchar_size()))
     c.write_u32(psize, n)
     return 1
+
+
+# ============================================================================================ registry quota
+@api(K32, "BOOL WINAPI GetSystemRegistryQuota(PDWORD pdwQuotaAllowed, PDWORD pdwQuotaUsed)")
+def GetSystemRegistryQuota(c, allowed, used):
+    """NtQuerySystemInformation(SystemRegistryQuotaInformation): RegistryQuotaAllowed and RegistryQuotaUsed into
+    whichever pointers are given (SYSTEM_REGISTRY_QUOTA_INFORMATION { ULONG; ULONG; SIZE_T PagedPoolSize })."""
+    from winhatch.win32.kernel32.threads import nt_failed
+    size = 8 + c.ptr_size
+    buf = c.stack_alloc(size)
+    if nt_failed(c, c.nt("NtQuerySystemInformation", 0x25, buf, size, 0)):
+        return 0
+    if allowed:
+        c.write_u32(allowed, c.u32(buf))
+    if used:
+        c.write_u32(used, c.u32(buf + 4))
+    return 1
+
+
+# ============================================================================================ sessions
+@api(K32, "DWORD WINAPI WTSGetActiveConsoleSessionId(void)")
+def WTSGetActiveConsoleSessionId(c):
+    """The session attached to the physical console: KUSER_SHARED_DATA.ActiveConsoleId, as kernel32 reads it."""
+    from winhatch.kernel.structs import KUSER_SHARED_DATA as KUSD
+    return c.u32(KUSER_SHARED_DATA + KUSD.offset(c.arch, "ActiveConsoleId"))
+
+
+# ============================================================================================ CPU sets
+@api(K32, "BOOL WINAPI GetSystemCpuSetInformation(PVOID Information, ULONG BufferLength, PULONG ReturnedLength, "
+          "HANDLE Process, ULONG Flags)")
+def GetSystemCpuSetInformation(c, info, length, pret, process, flags):
+    """NtQuerySystemInformationEx(SystemCpuSetInformation) with the process handle as its input; *ReturnedLength
+    is what the service reported (0 when it failed before the output), the status mapped to the last error
+    (STATUS_BUFFER_TOO_SMALL: ERROR_INSUFFICIENT_BUFFER). Flags must be 0."""
+    if flags:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    ps = c.ptr_size
+    inp, rl = c.stack_alloc(ps), c.stack_alloc(4)
+    c.write_ptr(inp, process)
+    c.write_u32(rl, 0)
+    st = c.nt("NtQuerySystemInformationEx", 0xAF, inp, ps, info, length, rl)
+    c.write_u32(pret, c.u32(rl))
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    return 1
+
+
+@api(K32, "SIZE_T WINAPI GetLargePageMinimum(void)")
+def GetLargePageMinimum(c):
+    """KUSER_SHARED_DATA.LargePageMinimum, as kernelbase reads it (2 MiB on an x64 machine)."""
+    from winhatch.kernel.structs import KUSER_SHARED_DATA as KUSD
+    return c.u32(KUSER_SHARED_DATA + KUSD.offset(c.arch, "LargePageMinimum"))

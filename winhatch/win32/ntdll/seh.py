@@ -174,8 +174,22 @@ def UnhandledExceptionFilter(c, ep):
 # ------------------------------------------------------------------------------------------ contexts
 @api(("kernel32.dll", "ntdll.dll"), "void NTAPI RtlCaptureContext(PCONTEXT ContextRecord)")
 def RtlCaptureContext(c, ctx_addr):
+    """x64: the caller's registers as they are after the call returns (CONTEXT_ALL of what it captures).
+    x86: the context of the caller's own frame as its return would leave it, through the caller's ebp frame:
+    Eip = [ebp+4], Ebp = [ebp], Esp = ebp + 8, the other registers as they are; ContextFlags
+    CONTEXT_CONTROL | CONTEXT_INTEGER | CONTEXT_SEGMENTS (0x10007) — what Windows' x86 ntdll captures."""
     ctx = caller_context(c)
-    c.write(ctx_addr, X.context_to_guest(ctx))
+    if c.cpu.is64:
+        c.write(ctx_addr, X.context_to_guest(ctx))
+        return
+    r = ctx.regs
+    ebp = r["ebp"] & 0xFFFFFFFF
+    frame = c.read(ebp, 8)
+    r["ebp"], r["eip"] = int.from_bytes(frame[:4], "little"), int.from_bytes(frame[4:], "little")
+    r["esp"] = (ebp + 8) & 0xFFFFFFFF
+    data = bytearray(X.context_to_guest(ctx))
+    data[0:4] = (0x10007).to_bytes(4, "little")
+    c.write(ctx_addr, bytes(data))
 
 
 def _restore(c, ctx_addr, base=None):

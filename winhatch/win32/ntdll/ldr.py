@@ -229,3 +229,8 @@ def RtlGetUnloadEventTraceEx(c, psize, pcount, ptrace):
     var = block + _loader.unload_trace_layout(st.arch)[1]
     for out, addr in ((psize, var), (pcount, var + 4), (ptrace, var + 8)):
         c.write_ptr(out, addr)
+
+
+# PS_SYSTEM_DLL_INIT_BLOCK: data the kernel fills when it maps ntdll (winhatch.kernel.ps.create)
+from winhatch.win32.api import data_export as _data_export  # noqa: E402
+_data_export("ntdll.dll", "LdrSystemDllInitBlock", 0xF0)

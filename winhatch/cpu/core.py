@@ -849,8 +849,10 @@ class Cpu:
 
     def _fault_from_vector(self, v: int) -> GuestFault:
         pc = self.pc
-        if v == 3:   # int3 is a trap: EIP is past it; Windows reports the int3 address
-            at = pc - 1 if self._peek(pc - 1, 1) == b"\xcc" else pc - 2
+        if v == 3:
+            # int3 is a trap: EIP is past it; Windows backs the breakpoint's address up one byte (the int3 of
+            # `cc`; inside `cd 03`, the byte after `cd` — ntdll/exception.c test_breakpoint, x86 and x64)
+            at = pc - 1
             return GuestFault(nt.STATUS_BREAKPOINT, at, kind="breakpoint", description="int3", vector=3)
         if v == 0:
             return GuestFault(nt.STATUS_INTEGER_DIVIDE_BY_ZERO, pc, kind="divide",

@@ -77,10 +77,18 @@ def RtlRaiseException(c, rec_addr):
     mem = Mem(c.proc)
     try:
         rec = X.read_record(mem, rec_addr, c.arch)
+        readable = True
     except X.ExceptionError:
         rec = X.build_record(0xC0000005, X.EXCEPTION_NONCONTINUABLE, c.cpu.pc, (0, rec_addr))
+        readable = False
     ctx = caller_context(c)
     rec["ExceptionAddress"] = ctx.pc
+    if readable:
+        # RtlRaiseException stores the caller's return address in the caller's own record before it raises
+        # (ntdll/exception.c run_rtlraiseexception_test: the record reads it after the handler continued)
+        at = rec_addr + EXCEPTION_RECORD.offset(c.arch, "ExceptionAddress")
+        if c.proc.aspace.accessible(at, c.ptr_size, True):
+            c.write_ptr(at, ctx.pc)
     _raise(c, rec, ctx, "RtlRaiseException")
 
 

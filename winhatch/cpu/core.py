@@ -826,6 +826,14 @@ class Cpu:
                 self._hook_exc = e
             N.lib.uc_emu_stop(self._h)
 
+    def stop_with_fault_at(self, address: int, kind: str, description: str) -> None:
+        """From a code hook at `address` (before the instruction runs): end the run with STATUS_SINGLE_STEP at
+        that address, as a debug-register execution breakpoint faults (winhatch.kernel.ke.hwbp)."""
+        fault = GuestFault(nt.STATUS_SINGLE_STEP, address, kind=kind, description=description, vector=1)
+        self.pc = address
+        self._reason = StopReason("fault", address, fault=fault)
+        N.lib.uc_emu_stop(self._h)
+
     def _defer(self, trap_va: int) -> None:
         """The trap's handler runs after this run ends, on the registers (the stub is restarted from trap_va
         when it returns without moving the pc)."""

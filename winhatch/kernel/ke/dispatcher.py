@@ -54,6 +54,7 @@ from winhatch.kernel import events as ev
 from winhatch.kernel import hooks as _hooks
 from winhatch.kernel.ke import wait as kwait
 from winhatch.kernel.ke import traps as _traps
+from winhatch.kernel.ke import hwbp
 from winhatch.kernel.ke.traps import SPECULATIVE
 from winhatch.kernel.ke.wait import Preempt, WouldBlock
 
@@ -627,6 +628,8 @@ class Dispatcher:
             if slice_timeout:
                 timeout = min(timeout, self.slice_wall_s) if timeout else self.slice_wall_s
             self._run_accounted = 0
+            if "debug_registers" in thread.__dict__ or getattr(cpu, "hw_breakpoints", None) is not None:
+                hwbp.sync(thread)        # this thread's hardware breakpoints (code hooks only while one is armed)
             r = cpu.run(cpu.pc, max_instructions=budget, timeout_s=timeout, resumable=bool(slice_timeout))
             executed = getattr(r, "instructions", 0) or (budget if r.kind == "budget" else 0)
             self.instructions += executed
@@ -826,6 +829,8 @@ class Dispatcher:
                                      code_name=status_name(info.code), address=info.address,
                                      where=proc.subsystem["images"].describe(info.address), fastfail=code)
             self.unhandled_exception(thread, info)
+        if fault.kind == "single-step":
+            hwbp.note_single_step(thread)        # a TF trap: Dr6.BS
         params = ()
         if fault.kind == "debug_service":   # KiDebugServiceTrap: one parameter, the service code in eax / rax
             code = proc.cpu.reg("rax" if proc.cpu.is64 else "eax") & (0xFFFFFFFFFFFFFFFF if proc.cpu.is64

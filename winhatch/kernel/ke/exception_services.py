@@ -14,10 +14,14 @@ from winhatch.kernel.structs import EXCEPTION_RECORD
 EXCEPTION_MAXIMUM_PARAMETERS = 15
 
 
-def _context(thread, addr: int):
+def _context(thread, addr: int, *, debug_registers: bool = False):
     proc = thread.process
     size = X64_CONTEXT_SIZE if proc.arch == "x64" else X86_CONTEXT_SIZE
-    return context_from_guest(user_read(proc, addr, size), proc.cpu.save_context())
+    data = user_read(proc, addr, size)
+    if debug_registers:      # NtContinue: a CONTEXT with CONTEXT_DEBUG_REGISTERS sets the thread's
+        from winhatch.kernel.ke import hwbp
+        hwbp.from_guest(thread, data, proc.arch)
+    return context_from_guest(data, proc.cpu.save_context())
 
 
 @kernel_service("NtContinue")
@@ -27,7 +31,7 @@ def NtContinue(machine, thread, ContextRecord, TestAlert):
     mode: KiUserApcDispatcher gets the CONTEXT just loaded (its NtContinue resumes it once they have run)."""
     from winhatch.kernel.ke import apc
     from winhatch.kernel.ke.wait import pending_apcs
-    ctx = _context(thread, ContextRecord)
+    ctx = _context(thread, ContextRecord, debug_registers=True)
     cpu = thread.process.cpu
     cpu.restore_context(ctx)
     if TestAlert & 0xFF and pending_apcs(thread):

@@ -90,3 +90,25 @@ def test_32bit_view_of_a_wow64_address_space():
         aspace.allocate(0xC0000000, 0x1000, 0x2000, 0x04)
     above = aspace.query(0x9876541000)
     assert above.AllocationBase == 0x9876540000 and above.State == 0x2000
+
+
+HW_BREAKPOINT = """set: 1
+read back: dr0 ok=1 dr7=1
+result=13 hits=1 steps=1
+dr0 in handler ok=1
+again: result=16 hits=1
+after: dr7=0
+"""
+
+
+def test_hardware_execution_breakpoint(arch, build_fixture):
+    """tests/fixtures/src/hw_breakpoint.c: Dr0/Dr7 set with SetThreadContext arm an execution breakpoint; it fires
+    once before the function runs (STATUS_SINGLE_STEP, Dr6.B0, the registers in the handler's CONTEXT); the
+    handler's Dr7 = 0 disarms it; the TF step it asks for traps with Dr6.BS. wine64 prints the same except
+    steps=0 (its single-step CONTEXT lacks Dr6.BS); Windows sets BS (ntdll/exception.c bpx_handler: "BS flag is
+    not set in Dr6")."""
+    exe = build_fixture("hw_breakpoint.c", arch)
+    res = runner.run(exe, [], max_instructions=200_000_000)
+    assert res.error is None, res.error
+    assert res.stdout.decode().replace("\r\n", "\n") == HW_BREAKPOINT
+    assert res.exit_status == 0

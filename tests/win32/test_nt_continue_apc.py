@@ -112,3 +112,26 @@ def test_hardware_execution_breakpoint(arch, build_fixture):
     assert res.error is None, res.error
     assert res.stdout.decode().replace("\r\n", "\n") == HW_BREAKPOINT
     assert res.exit_status == 0
+
+
+DEBUG_INFO = """create: 00000000
+set, wrong length: c0000004 len=4
+set: 00000000 len=0
+convert idle: c0000001 code=cccccccc pid=dddddddd tid=dddddddd
+image information, one byte more: c0000004
+debug flags of a DEBUG_PROCESS debuggee: 00000000 1
+"""
+
+
+def test_debug_object_and_process_information_details(arch, build_fixture, tmp_path):
+    """tests/fixtures/src/nt_debug_info.c (x64 output identical under wine64; the facts of ntdll/info.c
+    test_debug_object, test_query_process_image_info, test_query_process_debug_flags): NtSetInformationDebugObject
+    writes ReturnLength only for a wrong length; DbgUiConvertStateChangeStructure of DbgIdle is
+    STATUS_UNSUCCESSFUL with the client id copied; ProcessImageInformation wants its exact length; a DEBUG_PROCESS
+    debuggee's ProcessDebugFlags is 1 (NoDebugInherit clear)."""
+    import shutil
+    exe = tmp_path / "nt_debug_info.exe"
+    shutil.copy2(build_fixture("nt_debug_info.c", arch), exe)
+    res = runner.run(exe, [], max_instructions=200_000_000)
+    assert res.error is None, res.error
+    assert res.stdout.decode().replace("\r\n", "\n") == DEBUG_INFO

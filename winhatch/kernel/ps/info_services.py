@@ -274,6 +274,8 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
         # what NtQuerySection(SectionImageInformation) answers for the image section the process was created
         # from (it stays valid after the image's view is unmapped: Wine's kernel32/tests/loader.c on Windows)
         from winhatch.kernel.mm.section_services import _query_image_information
+        if size != fixed[0 if ps == 8 else 1]:   # exactly the structure (larger is a mismatch too: ntdll/info.c)
+            return STATUS_INFO_LENGTH_MISMATCH
         return _query_image_information(thread, proc.image_section, buf, size, rl)
     if cls == ProcessBasicInformation:
         # ExitStatus, PebBaseAddress, AffinityMask, BasePriority, UniqueProcessId, InheritedFromUniqueProcessId
@@ -330,7 +332,9 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
         return st or (STATUS_PORT_NOT_SET if not debugged else 0)
     if cls == ProcessDebugFlags:       # PROCESS_DEBUG_INHERIT: 1 while no debugger is attached
         no_inherit = getattr(proc, "no_debug_inherit", False)
-        return _answer(thread, buf, size, struct.pack("<I", 0 if debugged or no_inherit else 1), rl)
+        # !NoDebugInherit, debugged or not: a debuggee made with DEBUG_PROCESS reads 1, one made with
+        # DEBUG_ONLY_THIS_PROCESS or attached to (DebugActiveProcess) 0 (ntdll/info.c test_query_process_debug_flags)
+        return _answer(thread, buf, size, struct.pack("<I", 0 if no_inherit else 1), rl)
     if cls == ProcessBreakOnTermination:
         return _answer(thread, buf, size, struct.pack("<I", int(getattr(proc, "break_on_termination", False))), rl)
     if cls == ProcessCommandLineInformation:

@@ -351,10 +351,17 @@ def NtDuplicateObject(machine, thread, SourceProcessHandle, SourceHandle, Target
     if cur_thread is None and normalize_handle(SourceHandle) == CURRENT_THREAD:
         # another process's NtCurrentThread() has no meaning here
         return STATUS_INVALID_HANDLE
-    new = src.handles.duplicate(SourceHandle, dst.handles, DesiredAccess & 0xFFFFFFFF, inherit=inherit,
-                                same_access=bool(options & DUPLICATE_SAME_ACCESS),
-                                close_source=bool(options & DUPLICATE_CLOSE_SOURCE),
-                                current_process=src, current_thread=cur_thread)
+    try:
+        new = src.handles.duplicate(SourceHandle, dst.handles, DesiredAccess & 0xFFFFFFFF, inherit=inherit,
+                                    same_access=bool(options & DUPLICATE_SAME_ACCESS),
+                                    close_source=bool(options & DUPLICATE_CLOSE_SOURCE),
+                                    current_process=src, current_thread=cur_thread)
+    except NtStatusError:
+        # a failed duplication leaves NULL in the caller's TargetHandle (ntdll/om.c test_token, Windows)
+        if TargetHandle and thread.process.aspace.accessible(TargetHandle, 8 if thread.process.arch == "x64" else 4,
+                                                             True):
+            write_handle(thread, TargetHandle, 0)
+        raise
     if TargetHandle:
         write_handle(thread, TargetHandle, new)
     return 0

@@ -135,3 +135,25 @@ def test_debug_object_and_process_information_details(arch, build_fixture, tmp_p
     res = runner.run(exe, [], max_instructions=200_000_000)
     assert res.error is None, res.error
     assert res.stdout.decode().replace("\r\n", "\n") == DEBUG_INFO
+
+
+STATUS_DETAILS = """directory: 00000000
+empty: 8000001a context=deadbeef size ok=1 cleared=1
+duplicate of a bad handle: c0000008 handle={null}
+thread token to a bad pointer: c0000005
+alert of an exited thread: 00000000
+read into NULL: 0 err=998
+"""
+
+
+def test_status_details_of_om_sync_threadpool(arch, build_fixture):
+    """tests/fixtures/src/nt_status_details.c (x64 output identical under wine64; the facts of ntdll/om.c
+    test_query_directory and test_token, sync.c test_tid_alert, threadpool.c test_tp_io): the end of an object
+    directory reports one cleared empty entry and its size; a failed NtDuplicateObject leaves NULL; NtOpenThreadToken
+    probes its output first; an exited thread with an open handle can still be alerted by id; ReadFile into a NULL
+    buffer fails at once with ERROR_NOACCESS."""
+    exe = build_fixture("nt_status_details.c", arch)
+    res = runner.run(exe, [], max_instructions=200_000_000)
+    assert res.error is None, res.error
+    null = "0000000000000000" if arch == "x64" else "00000000"
+    assert res.stdout.decode().replace("\r\n", "\n") == STATUS_DETAILS.format(null=null)

@@ -173,7 +173,8 @@ def execute_flags(proc) -> int:
     """DEP as Windows 10 sets it: always on for a 64-bit process; for a WoW64 process on (and permanent) when
     the image is NX-compatible, else off with ATL thunk emulation (the OptIn default policy)."""
     if proc.arch == "x64":
-        return MEM_EXECUTE_OPTION_DISABLE | MEM_EXECUTE_OPTION_PERMANENT
+        # DEP always on, permanent, no ATL thunk emulation (0xD: ntdll/exception.c test_dpe_exceptions, x64)
+        return MEM_EXECUTE_OPTION_DISABLE | MEM_EXECUTE_OPTION_DISABLE_THUNK_EMULATION | MEM_EXECUTE_OPTION_PERMANENT
     flags = getattr(proc, "execute_flags", None)
     if flags is not None:
         return flags
@@ -410,6 +411,8 @@ def NtSetInformationProcess(machine, thread, ProcessHandle, ProcessInformationCl
             return STATUS_INVALID_PARAMETER
         proc = thread.process
         value = _u32(thread, ProcessInformation, size)
+        if proc.arch == "x64":
+            return STATUS_INVALID_PARAMETER    # a 64-bit process's DEP is not a setting (test_dpe_exceptions, x64)
         if execute_flags(proc) & MEM_EXECUTE_OPTION_PERMANENT:
             return STATUS_ACCESS_DENIED
         if value & ~0x3F or (value & MEM_EXECUTE_OPTION_DISABLE and value & MEM_EXECUTE_OPTION_ENABLE):

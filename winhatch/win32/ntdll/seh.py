@@ -197,6 +197,13 @@ def RtlCaptureContext(c, ctx_addr):
     r["esp"] = (ebp + 8) & 0xFFFFFFFF
     data = bytearray(X.context_to_guest(ctx))
     data[0:4] = (0x10007).to_bytes(4, "little")
+    # the selectors are stored as 16-bit values: the upper half of each DWORD field keeps what it held
+    # (ntdll/exception.c test_thread_context compares them with the test's own 16-bit stores)
+    from winhatch.kernel.structs import CONTEXT_X86
+    old = c.read(ctx_addr, len(data))
+    for name in ("SegGs", "SegFs", "SegEs", "SegDs", "SegCs", "SegSs"):
+        off = CONTEXT_X86.offset("x86", name)
+        data[off + 2:off + 4] = old[off + 2:off + 4]
     c.write(ctx_addr, bytes(data))
 
 

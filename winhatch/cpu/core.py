@@ -847,6 +847,14 @@ class Cpu:
                 self._hook_exc = e
             N.lib.uc_emu_stop(self._h)
 
+    def stop_with_fault_at(self, address: int, kind: str, description: str) -> None:
+        """From a code hook at `address` (before the instruction runs): end the run with STATUS_SINGLE_STEP at
+        that address, as a debug-register execution breakpoint faults (winhatch.kernel.ke.hwbp)."""
+        fault = GuestFault(nt.STATUS_SINGLE_STEP, address, kind=kind, description=description, vector=1)
+        self.pc = address
+        self._reason = StopReason("fault", address, fault=fault)
+        N.lib.uc_emu_stop(self._h)
+
     def _defer(self, trap_va: int) -> None:
         """The trap's handler runs after this run ends, on the registers (the stub is restarted from trap_va
         when it returns without moving the pc)."""
@@ -870,8 +878,10 @@ class Cpu:
 
     def _fault_from_vector(self, v: int) -> GuestFault:
         pc = self.pc
-        if v == 3:   # int3 is a trap: EIP is past it; Windows reports the int3 address
-            at = pc - 1 if self._peek(pc - 1, 1) == b"\xcc" else pc - 2
+        if v == 3:
+            # int3 is a trap: EIP is past it; Windows backs the breakpoint's address up one byte (the int3 of
+            # `cc`; inside `cd 03`, the byte after `cd` — ntdll/exception.c test_breakpoint, x86 and x64)
+            at = pc - 1
             return GuestFault(nt.STATUS_BREAKPOINT, at, kind="breakpoint", description="int3", vector=3)
         if v == 0:
             return GuestFault(nt.STATUS_INTEGER_DIVIDE_BY_ZERO, pc, kind="divide",

@@ -14,6 +14,8 @@ dependency order.
 """
 from __future__ import annotations
 
+import struct
+
 from winhatch._record import NEW, Record
 from winhatch.kernel import events as ev
 from winhatch.kernel.ke.dispatcher import ProcessExit
@@ -95,6 +97,8 @@ class LoaderState:
         self.user_dll_dirs: dict[int, str] = {}
         self.default_search_flags = 0
         self.pinned: set[int] = set()    # bases of modules pinned by LdrAddRefDll(LDR_ADDREF_DLL_PIN)
+        self.unload_trace = 0            # ntdll's RTL_UNLOAD_EVENT_TRACE ring (allocated on first use)
+        self.unload_sequence = 0
 
     # ---- guest memory helpers -------------------------------------------------------------------------------
     def alloc(self, size: int) -> int:
@@ -999,6 +1003,56 @@ def _remove_module(st: LoaderState, m: Module) -> None:
     st.machine.events.emit(ev.IMAGE, "image_unload", st.proc.pid, 0, name=m.name, base=m.base)
 
 
+#: ntdll's record of the last DLLs unloaded (RtlGetUnloadEventTrace): a ring of RTL_UNLOAD_EVENT_TRACE
+#: { PVOID BaseAddress; SIZE_T SizeOfImage; ULONG Sequence, TimeDateStamp, CheckSum; WCHAR ImageName[32];
+#: ULONG Version[2]; } (0x68 bytes x64, 0x5C x86), RTL_UNLOAD_EVENT_TRACE_NUMBER (64) entries, followed here by
+#: the three variables RtlGetUnloadEventTraceEx points at: ULONG element size, ULONG element count, PVOID trace
+UNLOAD_TRACE_NUMBER = 64
+
+
+def unload_trace_layout(arch: str) -> tuple[int, int]:
+    """(element size, offset of the ring's variables) of `arch`'s unload event trace block."""
+    size = 0x68 if arch == "x64" else 0x5C
+    return size, (size * (UNLOAD_TRACE_NUMBER + 1) + 7) & ~7   # one zero element ends a walk of a full ring
+
+
+def unload_trace(st: "LoaderState") -> int:
+    """The process's unload event trace block (ntdll data on Windows; here a zeroed block of the process heap
+    made on first use): the ring, then ElementSize, ElementCount and the pointer to the ring."""
+    if not st.unload_trace:
+        size, var = unload_trace_layout(st.arch)
+        block = st.alloc(var + 8 + st.ptr)
+        st.proc.aspace.write(block + var, size.to_bytes(4, "little") + UNLOAD_TRACE_NUMBER.to_bytes(4, "little"))
+        st.write_ptr(block + var + 8, block)
+        st.unload_trace = block
+    return st.unload_trace
+
+
+def _record_unload(st: "LoaderState", m: Module) -> None:
+    """LdrUnloadDll's entry in the unload event trace: base, size, sequence number, the image's TimeDateStamp
+    and CheckSum, its base name (at most 31 characters), its file version (VS_FIXEDFILEINFO, 0 without one)."""
+    size, _var = unload_trace_layout(st.arch)
+    block = unload_trace(st)
+    slot = block + size * (st.unload_sequence % UNLOAD_TRACE_NUMBER)
+    ps = st.ptr
+    from winhatch.pe import PEFormatError
+    ver = (0, 0)
+    try:
+        info = m.pe.version_info if m.pe is not None else None
+        fixed = info and info.get("fixed")
+        if fixed:
+            ver = (fixed["file_version_ms"], fixed["file_version_ls"])
+    except PEFormatError:       # a damaged version resource: no version, as for an image without one
+        pass
+    name = m.name[:31].encode("utf-16-le")
+    data = (m.base.to_bytes(ps, "little") + m.size.to_bytes(ps, "little")
+            + struct.pack("<III", st.unload_sequence & 0xFFFFFFFF, m.pe.timestamp if m.pe is not None else 0,
+                          m.pe.checksum if m.pe is not None else 0)
+            + name.ljust(64, b"\0") + struct.pack("<II", *ver))
+    st.proc.aspace.write(slot, data.ljust(size, b"\0"))
+    st.unload_sequence += 1
+
+
 def LdrUnloadDll(machine, thread, base: int) -> bool:
     st = state_of(thread.process)
     m = next((x for x in st.modules if x.base == base), None)
@@ -1020,6 +1074,8 @@ def LdrUnloadDll(machine, thread, base: int) -> bool:
             machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 0])
         finally:
             st.unloading.discard(m.base)
+    if not m.datafile:
+        _record_unload(st, m)
     _remove_module(st, m)
     return True
 

@@ -429,6 +429,15 @@ class Call:
         status = self.machine.services.call(self.thread, name, args, self._sp, f"{dll}!{self.name}")
         return 0 if status is None else status & 0xFFFFFFFF
 
+    def nt_native(self, name: str, *args: int) -> int:
+        """WoW64's call of the 64-bit service `name` for a 32-bit process (what wow64.dll does for the NtWow64*64
+        exports): 64-bit arguments, and the pointer-sized values the service reads or writes through them
+        (BaseAddress, RegionSize, byte counts) are ULONG64s. Returns the NTSTATUS (unsigned 32-bit)."""
+        spec = self.spec
+        dll = spec.dlls[0] if spec is not None else "?"
+        status = self.machine.services.call(self.thread, name, args, self._sp, f"{dll}!{self.name}", native=True)
+        return 0 if status is None else status & 0xFFFFFFFF
+
     def trace_note(self, key: str, value) -> None:
         """Add what the API trace cannot read from the arguments to this call's event (the text a
         WriteConsole wrote); nothing when the call is not traced."""

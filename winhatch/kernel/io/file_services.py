@@ -1720,9 +1720,15 @@ def NtQueryDirectoryObject(machine, thread, DirectoryHandle, Buffer, Length, Ret
     length = Length & 0xFFFFFFFF
     items = sorted(((o.name or k).rsplit("\\", 1)[-1], o.type_name) for k, o in d.children.items())
     start = 0 if RestartScan & 0xFF else struct.unpack("<I", _rd(thread, Context, 4))[0]
-    if start >= len(items):
-        return STATUS_NO_MORE_ENTRIES
     rec = 2 * (16 if n == 8 else 8)            # two UNICODE_STRINGs
+    if start >= len(items):
+        # the end: an empty entry is what the buffer would hold — its size in ReturnLength, the entry cleared
+        # when it fits (ntdll/om.c test_query_directory on Windows); Context stays as it is
+        if length >= rec:
+            _wr(thread, Buffer, bytes(rec))
+        if ReturnLength:
+            _wr(thread, ReturnLength, struct.pack("<I", rec))
+        return STATUS_NO_MORE_ENTRIES
     chosen = []
     for i in range(start, len(items)):
         names = sum(len(s.encode("utf-16-le")) + 2 for s in items[i])
@@ -1753,6 +1759,8 @@ def NtQueryDirectoryObject(machine, thread, DirectoryHandle, Buffer, Length, Ret
     _wr(thread, Context, struct.pack("<I", start + len(chosen)))
     if ReturnLength:
         _wr(thread, ReturnLength, struct.pack("<I", len(table) + len(strings)))
+    if ReturnSingleEntry & 0xFF:
+        return 0                               # one entry asked for, one given: success even if more remain
     return STATUS_MORE_ENTRIES if start + len(chosen) < len(items) else 0
 
 

@@ -226,7 +226,12 @@ PIPE_READ_WAIT = "NtReadFile (named pipe)"
 def read_request(machine, thread, file_object, buffer: int, length: int, offset: int | None, iosb: int, event,
                  apc_routine: int, apc_context: int, win32_routine: int = 0) -> int:
     """NtReadFile's path for one file object: completes now (complete_request), pends (STATUS_PENDING, an
-    Irp the device completes later) or, on a synchronous handle that must wait, blocks (restart protocol)."""
+    Irp the device completes later) or, on a synchronous handle that must wait, blocks (restart protocol).
+    The I/O manager probes the caller's buffer first (ProbeForWrite): a buffer the caller cannot write is
+    STATUS_ACCESS_VIOLATION before anything is queued (ReadFile of a NULL buffer: ERROR_NOACCESS at once,
+    ntdll/threadpool.c test_tp_io)."""
+    if length and (not buffer or not thread.process.aspace.accessible(buffer, length, True)):
+        return 0xC0000005
     if event is not None:
         event.reset()
     done = getattr(thread, "wait_done", None)

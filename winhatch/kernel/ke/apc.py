@@ -40,15 +40,17 @@ def wants_delivery(thread, status: int | None) -> bool:
     return status == STATUS_USER_APC or bool(getattr(thread, "deliver_apcs", False))
 
 
-def deliver_user_apcs(machine, thread, cpu, kind: str, site: int, status: int) -> None:
+def deliver_user_apcs(machine, thread, cpu, kind: str | None, site: int, status: int | None) -> None:
     """Continue the thread at KiUserApcDispatcher(CONTEXT *) with the system call's return context on its
     stack (x64: rcx = the CONTEXT, shadow space and a zero return address below it; x86: the CONTEXT pointer as
-    the argument of a stdcall frame)."""
+    the argument of a stdcall frame). `kind` None and `status` None: the context is the thread's registers as
+    they are (NtContinue with TestAlert has just loaded them from its CONTEXT record)."""
     thread.deliver_apcs = False
     ctx = cpu.save_context()
     if kind in ("syscall", "sysenter"):
         ctx.pc = site + 2                      # the hook runs before the pc moves past the instruction
-    ctx.set("rax" if cpu.is64 else "eax", status & 0xFFFFFFFF)
+    if status is not None:
+        ctx.set("rax" if cpu.is64 else "eax", status & 0xFFFFFFFF)
     size = X64_CONTEXT_SIZE if cpu.is64 else X86_CONTEXT_SIZE
     ctx_addr = (ctx.sp - size - 0x80) & ~0xF
     low = ctx_addr - 0x40

@@ -54,6 +54,7 @@ from winhatch.kernel import events as ev
 from winhatch.kernel import hooks as _hooks
 from winhatch.kernel.ke import wait as kwait
 from winhatch.kernel.ke import traps as _traps
+from winhatch.kernel.ke import hwbp
 from winhatch.kernel.ke.traps import SPECULATIVE
 from winhatch.kernel.ke.wait import Preempt, WouldBlock
 
@@ -627,6 +628,8 @@ class Dispatcher:
             if slice_timeout:
                 timeout = min(timeout, self.slice_wall_s) if timeout else self.slice_wall_s
             self._run_accounted = 0
+            if "debug_registers" in thread.__dict__ or getattr(cpu, "hw_breakpoints", None) is not None:
+                hwbp.sync(thread)        # this thread's hardware breakpoints (code hooks only while one is armed)
             r = cpu.run(cpu.pc, max_instructions=budget, timeout_s=timeout, resumable=bool(slice_timeout))
             executed = getattr(r, "instructions", 0) or (budget if r.kind == "budget" else 0)
             self.instructions += executed
@@ -826,6 +829,8 @@ class Dispatcher:
                                      code_name=status_name(info.code), address=info.address,
                                      where=proc.subsystem["images"].describe(info.address), fastfail=code)
             self.unhandled_exception(thread, info)
+        if fault.kind == "single-step":
+            hwbp.note_single_step(thread)        # a TF trap: Dr6.BS
         params = ()
         if fault.kind == "debug_service":   # KiDebugServiceTrap: one parameter, the service code in eax / rax
             code = proc.cpu.reg("rax" if proc.cpu.is64 else "eax") & (0xFFFFFFFFFFFFFFFF if proc.cpu.is64
@@ -915,16 +920,12 @@ class Dispatcher:
         cpu = proc.cpu
         if info.context is not None:
             cpu.restore_context(info.context)      # the debugger sees (and continues) the raiser's context
-        elif info.code == STATUS_BREAKPOINT and cpu.pc == info.address:
-            # int3 is a trap: the debugger sees (and continues) the thread past it
-            try:
-                op = proc.aspace.read(info.address, 2)
-            except Exception:  # an unreadable address: leave the pc
-                op = b""
-            if op[:1] == b"\xcc":
-                cpu.pc = info.address + 1
-            elif op == b"\xcd\x03":
-                cpu.pc = info.address + 2
+        elif info.code == STATUS_BREAKPOINT and cpu.pc == info.address and info.description in ("int3", "int 0x2d"):
+            # the breakpoint traps (int3, int 0x2d): the debugger sees (and continues) the thread one byte past the
+            # address the exception reports (past `cc`, past `cd 03`; after `int 0x2d` one byte further on, the
+            # byte a debug service skips — ntdll/exception.c test_debugger, stages 7-10); the handlers, when the
+            # debugger passes it on, see the reported address
+            cpu.pc = info.address + 1
         elif info.code == STATUS_SINGLE_STEP:
             reg = "rflags" if cpu.is64 else "eflags"
             cpu.set_reg(reg, cpu.reg(reg) & ~0x100)   # the trap flag is clear once the step trapped

@@ -14,18 +14,28 @@ from winhatch.kernel.structs import EXCEPTION_RECORD
 EXCEPTION_MAXIMUM_PARAMETERS = 15
 
 
-def _context(thread, addr: int):
+def _context(thread, addr: int, *, debug_registers: bool = False):
     proc = thread.process
     size = X64_CONTEXT_SIZE if proc.arch == "x64" else X86_CONTEXT_SIZE
-    return context_from_guest(user_read(proc, addr, size), proc.cpu.save_context())
+    data = user_read(proc, addr, size)
+    if debug_registers:      # NtContinue: a CONTEXT with CONTEXT_DEBUG_REGISTERS sets the thread's
+        from winhatch.kernel.ke import hwbp
+        hwbp.from_guest(thread, data, proc.arch)
+    return context_from_guest(data, proc.cpu.save_context())
 
 
 @kernel_service("NtContinue")
 def NtContinue(machine, thread, ContextRecord, TestAlert):
     """The thread continues with the registers of the CONTEXT (the status register is the CONTEXT's).
-    TestAlert would deliver pending user APCs first: winhatch queues none that this service must run."""
-    ctx = _context(thread, ContextRecord)
-    thread.process.cpu.restore_context(ctx)
+    TestAlert: the user APCs queued to the thread run first, as KiDeliverApc runs them on the way back to user
+    mode: KiUserApcDispatcher gets the CONTEXT just loaded (its NtContinue resumes it once they have run)."""
+    from winhatch.kernel.ke import apc
+    from winhatch.kernel.ke.wait import pending_apcs
+    ctx = _context(thread, ContextRecord, debug_registers=True)
+    cpu = thread.process.cpu
+    cpu.restore_context(ctx)
+    if TestAlert & 0xFF and pending_apcs(thread):
+        apc.deliver_user_apcs(machine, thread, cpu, None, 0, None)
     return 0
 
 
@@ -51,3 +61,15 @@ def NtRaiseException(machine, thread, ExceptionRecord, ContextRecord, FirstChanc
         info.first_chance = False
         machine.dispatcher.unhandled_exception(thread, info)
     return 0
+
+
+STATUS_NO_CALLBACK_ACTIVE = 0xC0000258
+
+
+@kernel_service("NtCallbackReturn")
+def NtCallbackReturn(machine, thread, OutputBuffer, OutputLength, Status):
+    """The end of a kernel-to-user callback (KeUserModeCallback → KiUserCallbackDispatcher): the kernel's call
+    returns with the buffer and status. winhatch's kernel makes no user-mode callbacks (there is no win32k
+    calling into user32), so a thread never has one active: STATUS_NO_CALLBACK_ACTIVE, as Windows answers a
+    thread outside a callback."""
+    return STATUS_NO_CALLBACK_ACTIVE

@@ -154,13 +154,21 @@ class ServiceTable:
             else:
                 cpu.retval = status & 0xFFFFFFFF
 
-    def call(self, thread, name: str, args, caller_sp: int, caller: str | None) -> int | None:
+    def call(self, thread, name: str, args, caller_sp: int, caller: str | None, native: bool = False) -> int | None:
         """A service called by a Win32 handler, as kernelbase calls ntdll's stub: the same implementation a
-        guest `syscall` reaches, traced as a system service (kind "api", its caller the API)."""
+        guest `syscall` reaches, traced as a system service (kind "api", its caller the API). `native`: WoW64's
+        call of the 64-bit service for a 32-bit process (NtWow64*64): the arguments are 64-bit and so are the
+        pointer-sized values the service reads and writes through them (thread.native_call while it runs)."""
         svc = BY_NAME[name]
         self.calls += 1
-        mask = (1 << (8 * thread.process.cpu.ptr_size)) - 1
-        return self.invoke(thread, svc, [a & mask for a in args], caller_sp, "api", lambda: caller)
+        mask = (1 << (64 if native else 8 * thread.process.cpu.ptr_size)) - 1
+        if not native:
+            return self.invoke(thread, svc, [a & mask for a in args], caller_sp, "api", lambda: caller)
+        thread.native_call = True
+        try:
+            return self.invoke(thread, svc, [a & mask for a in args], caller_sp, "api", lambda: caller)
+        finally:
+            thread.native_call = False
 
     def invoke(self, thread, svc: Service, args: list[int], caller_sp: int, kind: str, caller) -> int | None:
         """Run service `svc` for `thread` with its arguments; `caller()` describes the call site (computed only

@@ -509,7 +509,9 @@ def NtAlertThreadByThreadId(machine, thread, ThreadId):
     if target.process is not thread.process:
         return STATUS_ACCESS_DENIED
     if target.terminated:
-        return STATUS_INVALID_CID
+        # an exited thread keeps its id while its object lives (a handle is open): the alert is accepted and
+        # changes nothing (ntdll/sync.c test_tid_alert, Windows); once the object is gone the id names nothing
+        return 0 if getattr(target, "handle_count", 0) > 0 else STATUS_INVALID_CID
     target.alerted_by_id = True
     machine.dispatcher.signal_waiters()
     return 0

@@ -305,6 +305,12 @@ class AddressSpace:
         else:
             self.end = USER_END_X86_LAA if large_address_aware else USER_END_X86
         self.highest_user_address = self.end - 1
+        # a WoW64 (x86) process lives in a 64-bit address space: above 4 GB is user space too (the 64-bit ntdll,
+        # PEB64 and TEB64 are there on Windows), which 32-bit code cannot address; only WoW64's 64-bit calls
+        # (NtWow64AllocateVirtualMemory64, NtWow64Read/WriteVirtualMemory64) reach it. Between the 32-bit
+        # highest address and 4 GB is not user space for either.
+        self.native_low = 1 << 32 if arch == "x86" else None
+        self.native_end = USER_END_X64
         self.commit_limit = commit_limit
         self.commit_pool = commit_pool    # the machine-wide limit (CommitPool), if any
         if commit_pool is not None:
@@ -350,7 +356,16 @@ class AddressSpace:
 
     def _next_base(self, addr: int) -> int:
         k = bisect_right(self._bases, addr)
-        return self._bases[k] if k < len(self._bases) else self.end
+        if self.native_low is not None and addr >= self.native_low:
+            return self._bases[k] if k < len(self._bases) else self.native_end
+        return min(self._bases[k], self.end) if k < len(self._bases) else self.end
+
+    def _user_range(self, a: int, b: int) -> bool:
+        """[a, b) lies in user space: below the highest user address, or (a WoW64 process) in its 64-bit
+        space above 4 GB."""
+        if self.lowest <= a < b <= self.end:
+            return True
+        return self.native_low is not None and self.native_low <= a < b <= self.native_end
 
     def _find_free(self, size: int, top_down: bool, align: int = G, lowest: int | None = None,
                    highest: int | None = None) -> int:
@@ -362,6 +377,8 @@ class AddressSpace:
         prev = self.lowest
         for b in self._bases:
             a = self._allocs[b]
+            if a.base >= self.end:          # a WoW64 process's allocations above 4 GB
+                break
             if a.base > prev:
                 gaps.append((prev, a.base))
             prev = max(prev, a.end)
@@ -443,7 +460,7 @@ class AddressSpace:
             pass
 
     def _check_range(self, a: int, b: int) -> None:
-        if a < self.lowest or b > self.end or b <= a:
+        if not self._user_range(a, b):
             raise NtStatusError(STATUS_INVALID_PARAMETER,
                                 f"range 0x{a:X}-0x{b:X} is outside the user address space")
 
@@ -860,7 +877,7 @@ class AddressSpace:
     def query(self, addr: int) -> MemoryBasicInformation:
         """MEMORY_BASIC_INFORMATION for ``addr`` as Windows fills it (STATUS_INVALID_PARAMETER above
         the highest user address)."""
-        if addr < 0 or addr >= self.end:
+        if addr < 0 or not (addr < self.end or self._user_range(addr, addr + 1)):
             raise NtStatusError(STATUS_INVALID_PARAMETER, f"0x{addr:X} is beyond the user address space")
         start = _down(addr, P)
         a = self._find(addr)
@@ -1263,7 +1280,7 @@ class AddressSpace:
 
     def _spans(self, addr: int, size: int):
         """Yield ``(alloc, pa, pb)`` covering ``[addr, addr+size)``; AV if any page is not committed."""
-        if addr < 0 or addr + size > self.end:
+        if addr < 0 or not (addr + size <= self.end or self._user_range(addr, addr + max(size, 1))):
             raise NtStatusError(STATUS_ACCESS_VIOLATION, f"0x{addr:X} is outside the user address space")
         cur, end = addr, addr + size
         out = []

@@ -19,7 +19,9 @@ PAGE = 0x1000
 
 
 def _ptr_fmt(thread) -> str:
-    return "<Q" if thread.process.arch == "x64" else "<I"
+    """A pointer-sized value of the caller: 64-bit for an x64 process and for WoW64's 64-bit calls
+    (NtWow64AllocateVirtualMemory64 ...: ServiceTable.call native)."""
+    return "<Q" if thread.process.arch == "x64" or getattr(thread, "native_call", False) else "<I"
 
 
 def _get(thread, addr: int) -> int:

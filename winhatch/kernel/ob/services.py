@@ -363,10 +363,17 @@ def NtDuplicateObject(machine, thread, SourceProcessHandle, SourceHandle, Target
             from winhatch.kernel.ob.access import object_type
             if object_type("File").map_access(DesiredAccess & 0xFFFFFFFF) & ~entry.access:
                 return STATUS_ACCESS_DENIED
-    new = src.handles.duplicate(SourceHandle, dst.handles, DesiredAccess & 0xFFFFFFFF, inherit=inherit,
-                                same_access=bool(options & DUPLICATE_SAME_ACCESS),
-                                close_source=bool(options & DUPLICATE_CLOSE_SOURCE),
-                                current_process=src, current_thread=cur_thread)
+    try:
+        new = src.handles.duplicate(SourceHandle, dst.handles, DesiredAccess & 0xFFFFFFFF, inherit=inherit,
+                                    same_access=bool(options & DUPLICATE_SAME_ACCESS),
+                                    close_source=bool(options & DUPLICATE_CLOSE_SOURCE),
+                                    current_process=src, current_thread=cur_thread)
+    except NtStatusError:
+        # a failed duplication leaves NULL in the caller's TargetHandle (ntdll/om.c test_token, Windows)
+        if TargetHandle and thread.process.aspace.accessible(TargetHandle, 8 if thread.process.arch == "x64" else 4,
+                                                             True):
+            write_handle(thread, TargetHandle, 0)
+        raise
     if TargetHandle:
         write_handle(thread, TargetHandle, new)
     return 0

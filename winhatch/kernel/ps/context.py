@@ -223,6 +223,9 @@ def set_context(thread, t, addr: int, layout: str, caller_sp: int) -> int:
         for n in DEBUG_NAMES:
             v = struct.unpack_from("<Q" if layout == "x64" else "<I", data, st_.offset(layout, n))[0]
             d[n] = v & ~0x2000 if n == "Dr7" else v    # Dr7.GD (general detect) is the kernel's
+        if t is thread:
+            from winhatch.kernel.ke import hwbp
+            hwbp.sync(t)                                # armed at once for the calling thread
     if not groups & ~(DEBUG_REGISTERS | SEGMENTS):
         return 0
     base = _regs_of(thread, t, caller_sp)

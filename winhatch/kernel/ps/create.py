@@ -18,6 +18,8 @@ from the command line (its creator is the explorer.exe pseudo-process) and one s
 """
 from __future__ import annotations
 
+import struct
+
 from winhatch._record import NEW, Record
 from winhatch.kernel import events as ev
 from winhatch.kernel.ps import appname
@@ -418,8 +420,46 @@ def MmInitializeProcessAddressSpace(machine, proc: Process, pe) -> None:
     ntdll_pe, ntdll_section = machine.open_system_image(ntdll_path)
     proc.ntdll_base = machine.mm_map_image(proc, ntdll_section, ntdll_path)
     _stage(machine, "PspMapSystemDll", proc.inherited_from_pid, image="ntdll.dll", base=f"0x{proc.ntdll_base:x}", path=ntdll_path)
+    _write_system_dll_init_block(proc, ntdll_pe)
     machine.map_kuser_shared_data(proc)
     _stage(machine, "MmMapKUserSharedData", proc.inherited_from_pid, address="0x7ffe0000", protect="PAGE_READONLY")
+
+
+#: PS_SYSTEM_DLL_INIT_BLOCK of Windows 10 2004 and later (0xF0 bytes, the same 64-bit layout in both ntdlls):
+#: ULONG Size; ULONG64 SystemDllWowRelocation, SystemDllNativeRelocation; ULONG64 Wow64SharedInformation[16];
+#: ULONG RngData, Flags; ULONG64 MitigationOptionsMap[3], CfgBitMap, CfgBitMapSize, Wow64CfgBitMap,
+#: Wow64CfgBitMapSize, MitigationAuditOptionsMap[3]
+SYSTEM_DLL_INIT_BLOCK_SIZE = 0xF0
+#: Wow64SharedInformation: the 32-bit ntdll's entry points the kernel and WoW64 start 32-bit code at, its base,
+#: the block itself and RtlpFreezeTimeBias (indexes 0..8)
+WOW64_SHARED = ("LdrInitializeThunk", "KiUserExceptionDispatcher", "KiUserApcDispatcher", "KiUserCallbackDispatcher",
+                "RtlUserThreadStart", "RtlpQueryProcessDebugInformationRemote", None, "LdrSystemDllInitBlock",
+                "RtlpFreezeTimeBias")
+
+
+def _write_system_dll_init_block(proc: Process, ntdll_pe) -> None:
+    """PspPrepareSystemDllInitBlock: the kernel fills ntdll's LdrSystemDllInitBlock when it maps the system DLL.
+    For a WoW64 process the Wow64SharedInformation array holds the 32-bit ntdll's entry points (and its base);
+    a native process has none. The relocation fields are 0 (ntdll is mapped at its preferred base), and so are
+    the mitigation option maps and the CFG bitmaps: winhatch applies no process mitigation policy and has no
+    Control Flow Guard bitmap."""
+    exports = ntdll_pe.exports
+    if exports is None:
+        return
+    hit = exports.lookup("LdrSystemDllInitBlock").entry
+    if hit is None or hit.rva is None:
+        return
+    block = bytearray(SYSTEM_DLL_INIT_BLOCK_SIZE)
+    struct.pack_into("<I", block, 0, SYSTEM_DLL_INIT_BLOCK_SIZE)
+    if proc.arch == "x86":
+        for i, name in enumerate(WOW64_SHARED):
+            if name is None:
+                addr = proc.ntdll_base
+            else:
+                e = exports.lookup(name).entry
+                addr = proc.ntdll_base + e.rva if e is not None and e.rva is not None else 0
+            struct.pack_into("<Q", block, 0x18 + 8 * i, addr)
+    proc.aspace.write(proc.ntdll_base + hit.rva, bytes(block))
 
 
 def MmCreatePeb(machine, proc: Process, pe, req: CreateRequest) -> None:

@@ -396,12 +396,16 @@ def NtSetInformationDebugObject(machine, thread, DebugObjectHandle, DebugObjectI
                                 DebugInformation, DebugInformationLength, ReturnLength):
     cls = DebugObjectInformationClass & 0xFFFFFFFF
     n = DebugInformationLength & 0xFFFFFFFF
-    if ReturnLength:
-        user_write(thread.process, ReturnLength, struct.pack("<I", 4))
     if cls != DebugObjectKillProcessOnExitInformation:
         return STATUS_INVALID_PARAMETER
     if n != 4:
+        # ReturnLength: the length the class needs, written only when the given one is wrong (a success leaves
+        # 0 there — ntdll/info.c test_debug_object)
+        if ReturnLength:
+            user_write(thread.process, ReturnLength, struct.pack("<I", 4))
         return STATUS_INFO_LENGTH_MISMATCH
+    if ReturnLength:
+        user_write(thread.process, ReturnLength, struct.pack("<I", 0))
     (value,) = struct.unpack("<I", user_read(thread.process, DebugInformation, 4))
     port = reference(thread, DebugObjectHandle, "DebugObject", DEBUG_SET_INFORMATION)
     if value & ~DEBUG_KILL_ON_CLOSE:

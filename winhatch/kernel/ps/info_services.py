@@ -185,7 +185,8 @@ def execute_flags(proc) -> int:
     """DEP as Windows 10 sets it: always on for a 64-bit process; for a WoW64 process on (and permanent) when
     the image is NX-compatible, else off with ATL thunk emulation (the OptIn default policy)."""
     if proc.arch == "x64":
-        return MEM_EXECUTE_OPTION_DISABLE | MEM_EXECUTE_OPTION_PERMANENT
+        # DEP always on, permanent, no ATL thunk emulation (0xD: ntdll/exception.c test_dpe_exceptions, x64)
+        return MEM_EXECUTE_OPTION_DISABLE | MEM_EXECUTE_OPTION_DISABLE_THUNK_EMULATION | MEM_EXECUTE_OPTION_PERMANENT
     flags = getattr(proc, "execute_flags", None)
     if flags is not None:
         return flags
@@ -345,6 +346,8 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
         # what NtQuerySection(SectionImageInformation) answers for the image section the process was created
         # from (it stays valid after the image's view is unmapped: Wine's kernel32/tests/loader.c on Windows)
         from winhatch.kernel.mm.section_services import _query_image_information
+        if size != fixed[0 if ps == 8 else 1]:   # exactly the structure (larger is a mismatch too: ntdll/info.c)
+            return STATUS_INFO_LENGTH_MISMATCH
         if proc.exited:            # its address space is gone (Wine's kernel32/tests/process.c on Windows)
             return STATUS_PROCESS_IS_TERMINATING
         return _query_image_information(thread, proc.image_section, buf, size, rl)
@@ -403,7 +406,9 @@ def NtQueryInformationProcess(machine, thread, ProcessHandle, ProcessInformation
         return st or (STATUS_PORT_NOT_SET if not debugged else 0)
     if cls == ProcessDebugFlags:       # PROCESS_DEBUG_INHERIT: 1 while no debugger is attached
         no_inherit = getattr(proc, "no_debug_inherit", False)
-        return _answer(thread, buf, size, struct.pack("<I", 0 if debugged or no_inherit else 1), rl)
+        # !NoDebugInherit, debugged or not: a debuggee made with DEBUG_PROCESS reads 1, one made with
+        # DEBUG_ONLY_THIS_PROCESS or attached to (DebugActiveProcess) 0 (ntdll/info.c test_query_process_debug_flags)
+        return _answer(thread, buf, size, struct.pack("<I", 0 if no_inherit else 1), rl)
     if cls == ProcessBreakOnTermination:
         return _answer(thread, buf, size, struct.pack("<I", int(getattr(proc, "break_on_termination", False))), rl)
     if cls == ProcessCommandLineInformation:
@@ -478,6 +483,8 @@ def NtSetInformationProcess(machine, thread, ProcessHandle, ProcessInformationCl
             return STATUS_INVALID_PARAMETER
         proc = thread.process
         value = _u32(thread, ProcessInformation, size)
+        if proc.arch == "x64":
+            return STATUS_INVALID_PARAMETER    # a 64-bit process's DEP is not a setting (test_dpe_exceptions, x64)
         if execute_flags(proc) & MEM_EXECUTE_OPTION_PERMANENT:
             return STATUS_ACCESS_DENIED
         if value & ~0x3F or (value & MEM_EXECUTE_OPTION_DISABLE and value & MEM_EXECUTE_OPTION_ENABLE):

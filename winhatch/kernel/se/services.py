@@ -11,7 +11,7 @@ import struct
 from winhatch.kernel.ke.services import kernel_service, process_from_handle, unsupported, user_read, user_write
 from winhatch.kernel.se.token import (NAMES, SecurityAnonymous, SecurityDelegation, Token,
                                       TokenImpersonation, TokenPrimary, primary_token, sid_bytes, sid_length)
-from winhatch.ntstatus import NtStatusError
+from winhatch.ntstatus import STATUS_ACCESS_VIOLATION, NtStatusError
 
 STATUS_BUFFER_TOO_SMALL = 0xC0000023
 STATUS_INVALID_INFO_CLASS = 0xC0000003
@@ -76,6 +76,8 @@ def NtOpenThreadTokenEx(machine, thread, ThreadHandle, DesiredAccess, OpenAsSelf
     t = thread.process.handles.lookup(ThreadHandle, "Thread", THREAD_QUERY_LIMITED_INFORMATION,
                                       current_process=thread.process, current_thread=thread)
     tok = getattr(t, "impersonation_token", None)
+    if not thread.process.aspace.accessible(TokenHandle, 8 if thread.process.arch == "x64" else 4, True):
+        return STATUS_ACCESS_VIOLATION      # the output is probed before the token is looked for (ntdll/om.c)
     if tok is None:
         return STATUS_NO_TOKEN
     _put_handle(thread.process, TokenHandle, _insert(machine, thread, tok, DesiredAccess & 0xFFFFFFFF,

@@ -418,7 +418,9 @@ def RtlGetNativeSystemInformation(c, cls, buf, length, pret):
     if cls == SYSTEM_NATIVE_BASIC:
         return _native_basic64(c, buf, length, pret)
     st = c.nt("NtQuerySystemInformation", cls, buf, length, pret)
-    if st == 0 and cls in (0x00, 0x3E):              # SYSTEM_BASIC_INFORMATION: HighestUserAddress at +0x20
+    if st == 0 and cls == 0x00:                      # SYSTEM_BASIC_INFORMATION: HighestUserAddress at +0x20
+        # (SystemEmulationBasicInformation is the emulated 32-bit view: the process's own limit, as
+        # NtQuerySystemInformation(SystemBasicInformation) gives it — ntdll/wow64.c test_nt_wow64)
         c.write_u32(buf + 0x20, 0xFFFEFFFF)
     elif st == 0 and cls == 0x01:                    # SYSTEM_PROCESSOR_INFORMATION: ProcessorArchitecture
         c.write(buf, struct.pack("<H", 9))           # PROCESSOR_ARCHITECTURE_AMD64

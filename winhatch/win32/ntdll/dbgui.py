@@ -10,6 +10,8 @@ exception DBG_PRINTEXCEPTION_C / _WIDE_C becomes OUTPUT_DEBUG_STRING_EVENT, DBG_
 """
 from __future__ import annotations
 
+import struct
+
 from winhatch.kernel.ps import dbgk
 from winhatch.kernel.structs import EXCEPTION_RECORD, TEB
 from winhatch.kernel.structs._layout import HANDLE, PVOID, ULONG as DWORD, USHORT, F, Struct
@@ -22,6 +24,7 @@ DBG_PRINTEXCEPTION_C = 0x40010006
 DBG_PRINTEXCEPTION_WIDE_C = 0x4001000A
 DBG_RIPEXCEPTION = 0x40010007
 STATUS_INVALID_PARAMETER = 0xC000000D
+STATUS_UNSUCCESSFUL = 0xC0000001
 THREAD_BASIC_INFORMATION_CLASS = 0
 
 EXCEPTION_DEBUG_EVENT, CREATE_THREAD_DEBUG_EVENT, CREATE_PROCESS_DEBUG_EVENT = 1, 2, 3
@@ -266,7 +269,11 @@ def convert(c, sc: int, ev: int, wide: bool) -> int:
         code = UNLOAD_DLL_DEBUG_EVENT
         u["UnloadDll"] = {"lpBaseOfDll": si["UnloadDll"]["BaseAddress"]}
     else:
-        return STATUS_INVALID_PARAMETER
+        # DbgIdle, DbgReplyPending or a state Windows does not know: no event, STATUS_UNSUCCESSFUL — the client id
+        # is copied all the same (ntdll/info.c test_debug_object: dwProcessId/dwThreadId updated)
+        cid = s["AppClientId"]
+        c.write(ev + 4, struct.pack("<II", cid["UniqueProcess"] & 0xFFFFFFFF, cid["UniqueThread"] & 0xFFFFFFFF))
+        return STATUS_UNSUCCESSFUL
     cid = s["AppClientId"]
     c.write(ev, DEBUG_EVENT.pack(arch, dwDebugEventCode=code, dwProcessId=cid["UniqueProcess"] & 0xFFFFFFFF,
                                  dwThreadId=cid["UniqueThread"] & 0xFFFFFFFF, u=u))

@@ -28,6 +28,7 @@ from typing import Any, Generator
 from winhatch._record import NEW, Record
 from winhatch.cpu.context import Context
 from winhatch.kernel import events as ev
+from winhatch.kernel.ke import hwbp
 from winhatch.kernel.ke.context import _amd64_name, context_from_guest, context_to_guest  # noqa: F401
 from winhatch.kernel.ke.dispatcher import fault_parameters as _ke_fault_parameters
 from winhatch.kernel.structs import CONTEXT_AMD64, CONTEXT_X86, EXCEPTION_RECORD, TEB
@@ -769,7 +770,9 @@ def dispatch(thread, rec: dict, ctx: Context, *, description: str = "", info=Non
     low = dc_addr - 0x10
     ensure_stack(thread, low - HANDLER_STACK_MARGIN)
     try:
-        mem.write(ctx_addr, context_to_guest(ctx))
+        guest_ctx = bytearray(context_to_guest(ctx))
+        hwbp.to_guest(thread, guest_ctx, arch)          # CONTEXT_ALL: the thread's debug registers too
+        mem.write(ctx_addr, bytes(guest_ctx))
         mem.write(rec_addr, EXCEPTION_RECORD.pack(arch, **rec))
         mem.wptr(ep_addr, rec_addr, is64)
         mem.wptr(ep_addr + (8 if is64 else 4), ctx_addr, is64)
@@ -803,6 +806,8 @@ def _dispatch_gen(thread, co: Coroutine, rec_addr, ctx_addr, ep_addr, dc_addr, c
                                (), rec_addr)
             dispatch(thread, new, read_ctx(), description="a handler continued a noncontinuable exception")
             return None
+        # the debug registers of the CONTEXT the handler continues with become the thread's
+        hwbp.from_guest(thread, mem.read(ctx_addr, X64_CONTEXT_SIZE if is64 else X86_CONTEXT_SIZE), arch)
         return read_ctx()
 
     # 1. vectored exception handlers

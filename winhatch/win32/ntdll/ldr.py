@@ -281,3 +281,28 @@ def LdrShutdownProcess(c):
     from winhatch.ldr import loader as _loader
     fls.process_exit(c.machine, c.thread)
     _loader.LdrShutdownProcess(c.machine, c.thread)
+
+
+# ------------------------------------------------------------------------------------------ the unload event trace
+@api("ntdll.dll", "PVOID NTAPI RtlGetUnloadEventTrace(void)")
+def RtlGetUnloadEventTrace(c):
+    """The ring of RTL_UNLOAD_EVENT_TRACE entries the loader fills as DLLs are unloaded (winhatch.ldr.loader)."""
+    from winhatch.ldr import loader as _loader
+    return _loader.unload_trace(_loader.state_of(c.proc))
+
+
+@api("ntdll.dll", "void NTAPI RtlGetUnloadEventTraceEx(PULONG *ElementSize, PULONG *ElementCount, PVOID *EventTrace)")
+def RtlGetUnloadEventTraceEx(c, psize, pcount, ptrace):
+    """Where the loader keeps the ring's element size, element count and the pointer to the ring (a debugger
+    reads these variables in another process)."""
+    from winhatch.ldr import loader as _loader
+    st = _loader.state_of(c.proc)
+    block = _loader.unload_trace(st)
+    var = block + _loader.unload_trace_layout(st.arch)[1]
+    for out, addr in ((psize, var), (pcount, var + 4), (ptrace, var + 8)):
+        c.write_ptr(out, addr)
+
+
+# PS_SYSTEM_DLL_INIT_BLOCK: data the kernel fills when it maps ntdll (winhatch.kernel.ps.create)
+from winhatch.win32.api import data_export as _data_export  # noqa: E402
+_data_export("ntdll.dll", "LdrSystemDllInitBlock", 0xF0)

@@ -93,54 +93,27 @@ def RtlWow64GetCpuAreaInfo(c, cpu, flags, info):
 
 
 # ------------------------------------------------------------------------------------------ WoW64's 64-bit calls
-# 32-bit ntdll's NtWow64* exports reach the native (64-bit) services through WoW64. winhatch's WoW64 processes
-# have no 64-bit address space above 4 GB (no 64-bit ntdll is mapped in them), so these serve addresses and sizes
-# that fit 32 bits through the same services, and stop loudly for anything above.
-FOUR_GB = 1 << 32
-
-
-def _stop64(c, what: str):
-    from winhatch.win32.kernel32.toolhelp import _stop
-    _stop(c, f"above 4 GB ({what}: a WoW64 process's 64-bit address space is not modelled)")
-
-
-def _rw64(c, service: str, process, addr, buf, size, pdone):
-    if addr + size > FOUR_GB:
-        _stop64(c, f"{service} at {addr:#x}")
-    done = c.stack_alloc(4)
-    st = c.nt(service, process, addr, buf, size, done)
-    if pdone:
-        c.write(pdone, c.u32(done).to_bytes(8, "little"))
-    return st
+# 32-bit ntdll's NtWow64* exports reach the native (64-bit) services through WoW64: the arguments are 64-bit and
+# so are the ULONG64s the service reads and writes (c.nt_native). A WoW64 process's address space is 64-bit: above
+# 4 GB is user space that 32-bit code cannot address but these calls can (winhatch.kernel.mm.aspace native_low).
 
 
 @api(NT, "NTSTATUS NTAPI NtWow64ReadVirtualMemory64(HANDLE ProcessHandle, ULONG64 BaseAddress, PVOID Buffer, "
          "ULONG64 BufferSize, PULONG64 NumberOfBytesRead)")
 def NtWow64ReadVirtualMemory64(c, process, addr, buf, size, pdone):
-    return _rw64(c, "NtReadVirtualMemory", process, addr, buf, size, pdone)
+    return c.nt_native("NtReadVirtualMemory", process, addr, buf, size, pdone)
 
 
 @api(NT, "NTSTATUS NTAPI NtWow64WriteVirtualMemory64(HANDLE ProcessHandle, ULONG64 BaseAddress, PVOID Buffer, "
          "ULONG64 BufferSize, PULONG64 NumberOfBytesWritten)")
 def NtWow64WriteVirtualMemory64(c, process, addr, buf, size, pdone):
-    return _rw64(c, "NtWriteVirtualMemory", process, addr, buf, size, pdone)
+    return c.nt_native("NtWriteVirtualMemory", process, addr, buf, size, pdone)
 
 
 @api(NT, "NTSTATUS NTAPI NtWow64AllocateVirtualMemory64(HANDLE ProcessHandle, PULONG64 BaseAddress, "
          "ULONG64 ZeroBits, PULONG64 RegionSize, ULONG AllocationType, ULONG Protect)")
 def NtWow64AllocateVirtualMemory64(c, process, pbase, zero_bits, psize, alloc_type, protect):
-    base = int.from_bytes(c.read(pbase, 8), "little")
-    size = int.from_bytes(c.read(psize, 8), "little")
-    if base + size > FOUR_GB or zero_bits >= FOUR_GB:
-        _stop64(c, f"NtAllocateVirtualMemory at {base:#x}")
-    tmp = c.stack_alloc(8)
-    c.write_u32(tmp, base)
-    c.write_u32(tmp + 4, size)
-    st = c.nt("NtAllocateVirtualMemory", process, tmp, zero_bits, tmp + 4, alloc_type, protect)
-    if st == 0:
-        c.write(pbase, c.u32(tmp).to_bytes(8, "little"))
-        c.write(psize, c.u32(tmp + 4).to_bytes(8, "little"))
-    return st
+    return c.nt_native("NtAllocateVirtualMemory", process, pbase, zero_bits, psize, alloc_type, protect)
 
 
 @api(NT, "NTSTATUS NTAPI NtWow64GetNativeSystemInformation(ULONG SystemInformationClass, PVOID SystemInformation, "

@@ -77,10 +77,18 @@ def RtlRaiseException(c, rec_addr):
     mem = Mem(c.proc)
     try:
         rec = X.read_record(mem, rec_addr, c.arch)
+        readable = True
     except X.ExceptionError:
         rec = X.build_record(0xC0000005, X.EXCEPTION_NONCONTINUABLE, c.cpu.pc, (0, rec_addr))
+        readable = False
     ctx = caller_context(c)
     rec["ExceptionAddress"] = ctx.pc
+    if readable:
+        # RtlRaiseException stores the caller's return address in the caller's own record before it raises
+        # (ntdll/exception.c run_rtlraiseexception_test: the record reads it after the handler continued)
+        at = rec_addr + EXCEPTION_RECORD.offset(c.arch, "ExceptionAddress")
+        if c.proc.aspace.accessible(at, c.ptr_size, True):
+            c.write_ptr(at, ctx.pc)
     _raise(c, rec, ctx, "RtlRaiseException")
 
 
@@ -174,8 +182,29 @@ def UnhandledExceptionFilter(c, ep):
 # ------------------------------------------------------------------------------------------ contexts
 @api(("kernel32.dll", "ntdll.dll"), "void NTAPI RtlCaptureContext(PCONTEXT ContextRecord)")
 def RtlCaptureContext(c, ctx_addr):
+    """x64: the caller's registers as they are after the call returns (CONTEXT_ALL of what it captures).
+    x86: the context of the caller's own frame as its return would leave it, through the caller's ebp frame:
+    Eip = [ebp+4], Ebp = [ebp], Esp = ebp + 8, the other registers as they are; ContextFlags
+    CONTEXT_CONTROL | CONTEXT_INTEGER | CONTEXT_SEGMENTS (0x10007) — what Windows' x86 ntdll captures."""
     ctx = caller_context(c)
-    c.write(ctx_addr, X.context_to_guest(ctx))
+    if c.cpu.is64:
+        c.write(ctx_addr, X.context_to_guest(ctx))
+        return
+    r = ctx.regs
+    ebp = r["ebp"] & 0xFFFFFFFF
+    frame = c.read(ebp, 8)
+    r["ebp"], r["eip"] = int.from_bytes(frame[:4], "little"), int.from_bytes(frame[4:], "little")
+    r["esp"] = (ebp + 8) & 0xFFFFFFFF
+    data = bytearray(X.context_to_guest(ctx))
+    data[0:4] = (0x10007).to_bytes(4, "little")
+    # the selectors are stored as 16-bit values: the upper half of each DWORD field keeps what it held
+    # (ntdll/exception.c test_thread_context compares them with the test's own 16-bit stores)
+    from winhatch.kernel.structs import CONTEXT_X86
+    old = c.read(ctx_addr, len(data))
+    for name in ("SegGs", "SegFs", "SegEs", "SegDs", "SegCs", "SegSs"):
+        off = CONTEXT_X86.offset("x86", name)
+        data[off + 2:off + 4] = old[off + 2:off + 4]
+    c.write(ctx_addr, bytes(data))
 
 
 def _restore(c, ctx_addr, base=None):

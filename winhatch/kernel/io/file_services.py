@@ -251,7 +251,8 @@ def _device_open(machine, thread, oa: int, access: int = 0, options: int = 0):
     system resolves."""
     name, root, _attrs = read_object_attributes(thread, oa)
     if root:
-        name = _below_object_directory(thread, root, name)
+        pipe = _pipe_reopened(thread, root, name)
+        name = pipe if pipe is not None else _below_object_directory(thread, root, name)
     if not name or not name.startswith("\\"):
         return None
     _dos_devices(machine)
@@ -261,6 +262,17 @@ def _device_open(machine, thread, oa: int, access: int = 0, options: int = 0):
         return None
     opener = getattr(obj, "open_file", None) if isinstance(obj, Device) else None
     return opener(machine, thread, rest, access, options) if opener is not None else None
+
+
+def _pipe_reopened(thread, root: int, name: str | None) -> str | None:
+    """An empty name relative to a named pipe's handle opens the pipe again by its name, as a client end
+    (ReOpenFile of a server end: Wine's kernel32/tests/file.c test_ReOpenFile, written on Windows); None
+    otherwise."""
+    if name:
+        return None
+    from winhatch.kernel.io.npfs import NamedPipeEnd
+    obj = thread.process.handles.lookup(root, None, 0, current_process=thread.process, current_thread=thread)
+    return obj.path if isinstance(obj, NamedPipeEnd) and getattr(obj, "path", None) else None
 
 
 def _condrv_name(rest: str) -> str | None:

@@ -197,13 +197,14 @@ def test_harness_exception_filter_names_the_crash(wine_source, arch):
 def test_wow64_machine_queries_pass(wine_source, arch):
     """ntdll/wow64 begins with NtQuerySystemInformationEx(SystemSupportedProcessorArchitectures) for the current
     process (AMD64 native, I386 in the WoW64 container, the process's own marked; a short buffer is
-    STATUS_BUFFER_TOO_SMALL): it gets past its harness and those checks pass."""
+    STATUS_BUFFER_TOO_SMALL): it gets past its harness, those checks pass, and the file completes."""
     r = winetest.run_one("ntdll", "wow64", arch, timeout=90)
     assert r.past_harness is True and r.executed >= 14, r
-    if arch == "x86" and r.stop_in == "test_peb_teb":
-        # past the machine queries, x86 reaches test_peb_teb, which checks the WoW64 process's 64-bit TEB and PEB
-        # (TEB32.GdiBatchCount points at the TEB64): winhatch gives an x86 process no 64-bit TEB yet, so those
-        # two checks fail and the file stops there; the machine queries before them all pass
-        assert r.failures == 2, r
+    assert r.completed, r
+    if arch == "x86":
+        # the WoW64 process's 64-bit side: its module list names 64-bit DLLs (wow64cpu.dll, wow64win.dll...) the
+        # emulated machine does not have; every such failure is one of the explained places, none is a machine query
+        why = winetest.reasons("ntdll/wow64")
+        assert all(winetest.reason_for(why, f["at"]) != winetest.UNEXPLAINED for f in r.failed_checks), r
     else:
         assert r.failures == 0, r

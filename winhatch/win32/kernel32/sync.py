@@ -335,6 +335,9 @@ def _cs_lock(c, cs) -> KeyedLock:
 @api(K32, "void WINAPI InitializeCriticalSection(LPCRITICAL_SECTION cs)")
 def InitializeCriticalSection(c, cs):
     c.write(cs, bytes(40 if c.ptr_size == 8 else 24))
+    # DebugInfo = (PVOID)-1: Windows 8 and later give a critical section no debug information unless asked for
+    # (RTL_CRITICAL_SECTION_FLAG_FORCE_DEBUG_INFO); Wine's kernel32/tests/sync.c test_crit_section, on Windows
+    c.write_ptr(cs, (1 << (8 * c.ptr_size)) - 1)
     c.write_u32(cs + c.ptr_size, 0xFFFFFFFF)  # LockCount = -1: free
     _locks(c).pop(("cs", cs), None)
 
@@ -431,6 +434,7 @@ def LeaveCriticalSection(c, cs):
 @api(K32, "void WINAPI DeleteCriticalSection(LPCRITICAL_SECTION cs)")
 def DeleteCriticalSection(c, cs):
     _locks(c).pop(("cs", cs), None)
+    c.write_ptr(cs, 0)          # DebugInfo: NULL once deleted (the same test)
 
 
 # ================================================================================ SRW locks

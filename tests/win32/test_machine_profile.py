@@ -30,6 +30,7 @@ def test_default_machine_gives_nothing_away(build_fixture, arch):
     brand = out["cpu brand"]
     assert brand == Profile.default().cpu_brand and not re.search(r"(?i)qemu|virtual|kvm|tcg|epyc", brand)
     assert re.fullmatch(r"DESKTOP-[0-9A-Z]{7}", out["computer name"])
+    assert out["dns domain"] == ""                      # a workgroup machine
     assert out["user name"].lower() not in ("user", "sandbox", "winhatch", "admin", "malware", "virus", "test",
                                             "john", "currentuser", "administrator")
     assert int(out["processors"]) >= 4
@@ -64,7 +65,7 @@ def test_profile_changes_what_the_checks_read(build_fixture, arch):
     assert out["installed programs"] == "1"          # Slack (x64) or KeePass (x86), in their views
     assert out["notes.txt"] == "quarterly figures"   # seeded into the user's (new) Documents folder
     m = res.machine
-    assert m.profile.domain == "corp.example.com"
+    assert out["dns domain"] == "corp.example.com"      # what the guest reads (GetComputerNameEx)
     assert m.registry.get("HKCU\\Software\\ExampleCorp\\Agent", "ServerUrl") == "https://agent.corp.example.com/"
     assert m.registry.get("HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion", "ProductName") == \
         "Windows 10 Enterprise"

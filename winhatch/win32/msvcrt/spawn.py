@@ -139,11 +139,9 @@ def spawn(c, mode: int, name_p: int, args: list[str], envp: list[str] | None, se
 
 
 def _exit_code(c, h: int) -> int | None:
-    size = 48 if c.ptr_size == 8 else 24
-    buf = c.stack_alloc(size)
-    if c.nt("NtQueryInformationProcess", h, 0, buf, size, 0) >> 31:
-        return None
-    return c.u32(buf)
+    from winhatch.win32.kernel32.process import process_basic
+    buf = process_basic(c, h)               # PROCESS_BASIC_INFORMATION: ExitStatus first
+    return None if buf is None else c.u32(buf)
 
 
 def _wait_child(c, h: int) -> int:

@@ -1230,10 +1230,16 @@ class Cpu:
             else:
                 address = None
             if access == "execute":
-                # the faulting "instruction" is the target itself
                 if address is None:
                     address = pc
-                pc = address
+                # A jump into the page: the engine's pc is the target, the faulting "instruction" itself. A block
+                # that runs off the end of its page into the refused one (falling through, or an instruction that
+                # straddles the boundary) faults while it is translated, before any of it ran: the engine's pc is
+                # the block's start on the page before, and the run resumes there (taking the address instead
+                # skipped the block's instructions before the boundary: node.js's code range, whose pages
+                # executed-after-written tracking refuses to execute once, went wrong that way).
+                if not (pc < address and (address & ~(PAGE - 1)) == (pc & ~(PAGE - 1)) + PAGE):
+                    pc = address
             return GuestFault(nt.STATUS_ACCESS_VIOLATION, pc, access=access, address=address, kind=kind,
                               description=f"{access} of {kind} memory at {address:#x}" if address is not None
                               else f"{access} of {kind} memory")

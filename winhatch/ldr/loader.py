@@ -833,11 +833,15 @@ def register_dll_notification(st: LoaderState, function: int, context: int) -> i
         raise NtStatusError(STATUS_NO_MEMORY, "too many DLL notification registrations")
     if not st.dll_notification_head:
         head = st.alloc(2 * st.ptr)
+        if not head:
+            raise NtStatusError(STATUS_NO_MEMORY, "no memory for the DLL notification list")
         st.write_ptr(head, head)
         st.write_ptr(head + st.ptr, head)
         st.dll_notification_head = head
     size, fn_off = _notification_block(st)
     block = st.alloc(size)
+    if not block:
+        raise NtStatusError(STATUS_NO_MEMORY, "no memory for a DLL notification registration")
     st.write_ptr(block + fn_off, function)
     st.write_ptr(block + fn_off + st.ptr, context)
     st._list_insert_tail(st.dll_notification_head, block)
@@ -872,6 +876,8 @@ def _send_dll_notifications(st: LoaderState, thread, reason: int, mods: list[Mod
         if m.datafile or m.is_exe:
             continue
         data = st.alloc(5 * ps)
+        if not data:
+            raise LoaderError(STATUS_NO_MEMORY, f"no memory for the DLL notification of {m.name}", dll=m.name)
         blob = (bytes(ps)
                 + (m.entry + LDR_DATA_TABLE_ENTRY.offset(arch, "FullDllName")).to_bytes(ps, "little")
                 + (m.entry + LDR_DATA_TABLE_ENTRY.offset(arch, "BaseDllName")).to_bytes(ps, "little")

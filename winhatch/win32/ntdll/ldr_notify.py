@@ -6,6 +6,7 @@ with LDR_DLL_NOTIFICATION_REASON_LOADED (1) once a DLL is mapped and its imports
 and LDR_DLL_NOTIFICATION_REASON_UNLOADED (2) after its DllMain's detach, before it is unmapped."""
 from __future__ import annotations
 
+from winhatch.ntstatus import NtStatusError
 from winhatch.win32.api import api
 from winhatch.win32.ntdll.ldr import NT, STATUS_INVALID_PARAMETER
 
@@ -26,6 +27,8 @@ def LdrRegisterDllNotification(c, flags, function, context, pcookie):
     lock.enter(c.thread, "LdrRegisterDllNotification")     # the list changes under the loader lock
     try:
         cookie = _loader.register_dll_notification(_loader.state_of(c.proc), function, context)
+    except NtStatusError as e:          # the registrations' bound, or the process heap exhausted
+        return e.status
     finally:
         lock.leave(c.machine, c.thread)
     c.write_ptr(pcookie, cookie)

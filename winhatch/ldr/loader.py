@@ -99,6 +99,10 @@ class LoaderState:
         self.pinned: set[int] = set()    # bases of modules pinned by LdrAddRefDll(LDR_ADDREF_DLL_PIN)
         self.unload_trace = 0            # ntdll's RTL_UNLOAD_EVENT_TRACE ring (allocated on first use)
         self.unload_sequence = 0
+        # LdrRegisterDllNotification: the guest list head (LdrpDllNotificationList, made on first use) and the
+        # cookies (addresses of the registration blocks linked into it), in registration order
+        self.dll_notification_head = 0
+        self.dll_notifications: list[int] = []
 
     # ---- guest memory helpers -------------------------------------------------------------------------------
     def alloc(self, size: int) -> int:
@@ -284,8 +288,9 @@ def LdrpInitializeThread(machine, thread) -> None:
         if m.is_exe or not m.initialized or not _calls_for_threads(st, m):
             continue
         _call_tls_callbacks(st, thread, m, DLL_THREAD_ATTACH)
-        if m.entry_point:
-            machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_THREAD_ATTACH, 0])
+        ep = _entry_point(st, m)
+        if ep:
+            machine.dispatcher.call_guest(thread, ep, [m.base, DLL_THREAD_ATTACH, 0])
     exe = st.modules[0]
     _call_tls_callbacks(st, thread, exe, DLL_THREAD_ATTACH)
 
@@ -809,6 +814,95 @@ def _call_tls_callbacks(st: LoaderState, thread, m: Module, reason: int) -> None
         st.machine.dispatcher.call_guest(thread, cb, [m.base, reason, 0])
 
 
+# ============================================================================ DLL notifications
+#: LdrRegisterDllNotification's NotificationReason values
+LDR_DLL_NOTIFICATION_REASON_LOADED, LDR_DLL_NOTIFICATION_REASON_UNLOADED = 1, 2
+MAX_DLL_NOTIFICATIONS = 4096
+
+
+def _notification_block(st: LoaderState) -> tuple[int, int]:
+    """(size, offset of NotificationFunction) of a registration block: LIST_ENTRY Links;
+    PLDR_DLL_NOTIFICATION_FUNCTION NotificationFunction; PVOID Context."""
+    return 4 * st.ptr, 2 * st.ptr
+
+
+def register_dll_notification(st: LoaderState, function: int, context: int) -> int:
+    """LdrRegisterDllNotification's work: a registration block from the process heap linked at the tail of the
+    loader's notification list (its head made on first use); the block's address is the cookie."""
+    if len(st.dll_notifications) >= MAX_DLL_NOTIFICATIONS:
+        raise NtStatusError(STATUS_NO_MEMORY, "too many DLL notification registrations")
+    if not st.dll_notification_head:
+        head = st.alloc(2 * st.ptr)
+        if not head:
+            raise NtStatusError(STATUS_NO_MEMORY, "no memory for the DLL notification list")
+        st.write_ptr(head, head)
+        st.write_ptr(head + st.ptr, head)
+        st.dll_notification_head = head
+    size, fn_off = _notification_block(st)
+    block = st.alloc(size)
+    if not block:
+        raise NtStatusError(STATUS_NO_MEMORY, "no memory for a DLL notification registration")
+    st.write_ptr(block + fn_off, function)
+    st.write_ptr(block + fn_off + st.ptr, context)
+    st._list_insert_tail(st.dll_notification_head, block)
+    st.dll_notifications.append(block)
+    st.emit("LdrRegisterDllNotification", callback=f"0x{function:x}", cookie=f"0x{block:x}")
+    return block
+
+
+def unregister_dll_notification(st: LoaderState, cookie: int) -> bool:
+    """LdrUnregisterDllNotification's work: False when `cookie` is no registration of this process."""
+    if cookie not in st.dll_notifications:
+        return False
+    st.dll_notifications.remove(cookie)
+    st._list_remove(cookie)
+    st.heaps.process_heap.free_block(cookie)
+    st.emit("LdrUnregisterDllNotification", cookie=f"0x{cookie:x}")
+    return True
+
+
+def _send_dll_notifications(st: LoaderState, thread, reason: int, mods: list[Module]) -> None:
+    """LdrpSendDllNotifications: each registered callback, in registration order, called as guest code
+    (VOID CALLBACK f(ULONG NotificationReason, PCLDR_DLL_NOTIFICATION_DATA NotificationData, PVOID Context))
+    for each module, under the loader lock the caller holds. The notification data is a real
+    LDR_DLL_NOTIFICATION_DATA in the process heap — { ULONG Flags (0); PCUNICODE_STRING FullDllName,
+    BaseDllName (the module's own LDR_DATA_TABLE_ENTRY strings); PVOID DllBase; ULONG SizeOfImage } — freed after
+    the calls. A callback that unregisters itself (or another) during the walk is not called afterwards."""
+    if not st.dll_notifications:
+        return
+    ps, arch = st.ptr, st.arch
+    _size, fn_off = _notification_block(st)
+    for m in mods:
+        if m.datafile or m.is_exe:
+            continue
+        data = st.alloc(5 * ps)
+        if not data:
+            raise LoaderError(STATUS_NO_MEMORY, f"no memory for the DLL notification of {m.name}", dll=m.name)
+        blob = (bytes(ps)
+                + (m.entry + LDR_DATA_TABLE_ENTRY.offset(arch, "FullDllName")).to_bytes(ps, "little")
+                + (m.entry + LDR_DATA_TABLE_ENTRY.offset(arch, "BaseDllName")).to_bytes(ps, "little")
+                + m.base.to_bytes(ps, "little") + (m.size & 0xFFFFFFFF).to_bytes(4, "little"))
+        st.proc.aspace.write(data, blob)
+        try:
+            for cookie in list(st.dll_notifications):
+                if cookie not in st.dll_notifications:
+                    continue
+                fn, ctx = st.read_ptr(cookie + fn_off), st.read_ptr(cookie + fn_off + ps)
+                st.emit("LdrpSendDllNotifications", module=m.name, reason=reason, callback=f"0x{fn:x}")
+                st.machine.dispatcher.call_guest(thread, fn, [reason, data, ctx])
+        finally:
+            st.heaps.process_heap.free_block(data)
+
+
+def _entry_point(st: LoaderState, m: Module) -> int:
+    """The init routine the loader calls: the EntryPoint of the module's LDR_DATA_TABLE_ENTRY as the guest
+    leaves it (a DLL notification callback or a hooking tool may replace it before DllMain runs); 0 for a
+    module without one (an executable image mapped as a module)."""
+    if not m.entry_point:
+        return 0
+    return LDR_DATA_TABLE_ENTRY.read(st.proc.aspace, m.entry, st.arch, "EntryPoint")["EntryPoint"]
+
+
 # ============================================================================ initialisation
 def _dependency_order(root: Module) -> list[Module]:
     """Post-order over the import graph: a DLL after the DLLs it imports (iterative, cycle-safe)."""
@@ -850,10 +944,20 @@ def _run_initializers(st: LoaderState, thread, root: Module, *, reserved: int = 
             _call_tls_callbacks(st, thread, m, DLL_PROCESS_ATTACH)
             continue
         _call_tls_callbacks(st, thread, m, DLL_PROCESS_ATTACH)
-        if m.entry_point:
-            st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{m.entry_point:x}", reason="DLL_PROCESS_ATTACH")
-            ok = st.machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_ATTACH, reserved])
+        ep = _entry_point(st, m)
+        if ep:
+            st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{ep:x}", reason="DLL_PROCESS_ATTACH")
+            ok = st.machine.dispatcher.call_guest(thread, ep, [m.base, DLL_PROCESS_ATTACH, reserved])
             if not ok & 0xFFFFFFFF:  # BOOL
+                if not reserved:
+                    # LoadLibrary: "the system immediately calls your entry-point function with
+                    # DLL_PROCESS_DETACH and unloads the DLL" (Microsoft's DllMain documentation); the module
+                    # leaves the initialisation order so that LdrLoadDll's clean-up unloads it
+                    st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{ep:x}", reason="DLL_PROCESS_DETACH")
+                    _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
+                    st.machine.dispatcher.call_guest(thread, _entry_point(st, m) or ep,
+                                                     [m.base, DLL_PROCESS_DETACH, 0])
+                    m.initialized = False
                 raise LoaderError(STATUS_DLL_INIT_FAILED, f"initialization of {m.name} failed (DllMain returned "
                                   f"FALSE)", dll=m.name)
         flags = LDR_DATA_TABLE_ENTRY.read(aspace, m.entry, st.arch, "Flags")["Flags"]
@@ -877,9 +981,10 @@ def LdrShutdownProcess(machine, thread) -> None:
         if m.base in st.unloading:
             continue          # FreeLibrary is running its DLL_PROCESS_DETACH already
         _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
-        if m.entry_point:
-            st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{m.entry_point:x}", reason="DLL_PROCESS_DETACH")
-            machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 1])
+        ep = _entry_point(st, m)
+        if ep:
+            st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{ep:x}", reason="DLL_PROCESS_DETACH")
+            machine.dispatcher.call_guest(thread, ep, [m.base, DLL_PROCESS_DETACH, 1])
 
 
 def LdrpCallThreadDetachRoutines(machine, thread) -> None:
@@ -896,8 +1001,9 @@ def LdrpCallThreadDetachRoutines(machine, thread) -> None:
         if not _calls_for_threads(st, m):
             continue
         _call_tls_callbacks(st, thread, m, DLL_THREAD_DETACH)
-        if m.entry_point:
-            machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_THREAD_DETACH, 0])
+        ep = _entry_point(st, m)
+        if ep:
+            machine.dispatcher.call_guest(thread, ep, [m.base, DLL_THREAD_DETACH, 0])
     if exe is not None:
         _call_tls_callbacks(st, thread, exe, DLL_THREAD_DETACH)
 
@@ -969,22 +1075,31 @@ def LdrLoadDll(machine, thread, name: str, flags: int = 0, search_path: list[str
         m.snapped = True
         m.initialized = True
         return m.base
+    notified: list[Module] = []
     try:
-        _load_imports(st, m, thread)
+        fresh_mods = [m] + _load_imports(st, m, thread)
         for mod in list(st.modules):
             LdrpSnapModule(st, mod)
         LdrpInitializeTls(st, thread)
+        # the DLL notifications (LdrRegisterDllNotification): each new module, mapped and snapped, before any
+        # DllMain runs, in load order
+        notified = fresh_mods
+        _send_dll_notifications(st, thread, LDR_DLL_NOTIFICATION_REASON_LOADED, fresh_mods)
         _run_initializers(st, thread, m, reserved=0)
     except LoaderError:
-        _unload_new(st, m)
+        _unload_new(st, thread, notified)
         raise
     return m.base
 
 
-def _unload_new(st: LoaderState, m: Module) -> None:
-    for mod in list(st.modules):
-        if not mod.initialized and mod is not st.modules[0]:
-            _remove_module(st, mod)
+def _unload_new(st: LoaderState, thread, notified: list[Module]) -> None:
+    """A LoadLibrary that failed: the modules it mapped that were not initialised leave again (those the DLL
+    notifications announced are announced as unloaded first)."""
+    gone = [mod for mod in st.modules if not mod.initialized and mod is not st.modules[0]]
+    _send_dll_notifications(st, thread, LDR_DLL_NOTIFICATION_REASON_UNLOADED,
+                            [mod for mod in notified if mod in gone])
+    for mod in gone:
+        _remove_module(st, mod)
 
 
 def _write_load_count(st: LoaderState, m: Module) -> None:
@@ -1071,11 +1186,15 @@ def LdrUnloadDll(machine, thread, base: int) -> bool:
         st.unloading.add(m.base)
         try:
             _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
-            machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 0])
+            ep = _entry_point(st, m)
+            if ep:
+                machine.dispatcher.call_guest(thread, ep, [m.base, DLL_PROCESS_DETACH, 0])
         finally:
             st.unloading.discard(m.base)
     if not m.datafile:
         _record_unload(st, m)
+        # the DLL notifications: after DllMain's detach, before the image leaves the address space
+        _send_dll_notifications(st, thread, LDR_DLL_NOTIFICATION_REASON_UNLOADED, [m])
     _remove_module(st, m)
     return True
 

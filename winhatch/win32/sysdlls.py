@@ -33,7 +33,8 @@ from winhatch.pe.builder import IMAGE_SCN_CNT_UNINITIALIZED_DATA, SCN_CODE, SCN_
 from winhatch.win32 import api
 from winhatch.win32.data import load_exports
 
-FORMAT_VERSION = 10  # 10: kernel32 and kernelbase carry import directories, as Windows 10's do (SYSTEM_IMPORTS)
+FORMAT_VERSION = 11  # 10: kernel32 and kernelbase carry import directories, as Windows 10's do (SYSTEM_IMPORTS);
+                    # 11: nsi.dll and wintrust.dll too
 #: the file version of the synthetic system DLLs (Windows 10 22H2 files, November 2023 update level)
 SYSTEM_FILE_VERSION = (10, 0, 19041, 3636)
 #: bytes per stub: winhatch.cpu.api_stub (73 bytes x64, 45 x86) rounded up
@@ -53,6 +54,14 @@ SYSTEM_IMPORTS = {
                                     "RtlNtStatusToDosError"))),
     "kernelbase.dll": (("ntdll.dll", ("LdrLoadDll", "NtClose", "NtQueryInformationProcess", "RtlAllocateHeap",
                                       "RtlFreeHeap", "RtlNtStatusToDosError")),),
+    # nsi.dll (the network store interface, over the NSI driver) imports ntdll.dll; wintrust.dll imports
+    # crypt32.dll, so LoadLibrary("wintrust.dll") maps crypt32 with it and a DLL notification callback sees both
+    # (Wine's ntdll/tests/rtl.c test_LdrRegisterDllNotification, written on Windows)
+    "nsi.dll": (("ntdll.dll", ("NtClose", "NtCreateFile", "NtDeviceIoControlFile", "RtlAllocateHeap",
+                               "RtlFreeHeap", "RtlInitUnicodeString")),),
+    "wintrust.dll": (("crypt32.dll", ("CertCloseStore", "CertFreeCertificateContext", "CertOpenStore",
+                                      "CryptDecodeObjectEx", "CryptMsgClose")),
+                     ("ntdll.dll", ("RtlAllocateHeap", "RtlFreeHeap"))),
 }
 #: the no-access section holding the data exports winhatch does not implement, and each one's slot in it:
 #: an access up to this far past the export is attributed to it

@@ -501,6 +501,25 @@ def RtlAddAccessDeniedAceEx(c, acl, rev, flags, mask, sid):
     return _add_access_ace(c, acl, rev, flags, mask, sid, ACCESS_DENIED_ACE_TYPE)
 
 
+@api(NT, "BOOLEAN NTAPI RtlFirstFreeAce(PVOID Acl, PVOID *FirstFree)")
+def RtlFirstFreeAce(c, acl, out):
+    """Where the next ACE would go: the ACEs are walked by their AceSize from just past the header; an ACE
+    that starts at or past AclSize is a malformed ACL (FALSE, *FirstFree NULL). Otherwise TRUE, and *FirstFree
+    is the end of the last ACE, or NULL when that lies past AclSize (no room: an ACL whose size does not even
+    hold its header). The ACEs are not otherwise checked (Wine's ntdll/tests/rtl.c test_RtlFirstFreeAce,
+    written on Windows)."""
+    c.write_ptr(out, 0)
+    _rev, size, count = _acl_header(c, acl)
+    at, end = acl + 8, acl + size
+    for _ in range(count):              # AceCount is a WORD: at most 65535 steps
+        if at >= end:
+            return 0
+        at += struct.unpack("<H", c.read(at + 2, 2))[0]
+    if at <= end:
+        c.write_ptr(out, at)
+    return 1
+
+
 @api(NT, "NTSTATUS NTAPI RtlGetAce(PVOID Acl, ULONG AceIndex, PVOID *Ace)")
 def RtlGetAce(c, acl, index, out):
     return _get_ace(c, acl, index, out)

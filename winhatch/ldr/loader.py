@@ -18,7 +18,7 @@ import struct
 
 from winhatch._record import NEW, Record
 from winhatch.kernel import events as ev
-from winhatch.kernel.ke.dispatcher import ProcessExit
+from winhatch.kernel.ke.dispatcher import GuestCallFaulted, ProcessExit
 from winhatch.kernel.ps import mapping
 from winhatch.kernel.structs import LDR_DATA_TABLE_ENTRY, PEB, PEB_LDR_DATA, TEB
 from winhatch.ldr.heap import HEAP_ZERO_MEMORY, HeapManager
@@ -852,10 +852,22 @@ def _run_initializers(st: LoaderState, thread, root: Module, *, reserved: int = 
         _call_tls_callbacks(st, thread, m, DLL_PROCESS_ATTACH)
         if m.entry_point:
             st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{m.entry_point:x}", reason="DLL_PROCESS_ATTACH")
-            ok = st.machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_ATTACH, reserved])
+            try:
+                # LdrpCallInitRoutine calls the entry point inside __try/__except: an exception the DLL's own
+                # handlers leave unhandled ends the call there and the DLL's initialisation fails
+                ok = st.machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_ATTACH, reserved],
+                                                      guard=True)
+            except GuestCallFaulted as e:
+                err = LoaderError(STATUS_DLL_INIT_FAILED, f"initialization of {m.name} failed (exception "
+                                  f"0x{e.code:08X} in its entry point)", dll=m.name)
+                err.init_failed = m
+                raise err from None
             if not ok & 0xFFFFFFFF:  # BOOL
-                raise LoaderError(STATUS_DLL_INIT_FAILED, f"initialization of {m.name} failed (DllMain returned "
+                err = LoaderError(STATUS_DLL_INIT_FAILED, f"initialization of {m.name} failed (DllMain returned "
                                   f"FALSE)", dll=m.name)
+                err.init_failed = m
+                err.returned_false = True
+                raise err
         flags = LDR_DATA_TABLE_ENTRY.read(aspace, m.entry, st.arch, "Flags")["Flags"]
         LDR_DATA_TABLE_ENTRY.write(aspace, m.entry, st.arch,
                                    Flags=flags | LDRP_ENTRY_PROCESSED | LDRP_PROCESS_ATTACH_CALLED)
@@ -951,6 +963,7 @@ def LdrLoadDll(machine, thread, name: str, flags: int = 0, search_path: list[str
             search += list(reversed(st.user_dll_dirs.values())) + st.dll_directories
         if flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
             search.append(machine.system_dir(st.arch))
+    before = {id(x) for x in st.modules}
     m, fresh = LdrpLoadDll(st, name, None, static=False, search_dirs=search)
     if not fresh:
         m.load_count += 1
@@ -975,7 +988,9 @@ def LdrLoadDll(machine, thread, name: str, flags: int = 0, search_path: list[str
             LdrpSnapModule(st, mod)
         LdrpInitializeTls(st, thread)
         _run_initializers(st, thread, m, reserved=0)
-    except LoaderError:
+    except LoaderError as e:
+        if getattr(e, "init_failed", None) is not None:
+            _unload_failed_init(st, thread, before, e)
         _unload_new(st, m)
         raise
     return m.base
@@ -984,6 +999,31 @@ def LdrLoadDll(machine, thread, name: str, flags: int = 0, search_path: list[str
 def _unload_new(st: LoaderState, m: Module) -> None:
     for mod in list(st.modules):
         if not mod.initialized and mod is not st.modules[0]:
+            _remove_module(st, mod)
+
+
+def _unload_failed_init(st: LoaderState, thread, before: set[int], e: LoaderError) -> None:
+    """A run-time load whose initialisation failed (a DllMain returned FALSE or raised an exception no handler of
+    the DLL took): the modules this load mapped are unloaded again. Those already initialised get
+    DLL_PROCESS_DETACH (in reverse initialisation order), and so does the failing DLL when its DllMain returned
+    FALSE (Microsoft's DllMain documentation: "the system immediately calls your entry-point function with
+    DLL_PROCESS_DETACH and unloads the DLL"); one whose entry point raised gets no further call."""
+    failed = e.init_failed
+    new = [x for x in st.modules if id(x) not in before]
+    for mod in reversed(st.init_order):
+        if id(mod) not in before and mod.entry_point and not mod.is_exe and not mod.datafile:
+            flags = LDR_DATA_TABLE_ENTRY.read(st.proc.aspace, mod.entry, st.arch, "Flags")["Flags"]
+            attached = bool(flags & LDRP_PROCESS_ATTACH_CALLED)
+            if attached or (mod is failed and getattr(e, "returned_false", False)):
+                st.emit("LdrpCallInitRoutine", module=mod.name, entry=f"0x{mod.entry_point:x}",
+                        reason="DLL_PROCESS_DETACH")
+                try:
+                    st.machine.dispatcher.call_guest(thread, mod.entry_point, [mod.base, DLL_PROCESS_DETACH, 0],
+                                                     guard=True)
+                except GuestCallFaulted:
+                    pass      # LdrpCallInitRoutine's __except: the unload goes on
+    for mod in reversed(new):
+        if mod in st.modules:
             _remove_module(st, mod)
 
 

@@ -866,7 +866,6 @@ def _run_initializers(st: LoaderState, thread, root: Module, *, reserved: int = 
                 err = LoaderError(STATUS_DLL_INIT_FAILED, f"initialization of {m.name} failed (DllMain returned "
                                   f"FALSE)", dll=m.name)
                 err.init_failed = m
-                err.returned_false = True
                 raise err
         flags = LDR_DATA_TABLE_ENTRY.read(aspace, m.entry, st.arch, "Flags")["Flags"]
         LDR_DATA_TABLE_ENTRY.write(aspace, m.entry, st.arch,
@@ -1005,16 +1004,16 @@ def _unload_new(st: LoaderState, m: Module) -> None:
 def _unload_failed_init(st: LoaderState, thread, before: set[int], e: LoaderError) -> None:
     """A run-time load whose initialisation failed (a DllMain returned FALSE or raised an exception no handler of
     the DLL took): the modules this load mapped are unloaded again. Those already initialised get
-    DLL_PROCESS_DETACH (in reverse initialisation order), and so does the failing DLL when its DllMain returned
-    FALSE (Microsoft's DllMain documentation: "the system immediately calls your entry-point function with
-    DLL_PROCESS_DETACH and unloads the DLL"); one whose entry point raised gets no further call."""
+    DLL_PROCESS_DETACH (in reverse initialisation order), and so does the failing DLL (Microsoft's DllMain
+    documentation for FALSE: "the system immediately calls your entry-point function with DLL_PROCESS_DETACH and
+    unloads the DLL"; an exception makes LdrpCallInitRoutine return FALSE the same way, and Wine detaches too)."""
     failed = e.init_failed
     new = [x for x in st.modules if id(x) not in before]
     for mod in reversed(st.init_order):
         if id(mod) not in before and mod.entry_point and not mod.is_exe and not mod.datafile:
             flags = LDR_DATA_TABLE_ENTRY.read(st.proc.aspace, mod.entry, st.arch, "Flags")["Flags"]
             attached = bool(flags & LDRP_PROCESS_ATTACH_CALLED)
-            if attached or (mod is failed and getattr(e, "returned_false", False)):
+            if attached or mod is failed:
                 st.emit("LdrpCallInitRoutine", module=mod.name, entry=f"0x{mod.entry_point:x}",
                         reason="DLL_PROCESS_DETACH")
                 try:

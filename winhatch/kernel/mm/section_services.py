@@ -320,6 +320,10 @@ def create_image_file_section(machine, thread, name: str | None, protect: int, a
         raise NtStatusError(e.status, f"{fobj.path}: {e.reason}")
     if pe.arch not in ("x86", "x64"):
         raise NtStatusError(STATUS_INVALID_IMAGE_FORMAT, f"{fobj.path}: machine 0x{pe.machine:04x}")
+    if (pe.arch == "x64") != pe.is_pe32_plus:
+        # a 64-bit machine with a PE32 optional header, or i386 with PE32+: Windows's image section refuses it
+        raise NtStatusError(STATUS_INVALID_IMAGE_FORMAT, f"{fobj.path}: machine 0x{pe.machine:04x} with a "
+                            f"{'PE32+' if pe.is_pe32_plus else 'PE32'} optional header")
     sec = ImageFileSection.create_image_sparse(pe.size_of_image, parts, protections, name, pe.image_base)
     sec.attributes |= attributes & SEC_NOCACHE
     sec.pe = pe

@@ -439,14 +439,31 @@ def find_dll(st: LoaderState, name: str, importer: Module | None, search_dirs: l
             return p
         except NtStatusError:
             pass
+    wrong_machine = None
     for d in (search_dirs if search_dirs is not None else _search_dirs(st, importer)):
         p = d.rstrip("\\") + "\\" + name
         try:
-            if not vfs.stat(p).is_dir:
-                return p
+            if vfs.stat(p).is_dir:
+                continue
         except NtStatusError:
             continue
-    return None
+        if _other_machine(st, p):
+            # a DLL of the other bitness is passed over and the search goes on (a 32-bit and a 64-bit copy on
+            # the path: each process finds its own, as on Windows); when nothing else is found, the load fails
+            # on the first one (STATUS_INVALID_IMAGE_FORMAT)
+            wrong_machine = wrong_machine or p
+            continue
+        return p
+    return wrong_machine
+
+
+def _other_machine(st: LoaderState, path: str) -> bool:
+    """The file at `path` is a valid image for the other architecture than the process's."""
+    try:
+        pe, _section = st.machine.open_system_image(path)
+    except (NtStatusError, OSError, ValueError):
+        return False          # not an image at all: the load fails on it
+    return pe.arch in ("x86", "x64") and pe.arch != st.arch
 
 
 def LdrpLoadDll(st: LoaderState, name: str, importer: Module | None, *, static: bool,

@@ -60,3 +60,19 @@ def test_com_descriptor_sets_loader_flags_and_complus_image_flags(arch):
     assert _info(arch, _image(arch, cor=_cor20(2, 5, 1 | 2)))[2:] == (0x02, 1)      # 32BITREQUIRED
     assert _info(arch, _image(arch, cor=_cor20(2, 5, 1 | 0x20000)))[2:] == ((0x23 if pe32 else 0x02), 1)
     assert _info(arch, _image(arch, cor=_cor20(2, 5, 0)))[2:] == (0, 1)             # mixed-mode: flag only
+
+
+def test_image_section_maximum_size(tmp_path, arch):
+    """NtCreateSection(SEC_IMAGE) with a maximum size (wine64 prints the same for the x64 build)."""
+    import shutil
+
+    import fixturebuild
+    from winhatch import runner
+    exe = tmp_path / "mm_image_section_size.exe"
+    shutil.copy(fixturebuild.build("mm_image_section_size.c", arch), exe)
+    res = runner.run(exe, [])
+    assert res.exit_status == 0, (res.error, res.stdout)
+    lines = res.stdout.decode().splitlines()
+    image = lines[-1].split("=")[1]
+    assert lines[:-1] == [f"none: status=00000000 size={image}", f"image: status=00000000 size={image}",
+                          "image+1: status=c0000040 size=0", "one: status=00000000 size=1"]

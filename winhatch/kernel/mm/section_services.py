@@ -220,7 +220,7 @@ def create_section(machine, thread, access: int, path: str | None, max_size: int
             return thread.process.handles.insert(existing, access, inherit=inherit), STATUS_OBJECT_NAME_EXISTS
     fobj = None
     if attributes & SEC_IMAGE:
-        sec = create_image_file_section(machine, thread, path, protect, attributes, file_handle)
+        sec = create_image_file_section(machine, thread, path, protect, attributes, file_handle, max_size)
     elif file_handle:
         fobj = _lookup(thread, file_handle, "File", _file_access(protect))
         if not isinstance(fobj, FileObject) or fobj.file.is_dir or fobj.file.device is not None:
@@ -290,9 +290,11 @@ _NOT_WITH_IMAGE = SEC_RESERVE | SEC_COMMIT | SEC_FILE | SEC_LARGE_PAGES | SEC_WR
 
 
 def create_image_file_section(machine, thread, name: str | None, protect: int, attributes: int,
-                              file_handle: int) -> "ImageFileSection":
+                              file_handle: int, max_size: int = 0) -> "ImageFileSection":
     """The image section of the file behind ``file_handle``: STATUS_INVALID_FILE_FOR_SECTION without a file or
-    for an empty one, the PE parser's status (STATUS_INVALID_IMAGE_NOT_MZ, ...) for a file that is no image."""
+    for an empty one, the PE parser's status (STATUS_INVALID_IMAGE_NOT_MZ, ...) for a file that is no image.
+    A maximum size is the section's size as NtQuerySection reports it; one above the image's page-rounded size
+    is STATUS_SECTION_TOO_BIG (Wine's kernel32/tests/loader.c, on Windows); without one the size is the image's."""
     from winhatch.pe import PEFile, PEFormatError
     if attributes & _NOT_WITH_IMAGE:
         raise NtStatusError(STATUS_INVALID_PARAMETER, f"SEC_IMAGE with 0x{attributes & _NOT_WITH_IMAGE:X}")
@@ -324,12 +326,18 @@ def create_image_file_section(machine, thread, name: str | None, protect: int, a
         # a 64-bit machine with a PE32 optional header, or i386 with PE32+: Windows's image section refuses it
         raise NtStatusError(STATUS_INVALID_IMAGE_FORMAT, f"{fobj.path}: machine 0x{pe.machine:04x} with a "
                             f"{'PE32+' if pe.is_pe32_plus else 'PE32'} optional header")
+    image_size = (pe.size_of_image + 0xFFF) & ~0xFFF
+    if max_size > image_size:
+        raise NtStatusError(STATUS_SECTION_TOO_BIG, f"{fobj.path}: maximum size 0x{max_size:x} above the image's "
+                            f"0x{image_size:x}")
     sec = ImageFileSection.create_image_sparse(pe.size_of_image, parts, protections, name, pe.image_base)
     sec.attributes |= attributes & SEC_NOCACHE
     sec.pe = pe
     sec.path = fobj.path
     sec.traps = None
     sec.image_file = fobj
+    if max_size:
+        sec.limit = max_size
     fobj.reference()
     machine.vfs.register_image_section(vf.host_path, sec)   # the file is in use while a view is mapped
     return sec

@@ -56,3 +56,17 @@ def test_wow64transition_is_exported_by_the_32bit_ntdll_only(app_dir, arch):
         assert out == ["present=0"]
     else:
         assert out == ["present=1", "set=1", "image=1 executable=1", "stub_calls_it=1"]
+
+
+def test_cplusplus_exception_in_dllmain(app_dir, arch):
+    """A C++ exception caught inside DllMain does not disturb the load; on x64 (mingw's SEH-based C++ exceptions)
+    one escaping DllMain is taken by the loader's handler and the load fails with ERROR_DLL_INIT_FAILED. (x86
+    mingw's DWARF exceptions never reach Windows's dispatcher: an escaping one ends in std::terminate, so only the
+    caught case runs there. wine64 hangs on the escaping throw; the expectation follows Windows's loader.)"""
+    dll = fixturebuild.build("ldr_initthrow.cpp", arch, dll=True, flags=["-static-libgcc", "-static-libstdc++"])
+    exe = fixturebuild.build("ldr_useinitthrow.c", arch)
+    app_dir(dll)
+    res = runner.run(app_dir(exe), ["throw"] if arch == "x64" else [])
+    assert res.exit_status == 0, (res.error, res.stdout, res.crash)
+    expect = ["catch: loaded=1 err=0"] + (["throw: loaded=0 err=1114"] if arch == "x64" else []) + ["alive"]
+    assert res.stdout.decode().splitlines() == expect

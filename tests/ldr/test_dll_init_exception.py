@@ -30,6 +30,8 @@ def test_loadlibrary_of_a_dll_whose_entry_point_faults_fails_and_unloads(app_dir
         "fault: loaded=0 err=1114 veh=2 log=AD still_mapped=0 chain_kept=1",   # unloaded: DllMain runs again
         "false: loaded=0 err=1114 veh=2 log=AD still_mapped=0 chain_kept=1",
         "ok: loaded=1 err=0 veh=2 log=AD still_mapped=0 chain_kept=1",
+        "detachfault: loaded=1 err=0 veh=3 log=AD still_mapped=0 chain_kept=1",
+        "threadfault: loaded=1 thread_exit=5 veh=4",
         "alive",
     ]
 

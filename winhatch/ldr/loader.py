@@ -285,7 +285,7 @@ def LdrpInitializeThread(machine, thread) -> None:
             continue
         _call_tls_callbacks(st, thread, m, DLL_THREAD_ATTACH)
         if m.entry_point:
-            machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_THREAD_ATTACH, 0])
+            LdrpCallInitRoutine(st, thread, m, DLL_THREAD_ATTACH, 0)
     exe = st.modules[0]
     _call_tls_callbacks(st, thread, exe, DLL_THREAD_ATTACH)
 
@@ -849,6 +849,18 @@ def _dependency_order(root: Module) -> list[Module]:
     return order
 
 
+def LdrpCallInitRoutine(st: LoaderState, thread, m: Module, reason: int, reserved: int) -> int | None:
+    """A DLL's entry point for a notification other than its process attach (thread attach and detach, process
+    detach): called inside the loader's __try/__except, whose handler takes an exception the DLL leaves unhandled
+    and goes on with the next DLL (the process or the thread is not ended by it). The BOOL returned, or None
+    after such an exception."""
+    try:
+        return st.machine.dispatcher.call_guest(thread, m.entry_point, [m.base, reason, reserved], guard=True)
+    except GuestCallFaulted as e:
+        st.emit("LdrpCallInitRoutineException", module=m.name, reason=reason, code=f"0x{e.code:08X}")
+        return None
+
+
 def _mark_initialized(st: LoaderState, m: Module) -> None:
     """The module joins the initialisation order (st.init_order and the guest's InInitializationOrderModuleList)."""
     m.initialized = True
@@ -907,7 +919,7 @@ def LdrShutdownProcess(machine, thread) -> None:
         _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
         if m.entry_point:
             st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{m.entry_point:x}", reason="DLL_PROCESS_DETACH")
-            machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 1])
+            LdrpCallInitRoutine(st, thread, m, DLL_PROCESS_DETACH, 1)
 
 
 def LdrpCallThreadDetachRoutines(machine, thread) -> None:
@@ -925,7 +937,7 @@ def LdrpCallThreadDetachRoutines(machine, thread) -> None:
             continue
         _call_tls_callbacks(st, thread, m, DLL_THREAD_DETACH)
         if m.entry_point:
-            machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_THREAD_DETACH, 0])
+            LdrpCallInitRoutine(st, thread, m, DLL_THREAD_DETACH, 0)
     if exe is not None:
         _call_tls_callbacks(st, thread, exe, DLL_THREAD_DETACH)
 
@@ -1033,11 +1045,7 @@ def _unload_failed_init(st: LoaderState, thread, before: set[int], e: LoaderErro
             if attached or mod is failed:
                 st.emit("LdrpCallInitRoutine", module=mod.name, entry=f"0x{mod.entry_point:x}",
                         reason="DLL_PROCESS_DETACH")
-                try:
-                    st.machine.dispatcher.call_guest(thread, mod.entry_point, [mod.base, DLL_PROCESS_DETACH, 0],
-                                                     guard=True)
-                except GuestCallFaulted:
-                    pass      # LdrpCallInitRoutine's __except: the unload goes on
+                LdrpCallInitRoutine(st, thread, mod, DLL_PROCESS_DETACH, 0)
     for mod in reversed(new):
         if mod in st.modules:
             _remove_module(st, mod)
@@ -1127,7 +1135,7 @@ def LdrUnloadDll(machine, thread, base: int) -> bool:
         st.unloading.add(m.base)
         try:
             _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
-            machine.dispatcher.call_guest(thread, m.entry_point, [m.base, DLL_PROCESS_DETACH, 0])
+            LdrpCallInitRoutine(st, thread, m, DLL_PROCESS_DETACH, 0)
         finally:
             st.unloading.discard(m.base)
     if not m.datafile:

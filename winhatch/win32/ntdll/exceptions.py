@@ -740,13 +740,15 @@ def _guard_for_registration(thread, reg: int):
 
 
 def _guard_for_frame(thread, ctx: Context):
-    """ctx is at a guarded call's return address (rsp just past it): that call's guard."""
-    if ctx.regs["rip"] != stub_address(thread, CALL_RETURN_STUB):
+    """x64: the guarded call whose frame the walk has reached at ctx — at its return address (rsp just past the
+    slot), or already above it (a callee frame without unwind data made the walk step over the return address):
+    the innermost such call."""
+    guards = call_guards(thread)
+    if not guards:
         return None
-    for g in call_guards(thread):
-        if g.slot == ctx.regs["rsp"] - 8:
-            return g
-    return None
+    rsp = ctx.regs["rsp"]
+    passed = [g for g in guards if g.slot and g.slot + 8 <= rsp]
+    return min(passed, key=lambda g: g.slot) if passed else None
 
 
 def pending_for_slot(thread, slot: int) -> _PendingCall | None:
@@ -1079,7 +1081,7 @@ def rtl_unwind_x64_gen(thread, co: Coroutine, target_frame: int, target_ip: int,
             extra = EXCEPTION_COLLIDED_UNWIND
         else:
             pc = cur.regs["rip"]
-            if guard is not None and _guard_for_frame(thread, cur) is guard:
+            if guard is not None and cur.regs["rsp"] >= guard.slot + 8:
                 # the guarded call's frame: the unwind ends here (its caller's __except runs)
                 mem.w32(rec_addr + flags_off, mem.u32(rec_addr + flags_off) & ~EXCEPTION_UNWIND)
                 return cur

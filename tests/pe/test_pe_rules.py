@@ -63,6 +63,11 @@ def test_dos_program_ne_and_le_signatures():
     refuse(b, STATUS_INVALID_IMAGE_WIN_16, 0x80)
     b[0x80 + 0x36] = 1                                        # OS/2
     refuse(b, STATUS_INVALID_IMAGE_NE_FORMAT, 0x80)
+    for exetyp in (0, 3, 4, 6, 15):                           # unknown, DOS 4.x, Windows/386, ...: not Win16
+        b[0x80 + 0x36] = exetyp
+        refuse(b, STATUS_INVALID_IMAGE_NE_FORMAT, 0x80)
+    b[0x80 + 0x36] = 5                                        # BOSS: refused as a DOS program is (Windows)
+    refuse(b, STATUS_INVALID_IMAGE_PROTECT, 0x80)
     b[0x80:0x82] = b"LE"
     refuse(b, STATUS_INVALID_IMAGE_WIN_16, 0x80)
 

@@ -18,7 +18,7 @@ import struct
 
 from winhatch._record import NEW, Record
 from winhatch.kernel import events as ev
-from winhatch.kernel.ke.dispatcher import ProcessExit
+from winhatch.kernel.ke.dispatcher import GuestCallFaulted, ProcessExit
 from winhatch.kernel.ps import mapping
 from winhatch.kernel.structs import LDR_DATA_TABLE_ENTRY, PEB, PEB_LDR_DATA, TEB
 from winhatch.ldr.heap import HEAP_ZERO_MEMORY, HeapManager
@@ -288,9 +288,8 @@ def LdrpInitializeThread(machine, thread) -> None:
         if m.is_exe or not m.initialized or not _calls_for_threads(st, m):
             continue
         _call_tls_callbacks(st, thread, m, DLL_THREAD_ATTACH)
-        ep = _entry_point(st, m)
-        if ep:
-            machine.dispatcher.call_guest(thread, ep, [m.base, DLL_THREAD_ATTACH, 0])
+        if _entry_point(st, m):
+            LdrpCallInitRoutine(st, thread, m, DLL_THREAD_ATTACH, 0)
     exe = st.modules[0]
     _call_tls_callbacks(st, thread, exe, DLL_THREAD_ATTACH)
 
@@ -444,14 +443,31 @@ def find_dll(st: LoaderState, name: str, importer: Module | None, search_dirs: l
             return p
         except NtStatusError:
             pass
+    wrong_machine = None
     for d in (search_dirs if search_dirs is not None else _search_dirs(st, importer)):
         p = d.rstrip("\\") + "\\" + name
         try:
-            if not vfs.stat(p).is_dir:
-                return p
+            if vfs.stat(p).is_dir:
+                continue
         except NtStatusError:
             continue
-    return None
+        if _other_machine(st, p):
+            # a DLL of the other bitness is passed over and the search goes on (a 32-bit and a 64-bit copy on
+            # the path: each process finds its own, as on Windows); when nothing else is found, the load fails
+            # on the first one (STATUS_INVALID_IMAGE_FORMAT)
+            wrong_machine = wrong_machine or p
+            continue
+        return p
+    return wrong_machine
+
+
+def _other_machine(st: LoaderState, path: str) -> bool:
+    """The file at `path` is a valid image for the other architecture than the process's."""
+    try:
+        pe, _section = st.machine.open_system_image(path)
+    except (NtStatusError, OSError, ValueError):
+        return False          # not an image at all: the load fails on it
+    return pe.arch in ("x86", "x64") and pe.arch != st.arch
 
 
 def LdrpLoadDll(st: LoaderState, name: str, importer: Module | None, *, static: bool,
@@ -926,6 +942,19 @@ def _dependency_order(root: Module) -> list[Module]:
     return order
 
 
+def LdrpCallInitRoutine(st: LoaderState, thread, m: Module, reason: int, reserved: int) -> int | None:
+    """A DLL's entry point for a notification other than its process attach (thread attach and detach, process
+    detach): called inside the loader's __try/__except, whose handler takes an exception the DLL leaves unhandled
+    and goes on with the next DLL (the process or the thread is not ended by it). The BOOL returned, or None
+    after such an exception."""
+    try:
+        return st.machine.dispatcher.call_guest(thread, _entry_point(st, m) or m.entry_point,
+                                              [m.base, reason, reserved], guard=True)
+    except GuestCallFaulted as e:
+        st.emit("LdrpCallInitRoutineException", module=m.name, reason=reason, code=f"0x{e.code:08X}")
+        return None
+
+
 def _mark_initialized(st: LoaderState, m: Module) -> None:
     """The module joins the initialisation order (st.init_order and the guest's InInitializationOrderModuleList)."""
     m.initialized = True
@@ -947,19 +976,20 @@ def _run_initializers(st: LoaderState, thread, root: Module, *, reserved: int = 
         ep = _entry_point(st, m)
         if ep:
             st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{ep:x}", reason="DLL_PROCESS_ATTACH")
-            ok = st.machine.dispatcher.call_guest(thread, ep, [m.base, DLL_PROCESS_ATTACH, reserved])
+            try:
+                # LdrpCallInitRoutine calls the entry point inside __try/__except: an exception the DLL's own
+                # handlers leave unhandled ends the call there and the DLL's initialisation fails
+                ok = st.machine.dispatcher.call_guest(thread, ep, [m.base, DLL_PROCESS_ATTACH, reserved], guard=True)
+            except GuestCallFaulted as e:
+                err = LoaderError(STATUS_DLL_INIT_FAILED, f"initialization of {m.name} failed (exception "
+                                  f"0x{e.code:08X} in its entry point)", dll=m.name)
+                err.init_failed = m
+                raise err from None
             if not ok & 0xFFFFFFFF:  # BOOL
-                if not reserved:
-                    # LoadLibrary: "the system immediately calls your entry-point function with
-                    # DLL_PROCESS_DETACH and unloads the DLL" (Microsoft's DllMain documentation); the module
-                    # leaves the initialisation order so that LdrLoadDll's clean-up unloads it
-                    st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{ep:x}", reason="DLL_PROCESS_DETACH")
-                    _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
-                    st.machine.dispatcher.call_guest(thread, _entry_point(st, m) or ep,
-                                                     [m.base, DLL_PROCESS_DETACH, 0])
-                    m.initialized = False
-                raise LoaderError(STATUS_DLL_INIT_FAILED, f"initialization of {m.name} failed (DllMain returned "
+                err = LoaderError(STATUS_DLL_INIT_FAILED, f"initialization of {m.name} failed (DllMain returned "
                                   f"FALSE)", dll=m.name)
+                err.init_failed = m
+                raise err
         flags = LDR_DATA_TABLE_ENTRY.read(aspace, m.entry, st.arch, "Flags")["Flags"]
         LDR_DATA_TABLE_ENTRY.write(aspace, m.entry, st.arch,
                                    Flags=flags | LDRP_ENTRY_PROCESSED | LDRP_PROCESS_ATTACH_CALLED)
@@ -984,7 +1014,7 @@ def LdrShutdownProcess(machine, thread) -> None:
         ep = _entry_point(st, m)
         if ep:
             st.emit("LdrpCallInitRoutine", module=m.name, entry=f"0x{ep:x}", reason="DLL_PROCESS_DETACH")
-            machine.dispatcher.call_guest(thread, ep, [m.base, DLL_PROCESS_DETACH, 1])
+            LdrpCallInitRoutine(st, thread, m, DLL_PROCESS_DETACH, 1)
 
 
 def LdrpCallThreadDetachRoutines(machine, thread) -> None:
@@ -1001,9 +1031,8 @@ def LdrpCallThreadDetachRoutines(machine, thread) -> None:
         if not _calls_for_threads(st, m):
             continue
         _call_tls_callbacks(st, thread, m, DLL_THREAD_DETACH)
-        ep = _entry_point(st, m)
-        if ep:
-            machine.dispatcher.call_guest(thread, ep, [m.base, DLL_THREAD_DETACH, 0])
+        if _entry_point(st, m):
+            LdrpCallInitRoutine(st, thread, m, DLL_THREAD_DETACH, 0)
     if exe is not None:
         _call_tls_callbacks(st, thread, exe, DLL_THREAD_DETACH)
 
@@ -1057,6 +1086,7 @@ def LdrLoadDll(machine, thread, name: str, flags: int = 0, search_path: list[str
             search += list(reversed(st.user_dll_dirs.values())) + st.dll_directories
         if flags & (LOAD_LIBRARY_SEARCH_SYSTEM32 | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS):
             search.append(machine.system_dir(st.arch))
+    before = {id(x) for x in st.modules}
     m, fresh = LdrpLoadDll(st, name, None, static=False, search_dirs=search)
     if not fresh:
         m.load_count += 1
@@ -1086,7 +1116,9 @@ def LdrLoadDll(machine, thread, name: str, flags: int = 0, search_path: list[str
         notified = fresh_mods
         _send_dll_notifications(st, thread, LDR_DLL_NOTIFICATION_REASON_LOADED, fresh_mods)
         _run_initializers(st, thread, m, reserved=0)
-    except LoaderError:
+    except LoaderError as e:
+        if getattr(e, "init_failed", None) is not None:
+            _unload_failed_init(st, thread, before, e, notified)
         _unload_new(st, thread, notified)
         raise
     return m.base
@@ -1100,6 +1132,29 @@ def _unload_new(st: LoaderState, thread, notified: list[Module]) -> None:
                             [mod for mod in notified if mod in gone])
     for mod in gone:
         _remove_module(st, mod)
+
+
+def _unload_failed_init(st: LoaderState, thread, before: set[int], e: LoaderError, notified: list[Module]) -> None:
+    """A run-time load whose initialisation failed (a DllMain returned FALSE or raised an exception no handler of
+    the DLL took): the modules this load mapped are unloaded again. Those already initialised get
+    DLL_PROCESS_DETACH (in reverse initialisation order), and so does the failing DLL (Microsoft's DllMain
+    documentation for FALSE: "the system immediately calls your entry-point function with DLL_PROCESS_DETACH and
+    unloads the DLL"; an exception makes LdrpCallInitRoutine return FALSE the same way, and Wine detaches too)."""
+    failed = e.init_failed
+    new = [x for x in st.modules if id(x) not in before]
+    for mod in reversed(st.init_order):
+        if id(mod) not in before and mod.entry_point and not mod.is_exe and not mod.datafile:
+            flags = LDR_DATA_TABLE_ENTRY.read(st.proc.aspace, mod.entry, st.arch, "Flags")["Flags"]
+            attached = bool(flags & LDRP_PROCESS_ATTACH_CALLED)
+            if attached or mod is failed:
+                st.emit("LdrpCallInitRoutine", module=mod.name, entry=f"0x{mod.entry_point:x}",
+                        reason="DLL_PROCESS_DETACH")
+                LdrpCallInitRoutine(st, thread, mod, DLL_PROCESS_DETACH, 0)
+    # the DLL notifications announced them: they are announced as unloaded before they leave
+    _send_dll_notifications(st, thread, LDR_DLL_NOTIFICATION_REASON_UNLOADED, [x for x in notified if x in new])
+    for mod in reversed(new):
+        if mod in st.modules:
+            _remove_module(st, mod)
 
 
 def _write_load_count(st: LoaderState, m: Module) -> None:
@@ -1186,9 +1241,8 @@ def LdrUnloadDll(machine, thread, base: int) -> bool:
         st.unloading.add(m.base)
         try:
             _call_tls_callbacks(st, thread, m, DLL_PROCESS_DETACH)
-            ep = _entry_point(st, m)
-            if ep:
-                machine.dispatcher.call_guest(thread, ep, [m.base, DLL_PROCESS_DETACH, 0])
+            if _entry_point(st, m):
+                LdrpCallInitRoutine(st, thread, m, DLL_PROCESS_DETACH, 0)
         finally:
             st.unloading.discard(m.base)
     if not m.datafile:

@@ -211,10 +211,16 @@ class PEFile:
     def _bad_signature(self, sig: bytes, off: int):
         buf = self._buf
         if sig[:2] == b"NE":
+            # ne_exetyp (the target OS) decides, as NtCreateSection answers on Windows (Wine's
+            # kernel32/tests/loader.c, every value 0..15): 2 (Windows) is a 16-bit Windows program, 5 (BOSS) is
+            # refused like a DOS program, any other (unknown, OS/2, DOS 4.x, Windows/386, ...) is an NE image of
+            # another OS
             exetyp = buf[off + 0x36] if off + 0x36 < len(buf) else 0
-            if exetyp == 1:  # OS/2 1.x
-                raise PEFormatError("OS/2 NE image", off, STATUS_INVALID_IMAGE_NE_FORMAT)
-            raise PEFormatError("16-bit Windows (NE) image", off, STATUS_INVALID_IMAGE_WIN_16)
+            if exetyp == 2:
+                raise PEFormatError("16-bit Windows (NE) image", off, STATUS_INVALID_IMAGE_WIN_16)
+            if exetyp == 5:
+                raise PEFormatError("NE image for BOSS (ne_exetyp 5)", off, STATUS_INVALID_IMAGE_PROTECT)
+            raise PEFormatError(f"NE image for another OS (ne_exetyp {exetyp})", off, STATUS_INVALID_IMAGE_NE_FORMAT)
         if sig[:2] in (b"LE", b"LX"):
             raise PEFormatError(f"{sig[:2].decode()} (VxD / OS/2 2.x) image", off, STATUS_INVALID_IMAGE_WIN_16)
         # Plain DOS program: the memory manager answers STATUS_INVALID_IMAGE_PROTECT (CreateProcess -> NTVDM).

@@ -40,7 +40,7 @@ SYSTEM_FILE_VERSION = (10, 0, 19041, 3636)
 #: bytes per stub: winhatch.cpu.api_stub (73 bytes x64, 45 x86) rounded up
 STUB_STRIDE = {"x64": 80, "x86": 48}
 INTERNAL = {"ntdll.dll": ["WhCallReturn", "WhThreadReturn", "WhExcReturn", "WhExcNested", "WhFiberReturn",
-                         "LdrpDoDebuggerBreak"]}
+                         "LdrpDoDebuggerBreak", "WhCallGuard"]}
 ENTRY_NAME = "DllEntryPoint"
 #: the import directories of the system DLLs whose imports shape every process: Windows 10's kernel32.dll
 #: imports KERNELBASE.dll (directly and through api-ms-win-core-* sets) and ntdll.dll, kernelbase imports
@@ -256,6 +256,11 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
         data = b.add_section(".data", bytes(max(off, 16)), SCN_DATA)
         for ordinal, ename, o in layout:
             b.add_export(ename, data.rva + o, ordinal=ordinal)
+            if ename == services.WOW64_TRANSITION_VARIABLE and wow64_off is not None:
+                # 32-bit ntdll!Wow64Transition: the address its system-service stubs reach to leave 32-bit code
+                # (on Windows a wow64cpu.dll thunk stored there when WoW64 starts; in winhatch the int 2Eh
+                # transition routine at the head of ntdll's .text, relocated with the image)
+                b.add_pointer(data.rva + o, text.rva + wow64_off)
     _layout, internal_size = api.internal_data_layout(name)
     if internal_size:
         whdata = b.add_section(api.INTERNAL_DATA, bytes(internal_size), SCN_DATA)

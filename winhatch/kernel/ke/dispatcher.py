@@ -85,6 +85,37 @@ class GuestCallNeeded(BaseException):
     """A SPECULATIVE handler served inside the CPU hook reached call_guest: its call is served again, deferred."""
 
 
+class GuestCallFaulted(Exception):
+    """A guarded guest call (call_guest(guard=True)) ended in its frame's exception handler: an exception the
+    callee's own handlers (vectored, frame-based) left unhandled reached the caller's __except, which took it
+    (as ntdll's LdrpCallInitRoutine takes one raised by a DLL's entry point). `code` is the exception code."""
+
+    def __init__(self, code: int):
+        super().__init__(f"exception 0x{code & 0xFFFFFFFF:08X} in a guarded guest call")
+        self.code = code & 0xFFFFFFFF
+
+
+class CallGuard:
+    """The frame of a guarded guest call, as the user-mode exception dispatcher's stack walk meets it: `slot` is
+    where the callee's return address (ntdll!WhCallReturn) is stored; on x86 `registration` is the
+    EXCEPTION_REGISTRATION the call links into TEB.NtTib.ExceptionList (handler ntdll!WhCallGuard) and `prev`
+    the list head it replaced. The dispatcher sets `caught` to the exception code when the walk reaches the frame
+    with nothing handling the exception (the frame's filter takes every exception), unwinds the callee's frames
+    and resumes at the return stub."""
+    __slots__ = ("slot", "registration", "prev", "caught")
+
+    def __init__(self) -> None:
+        self.slot = 0
+        self.registration = 0
+        self.prev = 0
+        self.caught: int | None = None
+
+
+def call_guards(thread) -> list:
+    """The thread's guarded guest calls in progress, outermost first."""
+    return thread.__dict__.setdefault("call_guards", [])
+
+
 class MachineStop(Exception):
     """The whole machine stops (instruction or time budget reached, deadlock)."""
 
@@ -187,6 +218,9 @@ class Dispatcher:
         # CPU before the guest sees it; it may end the process (an unimplemented data export was touched)
         self.access_violation_filter: Callable | None = None
         self.return_stub_name = "WhCallReturn"
+        #: the handler of a guarded call's x86 EXCEPTION_REGISTRATION (call_guest(guard=True)); the user-mode
+        #: dispatcher recognises it in the chain and never calls it
+        self.guard_stub_name = "WhCallGuard"
         #: a debugger attached to one process (winhatch.debug.gdbstub.GdbStub), or None.  The debugger stop
         #: hook points are in _run_until: ``before_run(thread)`` before each CPU run of one of its process's
         #: threads (it may hold the thread stopped while the debugger looks at it; it returns 1 to single-step
@@ -742,7 +776,7 @@ class Dispatcher:
         raise MachineStop(message, STATUS_POSSIBLE_DEADLOCK)
 
     def call_guest(self, thread: "Thread", fn: int, args: list[int] | tuple = (), *, stdcall: bool = True,
-                   thiscall: bool = False, ret64: bool = False) -> int:
+                   thiscall: bool = False, ret64: bool = False, guard: bool = False) -> int:
         """Call guest function `fn(args…)` on `thread` and return its return value (eax/rax).
 
         thiscall: a C++ member function; on x86 the first argument (`this`) goes in ecx, the rest on the stack.
@@ -751,6 +785,12 @@ class Dispatcher:
         Only from a deferred handler (calls_guest=True). The thread's registers are restored afterwards,
         except that the callee's effects on memory remain. The callee runs unsliced (like a thread holding the
         loader lock); if it blocks, other threads run until it can continue.
+
+        guard: the call is made from a frame with an exception handler that takes every exception (ntdll's
+        LdrpCallInitRoutine around a DLL's entry point): an exception the callee's handlers leave unhandled ends
+        the call (its frames are unwound, termination handlers run) and raises GuestCallFaulted here, instead of
+        reaching the thread's outer frames. On x86 the frame is an EXCEPTION_REGISTRATION in the registration
+        chain, as there; on x64 the unwinder recognises the call's return address.
         """
         if self._speculating is not None:     # served again outside the hook (_speculative)
             raise GuestCallNeeded()
@@ -765,6 +805,16 @@ class Dispatcher:
         if ret_stub is None:
             ret_stub = proc.subsystem["call_return_stub"] = self.machine.ntdll_export(proc, self.return_stub_name)
         sp = (cpu.sp - 0x40) & ~0xF
+        cg = CallGuard() if guard else None
+        if cg is not None and not cpu.is64:
+            from winhatch.kernel.structs import TEB
+            list_addr = thread.teb + TEB.offset("x86", "NtTib.ExceptionList")
+            sp -= 16
+            cg.registration = sp
+            cg.prev = cpu.read_u32(list_addr)
+            cpu.write_u32(sp, cg.prev)
+            cpu.write_u32(sp + 4, self.machine.ntdll_export(proc, self.guard_stub_name))
+            cpu.write_u32(list_addr, sp)
         if cpu.is64:
             nstack = max(4, len(args))
             sp -= nstack * 8
@@ -790,6 +840,9 @@ class Dispatcher:
             cpu.write_u32(sp, ret_stub)
         cpu.sp = sp
         cpu.pc = fn
+        if cg is not None:
+            cg.slot = sp
+            call_guards(thread).append(cg)
         slice_end, self.slice_end = self.slice_end, INF
         self._nest += 1
         retval = 0
@@ -798,12 +851,21 @@ class Dispatcher:
         finally:
             self._nest -= 1
             self.slice_end = slice_end
+            if cg is not None:
+                guards = call_guards(thread)
+                if cg in guards:
+                    guards.remove(cg)
             if not (thread.terminated or proc.exited):
                 retval = cpu.retval
                 if ret64 and not cpu.is64:
                     retval |= (cpu.reg("edx") & 0xFFFFFFFF) << 32
+                if cg is not None and cg.registration:    # the guard's registration leaves the chain
+                    from winhatch.kernel.structs import TEB
+                    cpu.write_u32(thread.teb + TEB.offset("x86", "NtTib.ExceptionList"), cg.prev)
                 cpu.restore_context(saved)
                 cpu.retval = saved.get("rax" if cpu.is64 else "eax")
+        if cg is not None and cg.caught is not None:
+            raise GuestCallFaulted(cg.caught)
         return retval if ret is None else ret
 
     # -- faults and exceptions -------------------------------------------------------------------------------

@@ -100,6 +100,9 @@ def ntdll_stub(arch: str, svc: Service) -> tuple[bytes, int | None]:
 #: x86 ntdll!Wow64SystemServiceCall in winhatch: lea edx,[esp+8] ; int 2Eh ; ret
 WOW64_TRANSITION_X86 = b"\x8d\x54\x24\x08\xcd\x2e\xc3"
 WOW64_TRANSITION_NAME = "Wow64SystemServiceCall"
+#: the 32-bit ntdll's exported pointer-sized variable holding the transition's address (what
+#: Wow64SystemServiceCall jumps through on Windows)
+WOW64_TRANSITION_VARIABLE = "Wow64Transition"
 
 #: an implementation: fn(thread, args: list[int], caller_sp: int) -> NTSTATUS (may raise WouldBlock,
 #: GuestTermination and the like, as trap handlers do)

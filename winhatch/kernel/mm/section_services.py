@@ -220,7 +220,7 @@ def create_section(machine, thread, access: int, path: str | None, max_size: int
             return thread.process.handles.insert(existing, access, inherit=inherit), STATUS_OBJECT_NAME_EXISTS
     fobj = None
     if attributes & SEC_IMAGE:
-        sec = create_image_file_section(machine, thread, path, protect, attributes, file_handle)
+        sec = create_image_file_section(machine, thread, path, protect, attributes, file_handle, max_size)
     elif file_handle:
         fobj = _lookup(thread, file_handle, "File", _file_access(protect))
         if not isinstance(fobj, FileObject) or fobj.file.is_dir or fobj.file.device is not None:
@@ -290,9 +290,11 @@ _NOT_WITH_IMAGE = SEC_RESERVE | SEC_COMMIT | SEC_FILE | SEC_LARGE_PAGES | SEC_WR
 
 
 def create_image_file_section(machine, thread, name: str | None, protect: int, attributes: int,
-                              file_handle: int) -> "ImageFileSection":
+                              file_handle: int, max_size: int = 0) -> "ImageFileSection":
     """The image section of the file behind ``file_handle``: STATUS_INVALID_FILE_FOR_SECTION without a file or
-    for an empty one, the PE parser's status (STATUS_INVALID_IMAGE_NOT_MZ, ...) for a file that is no image."""
+    for an empty one, the PE parser's status (STATUS_INVALID_IMAGE_NOT_MZ, ...) for a file that is no image.
+    A maximum size is the section's size as NtQuerySection reports it; one above the image's page-rounded size
+    is STATUS_SECTION_TOO_BIG (Wine's kernel32/tests/loader.c, on Windows); without one the size is the image's."""
     from winhatch.pe import PEFile, PEFormatError
     if attributes & _NOT_WITH_IMAGE:
         raise NtStatusError(STATUS_INVALID_PARAMETER, f"SEC_IMAGE with 0x{attributes & _NOT_WITH_IMAGE:X}")
@@ -320,12 +322,22 @@ def create_image_file_section(machine, thread, name: str | None, protect: int, a
         raise NtStatusError(e.status, f"{fobj.path}: {e.reason}")
     if pe.arch not in ("x86", "x64"):
         raise NtStatusError(STATUS_INVALID_IMAGE_FORMAT, f"{fobj.path}: machine 0x{pe.machine:04x}")
+    if (pe.arch == "x64") != pe.is_pe32_plus:
+        # a 64-bit machine with a PE32 optional header, or i386 with PE32+: Windows's image section refuses it
+        raise NtStatusError(STATUS_INVALID_IMAGE_FORMAT, f"{fobj.path}: machine 0x{pe.machine:04x} with a "
+                            f"{'PE32+' if pe.is_pe32_plus else 'PE32'} optional header")
+    image_size = (pe.size_of_image + 0xFFF) & ~0xFFF
+    if max_size > image_size:
+        raise NtStatusError(STATUS_SECTION_TOO_BIG, f"{fobj.path}: maximum size 0x{max_size:x} above the image's "
+                            f"0x{image_size:x}")
     sec = ImageFileSection.create_image_sparse(pe.size_of_image, parts, protections, name, pe.image_base)
     sec.attributes |= attributes & SEC_NOCACHE
     sec.pe = pe
     sec.path = fobj.path
     sec.traps = None
     sec.image_file = fobj
+    if max_size:
+        sec.limit = max_size
     fobj.reference()
     machine.vfs.register_image_section(vf.host_path, sec)   # the file is in use while a view is mapped
     return sec
@@ -593,16 +605,60 @@ def image_information(pe, ps: int) -> bytes:
     """SECTION_IMAGE_INFORMATION (x64 0x40 bytes, x86 0x30) from an image's PE headers (also what
     NtQueryInformationProcess(ProcessImageInformation) returns for a process's image)."""
     oh, fh = pe.optional_header, pe.file_header
-    entry = pe.image_base + oh.AddressOfEntryPoint if oh.AddressOfEntryPoint else 0
-    code = any(s.characteristics & 0x20 for s in pe.sections)   # IMAGE_SCN_CNT_CODE
+    # TransferAddress: the entry point's address, the image base itself for an image without one
+    entry = pe.image_base + oh.AddressOfEntryPoint
+    # ImageContainsCode, as Windows 10 sets it (Wine's kernel32/tests/loader.c query_image_section): headers
+    # declaring code (SizeOfCode) or an entry point; else an image mapped flat (SectionAlignment below a page) or
+    # one with an executable section
+    code = bool(oh.SizeOfCode or oh.AddressOfEntryPoint or oh.SectionAlignment % 0x1000
+                or any(s.characteristics & IMAGE_SCN_MEM_EXECUTE for s in pe.sections))
+    cor_flags, image_flags = _com_image_flags(pe)
     P = "Q" if ps == 8 else "I"
     data = struct.pack(f"<{P}I{'4x' if ps == 8 else ''}{P}{P}I", entry, 0, oh.SizeOfStackReserve,
                        oh.SizeOfStackCommit, oh.Subsystem)
+    # LoaderFlags: 1 for an image with a COM descriptor (a .NET image), as Windows reports it
     data += struct.pack("<HHHHHHHBBII I", oh.MinorSubsystemVersion, oh.MajorSubsystemVersion,
                         oh.MajorOperatingSystemVersion, oh.MinorOperatingSystemVersion, fh.Characteristics,
-                        oh.DllCharacteristics, fh.Machine, 1 if code else 0, 0, oh.LoaderFlags,
-                        pe.file_size, oh.CheckSum)
+                        oh.DllCharacteristics, fh.Machine, 1 if code else 0, image_flags,
+                        1 if cor_flags is not None else 0, pe.file_size, oh.CheckSum)
     return data
+
+
+IMAGE_SCN_MEM_EXECUTE = 0x20000000
+IMAGE_DIRECTORY_ENTRY_COM_DESCRIPTOR = 14
+COMIMAGE_FLAGS_ILONLY = 0x1
+COMIMAGE_FLAGS_32BITREQUIRED = 0x2
+COMIMAGE_FLAGS_32BITPREFERRED = 0x20000
+#: SECTION_IMAGE_INFORMATION.ImageFlags bits
+IMAGE_FLAG_COMPLUS_NATIVE_READY = 0x01
+IMAGE_FLAG_COMPLUS_IL_ONLY = 0x02
+IMAGE_FLAG_COMPLUS_PREFER_32BIT = 0x20
+
+
+def _com_image_flags(pe) -> tuple[int | None, int]:
+    """(the IMAGE_COR20_HEADER's Flags or None without a COM descriptor, the ImageFlags its .NET bits make).
+    A descriptor counts when the optional header is whole and directory 14 has an address and a size; an IL-only
+    image of runtime 2.5 or later is ComPlusILOnly, a PE32 one ComPlusNativeReady unless it requires 32 bits,
+    and a PE32 one asking for 32 bits preferred ComPlusPrefer32bit."""
+    full = 0xF0 if pe.is_pe32_plus else 0xE0       # the optional header with its 16 data directories
+    d = pe.data_directories[IMAGE_DIRECTORY_ENTRY_COM_DESCRIPTOR]
+    if pe.file_header.SizeOfOptionalHeader < full or not d.rva or not d.size:
+        return None, 0
+    try:
+        raw = pe.read_rva(d.rva, 20) if d.size >= 20 else b""
+    except Exception:           # the descriptor is outside the file: no .NET flags
+        raw = b""
+    if len(raw) < 20:
+        return 0, 0
+    _cb, major, minor, _md_rva, _md_size, flags = struct.unpack("<IHHIII", raw)
+    image_flags = 0
+    if flags & COMIMAGE_FLAGS_ILONLY and (major, minor) >= (2, 5):
+        image_flags |= IMAGE_FLAG_COMPLUS_IL_ONLY
+        if not pe.is_pe32_plus and not flags & COMIMAGE_FLAGS_32BITREQUIRED:
+            image_flags |= IMAGE_FLAG_COMPLUS_NATIVE_READY
+        if not pe.is_pe32_plus and flags & COMIMAGE_FLAGS_32BITPREFERRED:
+            image_flags |= IMAGE_FLAG_COMPLUS_PREFER_32BIT
+    return flags, image_flags
 
 
 STATUS_NOT_SAME_DEVICE = 0xC00000D4

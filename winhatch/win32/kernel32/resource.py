@@ -100,14 +100,21 @@ def load_datafile(c, name: str, flags: int) -> int:
     for m in st.modules:
         if m.path.lower() == path.lower():
             return loader.LdrLoadDll(c.machine, c.thread, path, 0)     # already an image: that module
+    held = 0
+    if flags & LOAD_LIBRARY_AS_DATAFILE_EXCLUSIVE:
+        held = _open_exclusive(c, path)
+        if not held:
+            return 0
     try:
         data = read_guest_file(c, path)
     except NtStatusError as e:
+        _release(c, held)
         c.set_last_error(nt_to_win32(e.status))
         return 0
     if not data:
         # the file is mapped to be read (NtCreateSection over it): an empty file cannot be,
         # STATUS_MAPPED_FILE_SIZE_ZERO -> ERROR_FILE_INVALID (Wine's module test, on Windows)
+        _release(c, held)
         c.set_last_error(ERROR_FILE_INVALID)
         return 0
     from winhatch.pe import PEFile, PEFormatError
@@ -115,6 +122,7 @@ def load_datafile(c, name: str, flags: int) -> int:
         pe = PEFile(data, path)
         image = None if not flags & LOAD_LIBRARY_AS_IMAGE_RESOURCE else pe.map_image()
     except PEFormatError:
+        _release(c, held)
         c.set_last_error(ERROR_BAD_EXE_FORMAT)
         return 0
     blob = data if image is None else bytes(image)
@@ -123,7 +131,36 @@ def load_datafile(c, name: str, flags: int) -> int:
     c.write(base, blob)
     c.proc.aspace.protect(base, size, PAGE_READONLY)
     _datafiles(c)[base] = (pe, image is None, size, path)
+    if held:
+        _held_files(c)[base] = held
     return base | (1 if image is None else 2)
+
+
+def _held_files(c) -> dict:
+    """base -> the file handle an exclusive data-file module keeps open."""
+    return c.proc.subsystem.setdefault("datafile_exclusive_handles", {})
+
+
+def _open_exclusive(c, path: str) -> int:
+    """LOAD_LIBRARY_AS_DATAFILE_EXCLUSIVE: the file stays open for reading, sharing reading and deletion only,
+    until FreeLibrary: nobody may write it meanwhile (ERROR_SHARING_VIOLATION), and a file already open for
+    writing cannot be loaded so. The handle, or 0 with the last error set."""
+    from winhatch.kernel.io import vfs as V
+    from winhatch.win32.kernel32.ntfile import nt_name, nt_open
+    nt = nt_name(c, path)
+    if nt is None:
+        return 0
+    st, h, _info = nt_open(c, nt, V.GENERIC_READ | V.SYNCHRONIZE, V.FILE_SHARE_READ | V.FILE_SHARE_DELETE,
+                           V.FILE_NON_DIRECTORY_FILE | V.FILE_SYNCHRONOUS_IO_NONALERT, disposition=V.FILE_OPEN)
+    if st & 0x80000000:
+        c.set_last_nt_error(st)
+        return 0
+    return h
+
+
+def _release(c, h: int) -> None:
+    if h:
+        c.nt("NtClose", h)
 
 
 def free_datafile(c, h: int) -> bool | None:
@@ -135,6 +172,7 @@ def free_datafile(c, h: int) -> bool | None:
     if ent is None:
         return False
     c.proc.aspace.free(h & ~3, 0, MEM_RELEASE)
+    _release(c, _held_files(c).pop(h & ~3, 0))
     handles = _resource_handles(c)
     for hres in [k for k, v in handles.items() if v[0].base == h & ~3]:
         del handles[hres]          # its HRSRCs die with the view

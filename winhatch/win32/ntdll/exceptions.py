@@ -30,6 +30,7 @@ from winhatch.cpu.context import Context
 from winhatch.kernel import events as ev
 from winhatch.kernel.ke import hwbp
 from winhatch.kernel.ke.context import _amd64_name, context_from_guest, context_to_guest  # noqa: F401
+from winhatch.kernel.ke.dispatcher import call_guards
 from winhatch.kernel.ke.dispatcher import fault_parameters as _ke_fault_parameters
 from winhatch.kernel.structs import CONTEXT_AMD64, CONTEXT_X86, EXCEPTION_RECORD, TEB
 from winhatch.ntstatus import STATUS_ACCESS_VIOLATION, STATUS_GUARD_PAGE_VIOLATION, STATUS_SINGLE_STEP, status_name
@@ -75,6 +76,10 @@ UNW_FLAG_CHAININFO = 4
 X86_CHAIN_END = 0xFFFFFFFF
 RETURN_STUB = "WhExcReturn"
 NESTED_STUB = "WhExcNested"
+#: a guarded guest call's frame (winhatch.kernel.ke.dispatcher.call_guest(guard=True)): its return address, and
+#: on x86 the handler of its EXCEPTION_REGISTRATION
+CALL_RETURN_STUB = "WhCallReturn"
+GUARD_STUB = "WhCallGuard"
 INTERNAL_STUBS = (RETURN_STUB, NESTED_STUB)
 
 DISPATCHER_CONTEXT_SIZE = 0x50
@@ -114,6 +119,7 @@ class Coroutine(Record):
         self.resume_ctx = resume_ctx    # x64 unwinding through its stub frame continues here
         # the frame whose handler is being called (for nested / collided handling)
         self.current = {} if current is NEW else current
+        self.guard = None               # the guarded call's frame the walk stopped at (dispatch)
 
 
 class _PendingCall(Record):
@@ -719,6 +725,32 @@ def on_nested_stub(thread, va) -> None:
                  description="internal nested-exception handler called directly")
 
 
+def on_guard_stub(thread, va) -> None:
+    """ntdll!WhCallGuard is a guarded call's registration handler the walkers recognise; it is never called as
+    code."""
+    raise_status(thread, STATUS_INVALID_DISPOSITION, thread.process.cpu.save_context(),
+                 description="internal guarded-call handler called directly")
+
+
+def _guard_for_registration(thread, reg: int):
+    for g in call_guards(thread):
+        if g.registration == reg:
+            return g
+    return None
+
+
+def _guard_for_frame(thread, ctx: Context):
+    """x64: the guarded call whose frame the walk has reached at ctx — at its return address (rsp just past the
+    slot), or already above it (a callee frame without unwind data made the walk step over the return address):
+    the innermost such call."""
+    guards = call_guards(thread)
+    if not guards:
+        return None
+    rsp = ctx.regs["rsp"]
+    passed = [g for g in guards if g.slot and g.slot + 8 <= rsp]
+    return min(passed, key=lambda g: g.slot) if passed else None
+
+
 def pending_for_slot(thread, slot: int) -> _PendingCall | None:
     for p in _pending_list(thread):
         if p.slot == slot:
@@ -825,6 +857,17 @@ def _dispatch_gen(thread, co: Coroutine, rec_addr, ctx_addr, ep_addr, dc_addr, c
     if outcome == "continue":
         yield from _call_continue_handlers(st, ep_addr)
         return continue_execution()
+    if outcome == "guard":
+        # a guarded call's frame (ntdll's LdrpCallInitRoutine around a DLL's entry point): its __except filter
+        # takes every exception; the callee's frames are unwound (their termination handlers run) and the call
+        # ends there, its caller learning the exception code
+        g = co.guard
+        code = current_record()["ExceptionCode"]
+        resume = yield from _unwind_to_guard(thread, co, rec_addr, ctx, g)
+        g.caught = code
+        machine.events.emit(ev.EXCEPTION, "caught_by_caller", proc.pid, thread.tid, code=code,
+                            code_name=status_name(code))
+        return resume
     if outcome == "top":
         # 3. RtlUserThreadStart's frame: __except (RtlpUnhandledExceptionFilter(GetExceptionInformation())) —
         # kernelbase's UnhandledExceptionFilter unless the program set its own with RtlSetUnhandledExceptionFilter
@@ -867,6 +910,7 @@ def _dispatch_x86(thread, co, rec_addr, ctx_addr, dc_addr, ctx):
     reg = mem.u32(list_addr)
     nested_reg = 0
     nested_stub = stub_address(thread, NESTED_STUB)
+    guard_stub = stub_address(thread, GUARD_STUB)
     for _ in range(100000):
         if reg in (X86_CHAIN_END, 0):
             return "top"
@@ -874,6 +918,11 @@ def _dispatch_x86(thread, co, rec_addr, ctx_addr, dc_addr, ctx):
             _set_flags(mem, rec_addr, "x86", EXCEPTION_STACK_INVALID)
             return "unhandled"
         handler = mem.u32(reg + 4)
+        if handler == guard_stub:
+            g = _guard_for_registration(thread, reg)
+            if g is not None:
+                co.guard = g
+                return "guard"
         if handler == nested_stub:
             pend = pending_for_registration(thread, reg)
             if pend is not None and pend.co.kind == "dispatch" and pend.co.current.get("registration"):
@@ -962,6 +1011,10 @@ def _dispatch_x64(thread, co, rec_addr, ctx_addr, dc_addr, ctx):
                 nested_frame = max(nested_frame, pend.co.current.get("establisher", 0))
             cur = pend.co.resume_ctx.copy()
             continue
+        g = _guard_for_frame(thread, cur)
+        if g is not None:
+            co.guard = g
+            return "guard"
         if pc == 0 or not (low <= cur.regs["rsp"] < high):
             return "top"
         if _stack_top(thread, pc):
@@ -1007,14 +1060,15 @@ def _dispatch_x64(thread, co, rec_addr, ctx_addr, dc_addr, ctx):
 
 # ================================================================================================ unwinding
 def rtl_unwind_x64_gen(thread, co: Coroutine, target_frame: int, target_ip: int, rec_addr: int, retval: int,
-                       ctx_addr: int, start_ctx: Context, *, to_top: bool = False):
+                       ctx_addr: int, start_ctx: Context, *, to_top: bool = False, guard=None):
     """RtlUnwindEx: call every frame's unwind handler up to target_frame, then continue at target_ip."""
     proc = thread.process
     mem = Mem(proc)
     low, high = stack_limits(thread)
     stub = stub_address(thread, RETURN_STUB)
     flags_off = EXCEPTION_RECORD.offset("x64", "ExceptionFlags")
-    base_flags = EXCEPTION_UNWINDING | (EXCEPTION_EXIT_UNWIND if not target_frame and not to_top else 0)
+    base_flags = EXCEPTION_UNWINDING | (EXCEPTION_EXIT_UNWIND if not target_frame and not to_top and guard is None
+                                        else 0)
     mem.w32(rec_addr + flags_off, (mem.u32(rec_addr + flags_off) & ~EXCEPTION_UNWIND) | base_flags)
     dc_addr = (ctx_addr - DISPATCHER_CONTEXT_SIZE - 0x10) & ~0xF
     co.sp = min(co.sp, dc_addr - 0x10)
@@ -1027,6 +1081,10 @@ def rtl_unwind_x64_gen(thread, co: Coroutine, target_frame: int, target_ip: int,
             extra = EXCEPTION_COLLIDED_UNWIND
         else:
             pc = cur.regs["rip"]
+            if guard is not None and cur.regs["rsp"] >= guard.slot + 8:
+                # the guarded call's frame: the unwind ends here (its caller's __except runs)
+                mem.w32(rec_addr + flags_off, mem.u32(rec_addr + flags_off) & ~EXCEPTION_UNWIND)
+                return cur
             if pc == stub:
                 kind, pend = _x64_walk_through_stub(thread, cur)
                 if pend is None or pend.co.resume_ctx is None:
@@ -1139,6 +1197,31 @@ def rtl_unwind_x86_gen(thread, co: Coroutine, target_frame: int, rec_addr: int, 
         reg = nxt
     mem.w32(rec_addr + flags_off, mem.u32(rec_addr + flags_off) & ~EXCEPTION_UNWIND)
     return reg
+
+
+def _unwind_to_guard(thread, co: Coroutine, rec_addr: int, ctx: Context, g):
+    """Unwind the frames below a guarded call's frame (RtlUnwind to it: termination handlers run) and return the
+    CONTEXT that resumes at the call's return address (ntdll!WhCallReturn), where the call ends."""
+    proc = thread.process
+    mem = Mem(proc)
+    stub = stub_address(thread, CALL_RETURN_STUB)
+    if proc.arch == "x64":
+        ctx_addr = (co.sp - X64_CONTEXT_SIZE - 0x20) & ~0xF
+        co.sp = ctx_addr - 0x10
+        cur = yield from rtl_unwind_x64_gen(thread, co, 0, 0, rec_addr, 0, ctx_addr, ctx, guard=g)
+        resume = cur if cur is not None else ctx.copy()
+        resume.regs["rip"] = stub
+        resume.regs["rsp"] = g.slot + 8
+    else:
+        ctx_addr = (co.sp - X86_CONTEXT_SIZE - 0x20) & ~0xF
+        dc_addr = ctx_addr - 0x10
+        co.sp = dc_addr - 0x10
+        mem.write(ctx_addr, context_to_guest(ctx))
+        yield from rtl_unwind_x86_gen(thread, co, g.registration, rec_addr, ctx_addr, dc_addr)
+        resume = ctx.copy()
+        resume.regs["eip"] = stub
+        resume.regs["esp"] = g.slot + 4
+    return resume
 
 
 def _unwind_to_top(thread, co: Coroutine, rec_addr: int, ctx: Context):
@@ -1337,3 +1420,4 @@ def install(machine) -> None:
     machine.dispatcher.user_exception_dispatcher = user_exception_dispatcher
     machine.traps.register("ntdll.dll", RETURN_STUB, on_return_stub)
     machine.traps.register("ntdll.dll", NESTED_STUB, on_nested_stub)
+    machine.traps.register("ntdll.dll", GUARD_STUB, on_guard_stub)

@@ -122,3 +122,12 @@ def NtWow64GetNativeSystemInformation(c, cls, buf, length, pret):
     """WoW64's native system information (what RtlGetNativeSystemInformation calls in a WoW64 process)."""
     from winhatch.win32.kernel32.sysinfo import RtlGetNativeSystemInformation
     return RtlGetNativeSystemInformation(c, cls, buf, length, pret)
+
+
+# ntdll!Wow64Transition (32-bit ntdll only; the 64-bit ntdll does not export it): a pointer-sized variable holding
+# the address the system-service stubs reach to enter the 64-bit kernel. The image builder (winhatch.win32.sysdlls)
+# stores the relocated address of ntdll's transition routine (Wow64SystemServiceCall's int 2Eh) in it.
+from winhatch.kernel.ke.services import WOW64_TRANSITION_VARIABLE as _WOW64_TRANSITION  # noqa: E402
+from winhatch.win32.api import data_export as _data_export  # noqa: E402
+
+_data_export(NT, _WOW64_TRANSITION, 4)

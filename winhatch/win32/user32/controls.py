@@ -21,7 +21,7 @@ U32 = "user32.dll"
 internal_function(U32, "WhControlProcW")
 internal_function(U32, "WhControlProcA")
 
-BN_CLICKED, EN_CHANGE, EN_UPDATE = 0, 0x300, 0x400
+BN_CLICKED, EN_CHANGE, EN_UPDATE, EN_SETFOCUS, EN_KILLFOCUS = 0, 0x300, 0x400, 0x100, 0x200
 BM_GETCHECK, BM_SETCHECK, BM_GETSTATE, BM_SETSTATE, BM_SETSTYLE, BM_CLICK = 0xF0, 0xF1, 0xF2, 0xF3, 0xF4, 0xF5
 EM_GETSEL, EM_SETSEL, EM_GETLINECOUNT, EM_REPLACESEL, EM_LIMITTEXT, EM_SETREADONLY, EM_GETLIMITTEXT = \
     0xB0, 0xB1, 0xBA, 0xC2, 0xC5, 0xCF, 0xD5
@@ -154,6 +154,7 @@ def _button(c, w, s, msg, wp, lp, wide):
     if msg == BM_CLICK:
         if w.style & W.WS_DISABLED:
             return 0
+        W.set_focus(c, w.hwnd)                  # the simulated mouse click takes the focus
         if btype == BS_AUTOCHECKBOX:
             s.check ^= 1
         elif btype == BS_AUTO3STATE:
@@ -188,6 +189,12 @@ def _uncheck_group(c, w):
 
 
 def _edit(c, w, s, msg, wp, lp, wide):
+    if msg == W.WM_SETFOCUS:
+        _notify(c, w, EN_SETFOCUS)
+        return 0
+    if msg == W.WM_KILLFOCUS:
+        _notify(c, w, EN_KILLFOCUS)
+        return 0
     if msg == W.WM_SETTEXT:
         text = W.read_text(c, lp, wide)
         w.text = text[:s.limit] if not w.style & ES_MULTILINE else text

@@ -450,8 +450,10 @@ def SetDlgItemInt(c, hdlg, item, value, signed):
 @api(U32, "UINT WINAPI GetDlgItemInt(HWND hDlg, int nIDDlgItem, BOOL *lpTranslated, BOOL bSigned)",
      calls_guest=True)
 def GetDlgItemInt(c, hdlg, item, ptrans, signed):
-    """The control's text as a decimal number: leading spaces skipped, a minus sign when bSigned, then digits to
-    the end of the text (trailing spaces allowed); anything else, or a value out of range, is not translated."""
+    """The control's text as a decimal number: leading spaces skipped, a sign, then the digits up to the first
+    character that is not one (documented: "stops translating when it ... encounters a nondigit character");
+    no digit, or a value out of the range of the result's type, is not translated. Like Wine, a minus sign is
+    taken even when bSigned is FALSE (the result is the value as a UINT)."""
     if ptrans:
         c.write_u32(ptrans, 0)
     k = dlg_item(c, hdlg, item)
@@ -464,18 +466,21 @@ def GetDlgItemInt(c, hdlg, item, ptrans, signed):
         text = c.read(buf, 2 * max(0, min(n, 63))).decode("utf-16-le", "replace")
     finally:
         heap_free(c, buf)
-    s = text.lstrip(" ").rstrip(" ")
-    neg = False
-    if signed and s.startswith("-"):
-        neg, s = True, s[1:]
-    if not s or not s.isdigit() or not s.isascii():
+    s = text.lstrip(" ")
+    neg = s.startswith("-")
+    if s[:1] in ("-", "+"):
+        s = s[1:]
+    digits = ""
+    for ch in s:                              # translation stops at the first character that is no digit
+        if not "0" <= ch <= "9":
+            break
+        digits += ch
+    if not digits:
         return 0
-    v = int(s)
-    if neg:
-        v = -v
-        if v < -(1 << 31):
-            return 0
-    elif v > (0x7FFFFFFF if signed else 0xFFFFFFFF):
+    v = -int(digits) if neg else int(digits)
+    if signed and not -(1 << 31) <= v <= 0x7FFFFFFF:
+        return 0
+    if not signed and not -0xFFFFFFFF <= v <= 0xFFFFFFFF:
         return 0
     if ptrans:
         c.write_u32(ptrans, 1)

@@ -791,6 +791,17 @@ def GetWindow(c, hwnd, cmd):
     return sibs[pick].hwnd if 0 <= pick < len(sibs) else 0
 
 
+@api(U32, "int WINAPI GetClassName%(HWND hWnd, LPTSTR lpClassName, int nMaxCount)")
+def GetClassName(c, hwnd, buf, cch):
+    w = _window(c, hwnd)
+    if w is None:
+        return 0
+    if cch <= 0 or cch & 0x80000000:
+        c.set_last_error(ERROR_INVALID_PARAMETER)    # ERROR_INSUFFICIENT_BUFFER on some versions
+        return 0
+    return put_text(c, buf, cch, w.cls.name, c.wide)
+
+
 @api(U32, "HWND WINAPI GetFocus(void)")
 def GetFocus(c):
     return _state(c).setdefault("focus", {}).get(c.thread.tid, 0)

@@ -360,7 +360,7 @@ def children(c, w: Window) -> list[Window]:
 
 
 def create_window(c, exstyle, cls_key, title_ptr, style, x, y, cx, cy, parent, menu, hinst, param,
-                  wide: bool) -> int:
+                  wide: bool, class_ptr: int | None = None) -> int:
     """CreateWindowEx for both widths (the dialog manager creates its windows here too)."""
     ps = c.ptr_size
     style &= 0xFFFFFFFF
@@ -421,8 +421,10 @@ def create_window(c, exstyle, cls_key, title_ptr, style, x, y, cx, cy, parent, m
         if first not in (b"\xff\xff", b"\xff"):          # not a resource ordinal (0xFFFF, id)
             name_arg = _guest_str(c, read_text(c, title_ptr, wide), unicode)
             temps.append(name_arg)
-    class_arg = cls_key if isinstance(cls_key, int) else _guest_str(c, cls.name, unicode)
-    if not isinstance(cls_key, int):
+    class_arg = class_ptr if class_ptr is not None else cls_key if isinstance(cls_key, int) else 0
+    if not class_arg or (class_arg >= 0x10000 and wide != unicode):
+        # the caller's class name in the window's width (a dialog's class names are the template's)
+        class_arg = _guest_str(c, read_text(c, class_ptr, wide) if class_ptr else cls.name, unicode)
         temps.append(class_arg)
     for i, v in enumerate((param, hinst, menu, st["message_root"] if msgonly else (parent if pw else 0))):
         c.write_ptr(cs + i * ps, v)
@@ -561,7 +563,7 @@ def _destroy(c, w: Window, notify: bool) -> None:
      "LPVOID lpParam)", calls_guest=True)
 def CreateWindowEx(c, exstyle, name_ptr, title_ptr, style, x, y, cx, cy, parent, menu, hinst, param):
     return create_window(c, exstyle, _class_key(c, name_ptr, c.wide), title_ptr, style, x, y, cx, cy, parent,
-                         menu, hinst, param, c.wide)
+                         menu, hinst, param, c.wide, class_ptr=name_ptr)
 
 
 @api(U32, "BOOL WINAPI DestroyWindow(HWND hWnd)", calls_guest=True)

@@ -124,7 +124,9 @@ def _state(c) -> dict:
         # the desktop window (GetDesktopWindow): class #32769, 0x10010 as on Windows; it belongs to no
         # process of the guest's (csrss's on Windows), so no guest thread may destroy or change it
         desktop = WndClass(0x8001, "#32769", 0, 0, 0, 0, 0)
-        st["windows"][DESKTOP_HWND] = Window(DESKTOP_HWND, desktop, 0, 0, 0x96000000, 0, 0, 0, 0)
+        st["windows"][DESKTOP_HWND] = d = Window(DESKTOP_HWND, desktop, 0, 0, 0x96000000, 0, 0, 0, 0)
+        sw, sh = c.machine.profile.screen
+        d.rect, d.client = (0, 0, sw, sh), (0, 0, sw, sh)       # the primary display of the machine's profile
     return st
 
 
@@ -522,10 +524,9 @@ def show_window(c, w: Window, cmd: int) -> int:
         flags |= SWP_NOACTIVATE
     _windowpos(c, w, WM_WINDOWPOSCHANGING, flags)
     w.style |= WS_VISIBLE
-    if not w.need_size:
-        flags |= SWP_NOCLIENTSIZE | SWP_NOCLIENTMOVE
-    w.need_size = False
-    _windowpos(c, w, WM_WINDOWPOSCHANGED, flags)
+    _windowpos(c, w, WM_WINDOWPOSCHANGED, flags | SWP_NOCLIENTSIZE | SWP_NOCLIENTMOVE)
+    if w.need_size and not w.destroyed:       # an overlapped window's first showing: WM_SIZE then WM_MOVE
+        _send_size_move(c, w)
     return was
 
 
@@ -601,7 +602,7 @@ def def_window_proc(c, w: Window | None, hwnd, msg, wp, lp, wide: bool) -> int:
     if msg == WM_GETTEXTLENGTH:
         return text_len(c, w.text, wide)
     if msg == WM_NCCALCSIZE:
-        if not wp and lp:
+        if lp:                  # the RECT, or NCCALCSIZE_PARAMS's first one: the new window rectangle
             fl, ft, fr, fb = frame_of(w.style, w.exstyle)
             l, t, r, b = struct.unpack("<iiii", c.read(lp, 16))
             c.write(lp, struct.pack("<iiii", l + fl, t + ft, max(l + fl, r - fr), max(t + ft, b - fb)))
@@ -612,12 +613,12 @@ def def_window_proc(c, w: Window | None, hwnd, msg, wp, lp, wide: bool) -> int:
         return 0
     if msg == WM_WINDOWPOSCHANGED and lp:
         flags = c.u32(lp + 2 * c.ptr_size + 16)
-        if not flags & SWP_NOCLIENTSIZE:
-            l, t, cx, cy = w.client
-            send(c, w, WM_SIZE, 0, (cx & 0xFFFF) | ((cy & 0xFFFF) << 16))
         if not flags & SWP_NOCLIENTMOVE:
             x, y = w.rect[0] + w.client[0], w.rect[1] + w.client[1]
             send(c, w, WM_MOVE, 0, (x & 0xFFFF) | ((y & 0xFFFF) << 16))
+        if not flags & SWP_NOCLIENTSIZE and not w.destroyed:
+            l, t, cx, cy = w.client
+            send(c, w, WM_SIZE, 0, (cx & 0xFFFF) | ((cy & 0xFFFF) << 16))
         return 0
     return 0
 
@@ -837,6 +838,95 @@ def set_focus(c, hwnd: int) -> int:
         if nw is not None and focus.get(c.thread.tid) == hwnd:
             send(c, nw, WM_SETFOCUS, old, 0)
     return old
+
+
+HWND_TOP, HWND_BOTTOM, HWND_TOPMOST, HWND_NOTOPMOST = 0, 1, -1, -2
+SWP_FRAMECHANGED, SWP_NOREDRAW, SWP_NOOWNERZORDER, SWP_NOSENDCHANGING = 0x20, 0x8, 0x200, 0x400
+
+
+def set_window_pos(c, w: Window, x, y, cx, cy, flags) -> int:
+    """SetWindowPos of a window of the calling thread: WM_WINDOWPOSCHANGING (the procedure may change the
+    WINDOWPOS), WM_NCCALCSIZE(TRUE) when the size changes, the new geometry, WM_WINDOWPOSCHANGED (DefWindowProc
+    sends WM_SIZE / WM_MOVE for what changed); SWP_SHOWWINDOW / SWP_HIDEWINDOW change the visibility. There is
+    no z-order to change (nothing overlaps on a screen that does not exist)."""
+    from winhatch.win32.kernel32.common import heap_alloc, heap_free
+    ps = c.ptr_size
+    flags &= 0xFFFFFFFF
+    ox, oy, ocx, ocy = w.rect
+    wp = heap_alloc(c, 2 * ps + 24 + 48 + 2 * ps, 0x8)
+    try:
+        # WM_WINDOWPOSCHANGING sees the request as made; what does not change is worked out after it
+        c.write_ptr(wp, w.hwnd)
+        c.write(wp + 2 * ps, struct.pack("<iiiiI", x, y, cx, cy, flags))
+        if not flags & SWP_NOSENDCHANGING:
+            send(c, w, WM_WINDOWPOSCHANGING, 0, wp)
+            if w.destroyed:
+                return 0
+            x, y, cx, cy, flags = struct.unpack("<iiiiI", c.read(wp + 2 * ps, 20))
+        if flags & SWP_NOMOVE:
+            x, y = ox, oy
+        if flags & SWP_NOSIZE:
+            cx, cy = ocx, ocy
+        cx, cy = max(cx, 0), max(cy, 0)
+        if (x, y) == (ox, oy):
+            flags |= SWP_NOMOVE
+        if (cx, cy) == (ocx, ocy):
+            flags |= SWP_NOSIZE
+        if flags & SWP_SHOWWINDOW and w.visible:
+            flags &= ~SWP_SHOWWINDOW
+        if flags & SWP_HIDEWINDOW and not w.visible:
+            flags &= ~SWP_HIDEWINDOW
+        client_moved = not flags & SWP_NOMOVE
+        size_changed = not flags & SWP_NOSIZE or flags & SWP_FRAMECHANGED
+        if size_changed:
+            p = wp + 2 * ps + 24       # NCCALCSIZE_PARAMS: new window, old window, old client rects, lppos
+            cl, ct, ccx, ccy = w.client
+            c.write(p, struct.pack("<12i", x, y, x + cx, y + cy, ox, oy, ox + ocx, oy + ocy,
+                                   ox + cl, oy + ct, ox + cl + ccx, oy + ct + ccy))
+            c.write_ptr(p + 48, wp)
+            send(c, w, WM_NCCALCSIZE, 1, p)
+            l, t, r, b = struct.unpack("<iiii", c.read(p, 16))
+            new_client = (l - x, t - y, max(0, r - l), max(0, b - t))
+            if new_client[2:] == w.client[2:]:
+                flags |= SWP_NOCLIENTSIZE
+            w.client = new_client
+        else:
+            flags |= SWP_NOCLIENTSIZE
+        if not client_moved:
+            flags |= SWP_NOCLIENTMOVE
+        w.rect = (x, y, cx, cy)
+        if flags & SWP_SHOWWINDOW:
+            w.style |= WS_VISIBLE
+        if flags & SWP_HIDEWINDOW:
+            w.style &= ~WS_VISIBLE
+        c.write(wp + 2 * ps, struct.pack("<iiiiI", x, y, cx, cy, flags))
+        if flags & (SWP_NOMOVE | SWP_NOSIZE | SWP_SHOWWINDOW | SWP_HIDEWINDOW | SWP_FRAMECHANGED) != \
+                (SWP_NOMOVE | SWP_NOSIZE) or not flags & SWP_NOZORDER:
+            send(c, w, WM_WINDOWPOSCHANGED, 0, wp)
+    finally:
+        heap_free(c, wp)
+    return 1
+
+
+@api(U32, "BOOL WINAPI SetWindowPos(HWND hWnd, HWND hWndInsertAfter, int X, int Y, int cx, int cy, UINT uFlags)",
+     calls_guest=True)
+def SetWindowPos(c, hwnd, after, x, y, cx, cy, flags):
+    w = _window(c, hwnd)
+    if w is None:
+        return 0
+    if w.tid != c.thread.tid:
+        _not_impl(c, "SetWindowPos of another thread's window")
+    if w.hwnd == DESKTOP_HWND or w.console is not None:
+        c.set_last_error(ERROR_ACCESS_DENIED)
+        return 0
+    return set_window_pos(c, w, *(v - (1 << 32) if v & 0x80000000 else v for v in
+                                  (x & 0xFFFFFFFF, y & 0xFFFFFFFF, cx & 0xFFFFFFFF, cy & 0xFFFFFFFF)), flags)
+
+
+@api(U32, "BOOL WINAPI MoveWindow(HWND hWnd, int X, int Y, int nWidth, int nHeight, BOOL bRepaint)",
+     calls_guest=True)
+def MoveWindow(c, hwnd, x, y, cx, cy, repaint):
+    return SetWindowPos(c, hwnd, 0, x, y, cx, cy, SWP_NOZORDER | SWP_NOACTIVATE | (0 if repaint else SWP_NOREDRAW))
 
 
 @api(U32, "BOOL WINAPI GetWindowRect(HWND hWnd, LPRECT lpRect)")

@@ -771,8 +771,8 @@ GW_HWNDFIRST, GW_HWNDLAST, GW_HWNDNEXT, GW_HWNDPREV, GW_OWNER, GW_CHILD = 0, 1, 
 
 @api(U32, "HWND WINAPI GetWindow(HWND hWnd, UINT uCmd)")
 def GetWindow(c, hwnd, cmd):
-    """The window's relatives among its siblings in creation order (a window created later is below: there
-    is no z-order change without a desktop), its owner or its first child."""
+    """The window's relatives among its siblings in z-order (top-level windows newest first, children in
+    creation order: nothing is raised without a desktop), its owner or its first child."""
     w = _window(c, hwnd)
     if w is None:
         return 0
@@ -787,8 +787,8 @@ def GetWindow(c, hwnd, cmd):
     if w.style & WS_CHILD:
         sibs = [x for x in _state(c)["windows"].values() if x.parent == w.parent and x.style & WS_CHILD]
     else:
-        sibs = [x for x in _state(c)["windows"].values() if not x.style & WS_CHILD and not x.msgonly
-                and x.pid == w.pid]
+        sibs = _top_levels(c) if not w.msgonly else \
+            [x for x in _state(c)["windows"].values() if x.msgonly and not x.destroyed]
     i = next((k for k, x in enumerate(sibs) if x is w), 0)
     pick = {GW_HWNDFIRST: 0, GW_HWNDLAST: len(sibs) - 1, GW_HWNDNEXT: i + 1, GW_HWNDPREV: i - 1}[cmd]
     return sibs[pick].hwnd if 0 <= pick < len(sibs) else 0
@@ -803,6 +803,89 @@ def GetClassName(c, hwnd, buf, cch):
         c.set_last_error(ERROR_INVALID_PARAMETER)    # ERROR_INSUFFICIENT_BUFFER on some versions
         return 0
     return put_text(c, buf, cch, w.cls.name, c.wide)
+
+
+def _top_levels(c) -> list[Window]:
+    """The desktop's children in z-order: every top-level window of every process (the console windows
+    included), the newest on top as CreateWindowEx places it (nothing is activated or raised without a
+    desktop); message-only windows are not among them. Child windows keep their creation order."""
+    return [w for w in reversed(_state(c)["windows"].values()) if w.hwnd != DESKTOP_HWND
+            and not w.style & WS_CHILD and not w.msgonly and not w.destroyed]
+
+
+def _find(c, parent: int, after: int, cls_ptr: int, title: str | None) -> int:
+    parent &= 0xFFFFFFFF
+    after &= 0xFFFFFFFF
+    if parent in (0, DESKTOP_HWND):
+        cands = _top_levels(c)
+    elif parent == HWND_MESSAGE & 0xFFFFFFFF:
+        cands = [w for w in _state(c)["windows"].values() if w.msgonly and not w.destroyed]
+    else:
+        pw = _window(c, parent)
+        if pw is None:
+            return 0
+        cands = children(c, pw)
+    if after:
+        i = next((k for k, w in enumerate(cands) if w.hwnd == after), None)
+        if i is None:
+            c.set_last_error(ERROR_INVALID_WINDOW_HANDLE)
+            return 0
+        cands = cands[i + 1:]
+    key = _class_key(c, cls_ptr, c.wide) if cls_ptr else None
+    want = title.upper() if title is not None else None
+    for w in cands:
+        if key is not None and (w.cls.atom != key if isinstance(key, int) else w.cls.name.upper() != key):
+            continue
+        if want is not None and w.text.upper() != want:
+            continue
+        return w.hwnd
+    c.set_last_error(1400)          # documented: ERROR_FILE_NOT_FOUND on some versions; none found here
+    return 0
+
+
+@api(U32, "HWND WINAPI FindWindow%(LPCTSTR_OR_ATOM lpClassName, LPCTSTR lpWindowName)")
+def FindWindow(c, cls_ptr, title):
+    """The first top-level window of that class (name or atom) and title (case-insensitive), either NULL for
+    any. Only the windows that exist in the emulated session are found (no shell, tray or tool windows)."""
+    return _find(c, 0, 0, cls_ptr, title)
+
+
+@api(U32, "HWND WINAPI FindWindowEx%(HWND hWndParent, HWND hWndChildAfter, LPCTSTR_OR_ATOM lpszClass, "
+     "LPCTSTR lpszWindow)")
+def FindWindowEx(c, parent, after, cls_ptr, title):
+    return _find(c, parent, after, cls_ptr, title)
+
+
+def _enum(c, wins: list[Window], fn: int, lparam: int) -> int:
+    handles = [w.hwnd for w in wins]           # the list as it was when the enumeration began
+    for h in handles:
+        if h not in _state(c)["windows"]:
+            continue
+        if not c.machine.dispatcher.call_guest(c.thread, fn, [h, lparam]) & 0xFFFFFFFF:
+            return 0
+    return 1
+
+
+@api(U32, "BOOL WINAPI EnumWindows(WNDENUMPROC lpEnumFunc, LPARAM lParam)", calls_guest=True)
+def EnumWindows(c, fn, lparam):
+    return _enum(c, _top_levels(c), fn, lparam)
+
+
+@api(U32, "BOOL WINAPI EnumChildWindows(HWND hWndParent, WNDENUMPROC lpEnumFunc, LPARAM lParam)",
+     calls_guest=True)
+def EnumChildWindows(c, parent, fn, lparam):
+    """The descendants of the window, depth first (a NULL parent: every top-level window)."""
+    if not parent:
+        return _enum(c, _top_levels(c), fn, lparam)
+    pw = _window(c, parent)
+    if pw is None:
+        return 0
+    out, stack = [], list(reversed(children(c, pw)))
+    while stack and len(out) < 100_000:
+        w = stack.pop()
+        out.append(w)
+        stack.extend(reversed(children(c, w)))
+    return _enum(c, out, fn, lparam)
 
 
 @api(U32, "HWND WINAPI GetFocus(void)")

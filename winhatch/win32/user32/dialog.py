@@ -40,6 +40,11 @@ ERROR_RESOURCE_DATA_NOT_FOUND = 1812
 MAX_ITEMS = 0xFFFF
 CONTROL_ORDINALS = {0x80: "BUTTON", 0x81: "EDIT", 0x82: "STATIC", 0x83: "LISTBOX", 0x84: "SCROLLBAR",
                     0x85: "COMBOBOX"}
+# system control classes winhatch does not provide (a template naming one stops loudly rather than failing)
+UNSUPPORTED_CLASSES = frozenset(("SCROLLBAR", "MDICLIENT", "RICHEDIT", "RICHEDIT20A", "RICHEDIT20W",
+                                 "RICHEDIT50W", "SYSLISTVIEW32", "SYSTREEVIEW32", "MSCTLS_PROGRESS32",
+                                 "MSCTLS_TRACKBAR32", "MSCTLS_UPDOWN32", "SYSTABCONTROL32", "SYSLINK",
+                                 "SYSDATETIMEPICK32", "SYSIPADDRESS32", "COMBOBOXEX32", "TOOLBARWINDOW32"))
 _RESULT_ITSELF = {WM_INITDIALOG, 0x39, 0x2E, 0x2F, 0x37} | set(range(0x132, 0x139))
 
 
@@ -158,6 +163,8 @@ def create_dialog(c, hinst: int, tmpl: int, owner: int, dlgproc: int, param: int
     if len(w.extra) >= 2 * ps:
         w.extra[ps:2 * ps] = (dlgproc & ((1 << (8 * ps)) - 1)).to_bytes(ps, "little")     # DWLP_DLGPROC
     w.dlg = Dlg(modal, base, wide)
+    if not wide:
+        W.ansi_system_window(c, hwnd)
     first_tab = 0
     for it in t["items"]:
         icls = it["cls"]
@@ -185,10 +192,14 @@ def create_dialog(c, hinst: int, tmpl: int, owner: int, dlgproc: int, param: int
         if w.destroyed:
             return 0
         if not h:
+            if isinstance(ikey, str) and ikey in UNSUPPORTED_CLASSES:
+                W._not_impl(c, f"the {ikey} control of a dialog template")
             if not style & DS_NOFAILCREATE:
                 W._destroy(c, w, notify="top")
                 return 0
             continue
+        if not wide:
+            W.ansi_system_window(c, h)
         cw = W._state(c)["windows"].get(h)
         if not first_tab and cw is not None and cw.style & WS_TABSTOP and cw.visible and \
                 not cw.style & W.WS_DISABLED:

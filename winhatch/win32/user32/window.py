@@ -89,7 +89,7 @@ class WndClass:
 class Window:
     __slots__ = ("hwnd", "cls", "wndproc", "tid", "pid", "style", "exstyle", "hinstance", "id", "userdata",
                  "extra", "parent", "timers", "console", "text", "owner", "rect", "client", "need_size",
-                 "msgonly", "ctl", "dlg", "destroyed")
+                 "msgonly", "ctl", "dlg", "destroyed", "icons")
 
     def __init__(self, hwnd, cls, tid, pid, style, exstyle, hinstance, id_, parent):
         self.hwnd, self.cls, self.wndproc, self.tid, self.pid = hwnd, cls, cls.wndproc, tid, pid
@@ -108,6 +108,7 @@ class Window:
         self.ctl = None                 # a system control's state (user32.controls)
         self.dlg = None                 # a dialog's state (user32.dialog)
         self.destroyed = False
+        self.icons = [0, 0]             # WM_SETICON's ICON_SMALL, ICON_BIG
 
     @property
     def visible(self) -> bool:
@@ -563,8 +564,19 @@ def _destroy(c, w: Window, notify: bool) -> None:
      "DWORD dwStyle, int X, int Y, int nWidth, int nHeight, HWND hWndParent, HMENU hMenu, HINSTANCE hInstance, "
      "LPVOID lpParam)", calls_guest=True)
 def CreateWindowEx(c, exstyle, name_ptr, title_ptr, style, x, y, cx, cy, parent, menu, hinst, param):
-    return create_window(c, exstyle, _class_key(c, name_ptr, c.wide), title_ptr, style, x, y, cx, cy, parent,
-                         menu, hinst, param, c.wide, class_ptr=name_ptr)
+    h = create_window(c, exstyle, _class_key(c, name_ptr, c.wide), title_ptr, style, x, y, cx, cy, parent,
+                      menu, hinst, param, c.wide, class_ptr=name_ptr)
+    if h and not c.wide:
+        ansi_system_window(c, h)
+    return h
+
+
+def ansi_system_window(c, hwnd: int) -> None:
+    """A window of a system class made by an ANSI function is an ANSI window: its procedure is the class's
+    ANSI one (IsWindowUnicode FALSE, GetWindowLongPtr(GWLP_WNDPROC) gives that procedure)."""
+    w = _state(c)["windows"].get(hwnd)
+    if w is not None and w.cls.builtin is not None and w.wndproc == w.cls.wndproc:
+        w.wndproc = w.cls.wndproc_a
 
 
 @api(U32, "BOOL WINAPI DestroyWindow(HWND hWnd)", calls_guest=True)
@@ -607,6 +619,19 @@ def def_window_proc(c, w: Window | None, hwnd, msg, wp, lp, wide: bool) -> int:
             l, t, r, b = struct.unpack("<iiii", c.read(lp, 16))
             c.write(lp, struct.pack("<iiii", l + fl, t + ft, max(l + fl, r - fr), max(t + ft, b - fb)))
         return 0
+    if msg == 0x80:                             # WM_SETICON: the previous icon of that size
+        if wp not in (0, 1):
+            return 0
+        old = w.icons[wp]
+        w.icons[wp] = lp
+        return old
+    if msg == 0x7F:                             # WM_GETICON: ICON_SMALL, ICON_BIG, ICON_SMALL2
+        if wp == 2:
+            if not w.icons[0]:
+                _not_impl(c, "WM_GETICON(ICON_SMALL2) of a window without a small icon (the system-generated "
+                             "icon)")
+            return w.icons[0]
+        return w.icons[wp] if wp in (0, 1) else 0
     if msg == WM_CLOSE:
         if w.tid == c.thread.tid and not w.destroyed:
             _destroy(c, w, notify="top")
@@ -732,6 +757,17 @@ def GetWindowTextLength(c, hwnd):
     if w.tid != c.thread.tid:
         return text_len(c, w.text, c.wide)
     return send(c, w, WM_GETTEXTLENGTH, 0, 0, c.wide)
+
+
+@api(U32, "BOOL WINAPI IsWindowUnicode(HWND hWnd)")
+def IsWindowUnicode(c, hwnd):
+    w = _window(c, hwnd)
+    if w is None:
+        return 0
+    cls = w.cls
+    if cls.builtin is not None:
+        return int(w.wndproc != cls.wndproc_a)
+    return int(cls.unicode)
 
 
 @api(U32, "HWND WINAPI GetParent(HWND hWnd)")

@@ -24,3 +24,25 @@ def test_dialog_ended_by_its_timer(arch, build_fixture):
     assert res.error is None, res.error
     assert res.stdout == b"init\r\nended 42 after >= 1500 ms: 1\r\n"
     assert res.exit_status == 0
+
+
+def test_display_directive(tmp_path):
+    """The user32 fixtures are recorded from a Wine with a display (Xvfb): `display=xvfb`."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("record_expected", root / "tools" / "record_expected.py")
+    mod = sys.modules.get("record_expected") or importlib.util.module_from_spec(spec)
+    if "record_expected" not in sys.modules:
+        sys.modules["record_expected"] = mod
+        spec.loader.exec_module(mod)
+    src = tmp_path / "conf_demo.c"
+    src.write_text("// winhatch-fixture: display=xvfb\nint main(void) { return 0; }\n")
+    assert mod.parse_fixture(src).display == "xvfb"
+    src.write_text("int main(void) { return 0; }\n")
+    assert mod.parse_fixture(src).display is None
+    src.write_text("// winhatch-fixture: display=x11\n")
+    with pytest.raises(mod.FixtureError, match="xvfb"):
+        mod.parse_fixture(src)
+    assert mod.parse_fixture(root / "tests/fixtures/src/conf_dialog.c").display == "xvfb"

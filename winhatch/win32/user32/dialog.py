@@ -33,6 +33,7 @@ RT_DIALOG = 5
 WM_INITDIALOG, WM_ENTERIDLE = 0x110, 0x121
 DS_SETFONT, DS_NOFAILCREATE, DS_NOIDLEMSG, DS_MODALFRAME = 0x40, 0x10, 0x100, 0x80
 WS_TABSTOP, WS_GROUP = 0x10000, 0x20000
+DM_GETDEFID, DM_SETDEFID, DC_HASDEFID, WM_NEXTDLGCTL = 0x400, 0x401, 0x534B, 0x28
 IDCANCEL = 2
 ERROR_CONTROL_ID_NOT_FOUND = 1421
 ERROR_WINDOW_NOT_DIALOG = 1420
@@ -49,12 +50,13 @@ _RESULT_ITSELF = {WM_INITDIALOG, 0x39, 0x2E, 0x2F, 0x37} | set(range(0x132, 0x13
 
 
 class Dlg:
-    __slots__ = ("ended", "result", "modal", "base", "owner_disabled", "wide")
+    __slots__ = ("ended", "result", "modal", "base", "owner_disabled", "wide", "defid")
 
     def __init__(self, modal: bool, base: tuple[int, int], wide: bool):
         self.ended, self.result, self.modal, self.base = False, 0, modal, base
         self.owner_disabled = 0
         self.wide = wide
+        self.defid = None           # DM_SETDEFID's id; None: the BS_DEFPUSHBUTTON of the template
 
 
 # ------------------------------------------------------------------------------------------ templates
@@ -234,7 +236,34 @@ def def_dlg_proc(c, w: W.Window, msg: int, wp: int, lp: int, wide: bool) -> int:
         return 0
     if msg == WM_INITDIALOG:
         return 0
+    if msg == DM_GETDEFID:
+        if w.dlg is not None and w.dlg.defid is not None:
+            return (DC_HASDEFID << 16) | (w.dlg.defid & 0xFFFF)
+        k = next((k for k in W.children(c, w) if k.cls.builtin == "button" and k.style & 0xF == 1), None)
+        return (DC_HASDEFID << 16) | (k.id & 0xFFFF) if k is not None else 0
+    if msg == DM_SETDEFID:
+        if w.dlg is not None:
+            w.dlg.defid = wp & 0xFFFF
+        return 1
+    if msg == WM_NEXTDLGCTL:
+        if lp & 0xFFFF:                                  # wParam is the control to focus
+            target = W._state(c)["windows"].get(wp & 0xFFFFFFFF)
+        else:
+            target = _next_tab(c, w, back=bool(wp))
+        if target is not None:
+            W.set_focus(c, target.hwnd)
+        return 0
     return W.def_window_proc(c, w, w.hwnd, msg, wp, lp, wide)
+
+
+def _next_tab(c, dlg: W.Window, back: bool) -> W.Window | None:
+    """The next (or previous) WS_TABSTOP control after the focused one, visible and enabled, wrapping."""
+    kids = [k for k in W.children(c, dlg) if k.style & WS_TABSTOP and k.visible and not k.style & W.WS_DISABLED]
+    if not kids:
+        return None
+    focus = W._state(c).setdefault("focus", {}).get(c.thread.tid, 0)
+    i = next((n for n, k in enumerate(kids) if k.hwnd == focus), -1 if not back else 0)
+    return kids[(i + (-1 if back else 1)) % len(kids)]
 
 
 @api(U32, "LRESULT WINAPI DefDlgProc%(HWND hDlg, UINT Msg, WPARAM wParam, LPARAM lParam)", calls_guest=True)

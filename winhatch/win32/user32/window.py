@@ -13,8 +13,11 @@ WM_MOVE); there is no activation, focus-by-click, painting or non-client drawing
 WM_NCACTIVATE, WM_NCPAINT, WM_ERASEBKGND, WM_PAINT, WM_GETICON and the IME messages Windows also sends are
 not (UpdateWindow has nothing to paint). DestroyWindow hides a visible window (WM_WINDOWPOSCHANGING/CHANGED),
 notifies the parent (WM_PARENTNOTIFY), sends WM_DESTROY to the window then its children, and WM_NCDESTROY to
-the children first. The client area is the window less a frame of Windows 10's sizes at 96 DPI (caption 23,
-sizing frame 8, dialog frame 3, border 1, client edge 2).
+the children first. SetWindowPos / MoveWindow send WM_WINDOWPOSCHANGING, WM_NCCALCSIZE on a resize and
+WM_WINDOWPOSCHANGED. The client area is the window less a frame of Windows 10's sizes at 96 DPI (caption 23,
+sizing frame 8, dialog frame 3, border 1, client edge 2). Top-level windows are in z-order newest first, children
+in creation order (FindWindow(Ex), EnumWindows, EnumChildWindows, GetWindow); nothing is ever raised or
+activated. Icons and cursors are in user32.icons.
 
 Classes (RegisterClass(Ex)(A/W), UnregisterClass(A/W)) are per process, keyed by name (case-insensitive)
 and module, with atoms from 0xC000 up as Windows gives registered classes; window extra bytes (cbWndExtra)

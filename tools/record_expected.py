@@ -28,6 +28,9 @@ Directives, in `//` comment lines of a conformance fixture's source (each may re
     // winhatch-fixture: flags=-D__USE_MINGW_ANSI_STDIO=0 -O2     compiler flags (shell words)
     // winhatch-fixture: libs=-lshlwapi                            libraries (shell words)
     // winhatch-fixture: args=plain "with space" 'back\\slash'     program arguments (shell words, POSIX rules)
+    // winhatch-fixture: display=xvfb                              Wine runs it under Xvfb (xvfb-run, package
+                                                                   xvfb): a Wine without a display fails to
+                                                                   create windows (user32 fixtures)
     // winhatch-windows: "wine text" -> "windows text"  why        where Wine differs from Windows
 
 A `winhatch-windows` rule replaces text in Wine's output, for both architectures, by what Windows prints (the
@@ -77,6 +80,7 @@ class Fixture:
     libs: list[str] = field(default_factory=list)
     args: list[str] = field(default_factory=list)
     windows_rules: list[Rule] = field(default_factory=list)
+    display: str | None = None     # "xvfb": Wine runs the program under Xvfb (windows need a display)
 
     def expected_path(self, arch: str) -> Path:
         return EXPECTED / f"conf_{self.name}.{arch}.txt"
@@ -144,6 +148,11 @@ def parse_fixture(source: Path) -> Fixture:
         where = f"{source.name}:{lineno}"
         if kind == "fixture":
             key, sep, value = rest.partition("=")
+            if sep and key.strip() == "display":
+                if value.strip() != "xvfb":
+                    raise FixtureError(f"{where}: display= takes xvfb, got {value.strip()!r}")
+                fx.display = "xvfb"
+                continue
             if not sep or key.strip() not in ("flags", "libs", "args"):
                 raise FixtureError(f"{where}: expected flags=, libs= or args=, got {rest!r}")
             try:
@@ -238,13 +247,19 @@ class Wine:
             raise FixtureError(f"{self.prefix} has no WoW64 half (syswow64): it was created without wine32; "
                                f"remove it to have it created again")
 
-    def run(self, exe: Path, args: list[str], companions: list[Path] = ()) -> tuple[bytes, int]:
+    def run(self, exe: Path, args: list[str], companions: list[Path] = (), display: str | None = None
+            ) -> tuple[bytes, int]:
         """Run a private copy of the program (and its DLLs) in a scratch directory, as the tests do."""
         self.ensure_prefix()
+        wrap = []
+        if display == "xvfb":
+            if shutil.which("xvfb-run") is None:
+                raise FixtureError("this fixture needs a display for Wine: apt-get install xvfb (xvfb-run)")
+            wrap = ["xvfb-run", "-a"]
         with tempfile.TemporaryDirectory(prefix="whconf-") as d:
             for f in (exe, *companions):
                 shutil.copy2(f, Path(d) / f.name)
-            r = subprocess.run([self.loader, str(Path(d) / exe.name), *args], env=self.env(), cwd=d,
+            r = subprocess.run([*wrap, self.loader, str(Path(d) / exe.name), *args], env=self.env(), cwd=d,
                                capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
         return r.stdout, r.returncode
 
@@ -289,7 +304,7 @@ def build_program(p: Program, arch: str) -> tuple[Path, list[Path]]:
 def expectation(item: Fixture | Program, wine: Wine) -> bytes:
     """What the expected file for this architecture should hold, from a fresh Wine run."""
     if isinstance(item, Fixture):
-        out, code = wine.run(build(item, wine.arch), item.args)
+        out, code = wine.run(build(item, wine.arch), item.args, display=item.display)
         return apply_rules(expected_bytes(out, code), item.windows_rules, f"conf_{item.name} (windows rules)")
     exe, dlls = build_program(item, wine.arch)
     out, code = wine.run(exe, item.args, dlls)

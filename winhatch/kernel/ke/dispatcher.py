@@ -363,6 +363,10 @@ class Dispatcher:
         block.since = self.machine.clock.now()
         thread.wait = block
         self.waiting.append(thread)
+        if getattr(thread, "wow64_cpu_area", None) is not None and \
+                thread.process.subsystem.get("running_thread") is thread:
+            from winhatch.kernel.ps import wow64     # a WoW64 thread waits in 64-bit mode: its 32-bit context
+            wow64.save_cpu_area(thread, thread.process.cpu.save_context())   # is in its CPU area
 
     def wake(self, thread: "Thread", status: int) -> None:
         """End `thread`'s wait with `status` (its side effects are the caller's business)."""
@@ -559,7 +563,15 @@ class Dispatcher:
                 self.machine.thread_startup(thread)  # PspUserThreadStartup (kernel, ps/create.py)
                 if not thread.runnable:              # a debugger holds the process (its creation events)
                     return
+            thread.slice_ended_in_service = False
             self._run_until(thread, None, sliced)
+            if self.api_calls >= self.slice_end and not thread.terminated:
+                # the quantum ran out in a system service (the trap path ends a slice only there): the thread
+                # is switched out inside it, which a WoW64 thread's 64-bit side records (kernel.ps.wow64)
+                thread.slice_ended_in_service = True
+                if getattr(thread, "wow64_cpu_area", None) is not None:
+                    from winhatch.kernel.ps import wow64
+                    wow64.save_cpu_area(thread, thread.process.cpu.save_context())
         except GuestTermination as e:
             self._terminated(thread, e)
         finally:

@@ -138,6 +138,8 @@ static int run_command(WCHAR *cmd, int depth)
     HANDLE opened[2] = {NULL, NULL};
     WCHAR *p = cmd;
     while (is_space(*p) || *p == L'@') p++;
+    if (word_is(p, 3, L"for") && is_space(p[3]))        /* the redirections of its body are the body's */
+        return depth > 8 ? 1 : run_for(p + 3, depth);
     /* redirections: [1|2]>[>]target, anywhere in the command; the rest stays in place */
     int quoted = 0;
     for (WCHAR *s = p; *s; s++) {
@@ -196,8 +198,6 @@ static int run_command(WCHAR *cmd, int depth)
         if (a[0] == L'/' && lower(a[1]) == L'b') { a += 2; while (is_space(*a)) a++; }
         WCHAR *e;
         ExitProcess((UINT)parse_num(a, &e));
-    } else if (word_is(p, n, L"for")) {
-        status = depth > 8 ? 1 : run_for(end, depth);
     } else {
         int builtin = 0;
         for (int i = 0; internal[i]; i++)

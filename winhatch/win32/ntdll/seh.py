@@ -418,8 +418,14 @@ def RtlVirtualUnwind(c, htype, base, pc, entry, ctx_addr, data_out, frame_out, p
 @api("ntdll.dll", "BOOLEAN NTAPI RtlAddFunctionTable(PRUNTIME_FUNCTION FunctionTable, DWORD EntryCount, "
                   "DWORD64 BaseAddress)")
 def RtlAddFunctionTable(c, table, count, base):
-    if not table or not count:
+    """An empty table (EntryCount 0) is registered too (Windows: TRUE, and RtlDeleteFunctionTable removes it
+    once); it covers no code."""
+    if not table:
         return 0
+    if not count:
+        X.state_of(c.proc).function_tables.append({"table": table, "count": 0, "base": base, "low": base,
+                                                   "high": base, "callback": False})
+        return 1
     mem = Mem(c.proc)
     try:
         raw = mem.read(table, 12 * count)

@@ -419,9 +419,7 @@ def RtlVirtualUnwind(c, htype, base, pc, entry, ctx_addr, data_out, frame_out, p
                   "DWORD64 BaseAddress)")
 def RtlAddFunctionTable(c, table, count, base):
     """An empty table (EntryCount 0) is registered too (Windows: TRUE, and RtlDeleteFunctionTable removes it
-    once); it covers no code."""
-    if not table:
-        return 0
+    once); it covers no code and nothing of it is read (a NULL one too)."""
     if not count:
         X.state_of(c.proc).function_tables.append({"table": table, "count": 0, "base": base, "low": base,
                                                    "high": base, "callback": False})

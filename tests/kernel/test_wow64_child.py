@@ -66,3 +66,13 @@ def test_cmd_runs_a_command_line(arch, build_fixture, tmp_path):
     res = runner.run(exe, ["/c", "nosuchprogram"])
     assert res.exit_status == 9009 and b"is not recognized" in res.stderr
 
+
+
+def test_wow64_child_debug_registers(build_fixture):
+    """Dr0-Dr3/Dr7 of a WoW64 thread are one set: a 64-bit SetThreadContext is what RtlWow64GetThreadContext
+    reads and the other way round (the thread's hardware breakpoints, whichever view sets them)."""
+    res = runner.run(build_fixture("wow64_debugregs.c", "x64"), [], max_instructions=400_000_000)
+    assert res.error is None, res.stdout
+    assert res.stdout.decode("latin-1").splitlines() == [
+        "wow=1 set=1 dr0=12340000 dr7=155 w=0 wdr0=12340000 wdr7=155",
+        "set=0 wdr0=56780000 wdr7=101 dr0=56780000 dr7=101"]

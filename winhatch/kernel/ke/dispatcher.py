@@ -81,6 +81,19 @@ class ProcessExit(GuestTermination):
     pass
 
 
+class GuestUnwind(BaseException):
+    """An unwind (RtlUnwind(Ex), longjmp) from a guest function called by a handler (call_guest: an APC a wait
+    delivers, a callback) to a frame outside that call: as on Windows, where the caller's frames are guest frames
+    the unwind simply leaves, the Python frames of the handler and of its nested run are left too — this
+    propagates out of them to the run of `level` (the nesting depth the outermost call left was made at), which
+    continues the thread at `ctx`."""
+
+    def __init__(self, ctx, level: int):
+        super().__init__("guest unwind")
+        self.ctx = ctx
+        self.level = level
+
+
 class GuestCallNeeded(BaseException):
     """A SPECULATIVE handler served inside the CPU hook reached call_guest: its call is served again, deferred."""
 
@@ -654,6 +667,9 @@ class Dispatcher:
                 self._check_stop()
             if self._pending_exc is not None:
                 e, self._pending_exc = self._pending_exc, None
+                if isinstance(e, GuestUnwind) and e.level == self._nest:
+                    cpu.restore_context(e.ctx)
+                    continue
                 raise e
             if dbg is not None and dbg.after_run(thread, r):
                 continue
@@ -666,6 +682,11 @@ class Dispatcher:
                 self.api_calls += 1
                 try:
                     h.fn(t, va)
+                except GuestUnwind as gu:  # an unwind out of the handler's nested guest call ends here
+                    if gu.level != self._nest:
+                        raise
+                    cpu.restore_context(gu.ctx)
+                    continue
                 except WouldBlock as wb:  # pc is still on the stub
                     self._block(thread, wb.block)
                 except Preempt:           # pc is still on the stub: the call is made (and counted) again
@@ -803,11 +824,16 @@ class Dispatcher:
         cpu.sp = sp
         cpu.pc = fn
         slice_end, self.slice_end = self.slice_end, INF
+        # the call's frame, for an unwind that leaves it (GuestUnwind): the callee's return-address slot, the
+        # nesting depth this call is made at, and the handler's registers (sp at the API's return address)
+        calls = thread.__dict__.setdefault("guest_calls", [])
+        calls.append((sp, self._nest, saved))
         self._nest += 1
         retval = 0
         try:
             ret = self._run_until(thread, object(), False)
         finally:
+            calls.pop()
             self._nest -= 1
             self.slice_end = slice_end
             if not (thread.terminated or proc.exited):

@@ -152,8 +152,9 @@ def test_decision_matrix(build_fixture, tmp_path):
     (app / "arm64.exe").write_bytes(bytes(arm))
     dll = build_fixture("ldr_dlla.c", "x64", dll=True)
     shutil.copy(dll, app / "lib.dll")
-    r = create(m, "C:\\app\\script.bat")  # Windows would run cmd.exe /c; there is no cmd.exe here
-    assert not r.ok and r.error == ERROR_FILE_NOT_FOUND and "cmd.exe" in r.message
+    r = create(m, "C:\\app\\script.bat")  # a batch file runs as cmd.exe /c "the command line"
+    assert r.ok and r.process.image_path.lower() == "c:\\windows\\system32\\cmd.exe"
+    assert r.process.command_line == 'C:\\Windows\\System32\\cmd.exe /c "C:\\app\\script.bat"'
     r = create(m, "C:\\app\\notmz.exe")
     assert not r.ok and r.error == ERROR_BAD_EXE_FORMAT and r.status == STATUS_INVALID_IMAGE_NOT_MZ
     r = create(m, "C:\\app\\dos.exe")

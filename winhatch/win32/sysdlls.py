@@ -66,6 +66,9 @@ SYSTEM_IMPORTS = {
 #: the no-access section holding the data exports winhatch does not implement, and each one's slot in it:
 #: an access up to this far past the export is attributed to it
 NONE_SECTION = ".whnone"
+#: the Windows programs the machine's System32 / SysWOW64 hold beside the DLLs: winhatch's own builds
+#: (winhatch/hosts, each from its committed source) under Windows's file names
+SYSTEM_PROGRAMS = {"cmd.exe": "cmd"}
 NONE_SLOT = 0x100
 
 
@@ -113,7 +116,14 @@ def cache_key(arch: str) -> str:
     from winhatch.kernel.ke import services
     h.update(Path(services.__file__).with_name("services.tsv").read_bytes())
     h.update(services.WOW64_TRANSITION_X86)
+    for name, host in sorted(SYSTEM_PROGRAMS.items()):
+        h.update(name.encode() + _system_program(host, arch))
     return h.hexdigest()[:16]
+
+
+def _system_program(host: str, arch: str) -> bytes:
+    from importlib import resources
+    return resources.files("winhatch.hosts").joinpath(f"{host}-{arch}.exe").read_bytes()
 
 
 def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
@@ -343,6 +353,10 @@ def ensure_installed(arch: str, progress=None) -> Path:
         os.replace(tmp, out)
         if progress:
             progress(i + 1, len(items), name)
+    for name, host in sorted(SYSTEM_PROGRAMS.items()):
+        tmp = d / f".{name}.{os.getpid()}.tmp"
+        tmp.write_bytes(_system_program(host, arch))
+        os.replace(tmp, d / name)
     _write_forwarders(d, dlls)
     done.write_text(key)
     return d

@@ -44,8 +44,11 @@ def context_to_guest(ctx: Context) -> bytes:
     vals = {k: v & M32 for k, v in vals.items()}
     buf = bytearray(CONTEXT_X86.pack("x86", ContextFlags=0x1003F, **vals))
     fs = CONTEXT_X86.offset("x86", "FloatSave")
-    struct.pack_into("<III", buf, fs, 0xFFFF0000 | (r.get("fpcw", 0x27F) & 0xFFFF),
-                     0xFFFF0000 | (r.get("fpsw", 0) & 0xFFFF), 0xFFFF0000 | (r.get("fptag", 0xFFFF) & 0xFFFF))
+    # the 32-bit context of a WoW64 thread: Windows x64 keeps its x87 state as an FXSAVE image and fills the
+    # FNSAVE-style DWORDs with the words zero-extended (Wine's ntdll/exception test_wow64_context compares the
+    # DWORD ControlWord with the word)
+    struct.pack_into("<III", buf, fs, r.get("fpcw", 0x27F) & 0xFFFF, r.get("fpsw", 0) & 0xFFFF,
+                     r.get("fptag", 0xFFFF) & 0xFFFF)
     ra = CONTEXT_X86.offset("x86", "FloatSave.RegisterArea")
     for i in range(8):
         buf[ra + 10 * i: ra + 10 * i + 10] = (r.get(f"fp{i}", 0) & ((1 << 80) - 1)).to_bytes(10, "little")

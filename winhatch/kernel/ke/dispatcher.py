@@ -81,6 +81,19 @@ class ProcessExit(GuestTermination):
     pass
 
 
+class GuestUnwind(BaseException):
+    """An unwind (RtlUnwind(Ex), longjmp) from a guest function called by a handler (call_guest: an APC a wait
+    delivers, a callback) to a frame outside that call: as on Windows, where the caller's frames are guest frames
+    the unwind simply leaves, the Python frames of the handler and of its nested run are left too — this
+    propagates out of them to the run of `level` (the nesting depth the outermost call left was made at), which
+    continues the thread at `ctx`."""
+
+    def __init__(self, ctx, level: int):
+        super().__init__("guest unwind")
+        self.ctx = ctx
+        self.level = level
+
+
 class GuestCallNeeded(BaseException):
     """A SPECULATIVE handler served inside the CPU hook reached call_guest: its call is served again, deferred."""
 
@@ -397,6 +410,10 @@ class Dispatcher:
         block.since = self.machine.clock.now()
         thread.wait = block
         self.waiting.append(thread)
+        if getattr(thread, "wow64_cpu_area", None) is not None and \
+                thread.process.subsystem.get("running_thread") is thread:
+            from winhatch.kernel.ps import wow64     # a WoW64 thread waits in 64-bit mode: its 32-bit context
+            wow64.save_cpu_area(thread, thread.process.cpu.save_context())   # is in its CPU area
 
     def wake(self, thread: "Thread", status: int) -> None:
         """End `thread`'s wait with `status` (its side effects are the caller's business)."""
@@ -593,7 +610,15 @@ class Dispatcher:
                 self.machine.thread_startup(thread)  # PspUserThreadStartup (kernel, ps/create.py)
                 if not thread.runnable:              # a debugger holds the process (its creation events)
                     return
+            thread.slice_ended_in_service = False
             self._run_until(thread, None, sliced)
+            if self.api_calls >= self.slice_end and not thread.terminated:
+                # the quantum ran out in a system service (the trap path ends a slice only there): the thread
+                # is switched out inside it, which a WoW64 thread's 64-bit side records (kernel.ps.wow64)
+                thread.slice_ended_in_service = True
+                if getattr(thread, "wow64_cpu_area", None) is not None:
+                    from winhatch.kernel.ps import wow64
+                    wow64.save_cpu_area(thread, thread.process.cpu.save_context())
         except GuestTermination as e:
             self._terminated(thread, e)
         finally:
@@ -676,6 +701,9 @@ class Dispatcher:
                 self._check_stop()
             if self._pending_exc is not None:
                 e, self._pending_exc = self._pending_exc, None
+                if isinstance(e, GuestUnwind) and e.level == self._nest:
+                    cpu.restore_context(e.ctx)
+                    continue
                 raise e
             if dbg is not None and dbg.after_run(thread, r):
                 continue
@@ -688,6 +716,11 @@ class Dispatcher:
                 self.api_calls += 1
                 try:
                     h.fn(t, va)
+                except GuestUnwind as gu:  # an unwind out of the handler's nested guest call ends here
+                    if gu.level != self._nest:
+                        raise
+                    cpu.restore_context(gu.ctx)
+                    continue
                 except WouldBlock as wb:  # pc is still on the stub
                     self._block(thread, wb.block)
                 except Preempt:           # pc is still on the stub: the call is made (and counted) again
@@ -844,11 +877,16 @@ class Dispatcher:
             cg.slot = sp
             call_guards(thread).append(cg)
         slice_end, self.slice_end = self.slice_end, INF
+        # the call's frame, for an unwind that leaves it (GuestUnwind): the callee's return-address slot, the
+        # nesting depth this call is made at, and the handler's registers (sp at the API's return address)
+        calls = thread.__dict__.setdefault("guest_calls", [])
+        calls.append((sp, self._nest, saved))
         self._nest += 1
         retval = 0
         try:
             ret = self._run_until(thread, object(), False)
         finally:
+            calls.pop()
             self._nest -= 1
             self.slice_end = slice_end
             if cg is not None:

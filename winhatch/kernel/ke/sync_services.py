@@ -356,6 +356,8 @@ def NtSetTimer(machine, thread, TimerHandle, DueTime, TimerApcRoutine, TimerCont
 
 @kernel_service("NtCancelTimer")
 def NtCancelTimer(machine, thread, TimerHandle, CurrentState):
+    if CurrentState:    # probed for writing before the handle is referenced: a bad pointer is the error
+        user_write(thread.process, CurrentState, user_read(thread.process, CurrentState, 1))
     tm = reference(thread, TimerHandle, "Timer", TIMER_MODIFY_STATE)
     tm.cancel()
     if CurrentState:

@@ -27,9 +27,11 @@ written are ignored (Windows forces the user-mode selectors too); debug register
 read back but hardware breakpoints are not emulated; the calling thread's own context is its state at the
 return from the call (Windows reports the system-call return inside the ntdll stub); setting the calling
 thread's context continues there like NtContinue (the return register is STATUS_SUCCESS unless
-CONTEXT_INTEGER was set). An x64 caller's CONTEXT for a thread of an x86 process holds the x86 registers
-zero-extended (Windows would report the WoW64 layer's own 64-bit state); an x86 caller cannot read an x64
-thread (STATUS_INVALID_PARAMETER).
+CONTEXT_INTEGER was set). An x64 caller's CONTEXT for a thread of an x86 process is the WoW64 view
+(winhatch.kernel.ps.wow64): in 32-bit mode the x86 registers zero-extended with cs 0x23, in 64-bit mode (not
+started, blocked in a system call) the WoW64 layer's 64-bit registers with cs 0x33, which a 64-bit
+SetThreadContext changes without touching the 32-bit context; an x86 caller cannot read an x64 thread
+(STATUS_INVALID_PARAMETER).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ import struct
 from winhatch.cpu.context import Context
 from winhatch.kernel.ke.context import context_from_guest, context_to_guest
 from winhatch.kernel.ke.services import user_read, user_write
+from winhatch.kernel.ps import wow64
 from winhatch.kernel.structs import CONTEXT_AMD64, CONTEXT_X86
 from winhatch.ntstatus import STATUS_INVALID_PARAMETER, STATUS_UNSUCCESSFUL
 
@@ -168,11 +171,17 @@ def get_context(thread, t, addr: int, layout: str, caller_sp: int) -> int:
     flags = struct.unpack_from("<I", buf, st_.offset(layout, "ContextFlags"))[0]
     groups = _groups(layout, flags)
     regs = _regs_of(thread, t, caller_sp)
-    if layout == "x64" and not regs.is64:
+    wow = layout == "x64" and wow64.is_wow64_thread(t)     # a 64-bit caller's view of a WoW64 thread
+    if wow and wow64.in_native_mode(t):
+        regs = wow64.native_registers(t)
+    elif layout == "x64" and not regs.is64:
         regs = _widen(regs)
+        if wow:
+            regs = wow64.running_32bit_view(t, regs)
     full = bytearray(context_to_guest(regs))
-    for n, v in _SELECTORS[layout].items():
-        struct.pack_into("<H", full, st_.offset(layout, n), v)
+    if not wow:
+        for n, v in _SELECTORS[layout].items():
+            struct.pack_into("<H", full, st_.offset(layout, n), v)
     if groups & DEBUG_REGISTERS:
         for n, v in _debug_regs(t).items():
             struct.pack_into("<Q" if layout == "x64" else "<I", full, st_.offset(layout, n), v)
@@ -226,7 +235,15 @@ def set_context(thread, t, addr: int, layout: str, caller_sp: int) -> int:
         if t is thread:
             from winhatch.kernel.ke import hwbp
             hwbp.sync(t)                                # armed at once for the calling thread
+    wow = wow64.is_wow64_thread(t) and wow64.in_native_mode(t)
+    if wow and layout == "x64":
+        # a WoW64 thread in 64-bit mode: the WoW64 layer's registers change, its 32-bit context does not
+        if groups & ~(DEBUG_REGISTERS | SEGMENTS):
+            wow64.set_native_registers(t, _apply(layout, data, groups, wow64.native_registers(t)))
+        return 0
     if not groups & ~(DEBUG_REGISTERS | SEGMENTS):
+        if wow and groups & DEBUG_REGISTERS:
+            wow64.save_cpu_area(t)
         return 0
     base = _regs_of(thread, t, caller_sp)
     if layout == "x64" and not base.is64:
@@ -241,6 +258,8 @@ def set_context(thread, t, addr: int, layout: str, caller_sp: int) -> int:
     if not t.started and t.context is getattr(t, "user_context", None):
         t.user_context = new   # what LdrInitializeThunk resumes (NtContinue) on the first run
     t.context = new
+    if wow:
+        wow64.save_cpu_area(t, new)             # the WoW64 layer holds the 32-bit context in the CPU area
     if t.wait is not None and not t.wait.extra.get("keep_pc"):
         t.context_set_in_wait = True    # the wait returns into this context (the dispatcher's wake)
     return 0

@@ -198,6 +198,7 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
 
     def exists(p: str) -> bool:
         try:
+            _need_syswow64(machine, machine.vfs.full_path(p, cwd))
             st = machine.vfs.stat(p, cwd)
             return not st.is_dir
         except NtStatusError:
@@ -227,6 +228,14 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
     _stage(machine, "RtlCreateProcessParametersEx", parent.pid, image_path=image, command_line=cmd,
            current_directory=cwd, desktop=desktop, environment_variables=len(env))
     return req
+
+
+def _need_syswow64(machine, path: str) -> None:
+    """A program of SysWOW64 (C:\\Windows\\SysWOW64\\cmd.exe) is looked for: the 32-bit system files, which a
+    machine set up for x64 programs only mounts when first needed (machine.add_architecture), are there first."""
+    if machine.add_architecture is not None and \
+            path.lower().startswith(machine.system_dir("x86").lower() + "\\"):
+        machine.add_architecture("x86")
 
 
 def _env_get(env: dict[str, str], name: str) -> str:
@@ -268,6 +277,7 @@ def _open_image(machine, req: CreateRequest):
 def NtCreateUserProcess(machine, parent: Process, creator: Thread | None, req: CreateRequest) -> CreateResult:
     _stage(machine, "NtCreateUserProcess", parent.pid, image=req.image_path)
     with machine.events.nested():
+        _need_syswow64(machine, req.image_path)
         kind, pe = _open_image(machine, req)
         if kind == "batch":
             cmd = machine.system_root + "\\System32\\cmd.exe"
@@ -553,6 +563,9 @@ def PspCreateThread(machine, proc: Process, *, start: int, parameter: int, initi
         machine.init_thread_context(thread)
         # the context was taken from the CPU as the creator left it: FS (x86) / GS (x64) must be this TEB
         thread.user_context.set("gs_base" if proc.arch == "x64" else "fs_base", thread.teb)
+        from winhatch.kernel.ps import wow64
+        if wow64.is_wow64_thread(thread):     # a WoW64 thread starts in 64-bit mode: its 32-bit context saved
+            wow64.save_cpu_area(thread, thread.user_context)
         _stage(machine, "KeInitThread", proc.pid, thread.tid, start="RtlUserThreadStart",
                entry=f"0x{start:x}", suspended=thread.suspend_count > 0)
         # PspInsertThread

@@ -193,6 +193,8 @@ def create_teb(thread: Thread, locale: int = 0x409) -> int:
                   StaticUnicodeString={"Length": 0, "MaximumLength": 0x20A,
                                        "Buffer": teb64 + TEB.offset("x64", "StaticUnicodeBuffer")},
                   WowTebOffset=WOW64_TEB_OFFSET)
+        from winhatch.kernel.ps.wow64 import create_native_side
+        create_native_side(thread, teb64)      # the 64-bit stack and the CPU area, in TEB64
     return teb
 
 
@@ -219,8 +221,10 @@ def initial_user_context(thread: Thread, rtl_user_thread_start: int):
         ctx.set("ebx", thread.start_parameter)
         for r in ("ecx", "edx", "esi", "edi", "ebp"):
             ctx.set(r, 0)
-    # EFLAGS.IF only, as the kernel builds a new thread's context (GetThreadContext before it runs: 0x200)
-    ctx.set("eflags", 0x200)
+    # EFLAGS.IF only, as the kernel builds a new thread's context (GetThreadContext before it runs: 0x200);
+    # a WoW64 (x86) thread's 32-bit context is kept as its CPU would hold it, with the always-set bit 1 (0x202),
+    # so the CPU area and Wow64GetThreadContext agree (kernel.ps.wow64)
+    ctx.set("eflags", 0x200 if cpu.is64 else 0x202)
     # the floating-point state a new thread starts with on Windows (KiInitializeContextThread): x87 control
     # word 0x27F (all exceptions masked, 53-bit precision, round to nearest), empty x87 stack, MXCSR 0x1F80
     ctx.set("fpcw", 0x27F)

@@ -108,7 +108,7 @@ class GuestCall(Record):
 
 
 class Coroutine(Record):
-    _fields = ("thread", "gen", "kind", "sp", "resume_ctx", "current")
+    _fields = ("thread", "gen", "kind", "sp", "resume_ctx", "current", "crossed")
 
     def __init__(self, thread: Any, gen: Generator, kind: str, sp: int, resume_ctx: Context | None = None,
                  current: dict = NEW) -> None:
@@ -120,6 +120,9 @@ class Coroutine(Record):
         # the frame whose handler is being called (for nested / collided handling)
         self.current = {} if current is NEW else current
         self.guard = None               # the guarded call's frame the walk stopped at (dispatch)
+        # an unwind that left a handler's nested guest call (call_guest): the nesting depth of the outermost
+        # one, where the thread continues (kernel.ke.dispatcher.GuestUnwind); None while it left none
+        self.crossed = None
 
 
 class _PendingCall(Record):
@@ -623,6 +626,9 @@ def _drive(thread, co: Coroutine, value) -> None:
         except StopIteration as stop:
             result = stop.value
             if isinstance(result, Context):
+                if co.crossed is not None:      # the target is outside a handler's guest call: leave it
+                    from winhatch.kernel.ke.dispatcher import GuestUnwind
+                    raise GuestUnwind(result, co.crossed)
                 cpu.restore_context(result)
             return
         except ExceptionError as e:
@@ -1072,6 +1078,8 @@ def rtl_unwind_x64_gen(thread, co: Coroutine, target_frame: int, target_ip: int,
     mem.w32(rec_addr + flags_off, (mem.u32(rec_addr + flags_off) & ~EXCEPTION_UNWIND) | base_flags)
     dc_addr = (ctx_addr - DISPATCHER_CONTEXT_SIZE - 0x10) & ~0xF
     co.sp = min(co.sp, dc_addr - 0x10)
+    call_stub = stub_address(thread, "WhCallReturn")
+    apc_stub = stub_address(thread, "KiUserApcDispatcher")
     cur = start_ctx.copy()          # the frame being unwound
     collided = None
     for _ in range(100000):
@@ -1098,6 +1106,23 @@ def rtl_unwind_x64_gen(thread, co: Coroutine, target_frame: int, target_ip: int,
                     collided = (new, c["establisher"], c["handler"], c["data"], c["pc"], c["entry"], c["base"])
                     continue
                 cur = pend.co.resume_ctx.copy()
+                continue
+            if pc == call_stub:
+                # the return of a guest function a handler called (call_guest: an APC, a callback): the next
+                # frame is the API's caller, as the handler's trap left it (sp at the API's return address)
+                call = next((g for g in getattr(thread, "guest_calls", ()) if g[0] == cur.regs["rsp"] - 8), None)
+                if call is None:
+                    break
+                _slot, level, saved = call
+                if apc_stub <= saved.regs["rip"] < apc_stub + 0x50:
+                    # KiUserApcDispatcher(CONTEXT *): its caller is the CONTEXT the kernel laid on the stack
+                    # (kernel.ke.apc), which its NtContinue would resume — as its unwind data says on Windows
+                    cur = context_from_guest(mem.read(saved.regs["rcx"], X64_CONTEXT_SIZE), saved)
+                else:
+                    cur = saved.copy()
+                    cur.regs["rip"] = mem.u64(saved.regs["rsp"])
+                    cur.regs["rsp"] = saved.regs["rsp"] + 8
+                co.crossed = level if co.crossed is None else min(co.crossed, level)
                 continue
             if pc == 0 or not (low <= cur.regs["rsp"] <= high) or _stack_top(thread, pc):
                 break

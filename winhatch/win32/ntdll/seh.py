@@ -182,13 +182,23 @@ def UnhandledExceptionFilter(c, ep):
 # ------------------------------------------------------------------------------------------ contexts
 @api(("kernel32.dll", "ntdll.dll"), "void NTAPI RtlCaptureContext(PCONTEXT ContextRecord)")
 def RtlCaptureContext(c, ctx_addr):
-    """x64: the caller's registers as they are after the call returns (CONTEXT_ALL of what it captures).
+    """x64: the caller's registers as they are after the call returns (CONTEXT_FULL | CONTEXT_SEGMENTS).
     x86: the context of the caller's own frame as its return would leave it, through the caller's ebp frame:
     Eip = [ebp+4], Ebp = [ebp], Esp = ebp + 8, the other registers as they are; ContextFlags
     CONTEXT_CONTROL | CONTEXT_INTEGER | CONTEXT_SEGMENTS (0x10007) — what Windows' x86 ntdll captures."""
     ctx = caller_context(c)
     if c.cpu.is64:
-        c.write(ctx_addr, X.context_to_guest(ctx))
+        # Windows x64 stores ContextFlags CONTEXT_FULL | CONTEXT_SEGMENTS (0x10000F) and leaves the home slots
+        # (P1Home-P6Home) and the debug registers as they were (ntdll/exception.c test_thread_context)
+        from winhatch.kernel.structs import CONTEXT_AMD64
+        data = bytearray(X.context_to_guest(ctx))
+        old = c.read(ctx_addr, len(data))
+        flags = CONTEXT_AMD64.offset("x64", "ContextFlags")
+        data[:flags] = old[:flags]
+        data[flags:flags + 4] = (0x10000F).to_bytes(4, "little")
+        d0, d7 = CONTEXT_AMD64.offset("x64", "Dr0"), CONTEXT_AMD64.offset("x64", "Dr7")
+        data[d0:d7 + 8] = old[d0:d7 + 8]
+        c.write(ctx_addr, bytes(data))
         return
     r = ctx.regs
     ebp = r["ebp"] & 0xFFFFFFFF
@@ -418,8 +428,12 @@ def RtlVirtualUnwind(c, htype, base, pc, entry, ctx_addr, data_out, frame_out, p
 @api("ntdll.dll", "BOOLEAN NTAPI RtlAddFunctionTable(PRUNTIME_FUNCTION FunctionTable, DWORD EntryCount, "
                   "DWORD64 BaseAddress)")
 def RtlAddFunctionTable(c, table, count, base):
-    if not table or not count:
-        return 0
+    """An empty table (EntryCount 0) is registered too (Windows: TRUE, and RtlDeleteFunctionTable removes it
+    once); it covers no code and nothing of it is read (a NULL one too)."""
+    if not count:
+        X.state_of(c.proc).function_tables.append({"table": table, "count": 0, "base": base, "low": base,
+                                                   "high": base, "callback": False})
+        return 1
     mem = Mem(c.proc)
     try:
         raw = mem.read(table, 12 * count)

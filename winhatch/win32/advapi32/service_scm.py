@@ -321,6 +321,8 @@ def OpenSCManager(c, machine_name, db_name, access):
         return _fail(c, ERROR_DATABASE_DOES_NOT_EXIST if db_name.lower() == "servicesfailed" else ERROR_INVALID_NAME)
     granted = _grant(c, access | SC_MANAGER_CONNECT, SCM_MAPPING, USER_SCM_ACCESS, ADMIN_SCM_ACCESS)
     if granted is None:
+        if _map(access, SCM_MAPPING) & (SC_MANAGER_CREATE_SERVICE | SC_MANAGER_MODIFY_BOOT_CONFIG | SC_MANAGER_LOCK):
+            _attempt(c, "open the manager to change it", None, ERROR_ACCESS_DENIED, access=access)
         return _fail(c, ERROR_ACCESS_DENIED)
     database(c.machine)
     h = _new_handle(c, ScHandle("manager", granted))
@@ -341,6 +343,12 @@ def OpenService(c, hscm, name, access):
         return _fail(c, ERROR_SERVICE_DOES_NOT_EXIST)
     granted = _grant(c, access, SERVICE_MAPPING, USER_SERVICE_ACCESS, ADMIN_SERVICE_ACCESS)
     if granted is None:
+        want = _map(access, SERVICE_MAPPING)
+        acts = [n for bit, n in ((SERVICE_START, "start"), (SERVICE_STOP, "stop"), (SERVICE_PAUSE_CONTINUE, "pause"),
+                                 (SERVICE_CHANGE_CONFIG, "change config"), (DELETE, "delete"),
+                                 (WRITE_DAC | WRITE_OWNER, "change security")) if want & bit]
+        if acts:
+            _attempt(c, "open to " + "/".join(acts), rec.name, ERROR_ACCESS_DENIED, access=access)
         return _fail(c, ERROR_ACCESS_DENIED)
     h = _new_handle(c, ScHandle("service", granted, rec))
     c.set_last_error(0)

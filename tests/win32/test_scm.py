@@ -1,0 +1,66 @@
+"""The service control manager and the event log (issue 16): the machine's services are a coherent Windows 10
+set, and what a sample hiding its tracks attempts as a standard user — a fake event, clearing logs, stopping the
+anti-virus, installing a service — fails as on Windows and is listed in the report's behaviour summary.
+(conf_scm.c and conf_eventlog.c check each API's answers against Windows.)"""
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from winhatch.cli import main
+from winhatch.kernel.machine import Machine
+from winhatch.win32.advapi32 import service_scm as scm
+
+
+def test_services_are_coherent():
+    m = Machine()
+    db = scm.database(m)
+    names = [r.name for r in db.records]
+    assert len(names) > 40 and names == sorted(names, key=str.lower)
+    for r in db.records:
+        win32 = bool(r.type & scm.SERVICE_WIN32)
+        assert r.display and (r.image or r.name == "Ntfs")
+        if win32:
+            assert r.image[1:3] == ":\\" or r.image.startswith('"'), r.image      # expanded: a full path
+            assert r.start >= scm.SERVICE_AUTO_START                                # boot/system: drivers only
+            assert (r.pid != 0) == (r.state == scm.SERVICE_RUNNING)
+        else:
+            assert r.pid == 0 and r.account == ""
+        if r.start == scm.SERVICE_AUTO_START:
+            assert r.state == scm.SERVICE_RUNNING, r.name
+        if r.start == scm.SERVICE_DISABLED:
+            assert r.state == scm.SERVICE_STOPPED, r.name
+        if r.state == scm.SERVICE_RUNNING:       # what a running service depends on exists and runs
+            for dep in r.depends:
+                d = db.find(dep)
+                assert d is not None and d.state == scm.SERVICE_RUNNING, (r.name, dep)
+    # services sharing a svchost group share its process, an own-process service has its own
+    shared = [r for r in db.records if r.image.endswith("-k netsvcs -p") and r.state == scm.SERVICE_RUNNING]
+    assert len(shared) > 3 and len({r.pid for r in shared}) == 1
+    assert db.find("windefend").pid not in {r.pid for r in shared}
+    # the anti-virus an analyst (and malware) looks for, running with its network inspection
+    assert db.find("WinDefend").state == scm.SERVICE_RUNNING and db.find("WdFilter").state == scm.SERVICE_RUNNING
+    # nothing that names a virtual machine or sandbox
+    assert not [n for n in names if any(v in n.lower() for v in ("vbox", "vmware", "vmtools", "qemu", "sbie", "xen"))]
+
+
+def test_tracks_hidden_as_standard_user_are_reported(build_fixture, arch, tmp_path):
+    exe = build_fixture("beh_scm.c", arch, libs=["-ladvapi32"])
+    rep, page = tmp_path / "r.json", tmp_path / "r.html"
+    r = CliRunner().invoke(main, ["run", "--report", str(rep), "--html", str(page), str(exe)])
+    assert r.exit_code == 0, r.output
+    assert "wrote 1 cleared 0/5 security 0/5 av 1 stop 0/5 create 0/5" in r.output
+    b = json.loads(rep.read_text())["behaviour"]
+    [write, clear] = b["event_log"]
+    assert (write["action"], write["log"], write["source"], write["event_id"], write["type"], write["strings"]) == \
+        ("write", "Application", "beh source", 4242, 1, ["malware was here"])
+    assert (clear["action"], clear["log"], clear["error"]) == ("clear", "Application", 5)
+    acts = [(s["action"], s["service"], s["error"]) for s in b["services"]]
+    assert acts == [("open to stop", "WinDefend", 5), ("create", "evilsvc", 5)]
+    assert b["services"][1]["binary_path"] == "C:\\evil.exe"
+    assert not [p for p in b["persistence"] if "service" in p["kind"]]     # nothing was installed
+    assert {"check": "service list", "api": "EnumServicesStatusExA"} in \
+        [{k: a[k] for k in ("check", "api")} for a in b["anti_analysis"]]
+    html = page.read_text()
+    assert "event log clear attempted" in html and "malware was here" in html and "service create attempted" in html

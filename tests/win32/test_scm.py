@@ -64,3 +64,26 @@ def test_tracks_hidden_as_standard_user_are_reported(build_fixture, arch, tmp_pa
         [{k: a[k] for k in ("check", "api")} for a in b["anti_analysis"]]
     html = page.read_text()
     assert "event log clear attempted" in html and "malware was here" in html and "service create attempted" in html
+
+
+def test_an_administrator_may_more_and_what_is_not_modelled_stops(build_fixture, arch):
+    """A token in Administrators (LocalSystem's here: the machine profile has no administrator user) may clear
+    the logs, open the Security log and open a service to stop it; installing a service is not modelled and
+    stops loudly instead of pretending."""
+    from winhatch import runner
+
+    def admin(m):
+        m.shell_process.token = dict(m.shell_process.token, integrity="system")
+
+    exe = build_fixture("beh_scm.c", arch, libs=["-ladvapi32"])
+    res = runner.run(exe, ["install"], setup_machine=admin)
+    assert b"wrote 1 cleared 1/0 security 1/0 av 1 stop 1/0 create 0/5" in res.stdout   # the handle's rights
+    assert b"manager for creating: 1/0" in res.stdout
+    assert res.error and "CreateService('evilsvc') by an administrator" in res.error, res.error
+    clears = [e for e in res.events if e.category == "behaviour" and e.name == "eventlog_clear"]
+    assert [(e.data["log"], e.data["error"]) for e in clears] == [("Application", 0)]
+    changes = [e.data for e in res.events if e.category == "behaviour" and e.name == "service_change"]
+    assert [(d["action"], d["error"]) for d in changes] == [("create", 5)]
+    # a standard user may not ask for that handle at all
+    res = runner.run(exe, ["install"])
+    assert b"manager for creating: 0/5" in res.stdout and res.error is None

@@ -87,3 +87,35 @@ def test_an_administrator_may_more_and_what_is_not_modelled_stops(build_fixture,
     # a standard user may not ask for that handle at all
     res = runner.run(exe, ["install"])
     assert b"manager for creating: 0/5" in res.stdout and res.error is None
+
+
+WINE_NET = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows/net.exe"
+
+
+def test_wines_net_start_lists_the_running_services(tmp_path):
+    """A third-party program: Wine's own net.exe (the wine64 package's PE build) lists the running services with
+    EnumServicesStatusW. It asks for SC_MANAGER_ALL_ACCESS, so only an administrator gets the list (as on Windows
+    for a tool asking that much); the list is the database's running Win32 services, by display name."""
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    from winhatch import runner
+    if not Path(WINE_NET).exists():
+        pytest.skip("wine64 is not installed")
+    exe = tmp_path / "net.exe"
+    shutil.copy(WINE_NET, exe)
+    r = runner.run(exe, ["start"])
+    assert r.error is None and b"Could not get handle to service control manager" in r.stdout
+
+    def admin(m):
+        m.shell_process.token = dict(m.shell_process.token, integrity="system")
+
+    r = runner.run(exe, ["start"], setup_machine=admin)
+    assert r.error is None, r.error
+    listed = [line.strip() for line in r.stdout.decode().splitlines()[1:] if line.strip()]
+    db = scm.database(r.machine)
+    running = [x.display for x in db.records if x.type & scm.SERVICE_WIN32 and x.state == scm.SERVICE_RUNNING]
+    assert listed == running and "Print Spooler" in listed and "Microsoft Defender Antivirus Service" in listed
+    assert "Windows Update" not in listed          # demand-start, stopped

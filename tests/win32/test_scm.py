@@ -45,6 +45,25 @@ def test_services_are_coherent():
     assert not [n for n in names if any(v in n.lower() for v in ("vbox", "vmware", "vmtools", "qemu", "sbie", "xen"))]
 
 
+#: kernel modules that are libraries or session drivers, not services of their own
+NOT_SERVICES = {"ntoskrnl.exe", "hal.dll", "kd.dll", "mcupdate_genuineintel.dll", "pshed.dll", "bootvid.dll", "ci.dll",
+                "werkernel.sys", "tm.sys", "cmimcext.sys", "ntosext.sys", "wmilib.sys", "storport.sys", "win32k.sys",
+                "win32kbase.sys", "win32kfull.sys"}
+
+
+def test_running_drivers_are_the_loaded_kernel_modules():
+    """The drivers the SCM shows running are the kernel modules NtQuerySystemInformation(SystemModuleInformation)
+    lists, and every listed driver is a running driver service: the two views agree."""
+    from winhatch.kernel.ex.sysinfo import KERNEL_MODULES
+    db = scm.database(Machine())
+    modules = {path.rsplit("\\", 1)[-1].lower() for path, _size in KERNEL_MODULES}
+    running = {(r.image or r.name + ".sys").rsplit("\\", 1)[-1].lower(): r for r in db.records
+               if r.type & scm.SERVICE_DRIVER and r.state == scm.SERVICE_RUNNING}
+    assert set(running) <= modules, set(running) - modules
+    assert modules - NOT_SERVICES <= set(running), modules - NOT_SERVICES - set(running)
+    assert db.find("WdBoot").state == scm.SERVICE_STOPPED and "wdboot.sys" not in modules
+
+
 def test_tracks_hidden_as_standard_user_are_reported(build_fixture, arch, tmp_path):
     exe = build_fixture("beh_scm.c", arch, libs=["-ladvapi32"])
     rep, page = tmp_path / "r.json", tmp_path / "r.html"

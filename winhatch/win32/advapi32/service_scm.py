@@ -108,8 +108,8 @@ CONFIG2_OTHER_LEVELS = {2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
 SERVICES_KEY = ("MACHINE", "SYSTEM", "CurrentControlSet", "Services")
 #: demand-start services and drivers running on a Windows 10 desktop some minutes after logon (started by a
 #: trigger, a dependent service, or the device they drive)
-RUNNING_ON_DEMAND = {"plugplay", "securityhealthservice", "wdnissvc", "wdnisdrv", "mpsdrv", "e1dexpress", "http",
-                     "srv2", "srvnet", "mrxsmb20", "bowser", "ntfs"}
+RUNNING_ON_DEMAND = {"plugplay", "securityhealthservice", "wdnissvc", "wdnisdrv", "mpsdrv", "e1iexpress", "http",
+                     "srv2", "srvnet", "mrxsmb20", "bowser", "ntfs", "dxgkrnl", "igfx"}
 #: boot drivers unloaded once the boot is done (the early-launch anti-malware driver)
 STOPPED_AFTER_BOOT = {"wdboot"}
 #: the process ids Windows gave the service host processes on the machine (see the known gap above)

@@ -93,7 +93,8 @@ def test_nothing_of_note_for_hello(build_fixture, arch, tmp_path):
     assert b == {"processes": {"started": [], "failed": []},
                  "files": {"written": [], "deleted": [], "renamed": [], "links": []},
                  "registry": {"set": [], "deleted": []}, "named_objects": [], "persistence": [], "injection": [],
-                 "generated_code": [], "executed_code": [], "anti_analysis": []}
+                 "generated_code": [], "executed_code": [], "anti_analysis": [],
+                 "event_log": [], "services": []}
 
 
 def test_crash_page_has_registers_stack_and_record(build_fixture, arch, tmp_path):

@@ -19,7 +19,10 @@ API calls (a report records them) — never from guesses about handles after the
                     allocation, the page, the first address run, the round (a page rewritten and run again counts
                     again)
     anti_analysis   the checks observed: debugger probes, analysis-tool windows, VM artefacts in the registry and
-                    the file system, long sleeps, machine-identity and hardware queries
+                    the file system, long sleeps, machine-identity and hardware queries, the service list
+    event_log       events written to the event log (log, source, type, event id, strings) and attempts to clear a
+                    log (with the error: a standard user may not)
+    services        attempts to create, delete, reconfigure, start or stop a service (with the error)
 
 winhatch's own start-up look-ups (Image File Execution Options, KnownDLLs …) are not the sample's: only writes are
 listed for the registry, and reads only where they are anti-analysis checks.
@@ -65,6 +68,7 @@ DEBUGGER_APIS = {"IsDebuggerPresent", "CheckRemoteDebuggerPresent", "OutputDebug
                  "DebugActiveProcess", "NtSetDebugFilterState", "DbgBreakPoint"}
 PROCESS_LIST_APIS = {"CreateToolhelp32Snapshot", "Process32First", "Process32FirstW", "EnumProcesses",
                      "K32EnumProcesses"}
+SERVICE_LIST_APIS = {"EnumServicesStatusA", "EnumServicesStatusW", "EnumServicesStatusExA", "EnumServicesStatusExW"}
 
 
 def _api_name(ev) -> str:
@@ -103,7 +107,7 @@ def behaviour_summary(result) -> dict:
            "files": {"written": [], "deleted": [], "renamed": [], "links": []},
            "registry": {"set": [], "deleted": []},
            "named_objects": [], "persistence": [], "injection": [], "generated_code": [], "executed_code": [],
-           "anti_analysis": []}
+           "anti_analysis": [], "event_log": [], "services": []}
     if machine is None:
         return out
     first = result.process
@@ -175,6 +179,12 @@ def behaviour_summary(result) -> dict:
                 _add(out["generated_code"], d)
             elif ev.name == "executed_written":
                 _add(out["executed_code"], dict(d, pid=ev.pid, tid=ev.tid))
+            elif ev.name == "eventlog_write":
+                _add(out["event_log"], dict(d, action="write", pid=ev.pid))
+            elif ev.name == "eventlog_clear":
+                _add(out["event_log"], dict(d, action="clear", pid=ev.pid))
+            elif ev.name == "service_change":
+                _add(out["services"], dict(d, pid=ev.pid))
         elif cat == "api" and ev.name == "call":
             _api(out, ev)
         elif cat == "syscall":
@@ -232,7 +242,7 @@ def _api(out: dict, ev) -> None:
                 _add(out["named_objects"], {"type": obj, "name": v, "api": name, "pid": ev.pid,
                                             "created": name.startswith("Create")})
         return
-    if name in ("CreateServiceA", "CreateServiceW"):
+    if name in ("CreateServiceA", "CreateServiceW") and ret:     # a service installed (attempts: `services`)
         vals = [v for _k, v in _strings(args)]
         _add(out["persistence"], {"kind": "service (CreateService)", "where": vals[0] if vals else None,
                                   "data": vals[-1] if vals else None})
@@ -251,6 +261,13 @@ def _api(out: dict, ev) -> None:
         _add(out["anti_analysis"], {"check": "machine identity or hardware", "api": name, "pid": ev.pid})
     elif name in PROCESS_LIST_APIS:
         _add(out["anti_analysis"], {"check": "process list", "api": name, "pid": ev.pid})
+    elif name in SERVICE_LIST_APIS:
+        _add(out["anti_analysis"], {"check": "service list", "api": name, "pid": ev.pid})
+    elif name in ("OpenServiceA", "OpenServiceW", "GetServiceDisplayNameA", "GetServiceDisplayNameW"):
+        vals = " ".join(v for _k, v in _strings(args))
+        if _vm_marker(vals):
+            _add(out["anti_analysis"], {"check": "VM artefact: a service", "api": name, "pid": ev.pid,
+                                        "detail": vals})
     elif name.startswith(("GetFileAttributes", "CreateFile", "PathFileExists")):
         vals = " ".join(v for _k, v in _strings(args))
         if _vm_marker(vals) and ("\\drivers\\" in vals.lower() or vals.lower().endswith((".sys", ".dll"))):

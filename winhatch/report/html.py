@@ -396,6 +396,18 @@ def summary_html(doc: dict) -> str:
                      f"{_hex(g.get('base'))} +{_hex(g.get('size'))})",
                      f"round {g.get('round')}, protect {_hex(g.get('protect'))}"
                      + (", tracking stopped" if g.get("untracked") else "")])
+    for e in b.get("event_log") or []:
+        if e.get("action") == "clear":
+            rows.append(["event log cleared" if not e.get("error") else "event log clear attempted", e.get("log"),
+                         f"error {e.get('error')}" if e.get("error") else f"{e.get('records')} records"])
+        else:
+            rows.append(["event log written", f"{e.get('log')}: {e.get('source')}",
+                         f"event {e.get('event_id')} type {e.get('type')}: "
+                         + _short(" | ".join(e.get("strings") or []), 120)])
+    for sv in b.get("services") or []:
+        rows.append([f"service {sv.get('action')}" + (" attempted" if sv.get("error") else ""), sv.get("service"),
+                     (f"error {sv.get('error')}" if sv.get("error") else "")
+                     + (f", {sv.get('binary_path')}" if sv.get("binary_path") else "")])
     net = b.get("network") or {}
     for name in net.get("dns") or []:
         rows.append(["DNS query", name, ""])

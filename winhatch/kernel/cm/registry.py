@@ -440,8 +440,11 @@ class Registry:
     # --- construction -------------------------------------------------------------------------------
     @classmethod
     def default(cls, **kw) -> "Registry":
-        """The Windows 10 22H2 registry the process-creation stages read (winhatch/kernel/cm/registry.json)."""
-        return cls.load(Path(__file__).with_name("registry.json"), **kw)
+        """The Windows 10 22H2 registry the process-creation stages read (winhatch/kernel/cm/registry.json), with
+        the machine's services and event logs (scm_services.json: what the service control manager lists)."""
+        reg = cls.load(Path(__file__).with_name("registry.json"), **kw)
+        reg._apply(cls._read(Path(__file__).with_name("scm_services.json")), timestamp=DEFAULT_TIMESTAMP)
+        return reg
 
     @classmethod
     def load(cls, source: str | Path | dict, **kw) -> "Registry":

@@ -10,8 +10,9 @@ process the 32-bit ones its WoW64 layer hands back). The facts come from the mac
 - processor, memory, clock: the machine's profile (machine.profile: its processors and RAM, what the rest of
   the system uses of that RAM), the emulated clock and its registry's hardware description (HKLM\\HARDWARE\\DESCRIPTION\\System: the Dell OptiPlex 7060
   with an the processor of its profile), from which the SMBIOS firmware table is built;
-- kernel modules: the boot drivers of a Windows 10 22H2 desktop (KERNEL_MODULES below: the names are those
-  a Windows 10 22H2 machine loads — ntoskrnl.exe, hal.dll, the boot-start drivers of its Services key — and
+- kernel modules: the drivers of a Windows 10 22H2 desktop (KERNEL_MODULES below: the names are those
+  a Windows 10 22H2 machine loads — ntoskrnl.exe, hal.dll, the boot-start drivers of its Services key and the
+  drivers the service control manager lists running (winhatch/win32/advapi32/service_scm.py) — and
   the sizes are rounded values of that build; winhatch runs no kernel-mode code).
 """
 from __future__ import annotations
@@ -341,6 +342,8 @@ KERNEL_MODULES = [
     ("\\SystemRoot\\System32\\drivers\\WMILIB.SYS", 0xC000), ("\\SystemRoot\\System32\\drivers\\pci.sys", 0x73000),
     ("\\SystemRoot\\System32\\drivers\\volmgr.sys", 0x1B000), ("\\SystemRoot\\System32\\drivers\\volmgrx.sys", 0x63000),
     ("\\SystemRoot\\System32\\drivers\\storport.sys", 0xBC000), ("\\SystemRoot\\System32\\drivers\\stornvme.sys", 0x31000),
+    ("\\SystemRoot\\System32\\drivers\\disk.sys", 0x1D000), ("\\SystemRoot\\System32\\Drivers\\mup.sys", 0x27000),
+    ("\\SystemRoot\\system32\\drivers\\wd\\WdFilter.sys", 0x6F000),
     ("\\SystemRoot\\System32\\Drivers\\Ntfs.sys", 0x2F3000), ("\\SystemRoot\\System32\\Drivers\\NDIS.SYS", 0x165000),
     ("\\SystemRoot\\System32\\drivers\\tcpip.sys", 0x2D6000), ("\\SystemRoot\\System32\\DRIVERS\\e1i65x64.sys", 0xCD000),
     ("\\SystemRoot\\System32\\drivers\\dxgkrnl.sys", 0x3D4000), ("\\SystemRoot\\System32\\DriverStore\\FileRepository"
@@ -348,6 +351,12 @@ KERNEL_MODULES = [
                                                                   0x1295000),
     ("\\SystemRoot\\System32\\win32k.sys", 0x92000), ("\\SystemRoot\\System32\\win32kbase.sys", 0x2A5000),
     ("\\SystemRoot\\System32\\win32kfull.sys", 0x3B9000),
+    # the drivers started after boot that the services list shows running (winhatch/kernel/cm/scm_services.json)
+    ("\\SystemRoot\\system32\\drivers\\nsiproxy.sys", 0x13000), ("\\SystemRoot\\system32\\DRIVERS\\rdbss.sys", 0x7E000),
+    ("\\SystemRoot\\system32\\drivers\\afd.sys", 0xA5000), ("\\SystemRoot\\system32\\DRIVERS\\mrxsmb20.sys", 0x47000),
+    ("\\SystemRoot\\system32\\DRIVERS\\bowser.sys", 0x27000), ("\\SystemRoot\\System32\\drivers\\mpsdrv.sys", 0x18000),
+    ("\\SystemRoot\\system32\\drivers\\HTTP.sys", 0x1A0000), ("\\SystemRoot\\System32\\DRIVERS\\srvnet.sys", 0x67000),
+    ("\\SystemRoot\\System32\\DRIVERS\\srv2.sys", 0xD5000), ("\\SystemRoot\\system32\\drivers\\wd\\WdNisDrv.sys", 0x1E000),
 ]
 KERNEL_BASE = 0xFFFFF80562000000
 #: where ntoskrnl's idle loop lies in its image, and the idle threads' kernel stacks (one per processor)

@@ -6,8 +6,8 @@ dispatcher cannot connect to it and StartServiceCtrlDispatcher fails with ERROR_
 (Microsoft's documentation: "returned if the program is being run as a console application rather than as a
 service"). The process's dispatcher table therefore names no service: RegisterServiceCtrlHandler(Ex) fails with
 ERROR_SERVICE_DOES_NOT_EXIST, and no service status handle exists for SetServiceStatus (ERROR_INVALID_HANDLE).
-The service control manager's own API (OpenSCManager, OpenService, QueryServiceStatus...) is not modelled:
-those stop loudly."""
+The service control manager's own API (OpenSCManager, OpenService, QueryServiceStatus...) is in
+service_scm.py."""
 from __future__ import annotations
 
 from winhatch.ntstatus import ERROR_INVALID_PARAMETER

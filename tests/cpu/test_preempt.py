@@ -6,6 +6,7 @@ back to the start of the instruction that made it: uc_emu_stop called from anoth
 right after the store of `add [m], 1` or `lock xadd` with the pc still on that instruction, and the resumed
 thread ran it again (measured: wrong at the very first stop of this loop).  Cpu.run now has the engine's own
 thread request the stop at a block start (winhatch.cpu.core._Watchdog)."""
+import ctypes
 import struct
 
 from cpuhelp import CODE, DATA
@@ -53,3 +54,38 @@ def test_the_hook_is_installed_only_for_runs_that_are_resumed(cpu):
     cpu.mem_write(CODE + 0x100, b"\xb9\x00\x00\x10\x00" + b"\xff\xc9\x75\xfc" + b"\x90")   # ecx=1M; loop
     assert cpu.run(CODE + 0x100, until=CODE + 0x109).kind == "until"
     assert cpu.reg("ecx") == 0
+
+
+def test_the_watchdog_is_not_woken_for_a_later_deadline():
+    """_Watchdog.arm wakes its thread (a GIL hand-over, 0.4 ms measured: 10 of kernel32/debugger's 70 s) only for
+    a deadline before the one it sleeps towards; a run armed and disarmed again and again with the same or a
+    later deadline (the machine's time limit, a time slice) leaves it asleep, and a deadline still fires."""
+    import threading
+    import time
+
+    from winhatch.cpu import core
+    wd = core._Watchdog()
+    notes = []
+    real_notify = wd._cv.notify
+    wd._cv.notify = lambda *a: (notes.append(1), real_notify(*a))[1]
+    far = time.monotonic() + 60
+    stopped = threading.Event()
+    for i in range(50):
+        tok = wd.arm(0, far + i * 1e-3)     # handle 0: an asynchronous stop would be asked of no engine
+        for _ in range(100):                # let the thread reach its wait
+            with wd._cv:
+                if wd._wake_at < float("inf"):
+                    break
+            time.sleep(0.001)
+        assert not wd.disarm(tok)
+    assert len(notes) == 1, notes           # only the first arm (the thread slept without a deadline)
+    slot = ctypes.c_void_p(core._preempt_calls()[0])
+    tok = wd.arm(0, time.monotonic() + 0.05, slot)   # earlier than the one it sleeps towards: woken
+    assert len(notes) == 2
+    for _ in range(400):
+        if wd.fired(tok):
+            stopped.set()
+            break
+        time.sleep(0.005)
+    assert stopped.is_set() and slot.value == core._preempt_calls()[1]
+    assert wd.disarm(tok)

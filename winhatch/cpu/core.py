@@ -81,6 +81,8 @@ PAGE = 0x1000
 # to address 0 faults (execute AV) instead of silently ending emulation.
 _NEVER = 0xFFFF_FFFF_FFFF_F000
 _monotonic = time.monotonic
+#: seconds a run's wall-clock deadline may fire late (_Watchdog.arm does not wake its thread for less)
+WATCHDOG_SLACK = 0.002
 #: seconds between two TLB flushes that let the engine's TLB grow (Cpu._tlb_tick)
 TLB_RESIZE_PERIOD = 0.05
 
@@ -157,16 +159,21 @@ class _Watchdog:
         self._live: dict[int, list] = {}
         self._ids = itertools.count(1)
         self._thread: Optional[threading.Thread] = None
+        #: when the thread wakes next by itself (the deadline it sleeps towards; inf: until notified)
+        self._wake_at = float("inf")
 
     def arm(self, handle, deadline: float, slot: Optional[ctypes.c_void_p] = None) -> int:
         with self._cv:
             tok = next(self._ids)
             self._live[tok] = [handle, False, slot]
-            # Wake the watchdog only when this deadline comes before the one it sleeps towards: a run
-            # arms and disarms once per API call, and waking the thread each time (a GIL hand-over)
-            # cost more than the call itself.  A disarmed entry left at the head only makes it wake,
-            # drop it and sleep again.
-            wake = not self._heap or deadline < self._heap[0][0]
+            # Wake the watchdog only when this deadline comes before the time it wakes by itself (more than
+            # WATCHDOG_SLACK before: a deadline fires that much late at most): a run arms and disarms once per
+            # API call, and waking the thread each time (a GIL hand-over) cost more than the call itself.
+            # The thread keeps sleeping towards a deadline whose run was disarmed meanwhile (disarm does not
+            # wake it), so the next run's deadline, as late or later (the machine's time limit, or now plus
+            # a time slice), finds it asleep until then: it wakes, finds the new head, sleeps again.
+            # (Waking it whenever the heap was empty cost 0.4 ms a run: 10 of kernel32/debugger's 70 s.)
+            wake = deadline < self._wake_at - WATCHDOG_SLACK
             heapq.heappush(self._heap, (deadline, tok))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="winhatch-cpu-watchdog", daemon=True)
@@ -202,11 +209,13 @@ class _Watchdog:
                 while self._heap and self._heap[0][1] not in self._live:
                     heapq.heappop(self._heap)
                 if not self._heap:
+                    self._wake_at = float("inf")
                     self._cv.wait()
                     continue
                 deadline, tok = self._heap[0]
                 now = time.monotonic()
                 if deadline > now:
+                    self._wake_at = deadline
                     self._cv.wait(deadline - now)
                     continue
                 heapq.heappop(self._heap)
@@ -267,7 +276,81 @@ def _new_engine(mode: int) -> "unicorn.Uc":
     """
     uc = unicorn.Uc(unicorn.UC_ARCH_X86, mode)
     uc.ctl_set_tlb_mode(unicorn.UC_TLB_VIRTUAL)
+    _add_tlb_fill_hook(uc)
     return uc
+
+
+#: The TLB fill callback's machine code for an x86-64 System V host (Linux, macOS):
+#: bool fill(uc_engine *uc, uint64_t page, uc_mem_type type, uc_tlb_entry *result, void *user_data)
+#:     result->paddr = page; result->perms = type == UC_MEM_FETCH ? UC_PROT_ALL : UC_PROT_READ | UC_PROT_WRITE;
+#:     return true;
+_TLB_FILL_SYSV64 = bytes.fromhex("48 89 31"              # mov [rcx], rsi
+                                 "b8 03 00 00 00"        # mov eax, UC_PROT_READ | UC_PROT_WRITE
+                                 "41 b8 07 00 00 00"     # mov r8d, UC_PROT_ALL
+                                 "83 fa 12"              # cmp edx, UC_MEM_FETCH (18)
+                                 "41 0f 44 c0"           # cmove eax, r8d
+                                 "89 41 08"              # mov [rcx+8], eax
+                                 "b8 01 00 00 00"        # mov eax, 1
+                                 "c3")                   # ret
+_tlb_fill_fn: list = []
+
+
+def _tlb_fill_callback() -> Optional[int]:
+    """The address of the native TLB fill callback (machine code in an executable host page), or None where
+    that cannot be had (another host ABI, a host that refuses writable+executable memory)."""
+    if not _tlb_fill_fn:
+        fn = None
+        try:
+            import mmap
+            import os
+            import platform
+            if os.name == "posix" and platform.machine().lower() in ("x86_64", "amd64"):
+                page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+                page.write(_TLB_FILL_SYSV64)
+                fn = (page, ctypes.addressof(ctypes.c_char.from_buffer(page)))
+        except (OSError, ValueError, AttributeError, TypeError):  # pragma: no cover - a hardened host
+            fn = None
+        _tlb_fill_fn.append(fn)
+    fn = _tlb_fill_fn[0]
+    return None if fn is None else fn[1]
+
+
+def _py_tlb_fill(_uc, page, mem_type, entry, _ud) -> bool:
+    """The fill callback in Python (the binding hands it the uc_tlb_entry structure itself)."""
+    entry.paddr = page
+    entry.perms = (unicorn.UC_PROT_ALL if mem_type == unicorn.UC_MEM_FETCH
+                   else unicorn.UC_PROT_READ | unicorn.UC_PROT_WRITE)
+    return True
+
+
+def _add_tlb_fill_hook(uc) -> None:
+    """Fill a data page's TLB entry for loads and stores at once, a code page's for every access.
+
+    Without a UC_HOOK_TLB_FILL hook Unicorn's virtual TLB mode fills an entry for the one kind of access that
+    missed (a load gets a read-only entry, a store a write-only one), so a page that is both read and written
+    — every stack page — refills on every switch between loads and stores, and each refill restores the guest
+    state from the running block (cpu_restore_state: a lookup in the tree of every translated block and a walk
+    of the block's instructions).  Measured with perf on SWIG: 750,000 refills per CPU second, half the host time.
+
+    What the entry holds decides the store path (Unicorn 2.1.4 softmmu, accel/tcg/cputlb.c): every writable
+    entry starts with TLB_NOTDIRTY (Unicorn's cpu_physical_memory_is_clean is always true), so the first store
+    takes the slow path, where notdirty_write drops translated blocks under it and clears the mark — but only
+    if the entry has no code permission (`addr_code == -1`).  So an entry granting every access (the hook tried
+    before, 350d5a2) kept every store slow (the sieve fell from 29 to 4.9 M instructions/s).  Here a load or
+    store miss gets read+write (stores stay fast after the first), and an instruction-fetch miss gets
+    read+write+execute: a page the guest runs code from keeps its stores on the slow path while its entry
+    lives, so a store beside translated code no longer hides a later store over it (tests/cpu/test_engine_smc.py).
+    The mapping's own permissions (mem_protect: PAGE_READONLY, PAGE_NOACCESS, no execute) are still enforced:
+    a new writable entry's first store takes the slow path, which checks them, as do Unicorn's load and fetch
+    helpers on a miss (tests/cpu/test_engine_tlb.py).  Native code where the host allows it; else a Python
+    callback (called once per TLB miss)."""
+    addr = _tlb_fill_callback()
+    if addr is not None:
+        hh = ctypes.c_size_t()
+        if N.lib.uc_hook_add(uc._uch, ctypes.byref(hh), unicorn.UC_HOOK_TLB_FILL, ctypes.c_void_p(addr), None,
+                             1, 0) == 0:
+            return
+    uc.hook_add(unicorn.UC_HOOK_TLB_FILL, _py_tlb_fill)
 
 
 def _calibrate_old_exception(mode: int) -> Optional[int]:

@@ -19,6 +19,8 @@ LOCALE_RETURN_GENITIVE_NAMES (W forms, month names only) gives the genitive mont
 """
 from __future__ import annotations
 
+import struct
+
 from winhatch.kernel.ex.locale_data import GENITIVE, LOCALE_DATA
 from winhatch.kernel.ex.nls import (ALT_SORTS, BY_LCID, LCID_ALIASES, NEUTRAL_DEFAULTS, NEUTRAL_NAME_DEFAULTS,
                                     lookup_name)
@@ -114,6 +116,10 @@ def _modelled(c, lcid: int, what) -> int | None:
     return None
 
 
+#: the last primary language identifier [MS-LCID] / winnt.h assign (LANG_CENTRAL_KURDISH)
+LANG_LAST = 0x92
+
+
 def resolve_lcid(c, lcid: int) -> int | None:
     """The locale an LCID names (a modelled LCID or LOCALE_INVARIANT); None for an LCID that is not a locale;
     a real locale this machine does not model stops loudly."""
@@ -129,7 +135,8 @@ def resolve_lcid(c, lcid: int) -> int | None:
     if lcid == LOCALE_INVARIANT:
         return LOCALE_INVARIANT
     lang = lcid & 0x3FF
-    if lcid > 0xFFFFF or lang == 0 or lcid == LOCALE_CUSTOM_UNSPECIFIED:
+    if lcid > 0xFFFFF or lang == 0 or lang > LANG_LAST or lcid == LOCALE_CUSTOM_UNSPECIFIED:
+        # a primary language past the last one [MS-LCID] assigns (0x92, Central Kurdish) is no locale
         return None
     return _modelled(c, lcid & 0xFFFF, f"0x{lcid:x}")
 
@@ -554,3 +561,35 @@ def GetCalendarInfoW(c, lcid, cal, caltype, buf, cch, pvalue):
      "LPWSTR lpCalData, int cchData, LPDWORD lpValue)")
 def GetCalendarInfoEx(c, name, cal, reserved, caltype, buf, cch, pvalue):
     return _calendar_info(c, resolve_name(c, name), cal, caltype, buf, cch, pvalue, True)
+
+
+@api(("kernelbase.dll",), "LPVOID WINAPI NlsValidateLocale(LCID *lcid, ULONG flags)")
+def NlsValidateLocale(c, plcid, flags):
+    """kernelbase's (undocumented) check of an LCID: the locale's data block, or NULL for no locale. LOCALE_NEUTRAL,
+    LOCALE_USER_DEFAULT and LOCALE_SYSTEM_DEFAULT are replaced in *lcid by the locale they stand for; a neutral
+    LCID (0x09) is left as it is and names its language's default locale's data, its own with
+    LOCALE_ALLOW_NEUTRAL_NAMES; an alternate sort (0x10407) keeps its sort ID. One block per locale for the
+    process's life. Windows' block is its internal locale.nls record (not public): winhatch's holds the LCID
+    (DWORD) and the locale's name (NUL-terminated UTF-16)."""
+    if not plcid:
+        return 0
+    lcid = c.u32(plcid)
+    if lcid in (LOCALE_NEUTRAL, LOCALE_USER_DEFAULT, LOCALE_SYSTEM_DEFAULT):
+        lcid = default_lcid(c, lcid != LOCALE_SYSTEM_DEFAULT)
+        c.write_u32(plcid, lcid)
+    loc = resolve_lcid(c, lcid)
+    if loc is None:
+        return 0
+    neutral = lcid == lcid & 0x3FF and lcid != LOCALE_INVARIANT and bool(flags & LOCALE_ALLOW_NEUTRAL_NAMES)
+    key = (lcid if neutral else loc, neutral)
+    blocks = c.proc.subsystem.setdefault("nls_locale_blocks", {})
+    if key not in blocks:
+        name = locale_name(loc) if loc != LOCALE_INVARIANT else ""
+        if neutral:
+            name = name.split("-")[0]
+        data = struct.pack("<I", key[0]) + name.encode("utf-16-le") + b"\0\0"
+        from winhatch.win32.kernel32.common import heap_alloc
+        addr = heap_alloc(c, len(data))
+        c.write(addr, data)
+        blocks[key] = addr
+    return blocks[key]

@@ -196,7 +196,26 @@ def decode(data: bytes, cp: int, *, strict: bool = False) -> str | None:
     return text
 
 
+#: a combining accent's best fit is a spacing accent: the ASCII grave, circumflex and tilde and the degree sign for
+#: the ring (Microsoft's best-fit tables, e.g. Wine's FoldStringA test: "\u00c3" as MAP_COMPOSITE is "A~"), else
+#: the spacing form Unicode decomposes to a space and the mark (U+00B4 "\u00b4" for U+0301)
+_SPACING_ACCENTS = {"\u0300": "`", "\u0302": "^", "\u0303": "~", "\u030a": "\u00b0"}
+
+
+def _spacing_accent(mark: str, table_rev: dict[str, int]) -> int | None:
+    x = _SPACING_ACCENTS.get(mark)
+    if x is not None and x in table_rev:
+        return table_rev[x]
+    want = f"<compat> 0020 {ord(mark):04X}"
+    for sp, b in table_rev.items():
+        if len(sp) == 1 and unicodedata.decomposition(sp) == want:
+            return b
+    return None
+
+
 def _best_fit(ch: str, table_rev: dict[str, int]) -> int | None:
+    if unicodedata.combining(ch):
+        return _spacing_accent(ch, table_rev)
     base = unicodedata.normalize("NFKD", ch)
     base = "".join(x for x in base if not unicodedata.combining(x))
     if len(base) == 1 and base in table_rev:

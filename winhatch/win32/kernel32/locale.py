@@ -574,7 +574,8 @@ def NlsValidateLocale(c, plcid, flags):
     if not plcid:
         return 0
     lcid = c.u32(plcid)
-    if lcid in (LOCALE_NEUTRAL, LOCALE_USER_DEFAULT, LOCALE_SYSTEM_DEFAULT):
+    if lcid in (LOCALE_NEUTRAL, LOCALE_USER_DEFAULT, LOCALE_SYSTEM_DEFAULT, LOCALE_CUSTOM_DEFAULT,
+                LOCALE_CUSTOM_UNSPECIFIED):
         lcid = default_lcid(c, lcid != LOCALE_SYSTEM_DEFAULT)
         c.write_u32(plcid, lcid)
     loc = resolve_lcid(c, lcid)

@@ -213,9 +213,33 @@ def _spacing_accent(mark: str, table_rev: dict[str, int]) -> int | None:
     return None
 
 
+#: best fits that no decomposition gives: the fraction slash as the solidus (what a MAP_FOLDCZONE "\u00bd" is in the
+#: ANSI code page: "1/2", Wine's FoldStringA test)
+_EXTRA_FITS = {"\u2044": "/"}
+_COMPAT_OF: dict[int, dict[str, int]] = {}
+
+
+def _compat_fit(ch: str, table_rev: dict[str, int]) -> int | None:
+    """A character of the code page whose compatibility form is `ch` (U+03BC Greek mu is the micro sign, 0xB5
+    in Windows 1252)."""
+    m = _COMPAT_OF.get(id(table_rev))
+    if m is None:
+        m = _COMPAT_OF[id(table_rev)] = {}
+        for x, b in table_rev.items():
+            k = unicodedata.normalize("NFKC", x)
+            if len(x) == 1 and len(k) == 1 and k != x:
+                m.setdefault(k, b)
+    return m.get(ch)
+
+
 def _best_fit(ch: str, table_rev: dict[str, int]) -> int | None:
     if unicodedata.combining(ch):
         return _spacing_accent(ch, table_rev)
+    if ch in _EXTRA_FITS and _EXTRA_FITS[ch] in table_rev:
+        return table_rev[_EXTRA_FITS[ch]]
+    fit = _compat_fit(ch, table_rev)
+    if fit is not None:
+        return fit
     base = unicodedata.normalize("NFKD", ch)
     base = "".join(x for x in base if not unicodedata.combining(x))
     if len(base) == 1 and base in table_rev:

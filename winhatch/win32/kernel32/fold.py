@@ -25,9 +25,11 @@ _ALL = MAP_FOLDCZONE | MAP_PRECOMPOSED | MAP_COMPOSITE | MAP_FOLDDIGITS | MAP_EX
 ERROR_NO_UNICODE_TRANSLATION = 1113
 
 #: the digits Windows folds that Unicode gives no digit value: the ideographic number zero, the Hangzhou
-#: numerals one to nine and the Telugu fraction digits
+#: numerals one to nine, the Telugu fraction digits, the Aegean numbers one to nine and the Old Italic numerals
+#: one and five (Wine's locale test, test_FoldStringW's digit ranges)
 _EXTRA_DIGITS = {0x3007: 0, **{0x3021 + i: i + 1 for i in range(9)},
-                 **{0x0C78 + i: i for i in range(4)}, **{0x0C7C + i: i + 1 for i in range(3)}}
+                 **{0x0C78 + i: i for i in range(4)}, **{0x0C7C + i: i + 1 for i in range(3)},
+                 **{0x10107 + i: i + 1 for i in range(9)}, 0x10320: 1, 0x10321: 5}
 #: the ligatures and digraphs MAP_EXPAND_LIGATURES expands: those without a compatibility decomposition with their
 #: letters, the others (U+0132, U+01C4.., U+FB00..) by their decomposition
 _LIGATURES = {"\u00c6": "AE", "\u00de": "TH", "\u00df": "ss", "\u00e6": "ae", "\u00fe": "th", "\u0152": "OE",

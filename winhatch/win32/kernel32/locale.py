@@ -594,3 +594,31 @@ def NlsValidateLocale(c, plcid, flags):
         c.write(addr, data)
         blocks[key] = addr
     return blocks[key]
+
+
+#: [MS-LCID]: the languages whose default locale is not their SUBLANG_DEFAULT one (Bengali: Bangladesh, Sindhi:
+#: Pakistan (Arabic script), Inuktitut: Canada (Latin), Tamazight: Algeria (Latin), Fulah: Senegal, Tigrinya:
+#: Eritrea), and the neutral LCIDs of a script (zh-Hans 0x7804, zh-Hant 0x7C04, sr-Latn 0x7C1A)
+_CONVERT_NEUTRAL = {0x45: 0x0845, 0x59: 0x0859, 0x5D: 0x085D, 0x5F: 0x085F, 0x67: 0x0867, 0x73: 0x0873,
+                    0x7804: 0x0804, 0x7C04: 0x0C04, 0x7C1A: 0x241A}
+
+
+@api(K32, "LCID WINAPI ConvertDefaultLocale(LCID Locale)")
+def ConvertDefaultLocale(c, lcid):
+    """A default locale value as the locale it stands for: LOCALE_USER_DEFAULT / LOCALE_NEUTRAL / the custom
+    defaults the user's, LOCALE_SYSTEM_DEFAULT the system's, LOCALE_CUSTOM_UI_DEFAULT the UI language; a neutral
+    language (SUBLANG_NEUTRAL with the default sort) its default locale. Anything else, a specific locale or a
+    neutral one with a sort ID, is returned unchanged (not validated)."""
+    lcid &= 0xFFFFFFFF
+    if lcid in (LOCALE_NEUTRAL, LOCALE_USER_DEFAULT, LOCALE_CUSTOM_DEFAULT, LOCALE_CUSTOM_UNSPECIFIED):
+        return default_lcid(c, True)
+    if lcid == LOCALE_SYSTEM_DEFAULT:
+        return default_lcid(c, False)
+    if lcid == LOCALE_CUSTOM_UI_DEFAULT:
+        return ui_language(c)
+    if lcid in _CONVERT_NEUTRAL and lcid > 0xFF:
+        return _CONVERT_NEUTRAL[lcid]
+    lang, sub = lcid & 0x3FF, (lcid >> 10) & 0x3F
+    if lcid == LOCALE_INVARIANT or sub != 0 or lcid >> 16:
+        return lcid
+    return _CONVERT_NEUTRAL.get(lang) or NEUTRAL_DEFAULTS.get(lang) or (lang | 0x400)

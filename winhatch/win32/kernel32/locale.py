@@ -22,7 +22,8 @@ from __future__ import annotations
 import struct
 
 from winhatch.kernel.ex.locale_data import GENITIVE, LOCALE_DATA
-from winhatch.kernel.ex.nls import (ALT_SORTS, BY_LCID, LCID_ALIASES, NEUTRAL_DEFAULTS, NEUTRAL_NAME_DEFAULTS,
+from winhatch.kernel.ex.nls import (ALT_SORTS, BY_LCID, LCID_ALIASES, LOCALES, NAME_ALIASES, NEUTRAL_DEFAULTS,
+                                    NEUTRAL_NAME_DEFAULTS,
                                     lookup_name)
 from winhatch.ntstatus import ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
@@ -622,3 +623,63 @@ def ConvertDefaultLocale(c, lcid):
     if lcid == LOCALE_INVARIANT or sub != 0 or lcid >> 16:
         return lcid
     return _CONVERT_NEUTRAL.get(lang) or NEUTRAL_DEFAULTS.get(lang) or (lang | 0x400)
+
+
+def _canonical_name(n: str) -> str:
+    """A BCP 47 name's usual casing: language lower case, script title case, region upper case."""
+    parts = n.split("-")
+    return "-".join([parts[0].lower()] + [p.title() if len(p) == 4 else p.upper() for p in parts[1:]])
+
+
+def resolve_locale_name(c, name: str) -> str | None:
+    """ResolveLocaleName: the locale a name is closest to. The sort suffix ("_phoneb") and any unknown trailing
+    part are dropped until a locale is found: a modelled locale (or alias) by its name, a neutral language its
+    default locale, a language and script its specific locale, another locale CLDR knows by its name; an unknown
+    language resolves to "" (the invariant locale), a name with characters no locale name has is invalid (None).
+    A real language winhatch does not model (its default locale unknown) stops loudly."""
+    from winhatch.kernel.ex.locale_data import CLDR_NAMES
+    if name == "":
+        return ""
+    if not all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in name):
+        return None
+    parts = [p for p in name.split("_")[0].split("-") if p]
+    for k in range(len(parts), 0, -1):
+        cand = "-".join(parts[:k]).lower()
+        if cand in NAME_ALIASES:
+            return NAME_ALIASES[cand]
+        info = LOCALES.get(cand)
+        if info is not None:
+            return info.name
+        if k == 1:
+            if cand in NEUTRAL_NAME_DEFAULTS:
+                return NEUTRAL_NAME_DEFAULTS[cand]
+            if cand in CLDR_NAMES:
+                _stop(c, f"ResolveLocaleName of the language {cand!r} (its default locale is not modelled)")
+            return ""
+        if cand in CLDR_NAMES:
+            if k == 2 and len(parts[1]) == 4:
+                specific = sorted(x for x in CLDR_NAMES if x.startswith(cand + "-") and x.count("-") == 2)
+                if specific:
+                    return _canonical_name(specific[0])
+            else:
+                return _canonical_name(cand)
+    return ""
+
+
+@api(K32, "int WINAPI ResolveLocaleName(LPCWSTR lpNameToResolve, LPWSTR_RAW lpLocaleName, int cchLocaleName)")
+def ResolveLocaleName(c, name, buf, cch):
+    """The resolved name and its NUL (the count with it); a short buffer gets what fits, NUL-terminated, and
+    ERROR_INSUFFICIENT_BUFFER; NULL and 0 ask for the size."""
+    res = resolve_locale_name(c, name if name is not None else locale_name(default_lcid(c, True)))
+    if res is None:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    cch = cch & 0xFFFFFFFF
+    if not buf or cch == 0:
+        return len(res) + 1
+    if len(res) + 1 > cch:
+        c.write(buf, res[:cch - 1].encode("utf-16-le") + b"\0\0")
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(buf, res.encode("utf-16-le") + b"\0\0")
+    return len(res) + 1

@@ -61,6 +61,15 @@ EN_US_INFO: dict[int, str] = {
     0x100C: "6", 0x100D: "0", 0x100E: "", 0x100F: "", 0x1010: "1", 0x1011: "10000", 0x1012: "037",
     0x1014: "0", 0x1015: "0", 0x1016: "1", 0x1017: "0", 0x1018: "1",
 }
+#: the rest of en-US's documented data (Windows 10's, as Wine 8 reports them): its GeoID (the United States, 244),
+#: LOCALE_SDURATION, LOCALE_SKEYBOARDSTOINSTALL, LOCALE_SRELATIVELONGDATE, the shortest AM/PM designators and the
+#: sort's name
+EN_US_INFO.update({0x5B: "244", 0x5D: "hh:mm:ss", 0x5E: "0409:00000409", 0x7C: "dddd, MMM d", 0x7E: "a",
+                   0x7F: "p", 0x1013: "Default",
+                   # LOCALE_FONTSIGNATURE: the LOCALESIGNATURE (Unicode subset bits Basic Latin and Latin-1,
+                   # the default code page 1252 and the supported ones), Windows' en-US bits as Wine 8 reports them
+                   0x58: "".join(map(chr, (0x0003, 0, 0, 0, 0, 0, 0, 0x8000, 0x0001, 0, 0, 0x8000, 0x019F, 0, 0,
+                                           0xDFD7)))})
 EN_US_INFO.update({0x2A + i: d for i, d in enumerate(_DAYS)})
 EN_US_INFO.update({0x31 + i: d[:3] for i, d in enumerate(_DAYS)})
 EN_US_INFO.update({0x38 + i: m for i, m in enumerate(_MONTHS)})
@@ -249,6 +258,13 @@ def _put(c, buf: int, cch: int, text: str, wide: bool | None = None, codec: str 
     return n
 
 
+#: the LCTYPE values Microsoft documents (winnls.h's LOCALE_S* / LOCALE_I*, LOCALE_FONTSIGNATURE): 0x01..0x7F but
+#: 0x5F and 0x7D,
+#: and 0x1001..0x1018
+DOCUMENTED_LCTYPES = frozenset(set(range(0x01, 0x80)) - {0x5F, 0x7D}) | frozenset(range(0x1001, 0x1019))
+LOCALE_FONTSIGNATURE = 0x58
+
+
 def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None = None,
           neutral: str | None = None) -> int:
     """neutral: the neutral locale name asked for ("ar"): its data are its default locale's but for its own name
@@ -269,6 +285,9 @@ def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None
         if not (c.wide if wide is None else wide) or not (0x38 <= kind <= 0x4F or kind in (0x100E, 0x100F)):
             c.set_last_error(ERROR_INVALID_FLAGS)
             return 0
+    if kind not in DOCUMENTED_LCTYPES:
+        c.set_last_error(ERROR_INVALID_FLAGS)    # not an LCTYPE at all (0, 0x58, 0x80...): Windows' flag error
+        return 0
     value = locale_table(c, loc).get(kind)
     if neutral is not None:
         value = {0x5C: neutral, 0x6D: "", 0x71: "1"}.get(kind, value)
@@ -276,6 +295,16 @@ def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None
         _stop(c, f"GetLocaleInfo LCTYPE 0x{kind:x}" + (f" of the locale {locale_name(loc)}" if loc in BY_LCID else ""))
     if lctype & LOCALE_RETURN_GENITIVE_NAMES:
         value = genitive_month(loc, kind, value)
+    if kind == LOCALE_FONTSIGNATURE and not lctype & LOCALE_RETURN_NUMBER:
+        # a LOCALESIGNATURE (16 WCHARs of binary data, no NUL); the W forms
+        data = value.encode("utf-16-le", "surrogatepass")
+        if cch == 0:
+            return len(data) // 2
+        if cch < len(data) // 2:
+            c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+            return 0
+        c.write(buf, data)
+        return len(data) // 2
     if lctype & LOCALE_RETURN_NUMBER:
         if kind not in _NUMERIC:
             c.set_last_error(ERROR_INVALID_FLAGS)

@@ -61,7 +61,7 @@ def _call_with_strings(c, proc, strings: list[str], make_args, wide: bool) -> in
 @api(K32, "BOOL WINAPI EnumSystemLanguageGroups%(LANGUAGEGROUP_ENUMPROC lpLanguageGroupEnumProc, DWORD dwFlags, "
           "LONG_PTR lParam)", calls_guest=True)
 def EnumSystemLanguageGroups(c, proc, flags, lparam):
-    """Each language group: its LGRPID, the identifier as a decimal string, its name, LGRPID_INSTALLED (every
+    """Each language group: its LGRPID, the identifier as a hexadecimal string ("11" for 17), its name, LGRPID_INSTALLED (every
     group is installed; flags 0 is LGRPID_INSTALLED) and lParam."""
     if not proc:
         c.set_last_error(ERROR_INVALID_PARAMETER)
@@ -70,7 +70,7 @@ def EnumSystemLanguageGroups(c, proc, flags, lparam):
         c.set_last_error(ERROR_INVALID_FLAGS)
         return 0
     report = flags or LGRPID_INSTALLED
-    entries = [((str(g), name), g) for g, name in LANGUAGE_GROUPS.items()]
+    entries = [((f"{g:x}", name), g) for g, name in LANGUAGE_GROUPS.items()]
     return _call_with_strings(c, proc, entries, lambda a, g: [g, a[0], a[1], report, lparam], c.wide)
 
 

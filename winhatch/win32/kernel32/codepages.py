@@ -1007,19 +1007,45 @@ def _lcmap(c, flags, src, n, dst, m, wide, loc, by_name=False):
     return count
 
 
+def _lcmap_lcid(c, lcid: int):
+    """LCMapString's locale: only its language matters (the Turkic casing, the sort key's tailoring), so a real
+    locale winhatch has no data for maps as its language's LCID instead of stopping; an LCID that is no locale
+    (0xdead) is None (ERROR_INVALID_PARAMETER)."""
+    from winhatch.kernel.ex.nls import BY_LCID
+    from winhatch.win32.kernel32.locale import LANG_LAST
+    low = lcid & 0xFFFF
+    lang = lcid & 0x3FF
+    if low in BY_LCID or lcid & 0xFFFFFFFF in (0x0, 0x7F, 0x400, 0x800, 0xC00, 0x1000, 0x1400) or lang == 0 \
+            or lang > LANG_LAST or lcid & 0xFFFFFFFF > 0xFFFFF:
+        return _lcid_locale(c, lcid)
+    return low
+
+
+def _lcmap_name(c, name: int):
+    """LCMapStringEx's locale by name: a real locale winhatch has no data for is its language's (a Turkic one
+    tr/az, else no tailoring: the invariant locale) instead of stopping; an invalid name is None."""
+    from winhatch.kernel.ex.nls import lookup_name
+    if name:
+        text = c.wstr(name)
+        if text and lookup_name(text)[0] == "unknown":
+            first = text.replace("_", "-").split("-")[0].lower()
+            return {"tr": 0x041F, "az": 0x042C}.get(first, 0x7F)
+    return _name_locale(c, name)
+
+
 @api(K32, "int WINAPI LCMapStringW(LCID Locale, DWORD dwMapFlags, LPCWSTR_RAW lpSrcStr, int cchSrc, "
           "LPWSTR lpDestStr, int cchDest)")
 def LCMapStringW(c, lcid, flags, src, n, dst, m):
-    return _lcmap(c, flags, src, n, dst, m, True, _lcid_locale(c, lcid))
+    return _lcmap(c, flags, src, n, dst, m, True, _lcmap_lcid(c, lcid))
 
 
 @api(K32, "int WINAPI LCMapStringA(LCID Locale, DWORD dwMapFlags, LPCSTR_RAW lpSrcStr, int cchSrc, "
           "LPSTR lpDestStr, int cchDest)")
 def LCMapStringA(c, lcid, flags, src, n, dst, m):
-    return _lcmap(c, flags, src, n, dst, m, False, _lcid_locale(c, lcid))
+    return _lcmap(c, flags, src, n, dst, m, False, _lcmap_lcid(c, lcid))
 
 
 @api(K32, "int WINAPI LCMapStringEx(LPCWSTR_RAW lpLocaleName, DWORD dwMapFlags, LPCWSTR_RAW lpSrcStr, int cchSrc, "
           "LPWSTR lpDestStr, int cchDest, LPVOID lpVersionInformation, LPVOID lpReserved, LPARAM sortHandle)")
 def LCMapStringEx(c, loc, flags, src, n, dst, m, ver, res, h):
-    return _lcmap(c, flags, src, n, dst, m, True, _name_locale(c, loc), True)
+    return _lcmap(c, flags, src, n, dst, m, True, _lcmap_name(c, loc), True)

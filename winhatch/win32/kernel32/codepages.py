@@ -196,7 +196,50 @@ def decode(data: bytes, cp: int, *, strict: bool = False) -> str | None:
     return text
 
 
+#: a combining accent's best fit is a spacing accent: the ASCII grave, circumflex and tilde and the degree sign for
+#: the ring (Microsoft's best-fit tables, e.g. Wine's FoldStringA test: "\u00c3" as MAP_COMPOSITE is "A~"), else
+#: the spacing form Unicode decomposes to a space and the mark (U+00B4 "\u00b4" for U+0301)
+_SPACING_ACCENTS = {"\u0300": "`", "\u0302": "^", "\u0303": "~", "\u030a": "\u00b0"}
+
+
+def _spacing_accent(mark: str, table_rev: dict[str, int]) -> int | None:
+    x = _SPACING_ACCENTS.get(mark)
+    if x is not None and x in table_rev:
+        return table_rev[x]
+    want = f"<compat> 0020 {ord(mark):04X}"
+    for sp, b in table_rev.items():
+        if len(sp) == 1 and unicodedata.decomposition(sp) == want:
+            return b
+    return None
+
+
+#: best fits that no decomposition gives: the fraction slash as the solidus (what a MAP_FOLDCZONE "\u00bd" is in the
+#: ANSI code page: "1/2", Wine's FoldStringA test)
+_EXTRA_FITS = {"\u2044": "/"}
+_COMPAT_OF: dict[int, dict[str, int]] = {}
+
+
+def _compat_fit(ch: str, table_rev: dict[str, int]) -> int | None:
+    """A character of the code page whose compatibility form is `ch` (U+03BC Greek mu is the micro sign, 0xB5
+    in Windows 1252)."""
+    m = _COMPAT_OF.get(id(table_rev))
+    if m is None:
+        m = _COMPAT_OF[id(table_rev)] = {}
+        for x, b in table_rev.items():
+            k = unicodedata.normalize("NFKC", x)
+            if len(x) == 1 and len(k) == 1 and k != x:
+                m.setdefault(k, b)
+    return m.get(ch)
+
+
 def _best_fit(ch: str, table_rev: dict[str, int]) -> int | None:
+    if unicodedata.combining(ch):
+        return _spacing_accent(ch, table_rev)
+    if ch in _EXTRA_FITS and _EXTRA_FITS[ch] in table_rev:
+        return table_rev[_EXTRA_FITS[ch]]
+    fit = _compat_fit(ch, table_rev)
+    if fit is not None:
+        return fit
     base = unicodedata.normalize("NFKD", ch)
     base = "".join(x for x in base if not unicodedata.combining(x))
     if len(base) == 1 and base in table_rev:
@@ -603,7 +646,20 @@ _WORD_SPECIAL = "-'\u2010\u2011\uff0d\uff07"
 _EXPANSIONS = {"\u00e6": "ae", "\u00c6": "AE", "\u0153": "oe", "\u0152": "OE"}
 
 
-def _sort_elements(s: str, flags: int):
+#: the diacritic weight of the dotless i (U+0131) in the language-independent order: it sorts as an i with a
+#: diacritic lighter than the dot above (i < \u0131 < \u0130 = I + U+0307; NORM_IGNORENONSPACE makes it an i)
+_DOTLESS_MARK = 0x2FF
+#: the Turkic letter of the dotless i and its capital I, between h and i (NORM_LINGUISTIC_CASING in a Turkic
+#: locale: the case pairs \u0131/I and i/\u0130 of Turkish and Azerbaijani are two letters, as in CLDR's tailoring)
+_TURKIC_DOTLESS = (3, 0x68, 1)
+
+
+def is_turkic(loc) -> bool:
+    """Turkish (0x1F) and Azerbaijani (0x2C): the locales whose linguistic casing pairs i/\u0130 and \u0131/I."""
+    return loc is not None and (loc & 0x3FF) in (0x1F, 0x2C)
+
+
+def _sort_elements(s: str, flags: int, turkic: bool = False):
     """The collation elements of a string under Microsoft's documented rules: (primary, diacritics, case/width)
     per element, plus the word-sort special characters with their positions. Primary: symbols, punctuation and
     spaces (by code point) before digits (by value; a run of digits as one number with SORT_DIGITSASNUMBERS)
@@ -612,7 +668,8 @@ def _sort_elements(s: str, flags: int):
     third. NUL is ignored. NORM_IGNORE*/LINGUISTIC_IGNORE* drop their level or the symbols. This is not Windows'
     weight table (not public): symbols among themselves sort by code point, and the languages' tailorings (the
     Swedish letters after z, the Turkish dotted and dotless i...) are not modelled: every locale compares in
-    this language-independent order, and the Turkic i-casing stops loudly (_compare_api)."""
+    this language-independent order, except the Turkic letters of Turkish and Azerbaijani under
+    NORM_LINGUISTIC_CASING (`turkic`): \u0131 and I are then one letter before i, and \u0130 the capital of i."""
     import unicodedata
     ignore_case = flags & (NORM_IGNORECASE | LINGUISTIC_IGNORECASE)
     ignore_marks = flags & (0x2 | 0x20)
@@ -626,6 +683,16 @@ def _sort_elements(s: str, flags: int):
         if not flags & 0x1000 and ch in _WORD_SPECIAL:
             if not ignore_symbols:
                 special.append((len(elems), ord(ch)))
+            continue
+        if ch in "\u0131\u0130" or (turkic and ch == "I"):
+            if turkic and flags & NORM_LINGUISTIC_CASING:
+                primary = (3, 0x69) if ch == "\u0130" else _TURKIC_DOTLESS
+                marks = ()
+            else:
+                primary = (3, 0x69)
+                marks = () if ch == "I" or ignore_marks else ((_DOTLESS_MARK,) if ch == "\u0131" else (0x307,))
+            case = 0 if ignore_case else (1 if ch != "\u0131" else 0)
+            elems.append([primary, marks, case * 2])
             continue
         d = unicodedata.normalize("NFKD", ch)
         compat = d != unicodedata.normalize("NFD", ch)
@@ -663,9 +730,9 @@ def _sort_elements(s: str, flags: int):
     return elems, special
 
 
-def _compare(a: str, b: str, flags: int) -> int:
-    ea, sa = _sort_elements(a, flags)
-    eb, sb = _sort_elements(b, flags)
+def _compare(a: str, b: str, flags: int, turkic: bool = False) -> int:
+    ea, sa = _sort_elements(a, flags, turkic)
+    eb, sb = _sort_elements(b, flags, turkic)
     for level in range(3):
         ka, kb = [e[level] for e in ea], [e[level] for e in eb]
         if ka != kb:
@@ -689,11 +756,7 @@ def _compare_api(c, flags, s1, n1, s2, n2, wide, loc):
         from winhatch.win32.kernel32.locale import ansi_codec
         codec = ansi_codec(c, loc, flags)
         a, b = (_read_bytes(c, p, n).decode(codec, "replace") for p, n in ((s1, n1), (s2, n2)))
-    if loc & 0x3FF in (0x1F, 0x2C) and any(ch in "Ii\u0130\u0131" for ch in a + b):
-        from winhatch.win32.msvcrt.runtime import not_implemented
-        not_implemented(c, "CompareString of the letters I/i in a Turkic locale (Turkish and Azerbaijani sort the "
-                           "dotted and dotless i apart: that tailoring is not modelled)")
-    return _compare(a, b, flags)
+    return _compare(a, b, flags, is_turkic(loc))
 
 
 def _read_bytes(c, src: int, n: int) -> bytes:
@@ -797,7 +860,95 @@ def _remove(text: str, flags: int) -> str:
     return text
 
 
-def _lcmap(c, flags, src, n, dst, m, wide):
+#: the case pairs the file system's (simple, locale-independent) casing leaves alone: the dotless i and the dotted
+#: capital I change only under LCMAP_LINGUISTIC_CASING (I and i are their file-system pairs)
+_LINGUISTIC_ONLY = {"\u0131", "\u0130"}
+
+
+def map_case(text: str, upper: bool, linguistic: bool, turkic: bool) -> str:
+    """LCMapString's simple one-to-one case mapping: a character whose mapping is longer (\u00df) is kept.
+    Without LCMAP_LINGUISTIC_CASING the file-system rules: \u0131 and \u0130 are kept. With it, the language's
+    rules: in Turkish and Azerbaijani i/\u0130 and \u0131/I are the case pairs."""
+    out = []
+    for ch in text:
+        if turkic and linguistic and ch in "iI\u0130\u0131":
+            out.append({"i": "\u0130", "\u0131": "I"}.get(ch, ch) if upper else
+                       {"I": "\u0131", "\u0130": "i"}.get(ch, ch))
+            continue
+        if ch in _LINGUISTIC_ONLY and not linguistic:
+            out.append(ch)
+            continue
+        m = ch.upper() if upper else ch.lower()
+        out.append(m if len(m) == 1 else ("i" if ch == "\u0130" else ch))
+    return "".join(out)
+
+
+def title_case(text: str, linguistic: bool, turkic: bool) -> str:
+    """LCMAP_TITLECASE (LOWERCASE | UPPERCASE, the W forms, Windows 7 and later): the first letter of each word
+    (a letter after a character that is not one) in its title case, the other letters in lower case."""
+    out = []
+    prev_letter = False
+    for ch in text:
+        letter = unicodedata.category(ch)[0] == "L"
+        if letter and not prev_letter:
+            t = ch.title()
+            out.append(t if len(t) == 1 and ch not in "iI\u0130\u0131" else map_case(ch, True, linguistic, turkic))
+        else:
+            out.append(map_case(ch, False, linguistic, turkic))
+        prev_letter = letter
+    return "".join(out)
+
+
+def _key_int(v: int) -> bytes:
+    """A non-negative integer as bytes whose memcmp order is the numeric order: its length, then big-endian."""
+    body = v.to_bytes(max(1, (v.bit_length() + 7) // 8), "big")
+    return bytes([len(body)]) + body
+
+
+def sort_key_levels(text: str, flags: int, turkic: bool = False) -> list[bytes]:
+    """The levels of a sort key (LCMAP_SORTKEY) of the elements _compare orders by: the primary weights, the
+    diacritics, the case/width weights and the word-sort special characters. Windows' layout: each level is
+    followed by 0x01 and the key ends with 0x00, so memcmp of two keys orders them as CompareString with the
+    same flags does. The weight bytes are winhatch's own (Windows' weight table is not reproduced), every
+    element's bytes start at 0x02 or above so that a shorter level sorts first."""
+    elems, special = _sort_elements(text, flags, turkic)
+    primary = bytearray()
+    for e in elems:
+        group, value, *sub = e[0]
+        primary += bytes([group + 1]) + _key_int(value * 2 + (sub[0] if sub else 0))
+    marks = bytearray()
+    for e in elems:
+        for mk in e[1]:
+            marks += bytes([3]) + int(mk).to_bytes(2, "big")
+        marks.append(2)
+    case = bytes(e[2] + 2 for e in elems)
+    spec = bytearray()
+    for pos, ch in special:
+        spec += bytes([2]) + pos.to_bytes(3, "big") + ch.to_bytes(2, "big")
+    return [bytes(primary), bytes(marks), case, bytes(spec)]
+
+
+def _sort_key(c, levels: list[bytes], dst: int, m: int) -> int:
+    """Write a sort key: the whole key (levels + 0x01 separators + 0x00) when it fits; otherwise the complete
+    levels that fit, each with its 0x01 (as Windows fills a short buffer), and ERROR_INSUFFICIENT_BUFFER."""
+    key = b"".join(lv + b"\x01" for lv in levels[:3]) + levels[3] + b"\x00"
+    if m == 0:
+        return len(key)
+    if len(key) > m:
+        part = b""
+        for lv in levels[:3]:
+            if len(part) + len(lv) + 1 > m:
+                break
+            part += lv + b"\x01"
+        if part:
+            c.write(dst, part)
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(dst, key)
+    return len(key)
+
+
+def _lcmap(c, flags, src, n, dst, m, wide, loc, by_name=False):
     if not src or signed32(n) == 0 or signed32(m) < 0:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
@@ -806,18 +957,41 @@ def _lcmap(c, flags, src, n, dst, m, wide):
         # LCMAP_TITLECASE (LOWERCASE | UPPERCASE) is a flag of the W forms: the A form refuses the pair
         c.set_last_error(ERROR_INVALID_FLAGS)
         return 0
+    if loc is None and (not by_name or flags & (LCMAP_TITLECASE | LCMAP_SORTKEY)):
+        # an invalid LCID fails; an invalid name only where the locale matters (the case rules, the sort key):
+        # Windows maps kana and width with any name (Wine's locale test, test_LCMapStringEx)
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    if flags & LCMAP_SORTKEY:
+        if wide:
+            text = _read_t(c, src, n, True)
+        else:
+            from winhatch.win32.kernel32.locale import ansi_codec
+            text = _read_bytes(c, src, n).decode(ansi_codec(c, loc, flags), "replace")
+        return _sort_key(c, sort_key_levels(text, flags & _CMP_FLAGS, is_turkic(loc)), dst, m)
     unmodelled = flags & ~(LCMAP_LOWERCASE | LCMAP_UPPERCASE | NORM_IGNORENONSPACE | NORM_IGNORESYMBOLS
-                           | LOCALE_USE_CP_ACP)
-    if unmodelled or (flags & LCMAP_TITLECASE) == LCMAP_TITLECASE:
+                           | LOCALE_USE_CP_ACP | LCMAP_LINGUISTIC_CASING | LCMAP_HIRAGANA | LCMAP_KATAKANA
+                           | LCMAP_FULLWIDTH | LCMAP_HALFWIDTH)
+    if unmodelled:
         from winhatch.win32.msvcrt.runtime import not_implemented
-        not_implemented(c, f"LCMapString flags 0x{flags:x} (sort keys, kana, width and Chinese mappings, title "
-                           f"and linguistic casing are not modelled)")
+        not_implemented(c, f"LCMapString flags 0x{flags:x} (the Chinese mappings, byte reversal and hashes are "
+                           f"not modelled)")
+    from winhatch.win32.kernel32 import kanawidth
     with_nul = signed32(n) == -1
     text = _read_t(c, src, n, wide)
-    if flags & LCMAP_LOWERCASE:
-        text = "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
-    elif flags & LCMAP_UPPERCASE:
-        text = "".join(ch.upper() if len(ch.upper()) == 1 else ch for ch in text)
+    if flags & LCMAP_FULLWIDTH:             # to full width first: half-width Katakana become a kana
+        text = kanawidth.to_fullwidth(text)
+    if flags & LCMAP_HIRAGANA:
+        text = kanawidth.to_hiragana(text)
+    elif flags & LCMAP_KATAKANA:
+        text = kanawidth.to_katakana(text)
+    if flags & LCMAP_HALFWIDTH:             # the kana mapping first: Hiragana become half-width Katakana
+        text = kanawidth.to_halfwidth(text)
+    if flags & LCMAP_TITLECASE == LCMAP_TITLECASE:
+        text = title_case(text, bool(flags & LCMAP_LINGUISTIC_CASING), is_turkic(loc))
+    elif flags & (LCMAP_LOWERCASE | LCMAP_UPPERCASE):
+        text = map_case(text, bool(flags & LCMAP_UPPERCASE), bool(flags & LCMAP_LINGUISTIC_CASING),
+                        is_turkic(loc))
     text = _remove(text, flags)
     if with_nul:
         text += "\0"
@@ -833,19 +1007,45 @@ def _lcmap(c, flags, src, n, dst, m, wide):
     return count
 
 
+def _lcmap_lcid(c, lcid: int):
+    """LCMapString's locale: only its language matters (the Turkic casing, the sort key's tailoring), so a real
+    locale winhatch has no data for maps as its language's LCID instead of stopping; an LCID that is no locale
+    (0xdead) is None (ERROR_INVALID_PARAMETER)."""
+    from winhatch.kernel.ex.nls import BY_LCID
+    from winhatch.win32.kernel32.locale import LANG_LAST
+    low = lcid & 0xFFFF
+    lang = lcid & 0x3FF
+    if low in BY_LCID or lcid & 0xFFFFFFFF in (0x0, 0x7F, 0x400, 0x800, 0xC00, 0x1000, 0x1400) or lang == 0 \
+            or lang > LANG_LAST or lcid & 0xFFFFFFFF > 0xFFFFF:
+        return _lcid_locale(c, lcid)
+    return low
+
+
+def _lcmap_name(c, name: int):
+    """LCMapStringEx's locale by name: a real locale winhatch has no data for is its language's (a Turkic one
+    tr/az, else no tailoring: the invariant locale) instead of stopping; an invalid name is None."""
+    from winhatch.kernel.ex.nls import lookup_name
+    if name:
+        text = c.wstr(name)
+        if text and lookup_name(text)[0] == "unknown":
+            first = text.replace("_", "-").split("-")[0].lower()
+            return {"tr": 0x041F, "az": 0x042C}.get(first, 0x7F)
+    return _name_locale(c, name)
+
+
 @api(K32, "int WINAPI LCMapStringW(LCID Locale, DWORD dwMapFlags, LPCWSTR_RAW lpSrcStr, int cchSrc, "
           "LPWSTR lpDestStr, int cchDest)")
 def LCMapStringW(c, lcid, flags, src, n, dst, m):
-    return _lcmap(c, flags, src, n, dst, m, True)
+    return _lcmap(c, flags, src, n, dst, m, True, _lcmap_lcid(c, lcid))
 
 
 @api(K32, "int WINAPI LCMapStringA(LCID Locale, DWORD dwMapFlags, LPCSTR_RAW lpSrcStr, int cchSrc, "
           "LPSTR lpDestStr, int cchDest)")
 def LCMapStringA(c, lcid, flags, src, n, dst, m):
-    return _lcmap(c, flags, src, n, dst, m, False)
+    return _lcmap(c, flags, src, n, dst, m, False, _lcmap_lcid(c, lcid))
 
 
 @api(K32, "int WINAPI LCMapStringEx(LPCWSTR_RAW lpLocaleName, DWORD dwMapFlags, LPCWSTR_RAW lpSrcStr, int cchSrc, "
           "LPWSTR lpDestStr, int cchDest, LPVOID lpVersionInformation, LPVOID lpReserved, LPARAM sortHandle)")
 def LCMapStringEx(c, loc, flags, src, n, dst, m, ver, res, h):
-    return _lcmap(c, flags, src, n, dst, m, True)
+    return _lcmap(c, flags, src, n, dst, m, True, _lcmap_name(c, loc), True)

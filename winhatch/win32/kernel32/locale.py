@@ -19,8 +19,11 @@ LOCALE_RETURN_GENITIVE_NAMES (W forms, month names only) gives the genitive mont
 """
 from __future__ import annotations
 
+import struct
+
 from winhatch.kernel.ex.locale_data import GENITIVE, LOCALE_DATA
-from winhatch.kernel.ex.nls import (ALT_SORTS, BY_LCID, LCID_ALIASES, NEUTRAL_DEFAULTS, NEUTRAL_NAME_DEFAULTS,
+from winhatch.kernel.ex.nls import (ALT_SORTS, BY_LCID, LCID_ALIASES, LOCALES, NAME_ALIASES, NEUTRAL_DEFAULTS,
+                                    NEUTRAL_NAME_DEFAULTS,
                                     lookup_name)
 from winhatch.ntstatus import ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
@@ -58,6 +61,15 @@ EN_US_INFO: dict[int, str] = {
     0x100C: "6", 0x100D: "0", 0x100E: "", 0x100F: "", 0x1010: "1", 0x1011: "10000", 0x1012: "037",
     0x1014: "0", 0x1015: "0", 0x1016: "1", 0x1017: "0", 0x1018: "1",
 }
+#: the rest of en-US's documented data (Windows 10's, as Wine 8 reports them): its GeoID (the United States, 244),
+#: LOCALE_SDURATION, LOCALE_SKEYBOARDSTOINSTALL, LOCALE_SRELATIVELONGDATE, the shortest AM/PM designators and the
+#: sort's name
+EN_US_INFO.update({0x5B: "244", 0x5D: "hh:mm:ss", 0x5E: "0409:00000409", 0x7C: "dddd, MMM d", 0x7E: "a",
+                   0x7F: "p", 0x1013: "Default",
+                   # LOCALE_FONTSIGNATURE: the LOCALESIGNATURE (Unicode subset bits Basic Latin and Latin-1,
+                   # the default code page 1252 and the supported ones), Windows' en-US bits as Wine 8 reports them
+                   0x58: "".join(map(chr, (0x0003, 0, 0, 0, 0, 0, 0, 0x8000, 0x0001, 0, 0, 0x8000, 0x019F, 0, 0,
+                                           0xDFD7)))})
 EN_US_INFO.update({0x2A + i: d for i, d in enumerate(_DAYS)})
 EN_US_INFO.update({0x31 + i: d[:3] for i, d in enumerate(_DAYS)})
 EN_US_INFO.update({0x38 + i: m for i, m in enumerate(_MONTHS)})
@@ -114,6 +126,10 @@ def _modelled(c, lcid: int, what) -> int | None:
     return None
 
 
+#: the last primary language identifier [MS-LCID] / winnt.h assign (LANG_CENTRAL_KURDISH)
+LANG_LAST = 0x92
+
+
 def resolve_lcid(c, lcid: int) -> int | None:
     """The locale an LCID names (a modelled LCID or LOCALE_INVARIANT); None for an LCID that is not a locale;
     a real locale this machine does not model stops loudly."""
@@ -129,7 +145,8 @@ def resolve_lcid(c, lcid: int) -> int | None:
     if lcid == LOCALE_INVARIANT:
         return LOCALE_INVARIANT
     lang = lcid & 0x3FF
-    if lcid > 0xFFFFF or lang == 0 or lcid == LOCALE_CUSTOM_UNSPECIFIED:
+    if lcid > 0xFFFFF or lang == 0 or lang > LANG_LAST or lcid == LOCALE_CUSTOM_UNSPECIFIED:
+        # a primary language past the last one [MS-LCID] assigns (0x92, Central Kurdish) is no locale
         return None
     return _modelled(c, lcid & 0xFFFF, f"0x{lcid:x}")
 
@@ -241,6 +258,13 @@ def _put(c, buf: int, cch: int, text: str, wide: bool | None = None, codec: str 
     return n
 
 
+#: the LCTYPE values Microsoft documents (winnls.h's LOCALE_S* / LOCALE_I*, LOCALE_FONTSIGNATURE): 0x01..0x7F but
+#: 0x5F and 0x7D,
+#: and 0x1001..0x1018
+DOCUMENTED_LCTYPES = frozenset(set(range(0x01, 0x80)) - {0x5F, 0x7D}) | frozenset(range(0x1001, 0x1019))
+LOCALE_FONTSIGNATURE = 0x58
+
+
 def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None = None,
           neutral: str | None = None) -> int:
     """neutral: the neutral locale name asked for ("ar"): its data are its default locale's but for its own name
@@ -261,6 +285,9 @@ def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None
         if not (c.wide if wide is None else wide) or not (0x38 <= kind <= 0x4F or kind in (0x100E, 0x100F)):
             c.set_last_error(ERROR_INVALID_FLAGS)
             return 0
+    if kind not in DOCUMENTED_LCTYPES:
+        c.set_last_error(ERROR_INVALID_FLAGS)    # not an LCTYPE at all (0, 0x58, 0x80...): Windows' flag error
+        return 0
     value = locale_table(c, loc).get(kind)
     if neutral is not None:
         value = {0x5C: neutral, 0x6D: "", 0x71: "1"}.get(kind, value)
@@ -268,6 +295,16 @@ def _info(c, loc: int | None, lctype: int, buf: int, cch: int, wide: bool | None
         _stop(c, f"GetLocaleInfo LCTYPE 0x{kind:x}" + (f" of the locale {locale_name(loc)}" if loc in BY_LCID else ""))
     if lctype & LOCALE_RETURN_GENITIVE_NAMES:
         value = genitive_month(loc, kind, value)
+    if kind == LOCALE_FONTSIGNATURE and not lctype & LOCALE_RETURN_NUMBER:
+        # a LOCALESIGNATURE (16 WCHARs of binary data, no NUL); the W forms
+        data = value.encode("utf-16-le", "surrogatepass")
+        if cch == 0:
+            return len(data) // 2
+        if cch < len(data) // 2:
+            c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+            return 0
+        c.write(buf, data)
+        return len(data) // 2
     if lctype & LOCALE_RETURN_NUMBER:
         if kind not in _NUMERIC:
             c.set_last_error(ERROR_INVALID_FLAGS)
@@ -554,3 +591,124 @@ def GetCalendarInfoW(c, lcid, cal, caltype, buf, cch, pvalue):
      "LPWSTR lpCalData, int cchData, LPDWORD lpValue)")
 def GetCalendarInfoEx(c, name, cal, reserved, caltype, buf, cch, pvalue):
     return _calendar_info(c, resolve_name(c, name), cal, caltype, buf, cch, pvalue, True)
+
+
+@api(("kernelbase.dll",), "LPVOID WINAPI NlsValidateLocale(LCID *lcid, ULONG flags)")
+def NlsValidateLocale(c, plcid, flags):
+    """kernelbase's (undocumented) check of an LCID: the locale's data block, or NULL for no locale. LOCALE_NEUTRAL,
+    LOCALE_USER_DEFAULT and LOCALE_SYSTEM_DEFAULT are replaced in *lcid by the locale they stand for; a neutral
+    LCID (0x09) is left as it is and names its language's default locale's data, its own with
+    LOCALE_ALLOW_NEUTRAL_NAMES; an alternate sort (0x10407) keeps its sort ID. One block per locale for the
+    process's life. Windows' block is its internal locale.nls record (not public): winhatch's holds the LCID
+    (DWORD) and the locale's name (NUL-terminated UTF-16)."""
+    if not plcid:
+        return 0
+    lcid = c.u32(plcid)
+    if lcid in (LOCALE_NEUTRAL, LOCALE_USER_DEFAULT, LOCALE_SYSTEM_DEFAULT, LOCALE_CUSTOM_DEFAULT,
+                LOCALE_CUSTOM_UNSPECIFIED):
+        lcid = default_lcid(c, lcid != LOCALE_SYSTEM_DEFAULT)
+        c.write_u32(plcid, lcid)
+    loc = resolve_lcid(c, lcid)
+    if loc is None:
+        return 0
+    neutral = lcid == lcid & 0x3FF and lcid != LOCALE_INVARIANT and bool(flags & LOCALE_ALLOW_NEUTRAL_NAMES)
+    key = (lcid if neutral else loc, neutral)
+    blocks = c.proc.subsystem.setdefault("nls_locale_blocks", {})
+    if key not in blocks:
+        name = locale_name(loc) if loc != LOCALE_INVARIANT else ""
+        if neutral:
+            name = name.split("-")[0]
+        data = struct.pack("<I", key[0]) + name.encode("utf-16-le") + b"\0\0"
+        from winhatch.win32.kernel32.common import heap_alloc
+        addr = heap_alloc(c, len(data))
+        c.write(addr, data)
+        blocks[key] = addr
+    return blocks[key]
+
+
+#: [MS-LCID]: the languages whose default locale is not their SUBLANG_DEFAULT one (Bengali: Bangladesh, Sindhi:
+#: Pakistan (Arabic script), Inuktitut: Canada (Latin), Tamazight: Algeria (Latin), Fulah: Senegal, Tigrinya:
+#: Eritrea), and the neutral LCIDs of a script (zh-Hans 0x7804, zh-Hant 0x7C04, sr-Latn 0x7C1A)
+_CONVERT_NEUTRAL = {0x45: 0x0845, 0x59: 0x0859, 0x5D: 0x085D, 0x5F: 0x085F, 0x67: 0x0867, 0x73: 0x0873,
+                    0x7804: 0x0804, 0x7C04: 0x0C04, 0x7C1A: 0x241A}
+
+
+@api(K32, "LCID WINAPI ConvertDefaultLocale(LCID Locale)")
+def ConvertDefaultLocale(c, lcid):
+    """A default locale value as the locale it stands for: LOCALE_USER_DEFAULT / LOCALE_NEUTRAL / the custom
+    defaults the user's, LOCALE_SYSTEM_DEFAULT the system's, LOCALE_CUSTOM_UI_DEFAULT the UI language; a neutral
+    language (SUBLANG_NEUTRAL with the default sort) its default locale. Anything else, a specific locale or a
+    neutral one with a sort ID, is returned unchanged (not validated)."""
+    lcid &= 0xFFFFFFFF
+    if lcid in (LOCALE_NEUTRAL, LOCALE_USER_DEFAULT, LOCALE_CUSTOM_DEFAULT, LOCALE_CUSTOM_UNSPECIFIED):
+        return default_lcid(c, True)
+    if lcid == LOCALE_SYSTEM_DEFAULT:
+        return default_lcid(c, False)
+    if lcid == LOCALE_CUSTOM_UI_DEFAULT:
+        return ui_language(c)
+    if lcid in _CONVERT_NEUTRAL and lcid > 0xFF:
+        return _CONVERT_NEUTRAL[lcid]
+    lang, sub = lcid & 0x3FF, (lcid >> 10) & 0x3F
+    if lcid == LOCALE_INVARIANT or sub != 0 or lcid >> 16:
+        return lcid
+    return _CONVERT_NEUTRAL.get(lang) or NEUTRAL_DEFAULTS.get(lang) or (lang | 0x400)
+
+
+def _canonical_name(n: str) -> str:
+    """A BCP 47 name's usual casing: language lower case, script title case, region upper case."""
+    parts = n.split("-")
+    return "-".join([parts[0].lower()] + [p.title() if len(p) == 4 else p.upper() for p in parts[1:]])
+
+
+def resolve_locale_name(c, name: str) -> str | None:
+    """ResolveLocaleName: the locale a name is closest to. The sort suffix ("_phoneb") and any unknown trailing
+    part are dropped until a locale is found: a modelled locale (or alias) by its name, a neutral language its
+    default locale, a language and script its specific locale, another locale CLDR knows by its name; an unknown
+    language resolves to "" (the invariant locale), a name with characters no locale name has is invalid (None).
+    A real language winhatch does not model (its default locale unknown) stops loudly."""
+    from winhatch.kernel.ex.locale_data import CLDR_NAMES
+    if name == "":
+        return ""
+    if not all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in name):
+        return None
+    parts = [p for p in name.split("_")[0].split("-") if p]
+    for k in range(len(parts), 0, -1):
+        cand = "-".join(parts[:k]).lower()
+        if cand in NAME_ALIASES:
+            return NAME_ALIASES[cand]
+        info = LOCALES.get(cand)
+        if info is not None:
+            return info.name
+        if k == 1:
+            if cand in NEUTRAL_NAME_DEFAULTS:
+                return NEUTRAL_NAME_DEFAULTS[cand]
+            if cand in CLDR_NAMES:
+                _stop(c, f"ResolveLocaleName of the language {cand!r} (its default locale is not modelled)")
+            return ""
+        if cand in CLDR_NAMES:
+            if k == 2 and len(parts[1]) == 4:
+                specific = sorted(x for x in CLDR_NAMES if x.startswith(cand + "-") and x.count("-") == 2)
+                if specific:
+                    return _canonical_name(specific[0])
+            else:
+                return _canonical_name(cand)
+    return ""
+
+
+@api(K32, "int WINAPI ResolveLocaleName(LPCWSTR lpNameToResolve, LPWSTR_RAW lpLocaleName, int cchLocaleName)")
+def ResolveLocaleName(c, name, buf, cch):
+    """The resolved name and its NUL (the count with it); a short buffer gets what fits, NUL-terminated, and
+    ERROR_INSUFFICIENT_BUFFER; NULL and 0 ask for the size."""
+    res = resolve_locale_name(c, name if name is not None else locale_name(default_lcid(c, True)))
+    if res is None:
+        c.set_last_error(ERROR_INVALID_PARAMETER)
+        return 0
+    cch = cch & 0xFFFFFFFF
+    if not buf or cch == 0:
+        return len(res) + 1
+    if len(res) + 1 > cch:
+        c.write(buf, res[:cch - 1].encode("utf-16-le") + b"\0\0")
+        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+        return 0
+    c.write(buf, res.encode("utf-16-le") + b"\0\0")
+    return len(res) + 1

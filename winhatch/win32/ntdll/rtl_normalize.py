@@ -1,0 +1,106 @@
+"""ntdll RtlNormalizeString / RtlIsNormalizedString: the Unicode normalization forms (C 1, D 2, KC 5, KD 6) of
+Python's unicodedata, and form 13, the IDNA nameprep (kernel32's IdnToNameprepUnicode mapping, unassigned
+characters allowed). A lone surrogate is STATUS_NO_UNICODE_TRANSLATION. The size asked with a zero length is
+Windows' estimate: three characters per source character for C and D, eighteen for KC and KD, and above 64
+characters max(64, n + n / 8)."""
+from __future__ import annotations
+
+import unicodedata
+
+from winhatch.ntstatus import STATUS_BUFFER_TOO_SMALL, STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_NOT_FOUND
+from winhatch.win32.api import api
+
+NT = "ntdll.dll"
+STATUS_NO_UNICODE_TRANSLATION = 0xC0000717
+FORMS = {1: "NFC", 2: "NFD", 5: "NFKC", 6: "NFKD", 13: "IDNA"}
+
+
+class InvalidSequence(Exception):
+    def __init__(self, pos: int):
+        super().__init__(pos)
+        self.pos = pos
+
+
+def estimate(form: int, n: int) -> int:
+    if n <= 0:
+        return 0
+    e = n * (3 if form in (1, 2, 13) else 18)
+    return e if e <= 64 else max(64, n + n // 8)
+
+
+def decode_units(raw: bytes) -> str:
+    """UTF-16 code units as text, surrogate pairs combined; a lone surrogate raises InvalidSequence."""
+    text = raw.decode("utf-16-le", "surrogatepass")
+    out = []
+    for i, ch in enumerate(text):
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            raise InvalidSequence(i)
+        out.append(ch)
+    return "".join(out)
+
+
+def normalize(form: int, text: str) -> str:
+    if form == 13:
+        from winhatch.win32.kernel32.idn import IDN_ALLOW_UNASSIGNED, IdnError, nameprep
+        if "\0" in text:
+            raise InvalidSequence(text.index("\0"))
+        try:
+            return nameprep(text, IDN_ALLOW_UNASSIGNED)
+        except IdnError:
+            raise InvalidSequence(0) from None
+    return unicodedata.normalize(FORMS[form], text)
+
+
+def _read(c, src: int, n: int) -> bytes:
+    if n < 0:
+        m = 0
+        while c.read(src + 2 * m, 2) != b"\0\0":
+            m += 1
+        n = m + 1
+    return c.read(src, 2 * n)
+
+
+def _signed(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+@api(NT, "NTSTATUS NTAPI RtlNormalizeString(ULONG form, LPCWSTR_RAW src, INT src_len, LPWSTR_RAW dst, INT *dst_len)")
+def RtlNormalizeString(c, form, src, n, dst, pdst):
+    if form == 0:
+        return STATUS_INVALID_PARAMETER
+    if form not in FORMS:
+        return STATUS_OBJECT_NAME_NOT_FOUND
+    if not src or not pdst:
+        return STATUS_INVALID_PARAMETER
+    raw = _read(c, src, _signed(n))
+    have = _signed(c.u32(pdst))
+    if have == 0:
+        c.write_u32(pdst, estimate(form, len(raw) // 2))
+        return 0
+    try:
+        out = normalize(form, decode_units(raw)).encode("utf-16-le", "surrogatepass")
+    except InvalidSequence:
+        return STATUS_NO_UNICODE_TRANSLATION
+    c.write_u32(pdst, len(out) // 2)
+    if len(out) // 2 > have:
+        return STATUS_BUFFER_TOO_SMALL
+    c.write(dst, out)
+    return 0
+
+
+@api(NT, "NTSTATUS NTAPI RtlIsNormalizedString(ULONG form, LPCWSTR_RAW str, INT len, BOOLEAN *res)")
+def RtlIsNormalizedString(c, form, s, n, pres):
+    if form == 0:
+        return STATUS_INVALID_PARAMETER
+    if form not in FORMS:
+        return STATUS_OBJECT_NAME_NOT_FOUND
+    if not s or not pres:
+        return STATUS_INVALID_PARAMETER
+    try:
+        text = decode_units(_read(c, s, _signed(n)))
+        ok = normalize(form, text) == text
+    except InvalidSequence:
+        return STATUS_NO_UNICODE_TRANSLATION
+    c.write(pres, bytes([1 if ok else 0]))
+    return 0

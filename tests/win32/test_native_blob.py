@@ -287,9 +287,11 @@ def test_code_stored_after_a_page_straddling_store(arch, build_fixture):
     assert res.stdout.split() == [b"40", b"41", b"42"]     # as on Windows (wine64 prints the same)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug (Unicorn 2.1, virtual TLB mode): a store beside translated code "
-                                       "on its page (here one straddling two pages) makes later stores over that "
-                                       "code go unseen — past the tracking's 16 rounds (smc_jit_page.c)")
+# not strict: whether the old code runs depends on when the engine's TLB is flushed (every 50 ms of host time,
+# winhatch.cpu.core.TLB_RESIZE_PERIOD) and on which access filled the page's entry, so some runs print it right
+@pytest.mark.xfail(strict=False, reason="engine bug (Unicorn 2.1, virtual TLB mode): a store beside translated code "
+                                        "on its page (here one straddling two pages) makes later stores over that "
+                                        "code go unseen — past the tracking's 16 rounds (smc_jit_page.c)")
 def test_code_stored_after_a_page_straddling_store_past_tracking(arch, build_fixture):
     exe = build_fixture("smc_straddle.c", arch)
     res = runner.run(exe, ["24"], max_instructions=200_000_000)
@@ -324,9 +326,9 @@ def test_copies_into_a_jit_code_page_past_tracking(arch, build_fixture, how):
     assert _jit_table(res, "ntdll.dll") == (count, runs)             # every DLL with the machine code has it
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug (Unicorn 2.1, virtual TLB mode): the program's own stores over "
-                                       "translated code go unseen after a store beside it on the page, past the "
-                                       "tracking's 16 rounds")
+@pytest.mark.xfail(strict=False, reason="engine bug (Unicorn 2.1, virtual TLB mode): the program's own stores over "
+                                        "translated code go unseen after a store beside it on the page, past the "
+                                        "tracking's 16 rounds (timing-dependent: see above)")
 def test_stores_into_a_jit_code_page_past_tracking(arch, build_fixture):
     exe = build_fixture("smc_jit_page.c", arch, flags=["-fno-builtin"])
     res = runner.run(exe, ["24", "store"], max_instructions=200_000_000)

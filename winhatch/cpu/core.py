@@ -276,7 +276,7 @@ def _new_engine(mode: int) -> "unicorn.Uc":
     """
     uc = unicorn.Uc(unicorn.UC_ARCH_X86, mode)
     uc.ctl_set_tlb_mode(unicorn.UC_TLB_VIRTUAL)
-    _add_tlb_fill_hook(uc)
+    uc._winhatch_tlb_fill = _add_tlb_fill_hook(uc)
     return uc
 
 
@@ -323,7 +323,7 @@ def _py_tlb_fill(_uc, page, mem_type, entry, _ud) -> bool:
     return True
 
 
-def _add_tlb_fill_hook(uc) -> None:
+def _add_tlb_fill_hook(uc) -> tuple[bool, int]:
     """Fill a data page's TLB entry for loads and stores at once, a code page's for every access.
 
     Without a UC_HOOK_TLB_FILL hook Unicorn's virtual TLB mode fills an entry for the one kind of access that
@@ -349,8 +349,27 @@ def _add_tlb_fill_hook(uc) -> None:
         hh = ctypes.c_size_t()
         if N.lib.uc_hook_add(uc._uch, ctypes.byref(hh), unicorn.UC_HOOK_TLB_FILL, ctypes.c_void_p(addr), None,
                              1, 0) == 0:
-            return
-    uc.hook_add(unicorn.UC_HOOK_TLB_FILL, _py_tlb_fill)
+            return True, hh.value
+    return False, uc.hook_add(unicorn.UC_HOOK_TLB_FILL, _py_tlb_fill)
+
+
+def drop_tlb_fill_hook(uc) -> bool:
+    """Back to Unicorn's own fill (an entry for the one kind of access that missed) once a process makes memory
+    of its own executable (a JIT, unpacked or self-modifying code): an entry the hook filled for a load or store
+    grants write without the code mark, so a later store over code translated on that page would go unseen
+    (Wine's ntdll/exception rewrites its test code in one buffer; V8's code space). The TLB is flushed so no entry
+    the hook filled survives. Returns whether a hook was dropped."""
+    h = getattr(uc, "_winhatch_tlb_fill", None)
+    if h is None:
+        return False
+    native, handle = h
+    uc._winhatch_tlb_fill = None
+    if native:
+        N.lib.uc_hook_del(uc._uch, ctypes.c_size_t(handle))
+    else:
+        uc.hook_del(handle)
+    uc.ctl(unicorn.UC_CTL_TLB_FLUSH, unicorn.UC_CTL_IO_WRITE)
+    return True
 
 
 def _calibrate_old_exception(mode: int) -> Optional[int]:
@@ -1403,6 +1422,12 @@ class Cpu:
         end = min(end, (1 << 64) - 1)
         if begin < end:
             self.uc.ctl_remove_cache(begin, end)
+
+    def own_code_runs(self) -> None:
+        """The process made memory of its own executable: the engine goes back to the TLB fill that keeps
+        stores over translated code seen (drop_tlb_fill_hook)."""
+        if drop_tlb_fill_hook(self.uc):
+            self.stats["tlb_fill_dropped"] = 1
 
     def flush_code(self, addr: int = 0, size: int = 0) -> None:
         """FlushInstructionCache: drop the translated code of [addr, addr+size) (everything when size is 0),

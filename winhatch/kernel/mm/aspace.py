@@ -1106,6 +1106,9 @@ class AddressSpace:
             if a.type != MEM_IMAGE:
                 if a.xtrack is None:
                     a.xtrack = ExecTrack()
+                    own = getattr(self.backend, "own_code_runs", None)
+                    if own is not None:
+                        own()
                 self._xtrack_protect(a, max(cur, a.base), min(end, a.end))
             cur = a.end
 

@@ -996,7 +996,12 @@ def _lcmap(c, flags, src, n, dst, m, wide, loc, by_name=False):
     if with_nul:
         text += "\0"
     out = text.encode("utf-16-le", "surrogatepass") if wide else encode(text, ACP)[0]
-    unit = 2 if wide else 1
+    return put_units(c, out, 2 if wide else 1, dst, m)
+
+
+def put_units(c, out: bytes, unit: int, dst: int, m: int) -> int:
+    """A mapping's result into a caller's buffer of `m` units: the units it needs when `m` is 0, else
+    ERROR_INSUFFICIENT_BUFFER when they do not fit, else the units written."""
     count = len(out) // unit
     if m == 0:
         return count

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import unicodedata
 
-from winhatch.ntstatus import ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_FLAGS, ERROR_INVALID_PARAMETER
+from winhatch.ntstatus import ERROR_INVALID_FLAGS, ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
+from winhatch.win32.kernel32.codepages import put_units
 from winhatch.win32.kernel32.common import K32, signed32
 
 MAP_FOLDCZONE, MAP_PRECOMPOSED, MAP_COMPOSITE, MAP_FOLDDIGITS = 0x10, 0x20, 0x40, 0x80
@@ -81,15 +82,7 @@ def _check(c, flags, src, n, dst, m) -> bool:
 
 
 def _put(c, out: bytes, unit: int, dst: int, m: int) -> int:
-    m = signed32(m)
-    count = len(out) // unit
-    if m == 0:
-        return count
-    if count > m:
-        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
-        return 0
-    c.write(dst, out)
-    return count
+    return put_units(c, out, unit, dst, signed32(m))
 
 
 @api(K32, "int WINAPI FoldStringW(DWORD dwMapFlags, LPCWCH lpSrcStr, int cchSrc, LPWSTR lpDestStr, int cchDest)")

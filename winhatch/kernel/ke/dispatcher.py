@@ -124,6 +124,19 @@ class CallGuard:
         self.caught: int | None = None
 
 
+def tick_in_service(thread) -> bool:
+    """Did the clock tick that ended `thread`'s quantum fall inside the system service it had just made, or in
+    its own code right after it returned?  On Windows the tick lands in either, in proportion to the time the
+    thread spends in each (a thread suspended by another is then seen inside a call or in its own code: a
+    WoW64 thread in 64-bit or 32-bit mode, ntdll/exception.c test_wow64_context waits for both). In "traps"
+    mode user code is not timed, so winhatch takes each half the time, in a fixed sequence per thread (the
+    top bit of the 32-bit Fibonacci hash of the thread's count of quantum ends): deterministic, and with no
+    short period a polling thread could fall in step with."""
+    n = thread.__dict__.get("quantum_ends", 0) + 1
+    thread.quantum_ends = n
+    return bool((n * 0x9E3779B1) & 0x80000000)
+
+
 def call_guards(thread) -> list:
     """The thread's guarded guest calls in progress, outermost first."""
     return thread.__dict__.setdefault("call_guards", [])
@@ -612,9 +625,10 @@ class Dispatcher:
                     return
             thread.slice_ended_in_service = False
             self._run_until(thread, None, sliced)
-            if self.api_calls >= self.slice_end and not thread.terminated:
-                # the quantum ran out in a system service (the trap path ends a slice only there): the thread
-                # is switched out inside it, which a WoW64 thread's 64-bit side records (kernel.ps.wow64)
+            if self.api_calls >= self.slice_end and not thread.terminated and tick_in_service(thread):
+                # the quantum ran out at a system service (the trap path ends a slice only there) and the tick
+                # fell inside it: the thread is switched out inside the service, which a WoW64 thread's 64-bit
+                # side records (kernel.ps.wow64). Otherwise it stands just after the call, in its own code.
                 thread.slice_ended_in_service = True
                 if getattr(thread, "wow64_cpu_area", None) is not None:
                     from winhatch.kernel.ps import wow64

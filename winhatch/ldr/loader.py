@@ -1118,8 +1118,9 @@ def LdrLoadDll(machine, thread, name: str, flags: int = 0, search_path: list[str
         _run_initializers(st, thread, m, reserved=0)
     except LoaderError as e:
         if getattr(e, "init_failed", None) is not None:
-            _unload_failed_init(st, thread, before, e, notified)
-        _unload_new(st, thread, notified)
+            _unload_failed_init(st, thread, before, e, notified)     # removes every module of this load
+        else:
+            _unload_new(st, thread, notified)
         raise
     return m.base
 

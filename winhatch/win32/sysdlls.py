@@ -68,7 +68,7 @@ SYSTEM_IMPORTS = {
 NONE_SECTION = ".whnone"
 #: the Windows programs the machine's System32 / SysWOW64 hold beside the DLLs: winhatch's own builds
 #: (winhatch/hosts, each from its committed source) under Windows's file names
-SYSTEM_PROGRAMS = {"cmd.exe": "cmd"}
+SYSTEM_PROGRAMS = {"cmd.exe": "cmd", "notepad.exe": "notepad"}
 NONE_SLOT = 0x100
 
 

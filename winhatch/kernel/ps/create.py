@@ -196,7 +196,17 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
     dirs = appname.search_order(creator_dir, cwd, machine.system_root + "\\System32", machine.system_root,
                                 _env_get(env, "PATH"))
 
+    # the WoW64 file system redirector applies to a 32-bit creator's names: its System32 is SysWOW64, so
+    # C:\Windows\System32\notepad.exe starts the 32-bit notepad (Microsoft's "File System Redirector";
+    # Sysnative names the 64-bit folder)
+    from winhatch.kernel.io.file_services import redirected
+    wow = creator is not None and redirected(creator)
+
+    def redirect(p: str) -> str:
+        return machine.vfs.wow64_redirect(machine.vfs.full_path(p, cwd), "x86", cwd) if wow else p
+
     def exists(p: str) -> bool:
+        p = redirect(p)
         try:
             _need_syswow64(machine, machine.vfs.full_path(p, cwd))
             st = machine.vfs.stat(p, cwd)
@@ -206,6 +216,8 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
 
     image, tried = appname.resolve(application_name, command_line, exists=exists,
                                    full_path=lambda p: machine.vfs.full_path(p, cwd), dirs=dirs)
+    if image is not None and wow:
+        image = redirect(image)
     _stage(machine, "BasepResolveApplicationName", parent.pid, image=image, tried=tried[:12])
     if image is None and application_name:
         # lpApplicationName is opened as it is (no search): a missing directory on the way is

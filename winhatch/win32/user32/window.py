@@ -1249,6 +1249,7 @@ def PeekMessage(c, pmsg, hwnd, lo, hi, remove):
 def _peek(c, pmsg, hwnd, lo, hi, remove):
     m = peek_message(c, hwnd, lo, hi, remove)
     if m is None:
+        _input_idle(c)          # a thread that finds its queue empty is waiting for input with none pending
         return 0
     _write_msg(c, pmsg, *m)
     return 1
@@ -1322,10 +1323,59 @@ def nothing_can_post(c) -> bool:
     return True
 
 
+def _idle_event(c, pid: int):
+    """The process's input-idle event (win32k's, which WaitForInputIdle waits on): a notification event set
+    the first time one of its threads waits for input with none pending, and set from then on."""
+    evs = _state(c).setdefault("idle_events", {})
+    ev = evs.get(pid)
+    if ev is None:
+        from winhatch.kernel.ke.sync import Event
+        ev = evs[pid] = Event(c.machine, manual_reset=True, initial=False)
+    return ev
+
+
+def _input_idle(c) -> None:
+    ev = _idle_event(c, c.proc.pid)
+    if not ev.state:
+        ev.set()
+
+
+IMAGE_SUBSYSTEM_WINDOWS_GUI = 2
+PROCESS_QUERY_INFORMATION = 0x0400
+SYNCHRONIZE = 0x00100000
+WAIT_FAILED = 0xFFFFFFFF
+
+
+@api(U32, "DWORD WINAPI WaitForInputIdle(HANDLE hProcess, DWORD dwMilliseconds)")
+def WaitForInputIdle(c, h, ms):
+    """Wait until the process has waited for input with none pending once (GetMessage or WaitMessage on an
+    empty queue, a PeekMessage that found nothing): 0, or WAIT_TIMEOUT. Once idle, it returns 0 at once from
+    then on (Microsoft: it waits only once). A console program (its image's subsystem is not the GUI one)
+    returns WAIT_FAILED at once without an error code, as does a process that exits before it is idle; a bad
+    handle or one without PROCESS_QUERY_INFORMATION | SYNCHRONIZE fails with its error (wine64 agrees)."""
+    from winhatch.kernel.ke.wait import WAIT_OBJECT_0, wait_for
+    from winhatch.kernel.structs import PEB
+    from winhatch.win32.kernel32.common import lookup
+    p = lookup(c, h, "Process", PROCESS_QUERY_INFORMATION | SYNCHRONIZE)
+    if p is None:
+        return WAIT_FAILED
+    try:
+        sub = PEB.read(p.aspace, p.peb, p.arch, "ImageSubsystem")["ImageSubsystem"] if p.peb else 0
+    except Exception:           # an address space already torn down: the process has exited
+        sub = 0
+    if sub != IMAGE_SUBSYSTEM_WINDOWS_GUI:
+        return WAIT_FAILED
+    st = wait_for(c, [_idle_event(c, p.pid), p], False, ms, reason="WaitForInputIdle")
+    if st == WAIT_OBJECT_0:
+        return 0
+    return WAIT_FAILED if st == WAIT_OBJECT_0 + 1 else st
+
+
 def wait_message(c, hwnd: int, reason: str) -> None:
     """Block until a message is posted to the thread or one of its timers is due — or, when nothing could
     ever post, stop the guest loudly with that reason rather than wait forever."""
     from winhatch.kernel.ke.wait import wait_for
+    _input_idle(c)
     if nothing_can_post(c) and not _state(c)["queues"].get(c.thread.tid):
         from winhatch.kernel.ke.dispatcher import ProcessExit
         from winhatch.ntstatus import STATUS_NOT_IMPLEMENTED

@@ -175,12 +175,15 @@ def port_of(proc) -> DebugObject | None:
 
 
 def mark_peb(proc) -> None:
-    """DbgkpMarkProcessPeb: PEB.BeingDebugged follows the debug port."""
+    """DbgkpMarkProcessPeb: PEB.BeingDebugged follows the debug port (a WoW64 process's 64-bit PEB too)."""
     if not proc.peb or proc.aspace is None:
         return
     from winhatch.kernel.structs import PEB
+    flag = 1 if port_of(proc) is not None else 0
     try:
-        PEB.write(proc.aspace, proc.peb, proc.arch, BeingDebugged=1 if port_of(proc) is not None else 0)
+        PEB.write(proc.aspace, proc.peb, proc.arch, BeingDebugged=flag)
+        if getattr(proc, "peb64", 0):
+            PEB.write(proc.aspace, proc.peb64, "x64", BeingDebugged=flag)
     except NtStatusError:
         pass
 

@@ -24,14 +24,17 @@ def environment_block(env: dict[str, str]) -> bytes:
     return s.encode("utf-16-le")
 
 
-def write_process_parameters(proc: Process, req) -> tuple[int, int]:
-    """RtlCreateProcessParametersEx + normalisation: one allocation holding the structure and its strings.
-    Returns (address of RTL_USER_PROCESS_PARAMETERS, address of the environment block)."""
-    arch = proc.arch
+def write_process_parameters(proc: Process, req, arch: str | None = None, ebase: int = 0) -> tuple[int, int]:
+    """RtlCreateProcessParametersEx + normalisation: one allocation holding the structure and its strings, in
+    the layout of `arch` (the process's own by default; a WoW64 process gets an x64 copy for its 64-bit PEB,
+    sharing the environment block `ebase`). Returns (address of RTL_USER_PROCESS_PARAMETERS, address of the
+    environment block)."""
+    arch = arch or proc.arch
     aspace = proc.aspace
     env = environment_block(req.environment)
-    ebase, _ = aspace.allocate(None, len(env), MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, tag=("environment",))
-    aspace.write(ebase, env)
+    if not ebase:
+        ebase, _ = aspace.allocate(None, len(env), MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE, tag=("environment",))
+        aspace.write(ebase, env)
     dll_path = req.dll_path or ""
     cur_dir = req.current_directory if req.current_directory.endswith("\\") else req.current_directory + "\\"
     strings = {
@@ -55,8 +58,9 @@ def write_process_parameters(proc: Process, req) -> tuple[int, int]:
         data = text.encode("utf-16-le")
         cap = max(maxlen or 0, len(data) + 2)
         aspace.write(cursor, data + b"\0\0")
-        # the window title and desktop are copied even when empty (the child's GetStartupInfo sees "", not NULL)
-        present = text or maxlen or path in ("WindowTitle", "DesktopInfo")
+        # the window title, desktop and shell info are copied even when empty (the child's GetStartupInfo sees
+        # "", not NULL; Wine's ntdll/wow64 test_peb_teb finds ShellInfo inside the block on Windows)
+        present = text or maxlen or path in ("WindowTitle", "DesktopInfo", "ShellInfo")
         values[path] = {"Length": len(data), "MaximumLength": cap, "Buffer": cursor if present else 0}
         cursor += _align(cap, 8)
     st = req.startup
@@ -91,9 +95,13 @@ def write_peb(proc: Process, pe, req, *, api_set_map: int, being_debugged: bool,
     proc.peb = peb
     if wow64:
         # the 64-bit PEB of a WoW64 process, one page below the 32-bit one: the image, the version and the
-        # processors as the 32-bit PEB has them (the 64-bit loader state and parameters are not modelled)
+        # processors as the 32-bit PEB has them, and its own 64-bit process parameters (the block the creator
+        # made; the 32-bit PEB's is WoW64's copy in the 32-bit layout: same strings, same environment). The
+        # 64-bit loader state is not modelled.
         proc.peb64 = base
+        params64, _ = write_process_parameters(proc, req, "x64", env)
         PEB.write(aspace, base, "x64", BeingDebugged=1 if being_debugged else 0, ImageBaseAddress=proc.image_base,
+                  ProcessParameters=params64,
                   NumberOfProcessors=profile.cpu_count, OSMajorVersion=profile.os_major,
                   OSMinorVersion=profile.os_minor, OSBuildNumber=profile.os_build, OSPlatformId=2,
                   ImageSubsystem=pe.subsystem, SessionId=proc.session_id)

@@ -549,10 +549,14 @@ class Dispatcher:
             return threads
         for t in threads:
             if not t.ready_seq:          # newly runnable (created): the tail of the queue
-                self._ready_seq += 1
-                t.ready_seq = self._ready_seq
+                self._to_tail(t)
         threads.sort(key=lambda t: (-self._priority(t), t.ready_seq))
         return threads
+
+    def _to_tail(self, thread: "Thread") -> None:
+        """The thread goes to the tail of the ready queue among its priority (its slice begins)."""
+        self._ready_seq += 1
+        thread.ready_seq = self._ready_seq
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
         """Run threads round-robin until `until()` is true or no thread is left; a deadlock stops the machine."""
@@ -612,8 +616,7 @@ class Dispatcher:
 
     def _run_slice(self, thread: "Thread", sliced: bool) -> None:
         self._check_budgets()
-        self._ready_seq += 1
-        thread.ready_seq = self._ready_seq    # to the tail of the ready queue (_order)
+        self._to_tail(thread)
         self._switch_to(thread)
         self.slice_end = self.api_calls + self._quantum(thread) if sliced else INF
         if self.max_api_calls:

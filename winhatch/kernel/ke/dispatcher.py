@@ -9,7 +9,9 @@ Scheduling (measured and chosen; see bench/sched_bench.py)
   and switching between counted and uncounted runs flushes its translation cache, while a trap costs nothing
   extra to count. The quantum is `slice_traps` calls at priority 8, scaled by the thread's priority (its
   process's priority class plus SetThreadPriority), so higher priorities run longer and first in each round;
-  nobody starves. Slicing is on only while more than one thread can run (or a timed wait/timer is pending);
+  among equal priorities a round goes least recently run first (a FIFO ready queue, `_order`), so a thread that
+  could not run at its turn (another thread froze its process, took its lock) heads the next round; nobody
+  starves. Slicing is on only while more than one thread can run (or a timed wait/timer is pending);
   a lone runnable thread runs unsliced, as fast as before.
 - A thread that computes without any API call while others want to run is preempted by a wall-clock backstop
   (`slice_wall_s`, 50 ms): that point is not deterministic, but it only matters for programs that spin without

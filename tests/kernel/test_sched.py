@@ -129,3 +129,29 @@ def test_deadlock_report_names_threads_and_objects(m):
     assert e.value.status == STATUS_POSSIBLE_DEADLOCK
     assert f"thread {a.tid} in WaitForSingleObject waits for mutex (owned by thread {b.tid})" in e.value.reason
     assert f"thread {b.tid} in WaitForSingleObject waits for mutex (owned by thread {a.tid})" in e.value.reason
+
+
+def test_rounds_go_least_recently_run_first(m):
+    """The ready queue is FIFO among equal priorities: a thread that could not run at its turn (here: the first
+    thread of its process froze the process during its slice, as a debuggee's breakpoint does) keeps its place at
+    the head of the next round instead of falling behind the machine's list order again (the starvation of a new
+    debuggee thread in Wine's kernel32/debugger; tests/fixtures/src/conf_debug_newthread.c end to end)."""
+    a, b, c = threads(m, 3)
+    m.processes.append(a.process)
+    a.process.cpu = object()
+    d = m.dispatcher
+    assert d._order() == [a, b, c]            # first seen: the machine's order
+    d._to_tail(a)                              # a's slice; it freezes the process: b and c do not run
+    assert d._order() == [b, c, a]
+    for t in (b, c, a):                        # a full round keeps the order: plain round-robin
+        d._to_tail(t)
+    assert d._order() == [b, c, a]
+    c.priority_delta = 2                       # a higher priority still goes first
+    assert d._order() == [c, b, a]
+    b.suspend_count = 1                        # not runnable: not in the round, its place kept
+    d._to_tail(c)
+    d._to_tail(a)
+    b.suspend_count = 0
+    assert d._order() == [c, b, a]
+    c.priority_delta = 0
+    assert d._order() == [b, c, a]

@@ -9,7 +9,9 @@ Scheduling (measured and chosen; see bench/sched_bench.py)
   and switching between counted and uncounted runs flushes its translation cache, while a trap costs nothing
   extra to count. The quantum is `slice_traps` calls at priority 8, scaled by the thread's priority (its
   process's priority class plus SetThreadPriority), so higher priorities run longer and first in each round;
-  nobody starves. Slicing is on only while more than one thread can run (or a timed wait/timer is pending);
+  among equal priorities a round goes least recently run first (a FIFO ready queue, `_order`), so a thread that
+  could not run at its turn (another thread froze its process, took its lock) heads the next round; nobody
+  starves. Slicing is on only while more than one thread can run (or a timed wait/timer is pending);
   a lone runnable thread runs unsliced, as fast as before.
 - A thread that computes without any API call while others want to run is preempted by a wall-clock backstop
   (`slice_wall_s`, 50 ms): that point is not deterministic, but it only matters for programs that spin without
@@ -213,6 +215,7 @@ class Dispatcher:
         self._slice_calls = 0
         machine.clock.pending = self._pending_ticks
         self.switches = 0
+        self._ready_seq = 0   # the ready queue's clock (_order)
         self._deadline = None
         #: set by interrupt() (a Ctrl-C, from a signal handler or another host thread): the machine stops
         #: with STATUS_CONTROL_C_EXIT at the next check, before or after a CPU run
@@ -545,14 +548,30 @@ class Dispatcher:
         return q
 
     def _order(self) -> list["Thread"]:
+        """The threads of the next round: by priority, and among equal priorities least recently run first (a
+        FIFO ready queue: a thread joins its tail when its slice begins or when it is first seen runnable). A
+        thread that could not run at its turn in a round (another froze its process, or took what it needed)
+        keeps its place at the head: no order of threads in the machine's lists can starve it (a process's
+        first thread hitting a breakpoint at every slice kept a new thread of that process from ever starting,
+        Wine's kernel32/debugger). With `seed`, each round's order is a shuffle instead."""
         pinned = self._pinned
         threads = [t for t in self.runnable_threads() if t not in pinned]
         if self.seed is not None:
             if self._rng is None:
                 self._rng = random.Random(self.seed)
             self._rng.shuffle(threads)
-        threads.sort(key=lambda t: -self._priority(t))  # stable: round-robin among equal priorities
+            threads.sort(key=lambda t: -self._priority(t))  # stable: the shuffle among equal priorities
+            return threads
+        for t in threads:
+            if not t.ready_seq:          # newly runnable (created): the tail of the queue
+                self._to_tail(t)
+        threads.sort(key=lambda t: (-self._priority(t), t.ready_seq))
         return threads
+
+    def _to_tail(self, thread: "Thread") -> None:
+        """The thread goes to the tail of the ready queue among its priority (its slice begins)."""
+        self._ready_seq += 1
+        thread.ready_seq = self._ready_seq
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
         """Run threads round-robin until `until()` is true or no thread is left; a deadlock stops the machine."""
@@ -612,6 +631,7 @@ class Dispatcher:
 
     def _run_slice(self, thread: "Thread", sliced: bool) -> None:
         self._check_budgets()
+        self._to_tail(thread)
         self._switch_to(thread)
         self.slice_end = self.api_calls + self._quantum(thread) if sliced else INF
         if self.max_api_calls:

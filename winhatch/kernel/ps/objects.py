@@ -115,6 +115,9 @@ class Thread(KObject):
         self.csr = None
         self.wait = None  # what the thread is blocked on, for the scheduler
         self.debug_held = 0  # its debug events not continued yet (it waits for the debugger's reply)
+        #: its place in the dispatcher's ready queue: when its last slice began, or when the dispatcher first saw
+        #: it runnable (0: not yet); the least recent goes first among equal priorities (Dispatcher._order)
+        self.ready_seq = 0
 
     def signaled(self) -> bool:
         return self.terminated

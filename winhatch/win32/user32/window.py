@@ -982,7 +982,9 @@ def set_focus(c, hwnd: int) -> int:
         if w is None:
             return 0
         if w.tid != c.thread.tid:
-            _not_impl(c, "SetFocus to another thread's window")
+            # documented: "If the hWnd parameter is invalid or the window is not attached to the calling
+            # thread's message queue, the return value is NULL" (no AttachThreadInput here: no queue is shared)
+            return 0
         if w.style & WS_DISABLED:
             return 0
     if old == hwnd:

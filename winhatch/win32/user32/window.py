@@ -30,11 +30,15 @@ Each thread has a posted-message queue (PostMessage, PostThreadMessage); PeekMes
 in order (filtered by window — NULL for all, -1 for thread messages — and by message range), then WM_TIMER
 for a due timer (SetTimer / SetCoalescableTimer, on the emulated clock; the tolerance of a coalescable
 timer is not used); DispatchMessage calls the window procedure (or a WM_TIMER's TIMERPROC); SendMessage calls
-it at once (only for a window of the calling thread: sent messages between threads are not implemented).
+it at once for a window of the calling thread, and queues a sent message for another thread's window, which
+that thread handles before its posted messages and whose reply the sender waits for (user32.sent: also
+SendMessageTimeout, SendNotifyMessage, SendMessageCallback, InSendMessage(Ex), ReplyMessage, WaitMessage,
+MsgWaitForMultipleObjects(Ex), the marshalling of text and WM_COPYDATA across processes). A thread's windows
+are gone once it has ended.
 TranslateMessage has no keyboard to translate for and returns FALSE. GetQueueStatus reports what the queue
-holds (QS_POSTMESSAGE, QS_TIMER; the "new since last call" half is the same set). A GetMessage that would
+holds (QS_POSTMESSAGE, QS_TIMER, QS_SENDMESSAGE; the "new since last call" half is the same set). A GetMessage that would
 wait when no timer is set and no other thread exists stops the guest loudly (nothing could ever post: the
-program waits for a user). Input and MsgWaitForMultipleObjects(Ex) blocking on the queue are not implemented.
+program waits for a user). There is no input.
 """
 from __future__ import annotations
 

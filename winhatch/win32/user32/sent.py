@@ -275,6 +275,8 @@ def send_to_thread(c, w, msg: int, wp: int, lp: int, wide: bool, *, reason: str 
     sending = c.thread.__dict__.setdefault("user32_sending", {})
     sm = sending.get(key)
     if sm is None:
+        if not w.tid:
+            W._not_impl(c, f"{reason} to a window of the system ({w.cls.name}): its procedure is not modelled")
         receiver = _target(c, w)
         if receiver is None:
             return False, 0
@@ -357,6 +359,8 @@ def _async(c, hwnd, msg, wp, lp, kind: str, callback: int = 0, data: int = 0) ->
     w = W._window(c, hwnd)
     if w is None:
         return 0
+    if not w.tid:
+        W._not_impl(c, f"{c.name} to a window of the system ({w.cls.name}): its procedure is not modelled")
     if w.tid == c.thread.tid:
         res = W.send(c, w, msg, wp, lp, c.wide)
         if kind == "callback":

@@ -720,10 +720,20 @@ def ShowWindow(c, hwnd, cmd):
         return 0
     if w.tid != c.thread.tid:             # done by the thread that owns the window, as a sent message
         from winhatch.win32.user32 import sent
-        if w.console is not None or w.hwnd == DESKTOP_HWND:
-            c.set_last_error(ERROR_ACCESS_DENIED)
-            return 0
-        return sent.run_action(c, w, ("show", cmd & 0xFFFFFFFF), "ShowWindow")
+        cmd &= 0xFFFFFFFF
+        if w.console is not None and cmd in (0, 1, 4, 5, 8, 9, 10):
+            # the console host's window (its procedure is not guest code): shown or hidden, the previous
+            # visibility returned (SW_HIDE, SW_SHOWNORMAL, SW_SHOWNOACTIVATE, SW_SHOW, SW_SHOWNA, SW_RESTORE,
+            # SW_SHOWDEFAULT)
+            was = int(w.visible)
+            if cmd == 0:
+                w.style &= ~WS_VISIBLE
+            else:
+                w.style |= WS_VISIBLE
+            return was
+        if not w.tid:
+            _not_impl(c, f"ShowWindow({cmd}) of a window of the system ({w.cls.name})")
+        return sent.run_action(c, w, ("show", cmd), "ShowWindow")
     return show_window(c, w, cmd & 0xFFFFFFFF)
 
 

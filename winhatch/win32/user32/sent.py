@@ -12,7 +12,8 @@ dispatcher reports, naming the reply each sender waits for.
 - SendMessageTimeout: SMTO_BLOCK (the sender does not handle its own incoming sent messages while it waits),
   SMTO_ABORTIFHUNG (a receiver that has not looked at its queue for 5 s and is not waiting for messages now
   fails the call at once), the time-out (0 with ERROR_TIMEOUT; the message, if not started yet, is not
-  delivered any more, and a late result is dropped).
+  delivered any more, and a late result is dropped; *lpdwResult is 0 — wine64 agrees). SMTO_NOTIMEOUTIFNOTHUNG
+  and SMTO_ERRORONEXIT are not told apart from SMTO_NORMAL.
 - SendNotifyMessage: queued, no wait (to the same thread: a plain send). SendMessageCallback: queued; when the
   receiver has a result, the callback runs in the sender the next time it gets, peeks or waits for messages
   or sends one (to the same thread: procedure then callback at once). Both refuse the system messages that

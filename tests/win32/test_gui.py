@@ -46,3 +46,23 @@ def test_display_directive(tmp_path):
     with pytest.raises(mod.FixtureError, match="xvfb"):
         mod.parse_fixture(src)
     assert mod.parse_fixture(root / "tests/fixtures/src/conf_dialog.c").display == "xvfb"
+
+
+def test_sent_message_deadlock_is_reported(arch, build_fixture):
+    """A thread waiting in SendMessage for a thread that never looks at its queue: the machine's deadlock
+    report names the reply it waits for (user32.sent), rather than hanging."""
+    exe = build_fixture("gui_sendmsg.c", arch, libs=["-luser32"])
+    res = runner.run(exe, ["deadlock"], max_instructions=50_000_000)
+    assert res.stdout == b"waiting\r\n"
+    assert res.error is not None and "deadlock" in res.error, res.error
+    assert "in SendMessage waits for the reply to message 0x407 sent to window" in res.error, res.error
+
+
+def test_send_message_timeout_abort_if_hung(arch, build_fixture):
+    """SMTO_ABORTIFHUNG: a receiver that has not looked at its queue for more than 5 s fails the call at once
+    with ERROR_TIMEOUT (Microsoft's SendMessageTimeout and IsHungAppWindow); SMTO_NORMAL waits out the
+    time-out."""
+    exe = build_fixture("gui_sendmsg.c", arch, libs=["-luser32"])
+    res = runner.run(exe, [], max_instructions=50_000_000)
+    assert res.error is None, res.error
+    assert res.stdout == b"hung: 0 err=1460 res=0 quick=1\r\nnormal: 0 err=1460 waited=1\r\n"

@@ -377,6 +377,13 @@ class Dispatcher:
             return None
         return entry
 
+    def need_guest_code(self) -> None:
+        """A SPECULATIVE handler that is about to take a step that will run guest code (and must not be taken
+        twice): served inside the CPU hook, the call is abandoned here and served again, deferred, from its
+        start (as if it had reached call_guest)."""
+        if self._speculating is not None:
+            raise GuestCallNeeded()
+
     def trap_exception(self, thread: "Thread", cpu, va: int, e: BaseException) -> None:
         if isinstance(e, GuestCallNeeded):   # a speculative handler needs guest code: deferred (_speculative)
             self._respin = True

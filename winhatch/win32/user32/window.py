@@ -30,16 +30,21 @@ Each thread has a posted-message queue (PostMessage, PostThreadMessage); PeekMes
 in order (filtered by window — NULL for all, -1 for thread messages — and by message range), then WM_TIMER
 for a due timer (SetTimer / SetCoalescableTimer, on the emulated clock; the tolerance of a coalescable
 timer is not used); DispatchMessage calls the window procedure (or a WM_TIMER's TIMERPROC); SendMessage calls
-it at once (only for a window of the calling thread: sent messages between threads are not implemented).
+it at once for a window of the calling thread, and queues a sent message for another thread's window, which
+that thread handles before its posted messages and whose reply the sender waits for (user32.sent: also
+SendMessageTimeout, SendNotifyMessage, SendMessageCallback, InSendMessage(Ex), ReplyMessage, WaitMessage,
+MsgWaitForMultipleObjects(Ex), the marshalling of text and WM_COPYDATA across processes). A thread's windows
+are gone once it has ended.
 TranslateMessage has no keyboard to translate for and returns FALSE. GetQueueStatus reports what the queue
-holds (QS_POSTMESSAGE, QS_TIMER; the "new since last call" half is the same set). A GetMessage that would
+holds (QS_POSTMESSAGE, QS_TIMER, QS_SENDMESSAGE; the "new since last call" half is the same set). A GetMessage that would
 wait when no timer is set and no other thread exists stops the guest loudly (nothing could ever post: the
-program waits for a user). Input and MsgWaitForMultipleObjects(Ex) blocking on the queue are not implemented.
+program waits for a user). There is no input.
 """
 from __future__ import annotations
 
 import struct
 
+from winhatch.kernel.ke.traps import SPECULATIVE
 from winhatch.win32.api import api
 
 U32 = "user32.dll"
@@ -171,8 +176,34 @@ def _queue(c, tid: int) -> list:
     return _state(c)["queues"].setdefault(tid, [])
 
 
+def _thread_gone(c, tid: int) -> bool:
+    from winhatch.kernel.ps.objects import Thread
+    t = c.machine.cid.lookup(tid)
+    return not isinstance(t, Thread) or t.terminated
+
+
+def forget_dead_threads(c) -> None:
+    """The windows of threads that have ended are gone (Windows destroys a thread's windows when it ends,
+    without sending it anything: the thread is no more). Done when a window is looked up."""
+    st = _state(c)
+    dead = {w.tid for w in st["windows"].values() if w.tid}
+    dead = {t for t in dead if _thread_gone(c, t)}
+    if not dead:
+        return
+    for w in [w for w in st["windows"].values() if w.tid in dead]:
+        w.destroyed = True
+        st["windows"].pop(w.hwnd, None)
+        w.cls.windows -= 1
+    for t in dead:
+        st.get("focus", {}).pop(t, None)
+        st["queues"].pop(t, None)
+
+
 def _window(c, hwnd: int) -> Window | None:
     w = _state(c)["windows"].get(hwnd & 0xFFFFFFFF)
+    if w is not None and w.tid and _thread_gone(c, w.tid):
+        forget_dead_threads(c)
+        w = None
     if w is None:
         c.set_last_error(ERROR_INVALID_WINDOW_HANDLE)
     return w
@@ -313,7 +344,9 @@ def send(c, w: Window, msg: int, wp: int, lp: int, wide: bool = True) -> int:
     """Deliver a message to w's window procedure now, on the calling thread: a system class's procedure in
     Python, a guest procedure as guest code (text converted when the sender's width is not the window's)."""
     if w.tid != c.thread.tid:
-        _not_impl(c, "a message sent to a window of another thread")
+        # (the APIs send to another thread's window through user32.sent, which blocks and is re-run; an
+        # internal message of an operation on this thread reaching another thread's window is not modelled)
+        _not_impl(c, f"a message ({msg:#x}) sent to a window of another thread inside an operation of this one")
     cls = w.cls
     if cls.builtin is not None and w.wndproc in (cls.wndproc, cls.wndproc_a):
         from winhatch.win32.user32 import controls
@@ -664,7 +697,8 @@ def SendMessage(c, hwnd, msg, wp, lp):
     w = _window(c, hwnd)
     if w is None:
         return 0
-    return send(c, w, msg & 0xFFFFFFFF, wp, lp, c.wide)
+    from winhatch.win32.user32 import sent
+    return sent.send_any(c, w, msg & 0xFFFFFFFF, wp, lp, c.wide)
 
 
 @api(U32, "LRESULT WINAPI CallWindowProc%(WNDPROC lpPrevWndFunc, HWND hWnd, UINT Msg, WPARAM wParam, "
@@ -684,8 +718,22 @@ def ShowWindow(c, hwnd, cmd):
     w = _window(c, hwnd)
     if w is None:
         return 0
-    if w.tid != c.thread.tid:
-        _not_impl(c, "ShowWindow of another thread's window")
+    if w.tid != c.thread.tid:             # done by the thread that owns the window, as a sent message
+        from winhatch.win32.user32 import sent
+        cmd &= 0xFFFFFFFF
+        if w.console is not None and cmd in (0, 1, 4, 5, 8, 9, 10):
+            # the console host's window (its procedure is not guest code): shown or hidden, the previous
+            # visibility returned (SW_HIDE, SW_SHOWNORMAL, SW_SHOWNOACTIVATE, SW_SHOW, SW_SHOWNA, SW_RESTORE,
+            # SW_SHOWDEFAULT)
+            was = int(w.visible)
+            if cmd == 0:
+                w.style &= ~WS_VISIBLE
+            else:
+                w.style |= WS_VISIBLE
+            return was
+        if not w.tid:
+            _not_impl(c, f"ShowWindow({cmd}) of a window of the system ({w.cls.name})")
+        return sent.run_action(c, w, ("show", cmd), "ShowWindow")
     return show_window(c, w, cmd & 0xFFFFFFFF)
 
 
@@ -734,9 +782,8 @@ def SetWindowText(c, hwnd, text):
     w = _window(c, hwnd)
     if w is None:
         return 0
-    if w.tid != c.thread.tid:
-        _not_impl(c, "SetWindowText of another thread's window")
-    return int(bool(send(c, w, WM_SETTEXT, 0, text, c.wide)))
+    from winhatch.win32.user32 import sent
+    return int(bool(sent.send_any(c, w, WM_SETTEXT, 0, text, c.wide, "SetWindowText")))
 
 
 @api(U32, "int WINAPI GetWindowText%(HWND hWnd, LPTSTR lpString, int nMaxCount)", calls_guest=True)
@@ -747,9 +794,10 @@ def GetWindowText(c, hwnd, buf, cch):
         return 0
     if cch <= 0 or cch & 0x80000000:
         return 0
-    if w.tid != c.thread.tid:           # another thread's window: its text as stored, no message
+    if w.pid != c.proc.pid:             # another process's window: its text as stored, no message
         return put_text(c, buf, cch, w.text, c.wide)
-    return send(c, w, WM_GETTEXT, cch, buf, c.wide)
+    from winhatch.win32.user32 import sent
+    return sent.send_any(c, w, WM_GETTEXT, cch, buf, c.wide, "GetWindowText")
 
 
 @api(U32, "int WINAPI GetWindowTextLength%(HWND hWnd)", calls_guest=True)
@@ -757,9 +805,10 @@ def GetWindowTextLength(c, hwnd):
     w = _window(c, hwnd)
     if w is None:
         return 0
-    if w.tid != c.thread.tid:
+    if w.pid != c.proc.pid:
         return text_len(c, w.text, c.wide)
-    return send(c, w, WM_GETTEXTLENGTH, 0, 0, c.wide)
+    from winhatch.win32.user32 import sent
+    return sent.send_any(c, w, WM_GETTEXTLENGTH, 0, 0, c.wide, "GetWindowTextLength")
 
 
 @api(U32, "BOOL WINAPI IsWindowUnicode(HWND hWnd)")
@@ -848,6 +897,7 @@ def _top_levels(c) -> list[Window]:
     """The desktop's children in z-order: every top-level window of every process (the console windows
     included), the newest on top as CreateWindowEx places it (nothing is activated or raised without a
     desktop); message-only windows are not among them. Child windows keep their creation order."""
+    forget_dead_threads(c)
     return [w for w in reversed(_state(c)["windows"].values()) if w.hwnd != DESKTOP_HWND
             and not w.style & WS_CHILD and not w.msgonly and not w.destroyed]
 
@@ -946,7 +996,9 @@ def set_focus(c, hwnd: int) -> int:
         if w is None:
             return 0
         if w.tid != c.thread.tid:
-            _not_impl(c, "SetFocus to another thread's window")
+            # documented: "If the hWnd parameter is invalid or the window is not attached to the calling
+            # thread's message queue, the return value is NULL" (no AttachThreadInput here: no queue is shared)
+            return 0
         if w.style & WS_DISABLED:
             return 0
     if old == hwnd:
@@ -1036,13 +1088,15 @@ def SetWindowPos(c, hwnd, after, x, y, cx, cy, flags):
     w = _window(c, hwnd)
     if w is None:
         return 0
-    if w.tid != c.thread.tid:
-        _not_impl(c, "SetWindowPos of another thread's window")
     if w.hwnd == DESKTOP_HWND or w.console is not None:
         c.set_last_error(ERROR_ACCESS_DENIED)
         return 0
-    return set_window_pos(c, w, *(v - (1 << 32) if v & 0x80000000 else v for v in
-                                  (x & 0xFFFFFFFF, y & 0xFFFFFFFF, cx & 0xFFFFFFFF, cy & 0xFFFFFFFF)), flags)
+    args = tuple(v - (1 << 32) if v & 0x80000000 else v for v in
+                 (x & 0xFFFFFFFF, y & 0xFFFFFFFF, cx & 0xFFFFFFFF, cy & 0xFFFFFFFF)) + (flags,)
+    if w.tid != c.thread.tid:             # done by the thread that owns the window, as a sent message
+        from winhatch.win32.user32 import sent
+        return sent.run_action(c, w, ("pos",) + args, "SetWindowPos")
+    return set_window_pos(c, w, *args)
 
 
 @api(U32, "BOOL WINAPI MoveWindow(HWND hWnd, int X, int Y, int nWidth, int nHeight, BOOL bRepaint)",
@@ -1137,7 +1191,11 @@ def GetWindowThreadProcessId(c, hwnd, ppid):
 
 @api(U32, "BOOL WINAPI IsWindow(HWND hWnd)")
 def IsWindow(c, hwnd):
-    return int((hwnd & 0xFFFFFFFF) in _state(c)["windows"])
+    w = _state(c)["windows"].get(hwnd & 0xFFFFFFFF)
+    if w is not None and w.tid and _thread_gone(c, w.tid):
+        forget_dead_threads(c)
+        return 0
+    return int(w is not None)
 
 
 @api(U32, "HWND WINAPI GetDesktopWindow(void)")
@@ -1241,7 +1299,7 @@ def _write_msg(c, pmsg: int, hwnd: int, msg: int, wp: int, lp: int, time: int) -
 
 
 @api(U32, "BOOL WINAPI PeekMessage%(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax, "
-     "UINT wRemoveMsg)")
+     "UINT wRemoveMsg)", calls_guest=SPECULATIVE)
 def PeekMessage(c, pmsg, hwnd, lo, hi, remove):
     return _peek(c, pmsg, hwnd & 0xFFFFFFFF, lo, hi, remove)
 
@@ -1256,7 +1314,12 @@ def _peek(c, pmsg, hwnd, lo, hi, remove):
 
 
 def peek_message(c, hwnd, lo, hi, remove):
-    """The next message for the thread (hwnd, msg, wParam, lParam, time), or None."""
+    """The next message for the thread (hwnd, msg, wParam, lParam, time), or None. The thread's incoming sent
+    messages are handled first (user32.sent), unless a PM_QS_* mask leaves QS_SENDMESSAGE out."""
+    from winhatch.win32.user32 import sent
+    if not remove >> 16 or (remove >> 16) & sent.QS_SENDMESSAGE:
+        sent.receive(c)
+    sent.note_pump(c)
     q = _queue(c, c.thread.tid)
     for i, m in enumerate(q):
         if _matches(m, hwnd, lo, hi):
@@ -1289,7 +1352,8 @@ def dispatch(c, hwnd, msg, wp, lp, time, wide) -> int:
     return send(c, w, msg, wp, lp, wide)
 
 
-@api(U32, "BOOL WINAPI GetMessageW(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax)")
+@api(U32, "BOOL WINAPI GetMessageW(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax)",
+     calls_guest=SPECULATIVE)
 def GetMessageW(c, pmsg, hwnd, lo, hi):
     return _get_message(c, pmsg, hwnd, lo, hi)
 
@@ -1385,10 +1449,13 @@ def wait_message(c, hwnd: int, reason: str) -> None:
         c.proc.subsystem.setdefault("unimplemented", []).append({"api": f"user32!{c.name}", "feature":
                                                                  "waiting for user input"})
         raise ProcessExit(STATUS_NOT_IMPLEMENTED)
-    wait_for(c, [_queue_event(c)], False, _next_timer_ms(c, hwnd), reason=reason)
+    from winhatch.win32.user32 import sent
+    wait_for(c, [_queue_event(c), sent.sent_queue(c, c.thread.tid)], False, _next_timer_ms(c, hwnd),
+             reason=reason)
 
 
-@api(U32, "BOOL WINAPI GetMessageA(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax)")
+@api(U32, "BOOL WINAPI GetMessageA(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax)",
+     calls_guest=SPECULATIVE)
 def GetMessageA(c, pmsg, hwnd, lo, hi):
     """As GetMessageW: the messages that reach a queue here (posted ones, WM_TIMER, WM_QUIT) carry no text to
     convert."""
@@ -1452,6 +1519,9 @@ def GetQueueStatus(c, flags):
         bits |= QS_POSTMESSAGE | QS_ALLPOSTMESSAGE
     if _due_timer(c, 0) is not None:
         bits |= QS_TIMER
+    from winhatch.win32.user32 import sent
+    if sent.has_sent(c):
+        bits |= sent.QS_SENDMESSAGE
     bits &= flags
     return (bits << 16) | bits
 

@@ -624,15 +624,26 @@ def seed_calibrations(pc_sync: tuple[str, Optional[int]], invalid_addr: Optional
 #: the leaves whose engine answers are measured once per mode (subleaves 0-7 of each basic leaf)
 _CPUID_SUBLEAVES = 8
 _engine_cpuid: dict[int, dict[tuple[int, int], tuple[int, int, int, int]]] = {}
+#: where the engine's answers may be kept across processes (set by the layer that owns a cache:
+#: winhatch.win32.startup_cache): fn(mode, compute) -> the table, compute() when it has none
+engine_cpuid_store: Optional[Callable] = None
 
 
 def _engine_cpuid_table(mode: int) -> dict[tuple[int, int], tuple[int, int, int, int]]:
     """What the engine's own CPUID answers, leaf by leaf: the basic leaves up to its maximum (subleaves 0-7)
     and the extended ones up to its maximum (subleaf 0). The features are those the engine implements, so a
-    program that trusts them runs; CpuidModel changes only what names the machine."""
+    program that trusts them runs; CpuidModel changes only what names the machine.  Asking costs ~20 ms (a
+    few hundred one-instruction runs): once per process, kept across processes by engine_cpuid_store."""
     t = _engine_cpuid.get(mode)
     if t is not None:
         return t
+    t = engine_cpuid_store(mode, lambda: _ask_engine_cpuid(mode)) if engine_cpuid_store is not None \
+        else _ask_engine_cpuid(mode)
+    _engine_cpuid[mode] = t
+    return t
+
+
+def _ask_engine_cpuid(mode: int) -> dict[tuple[int, int], tuple[int, int, int, int]]:
     uc = _new_engine(mode)
     uc.mem_map(0x10000, PAGE)
     uc.mem_write(0x10000, b"\x0f\xa2")
@@ -651,7 +662,6 @@ def _engine_cpuid_table(mode: int) -> dict[tuple[int, int], tuple[int, int, int,
     ext = min(ask(0x80000000, 0)[0], 0x80000020)
     for leaf in range(0x80000000, ext + 1):
         t[leaf, 0] = ask(leaf, 0)
-    _engine_cpuid[mode] = t
     return t
 
 
@@ -659,9 +669,18 @@ class CpuidModel:
     """The CPUID a guest sees: the engine's feature leaves, with the identity of the machine's processor —
     its signature (family/model/stepping), its logical-processor count, its brand string — and no
     hypervisor: leaf 1 ECX bit 31 clear and nothing at 0x40000000 (a leaf above the maximum answers as the
-    highest basic leaf does, Intel's documented rule, so no hypervisor vendor string appears)."""
+    highest basic leaf does, Intel's documented rule, so no hypervisor vendor string appears).  The table is
+    made when the guest first executes CPUID (most programs never do)."""
 
     def __init__(self, mode: int, *, brand: str, processors: int, signature: int = 0x000906EA):
+        self.mode = mode
+        self.brand = brand
+        self.processors = processors
+        self.signature = signature
+        self.table: Optional[dict] = None
+
+    def _build(self) -> None:
+        mode, brand, processors, signature = self.mode, self.brand, self.processors, self.signature
         engine = _engine_cpuid_table(mode)
         self.table = dict(engine)
         self.max_basic = engine[0, 0][0]
@@ -679,6 +698,8 @@ class CpuidModel:
                 self.table[0x80000002 + i, 0] = struct.unpack_from("<4I", raw, 16 * i)
 
     def answer(self, leaf: int, sub: int) -> tuple[int, int, int, int]:
+        if self.table is None:
+            self._build()
         if leaf >= 0x80000000:
             if leaf > self.max_ext:
                 leaf, sub = self.max_basic, 0 if sub >= _CPUID_SUBLEAVES else sub

@@ -7,13 +7,13 @@ import itertools
 import struct
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import unicorn
 import unicorn.x86_const as X
 
 from winhatch import ntstatus as nt
+from winhatch._record import FrozenRecord
 from winhatch.cpu import _native as N
 from winhatch.cpu.context import Context, context_fields
 
@@ -107,27 +107,35 @@ class CpuError(nt.NtStatusError):
         self.address = address
 
 
-@dataclass(frozen=True)
-class GuestFault:
-    status: int                      # NTSTATUS
-    pc: int                          # address of the faulting instruction
-    access: Optional[str] = None     # "read" | "write" | "execute" | None
-    address: Optional[int] = None    # faulting data VA (memory faults)
-    kind: str = "unknown"            # unmapped | protected | divide | breakpoint | invalid-opcode | privileged | gp | ...
-    description: str = ""
-    vector: Optional[int] = None     # x86 exception vector when it came from one
+class GuestFault(FrozenRecord):
+    _fields = ("status", "pc", "access", "address", "kind", "description", "vector")
+
+    def __init__(self, status: int, pc: int, access: Optional[str] = None, address: Optional[int] = None,
+                 kind: str = "unknown", description: str = "", vector: Optional[int] = None) -> None:
+        init = object.__setattr__
+        init(self, "status", status)             # NTSTATUS
+        init(self, "pc", pc)                     # address of the faulting instruction
+        init(self, "access", access)             # "read" | "write" | "execute" | None
+        init(self, "address", address)           # faulting data VA (memory faults)
+        init(self, "kind", kind)   # unmapped | protected | divide | breakpoint | invalid-opcode | privileged | gp | ...
+        init(self, "description", description)
+        init(self, "vector", vector)             # x86 exception vector when it came from one
 
     def __str__(self) -> str:
         return f"{nt.status_name(self.status)} at {self.pc:#x}: {self.description}"
 
 
-@dataclass(frozen=True)
-class StopReason:
-    kind: str                         # trap | fault | budget | timeout | stopped | until
-    pc: int
-    trap_va: Optional[int] = None
-    fault: Optional[GuestFault] = None
-    instructions: int = 0             # executed by this run, when it had an instruction budget (else 0)
+class StopReason(FrozenRecord):
+    _fields = ("kind", "pc", "trap_va", "fault", "instructions")
+
+    def __init__(self, kind: str, pc: int, trap_va: Optional[int] = None, fault: Optional[GuestFault] = None,
+                 instructions: int = 0) -> None:
+        init = object.__setattr__
+        init(self, "kind", kind)                 # trap | fault | budget | timeout | stopped | until
+        init(self, "pc", pc)
+        init(self, "trap_va", trap_va)
+        init(self, "fault", fault)
+        init(self, "instructions", instructions)  # executed by this run, when it had an instruction budget (else 0)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -303,8 +311,8 @@ def _tlb_fill_callback() -> Optional[int]:
         try:
             import mmap
             import os
-            import platform
-            if os.name == "posix" and platform.machine().lower() in ("x86_64", "amd64"):
+            # os.uname().machine is what platform.machine() reports on POSIX (importing platform: ~1.5 ms)
+            if os.name == "posix" and os.uname().machine.lower() in ("x86_64", "amd64"):
                 page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
                 page.write(_TLB_FILL_SYSV64)
                 fn = (page, ctypes.addressof(ctypes.c_char.from_buffer(page)))

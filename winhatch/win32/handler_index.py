@@ -6,7 +6,7 @@ Importing them all took ~0.12 s of every start (a hello world calls a few dozen 
 The index holds what those imports would declare, each declaration with the module whose import makes it
 (api.declaring_module) and its position among that module's declarations:
 
-- `apis`: (module, seq, dlls, name, prototype, tchar, wide twin, calls_guest) in declaration order;
+- `apis`: (module, seq, dlls, name, tchar, wide twin, calls_guest) in declaration order;
 - `data`: (module, dll, name, size, has an initialiser); `inits`: (module, dll);
 - `internal_functions`, `internal_data`: the facts the system DLL images are built from.
 
@@ -27,7 +27,7 @@ import sys
 from winhatch.win32 import api
 
 #: bump when the layout of the index changes
-FORMAT = 1
+FORMAT = 2
 
 _LOADED_ALL = False
 _CURRENT: "Index | None" = None
@@ -96,8 +96,7 @@ def declarations() -> dict:
         if not origin.startswith("winhatch."):
             continue   # a foreign declaration is not the handler modules'
         n = seq[origin] = seq.get(origin, -1) + 1
-        apis.append((origin, n, spec.dlls, spec.name, spec._proto, spec.tchar, spec.wide_name,
-                     spec.calls_guest))
+        apis.append((origin, n, spec.dlls, spec.name, spec.tchar, spec.wide_name, spec.calls_guest))
     data = [(origin, d, n, size, init is not None)
             for origin, (d, n, size, init) in zip(api._DATA_ORIGIN, api._DATA) if origin.startswith("winhatch.")]
     inits = [(api._INIT_ORIGIN[dll], dll) for dll in api._INIT if api._INIT_ORIGIN[dll].startswith("winhatch.")]
@@ -110,12 +109,11 @@ class Index:
 
     def __init__(self, raw: dict, key: str) -> None:
         self.key = key
-        self.apis = [tuple(a) for a in raw["apis"]]
-        self.data = [tuple(d) for d in raw["data"]]
-        self.inits = [tuple(i) for i in raw["inits"]]
-        self.internal_functions = [tuple(x) for x in raw["internal_functions"]]
-        self.internal_data = [tuple(x) for x in raw["internal_data"]]
-        self.modules = sorted({a[0] for a in self.apis} | {d[0] for d in self.data} | {i[0] for i in self.inits})
+        self.apis: list[tuple] = raw["apis"]      # lists of tuples, as stored (marshal keeps tuples)
+        self.data: list[tuple] = raw["data"]
+        self.inits: list[tuple] = raw["inits"]
+        self.internal_functions: list[tuple] = raw["internal_functions"]
+        self.internal_data: list[tuple] = raw["internal_data"]
         self._specs: dict[int, api.ApiSpec] = {}
 
     # -- entry i's facts (no import)
@@ -124,7 +122,7 @@ class Index:
 
     def names(self, i: int) -> list[tuple[str, bool]]:
         """(export name, wide) of entry i, as ApiSpec.names gives them."""
-        _o, _s, _d, name, _p, tchar, wide_name, _cg = self.apis[i]
+        _o, _s, _d, name, tchar, wide_name, _cg = self.apis[i]
         if tchar:
             return [(name + "A", False), (name + "W", True)]
         if wide_name:
@@ -132,10 +130,7 @@ class Index:
         return [(name, False)]
 
     def calls_guest(self, i: int):
-        return self.apis[i][7]
-
-    def prototype(self, i: int) -> str:
-        return self.apis[i][4]
+        return self.apis[i][6]
 
     # -- entry i's real declaration (imports its module)
     def spec(self, i: int) -> api.ApiSpec:
@@ -143,11 +138,11 @@ class Index:
         spec = self._specs.get(i)
         if spec is not None:
             return spec
-        origin, seq, dlls, name, proto, tchar, wide_name, calls_guest = self.apis[i]
+        origin, seq, dlls, name, tchar, wide_name, calls_guest = self.apis[i]
         _import(origin)
         declared = api._BY_ORIGIN.get(origin) or []
         spec = declared[seq] if seq < len(declared) else None
-        if spec is None or (spec.dlls, spec.name, spec._proto, spec.tchar) != (dlls, name, proto, tchar):
+        if spec is None or (spec.dlls, spec.name, spec.tchar, spec.wide_name) != (dlls, name, tchar, wide_name):
             raise RuntimeError(f"the handler index does not match what {origin} declares (entry {name}): "
                                f"its source changed during the run?")
         self._specs[i] = spec

@@ -54,7 +54,8 @@ def setup(machine, arches=("x64",), progress=None) -> None:
         _register_services(machine, [(spec, spec.names()) for spec in specs if "ntdll.dll" in spec.dlls])
         crt_specs = _CrtSpecs(None)
     else:
-        declared = _DeclaredTraps(machine, index, _declared_table(machine, arches, index))
+        table, ntdll_decls = _declared_table(machine, arches, index)
+        declared = _DeclaredTraps(machine, index, table)
         # a declared export that the layers below registered too (ntdll's loader entry points) is served by
         # its declaration, as when every declaration was registered after them; where code of another export
         # lands there (a forwarder, ntdll's C runtime names) the registration below stays
@@ -62,8 +63,7 @@ def setup(machine, arches=("x64",), progress=None) -> None:
             del machine.traps._by_name[key]
             declared(*key)
         machine.traps.resolver = declared
-        _register_services(machine, [(i, index.names(i)) for i in range(len(index.apis))
-                                     if "ntdll.dll" in index.dlls(i)])
+        _register_services(machine, ntdll_decls)
         crt_specs = _CrtSpecs(index)
     for dll, fn in api.dll_initializers().items():
         spec = api.ApiSpec((dll,), sysdlls.ENTRY_NAME, "BOOL", [api.Param("HINSTANCE", "h"), api.Param("DWORD", "r"),
@@ -112,16 +112,17 @@ def _register_all(machine, arches, specs) -> None:
             _register(machine, spec, "ntdll.dll", name, wide)
 
 
-def _declared_table(machine, arches, index) -> dict[tuple[str, str], tuple[int, bool, bool]]:
+def _declared_table(machine, arches, index) -> tuple[dict[tuple[str, str], tuple[int, bool, bool]], list]:
     """{(dll, name): (index entry, wide, own)} of every export a declaration serves, as _register_all would
     register them in an empty trap table: an export at its own place (own: True; the last declaration of it
     wins), a forwarded export where its code lives unless that has its own declaration (the first forwarded
-    one wins), ntdll's C runtime names served by msvcrt's declarations.  Kept in the cache directory, keyed by
-    the index, the DLL directories and this file."""
+    one wins), ntdll's C runtime names served by msvcrt's declarations; and the (entry, names) of ntdll's
+    declarations (_register_services).  Kept in the cache directory, keyed by the index, the DLL directories
+    and this file."""
     from winhatch.win32 import startup_cache
-    decls = [(index.dlls(i), index.names(i)) for i in range(len(index.apis))]
 
     def compute():
+        decls = [(index.dlls(i), index.names(i)) for i in range(len(index.apis))]
         moved = _code_location_table(machine, arches, decls)
         table: dict = {}
         for i, (dlls, names) in enumerate(decls):
@@ -133,15 +134,17 @@ def _declared_table(machine, arches, index) -> dict[tuple[str, str], tuple[int, 
                             table[target] = (i, wide, own)
         msvcrt = {}
         for i, (dlls, names) in enumerate(decls):
-            if "msvcrt.dll" in dlls and not index.apis[i][5]:
+            if "msvcrt.dll" in dlls and not index.apis[i][4]:
                 for name, wide in names:
                     msvcrt[name] = (i, wide)
         for name in sorted(_ntdll_code_names(machine, arches) & msvcrt.keys()):
             table.setdefault(("ntdll.dll", name), (*msvcrt[name], False))
-        return table
+        ntdll = [(i, names) for i, (dlls, names) in enumerate(decls) if "ntdll.dll" in dlls]
+        return table, ntdll
     dirs = [str(_system_dir(machine, arch)) for arch in arches]
     inputs = "\n".join([repr(tuple(arches)), startup_cache.file_identity(__file__), index.key] + dirs)
-    return startup_cache.cached("declared-traps", inputs, compute)
+    table, ntdll = startup_cache.cached("declared-traps", inputs, compute)
+    return table, ntdll
 
 
 class _DeclaredTraps:

@@ -19,7 +19,6 @@ default is a fresh object (``field(default_factory=list)``): ``self.deps = [] if
 from __future__ import annotations
 
 import reprlib
-from dataclasses import FrozenInstanceError
 
 #: stands for "make a fresh default" in a hand-written __init__ (a caller's explicit None stays None)
 NEW = type("NewDefault", (), {"__repr__": lambda self: "<new default>", "__slots__": ()})()
@@ -60,9 +59,11 @@ class FrozenRecord(Record):
     __slots__ = ()
 
     def __setattr__(self, name, value):
+        from dataclasses import FrozenInstanceError   # (importing dataclasses costs ~5 ms: when needed)
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
 
     def __delattr__(self, name):
+        from dataclasses import FrozenInstanceError
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def __hash__(self):

@@ -6,17 +6,11 @@ import sys
 
 import click
 
-EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE: a winhatch bug, never the guest's exit status
-EXIT_INTERRUPTED = 130    # 128 + SIGINT: what shells expect from a command stopped by Ctrl-C
-EXIT_REFUSED = 1          # no process: the file is missing or not a loadable image
-EXIT_LIMIT = 124          # a budget ended the guest (as timeout(1) exits)
-EXIT_UNIMPLEMENTED = 125  # the guest called an API winhatch does not implement
-EXIT_DEADLOCK = 126       # no guest thread could run again
-
-#: `winhatch run`'s default budgets (each option's 0 means none): generous for programs, finite for samples
-DEFAULT_TIMEOUT = 600.0           # host seconds
-DEFAULT_MAX_API_CALLS = 100_000_000
-DEFAULT_MAX_EMULATED = 3600.0     # emulated seconds (an hour of the guest's clock)
+# the exit statuses and default budgets of `winhatch run`, and its work (winhatch.runcmd: the console script
+# serves a plain `winhatch run PROGRAM` from there without importing click); re-exported
+from winhatch.runcmd import (DEFAULT_MAX_API_CALLS, DEFAULT_MAX_EMULATED, DEFAULT_TIMEOUT,  # noqa: E402,F401
+                             EXIT_DEADLOCK, EXIT_INTERNAL_ERROR, EXIT_INTERRUPTED, EXIT_LIMIT, EXIT_REFUSED,
+                             EXIT_UNIMPLEMENTED, _exit_message, _exit_status, _parse_env, _ResumeGc, _writable)
 
 
 class _Group(click.Group):
@@ -72,88 +66,10 @@ def inspect(file: str, as_json: bool) -> None:
 from winhatch.report.trace import TRACE_CATEGORIES  # noqa: E402  (re-exported: --trace choices)
 
 
-def _parse_env(env) -> dict:
-    envd = {}
-    for e in env:
-        if "=" not in e:
-            raise click.BadParameter(f"{e!r} is not NAME=VALUE", param_hint="--env")
-        k, v = e.split("=", 1)
-        envd[k] = v
-    return envd
-
-
-def _exit_message(res) -> None:
-    if res.crash:
-        cr = res.crash
-        click.echo(f"winhatch: unhandled exception {cr['code_name']} (0x{cr['code']:08X}) at {cr['where']}: "
-                   f"{cr['instruction']}" + (f" ({cr['access']} of 0x{cr['fault_address']:x})"
-                                             if cr.get("fault_address") is not None else ""), err=True)
-    elif res.startup_error:
-        se = res.startup_error
-        click.echo(f"winhatch: start-up failed: {se['message']} ({se['status_name']}, 0x{se['status']:08X})",
-                   err=True)
-    elif res.error:
-        click.echo(f"winhatch: {res.error}", err=True)
-    # what stopped a child process is said too (the run's own message is about the program)
-    machine = getattr(res, "machine", None)
-    for p in getattr(machine, "processes", []) or []:
-        if p is res.process or getattr(p, "arch", None) is None:
-            continue
-        un = p.subsystem.get("unimplemented") or []
-        msg = getattr(p, "stop_message", None)
-        if un or msg:
-            click.echo(f"winhatch: in child {p.image_name} (pid {p.pid}): "
-                       f"{msg or 'unimplemented API ' + un[0]['api']}", err=True)
-
-
-def _writable(path: str, what: str) -> None:
-    """Refuse an output path we cannot write before running anything (one clear line, no traceback)."""
-    import os
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise click.BadParameter(f"directory {d} does not exist", param_hint=what)
-    if os.path.isdir(path):
-        raise click.BadParameter(f"{path} is a directory", param_hint=what)
-
-
-class _ResumeGc:
-    """Turns the cyclic garbage collector back on (once): call it, or let the machine's first thread_create
-    event do it (`setup_machine`)."""
-
-    def __init__(self, was_enabled: bool):
-        self.pending = was_enabled
-
-    def __call__(self) -> None:
-        if self.pending:
-            self.pending = False
-            import gc
-            gc.freeze()
-            gc.enable()
-
-    def setup_machine(self, machine) -> None:
-        from winhatch.kernel.events import THREAD
-
-        def on_thread_event(event) -> None:
-            if event.name == "thread_create":
-                self()
-        machine.events.subscribe(on_thread_event, categories=(THREAD,))
-
-
 def _pause_gc_for_startup() -> _ResumeGc:
-    """Pause the cyclic garbage collector while a `run` starts up, in the `winhatch` command's own process.
-
-    The start-up (the imports, the ~900 API declarations, the subsystem's trap table, process creation)
-    allocates a few hundred thousand objects that live until the process exits; with the collector on,
-    each is traversed about twice by young-generation collections (~15 ms of a ~250 ms hello run).  It is
-    turned back on when the process's first thread exists, after `gc.freeze()` has moved what the start-up
-    made out of its reach, so the guest's run is collected as usual.  Freezing is only right in a process
-    that runs one program and exits (whatever is frozen, garbage included, stays until the end): when
-    main() is called by a host program (a test's CliRunner), nothing changes."""
-    import gc
-    was_enabled = gc.isenabled() and main.command_process
-    if was_enabled:
-        gc.disable()
-    return _ResumeGc(was_enabled)
+    """winhatch.runcmd.pause_gc_for_startup in the `winhatch` command's own process (main.command_process)."""
+    from winhatch.runcmd import pause_gc_for_startup
+    return pause_gc_for_startup(main.command_process)
 
 
 class _Size(click.ParamType):
@@ -331,165 +247,12 @@ def run(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated,
     With --snapshot-stop the status is 0 once the snapshot is written (outcome "snapshot"), 1 when it could
     not be written; --from-snapshot refuses a damaged or foreign file with status 1.
     """
-    if from_snapshot:
-        if program is not None or args:
-            raise click.UsageError("--from-snapshot continues a saved run: give no PROGRAM")
-        for given, opt in ((shellcode_file, "--shellcode"), (export, "--export"), (cwd, "--cwd"), (env, "--env"),
-                           (net_config, "--net-config"), (net_mode != "fake", "--net"),
-                           (coverage_file, "--coverage"), (max_memory is not None, "--max-memory"),
-                           (max_handles is not None, "--max-handles"), (snapshot_at, "--snapshot-at"),
-                           (profile_file, "--profile")):
-            if given:
-                raise click.UsageError(f"{opt} cannot be used with --from-snapshot (the snapshot has the "
-                                       f"machine's settings)")
-        program = None
-    if snapshot_at or snapshot_file or snapshot_stop:
-        if not (snapshot_at and snapshot_file):
-            raise click.UsageError("--snapshot-at WHEN and --snapshot-file FILE go together")
-        from winhatch.snapshot import Trigger
-        try:
-            Trigger(snapshot_at)
-        except ValueError as e:
-            raise click.UsageError(str(e)) from None
-        _writable(snapshot_file, "--snapshot-file")
-    if from_snapshot:
-        pass
-    elif shellcode_file:
-        if not arch:
-            raise click.UsageError("--shellcode needs --arch x86 or --arch x64")
-        if program is not None:
-            args = (program,) + tuple(args)
-        program = shellcode_file
-    elif program is None:
-        raise click.UsageError("Missing argument 'PROGRAM' (or --shellcode FILE --arch ARCH).")
-    elif arch:
-        raise click.UsageError("--arch is for --shellcode (a PE file names its own architecture)")
-    gc_resume = _pause_gc_for_startup()
-    from winhatch import runner
-    from winhatch.kernel.events import JsonlWriter
-    from winhatch.report.trace import TracePrinter, categories_for
-
-    envd = _parse_env(env)
-    for path, opt in ((events_file, "--events"), (report_file, "--report"), (html_file, "--html"),
-                      (pcap_file, "--pcap")):
-        if path:
-            _writable(path, opt)
-    cfg = None
-    if net_config:
-        from winhatch.kernel.net.internet import NetConfig, NetConfigError
-        try:
-            cfg = NetConfig.load(net_config)
-        except NetConfigError as e:
-            raise click.UsageError(f"--net-config: {e}") from None
-    profile = None
-    if profile_file:
-        from winhatch.kernel.profile import Profile, ProfileError
-        try:
-            profile = Profile.load(profile_file)
-        except ProfileError as e:
-            raise click.UsageError(f"--profile: {e}") from None
-    subs = []
-    printer = TracePrinter(sys.stderr, categories_for(trace)) if trace else None
-    if printer:
-        subs.append(printer)
-    writer = JsonlWriter(events_file) if events_file else None
-    if writer:
-        subs.append(writer)
-    sys.stdout.flush()
-    interrupted = False
-    setup = gc_resume.setup_machine
-    recorder = None
-    if coverage_file:
-        _writable(coverage_file, "--coverage")
-        from winhatch.report.drcov import CoverageRecorder
-        recorder = CoverageRecorder()
-
-        def setup(machine, _first=gc_resume.setup_machine):
-            recorder.setup(machine)
-            _first(machine)
-    if from_snapshot:
-        gc_resume()
-        setup = None
-    try:
-        res = runner.run(program, list(args), cwd=cwd, env=envd, timeout=timeout, max_instructions=max_instructions,
-                         stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, stdin=sys.stdin.buffer,
-                         subscribers=subs, record=("api", "syscall") if (report_file or html_file) and report_apis else (),
-                         setup_machine=setup, max_memory=max_memory, max_handles=max_handles,
-                         shellcode=arch if shellcode_file else None, export=export,
-                         max_api_calls=max_api_calls, max_emulated_s=max_emulated,
-                         net=net_mode, net_config=cfg, writable=writable, out_dir=out_dir,
-                         snapshot_at=snapshot_at, snapshot_file=snapshot_file,
-                         snapshot_stop=snapshot_stop, from_snapshot=from_snapshot, profile=profile,
-                         gdb={"port": gdb_port, "host": gdb_host, "stop": gdb_stop} if gdb_port is not None else None)
-    except runner.Interrupted as e:   # Ctrl-C: the guests ended with STATUS_CONTROL_C_EXIT, report anyway
-        res, interrupted = e.result, True
-    finally:
-        gc_resume()
-        if printer:
-            printer.flush()
-        if writer:
-            writer.close()
-    sys.stdout.flush()
-    _exit_message(res)
-    if snapshot_at:
-        info = getattr(res.machine, "snapshot_info", None)
-        if info:
-            click.echo(f"winhatch: snapshot written to {info['path']} ({info['bytes']:,} bytes, "
-                       f"{info['seconds']:.2f} s)", err=True)
-        elif res.outcome != "snapshot":
-            click.echo(f"winhatch: the snapshot point {snapshot_at} was not reached: no snapshot written", err=True)
-    if vmmap and res.process is not None and res.process.aspace is not None:
-        from rich.console import Console
-        from winhatch.report import memmap
-        from winhatch.report.console import output_console
-        memmap.render(memmap.memory_map(res.process.aspace), output_console(stderr=True),
-                      title=f"{res.process.image_name} (pid {res.process.pid})")
-    if pcap_file:
-        from winhatch.kernel.net.internet import internet_of
-        if res.machine is not None:
-            internet_of(res.machine).capture.write_pcap(pcap_file)
-    if recorder is not None:
-        info = recorder.write(coverage_file)
-        click.echo(f"winhatch: coverage in {coverage_file}: {info['blocks']} blocks in {info['modules']} modules"
-                   + (f" ({info['outside']} outside every module, not written)" if info["outside"] else ""),
-                   err=True)
-    if dump_dir and res.process is not None:
-        from winhatch.report.dump import write_dumps
-        try:
-            man = write_dumps(res, dump_dir)
-            click.echo(f"winhatch: dumps in {dump_dir} (minidump, {len(man['modules'])} modules, "
-                       f"{len(man['unpacked'])} rebuilt images, {len(man['regions'])} regions)", err=True)
-        except OSError as e:
-            click.echo(f"winhatch: --dump {dump_dir}: {e.strerror or e}", err=True)
-    if report_file or html_file:
-        from winhatch.report import jsonreport
-        doc = res.report()
-        if report_file:
-            jsonreport.write(doc, report_file)
-        if html_file:
-            from winhatch.report.html import write_html
-            write_html(doc, html_file)
-    if interrupted:
-        sys.exit(128 + getattr(res, "interrupt_signal", 2))     # 130 for Ctrl-C, 143 for SIGTERM
-    sys.exit(_exit_status(res))
-
-
-def _exit_status(res) -> int:
-    """`winhatch run`'s exit status: the guest's own when it ended by itself, winhatch's when winhatch ended it."""
-    outcome = res.outcome
-    if outcome == "refused":
-        return EXIT_REFUSED
-    if outcome == "unimplemented":
-        return EXIT_UNIMPLEMENTED
-    if outcome == "limit":
-        return EXIT_LIMIT
-    if outcome == "deadlock":
-        return EXIT_DEADLOCK
-    if outcome == "interrupted":
-        return EXIT_INTERRUPTED
-    if outcome == "snapshot":
-        return 0 if getattr(res.machine, "snapshot_info", None) else EXIT_REFUSED
-    return res.exit_status & 0xFF
+    from winhatch.runcmd import run_program
+    run_program(trace, cwd, env, timeout, max_instructions, max_api_calls, max_emulated, max_memory, max_handles,
+                events_file, vmmap, report_file, html_file, report_apis, net_mode, net_config, pcap_file, dump_dir,
+                coverage_file, shellcode_file, arch, export, out_dir, writable, snapshot_at, snapshot_file,
+                snapshot_stop, from_snapshot, gdb_port, gdb_host, gdb_stop, profile_file, program, args,
+                command_process=main.command_process)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 from winhatch._record import NEW, Record
@@ -587,9 +588,20 @@ def _run_snapshot(path, *, timeout, max_instructions, stdout, stderr, stdin, sub
     return res
 
 
+class _NoSnapshot(Exception):
+    """Never raised: what _drive catches for winhatch.snapshot.StopAfterSnapshot when no snapshot module is
+    loaded (it raises that only once a snapshot was asked for, which imports it)."""
+
+
+def _stop_after_snapshot() -> type:
+    """winhatch.snapshot.StopAfterSnapshot if that module is loaded (an `except` clause evaluates this only
+    when an exception arrives: a run without a snapshot never imports pickle, tarfile, zipfile, ...)."""
+    snap = sys.modules.get("winhatch.snapshot")
+    return snap.StopAfterSnapshot if snap is not None else _NoSnapshot
+
+
 def _drive(machine, proc, console, ctrl_c, stub=None) -> RunResult:
     """Run the machine until `proc` and the processes it started have ended; the RunResult."""
-    from winhatch.snapshot import StopAfterSnapshot
     error = None
     machine.snapshot_process = proc    # the run's main process, for a snapshot requested from a callback
 
@@ -605,7 +617,7 @@ def _drive(machine, proc, console, ctrl_c, stub=None) -> RunResult:
             stub.process_exited(proc.exit_status)   # gdb hears of the exit now, not after the children
         if proc.exited and any(not p.exited for p in guests()):
             machine.dispatcher.run(until=lambda: all(p.exited for p in guests()))
-    except StopAfterSnapshot as e:
+    except _stop_after_snapshot() as e:
         for p in guests():
             if not p.exited:
                 machine.terminate_process(p, 0xC0000194)

@@ -57,7 +57,8 @@ def test_every_numbered_ntdll_export_is_a_stub_with_its_number():
 def test_service_prototypes_match_the_table():
     """Every implementation's declared parameters (kernel services and the ntdll handlers serving a service)
     are the table's argument count: the x86 stub pops exactly that many."""
-    from winhatch.win32 import api
+    from winhatch.win32 import api, subsystem
+    subsystem.load_handler_modules()   # every declaration (a run imports only the modules it calls)
     for name, fn in S.kernel_services().items():   # (kernel_service checks this when it is declared)
         assert fn.__code__.co_argcount == 2 + S.BY_NAME[name].argc, name
     for spec in api.specs():

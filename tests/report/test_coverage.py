@@ -12,7 +12,7 @@ from report_helpers import cli
 import fixturebuild
 from winhatch.pe.builder import SCN_CODE, ImageBuilder
 from winhatch.report import coverage
-from winhatch.win32 import api
+from winhatch.win32 import api, subsystem
 from winhatch.win32.data import load_exports
 
 
@@ -32,6 +32,7 @@ def _image(path, arch, imports):
 def _declared(dll, name):
     """Whether a handler is declared for dll!name: read from the declarations, not from the machine that
     the coverage command asks."""
+    subsystem.load_handler_modules()   # every declaration (a run imports only the modules it calls)
     return any(dll in s.dlls and name in [n for n, _w in s.names()] for s in api.specs())
 
 

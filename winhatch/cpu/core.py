@@ -7,13 +7,13 @@ import itertools
 import struct
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import unicorn
 import unicorn.x86_const as X
 
 from winhatch import ntstatus as nt
+from winhatch._record import FrozenRecord
 from winhatch.cpu import _native as N
 from winhatch.cpu.context import Context, context_fields
 
@@ -107,27 +107,35 @@ class CpuError(nt.NtStatusError):
         self.address = address
 
 
-@dataclass(frozen=True)
-class GuestFault:
-    status: int                      # NTSTATUS
-    pc: int                          # address of the faulting instruction
-    access: Optional[str] = None     # "read" | "write" | "execute" | None
-    address: Optional[int] = None    # faulting data VA (memory faults)
-    kind: str = "unknown"            # unmapped | protected | divide | breakpoint | invalid-opcode | privileged | gp | ...
-    description: str = ""
-    vector: Optional[int] = None     # x86 exception vector when it came from one
+class GuestFault(FrozenRecord):
+    _fields = ("status", "pc", "access", "address", "kind", "description", "vector")
+
+    def __init__(self, status: int, pc: int, access: Optional[str] = None, address: Optional[int] = None,
+                 kind: str = "unknown", description: str = "", vector: Optional[int] = None) -> None:
+        init = object.__setattr__
+        init(self, "status", status)             # NTSTATUS
+        init(self, "pc", pc)                     # address of the faulting instruction
+        init(self, "access", access)             # "read" | "write" | "execute" | None
+        init(self, "address", address)           # faulting data VA (memory faults)
+        init(self, "kind", kind)   # unmapped | protected | divide | breakpoint | invalid-opcode | privileged | gp | ...
+        init(self, "description", description)
+        init(self, "vector", vector)             # x86 exception vector when it came from one
 
     def __str__(self) -> str:
         return f"{nt.status_name(self.status)} at {self.pc:#x}: {self.description}"
 
 
-@dataclass(frozen=True)
-class StopReason:
-    kind: str                         # trap | fault | budget | timeout | stopped | until
-    pc: int
-    trap_va: Optional[int] = None
-    fault: Optional[GuestFault] = None
-    instructions: int = 0             # executed by this run, when it had an instruction budget (else 0)
+class StopReason(FrozenRecord):
+    _fields = ("kind", "pc", "trap_va", "fault", "instructions")
+
+    def __init__(self, kind: str, pc: int, trap_va: Optional[int] = None, fault: Optional[GuestFault] = None,
+                 instructions: int = 0) -> None:
+        init = object.__setattr__
+        init(self, "kind", kind)                 # trap | fault | budget | timeout | stopped | until
+        init(self, "pc", pc)
+        init(self, "trap_va", trap_va)
+        init(self, "fault", fault)
+        init(self, "instructions", instructions)  # executed by this run, when it had an instruction budget (else 0)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -303,8 +311,8 @@ def _tlb_fill_callback() -> Optional[int]:
         try:
             import mmap
             import os
-            import platform
-            if os.name == "posix" and platform.machine().lower() in ("x86_64", "amd64"):
+            # os.uname().machine is what platform.machine() reports on POSIX (importing platform: ~1.5 ms)
+            if os.name == "posix" and os.uname().machine.lower() in ("x86_64", "amd64"):
                 page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
                 page.write(_TLB_FILL_SYSV64)
                 fn = (page, ctypes.addressof(ctypes.c_char.from_buffer(page)))
@@ -624,15 +632,26 @@ def seed_calibrations(pc_sync: tuple[str, Optional[int]], invalid_addr: Optional
 #: the leaves whose engine answers are measured once per mode (subleaves 0-7 of each basic leaf)
 _CPUID_SUBLEAVES = 8
 _engine_cpuid: dict[int, dict[tuple[int, int], tuple[int, int, int, int]]] = {}
+#: where the engine's answers may be kept across processes (set by the layer that owns a cache:
+#: winhatch.win32.startup_cache): fn(mode, compute) -> the table, compute() when it has none
+engine_cpuid_store: Optional[Callable] = None
 
 
 def _engine_cpuid_table(mode: int) -> dict[tuple[int, int], tuple[int, int, int, int]]:
     """What the engine's own CPUID answers, leaf by leaf: the basic leaves up to its maximum (subleaves 0-7)
     and the extended ones up to its maximum (subleaf 0). The features are those the engine implements, so a
-    program that trusts them runs; CpuidModel changes only what names the machine."""
+    program that trusts them runs; CpuidModel changes only what names the machine.  Asking costs ~20 ms (a
+    few hundred one-instruction runs): once per process, kept across processes by engine_cpuid_store."""
     t = _engine_cpuid.get(mode)
     if t is not None:
         return t
+    t = engine_cpuid_store(mode, lambda: _ask_engine_cpuid(mode)) if engine_cpuid_store is not None \
+        else _ask_engine_cpuid(mode)
+    _engine_cpuid[mode] = t
+    return t
+
+
+def _ask_engine_cpuid(mode: int) -> dict[tuple[int, int], tuple[int, int, int, int]]:
     uc = _new_engine(mode)
     uc.mem_map(0x10000, PAGE)
     uc.mem_write(0x10000, b"\x0f\xa2")
@@ -651,7 +670,6 @@ def _engine_cpuid_table(mode: int) -> dict[tuple[int, int], tuple[int, int, int,
     ext = min(ask(0x80000000, 0)[0], 0x80000020)
     for leaf in range(0x80000000, ext + 1):
         t[leaf, 0] = ask(leaf, 0)
-    _engine_cpuid[mode] = t
     return t
 
 
@@ -659,9 +677,18 @@ class CpuidModel:
     """The CPUID a guest sees: the engine's feature leaves, with the identity of the machine's processor —
     its signature (family/model/stepping), its logical-processor count, its brand string — and no
     hypervisor: leaf 1 ECX bit 31 clear and nothing at 0x40000000 (a leaf above the maximum answers as the
-    highest basic leaf does, Intel's documented rule, so no hypervisor vendor string appears)."""
+    highest basic leaf does, Intel's documented rule, so no hypervisor vendor string appears).  The table is
+    made when the guest first executes CPUID (most programs never do)."""
 
     def __init__(self, mode: int, *, brand: str, processors: int, signature: int = 0x000906EA):
+        self.mode = mode
+        self.brand = brand
+        self.processors = processors
+        self.signature = signature
+        self.table: Optional[dict] = None
+
+    def _build(self) -> None:
+        mode, brand, processors, signature = self.mode, self.brand, self.processors, self.signature
         engine = _engine_cpuid_table(mode)
         self.table = dict(engine)
         self.max_basic = engine[0, 0][0]
@@ -679,6 +706,8 @@ class CpuidModel:
                 self.table[0x80000002 + i, 0] = struct.unpack_from("<4I", raw, 16 * i)
 
     def answer(self, leaf: int, sub: int) -> tuple[int, int, int, int]:
+        if self.table is None:
+            self._build()
         if leaf >= 0x80000000:
             if leaf > self.max_ext:
                 leaf, sub = self.max_basic, 0 if sub >= _CPUID_SUBLEAVES else sub

@@ -13,7 +13,6 @@ two runs see the same machine, and none of the names or numbers analysis systems
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -144,6 +143,7 @@ class Profile:
             raise ProfileError(f"profile {path}: {e.strerror or e}") from None
         except UnicodeDecodeError:
             raise ProfileError(f"profile {path}: not UTF-8 text") from None
+        import tomllib   # (only a profile file needs it)
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:

@@ -22,6 +22,7 @@ import math
 
 import re
 import struct
+import sys
 from typing import Callable
 
 from winhatch._record import Record
@@ -59,6 +60,45 @@ _LAST_STATUS = {a: TEB.offset(a, "LastStatusValue") for a in ("x86", "x64")}
 _DATA: list[tuple[str, str, int, Callable | None]] = []
 _INIT: dict[str, Callable] = {}
 _INTERNAL_FN: list[tuple[str, str]] = []
+# the module whose import made each declaration (declaring_module): the handler index (winhatch.win32.
+# handler_index) records it, and a run imports a handler module when the first of its APIs is called
+_BY_ORIGIN: dict[str, list["ApiSpec"]] = {}
+_DATA_ORIGIN: list[str] = []       # parallel to _DATA
+_INIT_ORIGIN: dict[str, str] = {}  # dll -> the module of its dll_init
+#: declarations made by code outside winhatch (a script re-declaring an API for the whole Python process):
+#: while there is one, the subsystem imports every handler module and registers every declaration up front,
+#: as it did before the index (so a later declaration replaces an earlier one in import order)
+_FOREIGN: list = []
+#: the complete declarations (winhatch.win32.handler_index.Index) once a start-up has loaded the index: the
+#: functions below that describe the system DLLs (data exports, initialisers, internal functions and data)
+#: answer from it, so they are the same whichever handler modules this process has imported
+_INDEX = None
+
+
+def declaring_module(depth: int = 2) -> str:
+    """The module whose body is executing the declaration: the innermost frame of a module's top-level code
+    (a declaration made by a helper function that the module body calls belongs to that module)."""
+    f = sys._getframe(depth)
+    for _ in range(64):   # bounded: declarations are made a few calls deep at most
+        if f is None:
+            break
+        if f.f_code.co_name == "<module>":
+            return f.f_globals.get("__name__", "?")
+        f = f.f_back
+    return "?"
+
+
+def _note_origin(origin: str, what) -> None:
+    if not origin.startswith("winhatch."):
+        _FOREIGN.append(what)
+
+
+def _before_foreign(origin: str) -> None:
+    """A declaration from outside winhatch comes after every handler module's (it replaces theirs): they are
+    imported first."""
+    if not origin.startswith("winhatch."):
+        from winhatch.win32 import handler_index
+        handler_index.load_all()
 
 
 class Param(Record):
@@ -201,8 +241,13 @@ def api(dlls: str | tuple[str, ...], proto: str, *, calls_guest: bool = False, w
             raise ValueError(f"bad prototype: {proto}")
         name = m[1]
         served = fn if guarded is None else _guarded(fn, name.rstrip("%"), proto, guarded)
-        _REGISTRY.append(ApiSpec.declared(tuple(d.lower() for d in dlls), name.rstrip("%"), proto, served,
-                                          name.endswith("%"), calls_guest, wide))
+        spec = ApiSpec.declared(tuple(d.lower() for d in dlls), name.rstrip("%"), proto, served,
+                                name.endswith("%"), calls_guest, wide)
+        origin = spec._origin = declaring_module()
+        _before_foreign(origin)
+        _REGISTRY.append(spec)
+        _BY_ORIGIN.setdefault(origin, []).append(spec)
+        _note_origin(origin, spec)
         return fn
 
     return deco
@@ -239,7 +284,11 @@ def _guarded(fn: Callable, name: str, proto: str, value: int) -> Callable:
 
 def data_export(dll: str, name: str, size: int, init: Callable | None = None) -> None:
     """Declare the size of a data export (e.g. msvcrt!_iob) and an optional initialiser fn(c, address)."""
+    origin = declaring_module()
+    _before_foreign(origin)
     _DATA.append((dll.lower(), name, size, init))
+    _DATA_ORIGIN.append(origin)
+    _note_origin(origin, _DATA[-1])
 
 
 INTERNAL_DATA = ".whdata"
@@ -251,10 +300,16 @@ def internal_function(dll: str, name: str) -> None:
     through a vftable): the DLL gets a framed stub named `name` in its trap table, and an @api declaration
     whose registered name is `name` serves it."""
     _INTERNAL_FN.append((dll.lower(), name))
+    _note_origin(declaring_module(), _INTERNAL_FN[-1])
 
 
 def internal_functions() -> list[tuple[str, str]]:
-    return list(_INTERNAL_FN)
+    """Every declared internal function: the index's (complete, whatever is imported) and this process's."""
+    if _INDEX is None:
+        return list(_INTERNAL_FN)
+    out = list(_INDEX.internal_functions)
+    seen = set(out)
+    return out + [x for x in _INTERNAL_FN if x not in seen]
 
 
 def internal_data(dll: str, name: str, size: int) -> None:
@@ -262,16 +317,23 @@ def internal_data(dll: str, name: str, size: int) -> None:
     exception classes the C++ runtime throws): it lives in the DLL's own image, in the section INTERNAL_DATA,
     laid out in declaration order (internal_data_offset), so image-relative references to it work."""
     _INTERNAL_DATA.append((dll.lower(), name, size))
+    _note_origin(declaring_module(), _INTERNAL_DATA[-1])
 
 
 def internal_data_items() -> list[tuple[str, str, int]]:
-    return list(_INTERNAL_DATA)
+    """Every declared item of internal data, in the order of the index (the order of a full import, which
+    lays the DLLs out), then this process's others."""
+    if _INDEX is None:
+        return list(_INTERNAL_DATA)
+    out = list(_INDEX.internal_data)
+    seen = set(out)
+    return out + [x for x in _INTERNAL_DATA if x not in seen]
 
 
 def internal_data_layout(dll: str) -> tuple[dict[str, int], int]:
     """{name: offset in the INTERNAL_DATA section} of a DLL's internal data, and the section's size."""
     out, off = {}, 0
-    for d, name, size in _INTERNAL_DATA:
+    for d, name, size in internal_data_items():
         if d == dll.lower():
             off = (off + 15) & ~15
             out[name] = off
@@ -282,21 +344,47 @@ def internal_data_layout(dll: str) -> tuple[dict[str, int], int]:
 def dll_init(dll: str):
     """Declare the Python initialiser run as the synthetic DLL's entry point (DllMain)."""
     def deco(fn):
+        origin = declaring_module()
+        _before_foreign(origin)
         _INIT[dll.lower()] = fn
+        _INIT_ORIGIN[dll.lower()] = origin
+        _note_origin(origin, (dll, fn))
         return fn
     return deco
 
 
 def specs() -> list[ApiSpec]:
+    """The declarations of the handler modules imported so far (all of them after
+    winhatch.win32.subsystem.load_handler_modules)."""
     return list(_REGISTRY)
 
 
 def data_exports() -> list[tuple[str, str, int, Callable | None]]:
-    return list(_DATA)
+    """Every declared data export (dll, name, size, initialiser or None): the index's, whatever is imported
+    (an initialiser of a module not imported yet is a stand-in that imports it when called), then this
+    process's others."""
+    if _INDEX is None:
+        return list(_DATA)
+    real = {(d, n): init for d, n, _s, init in _DATA}
+    out = [(d, n, size, real[(d, n)] if (d, n) in real else (_INDEX.deferred(origin, "data", (d, n)) if has_init
+                                                             else None))
+           for origin, d, n, size, has_init in _INDEX.data]
+    seen = {(d, n) for _o, d, n, _s, _h in _INDEX.data}
+    return out + [x for x in _DATA if (x[0], x[1]) not in seen]
 
 
 def dll_initializers() -> dict[str, Callable]:
-    return dict(_INIT)
+    """{dll: its dll_init}: the index's (a stand-in that imports the module for one not imported yet),
+    then this process's."""
+    if _INDEX is None:
+        return dict(_INIT)
+    out = {dll: _INIT.get(dll) or _INDEX.deferred(origin, "init", dll) for origin, dll in _INDEX.inits}
+    out.update(_INIT)
+    return out
+
+
+def foreign_declarations() -> list:
+    return list(_FOREIGN)
 
 
 # ================================================================================ calls

@@ -82,6 +82,8 @@ def prime_cpu_calibrations() -> None:
     precise after a pc write) and about the probes in core.py, so the key is the library file's identity
     and core.py's: another build of either calibrates again."""
     from winhatch.cpu import _native, core
+    if core.engine_cpuid_store is None:
+        core.engine_cpuid_store = _engine_cpuid_store
     if core.calibrated():
         return   # calibrated in this process already
     inputs = f"{file_identity(_native.lib._name)}\n{code_identity(core)}"
@@ -90,3 +92,12 @@ def prime_cpu_calibrations() -> None:
         "cpu-calibration", inputs, lambda: core.calibrations(),
         keep=lambda v: v[0][0] in ("precise", "clear") and v[1] is not None and v[2] is not None)
     core.seed_calibrations(tuple(pc_sync), invalid_addr, emu_counter)
+
+
+def _engine_cpuid_store(mode: int, compute):
+    """winhatch.cpu.core.engine_cpuid_store: the engine's CPUID answers for a CPU mode (~20 ms of probes, made
+    when a guest first executes CPUID), kept in the cache.  Like the calibrations they are facts about the
+    Unicorn library binary (its emulated processor) and the probes in core.py."""
+    from winhatch.cpu import _native, core
+    inputs = f"{mode}\n{file_identity(_native.lib._name)}\n{code_identity(core)}"
+    return cached("cpu-cpuid", inputs, compute, keep=lambda t: bool(t) and (0, 0) in t)

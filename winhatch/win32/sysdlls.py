@@ -102,7 +102,8 @@ def _entry_dlls() -> set[str]:
 def cache_key(arch: str) -> str:
     from winhatch.cpu import TRAP_STUB, api_stub
     from winhatch.win32 import data as data_pkg
-    from winhatch.win32 import native
+    from winhatch.win32 import handler_index, native
+    handler_index.ensure()   # the declarations below are every handler module's, whichever are imported
     h = hashlib.sha256()
     h.update(f"{FORMAT_VERSION}:{arch}:{TRAP_STUB.hex()}:{api_stub(arch)[0].hex()}:{native.signature()}".encode())
     h.update((Path(data_pkg.__file__).parent / f"exports-{arch}.json.gz").read_bytes())

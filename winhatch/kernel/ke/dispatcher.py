@@ -45,9 +45,9 @@ from __future__ import annotations
 
 import random
 from functools import partial
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from winhatch._record import Record
 from winhatch.ntstatus import (STATUS_ACCESS_VIOLATION, STATUS_BREAKPOINT, STATUS_GUARD_PAGE_VIOLATION,
                                STATUS_IN_PAGE_ERROR,
                                STATUS_INSTRUCTION_BUDGET_EXHAUSTED, STATUS_NOT_IMPLEMENTED, STATUS_STACK_OVERFLOW,
@@ -159,18 +159,23 @@ def interrupted_stop() -> MachineStop:
     return MachineStop("interrupted (Ctrl-C)", STATUS_CONTROL_C_EXIT)
 
 
-@dataclass
-class ExceptionInfo:
-    code: int
-    address: int
-    access: str | None = None
-    fault_address: int | None = None
-    description: str = ""
-    parameters: tuple = ()
-    first_chance: bool = True
-    flags: int = 0                  # EXCEPTION_RECORD.ExceptionFlags (EXCEPTION_NONCONTINUABLE, …)
-    record_chain: int = 0           # EXCEPTION_RECORD.ExceptionRecord (a nested exception's cause)
-    context: object = None          # a winhatch.cpu.Context to dispatch with instead of the CPU's registers
+class ExceptionInfo(Record):
+    _fields = ("code", "address", "access", "fault_address", "description", "parameters", "first_chance", "flags",
+               "record_chain", "context")
+
+    def __init__(self, code: int, address: int, access: str | None = None, fault_address: int | None = None,
+                 description: str = "", parameters: tuple = (), first_chance: bool = True, flags: int = 0,
+                 record_chain: int = 0, context: object = None) -> None:
+        self.code = code
+        self.address = address
+        self.access = access
+        self.fault_address = fault_address
+        self.description = description
+        self.parameters = parameters
+        self.first_chance = first_chance
+        self.flags = flags                  # EXCEPTION_RECORD.ExceptionFlags (EXCEPTION_NONCONTINUABLE, …)
+        self.record_chain = record_chain    # EXCEPTION_RECORD.ExceptionRecord (a nested exception's cause)
+        self.context = context              # a winhatch.cpu.Context to dispatch with instead of the CPU's registers
 
 
 def fault_parameters(info: ExceptionInfo) -> tuple:

@@ -26,10 +26,10 @@ no implementation stops the guest loudly, exactly like an unimplemented API.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from winhatch._record import FrozenRecord
 from winhatch.kernel import events as ev
 from winhatch.kernel.ke import apc
 from winhatch.kernel.ke.wait import WouldBlock
@@ -40,12 +40,15 @@ STATUS_INVALID_SYSTEM_SERVICE = 0xC000001C
 KUSER_SYSTEM_CALL = 0x7FFE0308
 
 
-@dataclass(frozen=True)
-class Service:
-    name: str
-    number: int
-    argc: int
-    component: str
+class Service(FrozenRecord):
+    _fields = ("name", "number", "argc", "component")
+
+    def __init__(self, name: str, number: int, argc: int, component: str) -> None:
+        init = object.__setattr__
+        init(self, "name", name)
+        init(self, "number", number)
+        init(self, "argc", argc)
+        init(self, "component", component)
 
     @property
     def zw(self) -> str:

@@ -89,11 +89,16 @@ class MappedImage(Record):
 
 
 class TrapTable:
-    """Machine-wide registry of trap handlers by (dll, function name)."""
+    """Machine-wide registry of trap handlers by (dll, function name).
+
+    `resolver(dll, name)`, when set, is asked for a name not registered yet: it registers the handler and
+    returns it, or returns None (nothing serves the name).  The subsystem registers its ~5,000 declared
+    exports that way, each when it is first looked up, instead of all of them at every start."""
 
     def __init__(self) -> None:
         self._by_name: dict[tuple[str, str], TrapHandler] = {}
         self.unimplemented_factory: Callable[[str, str], TrapHandler] | None = None
+        self.resolver: Callable[[str, str], TrapHandler | None] | None = None
 
     def register(self, dll: str, name: str, fn: Callable, *, calls_guest: bool = False) -> TrapHandler:
         h = TrapHandler(dll.lower(), name, fn, calls_guest)
@@ -101,10 +106,14 @@ class TrapTable:
         return h
 
     def get(self, dll: str, name: str) -> TrapHandler | None:
-        return self._by_name.get((dll.lower(), name))
+        key = (dll.lower(), name)
+        h = self._by_name.get(key)
+        if h is None and self.resolver is not None:
+            h = self.resolver(*key)
+        return h
 
     def handler_for(self, dll: str, name: str) -> TrapHandler:
-        h = self._by_name.get((dll.lower(), name))
+        h = self.get(dll, name)
         if h is None:
             if self.unimplemented_factory is None:
                 raise KeyError(f"{dll}!{name}")
@@ -112,6 +121,7 @@ class TrapTable:
         return h
 
     def registered(self) -> list[tuple[str, str]]:
+        """The names registered so far (a resolver's are added as they are looked up)."""
         return sorted(self._by_name)
 
 

@@ -7,8 +7,8 @@ absolute form (x64 40 bytes, x86 20), 32-bit offsets in the self-relative one (S
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
+from winhatch._record import Record
 from winhatch.kernel.ke.services import user_read
 from winhatch.ntstatus import NtStatusError
 
@@ -24,13 +24,16 @@ SACL_SECURITY_INFORMATION = 0x8
 STATUS_INVALID_SECURITY_DESCR = 0xC0000079
 
 
-@dataclass
-class Security:
-    owner: bytes | None = None
-    group: bytes | None = None
-    dacl: bytes | None = None          # None: no DACL (with dacl_present: a NULL DACL, everyone allowed)
-    dacl_present: bool = False
-    sacl: bytes | None = None
+class Security(Record):
+    _fields = ("owner", "group", "dacl", "dacl_present", "sacl")
+
+    def __init__(self, owner: bytes | None = None, group: bytes | None = None, dacl: bytes | None = None,
+                 dacl_present: bool = False, sacl: bytes | None = None) -> None:
+        self.owner = owner
+        self.group = group
+        self.dacl = dacl                # None: no DACL (with dacl_present: a NULL DACL, everyone allowed)
+        self.dacl_present = dacl_present
+        self.sacl = sacl
 
 
 def _ptr(proc) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 import unicodedata
 
+from winhatch.kernel.ex.nls_files import best_fit as _best_fit   # shared with the code page files
 from winhatch.ntstatus import ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_FLAGS, ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
 
@@ -194,57 +195,6 @@ def decode(data: bytes, cp: int, *, strict: bool = False) -> str | None:
     if not strict and cp in _DBCS and "\ufffd" in text:
         text = text.replace("\ufffd", chr(_cpinfo(cp)[3]))    # an invalid sequence: the code page's default
     return text
-
-
-#: a combining accent's best fit is a spacing accent: the ASCII grave, circumflex and tilde and the degree sign for
-#: the ring (Microsoft's best-fit tables, e.g. Wine's FoldStringA test: "\u00c3" as MAP_COMPOSITE is "A~"), else
-#: the spacing form Unicode decomposes to a space and the mark (U+00B4 "\u00b4" for U+0301)
-_SPACING_ACCENTS = {"\u0300": "`", "\u0302": "^", "\u0303": "~", "\u030a": "\u00b0"}
-
-
-def _spacing_accent(mark: str, table_rev: dict[str, int]) -> int | None:
-    x = _SPACING_ACCENTS.get(mark)
-    if x is not None and x in table_rev:
-        return table_rev[x]
-    want = f"<compat> 0020 {ord(mark):04X}"
-    for sp, b in table_rev.items():
-        if len(sp) == 1 and unicodedata.decomposition(sp) == want:
-            return b
-    return None
-
-
-#: best fits that no decomposition gives: the fraction slash as the solidus (what a MAP_FOLDCZONE "\u00bd" is in the
-#: ANSI code page: "1/2", Wine's FoldStringA test)
-_EXTRA_FITS = {"\u2044": "/"}
-_COMPAT_OF: dict[int, dict[str, int]] = {}
-
-
-def _compat_fit(ch: str, table_rev: dict[str, int]) -> int | None:
-    """A character of the code page whose compatibility form is `ch` (U+03BC Greek mu is the micro sign, 0xB5
-    in Windows 1252)."""
-    m = _COMPAT_OF.get(id(table_rev))
-    if m is None:
-        m = _COMPAT_OF[id(table_rev)] = {}
-        for x, b in table_rev.items():
-            k = unicodedata.normalize("NFKC", x)
-            if len(x) == 1 and len(k) == 1 and k != x:
-                m.setdefault(k, b)
-    return m.get(ch)
-
-
-def _best_fit(ch: str, table_rev: dict[str, int]) -> int | None:
-    if unicodedata.combining(ch):
-        return _spacing_accent(ch, table_rev)
-    if ch in _EXTRA_FITS and _EXTRA_FITS[ch] in table_rev:
-        return table_rev[_EXTRA_FITS[ch]]
-    fit = _compat_fit(ch, table_rev)
-    if fit is not None:
-        return fit
-    base = unicodedata.normalize("NFKD", ch)
-    base = "".join(x for x in base if not unicodedata.combining(x))
-    if len(base) == 1 and base in table_rev:
-        return table_rev[base]
-    return None
 
 
 _REV: dict[int, dict[str, int]] = {}

@@ -202,15 +202,16 @@ def code_page_file(cp: int) -> bytes:
     return head + struct.pack("<H", len(body)) + mb_part + wc_part
 
 
-def _upper(u: int) -> int:
-    """The simple one-to-one upper-case mapping; a title-case letter (U+01C5 "Dz") maps to itself both ways."""
+def upcase_unit(u: int) -> int:
+    """The simple one-to-one upper-case mapping of l_intl.nls (RtlUpcaseUnicodeChar's); a title-case letter
+    (U+01C5 "Dz") maps to itself both ways, a unit whose upper case is longer (U+01F0) to itself."""
     if 0xD800 <= u <= 0xDFFF or unicodedata.category(chr(u)) == "Lt":
         return u
     up = chr(u).upper()
     return ord(up) if len(up) == 1 and ord(up) < 0x10000 else u
 
 
-def _lower(u: int) -> int:
+def downcase_unit(u: int) -> int:
     if 0xD800 <= u <= 0xDFFF or unicodedata.category(chr(u)) == "Lt":
         return u
     lo = chr(u).lower()
@@ -256,8 +257,8 @@ def _three_level_values(deltas: list[int]) -> list[int]:
 @functools.lru_cache(maxsize=1)
 def casemap_file() -> bytes:
     """The bytes of l_intl.nls."""
-    upper = _three_level(_upper)
-    lower = _three_level(_lower)
+    upper = _three_level(upcase_unit)
+    lower = _three_level(downcase_unit)
     words = [1, len(upper) + 1, *upper, len(lower) + 1, *lower]
     return struct.pack(f"<{len(words)}H", *words)
 

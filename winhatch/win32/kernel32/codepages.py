@@ -749,9 +749,11 @@ def CompareStringOrdinal(c, s1, n1, s2, n2, ignore):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     a, b = _read_t(c, s1, n1, True), _read_t(c, s2, n2, True)
-    if ignore:
-        a, b = a.upper(), b.upper()
     ua, ub = a.encode("utf-16-be", "surrogatepass"), b.encode("utf-16-be", "surrogatepass")
+    if ignore:   # each unit's simple upper case (RtlUpcaseUnicodeChar's): U+01F0 stays, its upper case is longer
+        from winhatch.kernel.ex.nls_files import upcase_unit
+        ua = b"".join(upcase_unit(u).to_bytes(2, "big") for u in struct.unpack(f">{len(ua) // 2}H", ua))
+        ub = b"".join(upcase_unit(u).to_bytes(2, "big") for u in struct.unpack(f">{len(ub) // 2}H", ub))
     return CSTR_LESS_THAN if ua < ub else (CSTR_GREATER_THAN if ua > ub else CSTR_EQUAL)
 
 

@@ -484,29 +484,33 @@ C1_UPPER, C1_LOWER, C1_DIGIT, C1_SPACE, C1_PUNCT, C1_CNTRL, C1_BLANK, C1_XDIGIT,
 
 
 def ctype1(ch: str) -> int:
+    """CT_CTYPE1 as Windows 10's type table gives it (the "new" values of Wine's GetStringTypeW test, checked on
+    Windows): letters by case (a title-case letter is upper and lower, a modifier or other letter and a letter
+    number only alphabetic; U+2071 and U+207F are lower), marks nothing but defined; punctuation is C1_PUNCT,
+    symbols and other numbers only in Latin-1 (U+0024 "$" ... U+00F7; the superscript digits are digits too); the format
+    characters are controls (U+00AD punctuation too, U+FEFF blank too)."""
     o = ord(ch)
     cat = unicodedata.category(ch)
-    f = 0
     if cat == "Cn" and not 0xD800 <= o <= 0xDFFF:
         return 0
-    f |= C1_DEFINED
-    if ch.isupper() or cat == "Lu":
+    f = C1_DEFINED
+    if cat in ("Lu", "Lt"):
         f |= C1_UPPER
-    if ch.islower() or cat == "Ll":
+    if cat in ("Ll", "Lt") or o in (0x2071, 0x207F):
         f |= C1_LOWER
-    if cat == "Nd" or ch in "0123456789":
+    if cat == "Nd" or o in (0xB2, 0xB3, 0xB9):
         f |= C1_DIGIT
     if ch in " \t\n\v\f\r\x85\xa0" or cat in ("Zs", "Zl", "Zp"):
         f |= C1_SPACE
-    if cat.startswith("P") or cat.startswith("S"):
+    if cat.startswith("P") or (o <= 0xFF and (cat.startswith("S") or cat == "No")) or o == 0xAD:
         f |= C1_PUNCT
-    if cat == "Cc":
+    if cat in ("Cc", "Cf"):
         f |= C1_CNTRL
-    if ch in " \t\xa0" or cat == "Zs":
+    if ch in " \t\xa0\ufeff" or cat == "Zs":
         f |= C1_BLANK
     if ch in "0123456789abcdefABCDEF":
         f |= C1_XDIGIT
-    if cat.startswith("L") or cat in ("Mn", "Mc"):
+    if cat.startswith("L") or cat == "Nl":
         f |= C1_ALPHA
     return f
 
@@ -526,6 +530,8 @@ def ctype3(ch: str) -> int:
         f |= 0x8  # C3_SYMBOL
     if cat.startswith("L") or cat in ("Mn", "Mc"):
         f |= 0x8000  # C3_ALPHA
+    if ch == "\u0640":
+        f |= 0x200   # C3_KASHIDA: the Arabic tatweel
     return f
 
 

@@ -52,12 +52,12 @@ def RtlIsValidLocaleName(c, name, flags):
         return 0
     if name == "":
         return 1
-    low = name.lower().replace("_", "-")
-    if low in NEUTRAL_NAME_DEFAULTS and "-" not in low:
-        return 1 if flags & RTL_LOCALE_ALLOW_NEUTRAL_NAMES else 0
     if len(name) > 84 or not all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in name):
         return 0
-    return 1 if lookup_name(name)[0] in ("ok", "unknown") else 0
+    valid = lookup_name(name)[0] in ("ok", "unknown")
+    if valid and "-" not in name and "_" not in name:      # a language alone: a neutral locale ("en", "ia")
+        return 1 if flags & RTL_LOCALE_ALLOW_NEUTRAL_NAMES else 0
+    return 1 if valid else 0
 
 
 @api(NT, "NTSTATUS NTAPI RtlLcidToLocaleName(LCID lcid, UNICODE_STRING *str, ULONG flags, BOOLEAN alloc)")

@@ -12,12 +12,14 @@ Windows's files in System32 have:
   of trail bytes; 0 for a byte that leads nothing) and those tables;
   one word (0), then the wide-char table: 65536 bytes (single-byte) or 65536 words (the byte pair
   lead << 8 | trail of a double-byte character) for each UTF-16 unit.
-  c_1252.nls is so 66,082 bytes, c_437.nls with its glyph table 66,594 — the sizes Windows's files have.
+  c_1252.nls is so 66,082 bytes, as Windows's file is (c_437.nls with its glyph table 66,594).
 - the case map (l_intl.nls, section type 10): [0] 1, [1] the upper-case table's size in words + 1, the
   upper-case table, one word (the lower-case table's size + 1), the lower-case table. Each table maps a UTF-16
   unit to the delta added to it in three levels: table[table[table[u >> 8] + (u >> 4 & 15)] + (u & 15)]
   (the 256 first-level words give offsets of 16-word second-level blocks, which give offsets of 16-word
   blocks of deltas; identical blocks are shared).
+- a normalization form's tables (normnfc.nls ..., section type 12): Windows's header, winhatch's own encoding
+  of the tables after it (normalization_file says which; no reader in the guest depends on it yet).
 
 The mappings come from the same Unicode and code page data winhatch's conversions use (Python's codecs, the
 simple case mappings): what a program reads from a view is what winhatch's MultiByteToWideChar, CharUpper...

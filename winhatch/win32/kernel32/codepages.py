@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 import unicodedata
 
+from winhatch.kernel.ex.nls_files import best_fit as _best_fit   # shared with the code page files
 from winhatch.ntstatus import ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_FLAGS, ERROR_INVALID_PARAMETER
 from winhatch.win32.api import api
 
@@ -194,57 +195,6 @@ def decode(data: bytes, cp: int, *, strict: bool = False) -> str | None:
     if not strict and cp in _DBCS and "\ufffd" in text:
         text = text.replace("\ufffd", chr(_cpinfo(cp)[3]))    # an invalid sequence: the code page's default
     return text
-
-
-#: a combining accent's best fit is a spacing accent: the ASCII grave, circumflex and tilde and the degree sign for
-#: the ring (Microsoft's best-fit tables, e.g. Wine's FoldStringA test: "\u00c3" as MAP_COMPOSITE is "A~"), else
-#: the spacing form Unicode decomposes to a space and the mark (U+00B4 "\u00b4" for U+0301)
-_SPACING_ACCENTS = {"\u0300": "`", "\u0302": "^", "\u0303": "~", "\u030a": "\u00b0"}
-
-
-def _spacing_accent(mark: str, table_rev: dict[str, int]) -> int | None:
-    x = _SPACING_ACCENTS.get(mark)
-    if x is not None and x in table_rev:
-        return table_rev[x]
-    want = f"<compat> 0020 {ord(mark):04X}"
-    for sp, b in table_rev.items():
-        if len(sp) == 1 and unicodedata.decomposition(sp) == want:
-            return b
-    return None
-
-
-#: best fits that no decomposition gives: the fraction slash as the solidus (what a MAP_FOLDCZONE "\u00bd" is in the
-#: ANSI code page: "1/2", Wine's FoldStringA test)
-_EXTRA_FITS = {"\u2044": "/"}
-_COMPAT_OF: dict[int, dict[str, int]] = {}
-
-
-def _compat_fit(ch: str, table_rev: dict[str, int]) -> int | None:
-    """A character of the code page whose compatibility form is `ch` (U+03BC Greek mu is the micro sign, 0xB5
-    in Windows 1252)."""
-    m = _COMPAT_OF.get(id(table_rev))
-    if m is None:
-        m = _COMPAT_OF[id(table_rev)] = {}
-        for x, b in table_rev.items():
-            k = unicodedata.normalize("NFKC", x)
-            if len(x) == 1 and len(k) == 1 and k != x:
-                m.setdefault(k, b)
-    return m.get(ch)
-
-
-def _best_fit(ch: str, table_rev: dict[str, int]) -> int | None:
-    if unicodedata.combining(ch):
-        return _spacing_accent(ch, table_rev)
-    if ch in _EXTRA_FITS and _EXTRA_FITS[ch] in table_rev:
-        return table_rev[_EXTRA_FITS[ch]]
-    fit = _compat_fit(ch, table_rev)
-    if fit is not None:
-        return fit
-    base = unicodedata.normalize("NFKD", ch)
-    base = "".join(x for x in base if not unicodedata.combining(x))
-    if len(base) == 1 and base in table_rev:
-        return table_rev[base]
-    return None
 
 
 _REV: dict[int, dict[str, int]] = {}
@@ -534,29 +484,33 @@ C1_UPPER, C1_LOWER, C1_DIGIT, C1_SPACE, C1_PUNCT, C1_CNTRL, C1_BLANK, C1_XDIGIT,
 
 
 def ctype1(ch: str) -> int:
+    """CT_CTYPE1 as Windows 10's type table gives it (the "new" values of Wine's GetStringTypeW test, checked on
+    Windows): letters by case (a title-case letter is upper and lower, a modifier or other letter and a letter
+    number only alphabetic; U+2071 and U+207F are lower), marks nothing but defined; punctuation is C1_PUNCT,
+    symbols and other numbers only in Latin-1 (U+0024 "$" ... U+00F7; the superscript digits are digits too); the format
+    characters are controls (U+00AD punctuation too, U+FEFF blank too)."""
     o = ord(ch)
     cat = unicodedata.category(ch)
-    f = 0
     if cat == "Cn" and not 0xD800 <= o <= 0xDFFF:
         return 0
-    f |= C1_DEFINED
-    if ch.isupper() or cat == "Lu":
+    f = C1_DEFINED
+    if cat in ("Lu", "Lt"):
         f |= C1_UPPER
-    if ch.islower() or cat == "Ll":
+    if cat in ("Ll", "Lt") or o in (0x2071, 0x207F):
         f |= C1_LOWER
-    if cat == "Nd" or ch in "0123456789":
+    if cat == "Nd" or o in (0xB2, 0xB3, 0xB9):
         f |= C1_DIGIT
     if ch in " \t\n\v\f\r\x85\xa0" or cat in ("Zs", "Zl", "Zp"):
         f |= C1_SPACE
-    if cat.startswith("P") or cat.startswith("S"):
+    if cat.startswith("P") or (o <= 0xFF and (cat.startswith("S") or cat == "No")) or o == 0xAD:
         f |= C1_PUNCT
-    if cat == "Cc":
+    if cat in ("Cc", "Cf"):
         f |= C1_CNTRL
-    if ch in " \t\xa0" or cat == "Zs":
+    if ch in " \t\xa0\ufeff" or cat == "Zs":
         f |= C1_BLANK
     if ch in "0123456789abcdefABCDEF":
         f |= C1_XDIGIT
-    if cat.startswith("L") or cat in ("Mn", "Mc"):
+    if cat.startswith("L") or cat == "Nl":
         f |= C1_ALPHA
     return f
 
@@ -576,6 +530,8 @@ def ctype3(ch: str) -> int:
         f |= 0x8  # C3_SYMBOL
     if cat.startswith("L") or cat in ("Mn", "Mc"):
         f |= 0x8000  # C3_ALPHA
+    if ch == "\u0640":
+        f |= 0x200   # C3_KASHIDA: the Arabic tatweel
     return f
 
 
@@ -799,9 +755,11 @@ def CompareStringOrdinal(c, s1, n1, s2, n2, ignore):
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     a, b = _read_t(c, s1, n1, True), _read_t(c, s2, n2, True)
-    if ignore:
-        a, b = a.upper(), b.upper()
     ua, ub = a.encode("utf-16-be", "surrogatepass"), b.encode("utf-16-be", "surrogatepass")
+    if ignore:   # each unit's simple upper case (RtlUpcaseUnicodeChar's): U+01F0 stays, its upper case is longer
+        from winhatch.kernel.ex.nls_files import upcase_unit
+        ua = b"".join(upcase_unit(u).to_bytes(2, "big") for u in struct.unpack(f">{len(ua) // 2}H", ua))
+        ub = b"".join(upcase_unit(u).to_bytes(2, "big") for u in struct.unpack(f">{len(ub) // 2}H", ub))
     return CSTR_LESS_THAN if ua < ub else (CSTR_GREATER_THAN if ua > ub else CSTR_EQUAL)
 
 

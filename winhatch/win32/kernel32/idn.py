@@ -130,6 +130,9 @@ def _idn(c, flags, src, n, dst, m, convert) -> int:
     count = _wcslen(c, src) + 1 if n == -1 else n
     text = _read_utf16(c, src, count)
     nul = text.endswith("\0")
+    if text in ("", "\0") and convert is not to_unicode:   # no label (IdnToUnicode and RtlNormalizeString take it)
+        c.set_last_error(ERROR_INVALID_NAME)
+        return 0
     try:
         out = convert(text[:-1] if nul else text, flags)
     except IdnError:

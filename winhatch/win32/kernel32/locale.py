@@ -665,7 +665,8 @@ def resolve_locale_name(c, name: str) -> str | None:
     part are dropped until a locale is found: a modelled locale (or alias) by its name, a neutral language its
     default locale, a language and script its specific locale, another locale CLDR knows by its name; an unknown
     language resolves to "" (the invariant locale), a name with characters no locale name has is invalid (None).
-    A real language winhatch does not model (its default locale unknown) stops loudly."""
+    A real language winhatch does not model resolves to its only specific locale; with several (its default
+    locale unknown) it stops loudly."""
     from winhatch.kernel.ex.locale_data import CLDR_NAMES
     if name == "":
         return ""
@@ -683,6 +684,11 @@ def resolve_locale_name(c, name: str) -> str | None:
             if cand in NEUTRAL_NAME_DEFAULTS:
                 return NEUTRAL_NAME_DEFAULTS[cand]
             if cand in CLDR_NAMES:
+                # a language with one specific locale resolves to it ("ia": "ia-001"); else its default locale
+                # is a fact winhatch lacks
+                specific = [x for x in CLDR_NAMES if x.startswith(cand + "-")]
+                if len(specific) == 1:
+                    return _canonical_name(specific[0])
                 _stop(c, f"ResolveLocaleName of the language {cand!r} (its default locale is not modelled)")
             return ""
         if cand in CLDR_NAMES:

@@ -43,6 +43,23 @@ def RtlLocaleNameToLcid(c, name, plcid, flags):
     return STATUS_SUCCESS
 
 
+@api(NT, "BOOLEAN NTAPI RtlIsValidLocaleName(LPCWSTR name, ULONG flags)")
+def RtlIsValidLocaleName(c, name, flags):
+    """Is the name one RtlLocaleNameToLcid takes with these flags: "" (the invariant locale), a specific locale
+    or alternate sort, a neutral name ("en") only with RTL_LOCALE_ALLOW_NEUTRAL_NAMES. A real locale winhatch
+    does not model is valid too (the answer needs no data of it)."""
+    if name is None or name == k32loc.LOCALE_NAME_SYSTEM_DEFAULT:
+        return 0
+    if name == "":
+        return 1
+    if len(name) > 84 or not all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in name):
+        return 0
+    valid = lookup_name(name)[0] in ("ok", "unknown")
+    if valid and "-" not in name and "_" not in name:      # a language alone: a neutral locale ("en", "ia")
+        return 1 if flags & RTL_LOCALE_ALLOW_NEUTRAL_NAMES else 0
+    return 1 if valid else 0
+
+
 @api(NT, "NTSTATUS NTAPI RtlLcidToLocaleName(LCID lcid, UNICODE_STRING *str, ULONG flags, BOOLEAN alloc)")
 def RtlLcidToLocaleName(c, lcid, pstr, flags, alloc):
     lcid &= 0xFFFFFFFF

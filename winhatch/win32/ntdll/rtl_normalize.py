@@ -42,10 +42,15 @@ def decode_units(raw: bytes) -> str:
 def normalize(form: int, text: str) -> str:
     if form == 13:
         from winhatch.win32.kernel32.idn import IDN_ALLOW_UNASSIGNED, IdnError, nameprep
+        end = ""
+        if text.endswith("\0"):            # the terminating NUL a count may include is kept
+            text, end = text[:-1], "\0"
         if "\0" in text:
             raise InvalidSequence(text.index("\0"))
+        if not text:
+            return end
         try:
-            return nameprep(text, IDN_ALLOW_UNASSIGNED)
+            return nameprep(text, IDN_ALLOW_UNASSIGNED) + end
         except IdnError:
             raise InvalidSequence(0) from None
     return unicodedata.normalize(FORMS[form], text)

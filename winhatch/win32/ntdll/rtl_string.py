@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 
+from winhatch.kernel.ex import nls_files
 from winhatch.ldr import loader
 from winhatch.ntstatus import (STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL, STATUS_INVALID_PARAMETER,
                                STATUS_NAME_TOO_LONG, STATUS_NO_MEMORY, STATUS_SUCCESS, NtStatusError)
@@ -106,22 +107,17 @@ def heap_free(c, addr: int) -> None:
 
 # ----------------------------------------------------------------------------------------- characters
 def upcase_unit(u: int) -> int:
-    """RtlUpcaseUnicodeChar: the simple (one-to-one) uppercase mapping; no mapping leaves the unit."""
+    """RtlUpcaseUnicodeChar: the simple (one-to-one) uppercase mapping of the case map (l_intl.nls,
+    winhatch.kernel.ex.nls_files); no mapping leaves the unit."""
     if u < 0x80:
         return u - 32 if 0x61 <= u <= 0x7A else u
-    if 0xD800 <= u <= 0xDFFF:
-        return u
-    up = chr(u).upper()
-    return ord(up) if len(up) == 1 and ord(up) < 0x10000 else u
+    return nls_files.upcase_unit(u)
 
 
 def downcase_unit(u: int) -> int:
     if u < 0x80:
         return u + 32 if 0x41 <= u <= 0x5A else u
-    if 0xD800 <= u <= 0xDFFF:
-        return u
-    lo = chr(u).lower()
-    return ord(lo) if len(lo) == 1 and ord(lo) < 0x10000 else u
+    return nls_files.downcase_unit(u)
 
 
 def upper_char(b: int) -> int:

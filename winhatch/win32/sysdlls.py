@@ -21,11 +21,11 @@ what GetFileVersionInfo of kernel32.dll gives a program that checks the Windows 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 from pathlib import Path
 
+from winhatch._hash import sha256
 from winhatch.cache import cache_root  # noqa: F401 (the cache directory; re-exported)
 
 from winhatch.kernel.ke.traps import TRAP_SECTION, encode_trap_table
@@ -104,7 +104,7 @@ def cache_key(arch: str) -> str:
     from winhatch.win32 import data as data_pkg
     from winhatch.win32 import handler_index, native
     handler_index.ensure()   # the declarations below are every handler module's, whichever are imported
-    h = hashlib.sha256()
+    h = sha256()
     h.update(f"{FORMAT_VERSION}:{arch}:{TRAP_STUB.hex()}:{api_stub(arch)[0].hex()}:{native.signature()}".encode())
     h.update((Path(data_pkg.__file__).parent / f"exports-{arch}.json.gz").read_bytes())
     h.update(data_pkg.SUPPLEMENT.read_bytes())

@@ -453,7 +453,6 @@ def kernel_service_index() -> dict[str, str]:
     importing them (kernel_services) and kept in the cache directory (winhatch.cache) as marshal data,
     keyed by the identity of their sources (_service_sources), so it cannot go stale."""
     global _SERVICE_INDEX
-    import hashlib
     import marshal
     import os
     import sys
@@ -462,7 +461,8 @@ def kernel_service_index() -> dict[str, str]:
     if _SERVICE_INDEX is not None and _SERVICE_INDEX[0] == key:
         return _SERVICE_INDEX[1]
     from winhatch.cache import cache_root
-    h = hashlib.sha256(f"kernel-services:{SERVICE_INDEX_FORMAT}:{sys.implementation.cache_tag}:"
+    from winhatch._hash import sha256
+    h = sha256(f"kernel-services:{SERVICE_INDEX_FORMAT}:{sys.implementation.cache_tag}:"
                        f"{marshal.version}\0{key}".encode("utf-8", "surrogatepass"))
     path = cache_root() / f"kernel-services-{h.hexdigest()[:16]}.marshal"
     index = None

@@ -106,9 +106,14 @@ def declarations() -> dict:
     # declared-trap table).  Two processes may build the index of the same sources with their handler modules
     # imported in other orders (one had imported some before), the last to store it wins: a table computed
     # from the other's numbering must not be used with it.
-    import hashlib
-    raw["digest"] = hashlib.sha256(repr([raw[k] for k in sorted(raw)]).encode()).hexdigest()[:32]
+    raw["digest"] = content_digest(raw)
     return raw
+
+
+def content_digest(raw: dict) -> str:
+    """SHA-256 of the index's entries in their order (its "digest" excluded), as declarations() builds them."""
+    from winhatch._hash import sha256
+    return sha256(repr([raw[k] for k in sorted(raw) if k != "digest"]).encode()).hexdigest()[:32]
 
 
 class Index:

@@ -106,8 +106,8 @@ def cache_key(arch: str) -> str:
     handler_index.ensure()   # the declarations below are every handler module's, whichever are imported
     h = sha256()
     h.update(f"{FORMAT_VERSION}:{arch}:{TRAP_STUB.hex()}:{api_stub(arch)[0].hex()}:{native.signature()}".encode())
-    h.update((Path(data_pkg.__file__).parent / f"exports-{arch}.json.gz").read_bytes())
-    h.update(data_pkg.SUPPLEMENT.read_bytes())
+    h.update(_content_digest(Path(data_pkg.__file__).parent / f"exports-{arch}.json.gz"))
+    h.update(_content_digest(data_pkg.SUPPLEMENT))
     h.update(repr(sorted(_data_sizes().items())).encode())
     h.update(repr(sorted(_entry_dlls())).encode())
     h.update(repr(sorted(INTERNAL.items())).encode())
@@ -118,8 +118,21 @@ def cache_key(arch: str) -> str:
     h.update(Path(services.__file__).with_name("services.tsv").read_bytes())
     h.update(services.WOW64_TRANSITION_X86)
     for name, host in sorted(SYSTEM_PROGRAMS.items()):
-        h.update(name.encode() + _system_program(host, arch))
+        h.update(name.encode() + _content_digest(_system_program_path(host, arch)))
     return h.hexdigest()[:16]
+
+
+def _content_digest(path) -> bytes:
+    """SHA-256 of a file's bytes, kept in the start-up cache by the file's identity: cache_key reads its
+    inputs at every start, and hashing them again (the ~650 kB export data) was ~3 ms of it."""
+    from winhatch.win32 import startup_cache
+    return startup_cache.cached("content-sha256", startup_cache.file_identity(str(path)),
+                                lambda: sha256(Path(path).read_bytes()).digest())
+
+
+def _system_program_path(host: str, arch: str) -> str:
+    import winhatch.hosts
+    return os.path.join(os.path.dirname(winhatch.hosts.__file__), f"{host}-{arch}.exe")
 
 
 def _system_program(host: str, arch: str) -> bytes:

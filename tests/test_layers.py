@@ -3,7 +3,7 @@
 pe → cpu → kernel → ldr → win32 → report → the command line (cli, runner, session). A module may import its own
 layer and the layers below it, never one above: the kernel never calls up into the loader or the subsystem, the loader
 never into win32. Every import is checked, the ones inside functions too (a deferred import is still a
-dependency). The bottom modules (ntstatus, cache, _record) belong to no layer and may be imported by all."""
+dependency). The bottom modules (ntstatus, cache, _record, _hash) belong to no layer and may be imported by all."""
 from __future__ import annotations
 
 import ast
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1] / "winhatch"
 LAYERS = ["pe", "cpu", "kernel", "ldr", "win32", "report", "cli"]
 TOP = {"cli": "cli", "runner": "cli", "batch": "cli", "session": "cli", "__main__": "cli",
        "debug": "report"}   # winhatch.debug (the GDB stub) sits beside report
-BOTTOM = {"ntstatus", "cache", "_record", "__init__"}
+BOTTOM = {"ntstatus", "cache", "_record", "_hash", "__init__"}
 
 
 def _layer(parts: list[str]) -> int | None:

@@ -69,6 +69,27 @@ def test_service_prototypes_match_the_table():
                     assert len(spec.params) == svc.argc, name
 
 
+def test_kernel_service_index_names_each_implementation_and_imports_on_first_call(tmp_path, monkeypatch):
+    """The table holds every kernel service without importing the components' modules: the stored index
+    (service -> module) is what importing them declares, rebuilt when it is missing, and an entry's module
+    is imported and its implementation bound when the service is first served."""
+    declared = {name: fn.__module__ for name, fn in S.kernel_services().items()}
+    assert set(fn_mod for fn_mod in declared.values()) == set(S.SERVICE_MODULES)
+    assert S.kernel_service_index() == declared
+    monkeypatch.setenv("WINHATCH_CACHE", str(tmp_path))        # no stored index: computed and stored
+    monkeypatch.setattr(S, "_SERVICE_INDEX", None)
+    assert S.kernel_service_index() == declared
+    assert list(tmp_path.glob("sysdlls/kernel-services-*.marshal"))
+    monkeypatch.setattr(S, "_SERVICE_INDEX", None)
+    assert S.kernel_service_index() == declared                 # read back
+    table = S.ServiceTable(machine=None)
+    assert all(table.implemented(name) for name in declared)
+    entry = table.impls[S.BY_NAME["NtClose"].number]
+    assert isinstance(entry, S._LazyService) and entry.module == declared["NtClose"]
+    served = table._resolve(S.BY_NAME["NtClose"], entry.module)
+    assert table.impls[S.BY_NAME["NtClose"].number] is served and served.__name__ == S.kernel_services()["NtClose"].__name__
+
+
 def test_system_services(build_fixture, arch):
     res = runner.run(build_fixture("sys_services.c", arch), [], max_instructions=50_000_000)
     assert res.error is None, res.error

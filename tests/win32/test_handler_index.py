@@ -28,6 +28,20 @@ def _python(code: str, *args) -> str:
     return r.stdout
 
 
+def test_declared_traps_are_keyed_by_the_index_content():
+    """Entry numbers index the declared-trap table: an index of the same sources built in another order (a
+    process that had imported some handler modules first) has another digest, which keys that table."""
+    index = handler_index.load()
+    raw = {"format": handler_index.FORMAT, "apis": index.apis, "data": index.data, "inits": index.inits,
+           "internal_functions": index.internal_functions, "internal_data": index.internal_data}
+    fresh = handler_index.declarations()
+    assert handler_index.content_digest(fresh) == fresh["digest"]
+    reordered = dict(raw, apis=list(reversed(raw["apis"])))
+    assert handler_index.content_digest(reordered) != handler_index.content_digest(raw)
+    import inspect
+    assert "index.digest" in inspect.getsource(subsystem._declared_table)
+
+
 def test_index_is_what_the_modules_declare():
     """The stored index equals the declarations of a full import in a fresh interpreter (the same modules,
     the same order), and every entry resolves to the declaration it describes."""

@@ -305,8 +305,8 @@ class Machine:
     def ensure_system_cookie(self) -> int:
         """PspUserThreadStartup: the system-wide cookie in SharedUserData, generated once."""
         if not self.system_cookie:
-            import hashlib
-            h = hashlib.sha256(f"{self.clock.system_time()}:{len(self.processes)}".encode()).digest()
+            from winhatch._hash import sha256
+            h = sha256(f"{self.clock.system_time()}:{len(self.processes)}".encode()).digest()
             self.system_cookie = int.from_bytes(h[:4], "little") or 1
             if self._kuser is not None:  # the page is one shared section: one write reaches every process
                 from winhatch.kernel.structs import KUSER_SHARED_DATA as KUSD

@@ -13,8 +13,9 @@ two runs see the same machine, and none of the names or numbers analysis systems
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
 from pathlib import Path
+
+from winhatch._record import FrozenRecord
 
 
 #: the network adapter's interface GUID (GetAdaptersInfo's AdapterName, the Tcpip\\Parameters\\Interfaces key)
@@ -25,8 +26,7 @@ class ProfileError(ValueError):
     """A profile file that cannot be used: the message names the file and the key."""
 
 
-@dataclass(frozen=True)
-class InstalledProgram:
+class InstalledProgram(FrozenRecord):
     name: str
     version: str = ""
     publisher: str = ""
@@ -34,19 +34,35 @@ class InstalledProgram:
     key: str = ""                   # the Uninstall subkey's name (default: the display name)
     arch: str = "x64"               # x86: a 32-bit program, listed in the 32-bit view (WOW6432Node)
 
+    _fields = ('name', 'version', 'publisher', 'install_date', 'key', 'arch')
 
-@dataclass(frozen=True)
-class SeedFile:
+    # (a default is the class attribute of the same name: the signature is evaluated in the class body)
+    def __init__(self, name, version=version, publisher=publisher, install_date=install_date, key=key,
+                 arch=arch) -> None:
+        vars(self).update(name=name, version=version, publisher=publisher, install_date=install_date, key=key,
+                          arch=arch)
+
+
+class SeedFile(FrozenRecord):
     path: str                       # the guest path (C:\...)
     data: bytes
 
+    _fields = ('path', 'data')
 
-@dataclass(frozen=True)
-class SeedValue:
+    def __init__(self, path, data) -> None:
+        vars(self).update(path=path, data=data)
+
+
+class SeedValue(FrozenRecord):
     key: str                        # HKLM\..., HKCU\...
     name: str
     type: str                       # REG_SZ, REG_EXPAND_SZ, REG_DWORD, REG_QWORD, REG_MULTI_SZ, REG_BINARY
     data: object
+
+    _fields = ('key', 'name', 'type', 'data')
+
+    def __init__(self, key, name, type, data) -> None:
+        vars(self).update(key=key, name=name, type=type, data=data)
 
 
 DEFAULT_PROGRAMS = (
@@ -66,8 +82,7 @@ DEFAULT_PROGRAMS = (
 )
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(FrozenRecord):
     host_name: str = "DESKTOP-4N7RQ2K"
     user_name: str = "jmorgan"
     domain: str = ""                          # "" = a workgroup computer
@@ -108,6 +123,32 @@ class Profile:
     ui_language: str = ""                     # the UI language ("": the user locale)
     keyboards: tuple[str, ...] = ()           # keyboard layouts by locale, the default first (): the locale's
     source: str = ""                          # the file it came from ("" = the defaults)
+
+    _fields = ('host_name', 'user_name', 'domain', 'os_major', 'os_minor', 'os_build', 'os_ubr', 'product_name',
+                'display_version', 'developer_mode', 'cpu_count', 'cpu_brand', 'cpu_mhz', 'memory', 'memory_used',
+                'uptime', 'disk_size', 'disk_free', 'screen', 'mac', 'adapter_description', 'ip_address', 'netmask',
+                'gateway', 'dns_server', 'dhcp_server', 'gateway_mac', 'programs', 'files', 'registry', 'time_zone',
+                'locale', 'system_locale', 'ui_language', 'keyboards', 'source')
+
+    # (a default is the class attribute of the same name: the signature is evaluated in the class body)
+    def __init__(self, host_name=host_name, user_name=user_name, domain=domain, os_major=os_major, os_minor=os_minor,
+                 os_build=os_build, os_ubr=os_ubr, product_name=product_name, display_version=display_version,
+                 developer_mode=developer_mode, cpu_count=cpu_count, cpu_brand=cpu_brand, cpu_mhz=cpu_mhz,
+                 memory=memory, memory_used=memory_used, uptime=uptime, disk_size=disk_size, disk_free=disk_free,
+                 screen=screen, mac=mac, adapter_description=adapter_description, ip_address=ip_address,
+                 netmask=netmask, gateway=gateway, dns_server=dns_server, dhcp_server=dhcp_server,
+                 gateway_mac=gateway_mac, programs=programs, files=files, registry=registry, time_zone=time_zone,
+                 locale=locale, system_locale=system_locale, ui_language=ui_language, keyboards=keyboards,
+                 source=source) -> None:
+        vars(self).update(host_name=host_name, user_name=user_name, domain=domain, os_major=os_major,
+                          os_minor=os_minor, os_build=os_build, os_ubr=os_ubr, product_name=product_name,
+                          display_version=display_version, developer_mode=developer_mode, cpu_count=cpu_count,
+                          cpu_brand=cpu_brand, cpu_mhz=cpu_mhz, memory=memory, memory_used=memory_used, uptime=uptime,
+                          disk_size=disk_size, disk_free=disk_free, screen=screen, mac=mac,
+                          adapter_description=adapter_description, ip_address=ip_address, netmask=netmask,
+                          gateway=gateway, dns_server=dns_server, dhcp_server=dhcp_server, gateway_mac=gateway_mac,
+                          programs=programs, files=files, registry=registry, time_zone=time_zone, locale=locale,
+                          system_locale=system_locale, ui_language=ui_language, keyboards=keyboards, source=source)
 
     # ------------------------------------------------------------------------------------------------ facts
     @property
@@ -155,7 +196,8 @@ class Profile:
         return _parse(data, base or Path("."), name)
 
     def with_(self, **kw) -> "Profile":
-        return replace(self, **kw)
+        """A copy with the fields `kw` changed (as dataclasses.replace)."""
+        return Profile(**{**{n: getattr(self, n) for n in self._fields}, **kw})
 
 
 # ------------------------------------------------------------------------------------------------ parsing

@@ -27,7 +27,7 @@ import sys
 from winhatch.win32 import api
 
 #: bump when the layout of the index changes
-FORMAT = 2
+FORMAT = 3
 
 _LOADED_ALL = False
 _CURRENT: "Index | None" = None
@@ -100,8 +100,20 @@ def declarations() -> dict:
     data = [(origin, d, n, size, init is not None)
             for origin, (d, n, size, init) in zip(api._DATA_ORIGIN, api._DATA) if origin.startswith("winhatch.")]
     inits = [(api._INIT_ORIGIN[dll], dll) for dll in api._INIT if api._INIT_ORIGIN[dll].startswith("winhatch.")]
-    return {"format": FORMAT, "apis": apis, "data": data, "inits": inits,
-            "internal_functions": list(api._INTERNAL_FN), "internal_data": list(api._INTERNAL_DATA)}
+    raw = {"format": FORMAT, "apis": apis, "data": data, "inits": inits,
+           "internal_functions": list(api._INTERNAL_FN), "internal_data": list(api._INTERNAL_DATA)}
+    # what the entries are, in their order: the key of what is computed from entry numbers (the subsystem's
+    # declared-trap table).  Two processes may build the index of the same sources with their handler modules
+    # imported in other orders (one had imported some before), the last to store it wins: a table computed
+    # from the other's numbering must not be used with it.
+    raw["digest"] = content_digest(raw)
+    return raw
+
+
+def content_digest(raw: dict) -> str:
+    """SHA-256 of the index's entries in their order (its "digest" excluded), as declarations() builds them."""
+    from winhatch._hash import sha256
+    return sha256(repr([raw[k] for k in sorted(raw) if k != "digest"]).encode()).hexdigest()[:32]
 
 
 class Index:
@@ -114,6 +126,7 @@ class Index:
         self.inits: list[tuple] = raw["inits"]
         self.internal_functions: list[tuple] = raw["internal_functions"]
         self.internal_data: list[tuple] = raw["internal_data"]
+        self.digest: str = raw["digest"]          # of the content (declarations())
         self._specs: dict[int, api.ApiSpec] = {}
 
     # -- entry i's facts (no import)

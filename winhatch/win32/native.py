@@ -223,5 +223,5 @@ def signature() -> str:
 
 
 def hash_text(data: bytes) -> str:
-    import hashlib
-    return hashlib.sha256(data).hexdigest()
+    from winhatch._hash import sha256
+    return sha256(data).hexdigest()

@@ -15,11 +15,12 @@ dicts and strings fast; its format belongs to one Python version, which is part 
 """
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import sys
 from typing import Any, Callable
+
+from winhatch._hash import sha256
 
 # bump when the layout of any cached value changes
 FORMAT_VERSION = 1
@@ -27,7 +28,7 @@ FORMAT_VERSION = 1
 
 def _path(kind: str, inputs: str):
     from winhatch.win32.sysdlls import cache_root
-    h = hashlib.sha256(f"{kind}:{FORMAT_VERSION}:{sys.implementation.cache_tag}:{marshal.version}\0".encode())
+    h = sha256(f"{kind}:{FORMAT_VERSION}:{sys.implementation.cache_tag}:{marshal.version}\0".encode())
     h.update(inputs.encode("utf-8", "surrogatepass"))
     return cache_root() / f"{kind}-{h.hexdigest()[:16]}.marshal"
 

@@ -117,8 +117,8 @@ def _declared_table(machine, arches, index) -> tuple[dict[tuple[str, str], tuple
     register them in an empty trap table: an export at its own place (own: True; the last declaration of it
     wins), a forwarded export where its code lives unless that has its own declaration (the first forwarded
     one wins), ntdll's C runtime names served by msvcrt's declarations; and the (entry, names) of ntdll's
-    declarations (_register_services).  Kept in the cache directory, keyed by the index, the DLL directories
-    and this file."""
+    declarations (_register_services).  Kept in the cache directory, keyed by the index's content (its
+    entries' numbering), the DLL directories and this file."""
     from winhatch.win32 import startup_cache
 
     def compute():
@@ -142,7 +142,7 @@ def _declared_table(machine, arches, index) -> tuple[dict[tuple[str, str], tuple
         ntdll = [(i, names) for i, (dlls, names) in enumerate(decls) if "ntdll.dll" in dlls]
         return table, ntdll
     dirs = [str(_system_dir(machine, arch)) for arch in arches]
-    inputs = "\n".join([repr(tuple(arches)), startup_cache.file_identity(__file__), index.key] + dirs)
+    inputs = "\n".join([repr(tuple(arches)), startup_cache.file_identity(__file__), index.digest] + dirs)
     table, ntdll = startup_cache.cached("declared-traps", inputs, compute)
     return table, ntdll
 

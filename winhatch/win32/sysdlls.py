@@ -21,11 +21,11 @@ what GetFileVersionInfo of kernel32.dll gives a program that checks the Windows 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 from pathlib import Path
 
+from winhatch._hash import sha256
 from winhatch.cache import cache_root  # noqa: F401 (the cache directory; re-exported)
 
 from winhatch.kernel.ke.traps import TRAP_SECTION, encode_trap_table
@@ -104,10 +104,10 @@ def cache_key(arch: str) -> str:
     from winhatch.win32 import data as data_pkg
     from winhatch.win32 import handler_index, native
     handler_index.ensure()   # the declarations below are every handler module's, whichever are imported
-    h = hashlib.sha256()
+    h = sha256()
     h.update(f"{FORMAT_VERSION}:{arch}:{TRAP_STUB.hex()}:{api_stub(arch)[0].hex()}:{native.signature()}".encode())
-    h.update((Path(data_pkg.__file__).parent / f"exports-{arch}.json.gz").read_bytes())
-    h.update(data_pkg.SUPPLEMENT.read_bytes())
+    h.update(_content_digest(Path(data_pkg.__file__).parent / f"exports-{arch}.json.gz"))
+    h.update(_content_digest(data_pkg.SUPPLEMENT))
     h.update(repr(sorted(_data_sizes().items())).encode())
     h.update(repr(sorted(_entry_dlls())).encode())
     h.update(repr(sorted(INTERNAL.items())).encode())
@@ -118,8 +118,21 @@ def cache_key(arch: str) -> str:
     h.update(Path(services.__file__).with_name("services.tsv").read_bytes())
     h.update(services.WOW64_TRANSITION_X86)
     for name, host in sorted(SYSTEM_PROGRAMS.items()):
-        h.update(name.encode() + _system_program(host, arch))
+        h.update(name.encode() + _content_digest(_system_program_path(host, arch)))
     return h.hexdigest()[:16]
+
+
+def _content_digest(path) -> bytes:
+    """SHA-256 of a file's bytes, kept in the start-up cache by the file's identity: cache_key reads its
+    inputs at every start, and hashing them again (the ~650 kB export data) was ~3 ms of it."""
+    from winhatch.win32 import startup_cache
+    return startup_cache.cached("content-sha256", startup_cache.file_identity(str(path)),
+                                lambda: sha256(Path(path).read_bytes()).digest())
+
+
+def _system_program_path(host: str, arch: str) -> str:
+    import winhatch.hosts
+    return os.path.join(os.path.dirname(winhatch.hosts.__file__), f"{host}-{arch}.exe")
 
 
 def _system_program(host: str, arch: str) -> bytes:

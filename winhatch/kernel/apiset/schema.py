@@ -17,12 +17,13 @@ Value 0 is the default host; values 1.. are exceptions keyed by the importing mo
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
 from functools import lru_cache
 from pathlib import Path
+
+from winhatch._hash import sha256
 
 __all__ = [
     "API_SET_SCHEMA_VERSION", "HASH_FACTOR", "ApiSetSchema", "api_set_hash", "encode_v6",
@@ -254,7 +255,7 @@ class ApiSetSchema:
 
 def _blob_cache_key() -> str:
     """Covers every input of encode_v6(load_mapping()): the shipped mapping and the encoder (this file)."""
-    h = hashlib.sha256()
+    h = sha256()
     h.update(f"apiset:{API_SET_SCHEMA_VERSION}:{HASH_FACTOR}:".encode())
     h.update(_load_mapping_cached().encode())
     h.update(b"\0")

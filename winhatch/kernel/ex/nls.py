@@ -13,11 +13,10 @@ identifier (the KLID, "00000419" for Russian), and its English names.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from winhatch._record import FrozenRecord
 
 
-@dataclass(frozen=True)
-class LocaleInfo:
+class LocaleInfo(FrozenRecord):
     name: str           # "ru-RU"
     lcid: int           # 0x419
     acp: int            # LOCALE_IDEFAULTANSICODEPAGE (0: a Unicode-only locale)
@@ -32,6 +31,16 @@ class LocaleInfo:
     country_code: int   # LOCALE_ICOUNTRY (the international dialling code)
     geo_id: int         # LOCALE_IGEOID
     klid: int = 0       # the default keyboard layout (0: the LCID's language)
+
+    _fields = ('name', 'lcid', 'acp', 'oemcp', 'maccp', 'language', 'country', 'lang3', 'ctry3', 'iso3_lang',
+                'iso3_ctry', 'country_code', 'geo_id', 'klid')
+
+    # (a default is the class attribute of the same name: the signature is evaluated in the class body)
+    def __init__(self, name, lcid, acp, oemcp, maccp, language, country, lang3, ctry3, iso3_lang, iso3_ctry,
+                 country_code, geo_id, klid=klid) -> None:
+        vars(self).update(name=name, lcid=lcid, acp=acp, oemcp=oemcp, maccp=maccp, language=language, country=country,
+                          lang3=lang3, ctry3=ctry3, iso3_lang=iso3_lang, iso3_ctry=iso3_ctry,
+                          country_code=country_code, geo_id=geo_id, klid=klid)
 
     @property
     def langid(self) -> int:
@@ -166,13 +175,17 @@ def lookup_name(name: str) -> tuple[str, int]:
 NEUTRAL_NAME_LCIDS: dict[str, int] = {"sr": 0x7C1A, "zh": 0x7804}
 
 
-@dataclass(frozen=True)
-class Nls:
+class Nls(FrozenRecord):
     """The machine's locale settings (`machine.nls`)."""
     user: LocaleInfo            # the user default locale (formats: GetUserDefaultLCID)
     system: LocaleInfo          # the system locale (the code pages of non-Unicode programs)
     ui: LocaleInfo              # the UI language
     keyboards: tuple[LocaleInfo, ...]   # the installed keyboard layouts, the default first
+
+    _fields = ('user', 'system', 'ui', 'keyboards')
+
+    def __init__(self, user, system, ui, keyboards) -> None:
+        vars(self).update(user=user, system=system, ui=ui, keyboards=keyboards)
 
     @property
     def acp(self) -> int:

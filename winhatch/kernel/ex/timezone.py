@@ -22,8 +22,9 @@ time: its id is TIME_ZONE_ID_UNKNOWN and Bias alone counts.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from winhatch._record import NEW, FrozenRecord
 
 TIME_ZONE_ID_UNKNOWN, TIME_ZONE_ID_STANDARD, TIME_ZONE_ID_DAYLIGHT = 0, 1, 2
 FILETIME_TICKS_PER_MINUTE = 600_000_000
@@ -39,13 +40,18 @@ def rule(month: int, week: int, hour: int, dow: int = 0, minute: int = 0) -> Rul
     return (0, month, dow, week, hour, minute, 0, 0)
 
 
-@dataclass(frozen=True)
-class YearRule:
+class YearRule(FrozenRecord):
     bias: int                     # minutes: UTC = local + bias
     std_bias: int = 0
     dlt_bias: int = -60
     std_date: Rule = NO_DATE      # when daylight time ends (daylight local time)
     dlt_date: Rule = NO_DATE      # when daylight time starts (standard local time)
+
+    _fields = ('bias', 'std_bias', 'dlt_bias', 'std_date', 'dlt_date')
+
+    # (a default is the class attribute of the same name: the signature is evaluated in the class body)
+    def __init__(self, bias, std_bias=std_bias, dlt_bias=dlt_bias, std_date=std_date, dlt_date=dlt_date) -> None:
+        vars(self).update(bias=bias, std_bias=std_bias, dlt_bias=dlt_bias, std_date=std_date, dlt_date=dlt_date)
 
     @property
     def has_daylight(self) -> bool:
@@ -56,16 +62,22 @@ class YearRule:
         return struct.pack("<3i8H8H", self.bias, self.std_bias, self.dlt_bias, *self.std_date, *self.dlt_date)
 
 
-@dataclass(frozen=True)
-class Zone:
+class Zone(FrozenRecord):
     key: str                      # the registry key name, TimeZoneKeyName ("W. Europe Standard Time")
     display: str                  # "(UTC+01:00) Amsterdam, Berlin, ..."
     std: str                      # the standard-time name ("W. Europe Standard Time")
     dlt: str                      # the daylight-time name
     current: YearRule             # the rule in force now (the TZI value)
     iana: str                     # the corresponding IANA zone (CLDR windowsZones), for the tests
-    dynamic: dict[int, YearRule] = field(default_factory=dict)   # "Dynamic DST": years whose rule differed
+    dynamic: dict[int, YearRule]   # "Dynamic DST": years whose rule differed
     mui: tuple[int, int] | None = None    # tzres.dll string ids (daylight, standard) when known
+
+    _fields = ('key', 'display', 'std', 'dlt', 'current', 'iana', 'dynamic', 'mui')
+
+    # (a default is the class attribute of the same name: the signature is evaluated in the class body)
+    def __init__(self, key, display, std, dlt, current, iana, dynamic=NEW, mui=mui) -> None:
+        vars(self).update(key=key, display=display, std=std, dlt=dlt, current=current, iana=iana,
+                          dynamic={} if dynamic is NEW else dynamic, mui=mui)
 
     def rule_for(self, year: int) -> YearRule:
         """The rule of `year`: the Dynamic DST entry of that year, the first entry before FirstEntry, the

@@ -345,8 +345,8 @@ def file_index_of(host) -> int:
     file's FileInternalInformation and the FileId of its directory entries."""
     if host is None:
         return 0
-    import hashlib
-    digest = hashlib.sha256(str(host).encode("utf-8", "surrogatepass")).digest()
+    from winhatch._hash import sha256
+    digest = sha256(str(host).encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:6], "little")
 
 
@@ -354,8 +354,8 @@ def _sha256_file(path: str | None, limit: int = 1 << 30) -> str | None:
     """The sha256 of a host file (None when unreadable or larger than `limit`)."""
     if not path:
         return None
-    import hashlib
-    h = hashlib.sha256()
+    from winhatch._hash import sha256
+    h = sha256()
     try:
         with open(path, "rb") as f:
             if os.fstat(f.fileno()).st_size > limit:

@@ -123,12 +123,26 @@ class ServiceTable:
         self.machine = machine
         self.impls: dict[int, ServiceFn] = {}
         self.calls = 0
-        for name, fn in kernel_services().items():
-            self.register(name, _bind(machine, fn, BY_NAME[name].argc))
+        # each component's module is imported when one of its services is first called (a hello world
+        # calls none: importing them all was ~15 ms of its start)
+        for name, module in kernel_service_index().items():
+            self.impls[BY_NAME[name].number] = _LazyService(module)
 
     def register(self, name: str, fn: ServiceFn) -> None:
         svc = BY_NAME[name]
         self.impls[svc.number] = fn
+
+    def _resolve(self, svc: Service, module: str) -> ServiceFn:
+        """The implementation of `svc` that the service index says `module` declares: the module imported
+        (once), its declaration bound to the machine in the table."""
+        import importlib
+        importlib.import_module(module)
+        fn = _KERNEL_SERVICES.get(svc.name)
+        if fn is None or fn.__module__ != module:
+            raise RuntimeError(f"the kernel service index does not match what {module} declares ({svc.name}): "
+                               f"its source changed during the run?")
+        served = self.impls[svc.number] = _bind(self.machine, fn, svc.argc)
+        return served
 
     def implemented(self, name: str) -> bool:
         svc = BY_NAME.get(name)
@@ -217,6 +231,8 @@ class ServiceTable:
         fn = self.impls.get(number)
         if fn is None:
             self._unimplemented(thread, svc, caller())
+        if fn.__class__ is _LazyService:
+            fn = self._resolve(svc, fn.module)
         events = self.machine.events
         if svc.component == "io":
             _count_io(thread, svc.name, args)
@@ -367,28 +383,107 @@ def _bind(machine, fn, argc: int) -> ServiceFn:
 
 _KERNEL_SERVICES: dict[str, ServiceFn] = {}
 
+#: the kernel components' modules that declare system services (@kernel_service)
+SERVICE_MODULES = (
+    "winhatch.kernel.cm.services",
+    "winhatch.kernel.ex.atom_services",
+    "winhatch.kernel.ex.services",
+    "winhatch.kernel.ex.nls_services",
+    "winhatch.kernel.io.file_services",
+    "winhatch.kernel.io.iocp_services",
+    "winhatch.kernel.ke.clock_services",
+    "winhatch.kernel.ke.exception_services",
+    "winhatch.kernel.ke.sync_services",
+    "winhatch.kernel.mm.section_services",
+    "winhatch.kernel.mm.services",
+    "winhatch.kernel.ob.services",
+    "winhatch.kernel.ps.dbgk",
+    "winhatch.kernel.po.services",
+    "winhatch.kernel.ps.job",
+    "winhatch.kernel.ps.info_services",
+    "winhatch.kernel.ps.services",
+    "winhatch.kernel.se.services",
+)
+
+#: bump when the layout of the stored service index changes
+SERVICE_INDEX_FORMAT = 1
+
+
+class _LazyService:
+    """A table entry whose module is not imported yet (ServiceTable._resolve replaces it on the first call)."""
+
+    __slots__ = ("module",)
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    def __repr__(self) -> str:
+        return f"<service of {self.module}, not imported yet>"
+
 
 def kernel_services() -> dict[str, ServiceFn]:
     """The services the kernel's components implement (importing them registers their declarations)."""
-    from winhatch.kernel.cm import services as _cm  # noqa: F401
-    from winhatch.kernel.ex import atom_services as _ex_atom  # noqa: F401
-    from winhatch.kernel.ex import services as _ex  # noqa: F401
-    from winhatch.kernel.ex import nls_services as _ex_nls  # noqa: F401
-    from winhatch.kernel.io import file_services as _io  # noqa: F401
-    from winhatch.kernel.io import iocp_services as _io_iocp  # noqa: F401
-    from winhatch.kernel.ke import clock_services as _ke  # noqa: F401
-    from winhatch.kernel.ke import exception_services as _ke_exc  # noqa: F401
-    from winhatch.kernel.ke import sync_services as _ke_sync  # noqa: F401
-    from winhatch.kernel.mm import section_services as _mm_sections  # noqa: F401
-    from winhatch.kernel.mm import services as _mm  # noqa: F401
-    from winhatch.kernel.ob import services as _ob  # noqa: F401
-    from winhatch.kernel.ps import dbgk as _ps_dbgk  # noqa: F401
-    from winhatch.kernel.po import services as _po  # noqa: F401
-    from winhatch.kernel.ps import job as _ps_job  # noqa: F401
-    from winhatch.kernel.ps import info_services as _ps_info  # noqa: F401
-    from winhatch.kernel.ps import services as _ps  # noqa: F401
-    from winhatch.kernel.se import services as _se  # noqa: F401
+    import importlib
+    for module in SERVICE_MODULES:
+        importlib.import_module(module)
     return dict(_KERNEL_SERVICES)
+
+
+def _service_sources() -> str:
+    """Path, size, modification time and inode of this module and of every SERVICE_MODULES source: what
+    the service index is a function of (each declaration names its service with a literal:
+    @kernel_service("NtXxx"))."""
+    import os
+    root = os.path.realpath(__file__)
+    for _ in range(4):   # winhatch/kernel/ke/services.py: the directory that holds the package
+        root = os.path.dirname(root)
+    out = []
+    for module in (__name__, *SERVICE_MODULES):
+        path = os.path.join(root, *module.split(".")) + ".py"
+        st = os.stat(path)
+        out.append(f"{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}")
+    return "\n".join(out)
+
+
+_SERVICE_INDEX: tuple[str, dict[str, str]] | None = None
+
+
+def kernel_service_index() -> dict[str, str]:
+    """Service name → the module that implements it, without importing those modules: computed once by
+    importing them (kernel_services) and kept in the cache directory (winhatch.cache) as marshal data,
+    keyed by the identity of their sources (_service_sources), so it cannot go stale."""
+    global _SERVICE_INDEX
+    import marshal
+    import os
+    import sys
+
+    key = _service_sources()
+    if _SERVICE_INDEX is not None and _SERVICE_INDEX[0] == key:
+        return _SERVICE_INDEX[1]
+    from winhatch.cache import cache_root
+    from winhatch._hash import sha256
+    h = sha256(f"kernel-services:{SERVICE_INDEX_FORMAT}:{sys.implementation.cache_tag}:"
+                       f"{marshal.version}\0{key}".encode("utf-8", "surrogatepass"))
+    path = cache_root() / f"kernel-services-{h.hexdigest()[:16]}.marshal"
+    index = None
+    try:
+        index = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    if not isinstance(index, dict):
+        index = {name: fn.__module__ for name, fn in kernel_services().items()}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:   # atomic: a concurrent reader sees the whole file or none
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(marshal.dumps(index))
+            os.replace(tmp, path)
+        except OSError:   # an unwritable cache only costs the imports next time
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+    _SERVICE_INDEX = (key, index)
+    return index
 
 
 def unsupported(thread, service: str, what: str) -> None:

@@ -1286,6 +1286,14 @@ class AddressSpace:
         if addr < 0 or not (addr + size <= self.end or self._user_range(addr, addr + max(size, 1))):
             raise NtStatusError(STATUS_ACCESS_VIOLATION, f"0x{addr:X} is outside the user address space")
         cur, end = addr, addr + size
+        if size > 0 and addr // P == (end - 1) // P:
+            # one page (the loader's and the heap's field reads and writes): one lookup of its state
+            a = self._find(addr)
+            if a is not None:
+                pa = (addr - a.base) // P
+                if a.pages.get(pa)[0] != MEM_COMMIT:
+                    raise NtStatusError(STATUS_ACCESS_VIOLATION, f"0x{a.base + pa * P:X} is not committed")
+                return [(a, pa, pa + 1)]
         out = []
         while cur < end:
             a = self._find(cur)

@@ -10,8 +10,8 @@ The index holds what those imports would declare, each declaration with the modu
 - `data`: (module, dll, name, size, has an initialiser); `inits`: (module, dll);
 - `internal_functions`, `internal_data`: the facts the system DLL images are built from.
 
-It is built by importing every handler module (once, in whichever process first needs it) and kept in the
-cache directory (winhatch.win32.startup_cache), keyed by the identity (path, size, modification time) of
+It is built by importing every handler module (once, in a fresh interpreter started by whichever process first
+needs it, so its order never depends on what that process had imported) and kept in the cache directory (winhatch.win32.startup_cache), keyed by the identity (path, size, modification time) of
 every source file of the winhatch package: a change to any of them builds it again, so it cannot go stale.
 
 With it the subsystem registers every declared export without importing its module
@@ -110,6 +110,31 @@ def declarations() -> dict:
     return raw
 
 
+FRESH_TIMEOUT_S = 300
+
+
+def fresh_declarations() -> dict:
+    """declarations() as a fresh interpreter makes them: the order of the entries is the order a full import
+    takes, whatever this process imported before (a test worker, a script that imported handler modules), so
+    every process that builds the index of the same sources stores the same one. In this process when a
+    child interpreter cannot be run."""
+    import marshal
+    import subprocess
+    import winhatch
+    root = os.path.dirname(os.path.dirname(os.path.realpath(winhatch.__file__)))
+    code = ("import sys, marshal; sys.path.insert(0, sys.argv[1]); "
+            "from winhatch.win32 import handler_index as h; sys.stdout.buffer.write(marshal.dumps(h.declarations()))")
+    try:
+        r = subprocess.run([sys.executable, "-c", code, root], capture_output=True, timeout=FRESH_TIMEOUT_S)
+        if r.returncode == 0:
+            raw = marshal.loads(r.stdout)
+            if isinstance(raw, dict) and raw.get("format") == FORMAT:
+                return raw
+    except (OSError, subprocess.SubprocessError, EOFError, ValueError, TypeError):
+        pass
+    return declarations()
+
+
 def content_digest(raw: dict) -> str:
     """SHA-256 of the index's entries in their order (its "digest" excluded), as declarations() builds them."""
     from winhatch._hash import sha256
@@ -199,7 +224,7 @@ def load() -> Index:
     ident = source_identity()
     if _CURRENT is not None and _CURRENT.key == ident:
         return _CURRENT
-    raw = startup_cache.cached("handler-index", f"{FORMAT}\n{ident}", declarations)
+    raw = startup_cache.cached("handler-index", f"{FORMAT}\n{ident}", fresh_declarations)
     _CURRENT = Index(raw, ident)
     api._INDEX = _CURRENT
     return _CURRENT

@@ -7,71 +7,12 @@ declared export's code lives once forwarders are followed, which C runtime names
 parsed export directory and trap table of a system DLL; and the CPU backend's calibrations depend only on
 the Unicorn library and on winhatch.cpu.core.  Computing them again costs more than reading them back
 (loading the forwarder index alone was ~13 ms), so they are stored next to the DLL directories, one small
-file per set of inputs, named by the hash of those inputs — the style of the API set blob
-(winhatch.kernel.apiset.schema.default_blob).
-
-The files are `marshal` data: a built-in module (nothing to import) that reads plain tuples, lists,
-dicts and strings fast; its format belongs to one Python version, which is part of every key.
+file per set of inputs, named by the hash of those inputs, through winhatch.cache.cached (the bottom layer's
+cache, which the kernel's service index and the API set blob use too).
 """
 from __future__ import annotations
 
-import marshal
-import os
-import sys
-from typing import Any, Callable
-
-from winhatch._hash import sha256
-
-# bump when the layout of any cached value changes
-FORMAT_VERSION = 1
-
-
-def _path(kind: str, inputs: str):
-    from winhatch.win32.sysdlls import cache_root
-    h = sha256(f"{kind}:{FORMAT_VERSION}:{sys.implementation.cache_tag}:{marshal.version}\0".encode())
-    h.update(inputs.encode("utf-8", "surrogatepass"))
-    return cache_root() / f"{kind}-{h.hexdigest()[:16]}.marshal"
-
-
-def cached(kind: str, inputs: str, compute: Callable[[], Any],
-           keep: Callable[[Any], bool] | None = None) -> Any:
-    """compute(), or the value a previous call with the same `kind` and `inputs` stored.
-
-    `inputs` must describe everything compute() depends on (e.g. the name of a DLL directory, which
-    holds its cache key, and the declarations involved).  `keep(value)`: whether a computed value is
-    worth storing.  An unreadable or damaged file is recomputed; an unwritable cache only costs the
-    computation next time."""
-    path = _path(kind, inputs)
-    try:
-        return marshal.loads(path.read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):
-        pass
-    value = compute()
-    if keep is not None and not keep(value):
-        return value
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:  # atomic: a concurrent reader sees the whole file or none
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(marshal.dumps(value))
-        os.replace(tmp, path)
-    except (OSError, ValueError):  # ValueError: a value marshal cannot write (a bug: then just not cached)
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-    return value
-
-
-def file_identity(path: str) -> str:
-    """Path, size, modification time and inode of a file: part of the key of what is derived from it."""
-    st = os.stat(path)
-    return f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
-
-
-def code_identity(*modules) -> str:
-    """The identity of these modules' source files: part of the key of a value their code computes, so that
-    the value is computed again once that code changes."""
-    return "\n".join(file_identity(m.__file__) for m in modules)
+from winhatch.cache import cached, code_identity, file_identity  # noqa: F401 (the one cache; re-exported)
 
 
 def prime_cpu_calibrations() -> None:

@@ -18,7 +18,6 @@ Value 0 is the default host; values 1.. are exceptions keyed by the importing mo
 from __future__ import annotations
 
 import json
-import os
 import struct
 from functools import lru_cache
 from pathlib import Path
@@ -274,26 +273,9 @@ def _valid_blob(blob: bytes) -> bool:
 def default_blob() -> bytes:
     """encode_v6(load_mapping()), kept in the cache directory (keyed by the mapping and the encoder) so that
     a process start reads it instead of encoding it again."""
-    from winhatch.cache import cache_root
-    path = cache_root() / f"apiset-v6-{_blob_cache_key()}.bin"
-    try:
-        blob = path.read_bytes()
-    except OSError:
-        blob = b""
-    if _valid_blob(blob):
-        return blob
-    blob = encode_v6(load_mapping())
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:  # atomic: a concurrent reader sees the whole file or none
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(blob)
-        os.replace(tmp, path)
-    except OSError:  # an unwritable cache only costs the encoding next time
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-    return blob
+    from winhatch.cache import cached
+    return cached("apiset-v6", _blob_cache_key(), lambda: encode_v6(load_mapping()),
+                  keep=lambda blob: isinstance(blob, bytes) and _valid_blob(blob))
 
 
 @lru_cache(maxsize=1)

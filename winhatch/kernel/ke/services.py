@@ -450,38 +450,16 @@ _SERVICE_INDEX: tuple[str, dict[str, str]] | None = None
 
 def kernel_service_index() -> dict[str, str]:
     """Service name → the module that implements it, without importing those modules: computed once by
-    importing them (kernel_services) and kept in the cache directory (winhatch.cache) as marshal data,
-    keyed by the identity of their sources (_service_sources), so it cannot go stale."""
+    importing them (kernel_services) and kept in the cache directory (winhatch.cache.cached), keyed by the
+    identity of their sources (_service_sources), so it cannot go stale."""
     global _SERVICE_INDEX
-    import marshal
-    import os
-    import sys
-
     key = _service_sources()
     if _SERVICE_INDEX is not None and _SERVICE_INDEX[0] == key:
         return _SERVICE_INDEX[1]
-    from winhatch.cache import cache_root
-    from winhatch._hash import sha256
-    h = sha256(f"kernel-services:{SERVICE_INDEX_FORMAT}:{sys.implementation.cache_tag}:"
-                       f"{marshal.version}\0{key}".encode("utf-8", "surrogatepass"))
-    path = cache_root() / f"kernel-services-{h.hexdigest()[:16]}.marshal"
-    index = None
-    try:
-        index = marshal.loads(path.read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):
-        pass
-    if not isinstance(index, dict):
-        index = {name: fn.__module__ for name, fn in kernel_services().items()}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:   # atomic: a concurrent reader sees the whole file or none
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(marshal.dumps(index))
-            os.replace(tmp, path)
-        except OSError:   # an unwritable cache only costs the imports next time
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
+    from winhatch.cache import cached
+    index = cached(f"kernel-services-v{SERVICE_INDEX_FORMAT}", key,
+                   lambda: {name: fn.__module__ for name, fn in kernel_services().items()},
+                   keep=lambda v: isinstance(v, dict))
     _SERVICE_INDEX = (key, index)
     return index
 

@@ -203,7 +203,7 @@ def _stage1_convert(machine, parent: Process, creator, application_name, command
     wow = creator is not None and redirected(creator)
 
     def redirect(p: str) -> str:
-        return machine.vfs.wow64_redirect(machine.vfs.full_path(p, cwd), "x86", cwd) if wow else p
+        return machine.vfs.wow64_redirect(p, "x86", cwd) if wow else p   # it resolves p against cwd itself
 
     def exists(p: str) -> bool:
         p = redirect(p)

@@ -113,6 +113,32 @@ def test_layout_exists(vfs):
     assert vfs.host_dir_of("C:\\WINDOWS\\system32") == vfs.system32("x64")
 
 
+def test_layout_is_made_on_the_host_when_reached(tmp_path):
+    """The installation's folders and files are made on the host when the guest first reaches them (a run
+    made ~40 host folders it mostly never used); the guest cannot tell the difference."""
+    v = Vfs(tmp_path / "sb")
+    c = tmp_path / "sb" / "C"
+    assert sorted(os.listdir(c)) == []
+    # a lookup through a pending folder makes only that path
+    assert v.stat("c:\\users\\USER\\appdata\\local\\temp").is_dir
+    assert sorted(os.listdir(c)) == ["Users"] and sorted(os.listdir(c / "Users")) == ["user"]
+    assert not (c / "Windows").exists()
+    # a listing shows every pending child; files have their content
+    assert [i.name for i in v.listdir("C:\\")] == ["Program Files", "Program Files (x86)", "ProgramData", "Users",
+                                                  "Windows"]
+    assert [i.name for i in v.listdir("C:\\Users")][2:] == ["Default", "Public", "user"]
+    assert v.read_file("C:\\WINDOWS\\win.ini") == Vfs.WIN_INI
+    assert v.read_file("C:\\Windows\\System32\\drivers\\etc\\hosts") == Vfs.HOSTS
+    # a folder whose children are pending is not empty; a pending name cannot be created anew
+    assert status_of(v.rmdir, "C:\\ProgramData") == STATUS_DIRECTORY_NOT_EMPTY
+    assert status_of(v.mkdir, "C:\\Program Files\\Common Files") == STATUS_OBJECT_NAME_COLLISION
+    assert status_of(v.rmdir, "C:\\Users\\Public\\Desktop") == STATUS_SUCCESS
+    assert status_of(v.stat, "C:\\Users\\Public\\Desktop") == STATUS_OBJECT_NAME_NOT_FOUND
+    # a host folder the user provided keeps its files (nothing pending replaces them)
+    w = Vfs(tmp_path / "sb2", create_layout=False)
+    assert os.listdir(tmp_path / "sb2" / "C") == [] and status_of(w.stat, "C:\\Windows") == STATUS_OBJECT_NAME_NOT_FOUND
+
+
 def test_case_insensitive_resolution(vfs, app_dir):
     host, ro = vfs.resolve("c:\\APP\\program.exe")
     assert host == app_dir.resolve() / "Program.EXE" and ro is True

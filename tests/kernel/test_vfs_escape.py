@@ -48,6 +48,9 @@ class World:
         (self.app / "prog.exe").write_bytes(b"MZ")
         self.vfs = Vfs(tmp / "sb")
         c = tmp / "sb" / "C"
+        # the layout's folders are made when the guest first reaches them: the planter makes its own
+        for d in ("Users/user", "Windows/Temp"):
+            (c / d).mkdir(parents=True, exist_ok=True)
         # symlinks planted inside the sandbox, pointing outside
         os.symlink(self.outside / "canary.txt", c / "link_file")
         os.symlink(self.outside, c / "link_dir")

@@ -8,7 +8,6 @@ starts programs launched from the command line) and offers the few services that
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -137,7 +136,8 @@ class Machine:
         self.snapshot_epoch = time.time()
         self._tmp = None
         if sandbox is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="winhatch-", ignore_cleanup_errors=True)
+            from winhatch._tempdir import TemporaryDirectory
+            self._tmp = TemporaryDirectory(prefix="winhatch-")
             sandbox = self._tmp.name
         self.sandbox = Path(sandbox)
         self.vfs = Vfs(self.sandbox, username=profile.user_name)

@@ -100,10 +100,26 @@ def _entry_dlls() -> set[str]:
 
 
 def cache_key(arch: str) -> str:
-    from winhatch.cpu import TRAP_STUB, api_stub
+    """The name of the directory that holds `arch`'s synthetic DLLs: a digest of everything they are built
+    from.  That is a function of winhatch's sources (the handler index's key: every .py file's identity) and
+    of its data files, so it is kept in the start-up cache by those identities (computing it read and hashed
+    the native blob and built its code, ~5 ms of every start)."""
+    from winhatch.cache import cached, file_identity
+    from winhatch.kernel.ke import services
     from winhatch.win32 import data as data_pkg
     from winhatch.win32 import handler_index, native
-    handler_index.ensure()   # the declarations below are every handler module's, whichever are imported
+    index = handler_index.ensure()   # the declarations are every handler module's, whichever are imported
+    files = [str(Path(data_pkg.__file__).parent / f"exports-{arch}.json.gz"), str(data_pkg.SUPPLEMENT),
+             str(Path(services.__file__).with_name("services.tsv")), str(native.BLOB_PATH)]
+    files += [_system_program_path(host, arch) for _name, host in sorted(SYSTEM_PROGRAMS.items())]
+    inputs = "\n".join([arch, index.key, *map(file_identity, files)])
+    return cached("sysdll-cache-key", inputs, lambda: _cache_key(arch))
+
+
+def _cache_key(arch: str) -> str:
+    from winhatch.cpu import TRAP_STUB, api_stub
+    from winhatch.win32 import data as data_pkg
+    from winhatch.win32 import native
     h = sha256()
     h.update(f"{FORMAT_VERSION}:{arch}:{TRAP_STUB.hex()}:{api_stub(arch)[0].hex()}:{native.signature()}".encode())
     h.update(_content_digest(Path(data_pkg.__file__).parent / f"exports-{arch}.json.gz"))

@@ -22,7 +22,6 @@ import struct
 from functools import lru_cache
 from pathlib import Path
 
-from winhatch._hash import sha256
 
 __all__ = [
     "API_SET_SCHEMA_VERSION", "HASH_FACTOR", "ApiSetSchema", "api_set_hash", "encode_v6",
@@ -252,16 +251,6 @@ class ApiSetSchema:
         return host or None
 
 
-def _blob_cache_key() -> str:
-    """Covers every input of encode_v6(load_mapping()): the shipped mapping and the encoder (this file)."""
-    h = sha256()
-    h.update(f"apiset:{API_SET_SCHEMA_VERSION}:{HASH_FACTOR}:".encode())
-    h.update(_load_mapping_cached().encode())
-    h.update(b"\0")
-    h.update(Path(__file__).read_bytes())
-    return h.hexdigest()[:16]
-
-
 def _valid_blob(blob: bytes) -> bool:
     if len(blob) < _NS.size:
         return False
@@ -273,8 +262,9 @@ def _valid_blob(blob: bytes) -> bool:
 def default_blob() -> bytes:
     """encode_v6(load_mapping()), kept in the cache directory (keyed by the mapping and the encoder) so that
     a process start reads it instead of encoding it again."""
-    from winhatch.cache import cached
-    return cached("apiset-v6", _blob_cache_key(), lambda: encode_v6(load_mapping()),
+    from winhatch.cache import cached, file_identity
+    inputs = f"{API_SET_SCHEMA_VERSION}:{HASH_FACTOR}\n{file_identity(str(_JSON))}\n{file_identity(__file__)}"
+    return cached("apiset-v6", inputs, lambda: encode_v6(load_mapping()),
                   keep=lambda blob: isinstance(blob, bytes) and _valid_blob(blob))
 
 

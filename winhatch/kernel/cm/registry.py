@@ -441,9 +441,26 @@ class Registry:
     @classmethod
     def default(cls, **kw) -> "Registry":
         """The Windows 10 22H2 registry the process-creation stages read (winhatch/kernel/cm/registry.json), with
-        the machine's services and event logs (scm_services.json: what the service control manager lists)."""
-        reg = cls.load(Path(__file__).with_name("registry.json"), **kw)
-        reg._apply(cls._read(Path(__file__).with_name("scm_services.json")), timestamp=DEFAULT_TIMESTAMP)
+        the machine's services and event logs (scm_services.json: what the service control manager lists).
+
+        Both files are compiled (_compile: JSON parsed, values encoded) once and kept in the start-up cache
+        by the identity of the files and of this module: parsing and encoding them was ~5 ms of every start."""
+        from winhatch.cache import cached, file_identity
+        here = Path(__file__)
+        files = (here.with_name("registry.json"), here.with_name("scm_services.json"))
+
+        def compile_both():
+            base = cls._read(files[0])
+            return base.get("user_sid"), cls._compile(base), cls._compile(cls._read(files[1]))
+
+        inputs = "\n".join(file_identity(str(f)) for f in (*files, here))
+        user_sid, base, services = cached("registry-default", inputs, compile_both,
+                                          keep=lambda v: isinstance(v, tuple) and len(v) == 3)
+        if user_sid is not None and "user_sid" not in kw:
+            kw["user_sid"] = user_sid
+        reg = cls(**kw)
+        reg._apply_compiled(base, timestamp=DEFAULT_TIMESTAMP)
+        reg._apply_compiled(services, timestamp=DEFAULT_TIMESTAMP)
         return reg
 
     @classmethod
@@ -467,31 +484,50 @@ class Registry:
         self._apply(self._read(overrides), timestamp=None)
 
     def _apply(self, data: dict, timestamp: int | None) -> None:
-        keys = data.get("keys", {})
+        self._apply_compiled(self._compile(data), timestamp)
+
+    @staticmethod
+    def _compile(data: dict) -> list:
+        """A registry description as plain data _apply_compiled applies (and marshal stores): per key, None
+        (delete it with its subtree) or (link target | None, key to copy missing values from | None,
+        [(value name, type, raw data) | (value name, None, None) to delete it])."""
+        out = []
+        for path, spec in data.get("keys", {}).items():
+            if spec is None:
+                out.append((path, None))
+                continue
+            values = []
+            for name, v in (spec.get("values") or {}).items():
+                if v is None:
+                    values.append((name, None, None))
+                    continue
+                t = _type_of(v["type"])
+                values.append((name, t, bytes.fromhex(v["hex"]) if "hex" in v else encode(t, v.get("data"))))
+            link = spec.get("link")
+            out.append((path, (str(link) if link else None, spec.get("$copy_values") or None, values)))
+        return out
+
+    def _apply_compiled(self, ops: list, timestamp: int | None) -> None:
         copies = []
-        for path, spec in keys.items():
+        for path, spec in ops:
             if spec is None:
                 try:
                     self.delete_key(path, recursive=True)
                 except NtStatusError:
                     pass
                 continue
+            link, copy_from, values = spec
             key = self._create_raw(path, timestamp)
-            if spec.get("link"):
+            if link:
                 key.is_link = True
-                key._values[_fold(LINK_VALUE)] = (LINK_VALUE, REG_LINK, encode(REG_LINK, spec["link"]))
-            if spec.get("$copy_values"):
-                copies.append((key, spec["$copy_values"]))
-            for name, v in (spec.get("values") or {}).items():
-                if v is None:
+                key._values[_fold(LINK_VALUE)] = (LINK_VALUE, REG_LINK, encode(REG_LINK, link))
+            if copy_from:
+                copies.append((key, copy_from))
+            for name, t, raw in values:
+                if t is None:
                     key._values.pop(_fold(name), None)
-                    continue
-                t = _type_of(v["type"])
-                if "hex" in v:
-                    raw = bytes.fromhex(v["hex"])
                 else:
-                    raw = encode(t, v.get("data"))
-                key._values[_fold(name)] = (name, t, raw)
+                    key._values[_fold(name)] = (name, t, raw)
             if timestamp is not None:
                 key.last_write_time = timestamp
         for key, src in copies:

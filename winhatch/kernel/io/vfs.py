@@ -791,6 +791,10 @@ class Vfs:
         self.section_in_use = None
         self._data_sections: dict[str, list] = {}
         self._file_ids: dict[int, str] = {}     # file index -> key, for FILE_OPEN_BY_FILE_ID
+        #: the layout entries not made on the host yet (see _create_layout): folded host path -> (host path,
+        #: None for a folder or a file's content), and folded folder -> its pending children
+        self._layout: dict[str, tuple[str, bytes | None]] = {}
+        self._layout_kids: dict[str, list[str]] = {}
         c_root = self.sandbox_root / "C"
         c_root.mkdir(parents=True, exist_ok=True)
         self._mounts.append(_Mount("C", (), Path(os.path.realpath(c_root)), False))
@@ -799,17 +803,55 @@ class Vfs:
 
     # --- setup --------------------------------------------------------------------------------------
     def _create_layout(self) -> None:
-        root = self._mounts[0].host
+        """The folders and files of a Windows 10 installation on C: (DEFAULT_DIRS, the user's profile, hosts,
+        win.ini), made on the host when the guest first reaches them (_layout_entry), not at start: a run
+        made ~40 host folders and removed them again, each a journaled system call (~0.5 ms), where most
+        programs look at two or three.  The guest cannot tell: a lookup of a missing name consults the pending
+        layout first, and a folder the guest resolves (to list it, remove it, rename it, open it) gets its
+        pending children made first (_layout_children)."""
+        root = str(self._mounts[0].host)
         for d in self.DEFAULT_DIRS:
-            _mkdirs(os.path.join(root, d.replace("\\", "/")))
+            self._pend(root, d.split("\\"))
         for d in self.USER_DIRS:
-            _mkdirs(os.path.join(root, "Users", self.username, d.replace("\\", "/")))
-        hosts = root / "Windows/System32/drivers/etc/hosts"
-        if not hosts.exists():
-            hosts.write_bytes(self.HOSTS)
-        win_ini = root / "Windows/win.ini"
-        if not win_ini.exists():
-            win_ini.write_bytes(self.WIN_INI)
+            self._pend(root, ["Users", self.username, *d.split("\\")])
+        self._pend(root, ["Windows", "System32", "drivers", "etc", "hosts"], self.HOSTS)
+        self._pend(root, ["Windows", "win.ini"], self.WIN_INI)
+
+    def _pend(self, root: str, parts: list[str], data: bytes | None = None) -> None:
+        """Add root/parts (a folder, or a file when `data` is given) and the folders above it to the pending
+        layout, unless the host has them.  Keys: the parent's host path as the resolver meets it, then the
+        folded name (so a snapshot, which rewrites the sandbox's paths, moves them with the sandbox)."""
+        parts = [c for c in parts if c]
+        for i in range(1, len(parts) + 1):
+            parent = os.path.join(root, *parts[:i - 1])
+            host = os.path.join(parent, parts[i - 1])
+            k = parent + os.sep + fold(parts[i - 1])
+            if k in self._layout or os.path.lexists(host):
+                continue
+            self._layout[k] = (host, data if data is not None and i == len(parts) else None)
+            self._layout_kids.setdefault(parent, []).append(k)
+
+    def _layout_entry(self, host_dir: Path | str, name: str) -> str | None:
+        """`name` is missing in host_dir: when the pending layout has it there, make it now (a folder, or a
+        file with its content) and give its on-disk name; None otherwise."""
+        got = self._layout.pop(str(host_dir) + os.sep + fold(name), None)
+        if got is None:
+            return None
+        host, data = got
+        if data is None:
+            _mkdirs(host)
+        elif not os.path.lexists(host):
+            with open(host, "xb") as f:
+                f.write(data)
+        self._note_created(Path(host))
+        return os.path.basename(host)
+
+    def _layout_children(self, host_dir: Path | str) -> None:
+        """Make the pending layout entries directly inside host_dir (before it is listed, removed or moved)."""
+        for k in self._layout_kids.pop(str(host_dir), ()):
+            got = self._layout.get(k)
+            if got is not None:
+                self._layout_entry(host_dir, os.path.basename(got[0]))
 
     def mount(self, guest_dir: str, host_dir: Path | str, readonly: bool = False,
               overlay: bool | None = None) -> None:
@@ -843,8 +885,16 @@ class Vfs:
         self._mounts.append(m)
         if m.lower is not None:
             self._overlays.append(m)
-        # a placeholder directory so the mount point shows in its parent's listing
+        # a placeholder directory so the mount point shows in its parent's listing: pending, like the layout,
+        # in a plain writable mount (made when the guest reaches the parent), made now in any other
         if comps:
+            try:
+                pm, n = self._mount_for(m.drive, list(comps[:-1]))
+                if pm is not m and pm.lower is None and not pm.readonly:
+                    self._pend(str(pm.host), list(comps[n:]))
+                    return
+            except NtStatusError:
+                pass
             try:
                 parent = self._resolve_target(P.NtTarget("drive", drive=m.drive, components=list(comps[:-1])))
                 if parent.exists and parent.is_dir and not parent.readonly and parent.mount is not m:
@@ -1019,6 +1069,8 @@ class Vfs:
             P.validate_component(comp)
             entry = self._lookup(host, comp)
             last = i == len(rest) - 1
+            if entry is None and self._layout:
+                entry = self._layout_entry(host, comp)
             if entry is None:
                 names.extend(rest[i:])
                 tail = host.joinpath(*rest[i:])
@@ -1044,10 +1096,14 @@ class Vfs:
             if last:
                 if not (_stat.S_ISDIR(st.st_mode) or _stat.S_ISREG(st.st_mode)):
                     raise NtStatusError(STATUS_ACCESS_DENIED, "not a regular file or directory")
+                if self._layout_kids and _stat.S_ISDIR(st.st_mode):
+                    self._layout_children(host)
                 return _Resolved(t, mount, host, True, True, _stat.S_ISDIR(st.st_mode), names)
         # the mount root (or drive root) itself
         if not os.path.isdir(host):
             raise NtStatusError(STATUS_OBJECT_PATH_NOT_FOUND, "mount root is missing on the host")
+        if self._layout_kids:
+            self._layout_children(host)
         return _Resolved(t, mount, host, True, True, True, names)
 
     def _overlay_entry(self, d: str | None, comp: str, root: str) -> tuple[str, str, os.stat_result | None] | None:

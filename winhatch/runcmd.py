@@ -174,8 +174,6 @@ def run_program(trace, cwd, env, timeout, max_instructions, max_api_calls, max_e
         raise _usage_error("--arch is for --shellcode (a PE file names its own architecture)")
     gc_resume = pause_gc_for_startup(command_process)
     from winhatch import runner
-    from winhatch.kernel.events import JsonlWriter
-    from winhatch.report.trace import TracePrinter, categories_for
 
     envd = _parse_env(env)
     for path, opt in ((events_file, "--events"), (report_file, "--report"), (html_file, "--html"),
@@ -197,10 +195,16 @@ def run_program(trace, cwd, env, timeout, max_instructions, max_api_calls, max_e
         except ProfileError as e:
             raise _usage_error(f"--profile: {e}") from None
     subs = []
-    printer = TracePrinter(sys.stderr, categories_for(trace)) if trace else None
+    printer = None
+    if trace:
+        from winhatch.report.trace import TracePrinter, categories_for
+        printer = TracePrinter(sys.stderr, categories_for(trace))
     if printer:
         subs.append(printer)
-    writer = JsonlWriter(events_file) if events_file else None
+    writer = None
+    if events_file:
+        from winhatch.kernel.events import JsonlWriter
+        writer = JsonlWriter(events_file)
     if writer:
         subs.append(writer)
     sys.stdout.flush()

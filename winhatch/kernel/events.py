@@ -8,7 +8,6 @@ receive every event as it is emitted; the log also keeps them, up to a bound, fo
 """
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Callable, Iterable
 
@@ -179,6 +178,7 @@ class EventLog:
         return out
 
     def write_jsonl(self, path) -> None:
+        import json   # (not at import: json is off a plain run's start path)
         with open(path, "w", encoding="utf-8") as f:
             for e in self.events:
                 f.write(json.dumps(e.to_dict(), default=_json_default) + "\n")
@@ -200,10 +200,12 @@ class JsonlWriter:
     """A subscriber that streams events to a .jsonl file as they happen."""
 
     def __init__(self, path):
+        import json
+        self._dumps = json.dumps
         self.f = open(path, "w", encoding="utf-8")
 
     def __call__(self, ev: Event) -> None:
-        self.f.write(json.dumps(ev.to_dict(), default=_json_default) + "\n")
+        self.f.write(self._dumps(ev.to_dict(), default=_json_default) + "\n")
 
     def close(self) -> None:
         self.f.close()

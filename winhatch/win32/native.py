@@ -27,7 +27,6 @@ Two kinds of native code:
 """
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 
@@ -183,6 +182,7 @@ _BLOB: dict = {}
 
 def _blob_json() -> dict:
     if "json" not in _BLOB:
+        import json
         _BLOB["json"] = json.loads(BLOB_PATH.read_text())
     return _BLOB["json"]
 

@@ -29,7 +29,6 @@ from winhatch._hash import sha256
 from winhatch.cache import cache_root  # noqa: F401 (the cache directory; re-exported)
 
 from winhatch.kernel.ke.traps import TRAP_SECTION, encode_trap_table
-from winhatch.pe.builder import IMAGE_SCN_CNT_UNINITIALIZED_DATA, SCN_CODE, SCN_DATA, SCN_RDATA, ImageBuilder
 from winhatch.win32 import api
 from winhatch.win32.data import load_exports
 
@@ -161,6 +160,8 @@ def build_dll(arch: str, name: str, info: dict, base: int) -> bytes:
     DLL entry point get a bare trap (they are reached by returns and by the loader, with live registers).
     The exports Windows runs in user mode get their machine code in front of a framed stub
     (winhatch.win32.native)."""
+    # (the builder is imported here: a start with the DLLs already in the cache never needs it)
+    from winhatch.pe.builder import IMAGE_SCN_CNT_UNINITIALIZED_DATA, SCN_CODE, SCN_DATA, SCN_RDATA, ImageBuilder
     from winhatch.cpu import TRAP_STUB, api_stub
     from winhatch.win32 import native as nat
     from winhatch.win32.native import gate, native_code

@@ -17,7 +17,6 @@ Value 0 is the default host; values 1.. are exceptions keyed by the importing mo
 """
 from __future__ import annotations
 
-import json
 import struct
 from functools import lru_cache
 from pathlib import Path
@@ -80,6 +79,7 @@ def _load_mapping_cached() -> str:
 
 def load_mapping() -> dict:
     """{api set name (no .dll): [default host | None, {importing module: host}]} (a fresh copy)."""
+    import json   # (a start reads the encoded blob from the cache: json is not on its path)
     return json.loads(_load_mapping_cached())
 
 

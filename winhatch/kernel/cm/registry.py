@@ -19,7 +19,6 @@ Classes\\CLSID (and Interface, DirectShow, Media Type, MediaFoundation) go to Cl
 from __future__ import annotations
 
 import copy
-import json
 import struct
 import time
 from pathlib import Path
@@ -476,6 +475,7 @@ class Registry:
     def _read(source: str | Path | dict) -> dict:
         if isinstance(source, dict):
             return source
+        import json   # (a start reads the compiled registry from the cache: json is not on its path)
         return json.loads(Path(source).read_text(encoding="utf-8"))
 
     def merge(self, overrides: str | Path | dict) -> None:

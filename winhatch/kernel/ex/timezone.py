@@ -22,13 +22,15 @@ time: its id is TIME_ZONE_ID_UNKNOWN and Bias alone counts.
 from __future__ import annotations
 
 import struct
-from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 from winhatch._record import NEW, FrozenRecord
 
 TIME_ZONE_ID_UNKNOWN, TIME_ZONE_ID_STANDARD, TIME_ZONE_ID_DAYLIGHT = 0, 1, 2
 FILETIME_TICKS_PER_MINUTE = 600_000_000
-_EPOCH = datetime(1601, 1, 1)
 
 #: a transition rule as a SYSTEMTIME's 8 fields (wYear 0: month, day of week, week, hour, minute, ...)
 Rule = tuple[int, int, int, int, int, int, int, int]
@@ -166,6 +168,7 @@ def find_zone(key: str) -> Zone | None:
 def transition(year: int, st: tuple) -> datetime | None:
     """The local date and time of a transition in `year`: a SYSTEMTIME with wYear 0 is a rule (month, day of
     week, week 1-5 where 5 is the last), otherwise an absolute date. None: no valid date."""
+    from datetime import datetime   # (datetime is imported when a date is computed: off the start path)
     y, month, dow, day, hour, minute, second, ms = st
     if not 1 <= month <= 12:
         return None
@@ -183,11 +186,13 @@ def transition(year: int, st: tuple) -> datetime | None:
 
 
 def to_datetime(ft: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=ft // 10)
+    from datetime import datetime, timedelta
+    return datetime(1601, 1, 1) + timedelta(microseconds=ft // 10)
 
 
 def to_filetime(d: datetime) -> int:
-    delta = d - _EPOCH
+    from datetime import datetime
+    delta = d - datetime(1601, 1, 1)
     return (delta.days * 86400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
 
 
@@ -238,6 +243,7 @@ class TimeZone:
         else:
             bias, zid = r.bias + r.std_bias, TIME_ZONE_ID_STANDARD
         # valid until the next transition or the next new year, whichever comes first (cheap to recompute)
+        from datetime import datetime
         bounds = [to_filetime(datetime(year, 1, 1)) + (r.bias + r.std_bias) * FILETIME_TICKS_PER_MINUTE,
                   to_filetime(datetime(year + 1, 1, 1)) + (r.bias + r.std_bias) * FILETIME_TICKS_PER_MINUTE]
         p = daylight_period(r, year)

@@ -43,7 +43,6 @@ when nothing handles it the process ends with the exception code.
 """
 from __future__ import annotations
 
-import random
 from functools import partial
 from typing import TYPE_CHECKING, Callable
 
@@ -209,7 +208,7 @@ class Dispatcher:
         self.slice_wall_s = 0.05  # mode "traps": wall-clock backstop for threads that never call an API
         self.mode = "traps"  # "traps" | "instructions"
         self.seed: int | None = None  # vary interleavings reproducibly
-        self._rng: random.Random | None = None
+        self._rng = None    # a random.Random once `seed` shuffles a round (imported then)
         self.max_instructions = 0  # machine-wide budget; 0 = none
         self.max_api_calls = 0     # calls that reach the kernel or a Python handler; 0 = none
         self.max_emulated = 0      # emulated time since the machine started, 100 ns units; 0 = none
@@ -570,6 +569,7 @@ class Dispatcher:
         threads = [t for t in self.runnable_threads() if t not in pinned]
         if self.seed is not None:
             if self._rng is None:
+                import random
                 self._rng = random.Random(self.seed)
             self._rng.shuffle(threads)
             threads.sort(key=lambda t: -self._priority(t))  # stable: the shuffle among equal priorities

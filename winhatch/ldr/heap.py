@@ -62,6 +62,7 @@ SEG_TABLE = 0xA00
 MAX_SEGMENTS = 64
 NSMALL = 128
 NB = 160
+_BITMAP = struct.Struct(f"<{(NB + 31) >> 5}I")   # the bins' bitmap: one bit a bin
 SEG_FIRST = 0x40        # the first block of a segment after the first (its header holds the signature)
 
 BUSY, PREV_BUSY, LARGE = 1, 2, 4
@@ -249,8 +250,10 @@ class Heap:
     def _find_free(self, size: int) -> int:
         """The first free block of `size` bytes or more (bins upward), or 0."""
         i = self._bin(size)
+        # the whole bitmap in one read (it is 20 bytes): most searches of a young heap find every word empty
+        words = _BITMAP.unpack(self.aspace.read(self._bitmap_at(0), _BITMAP.size))
         while i < NB:
-            word = self._r32(self._bitmap_at(i)) >> (i & 31)
+            word = words[i >> 5] >> (i & 31)
             if not word:
                 i = (i | 31) + 1
                 continue

@@ -96,3 +96,23 @@ def test_version_info_and_resources(name):
                         for lang in n.directory.entries)
     ours = sorted((p[0], p[1], p[2], d.rva, d.size) for p, d in pe.resources.leaves())
     assert ours == ref_leaves
+
+
+@pytest.mark.skipif(not WINE_DIR.is_dir(), reason="wine64 PE DLLs not installed")
+@pytest.mark.parametrize("name", ["kernel32.dll", "ntdll.dll", "msvcrt.dll"])
+def test_export_directory_from_stored_facts_answers_as_the_parsed_one(name):
+    """ExportDirectory.from_facts (the start-up cache's form: entries made when looked up) answers every name,
+    hint and ordinal lookup as the directory parsed from the file, and lists the same functions."""
+    from winhatch.pe.directories import ExportDirectory
+    e = PEFile.open(WINE_DIR / name).exports
+    d = ExportDirectory.from_facts(e.dll_name, e.ordinal_base, e.timestamp, e.characteristics, e.major_version,
+                                   e.minor_version, [tuple(x) for x in e.functions], e.names, e.number_of_functions,
+                                   e.rva, e.size, tuple(e._name_indexes))
+    for slot, (nm, _ordinal) in enumerate(e.names):
+        assert d.lookup(nm).entry == e.lookup(nm).entry, nm
+        assert d.lookup(nm, hint=slot).hint_hit
+    assert d.lookup("NoSuchExport").entry is None
+    first = d.by_ordinal(e.functions[0].ordinal)
+    for o in range(e.ordinal_base - 2, e.ordinal_base + e.number_of_functions + 3):
+        assert d.by_ordinal(o) == e.by_ordinal(o), o
+    assert d.functions == e.functions and d.by_ordinal(first.ordinal) is first   # an entry made once stays

@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
+from bisect import bisect_left
 from itertools import accumulate, count
 from operator import add
 from typing import TYPE_CHECKING, NamedTuple
@@ -328,12 +329,56 @@ class ExportDirectory:
         self.hint_hits = 0
         self.hint_misses = 0
 
+    @classmethod
+    def from_facts(cls, dll_name, ordinal_base, timestamp, characteristics, major, minor, raw_functions, names,
+                   number_of_functions, rva, size, name_indexes) -> "ExportDirectory":
+        """A directory read back from stored facts (winhatch.win32.subsystem's start-up cache), its entries
+        as plain (ordinal, name, rva, forwarder) tuples in ordinal order: an ExportEntry is made when one is
+        looked up, and the full `functions` list and index on first use (a run looks up a few dozen of a
+        system DLL's ~1,300 exports; making them all was ~0.5 ms a DLL)."""
+        d = cls.__new__(cls)
+        d.dll_name, d.ordinal_base, d.timestamp = dll_name, ordinal_base, timestamp
+        d.characteristics, d.major_version, d.minor_version = characteristics, major, minor
+        d.names = names
+        d.number_of_functions = number_of_functions
+        d.rva, d.size = rva, size
+        d._name_indexes = name_indexes
+        d.hint_hits = 0
+        d.hint_misses = 0
+        d._raw = raw_functions
+        d._made = {}
+        return d
+
+    def __getattr__(self, attr):
+        # only reached for an attribute not set: `functions` / `_by_index` of a from_facts directory
+        raw = self.__dict__.get("_raw")
+        if raw is None or attr not in ("functions", "_by_index"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
+        made = self._made
+        new = tuple.__new__
+        self.functions = [made.get(e[0]) or new(ExportEntry, e) for e in raw]
+        self._by_index = {e.ordinal - self.ordinal_base: e for e in self.functions}
+        return self.__dict__[attr]
+
+    def _entry_at(self, index: int) -> ExportEntry | None:
+        """The entry of function-table index `index`, or None."""
+        by_index = self.__dict__.get("_by_index")
+        if by_index is not None:
+            return by_index.get(index)
+        ordinal = index + self.ordinal_base
+        e = self._made.get(ordinal)
+        if e is None:
+            raw = self._raw
+            i = bisect_left(raw, (ordinal,))
+            if i < len(raw) and raw[i][0] == ordinal:
+                e = self._made[ordinal] = tuple.__new__(ExportEntry, raw[i])
+        return e
+
     def by_ordinal(self, ordinal: int) -> ExportEntry | None:
-        return self._by_index.get(ordinal - self.ordinal_base)
+        return self._entry_at(ordinal - self.ordinal_base)
 
     def _entry_for_name_slot(self, slot: int) -> ExportEntry | None:
-        idx = self._name_indexes[slot]
-        return self._by_index.get(idx)
+        return self._entry_at(self._name_indexes[slot])
 
     def lookup(self, name: str | bytes, hint: int | None = None) -> LookupResult:
         """Find a name as LdrpSnapThunk does: try the hint slot first, else binary-search the sorted name table

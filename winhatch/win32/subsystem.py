@@ -391,8 +391,7 @@ class _SystemImages:
         inputs = f"{startup_cache.file_identity(str(host))}\n{startup_cache.code_identity(pe_dirs, ke_traps)}"
         exports, traps = startup_cache.cached("image-facts", inputs, compute)
         if "exports" not in pe.__dict__:   # PEFile.exports is a cached_property: give it its value
-            pe.__dict__["exports"] = None if exports is None else pe_dirs.ExportDirectory(
-                *exports[:6], [tuple.__new__(pe_dirs.ExportEntry, e) for e in exports[6]], *exports[7:])
+            pe.__dict__["exports"] = None if exports is None else pe_dirs.ExportDirectory.from_facts(*exports)
         return traps
 
 

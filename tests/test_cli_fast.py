@@ -57,3 +57,16 @@ def test_the_plain_form_runs_without_click_as_the_click_command_does():
     assert fast.stderr.decode().splitlines()[-1] == "click imported: True"
     fast, _ = _both("run", "--timeout", "100", str(HELLO))
     assert fast.returncode == 42 and fast.stderr.decode().splitlines()[-1] == "click imported: True"
+
+
+def test_the_console_script_ends_with_its_sandbox_removed_and_its_output_flushed(tmp_path):
+    """The console script's process ends with os._exit once the run is over (runcmd._end_command_process):
+    the sandbox is removed, atexit functions run, buffered output is written, the status is the guest's."""
+    env = {**__import__("os").environ, "TMPDIR": str(tmp_path)}
+    script = SCRIPT.replace("from winhatch", "atexit.register(lambda: print('atexit ran'))\nfrom winhatch")
+    for args in (("run", str(HELLO), "a"), ("run", "--timeout", "100", str(HELLO))):
+        p = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, cwd=ROOT, timeout=600, env=env)
+        assert p.returncode == 42, p.stderr
+        lines = p.stdout.replace(b"\r\n", b"\n").splitlines()
+        assert lines[0] == b"Hello from winhatch! argc=" + (b"2" if "a" in args else b"1") and lines[-1] == b"atexit ran"
+        assert list(tmp_path.iterdir()) == [], "the sandbox folder is left behind"

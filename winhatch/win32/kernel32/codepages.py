@@ -837,6 +837,8 @@ def map_case(text: str, upper: bool, linguistic: bool, turkic: bool) -> str:
             out.append(ch)
             continue
         m = ch.upper() if upper else ch.lower()
+        if len(m) > 1 and upper and len(ch.title()) == 1:
+            m = ch.title()      # a letter with iota subscript: its simple upper case is the title-case letter
         out.append(m if len(m) == 1 else ("i" if ch == "\u0130" else ch))
     return "".join(out)
 

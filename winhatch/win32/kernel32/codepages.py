@@ -733,19 +733,21 @@ def _name_locale(c, name: int):
 @api(K32, "int WINAPI CompareStringA(LCID Locale, DWORD dwCmpFlags, PCNZCH lpString1, int cchCount1, "
           "PCNZCH lpString2, int cchCount2)")
 def CompareStringA(c, lcid, flags, s1, n1, s2, n2):
-    return _compare_api(c, flags, s1, n1, s2, n2, False, _lcid_locale(c, lcid))
+    return _compare_api(c, flags, s1, n1, s2, n2, False, _lcmap_lcid(c, lcid))
 
 
 @api(K32, "int WINAPI CompareStringW(LCID Locale, DWORD dwCmpFlags, PCNZWCH lpString1, int cchCount1, "
           "PCNZWCH lpString2, int cchCount2)")
 def CompareStringW(c, lcid, flags, s1, n1, s2, n2):
-    return _compare_api(c, flags, s1, n1, s2, n2, True, _lcid_locale(c, lcid))
+    # as LCMapString's sort keys: only the locale's language matters (its tailoring), so a real locale winhatch
+    # has no data for compares as its language's
+    return _compare_api(c, flags, s1, n1, s2, n2, True, _lcmap_lcid(c, lcid))
 
 
 @api(K32, "int WINAPI CompareStringEx(LPCWSTR_RAW lpLocaleName, DWORD dwCmpFlags, PCNZWCH lpString1, int cchCount1, "
           "PCNZWCH lpString2, int cchCount2, LPVOID lpVersionInformation, LPVOID lpReserved, LPARAM lParam)")
 def CompareStringEx(c, loc, flags, s1, n1, s2, n2, ver, res, lp):
-    return _compare_api(c, flags, s1, n1, s2, n2, True, _name_locale(c, loc))
+    return _compare_api(c, flags, s1, n1, s2, n2, True, _lcmap_name(c, loc))
 
 
 @api(K32, "int WINAPI CompareStringOrdinal(LPCWCH lpString1, int cchCount1, LPCWCH lpString2, int cchCount2, "

@@ -915,3 +915,75 @@ zh-TW_radstr 40404 3b
 zu 435 1
 zu-ZA 435 1
 """
+
+
+#: the calendars of every locale whose calendars are not the Gregorian alone (wine64: EnumCalendarInfoExW
+#: (ENUM_ALL_CALENDARS, CAL_ICALINTVALUE) of each locale EnumSystemLocalesEx lists): name, LCID (hex), the
+#: calendar IDs (decimal, CAL_GREGORIAN 1, CAL_JAPAN 3, CAL_TAIWAN 4, CAL_KOREA 5, CAL_HIJRI 6, CAL_THAI 7,
+#: CAL_HEBREW 8, CAL_UMALQURA 23) in the order they are enumerated, the locale's default calendar first
+CALENDAR_TABLE = """
+ar 1 23,1
+ar-AE 3801 1,23
+ar-BH 3c01 1,23
+ar-KW 3401 1,23
+ar-QA 4001 1,23
+ar-SA 401 23,1
+az 2c 1,23
+az-Cyrl 742c 1,23
+az-Cyrl-AZ 82c 1,23
+az-Latn 782c 1,23
+az-Latn-AZ 42c 1,23
+bo 51 1,4
+bo-CN 451 1,4
+dv 65 1,23
+dv-MV 465 1,23
+en-AE 4c09 1,23
+en-HK 3c09 1,4
+en-SG 4809 1,4
+he d 1,8
+he-IL 40d 1,8
+ii 78 1,4
+ii-CN 478 1,4
+ja 11 1,3
+ja-JP 411 1,3
+ja-JP_radstr 40411 1,3
+ko 12 1,5
+ko-KR 412 1,5
+mn-Mong 7c50 1,4
+mn-Mong-CN 850 1,4
+sq 1c 1,23
+sq-AL 41c 1,23
+tg 28 1,23
+tg-Cyrl 7c28 1,23
+tg-Cyrl-TJ 428 1,23
+th 1e 7,1
+th-TH 41e 7,1
+tk 42 1,23
+tk-TM 442 1,23
+tr 1f 1,23
+tr-TR 41f 1,23
+ug 80 1,4
+ug-CN 480 1,4
+uz 43 1,23
+uz-Cyrl 7843 1,23
+uz-Cyrl-UZ 843 1,23
+uz-Latn 7c43 1,23
+uz-Latn-UZ 443 1,23
+zh 7804 1,4
+zh-CN 804 1,4
+zh-CN_phoneb 50804 1,4
+zh-CN_stroke 20804 1,4
+zh-Hans 4 1,4
+zh-Hant 7c04 1,4
+zh-HK c04 1,4
+zh-HK_radstr 40c04 1,4
+zh-MO 1404 1,4
+zh-MO_radstr 41404 1,4
+zh-MO_stroke 21404 1,4
+zh-SG 1004 1,4
+zh-SG_phoneb 51004 1,4
+zh-SG_stroke 21004 1,4
+zh-TW 404 1,4
+zh-TW_pronun 30404 1,4
+zh-TW_radstr 40404 1,4
+"""

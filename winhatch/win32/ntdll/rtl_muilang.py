@@ -155,7 +155,11 @@ def RtlGetUserPreferredUILanguages(c, flags, unknown, pcount, buf, psize):
 @api(NT, "NTSTATUS NTAPI RtlGetThreadPreferredUILanguages(DWORD flags, ULONG *count, LPWSTR_RAW buffer, "
          "ULONG *size)")
 def RtlGetThreadPreferredUILanguages(c, flags, pcount, buf, psize):
-    if not _flags_ok(flags, THREAD_FLAGS):
+    """Microsoft's documentation of the flags: MUI_MERGE_SYSTEM_FALLBACK only with MUI_MERGE_USER_FALLBACK,
+    MUI_THREAD_LANGUAGES with neither."""
+    merge = flags & (MUI_MERGE_SYSTEM_FALLBACK | MUI_MERGE_USER_FALLBACK)
+    if not _flags_ok(flags, THREAD_FLAGS) or merge == MUI_MERGE_SYSTEM_FALLBACK \
+            or (merge and flags & MUI_THREAD_LANGUAGES):
         return STATUS_INVALID_PARAMETER
     return put_list(c, flags, thread_list(c, flags), pcount, buf, psize)
 

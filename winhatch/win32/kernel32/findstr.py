@@ -22,9 +22,9 @@ _FIND_FLAGS = FIND_STARTSWITH | FIND_ENDSWITH | FIND_FROMSTART | FIND_FROMEND
 _FIND_CMP_FLAGS = (cp.NORM_IGNORECASE | cp.NORM_IGNORENONSPACE | cp.NORM_IGNORESYMBOLS | cp.LINGUISTIC_IGNORECASE
                    | cp.LINGUISTIC_IGNOREDIACRITIC | cp.NORM_IGNOREKANATYPE | cp.NORM_IGNOREWIDTH
                    | cp.NORM_LINGUISTIC_CASING | cp.SORT_STRINGSORT)
-#: the longest source searched (the search compares every substring of the source whose collation elements are
-#: no more than the value's: a bound on the work a guest's string can ask for)
-MAX_SOURCE = 1 << 16
+#: the longest source searched (the search compares the substrings of the source whose collation elements are
+#: no more than the value's: a bound on the work a guest's string can ask for; a longer one stops loudly)
+MAX_SOURCE = 4096
 
 
 def _key(text: str, flags: int, turkic: bool):

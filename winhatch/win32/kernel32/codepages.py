@@ -615,6 +615,41 @@ def is_turkic(loc) -> bool:
     return loc is not None and (loc & 0x3FF) in (0x1F, 0x2C)
 
 
+#: characters without any weight (Windows' table gives them none; Wine's locale test, test_unicode_sorting): the
+#: format controls (Cf: the soft hyphen, the word joiner, the invisible operators...), unassigned code points and
+#: the replacement character
+_UNSORTABLE_EXTRA = "\ufffd"
+_ASCII_MATH = "+<=>"
+
+
+def _unsortable(ch: str) -> bool:
+    return ch in _UNSORTABLE_EXTRA or unicodedata.category(ch) in ("Cf", "Cn")
+
+
+def _kana(ch: str):
+    """A kana letter's (katakana base, small, hiragana) — the hiragana and katakana forms of a syllable share
+    their primary weight; "small" (\u30a1, \u31fb...) is a diacritic weight below the normal letter's, the
+    kana type (hiragana heavier) a case weight — or None for another character."""
+    o = ord(ch)
+    if not (0x3041 <= o <= 0x30FA or 0x31F0 <= o <= 0x31FF):
+        return None
+    try:
+        name = unicodedata.name(ch)
+    except ValueError:
+        return None
+    small = " SMALL " in name
+    base = ch
+    if small:
+        try:
+            base = unicodedata.lookup(name.replace(" SMALL ", " "))
+        except KeyError:
+            base = ch
+    hiragana = 0x3041 <= ord(base) <= 0x3096
+    if hiragana:
+        base = chr(ord(base) + 0x60)
+    return base, small, hiragana
+
+
 def _sort_elements(s: str, flags: int, turkic: bool = False):
     """The collation elements of a string under Microsoft's documented rules: (primary, diacritics, case/width)
     per element, plus the word-sort special characters with their positions. Primary: symbols, punctuation and
@@ -630,7 +665,8 @@ def _sort_elements(s: str, flags: int, turkic: bool = False):
     ignore_case = flags & (NORM_IGNORECASE | LINGUISTIC_IGNORECASE)
     ignore_marks = flags & (0x2 | 0x20)
     ignore_symbols = flags & 0x4
-    ignore_width = flags & (0x10000 | 0x20000)
+    ignore_width = flags & 0x20000
+    ignore_kana = flags & 0x10000
     elems: list[list] = []
     special: list[tuple[int, int]] = []
     for ch in "".join(_EXPANSIONS.get(x, x) for x in s):
@@ -650,8 +686,23 @@ def _sort_elements(s: str, flags: int, turkic: bool = False):
             case = 0 if ignore_case else (1 if ch != "\u0131" else 0)
             elems.append([primary, marks, case * 2])
             continue
+        if _unsortable(ch):
+            continue
         d = unicodedata.normalize("NFKD", ch)
         compat = d != unicodedata.normalize("NFD", ch)
+        kana = _kana(d[0]) if d else None
+        if kana is not None:
+            # a kana syllable: the katakana letter's primary weight; small before normal and the voicing marks
+            # (dakuten) at the diacritic level; no case; then two extra levels after the case level (Windows'
+            # extra weights of the Far East): the kana type (hiragana heavier), then the width (full width
+            # heavier than half width)
+            base, small, hiragana = kana
+            marks = () if ignore_marks else (0 if small else 1,) + tuple(ord(m) for m in d[1:]
+                                                                         if unicodedata.category(m) == "Mn")
+            kind = 0 if ignore_kana else (1 if hiragana else 0)
+            wide = 0 if ignore_width else (0 if unicodedata.east_asian_width(ch) == "H" else 1)
+            elems.append([(3, ord(base)), marks, 0, (kind, wide)])
+            continue
         marks = tuple(ord(m) for m in d if unicodedata.category(m) == "Mn")
         bases = [x for x in d if unicodedata.category(x) != "Mn"]
         if not bases:                   # a combining mark: a diacritic of the element before it
@@ -663,7 +714,9 @@ def _sort_elements(s: str, flags: int, turkic: bool = False):
             if cat[0] in "PSZ" or cat == "Cc":
                 if ignore_symbols:
                     continue
-                primary = (1, ord(b))
+                # Windows' order of the ASCII symbols is the code points' but for the math operators + < = >,
+                # which follow the other punctuation (Wine's locale test, test_sorting)
+                primary = (1, ord(b) + (0x110000 if b in _ASCII_MATH else 0))
             elif cat[0] == "N":
                 v = unicodedata.digit(b, None)
                 primary = (2, v if v is not None else ord(b))
@@ -686,11 +739,20 @@ def _sort_elements(s: str, flags: int, turkic: bool = False):
     return elems, special
 
 
+def _kana_extra(elems, part: int) -> list[int]:
+    """One of the kana's extra weights (0: the kana type, 1: the width) of each kana element."""
+    return [e[3][part] for e in elems if len(e) > 3]
+
+
 def _compare(a: str, b: str, flags: int, turkic: bool = False) -> int:
     ea, sa = _sort_elements(a, flags, turkic)
     eb, sb = _sort_elements(b, flags, turkic)
     for level in range(3):
         ka, kb = [e[level] for e in ea], [e[level] for e in eb]
+        if ka != kb:
+            return CSTR_LESS_THAN if ka < kb else CSTR_GREATER_THAN
+    for part in range(2):       # the kana's extra weights after the case level: the kana type, then the width
+        ka, kb = _kana_extra(ea, part), _kana_extra(eb, part)
         if ka != kb:
             return CSTR_LESS_THAN if ka < kb else CSTR_GREATER_THAN
     if sa != sb:
@@ -784,6 +846,8 @@ def lcmap_flags_valid(flags: int) -> bool:
     must be asked for; the case mappings exclude SORT_STRINGSORT and the NORM_IGNORE* removals; Hiragana and
     Katakana, half and full width, simplified and traditional Chinese exclude each other, and the kana and width
     mappings exclude the removals and the Chinese mappings; a sort key is not combined with another mapping."""
+    if flags & SORT_DIGITSASNUMBERS and flags & LCMAP_SORTKEY:
+        flags &= ~SORT_DIGITSASNUMBERS      # a sort flag of the sort keys (Windows 7 on; Wine's test_unicode_sorting)
     if flags & ~_LCMAP_KNOWN:
         return False
     case = flags & LCMAP_TITLECASE
@@ -883,7 +947,7 @@ def sort_key_levels(text: str, flags: int, turkic: bool = False) -> list[bytes]:
         for mk in e[1]:
             marks += bytes([3]) + int(mk).to_bytes(2, "big")
         marks.append(2)
-    case = bytes(e[2] + 2 for e in elems)
+    case = bytes(e[2] + 2 for e in elems) + bytes(x + 2 for part in range(2) for x in _kana_extra(elems, part))
     spec = bytearray()
     for pos, ch in special:
         spec += bytes([2]) + pos.to_bytes(3, "big") + ch.to_bytes(2, "big")

@@ -29,7 +29,8 @@ MAX_SOURCE = 4096
 
 def _key(text: str, flags: int, turkic: bool):
     elems, special = cp._sort_elements(unicodedata.normalize("NFD", text), flags, turkic)
-    return [e[0] for e in elems], [e[1] for e in elems], [e[2] for e in elems], special
+    return ([e[0] for e in elems], [e[1] for e in elems], [e[2] for e in elems], cp._kana_extra(elems, 0),
+            cp._kana_extra(elems, 1), special)
 
 
 def find_nls(src: str, value: str, flags: int, turkic: bool) -> tuple[int, int]:

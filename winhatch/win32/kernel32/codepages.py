@@ -626,6 +626,40 @@ def _unsortable(ch: str) -> bool:
     return ch in _UNSORTABLE_EXTRA or unicodedata.category(ch) in ("Cf", "Cn")
 
 
+def _mark_weights() -> dict[int, int]:
+    from winhatch.win32.kernel32.sortweights_data import MARK_WEIGHTS
+    out = {}
+    for item in MARK_WEIGHTS.split():
+        cp, w = item.split(":")
+        out[int(cp, 16)] = int(w, 16)
+    out[_DOTLESS_MARK] = 3         # lighter than the dot above (0x10): i < \u0131 < \u0130
+    return out
+
+
+_MARK_WEIGHTS: dict[int, int] | None = None
+
+
+def _diacritic(marks: tuple) -> tuple:
+    """An element's diacritic level from its combining marks: Windows adds the marks' diacritic weights
+    (winhatch.win32.kernel32.sortweights_data; a mark without weight adds nothing) to the letter's 2; a mark with
+    weights of its own there (not modelled as such) follows as its code point. () for no diacritic."""
+    global _MARK_WEIGHTS
+    if not marks:
+        return ()
+    if _MARK_WEIGHTS is None:
+        _MARK_WEIGHTS = _mark_weights()
+    total, other = 0, []
+    for m in marks:
+        w = _MARK_WEIGHTS.get(m)
+        if w is None:
+            other.append(m)
+        elif w > 2:
+            total += w - 2
+    if not total and not other:
+        return ()
+    return (2 + total, *other)
+
+
 def _kana(ch: str):
     """A kana letter's (katakana base, small, hiragana) — the hiragana and katakana forms of a syllable share
     their primary weight; "small" (\u30a1, \u31fb...) is a diacritic weight below the normal letter's, the
@@ -728,6 +762,9 @@ def _sort_elements(s: str, flags: int, turkic: bool = False):
             case = 0 if ignore_case else (1 if b.isupper() else 0)
             third = case * 2 + (0 if ignore_width or not compat else 1)
             elems.append([primary, () if ignore_marks or i else marks, third])
+    for e in elems:
+        if len(e) == 3:                 # a letter's diacritics as Windows weighs them (kana keep their own)
+            e[1] = _diacritic(e[1])
     if flags & SORT_DIGITSASNUMBERS:    # a run of decimal digits is one element, its number
         merged: list[list] = []
         for e in elems:

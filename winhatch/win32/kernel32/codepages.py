@@ -687,11 +687,13 @@ def _kana(ch: str):
 def _sort_elements(s: str, flags: int, turkic: bool = False):
     """The collation elements of a string under Microsoft's documented rules: (primary, diacritics, case/width)
     per element, plus the word-sort special characters with their positions. Primary: symbols, punctuation and
-    spaces (by code point) before digits (by value; a run of digits as one number with SORT_DIGITSASNUMBERS)
-    before letters (by their lower-case base letter); the diacritics of the canonical/compatibility decomposition
-    are the secondary level, the case (lower before upper) and a compatibility form (width, superscript) the
-    third. NUL is ignored. NORM_IGNORE*/LINGUISTIC_IGNORE* drop their level or the symbols. This is not Windows'
-    weight table (not public): symbols among themselves sort by code point, and the languages' tailorings (the
+    spaces (by code point, but the ASCII + < = > after the rest) before digits (by value; a run of digits as one
+    number with SORT_DIGITSASNUMBERS) before letters (by their lower-case base letter); the diacritics of the
+    canonical/compatibility decomposition are the secondary level (their weights added up as Windows does:
+    _diacritic), the case (lower before upper) and a compatibility form (width, superscript) the third; the kana
+    have their own rules (_kana). NUL, the format controls, unassigned code points and U+FFFD are ignored.
+    NORM_IGNORE*/LINGUISTIC_IGNORE* drop their level or the symbols. This is not Windows' primary weight table:
+    symbols among themselves sort by code point, and the languages' tailorings (the
     Swedish letters after z, the Turkish dotted and dotless i...) are not modelled: every locale compares in
     this language-independent order, except the Turkic letters of Turkish and Azerbaijani under
     NORM_LINGUISTIC_CASING (`turkic`): \u0131 and I are then one letter before i, and \u0130 the capital of i."""

@@ -332,3 +332,24 @@ def normalization_file(form: int) -> bytes:
     assert len(header) == _NORM_HEADER
     body = classes + index + seq_words + comp_words
     return header + struct.pack(f"<{len(body)}H", *body)
+
+
+# ---------------------------------------------------------------------------------------------- locale.nls
+#: the magic that starts the locale table of locale.nls ("NSDS" read as a little-endian DWORD)
+LOCALE_TABLE_MAGIC = 0x5344534E
+#: the file header: its own size, three reserved DWORDs, then the offsets of the locale table, the character
+#: maps, the geographical data and the scripts
+LOCALE_HEADER_SIZE = 0x20
+
+
+def locale_file() -> bytes:
+    """locale.nls as NtInitializeNlsFiles maps it, in Windows 10's layout: the file header (LOCALE_HEADER_SIZE),
+    whose DWORD 4 is the offset of the locale table; the locale table starts { DWORD 8 (the offset of its
+    entries' index from the table), DWORD 0, DWORD the number of locales, DWORD LOCALE_TABLE_MAGIC }. The tables
+    are empty: winhatch's locale functions are handlers with their own data (winhatch.kernel.ex.locale_data),
+    not readers of this file, so no entry is made up here."""
+    locales = LOCALE_HEADER_SIZE
+    table = struct.pack("<4I", 8, 0, 0, LOCALE_TABLE_MAGIC)
+    charmaps = geoids = scripts = locales + len(table)
+    header = struct.pack("<8I", LOCALE_HEADER_SIZE, 0, 0, 0, locales, charmaps, geoids, scripts)
+    return header + table

@@ -93,3 +93,23 @@ def NtGetNlsSectionPtr(machine, thread, SectionType, SectionData, ContextData, S
     if SectionSize:
         user_write(thread.process, SectionSize, sec.data_size.to_bytes(ptr_size, "little"))
     return 0
+
+
+# ===================================================================== NtInitializeNlsFiles
+@kernel_service("NtInitializeNlsFiles")
+def NtInitializeNlsFiles(machine, thread, BaseAddress, DefaultLocaleId, DefaultCasingTableSize):
+    """Map a new read-only view of locale.nls (the machine's \\NLS\\NlsSectionLocale section) into the caller and
+    write its address and the system's default LCID; the third argument receives the offset of the file's locale
+    table (DWORD 4 of its header). Every call makes its own view (NtUnmapViewOfSection releases it)."""
+    from winhatch.kernel.ex import nls_files
+    from winhatch.kernel.mm.constants import PAGE_READONLY
+    sec = _nls_section(machine, thread, "NlsSectionLocale", nls_files.locale_file)
+    ptr_size = 8 if thread.process.arch == "x64" else 4
+    user_write(thread.process, BaseAddress, bytes(ptr_size))         # probed before the view is made
+    user_write(thread.process, DefaultLocaleId, bytes(4))
+    r = thread.process.aspace.map_view(sec, None, protect=PAGE_READONLY, tag=("section", sec.name))
+    user_write(thread.process, BaseAddress, r.base.to_bytes(ptr_size, "little"))
+    user_write(thread.process, DefaultLocaleId, struct.pack("<I", machine.nls.system.lcid))
+    if DefaultCasingTableSize:
+        user_write(thread.process, DefaultCasingTableSize, struct.pack("<Q", nls_files.LOCALE_HEADER_SIZE))
+    return 0

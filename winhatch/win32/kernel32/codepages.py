@@ -615,14 +615,85 @@ def is_turkic(loc) -> bool:
     return loc is not None and (loc & 0x3FF) in (0x1F, 0x2C)
 
 
+#: characters without any weight (Windows' table gives them none; Wine's locale test, test_unicode_sorting): the
+#: format controls (Cf: the soft hyphen, the word joiner, the invisible operators...), unassigned code points and
+#: the replacement character
+_UNSORTABLE_EXTRA = "\ufffd"
+_ASCII_MATH = "+<=>"
+
+
+def _unsortable(ch: str) -> bool:
+    return ch in _UNSORTABLE_EXTRA or unicodedata.category(ch) in ("Cf", "Cn")
+
+
+def _mark_weights() -> dict[int, int]:
+    from winhatch.win32.kernel32.sortweights_data import MARK_WEIGHTS
+    out = {}
+    for item in MARK_WEIGHTS.split():
+        cp, w = item.split(":")
+        out[int(cp, 16)] = int(w, 16)
+    out[_DOTLESS_MARK] = 3         # lighter than the dot above (0x10): i < \u0131 < \u0130
+    return out
+
+
+_MARK_WEIGHTS: dict[int, int] | None = None
+
+
+def _diacritic(marks: tuple) -> tuple:
+    """An element's diacritic level from its combining marks: Windows adds the marks' diacritic weights
+    (winhatch.win32.kernel32.sortweights_data; a mark without weight adds nothing) to the letter's 2; a mark with
+    weights of its own there (not modelled as such) follows as its code point. () for no diacritic."""
+    global _MARK_WEIGHTS
+    if not marks:
+        return ()
+    if _MARK_WEIGHTS is None:
+        _MARK_WEIGHTS = _mark_weights()
+    total, other = 0, []
+    for m in marks:
+        w = _MARK_WEIGHTS.get(m)
+        if w is None:
+            other.append(m)
+        elif w > 2:
+            total += w - 2
+    if not total and not other:
+        return ()
+    return (2 + total, *other)
+
+
+def _kana(ch: str):
+    """A kana letter's (katakana base, small, hiragana) — the hiragana and katakana forms of a syllable share
+    their primary weight; "small" (\u30a1, \u31fb...) is a diacritic weight below the normal letter's, the
+    kana type (hiragana heavier) a case weight — or None for another character."""
+    o = ord(ch)
+    if not (0x3041 <= o <= 0x30FA or 0x31F0 <= o <= 0x31FF):
+        return None
+    try:
+        name = unicodedata.name(ch)
+    except ValueError:
+        return None
+    small = " SMALL " in name
+    base = ch
+    if small:
+        try:
+            base = unicodedata.lookup(name.replace(" SMALL ", " "))
+        except KeyError:
+            base = ch
+    hiragana = 0x3041 <= ord(base) <= 0x3096
+    if hiragana:
+        base = chr(ord(base) + 0x60)
+    return base, small, hiragana
+
+
 def _sort_elements(s: str, flags: int, turkic: bool = False):
     """The collation elements of a string under Microsoft's documented rules: (primary, diacritics, case/width)
     per element, plus the word-sort special characters with their positions. Primary: symbols, punctuation and
-    spaces (by code point) before digits (by value; a run of digits as one number with SORT_DIGITSASNUMBERS)
-    before letters (by their lower-case base letter); the diacritics of the canonical/compatibility decomposition
-    are the secondary level, the case (lower before upper) and a compatibility form (width, superscript) the
-    third. NUL is ignored. NORM_IGNORE*/LINGUISTIC_IGNORE* drop their level or the symbols. This is not Windows'
-    weight table (not public): symbols among themselves sort by code point, and the languages' tailorings (the
+    spaces (by code point, but the ASCII + < = > after the rest) before digits (by value; a run of digits as one
+    number with SORT_DIGITSASNUMBERS) before letters (by their lower-case base letter); the diacritics of the
+    canonical/compatibility decomposition are the secondary level (their weights added up as Windows does:
+    _diacritic), the case (lower before upper) and a compatibility form (width, superscript) the third; the kana
+    have their own rules (_kana). NUL, the format controls, unassigned code points and U+FFFD are ignored.
+    NORM_IGNORE*/LINGUISTIC_IGNORE* drop their level or the symbols. This is not Windows' primary weight table:
+    symbols among themselves sort by code point, and the languages' tailorings (the
     Swedish letters after z, the Turkish dotted and dotless i...) are not modelled: every locale compares in
     this language-independent order, except the Turkic letters of Turkish and Azerbaijani under
     NORM_LINGUISTIC_CASING (`turkic`): \u0131 and I are then one letter before i, and \u0130 the capital of i."""
@@ -630,7 +701,8 @@ def _sort_elements(s: str, flags: int, turkic: bool = False):
     ignore_case = flags & (NORM_IGNORECASE | LINGUISTIC_IGNORECASE)
     ignore_marks = flags & (0x2 | 0x20)
     ignore_symbols = flags & 0x4
-    ignore_width = flags & (0x10000 | 0x20000)
+    ignore_width = flags & 0x20000
+    ignore_kana = flags & 0x10000
     elems: list[list] = []
     special: list[tuple[int, int]] = []
     for ch in "".join(_EXPANSIONS.get(x, x) for x in s):
@@ -650,8 +722,23 @@ def _sort_elements(s: str, flags: int, turkic: bool = False):
             case = 0 if ignore_case else (1 if ch != "\u0131" else 0)
             elems.append([primary, marks, case * 2])
             continue
+        if _unsortable(ch):
+            continue
         d = unicodedata.normalize("NFKD", ch)
         compat = d != unicodedata.normalize("NFD", ch)
+        kana = _kana(d[0]) if d else None
+        if kana is not None:
+            # a kana syllable: the katakana letter's primary weight; small before normal and the voicing marks
+            # (dakuten) at the diacritic level; no case; then two extra levels after the case level (Windows'
+            # extra weights of the Far East): the kana type (hiragana heavier), then the width (full width
+            # heavier than half width)
+            base, small, hiragana = kana
+            marks = () if ignore_marks else (0 if small else 1,) + tuple(ord(m) for m in d[1:]
+                                                                         if unicodedata.category(m) == "Mn")
+            kind = 0 if ignore_kana else (1 if hiragana else 0)
+            wide = 0 if ignore_width else (0 if unicodedata.east_asian_width(ch) == "H" else 1)
+            elems.append([(3, ord(base)), marks, 0, (kind, wide)])
+            continue
         marks = tuple(ord(m) for m in d if unicodedata.category(m) == "Mn")
         bases = [x for x in d if unicodedata.category(x) != "Mn"]
         if not bases:                   # a combining mark: a diacritic of the element before it
@@ -663,7 +750,9 @@ def _sort_elements(s: str, flags: int, turkic: bool = False):
             if cat[0] in "PSZ" or cat == "Cc":
                 if ignore_symbols:
                     continue
-                primary = (1, ord(b))
+                # Windows' order of the ASCII symbols is the code points' but for the math operators + < = >,
+                # which follow the other punctuation (Wine's locale test, test_sorting)
+                primary = (1, ord(b) + (0x110000 if b in _ASCII_MATH else 0))
             elif cat[0] == "N":
                 v = unicodedata.digit(b, None)
                 primary = (2, v if v is not None else ord(b))
@@ -675,6 +764,9 @@ def _sort_elements(s: str, flags: int, turkic: bool = False):
             case = 0 if ignore_case else (1 if b.isupper() else 0)
             third = case * 2 + (0 if ignore_width or not compat else 1)
             elems.append([primary, () if ignore_marks or i else marks, third])
+    for e in elems:
+        if len(e) == 3:                 # a letter's diacritics as Windows weighs them (kana keep their own)
+            e[1] = _diacritic(e[1])
     if flags & SORT_DIGITSASNUMBERS:    # a run of decimal digits is one element, its number
         merged: list[list] = []
         for e in elems:
@@ -686,11 +778,20 @@ def _sort_elements(s: str, flags: int, turkic: bool = False):
     return elems, special
 
 
+def _kana_extra(elems, part: int) -> list[int]:
+    """One of the kana's extra weights (0: the kana type, 1: the width) of each kana element."""
+    return [e[3][part] for e in elems if len(e) > 3]
+
+
 def _compare(a: str, b: str, flags: int, turkic: bool = False) -> int:
     ea, sa = _sort_elements(a, flags, turkic)
     eb, sb = _sort_elements(b, flags, turkic)
     for level in range(3):
         ka, kb = [e[level] for e in ea], [e[level] for e in eb]
+        if ka != kb:
+            return CSTR_LESS_THAN if ka < kb else CSTR_GREATER_THAN
+    for part in range(2):       # the kana's extra weights after the case level: the kana type, then the width
+        ka, kb = _kana_extra(ea, part), _kana_extra(eb, part)
         if ka != kb:
             return CSTR_LESS_THAN if ka < kb else CSTR_GREATER_THAN
     if sa != sb:
@@ -733,19 +834,21 @@ def _name_locale(c, name: int):
 @api(K32, "int WINAPI CompareStringA(LCID Locale, DWORD dwCmpFlags, PCNZCH lpString1, int cchCount1, "
           "PCNZCH lpString2, int cchCount2)")
 def CompareStringA(c, lcid, flags, s1, n1, s2, n2):
-    return _compare_api(c, flags, s1, n1, s2, n2, False, _lcid_locale(c, lcid))
+    return _compare_api(c, flags, s1, n1, s2, n2, False, _lcmap_lcid(c, lcid))
 
 
 @api(K32, "int WINAPI CompareStringW(LCID Locale, DWORD dwCmpFlags, PCNZWCH lpString1, int cchCount1, "
           "PCNZWCH lpString2, int cchCount2)")
 def CompareStringW(c, lcid, flags, s1, n1, s2, n2):
-    return _compare_api(c, flags, s1, n1, s2, n2, True, _lcid_locale(c, lcid))
+    # as LCMapString's sort keys: only the locale's language matters (its tailoring), so a real locale winhatch
+    # has no data for compares as its language's
+    return _compare_api(c, flags, s1, n1, s2, n2, True, _lcmap_lcid(c, lcid))
 
 
 @api(K32, "int WINAPI CompareStringEx(LPCWSTR_RAW lpLocaleName, DWORD dwCmpFlags, PCNZWCH lpString1, int cchCount1, "
           "PCNZWCH lpString2, int cchCount2, LPVOID lpVersionInformation, LPVOID lpReserved, LPARAM lParam)")
 def CompareStringEx(c, loc, flags, s1, n1, s2, n2, ver, res, lp):
-    return _compare_api(c, flags, s1, n1, s2, n2, True, _name_locale(c, loc))
+    return _compare_api(c, flags, s1, n1, s2, n2, True, _lcmap_name(c, loc))
 
 
 @api(K32, "int WINAPI CompareStringOrdinal(LPCWCH lpString1, int cchCount1, LPCWCH lpString2, int cchCount2, "
@@ -782,6 +885,8 @@ def lcmap_flags_valid(flags: int) -> bool:
     must be asked for; the case mappings exclude SORT_STRINGSORT and the NORM_IGNORE* removals; Hiragana and
     Katakana, half and full width, simplified and traditional Chinese exclude each other, and the kana and width
     mappings exclude the removals and the Chinese mappings; a sort key is not combined with another mapping."""
+    if flags & SORT_DIGITSASNUMBERS and flags & LCMAP_SORTKEY:
+        flags &= ~SORT_DIGITSASNUMBERS      # a sort flag of the sort keys (Windows 7 on; Wine's test_unicode_sorting)
     if flags & ~_LCMAP_KNOWN:
         return False
     case = flags & LCMAP_TITLECASE
@@ -837,6 +942,8 @@ def map_case(text: str, upper: bool, linguistic: bool, turkic: bool) -> str:
             out.append(ch)
             continue
         m = ch.upper() if upper else ch.lower()
+        if len(m) > 1 and upper and len(ch.title()) == 1:
+            m = ch.title()      # a letter with iota subscript: its simple upper case is the title-case letter
         out.append(m if len(m) == 1 else ("i" if ch == "\u0130" else ch))
     return "".join(out)
 
@@ -879,7 +986,7 @@ def sort_key_levels(text: str, flags: int, turkic: bool = False) -> list[bytes]:
         for mk in e[1]:
             marks += bytes([3]) + int(mk).to_bytes(2, "big")
         marks.append(2)
-    case = bytes(e[2] + 2 for e in elems)
+    case = bytes(e[2] + 2 for e in elems) + bytes(x + 2 for part in range(2) for x in _kana_extra(elems, part))
     spec = bytearray()
     for pos, ch in special:
         spec += bytes([2]) + pos.to_bytes(3, "big") + ch.to_bytes(2, "big")

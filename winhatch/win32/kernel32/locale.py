@@ -87,7 +87,12 @@ INVARIANT_INFO.update({
     0x72: "Invariant Language (Invariant Country)", 0x73: "Invariant Language (Invariant Country)",
     0x74: "0", 0x75: "0", 0x78: "MMMM dd", 0x79: "HH:mm", 0x7B: "",
     0x1001: "Invariant Language", 0x1002: "Invariant Country", 0x1003: "HH:mm:ss", 0x1006: "yyyy MMMM",
-    0x1007: "International Monetary Fund", 0x1008: "International Monetary Fund", 0x100C: "0", 0x1010: "1",
+    0x1007: "International Monetary Fund", 0x1008: "International Monetary Fund", 0x1010: "1",
+    # Windows 10's (Wine's test_invariant checks them): en-US as the default language, metric measures, a
+    # day-month-year long date, weeks from Sunday, "+" as the positive sign, the currency symbol first without a
+    # space, A4 paper, no digit substitution
+    0x09: "0409", 0x0D: "0", 0x22: "1", 0x100C: "6", 0x50: "+", 0x54: "1", 0x55: "0", 0x56: "1", 0x57: "0",
+    0x100A: "9", 0x1014: "1",
 })
 _NUMERIC = {0x01, 0x05, 0x09, 0x0A, 0x0B, 0x0D, 0x11, 0x12, 0x19, 0x1A, 0x1B, 0x1C, 0x21, 0x22, 0x23, 0x24,
             0x25, 0x26, 0x27, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57, 0x70, 0x71, 0x74, 0x75, 0x1004, 0x1005, 0x1009,
@@ -370,7 +375,9 @@ def GetSystemDefaultUILanguage(c):
 
 @api(K32, "LANGID WINAPI GetThreadUILanguage(void)")
 def GetThreadUILanguage(c):
-    return ui_language(c)
+    """The thread's own UI language (SetThreadUILanguage), else the user's."""
+    from winhatch.win32.kernel32.muilang import thread_ui_language
+    return thread_ui_language(c)
 
 
 def _default_name(c, buf, cch, user: bool) -> int:

@@ -27,6 +27,11 @@ def NormalizeString(c, form, src, n, dst, m):
     try:
         out = rn.normalize(form, rn.decode_units(raw)).encode("utf-16-le", "surrogatepass")
     except rn.InvalidSequence as e:
+        start = getattr(e, "start", None)
+        if start is not None and rn.valid_prefix_length(form, raw, start) > m:
+            # the text before the bad sequence does not fit: the buffer is reported first
+            c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
+            return -rn.estimate(form, count)
         c.set_last_error(ERROR_NO_UNICODE_TRANSLATION)
         return -(e.pos + 1)
     if len(out) // 2 > m:

@@ -29,14 +29,38 @@ def estimate(form: int, n: int) -> int:
 
 
 def decode_units(raw: bytes) -> str:
-    """UTF-16 code units as text, surrogate pairs combined; a lone surrogate raises InvalidSequence."""
-    text = raw.decode("utf-16-le", "surrogatepass")
+    """UTF-16 code units as text, surrogate pairs combined; a lone surrogate raises InvalidSequence whose pos + 1
+    is Windows' position of the error, in code units: after a high surrogate not followed by a low one, at a lone
+    low surrogate (its `start` is the unit where the bad sequence starts)."""
+    units = [int.from_bytes(raw[k:k + 2], "little") for k in range(0, len(raw) - 1, 2)]
     out = []
-    for i, ch in enumerate(text):
-        if 0xD800 <= ord(ch) <= 0xDFFF:
-            raise InvalidSequence(i)
-        out.append(ch)
+    i = 0
+    while i < len(units):
+        u = units[i]
+        if 0xD800 <= u <= 0xDBFF:
+            if i + 1 < len(units) and 0xDC00 <= units[i + 1] <= 0xDFFF:
+                out.append(chr(0x10000 + ((u - 0xD800) << 10) + (units[i + 1] - 0xDC00)))
+                i += 2
+                continue
+            e = InvalidSequence(i)
+            e.start = i
+            raise e
+        if 0xDC00 <= u <= 0xDFFF:
+            e = InvalidSequence(i - 1)
+            e.start = i
+            raise e
+        out.append(chr(u))
+        i += 1
     return "".join(out)
+
+
+def valid_prefix_length(form: int, raw: bytes, start: int) -> int:
+    """The length of the normalized text before a bad sequence at code unit `start` (what Windows writes before
+    it finds the error: a buffer too small for it is reported first)."""
+    try:
+        return len(normalize(form, decode_units(raw[:2 * start])).encode("utf-16-le", "surrogatepass")) // 2
+    except InvalidSequence:
+        return 0
 
 
 def normalize(form: int, text: str) -> str:
@@ -85,7 +109,14 @@ def RtlNormalizeString(c, form, src, n, dst, pdst):
         return 0
     try:
         out = normalize(form, decode_units(raw)).encode("utf-16-le", "surrogatepass")
-    except InvalidSequence:
+    except InvalidSequence as e:
+        start = getattr(e, "start", None)
+        if start is not None and valid_prefix_length(form, raw, start) > have:
+            # the text before the bad sequence does not fit: the buffer is reported first, with the size of
+            # the whole (Windows' own figure is a larger estimate)
+            c.write_u32(pdst, estimate(form, len(raw) // 2))
+            return STATUS_BUFFER_TOO_SMALL
+        c.write_u32(pdst, e.pos + 1)
         return STATUS_NO_UNICODE_TRANSLATION
     c.write_u32(pdst, len(out) // 2)
     if len(out) // 2 > have:

@@ -18,13 +18,12 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-import threading
 import weakref
 from typing import Any, Callable, Optional
 
 from winhatch.cpu import ucconst as C
 
-__all__ = ["Engine", "UcContext", "UcError", "load", "LIB_PATH", "uc_version"]
+__all__ = ["Engine", "UcContext", "UcError", "lib", "LIB_PATH", "uc_version"]
 
 _LIB_NAME = {"cygwin": "cygunicorn.dll", "darwin": "libunicorn.2.dylib", "linux": "libunicorn.so.2",
              "win32": "unicorn.dll"}.get(sys.platform, "libunicorn.so")
@@ -57,22 +56,7 @@ def _find_library() -> str:
 
 
 LIB_PATH = _find_library()
-
-
-def _open_library(box: list) -> None:
-    try:
-        box.append(ctypes.CDLL(LIB_PATH))
-    except BaseException as e:   # pragma: no cover - raised by load() in the thread that needs the library
-        box.append(e)
-
-
-# Loading the library (~45,000 relocations: 6-9 ms of CPU) happens on a thread of its own, started when this module
-# is imported: ctypes releases the GIL during dlopen, so the rest of the start-up (imports, the machine's set-up)
-# goes on beside it, and the first engine (load()) waits only for what is left of it.
-_opened: list = []
-_opener: Optional[threading.Thread] = threading.Thread(target=_open_library, args=(_opened,),
-                                                       name="winhatch-libunicorn", daemon=True)
-_opener.start()
+lib = ctypes.CDLL(LIB_PATH)
 
 _void_p = ctypes.c_void_p
 _int = ctypes.c_int
@@ -91,67 +75,46 @@ class uc_tlb_entry(ctypes.Structure):
     _fields_ = (("paddr", _u64), ("perms", _u32))
 
 
-def load() -> ctypes.CDLL:
-    """The library, its prototypes declared (the first call waits for the background load); also ``lib``."""
-    global lib, _opener
-    t = _opener
-    if t is not None:
-        t.join()
-        got = _opened[0]
-        if isinstance(got, BaseException):
-            raise got
-        _declare(got)
-        lib = got
-        _opener = None
-    return lib
+def _proto(name: str, restype, *argtypes) -> None:
+    f = getattr(lib, name)
+    f.restype = restype
+    f.argtypes = argtypes
 
 
-def __getattr__(name: str):
-    if name == "lib":
-        return load()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _declare(lib: ctypes.CDLL) -> None:
-    def _proto(name: str, restype, *argtypes) -> None:
-        f = getattr(lib, name)
-        f.restype = restype
-        f.argtypes = argtypes
-
-    # uc_err is an int; uc_engine, uc_context pointers; uc_hook a size_t.
-    _proto("uc_version", _u32, _P(_int), _P(_int))
-    _proto("uc_strerror", ctypes.c_char_p, _int)
-    _proto("uc_open", _int, _u32, _u32, _P(_void_p))
-    _proto("uc_close", _int, _void_p)
-    _proto("uc_errno", _int, _void_p)
-    _proto("uc_free", _int, _void_p)
-    _proto("uc_emu_start", _int, _void_p, _u64, _u64, _u64, _size)
-    _proto("uc_emu_stop", _int, _void_p)
-    _proto("uc_reg_read", _int, _void_p, _int, _void_p)
-    _proto("uc_reg_write", _int, _void_p, _int, _void_p)
-    _proto("uc_mem_map", _int, _void_p, _u64, _size, _u32)
-    _proto("uc_mem_map_ptr", _int, _void_p, _u64, _size, _u32, _void_p)
-    _proto("uc_mem_unmap", _int, _void_p, _u64, _size)
-    _proto("uc_mem_protect", _int, _void_p, _u64, _size, _u32)
-    _proto("uc_mem_regions", _int, _void_p, _P(_P(uc_mem_region)), _P(_u32))
-    _proto("uc_mem_read", _int, _void_p, _u64, _void_p, _size)
-    _proto("uc_mem_write", _int, _void_p, _u64, ctypes.c_char_p, _size)
-    # uc_hook_add(uc, *hh, type, callback, user_data, begin, end, ...): variadic; an instruction hook passes the
-    # instruction id after `end` (an int: ctypes passes the extra argument as typed by the caller).
-    _proto("uc_hook_add", _int, _void_p, _P(_size), _int, _void_p, _void_p, _u64, _u64)
-    _proto("uc_hook_del", _int, _void_p, _size)
-    # uc_ctl(uc, control, ...): variadic; every argument after the control word is passed ctypes-typed.
-    _proto("uc_ctl", _int, _void_p, _int)
-    _proto("uc_context_size", _size, _void_p)
-    _proto("uc_context_alloc", _int, _void_p, _P(_void_p))
-    _proto("uc_context_save", _int, _void_p, _void_p)
-    _proto("uc_context_restore", _int, _void_p, _void_p)
-    _proto("uc_context_free", _int, _void_p)
+# uc_err is an int; uc_engine, uc_context pointers; uc_hook a size_t.
+_proto("uc_version", _u32, _P(_int), _P(_int))
+_proto("uc_strerror", ctypes.c_char_p, _int)
+_proto("uc_open", _int, _u32, _u32, _P(_void_p))
+_proto("uc_close", _int, _void_p)
+_proto("uc_errno", _int, _void_p)
+_proto("uc_free", _int, _void_p)
+_proto("uc_emu_start", _int, _void_p, _u64, _u64, _u64, _size)
+_proto("uc_emu_stop", _int, _void_p)
+_proto("uc_reg_read", _int, _void_p, _int, _void_p)
+_proto("uc_reg_write", _int, _void_p, _int, _void_p)
+_proto("uc_mem_map", _int, _void_p, _u64, _size, _u32)
+_proto("uc_mem_map_ptr", _int, _void_p, _u64, _size, _u32, _void_p)
+_proto("uc_mem_unmap", _int, _void_p, _u64, _size)
+_proto("uc_mem_protect", _int, _void_p, _u64, _size, _u32)
+_proto("uc_mem_regions", _int, _void_p, _P(_P(uc_mem_region)), _P(_u32))
+_proto("uc_mem_read", _int, _void_p, _u64, _void_p, _size)
+_proto("uc_mem_write", _int, _void_p, _u64, ctypes.c_char_p, _size)
+# uc_hook_add(uc, *hh, type, callback, user_data, begin, end, ...): variadic; an instruction hook passes the
+# instruction id after `end` (an int: ctypes passes the extra argument as typed by the caller).
+_proto("uc_hook_add", _int, _void_p, _P(_size), _int, _void_p, _void_p, _u64, _u64)
+_proto("uc_hook_del", _int, _void_p, _size)
+# uc_ctl(uc, control, ...): variadic; every argument after the control word is passed ctypes-typed.
+_proto("uc_ctl", _int, _void_p, _int)
+_proto("uc_context_size", _size, _void_p)
+_proto("uc_context_alloc", _int, _void_p, _P(_void_p))
+_proto("uc_context_save", _int, _void_p, _void_p)
+_proto("uc_context_restore", _int, _void_p, _void_p)
+_proto("uc_context_free", _int, _void_p)
 
 
 def uc_version() -> tuple[int, int, int]:
     """(major, minor, patch) of the loaded library."""
-    v = load().uc_version(None, None)
+    v = lib.uc_version(None, None)
     return (v >> 24) & 0xFF, (v >> 16) & 0xFF, (v >> 8) & 0xFF
 
 
@@ -163,7 +126,7 @@ class UcError(Exception):
         self.errno = errno
 
     def __str__(self) -> str:
-        msg = load().uc_strerror(self.errno)
+        msg = lib.uc_strerror(self.errno)
         return msg.decode("ascii", "replace") if msg else f"unicorn error {self.errno}"
 
 
@@ -269,7 +232,6 @@ class Engine:
     def __init__(self, arch: int, mode: int) -> None:
         self._arch = arch
         self._mode = mode
-        load()
         h = _void_p()
         err = lib.uc_open(arch, mode, ctypes.byref(h))
         if err:

@@ -105,10 +105,12 @@ def code_digest() -> str:
 
 
 def _versions() -> dict:
-    import unicorn
     from winhatch import __version__
+    from winhatch.cpu.ucbind import uc_version
+    # the engine library's version (its context layout is what a snapshot depends on), without importing the
+    # unicorn package
     return {"winhatch": __version__, "code": code_digest(), "python": sys.implementation.cache_tag,
-            "unicorn": unicorn.__version__}
+            "unicorn": "%d.%d.%d" % uc_version()}
 
 
 # ------------------------------------------------------------------------------------------------ host memory
@@ -791,7 +793,7 @@ def _fix_host_files(machine, host_files) -> None:
 
 def _rebuild_cpu(proc, regions) -> None:
     """Map the process's memory in its new engine and load the saved register context."""
-    from unicorn.unicorn import UcContext
+    from winhatch.cpu.ucbind import UcContext
     cpu = proc.cpu
     shadow = proc.aspace.uc if proc.aspace is not None else None
     if shadow is not None:
@@ -809,9 +811,7 @@ def _rebuild_cpu(proc, regions) -> None:
             for off, b in data:
                 cpu.uc.mem_write(start + off, b)
     blob, size, arch, mode = cpu.__dict__.pop("_snapshot_context")
-    ctx = UcContext.__new__(UcContext)
-    ctx.__setstate__((blob, size, arch, mode))
-    cpu.uc.context_restore(ctx)
+    cpu.uc.context_restore(UcContext.from_bytes(blob, size, arch, mode))
     cpu.uc.ctl_flush_tb()
 
 
@@ -907,7 +907,7 @@ class Trigger:
             if id(proc.cpu) in self._hooked:
                 return
             va = self.address
-        import unicorn
+        from winhatch.cpu.ucconst import UC_HOOK_CODE
         cpu = proc.cpu
         self._hooked.add(id(cpu))
 
@@ -915,7 +915,7 @@ class Trigger:
             if not self.done:
                 self.pending = True
                 cpu.stop()
-        cpu.uc.hook_add(unicorn.UC_HOOK_CODE, hit, None, va, va)
+        cpu.uc.hook_add(UC_HOOK_CODE, hit, None, va, va)
 
     def _safe_point(self) -> None:
         if self.done:

@@ -5,9 +5,10 @@ import ctypes
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from unicorn import UC_HOOK_MEM_FETCH_PROT, UC_HOOK_MEM_READ_PROT, UC_HOOK_MEM_WRITE_PROT, UcError
-from unicorn.x86_const import UC_X86_REG_RAX, UC_X86_REG_RBX
 
+from winhatch.cpu.ucbind import UcError
+from winhatch.cpu.ucconst import (UC_HOOK_MEM_FETCH_PROT, UC_HOOK_MEM_READ_PROT, UC_HOOK_MEM_WRITE_PROT,
+                                  UC_X86_REG_RAX, UC_X86_REG_RBX)
 from winhatch.kernel.mm import (
     MEM_COMMIT, MEM_DECOMMIT, MEM_FREE, MEM_IMAGE, MEM_MAPPED, MEM_PRIVATE, MEM_RELEASE, MEM_RESERVE,
     MEM_TOP_DOWN, PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY,

@@ -2,52 +2,27 @@
 
 The official Python binding costs ~5-6 µs per register read (generic type dispatch); calling the C
 library directly costs ~0.7 µs.  Trap handlers do several register/memory accesses per API call, so
-the difference is most of a trap's cost.  We still create the engine with the binding (``Uc``) and use
-it for rare operations (map/unmap/protect/ctl), but registers, memory and hooks go through the
-prototypes below, declared on our *own* CDLL object so the binding's prototypes are untouched.
+the difference is most of a trap's cost.  The engine is winhatch.cpu.ucbind's ``Engine`` (rare operations:
+map/unmap/protect/ctl/context); registers, memory and hooks of the hot paths go through the prototypes below.
 """
 from __future__ import annotations
 
 import ctypes
 
-try:  # unicorn >= 2.1 binding layout
-    from unicorn.unicorn_py3.unicorn import uclib as _binding_lib
-except ImportError:  # pragma: no cover - unicorn 2.0.x
-    from unicorn.unicorn import _uc as _binding_lib  # type: ignore
-
-lib = ctypes.CDLL(_binding_lib._name)
+# The library and the prototypes of the rarer calls are winhatch.cpu.ucbind's (no import of the unicorn package).
+from winhatch.cpu.ucbind import HOOK_INTR, HOOK_MEM_INVALID, LIB_PATH, lib  # noqa: F401  (re-exported)
 
 c_void_p = ctypes.c_void_p
 c_int = ctypes.c_int
 c_u64 = ctypes.c_uint64
 c_size = ctypes.c_size_t
 
-lib.uc_reg_read.argtypes = (c_void_p, c_int, c_void_p)
-lib.uc_reg_read.restype = c_int
-lib.uc_reg_write.argtypes = (c_void_p, c_int, c_void_p)
-lib.uc_reg_write.restype = c_int
-lib.uc_mem_read.argtypes = (c_void_p, c_u64, c_void_p, c_size)
-lib.uc_mem_read.restype = c_int
-lib.uc_mem_write.argtypes = (c_void_p, c_u64, ctypes.c_char_p, c_size)
-lib.uc_mem_write.restype = c_int
-lib.uc_emu_start.argtypes = (c_void_p, c_u64, c_u64, c_u64, c_size)
-lib.uc_emu_start.restype = c_int
-lib.uc_emu_stop.argtypes = (c_void_p,)
-lib.uc_emu_stop.restype = c_int
-# uc_hook_add is variadic; the hooks we add need no variadic arguments.
-lib.uc_hook_add.argtypes = (c_void_p, ctypes.POINTER(c_size), c_int, c_void_p, c_void_p, c_u64, c_u64)
-lib.uc_hook_add.restype = c_int
-lib.uc_hook_del.argtypes = (c_void_p, c_size)
-lib.uc_hook_del.restype = c_int
-lib.uc_context_size.argtypes = (c_void_p,)
-lib.uc_context_size.restype = c_size
-
 # Hot-path variants, measured (µs per call, shared box, noisy): uc_reg_read through a CDLL prototype with
 # argtypes 2.0, without argtypes 0.7 (the handle is passed as a ready c_void_p, the id as a small int, the
 # value by byref); uc_mem_read 2.7 through CDLL vs 1.5 through PyDLL (which keeps the GIL: these calls
 # are short, and releasing/re-taking the GIL costs more than the call).  uc_emu_start must stay on the
 # CDLL so the watchdog thread can run while the guest executes.
-_lib_fast = ctypes.CDLL(_binding_lib._name)
+_lib_fast = ctypes.CDLL(LIB_PATH)
 reg_read = _lib_fast.uc_reg_read
 reg_read.argtypes = None
 reg_read.restype = c_int
@@ -62,7 +37,7 @@ reg_read_batch.restype = c_int
 reg_write_batch = _lib_fast.uc_reg_write_batch
 reg_write_batch.argtypes = None
 reg_write_batch.restype = c_int
-_pylib = ctypes.PyDLL(_binding_lib._name)
+_pylib = ctypes.PyDLL(LIB_PATH)
 mem_read = _pylib.uc_mem_read
 mem_read.argtypes = (c_void_p, c_u64, c_void_p, c_size)
 mem_read.restype = c_int
@@ -73,9 +48,5 @@ mem_write.restype = c_int
 mem_write_p = _pylib["uc_mem_write"]   # a separate function object (attribute access is cached)
 mem_write_p.argtypes = (c_void_p, c_u64, c_void_p, c_size)
 mem_write_p.restype = c_int
-
-# callback types
-HOOK_INTR = ctypes.CFUNCTYPE(None, c_void_p, ctypes.c_uint32, c_void_p)
-HOOK_MEM_INVALID = ctypes.CFUNCTYPE(ctypes.c_bool, c_void_p, c_int, c_u64, c_int, ctypes.c_int64, c_void_p)
 
 UC_ERR_OK = 0

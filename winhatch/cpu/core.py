@@ -9,19 +9,19 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-import unicorn
-import unicorn.x86_const as X
 
 from winhatch import ntstatus as nt
 from winhatch._record import FrozenRecord
 from winhatch.cpu import _native as N
+from winhatch.cpu import ucconst as X
+from winhatch.cpu.ucbind import Engine, UcError
 from winhatch.cpu.context import Context, context_fields
 
-PROT_NONE = unicorn.UC_PROT_NONE
-PROT_READ = unicorn.UC_PROT_READ
-PROT_WRITE = unicorn.UC_PROT_WRITE
-PROT_EXEC = unicorn.UC_PROT_EXEC
-PROT_ALL = unicorn.UC_PROT_ALL
+PROT_NONE = X.UC_PROT_NONE
+PROT_READ = X.UC_PROT_READ
+PROT_WRITE = X.UC_PROT_WRITE
+PROT_EXEC = X.UC_PROT_EXEC
+PROT_ALL = X.UC_PROT_ALL
 
 #: The trap instruction: ``int 0x2e``.  A bare TRAP_STUB is a trap without a frame (the handler learns
 #: its address from the pc and works on the registers); API exports use :func:`api_stub`.
@@ -271,7 +271,7 @@ _PC_IDS = frozenset((X.UC_X86_REG_RIP, X.UC_X86_REG_EIP, X.UC_X86_REG_IP))
 _old_exception_offset: dict[int, Optional[int]] = {}
 
 
-def _new_engine(mode: int) -> "unicorn.Uc":
+def _new_engine(mode: int) -> Engine:
     """A Unicorn x86 engine in the TLB mode every engine of ours uses (calibration probes included).
 
     UC_TLB_VIRTUAL: the guest runs without paging (CR0.PG = 0), so both of Unicorn's TLB modes map linear
@@ -282,8 +282,8 @@ def _new_engine(mode: int) -> "unicorn.Uc":
     Unicorn's load/store helpers in both modes and fault the same way (tests/cpu).  A TLB refill costs
     a little more in virtual mode (~1.3x on a loop that misses the TLB on every access).
     """
-    uc = unicorn.Uc(unicorn.UC_ARCH_X86, mode)
-    uc.ctl_set_tlb_mode(unicorn.UC_TLB_VIRTUAL)
+    uc = Engine(X.UC_ARCH_X86, mode)
+    uc.ctl_set_tlb_mode(X.UC_TLB_VIRTUAL)
     uc._winhatch_tlb_fill = _add_tlb_fill_hook(uc)
     return uc
 
@@ -326,8 +326,8 @@ def _tlb_fill_callback() -> Optional[int]:
 def _py_tlb_fill(_uc, page, mem_type, entry, _ud) -> bool:
     """The fill callback in Python (the binding hands it the uc_tlb_entry structure itself)."""
     entry.paddr = page
-    entry.perms = (unicorn.UC_PROT_ALL if mem_type == unicorn.UC_MEM_FETCH
-                   else unicorn.UC_PROT_READ | unicorn.UC_PROT_WRITE)
+    entry.perms = (X.UC_PROT_ALL if mem_type == X.UC_MEM_FETCH
+                   else X.UC_PROT_READ | X.UC_PROT_WRITE)
     return True
 
 
@@ -355,10 +355,10 @@ def _add_tlb_fill_hook(uc) -> tuple[bool, int]:
     addr = _tlb_fill_callback()
     if addr is not None:
         hh = ctypes.c_size_t()
-        if N.lib.uc_hook_add(uc._uch, ctypes.byref(hh), unicorn.UC_HOOK_TLB_FILL, ctypes.c_void_p(addr), None,
+        if N.lib.uc_hook_add(uc._uch, ctypes.byref(hh), X.UC_HOOK_TLB_FILL, ctypes.c_void_p(addr), None,
                              1, 0) == 0:
             return True, hh.value
-    return False, uc.hook_add(unicorn.UC_HOOK_TLB_FILL, _py_tlb_fill)
+    return False, uc.hook_add(X.UC_HOOK_TLB_FILL, _py_tlb_fill)
 
 
 def drop_tlb_fill_hook(uc) -> bool:
@@ -376,7 +376,7 @@ def drop_tlb_fill_hook(uc) -> bool:
         N.lib.uc_hook_del(uc._uch, ctypes.c_size_t(handle))
     else:
         uc.hook_del(handle)
-    uc.ctl(unicorn.UC_CTL_TLB_FLUSH, unicorn.UC_CTL_IO_WRITE)
+    uc.ctl(X.UC_CTL_TLB_FLUSH, X.UC_CTL_IO_WRITE)
     return True
 
 
@@ -396,7 +396,7 @@ def _calibrate_old_exception(mode: int) -> Optional[int]:
         uc = _new_engine(mode)
         uc.mem_map(0x10000, PAGE)
         uc.mem_write(0x10000, b"\x31\xc9\xf7\xf1\xf4")   # xor ecx,ecx ; div ecx
-        uc.hook_add(unicorn.UC_HOOK_INTR, lambda u, i, d: u.emu_stop())
+        uc.hook_add(X.UC_HOOK_INTR, lambda u, i, d: u.emu_stop())
         size = N.lib.uc_context_size(uc._uch)
 
         def blob() -> bytes:
@@ -444,7 +444,7 @@ def _pc_sync_probe(clear_off: Optional[int], snaps: Optional[list] = None) -> tu
     """Run _PC_SYNC_PROBE on a scratch engine whose INTR hook moves the pc (as a trap handler returning
     to its caller does), optionally clearing the byte at `clear_off` of the engine's uc_struct right
     after; returns (pc reported for the write fault, rbx, rcx)."""
-    uc = _new_engine(unicorn.UC_MODE_64)
+    uc = _new_engine(X.UC_MODE_64)
     uc.mem_map(0x10000, PAGE, PROT_ALL)
     uc.mem_map(0x20000, PAGE, PROT_NONE)
     uc.mem_write(0x10000, _PC_SYNC_PROBE)
@@ -460,11 +460,11 @@ def _pc_sync_probe(clear_off: Optional[int], snaps: Optional[list] = None) -> tu
         if clear_off is not None:
             ctypes.c_uint8.from_address(base + clear_off).value = 0
 
-    uc.hook_add(unicorn.UC_HOOK_MEM_INVALID, lambda *a: False)
-    uc.hook_add(unicorn.UC_HOOK_INTR, on_intr)
+    uc.hook_add(X.UC_HOOK_MEM_INVALID, lambda *a: False)
+    uc.hook_add(X.UC_HOOK_INTR, on_intr)
     try:
         uc.emu_start(0x10000, 0x10000 + len(_PC_SYNC_PROBE))
-    except unicorn.UcError:
+    except UcError:
         pass
     return (uc.reg_read(X.UC_X86_REG_RIP) - 0x10000, uc.reg_read(X.UC_X86_REG_RBX),
             uc.reg_read(X.UC_X86_REG_RCX))
@@ -538,12 +538,12 @@ def _calibrate_invalid_addr() -> Optional[int]:
         return _invalid_addr_offset[0]
     off = None
     try:
-        uc = _new_engine(unicorn.UC_MODE_64)
+        uc = _new_engine(X.UC_MODE_64)
         uc.mem_map(0x10000, PAGE, PROT_ALL)
         uc.mem_map(0x5A5A5000, PAGE, PROT_NONE)
         uc.mem_map(0x6B6B6000, PAGE, PROT_READ)
         seen: list = []
-        uc.hook_add(unicorn.UC_HOOK_MEM_INVALID, lambda u, acc, addr, size, val, ud: seen.append(addr) or False)
+        uc.hook_add(X.UC_HOOK_MEM_INVALID, lambda u, acc, addr, size, val, ud: seen.append(addr) or False)
         base = ctypes.cast(uc._uch, ctypes.c_void_p).value
         cands: Optional[set] = None
         for addr, code in _INVALID_PROBES:
@@ -552,7 +552,7 @@ def _calibrate_invalid_addr() -> Optional[int]:
             uc.reg_write(X.UC_X86_REG_RBX, addr)
             try:
                 uc.emu_start(0x10000, 0x10000 + len(code))
-            except unicorn.UcError:
+            except UcError:
                 pass
             if not seen:
                 cands = set()
@@ -586,11 +586,11 @@ def _calibrate_emu_counter() -> Optional[int]:
     try:
         blobs = []
         for n, intr in ((5, False), (9, False), (7, True)):
-            uc = _new_engine(unicorn.UC_MODE_64)
+            uc = _new_engine(X.UC_MODE_64)
             uc.mem_map(0x10000, PAGE, PROT_ALL)
             uc.mem_write(0x10000, b"\x90" * n + (TRAP_STUB if intr else b"") + b"\x90" * 8)
             if intr:
-                uc.hook_add(unicorn.UC_HOOK_INTR, lambda u, i, d: u.emu_stop())
+                uc.hook_add(X.UC_HOOK_INTR, lambda u, i, d: u.emu_stop())
             uc.emu_start(0x10000, 0x10000 + n + (8 if intr else 0), 0, 1000)
             blobs.append(_read_self(ctypes.cast(uc._uch, ctypes.c_void_p).value, 0x4000))
         n = min(len(b) for b in blobs)
@@ -732,7 +732,7 @@ class Cpu:
         self.arch = arch
         self.is64 = arch == "x64"
         self.ptr_size = 8 if self.is64 else 4
-        self._mode = unicorn.UC_MODE_64 if self.is64 else unicorn.UC_MODE_32
+        self._mode = X.UC_MODE_64 if self.is64 else X.UC_MODE_32
         self.uc = _new_engine(self._mode)
         self._h = self.uc._uch
         self._buf = ctypes.c_uint64()
@@ -817,25 +817,25 @@ class Cpu:
         hh = ctypes.c_size_t()
         self._cb_intr = N.HOOK_INTR(self._on_intr)
         self._cb_mem = N.HOOK_MEM_INVALID(self._on_mem_invalid)
-        hooks = [(unicorn.UC_HOOK_INTR, self._cb_intr)]
+        hooks = [(X.UC_HOOK_INTR, self._cb_intr)]
         if self._invalid_addr is None:   # see _calibrate_invalid_addr: the hook slows every store down
-            hooks.append((unicorn.UC_HOOK_MEM_INVALID, self._cb_mem))
+            hooks.append((X.UC_HOOK_MEM_INVALID, self._cb_mem))
         for htype, cb in hooks:
             err = N.lib.uc_hook_add(self._h, ctypes.byref(hh), htype, ctypes.cast(cb, ctypes.c_void_p), None, 1, 0)
             if err:
-                raise unicorn.UcError(err)
+                raise UcError(err)
         # in/out: Unicorn does not check IOPL / the TSS I/O bitmap, so at CPL 3 they would "work".
         # These hooks fire only when an in/out executes (no cost otherwise).
-        self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
-        self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
+        self.uc.hook_add(X.UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
+        self.uc.hook_add(X.UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
         # system calls (winhatch.kernel.ke.services): these fire only when such an instruction runs.  syscall
         # exists in 64-bit mode only (#UD in a 32-bit process on Intel); sysenter in both.
         if self.is64:
-            self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
-        self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_sysenter, None, 1, 0, X.UC_X86_INS_SYSENTER)
+            self.uc.hook_add(X.UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        self.uc.hook_add(X.UC_HOOK_INSN, self._on_sysenter, None, 1, 0, X.UC_X86_INS_SYSENTER)
         # cpuid: answered from the machine's processor model (set_cpuid_model); fires only when cpuid runs
         self._cpuid: Optional[CpuidModel] = None
-        self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
+        self.uc.hook_add(X.UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
 
     def set_cpuid_model(self, *, brand: str, processors: int) -> None:
         """The processor CPUID describes (the machine's profile: its brand string and processor count)."""
@@ -933,7 +933,7 @@ class Cpu:
         now = _monotonic()
         if now >= self._tlb_next:
             self._tlb_next = now + TLB_RESIZE_PERIOD
-            self.uc.ctl(unicorn.UC_CTL_TLB_FLUSH, unicorn.UC_CTL_IO_WRITE)
+            self.uc.ctl(X.UC_CTL_TLB_FLUSH, X.UC_CTL_IO_WRITE)
 
     def _on_intr(self, _uc, intno, _ud) -> None:
         try:
@@ -1083,7 +1083,7 @@ class Cpu:
                 if st is None or st[0] != address:
                     st = self._stopped_at = (address, set())
                 st[1].add(box[0])
-        box[0] = self._add_hook(unicorn.UC_HOOK_CODE, begin, end, cb)
+        box[0] = self._add_hook(X.UC_HOOK_CODE, begin, end, cb)
         return box[0]
 
     def add_mem_hook(self, access: str, begin: int, end: int, fn: Callable[[str, int, int, int], None]) -> int:
@@ -1091,11 +1091,11 @@ class Cpu:
         address, size, value) with access "read"/"write" (value: the value written; 0 for a read).  Unicorn's
         UC_HOOK_MEM_READ/WRITE with that range: the Python callback runs only for accesses inside it.  Returns
         a handle for remove_hook."""
-        kinds = {"read": unicorn.UC_HOOK_MEM_READ, "write": unicorn.UC_HOOK_MEM_WRITE,
-                 "rw": unicorn.UC_HOOK_MEM_READ | unicorn.UC_HOOK_MEM_WRITE}
+        kinds = {"read": X.UC_HOOK_MEM_READ, "write": X.UC_HOOK_MEM_WRITE,
+                 "rw": X.UC_HOOK_MEM_READ | X.UC_HOOK_MEM_WRITE}
         if access not in kinds:
             raise ValueError(f"access must be 'read', 'write' or 'rw', not {access!r}")
-        W = unicorn.UC_MEM_WRITE
+        W = X.UC_MEM_WRITE
 
         def cb(_uc, acc, address, size, value, _ud):
             fn("write" if acc == W else "read", address, size, value if acc == W else 0)
@@ -1120,7 +1120,7 @@ class Cpu:
         self._user_hooks[handle] = (begin, end)
         # a code hook is compiled into the blocks of its range, a memory hook into every block that accesses
         # memory: those translated before must be translated again
-        self._drop_translations(None if htype != unicorn.UC_HOOK_CODE else (begin, end + 1))
+        self._drop_translations(None if htype != X.UC_HOOK_CODE else (begin, end + 1))
         return handle
 
     def remove_hook(self, handle: int) -> None:
@@ -1279,7 +1279,7 @@ class Cpu:
                     # Unicorn fills the TLB entry before it checks the mapping's permissions and
                     # leaves it there when the check fails: without a flush, repeating a faulting
                     # read of a no-access page succeeds (measured with both TLB modes).
-                    self.uc.ctl(unicorn.UC_CTL_TLB_FLUSH, unicorn.UC_CTL_IO_WRITE)
+                    self.uc.ctl(X.UC_CTL_TLB_FLUSH, X.UC_CTL_IO_WRITE)
                 if reason.fault.vector in (0, 8, 10, 11, 12, 13):
                     self._reset_old_exception()
             return reason
@@ -1318,9 +1318,9 @@ class Cpu:
             handles = []
             for begin, end in ((1, 0), (_NEVER, _NEVER)):   # begin > end: every address
                 hh = ctypes.c_size_t()
-                err = N.lib.uc_hook_add(self._h, ctypes.byref(hh), unicorn.UC_HOOK_BLOCK, noop, None, begin, end)
+                err = N.lib.uc_hook_add(self._h, ctypes.byref(hh), X.UC_HOOK_BLOCK, noop, None, begin, end)
                 if err:
-                    raise unicorn.UcError(err)
+                    raise UcError(err)
                 handles.append(hh.value)
             self._preempt_hooks = handles
             rec = ctypes.string_at(handles[0], 64)
@@ -1347,7 +1347,7 @@ class Cpu:
     def _fault_from_error(self, err: int) -> GuestFault:
         pc = self.pc
         mf = self._mem_fault
-        U = unicorn
+        U = X
         if err in (U.UC_ERR_READ_UNMAPPED, U.UC_ERR_WRITE_UNMAPPED, U.UC_ERR_FETCH_UNMAPPED,
                    U.UC_ERR_READ_PROT, U.UC_ERR_WRITE_PROT, U.UC_ERR_FETCH_PROT):
             access = {U.UC_ERR_READ_UNMAPPED: "read", U.UC_ERR_READ_PROT: "read",
@@ -1383,9 +1383,9 @@ class Cpu:
             return GuestFault(nt.STATUS_ILLEGAL_INSTRUCTION, pc, kind="invalid-opcode",
                               description=f"invalid opcode {self._peek(pc, 4).hex()}", vector=6)
         if err in (U.UC_ERR_READ_UNALIGNED, U.UC_ERR_WRITE_UNALIGNED, U.UC_ERR_FETCH_UNALIGNED):
-            return GuestFault(nt.STATUS_DATATYPE_MISALIGNMENT, pc, kind="alignment", description=str(unicorn.UcError(err)))
+            return GuestFault(nt.STATUS_DATATYPE_MISALIGNMENT, pc, kind="alignment", description=str(UcError(err)))
         return GuestFault(nt.STATUS_ILLEGAL_INSTRUCTION, pc, kind="engine",
-                          description=f"unicorn: {unicorn.UcError(err)}")
+                          description=f"unicorn: {UcError(err)}")
 
     def _reset_old_exception(self) -> None:
         off = _calibrate_old_exception(self._mode)
@@ -1406,9 +1406,9 @@ class Cpu:
                 ptr, ref = _host_pointer(host)
                 self.uc.mem_map_ptr(addr, size, perms, ptr)
                 self._host[addr] = ref
-        except unicorn.UcError as e:
+        except UcError as e:
             # the host could not back the pages: for the guest that is the system's commit limit
-            status = nt.STATUS_COMMITMENT_LIMIT if e.errno == unicorn.UC_ERR_NOMEM else nt.STATUS_CONFLICTING_ADDRESSES
+            status = nt.STATUS_COMMITMENT_LIMIT if e.errno == X.UC_ERR_NOMEM else nt.STATUS_CONFLICTING_ADDRESSES
             raise CpuError(status, f"mem_map({addr:#x}, {size:#x}): {e}", addr) from None
         self._note_exec(addr, size, perms)
 
@@ -1424,7 +1424,7 @@ class Cpu:
         _check_aligned(addr, size)
         try:
             self.uc.mem_unmap(addr, size)
-        except unicorn.UcError as e:
+        except UcError as e:
             raise CpuError(nt.STATUS_NOT_MAPPED_VIEW, f"mem_unmap({addr:#x}, {size:#x}): {e}", addr) from None
         self._note_exec(addr, size, 0)
         for base in [b for b in self._host if addr <= b < addr + size]:
@@ -1435,7 +1435,7 @@ class Cpu:
         _check_aligned(addr, size)
         try:
             self.uc.mem_protect(addr, size, perms)
-        except unicorn.UcError as e:
+        except UcError as e:
             raise CpuError(nt.STATUS_NOT_MAPPED_VIEW, f"mem_protect({addr:#x}, {size:#x}): {e}", addr) from None
         if perms & PROT_EXEC and not self._exec_pages.issuperset(range(addr >> 12, (addr + size) >> 12)):
             # Unicorn quirk: the guest's stores to a page while it was not executable (a JIT's W^X cycle:
@@ -1648,7 +1648,7 @@ class Cpu:
         self._buf.value = value & 0xFFFFFFFFFFFFFFFF
         err = N.reg_write(self._h, rid, self._bref)
         if err:
-            raise CpuError(nt.STATUS_INVALID_PARAMETER, f"writing {name}={value:#x}: {unicorn.UcError(err)}")
+            raise CpuError(nt.STATUS_INVALID_PARAMETER, f"writing {name}={value:#x}: {UcError(err)}")
         if rid in _PC_IDS:
             self._pc_written = True
 
@@ -1670,7 +1670,7 @@ class Cpu:
         buf = ctypes.create_string_buffer(data, 64)
         err = N.reg_write(self._h, rid, buf)
         if err:
-            raise CpuError(nt.STATUS_INVALID_PARAMETER, f"writing {name}: {unicorn.UcError(err)}")
+            raise CpuError(nt.STATUS_INVALID_PARAMETER, f"writing {name}: {UcError(err)}")
 
     @property
     def pc(self) -> int:

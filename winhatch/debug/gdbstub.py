@@ -40,8 +40,8 @@ import sys
 import threading
 from typing import Callable
 
-import unicorn
-
+from winhatch.cpu import ucconst as UC
+from winhatch.cpu.ucbind import UcError
 from winhatch.kernel import events as ev
 from winhatch.ntstatus import NtStatusError
 
@@ -492,7 +492,7 @@ class GdbStub:
             self._hit = (kind, address)
             self.cpu.stop()
         self._callbacks.append(on_code)
-        return self.cpu.uc.hook_add(unicorn.UC_HOOK_CODE, on_code, None, addr, addr)
+        return self.cpu.uc.hook_add(UC.UC_HOOK_CODE, on_code, None, addr, addr)
 
     def _arm_entry(self) -> None:
         try:
@@ -510,7 +510,7 @@ class GdbStub:
             self._hit = ("entry", address)
             self.cpu.stop()
         self._callbacks.append(on_code)
-        self._entry_hook = self.cpu.uc.hook_add(unicorn.UC_HOOK_CODE, on_code, None, entry, entry)
+        self._entry_hook = self.cpu.uc.hook_add(UC.UC_HOOK_CODE, on_code, None, entry, entry)
 
     def _remove_entry(self) -> None:
         if self._entry_hook is not None:
@@ -518,15 +518,15 @@ class GdbStub:
             self._entry_hook = None
 
     def _watch_hook(self, kind: str, addr: int, length: int):
-        hook_kind = {"watch": unicorn.UC_HOOK_MEM_WRITE, "rwatch": unicorn.UC_HOOK_MEM_READ,
-                     "awatch": unicorn.UC_HOOK_MEM_WRITE | unicorn.UC_HOOK_MEM_READ}[kind]
+        hook_kind = {"watch": UC.UC_HOOK_MEM_WRITE, "rwatch": UC.UC_HOOK_MEM_READ,
+                     "awatch": UC.UC_HOOK_MEM_WRITE | UC.UC_HOOK_MEM_READ}[kind]
         end = addr + length
 
         def on_mem(uc, access, address, size, value, _ud):
             if self._mute_watch or self._hit is not None or not (address < end and address + size > addr):
                 return
             old = None
-            if access == unicorn.UC_MEM_WRITE:
+            if access == UC.UC_MEM_WRITE:
                 try:
                     old = (address, self.cpu.mem_read(address, size))
                 except NtStatusError:
@@ -638,7 +638,7 @@ class GdbStub:
             return self._dispatch(pkt)
         except (_Kill, _Detach):
             raise
-        except (ValueError, IndexError, KeyError, OverflowError, NtStatusError, unicorn.UcError):
+        except (ValueError, IndexError, KeyError, OverflowError, NtStatusError, UcError):
             return "E16"          # EINVAL: a malformed packet or a request the engine refused
 
     def _dispatch(self, pkt: bytes):

@@ -44,7 +44,7 @@ class CoverageRecorder:
         self.attach(proc)
 
     def attach(self, proc) -> None:
-        import unicorn
+        from winhatch.cpu.ucconst import UC_HOOK_BLOCK
         seen = self.blocks.setdefault(proc.pid, set())
         add = seen.add
 
@@ -52,7 +52,7 @@ class CoverageRecorder:
             add((address, size))
 
         self._hooks.append(on_block)      # keep the callback alive as long as the engine
-        proc.cpu.uc.hook_add(unicorn.UC_HOOK_BLOCK, on_block)
+        proc.cpu.uc.hook_add(UC_HOOK_BLOCK, on_block)
         self._procs[proc.pid] = proc
 
     def setup(self, machine) -> None:

@@ -28,18 +28,20 @@ class MemoryBackend(Protocol):
 
 
 class UnicornBackend:
-    """:class:`MemoryBackend` over a ``unicorn.Uc`` (used by the tests and the bench)."""
+    """:class:`MemoryBackend` over a bare engine (winhatch.cpu.ucbind.Engine; used by the tests and the bench)."""
 
     def __init__(self, uc=None, arch: str = "x64"):
         if uc is None:
-            from unicorn import UC_ARCH_X86, UC_MODE_32, UC_MODE_64, Uc
+            from winhatch.cpu.ucbind import Engine
+            from winhatch.cpu.ucconst import UC_ARCH_X86, UC_MODE_32, UC_MODE_64
 
-            uc = Uc(UC_ARCH_X86, UC_MODE_64 if arch == "x64" else UC_MODE_32)
+            uc = Engine(UC_ARCH_X86, UC_MODE_64 if arch == "x64" else UC_MODE_32)
         self.uc = uc
         self.calls = {"map": 0, "unmap": 0, "protect": 0}
 
     def mem_map(self, addr: int, size: int, perms: int, host: Any = None) -> None:
-        from unicorn import UC_ERR_NOMEM, UcError
+        from winhatch.cpu.ucbind import UcError
+        from winhatch.cpu.ucconst import UC_ERR_NOMEM
 
         from ...ntstatus import STATUS_COMMITMENT_LIMIT, NtStatusError
         self.calls["map"] += 1

@@ -1,5 +1,5 @@
 """Generate winhatch/win32/kernel32/geo_data.py: the geographical locations (GEOIDs) Windows knows, for
-GetGeoInfo(A/W/Ex), EnumSystemGeoID, EnumSystemGeoNames and the user's location.
+GetGeoInfo(A/W/Ex), EnumSystemGeoID and the user's location.
 
     .venv/bin/python tools/gen_geo.py [--check]          (needs wine64 and x86_64-w64-mingw32-gcc)
     (optional cross-check of the ISO codes: pip install pycountry in any venv and pass --pycountry PYTHON)

@@ -1,12 +1,14 @@
-"""kernel32 / kernelbase: geographical locations — GetGeoInfo(A/W), GetGeoInfoEx, EnumSystemGeoID,
-EnumSystemGeoNames and the user's location (GetUserGeoID, SetUserGeoID, GetUserDefaultGeoName, SetUserGeoName).
+"""kernel32 / kernelbase: geographical locations — GetGeoInfo(A/W), GetGeoInfoEx, EnumSystemGeoID and the user's
+location (GetUserGeoID, SetUserGeoID, GetUserDefaultGeoName, SetUserGeoName). (EnumSystemGeoNames is not here:
+kernel32's export table, Wine 8's, has no such export, so no program can reach it.)
 
 The data: winhatch.win32.kernel32.geo_data (tools/gen_geo.py: Microsoft's table of GEOIDs and their names, the
 codes read from the reference), ~300 GEOIDs, each a nation (GEOCLASS_NATION) or a region (GEOCLASS_REGION).
 
 A location's name (GEO_NAME, GetGeoInfoEx, the user's geo name) is its ISO 3166-1 alpha-2 code, for a region
 its UN M.49 number ("001" the World); a name is looked up case-insensitively: two letters an alpha-2 code ("XX",
-the code of no nation, is the World), three digits a region's M.49 number; anything else is no location.
+the code of no nation, is the World; "SJ" Svalbard), three digits a region's M.49 number; anything else is no
+location.
 
 GetGeoInfo conventions (as GetLocaleInfo's): the count of characters written with the NUL; cchData 0 asks for
 that count; a buffer too small gets what fits and ERROR_INSUFFICIENT_BUFFER; an unknown GEOID is
@@ -40,6 +42,9 @@ GEO_NAME, GEO_ID = 17, 18
 GEOCLASS_ALL, GEOCLASS_REGION, GEOCLASS_NATION = 0, 14, 16
 GEOID_NOT_AVAILABLE = 0xFFFFFFFF        # -1
 WORLD = 39070
+#: the names several locations have: "XX" (the code of no nation) is the World's; "SJ" (ISO 3166's Svalbard and
+#: Jan Mayen, two GEOIDs) is Svalbard's, 220 (as the reference answers GetGeoInfoEx)
+_NAME_OWNER = {"XX": WORLD, "SJ": 220}
 _UNDOCUMENTED = {GEO_LATITUDE: "GEO_LATITUDE", GEO_LONGITUDE: "GEO_LONGITUDE", GEO_LCID: "GEO_LCID",
                  GEO_TIMEZONES: "GEO_TIMEZONES", GEO_OFFICIALLANGUAGES: "GEO_OFFICIALLANGUAGES"}
 _COLUMN = {GEO_ISO2: 1, GEO_ISO3: 2, GEO_ISO_UN_NUMBER: 3, GEO_PARENT: 4, GEO_DIALINGCODE: 5,
@@ -76,8 +81,8 @@ def find_name(name: str | None) -> int | None:
         return None
     key = name.upper()
     if len(key) == 2 and key.isascii() and key.isalpha():
-        if key == "XX":
-            return WORLD
+        if key in _NAME_OWNER:
+            return _NAME_OWNER[key]
         return next((g for g, row in sorted(GEO.items()) if row[1] == key), None)
     if len(key) == 3 and key.isascii() and key.isdigit():
         return next((g for g, row in sorted(GEO.items()) if not row[0] and row[3] == key), None)
@@ -202,32 +207,6 @@ def EnumSystemGeoID(c, cls, parent, proc):
         return 0
     for gid in _members(cls, _signed(parent)):
         if not c.machine.dispatcher.call_guest(c.thread, proc, [gid]) & 0xFFFFFFFF:
-            break
-    return 1
-
-
-@api(K32, "BOOL WINAPI EnumSystemGeoNames(DWORD geoClass, PVOID geoEnumProc, LPARAM data)", calls_guest=True)
-def EnumSystemGeoNames(c, cls, proc, data):
-    """The geo names (GEO_NAME) of a class, in the GEOIDs' order; the callback gets the name and `data`."""
-    from winhatch.win32.kernel32.common import heap_alloc, heap_free
-    if not proc:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    if cls not in (GEOCLASS_NATION, GEOCLASS_REGION, GEOCLASS_ALL):
-        c.set_last_error(ERROR_INVALID_FLAGS)
-        return 0
-    for gid in _members(cls):
-        text = geo_name(gid).encode("utf-16-le") + b"\0\0"
-        p = heap_alloc(c, len(text))
-        if not p:
-            c.set_last_error(8)         # ERROR_NOT_ENOUGH_MEMORY
-            return 0
-        try:
-            c.write(p, text)
-            keep = c.machine.dispatcher.call_guest(c.thread, proc, [p, data]) & 0xFFFFFFFF
-        finally:
-            heap_free(c, p)
-        if not keep:
             break
     return 1
 

@@ -63,3 +63,36 @@ def test_names():
         name = geo_name(gid)
         assert find_name(name) == {"XX": WORLD, "SJ": 220}.get(name, gid), gid
     assert geo_name(125) == geo_name(220) == "SJ"         # Jan Mayen and Svalbard share ISO 3166's SJ
+
+
+LATITUDE = r"""
+#include <windows.h>
+#include <stdio.h>
+int main(void)
+{
+    char buf[32];
+    int r = GetGeoInfoA(244, GEO_ISO2, buf, sizeof buf, 0);
+    printf("iso2 %d %s\n", r, buf);
+    fflush(stdout);
+    r = GetGeoInfoA(244, GEO_LATITUDE, buf, sizeof buf, 0);    /* no data: the run stops here */
+    printf("not reached %d\n", r);
+    return 0;
+}
+"""
+
+
+def test_a_datum_without_data_stops_loudly(tmp_path, arch):
+    """Windows' coordinates are not published (Wine answers 0.000 for every location): GEO_LATITUDE stops the
+    program loudly rather than answer a made-up value."""
+    import subprocess
+
+    import fixturebuild
+    from winhatch import runner
+    src = tmp_path / "geolat.c"
+    src.write_text(LATITUDE)
+    exe = tmp_path / f"geolat-{arch}.exe"
+    subprocess.run([fixturebuild.compiler(arch), "-O1", "-o", str(exe), str(src)], check=True, capture_output=True)
+    res = runner.run(exe, [])
+    assert res.stdout.decode().splitlines() == ["iso2 3 US"]
+    assert res.exit_status == 0xC0000002                   # STATUS_NOT_IMPLEMENTED
+    assert res.error is not None and "GEO_LATITUDE" in res.error

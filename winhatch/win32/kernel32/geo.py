@@ -45,7 +45,7 @@ WORLD = 39070
 #: the names several locations have: "XX" (the code of no nation) is the World's; "SJ" (ISO 3166's Svalbard and
 #: Jan Mayen, two GEOIDs) is Svalbard's, 220 (as the reference answers GetGeoInfoEx)
 _NAME_OWNER = {"XX": WORLD, "SJ": 220}
-_UNDOCUMENTED = {GEO_LATITUDE: "GEO_LATITUDE", GEO_LONGITUDE: "GEO_LONGITUDE", GEO_LCID: "GEO_LCID",
+_NOT_MODELLED = {GEO_LATITUDE: "GEO_LATITUDE", GEO_LONGITUDE: "GEO_LONGITUDE", GEO_LCID: "GEO_LCID",
                  GEO_TIMEZONES: "GEO_TIMEZONES", GEO_OFFICIALLANGUAGES: "GEO_OFFICIALLANGUAGES"}
 _COLUMN = {GEO_ISO2: 1, GEO_ISO3: 2, GEO_ISO_UN_NUMBER: 3, GEO_PARENT: 4, GEO_DIALINGCODE: 5,
            GEO_CURRENCYCODE: 6, GEO_CURRENCYSYMBOL: 7}
@@ -128,8 +128,8 @@ def _names_in_english(c) -> None:
 def geo_value(c, gid: int, gtype: int, lang: int = 0) -> str | None:
     """The datum of a (valid) GEOID; None: GEO_NATION of a region (no datum, no error)."""
     row = GEO[gid]
-    if gtype in _UNDOCUMENTED:
-        _stop(c, f"GetGeoInfo {_UNDOCUMENTED[gtype]} (no data: not modelled)")
+    if gtype in _NOT_MODELLED:
+        _stop(c, f"GetGeoInfo {_NOT_MODELLED[gtype]} (no data: not modelled)")
     if gtype == GEO_NATION:
         return str(gid) if row[0] else None
     if gtype in _COLUMN:

@@ -250,6 +250,8 @@ def registry_description(nls: Nls) -> dict:
     if nls.user.name == "en-US":
         put(intl, "sShortDate", "REG_SZ", "M/d/yyyy")
     put(f"{intl}\\Geo", "Nation", "REG_SZ", str(nls.user.geo_id))
+    if nls.user.iso_ctry:      # the geo name Windows 10 1709 on keeps beside the GEOID (GetUserDefaultGeoName)
+        put(f"{intl}\\Geo", "Name", "REG_SZ", nls.user.iso_ctry)
     put("HKCU\\Control Panel\\Desktop", "PreferredUILanguages", "REG_MULTI_SZ", [nls.ui.name])
     for i, k in enumerate(nls.keyboards, 1):
         put("HKCU\\Keyboard Layout\\Preload", str(i), "REG_SZ", f"{k.keyboard:08x}")

@@ -91,35 +91,30 @@ def _put_version(c, info: int, loc: tuple[int, int]) -> int:
     return 1
 
 
-@api(K32, "BOOL WINAPI GetNLSVersion(NLS_FUNCTION Function, LCID Locale, LPNLSVERSIONINFO lpVersionInformation)")
-def GetNLSVersion(c, function, lcid, info):
+def _get_version(c, function, info, locale) -> int:
+    """GetNLSVersion(Ex): the checks in Windows's order, `locale()` resolving the locale argument last."""
     if function != COMPARE_STRING:
         c.set_last_error(ERROR_INVALID_FLAGS)
         return 0
     if _info_size(c, info) is None:
         c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
         return 0
-    loc = _from_lcid(c, lcid)
+    loc = locale()
     if loc is None:
         c.set_last_error(ERROR_INVALID_PARAMETER)
         return 0
     return _put_version(c, info, loc)
+
+
+@api(K32, "BOOL WINAPI GetNLSVersion(NLS_FUNCTION Function, LCID Locale, LPNLSVERSIONINFO lpVersionInformation)")
+def GetNLSVersion(c, function, lcid, info):
+    return _get_version(c, function, info, lambda: _from_lcid(c, lcid))
 
 
 @api(K32, "BOOL WINAPI GetNLSVersionEx(NLS_FUNCTION function, LPCWSTR lpLocaleName, "
           "LPNLSVERSIONINFOEX lpVersionInformation)")
 def GetNLSVersionEx(c, function, name, info):
-    if function != COMPARE_STRING:
-        c.set_last_error(ERROR_INVALID_FLAGS)
-        return 0
-    if _info_size(c, info) is None:
-        c.set_last_error(ERROR_INSUFFICIENT_BUFFER)
-        return 0
-    loc = _from_name(c, name)
-    if loc is None:
-        c.set_last_error(ERROR_INVALID_PARAMETER)
-        return 0
-    return _put_version(c, info, loc)
+    return _get_version(c, function, info, lambda: _from_name(c, name))
 
 
 @api(K32, "DWORD WINAPI IsValidNLSVersion(NLS_FUNCTION function, LPCWSTR lpLocaleName, "

@@ -791,8 +791,9 @@ class Vfs:
         self.section_in_use = None
         self._data_sections: dict[str, list] = {}
         self._file_ids: dict[int, str] = {}     # file index -> key, for FILE_OPEN_BY_FILE_ID
-        #: the layout entries not made on the host yet (see _create_layout): folded host path -> (host path,
-        #: None for a folder or a file's content), and folded folder -> its pending children
+        #: the layout entries not made on the host yet (see _create_layout and _pend): parent's host path + os.sep
+        #: + folded name -> (host path, None for a folder or a file's content), and parent's host path -> the
+        #: keys of its pending children
         self._layout: dict[str, tuple[str, bytes | None]] = {}
         self._layout_kids: dict[str, list[str]] = {}
         c_root = self.sandbox_root / "C"
